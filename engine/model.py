@@ -1,0 +1,282 @@
+"""Loading wav2vec2-family CTC checkpoints from a Hub id or a local folder.
+
+Device, precision and attention are picked from the hardware unless forced, and reported in the
+returned `LoadedModel`. Every failure is a `ModelLoadError` whose message names the id or folder
+and says what to do; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from .registry import Family, UnsupportedModelError, family_for
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "LoadOptions",
+    "LoadedModel",
+    "ModelLoadError",
+    "cpu_has_fast_bf16",
+    "load_model",
+    "pick_attention",
+    "pick_device",
+    "pick_dtype",
+    "resolve_model",
+]
+
+log = logging.getLogger("tingxie.model")
+
+DEFAULT_MODEL = "jonatasgrosman/wav2vec2-large-xlsr-53-chinese-zh-cn"
+
+Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Attention = Literal["auto", "sdpa", "flash_attention_2", "eager"]
+
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+_PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
+# What a snapshot download fetches: config, weights (safetensors first), processor files.
+_ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.md"]
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says which and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    """How to place a model. "auto" picks from the hardware; see `pick_*` for the rules."""
+
+    device: Device = "auto"
+    precision: Precision = "auto"
+    attention: Attention = "auto"
+    # Never download: use only a local folder or the Hugging Face cache.
+    local_files_only: bool = False
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("device", Device),
+            ("precision", Precision),
+            ("attention", Attention),
+        ):
+            value = getattr(self, name)
+            if value not in allowed.__args__:
+                raise ValueError(f"{name}={value!r}: choose one of {', '.join(allowed.__args__)}")
+
+
+@dataclass(slots=True)
+class LoadedModel:
+    """A CTC model ready for inference, with what decoding needs to know about its vocabulary."""
+
+    model: Any  # transformers *ForCTC, in eval mode on `device`
+    processor: Any  # transformers Wav2Vec2Processor (feature extractor + CTC tokenizer)
+    family: Family
+    source: str  # the id or folder as given
+    path: Path  # the local folder actually loaded
+    device: torch.device
+    dtype: torch.dtype
+    attention: str
+    vocab: list[str] = field(default_factory=list)  # id -> token
+    blank_id: int = 0
+    word_delimiter: str = "|"
+    special_ids: frozenset[int] = frozenset()
+    sampling_rate: int = 16_000
+    do_normalize: bool = True
+
+    @property
+    def precision(self) -> str:
+        return {v: k for k, v in _DTYPES.items()}[self.dtype]
+
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds of audio per output frame (product of the conv strides / sampling rate)."""
+        stride = 1
+        for s in self.model.config.conv_stride:
+            stride *= s
+        return stride / self.sampling_rate
+
+
+@cache
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with native bf16 matrix instructions (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def pick_device(requested: Device) -> torch.device:
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError("device=cuda was requested but no CUDA GPU is available; use cpu")
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def pick_dtype(requested: Precision, device: torch.device) -> torch.dtype:
+    """bf16 where the hardware runs it natively (recent GPUs, AVX512-BF16/AMX CPUs), else fp16 on
+    older GPUs and fp32 on other CPUs."""
+    if requested != "auto":
+        return _DTYPES[requested]
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
+
+
+def pick_attention(
+    requested: Attention, family: Family, device: torch.device, dtype: torch.dtype
+) -> str:
+    """flash_attention_2 on CUDA in half precision when the package is installed, SDPA where the
+    family supports it, eager otherwise."""
+    if requested != "auto":
+        if requested == "sdpa" and not family.supports_sdpa:
+            raise ModelLoadError(
+                f"attention=sdpa is not implemented for {family.model_type}; use eager"
+            )
+        return requested
+    half = dtype in (torch.float16, torch.bfloat16)
+    if device.type == "cuda" and half and _flash_attn_installed():
+        return "flash_attention_2"
+    return "sdpa" if family.supports_sdpa else "eager"
+
+
+def _flash_attn_installed() -> bool:
+    try:
+        import flash_attn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _looks_like_path(source: str) -> bool:
+    """Hub ids are `name` or `owner/name`; anything else with a separator is a folder path."""
+    return source.startswith((".", "/", "~", "\\")) or source.count("/") > 1 or "\\" in source
+
+
+def _check_folder(path: Path) -> None:
+    if not path.is_dir():
+        raise ModelLoadError(
+            f"model folder {path} does not exist; choose a folder in Hugging Face layout"
+        )
+    missing = []
+    if not (path / "config.json").is_file():
+        missing.append("config.json")
+    if not any((path / f).is_file() for f in _WEIGHT_FILES):
+        missing.append("model.safetensors (or pytorch_model.bin)")
+    if not (path / "vocab.json").is_file():
+        missing.append("vocab.json")
+    if not any((path / f).is_file() for f in _PROCESSOR_FILES):
+        missing.append("preprocessor_config.json")
+    if missing:
+        raise ModelLoadError(
+            f"model folder {path} is missing {', '.join(missing)}; "
+            "copy the complete checkpoint folder (as saved by save_pretrained)"
+        )
+
+
+def resolve_model(
+    source: str | os.PathLike, *, local_files_only: bool = False, tqdm_class: Any = None
+) -> Path:
+    """The local folder for a Hub id (downloading into the Hugging Face cache if allowed) or a
+    folder path. Downloads resume where they stopped."""
+    text = str(source)
+    path = Path(text).expanduser()
+    if path.is_dir() or _looks_like_path(text):
+        _check_folder(path)
+        return path
+    if path.exists():
+        raise ModelLoadError(f"model {text} is a file; choose a checkpoint folder or a Hub id")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError
+
+    offline = local_files_only or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
+    try:
+        folder = snapshot_download(
+            text,
+            allow_patterns=_ALLOW_PATTERNS,
+            local_files_only=offline,
+            tqdm_class=tqdm_class,
+        )
+    except HFValidationError as e:
+        raise ModelLoadError(
+            f"model {text!r} is neither an existing folder nor a valid Hub id (owner/name)"
+        ) from e
+    except Exception as e:  # network, cache and auth failures all mean the same here
+        where = "is not in the Hugging Face cache" if offline else "could not be downloaded"
+        raise ModelLoadError(
+            f"model {text!r} {where} ({type(e).__name__}). Choose a local model folder, or on a "
+            f"connected machine run `hf download {text}` and copy the Hugging Face cache "
+            "(~/.cache/huggingface) here"
+        ) from e
+    _check_folder(Path(folder))
+    return Path(folder)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise ModelLoadError(f"{path} is not readable JSON ({e}); re-copy the checkpoint") from e
+
+
+def load_model(source: str | os.PathLike, options: LoadOptions | None = None) -> LoadedModel:
+    """Load a CTC checkpoint and its processor for inference (eval mode, no gradients)."""
+    from transformers import AutoModelForCTC, AutoProcessor
+
+    options = options or LoadOptions()
+    path = resolve_model(source, local_files_only=options.local_files_only)
+    config = _read_json(path / "config.json")
+    try:
+        family = family_for(config.get("model_type", "?"))
+    except UnsupportedModelError as e:
+        raise ModelLoadError(f"{path}: {e}") from e
+    device = pick_device(options.device)
+    dtype = pick_dtype(options.precision, device)
+    attention = pick_attention(options.attention, family, device, dtype)
+    try:
+        processor = AutoProcessor.from_pretrained(path, trust_remote_code=False)
+        model = AutoModelForCTC.from_pretrained(
+            path,
+            dtype=dtype,
+            attn_implementation=attention,
+            use_safetensors=any(path.glob("*.safetensors")) or None,
+            trust_remote_code=False,
+        )
+    except (OSError, ValueError, RuntimeError, ImportError) as e:
+        raise ModelLoadError(f"model folder {path} could not be loaded: {e}") from e
+    model.to(device).eval()
+    tokenizer = processor.tokenizer
+    vocab_map = tokenizer.get_vocab()
+    vocab = [""] * (max(vocab_map.values()) + 1)
+    for tok, i in vocab_map.items():
+        vocab[i] = tok
+    specials = {tokenizer.convert_tokens_to_ids(t) for t in tokenizer.all_special_tokens}
+    blank = config.get("pad_token_id")
+    blank = tokenizer.pad_token_id if blank is None else blank
+    fe = processor.feature_extractor
+    log.info("loaded %s on %s (%s, attention=%s)", source, device, dtype, attention)
+    return LoadedModel(
+        model=model,
+        processor=processor,
+        family=family,
+        source=str(source),
+        path=path,
+        device=device,
+        dtype=dtype,
+        attention=attention,
+        vocab=vocab,
+        blank_id=int(blank),
+        word_delimiter=getattr(tokenizer, "word_delimiter_token", "|") or "|",
+        special_ids=frozenset(specials),
+        sampling_rate=int(fe.sampling_rate),
+        do_normalize=bool(getattr(fe, "do_normalize", True)),
+    )

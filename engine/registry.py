@@ -1,0 +1,67 @@
+"""Architecture registry: one place that knows each supported CTC family.
+
+Every family differs only in where its modules live and which defaults suit it; loading,
+freezing and LoRA targeting all read this table. Adding a family means adding one entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["FAMILIES", "Family", "UnsupportedModelError", "family_for"]
+
+
+class UnsupportedModelError(ValueError):
+    """The checkpoint is not a wav2vec2-family CTC model Tingxie can run or tune."""
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """What Tingxie needs to know about one model family."""
+
+    # config.model_type as written in config.json
+    model_type: str
+    # attribute of the *ForCTC model holding the encoder (model.<base>.encoder.layers)
+    base_attr: str
+    # projections LoRA adapts by default: attention then feed-forward
+    lora_targets: tuple[str, ...] = (
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "out_proj",
+        "intermediate_dense",
+        "output_dense",
+    )
+    # the CTC output layer, always trained (and saved with an adapter)
+    head: str = "lm_head"
+    # whether transformers implements SDPA attention for this family
+    supports_sdpa: bool = True
+    # a learning rate that suits LoRA on this family
+    default_lora_lr: float = 1e-3
+
+    def encoder_layers(self, model):  # -> torch.nn.ModuleList
+        """The transformer layers, bottom first (for freezing the lower N)."""
+        return getattr(model, self.base_attr).encoder.layers
+
+
+FAMILIES: dict[str, Family] = {
+    f.model_type: f
+    for f in (
+        Family("wav2vec2", "wav2vec2"),  # also MMS and XLS-R checkpoints
+        Family("hubert", "hubert"),
+        Family("wavlm", "wavlm", supports_sdpa=False),  # relative position bias: eager only
+        Family("data2vec-audio", "data2vec_audio"),
+    )
+}
+
+
+def family_for(model_type: str) -> Family:
+    """The registry entry for a config's model_type, or a clear error naming the supported ones."""
+    try:
+        return FAMILIES[model_type]
+    except KeyError:
+        supported = ", ".join(sorted(FAMILIES))
+        raise UnsupportedModelError(
+            f"model type {model_type!r} is not a supported CTC family; "
+            f"Tingxie runs {supported} checkpoints with a CTC head"
+        ) from None

@@ -1,0 +1,32 @@
+"""Shared fixtures. No test touches the network: the Hub is forced offline here."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+from pathlib import Path
+
+import pytest
+
+SHARED_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 2-layer wav2vec2 CTC checkpoint with a Chinese character vocabulary."""
+    from engine.testmodels import build_model
+
+    return build_model(tmp_path_factory.mktemp("tiny-model"), "tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def shared_audio() -> Path:
+    """Real Mandarin clips beside the checkout (../shared/audio); skip where absent."""
+    if not (SHARED_AUDIO / "manifest.tsv").is_file():
+        pytest.skip("../shared/audio is not present beside this checkout")
+    return SHARED_AUDIO

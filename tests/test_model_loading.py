@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from engine.model import DEFAULT_MODEL, LoadOptions, ModelLoadError, load_model, pick_attention
+from engine.registry import FAMILIES, UnsupportedModelError, family_for
+from engine.testmodels import build_model
+
+
+def test_local_folder_loads_with_vocab_and_blank(tiny_model_dir):
+    m = load_model(tiny_model_dir, LoadOptions(precision="fp32"))
+    assert m.vocab[m.blank_id] == "<pad>"
+    assert "的" in m.vocab
+    assert m.frame_seconds == pytest.approx(0.02)
+    assert m.dtype == torch.float32
+    assert m.attention in ("sdpa", "eager")
+    assert not m.model.training
+
+
+def test_hub_id_offline_gives_clear_error():
+    with pytest.raises(ModelLoadError) as e:
+        load_model(DEFAULT_MODEL, LoadOptions(local_files_only=True))
+    msg = str(e.value)
+    assert DEFAULT_MODEL in msg and "local model folder" in msg
+
+
+def test_missing_folder_is_named(tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_model(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(
+    "remove, named",
+    [("model.safetensors", "model.safetensors"), ("vocab.json", "vocab.json")],
+)
+def test_folder_missing_files_says_which(tiny_model_dir, tmp_path, remove, named):
+    copy = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, copy)
+    (copy / remove).unlink()
+    with pytest.raises(ModelLoadError, match=named):
+        load_model(copy)
+
+
+@pytest.mark.parametrize("model_type", sorted(FAMILIES))
+def test_every_registered_family_loads(tmp_path, model_type):
+    d = build_model(tmp_path / model_type, "tiny", model_type=model_type)
+    m = load_model(d, LoadOptions(precision="fp32"))
+    assert m.family.model_type == model_type
+    out = m.model(torch.zeros(1, 16000)).logits
+    assert out.shape[-1] == len(m.vocab)
+
+
+def test_unknown_family_rejected():
+    with pytest.raises(UnsupportedModelError, match="wav2vec2"):
+        family_for("whisper")
+
+
+def test_sdpa_refused_for_wavlm():
+    with pytest.raises(ModelLoadError, match="eager"):
+        pick_attention("sdpa", FAMILIES["wavlm"], torch.device("cpu"), torch.float32)
+
+
+def test_bad_option_value_named():
+    with pytest.raises(ValueError, match="precision"):
+        LoadOptions(precision="int3")  # type: ignore[arg-type]
