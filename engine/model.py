@@ -21,6 +21,7 @@ from .registry import Family, UnsupportedModelError, family_for
 
 __all__ = [
     "DEFAULT_MODEL",
+    "DEMO_MODEL_DIR",
     "LoadOptions",
     "LoadedModel",
     "ModelLoadError",
@@ -35,6 +36,8 @@ __all__ = [
 log = logging.getLogger("tingxie.model")
 
 DEFAULT_MODEL = "jonatasgrosman/wav2vec2-large-xlsr-53-chinese-zh-cn"
+# A small model trained by the project on synthetic speech (a demo, not for real voices).
+DEMO_MODEL_DIR = Path(__file__).resolve().parents[1] / "resources" / "demo-model"
 
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
