@@ -1,0 +1,266 @@
+"""Pure review logic: which text is doubtful, in what order to check it, how long that takes,
+and what a human decision turns into (edited characters and verified training pairs).
+
+No I/O and no Qt: the store replays edits through `apply_edit`, the app walks `find_spans`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from .results import Char, Segment
+
+__all__ = [
+    "DoubtfulSpan",
+    "EditKind",
+    "EditOp",
+    "ReviewOptions",
+    "VerifiedPair",
+    "apply_edit",
+    "apply_edits",
+    "audio_window",
+    "estimate_review_seconds",
+    "find_spans",
+    "verified_pair",
+    "verified_pairs",
+]
+
+Order = Literal["risk", "time"]
+# accept: the text is right as it is; fix: typed text; alternative: one of the model's choices.
+EditKind = Literal["accept", "fix", "alternative"]
+EDIT_KINDS: tuple[str, ...] = EditKind.__args__
+
+# Confidence given to a character a person has checked (accepted or typed).
+VERIFIED_CONFIDENCE = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewOptions:
+    """How doubtful spans are found and ordered."""
+
+    # Characters with confidence strictly below this are doubtful.
+    threshold: float = 0.5
+    # Two doubtful runs separated by at most this many confident characters become one span
+    # (one listen covers both).
+    merge_gap_chars: int = 1
+    # "risk": lowest confidence first; "time": in reading order.
+    order: Order = "risk"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold={self.threshold}: choose a value between 0 and 1")
+        if self.merge_gap_chars < 0:
+            raise ValueError(f"merge_gap_chars={self.merge_gap_chars}: must be 0 or more")
+        if self.order not in Order.__args__:
+            raise ValueError(f"order={self.order!r}: choose one of {', '.join(Order.__args__)}")
+
+
+@dataclass(frozen=True, slots=True)
+class DoubtfulSpan:
+    """Characters [first, stop) of segment `segment` (an index into the list), to be checked."""
+
+    segment: int
+    first: int
+    stop: int
+    start: float
+    end: float
+    text: str
+    confidence: float  # the lowest character confidence inside
+
+
+@dataclass(frozen=True, slots=True)
+class EditOp:
+    """One human decision on characters [first, stop) of one segment, replayable in order."""
+
+    segment: int
+    first: int
+    stop: int
+    text: str
+    kind: EditKind
+
+    def __post_init__(self) -> None:
+        if self.kind not in EDIT_KINDS:
+            raise ValueError(f"kind={self.kind!r}: choose one of {', '.join(EDIT_KINDS)}")
+        if self.segment < 0 or not 0 <= self.first <= self.stop:
+            raise ValueError(
+                f"segment={self.segment}, first={self.first}, stop={self.stop}: "
+                "need 0 <= first <= stop and segment >= 0"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedPair:
+    """A stretch of audio (seconds) whose text a person has checked."""
+
+    start: float
+    end: float
+    text: str
+
+
+def _runs(chars: Sequence[Char], threshold: float, gap: int) -> list[tuple[int, int]]:
+    """Index ranges of doubtful runs, merging runs at most `gap` characters apart.
+
+    >>> # confidences .9 .2 .9 .3 .9 .9 .1, gap 1  ->  [(1, 4), (6, 7)]
+    """
+    runs: list[tuple[int, int]] = []
+    for i, c in enumerate(chars):
+        if c.confidence >= threshold:
+            continue
+        if runs and i - runs[-1][1] <= gap:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
+
+
+def find_spans(
+    segments: Sequence[Segment], options: ReviewOptions | None = None
+) -> list[DoubtfulSpan]:
+    """Doubtful spans of a transcript, in the order the options ask for."""
+    options = options or ReviewOptions()
+    spans = []
+    for si, seg in enumerate(segments):
+        for a, b in _runs(seg.chars, options.threshold, options.merge_gap_chars):
+            chars = seg.chars[a:b]
+            spans.append(
+                DoubtfulSpan(
+                    segment=si,
+                    first=a,
+                    stop=b,
+                    start=chars[0].start,
+                    end=chars[-1].end,
+                    text="".join(c.text for c in chars),
+                    confidence=min(c.confidence for c in chars),
+                )
+            )
+    if options.order == "risk":
+        spans.sort(key=lambda s: (s.confidence, s.start))
+    return spans
+
+
+def audio_window(
+    start: float, end: float, margin: float, duration: float | None = None
+) -> tuple[float, float]:
+    """The stretch to play for [start, end]: `margin` seconds of context each side, clamped to
+    the recording."""
+    if margin < 0:
+        raise ValueError(f"margin={margin}: must be 0 or more seconds")
+    lo = max(0.0, start - margin)
+    hi = end + margin
+    if duration is not None:
+        hi = min(hi, duration)
+    return lo, max(lo, hi)
+
+
+def estimate_review_seconds(
+    spans: Sequence[DoubtfulSpan],
+    *,
+    margin: float = 0.3,
+    speed: float = 1.0,
+    seconds_per_decision: float = 2.5,
+) -> float:
+    """Seconds left to review `spans`: each is heard once at `speed` (with its margin) and then
+    decided on. `seconds_per_decision` should be the user's measured pace once there is one."""
+    if speed <= 0:
+        raise ValueError(f"speed={speed}: must be above 0")
+    listen = sum((s.end - s.start + 2 * margin) / speed for s in spans)
+    return listen + seconds_per_decision * len(spans)
+
+
+def _respread(chars: Sequence[Char], text: str, lo: float, hi: float) -> tuple[Char, ...]:
+    """New verified characters for `text` over [lo, hi]: keep each old time where the length is
+    unchanged, otherwise share the stretch evenly."""
+    if len(text) == len(chars):
+        return tuple(
+            Char(t, c.start, c.end, VERIFIED_CONFIDENCE) for t, c in zip(text, chars, strict=True)
+        )
+    step = (hi - lo) / len(text) if text else 0.0
+    return tuple(
+        Char(t, lo + i * step, lo + (i + 1) * step, VERIFIED_CONFIDENCE) for i, t in enumerate(text)
+    )
+
+
+def apply_edit(segments: Sequence[Segment], op: EditOp) -> list[Segment]:
+    """The transcript after one edit. Raises IndexError when the op does not fit (the store
+    checks ops against the text they were made on)."""
+    if op.segment >= len(segments):
+        raise IndexError(f"segment {op.segment} is out of range ({len(segments)} segments)")
+    seg = segments[op.segment]
+    if op.stop > len(seg.chars):
+        raise IndexError(
+            f"characters {op.first}:{op.stop} are out of range in segment {op.segment} "
+            f"({len(seg.chars)} characters)"
+        )
+    old = seg.chars[op.first : op.stop]
+    if op.kind == "accept":
+        new = tuple(replace(c, confidence=VERIFIED_CONFIDENCE, alternatives=()) for c in old)
+    else:
+        lo, hi = _gap(seg, op.first, op.stop)
+        new = _respread(old, op.text, lo, hi)
+    chars = seg.chars[: op.first] + new + seg.chars[op.stop :]
+    out = list(segments)
+    out[op.segment] = replace(seg, chars=chars)
+    return out
+
+
+def apply_edits(segments: Sequence[Segment], ops: Sequence[EditOp]) -> list[Segment]:
+    """Replay edits in order on the model's original output."""
+    out = list(segments)
+    for op in ops:
+        out = apply_edit(out, op)
+    return out
+
+
+def _gap(seg: Segment, first: int, stop: int) -> tuple[float, float]:
+    """Time stretch of characters [first, stop); for an empty range, the gap between neighbours."""
+    chars = seg.chars
+    if stop > first:
+        return chars[first].start, chars[stop - 1].end
+    lo = chars[first - 1].end if first > 0 else seg.start
+    hi = chars[first].start if first < len(chars) else seg.end
+    return lo, max(lo, hi)
+
+
+def verified_pair(segment: Segment, first: int, stop: int) -> VerifiedPair:
+    """The audio of characters [first, stop) and their text, for training.
+
+    The stretch runs to halfway towards each neighbouring character (to the segment's edge when
+    there is none), so the clip holds the whole span and no neighbour's sound.
+    """
+    chars = segment.chars
+    if not 0 <= first < stop <= len(chars):
+        raise IndexError(f"characters {first}:{stop} are out of range ({len(chars)} characters)")
+    lo = chars[first].start
+    hi = chars[stop - 1].end
+    start = (chars[first - 1].end + lo) / 2 if first > 0 else min(segment.start, lo)
+    end = (chars[stop].start + hi) / 2 if stop < len(chars) else max(segment.end, hi)
+    text = "".join(c.text for c in chars[first:stop])
+    # Whole milliseconds, rounded outwards so the clip never cuts into the span.
+    return VerifiedPair(math.floor(start * 1000) / 1000, math.ceil(end * 1000) / 1000, text)
+
+
+def verified_pairs(
+    segments: Sequence[Segment], ops: Sequence[EditOp]
+) -> list[tuple[int, VerifiedPair]]:
+    """(segment index, pair) for every accept or fix in `ops` replayed on the original
+    `segments`; where a later decision covers the same audio, only the later one counts."""
+    pairs: list[tuple[int, VerifiedPair]] = []
+    current = list(segments)
+    for op in ops:
+        current = apply_edit(current, op)
+        if not op.text and op.kind != "accept":
+            continue  # a deletion says nothing a clip could teach
+        stop = op.stop if op.kind == "accept" else op.first + len(op.text)
+        if stop <= op.first:
+            continue
+        pair = verified_pair(current[op.segment], op.first, stop)
+        pairs = [
+            (si, p)
+            for si, p in pairs
+            if si != op.segment or p.end <= pair.start or p.start >= pair.end
+        ]
+        pairs.append((op.segment, pair))
+    return sorted(pairs, key=lambda sp: (sp[0], sp[1].start))

@@ -1,0 +1,607 @@
+"""The SQLite store: recordings, transcripts, their characters, the edit history and correction
+sets, in one database in the user's data folder.
+
+Audio stays in files beside it, referenced by path and sha256. The schema is versioned with
+`PRAGMA user_version` and ordered migration functions. One connection serialises every write
+under a lock, in WAL mode, and each edit is committed as it is made, so a crash loses nothing
+committed and a reader (the library view) never blocks the writer. Every database failure
+becomes a one-line `StoreError` that names the file and says what to do; the in-memory work of
+an `EditSession` survives it and is saved with the next change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .results import Alternative, Char, Segment, TranscriptionInfo
+from .review import EditOp, VerifiedPair, apply_edits, verified_pairs
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "EditRecord",
+    "EditSession",
+    "Store",
+    "StoreError",
+    "TranscriptSummary",
+    "default_path",
+    "sha256_file",
+]
+
+log = logging.getLogger("tingxie.store")
+
+DB_NAME = "tingxie.db"
+# Setting this environment variable moves the data folder (tests, portable installs).
+DATA_DIR_ENV = "TINGXIE_DATA_DIR"
+_PREVIEW_CHARS = 80
+
+
+class StoreError(RuntimeError):
+    """The store could not read or write; the message names the file and what to do."""
+
+
+def default_path() -> Path:
+    """The database in the user's data folder (or in $TINGXIE_DATA_DIR)."""
+    folder = os.environ.get(DATA_DIR_ENV)
+    if not folder:
+        import platformdirs
+
+        folder = platformdirs.user_data_dir("tingxie", appauthor=False)
+    return Path(folder) / DB_NAME
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+# ---- schema -------------------------------------------------------------------------------
+
+
+def _script(conn: sqlite3.Connection, sql: str) -> None:
+    """Run `;`-separated statements inside the caller's transaction (`executescript` would
+    commit it first)."""
+    for statement in sql.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    """The first schema: recordings, transcripts, original segments and characters, edits."""
+    _script(
+        conn,
+        """
+        CREATE TABLE recordings(
+            id INTEGER PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT, duration REAL,
+            created_at TEXT NOT NULL);
+        CREATE TABLE transcripts(
+            id INTEGER PRIMARY KEY, recording_id INTEGER REFERENCES recordings(id),
+            title TEXT NOT NULL, model TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+            head INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE segments(
+            id INTEGER PRIMARY KEY,
+            transcript_id INTEGER NOT NULL REFERENCES transcripts(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL, start_s REAL NOT NULL, end_s REAL NOT NULL,
+            UNIQUE(transcript_id, idx));
+        CREATE TABLE chars(
+            segment_id INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL, text TEXT NOT NULL, start_s REAL NOT NULL, end_s REAL NOT NULL,
+            confidence REAL NOT NULL, alternatives TEXT NOT NULL DEFAULT '[]',
+            PRIMARY KEY(segment_id, idx));
+        CREATE TABLE edits(
+            id INTEGER PRIMARY KEY,
+            transcript_id INTEGER NOT NULL REFERENCES transcripts(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL, segment INTEGER NOT NULL, first INTEGER NOT NULL,
+            stop INTEGER NOT NULL, text TEXT NOT NULL, kind TEXT NOT NULL,
+            created_at TEXT NOT NULL, UNIQUE(transcript_id, seq));
+        """,
+    )
+
+
+def _v2(conn: sqlite3.Connection) -> None:
+    """Undone edits kept as history, transcription info, correction sets, text search."""
+    _script(
+        conn,
+        """
+        CREATE TABLE edits_new(
+            id INTEGER PRIMARY KEY,
+            transcript_id INTEGER NOT NULL REFERENCES transcripts(id) ON DELETE CASCADE,
+            seq INTEGER, segment INTEGER NOT NULL, first INTEGER NOT NULL,
+            stop INTEGER NOT NULL, text TEXT NOT NULL, kind TEXT NOT NULL,
+            created_at TEXT NOT NULL, superseded_at TEXT, UNIQUE(transcript_id, seq));
+        INSERT INTO edits_new(id, transcript_id, seq, segment, first, stop, text, kind,
+                              created_at)
+            SELECT id, transcript_id, seq, segment, first, stop, text, kind, created_at
+            FROM edits;
+        DROP TABLE edits;
+        ALTER TABLE edits_new RENAME TO edits;
+        ALTER TABLE transcripts ADD COLUMN info TEXT;
+        CREATE TABLE correction_sets(
+            id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, path TEXT NOT NULL,
+            created_at TEXT NOT NULL, summary TEXT NOT NULL DEFAULT '{}');
+        CREATE TABLE correction_set_transcripts(
+            set_id INTEGER NOT NULL REFERENCES correction_sets(id) ON DELETE CASCADE,
+            transcript_id INTEGER NOT NULL REFERENCES transcripts(id) ON DELETE CASCADE,
+            PRIMARY KEY(set_id, transcript_id));
+        """,
+    )
+    try:  # the trigram tokenizer indexes substrings, which suits text without spaces
+        conn.execute("CREATE VIRTUAL TABLE search USING fts5(text, tokenize='trigram')")
+    except sqlite3.OperationalError:
+        log.info("SQLite lacks FTS5 trigram; library search scans the text")
+        conn.execute("CREATE TABLE search(rowid INTEGER PRIMARY KEY, text TEXT)")
+    for (tid,) in conn.execute("SELECT id FROM transcripts").fetchall():
+        _index_text(conn, tid, "".join(s.text for s in _edited(conn, tid)))
+
+
+# Migration i (counting from 1) brings a database from user_version i-1 to i.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# ---- rows <-> records ---------------------------------------------------------------------
+
+
+def _original(conn: sqlite3.Connection, tid: int) -> list[Segment]:
+    segments = []
+    rows = conn.execute(
+        "SELECT id, idx, start_s, end_s FROM segments WHERE transcript_id=? ORDER BY idx", (tid,)
+    ).fetchall()
+    for seg_id, idx, start, end in rows:
+        chars = tuple(
+            Char(text, s, e, conf, tuple(Alternative(t, p) for t, p in json.loads(alts)))
+            for text, s, e, conf, alts in conn.execute(
+                "SELECT text, start_s, end_s, confidence, alternatives FROM chars "
+                "WHERE segment_id=? ORDER BY idx",
+                (seg_id,),
+            )
+        )
+        segments.append(Segment(id=idx, start=start, end=end, chars=chars))
+    return segments
+
+
+def _chain(conn: sqlite3.Connection, tid: int) -> list[EditOp]:
+    rows = conn.execute(
+        "SELECT segment, first, stop, text, kind FROM edits "
+        "WHERE transcript_id=? AND seq IS NOT NULL ORDER BY seq",
+        (tid,),
+    )
+    return [EditOp(*row) for row in rows]
+
+
+def _head(conn: sqlite3.Connection, tid: int) -> int:
+    row = conn.execute("SELECT head FROM transcripts WHERE id=?", (tid,)).fetchone()
+    if row is None:
+        raise KeyError(f"transcript {tid} is not in the store")
+    return row[0]
+
+
+def _edited(conn: sqlite3.Connection, tid: int) -> list[Segment]:
+    return apply_edits(_original(conn, tid), _chain(conn, tid)[: _head(conn, tid)])
+
+
+def _index_text(conn: sqlite3.Connection, tid: int, text: str) -> None:
+    conn.execute("DELETE FROM search WHERE rowid=?", (tid,))
+    conn.execute("INSERT INTO search(rowid, text) VALUES (?, ?)", (tid, text))
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptSummary:
+    """One row of the library."""
+
+    id: int
+    title: str
+    audio_path: Path | None
+    duration: float | None
+    created_at: str
+    updated_at: str
+    edits: int  # edits in effect
+    preview: str  # the start of the edited text
+
+
+@dataclass(frozen=True, slots=True)
+class EditRecord:
+    """One entry of a transcript's history; `active` is False once undone or superseded."""
+
+    seq: int | None
+    op: EditOp
+    created_at: str
+    active: bool
+
+
+def sha256_file(path: Path) -> str:
+    """Checksum of a file read in 1 MiB blocks (recordings can be hours long)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _describe(path: Path, e: BaseException) -> str:
+    """A one-line message for a database failure that says what to do."""
+    msg = str(e).lower()
+    if "full" in msg:
+        return (
+            f"{path}: the disk is full, so the last change is not saved yet; free some space "
+            "(your work is kept and saved with the next change)"
+        )
+    if "readonly" in msg or "read-only" in msg or isinstance(e, PermissionError):
+        return (
+            f"{path}: the database is read-only, so changes are not saved; make the file and "
+            f"its folder writable, or set {DATA_DIR_ENV} to a writable folder"
+        )
+    if "locked" in msg or "busy" in msg:
+        return f"{path}: the database is busy in another program; close it and try again"
+    if "not a database" in msg or "malformed" in msg:
+        return f"{path}: the database is damaged ({e}); move it aside to start a new one"
+    if "unable to open" in msg or isinstance(e, OSError):
+        return f"{path}: cannot open the database ({e}); check that the folder is writable"
+    return f"{path}: database error ({e}); the change is not saved"
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """Open the database file (a seam for tests that need a read-only connection)."""
+    return sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+
+
+class Store:
+    """The database. Safe to share between threads: one connection, writes under a lock."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_path()
+        self._lock = threading.RLock()
+        self._originals: dict[int, list[Segment]] = {}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = _connect(self.path)
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute("PRAGMA busy_timeout=10000")
+            if self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
+                log.warning("%s: WAL mode unavailable, using the rollback journal", self.path)
+            # FULL: a committed edit survives a power cut, not only a crash.
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(_describe(self.path, e)) from e
+
+    # -- plumbing --
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One committed transaction; any failure rolls back and becomes a StoreError."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    # SQLite may have rolled back already (a full disk does).
+                    if self._conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as e:
+                raise StoreError(_describe(self.path, e)) from e
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as e:
+                raise StoreError(_describe(self.path, e)) from e
+
+    def _migrate(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: made by a newer Tingxie (schema {version} > {SCHEMA_VERSION}); "
+                "update Tingxie or set another data folder"
+            )
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            with self._write() as conn:
+                MIGRATIONS[number - 1](conn)
+                conn.execute(f"PRAGMA user_version={number}")
+            log.info("%s: migrated to schema %d", self.path, number)
+
+    def schema_version(self) -> int:
+        with self._read() as conn:
+            return conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def integrity_ok(self) -> bool:
+        with self._read() as conn:
+            return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # -- transcripts --
+
+    def add_transcript(
+        self,
+        segments: Sequence[Segment],
+        *,
+        audio: str | Path | None = None,
+        title: str | None = None,
+        info: TranscriptionInfo | None = None,
+        duration: float | None = None,
+    ) -> int:
+        """Save a model's output and return its id. The audio is referenced, never copied."""
+        audio_path = Path(audio).resolve() if audio is not None else None
+        try:
+            digest = sha256_file(audio_path) if audio_path is not None else None
+        except OSError as e:
+            raise StoreError(f"{audio_path}: cannot read the recording ({e})") from e
+        if duration is None:
+            duration = info.duration if info else max((s.end for s in segments), default=0.0)
+        if title is None:
+            title = audio_path.name if audio_path else _now()[:19].replace("T", " ")
+        now = _now()
+        with self._write() as conn:
+            rec_id = None
+            if audio_path is not None:
+                rec_id = conn.execute(
+                    "INSERT INTO recordings(path, sha256, duration, created_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (str(audio_path), digest, duration, now),
+                ).lastrowid
+            tid = conn.execute(
+                "INSERT INTO transcripts(recording_id, title, model, created_at, updated_at, "
+                "info) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    rec_id,
+                    title,
+                    info.model if info else None,
+                    now,
+                    now,
+                    json.dumps(_info_dict(info), ensure_ascii=False) if info else None,
+                ),
+            ).lastrowid
+            for idx, seg in enumerate(segments):
+                seg_id = conn.execute(
+                    "INSERT INTO segments(transcript_id, idx, start_s, end_s) VALUES (?,?,?,?)",
+                    (tid, idx, seg.start, seg.end),
+                ).lastrowid
+                conn.executemany(
+                    "INSERT INTO chars VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (seg_id, i, c.text, c.start, c.end, c.confidence, _alts_json(c))
+                        for i, c in enumerate(seg.chars)
+                    ],
+                )
+            _index_text(conn, tid, "".join(s.text for s in segments))
+        return tid
+
+    def original(self, tid: int) -> list[Segment]:
+        """The model's output as it was saved (edits never change it)."""
+        if tid not in self._originals:
+            with self._read() as conn:
+                _head(conn, tid)  # KeyError for an unknown id
+                self._originals[tid] = _original(conn, tid)
+        return list(self._originals[tid])
+
+    def chain(self, tid: int) -> tuple[list[EditOp], int]:
+        """The edits that can be in effect (in order) and how many of them are (the head)."""
+        with self._read() as conn:
+            return _chain(conn, tid), _head(conn, tid)
+
+    def segments(self, tid: int) -> list[Segment]:
+        """The transcript as edited (its current state)."""
+        ops, head = self.chain(tid)
+        return apply_edits(self.original(tid), ops[:head])
+
+    def save_chain(self, tid: int, ops: Sequence[EditOp], head: int) -> None:
+        """Make the stored edits equal `ops` with `head` in effect, in one transaction.
+
+        Stored edits from the first difference on are kept as superseded history, never deleted.
+        """
+        if not 0 <= head <= len(ops):
+            raise ValueError(f"head={head}: must be between 0 and {len(ops)}")
+        text = "".join(s.text for s in apply_edits(self.original(tid), ops[:head]))
+        now = _now()
+        with self._write() as conn:
+            stored = _chain(conn, tid)
+            same = 0
+            while same < min(len(stored), len(ops)) and stored[same] == ops[same]:
+                same += 1
+            conn.execute(
+                "UPDATE edits SET seq=NULL, superseded_at=? WHERE transcript_id=? AND seq>?",
+                (now, tid, same),
+            )
+            conn.executemany(
+                "INSERT INTO edits(transcript_id, seq, segment, first, stop, text, kind, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (tid, seq, op.segment, op.first, op.stop, op.text, op.kind, now)
+                    for seq, op in enumerate(ops[same:], start=same + 1)
+                ],
+            )
+            conn.execute("UPDATE transcripts SET head=?, updated_at=? WHERE id=?", (head, now, tid))
+            _index_text(conn, tid, text)
+
+    def add_edit(self, tid: int, op: EditOp) -> int:
+        """Apply one edit after the current head (dropping anything undone); returns its seq."""
+        ops, head = self.chain(tid)
+        self.save_chain(tid, [*ops[:head], op], head + 1)
+        return head + 1
+
+    def revert(self, tid: int, head: int) -> None:
+        """Return the transcript to its state after `head` edits (0: the model's output); the
+        later edits stay redoable until a new edit is made."""
+        ops, _ = self.chain(tid)
+        self.save_chain(tid, ops, head)
+
+    def history(self, tid: int) -> list[EditRecord]:
+        """Every edit ever made to a transcript, oldest first, undone ones included."""
+        with self._read() as conn:
+            head = _head(conn, tid)
+            rows = conn.execute(
+                "SELECT seq, segment, first, stop, text, kind, created_at FROM edits "
+                "WHERE transcript_id=? ORDER BY id",
+                (tid,),
+            ).fetchall()
+        return [
+            EditRecord(seq, EditOp(*op), created, seq is not None and seq <= head)
+            for seq, *op, created in rows
+        ]
+
+    def verified_pairs(self, tid: int) -> list[VerifiedPair]:
+        """The (audio span, text) pairs a person has checked, in time order."""
+        ops, head = self.chain(tid)
+        return [p for _, p in verified_pairs(self.original(tid), ops[:head])]
+
+    def audio_path(self, tid: int) -> Path | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT r.path FROM transcripts t LEFT JOIN recordings r "
+                "ON r.id = t.recording_id WHERE t.id=?",
+                (tid,),
+            ).fetchone()
+        if row is None:
+            raise KeyError(f"transcript {tid} is not in the store")
+        return Path(row[0]) if row[0] else None
+
+    def info(self, tid: int) -> TranscriptionInfo | None:
+        with self._read() as conn:
+            row = conn.execute("SELECT info FROM transcripts WHERE id=?", (tid,)).fetchone()
+        if row is None:
+            raise KeyError(f"transcript {tid} is not in the store")
+        return TranscriptionInfo(**json.loads(row[0])) if row[0] else None
+
+    def delete_transcript(self, tid: int) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM search WHERE rowid=?", (tid,))
+            conn.execute("DELETE FROM transcripts WHERE id=?", (tid,))
+        self._originals.pop(tid, None)
+
+    # -- library --
+
+    def list_transcripts(self, query: str = "", limit: int = 500) -> list[TranscriptSummary]:
+        """Past transcripts, newest first; `query` matches a substring of the edited text or
+        of the title."""
+        sql = (
+            "SELECT t.id, t.title, r.path, r.duration, t.created_at, t.updated_at, t.head, "
+            "substr(s.text, 1, ?) FROM transcripts t "
+            "LEFT JOIN recordings r ON r.id = t.recording_id "
+            "LEFT JOIN search s ON s.rowid = t.id "
+        )
+        args: list[object] = [_PREVIEW_CHARS]
+        if query.strip():
+            # The trigram index serves LIKE directly for patterns of 3+ characters.
+            pattern = "%" + _escape_like(query.strip()) + "%"
+            sql += "WHERE s.text LIKE ? ESCAPE '\\' OR t.title LIKE ? ESCAPE '\\' "
+            args += [pattern, pattern]
+        sql += "ORDER BY t.updated_at DESC, t.id DESC LIMIT ?"
+        args.append(limit)
+        with self._read() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return [
+            TranscriptSummary(
+                id=tid,
+                title=title,
+                audio_path=Path(path) if path else None,
+                duration=duration,
+                created_at=created,
+                updated_at=updated,
+                edits=head,
+                preview=preview or "",
+            )
+            for tid, title, path, duration, created, updated, head, preview in rows
+        ]
+
+    # -- correction sets --
+
+    def add_correction_set(
+        self, name: str, transcript_ids: Sequence[int], path: Path, summary: dict
+    ) -> int:
+        """Record a tuning dataset made from verified pairs (replacing one of the same name)."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM correction_sets WHERE name=?", (name,))
+            set_id = conn.execute(
+                "INSERT INTO correction_sets(name, path, created_at, summary) VALUES (?,?,?,?)",
+                (name, str(path), _now(), json.dumps(summary, ensure_ascii=False)),
+            ).lastrowid
+            conn.executemany(
+                "INSERT INTO correction_set_transcripts VALUES (?, ?)",
+                [(set_id, t) for t in dict.fromkeys(transcript_ids)],
+            )
+        return set_id
+
+    def correction_sets(self) -> list[tuple[str, Path, dict]]:
+        """(name, folder, summary) of every correction set, newest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT name, path, summary FROM correction_sets ORDER BY id DESC"
+            ).fetchall()
+        return [(n, Path(p), json.loads(s)) for n, p, s in rows]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _alts_json(c: Char) -> str:
+    return json.dumps([[a.text, a.prob] for a in c.alternatives], ensure_ascii=False)
+
+
+def _info_dict(info: TranscriptionInfo) -> dict:
+    return {f: getattr(info, f) for f in info.__dataclass_fields__}
+
+
+class EditSession:
+    """One open transcript: the edited state in memory, every change written through.
+
+    Memory is the truth while the transcript is open: when a write fails (full or read-only
+    disk) the change stays in effect here, `StoreError` tells the caller, and the next change
+    or `flush()` saves everything still pending.
+    """
+
+    def __init__(self, store: Store, tid: int) -> None:
+        self.store = store
+        self.tid = tid
+        self.original = store.original(tid)
+        self.ops, self.head = store.chain(tid)
+        self.segments = apply_edits(self.original, self.ops[: self.head])
+        self.dirty = False
+
+    def apply(self, op: EditOp) -> int:
+        """Make an edit (dropping anything undone) and save it; returns the new head."""
+        self.segments = apply_edits(self.segments, [op])
+        self.ops = [*self.ops[: self.head], op]
+        self.head += 1
+        self.flush()
+        return self.head
+
+    def set_head(self, head: int) -> None:
+        """Undo or redo to `head` edits in effect, and save."""
+        if not 0 <= head <= len(self.ops):
+            raise ValueError(f"head={head}: must be between 0 and {len(self.ops)}")
+        self.head = head
+        self.segments = apply_edits(self.original, self.ops[:head])
+        self.flush()
+
+    def flush(self) -> None:
+        """Save the in-memory state; raises StoreError (and stays dirty) when that fails."""
+        self.dirty = True
+        self.store.save_chain(self.tid, self.ops, self.head)
+        self.dirty = False
+
+    def verified_pairs(self) -> list[VerifiedPair]:
+        return [p for _, p in verified_pairs(self.original, self.ops[: self.head])]
