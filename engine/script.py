@@ -1,0 +1,97 @@
+"""Output script: Simplified or Traditional Chinese (OpenCC), for display and export only.
+
+The stored transcript is never converted; callers convert a copy of the segments on the way
+to the screen or a file, character by character so times and confidences stay attached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from .results import Alternative, Segment, TranscriptionInfo
+
+__all__ = ["SCRIPTS", "Script", "convert_segments", "convert_text", "export", "render"]
+
+# original: as the model or the editor wrote it; taiwan / hongkong: Traditional with regional
+# character standards.
+Script = Literal["original", "simplified", "traditional", "taiwan", "hongkong"]
+SCRIPTS: tuple[str, ...] = Script.__args__
+# OpenCC configurations: phrase-aware, so e.g. 头发 → 頭髮 but 发展 → 發展.
+_CONFIGS = {"simplified": "t2s", "traditional": "s2t", "taiwan": "s2tw", "hongkong": "s2hk"}
+
+
+def _check(script: str) -> None:
+    if script not in SCRIPTS:
+        raise ValueError(f"script={script!r}: choose one of {', '.join(SCRIPTS)}")
+
+
+@cache
+def _converter(script: str):
+    import opencc
+
+    return opencc.OpenCC(_CONFIGS[script])
+
+
+def convert_text(text: str, script: Script) -> str:
+    """`text` in `script` ("original" returns it unchanged)."""
+    _check(script)
+    return text if script == "original" or not text else _converter(script).convert(text)
+
+
+def convert_segments(segments: Sequence[Segment], script: Script) -> list[Segment]:
+    """Copies of `segments` in `script`. The whole text is converted at once (OpenCC picks
+    characters by phrase); where that changes the length, each character alone instead."""
+    _check(script)
+    if script == "original":
+        return list(segments)
+    out = []
+    for seg in segments:
+        whole = convert_text(seg.text, script)
+        texts = (
+            list(whole)
+            if len(whole) == len(seg.chars)
+            else [convert_text(c.text, script) for c in seg.chars]
+        )
+        chars = tuple(
+            replace(
+                c,
+                text=t,
+                alternatives=tuple(
+                    Alternative(convert_text(a.text, script), a.prob) for a in c.alternatives
+                ),
+            )
+            for c, t in zip(seg.chars, texts, strict=True)
+        )
+        out.append(replace(seg, chars=chars))
+    return out
+
+
+def render(
+    segments: Sequence[Segment],
+    fmt: str,
+    *,
+    script: Script = "original",
+    info: TranscriptionInfo | None = None,
+) -> str:
+    """The text of an export format (for the clipboard) in `script`."""
+    from . import writers
+
+    return writers.render(convert_segments(segments, script), fmt, info=info)
+
+
+def export(
+    segments: Sequence[Segment],
+    path: str | Path,
+    *,
+    fmt: str | None = None,
+    script: Script = "original",
+    info: TranscriptionInfo | None = None,
+) -> Path:
+    """Write `segments` in `script` to `path` (format from the suffix unless given), atomically."""
+    from . import writers
+
+    return writers.write(convert_segments(segments, script), path, fmt=fmt, info=info)

@@ -1,0 +1,57 @@
+"""OpenCC script conversion on display and export, never on the stored original."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.results import Alternative, Char, Segment
+from engine.review import EditOp
+from engine.script import convert_segments, convert_text, export
+from engine.store import Store
+
+
+def segment(text: str) -> Segment:
+    chars = tuple(
+        Char(t, 0.2 * i, 0.2 * i + 0.1, 0.5, (Alternative("发", 0.2),)) for i, t in enumerate(text)
+    )
+    return Segment(0, 0.0, 0.2 * len(text), chars)
+
+
+def test_convert_text_both_ways_and_by_phrase():
+    assert convert_text("头发发展", "traditional") == "頭髮發展"
+    assert convert_text("頭髮發展", "simplified") == "头发发展"
+    assert convert_text("软件", "taiwan") == "軟件"
+    assert convert_text("头发", "original") == "头发"
+    with pytest.raises(ValueError, match="script"):
+        convert_text("头发", "klingon")  # type: ignore[arg-type]
+
+
+def test_convert_segments_keeps_times_and_leaves_input_alone():
+    seg = segment("头发很长")
+    (out,) = convert_segments([seg], "traditional")
+    assert out.text == "頭髮很長"
+    assert [(c.start, c.end, c.confidence) for c in out.chars] == [
+        (c.start, c.end, c.confidence) for c in seg.chars
+    ]
+    assert out.chars[0].alternatives == (Alternative("發", 0.2),)
+    assert seg.text == "头发很长"
+    assert convert_segments([seg], "original") == [seg]
+
+
+def test_export_writes_edited_text_in_traditional(tmp_path: Path):
+    pytest.importorskip("engine.writers", reason="engine/writers.py (DECODE engineer) not in yet")
+    with Store(tmp_path / "t.db") as db:
+        tid = db.add_transcript([segment("头发很短")])
+        db.add_edit(tid, EditOp(0, 3, 4, "长", "fix"))
+        edited = db.segments(tid)
+        for fmt in ("txt", "srt", "vtt", "json"):
+            path = export(edited, tmp_path / f"out.{fmt}", script="traditional")
+            text = path.read_text(encoding="utf-8")
+            if fmt == "json":
+                text = json.dumps(json.loads(text), ensure_ascii=False)
+            assert "頭髮很長" in text, fmt
+            assert "短" not in text and "头" not in text, fmt
+        assert db.segments(tid)[0].text == "头发很长"  # the store keeps the original script
