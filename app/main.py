@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
+__all__ = ["build_window", "main"]
 
-def main() -> int:
-    from PySide6.QtWidgets import QApplication, QLabel
 
-    qt = QApplication.instance() or QApplication(sys.argv)
-    label = QLabel("Tingxie 听写 — the desktop app is not built yet; use tingxie-cli.")
-    label.show()
+def build_window(store=None, engine=None):
+    """The window wired to a started worker, with preferences from `store` (QSettings)."""
+    from . import settings
+    from .window import MainWindow
+    from .worker import EngineWorker, WorkerHandle
+
+    store = store if store is not None else settings.open_settings()
+    prefs = settings.load(store)
+    handle = WorkerHandle(EngineWorker(engine))
+    handle.start()
+    return MainWindow(handle, prefs, store)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from PySide6.QtWidgets import QApplication
+
+    from .fonts import cjk_font
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    qt = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
+    qt.setApplicationName("Tingxie")
+    qt.setOrganizationName("Tingxie")
+    qt.setFont(cjk_font())
+    window = build_window()
+    window.show()
+    window.start()
     return qt.exec()
 
 

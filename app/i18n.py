@@ -1,0 +1,127 @@
+"""UI strings in Simplified Chinese and English, switchable at run time.
+
+A plain table keeps every string and its translation side by side, so a missing translation
+shows up in review (and in `tests/test_app_i18n.py`) rather than at run time. Widgets call
+`tr("key")` when they (re)build their text; `set_language` switches the table.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = ["LANGUAGES", "STRINGS", "Language", "language", "set_language", "tr"]
+
+Language = Literal["zh", "en"]
+LANGUAGES: dict[Language, str] = {"zh": "简体中文", "en": "English"}
+
+# key -> (English, Simplified Chinese). Placeholders use str.format names.
+STRINGS: dict[str, tuple[str, str]] = {
+    "app.title": ("Tingxie", "听写"),
+    "page.transcript": ("Transcript", "转写"),
+    "page.files": ("Files", "文件"),
+    "menu.file": ("&File", "文件(&F)"),
+    "menu.model": ("&Model", "模型(&M)"),
+    "menu.view": ("&View", "视图(&V)"),
+    "menu.language": ("&Language", "语言(&L)"),
+    "action.record": ("Record", "录音"),
+    "action.stop": ("Stop", "停止"),
+    "action.pause": ("Pause", "暂停"),
+    "action.resume": ("Resume", "继续"),
+    "action.open": ("Open audio or video…", "打开音频或视频…"),
+    "action.save": ("Save transcript as…", "转写另存为…"),
+    "action.quit": ("Quit", "退出"),
+    "action.choose_model": ("Choose model…", "选择模型…"),
+    "action.use_demo": ("Use the demo model", "使用演示模型"),
+    "action.cancel_all": ("Cancel all", "全部取消"),
+    "action.cancel": ("Cancel", "取消"),
+    "action.show_live": ("Show live transcript", "显示实时转写"),
+    "label.device": ("Microphone:", "麦克风："),
+    "label.default_device": ("System default", "系统默认"),
+    "label.no_device": ("No microphone found", "未找到麦克风"),
+    "label.elapsed": ("Elapsed {time}", "时长 {time}"),
+    "label.threshold": ("Doubt below:", "低于此值存疑："),
+    "legend.high": ("sure (≥ {value:.0%})", "可信（≥ {value:.0%}）"),
+    "legend.medium": ("check ({low:.0%}–{high:.0%})", "待查（{low:.0%}–{high:.0%}）"),
+    "legend.low": ("doubtful (< {value:.0%})", "存疑（< {value:.0%}）"),
+    "legend.tail": ("not final yet", "尚未确定"),
+    "tooltip.char": (
+        "“{text}”  confidence {confidence:.0%}\n{start:.2f}–{end:.2f} s",
+        "“{text}”  置信度 {confidence:.0%}\n{start:.2f}–{end:.2f} 秒",
+    ),
+    "tooltip.alternatives": ("Alternatives: {items}", "候选：{items}"),
+    "tooltip.no_alternatives": ("No alternatives", "无候选"),
+    "status.no_model": ("No model loaded", "未加载模型"),
+    "status.loading_model": ("Loading model {model}…", "正在加载模型 {model}…"),
+    "status.downloading": ("Downloading {model}: {percent:.0%}", "正在下载 {model}：{percent:.0%}"),
+    "status.model_ready": (
+        "Model: {model} ({device}, {dtype})",
+        "模型：{model}（{device}，{dtype}）",
+    ),
+    "status.demo_model": (
+        "DEMO model: trained on synthetic speech only, not for real voices",
+        "演示模型：仅用合成语音训练，不适用于真人语音",
+    ),
+    "status.recording": ("Recording…", "正在录音…"),
+    "status.paused": ("Paused", "已暂停"),
+    "status.saved": ("Recording saved to {path}", "录音已保存到 {path}"),
+    "queue.file": ("File", "文件"),
+    "queue.progress": ("Progress", "进度"),
+    "queue.status": ("Status", "状态"),
+    "queue.waiting": ("waiting", "等待中"),
+    "queue.running": ("transcribing", "转写中"),
+    "queue.done": ("done", "完成"),
+    "queue.cancelled": ("cancelled", "已取消"),
+    "queue.failed": ("failed: {message}", "失败：{message}"),
+    "dialog.error": ("Tingxie: error", "听写：错误"),
+    "dialog.model_failed": ("The model could not be loaded", "模型无法加载"),
+    "dialog.offer_demo": (
+        "{message}\n\nYou can choose a local model folder, or use the demo model shipped with "
+        "Tingxie (trained on synthetic speech only: expect poor results on real voices).",
+        "{message}\n\n可以选择本地模型文件夹，或使用听写自带的演示模型（仅用合成语音训练，对真人语音效果较差）。",
+    ),
+    "dialog.no_demo": (
+        "{message}\n\nChoose a local model folder (Model ▸ Choose model…).",
+        "{message}\n\n请选择本地模型文件夹（模型 ▸ 选择模型…）。",
+    ),
+    "dialog.microphone": ("Microphone problem", "麦克风问题"),
+    "dialog.unfinished": (
+        "{count} recording(s) were not finished last time (the app stopped while recording). "
+        "Recover them?",
+        "上次有 {count} 个录音未正常结束（录音时程序中断）。要恢复吗？",
+    ),
+    "dialog.recovered": ("Recovered: {path}", "已恢复：{path}"),
+    "dialog.choose_model": ("Choose a model", "选择模型"),
+    "dialog.model_hint": (
+        "A Hugging Face Hub id (owner/name) or a local checkpoint folder.",
+        "Hugging Face Hub 模型 ID（owner/name）或本地模型文件夹。",
+    ),
+    "dialog.browse": ("Folder…", "文件夹…"),
+    "dialog.open_files": ("Open audio or video files", "打开音频或视频文件"),
+    "dialog.media_filter": ("Audio and video ({patterns})", "音频和视频（{patterns}）"),
+    "dialog.save_transcript": ("Save transcript", "保存转写"),
+    "dialog.nothing_to_save": ("There is no transcript to save yet.", "还没有可保存的转写。"),
+    "dialog.saved": ("Saved {path}", "已保存 {path}"),
+}
+
+_current: Language = "zh"
+
+
+def set_language(lang: str) -> Language:
+    """Switch the table; an unknown code falls back to Simplified Chinese."""
+    global _current
+    _current = lang if lang in LANGUAGES else "zh"  # type: ignore[assignment]
+    return _current
+
+
+def language() -> Language:
+    return _current
+
+
+def tr(key: str, **values: object) -> str:
+    """The current language's text for `key`, formatted with `values`.
+
+    An unknown key raises KeyError at once (a typo must fail in tests, not show a blank label).
+    """
+    en, zh = STRINGS[key]
+    text = zh if _current == "zh" else en
+    return text.format(**values) if values else text

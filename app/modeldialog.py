@@ -1,0 +1,63 @@
+"""Choosing the model: a Hub id typed in, a local checkpoint folder, or the shipped demo."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .i18n import tr
+
+__all__ = ["ModelDialog", "demo_model_dir"]
+
+
+def demo_model_dir() -> str | None:
+    """The shipped demo model's folder, or None while the project has not built it."""
+    from engine.model import DEMO_MODEL_DIR
+
+    return str(DEMO_MODEL_DIR) if (DEMO_MODEL_DIR / "config.json").is_file() else None
+
+
+class ModelDialog(QDialog):
+    """Edit the model source; `source()` is the Hub id or folder the user settled on."""
+
+    def __init__(self, current: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(tr("dialog.choose_model"))
+        self.edit = QLineEdit(current)
+        self.edit.setMinimumWidth(420)
+        browse = QPushButton(tr("dialog.browse"))
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.edit, 1)
+        row.addWidget(browse)
+        demo = demo_model_dir()
+        if demo is not None:
+            use_demo = QPushButton(tr("action.use_demo"))
+            use_demo.clicked.connect(lambda: self.edit.setText(demo))
+            row.addWidget(use_demo)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(tr("dialog.model_hint")))
+        layout.addLayout(row)
+        layout.addWidget(buttons)
+
+    def source(self) -> str:
+        return self.edit.text().strip()
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, tr("dialog.choose_model"), self.source())
+        if folder:
+            self.edit.setText(folder)

@@ -1,0 +1,260 @@
+"""The transcript view: characters colored by confidence, the streaming tail in a lighter style.
+
+`TranscriptView` shows one document at a time. Committed characters only ever get appended (so
+a long live recording costs O(new characters) per update); the unstable tail at the end is
+replaced on each update. Every committed character keeps its index in `chars`, which is what
+the review mode builds on (`char_clicked`, `select_chars`).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+
+from PySide6.QtCore import QEvent, QPoint, Qt, Signal
+from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QTextEdit,
+    QToolTip,
+    QWidget,
+)
+
+from engine.results import Char, Segment
+
+from .confidence import BAND_COLORS, DEFAULT_THRESHOLD, LOW_BACKGROUND, Bands, char_tooltip
+from .confidence import tail_color as _tail_color
+from .fonts import cjk_font
+from .i18n import tr
+
+__all__ = ["ConfidenceBar", "TranscriptView"]
+
+
+class TranscriptView(QTextEdit):
+    """Read-only rich text of `Char`s; hover shows confidence, time and alternatives."""
+
+    # Index into `chars` of a committed character the user clicked.
+    char_clicked = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setFont(cjk_font(point_size=16))
+        self.viewport().setMouseTracking(True)
+        self._bands = Bands(DEFAULT_THRESHOLD)
+        self._chars: list[Char] = []  # committed, in order
+        self._starts: list[int] = []  # document position of each committed character
+        self._committed_end = 0  # document position after the last committed character
+        self._tail: tuple[Char, ...] = ()
+        self._open_paragraph = False  # committed characters since the last segment break
+
+    # ---- content -------------------------------------------------------------------------
+    @property
+    def chars(self) -> Sequence[Char]:
+        return self._chars
+
+    @property
+    def tail(self) -> tuple[Char, ...]:
+        return self._tail
+
+    def clear(self) -> None:
+        super().clear()
+        self._chars.clear()
+        self._starts.clear()
+        self._committed_end = 0
+        self._tail = ()
+        self._open_paragraph = False
+
+    def set_segments(self, segments: Iterable[Segment]) -> None:
+        """Show finished segments, one paragraph each (file results, a reopened transcript)."""
+        self.clear()
+        for segment in segments:
+            self.append_segment(segment)
+
+    def append_segment(self, segment: Segment) -> None:
+        """Append a finished segment as its own paragraph."""
+        self.apply_update(segment.chars, ())
+        self.end_segment()
+
+    def apply_update(self, committed: Sequence[Char], tail: Sequence[Char]) -> None:
+        """Append newly committed characters and replace the unstable tail."""
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(self._committed_end)
+        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        for char in committed:
+            self._starts.append(cursor.position())
+            self._chars.append(char)
+            cursor.insertText(char.text, self._format(char, tail=False))
+        self._open_paragraph = self._open_paragraph or bool(committed)
+        self._committed_end = cursor.position()
+        self._tail = tuple(tail)
+        for char in self._tail:
+            cursor.insertText(char.text, self._format(char, tail=True))
+        self._scroll_to_end()
+
+    def end_segment(self) -> None:
+        """Start a new paragraph after the committed text (a pause ended a segment)."""
+        if not self._open_paragraph:
+            return
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(self._committed_end)
+        cursor.insertBlock()
+        self._committed_end = cursor.position()
+        self._open_paragraph = False
+
+    # ---- coloring ------------------------------------------------------------------------
+    @property
+    def threshold(self) -> float:
+        return self._bands.threshold
+
+    def set_threshold(self, threshold: float) -> None:
+        """Recolor every character for a new doubt threshold."""
+        self._bands = Bands(threshold)
+        cursor = QTextCursor(self.document())
+        for pos, char in zip(self._starts, self._chars, strict=True):
+            cursor.setPosition(pos)
+            cursor.setPosition(pos + len(char.text), QTextCursor.MoveMode.KeepAnchor)
+            cursor.setCharFormat(self._format(char, tail=False))
+        self.apply_update((), self._tail)
+
+    def _format(self, char: Char, *, tail: bool) -> QTextCharFormat:
+        fmt = QTextCharFormat()
+        band = self._bands.band(char.confidence)
+        color = BAND_COLORS[band]
+        if tail:
+            fmt.setForeground(QColor(_tail_color(color)))
+            fmt.setFontItalic(True)
+        else:
+            fmt.setForeground(QColor(color))
+            if band == "low":
+                fmt.setBackground(QColor(LOW_BACKGROUND))
+        return fmt
+
+    def char_format(self, index: int) -> QTextCharFormat:
+        """The format the document holds for committed character `index` (for tests, review)."""
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(self._starts[index] + 1)
+        return cursor.charFormat()
+
+    def tail_format(self, index: int) -> QTextCharFormat:
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(self._committed_end + index + 1)
+        return cursor.charFormat()
+
+    # ---- selection (for review) ----------------------------------------------------------
+    def select_chars(self, first: int, last: int) -> None:
+        """Select committed characters first..last inclusive and scroll them into view."""
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(self._starts[first])
+        end = self._starts[last] + len(self._chars[last].text)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        self.setTextCursor(cursor)
+        self.ensureCursorVisible()
+
+    # ---- hit testing ---------------------------------------------------------------------
+    def char_at(self, point: QPoint) -> tuple[Char, int | None] | None:
+        """The character under viewport point `point`: (char, committed index or None for the
+        tail), or None between characters."""
+        pos = self.cursorForPosition(point).position()
+        for candidate in (pos - 1, pos):
+            hit = self._char_at_position(candidate)
+            if hit is not None and self._box_contains(candidate, point):
+                return hit
+        return None
+
+    def _char_at_position(self, pos: int) -> tuple[Char, int | None] | None:
+        i = bisect_left(self._starts, pos)
+        if i < len(self._starts) and self._starts[i] == pos:
+            return self._chars[i], i
+        offset = pos - self._committed_end
+        if 0 <= offset < len(self._tail):
+            return self._tail[offset], None
+        return None
+
+    def _box_contains(self, pos: int, point: QPoint) -> bool:
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(pos)
+        left = self.cursorRect(cursor)
+        cursor.setPosition(pos + 1)
+        right = self.cursorRect(cursor)
+        same_line = left.top() == right.top()
+        return (
+            same_line
+            and left.left() <= point.x() < right.left()
+            and left.contains(QPoint(left.left(), point.y()))
+        )
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            hit = self.char_at(event.pos())
+            if hit is None:
+                QToolTip.hideText()
+            else:
+                QToolTip.showText(event.globalPos(), char_tooltip(hit[0]), self.viewport())
+            return True
+        return super().viewportEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        super().mouseReleaseEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton and not self.textCursor().hasSelection():
+            hit = self.char_at(event.position().toPoint())
+            if hit is not None and hit[1] is not None:
+                self.char_clicked.emit(hit[1])
+
+    def _scroll_to_end(self) -> None:
+        bar = self.verticalScrollBar()
+        if bar.value() >= bar.maximum() - 4:  # follow the text unless the user scrolled up
+            bar.setValue(bar.maximum())
+
+
+class ConfidenceBar(QWidget):
+    """The legend of the three bands and the doubt-threshold control."""
+
+    threshold_changed = Signal(float)
+
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        self._label = QLabel()
+        self.spin = QDoubleSpinBox()
+        self.spin.setRange(0.0, 1.0)
+        self.spin.setSingleStep(0.05)
+        self.spin.setDecimals(2)
+        self.spin.setValue(threshold)
+        self._swatches = {band: QLabel() for band in ("high", "medium", "low", "tail")}
+        layout.addWidget(self._label)
+        layout.addWidget(self.spin)
+        for swatch in self._swatches.values():
+            layout.addWidget(swatch)
+        layout.addStretch(1)
+        self.spin.valueChanged.connect(self._changed)
+        self.retranslate()
+
+    @property
+    def threshold(self) -> float:
+        return self.spin.value()
+
+    def _changed(self, value: float) -> None:
+        self.retranslate()
+        self.threshold_changed.emit(value)
+
+    def retranslate(self) -> None:
+        bands = Bands(self.spin.value())
+        self._label.setText(tr("label.threshold"))
+        texts = {
+            "high": tr("legend.high", value=bands.high),
+            "medium": tr("legend.medium", low=bands.threshold, high=bands.high),
+            "low": tr("legend.low", value=bands.threshold),
+            "tail": tr("legend.tail"),
+        }
+        for band, label in self._swatches.items():
+            color = _tail_color(BAND_COLORS["high"]) if band == "tail" else BAND_COLORS[band]
+            style = "font-style: italic;" if band == "tail" else ""
+            if band == "low":
+                style += f"background: {LOW_BACKGROUND};"
+            label.setText(f"■ {texts[band]}")
+            label.setStyleSheet(f"color: {color}; {style}")

@@ -1,0 +1,530 @@
+"""The main window: record, watch the waveform and the text, transcribe files, save.
+
+Thin by design: it forwards requests to the worker (`WorkerHandle`) and draws what the worker
+reports. Other parts of the app plug in through `add_page` (a tab next to the transcript) and
+`add_dock`, and listen to `transcript_ready` for every finished recording or file.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.results import Segment
+
+from . import settings as app_settings
+from .filequeue import FileQueue
+from .fonts import cjk_font
+from .i18n import LANGUAGES, set_language, tr
+from .modeldialog import ModelDialog, demo_model_dir
+from .transcript import ConfidenceBar, TranscriptView
+from .waveform import WaveformView
+from .worker import ModelSummary, WorkerHandle
+
+__all__ = ["LIVE", "Document", "MainWindow", "media_patterns"]
+
+LIVE = "live"  # document key of the microphone transcript; file jobs use their job id
+_RIGHT = Qt.DockWidgetArea.RightDockWidgetArea
+_FALLBACK_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".mkv")
+
+
+@dataclass(slots=True)
+class Document:
+    """One transcript shown in the view: finished segments, where its audio is, its info."""
+
+    audio: str = ""
+    segments: list[Segment] = field(default_factory=list)
+    info: Any = None
+
+
+def media_patterns() -> str:
+    """Glob patterns of every format the engine reads, for the Open dialog."""
+    try:
+        from engine.audio import SUPPORTED_EXTENSIONS
+    except ImportError:
+        SUPPORTED_EXTENSIONS = _FALLBACK_EXTENSIONS
+    return " ".join(f"*{ext}" for ext in sorted(SUPPORTED_EXTENSIONS))
+
+
+def _elapsed(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+class MainWindow(QMainWindow):
+    # (audio path, segments, TranscriptionInfo or None) for each finished recording or file.
+    transcript_ready = Signal(str, list, object)
+
+    def __init__(
+        self,
+        handle: WorkerHandle,
+        prefs: app_settings.Preferences,
+        store: Any = None,  # QSettings the preferences are saved to (None: don't persist)
+    ) -> None:
+        super().__init__()
+        self.handle = handle
+        self.worker = handle.worker
+        self.prefs = prefs
+        self._store = store
+        self.documents: dict[Any, Document] = {LIVE: Document()}
+        self.current = LIVE
+        self._job_ids = itertools.count(1)
+        self._recording = self._paused = False
+        self._starting_up = False
+        self.model: ModelSummary | None = None
+        set_language(prefs.language)
+        self.setFont(cjk_font())
+        self.setAcceptDrops(True)
+        self.resize(1200, 800)
+        self._build_actions()
+        self._build_central()
+        self._build_docks()
+        self._build_menus()
+        self._connect_worker()
+        self.retranslate()
+        self._update_actions()
+
+    # ---- construction --------------------------------------------------------------------
+    def _build_actions(self) -> None:
+        def action(shortcut: str, slot) -> QAction:
+            act = QAction(self)
+            act.setShortcut(QKeySequence(shortcut))
+            act.triggered.connect(slot)
+            return act
+
+        self.record_action = action("Ctrl+R", self.start_recording)
+        self.pause_action = action("Ctrl+P", self.toggle_pause)
+        self.stop_action = action("Ctrl+E", self.stop_recording)
+        self.open_action = action("Ctrl+O", self.open_files)
+        self.save_action = action("Ctrl+S", self.save_transcript)
+        self.quit_action = action("Ctrl+Q", self.close)
+        self.model_action = action("Ctrl+M", self.choose_model)
+        self.demo_action = action("", self.use_demo_model)
+        self.cancel_all_action = action("", self.cancel_all)
+
+    def _build_central(self) -> None:
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background: #fff3cd; color: #5c4400; padding: 6px;")
+        self.banner.hide()
+        self.waveform = WaveformView()
+        self.transcript = TranscriptView()
+        self.transcript.set_threshold(self.prefs.threshold)
+        self.confidence_bar = ConfidenceBar(self.prefs.threshold)
+        self.confidence_bar.threshold_changed.connect(self.set_threshold)
+        page = QWidget()
+        page_layout = QVBoxLayout(page)
+        page_layout.setContentsMargins(0, 0, 0, 0)
+        page_layout.addWidget(self.confidence_bar)
+        page_layout.addWidget(self.transcript, 1)
+        self.pages = QTabWidget()
+        self.pages.addTab(page, "")
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.waveform)
+        layout.addWidget(self.pages, 1)
+        self.setCentralWidget(central)
+
+        self.device_box = QComboBox()
+        self.device_box.setMinimumWidth(220)
+        self.device_box.activated.connect(self._device_chosen)
+        self.device_label = QLabel()
+        self.elapsed_label = QLabel()
+        self.toolbar = QToolBar()
+        self.toolbar.setObjectName("main-toolbar")
+        for act in (self.record_action, self.pause_action, self.stop_action):
+            self.toolbar.addAction(act)
+        self.toolbar.addSeparator()
+        self.toolbar.addWidget(self.device_label)
+        self.toolbar.addWidget(self.device_box)
+        self.toolbar.addSeparator()
+        self.toolbar.addWidget(self.elapsed_label)
+        self.addToolBar(self.toolbar)
+
+        self.model_label = QLabel()
+        self.model_progress = QProgressBar()
+        self.model_progress.setRange(0, 1000)
+        self.model_progress.setMaximumWidth(200)
+        self.model_progress.hide()
+        self.statusBar().addPermanentWidget(self.model_progress)
+        self.statusBar().addPermanentWidget(self.model_label)
+
+    def _build_docks(self) -> None:
+        self.queue = FileQueue()
+        self.queue.cancel_requested.connect(self.cancel_file)
+        self.queue.job_selected.connect(self.show_document)
+        self.cancel_all_button = QPushButton()
+        self.cancel_all_button.clicked.connect(self.cancel_all)
+        self.live_button = QPushButton()
+        self.live_button.clicked.connect(lambda: self.show_document(LIVE))
+        panel = QWidget()
+        layout = QVBoxLayout(panel)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.queue, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.live_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_all_button)
+        layout.addLayout(buttons)
+        self.files_dock = self.add_dock(panel, "", Qt.DockWidgetArea.RightDockWidgetArea)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        self.file_menu = bar.addMenu("")
+        for act in (self.open_action, self.save_action, None, self.quit_action):
+            self.file_menu.addAction(act) if act else self.file_menu.addSeparator()
+        self.model_menu = bar.addMenu("")
+        self.model_menu.addAction(self.model_action)
+        self.model_menu.addAction(self.demo_action)
+        self.language_menu = bar.addMenu("")
+        group = QActionGroup(self)
+        self.language_actions = {}
+        for code, name in LANGUAGES.items():
+            act = QAction(name, self, checkable=True)
+            act.setChecked(code == self.prefs.language)
+            act.triggered.connect(lambda _=False, c=code: self.set_language(c))
+            group.addAction(act)
+            self.language_menu.addAction(act)
+            self.language_actions[code] = act
+
+    def _connect_worker(self) -> None:
+        w = self.worker
+        w.model_loading.connect(self._model_loading)
+        w.model_progress.connect(self._model_progress)
+        w.model_loaded.connect(self._model_loaded)
+        w.model_failed.connect(self._model_failed)
+        w.devices_listed.connect(self._devices_listed)
+        w.audio_level.connect(self._audio_level)
+        w.partial.connect(self._partial)
+        w.segment.connect(self._live_segment)
+        w.recording_started.connect(self._recording_started)
+        w.recording_saved.connect(self._recording_saved)
+        w.unfinished_found.connect(self._unfinished_found)
+        w.recovered.connect(self._recovered)
+        w.file_started.connect(lambda j: self.queue.set_state(j, "running"))
+        w.file_progress.connect(self.queue.set_progress)
+        w.file_segment.connect(self._file_segment)
+        w.file_done.connect(self._file_done)
+        w.file_failed.connect(lambda j, m: self.queue.set_state(j, "failed", m))
+        w.file_cancelled.connect(lambda j: self.queue.set_state(j, "cancelled"))
+        w.error.connect(self.show_error)
+
+    # ---- extension points ----------------------------------------------------------------
+    def add_page(self, widget: QWidget, title: str) -> int:
+        """Add a tab beside the transcript (review, library, …); returns its index."""
+        return self.pages.addTab(widget, title)
+
+    def add_dock(
+        self, widget: QWidget, title: str, area: Qt.DockWidgetArea = _RIGHT
+    ) -> QDockWidget:
+        """Add a dockable panel (the file queue is one); returns the dock."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{len(self.findChildren(QDockWidget))}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    # ---- startup -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Ask the worker for devices, leftover recordings and the remembered model."""
+        self.handle.list_devices.emit()
+        self.handle.scan_unfinished.emit(self.prefs.recordings_dir)
+        self._starting_up = True
+        self.load_model(self.prefs.model or _default_model())
+
+    def load_model(self, source: str) -> None:
+        self.handle.load_model.emit(source)
+
+    # ---- model ---------------------------------------------------------------------------
+    def choose_model(self) -> None:
+        dialog = ModelDialog(self.prefs.model or _default_model(), self)
+        if dialog.exec() and dialog.source():
+            self.prefs.model, self.prefs.model_chosen = dialog.source(), True
+            self._save_prefs()
+            self._starting_up = False
+            self.load_model(dialog.source())
+
+    def use_demo_model(self) -> None:
+        demo = demo_model_dir()
+        if demo is not None:
+            self._starting_up = False
+            self.load_model(demo)
+
+    def _model_loading(self, source: str) -> None:
+        self.model_label.setText(tr("status.loading_model", model=source))
+        self.model_progress.setValue(0)
+        self.model_progress.show()
+
+    def _model_progress(self, fraction: float) -> None:
+        self.model_progress.setValue(round(1000 * fraction))
+
+    def _model_loaded(self, summary: ModelSummary) -> None:
+        self.model = summary
+        self.model_progress.hide()
+        s = summary
+        self.model_label.setText(
+            tr("status.model_ready", model=s.source, device=s.device, dtype=s.dtype)
+        )
+        if summary.is_demo:
+            self.banner.setText(tr("status.demo_model"))
+            self.banner.show()
+        else:
+            self.banner.hide()
+        self._starting_up = False
+        self._update_actions()
+
+    def _model_failed(self, message: str) -> None:
+        self.model_progress.hide()
+        if self.model is None:
+            self.model_label.setText(tr("status.no_model"))
+        demo = demo_model_dir()
+        if self._starting_up and not self.prefs.model_chosen and demo is not None:
+            # First run without the default checkpoint: open ready to use with the demo.
+            self._starting_up = False
+            self.banner.setText(f"{message}\n{tr('status.demo_model')}")
+            self.banner.show()
+            self.load_model(demo)
+            return
+        self._starting_up = False
+        key = "dialog.offer_demo" if demo is not None else "dialog.no_demo"
+        self.banner.setText(message)
+        self.banner.show()
+        self.show_error("model", tr(key, message=message))
+
+    # ---- recording -----------------------------------------------------------------------
+    def start_recording(self) -> None:
+        if self._recording:
+            return
+        self.documents[LIVE] = Document()
+        self.show_document(LIVE)
+        self.waveform.reset()
+        self.handle.start_recording.emit(self.prefs.recordings_dir)
+
+    def toggle_pause(self) -> None:
+        if not self._recording:
+            return
+        self._paused = not self._paused
+        signal = self.handle.pause_recording if self._paused else self.handle.resume_recording
+        signal.emit()
+        self.statusBar().showMessage(tr("status.paused" if self._paused else "status.recording"))
+        self._update_actions()
+
+    def stop_recording(self) -> None:
+        if self._recording:
+            self.handle.stop_recording.emit()
+
+    def _recording_started(self, path: str) -> None:
+        self._recording, self._paused = True, False
+        self.documents[LIVE].audio = path
+        self.statusBar().showMessage(tr("status.recording"))
+        self._update_actions()
+
+    def _recording_saved(self, path: str) -> None:
+        self._recording = self._paused = False
+        doc = self.documents[LIVE]
+        doc.audio = path
+        self.statusBar().showMessage(tr("status.saved", path=path))
+        self._update_actions()
+        self.transcript_ready.emit(path, list(doc.segments), None)
+
+    def _audio_level(self, points, level: int, seconds: float) -> None:
+        self.waveform.add_envelope(points, level)
+        self.elapsed_label.setText(tr("label.elapsed", time=_elapsed(seconds)))
+
+    def _partial(self, committed: tuple, tail: tuple) -> None:
+        if self.current == LIVE:
+            self.transcript.apply_update(committed, tail)
+
+    def _live_segment(self, segment: Segment) -> None:
+        self.documents[LIVE].segments.append(segment)
+        if self.current == LIVE:
+            self.transcript.end_segment()
+
+    def _devices_listed(self, devices: list) -> None:
+        self.device_box.clear()
+        self.device_box.addItem(tr("label.default_device"), "")
+        for device in devices:
+            name = str(getattr(device, "name", device))
+            self.device_box.addItem(name, name)
+        index = self.device_box.findData(self.prefs.input_device)
+        self.device_box.setCurrentIndex(max(0, index))
+        if not devices:
+            self.device_box.setItemText(0, tr("label.no_device"))
+
+    def _device_chosen(self, index: int) -> None:
+        self.prefs.input_device = str(self.device_box.itemData(index) or "")
+        self._save_prefs()
+        self.handle.set_input_device.emit(self.prefs.input_device)
+
+    def _unfinished_found(self, paths: list) -> None:
+        answer = QMessageBox.question(
+            self, tr("app.title"), tr("dialog.unfinished", count=len(paths))
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.handle.recover.emit(paths)
+
+    def _recovered(self, path: str) -> None:
+        self.statusBar().showMessage(tr("dialog.recovered", path=path))
+        self.add_files([path])
+
+    # ---- files ---------------------------------------------------------------------------
+    def open_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, tr("dialog.open_files"), "", tr("dialog.media_filter", patterns=media_patterns())
+        )
+        self.add_files(paths)
+
+    def add_files(self, paths: list[str]) -> list[int]:
+        """Queue files for transcription; returns their job ids."""
+        jobs = []
+        for path in paths:
+            job_id = next(self._job_ids)
+            self.documents[job_id] = Document(audio=path)
+            self.queue.add(job_id, path)
+            self.handle.enqueue_file.emit(job_id, path)
+            jobs.append(job_id)
+        if jobs:
+            self.files_dock.show()
+        return jobs
+
+    def cancel_file(self, job_id: int) -> None:
+        self.handle.cancel_file(job_id)
+
+    def cancel_all(self) -> None:
+        self.handle.cancel_all()
+
+    def _file_segment(self, job_id: int, segment: Segment) -> None:
+        self.documents[job_id].segments.append(segment)
+        if self.current == job_id:
+            self.transcript.append_segment(segment)
+
+    def _file_done(self, job_id: int, info: Any) -> None:
+        doc = self.documents[job_id]
+        doc.info = info
+        self.queue.set_state(job_id, "done")
+        if self.current == LIVE and not self._recording and not self.documents[LIVE].segments:
+            self.show_document(job_id)
+        self.transcript_ready.emit(doc.audio, list(doc.segments), info)
+
+    def show_document(self, key: Any) -> None:
+        """Show a transcript in the view: LIVE or a file job id."""
+        self.current = key
+        self.transcript.set_segments(self.documents[key].segments)
+
+    def dragEnterEvent(self, event) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        self.add_files([p for p in paths if Path(p).is_file()])
+        event.acceptProposedAction()
+
+    def save_transcript(self) -> None:
+        doc = self.documents[self.current]
+        if not doc.segments:
+            QMessageBox.information(self, tr("app.title"), tr("dialog.nothing_to_save"))
+            return
+        from engine import writers
+
+        stem = Path(doc.audio).with_suffix("").name if doc.audio else "transcript"
+        filters = ";;".join(f"{fmt.upper()} (*.{fmt})" for fmt in writers.FORMATS)
+        path, _ = QFileDialog.getSaveFileName(
+            self, tr("dialog.save_transcript"), f"{stem}.txt", filters
+        )
+        if not path:
+            return
+        try:
+            written = writers.write(doc.segments, path, info=doc.info)
+        except (OSError, ValueError) as e:
+            self.show_error("file", str(e))
+            return
+        self.statusBar().showMessage(tr("dialog.saved", path=str(written)))
+
+    # ---- settings, language, errors ------------------------------------------------------
+    def set_threshold(self, threshold: float) -> None:
+        self.prefs.threshold = threshold
+        self.transcript.set_threshold(threshold)
+        self._save_prefs()
+
+    def set_language(self, code: str) -> None:
+        self.prefs.language = set_language(code)
+        self._save_prefs()
+        self.retranslate()
+
+    def show_error(self, kind: str, message: str) -> None:
+        title = tr("dialog.microphone") if kind == "microphone" else tr("dialog.error")
+        QMessageBox.warning(self, title, message)
+
+    def retranslate(self) -> None:
+        self.setWindowTitle("Tingxie 听写")
+        texts = {
+            self.record_action: "action.record",
+            self.stop_action: "action.stop",
+            self.open_action: "action.open",
+            self.save_action: "action.save",
+            self.quit_action: "action.quit",
+            self.model_action: "action.choose_model",
+            self.demo_action: "action.use_demo",
+            self.cancel_all_action: "action.cancel_all",
+        }
+        for act, key in texts.items():
+            act.setText(tr(key))
+            act.setToolTip(f"{tr(key)} ({act.shortcut().toString()})")
+        self.pause_action.setText(tr("action.resume") if self._paused else tr("action.pause"))
+        self.file_menu.setTitle(tr("menu.file"))
+        self.model_menu.setTitle(tr("menu.model"))
+        self.language_menu.setTitle(tr("menu.language"))
+        self.pages.setTabText(0, tr("page.transcript"))
+        self.files_dock.setWindowTitle(tr("page.files"))
+        self.cancel_all_button.setText(tr("action.cancel_all"))
+        self.live_button.setText(tr("action.show_live"))
+        self.device_label.setText(tr("label.device"))
+        self.elapsed_label.setText(tr("label.elapsed", time=_elapsed(0)))
+        self.confidence_bar.retranslate()
+        self.queue.retranslate()
+        if self.model is None:
+            self.model_label.setText(tr("status.no_model"))
+
+    def _update_actions(self) -> None:
+        self.record_action.setEnabled(not self._recording)
+        self.pause_action.setEnabled(self._recording)
+        self.stop_action.setEnabled(self._recording)
+        self.pause_action.setText(tr("action.resume") if self._paused else tr("action.pause"))
+
+    def _save_prefs(self) -> None:
+        if self._store is not None:
+            app_settings.save(self._store, self.prefs)
+
+    def closeEvent(self, event) -> None:
+        self._save_prefs()
+        self.handle.stop()  # a running recording is finished and kept
+        super().closeEvent(event)
+
+
+def _default_model() -> str:
+    from engine.model import DEFAULT_MODEL
+
+    return DEFAULT_MODEL

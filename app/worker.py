@@ -1,0 +1,492 @@
+"""The one object that owns the engine, living in a QThread.
+
+The UI sends requests through slots (queued across threads) and gets typed signals back; it
+never runs model code. Long work is cut into steps: a file job advances one item of the
+transcriber's generator per event-loop pass, and microphone audio is drained from a queue on a
+timer, so recording, file jobs and cancel requests interleave on one thread without blocking
+each other for longer than one model call.
+
+Audio path: the Recorder's callback (PortAudio's thread) only puts 16 kHz blocks into a
+`queue.Queue`; the worker drains everything queued on each tick (nothing is dropped however
+slow a model call was), feeds the streaming transcriber and emits decimated waveform points.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
+
+from engine.results import Progress, Segment
+
+from .levels import ENVELOPE_BIN, envelope, level_percent
+
+__all__ = ["Engine", "EngineWorker", "ModelSummary", "WorkerHandle"]
+
+log = logging.getLogger("tingxie.app.worker")
+
+_DRAIN_MS = 50  # how often queued microphone audio is consumed
+_SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSummary:
+    """What the window shows about the loaded model."""
+
+    source: str
+    device: str
+    dtype: str
+    is_demo: bool
+
+
+@dataclass(slots=True)
+class Engine:
+    """The engine entry points the worker calls, injectable so tests can use fakes.
+
+    Defaults import the engine lazily (the app starts before torch is imported).
+    """
+
+    load_model: Callable[[str, Any], Any] | None = None  # (source, tqdm_class) -> LoadedModel
+    transcriber: Callable[[Any], Any] | None = None  # LoadedModel -> Transcriber
+    streamer: Callable[[Any], Any] | None = None  # Transcriber -> StreamingTranscriber
+    recorder: Callable[..., Any] | None = None  # (path, device, on_audio) -> Recorder
+    list_devices: Callable[[], list] | None = None
+    find_unfinished: Callable[[Path], list[Path]] | None = None
+    recover: Callable[[Path], Path] | None = None
+
+    def __post_init__(self) -> None:
+        if self.load_model is None:
+            self.load_model = _load_model
+        if self.transcriber is None:
+            self.transcriber = _transcriber
+        if self.streamer is None:
+            self.streamer = _streamer
+        for name in ("recorder", "list_devices", "find_unfinished", "recover"):
+            if getattr(self, name) is None:
+                setattr(self, name, _recorder_function(name))
+
+
+def _load_model(source: str, tqdm_class: Any) -> Any:
+    from engine.model import load_model, resolve_model
+
+    path = resolve_model(source, tqdm_class=tqdm_class)
+    return load_model(path)
+
+
+def _transcriber(model: Any) -> Any:
+    from engine.transcribe import Transcriber
+
+    return Transcriber(model)
+
+
+def _streamer(transcriber: Any) -> Any:
+    from engine.stream import StreamingTranscriber
+
+    return StreamingTranscriber(transcriber)
+
+
+def _recorder_function(name: str) -> Callable:
+    def call(*args, **kwargs):
+        from engine import recorder
+
+        target = recorder.Recorder if name == "recorder" else getattr(recorder, name)
+        return target(*args, **kwargs)
+
+    return call
+
+
+def _is_demo(source: str) -> bool:
+    from engine.model import DEMO_MODEL_DIR
+
+    try:
+        return Path(source).expanduser().resolve() == DEMO_MODEL_DIR.resolve()
+    except OSError:
+        return False
+
+
+@dataclass(slots=True)
+class _FileJob:
+    job_id: int
+    path: str
+    items: Iterator | None = None
+
+
+class EngineWorker(QObject):
+    """Slots in, typed signals out; see the module docstring for the threading model."""
+
+    # -- model
+    model_loading = Signal(str)  # source
+    model_progress = Signal(float)  # download fraction in [0, 1]
+    model_loaded = Signal(object)  # ModelSummary
+    model_failed = Signal(str)  # one-line reason
+    # -- microphone
+    devices_listed = Signal(list)  # engine.recorder.InputDevice records
+    audio_level = Signal(object, int, float)  # envelope points, level 0..100, seconds recorded
+    partial = Signal(tuple, tuple)  # newly committed chars, current tail chars
+    segment = Signal(object)  # Segment ended by a pause while recording
+    recording_started = Signal(str)  # path being written
+    recording_saved = Signal(str)  # path of the finished WAV
+    unfinished_found = Signal(list)  # paths of recordings a crash left behind
+    recovered = Signal(str)  # path of a repaired recording
+    # -- files
+    file_started = Signal(int)
+    file_progress = Signal(int, float)  # job id, fraction
+    file_segment = Signal(int, object)  # job id, Segment
+    file_done = Signal(int, object)  # job id, TranscriptionInfo
+    file_failed = Signal(int, str)  # job id, one-line reason
+    file_cancelled = Signal(int)
+    # -- anything else the user must hear about: (kind, message), kind in model/microphone/file
+    error = Signal(str, str)
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        super().__init__()
+        self.engine = engine or Engine()
+        self.model: Any = None
+        self._transcriber: Any = None
+        self._streamer: Any = None
+        self._recorder: Any = None
+        self._recorder_path = Path()
+        self._device: str | None = None
+        self._audio: queue.Queue[np.ndarray] = queue.Queue()
+        self._env_rest = np.zeros(0, dtype=np.float32)
+        self._seconds = 0.0
+        self._jobs: deque[_FileJob] = deque()
+        self._current: _FileJob | None = None
+        self._cancelled: set[int] = set()
+        self._cancel_lock = threading.Lock()
+        # Children move to the worker thread with it.
+        self._drain_timer = QTimer(self)
+        self._drain_timer.setInterval(_DRAIN_MS)
+        self._drain_timer.timeout.connect(self._drain_audio)
+        self._step_timer = QTimer(self)
+        self._step_timer.setSingleShot(True)
+        self._step_timer.setInterval(0)
+        self._step_timer.timeout.connect(self._step_file)
+
+    # ---- model ---------------------------------------------------------------------------
+    @Slot(str)
+    def load_model(self, source: str) -> None:
+        """Load (downloading if needed) and make it the model for recording and files."""
+        from engine.model import ModelLoadError
+
+        self.model_loading.emit(source)
+        try:
+            model = self.engine.load_model(source, _progress_tqdm(self.model_progress))
+            transcriber = self.engine.transcriber(model)
+            streamer = self.engine.streamer(transcriber)
+        except ModelLoadError as e:
+            self.model_failed.emit(str(e))
+            return
+        except Exception as e:  # an engine bug must not kill the worker thread
+            log.exception("loading %s failed", source)
+            self.model_failed.emit(f"model {source!r} could not be loaded: {e}")
+            return
+        self.model, self._transcriber, self._streamer = model, transcriber, streamer
+        self.model_loaded.emit(
+            ModelSummary(
+                source=source,
+                device=str(getattr(model, "device", "cpu")),
+                dtype=str(getattr(model, "dtype", "")).replace("torch.", ""),
+                is_demo=_is_demo(source),
+            )
+        )
+
+    # ---- microphone ----------------------------------------------------------------------
+    @Slot()
+    def list_devices(self) -> None:
+        try:
+            self.devices_listed.emit(list(self.engine.list_devices()))
+        except Exception as e:
+            self.devices_listed.emit([])
+            self.error.emit("microphone", str(e))
+
+    @Slot(str)
+    def set_input_device(self, device: str) -> None:
+        """Use `device` (a name; empty = system default) from now on; a running recording is
+        finished and a new one continues on the new device."""
+        self._device = device or None
+        if self._recorder is not None:
+            folder = self._recorder_path.parent
+            self._stop(finish_stream=False)
+            self.start_recording(str(folder))
+
+    @Slot(str)
+    def start_recording(self, folder: str) -> None:
+        if self._recorder is not None:
+            return
+        path = Path(folder) / datetime.now().strftime("recording-%Y%m%d-%H%M%S-%f.wav")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            recorder = self.engine.recorder(path, device=self._device, on_audio=self._audio.put)
+            recorder.start()
+        except Exception as e:  # MicrophoneError, OSError: one line, nothing recorded yet
+            self.error.emit("microphone", str(e))
+            return
+        self._recorder, self._recorder_path = recorder, path
+        self._env_rest = np.zeros(0, dtype=np.float32)
+        self._drain_timer.start()
+        self.recording_started.emit(str(path))
+
+    @Slot()
+    def pause_recording(self) -> None:
+        if self._recorder is not None:
+            self._recorder.pause()
+
+    @Slot()
+    def resume_recording(self) -> None:
+        if self._recorder is not None:
+            self._recorder.resume()
+
+    @Slot()
+    def stop_recording(self) -> None:
+        """Stop capture, keep the file, and flush the streaming transcriber."""
+        self._stop(finish_stream=True)
+
+    def _stop(self, *, finish_stream: bool) -> None:
+        recorder, self._recorder = self._recorder, None
+        if recorder is None:
+            return
+        self._drain_timer.stop()
+        try:
+            path = recorder.stop()
+        except Exception as e:  # device lost: the recorder keeps what it wrote
+            self.error.emit("microphone", str(e))
+            path = self._recorder_path
+        self._drain_audio()
+        if finish_stream and self._streamer is not None:
+            self._stream_call(self._streamer.finish)
+            self._streamer.reset()
+            self._seconds = 0.0
+        self.recording_saved.emit(str(path))
+
+    def _drain_audio(self) -> None:
+        blocks = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                blocks.append(self._audio.get_nowait())
+        if not blocks:
+            return
+        samples = np.concatenate(blocks).astype(np.float32, copy=False)
+        self._seconds += len(samples) / _SAMPLE_RATE
+        joined = np.concatenate([self._env_rest, samples])
+        usable = len(joined) - len(joined) % ENVELOPE_BIN
+        self._env_rest = joined[usable:]
+        self.audio_level.emit(
+            envelope(joined[:usable], ENVELOPE_BIN), level_percent(samples), self._seconds
+        )
+        if self._streamer is not None:
+            self._stream_call(self._streamer.push, samples)
+
+    def _stream_call(self, method: Callable, *args: Any) -> None:
+        try:
+            updates = method(*args)
+        except Exception as e:  # keep recording even if transcription fails
+            log.exception("streaming transcription failed")
+            self.error.emit("model", f"live transcription failed: {e}")
+            return
+        for update in updates:
+            self.partial.emit(tuple(update.committed), tuple(update.tail))
+            if update.segment is not None:
+                self.segment.emit(update.segment)
+
+    @Slot(str)
+    def scan_unfinished(self, folder: str) -> None:
+        try:
+            found = self.engine.find_unfinished(Path(folder))
+        except Exception as e:
+            message = f"{folder}: could not look for unfinished recordings ({e})"
+            self.error.emit("microphone", message)
+            return
+        if found:
+            self.unfinished_found.emit([str(p) for p in found])
+
+    @Slot(list)
+    def recover(self, paths: list) -> None:
+        for path in paths:
+            try:
+                self.recovered.emit(str(self.engine.recover(Path(path))))
+            except Exception as e:
+                self.error.emit("microphone", f"{path}: could not be recovered ({e})")
+
+    # ---- files ---------------------------------------------------------------------------
+    @Slot(int, str)
+    def enqueue_file(self, job_id: int, path: str) -> None:
+        self._jobs.append(_FileJob(job_id, path))
+        if self._current is None:
+            self._step_timer.start()
+
+    def cancel_file(self, job_id: int) -> None:
+        """Thread-safe: may be called directly from the UI thread; takes effect before the
+        job's next step."""
+        with self._cancel_lock:
+            self._cancelled.add(job_id)
+
+    def cancel_all(self) -> None:
+        """Thread-safe, like `cancel_file`: cancels the running and every queued job."""
+        with self._cancel_lock:
+            self._cancelled.update(j.job_id for j in self._jobs)
+            if self._current is not None:
+                self._cancelled.add(self._current.job_id)
+
+    def _is_cancelled(self, job_id: int) -> bool:
+        with self._cancel_lock:
+            return job_id in self._cancelled
+
+    def _step_file(self) -> None:
+        """Advance the current file job by one item, then yield to the event loop."""
+        if self._current is None:
+            if not self._jobs:
+                return
+            self._current = self._jobs.popleft()
+        job = self._current
+        if self._is_cancelled(job.job_id):
+            self._finish_job(job, cancelled=True)
+        elif job.items is None:
+            self._begin_job(job)
+        else:
+            self._advance_job(job)
+        if self._current is not None or self._jobs:
+            self._step_timer.start()
+
+    def _begin_job(self, job: _FileJob) -> None:
+        if self._transcriber is None:
+            self._fail_job(job, f"{job.path}: no model is loaded; choose a model first")
+            return
+        self.file_started.emit(job.job_id)
+        try:
+            items, info = self._transcriber.transcribe(job.path)
+        except Exception as e:
+            self._fail_job(job, str(e))
+            return
+        job.items = _with_info(items, info)
+
+    def _advance_job(self, job: _FileJob) -> None:
+        try:
+            item = next(job.items)
+        except StopIteration as stop:
+            self.file_done.emit(job.job_id, stop.value)
+            self._finish_job(job)
+        except Exception as e:  # a bad file or a decode failure: one line for the queue
+            log.info("file job %s failed: %s", job.path, e)
+            self._fail_job(job, str(e))
+        else:
+            if isinstance(item, Segment):
+                self.file_segment.emit(job.job_id, item)
+            elif isinstance(item, Progress):
+                self.file_progress.emit(job.job_id, item.fraction)
+
+    def _fail_job(self, job: _FileJob, message: str) -> None:
+        self.file_failed.emit(job.job_id, message)
+        self._finish_job(job)
+
+    def _finish_job(self, job: _FileJob, cancelled: bool = False) -> None:
+        if job.items is not None:
+            job.items.close()  # closing the engine's generator stops its work
+        if cancelled:
+            self.file_cancelled.emit(job.job_id)
+        with self._cancel_lock:
+            self._cancelled.discard(job.job_id)
+        self._current = None
+
+    @Slot()
+    def shutdown(self) -> None:
+        """Finish a running recording (its file is kept) and drop queued jobs."""
+        self.cancel_all()
+        self.stop_recording()
+        while self._current is not None or self._jobs:
+            self._step_file()
+
+
+def _with_info(items: Iterator, info: Any) -> Iterator:
+    """Re-yield the transcriber's items and return `info` when they run out."""
+    yield from items
+    return info
+
+
+def _progress_tqdm(signal: Any) -> type:
+    """A tqdm class that reports byte progress of a Hub download through `signal`."""
+    import io
+
+    from tqdm import tqdm
+
+    class QtTqdm(tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs.pop("name", None)
+            kwargs["file"] = io.StringIO()  # nothing printed; the window draws the bar
+            super().__init__(*args, **kwargs)
+
+        def update(self, n=1):
+            result = super().update(n)
+            if self.unit == "B" and self.total:
+                signal.emit(min(1.0, self.n / self.total))
+            return result
+
+    return QtTqdm
+
+
+class WorkerHandle(QObject):
+    """Lives in the UI thread: emitting its signals queues the worker's slots in its thread."""
+
+    load_model = Signal(str)
+    list_devices = Signal()
+    set_input_device = Signal(str)
+    start_recording = Signal(str)
+    pause_recording = Signal()
+    resume_recording = Signal()
+    stop_recording = Signal()
+    scan_unfinished = Signal(str)
+    recover = Signal(list)
+    enqueue_file = Signal(int, str)
+    shutdown = Signal()
+
+    def __init__(self, worker: EngineWorker) -> None:
+        super().__init__()
+        self.worker = worker
+        for name in (
+            "load_model",
+            "list_devices",
+            "set_input_device",
+            "start_recording",
+            "pause_recording",
+            "resume_recording",
+            "stop_recording",
+            "scan_unfinished",
+            "recover",
+            "enqueue_file",
+            "shutdown",
+        ):
+            getattr(self, name).connect(getattr(worker, name))
+        self.thread: QThread | None = None
+
+    def cancel_file(self, job_id: int) -> None:
+        self.worker.cancel_file(job_id)  # thread-safe, immediate
+
+    def cancel_all(self) -> None:
+        self.worker.cancel_all()
+
+    def start(self) -> None:
+        """Move the worker to its own thread and start it."""
+        self.thread = QThread()
+        self.thread.setObjectName("tingxie-engine")
+        self.worker.moveToThread(self.thread)
+        self.thread.start()
+
+    def stop(self, timeout_ms: int = 10_000) -> None:
+        """Finish the worker's work (a running recording is saved) and end its thread."""
+        if self.thread is None:
+            return
+        blocking = Qt.ConnectionType.BlockingQueuedConnection
+        QMetaObject.invokeMethod(self.worker, "shutdown", blocking)
+        self.thread.quit()
+        self.thread.wait(timeout_ms)
+        self.thread = None
