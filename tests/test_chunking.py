@@ -1,0 +1,114 @@
+"""Chunk joining is exact: with a fake model whose output depends only on the absolute frame
+index, chunked-and-joined output equals one pass over the whole audio, for many lengths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.chunking import ChunkPlan, FrameGeometry, iter_chunks, join_frames
+
+WAV2VEC2 = FrameGeometry.from_convs((10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2))
+
+
+def conv_frames(n: int, kernels=(10, 3, 3, 3, 3, 2, 2), strides=(5, 2, 2, 2, 2, 2, 2)) -> int:
+    """Output length the way transformers computes it: one conv layer at a time."""
+    for k, s in zip(kernels, strides, strict=True):
+        if n < k:
+            return 0
+        n = (n - k) // s + 1
+    return n
+
+
+def fake_model(audio: np.ndarray, geometry: FrameGeometry) -> np.ndarray:
+    """Frames computed from each frame's receptive field: the audio is a ramp of absolute
+    sample indices, so frame j reads its absolute position from its first sample."""
+    n = geometry.frames(len(audio))
+    first = audio[np.arange(n) * geometry.hop]
+    idx = first / geometry.hop
+    return np.stack([idx, np.sin(idx), first + audio[np.arange(n) * geometry.hop + 399]], axis=1)
+
+
+def blocks(audio: np.ndarray, size: int):
+    for i in range(0, len(audio), size):
+        yield audio[i : i + size]
+
+
+def test_geometry_matches_layer_by_layer_conv_lengths():
+    assert (WAV2VEC2.hop, WAV2VEC2.receptive_field) == (320, 400)
+    for n in [0, 1, 399, 400, 401, 719, 720, 16_000, 16_001, 123_457, 480_000]:
+        assert WAV2VEC2.frames(n) == conv_frames(n), n
+
+
+def test_worked_example_from_docstring():
+    plan = ChunkPlan.from_seconds(10, 1, WAV2VEC2, 16_000)
+    chunks = list(iter_chunks(blocks(np.zeros(400_000, np.float32), 30_000), plan))
+    got = []
+    for c in chunks:
+        n = WAV2VEC2.frames(len(c.audio))
+        kept = len(join_frames(c, np.zeros((n, 1))))
+        got.append((c.start, c.is_last, n, c.kept_start, c.kept_start + kept))
+    assert got == [
+        (0, False, 499, 0, 450),
+        (128_000, False, 499, 450, 850),
+        (256_000, True, 449, 850, 1249),
+    ]
+
+
+PLANS = [
+    ChunkPlan(chunk_samples=320 * 50, stride_samples=320 * 5, geometry=WAV2VEC2),
+    ChunkPlan(chunk_samples=320 * 10, stride_samples=320, geometry=WAV2VEC2),
+    ChunkPlan(chunk_samples=320 * 7, stride_samples=320 * 3, geometry=WAV2VEC2),
+]
+
+
+def _lengths(plan: ChunkPlan) -> list[int]:
+    c, s = plan.chunk_samples, plan.step
+    special = [0, 1, 399, 400, 401, 640, c - 1, c, c + 1, c + s - 1, c + s, c + s + 1]
+    special += [c + 3 * s + d for d in (-321, -320, -1, 0, 1, 319, 320)]
+    rng = np.random.default_rng(0)
+    return special + [int(n) for n in rng.integers(1, 6 * c, 25)]
+
+
+@pytest.mark.parametrize("plan", PLANS, ids=["50-5", "10-1", "7-3"])
+@pytest.mark.parametrize("block", [333, 4096, 10**7])
+def test_joined_frames_equal_single_pass_for_many_lengths(plan: ChunkPlan, block: int):
+    for n in _lengths(plan):
+        audio = np.arange(n, dtype=np.float64)
+        single = fake_model(audio, WAV2VEC2)
+        chunks = list(iter_chunks(blocks(audio, block), plan))
+        assert len(chunks) == plan.count(n), n
+        pieces, expected_start = [], 0
+        for c in chunks:
+            assert c.kept_start == expected_start, (n, c.index)  # no gap, no overlap
+            kept = join_frames(c, fake_model(c.audio.astype(np.float64), WAV2VEC2))
+            pieces.append(kept)
+            expected_start += len(kept)
+            assert c.is_last == (c is chunks[-1])
+            if not c.is_last:
+                assert len(c.audio) == plan.chunk_samples
+        joined = np.concatenate(pieces) if pieces else np.zeros((0, 3))
+        np.testing.assert_array_equal(joined, single, err_msg=f"n={n}")
+
+
+def test_chunks_only_hold_what_they_need():
+    plan = PLANS[0]
+    stream = iter_chunks(blocks(np.ones(10 * plan.chunk_samples, np.float32), 1000), plan)
+    first = next(stream)
+    # the first chunk is released as soon as audio beyond it has arrived
+    assert first.start == 0 and not first.is_last
+    assert len(first.audio) == plan.chunk_samples
+
+
+@pytest.mark.parametrize(
+    ("chunk", "stride", "field"),
+    [(3200, 100, "stride_samples"), (3200, 0, "stride_samples"), (640, 320, "chunk_samples")],
+)
+def test_bad_plans_name_the_setting(chunk: int, stride: int, field: str):
+    with pytest.raises(ValueError, match=field):
+        ChunkPlan(chunk_samples=chunk, stride_samples=stride, geometry=WAV2VEC2)
+
+
+def test_from_seconds_rounds_to_whole_frames():
+    plan = ChunkPlan.from_seconds(20.001, 0.001, WAV2VEC2, 16_000)
+    assert plan.chunk_samples == 320_000 and plan.stride_samples == 320
