@@ -1,0 +1,273 @@
+"""CTC greedy decoding: frame log-probabilities → characters with times, confidence, alternatives.
+
+Decoding. Each frame's best token is taken; runs of the same token collapse to one emission;
+blank, special tokens and the word delimiter emit no character (the delimiter still separates
+two runs of the same character, and Chinese text gets no space from it).
+
+Time convention. A character spans its run of frames: from the start of its first frame to the
+end of its last one, i.e. up to the frame where the next emission or a blank run begins. Frame
+f covers [offset + f * frame_seconds, offset + (f + 1) * frame_seconds). Blank frames belong to
+no character, so the gap between two characters is the silence between them, which is what
+pause-based segmentation measures.
+
+Confidence. Each frame of a character's run gets a score in [0, 1] from its posterior
+distribution, and the frame scores are aggregated (min, mean, max or product) over the run
+(blank frames excluded, as NeMo's ``exclude_blank``). The frame measures are those NeMo
+implements (``asr_confidence_utils.get_confidence_measure_bank``), after Laptev & Ginsburg,
+"Fast entropy-based methods of word-level confidence estimation for end-to-end ASR" (SLT 2022).
+With V the number of model outputs, p the frame posterior and α > 0:
+
+- ``max_prob``: (V^α · max(p)^α − 1) / (V^α − 1) — the normalized top probability.
+- Gibbs (Shannon) entropy H = −Σ p log p; Tsallis H_α = (1 − Σ p^α) / (α − 1); Rényi
+  H_α = log(Σ p^α) / (1 − α). Each is mapped to [0, 1] (1 = one-hot, 0 = uniform) either
+  linearly (``_lin``: 1 − H / H_max) or exponentially (``_exp``: (e^−H − e^−H_max) /
+  (1 − e^−H_max)); α = 1 gives the Gibbs measures for every family.
+
+Default: ``entropy_tsallis_exp`` with α = 0.33 and ``min`` aggregation — NeMo's default and the
+best detector of recognition errors for CTC models in Laptev & Ginsburg's measurements; max_prob
+is over-confident because a peaky CTC model puts most mass on its argmax even when wrong, while
+entropy also sees how the rest of the mass is spread. The choice is a setting
+(`ConfidenceMethod.parse("max_prob")` etc.), so it can be picked by measured AUROC on a trained
+model (see engine/evaluate.py).
+
+Alternatives. For each character the mean posterior over its frames is computed for every
+character token; the best ``top_k`` other than the emitted one are its alternatives.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import numpy as np
+
+from .results import Alternative, Char
+
+__all__ = [
+    "CONFIDENCE_MEASURES",
+    "ConfidenceMethod",
+    "aggregate",
+    "ctc_greedy",
+    "frame_confidence",
+    "silent_ids",
+]
+
+MeasureName = Literal[
+    "max_prob",
+    "entropy_gibbs_lin",
+    "entropy_gibbs_exp",
+    "entropy_tsallis_lin",
+    "entropy_tsallis_exp",
+    "entropy_renyi_lin",
+    "entropy_renyi_exp",
+]
+Aggregation = Literal["min", "mean", "max", "prod"]
+
+_Measure = Callable[[np.ndarray, int, float], np.ndarray]
+
+
+def _sum_p_alpha(lp: np.ndarray, a: float) -> np.ndarray:
+    return np.exp(lp * a).sum(-1)
+
+
+def _max_prob(lp: np.ndarray, v: int, a: float) -> np.ndarray:
+    return (np.exp(lp.max(-1) * a) * v**a - 1) / (v**a - 1)
+
+
+def _gibbs_lin(lp: np.ndarray, v: int, a: float) -> np.ndarray:
+    # Σ p^α log p, scaled by the value at the uniform distribution (−log V · V^(1−α))
+    return 1 + (np.exp(lp * a) * lp).sum(-1) / math.log(v) / v ** (1 - a)
+
+
+def _gibbs_exp(lp: np.ndarray, v: int, a: float) -> np.ndarray:
+    floor = v ** (-a * v ** (1 - a))  # e^(−α·H_max) at the uniform distribution
+    return (np.exp((np.exp(lp * a) * lp).sum(-1) * a) - floor) / (1 - floor)
+
+
+def _tsallis_lin(lp: np.ndarray, v: int, a: float) -> np.ndarray:
+    if a == 1:
+        return _gibbs_lin(lp, v, a)
+    return 1 + (1 - _sum_p_alpha(lp, a)) / (v ** (1 - a) - 1)
+
+
+def _tsallis_exp(lp: np.ndarray, v: int, a: float) -> np.ndarray:
+    if a == 1:
+        return _gibbs_exp(lp, v, a)
+    floor = math.exp((1 - v ** (1 - a)) / (1 - a))
+    return (np.exp((1 - _sum_p_alpha(lp, a)) / (1 - a)) - floor) / (1 - floor)
+
+
+def _renyi_lin(lp: np.ndarray, v: int, a: float) -> np.ndarray:
+    if a == 1:
+        return _gibbs_lin(lp, v, a)
+    return 1 + np.log2(_sum_p_alpha(lp, a)) / (a - 1) / math.log2(v)
+
+
+def _renyi_exp(lp: np.ndarray, v: int, a: float) -> np.ndarray:
+    if a == 1:
+        return _gibbs_exp(lp, v, a)
+    return (_sum_p_alpha(lp, a) ** (1 / (a - 1)) * v - 1) / (v - 1)
+
+
+# name -> frame measure f(log_probs (frames, V), V, alpha) -> (frames,) scores
+CONFIDENCE_MEASURES: dict[str, _Measure] = {
+    "max_prob": _max_prob,
+    "entropy_gibbs_lin": _gibbs_lin,
+    "entropy_gibbs_exp": _gibbs_exp,
+    "entropy_tsallis_lin": _tsallis_lin,
+    "entropy_tsallis_exp": _tsallis_exp,
+    "entropy_renyi_lin": _renyi_lin,
+    "entropy_renyi_exp": _renyi_exp,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ConfidenceMethod:
+    """How a character's confidence is computed (see the module docstring for the formulas).
+
+    measure: the per-frame measure. alpha: its power scale α > 0 (1 = Gibbs/Shannon).
+    aggregation: how frame scores combine over the character's frames.
+    """
+
+    measure: MeasureName = "entropy_tsallis_exp"
+    alpha: float = 0.33
+    aggregation: Aggregation = "min"
+
+    def __post_init__(self) -> None:
+        if self.measure not in CONFIDENCE_MEASURES:
+            raise ValueError(
+                f"confidence measure {self.measure!r}: choose one of "
+                f"{', '.join(CONFIDENCE_MEASURES)}"
+            )
+        if not (self.alpha > 0 and math.isfinite(self.alpha)):
+            raise ValueError(f"confidence alpha={self.alpha}: must be a positive number")
+        if self.aggregation not in get_args(Aggregation):
+            raise ValueError(
+                f"confidence aggregation {self.aggregation!r}: choose one of "
+                f"{', '.join(get_args(Aggregation))}"
+            )
+
+    @property
+    def name(self) -> str:
+        """`measure:alpha:aggregation`, the form `parse` reads back."""
+        return f"{self.measure}:{self.alpha:g}:{self.aggregation}"
+
+    @classmethod
+    def parse(cls, text: str) -> ConfidenceMethod:
+        """Read `measure[:alpha[:aggregation]]`, e.g. "max_prob" or "entropy_renyi_exp:0.5:mean"."""
+        parts = text.strip().split(":")
+        if len(parts) > 3 or not parts[0]:
+            raise ValueError(f"confidence {text!r}: write measure[:alpha[:aggregation]]")
+        kwargs: dict = {"measure": parts[0]}
+        if len(parts) > 1:
+            try:
+                kwargs["alpha"] = float(parts[1])
+            except ValueError as e:
+                raise ValueError(f"confidence {text!r}: alpha {parts[1]!r} is not a number") from e
+        if len(parts) > 2:
+            kwargs["aggregation"] = parts[2]
+        return cls(**kwargs)
+
+
+def frame_confidence(log_probs: np.ndarray, method: ConfidenceMethod) -> np.ndarray:
+    """Per-frame scores in [0, 1] from (frames, V) log-probabilities."""
+    lp = np.asarray(log_probs, dtype=np.float64)
+    v = lp.shape[-1]
+    if v < 2:
+        return np.ones(lp.shape[:-1])
+    scores = CONFIDENCE_MEASURES[method.measure](lp, v, method.alpha)
+    return np.clip(np.nan_to_num(scores, nan=0.0), 0.0, 1.0)
+
+
+def aggregate(scores: np.ndarray, starts: np.ndarray, how: Aggregation) -> np.ndarray:
+    """Combine consecutive groups of `scores` beginning at indices `starts` (ascending)."""
+    if how == "mean":
+        lengths = np.diff(np.append(starts, len(scores)))
+        return np.add.reduceat(scores, starts) / lengths
+    ufunc = {"min": np.minimum, "max": np.maximum, "prod": np.multiply}[how]
+    return ufunc.reduceat(scores, starts)
+
+
+def _runs(best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) frame of each run of equal best tokens."""
+    change = np.flatnonzero(best[1:] != best[:-1]) + 1
+    return np.concatenate([[0], change]), np.concatenate([change, [len(best)]])
+
+
+def silent_ids(
+    vocab: Sequence[str], n_out: int, blank_id: int, special_ids: frozenset[int], delim: str
+) -> np.ndarray:
+    """Boolean mask over the `n_out` model outputs: True where an output never becomes a
+    character (blank, special tokens, the word delimiter, ids beyond the vocabulary)."""
+    silent = np.ones(n_out, dtype=bool)
+    for i, tok in enumerate(vocab[:n_out]):
+        silent[i] = not tok or tok == delim
+    silent[[i for i in (*special_ids, blank_id) if 0 <= i < n_out]] = True
+    return silent
+
+
+def _alternatives(
+    mean_probs: np.ndarray, chosen: np.ndarray, silent: np.ndarray, vocab: Sequence[str], k: int
+) -> list[tuple[Alternative, ...]]:
+    if k <= 0:
+        return [()] * len(chosen)
+    probs = np.where(silent, -1.0, mean_probs)
+    probs[np.arange(len(chosen)), chosen] = -1.0
+    k = min(k, probs.shape[1])
+    top = np.argpartition(-probs, k - 1, axis=1)[:, :k]
+    out = []
+    for row, ids in zip(probs, top, strict=True):
+        ids = ids[np.argsort(-row[ids], kind="stable")]
+        alts = (Alternative(vocab[i], round(float(row[i]), 4)) for i in ids if row[i] >= 0)
+        out.append(tuple(alts))
+    return out
+
+
+def ctc_greedy(
+    log_probs: np.ndarray,
+    *,
+    vocab: Sequence[str],
+    blank_id: int,
+    special_ids: frozenset[int],
+    word_delimiter: str,
+    frame_seconds: float,
+    offset_seconds: float = 0.0,
+    top_k: int = 3,
+    confidence: ConfidenceMethod | None = None,
+) -> list[Char]:
+    """Greedy CTC decoding of one (frames, V) log-softmax array into characters.
+
+    `offset_seconds` is the time of frame 0; `top_k` the number of alternatives per character.
+    """
+    lp = np.asarray(log_probs, dtype=np.float32)
+    if lp.ndim != 2:
+        raise ValueError(f"log_probs has shape {lp.shape}; expected (frames, vocab)")
+    if lp.shape[0] == 0:
+        return []
+    method = confidence or ConfidenceMethod()
+    silent = silent_ids(vocab, lp.shape[1], blank_id, special_ids, word_delimiter)
+    best = lp.argmax(axis=1)
+    starts, ends = _runs(best)
+    ids = best[starts]
+    keep = ~silent[ids]
+    starts, ends, ids = starts[keep], ends[keep], ids[keep]
+    if len(ids) == 0:
+        return []
+    frames = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
+    group_starts = np.concatenate([[0], np.cumsum(ends - starts)[:-1]])
+    char_lp = lp[frames]
+    conf = aggregate(frame_confidence(char_lp, method), group_starts, method.aggregation)
+    mean_probs = np.add.reduceat(np.exp(char_lp), group_starts, axis=0) / (ends - starts)[:, None]
+    alts = _alternatives(mean_probs, ids, silent, vocab, top_k)
+    return [
+        Char(
+            text=vocab[i],
+            start=round(float(offset_seconds + s * frame_seconds), 3),
+            end=round(float(offset_seconds + e * frame_seconds), 3),
+            confidence=round(float(c), 4),
+            alternatives=a,
+        )
+        for i, s, e, c, a in zip(ids, starts, ends, conf, alts, strict=True)
+    ]
