@@ -1,0 +1,119 @@
+"""The transcript view: colors per confidence band, threshold changes, the streaming tail, hover."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QColor, QTextCursor
+
+from app.confidence import BAND_COLORS, LOW_BACKGROUND, tail_color
+from app.transcript import ConfidenceBar, TranscriptView
+from engine.results import Alternative, Char, Segment
+
+
+def _chars(text: str, confidences: list[float], start: float = 0.0) -> list[Char]:
+    return [
+        Char(t, start + 0.1 * i, start + 0.1 * i + 0.08, c, (Alternative("一", 0.05),))
+        for i, (t, c) in enumerate(zip(text, confidences, strict=True))
+    ]
+
+
+def _color(fmt) -> str:
+    return fmt.foreground().color().name()
+
+
+@pytest.fixture
+def view(qtbot):
+    v = TranscriptView()
+    qtbot.addWidget(v)
+    v.resize(600, 300)
+    v.show()
+    v.set_threshold(0.6)
+    return v
+
+
+def test_each_character_colored_by_band(view):
+    view.append_segment(Segment(0, 0, 0.5, tuple(_chars("今天天气", [0.95, 0.7, 0.3, 0.81]))))
+    assert view.toPlainText() == "今天天气\n"
+    colors = [_color(view.char_format(i)) for i in range(4)]
+    assert colors == [BAND_COLORS[b] for b in ("high", "medium", "low", "high")]
+    assert view.char_format(2).background().color() == QColor(LOW_BACKGROUND)
+    assert view.char_format(0).background().style() == Qt.BrushStyle.NoBrush
+
+
+def test_moving_the_threshold_recolors_everything(view):
+    view.append_segment(Segment(0, 0, 0.5, tuple(_chars("今天", [0.95, 0.7]))))
+    view.apply_update(_chars("天气", [0.3, 0.5], start=1.0), _chars("很", [0.9], start=2.0))
+    view.set_threshold(0.2)  # bands: low < 0.2 <= medium < 0.6 <= high
+    assert [_color(view.char_format(i)) for i in range(4)] == [
+        BAND_COLORS["high"],
+        BAND_COLORS["high"],
+        BAND_COLORS["medium"],
+        BAND_COLORS["medium"],
+    ]
+    view.set_threshold(0.96)  # everything is doubtful now
+    assert {_color(view.char_format(i)) for i in range(4)} == {BAND_COLORS["low"]}
+    assert _color(view.tail_format(0)) == tail_color(BAND_COLORS["low"])
+    assert view.threshold == 0.96
+
+
+def test_tail_is_lighter_and_replaced_while_committed_text_stays(view):
+    view.apply_update(_chars("你好", [0.9, 0.9]), _chars("世", [0.9], start=0.2))
+    assert view.toPlainText() == "你好世"
+    fmt = view.tail_format(0)
+    assert fmt.fontItalic()
+    assert _color(fmt) == tail_color(BAND_COLORS["high"])
+    assert not view.char_format(1).fontItalic()
+    view.apply_update(_chars("世", [0.9], start=0.2), _chars("界啊", [0.2, 0.9], start=0.3))
+    assert view.toPlainText() == "你好世界啊"
+    assert [c.text for c in view.chars] == ["你", "好", "世"]
+    assert [c.text for c in view.tail] == ["界", "啊"]
+    assert _color(view.tail_format(0)) == tail_color(BAND_COLORS["low"])
+    view.apply_update((), ())
+    view.end_segment()
+    view.apply_update(_chars("再见", [0.9, 0.9], start=3.0), ())
+    assert view.toPlainText() == "你好世\n再见"
+    view.set_segments([Segment(0, 0, 1, tuple(_chars("好", [0.1])))])
+    assert view.toPlainText() == "好\n" and len(view.chars) == 1
+
+
+def _center_of(view: TranscriptView, pos: int) -> QPoint:
+    cursor = QTextCursor(view.document())
+    cursor.setPosition(pos)
+    left = view.cursorRect(cursor)
+    cursor.setPosition(pos + 1)
+    right = view.cursorRect(cursor)
+    return QPoint((left.left() + right.left()) // 2, left.center().y())
+
+
+def test_hit_testing_finds_the_character_under_the_mouse(view, qtbot):
+    view.append_segment(Segment(0, 0, 0.5, tuple(_chars("今天天气", [0.95, 0.7, 0.3, 0.8]))))
+    view.apply_update((), _chars("好", [0.5], start=1.0))
+    hit = view.char_at(_center_of(view, 2))
+    assert hit is not None and hit[1] == 2 and hit[0].confidence == 0.3
+    tail_hit = view.char_at(_center_of(view, 5))  # after the paragraph break
+    assert tail_hit is not None and tail_hit[0].text == "好" and tail_hit[1] is None
+    assert view.char_at(QPoint(590, 290)) is None  # empty space below the text
+    with qtbot.waitSignal(view.char_clicked) as clicked:
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=_center_of(view, 1))
+    assert clicked.args == [1]
+
+
+def test_select_chars_selects_the_span(view):
+    view.append_segment(Segment(0, 0, 0.5, tuple(_chars("今天天气", [0.9] * 4))))
+    view.select_chars(1, 2)
+    assert view.textCursor().selectedText() == "天天"
+
+
+def test_confidence_bar_legend_follows_threshold(qtbot):
+    from app import i18n
+
+    i18n.set_language("en")
+    bar = ConfidenceBar(0.6)
+    qtbot.addWidget(bar)
+    with qtbot.waitSignal(bar.threshold_changed) as changed:
+        bar.spin.setValue(0.4)
+    assert changed.args == [pytest.approx(0.4)]
+    texts = [label.text() for label in bar._swatches.values()]
+    assert any("≥ 70%" in t for t in texts) and any("< 40%" in t for t in texts)
+    i18n.set_language("zh")
