@@ -238,8 +238,11 @@ def verified_pair(segment: Segment, first: int, stop: int) -> VerifiedPair:
     start = (chars[first - 1].end + lo) / 2 if first > 0 else min(segment.start, lo)
     end = (chars[stop].start + hi) / 2 if stop < len(chars) else max(segment.end, hi)
     text = "".join(c.text for c in chars[first:stop])
-    # Whole milliseconds, rounded outwards so the clip never cuts into the span.
-    return VerifiedPair(math.floor(start * 1000) / 1000, math.ceil(end * 1000) / 1000, text)
+    # Whole milliseconds, rounded outwards so the clip never cuts into the span (the inner
+    # round keeps float noise such as 600.0000001 ms from adding a millisecond).
+    return VerifiedPair(
+        math.floor(round(start * 1000, 6)) / 1000, math.ceil(round(end * 1000, 6)) / 1000, text
+    )
 
 
 def verified_pairs(

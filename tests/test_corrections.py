@@ -1,0 +1,99 @@
+"""Verified review decisions become a tuning dataset the tuning engine loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.audio import load_audio, write_wav
+from engine.corrections import CorrectionOptions, CorrectionsError, build_dataset, collect_clips
+from engine.data import load_dataset
+from engine.results import Char, Segment
+from engine.review import EditOp
+from engine.store import Store
+from engine.train import TuneConfig
+
+SR = 16_000
+
+
+def make_segments() -> list[Segment]:
+    """Two segments of 0.2 s characters: 0.0-1.0 s and 2.0-3.0 s."""
+
+    def seg(sid: int, text: str, start: float) -> Segment:
+        chars = tuple(
+            Char(t, start + 0.2 * i, start + 0.2 * i + 0.2, 0.3 if i == 2 else 0.9)
+            for i, t in enumerate(text)
+        )
+        return Segment(sid, start, start + 0.2 * len(text), chars)
+
+    return [seg(0, "今天天气好", 0.0), seg(1, "我们去公园", 2.0)]
+
+
+@pytest.fixture
+def store_with_edits(tmp_path: Path) -> tuple[Store, int]:
+    rec = tmp_path / "rec.wav"
+    t = np.arange(4 * SR) / SR
+    write_wav(rec, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
+    store = Store(tmp_path / "db" / "tingxie.db")
+    tid = store.add_transcript(make_segments(), audio=rec)
+    store.add_edit(tid, EditOp(0, 2, 3, "甜", "fix"))  # a correction in segment 0
+    store.add_edit(tid, EditOp(1, 2, 3, "去", "accept"))  # an acceptance in segment 1
+    yield store, tid
+    store.close()
+
+
+def test_segment_scope_dataset_loads_in_the_tuning_engine(store_with_edits, tmp_path):
+    store, tid = store_with_edits
+    summary = build_dataset(
+        store, [tid], "my-domain", model=str(tmp_path), vocab=list("今天气好我们去公园")
+    )
+    assert summary.folder == store.path.parent / "corrections" / "my-domain"
+    assert (summary.examples, summary.corrections, summary.accepted) == (2, 1, 1)
+    assert summary.seconds == pytest.approx(2.0)
+    assert summary.hours == pytest.approx(2.0 / 3600)
+    assert summary.new_chars == ("甜",)
+    assert summary.command == f"tingxie-cli tune {summary.folder / 'tune.yaml'}"
+
+    dataset = load_dataset(summary.manifest)
+    assert [e.text for e in dataset.examples] == ["今天甜气好", "我们去公园"]
+    for example in dataset.examples:
+        audio = load_audio(example.audio)
+        assert len(audio) == pytest.approx(SR * 1.0, abs=2)
+        assert np.abs(audio).max() > 0.2  # cut from the tone, not silence
+    config = TuneConfig.load(summary.config)
+    assert Path(config.data) == summary.manifest
+    assert Path(config.model) == tmp_path.resolve()
+    assert Path(config.output_dir).resolve() == summary.folder.parent / "my-domain-tuned"
+    name, folder, record = store.correction_sets()[0]
+    assert (name, folder, record["examples"]) == ("my-domain", summary.folder, 2)
+
+
+def test_span_scope_and_rebuild_replaces(store_with_edits, tmp_path):
+    store, tid = store_with_edits
+    clips = collect_clips(store, [tid], CorrectionOptions(scope="span", min_seconds=0.0))
+    assert [(c.text, round(c.start, 3), round(c.end, 3)) for c in clips] == [
+        ("甜", 0.4, 0.6),
+        ("去", 2.4, 2.6),
+    ]
+    assert collect_clips(store, [tid], CorrectionOptions(scope="span", min_seconds=0.3)) == []
+    first = build_dataset(store, [tid], "set", model="some/hub-id", folder=tmp_path / "out")
+    store.revert(tid, 1)  # the acceptance undone: only segment 0 remains
+    again = build_dataset(store, [tid], "set", model="some/hub-id", folder=tmp_path / "out")
+    assert again.folder == first.folder
+    assert [e.text for e in load_dataset(again.manifest).examples] == ["今天甜气好"]
+    assert sorted(p.name for p in (again.folder / "clips").iterdir()) == ["00000.wav"]
+    assert TuneConfig.load(again.config).model == "some/hub-id"
+
+
+def test_nothing_verified_and_bad_name(tmp_path: Path):
+    with Store(tmp_path / "t.db") as store:
+        tid = store.add_transcript(make_segments())
+        with pytest.raises(CorrectionsError, match="accept or fix"):
+            build_dataset(store, [tid], "x", model="m")
+        with pytest.raises(CorrectionsError, match="dataset name"):
+            build_dataset(store, [tid], "a/b", model="m")
+        store.add_edit(tid, EditOp(0, 0, 1, "昨", "fix"))
+        with pytest.raises(CorrectionsError, match="no recording"):
+            build_dataset(store, [tid], "x", model="m")
