@@ -405,6 +405,8 @@ class EngineWorker(QObject):
         self.stop_recording()
         while self._current is not None or self._jobs:
             self._step_file()
+        self._step_timer.stop()  # timers must stop in their own thread
+        self._drain_timer.stop()
 
 
 def _with_info(items: Iterator, info: Any) -> Iterator:

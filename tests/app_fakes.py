@@ -1,0 +1,87 @@
+"""Stand-ins for the parts of the engine a test cannot run for real (no microphone here).
+
+Not a test module (no test functions): the app tests import these.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+
+@dataclass
+class FakeDevice:
+    name: str
+    index: int = 0
+
+
+@dataclass
+class FakeRecorder:
+    """Feeds `signal` to `on_audio` from its own thread, as PortAudio's callback would, and
+    writes it to `path` on stop."""
+
+    path: Path
+    device: str | None = None
+    on_audio: object = None
+    signal: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    block: int = 1600
+    realtime: float = 0.0  # seconds of sleep per second of audio (0: as fast as possible)
+    fail_start: Exception | None = None
+    instances: list = field(default_factory=list)
+
+    def start(self) -> None:
+        if self.fail_start is not None:
+            raise self.fail_start
+        self.instances.append(self)
+        self._stop = threading.Event()
+        self._fed: list[np.ndarray] = []
+        self._thread = threading.Thread(target=self._feed, daemon=True)
+        self._thread.start()
+
+    def _feed(self) -> None:
+        for i in range(0, len(self.signal), self.block):
+            if self._stop.is_set():
+                return
+            block = self.signal[i : i + self.block].copy()
+            self._fed.append(block)
+            self.on_audio(block)
+            time.sleep(self.realtime * len(block) / 16_000)
+
+    def wait_fed(self, timeout: float = 10.0) -> None:
+        self._thread.join(timeout)
+
+    def pause(self) -> None:
+        pass
+
+    def resume(self) -> None:
+        pass
+
+    def stop(self) -> Path:
+        self._stop.set()
+        self._thread.join()
+        audio = np.concatenate(self._fed) if self._fed else np.zeros(0, np.float32)
+        sf.write(self.path, audio, 16_000)
+        return self.path
+
+
+def recorder_factory(**settings):
+    """An Engine.recorder that builds FakeRecorders with `settings`, listed in `.made`."""
+    made: list[FakeRecorder] = []
+
+    def make(path, device=None, on_audio=None):
+        rec = FakeRecorder(Path(path), device, on_audio, **settings)
+        made.append(rec)
+        return rec
+
+    make.made = made
+    return make
+
+
+def tone(seconds: float, freq: float = 440.0, amplitude: float = 0.3) -> np.ndarray:
+    t = np.arange(int(seconds * 16_000)) / 16_000
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)

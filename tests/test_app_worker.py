@@ -1,0 +1,237 @@
+"""The engine worker in its own thread: signals for model, files, recording and errors.
+
+Model loading, file transcription and streaming use the real engine with the tiny random model;
+only the microphone is faked (tests/app_fakes.py) — the PulseAudio test covers the real one.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from app_fakes import FakeDevice, recorder_factory, tone
+from PySide6.QtCore import QTimer
+
+from app.worker import Engine, EngineWorker, ModelSummary, WorkerHandle
+from engine.results import Progress, Segment
+
+
+@pytest.fixture
+def start(qtbot):
+    """start(engine) -> a running WorkerHandle, stopped at teardown."""
+    handles = []
+
+    def run(engine: Engine | None = None) -> WorkerHandle:
+        handle = WorkerHandle(EngineWorker(engine))
+        handle.start()
+        handles.append(handle)
+        return handle
+
+    yield run
+    for handle in handles:
+        handle.stop()
+
+
+def _load(qtbot, handle: WorkerHandle, source) -> ModelSummary:
+    with qtbot.waitSignal(handle.worker.model_loaded, timeout=60_000) as loaded:
+        handle.load_model.emit(str(source))
+    return loaded.args[0]
+
+
+def test_load_model_and_transcribe_a_file(qtbot, start, tiny_model_dir, tmp_path):
+    handle = start()
+    w = handle.worker
+    loading = []
+    w.model_loading.connect(loading.append)
+    summary = _load(qtbot, handle, tiny_model_dir)
+    assert summary.source == str(tiny_model_dir) and summary.device == "cpu"
+    assert not summary.is_demo
+    wav = tmp_path / "tone.wav"
+    sf.write(wav, tone(3.0), 16_000)
+    progress, segments = [], []
+    w.file_progress.connect(lambda j, f: progress.append((j, f)))
+    w.file_segment.connect(lambda j, s: segments.append((j, s)))
+    with qtbot.waitSignal(w.file_done, timeout=60_000) as done:
+        handle.enqueue_file.emit(7, str(wav))
+    job, info = done.args
+    assert job == 7 and info.duration == pytest.approx(3.0, abs=0.01)
+    assert progress and progress[-1] == (7, 1.0)
+    assert all(j == 7 and isinstance(s, Segment) for j, s in segments)
+    assert loading == [str(tiny_model_dir)]
+
+
+def test_bad_file_fails_with_its_name_and_next_job_still_runs(
+    qtbot, start, tiny_model_dir, tmp_path
+):
+    handle = start()
+    _load(qtbot, handle, tiny_model_dir)
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF not really a wav")
+    good = tmp_path / "good.wav"
+    sf.write(good, tone(1.0), 16_000)
+    w = handle.worker
+    failed = []
+    w.file_failed.connect(lambda j, m: failed.append((j, m)))
+    with qtbot.waitSignal(w.file_done, timeout=60_000) as done:
+        handle.enqueue_file.emit(1, str(bad))
+        handle.enqueue_file.emit(2, str(tmp_path / "missing.flac"))
+        handle.enqueue_file.emit(3, str(good))
+    assert done.args[0] == 3
+    assert [j for j, _ in failed] == [1, 2]
+    assert "broken.wav" in failed[0][1] and "\n" not in failed[0][1]
+    assert "missing.flac" in failed[1][1]
+
+
+def test_file_without_model_fails_clearly(qtbot, start, tmp_path):
+    handle = start()
+    with qtbot.waitSignal(handle.worker.file_failed) as failed:
+        handle.enqueue_file.emit(4, str(tmp_path / "a.wav"))
+    assert failed.args[0] == 4 and "no model is loaded" in failed.args[1]
+
+
+class _SlowTranscriber:
+    """Yields progress forever, slowly, and records whether it was closed (cancelled)."""
+
+    def __init__(self, step_seconds: float = 0.05) -> None:
+        self.closed: list[str] = []
+        self.step = step_seconds
+
+    def transcribe(self, path):
+        def items():
+            try:
+                i = 0
+                while True:
+                    time.sleep(self.step)
+                    i += 1
+                    yield Progress(done=i, total=1000)
+            finally:
+                self.closed.append(path)
+
+        return items(), None
+
+
+def _fake_engine(**kwargs) -> Engine:
+    defaults = dict(
+        load_model=lambda source, tqdm: object(),
+        transcriber=lambda model: _SlowTranscriber(),
+        streamer=lambda t: None,
+        recorder=recorder_factory(),
+        list_devices=lambda: [FakeDevice("Mic A"), FakeDevice("Mic B", 1)],
+        find_unfinished=lambda folder: [],
+        recover=lambda path: path,
+    )
+    defaults.update(kwargs)
+    return Engine(**defaults)
+
+
+def test_cancel_stops_the_running_and_queued_jobs(qtbot, start):
+    transcriber = _SlowTranscriber()
+    handle = start(_fake_engine(transcriber=lambda m: transcriber))
+    w = handle.worker
+    with qtbot.waitSignal(w.model_loaded):
+        handle.load_model.emit("fake")
+    cancelled, started = [], []
+    w.file_cancelled.connect(cancelled.append)
+    w.file_started.connect(started.append)
+    with qtbot.waitSignal(w.file_progress, timeout=5000):
+        for job in (1, 2, 3):
+            handle.enqueue_file.emit(job, f"f{job}.wav")
+    handle.cancel_file(1)
+    qtbot.waitUntil(lambda: cancelled == [1], timeout=5000)
+    assert transcriber.closed == ["f1.wav"]  # the engine's generator was closed
+    qtbot.waitUntil(lambda: started == [1, 2], timeout=5000)
+    handle.cancel_all()
+    qtbot.waitUntil(lambda: sorted(cancelled) == [1, 2, 3], timeout=5000)
+    assert "f3.wav" not in transcriber.closed  # never started, so never ran
+
+
+def test_slow_model_load_does_not_block_the_ui_thread(qtbot, start):
+    def slow_load(source, tqdm_class):
+        bar = tqdm_class(total=100, unit="B")
+        for _ in range(10):
+            time.sleep(0.1)
+            bar.update(10)
+        return object()
+
+    handle = start(_fake_engine(load_model=slow_load))
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start()
+    fractions = []
+    handle.worker.model_progress.connect(fractions.append)
+    t0 = time.monotonic()
+    with qtbot.waitSignal(handle.worker.model_loaded, timeout=10_000):
+        handle.load_model.emit("slow")
+    elapsed = time.monotonic() - t0
+    timer.stop()
+    assert elapsed >= 1.0
+    # A blocked event loop would tick once or twice; a free one ~every 20 ms.
+    assert len(ticks) >= 0.5 * elapsed / 0.02
+    assert max(np.diff(ticks)) < 0.5
+    assert fractions[-1] == pytest.approx(1.0) and fractions == sorted(fractions)
+
+
+def test_model_failure_is_reported_not_raised(qtbot, start, tmp_path):
+    handle = start()
+    with qtbot.waitSignal(handle.worker.model_failed, timeout=30_000) as failed:
+        handle.load_model.emit(str(tmp_path / "nowhere"))
+    assert "nowhere" in failed.args[0] and "does not exist" in failed.args[0]
+
+
+def test_recording_streams_every_sample_and_saves_the_file(qtbot, start, tiny_model_dir, tmp_path):
+    signal = tone(2.0, amplitude=0.5)
+    make = recorder_factory(signal=signal, realtime=0.2)
+    handle = start(Engine(recorder=make))
+    w = handle.worker
+    _load(qtbot, handle, tiny_model_dir)
+    levels, partials = [], []
+    w.audio_level.connect(lambda points, level, seconds: levels.append((points, level, seconds)))
+    w.partial.connect(lambda committed, tail: partials.append((committed, tail)))
+    with qtbot.waitSignal(w.recording_started) as started:
+        handle.start_recording.emit(str(tmp_path / "rec"))
+    make.made[0].wait_fed()
+    with qtbot.waitSignal(w.recording_saved, timeout=30_000) as saved:
+        handle.stop_recording.emit()
+    path = Path(saved.args[0])
+    assert path == Path(started.args[0]) and path.parent == tmp_path / "rec"
+    audio, rate = sf.read(path, dtype="float32")
+    assert rate == 16_000 and len(audio) == len(signal)
+    assert levels[-1][2] == pytest.approx(2.0)  # every sample reached the worker
+    points = np.concatenate([p for p, _, _ in levels])
+    assert len(points) == pytest.approx(2.0 * 400, abs=2)
+    assert points.max() == pytest.approx(0.5, abs=0.01)
+    assert max(level for _, level, _ in levels) > 80
+    assert partials, "the streaming transcriber produced no update"
+
+
+def test_microphone_errors_and_devices(qtbot, start, tmp_path):
+    make = recorder_factory(fail_start=RuntimeError("no input device found; plug one in"))
+    handle = start(_fake_engine(recorder=make))
+    w = handle.worker
+    with qtbot.waitSignal(w.devices_listed) as listed:
+        handle.list_devices.emit()
+    assert [d.name for d in listed.args[0]] == ["Mic A", "Mic B"]
+    with qtbot.waitSignal(w.error) as error:
+        handle.start_recording.emit(str(tmp_path))
+    assert error.args == ["microphone", "no input device found; plug one in"]
+
+
+def test_unfinished_recordings_are_found_and_recovered(qtbot, start, tmp_path):
+    leftover = tmp_path / "recording-1.wav.part"
+    handle = start(
+        _fake_engine(
+            find_unfinished=lambda folder: [leftover] if folder == tmp_path else [],
+            recover=lambda p: p.with_suffix(""),
+        )
+    )
+    with qtbot.waitSignal(handle.worker.unfinished_found) as found:
+        handle.scan_unfinished.emit(str(tmp_path))
+    assert found.args[0] == [str(leftover)]
+    with qtbot.waitSignal(handle.worker.recovered) as recovered:
+        handle.recover.emit(found.args[0])
+    assert recovered.args[0] == str(tmp_path / "recording-1.wav")
