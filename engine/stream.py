@@ -1,0 +1,319 @@
+"""Streaming transcription: audio blocks in, partial and committed characters out.
+
+wav2vec2 attends to the whole input, so a streaming decode re-runs the model over a sliding
+window. The window is bounded so compute per second of audio stays constant however long the
+recording runs:
+
+    |<- left context ->|<-------- uncommitted -------->|
+    [ already committed | frames to commit | right ctx ]  <- newest audio
+                        ^ commit point     ^ end - right_context_seconds
+
+Every `hop_seconds` of audio the window [commit point - left context, newest sample] is decoded.
+Frames that have seen at least `right_context_seconds` of audio after them are committed and
+never change; the rest is the unstable tail, replaced by every update. The log-probabilities of
+the last committed frame are carried into the next decode so a character whose frames straddle
+the commit point is neither doubled nor lost: the concatenation of committed text equals a
+greedy decode of the stitched frames.
+
+Pauses found by a voice-activity detector (silero-vad, or plain energy) end segments.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+
+from .chunking import FrameGeometry
+from .results import Char, Segment
+
+__all__ = ["PauseDetector", "StreamOptions", "StreamUpdate", "StreamingTranscriber"]
+
+log = logging.getLogger("tingxie.stream")
+
+SAMPLE_RATE = 16_000
+VadKind = Literal["silero", "energy"]
+_SILERO_BLOCK = 512  # samples per silero-vad call at 16 kHz (32 ms), fixed by the model
+_ENERGY_BLOCK = 320  # 20 ms energy frames
+
+
+class FrameModel(Protocol):
+    """What streaming needs from `engine.transcribe.Transcriber`."""
+
+    frame_seconds: float
+    geometry: FrameGeometry  # samples per frame and receptive field
+    silent: np.ndarray  # bool per output id: True where it never becomes a character
+
+    def log_probs(self, batch: list[np.ndarray]) -> list[np.ndarray]: ...
+
+    def chars(self, log_probs: np.ndarray, offset_seconds: float = 0.0) -> list[Char]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOptions:
+    """How often to decode, how much context to use and when a pause ends a segment."""
+
+    # Decode after this much new audio; an update comes at least this often (seconds).
+    hop_seconds: float = 0.3
+    # Audio before the commit point the model sees again (seconds): accuracy vs compute.
+    left_context_seconds: float = 1.0
+    # Audio a frame must have after it before it is committed (seconds): stability vs delay.
+    right_context_seconds: float = 0.6
+    # When one push brings several hops (the caller fell behind real time), decode them in one
+    # step instead of one per hop, so a slow machine catches up instead of lagging further.
+    catch_up: bool = False
+    # Pauses: a silence this long (seconds) ends the current segment.
+    vad: VadKind = "silero"
+    pause_seconds: float = 0.6
+    vad_threshold: float = 0.5  # silero speech probability above which a block is speech
+    energy_threshold_db: float = -40.0  # energy VAD: RMS level (dBFS) above which is speech
+    # A segment is closed when it grows this long without a pause (seconds).
+    max_segment_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("hop_seconds", "pause_seconds", "max_segment_seconds"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"StreamOptions.{name}={getattr(self, name)!r}: must be > 0")
+        for name in ("left_context_seconds", "right_context_seconds"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"StreamOptions.{name}={getattr(self, name)!r}: must be >= 0")
+        if self.vad not in VadKind.__args__:
+            raise ValueError(f"StreamOptions.vad={self.vad!r}: choose silero or energy")
+        if not 0 < self.vad_threshold < 1:
+            raise ValueError(f"StreamOptions.vad_threshold={self.vad_threshold!r}: use (0, 1)")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamUpdate:
+    """What changed after some audio: newly committed characters (final), the current tail
+    (replaces the previous tail), a segment closed by a pause, and audio received so far."""
+
+    committed: tuple[Char, ...]
+    tail: tuple[Char, ...]
+    segment: Segment | None = None
+    audio_seconds: float = 0.0
+
+
+class PauseDetector:
+    """Finds pauses in a 16 kHz stream pushed in blocks of any size.
+
+    `push` returns the sample positions where a silence of at least `pause_seconds` began,
+    counting only silences that follow speech (one pause per stretch of silence).
+    """
+
+    def __init__(self, options: StreamOptions) -> None:
+        self.options = options
+        self._block = _SILERO_BLOCK if options.vad == "silero" else _ENERGY_BLOCK
+        self._silero = _load_silero() if options.vad == "silero" else None
+        self.reset()
+
+    def reset(self) -> None:
+        self._pending = np.zeros(0, np.float32)
+        self._pos = 0  # sample position of _pending[0]
+        self._speech = False  # speech seen since the last pause
+        self._silence_start: int | None = None
+        if self._silero is not None:
+            self._silero.reset_states()
+
+    def _is_speech(self, block: np.ndarray) -> bool:
+        if self._silero is None:
+            rms = float(np.sqrt(np.mean(np.square(block, dtype=np.float64))))
+            return 20 * np.log10(max(rms, 1e-10)) > self.options.energy_threshold_db
+        import torch
+
+        with torch.inference_mode():
+            prob = float(self._silero(torch.from_numpy(block), SAMPLE_RATE))
+        return prob > self.options.vad_threshold
+
+    def push(self, samples: np.ndarray) -> list[int]:
+        self._pending = np.concatenate([self._pending, samples])
+        pause_len = round(self.options.pause_seconds * SAMPLE_RATE)
+        pauses = []
+        n = len(self._pending) // self._block
+        for i in range(n):
+            block = self._pending[i * self._block : (i + 1) * self._block]
+            start = self._pos + i * self._block
+            if self._is_speech(block):
+                self._speech, self._silence_start = True, None
+                continue
+            if self._silence_start is None:
+                self._silence_start = start
+            if self._speech and start + self._block - self._silence_start >= pause_len:
+                pauses.append(self._silence_start)
+                self._speech = False
+        self._pending = self._pending[n * self._block :]
+        self._pos += n * self._block
+        return pauses
+
+
+def _load_silero():
+    try:
+        from silero_vad import load_silero_vad
+    except ImportError as e:
+        raise ImportError(
+            "StreamOptions.vad='silero' needs the silero-vad package: pip install silero-vad, "
+            "or use vad='energy'"
+        ) from e
+    return load_silero_vad(onnx=False)
+
+
+@dataclass(slots=True)
+class _SegmentBuilder:
+    """Collects committed characters and closes segments at pauses or a maximum length."""
+
+    max_seconds: float
+    next_id: int = 0
+    chars: list[Char] = field(default_factory=list)
+
+    def close(self, before: float | None = None) -> Segment | None:
+        """Close a segment from the characters starting before `before` (all if None)."""
+        n = len(self.chars) if before is None else sum(c.start < before for c in self.chars)
+        if n == 0:
+            return None
+        chars, self.chars = tuple(self.chars[:n]), self.chars[n:]
+        segment = Segment(self.next_id, chars[0].start, chars[-1].end, chars)
+        self.next_id += 1
+        return segment
+
+    def too_long(self) -> bool:
+        return bool(self.chars) and self.chars[-1].end - self.chars[0].start >= self.max_seconds
+
+
+class StreamingTranscriber:
+    """Incremental transcription of one live stream (see the module docstring).
+
+    Not thread-safe: call `push`, `finish` and `reset` from one thread (the engine worker).
+    """
+
+    def __init__(self, transcriber: FrameModel, options: StreamOptions | None = None) -> None:
+        self.transcriber = transcriber
+        self.options = options or StreamOptions()
+        geometry = transcriber.geometry
+        self._hop = geometry.hop  # samples per output frame
+        self._field = geometry.receptive_field  # samples one frame sees
+        o = self.options
+        self._step = max(1, round(o.hop_seconds * SAMPLE_RATE / self._hop)) * self._hop
+        self._left_frames = round(o.left_context_seconds * SAMPLE_RATE / self._hop)
+        self._right = round(o.right_context_seconds * SAMPLE_RATE)
+        # A character still running at the commit point is held back for the next decode,
+        # unless it already spans this many frames (so the window stays bounded).
+        self._hold_frames = max(1, round(1.0 * SAMPLE_RATE / self._hop))
+        self._pauses = PauseDetector(o)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything; the next push starts a new stream at time 0."""
+        self._buf = np.zeros(0, np.float32)
+        self._buf_start = 0  # absolute sample index of _buf[0]
+        self._received = 0
+        self._decoded_to = 0  # end sample of the last decode
+        self._committed = 0  # absolute frame index: frames before it are final
+        self._carry: np.ndarray | None = None  # log-probs of frame _committed - 1
+        self._pending_pauses: list[int] = []
+        self._segments = _SegmentBuilder(self.options.max_segment_seconds)
+        self._pauses.reset()
+        self._finished = False
+        self.samples_decoded = 0  # audio the model has run over, for cost accounting
+
+    @property
+    def audio_seconds(self) -> float:
+        return self._received / SAMPLE_RATE
+
+    def push(self, samples: np.ndarray) -> list[StreamUpdate]:
+        """Add 16 kHz mono float32 samples; returns the updates they made due (maybe none)."""
+        if self._finished:
+            raise RuntimeError("StreamingTranscriber.push after finish(): call reset() first")
+        x = np.asarray(samples, dtype=np.float32)
+        if x.ndim != 1:
+            raise ValueError(f"samples have shape {x.shape}; push mono 1-D 16 kHz audio")
+        self._buf = np.concatenate([self._buf, x])
+        self._received += len(x)
+        self._pending_pauses += self._pauses.push(x)
+        updates: list[StreamUpdate] = []
+        while self._received - self._decoded_to >= self._step:
+            end = self._decoded_to + self._step
+            if self.options.catch_up:
+                end = self._received - (self._received - self._decoded_to) % self._step
+            updates += self._decode(end, final=False)
+        return updates
+
+    def finish(self) -> list[StreamUpdate]:
+        """Decode the rest and commit everything; closes the last segment."""
+        if self._finished:
+            return []
+        self._finished = True
+        updates = self._decode(self._received, final=True)
+        last = self._segments.close()
+        if last is not None:
+            updates.append(StreamUpdate((), (), last, self.audio_seconds))
+        return updates
+
+    def _decode(self, end: int, *, final: bool) -> list[StreamUpdate]:
+        """One model run over [commit point - left context, end); commit what is settled."""
+        first = max(0, self._committed - self._left_frames)  # absolute frame of lp[0]
+        window = self._buf[first * self._hop - self._buf_start : end - self._buf_start]
+        self._decoded_to = end
+        n = self._geometry_frames(len(window))
+        lp = self.transcriber.log_probs([window])[0][:n] if n else np.zeros((0, 0), np.float32)
+        self.samples_decoded += len(window)
+        pauses = [p for p in self._pending_pauses if p < end]
+        self._pending_pauses = self._pending_pauses[len(pauses) :]
+        stop = first + len(lp)
+        if final:
+            cut = stop
+        else:
+            settled = (end - self._right - self._field) // self._hop + 1
+            cut = max(settled, *(p // self._hop for p in pauses), self._committed)
+            cut = self._hold_running(lp, first, min(cut, stop))
+        committed = self._chars(lp[self._committed - first : cut - first], self._committed)
+        if cut > self._committed:
+            self._carry = lp[cut - 1 - first]
+            self._committed = cut
+        tail = () if final else tuple(self._chars(lp[cut - first :], cut))
+        keep = max(0, self._committed - self._left_frames) * self._hop
+        self._buf, self._buf_start = self._buf[keep - self._buf_start :], keep
+        return self._updates(committed, tail, pauses, end / SAMPLE_RATE)
+
+    def _hold_running(self, lp: np.ndarray, first: int, cut: int) -> int:
+        """Move the commit point back to the start of a character still running across it,
+        so its frames are decoded together next time."""
+        if cut <= self._committed or cut >= first + len(lp):
+            return cut
+        best = lp.argmax(axis=1)
+        i = cut - first
+        if best[i - 1] != best[i] or self.transcriber.silent[best[i]]:
+            return cut
+        start = i - 1
+        while start > self._committed - first and best[start - 1] == best[i]:
+            start -= 1
+        held = first + start
+        return held if cut - held < self._hold_frames else cut
+
+    def _chars(self, rows: np.ndarray, frame: int) -> list[Char]:
+        """Decode frames starting at absolute `frame`, continuing the committed stream: the
+        carried last committed frame goes first so a character it began is not repeated."""
+        if len(rows) == 0:
+            return []
+        fs = self.transcriber.frame_seconds
+        if self._carry is None or frame == 0:
+            return self.transcriber.chars(rows, frame * fs)
+        chars = self.transcriber.chars(np.vstack([self._carry, rows]), (frame - 1) * fs)
+        return [c for c in chars if c.start >= (frame - 0.5) * fs]
+
+    def _updates(
+        self, committed: list[Char], tail: tuple[Char, ...], pauses: list[int], seconds: float
+    ) -> list[StreamUpdate]:
+        self._segments.chars += committed
+        closed = [self._segments.close(before=p / SAMPLE_RATE) for p in pauses]
+        if self._segments.too_long():
+            closed.append(self._segments.close())
+        closed = [s for s in closed if s is not None] or [None]
+        first = StreamUpdate(tuple(committed), tail, closed[0], seconds)
+        return [first] + [StreamUpdate((), tail, s, seconds) for s in closed[1:]]
+
+    def _geometry_frames(self, n_samples: int) -> int:
+        if n_samples < self._field:
+            return 0
+        return (n_samples - self._field) // self._hop + 1

@@ -1,0 +1,260 @@
+"""Streaming transcription: stability, agreement with an offline decode, bounded compute.
+
+Most tests use a fake model whose frame labels are a known function of the audio: each 20 ms
+frame's level encodes one token id, so the offline decode is known exactly and a streaming
+decode must reproduce it character for character.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.chunking import FrameGeometry
+from engine.decode import ctc_greedy, silent_ids
+from engine.results import Char
+from engine.stream import PauseDetector, StreamingTranscriber, StreamOptions, StreamUpdate
+from engine.testmodels import COMMON_CHARS, SPECIAL_TOKENS
+
+SR = 16_000
+HOP = 320  # samples per frame (20 ms)
+VOCAB = list(SPECIAL_TOKENS) + list(dict.fromkeys(COMMON_CHARS))[:60]
+LEVEL = 0.01  # audio level per token id
+
+
+class FakeTranscriber:
+    """Frame f's best token is round(mean(audio[f*HOP:(f+1)*HOP]) / LEVEL); counts its input."""
+
+    frame_seconds = HOP / SR
+    geometry = FrameGeometry(hop=HOP, receptive_field=400)
+    silent = silent_ids(VOCAB, len(VOCAB), 0, frozenset(range(4)), "|")
+
+    def __init__(self) -> None:
+        self.samples_seen = 0
+        self.calls = 0
+        self.longest = 0
+
+    def log_probs(self, batch: list[np.ndarray]) -> list[np.ndarray]:
+        out = []
+        for audio in batch:
+            self.calls += 1
+            self.samples_seen += len(audio)
+            self.longest = max(self.longest, len(audio))
+            n = self.geometry.frames(len(audio))
+            frames = audio[: n * HOP].reshape(n, HOP).mean(axis=1)
+            ids = np.clip(np.round(frames / LEVEL).astype(int), 0, len(VOCAB) - 1)
+            logits = np.full((n, len(VOCAB)), -8.0, np.float32)
+            logits[np.arange(n), ids] = 0.0
+            logits[:, 5] = -4.0  # a runner-up, so alternatives are exercised
+            logits -= np.log(np.exp(logits).sum(axis=1, keepdims=True))
+            out.append(logits)
+        return out
+
+    def chars(self, log_probs: np.ndarray, offset_seconds: float = 0.0) -> list[Char]:
+        return ctc_greedy(
+            log_probs,
+            vocab=VOCAB,
+            blank_id=0,
+            special_ids=frozenset(range(4)),
+            word_delimiter="|",
+            frame_seconds=self.frame_seconds,
+            offset_seconds=offset_seconds,
+        )
+
+
+def fake_speech(seconds: float, seed: int = 0, pauses: tuple[float, ...] = ()) -> np.ndarray:
+    """Frames of characters (runs of 2-9 frames, repeats included) separated by 0-4 blank
+    frames, and silent stretches at the `pauses` times (each 1 s long)."""
+    rng = np.random.default_rng(seed)
+    n_frames = round(seconds * SR / HOP)
+    ids = np.zeros(n_frames, int)
+    f = 0
+    while f < n_frames:
+        token = int(rng.integers(5, len(VOCAB)))
+        run = int(rng.integers(2, 10))
+        ids[f : f + run] = token
+        f += run + int(rng.integers(0, 5))
+    for p in pauses:
+        ids[round(p * SR / HOP) : round((p + 1.0) * SR / HOP)] = 0
+    return np.repeat(ids * LEVEL, HOP).astype(np.float32)
+
+
+def run_stream(
+    stream: StreamingTranscriber, audio: np.ndarray, blocks: list[int]
+) -> list[StreamUpdate]:
+    updates, pos = [], 0
+    for size in blocks:
+        updates += stream.push(audio[pos : pos + size])
+        pos += size
+    assert pos >= len(audio)
+    return updates + stream.finish()
+
+
+def random_blocks(n: int, seed: int, largest: int) -> list[int]:
+    rng = np.random.default_rng(seed)
+    sizes = []
+    while sum(sizes) < n:
+        sizes.append(int(rng.integers(1, largest)))
+    return sizes
+
+
+def key(chars) -> list[tuple[str, float, float]]:
+    return [(c.text, c.start, c.end) for c in chars]
+
+
+ENERGY = StreamOptions(vad="energy")
+
+
+def test_committed_stream_equals_offline_decode_whatever_the_block_sizes():
+    audio = fake_speech(12.0, seed=1)
+    fake = FakeTranscriber()
+    offline = fake.chars(fake.log_probs([audio])[0])
+    assert len(offline) > 60
+    for seed, largest in ((0, 50), (1, 3000), (2, 40_000)):
+        stream = StreamingTranscriber(FakeTranscriber(), ENERGY)
+        updates = run_stream(stream, audio, random_blocks(len(audio), seed, largest))
+        committed = [c for u in updates for c in u.committed]
+        assert key(committed) == key(offline)
+        # the confidence of every character matches too (no character was cut at a commit)
+        assert [c.confidence for c in committed] == [c.confidence for c in offline]
+
+
+def test_committed_text_never_changes_and_tail_follows_it():
+    audio = fake_speech(8.0, seed=2)
+    fake = FakeTranscriber()
+    offline = key(fake.chars(fake.log_probs([audio])[0]))
+    stream = StreamingTranscriber(FakeTranscriber(), ENERGY)
+    committed: list[Char] = []
+    for u in run_stream(stream, audio, random_blocks(len(audio), 3, 2000)):
+        committed += u.committed
+        # what is committed so far is a prefix of the final result: it never changes
+        assert key(committed) == offline[: len(committed)]
+        starts = [c.start for c in (*committed, *u.tail)]
+        assert starts == sorted(starts)
+        assert all(c.end <= u.audio_seconds + 1e-6 for c in u.tail)
+        # right context: the tail is not empty while speech continues
+    assert committed and len(committed) == len(offline)
+
+
+def test_updates_come_at_least_every_300_ms_of_audio():
+    audio = fake_speech(6.0, seed=4)
+    stream = StreamingTranscriber(FakeTranscriber(), ENERGY)
+    assert stream.push(audio[:0]) == []  # an empty block is harmless
+    seconds, pos = [0.0], 0
+    for size in random_blocks(len(audio), 5, 1600):  # blocks up to 100 ms, like a microphone
+        seconds += [u.audio_seconds for u in stream.push(audio[pos : pos + size])]
+        pos += size
+    gaps = np.diff(seconds)
+    assert len(seconds) >= 6.0 / 0.3
+    assert gaps.max() <= 0.3 + 1e-9
+    assert np.all(gaps > 0)
+
+
+def test_compute_per_second_of_audio_is_constant():
+    costs = {}
+    for seconds in (10.0, 60.0):
+        fake = FakeTranscriber()
+        stream = StreamingTranscriber(fake, ENERGY)
+        audio = fake_speech(seconds, seed=6)
+        run_stream(stream, audio, [1600] * (len(audio) // 1600 + 1))
+        costs[seconds] = (fake.samples_seen / len(audio), fake.calls / seconds, fake.longest)
+        assert stream.samples_decoded == fake.samples_seen
+    (samples_10, calls_10, longest_10), (samples_60, calls_60, longest_60) = costs.values()
+    # the first second has less left context to re-read, hence 10 % and not exact
+    assert samples_60 == pytest.approx(samples_10, rel=0.1)
+    assert calls_60 == pytest.approx(calls_10, rel=0.05)
+    # window <= left context + right context + hop + a held character (1 s): never the buffer
+    assert max(longest_10, longest_60) <= (1.0 + 0.6 + 0.3 + 1.0) * SR
+
+
+def test_catch_up_decodes_a_late_burst_in_one_step():
+    audio = fake_speech(3.0, seed=7)
+    fake = FakeTranscriber()
+    stream = StreamingTranscriber(fake, StreamOptions(vad="energy", catch_up=True))
+    assert len(stream.push(audio)) == 1
+    strict = StreamingTranscriber(FakeTranscriber(), ENERGY)
+    assert len(strict.push(audio)) == 10  # 3 s / 0.3 s hops
+
+
+def test_pauses_end_segments():
+    audio = fake_speech(9.0, seed=8, pauses=(3.0, 6.0))
+    stream = StreamingTranscriber(FakeTranscriber(), StreamOptions(vad="energy", pause_seconds=0.5))
+    updates = run_stream(stream, audio, [800] * (len(audio) // 800 + 1))
+    segments = [u.segment for u in updates if u.segment is not None]
+    assert [s.id for s in segments] == [0, 1, 2]
+    assert segments[0].end <= 3.0 < segments[1].start
+    assert segments[1].end <= 6.0 < segments[2].start
+    committed = [c for u in updates for c in u.committed]
+    assert [c for s in segments for c in s.chars] == committed
+    # a segment is announced as soon as its pause is heard, not at the end of the stream
+    closing = [u.audio_seconds for u in updates if u.segment is not None]
+    assert closing[0] < 4.2 and closing[1] < 7.2
+
+
+def test_long_speech_without_pause_is_cut_at_max_segment_seconds():
+    audio = fake_speech(10.0, seed=9)
+    options = StreamOptions(vad="energy", max_segment_seconds=3.0)
+    updates = run_stream(StreamingTranscriber(FakeTranscriber(), options), audio, [3200] * 50)
+    segments = [u.segment for u in updates if u.segment is not None]
+    assert len(segments) >= 3
+    assert all(s.end - s.start <= 3.0 + 0.6 for s in segments)
+
+
+def test_reset_starts_a_new_stream_and_push_after_finish_is_refused():
+    audio = fake_speech(2.0, seed=10)
+    stream = StreamingTranscriber(FakeTranscriber(), ENERGY)
+    first = [c for u in run_stream(stream, audio, [len(audio)]) for c in u.committed]
+    with pytest.raises(RuntimeError, match="reset"):
+        stream.push(audio)
+    stream.reset()
+    again = [c for u in run_stream(stream, audio, [len(audio)]) for c in u.committed]
+    assert key(first) == key(again) and first
+    stream.reset()
+    with pytest.raises(ValueError, match="mono"):
+        stream.push(np.zeros((10, 2), np.float32))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("hop_seconds", 0), ("left_context_seconds", -1), ("vad", "webrtc"), ("vad_threshold", 1)],
+)
+def test_options_are_validated_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        StreamOptions(**{field: value})
+
+
+def test_silero_vad_finds_the_pause_between_two_real_utterances(shared_audio):
+    from engine.audio import load_audio
+
+    speech = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")
+    gap = np.zeros(SR, np.float32)
+    audio = np.concatenate([speech, gap, speech])
+    detector = PauseDetector(StreamOptions(vad="silero", pause_seconds=0.5))
+    pauses = []
+    for pos in range(0, len(audio), 1000):
+        pauses += detector.push(audio[pos : pos + 1000])
+    seconds = np.array(pauses) / SR
+    # the pause after the first utterance (its trailing silence, then the inserted second) is
+    # found where the speech stops; the second utterance ends the same way
+    clip = len(speech) / SR
+    assert np.any((seconds > clip - 1.0) & (seconds < clip))
+    assert np.any(seconds > 2 * clip)
+    assert len(seconds) <= 5
+
+
+def test_tiny_model_streams_real_speech(tiny_model_dir, shared_audio):
+    from engine.audio import load_audio
+    from engine.model import load_model
+    from engine.transcribe import Transcriber
+
+    transcriber = Transcriber(load_model(tiny_model_dir))
+    audio = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")
+    stream = StreamingTranscriber(transcriber, StreamOptions(vad="silero"))
+    updates = run_stream(stream, audio, [1600] * (len(audio) // 1600 + 1))
+    assert len(updates) >= len(audio) / SR / 0.3
+    committed = [c for u in updates for c in u.committed]
+    assert committed, "a random model still emits characters"
+    starts = [c.start for c in committed]
+    assert starts == sorted(starts) and starts[-1] < len(audio) / SR
+    assert all(0 <= c.confidence <= 1 for c in committed)
+    assert stream.samples_decoded / len(audio) < 15
