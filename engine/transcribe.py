@@ -1,0 +1,345 @@
+"""`Transcriber`: audio file or array → a lazy stream of `Segment`s and `Progress` records.
+
+Stages (each testable alone): audio blocks (engine.audio) → chunks with strides
+(engine.chunking) → batched model forward (`Transcriber.log_probs`) → kept frames → greedy
+decoding (engine.decode) → pause/length segmentation (`split_segments`).
+
+Nothing long-lived is held: blocks are read as chunks need them and decoded frames are dropped
+once their characters are out, so a 3-hour file never sits in memory as audio or as logits.
+The work happens as the caller iterates; closing the generator stops it (cancellation).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .chunking import Chunk, ChunkPlan, FrameGeometry, iter_chunks, join_frames
+from .decode import ConfidenceMethod, ctc_greedy, silent_ids
+from .model import LoadedModel
+from .results import Char, Progress, Segment, TranscriptionInfo
+
+__all__ = ["TranscribeOptions", "Transcriber", "split_segments"]
+
+log = logging.getLogger("tingxie.transcribe")
+
+# The feature extractor's variance floor in zero-mean unit-variance normalization.
+_NORM_EPS = 1e-7
+# A character run longer than this many frames (10 s at 20 ms) is decoded without waiting
+# for it to end, which keeps the carried frames bounded on pathological output.
+_MAX_CARRY_FRAMES = 500
+
+
+@dataclass(frozen=True, slots=True)
+class TranscribeOptions:
+    """How to cut, run, decode and segment. Defaults suit the XLSR-53 large model on a CPU."""
+
+    # Chunking: seconds the model sees at once, and context on each side whose output is
+    # dropped (the pipeline's stride). Longer chunks waste less on overlap but use more memory.
+    chunk_seconds: float = 20.0
+    stride_seconds: float = 2.0
+    # Chunks per forward pass (equal-length chunks only, so batching never pads).
+    batch_size: int = 4
+    # Decoding: alternatives kept per character, and the confidence measure
+    # (`measure[:alpha[:aggregation]]`, see engine.decode).
+    top_k: int = 3
+    confidence: str = "entropy_tsallis_exp:0.33:min"
+    # Segmentation: a silence of at least pause_seconds between characters ends a segment;
+    # a segment never runs longer than max_segment_seconds.
+    pause_seconds: float = 0.6
+    max_segment_seconds: float = 12.0
+    # Seconds of audio read from a file at a time.
+    block_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        positive = ("chunk_seconds", "stride_seconds", "pause_seconds", "max_segment_seconds")
+        for name in (*positive, "block_seconds"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and value > 0):
+                raise ValueError(f"{name}={value!r}: must be a positive number of seconds")
+        if self.chunk_seconds <= 2 * self.stride_seconds:
+            raise ValueError(
+                f"chunk_seconds={self.chunk_seconds}: must exceed twice stride_seconds "
+                f"({self.stride_seconds}); lengthen the chunk or shorten the stride"
+            )
+        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+            raise ValueError(f"batch_size={self.batch_size!r}: must be a whole number ≥ 1")
+        if not (isinstance(self.top_k, int) and self.top_k >= 0):
+            raise ValueError(f"top_k={self.top_k!r}: must be a whole number ≥ 0")
+        ConfidenceMethod.parse(self.confidence)  # raises a ValueError naming the problem
+
+
+def split_segments(
+    chars: Sequence[Char],
+    *,
+    pause_seconds: float,
+    max_segment_seconds: float,
+    first_id: int = 0,
+) -> list[Segment]:
+    """Group characters into segments: a new one starts after a silence ≥ pause_seconds, or
+    where the next character would make the segment longer than max_segment_seconds.
+
+    Each cut depends only on the current segment and the next character, so splitting a list
+    in pieces that start at segment boundaries gives the same segments as splitting it whole.
+    """
+    groups: list[list[Char]] = []
+    for c in chars:
+        if groups:
+            cur = groups[-1]
+            pause = c.start - cur[-1].end >= pause_seconds
+            if not pause and c.end - cur[0].start <= max_segment_seconds:
+                cur.append(c)
+                continue
+        groups.append([c])
+    return [
+        Segment(id=first_id + i, start=g[0].start, end=g[-1].end, chars=tuple(g))
+        for i, g in enumerate(groups)
+    ]
+
+
+class _Segmenter:
+    """Incremental `split_segments`: releases a segment once it cannot grow any more."""
+
+    def __init__(self, options: TranscribeOptions) -> None:
+        self.pause = options.pause_seconds
+        self.max_len = options.max_segment_seconds
+        self.pending: list[Char] = []
+        self.next_id = 0
+
+    def _split(self, final: bool, horizon: float) -> list[Segment]:
+        segs = split_segments(
+            self.pending,
+            pause_seconds=self.pause,
+            max_segment_seconds=self.max_len,
+            first_id=self.next_id,
+        )
+        if segs and not final and horizon - segs[-1].end < self.pause:
+            segs.pop()  # the next character may still join it
+        done = sum(len(s.chars) for s in segs)
+        self.pending = self.pending[done:]
+        self.next_id += len(segs)
+        return segs
+
+    def push(self, chars: list[Char], horizon: float) -> list[Segment]:
+        """Add characters; `horizon` is the time up to which all characters are known."""
+        self.pending.extend(chars)
+        return self._split(False, horizon)
+
+    def finish(self) -> list[Segment]:
+        return self._split(True, 0.0)
+
+
+class _FrameDecoder:
+    """Decodes joined log-prob frames as they arrive, cutting only where no character run
+    can continue, so the result equals decoding all frames at once."""
+
+    def __init__(self, transcriber: Transcriber, options: TranscribeOptions) -> None:
+        self.t = transcriber
+        self.top_k = options.top_k
+        self.method = ConfidenceMethod.parse(options.confidence)
+        self.buf: np.ndarray | None = None
+        self.buf_frame = 0  # absolute index of buf[0]
+
+    @property
+    def horizon(self) -> float:
+        """Time up to which every character has been decoded."""
+        return self.buf_frame * self.t.frame_seconds
+
+    def push(self, frames: np.ndarray, first_frame: int) -> list[Char]:
+        if self.buf is None or len(self.buf) == 0:
+            self.buf, self.buf_frame = frames, first_frame
+        else:
+            self.buf = np.concatenate([self.buf, frames])
+        if len(self.buf) == 0:
+            return []
+        best = self.buf.argmax(axis=1)
+        cut = len(best)
+        if not self.t.silent[best[-1]]:  # a character run may continue into the next chunk
+            change = np.flatnonzero(best[1:] != best[:-1])
+            cut = int(change[-1]) + 1 if len(change) else 0
+            if len(best) - cut > _MAX_CARRY_FRAMES:
+                cut = len(best)
+        return self._decode(cut)
+
+    def finish(self) -> list[Char]:
+        return self._decode(0 if self.buf is None else len(self.buf))
+
+    def _decode(self, cut: int) -> list[Char]:
+        if cut == 0:
+            return []
+        chars = self.t.chars(
+            self.buf[:cut],
+            offset_seconds=self.horizon,
+            top_k=self.top_k,
+            confidence=self.method,
+        )
+        self.buf, self.buf_frame = self.buf[cut:], self.buf_frame + cut
+        return chars
+
+
+def _batches(chunks: Iterable[Chunk], size: int) -> Iterator[list[Chunk]]:
+    batch: list[Chunk] = []
+    for c in chunks:
+        batch.append(c)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _blocks_of(audio: np.ndarray, block: int) -> Iterator[np.ndarray]:
+    for i in range(0, len(audio), block):
+        yield audio[i : i + block]
+
+
+def _configure_threads(device: torch.device) -> None:
+    """Use every core this process may run on, but no more (containers often report the
+    host's cores to torch, and oversubscribed threads slow matrix products down)."""
+    if device.type != "cpu":
+        return
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 1
+    if torch.get_num_threads() > usable:
+        torch.set_num_threads(usable)
+        log.info("torch threads set to %d", usable)
+
+
+class Transcriber:
+    """Runs one loaded CTC model over audio. Not thread-safe: use one per worker thread."""
+
+    def __init__(self, model: LoadedModel) -> None:
+        self.model = model
+        config = model.model.config
+        self.geometry = FrameGeometry.from_convs(config.conv_kernel, config.conv_stride)
+        self.frame_seconds = model.frame_seconds
+        self.silent = silent_ids(
+            model.vocab,
+            int(config.vocab_size),
+            model.blank_id,
+            model.special_ids,
+            model.word_delimiter,
+        )
+        _configure_threads(model.device)
+
+    def _normalize(self, audio: np.ndarray) -> np.ndarray:
+        """What the feature extractor does to one utterance (here: one chunk)."""
+        x = np.asarray(audio, dtype=np.float32)
+        if self.model.do_normalize:
+            x = (x - x.mean()) / np.sqrt(x.var() + _NORM_EPS)
+        return x
+
+    def log_probs(self, batch: list[np.ndarray]) -> list[np.ndarray]:
+        """Model forward only: each 16 kHz float32 array → (frames, vocab) float32 log-probs.
+
+        Arrays of equal length run together; different lengths run apart, so no padding can
+        change a result. Arrays shorter than one frame's receptive field give zero frames.
+        """
+        n_out = int(self.model.model.config.vocab_size)
+        out: list[np.ndarray] = [np.zeros((0, n_out), np.float32)] * len(batch)
+        by_length: dict[int, list[int]] = {}
+        for i, a in enumerate(batch):
+            if np.ndim(a) != 1:
+                raise ValueError(f"audio #{i} has shape {np.shape(a)}; expected mono 1-D samples")
+            by_length.setdefault(len(a), []).append(i)
+        for length, idx in by_length.items():
+            if self.geometry.frames(length) == 0:
+                continue
+            x = torch.from_numpy(np.stack([self._normalize(batch[i]) for i in idx]))
+            with torch.inference_mode():
+                logits = self.model.model(x.to(self.model.device, self.model.dtype)).logits
+                lp = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
+            for j, i in enumerate(idx):
+                out[i] = lp[j]
+        return out
+
+    def chars(
+        self,
+        log_probs: np.ndarray,
+        offset_seconds: float = 0.0,
+        *,
+        top_k: int = 3,
+        confidence: ConfidenceMethod | None = None,
+    ) -> list[Char]:
+        """Greedy-decode (frames, vocab) log-probs with this model's vocabulary."""
+        m = self.model
+        return ctc_greedy(
+            log_probs,
+            vocab=m.vocab,
+            blank_id=m.blank_id,
+            special_ids=m.special_ids,
+            word_delimiter=m.word_delimiter,
+            frame_seconds=self.frame_seconds,
+            offset_seconds=offset_seconds,
+            top_k=top_k,
+            confidence=confidence,
+        )
+
+    def transcribe(
+        self, source: str | Path | np.ndarray, options: TranscribeOptions | None = None
+    ) -> tuple[Iterator[Segment | Progress], TranscriptionInfo]:
+        """Start transcribing a file (any format engine.audio reads) or a 16 kHz mono array.
+
+        File errors found by probing (missing, unreadable, unsupported) raise
+        `engine.audio.AudioError` here; errors found while decoding raise during iteration.
+        """
+        options = options or TranscribeOptions()
+        sr = self.model.sampling_rate
+        block = max(1, round(options.block_seconds * sr))
+        if isinstance(source, np.ndarray):
+            if source.ndim != 1:
+                raise ValueError(f"audio array has shape {source.shape}; pass mono 1-D samples")
+            name, duration = "<array>", len(source) / sr
+            blocks: Iterable[np.ndarray] = _blocks_of(source.astype(np.float32, copy=False), block)
+        else:
+            from . import audio
+
+            name = str(source)
+            duration = audio.probe(source).duration
+            blocks = audio.iter_audio(source, block_seconds=options.block_seconds)
+        m = self.model
+        info = TranscriptionInfo(
+            source=name,
+            duration=duration,
+            sampling_rate=sr,
+            model=m.source,
+            device=str(m.device),
+            dtype=m.precision,
+            attention=m.attention,
+            confidence_measure=ConfidenceMethod.parse(options.confidence).name,
+        )
+        return self._run(blocks, options, duration), info
+
+    def _run(
+        self, blocks: Iterable[np.ndarray], options: TranscribeOptions, total: float
+    ) -> Iterator[Segment | Progress]:
+        plan = ChunkPlan.from_seconds(
+            options.chunk_seconds, options.stride_seconds, self.geometry, self.model.sampling_rate
+        )
+        decoder = _FrameDecoder(self, options)
+        segmenter = _Segmenter(options)
+        chunks = iter_chunks(blocks, plan)
+        try:
+            for batch in _batches(chunks, options.batch_size):
+                outputs = self.log_probs([c.audio for c in batch])
+                for chunk, lp in zip(batch, outputs, strict=True):
+                    chars = decoder.push(join_frames(chunk, lp), chunk.kept_start)
+                    yield from segmenter.push(chars, decoder.horizon)
+                end = batch[-1].start + len(batch[-1].audio)
+                yield Progress(done=min(total, end / self.model.sampling_rate), total=total)
+            segmenter.push(decoder.finish(), decoder.horizon)
+            yield from segmenter.finish()
+            yield Progress(done=total, total=total)
+        finally:
+            chunks.close()
+            close = getattr(blocks, "close", None)
+            if close is not None:
+                close()

@@ -1,0 +1,206 @@
+"""Transcriber: lazy, exact chunk joining end to end, segmentation, batching, files."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from engine.model import LoadOptions, load_model
+from engine.results import Char, Progress, Segment
+from engine.transcribe import TranscribeOptions, Transcriber, split_segments
+
+SR = 16_000
+
+
+@pytest.fixture(scope="module")
+def transcriber(tiny_model_dir) -> Transcriber:
+    return Transcriber(load_model(tiny_model_dir, LoadOptions(precision="fp32")))
+
+
+def run(t: Transcriber, source, options: TranscribeOptions | None = None):
+    stream, info = t.transcribe(source, options)
+    records = list(stream)
+    return [r for r in records if isinstance(r, Segment)], records, info
+
+
+def speech_like(seconds: float, seed: int = 0) -> np.ndarray:
+    """Noise bursts separated by silences, so a model sees both."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=int(seconds * SR)).astype(np.float32) * 0.1
+    envelope = (np.sin(np.arange(len(x)) / SR * 2 * np.pi * 0.3) > -0.2).astype(np.float32)
+    return x * envelope
+
+
+# --- exact plumbing: a fake model whose output depends only on the absolute frame index ---
+
+
+def frame_table(t: Transcriber, n_frames: int, seed: int = 0) -> np.ndarray:
+    """Log-probs with character runs, blanks, delimiters and a long silence."""
+    rng = np.random.default_rng(seed)
+    n_out = len(t.silent)
+    chars = np.flatnonzero(~t.silent)
+    ids = np.where(rng.random(n_frames) < 0.55, 0, rng.choice(chars, n_frames))
+    ids = np.repeat(ids, rng.integers(1, 4, n_frames))[:n_frames]  # runs of 1-3 frames
+    ids[n_frames // 3 : n_frames // 3 + 100] = 0  # 2 s of silence
+    logits = rng.normal(size=(n_frames, n_out)).astype(np.float32)
+    logits[np.arange(n_frames), ids] += 8
+    return logits - np.log(np.exp(logits).sum(1, keepdims=True))
+
+
+def fake_forward(t: Transcriber, table: np.ndarray):
+    """Replaces the model: audio is a ramp of absolute sample indices."""
+    hop = t.geometry.hop
+
+    def log_probs(batch):
+        out = []
+        for a in batch:
+            n = t.geometry.frames(len(a))
+            out.append(table[(a[np.arange(n) * hop] / hop).astype(int)])
+        return out
+
+    return log_probs
+
+
+@pytest.mark.parametrize("seconds", [0.01, 3.3, 7.0, 7.02, 25.0, 61.37])
+def test_chunked_transcription_equals_one_decode_of_all_frames(transcriber, monkeypatch, seconds):
+    t = transcriber
+    n = int(seconds * SR)
+    table = frame_table(t, t.geometry.frames(n) + 5)
+    monkeypatch.setattr(t, "log_probs", fake_forward(t, table))
+    options = TranscribeOptions(chunk_seconds=7, stride_seconds=1, batch_size=3)
+    segments, records, _ = run(t, np.arange(n, dtype=np.float32), options)
+    got = [c for s in segments for c in s.chars]
+    expected = t.chars(table[: t.geometry.frames(n)], top_k=options.top_k)
+    assert got == expected
+    assert [s.id for s in segments] == list(range(len(segments)))
+    assert segments == split_segments(
+        expected,
+        pause_seconds=options.pause_seconds,
+        max_segment_seconds=options.max_segment_seconds,
+    )
+    progress = [r.done for r in records if isinstance(r, Progress)]
+    assert progress == sorted(progress) and progress[-1] == pytest.approx(n / SR)
+
+
+# --- the real (tiny) model ---
+
+
+def test_transcription_is_lazy_and_can_be_cancelled(transcriber, monkeypatch):
+    calls = []
+    real = transcriber.log_probs
+    monkeypatch.setattr(transcriber, "log_probs", lambda b: calls.append(len(b)) or real(b))
+    stream, info = transcriber.transcribe(speech_like(30), TranscribeOptions(chunk_seconds=5))
+    assert calls == [] and info.duration == pytest.approx(30)
+    next(stream)
+    assert len(calls) == 1
+    stream.close()
+    assert list(stream) == [] and len(calls) == 1
+
+
+def test_single_chunk_equals_a_single_pass(transcriber):
+    x = speech_like(6)
+    segments, _, _ = run(transcriber, x, TranscribeOptions(chunk_seconds=10, stride_seconds=1))
+    single = transcriber.chars(transcriber.log_probs([x])[0])
+    assert [c for s in segments for c in s.chars] == single
+
+
+def test_chunked_text_agrees_with_single_pass(transcriber):
+    """Edge frames lose some context, so the texts may differ slightly; measured ~0.99."""
+    import jiwer
+
+    x = speech_like(40, seed=3)
+    single = "".join(c.text for c in transcriber.chars(transcriber.log_probs([x])[0]))
+    segments, _, _ = run(transcriber, x, TranscribeOptions(chunk_seconds=10, stride_seconds=2))
+    joined = "".join(s.text for s in segments)
+    assert len(single) > 100
+    assert 1 - jiwer.cer(single, joined) >= 0.95
+
+
+def test_every_character_has_times_confidence_and_alternatives(transcriber):
+    x = speech_like(12, seed=1)
+    segments, _, info = run(transcriber, x, TranscribeOptions(chunk_seconds=5, top_k=2))
+    chars = [c for s in segments for c in s.chars]
+    assert chars and info.confidence_measure == "entropy_tsallis_exp:0.33:min"
+    for a, b in itertools.pairwise(chars):
+        assert a.end <= b.start
+    for c in chars:
+        assert 0 <= c.start < c.end <= 12 + 1e-6
+        assert 0 <= c.confidence <= 1
+        assert len(c.alternatives) == 2 and c.text not in {a.text for a in c.alternatives}
+
+
+def test_batching_with_different_lengths_does_not_change_results(transcriber):
+    a, b = speech_like(3, seed=4), speech_like(5, seed=5)
+    together = transcriber.log_probs([a, b, a[::-1].copy()])
+    np.testing.assert_array_equal(together[1], transcriber.log_probs([b])[0])
+    np.testing.assert_allclose(together[0], transcriber.log_probs([a])[0], atol=1e-4)
+    assert together[0].dtype == np.float32
+    assert transcriber.log_probs([np.zeros(100, np.float32)])[0].shape[0] == 0
+
+
+def test_normalization_matches_the_feature_extractor(transcriber):
+    import torch
+
+    x = speech_like(2, seed=6) * 5 + 0.3
+    m = transcriber.model
+    values = m.processor(x, sampling_rate=SR, return_tensors="pt").input_values
+    with torch.inference_mode():
+        ref = torch.log_softmax(m.model(values).logits.float(), -1)[0].numpy()
+    np.testing.assert_allclose(transcriber.log_probs([x])[0], ref, atol=1e-5)
+
+
+def test_bf16_model_gives_float32_log_probs(tiny_model_dir):
+    t = Transcriber(load_model(tiny_model_dir, LoadOptions(precision="bf16")))
+    (lp,) = t.log_probs([speech_like(1)])
+    assert lp.dtype == np.float32 and np.allclose(np.exp(lp).sum(1), 1, atol=1e-3)
+
+
+def ch(start: float, end: float, text: str = "字") -> Char:
+    return Char(text, start, end, 0.9)
+
+
+def test_split_segments_cuts_at_pauses_and_at_max_length():
+    chars = [ch(0, 0.1), ch(0.2, 0.3), ch(1.0, 1.1), ch(1.2, 1.3), ch(1.4, 1.5), ch(1.6, 1.7)]
+    segs = split_segments(chars, pause_seconds=0.5, max_segment_seconds=0.45, first_id=7)
+    assert [(s.id, s.start, s.end, len(s.chars)) for s in segs] == [
+        (7, 0, 0.3, 2),
+        (8, 1.0, 1.3, 2),
+        (9, 1.4, 1.7, 2),
+    ]
+    assert split_segments([], pause_seconds=0.5, max_segment_seconds=5) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("chunk_seconds", 0),
+        ("stride_seconds", -1),
+        ("batch_size", 0),
+        ("top_k", -1),
+        ("pause_seconds", 0),
+        ("confidence", "loudness"),
+    ],
+)
+def test_bad_options_name_the_setting(field, value):
+    with pytest.raises(ValueError, match=field if field != "confidence" else "loudness"):
+        TranscribeOptions(**{field: value})
+    with pytest.raises(ValueError, match="chunk_seconds"):
+        TranscribeOptions(chunk_seconds=4, stride_seconds=2)
+
+
+def test_transcribes_real_files(transcriber, shared_audio):
+    for name, seconds in [("aishell1_BAC009S0764W0121.wav", 4.2), ("fireredtts2_zh_S2.flac", 5.26)]:
+        segments, records, info = run(transcriber, shared_audio / name)
+        assert info.duration == pytest.approx(seconds, abs=0.02)
+        assert info.source.endswith(name)
+        assert segments and segments[-1].end <= seconds + 0.05
+        assert records[-1] == Progress(done=info.duration, total=info.duration)
+
+
+def test_missing_file_fails_before_any_work(transcriber, tmp_path):
+    from engine.audio import AudioError
+
+    with pytest.raises(AudioError, match=r"nothing\.wav"):
+        transcriber.transcribe(tmp_path / "nothing.wav")
