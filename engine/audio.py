@@ -1,0 +1,539 @@
+"""Reading audio and video files: the only module in Tingxie that touches them.
+
+Every file becomes float32 mono at 16 kHz through a chain of small private generator steps:
+decode (soundfile for wav/flac/ogg/opus/mp3, PyAV for AAC and the audio track of video files)
+→ mix to mono and resample (soxr, streaming) → regroup into fixed-length blocks. Nothing holds
+more than a block or two, so memory stays bounded whatever the length of the file. Every problem
+with a file is an `AudioError` whose one-line message names the file, the problem and what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import av
+import numpy as np
+import soundfile as sf
+import soxr
+
+__all__ = [
+    "SAMPLE_RATE",
+    "SUPPORTED_EXTENSIONS",
+    "AudioError",
+    "AudioInfo",
+    "StreamResampler",
+    "is_supported",
+    "iter_audio",
+    "load_audio",
+    "probe",
+    "read_span",
+    "write_wav",
+]
+
+log = logging.getLogger("tingxie.audio")
+
+# What every model in the wav2vec2 family expects.
+SAMPLE_RATE = 16_000
+
+# Read by libsndfile (soundfile), which knows exact lengths and seeks sample-accurately.
+_SOUNDFILE_EXTENSIONS = frozenset(
+    {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".caf", ".w64"}
+)
+# Read by FFmpeg (PyAV): AAC/ALAC audio and the audio track of video containers; and MP3, because
+# libsndfile 1.2.2 returns wrong samples when some MP3 files are read in blocks (whole-file reads
+# are right), and reading in blocks is what keeps memory bounded.
+_PYAV_EXTENSIONS = frozenset(
+    {
+        ".mp3",
+        ".m4a",
+        ".m4b",
+        ".aac",
+        ".mp4",
+        ".m4v",
+        ".mkv",
+        ".mka",
+        ".mov",
+        ".webm",
+        ".avi",
+        ".3gp",
+    }
+)
+SUPPORTED_EXTENSIONS: frozenset[str] = _SOUNDFILE_EXTENSIONS | _PYAV_EXTENSIONS
+
+Backend = Literal["soundfile", "pyav"]
+WavSubtype = Literal["PCM_16", "PCM_24", "FLOAT"]
+
+# Native frames per soundfile read: about 1.4 s at 44.1 kHz, small next to an output block.
+_READ_FRAMES = 65_536
+# Audio decoded before and after a span so the resampler's filter (a few ms long) and a lossy
+# decoder starting cold after a seek (a frame or two, up to ~150 ms for 8 kHz MP3) have context.
+_SPAN_PAD_SECONDS = 0.3
+# FFmpeg formats without an index, where seek positions are estimated from the bit rate (VBR files
+# land tens of ms off): spans in these are decoded from the start instead.
+_ESTIMATED_SEEK_FORMATS = frozenset({"aac", "mp3"})
+# If a container seek lands after the wanted time, seek this much further back (doubling).
+_SEEK_BACKOFF_SECONDS = 1.0
+_REDO = "check that it plays in a media player, or convert it to WAV or FLAC"
+
+
+class AudioError(ValueError):
+    """A file that cannot be read as audio; str(e) is "<file>: <problem>; <what to do>"."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str, todo: str = _REDO) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}; {todo}")
+
+
+@dataclass(frozen=True, slots=True)
+class AudioInfo:
+    """What a file holds, read from its header without decoding the audio."""
+
+    path: Path
+    duration: float  # seconds; for raw AAC streams FFmpeg estimates it from the bit rate
+    sample_rate: int  # the file's own rate, before resampling
+    channels: int
+    codec: str
+    backend: Backend
+
+
+def is_supported(path: str | os.PathLike[str]) -> bool:
+    """Whether the file's extension is one Tingxie reads (for file dialogs and folder scans)."""
+    return Path(path).suffix.lower() in SUPPORTED_EXTENSIONS
+
+
+# --- opening and probing -------------------------------------------------------------------------
+
+
+def _one_line(error: BaseException) -> str:
+    """A library's error text on one line, without the file name it repeats."""
+    text = getattr(error, "error_string", None) or getattr(error, "strerror", None) or str(error)
+    return " ".join(str(text).split()).rstrip(".")
+
+
+def _check_file(path: str | os.PathLike[str]) -> Path:
+    """Reject what is not a readable, non-empty file of a supported type, before any decoding."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise AudioError(p, "no such file", "check the path and the file name")
+    if p.is_dir():
+        raise AudioError(p, "is a folder, not an audio file", "choose a file inside it")
+    if not p.is_file():
+        raise AudioError(p, "is not a regular file", "choose an audio or video file")
+    if p.suffix.lower() not in SUPPORTED_EXTENSIONS:
+        kind = f"file type '{p.suffix}'" if p.suffix else "file without an extension"
+        supported = " ".join(sorted(SUPPORTED_EXTENSIONS))
+        raise AudioError(p, f"unsupported {kind}", f"convert it to one of {supported}")
+    if not os.access(p, os.R_OK):
+        raise AudioError(p, "permission denied", "make the file readable by your user")
+    if p.stat().st_size == 0:
+        raise AudioError(p, "the file is empty (0 bytes)", "record or export it again")
+    return p
+
+
+def _probe_soundfile(p: Path) -> AudioInfo:
+    info = sf.info(str(p))
+    if info.frames == 0 or info.samplerate <= 0:
+        raise AudioError(p, "contains no audio samples", "record or export it again")
+    return AudioInfo(
+        path=p,
+        duration=info.frames / info.samplerate,
+        sample_rate=int(info.samplerate),
+        channels=int(info.channels),
+        codec=str(info.subtype or info.format).lower(),
+        backend="soundfile",
+    )
+
+
+def _audio_stream(p: Path, container: av.container.InputContainer) -> av.audio.stream.AudioStream:
+    if not container.streams.audio:
+        what = "a video with no audio track" if container.streams.video else "has no audio track"
+        raise AudioError(p, what, "choose a file with sound")
+    stream = container.streams.audio[0]
+    ctx = stream.codec_context
+    if ctx is None or not ctx.sample_rate or not ctx.layout.nb_channels:
+        codec = ctx.name if ctx is not None else "unknown"
+        raise AudioError(p, f"unsupported audio codec '{codec}'", _REDO)
+    return stream
+
+
+def _probe_pyav(p: Path) -> AudioInfo:
+    try:
+        with av.open(str(p)) as container:
+            stream = _audio_stream(p, container)
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            else:
+                duration = (container.duration or 0) / av.time_base
+            ctx = stream.codec_context
+            return AudioInfo(p, duration, ctx.sample_rate, ctx.layout.nb_channels, ctx.name, "pyav")
+    except av.error.FFmpegError as e:
+        raise AudioError(p, f"not a readable media file ({_one_line(e)})") from e
+
+
+def probe(path: str | os.PathLike[str]) -> AudioInfo:
+    """Duration, rate, channels and codec of a file, from its header; `AudioError` if unreadable."""
+    p = _check_file(path)
+    if p.suffix.lower() in _PYAV_EXTENSIONS:
+        return _probe_pyav(p)
+    try:
+        return _probe_soundfile(p)
+    except sf.SoundFileError as e:
+        reason = _one_line(e)
+    # libsndfile may lack a codec FFmpeg has (e.g. a WAV holding GSM); try that before giving up.
+    try:
+        info = _probe_pyav(p)
+    except AudioError:
+        info = None
+    if info is None:
+        raise AudioError(p, f"not a readable audio file ({reason}: corrupt header or not audio)")
+    log.debug("%s: libsndfile refused it (%s); decoding with FFmpeg", p, reason)
+    return info
+
+
+# --- decoding: (native frame position, frames x channels float32 block) --------------------------
+
+
+def _soundfile_blocks(p: Path, start_frame: int) -> Iterator[tuple[int, np.ndarray]]:
+    with sf.SoundFile(str(p)) as f:
+        if start_frame:
+            f.seek(min(start_frame, f.frames))
+        position = start_frame
+        while True:
+            try:
+                block = f.read(_READ_FRAMES, dtype="float32", always_2d=True)
+            except sf.SoundFileError as e:
+                at = position / f.samplerate
+                raise AudioError(p, f"decoding failed at {at:.1f} s ({_one_line(e)})") from e
+            if not len(block):
+                return
+            yield position, block
+            position += len(block)
+
+
+def _frame_to_float(frame: av.AudioFrame) -> np.ndarray:
+    """Any PyAV sample format (packed or planar, int or float) as frames x channels float32."""
+    data = frame.to_ndarray()
+    channels = frame.layout.nb_channels
+    data = data.T if frame.format.is_planar else data.reshape(-1, channels)
+    if data.dtype == np.uint8:
+        return (data.astype(np.float32) - 128.0) / 128.0
+    if np.issubdtype(data.dtype, np.integer):
+        return data.astype(np.float32) / float(-np.iinfo(data.dtype).min)
+    return data.astype(np.float32, copy=False)
+
+
+def _av_decode(p: Path, container: av.container.InputContainer, stream) -> Iterator[av.AudioFrame]:
+    """Decoded frames; a corrupt packet is skipped with a warning rather than ending the file."""
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except (av.error.InvalidDataError, av.error.UndefinedError) as e:
+            log.warning("%s: skipped a corrupt packet at pts %s (%s)", p, packet.pts, _one_line(e))
+            continue
+        yield from frames
+
+
+def _av_frames_from(p: Path, container, stream, seconds: float) -> Iterator[av.AudioFrame]:
+    """Frames from a time on: seek, and seek further back while the first frame starts too late."""
+    back = 0.0
+    while True:
+        target = max(0.0, seconds - back)
+        try:
+            container.seek(int(target / stream.time_base), stream=stream, backward=True)
+        except av.error.FFmpegError as e:
+            log.debug("%s: cannot seek (%s); decoding from the start", p, _one_line(e))
+            container.seek(0, stream=stream)
+            target = 0.0
+        frames = _av_decode(p, container, stream)
+        first = next(frames, None)
+        if first is None:
+            return iter(())
+        if target == 0.0 or (first.time is not None and first.time <= seconds):
+            return _chain_one(first, frames)
+        # Too late, or no timestamp to place the frame: go back further (finally to the start).
+        back = seconds if first.time is None else 2 * back + _SEEK_BACKOFF_SECONDS
+
+
+def _chain_one(first: av.AudioFrame, rest: Iterator[av.AudioFrame]) -> Iterator[av.AudioFrame]:
+    yield first
+    yield from rest
+
+
+def _pyav_blocks(info: AudioInfo, start_frame: int) -> Iterator[tuple[int, np.ndarray]]:
+    p, rate = info.path, info.sample_rate
+    try:
+        container = av.open(str(p))
+    except av.error.FFmpegError as e:
+        raise AudioError(p, f"not a readable media file ({_one_line(e)})") from e
+    with container:
+        stream = _audio_stream(p, container)
+        # Encoders pad the last frame; the container's duration says where the audio really ends.
+        end = round(info.duration * rate) if stream.duration is not None else None
+        # Timestamps count from the stream's start (after the encoder's priming samples).
+        origin = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+        seek = start_frame and container.format.name not in _ESTIMATED_SEEK_FORMATS
+        frames = (
+            _av_frames_from(p, container, stream, origin + start_frame / rate)
+            if seek
+            else _av_decode(p, container, stream)
+        )
+        position = None
+        for frame in frames:
+            if frame.sample_rate != rate or frame.layout.nb_channels != info.channels:
+                raise AudioError(p, "sample rate or channel count changes mid-stream")
+            if position is None:
+                position = round((frame.time - origin) * rate) if frame.time is not None else 0
+            block = _frame_to_float(frame)
+            if end is not None and position + len(block) > end:
+                block = block[: max(0, end - position)]
+            if len(block):
+                yield position, block
+            position += frame.samples
+
+
+def _native_blocks(info: AudioInfo, start_frame: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+    """(position, block) pairs at the file's own rate and channels, from `start_frame` on
+    (PyAV may start earlier: seeking lands on packet boundaries, or not at all)."""
+    if info.backend == "soundfile":
+        return _soundfile_blocks(info.path, start_frame)
+    return _pyav_blocks(info, start_frame)
+
+
+def _mp3_span(info: AudioInfo, first: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
+    """An MP3 span through libsndfile, whose mpg123 seeks sample-exactly (FFmpeg estimates),
+    in one read, which its block-read bug does not touch; FFmpeg from the start if it refuses."""
+    try:
+        with sf.SoundFile(str(info.path)) as f:
+            f.seek(min(first, f.frames))
+            block = f.read(stop - first, dtype="float32", always_2d=True)
+    except sf.SoundFileError as e:
+        log.debug("%s: libsndfile cannot seek it (%s); decoding from the start", info.path, e)
+        yield from _pyav_blocks(info, first)
+        return
+    yield first, block
+
+
+# --- mixing, resampling and regrouping -----------------------------------------------------------
+
+
+def _to_mono(block: np.ndarray, channels: int) -> np.ndarray:
+    """frames x channels (or 1-D mono) of any float or int dtype → contiguous float32 mono."""
+    data = np.asarray(block)
+    if data.ndim == 1 and channels == 1:
+        data = data[:, None]
+    if data.ndim != 2 or data.shape[1] != channels:
+        raise ValueError(f"block has shape {data.shape}; expected (frames, {channels})")
+    if np.issubdtype(data.dtype, np.integer):
+        data = data.astype(np.float32) / float(-np.iinfo(data.dtype).min)
+    elif not np.issubdtype(data.dtype, np.floating):
+        raise ValueError(f"block has dtype {data.dtype}; pass float or integer samples")
+    mono = data[:, 0] if channels == 1 else data.mean(axis=1, dtype=np.float32)
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+class StreamResampler:
+    """Mixes blocks of any channel count to mono and resamples them with soxr's streaming
+    resampler, so the output of many small blocks equals resampling the whole signal at once
+    (no clicks at block boundaries). Used for files and for the microphone alike."""
+
+    def __init__(self, in_rate: int, channels: int, out_rate: int = SAMPLE_RATE) -> None:
+        for name, value in (("in_rate", in_rate), ("channels", channels), ("out_rate", out_rate)):
+            if int(value) != value or value <= 0:
+                raise ValueError(f"StreamResampler: {name}={value!r} must be a positive integer")
+        self.in_rate, self.channels, self.out_rate = int(in_rate), int(channels), int(out_rate)
+        self._soxr = (
+            None
+            if self.in_rate == self.out_rate
+            else soxr.ResampleStream(self.in_rate, self.out_rate, 1, dtype="float32", quality="HQ")
+        )
+
+    def process(self, block: np.ndarray, last: bool = False) -> np.ndarray:
+        """Resample one block (frames x channels); `last=True` flushes the filter's tail and
+        leaves the resampler ready for a new signal."""
+        mono = _to_mono(block, self.channels)
+        if self._soxr is None:
+            return mono
+        out = self._soxr.resample_chunk(mono, last=last)
+        if last:
+            self._soxr.clear()
+        return out
+
+    def reset(self) -> None:
+        """Drop buffered input (e.g. when a recording restarts)."""
+        if self._soxr is not None:
+            self._soxr.clear()
+
+
+def _resample(blocks: Iterable[np.ndarray], resampler: StreamResampler) -> Iterator[np.ndarray]:
+    for block in blocks:
+        out = resampler.process(block)
+        if len(out):
+            yield out
+    tail = resampler.process(np.zeros((0, resampler.channels), np.float32), last=True)
+    if len(tail):
+        yield tail
+
+
+def _regroup(blocks: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """Blocks of exactly `size` samples (the last one shorter) from blocks of any length."""
+    pending: list[np.ndarray] = []
+    count = 0
+    for block in blocks:
+        pending.append(block)
+        count += len(block)
+        if count < size:
+            continue
+        joined = np.concatenate(pending)
+        full = len(joined) // size * size
+        for i in range(0, full, size):
+            yield joined[i : i + size]
+        pending = [joined[full:].copy()] if full < len(joined) else []
+        count = len(joined) - full
+    if count:
+        yield np.concatenate(pending)
+
+
+def _require_samples(p: Path, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    empty = True
+    for block in blocks:
+        empty = False
+        yield block
+    if empty:
+        raise AudioError(p, "contains no audio samples", "record or export it again")
+
+
+def _check_rate(sampling_rate: int) -> None:
+    if int(sampling_rate) != sampling_rate or sampling_rate <= 0:
+        raise ValueError(f"sampling_rate={sampling_rate!r} must be a positive integer (Hz)")
+
+
+# --- public readers ------------------------------------------------------------------------------
+
+
+def iter_audio(
+    path: str | os.PathLike[str],
+    *,
+    block_seconds: float = 30.0,
+    sampling_rate: int = SAMPLE_RATE,
+) -> Iterator[np.ndarray]:
+    """float32 mono blocks of `block_seconds` (the last shorter) at `sampling_rate`.
+
+    The file is probed now (so a bad file raises `AudioError` at the call); the audio is decoded
+    as the caller iterates, holding only a block or two, so a 3-hour file costs no more memory
+    than a 3-minute one."""
+    _check_rate(sampling_rate)
+    size = round(block_seconds * sampling_rate)
+    if not math.isfinite(block_seconds) or size < 1:
+        raise ValueError(f"block_seconds={block_seconds!r} must be positive")
+    info = probe(path)
+    log.debug("%s: %s", info.path, info)
+    native = (block for _, block in _native_blocks(info))
+    resampled = _resample(native, StreamResampler(info.sample_rate, info.channels, sampling_rate))
+    return _require_samples(info.path, _regroup(resampled, size))
+
+
+def load_audio(path: str | os.PathLike[str], *, sampling_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The whole file as one float32 mono array at `sampling_rate`."""
+    return np.concatenate(list(iter_audio(path, sampling_rate=sampling_rate)))
+
+
+def _span_native(info: AudioInfo, first: int, stop: int, step: int) -> tuple[int, np.ndarray]:
+    """Native frames [origin, stop) where origin is the first multiple of `step` ≥ `first` that
+    decoding reached; seeking means only the span (plus padding) is decoded."""
+    origin = None
+    pieces: list[np.ndarray] = []
+    mp3 = info.backend == "pyav" and info.codec == "mp3"
+    blocks = _mp3_span(info, first, stop) if mp3 else _native_blocks(info, first)
+    for position, block in blocks:
+        if origin is None:
+            origin = max(first, -(-position // step) * step)
+        lo, hi = max(0, origin - position), min(len(block), stop - position)
+        if hi > lo:
+            pieces.append(block[lo:hi])
+        if position + len(block) >= stop:
+            break
+    if not pieces or origin is None:
+        return first, np.zeros((0, info.channels), np.float32)
+    return origin, np.concatenate(pieces)
+
+
+def read_span(
+    path: str | os.PathLike[str],
+    start: float,
+    end: float,
+    *,
+    sampling_rate: int = SAMPLE_RATE,
+) -> np.ndarray:
+    """float32 mono samples of [start, end) seconds, matching `load_audio(path)[start:end]`.
+
+    Seeks instead of decoding the whole file (soundfile seeks exactly; containers read by PyAV
+    seek to a packet before `start`). A span running past the end of the file is cut short."""
+    _check_rate(sampling_rate)
+    if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end):
+        raise ValueError(f"read_span: start={start!r}, end={end!r} must satisfy 0 <= start < end")
+    info = probe(path)
+    rate = info.sample_rate
+    # Starting on a multiple of `step` native frames puts output samples on the file's own grid.
+    step = rate // math.gcd(rate, sampling_rate)
+    first = int(max(0.0, start - _SPAN_PAD_SECONDS) * rate) // step * step
+    stop = math.ceil((end + _SPAN_PAD_SECONDS) * rate)
+    origin, native = _span_native(info, first, stop, step)
+    if not len(native):
+        raise AudioError(
+            info.path,
+            f"span {start:.2f}-{end:.2f} s starts after the end of the audio "
+            f"({info.duration:.2f} s)",
+            "choose a span inside the file",
+        )
+    resampler = StreamResampler(rate, info.channels, sampling_rate)
+    out = resampler.process(native, last=True)
+    offset = round(start * sampling_rate) - origin * sampling_rate // rate
+    count = round(end * sampling_rate) - round(start * sampling_rate)
+    return out[max(0, offset) : max(0, offset) + count]
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def write_wav(
+    path: str | os.PathLike[str],
+    audio: np.ndarray,
+    sampling_rate: int = SAMPLE_RATE,
+    *,
+    subtype: WavSubtype = "PCM_16",
+) -> None:
+    """Write a WAV atomically: to a temporary file beside it, synced, then renamed over `path`,
+    so a crash or a full disk leaves either the old file or the complete new one."""
+    _check_rate(sampling_rate)
+    p = Path(path)
+    data = np.asarray(audio)
+    if data.ndim not in (1, 2) or not (
+        np.issubdtype(data.dtype, np.floating) or np.issubdtype(data.dtype, np.integer)
+    ):
+        raise ValueError(f"audio for {p}: expected a 1-D or frames x channels array of samples")
+    if np.issubdtype(data.dtype, np.floating) and subtype != "FLOAT":
+        data = np.clip(data, -1.0, 1.0)  # libsndfile would wrap around, not clip
+    if not p.parent.is_dir():
+        raise FileNotFoundError(f"{p.parent}: folder does not exist; create it or choose another")
+    tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        with open(tmp, "xb") as fh:
+            sf.write(fh, data, sampling_rate, subtype=subtype, format="WAV")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(e, sf.SoundFileError):
+            raise OSError(f"{p}: could not write audio ({_one_line(e)}); free disk space") from e
+        raise
