@@ -223,12 +223,14 @@ class MainWindow(QMainWindow):
         w.recording_saved.connect(self._recording_saved)
         w.unfinished_found.connect(self._unfinished_found)
         w.recovered.connect(self._recovered)
-        w.file_started.connect(lambda j: self.queue.set_state(j, "running"))
+        # Bound methods of widgets only: a lambda has no receiver thread and would run in the
+        # worker's thread.
+        w.file_started.connect(self._file_started)
         w.file_progress.connect(self.queue.set_progress)
         w.file_segment.connect(self._file_segment)
         w.file_done.connect(self._file_done)
-        w.file_failed.connect(lambda j, m: self.queue.set_state(j, "failed", m))
-        w.file_cancelled.connect(lambda j: self.queue.set_state(j, "cancelled"))
+        w.file_failed.connect(self._file_failed)
+        w.file_cancelled.connect(self._file_cancelled)
         w.error.connect(self.show_error)
 
     # ---- extension points ----------------------------------------------------------------
@@ -414,6 +416,15 @@ class MainWindow(QMainWindow):
 
     def cancel_all(self) -> None:
         self.handle.cancel_all()
+
+    def _file_started(self, job_id: int) -> None:
+        self.queue.set_state(job_id, "running")
+
+    def _file_failed(self, job_id: int, message: str) -> None:
+        self.queue.set_state(job_id, "failed", message)
+
+    def _file_cancelled(self, job_id: int) -> None:
+        self.queue.set_state(job_id, "cancelled")
 
     def _file_segment(self, job_id: int, segment: Segment) -> None:
         self.documents[job_id].segments.append(segment)

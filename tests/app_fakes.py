@@ -85,3 +85,17 @@ def recorder_factory(**settings):
 def tone(seconds: float, freq: float = 440.0, amplitude: float = 0.3) -> np.ndarray:
     t = np.arange(int(seconds * 16_000)) / 16_000
     return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def emitted(qtbot, signal, action=None, timeout: int = 10_000) -> tuple:
+    """Run `action`, wait until `signal` is emitted and return its arguments.
+
+    Unlike qtbot.waitSignal this is safe for signals emitted in the worker's thread: the slot
+    only appends to a list (pytest-qt's blocker would stop its timer from the wrong thread).
+    """
+    got: list[tuple] = []
+    signal.connect(lambda *args: got.append(args))
+    if action is not None:
+        action()
+    qtbot.waitUntil(lambda: bool(got), timeout=timeout)
+    return got[0]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from app_fakes import FakeDevice, recorder_factory, tone
+from app_fakes import FakeDevice, emitted, recorder_factory, tone
 from PySide6.QtCore import QTimer
 
 from app.worker import Engine, EngineWorker, ModelSummary, WorkerHandle
@@ -36,9 +36,10 @@ def start(qtbot):
 
 
 def _load(qtbot, handle: WorkerHandle, source) -> ModelSummary:
-    with qtbot.waitSignal(handle.worker.model_loaded, timeout=60_000) as loaded:
-        handle.load_model.emit(str(source))
-    return loaded.args[0]
+    loaded = emitted(
+        qtbot, handle.worker.model_loaded, lambda: handle.load_model.emit(str(source)), 60_000
+    )
+    return loaded[0]
 
 
 def test_load_model_and_transcribe_a_file(qtbot, start, tiny_model_dir, tmp_path):
@@ -54,9 +55,8 @@ def test_load_model_and_transcribe_a_file(qtbot, start, tiny_model_dir, tmp_path
     progress, segments = [], []
     w.file_progress.connect(lambda j, f: progress.append((j, f)))
     w.file_segment.connect(lambda j, s: segments.append((j, s)))
-    with qtbot.waitSignal(w.file_done, timeout=60_000) as done:
-        handle.enqueue_file.emit(7, str(wav))
-    job, info = done.args
+    done = emitted(qtbot, w.file_done, lambda: handle.enqueue_file.emit(7, str(wav)), 60_000)
+    job, info = done
     assert job == 7 and info.duration == pytest.approx(3.0, abs=0.01)
     assert progress and progress[-1] == (7, 1.0)
     assert all(j == 7 and isinstance(s, Segment) for j, s in segments)
@@ -75,11 +75,10 @@ def test_bad_file_fails_with_its_name_and_next_job_still_runs(
     w = handle.worker
     failed = []
     w.file_failed.connect(lambda j, m: failed.append((j, m)))
-    with qtbot.waitSignal(w.file_done, timeout=60_000) as done:
-        handle.enqueue_file.emit(1, str(bad))
-        handle.enqueue_file.emit(2, str(tmp_path / "missing.flac"))
-        handle.enqueue_file.emit(3, str(good))
-    assert done.args[0] == 3
+    for job, path in enumerate([bad, tmp_path / "missing.flac", good], start=1):
+        handle.enqueue_file.emit(job, str(path))
+    done = emitted(qtbot, w.file_done, timeout=60_000)
+    assert done[0] == 3
     assert [j for j, _ in failed] == [1, 2]
     assert "broken.wav" in failed[0][1] and "\n" not in failed[0][1]
     assert "missing.flac" in failed[1][1]
@@ -87,9 +86,12 @@ def test_bad_file_fails_with_its_name_and_next_job_still_runs(
 
 def test_file_without_model_fails_clearly(qtbot, start, tmp_path):
     handle = start()
-    with qtbot.waitSignal(handle.worker.file_failed) as failed:
-        handle.enqueue_file.emit(4, str(tmp_path / "a.wav"))
-    assert failed.args[0] == 4 and "no model is loaded" in failed.args[1]
+    failed = emitted(
+        qtbot,
+        handle.worker.file_failed,
+        lambda: handle.enqueue_file.emit(4, str(tmp_path / "a.wav")),
+    )
+    assert failed[0] == 4 and "no model is loaded" in failed[1]
 
 
 class _SlowTranscriber:
@@ -131,14 +133,13 @@ def test_cancel_stops_the_running_and_queued_jobs(qtbot, start):
     transcriber = _SlowTranscriber()
     handle = start(_fake_engine(transcriber=lambda m: transcriber))
     w = handle.worker
-    with qtbot.waitSignal(w.model_loaded):
-        handle.load_model.emit("fake")
+    emitted(qtbot, w.model_loaded, lambda: handle.load_model.emit("fake"))
     cancelled, started = [], []
     w.file_cancelled.connect(cancelled.append)
     w.file_started.connect(started.append)
-    with qtbot.waitSignal(w.file_progress, timeout=5000):
-        for job in (1, 2, 3):
-            handle.enqueue_file.emit(job, f"f{job}.wav")
+    for job in (1, 2, 3):
+        handle.enqueue_file.emit(job, f"f{job}.wav")
+    emitted(qtbot, w.file_progress, timeout=5000)
     handle.cancel_file(1)
     qtbot.waitUntil(lambda: cancelled == [1], timeout=5000)
     assert transcriber.closed == ["f1.wav"]  # the engine's generator was closed
@@ -165,8 +166,7 @@ def test_slow_model_load_does_not_block_the_ui_thread(qtbot, start):
     fractions = []
     handle.worker.model_progress.connect(fractions.append)
     t0 = time.monotonic()
-    with qtbot.waitSignal(handle.worker.model_loaded, timeout=10_000):
-        handle.load_model.emit("slow")
+    emitted(qtbot, handle.worker.model_loaded, lambda: handle.load_model.emit("slow"), 10_000)
     elapsed = time.monotonic() - t0
     timer.stop()
     assert elapsed >= 1.0
@@ -178,9 +178,13 @@ def test_slow_model_load_does_not_block_the_ui_thread(qtbot, start):
 
 def test_model_failure_is_reported_not_raised(qtbot, start, tmp_path):
     handle = start()
-    with qtbot.waitSignal(handle.worker.model_failed, timeout=30_000) as failed:
-        handle.load_model.emit(str(tmp_path / "nowhere"))
-    assert "nowhere" in failed.args[0] and "does not exist" in failed.args[0]
+    failed = emitted(
+        qtbot,
+        handle.worker.model_failed,
+        lambda: handle.load_model.emit(str(tmp_path / "nowhere")),
+        30_000,
+    )
+    assert "nowhere" in failed[0] and "does not exist" in failed[0]
 
 
 def test_recording_streams_every_sample_and_saves_the_file(qtbot, start, tiny_model_dir, tmp_path):
@@ -192,13 +196,13 @@ def test_recording_streams_every_sample_and_saves_the_file(qtbot, start, tiny_mo
     levels, partials = [], []
     w.audio_level.connect(lambda points, level, seconds: levels.append((points, level, seconds)))
     w.partial.connect(lambda committed, tail: partials.append((committed, tail)))
-    with qtbot.waitSignal(w.recording_started) as started:
-        handle.start_recording.emit(str(tmp_path / "rec"))
+    started = emitted(
+        qtbot, w.recording_started, lambda: handle.start_recording.emit(str(tmp_path / "rec"))
+    )
     make.made[0].wait_fed()
-    with qtbot.waitSignal(w.recording_saved, timeout=30_000) as saved:
-        handle.stop_recording.emit()
-    path = Path(saved.args[0])
-    assert path == Path(started.args[0]) and path.parent == tmp_path / "rec"
+    saved = emitted(qtbot, w.recording_saved, handle.stop_recording.emit, 30_000)
+    path = Path(saved[0])
+    assert path == Path(started[0]) and path.parent == tmp_path / "rec"
     audio, rate = sf.read(path, dtype="float32")
     assert rate == 16_000 and len(audio) == len(signal)
     assert levels[-1][2] == pytest.approx(2.0)  # every sample reached the worker
@@ -213,12 +217,10 @@ def test_microphone_errors_and_devices(qtbot, start, tmp_path):
     make = recorder_factory(fail_start=RuntimeError("no input device found; plug one in"))
     handle = start(_fake_engine(recorder=make))
     w = handle.worker
-    with qtbot.waitSignal(w.devices_listed) as listed:
-        handle.list_devices.emit()
-    assert [d.name for d in listed.args[0]] == ["Mic A", "Mic B"]
-    with qtbot.waitSignal(w.error) as error:
-        handle.start_recording.emit(str(tmp_path))
-    assert error.args == ["microphone", "no input device found; plug one in"]
+    listed = emitted(qtbot, w.devices_listed, handle.list_devices.emit)
+    assert [d.name for d in listed[0]] == ["Mic A", "Mic B"]
+    error = emitted(qtbot, w.error, lambda: handle.start_recording.emit(str(tmp_path)))
+    assert error == ("microphone", "no input device found; plug one in")
 
 
 def test_unfinished_recordings_are_found_and_recovered(qtbot, start, tmp_path):
@@ -229,9 +231,9 @@ def test_unfinished_recordings_are_found_and_recovered(qtbot, start, tmp_path):
             recover=lambda p: p.with_suffix(""),
         )
     )
-    with qtbot.waitSignal(handle.worker.unfinished_found) as found:
-        handle.scan_unfinished.emit(str(tmp_path))
-    assert found.args[0] == [str(leftover)]
-    with qtbot.waitSignal(handle.worker.recovered) as recovered:
-        handle.recover.emit(found.args[0])
-    assert recovered.args[0] == str(tmp_path / "recording-1.wav")
+    found = emitted(
+        qtbot, handle.worker.unfinished_found, lambda: handle.scan_unfinished.emit(str(tmp_path))
+    )
+    assert found[0] == [str(leftover)]
+    recovered = emitted(qtbot, handle.worker.recovered, lambda: handle.recover.emit(found[0]))
+    assert recovered[0] == str(tmp_path / "recording-1.wav")

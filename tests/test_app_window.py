@@ -1,0 +1,292 @@
+"""The main window with a fake engine: file queue, settings, error dialogs, recording, language."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from app_fakes import FakeDevice, emitted, recorder_factory, tone
+from PySide6.QtWidgets import QMessageBox
+
+from app import settings
+from app.main import build_window
+from app.worker import Engine
+from engine.model import ModelLoadError
+from engine.results import Char, Progress, Segment, TranscriptionInfo
+
+
+def _segment(i: int, text: str, confidence: float = 0.9) -> Segment:
+    chars = tuple(Char(t, i + 0.1 * k, i + 0.1 * k + 0.05, confidence) for k, t in enumerate(text))
+    return Segment(i, chars[0].start, chars[-1].end, chars)
+
+
+class _FakeTranscriber:
+    """Files named bad* fail while decoding; slow* never finish; others give two segments."""
+
+    def transcribe(self, path):
+        info = TranscriptionInfo(path, 2.0, 16_000, "fake", "cpu", "fp32", "eager", "max_prob")
+        return self._items(path), info
+
+    def _items(self, path):
+        if "bad" in path:
+            yield Progress(0.0, 2.0)
+            raise ValueError(f"{path}: not an audio file; check the file")
+        while "slow" in path:
+            time.sleep(0.02)
+            yield Progress(0.1, 2.0)
+        yield Progress(1.0, 2.0)
+        yield _segment(0, "你好")
+        yield _segment(1, "世界", 0.3)
+        yield Progress(2.0, 2.0)
+
+
+@dataclass
+class _Update:
+    committed: tuple
+    tail: tuple
+    segment: Segment | None = None
+
+
+class _FakeStreamer:
+    """Commits one character per push and ends a segment on finish."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.committed: list[Char] = []
+
+    def push(self, samples):
+        self.received += len(samples)
+        char = Char("字", 0.0, 0.1, 0.95)
+        self.committed.append(char)
+        return [_Update((char,), (Char("尾", 0.1, 0.2, 0.5),))]
+
+    def finish(self):
+        seg = Segment(0, 0.0, 1.0, tuple(self.committed))
+        return [_Update((), (), seg)]
+
+    def reset(self):
+        self.committed = []
+
+
+def _engine(**kwargs) -> Engine:
+    defaults = dict(
+        load_model=lambda source, tqdm: object(),
+        transcriber=lambda model: _FakeTranscriber(),
+        streamer=lambda t: _FakeStreamer(),
+        recorder=recorder_factory(signal=tone(1.0), realtime=0.1),
+        list_devices=lambda: [FakeDevice("Mic A"), FakeDevice("Mic B", 1)],
+        find_unfinished=lambda folder: [],
+        recover=lambda path: path,
+    )
+    defaults.update(kwargs)
+    return Engine(**defaults)
+
+
+@pytest.fixture
+def ini(tmp_path):
+    return tmp_path / "settings.ini"
+
+
+@pytest.fixture
+def dialogs(monkeypatch):
+    """Every QMessageBox.warning / information shown, as (title, text)."""
+    shown = []
+
+    def capture(parent, title, text, *args, **kwargs):
+        shown.append((title, text))
+        return QMessageBox.StandardButton.Ok
+
+    monkeypatch.setattr(QMessageBox, "warning", capture)
+    monkeypatch.setattr(QMessageBox, "information", capture)
+    return shown
+
+
+@pytest.fixture
+def make_window(qtbot, ini, tmp_path, dialogs):
+    def make(engine: Engine | None = None, **prefs):
+        store = settings.open_settings(ini)
+        if prefs:
+            current = settings.load(store)
+            for key, value in prefs.items():
+                setattr(current, key, value)
+            settings.save(store, current)
+        store.setValue("recordings_dir", str(tmp_path / "recordings"))
+        window = build_window(store, engine or _engine())
+        qtbot.addWidget(window)
+        window.show()
+        return window
+
+    return make
+
+
+def _loaded(qtbot, window) -> None:
+    emitted(qtbot, window.worker.model_loaded, window.start, 10_000)
+
+
+def test_file_queue_progress_results_failure_and_cancel(qtbot, make_window, dialogs):
+    window = make_window()
+    _loaded(qtbot, window)
+    ready = []
+    window.transcript_ready.connect(lambda *args: ready.append(args))
+    good, bad, slow = window.add_files(["/data/good.wav", "/data/bad.mp3", "/data/slow.m4a"])
+    qtbot.waitUntil(lambda: window.queue.state(bad) == "failed", timeout=5000)
+    assert window.queue.state(good) == "done" and window.queue.progress(good) == 1.0
+    assert "bad.mp3: not an audio file" in window.queue.status_text(bad)
+    qtbot.waitUntil(lambda: window.queue.progress(slow) > 0, timeout=5000)
+    assert window.queue.state(slow) == "running" and window.queue.progress(slow) < 1
+    window.queue._rows[slow].cancel.click()
+    qtbot.waitUntil(lambda: window.queue.state(slow) == "cancelled", timeout=5000)
+    assert not window.queue._rows[slow].cancel.isEnabled()
+    # The finished file's transcript is shown in the transcript view, colored.
+    assert window.current == good
+    assert window.transcript.toPlainText() == "你好\n世界\n"
+    assert ready[0][0] == "/data/good.wav" and [s.text for s in ready[0][1]] == ["你好", "世界"]
+    window.show_document(bad)
+    assert window.transcript.toPlainText() == ""
+    assert dialogs == []  # a bad file is shown in the queue, not in a dialog
+
+
+def test_settings_persist_across_windows(qtbot, make_window):
+    window = make_window()
+    _loaded(qtbot, window)
+    qtbot.waitUntil(lambda: window.device_box.count() == 3)
+    window.confidence_bar.spin.setValue(0.35)
+    window.language_actions["en"].trigger()
+    window.device_box.setCurrentIndex(2)
+    window.device_box.activated.emit(2)
+    assert window.record_action.text() == "Record"
+    window.close()
+    again = make_window()
+    assert again.prefs.threshold == pytest.approx(0.35)
+    assert again.prefs.language == "en" and again.prefs.input_device == "Mic B"
+    assert again.transcript.threshold == pytest.approx(0.35)
+    assert again.confidence_bar.threshold == pytest.approx(0.35)
+    assert again.record_action.text() == "Record"
+    _loaded(qtbot, again)
+    qtbot.waitUntil(lambda: again.device_box.count() == 3)
+    assert again.device_box.currentText() == "Mic B"
+
+
+def test_language_switch_retranslates_live(qtbot, make_window):
+    window = make_window(language="zh")
+    assert window.record_action.text() == "录音"
+    assert window.pages.tabText(0) == "转写"
+    window.set_language("en")
+    assert window.record_action.text() == "Record"
+    assert window.pages.tabText(0) == "Transcript"
+    assert window.files_dock.windowTitle() == "Files"
+
+
+def _failing_load(source, tqdm):
+    raise ModelLoadError(f"model {source!r} is not in the Hugging Face cache; choose a folder")
+
+
+def test_no_model_shows_the_reason_and_the_folder_option(qtbot, make_window, dialogs, monkeypatch):
+    monkeypatch.setattr("app.window.demo_model_dir", lambda: None)
+    window = make_window(_engine(load_model=_failing_load))
+    emitted(qtbot, window.worker.model_failed, window.start)
+    qtbot.waitUntil(lambda: len(dialogs) == 1)
+    _title, text = dialogs[0]
+    assert "not in the Hugging Face cache" in text
+    assert "选择本地模型文件夹" in text  # the way out, in the UI language
+    assert window.banner.isVisible()
+    assert window.model is None
+
+
+def test_first_run_without_default_model_opens_with_the_demo(
+    qtbot, make_window, dialogs, monkeypatch, tmp_path
+):
+    demo = str(tmp_path / "demo-model")
+    monkeypatch.setattr("app.window.demo_model_dir", lambda: demo)
+    tried = []
+
+    def load(source, tqdm):
+        tried.append(source)
+        if source != demo:
+            _failing_load(source, tqdm)
+        return object()
+
+    window = make_window(_engine(load_model=load), language="en")
+    loaded = emitted(qtbot, window.worker.model_loaded, window.start, 5000)
+    assert tried[-1] == demo and len(tried) == 2
+    assert loaded[0].source == demo
+    assert dialogs == []  # no dialog: the app opens ready to use
+    assert "synthetic speech" in window.banner.text()
+    assert "not in the Hugging Face cache" in window.banner.text()
+
+
+def test_chosen_model_failing_is_reported_even_with_demo(
+    qtbot, make_window, dialogs, monkeypatch, tmp_path
+):
+    monkeypatch.setattr("app.window.demo_model_dir", lambda: str(tmp_path))
+    window = make_window(_engine(load_model=_failing_load), model="/my/model", model_chosen=True)
+    emitted(qtbot, window.worker.model_failed, window.start)
+    qtbot.waitUntil(lambda: len(dialogs) == 1)
+    assert "/my/model" in dialogs[0][1] and "演示模型" in dialogs[0][1]
+
+
+def test_no_microphone_shows_a_dialog(qtbot, make_window, dialogs):
+    make = recorder_factory(fail_start=RuntimeError("no input device found; connect a microphone"))
+    window = make_window(_engine(recorder=make), language="en")
+    window.record_action.trigger()
+    qtbot.waitUntil(lambda: len(dialogs) == 1)
+    assert dialogs[0] == ("Microphone problem", "no input device found; connect a microphone")
+    assert window.record_action.isEnabled() and not window.stop_action.isEnabled()
+
+
+def test_recording_draws_waveform_and_live_text(qtbot, make_window, tmp_path):
+    window = make_window()
+    _loaded(qtbot, window)
+    ready = []
+    window.transcript_ready.connect(lambda *args: ready.append(args))
+    window.record_action.trigger()
+    qtbot.waitUntil(window.stop_action.isEnabled, timeout=5000)
+    assert not window.record_action.isEnabled()
+    qtbot.waitUntil(lambda: window.waveform.frames_drawn > 2, timeout=5000)
+    _x, y = window.waveform.curve.getData()
+    assert len(y) > 0 and np.max(y) == pytest.approx(0.3, abs=0.02)
+    assert "字" in window.transcript.toPlainText()
+    assert window.transcript.toPlainText().endswith("尾")  # the tail, after committed text
+    window.pause_action.trigger()
+    assert window.pause_action.text() in ("继续", "Resume")
+    window.pause_action.trigger()
+    window.stop_action.trigger()
+    qtbot.waitUntil(lambda: len(ready) == 1, timeout=10_000)
+    path = ready[0][0]
+    assert path.startswith(str(tmp_path / "recordings"))
+    assert ready[0][1][0].text.startswith("字")
+    assert window.record_action.isEnabled()
+    assert "尾" not in window.transcript.toPlainText()
+
+
+def test_unfinished_recordings_are_offered_back(qtbot, make_window, monkeypatch, tmp_path):
+    leftover = tmp_path / "recordings" / "recording-x.wav.part"
+    asked = []
+
+    def question(parent, title, text, *args, **kwargs):
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    engine = _engine(find_unfinished=lambda folder: [leftover], recover=lambda p: p.with_suffix(""))
+    window = make_window(engine, language="en")
+    window.start()
+    qtbot.waitUntil(lambda: window.queue.job_ids() != [], timeout=5000)
+    assert "1 recording(s) were not finished" in asked[0]
+    assert window.queue.path(window.queue.job_ids()[0]) == str(leftover.with_suffix(""))
+
+
+def test_save_transcript_writes_the_chosen_format(qtbot, make_window, monkeypatch, tmp_path):
+    pytest.importorskip("engine.writers")
+    window = make_window()
+    _loaded(qtbot, window)
+    (job,) = window.add_files(["/data/good.wav"])
+    qtbot.waitUntil(lambda: window.queue.state(job) == "done", timeout=5000)
+    window.show_document(job)
+    target = tmp_path / "out.srt"
+    monkeypatch.setattr("app.window.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
+    window.save_action.trigger()
+    text = target.read_text(encoding="utf-8")
+    assert "你好" in text and "世界" in text and "-->" in text
