@@ -63,7 +63,8 @@ class StreamOptions:
     right_context_seconds: float = 0.6
     # When one push brings several hops (the caller fell behind real time), decode them in one
     # step instead of one per hop, so a slow machine catches up instead of lagging further.
-    catch_up: bool = False
+    # Pushes of at most one hop give one update per hop either way.
+    catch_up: bool = True
     # Pauses: a silence this long (seconds) ends the current segment.
     vad: VadKind = "silero"
     pause_seconds: float = 0.6

@@ -110,8 +110,9 @@ def test_committed_stream_equals_offline_decode_whatever_the_block_sizes():
     fake = FakeTranscriber()
     offline = fake.chars(fake.log_probs([audio])[0])
     assert len(offline) > 60
-    for seed, largest in ((0, 50), (1, 3000), (2, 40_000)):
-        stream = StreamingTranscriber(FakeTranscriber(), ENERGY)
+    for seed, largest, catch_up in ((0, 50, True), (1, 3000, False), (2, 40_000, True)):
+        options = StreamOptions(vad="energy", catch_up=catch_up)
+        stream = StreamingTranscriber(FakeTranscriber(), options)
         updates = run_stream(stream, audio, random_blocks(len(audio), seed, largest))
         committed = [c for u in updates for c in u.committed]
         assert key(committed) == key(offline)
@@ -170,9 +171,9 @@ def test_compute_per_second_of_audio_is_constant():
 def test_catch_up_decodes_a_late_burst_in_one_step():
     audio = fake_speech(3.0, seed=7)
     fake = FakeTranscriber()
-    stream = StreamingTranscriber(fake, StreamOptions(vad="energy", catch_up=True))
+    stream = StreamingTranscriber(fake, ENERGY)
     assert len(stream.push(audio)) == 1
-    strict = StreamingTranscriber(FakeTranscriber(), ENERGY)
+    strict = StreamingTranscriber(FakeTranscriber(), StreamOptions(vad="energy", catch_up=False))
     assert len(strict.push(audio)) == 10  # 3 s / 0.3 s hops
 
 

@@ -1,0 +1,415 @@
+"""Microphone capture (sounddevice / PortAudio), written to disk as it is captured.
+
+The PortAudio callback only copies each block into a queue. A writer thread resamples it to
+16 kHz mono, appends it to a 16-bit WAV, hands it to `on_audio`, and every `SYNC_SECONDS`
+rewrites the WAV header and fsyncs, so the file on disk is always a valid WAV that is at most
+that much behind the microphone. A sidecar marker (`<name>.wav.recording`) exists while the
+recording runs and is removed by a clean `stop()`; `find_unfinished` lists the recordings whose
+marker was left behind by a crash or kill, and `recover` repairs them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sounddevice as sd
+
+from .audio import SAMPLE_RATE, StreamResampler
+
+__all__ = [
+    "InputDevice",
+    "MicrophoneError",
+    "Recorder",
+    "default_input_device",
+    "find_unfinished",
+    "list_input_devices",
+    "recover",
+]
+
+log = logging.getLogger("tingxie.recorder")
+
+SYNC_SECONDS = 0.5  # header rewrite + fsync period: what a kill can lose at most (plus a block)
+LOST_AFTER_SECONDS = 3.0  # no audio for this long while recording means the device is gone
+MARKER_SUFFIX = ".recording"
+_HEADER_BYTES = 44  # canonical PCM WAV header
+_SAMPLE_BYTES = 2  # 16-bit PCM
+_STOP = object()  # queue sentinel
+_ACTIVE: set[Path] = set()  # recordings this process is writing now (not "unfinished")
+
+
+class MicrophoneError(RuntimeError):
+    """Capture failed; the message is one line saying what happened and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class InputDevice:
+    """A capture device as PortAudio lists it."""
+
+    index: int
+    name: str
+    host_api: str
+    channels: int  # maximum input channels
+    default_samplerate: float
+    is_default: bool = False
+
+
+def list_input_devices() -> list[InputDevice]:
+    """Every device with at least one input channel (the system default flagged)."""
+    try:
+        devices = sd.query_devices()
+        apis = sd.query_hostapis()
+        default = sd.default.device[0]
+    except sd.PortAudioError as e:
+        raise MicrophoneError(f"the audio system could not be queried ({e}); check it runs") from e
+    return [
+        InputDevice(
+            index=i,
+            name=str(d["name"]),
+            host_api=str(apis[d["hostapi"]]["name"]),
+            channels=int(d["max_input_channels"]),
+            default_samplerate=float(d["default_samplerate"]),
+            is_default=i == default,
+        )
+        for i, d in enumerate(devices)
+        if d["max_input_channels"] > 0
+    ]
+
+
+def default_input_device() -> InputDevice | None:
+    """The system's default input, else the first input; None when there is none."""
+    devices = list_input_devices()
+    return next((d for d in devices if d.is_default), devices[0] if devices else None)
+
+
+def _resolve_device(device: int | str | None) -> InputDevice:
+    devices = list_input_devices()
+    if not devices:
+        raise MicrophoneError(
+            "no microphone found; connect one, or check the system's sound settings"
+        )
+    if device is None:
+        return default_input_device()  # type: ignore[return-value]
+    for d in devices:
+        if d.index == device or d.name == device:
+            return d
+    if isinstance(device, str):  # a name saved earlier may come back with a different suffix
+        for d in devices:
+            if device.lower() in d.name.lower():
+                return d
+    names = ", ".join(d.name for d in devices)
+    raise MicrophoneError(f"microphone {device!r} is not connected; choose one of: {names}")
+
+
+def _open_settings(device: InputDevice) -> tuple[int, int]:
+    """(sample rate, channels) the device accepts: 16 kHz mono if it can, else its own rate."""
+    native = round(device.default_samplerate) or SAMPLE_RATE
+    tries = [(SAMPLE_RATE, 1), (native, 1), (native, min(device.channels, 2))]
+    last: Exception | None = None
+    for rate, channels in dict.fromkeys(tries):
+        try:
+            sd.check_input_settings(
+                device=device.index, samplerate=rate, channels=channels, dtype="float32"
+            )
+            return rate, channels
+        except (sd.PortAudioError, ValueError) as e:
+            last = e
+    raise _open_error(device, last)
+
+
+def _open_error(device: InputDevice, error: BaseException | None) -> MicrophoneError:
+    text = str(error)
+    if any(w in text.lower() for w in ("permission", "denied", "busy", "unavailable")):
+        return MicrophoneError(
+            f"microphone {device.name!r} refused access ({text}); allow this app to use the "
+            "microphone and close other apps that hold it"
+        )
+    return MicrophoneError(
+        f"microphone {device.name!r} could not be opened ({text}); choose another device"
+    )
+
+
+class _WavAppender:
+    """A 16 kHz mono 16-bit WAV that grows block by block and is valid after every sync."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh = open(path, "xb")  # noqa: SIM115 (open for the whole recording)
+        self.frames = 0
+        self._fh.write(_wav_header(0))
+
+    def append(self, samples: np.ndarray) -> None:
+        pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
+        self._fh.write(pcm.tobytes())
+        self.frames += len(pcm)
+
+    def sync(self) -> None:
+        """Write the header for what has been appended and push everything to the disk."""
+        self._fh.seek(0)
+        self._fh.write(_wav_header(self.frames * _SAMPLE_BYTES))
+        self._fh.seek(0, os.SEEK_END)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        try:
+            self.sync()
+        finally:
+            self._fh.close()
+
+
+def _wav_header(data_bytes: int, rate: int = SAMPLE_RATE) -> bytes:
+    byte_rate = rate * _SAMPLE_BYTES
+    return (
+        struct.pack("<4sI4s", b"RIFF", 36 + data_bytes, b"WAVE")
+        + struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, rate, byte_rate, _SAMPLE_BYTES, 16)
+        + struct.pack("<4sI", b"data", data_bytes)
+    )
+
+
+def _marker(path: Path) -> Path:
+    return path.with_name(path.name + MARKER_SUFFIX)
+
+
+class Recorder:
+    """Records one microphone to `path` (a new 16 kHz mono WAV) until `stop()`.
+
+    `on_audio` receives each block as 16 kHz mono float32, from the recorder's writer thread
+    (never the UI thread; keep it cheap). `on_error` receives a `MicrophoneError` if the device
+    fails mid-recording; the audio captured so far stays in `path`, and `stop()` raises it too.
+    To change device, stop this recorder and start a new one.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        device: int | str | None = None,
+        on_audio: Callable[[np.ndarray], None] | None = None,
+        *,
+        on_error: Callable[[MicrophoneError], None] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.device_request = device
+        self.on_audio = on_audio
+        self.on_error = on_error
+        self.device: InputDevice | None = None
+        self.sample_rate = 0  # the rate the device was opened at
+        self.error: MicrophoneError | None = None
+        self._queue: queue.Queue = queue.Queue()
+        self._paused = threading.Event()
+        self._stream: sd.InputStream | None = None
+        self._writer: threading.Thread | None = None
+        self._stopping = False
+
+    @property
+    def seconds(self) -> float:
+        """Audio written so far (pauses excluded)."""
+        return self._wav.frames / SAMPLE_RATE if self._writer else 0.0
+
+    def start(self) -> None:
+        """Open the device and start writing; raises `MicrophoneError` if it cannot."""
+        if self._writer is not None:
+            raise RuntimeError(f"recorder for {self.path} was already started")
+        self.device = _resolve_device(self.device_request)
+        rate, channels = _open_settings(self.device)
+        if not self.path.parent.is_dir():
+            raise FileNotFoundError(f"{self.path.parent}: folder does not exist; create it first")
+        try:
+            stream = sd.InputStream(
+                samplerate=rate,
+                device=self.device.index,
+                channels=channels,
+                dtype="float32",
+                callback=self._callback,
+                finished_callback=self._finished,
+            )
+        except (sd.PortAudioError, ValueError) as e:
+            raise _open_error(self.device, e) from e
+        self._resampler = StreamResampler(rate, channels)
+        self._wav = _WavAppender(self.path)
+        marker = {"pid": os.getpid(), "sample_rate": SAMPLE_RATE, "device": self.device.name}
+        _marker(self.path).write_text(json.dumps(marker), encoding="utf-8")
+        _ACTIVE.add(self.path)
+        self.sample_rate, self._stream = rate, stream
+        self._writer = threading.Thread(target=self._write_loop, name="recorder-writer")
+        self._writer.start()
+        try:
+            stream.start()
+        except sd.PortAudioError as e:
+            self._stopping = True
+            self._queue.put(_STOP)
+            self._writer.join()
+            self.path.unlink(missing_ok=True)  # nothing was captured
+            raise _open_error(self.device, e) from e
+        log.info("recording %s from %s at %d Hz", self.path, self.device.name, rate)
+
+    def pause(self) -> None:
+        """Drop audio until `resume()` (the device stays open, so resuming is instant)."""
+        self._paused.set()
+
+    def resume(self) -> None:
+        self._paused.clear()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def stop(self) -> Path:
+        """Stop capture, complete the WAV and return its path. Raises the `MicrophoneError` of
+        a device lost mid-recording, after saving everything captured before."""
+        if self._writer is None:
+            raise RuntimeError(f"recorder for {self.path} was not started")
+        self._stopping = True
+        if self._stream is not None:
+            with contextlib.suppress(sd.PortAudioError):
+                self._stream.stop()
+            with contextlib.suppress(sd.PortAudioError):
+                self._stream.close()
+            self._stream = None
+        self._queue.put(_STOP)
+        self._writer.join()
+        if self.error is not None:
+            raise self.error
+        return self.path
+
+    # PortAudio's thread: copy and queue, nothing else.
+    def _callback(self, indata: np.ndarray, frames: int, time, status) -> None:
+        if not self._paused.is_set():
+            self._queue.put(indata.copy())
+
+    def _finished(self) -> None:
+        if not self._stopping:
+            self._queue.put(_STOP)
+
+    def _write_loop(self) -> None:
+        """Writer thread: resample, append, sync every SYNC_SECONDS, detect a lost device."""
+        since_sync = 0
+        sync_every = round(SYNC_SECONDS * SAMPLE_RATE)
+        try:
+            while True:
+                try:
+                    block = self._queue.get(timeout=LOST_AFTER_SECONDS)
+                except queue.Empty:
+                    if self._paused.is_set():
+                        continue
+                    self._fail("stopped delivering audio")
+                    break
+                if block is _STOP:
+                    if not self._stopping:
+                        self._fail("disappeared")
+                    self._flush_resampler()
+                    break
+                audio = self._resampler.process(block)
+                self._emit(audio)
+                since_sync += len(audio)
+                if since_sync >= sync_every:
+                    self._wav.sync()
+                    since_sync = 0
+        except OSError as e:  # disk full, folder removed: keep what is on disk
+            self._fail(f"could not be written to {self.path} ({e})", disk=True)
+        finally:
+            self._close()
+
+    def _emit(self, audio: np.ndarray) -> None:
+        if len(audio) == 0:
+            return
+        self._wav.append(audio)
+        if self.on_audio is not None:
+            try:
+                self.on_audio(audio)
+            except Exception:  # a listener's bug must not stop the recording
+                log.exception("on_audio failed; recording continues")
+
+    def _flush_resampler(self) -> None:
+        if self._resampler.in_rate != SAMPLE_RATE:
+            self._emit(self._resampler.process(np.zeros((0, 1), np.float32), last=True))
+
+    def _close(self) -> None:
+        _ACTIVE.discard(self.path)
+        try:
+            self._wav.close()
+        except OSError as e:
+            self._fail(f"could not be completed on disk ({e})", disk=True)
+            return
+        if self.error is None:
+            _marker(self.path).unlink(missing_ok=True)
+
+    def _fail(self, what: str, *, disk: bool = False) -> None:
+        name = self.device.name if self.device else "?"
+        if disk:
+            message = f"recording {what}; free some space or choose another folder"
+        else:
+            message = (
+                f"microphone {name!r} {what} mid-recording; the recording so far is saved in "
+                f"{self.path} — reconnect it or choose another device"
+            )
+        log.warning(message)
+        self.error = self.error or MicrophoneError(message)
+        if self.on_error is not None:
+            self.on_error(self.error)
+
+
+def _marker_pid_alive(marker: Path) -> bool:
+    try:
+        pid = int(json.loads(marker.read_text(encoding="utf-8")).get("pid", 0))
+    except (OSError, ValueError, AttributeError):
+        return False
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def find_unfinished(folder: str | os.PathLike[str]) -> list[Path]:
+    """Recordings in `folder` that were not stopped cleanly (their process is gone)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = []
+    for marker in sorted(folder.glob("*" + MARKER_SUFFIX)):
+        wav = marker.with_name(marker.name[: -len(MARKER_SUFFIX)])
+        if not wav.is_file():
+            marker.unlink(missing_ok=True)  # nothing was captured: nothing to offer back
+            continue
+        if not _marker_pid_alive(marker) and wav not in _ACTIVE:
+            found.append(wav)
+    return found
+
+
+def recover(path: str | os.PathLike[str]) -> Path:
+    """Repair an unfinished recording in place: header sizes set to the audio actually on
+    disk (a half-written last sample dropped). Returns the path, now a valid WAV."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "r+b") as fh:
+            head = fh.read(_HEADER_BYTES)
+            if len(head) < _HEADER_BYTES or head[:4] != b"RIFF" or head[36:40] != b"data":
+                raise MicrophoneError(
+                    f"{path}: not a Tingxie recording (no WAV header); it cannot be recovered"
+                )
+            data = (size - _HEADER_BYTES) // _SAMPLE_BYTES * _SAMPLE_BYTES
+            fh.truncate(_HEADER_BYTES + data)
+            fh.seek(0)
+            fh.write(_wav_header(data))
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as e:
+        raise MicrophoneError(f"{path}: could not be repaired ({e}); check the disk") from e
+    _marker(path).unlink(missing_ok=True)
+    log.info("recovered %s (%.1f s)", path, data / _SAMPLE_BYTES / SAMPLE_RATE)
+    return path

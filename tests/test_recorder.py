@@ -1,0 +1,329 @@
+"""Recorder: rate fallback, errors, pause, writing as captured, and recovery after a kill.
+
+PortAudio is replaced by a fake whose stream the test drives block by block (or, in the kill
+test, a subprocess feeds in real time); the real PortAudio path is in test_e2e_microphone.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+import sounddevice as sd
+import soundfile as sf
+
+from engine import recorder as rec
+
+SR = 16_000
+
+
+def known_signal(n: int, rate: int = SR, start: int = 0) -> np.ndarray:
+    """A deterministic, non-periodic-looking test signal: sample i depends only on i."""
+    t = (np.arange(start, start + n) / rate).astype(np.float64)
+    return (0.4 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 37 * t**1.5)).astype(
+        np.float32
+    )
+
+
+class FakeStream:
+    """An sd.InputStream whose audio the test pushes with `feed` (or a thread, realtime)."""
+
+    made: ClassVar[list[FakeStream]] = []
+
+    def __init__(self, samplerate, device, channels, dtype, callback, finished_callback):
+        self.samplerate, self.device, self.channels = samplerate, device, channels
+        self.callback, self.finished_callback = callback, finished_callback
+        self.fed = 0
+        self.started = self.closed = False
+        FakeStream.made.append(self)
+
+    def start(self):
+        self.started = True
+
+    def stop(self):
+        self.started = False
+
+    def close(self):
+        self.closed = True
+
+    def feed(self, seconds: float, block: int = 1024) -> np.ndarray:
+        """Deliver `seconds` of the known signal (at the stream's rate and channels)."""
+        n = round(seconds * self.samplerate)
+        mono = known_signal(n, self.samplerate, self.fed)
+        data = np.repeat(mono[:, None], self.channels, axis=1)
+        for i in range(0, n, block):
+            self.callback(data[i : i + block], len(data[i : i + block]), None, None)
+        self.fed += n
+        return mono
+
+    def lose_device(self):
+        self.finished_callback()
+
+
+class FakeSoundDevice:
+    """What engine.recorder uses of sounddevice: devices, settings check, streams."""
+
+    def __init__(self, devices, *, accepts=None, open_error=None, default=0):
+        self.devices = devices
+        self.accepts = accepts  # predicate (rate, channels) -> bool; None: anything
+        self.open_error = open_error
+        self.default = type("Default", (), {"device": [default, default]})()
+
+    def query_devices(self):
+        return self.devices
+
+    def query_hostapis(self):
+        return [{"name": "ALSA"}]
+
+    def check_input_settings(self, device, samplerate, channels, dtype):
+        if self.accepts is not None and not self.accepts(samplerate, channels):
+            raise sd.PortAudioError("Invalid sample rate [PaErrorCode -9997]")
+
+    def InputStream(self, **kwargs):
+        if self.open_error is not None:
+            raise self.open_error
+        return FakeStream(**kwargs)
+
+    PortAudioError = sd.PortAudioError
+
+
+def device(name, inputs=2, rate=48_000.0):
+    return {
+        "name": name,
+        "hostapi": 0,
+        "max_input_channels": inputs,
+        "max_output_channels": 2,
+        "default_samplerate": rate,
+    }
+
+
+@pytest.fixture
+def fake_sd(monkeypatch):
+    def install(*devices, **kwargs) -> FakeSoundDevice:
+        fake = FakeSoundDevice(list(devices), **kwargs)
+        monkeypatch.setattr(rec, "sd", fake)
+        FakeStream.made.clear()
+        return fake
+
+    return install
+
+
+def wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.01)
+
+
+def frames_on_disk(path: Path) -> int:
+    try:
+        return sf.info(path).frames
+    except sf.LibsndfileError:  # header not written yet
+        return 0
+
+
+def test_device_list_has_inputs_only_and_a_default(fake_sd):
+    fake_sd(device("Speakers", inputs=0), device("USB mic", 1), device("Webcam", 2), default=2)
+    devices = rec.list_input_devices()
+    assert [(d.index, d.name, d.is_default) for d in devices] == [
+        (1, "USB mic", False),
+        (2, "Webcam", True),
+    ]
+    assert rec.default_input_device().name == "Webcam"
+
+
+def test_no_microphone_is_a_clear_error(fake_sd, tmp_path):
+    fake_sd(device("Speakers", inputs=0))
+    assert rec.default_input_device() is None
+    with pytest.raises(rec.MicrophoneError, match="no microphone found; connect one"):
+        rec.Recorder(tmp_path / "a.wav").start()
+    assert not (tmp_path / "a.wav").exists()
+
+
+def test_unknown_device_names_the_choices(fake_sd, tmp_path):
+    fake_sd(device("USB mic", 1))
+    with pytest.raises(rec.MicrophoneError, match=r"'Headset' is not connected.*USB mic"):
+        rec.Recorder(tmp_path / "a.wav", device="Headset").start()
+
+
+def test_permission_denied_is_a_clear_error(fake_sd, tmp_path):
+    fake_sd(device("USB mic", 1), open_error=sd.PortAudioError("Device unavailable [-9985]"))
+    with pytest.raises(rec.MicrophoneError, match=r"refused access.*allow this app"):
+        rec.Recorder(tmp_path / "a.wav").start()
+
+
+def test_records_16k_directly_and_streams_the_same_audio(fake_sd, tmp_path):
+    fake_sd(device("USB mic", 1, rate=16_000.0))
+    got = []
+    r = rec.Recorder(tmp_path / "a.wav", on_audio=got.append)
+    r.start()
+    stream = FakeStream.made[-1]
+    assert (stream.samplerate, stream.channels) == (SR, 1)
+    sent = stream.feed(1.5)
+    assert r.stop() == tmp_path / "a.wav"
+    audio, rate = sf.read(tmp_path / "a.wav", dtype="float32")
+    assert rate == SR and len(audio) == len(sent)
+    np.testing.assert_allclose(audio, sent, atol=1 / 16000)
+    np.testing.assert_allclose(np.concatenate(got), sent, atol=1e-6)
+    assert all(b.dtype == np.float32 and b.ndim == 1 for b in got)
+    assert rec.find_unfinished(tmp_path) == []  # a clean stop leaves no marker
+    assert stream.closed
+
+
+def test_falls_back_to_the_native_rate_and_resamples(fake_sd, tmp_path):
+    fake_sd(device("Built-in", 2, rate=48_000.0), accepts=lambda rate, ch: rate == 48_000)
+    r = rec.Recorder(tmp_path / "a.wav", device="Built-in")
+    r.start()
+    stream = FakeStream.made[-1]
+    assert stream.samplerate == 48_000 and r.sample_rate == 48_000
+    stream.feed(2.0)
+    r.stop()
+    audio, rate = sf.read(tmp_path / "a.wav", dtype="float32")
+    assert rate == SR
+    assert abs(len(audio) - 2 * SR) <= 2
+    expected = known_signal(2 * SR)
+    middle = slice(SR // 4, -SR // 4)  # away from the resampler's edges
+    np.testing.assert_allclose(audio[middle], expected[middle], atol=0.02)
+
+
+def test_pause_drops_audio_until_resume(fake_sd, tmp_path):
+    fake_sd(device("USB mic", 1, rate=16_000.0))
+    r = rec.Recorder(tmp_path / "a.wav")
+    r.start()
+    stream = FakeStream.made[-1]
+    first = stream.feed(1.0)
+    r.pause()
+    assert r.paused
+    stream.feed(0.5)
+    r.resume()
+    last = stream.feed(1.0)
+    r.stop()
+    audio, _ = sf.read(tmp_path / "a.wav", dtype="float32")
+    np.testing.assert_allclose(audio, np.concatenate([first, last]), atol=1 / 16000)
+
+
+def test_audio_is_on_disk_while_recording(fake_sd, tmp_path):
+    fake_sd(device("USB mic", 1, rate=16_000.0))
+    r = rec.Recorder(tmp_path / "a.wav")
+    r.start()
+    stream = FakeStream.made[-1]
+    sent = stream.feed(2.2)
+    # a reader (or a crash) sees a valid WAV at most SYNC_SECONDS behind the microphone
+    wait_for(lambda: frames_on_disk(tmp_path / "a.wav") >= len(sent) - rec.SYNC_SECONDS * SR)
+    marker = json.loads((tmp_path / "a.wav.recording").read_text())
+    assert marker["pid"] == os.getpid()
+    assert rec.find_unfinished(tmp_path) == []  # still being recorded by this process
+    r.stop()
+    assert not (tmp_path / "a.wav.recording").exists()
+
+
+def test_device_lost_mid_recording_keeps_the_audio(fake_sd, tmp_path):
+    fake_sd(device("USB mic", 1, rate=16_000.0))
+    errors = []
+    r = rec.Recorder(tmp_path / "a.wav", on_error=errors.append)
+    r.start()
+    stream = FakeStream.made[-1]
+    sent = stream.feed(1.0)
+    stream.lose_device()
+    wait_for(lambda: errors)
+    with pytest.raises(rec.MicrophoneError, match=r"disappeared mid-recording.*saved in"):
+        r.stop()
+    assert errors[0] is r.error
+    audio, _ = sf.read(tmp_path / "a.wav", dtype="float32")
+    np.testing.assert_allclose(audio, sent, atol=1 / 16000)
+
+
+def test_silent_device_counts_as_lost(fake_sd, tmp_path, monkeypatch):
+    monkeypatch.setattr(rec, "LOST_AFTER_SECONDS", 0.2)
+    fake_sd(device("USB mic", 1, rate=16_000.0))
+    r = rec.Recorder(tmp_path / "a.wav")
+    r.start()
+    FakeStream.made[-1].feed(0.3)
+    wait_for(lambda: r.error is not None)
+    assert "stopped delivering audio" in str(r.error)
+    with pytest.raises(rec.MicrophoneError):
+        r.stop()
+
+
+def test_recover_repairs_a_file_cut_mid_sample(tmp_path):
+    path = tmp_path / "cut.wav"
+    sent = known_signal(SR)
+    w = rec._WavAppender(path)
+    w.append(sent)
+    w._fh.write(b"\x01")  # half a sample, as a kill mid-write leaves
+    w._fh.flush()  # header still says 0 bytes: never synced
+    (tmp_path / "cut.wav.recording").write_text(json.dumps({"pid": 2**22 + 12345}))
+    assert rec.find_unfinished(tmp_path) == [path]
+    assert rec.recover(path) == path
+    audio, rate = sf.read(path, dtype="float32")
+    assert rate == SR
+    np.testing.assert_allclose(audio, sent, atol=1 / 16000)
+    assert rec.find_unfinished(tmp_path) == []
+
+
+def test_recover_refuses_a_file_that_is_not_a_recording(tmp_path):
+    path = tmp_path / "x.wav"
+    path.write_bytes(b"not audio at all, just text")
+    with pytest.raises(rec.MicrophoneError, match=r"x.wav: not a Tingxie recording"):
+        rec.recover(path)
+
+
+# The kill test: a child process records from a fake stream fed in real time, reports how much
+# it has fed, and is killed with SIGKILL; the parent recovers the file.
+_CHILD = """
+import sys, threading, time
+sys.path.insert(0, {tests!r})
+import numpy as np
+import test_recorder as t
+from engine import recorder as rec
+
+fake = t.FakeSoundDevice([t.device("mic", 1, rate=16000.0)])
+rec.sd = fake
+r = rec.Recorder({path!r})
+r.start()
+stream = t.FakeStream.made[-1]
+while True:
+    stream.feed(0.1, block=1600)
+    print("fed", stream.fed, flush=True)
+    time.sleep(0.1)
+"""
+
+
+@pytest.mark.slow
+def test_kill_mid_recording_loses_at_most_a_second(tmp_path):
+    path = tmp_path / "killed.wav"
+    code = _CHILD.format(tests=str(Path(__file__).parent), path=str(path))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
+    )
+    fed = 0
+    timer = threading.Timer(60, child.kill)  # never hang the suite
+    timer.start()
+    try:
+        for line in child.stdout:
+            fed = int(line.split()[1])
+            if fed >= 3 * SR:
+                break
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    finally:
+        timer.cancel()
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL and fed >= 3 * SR
+    assert rec.find_unfinished(tmp_path) == [path]
+    rec.recover(path)
+    audio, rate = sf.read(path, dtype="float32")
+    assert rate == SR
+    assert len(audio) >= fed - SR, f"lost {(fed - len(audio)) / SR:.2f} s"
+    np.testing.assert_allclose(audio, known_signal(len(audio)), atol=1 / 16000)
