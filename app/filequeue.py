@@ -48,7 +48,13 @@ class FileQueue(QTreeWidget):
         super().__init__(parent)
         self.setColumnCount(4)
         self.setRootIsDecorated(False)
-        self.header().setSectionResizeMode(_COL_FILE, QHeaderView.ResizeMode.Stretch)
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(_COL_FILE, QHeaderView.ResizeMode.Stretch)
+        for col in (_COL_STATUS, _COL_CANCEL):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(_COL_PROGRESS, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(_COL_PROGRESS, 90)
         self._rows: dict[int, _Row] = {}
         self.currentItemChanged.connect(self._selected)
         self.retranslate()

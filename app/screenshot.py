@@ -1,0 +1,116 @@
+"""Render the real main window to a PNG for the README (run under Xvfb or offscreen).
+
+    python -m app.screenshot docs/screenshot.png [CLIP.wav ...]
+
+With the demo model present (resources/demo-model) each clip is transcribed by it, so the
+colors are the model's real confidences. Without it the clips' published transcripts are shown
+with illustrative confidences (labelled as such in the status bar) — the window, fonts, waveform
+and coloring are the real ones either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from engine.results import Alternative, Char, Segment
+
+__all__ = ["main"]
+
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "audio"
+_DEFAULT_CLIPS = ("funasr_asr_example_zh.wav", "aishell1_BAC009S0764W0121.wav")
+
+
+def _sample_segments(texts: list[str]) -> list[Segment]:
+    """Published transcripts with a fixed, illustrative spread of confidences."""
+    rng = np.random.default_rng(7)
+    segments, t = [], 0.0
+    for i, text in enumerate(texts):
+        chars = []
+        for c in text:
+            conf = float(rng.choice([0.97, 0.93, 0.88, 0.72, 0.45], p=[0.5, 0.2, 0.1, 0.12, 0.08]))
+            alts = (Alternative("事", round((1 - conf) * 0.6, 2)), Alternative("是", 0.02))
+            chars.append(Char(c, t, t + 0.2, conf, alts))
+            t += 0.22
+        segments.append(Segment(i, chars[0].start, chars[-1].end, tuple(chars)))
+        t += 0.6
+    return segments
+
+
+def _manifest_texts() -> dict[str, str]:
+    rows = (_SHARED / "manifest.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    return {r.split("\t")[0]: r.split("\t")[2] for r in rows if r.strip()}
+
+
+def _transcribe(clips: list[Path]) -> list[Segment] | None:
+    from .modeldialog import demo_model_dir
+
+    demo = demo_model_dir()
+    if demo is None:
+        return None
+    from engine.model import load_model
+    from engine.transcribe import Transcriber
+
+    transcriber = Transcriber(load_model(demo))
+    segments: list[Segment] = []
+    for clip in clips:
+        items, _info = transcriber.transcribe(clip)
+        segments += [s for s in items if isinstance(s, Segment)]
+    return segments
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.screenshot")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("clips", nargs="*", type=Path)
+    args = parser.parse_args(argv)
+    clips = args.clips or [_SHARED / name for name in _DEFAULT_CLIPS]
+
+    from PySide6.QtWidgets import QApplication
+
+    from engine.audio import load_audio
+
+    from . import i18n
+    from .fonts import cjk_font
+    from .levels import ENVELOPE_BIN, envelope, level_percent
+    from .main import build_window
+    from .settings import open_settings
+
+    qt = QApplication.instance() or QApplication(sys.argv[:1])
+    qt.setFont(cjk_font())
+    settings_dir = tempfile.mkdtemp(prefix="tingxie-shot-")
+    window = build_window(open_settings(Path(settings_dir) / "settings.ini"))
+    window._devices_listed([])  # what this machine has; no dialog, no PortAudio needed
+    window.resize(1400, 860)
+    segments = _transcribe(clips)
+    if segments is None:
+        texts = _manifest_texts()
+        segments = _sample_segments([texts.get(c.name, "听写") for c in clips])
+        window.statusBar().showMessage("sample text with illustrative confidences (no model)")
+    else:
+        window.model_label.setText(i18n.tr("status.demo_model"))
+    audio = load_audio(clips[0])
+    window.waveform.add_envelope(envelope(audio, ENVELOPE_BIN), level_percent(audio[-8000:]))
+    window.transcript.set_segments(segments[:-1])
+    last = segments[-1].chars
+    split = max(1, len(last) - 4)
+    window.transcript.apply_update(last[:split], last[split:])  # a live tail, lighter
+    for job, clip in enumerate(clips, start=1):
+        window.queue.add(job, str(clip))
+        window.queue.set_state(job, "done")
+    window.show()
+    for _ in range(20):
+        qt.processEvents()
+        window.waveform.redraw()
+    window.grab().save(str(args.out))
+    window.handle.stop()
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
