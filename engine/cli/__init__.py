@@ -14,7 +14,7 @@ import sys
 __all__ = ["main"]
 
 # Subcommand modules of this package, in the order `--help` lists them.
-COMMANDS = ("transcribe",)
+COMMANDS = ("transcribe", "tune")
 
 
 def build_parser() -> argparse.ArgumentParser:

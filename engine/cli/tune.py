@@ -1,0 +1,211 @@
+"""`tingxie-cli tune CONFIG`: run a tuning job described by a YAML/JSON file, with a progress bar.
+
+Ctrl+C stops after the current step and saves a checkpoint; `--resume` continues from it. The
+same command runs data-parallel under `accelerate launch -m engine.cli.tune CONFIG`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+__all__ = ["add_parser", "main", "run"]
+
+
+def _settings_epilog() -> str:
+    from engine.train import PRESETS, settings_help
+
+    lines = ["settings of the CONFIG file (YAML or JSON; paths relative to the file):"]
+    for name, default, meaning in settings_help():
+        shown = "all true" if default.startswith("field(") else default
+        lines.append(f"  {name:<24} {meaning} [default: {shown}]")
+    lines.append("")
+    lines.append("presets (fill the settings left at None):")
+    for preset, values in PRESETS.items():
+        shown = ", ".join(f"{k}={v}" for k, v in values.items())
+        lines.append(f"  {preset:<10} {shown}")
+    lines.append("")
+    lines.append(
+        "outputs in output_dir: model/ (merged checkpoint with README.md, loadable by "
+        "`tingxie-cli transcribe --model`), adapter/ (LoRA), checkpoints/ (for --resume)"
+    )
+    lines.append("several processes or GPUs: accelerate launch -m engine.cli.tune CONFIG")
+    return "\n".join(lines)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "tune",
+        help="fine-tune a model on your recordings (LoRA, partial or full)",
+        description="Fine-tune a CTC speech model on a dataset as described by CONFIG, with "
+        "held-out CER before, during and after. Ctrl+C stops cleanly after the current step "
+        "and keeps a checkpoint.",
+        epilog=_settings_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("config", type=Path, help="the job's YAML or JSON file")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the last checkpoint in output_dir (same data order, optimizer state)",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting of CONFIG for this run (value parsed as YAML), repeatable",
+    )
+    p.add_argument(
+        "--write-config",
+        nargs=3,
+        metavar=("MODEL", "DATA", "OUTPUT_DIR"),
+        help="write a new CONFIG with these paths and every setting at its default, then exit",
+    )
+    p.set_defaults(run=run)
+
+
+def _load_config(args):
+    import yaml
+
+    from engine.train import TuneConfig
+
+    config = TuneConfig.load(args.config)
+    if not args.overrides:
+        return config
+    data = config.to_dict()
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item}: write KEY=VALUE, e.g. --set steps=500")
+        data[key.strip()] = yaml.safe_load(value)
+    return TuneConfig.from_dict(data, base=args.config.resolve().parent)
+
+
+def _describe_start(event) -> None:
+    cfg = event.config
+    print(event.validation)
+    for line in event.normalization:
+        print(f"normalize: {line}")
+    if event.added_chars:
+        print(f"vocabulary grows by {len(event.added_chars)}: {event.added_chars}")
+    print(
+        f"{cfg.method} ({cfg.preset}): {event.trainable_parameters:,} of "
+        f"{event.total_parameters:,} parameters train; {event.train_examples} training / "
+        f"{event.heldout_examples} held-out utterances ({event.train_seconds / 60:.1f} min); "
+        f"padding {100 * event.padding_fraction:.1f} %; {event.device} {event.precision}"
+        f" × {event.processes}; lr {cfg.learning_rate:g}, {cfg.steps} steps"
+    )
+    if event.resumed_from_step:
+        print(f"resumed at step {event.resumed_from_step}")
+
+
+def _consume(events, bar_factory, main_process: bool) -> int:
+    """Print events; returns the exit status."""
+    from engine.train import (
+        CheckpointSaved,
+        Evaluated,
+        JobCancelled,
+        JobFailed,
+        JobFinished,
+        JobStarted,
+        StepProgress,
+    )
+
+    bar, last_cer = None, "—"
+    for event in events:
+        if isinstance(event, JobStarted) and main_process:
+            _describe_start(event)
+            bar = bar_factory(total=event.config.steps, initial=event.resumed_from_step)
+        elif isinstance(event, StepProgress) and bar is not None:
+            bar.update(event.step - bar.n)
+            bar.set_postfix_str(
+                f"loss {event.loss:.3f} CER {last_cer} {event.samples_per_second:.1f} utt/s "
+                f"ETA {event.eta_seconds / 60:.1f} min"
+            )
+        elif isinstance(event, Evaluated):
+            last_cer = f"{100 * event.cer:.1f}%"
+            if main_process:
+                _write(bar, f"step {event.step}: held-out CER {last_cer}")
+        elif isinstance(event, CheckpointSaved) and main_process:
+            _write(bar, f"checkpoint {event.path}" + (" (best)" if event.best else ""))
+        elif isinstance(event, JobCancelled):
+            _write(bar, f"stopped at step {event.step}; continue with --resume")
+            return 130
+        elif isinstance(event, JobFailed):
+            _write(bar, f"error: {event.message}", err=True)
+            return 1
+        elif isinstance(event, JobFinished) and main_process:
+            r = event.result
+            before = "—" if r.cer_before is None else f"{100 * r.cer_before:.2f} %"
+            after = "—" if r.cer_after is None else f"{100 * r.cer_after:.2f} %"
+            _write(bar, f"held-out CER {before} → {after} (best step {r.best_step})")
+            _write(
+                bar,
+                f"model: {r.model_dir}" + (f"\nadapter: {r.adapter_dir}" if r.adapter_dir else ""),
+            )
+    if bar is not None:
+        bar.close()
+    return 0
+
+
+def _write(bar, text: str, err: bool = False) -> None:
+    stream = sys.stderr if err else sys.stdout
+    if bar is not None:
+        bar.write(text, file=stream)
+    else:
+        print(text, file=stream)
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from engine.train import TuneConfig, run_job
+
+    if args.write_config:
+        model, data, output = args.write_config
+        TuneConfig(model=model, data=data, output_dir=output).save(args.config)
+        print(f"wrote {args.config}; edit it, then run: tingxie-cli tune {args.config}")
+        return 0
+    try:
+        config = _load_config(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    cancel = threading.Event()
+
+    def on_interrupt(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        print("\nstopping after this step (Ctrl+C again to abort)…", file=sys.stderr)
+        cancel.set()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        from accelerate import PartialState
+
+        main_process = PartialState().is_main_process
+        return _consume(
+            run_job(config, cancel=cancel, resume=args.resume),
+            lambda **kw: tqdm(unit="step", dynamic_ncols=True, **kw),
+            main_process,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """This subcommand alone, for `accelerate launch -m engine.cli.tune CONFIG` (one process per
+    device): parses only tune's options."""
+    parser = argparse.ArgumentParser(prog="tingxie-cli")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["tune", *(sys.argv[1:] if argv is None else argv)])
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,414 @@
+"""Tuning datasets: four import formats into one type, a stable split, and validation.
+
+Audio is only ever read through `engine.audio`. Rows that cannot be used are skipped and listed
+by file and row (never fatal unless nothing is left), so a user fixing a manifest sees every
+problem at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .normalize import NormalizeOptions, normalize_text
+
+__all__ = [
+    "DatasetError",
+    "Example",
+    "Finding",
+    "TuneDataset",
+    "ValidationReport",
+    "ctc_frames_needed",
+    "from_common_voice",
+    "from_folder",
+    "from_manifest",
+    "from_pairs",
+    "load_dataset",
+    "load_example_audio",
+    "validate",
+]
+
+log = logging.getLogger("tingxie.data")
+
+# Column names accepted in manifests, most specific first.
+_PATH_COLUMNS = ("path", "audio", "file", "filename", "wav")
+_TEXT_COLUMNS = ("text", "sentence", "transcript", "text_for_scoring", "transcription")
+
+
+class DatasetError(ValueError):
+    """A dataset cannot be used at all (nothing readable, unknown layout); says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One utterance: an audio file (or a span of it, in seconds) and its transcript."""
+
+    audio: Path
+    text: str
+    start: float | None = None
+    end: float | None = None
+    # where the row came from ("manifest.tsv:12"), for messages; not part of identity
+    origin: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if (self.start is None) != (self.end is None):
+            raise ValueError(f"{self.origin or self.audio}: give both start and end, or neither")
+        if self.start is not None and not (0 <= self.start < self.end):
+            raise ValueError(
+                f"{self.origin or self.audio}: span start={self.start} end={self.end} is empty "
+                "or negative; end must be after start"
+            )
+
+    @property
+    def id(self) -> str:
+        """Stable utterance id (file name plus span): decides the train / held-out side."""
+        if self.start is None:
+            return self.audio.name
+        return f"{self.audio.name}@{self.start:.3f}-{self.end:.3f}"
+
+
+def _hash_unit(text: str) -> float:
+    """A number in [0, 1) from a string, the same on every run and machine."""
+    return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:12], 16) / 16**12
+
+
+@dataclass(slots=True)
+class TuneDataset:
+    """Examples plus what the importer could not read (listed, not fatal)."""
+
+    examples: list[Example]
+    source: str = ""
+    import_problems: list[Finding] = field(default_factory=list)
+
+    def split(self, heldout_fraction: float = 0.1) -> tuple[list[Example], list[Example]]:
+        """Train / held-out by a hash of each utterance id, so adding rows never moves old ones.
+        Keeps at least one example on each side when there are two or more."""
+        if not 0 <= heldout_fraction < 1:
+            raise ValueError(f"heldout_fraction={heldout_fraction}: choose a value in [0, 1)")
+        scored = [(_hash_unit(e.id), e) for e in self.examples]
+        heldout = [e for h, e in scored if h < heldout_fraction]
+        train = [e for h, e in scored if h >= heldout_fraction]
+        if heldout_fraction > 0 and len(scored) >= 2:
+            if not heldout:
+                first = min(scored, key=lambda p: p[0])[1]
+                heldout, train = [first], [e for e in train if e is not first]
+            elif not train:
+                last = max(scored, key=lambda p: p[0])[1]
+                train, heldout = [last], [e for e in heldout if e is not last]
+        return train, heldout
+
+    def normalized(self, options: NormalizeOptions) -> TuneDataset:
+        """The same dataset with every transcript normalized (see `engine.normalize`)."""
+        examples = [replace(e, text=normalize_text(e.text, options)) for e in self.examples]
+        return TuneDataset(examples, self.source, list(self.import_problems))
+
+
+FindingKind = Literal[
+    "missing_audio",
+    "unreadable_audio",
+    "bad_row",
+    "empty_text",
+    "too_short",
+    "too_long",
+    "text_too_long",
+    "unknown_chars",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem with one row."""
+
+    origin: str  # "file:row" or the audio path
+    kind: FindingKind
+    detail: str
+    skipped: bool = True
+
+
+# ---- importers ---------------------------------------------------------------------------
+
+
+def _audio_extensions() -> frozenset[str]:
+    from .audio import SUPPORTED_EXTENSIONS
+
+    return SUPPORTED_EXTENSIONS
+
+
+def from_folder(folder: str | Path) -> TuneDataset:
+    """Audio files with a same-named `.txt` transcript beside them (searched recursively)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder} is not a folder; choose the folder holding audio + .txt")
+    extensions = _audio_extensions()
+    examples, problems = [], []
+    for audio in sorted(p for p in folder.rglob("*") if p.suffix.lower() in extensions):
+        txt = audio.with_suffix(".txt")
+        if not txt.is_file():
+            problems.append(Finding(str(audio), "bad_row", f"no transcript {txt.name} beside it"))
+            continue
+        try:
+            text = txt.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            problems.append(Finding(str(txt), "bad_row", f"transcript not readable as UTF-8: {e}"))
+            continue
+        examples.append(Example(audio, text, origin=str(audio)))
+    return TuneDataset(examples, str(folder), problems)
+
+
+def _pick_column(header: list[str], names: Sequence[str]) -> int | None:
+    lowered = [h.strip().lower() for h in header]
+    for name in names:
+        if name in lowered:
+            return lowered.index(name)
+    return None
+
+
+def _float_or_none(value: str) -> float | None:
+    value = value.strip()
+    return float(value) if value else None
+
+
+def from_manifest(manifest: str | Path) -> TuneDataset:
+    """A CSV or TSV manifest with columns path, text[, start, end] (a header row naming them,
+    or those four in that order). Relative paths resolve against the manifest's folder."""
+    manifest = Path(manifest)
+    try:
+        lines = manifest.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{manifest}: cannot read the manifest as UTF-8 text ({e})") from e
+    delimiter = "\t" if manifest.suffix.lower() == ".tsv" or "\t" in "".join(lines[:1]) else ","
+    rows = list(csv.reader(lines, delimiter=delimiter))
+    if not rows:
+        raise DatasetError(f"{manifest} is empty; add rows of path{delimiter}text")
+    header = rows[0]
+    path_col, text_col = _pick_column(header, _PATH_COLUMNS), _pick_column(header, _TEXT_COLUMNS)
+    if path_col is not None and text_col is not None:
+        start_col, end_col = _pick_column(header, ("start",)), _pick_column(header, ("end",))
+        first = 1
+    else:
+        path_col, text_col, start_col, end_col, first = 0, 1, 2, 3, 0
+    examples, problems = [], []
+    for number, row in enumerate(rows[first:], start=first + 1):
+        origin = f"{manifest.name}:{number}"
+        if not any(cell.strip() for cell in row):
+            continue
+        try:
+            path = Path(row[path_col].strip())
+            text = row[text_col] if text_col < len(row) else ""
+            start = (
+                _float_or_none(row[start_col])
+                if start_col is not None and start_col < len(row)
+                else None
+            )
+            end = (
+                _float_or_none(row[end_col]) if end_col is not None and end_col < len(row) else None
+            )
+            audio = path if path.is_absolute() else manifest.parent / path
+            examples.append(Example(audio, text.strip(), start, end, origin=origin))
+        except (IndexError, ValueError) as e:
+            problems.append(Finding(origin, "bad_row", f"cannot parse row: {e}"))
+    return TuneDataset(examples, str(manifest), problems)
+
+
+def from_common_voice(folder: str | Path, split: str = "train") -> TuneDataset:
+    """The Common Voice layout: `<split>.tsv` (columns path, sentence) beside a `clips/` folder."""
+    folder = Path(folder)
+    tsv = folder / f"{split}.tsv"
+    if not tsv.is_file() or not (folder / "clips").is_dir():
+        raise DatasetError(
+            f"{folder} is not a Common Voice folder: expected {tsv.name} and clips/ in it"
+        )
+    dataset = from_manifest(tsv)
+    examples = [replace(e, audio=folder / "clips" / e.audio.name) for e in dataset.examples]
+    return TuneDataset(examples, str(folder), dataset.import_problems)
+
+
+def from_pairs(
+    pairs: Iterable[tuple[str | Path, float | None, float | None, str]], source: str = "pairs"
+) -> TuneDataset:
+    """(audio path, start, end, text) tuples, e.g. corrections handed over by the app."""
+    examples, problems = [], []
+    for number, (audio, start, end, text) in enumerate(pairs, start=1):
+        origin = f"{source}#{number}"
+        try:
+            examples.append(Example(Path(audio), text, start, end, origin=origin))
+        except ValueError as e:
+            problems.append(Finding(origin, "bad_row", str(e)))
+    return TuneDataset(examples, source, problems)
+
+
+def load_dataset(source: str | Path) -> TuneDataset:
+    """Pick the importer from what `source` is: a manifest file, a Common Voice folder, or a
+    folder of audio + .txt."""
+    source = Path(source)
+    if source.is_file():
+        return from_manifest(source)
+    if source.is_dir():
+        if (source / "clips").is_dir() and (source / "train.tsv").is_file():
+            return from_common_voice(source)
+        return from_folder(source)
+    raise DatasetError(f"data {source} does not exist; give a manifest (.tsv/.csv) or a folder")
+
+
+# ---- audio access ------------------------------------------------------------------------
+
+
+def load_example_audio(example: Example) -> np.ndarray:
+    """16 kHz mono float32 samples of one example (its span only, when it has one)."""
+    from .audio import load_audio, read_span
+
+    if example.start is None:
+        return load_audio(example.audio)
+    return read_span(example.audio, example.start, example.end)
+
+
+def _duration(example: Example) -> float:
+    """Seconds of audio the example covers; raises the audio module's error when unreadable."""
+    from .audio import probe
+
+    info = probe(example.audio)
+    if example.start is None:
+        return float(info.duration)
+    if example.end > info.duration + 0.05:
+        raise ValueError(
+            f"span ends at {example.end:.2f} s but the file lasts {info.duration:.2f} s"
+        )
+    return example.end - example.start
+
+
+# ---- validation --------------------------------------------------------------------------
+
+
+def ctc_frames_needed(text: str) -> int:
+    """Frames CTC needs for a label sequence: one per character plus a blank between repeats."""
+    repeats = sum(a == b for a, b in itertools.pairwise(text))
+    return len(text) + repeats
+
+
+@dataclass(slots=True)
+class ValidationReport:
+    """What validation found: the usable examples, every finding, unknown characters."""
+
+    kept: list[Example]
+    findings: list[Finding]
+    total: int
+    durations: dict[str, float] = field(default_factory=dict)  # example id -> seconds
+    unknown_chars: Counter = field(default_factory=Counter)
+    unknown_examples: dict[str, list[str]] = field(default_factory=dict)  # char -> origins
+
+    @property
+    def skipped(self) -> list[Finding]:
+        return [f for f in self.findings if f.skipped]
+
+    @property
+    def kept_seconds(self) -> float:
+        return sum(self.durations.get(e.id, 0.0) for e in self.kept)
+
+    def counts(self) -> Counter:
+        return Counter(f.kind for f in self.findings)
+
+    def table(self, limit: int = 20) -> str:
+        """A plain-text table for the CLI and the app's log view."""
+        lines = [f"{len(self.kept)} of {self.total} rows usable ({self.kept_seconds:.1f} s)"]
+        for kind, n in sorted(self.counts().items()):
+            lines.append(f"  {kind:<17} {n}")
+        for f in self.findings[:limit]:
+            mark = "skipped" if f.skipped else "kept"
+            lines.append(f"  {f.origin:<40} {f.kind:<17} {mark:<8} {f.detail}")
+        if len(self.findings) > limit:
+            lines.append(f"  … and {len(self.findings) - limit} more")
+        if self.unknown_chars:
+            top = ", ".join(
+                f"{c}×{n} (e.g. {self.unknown_examples[c][0]})"
+                for c, n in self.unknown_chars.most_common(10)
+            )
+            lines.append(f"  characters outside the vocabulary: {top}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationOptions:
+    min_seconds: float = 0.3
+    max_seconds: float = 30.0
+    # seconds of audio per model output frame (20 ms for wav2vec2)
+    frame_seconds: float = 0.02
+    # keep rows with characters outside the vocabulary (the vocabulary will grow)
+    allow_new_chars: bool = False
+
+
+def _check_example(
+    e: Example, vocab: set[str], options: ValidationOptions, duration_of: Callable
+) -> tuple[list[Finding], float | None, str]:
+    """Findings for one example, its duration (None if unreadable) and its unknown characters."""
+    from .audio import AudioError
+
+    origin = e.origin or str(e.audio)
+    if not e.audio.is_file():
+        return [Finding(origin, "missing_audio", f"{e.audio} does not exist")], None, ""
+    try:
+        seconds = duration_of(e)
+    except (AudioError, OSError, ValueError) as err:
+        return [Finding(origin, "unreadable_audio", str(err).splitlines()[0])], None, ""
+    findings = []
+    unknown = "".join(dict.fromkeys(c for c in e.text if c not in vocab))
+    if not e.text:
+        findings.append(Finding(origin, "empty_text", "transcript is empty"))
+    if seconds < options.min_seconds:
+        findings.append(Finding(origin, "too_short", f"{seconds:.2f} s < {options.min_seconds} s"))
+    if seconds > options.max_seconds:
+        findings.append(Finding(origin, "too_long", f"{seconds:.1f} s > {options.max_seconds} s"))
+    frames, needed = int(seconds / options.frame_seconds), ctc_frames_needed(e.text)
+    if e.text and needed > frames:
+        findings.append(
+            Finding(origin, "text_too_long", f"{needed} CTC labels for {frames} audio frames")
+        )
+    if unknown:
+        findings.append(
+            Finding(
+                origin,
+                "unknown_chars",
+                f"not in vocabulary: {unknown}",
+                not options.allow_new_chars,
+            )
+        )
+    return findings, seconds, unknown
+
+
+def validate(
+    dataset: TuneDataset,
+    vocab: Iterable[str],
+    options: ValidationOptions | None = None,
+    *,
+    duration_of: Callable[[Example], float] = _duration,
+) -> ValidationReport:
+    """Check every example; the report keeps the usable ones and lists the rest by row.
+    Raises DatasetError only when no example is usable."""
+    options = options or ValidationOptions()
+    vocab = set(vocab)
+    report = ValidationReport([], list(dataset.import_problems), len(dataset.examples))
+    for e in dataset.examples:
+        findings, seconds, unknown = _check_example(e, vocab, options, duration_of)
+        report.findings.extend(findings)
+        for c in unknown:
+            report.unknown_chars[c] += e.text.count(c)
+            report.unknown_examples.setdefault(c, []).append(e.origin or str(e.audio))
+        if seconds is not None:
+            report.durations[e.id] = seconds
+        if not any(f.skipped for f in findings):
+            report.kept.append(e)
+    if not report.kept:
+        raise DatasetError(
+            f"{dataset.source or 'dataset'}: none of {report.total} rows is usable\n"
+            + report.table()
+        )
+    log.info("validated %s: %d/%d rows usable", dataset.source, len(report.kept), report.total)
+    return report

@@ -1,0 +1,114 @@
+"""Saving tuned models: the merged checkpoint (Hugging Face layout, safetensors, processor, a
+short model card) and the LoRA adapter, each written to a temporary folder and moved into place
+so a crash never leaves a half-written model where a good one was."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["ModelCard", "atomic_folder", "atomic_write_text", "save_adapter", "save_merged"]
+
+log = logging.getLogger("tingxie.export")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCard:
+    """What the README.md of a tuned model says about it."""
+
+    base_model: str
+    method: str
+    steps: int
+    train_examples: int
+    train_seconds: float
+    heldout_examples: int
+    cer_before: float | None
+    cer_after: float | None
+    data: str
+    added_chars: str = ""
+    normalization: tuple[str, ...] = ()
+
+    def render(self) -> str:
+        def pct(v: float | None) -> str:
+            return "not measured" if v is None else f"{100 * v:.2f} %"
+
+        lines = [
+            "---",
+            "library_name: transformers",
+            "pipeline_tag: automatic-speech-recognition",
+            "language: zh",
+            "tags: [tingxie, ctc]",
+            "---",
+            "# Tuned with Tingxie (听写)",
+            "",
+            f"- base model: `{self.base_model}`",
+            f"- method: {self.method}, {self.steps} steps",
+            f"- data: `{self.data}` — {self.train_examples} training utterances "
+            f"({self.train_seconds / 60:.1f} min), {self.heldout_examples} held out",
+            f"- held-out CER before: {pct(self.cer_before)}, after: {pct(self.cer_after)}",
+        ]
+        if self.added_chars:
+            lines.append(f"- characters added to the vocabulary: {self.added_chars}")
+        if self.normalization:
+            lines.append("- transcript normalization: " + "; ".join(self.normalization))
+        return "\n".join(lines) + "\n"
+
+
+def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
+    """Run `write(tmp)` into a sibling temporary folder, then swap it in for `target`."""
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.tmp")
+    old = target.with_name(f".{target.name}.old")
+    for stale in (tmp, old):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    write(tmp)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a small text file via a temporary sibling and os.replace (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_merged(model, processor, target: Path, card: ModelCard) -> Path:
+    """The plain checkpoint `engine.model.load_model` loads: weights, config, processor, card.
+    A peft model is merged first (its adapters folded into the base weights)."""
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+
+    def write(tmp: Path) -> None:
+        model.save_pretrained(tmp, safe_serialization=True)
+        processor.save_pretrained(tmp)
+        processor.feature_extractor.save_pretrained(tmp)  # preprocessor_config.json
+        (tmp / "README.md").write_text(card.render(), encoding="utf-8")
+
+    log.info("saving merged model to %s", target)
+    return atomic_folder(target, write)
+
+
+def save_adapter(peft_model, processor, target: Path, card: ModelCard) -> Path:
+    """The LoRA adapter (with the trained CTC head) and the processor it decodes with."""
+
+    def write(tmp: Path) -> None:
+        peft_model.save_pretrained(tmp, safe_serialization=True)
+        processor.save_pretrained(tmp)
+        (tmp / "README.md").write_text(card.render(), encoding="utf-8")
+
+    log.info("saving adapter to %s", target)
+    return atomic_folder(target, write)

@@ -1,0 +1,572 @@
+"""The training loop behind `engine.train.run_job`: data preparation, steps, evaluation,
+checkpoints, resume and export. Kept apart from the config and event types so those import
+without torch-heavy dependencies."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .batching import Cursor, Step, padding_fraction, plan_epoch, steps_from
+from .data import TuneDataset, ValidationOptions, ValidationReport, load_dataset, load_example_audio
+from .data import validate as validate_dataset
+from .export import ModelCard, atomic_write_text, save_adapter, save_merged
+from .methods import MethodOptions, count_parameters, setup_method, trainable_state
+from .metrics import cer
+from .normalize import describe
+from .train import (
+    CheckpointSaved,
+    Evaluated,
+    JobCancelled,
+    JobEvent,
+    JobFinished,
+    JobResult,
+    JobStarted,
+    StepProgress,
+    TuneConfig,
+)
+
+__all__ = ["DiskSpaceError", "Job", "greedy_text", "output_frames"]
+
+log = logging.getLogger("tingxie.train")
+
+SAMPLE_RATE = 16_000
+_CHECKPOINTS = "checkpoints"
+_STATE = "state.json"
+_WEIGHTS = "trainable.safetensors"
+_OPTIMIZER = "optimizer.pt"
+# Adam keeps two moments per trained weight: a checkpoint holds about three copies of them.
+_CHECKPOINT_COPIES = 3
+
+
+class DiskSpaceError(OSError):
+    """Not enough free space for the job's checkpoints and outputs."""
+
+
+def output_frames(samples: int, kernels: Sequence[int], strides: Sequence[int]) -> int:
+    """CTC frames the convolutional feature encoder makes from `samples` (no padding)."""
+    for k, s in zip(kernels, strides, strict=True):
+        samples = max(0, (samples - k) // s + 1)
+    return samples
+
+
+def greedy_text(ids: Sequence[int], vocab: Sequence[str], skip: frozenset[int], space: int) -> str:
+    """Best-path CTC decoding: collapse repeats, drop blank/special ids, delimiter → space."""
+    out, previous = [], None
+    for i in ids:
+        if i != previous and i not in skip:
+            out.append(" " if i == space else vocab[i])
+        previous = i
+    return " ".join("".join(out).split())
+
+
+@dataclass(slots=True)
+class _Data:
+    """Decoded, normalized audio held in memory (a small corpus's features fit), with labels."""
+
+    train_audio: list[np.ndarray]
+    train_labels: list[np.ndarray]
+    heldout_audio: list[np.ndarray]
+    heldout_texts: list[str]
+    report: ValidationReport
+    added_chars: list[str]
+    normalization: tuple[str, ...]
+
+    @property
+    def train_lengths(self) -> list[int]:
+        return [len(a) for a in self.train_audio]
+
+
+@dataclass(slots=True)
+class _State:
+    """Resumable job state beyond weights and optimizer (saved as state.json)."""
+
+    step: int = 0
+    epoch: int = 0
+    index: int = 0
+    cer_before: float | None = None
+    best_cer: float | None = None
+    best_step: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+def _rng_state() -> dict:
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Job:
+    """One run of a resolved TuneConfig; `run()` yields the events."""
+
+    def __init__(self, config: TuneConfig, cancel: threading.Event, resume: bool) -> None:
+        self.cfg = config
+        self.cancel = cancel
+        self.resume = resume
+        self.out = Path(config.output_dir)
+        self.ckpt_root = self.out / _CHECKPOINTS
+        self.state = _State()
+
+    # ---- setup -------------------------------------------------------------------------
+
+    def _setup_runtime(self) -> None:
+        from accelerate import Accelerator
+
+        from .model import pick_device, pick_dtype
+
+        cpu = self.cfg.device == "cpu" or (
+            self.cfg.device == "auto" and not torch.cuda.is_available()
+        )
+        self.acc = Accelerator(cpu=cpu, mixed_precision="no")
+        device = self.acc.device if not cpu else torch.device("cpu")
+        dtype = pick_dtype(self.cfg.precision, pick_device("cpu" if cpu else "cuda"))
+        self.autocast_dtype = None if dtype == torch.float32 else dtype
+        self.precision = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[
+            dtype
+        ]
+        self.device = device
+
+    def _load_base(self):
+        from transformers import AutoModelForCTC, AutoProcessor
+
+        from .model import ModelLoadError, pick_attention, resolve_model
+        from .registry import UnsupportedModelError, family_for
+
+        path = resolve_model(self.cfg.model)
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        try:
+            family = family_for(config.get("model_type", "?"))
+        except UnsupportedModelError as e:
+            raise ModelLoadError(f"{path}: {e}") from e
+        attention = pick_attention("auto", family, self.device, torch.float32)
+        processor = AutoProcessor.from_pretrained(path)
+        model = AutoModelForCTC.from_pretrained(
+            path,
+            dtype=torch.float32,
+            attn_implementation=attention,
+            mask_time_prob=self.cfg.mask_time_prob,
+            mask_time_length=self.cfg.mask_time_length,
+            mask_feature_prob=self.cfg.mask_feature_prob,
+            layerdrop=self.cfg.layerdrop,
+            ctc_loss_reduction="mean",
+            ctc_zero_infinity=True,
+        )
+        self.base_path, self.family = path, family
+        return model, processor
+
+    def _prepare_data(self, model, processor) -> _Data:
+        from .vocab import extend_vocabulary
+
+        cfg = self.cfg
+        dataset = load_dataset(cfg.data).normalized(cfg.normalize)
+        tokenizer = processor.tokenizer
+        specials = set(tokenizer.all_special_tokens)
+        vocab = [t for t in tokenizer.get_vocab() if t not in specials]
+        frame_seconds = float(np.prod(model.config.conv_stride)) / SAMPLE_RATE
+        options = ValidationOptions(
+            cfg.min_seconds, cfg.max_seconds, frame_seconds, cfg.extend_vocab
+        )
+        report = validate_dataset(dataset, [*vocab, " "], options)
+        train, heldout = TuneDataset(report.kept, dataset.source).split(cfg.heldout_fraction)
+        added: list[str] = []
+        if cfg.extend_vocab:
+            chars = "".join(e.text for e in report.kept)
+            added, processor = extend_vocabulary(
+                model, processor, chars, head=self.family.head, seed=cfg.seed
+            )
+        self.processor = processor
+        ids = processor.tokenizer.get_vocab()
+        unk = processor.tokenizer.unk_token_id
+        space = ids.get(getattr(processor.tokenizer, "word_delimiter_token", "|"), unk)
+        normalize_audio = bool(getattr(processor.feature_extractor, "do_normalize", True))
+        log.info("decoding %d training and %d held-out utterances", len(train), len(heldout))
+        return _Data(
+            train_audio=[_load(e, normalize_audio) for e in train],
+            train_labels=[
+                np.array([space if c == " " else ids.get(c, unk) for c in e.text], dtype=np.int64)
+                for e in train
+            ],
+            heldout_audio=[_load(e, normalize_audio) for e in heldout],
+            heldout_texts=[e.text for e in heldout],
+            report=report,
+            added_chars=added,
+            normalization=tuple(describe(cfg.normalize)),
+        )
+
+    def _check_disk(self, model) -> None:
+        trainable, total = count_parameters(model)
+        need = 4 * (2 * total + (self.cfg.keep_checkpoints + 1) * _CHECKPOINT_COPIES * trainable)
+        where = self.out
+        while not where.exists():
+            where = where.parent
+        free = shutil.disk_usage(where).free
+        if free < need:
+            raise DiskSpaceError(
+                f"{self.out}: the job needs about {need / 1e9:.2f} GB free for checkpoints and "
+                f"the tuned model but {where} has {free / 1e9:.2f} GB; free space or choose "
+                "another output_dir"
+            )
+
+    def _build_optimizer(self, model) -> None:
+        cfg = self.cfg
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+        )
+        warmup, total = cfg.warmup_steps, cfg.steps
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            return max(0.0, (total - step) / max(1, total - warmup))
+
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+
+    # ---- batches -----------------------------------------------------------------------
+
+    def _collate(self, audio: Sequence[np.ndarray], labels: Sequence[np.ndarray] | None) -> dict:
+        longest = max(len(a) for a in audio)
+        values = np.zeros((len(audio), longest), dtype=np.float32)
+        mask = np.zeros((len(audio), longest), dtype=np.int64)
+        for row, a in enumerate(audio):
+            values[row, : len(a)] = a
+            mask[row, : len(a)] = 1
+        batch = {"input_values": torch.from_numpy(values).to(self.device)}
+        if getattr(self.processor.feature_extractor, "return_attention_mask", True):
+            batch["attention_mask"] = torch.from_numpy(mask).to(self.device)
+        if labels is not None:
+            width = max(len(t) for t in labels)
+            padded = np.full((len(labels), width), -100, dtype=np.int64)
+            for row, t in enumerate(labels):
+                padded[row, : len(t)] = t
+            batch["labels"] = torch.from_numpy(padded).to(self.device)
+        return batch
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def _train_step(self, step: Step) -> float:
+        """One optimizer step over this process's share of the step's micro-batches."""
+        acc, model, data = self.acc, self.model, self.data
+        world, rank = acc.num_processes, acc.process_index
+        share = step.micro_batches[rank::world]
+        local = 0.0
+        for k, batch in enumerate(share):
+            inputs = self._collate(
+                [data.train_audio[i] for i in batch], [data.train_labels[i] for i in batch]
+            )
+            sync = k == len(share) - 1
+            with contextlib.nullcontext() if sync else acc.no_sync(model), self._autocast():
+                loss = model(**inputs).loss
+            weight = len(batch) / step.examples
+            acc.backward(loss * weight * world)
+            local += loss.item() * weight
+        if self.cfg.max_grad_norm > 0:
+            acc.clip_grad_norm_(
+                [p for p in model.parameters() if p.requires_grad], self.cfg.max_grad_norm
+            )
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(acc.reduce(torch.tensor(local, device=self.device), "sum").item())
+
+    # ---- evaluation --------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _evaluate(self) -> Evaluated:
+        model = self.acc.unwrap_model(self.model)
+        model.eval()
+        audio, refs = self.data.heldout_audio, self.data.heldout_texts
+        tokenizer = self.processor.tokenizer
+        vocab_map = tokenizer.get_vocab()
+        vocab = [""] * (max(vocab_map.values()) + 1)
+        for tok, i in vocab_map.items():
+            vocab[i] = tok
+        skip = frozenset(tokenizer.convert_tokens_to_ids(t) for t in tokenizer.all_special_tokens)
+        space = vocab_map.get(getattr(tokenizer, "word_delimiter_token", "|"), -1)
+        config = model.config
+        limit = int(self.cfg.micro_batch_seconds * SAMPLE_RATE)
+        hyps = [""] * len(audio)
+        for batch in plan_epoch([len(a) for a in audio], limit, self.cfg.seed, 0):
+            inputs = self._collate([audio[i] for i in batch], None)
+            with self._autocast():
+                ids = model(**inputs).logits.argmax(-1).cpu().numpy()
+            for row, i in enumerate(batch):
+                n = output_frames(len(audio[i]), config.conv_kernel, config.conv_stride)
+                hyps[i] = greedy_text(ids[row, :n].tolist(), vocab, skip - {space}, space)
+        model.train()
+        result = cer(refs, hyps)
+        return Evaluated(
+            self.state.step, result.cer, result, tuple(zip(refs[:3], hyps[:3], strict=True))
+        )
+
+    def _record_eval(self, event: Evaluated) -> bool:
+        """Update best / history; True when this trained model is the best so far (ties go to
+        the later step: same CER after more training)."""
+        s = self.state
+        s.history.append({"step": event.step, "cer": event.cer})
+        if event.step > 0 and (s.best_cer is None or event.cer <= s.best_cer):
+            s.best_cer, s.best_step = event.cer, event.step
+            return True
+        return False
+
+    # ---- checkpoints -------------------------------------------------------------------
+
+    def _checkpoint_dirs(self) -> list[Path]:
+        if not self.ckpt_root.is_dir():
+            return []
+        return sorted(p for p in self.ckpt_root.glob("step-*") if (p / _STATE).is_file())
+
+    def _save_checkpoint(self, best: bool) -> CheckpointSaved:
+        acc, step = self.acc, self.state.step
+        final = self.ckpt_root / f"step-{step:07d}"
+        tmp = self.ckpt_root / f".tmp-step-{step:07d}"
+        if acc.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        acc.wait_for_everyone()
+        torch.save(_rng_state(), tmp / f"rng-{acc.process_index}.pt")
+        if acc.is_main_process:
+            from safetensors.torch import save_file
+
+            save_file(trainable_state(acc.unwrap_model(self.model)), tmp / _WEIGHTS)
+            torch.save(
+                {
+                    "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(),
+                },
+                tmp / _OPTIMIZER,
+            )
+            atomic_write_text(tmp / _STATE, json.dumps(asdict(self.state), indent=1))
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            self._rotate()
+        acc.wait_for_everyone()
+        return CheckpointSaved(step, final, best)
+
+    def _rotate(self) -> None:
+        """Keep the last `keep_checkpoints` checkpoints and the best one."""
+        dirs = self._checkpoint_dirs()
+        best = self.ckpt_root / f"step-{self.state.best_step:07d}"
+        for old in dirs[: -self.cfg.keep_checkpoints]:
+            if old != best:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def _load_weights(self, folder: Path) -> None:
+        from safetensors.torch import load_file
+
+        weights = load_file(folder / _WEIGHTS)
+        model = self.acc.unwrap_model(self.model)
+        missing = set(weights) - {n for n, _ in model.named_parameters()}
+        if missing:
+            raise ValueError(
+                f"{folder}: checkpoint does not match this job's model or method; "
+                "start afresh in a new output_dir"
+            )
+        model.load_state_dict(weights, strict=False)
+
+    def _restore(self, folder: Path) -> None:
+        self._load_weights(folder)
+        saved = torch.load(folder / _OPTIMIZER, weights_only=False)
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.state = _State(**json.loads((folder / _STATE).read_text(encoding="utf-8")))
+        rng = folder / f"rng-{self.acc.process_index}.pt"
+        if rng.is_file():
+            _set_rng_state(torch.load(rng, weights_only=False))
+        log.info("resumed from %s (step %d)", folder, self.state.step)
+
+    # ---- the run -----------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        cfg = self.cfg
+        existing = self._checkpoint_dirs()
+        if existing and not self.resume:
+            raise ValueError(
+                f"{self.out} already holds checkpoints of an earlier run; continue it with "
+                "--resume (resume=True) or choose another output_dir"
+            )
+        self._setup_runtime()
+        _seed_everything(cfg.seed)
+        model, processor = self._load_base()
+        self.data = self._prepare_data(model, processor)
+        if cfg.gradient_checkpointing:
+            model.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False}
+            )
+        layers = len(self.family.encoder_layers(model))
+        options = MethodOptions(
+            method=cfg.method,
+            freeze_feature_encoder=bool(cfg.freeze_feature_encoder),
+            freeze_layers=layers // 2 if cfg.freeze_layers is None else cfg.freeze_layers,
+            lora_rank=int(cfg.lora_rank),
+            lora_alpha=float(cfg.lora_alpha),
+            lora_dropout=cfg.lora_dropout,
+        )
+        model = setup_method(model, self.family, options)
+        model.train()
+        self._check_disk(model)
+        self._build_optimizer(model)
+        self.model, self.optimizer = self.acc.prepare(model, self.optimizer)
+        _seed_everything(cfg.seed + 1 + self.acc.process_index)
+        if self.resume and existing:
+            self._restore(existing[-1])
+
+    def _started(self) -> JobStarted:
+        data, limit = self.data, int(self.cfg.micro_batch_seconds * SAMPLE_RATE)
+        lengths = data.train_lengths
+        trainable, total = count_parameters(self.acc.unwrap_model(self.model))
+        return JobStarted(
+            config=self.cfg,
+            train_examples=len(lengths),
+            heldout_examples=len(data.heldout_audio),
+            train_seconds=sum(lengths) / SAMPLE_RATE,
+            validation=data.report.table(),
+            skipped_rows=len(data.report.skipped),
+            normalization=data.normalization,
+            added_chars="".join(data.added_chars),
+            padding_fraction=padding_fraction(
+                plan_epoch(lengths, limit, self.cfg.seed, 0), lengths
+            ),
+            trainable_parameters=trainable,
+            total_parameters=total,
+            device=str(self.device),
+            precision=self.precision,
+            processes=self.acc.num_processes,
+            resumed_from_step=self.state.step,
+        )
+
+    def run(self) -> Iterator[JobEvent]:
+        self._setup()
+        yield self._started()
+        has_heldout = bool(self.data.heldout_audio)
+        if self.state.step == 0 and has_heldout:
+            event = self._evaluate()
+            self.state.cer_before = event.cer
+            self._record_eval(event)
+            yield event
+        yield from self._loop(has_heldout)
+        if self.cancel.is_set():
+            return
+        yield self._finish()
+
+    def _loop(self, has_heldout: bool) -> Iterator[JobEvent]:
+        cfg, s = self.cfg, self.state
+        stream = steps_from(
+            Cursor(s.epoch, s.index),
+            self.data.train_lengths,
+            max_batch_samples=int(cfg.micro_batch_seconds * SAMPLE_RATE),
+            step_samples=int(cfg.batch_seconds * SAMPLE_RATE),
+            seed=cfg.seed,
+            multiple_of=self.acc.num_processes,
+        )
+        step_time = None
+        while s.step < cfg.steps:
+            step = next(stream)
+            started = time.perf_counter()
+            loss = self._train_step(step)
+            elapsed = time.perf_counter() - started
+            step_time = elapsed if step_time is None else 0.9 * step_time + 0.1 * elapsed
+            s.step, s.epoch, s.index = s.step + 1, step.after.epoch, step.after.index
+            yield StepProgress(
+                step=s.step,
+                total_steps=cfg.steps,
+                loss=loss,
+                learning_rate=self.scheduler.get_last_lr()[0],
+                samples_per_second=step.examples / elapsed,
+                eta_seconds=step_time * (cfg.steps - s.step),
+                epoch=s.epoch,
+            )
+            best = False
+            due_eval = cfg.eval_every and s.step % cfg.eval_every == 0
+            if has_heldout and (due_eval or s.step == cfg.steps):
+                event = self._evaluate()
+                best = self._record_eval(event)
+                yield event
+            cancelled = self.cancel.is_set()
+            if (
+                best
+                or cancelled
+                or (cfg.save_every and s.step % cfg.save_every == 0)
+                or s.step == cfg.steps
+            ):
+                yield self._save_checkpoint(best)
+            if cancelled:
+                checkpoints = self._checkpoint_dirs()
+                yield JobCancelled(s.step, checkpoints[-1] if checkpoints else None)
+                return
+
+    def _finish(self) -> JobFinished:
+        cfg, s = self.cfg, self.state
+        best_dir = self.ckpt_root / f"step-{s.best_step:07d}"
+        if s.best_cer is not None and s.best_step != s.step and best_dir.is_dir():
+            self._load_weights(best_dir)
+        model = self.acc.unwrap_model(self.model)
+        data = self.data
+        card = ModelCard(
+            base_model=cfg.model,
+            method=cfg.method,
+            steps=s.step,
+            train_examples=len(data.train_audio),
+            train_seconds=sum(data.train_lengths) / SAMPLE_RATE,
+            heldout_examples=len(data.heldout_audio),
+            cer_before=s.cer_before,
+            cer_after=s.best_cer,
+            data=cfg.data,
+            added_chars="".join(data.added_chars),
+            normalization=data.normalization,
+        )
+        adapter_dir = None
+        if self.acc.is_main_process:
+            if cfg.method == "lora":
+                adapter_dir = save_adapter(model, self.processor, self.out / "adapter", card)
+            save_merged(model, self.processor, self.out / "model", card)
+        self.acc.wait_for_everyone()
+        return JobFinished(
+            JobResult(
+                model_dir=self.out / "model",
+                adapter_dir=adapter_dir if cfg.method == "lora" else None,
+                cer_before=s.cer_before,
+                cer_after=card.cer_after,
+                best_step=s.best_step if s.best_cer is not None else s.step,
+                steps=s.step,
+            )
+        )
+
+
+def _load(example, normalize: bool) -> np.ndarray:
+    audio = np.asarray(load_example_audio(example), dtype=np.float32)
+    if normalize:  # as Wav2Vec2FeatureExtractor does: zero mean, unit variance per utterance
+        audio = (audio - audio.mean()) / np.sqrt(audio.var() + 1e-7)
+    return audio

@@ -1,0 +1,365 @@
+"""Tuning jobs: LoRA, partial or full fine-tuning of a CTC model, as a generator of typed events.
+
+One `TuneConfig` (saved as YAML or JSON, read by both CLI and app) describes a job. `run_job`
+yields `JobStarted`, `StepProgress`, `Evaluated`, `CheckpointSaved` and ends with `JobFinished`,
+`JobCancelled` or `JobFailed`; the caller draws progress and may cancel with a
+`threading.Event` (the job stops after the current step and saves a checkpoint first).
+
+The loop runs under accelerate's `Accelerator`, so the same job runs data-parallel under
+`accelerate launch` (DDP, or DeepSpeed ZeRO through an accelerate config file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .methods import Method
+from .metrics import CerResult
+from .normalize import NormalizeOptions
+
+__all__ = [
+    "PRESETS",
+    "CheckpointSaved",
+    "Evaluated",
+    "JobCancelled",
+    "JobEvent",
+    "JobFailed",
+    "JobFinished",
+    "JobResult",
+    "JobStarted",
+    "StepProgress",
+    "TuneConfig",
+    "run_job",
+    "settings_help",
+]
+
+log = logging.getLogger("tingxie.train")
+
+Preset = Literal["quick", "balanced", "thorough"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+# What each preset sets when the config leaves the value empty (None). Learning rates are per
+# method: adapters tolerate (and need) larger steps than updating the pretrained weights.
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": dict(
+        steps=200, lora_rank=8, mask_time_prob=0.05,
+        learning_rate={"lora": 1e-3, "partial": 1e-4, "full": 5e-5},
+    ),
+    "balanced": dict(
+        steps=600, lora_rank=16, mask_time_prob=0.05,
+        learning_rate={"lora": 5e-4, "partial": 5e-5, "full": 3e-5},
+    ),
+    "thorough": dict(
+        steps=2000, lora_rank=32, mask_time_prob=0.075,
+        learning_rate={"lora": 3e-4, "partial": 3e-5, "full": 2e-5},
+    ),
+}  # fmt: skip
+
+
+@dataclass(slots=True)
+class TuneConfig:
+    """A tuning job. Paths may be relative to the config file. Values left None come from the
+    preset (see `resolved`); every one can be set explicitly."""
+
+    # what to tune, on what, and where the results go
+    model: str  # base checkpoint: a folder in Hugging Face layout or a Hub id
+    data: str  # manifest (.tsv/.csv: path,text[,start,end]), audio+.txt folder or Common Voice
+    output_dir: str  # receives checkpoints/, model/ (merged) and adapter/ (LoRA)
+    method: Method = "lora"  # lora (adapters, small and safe), partial or full fine-tuning
+    preset: Preset = "balanced"  # quick / balanced / thorough: fills the values left empty
+    # preset-controlled (None = from the preset)
+    steps: int | None = None  # optimizer steps
+    learning_rate: float | None = None  # peak, reached after warmup, then linear decay to 0
+    lora_rank: int | None = None  # LoRA adapter rank (capacity)
+    mask_time_prob: float | None = None  # SpecAugment: share of frames masked in time
+    # method details
+    lora_alpha: float | None = None  # None = 2 × rank
+    lora_dropout: float = 0.05  # dropout on the LoRA path
+    freeze_layers: int | None = None  # partial: lower N transformer layers frozen (None = half)
+    freeze_feature_encoder: bool | None = None  # None = frozen for lora/partial, trained for full
+    extend_vocab: bool = False  # add characters the vocabulary lacks (else such rows are skipped)
+    # optimisation
+    warmup_steps: int | None = None  # None = 10 % of steps
+    weight_decay: float = 0.0  # AdamW decoupled weight decay
+    max_grad_norm: float = 1.0  # gradient clipping (0 = off)
+    batch_seconds: float = 60.0  # audio per optimizer step (gradient accumulation reaches it)
+    micro_batch_seconds: float = 20.0  # padded audio per forward pass (bounds memory)
+    mask_time_length: int = 10  # frames per time mask (10 × 20 ms)
+    mask_feature_prob: float = 0.0  # SpecAugment over hidden channels
+    layerdrop: float = 0.0  # skip whole transformer layers at random while training
+    seed: int = 0  # fixes initialisation, data order and masking
+    # hardware
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: a CUDA GPU when present
+    precision: Precision = "auto"  # auto: bf16 where the hardware runs it natively
+    gradient_checkpointing: bool = False  # recompute activations: less memory, ~30 % slower
+    # evaluation, checkpoints
+    heldout_fraction: float = 0.1  # share of utterances held out (by hash of the utterance id)
+    eval_every: int = 100  # steps between held-out CER evaluations (0 = before and after only)
+    save_every: int = 100  # steps between checkpoints (a cancel always saves one)
+    keep_checkpoints: int = 2  # most recent checkpoints kept (the best is kept as well)
+    # data checks
+    min_seconds: float = 0.3  # shorter utterances are skipped
+    max_seconds: float = 30.0  # longer utterances are skipped
+    # transcript rewrites (engine.normalize): half_width, remove_punctuation, remove_spaces,
+    # lowercase, to_simplified — all true by default
+    normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.normalize, dict):
+            try:
+                self.normalize = NormalizeOptions(**self.normalize)
+            except TypeError as e:
+                raise ValueError(
+                    f"normalize: {e}; allowed keys are {_field_names(NormalizeOptions)}"
+                ) from e
+        _check_choice("method", self.method, ("lora", "partial", "full"))
+        _check_choice("preset", self.preset, tuple(PRESETS))
+        _check_choice("precision", self.precision, ("auto", "fp32", "bf16", "fp16"))
+        _check_choice("device", self.device, ("auto", "cpu", "cuda"))
+        for name in ("steps", "lora_rank", "keep_checkpoints"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name}={value}: must be at least 1")
+        for name in ("batch_seconds", "micro_batch_seconds", "max_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}={getattr(self, name)}: must be positive seconds")
+        for name in ("mask_time_prob", "mask_feature_prob", "layerdrop", "lora_dropout"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 1:
+                raise ValueError(f"{name}={value}: choose a value in [0, 1)")
+        if not 0 <= self.heldout_fraction < 1:
+            raise ValueError(f"heldout_fraction={self.heldout_fraction}: choose a value in [0, 1)")
+        if self.micro_batch_seconds < self.max_seconds and self.micro_batch_seconds < 1:
+            raise ValueError("micro_batch_seconds: must hold at least one second of audio")
+        if self.learning_rate is not None and self.learning_rate <= 0:
+            raise ValueError(f"learning_rate={self.learning_rate}: must be positive")
+
+    def resolved(self) -> TuneConfig:
+        """A copy with every preset-controlled and derived value filled in (what runs)."""
+        preset = PRESETS[self.preset]
+        steps = self.steps or preset["steps"]
+        rank = self.lora_rank or preset["lora_rank"]
+        return dataclasses.replace(
+            self,
+            steps=steps,
+            learning_rate=self.learning_rate or preset["learning_rate"][self.method],
+            lora_rank=rank,
+            mask_time_prob=(
+                preset["mask_time_prob"] if self.mask_time_prob is None else self.mask_time_prob
+            ),
+            lora_alpha=self.lora_alpha or 2.0 * rank,
+            warmup_steps=(max(1, steps // 10) if self.warmup_steps is None else self.warmup_steps),
+            freeze_feature_encoder=(
+                self.method != "full"
+                if self.freeze_feature_encoder is None
+                else self.freeze_feature_encoder
+            ),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["normalize"] = dataclasses.asdict(self.normalize)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base: Path | None = None) -> TuneConfig:
+        """Build from a mapping; relative model/data/output_dir paths resolve against `base`."""
+        unknown = set(data) - set(_field_names(cls))
+        if unknown:
+            raise ValueError(
+                f"unknown setting(s) {', '.join(sorted(unknown))}; "
+                f"allowed: {', '.join(_field_names(cls))}"
+            )
+        missing = {"model", "data", "output_dir"} - set(data)
+        if missing:
+            raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+        data = dict(data)
+        if base is not None:
+            for key in ("data", "output_dir", "model"):
+                path = Path(str(data[key])).expanduser()
+                if not path.is_absolute() and (key != "model" or (base / path).exists()):
+                    data[key] = str(base / path)
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TuneConfig:
+        """Read a YAML (.yaml/.yml) or JSON config file."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+            data = _parse(text, path.suffix.lower())
+        except OSError as e:
+            raise ValueError(f"{path}: cannot read the config ({e.strerror})") from e
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of setting: value")
+        try:
+            return cls.from_dict(data, base=path.resolve().parent)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: {e}") from e
+
+    def save(self, path: str | Path) -> Path:
+        """Write the config (YAML or JSON by suffix) atomically."""
+        from .export import atomic_write_text
+
+        path = Path(path)
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            text = yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False)
+        else:
+            text = json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n"
+        atomic_write_text(path, text)
+        return path
+
+
+def settings_help() -> list[tuple[str, str, str]]:
+    """(name, default, meaning) for every TuneConfig setting, read from the comment beside (or
+    just above) each field, so each option is documented once (here) and shown by `tune --help`
+    and the app."""
+    import inspect
+    import re
+
+    source = inspect.getsource(TuneConfig).split("def __post_init__")[0]
+    rows, above = [], []
+    for line in source.splitlines():
+        comment = re.match(r"^    # (.*)$", line)
+        fld = re.match(r"^    (\w+): [^=#]+?(?: = ([^#]+?))?\s*(?:#\s*(.*))?$", line)
+        if comment:
+            above.append(comment.group(1))
+        elif fld:
+            name, default, meaning = fld.groups()
+            rows.append((name, default or "required", meaning or " ".join(above)))
+            above = []
+        else:
+            above = []
+    return rows
+
+
+def _field_names(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _check_choice(name: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r}: choose one of {', '.join(map(str, allowed))}")
+
+
+def _parse(text: str, suffix: str) -> Any:
+    if suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ValueError(f"not valid YAML: {str(e).splitlines()[0]}") from e
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not valid JSON: {e}") from e
+
+
+# ---- events ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JobStarted:
+    """Everything decided before the first step: what trains on what, and how."""
+
+    config: TuneConfig  # resolved
+    train_examples: int
+    heldout_examples: int
+    train_seconds: float
+    validation: str  # the validation table
+    skipped_rows: int
+    normalization: tuple[str, ...]
+    added_chars: str
+    padding_fraction: float
+    trainable_parameters: int
+    total_parameters: int
+    device: str
+    precision: str
+    processes: int
+    resumed_from_step: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepProgress:
+    step: int
+    total_steps: int
+    loss: float
+    learning_rate: float
+    samples_per_second: float
+    eta_seconds: float
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluated:
+    """Held-out CER after `step` optimizer steps (0 = the base model)."""
+
+    step: int
+    cer: float
+    result: CerResult
+    samples: tuple[tuple[str, str], ...] = ()  # a few (reference, hypothesis) pairs
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointSaved:
+    step: int
+    path: Path
+    best: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    model_dir: Path  # merged checkpoint (best held-out CER), loadable by engine.model.load_model
+    adapter_dir: Path | None  # LoRA only
+    cer_before: float | None
+    cer_after: float | None  # of the saved model
+    best_step: int
+    steps: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobFinished:
+    result: JobResult
+
+
+@dataclass(frozen=True, slots=True)
+class JobCancelled:
+    """Stopped on request; `tune --resume` continues from `checkpoint`."""
+
+    step: int
+    checkpoint: Path | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobFailed:
+    message: str  # one line, says what to do
+
+
+JobEvent = (
+    JobStarted | StepProgress | Evaluated | CheckpointSaved | JobFinished | JobCancelled | JobFailed
+)
+
+
+def run_job(
+    config: TuneConfig, cancel: threading.Event | None = None, resume: bool = False
+) -> Iterator[JobEvent]:
+    """Run a tuning job, yielding events. Expected failures (bad data, no disk space, a model
+    that will not load) end in one `JobFailed` with a one-line message, never a traceback."""
+    from .jobloop import Job
+    from .model import ModelLoadError
+
+    try:
+        yield from Job(config.resolved(), cancel or threading.Event(), resume).run()
+    except (ValueError, OSError, ModelLoadError, RuntimeError) as e:
+        log.debug("job failed", exc_info=True)
+        yield JobFailed(str(e).splitlines()[0] if str(e) else type(e).__name__)
