@@ -1,0 +1,214 @@
+"""`tingxie-cli transcribe`: audio and video files → TXT / SRT / VTT / JSON transcripts."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..model import DEFAULT_MODEL, DEMO_MODEL_DIR, LoadOptions, ModelLoadError, load_model
+from ..results import Progress, Segment
+from ..transcribe import TranscribeOptions, Transcriber
+from ..writers import FORMATS, write
+
+log = logging.getLogger("tingxie.cli")
+
+EPILOG = f"""\
+examples:
+  tingxie-cli transcribe meeting.m4a
+      write meeting.txt next to the recording
+  tingxie-cli transcribe *.wav talk.mp4 --format srt,json --out transcripts/
+      subtitles and a full JSON (per-character confidence, times, alternatives) per file
+  tingxie-cli transcribe lecture.flac --model resources/demo-model
+      use a local model folder instead of the default
+  tingxie-cli transcribe lecture.flac --device cuda --batch-size 16
+
+The default model, {DEFAULT_MODEL},
+is downloaded into the Hugging Face cache on first use (about 1.3 GB). Files that cannot be read are reported and skipped; the exit
+status is 0 when every file was transcribed, 1 when some failed, 2 when the model could not be
+loaded or the options are wrong.
+"""
+
+
+def _formats(text: str) -> list[str]:
+    fmts = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
+    bad = [f for f in fmts if f not in FORMATS]
+    if bad or not fmts:
+        raise argparse.ArgumentTypeError(
+            f"unknown format {', '.join(bad) or repr(text)}; choose from {','.join(FORMATS)}"
+        )
+    return list(dict.fromkeys(fmts))
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ≥ 1")
+    return value
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    defaults = TranscribeOptions()
+    p = subparsers.add_parser(
+        "transcribe",
+        help="transcribe audio or video files",
+        description="Transcribe Mandarin speech in audio or video files (wav, flac, ogg, opus, "
+        "mp3, m4a, aac, mp4, mkv, mov, …) into text where every character carries a "
+        "confidence, a time span and the model's alternatives.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio or video files")
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        metavar="ID|DIR",
+        help="Hugging Face model id or local checkpoint folder (default: %(default)s)",
+    )
+    p.add_argument(
+        "--format",
+        type=_formats,
+        default=["txt"],
+        metavar="FMT[,FMT…]",
+        help=f"output formats, comma-separated, from {','.join(FORMATS)} (default: txt)",
+    )
+    p.add_argument(
+        "--out", type=Path, metavar="DIR", help="output folder (default: next to each input file)"
+    )
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        default="auto",
+        help="auto: bf16 where the CPU/GPU runs it natively, else fp32 (CPU) or fp16 (GPU)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=defaults.batch_size,
+        metavar="N",
+        help=f"chunks of {defaults.chunk_seconds:g} s run together (default: %(default)s)",
+    )
+    p.add_argument(
+        "--confidence",
+        default=defaults.confidence,
+        metavar="MEASURE",
+        help="confidence measure as measure[:alpha[:aggregation]], e.g. max_prob "
+        "(default: %(default)s)",
+    )
+    p.set_defaults(run=run)
+
+
+def _demo_hint(model: str) -> str:
+    if model != DEFAULT_MODEL or not DEMO_MODEL_DIR.is_dir():
+        return ""
+    try:
+        demo = os.path.relpath(DEMO_MODEL_DIR)
+    except ValueError:  # another drive on Windows
+        demo = str(DEMO_MODEL_DIR)
+    return f"; try --model {demo} (the bundled demo model, trained on synthetic speech)"
+
+
+def _output_base(path: Path, out: Path | None, used: set[Path]) -> Path:
+    """Where a file's transcripts go (suffix added per format); unique within one run."""
+    base = (out or path.parent) / path.stem
+    candidate, n = base, 1
+    while candidate in used:
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    used.add(candidate)
+    return candidate
+
+
+def _transcribe_one(
+    transcriber: Transcriber, path: Path, options: TranscribeOptions, base: Path, fmts: list[str]
+) -> list[Path]:
+    stream, info = transcriber.transcribe(path, options)
+    segments: list[Segment] = []
+    with tqdm(
+        total=round(info.duration, 1),
+        unit="s",
+        desc=path.name,
+        file=sys.stderr,
+        leave=True,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio "
+        "[{elapsed}<{remaining}]",
+    ) as bar:
+        for item in stream:
+            if isinstance(item, Segment):
+                segments.append(item)
+            elif isinstance(item, Progress):
+                bar.update(round(item.done, 1) - bar.n)
+    return [write(segments, base.with_name(f"{base.name}.{fmt}"), fmt, info) for fmt in fmts]
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        options = TranscribeOptions(batch_size=args.batch_size, confidence=args.confidence)
+        load = LoadOptions(device=args.device, precision=args.precision)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one bar per file is ours; no weight-loading bars
+    try:
+        model = load_model(args.model, load)
+    except ModelLoadError as e:
+        print(f"error: {e}{_demo_hint(args.model)}", file=sys.stderr)
+        return 2
+    transcriber = Transcriber(model)
+    print(
+        f"model {args.model} on {model.device} ({model.precision}, {model.attention})",
+        file=sys.stderr,
+    )
+    if args.out is not None:
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            print(
+                f"error: --out {args.out}: {e.strerror or e}; choose a writable folder",
+                file=sys.stderr,
+            )
+            return 2
+    try:
+        failures = _transcribe_all(transcriber, args, options)
+    except KeyboardInterrupt:
+        print("interrupted: transcripts already written are kept", file=sys.stderr)
+        return 130
+    done = len(args.files) - len(failures)
+    print(f"{done} of {len(args.files)} files transcribed", file=sys.stderr)
+    if failures:
+        print("failed:\n" + "\n".join(f"  {f}" for f in failures), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _transcribe_all(
+    transcriber: Transcriber, args: argparse.Namespace, options: TranscribeOptions
+) -> list[str]:
+    """Transcribe every file, reporting each failure on one line; returns the failures."""
+    failures: list[str] = []
+    used: set[Path] = set()
+    for name in args.files:
+        path = Path(name)
+        base = _output_base(path, args.out, used)
+        try:
+            written = _transcribe_one(transcriber, path, options, base, args.format)
+        except Exception as e:  # one bad file must not stop the others
+            log.debug("failed on %s", path, exc_info=True)
+            message = str(e).splitlines()[0] if str(e) else type(e).__name__
+            if str(path) not in message:
+                message = f"{path}: {message}"
+            print(f"error: {message}", file=sys.stderr)
+            failures.append(message)
+            continue
+        print("wrote " + ", ".join(str(w) for w in written), file=sys.stderr)
+    return failures

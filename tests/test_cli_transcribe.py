@@ -1,0 +1,133 @@
+"""`tingxie-cli transcribe` run in-process on the tiny model and real files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.cli import main
+
+FILES = ["aishell1_BAC009S0764W0121.wav", "funasr_asr_example_zh.mp3", "fireredtts2_zh_S2.flac"]
+
+
+def cli(*argv: str) -> int:
+    return main(["transcribe", *argv])
+
+
+def test_transcribes_real_files_in_every_format(shared_audio, tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    inputs = [str(shared_audio / f) for f in FILES]
+    rc = cli(
+        *inputs, "--model", str(tiny_model_dir), "--format", "txt,srt,vtt,json", "--out", str(out)
+    )
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "3 of 3 files transcribed" in err
+    for f in FILES:
+        stem = out / f.rsplit(".", 1)[0]
+        doc = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+        assert doc["info"]["source"].endswith(f)
+        chars = [c for s in doc["segments"] for c in s["chars"]]
+        assert chars and all(0 <= c["confidence"] <= 1 and c["alternatives"] for c in chars)
+        txt = stem.with_suffix(".txt").read_text(encoding="utf-8")
+        assert txt.splitlines() == [s["text"] for s in doc["segments"]]
+        assert " --> " in stem.with_suffix(".srt").read_text(encoding="utf-8")
+        assert stem.with_suffix(".vtt").read_text(encoding="utf-8").startswith("WEBVTT")
+
+
+def test_pyav_formats(tiny_model_dir, tmp_path, capsys):
+    """An m4a (AAC through PyAV) and an ogg written here."""
+    import av
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=32_000) * 0.1).astype(np.float32)
+    sf.write(tmp_path / "a.ogg", x, 16_000)
+    with av.open(str(tmp_path / "b.m4a"), "w") as box:
+        stream = box.add_stream("aac", rate=16_000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(x[None, :], format="flt", layout="mono")
+        frame.sample_rate = 16_000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            box.mux(packet)
+    rc = cli(str(tmp_path / "a.ogg"), str(tmp_path / "b.m4a"), "--model", str(tiny_model_dir))
+    assert rc == 0, capsys.readouterr().err
+    assert (tmp_path / "a.txt").is_file() and (tmp_path / "b.txt").is_file()
+
+
+def test_bad_files_are_reported_and_the_others_complete(
+    shared_audio, tiny_model_dir, tmp_path, capsys
+):
+    fake = tmp_path / "notes.wav"
+    fake.write_text("this is text, not audio\n")
+    good = shared_audio / FILES[0]
+    missing = tmp_path / "missing.flac"
+    rc = cli(
+        str(fake), str(good), str(missing), "--model", str(tiny_model_dir), "--out", str(tmp_path)
+    )
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert (tmp_path / "aishell1_BAC009S0764W0121.txt").is_file()
+    assert not (tmp_path / "notes.txt").exists()
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2
+    assert "notes.wav" in errors[0] and "missing.flac" in errors[1]
+    assert "1 of 3 files transcribed" in err and "Traceback" not in err
+    summary = err.split("failed:")[1]
+    assert "notes.wav" in summary and "missing.flac" in summary
+
+
+def test_same_names_from_different_folders_do_not_overwrite(
+    shared_audio, tiny_model_dir, tmp_path, capsys
+):
+    good = str(shared_audio / FILES[0])
+    rc = cli(good, good, "--model", str(tiny_model_dir), "--out", str(tmp_path))
+    assert rc == 0, capsys.readouterr().err
+    assert (tmp_path / "aishell1_BAC009S0764W0121.txt").is_file()
+    assert (tmp_path / "aishell1_BAC009S0764W0121-2.txt").is_file()
+
+
+def test_bad_model_is_one_line_and_exit_2(tmp_path, capsys):
+    rc = cli("x.wav", "--model", str(tmp_path / "no-such-model"))
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("\n") == 1 and "no-such-model" in err and "Traceback" not in err
+
+
+def test_default_model_offline_points_at_the_demo_model(tmp_path, monkeypatch, capsys):
+    import engine.cli.transcribe as cmd
+
+    demo = tmp_path / "resources" / "demo-model"
+    demo.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cmd, "DEMO_MODEL_DIR", demo)
+    monkeypatch.setattr(cmd, "DEFAULT_MODEL", "tingxie-tests/not-in-any-cache")
+    rc = cli("x.wav", "--model", "tingxie-tests/not-in-any-cache")
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "not-in-any-cache" in err and "try --model resources/demo-model" in err
+
+
+def test_help_explains_with_examples(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli("--help")
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    assert "examples:" in out and "--format" in out and "tingxie-cli transcribe" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["--format", "txt,docx"], "docx"), (["--batch-size", "0"], "batch-size")],
+)
+def test_bad_options_exit_2(args, needle, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli("x.wav", *args)
+    assert exit_.value.code == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_bad_confidence_measure_exit_2(tiny_model_dir, capsys):
+    assert cli("x.wav", "--model", str(tiny_model_dir), "--confidence", "vibes") == 2
+    assert "vibes" in capsys.readouterr().err
