@@ -28,9 +28,9 @@ examples:
   tingxie-cli transcribe lecture.flac --device cuda --batch-size 16
 
 The default model, {DEFAULT_MODEL},
-is downloaded into the Hugging Face cache on first use (about 1.3 GB). Files that cannot be read are reported and skipped; the exit
-status is 0 when every file was transcribed, 1 when some failed, 2 when the model could not be
-loaded or the options are wrong.
+is downloaded into the Hugging Face cache on first use (about 1.3 GB). Files that cannot be
+read are reported and skipped; the exit status is 0 when every file was transcribed, 1 when
+some failed, 2 when the model could not be loaded or the options are wrong.
 """
 
 
