@@ -79,6 +79,8 @@ _SPAN_PAD_SECONDS = 0.3
 # FFmpeg formats without an index, where seek positions are estimated from the bit rate (VBR files
 # land tens of ms off): spans in these are decoded from the start instead.
 _ESTIMATED_SEEK_FORMATS = frozenset({"aac", "mp3"})
+# A jump in timestamps longer than this is a gap (corrupt packets skipped), not rounding.
+_GAP_SECONDS = 0.02
 # If a container seek lands after the wanted time, seek this much further back (doubling).
 _SEEK_BACKOFF_SECONDS = 1.0
 _REDO = "check that it plays in a media player, or convert it to WAV or FLAC"
@@ -211,12 +213,30 @@ def _soundfile_blocks(p: Path, start_frame: int) -> Iterator[tuple[int, np.ndarr
             try:
                 block = f.read(_READ_FRAMES, dtype="float32", always_2d=True)
             except sf.SoundFileError as e:
-                at = position / f.samplerate
-                raise AudioError(p, f"decoding failed at {at:.1f} s ({_one_line(e)})") from e
+                error = e
+                break
             if not len(block):
                 return
             yield position, block
             position += len(block)
+    yield from _rescue_with_pyav(p, position, error)
+
+
+def _rescue_with_pyav(p: Path, position: int, error: sf.SoundFileError) -> Iterator:
+    """libsndfile gave up inside a damaged or truncated file; FFmpeg skips bad data and goes on,
+    so the audio that survives is not lost."""
+    try:
+        info = _probe_pyav(p)
+    except AudioError:
+        info = None
+    if info is None:
+        problem = f"decoding failed after {position} samples ({_one_line(error)})"
+        raise AudioError(p, problem) from error
+    log.warning("%s: libsndfile failed (%s); decoding the rest with FFmpeg", p, _one_line(error))
+    for at, block in _pyav_blocks(info, position):
+        if at + len(block) > position:  # FFmpeg's seek may land a little before
+            yield position, block[max(0, position - at) :]
+            position = at + len(block)
 
 
 def _frame_to_float(frame: av.AudioFrame) -> np.ndarray:
@@ -286,18 +306,37 @@ def _pyav_blocks(info: AudioInfo, start_frame: int) -> Iterator[tuple[int, np.nd
             if seek
             else _av_decode(p, container, stream)
         )
-        position = None
-        for frame in frames:
-            if frame.sample_rate != rate or frame.layout.nb_channels != info.channels:
-                raise AudioError(p, "sample rate or channel count changes mid-stream")
-            if position is None:
-                position = round((frame.time - origin) * rate) if frame.time is not None else 0
-            block = _frame_to_float(frame)
-            if end is not None and position + len(block) > end:
-                block = block[: max(0, end - position)]
-            if len(block):
-                yield position, block
-            position += frame.samples
+        yield from _placed_blocks(info, frames, origin, end)
+
+
+def _placed_blocks(info: AudioInfo, frames: Iterable[av.AudioFrame], origin: float, end):
+    """(position, block) for decoded frames, counting samples from the first frame's timestamp.
+    A jump in timestamps (packets skipped as corrupt) is filled with silence, so the times of
+    everything after a damaged stretch stay right."""
+    rate, channels = info.sample_rate, info.channels
+    position = None
+    for frame in frames:
+        if frame.sample_rate != rate or frame.layout.nb_channels != channels:
+            raise AudioError(info.path, "sample rate or channel count changes mid-stream")
+        stamp = None if frame.time is None else round((frame.time - origin) * rate)
+        if position is None:
+            position = stamp or 0
+        elif stamp is not None and stamp - position > _GAP_SECONDS * rate:
+            log.warning(
+                "%s: %.2f s of damaged audio at %.1f s replaced by silence",
+                info.path,
+                (stamp - position) / rate,
+                position / rate,
+            )
+            for at in range(position, stamp, _READ_FRAMES):
+                yield at, np.zeros((min(_READ_FRAMES, stamp - at), channels), np.float32)
+            position = stamp
+        block = _frame_to_float(frame)
+        if end is not None:
+            block = block[: max(0, end - position)]
+        if len(block):
+            yield position, block
+        position += frame.samples
 
 
 def _native_blocks(info: AudioInfo, start_frame: int = 0) -> Iterator[tuple[int, np.ndarray]]:

@@ -351,16 +351,42 @@ def test_bad_input_gives_a_one_line_audio_error(tmp_path, case):
     assert isinstance(excinfo.value, ValueError)
 
 
-def test_a_corrupt_packet_mid_file_is_skipped_not_fatal(tmp_path, caplog):
-    path = write_pyav(
-        tmp_path / "damaged.aac", tone(440, 4.0, 16_000), 16_000, container_format="adts"
-    )
+def damage(path: Path, at: float, length: int) -> Path:
+    """Overwrite `length` bytes at a fraction `at` of the file with junk."""
     data = bytearray(path.read_bytes())
-    middle = len(data) // 2
-    data[middle : middle + 400] = bytes(range(256)) + bytes(144)
+    i = int(len(data) * at)
+    data[i : i + length] = (bytes(range(256)) * (length // 256 + 1))[:length]
     path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("name", ["damaged.flac", "damaged.m4a"])
+def test_damaged_data_mid_file_becomes_silence_and_later_times_stay_right(tmp_path, name):
+    """libsndfile stops at damaged FLAC data, FFmpeg skips bad packets: either way the audio
+    after the damage comes through, at its own time."""
+    signal = chirp(4.0, 16_000)
+    path = tmp_path / name
+    if name.endswith(".flac"):
+        write_soundfile(path, signal, 16_000)
+    else:
+        write_pyav(path, signal, 16_000)
+    clean = load_audio(path)
+    x = load_audio(damage(path, 0.5, 2_000))
+    assert len(x) == pytest.approx(len(clean), abs=16)
+    np.testing.assert_allclose(x[:8_000], clean[:8_000], atol=1e-5)
+    assert best_lag(x[-16_000:], clean[len(x) - 16_000 : len(x)], 40) == (
+        0,
+        pytest.approx(1, abs=1e-4),
+    )
+
+
+def test_a_truncated_file_keeps_what_survives(tmp_path):
+    path = write_soundfile(tmp_path / "cut.flac", chirp(4.0, 44_100), 44_100)
+    clean = load_audio(path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     x = load_audio(path)
-    assert len(x) / SAMPLE_RATE > 3.0  # the rest of the file still came through
+    assert 1.5 < len(x) / SAMPLE_RATE < 2.5
+    np.testing.assert_allclose(x[: len(x) - 200], clean[: len(x) - 200], atol=1e-5)
 
 
 # --- StreamResampler ------------------------------------------------------------------------------
