@@ -27,13 +27,16 @@ def main(argv: list[str] | None = None) -> int:
     from .fonts import cjk_font
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    qt = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
+    argv = sys.argv if argv is None else argv
+    qt = QApplication.instance() or QApplication(argv)
     qt.setApplicationName("Tingxie")
     qt.setOrganizationName("Tingxie")
     qt.setFont(cjk_font())
     window = build_window()
     window.show()
     window.start()
+    # Files given on the command line (the desktop launcher's %F) are queued for transcription.
+    window.add_files([a for a in qt.arguments()[1:] if not a.startswith("-")])
     return qt.exec()
 
 

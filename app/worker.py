@@ -59,7 +59,7 @@ class Engine:
     load_model: Callable[[str, Any], Any] | None = None  # (source, tqdm_class) -> LoadedModel
     transcriber: Callable[[Any], Any] | None = None  # LoadedModel -> Transcriber
     streamer: Callable[[Any], Any] | None = None  # Transcriber -> StreamingTranscriber
-    recorder: Callable[..., Any] | None = None  # (path, device, on_audio) -> Recorder
+    recorder: Callable[..., Any] | None = None  # (path, device, on_audio, on_error) -> Recorder
     list_devices: Callable[[], list] | None = None
     find_unfinished: Callable[[Path], list[Path]] | None = None
     recover: Callable[[Path], Path] | None = None
@@ -147,6 +147,8 @@ class EngineWorker(QObject):
     file_cancelled = Signal(int)
     # -- anything else the user must hear about: (kind, message), kind in model/microphone/file
     error = Signal(str, str)
+    # Internal: the recorder's writer thread reports a lost device; handled in this thread.
+    _microphone_lost = Signal()
 
     def __init__(self, engine: Engine | None = None) -> None:
         super().__init__()
@@ -172,6 +174,7 @@ class EngineWorker(QObject):
         self._step_timer.setSingleShot(True)
         self._step_timer.setInterval(0)
         self._step_timer.timeout.connect(self._step_file)
+        self._microphone_lost.connect(self._stop_after_loss)
 
     # ---- model ---------------------------------------------------------------------------
     @Slot(str)
@@ -227,7 +230,12 @@ class EngineWorker(QObject):
         path = Path(folder) / datetime.now().strftime("recording-%Y%m%d-%H%M%S-%f.wav")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            recorder = self.engine.recorder(path, device=self._device, on_audio=self._audio.put)
+            recorder = self.engine.recorder(
+                path,
+                device=self._device,
+                on_audio=self._audio.put,
+                on_error=lambda _error: self._microphone_lost.emit(),
+            )
             recorder.start()
         except Exception as e:  # MicrophoneError, OSError: one line, nothing recorded yet
             self.error.emit("microphone", str(e))
@@ -250,6 +258,11 @@ class EngineWorker(QObject):
     @Slot()
     def stop_recording(self) -> None:
         """Stop capture, keep the file, and flush the streaming transcriber."""
+        self._stop(finish_stream=True)
+
+    def _stop_after_loss(self) -> None:
+        """The device failed mid-recording: finish as on Stop; `recorder.stop()` raises the
+        one-line error (which says where the audio so far is kept) and it is reported."""
         self._stop(finish_stream=True)
 
     def _stop(self, *, finish_stream: bool) -> None:

@@ -28,16 +28,17 @@ class FakeRecorder:
     path: Path
     device: str | None = None
     on_audio: object = None
+    on_error: object = None
     signal: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     block: int = 1600
     realtime: float = 0.0  # seconds of sleep per second of audio (0: as fast as possible)
     fail_start: Exception | None = None
-    instances: list = field(default_factory=list)
+    # After feeding the signal, report the device lost (as the real Recorder does).
+    lose_device: Exception | None = None
 
     def start(self) -> None:
         if self.fail_start is not None:
             raise self.fail_start
-        self.instances.append(self)
         self._stop = threading.Event()
         self._fed: list[np.ndarray] = []
         self._thread = threading.Thread(target=self._feed, daemon=True)
@@ -51,6 +52,8 @@ class FakeRecorder:
             self._fed.append(block)
             self.on_audio(block)
             time.sleep(self.realtime * len(block) / 16_000)
+        if self.lose_device is not None:
+            self.on_error(self.lose_device)
 
     def wait_fed(self, timeout: float = 10.0) -> None:
         self._thread.join(timeout)
@@ -66,6 +69,8 @@ class FakeRecorder:
         self._thread.join()
         audio = np.concatenate(self._fed) if self._fed else np.zeros(0, np.float32)
         sf.write(self.path, audio, 16_000)
+        if self.lose_device is not None:
+            raise self.lose_device
         return self.path
 
 
@@ -73,8 +78,8 @@ def recorder_factory(**settings):
     """An Engine.recorder that builds FakeRecorders with `settings`, listed in `.made`."""
     made: list[FakeRecorder] = []
 
-    def make(path, device=None, on_audio=None):
-        rec = FakeRecorder(Path(path), device, on_audio, **settings)
+    def make(path, device=None, on_audio=None, on_error=None):
+        rec = FakeRecorder(Path(path), device, on_audio, on_error=on_error, **settings)
         made.append(rec)
         return rec
 

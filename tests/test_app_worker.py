@@ -237,3 +237,17 @@ def test_unfinished_recordings_are_found_and_recovered(qtbot, start, tmp_path):
     assert found[0] == [str(leftover)]
     recovered = emitted(qtbot, handle.worker.recovered, lambda: handle.recover.emit(found[0]))
     assert recovered[0] == str(tmp_path / "recording-1.wav")
+
+
+def test_device_lost_mid_recording_keeps_the_audio_and_says_so(qtbot, start, tmp_path):
+    lost = RuntimeError("microphone 'USB' disappeared mid-recording; the recording so far is saved")
+    make = recorder_factory(signal=tone(0.5), lose_device=lost)
+    handle = start(_fake_engine(recorder=make, streamer=lambda t: None))
+    w = handle.worker
+    saved = []
+    w.recording_saved.connect(saved.append)
+    error = emitted(qtbot, w.error, lambda: handle.start_recording.emit(str(tmp_path)))
+    assert error == ("microphone", str(lost))
+    qtbot.waitUntil(lambda: len(saved) == 1, timeout=5000)
+    audio, _ = sf.read(saved[0], dtype="float32")
+    assert len(audio) == 8000  # everything captured before the loss is in the file
