@@ -1,7 +1,7 @@
 """Reading audio and video files: the only module in Tingxie that touches them.
 
 Every file becomes float32 mono at 16 kHz through a chain of small private generator steps:
-decode (soundfile for wav/flac/ogg/opus/mp3, PyAV for AAC and the audio track of video files)
+decode (soundfile for wav/flac/ogg/opus; PyAV for mp3, AAC and the audio track of video files)
 → mix to mono and resample (soxr, streaming) → regroup into fixed-length blocks. Nothing holds
 more than a block or two, so memory stays bounded whatever the length of the file. Every problem
 with a file is an `AudioError` whose one-line message names the file, the problem and what to do.
@@ -141,8 +141,11 @@ def _check_file(path: str | os.PathLike[str]) -> Path:
     return p
 
 
-def _probe_soundfile(p: Path) -> AudioInfo:
+def _probe_soundfile(p: Path) -> AudioInfo | None:
+    """libsndfile's view of the file, or None where FFmpeg should decode it instead."""
     info = sf.info(str(p))
+    if str(info.subtype).startswith("MPEG_LAYER"):  # MP3 inside WAV: see _PYAV_EXTENSIONS
+        return None
     if info.frames == 0 or info.samplerate <= 0:
         raise AudioError(p, "contains no audio samples", "record or export it again")
     return AudioInfo(
@@ -187,9 +190,11 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
     if p.suffix.lower() in _PYAV_EXTENSIONS:
         return _probe_pyav(p)
     try:
-        return _probe_soundfile(p)
+        info = _probe_soundfile(p)
     except sf.SoundFileError as e:
         reason = _one_line(e)
+    else:
+        return info or _probe_pyav(p)
     # libsndfile may lack a codec FFmpeg has (e.g. a WAV holding GSM); try that before giving up.
     try:
         info = _probe_pyav(p)
@@ -252,14 +257,31 @@ def _frame_to_float(frame: av.AudioFrame) -> np.ndarray:
 
 
 def _av_decode(p: Path, container: av.container.InputContainer, stream) -> Iterator[av.AudioFrame]:
-    """Decoded frames; a corrupt packet is skipped with a warning rather than ending the file."""
-    for packet in container.demux(stream):
+    """Decoded frames; a corrupt packet is skipped with a warning rather than ending the file,
+    and a container that breaks off mid-file ends it with a warning, keeping what came before."""
+    packets = container.demux(stream)
+    decoded, error = False, None
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            break
+        except av.error.FFmpegError as e:
+            log.warning("%s: reading stopped early (%s)", p, _one_line(e))
+            break
         try:
             frames = packet.decode()
         except (av.error.InvalidDataError, av.error.UndefinedError) as e:
             log.warning("%s: skipped a corrupt packet at pts %s (%s)", p, packet.pts, _one_line(e))
+            error = e
             continue
+        decoded = decoded or bool(frames)
         yield from frames
+    if error is not None and not decoded:
+        problem = (
+            f"no audio could be decoded ({_one_line(error)}): unsupported codec or corrupt data"
+        )
+        raise AudioError(p, problem) from error
 
 
 def _av_frames_from(p: Path, container, stream, seconds: float) -> Iterator[av.AudioFrame]:
@@ -270,9 +292,11 @@ def _av_frames_from(p: Path, container, stream, seconds: float) -> Iterator[av.A
         try:
             container.seek(int(target / stream.time_base), stream=stream, backward=True)
         except av.error.FFmpegError as e:
+            if target == 0.0:
+                raise AudioError(p, f"cannot go back to the start ({_one_line(e)})") from e
             log.debug("%s: cannot seek (%s); decoding from the start", p, _one_line(e))
-            container.seek(0, stream=stream)
-            target = 0.0
+            back = seconds
+            continue
         frames = _av_decode(p, container, stream)
         first = next(frames, None)
         if first is None:
@@ -553,6 +577,8 @@ def write_wav(
     """Write a WAV atomically: to a temporary file beside it, synced, then renamed over `path`,
     so a crash or a full disk leaves either the old file or the complete new one."""
     _check_rate(sampling_rate)
+    if subtype not in WavSubtype.__args__:
+        raise ValueError(f"subtype={subtype!r}: choose one of {', '.join(WavSubtype.__args__)}")
     p = Path(path)
     data = np.asarray(audio)
     if data.ndim not in (1, 2) or not (

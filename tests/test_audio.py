@@ -351,6 +351,24 @@ def test_bad_input_gives_a_one_line_audio_error(tmp_path, case):
     assert isinstance(excinfo.value, ValueError)
 
 
+def test_a_codec_ffmpeg_cannot_decode_either_is_named(tmp_path):
+    """AAC inside WAV: libsndfile refuses it, FFmpeg opens it but decodes no packet."""
+    path = write_pyav(tmp_path / "aac.wav", tone(440, 1.0, 16_000), 16_000, "aac")
+    assert probe(path).codec == "aac"
+    with pytest.raises(AudioError) as excinfo:
+        load_audio(path)
+    one_line_error(excinfo, path, "no audio could be decoded")
+
+
+def test_mp3_inside_wav_is_decoded_by_ffmpeg(tmp_path):
+    path = write_pyav(tmp_path / "mp3.wav", chirp(SECONDS, 16_000), 16_000, "libmp3lame")
+    assert sf.info(str(path)).subtype == "MPEG_LAYER_III"  # libsndfile would take it
+    assert probe(path).backend == "pyav"
+    x = load_audio(path)
+    lag, corr = best_lag(x, chirp(SECONDS, SAMPLE_RATE), max_lag=1_500)
+    assert 0 <= lag < 1_500 and corr > 0.99  # no gapless info in WAV: the encoder delay stays
+
+
 def damage(path: Path, at: float, length: int) -> Path:
     """Overwrite `length` bytes at a fraction `at` of the file with junk."""
     data = bytearray(path.read_bytes())
@@ -463,6 +481,8 @@ def test_write_wav_leaves_the_old_file_when_writing_fails(tmp_path, monkeypatch)
         write_wav(tmp_path / "no" / "x.wav", tone(440, 0.1, SAMPLE_RATE))
     with pytest.raises(ValueError, match="1-D"):
         write_wav(path, np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match="subtype"):
+        write_wav(path, np.zeros(10), subtype="MP3")
 
 
 # --- real clips -----------------------------------------------------------------------------------
