@@ -63,8 +63,14 @@ class InputDevice:
     is_default: bool = False
 
 
-def list_input_devices() -> list[InputDevice]:
-    """Every device with at least one input channel (the system default flagged)."""
+def list_input_devices(*, refresh: bool = False) -> list[InputDevice]:
+    """Every device with at least one input channel (the system default flagged).
+
+    PortAudio lists devices once, when it starts; `refresh=True` restarts it to see devices
+    plugged in (or audio servers started) since. Ignored while this process records.
+    """
+    if refresh and not _ACTIVE:
+        _restart_portaudio()
     try:
         devices = sd.query_devices()
         apis = sd.query_hostapis()
@@ -83,6 +89,15 @@ def list_input_devices() -> list[InputDevice]:
         for i, d in enumerate(devices)
         if d["max_input_channels"] > 0
     ]
+
+
+def _restart_portaudio() -> None:
+    # sounddevice has no public call for this; these two are what its own docs suggest.
+    try:
+        sd._terminate()
+        sd._initialize()
+    except (AttributeError, sd.PortAudioError) as e:
+        log.warning("could not refresh the device list (%s); restart the app to see new ones", e)
 
 
 def default_input_device() -> InputDevice | None:
