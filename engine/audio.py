@@ -391,6 +391,8 @@ def _mp3_span(info: AudioInfo, first: int, stop: int) -> Iterator[tuple[int, np.
 def _to_mono(block: np.ndarray, channels: int) -> np.ndarray:
     """frames x channels (or 1-D mono) of any float or int dtype → contiguous float32 mono."""
     data = np.asarray(block)
+    if data.size == 0 and data.ndim in (1, 2):  # an empty block (e.g. to flush) of any width
+        return np.zeros(0, np.float32)
     if data.ndim == 1 and channels == 1:
         data = data[:, None]
     if data.ndim != 2 or data.shape[1] != channels:

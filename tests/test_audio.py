@@ -436,6 +436,9 @@ def test_stream_resampler_inputs():
     assert out.dtype == np.float32 and np.allclose(out, x)
     ints = StreamResampler(SAMPLE_RATE, 2).process(np.array([[16384, -32768]] * 4, np.int16))
     np.testing.assert_allclose(ints, -0.25)
+    flushed = StreamResampler(48_000, 2)
+    assert len(flushed.process(np.ones((4_800, 2), np.float32))) < 1_600  # filter delay
+    assert len(flushed.process(np.zeros((0, 1), np.float32), last=True)) > 0  # any empty block
     with pytest.raises(ValueError, match=r"expected \(frames, 2\)"):
         StreamResampler(48_000, 2).process(np.zeros(10, np.float32))
     with pytest.raises(ValueError, match="in_rate"):
