@@ -210,11 +210,18 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
 
 
 def _soundfile_blocks(p: Path, start_frame: int) -> Iterator[tuple[int, np.ndarray]]:
-    with sf.SoundFile(str(p)) as f:
-        if start_frame:
-            f.seek(min(start_frame, f.frames))
-        position = start_frame
-        while True:
+    try:
+        f = sf.SoundFile(str(p))
+    except sf.SoundFileError as e:  # changed or removed since it was probed
+        raise AudioError(p, f"not a readable audio file ({_one_line(e)})") from e
+    position, error = start_frame, None
+    with f:
+        try:
+            if start_frame:
+                f.seek(min(start_frame, f.frames))
+        except sf.SoundFileError as e:
+            error = e
+        while error is None:
             try:
                 block = f.read(_READ_FRAMES, dtype="float32", always_2d=True)
             except sf.SoundFileError as e:
