@@ -547,8 +547,10 @@ def read_span(
 ) -> np.ndarray:
     """float32 mono samples of [start, end) seconds, matching `load_audio(path)[start:end]`.
 
-    Seeks instead of decoding the whole file (soundfile seeks exactly; containers read by PyAV
-    seek to a packet before `start`). A span running past the end of the file is cut short."""
+    Seeks instead of decoding the whole file: exactly in what libsndfile reads and in MP3 (through
+    libsndfile's mpg123), to the sample in MP4/M4A/MOV, to ±0.5 ms in Matroska/WebM (millisecond
+    timestamps). Raw .aac streams have no index and are decoded from the start. A span running
+    past the end of the file is cut short."""
     _check_rate(sampling_rate)
     if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end):
         raise ValueError(f"read_span: start={start!r}, end={end!r} must satisfy 0 <= start < end")
