@@ -172,9 +172,25 @@ def _pick_column(header: list[str], names: Sequence[str]) -> int | None:
     return None
 
 
-def _float_or_none(value: str) -> float | None:
-    value = value.strip()
-    return float(value) if value else None
+def _manifest_row(
+    row: list[str], columns: tuple[int, int, int | None, int | None], folder: Path, origin: str
+) -> Example:
+    """One manifest row as an Example; ValueError says what is wrong with it."""
+    path_col, text_col, start_col, end_col = columns
+    if max(path_col, text_col) >= len(row):
+        raise ValueError(f"{len(row)} column(s); expected path and text")
+
+    def number(col: int | None) -> float | None:
+        if col is None or col >= len(row) or not row[col].strip():
+            return None
+        try:
+            return float(row[col])
+        except ValueError:
+            raise ValueError(f"{row[col]!r} is not a time in seconds") from None
+
+    path = Path(row[path_col].strip())
+    audio = path if path.is_absolute() else folder / path
+    return Example(audio, row[text_col].strip(), number(start_col), number(end_col), origin=origin)
 
 
 def from_manifest(manifest: str | Path) -> TuneDataset:
@@ -196,26 +212,16 @@ def from_manifest(manifest: str | Path) -> TuneDataset:
         first = 1
     else:
         path_col, text_col, start_col, end_col, first = 0, 1, 2, 3, 0
+    columns = (path_col, text_col, start_col, end_col)
     examples, problems = [], []
     for number, row in enumerate(rows[first:], start=first + 1):
         origin = f"{manifest.name}:{number}"
         if not any(cell.strip() for cell in row):
             continue
         try:
-            path = Path(row[path_col].strip())
-            text = row[text_col] if text_col < len(row) else ""
-            start = (
-                _float_or_none(row[start_col])
-                if start_col is not None and start_col < len(row)
-                else None
-            )
-            end = (
-                _float_or_none(row[end_col]) if end_col is not None and end_col < len(row) else None
-            )
-            audio = path if path.is_absolute() else manifest.parent / path
-            examples.append(Example(audio, text.strip(), start, end, origin=origin))
-        except (IndexError, ValueError) as e:
-            problems.append(Finding(origin, "bad_row", f"cannot parse row: {e}"))
+            examples.append(_manifest_row(row, columns, manifest.parent, origin))
+        except ValueError as e:
+            problems.append(Finding(origin, "bad_row", str(e)))
     return TuneDataset(examples, str(manifest), problems)
 
 
@@ -406,9 +412,10 @@ def validate(
         if not any(f.skipped for f in findings):
             report.kept.append(e)
     if not report.kept:
+        found = ", ".join(f"{n} {kind}" for kind, n in sorted(report.counts().items()))
         raise DatasetError(
-            f"{dataset.source or 'dataset'}: none of {report.total} rows is usable\n"
-            + report.table()
+            f"{dataset.source or 'dataset'}: none of {report.total} rows is usable ({found}); "
+            "fix the rows the validation table lists"
         )
     log.info("validated %s: %d/%d rows usable", dataset.source, len(report.kept), report.total)
     return report

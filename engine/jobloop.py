@@ -547,6 +547,7 @@ class Job:
             added_chars="".join(data.added_chars),
             normalization=data.normalization,
         )
+        fingerprint = _fingerprint(model)
         adapter_dir = None
         if self.acc.is_main_process:
             if cfg.method == "lora":
@@ -561,8 +562,20 @@ class Job:
                 cer_after=card.cer_after,
                 best_step=s.best_step if s.best_cer is not None else s.step,
                 steps=s.step,
+                fingerprint=fingerprint,
             )
         )
+
+
+def _fingerprint(model: torch.nn.Module) -> str:
+    """sha256 over the trained weights in name order (compares processes and runs)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(trainable_state(model).items()):
+        digest.update(name.encode())
+        digest.update(tensor.float().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _load(example, normalize: bool) -> np.ndarray:

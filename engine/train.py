@@ -325,6 +325,8 @@ class JobResult:
     cer_after: float | None  # of the saved model
     best_step: int
     steps: int
+    # sha256 of the final trained weights (before export): equal on every data-parallel process
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True, slots=True)

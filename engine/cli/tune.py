@@ -104,8 +104,8 @@ def _describe_start(event) -> None:
         print(f"resumed at step {event.resumed_from_step}")
 
 
-def _consume(events, bar_factory, main_process: bool) -> int:
-    """Print events; returns the exit status."""
+def _consume(events, bar_factory, rank: int) -> int:
+    """Print events (progress on the main process only); returns the exit status."""
     from engine.train import (
         CheckpointSaved,
         Evaluated,
@@ -116,6 +116,7 @@ def _consume(events, bar_factory, main_process: bool) -> int:
         StepProgress,
     )
 
+    main_process = rank == 0
     bar, last_cer = None, "—"
     for event in events:
         if isinstance(event, JobStarted) and main_process:
@@ -139,11 +140,14 @@ def _consume(events, bar_factory, main_process: bool) -> int:
         elif isinstance(event, JobFailed):
             _write(bar, f"error: {event.message}", err=True)
             return 1
-        elif isinstance(event, JobFinished) and main_process:
+        elif isinstance(event, JobFinished) and not main_process:
+            print(f"process {rank}: weights sha256 {event.result.fingerprint}")
+        elif isinstance(event, JobFinished):
             r = event.result
             before = "—" if r.cer_before is None else f"{100 * r.cer_before:.2f} %"
             after = "—" if r.cer_after is None else f"{100 * r.cer_after:.2f} %"
             _write(bar, f"held-out CER {before} → {after} (best step {r.best_step})")
+            _write(bar, f"process 0: weights sha256 {r.fingerprint}")
             _write(
                 bar,
                 f"model: {r.model_dir}" + (f"\nadapter: {r.adapter_dir}" if r.adapter_dir else ""),
@@ -188,11 +192,10 @@ def run(args) -> int:
     try:
         from accelerate import PartialState
 
-        main_process = PartialState().is_main_process
         return _consume(
             run_job(config, cancel=cancel, resume=args.resume),
             lambda **kw: tqdm(unit="step", dynamic_ncols=True, **kw),
-            main_process,
+            PartialState().process_index,
         )
     finally:
         signal.signal(signal.SIGINT, previous)
