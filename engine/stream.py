@@ -29,7 +29,13 @@ import numpy as np
 from .chunking import FrameGeometry
 from .results import Char, Segment
 
-__all__ = ["PauseDetector", "StreamOptions", "StreamUpdate", "StreamingTranscriber"]
+__all__ = [
+    "CachedFrontEnd",
+    "PauseDetector",
+    "StreamOptions",
+    "StreamUpdate",
+    "StreamingTranscriber",
+]
 
 log = logging.getLogger("tingxie.stream")
 
@@ -65,6 +71,11 @@ class StreamOptions:
     # step instead of one per hop, so a slow machine catches up instead of lagging further.
     # Pushes of at most one hop give one update per hop either way.
     catch_up: bool = True
+    # Compute each frame's convolutional features once instead of once per window (wav2vec2
+    # checkpoints with a layer-norm feature encoder; others ignore it). Audio is then scaled by
+    # the stream's running level instead of each window's (the offline path's per-chunk
+    # normalization), which changes the log-probabilities slightly.
+    reuse_features: bool = True
     # Pauses: a silence this long (seconds) ends the current segment.
     vad: VadKind = "silero"
     pause_seconds: float = 0.6
@@ -95,6 +106,88 @@ class StreamUpdate:
     tail: tuple[Char, ...]
     segment: Segment | None = None
     audio_seconds: float = 0.0
+
+
+class CachedFrontEnd:
+    """Log-probabilities for stream windows that reuse each frame's convolutional features.
+
+    The feature encoder of wav2vec2 has no padding, so frame f's features depend only on
+    samples [f * hop, f * hop + receptive_field): they are computed once, as the audio arrives,
+    and kept for the frames the window can still reach. Only the transformer re-runs per
+    window. `scale` fixes the audio normalization (None: the stream's running RMS level).
+    """
+
+    def __init__(self, transcriber: FrameModel, scale: float | None = None) -> None:
+        import torch
+
+        self._torch = torch
+        loaded = transcriber.model
+        self._net = loaded.model
+        self._device, self._dtype = loaded.device, loaded.dtype
+        self._hop = transcriber.geometry.hop
+        self._field = transcriber.geometry.receptive_field
+        self._fixed_scale = scale
+        _freeze_weight_norm(self._net)
+        self.reset()
+
+    @staticmethod
+    def supports(transcriber: FrameModel) -> bool:
+        loaded = getattr(transcriber, "model", None)
+        config = getattr(getattr(loaded, "model", None), "config", None)
+        return (
+            getattr(config, "model_type", None) == "wav2vec2"
+            and getattr(config, "feat_extract_norm", None) == "layer"
+            and not getattr(config, "add_adapter", False)
+        )
+
+    def reset(self) -> None:
+        self._hidden = None  # (frames, hidden) projected features of frames [_first, _end)
+        self._first = self._end = 0
+        self._sum_sq = 0.0
+        self._count = 0
+
+    def log_probs(self, window: np.ndarray, first: int) -> np.ndarray:
+        """(frames, vocab) log-probs of `window`, whose sample 0 is frame `first`'s start."""
+        torch = self._torch
+        n = 0 if len(window) < self._field else (len(window) - self._field) // self._hop + 1
+        if n == 0:
+            return np.zeros((0, 0), np.float32)
+        stop = first + n
+        with torch.inference_mode():
+            if stop > self._end:
+                self._extend(window, first, stop)
+            keep = self._hidden[first - self._first :]
+            self._hidden, self._first = keep, first
+            hidden = self._net.wav2vec2.encoder(keep[None, : stop - first]).last_hidden_state
+            logits = self._net.lm_head(hidden)[0]
+            return torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
+
+    def _extend(self, window: np.ndarray, first: int, stop: int) -> None:
+        torch = self._torch
+        start = max(self._end, first)
+        new = window[(start - first) * self._hop : (stop - 1 - first) * self._hop + self._field]
+        self._sum_sq += float(np.square(new, dtype=np.float64).sum())  # (overlap: negligible)
+        self._count += len(new)
+        scale = self._fixed_scale or np.sqrt(self._sum_sq / max(self._count, 1) + 1e-7)
+        x = torch.from_numpy(np.ascontiguousarray(new / scale, dtype=np.float32))
+        x = x[None].to(self._device, self._dtype)
+        features = self._net.wav2vec2.feature_extractor(x).transpose(1, 2)
+        hidden, _ = self._net.wav2vec2.feature_projection(features)
+        if self._hidden is None or start > self._end:
+            self._hidden, self._first = hidden[0], start
+        else:
+            self._hidden = torch.cat([self._hidden, hidden[0]])
+        self._end = stop
+
+
+def _freeze_weight_norm(net) -> None:
+    """Replace the positional convolution's weight-norm parametrization by its current value:
+    the same weight, computed once instead of on every forward (~30 ms each for XLSR-53)."""
+    import torch
+
+    conv = getattr(getattr(net.wav2vec2.encoder, "pos_conv_embed", None), "conv", None)
+    if conv is not None and torch.nn.utils.parametrize.is_parametrized(conv):
+        torch.nn.utils.parametrize.remove_parametrizations(conv, "weight", leave_parametrized=True)
 
 
 class PauseDetector:
@@ -202,6 +295,11 @@ class StreamingTranscriber:
         # unless it already spans this many frames (so the window stays bounded).
         self._hold_frames = max(1, round(1.0 * SAMPLE_RATE / self._hop))
         self._pauses = PauseDetector(o)
+        self._front = (
+            CachedFrontEnd(transcriber)
+            if o.reuse_features and CachedFrontEnd.supports(transcriber)
+            else None
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -215,6 +313,8 @@ class StreamingTranscriber:
         self._pending_pauses: list[int] = []
         self._segments = _SegmentBuilder(self.options.max_segment_seconds)
         self._pauses.reset()
+        if self._front is not None:
+            self._front.reset()
         self._finished = False
         self.samples_decoded = 0  # audio the model has run over, for cost accounting
 
@@ -257,7 +357,12 @@ class StreamingTranscriber:
         window = self._buf[first * self._hop - self._buf_start : end - self._buf_start]
         self._decoded_to = end
         n = self._geometry_frames(len(window))
-        lp = self.transcriber.log_probs([window])[0][:n] if n else np.zeros((0, 0), np.float32)
+        if n == 0:
+            lp = np.zeros((0, 0), np.float32)
+        elif self._front is not None:
+            lp = self._front.log_probs(window, first)[:n]
+        else:
+            lp = self.transcriber.log_probs([window])[0][:n]
         self.samples_decoded += len(window)
         pauses = [p for p in self._pending_pauses if p < end]
         self._pending_pauses = self._pending_pauses[len(pauses) :]

@@ -259,3 +259,28 @@ def test_tiny_model_streams_real_speech(tiny_model_dir, shared_audio):
     assert starts == sorted(starts) and starts[-1] < len(audio) / SR
     assert all(0 <= c.confidence <= 1 for c in committed)
     assert stream.samples_decoded / len(audio) < 15
+
+
+def test_cached_front_end_matches_a_full_forward(tiny_model_dir):
+    """Reusing convolutional features changes nothing but the compute: windows decoded one
+    after another give the frames a single forward over the same window gives."""
+    import torch
+
+    from engine.model import LoadOptions, load_model
+    from engine.stream import CachedFrontEnd
+    from engine.transcribe import Transcriber
+
+    transcriber = Transcriber(load_model(tiny_model_dir, LoadOptions(precision="fp32")))
+    assert CachedFrontEnd.supports(transcriber)
+    assert not CachedFrontEnd.supports(FakeTranscriber())
+    front = CachedFrontEnd(transcriber, scale=0.5)
+    audio = np.random.default_rng(0).normal(0, 0.3, 4 * SR).astype(np.float32)
+    net = transcriber.model.model
+    for first, end in ((0, SR), (0, 2 * SR), (25, 3 * SR), (60, 4 * SR)):
+        window = audio[first * HOP : end]
+        got = front.log_probs(window, first)
+        with torch.inference_mode():
+            logits = net(torch.from_numpy(window / 0.5)[None]).logits[0]
+        expected = torch.log_softmax(logits.float(), dim=-1).numpy()
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, atol=1e-4)
