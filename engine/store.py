@@ -345,10 +345,12 @@ class Store:
     ) -> int:
         """Save a model's output and return its id. The audio is referenced, never copied."""
         audio_path = Path(audio).resolve() if audio is not None else None
-        try:
-            digest = sha256_file(audio_path) if audio_path is not None else None
-        except OSError as e:
-            raise StoreError(f"{audio_path}: cannot read the recording ({e})") from e
+        digest = None
+        if audio_path is not None:
+            try:
+                digest = sha256_file(audio_path)
+            except OSError as e:  # keep the transcript; the reference shows what is missing
+                log.warning("%s: cannot read the recording for its checksum (%s)", audio_path, e)
         if duration is None:
             duration = info.duration if info else max((s.end for s in segments), default=0.0)
         if title is None:

@@ -1,0 +1,577 @@
+"""The review mode: walk the doubtful spans of one transcript with the keyboard alone.
+
+Keys (the panel's `KEYS`): next / previous span, play the span with context, accept it as
+correct, type a fix and press Enter, or pick one of the model's alternatives with Alt+digit.
+Every decision is an undoable command (app.undo) saved to the store as it is made. Which spans
+are doubtful, their order, the audio window and the time estimate come from `engine.review`;
+this widget only shows them and forwards decisions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from bisect import bisect_right
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine import review, script
+from engine.results import Alternative, Char
+from engine.review import DoubtfulSpan, EditOp, ReviewOptions
+from engine.store import EditSession, Store, StoreError
+
+from . import review_strings  # noqa: F401  (registers the strings used below)
+from .i18n import tr
+from .transcript import ConfidenceBar, TranscriptView
+from .undo import EditCommand, HeadCommand
+
+__all__ = ["KEYS", "FixBox", "ReviewPanel", "format_duration", "install_review"]
+
+log = logging.getLogger("tingxie.app.review")
+
+# Shortcuts of the review flow; none collides with the main window's (Ctrl+R/P/E/O/S/Q/M).
+KEYS = {
+    "next": "Ctrl+Down",
+    "previous": "Ctrl+Up",
+    "play": "Ctrl+L",
+    "accept": "Ctrl+Return",
+    "undo": "Ctrl+Z",
+    "redo": "Ctrl+Shift+Z",
+}
+MAX_ALTERNATIVES = 9  # Alt+1 … Alt+9
+
+
+def format_duration(seconds: float) -> str:
+    """'45 s', '3 min 05 s', '1 h 02 min' for the time-left label."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def span_choices(span_chars: tuple[Char, ...], limit: int = MAX_ALTERNATIVES) -> list[str]:
+    """Whole-span texts with one character swapped for one of its alternatives, most likely
+    swap first (so one key verifies the whole span)."""
+    swaps: list[tuple[float, int, Alternative]] = [
+        (a.prob, i, a) for i, c in enumerate(span_chars) for a in c.alternatives if a.text
+    ]
+    swaps.sort(key=lambda s: -s[0])
+    text = [c.text for c in span_chars]
+    choices = []
+    for _, i, alt in swaps:
+        candidate = "".join([*text[:i], alt.text, *text[i + 1 :]])
+        if candidate not in choices and candidate != "".join(text):
+            choices.append(candidate)
+    return choices[:limit]
+
+
+class FixBox(QLineEdit):
+    """The fix entry. Undo/redo keys undo its own typing while there is some, and otherwise
+    reach the review's undo stack (after a decision the box is refilled, with no history)."""
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride:
+            undo = event.matches(QKeySequence.StandardKey.Undo)
+            redo = event.matches(QKeySequence.StandardKey.Redo)
+            if (undo and not self.isUndoAvailable()) or (redo and not self.isRedoAvailable()):
+                event.ignore()
+                return True
+        return super().event(event)
+
+
+class ReviewPanel(QWidget):
+    """Review of one transcript at a time (see the module docstring for the keys)."""
+
+    transcript_changed = Signal()  # after every decision, undo or redo (the library refreshes)
+
+    def __init__(
+        self,
+        store: Store,
+        player: Any,
+        *,
+        model_source: Callable[[], str | None] = lambda: None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.player = player
+        self.model_source = model_source
+        self.session: EditSession | None = None
+        self.spans: list[DoubtfulSpan] = []
+        self.index = 0
+        self.choices: list[str] = []  # texts Alt+1… put in place of the current span
+        self.script: script.Script = "original"
+        self._offsets: list[int] = []  # flat index of each segment's first character
+        self._chars: list[Char] = []  # flat, as displayed
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.indexChanged.connect(self._stack_moved)
+        self._build()
+        self._build_actions()
+        self.player.position.connect(self._playing_at)
+        self.player.finished.connect(self._select_span)
+        if hasattr(self.player, "failed"):
+            self.player.failed.connect(
+                lambda m: self.status.setText(tr("review.play_failed", message=m))
+            )
+        self.retranslate()
+        self._refresh()
+
+    # ---- construction --------------------------------------------------------------------
+    def _build(self) -> None:
+        self.confidence_bar = ConfidenceBar()
+        self.confidence_bar.threshold_changed.connect(self.set_threshold)
+        self.order_box = QComboBox()
+        for order in ("risk", "time"):
+            self.order_box.addItem("", order)
+        self.order_box.currentIndexChanged.connect(lambda _: self._respan())
+        self.margin_spin = _spin(0.0, 3.0, 0.1, 0.3, " s")
+        self.speed_spin = _spin(0.5, 2.0, 0.1, 1.0, "×")
+        self.script_box = QComboBox()
+        for name in script.SCRIPTS:
+            self.script_box.addItem("", name)
+        self.script_box.currentIndexChanged.connect(self._script_changed)
+        self.autoplay = QCheckBox()
+        self.autoplay.setChecked(True)
+        self._labels = {k: QLabel() for k in ("order", "margin", "speed", "script")}
+        options = QHBoxLayout()
+        for key, widget in (
+            ("order", self.order_box),
+            ("margin", self.margin_spin),
+            ("speed", self.speed_spin),
+            ("script", self.script_box),
+        ):
+            options.addWidget(self._labels[key])
+            options.addWidget(widget)
+        options.addWidget(self.autoplay)
+        options.addStretch(1)
+
+        self.view = TranscriptView()
+        self.view.char_clicked.connect(self.play_char)
+        self.span_label = QLabel()
+        self.alternatives_label = QLabel()
+        self.fix_edit = FixBox()
+        self.fix_edit.returnPressed.connect(lambda: self.fix_span(self.fix_edit.text()))
+        self.progress_label = QLabel()
+        self.status = QLabel()
+        self.buttons = QHBoxLayout()
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.confidence_bar)
+        layout.addLayout(options)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.span_label)
+        layout.addWidget(self.alternatives_label)
+        layout.addWidget(self.fix_edit)
+        layout.addLayout(self.buttons)
+        layout.addWidget(self.progress_label)
+        layout.addWidget(self.status)
+
+    def _build_actions(self) -> None:
+        def action(key: str, slot: Callable[[], Any], shortcut: str = "") -> QAction:
+            act = QAction(self)
+            act.setObjectName(key)
+            if shortcut:
+                act.setShortcut(QKeySequence(shortcut))
+            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            act.triggered.connect(slot)
+            self.addAction(act)
+            return act
+
+        self.actions_by_name = {
+            "previous": action("previous", self.previous_span, KEYS["previous"]),
+            "play": action("play", self.play_span, KEYS["play"]),
+            "next": action("next", self.next_span, KEYS["next"]),
+            "accept": action("accept", self.accept_span, KEYS["accept"]),
+            "fix": action("fix", lambda: self.fix_span(self.fix_edit.text())),
+            "undo": action("undo", self.undo_stack.undo, KEYS["undo"]),
+            "redo": action("redo", self.undo_stack.redo, KEYS["redo"]),
+            "revert": action("revert", self.revert_all),
+            "export": action("export", self._export_dialog),
+            "copy": action("copy", self.copy_text),
+            "make_dataset": action("make_dataset", self._dataset_dialog),
+        }
+        for n in range(1, MAX_ALTERNATIVES + 1):
+            action(f"alt{n}", lambda _=False, n=n: self.pick_alternative(n), f"Alt+{n}")
+        self._buttons = {}
+        for name, act in self.actions_by_name.items():
+            button = QPushButton()
+            button.clicked.connect(act.trigger)
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys stay in the fix box
+            self.buttons.addWidget(button)
+            self._buttons[name] = button
+
+    def retranslate(self) -> None:
+        for key, label in self._labels.items():
+            label.setText(tr(f"review.{key}"))
+        for i in range(self.order_box.count()):
+            self.order_box.setItemText(i, tr(f"review.order.{self.order_box.itemData(i)}"))
+        for i in range(self.script_box.count()):
+            self.script_box.setItemText(i, tr(f"review.script.{self.script_box.itemData(i)}"))
+        self.autoplay.setText(tr("review.autoplay"))
+        self.fix_edit.setPlaceholderText(tr("review.fix_placeholder"))
+        names = {"previous": "previous_span", "next": "next_span", "play": "play_span"}
+        names |= {"accept": "accept_span", "fix": "fix_span"}
+        for name, button in self._buttons.items():
+            text = tr(f"action.{names.get(name, name)}")
+            shortcut = self.actions_by_name[name].shortcut().toString()
+            button.setText(f"{text} ({shortcut})" if shortcut else text)
+        self.confidence_bar.retranslate()
+        self._show_span()
+
+    # ---- opening ---------------------------------------------------------------------------
+    def open(self, tid: int) -> None:
+        """Show transcript `tid` for review; undo history starts afresh."""
+        self.player.stop()
+        try:
+            self.session = EditSession(self.store, tid)
+        except (StoreError, KeyError) as e:
+            self.status.setText(str(e))
+            return
+        self.undo_stack.clear()
+        self.index = 0
+        self.status.setText("")
+        self._refresh()
+        self.fix_edit.setFocus()
+
+    @property
+    def threshold(self) -> float:
+        return self.confidence_bar.threshold
+
+    def set_threshold(self, value: float) -> None:
+        """Live: recolor the text and recompute the doubtful spans."""
+        if abs(self.confidence_bar.threshold - value) > 1e-9:
+            self.confidence_bar.spin.setValue(value)  # emits back into here
+            return
+        self.view.set_threshold(value)
+        self._respan()
+
+    def _options(self) -> ReviewOptions:
+        return ReviewOptions(threshold=self.threshold, order=self.order_box.currentData())
+
+    # ---- state → screen --------------------------------------------------------------------
+    def _stack_moved(self, _index: int) -> None:
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Redraw after the transcript changed (decision, undo, redo, script)."""
+        segments = self.session.segments if self.session else []
+        shown = script.convert_segments(segments, self.script)
+        self.view.set_threshold(self.threshold)
+        self.view.set_segments(shown)
+        self._chars = [c for s in shown for c in s.chars]
+        self._offsets = []
+        total = 0
+        for s in shown:
+            self._offsets.append(total)
+            total += len(s.chars)
+        self._respan()
+        self.transcript_changed.emit()
+
+    def _respan(self) -> None:
+        segments = self.session.segments if self.session else []
+        self.spans = review.find_spans(segments, self._options())
+        self.index = min(self.index, max(0, len(self.spans) - 1))
+        self._show_span()
+
+    def current_span(self) -> DoubtfulSpan | None:
+        return self.spans[self.index] if self.spans else None
+
+    def _span_chars(self, span: DoubtfulSpan) -> tuple[Char, ...]:
+        first = self._offsets[span.segment] + span.first
+        return tuple(self._chars[first : first + span.stop - span.first])
+
+    def _show_span(self) -> None:
+        span = self.current_span()
+        if self.session is None:
+            self.span_label.setText(tr("review.none_open"))
+        elif span is None:
+            self.span_label.setText(tr("review.done"))
+        left = review.estimate_review_seconds(
+            self.spans, margin=self.margin_spin.value(), speed=self.speed_spin.value()
+        )
+        self.progress_label.setText(
+            tr("review.progress", count=len(self.spans), time=format_duration(left))
+        )
+        if span is None:
+            self.alternatives_label.setText("")
+            self.fix_edit.setText("")  # (clear() would be undoable typing)
+            return
+        chars = self._span_chars(span)
+        text = "".join(c.text for c in chars)
+        self.span_label.setText(
+            tr(
+                "review.span",
+                index=self.index + 1,
+                count=len(self.spans),
+                text=text,
+                confidence=span.confidence,
+            )
+        )
+        self.choices = span_choices(chars)
+        items = "  ".join(f"Alt+{i}: {c}" for i, c in enumerate(self.choices, start=1))
+        self.alternatives_label.setText(
+            tr("review.alternatives", items=items) if items else tr("review.no_alternatives")
+        )
+        self.fix_edit.setText(text)
+        self.fix_edit.selectAll()
+        self._select_span()
+
+    def _select_span(self) -> None:
+        span = self.current_span()
+        if span is not None:
+            first = self._offsets[span.segment] + span.first
+            self.view.select_chars(first, first + span.stop - span.first - 1)
+
+    # ---- navigation and playback -----------------------------------------------------------
+    def next_span(self) -> None:
+        if self.spans:
+            self.index = min(self.index + 1, len(self.spans) - 1)
+            self._show_span()
+            self._autoplay()
+
+    def previous_span(self) -> None:
+        if self.spans:
+            self.index = max(self.index - 1, 0)
+            self._show_span()
+            self._autoplay()
+
+    def _autoplay(self) -> None:
+        if self.autoplay.isChecked():
+            self.play_span()
+
+    def _play(self, start: float, end: float) -> None:
+        audio = self.store.audio_path(self.session.tid) if self.session else None
+        if audio is None:
+            return
+        lo, hi = review.audio_window(start, end, self.margin_spin.value())
+        self.player.play(str(audio), lo, hi, self.speed_spin.value())
+
+    def play_span(self) -> None:
+        """Play the current span with the context margin either side."""
+        span = self.current_span()
+        if span is not None:
+            self._play(span.start, span.end)
+
+    def play_char(self, flat_index: int) -> None:
+        """Play one character (a click in the text) with the context margin."""
+        if 0 <= flat_index < len(self._chars):
+            c = self._chars[flat_index]
+            self._play(c.start, c.end)
+
+    def _playing_at(self, seconds: float) -> None:
+        """Highlight the character being heard (the selection follows playback)."""
+        starts = [c.start for c in self._chars]
+        i = bisect_right(starts, seconds) - 1
+        if i >= 0 and seconds <= self._chars[i].end:
+            self.view.select_chars(i, i)
+
+    # ---- decisions -------------------------------------------------------------------------
+    def _decide(self, op: EditOp, label: str) -> None:
+        if self.session is None:
+            return
+        self.player.stop()
+        self.undo_stack.push(EditCommand(self.session, op, label, self._saved))
+        self.fix_edit.setFocus()
+        if self.spans:
+            self._autoplay()
+
+    def _saved(self, error: StoreError | None) -> None:
+        self.status.setText(tr("review.unsaved", message=error) if error else tr("review.saved"))
+
+    def accept_span(self) -> None:
+        """The span's text is right as it is."""
+        span = self.current_span()
+        if span is not None:
+            op = EditOp(span.segment, span.first, span.stop, span.text, "accept")
+            self._decide(op, tr("undo.accept", text=span.text))
+
+    def fix_span(self, text: str) -> None:
+        """Replace the span's text with `text` (unchanged text accepts it)."""
+        span = self.current_span()
+        if span is None:
+            return
+        shown = "".join(c.text for c in self._span_chars(span))
+        text = text.strip()
+        if text in (shown, span.text):
+            self.accept_span()
+            return
+        op = EditOp(span.segment, span.first, span.stop, text, "fix")
+        self._decide(op, tr("undo.fix", old=span.text, text=text))
+
+    def pick_alternative(self, n: int) -> None:
+        """Take choice `n` (1-based) of the span's alternatives."""
+        span = self.current_span()
+        if span is not None and 1 <= n <= len(self.choices):
+            text = self.choices[n - 1]
+            op = EditOp(span.segment, span.first, span.stop, text, "alternative")
+            self._decide(op, tr("undo.alternative", text=text))
+
+    def revert_all(self) -> None:
+        """Back to the model's output (undoable, and the history keeps every edit)."""
+        if self.session is not None and self.session.head:
+            self.undo_stack.push(HeadCommand(self.session, 0, tr("undo.revert"), self._saved))
+
+    # ---- output ----------------------------------------------------------------------------
+    def _script_changed(self) -> None:
+        self.script = self.script_box.currentData()
+        self._refresh()
+
+    def export(self, path: str | Path, fmt: str | None = None) -> Path:
+        """Write the edited transcript in the chosen script."""
+        info = self.store.info(self.session.tid)
+        written = script.export(self.session.segments, path, fmt=fmt, script=self.script, info=info)
+        self.status.setText(tr("review.exported", path=str(written)))
+        return written
+
+    def copy_text(self) -> None:
+        if self.session is not None:
+            text = script.render(self.session.segments, "txt", script=self.script)
+            QGuiApplication.clipboard().setText(text)
+            self.status.setText(tr("review.copied"))
+
+    def _export_dialog(self) -> None:
+        if self.session is None:
+            return
+        from engine import writers
+
+        filters = ";;".join(f"{fmt.upper()} (*.{fmt})" for fmt in writers.FORMATS)
+        path, _ = QFileDialog.getSaveFileName(self, tr("action.export"), "transcript.txt", filters)
+        if path:
+            try:
+                self.export(path)
+            except (OSError, ValueError) as e:
+                QMessageBox.warning(self, tr("dialog.error"), str(e))
+
+    def make_dataset(self, name: str):
+        """Turn this transcript's checked text into the training set `name`."""
+        from engine.corrections import build_dataset
+        from engine.model import DEFAULT_MODEL
+
+        source = self.model_source() or DEFAULT_MODEL
+        return build_dataset(
+            self.store, [self.session.tid], name, model=source, vocab=_model_vocab(source)
+        )
+
+    def _dataset_dialog(self) -> None:
+        if self.session is None:
+            return
+        from engine.corrections import CorrectionsError
+
+        name, ok = QInputDialog.getText(self, tr("action.make_dataset"), tr("dataset.name"))
+        if not ok or not name:
+            return
+        try:
+            s = self.make_dataset(name)
+        except (CorrectionsError, StoreError, OSError, ValueError) as e:
+            QMessageBox.warning(self, tr("dialog.error"), str(e))
+            return
+        new = "".join(s.new_chars) or "—"
+        QMessageBox.information(
+            self,
+            tr("action.make_dataset"),
+            tr(
+                "dataset.summary",
+                name=s.name,
+                examples=s.examples,
+                hours=s.hours,
+                corrections=s.corrections,
+                accepted=s.accepted,
+                new=new,
+                command=s.command,
+            ),
+        )
+
+
+def _spin(lo: float, hi: float, step: float, value: float, suffix: str) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setRange(lo, hi)
+    spin.setSingleStep(step)
+    spin.setDecimals(1)
+    spin.setValue(value)
+    spin.setSuffix(suffix)
+    return spin
+
+
+def _model_vocab(source: str) -> list[str]:
+    """The characters of a model's vocabulary (local folder or Hub cache); [] when unknown."""
+    path = Path(source) / "vocab.json"
+    if not path.is_file():
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(source, "vocab.json")
+        except (ImportError, ValueError):
+            return []
+        if not isinstance(cached, str):
+            return []
+        path = Path(cached)
+    try:
+        return list(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return []
+
+
+def install_review(window: Any, store: Store | None = None, player: Any = None) -> Any:
+    """Plug the review page and the library into the main window; every finished recording
+    or file is saved to the store. Returns the panel (None when the store cannot open)."""
+    from .library import LibraryView
+    from .review_player import SoundDevicePlayer
+
+    try:
+        store = store or Store()
+    except StoreError as e:
+        log.error("%s", e)
+        window.show_error("store", tr("store.failed", message=e))
+        return None
+    panel = ReviewPanel(
+        store,
+        player or SoundDevicePlayer(window),
+        model_source=lambda: window.model.source if window.model else None,
+    )
+    library = LibraryView(store)
+    window.add_page(panel, tr("page.review"))
+    window.add_page(library, tr("page.library"))
+    panel.transcript_changed.connect(library.refresh)
+
+    def open_in_review(tid: int) -> None:
+        panel.open(tid)
+        window.pages.setCurrentWidget(panel)
+
+    def saved(audio: str, segments: list, info: Any) -> None:
+        if not segments:
+            return
+        try:
+            tid = store.add_transcript(segments, audio=audio or None, info=info)
+        except StoreError as e:
+            window.show_error("store", str(e))
+            return
+        library.refresh()
+        if panel.session is None:
+            panel.open(tid)
+
+    library.open_requested.connect(open_in_review)
+    window.transcript_ready.connect(saved)
+    window.review_panel, window.library_view = panel, library
+    return panel

@@ -1,0 +1,85 @@
+"""UI strings of the review mode and the library, added to the app's table (`app.i18n`)."""
+
+from __future__ import annotations
+
+from .i18n import STRINGS
+
+__all__ = ["REVIEW_STRINGS"]
+
+# key -> (English, Simplified Chinese), as in app.i18n.STRINGS.
+REVIEW_STRINGS: dict[str, tuple[str, str]] = {
+    "page.review": ("Review", "校对"),
+    "page.library": ("Library", "转写库"),
+    "review.none_open": (
+        "Open a transcript from the library, or finish a recording or file.",
+        "请从转写库打开一份转写，或完成一次录音或文件转写。",
+    ),
+    "review.span": (
+        "Doubtful {index}/{count}: “{text}” ({confidence:.0%})",
+        "存疑 {index}/{count}：“{text}”（{confidence:.0%}）",
+    ),
+    "review.done": ("No doubtful text left. 🎉", "没有存疑的文字了。🎉"),
+    "review.progress": (
+        "{count} doubtful left · about {time} to review",
+        "剩余 {count} 处存疑 · 约需 {time}",
+    ),
+    "review.alternatives": ("Alternatives: {items}", "候选：{items}"),
+    "review.no_alternatives": ("No alternatives", "没有候选"),
+    "review.fix_placeholder": (
+        "Type the right text and press Enter (unchanged: accept)",
+        "输入正确的文字后按回车（不改动即为确认）",
+    ),
+    "review.order": ("Order", "顺序"),
+    "review.order.risk": ("Lowest confidence first", "置信度最低优先"),
+    "review.order.time": ("In time order", "按时间顺序"),
+    "review.margin": ("Context", "前后文"),
+    "review.speed": ("Speed", "语速"),
+    "review.script": ("Script", "字形"),
+    "review.script.original": ("As stored", "原样"),
+    "review.script.simplified": ("Simplified", "简体"),
+    "review.script.traditional": ("Traditional", "繁体"),
+    "review.script.taiwan": ("Traditional (Taiwan)", "繁体（台湾）"),
+    "review.script.hongkong": ("Traditional (Hong Kong)", "繁体（香港）"),
+    "review.autoplay": ("Play each span", "自动播放"),
+    "action.previous_span": ("Previous", "上一处"),
+    "action.next_span": ("Next", "下一处"),
+    "action.play_span": ("Play", "播放"),
+    "action.accept_span": ("Accept", "确认"),
+    "action.fix_span": ("Fix", "改正"),
+    "action.undo": ("Undo", "撤销"),
+    "action.redo": ("Redo", "重做"),
+    "action.revert": ("Revert to model output", "恢复为模型输出"),
+    "action.export": ("Export…", "导出…"),
+    "action.copy": ("Copy text", "复制文字"),
+    "action.make_dataset": ("Make training set…", "生成训练集…"),
+    "undo.accept": ("Accept “{text}”", "确认“{text}”"),
+    "undo.fix": ("Fix “{old}” → “{text}”", "改正“{old}”→“{text}”"),
+    "undo.alternative": ("Pick “{text}”", "选用“{text}”"),
+    "undo.revert": ("Revert to model output", "恢复为模型输出"),
+    "review.unsaved": ("Not saved yet: {message}", "尚未保存：{message}"),
+    "review.saved": ("All changes saved", "所有修改已保存"),
+    "review.copied": ("Copied", "已复制"),
+    "review.exported": ("Exported {path}", "已导出 {path}"),
+    "review.play_failed": ("Cannot play: {message}", "无法播放：{message}"),
+    "dataset.name": ("Name of the training set:", "训练集名称："),
+    "dataset.summary": (
+        "Training set “{name}”: {examples} clips, {hours:.2f} h, {corrections} corrections, "
+        "{accepted} accepted; characters new to the model: {new}.\n\n"
+        "Start tuning with:\n{command}",
+        "训练集“{name}”：{examples} 段，{hours:.2f} 小时，{corrections} 处改正，{accepted} 处确认；"
+        "模型没有的字：{new}。\n\n开始微调：\n{command}",
+    ),
+    "library.search": ("Search transcripts…", "搜索转写…"),
+    "library.title": ("Title", "标题"),
+    "library.date": ("Changed", "修改时间"),
+    "library.duration": ("Length", "时长"),
+    "library.edits": ("Edits", "修改"),
+    "library.text": ("Text", "文字"),
+    "library.open": ("Open", "打开"),
+    "store.failed": (
+        "The transcript library cannot be opened: {message}",
+        "无法打开转写库：{message}",
+    ),
+}
+
+STRINGS.update(REVIEW_STRINGS)
