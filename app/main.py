@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     qt.setOrganizationName("Tingxie")
     qt.setFont(cjk_font())
     window = build_window()
+    from .review import install_review
+
+    install_review(window)  # review page, library, and saving every transcript to the store
     window.show()
     window.start()
     # Files given on the command line (the desktop launcher's %F) are queued for transcription.
