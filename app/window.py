@@ -252,6 +252,7 @@ class MainWindow(QMainWindow):
     def start(self) -> None:
         """Ask the worker for devices, leftover recordings and the remembered model."""
         self.handle.list_devices.emit()
+        self.handle.set_input_device.emit(self.prefs.input_device)
         self.handle.scan_unfinished.emit(self.prefs.recordings_dir)
         self._starting_up = True
         self.load_model(self.prefs.model or _default_model())

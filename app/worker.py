@@ -60,7 +60,7 @@ class Engine:
     transcriber: Callable[[Any], Any] | None = None  # LoadedModel -> Transcriber
     streamer: Callable[[Any], Any] | None = None  # Transcriber -> StreamingTranscriber
     recorder: Callable[..., Any] | None = None  # (path, device, on_audio, on_error) -> Recorder
-    list_devices: Callable[[], list] | None = None
+    list_devices: Callable[[], list] | None = None  # re-scans the system's input devices
     find_unfinished: Callable[[Path], list[Path]] | None = None
     recover: Callable[[Path], Path] | None = None
 
@@ -71,9 +71,15 @@ class Engine:
             self.transcriber = _transcriber
         if self.streamer is None:
             self.streamer = _streamer
-        for name in ("recorder", "list_devices", "find_unfinished", "recover"):
+        if self.list_devices is None:
+            self.list_devices = _rescan_devices
+        for name, target in (
+            ("recorder", "Recorder"),
+            ("find_unfinished", "find_unfinished"),
+            ("recover", "recover"),
+        ):
             if getattr(self, name) is None:
-                setattr(self, name, _recorder_function(name))
+                setattr(self, name, _recorder_function(target))
 
 
 def _load_model(source: str, tqdm_class: Any) -> Any:
@@ -95,12 +101,19 @@ def _streamer(transcriber: Any) -> Any:
     return StreamingTranscriber(transcriber)
 
 
+def _rescan_devices() -> list:
+    from engine.recorder import list_input_devices
+
+    return list_input_devices(refresh=True)
+
+
 def _recorder_function(name: str) -> Callable:
+    """engine.recorder.`name`, imported on first use (sounddevice loads PortAudio)."""
+
     def call(*args, **kwargs):
         from engine import recorder
 
-        target = recorder.Recorder if name == "recorder" else getattr(recorder, name)
-        return target(*args, **kwargs)
+        return getattr(recorder, name)(*args, **kwargs)
 
     return call
 
@@ -207,6 +220,10 @@ class EngineWorker(QObject):
     # ---- microphone ----------------------------------------------------------------------
     @Slot()
     def list_devices(self) -> None:
+        """List input devices, re-scanned so a newly plugged microphone shows. Not while
+        recording: re-scanning restarts PortAudio under the open stream."""
+        if self._recorder is not None:
+            return
         try:
             self.devices_listed.emit(list(self.engine.list_devices()))
         except Exception as e:
