@@ -1,0 +1,81 @@
+"""`tingxie-cli corrections NAME`: turn reviewed transcripts into a tuning dataset and print
+the `tingxie-cli tune` command that trains on it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "corrections",
+        help="make a tuning dataset from the text you checked in review",
+        description="Collect the accepted and corrected spans of reviewed transcripts into a "
+        "dataset folder (clips, manifest.tsv, tune.yaml) and print the tuning command.",
+    )
+    p.add_argument("name", help="dataset name (letters, digits, '-', '_', '.')")
+    p.add_argument(
+        "-t",
+        "--transcript",
+        type=int,
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a transcript id from `tingxie-cli library` (repeat; default: every transcript)",
+    )
+    p.add_argument("--model", help="model to tune (Hub id or folder; default: the default model)")
+    p.add_argument(
+        "--scope",
+        choices=("segment", "span"),
+        default="segment",
+        help="segment: whole segments holding checked text (default); span: checked spans only",
+    )
+    p.add_argument("--folder", type=Path, help="where the dataset goes (default: beside the store)")
+    p.add_argument("--db", type=Path, help="the store (default: in the user's data folder)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.corrections import CorrectionOptions, CorrectionsError, build_dataset
+    from engine.model import DEFAULT_MODEL
+    from engine.store import Store, StoreError
+
+    model = args.model or DEFAULT_MODEL
+    vocab_file = Path(model) / "vocab.json"
+    try:
+        with Store(args.db) as store:
+            ids = args.transcript or [t.id for t in store.list_transcripts(limit=1_000_000)]
+            summary = build_dataset(
+                store,
+                ids,
+                args.name,
+                model=model,
+                vocab=_vocab(vocab_file),
+                folder=args.folder,
+                options=CorrectionOptions(scope=args.scope),
+            )
+    except KeyError as e:
+        print(f"error: {e.args[0]}; `tingxie-cli library` lists the ids", file=sys.stderr)
+        return 1
+    except (StoreError, CorrectionsError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    new = ("".join(summary.new_chars) or "none") if vocab_file.is_file() else "unknown"
+    print(f"dataset {summary.folder}")
+    print(
+        f"  {summary.examples} clips, {summary.hours:.3f} h, {summary.corrections} corrections, "
+        f"{summary.accepted} accepted, from {len(summary.transcripts)} transcript(s)"
+    )
+    print(f"  characters new to the model: {new}")
+    print(f"tune with:\n  {summary.command}")
+    return 0
+
+
+def _vocab(path: Path) -> list[str]:
+    import json
+
+    return list(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else []
