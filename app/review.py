@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from bisect import bisect_right
 from collections.abc import Callable
 from pathlib import Path
@@ -122,6 +123,8 @@ class ReviewPanel(QWidget):
         self.spans: list[DoubtfulSpan] = []
         self.index = 0
         self.choices: list[str] = []  # texts Alt+1… put in place of the current span
+        self._gaps: list[float] = []  # seconds the user took per recent decision, beyond listening
+        self._shown_at = time.monotonic()  # when the current span was put on screen
         self.script: script.Script = "original"
         self._offsets: list[int] = []  # flat index of each segment's first character
         self._chars: list[Char] = []  # flat, as displayed
@@ -309,7 +312,10 @@ class ReviewPanel(QWidget):
         elif span is None:
             self.span_label.setText(tr("review.done"))
         left = review.estimate_review_seconds(
-            self.spans, margin=self.margin_spin.value(), speed=self.speed_spin.value()
+            self.spans,
+            margin=self.margin_spin.value(),
+            speed=self.speed_spin.value(),
+            seconds_per_decision=review.decision_pace(self._gaps),
         )
         self.progress_label.setText(
             tr("review.progress", count=len(self.spans), time=format_duration(left))
@@ -337,6 +343,7 @@ class ReviewPanel(QWidget):
         self.fix_edit.setText(text)
         self.fix_edit.selectAll()
         self._select_span()
+        self._shown_at = time.monotonic()
 
     def _select_span(self) -> None:
         span = self.current_span()
@@ -391,6 +398,12 @@ class ReviewPanel(QWidget):
     def _decide(self, op: EditOp, label: str) -> None:
         if self.session is None:
             return
+        span = self.current_span()
+        margin, speed = self.margin_spin.value(), self.speed_spin.value()
+        listen = review.estimate_review_seconds(
+            [span], margin=margin, speed=speed, seconds_per_decision=0.0
+        )
+        self._gaps = [*self._gaps[-19:], time.monotonic() - self._shown_at - listen]
         self.player.stop()
         self.undo_stack.push(EditCommand(self.session, op, label, self._saved))
         self.fix_edit.setFocus()

@@ -7,6 +7,7 @@ No I/O and no Qt: the store replays edits through `apply_edit`, the app walks `f
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -22,6 +23,7 @@ __all__ = [
     "apply_edit",
     "apply_edits",
     "audio_window",
+    "decision_pace",
     "estimate_review_seconds",
     "find_spans",
     "verified_pair",
@@ -35,6 +37,10 @@ EDIT_KINDS: tuple[str, ...] = EditKind.__args__
 
 # Confidence given to a character a person has checked (accepted or typed).
 VERIFIED_CONFIDENCE = 1.0
+# Seconds a person takes to decide on a span once heard, until their own pace is measured.
+DEFAULT_SECONDS_PER_DECISION = 2.5
+# Longer than this on one span is a break, not review work.
+_MAX_DECISION_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +166,7 @@ def estimate_review_seconds(
     *,
     margin: float = 0.3,
     speed: float = 1.0,
-    seconds_per_decision: float = 2.5,
+    seconds_per_decision: float = DEFAULT_SECONDS_PER_DECISION,
 ) -> float:
     """Seconds left to review `spans`: each is heard once at `speed` (with its margin) and then
     decided on. `seconds_per_decision` should be the user's measured pace once there is one."""
@@ -168,6 +174,14 @@ def estimate_review_seconds(
         raise ValueError(f"speed={speed}: must be above 0")
     listen = sum((s.end - s.start + 2 * margin) / speed for s in spans)
     return listen + seconds_per_decision * len(spans)
+
+
+def decision_pace(gaps: Sequence[float], default: float = DEFAULT_SECONDS_PER_DECISION) -> float:
+    """Seconds per decision from what a person took on recent spans beyond hearing each once
+    (`gaps`): the median, so one slow span does not skew it, with breaks left out; `default`
+    until three are known."""
+    work = [g for g in gaps if 0 < g <= _MAX_DECISION_SECONDS]
+    return statistics.median(work) if len(work) >= 3 else default
 
 
 def _respread(chars: Sequence[Char], text: str, lo: float, hi: float) -> tuple[Char, ...]:

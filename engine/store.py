@@ -229,7 +229,7 @@ def sha256_file(path: Path) -> str:
 def _describe(path: Path, e: BaseException) -> str:
     """A one-line message for a database failure that says what to do."""
     msg = str(e).lower()
-    if "full" in msg:
+    if "is full" in msg:
         return (
             f"{path}: the disk is full, so the last change is not saved yet; free some space "
             "(your work is kept and saved with the next change)"

@@ -13,6 +13,7 @@ from engine.review import (
     apply_edit,
     apply_edits,
     audio_window,
+    decision_pace,
     estimate_review_seconds,
     find_spans,
     verified_pair,
@@ -137,3 +138,9 @@ def test_verified_pairs_later_decision_wins_and_deletions_skipped():
     pairs = verified_pairs(SEGS, ops)
     assert [(si, p.text) for si, p in pairs] == [(0, "甜天气"), (1, "门")]
     assert apply_edits(SEGS, ops)[1].text == "门去公园"
+
+
+def test_decision_pace_is_the_median_without_breaks():
+    assert decision_pace([]) == 2.5
+    assert decision_pace([1.0, 2.0], default=3.0) == 3.0  # too few to trust
+    assert decision_pace([1.0, 9.0, 2.0, 3.0, 600.0, -1.0]) == pytest.approx(2.5)
