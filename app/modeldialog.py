@@ -14,16 +14,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from . import demo as demo_model
 from .i18n import tr
 
-__all__ = ["ModelDialog", "demo_model_dir"]
-
-
-def demo_model_dir() -> str | None:
-    """The shipped demo model's folder, or None while the project has not built it."""
-    from engine.model import DEMO_MODEL_DIR
-
-    return str(DEMO_MODEL_DIR) if (DEMO_MODEL_DIR / "config.json").is_file() else None
+__all__ = ["ModelDialog"]
 
 
 class ModelDialog(QDialog):
@@ -39,7 +33,7 @@ class ModelDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.edit, 1)
         row.addWidget(browse)
-        demo = demo_model_dir()
+        demo = demo_model.demo_model_dir()
         if demo is not None:
             use_demo = QPushButton(tr("action.use_demo"))
             use_demo.clicked.connect(lambda: self.edit.setText(demo))

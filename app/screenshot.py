@@ -47,7 +47,7 @@ def _manifest_texts() -> dict[str, str]:
 
 
 def _transcribe(clips: list[Path]) -> list[Segment] | None:
-    from .modeldialog import demo_model_dir
+    from .demo import demo_model_dir
 
     demo = demo_model_dir()
     if demo is None:

@@ -32,11 +32,13 @@ from PySide6.QtWidgets import (
 
 from engine.results import Segment
 
+from . import demo as demo_model
 from . import settings as app_settings
+from .banner import ModelBanner
 from .filequeue import FileQueue
 from .fonts import cjk_font
 from .i18n import LANGUAGES, set_language, tr
-from .modeldialog import ModelDialog, demo_model_dir
+from .modeldialog import ModelDialog
 from .transcript import ConfidenceBar, TranscriptView
 from .waveform import WaveformView
 from .worker import ModelSummary, WorkerHandle
@@ -124,10 +126,9 @@ class MainWindow(QMainWindow):
         self.cancel_all_action = action("", self.cancel_all)
 
     def _build_central(self) -> None:
-        self.banner = QLabel()
-        self.banner.setWordWrap(True)
-        self.banner.setStyleSheet("background: #fff3cd; color: #5c4400; padding: 6px;")
-        self.banner.hide()
+        self.banner = ModelBanner()
+        self.banner.choose_requested.connect(self.choose_model)
+        self.banner.demo_requested.connect(self.use_demo_model)
         self.waveform = WaveformView()
         self.transcript = TranscriptView()
         self.transcript.set_threshold(self.prefs.threshold)
@@ -270,7 +271,7 @@ class MainWindow(QMainWindow):
             self.load_model(dialog.source())
 
     def use_demo_model(self) -> None:
-        demo = demo_model_dir()
+        demo = demo_model.demo_model_dir()
         if demo is not None:
             self._starting_up = False
             self.load_model(demo)
@@ -291,8 +292,10 @@ class MainWindow(QMainWindow):
             tr("status.model_ready", model=s.source, device=s.device, dtype=s.dtype)
         )
         if summary.is_demo:
-            self.banner.setText(tr("status.demo_model"))
-            self.banner.show()
+            # Keep a startup failure's reason visible above the demo label.
+            reason = self.banner.text() if self.banner.isVisible() else ""
+            text = f"{reason}\n{tr('status.demo_model')}" if reason else tr("status.demo_model")
+            self.banner.show_message(text, offer_choose=True, offer_demo=False)
         else:
             self.banner.hide()
         self._starting_up = False
@@ -302,18 +305,16 @@ class MainWindow(QMainWindow):
         self.model_progress.hide()
         if self.model is None:
             self.model_label.setText(tr("status.no_model"))
-        demo = demo_model_dir()
+        demo = demo_model.demo_model_dir()
         if self._starting_up and not self.prefs.model_chosen and demo is not None:
             # First run without the default checkpoint: open ready to use with the demo.
             self._starting_up = False
-            self.banner.setText(f"{message}\n{tr('status.demo_model')}")
-            self.banner.show()
+            self.banner.show_message(message, offer_choose=True, offer_demo=False)
             self.load_model(demo)
             return
         self._starting_up = False
         key = "dialog.offer_demo" if demo is not None else "dialog.no_demo"
-        self.banner.setText(message)
-        self.banner.show()
+        self.banner.show_message(message, offer_choose=True, offer_demo=demo is not None)
         self.show_error("model", tr(key, message=message))
 
     # ---- recording -----------------------------------------------------------------------
@@ -516,6 +517,7 @@ class MainWindow(QMainWindow):
         self.device_label.setText(tr("label.device"))
         self.elapsed_label.setText(tr("label.elapsed", time=_elapsed(0)))
         self.confidence_bar.retranslate()
+        self.banner.retranslate()
         self.queue.retranslate()
         if self.model is None:
             self.model_label.setText(tr("status.no_model"))

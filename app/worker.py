@@ -29,6 +29,7 @@ from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, QTimer, Signal, Sl
 
 from engine.results import Progress, Segment
 
+from . import demo
 from .levels import ENVELOPE_BIN, envelope, level_percent
 
 __all__ = ["Engine", "EngineWorker", "ModelSummary", "WorkerHandle"]
@@ -118,15 +119,6 @@ def _recorder_function(name: str) -> Callable:
     return call
 
 
-def _is_demo(source: str) -> bool:
-    from engine.model import DEMO_MODEL_DIR
-
-    try:
-        return Path(source).expanduser().resolve() == DEMO_MODEL_DIR.resolve()
-    except OSError:
-        return False
-
-
 @dataclass(slots=True)
 class _FileJob:
     job_id: int
@@ -213,7 +205,7 @@ class EngineWorker(QObject):
                 source=source,
                 device=str(getattr(model, "device", "cpu")),
                 dtype=str(getattr(model, "dtype", "")).replace("torch.", ""),
-                is_demo=_is_demo(source),
+                is_demo=demo.is_demo_model(source),
             )
         )
 

@@ -117,3 +117,20 @@ def test_confidence_bar_legend_follows_threshold(qtbot):
     texts = [label.text() for label in bar._swatches.values()]
     assert any("≥ 70%" in t for t in texts) and any("< 40%" in t for t in texts)
     i18n.set_language("zh")
+
+
+def test_hovering_a_character_shows_its_tooltip(view, qtbot):
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QApplication, QToolTip
+
+    from app import i18n
+
+    i18n.set_language("en")
+    view.append_segment(Segment(0, 0, 0.5, tuple(_chars("今天", [0.95, 0.42]))))
+    point = _center_of(view, 1)
+    event = QHelpEvent(QEvent.Type.ToolTip, point, view.viewport().mapToGlobal(point))
+    QApplication.sendEvent(view.viewport(), event)
+    text = QToolTip.text()
+    assert "天" in text and "42%" in text and "0.10–0.18 s" in text and "一 5%" in text
+    i18n.set_language("zh")

@@ -184,14 +184,15 @@ def _failing_load(source, tqdm):
 
 
 def test_no_model_shows_the_reason_and_the_folder_option(qtbot, make_window, dialogs, monkeypatch):
-    monkeypatch.setattr("app.window.demo_model_dir", lambda: None)
+    monkeypatch.setattr("app.demo.demo_model_dir", lambda: None)
     window = make_window(_engine(load_model=_failing_load))
     emitted(qtbot, window.worker.model_failed, window.start)
     qtbot.waitUntil(lambda: len(dialogs) == 1)
     _title, text = dialogs[0]
     assert "not in the Hugging Face cache" in text
     assert "选择本地模型文件夹" in text  # the way out, in the UI language
-    assert window.banner.isVisible()
+    assert window.banner.isVisible() and "not in the Hugging Face cache" in window.banner.text()
+    assert window.banner.choose_button.isVisible() and not window.banner.demo_button.isVisible()
     assert window.model is None
 
 
@@ -199,7 +200,7 @@ def test_first_run_without_default_model_opens_with_the_demo(
     qtbot, make_window, dialogs, monkeypatch, tmp_path
 ):
     demo = str(tmp_path / "demo-model")
-    monkeypatch.setattr("app.window.demo_model_dir", lambda: demo)
+    monkeypatch.setattr("app.demo.demo_model_dir", lambda: demo)
     tried = []
 
     def load(source, tqdm):
@@ -213,18 +214,34 @@ def test_first_run_without_default_model_opens_with_the_demo(
     assert tried[-1] == demo and len(tried) == 2
     assert loaded[0].source == demo
     assert dialogs == []  # no dialog: the app opens ready to use
+    qtbot.waitUntil(lambda: window.model is not None)
+    assert window.model.is_demo
     assert "synthetic speech" in window.banner.text()
     assert "not in the Hugging Face cache" in window.banner.text()
 
 
-def test_chosen_model_failing_is_reported_even_with_demo(
+def test_chosen_model_failing_is_reported_and_offers_the_demo(
     qtbot, make_window, dialogs, monkeypatch, tmp_path
 ):
-    monkeypatch.setattr("app.window.demo_model_dir", lambda: str(tmp_path))
-    window = make_window(_engine(load_model=_failing_load), model="/my/model", model_chosen=True)
+    demo = str(tmp_path / "demo")
+    monkeypatch.setattr("app.demo.demo_model_dir", lambda: demo)
+    tried = []
+
+    def load(source, tqdm):
+        tried.append(source)
+        if source != demo:
+            _failing_load(source, tqdm)
+        return object()
+
+    window = make_window(_engine(load_model=load), model="/my/model", model_chosen=True)
     emitted(qtbot, window.worker.model_failed, window.start)
     qtbot.waitUntil(lambda: len(dialogs) == 1)
     assert "/my/model" in dialogs[0][1] and "演示模型" in dialogs[0][1]
+    assert tried == ["/my/model"]  # the user's choice is not silently replaced
+    assert window.banner.demo_button.isVisible()
+    window.banner.demo_button.click()
+    qtbot.waitUntil(lambda: window.model is not None, timeout=5000)
+    assert tried == ["/my/model", demo] and window.model.is_demo
 
 
 def test_no_microphone_shows_a_dialog(qtbot, make_window, dialogs):
@@ -290,3 +307,34 @@ def test_save_transcript_writes_the_chosen_format(qtbot, make_window, monkeypatc
     window.save_action.trigger()
     text = target.read_text(encoding="utf-8")
     assert "你好" in text and "世界" in text and "-->" in text
+
+
+def test_dropping_files_queues_them(qtbot, make_window, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    window = make_window()
+    clip = tmp_path / "talk.m4a"
+    clip.write_bytes(b"")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(clip)), QUrl.fromLocalFile(str(tmp_path))])
+    center = QPointF(window.rect().center())
+    enter = QDragEnterEvent(
+        center,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(
+        center,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(drop)
+    (job,) = window.queue.job_ids()  # the folder is not queued
+    assert window.queue.path(job) == str(clip)

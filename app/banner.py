@@ -1,0 +1,48 @@
+"""The model banner above the waveform: why there is no (real) model and the ways out."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from .i18n import tr
+
+__all__ = ["ModelBanner"]
+
+
+class ModelBanner(QFrame):
+    """A yellow strip with a message and buttons: choose a model folder, use the demo."""
+
+    choose_requested = Signal()
+    demo_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("model-banner")
+        self.setStyleSheet("#model-banner { background: #fff3cd; } QLabel { color: #5c4400; }")
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.choose_button = QPushButton()
+        self.demo_button = QPushButton()
+        self.choose_button.clicked.connect(self.choose_requested)
+        self.demo_button.clicked.connect(self.demo_requested)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.choose_button)
+        layout.addWidget(self.demo_button)
+        self.retranslate()
+        self.hide()
+
+    def text(self) -> str:
+        return self.label.text()
+
+    def show_message(self, text: str, *, offer_choose: bool, offer_demo: bool) -> None:
+        self.label.setText(text)
+        self.choose_button.setVisible(offer_choose)
+        self.demo_button.setVisible(offer_demo)
+        self.show()
+
+    def retranslate(self) -> None:
+        self.choose_button.setText(tr("action.choose_model"))
+        self.demo_button.setText(tr("action.use_demo"))
