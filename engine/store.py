@@ -18,7 +18,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +43,7 @@ DB_NAME = "tingxie.db"
 # Setting this environment variable moves the data folder (tests, portable installs).
 DATA_DIR_ENV = "TINGXIE_DATA_DIR"
 _PREVIEW_CHARS = 80
+_PREVIEW_SEGMENTS = 8  # segments read for the preview
 
 
 class StoreError(RuntimeError):
@@ -133,13 +134,18 @@ def _v2(conn: sqlite3.Connection) -> None:
             PRIMARY KEY(set_id, transcript_id));
         """,
     )
-    try:  # the trigram tokenizer indexes substrings, which suits text without spaces
-        conn.execute("CREATE VIRTUAL TABLE search USING fts5(text, tokenize='trigram')")
+    # One row per segment (rowid = segments.id), so an edit re-indexes one segment, not the
+    # whole transcript. The trigram tokenizer indexes substrings: Chinese has no spaces.
+    try:
+        conn.execute(
+            "CREATE VIRTUAL TABLE search USING fts5(text, transcript UNINDEXED, tokenize='trigram')"
+        )
     except sqlite3.OperationalError:
         log.info("SQLite lacks FTS5 trigram; library search scans the text")
-        conn.execute("CREATE TABLE search(rowid INTEGER PRIMARY KEY, text TEXT)")
+        conn.execute("CREATE TABLE search(rowid INTEGER PRIMARY KEY, text TEXT, transcript INT)")
     for (tid,) in conn.execute("SELECT id FROM transcripts").fetchall():
-        _index_text(conn, tid, "".join(s.text for s in _edited(conn, tid)))
+        edited = _edited(conn, tid)
+        _index_segments(conn, tid, edited, range(len(edited)))
 
 
 # Migration i (counting from 1) brings a database from user_version i-1 to i.
@@ -188,9 +194,19 @@ def _edited(conn: sqlite3.Connection, tid: int) -> list[Segment]:
     return apply_edits(_original(conn, tid), _chain(conn, tid)[: _head(conn, tid)])
 
 
-def _index_text(conn: sqlite3.Connection, tid: int, text: str) -> None:
-    conn.execute("DELETE FROM search WHERE rowid=?", (tid,))
-    conn.execute("INSERT INTO search(rowid, text) VALUES (?, ?)", (tid, text))
+def _index_segments(
+    conn: sqlite3.Connection, tid: int, segments: Sequence[Segment], indices: Iterable[int]
+) -> None:
+    """Put the current text of segments `indices` of transcript `tid` in the search index."""
+    for idx in indices:
+        (seg_id,) = conn.execute(
+            "SELECT id FROM segments WHERE transcript_id=? AND idx=?", (tid, idx)
+        ).fetchone()
+        conn.execute("DELETE FROM search WHERE rowid=?", (seg_id,))
+        conn.execute(
+            "INSERT INTO search(rowid, text, transcript) VALUES (?, ?, ?)",
+            (seg_id, segments[idx].text, tid),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,7 +404,7 @@ class Store:
                         for i, c in enumerate(seg.chars)
                     ],
                 )
-            _index_text(conn, tid, "".join(s.text for s in segments))
+            _index_segments(conn, tid, segments, range(len(segments)))
         return tid
 
     def original(self, tid: int) -> list[Segment]:
@@ -409,17 +425,25 @@ class Store:
         ops, head = self.chain(tid)
         return apply_edits(self.original(tid), ops[:head])
 
-    def save_chain(self, tid: int, ops: Sequence[EditOp], head: int) -> None:
+    def save_chain(
+        self,
+        tid: int,
+        ops: Sequence[EditOp],
+        head: int,
+        edited: Sequence[Segment] | None = None,
+    ) -> None:
         """Make the stored edits equal `ops` with `head` in effect, in one transaction.
 
         Stored edits from the first difference on are kept as superseded history, never deleted.
+        `edited` (the result of `ops[:head]`, when the caller has it) saves replaying them.
         """
         if not 0 <= head <= len(ops):
             raise ValueError(f"head={head}: must be between 0 and {len(ops)}")
-        text = "".join(s.text for s in apply_edits(self.original(tid), ops[:head]))
+        if edited is None:
+            edited = apply_edits(self.original(tid), ops[:head])
         now = _now()
         with self._write() as conn:
-            stored = _chain(conn, tid)
+            stored, old_head = _chain(conn, tid), _head(conn, tid)
             same = 0
             while same < min(len(stored), len(ops)) and stored[same] == ops[same]:
                 same += 1
@@ -436,7 +460,10 @@ class Store:
                 ],
             )
             conn.execute("UPDATE transcripts SET head=?, updated_at=? WHERE id=?", (head, now, tid))
-            _index_text(conn, tid, text)
+            # Both states share the first `k` edits; only segments edited after them can differ.
+            k = min(same, old_head, head)
+            touched = {op.segment for op in [*stored[k:old_head], *ops[k:head]]}
+            _index_segments(conn, tid, edited, sorted(touched))
 
     def add_edit(self, tid: int, op: EditOp) -> int:
         """Apply one edit after the current head (dropping anything undone); returns its seq."""
@@ -489,7 +516,7 @@ class Store:
 
     def delete_transcript(self, tid: int) -> None:
         with self._write() as conn:
-            conn.execute("DELETE FROM search WHERE rowid=?", (tid,))
+            conn.execute("DELETE FROM search WHERE transcript=?", (tid,))
             conn.execute("DELETE FROM transcripts WHERE id=?", (tid,))
         self._originals.pop(tid, None)
 
@@ -498,17 +525,21 @@ class Store:
     def list_transcripts(self, query: str = "", limit: int = 500) -> list[TranscriptSummary]:
         """Past transcripts, newest first; `query` matches a substring of the edited text or
         of the title."""
+        # The preview joins the first segments (their rowids grow with their order).
         sql = (
             "SELECT t.id, t.title, r.path, r.duration, t.created_at, t.updated_at, t.head, "
-            "substr(s.text, 1, ?) FROM transcripts t "
-            "LEFT JOIN recordings r ON r.id = t.recording_id "
-            "LEFT JOIN search s ON s.rowid = t.id "
+            "(SELECT substr(group_concat(p.text, ''), 1, ?) FROM (SELECT text FROM search "
+            " WHERE transcript = t.id ORDER BY rowid LIMIT ?) AS p) "
+            "FROM transcripts t LEFT JOIN recordings r ON r.id = t.recording_id "
         )
-        args: list[object] = [_PREVIEW_CHARS]
+        args: list[object] = [_PREVIEW_CHARS, _PREVIEW_SEGMENTS]
         if query.strip():
             # The trigram index serves LIKE directly for patterns of 3+ characters.
             pattern = "%" + _escape_like(query.strip()) + "%"
-            sql += "WHERE s.text LIKE ? ESCAPE '\\' OR t.title LIKE ? ESCAPE '\\' "
+            sql += (
+                "WHERE t.id IN (SELECT transcript FROM search WHERE text LIKE ? ESCAPE '\\') "
+                "OR t.title LIKE ? ESCAPE '\\' "
+            )
             args += [pattern, pattern]
         sql += "ORDER BY t.updated_at DESC, t.id DESC LIMIT ?"
         args.append(limit)
@@ -602,7 +633,7 @@ class EditSession:
     def flush(self) -> None:
         """Save the in-memory state; raises StoreError (and stays dirty) when that fails."""
         self.dirty = True
-        self.store.save_chain(self.tid, self.ops, self.head)
+        self.store.save_chain(self.tid, self.ops, self.head, self.segments)
         self.dirty = False
 
     def verified_pairs(self) -> list[VerifiedPair]:

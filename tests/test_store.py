@@ -97,6 +97,11 @@ def test_library_search_over_edited_text(db: Store):
     db.add_edit(t1, EditOp(1, 3, 5, "上海", "fix"))
     assert [r.id for r in db.list_transcripts("上海")] == [t1]
     assert db.list_transcripts("公园") == []
+    db.revert(t1, 0)  # undo: the index follows the text in effect
+    assert db.list_transcripts("上海") == [] and [r.id for r in db.list_transcripts("公园")] == [t1]
+    db.revert(t1, 1)
+    assert [r.id for r in db.list_transcripts("去上海")] == [t1]
+    assert db.list_transcripts()[0].preview == "今天天气很好我们去上海"  # t1 changed last
     db.delete_transcript(t2)
     assert [r.id for r in db.list_transcripts()] == [t1]
 
