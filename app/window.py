@@ -306,16 +306,21 @@ class MainWindow(QMainWindow):
         if self.model is None:
             self.model_label.setText(tr("status.no_model"))
         demo = demo_model.demo_model_dir()
-        if self._starting_up and not self.prefs.model_chosen and demo is not None:
-            # First run without the default checkpoint: open ready to use with the demo.
-            self._starting_up = False
+        # The default checkpoint missing on first run is expected (offline machine): the app
+        # opens ready to use, with the demo if there is one and the reason in the banner. A
+        # model the user chose failing is an error worth a dialog.
+        default_missing = self._starting_up and not self.prefs.model_chosen
+        self._starting_up = False
+        if default_missing and demo is not None:
             self.banner.show_message(message, offer_choose=True, offer_demo=False)
             self.load_model(demo)
             return
-        self._starting_up = False
         key = "dialog.offer_demo" if demo is not None else "dialog.no_demo"
-        self.banner.show_message(message, offer_choose=True, offer_demo=demo is not None)
-        self.show_error("model", tr(key, message=message))
+        self.banner.show_message(
+            tr(key, message=message), offer_choose=True, offer_demo=demo is not None
+        )
+        if not default_missing:
+            self.show_error("model", tr(key, message=message))
 
     # ---- recording -----------------------------------------------------------------------
     def start_recording(self) -> None:

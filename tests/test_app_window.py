@@ -187,13 +187,17 @@ def test_no_model_shows_the_reason_and_the_folder_option(qtbot, make_window, dia
     monkeypatch.setattr("app.demo.demo_model_dir", lambda: None)
     window = make_window(_engine(load_model=_failing_load))
     emitted(qtbot, window.worker.model_failed, window.start)
-    qtbot.waitUntil(lambda: len(dialogs) == 1)
-    _title, text = dialogs[0]
-    assert "not in the Hugging Face cache" in text
-    assert "选择本地模型文件夹" in text  # the way out, in the UI language
-    assert window.banner.isVisible() and "not in the Hugging Face cache" in window.banner.text()
+    qtbot.waitUntil(window.banner.isVisible)
+    # First run, default checkpoint missing: the window opens usable, the banner says why.
+    assert dialogs == []
+    assert "not in the Hugging Face cache" in window.banner.text()
+    assert "选择本地模型文件夹" in window.banner.text()  # the way out, in the UI language
     assert window.banner.choose_button.isVisible() and not window.banner.demo_button.isVisible()
     assert window.model is None
+    # A model the user picks that fails gets a dialog.
+    emitted(qtbot, window.worker.model_failed, lambda: window.load_model("/typo/model"))
+    qtbot.waitUntil(lambda: len(dialogs) == 1)
+    assert "/typo/model" in dialogs[0][1]
 
 
 def test_first_run_without_default_model_opens_with_the_demo(
