@@ -41,7 +41,8 @@ from engine.store import EditSession, Store, StoreError
 
 from . import review_strings  # noqa: F401  (registers the strings used below)
 from .i18n import tr
-from .transcript import ConfidenceBar, TranscriptView
+from .review_view import ReviewView
+from .transcript import ConfidenceBar
 from .undo import EditCommand, HeadCommand
 
 __all__ = ["KEYS", "FixBox", "ReviewPanel", "format_duration", "install_review"]
@@ -127,7 +128,9 @@ class ReviewPanel(QWidget):
         self._shown_at = time.monotonic()  # when the current span was put on screen
         self.script: script.Script = "original"
         self._offsets: list[int] = []  # flat index of each segment's first character
+        self._shown: list = []  # the segments on screen (in the display script)
         self._chars: list[Char] = []  # flat, as displayed
+        self._char_starts: list[float] = []  # their start times, for the playing position
         self.undo_stack = QUndoStack(self)
         self.undo_stack.indexChanged.connect(self._stack_moved)
         self._build()
@@ -139,7 +142,7 @@ class ReviewPanel(QWidget):
                 lambda m: self.status.setText(tr("review.play_failed", message=m))
             )
         self.retranslate()
-        self._refresh()
+        self._refresh(full=True)
 
     # ---- construction --------------------------------------------------------------------
     def _build(self) -> None:
@@ -170,7 +173,7 @@ class ReviewPanel(QWidget):
         options.addWidget(self.autoplay)
         options.addStretch(1)
 
-        self.view = TranscriptView()
+        self.view = ReviewView()
         self.view.char_clicked.connect(self.play_char)
         self.span_label = QLabel()
         self.alternatives_label = QLabel()
@@ -255,7 +258,7 @@ class ReviewPanel(QWidget):
         self.undo_stack.clear()
         self.index = 0
         self.status.setText("")
-        self._refresh()
+        self._refresh(full=True)
         self.fix_edit.setFocus()
 
     @property
@@ -277,13 +280,18 @@ class ReviewPanel(QWidget):
     def _stack_moved(self, _index: int) -> None:
         self._refresh()
 
-    def _refresh(self) -> None:
-        """Redraw after the transcript changed (decision, undo, redo, script)."""
+    def _refresh(self, full: bool = False) -> None:
+        """Redraw after the transcript changed: only the segments that differ, unless `full`
+        (another transcript, another script) or the layout changed."""
         segments = self.session.segments if self.session else []
         shown = script.convert_segments(segments, self.script)
-        self.view.set_threshold(self.threshold)
-        self.view.set_segments(shown)
+        if full or not self._redraw_changed(shown):
+            self.view.clear()
+            self.view.set_threshold(self.threshold)
+            self.view.set_segments(shown)
+        self._shown = shown
         self._chars = [c for s in shown for c in s.chars]
+        self._char_starts = [c.start for c in self._chars]
         self._offsets = []
         total = 0
         for s in shown:
@@ -291,6 +299,21 @@ class ReviewPanel(QWidget):
             total += len(s.chars)
         self._respan()
         self.transcript_changed.emit()
+
+    def _redraw_changed(self, shown: list) -> bool:
+        """Replace the segments that changed in place; False when that cannot be done."""
+        if len(shown) != len(self._shown):
+            return False
+        # Last first, so the offsets of the segments still to do stay valid.
+        for i in reversed(range(len(shown))):
+            old, new = self._shown[i], shown[i]
+            if old == new:
+                continue
+            if not old.chars or not new.chars:
+                return False
+            first = self._offsets[i]
+            self.view.replace_chars(first, first + len(old.chars), new.chars)
+        return True
 
     def _respan(self) -> None:
         segments = self.session.segments if self.session else []
@@ -389,8 +412,7 @@ class ReviewPanel(QWidget):
 
     def _playing_at(self, seconds: float) -> None:
         """Highlight the character being heard (the selection follows playback)."""
-        starts = [c.start for c in self._chars]
-        i = bisect_right(starts, seconds) - 1
+        i = bisect_right(self._char_starts, seconds) - 1
         if i >= 0 and seconds <= self._chars[i].end:
             self.view.select_chars(i, i)
 
@@ -449,7 +471,7 @@ class ReviewPanel(QWidget):
     # ---- output ----------------------------------------------------------------------------
     def _script_changed(self) -> None:
         self.script = self.script_box.currentData()
-        self._refresh()
+        self._refresh(full=True)
 
     def export(self, path: str | Path, fmt: str | None = None) -> Path:
         """Write the edited transcript in the chosen script."""

@@ -322,3 +322,29 @@ def test_plugs_into_the_main_window(qtbot, tmp_path: Path, store: Store, audio: 
     assert window.library_view.ids == [row.id]
     window.handle.stop()
     QApplication.processEvents()
+
+
+def test_decisions_redraw_only_the_changed_segment(qtbot, panel: ReviewPanel, monkeypatch):
+    full = []
+    monkeypatch.setattr(panel.view, "set_segments", lambda segs: full.append(segs))
+    panel.fix_edit.setText("甜甜蜜")  # longer than the span: later positions shift
+    qtbot.keyClick(panel.fix_edit, Qt.Key.Key_Return)
+    key(qtbot, panel, KEYS["undo"])
+    key(qtbot, panel, KEYS["redo"])
+    panel.fix_edit.setText("园")
+    qtbot.keyClick(panel.fix_edit, Qt.Key.Key_Return)
+    assert full == []  # never a full redraw
+    view = panel.view
+    expected = "".join(s.text for s in panel.session.segments)
+    assert view.toPlainText().replace("\u2029", "").replace("\n", "") == expected
+    assert len(view.chars) == len(expected) == 12
+    for i, char in enumerate(view.chars):  # selection and formats line up after the shifts
+        view.select_chars(i, i)
+        assert view.textCursor().selectedText() == char.text == expected[i]
+    color = [view.char_format(i).foreground().color().name() for i in range(12)]
+    assert color[1] == color[2] == color[3] == color[11] == color[0]  # checked: confident
+    cursor = view.textCursor()
+    cursor.setPosition(view.document().toPlainText().index("公"))
+    rect = view.cursorRect(cursor)
+    hit = view.char_at(QPoint(rect.right() + 3, rect.center().y()))
+    assert hit is not None and hit[0].text == "公" and hit[1] == 10
