@@ -41,7 +41,7 @@ from engine.store import EditSession, Store, StoreError
 
 from . import review_strings  # noqa: F401  (registers the strings used below)
 from .i18n import tr
-from .review_view import ReviewView
+from .review_view import ReviewView, SpanWaveform
 from .transcript import ConfidenceBar
 from .undo import EditCommand, HeadCommand
 
@@ -136,6 +136,7 @@ class ReviewPanel(QWidget):
         self._build()
         self._build_actions()
         self.player.position.connect(self._playing_at)
+        self.player.loaded.connect(self.waveform.show_audio)
         self.player.finished.connect(self._select_span)
         if hasattr(self.player, "failed"):
             self.player.failed.connect(
@@ -174,6 +175,7 @@ class ReviewPanel(QWidget):
         options.addStretch(1)
 
         self.view = ReviewView()
+        self.waveform = SpanWaveform()
         self.view.char_clicked.connect(self.play_char)
         self.span_label = QLabel()
         self.alternatives_label = QLabel()
@@ -186,6 +188,7 @@ class ReviewPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.confidence_bar)
         layout.addLayout(options)
+        layout.addWidget(self.waveform)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.span_label)
         layout.addWidget(self.alternatives_label)
@@ -396,6 +399,7 @@ class ReviewPanel(QWidget):
         if audio is None:
             return
         lo, hi = review.audio_window(start, end, self.margin_spin.value())
+        self.waveform.set_span(start, end)
         self.player.play(str(audio), lo, hi, self.speed_spin.value())
 
     def play_span(self) -> None:
@@ -411,7 +415,9 @@ class ReviewPanel(QWidget):
             self._play(c.start, c.end)
 
     def _playing_at(self, seconds: float) -> None:
-        """Highlight the character being heard (the selection follows playback)."""
+        """Highlight the character being heard (the selection follows playback) and the
+        position on the waveform."""
+        self.waveform.set_position(seconds)
         i = bisect_right(self._char_starts, seconds) - 1
         if i >= 0 and seconds <= self._chars[i].end:
             self.view.select_chars(i, i)

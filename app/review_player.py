@@ -23,6 +23,7 @@ class SoundDevicePlayer(QObject):
     """Plays [start, end] seconds of an audio file at `speed`."""
 
     position = Signal(float)  # seconds in the recording
+    loaded = Signal(float, object)  # start seconds, the 16 kHz samples about to play
     finished = Signal()
     failed = Signal(str)  # one-line reason
     _ready = Signal(int, object)  # play number, samples (from the reading thread)
@@ -71,6 +72,7 @@ class SoundDevicePlayer(QObject):
             return
         self._began = time.monotonic()
         self._timer.start()
+        self.loaded.emit(self._start, samples)
 
     def _failed(self, number: int, message: str) -> None:
         if number == self._number:

@@ -1,4 +1,5 @@
-"""The transcript view of the review mode: `TranscriptView` plus in-place replacement of one
+"""The views of the review mode. `SpanWaveform`: the stretch being played, with the playing
+position. `ReviewView`: `TranscriptView` plus in-place replacement of one
 segment's characters, so a decision in a long transcript redraws one segment, not all of it
 (set_segments on 8 000 characters takes ~0.8 s on a 2-core CPU).
 
@@ -11,13 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+import pyqtgraph as pg
 from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from engine.results import Char
 
 from .transcript import TranscriptView
 
-__all__ = ["ReviewView"]
+__all__ = ["ReviewView", "SpanWaveform"]
 
 
 class ReviewView(TranscriptView):
@@ -50,3 +54,42 @@ class ReviewView(TranscriptView):
         for i in range(first + len(chars), len(self._starts)):
             self._starts[i] += shift
         self._committed_end += shift
+
+
+class SpanWaveform(QWidget):
+    """The waveform of the stretch being played, the span shaded, the playing position a line."""
+
+    _POINTS = 1000  # peaks drawn across the stretch, whatever its length
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.setYRange(-1.0, 1.0)
+        self.plot.getPlotItem().hideAxis("left")
+        self.plot.setFixedHeight(80)
+        self.curve = self.plot.plot(pen=pg.mkPen("#1565c0", width=1))
+        self.region = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(255, 193, 7, 60))
+        self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#d32f2f", width=2))
+        self.plot.addItem(self.region)
+        self.plot.addItem(self.cursor)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+
+    def show_audio(self, start: float, samples: np.ndarray, rate: int = 16_000) -> None:
+        """Draw `samples` (mono) as starting at `start` seconds of the recording."""
+        step = max(1, len(samples) // self._POINTS)
+        usable = len(samples) // step * step
+        peaks = np.abs(samples[:usable]).reshape(-1, step).max(axis=1) if usable else samples
+        x = start + np.arange(len(peaks)) * step / rate
+        # Peaks mirrored around zero, as waveform editors draw them.
+        self.curve.setData(np.repeat(x, 2), np.ravel(np.column_stack([peaks, -peaks])))
+        self.plot.setXRange(start, start + len(samples) / rate, padding=0)
+
+    def set_span(self, start: float, end: float) -> None:
+        self.region.setRegion((start, end))
+
+    def set_position(self, seconds: float) -> None:
+        self.cursor.setValue(seconds)

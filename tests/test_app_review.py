@@ -29,6 +29,7 @@ class FakePlayer(QObject):
     """Records what it was asked to play instead of making sound."""
 
     position = Signal(float)
+    loaded = Signal(float, object)
     finished = Signal()
     failed = Signal(str)
 
@@ -260,6 +261,7 @@ from PySide6.QtCore import QObject, Signal
 
 class Player(QObject):
     position = Signal(float)
+    loaded = Signal(float, object)
     finished = Signal()
     def play(self, *a): pass
     def stop(self): pass
@@ -348,3 +350,44 @@ def test_decisions_redraw_only_the_changed_segment(qtbot, panel: ReviewPanel, mo
     rect = view.cursorRect(cursor)
     hit = view.char_at(QPoint(rect.right() + 3, rect.center().y()))
     assert hit is not None and hit[0].text == "公" and hit[1] == 10
+
+
+def test_waveform_shows_the_stretch_span_and_position(qtbot, panel: ReviewPanel):
+    import numpy as np
+
+    key(qtbot, panel, KEYS["play"])
+    lo, hi = panel.waveform.region.getRegion()
+    span = panel.current_span()
+    assert (lo, hi) == (pytest.approx(span.start), pytest.approx(span.end))
+    samples = np.sin(np.arange(12_000) / 10).astype(np.float32) * 0.5
+    panel.player.loaded.emit(0.0, samples)
+    x, y = panel.waveform.curve.getData()
+    assert x[0] == 0.0 and x[-1] == pytest.approx(0.75, abs=0.01)
+    assert y.max() == pytest.approx(0.5, abs=0.01) and y.min() == pytest.approx(-0.5, abs=0.01)
+    panel.player.position.emit(0.3)
+    assert panel.waveform.cursor.value() == pytest.approx(0.3)
+
+
+def test_sounddevice_player_reads_plays_and_reports_position(qtbot, tmp_path, monkeypatch):
+    import numpy as np
+    import sounddevice as sd
+
+    from app.review_player import SoundDevicePlayer
+    from engine.audio import write_wav
+
+    path = tmp_path / "tone.wav"
+    write_wav(path, (0.3 * np.sin(np.arange(32_000) / 5)).astype(np.float32))
+    played, stopped = [], []
+    monkeypatch.setattr(sd, "play", lambda data, samplerate: played.append((len(data), samplerate)))
+    monkeypatch.setattr(sd, "stop", lambda: stopped.append(True))
+    player = SoundDevicePlayer()
+    positions = []
+    player.position.connect(positions.append)
+    with qtbot.waitSignal(player.finished, timeout=5000):
+        player.play(str(path), 0.5, 0.8, speed=2.0)
+    assert played == [(4800, 32_000)]  # 0.3 s of 16 kHz samples, at double rate
+    assert positions == sorted(positions) and positions[-1] == pytest.approx(0.8)
+    assert 0.5 <= positions[0] < 0.8
+    with qtbot.waitSignal(player.failed, timeout=5000) as failed:
+        player.play(str(tmp_path / "missing.wav"), 0.0, 1.0)
+    assert "missing.wav" in failed.args[0]
