@@ -6,9 +6,10 @@ transcriber's generator per event-loop pass, and microphone audio is drained fro
 timer, so recording, file jobs and cancel requests interleave on one thread without blocking
 each other for longer than one model call.
 
-Audio path: the Recorder's callback (PortAudio's thread) only puts 16 kHz blocks into a
-`queue.Queue`; the worker drains everything queued on each tick (nothing is dropped however
-slow a model call was), feeds the streaming transcriber and emits decimated waveform points.
+Audio path: the Recorder hands 16 kHz blocks to `_on_audio` in its own thread, which puts
+them into a `queue.Queue` and emits decimated waveform points straight away (so the waveform
+moves even while the worker is inside a model call). The worker drains everything queued on
+each tick (nothing is dropped however slow a model call was) into the streaming transcriber.
 """
 
 from __future__ import annotations
@@ -165,8 +166,7 @@ class EngineWorker(QObject):
         self._recorder_path = Path()
         self._device: str | None = None
         self._audio: queue.Queue[np.ndarray] = queue.Queue()
-        self._env_rest = np.zeros(0, dtype=np.float32)
-        self._seconds = 0.0
+        self._meter = _Meter(self.audio_level.emit)
         self._jobs: deque[_FileJob] = deque()
         self._current: _FileJob | None = None
         self._cancelled: set[int] = set()
@@ -242,7 +242,7 @@ class EngineWorker(QObject):
             recorder = self.engine.recorder(
                 path,
                 device=self._device,
-                on_audio=self._audio.put,
+                on_audio=self._on_audio,
                 on_error=lambda _error: self._microphone_lost.emit(),
             )
             recorder.start()
@@ -250,7 +250,6 @@ class EngineWorker(QObject):
             self.error.emit("microphone", str(e))
             return
         self._recorder, self._recorder_path = recorder, path
-        self._env_rest = np.zeros(0, dtype=np.float32)
         self._drain_timer.start()
         self.recording_started.emit(str(path))
 
@@ -285,28 +284,27 @@ class EngineWorker(QObject):
             self.error.emit("microphone", str(e))
             path = self._recorder_path
         self._drain_audio()
-        if finish_stream and self._streamer is not None:
-            self._stream_call(self._streamer.finish)
-            self._streamer.reset()
-            self._seconds = 0.0
+        if finish_stream:
+            self._meter.reset()  # the recorder's thread has ended: safe to touch
+            if self._streamer is not None:
+                self._stream_call(self._streamer.finish)
+                self._streamer.reset()
         self.recording_saved.emit(str(path))
 
+    def _on_audio(self, block: np.ndarray) -> None:
+        """The recorder's thread: queue the block for the model and draw it at once, so the
+        waveform keeps moving however long a model call in this worker's thread takes."""
+        self._audio.put(block)
+        self._meter(block)
+
     def _drain_audio(self) -> None:
+        """Feed everything queued since the last tick to the streaming transcriber at once."""
         blocks = []
         with contextlib.suppress(queue.Empty):
             while True:
                 blocks.append(self._audio.get_nowait())
-        if not blocks:
-            return
-        samples = np.concatenate(blocks).astype(np.float32, copy=False)
-        self._seconds += len(samples) / _SAMPLE_RATE
-        joined = np.concatenate([self._env_rest, samples])
-        usable = len(joined) - len(joined) % ENVELOPE_BIN
-        self._env_rest = joined[usable:]
-        self.audio_level.emit(
-            envelope(joined[:usable], ENVELOPE_BIN), level_percent(samples), self._seconds
-        )
-        if self._streamer is not None:
+        if blocks and self._streamer is not None:
+            samples = np.concatenate(blocks).astype(np.float32, copy=False)
             self._stream_call(self._streamer.push, samples)
 
     def _stream_call(self, method: Callable, *args: Any) -> None:
@@ -429,6 +427,28 @@ class EngineWorker(QObject):
             self._step_file()
         self._step_timer.stop()  # timers must stop in their own thread
         self._drain_timer.stop()
+
+
+class _Meter:
+    """Decimates microphone blocks for the waveform and meter. Called only from the
+    recorder's thread while recording (reset after it ended); emits (points, level, seconds)."""
+
+    def __init__(self, emit: Callable[[np.ndarray, int, float], None]) -> None:
+        self._emit = emit
+        self.reset()
+
+    def reset(self) -> None:
+        self._rest = np.zeros(0, dtype=np.float32)
+        self._samples = 0
+
+    def __call__(self, block: np.ndarray) -> None:
+        block = np.asarray(block, dtype=np.float32)
+        self._samples += len(block)
+        joined = np.concatenate([self._rest, block])
+        usable = len(joined) - len(joined) % ENVELOPE_BIN
+        self._rest = joined[usable:]
+        points = envelope(joined[:usable], ENVELOPE_BIN)
+        self._emit(points, level_percent(block), self._samples / _SAMPLE_RATE)
 
 
 def _with_info(items: Iterator, info: Any) -> Iterator:

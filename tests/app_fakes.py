@@ -58,6 +58,10 @@ class FakeRecorder:
     def wait_fed(self, timeout: float = 10.0) -> None:
         self._thread.join(timeout)
 
+    def fed(self) -> bool:
+        """All of the signal was delivered (poll this to keep the UI thread's loop running)."""
+        return not self._thread.is_alive()
+
     def pause(self) -> None:
         pass
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from app_fakes import FakeDevice, emitted, recorder_factory, tone
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QObject, QTimer, Slot
 
 from app.worker import Engine, EngineWorker, ModelSummary, WorkerHandle
 from engine.results import Progress, Segment
@@ -251,3 +251,50 @@ def test_device_lost_mid_recording_keeps_the_audio_and_says_so(qtbot, start, tmp
     qtbot.waitUntil(lambda: len(saved) == 1, timeout=5000)
     audio, _ = sf.read(saved[0], dtype="float32")
     assert len(audio) == 8000  # everything captured before the loss is in the file
+
+
+class _SlowCountingStreamer:
+    """A streaming transcriber whose every push takes `delay` seconds (a slow model)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay, self.received, self.pushes = delay, 0, 0
+
+    def push(self, samples):
+        time.sleep(self.delay)
+        self.received += len(samples)
+        self.pushes += 1
+        return []
+
+    def finish(self):
+        return []
+
+    def reset(self):
+        pass
+
+
+def test_slow_model_drops_no_audio_and_waveform_keeps_moving(qtbot, start, tmp_path):
+    signal = tone(2.0)
+    streamer = _SlowCountingStreamer(delay=0.4)
+    make = recorder_factory(signal=signal, realtime=1.0)
+    handle = start(_fake_engine(recorder=make, streamer=lambda t: streamer))
+    w = handle.worker
+    emitted(qtbot, w.model_loaded, lambda: handle.load_model.emit("fake"))
+    arrivals = _Arrivals()  # lives in this (the UI) thread, like the window
+    w.audio_level.connect(arrivals.hit)
+    emitted(qtbot, w.recording_started, lambda: handle.start_recording.emit(str(tmp_path)))
+    qtbot.waitUntil(make.made[0].fed, timeout=10_000)
+    emitted(qtbot, w.recording_saved, handle.stop_recording.emit, 10_000)
+    assert streamer.received == len(signal)  # every sample reached the model
+    assert streamer.pushes < 10  # slow calls: the backlog was taken in large pieces
+    # Waveform points came per 100 ms block, not per 400 ms model call.
+    assert len(arrivals.times) == 20 and max(np.diff(arrivals.times)) < 0.3
+
+
+class _Arrivals(QObject):
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    @Slot(object, int, float)
+    def hit(self, points, level, seconds) -> None:
+        self.times.append(time.monotonic())
