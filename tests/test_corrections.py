@@ -116,3 +116,37 @@ def test_cli_hand_off(store_with_edits, tmp_path, capsys):
     assert TuneConfig.load(config).model == str(model.resolve())
     assert main(["corrections", "x", "--db", str(store.path), "-t", "99"]) == 1
     assert "transcript 99 is not in the store" in capsys.readouterr().err
+
+
+def test_real_recording_to_store_review_and_dataset(tiny_model_dir, shared_audio, tmp_path):
+    """A real Mandarin clip (MP3) transcribed by the (random) tiny model, stored, reviewed and
+    turned into a dataset whose clip holds the same samples as the recording's span."""
+    from engine.model import LoadOptions, load_model
+    from engine.results import Segment as Seg
+    from engine.review import ReviewOptions, find_spans
+    from engine.transcribe import Transcriber
+
+    clip = shared_audio / "funasr_asr_example_zh.mp3"
+    model = load_model(tiny_model_dir, LoadOptions(device="cpu"))
+    items, info = Transcriber(model).transcribe(clip)
+    segments = [s for s in items if isinstance(s, Seg)]
+    assert segments, "the tiny model produced no text to review"
+    with Store(tmp_path / "t.db") as store:
+        tid = store.add_transcript(segments, audio=clip, info=info)
+        assert store.segments(tid) == segments  # every field survives the round trip
+        span = find_spans(store.segments(tid), ReviewOptions(threshold=1.0))[0]
+        store.add_edit(tid, EditOp(span.segment, span.first, span.stop, "欢迎", "fix"))
+        options = CorrectionOptions(scope="span", min_seconds=0.0)
+        (cut,) = collect_clips(store, [tid], options)
+        summary = build_dataset(
+            store, [tid], "real", model=str(tiny_model_dir), vocab=model.vocab, options=options
+        )
+    (example,) = load_dataset(summary.manifest).examples
+    assert example.text == "欢迎"
+    assert summary.new_chars == tuple(c for c in "欢迎" if c not in model.vocab)
+    from engine.audio import read_span
+
+    expected = read_span(clip, cut.start, cut.end)
+    got = load_audio(example.audio)
+    assert len(got) == len(expected)
+    assert np.abs(got - expected).max() < 1e-3  # 16-bit WAV of the same samples
