@@ -34,6 +34,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "action.use_demo": ("Use the demo model", "使用演示模型"),
     "action.cancel_all": ("Cancel all", "全部取消"),
     "action.cancel": ("Cancel", "取消"),
+    "action.refresh_devices": ("Look for microphones again", "重新查找麦克风"),
     "action.show_live": ("Show live transcript", "显示实时转写"),
     "label.device": ("Microphone:", "麦克风："),
     "label.default_device": ("System default", "系统默认"),

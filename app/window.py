@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTabWidget,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -152,6 +153,9 @@ class MainWindow(QMainWindow):
         self.device_box.setMinimumWidth(220)
         self.device_box.activated.connect(self._device_chosen)
         self.device_label = QLabel()
+        self.refresh_devices_button = QToolButton()
+        self.refresh_devices_button.setText("⟳")
+        self.refresh_devices_button.clicked.connect(self.handle.list_devices)
         self.elapsed_label = QLabel()
         self.toolbar = QToolBar()
         self.toolbar.setObjectName("main-toolbar")
@@ -160,6 +164,7 @@ class MainWindow(QMainWindow):
         self.toolbar.addSeparator()
         self.toolbar.addWidget(self.device_label)
         self.toolbar.addWidget(self.device_box)
+        self.toolbar.addWidget(self.refresh_devices_button)
         self.toolbar.addSeparator()
         self.toolbar.addWidget(self.elapsed_label)
         self.addToolBar(self.toolbar)
@@ -520,6 +525,7 @@ class MainWindow(QMainWindow):
         self.cancel_all_button.setText(tr("action.cancel_all"))
         self.live_button.setText(tr("action.show_live"))
         self.device_label.setText(tr("label.device"))
+        self.refresh_devices_button.setToolTip(tr("action.refresh_devices"))
         self.elapsed_label.setText(tr("label.elapsed", time=_elapsed(0)))
         self.confidence_bar.retranslate()
         self.banner.retranslate()
@@ -532,6 +538,9 @@ class MainWindow(QMainWindow):
         self.pause_action.setEnabled(self._recording)
         self.stop_action.setEnabled(self._recording)
         self.pause_action.setText(tr("action.resume") if self._paused else tr("action.pause"))
+        # The device is chosen between recordings (a recording is one file from one device).
+        self.device_box.setEnabled(not self._recording)
+        self.refresh_devices_button.setEnabled(not self._recording)
 
     def _save_prefs(self) -> None:
         if self._store is not None:

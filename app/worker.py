@@ -179,7 +179,7 @@ class EngineWorker(QObject):
         self._step_timer.setSingleShot(True)
         self._step_timer.setInterval(0)
         self._step_timer.timeout.connect(self._step_file)
-        self._microphone_lost.connect(self._stop_after_loss)
+        self._microphone_lost.connect(self.stop_recording)
 
     # ---- model ---------------------------------------------------------------------------
     @Slot(str)
@@ -224,13 +224,8 @@ class EngineWorker(QObject):
 
     @Slot(str)
     def set_input_device(self, device: str) -> None:
-        """Use `device` (a name; empty = system default) from now on; a running recording is
-        finished and a new one continues on the new device."""
+        """Record from `device` (a name; empty = system default) from the next recording on."""
         self._device = device or None
-        if self._recorder is not None:
-            folder = self._recorder_path.parent
-            self._stop(finish_stream=False)
-            self.start_recording(str(folder))
 
     @Slot(str)
     def start_recording(self, folder: str) -> None:
@@ -265,15 +260,9 @@ class EngineWorker(QObject):
 
     @Slot()
     def stop_recording(self) -> None:
-        """Stop capture, keep the file, and flush the streaming transcriber."""
-        self._stop(finish_stream=True)
-
-    def _stop_after_loss(self) -> None:
-        """The device failed mid-recording: finish as on Stop; `recorder.stop()` raises the
-        one-line error (which says where the audio so far is kept) and it is reported."""
-        self._stop(finish_stream=True)
-
-    def _stop(self, *, finish_stream: bool) -> None:
+        """Stop capture, keep the file, and flush the streaming transcriber. Also runs when
+        the device is lost: `recorder.stop()` then raises the one-line error (which says where
+        the audio so far is kept) and it is reported."""
         recorder, self._recorder = self._recorder, None
         if recorder is None:
             return
@@ -284,11 +273,10 @@ class EngineWorker(QObject):
             self.error.emit("microphone", str(e))
             path = self._recorder_path
         self._drain_audio()
-        if finish_stream:
-            self._meter.reset()  # the recorder's thread has ended: safe to touch
-            if self._streamer is not None:
-                self._stream_call(self._streamer.finish)
-                self._streamer.reset()
+        self._meter.reset()  # the recorder's thread has ended: safe to touch
+        if self._streamer is not None:
+            self._stream_call(self._streamer.finish)
+            self._streamer.reset()
         self.recording_saved.emit(str(path))
 
     def _on_audio(self, block: np.ndarray) -> None:

@@ -342,3 +342,22 @@ def test_dropping_files_queues_them(qtbot, make_window, tmp_path):
     window.dropEvent(drop)
     (job,) = window.queue.job_ids()  # the folder is not queued
     assert window.queue.path(job) == str(clip)
+
+
+def test_device_list_refreshes_and_choice_goes_to_the_next_recording(qtbot, make_window):
+    scans = iter([[FakeDevice("Mic A")], [FakeDevice("Mic A"), FakeDevice("USB mic", 1)]])
+    make = recorder_factory(signal=tone(0.2))
+    window = make_window(_engine(list_devices=lambda: next(scans), recorder=make))
+    window.start()
+    qtbot.waitUntil(lambda: window.device_box.count() == 2)  # default + Mic A
+    window.refresh_devices_button.click()  # a microphone was plugged in meanwhile
+    qtbot.waitUntil(lambda: window.device_box.count() == 3)
+    window.device_box.setCurrentIndex(2)
+    window.device_box.activated.emit(2)
+    window.record_action.trigger()
+    qtbot.waitUntil(window.stop_action.isEnabled, timeout=5000)
+    assert make.made[0].device == "USB mic"
+    assert not window.device_box.isEnabled()  # one recording, one device
+    window.stop_action.trigger()
+    qtbot.waitUntil(window.record_action.isEnabled, timeout=5000)
+    assert window.device_box.isEnabled()
