@@ -55,8 +55,22 @@ class LibraryView(QWidget):
         self.search.returnPressed.connect(self._open_current)
         self.table.cellDoubleClicked.connect(lambda row, _: self._open_row(row))
         self.ids: list[int] = []
+        self._stale = False
         self.retranslate()
         self.refresh()
+
+    def refresh_later(self) -> None:
+        """The store changed: refresh now if shown, else when next shown (a decision in
+        review should not rebuild a hidden table)."""
+        if self.isVisible():
+            self._timer.start()
+        else:
+            self._stale = True
+
+    def showEvent(self, event) -> None:
+        if self._stale:
+            self.refresh()
+        super().showEvent(event)
 
     def retranslate(self) -> None:
         self.search.setPlaceholderText(tr("library.search"))
@@ -70,6 +84,7 @@ class LibraryView(QWidget):
             self.message.setText(str(e))
             return
         self.message.setText("")
+        self._stale = False
         self.ids = [r.id for r in rows]
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):

@@ -361,8 +361,13 @@ class ReviewPanel(QWidget):
                 confidence=span.confidence,
             )
         )
-        self.choices = span_choices(chars)
-        items = "  ".join(f"Alt+{i}: {c}" for i, c in enumerate(self.choices, start=1))
+        # Choices in the stored script (what the model knows), shown in the display script.
+        stored = self.session.segments[span.segment].chars[span.first : span.stop]
+        self.choices = span_choices(stored)
+        items = "  ".join(
+            f"Alt+{i}: {script.convert_text(c, self.script)}"
+            for i, c in enumerate(self.choices, start=1)
+        )
         self.alternatives_label.setText(
             tr("review.alternatives", items=items) if items else tr("review.no_alternatives")
         )
@@ -594,7 +599,7 @@ def install_review(window: Any, store: Store | None = None, player: Any = None) 
     library = LibraryView(store)
     window.add_page(panel, tr("page.review"))
     window.add_page(library, tr("page.library"))
-    panel.transcript_changed.connect(library.refresh)
+    panel.transcript_changed.connect(library.refresh_later)
 
     def open_in_review(tid: int) -> None:
         panel.open(tid)

@@ -279,14 +279,26 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = _connect(self.path)
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(_describe(self.path, e)) from e
+        try:
+            self._configure()
+            self._migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _configure(self) -> None:
+        try:
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.execute("PRAGMA busy_timeout=10000")
             if self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
                 log.warning("%s: WAL mode unavailable, using the rollback journal", self.path)
             # FULL: a committed edit survives a power cut, not only a crash.
             self._conn.execute("PRAGMA synchronous=FULL")
-            self._migrate()
-        except (sqlite3.Error, OSError) as e:
+            # Reading the schema version is the first real read: a damaged file fails here.
+            self._conn.execute("PRAGMA user_version").fetchone()
+        except sqlite3.Error as e:
             raise StoreError(_describe(self.path, e)) from e
 
     # -- plumbing --

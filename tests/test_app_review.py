@@ -247,6 +247,13 @@ def test_library_search_and_open(qtbot, store: Store, audio: Path):
     with qtbot.waitSignal(library.open_requested) as opened:
         qtbot.keyClick(library.search, Qt.Key.Key_Return)
     assert opened.args == [t1]
+    library.search.setText("")
+    library.refresh()
+    t3 = store.add_transcript([Segment(0, 0, 1, (Char("新", 0, 0.5, 0.9),))], title="third")
+    library.refresh_later()  # hidden: nothing rebuilt until it is shown
+    assert library.ids == [t2, t1]
+    library.show()
+    assert library.ids == [t3, t2, t1]
 
 
 APP_WRITER = """
