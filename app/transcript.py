@@ -95,15 +95,26 @@ class TranscriptView(QTextEdit):
             cursor.insertText(char.text, self._format(char, tail=True))
         self._scroll_to_end()
 
-    def end_segment(self) -> None:
-        """Start a new paragraph after the committed text (a pause ended a segment)."""
-        if not self._open_paragraph:
+    def end_segment(self, chars_before: int | None = None) -> None:
+        """Start a new paragraph after the first `chars_before` committed characters (default:
+        all of them). Streaming commits may already hold characters from after the pause that
+        ended the segment; they move to the new paragraph."""
+        n = len(self._chars) if chars_before is None else chars_before
+        if n == len(self._chars) and not self._open_paragraph:
             return
+        if n == 0 or (n < len(self._chars) and self._starts[n] == self._block_start(n)):
+            return  # already at a paragraph start
+        pos = self._committed_end if n == len(self._chars) else self._starts[n]
         cursor = QTextCursor(self.document())
-        cursor.setPosition(self._committed_end)
+        cursor.setPosition(pos)
         cursor.insertBlock()
-        self._committed_end = cursor.position()
-        self._open_paragraph = False
+        for i in range(n, len(self._starts)):
+            self._starts[i] += 1
+        self._committed_end += 1
+        self._open_paragraph = n < len(self._chars)
+
+    def _block_start(self, index: int) -> int:
+        return self.document().findBlock(self._starts[index]).position()
 
     # ---- coloring ------------------------------------------------------------------------
     @property

@@ -372,9 +372,10 @@ class MainWindow(QMainWindow):
             self.transcript.apply_update(committed, tail)
 
     def _live_segment(self, segment: Segment) -> None:
-        self.documents[LIVE].segments.append(segment)
+        segments = self.documents[LIVE].segments
+        segments.append(segment)
         if self.current == LIVE:
-            self.transcript.end_segment()
+            self.transcript.end_segment(sum(len(s.chars) for s in segments))
 
     def _devices_listed(self, devices: list) -> None:
         self.device_box.clear()

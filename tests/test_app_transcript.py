@@ -134,3 +134,19 @@ def test_hovering_a_character_shows_its_tooltip(view, qtbot):
     text = QToolTip.text()
     assert "天" in text and "42%" in text and "0.10–0.18 s" in text and "一 5%" in text
     i18n.set_language("zh")
+
+
+def test_segment_break_lands_after_the_segments_last_character(view):
+    view.apply_update(_chars("你好世界", [0.9, 0.9, 0.3, 0.9]), _chars("啊", [0.9], start=1.0))
+    view.end_segment(2)  # the pause came after 好; 世界 were committed in the same update
+    assert view.toPlainText() == "你好\n世界啊"
+    assert _color(view.char_format(2)) == BAND_COLORS["low"]  # positions still line up
+    assert view.tail_format(0).fontItalic()
+    view.end_segment(2)  # the same break again changes nothing
+    assert view.toPlainText() == "你好\n世界啊"
+    view.apply_update(_chars("吗", [0.9], start=1.0), ())
+    view.end_segment(5)
+    view.apply_update(_chars("好", [0.9], start=2.0), ())
+    assert view.toPlainText() == "你好\n世界吗\n好"
+    view.select_chars(2, 4)
+    assert view.textCursor().selectedText() == "世界吗"
