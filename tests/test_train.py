@@ -1,0 +1,269 @@
+"""Tuning jobs on a 2-layer random model and a synthetic tone corpus (seconds per job)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.model import LoadOptions, load_model
+from engine.testdata import tone_corpus
+from engine.testmodels import build_model
+from engine.train import (
+    PRESETS,
+    CheckpointSaved,
+    Evaluated,
+    JobCancelled,
+    JobFailed,
+    JobFinished,
+    JobStarted,
+    StepProgress,
+    TuneConfig,
+    run_job,
+    settings_help,
+)
+
+CHARS = "天地人和"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> tuple[Path, Path]:
+    """(base model folder, manifest) shared by this module's jobs."""
+    root = tmp_path_factory.mktemp("tune")
+    model = build_model(root / "base", "tiny", chars=CHARS, seed=0)
+    return model, tone_corpus(root / "data", 16, char_seconds=0.1, seed=0)
+
+
+def _config(corpus, out: Path, **overrides) -> TuneConfig:
+    model, manifest = corpus
+    settings = dict(
+        model=str(model),
+        data=str(manifest),
+        output_dir=str(out),
+        method="full",
+        steps=6,
+        learning_rate=3e-3,
+        batch_seconds=2.0,
+        micro_batch_seconds=1.0,
+        min_seconds=0.1,
+        heldout_fraction=0.2,
+        eval_every=0,
+        mask_time_prob=0.0,
+        precision="fp32",
+        device="cpu",
+    )
+    settings.update(overrides)
+    return TuneConfig(**settings)
+
+
+def _run(config, **kw) -> list:
+    events = list(run_job(config, **kw))
+    failed = [e for e in events if isinstance(e, JobFailed)]
+    assert not failed, failed[0].message
+    return events
+
+
+def _losses(events) -> list[float]:
+    return [e.loss for e in events if isinstance(e, StepProgress)]
+
+
+# ---- config --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_config_round_trip_with_relative_paths(tmp_path, suffix):
+    (tmp_path / "data.tsv").write_text("path\ttext\n", encoding="utf-8")
+    config = TuneConfig(model="m", data="data.tsv", output_dir="out", steps=42, method="partial")
+    path = config.save(tmp_path / f"job{suffix}")
+    loaded = TuneConfig.load(path)
+    assert loaded.steps == 42 and loaded.method == "partial"
+    assert loaded.data == str(tmp_path / "data.tsv")
+    assert loaded.output_dir == str(tmp_path / "out")
+    assert loaded.model == "m"  # not a folder here: kept (a Hub id)
+    assert loaded.normalize == config.normalize
+
+
+def test_config_errors_name_the_setting(tmp_path):
+    bad = tmp_path / "job.json"
+    bad.write_text(json.dumps({"model": "m", "data": "d", "output_dir": "o", "stpes": 3}))
+    with pytest.raises(ValueError, match="stpes"):
+        TuneConfig.load(bad)
+    with pytest.raises(ValueError, match="method='qlora'"):
+        TuneConfig(model="m", data="d", output_dir="o", method="qlora")
+    with pytest.raises(ValueError, match="mask_time_prob"):
+        TuneConfig(model="m", data="d", output_dir="o", mask_time_prob=1.5)
+    with pytest.raises(ValueError, match="normalize"):
+        TuneConfig(model="m", data="d", output_dir="o", normalize={"nope": True})
+
+
+def test_presets_fill_only_what_is_left_empty():
+    quick = TuneConfig(model="m", data="d", output_dir="o", preset="quick").resolved()
+    assert quick.steps == PRESETS["quick"]["steps"]
+    assert quick.learning_rate == PRESETS["quick"]["learning_rate"]["lora"]
+    assert quick.lora_alpha == 2 * quick.lora_rank
+    assert quick.freeze_feature_encoder is True
+    mine = TuneConfig(
+        model="m", data="d", output_dir="o", preset="thorough", method="full", steps=7
+    ).resolved()
+    assert mine.steps == 7 and mine.freeze_feature_encoder is False
+    assert mine.mask_time_prob == PRESETS["thorough"]["mask_time_prob"]
+
+
+def test_every_setting_is_documented():
+    rows = settings_help()
+    assert [r[0] for r in rows] == list(TuneConfig.__dataclass_fields__)
+    assert all(meaning for _, _, meaning in rows)
+
+
+# ---- methods -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method, lr", [("full", 3e-3), ("partial", 3e-3), ("lora", 2e-2)], ids=str)
+def test_each_method_reduces_training_loss(corpus, tmp_path, method, lr):
+    events = _run(_config(corpus, tmp_path / method, method=method, learning_rate=lr, steps=6))
+    started = next(e for e in events if isinstance(e, JobStarted))
+    losses = _losses(events)
+    assert len(losses) == 6
+    assert np.mean(losses[-2:]) < 0.9 * np.mean(losses[:2])
+    assert started.trainable_parameters < started.total_parameters or method == "full"
+    finished = events[-1]
+    assert isinstance(finished, JobFinished)
+    loaded = load_model(finished.result.model_dir, LoadOptions(precision="fp32"))
+    assert loaded.vocab[5:] == list(CHARS)
+    assert (finished.result.model_dir / "README.md").read_text(encoding="utf-8").count("CER")
+
+
+def test_partial_freezes_the_feature_encoder_and_lower_layers(corpus, tmp_path):
+    events = _run(_config(corpus, tmp_path / "p", method="partial", freeze_layers=1, steps=1))
+    base = load_model(corpus[0], LoadOptions(precision="fp32")).model.state_dict()
+    tuned = load_model(events[-1].result.model_dir, LoadOptions(precision="fp32")).model
+    tuned = tuned.state_dict()
+    for name in ("wav2vec2.feature_extractor.conv_layers.0.conv.weight",
+                 "wav2vec2.encoder.layers.0.attention.q_proj.weight"):  # fmt: skip
+        assert torch.equal(base[name], tuned[name]), name
+    name = "wav2vec2.encoder.layers.1.attention.q_proj.weight"
+    assert not torch.equal(base[name], tuned[name])
+
+
+def test_merged_model_equals_base_plus_adapter(corpus, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCTC
+
+    events = _run(_config(corpus, tmp_path / "l", method="lora", learning_rate=2e-2, steps=4))
+    result = events[-1].result
+    merged = load_model(result.model_dir, LoadOptions(precision="fp32", attention="eager"))
+    base = AutoModelForCTC.from_pretrained(corpus[0], attn_implementation="eager")
+    combined = PeftModel.from_pretrained(base, result.adapter_dir).eval()
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 16000)).astype(np.float32))
+    with torch.no_grad():
+        want = combined(input_values=x).logits
+        got = merged.model(input_values=x).logits
+        plain = AutoModelForCTC.from_pretrained(corpus[0]).eval()(input_values=x).logits
+    assert torch.allclose(got, want, atol=1e-4)
+    assert not torch.allclose(got, plain, atol=1e-3)  # the adapter changed something
+
+
+def test_vocabulary_extension_reloads_as_a_normal_checkpoint(corpus, tmp_path):
+    data = tone_corpus(tmp_path / "d", 12, chars="天地人龙", char_seconds=0.1, seed=1)
+    job = run_job(_config(corpus, tmp_path / "no", data=str(data), steps=2))
+    started = next(job)  # closing the generator after the first event: nothing trains
+    job.close()
+    assert isinstance(started, JobStarted)
+    assert "龙" in started.validation and started.skipped_rows > 0
+    events = _run(_config(corpus, tmp_path / "yes", data=str(data), extend_vocab=True, steps=2))
+    assert next(e for e in events if isinstance(e, JobStarted)).added_chars == "龙"
+    loaded = load_model(events[-1].result.model_dir, LoadOptions(precision="fp32"))
+    assert loaded.vocab[-1] == "龙"
+    assert loaded.model.lm_head.out_features == len(loaded.vocab) == 10
+
+
+def test_extend_vocabulary_keeps_old_outputs():
+    from transformers import AutoModelForCTC, AutoProcessor
+
+    from engine.vocab import extend_vocabulary
+
+    folder = build_model(Path(__import__("tempfile").mkdtemp()) / "m", "tiny", chars=CHARS)
+    model = AutoModelForCTC.from_pretrained(folder).eval()
+    processor = AutoProcessor.from_pretrained(folder)
+    x = torch.randn(1, 8000)
+    with torch.no_grad():
+        before = model(input_values=x).logits
+    added, grown = extend_vocabulary(model, processor, "天龙凤龙", seed=0)
+    with torch.no_grad():
+        after = model(input_values=x).logits
+    assert added == ["龙", "凤"]
+    assert grown.tokenizer.convert_tokens_to_ids("凤") == 10
+    assert torch.equal(after[..., :9], before)
+    assert (after[..., 9:].max(-1).values <= before.max(-1).values).all()  # never preferred yet
+
+
+# ---- jobs ----------------------------------------------------------------------------
+
+
+def _final_weights(out: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    last = sorted((out / "checkpoints").glob("step-*"))[-1]
+    return load_file(last / "trainable.safetensors")
+
+
+def test_cancel_then_resume_equals_an_uninterrupted_run(corpus, tmp_path):
+    # dropout and SpecAugment on: resume must restore the random state too
+    kw = dict(steps=4, mask_time_prob=0.2, mask_time_length=2, save_every=2)
+    straight = _run(_config(corpus, tmp_path / "a", **kw))
+    cancel = threading.Event()
+    first = []
+    for event in run_job(_config(corpus, tmp_path / "b", **kw), cancel=cancel):
+        first.append(event)
+        if isinstance(event, StepProgress) and event.step == 1:
+            cancel.set()
+    assert isinstance(first[-1], JobCancelled) and first[-1].step == 1
+    assert first[-1].checkpoint.name == "step-0000001"
+    again = _run(_config(corpus, tmp_path / "b", **kw), resume=True)
+    assert next(e for e in again if isinstance(e, JobStarted)).resumed_from_step == 1
+    assert _losses(first) + _losses(again) == pytest.approx(_losses(straight), rel=1e-6)
+    a, b = _final_weights(tmp_path / "a"), _final_weights(tmp_path / "b")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert straight[-1].result.fingerprint == again[-1].result.fingerprint
+
+
+def test_checkpoints_rotate_and_keep_the_best(corpus, tmp_path):
+    events = _run(_config(corpus, tmp_path / "r", steps=4, save_every=1, eval_every=2,
+                          keep_checkpoints=1))  # fmt: skip
+    evals = {e.step: e.cer for e in events if isinstance(e, Evaluated)}
+    assert set(evals) == {0, 2, 4}
+    saved = [e for e in events if isinstance(e, CheckpointSaved)]
+    assert [e.step for e in saved] == [1, 2, 3, 4]
+    best = events[-1].result.best_step
+    assert min(evals[2], evals[4]) == evals[best]
+    left = sorted(p.name for p in (tmp_path / "r" / "checkpoints").iterdir())
+    assert left == sorted({"step-0000004", f"step-{best:07d}"})
+
+
+def test_an_earlier_run_is_not_overwritten_without_resume(corpus, tmp_path):
+    _run(_config(corpus, tmp_path / "o", steps=1))
+    events = list(run_job(_config(corpus, tmp_path / "o", steps=1)))
+    assert isinstance(events[-1], JobFailed) and "--resume" in events[-1].message
+
+
+def test_low_disk_space_fails_with_the_numbers(corpus, tmp_path, monkeypatch):
+    import shutil
+
+    import engine.jobloop
+
+    usage = shutil.disk_usage(tmp_path)._replace(free=1000)
+    monkeypatch.setattr(engine.jobloop.shutil, "disk_usage", lambda path: usage)
+    events = list(run_job(_config(corpus, tmp_path / "full")))
+    assert isinstance(events[-1], JobFailed)
+    assert "GB free" in events[-1].message and "output_dir" in events[-1].message
+
+
+def test_bad_data_fails_cleanly(corpus, tmp_path):
+    events = list(run_job(_config(corpus, tmp_path / "x", data=str(tmp_path / "nope.tsv"))))
+    assert len(events) == 1 and isinstance(events[0], JobFailed)
+    assert "nope.tsv" in events[0].message
