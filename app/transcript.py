@@ -9,7 +9,7 @@ the review mode builds on (`char_clicked`, `select_chars`).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from PySide6.QtCore import QEvent, QPoint, Qt, Signal
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
@@ -122,14 +122,31 @@ class TranscriptView(QTextEdit):
         return self._bands.threshold
 
     def set_threshold(self, threshold: float) -> None:
-        """Recolor every character for a new doubt threshold."""
+        """Recolor every character for a new doubt threshold (one edit block, one format call
+        per run of same-band characters: a 20 000-character transcript recolors at once)."""
         self._bands = Bands(threshold)
         cursor = QTextCursor(self.document())
-        for pos, char in zip(self._starts, self._chars, strict=True):
-            cursor.setPosition(pos)
-            cursor.setPosition(pos + len(char.text), QTextCursor.MoveMode.KeepAnchor)
+        cursor.beginEditBlock()
+        for start, end, char in self._band_runs():
+            cursor.setPosition(start)
+            cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
             cursor.setCharFormat(self._format(char, tail=False))
+        cursor.endEditBlock()
         self.apply_update((), self._tail)
+
+    def _band_runs(self) -> Iterator[tuple[int, int, Char]]:
+        """(start, end, first char) of each stretch of adjacent same-band characters."""
+        run_start, run_char, run_end = None, None, 0
+        for pos, char in zip(self._starts, self._chars, strict=True):
+            same = run_char is not None and pos == run_end
+            if same and self._bands.band(char.confidence) == self._bands.band(run_char.confidence):
+                run_end = pos + len(char.text)
+                continue
+            if run_char is not None:
+                yield run_start, run_end, run_char
+            run_start, run_char, run_end = pos, char, pos + len(char.text)
+        if run_char is not None:
+            yield run_start, run_end, run_char
 
     def _format(self, char: Char, *, tail: bool) -> QTextCharFormat:
         fmt = QTextCharFormat()
