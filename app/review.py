@@ -216,7 +216,7 @@ class ReviewPanel(QWidget):
             "fix": action("fix", lambda: self.fix_span(self.fix_edit.text())),
             "undo": action("undo", self.undo_stack.undo, KEYS["undo"]),
             "redo": action("redo", self.undo_stack.redo, KEYS["redo"]),
-            "revert": action("revert", self.revert_all),
+            "history": action("history", self._history_dialog),
             "export": action("export", self._export_dialog),
             "copy": action("copy", self.copy_text),
             "make_dataset": action("make_dataset", self._dataset_dialog),
@@ -474,10 +474,25 @@ class ReviewPanel(QWidget):
             op = EditOp(span.segment, span.first, span.stop, text, "alternative")
             self._decide(op, tr("undo.alternative", text=text))
 
-    def revert_all(self) -> None:
-        """Back to the model's output (undoable, and the history keeps every edit)."""
-        if self.session is not None and self.session.head:
-            self.undo_stack.push(HeadCommand(self.session, 0, tr("undo.revert"), self._saved))
+    def revert_to(self, head: int) -> None:
+        """Back to the state after `head` edits of the stored history, 0 being the model's
+        output (undoable; later edits stay in the history)."""
+        if self.session is not None and head != self.session.head:
+            label = tr("undo.revert") if head == 0 else tr("undo.revert_to", head=head)
+            self.undo_stack.push(HeadCommand(self.session, head, label, self._saved))
+
+    def _history_dialog(self) -> None:
+        if self.session is None:
+            return
+        items = [tr("history.original")] + [
+            tr("history.entry", seq=i, kind=op.kind, text=op.text)
+            for i, op in enumerate(self.session.ops, start=1)
+        ]
+        item, ok = QInputDialog.getItem(
+            self, tr("action.history"), tr("history.pick"), items, self.session.head, False
+        )
+        if ok:
+            self.revert_to(items.index(item))
 
     # ---- output ----------------------------------------------------------------------------
     def _script_changed(self) -> None:

@@ -60,8 +60,12 @@ def segments() -> list[Segment]:
 
 @pytest.fixture
 def audio(tmp_path: Path) -> Path:
+    import numpy as np
+
+    from engine.audio import write_wav
+
     p = tmp_path / "rec.wav"
-    p.write_bytes(b"RIFF-not-really-audio")  # the fake player never reads it
+    write_wav(p, (0.2 * np.sin(np.arange(4 * 16_000) / 7)).astype(np.float32))
     return p
 
 
@@ -153,9 +157,16 @@ def test_accept_undo_redo_by_keys_are_saved(qtbot, panel: ReviewPanel, store):
     key(qtbot, panel, KEYS["redo"])
     key(qtbot, panel, KEYS["redo"])
     assert text_of(store, tid) == "今添天气好我们去公园" and store.chain(tid)[1] == 2
-    panel.revert_all()
+    panel.revert_to(0)
     assert store.segments(tid) == segments()
     panel.undo_stack.undo()
+    assert text_of(store, tid) == "今添天气好我们去公园"
+    panel.revert_to(1)  # any earlier state of the stored history
+    assert store.chain(tid)[1] == 1 and text_of(store, tid) == "今添天气好我们去公圆"
+    reopened = ReviewPanel(store, FakePlayer())  # the history outlives the session
+    qtbot.addWidget(reopened)
+    reopened.open(tid)
+    reopened.revert_to(2)
     assert text_of(store, tid) == "今添天气好我们去公园"
 
 
@@ -398,3 +409,37 @@ def test_sounddevice_player_reads_plays_and_reports_position(qtbot, tmp_path, mo
     with qtbot.waitSignal(player.failed, timeout=5000) as failed:
         player.play(str(tmp_path / "missing.wav"), 0.0, 1.0)
     assert "missing.wav" in failed.args[0]
+
+
+def test_history_and_training_set_dialogs(qtbot, panel: ReviewPanel, store, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+    tid = panel.session.tid
+    panel.fix_edit.setText("甜")
+    qtbot.keyClick(panel.fix_edit, Qt.Key.Key_Return)
+    key(qtbot, panel, KEYS["accept"])
+    offered = []
+
+    def pick(parent, title, label, items, current, editable):
+        offered.append((items, current))
+        return items[1], True
+
+    monkeypatch.setattr(QInputDialog, "getItem", pick)
+    panel.actions_by_name["history"].trigger()
+    ((items, current),) = offered
+    assert len(items) == 3 and current == 2 and "甜" in items[1]
+    assert store.chain(tid)[1] == 1
+    panel.undo_stack.undo()
+    assert store.chain(tid)[1] == 2
+
+    shown = []
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("my-set", True))
+    monkeypatch.setattr(QMessageBox, "information", lambda p, t, text: shown.append(text))
+    panel.model_source = lambda: str(store.path.parent)  # a folder without vocab.json
+    panel.actions_by_name["make_dataset"].trigger()
+    (text,) = shown
+    config = store.path.parent / "corrections" / "my-set" / "tune.yaml"
+    assert f"tingxie-cli tune {config}" in text and config.is_file()
+    name, _, record = store.correction_sets()[0]
+    assert (name, record["examples"], record["corrections"], record["accepted"]) == (
+        "my-set", 2, 1, 1)  # fmt: skip
