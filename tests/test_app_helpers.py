@@ -117,3 +117,19 @@ def test_preferences_round_trip_and_survive_garbage(tmp_path):
     assert bad.language == "zh"
     assert settings.Preferences(threshold=7).threshold == 1.0
     assert settings.Preferences().recordings_dir.endswith("recordings")
+
+
+def test_qt_binding_does_not_leak_none_references(qapp):
+    """PySide6 6.12.0 dropped a reference to None on every void call: Python < 3.12 then
+    aborts ('none_dealloc') after a few thousand calls — a recording would crash the app."""
+    import sys
+
+    from PySide6.QtGui import QTextCharFormat, QTextCursor, QTextDocument
+
+    fmt = QTextCharFormat()
+    cursor = QTextCursor(QTextDocument())
+    before = sys.getrefcount(None)
+    for _ in range(2000):
+        fmt.setFontItalic(True)
+        cursor.insertText("字", fmt)
+    assert sys.getrefcount(None) - before > -100
