@@ -7,6 +7,7 @@ same command runs data-parallel under `accelerate launch -m engine.cli.tune CONF
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -190,12 +191,14 @@ def run(args) -> int:
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        from accelerate import PartialState
-
+        # the process rank under `accelerate launch` (torchrun sets RANK); read from the
+        # environment because creating accelerate's state here would fix it before the job
+        # chooses CPU or GPU
+        rank = int(os.environ.get("RANK", "0"))
         return _consume(
             run_job(config, cancel=cancel, resume=args.resume),
-            lambda **kw: tqdm(unit="step", dynamic_ncols=True, **kw),
-            PartialState().process_index,
+            lambda **kw: tqdm(unit="step", dynamic_ncols=True, disable=rank != 0, **kw),
+            rank,
         )
     finally:
         signal.signal(signal.SIGINT, previous)
