@@ -632,6 +632,14 @@ def install_review(window: Any, store: Store | None = None, player: Any = None) 
         if panel.session is None:
             panel.open(tid)
 
+    def retranslate() -> None:  # after the window switched language
+        window.pages.setTabText(window.pages.indexOf(panel), tr("page.review"))
+        window.pages.setTabText(window.pages.indexOf(library), tr("page.library"))
+        panel.retranslate()
+        library.retranslate()
+
+    for act in getattr(window, "language_actions", {}).values():
+        act.triggered.connect(retranslate)
     library.open_requested.connect(open_in_review)
     window.transcript_ready.connect(saved)
     window.review_panel, window.library_view = panel, library

@@ -333,8 +333,16 @@ def test_plugs_into_the_main_window(qtbot, tmp_path: Path, store: Store, audio: 
     window = build_window(ini, engine)
     qtbot.addWidget(window)
     panel = install_review(window, store=store, player=FakePlayer())
-    titles = [window.pages.tabText(i) for i in range(window.pages.count())]
-    assert len(titles) == 3
+    from app.i18n import language, set_language
+
+    before = language()
+    try:
+        window.language_actions["en"].trigger()
+        titles = [window.pages.tabText(i) for i in range(window.pages.count())]
+        assert titles[1:] == ["Review", "Library"]
+        assert panel.span_label.text().startswith("Open a transcript")
+    finally:
+        set_language(before)  # the table is global: leave it as other tests expect
     info = TranscriptionInfo(str(audio), 3.25, 16000, "m", "cpu", "fp32", "eager", "mean")
     window.transcript_ready.emit(str(audio), segments(), info)
     (row,) = store.list_transcripts()
