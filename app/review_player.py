@@ -3,8 +3,8 @@
 PySide6-Essentials has no QtMultimedia, so audio goes out through sounddevice (PortAudio),
 already used for the microphone. The span is read (engine.audio.read_span seeks, it does not
 decode the whole file) in a background thread; a timer in the UI thread reports the position.
-Speed changes the playback rate (pitch moves with it), which keeps playback free of any
-processing delay.
+Speed keeps the pitch (WSOLA time stretching, `time_stretch`): Mandarin tones must still
+sound right at 1.5×.
 """
 
 from __future__ import annotations
@@ -12,11 +12,49 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-__all__ = ["SoundDevicePlayer"]
+__all__ = ["SoundDevicePlayer", "time_stretch"]
 
 _TICK_MS = 30  # position updates ~33 times a second
+# WSOLA at 16 kHz: 32 ms frames overlapping by half, each placed within ±8 ms where it best
+# continues the previous one (a pitch period of speech is 2.5-12 ms).
+_FRAME = 512
+_SEARCH = 128
+
+
+def time_stretch(samples: np.ndarray, speed: float) -> np.ndarray:
+    """`samples` played `speed` times faster at the same pitch (WSOLA). Output length is
+    len(samples) / speed."""
+    if speed <= 0:
+        raise ValueError(f"speed={speed}: must be above 0")
+    x = np.asarray(samples, dtype=np.float32)
+    n_out = int(len(x) / speed)
+    if abs(speed - 1.0) < 1e-6:
+        return x
+    if len(x) < _FRAME + 2 * _SEARCH:  # too short to stretch: plain resampling
+        return np.interp(np.arange(n_out) * speed, np.arange(len(x)), x).astype(np.float32)
+    hop = _FRAME // 2
+    window = np.hanning(_FRAME).astype(np.float32)
+    out = np.zeros(n_out + _FRAME, np.float32)
+    weight = np.zeros_like(out)
+    follow = None  # what would naturally come after the frame just placed
+    for k in range(n_out // hop + 1):
+        nominal = min(int(k * hop * speed), len(x) - _FRAME)
+        if follow is None:
+            best = nominal
+        else:
+            lo = max(0, nominal - _SEARCH)
+            hi = min(len(x) - _FRAME, nominal + _SEARCH)
+            corr = np.correlate(x[lo : hi + _FRAME], follow, mode="valid")
+            best = lo + int(np.argmax(corr))
+        out[k * hop : k * hop + _FRAME] += x[best : best + _FRAME] * window
+        weight[k * hop : k * hop + _FRAME] += window
+        follow = x[best + hop : best + hop + _FRAME]
+        if len(follow) < _FRAME:
+            break
+    return (out / np.maximum(weight, 1e-3))[:n_out]
 
 
 class SoundDevicePlayer(QObject):
@@ -66,7 +104,7 @@ class SoundDevicePlayer(QObject):
         from engine.audio import SAMPLE_RATE
 
         try:
-            sd.play(samples, samplerate=round(SAMPLE_RATE * self._speed))
+            sd.play(time_stretch(samples, self._speed), samplerate=SAMPLE_RATE)
         except (sd.PortAudioError, ValueError) as e:
             self._failed(number, f"no audio output ({e}); check the sound settings")
             return

@@ -411,7 +411,7 @@ def test_sounddevice_player_reads_plays_and_reports_position(qtbot, tmp_path, mo
     player.position.connect(positions.append)
     with qtbot.waitSignal(player.finished, timeout=5000):
         player.play(str(path), 0.5, 0.8, speed=2.0)
-    assert played == [(4800, 32_000)]  # 0.3 s of 16 kHz samples, at double rate
+    assert played == [(2400, 16_000)]  # 0.3 s of audio heard in 0.15 s, pitch kept
     assert positions == sorted(positions) and positions[-1] == pytest.approx(0.8)
     assert 0.5 <= positions[0] < 0.8
     with qtbot.waitSignal(player.failed, timeout=5000) as failed:
@@ -451,3 +451,20 @@ def test_history_and_training_set_dialogs(qtbot, panel: ReviewPanel, store, monk
     name, _, record = store.correction_sets()[0]
     assert (name, record["examples"], record["corrections"], record["accepted"]) == (
         "my-set", 2, 1, 1)  # fmt: skip
+
+
+@pytest.mark.parametrize("speed", [0.5, 0.75, 1.5, 2.0])
+def test_time_stretch_keeps_pitch_and_changes_length(speed):
+    import numpy as np
+
+    from app.review_player import time_stretch
+
+    rate, f0 = 16_000, 220.0
+    t = np.arange(rate) / rate  # one second of a 220 Hz tone
+    out = time_stretch((0.5 * np.sin(2 * np.pi * f0 * t)).astype(np.float32), speed)
+    assert len(out) == int(rate / speed)
+    body = out[1024:-1024]  # away from the edges
+    spectrum = np.abs(np.fft.rfft(body * np.hanning(len(body))))
+    peak = np.argmax(spectrum) * rate / len(body)
+    assert peak == pytest.approx(f0, abs=6)  # resampling would give f0 * speed
+    assert 0.3 < np.sqrt(np.mean(body**2)) / 0.5 * np.sqrt(2) < 1.1  # no dropouts or blow-up
