@@ -258,7 +258,9 @@ class ReviewPanel(QWidget):
         except (StoreError, KeyError) as e:
             self.status.setText(str(e))
             return
+        self.undo_stack.blockSignals(True)  # no redraw of the old state: one follows below
         self.undo_stack.clear()
+        self.undo_stack.blockSignals(False)
         self.index = 0
         self.status.setText("")
         self._refresh(full=True)
