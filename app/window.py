@@ -44,7 +44,7 @@ from .transcript import ConfidenceBar, TranscriptView
 from .waveform import WaveformView
 from .worker import ModelSummary, WorkerHandle
 
-__all__ = ["LIVE", "Document", "MainWindow", "media_patterns"]
+__all__ = ["LIVE", "Document", "MainWindow", "media_patterns", "save_target"]
 
 LIVE = "live"  # document key of the microphone transcript; file jobs use their job id
 _RIGHT = Qt.DockWidgetArea.RightDockWidgetArea
@@ -67,6 +67,22 @@ def media_patterns() -> str:
     except ImportError:
         SUPPORTED_EXTENSIONS = _FALLBACK_EXTENSIONS
     return " ".join(f"*{ext}" for ext in sorted(SUPPORTED_EXTENSIONS))
+
+
+def save_target(path: str, chosen_filter: str, formats: tuple[str, ...]) -> Path:
+    """The file to write: `path` as typed, with the chosen filter's suffix added when the
+    typed name has none of the known ones (so "notes" + "SRT (*.srt)" saves notes.srt).
+
+    >>> str(save_target("/t/notes", "SRT (*.srt)", ("txt", "srt")))
+    '/t/notes.srt'
+    """
+    target = Path(path)
+    if target.suffix.lower().lstrip(".") in formats:
+        return target
+    for fmt in formats:
+        if f"*.{fmt})" in chosen_filter:
+            return target.with_name(f"{target.name}.{fmt}")
+    return target.with_name(f"{target.name}.txt")
 
 
 def _elapsed(seconds: float) -> str:
@@ -475,13 +491,14 @@ class MainWindow(QMainWindow):
 
         stem = Path(doc.audio).with_suffix("").name if doc.audio else "transcript"
         filters = ";;".join(f"{fmt.upper()} (*.{fmt})" for fmt in writers.FORMATS)
-        path, _ = QFileDialog.getSaveFileName(
+        path, chosen = QFileDialog.getSaveFileName(
             self, tr("dialog.save_transcript"), f"{stem}.txt", filters
         )
         if not path:
             return
+        target = save_target(path, chosen, writers.FORMATS)
         try:
-            written = writers.write(doc.segments, path, info=doc.info)
+            written = writers.write(doc.segments, target, info=doc.info)
         except (OSError, ValueError) as e:
             self.show_error("file", str(e))
             return

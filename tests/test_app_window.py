@@ -268,7 +268,7 @@ def test_recording_draws_waveform_and_live_text(qtbot, make_window, tmp_path):
     qtbot.waitUntil(lambda: window.waveform.frames_drawn > 2, timeout=5000)
     _x, y = window.waveform.curve.getData()
     assert len(y) > 0 and np.max(y) == pytest.approx(0.3, abs=0.02)
-    assert "字" in window.transcript.toPlainText()
+    qtbot.waitUntil(lambda: "字" in window.transcript.toPlainText(), timeout=5000)
     assert window.transcript.toPlainText().endswith("尾")  # the tail, after committed text
     window.pause_action.trigger()
     assert window.pause_action.text() in ("继续", "Resume")
@@ -322,9 +322,8 @@ def test_dropping_files_queues_them(qtbot, make_window, tmp_path):
     clip.write_bytes(b"")
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(clip)), QUrl.fromLocalFile(str(tmp_path))])
-    center = QPointF(window.rect().center())
     enter = QDragEnterEvent(
-        center,
+        window.rect().center(),
         Qt.DropAction.CopyAction,
         mime,
         Qt.MouseButton.LeftButton,
@@ -333,7 +332,7 @@ def test_dropping_files_queues_them(qtbot, make_window, tmp_path):
     window.dragEnterEvent(enter)
     assert enter.isAccepted()
     drop = QDropEvent(
-        center,
+        QPointF(window.rect().center()),
         Qt.DropAction.CopyAction,
         mime,
         Qt.MouseButton.LeftButton,
