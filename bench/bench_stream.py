@@ -78,9 +78,11 @@ def speech(seconds: float) -> np.ndarray:
     return np.concatenate(parts)[: round(seconds * SR)]
 
 
-def simulate(process: Process, audio: np.ndarray, block: float) -> tuple[list, float]:
-    """Feed `audio` in real time with a simulated clock; returns [(clock, view)] and the
-    compute seconds spent."""
+def simulate(
+    process: Process, audio: np.ndarray, block: float, timer: Callable[[], float]
+) -> tuple[list, float]:
+    """Feed `audio` in real time with a simulated clock that advances by the compute time
+    `timer` measures; returns [(clock, view)] and the compute seconds spent."""
     clock, pos, events, compute = 0.0, 0, [], 0.0
     step = round(block * SR)
     while True:
@@ -89,9 +91,9 @@ def simulate(process: Process, audio: np.ndarray, block: float) -> tuple[list, f
             clock = (pos // step + 1) * step / SR
             continue
         final = pos >= len(audio)
-        t0 = time.perf_counter()
+        t0 = timer()
         views = process(None if final else audio[pos:arrived])
-        dt = time.perf_counter() - t0
+        dt = timer() - t0
         clock, compute = clock + dt, compute + dt
         events += [(clock, v) for v in views]
         if final:
@@ -155,11 +157,13 @@ def agreement(reference: list[Char], committed: list[Char]) -> float:
     return 1.0 - jiwer.cer(" ".join(ref), " ".join(hyp) or "∅")
 
 
-def offline(transcriber: Transcriber, audio: np.ndarray) -> tuple[list[Char], float]:
-    t0 = time.perf_counter()
+def offline(
+    transcriber: Transcriber, audio: np.ndarray, timer: Callable[[], float]
+) -> tuple[list[Char], float]:
+    t0 = timer()
     items, _ = transcriber.transcribe(audio)
     chars = [c for item in items if isinstance(item, Segment) for c in item.chars]
-    return chars, time.perf_counter() - t0
+    return chars, timer() - t0
 
 
 def report(name: str, lat: np.ndarray, compute: float, seconds: float, extra: str = "") -> float:
@@ -183,7 +187,17 @@ def main() -> None:
     ap.add_argument("--left", type=float, default=1.0)
     ap.add_argument("--right", type=float, default=0.6)
     ap.add_argument("--naive-window", type=float, default=4.0)
+    ap.add_argument(
+        "--clock",
+        default="wall",
+        choices=("wall", "cpu"),
+        help="wall: elapsed time (counts other programs' load); cpu: this thread's CPU time, "
+        "i.e. a dedicated core (forces --threads 1)",
+    )
     args = ap.parse_args()
+    if args.clock == "cpu":
+        args.threads = 1
+    timer = time.thread_time if args.clock == "cpu" else time.perf_counter
 
     import torch
 
@@ -197,15 +211,15 @@ def main() -> None:
     print(
         f"model {args.model} ({loaded.dtype}), {seconds:.1f} s of audio, {os.cpu_count()} cores "
         f"({cpu}), torch threads {torch.get_num_threads()}, load average "
-        f"{os.getloadavg()[0]:.1f}, block {args.block * 1000:.0f} ms"
+        f"{os.getloadavg()[0]:.1f}, block {args.block * 1000:.0f} ms, {args.clock} clock"
     )
-    reference, offline_s = offline(transcriber, audio)
+    reference, offline_s = offline(transcriber, audio, timer)
     print(f"offline decode: {len(reference)} characters, compute/audio {offline_s / seconds:.2f}")
     frame = transcriber.frame_seconds
 
     # The baseline first: the streamer freezes the weight norm of the shared model.
     base_events, base_compute = simulate(
-        naive(transcriber, args.naive_window, args.hop), audio, args.block
+        naive(transcriber, args.naive_window, args.hop), audio, args.block, timer
     )
     base_p50 = report("naive", latencies(base_events, reference, frame), base_compute, seconds)
 
@@ -213,7 +227,7 @@ def main() -> None:
         hop_seconds=args.hop, left_context_seconds=args.left, right_context_seconds=args.right
     )
     process, committed = streaming(transcriber, options)
-    events, compute = simulate(process, audio, args.block)
+    events, compute = simulate(process, audio, args.block, timer)
     agree = agreement(reference, committed)
     p50 = report(
         "streaming",

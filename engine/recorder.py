@@ -40,6 +40,7 @@ log = logging.getLogger("tingxie.recorder")
 
 SYNC_SECONDS = 0.5  # header rewrite + fsync period: what a kill can lose at most (plus a block)
 LOST_AFTER_SECONDS = 3.0  # no audio for this long while recording means the device is gone
+FIRST_BLOCK_SECONDS = 10.0  # ... except before the first block (audio servers start slowly)
 MARKER_SUFFIX = ".recording"
 _HEADER_BYTES = 44  # canonical PCM WAV header
 _SAMPLE_BYTES = 2  # 16-bit PCM
@@ -309,10 +310,11 @@ class Recorder:
         """Writer thread: resample, append, sync every SYNC_SECONDS, detect a lost device."""
         since_sync = 0
         sync_every = round(SYNC_SECONDS * SAMPLE_RATE)
+        timeout = max(FIRST_BLOCK_SECONDS, LOST_AFTER_SECONDS)
         try:
             while True:
                 try:
-                    block = self._queue.get(timeout=LOST_AFTER_SECONDS)
+                    block = self._queue.get(timeout=timeout)
                 except queue.Empty:
                     if self._paused.is_set():
                         continue
@@ -323,6 +325,7 @@ class Recorder:
                         self._fail("disappeared")
                     self._flush_resampler()
                     break
+                timeout = LOST_AFTER_SECONDS
                 audio = self._resampler.process(block)
                 self._emit(audio)
                 since_sync += len(audio)

@@ -245,6 +245,7 @@ def test_device_lost_mid_recording_keeps_the_audio(fake_sd, tmp_path):
 
 def test_silent_device_counts_as_lost(fake_sd, tmp_path, monkeypatch):
     monkeypatch.setattr(rec, "LOST_AFTER_SECONDS", 0.2)
+    monkeypatch.setattr(rec, "FIRST_BLOCK_SECONDS", 0.2)
     fake_sd(device("USB mic", 1, rate=16_000.0))
     r = rec.Recorder(tmp_path / "a.wav")
     r.start()
