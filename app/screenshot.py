@@ -63,29 +63,13 @@ def _transcribe(clips: list[Path]) -> list[Segment] | None:
     return segments
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.screenshot")
-    parser.add_argument("out", type=Path)
-    parser.add_argument("clips", nargs="*", type=Path)
-    args = parser.parse_args(argv)
-    clips = args.clips or [_SHARED / name for name in _DEFAULT_CLIPS]
-
-    from PySide6.QtWidgets import QApplication
-
+def _fill(window, clips: list[Path]) -> None:
+    """Put a transcript (with a live tail), the first clip's waveform and a queue on show."""
     from engine.audio import load_audio
 
     from . import i18n
-    from .fonts import cjk_font
     from .levels import ENVELOPE_BIN, envelope, level_percent
-    from .main import build_window
-    from .settings import open_settings
 
-    qt = QApplication.instance() or QApplication(sys.argv[:1])
-    qt.setFont(cjk_font())
-    settings_dir = tempfile.mkdtemp(prefix="tingxie-shot-")
-    window = build_window(open_settings(Path(settings_dir) / "settings.ini"))
-    window._devices_listed([])  # what this machine has; no dialog, no PortAudio needed
-    window.resize(1400, 860)
     segments = _transcribe(clips)
     if segments is None:
         texts = _manifest_texts()
@@ -102,11 +86,64 @@ def main(argv: list[str] | None = None) -> int:
     for job, clip in enumerate(clips, start=1):
         window.queue.add(job, str(clip))
         window.queue.set_state(job, "done")
+
+
+def _hover_most_doubtful(window) -> None:
+    """Show the hover tooltip of the least confident character, as a user pointing at it."""
+    from PySide6.QtCore import QEvent, QPoint
+    from PySide6.QtGui import QHelpEvent, QTextCursor
+    from PySide6.QtWidgets import QApplication
+
+    view = window.transcript
+    if not view.chars:
+        return
+    index = min(range(len(view.chars)), key=lambda i: view.chars[i].confidence)
+    cursor = QTextCursor(view.document())
+    cursor.setPosition(view._starts[index])
+    rect = view.cursorRect(cursor)
+    point = QPoint(rect.left() + 8, rect.center().y())
+    event = QHelpEvent(QEvent.Type.ToolTip, point, view.viewport().mapToGlobal(point))
+    QApplication.sendEvent(view.viewport(), event)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.screenshot")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("clips", nargs="*", type=Path)
+    args = parser.parse_args(argv)
+    clips = args.clips or [_SHARED / name for name in _DEFAULT_CLIPS]
+
+    from PySide6.QtWidgets import QApplication
+
+    from .fonts import cjk_font
+    from .main import build_window
+    from .settings import open_settings
+
+    qt = QApplication.instance() or QApplication(sys.argv[:1])
+    qt.setFont(cjk_font())
+    settings_dir = tempfile.mkdtemp(prefix="tingxie-shot-")
+    window = build_window(open_settings(Path(settings_dir) / "settings.ini"))
+    window._devices_listed([])  # what this machine has; no dialog, no PortAudio needed
+    from engine.store import Store
+
+    from .review import install_review
+
+    install_review(window, Store(Path(settings_dir) / "tingxie.db"))  # tabs as in the app
+    window.resize(1400, 860)
+    _fill(window, clips)
     window.show()
     for _ in range(20):
         qt.processEvents()
         window.waveform.redraw()
-    window.grab().save(str(args.out))
+    _hover_most_doubtful(window)
+    for _ in range(20):
+        qt.processEvents()
+    if qt.platformName() == "xcb":  # a real screen: the tooltip (its own window) is in it
+        g = window.frameGeometry()
+        image = qt.primaryScreen().grabWindow(0, g.x(), g.y(), g.width(), g.height())
+    else:
+        image = window.grab()
+    image.save(str(args.out))
     window.handle.stop()
     print(args.out)
     return 0

@@ -375,6 +375,7 @@ class MainWindow(QMainWindow):
         self._recording = self._paused = False
         doc = self.documents[LIVE]
         doc.audio = path
+        self.waveform.meter.setValue(0)
         self.statusBar().showMessage(tr("status.saved", path=path))
         self._update_actions()
         self.transcript_ready.emit(path, list(doc.segments), None)
