@@ -57,6 +57,8 @@ KEYS = {
     "accept": "Ctrl+Return",
     "undo": "Ctrl+Z",
     "redo": "Ctrl+Shift+Z",
+    "slower": "Ctrl+[",
+    "faster": "Ctrl+]",
 }
 MAX_ALTERNATIVES = 9  # Alt+1 … Alt+9
 
@@ -221,6 +223,8 @@ class ReviewPanel(QWidget):
             "copy": action("copy", self.copy_text),
             "make_dataset": action("make_dataset", self._dataset_dialog),
         }
+        action("slower", self.speed_spin.stepDown, KEYS["slower"])
+        action("faster", self.speed_spin.stepUp, KEYS["faster"])
         for n in range(1, MAX_ALTERNATIVES + 1):
             action(f"alt{n}", lambda _=False, n=n: self.pick_alternative(n), f"Alt+{n}")
         self._buttons = {}
@@ -614,6 +618,8 @@ def install_review(window: Any, store: Store | None = None, player: Any = None) 
         model_source=lambda: window.model.source if window.model else None,
     )
     library = LibraryView(store)
+    panel.set_threshold(window.prefs.threshold)  # one threshold, remembered, for both views
+    panel.confidence_bar.threshold_changed.connect(window.set_threshold)
     window.add_page(panel, tr("page.review"))
     window.add_page(library, tr("page.library"))
     panel.transcript_changed.connect(library.refresh_later)

@@ -118,6 +118,11 @@ def test_keyboard_flow_next_play_fix_accept_alternative(qtbot, panel: ReviewPane
     assert player.calls[-1] == (str(audio.resolve()), 2.5, 3.7, 1.5)
     key(qtbot, panel, KEYS["previous"])
     assert panel.current_span().text == "添"
+    key(qtbot, panel, KEYS["slower"])
+    assert panel.speed_spin.value() == pytest.approx(1.4)
+    key(qtbot, panel, KEYS["faster"])
+    key(qtbot, panel, KEYS["faster"])
+    assert panel.speed_spin.value() == pytest.approx(1.6)
 
     panel.fix_edit.selectAll()
     panel.fix_edit.insert("甜")  # as an input method commits it (QTest types Latin-1 only)
@@ -344,6 +349,9 @@ def test_plugs_into_the_main_window(qtbot, tmp_path: Path, store: Store, audio: 
     finally:
         set_language(before)  # the table is global: leave it as other tests expect
     info = TranscriptionInfo(str(audio), 3.25, 16000, "m", "cpu", "fp32", "eager", "mean")
+    assert panel.threshold == window.prefs.threshold
+    panel.confidence_bar.spin.setValue(0.45)
+    assert window.prefs.threshold == pytest.approx(0.45)  # remembered with the preferences
     window.transcript_ready.emit(str(audio), segments(), info)
     (row,) = store.list_transcripts()
     assert panel.session.tid == row.id and store.info(row.id) == info
