@@ -21,10 +21,11 @@ APPLICATION = "Tingxie"
 
 
 def default_recordings_dir() -> Path:
-    """Recordings live in the user's data folder, never in a temp folder that may be wiped."""
-    from platformdirs import user_data_path
+    """Recordings live in the user's data folder beside the transcript store (the same folder,
+    $TINGXIE_DATA_DIR honoured), never in a temp folder that may be wiped."""
+    from engine.store import default_path
 
-    return user_data_path(APPLICATION, ORGANIZATION) / "recordings"
+    return default_path().parent / "recordings"
 
 
 @dataclass(slots=True)

@@ -299,10 +299,11 @@ class MainWindow(QMainWindow):
 
     def _model_loading(self, source: str) -> None:
         self.model_label.setText(tr("status.loading_model", model=source))
-        self.model_progress.setValue(0)
+        self.model_progress.setRange(0, 0)  # busy until a download reports its bytes
         self.model_progress.show()
 
     def _model_progress(self, fraction: float) -> None:
+        self.model_progress.setRange(0, 1000)
         self.model_progress.setValue(round(1000 * fraction))
 
     def _model_loaded(self, summary: ModelSummary) -> None:

@@ -119,6 +119,13 @@ def test_preferences_round_trip_and_survive_garbage(tmp_path):
     assert settings.Preferences().recordings_dir.endswith("recordings")
 
 
+def test_recordings_go_beside_the_store(monkeypatch, tmp_path):
+    from app import settings
+
+    monkeypatch.setenv("TINGXIE_DATA_DIR", str(tmp_path))
+    assert settings.default_recordings_dir() == tmp_path / "recordings"
+
+
 def test_qt_binding_does_not_leak_none_references(qapp):
     """PySide6 6.12.0 dropped a reference to None on every void call: Python < 3.12 then
     aborts ('none_dealloc') after a few thousand calls — a recording would crash the app."""
