@@ -61,6 +61,7 @@ KEYS = {
     "faster": "Ctrl+]",
 }
 MAX_ALTERNATIVES = 9  # Alt+1 … Alt+9
+_KEY_HINTS = {"fix": "Enter"}  # keys handled by the fix box rather than an action
 
 
 def format_duration(seconds: float) -> str:
@@ -248,7 +249,7 @@ class ReviewPanel(QWidget):
         names |= {"accept": "accept_span", "fix": "fix_span"}
         for name, button in self._buttons.items():
             text = tr(f"action.{names.get(name, name)}")
-            shortcut = self.actions_by_name[name].shortcut().toString()
+            shortcut = self.actions_by_name[name].shortcut().toString() or _KEY_HINTS.get(name)
             button.setText(f"{text} ({shortcut})" if shortcut else text)
         self.confidence_bar.retranslate()
         self._show_span()
