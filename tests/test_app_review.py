@@ -476,3 +476,14 @@ def test_time_stretch_keeps_pitch_and_changes_length(speed):
     peak = np.argmax(spectrum) * rate / len(body)
     assert peak == pytest.approx(f0, abs=6)  # resampling would give f0 * speed
     assert 0.3 < np.sqrt(np.mean(body**2)) / 0.5 * np.sqrt(2) < 1.1  # no dropouts or blow-up
+
+
+def test_review_screenshot_renders(qtbot, shared_audio, tmp_path):
+    from PySide6.QtGui import QImage
+
+    from app.review_screenshot import main
+
+    out = tmp_path / "review.png"
+    assert main([str(out)]) == 0
+    image = QImage(str(out))
+    assert image.width() >= 1000 and image.height() >= 600
