@@ -49,7 +49,8 @@ def _segments(duration: float) -> list[Segment]:
     for i, c in enumerate(_TEXT):
         conf, alt = _LOW.get(i, (0.95, "的"))
         start = 0.3 + i * step
-        chars.append(Char(c, start, start + step * 0.9, conf, (Alternative(alt, 1 - conf - 0.1),)))
+        runner_up = Alternative(alt, round(max(0.02, 0.9 - conf), 2))
+        chars.append(Char(c, start, start + step * 0.9, conf, (runner_up,)))
     return [Segment(0, chars[0].start, chars[-1].end, tuple(chars))]
 
 
