@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class VirtualMic:
     folder: Path
     process: subprocess.Popen
     env: dict[str, str] = field(default_factory=dict)
+    keeper: subprocess.Popen | None = None
 
     @property
     def server(self) -> str:
@@ -72,7 +74,36 @@ class VirtualMic:
             raise VirtualMicUnavailable(f"pactl {' '.join(args)}: {done.stderr.strip()}")
         return done.stdout
 
+    def keep_warm(self, timeout: float = 15.0) -> None:
+        """Keep a low-latency reader on the source, and wait until audio flows. Without one
+        the null sink runs in ~2 s blocks while idle, so a new recording would get its first
+        audio ~2 s late."""
+        self.keeper = self._parec(subprocess.DEVNULL)
+        probe = self._parec(subprocess.PIPE)
+        timer = threading.Timer(timeout, probe.kill)
+        timer.start()
+        try:
+            got = probe.stdout.read(3200)  # 0.1 s of 16 kHz 16-bit mono
+        finally:
+            timer.cancel()
+            probe.kill()
+            probe.wait()
+            probe.stdout.close()
+        if len(got) < 3200:
+            raise VirtualMicUnavailable(f"no audio from {SOURCE} within {timeout:.0f} s")
+
+    def _parec(self, stdout) -> subprocess.Popen:
+        return subprocess.Popen(
+            ["parec", "--latency-msec=20", f"--device={SOURCE}", "--raw", "--rate=16000"],
+            env={**os.environ, **self.env},
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+        )
+
     def stop(self) -> None:
+        if self.keeper is not None:
+            self.keeper.kill()
+            self.keeper.wait()
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
@@ -82,7 +113,7 @@ class VirtualMic:
 
 
 def missing_tools() -> list[str]:
-    return [t for t in ("pulseaudio", "paplay", "pactl") if shutil.which(t) is None]
+    return [t for t in ("pulseaudio", "paplay", "pactl", "parec") if shutil.which(t) is None]
 
 
 def start_virtual_mic(folder: Path, timeout: float = 15.0) -> VirtualMic:
@@ -124,6 +155,7 @@ def start_virtual_mic(folder: Path, timeout: float = 15.0) -> VirtualMic:
             raise VirtualMicUnavailable(f"pulseaudio exited ({process.returncode}): {text}")
         try:
             if SOURCE in mic.pactl("list", "short", "sources"):
+                mic.keep_warm()
                 return mic
         except (VirtualMicUnavailable, subprocess.TimeoutExpired):
             pass
