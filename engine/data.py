@@ -26,6 +26,7 @@ __all__ = [
     "Example",
     "Finding",
     "TuneDataset",
+    "ValidationOptions",
     "ValidationReport",
     "ctc_frames_needed",
     "from_common_voice",
@@ -343,6 +344,8 @@ class ValidationReport:
 
 @dataclass(frozen=True, slots=True)
 class ValidationOptions:
+    """Limits an example must meet to be trained on."""
+
     min_seconds: float = 0.3
     max_seconds: float = 30.0
     # seconds of audio per model output frame (20 ms for wav2vec2)

@@ -507,6 +507,8 @@ class Job:
                 samples_per_second=step.examples / elapsed,
                 eta_seconds=step_time * (cfg.steps - s.step),
                 epoch=s.epoch,
+                examples=step.examples,
+                seconds=elapsed,
             )
             best = False
             due_eval = cfg.eval_every and s.step % cfg.eval_every == 0

@@ -36,8 +36,13 @@ class MethodOptions:
 
 
 def _freeze_feature_encoder(model: torch.nn.Module, family: Family) -> None:
-    base = getattr(model, family.base_attr)
-    for p in base.feature_extractor.parameters():
+    """Freeze the convolutional feature encoder. transformers' own switch also stops it from
+    asking for input gradients; without it the backward pass still runs through every
+    convolution over the raw audio (a 4-5x slower step on CPU)."""
+    encoder = getattr(model, family.base_attr).feature_extractor
+    if hasattr(encoder, "_freeze_parameters"):
+        encoder._freeze_parameters()
+    for p in encoder.parameters():
         p.requires_grad = False
 
 

@@ -298,6 +298,8 @@ class StepProgress:
     samples_per_second: float
     eta_seconds: float
     epoch: int
+    examples: int = 0  # utterances in this step (all processes)
+    seconds: float = 0.0  # wall time of this step
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,5 +365,5 @@ def run_job(
     try:
         yield from Job(config.resolved(), cancel or threading.Event(), resume).run()
     except (ValueError, OSError, ModelLoadError, RuntimeError) as e:
-        log.debug("job failed", exc_info=True)
+        log.info("job failed", exc_info=True)  # the traceback under `tingxie-cli -v`
         yield JobFailed(str(e).splitlines()[0] if str(e) else type(e).__name__)

@@ -1,0 +1,342 @@
+"""Training speed of Tingxie's tuning job against a plain Hugging Face `Trainer`, in one run.
+
+    .venv/bin/python bench/bench_train.py                  # small model, 30 steps
+    .venv/bin/python bench/bench_train.py --steps 10 --size tiny
+
+Builds a random wav2vec2 checkpoint and a synthetic tone corpus of uneven lengths (cached in
+bench/.cache/), then trains the same number of steps on the same data, each side in its own
+subprocess (clean peak memory):
+
+- hf: `Trainer` set up as transformers' `run_speech_recognition_ctc.py` does: features and
+  labels prepared per example by the processor, its `DataCollatorCTCWithPadding`, the script's
+  model overrides (mask_time_prob 0.05, layerdrop 0, feature encoder frozen) and
+  `TrainingArguments` defaults otherwise (fp32 on CPU, random batches, AdamW, linear decay);
+- tingxie: `run_job` with the same trainable weights (full, feature encoder frozen), learning
+  rate, warmup and audio per step, automatic precision (bf16 autocast on AVX512-BF16/AMX CPUs),
+  length-grouped micro-batches;
+- tingxie-fp32 (unless --skip-fp32): the same in fp32, to separate the precision gain.
+
+Prints utterances per second (wall and CPU time: CPU time is steadier when other processes
+share the machine), the peak resident memory added by training, the loss trajectory of each
+and the ratios against hf.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "bench" / ".cache"
+sys.path.insert(0, str(ROOT))
+
+# A mid-size wav2vec2 (stable layer norm like XLSR): big enough that compute, not Python,
+# dominates a step, small enough for a CPU run of a few minutes.
+SMALL = dict(
+    hidden_size=256,
+    num_hidden_layers=4,
+    num_attention_heads=4,
+    intermediate_size=1024,
+    conv_dim=(256,) * 7,
+    num_conv_pos_embeddings=64,
+    num_conv_pos_embedding_groups=16,
+)
+CORPUS_CHARS = "的一是不了人我在有他这中"
+
+
+class PeakRss:
+    """Samples this process's resident memory every 10 ms between start() and stop()."""
+
+    def __init__(self) -> None:
+        self.page = os.sysconf("SC_PAGE_SIZE")
+        self.start_rss = self.peak = 0
+        self._stop = threading.Event()
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * self.page
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, self._rss())
+
+    def start(self) -> None:
+        self.start_rss = self.peak = self._rss()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def stop(self) -> int:
+        """Bytes above the starting resident memory at the peak."""
+        self._stop.set()
+        return self.peak - self.start_rss
+
+
+def prepare(size: str, clips: int) -> tuple[Path, Path]:
+    from transformers import AutoConfig, AutoModelForCTC
+
+    from engine.testdata import tone_corpus
+    from engine.testmodels import COMMON_CHARS, build_model, write_processor
+
+    folder = CACHE / f"train-{size}-{clips}"
+    model_dir, manifest = folder / "model", folder / "data" / "manifest.tsv"
+    if not (model_dir / "config.json").is_file():
+        if size == "tiny":
+            build_model(model_dir, "tiny")
+        else:
+            write_processor(model_dir, COMMON_CHARS)
+            vocab = len(json.loads((model_dir / "vocab.json").read_text(encoding="utf-8")))
+            config = AutoConfig.for_model(
+                "wav2vec2",
+                **SMALL,
+                vocab_size=vocab,
+                pad_token_id=0,
+                do_stable_layer_norm=True,
+                feat_extract_norm="layer",
+                ctc_zero_infinity=True,
+            )
+            AutoModelForCTC.from_config(config).save_pretrained(model_dir)
+    if not manifest.is_file():
+        tone_corpus(
+            folder / "data", clips, chars=CORPUS_CHARS, min_chars=2, max_chars=14,
+            char_seconds=0.12, seed=0,
+        )  # fmt: skip
+    return model_dir, manifest
+
+
+# ---- the baseline: run_speech_recognition_ctc.py's setup ------------------------------
+
+
+def _hf_collator(processor):
+    import torch
+
+    class DataCollatorCTCWithPadding:
+        """As in run_speech_recognition_ctc.py: pad inputs and labels separately."""
+
+        def __call__(self, features):
+            inputs = [{"input_values": f["input_values"]} for f in features]
+            labels = [{"input_ids": f["labels"]} for f in features]
+            batch = processor.pad(input_features=inputs, padding=True, return_tensors="pt")
+            label_batch = processor.pad(labels=labels, padding=True, return_tensors="pt")
+            labels = label_batch["input_ids"].masked_fill(label_batch.attention_mask.ne(1), -100)
+            batch["labels"] = labels
+            if "attention_mask" in batch:
+                batch["attention_mask"] = batch["attention_mask"].to(torch.long)
+            return batch
+
+    return DataCollatorCTCWithPadding()
+
+
+def run_hf(model_dir: Path, manifest: Path, args) -> dict:
+    import torch
+    from transformers import (
+        AutoModelForCTC,
+        AutoProcessor,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
+
+    from engine.data import from_manifest, load_example_audio
+
+    processor = AutoProcessor.from_pretrained(model_dir)
+    model = AutoModelForCTC.from_pretrained(
+        model_dir,
+        mask_time_prob=0.05,
+        layerdrop=0.0,
+        ctc_loss_reduction="mean",
+        pad_token_id=processor.tokenizer.pad_token_id,
+        vocab_size=len(processor.tokenizer),
+        ctc_zero_infinity=True,
+    )
+    model.freeze_feature_encoder()
+    examples = from_manifest(manifest).examples
+    dataset = [
+        {
+            "input_values": processor(load_example_audio(e), sampling_rate=16000).input_values[0],
+            "labels": processor(text=e.text).input_ids,
+        }
+        for e in examples
+    ]
+    timer = {}
+
+    class Timing(TrainerCallback):
+        def on_train_begin(self, *a, **k):
+            timer["wall"], timer["cpu"] = time.perf_counter(), time.process_time()
+
+        def on_train_end(self, *a, **k):
+            timer["wall"] = time.perf_counter() - timer["wall"]
+            timer["cpu"] = time.process_time() - timer["cpu"]
+
+    training_args = TrainingArguments(
+        output_dir=str(CACHE / "hf-trainer-out"),
+        per_device_train_batch_size=args.batch,
+        max_steps=args.steps,
+        learning_rate=args.lr,
+        warmup_steps=args.warmup,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=0,
+        disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        data_collator=_hf_collator(processor),
+        train_dataset=dataset,
+        processing_class=processor,
+        callbacks=[Timing()],
+    )
+    torch.manual_seed(0)
+    rss = PeakRss()
+    rss.start()
+    trainer.train()
+    peak = rss.stop()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return dict(
+        samples=args.steps * args.batch, wall=timer["wall"], cpu=timer["cpu"], peak=peak,
+        losses=losses,
+    )  # fmt: skip
+
+
+# ---- Tingxie ------------------------------------------------------------------------------
+
+
+def run_tingxie(model_dir: Path, manifest: Path, args, precision: str) -> dict:
+    import shutil
+
+    from engine.audio import probe
+    from engine.data import from_manifest
+    from engine.train import JobFailed, JobStarted, StepProgress, TuneConfig, run_job
+
+    out = CACHE / f"tingxie-out-{precision}"
+    shutil.rmtree(out, ignore_errors=True)
+    examples = from_manifest(manifest).examples
+    seconds = sum(probe(e.audio).duration for e in examples) / len(examples)  # mean duration
+    config = TuneConfig(
+        model=str(model_dir),
+        data=str(manifest),
+        output_dir=str(out),
+        method="full",
+        freeze_feature_encoder=True,
+        steps=args.steps,
+        learning_rate=args.lr,
+        warmup_steps=args.warmup,
+        batch_seconds=args.batch * seconds,
+        micro_batch_seconds=args.micro_seconds,
+        mask_time_prob=0.05,
+        heldout_fraction=0.0,
+        eval_every=0,
+        save_every=0,
+        precision=precision,
+        device="cpu",
+    )
+    rss = PeakRss()
+    samples, losses, started = 0, [], None
+    for event in run_job(config):
+        if isinstance(event, JobStarted):
+            rss.start()
+            started = (time.perf_counter(), time.process_time())
+            padding = event.padding_fraction
+        elif isinstance(event, StepProgress):
+            samples += event.examples
+            losses.append(event.loss)
+            if event.step == args.steps:
+                wall = time.perf_counter() - started[0]
+                cpu = time.process_time() - started[1]
+                peak = rss.stop()
+        elif isinstance(event, JobFailed):
+            raise SystemExit(event.message)
+    return dict(samples=samples, wall=wall, cpu=cpu, peak=peak, losses=losses, padding=padding)
+
+
+# ---- driver ---------------------------------------------------------------------------
+
+
+def child(args) -> None:
+    model_dir, manifest = Path(args.model_dir), Path(args.manifest)
+    if args.child == "hf":
+        result = run_hf(model_dir, manifest, args)
+    else:
+        result = run_tingxie(
+            model_dir, manifest, args, "fp32" if args.child.endswith("fp32") else "auto"
+        )
+    print("RESULT " + json.dumps(result))
+
+
+def spawn(variant: str, model_dir: Path, manifest: Path, args) -> dict:
+    command = [
+        sys.executable, __file__, "--child", variant, "--model-dir", str(model_dir),
+        "--manifest", str(manifest), "--steps", str(args.steps), "--batch", str(args.batch),
+        "--lr", str(args.lr), "--warmup", str(args.warmup),
+        "--micro-seconds", str(args.micro_seconds),
+    ]  # fmt: skip
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode or not lines:
+        raise SystemExit(f"{variant} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+    return json.loads(lines[-1][7:])
+
+
+def report(results: dict[str, dict], args) -> None:
+    import numpy as np
+
+    print(f"\n{args.steps} steps, {args.batch} utterances per step (hf) / same audio per step")
+    print(f"{'':14}{'utt/s wall':>11}{'utt/s CPU':>11}{'peak MB':>9}  loss: first  mid  last-5")
+    base = results["hf"]
+    for name, r in results.items():
+        losses = r["losses"]
+        print(
+            f"{name:14}{r['samples'] / r['wall']:11.2f}{r['samples'] / r['cpu']:11.2f}"
+            f"{r['peak'] / 2**20:9.0f}  {losses[0]:11.2f} {losses[len(losses) // 2]:5.2f} "
+            f"{np.mean(losses[-5:]):6.2f}"
+        )
+    for name, r in results.items():
+        if name == "hf":
+            continue
+        wall = (r["samples"] / r["wall"]) / (base["samples"] / base["wall"])
+        cpu = (r["samples"] / r["cpu"]) / (base["samples"] / base["cpu"])
+        memory = r["peak"] / max(base["peak"], 1)
+        final = np.mean(r["losses"][-5:]) / np.mean(base["losses"][-5:])
+        print(
+            f"{name} / hf: samples/s ×{wall:.2f} (wall), ×{cpu:.2f} (CPU time); peak memory "
+            f"{100 * memory:.0f} %; final loss ratio {final:.2f}; padding "
+            f"{100 * r['padding']:.1f} %"
+        )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--batch", type=int, default=8, help="utterances per step (hf)")
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--micro-seconds", type=float, default=6.0, help="tingxie micro-batch audio")
+    p.add_argument("--size", choices=("tiny", "small"), default="small")
+    p.add_argument("--clips", type=int, default=96)
+    p.add_argument("--skip-fp32", action="store_true")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--model-dir", help=argparse.SUPPRESS)
+    p.add_argument("--manifest", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        child(args)
+        return
+    model_dir, manifest = prepare(args.size, args.clips)
+    variants = ["hf", "tingxie"] + ([] if args.skip_fp32 else ["tingxie-fp32"])
+    results = {}
+    for variant in variants:
+        print(f"running {variant}…", flush=True)
+        results[variant] = spawn(variant, model_dir, manifest, args)
+    report(results, args)
+
+
+if __name__ == "__main__":
+    main()
