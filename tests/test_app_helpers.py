@@ -13,6 +13,15 @@ from app.levels import ENVELOPE_BIN, ENVELOPE_RATE, RingBuffer, envelope, level_
 from engine.results import Alternative, Char
 
 
+@pytest.fixture(autouse=True)
+def _chinese_ui_after_each_test():
+    """Tests switch the UI language; leave the default (Chinese) for whatever runs next."""
+    yield
+    from app import i18n
+
+    i18n.set_language("zh")
+
+
 def test_envelope_keeps_min_and_max_of_each_bin_and_drops_partial_bin():
     samples = np.array([0.1, -0.5, 0.3, 0.9, -0.2, 0.0, 0.7], dtype=np.float32)
     assert envelope(samples, 3).tolist() == pytest.approx([-0.5, 0.3, -0.2, 0.9])

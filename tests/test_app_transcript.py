@@ -11,6 +11,15 @@ from app.transcript import ConfidenceBar, TranscriptView
 from engine.results import Alternative, Char, Segment
 
 
+@pytest.fixture(autouse=True)
+def _chinese_ui_after_each_test():
+    """Tests switch the UI language; leave the default (Chinese) for whatever runs next."""
+    yield
+    from app import i18n
+
+    i18n.set_language("zh")
+
+
 def _chars(text: str, confidences: list[float], start: float = 0.0) -> list[Char]:
     return [
         Char(t, start + 0.1 * i, start + 0.1 * i + 0.08, c, (Alternative("一", 0.05),))

@@ -17,6 +17,15 @@ from engine.model import ModelLoadError
 from engine.results import Char, Progress, Segment, TranscriptionInfo
 
 
+@pytest.fixture(autouse=True)
+def _chinese_ui_after_each_test():
+    """Tests switch the UI language; leave the default (Chinese) for whatever runs next."""
+    yield
+    from app import i18n
+
+    i18n.set_language("zh")
+
+
 def _segment(i: int, text: str, confidence: float = 0.9) -> Segment:
     chars = tuple(Char(t, i + 0.1 * k, i + 0.1 * k + 0.05, confidence) for k, t in enumerate(text))
     return Segment(i, chars[0].start, chars[-1].end, chars)
