@@ -254,6 +254,11 @@ class ReviewPanel(QWidget):
         self.confidence_bar.retranslate()
         self._show_span()
 
+    def showEvent(self, event) -> None:
+        """Keys work as soon as the page shows: they live in the fix box."""
+        super().showEvent(event)
+        self.fix_edit.setFocus()
+
     # ---- opening ---------------------------------------------------------------------------
     def open(self, tid: int) -> None:
         """Show transcript `tid` for review; undo history starts afresh."""

@@ -353,6 +353,13 @@ def test_plugs_into_the_main_window(qtbot, tmp_path: Path, store: Store, audio: 
     panel.confidence_bar.spin.setValue(0.45)
     assert window.prefs.threshold == pytest.approx(0.45)  # remembered with the preferences
     window.transcript_ready.emit(str(audio), segments(), info)
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    window.pages.setCurrentWidget(panel)
+    qtbot.waitUntil(lambda: panel.fix_edit.hasFocus(), timeout=2000)
+    qtbot.keyClick(panel.fix_edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert store.chain(store.list_transcripts()[0].id)[1] == 1  # accepted from the window
     (row,) = store.list_transcripts()
     assert panel.session.tid == row.id and store.info(row.id) == info
     assert window.library_view.ids == [row.id]
