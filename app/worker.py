@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 from engine.results import Progress, Segment
 
@@ -415,6 +415,9 @@ class EngineWorker(QObject):
             self._step_file()
         self._step_timer.stop()  # timers must stop in their own thread
         self._drain_timer.stop()
+        app = QCoreApplication.instance()
+        if app is not None and self.thread() is not app.thread():
+            self.thread().quit()  # this thread's loop ends once this slot returns
 
 
 class _Meter:
@@ -513,12 +516,17 @@ class WorkerHandle(QObject):
         self.worker.moveToThread(self.thread)
         self.thread.start()
 
-    def stop(self, timeout_ms: int = 10_000) -> None:
-        """Finish the worker's work (a running recording is saved) and end its thread."""
+    def stop(self, timeout_ms: int = 15_000) -> None:
+        """Finish the worker's work (a running recording is saved) and end its thread.
+
+        Waits at most `timeout_ms`: a model call that is still running (a large download)
+        must not hang the window's closing. Recordings are on disk as they are captured, so
+        even then nothing recorded is lost (the next start offers them back).
+        """
         if self.thread is None:
             return
-        blocking = Qt.ConnectionType.BlockingQueuedConnection
-        QMetaObject.invokeMethod(self.worker, "shutdown", blocking)
-        self.thread.quit()
-        self.thread.wait(timeout_ms)
+        self.shutdown.emit()
+        if not self.thread.wait(timeout_ms):
+            log.warning("engine thread still busy after %d ms; closing anyway", timeout_ms)
+            return  # keep the QThread referenced: destroying a running one aborts
         self.thread = None

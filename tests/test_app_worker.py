@@ -6,6 +6,7 @@ only the microphone is faked (tests/app_fakes.py) — the PulseAudio test covers
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -298,3 +299,24 @@ class _Arrivals(QObject):
     @Slot(object, int, float)
     def hit(self, points, level, seconds) -> None:
         self.times.append(time.monotonic())
+
+
+def test_stop_does_not_hang_on_a_busy_engine(qtbot):
+    loading = threading.Event()
+
+    def slow_load(source, tqdm_class):
+        loading.set()
+        time.sleep(2.0)
+        return object()
+
+    handle = WorkerHandle(EngineWorker(_fake_engine(load_model=slow_load)))
+    handle.start()
+    handle.load_model.emit("big")
+    qtbot.waitUntil(loading.is_set)
+    thread = handle.thread
+    t0 = time.monotonic()
+    handle.stop(timeout_ms=300)
+    assert time.monotonic() - t0 < 1.0  # the window can close
+    assert thread.wait(10_000)  # and the thread ends once the load returns
+    handle.stop()  # the late stop completes cleanly
+    assert handle.thread is None
