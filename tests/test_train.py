@@ -267,3 +267,24 @@ def test_bad_data_fails_cleanly(corpus, tmp_path):
     events = list(run_job(_config(corpus, tmp_path / "x", data=str(tmp_path / "nope.tsv"))))
     assert len(events) == 1 and isinstance(events[0], JobFailed)
     assert "nope.tsv" in events[0].message
+
+
+def test_cli_help_explains_every_setting(capsys):
+    from engine.cli import tune
+
+    with pytest.raises(SystemExit):
+        tune.main(["--help"])
+    text = capsys.readouterr().out
+    for name, _, meaning in settings_help():
+        assert f"  {name} " in text and meaning.split()[0] in text, name
+    assert "--resume" in text and "quick" in text
+
+
+def test_cli_writes_a_config_then_reports_bad_settings(tmp_path, capsys):
+    from engine.cli import tune
+
+    job = tmp_path / "job.yaml"
+    assert tune.main([str(job), "--write-config", "m", "d", "o"]) == 0
+    assert TuneConfig.load(job).output_dir == str(tmp_path / "o")
+    assert tune.main([str(job), "--set", "steps=0"]) == 2
+    assert "steps=0" in capsys.readouterr().err
