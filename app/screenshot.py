@@ -90,18 +90,15 @@ def _fill(window, clips: list[Path]) -> None:
 
 def _hover_most_doubtful(window) -> None:
     """Show the hover tooltip of the least confident character, as a user pointing at it."""
-    from PySide6.QtCore import QEvent, QPoint
-    from PySide6.QtGui import QHelpEvent, QTextCursor
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QHelpEvent
     from PySide6.QtWidgets import QApplication
 
     view = window.transcript
     if not view.chars:
         return
     index = min(range(len(view.chars)), key=lambda i: view.chars[i].confidence)
-    cursor = QTextCursor(view.document())
-    cursor.setPosition(view._starts[index])
-    rect = view.cursorRect(cursor)
-    point = QPoint(rect.left() + 8, rect.center().y())
+    point = view.char_point(index)
     event = QHelpEvent(QEvent.Type.ToolTip, point, view.viewport().mapToGlobal(point))
     QApplication.sendEvent(view.viewport(), event)
 

@@ -183,6 +183,16 @@ class TranscriptView(QTextEdit):
         self.ensureCursorVisible()
 
     # ---- hit testing ---------------------------------------------------------------------
+    def char_point(self, index: int) -> QPoint:
+        """The viewport point at the middle of committed character `index` (for pointers,
+        popups and tests)."""
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(self._starts[index])
+        left = self.cursorRect(cursor)
+        cursor.setPosition(self._starts[index] + len(self._chars[index].text))
+        right = self.cursorRect(cursor)
+        return QPoint((left.left() + right.left()) // 2, left.center().y())
+
     def char_at(self, point: QPoint) -> tuple[Char, int | None] | None:
         """The character under viewport point `point`: (char, committed index or None for the
         tail), or None between characters."""

@@ -98,7 +98,8 @@ def _center_of(view: TranscriptView, pos: int) -> QPoint:
 def test_hit_testing_finds_the_character_under_the_mouse(view, qtbot):
     view.append_segment(Segment(0, 0, 0.5, tuple(_chars("今天天气", [0.95, 0.7, 0.3, 0.8]))))
     view.apply_update((), _chars("好", [0.5], start=1.0))
-    hit = view.char_at(_center_of(view, 2))
+    assert view.char_point(2) == _center_of(view, 2)
+    hit = view.char_at(view.char_point(2))
     assert hit is not None and hit[1] == 2 and hit[0].confidence == 0.3
     tail_hit = view.char_at(_center_of(view, 5))  # after the paragraph break
     assert tail_hit is not None and tail_hit[0].text == "好" and tail_hit[1] is None
