@@ -323,7 +323,9 @@ class StreamingTranscriber:
         return self._received / SAMPLE_RATE
 
     def push(self, samples: np.ndarray) -> list[StreamUpdate]:
-        """Add 16 kHz mono float32 samples; returns the updates they made due (maybe none)."""
+        """Add 16 kHz mono float32 samples; returns the updates they made due: one per
+        `hop_seconds` of audio (with `catch_up`, one for a push that brings several hops),
+        none while less than a hop is pending."""
         if self._finished:
             raise RuntimeError("StreamingTranscriber.push after finish(): call reset() first")
         x = np.asarray(samples, dtype=np.float32)
@@ -371,8 +373,8 @@ class StreamingTranscriber:
             cut = stop
         else:
             settled = (end - self._right - self._field) // self._hop + 1
-            cut = max(settled, *(p // self._hop for p in pauses), self._committed)
-            cut = self._hold_running(lp, first, min(cut, stop))
+            cut = min(max([settled, *(p // self._hop for p in pauses)]), stop)
+            cut = self._hold_running(lp, first, max(cut, self._committed))
         committed = self._chars(lp[self._committed - first : cut - first], self._committed)
         if cut > self._committed:
             self._carry = lp[cut - 1 - first]

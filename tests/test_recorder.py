@@ -196,6 +196,34 @@ def test_falls_back_to_the_native_rate_and_resamples(fake_sd, tmp_path):
     np.testing.assert_allclose(audio[middle], expected[middle], atol=0.02)
 
 
+def test_stereo_only_device_is_mixed_down(fake_sd, tmp_path):
+    fake_sd(device("Line in", 2, rate=44_100.0), accepts=lambda rate, ch: (rate, ch) == (44_100, 2))
+    r = rec.Recorder(tmp_path / "a.wav")
+    r.start()
+    stream = FakeStream.made[-1]
+    assert (stream.samplerate, stream.channels) == (44_100, 2)
+    stream.feed(1.0)
+    r.stop()
+    audio, rate = sf.read(tmp_path / "a.wav", dtype="float32")
+    assert rate == SR and audio.ndim == 1 and abs(len(audio) - SR) <= 2
+    middle = slice(SR // 4, -SR // 4)
+    np.testing.assert_allclose(audio[middle], known_signal(SR)[middle], atol=0.02)
+
+
+def test_a_failing_listener_does_not_stop_the_recording(fake_sd, tmp_path):
+    fake_sd(device("USB mic", 1, rate=16_000.0))
+
+    def broken(block):
+        raise ZeroDivisionError("listener bug")
+
+    r = rec.Recorder(tmp_path / "a.wav", on_audio=broken)
+    r.start()
+    sent = FakeStream.made[-1].feed(1.0)
+    r.stop()
+    assert r.error is None
+    assert sf.info(tmp_path / "a.wav").frames == len(sent)
+
+
 def test_pause_drops_audio_until_resume(fake_sd, tmp_path):
     fake_sd(device("USB mic", 1, rate=16_000.0))
     r = rec.Recorder(tmp_path / "a.wav")
