@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -61,7 +61,8 @@ KEYS = {
     "faster": "Ctrl+]",
 }
 MAX_ALTERNATIVES = 9  # Alt+1 … Alt+9
-_KEY_HINTS = {"fix": "Enter"}  # keys handled by the fix box rather than an action
+_KEY_HINTS = {"fix": "Enter"}
+_RECOLOR_DELAY_MS = 150  # keys handled by the fix box rather than an action
 
 
 def format_duration(seconds: float) -> str:
@@ -135,6 +136,11 @@ class ReviewPanel(QWidget):
         self._chars: list[Char] = []  # flat, as displayed
         self._char_starts: list[float] = []  # their start times, for the playing position
         self.undo_stack = QUndoStack(self)
+        # Recoloring touches every character (~1 s for 8 000): once the threshold settles.
+        self._recolor = QTimer(self)
+        self._recolor.setSingleShot(True)
+        self._recolor.setInterval(_RECOLOR_DELAY_MS)
+        self._recolor.timeout.connect(self._apply_colors)
         self.undo_stack.indexChanged.connect(self._stack_moved)
         self._build()
         self._build_actions()
@@ -281,12 +287,15 @@ class ReviewPanel(QWidget):
         return self.confidence_bar.threshold
 
     def set_threshold(self, value: float) -> None:
-        """Live: recolor the text and recompute the doubtful spans."""
+        """Live: the doubtful spans at once, the colors when the value settles."""
         if abs(self.confidence_bar.threshold - value) > 1e-9:
             self.confidence_bar.spin.setValue(value)  # emits back into here
             return
-        self.view.set_threshold(value)
         self._respan()
+        self._recolor.start()
+
+    def _apply_colors(self) -> None:
+        self.view.set_threshold(self.threshold)
 
     def _options(self) -> ReviewOptions:
         return ReviewOptions(threshold=self.threshold, order=self.order_box.currentData())

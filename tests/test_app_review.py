@@ -180,6 +180,7 @@ def test_threshold_is_live_and_time_order(qtbot, panel: ReviewPanel):
     low = panel.view.char_format(4 + 5).background().color().name()
     panel.confidence_bar.spin.setValue(0.3)  # 圆 (0.4) is no longer doubtful
     assert [s.text for s in panel.spans] == ["添"]
+    qtbot.waitUntil(lambda: panel.view.threshold == pytest.approx(0.3), timeout=2000)
     assert panel.view.char_format(9).background().color().name() != low
     assert "1 doubtful" in panel.progress_label.text() or "1 处" in panel.progress_label.text()
     panel.confidence_bar.spin.setValue(0.5)
