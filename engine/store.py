@@ -407,14 +407,11 @@ class Store:
             for idx, seg in enumerate(segments):
                 seg_id = conn.execute(
                     "INSERT INTO segments(transcript_id, idx, start_s, end_s) VALUES (?,?,?,?)",
-                    (tid, idx, seg.start, seg.end),
+                    (tid, idx, float(seg.start), float(seg.end)),
                 ).lastrowid
                 conn.executemany(
                     "INSERT INTO chars VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (seg_id, i, c.text, c.start, c.end, c.confidence, _alts_json(c))
-                        for i, c in enumerate(seg.chars)
-                    ],
+                    [_char_row(seg_id, i, c) for i, c in enumerate(seg.chars)],
                 )
             _index_segments(conn, tid, segments, range(len(segments)))
         return tid
@@ -602,8 +599,14 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _char_row(segment_id: int, index: int, c: Char) -> tuple:
+    # float(): NumPy scalars from a decoder bind to neither SQLite nor JSON.
+    start, end, confidence = float(c.start), float(c.end), float(c.confidence)
+    return (segment_id, index, c.text, start, end, confidence, _alts_json(c))
+
+
 def _alts_json(c: Char) -> str:
-    return json.dumps([[a.text, a.prob] for a in c.alternatives], ensure_ascii=False)
+    return json.dumps([[a.text, float(a.prob)] for a in c.alternatives], ensure_ascii=False)
 
 
 def _info_dict(info: TranscriptionInfo) -> dict:

@@ -307,3 +307,19 @@ def test_cli_library_lists_searches_and_exports_edits(tmp_path: Path, capsys):
     assert "我們去北京" in target.read_text(encoding="utf-8")
     assert main(["library", "--db", str(path), "--export", "42", str(target)]) == 1
     assert "transcript 42 is not in the store" in capsys.readouterr().err
+
+
+def test_numpy_scalars_from_a_decoder_are_stored(db: Store):
+    import numpy as np
+
+    c = Char(
+        "好",
+        np.float32(0.5),
+        np.float64(0.7),
+        np.float32(0.25),
+        (Alternative("号", np.float32(0.5)),),
+    )
+    tid = db.add_transcript([Segment(0, np.float32(0.5), np.float32(0.7), (c,))])
+    (seg,) = db.segments(tid)
+    assert seg.chars[0].confidence == 0.25 and seg.chars[0].alternatives[0].prob == 0.5
+    assert type(seg.chars[0].start) is float
