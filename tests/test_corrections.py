@@ -99,25 +99,6 @@ def test_nothing_verified_and_bad_name(tmp_path: Path):
             build_dataset(store, [tid], "x", model="m")
 
 
-def test_cli_hand_off(store_with_edits, tmp_path, capsys):
-    from engine.cli import main
-
-    store, _ = store_with_edits
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "vocab.json").write_text('{"<pad>": 0, "今": 1, "天": 2}', encoding="utf-8")
-    code = main(["corrections", "cli-set", "--db", str(store.path), "--model", str(model)])
-    out = capsys.readouterr().out
-    assert code == 0
-    assert "2 clips" in out and "1 corrections" in out and "1 accepted" in out
-    config = store.path.parent / "corrections" / "cli-set" / "tune.yaml"
-    assert f"tingxie-cli tune {config}" in out
-    assert "甜" in out.split("new to the model:")[1].splitlines()[0]
-    assert TuneConfig.load(config).model == str(model.resolve())
-    assert main(["corrections", "x", "--db", str(store.path), "-t", "99"]) == 1
-    assert "transcript 99 is not in the store" in capsys.readouterr().err
-
-
 def test_real_recording_to_store_review_and_dataset(tiny_model_dir, shared_audio, tmp_path):
     """A real Mandarin clip (MP3) transcribed by the (random) tiny model, stored, reviewed and
     turned into a dataset whose clip holds the same samples as the recording's span."""

@@ -289,26 +289,6 @@ def test_killed_writer_loses_nothing_committed(tmp_path: Path):
         assert s.segments(tid)[0].text.count("改") == min(head, 50)
 
 
-def test_cli_library_lists_searches_and_exports_edits(tmp_path: Path, capsys):
-    from engine.cli import main
-
-    path = tmp_path / "cli.db"
-    with Store(path) as s:
-        tid = s.add_transcript(make_segments(), title="meeting")
-        s.add_edit(tid, EditOp(1, 3, 5, "北京", "fix"))
-    assert main(["library", "--db", str(path)]) == 0
-    out = capsys.readouterr().out
-    assert "meeting" in out and "我们去北京" in out and "1 edits" in out
-    assert main(["library", "上海", "--db", str(path)]) == 0
-    assert capsys.readouterr().out == ""
-    target = tmp_path / "out.txt"
-    args = ["library", "--db", str(path), "--export", str(tid), str(target)]
-    assert main([*args, "--script", "traditional"]) == 0
-    assert "我們去北京" in target.read_text(encoding="utf-8")
-    assert main(["library", "--db", str(path), "--export", "42", str(target)]) == 1
-    assert "transcript 42 is not in the store" in capsys.readouterr().err
-
-
 def test_numpy_scalars_from_a_decoder_are_stored(db: Store):
     import numpy as np
 

@@ -1,0 +1,85 @@
+"""`tingxie-cli library` and `tingxie-cli corrections`: the store and the tuning hand-off
+from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.audio import write_wav
+from engine.results import Alternative, Char, Segment
+from engine.review import EditOp
+from engine.store import Store
+from engine.train import TuneConfig
+
+
+def run_cli(argv: list[str]) -> int:
+    """Run one `tingxie-cli` subcommand through its own parser, as `engine.cli.main` does, so a
+    half-registered command of another engineer cannot break this test."""
+    from engine.cli import COMMANDS  # registered there, run here alone
+
+    assert argv[0] in COMMANDS
+    parser = argparse.ArgumentParser()
+    importlib.import_module(f"engine.cli.{argv[0]}").add_parser(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+def make_segments() -> list[Segment]:
+    alts = (Alternative("甜", 0.3),)
+    a = tuple(Char(t, 0.2 * i, 0.2 * i + 0.2, 0.3 if i == 2 else 0.9, alts)
+              for i, t in enumerate("今天天气好"))  # fmt: skip
+    b = tuple(Char(t, 2.0 + 0.2 * i, 2.2 + 0.2 * i, 0.3 if i == 2 else 0.9)
+              for i, t in enumerate("我们去公园"))  # fmt: skip
+    return [Segment(0, 0.0, 1.0, a), Segment(1, 2.0, 3.0, b)]
+
+
+@pytest.fixture
+def store_with_edits(tmp_path: Path):
+    rec = tmp_path / "rec.wav"
+    write_wav(rec, (0.3 * np.sin(np.arange(4 * 16_000) / 5)).astype(np.float32))
+    store = Store(tmp_path / "db" / "tingxie.db")
+    tid = store.add_transcript(make_segments(), audio=rec, title="meeting")
+    store.add_edit(tid, EditOp(0, 2, 3, "甜", "fix"))
+    store.add_edit(tid, EditOp(1, 2, 3, "去", "accept"))
+    yield store, tid
+    store.close()
+
+
+def test_cli_library_lists_searches_and_exports_edits(tmp_path: Path, capsys):
+    path = tmp_path / "cli.db"
+    with Store(path) as s:
+        tid = s.add_transcript(make_segments(), title="meeting")
+        s.add_edit(tid, EditOp(1, 3, 5, "北京", "fix"))
+    assert run_cli(["library", "--db", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "meeting" in out and "我们去北京" in out and "1 edits" in out
+    assert run_cli(["library", "上海", "--db", str(path)]) == 0
+    assert capsys.readouterr().out == ""
+    target = tmp_path / "out.txt"
+    args = ["library", "--db", str(path), "--export", str(tid), str(target)]
+    assert run_cli([*args, "--script", "traditional"]) == 0
+    assert "我們去北京" in target.read_text(encoding="utf-8")
+    assert run_cli(["library", "--db", str(path), "--export", "42", str(target)]) == 1
+    assert "transcript 42 is not in the store" in capsys.readouterr().err
+
+
+def test_cli_hand_off(store_with_edits, tmp_path, capsys):
+    store, _ = store_with_edits
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "vocab.json").write_text('{"<pad>": 0, "今": 1, "天": 2}', encoding="utf-8")
+    code = run_cli(["corrections", "cli-set", "--db", str(store.path), "--model", str(model)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "2 clips" in out and "1 corrections" in out and "1 accepted" in out
+    config = store.path.parent / "corrections" / "cli-set" / "tune.yaml"
+    assert f"tingxie-cli tune {config}" in out
+    assert "甜" in out.split("new to the model:")[1].splitlines()[0]
+    assert TuneConfig.load(config).model == str(model.resolve())
+    assert run_cli(["corrections", "x", "--db", str(store.path), "-t", "99"]) == 1
+    assert "transcript 99 is not in the store" in capsys.readouterr().err
