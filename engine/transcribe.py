@@ -43,7 +43,7 @@ class TranscribeOptions:
     # Chunking: seconds the model sees at once, and context on each side whose output is
     # dropped (the pipeline's stride). Longer chunks waste less on overlap but use more memory.
     chunk_seconds: float = 20.0
-    stride_seconds: float = 2.0
+    stride_seconds: float = 1.5
     # Chunks per forward pass (equal-length chunks only, so batching never pads).
     batch_size: int = 4
     # Decoding: alternatives kept per character, and the confidence measure
