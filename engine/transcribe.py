@@ -335,7 +335,7 @@ class Transcriber:
                     yield from segmenter.push(chars, decoder.horizon)
                 end = batch[-1].start + len(batch[-1].audio)
                 yield Progress(done=min(total, end / self.model.sampling_rate), total=total)
-            segmenter.push(decoder.finish(), decoder.horizon)
+            yield from segmenter.push(decoder.finish(), decoder.horizon)
             yield from segmenter.finish()
             yield Progress(done=total, total=total)
         finally:
