@@ -192,6 +192,12 @@ def main() -> None:
     )
     ap.add_argument("--naive-window", type=float, default=4.0)
     ap.add_argument(
+        "--reuse-features",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="StreamOptions.reuse_features (off: per-window normalization, as offline)",
+    )
+    ap.add_argument(
         "--clock",
         default="wall",
         choices=("wall", "cpu"),
@@ -217,6 +223,7 @@ def main() -> None:
         f"({cpu}), torch threads {torch.get_num_threads()}, load average "
         f"{os.getloadavg()[0]:.1f}, block {args.block * 1000:.0f} ms, {args.clock} clock"
     )
+    print(f"streaming hop {args.hop} s, reuse_features {args.reuse_features}")
     reference, offline_s = offline(transcriber, audio, timer)
     print(f"offline decode: {len(reference)} characters, compute/audio {offline_s / seconds:.2f}")
     frame = transcriber.frame_seconds
@@ -230,7 +237,10 @@ def main() -> None:
     for contexts in args.contexts.split(","):
         left, right = (float(x) for x in contexts.split(":"))
         options = StreamOptions(
-            hop_seconds=args.hop, left_context_seconds=left, right_context_seconds=right
+            hop_seconds=args.hop,
+            left_context_seconds=left,
+            right_context_seconds=right,
+            reuse_features=args.reuse_features,
         )
         process, committed = streaming(transcriber, options)
         events, compute = simulate(process, audio, args.block, timer)
