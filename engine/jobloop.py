@@ -144,13 +144,16 @@ class Job:
             self.cfg.device == "auto" and not torch.cuda.is_available()
         )
         self.acc = Accelerator(cpu=cpu, mixed_precision="no")
-        device = self.acc.device if not cpu else torch.device("cpu")
-        dtype = pick_dtype(self.cfg.precision, pick_device("cpu" if cpu else "cuda"))
+        self.device = torch.device("cpu") if cpu else self.acc.device
+        if self.cfg.precision == "auto" and cpu:
+            # Measured (bench/bench_train.py, AVX512-BF16 Xeon): bf16 autocast makes CPU
+            # training steps slower than fp32 (backward kernels), unlike inference.
+            dtype = torch.float32
+        else:
+            dtype = pick_dtype(self.cfg.precision, pick_device("cpu" if cpu else "cuda"))
         self.autocast_dtype = None if dtype == torch.float32 else dtype
-        self.precision = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[
-            dtype
-        ]
-        self.device = device
+        self.precision = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+        self.precision = self.precision[dtype]
 
     def _load_base(self):
         from transformers import AutoModelForCTC, AutoProcessor
@@ -247,6 +250,9 @@ class Job:
             return max(0.0, (total - step) / max(1, total - warmup))
 
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+        # fp16 needs loss scaling against underflowing gradients; a no-op otherwise
+        fp16 = self.autocast_dtype == torch.float16
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
 
     # ---- batches -----------------------------------------------------------------------
 
@@ -284,16 +290,19 @@ class Job:
                 [data.train_audio[i] for i in batch], [data.train_labels[i] for i in batch]
             )
             sync = k == len(share) - 1
-            with contextlib.nullcontext() if sync else acc.no_sync(model), self._autocast():
-                loss = model(**inputs).loss
             weight = len(batch) / step.examples
-            acc.backward(loss * weight * world)
+            with contextlib.nullcontext() if sync else acc.no_sync(model):
+                with self._autocast():
+                    loss = model(**inputs).loss
+                acc.backward(self.scaler.scale(loss * weight * world))
             local += loss.item() * weight
+        self.scaler.unscale_(self.optimizer)
         if self.cfg.max_grad_norm > 0:
             acc.clip_grad_norm_(
                 [p for p in model.parameters() if p.requires_grad], self.cfg.max_grad_norm
             )
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)  # skips the step when fp16 gradients overflowed
+        self.scaler.update()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return float(acc.reduce(torch.tensor(local, device=self.device), "sum").item())
@@ -362,6 +371,7 @@ class Job:
                 {
                     "optimizer": self.optimizer.state_dict(),
                     "scheduler": self.scheduler.state_dict(),
+                    "scaler": self.scaler.state_dict(),
                 },
                 tmp / _OPTIMIZER,
             )
@@ -401,6 +411,7 @@ class Job:
         saved = torch.load(folder / _OPTIMIZER, weights_only=False)
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
+        self.scaler.load_state_dict(saved["scaler"])
         self.state = _State(**json.loads((folder / _STATE).read_text(encoding="utf-8")))
         rng = folder / f"rng-{self.acc.process_index}.pt"
         if rng.is_file():

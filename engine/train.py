@@ -97,7 +97,7 @@ class TuneConfig:
     seed: int = 0  # fixes initialisation, data order and masking
     # hardware
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: a CUDA GPU when present
-    precision: Precision = "auto"  # auto: bf16 where the hardware runs it natively
+    precision: Precision = "auto"  # auto: bf16 (fp16 on older GPUs) on CUDA, fp32 on CPU
     gradient_checkpointing: bool = False  # recompute activations: less memory, ~30 % slower
     # evaluation, checkpoints
     heldout_fraction: float = 0.1  # share of utterances held out (by hash of the utterance id)
