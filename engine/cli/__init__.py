@@ -14,7 +14,7 @@ import sys
 __all__ = ["main"]
 
 # Subcommand modules of this package, in the order `--help` lists them.
-COMMANDS = ("transcribe", "tune", "library", "corrections")
+COMMANDS = ("transcribe", "tune", "library", "corrections", "synth", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:

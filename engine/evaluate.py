@@ -1,0 +1,356 @@
+"""Measure a model on a manifest: CER, real-time factor and the quality of its confidences.
+
+Why confidence quality is measured: the review screen trusts per-character confidence to point
+at the characters worth checking. Two numbers say whether it does. AUROC: the chance that a
+correctly recognized character gets a higher confidence than a wrong one (after aligning the
+hypothesis to the reference; 0.5 = no better than chance, 1 = perfect separation). Expected
+calibration error (ECE): how far, on average over confidence bins weighted by their size, the
+stated confidence is from the observed accuracy. Several confidence measures are scored from
+the same model outputs (one forward pass per utterance), so they can be compared fairly.
+
+Utterances are decoded whole (evaluation sets are utterance-level); the math (`auroc`,
+`expected_calibration_error`, `reliability`, `summarize`) is pure and tested on hand-made data.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .decode import ConfidenceMethod
+from .metrics import CerResult, align, cer
+from .model import LoadedModel, LoadOptions, load_model
+from .normalize import NormalizeOptions, normalize_text
+from .transcribe import TranscribeOptions, Transcriber
+
+__all__ = [
+    "COMPARED_MEASURES",
+    "EvalOptions",
+    "EvalReport",
+    "EvalRow",
+    "MeasureScore",
+    "ReliabilityBin",
+    "auroc",
+    "evaluate",
+    "expected_calibration_error",
+    "iter_rows",
+    "reliability",
+    "summarize",
+    "write_reliability_png",
+]
+
+log = logging.getLogger("tingxie.evaluate")
+
+# Measures scored beside the primary one: the plain top probability and the three entropy
+# families of engine.decode, each with the α NeMo and Laptev & Ginsburg found useful.
+COMPARED_MEASURES = (
+    "max_prob:1:min",
+    "max_prob:1:mean",
+    "entropy_gibbs_exp:1:min",
+    "entropy_tsallis_exp:0.33:min",
+    "entropy_tsallis_exp:0.33:mean",
+    "entropy_renyi_exp:0.25:min",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EvalOptions:
+    """What to measure and how."""
+
+    # The confidence measure whose AUROC / ECE / reliability are the headline (the one the
+    # transcriber uses by default), and others scored from the same outputs for comparison.
+    confidence: str = TranscribeOptions().confidence
+    compare: tuple[str, ...] = COMPARED_MEASURES
+    bins: int = 10  # equal-width confidence bins for ECE and the reliability diagram
+    limit: int | None = None  # evaluate only the first N rows of the manifest
+    max_seconds: float = 60.0  # longer rows are refused: cut them into utterances first
+    normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
+    load: LoadOptions = field(default_factory=LoadOptions)
+
+    def __post_init__(self) -> None:
+        for text in (self.confidence, *self.compare):
+            ConfidenceMethod.parse(text)  # raises a ValueError naming the bad measure
+        if self.bins < 1:
+            raise ValueError(f"bins={self.bins}: must be at least 1")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit={self.limit}: must be at least 1 (or None for all rows)")
+        if self.max_seconds <= 0:
+            raise ValueError(f"max_seconds={self.max_seconds}: must be positive")
+
+    @property
+    def measures(self) -> tuple[ConfidenceMethod, ...]:
+        """The primary measure first, then the compared ones (duplicates dropped)."""
+        parsed = [ConfidenceMethod.parse(t) for t in (self.confidence, *self.compare)]
+        return tuple(dict.fromkeys(parsed))
+
+
+@dataclass(frozen=True, slots=True)
+class EvalRow:
+    """One utterance: texts after normalization and, per hypothesis character, whether it
+    matches the reference and its confidence under each measure (`EvalOptions.measures`)."""
+
+    audio: str
+    reference: str
+    hypothesis: str
+    seconds: float  # audio duration
+    compute_seconds: float  # model forward + decoding
+    correct: tuple[bool, ...]
+    confidences: tuple[tuple[float, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReliabilityBin:
+    """Characters whose confidence falls in [lower, upper): how many, how sure, how right."""
+
+    lower: float
+    upper: float
+    count: int
+    mean_confidence: float
+    accuracy: float
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureScore:
+    """How well one confidence measure separates right from wrong characters."""
+
+    measure: str
+    auroc: float | None  # None when every character is right (or every one wrong)
+    ece: float
+
+
+@dataclass(frozen=True, slots=True)
+class EvalReport:
+    model: str
+    manifest: str
+    cer: CerResult
+    audio_seconds: float
+    compute_seconds: float
+    confidence_measure: str
+    auroc: float | None
+    ece: float
+    characters: int  # hypothesis characters scored
+    wrong_characters: int
+    reliability: tuple[ReliabilityBin, ...]
+    measures: tuple[MeasureScore, ...]
+    rows: tuple[EvalRow, ...]
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: compute seconds per second of audio (lower is faster)."""
+        return self.compute_seconds / self.audio_seconds if self.audio_seconds else 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["rtf"] = self.rtf
+        return d
+
+
+def auroc(scores: Sequence[float] | np.ndarray, positive: Sequence[bool] | np.ndarray):
+    """Area under the ROC curve of `scores` for telling `positive` items from the others: the
+    probability that a random positive outscores a random negative, ties counting one half
+    (Mann-Whitney U over average ranks). None when either class is empty."""
+    s = np.asarray(scores, dtype=np.float64)
+    pos = np.asarray(positive, dtype=bool)
+    if s.shape != pos.shape:
+        raise ValueError(f"auroc: {s.shape} scores but {pos.shape} labels; pass one per item")
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    sorted_s = s[order]
+    # average ranks (1-based) over runs of tied scores
+    bounds = np.flatnonzero(np.diff(sorted_s)) + 1
+    starts, ends = np.concatenate([[0], bounds]), np.concatenate([bounds, [len(s)]])
+    for a, b in zip(starts, ends, strict=True):
+        ranks[order[a:b]] = (a + 1 + b) / 2
+    u = ranks[pos].sum() - n_pos * (n_pos + 1) / 2
+    return float(u / (n_pos * n_neg))
+
+
+def _bin_index(confidences: np.ndarray, bins: int) -> np.ndarray:
+    return np.minimum((confidences * bins).astype(int), bins - 1)
+
+
+def reliability(
+    confidences: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray, bins: int = 10
+) -> list[ReliabilityBin]:
+    """Equal-width confidence bins over [0, 1] (the last one closed) with count, mean
+    confidence and accuracy; empty bins have count 0 and NaN means."""
+    c = np.clip(np.asarray(confidences, dtype=np.float64), 0.0, 1.0)
+    ok = np.asarray(correct, dtype=bool)
+    if c.shape != ok.shape:
+        raise ValueError(f"reliability: {c.shape} confidences but {ok.shape} labels")
+    index = _bin_index(c, bins)
+    out = []
+    for b in range(bins):
+        members = index == b
+        n = int(members.sum())
+        out.append(
+            ReliabilityBin(
+                lower=b / bins,
+                upper=(b + 1) / bins,
+                count=n,
+                mean_confidence=float(c[members].mean()) if n else float("nan"),
+                accuracy=float(ok[members].mean()) if n else float("nan"),
+            )
+        )
+    return out
+
+
+def expected_calibration_error(
+    confidences: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray, bins: int = 10
+) -> float:
+    """Σ over bins of (share of items in the bin) × |accuracy − mean confidence| (Guo et al.
+    2017, equal-width bins). 0 for no items."""
+    table = reliability(confidences, correct, bins)
+    total = sum(b.count for b in table)
+    if total == 0:
+        return 0.0
+    return float(
+        sum(b.count / total * abs(b.accuracy - b.mean_confidence) for b in table if b.count)
+    )
+
+
+def _score_row(
+    transcriber: Transcriber,
+    audio: np.ndarray,
+    reference: str,
+    options: EvalOptions,
+) -> tuple[str, tuple[bool, ...], tuple[tuple[float, ...], ...], float]:
+    """Decode once per measure from one forward pass; align the hypothesis to the reference."""
+    began = time.perf_counter()
+    (lp,) = transcriber.log_probs([audio])
+    measures = options.measures
+    decoded = [transcriber.chars(lp, top_k=0, confidence=m) for m in measures]
+    elapsed = time.perf_counter() - began
+    keep = [i for i, c in enumerate(decoded[0]) if normalize_text(c.text, options.normalize)]
+    hypothesis = "".join(normalize_text(decoded[0][i].text, options.normalize) for i in keep)
+    correct = tuple(p.correct for p in align(reference, hypothesis))
+    if len(correct) != len(keep):  # a character that normalizes to several characters
+        raise ValueError(f"cannot align {hypothesis!r}: a vocabulary entry is not one character")
+    confidences = tuple(tuple(chars[i].confidence for i in keep) for chars in decoded)
+    return hypothesis, correct, confidences, elapsed
+
+
+def iter_rows(
+    model: LoadedModel, manifest: str | Path, options: EvalOptions | None = None
+) -> Iterator[EvalRow]:
+    """Transcribe and score each manifest row in order (lazy: stop iterating to cancel)."""
+    from .data import from_manifest, load_example_audio
+
+    options = options or EvalOptions()
+    dataset = from_manifest(manifest)
+    for finding in dataset.problems:
+        log.warning("%s", finding)
+    examples = dataset.examples[: options.limit] if options.limit else dataset.examples
+    if not examples:
+        raise ValueError(f"{manifest}: no usable rows; write rows of path<TAB>text")
+    transcriber = Transcriber(model)
+    sr = model.sampling_rate
+    for example in examples:
+        audio = np.asarray(load_example_audio(example), dtype=np.float32)
+        seconds = len(audio) / sr
+        if seconds > options.max_seconds:
+            raise ValueError(
+                f"{example.audio}: {seconds:.0f} s is longer than max_seconds="
+                f"{options.max_seconds:g}; cut the recording into utterances"
+            )
+        reference = normalize_text(example.text, options.normalize)
+        hyp, correct, confidences, elapsed = _score_row(transcriber, audio, reference, options)
+        yield EvalRow(str(example.audio), reference, hyp, seconds, elapsed, correct, confidences)
+
+
+def summarize(
+    rows: Iterable[EvalRow], options: EvalOptions | None = None, *, model: str = "", manifest=""
+) -> EvalReport:
+    """Corpus CER, real-time factor and confidence quality of scored rows."""
+    options = options or EvalOptions()
+    rows = tuple(rows)
+    if not rows:
+        raise ValueError("summarize: no rows to summarize")
+    names = [m.name for m in options.measures]
+    correct = np.array([ok for r in rows for ok in r.correct], dtype=bool)
+    scores = []
+    for k, name in enumerate(names):
+        conf = np.array([c for r in rows for c in r.confidences[k]], dtype=np.float64)
+        scores.append(
+            MeasureScore(name, auroc(conf, correct), expected_calibration_error(conf, correct))
+        )
+    primary = np.array([c for r in rows for c in r.confidences[0]], dtype=np.float64)
+    return EvalReport(
+        model=str(model),
+        manifest=str(manifest),
+        cer=cer([r.reference for r in rows], [r.hypothesis for r in rows]),
+        audio_seconds=float(sum(r.seconds for r in rows)),
+        compute_seconds=float(sum(r.compute_seconds for r in rows)),
+        confidence_measure=names[0],
+        auroc=scores[0].auroc,
+        ece=scores[0].ece,
+        characters=len(correct),
+        wrong_characters=int((~correct).sum()),
+        reliability=tuple(reliability(primary, correct, options.bins)),
+        measures=tuple(scores),
+        rows=rows,
+    )
+
+
+def evaluate(
+    model: LoadedModel | str | Path, manifest: str | Path, options: EvalOptions | None = None
+) -> EvalReport:
+    """Load the model if given a folder or id, transcribe every manifest row, and report."""
+    options = options or EvalOptions()
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, options.load)
+    rows = list(iter_rows(loaded, manifest, options))
+    return summarize(rows, options, model=loaded.source, manifest=manifest)
+
+
+def write_reliability_png(report: EvalReport, path: str | Path) -> Path:
+    """Draw the reliability diagram (accuracy per confidence bin against the diagonal, with the
+    share of characters per bin) to a PNG, atomically. Needs matplotlib (the `plot` extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise ImportError(
+            "the reliability plot needs matplotlib: pip install 'tingxie[plot]'"
+        ) from e
+    path = Path(path)
+    bins = [b for b in report.reliability if b.count]
+    total = max(1, sum(b.count for b in bins))
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    width = report.reliability[0].upper - report.reliability[0].lower
+    top.bar([b.lower for b in bins], [b.accuracy for b in bins], width=width, align="edge",
+            edgecolor="black", color="#4c72b0", label="accuracy")  # fmt: skip
+    top.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+    top.set_ylabel("accuracy")
+    auc = "n/a" if report.auroc is None else f"{report.auroc:.3f}"
+    top.set_title(f"{report.confidence_measure}\nAUROC {auc}, ECE {report.ece:.3f}", fontsize=9)
+    top.legend(loc="upper left", fontsize=8)
+    bottom.bar([b.lower for b in bins], [b.count / total for b in bins], width=width,
+               align="edge", edgecolor="black", color="#999999")  # fmt: skip
+    bottom.set_xlabel("confidence")
+    bottom.set_ylabel("share")
+    bottom.set_xlim(0, 1)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png", dpi=100)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
