@@ -13,7 +13,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ from .data import validate as validate_dataset
 from .export import ModelCard, atomic_write_text, save_adapter, save_merged
 from .methods import MethodOptions, count_parameters, setup_method, trainable_state
 from .metrics import cer
-from .normalize import describe
+from .normalize import describe, is_simplified_vocab
 from .train import (
     CheckpointSaved,
     Evaluated,
@@ -187,10 +187,14 @@ class Job:
         from .vocab import extend_vocabulary
 
         cfg = self.cfg
-        dataset = load_dataset(cfg.data).normalized(cfg.normalize)
         tokenizer = processor.tokenizer
         specials = set(tokenizer.all_special_tokens)
         vocab = [t for t in tokenizer.get_vocab() if t not in specials]
+        normalize = cfg.normalize
+        if normalize.to_simplified and not is_simplified_vocab(vocab):
+            log.info("the model writes Traditional characters: transcripts stay as they are")
+            normalize = replace(normalize, to_simplified=False)
+        dataset = load_dataset(cfg.data).normalized(normalize)
         frame_seconds = float(np.prod(model.config.conv_stride)) / SAMPLE_RATE
         options = ValidationOptions(
             cfg.min_seconds, cfg.max_seconds, frame_seconds, cfg.extend_vocab
@@ -219,7 +223,7 @@ class Job:
             heldout_texts=[e.text for e in heldout],
             report=report,
             added_chars=added,
-            normalization=tuple(describe(cfg.normalize)),
+            normalization=tuple(describe(normalize)),
         )
 
     def _check_disk(self, model) -> None:

@@ -72,10 +72,11 @@ def describe(options: NormalizeOptions) -> list[str]:
 
 def is_simplified_vocab(chars: Iterable[str], threshold: float = 0.02) -> bool:
     """Whether a character vocabulary writes Simplified Chinese: few of its Han characters
-    change under Traditional→Simplified conversion."""
+    change under Traditional→Simplified conversion. True without Han characters (nothing for
+    the conversion to break)."""
     han = [c for c in chars if len(c) == 1 and "\u4e00" <= c <= "\u9fff"]
     if not han:
-        return False
+        return True
     converter = _t2s()
     changed = sum(converter.convert(c) != c for c in han)
     return changed / len(han) <= threshold

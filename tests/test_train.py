@@ -153,7 +153,9 @@ def test_merged_model_equals_base_plus_adapter(corpus, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCTC
 
-    events = _run(_config(corpus, tmp_path / "l", method="lora", learning_rate=2e-2, steps=4))
+    config = _config(corpus, tmp_path / "l", method="lora", learning_rate=2e-2, steps=4)
+    config.gradient_checkpointing = True  # exercised here too: must not break the adapter
+    events = _run(config)
     result = events[-1].result
     merged = load_model(result.model_dir, LoadOptions(precision="fp32", attention="eager"))
     base = AutoModelForCTC.from_pretrained(corpus[0], attn_implementation="eager")
