@@ -60,18 +60,19 @@ def model_path(name: str) -> Path:
     return Path(name)
 
 
-def speech(seconds: float) -> np.ndarray:
-    """Clips from the shared manifest joined with 0.5 s pauses, cut to `seconds`."""
+def speech(seconds: float, manifest: Path) -> np.ndarray:
+    """Clips listed in a manifest (TSV with a `file` or `path` column, relative to it) joined
+    with 0.5 s pauses, cut to `seconds`."""
     from engine.audio import load_audio
 
-    manifest = AUDIO / "manifest.tsv"
     if not manifest.is_file():
-        sys.exit(f"{manifest} not found: the bench needs the shared Mandarin clips")
+        sys.exit(f"{manifest} not found: pass --audio with a manifest of Mandarin clips")
     with open(manifest, encoding="utf-8") as fh:
-        names = [row["file"] for row in csv.DictReader(fh, delimiter="\t")]
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    names = [row.get("file") or row.get("path") for row in rows]
     parts, total = [], 0
     for name in names:
-        parts += [load_audio(AUDIO / name), np.zeros(SR // 2, np.float32)]
+        parts += [load_audio(manifest.parent / name), np.zeros(SR // 2, np.float32)]
         total += len(parts[-2]) + SR // 2
         if total >= seconds * SR:
             break
@@ -180,6 +181,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="full", help="full | demo | a checkpoint folder")
     ap.add_argument("--seconds", type=float, default=20.0, help="audio to stream")
+    ap.add_argument(
+        "--audio",
+        type=Path,
+        default=AUDIO / "manifest.tsv",
+        help="manifest of clips to stream (default: the shared real Mandarin clips; for the "
+        "demo model, a synthetic set such as out/synth/gh/manifest.tsv)",
+    )
     ap.add_argument("--block", type=float, default=0.05, help="microphone block (s)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: cores usable)")
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
@@ -215,12 +223,12 @@ def main() -> None:
     transcriber = Transcriber(loaded)
     if args.threads:
         torch.set_num_threads(args.threads)
-    audio = speech(args.seconds)
+    audio = speech(args.seconds, args.audio)
     seconds = len(audio) / SR
     cpu = platform.processor() or platform.machine()
     print(
-        f"model {args.model} ({loaded.dtype}), {seconds:.1f} s of audio, {os.cpu_count()} cores "
-        f"({cpu}), torch threads {torch.get_num_threads()}, load average "
+        f"model {args.model} ({loaded.dtype}), {seconds:.1f} s of {args.audio}, "
+        f"{os.cpu_count()} cores ({cpu}), torch threads {torch.get_num_threads()}, load average "
         f"{os.getloadavg()[0]:.1f}, block {args.block * 1000:.0f} ms, {args.clock} clock"
     )
     print(f"streaming hop {args.hop} s, reuse_features {args.reuse_features}")
