@@ -248,8 +248,8 @@ def iter_rows(
 
     options = options or EvalOptions()
     dataset = from_manifest(manifest)
-    for finding in dataset.problems:
-        log.warning("%s", finding)
+    for finding in dataset.import_problems:
+        log.warning("%s: %s (row skipped)", finding.origin, finding.detail)
     examples = dataset.examples[: options.limit] if options.limit else dataset.examples
     if not examples:
         raise ValueError(f"{manifest}: no usable rows; write rows of path<TAB>text")

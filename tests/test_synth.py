@@ -1,0 +1,166 @@
+"""Synthetic corpus: the text sets' promises, augmentation math, and espeak-ng rendering."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import importlib.util
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from engine import synth
+from engine.synth import SynthOptions
+
+CORPUS = Path(__file__).resolve().parents[1] / "resources" / "corpus"
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
+
+
+def _corpus(name: str) -> list[str]:
+    return synth.read_sentences(CORPUS / f"{name}.txt")
+
+
+def _build_module():
+    spec = importlib.util.spec_from_file_location("corpus_build", CORPUS / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_text_sets_are_homophone_free_and_split_cleanly():
+    build = _build_module()
+    general = _corpus("general/train") + _corpus("general/heldout")
+    assert len(general) >= 1000
+    assert len(set("".join(general))) >= 250
+    assert build.homophones(general) == {}
+    assert not set(_corpus("general/train")) & set(_corpus("general/heldout"))
+    # every held-out character was seen in training (unseen sentences, same characters)
+    assert set("".join(_corpus("general/heldout"))) <= set("".join(_corpus("general/train")))
+    for domain in ("medicine", "law"):
+        train, heldout = _corpus(f"{domain}/train"), _corpus(f"{domain}/heldout")
+        assert not set(train) & set(heldout)
+        assert build.homophones(general + train + heldout) == {}
+        terms = set("".join(train + heldout)) - set("".join(general))
+        assert len(terms) >= 20, f"{domain} has too few characters of its own"
+        assert all(set(s) & terms for s in train + heldout), "a domain sentence lacks a term"
+
+
+def test_build_is_deterministic():
+    build = _build_module()
+    assert build.build() == build.build()
+    assert build.build()["general/heldout"] == _corpus("general/heldout")
+
+
+def test_to_pinyin_reads_polyphones_in_context():
+    assert synth.to_pinyin("银行") == "yin2 hang2"
+    assert synth.to_pinyin("长大") == "zhang3 da4"
+    assert synth.to_pinyin("我们") == "wo3 men5"
+
+
+def test_plan_is_seeded():
+    sentences = ["今天很好", "我们去公园", "他在看书"]
+    options = SynthOptions(seed=3, copies=2)
+    first = synth.plan(sentences, options)
+    assert first == synth.plan(sentences, options)
+    assert [r.index for r in first] == list(range(6))
+    assert [r.text for r in first] == sentences * 2
+    other = synth.plan(sentences, SynthOptions(seed=4, copies=2))
+    assert [(r.speed, r.pitch) for r in other] != [(r.speed, r.pitch) for r in first]
+    for r in first:
+        assert options.speed_range[0] <= r.speed <= options.speed_range[1]
+        assert r.variant in options.variants
+        assert r.snr_db in options.snr_choices
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 10.0, 25.0])
+def test_add_noise_hits_the_requested_snr(snr_db):
+    rng = np.random.default_rng(0)
+    t = np.arange(16_000) / 16_000
+    clean = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    noisy = synth.add_noise(clean, snr_db, rng)
+    noise = noisy.astype(np.float64) - clean
+    measured = 10 * np.log10(np.mean(clean.astype(np.float64) ** 2) / np.mean(noise**2))
+    assert measured == pytest.approx(snr_db, abs=0.05)
+
+
+def test_room_impulse_response_decays_and_reverb_keeps_length_and_peak():
+    rng = np.random.default_rng(1)
+    rir = synth.room_impulse_response(0.4, rng)
+    assert len(rir) == int(0.4 * 16_000)
+    assert np.sum(rir**2) == pytest.approx(1.0, rel=1e-4)
+    tenth = len(rir) // 10
+    assert np.sum(rir[-tenth:] ** 2) < 1e-3 * np.sum(rir[1:tenth] ** 2)
+    audio = np.zeros(8000, np.float32)
+    audio[100] = 0.5
+    wet = synth.reverberate(audio, rir)
+    assert len(wet) == len(audio)
+    assert np.max(np.abs(wet)) == pytest.approx(0.5, rel=1e-5)
+    assert np.count_nonzero(np.abs(wet) > 1e-4) > 1000  # the click now rings
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"copies": 0}, "copies"),
+        ({"workers": 3}, "workers"),
+        ({"pitch_range": (50, 120)}, "pitch_range"),
+        ({"reverb_probability": 1.5}, "reverb_probability"),
+    ],
+)
+def test_options_name_the_bad_field(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        SynthOptions(**kwargs)
+
+
+def test_read_sentences_rejects_empty_file(tmp_path):
+    path = tmp_path / "empty.txt"
+    path.write_text("\n  \n", encoding="utf-8")
+    with pytest.raises(ValueError, match="empty.txt"):
+        synth.read_sentences(path)
+
+
+def _digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(folder).as_posix().encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+@needs_espeak
+def test_synthesize_writes_a_relative_manifest_deterministically(tmp_path):
+    sentences = ["今天的天气很好", "我们去公园散步"]
+    options = SynthOptions(seed=7, copies=2, workers=1)
+    progress = list(synth.synthesize(sentences, tmp_path / "a", options))
+    assert [p.done for p in progress] == [1, 2, 3, 4]
+    with open(tmp_path / "a" / "manifest.tsv", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t"))
+    assert rows[0] == ["path", "text"]
+    assert [r[1] for r in rows[1:]] == sentences * 2
+    for rel, _ in rows[1:]:
+        assert not Path(rel).is_absolute()
+        audio, rate = sf.read(tmp_path / "a" / rel)
+        assert rate == 16_000 and audio.ndim == 1
+        assert 0.8 < len(audio) / rate < 6.0  # seven syllables of speech
+    list(synth.synthesize(sentences, tmp_path / "b", SynthOptions(seed=7, copies=2, workers=2)))
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    list(synth.synthesize(sentences, tmp_path / "c", SynthOptions(seed=8, copies=2, workers=1)))
+    assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
+
+
+@needs_espeak
+def test_cli_synth(tmp_path, capsys):
+    from engine.cli import main
+
+    text = tmp_path / "s.txt"
+    text.write_text("他在看书\n", encoding="utf-8")
+    assert main(["synth", str(text), str(tmp_path / "out"), "--snr", "clean,20"]) == 0
+    assert (tmp_path / "out" / "manifest.tsv").read_text(encoding="utf-8").splitlines() == [
+        "path\ttext",
+        "wav/000000.wav\t他在看书",
+    ]
+    assert main(["synth", str(text), str(tmp_path / "x"), "--snr", "loud"]) == 2
+    assert "--snr" in capsys.readouterr().err
