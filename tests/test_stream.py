@@ -284,3 +284,58 @@ def test_cached_front_end_matches_a_full_forward(tiny_model_dir):
         expected = torch.log_softmax(logits.float(), dim=-1).numpy()
         assert got.shape == expected.shape
         np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_group_norm_model_with_another_conv_stack_streams_per_window(tmp_path, shared_audio):
+    """A feature encoder with group norm (normalizes over time: not reusable) and a 4-layer
+    conv stack (receptive field 425 samples), like the demo model: per-window decoding."""
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+
+    from engine.audio import load_audio
+    from engine.model import load_model
+    from engine.stream import CachedFrontEnd
+    from engine.testmodels import write_processor
+    from engine.transcribe import Transcriber
+
+    write_processor(tmp_path, VOCAB[5:])
+    config = Wav2Vec2Config(
+        vocab_size=len(VOCAB),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16, 16, 16, 32),
+        conv_stride=(5, 4, 4, 4),
+        conv_kernel=(10, 8, 8, 4),
+        feat_extract_norm="group",
+        do_stable_layer_norm=True,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        pad_token_id=0,
+    )
+    Wav2Vec2ForCTC(config).save_pretrained(tmp_path)
+    transcriber = Transcriber(load_model(tmp_path))
+    assert transcriber.geometry.receptive_field == 425
+    assert not CachedFrontEnd.supports(transcriber)
+    audio = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")
+    counting = _Counting(transcriber)
+    stream = StreamingTranscriber(counting, StreamOptions(vad="energy"))
+    committed = [c for u in run_stream(stream, audio, [1600] * 50) for c in u.committed]
+    assert counting.calls >= len(audio) / SR / 0.3 - 1  # one model run per hop
+    starts = [c.start for c in committed]
+    assert starts == sorted(starts) and committed
+
+
+class _Counting:
+    """A Transcriber that counts its model runs."""
+
+    def __init__(self, transcriber) -> None:
+        self._t = transcriber
+        self.calls = 0
+
+    def __getattr__(self, name):
+        return getattr(self._t, name)
+
+    def log_probs(self, batch):
+        self.calls += 1
+        return self._t.log_probs(batch)
