@@ -23,6 +23,7 @@ from .batching import Cursor, Step, padding_fraction, plan_epoch, steps_from
 from .data import TuneDataset, ValidationOptions, ValidationReport, load_dataset, load_example_audio
 from .data import validate as validate_dataset
 from .export import ModelCard, atomic_write_text, save_adapter, save_merged
+from .features import FromFeatures, collate_features, encode_features
 from .methods import MethodOptions, count_parameters, setup_method, trainable_state
 from .metrics import cer
 from .normalize import describe, is_simplified_vocab
@@ -258,6 +259,11 @@ class Job:
         fp16 = self.autocast_dtype == torch.float16
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
 
+    def _inner(self) -> torch.nn.Module:
+        """The model being tuned (a PeftModel for LoRA), without DDP or the features wrapper."""
+        model = self.acc.unwrap_model(self.model)
+        return model.model if isinstance(model, FromFeatures) else model
+
     # ---- batches -----------------------------------------------------------------------
 
     def _collate(self, audio: Sequence[np.ndarray], labels: Sequence[np.ndarray] | None) -> dict:
@@ -290,14 +296,17 @@ class Job:
         share = step.micro_batches[rank::world]
         local = 0.0
         for k, batch in enumerate(share):
-            inputs = self._collate(
-                [data.train_audio[i] for i in batch], [data.train_labels[i] for i in batch]
-            )
+            labels = [data.train_labels[i] for i in batch]
             sync = k == len(share) - 1
             weight = len(batch) / step.examples
             with contextlib.nullcontext() if sync else acc.no_sync(model):
                 with self._autocast():
-                    loss = model(**inputs).loss
+                    if self.features is None:
+                        inputs = self._collate([data.train_audio[i] for i in batch], labels)
+                        loss = model(**inputs).loss
+                    else:
+                        features = [self.features[i] for i in batch]
+                        loss = model(**collate_features(features, labels, self.device))
                 acc.backward(self.scaler.scale(loss * weight * world))
             local += loss.item() * weight
         self.scaler.unscale_(self.optimizer)
@@ -315,7 +324,7 @@ class Job:
 
     @torch.no_grad()
     def _evaluate(self) -> Evaluated:
-        model = self.acc.unwrap_model(self.model)
+        model = self._inner()
         model.eval()
         audio, refs = self.data.heldout_audio, self.data.heldout_texts
         tokenizer = self.processor.tokenizer
@@ -370,7 +379,7 @@ class Job:
         if acc.is_main_process:
             from safetensors.torch import save_file
 
-            save_file(trainable_state(acc.unwrap_model(self.model)), tmp / _WEIGHTS)
+            save_file(trainable_state(self._inner()), tmp / _WEIGHTS)
             torch.save(
                 {
                     "optimizer": self.optimizer.state_dict(),
@@ -401,7 +410,7 @@ class Job:
         from safetensors.torch import load_file
 
         weights = load_file(folder / _WEIGHTS)
-        model = self.acc.unwrap_model(self.model)
+        model = self._inner()
         missing = set(weights) - {n for n, _ in model.named_parameters()}
         if missing:
             raise ValueError(
@@ -453,6 +462,10 @@ class Job:
         model.train()
         self._check_disk(model)
         self._build_optimizer(model)
+        self.features = None
+        if cfg.freeze_feature_encoder and cfg.cache_features:
+            self.features = encode_features(model, self.family, self.data.train_audio, self.device)
+            model = FromFeatures(model, self.family)
         self.model, self.optimizer = self.acc.prepare(model, self.optimizer)
         _seed_everything(cfg.seed + 1 + self.acc.process_index)
         if self.resume and existing:
@@ -461,7 +474,7 @@ class Job:
     def _started(self) -> JobStarted:
         data, limit = self.data, int(self.cfg.micro_batch_seconds * SAMPLE_RATE)
         lengths = data.train_lengths
-        trainable, total = count_parameters(self.acc.unwrap_model(self.model))
+        trainable, total = count_parameters(self._inner())
         return JobStarted(
             config=self.cfg,
             train_examples=len(lengths),
@@ -549,7 +562,7 @@ class Job:
         best_dir = self.ckpt_root / f"step-{s.best_step:07d}"
         if s.best_cer is not None and s.best_step != s.step and best_dir.is_dir():
             self._load_weights(best_dir)
-        model = self.acc.unwrap_model(self.model)
+        model = self._inner()
         data = self.data
         card = ModelCard(
             base_model=cfg.model,

@@ -99,6 +99,9 @@ class TuneConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: a CUDA GPU when present
     precision: Precision = "auto"  # auto: bf16 (fp16 on older GPUs) on CUDA, fp32 on CPU
     gradient_checkpointing: bool = False  # recompute activations: less memory, ~30 % slower
+    # frozen feature encoder: compute its output once per utterance and keep it in memory
+    # (~1.6x the audio's size) instead of running the convolutions every step
+    cache_features: bool = True
     # evaluation, checkpoints
     heldout_fraction: float = 0.1  # share of utterances held out (by hash of the utterance id)
     eval_every: int = 100  # steps between held-out CER evaluations (0 = before and after only)

@@ -1,0 +1,100 @@
+"""Training from cached feature-encoder outputs when the convolutional encoder is frozen.
+
+A frozen encoder (LoRA, partial, or full with `freeze_feature_encoder`) maps an utterance to
+the same features every epoch, so they are computed once and kept in memory (about 1.6x the
+audio's size for a 512-channel encoder) and each step starts at the feature projection. This
+skips the convolutions over raw audio, which on small models are most of a step and on
+XLSR-large about a tenth of it. Everything after (projection, SpecAugment, transformer, head,
+CTC loss) is transformers' own modules, called in the order `*ForCTC.forward` calls them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from .registry import Family
+
+__all__ = ["FromFeatures", "collate_features", "ctc_loss", "encode_features"]
+
+
+def _ctc_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The *ForCTC module inside a peft wrapper (LoRA layers are injected in place)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+@torch.no_grad()
+def encode_features(
+    model: torch.nn.Module, family: Family, audio: Sequence[np.ndarray], device: torch.device
+) -> list[torch.Tensor]:
+    """(frames, channels) float32 feature-encoder output per utterance, on the CPU."""
+    encoder = getattr(_ctc_model(model), family.base_attr).feature_extractor
+    out = []
+    for a in audio:
+        x = torch.from_numpy(np.ascontiguousarray(a))[None].to(device)
+        out.append(encoder(x)[0].transpose(0, 1).float().cpu().contiguous())
+    return out
+
+
+def collate_features(
+    features: Sequence[torch.Tensor], labels: Sequence[np.ndarray], device: torch.device
+) -> dict[str, torch.Tensor]:
+    """Zero-padded features, their frame counts, and labels padded with -100."""
+    longest = max(f.shape[0] for f in features)
+    batch = torch.zeros(len(features), longest, features[0].shape[1])
+    for row, f in enumerate(features):
+        batch[row, : f.shape[0]] = f
+    width = max(len(t) for t in labels)
+    padded = np.full((len(labels), width), -100, dtype=np.int64)
+    for row, t in enumerate(labels):
+        padded[row, : len(t)] = t
+    return {
+        "features": batch.to(device),
+        "frames": torch.tensor([f.shape[0] for f in features], device=device),
+        "labels": torch.from_numpy(padded).to(device),
+    }
+
+
+def ctc_loss(
+    logits: torch.Tensor, frames: torch.Tensor, labels: torch.Tensor, config
+) -> torch.Tensor:
+    """CTC loss exactly as transformers' *ForCTC computes it (fp32 log-softmax, no cuDNN)."""
+    mask = labels >= 0
+    log_probs = torch.nn.functional.log_softmax(logits, dim=-1, dtype=torch.float32)
+    with torch.backends.cudnn.flags(enabled=False):
+        return torch.nn.functional.ctc_loss(
+            log_probs.transpose(0, 1),
+            labels.masked_select(mask),
+            frames,
+            mask.sum(-1),
+            blank=config.pad_token_id,
+            reduction=config.ctc_loss_reduction,
+            zero_infinity=config.ctc_zero_infinity,
+        )
+
+
+class FromFeatures(torch.nn.Module):
+    """The training forward from cached features; wraps the model so DDP can wrap this."""
+
+    def __init__(self, model: torch.nn.Module, family: Family) -> None:
+        super().__init__()
+        self.model = model
+        self.base_attr = family.base_attr
+
+    def forward(
+        self, features: torch.Tensor, frames: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        ctc = _ctc_model(self.model)
+        base = getattr(ctc, self.base_attr)
+        positions = torch.arange(features.shape[1], device=features.device)
+        mask = positions[None, :] < frames[:, None]  # bool, as *ForCTC passes it
+        projected = base.feature_projection(features)
+        hidden = projected[0] if isinstance(projected, tuple) else projected
+        hidden = base._mask_hidden_states(hidden, attention_mask=mask)
+        hidden = base.encoder(hidden, attention_mask=mask)[0]
+        if getattr(base, "adapter", None) is not None:
+            hidden = base.adapter(hidden)
+        logits = ctc.lm_head(ctc.dropout(hidden))
+        return ctc_loss(logits, frames, labels, ctc.config)
