@@ -204,3 +204,19 @@ def test_missing_file_fails_before_any_work(transcriber, tmp_path):
 
     with pytest.raises(AudioError, match=r"nothing\.wav"):
         transcriber.transcribe(tmp_path / "nothing.wav")
+
+
+def test_single_pass_text_equals_the_transformers_pipeline(tiny_model_dir):
+    """Same model, same audio, no chunks: our greedy decoding gives the tokenizer's CTC text
+    (which also keeps <unk> tokens and turns delimiters into spaces; Tingxie drops both)."""
+    import re
+
+    from transformers import pipeline
+
+    x = speech_like(8, seed=7)
+    asr = pipeline("automatic-speech-recognition", model=str(tiny_model_dir))
+    reference = re.sub(r"<unk>|\s", "", asr(x.copy())["text"])
+    t = Transcriber(load_model(tiny_model_dir, LoadOptions(precision="fp32")))
+    segments, _, _ = run(t, x, TranscribeOptions(chunk_seconds=10, stride_seconds=1))
+    assert len(reference) > 50
+    assert "".join(s.text for s in segments) == reference
