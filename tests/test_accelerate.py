@@ -24,12 +24,13 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_processes_agree_on_the_trained_weights(tmp_path):
+@pytest.mark.parametrize("method", ["full", "lora"])  # lora also trains from cached features
+def test_two_processes_agree_on_the_trained_weights(tmp_path, method):
     build_model(tmp_path / "base", "tiny", chars="天地人和")
     tone_corpus(tmp_path / "data", 16, char_seconds=0.1)
     job = tmp_path / "job.yaml"
     job.write_text(
-        "model: base\ndata: data/manifest.tsv\noutput_dir: out\nmethod: full\nsteps: 3\n"
+        f"model: base\ndata: data/manifest.tsv\noutput_dir: out\nmethod: {method}\nsteps: 3\n"
         "learning_rate: 0.003\nbatch_seconds: 2.0\nmicro_batch_seconds: 1.0\n"
         "min_seconds: 0.1\nheldout_fraction: 0.2\neval_every: 0\nprecision: fp32\n"
         "device: cpu\n",
