@@ -290,3 +290,17 @@ def test_cli_writes_a_config_then_reports_bad_settings(tmp_path, capsys):
     assert TuneConfig.load(job).output_dir == str(tmp_path / "o")
     assert tune.main([str(job), "--set", "steps=0"]) == 2
     assert "steps=0" in capsys.readouterr().err
+
+
+def test_traditional_model_keeps_traditional_transcripts(tmp_path):
+    chars = "們這說話"
+    model = build_model(tmp_path / "m", "tiny", chars=chars)
+    data = tone_corpus(tmp_path / "d", 4, chars=chars, char_seconds=0.1)
+    config = TuneConfig(model=str(model), data=str(data), output_dir=str(tmp_path / "o"))
+    config.min_seconds = 0.1
+    job = run_job(config)
+    started = next(job)  # stop before any training
+    job.close()
+    assert isinstance(started, JobStarted), started
+    assert started.skipped_rows == 0  # 們 was not rewritten to 们 (unknown to this model)
+    assert not any("Simplified" in line for line in started.normalization)
