@@ -21,7 +21,12 @@ def _settings_epilog() -> str:
 
     lines = ["settings of the CONFIG file (YAML or JSON; paths relative to the file):"]
     for name, default, meaning in settings_help():
-        shown = "all true" if default.startswith("field(") else default
+        if default.startswith("field("):
+            shown = "all true"
+        elif default == "None" and name in PRESETS["balanced"]:
+            shown = "from the preset"
+        else:
+            shown = default
         lines.append(f"  {name:<24} {meaning} [default: {shown}]")
     lines.append("")
     lines.append("presets (fill the settings left at None):")
@@ -33,7 +38,10 @@ def _settings_epilog() -> str:
         "outputs in output_dir: model/ (merged checkpoint with README.md, loadable by "
         "`tingxie-cli transcribe --model`), adapter/ (LoRA), checkpoints/ (for --resume)"
     )
-    lines.append("several processes or GPUs: accelerate launch -m engine.cli.tune CONFIG")
+    lines.append(
+        "several processes or GPUs: accelerate launch --config_file "
+        "packaging/accelerate/ddp.yaml (or deepspeed-zero2.yaml) -m engine.cli.tune CONFIG"
+    )
     return "\n".join(lines)
 
 
