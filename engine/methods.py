@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 
 from .registry import Family
+from .train import Method
 
-__all__ = ["Method", "MethodOptions", "count_parameters", "setup_method", "trainable_state"]
+__all__ = ["MethodOptions", "count_parameters", "setup_method", "trainable_state"]
 
 log = logging.getLogger("tingxie.methods")
-
-Method = Literal["lora", "partial", "full"]
 
 
 @dataclass(frozen=True, slots=True)

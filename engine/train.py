@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .methods import Method
 from .metrics import CerResult
 from .normalize import NormalizeOptions
 
@@ -42,8 +41,10 @@ __all__ = [
 
 log = logging.getLogger("tingxie.train")
 
+Method = Literal["lora", "partial", "full"]
 Preset = Literal["quick", "balanced", "thorough"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Device = Literal["auto", "cpu", "cuda"]
 
 # What each preset sets when the config leaves the value empty (None). Learning rates are per
 # method: adapters tolerate (and need) larger steps than updating the pretrained weights.
@@ -96,7 +97,7 @@ class TuneConfig:
     layerdrop: float = 0.0  # skip whole transformer layers at random while training
     seed: int = 0  # fixes initialisation, data order and masking
     # hardware
-    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: a CUDA GPU when present
+    device: Device = "auto"  # auto: a CUDA GPU when present
     precision: Precision = "auto"  # auto: bf16 (fp16 on older GPUs) on CUDA, fp32 on CPU
     gradient_checkpointing: bool = False  # recompute activations: less memory, ~30 % slower
     # frozen feature encoder: compute its output once per utterance and keep it in memory
@@ -122,10 +123,10 @@ class TuneConfig:
                 raise ValueError(
                     f"normalize: {e}; allowed keys are {_field_names(NormalizeOptions)}"
                 ) from e
-        _check_choice("method", self.method, ("lora", "partial", "full"))
-        _check_choice("preset", self.preset, tuple(PRESETS))
-        _check_choice("precision", self.precision, ("auto", "fp32", "bf16", "fp16"))
-        _check_choice("device", self.device, ("auto", "cpu", "cuda"))
+        _check_choice("method", self.method, Method.__args__)
+        _check_choice("preset", self.preset, Preset.__args__)
+        _check_choice("precision", self.precision, Precision.__args__)
+        _check_choice("device", self.device, Device.__args__)
         for name in ("steps", "lora_rank", "keep_checkpoints"):
             value = getattr(self, name)
             if value is not None and value < 1:
