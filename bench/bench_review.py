@@ -31,11 +31,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_MANIFEST = ROOT.parent / "shared" / "audio" / "manifest.tsv"
 
 
-def transcribe_all(model_dir: Path, manifest: Path) -> list[tuple[str, list[Segment], float]]:
-    """(reference, segments, duration) per clip."""
+def transcribe_all(
+    model_dir: Path, manifest: Path, heldout: float, limit: int
+) -> list[tuple[str, list[Segment], float]]:
+    """(reference, segments, duration) per clip; with `heldout`, only the clips a tuning job
+    with that held-out fraction never trains on."""
     transcriber = Transcriber(load_model(model_dir, LoadOptions(device="cpu")))
+    dataset = from_manifest(manifest)
+    examples = dataset.split(heldout)[1] if heldout else dataset.examples
     rows = []
-    for example in from_manifest(manifest).examples:
+    for example in examples[:limit]:
         items, info = transcriber.transcribe(example.audio)
         segments = [s for s in items if isinstance(s, Segment)]
         rows.append((example.text, segments, info.duration))
@@ -71,6 +76,10 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="model folder (default: the demo model)")
     parser.add_argument("--manifest", type=Path, default=SHARED_MANIFEST)
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.5, 0.7, 0.9])
+    parser.add_argument(
+        "--heldout", type=float, default=0.0, help="use only this held-out share (training data)"
+    )
+    parser.add_argument("--limit", type=int, default=200, help="at most this many clips")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model
@@ -81,7 +90,7 @@ def main() -> None:
 
             print("no demo model: a RANDOM tiny model (confidences meaningless; plumbing only)")
             model = build_model(Path(tmp) / "tiny", "tiny")
-        rows = transcribe_all(model, args.manifest)
+        rows = transcribe_all(model, args.manifest, args.heldout, args.limit)
     print(f"model {model}; {len(rows)} clips, {sum(r[2] for r in rows):.1f} s of audio")
     print("threshold  errors caught  wrong  deleted  review s  re-listen s  review/re-listen")
     for t in args.thresholds:
