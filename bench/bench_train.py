@@ -14,6 +14,8 @@ subprocess (clean peak memory):
 - tingxie: `run_job` with the same trainable weights (full, feature encoder frozen), learning
   rate, warmup and audio per step, automatic precision (fp32 on CPU, bf16 on recent GPUs),
   length-grouped micro-batches;
+- tingxie-nocache: the same without caching the frozen encoder's features (what a job whose
+  encoder trains gets: length grouping and the lean loop only);
 - tingxie-bf16 (unless --skip-bf16): the same under bf16 autocast, which is why automatic
   precision stays fp32 for CPU training.
 
@@ -215,14 +217,14 @@ def run_hf(model_dir: Path, manifest: Path, args) -> dict:
 # ---- Tingxie ------------------------------------------------------------------------------
 
 
-def run_tingxie(model_dir: Path, manifest: Path, args, precision: str) -> dict:
+def run_tingxie(model_dir: Path, manifest: Path, args, precision: str, cache: bool) -> dict:
     import shutil
 
     from engine.audio import probe
     from engine.data import from_manifest
     from engine.train import JobFailed, JobStarted, StepProgress, TuneConfig, run_job
 
-    out = CACHE / f"tingxie-out-{precision}"
+    out = CACHE / f"tingxie-out-{precision}-{cache}"
     shutil.rmtree(out, ignore_errors=True)
     examples = from_manifest(manifest).examples
     seconds = sum(probe(e.audio).duration for e in examples) / len(examples)  # mean duration
@@ -242,6 +244,7 @@ def run_tingxie(model_dir: Path, manifest: Path, args, precision: str) -> dict:
         eval_every=0,
         save_every=0,
         precision=precision,
+        cache_features=cache,
         device="cpu",
     )
     rss = PeakRss()
@@ -271,9 +274,8 @@ def child(args) -> None:
     if args.child == "hf":
         result = run_hf(model_dir, manifest, args)
     else:
-        result = run_tingxie(
-            model_dir, manifest, args, "bf16" if args.child.endswith("bf16") else "auto"
-        )
+        precision = "bf16" if args.child.endswith("bf16") else "auto"
+        result = run_tingxie(model_dir, manifest, args, precision, "nocache" not in args.child)
     print("RESULT " + json.dumps(result))
 
 
@@ -338,7 +340,8 @@ def main() -> None:
         child(args)
         return
     model_dir, manifest = prepare(args.size, args.clips)
-    variants = ["hf", "tingxie"] + ([] if args.skip_bf16 else ["tingxie-bf16"])
+    variants = ["hf", "tingxie", "tingxie-nocache"]
+    variants += [] if args.skip_bf16 else ["tingxie-bf16"]
     results: dict[str, dict] = {}
     for round_ in range(args.repeat):  # interleaved; the fastest run of each counts
         for variant in variants:
