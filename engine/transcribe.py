@@ -214,7 +214,12 @@ def _configure_threads(device: torch.device) -> None:
 
 
 class Transcriber:
-    """Runs one loaded CTC model over audio. Not thread-safe: use one per worker thread."""
+    """Runs one loaded CTC model over audio. Not thread-safe: use one per worker thread.
+
+    Public attributes (engine.stream and engine.evaluate build on them): `model` (the
+    LoadedModel), `geometry` (samples → frames), `frame_seconds`, and `silent` (bool per model
+    output: True where it never becomes a character).
+    """
 
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
