@@ -1,11 +1,11 @@
 """Render the real main window to a PNG for the README (run under Xvfb or offscreen).
 
-    python -m app.screenshot docs/screenshot.png [CLIP.wav ...]
+    python -m app.screenshot docs/screenshot.png [CLIP.wav ...] [--model FOLDER]
 
-With the demo model present (resources/demo-model) each clip is transcribed by it, so the
-colors are the model's real confidences. Without it the clips' published transcripts are shown
-with illustrative confidences (labelled as such in the status bar) — the window, fonts, waveform
-and coloring are the real ones either way.
+With a model (--model, or the demo model in resources/demo-model when present) each clip is
+transcribed by it, so the colors are the model's real confidences. Without one the clips'
+published transcripts are shown with illustrative confidences (labelled as such in the status
+bar) — the window, fonts, waveform and coloring are the real ones either way.
 """
 
 from __future__ import annotations
@@ -46,16 +46,13 @@ def _manifest_texts() -> dict[str, str]:
     return {r.split("\t")[0]: r.split("\t")[2] for r in rows if r.strip()}
 
 
-def _transcribe(clips: list[Path]) -> list[Segment] | None:
-    from .demo import demo_model_dir
-
-    demo = demo_model_dir()
-    if demo is None:
+def _transcribe(clips: list[Path], model: str | None) -> list[Segment] | None:
+    if model is None:
         return None
     from engine.model import load_model
     from engine.transcribe import Transcriber
 
-    transcriber = Transcriber(load_model(demo))
+    transcriber = Transcriber(load_model(model))
     segments: list[Segment] = []
     for clip in clips:
         items, _info = transcriber.transcribe(clip)
@@ -63,20 +60,31 @@ def _transcribe(clips: list[Path]) -> list[Segment] | None:
     return segments
 
 
-def _fill(window, clips: list[Path]) -> None:
+def _fill(window, clips: list[Path], model: str | None) -> None:
     """Put a transcript (with a live tail), the first clip's waveform and a queue on show."""
     from engine.audio import load_audio
 
     from . import i18n
+    from .demo import is_demo_model
     from .levels import ENVELOPE_BIN, envelope, level_percent
 
-    segments = _transcribe(clips)
+    segments = _transcribe(clips, model)
     if segments is None:
         texts = _manifest_texts()
         segments = _sample_segments([texts.get(c.name, "听写") for c in clips])
         window.statusBar().showMessage("sample text with illustrative confidences (no model)")
+    elif is_demo_model(model):
+        window.banner.show_message(
+            i18n.tr("status.demo_model"), offer_choose=True, offer_demo=False
+        )
+        window.model_label.setText(
+            i18n.tr("status.model_ready", model="demo-model", device="cpu", dtype="fp32")
+        )
     else:
-        window.model_label.setText(i18n.tr("status.demo_model"))
+        name = Path(model).name
+        window.model_label.setText(
+            i18n.tr("status.model_ready", model=name, device="cpu", dtype="fp32")
+        )
     audio = load_audio(clips[0])
     window.waveform.add_envelope(envelope(audio, ENVELOPE_BIN), level_percent(audio[-8000:]))
     window.transcript.set_segments(segments[:-1])
@@ -107,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.screenshot")
     parser.add_argument("out", type=Path)
     parser.add_argument("clips", nargs="*", type=Path)
+    parser.add_argument(
+        "--model", help="model folder that transcribes the clips (default: the demo model)"
+    )
     args = parser.parse_args(argv)
     clips = args.clips or [_SHARED / name for name in _DEFAULT_CLIPS]
 
@@ -127,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
 
     install_review(window, Store(Path(settings_dir) / "tingxie.db"))  # tabs as in the app
     window.resize(1400, 860)
-    _fill(window, clips)
+    from .demo import demo_model_dir
+
+    _fill(window, clips, args.model or demo_model_dir())
     window.show()
     for _ in range(20):
         qt.processEvents()
