@@ -155,7 +155,7 @@ def agreement(reference: list[Char], committed: list[Char]) -> float:
     hyp = "".join(c.text for c in committed)
     if not ref:
         return float("nan")
-    return 1.0 - jiwer.cer(" ".join(ref), " ".join(hyp) or "∅")
+    return max(0.0, 1.0 - jiwer.cer(" ".join(ref), " ".join(hyp) or "∅"))
 
 
 def offline(
@@ -254,7 +254,7 @@ def main() -> None:
         events, compute = simulate(process, audio, args.block, timer)
         agree = agreement(reference, committed)
         lat = latencies(events, reference, frame)
-        ratio = base_p50 / np.nanmedian(lat)
+        ratio = base_p50 / np.nanmedian(lat) if np.any(~np.isnan(lat)) else float("nan")
         extra = f"  agreement {agree * 100:5.1f} %  p50 ratio naive/this {ratio:.2f}x"
         report(f"stream {left}/{right}", lat, compute, seconds, extra)
     print("targets: p50 <= 300 ms, p95 <= 600 ms, agreement >= 99 % (trained model)")
