@@ -251,7 +251,11 @@ class Recorder:
         except (sd.PortAudioError, ValueError) as e:
             raise _open_error(self.device, e) from e
         self._resampler = StreamResampler(rate, channels)
-        self._wav = _WavAppender(self.path)
+        try:
+            self._wav = _WavAppender(self.path)
+        except OSError:
+            stream.close()
+            raise
         marker = {"pid": os.getpid(), "sample_rate": SAMPLE_RATE, "device": self.device.name}
         _marker(self.path).write_text(json.dumps(marker), encoding="utf-8")
         _ACTIVE.add(self.path)
@@ -264,6 +268,8 @@ class Recorder:
             self._stopping = True
             self._queue.put(_STOP)
             self._writer.join()
+            with contextlib.suppress(sd.PortAudioError):
+                stream.close()
             self.path.unlink(missing_ok=True)  # nothing was captured
             raise _open_error(self.device, e) from e
         log.info("recording %s from %s at %d Hz", self.path, self.device.name, rate)

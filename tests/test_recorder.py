@@ -162,6 +162,15 @@ def test_permission_denied_is_a_clear_error(fake_sd, tmp_path):
         rec.Recorder(tmp_path / "a.wav").start()
 
 
+def test_an_existing_file_is_never_overwritten(fake_sd, tmp_path):
+    fake_sd(device("USB mic", 1, rate=16_000.0))
+    (tmp_path / "a.wav").write_bytes(b"earlier recording")
+    with pytest.raises(FileExistsError):
+        rec.Recorder(tmp_path / "a.wav").start()
+    assert (tmp_path / "a.wav").read_bytes() == b"earlier recording"
+    assert FakeStream.made[-1].closed
+
+
 def test_records_16k_directly_and_streams_the_same_audio(fake_sd, tmp_path):
     fake_sd(device("USB mic", 1, rate=16_000.0))
     got = []
