@@ -54,7 +54,7 @@ class FileQueue(QTreeWidget):
         for col in (_COL_STATUS, _COL_CANCEL):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(_COL_PROGRESS, QHeaderView.ResizeMode.Fixed)
-        header.resizeSection(_COL_PROGRESS, 90)
+        header.resizeSection(_COL_PROGRESS, 160)
         self._rows: dict[int, _Row] = {}
         self.currentItemChanged.connect(self._selected)
         self.retranslate()

@@ -1,11 +1,12 @@
 """Render the real main window to a PNG for the README (run under Xvfb or offscreen).
 
-    python -m app.screenshot docs/screenshot.png [CLIP.wav ...] [--model FOLDER]
+    python -m app.screenshot docs/screenshot.png [CLIP.wav ...] [--model FOLDER | --sample]
 
 With a model (--model, or the demo model in resources/demo-model when present) each clip is
-transcribed by it, so the colors are the model's real confidences. Without one the clips'
-published transcripts are shown with illustrative confidences (labelled as such in the status
-bar) — the window, fonts, waveform and coloring are the real ones either way.
+transcribed by it, so the colors are the model's real confidences (the demo model only knows
+synthetic speech: give it `tingxie-cli synth` clips). With --sample, or without a model, the
+clips' published transcripts are shown with illustrative confidences (labelled as such in the
+status bar) — the window, fonts, waveform and coloring are the real ones either way.
 """
 
 from __future__ import annotations
@@ -118,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--model", help="model folder that transcribes the clips (default: the demo model)"
     )
+    parser.add_argument(
+        "--sample",
+        action="store_true",
+        help="show the clips' published transcripts with illustrative confidences (no model)",
+    )
     args = parser.parse_args(argv)
     clips = args.clips or [_SHARED / name for name in _DEFAULT_CLIPS]
 
@@ -140,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     window.resize(1400, 860)
     from .demo import demo_model_dir
 
-    _fill(window, clips, args.model or demo_model_dir())
+    _fill(window, clips, None if args.sample else args.model or demo_model_dir())
     window.show()
     for _ in range(20):
         qt.processEvents()

@@ -32,7 +32,7 @@ class WaveformView(QWidget):
         self.plot.setYRange(-1.0, 1.0)
         self.plot.setXRange(-_WINDOW_SECONDS, 0)
         self.plot.getPlotItem().hideAxis("left")
-        self.plot.setMinimumHeight(90)
+        self.plot.setMinimumHeight(120)
         self.plot.setMaximumHeight(220)
         self.curve = self.plot.plot(pen=pg.mkPen("#1565c0", width=1))
         self.meter = QProgressBar()

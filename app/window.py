@@ -210,7 +210,9 @@ class MainWindow(QMainWindow):
         buttons.addStretch(1)
         buttons.addWidget(self.cancel_all_button)
         layout.addLayout(buttons)
-        self.files_dock = self.add_dock(panel, "", Qt.DockWidgetArea.RightDockWidgetArea)
+        # Below the pages: the queue gets the window's full width (all columns visible) and
+        # leaves the pages their width.
+        self.files_dock = self.add_dock(panel, "", Qt.DockWidgetArea.BottomDockWidgetArea)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()

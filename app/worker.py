@@ -155,6 +155,8 @@ class EngineWorker(QObject):
     error = Signal(str, str)
     # Internal: the recorder's writer thread reports a lost device; handled in this thread.
     _microphone_lost = Signal()
+    # Internal: a cancel from the UI thread; queues a file step in this thread.
+    _poke = Signal()
 
     def __init__(self, engine: Engine | None = None) -> None:
         super().__init__()
@@ -170,7 +172,7 @@ class EngineWorker(QObject):
         self._jobs: deque[_FileJob] = deque()
         self._current: _FileJob | None = None
         self._cancelled: set[int] = set()
-        self._cancel_lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _jobs, _current and _cancelled
         # Children move to the worker thread with it.
         self._drain_timer = QTimer(self)
         self._drain_timer.setInterval(_DRAIN_MS)
@@ -180,6 +182,7 @@ class EngineWorker(QObject):
         self._step_timer.setInterval(0)
         self._step_timer.timeout.connect(self._step_file)
         self._microphone_lost.connect(self.stop_recording)
+        self._poke.connect(self._step_file)
 
     # ---- model ---------------------------------------------------------------------------
     @Slot(str)
@@ -200,6 +203,7 @@ class EngineWorker(QObject):
             self.model_failed.emit(f"model {source!r} could not be loaded: {e}")
             return
         self.model, self._transcriber, self._streamer = model, transcriber, streamer
+        self._step_timer.start()  # files queued before a model was loaded start now
         self.model_loaded.emit(
             ModelSummary(
                 source=source,
@@ -329,34 +333,41 @@ class EngineWorker(QObject):
     # ---- files ---------------------------------------------------------------------------
     @Slot(int, str)
     def enqueue_file(self, job_id: int, path: str) -> None:
-        self._jobs.append(_FileJob(job_id, path))
-        if self._current is None:
-            self._step_timer.start()
+        """Queue a file; it waits for a model if none is loaded yet."""
+        with self._lock:
+            self._jobs.append(_FileJob(job_id, path))
+        self._step_timer.start()
 
     def cancel_file(self, job_id: int) -> None:
         """Thread-safe: may be called directly from the UI thread; takes effect before the
         job's next step."""
-        with self._cancel_lock:
+        with self._lock:
             self._cancelled.add(job_id)
+        self._poke.emit()
 
     def cancel_all(self) -> None:
         """Thread-safe, like `cancel_file`: cancels the running and every queued job."""
-        with self._cancel_lock:
+        with self._lock:
             self._cancelled.update(j.job_id for j in self._jobs)
             if self._current is not None:
                 self._cancelled.add(self._current.job_id)
+        self._poke.emit()
 
     def _is_cancelled(self, job_id: int) -> bool:
-        with self._cancel_lock:
+        with self._lock:
             return job_id in self._cancelled
 
     def _step_file(self) -> None:
         """Advance the current file job by one item, then yield to the event loop."""
-        if self._current is None:
-            if not self._jobs:
-                return
-            self._current = self._jobs.popleft()
-        job = self._current
+        if self._current is None and self._transcriber is None:
+            self._drop_cancelled_waiting()
+            return  # files wait for a model; a successful load restarts the steps
+        with self._lock:
+            if self._current is None:
+                if not self._jobs:
+                    return
+                self._current = self._jobs.popleft()
+            job = self._current
         if self._is_cancelled(job.job_id):
             self._finish_job(job, cancelled=True)
         elif job.items is None:
@@ -366,10 +377,15 @@ class EngineWorker(QObject):
         if self._current is not None or self._jobs:
             self._step_timer.start()
 
+    def _drop_cancelled_waiting(self) -> None:
+        with self._lock:
+            dropped = [j.job_id for j in self._jobs if j.job_id in self._cancelled]
+            self._jobs = deque(j for j in self._jobs if j.job_id not in self._cancelled)
+            self._cancelled.difference_update(dropped)
+        for job_id in dropped:
+            self.file_cancelled.emit(job_id)
+
     def _begin_job(self, job: _FileJob) -> None:
-        if self._transcriber is None:
-            self._fail_job(job, f"{job.path}: no model is loaded; choose a model first")
-            return
         self.file_started.emit(job.job_id)
         try:
             items, info = self._transcriber.transcribe(job.path)
@@ -402,9 +418,9 @@ class EngineWorker(QObject):
             job.items.close()  # closing the engine's generator stops its work
         if cancelled:
             self.file_cancelled.emit(job.job_id)
-        with self._cancel_lock:
+        with self._lock:
             self._cancelled.discard(job.job_id)
-        self._current = None
+            self._current = None
 
     @Slot()
     def shutdown(self) -> None:

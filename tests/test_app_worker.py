@@ -85,14 +85,23 @@ def test_bad_file_fails_with_its_name_and_next_job_still_runs(
     assert "missing.flac" in failed[1][1]
 
 
-def test_file_without_model_fails_clearly(qtbot, start, tmp_path):
-    handle = start()
-    failed = emitted(
-        qtbot,
-        handle.worker.file_failed,
-        lambda: handle.enqueue_file.emit(4, str(tmp_path / "a.wav")),
-    )
-    assert failed[0] == 4 and "no model is loaded" in failed[1]
+def test_files_wait_for_a_model_and_can_be_cancelled_meanwhile(qtbot, start):
+    transcriber = _SlowTranscriber(step_seconds=0.01)
+    handle = start(_fake_engine(transcriber=lambda m: transcriber))
+    w = handle.worker
+    started, cancelled = [], []
+    w.file_started.connect(started.append)
+    w.file_cancelled.connect(cancelled.append)
+    handle.enqueue_file.emit(4, "a.wav")
+    handle.enqueue_file.emit(5, "b.wav")
+    qtbot.wait(300)
+    assert started == []  # no model yet: the files wait (they are not failed)
+    handle.cancel_file(4)
+    qtbot.waitUntil(lambda: cancelled == [4], timeout=5000)
+    emitted(qtbot, w.model_loaded, lambda: handle.load_model.emit("fake"))
+    qtbot.waitUntil(lambda: started == [5], timeout=5000)
+    handle.cancel_all()
+    qtbot.waitUntil(lambda: cancelled == [4, 5], timeout=5000)
 
 
 class _SlowTranscriber:
