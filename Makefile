@@ -31,8 +31,9 @@ format: $(STAMP)
 
 # Rebuild resources/demo-model from scratch, seeded (see its README.md): synthesize the general
 # training set with espeak-ng, create the random starting checkpoint, train it with
-# `tingxie-cli tune` (two passes), copy the result in. ~50 min on 2 busy CPU cores; OMP_NUM_THREADS=1 because
-# OpenMP threads that wait on each other ran steps 5-10x slower on a busy 2-core machine.
+# `tingxie-cli tune` (three passes), copy the result in. ~1 h on 2 busy CPU cores.
+# OMP_NUM_THREADS=1: OpenMP threads waiting on each other ran steps 5-10x slower on a busy
+# 2-core machine.
 DEMO := out/demo-model
 demo-model: system-deps $(STAMP)
 	rm -rf $(DEMO)
@@ -40,7 +41,8 @@ demo-model: system-deps $(STAMP)
 	$(PY) resources/demo-model/recipe/init_model.py $(DEMO)/init --seed 0
 	OMP_NUM_THREADS=1 $(VENV)/bin/tingxie-cli tune resources/demo-model/recipe/train.yaml
 	OMP_NUM_THREADS=1 $(VENV)/bin/tingxie-cli tune resources/demo-model/recipe/train-stage2.yaml
-	cp $(DEMO)/job2/model/*.json $(DEMO)/job2/model/model.safetensors resources/demo-model/
+	OMP_NUM_THREADS=1 $(VENV)/bin/tingxie-cli tune resources/demo-model/recipe/train-stage3.yaml
+	cp $(DEMO)/job3/model/*.json $(DEMO)/job3/model/model.safetensors resources/demo-model/
 
 # Re-pin the tested versions after changing dependencies.
 lock: $(STAMP)
