@@ -6,7 +6,7 @@
    domain's held-out CER before → after (target: ≥ 50 % relative cut) and the general CER
    after (target: rises ≤ 1 point). The baseline of each ratio is the base model, measured here.
 
-    .venv/bin/python bench/bench_accuracy.py [--domain medicine|law] [--steps 300]
+    .venv/bin/python bench/bench_accuracy.py [--domain medicine|law] [--steps 400] [--replay 720]
 
 Audio is synthesized (seeded) into --work once and reused. Prints the figures for the README.
 """
@@ -84,15 +84,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=ROOT / "resources" / "demo-model")
     parser.add_argument("--domain", choices=("medicine", "law"), default="medicine")
-    parser.add_argument("--steps", type=int, default=300, help="LoRA optimizer steps")
+    parser.add_argument("--steps", type=int, default=400, help="LoRA optimizer steps")
     parser.add_argument("--lr", type=float, default=2e-3, help="LoRA peak learning rate")
     parser.add_argument("--work", type=Path, default=ROOT / "out" / "bench-accuracy")
     parser.add_argument(
         "--replay",
         type=int,
-        default=0,
+        default=720,
         help="also train on this many general training utterances (synthesized as for the "
-        "demo model) against forgetting; 0 = the domain's training split alone",
+        "demo model) against forgetting; 0 = the domain's training split alone (default 720)",
     )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
