@@ -49,7 +49,7 @@ class TranscribeOptions:
     # Decoding: alternatives kept per character, and the confidence measure
     # (`measure[:alpha[:aggregation]]`, see engine.decode).
     top_k: int = 3
-    confidence: str = "entropy_tsallis_exp:0.33:min"
+    confidence: str = "max_prob:1:mean"
     # Segmentation: a silence of at least pause_seconds between characters ends a segment;
     # a segment never runs longer than max_segment_seconds.
     pause_seconds: float = 0.6

@@ -56,7 +56,8 @@ def test_heldout_cer_is_bounded(demo, heldout):
 @pytest.mark.parametrize("measure", ["max_prob:1:mean", "entropy_gibbs_exp:1:min"])
 def test_confidence_is_lower_on_wrong_characters(demo, heldout, measure):
     """The two measures that separate best on this model (bench: AUROC 0.91 and 0.87); the
-    transcriber's default, entropy_tsallis_exp:0.33:min, reaches only 0.66 here."""
+    first is the transcriber's default. NeMo's default, entropy_tsallis_exp:0.33:min, reaches
+    only 0.66 here."""
     from engine.evaluate import EvalOptions, evaluate
 
     report = evaluate(demo, heldout, EvalOptions(confidence=measure, compare=()))

@@ -19,7 +19,7 @@ INFO = TranscriptionInfo(
     device="cpu",
     dtype="bf16",
     attention="sdpa",
-    confidence_measure="entropy_tsallis_exp:0.33:min",
+    confidence_measure="max_prob:1:mean",
 )
 
 
