@@ -226,7 +226,7 @@ class ReviewPanel(QWidget):
             "undo": action("undo", self.undo_stack.undo, KEYS["undo"]),
             "redo": action("redo", self.undo_stack.redo, KEYS["redo"]),
             "history": action("history", self._history_dialog),
-            "export": action("export", self._export_dialog),
+            "export": action("export", self.export_dialog),
             "copy": action("copy", self.copy_text),
             "make_dataset": action("make_dataset", self._dataset_dialog),
         }
@@ -533,7 +533,7 @@ class ReviewPanel(QWidget):
             QGuiApplication.clipboard().setText(text)
             self.status.setText(tr("review.copied"))
 
-    def _export_dialog(self) -> None:
+    def export_dialog(self) -> None:
         if self.session is None:
             return
         from engine import writers
@@ -663,6 +663,16 @@ def install_review(window: Any, store: Store | None = None, player: Any = None) 
 
     for act in getattr(window, "language_actions", {}).values():
         act.triggered.connect(retranslate)
+
+    def save_shown() -> None:
+        """Ctrl+S saves what the user sees: on the Review page, the edited text."""
+        if window.pages.currentWidget() is panel and panel.session is not None:
+            panel.export_dialog()
+        else:
+            window.save_transcript()
+
+    window.save_action.triggered.disconnect(window.save_transcript)
+    window.save_action.triggered.connect(save_shown)
     library.open_requested.connect(open_in_review)
     window.transcript_ready.connect(saved)
     window.review_panel, window.library_view = panel, library

@@ -324,7 +324,7 @@ def test_autosave_survives_a_killed_app(tmp_path: Path, audio: Path):
         assert [op.kind for op in s.chain(tid)[0]] == ["fix", "accept"]
 
 
-def test_plugs_into_the_main_window(qtbot, tmp_path: Path, store: Store, audio: Path):
+def test_plugs_into_the_main_window(qtbot, tmp_path: Path, store: Store, audio: Path, monkeypatch):
     from app import settings
     from app.main import build_window
     from app.review import install_review
@@ -364,6 +364,13 @@ def test_plugs_into_the_main_window(qtbot, tmp_path: Path, store: Store, audio: 
     (row,) = store.list_transcripts()
     assert panel.session.tid == row.id and store.info(row.id) == info
     assert window.library_view.ids == [row.id]
+    # Ctrl+S on the Review page saves the edited text, not the raw output.
+    panel.fix_edit.setText("甜")
+    qtbot.keyClick(panel.fix_edit, Qt.Key.Key_Return)
+    target = tmp_path / "saved.txt"
+    monkeypatch.setattr("app.review.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
+    window.save_action.trigger()
+    assert "甜" in target.read_text(encoding="utf-8")
     window.handle.stop()
     QApplication.processEvents()
 
