@@ -44,10 +44,11 @@ def with_replay(domain: Path, general: Path, n: int, out: Path) -> Path:
         with open(manifest, encoding="utf-8", newline="") as f:
             body = list(csv.reader(f, delimiter="\t"))[1:]
         rows += [(str((manifest.parent / p).resolve()), t) for p, t in body[:limit]]
+    from engine.atomic import atomic_write_text
+    from engine.data import manifest_text
+
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "manifest.tsv", "w", encoding="utf-8", newline="") as f:
-        csv.writer(f, delimiter="\t", lineterminator="\n").writerows([("path", "text"), *rows])
-    return out / "manifest.tsv"
+    return atomic_write_text(out / "manifest.tsv", manifest_text(rows))
 
 
 def lora_job(model: Path, data: Path, out: Path, steps: int, lr: float) -> Path:

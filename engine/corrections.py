@@ -8,8 +8,6 @@ in whole, so a crash or a full disk never leaves half a dataset.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import re
@@ -135,17 +133,10 @@ def _count_decisions(store: Store, transcript_ids: Iterable[int]) -> tuple[int, 
     return fixes, accepted
 
 
-def _manifest_text(rows: Sequence[tuple[str, str]]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
-    writer.writerow(("path", "text"))
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
 def _write_folder(tmp: Path, clips: Sequence[Clip], summary: dict, model: str, name: str) -> None:
+    from .atomic import atomic_write_text
     from .audio import AudioError, read_span, write_wav
-    from .export import atomic_write_text
+    from .data import manifest_text
     from .train import TuneConfig
 
     (tmp / "clips").mkdir()
@@ -157,7 +148,7 @@ def _write_folder(tmp: Path, clips: Sequence[Clip], summary: dict, model: str, n
         except (AudioError, OSError) as e:
             raise CorrectionsError(f"transcript {clip.transcript}: {e}") from e
         rows.append((rel, clip.text))
-    atomic_write_text(tmp / "manifest.tsv", _manifest_text(rows))
+    atomic_write_text(tmp / "manifest.tsv", manifest_text(rows))
     atomic_write_text(tmp / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2))
     # Tuned output beside the dataset, so rebuilding the dataset never deletes a tuned model.
     TuneConfig(model=model, data="manifest.tsv", output_dir=f"../{name}-tuned").save(
@@ -178,7 +169,7 @@ def build_dataset(
     """Turn the checked text of `transcript_ids` into the dataset `name` (replacing one of the
     same name) inside `folder` (default: `corrections/` beside the store), for tuning `model`
     (a Hub id or folder, whose `vocab` tells which characters are new)."""
-    from .export import atomic_folder
+    from .atomic import atomic_folder
 
     if not _NAME.match(name):
         raise CorrectionsError(f"dataset name {name!r}: use letters, digits, '-', '_' or '.'")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import itertools
 import logging
 from collections import Counter
@@ -35,6 +36,7 @@ __all__ = [
     "from_pairs",
     "load_dataset",
     "load_example_audio",
+    "manifest_text",
     "validate",
 ]
 
@@ -192,6 +194,15 @@ def _manifest_row(
     path = Path(row[path_col].strip())
     audio = path if path.is_absolute() else folder / path
     return Example(audio, row[text_col].strip(), number(start_col), number(end_col), origin=origin)
+
+
+def manifest_text(rows: Iterable[tuple[str, str]]) -> str:
+    """A TSV manifest as `from_manifest` reads it: a header `path<TAB>text`, one row per clip."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
+    writer.writerow(("path", "text"))
+    writer.writerows(rows)
+    return buf.getvalue()
 
 
 def from_manifest(manifest: str | Path) -> TuneDataset:

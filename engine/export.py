@@ -5,13 +5,12 @@ so a crash never leaves a half-written model where a good one was."""
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ModelCard", "atomic_folder", "atomic_write_text", "save_adapter", "save_merged"]
+from .atomic import atomic_folder
+
+__all__ = ["ModelCard", "save_adapter", "save_merged"]
 
 log = logging.getLogger("tingxie.export")
 
@@ -56,34 +55,6 @@ class ModelCard:
         if self.normalization:
             lines.append("- transcript normalization: " + "; ".join(self.normalization))
         return "\n".join(lines) + "\n"
-
-
-def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
-    """Run `write(tmp)` into a sibling temporary folder, then swap it in for `target`."""
-    target = Path(target)
-    tmp = target.with_name(f".{target.name}.tmp")
-    old = target.with_name(f".{target.name}.old")
-    for stale in (tmp, old):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    write(tmp)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
-    return target
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a small text file via a temporary sibling and os.replace (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def save_merged(model, processor, target: Path, card: ModelCard) -> Path:

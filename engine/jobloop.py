@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .atomic import atomic_write_text
 from .batching import Cursor, Step, padding_fraction, plan_epoch, steps_from
 from .data import TuneDataset, ValidationOptions, ValidationReport, load_dataset, load_example_audio
 from .data import validate as validate_dataset
-from .export import ModelCard, atomic_write_text, save_adapter, save_merged
+from .export import ModelCard, save_adapter, save_merged
 from .features import FromFeatures, collate_features, encode_features
 from .methods import MethodOptions, count_parameters, setup_method, trainable_state
 from .metrics import cer

@@ -14,12 +14,10 @@ called in `render_pinyin`, files are written in `synthesize`.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -28,6 +26,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
+
+from .atomic import atomic_write_text
+from .data import manifest_text
 
 __all__ = [
     "Rendering",
@@ -246,15 +247,6 @@ def _write_one(job: tuple[Rendering, str]) -> tuple[str, float]:
     return str(path), len(audio) / SAMPLE_RATE
 
 
-def _write_manifest(path: Path, rows: list[tuple[str, str]]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-", suffix=".tsv")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, delimiter="\t", lineterminator="\n")
-        writer.writerow(("path", "text"))
-        writer.writerows(rows)
-    os.replace(tmp, path)
-
-
 def synthesize(
     sentences: Sequence[str], out_dir: Path, options: SynthOptions | None = None
 ) -> Iterator[SynthProgress]:
@@ -269,7 +261,6 @@ def synthesize(
     with ctx.Pool(options.workers) as pool:
         for done, (path, seconds) in enumerate(pool.imap(_write_one, jobs, chunksize=8), 1):
             yield SynthProgress(done, len(items), Path(path), seconds)
-    _write_manifest(
-        out_dir / "manifest.tsv", [(f"wav/{item.filename}", item.text) for item in items]
-    )
+    rows = [(f"wav/{item.filename}", item.text) for item in items]
+    atomic_write_text(out_dir / "manifest.tsv", manifest_text(rows))
     log.info("wrote %d utterances to %s", len(items), out_dir)

@@ -210,7 +210,7 @@ class TuneConfig:
 
     def save(self, path: str | Path) -> Path:
         """Write the config (YAML or JSON by suffix) atomically."""
-        from .export import atomic_write_text
+        from .atomic import atomic_write_text
 
         path = Path(path)
         if path.suffix.lower() in (".yaml", ".yml"):
@@ -219,6 +219,7 @@ class TuneConfig:
             text = yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False)
         else:
             text = json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n"
+        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, text)
         return path
 

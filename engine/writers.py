@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from .atomic import atomic_write_text
 from .results import Char, Segment, TranscriptionInfo
 
 __all__ = ["FORMATS", "render", "split_cues", "timestamp", "write"]
@@ -108,17 +108,5 @@ def write(
             f"{path}: cannot tell the format from the suffix {path.suffix!r}; "
             f"name the file .{' / .'.join(FORMATS)} or pass fmt"
         )
-    text = render(segments, fmt, info)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # mkstemp makes 0600
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, render(segments, fmt, info))
     return path

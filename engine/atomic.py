@@ -1,0 +1,47 @@
+"""Writing files and folders so a crash, a full disk or a cancel never leaves a half-written one
+where a good one was: write a temporary sibling, then `os.replace` it into place."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["atomic_folder", "atomic_write_text"]
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write UTF-8 text ("\\n" line ends) via a synced temporary file in the same folder; an
+    existing file keeps its permissions, and on failure the old file stays as it was."""
+    path = Path(path)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # mkstemp makes 0600
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
+    """Run `write(tmp)` into a sibling temporary folder, then swap it in for `target`."""
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.tmp")
+    old = target.with_name(f".{target.name}.old")
+    for stale in (tmp, old):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    write(tmp)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
