@@ -231,6 +231,17 @@ def _read_json(path: Path) -> dict:
         raise ModelLoadError(f"{path} is not readable JSON ({e}); re-copy the checkpoint") from e
 
 
+def _bake_weight_norm(model) -> None:
+    """Replace weight-norm parametrizations (wav2vec2's positional convolution) by their current
+    value: an inference model never trains, and each forward then skips recomputing the weight
+    (~30 ms per call for XLSR-53, paid on every streaming window)."""
+    from torch.nn.utils import parametrize
+
+    for module in model.modules():
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+
+
 def load_model(source: str | os.PathLike, options: LoadOptions | None = None) -> LoadedModel:
     """Load a CTC checkpoint and its processor for inference (eval mode, no gradients)."""
     from transformers import AutoModelForCTC, AutoProcessor
@@ -257,6 +268,7 @@ def load_model(source: str | os.PathLike, options: LoadOptions | None = None) ->
     except (OSError, ValueError, RuntimeError, ImportError) as e:
         raise ModelLoadError(f"model folder {path} could not be loaded: {e}") from e
     model.to(device).eval()
+    _bake_weight_norm(model)
     tokenizer = processor.tokenizer
     vocab_map = tokenizer.get_vocab()
     vocab = [""] * (max(vocab_map.values()) + 1)

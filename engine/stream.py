@@ -127,7 +127,6 @@ class CachedFrontEnd:
         self._hop = transcriber.geometry.hop
         self._field = transcriber.geometry.receptive_field
         self._fixed_scale = scale
-        _freeze_weight_norm(self._net)
         self.reset()
 
     @staticmethod
@@ -178,16 +177,6 @@ class CachedFrontEnd:
         else:
             self._hidden = torch.cat([self._hidden, hidden[0]])
         self._end = stop
-
-
-def _freeze_weight_norm(net) -> None:
-    """Replace the positional convolution's weight-norm parametrization by its current value:
-    the same weight, computed once instead of on every forward (~30 ms each for XLSR-53)."""
-    import torch
-
-    conv = getattr(getattr(net.wav2vec2.encoder, "pos_conv_embed", None), "conv", None)
-    if conv is not None and torch.nn.utils.parametrize.is_parametrized(conv):
-        torch.nn.utils.parametrize.remove_parametrizations(conv, "weight", leave_parametrized=True)
 
 
 class PauseDetector:

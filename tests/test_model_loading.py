@@ -53,6 +53,19 @@ def test_every_registered_family_loads(tmp_path, model_type):
     assert out.shape[-1] == len(m.vocab)
 
 
+def test_weight_norm_is_baked_without_changing_outputs(tiny_model_dir):
+    from torch.nn.utils import parametrize
+    from transformers import AutoModelForCTC
+
+    reference = AutoModelForCTC.from_pretrained(tiny_model_dir).eval()
+    assert any(parametrize.is_parametrized(m) for m in reference.modules())
+    loaded = load_model(tiny_model_dir, LoadOptions(precision="fp32", device="cpu")).model
+    assert not any(parametrize.is_parametrized(m) for m in loaded.modules())
+    x = torch.randn(1, 16000, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded(x).logits, reference(x).logits)
+
+
 def test_unknown_family_rejected():
     with pytest.raises(UnsupportedModelError, match="wav2vec2"):
         family_for("whisper")
