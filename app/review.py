@@ -9,7 +9,6 @@ this widget only shows them and forwards decisions.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from bisect import bisect_right
@@ -44,6 +43,7 @@ from .i18n import tr
 from .review_view import ReviewView, SpanWaveform
 from .transcript import ConfidenceBar
 from .undo import EditCommand, HeadCommand
+from .worker import DatasetRequest
 
 __all__ = ["KEYS", "FixBox", "ReviewPanel", "format_duration", "install_review"]
 
@@ -111,6 +111,7 @@ class ReviewPanel(QWidget):
     """Review of one transcript at a time (see the module docstring for the keys)."""
 
     transcript_changed = Signal()  # after every decision, undo or redo (the library refreshes)
+    dataset_requested = Signal(object)  # app.worker.DatasetRequest, for the engine worker
 
     def __init__(
         self,
@@ -546,29 +547,23 @@ class ReviewPanel(QWidget):
             except (OSError, ValueError) as e:
                 QMessageBox.warning(self, tr("dialog.error"), str(e))
 
-    def make_dataset(self, name: str):
-        """Turn this transcript's checked text into the training set `name`."""
-        from engine.corrections import build_dataset
-        from engine.model import DEFAULT_MODEL
-
-        source = self.model_source() or DEFAULT_MODEL
-        return build_dataset(
-            self.store, [self.session.tid], name, model=source, vocab=_model_vocab(source)
-        )
-
     def _dataset_dialog(self) -> None:
         if self.session is None:
             return
-        from engine.corrections import CorrectionsError
+        from engine.model import DEFAULT_MODEL
 
         name, ok = QInputDialog.getText(self, tr("action.make_dataset"), tr("dataset.name"))
         if not ok or not name:
             return
-        try:
-            s = self.make_dataset(name)
-        except (CorrectionsError, StoreError, OSError, ValueError) as e:
-            QMessageBox.warning(self, tr("dialog.error"), str(e))
-            return
+        source = self.model_source() or DEFAULT_MODEL
+        self.actions_by_name["make_dataset"].setEnabled(False)  # one build at a time
+        self.status.setText(tr("dataset.building", name=name))
+        self.dataset_requested.emit(DatasetRequest(self.store, (self.session.tid,), name, source))
+
+    def show_dataset(self, s: Any) -> None:
+        """The worker built the training set (an engine.corrections.CorrectionSummary)."""
+        self.actions_by_name["make_dataset"].setEnabled(True)
+        self.status.setText("")
         new = "".join(s.new_chars) or "—"
         QMessageBox.information(
             self,
@@ -585,6 +580,11 @@ class ReviewPanel(QWidget):
             ),
         )
 
+    def show_dataset_failed(self, message: str) -> None:
+        self.actions_by_name["make_dataset"].setEnabled(True)
+        self.status.setText("")
+        QMessageBox.warning(self, tr("dialog.error"), message)
+
 
 def _spin(lo: float, hi: float, step: float, value: float, suffix: str) -> QDoubleSpinBox:
     spin = QDoubleSpinBox()
@@ -594,25 +594,6 @@ def _spin(lo: float, hi: float, step: float, value: float, suffix: str) -> QDoub
     spin.setValue(value)
     spin.setSuffix(suffix)
     return spin
-
-
-def _model_vocab(source: str) -> list[str]:
-    """The characters of a model's vocabulary (local folder or Hub cache); [] when unknown."""
-    path = Path(source) / "vocab.json"
-    if not path.is_file():
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            cached = try_to_load_from_cache(source, "vocab.json")
-        except (ImportError, ValueError):
-            return []
-        if not isinstance(cached, str):
-            return []
-        path = Path(cached)
-    try:
-        return list(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return []
 
 
 def install_review(window: Any, store: Store | None = None, player: Any = None) -> Any:
@@ -674,6 +655,10 @@ def install_review(window: Any, store: Store | None = None, player: Any = None) 
     window.save_action.triggered.disconnect(window.save_transcript)
     window.save_action.triggered.connect(save_shown)
     library.open_requested.connect(open_in_review)
+    # Building a training set writes audio clips: the worker does it, the panel shows the result.
+    panel.dataset_requested.connect(window.handle.build_dataset)
+    window.worker.dataset_built.connect(panel.show_dataset)
+    window.worker.dataset_failed.connect(panel.show_dataset_failed)
     window.transcript_ready.connect(saved)
     window.review_panel, window.library_view = panel, library
     return panel

@@ -66,6 +66,7 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
     "review.exported": ("Exported {path}", "已导出 {path}"),
     "review.play_failed": ("Cannot play: {message}", "无法播放：{message}"),
     "dataset.name": ("Name of the training set:", "训练集名称："),
+    "dataset.building": ("Building training set “{name}”…", "正在生成训练集“{name}”…"),
     "dataset.summary": (
         "Training set “{name}”: {examples} clips, {hours:.2f} h, {corrections} corrections, "
         "{accepted} accepted; characters new to the model: {new}.\n\n"

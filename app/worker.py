@@ -33,7 +33,7 @@ from engine.results import Progress, Segment
 from . import demo
 from .levels import ENVELOPE_BIN, envelope, level_percent
 
-__all__ = ["Engine", "EngineWorker", "ModelSummary", "WorkerHandle"]
+__all__ = ["DatasetRequest", "Engine", "EngineWorker", "ModelSummary", "WorkerHandle"]
 
 log = logging.getLogger("tingxie.app.worker")
 
@@ -51,6 +51,17 @@ class ModelSummary:
     is_demo: bool
 
 
+@dataclass(frozen=True, slots=True)
+class DatasetRequest:
+    """A training set to build from the checked text of some transcripts (engine.corrections):
+    it writes audio clips, so it runs in the worker, not the UI thread."""
+
+    store: Any  # engine.store.Store (safe to share between threads)
+    transcript_ids: tuple[int, ...]
+    name: str
+    model: str  # Hub id or folder the set is for (its vocabulary tells the new characters)
+
+
 @dataclass(slots=True)
 class Engine:
     """The engine entry points the worker calls, injectable so tests can use fakes.
@@ -65,6 +76,7 @@ class Engine:
     list_devices: Callable[[], list] | None = None  # re-scans the system's input devices
     find_unfinished: Callable[[Path], list[Path]] | None = None
     recover: Callable[[Path], Path] | None = None
+    build_dataset: Callable[[DatasetRequest], Any] | None = None  # -> CorrectionSummary
 
     def __post_init__(self) -> None:
         if self.load_model is None:
@@ -75,6 +87,8 @@ class Engine:
             self.streamer = _streamer
         if self.list_devices is None:
             self.list_devices = _rescan_devices
+        if self.build_dataset is None:
+            self.build_dataset = _build_dataset
         for name, target in (
             ("recorder", "Recorder"),
             ("find_unfinished", "find_unfinished"),
@@ -101,6 +115,16 @@ def _streamer(transcriber: Any) -> Any:
     from engine.stream import StreamingTranscriber
 
     return StreamingTranscriber(transcriber)
+
+
+def _build_dataset(request: DatasetRequest) -> Any:
+    from engine.corrections import build_dataset
+    from engine.model import model_vocab
+
+    vocab = model_vocab(request.model) or ()
+    return build_dataset(
+        request.store, request.transcript_ids, request.name, model=request.model, vocab=vocab
+    )
 
 
 def _rescan_devices() -> list:
@@ -152,6 +176,10 @@ class EngineWorker(QObject):
     file_failed = Signal(int, str)  # job id, one-line reason
     file_cancelled = Signal(int)
     # -- anything else the user must hear about: (kind, message), kind in model/microphone/file
+    # -- training sets
+    dataset_built = Signal(object)  # engine.corrections.CorrectionSummary
+    dataset_failed = Signal(str)  # one-line reason
+
     error = Signal(str, str)
     # Internal: the recorder's writer thread reports a lost device; handled in this thread.
     _microphone_lost = Signal()
@@ -212,6 +240,23 @@ class EngineWorker(QObject):
                 is_demo=demo.is_demo_model(source),
             )
         )
+
+    # ---- training sets -------------------------------------------------------------------
+    @Slot(object)
+    def build_dataset(self, request: DatasetRequest) -> None:
+        from engine.corrections import CorrectionsError
+        from engine.store import StoreError
+
+        try:
+            summary = self.engine.build_dataset(request)
+        except (CorrectionsError, StoreError, OSError, ValueError) as e:
+            self.dataset_failed.emit(str(e))
+            return
+        except Exception as e:  # an engine bug must not kill the worker thread
+            log.exception("building training set %s failed", request.name)
+            self.dataset_failed.emit(f"training set {request.name!r} could not be built: {e}")
+            return
+        self.dataset_built.emit(summary)
 
     # ---- microphone ----------------------------------------------------------------------
     @Slot()
@@ -498,6 +543,7 @@ class WorkerHandle(QObject):
     scan_unfinished = Signal(str)
     recover = Signal(list)
     enqueue_file = Signal(int, str)
+    build_dataset = Signal(object)
     shutdown = Signal()
 
     def __init__(self, worker: EngineWorker) -> None:
@@ -514,6 +560,7 @@ class WorkerHandle(QObject):
             "scan_unfinished",
             "recover",
             "enqueue_file",
+            "build_dataset",
             "shutdown",
         ):
             getattr(self, name).connect(getattr(worker, name))

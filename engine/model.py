@@ -27,6 +27,7 @@ __all__ = [
     "ModelLoadError",
     "cpu_has_fast_bf16",
     "load_model",
+    "model_vocab",
     "pick_attention",
     "pick_device",
     "pick_dtype",
@@ -229,6 +230,26 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise ModelLoadError(f"{path} is not readable JSON ({e}); re-copy the checkpoint") from e
+
+
+def model_vocab(source: str | os.PathLike) -> list[str] | None:
+    """The tokens of a model's vocabulary, read from its folder or the Hub cache without
+    loading it (to tell which characters of a dataset are new); None when not at hand."""
+    path = Path(source) / "vocab.json"
+    if not path.is_file():
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(str(source), "vocab.json")
+        except (ImportError, ValueError):
+            return None
+        if not isinstance(cached, str):
+            return None
+        path = Path(cached)
+    try:
+        return list(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
 
 
 def _bake_weight_norm(model) -> None:

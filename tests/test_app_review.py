@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QObject, QPoint, Qt, Signal
+from PySide6.QtCore import QObject, QPoint, Qt, QThread, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
@@ -328,13 +328,20 @@ def test_plugs_into_the_main_window(qtbot, tmp_path: Path, store: Store, audio: 
     from app import settings
     from app.main import build_window
     from app.review import install_review
-    from app.worker import Engine
+    from app.worker import Engine, _build_dataset
+
+    threads = []
+
+    def build_dataset(request):
+        threads.append(QThread.currentThread())
+        return _build_dataset(request)
 
     ini = settings.open_settings(tmp_path / "settings.ini")
     engine = Engine(
         load_model=lambda source, tqdm: object(),
         list_devices=lambda: [],
         find_unfinished=lambda folder: [],
+        build_dataset=build_dataset,
     )
     window = build_window(ini, engine)
     qtbot.addWidget(window)
@@ -371,6 +378,22 @@ def test_plugs_into_the_main_window(qtbot, tmp_path: Path, store: Store, audio: 
     monkeypatch.setattr("app.review.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
     window.save_action.trigger()
     assert "甜" in target.read_text(encoding="utf-8")
+    # A training set is built by the worker, in its thread, and the summary shown afterwards.
+    from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("my-set", True))
+    shown = []
+    monkeypatch.setattr(QMessageBox, "information", lambda p, t, text: shown.append(text))
+    panel.model_source = lambda: str(store.path.parent)  # a folder without vocab.json
+    panel.actions_by_name["make_dataset"].trigger()
+    qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
+    assert threads == [window.handle.thread]
+    config = store.path.parent / "corrections" / "my-set" / "tune.yaml"
+    assert f"tingxie-cli tune {config}" in shown[0] and config.is_file()
+    name, _, record = store.correction_sets()[0]
+    assert (name, record["examples"], record["corrections"], record["accepted"]) == (
+        "my-set", 2, 1, 1)  # fmt: skip
+    assert panel.actions_by_name["make_dataset"].isEnabled()
     window.handle.stop()
     QApplication.processEvents()
 
@@ -463,17 +486,19 @@ def test_history_and_training_set_dialogs(qtbot, panel: ReviewPanel, store, monk
     panel.undo_stack.undo()
     assert store.chain(tid)[1] == 2
 
-    shown = []
+    requests, warned = [], []
+    panel.dataset_requested.connect(requests.append)
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("my-set", True))
-    monkeypatch.setattr(QMessageBox, "information", lambda p, t, text: shown.append(text))
-    panel.model_source = lambda: str(store.path.parent)  # a folder without vocab.json
-    panel.actions_by_name["make_dataset"].trigger()
-    (text,) = shown
-    config = store.path.parent / "corrections" / "my-set" / "tune.yaml"
-    assert f"tingxie-cli tune {config}" in text and config.is_file()
-    name, _, record = store.correction_sets()[0]
-    assert (name, record["examples"], record["corrections"], record["accepted"]) == (
-        "my-set", 2, 1, 1)  # fmt: skip
+    monkeypatch.setattr(QMessageBox, "warning", lambda p, t, text: warned.append(text))
+    panel.model_source = lambda: "some/model"
+    action = panel.actions_by_name["make_dataset"]
+    action.trigger()
+    (request,) = requests
+    assert (request.transcript_ids, request.name, request.model) == ((tid,), "my-set", "some/model")
+    assert request.store is store
+    assert not action.isEnabled() and "my-set" in panel.status.text()  # one build at a time
+    panel.show_dataset_failed("disk full")
+    assert action.isEnabled() and warned == ["disk full"]
 
 
 @pytest.mark.parametrize("speed", [0.5, 0.75, 1.5, 2.0])

@@ -41,11 +41,11 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.corrections import CorrectionOptions, CorrectionsError, build_dataset
-    from engine.model import DEFAULT_MODEL
+    from engine.model import DEFAULT_MODEL, model_vocab
     from engine.store import Store, StoreError
 
     model = args.model or DEFAULT_MODEL
-    vocab_file = Path(model) / "vocab.json"
+    vocab = model_vocab(model)
     try:
         with Store(args.db) as store:
             ids = args.transcript or [t.id for t in store.list_transcripts(limit=1_000_000)]
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
                 ids,
                 args.name,
                 model=model,
-                vocab=_vocab(vocab_file),
+                vocab=vocab or (),
                 folder=args.folder,
                 options=CorrectionOptions(scope=args.scope),
             )
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     except (StoreError, CorrectionsError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    new = ("".join(summary.new_chars) or "none") if vocab_file.is_file() else "unknown"
+    new = ("".join(summary.new_chars) or "none") if vocab else "unknown"
     print(f"dataset {summary.folder}")
     print(
         f"  {summary.examples} clips, {summary.hours:.3f} h, {summary.corrections} corrections, "
@@ -73,9 +73,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"  characters new to the model: {new}")
     print(f"tune with:\n  {summary.command}")
     return 0
-
-
-def _vocab(path: Path) -> list[str]:
-    import json
-
-    return list(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else []
