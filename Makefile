@@ -37,7 +37,8 @@ format: $(STAMP)
 # busy 2-core machine; on an idle one, DEMO_THREADS=2 is ~1.5x faster. DEMO_TUNE passes settings
 # to every pass; a quick check of the whole chain that leaves the shipped model alone:
 #   make demo-model DEMO_TEXT=few-lines.txt DEMO_TUNE="--set steps=3" DEMO_INTO=
-DEMO := out/demo-model  # fixed: the recipe files name their folders in it
+# DEMO is fixed: the recipe files name their folders in it.
+DEMO := out/demo-model
 DEMO_TEXT := resources/corpus/general/train.txt
 DEMO_TUNE :=
 DEMO_INTO := resources/demo-model

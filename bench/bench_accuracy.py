@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -123,6 +124,7 @@ def main() -> int:
     if args.replay:
         g_train = synth_once(CORPUS / "general/train.txt", work / "general-train", 2, 1)
         d_train = with_replay(d_train, g_train, args.replay, work / f"{tag}-data")
+    shutil.rmtree(work / tag, ignore_errors=True)  # a fresh job: an old one may be another model's
     began = time.perf_counter()
     tuned = lora_job(args.model, d_train, work / tag, args.steps, args.lr)
     minutes = (time.perf_counter() - began) / 60
