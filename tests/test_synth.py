@@ -75,6 +75,30 @@ def test_plan_is_seeded():
         assert r.snr_db in options.snr_choices
 
 
+def test_passages_join_consecutive_sentences_with_pauses_and_silence():
+    sentences = [f"第{i}句" for i in range(20)]
+    options = SynthOptions(seed=5, copies=2, sentences_range=(2, 4), silence_range=(0.1, 0.5))
+    items = synth.plan(sentences, options)
+    assert items == synth.plan(sentences, options)
+    assert [r.index for r in items] == list(range(len(items)))
+    assert "".join(r.text for r in items) == "".join(sentences) * 2  # each once per copy, in order
+    sizes = [len(r.pinyin.split("\n")) for r in items]
+    assert max(sizes) <= 4 and sum(s >= 2 for s in sizes) >= len(items) - 2  # only ends shorter
+    assert len(set(sizes)) > 1
+    for r, size in zip(items, sizes, strict=True):
+        assert len(r.pauses) == size - 1
+        assert all(0.2 <= p <= 0.8 for p in r.pauses)
+        assert 0.1 <= r.lead <= 0.5 and 0.1 <= r.trail <= 0.5
+
+
+def test_join_speech_places_the_silences():
+    a, b = np.ones(100, np.float32), np.full(50, 2.0, np.float32)
+    out = synth.join_speech([a, b], [0.01], lead=0.02, trail=0.005, sampling_rate=1000)
+    assert out.tolist() == [0.0] * 20 + [1.0] * 100 + [0.0] * 10 + [2.0] * 50 + [0.0] * 5
+    with pytest.raises(ValueError, match="2 sentences need 1 pauses"):
+        synth.join_speech([a, b], [])
+
+
 @pytest.mark.parametrize("snr_db", [0.0, 10.0, 25.0])
 def test_add_noise_hits_the_requested_snr(snr_db):
     rng = np.random.default_rng(0)
@@ -108,6 +132,8 @@ def test_room_impulse_response_decays_and_reverb_keeps_length_and_peak():
         ({"workers": 3}, "workers"),
         ({"pitch_range": (50, 120)}, "pitch_range"),
         ({"reverb_probability": 1.5}, "reverb_probability"),
+        ({"sentences_range": (0, 2)}, "sentences_range"),
+        ({"silence_range": (1.0, 0.5)}, "silence_range"),
     ],
 )
 def test_options_name_the_bad_field(kwargs, field):
@@ -164,3 +190,14 @@ def test_cli_synth(tmp_path, capsys):
     ]
     assert main(["synth", str(text), str(tmp_path / "x"), "--snr", "loud"]) == 2
     assert "--snr" in capsys.readouterr().err
+    assert main(["synth", str(text), str(tmp_path / "x"), "--sentences", "two"]) == 2
+    assert "--sentences 'two'" in capsys.readouterr().err
+    text.write_text("他在看书\n我们去公园\n", encoding="utf-8")
+    args = ["--sentences", "2-2", "--silence", "0.5-0.5", "--snr", "clean", "--reverb", "0"]
+    assert main(["synth", str(text), str(tmp_path / "p"), *args]) == 0
+    (row,) = (tmp_path / "p" / "manifest.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    assert row == "wav/000000.wav\t他在看书我们去公园"
+    audio, rate = sf.read(tmp_path / "p" / "wav" / "000000.wav")
+    assert 2.0 < len(audio) / rate < 6.0
+    assert np.abs(audio[: rate // 2]).max() < 1e-3  # the leading half second is silent
+    assert np.abs(audio[-rate // 2 :]).max() < 1e-3

@@ -30,8 +30,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--reverb", type=float, default=0.5, help="share of renderings with reverberation"
     )
+    p.add_argument(
+        "--sentences",
+        default="1-1",
+        help="passages: sentences per utterance, MIN-MAX consecutive lines joined by pauses "
+        "(default 1-1: one sentence each)",
+    )
+    p.add_argument(
+        "--silence",
+        default="0-0",
+        help="seconds of silence before and after each utterance, MIN-MAX (default 0-0)",
+    )
     p.add_argument("--workers", type=int, default=2, choices=(1, 2), help="processes (default 2)")
     p.set_defaults(run=run)
+
+
+def _range(option: str, text: str, kind: type) -> tuple:
+    try:
+        low, high = (kind(x) for x in text.split("-"))
+    except ValueError as e:
+        raise ValueError(f"{option} {text!r}: give MIN-MAX, e.g. {option} 1-3") from e
+    return low, high
 
 
 def _snrs(text: str) -> tuple[float | None, ...]:
@@ -52,14 +71,16 @@ def run(args: argparse.Namespace) -> int:
             copies=args.copies,
             snr_choices=_snrs(args.snr),
             reverb_probability=args.reverb,
+            sentences_range=_range("--sentences", args.sentences, int),
+            silence_range=_range("--silence", args.silence, float),
             workers=args.workers,
         )
         sentences = read_sentences(args.text)
         seconds = 0.0
-        total = len(sentences) * options.copies
-        with tqdm(total=total, unit="utt", file=sys.stderr, mininterval=1.0) as bar:
+        with tqdm(unit="utt", file=sys.stderr, mininterval=1.0) as bar:
             for progress in synthesize(sentences, args.out, options):
                 seconds += progress.seconds
+                bar.total = progress.total
                 bar.update(1)
     except (ValueError, SynthError, OSError) as e:
         print(f"tingxie-cli synth: {e}", file=sys.stderr)
