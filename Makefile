@@ -31,8 +31,9 @@ format: $(STAMP)
 
 # Rebuild resources/demo-model from scratch, seeded (see its README.md): synthesize the general
 # training set with espeak-ng, create the random starting checkpoint, train it with
-# `tingxie-cli tune` (four passes, recipe/*.yaml, each writing out/demo-model/jobN), copy the
-# result into DEMO_INTO. ~1.5 h on 2 idle CPU cores.
+# `tingxie-cli tune` (four passes on single sentences, two on passages of 1-3 sentences;
+# recipe/*.yaml, each writing out/demo-model/jobN), copy the result into DEMO_INTO. ~2 h on 2
+# idle CPU cores.
 # DEMO_THREADS=1 by default: OpenMP threads waiting on each other ran steps 5-10x slower on a
 # busy 2-core machine; on an idle one, DEMO_THREADS=2 is ~1.5x faster. DEMO_TUNE passes settings
 # to every pass; a quick check of the whole chain that leaves the shipped model alone:
@@ -46,12 +47,14 @@ DEMO_THREADS := 1
 demo-model: system-deps $(STAMP)
 	rm -rf $(DEMO)
 	$(VENV)/bin/tingxie-cli synth $(DEMO_TEXT) $(DEMO)/general-train --copies 2 --seed 1
+	$(VENV)/bin/tingxie-cli synth $(DEMO_TEXT) $(DEMO)/general-passages --copies 2 --seed 5 \
+	  --sentences 1-3 --silence 0-1
 	$(PY) resources/demo-model/recipe/init_model.py $(DEMO)/init --seed 0
-	for stage in train train-stage2 train-stage3 train-stage4; do \
+	for stage in train train-stage2 train-stage3 train-stage4 train-stage5 train-stage6; do \
 	  OMP_NUM_THREADS=$(DEMO_THREADS) $(VENV)/bin/tingxie-cli tune \
 	    resources/demo-model/recipe/$$stage.yaml $(DEMO_TUNE) || exit 1; \
 	done
-	$(if $(DEMO_INTO),cp $(DEMO)/job4/model/*.json $(DEMO)/job4/model/model.safetensors $(DEMO_INTO)/)
+	$(if $(DEMO_INTO),cp $(DEMO)/job6/model/*.json $(DEMO)/job6/model/model.safetensors $(DEMO_INTO)/)
 
 # Re-pin the tested versions after changing dependencies.
 lock: $(STAMP)

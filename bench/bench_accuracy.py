@@ -1,12 +1,13 @@
 """Accuracy of the demo model, and the domain-tuning proof, measured in one run.
 
 1. held-out general CER (unseen sentences, same characters; target ≤ 10 %) and confidence
-   quality (AUROC target ≥ 0.85, ECE), every confidence measure compared;
+   quality (AUROC target ≥ 0.85, ECE), every confidence measure compared; the same sentences
+   as passages of 3-5 with pauses and silence around (longer input, as a file or recording);
 2. a LoRA job on one domain's training sentences (`tingxie-cli tune`'s engine), then that
    domain's held-out CER before → after (target: ≥ 50 % relative cut) and the general CER
    after (target: rises ≤ 1 point). The baseline of each ratio is the base model, measured here.
 
-    .venv/bin/python bench/bench_accuracy.py [--domain medicine|law] [--steps 400] [--replay 720]
+    .venv/bin/python bench/bench_accuracy.py [--domain medicine|law] [--steps 400] [--replay 1440]
 
 Audio is synthesized (seeded) into --work once and reused. Prints the figures for the README.
 """
@@ -24,12 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "resources" / "corpus"
 
 
-def synth_once(text: Path, out: Path, copies: int, seed: int) -> Path:
+def synth_once(text: Path, out: Path, copies: int, seed: int, **passages) -> Path:
     from engine.synth import SynthOptions, read_sentences, synthesize
 
     manifest = out / "manifest.tsv"
     if not manifest.is_file():
-        options = SynthOptions(seed=seed, copies=copies)
+        options = SynthOptions(seed=seed, copies=copies, **passages)
         for _ in synthesize(read_sentences(text), out, options):
             pass
     return manifest
@@ -92,9 +93,9 @@ def main() -> int:
     parser.add_argument(
         "--replay",
         type=int,
-        default=720,
+        default=1440,
         help="also train on this many general training utterances (synthesized as for the "
-        "demo model) against forgetting; 0 = the domain's training split alone (default 720)",
+        "demo model) against forgetting; 0 = the domain's training split alone (default 1440)",
     )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -118,6 +119,20 @@ def main() -> int:
     print("confidence measures by AUROC:")
     for m in sorted(base.measures, key=lambda m: -(m.auroc or 0)):
         print(f"  {m.measure:<32} AUROC {m.auroc:.3f}  ECE {m.ece:.3f}")
+    # The same sentences as passages of 3-5 with pauses and silence around: input as a file
+    # or a live recording holds it, longer than the single sentences of the set above.
+    long = synth_once(
+        CORPUS / "general/heldout.txt",
+        work / "general-heldout-passages",
+        1,
+        14,
+        sentences_range=(3, 5),
+        silence_range=(0.5, 1.5),
+    )
+    joined = evaluate(args.model, long, options)
+    print(
+        f"held-out general passages ({len(joined.rows)} of 3-5 sentences): CER {joined.cer.cer:.2%}"
+    )
 
     d_before = evaluate(args.model, d_held, options)
     tag = f"lora-{dom}-replay{args.replay}-{args.steps}-{args.lr:g}"

@@ -15,6 +15,9 @@ from engine.model import DEMO_MODEL_DIR, LoadOptions, load_model
 from engine.synth import SynthOptions, read_sentences, synthesize
 
 CORPUS = Path(__file__).resolve().parents[1] / "resources" / "corpus"
+# The committed model measures 14 % on the passages below (11 % on 48 passages in
+# bench/bench_accuracy.py); trained on single sentences only, it measured ~80 %.
+PASSAGE_CER_BOUND = 0.25
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing"),
@@ -43,21 +46,34 @@ def heldout(tmp_path_factory) -> Path:
     return _manifest(folder, "general/heldout.txt", 40, SynthOptions(seed=101))
 
 
-def test_heldout_cer_is_bounded(demo, heldout):
-    """The issue's target is 10 %; the committed model measures ~40 % on the 200 held-out
-    sentences (bench/bench_accuracy.py), so this bound guards against regressions only."""
+def test_heldout_cer_meets_the_target(demo, heldout):
+    """The issue's target, 10 %, on 40 unseen sentences; the committed model measures 4.7 %
+    here and 5.7 % on all 200 held-out sentences (bench/bench_accuracy.py)."""
     from engine.evaluate import evaluate
 
     report = evaluate(demo, heldout)
     assert report.cer.reference_chars > 300
-    assert report.cer.cer <= 0.5, f"held-out CER {report.cer.cer:.1%}"
+    assert report.cer.cer <= 0.10, f"held-out CER {report.cer.cer:.1%}"
+
+
+def test_passages_with_silence_are_transcribed(demo, tmp_path):
+    """Longer input, as a file or a recording holds it: unseen sentences three at a time,
+    joined by pauses, with silence around (a model that heard single sentences only fails)."""
+    from engine.evaluate import evaluate
+
+    options = SynthOptions(seed=102, sentences_range=(3, 3), silence_range=(0.5, 1.0))
+    sentences = read_sentences(CORPUS / "general/heldout.txt")[40:52]
+    for _ in synthesize(sentences, tmp_path, options):
+        pass
+    report = evaluate(demo, tmp_path / "manifest.tsv")
+    assert len(report.rows) == 4
+    assert report.cer.cer <= PASSAGE_CER_BOUND, f"passage CER {report.cer.cer:.1%}"
 
 
 @pytest.mark.parametrize("measure", ["max_prob:1:mean", "entropy_gibbs_exp:1:min"])
 def test_confidence_is_lower_on_wrong_characters(demo, heldout, measure):
-    """The two measures that separate best on this model (bench: AUROC 0.91 and 0.87); the
-    first is the transcriber's default. NeMo's default, entropy_tsallis_exp:0.33:min, reaches
-    only 0.66 here."""
+    """The transcriber's default (bench: AUROC 0.90 on 200 sentences, the best calibrated) and
+    an entropy measure (0.86); 13 of the 400 characters here are wrong."""
     from engine.evaluate import EvalOptions, evaluate
 
     report = evaluate(demo, heldout, EvalOptions(confidence=measure, compare=()))
