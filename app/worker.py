@@ -175,11 +175,10 @@ class EngineWorker(QObject):
     file_done = Signal(int, object)  # job id, TranscriptionInfo
     file_failed = Signal(int, str)  # job id, one-line reason
     file_cancelled = Signal(int)
-    # -- anything else the user must hear about: (kind, message), kind in model/microphone/file
     # -- training sets
     dataset_built = Signal(object)  # engine.corrections.CorrectionSummary
     dataset_failed = Signal(str)  # one-line reason
-
+    # -- anything else the user must hear about: (kind, message), kind in model/microphone/file
     error = Signal(str, str)
     # Internal: the recorder's writer thread reports a lost device; handled in this thread.
     _microphone_lost = Signal()

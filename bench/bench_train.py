@@ -42,17 +42,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache"
 sys.path.insert(0, str(ROOT))
 
-# A mid-size wav2vec2 (stable layer norm like XLSR): big enough that compute, not Python,
-# dominates a step, small enough for a CPU run of a few minutes.
-SMALL = dict(
-    hidden_size=256,
-    num_hidden_layers=4,
-    num_attention_heads=4,
-    intermediate_size=1024,
-    conv_dim=(256,) * 7,
-    num_conv_pos_embeddings=64,
-    num_conv_pos_embedding_groups=16,
-)
 CORPUS_CHARS = "的一是不了人我在有他这中"
 
 
@@ -83,29 +72,13 @@ class PeakRss:
 
 
 def prepare(size: str, clips: int) -> tuple[Path, Path]:
-    from transformers import AutoConfig, AutoModelForCTC
-
     from engine.testdata import tone_corpus
-    from engine.testmodels import COMMON_CHARS, build_model, write_processor
+    from engine.testmodels import build_model
 
     folder = CACHE / f"train-{size}-{clips}"
     model_dir, manifest = folder / "model", folder / "data" / "manifest.tsv"
     if not (model_dir / "config.json").is_file():
-        if size == "tiny":
-            build_model(model_dir, "tiny")
-        else:
-            write_processor(model_dir, COMMON_CHARS)
-            vocab = len(json.loads((model_dir / "vocab.json").read_text(encoding="utf-8")))
-            config = AutoConfig.for_model(
-                "wav2vec2",
-                **SMALL,
-                vocab_size=vocab,
-                pad_token_id=0,
-                do_stable_layer_norm=True,
-                feat_extract_norm="layer",
-                ctc_zero_infinity=True,
-            )
-            AutoModelForCTC.from_config(config).save_pretrained(model_dir)
+        build_model(model_dir, size)
     if not manifest.is_file():
         tone_corpus(
             folder / "data", clips, chars=CORPUS_CHARS, min_chars=2, max_chars=14,

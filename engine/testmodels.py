@@ -42,6 +42,17 @@ _ARCHS: dict[str, dict] = {
         num_conv_pos_embeddings=16,
         num_conv_pos_embedding_groups=4,
     ),
+    # Mid-size (bench/bench_train.py): big enough that compute, not Python, dominates a training
+    # step, small enough for a CPU run of a few minutes.
+    "small": dict(
+        hidden_size=256,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=1024,
+        conv_dim=(256,) * 7,
+        num_conv_pos_embeddings=64,
+        num_conv_pos_embedding_groups=16,
+    ),
     # jonatasgrosman/wav2vec2-large-xlsr-53-chinese-zh-cn
     "full": dict(
         hidden_size=1024,
@@ -95,7 +106,7 @@ def _full_chars() -> list[str]:
 
 def build_model(
     out_dir: str | Path,
-    size: Literal["tiny", "full"] = "tiny",
+    size: Literal["tiny", "small", "full"] = "tiny",
     *,
     chars: str | list[str] | None = None,
     model_type: Literal["wav2vec2", "hubert", "wavlm", "data2vec-audio"] = "wav2vec2",
@@ -108,7 +119,7 @@ def build_model(
     chars = (
         list(chars)
         if chars is not None
-        else (list(dict.fromkeys(COMMON_CHARS)) if size == "tiny" else _full_chars())
+        else (_full_chars() if size == "full" else list(dict.fromkeys(COMMON_CHARS)))
     )
     write_processor(out_dir, chars)
     vocab_size = len(json.loads((out_dir / "vocab.json").read_text(encoding="utf-8")))
@@ -122,9 +133,9 @@ def build_model(
         conv_bias=True,
         ctc_loss_reduction="mean",
         ctc_zero_infinity=True,
+        do_stable_layer_norm=True,  # XLSR's pre-norm layout, for every family
+        feat_extract_norm="layer",
     )
-    if model_type in ("wav2vec2", "data2vec-audio") or model_type in ("hubert", "wavlm"):
-        common.update(do_stable_layer_norm=True, feat_extract_norm="layer")
     config = AutoConfig.for_model(model_type, **_ARCHS[size], **common)
     torch.manual_seed(seed)
     model = AutoModelForCTC.from_config(config)

@@ -209,11 +209,8 @@ def test_no_model_shows_the_reason_and_the_folder_option(qtbot, make_window, dia
     assert "/typo/model" in dialogs[0][1]
 
 
-def test_first_run_without_default_model_opens_with_the_demo(
-    qtbot, make_window, dialogs, monkeypatch, tmp_path
-):
-    demo = str(tmp_path / "demo-model")
-    monkeypatch.setattr("app.demo.demo_model_dir", lambda: demo)
+def _only_demo_loads(demo: str):
+    """A model loader for which only `demo` loads, and the list of sources it was asked for."""
     tried = []
 
     def load(source, tqdm):
@@ -222,6 +219,15 @@ def test_first_run_without_default_model_opens_with_the_demo(
             _failing_load(source, tqdm)
         return object()
 
+    return load, tried
+
+
+def test_first_run_without_default_model_opens_with_the_demo(
+    qtbot, make_window, dialogs, monkeypatch, tmp_path
+):
+    demo = str(tmp_path / "demo-model")
+    monkeypatch.setattr("app.demo.demo_model_dir", lambda: demo)
+    load, tried = _only_demo_loads(demo)
     window = make_window(_engine(load_model=load), language="en")
     loaded = emitted(qtbot, window.worker.model_loaded, window.start, 5000)
     assert tried[-1] == demo and len(tried) == 2
@@ -238,14 +244,7 @@ def test_chosen_model_failing_is_reported_and_offers_the_demo(
 ):
     demo = str(tmp_path / "demo")
     monkeypatch.setattr("app.demo.demo_model_dir", lambda: demo)
-    tried = []
-
-    def load(source, tqdm):
-        tried.append(source)
-        if source != demo:
-            _failing_load(source, tqdm)
-        return object()
-
+    load, tried = _only_demo_loads(demo)
     window = make_window(_engine(load_model=load), model="/my/model", model_chosen=True)
     emitted(qtbot, window.worker.model_failed, window.start)
     qtbot.waitUntil(lambda: len(dialogs) == 1)
