@@ -14,10 +14,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.store import Store, StoreError
+from engine.library.store import Store, StoreError
 
-from . import review_strings  # noqa: F401  (registers the strings used below)
 from .i18n import tr
+from .review import strings  # noqa: F401  (registers the strings used below)
 
 __all__ = ["LibraryView"]
 

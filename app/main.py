@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     qt.setOrganizationName("Tingxie")
     qt.setFont(cjk_font())
     window = build_window()
-    from .review import install_review
+    from .review.page import install_review
 
     install_review(window)  # review page, library, and saving every transcript to the store
     window.show()

@@ -23,7 +23,7 @@ APPLICATION = "Tingxie"
 def default_recordings_dir() -> Path:
     """Recordings live in the user's data folder beside the transcript store (the same folder,
     $TINGXIE_DATA_DIR honoured), never in a temp folder that may be wiped."""
-    from engine.store import default_path
+    from engine.library.store import default_path
 
     return default_path().parent / "recordings"
 

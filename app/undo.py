@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from PySide6.QtGui import QUndoCommand
 
-from engine.review import EditOp
-from engine.store import EditSession, StoreError
+from engine.library.review import EditOp
+from engine.library.store import EditSession, StoreError
 
 __all__ = ["EditCommand", "HeadCommand"]
 

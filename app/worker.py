@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
+from engine.audio import SAMPLE_RATE
 from engine.results import Progress, Segment
 
 from . import demo
@@ -38,7 +39,6 @@ __all__ = ["DatasetRequest", "Engine", "EngineWorker", "ModelSummary", "WorkerHa
 log = logging.getLogger("tingxie.app.worker")
 
 _DRAIN_MS = 50  # how often queued microphone audio is consumed
-_SAMPLE_RATE = 16_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +118,7 @@ def _streamer(transcriber: Any) -> Any:
 
 
 def _build_dataset(request: DatasetRequest) -> Any:
-    from engine.corrections import build_dataset
+    from engine.library.corrections import build_dataset
     from engine.model import model_vocab
 
     vocab = model_vocab(request.model) or ()
@@ -243,8 +243,8 @@ class EngineWorker(QObject):
     # ---- training sets -------------------------------------------------------------------
     @Slot(object)
     def build_dataset(self, request: DatasetRequest) -> None:
-        from engine.corrections import CorrectionsError
-        from engine.store import StoreError
+        from engine.library.corrections import CorrectionsError
+        from engine.library.store import StoreError
 
         try:
             summary = self.engine.build_dataset(request)
@@ -499,7 +499,7 @@ class _Meter:
         usable = len(joined) - len(joined) % ENVELOPE_BIN
         self._rest = joined[usable:]
         points = envelope(joined[:usable], ENVELOPE_BIN)
-        self._emit(points, level_percent(block), self._samples / _SAMPLE_RATE)
+        self._emit(points, level_percent(block), self._samples / SAMPLE_RATE)
 
 
 def _with_info(items: Iterator, info: Any) -> Iterator:

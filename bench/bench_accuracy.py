@@ -26,7 +26,7 @@ CORPUS = ROOT / "resources" / "corpus"
 
 
 def synth_once(text: Path, out: Path, copies: int, seed: int, **passages) -> Path:
-    from engine.synth import SynthOptions, read_sentences, synthesize
+    from engine.tune.synth import SynthOptions, read_sentences, synthesize
 
     manifest = out / "manifest.tsv"
     if not manifest.is_file():
@@ -47,14 +47,16 @@ def with_replay(domain: Path, general: Path, n: int, out: Path) -> Path:
             body = list(csv.reader(f, delimiter="\t"))[1:]
         rows += [(str((manifest.parent / p).resolve()), t) for p, t in body[:limit]]
     from engine.atomic import atomic_write_text
-    from engine.data import manifest_text
+    from engine.tune.data import manifest_text
 
     out.mkdir(parents=True, exist_ok=True)
     return atomic_write_text(out / "manifest.tsv", manifest_text(rows))
 
 
 def lora_job(model: Path, data: Path, out: Path, steps: int, lr: float) -> Path:
-    from engine.train import JobFailed, JobFinished, TuneConfig, run_job
+    from engine.tune.config import TuneConfig
+    from engine.tune.events import JobFailed, JobFinished
+    from engine.tune.loop import run_job
 
     config = TuneConfig(
         model=str(model),
@@ -99,8 +101,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from engine.evaluate import EvalOptions, evaluate
     from engine.model import LoadOptions
+    from engine.tune.evaluate import EvalOptions, evaluate
 
     options = EvalOptions(load=LoadOptions(device="cpu", precision="fp32"))
     work = args.work

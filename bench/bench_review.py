@@ -20,12 +20,12 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from engine.data import from_manifest
+from engine.library.review import ReviewOptions, estimate_review_seconds, find_spans
 from engine.metrics import align
 from engine.model import DEMO_MODEL_DIR, LoadOptions, load_model
 from engine.results import Segment
-from engine.review import ReviewOptions, estimate_review_seconds, find_spans
 from engine.transcribe import Transcriber
+from engine.tune.data import from_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MANIFEST = ROOT.parent / "shared" / "audio" / "manifest.tsv"

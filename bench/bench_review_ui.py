@@ -18,8 +18,8 @@ from PySide6.QtWidgets import QApplication
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_store import transcript
 
-from app.review import ReviewPanel
-from engine.store import Store
+from app.review.page import ReviewPanel
+from engine.library.store import Store
 
 
 class _Player(QObject):

@@ -13,10 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine import store as store_mod
+from engine.library import store as store_mod
+from engine.library.review import EditOp
+from engine.library.store import EditSession, Store
 from engine.results import Char, Segment
-from engine.review import EditOp
-from engine.store import EditSession, Store
 from engine.testmodels import COMMON_CHARS
 
 CHARS_PER_SEGMENT = 40  # ~8 s of speech at 5 characters per second

@@ -72,8 +72,8 @@ class PeakRss:
 
 
 def prepare(size: str, clips: int) -> tuple[Path, Path]:
-    from engine.testdata import tone_corpus
     from engine.testmodels import build_model
+    from engine.tune.testdata import tone_corpus
 
     folder = CACHE / f"train-{size}-{clips}"
     model_dir, manifest = folder / "model", folder / "data" / "manifest.tsv"
@@ -120,8 +120,8 @@ def run_hf(model_dir: Path, manifest: Path, args) -> dict:
         TrainingArguments,
     )
 
-    from engine.batching import padding_fraction
-    from engine.data import from_manifest, load_example_audio
+    from engine.tune.batching import padding_fraction
+    from engine.tune.data import from_manifest, load_example_audio
 
     processor = AutoProcessor.from_pretrained(model_dir)
     model = AutoModelForCTC.from_pretrained(
@@ -194,8 +194,10 @@ def run_tingxie(model_dir: Path, manifest: Path, args, precision: str, cache: bo
     import shutil
 
     from engine.audio import probe
-    from engine.data import from_manifest
-    from engine.train import JobFailed, JobStarted, StepProgress, TuneConfig, run_job
+    from engine.tune.config import TuneConfig
+    from engine.tune.data import from_manifest
+    from engine.tune.events import JobFailed, JobStarted, StepProgress
+    from engine.tune.loop import run_job
 
     out = CACHE / f"tingxie-out-{precision}-{cache}"
     shutil.rmtree(out, ignore_errors=True)

@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -200,6 +200,33 @@ def _runs(best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([[0], change]), np.concatenate([change, [len(best)]])
 
 
+@dataclass(frozen=True, slots=True)
+class CtcVocab:
+    """What CTC decoding needs to know about a tokenizer: id → token, the blank, the special ids
+    and the word delimiter. Built once by the loader and by the tuning loop, so the CER printed
+    while training comes from the same decoding as transcription."""
+
+    tokens: list[str]
+    blank_id: int
+    special_ids: frozenset[int]
+    word_delimiter: str = "|"
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer: Any, blank_id: int | None = None) -> CtcVocab:
+        """From a transformers CTC tokenizer; `blank_id` defaults to its pad token."""
+        vocab_map = tokenizer.get_vocab()
+        tokens = [""] * (max(vocab_map.values()) + 1)
+        for tok, i in vocab_map.items():
+            tokens[i] = tok
+        specials = {tokenizer.convert_tokens_to_ids(t) for t in tokenizer.all_special_tokens}
+        return cls(
+            tokens=tokens,
+            blank_id=int(tokenizer.pad_token_id if blank_id is None else blank_id),
+            special_ids=frozenset(specials),
+            word_delimiter=getattr(tokenizer, "word_delimiter_token", "|") or "|",
+        )
+
+
 def silent_ids(
     vocab: Sequence[str], n_out: int, blank_id: int, special_ids: frozenset[int], delim: str
 ) -> np.ndarray:
@@ -227,6 +254,20 @@ def _alternatives(
         alts = (Alternative(vocab[i], round(float(row[i]), 4)) for i in ids if row[i] >= 0)
         out.append(tuple(alts))
     return out
+
+
+def greedy_text(log_probs: np.ndarray, ctc: CtcVocab) -> str:
+    """The text `ctc_greedy` decodes, without times or alternatives (held-out CER)."""
+    chars = ctc_greedy(
+        log_probs,
+        vocab=ctc.tokens,
+        blank_id=ctc.blank_id,
+        special_ids=ctc.special_ids,
+        word_delimiter=ctc.word_delimiter,
+        frame_seconds=0.0,
+        top_k=0,
+    )
+    return "".join(c.text for c in chars)
 
 
 def ctc_greedy(

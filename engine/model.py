@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import torch
 
+from .decode import CtcVocab
 from .registry import Family, UnsupportedModelError, family_for
 
 __all__ = [
@@ -290,14 +291,7 @@ def load_model(source: str | os.PathLike, options: LoadOptions | None = None) ->
         raise ModelLoadError(f"model folder {path} could not be loaded: {e}") from e
     model.to(device).eval()
     _bake_weight_norm(model)
-    tokenizer = processor.tokenizer
-    vocab_map = tokenizer.get_vocab()
-    vocab = [""] * (max(vocab_map.values()) + 1)
-    for tok, i in vocab_map.items():
-        vocab[i] = tok
-    specials = {tokenizer.convert_tokens_to_ids(t) for t in tokenizer.all_special_tokens}
-    blank = config.get("pad_token_id")
-    blank = tokenizer.pad_token_id if blank is None else blank
+    ctc = CtcVocab.from_tokenizer(processor.tokenizer, config.get("pad_token_id"))
     fe = processor.feature_extractor
     log.info("loaded %s on %s (%s, attention=%s)", source, device, dtype, attention)
     return LoadedModel(
@@ -309,10 +303,10 @@ def load_model(source: str | os.PathLike, options: LoadOptions | None = None) ->
         device=device,
         dtype=dtype,
         attention=attention,
-        vocab=vocab,
-        blank_id=int(blank),
-        word_delimiter=getattr(tokenizer, "word_delimiter_token", "|") or "|",
-        special_ids=frozenset(specials),
+        vocab=ctc.tokens,
+        blank_id=ctc.blank_id,
+        word_delimiter=ctc.word_delimiter,
+        special_ids=ctc.special_ids,
         sampling_rate=int(fe.sampling_rate),
         do_normalize=bool(getattr(fe, "do_normalize", True)),
     )

@@ -26,6 +26,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from .audio import SAMPLE_RATE
 from .chunking import FrameGeometry
 from .results import Char, Segment
 
@@ -39,7 +40,6 @@ __all__ = [
 
 log = logging.getLogger("tingxie.stream")
 
-SAMPLE_RATE = 16_000
 VadKind = Literal["silero", "energy"]
 _SILERO_BLOCK = 512  # samples per silero-vad call at 16 kHz (32 ms), fixed by the model
 _ENERGY_BLOCK = 320  # 20 ms energy frames

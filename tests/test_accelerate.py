@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from engine.model import LoadOptions, load_model
-from engine.testdata import tone_corpus
 from engine.testmodels import build_model
+from engine.tune.testdata import tone_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,11 +16,11 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from app.library import LibraryView
-from app.review import KEYS, ReviewPanel, format_duration, span_choices
-from engine import store as store_mod
+from app.review.page import KEYS, ReviewPanel, format_duration, span_choices
+from engine.library import store as store_mod
+from engine.library.review import EditOp
+from engine.library.store import Store, StoreError
 from engine.results import Alternative, Char, Segment, TranscriptionInfo
-from engine.review import EditOp
-from engine.store import Store, StoreError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -278,9 +278,9 @@ import sys
 from PySide6.QtWidgets import QApplication
 import sqlite3
 
-from engine import store as store_mod
-from engine.store import Store, StoreError
-from app.review import ReviewPanel
+from engine.library import store as store_mod
+from engine.library.store import Store, StoreError
+from app.review.page import ReviewPanel
 from PySide6.QtCore import QObject, Signal
 
 class Player(QObject):
@@ -327,7 +327,7 @@ def test_autosave_survives_a_killed_app(tmp_path: Path, audio: Path):
 def test_plugs_into_the_main_window(qtbot, tmp_path: Path, store: Store, audio: Path, monkeypatch):
     from app import settings
     from app.main import build_window
-    from app.review import install_review
+    from app.review.page import install_review
     from app.worker import Engine, _build_dataset
 
     threads = []
@@ -375,7 +375,9 @@ def test_plugs_into_the_main_window(qtbot, tmp_path: Path, store: Store, audio: 
     panel.fix_edit.setText("甜")
     qtbot.keyClick(panel.fix_edit, Qt.Key.Key_Return)
     target = tmp_path / "saved.txt"
-    monkeypatch.setattr("app.review.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
+    monkeypatch.setattr(
+        "app.review.page.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), "")
+    )
     window.save_action.trigger()
     assert "甜" in target.read_text(encoding="utf-8")
     # A training set is built by the worker, in its thread, and the summary shown afterwards.
@@ -444,7 +446,7 @@ def test_sounddevice_player_reads_plays_and_reports_position(qtbot, tmp_path, mo
     import numpy as np
     import sounddevice as sd
 
-    from app.review_player import SoundDevicePlayer
+    from app.review.player import SoundDevicePlayer
     from engine.audio import write_wav
 
     path = tmp_path / "tone.wav"
@@ -505,7 +507,7 @@ def test_history_and_training_set_dialogs(qtbot, panel: ReviewPanel, store, monk
 def test_time_stretch_keeps_pitch_and_changes_length(speed):
     import numpy as np
 
-    from app.review_player import time_stretch
+    from app.review.player import time_stretch
 
     rate, f0 = 16_000, 220.0
     t = np.arange(rate) / rate  # one second of a 220 Hz tone
@@ -519,10 +521,13 @@ def test_time_stretch_keeps_pitch_and_changes_length(speed):
 
 
 def test_review_screenshot_renders(qtbot, shared_audio, tmp_path):
+    import runpy
+
     from PySide6.QtGui import QImage
 
-    from app.review_screenshot import main
-
+    main = runpy.run_path(
+        str(Path(__file__).resolve().parents[1] / "docs" / "tools" / "review_screenshot.py")
+    )["main"]
     out = tmp_path / "review.png"
     assert main([str(out)]) == 0
     image = QImage(str(out))

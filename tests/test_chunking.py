@@ -112,3 +112,15 @@ def test_bad_plans_name_the_setting(chunk: int, stride: int, field: str):
 def test_from_seconds_rounds_to_whole_frames():
     plan = ChunkPlan.from_seconds(20.001, 0.001, WAV2VEC2, 16_000)
     assert plan.chunk_samples == 320_000 and plan.stride_samples == 320
+
+
+def test_wav2vec2_frames_match_the_conv_stack_step_by_step():
+    """The frame count tuning and transcription share equals applying each convolution."""
+    kernels, strides = (10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2)
+    geometry = FrameGeometry.from_convs(kernels, strides)
+    for samples in (0, 300, 400, 401, 16000, 16079, 16080, 123457):
+        n = samples
+        for k, s in zip(kernels, strides, strict=True):
+            n = max(0, (n - k) // s + 1)
+        assert geometry.frames(samples) == n, samples
+    assert geometry.frames(16000) == 49

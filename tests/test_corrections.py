@@ -8,12 +8,17 @@ import numpy as np
 import pytest
 
 from engine.audio import load_audio, write_wav
-from engine.corrections import CorrectionOptions, CorrectionsError, build_dataset, collect_clips
-from engine.data import load_dataset
+from engine.library.corrections import (
+    CorrectionOptions,
+    CorrectionsError,
+    build_dataset,
+    collect_clips,
+)
+from engine.library.review import EditOp
+from engine.library.store import Store
 from engine.results import Char, Segment
-from engine.review import EditOp
-from engine.store import Store
-from engine.train import TuneConfig
+from engine.tune.config import TuneConfig
+from engine.tune.data import load_dataset
 
 SR = 16_000
 
@@ -102,9 +107,9 @@ def test_nothing_verified_and_bad_name(tmp_path: Path):
 def test_real_recording_to_store_review_and_dataset(tiny_model_dir, shared_audio, tmp_path):
     """A real Mandarin clip (MP3) transcribed by the (random) tiny model, stored, reviewed and
     turned into a dataset whose clip holds the same samples as the recording's span."""
+    from engine.library.review import ReviewOptions, find_spans
     from engine.model import LoadOptions, load_model
     from engine.results import Segment as Seg
-    from engine.review import ReviewOptions, find_spans
     from engine.transcribe import Transcriber
 
     clip = shared_audio / "funasr_asr_example_zh.mp3"

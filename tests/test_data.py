@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from engine.audio import write_wav
-from engine.data import (
+from engine.normalize import NormalizeOptions
+from engine.tune.data import (
     DatasetError,
     Example,
     TuneDataset,
@@ -20,7 +21,6 @@ from engine.data import (
     load_example_audio,
     validate,
 )
-from engine.normalize import NormalizeOptions
 
 VOCAB = list("天地人和")
 

@@ -173,3 +173,14 @@ def test_method_names_round_trip_and_bad_names_say_what_to_do():
         ConfidenceMethod("max_prob", alpha=0)
     with pytest.raises(ValueError, match="aggregation"):
         ConfidenceMethod.parse("max_prob:1:median")
+
+
+def test_greedy_text_collapses_repeats_and_drops_blanks_specials_and_delimiters():
+    """The held-out CER a tuning job prints decodes through this, as transcription does."""
+    from engine.decode import CtcVocab, greedy_text
+
+    ctc = CtcVocab(["<pad>", "<s>", "</s>", "<unk>", "|", "天", "地"], 0, frozenset({1, 2, 3}))
+    ids = [5, 5, 0, 5, 6, 6, 4, 6, 0, 3]
+    log_probs = np.log(np.eye(7, dtype=np.float32)[ids] * 0.99 + 0.01 / 7)
+    assert greedy_text(log_probs, ctc) == "天天地地"
+    assert greedy_text(log_probs[:0], ctc) == ""

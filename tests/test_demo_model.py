@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from engine.model import DEMO_MODEL_DIR, LoadOptions, load_model
-from engine.synth import SynthOptions, read_sentences, synthesize
+from engine.tune.synth import SynthOptions, read_sentences, synthesize
 
 CORPUS = Path(__file__).resolve().parents[1] / "resources" / "corpus"
 # The committed model measures 14 % on the passages below (11 % on 48 passages in
@@ -49,7 +49,7 @@ def heldout(tmp_path_factory) -> Path:
 def test_heldout_cer_meets_the_target(demo, heldout):
     """The issue's target, 10 %, on 40 unseen sentences; the committed model measures 4.7 %
     here and 5.7 % on all 200 held-out sentences (bench/bench_accuracy.py)."""
-    from engine.evaluate import evaluate
+    from engine.tune.evaluate import evaluate
 
     report = evaluate(demo, heldout)
     assert report.cer.reference_chars > 300
@@ -59,7 +59,7 @@ def test_heldout_cer_meets_the_target(demo, heldout):
 def test_passages_with_silence_are_transcribed(demo, tmp_path):
     """Longer input, as a file or a recording holds it: unseen sentences three at a time,
     joined by pauses, with silence around (a model that heard single sentences only fails)."""
-    from engine.evaluate import evaluate
+    from engine.tune.evaluate import evaluate
 
     options = SynthOptions(seed=102, sentences_range=(3, 3), silence_range=(0.5, 1.0))
     sentences = read_sentences(CORPUS / "general/heldout.txt")[40:52]
@@ -74,7 +74,7 @@ def test_passages_with_silence_are_transcribed(demo, tmp_path):
 def test_confidence_is_lower_on_wrong_characters(demo, heldout, measure):
     """The transcriber's default (bench: AUROC 0.90 on 200 sentences, the best calibrated) and
     an entropy measure (0.86); 13 of the 400 characters here are wrong."""
-    from engine.evaluate import EvalOptions, evaluate
+    from engine.tune.evaluate import EvalOptions, evaluate
 
     report = evaluate(demo, heldout, EvalOptions(confidence=measure, compare=()))
     conf = np.array([c for r in report.rows for c in r.confidences[0]])
@@ -86,8 +86,10 @@ def test_confidence_is_lower_on_wrong_characters(demo, heldout, measure):
 
 @pytest.mark.slow
 def test_short_tuning_run_learns_domain_sentences(demo, tmp_path):
-    from engine.evaluate import evaluate
-    from engine.train import JobFinished, TuneConfig, run_job
+    from engine.tune.config import TuneConfig
+    from engine.tune.evaluate import evaluate
+    from engine.tune.events import JobFinished
+    from engine.tune.loop import run_job
 
     options = SynthOptions(seed=103, copies=2)
     manifest = _manifest(tmp_path / "med", "medicine/train.txt", 8, options)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engine.evaluate import (
+from engine.tune.evaluate import (
     EvalOptions,
     EvalRow,
     auroc,

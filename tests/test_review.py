@@ -6,8 +6,7 @@ import itertools
 
 import pytest
 
-from engine.results import Alternative, Char, Segment
-from engine.review import (
+from engine.library.review import (
     EditOp,
     ReviewOptions,
     apply_edit,
@@ -19,6 +18,7 @@ from engine.review import (
     verified_pair,
     verified_pairs,
 )
+from engine.results import Alternative, Char, Segment
 
 
 def seg(text: str, confs: list[float], start: float = 0.0, sid: int = 0) -> Segment:

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from engine.audio import write_wav
+from engine.library.review import EditOp
+from engine.library.store import Store
 from engine.results import Alternative, Char, Segment
-from engine.review import EditOp
-from engine.store import Store
-from engine.train import TuneConfig
+from engine.tune.config import TuneConfig
 
 
 def run_cli(argv: list[str]) -> int:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.library.review import EditOp
+from engine.library.script import convert_segments, convert_text, export
+from engine.library.store import Store
 from engine.results import Alternative, Char, Segment
-from engine.review import EditOp
-from engine.script import convert_segments, convert_text, export
-from engine.store import Store
 
 
 def segment(text: str) -> Segment:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import store as store_mod
+from engine.library import store as store_mod
+from engine.library.review import EditOp
+from engine.library.store import SCHEMA_VERSION, EditSession, Store, StoreError, sha256_file
 from engine.results import Alternative, Char, Segment, TranscriptionInfo
-from engine.review import EditOp
-from engine.store import SCHEMA_VERSION, EditSession, Store, StoreError, sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -249,8 +249,8 @@ def test_threads_writing_and_reading_do_not_corrupt(db: Store):
 WRITER = """
 import sys
 from engine.results import Char, Segment
-from engine.review import EditOp
-from engine.store import Store
+from engine.library.review import EditOp
+from engine.library.store import Store
 
 store = Store(sys.argv[1])
 chars = tuple(Char("字", 0.1 * i, 0.1 * i + 0.1, 0.5) for i in range(50))

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engine import synth
-from engine.synth import SynthOptions
+from engine.tune import synth
+from engine.tune.synth import SynthOptions
 
 CORPUS = Path(__file__).resolve().parents[1] / "resources" / "corpus"
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")

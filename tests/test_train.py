@@ -11,10 +11,9 @@ import pytest
 import torch
 
 from engine.model import LoadOptions, load_model
-from engine.testdata import tone_corpus
 from engine.testmodels import build_model
-from engine.train import (
-    PRESETS,
+from engine.tune.config import PRESETS, TuneConfig, settings_help
+from engine.tune.events import (
     CheckpointSaved,
     Evaluated,
     JobCancelled,
@@ -22,10 +21,9 @@ from engine.train import (
     JobFinished,
     JobStarted,
     StepProgress,
-    TuneConfig,
-    run_job,
-    settings_help,
 )
+from engine.tune.loop import run_job
+from engine.tune.testdata import tone_corpus
 
 CHARS = "天地人和"
 
@@ -186,7 +184,7 @@ def test_vocabulary_extension_reloads_as_a_normal_checkpoint(corpus, tmp_path):
 def test_extend_vocabulary_keeps_old_outputs():
     from transformers import AutoModelForCTC, AutoProcessor
 
-    from engine.vocab import extend_vocabulary
+    from engine.tune.vocab import extend_vocabulary
 
     folder = build_model(Path(__import__("tempfile").mkdtemp()) / "m", "tiny", chars=CHARS)
     model = AutoModelForCTC.from_pretrained(folder).eval()
@@ -256,10 +254,10 @@ def test_an_earlier_run_is_not_overwritten_without_resume(corpus, tmp_path):
 def test_low_disk_space_fails_with_the_numbers(corpus, tmp_path, monkeypatch):
     import shutil
 
-    import engine.jobloop
+    import engine.tune.loop
 
     usage = shutil.disk_usage(tmp_path)._replace(free=1000)
-    monkeypatch.setattr(engine.jobloop.shutil, "disk_usage", lambda path: usage)
+    monkeypatch.setattr(engine.tune.loop.shutil, "disk_usage", lambda path: usage)
     events = list(run_job(_config(corpus, tmp_path / "full")))
     assert isinstance(events[-1], JobFailed)
     assert "GB free" in events[-1].message and "output_dir" in events[-1].message
@@ -304,3 +302,18 @@ def test_traditional_model_keeps_traditional_transcripts(tmp_path):
     assert isinstance(started, JobStarted), started
     assert started.skipped_rows == 0  # 們 was not rewritten to 们 (unknown to this model)
     assert not any("Simplified" in line for line in started.normalization)
+
+
+def test_settings_help_reads_field_metadata_not_source(monkeypatch):
+    """`tune --help` must work when only bytecode is installed: with inspect unable to read any
+    source, every setting still has its meaning (the old parser read the module's text)."""
+    import inspect
+
+    def no_source(*args, **kwargs):
+        raise OSError("could not get source code")
+
+    monkeypatch.setattr(inspect, "getsource", no_source)
+    monkeypatch.setattr(inspect, "getsourcelines", no_source)
+    rows = dict((name, meaning) for name, _, meaning in settings_help())
+    assert rows["steps"] == "optimizer steps"
+    assert "lora" in rows["method"] and all(rows.values())

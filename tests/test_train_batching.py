@@ -4,8 +4,7 @@ import itertools
 
 import pytest
 
-from engine.batching import Cursor, padding_fraction, plan_epoch, steps_from
-from engine.jobloop import greedy_text, output_frames
+from engine.tune.batching import Cursor, padding_fraction, plan_epoch, steps_from
 
 LENGTHS = [5, 40, 12, 33, 8, 21, 30, 7, 19, 25, 14, 3]
 
@@ -53,16 +52,3 @@ def test_steps_split_evenly_across_processes():
     kw = dict(max_batch_samples=60, step_samples=50, seed=0, multiple_of=2)
     for s in itertools.islice(steps_from(Cursor(), LENGTHS, **kw), 6):
         assert len(s.micro_batches) % 2 == 0
-
-
-def test_output_frames_matches_wav2vec2_convolutions():
-    kernels, strides = (10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2)
-    assert output_frames(16000, kernels, strides) == 49
-    assert output_frames(300, kernels, strides) == 0
-
-
-def test_greedy_text_collapses_repeats_and_drops_blanks():
-    vocab = ["<pad>", "<s>", "</s>", "<unk>", "|", "天", "地"]
-    skip = frozenset({0, 1, 2, 3})
-    assert greedy_text([5, 5, 0, 5, 6, 6, 4, 6, 0], vocab, skip, 4) == "天天地 地"
-    assert greedy_text([0, 0], vocab, skip, 4) == ""

@@ -7,9 +7,9 @@ import pytest
 import torch
 from transformers import AutoModelForCTC
 
-from engine.features import FromFeatures, collate_features, encode_features
 from engine.registry import family_for
 from engine.testmodels import build_model
+from engine.tune.features import FromFeatures, collate_features, encode_features
 
 
 @pytest.mark.parametrize("model_type", ["wav2vec2", "hubert", "wavlm", "data2vec-audio"])

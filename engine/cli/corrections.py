@@ -40,9 +40,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.corrections import CorrectionOptions, CorrectionsError, build_dataset
+    from engine.library.corrections import CorrectionOptions, CorrectionsError, build_dataset
+    from engine.library.store import Store, StoreError
     from engine.model import DEFAULT_MODEL, model_vocab
-    from engine.store import Store, StoreError
 
     model = args.model or DEFAULT_MODEL
     vocab = model_vocab(model)

@@ -52,8 +52,8 @@ def format_report(report) -> str:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from engine.evaluate import EvalOptions, iter_rows, summarize, write_reliability_png
     from engine.model import LoadOptions, ModelLoadError, load_model
+    from engine.tune.evaluate import EvalOptions, iter_rows, summarize, write_reliability_png
 
     try:
         options = EvalOptions(limit=args.limit, load=LoadOptions(device=args.device))

@@ -11,7 +11,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers) -> None:
-    from engine.script import SCRIPTS
+    from engine.library.script import SCRIPTS
 
     p = subparsers.add_parser(
         "library",
@@ -32,8 +32,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.script import export
-    from engine.store import Store, StoreError
+    from engine.library.script import export
+    from engine.library.store import Store, StoreError
 
     try:
         with Store(args.db) as store:

@@ -63,7 +63,7 @@ def _snrs(text: str) -> tuple[float | None, ...]:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from engine.synth import SynthError, SynthOptions, read_sentences, synthesize
+    from engine.tune.synth import SynthError, SynthOptions, read_sentences, synthesize
 
     try:
         options = SynthOptions(

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..model import DEFAULT_MODEL, DEMO_MODEL_DIR, LoadOptions, ModelLoadError, load_model
-from ..results import Progress, Segment
-from ..transcribe import TranscribeOptions, Transcriber
-from ..writers import FORMATS, write
+from engine.model import DEFAULT_MODEL, DEMO_MODEL_DIR, LoadOptions, ModelLoadError, load_model
+from engine.results import Progress, Segment
+from engine.transcribe import TranscribeOptions, Transcriber
+from engine.writers import FORMATS, write
 
 log = logging.getLogger("tingxie.cli")
 

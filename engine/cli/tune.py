@@ -17,7 +17,7 @@ __all__ = ["add_parser", "main", "run"]
 
 
 def _settings_epilog() -> str:
-    from engine.train import PRESETS, settings_help
+    from engine.tune.config import PRESETS, settings_help
 
     lines = ["settings of the CONFIG file (YAML or JSON; paths relative to the file):"]
     for name, default, meaning in settings_help():
@@ -81,7 +81,7 @@ def add_parser(subparsers) -> None:
 def _load_config(args):
     import yaml
 
-    from engine.train import TuneConfig
+    from engine.tune.config import TuneConfig
 
     config = TuneConfig.load(args.config)
     if not args.overrides:
@@ -115,7 +115,7 @@ def _describe_start(event) -> None:
 
 def _consume(events, bar_factory, rank: int) -> int:
     """Print events (progress on the main process only); returns the exit status."""
-    from engine.train import (
+    from engine.tune.events import (
         CheckpointSaved,
         Evaluated,
         JobCancelled,
@@ -177,7 +177,8 @@ def _write(bar, text: str, err: bool = False) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from engine.train import TuneConfig, run_job
+    from engine.tune.config import TuneConfig
+    from engine.tune.loop import run_job
 
     if args.write_config:
         model, data, output = args.write_config

@@ -27,7 +27,9 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .atomic import atomic_write_text
+from engine.atomic import atomic_write_text
+from engine.audio import SAMPLE_RATE
+
 from .data import manifest_text
 
 __all__ = [
@@ -49,7 +51,6 @@ __all__ = [
 
 log = logging.getLogger("tingxie.synth")
 
-SAMPLE_RATE = 16_000
 ESPEAK_VOICE = "cmn-latn-pinyin"
 # espeak-ng voice variants that keep Mandarin intelligible (others add whisper or robot effects).
 VARIANTS = ("", "f1", "f2", "f3", "f4", "m1", "m2", "m3", "m4", "m6", "m7")

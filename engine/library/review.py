@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from .results import Char, Segment
+from engine.results import Char, Segment
 
 __all__ = [
     "DoubtfulSpan",

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .decode import ConfidenceMethod
-from .metrics import CerResult, align, cer
-from .model import LoadedModel, LoadOptions, load_model
-from .normalize import NormalizeOptions, normalize_text
-from .transcribe import TranscribeOptions, Transcriber
+from engine.decode import ConfidenceMethod
+from engine.metrics import CerResult, align, cer
+from engine.model import LoadedModel, LoadOptions, load_model
+from engine.normalize import NormalizeOptions, normalize_text
+from engine.transcribe import TranscribeOptions, Transcriber
 
 __all__ = [
     "COMPARED_MEASURES",

@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from .normalize import NormalizeOptions, normalize_text
+from engine.normalize import NormalizeOptions, normalize_text
 
 __all__ = [
     "DatasetError",
@@ -141,7 +141,7 @@ class Finding:
 
 
 def _audio_extensions() -> frozenset[str]:
-    from .audio import SUPPORTED_EXTENSIONS
+    from engine.audio import SUPPORTED_EXTENSIONS
 
     return SUPPORTED_EXTENSIONS
 
@@ -282,7 +282,7 @@ def load_dataset(source: str | Path) -> TuneDataset:
 
 def load_example_audio(example: Example) -> np.ndarray:
     """16 kHz mono float32 samples of one example (its span only, when it has one)."""
-    from .audio import load_audio, read_span
+    from engine.audio import load_audio, read_span
 
     if example.start is None:
         return load_audio(example.audio)
@@ -291,7 +291,7 @@ def load_example_audio(example: Example) -> np.ndarray:
 
 def _duration(example: Example) -> float:
     """Seconds of audio the example covers; raises the audio module's error when unreadable."""
-    from .audio import probe
+    from engine.audio import probe
 
     info = probe(example.audio)
     if example.start is None:
@@ -369,7 +369,7 @@ def _check_example(
     e: Example, vocab: set[str], options: ValidationOptions, duration_of: Callable
 ) -> tuple[list[Finding], float | None, str]:
     """Findings for one example, its duration (None if unreadable) and its unknown characters."""
-    from .audio import AudioError
+    from engine.audio import AudioError
 
     origin = e.origin or str(e.audio)
     if not e.audio.is_file():

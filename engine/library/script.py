@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from .results import Alternative, Segment, TranscriptionInfo
+from engine.results import Alternative, Segment, TranscriptionInfo
 
 __all__ = ["SCRIPTS", "Script", "convert_segments", "convert_text", "export", "render"]
 
@@ -78,7 +78,7 @@ def render(
     info: TranscriptionInfo | None = None,
 ) -> str:
     """The text of an export format (for the clipboard) in `script`."""
-    from . import writers
+    from engine import writers
 
     return writers.render(convert_segments(segments, script), fmt, info=info)
 
@@ -92,6 +92,6 @@ def export(
     info: TranscriptionInfo | None = None,
 ) -> Path:
     """Write `segments` in `script` to `path` (format from the suffix unless given), atomically."""
-    from . import writers
+    from engine import writers
 
     return writers.write(convert_segments(segments, script), path, fmt=fmt, info=info)

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from engine.results import Char
 
-from .transcript import TranscriptView
+from ..transcript import TranscriptView
 
 __all__ = ["ReviewView", "SpanWaveform"]
 

@@ -33,17 +33,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import review, script
+from engine.library import review, script
+from engine.library.review import DoubtfulSpan, EditOp, ReviewOptions
+from engine.library.store import EditSession, Store, StoreError
 from engine.results import Alternative, Char
-from engine.review import DoubtfulSpan, EditOp, ReviewOptions
-from engine.store import EditSession, Store, StoreError
 
-from . import review_strings  # noqa: F401  (registers the strings used below)
-from .i18n import tr
-from .review_view import ReviewView, SpanWaveform
-from .transcript import ConfidenceBar
-from .undo import EditCommand, HeadCommand
-from .worker import DatasetRequest
+from ..i18n import tr
+from ..transcript import ConfidenceBar
+from ..undo import EditCommand, HeadCommand
+from ..worker import DatasetRequest
+from . import strings  # noqa: F401  (registers the strings used below)
+from .view import ReviewView, SpanWaveform
 
 __all__ = ["KEYS", "FixBox", "ReviewPanel", "format_duration", "install_review"]
 
@@ -599,8 +599,8 @@ def _spin(lo: float, hi: float, step: float, value: float, suffix: str) -> QDoub
 def install_review(window: Any, store: Store | None = None, player: Any = None) -> Any:
     """Plug the review page and the library into the main window; every finished recording
     or file is saved to the store. Returns the panel (None when the store cannot open)."""
-    from .library import LibraryView
-    from .review_player import SoundDevicePlayer
+    from ..library import LibraryView
+    from .player import SoundDevicePlayer
 
     try:
         store = store or Store()

@@ -19,32 +19,36 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import atomic_write_text
+from engine.atomic import atomic_write_text
+from engine.audio import SAMPLE_RATE
+from engine.chunking import FrameGeometry
+from engine.decode import CtcVocab, greedy_text
+from engine.metrics import cer
+from engine.normalize import describe, is_simplified_vocab
+
 from .batching import Cursor, Step, padding_fraction, plan_epoch, steps_from
+from .config import TuneConfig
 from .data import TuneDataset, ValidationOptions, ValidationReport, load_dataset, load_example_audio
 from .data import validate as validate_dataset
-from .export import ModelCard, save_adapter, save_merged
-from .features import FromFeatures, collate_features, encode_features
-from .methods import MethodOptions, count_parameters, setup_method, trainable_state
-from .metrics import cer
-from .normalize import describe, is_simplified_vocab
-from .train import (
+from .events import (
     CheckpointSaved,
     Evaluated,
     JobCancelled,
     JobEvent,
+    JobFailed,
     JobFinished,
     JobResult,
     JobStarted,
     StepProgress,
-    TuneConfig,
 )
+from .export import ModelCard, save_adapter, save_merged
+from .features import FromFeatures, collate_features, encode_features
+from .methods import MethodOptions, count_parameters, setup_method, trainable_state
 
-__all__ = ["DiskSpaceError", "Job", "greedy_text", "output_frames"]
+__all__ = ["DiskSpaceError", "Job", "run_job"]
 
 log = logging.getLogger("tingxie.train")
 
-SAMPLE_RATE = 16_000
 _CHECKPOINTS = "checkpoints"
 _STATE = "state.json"
 _WEIGHTS = "trainable.safetensors"
@@ -55,23 +59,6 @@ _CHECKPOINT_COPIES = 3
 
 class DiskSpaceError(OSError):
     """Not enough free space for the job's checkpoints and outputs."""
-
-
-def output_frames(samples: int, kernels: Sequence[int], strides: Sequence[int]) -> int:
-    """CTC frames the convolutional feature encoder makes from `samples` (no padding)."""
-    for k, s in zip(kernels, strides, strict=True):
-        samples = max(0, (samples - k) // s + 1)
-    return samples
-
-
-def greedy_text(ids: Sequence[int], vocab: Sequence[str], skip: frozenset[int], space: int) -> str:
-    """Best-path CTC decoding: collapse repeats, drop blank/special ids, delimiter → space."""
-    out, previous = [], None
-    for i in ids:
-        if i != previous and i not in skip:
-            out.append(" " if i == space else vocab[i])
-        previous = i
-    return " ".join("".join(out).split())
 
 
 @dataclass(slots=True)
@@ -140,7 +127,7 @@ class Job:
     def _setup_runtime(self) -> None:
         from accelerate import Accelerator
 
-        from .model import pick_device, pick_dtype
+        from engine.model import pick_device, pick_dtype
 
         cpu = self.cfg.device == "cpu" or (
             self.cfg.device == "auto" and not torch.cuda.is_available()
@@ -160,8 +147,8 @@ class Job:
     def _load_base(self):
         from transformers import AutoModelForCTC, AutoProcessor
 
-        from .model import ModelLoadError, pick_attention, resolve_model
-        from .registry import UnsupportedModelError, family_for
+        from engine.model import ModelLoadError, pick_attention, resolve_model
+        from engine.registry import UnsupportedModelError, family_for
 
         path = resolve_model(self.cfg.model)
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
@@ -328,23 +315,19 @@ class Job:
         model = self._inner()
         model.eval()
         audio, refs = self.data.heldout_audio, self.data.heldout_texts
-        tokenizer = self.processor.tokenizer
-        vocab_map = tokenizer.get_vocab()
-        vocab = [""] * (max(vocab_map.values()) + 1)
-        for tok, i in vocab_map.items():
-            vocab[i] = tok
-        skip = frozenset(tokenizer.convert_tokens_to_ids(t) for t in tokenizer.all_special_tokens)
-        space = vocab_map.get(getattr(tokenizer, "word_delimiter_token", "|"), -1)
         config = model.config
+        # the decoding and frame arithmetic of transcription (engine.decode, engine.chunking)
+        ctc = CtcVocab.from_tokenizer(self.processor.tokenizer, config.pad_token_id)
+        geometry = FrameGeometry.from_convs(config.conv_kernel, config.conv_stride)
         limit = int(self.cfg.micro_batch_seconds * SAMPLE_RATE)
         hyps = [""] * len(audio)
         for batch in plan_epoch([len(a) for a in audio], limit, self.cfg.seed, 0):
             inputs = self._collate([audio[i] for i in batch], None)
             with self._autocast():
-                ids = model(**inputs).logits.argmax(-1).cpu().numpy()
+                logits = model(**inputs).logits
+            log_probs = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
             for row, i in enumerate(batch):
-                n = output_frames(len(audio[i]), config.conv_kernel, config.conv_stride)
-                hyps[i] = greedy_text(ids[row, :n].tolist(), vocab, skip - {space}, space)
+                hyps[i] = greedy_text(log_probs[row, : geometry.frames(len(audio[i]))], ctc)
         model.train()
         result = cer(refs, hyps)
         return Evaluated(
@@ -614,3 +597,17 @@ def _load(example, normalize: bool) -> np.ndarray:
     if normalize:  # as Wav2Vec2FeatureExtractor does: zero mean, unit variance per utterance
         audio = (audio - audio.mean()) / np.sqrt(audio.var() + 1e-7)
     return audio
+
+
+def run_job(
+    config: TuneConfig, cancel: threading.Event | None = None, resume: bool = False
+) -> Iterator[JobEvent]:
+    """Run a tuning job, yielding events. Expected failures (bad data, no disk space, a model
+    that will not load) end in one `JobFailed` with a one-line message, never a traceback."""
+    from engine.model import ModelLoadError
+
+    try:
+        yield from Job(config.resolved(), cancel or threading.Event(), resume).run()
+    except (ValueError, OSError, ModelLoadError, RuntimeError) as e:
+        log.info("job failed", exc_info=True)  # the traceback under `tingxie-cli -v`
+        yield JobFailed(str(e).splitlines()[0] if str(e) else type(e).__name__)

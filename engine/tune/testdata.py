@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, write_wav
+from engine.audio import SAMPLE_RATE, write_wav
 
 __all__ = ["tone_corpus"]
 

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import atomic_folder
+from engine.atomic import atomic_folder
 
 __all__ = ["ModelCard", "save_adapter", "save_merged"]
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .results import Alternative, Char, Segment, TranscriptionInfo
+from engine.results import Alternative, Char, Segment, TranscriptionInfo
+
 from .review import EditOp, VerifiedPair, apply_edits, verified_pairs
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .i18n import STRINGS
+from ..i18n import STRINGS
 
 __all__ = ["REVIEW_STRINGS"]
 

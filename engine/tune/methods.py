@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .registry import Family
-from .train import Method
+from engine.registry import Family
+
+from .config import Method
 
 __all__ = ["MethodOptions", "count_parameters", "setup_method", "trainable_state"]
 

@@ -134,10 +134,10 @@ def _count_decisions(store: Store, transcript_ids: Iterable[int]) -> tuple[int, 
 
 
 def _write_folder(tmp: Path, clips: Sequence[Clip], summary: dict, model: str, name: str) -> None:
-    from .atomic import atomic_write_text
-    from .audio import AudioError, read_span, write_wav
-    from .data import manifest_text
-    from .train import TuneConfig
+    from engine.atomic import atomic_write_text
+    from engine.audio import AudioError, read_span, write_wav
+    from engine.tune.config import TuneConfig
+    from engine.tune.data import manifest_text
 
     (tmp / "clips").mkdir()
     rows = []
@@ -169,7 +169,7 @@ def build_dataset(
     """Turn the checked text of `transcript_ids` into the dataset `name` (replacing one of the
     same name) inside `folder` (default: `corrections/` beside the store), for tuning `model`
     (a Hub id or folder, whose `vocab` tells which characters are new)."""
-    from .atomic import atomic_folder
+    from engine.atomic import atomic_folder
 
     if not _NAME.match(name):
         raise CorrectionsError(f"dataset name {name!r}: use letters, digits, '-', '_' or '.'")

@@ -1,7 +1,7 @@
 """Render the review page to a PNG (run offscreen or under Xvfb), for the README and to check
 the layout by eye.
 
-    python -m app.review_screenshot docs/review.png
+    python docs/tools/review_screenshot.py docs/review.png
 
 Uses a real clip of ../shared/audio and its published transcript with illustrative
 confidences and alternatives (no trained model ships yet); the widgets, fonts, waveform and
@@ -21,7 +21,7 @@ from engine.results import Alternative, Char, Segment
 
 __all__ = ["main"]
 
-_CLIP = Path(__file__).resolve().parents[2] / "shared" / "audio" / "funasr_asr_example_zh.wav"
+_CLIP = Path(__file__).resolve().parents[3] / "shared" / "audio" / "funasr_asr_example_zh.wav"
 _TEXT = "欢迎大家来体验达摩院推出的语音识别模型"
 # Illustrative: 来体 and 达摩院 doubtful (one review span), with plausible runner-ups.
 _LOW = {4: (0.31, "提"), 5: (0.42, "言"), 7: (0.22, "打"), 8: (0.38, "魔"), 9: (0.55, "园")}
@@ -60,11 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from PySide6.QtWidgets import QApplication
 
+    from app.fonts import cjk_font
+    from app.review.page import ReviewPanel
     from engine.audio import probe
-    from engine.store import Store
-
-    from .fonts import cjk_font
-    from .review import ReviewPanel
+    from engine.library.store import Store
 
     qt = QApplication.instance() or QApplication(sys.argv[:1])
     qt.setFont(cjk_font())

@@ -1,6 +1,6 @@
 """Render the real main window to a PNG for the README (run under Xvfb or offscreen).
 
-    python -m app.screenshot docs/screenshot.png [CLIP.wav ...] [--model FOLDER | --sample]
+    python docs/tools/screenshot.py docs/screenshot.png [CLIP.wav ...] [--model FOLDER | --sample]
 
 With a model (--model, or the demo model in resources/demo-model when present) each clip is
 transcribed by it, so the colors are the model's real confidences (the demo model only knows
@@ -22,7 +22,7 @@ from engine.results import Alternative, Char, Segment
 
 __all__ = ["main"]
 
-_SHARED = Path(__file__).resolve().parents[2] / "shared" / "audio"
+_SHARED = Path(__file__).resolve().parents[3] / "shared" / "audio"
 _DEFAULT_CLIPS = ("funasr_asr_example_zh.wav", "aishell1_BAC009S0764W0121.wav")
 
 
@@ -63,11 +63,10 @@ def _transcribe(clips: list[Path], model: str | None) -> list[Segment] | None:
 
 def _fill(window, clips: list[Path], model: str | None) -> None:
     """Put a transcript (with a live tail), the first clip's waveform and a queue on show."""
+    from app import i18n
+    from app.demo import is_demo_model
+    from app.levels import ENVELOPE_BIN, envelope, level_percent
     from engine.audio import load_audio
-
-    from . import i18n
-    from .demo import is_demo_model
-    from .levels import ENVELOPE_BIN, envelope, level_percent
 
     segments = _transcribe(clips, model)
     if segments is None:
@@ -113,7 +112,7 @@ def _hover_most_doubtful(window) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.screenshot")
+    parser = argparse.ArgumentParser(prog="python docs/tools/screenshot.py")
     parser.add_argument("out", type=Path)
     parser.add_argument("clips", nargs="*", type=Path)
     parser.add_argument(
@@ -129,22 +128,21 @@ def main(argv: list[str] | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from .fonts import cjk_font
-    from .main import build_window
-    from .settings import open_settings
+    from app.fonts import cjk_font
+    from app.main import build_window
+    from app.settings import open_settings
 
     qt = QApplication.instance() or QApplication(sys.argv[:1])
     qt.setFont(cjk_font())
     settings_dir = tempfile.mkdtemp(prefix="tingxie-shot-")
     window = build_window(open_settings(Path(settings_dir) / "settings.ini"))
     window._devices_listed([])  # what this machine has; no dialog, no PortAudio needed
-    from engine.store import Store
-
-    from .review import install_review
+    from app.review.page import install_review
+    from engine.library.store import Store
 
     install_review(window, Store(Path(settings_dir) / "tingxie.db"))  # tabs as in the app
     window.resize(1400, 860)
-    from .demo import demo_model_dir
+    from app.demo import demo_model_dir
 
     _fill(window, clips, None if args.sample else args.model or demo_model_dir())
     window.show()

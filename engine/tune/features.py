@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .registry import Family
+from engine.registry import Family
 
 __all__ = ["FromFeatures", "collate_features", "ctc_loss", "encode_features"]
 

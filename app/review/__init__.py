@@ -1,0 +1,1 @@
+"""The Review page: doubtful spans walked by keyboard, the span player and the library's strings."""

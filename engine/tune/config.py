@@ -1,0 +1,274 @@
+"""What a tuning job is: `TuneConfig` (saved as YAML or JSON, read by the CLI and the app) and
+its presets. Imports no torch, so the app and `tune --help` can read and write jobs cheaply; the
+loop that runs one is `engine.tune.loop.run_job`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from engine.normalize import NormalizeOptions
+
+__all__ = [
+    "PRESETS",
+    "TuneConfig",
+    "settings_help",
+]
+
+log = logging.getLogger("tingxie.train")
+
+Method = Literal["lora", "partial", "full"]
+Preset = Literal["quick", "balanced", "thorough"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Device = Literal["auto", "cpu", "cuda"]
+
+# What each preset sets when the config leaves the value empty (None). Learning rates are per
+# method: adapters tolerate (and need) larger steps than updating the pretrained weights.
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": dict(
+        steps=200, lora_rank=8, mask_time_prob=0.05,
+        learning_rate={"lora": 1e-3, "partial": 1e-4, "full": 5e-5},
+    ),
+    "balanced": dict(
+        steps=600, lora_rank=16, mask_time_prob=0.05,
+        learning_rate={"lora": 5e-4, "partial": 5e-5, "full": 3e-5},
+    ),
+    "thorough": dict(
+        steps=2000, lora_rank=32, mask_time_prob=0.075,
+        learning_rate={"lora": 3e-4, "partial": 3e-5, "full": 2e-5},
+    ),
+}  # fmt: skip
+
+
+_MISSING: Any = dataclasses.MISSING
+
+
+def setting(default: Any = _MISSING, help: str = "", *, factory: Any = _MISSING) -> Any:
+    """A config field with its one-line meaning (read by `settings_help`, so `tune --help` and
+    the app describe each setting from here, also when only bytecode is installed)."""
+    return field(default=default, default_factory=factory, metadata={"help": help})
+
+
+@dataclass(slots=True)
+class TuneConfig:
+    """A tuning job. Paths may be relative to the config file. Values left None come from the
+    preset (see `resolved`); every one can be set explicitly."""
+
+    # what to tune, on what, and where the results go
+    model: str = setting(help="base checkpoint: a folder in Hugging Face layout or a Hub id")
+    data: str = setting(
+        help="manifest (.tsv/.csv: path,text[,start,end]), audio+.txt folder or Common Voice"
+    )
+    output_dir: str = setting(help="receives checkpoints/, model/ (merged) and adapter/ (LoRA)")
+    method: Method = setting("lora", "lora (adapters, small and safe), partial or full fine-tuning")
+    preset: Preset = setting("balanced", "quick / balanced / thorough: fills the values left empty")
+    # preset-controlled (None = from the preset)
+    steps: int | None = setting(None, "optimizer steps")
+    learning_rate: float | None = setting(
+        None, "peak, reached after warmup, then linear decay to 0"
+    )
+    lora_rank: int | None = setting(None, "LoRA adapter rank (capacity)")
+    mask_time_prob: float | None = setting(None, "SpecAugment: share of frames masked in time")
+    # method details
+    lora_alpha: float | None = setting(None, "None = 2 × rank")
+    lora_dropout: float = setting(0.05, "dropout on the LoRA path")
+    freeze_layers: int | None = setting(
+        None, "partial: lower N transformer layers frozen (None = half)"
+    )
+    freeze_feature_encoder: bool | None = setting(
+        None, "None = frozen for lora/partial, trained for full"
+    )
+    extend_vocab: bool = setting(
+        False, "add characters the vocabulary lacks (else such rows are skipped)"
+    )
+    # optimisation
+    warmup_steps: int | None = setting(None, "None = 10 % of steps")
+    weight_decay: float = setting(0.0, "AdamW decoupled weight decay")
+    max_grad_norm: float = setting(1.0, "gradient clipping (0 = off)")
+    batch_seconds: float = setting(
+        60.0, "audio per optimizer step (gradient accumulation reaches it)"
+    )
+    micro_batch_seconds: float = setting(20.0, "padded audio per forward pass (bounds memory)")
+    mask_time_length: int = setting(10, "frames per time mask (10 × 20 ms)")
+    mask_feature_prob: float = setting(0.0, "SpecAugment over hidden channels")
+    layerdrop: float = setting(0.0, "skip whole transformer layers at random while training")
+    seed: int = setting(0, "fixes initialisation, data order and masking")
+    # hardware
+    device: Device = setting("auto", "auto: a CUDA GPU when present")
+    precision: Precision = setting("auto", "auto: bf16 (fp16 on older GPUs) on CUDA, fp32 on CPU")
+    gradient_checkpointing: bool = setting(
+        False, "recompute activations: less memory, ~30 % slower"
+    )
+    cache_features: bool = setting(
+        True,
+        "frozen feature encoder: compute its output once per utterance and keep it in memory"
+        " (~1.6x the audio's size) instead of running the convolutions every step",
+    )
+    # evaluation, checkpoints
+    heldout_fraction: float = setting(
+        0.1, "share of utterances held out (by hash of the utterance id)"
+    )
+    eval_every: int = setting(
+        100, "steps between held-out CER evaluations (0 = before and after only)"
+    )
+    save_every: int = setting(100, "steps between checkpoints (a cancel always saves one)")
+    keep_checkpoints: int = setting(2, "most recent checkpoints kept (the best is kept as well)")
+    # data checks
+    min_seconds: float = setting(0.3, "shorter utterances are skipped")
+    max_seconds: float = setting(30.0, "longer utterances are skipped")
+    normalize: NormalizeOptions = setting(
+        factory=NormalizeOptions,
+        help="transcript rewrites (engine.normalize): half_width, remove_punctuation,"
+        " remove_spaces, lowercase, to_simplified — all true by default",
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.normalize, dict):
+            try:
+                self.normalize = NormalizeOptions(**self.normalize)
+            except TypeError as e:
+                raise ValueError(
+                    f"normalize: {e}; allowed keys are {_field_names(NormalizeOptions)}"
+                ) from e
+        _check_choice("method", self.method, Method.__args__)
+        _check_choice("preset", self.preset, Preset.__args__)
+        _check_choice("precision", self.precision, Precision.__args__)
+        _check_choice("device", self.device, Device.__args__)
+        for name in ("steps", "lora_rank", "keep_checkpoints"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name}={value}: must be at least 1")
+        for name in ("batch_seconds", "micro_batch_seconds", "max_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}={getattr(self, name)}: must be positive seconds")
+        for name in ("mask_time_prob", "mask_feature_prob", "layerdrop", "lora_dropout"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 1:
+                raise ValueError(f"{name}={value}: choose a value in [0, 1)")
+        if not 0 <= self.heldout_fraction < 1:
+            raise ValueError(f"heldout_fraction={self.heldout_fraction}: choose a value in [0, 1)")
+        if self.micro_batch_seconds < self.max_seconds and self.micro_batch_seconds < 1:
+            raise ValueError("micro_batch_seconds: must hold at least one second of audio")
+        if self.learning_rate is not None and self.learning_rate <= 0:
+            raise ValueError(f"learning_rate={self.learning_rate}: must be positive")
+
+    def resolved(self) -> TuneConfig:
+        """A copy with every preset-controlled and derived value filled in (what runs)."""
+        preset = PRESETS[self.preset]
+        steps = self.steps or preset["steps"]
+        rank = self.lora_rank or preset["lora_rank"]
+        return dataclasses.replace(
+            self,
+            steps=steps,
+            learning_rate=self.learning_rate or preset["learning_rate"][self.method],
+            lora_rank=rank,
+            mask_time_prob=(
+                preset["mask_time_prob"] if self.mask_time_prob is None else self.mask_time_prob
+            ),
+            lora_alpha=self.lora_alpha or 2.0 * rank,
+            warmup_steps=(max(1, steps // 10) if self.warmup_steps is None else self.warmup_steps),
+            freeze_feature_encoder=(
+                self.method != "full"
+                if self.freeze_feature_encoder is None
+                else self.freeze_feature_encoder
+            ),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["normalize"] = dataclasses.asdict(self.normalize)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base: Path | None = None) -> TuneConfig:
+        """Build from a mapping; relative model/data/output_dir paths resolve against `base`."""
+        unknown = set(data) - set(_field_names(cls))
+        if unknown:
+            raise ValueError(
+                f"unknown setting(s) {', '.join(sorted(unknown))}; "
+                f"allowed: {', '.join(_field_names(cls))}"
+            )
+        missing = {"model", "data", "output_dir"} - set(data)
+        if missing:
+            raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
+        data = dict(data)
+        if base is not None:
+            for key in ("data", "output_dir", "model"):
+                path = Path(str(data[key])).expanduser()
+                if not path.is_absolute() and (key != "model" or (base / path).exists()):
+                    data[key] = str(base / path)
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TuneConfig:
+        """Read a YAML (.yaml/.yml) or JSON config file."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+            data = _parse(text, path.suffix.lower())
+        except OSError as e:
+            raise ValueError(f"{path}: cannot read the config ({e.strerror})") from e
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of setting: value")
+        try:
+            return cls.from_dict(data, base=path.resolve().parent)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: {e}") from e
+
+    def save(self, path: str | Path) -> Path:
+        """Write the config (YAML or JSON by suffix) atomically."""
+        from engine.atomic import atomic_write_text
+
+        path = Path(path)
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            text = yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False)
+        else:
+            text = json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text)
+        return path
+
+
+def settings_help() -> list[tuple[str, str, str]]:
+    """(name, default, meaning) for every TuneConfig setting, from each field's metadata, so each
+    option is documented once (on the field) and shown by `tune --help` and the app."""
+    rows = []
+    for f in dataclasses.fields(TuneConfig):
+        if f.default is not dataclasses.MISSING:
+            default = repr(f.default) if isinstance(f.default, str) else str(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            default = "see below"
+        else:
+            default = "required"
+        rows.append((f.name, default, f.metadata.get("help", "")))
+    return rows
+
+
+def _field_names(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _check_choice(name: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r}: choose one of {', '.join(map(str, allowed))}")
+
+
+def _parse(text: str, suffix: str) -> Any:
+    if suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ValueError(f"not valid YAML: {str(e).splitlines()[0]}") from e
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not valid JSON: {e}") from e

@@ -1,0 +1,99 @@
+"""What a running tuning job reports: typed events, yielded by `engine.tune.loop.run_job` in this
+order: `JobStarted`, then `StepProgress` / `Evaluated` / `CheckpointSaved`, and one of
+`JobFinished`, `JobCancelled`, `JobFailed` last. Imports no torch (the app relays them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.metrics import CerResult
+
+from .config import TuneConfig
+
+
+@dataclass(frozen=True, slots=True)
+class JobStarted:
+    """Everything decided before the first step: what trains on what, and how."""
+
+    config: TuneConfig  # resolved
+    train_examples: int
+    heldout_examples: int
+    train_seconds: float
+    validation: str  # the validation table
+    skipped_rows: int
+    normalization: tuple[str, ...]
+    added_chars: str
+    padding_fraction: float
+    trainable_parameters: int
+    total_parameters: int
+    device: str
+    precision: str
+    processes: int
+    resumed_from_step: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepProgress:
+    step: int
+    total_steps: int
+    loss: float
+    learning_rate: float
+    samples_per_second: float
+    eta_seconds: float
+    epoch: int
+    examples: int = 0  # utterances in this step (all processes)
+    seconds: float = 0.0  # wall time of this step
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluated:
+    """Held-out CER after `step` optimizer steps (0 = the base model)."""
+
+    step: int
+    cer: float
+    result: CerResult
+    samples: tuple[tuple[str, str], ...] = ()  # a few (reference, hypothesis) pairs
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointSaved:
+    step: int
+    path: Path
+    best: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    model_dir: Path  # merged checkpoint (best held-out CER), loadable by engine.model.load_model
+    adapter_dir: Path | None  # LoRA only
+    cer_before: float | None
+    cer_after: float | None  # of the saved model
+    best_step: int
+    steps: int
+    # sha256 of the final trained weights (before export): equal on every data-parallel process
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class JobFinished:
+    result: JobResult
+
+
+@dataclass(frozen=True, slots=True)
+class JobCancelled:
+    """Stopped on request; `tune --resume` continues from `checkpoint`."""
+
+    step: int
+    checkpoint: Path | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobFailed:
+    message: str  # one line, says what to do
+
+
+JobEvent = (
+    JobStarted | StepProgress | Evaluated | CheckpointSaved | JobFinished | JobCancelled | JobFailed
+)
