@@ -191,10 +191,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+        # Each failure's message was printed when it happened: the summary only names them.
 def _transcribe_all(
     transcriber: Transcriber, args: argparse.Namespace, options: TranscribeOptions
 ) -> list[str]:
-    """Transcribe every file, reporting each failure on one line; returns the failures."""
+    """Transcribe every file, reporting each failure on one line; returns the failed files."""
     failures: list[str] = []
     used: set[Path] = set()
     for name in args.files:
@@ -208,7 +209,7 @@ def _transcribe_all(
             if str(path) not in message:
                 message = f"{path}: {message}"
             print(f"error: {message}", file=sys.stderr)
-            failures.append(message)
+            failures.append(name)
             continue
         print("wrote " + ", ".join(str(w) for w in written), file=sys.stderr)
     return failures
