@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -65,6 +66,9 @@ class LoadOptions:
     attention: Attention = "auto"
     # Never download: use only a local folder or the Hugging Face cache.
     local_files_only: bool = False
+    # Load a folder whose only weights are pytorch_model.bin (a pickle, which can run code when
+    # read): only for checkpoints from a source the user trusts.
+    allow_pickle: bool = False
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -167,7 +171,7 @@ def _looks_like_path(source: str) -> bool:
     return source.startswith((".", "/", "~", "\\")) or source.count("/") > 1 or "\\" in source
 
 
-def _check_folder(path: Path) -> None:
+def _check_folder(path: Path, allow_pickle: bool = False) -> None:
     if not path.is_dir():
         raise ModelLoadError(
             f"model folder {path} does not exist; choose a folder in Hugging Face layout"
@@ -186,17 +190,28 @@ def _check_folder(path: Path) -> None:
             f"model folder {path} is missing {', '.join(missing)}; "
             "copy the complete checkpoint folder (as saved by save_pretrained)"
         )
+    if not allow_pickle and not any(path.glob("*.safetensors")):
+        raise ModelLoadError(
+            f"model folder {path} has only pickle weights (pytorch_model.bin), which can run code "
+            "when loaded; convert them to model.safetensors, or allow pickle weights "
+            "(--allow-pickle) if you trust where the folder came from"
+        )
 
 
 def resolve_model(
-    source: str | os.PathLike, *, local_files_only: bool = False, tqdm_class: Any = None
+    source: str | os.PathLike,
+    *,
+    local_files_only: bool = False,
+    tqdm_class: Any = None,
+    allow_pickle: bool = False,
 ) -> Path:
     """The local folder for a Hub id (downloading into the Hugging Face cache if allowed) or a
-    folder path. Downloads resume where they stopped."""
+    folder path. Downloads resume where they stopped. Pickle-only weights are refused unless
+    `allow_pickle` (downloads never fetch them)."""
     text = str(source)
     path = Path(text).expanduser()
     if path.is_dir() or _looks_like_path(text):
-        _check_folder(path)
+        _check_folder(path, allow_pickle)
         return path
     if path.exists():
         raise ModelLoadError(f"model {text} is a file; choose a checkpoint folder or a Hub id")
@@ -222,7 +237,7 @@ def resolve_model(
             f"connected machine run `hf download {text}` and copy the Hugging Face cache "
             "(~/.cache/huggingface) here"
         ) from e
-    _check_folder(Path(folder))
+    _check_folder(Path(folder), allow_pickle)
     return Path(folder)
 
 
@@ -269,7 +284,9 @@ def load_model(source: str | os.PathLike, options: LoadOptions | None = None) ->
     from transformers import AutoModelForCTC, AutoProcessor
 
     options = options or LoadOptions()
-    path = resolve_model(source, local_files_only=options.local_files_only)
+    path = resolve_model(
+        source, local_files_only=options.local_files_only, allow_pickle=options.allow_pickle
+    )
     config = _read_json(path / "config.json")
     try:
         family = family_for(config.get("model_type", "?"))
@@ -287,8 +304,9 @@ def load_model(source: str | os.PathLike, options: LoadOptions | None = None) ->
             use_safetensors=any(path.glob("*.safetensors")) or None,
             trust_remote_code=False,
         )
-    except (OSError, ValueError, RuntimeError, ImportError) as e:
-        raise ModelLoadError(f"model folder {path} could not be loaded: {e}") from e
+    except (OSError, ValueError, RuntimeError, ImportError, pickle.UnpicklingError) as e:
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ModelLoadError(f"model folder {path} could not be loaded: {message}") from e
     model.to(device).eval()
     _bake_weight_norm(model)
     ctc = CtcVocab.from_tokenizer(processor.tokenizer, config.get("pad_token_id"))

@@ -13,6 +13,12 @@ import sys
 
 __all__ = ["main"]
 
+# Shared by the subcommands that load a model (transcribe, evaluate).
+ALLOW_PICKLE_HELP = (
+    "load a model folder whose only weights are pytorch_model.bin: a pickle, which can run code"
+    " when read; only for a folder from a source you trust (safetensors are always preferred)"
+)
+
 # Subcommand modules of this package, in the order `--help` lists them.
 COMMANDS = ("transcribe", "tune", "library", "corrections", "synth", "evaluate")
 

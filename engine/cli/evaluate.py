@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from . import ALLOW_PICKLE_HELP
+
 __all__ = ["add_parser", "format_report", "run"]
 
 
@@ -25,6 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", type=Path, help="write a reliability diagram to this PNG file")
     p.add_argument("--limit", type=int, help="evaluate only the first N rows")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to run")
+    p.add_argument("--allow-pickle", action="store_true", help=ALLOW_PICKLE_HELP)
     p.set_defaults(run=run)
 
 
@@ -56,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
     from engine.tune.evaluate import EvalOptions, iter_rows, summarize, write_reliability_png
 
     try:
-        options = EvalOptions(limit=args.limit, load=LoadOptions(device=args.device))
+        options = EvalOptions(
+            limit=args.limit, load=LoadOptions(device=args.device, allow_pickle=args.allow_pickle)
+        )
         model = load_model(args.model, options.load)
         rows = list(tqdm(iter_rows(model, args.data, options), unit="utt", file=sys.stderr,
                          disable=args.json, mininterval=1.0))  # fmt: skip

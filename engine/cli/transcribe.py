@@ -15,6 +15,8 @@ from engine.results import Progress, Segment
 from engine.transcribe import TranscribeOptions, Transcriber
 from engine.writers import FORMATS, write
 
+from . import ALLOW_PICKLE_HELP
+
 log = logging.getLogger("tingxie.cli")
 
 EPILOG = f"""\
@@ -83,6 +85,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--out", type=Path, metavar="DIR", help="output folder (default: next to each input file)"
     )
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--allow-pickle", action="store_true", help=ALLOW_PICKLE_HELP)
     p.add_argument(
         "--precision",
         choices=("auto", "fp32", "bf16", "fp16"),
@@ -152,7 +155,9 @@ def _transcribe_one(
 def run(args: argparse.Namespace) -> int:
     try:
         options = TranscribeOptions(batch_size=args.batch_size, confidence=args.confidence)
-        load = LoadOptions(device=args.device, precision=args.precision)
+        load = LoadOptions(
+            device=args.device, precision=args.precision, allow_pickle=args.allow_pickle
+        )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

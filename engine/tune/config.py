@@ -83,6 +83,11 @@ class TuneConfig:
     freeze_feature_encoder: bool | None = setting(
         None, "None = frozen for lora/partial, trained for full"
     )
+    allow_pickle: bool = setting(
+        False,
+        "load a base model whose only weights are pytorch_model.bin (a pickle, which can run"
+        " code): only for a source you trust",
+    )
     extend_vocab: bool = setting(
         False, "add characters the vocabulary lacks (else such rows are skipped)"
     )

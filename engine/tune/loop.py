@@ -91,18 +91,28 @@ class _State:
     history: list[dict] = field(default_factory=list)
 
 
-def _rng_state() -> dict:
+def rng_state() -> dict:
+    """The random generators' state as plain JSON (a pickle could run code when resumed)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
     return {
-        "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
+        "torch": torch.get_rng_state().tolist(),
+        "numpy": [kind, keys.tolist(), pos, has_gauss, cached],
+        "python": [version, list(internal), gauss_next],
     }
 
 
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+def set_rng_state(state: dict) -> None:
+    """Restore `rng_state()`; a malformed state raises ValueError (the file is named by the
+    caller)."""
+    try:
+        torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
+        kind, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+        version, internal, gauss_next = state["python"]
+        random.setstate((version, tuple(internal), gauss_next))
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"random state is malformed ({e})") from e
 
 
 def _seed_everything(seed: int) -> None:
@@ -150,16 +160,18 @@ class Job:
         from engine.model import ModelLoadError, pick_attention, resolve_model
         from engine.registry import UnsupportedModelError, family_for
 
-        path = resolve_model(self.cfg.model)
+        path = resolve_model(self.cfg.model, allow_pickle=self.cfg.allow_pickle)
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
         try:
             family = family_for(config.get("model_type", "?"))
         except UnsupportedModelError as e:
             raise ModelLoadError(f"{path}: {e}") from e
         attention = pick_attention("auto", family, self.device, torch.float32)
-        processor = AutoProcessor.from_pretrained(path)
+        processor = AutoProcessor.from_pretrained(path, trust_remote_code=False)
         model = AutoModelForCTC.from_pretrained(
             path,
+            trust_remote_code=False,
+            use_safetensors=any(path.glob("*.safetensors")) or None,
             dtype=torch.float32,
             attn_implementation=attention,
             mask_time_prob=self.cfg.mask_time_prob,
@@ -359,7 +371,7 @@ class Job:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
         acc.wait_for_everyone()
-        torch.save(_rng_state(), tmp / f"rng-{acc.process_index}.pt")
+        atomic_write_text(tmp / f"rng-{acc.process_index}.json", json.dumps(rng_state()))
         if acc.is_main_process:
             from safetensors.torch import save_file
 
@@ -404,15 +416,30 @@ class Job:
         model.load_state_dict(weights, strict=False)
 
     def _restore(self, folder: Path) -> None:
+        """Resume from a checkpoint folder. Nothing in it can run code: weights are
+        safetensors, the optimizer is read with `weights_only=True` (tensors and plain values
+        only), state and random generators are JSON."""
+        import pickle
+
         self._load_weights(folder)
-        saved = torch.load(folder / _OPTIMIZER, weights_only=False)
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.scheduler.load_state_dict(saved["scheduler"])
-        self.scaler.load_state_dict(saved["scaler"])
-        self.state = _State(**json.loads((folder / _STATE).read_text(encoding="utf-8")))
-        rng = folder / f"rng-{self.acc.process_index}.pt"
-        if rng.is_file():
-            _set_rng_state(torch.load(rng, weights_only=False))
+        path = folder / _OPTIMIZER
+        try:
+            saved = torch.load(path, weights_only=True, map_location="cpu")
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.scheduler.load_state_dict(saved["scheduler"])
+            self.scaler.load_state_dict(saved["scaler"])
+        except (pickle.UnpicklingError, KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise ValueError(
+                f"{path} is not an optimizer state Tingxie wrote ({str(e).splitlines()[0]}); "
+                "start afresh in a new output_dir"
+            ) from e
+        try:
+            self.state = _State(**json.loads((folder / _STATE).read_text(encoding="utf-8")))
+            rng = folder / f"rng-{self.acc.process_index}.json"
+            if rng.is_file():
+                set_rng_state(json.loads(rng.read_text(encoding="utf-8")))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{folder}: {e}; start afresh in a new output_dir") from e
         log.info("resumed from %s (step %d)", folder, self.state.step)
 
     # ---- the run -----------------------------------------------------------------------
