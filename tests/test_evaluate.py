@@ -85,6 +85,28 @@ def test_summarize_hand_made_rows():
     assert json.loads(json.dumps(report.to_dict()))["cer"]["substitutions"] == 1
 
 
+def _strict_json(text: str):
+    """json.loads that refuses NaN and Infinity (Python's accepts them; JSON has neither)."""
+
+    def refuse(name: str):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_report_json_has_null_where_a_bin_is_empty():
+    """Empty reliability bins have NaN means; the old to_dict passed them on and the CLI
+    printed `NaN`, which no strict JSON reader accepts."""
+    rows = [_row("今天", "今天", [True, False], [(0.95, 0.15)])]
+    report = summarize(rows, EvalOptions(confidence="max_prob", compare=()), model="m")
+    assert np.isnan(report.reliability[5].accuracy)  # the report itself keeps NaN
+    data = _strict_json(json.dumps(report.to_dict(), allow_nan=False))
+    empty = data["reliability"][5]
+    assert empty["count"] == 0 and empty["accuracy"] is None
+    assert empty["mean_confidence"] is None
+    assert data["reliability"][9]["accuracy"] == 1.0
+
+
 def test_options_reject_unknown_measure():
     with pytest.raises(ValueError, match="confidence measure"):
         EvalOptions(compare=("loudness",))
@@ -127,8 +149,10 @@ def test_cli_evaluate_json_and_plot(tiny_model_dir, tiny_manifest, tmp_path, cap
     png = tmp_path / "rel.png"
     args = ["evaluate", "--model", str(tiny_model_dir), "--data", str(tiny_manifest)]
     assert main([*args, "--json", "--plot", str(png), "--device", "cpu"]) == 0
-    data = json.loads(capsys.readouterr().out)
+    data = _strict_json(capsys.readouterr().out)
     assert data["cer"]["reference_chars"] == 9
+    empty = [b for b in data["reliability"] if b["count"] == 0]
+    assert empty and all(b["accuracy"] is None for b in empty)
     assert len(data["rows"]) == 3 and data["rtf"] > 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main([*args, "--limit", "1"]) == 0

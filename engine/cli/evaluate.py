@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"tingxie-cli evaluate: {e}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, allow_nan=False))
     else:
         print(format_report(report))
         if args.plot:

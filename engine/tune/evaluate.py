@@ -147,9 +147,21 @@ class EvalReport:
         return self.compute_seconds / self.audio_seconds if self.audio_seconds else 0.0
 
     def to_dict(self) -> dict:
+        """Plain data for JSON: NaN (the means of an empty reliability bin) becomes None,
+        since `NaN` is not JSON and strict readers refuse the whole document."""
         d = asdict(self)
         d["rtf"] = self.rtf
-        return d
+        return _json_safe(d)
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def auroc(scores: Sequence[float] | np.ndarray, positive: Sequence[bool] | np.ndarray):
