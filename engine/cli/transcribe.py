@@ -191,12 +191,12 @@ def run(args: argparse.Namespace) -> int:
     done = len(args.files) - len(failures)
     print(f"{done} of {len(args.files)} files transcribed", file=sys.stderr)
     if failures:
+        # Each failure's message was printed when it happened: the summary only names them.
         print("failed:\n" + "\n".join(f"  {f}" for f in failures), file=sys.stderr)
         return 1
     return 0
 
 
-        # Each failure's message was printed when it happened: the summary only names them.
 def _transcribe_all(
     transcriber: Transcriber, args: argparse.Namespace, options: TranscribeOptions
 ) -> list[str]:
