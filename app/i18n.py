@@ -81,8 +81,8 @@ STRINGS: dict[str, tuple[str, str]] = {
         "{message}\n\n可以选择本地模型文件夹，或使用听写自带的演示模型（仅用合成语音训练，对真人语音效果较差）。",
     ),
     "dialog.no_demo": (
-        "{message}\n\nChoose a local model folder (Model ▸ Choose model…).",
-        "{message}\n\n请选择本地模型文件夹（模型 ▸ 选择模型…）。",
+        "{message}\n\nChoose a local model folder (Model → Choose model…).",
+        "{message}\n\n请选择本地模型文件夹（模型 → 选择模型…）。",
     ),
     "dialog.microphone": ("Microphone problem", "麦克风问题"),
     "dialog.unfinished": (

@@ -170,7 +170,9 @@ class MainWindow(QMainWindow):
         self.device_box.activated.connect(self._device_chosen)
         self.device_label = QLabel()
         self.refresh_devices_button = QToolButton()
-        self.refresh_devices_button.setText("⟳")
+        # The style's icon, not a "⟳" glyph: the CJK font the app uses has none.
+        reload = self.style().standardIcon(self.style().StandardPixmap.SP_BrowserReload)
+        self.refresh_devices_button.setIcon(reload)
         self.refresh_devices_button.clicked.connect(self.handle.list_devices)
         self.elapsed_label = QLabel()
         self.toolbar = QToolBar()

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QPoint, Qt, QThread, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
+from app.i18n import tr
 from app.library import LibraryView
 from app.review.page import KEYS, ReviewPanel, format_duration, span_choices
 from engine.library import store as store_mod
@@ -135,11 +136,29 @@ def test_keyboard_flow_next_play_fix_accept_alternative(qtbot, panel: ReviewPane
     assert panel.alternatives_label.text().count("Alt+") == 1
     key(qtbot, panel, "Alt+1")  # the model's alternative for the span
     assert text_of(store, tid) == "今甜天气好我们去公天"
-    assert panel.spans == [] and "🎉" in panel.span_label.text()
+    assert panel.spans == [] and panel.span_label.text() == tr("review.done")
     ops, head = store.chain(tid)
     assert [op.kind for op in ops] == ["fix", "alternative"] and head == 2
     pairs = store.verified_pairs(tid)
     assert [p.text for p in pairs] == ["甜", "天"]
+
+
+def test_alt_digit_never_types_into_the_fix_box(qtbot, panel: ReviewPanel, store):
+    """Alt+digit picks an alternative or does nothing. Old behaviour caught: when no shortcut
+    took the key (no such alternative, an input method in between) the fix box typed "1"."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QKeyEvent
+
+    tid = panel.session.tid
+    assert len(panel.choices) == 1
+    key(qtbot, panel, "Alt+2")  # the shortcut exists, the alternative does not
+    assert panel.fix_edit.text() == "添" and store.chain(tid)[1] == 0
+    # Past the shortcut map, straight to the box (as when an input method forwards it):
+    event = QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_1, Qt.KeyboardModifier.AltModifier, "1")
+    panel.fix_edit.keyPressEvent(event)
+    assert panel.fix_edit.text() == "添" and store.chain(tid)[1] == 0
+    qtbot.keyClicks(panel.fix_edit, "1")  # a plain digit is still typing
+    assert panel.fix_edit.text() == "1"
 
 
 def test_accept_undo_redo_by_keys_are_saved(qtbot, panel: ReviewPanel, store):

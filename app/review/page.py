@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QUndoStack
+from PySide6.QtGui import QAction, QGuiApplication, QKeyEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -95,7 +95,17 @@ def span_choices(span_chars: tuple[Char, ...], limit: int = MAX_ALTERNATIVES) ->
 
 class FixBox(QLineEdit):
     """The fix entry. Undo/redo keys undo its own typing while there is some, and otherwise
-    reach the review's undo stack (after a decision the box is refilled, with no history)."""
+    reach the review's undo stack (after a decision the box is refilled, with no history).
+    Alt+digit picks an alternative and is never typing: when no action takes it (no such
+    alternative, an input method in between) it must not put the digit into the fix."""
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        alt = event.modifiers() & Qt.KeyboardModifier.AltModifier
+        ctrl = event.modifiers() & Qt.KeyboardModifier.ControlModifier  # Ctrl+Alt is AltGr
+        if alt and not ctrl and Qt.Key.Key_0 <= event.key() <= Qt.Key.Key_9:
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ShortcutOverride:

@@ -18,7 +18,7 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
         "Doubtful {index}/{count}: “{text}” ({confidence:.0%})",
         "存疑 {index}/{count}：“{text}”（{confidence:.0%}）",
     ),
-    "review.done": ("No doubtful text left. 🎉", "没有存疑的文字了。🎉"),
+    "review.done": ("No doubtful text left.", "没有存疑的文字了。"),
     "review.progress": (
         "{count} doubtful left · about {time} to review",
         "剩余 {count} 处存疑 · 约需 {time}",

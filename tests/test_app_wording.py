@@ -1,0 +1,71 @@
+"""What a user reads: every glyph drawable by the app's font, Qt's own buttons and engine
+errors in the UI language."""
+
+from __future__ import annotations
+
+import ast
+import unicodedata
+from pathlib import Path
+
+import pytest
+from PySide6.QtGui import QFont, QFontInfo, QFontMetrics
+
+import app.review.strings  # noqa: F401  (registers the review strings)
+from app.fonts import CJK_FAMILIES, cjk_font
+from app.i18n import STRINGS
+
+APP = Path(__file__).resolve().parents[1] / "app"
+
+
+def _source_strings() -> list[str]:
+    """String literals in the app's code (docstrings aside): labels set outside the table."""
+    found = []
+    for path in sorted(APP.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        found += [
+            node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+            and not node.value.isascii()
+        ]
+    return found
+
+
+def _ui_characters() -> set[str]:
+    texts = [text for pair in STRINGS.values() for text in pair] + _source_strings()
+    return {c for text in texts for c in text if unicodedata.category(c) != "Cc"}
+
+
+def test_no_emoji_or_symbol_that_fonts_commonly_lack(qapp):
+    """Old: "没有存疑的文字了。🎉" (a box in Noto Sans CJK) and a "⟳" button. Holds with any
+    font installed: no pictographs, no symbols outside the Basic Multilingual Plane."""
+    in_gb2312 = set("■")  # symbols of GB 2312, so in every Simplified Chinese font
+    bad = sorted(
+        c
+        for c in _ui_characters()
+        if ord(c) > 0xFFFF or (unicodedata.category(c) in ("So", "Co", "Cn") and c not in in_gb2312)
+    )
+    assert bad == []
+
+
+def test_every_character_is_in_the_cjk_font(qapp):
+    """Each character of every UI string (both languages) is in the font the app asks for, with
+    font merging off, so no glyph depends on a fallback font a user may not have."""
+    font = cjk_font()
+    font.setStyleStrategy(QFont.StyleStrategy.NoFontMerging)
+    family = QFontInfo(font).family()
+    if family not in CJK_FAMILIES[:-1]:
+        pytest.skip(f"no CJK font installed (resolved to {family}); see fonts-noto-cjk")
+    metrics = QFontMetrics(font)
+    missing = sorted(c for c in _ui_characters() if not metrics.inFontUcs4(ord(c)))
+    assert missing == [], f"{family} lacks {missing}"
