@@ -2,14 +2,25 @@
 
 A plain table keeps every string and its translation side by side, so a missing translation
 shows up in review (and in `tests/test_app_i18n.py`) rather than at run time. Widgets call
-`tr("key")` when they (re)build their text; `set_language` switches the table.
+`tr("key")` when they (re)build their text; `set_language` switches the table, and Qt's own
+texts (standard buttons, file dialogs) with it.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["LANGUAGES", "STRINGS", "Language", "language", "set_language", "tr"]
+from PySide6.QtCore import QCoreApplication, QLibraryInfo, QTranslator
+
+__all__ = [
+    "LANGUAGES",
+    "STRINGS",
+    "Language",
+    "install_qt_translations",
+    "language",
+    "set_language",
+    "tr",
+]
 
 Language = Literal["zh", "en"]
 LANGUAGES: dict[Language, str] = {"zh": "简体中文", "en": "English"}
@@ -105,13 +116,40 @@ STRINGS: dict[str, tuple[str, str]] = {
 }
 
 _current: Language = "zh"
+# Qt's catalogue per language (the PySide6 wheel ships them); English is Qt's own text.
+_QT_CATALOGUES: dict[Language, str] = {"zh": "qtbase_zh_CN"}
+_qt_translator: QTranslator | None = None
 
 
 def set_language(lang: str) -> Language:
-    """Switch the table; an unknown code falls back to Simplified Chinese."""
+    """Switch the table and Qt's own texts; an unknown code falls back to Simplified Chinese."""
     global _current
     _current = lang if lang in LANGUAGES else "zh"  # type: ignore[assignment]
+    install_qt_translations(_current)
     return _current
+
+
+def install_qt_translations(lang: Language) -> bool:
+    """Qt's standard texts ("OK", "Yes", "Look in:") in `lang`, replacing the previous
+    language's; False when there is no application yet or the catalogue is missing (Qt then
+    shows English)."""
+    global _qt_translator
+    app = QCoreApplication.instance()
+    if app is None:
+        return False
+    if _qt_translator is not None:
+        app.removeTranslator(_qt_translator)
+        _qt_translator = None
+    catalogue = _QT_CATALOGUES.get(lang)
+    if catalogue is None:
+        return True
+    translator = QTranslator(app)
+    folder = QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
+    if not translator.load(catalogue, folder):
+        return False
+    app.installTranslator(translator)
+    _qt_translator = translator
+    return True
 
 
 def language() -> Language:

@@ -69,3 +69,31 @@ def test_every_character_is_in_the_cjk_font(qapp):
     metrics = QFontMetrics(font)
     missing = sorted(c for c in _ui_characters() if not metrics.inFontUcs4(ord(c)))
     assert missing == [], f"{family} lacks {missing}"
+
+
+@pytest.fixture
+def restore_language():
+    from app.i18n import language, set_language
+
+    before = language()
+    yield set_language
+    set_language(before)  # the table and Qt's translator are global
+
+
+def test_qt_standard_buttons_follow_the_ui_language(qapp, restore_language):
+    """Old: "OK" and "Yes" in the Chinese UI (Qt's translations were never loaded)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    buttons = QMessageBox.StandardButton
+
+    def texts() -> tuple[str, str]:
+        box = QMessageBox()
+        box.setStandardButtons(buttons.Ok | buttons.Yes)
+        return box.button(buttons.Ok).text(), box.button(buttons.Yes).text()
+
+    restore_language("zh")
+    ok, yes = texts()
+    assert ok == "确定" and yes.startswith("是")
+    assert qapp.translate("QFileDialog", "Look in:") != "Look in:"
+    restore_language("en")  # switching back drops the Chinese catalogue
+    assert texts() == ("OK", "&Yes")
