@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from engine.library.review import DEFAULT_THRESHOLD
 from engine.results import Char
 
 __all__ = [
@@ -23,7 +24,6 @@ __all__ = [
 
 Band = Literal["high", "medium", "low"]
 
-DEFAULT_THRESHOLD = 0.6
 # Text colors per band, readable on a white background (WCAG AA contrast for "low" and "high").
 BAND_COLORS: dict[Band, str] = {"high": "#1b1b1b", "medium": "#b35c00", "low": "#c62828"}
 # Doubtful characters also get a faint background so they stand out in a long text.

@@ -8,17 +8,18 @@ import sys
 __all__ = ["build_window", "main"]
 
 
-def build_window(store=None, engine=None):
-    """The window wired to a started worker, with preferences from `store` (QSettings)."""
+def build_window(store=None, engine=None, *, library=None, player=None):
+    """The window wired to a started worker, with preferences from `store` (QSettings), the
+    transcript library `library` (an engine.library.store.Store; default: the user's) and the
+    review's span `player` (default: the sound card)."""
     from . import settings
     from .window import MainWindow
     from .worker import EngineWorker, WorkerHandle
 
     store = store if store is not None else settings.open_settings()
-    prefs = settings.load(store)
     handle = WorkerHandle(EngineWorker(engine))
     handle.start()
-    return MainWindow(handle, prefs, store)
+    return MainWindow(handle, settings.Settings(store), library=library, player=player)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,9 +34,6 @@ def main(argv: list[str] | None = None) -> int:
     qt.setOrganizationName("Tingxie")
     qt.setFont(cjk_font())
     window = build_window()
-    from .review.page import install_review
-
-    install_review(window)  # review page, library, and saving every transcript to the store
     window.show()
     window.start()
     # Files given on the command line (the desktop launcher's %F) are queued for transcription.

@@ -1,20 +1,31 @@
-"""What the app remembers between runs, kept apart from session state.
+"""What the app remembers between runs, kept apart from session state, and its one owner.
 
-`Preferences` is a plain dataclass; `load` / `save` are the only code that touches QSettings,
-so tests can point them at a temporary INI file.
+`Preferences` is a frozen dataclass: a value, never changed in place. `Settings` is the only
+object that changes it while the app runs: every change goes through `Settings.set`, is saved at
+once and announced by `Settings.changed`, which every view listens to (so two pages can never
+show two thresholds). `load` / `save` are the only code that touches QSettings, so tests can
+point them at a temporary INI file.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QObject, QSettings, Signal
 
 from .confidence import DEFAULT_THRESHOLD
 from .i18n import LANGUAGES
 
-__all__ = ["Preferences", "default_recordings_dir", "load", "open_settings", "save"]
+__all__ = [
+    "Preferences",
+    "Settings",
+    "default_recordings_dir",
+    "load",
+    "open_settings",
+    "save",
+]
 
 ORGANIZATION = "Tingxie"
 APPLICATION = "Tingxie"
@@ -28,25 +39,62 @@ def default_recordings_dir() -> Path:
     return default_path().parent / "recordings"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Preferences:
     # A Hub id or a local folder; empty means the engine's default checkpoint.
     model: str = ""
     # True once the user picked a model themselves (a failure then is reported, not replaced).
     model_chosen: bool = False
     language: str = "zh"
-    # Doubt threshold of the transcript coloring (see app.confidence.Bands).
+    # Doubt threshold of the transcript coloring and of the review (see app.confidence.Bands).
     threshold: float = DEFAULT_THRESHOLD
     # Input device name as sounddevice reports it; empty means the system default.
     input_device: str = ""
     recordings_dir: str = ""
 
     def __post_init__(self) -> None:
+        # Frozen: the normalized values are set once, here.
         if self.language not in LANGUAGES:
-            self.language = "zh"
-        self.threshold = min(1.0, max(0.0, float(self.threshold)))
+            object.__setattr__(self, "language", "zh")
+        object.__setattr__(self, "threshold", min(1.0, max(0.0, float(self.threshold))))
         if not self.recordings_dir:
-            self.recordings_dir = str(default_recordings_dir())
+            object.__setattr__(self, "recordings_dir", str(default_recordings_dir()))
+
+
+class Settings(QObject):
+    """The one owner of the preferences while the app runs.
+
+    Views read `prefs`, change values only through `set`, and follow `changed` (the window, the
+    review page, …): a value changed on one page is the value every page shows.
+    """
+
+    changed = Signal(str, object)  # field name of Preferences, its new value
+
+    def __init__(self, store: QSettings | None = None, parent: QObject | None = None) -> None:
+        """Preferences read from `store` and saved back to it; None keeps them in memory
+        (tests, screenshots)."""
+        super().__init__(parent)
+        self._store = store
+        self._prefs = load(store) if store is not None else Preferences()
+
+    @property
+    def prefs(self) -> Preferences:
+        return self._prefs
+
+    def set(self, **values: Any) -> None:
+        """Change some preferences (normalized as `Preferences` does), save them and announce
+        each one that differs from before."""
+        new = replace(self._prefs, **values)
+        changed = [name for name in values if getattr(new, name) != getattr(self._prefs, name)]
+        self._prefs = new
+        if changed:
+            self.save()
+        for name in changed:
+            self.changed.emit(name, getattr(new, name))
+
+    def save(self) -> None:
+        if self._store is not None:
+            save(self._store, self._prefs)
 
 
 def open_settings(path: Path | None = None) -> QSettings:

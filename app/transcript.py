@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 
-from PySide6.QtCore import QEvent, QPoint, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
@@ -249,7 +249,12 @@ class TranscriptView(QTextEdit):
 
 
 class ConfidenceBar(QWidget):
-    """The legend of the three bands and the doubt-threshold control."""
+    """The legend of the three bands and the doubt-threshold box.
+
+    `threshold_changed` reports a value the user committed (Enter, leaving the box, an arrow
+    step), not every digit typed on the way: each change recolors a whole transcript.
+    `set_threshold` shows a value decided elsewhere (the settings) without reporting it back.
+    """
 
     threshold_changed = Signal(float)
 
@@ -263,6 +268,7 @@ class ConfidenceBar(QWidget):
         self.spin.setSingleStep(0.05)
         self.spin.setDecimals(2)
         self.spin.setValue(threshold)
+        self.spin.setKeyboardTracking(False)  # valueChanged on commit, not per keystroke
         self._swatches = {band: QLabel() for band in ("high", "medium", "low", "tail")}
         layout.addWidget(self._label)
         layout.addWidget(self.spin)
@@ -275,6 +281,12 @@ class ConfidenceBar(QWidget):
     @property
     def threshold(self) -> float:
         return self.spin.value()
+
+    def set_threshold(self, value: float) -> None:
+        """Show `value` (box and legend) without emitting `threshold_changed`."""
+        with QSignalBlocker(self.spin):
+            self.spin.setValue(value)
+        self.retranslate()
 
     def _changed(self, value: float) -> None:
         self.retranslate()

@@ -1,13 +1,15 @@
-"""The main window: record, watch the waveform and the text, transcribe files, save.
+"""The main window: record, watch the waveform and the text, transcribe files, review, save.
 
 Thin by design: it forwards requests to the worker (`WorkerHandle`) and draws what the worker
-reports. Other parts of the app plug in through `add_page` (a tab next to the transcript) and
-`add_dock`, and listen to `transcript_ready` for every finished recording or file.
+reports. The window composes its own pages (`_build_pages`: transcript, review, library) from
+the collaborators it is given (app.main.build_window passes them; tests pass fakes), and every
+view follows the one owner of the preferences (`app.settings.Settings`).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.library.store import Store, StoreError
 from engine.results import Segment
 
 from . import demo as demo_model
@@ -39,12 +42,17 @@ from .banner import ModelBanner
 from .filequeue import FileQueue
 from .fonts import cjk_font
 from .i18n import LANGUAGES, set_language, tr
+from .library import LibraryView
 from .modeldialog import ModelDialog
+from .review.page import ReviewPanel
+from .review.player import SoundDevicePlayer
 from .transcript import ConfidenceBar, TranscriptView
 from .waveform import WaveformView
 from .worker import ModelSummary, WorkerHandle
 
 __all__ = ["LIVE", "Document", "MainWindow", "media_patterns", "save_target"]
+
+log = logging.getLogger("tingxie.app.window")
 
 LIVE = "live"  # document key of the microphone transcript; file jobs use their job id
 _RIGHT = Qt.DockWidgetArea.RightDockWidgetArea
@@ -98,31 +106,41 @@ class MainWindow(QMainWindow):
     def __init__(
         self,
         handle: WorkerHandle,
-        prefs: app_settings.Preferences,
-        store: Any = None,  # QSettings the preferences are saved to (None: don't persist)
+        settings: app_settings.Settings,
+        *,
+        library: Store | None = None,
+        player: Any = None,
     ) -> None:
+        """`settings` owns the preferences; `library` is the transcript store (default: the
+        user's, opened here) and `player` plays review spans (default: the sound card)."""
         super().__init__()
         self.handle = handle
         self.worker = handle.worker
-        self.prefs = prefs
-        self._store = store
+        self.settings = settings
         self.documents: dict[Any, Document] = {LIVE: Document()}
         self.current = LIVE
         self._job_ids = itertools.count(1)
         self._recording = self._paused = False
         self._starting_up = False
         self.model: ModelSummary | None = None
-        set_language(prefs.language)
+        set_language(self.prefs.language)
         self.setFont(cjk_font())
         self.setAcceptDrops(True)
         self.resize(1200, 800)
         self._build_actions()
         self._build_central()
+        self._build_pages(library, player)
         self._build_docks()
         self._build_menus()
         self._connect_worker()
+        settings.changed.connect(self._setting_changed)
         self.retranslate()
         self._update_actions()
+
+    @property
+    def prefs(self) -> app_settings.Preferences:
+        """The current preferences, read-only: change them with `settings.set`."""
+        return self.settings.prefs
 
     # ---- construction --------------------------------------------------------------------
     def _build_actions(self) -> None:
@@ -157,7 +175,8 @@ class MainWindow(QMainWindow):
         page_layout.addWidget(self.confidence_bar)
         page_layout.addWidget(self.transcript, 1)
         self.pages = QTabWidget()
-        self.pages.addTab(page, "")
+        self._page_titles: dict[QWidget, str] = {}  # page -> i18n key of its tab title
+        self.add_page(page, "page.transcript")
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self.banner)
@@ -194,6 +213,50 @@ class MainWindow(QMainWindow):
         self.model_progress.hide()
         self.statusBar().addPermanentWidget(self.model_progress)
         self.statusBar().addPermanentWidget(self.model_label)
+
+    def _build_pages(self, library: Store | None, player: Any) -> None:
+        """The pages after the transcript, in tab order, each built and wired by its own
+        step. A library that cannot be opened leaves Review and Library out (recording and
+        files still work) and says why."""
+        self.review_panel: ReviewPanel | None = None
+        self.library_view: LibraryView | None = None
+        self._own_library = library is None  # opened here, so closed here
+        self.library = library if library is not None else self._open_library()
+        if self.library is not None:
+            self._build_review(self.library, player or SoundDevicePlayer(self))
+            self._build_library(self.library)
+        # A new page goes here, after Library: a _build_… step that add_page()s and wires it.
+
+    def _open_library(self) -> Store | None:
+        try:
+            return Store()
+        except StoreError as e:
+            log.error("%s", e)
+            self.show_error("store", tr("store.failed", message=e))
+            return None
+
+    def _build_review(self, library: Store, player: Any) -> None:
+        panel = ReviewPanel(
+            library,
+            player,
+            settings=self.settings,
+            model_source=lambda: self.model.source if self.model else None,
+        )
+        self.add_page(panel, "page.review")
+        # Building a training set writes audio clips: the worker does it, the panel shows it.
+        panel.dataset_requested.connect(self.handle.build_dataset)
+        self.worker.dataset_built.connect(panel.show_dataset)
+        self.worker.dataset_failed.connect(panel.show_dataset_failed)
+        self.transcript_ready.connect(self._add_to_library)
+        self.review_panel = panel
+
+    def _build_library(self, library: Store) -> None:
+        view = LibraryView(library)
+        self.add_page(view, "page.library")
+        view.open_requested.connect(self.open_in_review)
+        if self.review_panel is not None:
+            self.review_panel.transcript_changed.connect(view.refresh_later)
+        self.library_view = view
 
     def _build_docks(self) -> None:
         self.queue = FileQueue()
@@ -260,9 +323,11 @@ class MainWindow(QMainWindow):
         w.error.connect(self.show_error)
 
     # ---- extension points ----------------------------------------------------------------
-    def add_page(self, widget: QWidget, title: str) -> int:
-        """Add a tab beside the transcript (review, library, …); returns its index."""
-        return self.pages.addTab(widget, title)
+    def add_page(self, widget: QWidget, title_key: str) -> int:
+        """Add a tab titled by the i18n key `title_key`; on a language switch the title and
+        the page (its `retranslate()`, when it has one) follow. Returns its index."""
+        self._page_titles[widget] = title_key
+        return self.pages.addTab(widget, tr(title_key))
 
     def add_dock(
         self, widget: QWidget, title: str, area: Qt.DockWidgetArea = _RIGHT
@@ -290,8 +355,7 @@ class MainWindow(QMainWindow):
     def choose_model(self) -> None:
         dialog = ModelDialog(self.prefs.model or _default_model(), self)
         if dialog.exec() and dialog.source():
-            self.prefs.model, self.prefs.model_chosen = dialog.source(), True
-            self._save_prefs()
+            self.settings.set(model=dialog.source(), model_chosen=True)
             self._starting_up = False
             self.load_model(dialog.source())
 
@@ -411,8 +475,7 @@ class MainWindow(QMainWindow):
             self.device_box.setItemText(0, tr("label.no_device"))
 
     def _device_chosen(self, index: int) -> None:
-        self.prefs.input_device = str(self.device_box.itemData(index) or "")
-        self._save_prefs()
+        self.settings.set(input_device=str(self.device_box.itemData(index) or ""))
         self.handle.set_input_device.emit(self.prefs.input_device)
 
     def _unfinished_found(self, paths: list) -> None:
@@ -466,6 +529,25 @@ class MainWindow(QMainWindow):
         if self.current == job_id:
             self.transcript.append_segment(segment)
 
+    # ---- library and review --------------------------------------------------------------
+    def _add_to_library(self, audio: str, segments: list, info: Any) -> None:
+        """Every finished recording or file goes into the library; the first one since the
+        start opens in review."""
+        if not segments:
+            return
+        try:
+            tid = self.library.add_transcript(segments, audio=audio or None, info=info)
+        except StoreError as e:
+            self.show_error("store", str(e))
+            return
+        self.library_view.refresh()
+        if self.review_panel.session is None:
+            self.review_panel.open(tid)
+
+    def open_in_review(self, tid: int) -> None:
+        self.review_panel.open(tid)
+        self.pages.setCurrentWidget(self.review_panel)
+
     def _file_done(self, job_id: int, info: Any) -> None:
         doc = self.documents[job_id]
         doc.info = info
@@ -489,6 +571,11 @@ class MainWindow(QMainWindow):
         event.acceptProposedAction()
 
     def save_transcript(self) -> None:
+        """Save what the user sees: on the Review page the edited text, else the transcript."""
+        panel = self.review_panel
+        if panel is not None and self.pages.currentWidget() is panel and panel.session:
+            panel.export_dialog()
+            return
         doc = self.documents[self.current]
         if not doc.segments:
             QMessageBox.information(self, tr("app.title"), tr("dialog.nothing_to_save"))
@@ -512,14 +599,20 @@ class MainWindow(QMainWindow):
 
     # ---- settings, language, errors ------------------------------------------------------
     def set_threshold(self, threshold: float) -> None:
-        self.prefs.threshold = threshold
-        self.transcript.set_threshold(threshold)
-        self._save_prefs()
+        self.settings.set(threshold=threshold)
 
     def set_language(self, code: str) -> None:
-        self.prefs.language = set_language(code)
-        self._save_prefs()
-        self.retranslate()
+        self.settings.set(language=code)
+
+    def _setting_changed(self, name: str, value: Any) -> None:
+        """Follow the settings, whichever page changed them."""
+        if name == "threshold":
+            self.confidence_bar.set_threshold(value)
+            self.transcript.set_threshold(value)
+        elif name == "language":
+            set_language(value)
+            self.language_actions[value].setChecked(True)
+            self.retranslate()
 
     def show_error(self, kind: str, message: str) -> None:
         title = tr("dialog.microphone") if kind == "microphone" else tr("dialog.error")
@@ -544,7 +637,10 @@ class MainWindow(QMainWindow):
         self.file_menu.setTitle(tr("menu.file"))
         self.model_menu.setTitle(tr("menu.model"))
         self.language_menu.setTitle(tr("menu.language"))
-        self.pages.setTabText(0, tr("page.transcript"))
+        for page, key in self._page_titles.items():
+            self.pages.setTabText(self.pages.indexOf(page), tr(key))
+            if hasattr(page, "retranslate"):
+                page.retranslate()
         self.files_dock.setWindowTitle(tr("page.files"))
         self.cancel_all_button.setText(tr("action.cancel_all"))
         self.live_button.setText(tr("action.show_live"))
@@ -566,13 +662,10 @@ class MainWindow(QMainWindow):
         self.device_box.setEnabled(not self._recording)
         self.refresh_devices_button.setEnabled(not self._recording)
 
-    def _save_prefs(self) -> None:
-        if self._store is not None:
-            app_settings.save(self._store, self.prefs)
-
     def closeEvent(self, event) -> None:
-        self._save_prefs()
         self.handle.stop()  # a running recording is finished and kept
+        if self._own_library and self.library is not None:
+            self.library.close()
         super().closeEvent(event)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from PySide6.QtCore import QObject, Signal
 
 
 @dataclass
@@ -89,6 +90,26 @@ def recorder_factory(**settings):
 
     make.made = made
     return make
+
+
+class FakePlayer(QObject):
+    """Records what it was asked to play instead of making sound."""
+
+    position = Signal(float)
+    loaded = Signal(float, object)
+    finished = Signal()
+    failed = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, float, float, float]] = []
+        self.stops = 0
+
+    def play(self, path: str, start: float, end: float, speed: float = 1.0) -> None:
+        self.calls.append((path, round(start, 3), round(end, 3), speed))
+
+    def stop(self) -> None:
+        self.stops += 1
 
 
 def tone(seconds: float, freq: float = 440.0, amplitude: float = 0.3) -> np.ndarray:

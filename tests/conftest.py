@@ -16,6 +16,13 @@ import pytest
 SHARED_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The main window opens the user's transcript library by default: in tests that is a
+    temporary folder, never the user's own."""
+    os.environ.setdefault("TINGXIE_DATA_DIR", str(tmp_path_factory.mktemp("tingxie-data")))
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 2-layer wav2vec2 CTC checkpoint with a Chinese character vocabulary."""

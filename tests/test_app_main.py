@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 def test_tingxie_starts_and_keeps_running(tmp_path):
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "TINGXIE_DATA_DIR"},
         "HOME": str(tmp_path),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "XDG_DATA_HOME": str(tmp_path / "data"),

@@ -11,7 +11,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QObject, QPoint, Qt, QThread, Signal
+from app_fakes import FakePlayer
+from PySide6.QtCore import QPoint, Qt, QThread
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
@@ -24,26 +25,6 @@ from engine.library.store import Store, StoreError
 from engine.results import Alternative, Char, Segment, TranscriptionInfo
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class FakePlayer(QObject):
-    """Records what it was asked to play instead of making sound."""
-
-    position = Signal(float)
-    loaded = Signal(float, object)
-    finished = Signal()
-    failed = Signal(str)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[tuple[str, float, float, float]] = []
-        self.stops = 0
-
-    def play(self, path: str, start: float, end: float, speed: float = 1.0) -> None:
-        self.calls.append((path, round(start, 3), round(end, 3), speed))
-
-    def stop(self) -> None:
-        self.stops += 1
 
 
 def _chars(text: str, confs: list[float], start: float) -> tuple[Char, ...]:
@@ -238,9 +219,7 @@ def test_full_disk_keeps_the_edit_and_says_so(qtbot, panel: ReviewPanel, store, 
     real_save = Store.save_chain
 
     def full(self, *args):
-        raise StoreError(
-            store_mod._describe(self.path, sqlite3.OperationalError("database or disk is full"))
-        )
+        raise store_mod._describe(self.path, sqlite3.OperationalError("database or disk is full"))
 
     monkeypatch.setattr(Store, "save_chain", full)
     panel.fix_edit.setText("甜甜")
@@ -343,10 +322,11 @@ def test_autosave_survives_a_killed_app(tmp_path: Path, audio: Path):
         assert [op.kind for op in s.chain(tid)[0]] == ["fix", "accept"]
 
 
-def test_plugs_into_the_main_window(qtbot, tmp_path: Path, store: Store, audio: Path, monkeypatch):
+def test_main_window_composes_review_and_library(
+    qtbot, tmp_path: Path, store: Store, audio: Path, monkeypatch
+):
     from app import settings
     from app.main import build_window
-    from app.review.page import install_review
     from app.worker import Engine, _build_dataset
 
     threads = []
@@ -362,9 +342,9 @@ def test_plugs_into_the_main_window(qtbot, tmp_path: Path, store: Store, audio: 
         find_unfinished=lambda folder: [],
         build_dataset=build_dataset,
     )
-    window = build_window(ini, engine)
+    window = build_window(ini, engine, library=store, player=FakePlayer())
     qtbot.addWidget(window)
-    panel = install_review(window, store=store, player=FakePlayer())
+    panel = window.review_panel
     from app.i18n import language, set_language
 
     before = language()

@@ -1,18 +1,21 @@
-"""The main window with a fake engine: file queue, settings, error dialogs, recording, language."""
+"""The main window with a fake engine: file queue, settings, error dialogs, recording, language,
+and its pages (review, library) working together."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
-from app_fakes import FakeDevice, emitted, recorder_factory, tone
+from app_fakes import FakeDevice, FakePlayer, emitted, recorder_factory, tone
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from app import settings
 from app.main import build_window
 from app.worker import Engine
+from engine.library.store import Store
 from engine.model import ModelLoadError
 from engine.results import Char, Progress, Segment, TranscriptionInfo
 
@@ -113,16 +116,20 @@ def dialogs(monkeypatch):
 
 
 @pytest.fixture
-def make_window(qtbot, ini, tmp_path, dialogs):
+def library(tmp_path):
+    """The transcript store every window of a test shares (as the app's windows would)."""
+    with Store(tmp_path / "library.db") as store:
+        yield store
+
+
+@pytest.fixture
+def make_window(qtbot, ini, tmp_path, dialogs, library):
     def make(engine: Engine | None = None, **prefs):
         store = settings.open_settings(ini)
         if prefs:
-            current = settings.load(store)
-            for key, value in prefs.items():
-                setattr(current, key, value)
-            settings.save(store, current)
+            settings.save(store, replace(settings.load(store), **prefs))
         store.setValue("recordings_dir", str(tmp_path / "recordings"))
-        window = build_window(store, engine or _engine())
+        window = build_window(store, engine or _engine(), library=library, player=FakePlayer())
         qtbot.addWidget(window)
         window.show()
         return window
@@ -368,3 +375,55 @@ def test_device_list_refreshes_and_choice_goes_to_the_next_recording(qtbot, make
     window.stop_action.trigger()
     qtbot.waitUntil(window.record_action.isEnabled, timeout=5000)
     assert window.device_box.isEnabled()
+
+
+def test_one_default_doubt_threshold():
+    """Old behaviour caught: the review logic defaulted to 0.5 while the app colored at 0.6."""
+    from app.confidence import Bands
+    from engine.library.review import DEFAULT_THRESHOLD, ReviewOptions
+
+    assert ReviewOptions().threshold == settings.Preferences().threshold == DEFAULT_THRESHOLD
+    assert Bands().threshold == DEFAULT_THRESHOLD
+
+
+def _legend(bar) -> str:
+    return " ".join(label.text() for label in bar._swatches.values())
+
+
+def test_threshold_has_one_owner_whichever_page_changes_it(qtbot, make_window, library, ini):
+    """Both pages, both legends and the stored preference show one threshold.
+
+    Old behaviour caught: changed on the Review page, the Transcribe page recolored while its
+    legend kept the old value; changed on the Transcribe page, the Review page kept the old
+    one. Typing in the box recolored on every digit; now only a committed value counts."""
+    window = make_window()
+    panel = window.review_panel
+    chars = tuple(Char(t, 0.2 * k, 0.2 * k + 0.1, c) for k, (t, c) in enumerate(
+        zip("你好吗", [0.95, 0.32, 0.95], strict=True)))  # fmt: skip
+    segments = [Segment(0, 0.0, 0.6, chars)]
+    panel.open(library.add_transcript(segments))
+    window.transcript.set_segments(segments)
+
+    def all_show(value: float, doubtful: list[str]) -> None:
+        assert settings.load(settings.open_settings(ini)).threshold == pytest.approx(value)
+        for bar in (window.confidence_bar, panel.confidence_bar):
+            assert bar.threshold == pytest.approx(value)
+            assert f"< {value:.0%}" in _legend(bar)
+        assert window.transcript.threshold == pytest.approx(value)
+        assert panel.threshold == pytest.approx(value)
+        assert [s.text for s in panel.spans] == doubtful
+        qtbot.waitUntil(lambda: panel.view.threshold == pytest.approx(value), timeout=2000)
+
+    all_show(0.6, ["好"])
+    spin = window.confidence_bar.spin  # typed on the Transcribe page …
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin, "0.3")
+    assert window.transcript.threshold == pytest.approx(0.6)  # … nothing yet, mid-typing
+    assert window.prefs.threshold == pytest.approx(0.6) and "< 60%" in _legend(panel.confidence_bar)
+    qtbot.keyClick(spin, Qt.Key.Key_Return)  # … committed
+    all_show(0.3, [])
+    qtbot.keyClick(panel.confidence_bar.spin, Qt.Key.Key_Up)  # an arrow step on Review
+    all_show(0.35, ["好"])
+    window.close()
+    again = make_window()  # remembered
+    assert again.confidence_bar.threshold == again.review_panel.threshold == pytest.approx(0.35)

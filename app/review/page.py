@@ -9,7 +9,6 @@ this widget only shows them and forwards decisions.
 
 from __future__ import annotations
 
-import logging
 import time
 from bisect import bisect_right
 from collections.abc import Callable
@@ -39,15 +38,14 @@ from engine.library.store import EditSession, Store, StoreError
 from engine.results import Alternative, Char
 
 from ..i18n import tr
+from ..settings import Settings
 from ..transcript import ConfidenceBar
 from ..undo import EditCommand, HeadCommand
 from ..worker import DatasetRequest
 from . import strings  # noqa: F401  (registers the strings used below)
 from .view import ReviewView, SpanWaveform
 
-__all__ = ["KEYS", "FixBox", "ReviewPanel", "format_duration", "install_review"]
-
-log = logging.getLogger("tingxie.app.review")
+__all__ = ["KEYS", "FixBox", "ReviewPanel", "format_duration"]
 
 # Shortcuts of the review flow; none collides with the main window's (Ctrl+R/P/E/O/S/Q/M).
 KEYS = {
@@ -128,12 +126,16 @@ class ReviewPanel(QWidget):
         store: Store,
         player: Any,
         *,
+        settings: Settings | None = None,
         model_source: Callable[[], str | None] = lambda: None,
         parent: QWidget | None = None,
     ) -> None:
+        """`settings` owns the doubt threshold (the main window passes the app's; default: a
+        private one in memory)."""
         super().__init__(parent)
         self.store = store
         self.player = player
+        self.settings = settings if settings is not None else Settings(parent=self)
         self.model_source = model_source
         self.session: EditSession | None = None
         self.spans: list[DoubtfulSpan] = []
@@ -155,6 +157,7 @@ class ReviewPanel(QWidget):
         self.undo_stack.indexChanged.connect(self._stack_moved)
         self._build()
         self._build_actions()
+        self.settings.changed.connect(self._setting_changed)
         self.player.position.connect(self._playing_at)
         self.player.loaded.connect(self.waveform.show_audio)
         self.player.finished.connect(self._select_span)
@@ -167,8 +170,8 @@ class ReviewPanel(QWidget):
 
     # ---- construction --------------------------------------------------------------------
     def _build(self) -> None:
-        self.confidence_bar = ConfidenceBar()
-        self.confidence_bar.threshold_changed.connect(self.set_threshold)
+        self.confidence_bar = ConfidenceBar(self.settings.prefs.threshold)
+        self.confidence_bar.threshold_changed.connect(self._threshold_committed)
         self.order_box = QComboBox()
         for order in ("risk", "time"):
             self.order_box.addItem("", order)
@@ -274,7 +277,14 @@ class ReviewPanel(QWidget):
     def showEvent(self, event) -> None:
         """Keys work as soon as the page shows: they live in the fix box."""
         super().showEvent(event)
-        self.fix_edit.setFocus()
+        self._focus_fix_box()
+
+    def _focus_fix_box(self) -> None:
+        """Typing goes to the fix box, but only while this page is on screen: a hidden box
+        holding the focus would take keys meant for the page the user sees (Enter there
+        would accept a doubtful span unseen)."""
+        if self.isVisible():
+            self.fix_edit.setFocus()
 
     # ---- opening ---------------------------------------------------------------------------
     def open(self, tid: int) -> None:
@@ -291,19 +301,22 @@ class ReviewPanel(QWidget):
         self.index = 0
         self.status.setText("")
         self._refresh(full=True)
-        self.fix_edit.setFocus()
+        self._focus_fix_box()
 
     @property
     def threshold(self) -> float:
-        return self.confidence_bar.threshold
+        return self.settings.prefs.threshold
 
-    def set_threshold(self, value: float) -> None:
-        """Live: the doubtful spans at once, the colors when the value settles."""
-        if abs(self.confidence_bar.threshold - value) > 1e-9:
-            self.confidence_bar.spin.setValue(value)  # emits back into here
-            return
-        self._respan()
-        self._recolor.start()
+    def _threshold_committed(self, value: float) -> None:
+        self.settings.set(threshold=value)
+
+    def _setting_changed(self, name: str, value: Any) -> None:
+        """A new threshold, from this page or another: the doubtful spans at once, the colors
+        when the value settles (arrow keys held down give a burst of values)."""
+        if name == "threshold":
+            self.confidence_bar.set_threshold(value)
+            self._respan()
+            self._recolor.start()
 
     def _apply_colors(self) -> None:
         self.view.set_threshold(self.threshold)
@@ -471,7 +484,7 @@ class ReviewPanel(QWidget):
         self._gaps = [*self._gaps[-19:], time.monotonic() - self._shown_at - listen]
         self.player.stop()
         self.undo_stack.push(EditCommand(self.session, op, label, self._saved))
-        self.fix_edit.setFocus()
+        self._focus_fix_box()
         if self.spans:
             self._autoplay()
 
@@ -604,71 +617,3 @@ def _spin(lo: float, hi: float, step: float, value: float, suffix: str) -> QDoub
     spin.setValue(value)
     spin.setSuffix(suffix)
     return spin
-
-
-def install_review(window: Any, store: Store | None = None, player: Any = None) -> Any:
-    """Plug the review page and the library into the main window; every finished recording
-    or file is saved to the store. Returns the panel (None when the store cannot open)."""
-    from ..library import LibraryView
-    from .player import SoundDevicePlayer
-
-    try:
-        store = store or Store()
-    except StoreError as e:
-        log.error("%s", e)
-        window.show_error("store", tr("store.failed", message=e))
-        return None
-    panel = ReviewPanel(
-        store,
-        player or SoundDevicePlayer(window),
-        model_source=lambda: window.model.source if window.model else None,
-    )
-    library = LibraryView(store)
-    panel.set_threshold(window.prefs.threshold)  # one threshold, remembered, for both views
-    panel.confidence_bar.threshold_changed.connect(window.set_threshold)
-    window.add_page(panel, tr("page.review"))
-    window.add_page(library, tr("page.library"))
-    panel.transcript_changed.connect(library.refresh_later)
-
-    def open_in_review(tid: int) -> None:
-        panel.open(tid)
-        window.pages.setCurrentWidget(panel)
-
-    def saved(audio: str, segments: list, info: Any) -> None:
-        if not segments:
-            return
-        try:
-            tid = store.add_transcript(segments, audio=audio or None, info=info)
-        except StoreError as e:
-            window.show_error("store", str(e))
-            return
-        library.refresh()
-        if panel.session is None:
-            panel.open(tid)
-
-    def retranslate() -> None:  # after the window switched language
-        window.pages.setTabText(window.pages.indexOf(panel), tr("page.review"))
-        window.pages.setTabText(window.pages.indexOf(library), tr("page.library"))
-        panel.retranslate()
-        library.retranslate()
-
-    for act in getattr(window, "language_actions", {}).values():
-        act.triggered.connect(retranslate)
-
-    def save_shown() -> None:
-        """Ctrl+S saves what the user sees: on the Review page, the edited text."""
-        if window.pages.currentWidget() is panel and panel.session is not None:
-            panel.export_dialog()
-        else:
-            window.save_transcript()
-
-    window.save_action.triggered.disconnect(window.save_transcript)
-    window.save_action.triggered.connect(save_shown)
-    library.open_requested.connect(open_in_review)
-    # Building a training set writes audio clips: the worker does it, the panel shows the result.
-    panel.dataset_requested.connect(window.handle.build_dataset)
-    window.worker.dataset_built.connect(panel.show_dataset)
-    window.worker.dataset_failed.connect(panel.show_dataset_failed)
-    window.transcript_ready.connect(saved)
-    window.review_panel, window.library_view = panel, library
-    return panel

@@ -131,16 +131,16 @@ def main(argv: list[str] | None = None) -> int:
     from app.fonts import cjk_font
     from app.main import build_window
     from app.settings import open_settings
+    from engine.library.store import Store
 
     qt = QApplication.instance() or QApplication(sys.argv[:1])
     qt.setFont(cjk_font())
     settings_dir = tempfile.mkdtemp(prefix="tingxie-shot-")
-    window = build_window(open_settings(Path(settings_dir) / "settings.ini"))
+    window = build_window(
+        open_settings(Path(settings_dir) / "settings.ini"),
+        library=Store(Path(settings_dir) / "tingxie.db"),  # tabs as in the app, empty
+    )
     window._devices_listed([])  # what this machine has; no dialog, no PortAudio needed
-    from app.review.page import install_review
-    from engine.library.store import Store
-
-    install_review(window, Store(Path(settings_dir) / "tingxie.db"))  # tabs as in the app
     window.resize(1400, 860)
     from app.demo import demo_model_dir
 

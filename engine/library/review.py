@@ -15,6 +15,7 @@ from typing import Literal
 from engine.results import Char, Segment
 
 __all__ = [
+    "DEFAULT_THRESHOLD",
     "DoubtfulSpan",
     "EditKind",
     "EditOp",
@@ -35,6 +36,11 @@ Order = Literal["risk", "time"]
 EditKind = Literal["accept", "fix", "alternative"]
 EDIT_KINDS: tuple[str, ...] = EditKind.__args__
 
+# Characters with confidence below this are doubtful: the review's spans, the app's red band and
+# its "doubt below" box all start here (the one default; the user's choice is an app setting).
+# 0.6 is the value the app has always colored with; bench/bench_review.py measures what other
+# thresholds would catch and cost.
+DEFAULT_THRESHOLD = 0.6
 # Confidence given to a character a person has checked (accepted or typed).
 VERIFIED_CONFIDENCE = 1.0
 # Seconds a person takes to decide on a span once heard, until their own pace is measured.
@@ -48,7 +54,7 @@ class ReviewOptions:
     """How doubtful spans are found and ordered."""
 
     # Characters with confidence strictly below this are doubtful.
-    threshold: float = 0.5
+    threshold: float = DEFAULT_THRESHOLD
     # Two doubtful runs separated by at most this many confident characters become one span
     # (one listen covers both).
     merge_gap_chars: int = 1
