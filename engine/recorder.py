@@ -182,6 +182,15 @@ class _WavAppender:
         finally:
             self._fh.close()
 
+    def salvage(self) -> float:
+        """After a failed write (a full disk): cut the file to the whole samples that reached
+        the disk and make the header say so, which needs no new space. Returns their seconds."""
+        with contextlib.suppress(OSError):  # flushing the rest fails again; closes anyway
+            self._fh.close()
+        with open(self.path, "r+b") as fh:
+            data = _fit_header(fh, self.path.stat().st_size)
+        return data / _SAMPLE_BYTES / SAMPLE_RATE
+
 
 def _wav_header(data_bytes: int, rate: int = SAMPLE_RATE) -> bytes:
     byte_rate = rate * _SAMPLE_BYTES
@@ -190,6 +199,18 @@ def _wav_header(data_bytes: int, rate: int = SAMPLE_RATE) -> bytes:
         + struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, rate, byte_rate, _SAMPLE_BYTES, 16)
         + struct.pack("<4sI", b"data", data_bytes)
     )
+
+
+def _fit_header(fh, size: int) -> int:
+    """Cut an open WAV of `size` bytes to the whole samples it holds and write the header for
+    them (shrinking and rewriting 44 bytes need no new disk space). Returns the data bytes."""
+    data = max(0, size - _HEADER_BYTES) // _SAMPLE_BYTES * _SAMPLE_BYTES
+    fh.truncate(_HEADER_BYTES + data)
+    fh.seek(0)
+    fh.write(_wav_header(data))
+    fh.flush()
+    os.fsync(fh.fileno())
+    return data
 
 
 def _marker(path: Path) -> Path:
@@ -225,6 +246,7 @@ class Recorder:
         self._stream: sd.InputStream | None = None
         self._writer: threading.Thread | None = None
         self._stopping = False
+        self._disk_error: OSError | None = None
 
     @property
     def seconds(self) -> float:
@@ -338,8 +360,8 @@ class Recorder:
                 if since_sync >= sync_every:
                     self._wav.sync()
                     since_sync = 0
-        except OSError as e:  # disk full, folder removed: keep what is on disk
-            self._fail(f"could not be written to {self.path} ({e})", disk=True)
+        except OSError as e:  # disk full, folder removed: keep what reached the disk
+            self._disk_error = e
         finally:
             self._close()
 
@@ -359,10 +381,18 @@ class Recorder:
 
     def _close(self) -> None:
         _ACTIVE.discard(self.path)
-        try:
-            self._wav.close()
-        except OSError as e:
-            self._fail(f"could not be completed on disk ({e})", disk=True)
+        if self._disk_error is None:
+            try:
+                self._wav.close()
+            except OSError as e:
+                self._disk_error = e
+        if self._disk_error is not None:
+            reason = self._disk_error.strerror or str(self._disk_error)
+            try:
+                kept = f"the first {self._wav.salvage():.1f} s are saved there"
+            except OSError:
+                kept = "what reached the disk is there"
+            self._fail(f"could not be written to {self.path} ({reason}); {kept}", disk=True)
             return
         if self.error is None:
             _marker(self.path).unlink(missing_ok=True)
@@ -426,12 +456,7 @@ def recover(path: str | os.PathLike[str]) -> Path:
                 raise MicrophoneError(
                     f"{path}: not a Tingxie recording (no WAV header); it cannot be recovered"
                 )
-            data = (size - _HEADER_BYTES) // _SAMPLE_BYTES * _SAMPLE_BYTES
-            fh.truncate(_HEADER_BYTES + data)
-            fh.seek(0)
-            fh.write(_wav_header(data))
-            fh.flush()
-            os.fsync(fh.fileno())
+            data = _fit_header(fh, size)
     except OSError as e:
         raise MicrophoneError(f"{path}: could not be repaired ({e}); check the disk") from e
     _marker(path).unlink(missing_ok=True)

@@ -37,3 +37,28 @@ def shared_audio() -> Path:
     if not (SHARED_AUDIO / "manifest.tsv").is_file():
         pytest.skip("../shared/audio is not present beside this checkout")
     return SHARED_AUDIO
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """`small_disk(bytes)`: a folder on a tmpfs of that size, so a write fills a real
+    filesystem (ENOSPC) as a full disk would. Skips where mounting is not allowed (not root)."""
+    import contextlib
+    import subprocess
+
+    mounts = []
+
+    def make(size: int) -> Path:
+        where = tmp_path / f"disk-{len(mounts)}"
+        where.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                              capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a small filesystem here: {done.stderr.strip()}")
+        mounts.append(where)
+        return where
+
+    yield make
+    for where in mounts:
+        with contextlib.suppress(OSError):
+            subprocess.run(["umount", "-l", str(where)], check=False)

@@ -280,6 +280,29 @@ def test_device_lost_mid_recording_keeps_the_audio(fake_sd, tmp_path):
     np.testing.assert_allclose(audio, sent, atol=1 / 16000)
 
 
+def test_disk_full_mid_recording_keeps_what_was_written_and_says_how_much(fake_sd, small_disk):
+    """On a 128 KiB filesystem a 16 kHz recording fills the disk after ~4 s. The WAV keeps every
+    whole sample that reached the disk, its header says exactly that, and the error says how
+    many seconds were kept. (Before: the header claimed every sample counted, longer than the
+    data, and the message did not say what was kept.)"""
+    folder = small_disk(128 * 1024)
+    fake_sd(device("USB mic", 1, rate=16_000.0))
+    errors = []
+    r = rec.Recorder(folder / "a.wav", on_error=errors.append)
+    r.start()
+    sent = FakeStream.made[-1].feed(10.0)
+    wait_for(lambda: errors)
+    with pytest.raises(rec.MicrophoneError):
+        r.stop()
+    audio, rate = sf.read(folder / "a.wav", dtype="float32")
+    kept = len(audio) / rate
+    assert 3.0 < kept < 4.1  # 128 KiB at 32 kB/s, less the header and the page rounding
+    assert f"the first {kept:.1f} s are saved" in str(errors[0])
+    assert "free some space" in str(errors[0])
+    assert np.allclose(audio, sent[: len(audio)], atol=1 / 32767)
+    assert (folder / "a.wav").stat().st_size == 44 + 2 * len(audio)
+
+
 def test_silent_device_counts_as_lost(fake_sd, tmp_path, monkeypatch):
     monkeypatch.setattr(rec, "LOST_AFTER_SECONDS", 0.2)
     monkeypatch.setattr(rec, "FIRST_BLOCK_SECONDS", 0.2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from pathlib import Path
@@ -317,3 +318,30 @@ def test_settings_help_reads_field_metadata_not_source(monkeypatch):
     rows = dict((name, meaning) for name, _, meaning in settings_help())
     assert rows["steps"] == "optimizer steps"
     assert "lora" in rows["method"] and all(rows.values())
+
+
+def test_disk_full_mid_job_keeps_the_last_checkpoint_and_resumes(corpus, tmp_path, small_disk):
+    """Another program fills the disk after the first checkpoint: the job ends with one line
+    that names the step it could not save and the checkpoint it kept, leaves no partial copy
+    behind, and after space is freed `resume` finishes the job. (Before: a bare "[Errno 28]"
+    line and a half-written .tmp-step folder holding the space.)"""
+    disk = small_disk(24 * 1024 * 1024)
+    out = disk / "job"
+    filler = disk / "filler"
+    events = []
+    for event in run_job(_config(corpus, out, steps=3, save_every=1)):
+        events.append(event)
+        if isinstance(event, CheckpointSaved) and event.step == 1:
+            # fill the disk to the last byte
+            with open(filler, "wb", buffering=0) as fh, contextlib.suppress(OSError):
+                while fh.write(b"\0" * 4096):
+                    pass
+    assert isinstance(events[-1], JobFailed)
+    message = events[-1].message
+    assert "checkpoint of step 2" in message and "step-0000001" in message
+    assert "resume" in message
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["step-0000001"]
+    filler.unlink()
+    again = _run(_config(corpus, out, steps=3, save_every=1), resume=True)
+    assert next(e for e in again if isinstance(e, JobStarted)).resumed_from_step == 1
+    assert isinstance(again[-1], JobFinished) and (out / "model" / "model.safetensors").is_file()

@@ -218,6 +218,10 @@ class TuneConfig:
             data = _parse(text, path.suffix.lower())
         except OSError as e:
             raise ValueError(f"{path}: cannot read the config ({e.strerror})") from e
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path}: not UTF-8 text (byte {e.start}); save it as UTF-8") from e
+        except ValueError as e:  # not YAML / JSON: _parse says where
+            raise ValueError(f"{path}: {e}") from e
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a mapping of setting: value")
         try:

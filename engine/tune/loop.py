@@ -367,24 +367,28 @@ class Job:
         acc, step = self.acc, self.state.step
         final = self.ckpt_root / f"step-{step:07d}"
         tmp = self.ckpt_root / f".tmp-step-{step:07d}"
-        if acc.is_main_process:
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-        acc.wait_for_everyone()
-        atomic_write_text(tmp / f"rng-{acc.process_index}.json", json.dumps(rng_state()))
-        if acc.is_main_process:
-            from safetensors.torch import save_file
+        try:
+            if acc.is_main_process:
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.mkdir(parents=True)
+            acc.wait_for_everyone()
+            atomic_write_text(tmp / f"rng-{acc.process_index}.json", json.dumps(rng_state()))
+            if acc.is_main_process:
+                from safetensors.torch import save_file
 
-            save_file(trainable_state(self._inner()), tmp / _WEIGHTS)
-            torch.save(
-                {
-                    "optimizer": self.optimizer.state_dict(),
-                    "scheduler": self.scheduler.state_dict(),
-                    "scaler": self.scaler.state_dict(),
-                },
-                tmp / _OPTIMIZER,
-            )
-            atomic_write_text(tmp / _STATE, json.dumps(asdict(self.state), indent=1))
+                save_file(trainable_state(self._inner()), tmp / _WEIGHTS)
+                torch.save(
+                    {
+                        "optimizer": self.optimizer.state_dict(),
+                        "scheduler": self.scheduler.state_dict(),
+                        "scaler": self.scaler.state_dict(),
+                    },
+                    tmp / _OPTIMIZER,
+                )
+                atomic_write_text(tmp / _STATE, json.dumps(asdict(self.state), indent=1))
+        except OSError as e:  # a full disk: drop the partial copy, keep the last whole one
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise self._disk_full(f"the checkpoint of step {step}", e) from e
         acc.wait_for_everyone()
         if acc.is_main_process:
             if final.exists():
@@ -393,6 +397,18 @@ class Job:
             self._rotate()
         acc.wait_for_everyone()
         return CheckpointSaved(step, final, best)
+
+    def _disk_full(self, what: str, error: OSError) -> DiskSpaceError:
+        """What a write failure (usually a full disk) cost, and how to go on."""
+        reason = error.strerror or str(error)
+        done = self._checkpoint_dirs()
+        kept = (
+            f"the last complete checkpoint ({done[-1].name}) is kept; free some space, then "
+            "resume the job"
+            if done
+            else "no checkpoint was complete yet; free some space and start again"
+        )
+        return DiskSpaceError(f"{self.out}: {what} could not be written ({reason}); {kept}")
 
     def _rotate(self) -> None:
         """Keep the last `keep_checkpoints` checkpoints and the best one."""
@@ -591,9 +607,12 @@ class Job:
         fingerprint = _fingerprint(model)
         adapter_dir = None
         if self.acc.is_main_process:
-            if cfg.method == "lora":
-                adapter_dir = save_adapter(model, self.processor, self.out / "adapter", card)
-            save_merged(model, self.processor, self.out / "model", card)
+            try:
+                if cfg.method == "lora":
+                    adapter_dir = save_adapter(model, self.processor, self.out / "adapter", card)
+                save_merged(model, self.processor, self.out / "model", card)
+            except OSError as e:
+                raise self._disk_full("the tuned model", e) from e
         self.acc.wait_for_everyone()
         return JobFinished(
             JobResult(
