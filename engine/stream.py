@@ -15,34 +15,31 @@ the last committed frame are carried into the next decode so a character whose f
 the commit point is neither doubled nor lost: the concatenation of committed text equals a
 greedy decode of the stitched frames.
 
-Pauses found by a voice-activity detector (silero-vad, or plain energy) end segments.
+Pauses found in the audio by a voice-activity detector (`engine.vad`, the same rule as for
+files) end segments.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from .audio import SAMPLE_RATE
 from .chunking import FrameGeometry
 from .results import Char, Segment
+from .vad import PauseDetector, PauseOptions
 
 __all__ = [
     "CachedFrontEnd",
-    "PauseDetector",
     "StreamOptions",
     "StreamUpdate",
     "StreamingTranscriber",
 ]
 
 log = logging.getLogger("tingxie.stream")
-
-VadKind = Literal["silero", "energy"]
-_SILERO_BLOCK = 512  # samples per silero-vad call at 16 kHz (32 ms), fixed by the model
-_ENERGY_BLOCK = 320  # 20 ms energy frames
 
 
 class FrameModel(Protocol):
@@ -76,25 +73,18 @@ class StreamOptions:
     # the stream's running level instead of each window's (the offline path's per-chunk
     # normalization), which changes the log-probabilities slightly.
     reuse_features: bool = True
-    # Pauses: a silence this long (seconds) ends the current segment.
-    vad: VadKind = "silero"
-    pause_seconds: float = 0.6
-    vad_threshold: float = 0.5  # silero speech probability above which a block is speech
-    energy_threshold_db: float = -40.0  # energy VAD: RMS level (dBFS) above which is speech
+    # What counts as a pause, which ends the current segment (engine.vad).
+    pauses: PauseOptions = field(default_factory=PauseOptions)
     # A segment is closed when it grows this long without a pause (seconds).
     max_segment_seconds: float = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("hop_seconds", "pause_seconds", "max_segment_seconds"):
+        for name in ("hop_seconds", "max_segment_seconds"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"StreamOptions.{name}={getattr(self, name)!r}: must be > 0")
         for name in ("left_context_seconds", "right_context_seconds"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"StreamOptions.{name}={getattr(self, name)!r}: must be >= 0")
-        if self.vad not in VadKind.__args__:
-            raise ValueError(f"StreamOptions.vad={self.vad!r}: choose silero or energy")
-        if not 0 < self.vad_threshold < 1:
-            raise ValueError(f"StreamOptions.vad_threshold={self.vad_threshold!r}: use (0, 1)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,69 +169,6 @@ class CachedFrontEnd:
         self._end = stop
 
 
-class PauseDetector:
-    """Finds pauses in a 16 kHz stream pushed in blocks of any size.
-
-    `push` returns the sample positions where a silence of at least `pause_seconds` began,
-    counting only silences that follow speech (one pause per stretch of silence).
-    """
-
-    def __init__(self, options: StreamOptions) -> None:
-        self.options = options
-        self._block = _SILERO_BLOCK if options.vad == "silero" else _ENERGY_BLOCK
-        self._silero = _load_silero() if options.vad == "silero" else None
-        self.reset()
-
-    def reset(self) -> None:
-        self._pending = np.zeros(0, np.float32)
-        self._pos = 0  # sample position of _pending[0]
-        self._speech = False  # speech seen since the last pause
-        self._silence_start: int | None = None
-        if self._silero is not None:
-            self._silero.reset_states()
-
-    def _is_speech(self, block: np.ndarray) -> bool:
-        if self._silero is None:
-            rms = float(np.sqrt(np.mean(np.square(block, dtype=np.float64))))
-            return 20 * np.log10(max(rms, 1e-10)) > self.options.energy_threshold_db
-        import torch
-
-        with torch.inference_mode():
-            prob = float(self._silero(torch.from_numpy(block), SAMPLE_RATE))
-        return prob > self.options.vad_threshold
-
-    def push(self, samples: np.ndarray) -> list[int]:
-        self._pending = np.concatenate([self._pending, samples])
-        pause_len = round(self.options.pause_seconds * SAMPLE_RATE)
-        pauses = []
-        n = len(self._pending) // self._block
-        for i in range(n):
-            block = self._pending[i * self._block : (i + 1) * self._block]
-            start = self._pos + i * self._block
-            if self._is_speech(block):
-                self._speech, self._silence_start = True, None
-                continue
-            if self._silence_start is None:
-                self._silence_start = start
-            if self._speech and start + self._block - self._silence_start >= pause_len:
-                pauses.append(self._silence_start)
-                self._speech = False
-        self._pending = self._pending[n * self._block :]
-        self._pos += n * self._block
-        return pauses
-
-
-def _load_silero():
-    try:
-        from silero_vad import load_silero_vad
-    except ImportError as e:
-        raise ImportError(
-            "StreamOptions.vad='silero' needs the silero-vad package: pip install silero-vad, "
-            "or use vad='energy'"
-        ) from e
-    return load_silero_vad(onnx=False)
-
-
 @dataclass(slots=True)
 class _SegmentBuilder:
     """Collects committed characters and closes segments at pauses or a maximum length."""
@@ -283,7 +210,7 @@ class StreamingTranscriber:
         # A character still running at the commit point is held back for the next decode,
         # unless it already spans this many frames (so the window stays bounded).
         self._hold_frames = max(1, round(1.0 * SAMPLE_RATE / self._hop))
-        self._pauses = PauseDetector(o)
+        self._pauses = PauseDetector(o.pauses)
         self._front = (
             CachedFrontEnd(transcriber)
             if o.reuse_features and CachedFrontEnd.supports(transcriber)

@@ -2,7 +2,8 @@
 
 Stages (each testable alone): audio blocks (engine.audio) → chunks with strides
 (engine.chunking) → batched model forward (`Transcriber.log_probs`) → kept frames → greedy
-decoding (engine.decode) → pause/length segmentation (`split_segments`).
+decoding (engine.decode) → segmentation at the pauses a voice-activity detector finds in the
+same audio (engine.vad), and at a maximum length (`split_segments`).
 
 Nothing long-lived is held: blocks are read as chunks need them and decoded frames are dropped
 once their characters are out, so a 3-hour file never sits in memory as audio or as logits.
@@ -14,16 +15,18 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from . import audio
 from .chunking import Chunk, ChunkPlan, FrameGeometry, iter_chunks, join_frames
 from .decode import ConfidenceMethod, ctc_greedy, silent_ids
 from .model import LoadedModel
 from .results import Char, Progress, Segment, TranscriptionInfo
+from .vad import PauseDetector, PauseOptions
 
 __all__ = ["TranscribeOptions", "Transcriber", "split_segments"]
 
@@ -50,15 +53,15 @@ class TranscribeOptions:
     # (`measure[:alpha[:aggregation]]`, see engine.decode).
     top_k: int = 3
     confidence: str = "max_prob:1:mean"
-    # Segmentation: a silence of at least pause_seconds between characters ends a segment;
-    # a segment never runs longer than max_segment_seconds.
-    pause_seconds: float = 0.6
+    # Segmentation: a pause in the audio (engine.vad; the live stream uses the same rule)
+    # ends a segment; a segment never runs longer than max_segment_seconds.
+    pauses: PauseOptions = field(default_factory=PauseOptions)
     max_segment_seconds: float = 12.0
     # Seconds of audio read from a file at a time.
     block_seconds: float = 30.0
 
     def __post_init__(self) -> None:
-        positive = ("chunk_seconds", "stride_seconds", "pause_seconds", "max_segment_seconds")
+        positive = ("chunk_seconds", "stride_seconds", "max_segment_seconds")
         for name in (*positive, "block_seconds"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and value > 0):
@@ -78,25 +81,29 @@ class TranscribeOptions:
 def split_segments(
     chars: Sequence[Char],
     *,
-    pause_seconds: float,
+    pauses: Sequence[float] = (),
     max_segment_seconds: float,
     first_id: int = 0,
 ) -> list[Segment]:
-    """Group characters into segments: a new one starts after a silence ≥ pause_seconds, or
-    where the next character would make the segment longer than max_segment_seconds.
+    """Group characters into segments: a new one starts at the first character at or after a
+    pause boundary (seconds, ascending; see engine.vad), or where the next character would
+    make the segment longer than max_segment_seconds. Gaps between characters alone never
+    cut: a model that drops characters leaves long blank runs inside a sentence.
 
-    Each cut depends only on the current segment and the next character, so splitting a list
-    in pieces that start at segment boundaries gives the same segments as splitting it whole.
+    Each cut depends only on the current segment, the next character and the boundaries
+    between them, so splitting a list in pieces that start at segment boundaries gives the
+    same segments as splitting it whole.
     """
     groups: list[list[Char]] = []
+    k = 0  # pauses[:k] lie at or before the last character's start
     for c in chars:
-        if groups:
-            cur = groups[-1]
-            pause = c.start - cur[-1].end >= pause_seconds
-            if not pause and c.end - cur[0].start <= max_segment_seconds:
-                cur.append(c)
-                continue
-        groups.append([c])
+        crossed = False
+        while k < len(pauses) and pauses[k] <= c.start:
+            k, crossed = k + 1, True
+        if groups and not crossed and c.end - groups[-1][0].start <= max_segment_seconds:
+            groups[-1].append(c)
+        else:
+            groups.append([c])
     return [
         Segment(id=first_id + i, start=g[0].start, end=g[-1].end, chars=tuple(g))
         for i, g in enumerate(groups)
@@ -104,35 +111,46 @@ def split_segments(
 
 
 class _Segmenter:
-    """Incremental `split_segments`: releases a segment once it cannot grow any more."""
+    """Incremental `split_segments`: releases a segment once nothing can join it: a known
+    pause boundary follows it, before which every character has been decoded."""
 
     def __init__(self, options: TranscribeOptions) -> None:
-        self.pause = options.pause_seconds
         self.max_len = options.max_segment_seconds
         self.pending: list[Char] = []
+        self.pauses: list[float] = []
         self.next_id = 0
 
-    def _split(self, final: bool, horizon: float) -> list[Segment]:
-        segs = split_segments(
-            self.pending,
-            pause_seconds=self.pause,
-            max_segment_seconds=self.max_len,
-            first_id=self.next_id,
-        )
-        if segs and not final and horizon - segs[-1].end < self.pause:
-            segs.pop()  # the next character may still join it
-        done = sum(len(s.chars) for s in segs)
-        self.pending = self.pending[done:]
-        self.next_id += len(segs)
-        return segs
-
-    def push(self, chars: list[Char], horizon: float) -> list[Segment]:
-        """Add characters; `horizon` is the time up to which all characters are known."""
+    def push(self, chars: list[Char], pauses: list[float], known: float) -> list[Segment]:
+        """Add characters and pause boundaries; `known` is the time before which every
+        character has been decoded and every boundary found."""
         self.pending.extend(chars)
-        return self._split(False, horizon)
+        self.pauses.extend(pauses)
+        ready = [c for c in self.pending if c.start < known]
+        segs = split_segments(
+            ready, pauses=self.pauses, max_segment_seconds=self.max_len, first_id=self.next_id
+        )
+        if segs and not any(segs[-1].chars[-1].start < p <= known for p in self.pauses):
+            segs.pop()  # the next character may still join it
+        return self._release(segs)
 
     def finish(self) -> list[Segment]:
-        return self._split(True, 0.0)
+        return self._release(
+            split_segments(
+                self.pending,
+                pauses=self.pauses,
+                max_segment_seconds=self.max_len,
+                first_id=self.next_id,
+            )
+        )
+
+    def _release(self, segs: list[Segment]) -> list[Segment]:
+        if segs:
+            done = sum(len(s.chars) for s in segs)
+            last = segs[-1].chars[-1].start
+            self.pending = self.pending[done:]
+            self.pauses = [p for p in self.pauses if p > last]
+            self.next_id += len(segs)
+        return segs
 
 
 class _FrameDecoder:
@@ -181,6 +199,29 @@ class _FrameDecoder:
         )
         self.buf, self.buf_frame = self.buf[cut:], self.buf_frame + cut
         return chars
+
+
+class _Listener:
+    """Runs the pause detector over the audio blocks on their way to the chunker."""
+
+    def __init__(self, options: PauseOptions) -> None:
+        self.detector = PauseDetector(options)
+        self.found: list[float] = []
+
+    def tap(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for block in blocks:
+            self.found += [p / audio.SAMPLE_RATE for p in self.detector.push(block)]
+            yield block
+
+    @property
+    def settled(self) -> float:
+        """Time before which every pause boundary has been found."""
+        return self.detector.settled / audio.SAMPLE_RATE
+
+    def take(self) -> list[float]:
+        """The boundaries found since the last call."""
+        found, self.found = self.found, []
+        return found
 
 
 def _batches(chunks: Iterable[Chunk], size: int) -> Iterator[list[Chunk]]:
@@ -305,8 +346,6 @@ class Transcriber:
             name, duration = "<array>", len(source) / sr
             blocks: Iterable[np.ndarray] = _blocks_of(source.astype(np.float32, copy=False), block)
         else:
-            from . import audio
-
             name = str(source)
             duration = audio.probe(source).duration
             blocks = audio.iter_audio(source, block_seconds=options.block_seconds)
@@ -331,16 +370,18 @@ class Transcriber:
         )
         decoder = _FrameDecoder(self, options)
         segmenter = _Segmenter(options)
-        chunks = iter_chunks(blocks, plan)
+        vad = _Listener(options.pauses)
+        chunks = iter_chunks(vad.tap(blocks), plan)
         try:
             for batch in _batches(chunks, options.batch_size):
                 outputs = self.log_probs([c.audio for c in batch])
                 for chunk, lp in zip(batch, outputs, strict=True):
                     chars = decoder.push(join_frames(chunk, lp), chunk.kept_start)
-                    yield from segmenter.push(chars, decoder.horizon)
+                    known = min(decoder.horizon, vad.settled)
+                    yield from segmenter.push(chars, vad.take(), known)
                 end = batch[-1].start + len(batch[-1].audio)
                 yield Progress(done=min(total, end / self.model.sampling_rate), total=total)
-            yield from segmenter.push(decoder.finish(), decoder.horizon)
+            yield from segmenter.push(decoder.finish(), vad.take(), decoder.horizon)
             yield from segmenter.finish()
             yield Progress(done=total, total=total)
         finally:

@@ -10,6 +10,7 @@ import pytest
 from engine.model import LoadOptions, load_model
 from engine.results import Char, Progress, Segment
 from engine.transcribe import TranscribeOptions, Transcriber, split_segments
+from engine.vad import PauseOptions, find_pauses
 
 SR = 16_000
 
@@ -49,15 +50,29 @@ def frame_table(t: Transcriber, n_frames: int, seed: int = 0) -> np.ndarray:
     return logits - np.log(np.exp(logits).sum(1, keepdims=True))
 
 
+# Each frame's first sample holds its own index times this (exact in float32), far below any
+# detector's idea of speech: the other samples are free to carry speech or silence.
+INDEX_SCALE = 2.0**-30
+ENERGY = PauseOptions(vad="energy")
+
+
+def indexed_audio(t: Transcriber, speech: np.ndarray) -> np.ndarray:
+    """`speech` with each frame's first sample replaced by the frame's index (fake_forward)."""
+    x = speech.astype(np.float32)
+    hop = t.geometry.hop
+    x[::hop] = np.arange(0, len(x), hop) / hop * INDEX_SCALE
+    return x
+
+
 def fake_forward(t: Transcriber, table: np.ndarray):
-    """Replaces the model: audio is a ramp of absolute sample indices."""
+    """Replaces the model: frame f's log-probs are table[f], f read from `indexed_audio`."""
     hop = t.geometry.hop
 
     def log_probs(batch):
         out = []
         for a in batch:
             n = t.geometry.frames(len(a))
-            out.append(table[(a[np.arange(n) * hop] / hop).astype(int)])
+            out.append(table[np.round(a[np.arange(n) * hop] / INDEX_SCALE).astype(int)])
         return out
 
     return log_probs
@@ -69,16 +84,17 @@ def test_chunked_transcription_equals_one_decode_of_all_frames(transcriber, monk
     n = int(seconds * SR)
     table = frame_table(t, t.geometry.frames(n) + 5)
     monkeypatch.setattr(t, "log_probs", fake_forward(t, table))
-    options = TranscribeOptions(chunk_seconds=7, stride_seconds=1, batch_size=3)
-    segments, records, _ = run(t, np.arange(n, dtype=np.float32), options)
+    options = TranscribeOptions(chunk_seconds=7, stride_seconds=1, batch_size=3, pauses=ENERGY)
+    audio = indexed_audio(t, speech_like(seconds))  # pauses every 3.3 s
+    segments, records, _ = run(t, audio, options)
     got = [c for s in segments for c in s.chars]
     expected = t.chars(table[: t.geometry.frames(n)], top_k=options.top_k)
     assert got == expected
     assert [s.id for s in segments] == list(range(len(segments)))
+    pauses = find_pauses(audio, ENERGY)
+    assert len(pauses) >= seconds // 3.4
     assert segments == split_segments(
-        expected,
-        pause_seconds=options.pause_seconds,
-        max_segment_seconds=options.max_segment_seconds,
+        expected, pauses=pauses, max_segment_seconds=options.max_segment_seconds
     )
     progress = [r.done for r in records if isinstance(r, Progress)]
     assert progress == sorted(progress) and progress[-1] == pytest.approx(n / SR)
@@ -163,13 +179,52 @@ def ch(start: float, end: float, text: str = "字") -> Char:
 
 def test_split_segments_cuts_at_pauses_and_at_max_length():
     chars = [ch(0, 0.1), ch(0.2, 0.3), ch(1.0, 1.1), ch(1.2, 1.3), ch(1.4, 1.5), ch(1.6, 1.7)]
-    segs = split_segments(chars, pause_seconds=0.5, max_segment_seconds=0.45, first_id=7)
+    segs = split_segments(chars, pauses=[0.6], max_segment_seconds=0.45, first_id=7)
     assert [(s.id, s.start, s.end, len(s.chars)) for s in segs] == [
         (7, 0, 0.3, 2),
         (8, 1.0, 1.3, 2),
         (9, 1.4, 1.7, 2),
     ]
-    assert split_segments([], pause_seconds=0.5, max_segment_seconds=5) == []
+    assert split_segments([], pauses=[1.0], max_segment_seconds=5) == []
+
+
+def test_a_gap_between_characters_is_no_pause_but_a_pause_in_the_audio_is():
+    """喝 … 咖啡 with 1.2 s without characters (a model that dropped 一杯) stays one
+    segment; the old rule cut at every character gap of 0.6 s, one paragraph per word."""
+    chars = [ch(0.0, 0.1, "我"), ch(0.3, 0.4, "想"), ch(0.6, 0.7, "喝")]
+    chars += [ch(1.9, 2.0, "咖"), ch(2.2, 2.3, "啡")]  # short gaps, then a long one
+    one = split_segments(chars, pauses=[], max_segment_seconds=12)
+    assert [s.text for s in one] == ["我想喝咖啡"]
+    # pauses before the first and after the last character cut nothing either
+    assert split_segments(chars, pauses=[-1.0, 0.0, 9.0], max_segment_seconds=12) == one
+    two = split_segments(chars, pauses=[1.3], max_segment_seconds=12)
+    assert [s.text for s in two] == ["我想喝", "咖啡"]
+    assert [(s.id, s.start, s.end) for s in two] == [(0, 0.0, 0.7), (1, 1.9, 2.3)]
+    # two boundaries in one gap make one cut
+    assert split_segments(chars, pauses=[1.0, 1.6], max_segment_seconds=12) == two
+
+
+def test_files_are_segmented_at_pauses_in_the_audio_not_at_blank_runs(transcriber, monkeypatch):
+    """A 2 s run without characters inside continuous speech (a model dropping characters)
+    stays inside its segment; a 1 s silence in the audio ends one."""
+    t = transcriber
+    n = 8 * SR
+    n_frames = t.geometry.frames(n)
+    letters = np.flatnonzero(~t.silent)
+    ids = np.zeros(n_frames + 5, int)
+    ids[::5] = letters[np.arange(len(ids[::5])) % len(letters)]  # a character every 0.1 s
+    ids[150:250] = 0  # 3-5 s: no characters, but speech in the audio
+    ids[300:350] = 0  # 6-7 s: silence in the audio
+    table = np.full((len(ids), len(t.silent)), -20.0, np.float32)
+    table[np.arange(len(ids)), ids] = 0.0
+    monkeypatch.setattr(t, "log_probs", fake_forward(t, table))
+    speech = np.random.default_rng(0).normal(size=n).astype(np.float32) * 0.1
+    speech[6 * SR : 7 * SR] = 0
+    options = TranscribeOptions(chunk_seconds=5, stride_seconds=1, pauses=ENERGY)
+    segments, _, _ = run(t, indexed_audio(t, speech), options)
+    assert len(segments) == 2
+    assert segments[0].start == 0 and 5.0 < segments[0].end < 6.0
+    assert segments[1].start >= 7.0
 
 
 @pytest.mark.parametrize(
@@ -179,7 +234,7 @@ def test_split_segments_cuts_at_pauses_and_at_max_length():
         ("stride_seconds", -1),
         ("batch_size", 0),
         ("top_k", -1),
-        ("pause_seconds", 0),
+        ("max_segment_seconds", 0),
         ("confidence", "loudness"),
     ],
 )

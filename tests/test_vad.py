@@ -1,0 +1,78 @@
+"""Pause detection: where the boundaries fall, that they need speech before them, and that
+blocks of any size give the same boundaries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.vad import PauseDetector, PauseOptions, find_pauses
+
+SR = 16_000
+ENERGY = PauseOptions(vad="energy", pause_seconds=0.5)
+
+
+def tone(seconds: float) -> np.ndarray:
+    t = np.arange(round(seconds * SR)) / SR
+    return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(round(seconds * SR), np.float32)
+
+
+def test_boundary_is_the_middle_of_the_first_pause_seconds_of_silence():
+    """The boundary sits 0.25 s into a 0.5 s pause (the old detector reported the silence's
+    start, where a late-emitted last character would have started the next segment)."""
+    audio = np.concatenate([silence(1.0), tone(1.0), silence(0.3), tone(1.0), silence(2.0)])
+    # leading silence and the 0.3 s gap are no pauses; the one after the second tone is
+    assert find_pauses(audio, ENERGY) == [pytest.approx(3.3 + 0.25, abs=0.02)]
+
+
+def test_block_sizes_do_not_change_the_boundaries_and_settled_is_kept():
+    """Pushed in odd blocks, the boundaries are those of the whole recording, and at every
+    step all of them before `settled` have been reported (what segmentation relies on)."""
+    audio = np.concatenate([tone(0.7), silence(0.8), tone(0.4), silence(1.1), tone(0.2)])
+    whole = PauseDetector(ENERGY).push(audio)
+    assert len(whole) == 2
+    detector = PauseDetector(ENERGY)
+    found = []
+    for pos in range(0, len(audio), 777):
+        found += detector.push(audio[pos : pos + 777])
+        assert found == [b for b in whole if b < detector.settled]
+    assert found == whole
+
+
+def test_settled_waits_for_a_silence_that_may_become_a_pause():
+    detector = PauseDetector(ENERGY)
+    detector.push(np.concatenate([tone(1.0), silence(0.3)]))
+    # a boundary could still come at 1.25 s if the silence lasts 0.5 s
+    assert detector.settled / SR == pytest.approx(1.25, abs=0.02)
+    assert detector.push(silence(0.3)) == [pytest.approx(1.25 * SR, abs=320)]
+    assert detector.settled / SR == pytest.approx(1.6, abs=0.02)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("vad", "webrtc"), ("vad_threshold", 1), ("pause_seconds", 0)]
+)
+def test_options_are_validated_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        PauseOptions(**{field: value})
+
+
+def test_silero_finds_the_pause_between_two_real_utterances(shared_audio):
+    from engine.audio import load_audio
+
+    speech = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")
+    audio = np.concatenate([speech, silence(1.0), speech])
+    detector = PauseDetector(PauseOptions(vad="silero", pause_seconds=0.5))
+    pauses = []
+    for pos in range(0, len(audio), 1000):
+        pauses += detector.push(audio[pos : pos + 1000])
+    seconds = np.array(pauses) / SR
+    # the pause after the first utterance (its trailing silence, then the inserted second) is
+    # found where the speech stops; the second utterance ends the same way
+    clip = len(speech) / SR
+    assert np.any((seconds > clip - 1.0) & (seconds < clip + 0.5))
+    assert np.any(seconds > 2 * clip)
+    assert len(seconds) <= 5
