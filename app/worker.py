@@ -223,6 +223,7 @@ class EngineWorker(QObject):
             transcriber = self.engine.transcriber(model)
             streamer = self.engine.streamer(transcriber)
         except ModelLoadError as e:
+            log.debug("loading %s failed", source, exc_info=True)
             self.model_failed.emit(str(e))
             return
         except Exception as e:  # an engine bug must not kill the worker thread
@@ -249,6 +250,7 @@ class EngineWorker(QObject):
         try:
             summary = self.engine.build_dataset(request)
         except (CorrectionsError, StoreError, OSError, ValueError) as e:
+            log.debug("building training set %s failed", request.name, exc_info=True)
             self.dataset_failed.emit(str(e))
             return
         except Exception as e:  # an engine bug must not kill the worker thread
@@ -267,6 +269,7 @@ class EngineWorker(QObject):
         try:
             self.devices_listed.emit(list(self.engine.list_devices()))
         except Exception as e:
+            log.debug("listing input devices failed", exc_info=True)
             self.devices_listed.emit([])
             self.error.emit("microphone", str(e))
 
@@ -290,6 +293,7 @@ class EngineWorker(QObject):
             )
             recorder.start()
         except Exception as e:  # MicrophoneError, OSError: one line, nothing recorded yet
+            log.debug("starting a recording to %s failed", path, exc_info=True)
             self.error.emit("microphone", str(e))
             return
         self._recorder, self._recorder_path = recorder, path
@@ -318,6 +322,7 @@ class EngineWorker(QObject):
         try:
             path = recorder.stop()
         except Exception as e:  # device lost: the recorder keeps what it wrote
+            log.debug("stopping the recording %s failed", self._recorder_path, exc_info=True)
             self.error.emit("microphone", str(e))
             path = self._recorder_path
         self._drain_audio()
@@ -360,6 +365,7 @@ class EngineWorker(QObject):
         try:
             found = self.engine.find_unfinished(Path(folder))
         except Exception as e:
+            log.debug("looking for unfinished recordings in %s failed", folder, exc_info=True)
             message = f"{folder}: could not look for unfinished recordings ({e})"
             self.error.emit("microphone", message)
             return
@@ -372,6 +378,7 @@ class EngineWorker(QObject):
             try:
                 self.recovered.emit(str(self.engine.recover(Path(path))))
             except Exception as e:
+                log.debug("recovering %s failed", path, exc_info=True)
                 self.error.emit("microphone", f"{path}: could not be recovered ({e})")
 
     # ---- files ---------------------------------------------------------------------------
@@ -434,7 +441,7 @@ class EngineWorker(QObject):
         try:
             items, info = self._transcriber.transcribe(job.path)
         except Exception as e:
-            self._fail_job(job, str(e))
+            self._fail_job(job, e)
             return
         job.items = _with_info(items, info)
 
@@ -445,16 +452,18 @@ class EngineWorker(QObject):
             self.file_done.emit(job.job_id, stop.value)
             self._finish_job(job)
         except Exception as e:  # a bad file or a decode failure: one line for the queue
-            log.info("file job %s failed: %s", job.path, e)
-            self._fail_job(job, str(e))
+            self._fail_job(job, e)
         else:
             if isinstance(item, Segment):
                 self.file_segment.emit(job.job_id, item)
             elif isinstance(item, Progress):
                 self.file_progress.emit(job.job_id, item.fraction)
 
-    def _fail_job(self, job: _FileJob, message: str) -> None:
-        self.file_failed.emit(job.job_id, message)
+    def _fail_job(self, job: _FileJob, error: Exception) -> None:
+        """One line for the queue and the log; the traceback at debug level."""
+        log.info("file job %s failed: %s", job.path, error)
+        log.debug("file job %s failed", job.path, exc_info=error)
+        self.file_failed.emit(job.job_id, str(error))
         self._finish_job(job)
 
     def _finish_job(self, job: _FileJob, cancelled: bool = False) -> None:

@@ -6,6 +6,7 @@ only the microphone is faked (tests/app_fakes.py) — the PulseAudio test covers
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -329,3 +330,57 @@ def test_stop_does_not_hang_on_a_busy_engine(qtbot):
     assert thread.wait(10_000)  # and the thread ends once the load returns
     handle.stop()  # the late stop completes cleanly
     assert handle.thread is None
+
+
+def _logs_traceback(node) -> bool:
+    """`node` calls log.exception(...) or a log call with exc_info=…"""
+    import ast
+
+    return any(
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and (call.func.attr == "exception" or any(k.arg == "exc_info" for k in call.keywords))
+        for call in ast.walk(node)
+    )
+
+
+def test_every_error_reported_to_the_ui_logs_its_traceback():
+    """Every except block of the worker that reports an error (a signal, or a failed file job)
+    also logs the traceback. Old behaviour caught: eight blocks showed str(e) and logged
+    nothing, so a user's report could not be traced to a line."""
+    import ast
+    import inspect
+
+    import app.worker as worker
+
+    tree = ast.parse(inspect.getsource(worker))
+    functions = {f.name: f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)}
+    assert _logs_traceback(functions["_fail_job"])
+    reporting = [
+        handler
+        for handler in ast.walk(tree)
+        if isinstance(handler, ast.ExceptHandler)
+        and not (isinstance(handler.type, ast.Name) and handler.type.id == "StopIteration")
+        and any(
+            isinstance(c, ast.Call)
+            and isinstance(c.func, ast.Attribute)
+            and c.func.attr in ("emit", "_fail_job")
+            for c in ast.walk(handler)
+        )
+    ]
+    assert len(reporting) >= 10
+    silent = [h.lineno for h in reporting if not _logs_traceback(h) and not any(
+        isinstance(c, ast.Attribute) and c.attr == "_fail_job" for c in ast.walk(h))]  # fmt: skip
+    assert silent == [], f"app/worker.py lines {silent} report an error without its traceback"
+
+
+def test_a_reported_error_leaves_its_traceback_in_the_log(qtbot, start, caplog):
+    def no_portaudio():
+        raise OSError("PortAudio library not found; install libportaudio2")
+
+    caplog.set_level(logging.DEBUG, logger="tingxie.app.worker")
+    handle = start(_fake_engine(list_devices=no_portaudio))
+    error = emitted(qtbot, handle.worker.error, handle.list_devices.emit)
+    assert error == ("microphone", "PortAudio library not found; install libportaudio2")
+    (record,) = [r for r in caplog.records if r.exc_info]
+    assert isinstance(record.exc_info[1], OSError) and record.exc_info[2] is not None
