@@ -25,7 +25,10 @@ def build_window(store=None, engine=None, *, library=None, player=None):
 def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
+    from engine.library.store import default_path
+
     from .fonts import cjk_font
+    from .instance import SingleInstance
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     argv = sys.argv if argv is None else argv
@@ -33,11 +36,24 @@ def main(argv: list[str] | None = None) -> int:
     qt.setApplicationName("Tingxie")
     qt.setOrganizationName("Tingxie")
     qt.setFont(cjk_font())
+    # Files given on the command line (the desktop launcher's %F) are queued for transcription;
+    # with Tingxie already running on this library, they go to its window instead.
+    files = [a for a in qt.arguments()[1:] if not a.startswith("-")]
+    instance = SingleInstance(default_path().parent)
+    if not instance.claim(files):
+        return 0
     window = build_window()
+
+    def bring_forward(paths: list[str]) -> None:
+        window.add_files(paths)
+        window.showNormal()
+        window.raise_()
+        window.activateWindow()
+
+    instance.files_received.connect(bring_forward)
     window.show()
     window.start()
-    # Files given on the command line (the desktop launcher's %F) are queued for transcription.
-    window.add_files([a for a in qt.arguments()[1:] if not a.startswith("-")])
+    window.add_files(files)
     return qt.exec()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -38,3 +39,38 @@ def test_tingxie_starts_and_keeps_running(tmp_path):
     assert "Traceback" not in output, output
     # The store and the recordings folder live in the user's data folder.
     assert (tmp_path / "data" / "tingxie" / "tingxie.db").is_file()
+
+
+def test_a_second_start_hands_its_files_to_the_first(tmp_path, shared_audio):
+    """One app per library: a second `tingxie FILE` exits at once and the running window
+    queues FILE (two windows would overwrite each other's unsaved edits). Without the
+    single-instance lock the second start opens a second window and keeps running."""
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "TINGXIE_DATA_DIR"},
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "QT_QPA_PLATFORM": "offscreen",
+        "HF_HUB_OFFLINE": "1",
+    }
+    start = [sys.executable, "-c", "import sys; from app.main import main; sys.exit(main())"]
+    first = subprocess.Popen(start, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)  # fmt: skip
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(first.stdout), daemon=True).start()
+    clip = sorted(shared_audio.glob("*.wav"))[0]
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "data" / "tingxie" / "app.lock").is_file():
+            assert first.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.2)
+        second = subprocess.run([*start, str(clip)], env=env, capture_output=True, text=True,
+                                timeout=60)  # fmt: skip
+        assert second.returncode == 0, second.stdout + second.stderr
+        while not any("handed over 1 file(s)" in line for line in lines):
+            assert first.poll() is None and time.monotonic() < deadline + 60, "".join(lines)
+            time.sleep(0.2)
+    finally:
+        first.kill()
+        first.wait(timeout=10)
+    assert "Traceback" not in "".join(lines), "".join(lines)
