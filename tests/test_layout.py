@@ -122,3 +122,16 @@ def test_job_config_and_events_import_without_torch():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_evaluate_reads_manifests_without_the_trainer():
+    """`evaluate` reads manifests through the tuning wing's data module; loading it must not
+    pull in the training loop (accelerate, peft, optimizers)."""
+    code = (
+        "import sys, engine.tune.evaluate; "
+        "print(sorted(m for m in ('engine.tune.loop', 'accelerate', 'peft') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
