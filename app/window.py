@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDockWidget,
     QFileDialog,
@@ -99,6 +100,36 @@ def _elapsed(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
+class _WindowShortcuts(QObject):
+    """Lets the window's own shortcuts win over a text box's key binding for the same keys
+    (Linux text boxes take Ctrl+E as "end of line"), so Record, Stop, Save … work whatever
+    widget has the focus. An application event filter that looks only at key presses inside
+    `window` and only at enabled actions of the window itself."""
+
+    def __init__(self, window: QMainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+        QApplication.instance().installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and isinstance(watched, QWidget)
+            and watched.window() is self._window
+            and self._claimed(QKeySequence(event.keyCombination()))
+        ):
+            event.ignore()  # the widget does not take it: the shortcut fires
+            return True
+        return False
+
+    def _claimed(self, pressed: QKeySequence) -> bool:
+        exact = QKeySequence.SequenceMatch.ExactMatch
+        return any(
+            act.isEnabled() and act.shortcut().matches(pressed) == exact
+            for act in self._window.actions()
+        )
+
+
 class MainWindow(QMainWindow):
     # (audio path, segments, TranscriptionInfo or None) for each finished recording or file.
     transcript_ready = Signal(str, list, object)
@@ -144,10 +175,15 @@ class MainWindow(QMainWindow):
 
     # ---- construction --------------------------------------------------------------------
     def _build_actions(self) -> None:
+        """Window-level actions: their keys work on every page, whatever has the focus (the
+        pages' own keys are scoped to their page, e.g. the review's)."""
+
         def action(shortcut: str, slot) -> QAction:
             act = QAction(self)
             act.setShortcut(QKeySequence(shortcut))
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             act.triggered.connect(slot)
+            self.addAction(act)  # a shortcut even where no menu or toolbar shows it
             return act
 
         self.record_action = action("Ctrl+R", self.start_recording)
@@ -159,6 +195,7 @@ class MainWindow(QMainWindow):
         self.model_action = action("Ctrl+M", self.choose_model)
         self.demo_action = action("", self.use_demo_model)
         self.cancel_all_action = action("", self.cancel_all)
+        _WindowShortcuts(self)
 
     def _build_central(self) -> None:
         self.banner = ModelBanner()

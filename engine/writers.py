@@ -1,9 +1,9 @@
 """Transcripts to files: TXT, SRT, VTT and JSON.
 
-TXT has one segment per line. SRT and VTT cues follow the segments (cut at pauses by the
-transcriber) and are split further so no cue is longer than `max_cue_seconds` or
-`max_cue_chars` characters; a cue's lines hold at most `line_chars` characters (16 is the usual
-limit for Chinese subtitles). JSON keeps everything: the info record, segments, and for every
+TXT has one segment per line. SRT and VTT cues come from `plan_cues`: a cue never spans two
+segments (they end at pauses in the audio), and a segment too long for one cue is cut where
+its characters leave the widest gap. A cue is shown long enough to read (`CueLimits`) but never
+after the next one starts. JSON keeps everything: the info record, segments, and for every
 character its times, confidence and alternatives. Files are written atomically: a crash or a
 full disk leaves either the old file or the new one, never half of one.
 """
@@ -11,22 +11,61 @@ full disk leaves either the old file or the new one, never half of one.
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .atomic import atomic_write_text
 from .results import Char, Segment, TranscriptionInfo
 
-__all__ = ["FORMATS", "render", "split_cues", "timestamp", "write"]
+__all__ = ["FORMATS", "Cue", "CueLimits", "plan_cues", "render", "timestamp", "write"]
 
 FORMATS = ("txt", "srt", "vtt", "json")
 
-# Subtitle limits (see the module docstring).
-MAX_CUE_SECONDS = 7.0
-MAX_CUE_CHARS = 32
-LINE_CHARS = 16
+
+@dataclass(frozen=True, slots=True)
+class CueLimits:
+    """Subtitle conventions, after Netflix's Simplified Chinese timed-text guide (16
+    characters a line, two lines, 9 characters a second, at most 7 s on screen)."""
+
+    # A cue stays up at least this long (seconds), and long enough to read at
+    # reading_chars_per_second, unless the next cue starts sooner.
+    min_seconds: float = 1.0
+    reading_chars_per_second: float = 9.0
+    # Speech longer than this (seconds, first character's start to last one's end) is cut.
+    max_seconds: float = 7.0
+    line_chars: int = 16
+    max_lines: int = 2  # 1 or 2: a cue's text is halved at most once
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_seconds <= self.max_seconds:
+            raise ValueError(
+                f"CueLimits: need 0 < min_seconds ({self.min_seconds}) <= max_seconds "
+                f"({self.max_seconds})"
+            )
+        if self.reading_chars_per_second <= 0 or self.line_chars < 1:
+            raise ValueError("CueLimits: reading_chars_per_second and line_chars must be positive")
+        if self.max_lines not in (1, 2):
+            raise ValueError(f"CueLimits.max_lines={self.max_lines!r}: use 1 or 2")
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """One subtitle: on screen from start to end (seconds), its characters in lines."""
+
+    start: float
+    end: float
+    lines: tuple[tuple[Char, ...], ...]
+
+    @property
+    def chars(self) -> tuple[Char, ...]:
+        return tuple(c for line in self.lines for c in line)
+
+    @property
+    def text(self) -> str:
+        return "\n".join("".join(c.text for c in line) for line in self.lines)
 
 
 def timestamp(seconds: float, sep: str = ",") -> str:
@@ -38,37 +77,58 @@ def timestamp(seconds: float, sep: str = ",") -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-def split_cues(
-    segments: Sequence[Segment],
-    *,
-    max_seconds: float = MAX_CUE_SECONDS,
-    max_chars: int = MAX_CUE_CHARS,
-) -> list[tuple[Char, ...]]:
-    """Subtitle cues: each segment's characters, cut where a cue would grow past a limit."""
-    cues: list[tuple[Char, ...]] = []
-    for seg in segments:
-        cue: list[Char] = []
-        for c in seg.chars:
-            if cue and (len(cue) >= max_chars or c.end - cue[0].start > max_seconds):
-                cues.append(tuple(cue))
-                cue = []
-            cue.append(c)
-        if cue:
-            cues.append(tuple(cue))
+def _cut(chars: Sequence[Char], fits: Callable[[int, int], bool]) -> list[tuple[Char, ...]]:
+    """Split characters into pieces [i, j) that each `fits(i, j)` (one character always
+    does), cutting where they leave the widest gap: among cuts near the middle whose two sides
+    both fit, else anywhere both fit, else near the middle (and then each side again)."""
+
+    def gap(k: int) -> float:  # in whole milliseconds, so float noise breaks no tie
+        return round(chars[k].start - chars[k - 1].end, 3)
+
+    def split(i: int, j: int) -> list[tuple[Char, ...]]:
+        n = j - i
+        if n <= 1 or fits(i, j):
+            return [tuple(chars[i:j])]
+        middle = range(i + max(1, n // 4), i + min(n - 1, n - n // 4) + 1)
+        candidates = (
+            [k for k in middle if fits(i, k) and fits(k, j)]
+            or [k for k in range(i + 1, j) if fits(i, k) and fits(k, j)]
+            or list(middle)
+        )
+        k = max(candidates, key=lambda k: (gap(k), -abs(2 * k - i - j)))
+        return split(i, k) + split(k, j)
+
+    return split(0, len(chars)) if chars else []
+
+
+def plan_cues(segments: Sequence[Segment], limits: CueLimits | None = None) -> list[Cue]:
+    """Subtitle cues for segments: every character in exactly one cue, in order; a cue starts
+    at its first character and ends at or after its last one, before the next cue starts."""
+    limits = limits or CueLimits()
+    groups = [g for seg in segments for g in _cut(seg.chars, _cue_fits(seg.chars, limits))]
+    cues = []
+    for n, group in enumerate(groups):
+        start = group[0].start
+        following = groups[n + 1][0].start if n + 1 < len(groups) else math.inf
+        readable = max(limits.min_seconds, len(group) / limits.reading_chars_per_second)
+        end = max(group[-1].end, min(start + readable, following))
+        lines = _cut(group, lambda i, j: j - i <= limits.line_chars)
+        cues.append(Cue(start, end, tuple(lines)))
     return cues
 
 
-def _lines(text: str, width: int) -> str:
-    return "\n".join(text[i : i + width] for i in range(0, len(text), width))
+def _cue_fits(chars: Sequence[Char], limits: CueLimits) -> Callable[[int, int], bool]:
+    """Whether chars[i:j] fit one cue: few enough for its lines, short enough in time."""
+    most = limits.line_chars * limits.max_lines
+    return lambda i, j: j - i <= most and chars[j - 1].end - chars[i].start <= limits.max_seconds
 
 
 def _subtitles(segments: Sequence[Segment], vtt: bool) -> str:
     sep = "." if vtt else ","
     blocks = []
-    for n, cue in enumerate(split_cues(segments), start=1):
-        times = f"{timestamp(cue[0].start, sep)} --> {timestamp(cue[-1].end, sep)}"
-        text = _lines("".join(c.text for c in cue), LINE_CHARS)
-        blocks.append(f"{n}\n{times}\n{text}\n")
+    for n, cue in enumerate(plan_cues(segments), start=1):
+        times = f"{timestamp(cue.start, sep)} --> {timestamp(cue.end, sep)}"
+        blocks.append(f"{n}\n{times}\n{cue.text}\n")
     body = "\n".join(blocks)
     return f"WEBVTT\n\n{body}" if vtt else body
 

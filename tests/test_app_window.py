@@ -3,6 +3,10 @@ and its pages (review, library) working together."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, replace
 
@@ -10,7 +14,8 @@ import numpy as np
 import pytest
 from app_fakes import FakeDevice, FakePlayer, emitted, recorder_factory, tone
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import settings
 from app.main import build_window
@@ -62,15 +67,16 @@ class _Update:
 
 
 class _FakeStreamer:
-    """Commits one character per push and ends a segment on finish."""
+    """Commits one character (of `confidence`) per push and ends a segment on finish."""
 
-    def __init__(self) -> None:
+    def __init__(self, confidence: float = 0.95) -> None:
         self.received = 0
         self.committed: list[Char] = []
+        self.confidence = confidence
 
     def push(self, samples):
         self.received += len(samples)
-        char = Char("字", 0.0, 0.1, 0.95)
+        char = Char("字", 0.0, 0.1, self.confidence)
         self.committed.append(char)
         return [_Update((char,), (Char("尾", 0.1, 0.2, 0.5),))]
 
@@ -427,3 +433,73 @@ def test_threshold_has_one_owner_whichever_page_changes_it(qtbot, make_window, l
     window.close()
     again = make_window()  # remembered
     assert again.confidence_bar.threshold == again.review_panel.threshold == pytest.approx(0.35)
+
+
+def _press(qtbot, window, sequence: str) -> None:
+    """A key press as the user makes it: to whatever widget has the focus."""
+    combo = QKeySequence(sequence)[0]
+    target = QApplication.focusWidget() or window
+    qtbot.keyClick(target, combo.key(), combo.keyboardModifiers())
+
+
+def _record_by_keys(qtbot, window, library) -> int:
+    """Ctrl+R, wait for text, Ctrl+E; returns the id of the transcript saved to the library."""
+    before = len(library.list_transcripts())
+    _press(qtbot, window, "Ctrl+R")
+    qtbot.waitUntil(window.stop_action.isEnabled, timeout=5000)
+    qtbot.waitUntil(lambda: "字" in window.transcript.toPlainText(), timeout=5000)
+    _press(qtbot, window, "Ctrl+E")  # stops the recording, whatever has the focus
+    qtbot.waitUntil(lambda: len(library.list_transcripts()) == before + 1, timeout=10_000)
+    assert window.record_action.isEnabled()
+    return library.list_transcripts()[0].id
+
+
+def test_keys_act_only_on_the_page_the_user_sees(qtbot, make_window, library):
+    """Bug 1, end to end in the main window with key presses.
+
+    Old behaviour caught: once the first transcript since the start was saved, the focus sat
+    in the hidden Review fix box, so Enter on the Transcribe page accepted a doubtful (35 %)
+    character as checked — a verified pair for *Make training set* — and, on Linux desktops,
+    Ctrl+E was the box's "end of line" instead of Stop (the X11 re-run below checks that)."""
+    window = make_window(_engine(streamer=lambda t: _FakeStreamer(confidence=0.35)))
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    _loaded(qtbot, window)
+    first = _record_by_keys(qtbot, window, library)
+    assert window.review_panel.session.tid == first  # opened for review, in the background
+    assert window.pages.currentIndex() == 0
+    focus = QApplication.focusWidget()
+    assert focus is None or focus.isVisible()  # never a widget the user cannot see
+    _press(qtbot, window, "Return")
+    _press(qtbot, window, "Ctrl+Return")
+    assert library.chain(first) == ([], 0) and library.verified_pairs(first) == []
+    _record_by_keys(qtbot, window, library)  # Ctrl+E still stops after a transcript was saved
+
+    window.pages.setCurrentWidget(window.review_panel)  # on the Review page the keys are its
+    qtbot.waitUntil(window.review_panel.fix_edit.hasFocus)
+    _record_by_keys(qtbot, window, library)  # window shortcuts work from the fix box too
+    window.pages.setCurrentWidget(window.review_panel)
+    qtbot.waitUntil(window.review_panel.fix_edit.hasFocus)
+    _press(qtbot, window, "Ctrl+Return")
+    ops, head = library.chain(first)
+    assert head == 1 and [op.kind for op in ops] == ["accept"]  # there, the keys do act
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs Xvfb (packaging/)")
+@pytest.mark.skipif(os.environ.get("QT_QPA_PLATFORM") == "xcb", reason="already on X11")
+def test_keys_act_only_on_the_page_the_user_sees_on_x11():
+    """The same test on a real X11 display, where a text box's key bindings are those of a
+    Linux desktop (Ctrl+E: end of line; the offscreen platform has no such binding)."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "xcb"}
+    test = f"{__file__}::test_keys_act_only_on_the_page_the_user_sees"
+    done = subprocess.run(
+        ["xvfb-run", "-a", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "1 passed" in done.stdout

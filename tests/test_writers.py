@@ -7,9 +7,11 @@ import os
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.results import Alternative, Char, Segment, TranscriptionInfo
-from engine.writers import FORMATS, render, split_cues, timestamp, write
+from engine.writers import FORMATS, CueLimits, plan_cues, render, timestamp, write
 
 INFO = TranscriptionInfo(
     source="talk.wav",
@@ -68,24 +70,99 @@ def test_subtitles_parse_back_to_the_character_times(fmt: str):
     assert text.startswith("WEBVTT\n\n") == (fmt == "vtt")
     assert ("," in text.split("-->")[0]) == (fmt == "srt")
     cues = parse_cues(text)
-    expected = split_cues(SEGMENTS)
+    expected = plan_cues(SEGMENTS)
     assert [n for n, *_ in cues] == list(range(1, len(expected) + 1))
-    for (_, start, end, body), chars in zip(cues, expected, strict=True):
-        assert start == pytest.approx(chars[0].start, abs=5e-4)
-        assert end == pytest.approx(chars[-1].end, abs=5e-4)
-        assert body.replace("\n", "") == "".join(c.text for c in chars)
+    for (_, start, end, body), cue in zip(cues, expected, strict=True):
+        assert start == pytest.approx(cue.start, abs=5e-4)
+        assert end == pytest.approx(cue.end, abs=5e-4)
+        assert body == cue.text
         assert all(len(line) <= 16 for line in body.split("\n"))
     assert "".join(b.replace("\n", "") for *_, b in cues) == "".join(s.text for s in SEGMENTS)
     assert cues[-1][1] == pytest.approx(3723.456)
 
 
-def test_cues_are_cut_at_max_length_and_duration():
-    cues = split_cues(SEGMENTS, max_seconds=2.0, max_chars=5)
-    assert all(len(c) <= 5 and c[-1].end - c[0].start <= 2.0 for c in cues)
-    # never across segments
-    assert [len(c) for c in cues[:2]] == [4, 5]
-    long_cues = split_cues([SEGMENTS[1]])
-    assert [len(c) for c in long_cues] == [28, 4]  # 7 s at 0.25 s per character
+def test_short_speech_stays_up_long_enough_to_read():
+    """The old cues lasted exactly their characters' span: 40-100 ms for a short word."""
+    one = (Char("喝", 2.0, 2.04, 0.9),)
+    two = (Char("咖", 5.0, 5.06, 0.9), Char("啡", 5.1, 5.14, 0.9))
+    segs = [Segment(0, 2.0, 2.04, one), Segment(1, 5.0, 5.14, two)]
+    assert [(c.start, c.end, c.text) for c in plan_cues(segs)] == [
+        (2.0, 3.0, "喝"),
+        (5.0, 6.0, "咖啡"),
+    ]
+    # ... but never into the next cue
+    near = [Segment(0, 2.0, 2.04, one), Segment(1, 2.5, 2.64, tuple(
+        Char(c.text, c.start - 2.5, c.end - 2.5, 0.9) for c in two
+    ))]  # fmt: skip
+    assert (plan_cues(near)[0].start, plan_cues(near)[0].end) == (2.0, 2.5)
+    # a long cue stays up long enough to read at 9 characters a second
+    fast = seg(0, 0.0, "今天天气很好我们去公园散步吧然后再去", step=0.1)  # 18 in 1.8 s
+    (cue,) = plan_cues([fast])
+    assert cue.end == pytest.approx(2.0)
+
+
+def test_long_speech_is_cut_at_the_widest_gap_and_lines_are_balanced():
+    # 32 characters over 7.85 s: too long for one cue; equal gaps, so cut in the middle
+    assert [len(c.chars) for c in plan_cues([SEGMENTS[1]])] == [16, 16]
+    # 40 characters over 6 s (too many for two lines of 16) with a pause after the 12th
+    text = "今天天气很好我们去公园散步吧然后再去吃饭好吗还有一些别的事情要说明天见了朋友再见"
+    chars = [Char(t, k * 0.15, k * 0.15 + 0.1, 0.9) for k, t in enumerate(text)]
+    chars[12:] = [Char(c.text, c.start + 0.4, c.end + 0.4, 0.9) for c in chars[12:]]
+    cues = plan_cues([Segment(0, 0.0, chars[-1].end, tuple(chars))])
+    assert (
+        [c.text for c in cues]
+        == [
+            text[:12],  # one line: 12 characters fit
+            text[12:26] + "\n" + text[26:],  # 28 characters: two lines of 14
+        ]
+    )
+
+
+SPEECH = st.lists(
+    st.lists(
+        st.tuples(st.floats(0.0, 1.5), st.floats(0.0, 0.4)),  # gap before, duration
+        min_size=1,
+        max_size=90,
+    ),
+    max_size=5,
+)
+
+
+def make_segments(spec) -> list[Segment]:
+    segments, t = [], 0.0
+    for i, chars_spec in enumerate(spec):
+        t += 1.0  # segments are apart
+        chars = []
+        for k, (gap, duration) in enumerate(chars_spec):
+            t += gap
+            chars.append(Char(chr(0x4E00 + k), t, t + duration, 0.9))
+            t += duration
+        segments.append(Segment(i, chars[0].start, chars[-1].end, tuple(chars)))
+    return segments
+
+
+@settings(max_examples=300, deadline=None)
+@given(spec=SPEECH, one_line=st.booleans())
+def test_cue_plan_properties(spec, one_line):
+    limits = CueLimits(max_lines=1 if one_line else 2)
+    segments = make_segments(spec)
+    cues = plan_cues(segments, limits)
+    # every character in exactly one cue, in order; no cue across two segments
+    assert [c for cue in cues for c in cue.chars] == [c for s in segments for c in s.chars]
+    owner = {id(c): s.id for s in segments for c in s.chars}
+    assert all(len({owner[id(c)] for c in cue.chars}) == 1 for cue in cues)
+    for n, cue in enumerate(cues):
+        chars = cue.chars
+        # never shorter than the characters' own span; cues never overlap
+        assert cue.start == chars[0].start and cue.end >= chars[-1].end
+        following = cues[n + 1].start if n + 1 < len(cues) else float("inf")
+        assert cue.end <= following
+        # readable: at least min_seconds unless the next cue starts sooner
+        assert cue.end - cue.start >= limits.min_seconds - 1e-9 or cue.end == following
+        # the line bound, and the speech a cue holds is at most max_seconds long
+        assert 1 <= len(cue.lines) <= limits.max_lines
+        assert all(1 <= len(line) <= limits.line_chars for line in cue.lines)
+        assert len(chars) == 1 or chars[-1].end - chars[0].start <= limits.max_seconds
 
 
 def test_json_keeps_everything():
