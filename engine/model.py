@@ -29,6 +29,7 @@ __all__ = [
     "ModelLoadError",
     "cpu_has_fast_bf16",
     "load_model",
+    "model_file",
     "model_vocab",
     "pick_attention",
     "pick_device",
@@ -248,20 +249,27 @@ def _read_json(path: Path) -> dict:
         raise ModelLoadError(f"{path} is not readable JSON ({e}); re-copy the checkpoint") from e
 
 
+def model_file(source: str | os.PathLike, name: str) -> Path | None:
+    """One file of a model (config.json, vocab.json…) from its folder or the Hub cache, without
+    downloading or loading anything; None when not at hand."""
+    path = Path(source) / name
+    if path.is_file():
+        return path
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(str(source), name)
+    except (ImportError, ValueError):
+        return None
+    return Path(cached) if isinstance(cached, str) else None
+
+
 def model_vocab(source: str | os.PathLike) -> list[str] | None:
     """The tokens of a model's vocabulary, read from its folder or the Hub cache without
     loading it (to tell which characters of a dataset are new); None when not at hand."""
-    path = Path(source) / "vocab.json"
-    if not path.is_file():
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            cached = try_to_load_from_cache(str(source), "vocab.json")
-        except (ImportError, ValueError):
-            return None
-        if not isinstance(cached, str):
-            return None
-        path = Path(cached)
+    path = model_file(source, "vocab.json")
+    if path is None:
+        return None
     try:
         return list(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError):

@@ -1,6 +1,7 @@
 """What a running tuning job reports: typed events, yielded by `engine.tune.loop.run_job` in this
 order: `JobStarted`, then `StepProgress` / `Evaluated` / `CheckpointSaved`, and one of
-`JobFinished`, `JobCancelled`, `JobFailed` last. Imports no torch (the app relays them).
+`JobFinished`, `JobCancelled`, `JobFailed` last; and the `Estimate` of what a job will cost
+(`engine.tune.estimate`). Imports no torch (the app relays them, see `engine.tune.wire`).
 """
 
 from __future__ import annotations
@@ -92,6 +93,30 @@ class JobCancelled:
 @dataclass(frozen=True, slots=True)
 class JobFailed:
     message: str  # one line, says what to do
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """What a job will cost on this machine, measured by running its setup and a few steps
+    (`engine.tune.estimate.estimate`), not guessed."""
+
+    setup_seconds: float  # loading the model, decoding the audio, caching encoder features
+    seconds_per_step: float  # median of the measured steps after the first
+    eval_seconds: float  # one held-out evaluation (0 without a held-out set)
+    steps: int
+    evaluations: int  # held-out evaluations the job will run, the base model's included
+    peak_memory_bytes: int  # resident memory of the measuring process at its peak
+    device_memory_bytes: int  # peak CUDA memory (0 on CPU)
+    device: str
+    measured_steps: int
+
+    @property
+    def total_seconds(self) -> float:
+        return (
+            self.setup_seconds
+            + self.steps * self.seconds_per_step
+            + self.evaluations * self.eval_seconds
+        )
 
 
 JobEvent = (

@@ -4,15 +4,20 @@ so a crash never leaves a half-written model where a good one was."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.atomic import atomic_folder
 
-__all__ = ["ModelCard", "save_adapter", "save_merged"]
+__all__ = ["CARD_FILE", "ModelCard", "read_card", "save_adapter", "save_merged"]
 
 log = logging.getLogger("tingxie.export")
+
+# The card's values as JSON beside README.md, for programs (the app's list of tuned models).
+CARD_FILE = "tingxie_card.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,22 @@ class ModelCard:
             lines.append("- transcript normalization: " + "; ".join(self.normalization))
         return "\n".join(lines) + "\n"
 
+    def write(self, folder: Path) -> None:
+        """README.md for people and CARD_FILE for programs."""
+        (folder / "README.md").write_text(self.render(), encoding="utf-8")
+        record = dataclasses.asdict(self)
+        (folder / CARD_FILE).write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+
+
+def read_card(folder: Path) -> ModelCard | None:
+    """The card a tuned model was saved with; None for other checkpoints or an unreadable one."""
+    try:
+        record = json.loads((Path(folder) / CARD_FILE).read_text(encoding="utf-8"))
+        record["normalization"] = tuple(record.get("normalization", ()))
+        return ModelCard(**record)
+    except (OSError, ValueError, TypeError):
+        return None
+
 
 def save_merged(model, processor, target: Path, card: ModelCard) -> Path:
     """The plain checkpoint `engine.model.load_model` loads: weights, config, processor, card.
@@ -67,7 +88,7 @@ def save_merged(model, processor, target: Path, card: ModelCard) -> Path:
         model.save_pretrained(tmp, safe_serialization=True)
         processor.save_pretrained(tmp)
         processor.feature_extractor.save_pretrained(tmp)  # preprocessor_config.json
-        (tmp / "README.md").write_text(card.render(), encoding="utf-8")
+        card.write(tmp)
 
     log.info("saving merged model to %s", target)
     return atomic_folder(target, write)
@@ -79,7 +100,7 @@ def save_adapter(peft_model, processor, target: Path, card: ModelCard) -> Path:
     def write(tmp: Path) -> None:
         peft_model.save_pretrained(tmp, safe_serialization=True)
         processor.save_pretrained(tmp)
-        (tmp / "README.md").write_text(card.render(), encoding="utf-8")
+        card.write(tmp)
 
     log.info("saving adapter to %s", target)
     return atomic_folder(target, write)

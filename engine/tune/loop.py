@@ -13,7 +13,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +24,11 @@ from engine.audio import SAMPLE_RATE
 from engine.chunking import FrameGeometry
 from engine.decode import CtcVocab, greedy_text
 from engine.metrics import cer
-from engine.normalize import describe, is_simplified_vocab
+from engine.normalize import describe
 
 from .batching import Cursor, Step, padding_fraction, plan_epoch, steps_from
 from .config import TuneConfig
-from .data import TuneDataset, ValidationOptions, ValidationReport, load_dataset, load_example_audio
-from .data import validate as validate_dataset
+from .data import ValidationReport, load_dataset, load_example_audio
 from .events import (
     CheckpointSaved,
     Evaluated,
@@ -44,6 +43,7 @@ from .events import (
 from .export import ModelCard, save_adapter, save_merged
 from .features import FromFeatures, collate_features, encode_features
 from .methods import MethodOptions, count_parameters, setup_method, trainable_state
+from .prepare import validate_for_model
 
 __all__ = ["DiskSpaceError", "Job", "run_job"]
 
@@ -191,17 +191,9 @@ class Job:
         tokenizer = processor.tokenizer
         specials = set(tokenizer.all_special_tokens)
         vocab = [t for t in tokenizer.get_vocab() if t not in specials]
-        normalize = cfg.normalize
-        if normalize.to_simplified and not is_simplified_vocab(vocab):
-            log.info("the model writes Traditional characters: transcripts stay as they are")
-            normalize = replace(normalize, to_simplified=False)
-        dataset = load_dataset(cfg.data).normalized(normalize)
         frame_seconds = float(np.prod(model.config.conv_stride)) / SAMPLE_RATE
-        options = ValidationOptions(
-            cfg.min_seconds, cfg.max_seconds, frame_seconds, cfg.extend_vocab
-        )
-        report = validate_dataset(dataset, [*vocab, " "], options)
-        train, heldout = TuneDataset(report.kept, dataset.source).split(cfg.heldout_fraction)
+        prepared = validate_for_model(load_dataset(cfg.data), vocab, cfg, frame_seconds)
+        report, train, heldout = prepared.report, prepared.train, prepared.heldout
         added: list[str] = []
         if cfg.extend_vocab:
             chars = "".join(e.text for e in report.kept)
@@ -224,7 +216,7 @@ class Job:
             heldout_texts=[e.text for e in heldout],
             report=report,
             added_chars=added,
-            normalization=tuple(describe(normalize)),
+            normalization=tuple(describe(prepared.normalize)),
         )
 
     def _check_disk(self, model) -> None:
@@ -536,9 +528,10 @@ class Job:
             return
         yield self._finish()
 
-    def _loop(self, has_heldout: bool) -> Iterator[JobEvent]:
+    def _steps(self) -> Iterator[Step]:
+        """The optimizer steps from where the state says the job is."""
         cfg, s = self.cfg, self.state
-        stream = steps_from(
+        return steps_from(
             Cursor(s.epoch, s.index),
             self.data.train_lengths,
             max_batch_samples=int(cfg.micro_batch_seconds * SAMPLE_RATE),
@@ -546,6 +539,10 @@ class Job:
             seed=cfg.seed,
             multiple_of=self.acc.num_processes,
         )
+
+    def _loop(self, has_heldout: bool) -> Iterator[JobEvent]:
+        cfg, s = self.cfg, self.state
+        stream = self._steps()
         step_time = None
         while s.step < cfg.steps:
             step = next(stream)

@@ -1,0 +1,101 @@
+"""The process a tuning job runs in, apart from the app: a crash, an out-of-memory kill or a
+`kill -9` here never takes the window down, and the app may close while the job goes on.
+
+    python -m engine.tune.child run JOB_FOLDER [--resume]
+    python -m engine.tune.child estimate JOB_FOLDER
+
+Reads the job's config from its folder (`engine.tune.jobs.JobFolder`), appends each event to
+the folder's events file as one JSON line (`engine.tune.wire`), flushed as it happens, and
+stops after the current step (saving a checkpoint) once `cancel.request` appears. Exit status:
+0 finished, 130 cancelled, 1 failed (the last event says why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .events import JobCancelled, JobFailed
+from .jobs import JobFolder
+from .wire import encode
+
+__all__ = ["main"]
+
+log = logging.getLogger("tingxie.train")
+
+_CANCEL_POLL_SECONDS = 0.2
+
+
+def _watch_cancel(job: JobFolder, cancel: threading.Event, done: threading.Event) -> None:
+    while not done.wait(_CANCEL_POLL_SECONDS):
+        if job.cancel_requested():
+            cancel.set()
+            return
+
+
+def _events(kind: str, job: JobFolder, cancel: threading.Event, resume: bool) -> Iterator[Any]:
+    config = job.config
+    if kind == "estimate":
+        from .estimate import estimate
+
+        try:
+            yield estimate(config)
+        except (ValueError, OSError, RuntimeError) as e:
+            log.info("estimate failed", exc_info=True)
+            yield JobFailed(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        return
+    from .loop import run_job
+
+    yield from run_job(config, cancel=cancel, resume=resume)
+
+
+def run(kind: str, folder: Path, resume: bool = False) -> int:
+    """Run `kind` on the job in `folder`, writing its events; returns the exit status."""
+    job = JobFolder(folder)
+    job.clear_cancel()  # a request left from an earlier run is not this run's
+    job.write_pid()
+    cancel, done = threading.Event(), threading.Event()
+    watcher = threading.Thread(target=_watch_cancel, args=(job, cancel, done), daemon=True)
+    watcher.start()
+    status = 1
+    mode = "a" if resume and kind == "run" else "w"
+    try:
+        with job.events_path(kind).open(mode, encoding="utf-8") as out:
+            try:
+                for event in _events(kind, job, cancel, resume):
+                    out.write(encode(event) + "\n")
+                    out.flush()
+                    if isinstance(event, JobFailed):
+                        status = 1
+                    elif isinstance(event, JobCancelled):
+                        status = 130
+                    else:
+                        status = 0
+            except Exception as e:  # a bug: still say it in the events, then show the traceback
+                out.write(encode(JobFailed(f"{type(e).__name__}: {e}".splitlines()[0])) + "\n")
+                out.flush()
+                raise
+    finally:
+        done.set()
+        job.clear_pid()
+        job.clear_cancel()
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.tune.child")
+    parser.add_argument("kind", choices=("run", "estimate"))
+    parser.add_argument("folder", type=Path, help="the job folder (engine.tune.jobs)")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    return run(args.kind, args.folder, args.resume)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""What a tuning job will cost on this machine, measured rather than guessed: the job's own setup
+(model, audio, feature cache) and a few of its optimizer steps and one held-out evaluation, run
+in a scratch folder that is removed afterwards. Meant for a process of its own (the app runs it
+in `engine.tune.child`), so the peak memory it reports is the job's."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import replace
+
+import torch
+
+from .config import TuneConfig
+from .events import Estimate
+from .loop import Job
+
+__all__ = ["estimate"]
+
+log = logging.getLogger("tingxie.train")
+
+
+def _peak_rss_bytes() -> int:
+    """This process's peak resident memory (0 where the platform does not say)."""
+    try:
+        import resource
+    except ImportError:
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
+
+
+def estimate(config: TuneConfig, steps: int = 4) -> Estimate:
+    """Set the job up and time `steps` optimizer steps (the first, which pays one-time costs,
+    is left out of the per-step figure when there are more) and one evaluation."""
+    if steps < 1:
+        raise ValueError(f"steps={steps}: measure at least one step")
+    scratch = tempfile.mkdtemp(prefix="tingxie-estimate-")
+    cfg = replace(config.resolved(), output_dir=scratch)
+    try:
+        job = Job(cfg, threading.Event(), resume=False)
+        started = time.perf_counter()
+        job._setup()
+        setup = time.perf_counter() - started
+        stream, times = job._steps(), []
+        for _ in range(min(steps, cfg.steps)):
+            started = time.perf_counter()
+            job._train_step(next(stream))
+            times.append(time.perf_counter() - started)
+        evaluations, eval_seconds = 0, 0.0
+        if job.data.heldout_audio:
+            started = time.perf_counter()
+            job._evaluate()
+            eval_seconds = time.perf_counter() - started
+            evaluations = 2 + (cfg.steps - 1) // cfg.eval_every if cfg.eval_every else 2
+        cuda = job.device.type == "cuda"
+        return Estimate(
+            setup_seconds=setup,
+            seconds_per_step=statistics.median(times[1:] or times),
+            eval_seconds=eval_seconds,
+            steps=cfg.steps,
+            evaluations=evaluations,
+            peak_memory_bytes=_peak_rss_bytes(),
+            device_memory_bytes=torch.cuda.max_memory_allocated() if cuda else 0,
+            device=str(job.device),
+            measured_steps=len(times),
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,362 @@
+"""Tuning jobs as folders, the way the app runs them (in a child process, `engine.tune.child`),
+and the catalogue of tuned models they leave. The folder is the whole contract between the app
+and the child: the app can close, crash or restart and still find what a job did.
+
+    <root>/<job id>/
+        job.json         name, sources, base model, creation time (`JobSpec`)
+        config.json      the TuneConfig; output_dir is this folder
+        data.tsv         the combined manifest, when the job has several sources
+        events.jsonl     the job's events, one JSON line each (`engine.tune.wire`), appended
+        estimate.jsonl   the time and memory estimate's events
+        child.log        the child's log (its stdout and stderr)
+        child.pid        while a child runs
+        cancel.request   asks the child to stop after its current step (a checkpoint is kept)
+        checkpoints/ model/ adapter/    what `run_job` writes
+
+Process checks (`running_pid`) use POSIX signals and /proc, as the app targets Linux.
+No torch, no Qt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from engine.atomic import atomic_folder, atomic_write_text
+
+from .config import TuneConfig
+from .export import read_card
+from .prepare import combine_sources
+from .wire import WireError, decode
+
+__all__ = [
+    "ChildKind",
+    "EventLog",
+    "JobFolder",
+    "JobSpec",
+    "JobState",
+    "TunedModel",
+    "delete_job",
+    "export_model",
+    "find_jobs",
+    "rename_job",
+    "running_job",
+    "tuned_models",
+]
+
+log = logging.getLogger("tingxie.train")
+
+JobState = Literal["new", "running", "stopped", "finished"]
+ChildKind = Literal["run", "estimate"]
+ExportKind = Literal["merged", "adapter"]
+CHILD_MODULE = "engine.tune.child"  # what a job's process runs (also how it is recognized)
+_EVENT_FILES: dict[str, str] = {"run": "events.jsonl", "estimate": "estimate.jsonl"}
+_SLUG = re.compile(r"[^\w.-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What the user asked for, in their words (the config holds the how)."""
+
+    name: str
+    sources: tuple[str, ...]
+    base_model: str
+    created: str  # ISO 8601, local time
+
+
+class EventLog:
+    """Reads a growing events file from where it stopped: only whole lines (a line being
+    written is left for the next read), undecodable lines skipped with a log entry."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def read_new(self) -> list[Any]:
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n") + 1
+        self.offset += end
+        events = []
+        for line in data[:end].decode("utf-8", errors="replace").splitlines():
+            try:
+                events.append(decode(line))
+            except WireError as e:
+                log.warning("%s: %s", self.path, e)
+        return events
+
+
+class JobFolder:
+    """One job's folder (see the module docstring for what it holds)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"JobFolder({str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JobFolder) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    @classmethod
+    def create(
+        cls, root: Path, name: str, sources: list[str] | tuple[str, ...], config: TuneConfig
+    ) -> JobFolder:
+        """A new job folder for `config` on `sources` (combined into one manifest when there
+        are several); the config's data and output_dir are set to it, paths made absolute."""
+        stamp = datetime.now()
+        slug = _SLUG.sub("-", name).strip("-.")[:40] or "job"
+        path = Path(root) / f"{slug}-{stamp:%Y%m%d-%H%M%S}"
+        n = 1
+        while path.exists():
+            n += 1
+            path = Path(root) / f"{slug}-{stamp:%Y%m%d-%H%M%S}-{n}"
+        path.mkdir(parents=True)
+        job = cls(path)
+        sources = tuple(str(Path(s).expanduser().resolve()) for s in sources)
+        model = Path(config.model).expanduser()
+        data = combine_sources(sources, path / "data.tsv")
+        config = replace(
+            config,
+            model=str(model.resolve()) if model.exists() else config.model,
+            data=data,
+            output_dir=str(path),
+        )
+        config.save(job.config_path)
+        spec = JobSpec(name, sources, config.model, stamp.isoformat("T"))
+        job._write_spec(spec)
+        return job
+
+    # ---- files ---------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / "child.log"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / "model"
+
+    @property
+    def adapter_dir(self) -> Path:
+        return self.path / "adapter"
+
+    def events_path(self, kind: ChildKind = "run") -> Path:
+        return self.path / _EVENT_FILES[kind]
+
+    @property
+    def spec(self) -> JobSpec:
+        data = json.loads((self.path / "job.json").read_text(encoding="utf-8"))
+        data["sources"] = tuple(data["sources"])
+        return JobSpec(**data)
+
+    def _write_spec(self, spec: JobSpec) -> None:
+        text = json.dumps(asdict(spec), ensure_ascii=False, indent=1)
+        atomic_write_text(self.path / "job.json", text)
+
+    @property
+    def config(self) -> TuneConfig:
+        return TuneConfig.load(self.config_path)
+
+    def events(self, kind: ChildKind = "run") -> list[Any]:
+        """Every event written so far."""
+        return EventLog(self.events_path(kind)).read_new()
+
+    def log_tail(self, lines: int = 3) -> str:
+        """The last lines of the child's log (what it said before it ended)."""
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    # ---- state ---------------------------------------------------------------------------
+    def checkpoint_steps(self) -> list[int]:
+        """Steps of the saved checkpoints, oldest first (what resume continues from)."""
+        folder = self.path / "checkpoints"
+        if not folder.is_dir():
+            return []
+        return sorted(
+            int(p.name.removeprefix("step-"))
+            for p in folder.glob("step-*")
+            if (p / "state.json").is_file()
+        )
+
+    def state(self) -> JobState:
+        """running: a child works on it; finished: the tuned model is saved; stopped: it
+        ended with checkpoints and no model (cancelled, crashed, killed: resume continues);
+        new: nothing to continue from."""
+        if self.running_pid() is not None:
+            return "running"
+        if read_card(self.model_dir) is not None:
+            return "finished"
+        return "stopped" if self.checkpoint_steps() else "new"
+
+    # ---- the child's side ----------------------------------------------------------------
+    def write_pid(self) -> None:
+        atomic_write_text(self.path / "child.pid", f"{os.getpid()}\n")
+
+    def clear_pid(self) -> None:
+        (self.path / "child.pid").unlink(missing_ok=True)
+
+    def running_pid(self) -> int | None:
+        """The pid of the child working on this job, if one is alive."""
+        try:
+            pid = int((self.path / "child.pid").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return pid if _is_job_process(pid) else None
+
+    def request_cancel(self) -> None:
+        """Ask the child to stop after its current step; it saves a checkpoint first."""
+        (self.path / "cancel.request").touch()
+
+    def cancel_requested(self) -> bool:
+        return (self.path / "cancel.request").exists()
+
+    def clear_cancel(self) -> None:
+        (self.path / "cancel.request").unlink(missing_ok=True)
+
+
+def _is_job_process(pid: int) -> bool:
+    """Alive and running a tuning child (a pid reused by another program does not count; a
+    zombie, whose command line is empty, neither)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # someone else's process: ours would be signalable
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if not cmdline.parent.exists():
+        return True  # no /proc: trust the signal check
+    try:
+        return CHILD_MODULE.encode() in cmdline.read_bytes()
+    except OSError:
+        return False
+
+
+def find_jobs(root: Path) -> list[JobFolder]:
+    """The job folders under `root`, newest first."""
+    if not Path(root).is_dir():
+        return []
+    jobs = [JobFolder(p) for p in Path(root).iterdir() if (p / "job.json").is_file()]
+    return sorted(jobs, key=_created, reverse=True)
+
+
+def _created(job: JobFolder) -> str:
+    try:
+        return job.spec.created
+    except (OSError, ValueError, TypeError, KeyError):
+        return ""
+
+
+def running_job(root: Path) -> JobFolder | None:
+    """The job a child is working on (one at a time per machine), if any."""
+    return next((j for j in find_jobs(root) if j.running_pid() is not None), None)
+
+
+# ---- the catalogue -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TunedModel:
+    """A finished job's model as the list of tuned models shows it (from its model card)."""
+
+    job: JobFolder
+    name: str
+    base_model: str
+    sources: tuple[str, ...]
+    created: str
+    method: str
+    steps: int
+    cer_before: float | None
+    cer_after: float | None
+
+    @property
+    def model_dir(self) -> Path:
+        return self.job.model_dir
+
+    @property
+    def has_adapter(self) -> bool:
+        return self.job.adapter_dir.is_dir()
+
+
+def tuned_models(root: Path) -> list[TunedModel]:
+    """Every finished job's model under `root`, newest first."""
+    models = []
+    for job in find_jobs(root):
+        card = read_card(job.model_dir)
+        if card is None:
+            continue
+        try:
+            spec = job.spec
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+        models.append(
+            TunedModel(
+                job=job,
+                name=spec.name,
+                base_model=card.base_model,
+                sources=spec.sources,
+                created=spec.created,
+                method=card.method,
+                steps=card.steps,
+                cer_before=card.cer_before,
+                cer_after=card.cer_after,
+            )
+        )
+    return models
+
+
+def rename_job(job: JobFolder, name: str) -> None:
+    """Give a job (and its model in the list) a new display name; the folder keeps its id."""
+    name = name.strip()
+    if not name:
+        raise ValueError("a name cannot be empty")
+    spec = job.spec
+    job._write_spec(JobSpec(name, spec.sources, spec.base_model, spec.created))
+
+
+def delete_job(job: JobFolder) -> None:
+    """Remove a job folder with its model, adapter and checkpoints."""
+    if job.running_pid() is not None:
+        raise ValueError(f"{job.path}: a tuning process is still working on it; stop it first")
+    shutil.rmtree(job.path)
+
+
+def export_model(job: JobFolder, target: Path, kind: ExportKind = "merged") -> Path:
+    """Copy the merged model (usable as --model anywhere) or the LoRA adapter to `target`: a
+    new or empty folder, or else a new subfolder named after the job. Returns the folder."""
+    source = job.model_dir if kind == "merged" else job.adapter_dir
+    if not source.is_dir():
+        raise ValueError(f"{job.path} has no {'tuned model' if kind == 'merged' else 'adapter'}")
+    target = Path(target)
+    if target.exists() and any(target.iterdir()):
+        target = target / f"{job.id}-{kind}"
+        if target.exists():
+            raise ValueError(f"{target} already exists; choose another folder")
+    if target.exists():
+        target.rmdir()  # empty: atomic_folder swaps the copy in
+    return atomic_folder(target, lambda tmp: shutil.copytree(source, tmp, dirs_exist_ok=True))

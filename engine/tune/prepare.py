@@ -1,0 +1,236 @@
+"""Data for a job, checked before any time is spent: several sources combined into one, and
+the validation a job will do, run ahead of it with the verdict spelled out (`check_data`).
+
+`validate_for_model` is the one place that decides which rows train and which are held out: the
+training loop calls it, and so does the check, so what the check shows is what the job does.
+No torch here beyond what `engine.model` imports to read a model's files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from engine.atomic import atomic_write_text
+from engine.audio import SAMPLE_RATE
+from engine.normalize import NormalizeOptions, is_simplified_vocab
+
+from .config import TuneConfig
+from .data import (
+    DatasetError,
+    Example,
+    TuneDataset,
+    ValidationOptions,
+    ValidationReport,
+    load_dataset,
+    validate,
+)
+
+__all__ = [
+    "DataCheck",
+    "Issue",
+    "Prepared",
+    "check_data",
+    "combine_sources",
+    "duration_histogram",
+    "load_sources",
+    "model_frame_seconds",
+    "validate_for_model",
+]
+
+log = logging.getLogger("tingxie.train")
+
+# Below this much training audio a job rarely changes the model measurably.
+LITTLE_DATA_SECONDS = 60.0
+# Fewer held-out utterances than this make the before/after CER a coin toss.
+SMALL_HELDOUT = 5
+_DEFAULT_FRAME_SECONDS = 0.02  # wav2vec2's 320-sample hop, when the model's config is not at hand
+
+IssueKind = Literal[
+    "unusable",  # the data cannot be read at all, or no row is usable (blocking)
+    "skipped_rows",  # some rows will not train (missing audio, too long, …)
+    "unknown_chars",  # characters the model cannot write: rows skipped unless the vocabulary grows
+    "no_vocabulary",  # the model's vocabulary is not at hand: unknown characters not checked
+    "little_data",
+    "small_heldout",
+    "no_heldout",  # no held-out CER before and after
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One thing the user should know before starting; a blocking one stops the start."""
+
+    kind: IssueKind
+    blocking: bool = False
+    count: int = 0
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a job trains on: the usable rows split into train and held out."""
+
+    report: ValidationReport
+    train: list[Example]
+    heldout: list[Example]
+    normalize: NormalizeOptions  # as applied (to_simplified dropped for Traditional models)
+
+
+@dataclass(frozen=True, slots=True)
+class DataCheck:
+    """The verdict on a job's data before it runs."""
+
+    sources: tuple[str, ...]
+    report: ValidationReport | None  # None when nothing could be read
+    train_examples: int
+    heldout_examples: int
+    train_seconds: float
+    heldout_seconds: float
+    histogram: tuple[tuple[float, float, int], ...]  # (from s, to s, utterances) of usable rows
+    issues: tuple[Issue, ...]
+
+    @property
+    def blocking(self) -> bool:
+        return any(i.blocking for i in self.issues)
+
+    @property
+    def warnings(self) -> tuple[Issue, ...]:
+        return tuple(i for i in self.issues if not i.blocking)
+
+
+def load_sources(sources: Sequence[str | Path]) -> TuneDataset:
+    """Several datasets (manifests, audio + .txt folders, Common Voice folders) as one, each row
+    keeping where it came from; DatasetError names the source that cannot be read."""
+    if not sources:
+        raise DatasetError("no data chosen; add a training set, a folder or a manifest")
+    examples, problems = [], []
+    for source in sources:
+        dataset = load_dataset(source)
+        examples += dataset.examples
+        problems += dataset.import_problems
+    return TuneDataset(examples, ", ".join(str(s) for s in sources), problems)
+
+
+def _manifest_rows(examples: Sequence[Example]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
+    writer.writerow(("path", "text", "start", "end"))
+    for e in examples:
+        span = ("", "") if e.start is None else (f"{e.start:.3f}", f"{e.end:.3f}")
+        writer.writerow((str(e.audio.resolve()), e.text, *span))
+    return buf.getvalue()
+
+
+def combine_sources(sources: Sequence[str | Path], manifest: Path) -> str:
+    """The `data` setting for a job on `sources`: the source itself when there is one, else one
+    manifest (absolute paths, spans kept) written to `manifest`."""
+    if len(sources) == 1:
+        return str(sources[0])
+    dataset = load_sources(sources)
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(manifest, _manifest_rows(dataset.examples))
+    return str(manifest)
+
+
+def validate_for_model(
+    dataset: TuneDataset, vocab: Sequence[str], config: TuneConfig, frame_seconds: float
+) -> Prepared:
+    """Normalize, validate against the model's vocabulary and limits, and split (by a hash of
+    each utterance id, so the held-out rows are the same in the check and in the job)."""
+    normalize = config.normalize
+    if normalize.to_simplified and not is_simplified_vocab(vocab):
+        log.info("the model writes Traditional characters: transcripts stay as they are")
+        normalize = replace(normalize, to_simplified=False)
+    dataset = dataset.normalized(normalize)
+    options = ValidationOptions(
+        config.min_seconds, config.max_seconds, frame_seconds, config.extend_vocab
+    )
+    report = validate(dataset, [*vocab, " "], options)
+    train, heldout = TuneDataset(report.kept, dataset.source).split(config.heldout_fraction)
+    return Prepared(report, train, heldout, normalize)
+
+
+def model_frame_seconds(model: str) -> float:
+    """Seconds of audio per output frame of `model`, from its config (20 ms when not at hand)."""
+    import json
+
+    from engine.model import model_file
+
+    path = model_file(model, "config.json")
+    try:
+        strides = json.loads(path.read_text(encoding="utf-8"))["conv_stride"] if path else None
+    except (OSError, ValueError, KeyError):
+        strides = None
+    return float(np.prod(strides)) / SAMPLE_RATE if strides else _DEFAULT_FRAME_SECONDS
+
+
+def duration_histogram(
+    seconds: Sequence[float], bins: int = 12
+) -> tuple[tuple[float, float, int], ...]:
+    """(from, to, count) per equal-width bin of durations, for the check's histogram.
+
+    >>> duration_histogram([1.0, 1.5, 3.0], bins=2)
+    ((1.0, 2.0, 2), (2.0, 3.0, 1))
+    """
+    if not len(seconds):
+        return ()
+    counts, edges = np.histogram(np.asarray(seconds, dtype=float), bins=bins)
+    return tuple(
+        (float(lo), float(hi), int(n))
+        for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True)
+    )
+
+
+def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
+    """Everything `run_job` would find wrong with the data, before it runs: validation against
+    `config.model`'s vocabulary, the held-out split, and whether the result can be measured."""
+    from engine.model import model_vocab
+
+    sources = tuple(str(s) for s in sources)
+    vocab = model_vocab(config.model)
+    issues = [] if vocab is not None else [Issue("no_vocabulary", detail=config.model)]
+    try:
+        dataset = load_sources(sources)
+        if vocab is None:  # unknown characters cannot be told; the job will say at its start
+            vocab = sorted({c for e in dataset.examples for c in e.text})
+        prepared = validate_for_model(dataset, vocab, config, model_frame_seconds(config.model))
+    except DatasetError as e:
+        issue = Issue("unusable", blocking=True, detail=str(e))
+        return DataCheck(sources, None, 0, 0, 0.0, 0.0, (), (*issues, issue))
+    report = prepared.report
+    durations = report.durations
+
+    def seconds(examples: list[Example]) -> float:
+        return sum(durations.get(e.id, 0.0) for e in examples)
+
+    train_seconds, heldout_seconds = seconds(prepared.train), seconds(prepared.heldout)
+    skipped = len(report.skipped)
+    if skipped:
+        issues.append(Issue("skipped_rows", count=skipped))
+    if report.unknown_chars and not config.extend_vocab:
+        chars = "".join(c for c, _ in report.unknown_chars.most_common())
+        issues.append(Issue("unknown_chars", count=len(chars), detail=chars))
+    if train_seconds < LITTLE_DATA_SECONDS:
+        issues.append(Issue("little_data", count=round(train_seconds)))
+    if not prepared.heldout:
+        issues.append(Issue("no_heldout"))
+    elif len(prepared.heldout) < SMALL_HELDOUT:
+        issues.append(Issue("small_heldout", count=len(prepared.heldout)))
+    return DataCheck(
+        sources=sources,
+        report=report,
+        train_examples=len(prepared.train),
+        heldout_examples=len(prepared.heldout),
+        train_seconds=train_seconds,
+        heldout_seconds=heldout_seconds,
+        histogram=duration_histogram([durations.get(e.id, 0.0) for e in report.kept]),
+        issues=tuple(issues),
+    )
