@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from engine.library.store import Store, StoreError
 
+from .errors import error_text
 from .i18n import tr
 from .review import strings  # noqa: F401  (registers the strings used below)
 
@@ -81,7 +82,7 @@ class LibraryView(QWidget):
         try:
             rows = self.store.list_transcripts(self.search.text())
         except StoreError as e:
-            self.message.setText(str(e))
+            self.message.setText(error_text(e))
             return
         self.message.setText("")
         self._stale = False

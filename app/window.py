@@ -40,6 +40,7 @@ from engine.results import Segment
 from . import demo as demo_model
 from . import settings as app_settings
 from .banner import ModelBanner
+from .errors import error_text
 from .filequeue import FileQueue
 from .fonts import cjk_font
 from .i18n import LANGUAGES, set_language, tr
@@ -269,7 +270,7 @@ class MainWindow(QMainWindow):
             return Store()
         except StoreError as e:
             log.error("%s", e)
-            self.show_error("store", tr("store.failed", message=e))
+            self.show_error("store", tr("store.failed", message=error_text(e)))
             return None
 
     def _build_review(self, library: Store, player: Any) -> None:
@@ -428,7 +429,8 @@ class MainWindow(QMainWindow):
         self._starting_up = False
         self._update_actions()
 
-    def _model_failed(self, message: str) -> None:
+    def _model_failed(self, error: object) -> None:
+        message = error_text(error)
         self.model_progress.hide()
         if self.model is None:
             self.model_label.setText(tr("status.no_model"))
@@ -555,8 +557,8 @@ class MainWindow(QMainWindow):
     def _file_started(self, job_id: int) -> None:
         self.queue.set_state(job_id, "running")
 
-    def _file_failed(self, job_id: int, message: str) -> None:
-        self.queue.set_state(job_id, "failed", message)
+    def _file_failed(self, job_id: int, error: object) -> None:
+        self.queue.set_state(job_id, "failed", error_text(error))
 
     def _file_cancelled(self, job_id: int) -> None:
         self.queue.set_state(job_id, "cancelled")
@@ -575,7 +577,7 @@ class MainWindow(QMainWindow):
         try:
             tid = self.library.add_transcript(segments, audio=audio or None, info=info)
         except StoreError as e:
-            self.show_error("store", str(e))
+            self.show_error("store", e)
             return
         self.library_view.refresh()
         if self.review_panel.session is None:
@@ -651,9 +653,10 @@ class MainWindow(QMainWindow):
             self.language_actions[value].setChecked(True)
             self.retranslate()
 
-    def show_error(self, kind: str, message: str) -> None:
+    def show_error(self, kind: str, error: object) -> None:
+        """A dialog for an error (an engine error is worded in the UI language) or a message."""
         title = tr("dialog.microphone") if kind == "microphone" else tr("dialog.error")
-        QMessageBox.warning(self, title, message)
+        QMessageBox.warning(self, title, error_text(error))
 
     def retranslate(self) -> None:
         self.setWindowTitle("Tingxie 听写")

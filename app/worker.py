@@ -29,6 +29,7 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 from engine.audio import SAMPLE_RATE
+from engine.errors import TingxieError
 from engine.results import Progress, Segment
 
 from . import demo
@@ -158,7 +159,7 @@ class EngineWorker(QObject):
     model_loading = Signal(str)  # source
     model_progress = Signal(float)  # download fraction in [0, 1]
     model_loaded = Signal(object)  # ModelSummary
-    model_failed = Signal(str)  # one-line reason
+    model_failed = Signal(object)  # the error (app.errors.error_text words it)
     # -- microphone
     devices_listed = Signal(list)  # engine.recorder.InputDevice records
     audio_level = Signal(object, int, float)  # envelope points, level 0..100, seconds recorded
@@ -173,13 +174,13 @@ class EngineWorker(QObject):
     file_progress = Signal(int, float)  # job id, fraction
     file_segment = Signal(int, object)  # job id, Segment
     file_done = Signal(int, object)  # job id, TranscriptionInfo
-    file_failed = Signal(int, str)  # job id, one-line reason
+    file_failed = Signal(int, object)  # job id, the error
     file_cancelled = Signal(int)
     # -- training sets
     dataset_built = Signal(object)  # engine.corrections.CorrectionSummary
-    dataset_failed = Signal(str)  # one-line reason
-    # -- anything else the user must hear about: (kind, message), kind in model/microphone/file
-    error = Signal(str, str)
+    dataset_failed = Signal(object)  # the error
+    # -- anything else the user must hear about: (kind, error), kind in model/microphone/file
+    error = Signal(str, object)
     # Internal: the recorder's writer thread reports a lost device; handled in this thread.
     _microphone_lost = Signal()
     # Internal: a cancel from the UI thread; queues a file step in this thread.
@@ -224,11 +225,11 @@ class EngineWorker(QObject):
             streamer = self.engine.streamer(transcriber)
         except ModelLoadError as e:
             log.debug("loading %s failed", source, exc_info=True)
-            self.model_failed.emit(str(e))
+            self.model_failed.emit(e)
             return
         except Exception as e:  # an engine bug must not kill the worker thread
             log.exception("loading %s failed", source)
-            self.model_failed.emit(f"model {source!r} could not be loaded: {e}")
+            self.model_failed.emit(TingxieError("model.failed", source=source, detail=e))
             return
         self.model, self._transcriber, self._streamer = model, transcriber, streamer
         self._step_timer.start()  # files queued before a model was loaded start now
@@ -251,11 +252,11 @@ class EngineWorker(QObject):
             summary = self.engine.build_dataset(request)
         except (CorrectionsError, StoreError, OSError, ValueError) as e:
             log.debug("building training set %s failed", request.name, exc_info=True)
-            self.dataset_failed.emit(str(e))
+            self.dataset_failed.emit(e)
             return
         except Exception as e:  # an engine bug must not kill the worker thread
             log.exception("building training set %s failed", request.name)
-            self.dataset_failed.emit(f"training set {request.name!r} could not be built: {e}")
+            self.dataset_failed.emit(TingxieError("dataset.failed", name=request.name, detail=e))
             return
         self.dataset_built.emit(summary)
 
@@ -271,7 +272,7 @@ class EngineWorker(QObject):
         except Exception as e:
             log.debug("listing input devices failed", exc_info=True)
             self.devices_listed.emit([])
-            self.error.emit("microphone", str(e))
+            self.error.emit("microphone", e)
 
     @Slot(str)
     def set_input_device(self, device: str) -> None:
@@ -294,7 +295,7 @@ class EngineWorker(QObject):
             recorder.start()
         except Exception as e:  # MicrophoneError, OSError: one line, nothing recorded yet
             log.debug("starting a recording to %s failed", path, exc_info=True)
-            self.error.emit("microphone", str(e))
+            self.error.emit("microphone", e)
             return
         self._recorder, self._recorder_path = recorder, path
         self._drain_timer.start()
@@ -323,7 +324,7 @@ class EngineWorker(QObject):
             path = recorder.stop()
         except Exception as e:  # device lost: the recorder keeps what it wrote
             log.debug("stopping the recording %s failed", self._recorder_path, exc_info=True)
-            self.error.emit("microphone", str(e))
+            self.error.emit("microphone", e)
             path = self._recorder_path
         self._drain_audio()
         self._meter.reset()  # the recorder's thread has ended: safe to touch
@@ -353,7 +354,7 @@ class EngineWorker(QObject):
             updates = method(*args)
         except Exception as e:  # keep recording even if transcription fails
             log.exception("streaming transcription failed")
-            self.error.emit("model", f"live transcription failed: {e}")
+            self.error.emit("model", TingxieError("transcribe.live_failed", detail=e))
             return
         for update in updates:
             self.partial.emit(tuple(update.committed), tuple(update.tail))
@@ -366,8 +367,8 @@ class EngineWorker(QObject):
             found = self.engine.find_unfinished(Path(folder))
         except Exception as e:
             log.debug("looking for unfinished recordings in %s failed", folder, exc_info=True)
-            message = f"{folder}: could not look for unfinished recordings ({e})"
-            self.error.emit("microphone", message)
+            error = TingxieError("recording.scan_failed", folder=folder, detail=e)
+            self.error.emit("microphone", error)
             return
         if found:
             self.unfinished_found.emit([str(p) for p in found])
@@ -379,7 +380,11 @@ class EngineWorker(QObject):
                 self.recovered.emit(str(self.engine.recover(Path(path))))
             except Exception as e:
                 log.debug("recovering %s failed", path, exc_info=True)
-                self.error.emit("microphone", f"{path}: could not be recovered ({e})")
+                if isinstance(e, TingxieError):  # says what happened already
+                    self.error.emit("microphone", e)
+                else:
+                    error = TingxieError("recording.recover_failed", path=path, detail=e)
+                    self.error.emit("microphone", error)
 
     # ---- files ---------------------------------------------------------------------------
     @Slot(int, str)
@@ -463,7 +468,7 @@ class EngineWorker(QObject):
         """One line for the queue and the log; the traceback at debug level."""
         log.info("file job %s failed: %s", job.path, error)
         log.debug("file job %s failed", job.path, exc_info=error)
-        self.file_failed.emit(job.job_id, str(error))
+        self.file_failed.emit(job.job_id, error)
         self._finish_job(job)
 
     def _finish_job(self, job: _FileJob, cancelled: bool = False) -> None:

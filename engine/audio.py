@@ -24,6 +24,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .errors import TingxieError
+
 __all__ = [
     "SAMPLE_RATE",
     "SUPPORTED_EXTENSIONS",
@@ -83,16 +85,14 @@ _ESTIMATED_SEEK_FORMATS = frozenset({"aac", "mp3"})
 _GAP_SECONDS = 0.02
 # If a container seek lands after the wanted time, seek this much further back (doubling).
 _SEEK_BACKOFF_SECONDS = 1.0
-_REDO = "check that it plays in a media player, or convert it to WAV or FLAC"
 
 
-class AudioError(ValueError):
+class AudioError(TingxieError, ValueError):
     """A file that cannot be read as audio; str(e) is "<file>: <problem>; <what to do>"."""
 
-    def __init__(self, path: str | os.PathLike[str], problem: str, todo: str = _REDO) -> None:
-        self.path = Path(path)
-        self.problem = problem
-        super().__init__(f"{path}: {problem}; {todo}")
+    @property
+    def path(self) -> Path:
+        return Path(self.params["path"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,19 +125,20 @@ def _check_file(path: str | os.PathLike[str]) -> Path:
     """Reject what is not a readable, non-empty file of a supported type, before any decoding."""
     p = Path(path).expanduser()
     if not p.exists():
-        raise AudioError(p, "no such file", "check the path and the file name")
+        raise AudioError("audio.missing", path=p)
     if p.is_dir():
-        raise AudioError(p, "is a folder, not an audio file", "choose a file inside it")
+        raise AudioError("audio.folder", path=p)
     if not p.is_file():
-        raise AudioError(p, "is not a regular file", "choose an audio or video file")
+        raise AudioError("audio.not_a_file", path=p)
     if p.suffix.lower() not in SUPPORTED_EXTENSIONS:
-        kind = f"file type '{p.suffix}'" if p.suffix else "file without an extension"
         supported = " ".join(sorted(SUPPORTED_EXTENSIONS))
-        raise AudioError(p, f"unsupported {kind}", f"convert it to one of {supported}")
+        if not p.suffix:
+            raise AudioError("audio.no_extension", path=p, supported=supported)
+        raise AudioError("audio.unsupported_type", path=p, suffix=p.suffix, supported=supported)
     if not os.access(p, os.R_OK):
-        raise AudioError(p, "permission denied", "make the file readable by your user")
+        raise AudioError("audio.permission", path=p)
     if p.stat().st_size == 0:
-        raise AudioError(p, "the file is empty (0 bytes)", "record or export it again")
+        raise AudioError("audio.empty", path=p)
     return p
 
 
@@ -147,7 +148,7 @@ def _probe_soundfile(p: Path) -> AudioInfo | None:
     if str(info.subtype).startswith("MPEG_LAYER"):  # MP3 inside WAV: see _PYAV_EXTENSIONS
         return None
     if info.frames == 0 or info.samplerate <= 0:
-        raise AudioError(p, "contains no audio samples", "record or export it again")
+        raise AudioError("audio.no_samples", path=p)
     return AudioInfo(
         path=p,
         duration=info.frames / info.samplerate,
@@ -160,13 +161,13 @@ def _probe_soundfile(p: Path) -> AudioInfo | None:
 
 def _audio_stream(p: Path, container: av.container.InputContainer) -> av.audio.stream.AudioStream:
     if not container.streams.audio:
-        what = "a video with no audio track" if container.streams.video else "has no audio track"
-        raise AudioError(p, what, "choose a file with sound")
+        code = "audio.video_without_audio" if container.streams.video else "audio.no_audio_track"
+        raise AudioError(code, path=p)
     stream = container.streams.audio[0]
     ctx = stream.codec_context
     if ctx is None or not ctx.sample_rate or not ctx.layout.nb_channels:
         codec = ctx.name if ctx is not None else "unknown"
-        raise AudioError(p, f"unsupported audio codec '{codec}'", _REDO)
+        raise AudioError("audio.codec", path=p, codec=codec)
     return stream
 
 
@@ -181,7 +182,7 @@ def _probe_pyav(p: Path) -> AudioInfo:
             ctx = stream.codec_context
             return AudioInfo(p, duration, ctx.sample_rate, ctx.layout.nb_channels, ctx.name, "pyav")
     except av.error.FFmpegError as e:
-        raise AudioError(p, f"not a readable media file ({_one_line(e)})") from e
+        raise AudioError("audio.unreadable_media", path=p, detail=_one_line(e)) from e
 
 
 def probe(path: str | os.PathLike[str]) -> AudioInfo:
@@ -201,7 +202,7 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
     except AudioError:
         info = None
     if info is None:
-        raise AudioError(p, f"not a readable audio file ({reason}: corrupt header or not audio)")
+        raise AudioError("audio.bad_header", path=p, detail=reason)
     log.debug("%s: libsndfile refused it (%s); decoding with FFmpeg", p, reason)
     return info
 
@@ -213,7 +214,7 @@ def _soundfile_blocks(p: Path, start_frame: int) -> Iterator[tuple[int, np.ndarr
     try:
         f = sf.SoundFile(str(p))
     except sf.SoundFileError as e:  # changed or removed since it was probed
-        raise AudioError(p, f"not a readable audio file ({_one_line(e)})") from e
+        raise AudioError("audio.unreadable", path=p, detail=_one_line(e)) from e
     position, error = start_frame, None
     with f:
         try:
@@ -242,8 +243,8 @@ def _rescue_with_pyav(p: Path, position: int, error: sf.SoundFileError) -> Itera
     except AudioError:
         info = None
     if info is None:
-        problem = f"decoding failed after {position} samples ({_one_line(error)})"
-        raise AudioError(p, problem) from error
+        detail = _one_line(error)
+        raise AudioError("audio.decode_stopped", path=p, samples=position, detail=detail) from error
     log.warning("%s: libsndfile failed (%s); decoding the rest with FFmpeg", p, _one_line(error))
     for at, block in _pyav_blocks(info, position):
         if at + len(block) > position:  # FFmpeg's seek may land a little before
@@ -285,10 +286,7 @@ def _av_decode(p: Path, container: av.container.InputContainer, stream) -> Itera
         decoded = decoded or bool(frames)
         yield from frames
     if error is not None and not decoded:
-        problem = (
-            f"no audio could be decoded ({_one_line(error)}): unsupported codec or corrupt data"
-        )
-        raise AudioError(p, problem) from error
+        raise AudioError("audio.undecodable", path=p, detail=_one_line(error)) from error
 
 
 def _av_frames_from(p: Path, container, stream, seconds: float) -> Iterator[av.AudioFrame]:
@@ -300,7 +298,7 @@ def _av_frames_from(p: Path, container, stream, seconds: float) -> Iterator[av.A
             container.seek(int(target / stream.time_base), stream=stream, backward=True)
         except av.error.FFmpegError as e:
             if target == 0.0:
-                raise AudioError(p, f"cannot go back to the start ({_one_line(e)})") from e
+                raise AudioError("audio.seek_failed", path=p, detail=_one_line(e)) from e
             log.debug("%s: cannot seek (%s); decoding from the start", p, _one_line(e))
             back = seconds
             continue
@@ -324,7 +322,7 @@ def _pyav_blocks(info: AudioInfo, start_frame: int) -> Iterator[tuple[int, np.nd
     try:
         container = av.open(str(p))
     except av.error.FFmpegError as e:
-        raise AudioError(p, f"not a readable media file ({_one_line(e)})") from e
+        raise AudioError("audio.unreadable_media", path=p, detail=_one_line(e)) from e
     with container:
         stream = _audio_stream(p, container)
         # Encoders pad the last frame; the container's duration says where the audio really ends.
@@ -348,7 +346,7 @@ def _placed_blocks(info: AudioInfo, frames: Iterable[av.AudioFrame], origin: flo
     position = None
     for frame in frames:
         if frame.sample_rate != rate or frame.layout.nb_channels != channels:
-            raise AudioError(info.path, "sample rate or channel count changes mid-stream")
+            raise AudioError("audio.format_changes", path=info.path)
         stamp = None if frame.time is None else round((frame.time - origin) * rate)
         if position is None:
             position = stamp or 0
@@ -480,7 +478,7 @@ def _require_samples(p: Path, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarr
         empty = False
         yield block
     if empty:
-        raise AudioError(p, "contains no audio samples", "record or export it again")
+        raise AudioError("audio.no_samples", path=p)
 
 
 def _check_rate(sampling_rate: int) -> None:
@@ -563,10 +561,7 @@ def read_span(
     origin, native = _span_native(info, first, stop, step)
     if not len(native):
         raise AudioError(
-            info.path,
-            f"span {start:.2f}-{end:.2f} s starts after the end of the audio "
-            f"({info.duration:.2f} s)",
-            "choose a span inside the file",
+            "audio.span_after_end", path=info.path, start=start, end=end, duration=info.duration
         )
     resampler = StreamResampler(rate, info.channels, sampling_rate)
     out = resampler.process(native, last=True)

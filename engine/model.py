@@ -19,6 +19,7 @@ from typing import Any, Literal
 import torch
 
 from .decode import CtcVocab
+from .errors import TingxieError
 from .registry import Family, UnsupportedModelError, family_for
 
 __all__ = [
@@ -54,7 +55,7 @@ _PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 _ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.md"]
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(TingxieError, RuntimeError):
     """A model could not be loaded; the message says which and what to do."""
 
 
@@ -126,7 +127,7 @@ def cpu_has_fast_bf16() -> bool:
 
 def pick_device(requested: Device) -> torch.device:
     if requested == "cuda" and not torch.cuda.is_available():
-        raise ModelLoadError("device=cuda was requested but no CUDA GPU is available; use cpu")
+        raise ModelLoadError("model.no_cuda")
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
@@ -149,9 +150,7 @@ def pick_attention(
     family supports it, eager otherwise."""
     if requested != "auto":
         if requested == "sdpa" and not family.supports_sdpa:
-            raise ModelLoadError(
-                f"attention=sdpa is not implemented for {family.model_type}; use eager"
-            )
+            raise ModelLoadError("model.sdpa_unsupported", model_type=family.model_type)
         return requested
     half = dtype in (torch.float16, torch.bfloat16)
     if device.type == "cuda" and half and _flash_attn_installed():
@@ -174,9 +173,7 @@ def _looks_like_path(source: str) -> bool:
 
 def _check_folder(path: Path, allow_pickle: bool = False) -> None:
     if not path.is_dir():
-        raise ModelLoadError(
-            f"model folder {path} does not exist; choose a folder in Hugging Face layout"
-        )
+        raise ModelLoadError("model.folder_missing", path=path)
     missing = []
     if not (path / "config.json").is_file():
         missing.append("config.json")
@@ -187,16 +184,9 @@ def _check_folder(path: Path, allow_pickle: bool = False) -> None:
     if not any((path / f).is_file() for f in _PROCESSOR_FILES):
         missing.append("preprocessor_config.json")
     if missing:
-        raise ModelLoadError(
-            f"model folder {path} is missing {', '.join(missing)}; "
-            "copy the complete checkpoint folder (as saved by save_pretrained)"
-        )
+        raise ModelLoadError("model.folder_incomplete", path=path, missing=", ".join(missing))
     if not allow_pickle and not any(path.glob("*.safetensors")):
-        raise ModelLoadError(
-            f"model folder {path} has only pickle weights (pytorch_model.bin), which can run code "
-            "when loaded; convert them to model.safetensors, or allow pickle weights "
-            "(--allow-pickle) if you trust where the folder came from"
-        )
+        raise ModelLoadError("model.pickle_only", path=path)
 
 
 def resolve_model(
@@ -215,7 +205,7 @@ def resolve_model(
         _check_folder(path, allow_pickle)
         return path
     if path.exists():
-        raise ModelLoadError(f"model {text} is a file; choose a checkpoint folder or a Hub id")
+        raise ModelLoadError("model.is_file", source=text)
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError
 
@@ -228,16 +218,10 @@ def resolve_model(
             tqdm_class=tqdm_class,
         )
     except HFValidationError as e:
-        raise ModelLoadError(
-            f"model {text!r} is neither an existing folder nor a valid Hub id (owner/name)"
-        ) from e
+        raise ModelLoadError("model.invalid_id", source=text) from e
     except Exception as e:  # network, cache and auth failures all mean the same here
-        where = "is not in the Hugging Face cache" if offline else "could not be downloaded"
-        raise ModelLoadError(
-            f"model {text!r} {where} ({type(e).__name__}). Choose a local model folder, or on a "
-            f"connected machine run `hf download {text}` and copy the Hugging Face cache "
-            "(~/.cache/huggingface) here"
-        ) from e
+        code = "model.not_cached" if offline else "model.download_failed"
+        raise ModelLoadError(code, source=text, detail=type(e).__name__) from e
     _check_folder(Path(folder), allow_pickle)
     return Path(folder)
 
@@ -246,7 +230,7 @@ def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
-        raise ModelLoadError(f"{path} is not readable JSON ({e}); re-copy the checkpoint") from e
+        raise ModelLoadError("model.bad_json", path=path, detail=e) from e
 
 
 def model_file(source: str | os.PathLike, name: str) -> Path | None:
@@ -299,7 +283,7 @@ def load_model(source: str | os.PathLike, options: LoadOptions | None = None) ->
     try:
         family = family_for(config.get("model_type", "?"))
     except UnsupportedModelError as e:
-        raise ModelLoadError(f"{path}: {e}") from e
+        raise ModelLoadError("model.unsupported_in_folder", path=path, error=e) from e
     device = pick_device(options.device)
     dtype = pick_dtype(options.precision, device)
     attention = pick_attention(options.attention, family, device, dtype)
@@ -314,7 +298,7 @@ def load_model(source: str | os.PathLike, options: LoadOptions | None = None) ->
         )
     except (OSError, ValueError, RuntimeError, ImportError, pickle.UnpicklingError) as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ModelLoadError(f"model folder {path} could not be loaded: {message}") from e
+        raise ModelLoadError("model.load_failed", path=path, detail=message) from e
     model.to(device).eval()
     _bake_weight_norm(model)
     ctc = CtcVocab.from_tokenizer(processor.tokenizer, config.get("pad_token_id"))

@@ -25,6 +25,7 @@ import numpy as np
 import sounddevice as sd
 
 from .audio import SAMPLE_RATE, StreamResampler
+from .errors import TingxieError
 
 __all__ = [
     "InputDevice",
@@ -48,7 +49,7 @@ _STOP = object()  # queue sentinel
 _ACTIVE: set[Path] = set()  # recordings this process is writing now (not "unfinished")
 
 
-class MicrophoneError(RuntimeError):
+class MicrophoneError(TingxieError, RuntimeError):
     """Capture failed; the message is one line saying what happened and what to do."""
 
 
@@ -77,7 +78,7 @@ def list_input_devices(*, refresh: bool = False) -> list[InputDevice]:
         apis = sd.query_hostapis()
         default = sd.default.device[0]
     except sd.PortAudioError as e:
-        raise MicrophoneError(f"the audio system could not be queried ({e}); check it runs") from e
+        raise MicrophoneError("microphone.query_failed", detail=e) from e
     return [
         InputDevice(
             index=i,
@@ -110,9 +111,7 @@ def default_input_device() -> InputDevice | None:
 def _resolve_device(device: int | str | None) -> InputDevice:
     devices = list_input_devices()
     if not devices:
-        raise MicrophoneError(
-            "no microphone found; connect one, or check the system's sound settings"
-        )
+        raise MicrophoneError("microphone.none")
     if device is None:
         return default_input_device()  # type: ignore[return-value]
     for d in devices:
@@ -123,7 +122,7 @@ def _resolve_device(device: int | str | None) -> InputDevice:
             if device.lower() in d.name.lower():
                 return d
     names = ", ".join(d.name for d in devices)
-    raise MicrophoneError(f"microphone {device!r} is not connected; choose one of: {names}")
+    raise MicrophoneError("microphone.not_connected", device=device, names=names)
 
 
 def _open_settings(device: InputDevice) -> tuple[int, int]:
@@ -145,13 +144,8 @@ def _open_settings(device: InputDevice) -> tuple[int, int]:
 def _open_error(device: InputDevice, error: BaseException | None) -> MicrophoneError:
     text = str(error)
     if any(w in text.lower() for w in ("permission", "denied", "busy", "unavailable")):
-        return MicrophoneError(
-            f"microphone {device.name!r} refused access ({text}); allow this app to use the "
-            "microphone and close other apps that hold it"
-        )
-    return MicrophoneError(
-        f"microphone {device.name!r} could not be opened ({text}); choose another device"
-    )
+        return MicrophoneError("microphone.refused", device=device.name, detail=text)
+    return MicrophoneError("microphone.open_failed", device=device.name, detail=text)
 
 
 class _WavAppender:
@@ -346,11 +340,11 @@ class Recorder:
                 except queue.Empty:
                     if self._paused.is_set():
                         continue
-                    self._fail("stopped delivering audio")
+                    self._fail(self._lost("microphone.stalled"))
                     break
                 if block is _STOP:
                     if not self._stopping:
-                        self._fail("disappeared")
+                        self._fail(self._lost("microphone.disappeared"))
                     self._flush_resampler()
                     break
                 timeout = LOST_AFTER_SECONDS
@@ -389,25 +383,29 @@ class Recorder:
         if self._disk_error is not None:
             reason = self._disk_error.strerror or str(self._disk_error)
             try:
-                kept = f"the first {self._wav.salvage():.1f} s are saved there"
+                seconds = self._wav.salvage()
             except OSError:
-                kept = "what reached the disk is there"
-            self._fail(f"could not be written to {self.path} ({reason}); {kept}", disk=True)
+                self._fail(MicrophoneError("recording.write_failed", path=self.path, detail=reason))
+            else:
+                self._fail(
+                    MicrophoneError(
+                        "recording.write_failed_kept",
+                        path=self.path,
+                        detail=reason,
+                        seconds=seconds,
+                    )
+                )
             return
         if self.error is None:
             _marker(self.path).unlink(missing_ok=True)
 
-    def _fail(self, what: str, *, disk: bool = False) -> None:
+    def _lost(self, code: str) -> MicrophoneError:
         name = self.device.name if self.device else "?"
-        if disk:
-            message = f"recording {what}; free some space or choose another folder"
-        else:
-            message = (
-                f"microphone {name!r} {what} mid-recording; the recording so far is saved in "
-                f"{self.path} — reconnect it or choose another device"
-            )
-        log.warning(message)
-        self.error = self.error or MicrophoneError(message)
+        return MicrophoneError(code, device=name, path=self.path)
+
+    def _fail(self, error: MicrophoneError) -> None:
+        log.warning("%s", error)
+        self.error = self.error or error
         if self.on_error is not None:
             self.on_error(self.error)
 
@@ -453,12 +451,10 @@ def recover(path: str | os.PathLike[str]) -> Path:
         with open(path, "r+b") as fh:
             head = fh.read(_HEADER_BYTES)
             if len(head) < _HEADER_BYTES or head[:4] != b"RIFF" or head[36:40] != b"data":
-                raise MicrophoneError(
-                    f"{path}: not a Tingxie recording (no WAV header); it cannot be recovered"
-                )
+                raise MicrophoneError("recording.not_a_recording", path=path)
             data = _fit_header(fh, size)
     except OSError as e:
-        raise MicrophoneError(f"{path}: could not be repaired ({e}); check the disk") from e
+        raise MicrophoneError("recording.repair_failed", path=path, detail=e) from e
     _marker(path).unlink(missing_ok=True)
     log.info("recovered %s (%.1f s)", path, data / _SAMPLE_BYTES / SAMPLE_RATE)
     return path

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import TingxieError
+
 __all__ = ["FAMILIES", "Family", "UnsupportedModelError", "family_for"]
 
 
-class UnsupportedModelError(ValueError):
+class UnsupportedModelError(TingxieError, ValueError):
     """The checkpoint is not a wav2vec2-family CTC model Tingxie can run or tune."""
 
 
@@ -62,6 +64,5 @@ def family_for(model_type: str) -> Family:
     except KeyError:
         supported = ", ".join(sorted(FAMILIES))
         raise UnsupportedModelError(
-            f"model type {model_type!r} is not a supported CTC family; "
-            f"Tingxie runs {supported} checkpoints with a CTC head"
+            "model.unsupported_type", model_type=model_type, supported=supported
         ) from None

@@ -224,13 +224,13 @@ def test_full_disk_keeps_the_edit_and_says_so(qtbot, panel: ReviewPanel, store, 
     monkeypatch.setattr(Store, "save_chain", full)
     panel.fix_edit.setText("甜甜")
     qtbot.keyClick(panel.fix_edit, Qt.Key.Key_Return)
-    assert "disk is full" in panel.status.text()
+    assert "磁盘已满" in panel.status.text()  # the store's error, in the (Chinese) UI language
     assert panel.session.segments[0].text == "今甜甜天气好"  # kept in memory, on screen
     assert panel.view.toPlainText().startswith("今甜甜天气好")
     assert store.chain(tid)[1] == 0
     monkeypatch.setattr(Store, "save_chain", real_save)
     key(qtbot, panel, KEYS["accept"])  # the next change saves both
-    assert store.chain(tid)[1] == 2 and "disk is full" not in panel.status.text()
+    assert store.chain(tid)[1] == 2 and "磁盘已满" not in panel.status.text()
     assert text_of(store, tid) == "今甜甜天气好我们去公圆"
 
 

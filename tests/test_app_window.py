@@ -202,7 +202,7 @@ def test_language_switch_retranslates_live(qtbot, make_window):
 
 
 def _failing_load(source, tqdm):
-    raise ModelLoadError(f"model {source!r} is not in the Hugging Face cache; choose a folder")
+    raise ModelLoadError("model.not_cached", source=source, detail="LocalEntryNotFoundError")
 
 
 def test_no_model_shows_the_reason_and_the_folder_option(qtbot, make_window, dialogs, monkeypatch):
@@ -212,7 +212,9 @@ def test_no_model_shows_the_reason_and_the_folder_option(qtbot, make_window, dia
     qtbot.waitUntil(window.banner.isVisible)
     # First run, default checkpoint missing: the window opens usable, the banner says why.
     assert dialogs == []
-    assert "not in the Hugging Face cache" in window.banner.text()
+    # The engine's reason in the UI language (old: English inside the Chinese UI).
+    assert "不在 Hugging Face 缓存中" in window.banner.text()
+    assert "not in the Hugging Face cache" not in window.banner.text()
     assert "选择本地模型文件夹" in window.banner.text()  # the way out, in the UI language
     assert window.banner.choose_button.isVisible() and not window.banner.demo_button.isVisible()
     assert window.model is None

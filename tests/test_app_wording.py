@@ -4,12 +4,14 @@ errors in the UI language."""
 from __future__ import annotations
 
 import ast
+import string
 import unicodedata
 from pathlib import Path
 
 import pytest
 from PySide6.QtGui import QFont, QFontInfo, QFontMetrics
 
+import app.errors  # (registers the engine errors' wording)
 import app.review.strings  # noqa: F401  (registers the review strings)
 from app.fonts import CJK_FAMILIES, cjk_font
 from app.i18n import STRINGS
@@ -97,3 +99,56 @@ def test_qt_standard_buttons_follow_the_ui_language(qapp, restore_language):
     assert qapp.translate("QFileDialog", "Look in:") != "Look in:"
     restore_language("en")  # switching back drops the Chinese catalogue
     assert texts() == ("OK", "&Yes")
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def test_every_engine_error_code_has_chinese_and_english_with_the_same_fields():
+    """Walks every code the engine can raise (engine.errors.MESSAGES, which test_errors ties to
+    the raise sites): each has both wordings in the app's table, taking the same parameters."""
+    from app.errors import ZH
+    from engine.errors import MESSAGES
+
+    assert sorted(set(MESSAGES) ^ set(ZH)) == []
+    for code, english in MESSAGES.items():
+        en, zh = STRINGS[f"error.{code}"]
+        assert en == english
+        assert _fields(zh) == _fields(english), code
+
+
+def test_a_missing_hub_model_offline_reads_in_the_ui_language(qapp, restore_language):
+    """The real loader, offline, for a Hub id that is not cached. Old: "model ... could not be
+    downloaded (LocalEntryNotFoundError) ..." in English inside the Chinese UI."""
+    from app.errors import error_text
+    from app.worker import EngineWorker
+
+    worker = EngineWorker()  # the real engine entry points
+    failed = []
+    worker.model_failed.connect(failed.append)
+    worker.load_model("nobody-tingxie/no-such-model")
+    (error,) = failed
+    restore_language("zh")
+    chinese = error_text(error)
+    assert chinese.startswith("模型“nobody-tingxie/no-such-model”不在 Hugging Face 缓存中")
+    assert "请选择本地模型文件夹" in chinese and "Choose" not in chinese
+    restore_language("en")
+    assert error_text(error) == str(error)
+    assert str(error).startswith("model 'nobody-tingxie/no-such-model' is not in the Hugging")
+
+
+def test_nested_errors_and_unknown_codes(qapp, restore_language, tmp_path, monkeypatch):
+    from app.errors import error_text
+    from engine.audio import AudioError
+    from engine.errors import TingxieError
+
+    inner = AudioError("audio.empty", path=tmp_path / "a.wav")
+    outer = TingxieError("dataset.clip_failed", transcript=3, error=inner)
+    restore_language("zh")
+    assert (
+        error_text(outer) == f"转写 3：{tmp_path / 'a.wav'}：文件是空的（0 字节）；请重新录制或导出"
+    )
+    assert error_text(OSError("disk on fire")) == "disk on fire"  # not ours: its own text
+    monkeypatch.delitem(STRINGS, "error.audio.empty")  # a code the app has no wording for
+    assert error_text(inner) == str(inner)  # falls back to the engine's English

@@ -82,8 +82,8 @@ def test_bad_file_fails_with_its_name_and_next_job_still_runs(
     done = emitted(qtbot, w.file_done, timeout=60_000)
     assert done[0] == 3
     assert [j for j, _ in failed] == [1, 2]
-    assert "broken.wav" in failed[0][1] and "\n" not in failed[0][1]
-    assert "missing.flac" in failed[1][1]
+    assert "broken.wav" in str(failed[0][1]) and "\n" not in str(failed[0][1])
+    assert failed[1][1].code == "audio.missing"  # the error itself: the window words it
 
 
 def test_files_wait_for_a_model_and_can_be_cancelled_meanwhile(qtbot, start):
@@ -195,7 +195,8 @@ def test_model_failure_is_reported_not_raised(qtbot, start, tmp_path):
         lambda: handle.load_model.emit(str(tmp_path / "nowhere")),
         30_000,
     )
-    assert "nowhere" in failed[0] and "does not exist" in failed[0]
+    assert failed[0].code == "model.folder_missing"
+    assert "nowhere" in str(failed[0]) and "does not exist" in str(failed[0])
 
 
 def test_recording_streams_every_sample_and_saves_the_file(qtbot, start, tiny_model_dir, tmp_path):
@@ -231,7 +232,7 @@ def test_microphone_errors_and_devices(qtbot, start, tmp_path):
     listed = emitted(qtbot, w.devices_listed, handle.list_devices.emit)
     assert [d.name for d in listed[0]] == ["Mic A", "Mic B"]
     error = emitted(qtbot, w.error, lambda: handle.start_recording.emit(str(tmp_path)))
-    assert error == ("microphone", "no input device found; plug one in")
+    assert error[0] == "microphone" and str(error[1]) == "no input device found; plug one in"
 
 
 def test_unfinished_recordings_are_found_and_recovered(qtbot, start, tmp_path):
@@ -258,7 +259,7 @@ def test_device_lost_mid_recording_keeps_the_audio_and_says_so(qtbot, start, tmp
     saved = []
     w.recording_saved.connect(saved.append)
     error = emitted(qtbot, w.error, lambda: handle.start_recording.emit(str(tmp_path)))
-    assert error == ("microphone", str(lost))
+    assert error == ("microphone", lost)
     qtbot.waitUntil(lambda: len(saved) == 1, timeout=5000)
     audio, _ = sf.read(saved[0], dtype="float32")
     assert len(audio) == 8000  # everything captured before the loss is in the file
@@ -381,6 +382,7 @@ def test_a_reported_error_leaves_its_traceback_in_the_log(qtbot, start, caplog):
     caplog.set_level(logging.DEBUG, logger="tingxie.app.worker")
     handle = start(_fake_engine(list_devices=no_portaudio))
     error = emitted(qtbot, handle.worker.error, handle.list_devices.emit)
-    assert error == ("microphone", "PortAudio library not found; install libportaudio2")
+    assert error[0] == "microphone"
+    assert str(error[1]) == "PortAudio library not found; install libportaudio2"
     (record,) = [r for r in caplog.records if r.exc_info]
     assert isinstance(record.exc_info[1], OSError) and record.exc_info[2] is not None

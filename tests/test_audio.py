@@ -81,7 +81,7 @@ def one_line_error(excinfo: pytest.ExceptionInfo[AudioError], path: Path, proble
     message = str(excinfo.value)
     assert "\n" not in message
     assert message.startswith(f"{path}: ")
-    assert problem in excinfo.value.problem
+    assert problem in message
     assert "; " in message  # and says what to do
     assert excinfo.value.path == path
 

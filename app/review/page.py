@@ -37,6 +37,7 @@ from engine.library.review import DoubtfulSpan, EditOp, ReviewOptions
 from engine.library.store import EditSession, Store, StoreError
 from engine.results import Alternative, Char
 
+from ..errors import error_text
 from ..i18n import tr
 from ..settings import Settings
 from ..transcript import ConfidenceBar
@@ -293,7 +294,7 @@ class ReviewPanel(QWidget):
         try:
             self.session = EditSession(self.store, tid)
         except (StoreError, KeyError) as e:
-            self.status.setText(str(e))
+            self.status.setText(error_text(e))
             return
         self.undo_stack.blockSignals(True)  # no redraw of the old state: one follows below
         self.undo_stack.clear()
@@ -489,7 +490,10 @@ class ReviewPanel(QWidget):
             self._autoplay()
 
     def _saved(self, error: StoreError | None) -> None:
-        self.status.setText(tr("review.unsaved", message=error) if error else tr("review.saved"))
+        if error is None:
+            self.status.setText(tr("review.saved"))
+        else:
+            self.status.setText(tr("review.unsaved", message=error_text(error)))
 
     def accept_span(self) -> None:
         """The span's text is right as it is."""
@@ -603,10 +607,10 @@ class ReviewPanel(QWidget):
             ),
         )
 
-    def show_dataset_failed(self, message: str) -> None:
+    def show_dataset_failed(self, error: object) -> None:
         self.actions_by_name["make_dataset"].setEnabled(True)
         self.status.setText("")
-        QMessageBox.warning(self, tr("dialog.error"), message)
+        QMessageBox.warning(self, tr("dialog.error"), error_text(error))
 
 
 def _spin(lo: float, hi: float, step: float, value: float, suffix: str) -> QDoubleSpinBox:

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+from engine.errors import TingxieError
+
 from .review import apply_edits, verified_pairs
 from .store import Store
 
@@ -34,7 +36,7 @@ Scope = Literal["segment", "span"]
 _NAME = re.compile(r"^[\w.-]+$")
 
 
-class CorrectionsError(ValueError):
+class CorrectionsError(TingxieError, ValueError):
     """No dataset can be made (nothing verified, bad name, unreadable recording)."""
 
 
@@ -103,9 +105,7 @@ def collect_clips(
         ops, head = store.chain(tid)
         pairs = verified_pairs(original, ops[:head])
         if pairs and audio is None:
-            raise CorrectionsError(
-                f"transcript {tid} has no recording, so its corrections cannot become clips"
-            )
+            raise CorrectionsError("dataset.no_recording", transcript=tid)
         if options.scope == "span":
             found = [(p.start, p.end, p.text) for _, p in pairs]
         else:
@@ -146,7 +146,9 @@ def _write_folder(tmp: Path, clips: Sequence[Clip], summary: dict, model: str, n
         try:
             write_wav(tmp / rel, read_span(clip.audio, clip.start, clip.end))
         except (AudioError, OSError) as e:
-            raise CorrectionsError(f"transcript {clip.transcript}: {e}") from e
+            raise CorrectionsError(
+                "dataset.clip_failed", transcript=clip.transcript, error=e
+            ) from e
         rows.append((rel, clip.text))
     atomic_write_text(tmp / "manifest.tsv", manifest_text(rows))
     atomic_write_text(tmp / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2))
@@ -172,13 +174,10 @@ def build_dataset(
     from engine.atomic import atomic_folder
 
     if not _NAME.match(name):
-        raise CorrectionsError(f"dataset name {name!r}: use letters, digits, '-', '_' or '.'")
+        raise CorrectionsError("dataset.bad_name", name=name)
     clips = collect_clips(store, transcript_ids, options)
     if not clips:
-        raise CorrectionsError(
-            "no checked text long enough to train on in these transcripts; accept or fix "
-            "some doubtful spans first"
-        )
+        raise CorrectionsError("dataset.nothing_checked")
     known = set(vocab)
     chars = dict.fromkeys(c for clip in clips for c in clip.text)
     new_chars = tuple(c for c in chars if known and c not in known)
@@ -201,7 +200,7 @@ def build_dataset(
     try:
         atomic_folder(target, lambda tmp: _write_folder(tmp, clips, record, model_ref, name))
     except OSError as e:
-        raise CorrectionsError(f"{target}: cannot write the dataset ({e}); free space") from e
+        raise CorrectionsError("dataset.write_failed", path=target, detail=e) from e
     store.add_correction_set(name, summary.transcripts, target, record)
     log.info("dataset %s: %d clips, %.1f s", target, len(clips), summary.seconds)
     return summary

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from engine.errors import TingxieError
 from engine.results import Alternative, Char, Segment, TranscriptionInfo
 
 from .review import EditOp, VerifiedPair, apply_edits, verified_pairs
@@ -47,7 +48,7 @@ _PREVIEW_CHARS = 80
 _PREVIEW_SEGMENTS = 8  # segments read for the preview
 
 
-class StoreError(RuntimeError):
+class StoreError(TingxieError, RuntimeError):
     """The store could not read or write; the message names the file and what to do."""
 
 
@@ -243,26 +244,20 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _describe(path: Path, e: BaseException) -> str:
-    """A one-line message for a database failure that says what to do."""
+def _describe(path: Path, e: BaseException) -> StoreError:
+    """The one-line error for a database failure, saying what to do."""
     msg = str(e).lower()
     if "is full" in msg:
-        return (
-            f"{path}: the disk is full, so the last change is not saved yet; free some space "
-            "(your work is kept and saved with the next change)"
-        )
+        return StoreError("store.disk_full", path=path)
     if "readonly" in msg or "read-only" in msg or isinstance(e, PermissionError):
-        return (
-            f"{path}: the database is read-only, so changes are not saved; make the file and "
-            f"its folder writable, or set {DATA_DIR_ENV} to a writable folder"
-        )
+        return StoreError("store.read_only", path=path, variable=DATA_DIR_ENV)
     if "locked" in msg or "busy" in msg:
-        return f"{path}: the database is busy in another program; close it and try again"
+        return StoreError("store.busy", path=path)
     if "not a database" in msg or "malformed" in msg:
-        return f"{path}: the database is damaged ({e}); move it aside to start a new one"
+        return StoreError("store.damaged", path=path, detail=e)
     if "unable to open" in msg or isinstance(e, OSError):
-        return f"{path}: cannot open the database ({e}); check that the folder is writable"
-    return f"{path}: database error ({e}); the change is not saved"
+        return StoreError("store.cannot_open", path=path, detail=e)
+    return StoreError("store.error", path=path, detail=e)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -281,7 +276,7 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = _connect(self.path)
         except (sqlite3.Error, OSError) as e:
-            raise StoreError(_describe(self.path, e)) from e
+            raise _describe(self.path, e) from e
         try:
             self._configure()
             self._migrate()
@@ -300,7 +295,7 @@ class Store:
             # Reading the schema version is the first real read: a damaged file fails here.
             self._conn.execute("PRAGMA user_version").fetchone()
         except sqlite3.Error as e:
-            raise StoreError(_describe(self.path, e)) from e
+            raise _describe(self.path, e) from e
 
     # -- plumbing --
 
@@ -330,7 +325,7 @@ class Store:
                             self._conn.execute("ROLLBACK")
                     raise
             except sqlite3.Error as e:
-                raise StoreError(_describe(self.path, e)) from e
+                raise _describe(self.path, e) from e
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -338,14 +333,13 @@ class Store:
             try:
                 yield self._conn
             except sqlite3.Error as e:
-                raise StoreError(_describe(self.path, e)) from e
+                raise _describe(self.path, e) from e
 
     def _migrate(self) -> None:
         version = self._conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise StoreError(
-                f"{self.path}: made by a newer Tingxie (schema {version} > {SCHEMA_VERSION}); "
-                "update Tingxie or set another data folder"
+                "store.newer_schema", path=self.path, version=version, supported=SCHEMA_VERSION
             )
         for number in range(version + 1, SCHEMA_VERSION + 1):
             with self._write() as conn:

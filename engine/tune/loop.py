@@ -165,7 +165,7 @@ class Job:
         try:
             family = family_for(config.get("model_type", "?"))
         except UnsupportedModelError as e:
-            raise ModelLoadError(f"{path}: {e}") from e
+            raise ModelLoadError("model.unsupported_in_folder", path=path, error=e) from e
         attention = pick_attention("auto", family, self.device, torch.float32)
         processor = AutoProcessor.from_pretrained(path, trust_remote_code=False)
         model = AutoModelForCTC.from_pretrained(

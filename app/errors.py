@@ -1,0 +1,134 @@
+"""Engine errors in the UI language.
+
+The engine raises `TingxieError`s: a code, parameters, and an English message (its wording is
+in `engine.errors.MESSAGES`, the one English source). This module words each code in Chinese,
+registers both as `error.<code>` in the app's table (`app.i18n.STRINGS`), and `error_text`
+picks the current language's wording. An error without a known code reads as its own English
+text, so nothing is ever hidden.
+"""
+
+from __future__ import annotations
+
+from engine.errors import MESSAGES, TingxieError
+
+from .i18n import STRINGS, tr
+
+__all__ = ["ZH", "error_text"]
+
+_REDO = "请确认它能在播放器中播放，或将其转换为 WAV 或 FLAC"
+_GET_MODEL = (
+    "请选择本地模型文件夹；或在联网的电脑上运行 `hf download {source}`，"
+    "再把 Hugging Face 缓存（~/.cache/huggingface）复制到本机"
+)
+_MICROPHONE_LOST = "已录下的内容保存在 {path} —— 请重新连接它或选择其他设备"
+
+# code -> Simplified Chinese, with the same parameters as the English in engine.errors.
+ZH: dict[str, str] = {
+    "model.no_cuda": "要求使用 CUDA（device=cuda），但没有可用的 CUDA GPU；请改用 cpu",
+    "model.sdpa_unsupported": "{model_type} 不支持 attention=sdpa；请改用 eager",
+    "model.folder_missing": "模型文件夹 {path} 不存在；请选择 Hugging Face 格式的模型文件夹",
+    "model.folder_incomplete": (
+        "模型文件夹 {path} 缺少 {missing}；请复制完整的模型文件夹（save_pretrained 保存的内容）"
+    ),
+    "model.pickle_only": (
+        "模型文件夹 {path} 只有 pickle 格式的权重（pytorch_model.bin），加载时可能执行其中的代码；"
+        "请先转换为 model.safetensors，或在确认来源可信时允许 pickle 权重"
+    ),
+    "model.no_onnx": (
+        "模型文件夹 {path} 中没有 model.onnx；请先用 `tingxie-cli export MODEL OUT --format onnx` "
+        "导出，或改用 torch 后端"
+    ),
+    "model.is_file": "模型 {source} 是一个文件；请选择模型文件夹或 Hub 模型 ID",
+    "model.invalid_id": "模型“{source}”既不是已有的文件夹，也不是有效的 Hub 模型 ID（owner/name）",
+    "model.not_cached": "模型“{source}”不在 Hugging Face 缓存中（{detail}）。" + _GET_MODEL,
+    "model.download_failed": "模型“{source}”无法下载（{detail}）。" + _GET_MODEL,
+    "model.bad_json": "{path} 不是可读取的 JSON（{detail}）；请重新复制模型",
+    "model.unsupported_type": (
+        "模型类型“{model_type}”不是受支持的 CTC 模型；听写支持带 CTC 头的 {supported} 模型"
+    ),
+    "model.unsupported_in_folder": "{path}：{error}",
+    "model.load_failed": "无法加载模型文件夹 {path}：{detail}",
+    "model.failed": "无法加载模型“{source}”：{detail}",
+    "audio.missing": "{path}：文件不存在；请检查路径和文件名",
+    "audio.folder": "{path}：这是文件夹，不是音频文件；请选择其中的文件",
+    "audio.not_a_file": "{path}：不是普通文件；请选择音频或视频文件",
+    "audio.unsupported_type": (
+        "{path}：不支持的文件类型“{suffix}”；请转换为以下格式之一：{supported}"
+    ),
+    "audio.no_extension": "{path}：文件没有扩展名，无法识别；请转换为以下格式之一：{supported}",
+    "audio.permission": "{path}：没有读取权限；请让当前用户可以读取该文件",
+    "audio.empty": "{path}：文件是空的（0 字节）；请重新录制或导出",
+    "audio.no_samples": "{path}：不含任何音频采样；请重新录制或导出",
+    "audio.video_without_audio": "{path}：视频没有音轨；请选择有声音的文件",
+    "audio.no_audio_track": "{path}：没有音轨；请选择有声音的文件",
+    "audio.codec": "{path}：不支持的音频编码“{codec}”；" + _REDO,
+    "audio.unreadable_media": "{path}：无法读取的媒体文件（{detail}）；" + _REDO,
+    "audio.unreadable": "{path}：无法读取的音频文件（{detail}）；" + _REDO,
+    "audio.bad_header": "{path}：无法读取的音频文件（{detail}：文件头损坏或不是音频）；" + _REDO,
+    "audio.decode_stopped": "{path}：解码到第 {samples} 个采样时失败（{detail}）；" + _REDO,
+    "audio.undecodable": "{path}：无法解码任何音频（{detail}）：编码不受支持或数据损坏；" + _REDO,
+    "audio.seek_failed": "{path}：无法回到开头（{detail}）；" + _REDO,
+    "audio.format_changes": "{path}：采样率或声道数在中途改变；" + _REDO,
+    "audio.span_after_end": (
+        "{path}：片段 {start:.2f}–{end:.2f} 秒从音频结尾（{duration:.2f} 秒）之后开始；"
+        "请选择文件内的片段"
+    ),
+    "microphone.query_failed": "无法查询音频系统（{detail}）；请检查它是否在运行",
+    "microphone.none": "未找到麦克风；请连接一个，或检查系统的声音设置",
+    "microphone.not_connected": "麦克风“{device}”未连接；请从以下设备中选择：{names}",
+    "microphone.refused": (
+        "麦克风“{device}”拒绝访问（{detail}）；请允许本程序使用麦克风，并关闭占用它的其他程序"
+    ),
+    "microphone.open_failed": "无法打开麦克风“{device}”（{detail}）；请选择其他设备",
+    "microphone.stalled": "麦克风“{device}”在录音中途停止传送音频；" + _MICROPHONE_LOST,
+    "microphone.disappeared": "麦克风“{device}”在录音中途断开；" + _MICROPHONE_LOST,
+    "recording.write_failed": (
+        "无法写入录音 {path}（{detail}）；已写入磁盘的部分保留在那里；请释放空间或选择其他文件夹"
+    ),
+    "recording.write_failed_kept": (
+        "无法写入录音 {path}（{detail}）；前 {seconds:.1f} 秒已保存在那里；"
+        "请释放空间或选择其他文件夹"
+    ),
+    "recording.not_a_recording": "{path}：不是听写的录音（没有 WAV 文件头），无法恢复",
+    "recording.repair_failed": "{path}：无法修复（{detail}）；请检查磁盘",
+    "recording.recover_failed": "{path}：无法恢复（{detail}）",
+    "recording.scan_failed": "{folder}：无法查找未完成的录音（{detail}）",
+    "transcribe.live_failed": "实时转写失败：{detail}",
+    "store.disk_full": (
+        "{path}：磁盘已满，最后一次修改尚未保存；请释放空间（修改会保留，并随下一次修改一起保存）"
+    ),
+    "store.read_only": (
+        "{path}：数据库是只读的，修改无法保存；"
+        "请让该文件及其文件夹可写，或把 {variable} 设为可写的文件夹"
+    ),
+    "store.busy": "{path}：数据库正被其他程序使用；请关闭它后重试",
+    "store.damaged": "{path}：数据库已损坏（{detail}）；请把它移走以新建数据库",
+    "store.cannot_open": "{path}：无法打开数据库（{detail}）；请确认文件夹可写",
+    "store.error": "{path}：数据库错误（{detail}）；修改未保存",
+    "store.newer_schema": (
+        "{path}：由更新版本的听写创建（结构版本 {version} > {supported}）；"
+        "请更新听写或换一个数据文件夹"
+    ),
+    "dataset.no_recording": "转写 {transcript} 没有录音，其中的改正无法生成音频片段",
+    "dataset.clip_failed": "转写 {transcript}：{error}",
+    "dataset.bad_name": "训练集名称“{name}”：只能使用字母、数字、“-”、“_”或“.”",
+    "dataset.nothing_checked": (
+        "这些转写中没有足够长的已校对文字可用于训练；请先确认或改正一些存疑之处"
+    ),
+    "dataset.write_failed": "{path}：无法写入训练集（{detail}）；请释放空间",
+    "dataset.failed": "无法生成训练集“{name}”：{detail}",
+}
+
+STRINGS.update({f"error.{code}": (MESSAGES[code], zh) for code, zh in ZH.items()})
+
+
+def error_text(error: object) -> str:
+    """How `error` reads in the UI language: an engine error by its code (errors among its
+    parameters too), anything else (an OSError, a message string) as its own text."""
+    if isinstance(error, TingxieError) and f"error.{error.code}" in STRINGS:
+        params = {
+            name: error_text(value) if isinstance(value, BaseException) else value
+            for name, value in error.params.items()
+        }
+        return tr(f"error.{error.code}", **params)
+    return str(error)

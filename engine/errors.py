@@ -1,0 +1,166 @@
+"""Errors a person reads: a stable code, its parameters, and an English one-line message.
+
+`str(error)` is the English message the CLI prints and the log records. A front end in another
+language looks `error.code` up in its own table and formats `error.params` into it (the desktop
+app's Chinese is in app/errors.py); the code stays the same when the English wording is
+improved. Every English template is in `MESSAGES`, one table, so a translator sees everything
+the engine can say and a test can check that each code has its translations.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MESSAGES", "TingxieError"]
+
+_REDO = "check that it plays in a media player, or convert it to WAV or FLAC"
+_GET_MODEL = (
+    "Choose a local model folder, or on a connected machine run `hf download {source}` and copy "
+    "the Hugging Face cache (~/.cache/huggingface) here"
+)
+_MICROPHONE_LOST = "the recording so far is saved in {path} — reconnect it or choose another device"
+
+# code -> English template (str.format names are the parameters every front end gets).
+MESSAGES: dict[str, str] = {
+    # -- model loading (engine.model, engine.registry)
+    "model.no_cuda": "device=cuda was requested but no CUDA GPU is available; use cpu",
+    "model.sdpa_unsupported": "attention=sdpa is not implemented for {model_type}; use eager",
+    "model.folder_missing": (
+        "model folder {path} does not exist; choose a folder in Hugging Face layout"
+    ),
+    "model.folder_incomplete": (
+        "model folder {path} is missing {missing}; copy the complete checkpoint folder "
+        "(as saved by save_pretrained)"
+    ),
+    "model.pickle_only": (
+        "model folder {path} has only pickle weights (pytorch_model.bin), which can run code "
+        "when loaded; convert them to model.safetensors, or allow pickle weights "
+        "(--allow-pickle) if you trust where the folder came from"
+    ),
+    "model.no_onnx": (
+        "model folder {path} has no model.onnx; export one with `tingxie-cli export MODEL OUT "
+        "--format onnx`, or use the torch backend"
+    ),
+    "model.is_file": "model {source} is a file; choose a checkpoint folder or a Hub id",
+    "model.invalid_id": (
+        "model {source!r} is neither an existing folder nor a valid Hub id (owner/name)"
+    ),
+    "model.not_cached": "model {source!r} is not in the Hugging Face cache ({detail}). "
+    + _GET_MODEL,
+    "model.download_failed": "model {source!r} could not be downloaded ({detail}). " + _GET_MODEL,
+    "model.bad_json": "{path} is not readable JSON ({detail}); re-copy the checkpoint",
+    "model.unsupported_type": (
+        "model type {model_type!r} is not a supported CTC family; Tingxie runs {supported} "
+        "checkpoints with a CTC head"
+    ),
+    "model.unsupported_in_folder": "{path}: {error}",
+    "model.load_failed": "model folder {path} could not be loaded: {detail}",
+    "model.failed": "model {source!r} could not be loaded: {detail}",
+    # -- reading audio (engine.audio); every message names the file first
+    "audio.missing": "{path}: no such file; check the path and the file name",
+    "audio.folder": "{path}: is a folder, not an audio file; choose a file inside it",
+    "audio.not_a_file": "{path}: is not a regular file; choose an audio or video file",
+    "audio.unsupported_type": (
+        "{path}: unsupported file type '{suffix}'; convert it to one of {supported}"
+    ),
+    "audio.no_extension": (
+        "{path}: unsupported file without an extension; convert it to one of {supported}"
+    ),
+    "audio.permission": "{path}: permission denied; make the file readable by your user",
+    "audio.empty": "{path}: the file is empty (0 bytes); record or export it again",
+    "audio.no_samples": "{path}: contains no audio samples; record or export it again",
+    "audio.video_without_audio": "{path}: a video with no audio track; choose a file with sound",
+    "audio.no_audio_track": "{path}: has no audio track; choose a file with sound",
+    "audio.codec": "{path}: unsupported audio codec '{codec}'; " + _REDO,
+    "audio.unreadable_media": "{path}: not a readable media file ({detail}); " + _REDO,
+    "audio.unreadable": "{path}: not a readable audio file ({detail}); " + _REDO,
+    "audio.bad_header": (
+        "{path}: not a readable audio file ({detail}: corrupt header or not audio); " + _REDO
+    ),
+    "audio.decode_stopped": (
+        "{path}: decoding failed after {samples} samples ({detail}); " + _REDO
+    ),
+    "audio.undecodable": (
+        "{path}: no audio could be decoded ({detail}): unsupported codec or corrupt data; " + _REDO
+    ),
+    "audio.seek_failed": "{path}: cannot go back to the start ({detail}); " + _REDO,
+    "audio.format_changes": ("{path}: sample rate or channel count changes mid-stream; " + _REDO),
+    "audio.span_after_end": (
+        "{path}: span {start:.2f}-{end:.2f} s starts after the end of the audio "
+        "({duration:.2f} s); choose a span inside the file"
+    ),
+    # -- the microphone and recordings (engine.recorder)
+    "microphone.query_failed": "the audio system could not be queried ({detail}); check it runs",
+    "microphone.none": "no microphone found; connect one, or check the system's sound settings",
+    "microphone.not_connected": ("microphone {device!r} is not connected; choose one of: {names}"),
+    "microphone.refused": (
+        "microphone {device!r} refused access ({detail}); allow this app to use the microphone "
+        "and close other apps that hold it"
+    ),
+    "microphone.open_failed": (
+        "microphone {device!r} could not be opened ({detail}); choose another device"
+    ),
+    "microphone.stalled": (
+        "microphone {device!r} stopped delivering audio mid-recording; " + _MICROPHONE_LOST
+    ),
+    "microphone.disappeared": "microphone {device!r} disappeared mid-recording; "
+    + _MICROPHONE_LOST,
+    "recording.write_failed": (
+        "recording could not be written to {path} ({detail}); what reached the disk is there; "
+        "free some space or choose another folder"
+    ),
+    "recording.write_failed_kept": (
+        "recording could not be written to {path} ({detail}); the first {seconds:.1f} s are "
+        "saved there; free some space or choose another folder"
+    ),
+    "recording.not_a_recording": (
+        "{path}: not a Tingxie recording (no WAV header); it cannot be recovered"
+    ),
+    "recording.repair_failed": "{path}: could not be repaired ({detail}); check the disk",
+    "recording.recover_failed": "{path}: could not be recovered ({detail})",
+    "recording.scan_failed": "{folder}: could not look for unfinished recordings ({detail})",
+    # -- transcription
+    "transcribe.live_failed": "live transcription failed: {detail}",
+    # -- the transcript library (engine.library.store)
+    "store.disk_full": (
+        "{path}: the disk is full, so the last change is not saved yet; free some space "
+        "(your work is kept and saved with the next change)"
+    ),
+    "store.read_only": (
+        "{path}: the database is read-only, so changes are not saved; make the file and its "
+        "folder writable, or set {variable} to a writable folder"
+    ),
+    "store.busy": "{path}: the database is busy in another program; close it and try again",
+    "store.damaged": "{path}: the database is damaged ({detail}); move it aside to start a new one",
+    "store.cannot_open": (
+        "{path}: cannot open the database ({detail}); check that the folder is writable"
+    ),
+    "store.error": "{path}: database error ({detail}); the change is not saved",
+    "store.newer_schema": (
+        "{path}: made by a newer Tingxie (schema {version} > {supported}); update Tingxie or "
+        "set another data folder"
+    ),
+    # -- training sets from checked text (engine.library.corrections)
+    "dataset.no_recording": (
+        "transcript {transcript} has no recording, so its corrections cannot become clips"
+    ),
+    "dataset.clip_failed": "transcript {transcript}: {error}",
+    "dataset.bad_name": "dataset name {name!r}: use letters, digits, '-', '_' or '.'",
+    "dataset.nothing_checked": (
+        "no checked text long enough to train on in these transcripts; accept or fix some "
+        "doubtful spans first"
+    ),
+    "dataset.write_failed": "{path}: cannot write the dataset ({detail}); free space",
+    "dataset.failed": "training set {name!r} could not be built: {detail}",
+}
+
+
+class TingxieError(Exception):
+    """An error with a code from `MESSAGES` and the parameters its wording needs.
+
+    Parameters may be other errors (a clip that failed inside a training set): a front end
+    words those by their own codes.
+    """
+
+    def __init__(self, code: str, **params: object) -> None:
+        self.code = code
+        self.params = params
+        super().__init__(MESSAGES[code].format(**params))
