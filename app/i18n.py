@@ -113,6 +113,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "dialog.save_transcript": ("Save transcript", "保存转写"),
     "dialog.nothing_to_save": ("There is no transcript to save yet.", "还没有可保存的转写。"),
     "dialog.saved": ("Saved {path}", "已保存 {path}"),
+    "dialog.cannot_write": (
+        "{path} could not be written ({detail}); choose another folder or free some space",
+        "无法写入 {path}（{detail}）；请换一个文件夹或释放空间",
+    ),
 }
 
 _current: Language = "zh"

@@ -48,11 +48,12 @@ from .library import LibraryView
 from .modeldialog import ModelDialog
 from .review.page import ReviewPanel
 from .review.player import SoundDevicePlayer
+from .savedialog import ask_save_path, write_error_text
 from .transcript import ConfidenceBar, TranscriptView
 from .waveform import WaveformView
 from .worker import ModelSummary, WorkerHandle
 
-__all__ = ["LIVE", "Document", "MainWindow", "media_patterns", "save_target"]
+__all__ = ["LIVE", "Document", "MainWindow", "media_patterns"]
 
 log = logging.getLogger("tingxie.app.window")
 
@@ -77,22 +78,6 @@ def media_patterns() -> str:
     except ImportError:
         SUPPORTED_EXTENSIONS = _FALLBACK_EXTENSIONS
     return " ".join(f"*{ext}" for ext in sorted(SUPPORTED_EXTENSIONS))
-
-
-def save_target(path: str, chosen_filter: str, formats: tuple[str, ...]) -> Path:
-    """The file to write: `path` as typed, with the chosen filter's suffix added when the
-    typed name has none of the known ones (so "notes" + "SRT (*.srt)" saves notes.srt).
-
-    >>> str(save_target("/t/notes", "SRT (*.srt)", ("txt", "srt")))
-    '/t/notes.srt'
-    """
-    target = Path(path)
-    if target.suffix.lower().lstrip(".") in formats:
-        return target
-    for fmt in formats:
-        if f"*.{fmt})" in chosen_filter:
-            return target.with_name(f"{target.name}.{fmt}")
-    return target.with_name(f"{target.name}.txt")
 
 
 def _elapsed(seconds: float) -> str:
@@ -621,18 +606,13 @@ class MainWindow(QMainWindow):
             return
         from engine import writers
 
-        stem = Path(doc.audio).with_suffix("").name if doc.audio else "transcript"
-        filters = ";;".join(f"{fmt.upper()} (*.{fmt})" for fmt in writers.FORMATS)
-        path, chosen = QFileDialog.getSaveFileName(
-            self, tr("dialog.save_transcript"), f"{stem}.txt", filters
-        )
-        if not path:
+        target = ask_save_path(self, tr("dialog.save_transcript"), doc.audio)
+        if target is None:
             return
-        target = save_target(path, chosen, writers.FORMATS)
         try:
             written = writers.write(doc.segments, target, info=doc.info)
         except (OSError, ValueError) as e:
-            self.show_error("file", str(e))
+            self.show_error("file", write_error_text(target, e))
             return
         self.statusBar().showMessage(tr("dialog.saved", path=str(written)))
 

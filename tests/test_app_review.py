@@ -21,7 +21,7 @@ from app.library import LibraryView
 from app.review.page import KEYS, ReviewPanel, format_duration, span_choices
 from engine.library import store as store_mod
 from engine.library.review import EditOp
-from engine.library.store import Store, StoreError
+from engine.library.store import Store
 from engine.results import Alternative, Char, Segment, TranscriptionInfo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,6 +234,32 @@ def test_full_disk_keeps_the_edit_and_says_so(qtbot, panel: ReviewPanel, store, 
     assert text_of(store, tid) == "今甜甜天气好我们去公圆"
 
 
+def test_export_dialog_takes_the_chosen_type_and_starts_beside_the_audio(
+    qtbot, panel: ReviewPanel, audio: Path, tmp_path: Path, monkeypatch
+):
+    """Bug 2: "notes" typed with SRT chosen failed with an English "...or pass fmt" (the type
+    was ignored), and the dialog opened on "transcript.txt" wherever Qt liked. A file that
+    cannot be written is reported in the UI language."""
+    from PySide6.QtWidgets import QMessageBox
+
+    asked, warned = [], []
+
+    def dialog(parent, title, start, filters):
+        asked.append(start)
+        return str(target), "SRT (*.srt)"
+
+    monkeypatch.setattr("app.savedialog.QFileDialog.getSaveFileName", dialog)
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warned.append(text))
+    target = tmp_path / "notes"
+    panel.export_dialog()
+    assert asked == [str(audio.resolve().with_name("rec.txt"))]
+    assert (tmp_path / "notes.srt").read_text(encoding="utf-8").startswith("1\n00:00:00,000")
+    assert warned == [] and "notes.srt" in panel.status.text()
+    target = tmp_path / "no-such-folder" / "notes"
+    panel.export_dialog()
+    assert len(warned) == 1 and warned[0].startswith("无法写入") and "notes.srt" in warned[0]
+
+
 def test_export_edited_text_in_traditional_and_copy(qtbot, panel: ReviewPanel, tmp_path):
     pytest.importorskip("engine.writers", reason="engine/writers.py (DECODE engineer) not in yet")
     panel.fix_edit.setText("甜")
@@ -375,7 +401,7 @@ def test_main_window_composes_review_and_library(
     qtbot.keyClick(panel.fix_edit, Qt.Key.Key_Return)
     target = tmp_path / "saved.txt"
     monkeypatch.setattr(
-        "app.review.page.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), "")
+        "app.savedialog.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), "")
     )
     window.save_action.trigger()
     assert "甜" in target.read_text(encoding="utf-8")

@@ -329,11 +329,19 @@ def test_save_transcript_writes_the_chosen_format(qtbot, make_window, monkeypatc
     (job,) = window.add_files(["/data/good.wav"])
     qtbot.waitUntil(lambda: window.queue.state(job) == "done", timeout=5000)
     window.show_document(job)
-    target = tmp_path / "out.srt"
-    monkeypatch.setattr("app.window.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
+    target = tmp_path / "out"
+    asked = []
+
+    def dialog(parent, title, start, filters):
+        asked.append(start)
+        return str(target), "SRT (*.srt)"  # no suffix typed, SRT chosen
+
+    monkeypatch.setattr("app.savedialog.QFileDialog.getSaveFileName", dialog)
     window.save_action.trigger()
-    text = target.read_text(encoding="utf-8")
+    text = target.with_suffix(".srt").read_text(encoding="utf-8")
     assert "你好" in text and "世界" in text and "-->" in text
+    # The dialog opened beside the audio, named after it (old: "good.txt" in the cwd).
+    assert asked == ["/data/good.txt"]
 
 
 def test_dropping_files_queues_them(qtbot, make_window, tmp_path):

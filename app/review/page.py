@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -39,6 +38,7 @@ from engine.results import Alternative, Char
 
 from ..errors import error_text
 from ..i18n import tr
+from ..savedialog import ask_save_path, write_error_text
 from ..settings import Settings
 from ..transcript import ConfidenceBar
 from ..undo import EditCommand, HeadCommand
@@ -562,17 +562,16 @@ class ReviewPanel(QWidget):
             self.status.setText(tr("review.copied"))
 
     def export_dialog(self) -> None:
+        """Export through the shared Save dialog: next to the recording, in the chosen type."""
         if self.session is None:
             return
-        from engine import writers
-
-        filters = ";;".join(f"{fmt.upper()} (*.{fmt})" for fmt in writers.FORMATS)
-        path, _ = QFileDialog.getSaveFileName(self, tr("action.export"), "transcript.txt", filters)
-        if path:
+        audio = self.store.audio_path(self.session.tid)
+        target = ask_save_path(self, tr("action.export"), audio)
+        if target is not None:
             try:
-                self.export(path)
+                self.export(target)
             except (OSError, ValueError) as e:
-                QMessageBox.warning(self, tr("dialog.error"), str(e))
+                QMessageBox.warning(self, tr("dialog.error"), write_error_text(target, e))
 
     def _dataset_dialog(self) -> None:
         if self.session is None:

@@ -1,0 +1,64 @@
+"""The Save dialog for transcripts, shared by the Transcript page's Save and Review's Export.
+
+It opens next to the audio file, named after it; it offers every format the writers know; and a
+name typed without a suffix gets the type chosen in the dialog (the writers tell the format by
+the suffix). Failures to write are worded in the UI language.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QFileDialog, QWidget
+
+from .errors import error_text
+from .i18n import tr
+
+__all__ = ["ask_save_path", "save_start", "save_target", "write_error_text"]
+
+_DEFAULT_STEM = "transcript"
+
+
+def save_target(path: str, chosen_filter: str, formats: tuple[str, ...]) -> Path:
+    """The file to write: `path` as typed, with the chosen filter's suffix added when the
+    typed name has none of the known ones (so "notes" + "SRT (*.srt)" saves notes.srt).
+
+    >>> str(save_target("/t/notes", "SRT (*.srt)", ("txt", "srt")))
+    '/t/notes.srt'
+    """
+    target = Path(path)
+    if target.suffix.lower().lstrip(".") in formats:
+        return target
+    for fmt in formats:
+        if f"*.{fmt})" in chosen_filter:
+            return target.with_name(f"{target.name}.{fmt}")
+    return target.with_name(f"{target.name}.txt")
+
+
+def save_start(audio: str | Path | None, fmt: str = "txt") -> str:
+    """Where the dialog opens: beside the audio, named after it (a bare name when there is no
+    audio, which Qt places in the folder it used last).
+
+    >>> save_start("/rec/meeting.m4a")
+    '/rec/meeting.txt'
+    """
+    if not audio:
+        return f"{_DEFAULT_STEM}.{fmt}"
+    audio = Path(audio)
+    return str(audio.with_name(f"{audio.stem}.{fmt}"))
+
+
+def ask_save_path(parent: QWidget, title: str, audio: str | Path | None) -> Path | None:
+    """Ask where to save a transcript of `audio`; None when the user cancels."""
+    from engine import writers
+
+    filters = ";;".join(f"{fmt.upper()} (*.{fmt})" for fmt in writers.FORMATS)
+    path, chosen = QFileDialog.getSaveFileName(parent, title, save_start(audio), filters)
+    return save_target(path, chosen, writers.FORMATS) if path else None
+
+
+def write_error_text(target: Path, error: Exception) -> str:
+    """A failed save, in the UI language: the file and the system's reason."""
+    if isinstance(error, OSError):
+        return tr("dialog.cannot_write", path=str(target), detail=error.strerror or error)
+    return error_text(error)
