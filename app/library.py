@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -14,16 +18,55 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.library.store import Store, StoreError
+from engine.library.store import Store, StoreError, TranscriptSummary
 
 from .errors import error_text
 from .i18n import tr
 from .review import strings  # noqa: F401  (registers the strings used below)
 
-__all__ = ["LibraryView"]
+__all__ = ["LibraryView", "distinct_titles"]
 
 _SEARCH_DELAY_MS = 200  # wait for a pause in typing before querying
 _COLUMNS = ("title", "date", "duration", "edits", "text")
+
+
+def distinct_titles(rows: Sequence[TranscriptSummary]) -> list[str]:
+    """The rows' titles, with where each came from added when two read the same (two
+    "meeting.m4a" from different folders): the audio's folder, with as many parent folders as
+    it takes to tell them apart, and the time it was transcribed when even that is the same.
+
+    Titles are file names by default, so the same name from two folders is common."""
+    labels = [r.title for r in rows]
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        groups[r.title].append(i)
+    for title, group in groups.items():
+        if len(group) < 2:
+            continue
+        members = [rows[i] for i in group]
+        hints = _folder_hints(members)
+        for i, r, hint in zip(group, members, hints, strict=True):
+            if hints.count(hint) > 1:  # the same file, or no audio: the time tells them apart
+                hint = " · ".join(filter(None, [hint, _local_time(r.created_at, seconds=True)]))
+            labels[i] = f"{title} ({hint})"
+    return labels
+
+
+def _folder_hints(rows: Sequence[TranscriptSummary]) -> list[str]:
+    """The shortest trailing part of each audio folder that differs across `rows`."""
+    parents = [r.audio_path.parent.parts if r.audio_path else () for r in rows]
+    hints = [""] * len(rows)
+    for depth in range(1, max(map(len, parents), default=0) + 1):
+        hints = ["/".join(p[-depth:]) for p in parents]
+        if len(set(hints)) == len(set(parents)):
+            break
+    return hints
+
+
+def _local_time(stamp: str, seconds: bool = False) -> str:
+    """A stored UTC time stamp as the user's local time."""
+    when = datetime.fromisoformat(stamp).astimezone()
+    return when.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 class LibraryView(QWidget):
@@ -88,14 +131,15 @@ class LibraryView(QWidget):
         self._stale = False
         self.ids = [r.id for r in rows]
         self.table.setRowCount(len(rows))
-        for i, r in enumerate(rows):
+        for i, (r, title) in enumerate(zip(rows, distinct_titles(rows), strict=True)):
             duration = f"{r.duration / 60:.1f} min" if r.duration else ""
-            changed = r.updated_at[:16].replace("T", " ")
-            cells = (r.title, changed, duration, str(r.edits), r.preview)
+            cells = (title, _local_time(r.updated_at), duration, str(r.edits), r.preview)
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, r.id)
                 self.table.setItem(i, j, item)
+            if r.audio_path is not None:  # the whole path on hover
+                self.table.item(i, 0).setToolTip(str(r.audio_path))
 
     def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):

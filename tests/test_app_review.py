@@ -297,6 +297,35 @@ def test_library_search_and_open(qtbot, store: Store, audio: Path):
     assert library.ids == [t3, t2, t1]
 
 
+def test_library_tells_apart_files_of_the_same_name(qtbot, store: Store, tmp_path, monkeypatch):
+    """Old: three rows all reading "meeting.wav". Now the folders that differ (as deep as it
+    takes) and, for the same file transcribed twice, the local time it was transcribed."""
+    import itertools
+
+    import numpy as np
+
+    from engine.audio import write_wav
+
+    paths = []
+    for folder in ("2024/monday", "2025/monday", "2025/tuesday"):
+        path = tmp_path / folder / "meeting.wav"
+        path.parent.mkdir(parents=True)
+        write_wav(path, np.zeros(1600, np.float32))
+        paths.append(path)
+    days = itertools.count(1)  # each stored time stamp a day later
+    monkeypatch.setattr(store_mod, "_now", lambda: f"2026-01-{next(days):02d}T08:00:00+00:00")
+    seg = [Segment(0, 0, 1, (Char("北", 0, 0.5, 0.9),))]
+    for path in [*paths, paths[2]]:  # the last file twice
+        store.add_transcript(seg, audio=path)
+    library = LibraryView(store)
+    qtbot.addWidget(library)
+    titles = [library.table.item(row, 0).text() for row in range(4)]
+    assert len(set(titles)) == 4
+    assert set(titles[2:]) == {"meeting.wav (2025/monday)", "meeting.wav (2024/monday)"}
+    assert titles[0].startswith("meeting.wav (2025/tuesday · 2026-01-")  # local time
+    assert library.table.item(3, 0).toolTip() == str(paths[0].resolve())
+
+
 APP_WRITER = """
 import sys
 from PySide6.QtWidgets import QApplication
