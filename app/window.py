@@ -89,20 +89,26 @@ def _elapsed(seconds: float) -> str:
 class _WindowShortcuts(QObject):
     """Lets the window's own shortcuts win over a text box's key binding for the same keys
     (Linux text boxes take Ctrl+E as "end of line"), so Record, Stop, Save … work whatever
-    widget has the focus. An application event filter that looks only at key presses inside
-    `window` and only at enabled actions of the window itself."""
+    widget has the focus.
+
+    An event filter on the widget that gets the focus and its parents (a spin box hands the
+    key to its line edit), not on the whole application: a Python filter on every event of the
+    UI thread slowed it enough to drop waveform frames while recording."""
 
     def __init__(self, window: QMainWindow) -> None:
         super().__init__(window)
         self._window = window
-        QApplication.instance().installEventFilter(self)
+        QApplication.instance().focusChanged.connect(self._focus_changed)
+
+    def _focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
+        widget = new if new is not None and new.window() is self._window else None
+        while widget is not None and widget is not self._window:
+            widget.installEventFilter(self)  # installing it again does not add it twice
+            widget = widget.parentWidget()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if (
-            event.type() == QEvent.Type.ShortcutOverride
-            and isinstance(watched, QWidget)
-            and watched.window() is self._window
-            and self._claimed(QKeySequence(event.keyCombination()))
+        if event.type() == QEvent.Type.ShortcutOverride and self._claimed(
+            QKeySequence(event.keyCombination())
         ):
             event.ignore()  # the widget does not take it: the shortcut fires
             return True
