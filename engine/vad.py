@@ -15,6 +15,8 @@ already heard silence.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -95,8 +97,15 @@ class PauseDetector:
 
     def push(self, samples: np.ndarray) -> list[int]:
         self._pending = np.concatenate([self._pending, np.asarray(samples, np.float32)])
-        boundaries = []
         n = len(self._pending) // self._block
+        with _one_torch_thread(self._silero is not None and n > 0):
+            boundaries = self._scan(n)
+        self._pending = self._pending[n * self._block :]
+        self._pos += n * self._block
+        return boundaries
+
+    def _scan(self, n: int) -> list[int]:
+        boundaries = []
         for i in range(n):
             block = self._pending[i * self._block : (i + 1) * self._block]
             start = self._pos + i * self._block
@@ -108,9 +117,26 @@ class PauseDetector:
             if self._speech and start + self._block - self._silence_start >= self._pause:
                 boundaries.append(self._silence_start + self._pause // 2)
                 self._speech = False
-        self._pending = self._pending[n * self._block :]
-        self._pos += n * self._block
         return boundaries
+
+
+@contextlib.contextmanager
+def _one_torch_thread(active: bool) -> Iterator[None]:
+    """Run silero's many tiny calls on one thread: split over several (as the transcriber
+    sets torch for the model), each 32 ms call waits on the others, and on a busy 2-core
+    machine 20 s of audio took 25 s instead of 1 s. Torch's thread count is per process; the
+    engine's callers run the detector and the model from one thread, one after the other."""
+    if not active:
+        yield
+        return
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def find_pauses(audio: np.ndarray, options: PauseOptions | None = None) -> list[float]:
@@ -119,6 +145,9 @@ def find_pauses(audio: np.ndarray, options: PauseOptions | None = None) -> list[
 
 
 def _load_silero():
+    import torch
+
+    threads = torch.get_num_threads()
     try:
         from silero_vad import load_silero_vad
     except ImportError as e:
@@ -126,4 +155,7 @@ def _load_silero():
             "PauseOptions.vad='silero' needs the silero-vad package: pip install silero-vad, "
             "or use vad='energy'"
         ) from e
+    finally:
+        # importing silero_vad sets the whole process to one torch thread (the model too)
+        torch.set_num_threads(threads)
     return load_silero_vad(onnx=False)

@@ -76,3 +76,22 @@ def test_silero_finds_the_pause_between_two_real_utterances(shared_audio):
     assert np.any((seconds > clip - 1.0) & (seconds < clip + 0.5))
     assert np.any(seconds > 2 * clip)
     assert len(seconds) <= 5
+
+
+def test_silero_leaves_torch_threads_to_the_model():
+    """Importing silero_vad sets the whole process to one torch thread, which made every
+    model forward after the first detector single-threaded; the detector puts it back (and
+    runs its own calls on one thread). A fresh process, since the import happens once."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, torch\n"
+        "torch.set_num_threads(3)\n"
+        "from engine.vad import PauseDetector\n"
+        "d = PauseDetector()\n"
+        "d.push(np.zeros(16000, np.float32))\n"
+        "print(torch.get_num_threads())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["3"]
