@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QHeaderView,
     QProgressBar,
@@ -26,6 +26,7 @@ __all__ = ["FileQueue", "JobState"]
 
 JobState = Literal["waiting", "running", "done", "cancelled", "failed"]
 _COL_FILE, _COL_PROGRESS, _COL_STATUS, _COL_CANCEL = range(4)
+_PREFERRED_ROWS = 3  # rows the panel asks room for; the user can drag it taller or shorter
 
 
 @dataclass(slots=True)
@@ -58,6 +59,13 @@ class FileQueue(QTreeWidget):
         self._rows: dict[int, _Row] = {}
         self.currentItemChanged.connect(self._selected)
         self.retranslate()
+
+    def sizeHint(self) -> QSize:
+        """Room for the header and a few rows (a row holds a button, a bit taller than text):
+        Qt's default asks for more, which the main window takes from its pages."""
+        row = self.fontMetrics().height() + 10
+        height = self.header().sizeHint().height() + _PREFERRED_ROWS * row + 2 * self.frameWidth()
+        return QSize(super().sizeHint().width(), height)
 
     def add(self, job_id: int, path: str) -> None:
         item = QTreeWidgetItem([Path(path).name, "", "", ""])

@@ -201,6 +201,9 @@ class MainWindow(QMainWindow):
         page = QWidget()
         page_layout = QVBoxLayout(page)
         page_layout.setContentsMargins(0, 0, 0, 0)
+        # The recording's waveform on the Transcript page only: above the tabs it took the
+        # height the other pages need at the default window size.
+        page_layout.addWidget(self.waveform)
         page_layout.addWidget(self.confidence_bar)
         page_layout.addWidget(self.transcript, 1)
         self.pages = QTabWidget()
@@ -209,7 +212,6 @@ class MainWindow(QMainWindow):
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self.banner)
-        layout.addWidget(self.waveform)
         layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
 

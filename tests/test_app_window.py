@@ -513,3 +513,21 @@ def test_keys_act_only_on_the_page_the_user_sees_on_x11():
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "1 passed" in done.stdout
+
+
+def test_files_panel_and_review_text_fit_at_the_default_size(qtbot, make_window):
+    """At the default 1200 x 800 the Files panel shows more than one row and the Review text
+    more than two lines. Old: 1.8 rows and 2.3 lines, every widget of the review page at its
+    minimum height and the Files panel squeezed by them."""
+    window = make_window()  # no model: the files wait in the queue
+    qtbot.waitExposed(window)
+    assert (window.width(), window.height()) == (1200, 800)
+    window.add_files(["/data/one.wav", "/data/two.wav", "/data/three.wav"])
+    queue = window.queue
+    qtbot.waitUntil(lambda: queue.visualItemRect(queue.topLevelItem(0)).height() > 0)
+    row = queue.visualItemRect(queue.topLevelItem(0)).height()
+    assert queue.viewport().height() >= 2 * row
+    window.pages.setCurrentWidget(window.review_panel)
+    view = window.review_panel.view
+    qtbot.waitUntil(view.isVisible)
+    assert view.viewport().height() >= 3 * view.fontMetrics().lineSpacing()

@@ -61,6 +61,7 @@ KEYS = {
 }
 MAX_ALTERNATIVES = 9  # Alt+1 … Alt+9
 _KEY_HINTS = {"fix": "Enter"}
+_MIN_TEXT_LINES = 4  # transcript lines kept in view however small the window
 _RECOLOR_DELAY_MS = 150  # keys handled by the fix box rather than an action
 
 
@@ -199,6 +200,7 @@ class ReviewPanel(QWidget):
         options.addStretch(1)
 
         self.view = ReviewView()
+        self.view.setMinimumHeight(_text_height(self.view, _MIN_TEXT_LINES))
         self.waveform = SpanWaveform()
         self.view.char_clicked.connect(self.play_char)
         self.span_label = QLabel()
@@ -209,17 +211,22 @@ class ReviewPanel(QWidget):
         self.status = QLabel()
         self.buttons = QHBoxLayout()
 
+        # Short labels share rows, so the text keeps several lines at the default window size.
+        span_row = QHBoxLayout()
+        span_row.addWidget(self.span_label)
+        span_row.addWidget(self.alternatives_label, 1)
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.progress_label)
+        status_row.addWidget(self.status, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.confidence_bar)
         layout.addLayout(options)
         layout.addWidget(self.waveform)
         layout.addWidget(self.view, 1)
-        layout.addWidget(self.span_label)
-        layout.addWidget(self.alternatives_label)
+        layout.addLayout(span_row)
         layout.addWidget(self.fix_edit)
         layout.addLayout(self.buttons)
-        layout.addWidget(self.progress_label)
-        layout.addWidget(self.status)
+        layout.addLayout(status_row)
 
     def _build_actions(self) -> None:
         def action(key: str, slot: Callable[[], Any], shortcut: str = "") -> QAction:
@@ -610,6 +617,12 @@ class ReviewPanel(QWidget):
         self.actions_by_name["make_dataset"].setEnabled(True)
         self.status.setText("")
         QMessageBox.warning(self, tr("dialog.error"), error_text(error))
+
+
+def _text_height(view: ReviewView, lines: int) -> int:
+    """Pixels `view` needs to show `lines` lines of its text."""
+    margin = view.document().documentMargin()
+    return round(lines * view.fontMetrics().lineSpacing() + 2 * (margin + view.frameWidth()))
 
 
 def _spin(lo: float, hi: float, step: float, value: float, suffix: str) -> QDoubleSpinBox:
