@@ -76,6 +76,15 @@ STRINGS: dict[str, tuple[str, str]] = {
     "status.recording": ("Recording…", "正在录音…"),
     "status.paused": ("Paused", "已暂停"),
     "status.saved": ("Recording saved to {path}", "录音已保存到 {path}"),
+    "status.recording_no_model": (
+        "Recording… No model is loaded: the text will follow once one is.",
+        "正在录音…尚未加载模型：加载模型后才会有文字。",
+    ),
+    "status.saved_untranscribed": (
+        "Recording saved to {path}. No model was loaded while recording: it is transcribed "
+        "once one is (Files panel).",
+        "录音已保存到 {path}。录音时尚未加载模型：加载模型后会自动转写（见“文件”面板）。",
+    ),
     "queue.file": ("File", "文件"),
     "queue.progress": ("Progress", "进度"),
     "queue.status": ("Status", "状态"),

@@ -469,17 +469,24 @@ class MainWindow(QMainWindow):
     def _recording_started(self, path: str) -> None:
         self._recording, self._paused = True, False
         self.documents[LIVE].audio = path
-        self.statusBar().showMessage(tr("status.recording"))
+        key = "status.recording" if self.model is not None else "status.recording_no_model"
+        self.statusBar().showMessage(tr(key))
         self._update_actions()
 
-    def _recording_saved(self, path: str) -> None:
+    def _recording_saved(self, path: str, transcribed: bool) -> None:
         self._recording = self._paused = False
         doc = self.documents[LIVE]
         doc.audio = path
         self.waveform.meter.setValue(0)
-        self.statusBar().showMessage(tr("status.saved", path=path))
         self._update_actions()
-        self.transcript_ready.emit(path, list(doc.segments), None)
+        if transcribed:
+            self.statusBar().showMessage(tr("status.saved", path=path))
+            self.transcript_ready.emit(path, list(doc.segments), None)
+        else:
+            # Begun with no model: the file is queued like an opened one, waits in the Files
+            # panel for a model, and its transcript then reaches the view and the library.
+            self.statusBar().showMessage(tr("status.saved_untranscribed", path=path))
+            self.add_files([path])
 
     def _audio_level(self, points, level: int, seconds: float) -> None:
         self.waveform.add_envelope(points, level)

@@ -50,6 +50,8 @@ class ModelSummary:
     device: str
     dtype: str
     is_demo: bool
+    # What the model's family can do (engine.registry.FEATURES): the window greys out the rest.
+    features: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,22 +102,21 @@ class Engine:
 
 
 def _load_model(source: str, tqdm_class: Any) -> Any:
-    from engine.model import load_model, resolve_model
+    from engine.loader import load_model
 
-    path = resolve_model(source, tqdm_class=tqdm_class)
-    return load_model(path)
+    return load_model(source, tqdm_class=tqdm_class)
 
 
 def _transcriber(model: Any) -> Any:
-    from engine.transcribe import Transcriber
+    from engine.loader import transcriber_for
 
-    return Transcriber(model)
+    return transcriber_for(model)
 
 
 def _streamer(transcriber: Any) -> Any:
-    from engine.stream import StreamingTranscriber
+    from engine.loader import streamer_for
 
-    return StreamingTranscriber(transcriber)
+    return streamer_for(transcriber)
 
 
 def _build_dataset(request: DatasetRequest) -> Any:
@@ -126,6 +127,11 @@ def _build_dataset(request: DatasetRequest) -> Any:
     return build_dataset(
         request.store, request.transcript_ids, request.name, model=request.model, vocab=vocab
     )
+
+
+def _features(model: Any) -> frozenset[str]:
+    family = getattr(model, "family", None)
+    return frozenset(getattr(family, "features", ()))
 
 
 def _rescan_devices() -> list:
@@ -166,7 +172,9 @@ class EngineWorker(QObject):
     partial = Signal(tuple, tuple)  # newly committed chars, current tail chars
     segment = Signal(object)  # Segment ended by a pause while recording
     recording_started = Signal(str)  # path being written
-    recording_saved = Signal(str)  # path of the finished WAV
+    # Path of the finished WAV, and whether it was transcribed live (False: no model was loaded
+    # when it began, so it has no text yet; the window transcribes the file instead).
+    recording_saved = Signal(str, bool)
     unfinished_found = Signal(list)  # paths of recordings a crash left behind
     recovered = Signal(str)  # path of a repaired recording
     # -- files
@@ -192,6 +200,7 @@ class EngineWorker(QObject):
         self.model: Any = None
         self._transcriber: Any = None
         self._streamer: Any = None
+        self._live: Any = None  # the streamer of the running recording, fixed when it began
         self._recorder: Any = None
         self._recorder_path = Path()
         self._device: str | None = None
@@ -239,6 +248,7 @@ class EngineWorker(QObject):
                 device=str(getattr(model, "device", "cpu")),
                 dtype=str(getattr(model, "dtype", "")).replace("torch.", ""),
                 is_demo=demo.is_demo_model(source),
+                features=_features(model),
             )
         )
 
@@ -298,6 +308,9 @@ class EngineWorker(QObject):
             self.error.emit("microphone", e)
             return
         self._recorder, self._recorder_path = recorder, path
+        # A model loaded (or changed) mid-recording does not join it: a streamer that missed
+        # the beginning would time the text wrongly. Such a recording is transcribed whole.
+        self._live = self._streamer
         self._drain_timer.start()
         self.recording_started.emit(str(path))
 
@@ -328,10 +341,11 @@ class EngineWorker(QObject):
             path = self._recorder_path
         self._drain_audio()
         self._meter.reset()  # the recorder's thread has ended: safe to touch
-        if self._streamer is not None:
-            self._stream_call(self._streamer.finish)
-            self._streamer.reset()
-        self.recording_saved.emit(str(path))
+        live, self._live = self._live, None
+        if live is not None:
+            self._stream_call(live.finish)
+            live.reset()
+        self.recording_saved.emit(str(path), live is not None)
 
     def _on_audio(self, block: np.ndarray) -> None:
         """The recorder's thread: queue the block for the model and draw it at once, so the
@@ -345,9 +359,9 @@ class EngineWorker(QObject):
         with contextlib.suppress(queue.Empty):
             while True:
                 blocks.append(self._audio.get_nowait())
-        if blocks and self._streamer is not None:
+        if blocks and self._live is not None:
             samples = np.concatenate(blocks).astype(np.float32, copy=False)
-            self._stream_call(self._streamer.push, samples)
+            self._stream_call(self._live.push, samples)
 
     def _stream_call(self, method: Callable, *args: Any) -> None:
         try:

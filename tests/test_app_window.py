@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,11 +19,19 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import settings
+from app.i18n import tr
 from app.main import build_window
 from app.worker import Engine
 from engine.library.store import Store
 from engine.model import ModelLoadError
 from engine.results import Char, Progress, Segment, TranscriptionInfo
+
+
+@pytest.fixture(autouse=True)
+def _no_whisper_in_the_model_cache(monkeypatch):
+    """The tests choose what an offline first start finds: Whisper-base assembled in this
+    checkout's cache (packaging/fetch-whisper-base.py) must not change it."""
+    monkeypatch.setattr("app.demo.whisper_model_dir", lambda: None)
 
 
 @pytest.fixture(autouse=True)
@@ -252,6 +261,23 @@ def test_first_run_without_default_model_opens_with_the_demo(
     assert window.model.is_demo
     assert "synthetic speech" in window.banner.text()
     assert "not in the Hugging Face cache" in window.banner.text()
+
+
+def test_first_run_offline_opens_whisper_from_the_cache_before_the_demo(
+    qtbot, make_window, dialogs, monkeypatch, tmp_path
+):
+    """Whisper-base in the model cache understands real voices: an offline first start opens
+    it, not the synthetic-speech demo (old behaviour: the demo)."""
+    demo, whisper = str(tmp_path / "demo"), str(tmp_path / "whisper-base")
+    monkeypatch.setattr("app.demo.demo_model_dir", lambda: demo)
+    monkeypatch.setattr("app.demo.whisper_model_dir", lambda: whisper)
+    load, tried = _only_demo_loads(whisper)
+    window = make_window(_engine(load_model=load), language="en")
+    loaded = emitted(qtbot, window.worker.model_loaded, window.start, 5000)
+    assert tried[-1] == whisper and len(tried) == 2 and loaded[0].source == whisper
+    assert dialogs == []
+    qtbot.waitUntil(lambda: window.model is not None)
+    assert not window.model.is_demo
 
 
 def test_chosen_model_failing_is_reported_and_offers_the_demo(
@@ -531,3 +557,30 @@ def test_files_panel_and_review_text_fit_at_the_default_size(qtbot, make_window)
     view = window.review_panel.view
     qtbot.waitUntil(view.isVisible)
     assert view.viewport().height() >= 3 * view.fontMetrics().lineSpacing()
+
+
+def test_a_recording_made_without_a_model_is_transcribed_once_one_loads(
+    qtbot, make_window, library, monkeypatch
+):
+    """Bug 6: Record works with no model (the recording is worth keeping), says at once that
+    the text comes later, keeps the file, queues it and transcribes it when a model loads.
+    Old behaviour caught: it recorded, then showed no text, no warning and made no library
+    entry."""
+    monkeypatch.setattr("app.demo.demo_model_dir", lambda: None)
+    loads = iter([_failing_load, lambda source, tqdm: object()])
+    window = make_window(_engine(load_model=lambda s, t: next(loads)(s, t)))
+    emitted(qtbot, window.worker.model_failed, window.start)  # offline, no demo: no model
+    window.record_action.trigger()
+    qtbot.waitUntil(window.stop_action.isEnabled, timeout=5000)
+    assert window.statusBar().currentMessage() == tr("status.recording_no_model")
+    window.stop_action.trigger()
+    qtbot.waitUntil(window.record_action.isEnabled, timeout=5000)
+    (job,) = window.queue.job_ids()
+    path = window.queue.path(job)
+    assert window.statusBar().currentMessage() == tr("status.saved_untranscribed", path=path)
+    assert window.queue.state(job) == "waiting" and library.list_transcripts() == []
+    window.load_model("some/model")  # a model arrives
+    qtbot.waitUntil(lambda: len(library.list_transcripts()) == 1, timeout=10_000)
+    (row,) = library.list_transcripts()
+    assert library.audio_path(row.id) == Path(path).resolve()
+    assert window.transcript.toPlainText() == "你好\n世界\n"  # shown on the Transcribe page

@@ -215,6 +215,7 @@ def test_recording_streams_every_sample_and_saves_the_file(qtbot, start, tiny_mo
     saved = emitted(qtbot, w.recording_saved, handle.stop_recording.emit, 30_000)
     path = Path(saved[0])
     assert path == Path(started[0]) and path.parent == tmp_path / "rec"
+    assert saved[1] is True  # transcribed live
     audio, rate = sf.read(path, dtype="float32")
     assert rate == 16_000 and len(audio) == len(signal)
     assert levels[-1][2] == pytest.approx(2.0)  # every sample reached the worker
@@ -257,12 +258,34 @@ def test_device_lost_mid_recording_keeps_the_audio_and_says_so(qtbot, start, tmp
     handle = start(_fake_engine(recorder=make, streamer=lambda t: None))
     w = handle.worker
     saved = []
-    w.recording_saved.connect(saved.append)
+    w.recording_saved.connect(lambda path, live: saved.append(path))
     error = emitted(qtbot, w.error, lambda: handle.start_recording.emit(str(tmp_path)))
     assert error == ("microphone", lost)
     qtbot.waitUntil(lambda: len(saved) == 1, timeout=5000)
     audio, _ = sf.read(saved[0], dtype="float32")
     assert len(audio) == 8000  # everything captured before the loss is in the file
+
+
+def test_a_recording_begun_without_a_model_says_it_has_no_text(qtbot, start, tmp_path):
+    """Bug 6 (worker side): a recording begun with no model is reported as not transcribed,
+    also when a model loads while it runs (a streamer joining mid-way would miss the beginning).
+    Old behaviour caught: recording_saved said nothing of it, and the window showed no text,
+    no warning and made no library entry."""
+    pushed = []
+    streamer = _SlowCountingStreamer(delay=0.0)
+    streamer.push = lambda samples: pushed.append(len(samples)) or []
+    make = recorder_factory(signal=tone(1.0), realtime=0.5)
+    handle = start(_fake_engine(recorder=make, streamer=lambda t: streamer))
+    w = handle.worker
+    emitted(qtbot, w.recording_started, lambda: handle.start_recording.emit(str(tmp_path)))
+    emitted(qtbot, w.model_loaded, lambda: handle.load_model.emit("fake"))  # mid-recording
+    qtbot.waitUntil(make.made[0].fed, timeout=10_000)
+    path, live = emitted(qtbot, w.recording_saved, handle.stop_recording.emit, 10_000)
+    assert live is False and pushed == [] and Path(path).is_file()
+    emitted(qtbot, w.recording_started, lambda: handle.start_recording.emit(str(tmp_path)))
+    qtbot.waitUntil(make.made[1].fed, timeout=10_000)
+    path, live = emitted(qtbot, w.recording_saved, handle.stop_recording.emit, 10_000)
+    assert live is True and sum(pushed) == 16_000  # the next one, begun with the model, is
 
 
 class _SlowCountingStreamer:
