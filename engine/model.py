@@ -28,6 +28,7 @@ __all__ = [
     "LoadOptions",
     "LoadedModel",
     "ModelLoadError",
+    "bake_weight_norm",
     "cpu_has_fast_bf16",
     "load_model",
     "model_file",
@@ -47,9 +48,15 @@ DEMO_MODEL_DIR = Path(__file__).resolve().parents[1] / "resources" / "demo-model
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Attention = Literal["auto", "sdpa", "flash_attention_2", "eager"]
+Backend = Literal["auto", "torch", "onnx"]
 
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "model.onnx",  # an export (engine.onnx): runs on the ONNX Runtime backend
+)
 _PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 # What a snapshot download fetches: config, weights (safetensors first), processor files.
 _ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.md"]
@@ -71,12 +78,15 @@ class LoadOptions:
     # Load a folder whose only weights are pytorch_model.bin (a pickle, which can run code when
     # read): only for checkpoints from a source the user trusts.
     allow_pickle: bool = False
+    # torch, or ONNX Runtime on a folder's model.onnx; auto: onnx when the folder has only that
+    backend: Backend = "auto"
 
     def __post_init__(self) -> None:
         for name, allowed in (
             ("device", Device),
             ("precision", Precision),
             ("attention", Attention),
+            ("backend", Backend),
         ):
             value = getattr(self, name)
             if value not in allowed.__args__:
@@ -185,7 +195,8 @@ def _check_folder(path: Path, allow_pickle: bool = False) -> None:
         missing.append("preprocessor_config.json")
     if missing:
         raise ModelLoadError("model.folder_incomplete", path=path, missing=", ".join(missing))
-    if not allow_pickle and not any(path.glob("*.safetensors")):
+    safe = any(path.glob("*.safetensors")) or (path / "model.onnx").is_file()
+    if not allow_pickle and not safe:
         raise ModelLoadError("model.pickle_only", path=path)
 
 
@@ -260,7 +271,7 @@ def model_vocab(source: str | os.PathLike) -> list[str] | None:
         return None
 
 
-def _bake_weight_norm(model) -> None:
+def bake_weight_norm(model: Any) -> None:
     """Replace weight-norm parametrizations (wav2vec2's positional convolution) by their current
     value: an inference model never trains, and each forward then skips recomputing the weight
     (~30 ms per call for XLSR-53, paid on every streaming window)."""
@@ -269,6 +280,23 @@ def _bake_weight_norm(model) -> None:
     for module in model.modules():
         if parametrize.is_parametrized(module, "weight"):
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+
+
+def _use_onnx(path: Path, backend: Backend) -> bool:
+    onnx = (path / "model.onnx").is_file()
+    if backend == "onnx" and not onnx:
+        raise ModelLoadError("model.no_onnx", path=path)
+    others = any((path / f).is_file() for f in _WEIGHT_FILES if f != "model.onnx")
+    return backend == "onnx" or (backend == "auto" and onnx and not others)
+
+
+def _onnx_model(path: Path) -> Any:
+    from transformers import AutoConfig
+
+    from .onnx import OnnxCtcModel
+
+    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return OnnxCtcModel(path / "model.onnx", AutoConfig.from_pretrained(path), threads)
 
 
 def load_model(source: str | os.PathLike, options: LoadOptions | None = None) -> LoadedModel:
@@ -287,20 +315,26 @@ def load_model(source: str | os.PathLike, options: LoadOptions | None = None) ->
     device = pick_device(options.device)
     dtype = pick_dtype(options.precision, device)
     attention = pick_attention(options.attention, family, device, dtype)
+    if _use_onnx(path, options.backend):
+        device, dtype, attention = torch.device("cpu"), torch.float32, "onnx-runtime"
     try:
         processor = AutoProcessor.from_pretrained(path, trust_remote_code=False)
-        model = AutoModelForCTC.from_pretrained(
-            path,
-            dtype=dtype,
-            attn_implementation=attention,
-            use_safetensors=any(path.glob("*.safetensors")) or None,
-            trust_remote_code=False,
-        )
+        if attention == "onnx-runtime":
+            model = _onnx_model(path)
+        else:
+            model = AutoModelForCTC.from_pretrained(
+                path,
+                dtype=dtype,
+                attn_implementation=attention,
+                use_safetensors=any(path.glob("*.safetensors")) or None,
+                trust_remote_code=False,
+            )
     except (OSError, ValueError, RuntimeError, ImportError, pickle.UnpicklingError) as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ModelLoadError("model.load_failed", path=path, detail=message) from e
     model.to(device).eval()
-    _bake_weight_norm(model)
+    if attention != "onnx-runtime":
+        bake_weight_norm(model)
     ctc = CtcVocab.from_tokenizer(processor.tokenizer, config.get("pad_token_id"))
     fe = processor.feature_extractor
     log.info("loaded %s on %s (%s, attention=%s)", source, device, dtype, attention)

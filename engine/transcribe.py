@@ -289,6 +289,13 @@ class Transcriber:
         Arrays of equal length run together; different lengths run apart, so no padding can
         change a result. Arrays shorter than one frame's receptive field give zero frames.
         """
+        return self._forward(batch, log_softmax=True)
+
+    def logits(self, batch: list[np.ndarray]) -> list[np.ndarray]:
+        """As `log_probs`, the raw logits (to compare two backends of one model)."""
+        return self._forward(batch, log_softmax=False)
+
+    def _forward(self, batch: list[np.ndarray], log_softmax: bool) -> list[np.ndarray]:
         n_out = int(self.model.model.config.vocab_size)
         out: list[np.ndarray] = [np.zeros((0, n_out), np.float32)] * len(batch)
         by_length: dict[int, list[int]] = {}
@@ -302,9 +309,11 @@ class Transcriber:
             x = torch.from_numpy(np.stack([self._normalize(batch[i]) for i in idx]))
             with torch.inference_mode():
                 logits = self.model.model(x.to(self.model.device, self.model.dtype)).logits
-                lp = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
+                if log_softmax:
+                    logits = torch.log_softmax(logits.float(), dim=-1)
+                values = logits.float().cpu().numpy()
             for j, i in enumerate(idx):
-                out[i] = lp[j]
+                out[i] = values[j]
         return out
 
     def chars(

@@ -19,8 +19,13 @@ ALLOW_PICKLE_HELP = (
     " when read; only for a folder from a source you trust (safetensors are always preferred)"
 )
 
+BACKEND_HELP = (
+    "torch, or ONNX Runtime on the folder's model.onnx (tingxie-cli export --format onnx); "
+    "auto: onnx when the folder holds only ONNX weights"
+)
+
 # Subcommand modules of this package, in the order `--help` lists them.
-COMMANDS = ("transcribe", "tune", "library", "corrections", "synth", "evaluate")
+COMMANDS = ("transcribe", "tune", "library", "corrections", "synth", "evaluate", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

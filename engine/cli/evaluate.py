@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import ALLOW_PICKLE_HELP
+from . import ALLOW_PICKLE_HELP, BACKEND_HELP
 
 __all__ = ["add_parser", "format_report", "run"]
 
@@ -28,6 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, help="evaluate only the first N rows")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to run")
     p.add_argument("--allow-pickle", action="store_true", help=ALLOW_PICKLE_HELP)
+    p.add_argument(
+        "--backend", choices=("auto", "torch", "onnx"), default="auto", help=BACKEND_HELP
+    )
     p.set_defaults(run=run)
 
 
@@ -60,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         options = EvalOptions(
-            limit=args.limit, load=LoadOptions(device=args.device, allow_pickle=args.allow_pickle)
+            limit=args.limit,
+            load=LoadOptions(
+                device=args.device, allow_pickle=args.allow_pickle, backend=args.backend
+            ),
         )
         model = load_model(args.model, options.load)
         rows = list(tqdm(iter_rows(model, args.data, options), unit="utt", file=sys.stderr,

@@ -15,7 +15,7 @@ from engine.results import Progress, Segment
 from engine.transcribe import TranscribeOptions, Transcriber
 from engine.writers import FORMATS, write
 
-from . import ALLOW_PICKLE_HELP
+from . import ALLOW_PICKLE_HELP, BACKEND_HELP
 
 log = logging.getLogger("tingxie.cli")
 
@@ -87,6 +87,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--allow-pickle", action="store_true", help=ALLOW_PICKLE_HELP)
     p.add_argument(
+        "--backend", choices=("auto", "torch", "onnx"), default="auto", help=BACKEND_HELP
+    )
+    p.add_argument(
         "--precision",
         choices=("auto", "fp32", "bf16", "fp16"),
         default="auto",
@@ -156,7 +159,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = TranscribeOptions(batch_size=args.batch_size, confidence=args.confidence)
         load = LoadOptions(
-            device=args.device, precision=args.precision, allow_pickle=args.allow_pickle
+            device=args.device,
+            precision=args.precision,
+            allow_pickle=args.allow_pickle,
+            backend=args.backend,
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,0 +1,177 @@
+"""Export a CTC model to ONNX (fp32, or int8 through ONNX Runtime's own quantizer) and check
+the export against PyTorch before calling it done. The exported folder is a model folder like
+any other — `model.onnx` beside the config, the processor files, and the language model or
+calibration when the source has them — which `engine.model.load_model` runs on the ONNX
+Runtime backend (`engine.onnx`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from .atomic import atomic_folder
+from .onnx import ONNX_FILE
+
+__all__ = ["Parity", "export_onnx", "measure_parity"]
+
+log = logging.getLogger("tingxie.onnx")
+
+OPSET = 18  # ONNX Runtime ≥ 1.17 runs it; the torch.export-based exporter's default
+Quantize = Literal["none", "int8"]
+# What travels with the weights: config, processor, vocabulary, and the language model and
+# calibration a model folder may carry.
+_COMPANIONS = (
+    "config.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "calibration.json",
+)
+_COMPANION_DIRS = ("lm",)
+
+
+def _export_fp32(model: torch.nn.Module, path: Path) -> None:
+    """torch.export-based exporter, batch and time axes dynamic (any length, any batch)."""
+    batch = torch.export.Dim("batch")
+    samples = torch.export.Dim("samples", min=400, max=16_000 * 3600)
+    example = torch.zeros(1, 16_000)
+    torch.onnx.export(
+        model,
+        (example,),
+        str(path),
+        input_names=["input_values"],
+        output_names=["logits"],
+        dynamic_shapes={"input_values": {0: batch, 1: samples}},
+        opset_version=OPSET,
+        dynamo=True,
+        external_data=False,
+        verbose=False,
+    )
+
+
+def export_onnx(
+    source: str | os.PathLike[str], out_dir: str | os.PathLike[str], quantize: Quantize = "none"
+) -> Path:
+    """Write `out_dir` (atomically): `model.onnx` (fp32, or int8 weights with dynamic
+    activation quantization) and the files a model folder needs besides its weights."""
+    from transformers import AutoModelForCTC
+
+    from .model import bake_weight_norm, resolve_model
+
+    src = resolve_model(source)
+    model = AutoModelForCTC.from_pretrained(
+        src, dtype=torch.float32, attn_implementation="eager", use_safetensors=True
+    ).eval()
+    bake_weight_norm(model)  # a plain weight: an initializer the int8 quantizer can convert
+
+    def write(tmp: Path) -> None:
+        with torch.no_grad():
+            if quantize == "int8":
+                from onnxruntime.quantization import QuantType, quantize_dynamic
+
+                with tempfile.TemporaryDirectory() as scratch:
+                    fp32 = Path(scratch) / ONNX_FILE
+                    _export_fp32(model, fp32)
+                    # Like torch's dynamic quantization, only the Linear layers (MatMul): with the
+                    # convolutions quantized too, the demo model lost 0.50 CER points, this way
+                    # 0.17 (60 held-out sentences; bench/bench_transcribe.py measures speed).
+                    quantize_dynamic(
+                        fp32,
+                        tmp / ONNX_FILE,
+                        weight_type=QuantType.QInt8,
+                        op_types_to_quantize=["MatMul"],
+                    )
+            else:
+                _export_fp32(model, tmp / ONNX_FILE)
+        for name in _COMPANIONS:
+            if (src / name).is_file():
+                shutil.copy2(src / name, tmp / name)
+        for name in _COMPANION_DIRS:
+            if (src / name).is_dir():
+                shutil.copytree(src / name, tmp / name)
+
+    atomic_folder(Path(out_dir), write)
+    log.info("exported %s to %s (%s)", src, out_dir, quantize)
+    return Path(out_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class Parity:
+    """How an export compares with the PyTorch model it came from, on the same audio."""
+
+    max_logit_diff: float  # largest |logit difference| over every frame and output
+    char_agreement: float  # 1 - CER of the export's greedy text against PyTorch's
+    utterances: int
+    cer_torch: float | None = None  # against references, when a manifest was given
+    cer_export: float | None = None
+
+    @property
+    def cer_delta(self) -> float | None:
+        if self.cer_torch is None or self.cer_export is None:
+            return None
+        return self.cer_export - self.cer_torch
+
+    def passed(self, quantize: Quantize) -> bool:
+        """fp32 must agree on ≥ 99.9 % of characters; int8 may lose ≤ 0.5 CER points against
+        references (≥ 98 % agreement with PyTorch when no references were given)."""
+        if quantize == "none":
+            return self.char_agreement >= 0.999
+        if self.cer_delta is not None:
+            return self.cer_delta <= 0.005
+        return self.char_agreement >= 0.98
+
+    def card_lines(self, quantize: Quantize) -> list[str]:
+        precision = "int8 weights (dynamic quantization)" if quantize == "int8" else "fp32"
+        lines = [
+            f"- precision: {precision}",
+            f"- checked on {self.utterances} utterances against PyTorch fp32: max |logit "
+            f"difference| {self.max_logit_diff:.2e}, greedy text agreement "
+            f"{100 * self.char_agreement:.2f} % of characters",
+        ]
+        if self.cer_delta is not None:
+            lines.append(
+                f"- CER against the references: PyTorch {100 * self.cer_torch:.2f} %, this export "
+                f"{100 * self.cer_export:.2f} % ({100 * self.cer_delta:+.2f} points)"
+            )
+        lines.append(f"- parity: {'passed' if self.passed(quantize) else 'FAILED'}")
+        return lines
+
+
+def measure_parity(
+    torch_model: Any,
+    export_model: Any,
+    audio: Sequence[np.ndarray],
+    references: Sequence[str] | None = None,
+) -> Parity:
+    """Compare two loaded models (`engine.model.LoadedModel`) utterance by utterance."""
+    from .metrics import cer
+    from .transcribe import Transcriber
+
+    reference_run, export_run = Transcriber(torch_model), Transcriber(export_model)
+    worst, texts_torch, texts_export = 0.0, [], []
+    for clip in audio:
+        (a,), (b,) = reference_run.logits([clip]), export_run.logits([clip])
+        if len(a):
+            worst = max(worst, float(np.abs(a - b).max()))
+        for run, logits, texts in ((reference_run, a, texts_torch), (export_run, b, texts_export)):
+            log_probs = torch.log_softmax(torch.from_numpy(logits), dim=-1).numpy()
+            texts.append("".join(c.text for c in run.chars(log_probs, top_k=0)))
+    agreement = 1.0 - cer(texts_torch, texts_export).cer if any(texts_torch) else 1.0
+    cer_torch = cer_export = None
+    if references is not None:
+        cer_torch = cer(list(references), texts_torch).cer
+        cer_export = cer(list(references), texts_export).cer
+    return Parity(worst, max(0.0, agreement), len(audio), cer_torch, cer_export)
