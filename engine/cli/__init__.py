@@ -25,7 +25,16 @@ BACKEND_HELP = (
 )
 
 # Subcommand modules of this package, in the order `--help` lists them.
-COMMANDS = ("transcribe", "tune", "library", "corrections", "synth", "evaluate", "export")
+COMMANDS = (
+    "transcribe",
+    "tune",
+    "library",
+    "corrections",
+    "synth",
+    "evaluate",
+    "export",
+    "embed",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
