@@ -1,10 +1,11 @@
-"""Where the shipped demo model is, and whether a model source is it."""
+"""Where the shipped demo model is, whether a model source is it, and what an offline first
+start opens."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["demo_model_dir", "is_demo_model"]
+__all__ = ["demo_model_dir", "first_start_model", "is_demo_model", "whisper_model_dir"]
 
 
 def demo_model_dir() -> str | None:
@@ -22,3 +23,16 @@ def is_demo_model(source: str) -> bool:
         return Path(source).expanduser().resolve() == Path(demo).resolve()
     except OSError:
         return False
+
+
+def whisper_model_dir() -> str | None:
+    """Whisper-base in the model cache (packaging/fetch-whisper-base.py), or None."""
+    from engine.whisper import WHISPER_BASE_DIR
+
+    return str(WHISPER_BASE_DIR) if (WHISPER_BASE_DIR / "model.bin").is_file() else None
+
+
+def first_start_model() -> str | None:
+    """What to open when the default model cannot be had on a first start: Whisper-base when
+    the cache has it (it understands real voices), else the demo (synthetic speech only)."""
+    return whisper_model_dir() or demo_model_dir()

@@ -20,6 +20,11 @@ _GET_MODEL = (
     "请选择本地模型文件夹；或在联网的电脑上运行 `hf download {source}`，"
     "再把 Hugging Face 缓存（~/.cache/huggingface）复制到本机"
 )
+_GET_WHISPER = (
+    "请选择 CTranslate2 格式的 Whisper 文件夹（packaging/fetch-whisper-base.py 会把 Whisper-base "
+    "组装到 .cache/models/whisper-base）；或在联网的电脑上运行 `hf download {source}`，"
+    "再把 Hugging Face 缓存（~/.cache/huggingface）复制到本机"
+)
 _MICROPHONE_LOST = "已录下的内容保存在 {path} —— 请重新连接它或选择其他设备"
 
 # code -> Simplified Chinese, with the same parameters as the English in engine.errors.
@@ -49,6 +54,19 @@ ZH: dict[str, str] = {
     "model.unsupported_in_folder": "{path}：{error}",
     "model.load_failed": "无法加载模型文件夹 {path}：{detail}",
     "model.failed": "无法加载模型“{source}”：{detail}",
+    "model.whisper_not_cached": "Whisper 模型“{source}”不在 Hugging Face 缓存中（{detail}）。"
+    + _GET_WHISPER,
+    "model.whisper_download_failed": "无法下载 Whisper 模型“{source}”（{detail}）。" + _GET_WHISPER,
+    "model.whisper_transformers": (
+        "{path} 是 transformers 格式的 Whisper 模型；请先转换为 CTranslate2 格式"
+        "（ct2-transformers-converter --model {path} --output_dir OUT --copy_files "
+        "tokenizer.json preprocessor_config.json），再选择 OUT"
+    ),
+    "model.whisper_incomplete": (
+        "Whisper 文件夹 {path} 缺少 {missing}；请复制完整的 CTranslate2 文件夹"
+        "（model.bin、config.json、tokenizer.json）"
+    ),
+    "model.whisper_load_failed": "无法加载 Whisper 文件夹 {path}：{detail}",
     "audio.missing": "{path}：文件不存在；请检查路径和文件名",
     "audio.folder": "{path}：这是文件夹，不是音频文件；请选择其中的文件",
     "audio.not_a_file": "{path}：不是普通文件；请选择音频或视频文件",

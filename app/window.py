@@ -429,13 +429,15 @@ class MainWindow(QMainWindow):
             self.model_label.setText(tr("status.no_model"))
         demo = demo_model.demo_model_dir()
         # The default checkpoint missing on first run is expected (offline machine): the app
-        # opens ready to use, with the demo if there is one and the reason in the banner. A
+        # opens ready to use, with Whisper-base when it is in the model cache (it understands
+        # real voices), else the demo if there is one, and the reason in the banner. A
         # model the user chose failing is an error worth a dialog.
         default_missing = self._starting_up and not self.prefs.model_chosen
         self._starting_up = False
-        if default_missing and demo is not None:
+        fallback = demo_model.first_start_model() if default_missing else None
+        if fallback is not None:
             self.banner.show_message(message, offer_choose=True, offer_demo=False)
-            self.load_model(demo)
+            self.load_model(fallback)
             return
         key = "dialog.offer_demo" if demo is not None else "dialog.no_demo"
         self.banner.show_message(

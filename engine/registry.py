@@ -1,7 +1,10 @@
-"""Architecture registry: one place that knows each supported CTC family.
+"""Architecture registry: one place that knows each supported model family.
 
-Every family differs only in where its modules live and which defaults suit it; loading,
+Every CTC family differs only in where its modules live and which defaults suit it; loading,
 freezing and LoRA targeting all read this table. Adding a family means adding one entry.
+Whisper (sequence-to-sequence, run by CTranslate2 through faster-whisper: engine.whisper) is a
+family too, outside the CTC table; `Family.features` says what each one can do in Tingxie, so
+the app can grey out what does not apply to the loaded model.
 """
 
 from __future__ import annotations
@@ -10,7 +13,30 @@ from dataclasses import dataclass
 
 from .errors import TingxieError
 
-__all__ = ["FAMILIES", "Family", "UnsupportedModelError", "family_for"]
+__all__ = [
+    "CTC_FEATURES",
+    "FAMILIES",
+    "FEATURES",
+    "WHISPER",
+    "Family",
+    "UnsupportedModelError",
+    "family_for",
+]
+
+# What a family can do in Tingxie (the app greys out what the loaded model lacks):
+#   bounded_streaming    live text from re-decoding a bounded window (engine.stream)
+#   agreement_streaming  live text committed where consecutive decodes agree (engine.whisper_stream)
+#   ctc_tuning           LoRA / partial / full tuning through the CTC loop (engine.tune)
+#   alternatives         the model's runner-up characters for each character
+#   confidence_measures  the CTC frame measures of engine.decode (`--confidence`)
+FEATURES = (
+    "bounded_streaming",
+    "agreement_streaming",
+    "ctc_tuning",
+    "alternatives",
+    "confidence_measures",
+)
+CTC_FEATURES = frozenset({"bounded_streaming", "ctc_tuning", "alternatives", "confidence_measures"})
 
 
 class UnsupportedModelError(TingxieError, ValueError):
@@ -40,6 +66,8 @@ class Family:
     supports_sdpa: bool = True
     # a learning rate that suits LoRA on this family
     default_lora_lr: float = 1e-3
+    # what Tingxie can do with it (names from FEATURES)
+    features: frozenset[str] = CTC_FEATURES
 
     def encoder_layers(self, model):  # -> torch.nn.ModuleList
         """The transformer layers, bottom first (for freezing the lower N)."""
@@ -55,6 +83,18 @@ FAMILIES: dict[str, Family] = {
         Family("data2vec-audio", "data2vec_audio"),
     )
 }
+
+
+# Whisper through faster-whisper: no frame posteriors (so no bounded-context streaming, CTC
+# confidence measures or alternatives) and no CTC tuning loop. The module names are those of
+# transformers' WhisperForConditionalGeneration, which LoRA would adapt before conversion.
+WHISPER = Family(
+    "whisper",
+    "model",
+    lora_targets=("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"),
+    head="proj_out",
+    features=frozenset({"agreement_streaming"}),
+)
 
 
 def family_for(model_type: str) -> Family:

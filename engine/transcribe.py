@@ -59,6 +59,11 @@ class TranscribeOptions:
     max_segment_seconds: float = 12.0
     # Seconds of audio read from a file at a time.
     block_seconds: float = 30.0
+    # Sequence-to-sequence models (Whisper, engine.whisper; CTC models ignore both): text the
+    # decoder continues from, which steers it to Simplified characters with punctuation (and
+    # can carry names and terms), and the beam width (1 = greedy; 5 is Whisper's default).
+    initial_prompt: str = "以下是普通话的句子。"
+    beam_size: int = 5
 
     def __post_init__(self) -> None:
         positive = ("chunk_seconds", "stride_seconds", "max_segment_seconds")
@@ -73,6 +78,8 @@ class TranscribeOptions:
             )
         if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
             raise ValueError(f"batch_size={self.batch_size!r}: must be a whole number ≥ 1")
+        if not (isinstance(self.beam_size, int) and self.beam_size >= 1):
+            raise ValueError(f"beam_size={self.beam_size!r}: must be a whole number ≥ 1")
         if not (isinstance(self.top_k, int) and self.top_k >= 0):
             raise ValueError(f"top_k={self.top_k!r}: must be a whole number ≥ 0")
         ConfidenceMethod.parse(self.confidence)  # raises a ValueError naming the problem
@@ -289,23 +296,15 @@ class Transcriber:
         Arrays of equal length run together; different lengths run apart, so no padding can
         change a result. Arrays shorter than one frame's receptive field give zero frames.
         """
-        return self._forward(batch, lambda out: torch.log_softmax(out.logits.float(), dim=-1))
+        return self._forward(batch, log_softmax=True)
 
     def logits(self, batch: list[np.ndarray]) -> list[np.ndarray]:
         """As `log_probs`, the raw logits (to compare two backends of one model)."""
-        return self._forward(batch, lambda out: out.logits)
+        return self._forward(batch, log_softmax=False)
 
-    def hidden_states(self, batch: list[np.ndarray], layer: int = -1) -> list[np.ndarray]:
-        """As `log_probs`, one layer's hidden states (frames, hidden size): 0 is the input to
-        the transformer, 1… its layers, -1 the last (torch backend only)."""
-        width = int(self.model.model.config.hidden_size)
-        return self._forward(batch, lambda out: out.hidden_states[layer], width, hidden=True)
-
-    def _forward(
-        self, batch: list[np.ndarray], select, width: int | None = None, hidden: bool = False
-    ) -> list[np.ndarray]:
-        width = width or int(self.model.model.config.vocab_size)
-        out: list[np.ndarray] = [np.zeros((0, width), np.float32)] * len(batch)
+    def _forward(self, batch: list[np.ndarray], log_softmax: bool) -> list[np.ndarray]:
+        n_out = int(self.model.model.config.vocab_size)
+        out: list[np.ndarray] = [np.zeros((0, n_out), np.float32)] * len(batch)
         by_length: dict[int, list[int]] = {}
         for i, a in enumerate(batch):
             if np.ndim(a) != 1:
@@ -315,10 +314,11 @@ class Transcriber:
             if self.geometry.frames(length) == 0:
                 continue
             x = torch.from_numpy(np.stack([self._normalize(batch[i]) for i in idx]))
-            x = x.to(self.model.device, self.model.dtype)
             with torch.inference_mode():
-                outputs = self.model.model(x, **({"output_hidden_states": True} if hidden else {}))
-                values = select(outputs).float().cpu().numpy()
+                logits = self.model.model(x.to(self.model.device, self.model.dtype)).logits
+                if log_softmax:
+                    logits = torch.log_softmax(logits.float(), dim=-1)
+                values = logits.float().cpu().numpy()
             for j, i in enumerate(idx):
                 out[i] = values[j]
         return out

@@ -25,16 +25,7 @@ BACKEND_HELP = (
 )
 
 # Subcommand modules of this package, in the order `--help` lists them.
-COMMANDS = (
-    "transcribe",
-    "tune",
-    "library",
-    "corrections",
-    "synth",
-    "evaluate",
-    "export",
-    "embed",
-)
+COMMANDS = ("transcribe", "tune", "library", "corrections", "synth", "evaluate", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

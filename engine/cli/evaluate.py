@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
+
+from engine.calibration import CALIBRATION_FILE
 
 from . import ALLOW_PICKLE_HELP, BACKEND_HELP
 
@@ -31,6 +34,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--backend", choices=("auto", "torch", "onnx"), default="auto", help=BACKEND_HELP
     )
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="Whisper models: fit a Platt calibration of the confidence on these rows and "
+        "write it into the model folder (calibration.json), which transcription then applies; "
+        "the ECE printed for it is measured on rows held out of each fit",
+    )
     p.set_defaults(run=run)
 
 
@@ -55,10 +65,23 @@ def format_report(report) -> str:
     return "\n".join(lines)
 
 
+def _calibrate(model, rows):
+    """Fit the Whisper default measure's calibration and write it beside the model."""
+    from engine.tune.evaluate import fit_calibration
+    from engine.whisper import DEFAULT_MEASURE, LoadedWhisper
+
+    if not isinstance(model, LoadedWhisper):
+        raise ValueError("--calibrate: only Whisper models read a calibration so far")
+    fit = fit_calibration(rows, f"whisper_word_{DEFAULT_MEASURE}")
+    fit.calibration.write(model.path)
+    return fit
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from engine.model import LoadOptions, ModelLoadError, load_model
+    from engine.loader import load_model
+    from engine.model import LoadOptions, ModelLoadError
     from engine.tune.evaluate import EvalOptions, iter_rows, summarize, write_reliability_png
 
     try:
@@ -74,13 +97,30 @@ def run(args: argparse.Namespace) -> int:
         report = summarize(rows, options, model=args.model, manifest=args.data)
         if args.plot:
             write_reliability_png(report, args.plot)
+        fit = _calibrate(model, rows) if args.calibrate else None
     except (ValueError, OSError, ImportError, ModelLoadError) as e:
         print(f"tingxie-cli evaluate: {e}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, allow_nan=False))
+        out = report.to_dict()
+        if fit is not None:
+            out["calibration"] = {
+                **asdict(fit.calibration),
+                "raw_ece": fit.raw_ece,
+                "held_out_ece": fit.held_out_ece,
+                "folds": fit.folds,
+            }
+        print(json.dumps(out, ensure_ascii=False, indent=2, allow_nan=False))
     else:
         print(format_report(report))
+        if fit is not None:
+            c = fit.calibration
+            print(
+                f"calibration {c.measure}: Platt a={c.a:.3f} b={c.b:.3f} on {c.characters} "
+                f"characters, written to {Path(model.path) / CALIBRATION_FILE}; ECE "
+                f"{fit.raw_ece:.3f} raw, {fit.held_out_ece:.3f} calibrated on held-out rows "
+                f"({fit.folds}-fold by utterance)"
+            )
         if args.plot:
             print(f"reliability diagram: {args.plot}")
     return 0

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from engine.model import DEFAULT_MODEL, DEMO_MODEL_DIR, LoadOptions, ModelLoadError, load_model
+from engine.loader import load_model, transcriber_for
+from engine.model import DEFAULT_MODEL, DEMO_MODEL_DIR, LoadOptions, ModelLoadError
 from engine.results import Progress, Segment
 from engine.transcribe import TranscribeOptions, Transcriber
 from engine.writers import FORMATS, write
@@ -28,6 +29,8 @@ examples:
   tingxie-cli transcribe lecture.flac --model resources/demo-model
       use a local model folder instead of the default
   tingxie-cli transcribe lecture.flac --device cuda --batch-size 16
+  tingxie-cli transcribe memo.m4a --model .cache/models/whisper-base --prompt "会议记录。"
+      a Whisper model in CTranslate2 format (packaging/fetch-whisper-base.py fetches base)
 
 The default model, {DEFAULT_MODEL},
 is downloaded into the Hugging Face cache on first use (about 1.3 GB). Files that cannot be
@@ -109,6 +112,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="confidence measure as measure[:alpha[:aggregation]], e.g. max_prob "
         "(default: %(default)s)",
     )
+    p.add_argument(
+        "--prompt",
+        default=defaults.initial_prompt,
+        metavar="TEXT",
+        help="Whisper models: text the decoder continues from (script, punctuation, names and "
+        "terms); CTC models ignore it (default: %(default)s)",
+    )
     p.set_defaults(run=run)
 
 
@@ -157,7 +167,9 @@ def _transcribe_one(
 
 def run(args: argparse.Namespace) -> int:
     try:
-        options = TranscribeOptions(batch_size=args.batch_size, confidence=args.confidence)
+        options = TranscribeOptions(
+            batch_size=args.batch_size, confidence=args.confidence, initial_prompt=args.prompt
+        )
         load = LoadOptions(
             device=args.device,
             precision=args.precision,
@@ -175,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     except ModelLoadError as e:
         print(f"error: {e}{_demo_hint(args.model)}", file=sys.stderr)
         return 2
-    transcriber = Transcriber(model)
+    transcriber = transcriber_for(model)
     print(
         f"model {args.model} on {model.device} ({model.precision}, {model.attention})",
         file=sys.stderr,

@@ -24,14 +24,25 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.calibration import Calibration, cross_fitted, fit_platt
 from engine.decode import ConfidenceMethod
+from engine.loader import load_model
 from engine.metrics import CerResult, align, cer
-from engine.model import LoadedModel, LoadOptions, load_model
+from engine.model import LoadedModel, LoadOptions
 from engine.normalize import NormalizeOptions, normalize_text
+from engine.results import Char
 from engine.transcribe import TranscribeOptions, Transcriber
+from engine.whisper import (
+    DEFAULT_MEASURE,
+    MEASURES,
+    LoadedWhisper,
+    WhisperTranscriber,
+    word_chars,
+)
 
 __all__ = [
     "COMPARED_MEASURES",
+    "CalibrationFit",
     "EvalOptions",
     "EvalReport",
     "EvalRow",
@@ -40,9 +51,11 @@ __all__ = [
     "auroc",
     "evaluate",
     "expected_calibration_error",
+    "fit_calibration",
     "iter_rows",
     "reliability",
     "summarize",
+    "whisper_measures",
     "write_reliability_png",
 ]
 
@@ -103,6 +116,9 @@ class EvalRow:
     compute_seconds: float  # model forward + decoding
     correct: tuple[bool, ...]
     confidences: tuple[tuple[float, ...], ...]
+    # The measures' names, where the model family scores its own (Whisper); empty: the
+    # EvalOptions measures
+    measures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,17 +259,46 @@ def _score_row(
     measures = options.measures
     decoded = [transcriber.chars(lp, top_k=0, confidence=m) for m in measures]
     elapsed = time.perf_counter() - began
+    return (*_align_decoded(decoded, reference, options), elapsed)
+
+
+def whisper_measures(model: LoadedWhisper) -> tuple[str, ...]:
+    """The confidences scored for a Whisper model: its calibrated default (when the folder has
+    a calibration), then each raw way of sharing a word's probability (engine.whisper)."""
+    raw = tuple(f"whisper_word_{name}" for name in MEASURES)
+    return (f"{raw[0]}+platt", *raw) if model.calibration is not None else raw
+
+
+def _score_whisper_row(
+    transcriber: WhisperTranscriber, audio: np.ndarray, reference: str, options: EvalOptions
+) -> tuple[str, tuple[bool, ...], tuple[tuple[float, ...], ...], float]:
+    """One decode (Mandarin forced, the default prompt); its words give every measure."""
+    began = time.perf_counter()
+    words = [w for s in transcriber.segments(audio, TranscribeOptions()) for w in s.words or ()]
+    calibration = transcriber.model.calibration
+    decoded = [word_chars(words, measure=name) for name in MEASURES]
+    if calibration is not None:
+        decoded.insert(0, word_chars(words, measure=DEFAULT_MEASURE, calibration=calibration))
+    elapsed = time.perf_counter() - began
+    return (*_align_decoded(decoded, reference, options), elapsed)
+
+
+def _align_decoded(
+    decoded: list[list[Char]], reference: str, options: EvalOptions
+) -> tuple[str, tuple[bool, ...], tuple[tuple[float, ...], ...]]:
+    """The normalized hypothesis, each of its characters right or wrong against the reference,
+    and their confidences under each decoding (same characters, other measures)."""
     keep = [i for i, c in enumerate(decoded[0]) if normalize_text(c.text, options.normalize)]
     hypothesis = "".join(normalize_text(decoded[0][i].text, options.normalize) for i in keep)
     correct = tuple(p.correct for p in align(reference, hypothesis))
     if len(correct) != len(keep):  # a character that normalizes to several characters
         raise ValueError(f"cannot align {hypothesis!r}: a vocabulary entry is not one character")
     confidences = tuple(tuple(chars[i].confidence for i in keep) for chars in decoded)
-    return hypothesis, correct, confidences, elapsed
+    return hypothesis, correct, confidences
 
 
 def iter_rows(
-    model: LoadedModel, manifest: str | Path, options: EvalOptions | None = None
+    model: LoadedModel | LoadedWhisper, manifest: str | Path, options: EvalOptions | None = None
 ) -> Iterator[EvalRow]:
     """Transcribe and score each manifest row in order (lazy: stop iterating to cancel)."""
     from .data import from_manifest, load_example_audio
@@ -265,7 +310,10 @@ def iter_rows(
     examples = dataset.examples[: options.limit] if options.limit else dataset.examples
     if not examples:
         raise ValueError(f"{manifest}: no usable rows; write rows of path<TAB>text")
-    transcriber = Transcriber(model)
+    whisper = isinstance(model, LoadedWhisper)
+    transcriber = WhisperTranscriber(model) if whisper else Transcriber(model)
+    score = _score_whisper_row if whisper else _score_row
+    measures = whisper_measures(model) if whisper else ()
     sr = model.sampling_rate
     for example in examples:
         audio = np.asarray(load_example_audio(example), dtype=np.float32)
@@ -276,8 +324,10 @@ def iter_rows(
                 f"{options.max_seconds:g}; cut the recording into utterances"
             )
         reference = normalize_text(example.text, options.normalize)
-        hyp, correct, confidences, elapsed = _score_row(transcriber, audio, reference, options)
-        yield EvalRow(str(example.audio), reference, hyp, seconds, elapsed, correct, confidences)
+        hyp, correct, confidences, elapsed = score(transcriber, audio, reference, options)
+        yield EvalRow(
+            str(example.audio), reference, hyp, seconds, elapsed, correct, confidences, measures
+        )
 
 
 def summarize(
@@ -288,7 +338,7 @@ def summarize(
     rows = tuple(rows)
     if not rows:
         raise ValueError("summarize: no rows to summarize")
-    names = [m.name for m in options.measures]
+    names = list(rows[0].measures) or [m.name for m in options.measures]
     correct = np.array([ok for r in rows for ok in r.correct], dtype=bool)
     scores = []
     for k, name in enumerate(names):
@@ -314,12 +364,49 @@ def summarize(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CalibrationFit:
+    """A calibration fitted on evaluated rows, with the honest view of what it achieves."""
+
+    calibration: Calibration  # fitted on every row (what a model folder keeps)
+    raw_ece: float  # ECE of the raw measure on these rows
+    held_out_ece: float  # ECE when each row's map was fitted without it (folds by row)
+    folds: int
+
+
+def fit_calibration(
+    rows: Sequence[EvalRow], measure: str, options: EvalOptions | None = None, folds: int = 2
+) -> CalibrationFit:
+    """Fit a Platt map (engine.calibration) to the raw confidences of `measure` in `rows`.
+    The held-out ECE comes from cross-fitting over `folds` folds of rows (row i in fold i %
+    folds): with a few hundred characters, the in-sample ECE of a fit flatters it."""
+    options = options or EvalOptions()
+    names = list(rows[0].measures) if rows else []
+    if measure not in names:
+        raise ValueError(f"fit_calibration: {measure!r} is not scored here; choose from {names}")
+    k = names.index(measure)
+    conf = np.array([c for r in rows for c in r.confidences[k]], dtype=np.float64)
+    ok = np.array([x for r in rows for x in r.correct], dtype=bool)
+    groups = np.array([i for i, r in enumerate(rows) for _ in r.correct])
+    held_out = cross_fitted(conf, ok, groups, measure, folds)
+    return CalibrationFit(
+        calibration=fit_platt(conf, ok, measure),
+        raw_ece=expected_calibration_error(conf, ok, options.bins),
+        held_out_ece=expected_calibration_error(held_out, ok, options.bins),
+        folds=folds,
+    )
+
+
 def evaluate(
-    model: LoadedModel | str | Path, manifest: str | Path, options: EvalOptions | None = None
+    model: LoadedModel | LoadedWhisper | str | Path,
+    manifest: str | Path,
+    options: EvalOptions | None = None,
 ) -> EvalReport:
     """Load the model if given a folder or id, transcribe every manifest row, and report."""
     options = options or EvalOptions()
-    loaded = model if isinstance(model, LoadedModel) else load_model(model, options.load)
+    loaded = (
+        model if isinstance(model, LoadedModel | LoadedWhisper) else load_model(model, options.load)
+    )
     rows = list(iter_rows(loaded, manifest, options))
     return summarize(rows, options, model=loaded.source, manifest=manifest)
 

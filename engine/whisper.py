@@ -1,0 +1,396 @@
+"""Whisper models through faster-whisper (CTranslate2), behind the same API as the CTC models.
+
+A Whisper folder in CTranslate2 format (model.bin, config.json, tokenizer.json or
+vocabulary.*), or a Hub id naming one (Systran/faster-whisper-small), loads into a
+`LoadedWhisper`; `WhisperTranscriber.transcribe` yields the same `Segment` / `Char` records and
+`Progress` as `engine.transcribe.Transcriber`, cut at the same pauses (engine.vad).
+
+Characters come from faster-whisper's word timestamps. For Mandarin a "word" is the text of
+one or a few tokens that decode to whole characters (one character, or a pair such as 我们, or
+one character spelled by two byte tokens), with its time span (cross-attention alignment) and
+its probability (the mean of its tokens' probabilities). Its characters share the span
+evenly, punctuation taking none, and the probability as `MEASURES` say. The language is
+forced to Mandarin; `TranscribeOptions.initial_prompt` steers the script and punctuation, and
+the text is converted to Simplified (OpenCC) whatever the model wrote. CTranslate2 does not
+expose the runner-up tokens, so characters have no alternatives.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from . import audio
+from .calibration import Calibration, read_calibration
+from .model import LoadOptions, ModelLoadError
+from .normalize import NormalizeOptions, normalize_text
+from .registry import WHISPER, Family
+from .results import Char, Progress, Segment, TranscriptionInfo
+from .transcribe import TranscribeOptions, split_segments
+from .vad import PauseDetector
+
+__all__ = [
+    "DEFAULT_MEASURE",
+    "MEASURES",
+    "WHISPER_BASE_DIR",
+    "LoadedWhisper",
+    "WhisperTranscriber",
+    "is_unplaced",
+    "is_whisper",
+    "load_whisper",
+    "word_chars",
+]
+
+log = logging.getLogger("tingxie.whisper")
+
+# Where packaging/fetch-whisper-base.py assembles Whisper-base (the app offers it on an offline
+# first start; the real-speech tests and bench use it).
+WHISPER_BASE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "models" / "whisper-base"
+LANGUAGE = "zh"
+SAMPLE_RATE = audio.SAMPLE_RATE
+
+# How a word's probability p becomes the confidence of each of its n characters (punctuation
+# not counted): "shared" gives each p; "root" gives each p^(1/n), so that the n characters
+# together are as likely as the word (independent characters); "power" gives each p^n.
+# Measured on the 23 real clips of ../shared/audio with Whisper-base (891 characters, 98
+# wrong): AUROC 0.783 root, 0.760 shared, 0.730 power; ECE 0.050, 0.069, 0.093.
+MEASURES: dict[str, Callable[[float, int], float]] = {
+    "root": lambda p, n: p ** (1.0 / n),
+    "shared": lambda p, n: p,
+    "power": lambda p, n: p**n,
+}
+DEFAULT_MEASURE = "root"
+
+# Files are read in windows of at most this much audio, cut at a pause where there is one:
+# Whisper decodes 30 s at a time anyway, and hours of audio never sit in memory at once.
+_WINDOW_SECONDS = 300.0
+_SIMPLIFIED = NormalizeOptions(
+    half_width=False, remove_punctuation=False, remove_spaces=False, lowercase=False
+)
+# A word shorter than this took no time: its alignment found no audio for it.
+_UNPLACED_SECONDS = 0.02
+_COMPUTE_TYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+class WordLike(Protocol):
+    """What `word_chars` reads from a faster-whisper `Word`."""
+
+    word: str
+    start: float
+    end: float
+    probability: float
+
+
+@dataclass(slots=True)
+class LoadedWhisper:
+    """A faster-whisper model ready for inference, with what the app and CLI show about it."""
+
+    model: Any  # faster_whisper.WhisperModel
+    source: str  # the id or folder as given
+    path: Path  # the local folder actually loaded
+    device: str  # cpu or cuda
+    compute_type: str  # CTranslate2's: float32, int8, float16…
+    calibration: Calibration | None = None  # from the folder's calibration.json
+    family: Family = WHISPER
+    sampling_rate: int = SAMPLE_RATE
+    attention: str = "ctranslate2"
+
+    @property
+    def precision(self) -> str:
+        return self.compute_type
+
+    @property
+    def dtype(self) -> str:
+        return self.compute_type
+
+
+def _is_ct2_folder(path: Path) -> bool:
+    return (path / "model.bin").is_file() and (path / "config.json").is_file()
+
+
+def is_whisper(source: str | os.PathLike) -> bool:
+    """A CTranslate2 Whisper folder, a transformers Whisper folder (refused with a way forward
+    by `load_whisper`), or a Hub id that names Whisper."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        if _is_ct2_folder(path):
+            return True
+        return _model_type(path) == "whisper"
+    return bool(_HUB_ID.match(str(source))) and "whisper" in str(source).lower()
+
+
+def _model_type(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _resolve(source: str, options: LoadOptions) -> Path:
+    """The local CTranslate2 folder for `source` (downloading a Hub id when allowed)."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        if not _is_ct2_folder(path):
+            if _model_type(path) == "whisper":
+                raise ModelLoadError("model.whisper_transformers", path=path)
+            missing = [f for f in ("model.bin", "config.json") if not (path / f).is_file()]
+            raise ModelLoadError("model.whisper_incomplete", path=path, missing=", ".join(missing))
+        return path
+    from faster_whisper.utils import download_model
+
+    offline = options.local_files_only or os.environ.get("HF_HUB_OFFLINE", "0") not in (
+        "0",
+        "",
+        "false",
+    )
+    try:
+        return Path(download_model(source, local_files_only=offline))
+    except Exception as e:  # network, cache and auth failures all mean the same here
+        code = "model.whisper_not_cached" if offline else "model.whisper_download_failed"
+        raise ModelLoadError(code, source=source, detail=type(e).__name__) from e
+
+
+def load_whisper(source: str | os.PathLike, options: LoadOptions | None = None) -> LoadedWhisper:
+    """Load a Whisper model for inference. Device "auto" picks CUDA when CTranslate2 sees a
+    GPU; precision "auto" is float32 on CPUs (CTranslate2 has no fast float16 there; int8
+    would change the accuracy measured here) and float16 on GPUs."""
+    import ctranslate2
+    from faster_whisper import WhisperModel
+
+    options = options or LoadOptions()
+    path = _resolve(str(source), options)
+    gpus = ctranslate2.get_cuda_device_count()
+    if options.device == "cuda" and gpus == 0:
+        raise ModelLoadError("model.no_cuda")
+    device = "cuda" if options.device == "cuda" or (options.device == "auto" and gpus) else "cpu"
+    auto = "float16" if device == "cuda" else "float32"
+    compute_type = _COMPUTE_TYPES.get(options.precision, auto)
+    try:
+        model = WhisperModel(
+            str(path), device=device, compute_type=compute_type, cpu_threads=_usable_cores()
+        )
+    except (RuntimeError, ValueError, OSError) as e:
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ModelLoadError("model.whisper_load_failed", path=path, detail=message) from e
+    log.info("loaded Whisper %s on %s (%s)", source, device, compute_type)
+    return LoadedWhisper(
+        model=model,
+        source=str(source),
+        path=path,
+        device=device,
+        compute_type=compute_type,
+        calibration=read_calibration(path, DEFAULT_MEASURE),
+    )
+
+
+def _is_punctuation(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "PSZ"
+
+
+def _simplified_texts(texts: Sequence[str]) -> list[str]:
+    """Each text in Simplified characters. Converted together (OpenCC picks characters by
+    phrase) where that keeps every length, else one by one."""
+    joined = "".join(texts)
+    whole = normalize_text(joined, _SIMPLIFIED)
+    if len(whole) != len(joined):
+        return [normalize_text(t, _SIMPLIFIED) for t in texts]
+    out, at = [], 0
+    for t in texts:
+        out.append(whole[at : at + len(t)])
+        at += len(t)
+    return out
+
+
+def word_chars(
+    words: Sequence[WordLike],
+    *,
+    measure: str = DEFAULT_MEASURE,
+    offset: float = 0.0,
+    simplified: bool = True,
+    calibration: Calibration | None = None,
+) -> list[Char]:
+    """Characters of faster-whisper words: each word's spoken characters share its span evenly,
+    punctuation sits at the boundary it follows or precedes, taking no time; each character's
+    confidence is `MEASURES[measure]` of the word's probability (calibrated when given).
+
+    >>> from types import SimpleNamespace as W
+    >>> [(c.text, c.start, c.end, round(c.confidence, 2)) for c in word_chars(
+    ...     [W(word="我们", start=1.0, end=1.5, probability=0.64), W(word="好。", start=1.5,
+    ...     end=1.7, probability=0.9)])]
+    [('我', 1.0, 1.25, 0.8), ('们', 1.25, 1.5, 0.8), ('好', 1.5, 1.7, 0.9), ('。', 1.7, 1.7, 0.9)]
+    """
+    share = MEASURES[measure]
+    texts = [w.word.strip() for w in words]
+    if simplified:
+        texts = _simplified_texts(texts)
+    chars: list[Char] = []
+    for w, text in zip(words, texts, strict=True):
+        spoken = sum(not _is_punctuation(c) for c in text)
+        confidence = share(min(max(float(w.probability), 0.0), 1.0), max(spoken, 1))
+        if calibration is not None:
+            confidence = calibration.apply(confidence)
+        start = offset + float(w.start)
+        step = (max(float(w.end) - float(w.start), 0.0)) / max(spoken, 1)
+        k = 0
+        for ch in text:
+            t0 = round(start + k * step, 3)
+            if _is_punctuation(ch):
+                chars.append(Char(ch, t0, t0, confidence))
+                continue
+            k += 1
+            chars.append(Char(ch, t0, round(start + k * step, 3), confidence))
+    return chars
+
+
+def is_unplaced(words: Sequence[WordLike]) -> bool:
+    """A decoded segment most of whose words take no time: the aligner found no audio for
+    them, which is how Whisper's hallucinations on a short tail of audio look (on one shared
+    clip, 0.28 s after the last word became 请留点赞、转发、转发… with 15 of 16 words at
+    5.24-5.24 s). Real speech has an odd zero-length word at most (2 of 891 on the clips)."""
+    unplaced = sum(float(w.end) - float(w.start) < _UNPLACED_SECONDS for w in words)
+    return 2 * unplaced > len(words) > 0
+
+
+def _windows(
+    blocks: Iterable[np.ndarray], detector: PauseDetector, window: int
+) -> Iterator[tuple[int, np.ndarray, list[int]]]:
+    """(first sample, audio, pause boundaries in it) pieces of at most `window` samples, each
+    cut at its last pause boundary past the middle, or at `window` when there is none."""
+    buf = np.zeros(0, np.float32)
+    start = 0
+    pauses: list[int] = []
+    for block in blocks:
+        pauses += detector.push(block)
+        buf = np.concatenate([buf, block])
+        while len(buf) >= window:
+            cuts = [p - start for p in pauses if window // 2 <= p - start <= window]
+            cut = cuts[-1] if cuts else window
+            yield start, buf[:cut], [p for p in pauses if p < start + cut]
+            pauses = [p for p in pauses if p >= start + cut]
+            buf, start = buf[cut:], start + cut
+    if len(buf):
+        yield start, buf, pauses
+
+
+class WhisperTranscriber:
+    """Runs one loaded Whisper model over audio; the `Transcriber` API. Not thread-safe."""
+
+    def __init__(self, model: LoadedWhisper) -> None:
+        self.model = model
+
+    @property
+    def measure_name(self) -> str:
+        suffix = "+platt" if self.model.calibration is not None else ""
+        return f"whisper_word_{DEFAULT_MEASURE}{suffix}"
+
+    def segments(
+        self, samples: np.ndarray, options: TranscribeOptions, prompt: str | None = None
+    ) -> Iterator[Any]:
+        """faster-whisper's lazy segments (with words) of 16 kHz mono samples, Mandarin forced,
+        without those the aligner could not place in the audio (`is_unplaced`)."""
+        segments, _ = self.model.model.transcribe(
+            samples,
+            language=LANGUAGE,
+            beam_size=options.beam_size,
+            initial_prompt=(options.initial_prompt if prompt is None else prompt) or None,
+            word_timestamps=True,
+            condition_on_previous_text=False,
+            vad_filter=False,
+        )
+        return (s for s in segments if not is_unplaced(s.words or ()))
+
+    def decode(
+        self,
+        samples: np.ndarray,
+        options: TranscribeOptions | None = None,
+        *,
+        offset: float = 0.0,
+        prompt: str | None = None,
+    ) -> list[Char]:
+        """All characters of one piece of audio (the live stream decodes its buffer so)."""
+        options = options or TranscribeOptions()
+        words = [w for s in self.segments(samples, options, prompt) for w in s.words or ()]
+        return word_chars(words, offset=offset, calibration=self.model.calibration)
+
+    def transcribe(
+        self, source: str | Path | np.ndarray, options: TranscribeOptions | None = None
+    ) -> tuple[Iterator[Segment | Progress], TranscriptionInfo]:
+        """Start transcribing a file (any format engine.audio reads) or a 16 kHz mono array;
+        errors as `Transcriber.transcribe`."""
+        options = options or TranscribeOptions()
+        if isinstance(source, np.ndarray):
+            if source.ndim != 1:
+                raise ValueError(f"audio array has shape {source.shape}; pass mono 1-D samples")
+            name, duration = "<array>", len(source) / SAMPLE_RATE
+            blocks: Iterable[np.ndarray] = [source.astype(np.float32, copy=False)]
+        else:
+            name = str(source)
+            duration = audio.probe(source).duration
+            blocks = audio.iter_audio(source, block_seconds=options.block_seconds)
+        m = self.model
+        info = TranscriptionInfo(
+            source=name,
+            duration=duration,
+            sampling_rate=SAMPLE_RATE,
+            model=m.source,
+            device=m.device,
+            dtype=m.compute_type,
+            attention=m.attention,
+            confidence_measure=self.measure_name,
+        )
+        return self._run(blocks, options, duration), info
+
+    def _run(
+        self, blocks: Iterable[np.ndarray], options: TranscribeOptions, total: float
+    ) -> Iterator[Segment | Progress]:
+        detector = PauseDetector(options.pauses)
+        window = round(_WINDOW_SECONDS * SAMPLE_RATE)
+        pending: list[Char] = []
+        pauses: list[float] = []
+        next_id = 0
+        try:
+            for first, samples, found in _windows(blocks, detector, window):
+                offset = first / SAMPLE_RATE
+                pauses += [p / SAMPLE_RATE for p in found]
+                for seg in self.segments(samples, options):
+                    pending += word_chars(
+                        seg.words or (), offset=offset, calibration=self.model.calibration
+                    )
+                    done = split_segments(
+                        pending,
+                        pauses=pauses,
+                        max_segment_seconds=options.max_segment_seconds,
+                        first_id=next_id,
+                    )[:-1]  # the last one may still grow
+                    yield from done
+                    pending = pending[sum(len(s.chars) for s in done) :]
+                    next_id += len(done)
+                    yield Progress(done=min(total, offset + float(seg.end)), total=total)
+            yield from split_segments(
+                pending,
+                pauses=pauses,
+                max_segment_seconds=options.max_segment_seconds,
+                first_id=next_id,
+            )
+            yield Progress(done=total, total=total)
+        finally:
+            close = getattr(blocks, "close", None)
+            if close is not None:
+                close()

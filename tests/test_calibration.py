@@ -1,0 +1,71 @@
+"""Platt calibration of confidences (engine.calibration) and its fit on evaluated rows."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.calibration import (
+    CALIBRATION_FILE,
+    Calibration,
+    cross_fitted,
+    fit_platt,
+    read_calibration,
+)
+from engine.tune.evaluate import EvalRow, expected_calibration_error, fit_calibration
+
+
+def _overconfident(n: int = 4000, seed: int = 0):
+    """Confidences whose true accuracy is σ(0.5·logit(p) − 0.5): overconfident, as raw
+    Whisper word probabilities are on hard audio."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.05, 0.999, n)
+    z = np.log(p / (1 - p))
+    correct = rng.random(n) < 1 / (1 + np.exp(-(0.5 * z - 0.5)))
+    return p, correct
+
+
+def test_platt_recovers_the_true_map_and_lowers_the_ece():
+    p, ok = _overconfident()
+    fit = fit_platt(p, ok, "m")
+    assert fit.a == pytest.approx(0.5, abs=0.08) and fit.b == pytest.approx(-0.5, abs=0.15)
+    before = expected_calibration_error(p, ok)
+    after = expected_calibration_error(fit.apply(p), ok)
+    assert before > 0.1 and after < 0.03
+    assert np.all(np.diff(fit.apply(np.sort(p))) >= 0)  # monotone: AUROC unchanged
+
+
+def test_cross_fitting_never_uses_an_items_own_fold():
+    p, ok = _overconfident(400)
+    groups = np.arange(400) // 10
+    held = cross_fitted(p, ok, groups, "m", folds=2)
+    even = groups % 2 == 0
+    assert np.allclose(held[even], fit_platt(p[~even], ok[~even], "m").apply(p[even]))
+    with pytest.raises(ValueError, match="fold"):
+        cross_fitted(p, ok, np.zeros(400, int), "m")
+
+
+def test_calibration_file_round_trip_and_mismatch(tmp_path, caplog):
+    c = Calibration("whisper_word_root", 0.7, 0.2, 300)
+    c.write(tmp_path)
+    assert read_calibration(tmp_path, "whisper_word_root") == c
+    assert read_calibration(tmp_path, "max_prob:1:mean") is None  # another measure: raw
+    (tmp_path / CALIBRATION_FILE).write_text(json.dumps({"kind": "something else"}))
+    assert read_calibration(tmp_path, "whisper_word_root") is None
+    assert "confidences stay raw" in caplog.text
+    assert read_calibration(tmp_path / "none", "whisper_word_root") is None
+
+
+def test_fit_on_rows_reports_a_held_out_ece():
+    p, ok = _overconfident(600, seed=1)
+    rows = [
+        EvalRow(f"{i}.wav", "", "", 1.0, 0.1, tuple(ok[i::20]), (tuple(p[i::20]),), ("m",))
+        for i in range(20)
+    ]
+    fit = fit_calibration(rows, "m")
+    assert fit.calibration.characters == 600 and fit.folds == 2
+    assert fit.held_out_ece < fit.raw_ece
+    with pytest.raises(ValueError, match="not scored"):
+        fit_calibration(rows, "other")

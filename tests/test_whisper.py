@@ -1,0 +1,168 @@
+"""Whisper models behind the engine API (engine.whisper, engine.loader).
+
+The pure parts (characters from words, the hallucination filter, family dispatch and loading
+errors) run everywhere. The real-speech checks need Whisper-base assembled by
+packaging/fetch-whisper-base.py (`make test` does it) and ../shared/audio, and skip without
+them; the 23 clips are transcribed once per session, through the CLI, and shared by the tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from engine import loader
+from engine.metrics import cer
+from engine.model import ModelLoadError
+from engine.normalize import NormalizeOptions, normalize_text
+from engine.registry import FEATURES, WHISPER, family_for
+from engine.whisper import WHISPER_BASE_DIR, is_unplaced, is_whisper, load_whisper, word_chars
+
+
+def _word(text: str, start: float, end: float, p: float) -> SimpleNamespace:
+    return SimpleNamespace(word=text, start=start, end=end, probability=p)
+
+
+def test_word_characters_share_the_span_and_the_probability_by_measure():
+    words = [_word("我们", 1.0, 1.5, 0.64), _word("好。", 1.5, 1.7, 0.9)]
+    root = word_chars(words, offset=10.0)
+    assert [c.text for c in root] == ["我", "们", "好", "。"]
+    assert [(c.start, c.end) for c in root] == [
+        (11.0, 11.25),
+        (11.25, 11.5),
+        (11.5, 11.7),
+        (11.7, 11.7),  # punctuation takes no time
+    ]
+    assert [round(c.confidence, 6) for c in root] == [0.8, 0.8, 0.9, 0.9]  # 0.64 ** (1/2)
+    shared = word_chars(words, measure="shared")
+    assert [c.confidence for c in shared[:2]] == [0.64, 0.64]
+    assert round(word_chars(words, measure="power")[0].confidence, 6) == round(0.64**2, 6)
+    assert all(c.alternatives == () for c in root)  # CTranslate2 exposes no runner-ups
+
+
+def test_word_characters_are_simplified_and_clamped():
+    """Whisper writes Traditional characters now and then (廣州市 on a shared clip); the output
+    is Simplified unless asked otherwise. A probability a hair above 1 stays a confidence."""
+    words = [_word(" 廣州", 0.0, 0.4, 1.0000001), _word("們", 0.4, 0.5, 0.5)]
+    assert "".join(c.text for c in word_chars(words)) == "广州们"
+    assert "".join(c.text for c in word_chars(words, simplified=False)) == "廣州們"
+    assert all(0.0 <= c.confidence <= 1.0 for c in word_chars(words))
+
+
+def test_a_segment_whose_words_take_no_time_is_a_hallucination():
+    real = [_word("地方。", 4.66, 4.98, 0.99), _word("这个", 4.14, 4.14, 0.46)]
+    tail = [_word("请", 4.98, 5.24, 0.01)] + [_word("转", 5.24, 5.24, 0.9)] * 5
+    assert not is_unplaced(real) and is_unplaced(tail) and not is_unplaced([])
+
+
+def test_registry_says_what_whisper_can_do():
+    assert WHISPER.features <= set(FEATURES)
+    assert "agreement_streaming" in WHISPER.features
+    assert not {"bounded_streaming", "ctc_tuning"} & WHISPER.features
+    assert "bounded_streaming" in family_for("wav2vec2").features
+
+
+def test_whisper_sources_are_told_from_ctc_ones(tmp_path, tiny_model_dir):
+    ct2 = tmp_path / "ct2"
+    ct2.mkdir()
+    (ct2 / "model.bin").write_bytes(b"")
+    (ct2 / "config.json").write_text("{}")
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    (hf / "config.json").write_text(json.dumps({"model_type": "whisper"}))
+    assert is_whisper(ct2) and is_whisper(hf) and is_whisper("Systran/faster-whisper-small")
+    assert not is_whisper(tiny_model_dir) and not is_whisper("jonatasgrosman/wav2vec2-large")
+    assert not is_whisper(tmp_path / "missing" / "whisper")  # a path, not a Hub id
+
+
+def test_loading_errors_say_what_to_do(tmp_path):
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    (hf / "config.json").write_text(json.dumps({"model_type": "whisper"}))
+    with pytest.raises(ModelLoadError) as e:
+        load_whisper(hf)
+    assert e.value.code == "model.whisper_transformers" and "ct2-transformers-converter" in str(
+        e.value
+    )
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.bin").write_bytes(b"not a model")
+    (broken / "config.json").write_text("{}")
+    with pytest.raises(ModelLoadError) as e:
+        loader.load_model(broken)
+    assert e.value.code == "model.whisper_load_failed" and str(broken) in str(e.value)
+
+
+def test_an_uncached_hub_whisper_offline_names_the_way_forward():
+    """conftest forces the Hub offline: a Whisper id not in the cache gives a coded error that
+    names the fetch script and `hf download` (old behaviour: it went to the CTC loader, which
+    said the id had no vocab.json)."""
+    with pytest.raises(ModelLoadError) as e:
+        loader.load_model("Systran/faster-whisper-tiny-not-cached")
+    assert e.value.code == "model.whisper_not_cached"
+    assert "fetch-whisper-base.py" in str(e.value) and "hf download" in str(e.value)
+
+
+# ---- Whisper-base on the real clips ------------------------------------------------------
+
+# The issue's target is 15 %; measured 13.8 % here (README). The bound leaves a point for
+# CTranslate2 on another CPU (other kernels, so beam search can part ways on a near tie).
+CER_BOUND = 0.16
+ONLY_SIMPLIFY = NormalizeOptions(
+    half_width=False, remove_punctuation=False, remove_spaces=False, lowercase=False
+)
+
+
+@pytest.fixture(scope="session")
+def whisper_dir() -> Path:
+    if not (WHISPER_BASE_DIR / "model.bin").is_file():
+        pytest.skip(f"{WHISPER_BASE_DIR} is absent: run packaging/fetch-whisper-base.py")
+    return WHISPER_BASE_DIR
+
+
+@pytest.fixture(scope="session")
+def whisper_transcripts(whisper_dir, shared_audio, tmp_path_factory) -> dict[str, dict]:
+    """Every shared clip transcribed once by `tingxie-cli transcribe --model WHISPER_DIR`:
+    manifest file name -> (JSON transcript, manifest row)."""
+    with open(shared_audio / "manifest.tsv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    out = tmp_path_factory.mktemp("whisper-out")
+    cli = Path(sys.executable).with_name("tingxie-cli")
+    files = [str(shared_audio / r["file"]) for r in rows]
+    command = [str(cli), "transcribe", "--model", str(whisper_dir), "--format", "json"]
+    done = subprocess.run(
+        [*command, "--out", str(out), *files], capture_output=True, text=True, timeout=1800
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    docs = [json.loads(p.read_text(encoding="utf-8")) for p in out.glob("*.json")]
+    by_source = {Path(d["info"]["source"]).name: d for d in docs}
+    return {r["file"]: (by_source[r["file"]], r) for r in rows}
+
+
+@pytest.mark.slow
+def test_whisper_base_cer_on_the_shared_clips_through_the_cli(whisper_transcripts):
+    refs = [normalize_text(row["text_for_scoring"]) for _, row in whisper_transcripts.values()]
+    hyps = [normalize_text(doc["text"]) for doc, _ in whisper_transcripts.values()]
+    result = cer(refs, hyps)
+    assert result.cer <= CER_BOUND, result
+
+
+@pytest.mark.slow
+def test_whisper_chars_are_well_formed_and_simplified(whisper_transcripts):
+    for name, (doc, _) in whisper_transcripts.items():
+        assert doc["info"]["attention"] == "ctranslate2", name
+        chars = [c for s in doc["segments"] for c in s["chars"]]
+        assert chars, name
+        starts = [c["start"] for c in chars]
+        assert starts == sorted(starts), name  # times never go back
+        assert all(c["start"] <= c["end"] <= doc["info"]["duration"] + 0.5 for c in chars), name
+        assert all(0.0 <= c["confidence"] <= 1.0 for c in chars), name
+        text = "".join(c["text"] for c in chars)
+        assert normalize_text(text, ONLY_SIMPLIFY) == text, name  # nothing Traditional
+        assert len({c["confidence"] for c in chars}) > 1, name  # not one constant

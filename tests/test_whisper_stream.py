@@ -1,0 +1,127 @@
+"""Live Whisper: the LocalAgreement policy (engine.whisper_stream) with a scripted decoder.
+
+The fake decoder "hears" a fixed text at 4 characters per second of speech: characters wholly
+inside the buffer come out right, one cut by the buffer's end comes out as a wrong guess "X",
+as Whisper's last word is often wrong until more audio arrives.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.results import Char
+from engine.stream import StreamOptions
+from engine.vad import PauseOptions
+from engine.whisper_stream import WhisperStreamer, agreed, uncommitted
+
+SR = 16_000
+TEXT = "今天天气很好我们去公园散步吧"
+RATE = 4.0  # characters per second of speech
+
+
+def _c(text: str, start: float) -> Char:
+    return Char(text, start, start + 0.2, 0.9)
+
+
+def test_uncommitted_drops_what_is_committed_by_time_and_by_repeat():
+    chars = [_c("你", 0.0), _c("好", 0.3), _c("吗", 0.6)]
+    assert [c.text for c in uncommitted(chars, "你好", after=0.5)] == ["吗"]
+    # "好" starts just before the commit point but is a repeat of the committed end
+    assert [c.text for c in uncommitted(chars[1:], "你好", after=0.45)] == ["吗"]
+    assert [c.text for c in uncommitted(chars, "", after=0.0)] == ["你", "好", "吗"]
+
+
+def test_agreed_is_the_common_prefix():
+    a = [_c(t, i) for i, t in enumerate("今天天")]
+    b = [_c(t, i) for i, t in enumerate("今天气好")]
+    assert agreed(a, b) == 2 and agreed([], b) == 0 and agreed(b, b) == 4
+
+
+class _Scripted:
+    """Decodes a buffer into TEXT's characters at RATE per second of speech (see module)."""
+
+    def __init__(self, speech: list[tuple[float, float]]) -> None:
+        self.speech = speech  # (start, end) seconds of each stretch of speech
+        self.calls = 0
+        self.prompts: list[str] = []
+
+    def _timeline(self) -> list[Char]:
+        chars, k = [], 0
+        for start, end in self.speech:
+            t = start
+            while t + 1 / RATE <= end + 1e-9 and k < len(TEXT):
+                chars.append(Char(TEXT[k], t, t + 1 / RATE, 0.9))
+                k, t = k + 1, t + 1 / RATE
+        return chars
+
+    def decode(self, samples, options=None, *, offset=0.0, prompt=None):
+        self.calls += 1
+        self.prompts.append(prompt or "")
+        end = offset + len(samples) / SR
+        out = []
+        for c in self._timeline():
+            if c.start >= offset - 1e-9 and c.end <= end + 1e-9:
+                out.append(c)
+            elif c.start < end < c.end:
+                out.append(Char("X", c.start, end, 0.3))  # cut by the buffer's end
+        return out
+
+
+def _audio(seconds: float, speech: list[tuple[float, float]]) -> np.ndarray:
+    """Loud noise where there is speech, silence elsewhere (for the energy detector)."""
+    x = np.zeros(round(seconds * SR), np.float32)
+    rng = np.random.default_rng(0)
+    for start, end in speech:
+        a, b = round(start * SR), round(end * SR)
+        x[a:b] = rng.uniform(-0.3, 0.3, b - a)
+    return x
+
+
+def _run(streamer: WhisperStreamer, audio: np.ndarray, block: float = 0.5):
+    updates = []
+    step = round(block * SR)
+    for i in range(0, len(audio), step):
+        updates += streamer.push(audio[i : i + step])
+    return updates, streamer.finish()
+
+
+OPTIONS = StreamOptions(pauses=PauseOptions(vad="energy", pause_seconds=0.6))
+
+
+def test_only_what_two_decodes_agree_on_is_committed_and_finish_commits_the_rest():
+    speech = [(0.0, 3.5)]
+    decoder = _Scripted(speech)
+    streamer = WhisperStreamer(decoder, OPTIONS)
+    live, final = _run(streamer, _audio(3.5, speech), block=0.35)  # decodes cut characters
+    committed_live = "".join(c.text for u in live for c in u.committed)
+    assert "X" not in committed_live  # a guess at a cut character never got agreed on
+    assert committed_live and TEXT.startswith(committed_live)
+    assert any("X" in "".join(c.text for c in u.tail) for u in live)  # it was shown as tail
+    everything = committed_live + "".join(c.text for u in final for c in u.committed)
+    assert everything == TEXT[:14]  # each character once, in order
+    starts = [c.start for u in live + final for c in u.committed]
+    assert starts == sorted(starts)
+    assert final[-1].segment is not None and final[-1].segment.text == everything
+    assert decoder.calls <= 3.5 / 1.0 + 2  # at most one decode per second, whatever the hop
+
+
+def test_a_pause_ends_the_segment_and_the_next_buffer_continues_the_prompt():
+    speech = [(0.0, 1.5), (2.5, 4.0)]
+    decoder = _Scripted(speech)
+    streamer = WhisperStreamer(decoder, OPTIONS)
+    live, final = _run(streamer, _audio(4.5, speech), block=0.25)
+    segments = [u.segment for u in live + final if u.segment is not None]
+    assert [s.text for s in segments] == [TEXT[:6], TEXT[6:12]]
+    assert segments[0].end <= 2.5 <= segments[1].start
+    assert any(p.endswith(TEXT[:6]) for p in decoder.prompts)  # committed text carried on
+
+
+def test_push_after_finish_needs_reset():
+    streamer = WhisperStreamer(_Scripted([(0.0, 1.0)]), OPTIONS)
+    streamer.push(np.zeros(SR, np.float32))
+    streamer.finish()
+    with pytest.raises(RuntimeError, match="reset"):
+        streamer.push(np.zeros(10, np.float32))
+    streamer.reset()
+    assert streamer.push(np.zeros(10, np.float32)) == []
