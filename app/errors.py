@@ -67,6 +67,21 @@ ZH: dict[str, str] = {
         "（model.bin、config.json、tokenizer.json）"
     ),
     "model.whisper_load_failed": "无法加载 Whisper 文件夹 {path}：{detail}",
+    "hub.bad_repo": "仓库名“{repo_id}”不对：请写成 owner/name（用户或组织名，再加模型名）",
+    "hub.no_folder": "{path} 不存在；请选择模型文件夹或训练任务的输出文件夹",
+    "hub.no_adapter": (
+        "{path} 中没有 LoRA 适配器（adapter/ 或 adapter_config.json）；请分享合并后的模型"
+    ),
+    "hub.no_weights": "{path} 中没有可分享的 safetensors 或 ONNX 权重；请先导出模型",
+    "hub.no_token": (
+        "没有 Hugging Face 令牌：请设置 HF_TOKEN，或在应用中登录（令牌保存在系统钥匙串中）；"
+        "{folder} 已可随时上传"
+    ),
+    "hub.offline": (
+        "无法连接 Hugging Face Hub；{folder} 已准备好，稍后可上传"
+        "（tingxie-cli push {folder} {repo_id}）"
+    ),
+    "hub.refused": "Hub 拒绝了上传到 {repo_id}（{detail}）；请检查令牌是否有写权限以及仓库名",
     "audio.missing": "{path}：文件不存在；请检查路径和文件名",
     "audio.folder": "{path}：这是文件夹，不是音频文件；请选择其中的文件",
     "audio.not_a_file": "{path}：不是普通文件；请选择音频或视频文件",

@@ -74,6 +74,34 @@ MESSAGES: dict[str, str] = {
         "(model.bin, config.json, tokenizer.json)"
     ),
     "model.whisper_load_failed": "Whisper folder {path} could not be loaded: {detail}",
+    # -- sharing on the Hugging Face Hub (engine.tune.hub)
+    "hub.bad_repo": (
+        "repository {repo_id!r}: write it as owner/name (your user or organization, then the "
+        "model's name)"
+    ),
+    "hub.no_folder": (
+        "{path} does not exist; choose a model folder or a tuning job's output folder"
+    ),
+    "hub.no_adapter": (
+        "{path} has no LoRA adapter (adapter/ or adapter_config.json); share the merged model "
+        "without --adapter"
+    ),
+    "hub.no_weights": (
+        "{path} has no safetensors or ONNX weights to share; export the model first "
+        "(tingxie-cli export)"
+    ),
+    "hub.no_token": (
+        "no Hugging Face token: set HF_TOKEN, or sign in from the app (the token is kept in "
+        "the system keyring); {folder} is ready to push"
+    ),
+    "hub.offline": (
+        "the Hugging Face Hub cannot be reached; {folder} is ready to push later "
+        "(tingxie-cli push {folder} {repo_id})"
+    ),
+    "hub.refused": (
+        "the Hub refused the upload to {repo_id} ({detail}); check that the token may write "
+        "and the repository name"
+    ),
     # -- reading audio (engine.audio); every message names the file first
     "audio.missing": "{path}: no such file; check the path and the file name",
     "audio.folder": "{path}: is a folder, not an audio file; choose a file inside it",

@@ -25,7 +25,17 @@ BACKEND_HELP = (
 )
 
 # Subcommand modules of this package, in the order `--help` lists them.
-COMMANDS = ("transcribe", "tune", "library", "corrections", "synth", "evaluate", "export")
+COMMANDS = (
+    "transcribe",
+    "tune",
+    "library",
+    "corrections",
+    "synth",
+    "evaluate",
+    "export",
+    "embed",
+    "push",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
