@@ -252,10 +252,23 @@ def _rescue_with_pyav(p: Path, position: int, error: sf.SoundFileError) -> Itera
             position = at + len(block)
 
 
+# Sample formats PyAV decodes but cannot turn into an array (64-bit integer PCM): read raw.
+_RAW_FORMATS = {"s64": "<i8", "s64p": "<i8"}
+
+
+def _frame_array(frame: av.AudioFrame, channels: int) -> np.ndarray:
+    dtype = _RAW_FORMATS.get(frame.format.name)
+    if dtype is None:
+        return frame.to_ndarray()
+    per_plane = frame.samples * (1 if frame.format.is_planar else channels)
+    planes = [np.frombuffer(bytes(p), dtype)[:per_plane] for p in frame.planes]
+    return np.stack(planes) if frame.format.is_planar else planes[0].reshape(1, -1)
+
+
 def _frame_to_float(frame: av.AudioFrame) -> np.ndarray:
     """Any PyAV sample format (packed or planar, int or float) as frames x channels float32."""
-    data = frame.to_ndarray()
     channels = frame.layout.nb_channels
+    data = _frame_array(frame, channels)
     data = data.T if frame.format.is_planar else data.reshape(-1, channels)
     if data.dtype == np.uint8:
         return (data.astype(np.float32) - 128.0) / 128.0

@@ -505,3 +505,20 @@ def test_every_shared_clip_decodes_with_its_manifest_duration(shared_audio):
         ]
         assert info.duration == pytest.approx(len(x) / SAMPLE_RATE, abs=1e-3), row["file"]
         assert 0.005 < float(np.sqrt(np.mean(x**2))) < 1.0, row["file"]  # speech, not silence
+
+
+def test_64_bit_integer_pcm_is_read(tmp_path):
+    """FFmpeg decodes 64-bit integer WAV to s64 frames, which PyAV cannot turn into an array
+    (a ValueError, not an AudioError, until they were read raw; found by the fuzz tests)."""
+    import struct
+
+    rate, n = 16_000, 8_000
+    x = (np.sin(2 * np.pi * 440 * np.arange(n) / rate) * 0.5 * 2**63).astype("<i8")
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 8, 8, 64)
+    body = b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"data" + struct.pack("<I", x.nbytes) + x.tobytes()
+    path = tmp_path / "s64.wav"
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body) + 4) + b"WAVE" + body)
+    samples = audio.load_audio(path)
+    assert samples.shape == (n,)
+    assert np.allclose(samples, x / 2**63, atol=1e-6)

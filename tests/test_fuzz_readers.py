@@ -16,7 +16,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine.audio import AudioError, load_audio
@@ -109,6 +109,7 @@ def _wav_header(rate: int, channels: int, bits: int, data_len: int, fmt: int) ->
     fmt=st.sampled_from([1, 3, 0, 0xFFFE, 0x55]),
     payload=st.binary(max_size=2048),
 )  # fmt: skip
+@example(rate=1, channels=1, bits=64, data_len=0, fmt=1, payload=bytes(8))  # s64: found here
 def test_absurd_wav_headers(tmp_path, rate, channels, bits, data_len, fmt, payload):
     path = tmp_path / "absurd.wav"
     path.write_bytes(_wav_header(rate, channels, bits, data_len, fmt) + payload)
