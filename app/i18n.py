@@ -43,6 +43,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "action.quit": ("Quit", "退出"),
     "action.choose_model": ("Choose model…", "选择模型…"),
     "action.use_demo": ("Use the demo model", "使用演示模型"),
+    "action.use_whisper": ("Use Whisper-base (real voices)", "使用 Whisper-base（真人语音）"),
     "action.cancel_all": ("Cancel all", "全部取消"),
     "action.cancel": ("Cancel", "取消"),
     "action.refresh_devices": ("Look for microphones again", "重新查找麦克风"),
@@ -113,8 +114,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "dialog.recovered": ("Recovered: {path}", "已恢复：{path}"),
     "dialog.choose_model": ("Choose a model", "选择模型"),
     "dialog.model_hint": (
-        "A Hugging Face Hub id (owner/name) or a local checkpoint folder.",
-        "Hugging Face Hub 模型 ID（owner/name）或本地模型文件夹。",
+        "A Hugging Face Hub id (owner/name) or a local folder: a wav2vec2-family CTC "
+        "checkpoint, or a Whisper model in CTranslate2 format (e.g. Systran/faster-whisper-small).",
+        "Hugging Face Hub 模型 ID（owner/name）或本地文件夹：wav2vec2 系列 CTC 模型，"
+        "或 CTranslate2 格式的 Whisper 模型（如 Systran/faster-whisper-small）。",
     ),
     "dialog.browse": ("Folder…", "文件夹…"),
     "dialog.open_files": ("Open audio or video files", "打开音频或视频文件"),

