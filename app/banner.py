@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from .i18n import tr
 
-__all__ = ["ModelBanner"]
+__all__ = ["Message", "ModelBanner"]
+
+# A message as a function that words it in the current language (called again on a switch).
+Message = Callable[[], str]
 
 
 class ModelBanner(QFrame):
@@ -31,18 +36,22 @@ class ModelBanner(QFrame):
         layout.addWidget(self.label, 1)
         layout.addWidget(self.choose_button)
         layout.addWidget(self.demo_button)
+        self._message: Message = str
         self.retranslate()
         self.hide()
 
     def text(self) -> str:
         return self.label.text()
 
-    def show_message(self, text: str, *, offer_choose: bool, offer_demo: bool) -> None:
-        self.label.setText(text)
+    def show_message(self, message: Message, *, offer_choose: bool, offer_demo: bool) -> None:
+        """Show `message` (reworded on every language switch) and the ways out offered."""
+        self._message = message
+        self.label.setText(message())
         self.choose_button.setVisible(offer_choose)
         self.demo_button.setVisible(offer_demo)
         self.show()
 
     def retranslate(self) -> None:
+        self.label.setText(self._message())
         self.choose_button.setText(tr("action.choose_model"))
         self.demo_button.setText(tr("action.use_demo"))

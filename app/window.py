@@ -144,8 +144,13 @@ class MainWindow(QMainWindow):
         self.current = LIVE
         self._job_ids = itertools.count(1)
         self._recording = self._paused = False
+        self._recording_status = "status.recording"  # what the status bar says while recording
+        self._seconds = 0.0  # length of the recording shown by the elapsed label
+        self._said: tuple[str, dict, str] | None = None  # the status message: key, values, text
         self._starting_up = False
         self.model: ModelSummary | None = None
+        self._loading: str | None = None  # the source being loaded
+        self._fallback_reason: object = None  # why the demo stands in for the default model
         set_language(self.prefs.language)
         self.setFont(cjk_font())
         self.setAcceptDrops(True)
@@ -397,36 +402,49 @@ class MainWindow(QMainWindow):
             self.load_model(demo)
 
     def _model_loading(self, source: str) -> None:
-        self.model_label.setText(tr("status.loading_model", model=source))
+        self._loading = source
+        self._show_model_status()
         self.model_progress.setRange(0, 0)  # busy until a download reports its bytes
         self.model_progress.show()
+
+    def _show_model_status(self) -> None:
+        """The status bar's model label, from the state: loading, the model in use, or none."""
+        if self._loading is not None:
+            text = tr("status.loading_model", model=self._loading)
+        elif self.model is not None:
+            s = self.model
+            text = tr("status.model_ready", model=s.source, device=s.device, dtype=s.dtype)
+        else:
+            text = tr("status.no_model")
+        self.model_label.setText(text)
 
     def _model_progress(self, fraction: float) -> None:
         self.model_progress.setRange(0, 1000)
         self.model_progress.setValue(round(1000 * fraction))
 
     def _model_loaded(self, summary: ModelSummary) -> None:
-        self.model = summary
+        self.model, self._loading = summary, None
         self.model_progress.hide()
-        s = summary
-        self.model_label.setText(
-            tr("status.model_ready", model=s.source, device=s.device, dtype=s.dtype)
-        )
+        self._show_model_status()
+        # Why the demo stands in at start (the default model missing) stays visible above the
+        # demo label; an older failure (a model chosen since) does not.
+        reason, self._fallback_reason = self._fallback_reason, None
         if summary.is_demo:
-            # Keep a startup failure's reason visible above the demo label.
-            reason = self.banner.text() if self.banner.isVisible() else ""
-            text = f"{reason}\n{tr('status.demo_model')}" if reason else tr("status.demo_model")
-            self.banner.show_message(text, offer_choose=True, offer_demo=False)
+
+            def message() -> str:
+                demo_text = tr("status.demo_model")
+                return f"{error_text(reason)}\n{demo_text}" if reason is not None else demo_text
+
+            self.banner.show_message(message, offer_choose=True, offer_demo=False)
         else:
             self.banner.hide()
         self._starting_up = False
         self._update_actions()
 
     def _model_failed(self, error: object) -> None:
-        message = error_text(error)
+        self._loading = None
         self.model_progress.hide()
-        if self.model is None:
-            self.model_label.setText(tr("status.no_model"))
+        self._show_model_status()  # the model still in use, if any
         demo = demo_model.demo_model_dir()
         # The default checkpoint missing on first run is expected (offline machine): the app
         # opens ready to use, with Whisper-base when it is in the model cache (it understands
@@ -436,15 +454,18 @@ class MainWindow(QMainWindow):
         self._starting_up = False
         fallback = demo_model.first_start_model() if default_missing else None
         if fallback is not None:
-            self.banner.show_message(message, offer_choose=True, offer_demo=False)
+            self._fallback_reason = error
+            self.banner.show_message(lambda: error_text(error), offer_choose=True, offer_demo=False)
             self.load_model(fallback)
             return
         key = "dialog.offer_demo" if demo is not None else "dialog.no_demo"
         self.banner.show_message(
-            tr(key, message=message), offer_choose=True, offer_demo=demo is not None
+            lambda: tr(key, message=error_text(error)),
+            offer_choose=True,
+            offer_demo=demo is not None,
         )
         if not default_missing:
-            self.show_error("model", tr(key, message=message))
+            self.show_error("model", tr(key, message=error_text(error)))
 
     # ---- recording -----------------------------------------------------------------------
     def start_recording(self) -> None:
@@ -461,7 +482,7 @@ class MainWindow(QMainWindow):
         self._paused = not self._paused
         signal = self.handle.pause_recording if self._paused else self.handle.resume_recording
         signal.emit()
-        self.statusBar().showMessage(tr("status.paused" if self._paused else "status.recording"))
+        self._say("status.paused" if self._paused else self._recording_status)
         self._update_actions()
 
     def stop_recording(self) -> None:
@@ -471,8 +492,9 @@ class MainWindow(QMainWindow):
     def _recording_started(self, path: str) -> None:
         self._recording, self._paused = True, False
         self.documents[LIVE].audio = path
-        key = "status.recording" if self.model is not None else "status.recording_no_model"
-        self.statusBar().showMessage(tr(key))
+        no_model = self.model is None
+        self._recording_status = "status.recording_no_model" if no_model else "status.recording"
+        self._say(self._recording_status)
         self._update_actions()
 
     def _recording_saved(self, path: str, transcribed: bool) -> None:
@@ -482,16 +504,17 @@ class MainWindow(QMainWindow):
         self.waveform.meter.setValue(0)
         self._update_actions()
         if transcribed:
-            self.statusBar().showMessage(tr("status.saved", path=path))
+            self._say("status.saved", path=path)
             self.transcript_ready.emit(path, list(doc.segments), None)
         else:
             # Begun with no model: the file is queued like an opened one, waits in the Files
             # panel for a model, and its transcript then reaches the view and the library.
-            self.statusBar().showMessage(tr("status.saved_untranscribed", path=path))
+            self._say("status.saved_untranscribed", path=path)
             self.add_files([path])
 
     def _audio_level(self, points, level: int, seconds: float) -> None:
         self.waveform.add_envelope(points, level)
+        self._seconds = seconds
         self.elapsed_label.setText(tr("label.elapsed", time=_elapsed(seconds)))
 
     def _partial(self, committed: tuple, tail: tuple) -> None:
@@ -506,14 +529,19 @@ class MainWindow(QMainWindow):
 
     def _devices_listed(self, devices: list) -> None:
         self.device_box.clear()
-        self.device_box.addItem(tr("label.default_device"), "")
+        self.device_box.addItem("", "")  # the system default; named below
         for device in devices:
             name = str(getattr(device, "name", device))
             self.device_box.addItem(name, name)
         index = self.device_box.findData(self.prefs.input_device)
         self.device_box.setCurrentIndex(max(0, index))
-        if not devices:
-            self.device_box.setItemText(0, tr("label.no_device"))
+        self._name_default_device()
+
+    def _name_default_device(self) -> None:
+        """The first entry: the system default, or that no microphone was found at all."""
+        if self.device_box.count():
+            key = "label.default_device" if self.device_box.count() > 1 else "label.no_device"
+            self.device_box.setItemText(0, tr(key))
 
     def _device_chosen(self, index: int) -> None:
         self.settings.set(input_device=str(self.device_box.itemData(index) or ""))
@@ -527,7 +555,7 @@ class MainWindow(QMainWindow):
             self.handle.recover.emit(paths)
 
     def _recovered(self, path: str) -> None:
-        self.statusBar().showMessage(tr("dialog.recovered", path=path))
+        self._say("dialog.recovered", path=path)
         self.add_files([path])
 
     # ---- files ---------------------------------------------------------------------------
@@ -631,7 +659,7 @@ class MainWindow(QMainWindow):
         except (OSError, ValueError) as e:
             self.show_error("file", write_error_text(target, e))
             return
-        self.statusBar().showMessage(tr("dialog.saved", path=str(written)))
+        self._say("dialog.saved", path=str(written))
 
     # ---- settings, language, errors ------------------------------------------------------
     def set_threshold(self, threshold: float) -> None:
@@ -649,6 +677,12 @@ class MainWindow(QMainWindow):
             set_language(value)
             self.language_actions[value].setChecked(True)
             self.retranslate()
+
+    def _say(self, key: str, **values: Any) -> None:
+        """Show a status bar message, kept as its key so a language switch rewords it."""
+        text = tr(key, **values)
+        self._said = (key, values, text)
+        self.statusBar().showMessage(text)
 
     def show_error(self, kind: str, error: object) -> None:
         """A dialog for an error (an engine error is worded in the UI language) or a message."""
@@ -683,12 +717,14 @@ class MainWindow(QMainWindow):
         self.live_button.setText(tr("action.show_live"))
         self.device_label.setText(tr("label.device"))
         self.refresh_devices_button.setToolTip(tr("action.refresh_devices"))
-        self.elapsed_label.setText(tr("label.elapsed", time=_elapsed(0)))
+        self.elapsed_label.setText(tr("label.elapsed", time=_elapsed(self._seconds)))
+        self._name_default_device()
+        if self._said is not None and self.statusBar().currentMessage() == self._said[2]:
+            self._say(self._said[0], **self._said[1])  # still on show: reworded
         self.confidence_bar.retranslate()
         self.banner.retranslate()
         self.queue.retranslate()
-        if self.model is None:
-            self.model_label.setText(tr("status.no_model"))
+        self._show_model_status()
 
     def _update_actions(self) -> None:
         self.record_action.setEnabled(not self._recording)

@@ -4,6 +4,7 @@ and its pages (review, library) working together."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 from app_fakes import FakeDevice, FakePlayer, emitted, recorder_factory, tone
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import settings
@@ -307,7 +308,9 @@ def test_no_microphone_shows_a_dialog(qtbot, make_window, dialogs):
 
 
 def test_recording_draws_waveform_and_live_text(qtbot, make_window, tmp_path):
-    window = make_window()
+    # Audio at the pace of speech: blocks 100 ms apart give the waveform a frame each, however
+    # busy the machine (the whole second fed within 0.1 s could land in one or two frames).
+    window = make_window(_engine(recorder=recorder_factory(signal=tone(1.0), realtime=1.0)))
     _loaded(qtbot, window)
     ready = []
     window.transcript_ready.connect(lambda *args: ready.append(args))
@@ -584,3 +587,94 @@ def test_a_recording_made_without_a_model_is_transcribed_once_one_loads(
     (row,) = library.list_transcripts()
     assert library.audio_path(row.id) == Path(path).resolve()
     assert window.transcript.toPlainText() == "你好\n世界\n"  # shown on the Transcribe page
+
+
+def _dialog_choosing(source: str) -> type:
+    """A stand-in for app.window.ModelDialog where the user settles on `source`."""
+
+    class Dialog:
+        def __init__(self, *args) -> None:
+            pass
+
+        def exec(self) -> bool:
+            return True
+
+        def source(self) -> str:
+            return source
+
+    return Dialog
+
+
+def test_a_failed_load_while_the_demo_runs_leaves_a_true_status_and_banner(
+    qtbot, make_window, dialogs, monkeypatch, tmp_path
+):
+    """Bug 4: a model that fails to load while the demo is in use leaves the status bar on the
+    demo, and the demo loaded again clears the failure from the banner. Old behaviour caught:
+    the status bar stayed on "正在加载模型 …", the banner kept the old failure."""
+    demo = str(tmp_path / "demo")
+    monkeypatch.setattr("app.demo.demo_model_dir", lambda: demo)
+    load, _tried = _only_demo_loads(demo)
+    window = make_window(_engine(load_model=load), model=demo, model_chosen=True)
+    emitted(qtbot, window.worker.model_loaded, window.start)
+    qtbot.waitUntil(lambda: window.model is not None)
+    in_use = tr("status.model_ready", model=demo, device="cpu", dtype="")
+    assert window.model_label.text() == in_use and window.banner.text() == tr("status.demo_model")
+    monkeypatch.setattr("app.window.ModelDialog", _dialog_choosing("/typo/model"))
+    window.model_action.trigger()
+    qtbot.waitUntil(lambda: len(dialogs) == 1)
+    assert window.model_label.text() == in_use  # the demo is still what transcribes
+    assert "/typo/model" in window.banner.text()
+    window.banner.demo_button.click()
+    qtbot.waitUntil(lambda: "/typo/model" not in window.banner.text(), timeout=5000)
+    assert window.banner.text() == tr("status.demo_model") and window.model_label.text() == in_use
+
+
+_CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+_OWN_NAMES = {"简体中文", "Tingxie 听写"}  # a language's name in itself; the app's name
+
+
+def _visible_texts(window) -> list[str]:
+    """Every text the user can see on the current page and around it."""
+    from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel, QTreeWidget
+
+    texts = [window.windowTitle(), window.statusBar().currentMessage()]
+    texts += [window.pages.tabText(i) for i in range(window.pages.count())]
+    texts += [a.text() for a in window.findChildren(QAction)]
+    for widget in window.findChildren(QLabel) + window.findChildren(QAbstractButton):
+        if widget.isVisibleTo(window):
+            texts.append(widget.text())
+    for box in window.findChildren(QComboBox):
+        if box.isVisibleTo(window):
+            texts += [box.itemText(i) for i in range(box.count())]
+    for tree in window.findChildren(QTreeWidget):
+        header = tree.headerItem()
+        texts += [header.text(i) for i in range(header.columnCount())]
+    return [t for t in texts if t and t not in _OWN_NAMES]
+
+
+def test_switching_language_rewords_everything_on_show(qtbot, make_window, monkeypatch):
+    """Bug 5: after Language → English no Chinese is left on any page: the banner (with the
+    engine's reason), the status bar message, the model label, the device box's "System
+    default". Old behaviour caught: those stayed Chinese."""
+    monkeypatch.setattr("app.demo.demo_model_dir", lambda: None)
+    window = make_window(_engine(load_model=_failing_load), language="zh")
+    emitted(qtbot, window.worker.model_failed, window.start)  # the banner says why
+    qtbot.waitUntil(lambda: window.device_box.count() == 3)
+    window.record_action.trigger()
+    qtbot.waitUntil(window.stop_action.isEnabled, timeout=5000)
+    window.stop_action.trigger()
+    qtbot.waitUntil(window.record_action.isEnabled, timeout=5000)
+    assert window.device_box.itemText(0) == "系统默认"
+    assert _CJK.search(window.statusBar().currentMessage())
+    window.language_actions["en"].trigger()
+    for index in range(window.pages.count()):
+        window.pages.setCurrentIndex(index)
+        chinese = [t for t in _visible_texts(window) if _CJK.search(t)]
+        assert chinese == [], f"page {window.pages.tabText(index)!r} still shows {chinese}"
+    assert window.device_box.itemText(0) == "System default"
+    assert window.model_label.text() == "No model loaded"
+    assert window.statusBar().currentMessage().startswith("Recording saved to")
+    assert window.banner.isVisible() and "Hugging Face cache" in window.banner.text()
+    window.language_actions["zh"].trigger()  # and back
+    assert window.device_box.itemText(0) == "系统默认"
+    assert window.statusBar().currentMessage().startswith("录音已保存到")

@@ -75,7 +75,7 @@ def _fill(window, clips: list[Path], model: str | None) -> None:
         window.statusBar().showMessage("sample text with illustrative confidences (no model)")
     elif is_demo_model(model):
         window.banner.show_message(
-            i18n.tr("status.demo_model"), offer_choose=True, offer_demo=False
+            lambda: i18n.tr("status.demo_model"), offer_choose=True, offer_demo=False
         )
         window.model_label.setText(
             i18n.tr("status.model_ready", model="demo-model", device="cpu", dtype="fp32")
