@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from .i18n import tr
+from .i18n import Message, tr
 
-__all__ = ["Message", "ModelBanner"]
-
-# A message as a function that words it in the current language (called again on a switch).
-Message = Callable[[], str]
+__all__ = ["ModelBanner"]
 
 
 class ModelBanner(QFrame):

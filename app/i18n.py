@@ -8,6 +8,7 @@ texts (standard buttons, file dialogs) with it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from PySide6.QtCore import QCoreApplication, QLibraryInfo, QTranslator
@@ -16,6 +17,8 @@ __all__ = [
     "LANGUAGES",
     "STRINGS",
     "Language",
+    "LiveText",
+    "Message",
     "install_qt_translations",
     "language",
     "set_language",
@@ -180,3 +183,26 @@ def tr(key: str, **values: object) -> str:
     en, zh = STRINGS[key]
     text = zh if _current == "zh" else en
     return text.format(**values) if values else text
+
+
+# A message as a function that words it in the current language, e.g.
+# `lambda: tr("status.saved", path=path)`: called again after a language switch.
+Message = Callable[[], str]
+
+
+class LiveText:
+    """The message one widget shows (a status line), reworded on a language switch unless
+    the widget shows something else by then (cleared, or set by other code)."""
+
+    def __init__(self, show: Callable[[str], None], shown: Callable[[], str]) -> None:
+        self._show, self._shown = show, shown
+        self._message: Message | None = None
+        self._text = ""
+
+    def say(self, message: Message) -> None:
+        self._message, self._text = message, message()
+        self._show(self._text)
+
+    def retranslate(self) -> None:
+        if self._message is not None and self._shown() == self._text:
+            self.say(self._message)

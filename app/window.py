@@ -43,7 +43,7 @@ from .banner import ModelBanner
 from .errors import error_text
 from .filequeue import FileQueue
 from .fonts import cjk_font
-from .i18n import LANGUAGES, set_language, tr
+from .i18n import LANGUAGES, LiveText, set_language, tr
 from .library import LibraryView
 from .modeldialog import ModelDialog
 from .review.page import ReviewPanel
@@ -146,7 +146,7 @@ class MainWindow(QMainWindow):
         self._recording = self._paused = False
         self._recording_status = "status.recording"  # what the status bar says while recording
         self._seconds = 0.0  # length of the recording shown by the elapsed label
-        self._said: tuple[str, dict, str] | None = None  # the status message: key, values, text
+        self._status = LiveText(self.statusBar().showMessage, self.statusBar().currentMessage)
         self._starting_up = False
         self.model: ModelSummary | None = None
         self._loading: str | None = None  # the source being loaded
@@ -679,10 +679,8 @@ class MainWindow(QMainWindow):
             self.retranslate()
 
     def _say(self, key: str, **values: Any) -> None:
-        """Show a status bar message, kept as its key so a language switch rewords it."""
-        text = tr(key, **values)
-        self._said = (key, values, text)
-        self.statusBar().showMessage(text)
+        """Show a status bar message, reworded by a language switch while it shows."""
+        self._status.say(lambda: tr(key, **values))
 
     def show_error(self, kind: str, error: object) -> None:
         """A dialog for an error (an engine error is worded in the UI language) or a message."""
@@ -719,8 +717,7 @@ class MainWindow(QMainWindow):
         self.refresh_devices_button.setToolTip(tr("action.refresh_devices"))
         self.elapsed_label.setText(tr("label.elapsed", time=_elapsed(self._seconds)))
         self._name_default_device()
-        if self._said is not None and self.statusBar().currentMessage() == self._said[2]:
-            self._say(self._said[0], **self._said[1])  # still on show: reworded
+        self._status.retranslate()
         self.confidence_bar.retranslate()
         self.banner.retranslate()
         self.queue.retranslate()

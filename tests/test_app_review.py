@@ -557,6 +557,25 @@ def test_history_and_training_set_dialogs(qtbot, panel: ReviewPanel, store, monk
     assert action.isEnabled() and warned == ["disk full"]
 
 
+def test_status_line_follows_a_language_switch(qtbot, panel: ReviewPanel):
+    """Bug 5 on the Review page. Old behaviour caught: "所有修改已保存" stayed on after the
+    switch to English; a line cleared meanwhile must stay clear."""
+    from app import i18n
+
+    key(qtbot, panel, KEYS["accept"])
+    assert panel.status.text() == "所有修改已保存"
+    try:
+        i18n.set_language("en")
+        panel.retranslate()
+        assert panel.status.text() == "All changes saved"
+        panel.status.setText("")
+        i18n.set_language("zh")
+        panel.retranslate()
+        assert panel.status.text() == ""
+    finally:
+        i18n.set_language("zh")
+
+
 @pytest.mark.parametrize("speed", [0.5, 0.75, 1.5, 2.0])
 def test_time_stretch_keeps_pitch_and_changes_length(speed):
     import numpy as np

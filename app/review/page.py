@@ -37,7 +37,7 @@ from engine.library.store import EditSession, Store, StoreError
 from engine.results import Alternative, Char
 
 from ..errors import error_text
-from ..i18n import tr
+from ..i18n import LiveText, tr
 from ..savedialog import ask_save_path, write_error_text
 from ..settings import Settings
 from ..transcript import ConfidenceBar
@@ -165,7 +165,7 @@ class ReviewPanel(QWidget):
         self.player.finished.connect(self._select_span)
         if hasattr(self.player, "failed"):
             self.player.failed.connect(
-                lambda m: self.status.setText(tr("review.play_failed", message=m))
+                lambda m: self._status.say(lambda: tr("review.play_failed", message=m))
             )
         self.retranslate()
         self._refresh(full=True)
@@ -209,6 +209,7 @@ class ReviewPanel(QWidget):
         self.fix_edit.returnPressed.connect(lambda: self.fix_span(self.fix_edit.text()))
         self.progress_label = QLabel()
         self.status = QLabel()
+        self._status = LiveText(self.status.setText, self.status.text)  # reworded on a switch
         self.buttons = QHBoxLayout()
 
         # Short labels share rows, so the text keeps several lines at the default window size.
@@ -280,6 +281,7 @@ class ReviewPanel(QWidget):
             shortcut = self.actions_by_name[name].shortcut().toString() or _KEY_HINTS.get(name)
             button.setText(f"{text} ({shortcut})" if shortcut else text)
         self.confidence_bar.retranslate()
+        self._status.retranslate()
         self._show_span()
 
     def showEvent(self, event) -> None:
@@ -301,7 +303,7 @@ class ReviewPanel(QWidget):
         try:
             self.session = EditSession(self.store, tid)
         except (StoreError, KeyError) as e:
-            self.status.setText(error_text(e))
+            self._status.say(lambda error=e: error_text(error))  # (e is unbound after except)
             return
         self.undo_stack.blockSignals(True)  # no redraw of the old state: one follows below
         self.undo_stack.clear()
@@ -498,9 +500,9 @@ class ReviewPanel(QWidget):
 
     def _saved(self, error: StoreError | None) -> None:
         if error is None:
-            self.status.setText(tr("review.saved"))
+            self._status.say(lambda: tr("review.saved"))
         else:
-            self.status.setText(tr("review.unsaved", message=error_text(error)))
+            self._status.say(lambda: tr("review.unsaved", message=error_text(error)))
 
     def accept_span(self) -> None:
         """The span's text is right as it is."""
@@ -559,14 +561,14 @@ class ReviewPanel(QWidget):
         """Write the edited transcript in the chosen script."""
         info = self.store.info(self.session.tid)
         written = script.export(self.session.segments, path, fmt=fmt, script=self.script, info=info)
-        self.status.setText(tr("review.exported", path=str(written)))
+        self._status.say(lambda: tr("review.exported", path=str(written)))
         return written
 
     def copy_text(self) -> None:
         if self.session is not None:
             text = script.render(self.session.segments, "txt", script=self.script)
             QGuiApplication.clipboard().setText(text)
-            self.status.setText(tr("review.copied"))
+            self._status.say(lambda: tr("review.copied"))
 
     def export_dialog(self) -> None:
         """Export through the shared Save dialog: next to the recording, in the chosen type."""
@@ -590,7 +592,7 @@ class ReviewPanel(QWidget):
             return
         source = self.model_source() or DEFAULT_MODEL
         self.actions_by_name["make_dataset"].setEnabled(False)  # one build at a time
-        self.status.setText(tr("dataset.building", name=name))
+        self._status.say(lambda: tr("dataset.building", name=name))
         self.dataset_requested.emit(DatasetRequest(self.store, (self.session.tid,), name, source))
 
     def show_dataset(self, s: Any) -> None:
