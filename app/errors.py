@@ -85,10 +85,10 @@ ZH: dict[str, str] = {
     "audio.missing": "{path}：文件不存在；请检查路径和文件名",
     "audio.folder": "{path}：这是文件夹，不是音频文件；请选择其中的文件",
     "audio.not_a_file": "{path}：不是普通文件；请选择音频或视频文件",
-    "audio.unsupported_type": (
-        "{path}：不支持的文件类型“{suffix}”；请转换为以下格式之一：{supported}"
+    "audio.unrecognized": (
+        "{path}：按内容无法识别为可读取的音频或视频（扩展名：{suffix}）；"
+        "请转换为以下格式之一：{supported}"
     ),
-    "audio.no_extension": "{path}：文件没有扩展名，无法识别；请转换为以下格式之一：{supported}",
     "audio.permission": "{path}：没有读取权限；请让当前用户可以读取该文件",
     "audio.empty": "{path}：文件是空的（0 字节）；请重新录制或导出",
     "audio.no_samples": "{path}：不含任何音频采样；请重新录制或导出",

@@ -122,7 +122,8 @@ def _one_line(error: BaseException) -> str:
 
 
 def _check_file(path: str | os.PathLike[str]) -> Path:
-    """Reject what is not a readable, non-empty file of a supported type, before any decoding."""
+    """Reject what is not a readable, non-empty file, before any decoding. The type is judged
+    by the content (`probe`), not the name: a recording without an extension still opens."""
     p = Path(path).expanduser()
     if not p.exists():
         raise AudioError("audio.missing", path=p)
@@ -130,11 +131,6 @@ def _check_file(path: str | os.PathLike[str]) -> Path:
         raise AudioError("audio.folder", path=p)
     if not p.is_file():
         raise AudioError("audio.not_a_file", path=p)
-    if p.suffix.lower() not in SUPPORTED_EXTENSIONS:
-        supported = " ".join(sorted(SUPPORTED_EXTENSIONS))
-        if not p.suffix:
-            raise AudioError("audio.no_extension", path=p, supported=supported)
-        raise AudioError("audio.unsupported_type", path=p, suffix=p.suffix, supported=supported)
     if not os.access(p, os.R_OK):
         raise AudioError("audio.permission", path=p)
     if p.stat().st_size == 0:
@@ -149,6 +145,8 @@ def _probe_soundfile(p: Path) -> AudioInfo | None:
         return None
     if info.frames == 0 or info.samplerate <= 0:
         raise AudioError("audio.no_samples", path=p)
+    if info.format == "WAV":
+        _warn_if_truncated(p, info.frames, info.samplerate)
     return AudioInfo(
         path=p,
         duration=info.frames / info.samplerate,
@@ -157,6 +155,42 @@ def _probe_soundfile(p: Path) -> AudioInfo | None:
         codec=str(info.subtype or info.format).lower(),
         backend="soundfile",
     )
+
+
+def _declared_wav_frames(p: Path) -> int | None:
+    """Frames a RIFF/WAVE header promises (its data chunk size / block align), or None."""
+    with open(p, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        align = None
+        while chunk := f.read(8):
+            if len(chunk) < 8:
+                return None
+            name, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if name == b"fmt " and size >= 16:
+                fmt = f.read(size + size % 2)
+                align = int.from_bytes(fmt[12:14], "little")
+            elif name == b"data":
+                return size // align if align else None
+            else:
+                f.seek(size + size % 2, os.SEEK_CUR)
+    return None
+
+
+def _warn_if_truncated(p: Path, frames: int, rate: int) -> None:
+    """A WAV cut short (a copy or download that stopped) is read as far as it goes, with one
+    line saying how much of what its header promised is missing."""
+    declared = _declared_wav_frames(p)
+    if declared is not None and declared > frames and declared != 0xFFFFFFFF:
+        log.warning(
+            "%s: truncated: %.1f s of the %.1f s its header promises are missing; "
+            "transcribing the %.1f s that are there",
+            p,
+            (declared - frames) / rate,
+            declared / rate,
+            frames / rate,
+        )
 
 
 def _audio_stream(p: Path, container: av.container.InputContainer) -> av.audio.stream.AudioStream:
@@ -186,8 +220,12 @@ def _probe_pyav(p: Path) -> AudioInfo:
 
 
 def probe(path: str | os.PathLike[str]) -> AudioInfo:
-    """Duration, rate, channels and codec of a file, from its header; `AudioError` if unreadable."""
+    """Duration, rate, channels and codec of a file, from its header; `AudioError` if unreadable.
+    A file whose name does not say its type (no or an unknown extension) is judged by its
+    content: libsndfile and FFmpeg both recognize formats from their headers."""
     p = _check_file(path)
+    if p.suffix.lower() not in SUPPORTED_EXTENSIONS:
+        return _probe_by_content(p)
     if p.suffix.lower() in _PYAV_EXTENSIONS:
         return _probe_pyav(p)
     try:
@@ -205,6 +243,24 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
         raise AudioError("audio.bad_header", path=p, detail=reason)
     log.debug("%s: libsndfile refused it (%s); decoding with FFmpeg", p, reason)
     return info
+
+
+def _probe_by_content(p: Path) -> AudioInfo:
+    try:
+        info = _probe_soundfile(p)
+    except sf.SoundFileError:
+        info = None
+    if info is not None:
+        return info
+    try:
+        return _probe_pyav(p)
+    except AudioError as e:
+        if e.code != "audio.unreadable_media":
+            raise  # recognized as media, with a problem of its own (no audio track, codec)
+        supported = " ".join(sorted(SUPPORTED_EXTENSIONS))
+        raise AudioError(
+            "audio.unrecognized", path=p, suffix=p.suffix or "none", supported=supported
+        ) from e
 
 
 # --- decoding: (native frame position, frames x channels float32 block) --------------------------

@@ -106,11 +106,9 @@ MESSAGES: dict[str, str] = {
     "audio.missing": "{path}: no such file; check the path and the file name",
     "audio.folder": "{path}: is a folder, not an audio file; choose a file inside it",
     "audio.not_a_file": "{path}: is not a regular file; choose an audio or video file",
-    "audio.unsupported_type": (
-        "{path}: unsupported file type '{suffix}'; convert it to one of {supported}"
-    ),
-    "audio.no_extension": (
-        "{path}: unsupported file without an extension; convert it to one of {supported}"
+    "audio.unrecognized": (
+        "{path}: not audio or video Tingxie can read (by its content; extension: {suffix}); "
+        "convert it to one of {supported}"
     ),
     "audio.permission": "{path}: permission denied; make the file readable by your user",
     "audio.empty": "{path}: the file is empty (0 bytes); record or export it again",

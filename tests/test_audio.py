@@ -332,7 +332,7 @@ BAD_INPUTS = {
     ),
     "unsupported extension": (
         lambda d: (d / "song.xyz").write_bytes(b"\x00" * 100) and d / "song.xyz",
-        "unsupported file type '.xyz'",
+        "not audio or video Tingxie can read",
     ),
     "unsupported codec": (unknown_codec, "not a readable audio file"),
     "video without audio": (lambda d: write_video_only(d / "silent.mp4"), "no audio track"),
@@ -522,3 +522,39 @@ def test_64_bit_integer_pcm_is_read(tmp_path):
     samples = audio.load_audio(path)
     assert samples.shape == (n,)
     assert np.allclose(samples, x / 2**63, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["recording", "recording.dat", "voice.WAVX"])
+def test_audio_is_recognized_by_content_whatever_its_name(tmp_path, name):
+    """Before: refused for its name ("unsupported file type"), though libsndfile and FFmpeg
+    recognize the format from its header."""
+    signal = tone(440, 1.0, 16_000)
+    wav = write_soundfile(tmp_path / "source.wav", signal, 16_000)
+    (tmp_path / name).write_bytes(wav.read_bytes())
+    assert probe(tmp_path / name).duration == pytest.approx(1.0)
+    assert np.allclose(load_audio(tmp_path / name), load_audio(wav))
+
+
+def test_compressed_audio_without_extension_is_recognized(tmp_path):
+    m4a = write_pyav(tmp_path / "whole.m4a", tone(440, 1.0, 16_000), 16_000)
+    (tmp_path / "voice-memo").write_bytes(m4a.read_bytes())
+    assert probe(tmp_path / "voice-memo").backend == "pyav"
+    assert len(load_audio(tmp_path / "voice-memo")) == pytest.approx(16_000, abs=2048)
+
+
+def test_a_truncated_wav_is_read_as_far_as_it_goes_with_one_warning(tmp_path, caplog):
+    """A copy cut short: the header promises 4 s, 2 s are there. The 2 s are transcribed and
+    one line names the file and how much was missing (before: silently shorter)."""
+    wav = write_soundfile(tmp_path / "full.wav", tone(440, 4.0, 16_000), 16_000)
+    data = wav.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: 44 + 2 * 32_000])
+    with caplog.at_level("WARNING", logger="tingxie.audio"):
+        samples = load_audio(cut)
+    assert len(samples) == 32_000
+    lines = [r.getMessage() for r in caplog.records if "truncated" in r.getMessage()]
+    assert lines and str(cut) in lines[0] and "2.0 s of the 4.0 s" in lines[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tingxie.audio"):
+        load_audio(wav)
+    assert not [r for r in caplog.records if "truncated" in r.getMessage()]
