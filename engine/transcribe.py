@@ -296,15 +296,23 @@ class Transcriber:
         Arrays of equal length run together; different lengths run apart, so no padding can
         change a result. Arrays shorter than one frame's receptive field give zero frames.
         """
-        return self._forward(batch, log_softmax=True)
+        return self._forward(batch, lambda out: torch.log_softmax(out.logits.float(), dim=-1))
 
     def logits(self, batch: list[np.ndarray]) -> list[np.ndarray]:
         """As `log_probs`, the raw logits (to compare two backends of one model)."""
-        return self._forward(batch, log_softmax=False)
+        return self._forward(batch, lambda out: out.logits)
 
-    def _forward(self, batch: list[np.ndarray], log_softmax: bool) -> list[np.ndarray]:
-        n_out = int(self.model.model.config.vocab_size)
-        out: list[np.ndarray] = [np.zeros((0, n_out), np.float32)] * len(batch)
+    def hidden_states(self, batch: list[np.ndarray], layer: int = -1) -> list[np.ndarray]:
+        """As `log_probs`, one layer's hidden states (frames, hidden size): 0 is the input to
+        the transformer, 1… its layers, -1 the last (torch backend only)."""
+        width = int(self.model.model.config.hidden_size)
+        return self._forward(batch, lambda out: out.hidden_states[layer], width, hidden=True)
+
+    def _forward(
+        self, batch: list[np.ndarray], select, width: int | None = None, hidden: bool = False
+    ) -> list[np.ndarray]:
+        width = width or int(self.model.model.config.vocab_size)
+        out: list[np.ndarray] = [np.zeros((0, width), np.float32)] * len(batch)
         by_length: dict[int, list[int]] = {}
         for i, a in enumerate(batch):
             if np.ndim(a) != 1:
@@ -314,11 +322,10 @@ class Transcriber:
             if self.geometry.frames(length) == 0:
                 continue
             x = torch.from_numpy(np.stack([self._normalize(batch[i]) for i in idx]))
+            x = x.to(self.model.device, self.model.dtype)
             with torch.inference_mode():
-                logits = self.model.model(x.to(self.model.device, self.model.dtype)).logits
-                if log_softmax:
-                    logits = torch.log_softmax(logits.float(), dim=-1)
-                values = logits.float().cpu().numpy()
+                outputs = self.model.model(x, **({"output_hidden_states": True} if hidden else {}))
+                values = select(outputs).float().cpu().numpy()
             for j, i in enumerate(idx):
                 out[i] = values[j]
         return out

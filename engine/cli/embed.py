@@ -1,0 +1,53 @@
+"""`tingxie-cli embed`: the model's vectors for audio files, per frame (with times) or per file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "embed",
+        help="write the model's hidden states for audio files (per frame or per file)",
+        description="For each FILE, write the hidden states of one layer of the model: one "
+        "vector per 20 ms frame with its start and end time (--pool none), or their mean "
+        "(--pool mean). npy: OUT/STEM.npy and OUT/STEM.times.npy; parquet: OUT/STEM.parquet "
+        "with columns start, end, vector.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio or video files")
+    p.add_argument("--model", required=True, help="model folder or Hub id")
+    p.add_argument("--layer", type=int, default=-1, help="0 = transformer input, -1 = last")
+    p.add_argument("--pool", choices=("none", "mean"), default="none")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    p.add_argument("--format", choices=("npy", "parquet"), default="npy")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.audio import AudioError
+    from engine.embed import EmbedOptions, embed, write_embedding
+    from engine.model import LoadOptions, ModelLoadError, load_model
+
+    try:
+        options = EmbedOptions(layer=args.layer, pool=args.pool)
+        model = load_model(args.model, LoadOptions(device=args.device, backend="torch"))
+    except (ValueError, ModelLoadError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    failed = []
+    for name in args.files:
+        try:
+            result = embed(model, name, options)
+        except (AudioError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed.append(name)
+            continue
+        path = write_embedding(result, args.out, args.format)
+        shape = "x".join(map(str, result.vectors.shape))
+        print(f"{name}: {shape} vectors of layer {args.layer} -> {path}")
+    return 1 if failed else 0

@@ -1,0 +1,91 @@
+"""Embeddings: the vectors are the model's own hidden states for that layer, one per CTC frame,
+with the frames' times; long files are chunked like transcription; CLI writes npy and parquet."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.audio import load_audio, write_wav
+from engine.cli import main as cli
+from engine.embed import EmbedOptions, embed
+from engine.model import LoadOptions, load_model
+from engine.transcribe import Transcriber
+
+
+@pytest.fixture(scope="module")
+def model(tiny_model_dir):
+    return load_model(tiny_model_dir, LoadOptions(device="cpu", precision="fp32"))
+
+
+def _signal(seconds: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (0.1 * rng.standard_normal(int(seconds * 16_000))).astype(np.float32)
+
+
+@pytest.mark.parametrize("layer", [0, 1, -1])
+def test_vectors_equal_the_models_hidden_states(model, tmp_path, layer):
+    audio = _signal(3.0)
+    write_wav(tmp_path / "a.wav", audio)
+    result = embed(model, tmp_path / "a.wav", EmbedOptions(layer=layer))
+    audio = load_audio(tmp_path / "a.wav")  # as written: 16-bit
+    x = torch.from_numpy(Transcriber(model)._normalize(audio))[None]
+    with torch.no_grad():
+        expected = model.model(x, output_hidden_states=True).hidden_states[layer][0].numpy()
+    assert result.vectors.shape == expected.shape
+    assert np.allclose(result.vectors, expected, atol=1e-4)
+    # one vector per CTC frame, 20 ms apart, as the characters' times count them
+    frames = Transcriber(model).geometry.frames(len(audio))
+    assert len(result.times) == frames
+    assert np.allclose(np.diff(result.times[:, 0]), 0.02)
+    assert result.times[0, 0] == 0.0 and np.allclose(result.times[:, 1] - result.times[:, 0], 0.02)
+
+
+def test_long_files_are_chunked_frame_exactly(model, tmp_path):
+    """With 2 s chunks, a 7 s file still gives exactly one vector per frame of the whole file
+    (no frame lost or doubled where chunks meet), at the same times."""
+    audio = _signal(7.0, seed=1)
+    write_wav(tmp_path / "long.wav", audio)
+    chunked = embed(
+        model, tmp_path / "long.wav", EmbedOptions(chunk_seconds=2.0, stride_seconds=0.5)
+    )
+    whole = embed(model, tmp_path / "long.wav", EmbedOptions(chunk_seconds=30.0))
+    assert chunked.vectors.shape == whole.vectors.shape
+    assert np.array_equal(chunked.times, whole.times)
+
+
+def test_mean_pooling_gives_one_vector_per_file(model, tmp_path):
+    write_wav(tmp_path / "a.wav", _signal(2.0))
+    frames = embed(model, tmp_path / "a.wav")
+    pooled = embed(model, tmp_path / "a.wav", EmbedOptions(pool="mean"))
+    assert pooled.vectors.shape == (1, frames.vectors.shape[1])
+    assert np.allclose(pooled.vectors[0], frames.vectors.mean(axis=0), atol=1e-5)
+    assert pooled.times.tolist() == [[0.0, frames.times[-1, 1]]]
+
+
+def test_a_layer_the_model_lacks_is_a_clear_error(model, tmp_path):
+    write_wav(tmp_path / "a.wav", _signal(1.0))
+    with pytest.raises(ValueError, match="layers 0-"):
+        embed(model, tmp_path / "a.wav", EmbedOptions(layer=99))
+
+
+@pytest.mark.parametrize("fmt", ["npy", "parquet"])
+def test_cli_writes_vectors_and_times(tiny_model_dir, tmp_path, fmt, capsys):
+    write_wav(tmp_path / "a.wav", _signal(2.0))
+    out = tmp_path / "out"
+    assert cli(["embed", str(tmp_path / "a.wav"), "--model", str(tiny_model_dir), "--out",
+                str(out), "--format", fmt, "--layer", "1"]) == 0  # fmt: skip
+    direct = embed(load_model(tiny_model_dir, LoadOptions(device="cpu")), tmp_path / "a.wav",
+                   EmbedOptions(layer=1))  # fmt: skip
+    if fmt == "npy":
+        vectors, times = np.load(out / "a.npy"), np.load(out / "a.times.npy")
+    else:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(out / "a.parquet")
+        vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False))
+        times = np.stack([table.column("start").to_numpy(), table.column("end").to_numpy()], 1)
+        assert table.schema.metadata[b"layer"] == b"1"
+    assert np.allclose(vectors, direct.vectors, atol=1e-5)
+    assert np.allclose(times, direct.times)
