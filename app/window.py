@@ -391,15 +391,19 @@ class MainWindow(QMainWindow):
     def choose_model(self) -> None:
         dialog = ModelDialog(self.prefs.model or _default_model(), self)
         if dialog.exec() and dialog.source():
-            self.settings.set(model=dialog.source(), model_chosen=True)
-            self._starting_up = False
-            self.load_model(dialog.source())
+            self.use_model(dialog.source())
+
+    def use_model(self, source: str) -> None:
+        """Transcribe with `source` (a Hub id or folder, e.g. a tuned model) from now on, also
+        after a restart."""
+        self.settings.set(model=source, model_chosen=True)
+        self._starting_up = False
+        self.load_model(source)
 
     def use_demo_model(self) -> None:
         demo = demo_model.demo_model_dir()
         if demo is not None:
-            self._starting_up = False
-            self.load_model(demo)
+            self.use_model(demo)  # remembered like any chosen model
 
     def _model_loading(self, source: str) -> None:
         self._loading = source

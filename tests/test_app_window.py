@@ -605,6 +605,42 @@ def _dialog_choosing(source: str) -> type:
     return Dialog
 
 
+def test_the_model_the_user_picks_is_the_one_the_next_start_loads(
+    qtbot, make_window, dialogs, monkeypatch, tmp_path
+):
+    """Bug 3: a fresh window on the same settings loads the model picked last (the demo, a
+    local folder), with no dialog. Old behaviour caught: "Use the demo model" was not
+    remembered, so after a failed choice every start showed an error dialog and "No model
+    loaded"."""
+    demo, folder = str(tmp_path / "demo"), str(tmp_path / "my-model")
+    monkeypatch.setattr("app.demo.demo_model_dir", lambda: demo)
+    tried = []
+
+    def load(source, tqdm):
+        tried.append(source)
+        if source not in (demo, folder):
+            _failing_load(source, tqdm)
+        return object()
+
+    window = make_window(_engine(load_model=load), model="/my/typo", model_chosen=True)
+    emitted(qtbot, window.worker.model_failed, window.start)
+    qtbot.waitUntil(lambda: len(dialogs) == 1)
+    window.demo_action.trigger()  # Model → Use the demo model
+    qtbot.waitUntil(lambda: window.model is not None, timeout=5000)
+    window.close()
+    again = make_window(_engine(load_model=load))
+    assert emitted(qtbot, again.worker.model_loaded, again.start)[0].source == demo
+    assert tried[-1] == demo and len(dialogs) == 1  # no new dialog
+    monkeypatch.setattr("app.window.ModelDialog", _dialog_choosing(folder))
+    again.model_action.trigger()  # Model → Choose… a local folder
+    qtbot.waitUntil(lambda: again.model is not None and again.model.source == folder)
+    again.close()
+    third = make_window(_engine(load_model=load))
+    assert emitted(qtbot, third.worker.model_loaded, third.start)[0].source == folder
+    qtbot.waitUntil(lambda: third.model is not None)
+    assert len(dialogs) == 1 and third.model_label.text() != tr("status.no_model")
+
+
 def test_a_failed_load_while_the_demo_runs_leaves_a_true_status_and_banner(
     qtbot, make_window, dialogs, monkeypatch, tmp_path
 ):
