@@ -35,6 +35,7 @@ COMMANDS = (
     "export",
     "embed",
     "push",
+    "watch",
 )
 
 

@@ -60,7 +60,6 @@ def _positive_int(text: str) -> int:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    defaults = TranscribeOptions()
     p = subparsers.add_parser(
         "transcribe",
         help="transcribe audio or video files",
@@ -70,7 +69,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="audio or video files")
+    p.add_argument(
+        "files", nargs="+", metavar="FILE|DIR", help="audio or video files, or folders of them"
+    )
+    p.add_argument(
+        "--recursive",
+        action="store_true",
+        help="take the audio and video files of a folder's subfolders too (their folder "
+        "layout is kept under --out)",
+    )
+    add_transcription_options(p)
+    p.set_defaults(run=run)
+
+
+def add_transcription_options(p: argparse.ArgumentParser) -> None:
+    """The model, output and decoding options `transcribe` and `watch` share."""
+    defaults = TranscribeOptions()
     p.add_argument(
         "--model",
         default=DEFAULT_MODEL,
@@ -119,7 +133,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="Whisper models: text the decoder continues from (script, punctuation, names and "
         "terms); CTC models ignore it (default: %(default)s)",
     )
-    p.set_defaults(run=run)
 
 
 def _demo_hint(model: str) -> str:
@@ -165,7 +178,8 @@ def _transcribe_one(
     return [write(segments, base.with_name(f"{base.name}.{fmt}"), fmt, info) for fmt in fmts]
 
 
-def run(args: argparse.Namespace) -> int:
+def prepare(args: argparse.Namespace) -> tuple[Transcriber, TranscribeOptions] | int:
+    """Options checked, model loaded, output folder made; or the exit status of a failure."""
     try:
         options = TranscribeOptions(
             batch_size=args.batch_size, confidence=args.confidence, initial_prompt=args.prompt
@@ -201,13 +215,42 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+    return transcriber, options
+
+
+def _expand(names: list[str], recursive: bool) -> list[tuple[Path, Path]]:
+    """(file, its folder's place under --out) for every input; a folder gives its media files,
+    counted before anything starts."""
+    from engine.watch import media_files
+
+    inputs = []
+    for name in names:
+        path = Path(name)
+        if not path.is_dir():
+            inputs.append((path, Path()))
+            continue
+        found = media_files(path, recursive)
+        print(f"{path}: {len(found)} audio and video files", file=sys.stderr)
+        inputs += [(f, f.parent.relative_to(path)) for f in found]
+    return inputs
+
+
+def run(args: argparse.Namespace) -> int:
+    inputs = _expand(args.files, args.recursive)
+    if not inputs:
+        print("error: no audio or video files to transcribe", file=sys.stderr)
+        return 1
+    prepared = prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    transcriber, options = prepared
     try:
-        failures = _transcribe_all(transcriber, args, options)
+        failures = _transcribe_all(transcriber, inputs, args, options)
     except KeyboardInterrupt:
         print("interrupted: transcripts already written are kept", file=sys.stderr)
         return 130
-    done = len(args.files) - len(failures)
-    print(f"{done} of {len(args.files)} files transcribed", file=sys.stderr)
+    done = len(inputs) - len(failures)
+    print(f"{done} of {len(inputs)} files transcribed", file=sys.stderr)
     if failures:
         # Each failure's message was printed when it happened: the summary only names them.
         print("failed:\n" + "\n".join(f"  {f}" for f in failures), file=sys.stderr)
@@ -216,14 +259,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _transcribe_all(
-    transcriber: Transcriber, args: argparse.Namespace, options: TranscribeOptions
+    transcriber: Transcriber,
+    inputs: list[tuple[Path, Path]],
+    args: argparse.Namespace,
+    options: TranscribeOptions,
 ) -> list[str]:
     """Transcribe every file, reporting each failure on one line; returns the failed files."""
     failures: list[str] = []
     used: set[Path] = set()
-    for name in args.files:
-        path = Path(name)
-        base = _output_base(path, args.out, used)
+    for path, place in inputs:
+        name = str(path)
+        out = args.out / place if args.out is not None else None
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+        base = _output_base(path, out, used)
         try:
             written = _transcribe_one(transcriber, path, options, base, args.format)
         except Exception as e:  # one bad file must not stop the others

@@ -1,0 +1,88 @@
+"""`tingxie-cli watch`: transcribe every new audio or video file that appears in a folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from .transcribe import add_transcription_options, prepare
+
+__all__ = ["STATE_FILE", "add_parser", "run"]
+
+STATE_FILE = ".tingxie-watch.json"  # in --out (or the watched folder): what was finished
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "watch",
+        help="transcribe new files as they appear in a folder",
+        description="Watch FOLDER (and its subfolders) and transcribe each new audio or video "
+        "file once it has stopped growing (a recorder or a copy still writing it keeps it "
+        "waiting). Finished files are remembered in OUT/.tingxie-watch.json, so a restart does "
+        "not redo them; a file replaced by a new version is done again. Ctrl+C stops.",
+    )
+    p.add_argument("folder", type=Path, help="folder to watch")
+    p.add_argument("--top-only", action="store_true", help="ignore subfolders")
+    p.add_argument(
+        "--name",
+        default="{stem}",
+        help="output file name pattern: {stem} (the file's name), {date}, {time} of the "
+        "transcription (default: %(default)s)",
+    )
+    p.add_argument("--settle", type=float, default=2.0, help="seconds unchanged before a file "
+                   "counts as complete (default: %(default)s)")  # fmt: skip
+    p.add_argument("--poll", type=float, default=1.0, help="seconds between looks")
+    p.add_argument(
+        "--once", action="store_true", help="transcribe what is there, then exit (no watching)"
+    )
+    add_transcription_options(p)
+    p.set_defaults(run=run)
+
+
+def _base(args: argparse.Namespace, path: Path) -> Path:
+    now = datetime.now()
+    name = args.name.format(stem=path.stem, date=now.strftime("%Y-%m-%d"),
+                            time=now.strftime("%H%M%S"))  # fmt: skip
+    out = args.out / path.parent.relative_to(args.folder) if args.out else path.parent
+    out.mkdir(parents=True, exist_ok=True)
+    return out / name
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.watch import FolderWatch, WatchOptions
+
+    from .transcribe import _transcribe_one
+
+    try:
+        options = WatchOptions(not args.top_only, args.settle, args.poll)
+        args.name.format(stem="x", date="d", time="t")
+        state = (args.out or args.folder) / STATE_FILE
+        watch = FolderWatch(args.folder, state, options)
+    except (ValueError, KeyError, IndexError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    prepared = prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    transcriber, transcribe_options = prepared
+    print(f"watching {args.folder} ({watch.pending()} files to do); Ctrl+C stops", file=sys.stderr)
+    try:
+        while True:
+            for path in watch.ready():
+                try:
+                    written = _transcribe_one(transcriber, path, transcribe_options,
+                                              _base(args, path), args.format)  # fmt: skip
+                    print("wrote " + ", ".join(map(str, written)), file=sys.stderr)
+                except Exception as e:  # one bad file must not stop the watch
+                    message = str(e).splitlines()[0] if str(e) else type(e).__name__
+                    print(f"error: {path}: {message}", file=sys.stderr)
+                watch.done(path)  # a failed file waits for a new version, not the next look
+            if args.once and not watch.pending():
+                return 0
+            time.sleep(args.poll)
+    except KeyboardInterrupt:
+        print("stopped: finished files are remembered", file=sys.stderr)
+        return 0
