@@ -147,12 +147,7 @@ def _resolve(source: str, options: LoadOptions) -> Path:
     """The local CTranslate2 folder for `source` (downloading a Hub id when allowed)."""
     path = Path(source).expanduser()
     if path.is_dir():
-        if not _is_ct2_folder(path):
-            if _model_type(path) == "whisper":
-                raise ModelLoadError("model.whisper_transformers", path=path)
-            missing = [f for f in ("model.bin", "config.json") if not (path / f).is_file()]
-            raise ModelLoadError("model.whisper_incomplete", path=path, missing=", ".join(missing))
-        return path
+        return _checked(path)
     from faster_whisper.utils import download_model
 
     offline = options.local_files_only or os.environ.get("HF_HUB_OFFLINE", "0") not in (
@@ -161,10 +156,21 @@ def _resolve(source: str, options: LoadOptions) -> Path:
         "false",
     )
     try:
-        return Path(download_model(source, local_files_only=offline))
+        folder = Path(download_model(source, local_files_only=offline))
     except Exception as e:  # network, cache and auth failures all mean the same here
         code = "model.whisper_not_cached" if offline else "model.whisper_download_failed"
         raise ModelLoadError(code, source=source, detail=type(e).__name__) from e
+    return _checked(folder)
+
+
+def _checked(path: Path) -> Path:
+    """`path` when it is a CTranslate2 Whisper folder, else an error saying what to do."""
+    if not _is_ct2_folder(path):
+        if _model_type(path) == "whisper":  # e.g. openai/whisper-small: transformers weights
+            raise ModelLoadError("model.whisper_transformers", path=path)
+        missing = [f for f in ("model.bin", "config.json") if not (path / f).is_file()]
+        raise ModelLoadError("model.whisper_incomplete", path=path, missing=", ".join(missing))
+    return path
 
 
 def load_whisper(source: str | os.PathLike, options: LoadOptions | None = None) -> LoadedWhisper:

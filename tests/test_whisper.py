@@ -90,6 +90,9 @@ def test_loading_errors_say_what_to_do(tmp_path):
     assert e.value.code == "model.whisper_transformers" and "ct2-transformers-converter" in str(
         e.value
     )
+    with pytest.raises(ModelLoadError) as e:
+        load_whisper(tmp_path)  # no model.bin, no config.json
+    assert e.value.code == "model.whisper_incomplete" and "model.bin" in str(e.value)
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "model.bin").write_bytes(b"not a model")

@@ -90,7 +90,6 @@ def build_tiny_whisper(out_dir: str | Path, tokenizer_from: str | Path, seed: in
         eos_token=end,
         pad_token=end,
     )
-    special = {name: tokenizer.convert_tokens_to_ids(name) for name in _PREFIX.split("><")}
     torch.manual_seed(seed)
     config = WhisperConfig(
         vocab_size=51865,
@@ -119,7 +118,6 @@ def build_tiny_whisper(out_dir: str | Path, tokenizer_from: str | Path, seed: in
         lang_to_id=languages,
         is_multilingual=True,
     )
-    log.debug("tiny Whisper prefix ids %s", special)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
