@@ -63,6 +63,78 @@ class InputDevice:
     channels: int  # maximum input channels
     default_samplerate: float
     is_default: bool = False
+    # System audio: the PulseAudio/PipeWire source (the monitor of an output) recorded through
+    # PortAudio's "pulse" device; None for a plain capture device.
+    source: str | None = None
+
+    @property
+    def is_system_audio(self) -> bool:
+        return self.source is not None
+
+
+SYSTEM_AUDIO = "System audio: "  # the label's prefix of a monitor (the app words it)
+
+
+def _monitor_sources() -> list[tuple[str, str]]:
+    """(name, description) of the sound server's monitor sources: what each output plays.
+    Empty where there is no PulseAudio-compatible server (or no pactl)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("pactl") is None:
+        return []
+    try:
+        done = subprocess.run(["pactl", "--format=json", "list", "sources"], capture_output=True,
+                              text=True, timeout=3, check=True)  # fmt: skip
+        sources = json.loads(done.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
+    return [
+        (str(s["name"]), str(s.get("description") or s["name"]))
+        for s in sources
+        if isinstance(s, dict) and "name" in s and _is_monitor(s)
+    ]
+
+
+def _is_monitor(source: dict) -> bool:
+    properties = source.get("properties")
+    kind = properties.get("device.class") if isinstance(properties, dict) else None
+    return kind == "monitor" or str(source["name"]).endswith(".monitor")
+
+
+def _system_audio(devices: list[InputDevice]) -> list[InputDevice]:
+    pulse = next((d for d in devices if d.name == "pulse"), None)
+    if pulse is None:
+        return []
+    return [
+        InputDevice(
+            pulse.index,
+            SYSTEM_AUDIO + description,
+            "PulseAudio",
+            pulse.channels,
+            pulse.default_samplerate,
+            source=name,
+        )
+        for name, description in _monitor_sources()
+    ]
+
+
+@contextlib.contextmanager
+def _opened_on(device: InputDevice):
+    """While PortAudio opens `device`: a system-audio device points the sound server's client
+    library at its monitor (PULSE_SOURCE, read when the "pulse" device opens)."""
+    if device.source is None:
+        yield
+        return
+    before = os.environ.get("PULSE_SOURCE")
+    os.environ["PULSE_SOURCE"] = device.source
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PULSE_SOURCE", None)
+        else:
+            os.environ["PULSE_SOURCE"] = before
 
 
 def list_input_devices(*, refresh: bool = False) -> list[InputDevice]:
@@ -79,7 +151,7 @@ def list_input_devices(*, refresh: bool = False) -> list[InputDevice]:
         default = sd.default.device[0]
     except sd.PortAudioError as e:
         raise MicrophoneError("microphone.query_failed", detail=e) from e
-    return [
+    inputs = [
         InputDevice(
             index=i,
             name=str(d["name"]),
@@ -91,6 +163,7 @@ def list_input_devices(*, refresh: bool = False) -> list[InputDevice]:
         for i, d in enumerate(devices)
         if d["max_input_channels"] > 0
     ]
+    return inputs + _system_audio(inputs)
 
 
 def _restart_portaudio() -> None:
@@ -117,6 +190,9 @@ def _resolve_device(device: int | str | None) -> InputDevice:
     for d in devices:
         if d.index == device or d.name == device:
             return d
+    if isinstance(device, str) and device.startswith(SYSTEM_AUDIO):
+        raise MicrophoneError("microphone.not_connected", device=device,
+                              names=", ".join(d.name for d in devices))  # fmt: skip
     if isinstance(device, str):  # a name saved earlier may come back with a different suffix
         for d in devices:
             if device.lower() in d.name.lower():
@@ -132,9 +208,10 @@ def _open_settings(device: InputDevice) -> tuple[int, int]:
     last: Exception | None = None
     for rate, channels in dict.fromkeys(tries):
         try:
-            sd.check_input_settings(
-                device=device.index, samplerate=rate, channels=channels, dtype="float32"
-            )
+            with _opened_on(device):
+                sd.check_input_settings(
+                    device=device.index, samplerate=rate, channels=channels, dtype="float32"
+                )
             return rate, channels
         except (sd.PortAudioError, ValueError) as e:
             last = e
@@ -256,14 +333,15 @@ class Recorder:
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"{self.path.parent}: folder does not exist; create it first")
         try:
-            stream = sd.InputStream(
-                samplerate=rate,
-                device=self.device.index,
-                channels=channels,
-                dtype="float32",
-                callback=self._callback,
-                finished_callback=self._finished,
-            )
+            with _opened_on(self.device):
+                stream = sd.InputStream(
+                    samplerate=rate,
+                    device=self.device.index,
+                    channels=channels,
+                    dtype="float32",
+                    callback=self._callback,
+                    finished_callback=self._finished,
+                )
         except (sd.PortAudioError, ValueError) as e:
             raise _open_error(self.device, e) from e
         self._resampler = StreamResampler(rate, channels)

@@ -143,3 +143,33 @@ def test_killed_recording_process_comes_back(virtual_mic, shared_audio, tmp_path
     part = source[: len(audio) - SR // 2]  # the speech played before the kill
     corr, _ = envelope_match(audio, part[: 2 * SR])
     assert corr > 0.9
+
+
+def test_system_audio_is_recorded_from_an_outputs_monitor(virtual_mic, shared_audio, tmp_path):  # noqa: F811
+    """A call or a video playing on the machine: audio played into an output (a second null
+    sink, not the one behind the default microphone) is listed as system audio, recorded from
+    that output's monitor and transcribed."""
+    from engine.model import DEMO_MODEL_DIR, load_model
+    from engine.recorder import list_input_devices
+    from engine.transcribe import Transcriber
+
+    virtual_mic.pactl("load-module", "module-null-sink", "sink_name=tingxie_call", "rate=16000",
+                      "channels=1", "sink_properties=device.description=Call")  # fmt: skip
+    devices = list_input_devices(refresh=True)
+    monitor = next(d for d in devices if d.source == "tingxie_call.monitor")
+    assert monitor.is_system_audio and monitor.name == "System audio: Monitor of Call"
+    recorder = Recorder(tmp_path / "call.wav", device=monitor.name)
+    recorder.start()
+    time.sleep(0.3)
+    player = subprocess.run(["paplay", "--device=tingxie_call", str(shared_audio / CLIP)],
+                            env={**os.environ, **virtual_mic.env}, capture_output=True,
+                            timeout=60)  # fmt: skip
+    assert player.returncode == 0, player.stderr
+    time.sleep(0.5)
+    path = recorder.stop()
+    assert "PULSE_SOURCE" not in os.environ  # only while the device opened
+    recorded, _ = sf.read(path, dtype="float32")
+    corr, _ = envelope_match(recorded, load_audio(shared_audio / CLIP))
+    assert corr > 0.9, f"the recording does not hold the played audio (r={corr:.2f})"
+    items, _ = Transcriber(load_model(DEMO_MODEL_DIR)).transcribe(path)
+    assert "".join(getattr(i, "text", "") for i in items)
