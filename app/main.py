@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
-__all__ = ["build_window", "main"]
+__all__ = ["ICON", "build_window", "main"]
+
+ICON = Path(__file__).resolve().parents[1] / "resources" / "icons" / "org.tingxie.Tingxie.svg"
 
 
 def build_window(store=None, engine=None, *, library=None, player=None):
@@ -23,6 +26,7 @@ def build_window(store=None, engine=None, *, library=None, player=None):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
     from engine.library.store import default_path
@@ -36,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     qt.setApplicationName("Tingxie")
     qt.setOrganizationName("Tingxie")
     qt.setFont(cjk_font())
+    qt.setDesktopFileName("org.tingxie.Tingxie")  # the desktop entry (Wayland: icon, grouping)
+    qt.setWindowIcon(QIcon(str(ICON)))
     # Files given on the command line (the desktop launcher's %F) are queued for transcription;
     # with Tingxie already running on this library, they go to its window instead.
     files = [a for a in qt.arguments()[1:] if not a.startswith("-")]

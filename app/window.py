@@ -333,6 +333,9 @@ class MainWindow(QMainWindow):
             group.addAction(act)
             self.language_menu.addAction(act)
             self.language_actions[code] = act
+        self.help_menu = bar.addMenu("")
+        self.about_action = self.help_menu.addAction("")
+        self.about_action.triggered.connect(self.show_about)
 
     def _connect_worker(self) -> None:
         w = self.worker
@@ -710,6 +713,8 @@ class MainWindow(QMainWindow):
         self.file_menu.setTitle(tr("menu.file"))
         self.model_menu.setTitle(tr("menu.model"))
         self.language_menu.setTitle(tr("menu.language"))
+        self.help_menu.setTitle(tr("menu.help"))
+        self.about_action.setText(tr("action.about"))
         for page, key in self._page_titles.items():
             self.pages.setTabText(self.pages.indexOf(page), tr(key))
             if hasattr(page, "retranslate"):
@@ -726,6 +731,11 @@ class MainWindow(QMainWindow):
         self.banner.retranslate()
         self.queue.retranslate()
         self._show_model_status()
+
+    def show_about(self) -> None:
+        from .about import AboutDialog
+
+        AboutDialog(self.model.source if self.model else None, self).exec()
 
     def _update_actions(self) -> None:
         self.record_action.setEnabled(not self._recording)
