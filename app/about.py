@@ -8,9 +8,11 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
+from engine import version
+
 from .i18n import STRINGS, tr
 
-__all__ = ["NOTICES", "AboutDialog", "app_version"]
+__all__ = ["NOTICES", "AboutDialog"]
 
 NOTICES = Path(__file__).resolve().parents[1] / "resources" / "THIRD_PARTY_NOTICES.md"
 
@@ -38,13 +40,6 @@ STRINGS.update(
 )
 
 
-def app_version() -> str:
-    try:
-        return metadata.version("tingxie")
-    except metadata.PackageNotFoundError:  # run from a source tree without installing
-        return "unknown"
-
-
 def _version(package: str) -> str:
     try:
         return metadata.version(package)
@@ -62,7 +57,7 @@ class AboutDialog(QDialog):
         self.setWindowTitle(tr("about.title"))
         self.resize(720, 560)
         layout = QVBoxLayout(self)
-        heading = QLabel(f"<h2>{tr('about.version', version=app_version())}</h2>")
+        heading = QLabel(f"<h2>{tr('about.version', version=version())}</h2>")
         self.model_label = QLabel(tr("about.model", model=model) if model else tr("about.no_model"))
         self.model_label.setWordWrap(True)
         runtimes = tr("about.runtimes", python=platform.python_version(),

@@ -8,4 +8,14 @@ import logging
 logger = logging.getLogger("tingxie")
 logger.addHandler(logging.NullHandler())
 
-__all__ = ["logger"]
+__all__ = ["logger", "version"]
+
+
+def version() -> str:
+    """Tingxie's version as installed ("unknown" in a source tree that was not installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("tingxie")
+    except metadata.PackageNotFoundError:
+        return "unknown"

@@ -11,6 +11,8 @@ import importlib
 import logging
 import sys
 
+from engine import version
+
 __all__ = ["main"]
 
 # Shared by the subcommands that load a model (transcribe, evaluate).
@@ -46,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and domain fine-tuning of the speech model.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log engine details")
+    parser.add_argument("--version", action="version", version=f"tingxie-cli {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
