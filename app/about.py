@@ -18,8 +18,6 @@ NOTICES = Path(__file__).resolve().parents[1] / "resources" / "THIRD_PARTY_NOTIC
 
 STRINGS.update(
     {
-        "action.about": ("&About Tingxie", "关于听写(&A)"),
-        "menu.help": ("&Help", "帮助(&H)"),
         "about.title": ("About Tingxie", "关于听写"),
         "about.version": ("Tingxie {version}", "听写 {version}"),
         "about.model": ("Model in use: {model}", "当前模型：{model}"),

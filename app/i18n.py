@@ -37,6 +37,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "menu.model": ("&Model", "模型(&M)"),
     "menu.view": ("&View", "视图(&V)"),
     "menu.language": ("&Language", "语言(&L)"),
+    "menu.help": ("&Help", "帮助(&H)"),
+    "action.about": ("&About Tingxie", "关于听写(&A)"),
     "action.record": ("Record", "录音"),
     "action.stop": ("Stop", "停止"),
     "action.pause": ("Pause", "暂停"),
