@@ -237,19 +237,43 @@ def test_microphone_errors_and_devices(qtbot, start, tmp_path):
 
 
 def test_unfinished_recordings_are_found_and_recovered(qtbot, start, tmp_path):
-    leftover = tmp_path / "recording-1.wav.part"
-    handle = start(
-        _fake_engine(
-            find_unfinished=lambda folder: [leftover] if folder == tmp_path else [],
-            recover=lambda p: p.with_suffix(""),
-        )
-    )
+    """The worker with the engine's real recorder functions (Engine's defaults): a recording a
+    crash cut mid-sample (header never updated, marker of a dead process) is found, repaired in
+    place and reads back whole; a file that is not a recording is refused by name while the
+    next path still recovers.
+
+    Mutations tried, each failing this test and passing the old one (which injected stand-in
+    lambdas for both functions): Engine's default `recover` wired to `find_unfinished`, and
+    the worker's recover slot returning at the first failure."""
+    import json
+
+    from engine import recorder
+
+    sent = tone(1.0, amplitude=0.5)
+    cut = tmp_path / "recording-1.wav"
+    wav = recorder._WavAppender(cut)
+    wav.append(sent)
+    wav._fh.write(b"\x01")  # half a sample, as a kill mid-write leaves; header says 0 bytes
+    wav._fh.close()
+    (tmp_path / "recording-1.wav.recording").write_text(json.dumps({"pid": 2**22 + 12345}))
+    bogus = tmp_path / "notes.wav"
+    bogus.write_bytes(b"not audio at all, just text")
+    handle = start(Engine())
     found = emitted(
         qtbot, handle.worker.unfinished_found, lambda: handle.scan_unfinished.emit(str(tmp_path))
     )
-    assert found[0] == [str(leftover)]
-    recovered = emitted(qtbot, handle.worker.recovered, lambda: handle.recover.emit(found[0]))
-    assert recovered[0] == str(tmp_path / "recording-1.wav")
+    assert found[0] == [str(cut)]
+    errors, recovered = [], []
+    handle.worker.error.connect(lambda kind, e: errors.append((kind, str(e))))
+    handle.worker.recovered.connect(recovered.append)
+    handle.recover.emit([str(bogus), *found[0]])
+    qtbot.waitUntil(lambda: bool(recovered and errors), timeout=10_000)
+    assert recovered == [str(cut)]
+    assert errors[0][0] == "microphone" and "notes.wav" in errors[0][1]
+    audio, rate = sf.read(cut, dtype="float32")
+    assert rate == 16_000
+    np.testing.assert_allclose(audio, sent, atol=1 / 16_000)
+    assert recorder.find_unfinished(tmp_path) == []
 
 
 def test_device_lost_mid_recording_keeps_the_audio_and_says_so(qtbot, start, tmp_path):
