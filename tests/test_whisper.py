@@ -148,7 +148,10 @@ def whisper_transcripts(whisper_dir, shared_audio, tmp_path_factory) -> dict[str
     return {r["file"]: (by_source[r["file"]], r) for r in rows}
 
 
+# The first of these transcribes the clips (~1 min on 2 idle cores; 11 min on a machine loaded
+# 4x over): more than pytest's default per-test limit allows for.
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_whisper_base_cer_on_the_shared_clips_through_the_cli(whisper_transcripts):
     refs = [normalize_text(row["text_for_scoring"]) for _, row in whisper_transcripts.values()]
     hyps = [normalize_text(doc["text"]) for doc, _ in whisper_transcripts.values()]
@@ -157,6 +160,7 @@ def test_whisper_base_cer_on_the_shared_clips_through_the_cli(whisper_transcript
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_whisper_chars_are_well_formed_and_simplified(whisper_transcripts):
     for name, (doc, _) in whisper_transcripts.items():
         assert doc["info"]["attention"] == "ctranslate2", name
