@@ -50,6 +50,8 @@ from .review.page import ReviewPanel
 from .review.player import SoundDevicePlayer
 from .savedialog import ask_save_path, write_error_text
 from .transcript import ConfidenceBar, TranscriptView
+from .tune.page import TunePage
+from .tune.supervisor import SupervisorHandle, TuneSupervisor
 from .waveform import WaveformView
 from .worker import ModelSummary, WorkerHandle
 
@@ -256,12 +258,14 @@ class MainWindow(QMainWindow):
         files still work) and says why."""
         self.review_panel: ReviewPanel | None = None
         self.library_view: LibraryView | None = None
+        self.tune_page: TunePage | None = None
         self._own_library = library is None  # opened here, so closed here
         self.library = library if library is not None else self._open_library()
         if self.library is not None:
             self._build_review(self.library, player or SoundDevicePlayer(self))
             self._build_library(self.library)
-        # A new page goes here, after Library: a _build_… step that add_page()s and wires it.
+        self._build_tune(self.library)
+        # A new page goes here, after Tune: a _build_… step that add_page()s and wires it.
 
     def _open_library(self) -> Store | None:
         try:
@@ -293,6 +297,27 @@ class MainWindow(QMainWindow):
         if self.review_panel is not None:
             self.review_panel.transcript_changed.connect(view.refresh_later)
         self.library_view = view
+
+    def _build_tune(self, library: Store | None) -> None:
+        """Tuning jobs run in a child process under a supervisor thread of their own; their
+        folders live beside the library, whose training sets the page lists."""
+        from engine.library.store import default_path
+
+        root = (library.path if library is not None else default_path()).parent / "tuning"
+        handle = SupervisorHandle(TuneSupervisor(root))
+        handle.start_thread()
+        sets = library.correction_sets if library is not None else list
+        page = TunePage(handle, root, training_sets=sets)
+        self.add_page(page, "page.tune")
+        page.use_model_requested.connect(self.use_model)
+        if self.review_panel is not None:
+            self.review_panel.tune_requested.connect(self.open_tune)
+        self.tune_page = page
+
+    def open_tune(self, training_set: str) -> None:
+        """The Tune page, with a training set made on the Review page selected and checked."""
+        self.tune_page.open_training_set(training_set)
+        self.pages.setCurrentWidget(self.tune_page)
 
     def _build_docks(self) -> None:
         self.queue = FileQueue()
@@ -446,6 +471,8 @@ class MainWindow(QMainWindow):
         else:
             self.banner.hide()
         self._starting_up = False
+        if self.tune_page is not None:
+            self.tune_page.set_current_model(summary.source)
         self._update_actions()
 
     def _model_failed(self, error: object) -> None:
@@ -747,7 +774,12 @@ class MainWindow(QMainWindow):
         self.refresh_devices_button.setEnabled(not self._recording)
 
     def closeEvent(self, event) -> None:
+        if self.tune_page is not None and not self.tune_page.confirm_close():
+            event.ignore()  # a tuning job runs and the user chose to stay
+            return
         self.handle.stop()  # a running recording is finished and kept
+        if self.tune_page is not None:
+            self.tune_page.shutdown()  # a job the user let run goes on in its own process
         if self._own_library and self.library is not None:
             self.library.close()
         super().closeEvent(event)

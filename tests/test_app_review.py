@@ -406,7 +406,7 @@ def test_main_window_composes_review_and_library(
     try:
         window.language_actions["en"].trigger()
         titles = [window.pages.tabText(i) for i in range(window.pages.count())]
-        assert titles[1:] == ["Review", "Library"]
+        assert titles[1:] == ["Review", "Library", "Tune"]
         assert panel.span_label.text().startswith("Open a transcript")
     finally:
         set_language(before)  # the table is global: leave it as other tests expect
@@ -438,14 +438,22 @@ def test_main_window_composes_review_and_library(
     from PySide6.QtWidgets import QInputDialog, QMessageBox
 
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("my-set", True))
-    shown = []
-    monkeypatch.setattr(QMessageBox, "information", lambda p, t, text: shown.append(text))
+    shown, tuned = [], []
+
+    def answer(box):  # the summary, answered with its "Tune now" button
+        shown.append(box.text())
+        next(b for b in box.buttons() if b.text() == tr("dataset.tune_now")).click()
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    panel.tune_requested.connect(tuned.append)
     panel.model_source = lambda: str(store.path.parent)  # a folder without vocab.json
     panel.actions_by_name["make_dataset"].trigger()
     qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
     assert threads == [window.handle.thread]
     config = store.path.parent / "corrections" / "my-set" / "tune.yaml"
-    assert f"tingxie-cli tune {config}" in shown[0] and config.is_file()
+    assert "my-set" in shown[0] and config.is_file()
+    assert tuned == [str(config.parent)]  # the Tune page opens with this set
     name, _, record = store.correction_sets()[0]
     assert (name, record["examples"], record["corrections"], record["accepted"]) == (
         "my-set", 2, 1, 1)  # fmt: skip

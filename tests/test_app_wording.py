@@ -12,7 +12,8 @@ import pytest
 from PySide6.QtGui import QFont, QFontInfo, QFontMetrics
 
 import app.errors  # (registers the engine errors' wording)
-import app.review.strings  # noqa: F401  (registers the review strings)
+import app.review.strings  # (registers the review strings)
+import app.tune.strings  # noqa: F401  (registers the Tune page's strings)
 from app.fonts import CJK_FAMILIES, cjk_font
 from app.i18n import STRINGS
 

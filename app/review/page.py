@@ -122,6 +122,7 @@ class ReviewPanel(QWidget):
 
     transcript_changed = Signal()  # after every decision, undo or redo (the library refreshes)
     dataset_requested = Signal(object)  # app.worker.DatasetRequest, for the engine worker
+    tune_requested = Signal(str)  # a training set's folder: "Tune now" after it was built
 
     def __init__(
         self,
@@ -600,20 +601,23 @@ class ReviewPanel(QWidget):
         self.actions_by_name["make_dataset"].setEnabled(True)
         self.status.setText("")
         new = "".join(s.new_chars) or "—"
-        QMessageBox.information(
-            self,
-            tr("action.make_dataset"),
-            tr(
-                "dataset.summary",
-                name=s.name,
-                examples=s.examples,
-                hours=s.hours,
-                corrections=s.corrections,
-                accepted=s.accepted,
-                new=new,
-                command=s.command,
-            ),
+        text = tr(
+            "dataset.summary",
+            name=s.name,
+            examples=s.examples,
+            hours=s.hours,
+            corrections=s.corrections,
+            accepted=s.accepted,
+            new=new,
         )
+        box = QMessageBox(
+            QMessageBox.Icon.Information, tr("action.make_dataset"), text, parent=self
+        )
+        tune = box.addButton(tr("dataset.tune_now"), QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Close)
+        box.exec()
+        if box.clickedButton() is tune:  # the Tune page opens with this set selected
+            self.tune_requested.emit(str(s.folder))
 
     def show_dataset_failed(self, error: object) -> None:
         self.actions_by_name["make_dataset"].setEnabled(True)

@@ -66,13 +66,13 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
     "review.exported": ("Exported {path}", "已导出 {path}"),
     "review.play_failed": ("Cannot play: {message}", "无法播放：{message}"),
     "dataset.name": ("Name of the training set:", "训练集名称："),
+    "dataset.tune_now": ("Tune now", "立即微调"),
     "dataset.building": ("Building training set “{name}”…", "正在生成训练集“{name}”…"),
     "dataset.summary": (
         "Training set “{name}”: {examples} clips, {hours:.2f} h, {corrections} corrections, "
-        "{accepted} accepted; characters new to the model: {new}.\n\n"
-        "Start tuning with:\n{command}",
+        "{accepted} accepted; characters new to the model: {new}.",
         "训练集“{name}”：{examples} 段，{hours:.2f} 小时，{corrections} 处改正，{accepted} 处确认；"
-        "模型没有的字：{new}。\n\n开始微调：\n{command}",
+        "模型没有的字：{new}。",
     ),
     "library.search": ("Search transcripts…", "搜索转写…"),
     "library.title": ("Title", "标题"),

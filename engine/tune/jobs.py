@@ -32,17 +32,20 @@ from typing import Any, Literal
 from engine.atomic import atomic_folder, atomic_write_text
 
 from .config import TuneConfig
+from .events import Evaluated
 from .export import read_card
 from .prepare import combine_sources
 from .wire import WireError, decode
 
 __all__ = [
     "ChildKind",
+    "Comparison",
     "EventLog",
     "JobFolder",
     "JobSpec",
     "JobState",
     "TunedModel",
+    "compare_heldout",
     "delete_job",
     "export_model",
     "find_jobs",
@@ -360,3 +363,23 @@ def export_model(job: JobFolder, target: Path, kind: ExportKind = "merged") -> P
     if target.exists():
         target.rmdir()  # empty: atomic_folder swaps the copy in
     return atomic_folder(target, lambda tmp: shutil.copytree(source, tmp, dirs_exist_ok=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One held-out recording as the base model and the tuned model transcribed it."""
+
+    reference: str
+    before: str
+    after: str
+
+
+def compare_heldout(events: list[Any], best_step: int) -> list[Comparison]:
+    """The held-out samples of the base model's evaluation (step 0) beside the same recordings
+    at `best_step` (the saved model's), those the tuning changed first."""
+    evaluated = {e.step: e for e in events if isinstance(e, Evaluated)}
+    if 0 not in evaluated or best_step not in evaluated:
+        return []
+    pairs = zip(evaluated[0].samples, evaluated[best_step].samples, strict=False)
+    found = [Comparison(ref, before, after) for (ref, before), (_, after) in pairs]
+    return sorted(found, key=lambda c: c.before == c.after)

@@ -42,6 +42,7 @@ __all__ = [
     "duration_histogram",
     "load_sources",
     "model_frame_seconds",
+    "source_kind",
     "validate_for_model",
 ]
 
@@ -104,6 +105,19 @@ class DataCheck:
     @property
     def warnings(self) -> tuple[Issue, ...]:
         return tuple(i for i in self.issues if not i.blocking)
+
+
+SourceKind = Literal["manifest", "common_voice", "folder", "missing"]
+
+
+def source_kind(source: str | Path) -> SourceKind:
+    """What `load_dataset` will read `source` as (for showing it before it is read)."""
+    path = Path(source)
+    if path.is_file():
+        return "manifest"
+    if (path / "clips").is_dir() and (path / "train.tsv").is_file():
+        return "common_voice"
+    return "folder" if path.is_dir() else "missing"
 
 
 def load_sources(sources: Sequence[str | Path]) -> TuneDataset:

@@ -1,0 +1,166 @@
+"""Step 2 of the Tune page, check before spending time: the engine's verdict on the data
+(`engine.tune.prepare.DataCheck`) as a summary, the issues, a duration histogram and the rows
+that will not train and why. Blocking issues keep the job from starting; warnings can be
+accepted. Characters the model cannot write can be added to its vocabulary from here."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.tune.prepare import DataCheck, Issue
+
+from ..i18n import tr
+from . import strings  # noqa: F401  (registers the strings used below)
+
+__all__ = ["CheckPanel", "issue_text"]
+
+_MAX_ROWS = 1000  # findings listed (the summary counts them all)
+_BLOCKING_COLOR, _WARNING_COLOR = "#c62828", "#e65100"
+
+
+def issue_text(issue: Issue) -> str:
+    return tr(f"tune.issue.{issue.kind}", count=issue.count, detail=issue.detail)
+
+
+class CheckPanel(QWidget):
+    next_requested = Signal()
+    add_vocabulary = Signal()
+    ready_changed = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.check: DataCheck | None = None
+        self.title = QLabel()
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.issues = QLabel()
+        self.issues.setWordWrap(True)
+        self.accept_box = QCheckBox()
+        self.accept_box.toggled.connect(self._update)
+        self.vocab_button = QPushButton()
+        self.vocab_button.clicked.connect(self.add_vocabulary)
+        self.histogram = pg.PlotWidget(background="w")
+        self.histogram.setMouseEnabled(x=False, y=False)
+        self.histogram.hideButtons()
+        self.histogram.setMinimumHeight(140)
+        self.histogram.setMaximumHeight(200)
+        self.table = QTableWidget(0, 4)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.next_button = QPushButton()
+        self.next_button.setObjectName("check-next")
+        self.next_button.clicked.connect(self.next_requested)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.accept_box)
+        buttons.addWidget(self.vocab_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.next_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.issues)
+        layout.addWidget(self.histogram)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+        self.retranslate()
+        self._update()
+
+    def retranslate(self) -> None:
+        self.title.setText(tr("tune.check.title"))
+        self.accept_box.setText(tr("tune.check.accept"))
+        self.vocab_button.setText(tr("tune.check.add_vocab"))
+        self.next_button.setText(tr("tune.check.next"))
+        columns = ("tune.col.row", "tune.col.problem", "tune.col.detail", "tune.col.used")
+        self.table.setHorizontalHeaderLabels([tr(k) for k in columns])
+        self.histogram.setLabel("bottom", tr("tune.check.seconds"))
+        self.histogram.setLabel("left", tr("tune.check.utterances"))
+        self._show_texts()
+
+    def show_checking(self) -> None:
+        self.check = None
+        self.summary.setText(tr("tune.check.running"))
+        self.issues.setText("")
+        self.table.setRowCount(0)
+        self.histogram.clear()
+        self._update()
+
+    def show_check(self, check: DataCheck) -> None:
+        self.check = check
+        self.accept_box.setChecked(False)
+        self.histogram.clear()
+        if check.histogram:
+            lo = [b[0] for b in check.histogram]
+            width = check.histogram[0][1] - check.histogram[0][0] or 1.0
+            bars = pg.BarGraphItem(
+                x=[x + width / 2 for x in lo],
+                height=[b[2] for b in check.histogram],
+                width=0.9 * width,
+                brush="#1565c0",
+            )
+            self.histogram.addItem(bars)
+        findings = check.report.findings if check.report else []
+        self.table.setRowCount(min(len(findings), _MAX_ROWS))
+        for row, f in enumerate(findings[:_MAX_ROWS]):
+            used = tr("tune.check.skipped") if f.skipped else tr("tune.check.kept")
+            for col, text in enumerate((f.origin, tr(f"tune.finding.{f.kind}"), f.detail, used)):
+                self.table.setItem(row, col, QTableWidgetItem(text))
+        self._show_texts()
+        self._update()
+
+    def _show_texts(self) -> None:
+        check = self.check
+        if check is None:
+            return
+        if check.report is not None:
+            self.summary.setText(
+                tr(
+                    "tune.check.summary",
+                    usable=len(check.report.kept),
+                    total=check.report.total,
+                    minutes=check.train_seconds / 60,
+                    train=check.train_examples,
+                    heldout=check.heldout_examples,
+                    heldout_seconds=check.heldout_seconds,
+                )
+            )
+        else:
+            self.summary.setText("")
+        lines = [
+            f'<p style="color:{_BLOCKING_COLOR if i.blocking else _WARNING_COLOR}">'
+            f"{tr('tune.check.blocking' if i.blocking else 'tune.check.warning')}"
+            f"{_escape(issue_text(i))}</p>"
+            for i in check.issues
+        ]
+        self.issues.setText("".join(lines) or tr("tune.check.clean"))
+
+    def ready(self) -> bool:
+        """Checked, nothing blocking, and every warning accepted."""
+        check = self.check
+        if check is None or check.blocking:
+            return False
+        return not check.warnings or self.accept_box.isChecked()
+
+    def _update(self) -> None:
+        check = self.check
+        self.accept_box.setVisible(bool(check and check.warnings and not check.blocking))
+        unknown = bool(check and any(i.kind == "unknown_chars" for i in check.issues))
+        self.vocab_button.setVisible(unknown)
+        self.next_button.setEnabled(self.ready())
+        self.ready_changed.emit(self.ready())
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,106 @@
+"""Step 3 of the Tune page, how: method and preset first, then every other setting of the job
+(`ConfigForm`), an estimate of time and peak memory measured on this machine from a few warm-up
+steps (in a child process), and the Start button."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.tune.events import Estimate
+
+from ..i18n import tr
+from ..review.page import format_duration
+from . import strings  # noqa: F401  (registers the strings used below)
+from .form import ConfigForm
+
+__all__ = ["HowPanel", "estimate_text"]
+
+
+def estimate_text(e: Estimate) -> str:
+    memory = max(e.peak_memory_bytes, e.device_memory_bytes) / 1e9
+    key = "tune.how.estimate_gpu" if e.device_memory_bytes else "tune.how.estimate"
+    return tr(
+        key,
+        total=format_duration(e.total_seconds),
+        setup=format_duration(e.setup_seconds),
+        per_step=e.seconds_per_step,
+        steps=e.steps,
+        evaluations=e.evaluations,
+        eval=e.eval_seconds,
+        memory=e.peak_memory_bytes / 1e9,
+        device_memory=memory,
+        device=e.device,
+        measured=e.measured_steps,
+    )
+
+
+class HowPanel(QWidget):
+    estimate_requested = Signal()
+    start_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel()
+        self.form = ConfigForm()
+        scroll = QScrollArea()
+        scroll.setWidget(self.form)
+        scroll.setWidgetResizable(True)
+        self.estimate = QLabel()
+        self.estimate.setWordWrap(True)
+        self.estimate.setObjectName("tune-estimate")
+        self.estimate_button = QPushButton()
+        self.estimate_button.setObjectName("tune-measure")
+        self.estimate_button.clicked.connect(self.estimate_requested)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.start_button = QPushButton()
+        self.start_button.setObjectName("tune-start")
+        self.start_button.clicked.connect(self.start_requested)
+        self.form.changed.connect(lambda: self._show("tune.how.stale"))
+        self._shown: Estimate | str = "tune.how.not_measured"  # an estimate or a message key
+        measure = QHBoxLayout()
+        measure.addWidget(self.estimate, 1)
+        measure.addWidget(self.estimate_button)
+        start = QHBoxLayout()
+        start.addWidget(self.note, 1)
+        start.addWidget(self.start_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(scroll, 1)
+        layout.addLayout(measure)
+        layout.addLayout(start)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.title.setText(tr("tune.how.title"))
+        self.estimate_button.setText(tr("tune.how.measure"))
+        self.start_button.setText(tr("tune.how.start"))
+        self.note.setText(tr("tune.how.one_job"))
+        self.form.retranslate()
+        self._show(self._shown)
+
+    def _show(self, shown: Estimate | str) -> None:
+        self._shown = shown
+        text = estimate_text(shown) if isinstance(shown, Estimate) else tr(shown)
+        self.estimate.setText(text)
+
+    def show_estimate(self, estimate: Estimate) -> None:
+        self._show(estimate)
+        self.estimate_button.setEnabled(True)
+
+    def show_measuring(self) -> None:
+        self._show("tune.how.measuring")
+        self.estimate_button.setEnabled(False)
+
+    def say(self, text: str) -> None:
+        """A message that is not an estimate (a failed measurement), as it is."""
+        self.estimate.setText(text)
+        self.estimate_button.setEnabled(True)

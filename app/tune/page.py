@@ -1,0 +1,441 @@
+"""The Tune page: from corrected recordings to a better model, with the mouse.
+
+Six steps, each its own panel: what to teach (`SourcesPanel`), the data check (`CheckPanel`),
+how (`HowPanel`: settings, measured estimate, start), watch (`WatchPanel`), the result
+(`ResultPanel`) and my models (`ModelsPanel`). This class only moves between them and talks to
+the supervisor (`app.tune.supervisor`), which runs every job in a child process; the data check,
+job folders and the catalogue are the engine's (`engine.tune.prepare`, `engine.tune.jobs`).
+
+When the page opens it looks at the job folders: a job still running (the app was closed while
+it ran) is followed again, and a job that stopped with checkpoints (cancelled, crashed, killed)
+is offered for resume.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QMessageBox,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.tune.events import JobFinished
+from engine.tune.jobs import (
+    JobFolder,
+    compare_heldout,
+    delete_job,
+    find_jobs,
+    rename_job,
+    tuned_models,
+)
+from engine.tune.wire import TERMINAL
+
+from ..i18n import tr
+from . import strings  # noqa: F401  (registers the strings used below)
+from .checkview import CheckPanel
+from .how import HowPanel
+from .models import ModelsPanel
+from .result import ResultPanel
+from .sources import SourcesPanel, TrainingSet
+from .supervisor import CheckRequest, ExportRequest, NewJob, SupervisorHandle, status_key
+from .watch import WatchPanel
+
+__all__ = ["STEPS", "TunePage"]
+
+log = logging.getLogger("tingxie.app.tune")
+
+STEPS = ("sources", "check", "how", "watch", "result", "models")
+# Settings the data check depends on: changing one after a check asks for another.
+_CHECKED_SETTINGS = ("min_seconds", "max_seconds", "heldout_fraction", "extend_vocab")
+
+
+class TunePage(QWidget):
+    """See the module docstring. `root` holds the job folders; `training_sets` lists the
+    library's (engine.library.store.Store.correction_sets)."""
+
+    use_model_requested = Signal(str)  # a tuned model's folder: load it and remember it
+
+    def __init__(
+        self,
+        handle: SupervisorHandle,
+        root: Path,
+        *,
+        training_sets: Callable[[], list[TrainingSet]] = list,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.handle = handle
+        self.root = Path(root)
+        self.job: JobFolder | None = None  # the job on the Watch and Result steps
+        self.events: list[Any] = []  # its events so far
+        self.over = False  # its last event arrived (the child may still be exiting)
+        self.stopped: JobFolder | None = None  # offered for resume in the notice
+        self._checked_key: tuple | None = None
+        self._build(training_sets)
+        self._connect()
+        self.retranslate()
+        self.refresh_models()
+        self.scan_jobs()
+
+    # ---- construction --------------------------------------------------------------------
+    def _build(self, training_sets: Callable[[], list[TrainingSet]]) -> None:
+        self.sources = SourcesPanel(training_sets)
+        self.checker = CheckPanel()
+        self.how = HowPanel()
+        self.watch = WatchPanel()
+        self.result = ResultPanel()
+        self.models = ModelsPanel()
+        panels = (self.sources, self.checker, self.how, self.watch, self.result, self.models)
+        self.panels = dict(zip(STEPS, panels, strict=True))
+        self.nav = QListWidget()
+        self.nav.setMaximumWidth(200)
+        self.stack = QStackedWidget()
+        for panel in self.panels.values():
+            self.nav.addItem("")
+            self.stack.addWidget(panel)
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.notice = QLabel()
+        self.notice.setWordWrap(True)
+        self.notice.setObjectName("tune-notice")
+        self.resume_button = QPushButton()
+        self.resume_button.clicked.connect(lambda: self.resume(self.stopped))
+        self.discard_button = QPushButton()
+        self.discard_button.clicked.connect(self._discard_stopped)
+        top = QHBoxLayout()
+        top.addWidget(self.notice, 1)
+        top.addWidget(self.resume_button)
+        top.addWidget(self.discard_button)
+        body = QHBoxLayout()
+        body.addWidget(self.nav)
+        body.addWidget(self.stack, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(body, 1)
+        self.nav.setCurrentRow(0)
+        self._offer(None)
+
+    def _connect(self) -> None:
+        s = self.handle.supervisor
+        s.checked.connect(self._checked)
+        s.failed.connect(self._failed)
+        s.started.connect(self._started)
+        s.event.connect(self._event)
+        s.ended.connect(self._ended)
+        s.finished.connect(self._finished)
+        s.refused.connect(self._refused)
+        # Bound methods only: a lambda has no receiver thread and would run in the supervisor's.
+        s.estimated.connect(self._estimated)
+        s.estimate_failed.connect(self._estimate_failed)
+        s.exported.connect(self._exported)
+        self.sources.check_requested.connect(self.check)
+        self.checker.next_requested.connect(lambda: self.show_step("how"))
+        self.checker.add_vocabulary.connect(self._add_vocabulary)
+        self.how.estimate_requested.connect(self.measure)
+        self.how.start_requested.connect(self.start_job)
+        self.watch.cancel_requested.connect(self.cancel)
+        self.watch.resume_requested.connect(lambda: self.resume(self.job))
+        self.result.use_requested.connect(lambda: self.use_model(self.job))
+        self.result.export_requested.connect(lambda: self.export(self.job))
+        self.models.use_requested.connect(lambda f: self.use_model(JobFolder(f)))
+        self.models.rename_requested.connect(self._rename)
+        self.models.export_requested.connect(lambda f: self.export(JobFolder(f)))
+        self.models.delete_requested.connect(self._delete)
+
+    def retranslate(self) -> None:
+        for row, step in enumerate(STEPS):
+            self.nav.item(row).setText(tr(f"tune.step.{step}", n=row + 1))
+        for panel in self.panels.values():
+            panel.retranslate()
+        self.resume_button.setText(tr("tune.watch.resume"))
+        self.discard_button.setText(tr("tune.discard"))
+
+    def showEvent(self, event) -> None:
+        """Training sets made since the page was last shown appear in the list."""
+        self.sources.refresh()
+        super().showEvent(event)
+
+    def show_step(self, step: str) -> None:
+        self.nav.setCurrentRow(STEPS.index(step))
+
+    def _say(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
+
+    def _offer(self, job: JobFolder | None) -> None:
+        """Offer `job` (stopped with checkpoints) for resume in the notice, or nothing."""
+        self.stopped = job
+        self.resume_button.setVisible(job is not None)
+        self.discard_button.setVisible(job is not None)
+        if job is None:
+            self._say("")
+            return
+        steps = job.checkpoint_steps()
+        total = job.config.resolved().steps
+        self._say(tr("tune.offer_resume", name=job.spec.name, step=steps[-1], total=total))
+
+    # ---- what to teach, check ------------------------------------------------------------
+    def set_current_model(self, source: str) -> None:
+        self.sources.set_current_model(source)
+
+    def open_training_set(self, folder: str | Path) -> None:
+        """Select a training set made on the Review page and check it (its "Tune now")."""
+        self.sources.refresh()
+        self.sources.name_edit.setText(Path(folder).name)
+        self.sources.select_source(Path(folder) / "manifest.tsv")
+        self.check()
+
+    def _base_config(self, output_dir: str = ""):
+        """The form's config for the chosen model and data (ValueError says what is wrong)."""
+        sources = self.sources.sources()
+        if not sources:
+            raise ValueError(tr("tune.no_data"))
+        if not self.sources.model():
+            raise ValueError(tr("tune.no_model"))
+        return self.how.form.config(self.sources.model(), sources[0], output_dir)
+
+    def _check_key(self) -> tuple:
+        config = self._base_config()
+        settings = tuple(getattr(config, name) for name in _CHECKED_SETTINGS)
+        return (tuple(self.sources.sources()), config.model, config.normalize, settings)
+
+    def check(self) -> None:
+        """Check the chosen data as the job would (in the supervisor's thread)."""
+        try:
+            config, key = self._base_config(), self._check_key()
+        except ValueError as e:
+            self._say(str(e))
+            return
+        self._checked_key = key
+        self.checker.show_checking()
+        self.show_step("check")
+        self.handle.check.emit(CheckRequest(tuple(self.sources.sources()), config))
+
+    def _checked(self, check: Any) -> None:
+        self.checker.show_check(check)
+
+    def _add_vocabulary(self) -> None:
+        self.how.form.set_value("extend_vocab", True)
+        self.check()
+
+    def _failed(self, message: str) -> None:
+        self._say(message)
+        self.how.estimate_button.setEnabled(True)
+
+    # ---- how: estimate, start ------------------------------------------------------------
+    def _new_job(self, kind: str) -> NewJob | None:
+        """What to create for `kind`, or None (and why, said) when the data must be checked
+        (again) first."""
+        try:
+            config, key = self._base_config(), self._check_key()
+        except ValueError as e:
+            self._say(str(e))
+            return None
+        if key != self._checked_key or not self.checker.ready():
+            self._say(tr("tune.check_first"))
+            if key != self._checked_key:
+                self.check()
+            else:
+                self.show_step("check")
+            return None
+        root = self.root / ".estimates" if kind == "estimate" else self.root
+        name = self.sources.job_name() or "job"
+        return NewJob(str(root), name, tuple(self.sources.sources()), config, kind)
+
+    def measure(self) -> None:
+        """Measure time and memory from a few warm-up steps, in a child process."""
+        request = self._new_job("estimate")
+        if request is not None:
+            self.how.show_measuring()
+            self.handle.start_new.emit(request)
+
+    def start_job(self) -> None:
+        request = self._new_job("run")
+        if request is not None:
+            self._say("")
+            self.handle.start_new.emit(request)
+
+    def resume(self, job: JobFolder | None) -> None:
+        """Continue `job` from its last checkpoint (same data order and optimizer state)."""
+        if job is None:
+            return
+        self._show_job(job)
+        self.handle.start.emit(str(job.path), "run", True)
+
+    def cancel(self) -> None:
+        """Stop after the current step; the child saves a checkpoint first."""
+        self.handle.cancel()
+        self.watch.say(tr("tune.watch.cancelling"))
+
+    def _show_job(self, job: JobFolder) -> None:
+        """Put `job` on the Watch step with everything it reported so far."""
+        self.job = job
+        self.events = job.events()
+        self.over = False
+        self.watch.reset()
+        for event in self.events:
+            self.watch.add(event)
+        self._offer(None)
+        self.show_step("watch")
+
+    # ---- the supervisor's reports --------------------------------------------------------
+    def _started(self, folder: str, kind: str, pid: int) -> None:
+        if kind != "run":
+            return
+        if self.job is None or self.job.path != Path(folder):
+            self._show_job(JobFolder(folder))
+        self.watch.set_running(True)
+        self.watch.say(tr("tune.watch.starting", pid=pid))
+
+    def _event(self, folder: str, event: Any) -> None:
+        if self.job is None or self.job.path != Path(folder):
+            return
+        self.events.append(event)
+        self.watch.add(event)
+        self.over = self.over or isinstance(event, TERMINAL)
+        if isinstance(event, JobFinished):
+            r = event.result
+            self.result.show_result(r, compare_heldout(self.events, r.best_step))
+            self.refresh_models()
+            self.show_step("result")
+
+    def _ended(self, folder: str, kind: str, status: int, tail: str) -> None:
+        """The child ended without its last event: say how, in one sentence."""
+        key, values = status_key(status)
+        sentence = tr(key, **values)
+        if kind == "estimate":
+            self.how.say(tr("tune.how.failed", message=sentence))
+            return
+        steps = JobFolder(folder).checkpoint_steps()
+        kept = tr("tune.died.kept", step=steps[-1]) if steps else tr("tune.died.nothing")
+        self.watch.say(f"{sentence} {kept}")
+        log.warning("tuning process for %s ended with status %s: %s", folder, status, tail)
+
+    def _finished(self, folder: str, kind: str) -> None:
+        if kind != "run":
+            return
+        job = JobFolder(folder)
+        self.watch.set_running(False, can_resume=job.state() == "stopped")
+        self.refresh_models()
+
+    def _estimated(self, _folder: str, estimate: Any) -> None:
+        self.how.show_estimate(estimate)
+
+    def _estimate_failed(self, _folder: str, message: str) -> None:
+        self.how.say(tr("tune.how.failed", message=message))
+
+    def _exported(self, path: str) -> None:
+        self._say(tr("tune.exported", path=path))
+
+    def _refused(self, folder: str) -> None:
+        try:
+            name = JobFolder(folder).spec.name
+        except (OSError, ValueError, KeyError, TypeError):
+            name = Path(folder).name
+        self._say(tr("tune.one_job", name=name))
+        self.how.estimate_button.setEnabled(True)
+
+    # ---- jobs found on disk --------------------------------------------------------------
+    def scan_jobs(self) -> None:
+        """Follow a job still running from an earlier session, or offer the newest stopped
+        one for resume."""
+        jobs = find_jobs(self.root)
+        running = next((j for j in jobs if j.state() == "running"), None)
+        if running is not None:
+            self._show_job(running)
+            self.handle.attach.emit(str(running.path))
+            self._say(tr("tune.attached", name=running.spec.name))
+            return
+        self._offer(next((j for j in jobs if j.state() == "stopped"), None))
+
+    def _discard_stopped(self) -> None:
+        job = self.stopped
+        if job is not None and self._confirm(tr("tune.confirm_discard", name=job.spec.name)):
+            delete_job(job)
+            self._offer(None)
+
+    # ---- models --------------------------------------------------------------------------
+    def refresh_models(self) -> None:
+        self.models.show_models(tuned_models(self.root))
+
+    def use_model(self, job: JobFolder | None) -> None:
+        """Switch transcription to the job's tuned model (the window loads and remembers it)."""
+        if job is not None and job.model_dir.is_dir():
+            self._say(tr("tune.using", name=job.spec.name))
+            self.use_model_requested.emit(str(job.model_dir))
+
+    def export(self, job: JobFolder | None) -> None:
+        """Write the merged model or the adapter where the user chooses (off this thread)."""
+        if job is None:
+            return
+        kinds = ["merged", "adapter"] if job.adapter_dir.is_dir() else ["merged"]
+        labels = [tr(f"tune.export.{k}") for k in kinds]
+        label, ok = QInputDialog.getItem(
+            self, tr("tune.result.export"), tr("tune.export.what"), labels, 0, False
+        )
+        if not ok:
+            return
+        target = QFileDialog.getExistingDirectory(self, tr("tune.export.where"))
+        if target:
+            kind = kinds[labels.index(label)]
+            self._say(tr("tune.exporting", path=target))
+            self.handle.export.emit(ExportRequest(str(job.path), target, kind))
+
+    def _rename(self, folder: str) -> None:
+        job = JobFolder(folder)
+        name, ok = QInputDialog.getText(
+            self, tr("tune.models.rename"), tr("tune.rename_to"), text=job.spec.name
+        )
+        if ok and name.strip():
+            rename_job(job, name)
+            self.refresh_models()
+
+    def _delete(self, folder: str) -> None:
+        job = JobFolder(folder)
+        if self._confirm(tr("tune.confirm_delete", name=job.spec.name, path=str(job.path))):
+            try:
+                delete_job(job)
+            except (OSError, ValueError) as e:
+                self._say(str(e))
+            self.refresh_models()
+
+    def _confirm(self, text: str) -> bool:
+        answer = QMessageBox.question(self, tr("page.tune"), text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    # ---- closing -------------------------------------------------------------------------
+    def confirm_close(self) -> bool:
+        """Asked by the window before it closes: with a job running, stop it (a checkpoint is
+        kept for resume) or let it finish in the background (its result is here at the next
+        start). False: the user changed their mind."""
+        if self.handle.running_kind() != "run" or self.job is None or self.over:
+            return True  # nothing running, an estimate (stopped with the window), or done
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle(tr("page.tune"))
+        box.setText(tr("tune.close.question", name=self.job.spec.name))
+        stop = box.addButton(tr("tune.close.stop"), QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(tr("tune.close.background"), QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.exec()
+        if box.clickedButton() is cancel:
+            return False
+        if box.clickedButton() is stop:
+            self.handle.cancel()
+        return True
+
+    def shutdown(self) -> None:
+        self.handle.stop()

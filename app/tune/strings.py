@@ -1,0 +1,308 @@
+"""UI strings of the Tune page, added to the app's table (`app.i18n`)."""
+
+from __future__ import annotations
+
+from ..i18n import STRINGS
+
+__all__ = ["TUNE_STRINGS"]
+
+# key -> (English, Simplified Chinese), as in app.i18n.STRINGS.
+TUNE_STRINGS: dict[str, tuple[str, str]] = {
+    "page.tune": ("Tune", "微调"),
+    "tune.step.sources": ("{n}. What to teach", "{n}. 教什么"),
+    "tune.step.check": ("{n}. Check the data", "{n}. 检查数据"),
+    "tune.step.how": ("{n}. How", "{n}. 怎么训练"),
+    "tune.step.watch": ("{n}. Watch", "{n}. 训练过程"),
+    "tune.step.result": ("{n}. Result", "{n}. 结果"),
+    "tune.step.models": ("{n}. My models", "{n}. 我的模型"),
+    # what to teach
+    "tune.sources.title": (
+        "Teach the model your words: choose the model to start from and the data to learn.",
+        "让模型学会你的用词：选择作为起点的模型和要学习的数据。",
+    ),
+    "tune.sources.model": ("Base model:", "基础模型："),
+    "tune.sources.name": ("Name of the tuned model:", "微调后模型的名称："),
+    "tune.sources.data": (
+        "Data (every checked row is used; training sets come from “Make training set…” on the "
+        "Review page):",
+        "数据（使用所有勾选的行；训练集来自校对页的“生成训练集…”）：",
+    ),
+    "tune.sources.add_folder": ("Add a folder…", "添加文件夹…"),
+    "tune.sources.add_manifest": ("Add a manifest…", "添加清单文件…"),
+    "tune.sources.manifest_filter": ("Manifests (*.tsv *.csv)", "清单文件（*.tsv *.csv）"),
+    "tune.sources.check": ("Check the data", "检查数据"),
+    "tune.kind.training_set": ("training set", "训练集"),
+    "tune.kind.manifest": ("manifest", "清单文件"),
+    "tune.kind.common_voice": ("Common Voice", "Common Voice"),
+    "tune.kind.folder": ("audio + .txt folder", "音频 + .txt 文件夹"),
+    "tune.kind.missing": ("missing", "不存在"),
+    "tune.col.name": ("Name", "名称"),
+    "tune.col.kind": ("Kind", "类型"),
+    "tune.col.clips": ("Clips", "片段"),
+    "tune.col.hours": ("Hours", "小时"),
+    "tune.col.date": ("Date", "日期"),
+    "tune.no_data": ("Check at least one row of data first.", "请先至少勾选一行数据。"),
+    "tune.no_model": ("Choose a base model first.", "请先选择基础模型。"),
+    # check
+    "tune.check.title": (
+        "What the job would find, before any time is spent.",
+        "开始训练前，先看看任务会发现什么问题。",
+    ),
+    "tune.check.running": ("Checking every row…", "正在检查每一行…"),
+    "tune.check.summary": (
+        "{usable} of {total} rows usable: {minutes:.1f} min of audio, {train} utterances to "
+        "train on and {heldout} ({heldout_seconds:.0f} s) held out to measure the result.",
+        "{total} 行中 {usable} 行可用：{minutes:.1f} 分钟音频，{train} 句用于训练，"
+        "{heldout} 句（{heldout_seconds:.0f} 秒）留作检验结果。",
+    ),
+    "tune.check.clean": ("No problems found.", "没有发现问题。"),
+    "tune.check.blocking": ("Must be fixed: ", "必须解决："),
+    "tune.check.warning": ("Warning: ", "注意："),
+    "tune.check.accept": ("Go on with these warnings", "接受这些提醒，继续"),
+    "tune.check.add_vocab": ("Add the characters to the vocabulary", "把这些字加入词表"),
+    "tune.check.next": ("Next: how to train", "下一步：怎么训练"),
+    "tune.check.seconds": ("seconds", "秒"),
+    "tune.check.utterances": ("utterances", "句数"),
+    "tune.check.skipped": ("left out", "不使用"),
+    "tune.check.kept": ("used", "使用"),
+    "tune.col.row": ("Row", "行"),
+    "tune.col.problem": ("Problem", "问题"),
+    "tune.col.detail": ("Detail", "详情"),
+    "tune.col.used": ("Trains?", "是否训练"),
+    "tune.issue.unusable": ("The data cannot be used: {detail}", "数据无法使用：{detail}"),
+    "tune.issue.skipped_rows": (
+        "{count} row(s) will not train (see the table).",
+        "有 {count} 行不会参与训练（见下表）。",
+    ),
+    "tune.issue.unknown_chars": (
+        "The model cannot write {count} character(s): {detail}. Rows with them are left out "
+        "unless you add them to the vocabulary.",
+        "模型不会写其中 {count} 个字：{detail}。除非把它们加入词表，含这些字的行不参与训练。",
+    ),
+    "tune.issue.no_vocabulary": (
+        "The vocabulary of {detail} is not at hand, so unknown characters are not checked yet; "
+        "the job reports them when it starts.",
+        "{detail} 的词表不在本机，暂时无法检查生僻字；任务开始时会报告。",
+    ),
+    "tune.issue.little_data": (
+        "Only {count} s of audio to train on: expect a small change.",
+        "只有 {count} 秒音频可训练：效果可能不明显。",
+    ),
+    "tune.issue.small_heldout": (
+        "Only {count} utterance(s) held out: the before/after CER will be rough.",
+        "只留出 {count} 句检验：前后字错率只能作粗略参考。",
+    ),
+    "tune.issue.no_heldout": (
+        "Nothing is held out, so the result cannot be measured (raise heldout_fraction).",
+        "没有留出检验数据，无法衡量结果（请调高 heldout_fraction）。",
+    ),
+    "tune.finding.missing_audio": ("audio missing", "音频不存在"),
+    "tune.finding.unreadable_audio": ("audio unreadable", "音频无法读取"),
+    "tune.finding.bad_row": ("bad row", "格式错误"),
+    "tune.finding.empty_text": ("no text", "没有文字"),
+    "tune.finding.too_short": ("too short", "太短"),
+    "tune.finding.too_long": ("too long", "太长"),
+    "tune.finding.text_too_long": ("text too long for the audio", "文字比音频长"),
+    "tune.finding.unknown_chars": ("characters the model lacks", "模型没有的字"),
+    # how
+    "tune.how.title": (
+        "Method and preset first; every setting is shown as the job file has it (hover for "
+        "help, an empty field takes the preset's value).",
+        "先选方法和预设；所有设置都按任务文件的写法列出（悬停查看说明，留空即采用预设值）。",
+    ),
+    "tune.how.measure": ("Measure time and memory", "测量时间和内存"),
+    "tune.how.not_measured": (
+        "Time and memory are measured on this machine with a few warm-up steps.",
+        "时间和内存会在本机用几步预热训练实测。",
+    ),
+    "tune.how.measuring": (
+        "Measuring: setting the job up and running a few steps…",
+        "正在测量：准备任务并试跑几步…",
+    ),
+    "tune.how.stale": (
+        "Settings changed: measure again for an estimate.",
+        "设置已更改：请重新测量。",
+    ),
+    "tune.how.estimate": (
+        "About {total} on {device}: setup {setup}, {per_step:.2f} s per step × {steps}, "
+        "{evaluations} evaluations × {eval:.1f} s (measured over {measured} steps); "
+        "peak memory {memory:.2f} GB.",
+        "在 {device} 上约需 {total}：准备 {setup}，每步 {per_step:.2f} 秒 × {steps} 步，"
+        "{evaluations} 次检验 × {eval:.1f} 秒（按 {measured} 步实测）；内存峰值 {memory:.2f} GB。",
+    ),
+    "tune.how.estimate_gpu": (
+        "About {total} on {device}: setup {setup}, {per_step:.2f} s per step × {steps}, "
+        "{evaluations} evaluations × {eval:.1f} s (measured over {measured} steps); "
+        "peak memory {memory:.2f} GB, GPU memory {device_memory:.2f} GB.",
+        "在 {device} 上约需 {total}：准备 {setup}，每步 {per_step:.2f} 秒 × {steps} 步，"
+        "{evaluations} 次检验 × {eval:.1f} 秒（按 {measured} 步实测）；"
+        "内存峰值 {memory:.2f} GB，显存 {device_memory:.2f} GB。",
+    ),
+    "tune.how.failed": ("The measurement failed: {message}", "测量失败：{message}"),
+    "tune.how.one_job": (
+        "The job runs in its own process: the app stays usable, and one job runs at a time.",
+        "任务在独立进程中运行：程序照常可用；同一时间只运行一个任务。",
+    ),
+    "tune.how.start": ("Start tuning", "开始微调"),
+    "tune.auto": ("automatic", "自动"),
+    "tune.yes": ("yes", "是"),
+    "tune.no": ("no", "否"),
+    "tune.form.empty": ("{name}: give a value", "{name}：请填写数值"),
+    "tune.form.number": ("{name}: {text!r} is not a number", "{name}：{text!r} 不是数字"),
+    "tune.check_first": (
+        "The data or its settings changed since the check: check again first.",
+        "数据或相关设置在检查后有改动：请先重新检查。",
+    ),
+    # watch
+    "tune.watch.title": ("The running job", "正在运行的任务"),
+    "tune.watch.idle": ("No job is running.", "没有正在运行的任务。"),
+    "tune.watch.starting": (
+        "Starting the tuning process (pid {pid})…",
+        "正在启动微调进程（pid {pid}）…",
+    ),
+    "tune.watch.running": ("Tuning…", "正在微调…"),
+    "tune.watch.resumed": ("Resumed at step {step}.", "已从第 {step} 步继续。"),
+    "tune.watch.about": (
+        "{method} ({preset}), {steps} steps on {train} utterances ({minutes:.1f} min), "
+        "{heldout} held out; {device}, {precision}",
+        "{method}（{preset}），{steps} 步，训练 {train} 句（{minutes:.1f} 分钟），"
+        "留出 {heldout} 句；{device}，{precision}",
+    ),
+    "tune.watch.stats": (
+        "step {step} of {total} · loss {loss:.3f} · held-out CER {cer} · {rate:.1f} utt/s · "
+        "{eta} left",
+        "第 {step}/{total} 步 · 损失 {loss:.3f} · 检验字错率 {cer} · {rate:.1f} 句/秒 · 剩余 {eta}",
+    ),
+    "tune.watch.loss": ("Training loss", "训练损失"),
+    "tune.watch.cer": ("Held-out CER (%)", "检验字错率（%）"),
+    "tune.watch.step": ("step", "步"),
+    "tune.watch.checkpoint": ("checkpoint at step {step}: {path}", "第 {step} 步检查点：{path}"),
+    "tune.watch.checkpoint_best": (
+        "checkpoint at step {step} (best so far): {path}",
+        "第 {step} 步检查点（目前最佳）：{path}",
+    ),
+    "tune.watch.cancel": ("Cancel (keep a checkpoint)", "取消（保留检查点）"),
+    "tune.watch.cancelling": (
+        "Stopping after this step and saving a checkpoint…",
+        "本步结束后停止并保存检查点…",
+    ),
+    "tune.watch.resume": ("Resume", "继续训练"),
+    "tune.watch.finished": ("Finished after {steps} steps.", "已完成，共 {steps} 步。"),
+    "tune.watch.cancelled": (
+        "Stopped at step {step}; the checkpoint is kept: Resume continues from it.",
+        "已在第 {step} 步停止并保留检查点：点“继续训练”即可接着训练。",
+    ),
+    "tune.watch.cancelled_none": (
+        "Stopped at step {step} before any checkpoint.",
+        "在第 {step} 步停止，尚无检查点。",
+    ),
+    "tune.watch.failed": ("The job failed: {message}", "任务失败：{message}"),
+    "tune.died.killed": (
+        "The tuning process was killed (signal 9: out of memory, or stopped by another "
+        "program); the app is fine.",
+        "微调进程被强行终止（信号 9：内存不足，或被其他程序结束）；程序本身不受影响。",
+    ),
+    "tune.died.signal": (
+        "The tuning process was stopped by signal {signal}; the app is fine.",
+        "微调进程被信号 {signal} 终止；程序本身不受影响。",
+    ),
+    "tune.died.crashed": (
+        "The tuning process crashed (exit status {status}; its log is child.log in the job "
+        "folder); the app is fine.",
+        "微调进程崩溃（退出码 {status}，日志见任务文件夹中的 child.log）；程序本身不受影响。",
+    ),
+    "tune.died.vanished": (
+        "The tuning process ended without its last report (stopped from outside?); the app is "
+        "fine.",
+        "微调进程结束时没有留下最后的报告（可能被外部结束）；程序本身不受影响。",
+    ),
+    "tune.died.kept": (
+        "The checkpoint of step {step} is kept: Resume continues from it.",
+        "第 {step} 步的检查点已保留：点“继续训练”即可接着训练。",
+    ),
+    "tune.died.nothing": (
+        "No checkpoint had been saved yet: start again.",
+        "尚未保存任何检查点：请重新开始。",
+    ),
+    # result
+    "tune.result.title": ("What the tuning changed", "微调带来的变化"),
+    "tune.result.none": ("No finished job yet.", "还没有完成的任务。"),
+    "tune.result.unmeasured": (
+        "Finished; nothing was held out, so the change was not measured.",
+        "已完成；没有留出检验数据，未衡量效果。",
+    ),
+    "tune.result.cer": (
+        "Held-out CER {before:.1f} % → {after:.1f} % ({change:+.0f} % relative), the base model "
+        "and the tuned one (step {step}) on the same held-out recordings.",
+        "检验字错率 {before:.1f}% → {after:.1f}%（相对变化 {change:+.0f}%），"
+        "基础模型与微调模型（第 {step} 步）在同一批留出录音上测得。",
+    ),
+    "tune.result.sample": (
+        "One held-out recording, as each model wrote it (wrong characters in red):",
+        "一段留出录音，两个模型各自的转写（错字标红）：",
+    ),
+    "tune.result.reference": ("reference", "参考文本"),
+    "tune.result.before": ("before", "微调前"),
+    "tune.result.after": ("after", "微调后"),
+    "tune.result.use": ("Use this model", "使用此模型"),
+    "tune.result.export": ("Export…", "导出…"),
+    "tune.export.what": ("What to export:", "导出内容："),
+    "tune.export.merged": (
+        "The tuned model (complete, usable anywhere)",
+        "微调后的完整模型（可在任何地方使用）",
+    ),
+    "tune.export.adapter": (
+        "The LoRA adapter only (small; needs the base model)",
+        "仅 LoRA 适配器（体积小，需配合基础模型）",
+    ),
+    "tune.export.where": ("Export to folder", "导出到文件夹"),
+    "tune.exporting": ("Exporting to {path}…", "正在导出到 {path}…"),
+    "tune.exported": ("Exported to {path}", "已导出到 {path}"),
+    "tune.using": (
+        "Switching transcription to “{name}”…",
+        "正在将转写切换到“{name}”…",
+    ),
+    # my models
+    "tune.models.title": ("Tuned models on this computer", "本机的微调模型"),
+    "tune.models.use": ("Use", "使用"),
+    "tune.models.rename": ("Rename…", "重命名…"),
+    "tune.models.export": ("Export…", "导出…"),
+    "tune.models.delete": ("Delete…", "删除…"),
+    "tune.col.base": ("Base model", "基础模型"),
+    "tune.col.data": ("Data", "数据"),
+    "tune.col.method": ("Method, steps", "方法，步数"),
+    "tune.col.before": ("CER before", "微调前字错率"),
+    "tune.col.after": ("CER after", "微调后字错率"),
+    "tune.rename_to": ("New name:", "新名称："),
+    "tune.confirm_delete": (
+        "Delete “{name}” with its checkpoints ({path})? This cannot be undone.",
+        "删除“{name}”及其检查点（{path}）？此操作无法撤销。",
+    ),
+    # jobs found on disk, one at a time, closing
+    "tune.offer_resume": (
+        "Tuning “{name}” stopped at step {step} of {total}. Resume it from its checkpoint?",
+        "微调“{name}”停在第 {step}/{total} 步。要从检查点继续吗？",
+    ),
+    "tune.discard": ("Discard", "丢弃"),
+    "tune.confirm_discard": (
+        "Discard the stopped job “{name}” and its checkpoints?",
+        "丢弃已停止的任务“{name}”及其检查点？",
+    ),
+    "tune.attached": (
+        "“{name}” kept tuning while Tingxie was closed; showing it.",
+        "听写关闭期间“{name}”仍在微调；下面显示其进度。",
+    ),
+    "tune.one_job": (
+        "“{name}” is already running: one tuning job runs at a time. Wait for it or cancel it.",
+        "“{name}”正在运行：同一时间只运行一个微调任务。请等待它完成或取消它。",
+    ),
+    "tune.close.question": (
+        "“{name}” is still tuning. Stop it now (a checkpoint is kept, so it can be resumed), "
+        "or let it finish in the background (its result is here next time)?",
+        "“{name}”仍在微调。现在停止（保留检查点，之后可继续），还是让它在后台完成（下次打开即可看到结果）？",
+    ),
+    "tune.close.stop": ("Stop and keep a checkpoint", "停止并保留检查点"),
+    "tune.close.background": ("Let it finish in the background", "在后台完成"),
+}
+
+STRINGS.update(TUNE_STRINGS)

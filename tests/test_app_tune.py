@@ -1,0 +1,447 @@
+"""The Tune page end to end: corrections become a training set, a job runs from the page in a
+child process, and the next recordings come out better; a killed job is resumed after the
+window is made again. On the demo model (synthetic Mandarin, espeak-ng) and, for the kill, a
+tiny random model; CPU only, a few dozen steps."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from app_fakes import FakePlayer, emitted
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QMessageBox
+
+from app import settings
+from app.i18n import tr
+from app.main import build_window
+from app.worker import DatasetRequest, Engine
+from engine.library.review import EditOp
+from engine.library.store import Store
+from engine.metrics import cer
+from engine.model import DEMO_MODEL_DIR
+from engine.tune.data import load_dataset
+from engine.tune.events import CheckpointSaved, JobFinished
+from engine.tune.jobs import find_jobs, tuned_models
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "resources" / "corpus"
+# The quick job the page runs: few steps, a high learning rate, no masking (what
+# tests/test_demo_model.py measured to teach the demo model medical words in seconds).
+QUICK = dict(
+    steps=24,
+    learning_rate=5e-3,
+    lora_rank=16,
+    batch_seconds=8.0,
+    micro_batch_seconds=8.0,
+    mask_time_prob=0.0,
+    heldout_fraction=0.15,
+    eval_every=12,
+    save_every=12,
+)
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
+needs_demo = pytest.mark.skipif(
+    not (DEMO_MODEL_DIR / "model.safetensors").is_file(), reason="no demo model committed"
+)
+
+
+@pytest.fixture(autouse=True)
+def _chinese_ui_after_each_test():
+    yield
+    from app import i18n
+
+    i18n.set_language("zh")
+
+
+@pytest.fixture
+def library(tmp_path):
+    with Store(tmp_path / "data" / "library.db") as store:
+        yield store
+
+
+@pytest.fixture(autouse=True)
+def dialogs(monkeypatch) -> list[str]:
+    """Message boxes the window would show, answered by nobody (a modal box would wait for a
+    click forever here); tests that answer one patch QMessageBox.exec themselves."""
+    shown: list[str] = []
+
+    def capture(parent, title, text, *args, **kwargs):
+        shown.append(text)
+        return QMessageBox.StandardButton.Ok
+
+    def unanswered(box) -> int:
+        shown.append(box.text())
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "warning", capture)
+    monkeypatch.setattr(QMessageBox, "exec", unanswered)
+    return shown
+
+
+def _window(qtbot, tmp_path: Path, library: Store):
+    ini = settings.open_settings(tmp_path / "settings.ini")
+    ini.setValue("recordings_dir", str(tmp_path / "recordings"))
+    engine = Engine(list_devices=lambda: [], find_unfinished=lambda folder: [])
+    window = build_window(ini, engine, library=library, player=FakePlayer())
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+def _synth(folder: Path, sentences: list[str], seed: int) -> dict[str, str]:
+    """Synthetic recordings of `sentences`: {audio path: text}."""
+    from engine.tune.synth import SynthOptions, synthesize
+
+    for _ in synthesize(sentences, folder, SynthOptions(seed=seed)):
+        pass
+    return {str(e.audio): e.text for e in load_dataset(folder / "manifest.tsv").examples}
+
+
+def _transcribe(qtbot, window, clips: dict[str, str]) -> dict[str, str]:
+    """Queue the files in the window; {audio path: text the loaded model wrote}."""
+    texts: dict[str, str] = {}
+
+    def done(audio: str, segments: list, info) -> None:
+        texts[audio] = "".join(s.text for s in segments)
+
+    window.transcript_ready.connect(done)
+    window.add_files(list(clips))
+    failed: list[str] = []
+    window.worker.file_failed.connect(lambda job, message: failed.append(message))
+    qtbot.waitUntil(lambda: len(texts) == len(clips) or bool(failed), timeout=300_000)
+    assert not failed
+    window.transcript_ready.disconnect(done)
+    return texts
+
+
+def _cer(clips: dict[str, str], texts: dict[str, str]) -> float:
+    return cer([clips[a] for a in clips], [texts[a] for a in clips]).cer
+
+
+def _fix_everything(library: Store, clips: dict[str, str]) -> list[int]:
+    """What a reviewer does, through the review API: each one-segment transcript's text is
+    replaced by what was said. Returns the fixed transcripts."""
+    fixed = []
+    for row in library.list_transcripts():
+        segments = library.segments(row.id)
+        reference = clips[str(library.audio_path(row.id))]
+        if len(segments) != 1:
+            continue  # a reviewer would split the text; this test keeps it simple
+        library.add_edit(row.id, EditOp(0, 0, len(segments[0].chars), reference, "fix"))
+        fixed.append(row.id)
+    return fixed
+
+
+def _click_tune_now(monkeypatch) -> list[str]:
+    """Answer the training set's summary box with its "Tune now" button."""
+    shown = []
+
+    def answer(box) -> int:
+        shown.append(box.text())
+        next(b for b in box.buttons() if b.text() == tr("dataset.tune_now")).click()
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    return shown
+
+
+def _set(page, **values) -> None:
+    for name, value in values.items():
+        page.how.form.set_value(name, value)
+
+
+def _stall_meter() -> tuple[QTimer, list[float]]:
+    """Ticks of a 20 ms timer in the UI thread: the gaps between them are its stalls."""
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start()
+    return timer, ticks
+
+
+@pytest.mark.slow
+@needs_espeak
+@needs_demo
+def test_corrections_teach_the_model_from_the_tune_page(
+    qtbot, tmp_path, library, monkeypatch, dialogs
+):
+    medicine = (CORPUS / "medicine" / "train.txt").read_text(encoding="utf-8").split()
+    heldout = (CORPUS / "medicine" / "heldout.txt").read_text(encoding="utf-8").split()
+    train_clips = _synth(tmp_path / "mine", medicine[:32], seed=5)
+    new_clips = _synth(tmp_path / "later", heldout[:8], seed=6)  # other sentences, same domain
+
+    window = _window(qtbot, tmp_path, library)
+    emitted(qtbot, window.worker.model_loaded, lambda: window.load_model(str(DEMO_MODEL_DIR)))
+    before = _cer(new_clips, _transcribe(qtbot, window, new_clips))
+    assert dialogs == []
+    for row in library.list_transcripts():
+        library.delete_transcript(row.id)  # the measurement is not the user's audio
+    _transcribe(qtbot, window, train_clips)
+    fixed = _fix_everything(library, train_clips)
+    assert len(fixed) >= 28
+
+    page = window.tune_page
+    _set(page, preset="quick", device="cpu", **QUICK)  # settings the check depends on, first
+    # Make training set… ends with "Tune now": the page opens with the set checked.
+    shown = _click_tune_now(monkeypatch)
+    window.handle.build_dataset.emit(
+        DatasetRequest(library, tuple(fixed), "clinic", str(DEMO_MODEL_DIR))
+    )
+    qtbot.waitUntil(lambda: page.checker.check is not None, timeout=60_000)
+    assert "clinic" in shown[0] and window.pages.currentWidget() is page
+    assert page.sources.sources() == [str(library.path.parent / "corrections" / "clinic" /
+                                          "manifest.tsv")]  # fmt: skip
+    assert page.sources.model() == str(DEMO_MODEL_DIR)
+    check = page.checker.check
+    assert not check.blocking and check.train_examples + check.heldout_examples == len(fixed)
+    assert not page.checker.next_button.isEnabled() or not check.warnings
+    page.checker.accept_box.setChecked(True)  # a small set: warnings expected
+    assert page.checker.next_button.isEnabled()
+    page.checker.next_button.click()
+
+    timer, ticks = _stall_meter()
+    page.how.start_button.click()
+    qtbot.waitUntil(lambda: page.stack.currentWidget() is page.result, timeout=600_000)
+    timer.stop()
+    stall = max(np.diff(ticks))
+    print(f"longest UI stall during the job: {1000 * stall:.0f} ms over {len(ticks)} ticks")
+    assert stall < 0.5  # a blocked event loop would stall for whole training steps
+    assert page.watch.steps[-1] == QUICK["steps"] and len(page.watch.cer_steps) == 3
+    assert page.watch.checkpoints.count() >= 2
+    qtbot.waitUntil(lambda: page.handle.running_kind() is None, timeout=30_000)  # exited
+    assert page.confirm_close()  # nothing left to ask about
+    result = page.result.result
+    assert result.cer_after < result.cer_before
+    assert page.result.comparison is not None
+
+    # Use this model: transcription switches, and the choice is remembered.
+    summaries = emitted(qtbot, window.worker.model_loaded, page.result.use_button.click, 60_000)
+    assert summaries[0].source == str(page.job.model_dir)
+    assert window.prefs.model == str(page.job.model_dir) and window.prefs.model_chosen
+    after = _cer(new_clips, _transcribe(qtbot, window, new_clips))
+    print(f"CER on new recordings of the domain: {before:.1%} -> {after:.1%}")
+    assert after < before
+    (model,) = tuned_models(page.root)
+    assert model.name == "clinic" and model.cer_after == result.cer_after
+
+
+@pytest.mark.slow
+def test_a_killed_job_leaves_its_checkpoint_and_resumes_in_a_new_window(
+    qtbot, tmp_path, library, monkeypatch
+):
+    from engine.testmodels import build_model
+    from engine.tune.testdata import tone_corpus
+
+    chars = "天地人和"
+    model = build_model(tmp_path / "base", "tiny", chars=chars, seed=0)
+    manifest = tone_corpus(tmp_path / "tones", 24, chars=chars, char_seconds=0.1, seed=0)
+    window = _window(qtbot, tmp_path, library)
+    page = window.tune_page
+    window.pages.setCurrentWidget(page)
+    page.sources.set_current_model(str(model))
+    page.sources.model_box.setCurrentText(str(model))
+    page.sources.select_source(manifest)
+    page.sources.name_edit.setText("tones")
+    _set(page, steps=40, learning_rate=3e-3, batch_seconds=2.0, micro_batch_seconds=1.0,
+         min_seconds=0.1, heldout_fraction=0.2, eval_every=0, save_every=2, device="cpu",
+         mask_time_prob=0.0)  # fmt: skip
+    page.check()
+    qtbot.waitUntil(lambda: page.checker.check is not None, timeout=60_000)
+    page.checker.accept_box.setChecked(True)
+    saved = []
+    page.handle.supervisor.event.connect(
+        lambda folder, event: saved.append(event) if isinstance(event, CheckpointSaved) else None
+    )
+    page.how.start_button.click()
+    qtbot.waitUntil(lambda: bool(saved), timeout=120_000)
+    pid = page.handle.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: page.watch.resume_button.isVisible(), timeout=30_000)
+    job = page.job
+    assert job.state() == "stopped" and job.checkpoint_steps()
+    kept = job.checkpoint_steps()[-1]
+    said = page.watch.status.text()  # one sentence on what happened; the app is up
+    assert said == f"{tr('tune.died.killed')} {tr('tune.died.kept', step=kept)}"
+    window.close()
+
+    again = _window(qtbot, tmp_path, library)  # as after a restart
+    page = again.tune_page
+    again.pages.setCurrentWidget(page)
+    assert page.stopped == job and page.resume_button.isVisible()
+    assert "tones" in page.notice.text()
+    page.resume_button.click()
+    qtbot.waitUntil(lambda: page.stack.currentWidget() is page.result, timeout=300_000)
+    qtbot.waitUntil(lambda: page.handle.running_kind() is None, timeout=30_000)  # exited
+    events = job.events()
+    assert isinstance(events[-1], JobFinished) and job.state() == "finished"
+    resumed = [e for e in events if type(e).__name__ == "JobStarted"][-1]
+    assert resumed.resumed_from_step == kept
+    assert [m.name for m in tuned_models(page.root)] == ["tones"]
+    assert find_jobs(page.root) == [job]
+
+
+# ---- the page's parts, without training ---------------------------------------------------
+
+
+def test_the_form_shows_every_setting_and_builds_the_config_it_shows(qtbot):
+    from dataclasses import fields
+
+    from app.tune.form import ConfigForm
+    from engine.tune.config import PRESETS, TuneConfig
+
+    form = ConfigForm()
+    qtbot.addWidget(form)
+    shown = {*form.fields, "normalize"}
+    assert shown == {f.name for f in fields(TuneConfig)} - {"model", "data", "output_dir"}
+    assert form.config("m", "d", "o") == TuneConfig(model="m", data="d", output_dir="o")
+    form.set_value("preset", "quick")
+    steps = form.fields["steps"].widget
+    assert steps.text() == "" and steps.placeholderText() == str(PRESETS["quick"]["steps"])
+    steps.setText("35")
+    form.set_value("method", "full")
+    form.set_value("freeze_feature_encoder", False)
+    form.normalize["lowercase"].setChecked(False)
+    config = form.config("m", "d", "o")
+    assert (config.steps, config.method, config.preset) == (35, "full", "quick")
+    assert config.freeze_feature_encoder is False and config.normalize.lowercase is False
+    assert config.learning_rate is None  # left to the preset
+    form.set_value("steps", 35)  # placeholders follow what the preset derives from steps
+    assert form.fields["warmup_steps"].widget.placeholderText() == "3"
+    form.fields["learning_rate"].widget.setText("fast")
+    with pytest.raises(ValueError, match="learning_rate"):
+        form.config("m", "d", "o")
+    other = TuneConfig(model="m", data="d", output_dir="o", steps=7, lora_dropout=0.1,
+                       extend_vocab=True, device="cpu")  # fmt: skip
+    form.set_config(other)
+    assert form.config("m", "d", "o") == other
+
+
+def test_how_a_child_ended_is_said_in_one_sentence():
+    from app.tune.supervisor import status_key
+
+    assert status_key(-9) == ("tune.died.killed", {"signal": 9})  # what the OOM killer sends
+    assert status_key(-15) == ("tune.died.signal", {"signal": 15})
+    assert status_key(1) == ("tune.died.crashed", {"status": 1})
+    assert status_key(0) == ("tune.died.vanished", {})
+    for status in (-9, -15, 1, 0):
+        key, values = status_key(status)
+        assert tr(key, **values)
+
+
+def _page(qtbot, root: Path):
+    """A Tune page on a supervisor that runs in the UI thread (no child is started here)."""
+    from app.tune.page import TunePage
+    from app.tune.supervisor import SupervisorHandle, TuneSupervisor
+
+    page = TunePage(SupervisorHandle(TuneSupervisor(root)), root)
+    qtbot.addWidget(page)
+    return page
+
+
+def _fake_child(job) -> subprocess.Popen:
+    """A process that looks like a tuning child working on `job` (its pid file written)."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                              "engine.tune.child"])  # fmt: skip
+    (job.path / "child.pid").write_text(str(child.pid))
+    return child
+
+
+def _job(root: Path, name: str = "j"):
+    from engine.tune.config import TuneConfig
+    from engine.tune.jobs import JobFolder
+
+    config = TuneConfig(model="m", data="x", output_dir="y", steps=10)
+    return JobFolder.create(root, name, [str(root / "a.tsv")], config)
+
+
+def test_one_job_at_a_time_and_a_running_one_is_followed_again(qtbot, tmp_path):
+    running = _job(tmp_path, "earlier")
+    child = _fake_child(running)
+    try:
+        page = _page(qtbot, tmp_path)  # as after a restart: the job is shown, not offered
+        assert page.job == running and page.handle.running_kind() == "run"
+        assert page.stack.currentWidget() is page.watch and "earlier" in page.notice.text()
+        page.handle.supervisor.start_new(None)  # a second job is refused before anything
+        assert page.notice.text() == tr("tune.one_job", name="earlier")
+        page.cancel()
+        assert running.cancel_requested()  # the running child is asked through its folder
+    finally:
+        child.kill()
+        child.wait()
+    qtbot.waitUntil(lambda: page.handle.running_kind() is None, timeout=5000)
+    assert page.watch.status.text().startswith(tr("tune.died.vanished"))
+
+
+def test_closing_with_a_job_running_asks_to_stop_it_or_let_it_finish(qtbot, tmp_path, monkeypatch):
+    page = _page(qtbot, tmp_path)
+    assert page.confirm_close()  # nothing runs: no question
+    page.job = _job(tmp_path)
+    monkeypatch.setattr(page.handle, "running_kind", lambda: "run")
+    cancelled = []
+    monkeypatch.setattr(page.handle, "cancel", lambda: cancelled.append(True))
+    answers = iter([tr("tune.close.stop"), tr("tune.close.background"), None])
+    asked = []
+
+    def answer(box) -> int:
+        asked.append(box.text())
+        text = next(answers)
+        button = next(b for b in box.buttons() if text is None or b.text() == text)
+        if text is None:
+            button = box.button(QMessageBox.StandardButton.Cancel)
+        button.click()
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    assert page.confirm_close() and cancelled == [True]  # stop: a checkpoint is kept
+    assert page.confirm_close() and cancelled == [True]  # let it finish in the background
+    assert not page.confirm_close()  # the user stays
+    assert len(asked) == 3 and "j" in asked[0]
+    monkeypatch.setattr(page.handle, "running_kind", lambda: "estimate")
+    assert page.confirm_close()  # an estimate is not worth a question
+
+
+def test_the_check_blocks_warns_and_grows_the_vocabulary(qtbot, tmp_path):
+    from engine.testmodels import build_model
+    from engine.tune.testdata import tone_corpus
+
+    chars = "天地人和"
+    model = build_model(tmp_path / "base", "tiny", chars=chars, seed=0)
+    manifest = tone_corpus(tmp_path / "tones", 8, chars=chars, char_seconds=0.1, seed=0)
+    extra = tmp_path / "extra.tsv"
+    extra.write_text(f"path\ttext\n{manifest.parent / 'clips' / 'u0000.wav'}\t天龘\n")
+    page = _page(qtbot, tmp_path / "tuning")  # its supervisor checks in this thread
+    checker = page.checker
+    page.sources.model_box.setCurrentText(str(model))
+    page.sources.select_source(manifest)
+    page.sources.select_source(extra, only=False)
+    page.how.form.set_value("min_seconds", 0.1)
+    page.check()
+    kinds = {i.kind for i in checker.check.issues}
+    assert {"unknown_chars", "little_data"} <= kinds and not checker.check.blocking
+    assert checker.table.rowCount() == len(checker.check.report.findings) == 1
+    assert not checker.vocab_button.isHidden() and not checker.next_button.isEnabled()
+    checker.accept_box.setChecked(True)  # warnings can be accepted
+    assert checker.next_button.isEnabled()
+    checker.vocab_button.click()  # checks again with the vocabulary growing
+    assert page.how.form.value("extend_vocab") is True
+    assert "unknown_chars" not in {i.kind for i in checker.check.issues}
+    assert checker.check.train_examples + checker.check.heldout_examples == 9
+
+    page.sources.select_source(tmp_path / "nowhere.tsv")  # only a missing file: blocked
+    page.check()
+    assert checker.check.blocking and not checker.next_button.isEnabled()
+    assert checker.accept_box.isHidden()  # a blocking problem cannot be accepted
+    page.sources.select_source(manifest)
+    page.start_job()  # the data changed since the check: it is checked again, nothing starts
+    assert page.notice.text() == tr("tune.check_first") and page.handle.running_kind() is None
+    assert page.checker.check.sources == (str(manifest),)
