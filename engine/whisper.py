@@ -47,6 +47,7 @@ __all__ = [
     "is_unplaced",
     "is_whisper",
     "load_whisper",
+    "measure_name",
     "word_chars",
 ]
 
@@ -69,6 +70,12 @@ MEASURES: dict[str, Callable[[float, int], float]] = {
     "power": lambda p, n: p**n,
 }
 DEFAULT_MEASURE = "root"
+
+
+def measure_name(measure: str) -> str:
+    """A sharing's name in reports and calibration files ("root" → "whisper_word_root")."""
+    return f"whisper_word_{measure}"
+
 
 # Files are read in windows of at most this much audio, cut at a pause where there is one:
 # Whisper decodes 30 s at a time anyway, and hours of audio never sit in memory at once.
@@ -202,7 +209,7 @@ def load_whisper(source: str | os.PathLike, options: LoadOptions | None = None) 
         path=path,
         device=device,
         compute_type=compute_type,
-        calibration=read_calibration(path, DEFAULT_MEASURE),
+        calibration=read_calibration(path, measure_name(DEFAULT_MEASURE)),
     )
 
 
@@ -302,9 +309,9 @@ class WhisperTranscriber:
         self.model = model
 
     @property
-    def measure_name(self) -> str:
+    def confidence_measure(self) -> str:
         suffix = "+platt" if self.model.calibration is not None else ""
-        return f"whisper_word_{DEFAULT_MEASURE}{suffix}"
+        return measure_name(DEFAULT_MEASURE) + suffix
 
     def segments(
         self, samples: np.ndarray, options: TranscribeOptions, prompt: str | None = None
@@ -359,7 +366,7 @@ class WhisperTranscriber:
             device=m.device,
             dtype=m.compute_type,
             attention=m.attention,
-            confidence_measure=self.measure_name,
+            confidence_measure=self.confidence_measure,
         )
         return self._run(blocks, options, duration), info
 

@@ -173,3 +173,31 @@ def test_whisper_chars_are_well_formed_and_simplified(whisper_transcripts):
         text = "".join(c["text"] for c in chars)
         assert normalize_text(text, ONLY_SIMPLIFY) == text, name  # nothing Traditional
         assert len({c["confidence"] for c in chars}) > 1, name  # not one constant
+
+
+def test_the_calibration_evaluate_writes_is_the_one_loading_applies(tmp_path, monkeypatch):
+    """`tingxie-cli evaluate --calibrate` fits the raw default measure and writes it beside the
+    model; loading must find it under the same name (old bug: the loader looked for "root",
+    the file said "whisper_word_root", so confidences stayed raw)."""
+    import numpy as np
+
+    from engine.tune.evaluate import EvalRow, fit_calibration, whisper_measures
+    from engine.whisper import LoadedWhisper, WhisperTranscriber
+
+    monkeypatch.setattr("faster_whisper.WhisperModel", lambda *args, **kwargs: object())
+    (tmp_path / "model.bin").write_bytes(b"")
+    (tmp_path / "config.json").write_text("{}")
+    raw = load_whisper(tmp_path)
+    assert raw.calibration is None and isinstance(raw, LoadedWhisper)
+    names = whisper_measures(raw)
+    rng = np.random.default_rng(0)
+    rows = [
+        EvalRow(f"{i}", "", "", 1.0, 0.1, tuple(rng.random(30) < 0.8),
+                tuple(tuple(rng.uniform(0.3, 1, 30)) for _ in names), names)
+        for i in range(6)
+    ]  # fmt: skip
+    fit_calibration(rows, names[0]).calibration.write(tmp_path)
+    calibrated = load_whisper(tmp_path)
+    assert calibrated.calibration is not None
+    assert whisper_measures(calibrated)[0] == names[0] + "+platt"
+    assert WhisperTranscriber(calibrated).confidence_measure == names[0] + "+platt"

@@ -68,11 +68,11 @@ def format_report(report) -> str:
 def _calibrate(model, rows):
     """Fit the Whisper default measure's calibration and write it beside the model."""
     from engine.tune.evaluate import fit_calibration
-    from engine.whisper import DEFAULT_MEASURE, LoadedWhisper
+    from engine.whisper import DEFAULT_MEASURE, LoadedWhisper, measure_name
 
     if not isinstance(model, LoadedWhisper):
         raise ValueError("--calibrate: only Whisper models read a calibration so far")
-    fit = fit_calibration(rows, f"whisper_word_{DEFAULT_MEASURE}")
+    fit = fit_calibration(rows, measure_name(DEFAULT_MEASURE))
     fit.calibration.write(model.path)
     return fit
 

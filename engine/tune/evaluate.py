@@ -37,6 +37,7 @@ from engine.whisper import (
     MEASURES,
     LoadedWhisper,
     WhisperTranscriber,
+    measure_name,
     word_chars,
 )
 
@@ -265,7 +266,7 @@ def _score_row(
 def whisper_measures(model: LoadedWhisper) -> tuple[str, ...]:
     """The confidences scored for a Whisper model: its calibrated default (when the folder has
     a calibration), then each raw way of sharing a word's probability (engine.whisper)."""
-    raw = tuple(f"whisper_word_{name}" for name in MEASURES)
+    raw = tuple(measure_name(name) for name in MEASURES)
     return (f"{raw[0]}+platt", *raw) if model.calibration is not None else raw
 
 
