@@ -445,3 +445,72 @@ def test_the_check_blocks_warns_and_grows_the_vocabulary(qtbot, tmp_path):
     page.start_job()  # the data changed since the check: it is checked again, nothing starts
     assert page.notice.text() == tr("tune.check_first") and page.handle.running_kind() is None
     assert page.checker.check.sources == (str(manifest),)
+
+
+def _finished(root: Path, name: str):
+    """A job folder as a finished run leaves it (model card, model, adapter), untrained."""
+    from engine.tune.export import ModelCard
+
+    job = _job(root, name)
+    for folder in (job.model_dir, job.adapter_dir):
+        folder.mkdir()
+        ModelCard("m", "lora", 10, 8, 30.0, 2, 0.5, 0.25, "x").write(folder)
+    return job
+
+
+def test_my_models_use_rename_export_and_delete(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    job = _finished(tmp_path / "tuning", "clinic")
+    page = _page(qtbot, tmp_path / "tuning")
+    models = page.models
+    assert models.table.rowCount() == 1 and models.table.item(0, 0).text() == "clinic"
+    assert [models.table.item(0, c).text() for c in (5, 6)] == ["50.0 %", "25.0 %"]
+    models.table.selectRow(0)
+    used = []
+    page.use_model_requested.connect(used.append)
+    models.buttons["use"].click()
+    assert used == [str(job.model_dir)]
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("clinic, May", True))
+    models.buttons["rename"].click()
+    assert models.table.item(0, 0).text() == "clinic, May" and job.spec.name == "clinic, May"
+    # Export: the adapter, to a folder the user picks (copied by the supervisor).
+    monkeypatch.setattr(QInputDialog, "getItem", lambda *a, **k: (tr("tune.export.adapter"), True))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "out"))
+    models.buttons["export"].click()
+    assert (tmp_path / "out" / "tingxie_card.json").is_file()
+    assert page.notice.text() == tr("tune.exported", path=str(tmp_path / "out"))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.No)
+    models.buttons["delete"].click()
+    assert job.path.is_dir()  # not confirmed: kept
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.Yes)
+    models.buttons["delete"].click()
+    assert not job.path.exists() and models.table.rowCount() == 0
+
+
+@pytest.mark.slow
+def test_measure_runs_warm_up_steps_in_a_child(qtbot, tmp_path):
+    from app.tune.how import estimate_text
+    from engine.testmodels import build_model
+    from engine.tune.testdata import tone_corpus
+
+    chars = "天地人和"
+    model = build_model(tmp_path / "base", "tiny", chars=chars, seed=0)
+    manifest = tone_corpus(tmp_path / "tones", 12, chars=chars, char_seconds=0.1, seed=0)
+    page = _page(qtbot, tmp_path / "tuning")
+    page.sources.model_box.setCurrentText(str(model))
+    page.sources.select_source(manifest)
+    _set(page, steps=30, min_seconds=0.1, batch_seconds=2.0, micro_batch_seconds=1.0,
+         device="cpu")  # fmt: skip
+    page.check()
+    page.checker.accept_box.setChecked(True)
+    measured = []
+    page.handle.supervisor.estimated.connect(lambda folder, e: measured.append(e))
+    page.how.estimate_button.click()
+    assert page.how.estimate.text() == tr("tune.how.measuring")
+    qtbot.waitUntil(lambda: page.handle.running_kind() is None, timeout=120_000)
+    (estimate,) = measured
+    assert estimate.steps == 30 and estimate.seconds_per_step > 0 and estimate.device == "cpu"
+    assert page.how.estimate.text() == estimate_text(estimate)
+    assert not any((tmp_path / "tuning" / ".estimates").iterdir())  # the scratch job is gone
+    assert find_jobs(tmp_path / "tuning") == [] and page.models.table.rowCount() == 0
