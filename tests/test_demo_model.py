@@ -15,9 +15,19 @@ from engine.model import DEMO_MODEL_DIR, LoadOptions, load_model
 from engine.tune.synth import SynthOptions, read_sentences, synthesize
 
 CORPUS = Path(__file__).resolve().parents[1] / "resources" / "corpus"
-# The committed model measures 14 % on the passages below (11 % on 48 passages in
-# bench/bench_accuracy.py); trained on single sentences only, it measured ~80 %.
-PASSAGE_CER_BOUND = 0.25
+# Regression bounds, each just above what the committed model measures here, so that a real
+# regression fails them; the targets themselves are measured on larger sets by
+# bench/bench_accuracy.py (the README's figures). Synthesis and decoding are seeded and
+# deterministic; the margins absorb another CPU's rounding (a few characters), no more.
+# Mutation tried: the model left in train mode at load (dropout and time masking at
+# inference) measures 9.7 % held-out and 23.8 % on the passages, passing the old bounds
+# (10 %, 25 %) and failing these.
+HELDOUT_CER_BOUND = 0.065  # measured 4.7 % (19 errors in 401 characters): 7 more fail
+PASSAGE_CER_BOUND = 0.23  # measured 20.5 % (49 in 239): 7 more fail
+# AUROC of right vs wrong characters on the held-out sentences (13 wrong characters). Mutation
+# tried: aggregation "mean" computing the minimum (0.846 for max_prob) fails; the old bound
+# (0.8 for both) passed it.
+AUROC_BOUND = {"max_prob:1:mean": 0.87, "entropy_gibbs_exp:1:min": 0.85}  # measured .890, .867
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing"),
@@ -46,34 +56,36 @@ def heldout(tmp_path_factory) -> Path:
     return _manifest(folder, "general/heldout.txt", 40, SynthOptions(seed=101))
 
 
-def test_heldout_cer_meets_the_target(demo, heldout):
-    """The issue's target, 10 %, on 40 unseen sentences; the committed model measures 4.7 %
-    here and 5.7 % on all 200 held-out sentences (bench/bench_accuracy.py)."""
+def test_heldout_cer_stays_where_it_was_measured(demo, heldout):
+    """40 unseen sentences; the target (10 %) is met with 5.7 % on all 200 held-out sentences
+    (bench/bench_accuracy.py)."""
     from engine.tune.evaluate import evaluate
 
     report = evaluate(demo, heldout)
     assert report.cer.reference_chars > 300
-    assert report.cer.cer <= 0.10, f"held-out CER {report.cer.cer:.1%}"
+    assert report.cer.cer <= HELDOUT_CER_BOUND, f"held-out CER {report.cer.cer:.1%}"
 
 
 def test_passages_with_silence_are_transcribed(demo, tmp_path):
     """Longer input, as a file or a recording holds it: unseen sentences three at a time,
-    joined by pauses, with silence around (a model that heard single sentences only fails)."""
+    joined by pauses, with silence around (a model that heard single sentences only measured
+    ~80 %)."""
     from engine.tune.evaluate import evaluate
 
     options = SynthOptions(seed=102, sentences_range=(3, 3), silence_range=(0.5, 1.0))
-    sentences = read_sentences(CORPUS / "general/heldout.txt")[40:52]
+    sentences = read_sentences(CORPUS / "general/heldout.txt")[40:64]
     for _ in synthesize(sentences, tmp_path, options):
         pass
     report = evaluate(demo, tmp_path / "manifest.tsv")
-    assert len(report.rows) == 4
+    assert len(report.rows) == 8
     assert report.cer.cer <= PASSAGE_CER_BOUND, f"passage CER {report.cer.cer:.1%}"
 
 
 @pytest.mark.parametrize("measure", ["max_prob:1:mean", "entropy_gibbs_exp:1:min"])
 def test_confidence_is_lower_on_wrong_characters(demo, heldout, measure):
     """The transcriber's default (bench: AUROC 0.90 on 200 sentences, the best calibrated) and
-    an entropy measure (0.86); 13 of the 400 characters here are wrong."""
+    an entropy measure (0.86); 13 of the 400 characters here are wrong. Bounds and the mutation
+    they catch: AUROC_BOUND."""
     from engine.tune.evaluate import EvalOptions, evaluate
 
     report = evaluate(demo, heldout, EvalOptions(confidence=measure, compare=()))
@@ -81,30 +93,59 @@ def test_confidence_is_lower_on_wrong_characters(demo, heldout, measure):
     right = np.array([ok for r in report.rows for ok in r.correct])
     assert (~right).sum() >= 5, "too few errors to compare"
     assert conf[~right].mean() < conf[right].mean() - 0.1
-    assert report.auroc > 0.8
+    assert report.auroc >= AUROC_BOUND[measure], f"AUROC {report.auroc:.3f}"
+
+
+# The short LoRA job below, measured: medicine CER on unseen sentences 48.6 → 37.6 % (×0.77),
+# general 4.7 → 11.7 % (+7.0 points). Bounds: ×0.85 (4 points of drift) and +9 points. The
+# settings (40 steps of 8 s, lr 3e-3, 40 general sentences replayed) were chosen on a dev split
+# (medicine train sentences 100-119, never scored here) over 120 replayed (dev ×0.83, general
+# +5.0) and none (general +28 points). bench/bench_accuracy.py measures the targets.
+DOMAIN_CUT_BOUND = 0.85
+GENERAL_RISE_BOUND = 0.09
 
 
 @pytest.mark.slow
-def test_short_tuning_run_learns_domain_sentences(demo, tmp_path):
+def test_short_tuning_run_learns_the_domain_without_forgetting(demo, heldout, tmp_path):
+    """LoRA on 40 medicine sentences with 40 general ones replayed lowers the CER on 20 unseen
+    medicine sentences, and the general CER (the 40 unseen sentences above) rises only within
+    bounds. The old test scored its own training sentences and never looked at the general
+    set.
+
+    Mutations tried, each failing this test: the replayed general sentences left out of the job
+    (general +28 points), and a learning rate of 1e-2, as a schedule bug would give (medicine
+    48.6 → 48.6 %, general +26.7 points)."""
     from engine.tune.config import TuneConfig
+    from engine.tune.data import manifest_text
     from engine.tune.evaluate import evaluate
     from engine.tune.events import JobFinished
     from engine.tune.loop import run_job
 
-    options = SynthOptions(seed=103, copies=2)
-    manifest = _manifest(tmp_path / "med", "medicine/train.txt", 8, options)
-    before = evaluate(demo, manifest).cer.cer
+    medicine = _manifest(tmp_path / "med", "medicine/train.txt", 40, SynthOptions(seed=103))
+    general = _manifest(tmp_path / "gen", "general/train.txt", 40, SynthOptions(seed=107))
+    unseen = tmp_path / "med-heldout"
+    sentences = read_sentences(CORPUS / "medicine/heldout.txt")[:20]
+    for _ in synthesize(sentences, unseen, SynthOptions(seed=106)):
+        pass
+    unseen = unseen / "manifest.tsv"
+    rows = [
+        (str((m.parent / row.split("\t")[0]).resolve()), row.split("\t")[1])
+        for m in (medicine, general)
+        for row in m.read_text(encoding="utf-8").splitlines()[1:]
+    ]
+    data = tmp_path / "train.tsv"
+    data.write_text(manifest_text(rows), encoding="utf-8")
     config = TuneConfig(
         model=str(DEMO_MODEL_DIR),
-        data=str(manifest),
+        data=str(data),
         output_dir=str(tmp_path / "job"),
         method="lora",
         steps=40,
         learning_rate=3e-3,
         lora_rank=16,
         warmup_steps=4,
-        batch_seconds=12.0,
-        micro_batch_seconds=12.0,
+        batch_seconds=8.0,
+        micro_batch_seconds=8.0,
         mask_time_prob=0.0,
         heldout_fraction=0.0,
         eval_every=0,
@@ -115,6 +156,10 @@ def test_short_tuning_run_learns_domain_sentences(demo, tmp_path):
     events = list(run_job(config))
     finished = [e for e in events if isinstance(e, JobFinished)]
     assert finished, f"tuning failed: {events[-1]}"
-    after = evaluate(finished[0].result.model_dir, manifest).cer.cer
-    assert before > 0.2  # the medical terms are unknown to the demo model
-    assert after < before * 0.7, f"CER {before:.1%} -> {after:.1%}"
+    tuned = finished[0].result.model_dir
+    before, after = (evaluate(m, unseen).cer.cer for m in (demo, tuned))
+    general_before, general_after = (evaluate(m, heldout).cer.cer for m in (demo, tuned))
+    assert before > 0.4  # the medical terms are unknown to the demo model
+    assert after <= before * DOMAIN_CUT_BOUND, f"medicine CER {before:.1%} -> {after:.1%}"
+    rise = general_after - general_before
+    assert rise <= GENERAL_RISE_BOUND, f"general CER {general_before:.1%} -> {general_after:.1%}"
