@@ -261,7 +261,6 @@ def test_export_dialog_takes_the_chosen_type_and_starts_beside_the_audio(
 
 
 def test_export_edited_text_in_traditional_and_copy(qtbot, panel: ReviewPanel, tmp_path):
-    pytest.importorskip("engine.writers", reason="engine/writers.py (DECODE engineer) not in yet")
     panel.fix_edit.setText("甜")
     qtbot.keyClick(panel.fix_edit, Qt.Key.Key_Return)
     panel.script_box.setCurrentIndex(panel.script_box.findData("traditional"))

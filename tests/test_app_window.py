@@ -352,7 +352,6 @@ def test_unfinished_recordings_are_offered_back(qtbot, make_window, monkeypatch,
 
 
 def test_save_transcript_writes_the_chosen_format(qtbot, make_window, monkeypatch, tmp_path):
-    pytest.importorskip("engine.writers")
     window = make_window()
     _loaded(qtbot, window)
     (job,) = window.add_files(["/data/good.wav"])

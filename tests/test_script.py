@@ -42,7 +42,6 @@ def test_convert_segments_keeps_times_and_leaves_input_alone():
 
 
 def test_export_writes_edited_text_in_traditional(tmp_path: Path):
-    pytest.importorskip("engine.writers", reason="engine/writers.py (DECODE engineer) not in yet")
     with Store(tmp_path / "t.db") as db:
         tid = db.add_transcript([segment("头发很短")])
         db.add_edit(tid, EditOp(0, 3, 4, "长", "fix"))
