@@ -198,8 +198,8 @@ def test_corrections_teach_the_model_from_the_tune_page(
     )
     qtbot.waitUntil(lambda: page.checker.check is not None, timeout=60_000)
     assert "clinic" in shown[0] and window.pages.currentWidget() is page
-    assert page.sources.sources() == [str(library.path.parent / "corrections" / "clinic" /
-                                          "manifest.tsv")]  # fmt: skip
+    made = library.path.parent / "corrections" / "clinic"
+    assert page.sources.sources() == [str(made / "manifest.tsv")]
     assert page.sources.model() == str(DEMO_MODEL_DIR)
     check = page.checker.check
     assert not check.blocking and check.train_examples + check.heldout_examples == len(fixed)
@@ -227,6 +227,8 @@ def test_corrections_teach_the_model_from_the_tune_page(
     summaries = emitted(qtbot, window.worker.model_loaded, page.result.use_button.click, 60_000)
     assert summaries[0].source == str(page.job.model_dir)
     assert window.prefs.model == str(page.job.model_dir) and window.prefs.model_chosen
+    stored = settings.load(settings.open_settings(tmp_path / "settings.ini"))
+    assert stored.model == str(page.job.model_dir)  # what the next start loads
     after = _cer(new_clips, _transcribe(qtbot, window, new_clips))
     print(f"CER on new recordings of the domain: {before:.1%} -> {after:.1%}")
     assert after < before
@@ -251,9 +253,17 @@ def test_a_killed_job_leaves_its_checkpoint_and_resumes_in_a_new_window(
     page.sources.model_box.setCurrentText(str(model))
     page.sources.select_source(manifest)
     page.sources.name_edit.setText("tones")
-    _set(page, steps=40, learning_rate=3e-3, batch_seconds=2.0, micro_batch_seconds=1.0,
-         min_seconds=0.1, heldout_fraction=0.2, eval_every=0, save_every=2, device="cpu",
-         mask_time_prob=0.0)  # fmt: skip
+    quick = dict(steps=40, learning_rate=3e-3, batch_seconds=2.0, micro_batch_seconds=1.0)
+    _set(
+        page,
+        min_seconds=0.1,
+        heldout_fraction=0.2,
+        eval_every=0,
+        save_every=2,
+        device="cpu",
+        mask_time_prob=0.0,
+        **quick,
+    )
     page.check()
     qtbot.waitUntil(lambda: page.checker.check is not None, timeout=60_000)
     page.checker.accept_box.setChecked(True)
@@ -320,8 +330,8 @@ def test_the_form_shows_every_setting_and_builds_the_config_it_shows(qtbot):
     form.fields["learning_rate"].widget.setText("fast")
     with pytest.raises(ValueError, match="learning_rate"):
         form.config("m", "d", "o")
-    other = TuneConfig(model="m", data="d", output_dir="o", steps=7, lora_dropout=0.1,
-                       extend_vocab=True, device="cpu")  # fmt: skip
+    changed = dict(steps=7, lora_dropout=0.1, extend_vocab=True, device="cpu")
+    other = TuneConfig(model="m", data="d", output_dir="o", **changed)
     form.set_config(other)
     assert form.config("m", "d", "o") == other
 
@@ -350,8 +360,8 @@ def _page(qtbot, root: Path):
 
 def _fake_child(job) -> subprocess.Popen:
     """A process that looks like a tuning child working on `job` (its pid file written)."""
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
-                              "engine.tune.child"])  # fmt: skip
+    command = [sys.executable, "-c", "import time; time.sleep(60)", "engine.tune.child"]
+    child = subprocess.Popen(command)
     (job.path / "child.pid").write_text(str(child.pid))
     return child
 
@@ -500,8 +510,8 @@ def test_measure_runs_warm_up_steps_in_a_child(qtbot, tmp_path):
     page = _page(qtbot, tmp_path / "tuning")
     page.sources.model_box.setCurrentText(str(model))
     page.sources.select_source(manifest)
-    _set(page, steps=30, min_seconds=0.1, batch_seconds=2.0, micro_batch_seconds=1.0,
-         device="cpu")  # fmt: skip
+    _set(page, steps=30, min_seconds=0.1, batch_seconds=2.0, micro_batch_seconds=1.0)
+    _set(page, device="cpu")
     page.check()
     page.checker.accept_box.setChecked(True)
     measured = []
@@ -514,3 +524,23 @@ def test_measure_runs_warm_up_steps_in_a_child(qtbot, tmp_path):
     assert page.how.estimate.text() == estimate_text(estimate)
     assert not any((tmp_path / "tuning" / ".estimates").iterdir())  # the scratch job is gone
     assert find_jobs(tmp_path / "tuning") == [] and page.models.table.rowCount() == 0
+
+
+def test_the_result_marks_wrong_characters_and_says_when_nothing_improved(qtbot, tmp_path):
+    from app.tune.result import ResultPanel, marked_html
+    from engine.tune.events import JobResult
+    from engine.tune.jobs import Comparison
+
+    assert marked_html("天地人", "天人人") == '天<b style="color:#c62828">人</b>人'
+    panel = ResultPanel()
+    qtbot.addWidget(panel)
+    assert not panel.use_button.isEnabled()  # nothing to use yet
+    better = JobResult(tmp_path / "model", None, 0.5, 0.25, 20, 20)
+    panel.show_result(better, [Comparison("天地人", "天人人", "天地人")])
+    assert panel.use_button.isEnabled() and tr("tune.result.not_better") not in panel.cer.text()
+    assert "50.0" in panel.cer.text() and "25.0" in panel.cer.text()
+    html = panel.sample.toHtml()
+    assert "#c62828" in html and html.count("天") == 3
+    worse = JobResult(tmp_path / "model", None, 0.25, 0.3, 20, 20)
+    panel.show_result(worse, [])
+    assert panel.cer.text().endswith(tr("tune.result.not_better"))

@@ -57,6 +57,7 @@ class CheckPanel(QWidget):
         self.histogram.hideButtons()
         self.histogram.setMinimumHeight(140)
         self.histogram.setMaximumHeight(200)
+        self.histogram.getAxis("bottom").enableAutoSIPrefix(False)  # seconds, never "x0.001"
         self.table = QTableWidget(0, 4)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)

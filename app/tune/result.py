@@ -86,15 +86,16 @@ class ResultPanel(QWidget):
             self.cer.setText(tr("tune.result.unmeasured"))
         else:
             change = (r.cer_after - r.cer_before) / r.cer_before if r.cer_before else 0.0
-            self.cer.setText(
-                tr(
-                    "tune.result.cer",
-                    before=100 * r.cer_before,
-                    after=100 * r.cer_after,
-                    change=100 * change,
-                    step=r.best_step,
-                )
+            text = tr(
+                "tune.result.cer",
+                before=100 * r.cer_before,
+                after=100 * r.cer_after,
+                change=100 * change,
+                step=r.best_step,
             )
+            if r.cer_after >= r.cer_before:  # say so before anyone switches to it
+                text += " " + tr("tune.result.not_better")
+            self.cer.setText(text)
         c = self.comparison
         if c is None:
             self.sample.setHtml("")

@@ -237,6 +237,12 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
         "检验字错率 {before:.1f}% → {after:.1f}%（相对变化 {change:+.0f}%），"
         "基础模型与微调模型（第 {step} 步）在同一批留出录音上测得。",
     ),
+    "tune.result.not_better": (
+        "It is not better than the base model on them: more corrected audio, more steps or "
+        "another preset may help; the model in use stays until you switch.",
+        "在这些录音上它并不比基础模型好：可以增加校对过的音频、步数或换一个预设；"
+        "在你切换之前，当前模型保持不变。",
+    ),
     "tune.result.sample": (
         "One held-out recording, as each model wrote it (wrong characters in red):",
         "一段留出录音，两个模型各自的转写（错字标红）：",
