@@ -344,3 +344,32 @@ def test_child_reports_a_bad_job_as_an_event(tmp_path, corpus):
     (failed,) = [e for e in job.events() if isinstance(e, JobFailed)]
     assert "nowhere" in failed.message
     assert json.loads((job.path / "job.json").read_text())["name"] == "bad"
+
+
+def test_heldout_comparison_pairs_the_base_and_the_saved_model(tmp_path):
+    from engine.tune.jobs import Comparison, compare_heldout
+
+    def evaluated(step: int, *hyps: str) -> Evaluated:
+        refs = ("天地", "人和")
+        return Evaluated(
+            step, 0.0, cer(list(refs), list(hyps)), tuple(zip(refs, hyps, strict=True))
+        )
+
+    events = [evaluated(0, "天地", "人人"), evaluated(5, "天地", "人和"), evaluated(10, "天", "和")]
+    assert compare_heldout(events, 5) == [  # what changed first
+        Comparison("人和", "人人", "人和"),
+        Comparison("天地", "天地", "天地"),
+    ]
+    assert compare_heldout(events, 7) == [] and compare_heldout(events[1:], 5) == []
+
+
+def test_source_kind_says_what_a_source_will_be_read_as(tmp_path, corpus):
+    from engine.tune.prepare import source_kind
+
+    cv = tmp_path / "cv"
+    (cv / "clips").mkdir(parents=True)
+    (cv / "train.tsv").write_text("path\tsentence\n")
+    assert source_kind(corpus[1]) == "manifest"
+    assert source_kind(corpus[1].parent) == "folder"
+    assert source_kind(cv) == "common_voice"
+    assert source_kind(tmp_path / "nowhere") == "missing"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 from engine.tune.config import TuneConfig
 from engine.tune.events import Estimate, JobFailed
@@ -264,7 +264,9 @@ class TuneSupervisor(QObject):
             followed.process.kill()
             followed.process.wait()
             shutil.rmtree(followed.job.path, ignore_errors=True)
-        self.thread().quit()
+        app = QCoreApplication.instance()
+        if app is not None and self.thread() is not app.thread():
+            self.thread().quit()  # this thread's loop ends once this slot returns
 
 
 def _size(path: Path) -> int:
