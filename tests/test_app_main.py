@@ -12,19 +12,25 @@ import time
 import pytest
 
 pytestmark = pytest.mark.slow
+START = [sys.executable, "-c", "import sys; from app.main import main; sys.exit(main())"]
 
 
-def test_tingxie_starts_and_keeps_running(tmp_path):
-    env = {
+def _user_env(home) -> dict[str, str]:
+    """A fresh user: settings and the library in `home`, no display, no network."""
+    return {
         **{k: v for k, v in os.environ.items() if k != "TINGXIE_DATA_DIR"},
-        "HOME": str(tmp_path),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_DATA_HOME": str(home / "data"),
         "QT_QPA_PLATFORM": "offscreen",
         "HF_HUB_OFFLINE": "1",
     }
+
+
+def test_tingxie_starts_and_keeps_running(tmp_path):
+    env = _user_env(tmp_path)
     app = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from app.main import main; sys.exit(main())"],
+        START,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -45,16 +51,8 @@ def test_a_second_start_hands_its_files_to_the_first(tmp_path, shared_audio):
     """One app per library: a second `tingxie FILE` exits at once and the running window
     queues FILE (two windows would overwrite each other's unsaved edits). Without the
     single-instance lock the second start opens a second window and keeps running."""
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "TINGXIE_DATA_DIR"},
-        "HOME": str(tmp_path),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-        "QT_QPA_PLATFORM": "offscreen",
-        "HF_HUB_OFFLINE": "1",
-    }
-    start = [sys.executable, "-c", "import sys; from app.main import main; sys.exit(main())"]
-    first = subprocess.Popen(start, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    env = _user_env(tmp_path)
+    first = subprocess.Popen(START, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)  # fmt: skip
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(first.stdout), daemon=True).start()
@@ -64,7 +62,7 @@ def test_a_second_start_hands_its_files_to_the_first(tmp_path, shared_audio):
         while not (tmp_path / "data" / "tingxie" / "app.lock").is_file():
             assert first.poll() is None and time.monotonic() < deadline, "".join(lines)
             time.sleep(0.2)
-        second = subprocess.run([*start, str(clip)], env=env, capture_output=True, text=True,
+        second = subprocess.run([*START, str(clip)], env=env, capture_output=True, text=True,
                                 timeout=60)  # fmt: skip
         assert second.returncode == 0, second.stdout + second.stderr
         while not any("handed over 1 file(s)" in line for line in lines):
