@@ -145,8 +145,11 @@ class Job:
         self.acc = Accelerator(cpu=cpu, mixed_precision="no")
         self.device = torch.device("cpu") if cpu else self.acc.device
         if self.cfg.precision == "auto" and cpu:
-            # Measured (bench/bench_train.py, AVX512-BF16 Xeon): bf16 autocast makes CPU
-            # training steps slower than fp32 (backward kernels), unlike inference.
+            # Measured (bench/bench_train.py, small model, features cached): on a 2-core Xeon
+            # with AMX, bf16 autocast ran training steps at 0.55x fp32's speed (the whole job
+            # 0.72x by CPU time) though its inference is faster; an idle 2-core EPYC (Zen 4)
+            # gave 1.3x. The gain hangs on the CPU's backward kernels, so auto stays fp32 on
+            # CPUs; `precision: bf16` tries it.
             dtype = torch.float32
         else:
             dtype = pick_dtype(self.cfg.precision, pick_device("cpu" if cpu else "cuda"))
