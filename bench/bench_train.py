@@ -1,36 +1,43 @@
-"""Training speed of Tingxie's tuning job against a plain Hugging Face `Trainer`, in one run.
+"""Training speed of Tingxie's tuning job against a Hugging Face `Trainer` at its documented best,
+on the same audio, in one run.
 
-    .venv/bin/python bench/bench_train.py                  # small model, 30 steps
-    .venv/bin/python bench/bench_train.py --steps 10 --size tiny
+    .venv/bin/python bench/bench_train.py                     # small model, 32 clips, 3 epochs
+    .venv/bin/python bench/bench_train.py --clips 96 --repeat 2
 
 Builds a random wav2vec2 checkpoint and a synthetic tone corpus of uneven lengths (cached in
-bench/.cache/), then trains the same number of steps on the same data, each side in its own
-subprocess (clean peak memory):
+bench/.cache/), then trains each side on the same audio, each in its own subprocess (clean peak
+memory), for the same number of epochs (every utterance seen --epochs times):
 
-- hf: `Trainer` set up as transformers' `run_speech_recognition_ctc.py` does: features and
-  labels prepared per example by the processor, its `DataCollatorCTCWithPadding`, the script's
-  model overrides (mask_time_prob 0.05, layerdrop 0, feature encoder frozen) and
-  `TrainingArguments` defaults otherwise (fp32 on CPU, random batches, AdamW, linear decay);
+- hf: `Trainer` set up as transformers' `run_speech_recognition_ctc.py` and its documented
+  commands do: features and labels prepared per example by the processor, its
+  `DataCollatorCTCWithPadding`, the script's model overrides (mask_time_prob 0.05, layerdrop 0,
+  feature encoder frozen), length-grouped batches (`--group_by_length`, in transformers 5
+  `train_sampling_strategy="group_by_length"`), fp32 on CPU, AdamW with linear decay;
 - tingxie: `run_job` with the same trainable weights (full, feature encoder frozen), learning
-  rate, warmup and audio per step, automatic precision (fp32 on CPU, bf16 on recent GPUs),
-  length-grouped micro-batches;
-- tingxie-nocache: the same without caching the frozen encoder's features (what a job whose
-  encoder trains gets: length grouping and the lean loop only);
-- tingxie-bf16 (unless --skip-bf16): the same under bf16 autocast, which is why automatic
-  precision stays fp32 for CPU training.
+  rate, warmup and audio per step on average, length-grouped micro-batches, features of the
+  frozen encoder cached once;
+- tingxie-nocache: the same without the feature cache (what a job whose encoder trains gets);
+- tingxie-bf16 (unless --skip-bf16): the cached run under bf16 autocast.
 
-Each variant runs --repeat times, interleaved, and its fastest run counts (other processes on
-a shared machine only ever slow a run down).
+The clock runs from loading the model to the end of the last step: everything a user waits for
+(the processor pass over the data, the audio decode, the feature cache) except imports and the
+final save. Each variant runs --repeat times, interleaved, and its fastest run counts (other
+processes on a shared machine only ever slow a run down).
 
-Prints utterances per second (wall and CPU time: CPU time is steadier when other processes
-share the machine), the peak resident memory added by training, the loss trajectory of each
-and the ratios against hf.
+Prints each variant's configuration, then per variant: audio seconds and utterances seen,
+set-up seconds (model, data and feature cache, before the first step) and step seconds,
+utterances per second over the whole wait (wall and CPU time; CPU time is steadier when other
+processes share the machine), peak resident memory added, padding, and the mean loss over each
+quarter of the audio the shortest run saw, so that losses compare at equal audio; then the
+ratios against the first variant (hf).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import os
 import subprocess
 import sys
@@ -43,6 +50,9 @@ CACHE = ROOT / "bench" / ".cache"
 sys.path.insert(0, str(ROOT))
 
 CORPUS_CHARS = "的一是不了人我在有他这中"
+SR = 16_000
+VARIANTS = ("hf", "tingxie", "tingxie-nocache", "tingxie-bf16")
+QUARTERS = 4  # loss reported as the mean over each quarter of the audio seen
 
 
 class PeakRss:
@@ -71,6 +81,35 @@ class PeakRss:
         return self.peak - self.start_rss
 
 
+class Clock:
+    """Wall and CPU time since start(), and a trace of (audio seconds, utterances, loss) per
+    step."""
+
+    def __init__(self) -> None:
+        self.rss = PeakRss()
+        self.trace: list[tuple[float, int, float]] = []
+        self.setup: float | None = None
+        self.pending = (0.0, 0)  # the batch being trained: audio seconds, utterances
+
+    def start(self) -> None:
+        self.rss.start()
+        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
+
+    def first_step(self, running: float = 0.0) -> None:
+        """The first step begins (`running` seconds ago)."""
+        if self.setup is None:
+            self.setup = time.perf_counter() - self.wall0 - running
+
+    def step(self, audio_seconds: float, utterances: int, loss: float) -> None:
+        self.trace.append((audio_seconds, utterances, loss))
+
+    def result(self, padding: float) -> dict:
+        return dict(
+            wall=time.perf_counter() - self.wall0, cpu=time.process_time() - self.cpu0,
+            setup=self.setup, peak=self.rss.stop(), trace=self.trace, padding=padding,
+        )  # fmt: skip
+
+
 def prepare(size: str, clips: int) -> tuple[Path, Path]:
     from engine.testmodels import build_model
     from engine.tune.testdata import tone_corpus
@@ -87,16 +126,26 @@ def prepare(size: str, clips: int) -> tuple[Path, Path]:
     return model_dir, manifest
 
 
+def _lengths(manifest: Path) -> list[int]:
+    import soundfile as sf
+
+    from engine.tune.data import from_manifest
+
+    return [sf.info(e.audio).frames for e in from_manifest(manifest).examples]
+
+
 # ---- the baseline: run_speech_recognition_ctc.py's setup ------------------------------
 
 
-def _hf_collator(processor):
+def _hf_collator(processor, clock: Clock):
     import torch
 
     class DataCollatorCTCWithPadding:
-        """As in run_speech_recognition_ctc.py: pad inputs and labels separately."""
+        """As in run_speech_recognition_ctc.py: pad inputs and labels separately. Also notes
+        each batch's audio for the trace (batches are collated in step order)."""
 
         def __call__(self, features):
+            clock.pending = (sum(len(f["input_values"]) for f in features) / SR, len(features))
             inputs = [{"input_values": f["input_values"]} for f in features]
             labels = [{"input_ids": f["labels"]} for f in features]
             batch = processor.pad(input_features=inputs, padding=True, return_tensors="pt")
@@ -123,6 +172,8 @@ def run_hf(model_dir: Path, manifest: Path, args) -> dict:
     from engine.tune.batching import padding_fraction
     from engine.tune.data import from_manifest, load_example_audio
 
+    clock = Clock()
+    clock.start()
     processor = AutoProcessor.from_pretrained(model_dir)
     model = AutoModelForCTC.from_pretrained(
         model_dir,
@@ -137,27 +188,28 @@ def run_hf(model_dir: Path, manifest: Path, args) -> dict:
     examples = from_manifest(manifest).examples
     dataset = [
         {
-            "input_values": processor(load_example_audio(e), sampling_rate=16000).input_values[0],
+            "input_values": processor(load_example_audio(e), sampling_rate=SR).input_values[0],
             "labels": processor(text=e.text).input_ids,
         }
         for e in examples
     ]
-    timer = {}
 
-    class Timing(TrainerCallback):
-        def on_train_begin(self, *a, **k):
-            timer["wall"], timer["cpu"] = time.perf_counter(), time.process_time()
+    class Trace(TrainerCallback):
+        def on_step_begin(self, *a, **k):
+            clock.first_step()
 
-        def on_train_end(self, *a, **k):
-            timer["wall"] = time.perf_counter() - timer["wall"]
-            timer["cpu"] = time.process_time() - timer["cpu"]
+        def on_log(self, _args, state, control, logs=None, **k):
+            if logs and "loss" in logs:
+                clock.step(*clock.pending, logs["loss"])
 
+    steps = math.ceil(args.epochs * len(dataset) / args.batch)
     training_args = TrainingArguments(
         output_dir=str(CACHE / "hf-trainer-out"),
         per_device_train_batch_size=args.batch,
-        max_steps=args.steps,
+        max_steps=steps,
         learning_rate=args.lr,
         warmup_steps=args.warmup,
+        train_sampling_strategy="group_by_length",
         logging_steps=1,
         save_strategy="no",
         report_to=[],
@@ -168,51 +220,62 @@ def run_hf(model_dir: Path, manifest: Path, args) -> dict:
     trainer = Trainer(
         model=model,
         args=training_args,
-        data_collator=_hf_collator(processor),
+        data_collator=_hf_collator(processor, clock),
         train_dataset=dataset,
         processing_class=processor,
-        callbacks=[Timing()],
+        callbacks=[Trace()],
     )
     torch.manual_seed(0)
-    rss = PeakRss()
-    rss.start()
     trainer.train()
-    peak = rss.stop()
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     lengths = [len(d["input_values"]) for d in dataset]
-    batches = list(trainer.get_train_dataloader().batch_sampler)[: args.steps]
-    return dict(
-        samples=args.steps * args.batch, wall=timer["wall"], cpu=timer["cpu"], peak=peak,
-        losses=losses, padding=padding_fraction(batches, lengths),
-    )  # fmt: skip
+    batches = list(trainer.get_train_dataloader().batch_sampler)
+    return clock.result(padding_fraction(batches, lengths)) | dict(
+        config=f"Trainer, group_by_length, batch {args.batch} utt, fp32, {steps} steps"
+    )
 
 
 # ---- Tingxie ------------------------------------------------------------------------------
 
 
+def tingxie_steps(lengths: list[int], args) -> tuple[int, float]:
+    """Steps for about --epochs of audio, and the audio per step (the baseline's on average)."""
+    from engine.tune.batching import Cursor, steps_from
+
+    step_seconds = args.batch * sum(lengths) / len(lengths) / SR
+    want, seen, steps = args.epochs * sum(lengths), 0, 0
+    plan = steps_from(
+        Cursor(0, 0), lengths, max_batch_samples=int(args.micro_seconds * SR),
+        step_samples=int(step_seconds * SR), seed=0,
+    )  # fmt: skip
+    while True:  # the step count whose audio comes closest to the baseline's
+        more = sum(lengths[i] for batch in next(plan).micro_batches for i in batch)
+        if seen + more - want >= want - seen and steps:
+            return steps, step_seconds
+        seen, steps = seen + more, steps + 1
+
+
 def run_tingxie(model_dir: Path, manifest: Path, args, precision: str, cache: bool) -> dict:
     import shutil
 
-    from engine.audio import probe
+    from engine.tune.batching import Cursor, steps_from
     from engine.tune.config import TuneConfig
-    from engine.tune.data import from_manifest
     from engine.tune.events import JobFailed, JobStarted, StepProgress
     from engine.tune.loop import run_job
 
     out = CACHE / f"tingxie-out-{precision}-{cache}"
     shutil.rmtree(out, ignore_errors=True)
-    examples = from_manifest(manifest).examples
-    seconds = sum(probe(e.audio).duration for e in examples) / len(examples)  # mean duration
+    lengths = _lengths(manifest)
+    steps, step_seconds = tingxie_steps(lengths, args)
     config = TuneConfig(
         model=str(model_dir),
         data=str(manifest),
         output_dir=str(out),
         method="full",
         freeze_feature_encoder=True,
-        steps=args.steps,
+        steps=steps,
         learning_rate=args.lr,
         warmup_steps=args.warmup,
-        batch_seconds=args.batch * seconds,
+        batch_seconds=step_seconds,
         micro_batch_seconds=args.micro_seconds,
         mask_time_prob=0.05,
         heldout_fraction=0.0,
@@ -222,23 +285,30 @@ def run_tingxie(model_dir: Path, manifest: Path, args, precision: str, cache: bo
         cache_features=cache,
         device="cpu",
     )
-    rss = PeakRss()
-    samples, losses, started = 0, [], None
+    # the job's own plan, replayed for each step's audio (the job reports utterances only)
+    plan = steps_from(
+        Cursor(0, 0), lengths, max_batch_samples=int(args.micro_seconds * SR),
+        step_samples=int(step_seconds * SR), seed=config.seed,
+    )  # fmt: skip
+    clock = Clock()
+    clock.start()
     for event in run_job(config):
         if isinstance(event, JobStarted):
-            rss.start()
-            started = (time.perf_counter(), time.process_time())
-            padding = event.padding_fraction
+            padding, used = event.padding_fraction, event.precision
         elif isinstance(event, StepProgress):
-            samples += event.examples
-            losses.append(event.loss)
-            if event.step == args.steps:
-                wall = time.perf_counter() - started[0]
-                cpu = time.process_time() - started[1]
-                peak = rss.stop()
+            clock.first_step(running=event.seconds)  # the job reports steps as they end
+            batches = next(plan).micro_batches
+            assert sum(map(len, batches)) == event.examples, "the replayed plan drifted"
+            audio = sum(lengths[i] for b in batches for i in b) / SR
+            clock.step(audio, event.examples, event.loss)
+            if event.step == steps:
+                result = clock.result(padding)
         elif isinstance(event, JobFailed):
             raise SystemExit(event.message)
-    return dict(samples=samples, wall=wall, cpu=cpu, peak=peak, losses=losses, padding=padding)
+    cached = "encoder features cached" if cache else "no feature cache"
+    return result | dict(
+        config=f"run_job, {step_seconds:.1f} s audio/step, {cached}, {used}, {steps} steps"
+    )
 
 
 # ---- driver ---------------------------------------------------------------------------
@@ -249,7 +319,7 @@ def child(args) -> None:
     if args.child == "hf":
         result = run_hf(model_dir, manifest, args)
     else:
-        precision = "bf16" if args.child.endswith("bf16") else "auto"
+        precision = "bf16" if args.child.endswith("bf16") else "fp32"
         result = run_tingxie(model_dir, manifest, args, precision, "nocache" not in args.child)
     print("RESULT " + json.dumps(result))
 
@@ -257,7 +327,7 @@ def child(args) -> None:
 def spawn(variant: str, model_dir: Path, manifest: Path, args) -> dict:
     command = [
         sys.executable, __file__, "--child", variant, "--model-dir", str(model_dir),
-        "--manifest", str(manifest), "--steps", str(args.steps), "--batch", str(args.batch),
+        "--manifest", str(manifest), "--epochs", str(args.epochs), "--batch", str(args.batch),
         "--lr", str(args.lr), "--warmup", str(args.warmup),
         "--micro-seconds", str(args.micro_seconds),
     ]  # fmt: skip
@@ -269,44 +339,76 @@ def spawn(variant: str, model_dir: Path, manifest: Path, args) -> dict:
     return json.loads(lines[-1][7:])
 
 
-def report(results: dict[str, dict], args) -> None:
+def quarter_losses(trace: list, total: float) -> list[float]:
+    """Mean step loss over each quarter of `total` audio seconds (steps by where they end)."""
     import numpy as np
 
-    print(f"\n{args.steps} steps, {args.batch} utterances per step (hf) / same audio per step")
-    print(f"{'':14}{'utt/s wall':>11}{'utt/s CPU':>11}{'peak MB':>9}  loss: first  mid  last-5")
-    base = results["hf"]
+    ends = np.cumsum([t[0] for t in trace])
+    losses = np.array([t[2] for t in trace])
+    edges = np.linspace(0, total, QUARTERS + 1)
+    out = []
+    for lo, hi in itertools.pairwise(edges):
+        inside = (ends > lo) & (ends <= hi + 1e-6)
+        out.append(float(losses[inside].mean()) if inside.any() else float("nan"))
+    return out
+
+
+def _cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def print_report(results: dict[str, dict], args) -> None:
+    seen = {name: sum(t[0] for t in r["trace"]) for name, r in results.items()}
+    common = min(seen.values())
+    print(
+        f"\n{args.epochs:g} epoch(s) of {args.clips} clips; CPU: {_cpu_name()}, "
+        f"{os.cpu_count()} cores; load average now {os.getloadavg()[0]:.1f}"
+    )
     for name, r in results.items():
-        losses = r["losses"]
+        print(f"  {name}: {r['config']}")
+    print(
+        f"{'':16}{'audio s':>8}{'utt':>5}{'setup s':>8}{'steps s':>8}{'wall s':>7}{'utt/s':>7}"
+        f"{'utt/s CPU':>10}"
+        f"{'peak MB':>8}{'pad %':>6}  loss per quarter of the first {common:.0f} s of audio"
+    )
+    base_name, base = next(iter(results.items()))
+
+    def rate(r: dict, clock: str) -> float:
+        return sum(t[1] for t in r["trace"]) / r[clock]
+
+    for name, r in results.items():
+        utterances = sum(t[1] for t in r["trace"])
+        quarters = "  ".join(f"{x:6.2f}" for x in quarter_losses(r["trace"], common))
         print(
-            f"{name:14}{r['samples'] / r['wall']:11.2f}{r['samples'] / r['cpu']:11.2f}"
-            f"{r['peak'] / 2**20:9.0f}  {losses[0]:11.2f} {losses[len(losses) // 2]:5.2f} "
-            f"{np.mean(losses[-5:]):6.2f}"
+            f"{name:16}{seen[name]:8.0f}{utterances:5d}{r['setup']:8.1f}"
+            f"{r['wall'] - r['setup']:8.1f}{r['wall']:7.1f}"
+            f"{rate(r, 'wall'):7.2f}{rate(r, 'cpu'):10.2f}{r['peak'] / 2**20:8.0f}"
+            f"{100 * r['padding']:6.1f}  {quarters}"
         )
     for name, r in results.items():
-        if name == "hf":
-            continue
-        wall = (r["samples"] / r["wall"]) / (base["samples"] / base["wall"])
-        cpu = (r["samples"] / r["cpu"]) / (base["samples"] / base["cpu"])
-        memory = r["peak"] / max(base["peak"], 1)
-        final = np.mean(r["losses"][-5:]) / np.mean(base["losses"][-5:])
-        print(
-            f"{name} / hf: samples/s ×{wall:.2f} (wall), ×{cpu:.2f} (CPU time); peak memory "
-            f"{100 * memory:.0f} %; final loss ratio {final:.2f}; padding "
-            f"{100 * r['padding']:.1f} % (hf {100 * base['padding']:.1f} %)"
-        )
+        if r is not base:
+            print(
+                f"{name} / {base_name}: utt/s ×{rate(r, 'wall') / rate(base, 'wall'):.2f} (wall), "
+                f"×{rate(r, 'cpu') / rate(base, 'cpu'):.2f} (CPU time); peak memory "
+                f"{100 * r['peak'] / max(base['peak'], 1):.0f} %"
+            )
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--epochs", type=float, default=3.0, help="audio seen, in passes over the data")
     p.add_argument("--batch", type=int, default=8, help="utterances per step (hf)")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--micro-seconds", type=float, default=8.0, help="tingxie micro-batch audio")
     p.add_argument("--size", choices=("tiny", "small"), default="small")
-    p.add_argument("--clips", type=int, default=96)
+    p.add_argument("--clips", type=int, default=32)
     p.add_argument("--skip-bf16", action="store_true", help="skip the bf16-autocast variant")
-    p.add_argument("--repeat", type=int, default=2, help="interleaved rounds; fastest counts")
+    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, hf first")
+    p.add_argument("--repeat", type=int, default=1, help="interleaved rounds; fastest counts")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--model-dir", help=argparse.SUPPRESS)
     p.add_argument("--manifest", help=argparse.SUPPRESS)
@@ -315,8 +417,9 @@ def main() -> None:
         child(args)
         return
     model_dir, manifest = prepare(args.size, args.clips)
-    variants = ["hf", "tingxie", "tingxie-nocache"]
-    variants += [] if args.skip_bf16 else ["tingxie-bf16"]
+    variants = args.variants.split(",")
+    if args.skip_bf16:
+        variants = [v for v in variants if v != "tingxie-bf16"]
     results: dict[str, dict] = {}
     for round_ in range(args.repeat):  # interleaved; the fastest run of each counts
         for variant in variants:
@@ -324,7 +427,7 @@ def main() -> None:
             r = spawn(variant, model_dir, manifest, args)
             if variant not in results or r["wall"] < results[variant]["wall"]:
                 results[variant] = r
-    report(results, args)
+    print_report(results, args)
 
 
 if __name__ == "__main__":
