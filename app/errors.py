@@ -81,6 +81,13 @@ ZH: dict[str, str] = {
         "无法连接 Hugging Face Hub；{folder} 已准备好，稍后可上传"
         "（tingxie-cli push {folder} {repo_id}）"
     ),
+    "export.no_adapter": (
+        "{path} 中没有 LoRA 适配器（adapter/adapter_config.json）；"
+        "只有 LoRA 微调任务的输出文件夹才有，请改为导出 Hugging Face 文件夹"
+    ),
+    "export.failed": "导出到 {path} 失败：{detail}",
+    "embed.no_model": "尚未加载模型；请先加载 CTC 模型，再导出向量",
+    "embed.failed": "无法计算 {path} 的向量：{detail}",
     "hub.refused": "Hub 拒绝了上传到 {repo_id}（{detail}）；请检查令牌是否有写权限以及仓库名",
     "audio.missing": "{path}：文件不存在；请检查路径和文件名",
     "audio.folder": "{path}：这是文件夹，不是音频文件；请选择其中的文件",

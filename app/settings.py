@@ -19,6 +19,7 @@ from .confidence import DEFAULT_THRESHOLD
 from .i18n import LANGUAGES
 
 __all__ = [
+    "BACKENDS",
     "Preferences",
     "Settings",
     "default_recordings_dir",
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 ORGANIZATION = "Tingxie"
+BACKENDS = ("auto", "torch", "onnx")  # engine.model.Backend, without importing torch
 APPLICATION = "Tingxie"
 
 
@@ -51,12 +53,16 @@ class Preferences:
     # Input device name as sounddevice reports it; empty means the system default.
     input_device: str = ""
     recordings_dir: str = ""
+    # The runtime models load on (engine.model.LoadOptions.backend): auto, torch or onnx.
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
         # Frozen: the normalized values are set once, here.
         if self.language not in LANGUAGES:
             object.__setattr__(self, "language", "zh")
         object.__setattr__(self, "threshold", min(1.0, max(0.0, float(self.threshold))))
+        if self.backend not in BACKENDS:
+            object.__setattr__(self, "backend", "auto")
         if not self.recordings_dir:
             object.__setattr__(self, "recordings_dir", str(default_recordings_dir()))
 

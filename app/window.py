@@ -41,6 +41,9 @@ from . import demo as demo_model
 from . import settings as app_settings
 from .banner import ModelBanner
 from .errors import error_text
+from .export.embeddings import EmbedDialog
+from .export.model import ExportDialog
+from .export.share import ShareDialog
 from .filequeue import FileQueue
 from .fonts import cjk_font
 from .i18n import LANGUAGES, LiveText, set_language, tr
@@ -193,6 +196,9 @@ class MainWindow(QMainWindow):
         self.quit_action = action("Ctrl+Q", self.close)
         self.model_action = action("Ctrl+M", self.choose_model)
         self.demo_action = action("", self.use_demo_model)
+        self.export_model_action = action("", self.export_model)
+        self.share_model_action = action("", self.share_model)
+        self.export_embeddings_action = action("", self.export_embeddings)
         self.cancel_all_action = action("", self.cancel_all)
         _WindowShortcuts(self)
 
@@ -343,11 +349,25 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         self.file_menu = bar.addMenu("")
-        for act in (self.open_action, self.save_action, None, self.quit_action):
+        file_actions = (self.open_action, self.save_action, self.export_embeddings_action)
+        for act in (*file_actions, None, self.quit_action):
             self.file_menu.addAction(act) if act else self.file_menu.addSeparator()
         self.model_menu = bar.addMenu("")
         self.model_menu.addAction(self.model_action)
         self.model_menu.addAction(self.demo_action)
+        self.model_menu.addSeparator()
+        self.model_menu.addAction(self.export_model_action)
+        self.model_menu.addAction(self.share_model_action)
+        self.backend_menu = self.model_menu.addMenu("")
+        backends = QActionGroup(self)
+        self.backend_actions = {}
+        for code in app_settings.BACKENDS:
+            act = QAction("", self, checkable=True)
+            act.setChecked(code == self.prefs.backend)
+            act.triggered.connect(lambda _=False, c=code: self.settings.set(backend=c))
+            backends.addAction(act)
+            self.backend_menu.addAction(act)
+            self.backend_actions[code] = act
         self.language_menu = bar.addMenu("")
         group = QActionGroup(self)
         self.language_actions = {}
@@ -413,7 +433,22 @@ class MainWindow(QMainWindow):
         self.load_model(self.prefs.model or _default_model())
 
     def load_model(self, source: str) -> None:
+        self.handle.set_backend.emit(self.prefs.backend)  # queued first: this load uses it
         self.handle.load_model.emit(source)
+
+    # ---- exports, the Hub, embeddings ----------------------------------------------------
+    def _model_source(self) -> str:
+        return self.model.source if self.model else self.prefs.model or _default_model()
+
+    def export_model(self) -> None:
+        ExportDialog(self.handle, self._model_source(), self).exec()
+
+    def share_model(self) -> None:
+        ShareDialog(self.handle, self._model_source(), self).exec()
+
+    def export_embeddings(self) -> None:
+        """Vectors of the file shown (the recording or an opened file)."""
+        EmbedDialog(self.handle, self.documents[self.current].audio, self).exec()
 
     # ---- model ---------------------------------------------------------------------------
     def choose_model(self) -> None:
@@ -707,6 +742,10 @@ class MainWindow(QMainWindow):
         if name == "threshold":
             self.confidence_bar.set_threshold(value)
             self.transcript.set_threshold(value)
+        elif name == "backend":
+            self.backend_actions[value].setChecked(True)
+            if self.model is not None:
+                self.load_model(self.model.source)  # the new runtime applies from now on
         elif name == "language":
             set_language(value)
             self.language_actions[value].setChecked(True)
@@ -732,6 +771,9 @@ class MainWindow(QMainWindow):
             self.model_action: "action.choose_model",
             self.demo_action: "action.use_demo",
             self.cancel_all_action: "action.cancel_all",
+            self.export_model_action: "action.export_model",
+            self.share_model_action: "action.share_model",
+            self.export_embeddings_action: "action.export_embeddings",
         }
         for act, key in texts.items():
             act.setText(tr(key))
@@ -742,6 +784,9 @@ class MainWindow(QMainWindow):
         self.language_menu.setTitle(tr("menu.language"))
         self.help_menu.setTitle(tr("menu.help"))
         self.about_action.setText(tr("action.about"))
+        self.backend_menu.setTitle(tr("menu.backend"))
+        for code, act in self.backend_actions.items():
+            act.setText(tr(f"backend.{code}"))
         for page, key in self._page_titles.items():
             self.pages.setTabText(self.pages.indexOf(page), tr(key))
             if hasattr(page, "retranslate"):

@@ -35,7 +35,15 @@ from engine.results import Progress, Segment
 from . import demo
 from .levels import ENVELOPE_BIN, envelope, level_percent
 
-__all__ = ["DatasetRequest", "Engine", "EngineWorker", "ModelSummary", "WorkerHandle"]
+__all__ = [
+    "DatasetRequest",
+    "EmbedRequest",
+    "Engine",
+    "EngineWorker",
+    "ModelExportRequest",
+    "ModelSummary",
+    "WorkerHandle",
+]
 
 log = logging.getLogger("tingxie.app.worker")
 
@@ -65,6 +73,26 @@ class DatasetRequest:
     model: str  # Hub id or folder the set is for (its vocabulary tells the new characters)
 
 
+@dataclass(frozen=True, slots=True)
+class ModelExportRequest:
+    """A model to write in another form (engine.tune.formats), checked before it is done."""
+
+    source: str  # Hub id, model folder or tuning job folder
+    out: str  # output folder (replaced atomically)
+    options: Any  # engine.tune.formats.ExportOptions
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedRequest:
+    """The loaded model's vectors for one audio file (engine.embed), written to `out`."""
+
+    audio: str
+    out: str
+    layer: int = -1  # as engine.embed.EmbedOptions
+    pool: str = "none"
+    format: str = "npy"  # npy or parquet
+
+
 @dataclass(slots=True)
 class Engine:
     """The engine entry points the worker calls, injectable so tests can use fakes.
@@ -80,10 +108,15 @@ class Engine:
     find_unfinished: Callable[[Path], list[Path]] | None = None
     recover: Callable[[Path], Path] | None = None
     build_dataset: Callable[[DatasetRequest], Any] | None = None  # -> CorrectionSummary
+    # The runtime the default `load_model` asks for (LoadOptions.backend: auto, torch or onnx);
+    # the worker's `set_backend` sets it from the user's preference.
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
         if self.load_model is None:
-            self.load_model = _load_model
+            self.load_model = lambda source, tqdm_class: _load_model(
+                source, tqdm_class, self.backend
+            )
         if self.transcriber is None:
             self.transcriber = _transcriber
         if self.streamer is None:
@@ -101,10 +134,11 @@ class Engine:
                 setattr(self, name, _recorder_function(target))
 
 
-def _load_model(source: str, tqdm_class: Any) -> Any:
+def _load_model(source: str, tqdm_class: Any, backend: str) -> Any:
     from engine.loader import load_model
+    from engine.model import LoadOptions
 
-    return load_model(source, tqdm_class=tqdm_class)
+    return load_model(source, LoadOptions(backend=backend), tqdm_class=tqdm_class)
 
 
 def _transcriber(model: Any) -> Any:
@@ -187,6 +221,14 @@ class EngineWorker(QObject):
     # -- training sets
     dataset_built = Signal(object)  # engine.corrections.CorrectionSummary
     dataset_failed = Signal(object)  # the error
+    # -- exports, Hub uploads, embeddings
+    export_progress = Signal(object)  # engine.tune.formats.ExportStage
+    export_done = Signal(object)  # engine.tune.formats.ExportResult
+    export_failed = Signal(object)  # the error
+    push_done = Signal(str)  # URL of the repository
+    push_failed = Signal(object)  # the error (engine.tune.hub.HubError)
+    embed_done = Signal(str)  # path of the vectors written
+    embed_failed = Signal(object)  # the error
     # -- anything else the user must hear about: (kind, error), kind in model/microphone/file
     error = Signal(str, object)
     # Internal: the recorder's writer thread reports a lost device; handled in this thread.
@@ -269,6 +311,63 @@ class EngineWorker(QObject):
             self.dataset_failed.emit(TingxieError("dataset.failed", name=request.name, detail=e))
             return
         self.dataset_built.emit(summary)
+
+    @Slot(str)
+    def set_backend(self, backend: str) -> None:
+        """The runtime of the next model load (auto, torch or onnx)."""
+        self.engine.backend = backend
+
+    # ---- exports, Hub uploads, embeddings ------------------------------------------------
+    # One model call each (an export or an upload cannot be cut into steps): the worker is
+    # busy for its length, and queued file jobs wait.
+    @Slot(object)
+    def export_model(self, request: ModelExportRequest) -> None:
+        from engine.tune.formats import ExportResult, iter_export
+
+        try:
+            for item in iter_export(request.source, request.out, request.options):
+                if isinstance(item, ExportResult):
+                    self.export_done.emit(item)
+                else:
+                    self.export_progress.emit(item)
+        except (TingxieError, OSError, ValueError) as e:
+            log.debug("exporting %s failed", request.source, exc_info=True)
+            self.export_failed.emit(e)
+        except Exception as e:  # an engine bug must not kill the worker thread
+            log.exception("exporting %s failed", request.source)
+            self.export_failed.emit(TingxieError("export.failed", path=request.out, detail=e))
+
+    @Slot(object)
+    def push_model(self, plan: Any) -> None:
+        """Upload an `engine.tune.hub.UploadPlan` with the token of HF_TOKEN or the keyring."""
+        from engine.tune.hub import HubError, push, resolve_token
+
+        try:
+            self.push_done.emit(push(plan, resolve_token()))
+        except HubError as e:
+            log.debug("pushing %s failed", plan.repo_id, exc_info=True)
+            self.push_failed.emit(e)
+
+    @Slot(object)
+    def embed_file(self, request: EmbedRequest) -> None:
+        """Vectors of the loaded model (a PyTorch CTC model) for one file."""
+        from engine.embed import EmbedOptions, embed, write_embedding
+
+        try:
+            if self.model is None:
+                raise TingxieError("embed.no_model")
+            options = EmbedOptions(layer=request.layer, pool=request.pool)
+            result = embed(self.model, request.audio, options)
+            path = write_embedding(result, request.out, request.format)
+        except TingxieError as e:  # no model, an unreadable file: says what to do already
+            self.embed_failed.emit(e)
+            return
+        except (OSError, ValueError, AttributeError) as e:
+            # ValueError: an ONNX model or a layer it lacks; AttributeError: a Whisper model
+            log.debug("embedding %s failed", request.audio, exc_info=True)
+            self.embed_failed.emit(TingxieError("embed.failed", path=request.audio, detail=e))
+            return
+        self.embed_done.emit(str(path))
 
     # ---- microphone ----------------------------------------------------------------------
     @Slot()
@@ -571,6 +670,10 @@ class WorkerHandle(QObject):
     recover = Signal(list)
     enqueue_file = Signal(int, str)
     build_dataset = Signal(object)
+    set_backend = Signal(str)
+    export_model = Signal(object)
+    push_model = Signal(object)
+    embed_file = Signal(object)
     shutdown = Signal()
 
     def __init__(self, worker: EngineWorker) -> None:
@@ -588,6 +691,10 @@ class WorkerHandle(QObject):
             "recover",
             "enqueue_file",
             "build_dataset",
+            "set_backend",
+            "export_model",
+            "push_model",
+            "embed_file",
             "shutdown",
         ):
             getattr(self, name).connect(getattr(worker, name))

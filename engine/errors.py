@@ -196,6 +196,14 @@ MESSAGES: dict[str, str] = {
     ),
     "dataset.write_failed": "{path}: cannot write the dataset ({detail}); free space",
     "dataset.failed": "training set {name!r} could not be built: {detail}",
+    # -- exports and embeddings (engine.tune.formats, engine.embed)
+    "export.no_adapter": (
+        "{path}: no LoRA adapter here (adapter/adapter_config.json); only the output folder of "
+        "a LoRA tuning job has one — export it as a Hugging Face folder instead"
+    ),
+    "export.failed": "the export to {path} failed: {detail}",
+    "embed.no_model": "no model is loaded; load a CTC model first, then export its embeddings",
+    "embed.failed": "the embeddings of {path} could not be computed: {detail}",
 }
 
 

@@ -15,7 +15,9 @@ from engine.library.corrections import CorrectionsError
 from engine.model import ModelLoadError, resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]
-_CODE = re.compile(r"^(model|audio|microphone|recording|transcribe|store|dataset|hub)\.[a-z_]+$")
+_CODE = re.compile(
+    r"^(model|audio|microphone|recording|transcribe|store|dataset|hub|export|embed)\.[a-z_]+$"
+)
 
 
 def _code_literals(folder: str, *, any_call: bool = False) -> set[str]:

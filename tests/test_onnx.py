@@ -12,10 +12,10 @@ import pytest
 
 from engine.audio import load_audio
 from engine.cli import main as cli
-from engine.cli.export import _check_rows, reference_audio
 from engine.export_onnx import export_onnx, measure_parity
 from engine.model import DEMO_MODEL_DIR, LoadOptions, ModelLoadError, load_model
 from engine.transcribe import Transcriber
+from engine.tune.formats import check_rows, reference_audio
 from engine.tune.synth import SynthOptions, read_sentences, synthesize
 
 pytestmark = pytest.mark.skipif(
@@ -90,7 +90,7 @@ def test_int8_keeps_cer_within_half_a_point(demo, heldout, tmp_path):
     assert (int8 / "model.onnx").stat().st_size < 0.6 * (
         DEMO_MODEL_DIR / "model.safetensors"
     ).stat().st_size
-    audio, references = _check_rows(heldout, 40)
+    audio, references = check_rows(heldout, 40)
     parity = measure_parity(demo, load_model(int8, LoadOptions(backend="onnx")), audio, references)
     assert parity.cer_delta is not None and parity.cer_delta <= 0.005
     assert parity.passed("int8")

@@ -1,0 +1,62 @@
+"""What the three dialogs share: a path row with a Browse button, and the status line with
+the run button that the worker's reply re-enables."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QWidget,
+)
+
+from ..i18n import tr
+
+__all__ = ["PathRow", "StatusLine"]
+
+
+class PathRow(QWidget):
+    """A line edit with a "Folder…" button (a file chooser with `file_filter`)."""
+
+    def __init__(self, text: str = "", file_filter: str | None = None) -> None:
+        super().__init__()
+        self.edit = QLineEdit(text)
+        self.edit.setMinimumWidth(360)
+        self._filter = file_filter
+        browse = QPushButton(tr("export.common.browse"))
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.edit, 1)
+        row.addWidget(browse)
+
+    def text(self) -> str:
+        return self.edit.text().strip()
+
+    def _browse(self) -> None:
+        if self._filter is None:
+            chosen = QFileDialog.getExistingDirectory(self, "", self.text())
+        else:
+            chosen, _ = QFileDialog.getOpenFileName(self, "", self.text(), self._filter)
+        if chosen:
+            self.edit.setText(chosen)
+
+
+class StatusLine(QLabel):
+    """What the dialog's work is doing or how it ended; the run button is off meanwhile."""
+
+    def __init__(self, run: QPushButton) -> None:
+        super().__init__()
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(self.textInteractionFlags().TextSelectableByMouse)
+        self._run = run
+
+    def busy(self, text: str) -> None:
+        self._run.setEnabled(False)
+        self.setText(text)
+
+    def finished(self, text: str) -> None:
+        self._run.setEnabled(True)
+        self.setText(text)

@@ -1,0 +1,135 @@
+"""Model → Share on the Hub…: sign in (the token goes to the system keyring, never to the
+settings), see exactly which files and card would be uploaded, then upload on the engine
+worker (engine.tune.hub). Offline, the engine's one sentence says the folder is ready to push
+later, in the UI language."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..errors import error_text
+from ..i18n import tr
+from ..worker import WorkerHandle
+from . import strings as _strings  # noqa: F401  (registers the strings)
+from .form import PathRow, StatusLine
+
+__all__ = ["ShareDialog"]
+
+
+class ShareDialog(QDialog):
+    def __init__(self, handle: WorkerHandle, model: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.handle = handle
+        self._plan = None  # the plan shown; Upload sends exactly it
+        self.setWindowTitle(tr("share.title"))
+        self.model = PathRow(model)
+        self.repo = QLineEdit()
+        self.repo.setPlaceholderText("owner/name")
+        self.private = QCheckBox(tr("share.private"))
+        self.adapter = QCheckBox(tr("share.adapter"))
+        self.token = QLineEdit()
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        sign_in = QPushButton(tr("share.sign_in"))
+        sign_in.clicked.connect(self.sign_in)
+        token_row = QHBoxLayout()
+        token_row.addWidget(self.token, 1)
+        token_row.addWidget(sign_in)
+        self.plan_button = QPushButton(tr("share.show_plan"))
+        self.plan_button.clicked.connect(self.show_plan)
+        self.upload_button = QPushButton(tr("share.upload"))
+        self.upload_button.clicked.connect(self.upload)
+        self.upload_button.setEnabled(False)
+        self.status = StatusLine(self.plan_button)
+        self.plan_view = QPlainTextEdit()
+        self.plan_view.setReadOnly(True)
+        form = QFormLayout()
+        form.addRow(tr("share.model"), self.model)
+        form.addRow(tr("share.repo"), self.repo)
+        form.addRow("", self.private)
+        form.addRow("", self.adapter)
+        form.addRow(tr("share.token"), token_row)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.addButton(self.plan_button, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.addButton(self.upload_button, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.plan_view, 1)
+        layout.addWidget(self.status)
+        layout.addWidget(buttons)
+        for edit in (self.model.edit, self.repo):
+            edit.textChanged.connect(self._forget_plan)
+        for box in (self.private, self.adapter):
+            box.toggled.connect(self._forget_plan)
+        handle.worker.push_done.connect(self._done)
+        handle.worker.push_failed.connect(self._failed)
+
+    def sign_in(self) -> None:
+        """Store the typed token in the system keyring, where `resolve_token` finds it."""
+        import keyring
+        from keyring.errors import KeyringError
+
+        from engine.tune.hub import KEYRING_SERVICE, KEYRING_USER
+
+        token = self.token.text().strip()
+        if not token:
+            return
+        try:
+            keyring.set_password(KEYRING_SERVICE, KEYRING_USER, token)
+        except (KeyringError, RuntimeError) as e:
+            self.status.finished(tr("share.keyring_failed", detail=type(e).__name__))
+            return
+        finally:
+            self.token.clear()  # the token lives in the keyring only, not in this widget
+        self.status.finished(tr("share.signed_in"))
+
+    def show_plan(self) -> None:
+        """The files and card that would be uploaded (a folder listing: cheap, UI thread)."""
+        from engine.tune.hub import HubError, plan_upload
+
+        try:
+            plan = plan_upload(
+                self.model.text(),
+                self.repo.text().strip(),
+                private=self.private.isChecked(),
+                adapter=self.adapter.isChecked(),
+            )
+        except HubError as e:
+            self._forget_plan()
+            self.status.finished(error_text(e))
+            return
+        head = tr("share.plan", count=len(plan.files) + 1, repo_id=plan.repo_id, folder=plan.folder)
+        files = "\n".join(f"  {rel}" for rel in (*plan.files, "README.md"))
+        self.plan_view.setPlainText(f"{head}\n{files}\n\nREADME.md:\n{plan.card}")
+        self.status.finished("")
+        self._plan = plan
+        self.upload_button.setEnabled(True)
+
+    def upload(self) -> None:
+        if self._plan is None:
+            return
+        self.upload_button.setEnabled(False)
+        self.status.busy(tr("share.uploading", repo_id=self._plan.repo_id))
+        self.handle.push_model.emit(self._plan)
+
+    def _forget_plan(self) -> None:
+        self._plan = None
+        self.upload_button.setEnabled(False)
+
+    def _done(self, url: str) -> None:
+        self.status.finished(tr("share.done", url=url))
+
+    def _failed(self, error: object) -> None:
+        self.status.finished(tr("share.failed", message=error_text(error)))
+        self.upload_button.setEnabled(self._plan is not None)

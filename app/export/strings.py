@@ -1,0 +1,105 @@
+"""UI strings of the export, Hub and embeddings dialogs and the backend menu, added to the
+app's table (`app.i18n`)."""
+
+from __future__ import annotations
+
+from ..i18n import STRINGS
+
+__all__ = ["EXPORT_STRINGS"]
+
+# key -> (English, Simplified Chinese), as in app.i18n.STRINGS.
+EXPORT_STRINGS: dict[str, tuple[str, str]] = {
+    "action.export_model": ("Export…", "导出…"),
+    "action.share_model": ("Share on the Hub…", "分享到 Hub…"),
+    "action.export_embeddings": ("Export embeddings…", "导出向量…"),
+    "menu.backend": ("Runtime", "运行时"),
+    "backend.auto": (
+        "Automatic (ONNX Runtime for ONNX-only folders)",
+        "自动（仅含 ONNX 的文件夹用 ONNX Runtime）",
+    ),
+    "backend.torch": ("PyTorch", "PyTorch"),
+    "backend.onnx": ("ONNX Runtime", "ONNX Runtime"),
+    "export.common.browse": ("Folder…", "文件夹…"),
+    "export.common.out": ("Output folder:", "输出文件夹："),
+    "export.common.run": ("Start", "开始"),
+    "export.common.close": ("Close", "关闭"),
+    "export.common.need_out": ("Choose an output folder first.", "请先选择输出文件夹。"),
+    # Export…
+    "export.title": ("Export a model", "导出模型"),
+    "export.model": (
+        "Model (folder, Hub id or tuning job):",
+        "模型（文件夹、Hub ID 或微调任务）：",
+    ),
+    "export.format": ("Format:", "格式："),
+    "export.format.hf": ("Hugging Face folder (safetensors)", "Hugging Face 文件夹（safetensors）"),
+    "export.format.adapter": (
+        "LoRA adapter (of a tuning job)",
+        "LoRA 适配器（微调任务的）",
+    ),
+    "export.format.onnx": ("ONNX fp32", "ONNX fp32"),
+    "export.format.onnx_int8": (
+        "ONNX int8 (smaller, faster on CPU)",
+        "ONNX int8（更小，CPU 上更快）",
+    ),
+    "export.check": (
+        "Check manifest (optional, compares CER):",
+        "检查清单（可选，用于比较字错率）：",
+    ),
+    "export.stage.writing": ("Writing {path}…", "正在写入 {path}…"),
+    "export.stage.checking": (
+        "Comparing the export with PyTorch…",
+        "正在将导出结果与 PyTorch 对比…",
+    ),
+    "export.done": ("Exported to {path}", "已导出到 {path}"),
+    "export.parity_passed": (
+        "The export matches PyTorch (parity: passed):",
+        "导出结果与 PyTorch 一致（parity: passed）：",
+    ),
+    "export.parity_failed": (
+        "Parity FAILED: the export does not match PyTorch; do not use it. Figures:",
+        "一致性检查未通过（parity: FAILED）：导出结果与 PyTorch 不一致，请勿使用。数据：",
+    ),
+    "export.failed": ("Export failed: {message}", "导出失败：{message}"),
+    # Share on the Hub…
+    "share.title": ("Share on the Hugging Face Hub", "分享到 Hugging Face Hub"),
+    "share.model": ("Model folder or tuning job:", "模型文件夹或微调任务："),
+    "share.repo": ("Repository (owner/name):", "仓库（owner/name）："),
+    "share.private": ("Private repository", "私有仓库"),
+    "share.adapter": ("Share the LoRA adapter only", "只分享 LoRA 适配器"),
+    "share.token": ("Access token:", "访问令牌："),
+    "share.sign_in": ("Sign in", "登录"),
+    "share.signed_in": (
+        "Token saved in the system keyring (never in Tingxie's settings).",
+        "令牌已保存在系统钥匙串中（不会写入听写的设置）。",
+    ),
+    "share.keyring_failed": (
+        "The system keyring could not store the token ({detail}); set HF_TOKEN instead.",
+        "系统钥匙串无法保存令牌（{detail}）；请改为设置 HF_TOKEN。",
+    ),
+    "share.show_plan": ("Show what would be uploaded", "显示将要上传的内容"),
+    "share.plan": (
+        "{count} files to {repo_id} from {folder}:",
+        "将从 {folder} 上传 {count} 个文件到 {repo_id}：",
+    ),
+    "share.upload": ("Upload", "上传"),
+    "share.uploading": ("Uploading to {repo_id}…", "正在上传到 {repo_id}…"),
+    "share.done": ("Uploaded: {url}", "已上传：{url}"),
+    "share.failed": ("Not uploaded: {message}", "未上传：{message}"),
+    # Export embeddings…
+    "embed.title": ("Export embeddings", "导出向量"),
+    "embed.file": ("Audio:", "音频："),
+    "embed.no_file": (
+        "Open or record a file first: the embeddings are of the file shown.",
+        "请先打开或录制一个文件：导出的是当前显示文件的向量。",
+    ),
+    "embed.layer": ("Layer (-1 = last):", "层（-1 = 最后一层）："),
+    "embed.pool": ("Vectors:", "向量："),
+    "embed.pool.none": ("one per 20 ms frame, with times", "每 20 毫秒一帧一个，附时间"),
+    "embed.pool.mean": ("one for the whole file (mean)", "整个文件一个（平均）"),
+    "embed.format": ("File format:", "文件格式："),
+    "embed.running": ("Computing the vectors…", "正在计算向量…"),
+    "embed.done": ("Wrote {path}", "已写入 {path}"),
+    "embed.failed": ("Not written: {message}", "未写入：{message}"),
+}
+
+STRINGS.update(EXPORT_STRINGS)
