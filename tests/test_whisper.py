@@ -148,8 +148,8 @@ def whisper_transcripts(whisper_dir, shared_audio, tmp_path_factory) -> dict[str
     return {r["file"]: (by_source[r["file"]], r) for r in rows}
 
 
-# The first of these transcribes the clips (~1 min on 2 idle cores; 11 min on a machine loaded
-# 4x over): more than pytest's default per-test limit allows for.
+# The first of these transcribes the clips (the issue measured ~0.3x real time on 2 cores, about
+# a minute; 11 min here on a machine loaded 4x over): more than pytest's default limit allows.
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_whisper_base_cer_on_the_shared_clips_through_the_cli(whisper_transcripts):
