@@ -544,3 +544,18 @@ def test_the_result_marks_wrong_characters_and_says_when_nothing_improved(qtbot,
     worse = JobResult(tmp_path / "model", None, 0.25, 0.3, 20, 20)
     panel.show_result(worse, [])
     assert panel.cer.text().endswith(tr("tune.result.not_better"))
+
+
+def test_the_stats_line_shows_a_new_cer_at_once(qtbot):
+    """Before: the line changed only with the next step, so right after an evaluation it
+    still showed the previous CER while the plot showed the new one."""
+    from app.tune.watch import WatchPanel
+    from engine.metrics import CerResult
+    from engine.tune.events import Evaluated, StepProgress
+
+    view = WatchPanel()
+    qtbot.addWidget(view)
+    view.add(StepProgress(step=5, total_steps=40, loss=2.5, learning_rate=1e-3,
+                          samples_per_second=3.0, eta_seconds=60.0, epoch=0))  # fmt: skip
+    view.add(Evaluated(step=5, cer=0.4155, result=CerResult(0.4155, 20, 10, 2, 77, 45)))
+    assert "41.5 %" in view.stats.text() or "41.6 %" in view.stats.text()

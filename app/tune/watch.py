@@ -104,6 +104,7 @@ class WatchPanel(QWidget):
         self.losses: list[float] = []
         self.cer_steps: list[int] = []
         self.cers: list[float] = []
+        self._last_step: StepProgress | None = None
         self.total = 0
         self.loss_curve.setData([], [])
         self.cer_curve.setData([], [])
@@ -151,6 +152,7 @@ class WatchPanel(QWidget):
             self.cer_steps.append(event.step)
             self.cers.append(100 * event.cer)
             self.cer_curve.setData(self.cer_steps, self.cers)
+            self._show_stats()  # the new CER at once, not with the next step
         elif isinstance(event, CheckpointSaved):
             key = "tune.watch.checkpoint_best" if event.best else "tune.watch.checkpoint"
             self.checkpoints.addItem(tr(key, step=event.step, path=str(event.path)))
@@ -175,6 +177,13 @@ class WatchPanel(QWidget):
         self.total = event.total_steps
         self.progress.setRange(0, event.total_steps)
         self.progress.setValue(event.step)
+        self._last_step = event
+        self._show_stats()
+
+    def _show_stats(self) -> None:
+        event = self._last_step
+        if event is None:
+            return
         cer = f"{self.cers[-1]:.1f} %" if self.cers else "—"
         self.stats.setText(
             tr(
