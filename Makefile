@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTHON ?= python3
 
-.PHONY: run test format system-deps demo-model lock install-desktop whisper-model
+.PHONY: run test format system-deps demo-model lock install-desktop bundle whisper-model
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ test: system-deps $(STAMP) whisper-model
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+# A one-folder application (dist/tingxie/: tingxie and tingxie-cli) that runs without Python.
+bundle: system-deps $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt pyinstaller
+	$(VENV)/bin/pyinstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller \
+	  packaging/tingxie.spec
+	ln -sf tingxie dist/tingxie/tingxie-cli
 
 # The app in the desktop's menus, with its icon, for the files it opens (the current user only).
 install-desktop: $(STAMP)
