@@ -1,23 +1,34 @@
-"""Speed of Tingxie against the Hugging Face ASR pipeline on the same long file, in one run.
+"""Speed of Tingxie against the peers a user could pick for the same checkpoint, on the same long
+file, in one run: the Hugging Face ASR pipeline as most users call it and as configured at its
+best, plain ONNX Runtime on an exported model (fp32 and int8) and CTranslate2 (int8).
 
-    .venv/bin/python bench/bench_transcribe.py            # ~4 minutes of speech
-    .venv/bin/python bench/bench_transcribe.py --minutes 1
+    .venv/bin/python bench/bench_transcribe.py                 # 1 minute of speech, every side
+    .venv/bin/python bench/bench_transcribe.py --minutes 4 --sides pipeline-best,tingxie
 
-Builds a random checkpoint with the exact architecture of the default model (XLSR-53 large,
-cached in bench/.cache/), loops the real clips of ../shared/audio into one long file, and runs
-each side in its own subprocess (clean peak memory, no shared caches):
+Builds a random checkpoint with the exact architecture of the default model (XLSR-53 large) and
+its exports (cached in bench/.cache/, once: minutes), loops the real clips of ../shared/audio
+into one long file, and runs each side in its own subprocess (clean peak memory, no shared
+caches), every one with the same number of threads (the cores this process may use):
 
-- pipeline: `transformers.pipeline("automatic-speech-recognition", chunk_length_s=...)` with
-  its defaults (fp32, batch 1, strides of chunk/6 on each side), as a user would call it;
-- tingxie: `Transcriber` with default options and automatic precision (bf16 on CPUs with
-  AVX512-BF16/AMX), batched chunks;
-- tingxie-fp32 (unless --skip-fp32): the same in fp32, to separate the precision gain from the
-  rest and to check that decoding agrees with the pipeline when both compute in fp32.
+- pipeline: `transformers.pipeline("automatic-speech-recognition", chunk_length_s=20)` at its
+  defaults (fp32, batch 1, strides of chunk/6 on each side), as a user would call it;
+- pipeline-best: the same pipeline configured like Tingxie: the precision Tingxie picks on this
+  CPU (bf16 with AVX512-BF16/AMX, else fp32), batch_size 4, stride_length_s 1.5;
+- tingxie: `Transcriber` with default options and automatic precision, batched chunks;
+- tingxie-fp32: the same in fp32 (separates the precision gain from the rest);
+- onnxruntime / onnxruntime-int8: an ONNX Runtime session on the model exported by
+  `engine.export_onnx` (torch.onnx.export; int8: ONNX Runtime's dynamic quantization of the
+  MatMuls); ctranslate2-int8: CTranslate2's Wav2Vec2 model converted by its own converter, int8.
+  These three run what a careful user would write around a bare runtime, given Tingxie's
+  chunking: 20 s chunks with 1.5 s strides (engine.chunking), per-chunk normalization, batches of
+  4 equal-length chunks, greedy CTC decoding of the kept frames.
 
-Prints wall-clock and CPU-time throughput ratios (CPU time is steadier when other processes
-share the machine), real-time factors, peak resident memory and the character agreement of
-the texts (1 − CER of each text against the pipeline's). Random weights sit near ties, so bf16
-flips some argmaxes: agreement here measures plumbing, not accuracy.
+Every side times the whole path from the file to the text (audio decoding included) after a
+warm-up on 2 s. Prints each side's configuration, wall-clock and CPU-time figures, real-time
+factor, peak resident memory, throughput ratios against the pipeline at its defaults and against
+the best-configured peer (the fastest side that is not Tingxie), and the character agreement of
+each text with the first side's. Random weights sit near ties, so bf16 and int8 flip argmaxes:
+agreement here measures plumbing, not accuracy.
 """
 
 from __future__ import annotations
@@ -39,6 +50,11 @@ SHARED_AUDIO = ROOT.parent / "shared" / "audio"
 SR = 16_000
 # Audio decoded in one pass (no chunks) to measure how chunking changes the text.
 SINGLE_PASS_SECONDS = 60.0
+SIDES = (
+    "pipeline", "pipeline-best", "tingxie", "tingxie-fp32", "onnxruntime", "onnxruntime-int8",
+    "ctranslate2-int8",
+)  # fmt: skip
+DEFAULT_SIDES = [s for s in SIDES if s != "tingxie-fp32"]
 
 
 class PeakRss:
@@ -72,18 +88,45 @@ def _cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _threads() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+# ---- one-time preparation (main process) ----------------------------------------------
+
+
 def build_full_model() -> Path:
     """The full-size random checkpoint, built once into bench/.cache."""
     from engine.testmodels import build_model
 
     path = CACHE / "xlsr53-large-random"
-    if (path / "model.safetensors").is_file():
-        return path
-    tmp = CACHE / "xlsr53-large-random.partial"
-    print(f"building the full-size random model in {path} (once) …", flush=True)
-    build_model(tmp, "full", seed=0)
-    tmp.rename(path)
+    if not (path / "model.safetensors").is_file():
+        print(f"building the full-size random model in {path} (once) …", flush=True)
+        build_model(CACHE / "xlsr53-large-random.partial", "full", seed=0)
+        (CACHE / "xlsr53-large-random.partial").rename(path)
     return path
+
+
+def build_exports(model: Path, sides: list[str]) -> dict[str, Path]:
+    """The exports the chosen sides run, each made once into bench/.cache."""
+    out: dict[str, Path] = {}
+    for side, quantize in (("onnxruntime", "none"), ("onnxruntime-int8", "int8")):
+        if side in sides:
+            from engine.export_onnx import export_onnx
+
+            out[side] = CACHE / f"xlsr53-large-onnx-{quantize}"
+            if not (out[side] / "model.onnx").is_file():
+                print(f"exporting to ONNX ({quantize}) in {out[side]} (once) …", flush=True)
+                export_onnx(model, out[side], quantize)
+    if "ctranslate2-int8" in sides:
+        import ctranslate2
+
+        out["ctranslate2-int8"] = path = CACHE / "xlsr53-large-ct2-int8"
+        if not (path / "model.bin").is_file():
+            print(f"converting to CTranslate2 (int8) in {path} (once) …", flush=True)
+            converter = ctranslate2.converters.TransformersConverter(str(model))
+            converter.convert(str(path), quantization="int8", force=True)
+    return out
 
 
 def build_long_audio(minutes: float) -> Path:
@@ -107,17 +150,36 @@ def build_long_audio(minutes: float) -> Path:
     return path
 
 
-def run_pipeline(model: Path, audio_path: Path, chunk_seconds: float) -> tuple[str, dict]:
+# ---- the sides (each in its own process) ------------------------------------------------
+
+
+def run_pipeline(model: Path, audio_path: Path, args, best: bool) -> tuple[str, dict]:
+    import torch
     from transformers import pipeline
 
     from engine.audio import load_audio
+    from engine.model import pick_dtype
 
-    asr = pipeline("automatic-speech-recognition", model=str(model), chunk_length_s=chunk_seconds)
-    audio = load_audio(audio_path)
-    asr(audio[: 2 * SR].copy())  # warm-up (one-time kernel set-up)
+    torch.set_num_threads(_threads())
+    kwargs: dict = {"chunk_length_s": args.chunk_seconds}
+    call: dict = {}
+    if best:
+        kwargs |= {"dtype": pick_dtype("auto", torch.device("cpu"))}
+        kwargs |= {"stride_length_s": args.stride_seconds}
+        call = {"batch_size": args.batch_size}
+    asr = pipeline("automatic-speech-recognition", model=str(model), **kwargs)
+    asr(load_audio(audio_path)[: 2 * SR], **call)  # warm-up (one-time kernel set-up)
     cpu0, t0 = _cpu_seconds(), time.perf_counter()
-    text = asr(audio.copy())["text"]
-    return text, {"seconds": time.perf_counter() - t0, "cpu_seconds": _cpu_seconds() - cpu0}
+    text = asr(load_audio(audio_path), **call)["text"]
+    figures = {"seconds": time.perf_counter() - t0, "cpu_seconds": _cpu_seconds() - cpu0}
+    dtype = str(asr.model.dtype).removeprefix("torch.")
+    stride = args.stride_seconds if best else args.chunk_seconds / 6
+    figures["config"] = (
+        f"transformers pipeline, {dtype}, batch {call.get('batch_size', 1)}, "
+        f"{args.chunk_seconds:g} s chunks, {stride:g} s strides, "
+        f"{asr.model.config._attn_implementation} attention"
+    )
+    return text, figures
 
 
 def chunk_agreement(t, audio_path: Path, seconds: float, options) -> float:
@@ -131,9 +193,7 @@ def chunk_agreement(t, audio_path: Path, seconds: float, options) -> float:
     return agreement(single, chunked)
 
 
-def run_tingxie(
-    model: Path, audio_path: Path, precision: str, chunk_seconds: float, batch_size: int
-) -> tuple[str, dict]:
+def run_tingxie(model: Path, audio_path: Path, args, precision: str) -> tuple[str, dict]:
     import numpy as np
 
     from engine.model import LoadOptions, load_model
@@ -142,63 +202,132 @@ def run_tingxie(
 
     loaded = load_model(model, LoadOptions(precision=precision))
     t = Transcriber(loaded)
-    options = TranscribeOptions(chunk_seconds=chunk_seconds, batch_size=batch_size)
+    options = TranscribeOptions(
+        chunk_seconds=args.chunk_seconds,
+        stride_seconds=args.stride_seconds,
+        batch_size=args.batch_size,
+    )
     list(t.transcribe(np.zeros(2 * SR, np.float32), options)[0])  # warm-up
     cpu0, t0 = _cpu_seconds(), time.perf_counter()
     stream, _ = t.transcribe(audio_path, options)
     text = "".join(s.text for s in stream if isinstance(s, Segment))
     figures = {"seconds": time.perf_counter() - t0, "cpu_seconds": _cpu_seconds() - cpu0}
     figures.update(
-        precision=loaded.precision,
-        attention=loaded.attention,
+        config=f"Transcriber, {loaded.precision}, batch {args.batch_size}, "
+        f"{args.chunk_seconds:g} s chunks, {args.stride_seconds:g} s strides, "
+        f"{loaded.attention} attention",
         chunk_agreement=chunk_agreement(t, audio_path, SINGLE_PASS_SECONDS, options),
+    )
+    return text, figures
+
+
+def _forward(side: str, export: Path):
+    """(B, T) normalized float32 audio → (B, frames, vocab) logits, on the side's runtime."""
+    import numpy as np
+
+    threads = _threads()
+    if side.startswith("onnxruntime"):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        session = ort.InferenceSession(
+            str(export / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        config = f"onnxruntime {ort.__version__}, {threads} intra-op threads"
+        return (lambda x: session.run(["logits"], {"input_values": x})[0]), config
+    import ctranslate2
+
+    model = ctranslate2.models.Wav2Vec2(
+        str(export), device="cpu", compute_type="int8", intra_threads=threads, inter_threads=1
+    )
+    config = f"ctranslate2 {ctranslate2.__version__}, int8, {threads} intra threads"
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        features = ctranslate2.StorageView.from_array(np.ascontiguousarray(x[:, None, :]))
+        return np.asarray(model.encode(features, to_cpu=False))
+
+    return forward, config
+
+
+def run_peer(model: Path, export: Path, audio_path: Path, args, side: str) -> tuple[str, dict]:
+    """A bare runtime behind Tingxie's chunking (see the module docstring)."""
+    import numpy as np
+
+    from engine.audio import load_audio
+    from engine.chunking import ChunkPlan, FrameGeometry, iter_chunks, join_frames
+
+    config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+    vocab = json.loads((model / "vocab.json").read_text(encoding="utf-8"))
+    tokens = {i: t for t, i in vocab.items()}
+    geometry = FrameGeometry.from_convs(config["conv_kernel"], config["conv_stride"])
+    plan = ChunkPlan.from_seconds(args.chunk_seconds, args.stride_seconds, geometry, SR)
+    forward, runtime = _forward(side, export)
+
+    def normalized(x: np.ndarray) -> np.ndarray:
+        return (x - x.mean()) / np.sqrt(x.var() + 1e-7)
+
+    def transcribe(audio: np.ndarray) -> str:
+        chunks, ids = list(iter_chunks([audio], plan)), []
+        for i in range(0, len(chunks), args.batch_size):
+            batch = chunks[i : i + args.batch_size]
+            groups: dict[int, list] = {}  # equal lengths run together (the last may be short)
+            for c in batch:
+                groups.setdefault(len(c.audio), []).append(c)
+            for group in groups.values():
+                logits = forward(np.stack([normalized(c.audio) for c in group]))
+                for c, lg in zip(group, logits, strict=True):
+                    ids.extend(join_frames(c, lg).argmax(axis=-1).tolist())
+        out, previous = [], None
+        for i in ids:  # greedy CTC: collapse repeats, drop the blank (<pad>, id 0) and specials
+            if i != previous and tokens.get(i, "<") not in ("<pad>", "<s>", "</s>", "<unk>"):
+                out.append(" " if tokens[i] == "|" else tokens[i])
+            previous = i
+        return "".join(out)
+
+    transcribe(np.zeros(2 * SR, np.float32))  # warm-up
+    cpu0, t0 = _cpu_seconds(), time.perf_counter()
+    text = transcribe(load_audio(audio_path))
+    figures = {"seconds": time.perf_counter() - t0, "cpu_seconds": _cpu_seconds() - cpu0}
+    figures["config"] = (
+        f"{runtime}, batch {args.batch_size}, {args.chunk_seconds:g} s chunks, "
+        f"{args.stride_seconds:g} s strides"
     )
     return text, figures
 
 
 def worker(args: argparse.Namespace) -> None:
     """One side, in its own process; writes its figures as JSON."""
-    import torch
-
     from engine.audio import probe
 
     with PeakRss() as mem:
-        if args.side == "pipeline":
-            text, figures = run_pipeline(args.model, args.audio, args.chunk_seconds)
-        else:
+        if args.side.startswith("pipeline"):
+            text, figures = run_pipeline(args.model, args.audio, args, args.side == "pipeline-best")
+        elif args.side.startswith("tingxie"):
             precision = "fp32" if args.side == "tingxie-fp32" else "auto"
-            text, figures = run_tingxie(
-                args.model, args.audio, precision, args.chunk_seconds, args.batch_size
-            )
+            text, figures = run_tingxie(args.model, args.audio, args, precision)
+        else:
+            text, figures = run_peer(args.model, args.export, args.audio, args, args.side)
     figures.update(
         side=args.side,
         text=text,
         audio_seconds=probe(args.audio).duration,
         peak_rss_mb=mem.peak / 2**20,
-        threads=torch.get_num_threads(),
+        threads=_threads(),
     )
     args.result.write_text(json.dumps(figures, ensure_ascii=False), encoding="utf-8")
 
 
-def run_side(side: str, model: Path, audio: Path, args: argparse.Namespace) -> dict:
+def run_side(side: str, model: Path, export: Path | None, audio: Path, args) -> dict:
     result = CACHE / f"result-{side}.json"
     result.unlink(missing_ok=True)
     cmd = [
-        sys.executable,
-        __file__,
-        "--side",
-        side,
-        "--model",
-        str(model),
-        "--audio",
-        str(audio),
-        "--result",
-        str(result),
-        "--chunk-seconds",
-        str(args.chunk_seconds),
-        "--batch-size",
-        str(args.batch_size),
-    ]
+        sys.executable, __file__, "--side", side, "--model", str(model), "--audio", str(audio),
+        "--result", str(result), "--chunk-seconds", str(args.chunk_seconds),
+        "--stride-seconds", str(args.stride_seconds), "--batch-size", str(args.batch_size),
+    ]  # fmt: skip
+    if export is not None:
+        cmd += ["--export", str(export)]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     print(f"running {side} …", flush=True)
     subprocess.run(cmd, check=True, env=env, cwd=ROOT)
@@ -214,30 +343,45 @@ def agreement(reference: str, hypothesis: str) -> float:
 
 
 def report(results: list[dict]) -> None:
-    base = results[0]
+    first = results[0]
+    base = next((r for r in results if r["side"] == "pipeline"), first)
+    peers = [r for r in results if not r["side"].startswith("tingxie")]
+    best = min(peers, key=lambda r: r["seconds"]) if peers else base
     print()
     print(
-        f"audio: {base['audio_seconds']:.1f} s; CPU: {_cpu_name()}; torch threads: "
-        f"{base['threads']}; load average at the end: {os.getloadavg()[0]:.1f}"
+        f"audio: {first['audio_seconds']:.1f} s; CPU: {_cpu_name()}, {os.cpu_count()} cores; "
+        f"threads per side: {first['threads']}; load average at the end: "
+        f"{os.getloadavg()[0]:.1f}"
     )
-    header = f"{'side':<14}{'wall s':>8}{'RTF':>8}{'×wall':>8}{'CPU s':>8}{'×CPU':>7}"
-    print(header + f"{'peak MB':>9}{'chars':>7}{'agree':>8}")
     for r in results:
+        print(f"  {r['side']:<17} {r['config']}")
+    print(
+        f"{'side':<17}{'wall s':>7}{'RTF':>7}{'CPU s':>7}{'×pipeline':>10}{'×best peer':>11}"
+        f"{'peak MB':>8}{'chars':>6}{'agree':>7}"
+    )
+    for r in results:
+        vs_base = (
+            f"{base['seconds'] / r['seconds']:.2f}/{base['cpu_seconds'] / r['cpu_seconds']:.2f}"
+        )
+        vs_best = (
+            f"{best['seconds'] / r['seconds']:.2f}/{best['cpu_seconds'] / r['cpu_seconds']:.2f}"
+        )
         print(
-            f"{r['side']:<14}{r['seconds']:>8.1f}{r['seconds'] / r['audio_seconds']:>8.3f}"
-            f"{base['seconds'] / r['seconds']:>8.2f}{r['cpu_seconds']:>8.1f}"
-            f"{base['cpu_seconds'] / r['cpu_seconds']:>7.2f}{r['peak_rss_mb']:>9.0f}"
-            f"{len(''.join(r['text'].split())):>7}{agreement(base['text'], r['text']):>8.3f}"
+            f"{r['side']:<17}{r['seconds']:7.1f}{r['seconds'] / r['audio_seconds']:7.3f}"
+            f"{r['cpu_seconds']:7.1f}{vs_base:>10}{vs_best:>11}{r['peak_rss_mb']:8.0f}"
+            f"{len(''.join(r['text'].split())):6d}{agreement(first['text'], r['text']):7.3f}"
         )
     print(
-        "×wall / ×CPU: throughput relative to the pipeline (higher is faster); "
-        "agree: 1 − CER against the pipeline's text"
+        f"×pipeline / ×best peer: throughput (wall / CPU time) relative to the pipeline at its "
+        f"defaults and to the fastest peer ({best['side']}), higher is faster; agree: 1 − CER "
+        f"against {first['side']}'s text"
     )
-    for r in results[1:]:
-        print(
-            f"{r['side']}: chunked vs one-pass text on the first {SINGLE_PASS_SECONDS:g} s: "
-            f"{r['chunk_agreement']:.3f} (1 − CER)"
-        )
+    for r in results:
+        if "chunk_agreement" in r:
+            print(
+                f"{r['side']}: chunked vs one-pass text on the first {SINGLE_PASS_SECONDS:g} s: "
+                f"{r['chunk_agreement']:.3f} (1 − CER)"
+            )
 
 
 def _cpu_name() -> str:
@@ -252,14 +396,20 @@ def _cpu_name() -> str:
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--minutes", type=float, default=4.0, help="length of the test file")
-    p.add_argument("--chunk-seconds", type=float, default=20.0, help="chunk length, both sides")
-    p.add_argument("--batch-size", type=int, default=4, help="Tingxie's chunks per forward pass")
-    p.add_argument("--skip-fp32", action="store_true", help="skip the Tingxie fp32 run")
+    p.add_argument("--minutes", type=float, default=1.0, help="length of the test file")
+    p.add_argument("--chunk-seconds", type=float, default=20.0, help="chunk length, every side")
     p.add_argument(
-        "--side", choices=("pipeline", "tingxie", "tingxie-fp32"), help=argparse.SUPPRESS
+        "--stride-seconds", type=float, default=1.5, help="strides, every side but pipeline"
     )
+    p.add_argument("--batch-size", type=int, default=4, help="chunks per forward pass")
+    p.add_argument(
+        "--sides",
+        default=",".join(DEFAULT_SIDES),
+        help=f"comma-separated, in order; of {', '.join(SIDES)}",
+    )
+    p.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     p.add_argument("--model", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--export", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--audio", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     return p.parse_args()
@@ -271,10 +421,14 @@ def main() -> None:
     if args.side:
         worker(args)
         return
+    sides = args.sides.split(",")
+    unknown = set(sides) - set(SIDES)
+    if unknown:
+        sys.exit(f"--sides: unknown {', '.join(sorted(unknown))}; choose from {', '.join(SIDES)}")
     CACHE.mkdir(parents=True, exist_ok=True)
     model, audio = build_full_model(), build_long_audio(args.minutes)
-    sides = ["pipeline", "tingxie"] + ([] if args.skip_fp32 else ["tingxie-fp32"])
-    report([run_side(side, model, audio, args) for side in sides])
+    exports = build_exports(model, sides)
+    report([run_side(side, model, exports.get(side), audio, args) for side in sides])
 
 
 if __name__ == "__main__":
