@@ -134,6 +134,47 @@ STRINGS: dict[str, tuple[str, str]] = {
         "{path} could not be written ({detail}); choose another folder or free some space",
         "无法写入 {path}（{detail}）；请换一个文件夹或释放空间",
     ),
+    # Folders and watch folders (app.folders)
+    "action.add_folder": ("Add folder…", "添加文件夹…"),
+    "action.watch_folders": ("Watch folders…", "监视文件夹…"),
+    "dialog.add_folder": ("Add a folder of audio or video", "添加音频或视频文件夹"),
+    "dialog.confirm_folder": (
+        "Transcribe {count} files from {folder}?",
+        "转写 {folder} 中的 {count} 个文件？",
+    ),
+    "dialog.empty_folder": (
+        "{folder} and its subfolders hold no audio or video files.",
+        "{folder} 及其子文件夹中没有音频或视频文件。",
+    ),
+    "watch.title": ("Watch folders", "监视文件夹"),
+    "watch.explain": (
+        "Audio and video files in these folders (subfolders too), those already there and "
+        "each new one, are transcribed once they stop growing, and their transcripts written "
+        "as set below. Finished files are remembered in the output folder, so a restart does "
+        "not redo them.",
+        "这些文件夹（含子文件夹）中已有和新出现的音频、视频文件，在停止增长后自动转写，"
+        "并按下方设置写出转写文件。已完成的文件记录在输出文件夹中，重启后不会重做。",
+    ),
+    "watch.add": ("Add folder…", "添加文件夹…"),
+    "watch.remove": ("Remove", "移除"),
+    "watch.formats": ("Formats:", "格式："),
+    "watch.out": ("Output folder:", "输出文件夹："),
+    "watch.out_beside": ("beside each file", "与原文件放在一起"),
+    "watch.name": ("File name:", "文件名："),
+    "watch.name_help": (
+        "{stem}: the file's name; {date}, {time}: when it was transcribed",
+        "{stem}：原文件名；{date}、{time}：转写的日期和时间",
+    ),
+    "watch.no_format": ("Choose at least one format.", "请至少选择一种格式。"),
+    "watch.bad_name": (
+        "The file name {name} can use only {{stem}}, {{date}} and {{time}}, and no folders.",
+        "文件名 {name} 只能使用 {{stem}}、{{date}} 和 {{time}}，且不能包含文件夹。",
+    ),
+    "watch.queued": (
+        "{count} new files from {folder} queued",
+        "已将 {folder} 中的 {count} 个新文件加入队列",
+    ),
+    "watch.exported": ("Wrote {files}", "已写入 {files}"),
 }
 
 _current: Language = "zh"

@@ -9,14 +9,19 @@ point them at a temporary INI file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+import json
+import logging
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QSettings, Signal
 
 from .confidence import DEFAULT_THRESHOLD
 from .i18n import LANGUAGES
+
+if TYPE_CHECKING:
+    from engine.watch import WatchSpec
 
 __all__ = [
     "BACKENDS",
@@ -31,6 +36,8 @@ __all__ = [
 ORGANIZATION = "Tingxie"
 BACKENDS = ("auto", "torch", "onnx")  # engine.model.Backend, without importing torch
 APPLICATION = "Tingxie"
+
+log = logging.getLogger("tingxie.app.settings")
 
 
 def default_recordings_dir() -> Path:
@@ -55,6 +62,8 @@ class Preferences:
     recordings_dir: str = ""
     # The runtime models load on (engine.model.LoadOptions.backend): auto, torch or onnx.
     backend: str = "auto"
+    # Watch folders with their auto-export templates (stored as a JSON list).
+    watch_folders: tuple[WatchSpec, ...] = ()
 
     def __post_init__(self) -> None:
         # Frozen: the normalized values are set once, here.
@@ -118,7 +127,9 @@ def load(store: QSettings) -> Preferences:
         default = getattr(defaults, f.name)
         raw = store.value(f.name, default)
         try:
-            if isinstance(default, bool):
+            if f.name == "watch_folders":
+                values[f.name] = _watch_specs(raw)
+            elif isinstance(default, bool):
                 values[f.name] = raw if isinstance(raw, bool) else str(raw).lower() == "true"
             else:
                 values[f.name] = type(default)(raw)
@@ -127,7 +138,23 @@ def load(store: QSettings) -> Preferences:
     return Preferences(**values)
 
 
+def _watch_specs(raw: Any) -> tuple[WatchSpec, ...]:
+    """Watch folders from their JSON list; an entry that no longer reads is dropped, logged."""
+    from engine.watch import WatchSpec
+
+    specs = []
+    for entry in json.loads(raw) if isinstance(raw, str) else ():
+        try:
+            specs.append(WatchSpec(**entry))
+        except (TypeError, ValueError) as e:
+            log.warning("watch folder %r left out of the preferences: %s", entry, e)
+    return tuple(specs)
+
+
 def save(store: QSettings, prefs: Preferences) -> None:
     for f in fields(Preferences):
-        store.setValue(f.name, getattr(prefs, f.name))
+        value = getattr(prefs, f.name)
+        if f.name == "watch_folders":
+            value = json.dumps([asdict(spec) for spec in value], ensure_ascii=False)
+        store.setValue(f.name, value)
     store.sync()

@@ -45,6 +45,7 @@ from .export.embeddings import EmbedDialog
 from .export.model import ExportDialog
 from .export.share import ShareDialog
 from .filequeue import FileQueue
+from .folders import FolderWatcher, WatchFoldersDialog, ask_folder_files
 from .fonts import cjk_font
 from .i18n import LANGUAGES, LiveText, set_language, tr
 from .library import LibraryView
@@ -192,6 +193,8 @@ class MainWindow(QMainWindow):
         self.pause_action = action("Ctrl+P", self.toggle_pause)
         self.stop_action = action("Ctrl+E", self.stop_recording)
         self.open_action = action("Ctrl+O", self.open_files)
+        self.add_folder_action = action("", self.add_folder)
+        self.watch_folders_action = action("", self.edit_watch_folders)
         self.save_action = action("Ctrl+S", self.save_transcript)
         self.quit_action = action("Ctrl+Q", self.close)
         self.model_action = action("Ctrl+M", self.choose_model)
@@ -349,7 +352,8 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         self.file_menu = bar.addMenu("")
-        file_actions = (self.open_action, self.save_action, self.export_embeddings_action)
+        file_actions = (self.open_action, self.add_folder_action, self.watch_folders_action,
+                        self.save_action, self.export_embeddings_action)  # fmt: skip
         for act in (*file_actions, None, self.quit_action):
             self.file_menu.addAction(act) if act else self.file_menu.addSeparator()
         self.model_menu = bar.addMenu("")
@@ -405,6 +409,18 @@ class MainWindow(QMainWindow):
         w.file_failed.connect(self._file_failed)
         w.file_cancelled.connect(self._file_cancelled)
         w.error.connect(self.show_error)
+        # Watch folders: polled once a model is loaded, files queued like any other.
+        self.folder_watcher = FolderWatcher(self.settings, self.add_files, self.documents, self)
+        self.folder_watcher.follow(w)
+        self.folder_watcher.queued.connect(
+            lambda folder, count: self._say("watch.queued", folder=folder, count=count)
+        )
+        self.folder_watcher.exported.connect(
+            lambda _audio, files: self._say("watch.exported", files=", ".join(files))
+        )
+        self.folder_watcher.export_failed.connect(
+            lambda target, e: self.show_error("file", write_error_text(Path(target), e))
+        )
 
     # ---- extension points ----------------------------------------------------------------
     def add_page(self, widget: QWidget, title_key: str) -> int:
@@ -634,6 +650,13 @@ class MainWindow(QMainWindow):
         )
         self.add_files(paths)
 
+    def add_folder(self, folder: str = "") -> list[int]:
+        """Queue the audio and video files of a folder (subfolders too), after a count."""
+        return self.add_files(ask_folder_files(self, folder))
+
+    def edit_watch_folders(self) -> None:
+        WatchFoldersDialog(self.settings, self).exec()
+
     def add_files(self, paths: list[str]) -> list[int]:
         """Queue files for transcription; returns their job ids."""
         jobs = []
@@ -766,6 +789,8 @@ class MainWindow(QMainWindow):
             self.record_action: "action.record",
             self.stop_action: "action.stop",
             self.open_action: "action.open",
+            self.add_folder_action: "action.add_folder",
+            self.watch_folders_action: "action.watch_folders",
             self.save_action: "action.save",
             self.quit_action: "action.quit",
             self.model_action: "action.choose_model",

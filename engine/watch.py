@@ -17,14 +17,18 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from .atomic import atomic_write_text
 from .audio import is_supported
+from .writers import FORMATS
 
-__all__ = ["FolderWatch", "WatchOptions", "media_files"]
+__all__ = ["STATE_FILE", "FolderWatch", "WatchOptions", "WatchSpec", "media_files"]
 
 log = logging.getLogger("tingxie.watch")
+
+STATE_FILE = ".tingxie-watch.json"  # in the output folder (or the watched one): what was finished
 
 
 def media_files(folder: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
@@ -50,6 +54,56 @@ class WatchOptions:
     def __post_init__(self) -> None:
         if self.settle_seconds < 0 or self.poll_seconds <= 0:
             raise ValueError("settle_seconds must be ≥ 0 and poll_seconds > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class WatchSpec:
+    """A watched folder and its auto-export template: which transcripts to write for each new
+    file, where, and named how (the CLI's `watch` options and the app's watch folders)."""
+
+    folder: str
+    formats: tuple[str, ...] = ("txt",)  # from engine.writers.FORMATS
+    # Output folder, the watched folder's subfolders kept under it; empty: beside each file.
+    out: str = ""
+    # File name without suffix: {stem} the recording's name, {date} and {time} of the
+    # transcription (2024-05-01, 143005).
+    name: str = "{stem}"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "formats", tuple(self.formats))  # a list, from JSON
+        bad = [f for f in self.formats if f not in FORMATS]
+        if bad or not self.formats:
+            raise ValueError(
+                f"watch folder {self.folder}: unknown export format "
+                f"{', '.join(bad) or '(none)'}; choose from {', '.join(FORMATS)}"
+            )
+        try:
+            sample = self.name.format(stem="x", date="d", time="t")
+        except (KeyError, IndexError, ValueError) as e:
+            raise ValueError(
+                f"file-name pattern {self.name!r}: use only {{stem}}, {{date}} and {{time}}"
+            ) from e
+        if not sample.strip() or any(sep in sample for sep in "/\\"):
+            raise ValueError(f"file-name pattern {self.name!r}: give a file name, not a path")
+
+    @property
+    def state_file(self) -> Path:
+        """Where the watch remembers finished files: with the transcripts it wrote."""
+        return Path(self.out or self.folder) / STATE_FILE
+
+    def base(self, path: Path, now: datetime | None = None) -> Path:
+        """Where `path`'s transcripts go, without the format's suffix; its folder is made."""
+        now = now or datetime.now()
+        name = self.name.format(stem=path.stem, date=now.strftime("%Y-%m-%d"),
+                                time=now.strftime("%H%M%S"))  # fmt: skip
+        out = Path(self.out) / path.parent.relative_to(self.folder) if self.out else path.parent
+        out.mkdir(parents=True, exist_ok=True)
+        return out / name
+
+    def targets(self, path: Path, now: datetime | None = None) -> list[Path]:
+        """The transcript files of `path`, one per format."""
+        base = self.base(path, now)
+        return [base.with_name(f"{base.name}.{fmt}") for fmt in self.formats]
 
 
 class FolderWatch:

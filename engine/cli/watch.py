@@ -5,14 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 from .transcribe import add_transcription_options, prepare
 
-__all__ = ["STATE_FILE", "add_parser", "run"]
-
-STATE_FILE = ".tingxie-watch.json"  # in --out (or the watched folder): what was finished
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -42,26 +39,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _base(args: argparse.Namespace, path: Path) -> Path:
-    now = datetime.now()
-    name = args.name.format(stem=path.stem, date=now.strftime("%Y-%m-%d"),
-                            time=now.strftime("%H%M%S"))  # fmt: skip
-    out = args.out / path.parent.relative_to(args.folder) if args.out else path.parent
-    out.mkdir(parents=True, exist_ok=True)
-    return out / name
-
-
 def run(args: argparse.Namespace) -> int:
-    from engine.watch import FolderWatch, WatchOptions
+    from engine.watch import FolderWatch, WatchOptions, WatchSpec
 
     from .transcribe import _transcribe_one
 
     try:
         options = WatchOptions(not args.top_only, args.settle, args.poll)
-        args.name.format(stem="x", date="d", time="t")
-        state = (args.out or args.folder) / STATE_FILE
-        watch = FolderWatch(args.folder, state, options)
-    except (ValueError, KeyError, IndexError, FileNotFoundError) as e:
+        spec = WatchSpec(str(args.folder), args.format, str(args.out or ""), args.name)
+        watch = FolderWatch(args.folder, spec.state_file, options)
+    except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     prepared = prepare(args)
@@ -74,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             for path in watch.ready():
                 try:
                     written = _transcribe_one(transcriber, path, transcribe_options,
-                                              _base(args, path), args.format)  # fmt: skip
+                                              spec.base(path), args.format)  # fmt: skip
                     print("wrote " + ", ".join(map(str, written)), file=sys.stderr)
                 except Exception as e:  # one bad file must not stop the watch
                     message = str(e).splitlines()[0] if str(e) else type(e).__name__

@@ -1,0 +1,295 @@
+"""Folders and watch folders in the app: a folder's media files queued after a count, and the
+watch folders of the preferences polled while the app runs, each new file queued once it has
+stopped growing and its transcripts written by the folder's auto-export template.
+
+The engine does the work (`engine.watch`: which files, when a file is complete, what was
+finished; `engine.writers`: the transcripts); this module only times the looks, queues through
+the window's file queue and answers the queue's outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.watch import FolderWatch, WatchOptions, WatchSpec, media_files
+from engine.writers import FORMATS, write
+
+from .i18n import tr
+from .settings import Settings
+
+__all__ = ["FolderWatcher", "WatchFoldersDialog", "ask_folder_files"]
+
+log = logging.getLogger("tingxie.app.folders")
+
+
+def ask_folder_files(parent: QWidget, folder: str = "") -> list[str]:
+    """The audio and video files of a folder (subfolders too) the user chose and agreed to
+    transcribe once told how many; empty when they declined or there are none."""
+    folder = folder or QFileDialog.getExistingDirectory(parent, tr("dialog.add_folder"))
+    if not folder:
+        return []
+    files = media_files(folder, recursive=True)
+    if not files:
+        QMessageBox.information(parent, tr("app.title"), tr("dialog.empty_folder", folder=folder))
+        return []
+    question = tr("dialog.confirm_folder", count=len(files), folder=folder)
+    if QMessageBox.question(parent, tr("app.title"), question) != QMessageBox.StandardButton.Yes:
+        return []
+    return [str(f) for f in files]
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    spec: WatchSpec
+    watch: FolderWatch
+    path: Path
+
+
+class FolderWatcher(QObject):
+    """Looks at the watch folders of the preferences every `options.poll_seconds` once a model
+    is loaded (`follow` starts it; queued files would only wait before), queues the files that
+    are ready through `queue_files`, and when one finishes writes its transcripts and marks it
+    done. A failed or cancelled file is marked done too, as the CLI does: it waits for a new
+    version instead of coming back at the next look.
+
+    A look is a stat per file of the watched folders, cheap enough for the UI thread on a local
+    disk. A folder that is missing (an unplugged drive) is skipped until it is back."""
+
+    queued = Signal(str, int)  # watched folder, files queued from it
+    exported = Signal(str, list)  # recording, transcript paths written
+    export_failed = Signal(str, object)  # transcript path, the OSError or ValueError
+
+    def __init__(
+        self,
+        settings: Settings,
+        queue_files: Callable[[list[str]], list[int]],
+        documents: Mapping[Any, Any],
+        parent: QObject | None = None,
+        options: WatchOptions | None = None,
+    ) -> None:
+        """`queue_files` queues paths and returns their job ids (the window's `add_files`);
+        `documents[job id].segments` are a finished job's segments."""
+        super().__init__(parent)
+        self.settings = settings
+        self.options = options or WatchOptions()
+        self.clock: Callable[[], float] = time.monotonic  # the watches' clock (tests step it)
+        self._queue_files = queue_files
+        self._documents = documents
+        # One watch per folder and state file: editing a template keeps what it has seen.
+        self._watches: dict[tuple[str, Path], FolderWatch] = {}
+        self._jobs: dict[int, _Job] = {}
+        self.timer = QTimer(self)
+        self.timer.setInterval(round(1000 * self.options.poll_seconds))
+        self.timer.timeout.connect(self.poll)
+
+    def follow(self, worker: QObject) -> None:
+        """Start with the first loaded model and answer the outcome of the files queued."""
+        worker.model_loaded.connect(self.start)
+        worker.file_done.connect(self._finished)
+        worker.file_failed.connect(self._dropped)
+        worker.file_cancelled.connect(self._dropped)
+
+    def start(self, _model: object = None) -> None:
+        if not self.timer.isActive():
+            self.timer.start()
+            self.poll()
+
+    def poll(self) -> None:
+        """Queue the files of every watch folder that are ready and not queued yet."""
+        queued = {job.path for job in self._jobs.values()}
+        specs = self.settings.prefs.watch_folders
+        keys = {_key(s) for s in specs}
+        self._watches = {k: w for k, w in self._watches.items() if k in keys}
+        for spec in specs:
+            watch = self._watch(spec)
+            if watch is None:
+                continue
+            try:
+                fresh = [p for p in watch.ready() if p not in queued]
+            except OSError as e:  # the folder went away between two looks
+                log.warning("%s: %s", spec.folder, e)
+                self._watches.pop(_key(spec), None)
+                continue
+            queued.update(fresh)
+            if not fresh:
+                continue
+            for job_id, path in zip(self._queue_files([str(p) for p in fresh]), fresh, strict=True):
+                self._jobs[job_id] = _Job(spec, watch, path)
+            self.queued.emit(spec.folder, len(fresh))
+
+    def _watch(self, spec: WatchSpec) -> FolderWatch | None:
+        key = _key(spec)
+        if key not in self._watches:
+            try:
+                self._watches[key] = FolderWatch(*key, self.options, self.clock)
+            except FileNotFoundError:
+                return None
+        return self._watches[key]
+
+    def _finished(self, job_id: int, info: Any) -> None:
+        job = self._jobs.pop(job_id, None)
+        if job is None:
+            return
+        segments = self._documents[job_id].segments
+        written = []
+        for target in job.spec.targets(job.path):
+            try:
+                written.append(str(write(segments, target, info=info)))
+            except (OSError, ValueError) as e:
+                self.export_failed.emit(str(target), e)
+        job.watch.done(job.path)
+        if written:
+            self.exported.emit(str(job.path), written)
+
+    def _dropped(self, job_id: int, _error: object = None) -> None:
+        job = self._jobs.pop(job_id, None)
+        if job is not None:
+            job.watch.done(job.path)
+
+
+def _key(spec: WatchSpec) -> tuple[str, Path]:
+    return spec.folder, spec.state_file
+
+
+class WatchFoldersDialog(QDialog):
+    """Add and remove watch folders and edit the selected one's export template; OK saves them
+    in the preferences (the watcher follows from its next look)."""
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(tr("watch.title"))
+        self.settings = settings
+        self._showing = False  # the form is being filled from a spec, not edited
+        self.specs: list[WatchSpec] = list(settings.prefs.watch_folders)
+        self.list = QListWidget()
+        self.list.addItems([s.folder for s in self.specs])
+        self.list.currentRowChanged.connect(self._show)
+        add, self.remove = QPushButton(tr("watch.add")), QPushButton(tr("watch.remove"))
+        add.clicked.connect(lambda: self.add_folder())
+        self.remove.clicked.connect(self.remove_selected)
+        self.formats = {fmt: QCheckBox(fmt.upper()) for fmt in FORMATS}
+        self.out = QLineEdit(placeholderText=tr("watch.out_beside"))
+        browse = QPushButton(tr("dialog.browse"))
+        browse.clicked.connect(self._browse)
+        self.name = QLineEdit()
+        self.name.setToolTip(tr("watch.name_help"))
+        self.problem = QLabel(wordWrap=True)
+        self.problem.setStyleSheet("color: #b00020")
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self._layout(add, browse)
+        for box in self.formats.values():
+            box.toggled.connect(self._edited)
+        self.out.textEdited.connect(self._edited)
+        self.name.textEdited.connect(self._edited)
+        self.list.setCurrentRow(0 if self.specs else -1)
+        self._show(self.list.currentRow())
+
+    def _layout(self, add: QPushButton, browse: QPushButton) -> None:
+        side = QVBoxLayout()
+        for button in (add, self.remove):
+            side.addWidget(button)
+        side.addStretch(1)
+        top = QHBoxLayout()
+        top.addWidget(self.list, 1)
+        top.addLayout(side)
+        formats, out = QHBoxLayout(), QHBoxLayout()
+        for box in self.formats.values():
+            formats.addWidget(box)
+        formats.addStretch(1)
+        out.addWidget(self.out, 1)
+        out.addWidget(browse)
+        self.form = QFormLayout()
+        self.form.addRow(tr("watch.formats"), formats)
+        self.form.addRow(tr("watch.out"), out)
+        self.form.addRow(tr("watch.name"), self.name)
+        self.form.addRow("", QLabel(tr("watch.name_help")))
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(tr("watch.explain"), wordWrap=True))
+        layout.addLayout(top)
+        layout.addLayout(self.form)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.buttons)
+        self.resize(640, 420)
+
+    def add_folder(self, folder: str = "") -> None:
+        folder = folder or QFileDialog.getExistingDirectory(self, tr("watch.title"))
+        if folder:
+            self.specs.append(WatchSpec(folder))
+            self.list.addItem(folder)
+            self.list.setCurrentRow(len(self.specs) - 1)
+
+    def remove_selected(self) -> None:
+        row = self.list.currentRow()
+        if row >= 0:
+            del self.specs[row]
+            self.list.takeItem(row)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, tr("watch.out"), self.out.text())
+        if folder:
+            self.out.setText(folder)
+            self._edited()
+
+    def _show(self, row: int) -> None:
+        """The selected folder's template in the form (nothing to edit when none is)."""
+        spec = self.specs[row] if 0 <= row < len(self.specs) else WatchSpec("")
+        self._showing = True
+        for fmt, box in self.formats.items():
+            box.setChecked(fmt in spec.formats)
+        self.out.setText(spec.out)
+        self.name.setText(spec.name)
+        self._showing = False
+        for widget in (*self.formats.values(), self.out, self.name, self.remove):
+            widget.setEnabled(row >= 0)
+        self._check(None)
+
+    def _edited(self) -> None:
+        row = self.list.currentRow()
+        if self._showing or row < 0:
+            return
+        formats = tuple(fmt for fmt, box in self.formats.items() if box.isChecked())
+        if not formats:
+            self._check(tr("watch.no_format"))
+            return
+        try:
+            self.specs[row] = WatchSpec(self.specs[row].folder, formats, self.out.text().strip(),
+                                        self.name.text())  # fmt: skip
+        except ValueError:
+            self._check(tr("watch.bad_name", name=self.name.text()))
+            return
+        self._check(None)
+
+    def _check(self, problem: str | None) -> None:
+        """Say what is wrong with the form; OK waits until it is right."""
+        self.problem.setText(problem or "")
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(problem is None)
+
+    def accept(self) -> None:
+        self.settings.set(watch_folders=tuple(self.specs))
+        super().accept()

@@ -1,0 +1,190 @@
+"""Folders and watch folders in the app, with a fake engine: File → Add folder queues exactly a
+folder's media files after a count; a watch folder from the preferences picks up a file written
+while the app runs only once it stops growing, writes its exports, and a new window on the same
+settings does not redo it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from app_fakes import FakePlayer, emitted, tone
+from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QMessageBox
+
+from app import settings
+from app.folders import WatchFoldersDialog
+from app.main import build_window
+from app.worker import Engine
+from engine.audio import write_wav
+from engine.library.store import Store
+from engine.results import Char, Progress, Segment, TranscriptionInfo
+from engine.watch import STATE_FILE, WatchSpec
+
+
+class _Transcriber:
+    """One segment, 你好, for any file; remembers which files it was given."""
+
+    def __init__(self, seen: list[str]) -> None:
+        self.seen = seen
+
+    def transcribe(self, path):
+        self.seen.append(str(path))
+        info = TranscriptionInfo(str(path), 1.0, 16_000, "fake", "cpu", "fp32", "eager", "mp")
+        chars = (Char("你", 0.0, 0.4, 0.9), Char("好", 0.5, 0.9, 0.9))
+        return iter([Progress(1.0, 1.0), Segment(0, 0.0, 0.9, chars)]), info
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path, monkeypatch):
+    """Windows on one settings file and library; `seen` lists the files transcribed."""
+    monkeypatch.setattr("app.demo.whisper_model_dir", lambda: None)
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text: pytest.fail(text))
+    ini, seen = tmp_path / "settings.ini", []
+    store_path = tmp_path / "library.db"
+    libraries = []
+
+    def make(**prefs):
+        store = settings.open_settings(ini)
+        settings.save(store, replace(settings.load(store), **prefs))
+        store.setValue("recordings_dir", str(tmp_path / "recordings"))
+        engine = Engine(
+            load_model=lambda source, tqdm: object(),
+            transcriber=lambda model: _Transcriber(seen),
+            streamer=lambda transcriber: object(),  # no recording here
+            list_devices=lambda: [],
+            find_unfinished=lambda folder: [],
+            recover=lambda path: path,
+        )
+        libraries.append(Store(store_path))
+        window = build_window(store, engine, library=libraries[-1], player=FakePlayer())
+        qtbot.addWidget(window)
+        window.show()
+        return window
+
+    make.seen = seen
+    yield make
+    for library in libraries:
+        library.close()
+
+
+def test_add_folder_counts_and_queues_exactly_its_media_files(make_window, tmp_path, monkeypatch):
+    folder = tmp_path / "lectures"
+    for name in ("a.wav", "sub/b.mp3", "sub/deeper/c.m4a", ".hidden/d.wav", "notes.txt", "x.png"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"\0" * 16)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    asked, answer = [], [QMessageBox.StandardButton.No]
+    monkeypatch.setattr(
+        QMessageBox, "question", lambda _p, _t, text: asked.append(text) or answer[0]
+    )
+    window = make_window(language="en")
+    window.add_folder_action.trigger()  # declined: nothing queued
+    assert asked == [f"Transcribe 3 files from {folder}?"]
+    assert window.queue.job_ids() == []
+    answer[0] = QMessageBox.StandardButton.Yes
+    window.add_folder_action.trigger()
+    queued = [window.queue.path(j) for j in window.queue.job_ids()]
+    assert queued == [str(folder / n) for n in ("a.wav", "sub/b.mp3", "sub/deeper/c.m4a")]
+
+
+def test_add_folder_without_media_says_so(make_window, tmp_path, monkeypatch):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "sub" / "notes.txt").write_text("hi")
+    told = []
+    monkeypatch.setattr(QMessageBox, "information", lambda _p, _t, text: told.append(text))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: pytest.fail("asked to confirm 0"))
+    window = make_window(language="en")
+    assert window.add_folder(str(tmp_path / "empty")) == []
+    assert told == [f"{tmp_path / 'empty'} and its subfolders hold no audio or video files."]
+
+
+def _write_in_pieces(path: Path, pieces: int):
+    """A real WAV written as a recorder would: a piece at a time (yields after each)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    source = path.with_name("source.bin")  # not a media file: the watch ignores it
+    write_wav(source, tone(1.0))
+    data = source.read_bytes()
+    source.unlink()
+    step = -(-len(data) // pieces)
+    with open(path, "wb") as f:
+        for start in range(0, len(data), step):
+            f.write(data[start : start + step])
+            f.flush()
+            yield
+
+
+def _look(window, clock: _Clock, seconds: float = 0.0) -> list[str]:
+    """Step the watch clock, look once, and return the paths in the queue."""
+    clock.now += seconds
+    window.folder_watcher.poll()
+    return [window.queue.path(j) for j in window.queue.job_ids()]
+
+
+def test_watch_folder_takes_a_growing_file_once_complete_and_not_again_after_restart(
+    qtbot, make_window, tmp_path
+):
+    watched, out = tmp_path / "inbox", tmp_path / "transcripts"
+    watched.mkdir()
+    spec = WatchSpec(str(watched), ("srt", "json"), str(out), "{stem}-auto")
+    window = make_window(watch_folders=(spec,))
+    clock = window.folder_watcher.clock = _Clock()
+    recording = watched / "day1" / "call.wav"
+    writer = _write_in_pieces(recording, 3)
+    next(writer)
+    assert not window.folder_watcher.timer.isActive()  # no model yet: no looking
+    emitted(qtbot, window.worker.model_loaded, window.start)
+    qtbot.waitUntil(window.folder_watcher.timer.isActive)  # the loaded model starts it
+    settle = window.folder_watcher.options.settle_seconds
+    for _ in writer:  # still growing at every look, however long between them
+        assert _look(window, clock, settle + 1) == []
+    assert _look(window, clock, settle / 2) == []  # complete, but not yet settled
+    assert _look(window, clock, settle) == [str(recording)]
+    assert _look(window, clock, settle) == [str(recording)]  # queued once, not per look
+    srt, js = out / "day1" / "call-auto.srt", out / "day1" / "call-auto.json"
+    qtbot.waitUntil(lambda: srt.exists() and js.exists(), timeout=10_000)
+    assert "你好" in srt.read_text(encoding="utf-8")
+    assert json.loads(js.read_text(encoding="utf-8"))["segments"][0]["text"] == "你好"
+    qtbot.waitUntil(lambda: (out / STATE_FILE).exists(), timeout=5000)
+    assert make_window.seen == [str(recording)]
+    window.close()
+
+    again = make_window()  # the same settings file: the watch folder is remembered
+    assert again.prefs.watch_folders == (spec,)
+    clock = again.folder_watcher.clock = _Clock()
+    emitted(qtbot, again.worker.model_loaded, again.start)
+    qtbot.waitUntil(again.folder_watcher.timer.isActive)
+    assert _look(again, clock, settle + 1) == [] and _look(again, clock, settle + 1) == []
+    assert make_window.seen == [str(recording)]
+
+
+def test_watch_dialog_edits_the_template_and_refuses_a_bad_one(qapp, tmp_path, qtbot):
+    prefs = settings.Settings()
+    dialog = WatchFoldersDialog(prefs)
+    qtbot.addWidget(dialog)
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    dialog.add_folder(str(tmp_path))
+    dialog.formats["txt"].setChecked(False)
+    assert not ok.isEnabled() and dialog.problem.text()  # no format at all
+    dialog.formats["vtt"].setChecked(True)
+    dialog.name.setText("{stem}/{nope}")
+    dialog.name.textEdited.emit(dialog.name.text())
+    assert not ok.isEnabled() and "{stem}" in dialog.problem.text()
+    dialog.name.setText("{date}-{stem}")
+    dialog.name.textEdited.emit(dialog.name.text())
+    dialog.out.setText(str(tmp_path / "out"))
+    dialog.out.textEdited.emit(dialog.out.text())
+    assert ok.isEnabled()
+    ok.click()
+    assert prefs.prefs.watch_folders == (
+        WatchSpec(str(tmp_path), ("vtt",), str(tmp_path / "out"), "{date}-{stem}"),
+    )
