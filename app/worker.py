@@ -360,6 +360,7 @@ class EngineWorker(QObject):
             result = embed(self.model, request.audio, options)
             path = write_embedding(result, request.out, request.format)
         except TingxieError as e:  # no model, an unreadable file: says what to do already
+            log.debug("embedding %s failed", request.audio, exc_info=True)
             self.embed_failed.emit(e)
             return
         except (OSError, ValueError, AttributeError) as e:
