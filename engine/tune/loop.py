@@ -145,11 +145,11 @@ class Job:
         self.acc = Accelerator(cpu=cpu, mixed_precision="no")
         self.device = torch.device("cpu") if cpu else self.acc.device
         if self.cfg.precision == "auto" and cpu:
-            # Measured (bench/bench_train.py, small model, features cached): on a 2-core Xeon
-            # with AMX, bf16 autocast ran training steps at 0.55x fp32's speed (the whole job
-            # 0.72x by CPU time) though its inference is faster; an idle 2-core EPYC (Zen 4)
-            # gave 1.3x. The gain hangs on the CPU's backward kernels, so auto stays fp32 on
-            # CPUs; `precision: bf16` tries it.
+            # Measured (bench/bench_train.py, small model, features cached, 2-core Xeon with
+            # AMX, shared): bf16 autocast ran training steps at 0.55x to 1.1x fp32's speed
+            # across four runs, the whole job at 0.72x to 1.06x by CPU time; an idle 2-core
+            # EPYC (Zen 4) once gave 1.3x. No reliable gain, so auto stays fp32 on CPUs;
+            # `precision: bf16` tries it.
             dtype = torch.float32
         else:
             dtype = pick_dtype(self.cfg.precision, pick_device("cpu" if cpu else "cuda"))
