@@ -9,6 +9,7 @@ import math
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -291,7 +292,9 @@ def _child(kind: str, job: JobFolder, *extra: str) -> subprocess.CompletedProces
 
 @pytest.mark.slow
 def test_child_runs_cancels_and_resumes_a_job(tmp_path, corpus):
-    job = JobFolder.create(tmp_path, "tones", [str(corpus[1])], _config(corpus, steps=4))
+    # Long enough that it cannot end before the cancel arrives (4 steps did, on an idle CI
+    # machine); shortened below so the resumed run is quick.
+    job = JobFolder.create(tmp_path, "tones", [str(corpus[1])], _config(corpus, steps=10_000))
     job.request_cancel()  # left from an earlier run: cleared when the child starts
     proc = subprocess.Popen(
         [sys.executable, "-m", "engine.tune.child", "run", str(job.path)],
@@ -309,15 +312,18 @@ def test_child_runs_cancels_and_resumes_a_job(tmp_path, corpus):
     assert isinstance(events[-1], JobCancelled) and events[-1].checkpoint is not None
     assert job.state() == "stopped" and not job.cancel_requested()
     assert (job.path / "child.pid").exists() is False
+    stopped_at = events[-1].step
+    final = stopped_at + 2
+    replace(job.config, steps=final).save(job.config_path)
     done = _child("run", job, "--resume")
     assert done.returncode == 0, done.stderr[-2000:]
     events = job.events()
     assert isinstance(events[-1], JobFinished) and job.state() == "finished"
     steps = [e.step for e in events if isinstance(e, StepProgress)]
-    assert steps == sorted(set(steps)) and steps[-1] == 4  # resumed, not restarted
+    assert steps == sorted(set(steps)) and steps[-1] == final  # resumed, not restarted
     assert [m.name for m in tuned_models(tmp_path)] == ["tones"]
     card = read_card(job.model_dir)
-    assert card.steps == 4 and card.cer_before is not None
+    assert card.steps == final and card.cer_before is not None
 
 
 @pytest.mark.slow
