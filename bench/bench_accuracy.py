@@ -15,6 +15,7 @@ Audio is synthesized (seeded) into --work once and reused. Prints the figures fo
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import sys
@@ -23,6 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "resources" / "corpus"
+DEV_DOMAIN = 20  # the last sentences of a domain's train.txt: its dev split
+DEV_GENERAL = 100  # the last sentences of general/train.txt: never replayed
 
 
 def synth_once(text: Path, out: Path, copies: int, seed: int, **passages) -> Path:
@@ -34,6 +37,23 @@ def synth_once(text: Path, out: Path, copies: int, seed: int, **passages) -> Pat
         for _ in synthesize(read_sentences(text), out, options):
             pass
     return manifest
+
+
+def synth_text(text: Path, work: Path, copies: int, seed: int, **passages) -> Path:
+    """`synth_once` into a folder named by the text's content, so an edited sentence file is
+    voiced afresh instead of reusing stale audio."""
+    digest = hashlib.sha256(text.read_bytes()).hexdigest()[:8]
+    name = f"{text.parent.name}-{text.stem}-{digest}-s{seed}"
+    return synth_once(text, work / name, copies, seed, **passages)
+
+
+def lines_file(source: Path, rows: slice, out: Path) -> Path:
+    """The lines `rows` of a sentence file, written to `out` (a dev split cut from a training
+    file)."""
+    lines = source.read_text(encoding="utf-8").splitlines()[rows]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
 
 
 def with_replay(domain: Path, general: Path, n: int, out: Path) -> Path:
@@ -91,6 +111,14 @@ def main() -> int:
     parser.add_argument("--domain", choices=("medicine", "law"), default="medicine")
     parser.add_argument("--steps", type=int, default=400, help="LoRA optimizer steps")
     parser.add_argument("--lr", type=float, default=2e-3, help="LoRA peak learning rate")
+    parser.add_argument(
+        "--split",
+        choices=("dev", "test"),
+        default="test",
+        help="dev: train on the domain's train.txt less its last 20 sentences and score those, "
+        "and the last 100 general training sentences (never replayed); choose settings here. "
+        "test: train on all of train.txt and score heldout.txt (default)",
+    )
     parser.add_argument("--work", type=Path, default=ROOT / "out" / "bench-accuracy")
     parser.add_argument(
         "--replay",
@@ -107,9 +135,18 @@ def main() -> int:
     options = EvalOptions(load=LoadOptions(device="cpu", precision="fp32"))
     work = args.work
     dom = args.domain
-    general = synth_once(CORPUS / "general/heldout.txt", work / "general-heldout", 1, 11)
-    d_train = synth_once(CORPUS / f"{dom}/train.txt", work / f"{dom}-train", 3, 12)
-    d_held = synth_once(CORPUS / f"{dom}/heldout.txt", work / f"{dom}-heldout", 1, 13)
+    g_text, d_train_text = CORPUS / "general/heldout.txt", CORPUS / f"{dom}/train.txt"
+    d_held_text = CORPUS / f"{dom}/heldout.txt"
+    if args.split == "dev":
+        g_text = lines_file(g_text.with_name("train.txt"), slice(-DEV_GENERAL, None),
+                            work / "dev/general.txt")  # fmt: skip
+        d_held_text = lines_file(d_train_text, slice(-DEV_DOMAIN, None), work / f"dev/{dom}.txt")
+        d_train_text = lines_file(d_train_text, slice(None, -DEV_DOMAIN),
+                                  work / f"dev/{dom}-train.txt")  # fmt: skip
+    general = synth_text(g_text, work, 1, 11)
+    d_train = synth_text(d_train_text, work, 3, 12)
+    d_held = synth_text(d_held_text, work, 1, 13)
+    print(f"split {args.split}: scoring {g_text} and {d_held_text}; settings chosen on dev")
 
     base = evaluate(args.model, general, options)
     print(f"model {args.model} on {general} ({len(base.rows)} utterances, CPU)")
@@ -123,22 +160,18 @@ def main() -> int:
         print(f"  {m.measure:<32} AUROC {m.auroc:.3f}  ECE {m.ece:.3f}")
     # The same sentences as passages of 3-5 with pauses and silence around: input as a file
     # or a live recording holds it, longer than the single sentences of the set above.
-    long = synth_once(
-        CORPUS / "general/heldout.txt",
-        work / "general-heldout-passages",
-        1,
-        14,
-        sentences_range=(3, 5),
-        silence_range=(0.5, 1.5),
-    )
+    long = synth_text(g_text, work / "passages", 1, 14, sentences_range=(3, 5),
+                      silence_range=(0.5, 1.5))  # fmt: skip
     joined = evaluate(args.model, long, options)
     print(
         f"held-out general passages ({len(joined.rows)} of 3-5 sentences): CER {joined.cer.cer:.2%}"
     )
 
     d_before = evaluate(args.model, d_held, options)
-    tag = f"lora-{dom}-replay{args.replay}-{args.steps}-{args.lr:g}"
+    tag = f"lora-{args.split}-{dom}-replay{args.replay}-{args.steps}-{args.lr:g}"
     if args.replay:
+        if args.replay > 1800 - DEV_GENERAL:  # rows are copy-major: 1800 sentences, then again
+            sys.exit(f"--replay {args.replay}: at most {1800 - DEV_GENERAL} (the rest is dev)")
         g_train = synth_once(CORPUS / "general/train.txt", work / "general-train", 2, 1)
         d_train = with_replay(d_train, g_train, args.replay, work / f"{tag}-data")
     shutil.rmtree(work / tag, ignore_errors=True)  # a fresh job: an old one may be another model's
