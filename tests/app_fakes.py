@@ -117,11 +117,12 @@ def tone(seconds: float, freq: float = 440.0, amplitude: float = 0.3) -> np.ndar
     return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
-def emitted(qtbot, signal, action=None, timeout: int = 10_000) -> tuple:
+def emitted(qtbot, signal, action=None, timeout: int = 60_000) -> tuple:
     """Run `action`, wait until `signal` is emitted and return its arguments.
 
     Unlike qtbot.waitSignal this is safe for signals emitted in the worker's thread: the slot
     only appends to a list (pytest-qt's blocker would stop its timer from the wrong thread).
+    The generous default timeout is for loaded machines (loading a model took >10 s at load 6).
     """
     got: list[tuple] = []
     signal.connect(lambda *args: got.append(args))

@@ -34,7 +34,6 @@ from engine.tune.jobs import (
     EventLog,
     JobFolder,
     delete_job,
-    export_model,
     find_jobs,
     rename_job,
     running_job,
@@ -233,7 +232,7 @@ def test_job_folder_holds_the_config_and_spec(tmp_path):
     assert twin != job  # same name, same second: another folder
 
 
-def test_catalogue_lists_renames_exports_and_deletes(tmp_path):
+def test_catalogue_lists_renames_and_deletes(tmp_path):
     root = tmp_path / "tuning"
     first = _finished_job(root, "first", 0.3)
     _finished_job(root, "second")
@@ -246,13 +245,6 @@ def test_catalogue_lists_renames_exports_and_deletes(tmp_path):
     assert [m.name for m in tuned_models(root)][1] == "renamed"
     with pytest.raises(ValueError, match="empty"):
         rename_job(first, " ")
-    out = export_model(first, tmp_path / "out")  # a new folder
-    assert (out / "model.safetensors").read_bytes() == b"weights" and read_card(out) is not None
-    again = export_model(first, tmp_path / "out", "adapter")  # not empty: a subfolder
-    assert again == tmp_path / "out" / f"{first.id}-adapter"
-    assert (again / "adapter_model.safetensors").is_file()
-    with pytest.raises(ValueError, match="already exists"):
-        export_model(first, tmp_path / "out", "adapter")
     delete_job(first)
     assert not first.path.exists() and [m.name for m in tuned_models(root)] == ["second"]
     assert len(find_jobs(root)) == 2
@@ -379,3 +371,15 @@ def test_source_kind_says_what_a_source_will_be_read_as(tmp_path, corpus):
     assert source_kind(corpus[1].parent) == "folder"
     assert source_kind(cv) == "common_voice"
     assert source_kind(tmp_path / "nowhere") == "missing"
+
+
+def test_the_child_runs_as_a_module_or_through_the_bundled_program(tmp_path, monkeypatch):
+    from engine.tune.jobs import CHILD_MODULE, child_command
+
+    plain = child_command("run", tmp_path, resume=True)
+    assert plain == [sys.executable, "-m", CHILD_MODULE, "run", str(tmp_path), "--resume"]
+    monkeypatch.setattr(sys, "frozen", True, raising=False)  # as in the PyInstaller bundle
+    frozen = child_command("estimate", tmp_path)
+    assert frozen == [sys.executable, CHILD_MODULE, "estimate", str(tmp_path)]
+    bundle = (ROOT / "packaging" / "bundle" / "tingxie_app.py").read_text(encoding="utf-8")
+    assert f'sys.argv[1:2] == ["{CHILD_MODULE}"]' in bundle  # the program dispatches on it

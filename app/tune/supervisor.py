@@ -17,7 +17,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,12 +25,11 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, S
 
 from engine.tune.config import TuneConfig
 from engine.tune.events import Estimate, JobFailed
-from engine.tune.jobs import CHILD_MODULE, ChildKind, EventLog, JobFolder, running_job
+from engine.tune.jobs import ChildKind, EventLog, JobFolder, child_command, running_job
 from engine.tune.wire import TERMINAL
 
 __all__ = [
     "CheckRequest",
-    "ExportRequest",
     "NewJob",
     "SupervisorHandle",
     "TuneSupervisor",
@@ -63,13 +61,6 @@ class NewJob:
     kind: str  # "run", or "estimate" (the folder is removed once it is measured)
 
 
-@dataclass(frozen=True, slots=True)
-class ExportRequest:
-    job: str  # job folder
-    target: str
-    kind: str  # "merged" or "adapter"
-
-
 @dataclass(slots=True)
 class _Followed:
     job: JobFolder
@@ -91,8 +82,7 @@ class TuneSupervisor(QObject):
     finished = Signal(str, str)  # job folder, kind: the child is gone (after its events)
     refused = Signal(str)  # folder of the job already running
     checked = Signal(object)  # engine.tune.prepare.DataCheck
-    exported = Signal(str)  # folder written
-    failed = Signal(str)  # one-line reason (check or export could not run)
+    failed = Signal(str)  # one-line reason (the check could not run)
 
     def __init__(self, root: Path) -> None:
         super().__init__()
@@ -129,9 +119,7 @@ class TuneSupervisor(QObject):
         self._launch(JobFolder(folder), kind, resume, scratch=False)
 
     def _launch(self, job: JobFolder, kind: str, resume: bool, scratch: bool) -> None:
-        command = [sys.executable, "-m", CHILD_MODULE, kind, str(job.path)]
-        if resume:
-            command.append("--resume")
+        command = child_command(kind, job.path, resume)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT), env.get("PYTHONPATH")]))
         events = EventLog(job.events_path(kind))
@@ -242,18 +230,6 @@ class TuneSupervisor(QObject):
             log.exception("data check failed")
             self.failed.emit(f"the data could not be checked: {e}")
 
-    @Slot(object)
-    def export(self, request: ExportRequest) -> None:
-        """Copy a tuned model or adapter where the user chose (can be hundreds of MB)."""
-        from engine.tune.jobs import export_model
-
-        try:
-            written = export_model(JobFolder(request.job), Path(request.target), request.kind)
-        except (OSError, ValueError) as e:
-            self.failed.emit(str(e))
-            return
-        self.exported.emit(str(written))
-
     @Slot()
     def shutdown(self) -> None:
         """Stop following and end this thread. A tuning child goes on by itself (the window
@@ -284,13 +260,12 @@ class SupervisorHandle(QObject):
     start = Signal(str, str, bool)
     attach = Signal(str)
     check = Signal(object)
-    export = Signal(object)
     shutdown = Signal()
 
     def __init__(self, supervisor: TuneSupervisor) -> None:
         super().__init__()
         self.supervisor = supervisor
-        for name in ("start_new", "start", "attach", "check", "export", "shutdown"):
+        for name in ("start_new", "start", "attach", "check", "shutdown"):
             getattr(self, name).connect(getattr(supervisor, name))
         self.thread: QThread | None = None
 

@@ -24,12 +24,13 @@ import logging
 import os
 import re
 import shutil
+import sys
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.atomic import atomic_folder, atomic_write_text
+from engine.atomic import atomic_write_text
 
 from .config import TuneConfig
 from .events import Evaluated
@@ -47,7 +48,6 @@ __all__ = [
     "TunedModel",
     "compare_heldout",
     "delete_job",
-    "export_model",
     "find_jobs",
     "rename_job",
     "running_job",
@@ -58,9 +58,18 @@ log = logging.getLogger("tingxie.train")
 
 JobState = Literal["new", "running", "stopped", "finished"]
 ChildKind = Literal["run", "estimate"]
-ExportKind = Literal["merged", "adapter"]
 CHILD_MODULE = "engine.tune.child"  # what a job's process runs (also how it is recognized)
 _EVENT_FILES: dict[str, str] = {"run": "events.jsonl", "estimate": "estimate.jsonl"}
+
+
+def child_command(kind: ChildKind, folder: Path, resume: bool = False) -> list[str]:
+    """The command that runs `kind` on the job in `folder`: `python -m engine.tune.child`, or,
+    in the PyInstaller bundle (no `-m` there), the bundle's program, which dispatches on its
+    first argument (packaging/bundle/tingxie_app.py)."""
+    prefix = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m"]
+    return [*prefix, CHILD_MODULE, kind, str(folder), *(["--resume"] if resume else [])]
+
+
 _SLUG = re.compile(r"[^\w.-]+")
 
 
@@ -347,22 +356,6 @@ def delete_job(job: JobFolder) -> None:
     if job.running_pid() is not None:
         raise ValueError(f"{job.path}: a tuning process is still working on it; stop it first")
     shutil.rmtree(job.path)
-
-
-def export_model(job: JobFolder, target: Path, kind: ExportKind = "merged") -> Path:
-    """Copy the merged model (usable as --model anywhere) or the LoRA adapter to `target`: a
-    new or empty folder, or else a new subfolder named after the job. Returns the folder."""
-    source = job.model_dir if kind == "merged" else job.adapter_dir
-    if not source.is_dir():
-        raise ValueError(f"{job.path} has no {'tuned model' if kind == 'merged' else 'adapter'}")
-    target = Path(target)
-    if target.exists() and any(target.iterdir()):
-        target = target / f"{job.id}-{kind}"
-        if target.exists():
-            raise ValueError(f"{target} already exists; choose another folder")
-    if target.exists():
-        target.rmdir()  # empty: atomic_folder swaps the copy in
-    return atomic_folder(target, lambda tmp: shutil.copytree(source, tmp, dirs_exist_ok=True))
 
 
 @dataclass(frozen=True, slots=True)
