@@ -20,7 +20,7 @@ def test_loss_from_cached_features_matches_the_full_forward(tmp_path, model_type
     rng = np.random.default_rng(0)
     audio = [rng.standard_normal(n).astype(np.float32) for n in (8000, 5000)]
     labels = [np.array([5, 6, 7]), np.array([8, 5])]
-    features = encode_features(model, family, audio, torch.device("cpu"))
+    features = list(encode_features(model, family, audio, torch.device("cpu")))
     assert [f.shape[0] for f in features] == [24, 15]
     got = FromFeatures(model, family)(**collate_features(features, labels, torch.device("cpu")))
     # the same batch through transformers' forward: zero-padded audio with an attention mask

@@ -111,8 +111,9 @@ class TuneConfig:
     )
     cache_features: bool = setting(
         True,
-        "frozen feature encoder: compute its output once per utterance and keep it in memory"
-        " (~1.6x the audio's size) instead of running the convolutions every step",
+        "frozen feature encoder: compute its output once per utterance and keep it on disk"
+        " in output_dir/cache (~3x the decoded audio) instead of running the convolutions"
+        " every step",
     )
     # evaluation, checkpoints
     heldout_fraction: float = setting(

@@ -53,7 +53,7 @@ def estimate(config: TuneConfig, steps: int = 4) -> Estimate:
             job._train_step(next(stream))
             times.append(time.perf_counter() - started)
         evaluations, eval_seconds = 0, 0.0
-        if job.data.heldout_audio:
+        if job.data.heldout:
             started = time.perf_counter()
             job._evaluate()
             eval_seconds = time.perf_counter() - started

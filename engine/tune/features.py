@@ -1,8 +1,9 @@
 """Training from cached feature-encoder outputs when the convolutional encoder is frozen.
 
 A frozen encoder (LoRA, partial, or full with `freeze_feature_encoder`) maps an utterance to
-the same features every epoch, so they are computed once and kept in memory (about 1.6x the
-audio's size for a 512-channel encoder) and each step starts at the feature projection. This
+the same features every epoch, so they are computed once and kept on disk (`engine.tune.cache`;
+about 3x the decoded audio's size for a 512-channel encoder) and each step starts at the feature
+projection. This
 skips the convolutions over raw audio, which on small models are most of a step and on
 XLSR-large about a tenth of it. Everything after (projection, SpecAugment, transformer, head,
 CTC loss) is transformers' own modules, called in the order `*ForCTC.forward` calls them.
@@ -10,14 +11,15 @@ CTC loss) is transformers' own modules, called in the order `*ForCTC.forward` ca
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from engine.registry import Family
 
-__all__ = ["FromFeatures", "collate_features", "ctc_loss", "encode_features"]
+__all__ = ["FromFeatures", "collate_features", "ctc_loss", "encode_features", "features_key"]
 
 
 def _ctc_model(model: torch.nn.Module) -> torch.nn.Module:
@@ -25,27 +27,39 @@ def _ctc_model(model: torch.nn.Module) -> torch.nn.Module:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
+def _encoder(model: torch.nn.Module, family: Family) -> torch.nn.Module:
+    return getattr(_ctc_model(model), family.base_attr).feature_extractor
+
+
 @torch.no_grad()
 def encode_features(
-    model: torch.nn.Module, family: Family, audio: Sequence[np.ndarray], device: torch.device
-) -> list[torch.Tensor]:
-    """(frames, channels) float32 feature-encoder output per utterance, on the CPU."""
-    encoder = getattr(_ctc_model(model), family.base_attr).feature_extractor
-    out = []
+    model: torch.nn.Module, family: Family, audio: Iterable[np.ndarray], device: torch.device
+) -> Iterator[np.ndarray]:
+    """(frames, channels) float32 feature-encoder output per utterance, one at a time."""
+    encoder = _encoder(model, family)
     for a in audio:
         x = torch.from_numpy(np.ascontiguousarray(a))[None].to(device)
-        out.append(encoder(x)[0].transpose(0, 1).float().cpu().contiguous())
-    return out
+        yield encoder(x)[0].transpose(0, 1).float().cpu().numpy()
+
+
+def features_key(model: torch.nn.Module, family: Family, inputs: str) -> str:
+    """What cached features depend on: `inputs` (the audio and how it was prepared) and the
+    feature encoder's weights."""
+    digest = hashlib.sha256(inputs.encode())
+    for name, tensor in sorted(_encoder(model, family).state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def collate_features(
-    features: Sequence[torch.Tensor], labels: Sequence[np.ndarray], device: torch.device
+    features: Sequence[np.ndarray], labels: Sequence[np.ndarray], device: torch.device
 ) -> dict[str, torch.Tensor]:
     """Zero-padded features, their frame counts, and labels padded with -100."""
     longest = max(f.shape[0] for f in features)
     batch = torch.zeros(len(features), longest, features[0].shape[1])
     for row, f in enumerate(features):
-        batch[row, : f.shape[0]] = f
+        batch[row, : f.shape[0]] = torch.from_numpy(f)
     width = max(len(t) for t in labels)
     padded = np.full((len(labels), width), -100, dtype=np.int64)
     for row, t in enumerate(labels):

@@ -27,8 +27,9 @@ from engine.metrics import cer
 from engine.normalize import describe
 
 from .batching import Cursor, Step, padding_fraction, plan_epoch, steps_from
+from .cache import DiskSpaceError, RowStore, examples_key, free_bytes, open_rows, write_rows
 from .config import TuneConfig
-from .data import ValidationReport, load_dataset, load_example_audio
+from .data import Example, ValidationReport, load_dataset, load_example_audio
 from .events import (
     CheckpointSaved,
     Evaluated,
@@ -41,7 +42,7 @@ from .events import (
     StepProgress,
 )
 from .export import ModelCard, save_adapter, save_merged
-from .features import FromFeatures, collate_features, encode_features
+from .features import FromFeatures, collate_features, encode_features, features_key
 from .methods import MethodOptions, count_parameters, setup_method, trainable_state
 from .prepare import validate_for_model
 
@@ -50,6 +51,7 @@ __all__ = ["DiskSpaceError", "Job", "run_job"]
 log = logging.getLogger("tingxie.train")
 
 _CHECKPOINTS = "checkpoints"
+_CACHE = "cache"  # decoded audio and encoder features (engine.tune.cache), removed when done
 _STATE = "state.json"
 _WEIGHTS = "trainable.safetensors"
 _OPTIMIZER = "optimizer.pt"
@@ -57,25 +59,47 @@ _OPTIMIZER = "optimizer.pt"
 _CHECKPOINT_COPIES = 3
 
 
-class DiskSpaceError(OSError):
-    """Not enough free space for the job's checkpoints and outputs."""
-
-
 @dataclass(slots=True)
 class _Data:
-    """Decoded, normalized audio held in memory (a small corpus's features fit), with labels."""
+    """The examples and their labels (in memory: a few bytes per character); their audio is
+    decoded to disk once and read a batch at a time (`_Audio`)."""
 
-    train_audio: list[np.ndarray]
+    train: list[Example]
     train_labels: list[np.ndarray]
-    heldout_audio: list[np.ndarray]
-    heldout_texts: list[str]
+    heldout: list[Example]
     report: ValidationReport
     added_chars: list[str]
     normalization: tuple[str, ...]
+    # zero mean, unit variance per utterance, as the model's feature extractor does
+    normalize_audio: bool
 
     @property
-    def train_lengths(self) -> list[int]:
-        return [len(a) for a in self.train_audio]
+    def heldout_texts(self) -> list[str]:
+        return [e.text for e in self.heldout]
+
+
+@dataclass(frozen=True, slots=True)
+class _Store:
+    """One on-disk store a job reads: its folder's name under cache/, the key of what it is
+    built from, the examples whose rows it holds, and its bytes per sample of their audio."""
+
+    name: str
+    key: str
+    examples: list[Example]
+    bytes_per_sample: float
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Audio:
+    """The decoded audio on disk (see engine.tune.cache), read a batch at a time."""
+
+    train: RowStore
+    heldout: RowStore
+    normalize: bool
+
+    def read(self, store: RowStore, indices: Sequence[int]) -> list[np.ndarray]:
+        return [_normalized(store[i], self.normalize) for i in indices]
 
 
 @dataclass(slots=True)
@@ -207,34 +231,81 @@ class Job:
         ids = processor.tokenizer.get_vocab()
         unk = processor.tokenizer.unk_token_id
         space = ids.get(getattr(processor.tokenizer, "word_delimiter_token", "|"), unk)
-        normalize_audio = bool(getattr(processor.feature_extractor, "do_normalize", True))
-        log.info("decoding %d training and %d held-out utterances", len(train), len(heldout))
         return _Data(
-            train_audio=[_load(e, normalize_audio) for e in train],
+            train=train,
             train_labels=[
                 np.array([space if c == " " else ids.get(c, unk) for c in e.text], dtype=np.int64)
                 for e in train
             ],
-            heldout_audio=[_load(e, normalize_audio) for e in heldout],
-            heldout_texts=[e.text for e in heldout],
+            heldout=heldout,
             report=report,
             added_chars=added,
             normalization=tuple(describe(prepared.normalize)),
+            normalize_audio=bool(getattr(processor.feature_extractor, "do_normalize", True)),
         )
 
-    def _check_disk(self, model) -> None:
+    def _plan_cache(self, model) -> list[_Store]:
+        """The on-disk stores the job reads (engine.tune.cache): training and held-out audio,
+        and the encoder features when the frozen encoder's output is cached."""
+        data, config = self.data, model.config
+        plans = [
+            _Store("train", examples_key(data.train), data.train, 2, "the decoded training audio"),
+            _Store(
+                "heldout", examples_key(data.heldout), data.heldout, 2, "the decoded held-out audio"
+            ),
+        ]
+        if self.cfg.freeze_feature_encoder and self.cfg.cache_features:
+            inputs = f"{plans[0].key} {data.normalize_audio} {self.device.type}"
+            # float32 × channels per frame, a frame per prod(conv_stride) samples
+            per_sample = 4 * config.conv_dim[-1] / float(np.prod(config.conv_stride))
+            key = features_key(model, self.family, inputs)
+            plans.append(_Store("features", key, data.train, per_sample, "the encoder features"))
+        return plans
+
+    def _check_disk(self, model, plans: Sequence[_Store]) -> None:
+        """Room for the stores not yet on disk, the checkpoints and the tuned model."""
         trainable, total = count_parameters(model)
+        seconds = self.data.report.durations
+        cache = self.out / _CACHE
+        caching = sum(
+            p.bytes_per_sample * SAMPLE_RATE * sum(seconds.get(e.id, 0.0) for e in p.examples)
+            for p in plans
+            if open_rows(cache / p.name, p.key) is None
+        )
         need = 4 * (2 * total + (self.cfg.keep_checkpoints + 1) * _CHECKPOINT_COPIES * trainable)
-        where = self.out
-        while not where.exists():
-            where = where.parent
-        free = shutil.disk_usage(where).free
+        need += int(caching)
+        where, free = free_bytes(self.out)
         if free < need:
             raise DiskSpaceError(
-                f"{self.out}: the job needs about {need / 1e9:.2f} GB free for checkpoints and "
-                f"the tuned model but {where} has {free / 1e9:.2f} GB; free space or choose "
-                "another output_dir"
+                f"{self.out}: the job needs about {need / 1e9:.2f} GB free for checkpoints, the "
+                f"tuned model and its decoded audio ({caching / 1e9:.2f} GB) but {where} has "
+                f"{free / 1e9:.2f} GB; free space or choose another output_dir"
             )
+
+    def _store(self, plan: _Store, rows: Iterator[np.ndarray]) -> RowStore:
+        """The store on disk when whole and current, else written from `rows` (a generator:
+        nothing is decoded when the store is reused)."""
+        folder = self.out / _CACHE / plan.name
+        found = open_rows(folder, plan.key)
+        if found is not None:
+            return found
+        log.info("writing %s (%d utterances) to %s", plan.what, len(plan.examples), folder)
+        quantized = plan.name != "features"
+        return write_rows(folder, plan.key, rows, quantized=quantized, what=plan.what)
+
+    def _cache(self, model, plans: Sequence[_Store]) -> None:
+        """Decode the audio (and encode the features) to disk once; the main process writes,
+        the others then open what it wrote."""
+        with self.acc.main_process_first():
+            train, heldout = (
+                self._store(p, map(load_example_audio, p.examples)) for p in plans[:2]
+            )
+            self.audio = _Audio(train, heldout, self.data.normalize_audio)
+            self.features = None
+            if len(plans) > 2:
+                audio = (self.audio.read(train, [i])[0] for i in range(len(train)))
+                encoded = encode_features(model, self.family, audio, self.device)
+                self.features = self._store(plans[2], encoded)
 
     def _build_optimizer(self, model) -> None:
         cfg = self.cfg
@@ -286,18 +357,18 @@ class Job:
 
     def _train_step(self, step: Step) -> float:
         """One optimizer step over this process's share of the step's micro-batches."""
-        acc, model, data = self.acc, self.model, self.data
+        acc, model = self.acc, self.model
         world, rank = acc.num_processes, acc.process_index
         share = step.micro_batches[rank::world]
         local = 0.0
         for k, batch in enumerate(share):
-            labels = [data.train_labels[i] for i in batch]
+            labels = [self.data.train_labels[i] for i in batch]
             sync = k == len(share) - 1
             weight = len(batch) / step.examples
             with contextlib.nullcontext() if sync else acc.no_sync(model):
                 with self._autocast():
                     if self.features is None:
-                        inputs = self._collate([data.train_audio[i] for i in batch], labels)
+                        inputs = self._collate(self.audio.read(self.audio.train, batch), labels)
                         loss = model(**inputs).loss
                     else:
                         features = [self.features[i] for i in batch]
@@ -321,20 +392,21 @@ class Job:
     def _evaluate(self) -> Evaluated:
         model = self._inner()
         model.eval()
-        audio, refs = self.data.heldout_audio, self.data.heldout_texts
+        heldout, refs = self.audio.heldout, self.data.heldout_texts
+        lengths = heldout.lengths
         config = model.config
         # the decoding and frame arithmetic of transcription (engine.decode, engine.chunking)
         ctc = CtcVocab.from_tokenizer(self.processor.tokenizer, config.pad_token_id)
         geometry = FrameGeometry.from_convs(config.conv_kernel, config.conv_stride)
         limit = int(self.cfg.micro_batch_seconds * SAMPLE_RATE)
-        hyps = [""] * len(audio)
-        for batch in plan_epoch([len(a) for a in audio], limit, self.cfg.seed, 0):
-            inputs = self._collate([audio[i] for i in batch], None)
+        hyps = [""] * len(refs)
+        for batch in plan_epoch(lengths, limit, self.cfg.seed, 0):
+            inputs = self._collate(self.audio.read(heldout, batch), None)
             with self._autocast():
                 logits = model(**inputs).logits
             log_probs = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
             for row, i in enumerate(batch):
-                hyps[i] = greedy_text(log_probs[row, : geometry.frames(len(audio[i]))], ctc)
+                hyps[i] = greedy_text(log_probs[row, : geometry.frames(lengths[i])], ctc)
         model.train()
         result = cer(refs, hyps)
         return Evaluated(
@@ -482,11 +554,12 @@ class Job:
         )
         model = setup_method(model, self.family, options)
         model.train()
-        self._check_disk(model)
+        plans = self._plan_cache(model)
+        self._check_disk(model, plans)
         self._build_optimizer(model)
-        self.features = None
-        if cfg.freeze_feature_encoder and cfg.cache_features:
-            self.features = encode_features(model, self.family, self.data.train_audio, self.device)
+        self._cache(model, plans)
+        self.train_lengths = self.audio.train.lengths
+        if self.features is not None:
             model = FromFeatures(model, self.family)
         self.model, self.optimizer = self.acc.prepare(model, self.optimizer)
         _seed_everything(cfg.seed + 1 + self.acc.process_index)
@@ -495,12 +568,12 @@ class Job:
 
     def _started(self) -> JobStarted:
         data, limit = self.data, int(self.cfg.micro_batch_seconds * SAMPLE_RATE)
-        lengths = data.train_lengths
+        lengths = self.train_lengths
         trainable, total = count_parameters(self._inner())
         return JobStarted(
             config=self.cfg,
             train_examples=len(lengths),
-            heldout_examples=len(data.heldout_audio),
+            heldout_examples=len(data.heldout),
             train_seconds=sum(lengths) / SAMPLE_RATE,
             validation=data.report.table(),
             skipped_rows=len(data.report.skipped),
@@ -520,7 +593,7 @@ class Job:
     def run(self) -> Iterator[JobEvent]:
         self._setup()
         yield self._started()
-        has_heldout = bool(self.data.heldout_audio)
+        has_heldout = bool(self.data.heldout)
         if self.state.step == 0 and has_heldout:
             event = self._evaluate()
             self.state.cer_before = event.cer
@@ -536,7 +609,7 @@ class Job:
         cfg, s = self.cfg, self.state
         return steps_from(
             Cursor(s.epoch, s.index),
-            self.data.train_lengths,
+            self.train_lengths,
             max_batch_samples=int(cfg.micro_batch_seconds * SAMPLE_RATE),
             step_samples=int(cfg.batch_seconds * SAMPLE_RATE),
             seed=cfg.seed,
@@ -595,9 +668,9 @@ class Job:
             base_model=cfg.model,
             method=cfg.method,
             steps=s.step,
-            train_examples=len(data.train_audio),
-            train_seconds=sum(data.train_lengths) / SAMPLE_RATE,
-            heldout_examples=len(data.heldout_audio),
+            train_examples=len(data.train),
+            train_seconds=sum(self.train_lengths) / SAMPLE_RATE,
+            heldout_examples=len(data.heldout),
             cer_before=s.cer_before,
             cer_after=s.best_cer,
             data=cfg.data,
@@ -613,6 +686,7 @@ class Job:
                 save_merged(model, self.processor, self.out / "model", card)
             except OSError as e:
                 raise self._disk_full("the tuned model", e) from e
+            shutil.rmtree(self.out / _CACHE, ignore_errors=True)  # rebuilt if a job reuses out
         self.acc.wait_for_everyone()
         return JobFinished(
             JobResult(
@@ -638,8 +712,7 @@ def _fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _load(example, normalize: bool) -> np.ndarray:
-    audio = np.asarray(load_example_audio(example), dtype=np.float32)
+def _normalized(audio: np.ndarray, normalize: bool) -> np.ndarray:
     if normalize:  # as Wav2Vec2FeatureExtractor does: zero mean, unit variance per utterance
         audio = (audio - audio.mean()) / np.sqrt(audio.var() + 1e-7)
     return audio
