@@ -116,6 +116,42 @@ class TranscriptView(QTextEdit):
     def _block_start(self, index: int) -> int:
         return self.document().findBlock(self._starts[index]).position()
 
+    def replace_chars(self, first: int, count: int, chars: Sequence[Char]) -> None:
+        """Put `chars` in place of committed characters first..first+count-1 (a live
+        segment's final text in place of its streamed text, engine.twopass), colored by
+        their own confidences. What follows keeps its look and paragraphs; the scroll
+        position stays (or keeps following the end) and the user's cursor stays on the same
+        text. With count 0 they are inserted as a paragraph of their own before `first`."""
+        bar = self.verticalScrollBar()
+        scroll, following = bar.value(), bar.value() >= bar.maximum() - 4
+        start = self._starts[first] if first < len(self._starts) else self._committed_end
+        end = self._char_end(first + count - 1) if count else start
+        cursor = QTextCursor(self.document())
+        cursor.beginEditBlock()
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        if not count and chars and cursor.block().position() != cursor.position():
+            cursor.insertBlock()
+        starts = []
+        for char in chars:
+            starts.append(cursor.position())
+            cursor.insertText(char.text, self._format(char, tail=False))
+        if not count and chars:
+            cursor.insertBlock()
+        cursor.endEditBlock()
+        shift = cursor.position() - end
+        self._starts[first : first + count] = starts
+        self._chars[first : first + count] = chars
+        for i in range(first + len(chars), len(self._starts)):
+            self._starts[i] += shift
+        self._committed_end += shift
+        bar.setValue(bar.maximum() if following else scroll)
+
+    def _char_end(self, i: int) -> int:
+        """Document position after committed character `i` (and its mark)."""
+        return self._starts[i] + len(self._chars[i].text)
+
     # ---- coloring ------------------------------------------------------------------------
     @property
     def threshold(self) -> float:

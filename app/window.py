@@ -75,6 +75,9 @@ class Document:
     audio: str = ""
     segments: list[Segment] = field(default_factory=list)
     info: Any = None
+    # Live: how many of `segments` are finals (engine.twopass); the rest are streamed and
+    # shown until their final replaces them.
+    finals: int = 0
 
 
 def media_patterns() -> str:
@@ -396,6 +399,7 @@ class MainWindow(QMainWindow):
         w.audio_level.connect(self._audio_level)
         w.partial.connect(self._partial)
         w.segment.connect(self._live_segment)
+        w.final.connect(self._live_final)
         w.recording_started.connect(self._recording_started)
         w.recording_saved.connect(self._recording_saved)
         w.unfinished_found.connect(self._unfinished_found)
@@ -611,6 +615,20 @@ class MainWindow(QMainWindow):
         segments.append(segment)
         if self.current == LIVE:
             self.transcript.end_segment(sum(len(s.chars) for s in segments))
+
+    def _live_final(self, final: Any) -> None:
+        """A finished live segment decoded again (engine.stream.SegmentFinal): its final
+        text takes the place of its streamed text, in the document and in the view."""
+        doc = self.documents[LIVE]
+        k = doc.finals
+        first = sum(len(s.chars) for s in doc.segments[:k])
+        if final.replaces and k < len(doc.segments):
+            doc.segments[k : k + 1] = [final.segment] if final.segment.chars else []
+        elif final.segment.chars:
+            doc.segments.insert(k, final.segment)
+        doc.finals = k + bool(final.segment.chars)
+        if self.current == LIVE:
+            self.transcript.replace_chars(first, final.replaces, final.segment.chars)
 
     def _devices_listed(self, devices: list) -> None:
         self.device_box.clear()

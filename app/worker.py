@@ -205,6 +205,9 @@ class EngineWorker(QObject):
     audio_level = Signal(object, int, float)  # envelope points, level 0..100, seconds recorded
     partial = Signal(tuple, tuple)  # newly committed chars, current tail chars
     segment = Signal(object)  # Segment ended by a pause while recording
+    # engine.stream.SegmentFinal: a finished segment decoded again as a file would be; its
+    # text replaces the segment's streamed characters (engine.twopass)
+    final = Signal(object)
     recording_started = Signal(str)  # path being written
     # Path of the finished WAV, and whether it was transcribed live (False: no model was loaded
     # when it began, so it has no text yet; the window transcribes the file instead).
@@ -470,7 +473,12 @@ class EngineWorker(QObject):
             log.exception("streaming transcription failed")
             self.error.emit("model", TingxieError("transcribe.live_failed", detail=e))
             return
+        from engine.stream import SegmentFinal
+
         for update in updates:
+            if isinstance(update, SegmentFinal):
+                self.final.emit(update)
+                continue
             self.partial.emit(tuple(update.committed), tuple(update.tail))
             if update.segment is not None:
                 self.segment.emit(update.segment)

@@ -6,6 +6,9 @@ session would: a block every `--block` seconds of simulated clock, and compute t
 
 - stream L/R: engine.stream.StreamingTranscriber (bounded left context L s, commit after R s
   of right context, reused convolutional features, catch-up), for each --contexts pair.
+- two-pass: engine.twopass.TwoPassTranscriber, the first --contexts pair's stream whose
+  segments (ended by a pause or max length) are decoded again as files and replaced by
+  their finals; the finals' compute counts on the same clock, in the same step.
 - naive: every hop, re-decode the last W seconds from scratch; characters that slide out of
   the window are kept as the last decode showed them (its transcript). W is `--naive-window`,
   by default the longest of 4, 3, 2, 1.5 and 1 s whose decode, timed here before the run, takes
@@ -17,11 +20,17 @@ the offline decode's character) minus the moment its audio ended. Characters of 
 decode that never show that way are counted and printed ("unshown"): p50/p95 are over the shown
 ones, and p95 all counts the unshown as never arriving (∞ once more than 5 % are unshown).
 Agreement (every row) = 1 - CER of the strategy's final transcript against the offline decode
-(engine.transcribe) of the same audio. Random weights sit near ties, so agreement is only
-meaningful with a trained model (`--model demo`).
+(engine.transcribe) of the same audio; for two-pass, of its finals. Random weights sit near
+ties, so agreement is only meaningful with a trained model (`--model demo`). Final latency =
+the clock when a final appears minus the end of its segment's speech (its last character's
+end). The last line: `finals agreement: X %  partial p50/p95: A/B ms  final p95: C ms`.
+
+`--passages N` streams N held-out passages of 3-5 sentences with 0.5-1.5 s pauses, synthesized
+with espeak-ng (engine.tune.synth; cached in bench/.cache), instead of --audio's clips.
 
     .venv/bin/python bench/bench_stream.py                   # full-size random XLSR-53 model
     .venv/bin/python bench/bench_stream.py --model demo      # resources/demo-model
+    .venv/bin/python bench/bench_stream.py --model demo --passages 6 --seconds 120
 """
 
 from __future__ import annotations
@@ -42,13 +51,16 @@ sys.path.insert(0, str(ROOT))
 
 from engine.model import DEMO_MODEL_DIR, LoadOptions, load_model  # noqa: E402
 from engine.results import Char, Segment  # noqa: E402
-from engine.stream import StreamingTranscriber, StreamOptions  # noqa: E402
+from engine.stream import SegmentFinal, StreamingTranscriber, StreamOptions  # noqa: E402
 from engine.transcribe import Transcriber  # noqa: E402
+from engine.twopass import TwoPassTranscriber  # noqa: E402
 
 SR = 16_000
 CACHE = ROOT / "bench" / ".cache"
 AUDIO = ROOT.parent / "shared" / "audio"
-Process = Callable[[np.ndarray | None], list[list[Char]]]  # samples (None: end) -> views
+CORPUS = ROOT / "resources" / "corpus" / "general" / "heldout.txt"
+# samples (None: end) -> [(view, the final shown by it or None)]
+Process = Callable[[np.ndarray | None], list[tuple[list[Char], SegmentFinal | None]]]
 
 
 def model_path(name: str) -> Path:
@@ -67,30 +79,46 @@ def model_path(name: str) -> Path:
     return Path(name)
 
 
-def speech(seconds: float, manifest: Path) -> np.ndarray:
+def speech(seconds: float, manifest: Path) -> tuple[np.ndarray, str | None]:
     """Clips listed in a manifest (TSV with a `file` or `path` column, relative to it) joined
-    with 0.5 s pauses, cut to `seconds`."""
+    with 0.5 s pauses, cut to `seconds`, and their joined `text` (None: the manifest has none,
+    or the last clip was cut)."""
     from engine.audio import load_audio
 
     if not manifest.is_file():
         sys.exit(f"{manifest} not found: pass --audio with a manifest of Mandarin clips")
     with open(manifest, encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
-    names = [row.get("file") or row.get("path") for row in rows]
-    parts, total = [], 0
-    for name in names:
-        parts += [load_audio(manifest.parent / name), np.zeros(SR // 2, np.float32)]
+    parts, total, texts = [], 0, []
+    for row in rows:
+        clip = load_audio(manifest.parent / (row.get("file") or row.get("path")))
+        parts += [clip, np.zeros(SR // 2, np.float32)]
         total += len(parts[-2]) + SR // 2
+        texts.append(row.get("text"))
         if total >= seconds * SR:
             break
-    return np.concatenate(parts)[: round(seconds * SR)]
+    whole = total - SR // 2 <= seconds * SR and None not in texts
+    return np.concatenate(parts)[: round(seconds * SR)], "".join(texts) if whole else None
+
+
+def passages(n: int) -> Path:
+    """A manifest of `n` synthesized passages of 3-5 held-out sentences with pauses (cached)."""
+    from engine.tune.synth import SynthOptions, read_sentences, synthesize
+
+    out = CACHE / f"stream-passages-{n}"
+    if not (out / "manifest.tsv").is_file():
+        print(f"synthesizing {n} passages into {out} ...", flush=True)
+        options = SynthOptions(seed=14, sentences_range=(3, 5), silence_range=(0.5, 1.5))
+        for _ in synthesize(read_sentences(CORPUS)[: 5 * n], out, options):
+            pass
+    return out / "manifest.tsv"
 
 
 def simulate(
     process: Process, audio: np.ndarray, block: float, timer: Callable[[], float]
 ) -> tuple[list, float]:
     """Feed `audio` in real time with a simulated clock that advances by the compute time
-    `timer` measures; returns [(clock, view)] and the compute seconds spent."""
+    `timer` measures; returns [(clock, view, final or None)] and the compute seconds spent."""
     clock, pos, events, compute = 0.0, 0, [], 0.0
     step = round(block * SR)
     while True:
@@ -103,7 +131,7 @@ def simulate(
         views = process(None if final else audio[pos:arrived])
         dt = timer() - t0
         clock, compute = clock + dt, compute + dt
-        events += [(clock, v) for v in views]
+        events += [(clock, v, f) for v, f in views]
         if final:
             return events, compute
         pos = arrived
@@ -113,15 +141,39 @@ def streaming(transcriber: Transcriber, options: StreamOptions) -> tuple[Process
     stream = StreamingTranscriber(transcriber, options)
     committed: list[Char] = []
 
-    def process(samples: np.ndarray | None) -> list[list[Char]]:
+    def process(samples: np.ndarray | None) -> list[tuple[list[Char], None]]:
         updates = stream.finish() if samples is None else stream.push(samples)
         views = []
         for u in updates:
             committed.extend(u.committed)
-            views.append([*committed, *u.tail])
+            views.append(([*committed, *u.tail], None))
         return views
 
     return process, committed
+
+
+def two_pass(transcriber: Transcriber, options: StreamOptions) -> tuple[Process, list[Char]]:
+    """The two-pass view: finals, then streamed characters not yet replaced, then the tail.
+    Returns the process and the finals' characters."""
+    stream = TwoPassTranscriber(transcriber, options)
+    finals: list[Char] = []
+    streamed: list[Char] = []  # committed, not yet replaced by a final
+    tail: list[Char] = []
+
+    def process(samples: np.ndarray | None) -> list[tuple[list[Char], SegmentFinal | None]]:
+        updates = stream.finish() if samples is None else stream.push(samples)
+        views = []
+        for u in updates:
+            if isinstance(u, SegmentFinal):
+                del streamed[: u.replaces]
+                finals.extend(u.segment.chars)
+            else:
+                streamed.extend(u.committed)
+                tail[:] = u.tail
+            views.append(([*finals, *streamed, *tail], u if isinstance(u, SegmentFinal) else None))
+        return views
+
+    return process, finals
 
 
 def naive(transcriber: Transcriber, window: float, hop: float) -> tuple[Process, list[Char]]:
@@ -133,7 +185,7 @@ def naive(transcriber: Transcriber, window: float, hop: float) -> tuple[Process,
     hop_n, win_n = round(hop * SR), round(window * SR) // frame * frame
     transcript: list[Char] = []
 
-    def process(samples: np.ndarray | None) -> list[list[Char]]:
+    def process(samples: np.ndarray | None) -> list[tuple[list[Char], None]]:
         if samples is not None:
             state["audio"] = np.concatenate([state["audio"], samples])
         audio = state["audio"]
@@ -146,7 +198,7 @@ def naive(transcriber: Transcriber, window: float, hop: float) -> tuple[Process,
         state["view"] = [c for c in transcriber.chars(lp, start / SR) if c.start >= start / SR]
         if samples is None:
             transcript.extend(state["view"])
-        return [[*transcript, *state["view"]]]
+        return [([*transcript, *state["view"]], None)]
 
     return process, transcript
 
@@ -171,11 +223,18 @@ def latencies(events: list, reference: list[Char], frame: float) -> np.ndarray:
     """Seconds from each reference character's end to its first sighting (nan: never)."""
     out = np.full(len(reference), np.nan)
     for i, ref in enumerate(reference):
-        for clock, view in events:
+        for clock, view, _ in events:
             if any(c.text == ref.text and abs(c.start - ref.start) <= 2 * frame for c in view):
                 out[i] = clock - ref.end
                 break
     return out
+
+
+def final_latencies(events: list) -> np.ndarray:
+    """Seconds from the end of each final's speech (its last character) to the final."""
+    return np.array(
+        [clock - f.segment.chars[-1].end for clock, _, f in events if f and f.segment.chars]
+    )
 
 
 def agreement(reference: list[Char], committed: list[Char]) -> float:
@@ -197,6 +256,11 @@ def offline(
     return chars, timer() - t0
 
 
+def cer(text: str, chars: list[Char]) -> float:
+    """Character error rate (%) of `chars` against a reference text."""
+    return 100 * (1 - agreement([Char(t, 0, 0, 1) for t in text], chars))
+
+
 def _ms(value: float) -> str:
     return "∞" if value == np.inf else f"{value:.0f}"
 
@@ -210,7 +274,7 @@ HEADER = (
 def report(
     name: str, lat: np.ndarray, compute: float, seconds: float, agree: float, base_p50: float
 ) -> float:
-    """One row; returns the p50 (ms) of the shown characters."""
+    """One row; returns the p50 and p95 (ms) of the shown characters."""
     shown = lat[~np.isnan(lat)]
     p50, p95 = np.percentile(shown, [50, 95]) * 1000 if len(shown) else (np.nan, np.nan)
     everything = np.where(np.isnan(lat), np.inf, lat)
@@ -222,7 +286,7 @@ def report(
         f"{name:<18}{p50:7.0f}{p95:7.0f}{_ms(p95_all):>8}{unshown:>10}{compute / seconds:14.2f}"
         f"{keeps_up:>9}{agree * 100:9.1f}%{ratio:14.2f}x"
     )
-    return p50
+    return p50, p95
 
 
 def main() -> None:
@@ -235,6 +299,12 @@ def main() -> None:
         default=AUDIO / "manifest.tsv",
         help="manifest of clips to stream (default: the shared real Mandarin clips; for the "
         "demo model, a synthetic set such as out/synth/gh/manifest.tsv)",
+    )
+    ap.add_argument(
+        "--passages",
+        type=int,
+        default=0,
+        help="stream N synthesized held-out passages with pauses instead of --audio",
     )
     ap.add_argument("--block", type=float, default=0.05, help="microphone block (s)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: cores usable)")
@@ -276,11 +346,12 @@ def main() -> None:
     transcriber = Transcriber(loaded)
     if args.threads:
         torch.set_num_threads(args.threads)
-    audio = speech(args.seconds, args.audio)
+    manifest = passages(args.passages) if args.passages else args.audio
+    audio, text = speech(args.seconds, manifest)
     seconds = len(audio) / SR
     cpu = platform.processor() or platform.machine()
     print(
-        f"model {args.model} ({loaded.dtype}), {seconds:.1f} s of {args.audio}, "
+        f"model {args.model} ({loaded.dtype}), {seconds:.1f} s of {manifest}, "
         f"{os.cpu_count()} cores ({cpu}), torch threads {torch.get_num_threads()}, load average "
         f"{os.getloadavg()[0]:.1f}, block {args.block * 1000:.0f} ms, {args.clock} clock"
     )
@@ -295,22 +366,51 @@ def main() -> None:
     base_events, base_compute = simulate(process, audio, args.block, timer)
     base_lat = latencies(base_events, reference, frame)
     agree = agreement(reference, transcript)
-    base_p50 = report(f"naive {window:g} s", base_lat, base_compute, seconds, agree, np.nan)
+    base_p50, _ = report(f"naive {window:g} s", base_lat, base_compute, seconds, agree, np.nan)
 
-    for contexts in args.contexts.split(","):
-        left, right = (float(x) for x in contexts.split(":"))
-        options = StreamOptions(
+    contexts = [tuple(float(x) for x in pair.split(":")) for pair in args.contexts.split(",")]
+    options = [
+        StreamOptions(
             hop_seconds=args.hop,
             left_context_seconds=left,
             right_context_seconds=right,
             reuse_features=args.reuse_features,
         )
-        process, committed = streaming(transcriber, options)
+        for left, right in contexts
+    ]
+    streamed = []
+    for (left, right), o in zip(contexts, options, strict=True):
+        process, committed = streaming(transcriber, o)
+        streamed.append(committed)
         events, compute = simulate(process, audio, args.block, timer)
         agree = agreement(reference, committed)
         lat = latencies(events, reference, frame)
         report(f"stream {left}/{right}", lat, compute, seconds, agree, base_p50)
-    print("targets: p50 <= 300 ms, p95 <= 600 ms, agreement >= 99 % (trained model)")
+    process, finals = two_pass(transcriber, options[0])
+    events, compute = simulate(process, audio, args.block, timer)
+    agree = agreement(reference, finals)
+    lat = latencies(events, reference, frame)
+    name = f"two-pass {contexts[0][0]}/{contexts[0][1]}"
+    p50, p95 = report(name, lat, compute, seconds, agree, base_p50)
+    final_lat = final_latencies(events)
+    print(
+        f"two-pass: {len(final_lat)} finals, final latency p50 "
+        f"{np.percentile(final_lat, 50) * 1000:.0f} ms, max {final_lat.max() * 1000:.0f} ms"
+    )
+    if text is not None:
+        print(
+            f"against the manifest's text, CER: offline {cer(text, reference):.1f} %, "
+            f"stream {contexts[0][0]}/{contexts[0][1]} {cer(text, streamed[0]):.1f} %, "
+            f"two-pass finals {cer(text, finals):.1f} %"
+        )
+    print(
+        "targets: partial p50 <= 300 ms, p95 <= 600 ms (full-size); finals vs offline >= 98 %, "
+        "final p95 <= 1000 ms (trained model)"
+    )
+    print(
+        f"finals agreement: {agree * 100:.1f} %  partial p50/p95: {p50:.0f}/{p95:.0f} ms  "
+        f"final p95: {np.percentile(final_lat, 95) * 1000:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from . import whisper
 from .model import LoadOptions
 from .stream import StreamingTranscriber, StreamOptions
 from .transcribe import Transcriber
+from .twopass import TwoPassTranscriber
 from .whisper_stream import WhisperStreamer
 
 __all__ = ["is_whisper", "load_model", "streamer_for", "transcriber_for"]
@@ -49,9 +50,13 @@ def transcriber_for(model: Any) -> Transcriber | whisper.WhisperTranscriber:
 
 
 def streamer_for(
-    transcriber: Any, options: StreamOptions | None = None
-) -> StreamingTranscriber | WhisperStreamer:
-    """The live-stream transcriber for `transcriber` (see `transcriber_for`)."""
+    transcriber: Any, options: StreamOptions | None = None, *, two_pass: bool = True
+) -> StreamingTranscriber | TwoPassTranscriber | WhisperStreamer:
+    """The live-stream transcriber for `transcriber` (see `transcriber_for`). CTC models get
+    the two-pass one (engine.twopass: each segment's streamed text replaced by a file-path
+    decode of its audio) unless `two_pass` is False."""
     if isinstance(transcriber, whisper.WhisperTranscriber):
         return WhisperStreamer(transcriber, options)
+    if two_pass:
+        return TwoPassTranscriber(transcriber, options)
     return StreamingTranscriber(transcriber, options)

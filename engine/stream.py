@@ -16,7 +16,9 @@ the commit point is neither doubled nor lost: the concatenation of committed tex
 greedy decode of the stitched frames.
 
 Pauses found in the audio by a voice-activity detector (`engine.vad`, the same rule as for
-files) end segments.
+files) end segments. Each update that passes a segment boundary says where it lies in the
+audio (`StreamUpdate.segment_end`), so a second pass (`engine.twopass`) can decode the
+segment's audio again with full context and replace its characters (`SegmentFinal`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .vad import PauseDetector, PauseOptions
 
 __all__ = [
     "CachedFrontEnd",
+    "SegmentFinal",
     "StreamOptions",
     "StreamUpdate",
     "StreamingTranscriber",
@@ -90,11 +93,34 @@ class StreamOptions:
 @dataclass(frozen=True, slots=True)
 class StreamUpdate:
     """What changed after some audio: newly committed characters (final), the current tail
-    (replaces the previous tail), a segment closed by a pause, and audio received so far."""
+    (replaces the previous tail), a segment closed by a pause, and audio received so far.
+
+    `segment_end` (seconds) is set when the update passes a segment boundary: the pause
+    boundary, the commit point of a segment cut at `max_segment_seconds`, or the end of the
+    stream. The segment's audio runs from the previous boundary (or 0) to it. It is set even
+    when the stream committed nothing there (`segment` None): the audio may still hold speech.
+    """
 
     committed: tuple[Char, ...]
     tail: tuple[Char, ...]
     segment: Segment | None = None
+    audio_seconds: float = 0.0
+    segment_end: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentFinal:
+    """A finished segment decoded again as a file would be (the second pass, engine.twopass).
+
+    `segment` holds the final characters, timed on the recording, with confidences from that
+    decode; they replace the `replaces` characters the stream committed for the same audio
+    (the streamed segment's characters; 0 when the stream wrote none there). Finals come in
+    the order of their audio, so the k-th final replaces what follows the (k-1)-th. Its
+    `segment.id` counts finals from 0.
+    """
+
+    segment: Segment
+    replaces: int
     audio_seconds: float = 0.0
 
 
@@ -265,8 +291,7 @@ class StreamingTranscriber:
         self._finished = True
         updates = self._decode(self._received, final=True)
         last = self._segments.close()
-        if last is not None:
-            updates.append(StreamUpdate((), (), last, self.audio_seconds))
+        updates.append(StreamUpdate((), (), last, self.audio_seconds, self.audio_seconds))
         return updates
 
     def _decode(self, end: int, *, final: bool) -> list[StreamUpdate]:
@@ -330,12 +355,13 @@ class StreamingTranscriber:
         self, committed: list[Char], tail: tuple[Char, ...], pauses: list[int], seconds: float
     ) -> list[StreamUpdate]:
         self._segments.chars += committed
-        closed = [self._segments.close(before=p / SAMPLE_RATE) for p in pauses]
+        ends = [p / SAMPLE_RATE for p in pauses]
+        closed = [(self._segments.close(before=end), end) for end in ends]
         if self._segments.too_long():
-            closed.append(self._segments.close())
-        closed = [s for s in closed if s is not None] or [None]
-        first = StreamUpdate(tuple(committed), tail, closed[0], seconds)
-        return [first] + [StreamUpdate((), tail, s, seconds) for s in closed[1:]]
+            closed.append((self._segments.close(), self._committed * self._hop / SAMPLE_RATE))
+        (segment, end), *rest = closed or [(None, None)]
+        first = StreamUpdate(tuple(committed), tail, segment, seconds, end)
+        return [first] + [StreamUpdate((), tail, s, seconds, e) for s, e in rest]
 
     def _geometry_frames(self, n_samples: int) -> int:
         if n_samples < self._field:

@@ -1,0 +1,126 @@
+"""Two-pass live transcription: fast streamed partials, then each segment decoded as a file.
+
+The first pass (`engine.stream.StreamingTranscriber`) shows characters from a bounded
+window within a few hundred milliseconds, but with little context they disagree with an
+offline decode on about one character in six (demo model). When the stream passes a segment
+boundary (a pause, `max_segment_seconds`, the end), the audio since the previous boundary is
+decoded again by `Transcriber.transcribe`, the file path itself: same chunking, same decoder
+(beam search with the model's language model when the folder has one). A `SegmentFinal`
+follows the update that closed the segment and replaces its streamed characters, as
+FunASR's 2pass mode and sherpa-onnx's two-pass recognizers do.
+
+Finals run inside `push`, in the caller's thread, right after the update that ended their
+segment: one more model call per segment, over at most `max_segment_seconds` of audio
+(README, "Live transcription", has the measured cost). Audio that arrives meanwhile waits
+in the caller's queue and is caught up in one step (`StreamOptions.catch_up`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import numpy as np
+
+from .audio import SAMPLE_RATE
+from .results import Char, Segment
+from .stream import SegmentFinal, StreamingTranscriber, StreamOptions, StreamUpdate
+from .transcribe import TranscribeOptions, Transcriber
+from .vad import PauseOptions
+
+__all__ = ["FINAL_OPTIONS", "TwoPassTranscriber", "final_chars"]
+
+log = logging.getLogger("tingxie.twopass")
+
+# The file path's defaults, with the energy detector: the final keeps every character of the
+# decode and ignores how it is split into segments (pauses decide nothing else), so running
+# silero over the segment again would only cost time (~0.2 s per 10 s of audio).
+FINAL_OPTIONS = TranscribeOptions(pauses=PauseOptions(vad="energy"))
+
+
+def final_chars(
+    transcriber: Transcriber,
+    audio: np.ndarray,
+    offset_seconds: float,
+    options: TranscribeOptions = FINAL_OPTIONS,
+) -> list[Char]:
+    """Every character of `audio` decoded as a file would be (`Transcriber.transcribe`),
+    its times moved by `offset_seconds` (where the audio starts in the recording)."""
+    items, _ = transcriber.transcribe(audio, options)
+    return [
+        replace(c, start=c.start + offset_seconds, end=c.end + offset_seconds)
+        for item in items
+        if isinstance(item, Segment)
+        for c in item.chars
+    ]
+
+
+class TwoPassTranscriber:
+    """A `StreamingTranscriber` whose segments are replaced by finals (module docstring).
+
+    `push`, `finish` and `reset` as the streamer's; the lists they return also hold
+    `SegmentFinal`s. Keeps the audio since the last segment boundary (at most about
+    `max_segment_seconds` plus a pause). Not thread-safe: one thread (the engine worker).
+    """
+
+    # Its segments are provisional: a caller punctuating or storing text waits for finals.
+    gives_finals = True
+
+    def __init__(
+        self,
+        transcriber: Transcriber,
+        options: StreamOptions | None = None,
+        final_options: TranscribeOptions = FINAL_OPTIONS,
+    ) -> None:
+        self.transcriber = transcriber
+        self.stream = StreamingTranscriber(transcriber, options)
+        self.options = self.stream.options
+        self.final_options = final_options
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything; the next push starts a new stream at time 0."""
+        self.stream.reset()
+        self._audio: list[np.ndarray] = []  # samples from _start on
+        self._start = 0  # sample index of the last boundary
+        self._finals = 0
+
+    @property
+    def audio_seconds(self) -> float:
+        return self.stream.audio_seconds
+
+    def push(self, samples: np.ndarray) -> list[StreamUpdate | SegmentFinal]:
+        updates = self.stream.push(samples)  # validates the samples first
+        self._audio.append(np.asarray(samples, dtype=np.float32))
+        return self._with_finals(updates)
+
+    def finish(self) -> list[StreamUpdate | SegmentFinal]:
+        """Decode the rest; the last segment's final comes last."""
+        return self._with_finals(self.stream.finish())
+
+    def _with_finals(self, updates: list[StreamUpdate]) -> list[StreamUpdate | SegmentFinal]:
+        out: list[StreamUpdate | SegmentFinal] = []
+        for update in updates:
+            out.append(update)
+            if update.segment_end is not None:
+                final = self._final(update.segment, update.segment_end)
+                if final is not None:
+                    out.append(final)
+        return out
+
+    def _final(self, streamed: Segment | None, end_seconds: float) -> SegmentFinal | None:
+        """Decode the audio from the last boundary to `end_seconds` and drop it."""
+        end = max(self._start, round(end_seconds * SAMPLE_RATE))
+        held = np.concatenate(self._audio) if self._audio else np.zeros(0, np.float32)
+        audio, rest = held[: end - self._start], held[end - self._start :]
+        offset = self._start / SAMPLE_RATE
+        self._audio, self._start = [rest], end
+        replaces = len(streamed.chars) if streamed is not None else 0
+        chars = final_chars(self.transcriber, audio, offset, self.final_options)
+        if not chars and not replaces:
+            return None
+        start, stop = (chars[0].start, chars[-1].end) if chars else (offset, end_seconds)
+        segment = Segment(self._finals, start, stop, tuple(chars))
+        self._finals += 1
+        log.debug("final %d: %d streamed -> %d characters", segment.id, replaces, len(chars))
+        return SegmentFinal(segment, replaces, self.audio_seconds)

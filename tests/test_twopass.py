@@ -1,0 +1,154 @@
+"""Two-pass live transcription: each segment's final is the file path's decode of its audio,
+and the finals of a recording agree with an offline decode of the whole recording."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.results import Segment
+from engine.stream import SegmentFinal, StreamOptions, StreamUpdate
+from engine.twopass import TwoPassTranscriber
+from engine.vad import PauseOptions
+
+SR = 16_000
+ENERGY = StreamOptions(pauses=PauseOptions(vad="energy"))
+
+
+def run(stream: TwoPassTranscriber, audio: np.ndarray, block: int = 800) -> list:
+    items = []
+    for i in range(0, len(audio), block):
+        items += stream.push(audio[i : i + block])
+    return items + stream.finish()
+
+
+def spans(items: list) -> list[tuple[float, float, SegmentFinal]]:
+    """(audio start, audio end, final) of each final: the audio from the previous segment
+    boundary to the one of the update it follows."""
+    out, start, end = [], 0.0, 0.0
+    for item in items:
+        if isinstance(item, SegmentFinal):
+            out.append((start, end, item))
+        elif item.segment_end is not None:
+            start, end = end, item.segment_end
+    return out
+
+
+def offline_chars(transcriber, audio: np.ndarray, offset: float = 0.0) -> list:
+    items, _ = transcriber.transcribe(audio)
+    return [
+        (c.text, c.start + offset, c.end + offset, c.confidence)
+        for s in items
+        if isinstance(s, Segment)
+        for c in s.chars
+    ]
+
+
+def test_each_final_is_an_offline_decode_of_its_segments_audio(tiny_model_dir, shared_audio):
+    """Two clips with a silence between: the pause and the end of the stream give finals
+    whose characters (times on the recording, confidences) equal a file decode of their
+    audio, and which replace exactly the streamed characters, in order."""
+    from engine.audio import load_audio
+    from engine.loader import streamer_for
+    from engine.model import load_model
+    from engine.transcribe import Transcriber
+
+    transcriber = Transcriber(load_model(tiny_model_dir))
+    clip = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")[: 3 * SR]
+    audio = np.concatenate([clip, np.zeros(SR, np.float32), clip[::-1].copy()])
+    stream = streamer_for(transcriber, ENERGY)
+    assert isinstance(stream, TwoPassTranscriber)
+    items = run(stream, audio)
+
+    finals = spans(items)
+    assert len(finals) >= 2, "the pause and the end of the stream each end a segment"
+    ends = [u.segment_end for u in items if isinstance(u, StreamUpdate) and u.segment_end]
+    assert ends == sorted(ends) and ends[-1] == pytest.approx(len(audio) / SR)
+    assert 3.0 < ends[0] < 4.0  # the pause's boundary, inside the silence
+    for start, end, final in finals:
+        a, b = round(start * SR), round(end * SR)
+        expected = offline_chars(transcriber, audio[a:b], start)
+        got = [(c.text, c.start, c.end, c.confidence) for c in final.segment.chars]
+        assert got == expected
+        assert all(start <= c.start and c.end <= end + 0.02 for c in final.segment.chars)
+    assert [f.segment.id for _, _, f in finals] == list(range(len(finals)))
+    streamed = [c for u in items if isinstance(u, StreamUpdate) for c in u.committed]
+    assert sum(f.replaces for _, _, f in finals) == len(streamed)
+    closed = [u.segment for u in items if isinstance(u, StreamUpdate) and u.segment]
+    assert [len(s.chars) for s in closed] == [f.replaces for _, _, f in finals if f.replaces]
+
+
+def test_a_final_follows_the_update_that_ended_its_segment(tiny_model_dir, shared_audio):
+    """Finals come in the same push as the pause, not at the end of the stream."""
+    from engine.audio import load_audio
+    from engine.model import load_model
+    from engine.transcribe import Transcriber
+
+    clip = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")[: 2 * SR]
+    audio = np.concatenate([clip, np.zeros(SR, np.float32), clip])
+    stream = TwoPassTranscriber(Transcriber(load_model(tiny_model_dir)), ENERGY)
+    seen_at = []
+    for i in range(0, len(audio), 1600):
+        items = stream.push(audio[i : i + 1600])
+        seen_at += [(i + 1600) / SR for item in items if isinstance(item, SegmentFinal)]
+    assert seen_at and seen_at[0] < 3.0  # 0.6 s of silence after speech ends at 2.6 s
+    stream.reset()
+    assert stream.audio_seconds == 0 and not [
+        x for x in stream.push(audio[:800]) if isinstance(x, SegmentFinal)
+    ]
+
+
+# Measured on these passages (fp32, committed demo model): finals vs the whole-recording
+# decode 98.4 %; against the text CER offline 3.6 %, committed stream 9.9 %, finals 2.1 %.
+# 0.96 (the issue's target is 0.98) leaves ~4 of the ~190 characters to another CPU's rounding.
+FINALS_AGREEMENT_BOUND = 0.96
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
+def test_finals_against_the_whole_recording_and_the_text(tmp_path):
+    """Held-out passages of 3-5 sentences with 0.5-1.5 s pauses, demo model: the finals of
+    the two-pass stream against the offline decode of each whole passage, and all three
+    (offline, committed stream, finals) against the passages' text.
+
+    Where they differ from the whole-recording decode, the finals are the better text: the
+    demo model, trained on single sentences, decodes some differently inside a longer chunk
+    (it drops characters there) than alone, as a final sees them."""
+    from engine.audio import load_audio
+    from engine.metrics import cer
+    from engine.model import DEMO_MODEL_DIR, LoadOptions, load_model
+    from engine.transcribe import Transcriber
+    from engine.tune.synth import SynthOptions, read_sentences, synthesize
+
+    corpus = Path(__file__).resolve().parents[1] / "resources" / "corpus" / "general"
+    options = SynthOptions(seed=114, sentences_range=(3, 5), silence_range=(0.5, 1.5))
+    for _ in synthesize(read_sentences(corpus / "heldout.txt")[80:100], tmp_path, options):
+        pass
+    rows = [r.split("\t") for r in (tmp_path / "manifest.tsv").read_text("utf-8").splitlines()]
+    texts = [text for _, text in rows[1:]]
+    passages = [load_audio(tmp_path / path) for path, _ in rows[1:]]
+    demo = Transcriber(load_model(DEMO_MODEL_DIR, LoadOptions(device="cpu", precision="fp32")))
+    offline, finals, streamed, n_finals = [], [], [], 0
+    for audio in passages:
+        offline.append("".join(c[0] for c in offline_chars(demo, audio)))
+        items = run(TwoPassTranscriber(demo), audio)  # silero: the passages hold noise
+        n_finals += len(spans(items))
+        finals.append("".join(f.segment.text for _, _, f in spans(items)))
+        committed = [c for u in items if isinstance(u, StreamUpdate) for c in u.committed]
+        streamed.append("".join(c.text for c in committed))
+    assert n_finals >= 2 * len(passages), "pauses end segments inside the passages"
+    result = cer(offline, finals)
+    assert result.reference_chars >= 150
+    agreement = 1 - result.cer
+    measured = {
+        "agreement": agreement,
+        "offline": cer(texts, offline).cer,
+        "stream": cer(texts, streamed).cer,
+        "finals": cer(texts, finals).cer,
+    }
+    print(measured)
+    assert agreement >= FINALS_AGREEMENT_BOUND, measured
+    assert measured["finals"] < min(measured["stream"], measured["offline"]), measured
