@@ -1,11 +1,11 @@
 """Render the review page to a PNG (run offscreen or under Xvfb), for the README and to check
 the layout by eye.
 
-    python docs/tools/review_screenshot.py docs/review.png
+    python docs/tools/review_screenshot.py docs/review.png [--model .cache/models/whisper-base]
 
-Uses a real clip of ../shared/audio and its published transcript with illustrative
-confidences and alternatives (no trained model ships yet); the widgets, fonts, waveform and
-store are the real ones.
+Transcribes a real clip of ../shared/audio with a real model through the engine (Whisper-base by
+default, `make whisper-model`): the confidences, alternatives and times on the page are the
+model's own; the widgets, fonts, waveform and store are the real ones.
 """
 
 from __future__ import annotations
@@ -17,14 +17,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.results import Alternative, Char, Segment
+from engine.results import Segment
 
 __all__ = ["main"]
 
-_CLIP = Path(__file__).resolve().parents[3] / "shared" / "audio" / "funasr_asr_example_zh.wav"
-_TEXT = "欢迎大家来体验达摩院推出的语音识别模型"
-# Illustrative: 来体 and 达摩院 doubtful (one review span), with plausible runner-ups.
-_LOW = {4: (0.31, "提"), 5: (0.42, "言"), 7: (0.22, "打"), 8: (0.38, "魔"), 9: (0.55, "园")}
+_ROOT = Path(__file__).resolve().parents[2]
+_CLIP = _ROOT.parent / "shared" / "audio" / "funasr_asr_example_zh.wav"
 
 
 class _SilentPlayer(QObject):
@@ -43,32 +41,30 @@ class _SilentPlayer(QObject):
         pass
 
 
-def _segments(duration: float) -> list[Segment]:
-    step = (duration - 0.6) / len(_TEXT)
-    chars = []
-    for i, c in enumerate(_TEXT):
-        conf, alt = _LOW.get(i, (0.95, "的"))
-        start = 0.3 + i * step
-        runner_up = Alternative(alt, round(max(0.02, 0.9 - conf), 2))
-        chars.append(Char(c, start, start + step * 0.9, conf, (runner_up,)))
-    return [Segment(0, chars[0].start, chars[-1].end, tuple(chars))]
+def _segments(model: Path, clip: Path) -> list[Segment]:
+    """The clip as the model transcribes it (the app's engine call, no illustration)."""
+    from engine.loader import load_model, transcriber_for
+
+    stream, _ = transcriber_for(load_model(model)).transcribe(clip)
+    return [item for item in stream if isinstance(item, Segment)]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
+    parser.add_argument("--model", type=Path, default=_ROOT / ".cache/models/whisper-base")
+    parser.add_argument("--clip", type=Path, default=_CLIP)
     args = parser.parse_args(argv)
     from PySide6.QtWidgets import QApplication
 
     from app.fonts import cjk_font
     from app.review.page import ReviewPanel
-    from engine.audio import probe
     from engine.library.store import Store
 
     qt = QApplication.instance() or QApplication(sys.argv[:1])
     qt.setFont(cjk_font())
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "t.db") as store:
-        tid = store.add_transcript(_segments(probe(_CLIP).duration), audio=_CLIP)
+        tid = store.add_transcript(_segments(args.model, args.clip), audio=args.clip)
         panel = ReviewPanel(store, _SilentPlayer())
         panel.resize(1100, 640)
         panel.show()
