@@ -24,6 +24,14 @@ The clock runs from loading the model to the end of the last step: everything a 
 final save. Each variant runs --repeat times, interleaved, and its fastest run counts (other
 processes on a shared machine only ever slow a run down).
 
+With --memory, instead: peak resident memory of a short job (a few steps of the tiny model, the
+settings a user gets by default: LoRA, encoder features cached, 10 % held out) on 1 h, 5 h and
+20 h of synthetic tone audio (16-bit WAV, 2.3 GB for 20 h, written to bench/.cache/ and removed
+afterwards), each in a fresh process, and the ratio 20 h / 1 h (target: within 10 %):
+
+    .venv/bin/python bench/bench_train.py --memory
+    .venv/bin/python bench/bench_train.py --memory --hours 0.1,0.5   # a quick look
+
 Prints each variant's configuration, then per variant: audio seconds and utterances seen,
 set-up seconds (model, data and feature cache, before the first step) and step seconds,
 utterances per second over the whole wait (wall and CPU time; CPU time is steadier when other
@@ -39,8 +47,10 @@ import itertools
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -53,6 +63,8 @@ CORPUS_CHARS = "的一是不了人我在有他这中"
 SR = 16_000
 VARIANTS = ("hf", "tingxie", "tingxie-nocache", "tingxie-bf16")
 QUARTERS = 4  # loss reported as the mean over each quarter of the audio seen
+# --memory corpus: clips of 40-150 characters, each 0.1 s of tone and 0.03 s of gap (5-20 s)
+SCALE_CHARS, SCALE_CHAR_SECONDS = (40, 150), 0.1
 
 
 class PeakRss:
@@ -311,12 +323,118 @@ def run_tingxie(model_dir: Path, manifest: Path, args, precision: str, cache: bo
     )
 
 
+# ---- memory at scale -------------------------------------------------------------------
+
+
+def scale_corpus(folder: Path, hours: list[float]) -> dict[float, Path]:
+    """One tone corpus of max(hours) and a manifest per size holding its first clips, so the
+    smaller sets cost no more disk."""
+    import soundfile as sf
+
+    from engine.tune.testdata import tone_corpus
+
+    lo, hi = SCALE_CHARS
+    clip_seconds = (lo + hi) / 2 * 1.3 * SCALE_CHAR_SECONDS  # tone + 30 % gap per character
+    clips = math.ceil(max(hours) * 3600 / clip_seconds * 1.05) + 10
+    manifest = tone_corpus(
+        folder, clips, chars=CORPUS_CHARS, min_chars=lo, max_chars=hi,
+        char_seconds=SCALE_CHAR_SECONDS, seed=0,
+    )  # fmt: skip
+    header, *rows = manifest.read_text(encoding="utf-8").splitlines()
+    seconds = itertools.accumulate(sf.info(folder / row.split("\t")[0]).duration for row in rows)
+    ends = list(seconds)
+    manifests = {}
+    for h in hours:
+        count = next((k + 1 for k, end in enumerate(ends) if end >= h * 3600), None)
+        if count is None:
+            raise SystemExit(f"the corpus holds {ends[-1] / 3600:.2f} h, short of {h} h")
+        manifests[h] = folder / f"manifest-{h:g}h.tsv"
+        manifests[h].write_text("\n".join([header, *rows[:count]]) + "\n", encoding="utf-8")
+    return manifests
+
+
+def _rss_now() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def run_memory(model_dir: Path, manifest: Path, args) -> dict:
+    """A short job with the defaults a user gets (LoRA, features cached, 10 % held out, CER
+    before and after); this process's peak resident memory (imports included)."""
+    import resource
+
+    from engine.tune.config import TuneConfig
+    from engine.tune.events import JobFailed, JobStarted
+    from engine.tune.loop import run_job
+
+    out = manifest.parent / f"job-{manifest.stem}"
+    shutil.rmtree(out, ignore_errors=True)
+    config = TuneConfig(
+        model=str(model_dir), data=str(manifest), output_dir=str(out), steps=args.memory_steps,
+        eval_every=0, save_every=0, device="cpu", precision="fp32",
+    )  # fmt: skip
+    start, started = _rss_now(), time.perf_counter()
+    for event in run_job(config):
+        if isinstance(event, JobStarted):
+            setup = time.perf_counter() - started
+            utterances = event.train_examples + event.heldout_examples
+            store = sum(f.stat().st_size for f in (out / "cache").rglob("*") if f.is_file())
+        elif isinstance(event, JobFailed):
+            raise SystemExit(event.message)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    shutil.rmtree(out, ignore_errors=True)
+    return dict(
+        utterances=utterances, setup=setup, wall=time.perf_counter() - started, store=store,
+        start=start, peak=peak,
+    )  # fmt: skip
+
+
+def memory_report(args) -> None:
+    """Build the corpus, measure each size in a process of its own, print, clean up."""
+    from engine.testmodels import build_model
+
+    hours = [float(h) for h in args.hours.split(",")]
+    CACHE.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="memory-", dir=CACHE))
+    load = os.getloadavg()[0]
+    try:
+        model_dir = build_model(folder / "model", "tiny")
+        started = time.perf_counter()
+        manifests = scale_corpus(folder / "data", hours)
+        print(f"corpus of {max(hours):g} h written in {time.perf_counter() - started:.0f} s")
+        results = {}
+        for h in hours:
+            print(f"{h:g} h…", flush=True)
+            results[h] = spawn("memory", model_dir, manifests[h], args)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(
+        f"\npeak resident memory of a {args.memory_steps}-step job (tiny model, LoRA, encoder "
+        f"features cached, 10 % held out), each in its own process; CPU: {_cpu_name()}, "
+        f"{os.cpu_count()} cores; load average {load:.1f} before, {os.getloadavg()[0]:.1f} after"
+    )
+    print(f"{'hours':>6}{'utt':>7}{'setup s':>9}{'wall s':>8}{'store GB':>10}{'start MB':>10}"
+          f"{'peak MB':>9}")  # fmt: skip
+    for h, r in results.items():
+        print(
+            f"{h:6g}{r['utterances']:7d}{r['setup']:9.1f}{r['wall']:8.1f}{r['store'] / 1e9:10.2f}"
+            f"{r['start'] / 2**20:10.0f}{r['peak'] / 2**20:9.0f}"
+        )
+    small, large = results[min(hours)], results[max(hours)]
+    print(
+        f"peak RSS {max(hours):g} h / {min(hours):g} h: {large['peak'] / small['peak']:.3f} "
+        "(target ≤ 1.10)"
+    )
+
+
 # ---- driver ---------------------------------------------------------------------------
 
 
 def child(args) -> None:
     model_dir, manifest = Path(args.model_dir), Path(args.manifest)
-    if args.child == "hf":
+    if args.child == "memory":
+        result = run_memory(model_dir, manifest, args)
+    elif args.child == "hf":
         result = run_hf(model_dir, manifest, args)
     else:
         precision = "bf16" if args.child.endswith("bf16") else "fp32"
@@ -329,7 +447,7 @@ def spawn(variant: str, model_dir: Path, manifest: Path, args) -> dict:
         sys.executable, __file__, "--child", variant, "--model-dir", str(model_dir),
         "--manifest", str(manifest), "--epochs", str(args.epochs), "--batch", str(args.batch),
         "--lr", str(args.lr), "--warmup", str(args.warmup),
-        "--micro-seconds", str(args.micro_seconds),
+        "--micro-seconds", str(args.micro_seconds), "--memory-steps", str(args.memory_steps),
     ]  # fmt: skip
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
@@ -409,12 +527,18 @@ def main() -> None:
     p.add_argument("--skip-bf16", action="store_true", help="skip the bf16-autocast variant")
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, hf first")
     p.add_argument("--repeat", type=int, default=1, help="interleaved rounds; fastest counts")
+    p.add_argument("--memory", action="store_true", help="peak memory at 1, 5 and 20 h instead")
+    p.add_argument("--hours", default="1,5,20", help="--memory: corpus sizes, smallest first")
+    p.add_argument("--memory-steps", type=int, default=3, help="--memory: steps per job")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--model-dir", help=argparse.SUPPRESS)
     p.add_argument("--manifest", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         child(args)
+        return
+    if args.memory:
+        memory_report(args)
         return
     model_dir, manifest = prepare(args.size, args.clips)
     variants = args.variants.split(",")
