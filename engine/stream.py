@@ -267,7 +267,7 @@ class StreamingTranscriber:
     def push(self, samples: np.ndarray) -> list[StreamUpdate]:
         """Add 16 kHz mono float32 samples; returns the updates they made due: one per
         `hop_seconds` of audio (with `catch_up`, one for a push that brings several hops),
-        none while less than a hop is pending."""
+        and one as soon as a pause is heard; none while less than a hop is pending."""
         if self._finished:
             raise RuntimeError("StreamingTranscriber.push after finish(): call reset() first")
         x = np.asarray(samples, dtype=np.float32)
@@ -282,6 +282,10 @@ class StreamingTranscriber:
             if self.options.catch_up:
                 end = self._received - (self._received - self._decoded_to) % self._step
             updates += self._decode(end, final=False)
+        if any(p < self._received for p in self._pending_pauses):
+            # A pause heard: end its segment now, not at the next hop (the second pass,
+            # engine.twopass, starts on it; up to a hop sooner).
+            updates += self._decode(self._received, final=False)
         return updates
 
     def finish(self) -> list[StreamUpdate]:

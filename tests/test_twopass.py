@@ -82,19 +82,21 @@ def test_each_final_is_an_offline_decode_of_its_segments_audio(tiny_model_dir, s
 
 
 def test_a_final_follows_the_update_that_ended_its_segment(tiny_model_dir, shared_audio):
-    """Finals come in the same push as the pause, not at the end of the stream."""
+    """Finals come in the push that completes the pause: not at the end of the stream, nor
+    at the next hop (1 s here; the hop grid would put it at 3.0 s)."""
     from engine.audio import load_audio
     from engine.model import load_model
     from engine.transcribe import Transcriber
 
     clip = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")[: 2 * SR]
     audio = np.concatenate([clip, np.zeros(SR, np.float32), clip])
-    stream = TwoPassTranscriber(Transcriber(load_model(tiny_model_dir)), ENERGY)
+    options = StreamOptions(hop_seconds=1.0, pauses=PauseOptions(vad="energy"))
+    stream = TwoPassTranscriber(Transcriber(load_model(tiny_model_dir)), options)
     seen_at = []
-    for i in range(0, len(audio), 1600):
-        items = stream.push(audio[i : i + 1600])
-        seen_at += [(i + 1600) / SR for item in items if isinstance(item, SegmentFinal)]
-    assert seen_at and seen_at[0] < 3.0  # 0.6 s of silence after speech ends at 2.6 s
+    for i in range(0, len(audio), 800):
+        items = stream.push(audio[i : i + 800])
+        seen_at += [(i + 800) / SR for item in items if isinstance(item, SegmentFinal)]
+    assert seen_at and seen_at[0] <= 2.7  # 0.6 s of silence after speech ends at 2.6 s
     stream.reset()
     assert stream.audio_seconds == 0 and not [
         x for x in stream.push(audio[:800]) if isinstance(x, SegmentFinal)
