@@ -86,6 +86,8 @@ ZH: dict[str, str] = {
         "只有 LoRA 微调任务的输出文件夹才有，请改为导出 Hugging Face 文件夹"
     ),
     "export.failed": "导出到 {path} 失败：{detail}",
+    "export.target_exists": "{path} 已存在且含有文件；请选择其他输出文件夹，或先删除该文件夹",
+    "export.cancelled": "已取消导出到 {path}；那里没有写入任何内容（该文件夹中原有的导出保持不变）",
     "embed.no_model": "尚未加载模型；请先加载 CTC 模型，再导出向量",
     "embed.failed": "无法计算 {path} 的向量：{detail}",
     "hub.refused": "Hub 拒绝了上传到 {repo_id}（{detail}）；请检查令牌是否有写权限以及仓库名",

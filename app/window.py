@@ -44,6 +44,7 @@ from .errors import error_text
 from .export.embeddings import EmbedDialog
 from .export.model import ExportDialog
 from .export.share import ShareDialog
+from .features import capabilities, grey_out
 from .filequeue import FileQueue
 from .folders import FolderWatcher, WatchFoldersDialog, ask_folder_files
 from .fonts import cjk_font
@@ -322,6 +323,7 @@ class MainWindow(QMainWindow):
         page = TunePage(handle, root, training_sets=sets)
         self.add_page(page, "page.tune")
         page.use_model_requested.connect(self.use_model)
+        page.export_requested.connect(self.open_export)  # the one Export dialog
         if self.review_panel is not None:
             self.review_panel.tune_requested.connect(self.open_tune)
         self.tune_page = page
@@ -359,7 +361,9 @@ class MainWindow(QMainWindow):
                         self.save_action, self.export_embeddings_action)  # fmt: skip
         for act in (*file_actions, None, self.quit_action):
             self.file_menu.addAction(act) if act else self.file_menu.addSeparator()
+        self.file_menu.setToolTipsVisible(True)  # a greyed action says why
         self.model_menu = bar.addMenu("")
+        self.model_menu.setToolTipsVisible(True)
         self.model_menu.addAction(self.model_action)
         self.model_menu.addAction(self.demo_action)
         self.model_menu.addSeparator()
@@ -461,7 +465,15 @@ class MainWindow(QMainWindow):
         return self.model.source if self.model else self.prefs.model or _default_model()
 
     def export_model(self) -> None:
-        ExportDialog(self.handle, self._model_source(), self).exec()
+        self.open_export(self._model_source())
+
+    def open_export(self, source: str) -> ExportDialog:
+        """The Export dialog with `source` preselected (a model, or a tuning job from the Tune
+        page): window-modal, gone once closed."""
+        dialog = ExportDialog(self.handle, source, self, loaded=self.model)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def share_model(self) -> None:
         ShareDialog(self.handle, self._model_source(), self).exec()
@@ -527,7 +539,7 @@ class MainWindow(QMainWindow):
             self.banner.hide()
         self._starting_up = False
         if self.tune_page is not None:
-            self.tune_page.set_current_model(summary.source)
+            self.tune_page.set_loaded_model(summary)
         self._update_actions()
 
     def _model_failed(self, error: object) -> None:
@@ -821,6 +833,7 @@ class MainWindow(QMainWindow):
         for act, key in texts.items():
             act.setText(tr(key))
             act.setToolTip(f"{tr(key)} ({act.shortcut().toString()})")
+        self._grey_out_features()
         self.pause_action.setText(tr("action.resume") if self._paused else tr("action.pause"))
         self.file_menu.setTitle(tr("menu.file"))
         self.model_menu.setTitle(tr("menu.model"))
@@ -860,6 +873,19 @@ class MainWindow(QMainWindow):
         # The device is chosen between recordings (a recording is one file from one device).
         self.device_box.setEnabled(not self._recording)
         self.refresh_devices_button.setEnabled(not self._recording)
+        self._grey_out_features()
+
+    def _grey_out_features(self) -> None:
+        """What the loaded model's family cannot do (engine.registry, through the worker's
+        ModelSummary) is disabled, its tooltip saying why and what to do; nothing is while no
+        model is loaded. Formats in the Export dialog and tuning on the Tune page follow the
+        model they are given (app.features)."""
+        caps = capabilities(self.model.source, self.model) if self.model else None
+        act = self.export_embeddings_action
+        why = caps.why_not("embeddings") if caps else ""
+        grey_out(act, why, f"{act.text()} ({act.shortcut().toString()})")
+        if self.review_panel is not None:
+            self.review_panel.set_capabilities(caps)
 
     def closeEvent(self, event) -> None:
         if self.tune_page is not None and not self.tune_page.confirm_close():

@@ -20,7 +20,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ class ModelSummary:
     is_demo: bool
     # What the model's family can do (engine.registry.FEATURES): the window greys out the rest.
     features: frozenset[str] = frozenset()
+    family: str = ""  # its engine.registry.Family.model_type ("whisper", "wav2vec2", …)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,9 @@ class ModelExportRequest:
     source: str  # Hub id, model folder or tuning job folder
     out: str  # output folder (replaced atomically)
     options: Any  # engine.tune.formats.ExportOptions
+    # Set from any thread to stop the export at its next stage, queued or running; nothing of
+    # it is left (engine.tune.formats.iter_export).
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +168,16 @@ def _build_dataset(request: DatasetRequest) -> Any:
 
 
 def _features(model: Any) -> frozenset[str]:
+    """What the loaded model's family can do; a model naming no family (a stand-in) is taken
+    for a CTC model, the default family."""
+    from engine.registry import CTC_FEATURES
+
     family = getattr(model, "family", None)
-    return frozenset(getattr(family, "features", ()))
+    return CTC_FEATURES if family is None else frozenset(family.features)
+
+
+def _family(model: Any) -> str:
+    return str(getattr(getattr(model, "family", None), "model_type", ""))
 
 
 def _rescan_devices() -> list:
@@ -225,9 +237,10 @@ class EngineWorker(QObject):
     dataset_built = Signal(object)  # engine.corrections.CorrectionSummary
     dataset_failed = Signal(object)  # the error
     # -- exports, Hub uploads, embeddings
-    export_progress = Signal(object)  # engine.tune.formats.ExportStage
+    export_progress = Signal(object)  # engine.tune.formats.ExportStage, as each one begins
     export_done = Signal(object)  # engine.tune.formats.ExportResult
     export_failed = Signal(object)  # the error
+    export_cancelled = Signal(object)  # engine.tune.formats.ExportCancelled (nothing written)
     push_done = Signal(str)  # URL of the repository
     push_failed = Signal(object)  # the error (engine.tune.hub.HubError)
     embed_done = Signal(str)  # path of the vectors written
@@ -254,7 +267,8 @@ class EngineWorker(QObject):
         self._jobs: deque[_FileJob] = deque()
         self._current: _FileJob | None = None
         self._cancelled: set[int] = set()
-        self._lock = threading.Lock()  # guards _jobs, _current and _cancelled
+        self._lock = threading.Lock()  # guards _jobs, _current, _cancelled and _export
+        self._export: ModelExportRequest | None = None  # the export running now
         # Children move to the worker thread with it.
         self._drain_timer = QTimer(self)
         self._drain_timer.setInterval(_DRAIN_MS)
@@ -294,6 +308,7 @@ class EngineWorker(QObject):
                 dtype=str(getattr(model, "dtype", "")).replace("torch.", ""),
                 is_demo=demo.is_demo_model(source),
                 features=_features(model),
+                family=_family(model),
             )
         )
 
@@ -322,23 +337,39 @@ class EngineWorker(QObject):
 
     # ---- exports, Hub uploads, embeddings ------------------------------------------------
     # One model call each (an export or an upload cannot be cut into steps): the worker is
-    # busy for its length, and queued file jobs wait.
+    # busy for its length, and queued file jobs wait. An export can be cancelled between its
+    # stages (its request's `cancel`), which is what a long ONNX or int8 export needs.
     @Slot(object)
     def export_model(self, request: ModelExportRequest) -> None:
-        from engine.tune.formats import ExportResult, iter_export
+        from engine.tune.formats import ExportCancelled, ExportResult, iter_export
 
+        with self._lock:
+            self._export = request
         try:
-            for item in iter_export(request.source, request.out, request.options):
+            items = iter_export(request.source, request.out, request.options, request.cancel)
+            for item in items:
                 if isinstance(item, ExportResult):
                     self.export_done.emit(item)
                 else:
                     self.export_progress.emit(item)
+        except ExportCancelled as e:
+            log.debug("export to %s cancelled", request.out, exc_info=True)
+            self.export_cancelled.emit(e)
         except (TingxieError, OSError, ValueError) as e:
             log.debug("exporting %s failed", request.source, exc_info=True)
             self.export_failed.emit(e)
         except Exception as e:  # an engine bug must not kill the worker thread
             log.exception("exporting %s failed", request.source)
             self.export_failed.emit(TingxieError("export.failed", path=request.out, detail=e))
+        finally:
+            with self._lock:
+                self._export = None
+
+    def cancel_export(self) -> None:
+        """Thread-safe, like `cancel_file`: the running export stops at its next stage."""
+        with self._lock:
+            if self._export is not None:
+                self._export.cancel.set()
 
     @Slot(object)
     def push_model(self, plan: Any) -> None:
@@ -715,6 +746,9 @@ class WorkerHandle(QObject):
     def cancel_all(self) -> None:
         self.worker.cancel_all()
 
+    def cancel_export(self) -> None:
+        self.worker.cancel_export()
+
     def start(self) -> None:
         """Move the worker to its own thread and start it."""
         self.thread = QThread()
@@ -731,6 +765,7 @@ class WorkerHandle(QObject):
         """
         if self.thread is None:
             return
+        self.worker.cancel_export()  # stops at its next stage, leaving nothing half-written
         self.shutdown.emit()
         if not self.thread.wait(timeout_ms):
             log.warning("engine thread still busy after %d ms; closing anyway", timeout_ms)

@@ -3,13 +3,14 @@ where a good one was: write a temporary sibling, then `os.replace` it into place
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["atomic_folder", "atomic_write_text"]
+__all__ = ["atomic_folder", "atomic_write_text", "staged_folder"]
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -31,17 +32,31 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return path
 
 
-def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
-    """Run `write(tmp)` into a sibling temporary folder, then swap it in for `target`."""
+@contextlib.contextmanager
+def staged_folder(target: Path) -> Iterator[Path]:
+    """A sibling temporary folder to write `target` into: swapped in for `target` when the
+    block ends normally; removed, with `target` left as it was, when the block raises (a
+    failure, a full disk, a cancel, or a generator holding the block being closed)."""
     target = Path(target)
     tmp = target.with_name(f".{target.name}.tmp")
     old = target.with_name(f".{target.name}.old")
     for stale in (tmp, old):
         shutil.rmtree(stale, ignore_errors=True)
     tmp.mkdir(parents=True)
-    write(tmp)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if target.exists():
         os.replace(target, old)
     os.replace(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
-    return target
+
+
+def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:
+    """Run `write(tmp)` into a sibling temporary folder, then swap it in for `target` (see
+    `staged_folder`: when `write` raises, nothing of it is left)."""
+    with staged_folder(target) as tmp:
+        write(tmp)
+    return Path(target)

@@ -202,6 +202,14 @@ MESSAGES: dict[str, str] = {
         "a LoRA tuning job has one — export it as a Hugging Face folder instead"
     ),
     "export.failed": "the export to {path} failed: {detail}",
+    "export.target_exists": (
+        "{path} already exists and holds files; choose another output folder, or delete that "
+        "one first"
+    ),
+    "export.cancelled": (
+        "the export to {path} was cancelled; nothing was written there (an earlier export in "
+        "that folder is as it was)"
+    ),
     "embed.no_model": "no model is loaded; load a CTC model first, then export its embeddings",
     "embed.failed": "the embeddings of {path} could not be computed: {detail}",
 }

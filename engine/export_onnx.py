@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,10 +19,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .atomic import atomic_folder
+from .atomic import staged_folder
 from .onnx import ONNX_FILE
 
-__all__ = ["Parity", "export_onnx", "measure_parity"]
+__all__ = ["Parity", "export_onnx", "iter_write_onnx", "measure_parity"]
 
 log = logging.getLogger("tingxie.onnx")
 
@@ -62,49 +62,61 @@ def _export_fp32(model: torch.nn.Module, path: Path) -> None:
     )
 
 
-def export_onnx(
-    source: str | os.PathLike[str], out_dir: str | os.PathLike[str], quantize: Quantize = "none"
-) -> Path:
-    """Write `out_dir` (atomically): `model.onnx` (fp32, or int8 weights with dynamic
-    activation quantization) and the files a model folder needs besides its weights."""
+def iter_write_onnx(
+    source: str | os.PathLike[str], folder: Path, quantize: Quantize = "none"
+) -> Iterator[str]:
+    """Write the export into `folder` (empty; the caller swaps it in or removes it), naming each
+    stage before it starts: "loading" the checkpoint, "writing" the fp32 graph, "quantizing"
+    it to int8 weights (int8 only). A caller that stops between stages (closes the generator,
+    or raises while it is suspended) leaves no scratch file behind; `folder` is the caller's."""
     from transformers import AutoModelForCTC
 
     from .model import bake_weight_norm, resolve_model
 
+    yield "loading"
     src = resolve_model(source)
     model = AutoModelForCTC.from_pretrained(
         src, dtype=torch.float32, attn_implementation="eager", use_safetensors=True
     ).eval()
     bake_weight_norm(model)  # a plain weight: an initializer the int8 quantizer can convert
+    yield "writing"
+    if quantize == "int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    def write(tmp: Path) -> None:
+        with tempfile.TemporaryDirectory() as scratch:
+            fp32 = Path(scratch) / ONNX_FILE
+            with torch.no_grad():  # (no yield inside: grad mode is the thread's)
+                _export_fp32(model, fp32)
+            yield "quantizing"
+            # Like torch's dynamic quantization, only the Linear layers (MatMul): with the
+            # convolutions quantized too, the demo model lost 0.50 CER points, this way 0.17
+            # (60 held-out sentences; bench/bench_transcribe.py measures speed).
+            quantize_dynamic(
+                fp32,
+                folder / ONNX_FILE,
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=["MatMul"],
+            )
+    else:
         with torch.no_grad():
-            if quantize == "int8":
-                from onnxruntime.quantization import QuantType, quantize_dynamic
+            _export_fp32(model, folder / ONNX_FILE)
+    for name in _COMPANIONS:
+        if (src / name).is_file():
+            shutil.copy2(src / name, folder / name)
+    for name in _COMPANION_DIRS:
+        if (src / name).is_dir():
+            shutil.copytree(src / name, folder / name)
+    log.info("exported %s to %s (%s)", src, folder, quantize)
 
-                with tempfile.TemporaryDirectory() as scratch:
-                    fp32 = Path(scratch) / ONNX_FILE
-                    _export_fp32(model, fp32)
-                    # Like torch's dynamic quantization, only the Linear layers (MatMul): with the
-                    # convolutions quantized too, the demo model lost 0.50 CER points, this way
-                    # 0.17 (60 held-out sentences; bench/bench_transcribe.py measures speed).
-                    quantize_dynamic(
-                        fp32,
-                        tmp / ONNX_FILE,
-                        weight_type=QuantType.QInt8,
-                        op_types_to_quantize=["MatMul"],
-                    )
-            else:
-                _export_fp32(model, tmp / ONNX_FILE)
-        for name in _COMPANIONS:
-            if (src / name).is_file():
-                shutil.copy2(src / name, tmp / name)
-        for name in _COMPANION_DIRS:
-            if (src / name).is_dir():
-                shutil.copytree(src / name, tmp / name)
 
-    atomic_folder(Path(out_dir), write)
-    log.info("exported %s to %s (%s)", src, out_dir, quantize)
+def export_onnx(
+    source: str | os.PathLike[str], out_dir: str | os.PathLike[str], quantize: Quantize = "none"
+) -> Path:
+    """Write `out_dir` (atomically): `model.onnx` (fp32, or int8 weights with dynamic
+    activation quantization) and the files a model folder needs besides its weights."""
+    with staged_folder(Path(out_dir)) as tmp:
+        for _stage in iter_write_onnx(source, tmp, quantize):
+            pass
     return Path(out_dir)
 
 

@@ -9,7 +9,11 @@ the app can grey out what does not apply to the loaded model.
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import TingxieError
 
@@ -21,6 +25,9 @@ __all__ = [
     "Family",
     "UnsupportedModelError",
     "family_for",
+    "family_of",
+    "features_of",
+    "model_path",
 ]
 
 # What a family can do in Tingxie (the app greys out what the loaded model lacks):
@@ -29,14 +36,30 @@ __all__ = [
 #   ctc_tuning           LoRA / partial / full tuning through the CTC loop (engine.tune)
 #   alternatives         the model's runner-up characters for each character
 #   confidence_measures  the CTC frame measures of engine.decode (`--confidence`)
+#   hf_export            re-written as a Hugging Face folder (engine.tune.formats, format hf)
+#   onnx_export          exported to ONNX fp32 / int8 (engine.export_onnx)
+#   embeddings           per-frame vectors from any transformer layer (engine.embed)
 FEATURES = (
     "bounded_streaming",
     "agreement_streaming",
     "ctc_tuning",
     "alternatives",
     "confidence_measures",
+    "hf_export",
+    "onnx_export",
+    "embeddings",
 )
-CTC_FEATURES = frozenset({"bounded_streaming", "ctc_tuning", "alternatives", "confidence_measures"})
+CTC_FEATURES = frozenset(
+    {
+        "bounded_streaming",
+        "ctc_tuning",
+        "alternatives",
+        "confidence_measures",
+        "hf_export",
+        "onnx_export",
+        "embeddings",
+    }
+)
 
 
 class UnsupportedModelError(TingxieError, ValueError):
@@ -86,7 +109,9 @@ FAMILIES: dict[str, Family] = {
 
 
 # Whisper through faster-whisper: no frame posteriors (so no bounded-context streaming, CTC
-# confidence measures or alternatives) and no CTC tuning loop. The module names are those of
+# confidence measures or alternatives), no CTC tuning loop, and none of the exports or
+# embeddings, which load the checkpoint as a transformers CTC model (a CTranslate2 folder is
+# already the deployable form: it is copied or shared as it is). The module names are those of
 # transformers' WhisperForConditionalGeneration, which LoRA would adapt before conversion.
 WHISPER = Family(
     "whisper",
@@ -106,3 +131,49 @@ def family_for(model_type: str) -> Family:
         raise UnsupportedModelError(
             "model.unsupported_type", model_type=model_type, supported=supported
         ) from None
+
+
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+def _model_type(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def model_path(folder: str | os.PathLike) -> Path:
+    """The model folder `folder` stands for: a tuning job's folder (the app's, whose config.json
+    holds the job's settings, or the CLI's output folder) stands for the model/ it produced;
+    any other folder for itself."""
+    path = Path(folder).expanduser()
+    if (path / "model" / "config.json").is_file() and _model_type(path) is None:
+        return path / "model"
+    return path
+
+
+def family_of(source: str | os.PathLike) -> Family | None:
+    """The family `source` belongs to, told from its files or its Hub id without loading it
+    (cheap enough for a UI thread: no torch, no network). A CTranslate2 folder (model.bin
+    beside config.json), a config with model_type whisper or a Hub id naming Whisper is
+    WHISPER; otherwise a folder's config.json names a CTC family (a tuning job's folder stands
+    for its model/). None when it cannot be told: a Hub id, a missing folder, an unknown type."""
+    path = Path(source).expanduser()
+    if not path.is_dir():
+        named = bool(_HUB_ID.match(str(source))) and "whisper" in str(source).lower()
+        return WHISPER if named else None
+    path = model_path(path)  # a tuning job stands for its model
+    if (path / "model.bin").is_file() and (path / "config.json").is_file():
+        return WHISPER
+    model_type = _model_type(path)
+    if model_type == WHISPER.model_type:
+        return WHISPER
+    return FAMILIES.get(model_type or "")
+
+
+def features_of(source: str | os.PathLike) -> frozenset[str]:
+    """What Tingxie can do with `source` (`family_of`); a source whose family cannot be told is
+    taken for a CTC model, the default family, until loading it says otherwise."""
+    family = family_of(source)
+    return CTC_FEATURES if family is None else family.features

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from . import audio
 from .calibration import Calibration, read_calibration
 from .model import LoadOptions, ModelLoadError
 from .normalize import NormalizeOptions, normalize_text
-from .registry import WHISPER, Family
+from .registry import WHISPER, Family, family_of
 from .results import Char, Progress, Segment, TranscriptionInfo
 from .transcribe import TranscribeOptions, split_segments
 from .vad import PauseDetector
@@ -86,7 +85,6 @@ _SIMPLIFIED = NormalizeOptions(
 # A word shorter than this took no time: its alignment found no audio for it.
 _UNPLACED_SECONDS = 0.02
 _COMPUTE_TYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
-_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
 class WordLike(Protocol):
@@ -127,13 +125,8 @@ def _is_ct2_folder(path: Path) -> bool:
 
 def is_whisper(source: str | os.PathLike) -> bool:
     """A CTranslate2 Whisper folder, a transformers Whisper folder (refused with a way forward
-    by `load_whisper`), or a Hub id that names Whisper."""
-    path = Path(source).expanduser()
-    if path.is_dir():
-        if _is_ct2_folder(path):
-            return True
-        return _model_type(path) == "whisper"
-    return bool(_HUB_ID.match(str(source))) and "whisper" in str(source).lower()
+    by `load_whisper`), or a Hub id that names Whisper (`engine.registry.family_of`)."""
+    return family_of(source) is WHISPER
 
 
 def _model_type(folder: Path) -> str | None:

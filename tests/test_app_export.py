@@ -1,16 +1,21 @@
 """The app's ways out for a model and its vectors: the Export dialog (ONNX through the engine
-worker, parity shown), Share on the Hub (token only in the keyring, the offline sentence in the
-UI language), Export embeddings (the .npy written), and the runtime preference reaching the
+worker, parity shown, stages shown, cancel leaving nothing, the Tune page's tuned models going
+through the same dialog), Share on the Hub (token only in the keyring, the offline sentence in
+the UI language), Export embeddings (the .npy written), and the runtime preference reaching the
 model load. Tiny random models, no network."""
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import pytest
 import soundfile as sf
 from app_fakes import FakePlayer, emitted, tone
+from PySide6.QtWidgets import QMessageBox
 
 from app import settings
+from app.errors import error_text
 from app.export.embeddings import EmbedDialog
 from app.export.model import ExportDialog
 from app.export.share import ShareDialog
@@ -19,7 +24,7 @@ from app.main import build_window
 from app.worker import Engine, EngineWorker, WorkerHandle
 from engine.library.store import Store
 from engine.testmodels import build_model
-from engine.tune.formats import ExportResult
+from engine.tune.formats import ExportCancelled, ExportResult
 
 TOKEN = "hf_tingxie_app_secret_0123456789"
 
@@ -76,6 +81,126 @@ def test_export_dialog_shows_an_engine_error_in_the_ui_language(qtbot, handle, t
     emitted(qtbot, handle.worker.export_failed, dialog.run_button.click)
     qtbot.waitUntil(dialog.run_button.isEnabled, timeout=5_000)
     assert "没有 LoRA 适配器" in dialog.status.text()
+
+
+def _tuned_job(root, name: str = "clinic"):
+    """A finished tuning job whose tuned model is a real (tiny, random) checkpoint."""
+    from engine.tune.config import TuneConfig
+    from engine.tune.export import ModelCard
+    from engine.tune.jobs import JobFolder
+
+    config = TuneConfig(model="base", data="x", output_dir="y", steps=10)
+    job = JobFolder.create(root, name, [str(root / "a.tsv")], config)
+    build_model(job.model_dir, "tiny", seed=1)
+    ModelCard("base", "lora", 10, 8, 30.0, 2, 0.5, 0.25, "x").write(job.model_dir)
+    return job
+
+
+def test_export_on_a_tuned_model_opens_the_one_export_dialog_with_that_model(
+    qtbot, tmp_path, monkeypatch
+):
+    """My models → Export… and the Result step's Export… open the window's Export dialog (every
+    format, ONNX int8 with its parity check) with the job preselected, not a dialog of their
+    own; the ONNX export of the tuned model is written and checked on the engine worker. A
+    chosen folder holding other files is not replaced: the export gets a subfolder in it."""
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.StandardButton.Ok)
+    with Store(tmp_path / "data" / "library.db") as library:
+        job = _tuned_job(tmp_path / "data" / "tuning")
+        ini = settings.open_settings(tmp_path / "settings.ini")
+        window = build_window(ini, Engine(), library=library, player=FakePlayer())
+        qtbot.addWidget(window)
+        page = window.tune_page
+        page.refresh_models()
+        page.models.table.selectRow(0)
+        page.models.buttons["export"].click()
+        (dialog,) = window.findChildren(ExportDialog)
+        assert dialog.isVisible() and dialog.model.text() == str(job.path)
+        formats = [dialog.format.itemData(i) for i in range(dialog.format.count())]
+        assert formats == ["hf", "adapter", "onnx", "onnx_int8"]
+        assert dialog.run_button.isEnabled() and dialog.why.isHidden()
+        chosen = tmp_path / "exports"
+        chosen.mkdir()
+        (chosen / "notes.txt").write_text("mine", encoding="utf-8")
+        dialog.format.setCurrentIndex(formats.index("onnx_int8"))
+        dialog.out.edit.setText(str(chosen))
+        stages = []
+        handle = window.handle
+        handle.worker.export_progress.connect(lambda stage: stages.append(stage.stage))
+        done = emitted(qtbot, handle.worker.export_done, dialog.run_button.click, 120_000)[0]
+        out = chosen / f"{job.path.name}-onnx-int8"
+        assert done.out == out and done.quantize == "int8"
+        assert stages == ["loading", "writing", "quantizing", "checking"]
+        assert (out / "model.onnx").is_file() and "parity:" in (out / "README.md").read_text()
+        assert (chosen / "notes.txt").read_text(encoding="utf-8") == "mine"
+        qtbot.waitUntil(lambda: dialog.run_button.isEnabled(), timeout=5_000)
+        assert "parity:" in dialog.figures.toPlainText() and str(out) in dialog.status.text()
+        dialog.close()
+        qtbot.waitUntil(lambda: not window.findChildren(ExportDialog), timeout=5_000)
+        page.job = job  # the Result step of a job that just finished
+        page.result.export_button.setEnabled(True)
+        page.result.export_button.click()
+        (again,) = window.findChildren(ExportDialog)
+        assert again.model.text() == str(job.path)
+        again.close()
+        window.handle.stop()
+
+
+def test_cancel_stops_a_long_export_between_stages_and_leaves_nothing(
+    qtbot, handle, tiny_model_dir, tmp_path, zh
+):
+    """The dialog shows the export stage by stage; Cancel stops it at the next stage: no output
+    folder, no staged folder, the dialog ready for another try and saying so in words."""
+    dialog = ExportDialog(handle, str(tiny_model_dir))
+    qtbot.addWidget(dialog)
+    dialog.format.setCurrentIndex(dialog.format.findData("onnx_int8"))
+    out = tmp_path / "exports" / "int8"
+    dialog.out.edit.setText(str(out))
+    # The worker waits inside its "writing" report until the test has pressed Cancel, so the
+    # cancel lands before the next stage however fast or slow this machine is.
+    pressed = threading.Event()
+
+    def hold(stage) -> None:  # runs in the worker's thread (a plain function: direct call)
+        if stage.stage == "writing":
+            pressed.wait(30)
+
+    handle.worker.export_progress.connect(hold)
+    assert not dialog.cancel_button.isEnabled() and dialog.progress.isHidden()
+    cancelled = []
+    handle.worker.export_cancelled.connect(cancelled.append)
+    try:
+        dialog.run_button.click()
+        assert not dialog.run_button.isEnabled() and dialog.cancel_button.isEnabled()
+        what = tr("export.stage.writing", path=str(out))
+        writing = tr("export.step", index=2, count=4, what=what)
+        qtbot.waitUntil(lambda: dialog.status.text() == writing, timeout=60_000)
+        assert not dialog.progress.isHidden() and dialog.progress.maximum() == 4
+        assert dialog.progress.value() == 1  # one of four stages done
+        dialog.cancel_button.click()
+        assert dialog.status.text() == tr("export.cancelling")
+    finally:
+        pressed.set()
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=60_000)
+    assert isinstance(cancelled[0], ExportCancelled)
+    qtbot.waitUntil(dialog.run_button.isEnabled, timeout=5_000)
+    assert not dialog.cancel_button.isEnabled() and dialog.progress.isHidden()
+    assert dialog.status.text() == error_text(cancelled[0])  # in the UI language
+    assert "已取消" in dialog.status.text() and str(out) in dialog.status.text()
+    assert not (tmp_path / "exports").exists() or list((tmp_path / "exports").iterdir()) == []
+
+
+def test_closing_the_dialog_cancels_its_export(qtbot, handle, tiny_model_dir, tmp_path):
+    dialog = ExportDialog(handle, str(tiny_model_dir))
+    qtbot.addWidget(dialog)
+    dialog.format.setCurrentIndex(dialog.format.findData("onnx"))
+    dialog.out.edit.setText(str(tmp_path / "onnx"))
+    cancelled = []
+    handle.worker.export_cancelled.connect(cancelled.append)
+    dialog.run_button.click()
+    request = dialog.request
+    dialog.reject()
+    assert request.cancel.is_set()
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=60_000)
+    assert not (tmp_path / "onnx").exists()
 
 
 def test_share_dialog_keeps_the_token_in_the_keyring_and_says_offline_in_chinese(

@@ -469,7 +469,7 @@ def _finished(root: Path, name: str):
 
 
 def test_my_models_use_rename_export_and_delete(qtbot, tmp_path, monkeypatch):
-    from PySide6.QtWidgets import QFileDialog, QInputDialog
+    from PySide6.QtWidgets import QInputDialog
 
     job = _finished(tmp_path / "tuning", "clinic")
     page = _page(qtbot, tmp_path / "tuning")
@@ -484,12 +484,14 @@ def test_my_models_use_rename_export_and_delete(qtbot, tmp_path, monkeypatch):
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("clinic, May", True))
     models.buttons["rename"].click()
     assert models.table.item(0, 0).text() == "clinic, May" and job.spec.name == "clinic, May"
-    # Export: the adapter, to a folder the user picks (copied by the supervisor).
-    monkeypatch.setattr(QInputDialog, "getItem", lambda *a, **k: (tr("tune.export.adapter"), True))
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "out"))
+    # Export: the job goes to the window's Export dialog (tests/test_app_export.py), from My
+    # models and from the Result step alike.
+    exports = []
+    page.export_requested.connect(exports.append)
     models.buttons["export"].click()
-    assert (tmp_path / "out" / "tingxie_card.json").is_file()
-    assert page.notice.text() == tr("tune.exported", path=str(tmp_path / "out"))
+    page.job = job
+    page.result.export_requested.emit()
+    assert exports == [str(job.path), str(job.path)]
     monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.No)
     models.buttons["delete"].click()
     assert job.path.is_dir()  # not confirmed: kept

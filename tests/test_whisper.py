@@ -21,7 +21,7 @@ from engine import loader
 from engine.metrics import cer
 from engine.model import ModelLoadError
 from engine.normalize import NormalizeOptions, normalize_text
-from engine.registry import FEATURES, WHISPER, family_for
+from engine.registry import CTC_FEATURES, FEATURES, WHISPER, family_for, family_of, features_of
 from engine.whisper import WHISPER_BASE_DIR, is_unplaced, is_whisper, load_whisper, word_chars
 
 
@@ -64,8 +64,10 @@ def test_a_segment_whose_words_take_no_time_is_a_hallucination():
 def test_registry_says_what_whisper_can_do():
     assert WHISPER.features <= set(FEATURES)
     assert "agreement_streaming" in WHISPER.features
-    assert not {"bounded_streaming", "ctc_tuning"} & WHISPER.features
+    lacks = {"bounded_streaming", "ctc_tuning", "alternatives", "onnx_export", "embeddings"}
+    assert not lacks & WHISPER.features
     assert "bounded_streaming" in family_for("wav2vec2").features
+    assert {"onnx_export", "hf_export", "embeddings"} <= family_for("wav2vec2").features
 
 
 def test_whisper_sources_are_told_from_ctc_ones(tmp_path, tiny_model_dir):
@@ -78,6 +80,18 @@ def test_whisper_sources_are_told_from_ctc_ones(tmp_path, tiny_model_dir):
     (hf / "config.json").write_text(json.dumps({"model_type": "whisper"}))
     assert is_whisper(ct2) and is_whisper(hf) and is_whisper("Systran/faster-whisper-small")
     assert not is_whisper(tiny_model_dir) and not is_whisper("jonatasgrosman/wav2vec2-large")
+    # The same, told without loading (what the app greys out by): a tuning job stands for its
+    # model, a source that cannot be told is taken for a CTC model.
+    job = tmp_path / "job"
+    (job / "model").mkdir(parents=True)
+    (job / "model" / "config.json").write_text(json.dumps({"model_type": "hubert"}))
+    (job / "config.json").write_text(json.dumps({"model": "base", "steps": 10}))  # its settings
+    assert family_of(ct2) is family_of(hf) is family_of("Systran/faster-whisper-base") is WHISPER
+    assert family_of(tiny_model_dir) is family_for("wav2vec2")
+    assert family_of(job) is family_for("hubert")
+    assert family_of("jonatasgrosman/wav2vec2-large") is None
+    assert features_of(ct2) == WHISPER.features
+    assert features_of(tmp_path / "nowhere") == CTC_FEATURES
     assert not is_whisper(tmp_path / "missing" / "whisper")  # a path, not a Hub id
 
 

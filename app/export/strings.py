@@ -45,10 +45,22 @@ EXPORT_STRINGS: dict[str, tuple[str, str]] = {
         "Check manifest (optional, compares CER):",
         "检查清单（可选，用于比较字错率）：",
     ),
+    "export.starting": ("Starting the export to {path}…", "正在开始导出到 {path}…"),
+    "export.step": ("Step {index} of {count}: {what}", "第 {index}/{count} 步：{what}"),
+    "export.stage.loading": ("Loading {model}…", "正在加载 {model}…"),
     "export.stage.writing": ("Writing {path}…", "正在写入 {path}…"),
+    "export.stage.quantizing": (
+        "Quantizing the weights to int8…",
+        "正在将权重量化为 int8…",
+    ),
     "export.stage.checking": (
         "Comparing the export with PyTorch…",
         "正在将导出结果与 PyTorch 对比…",
+    ),
+    "export.cancel": ("Cancel export", "取消导出"),
+    "export.cancelling": (
+        "Cancelling: the export stops after the current step and leaves nothing behind…",
+        "正在取消：导出会在当前步骤结束后停止，不会留下任何文件…",
     ),
     "export.done": ("Exported to {path}", "已导出到 {path}"),
     "export.parity_passed": (

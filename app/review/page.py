@@ -144,6 +144,8 @@ class ReviewPanel(QWidget):
         self.spans: list[DoubtfulSpan] = []
         self.index = 0
         self.choices: list[str] = []  # texts Alt+1… put in place of the current span
+        # Why the loaded model gives no alternatives ("" when it does: app.features).
+        self._no_alternatives_why = ""
         self._gaps: list[float] = []  # seconds the user took per recent decision, beyond listening
         self._shown_at = time.monotonic()  # when the current span was put on screen
         self.script: script.Script = "original"
@@ -420,6 +422,15 @@ class ReviewPanel(QWidget):
         # Choices in the stored script (what the model knows), shown in the display script.
         stored = self.session.segments[span.segment].chars[span.first : span.stop]
         self.choices = span_choices(stored)
+        self._show_alternatives()
+        self.fix_edit.setText(text)
+        self.fix_edit.selectAll()
+        self._select_span()
+        self._shown_at = time.monotonic()
+
+    def _show_alternatives(self) -> None:
+        """The current span's choices. None, and the loaded model makes none (Whisper): the
+        line is greyed and says why; a transcript an earlier model made keeps its choices."""
         items = "  ".join(
             f"Alt+{i}: {script.convert_text(c, self.script)}"
             for i, c in enumerate(self.choices, start=1)
@@ -427,10 +438,15 @@ class ReviewPanel(QWidget):
         self.alternatives_label.setText(
             tr("review.alternatives", items=items) if items else tr("review.no_alternatives")
         )
-        self.fix_edit.setText(text)
-        self.fix_edit.selectAll()
-        self._select_span()
-        self._shown_at = time.monotonic()
+        why = self._no_alternatives_why if not items else ""
+        self.alternatives_label.setEnabled(not why)
+        self.alternatives_label.setToolTip(why)
+
+    def set_capabilities(self, caps: Any) -> None:
+        """What the loaded model can do (`app.features.Capabilities`; None: no model loaded)."""
+        self._no_alternatives_why = caps.why_not("alternatives") if caps is not None else ""
+        if self.current_span() is not None:
+            self._show_alternatives()
 
     def _select_span(self) -> None:
         span = self.current_span()

@@ -66,6 +66,7 @@ class HowPanel(QWidget):
         self.start_button.clicked.connect(self.start_requested)
         self.form.changed.connect(lambda: self._show("tune.how.stale"))
         self._shown: Estimate | str = "tune.how.not_measured"  # an estimate or a message key
+        self._why = ""  # why the base model cannot be tuned here ("" when it can)
         measure = QHBoxLayout()
         measure.addWidget(self.estimate, 1)
         measure.addWidget(self.estimate_button)
@@ -83,9 +84,24 @@ class HowPanel(QWidget):
         self.title.setText(tr("tune.how.title"))
         self.estimate_button.setText(tr("tune.how.measure"))
         self.start_button.setText(tr("tune.how.start"))
-        self.note.setText(tr("tune.how.one_job"))
+        self.note.setText(self._why or tr("tune.how.one_job"))
         self.form.retranslate()
         self._show(self._shown)
+
+    def set_untunable(self, why: str) -> None:
+        """A base model that cannot be tuned here (`why`, "" when it can): the method, every
+        setting, the estimate and the start are greyed, and the note says why."""
+        self._why = why
+        for widget in (self.form, self.start_button):
+            widget.setEnabled(not why)
+            widget.setToolTip(why)
+        self.estimate_button.setToolTip(why)
+        self.allow_measure()
+        self.note.setText(why or tr("tune.how.one_job"))
+
+    def allow_measure(self, allowed: bool = True) -> None:
+        """The Measure button, on unless a measurement runs or the base cannot be tuned."""
+        self.estimate_button.setEnabled(allowed and not self._why)
 
     def _show(self, shown: Estimate | str) -> None:
         self._shown = shown
@@ -94,13 +110,13 @@ class HowPanel(QWidget):
 
     def show_estimate(self, estimate: Estimate) -> None:
         self._show(estimate)
-        self.estimate_button.setEnabled(True)
+        self.allow_measure()
 
     def show_measuring(self) -> None:
         self._show("tune.how.measuring")
-        self.estimate_button.setEnabled(False)
+        self.allow_measure(False)
 
     def say(self, text: str) -> None:
         """A message that is not an estimate (a failed measurement), as it is."""
         self.estimate.setText(text)
-        self.estimate_button.setEnabled(True)
+        self.allow_measure()

@@ -20,7 +20,6 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -43,6 +42,7 @@ from engine.tune.jobs import (
 )
 from engine.tune.wire import TERMINAL
 
+from ..features import capabilities
 from ..i18n import tr
 from . import strings  # noqa: F401  (registers the strings used below)
 from .checkview import CheckPanel
@@ -50,7 +50,7 @@ from .how import HowPanel
 from .models import ModelsPanel
 from .result import ResultPanel
 from .sources import SourcesPanel, TrainingSet
-from .supervisor import CheckRequest, ExportRequest, NewJob, SupervisorHandle, status_key
+from .supervisor import CheckRequest, NewJob, SupervisorHandle, status_key
 from .watch import WatchPanel
 
 __all__ = ["STEPS", "TunePage"]
@@ -67,6 +67,9 @@ class TunePage(QWidget):
     library's (engine.library.store.Store.correction_sets)."""
 
     use_model_requested = Signal(str)  # a tuned model's folder: load it and remember it
+    # A tuned model's job folder to export: the window opens its one Export dialog with it
+    # (every format, ONNX and int8 with their parity check, cancellable).
+    export_requested = Signal(str)
 
     def __init__(
         self,
@@ -84,6 +87,7 @@ class TunePage(QWidget):
         self.over = False  # its last event arrived (the child may still be exiting)
         self.stopped: JobFolder | None = None  # offered for resume in the notice
         self._checked_key: tuple | None = None
+        self.loaded: Any = None  # the window's loaded model (app.worker.ModelSummary)
         self._build(training_sets)
         self._connect()
         self.retranslate()
@@ -139,8 +143,8 @@ class TunePage(QWidget):
         # Bound methods only: a lambda has no receiver thread and would run in the supervisor's.
         s.estimated.connect(self._estimated)
         s.estimate_failed.connect(self._estimate_failed)
-        s.exported.connect(self._exported)
         self.sources.check_requested.connect(self.check)
+        self.sources.changed.connect(self._update_tunable)
         self.checker.next_requested.connect(lambda: self.show_step("how"))
         self.checker.add_vocabulary.connect(self._add_vocabulary)
         self.how.estimate_requested.connect(self.measure)
@@ -161,6 +165,7 @@ class TunePage(QWidget):
             panel.retranslate()
         self.resume_button.setText(tr("tune.watch.resume"))
         self.discard_button.setText(tr("tune.discard"))
+        self._update_tunable()  # its reasons follow the language
 
     def showEvent(self, event) -> None:
         """Training sets made since the page was last shown appear in the list."""
@@ -187,8 +192,24 @@ class TunePage(QWidget):
         self._say(tr("tune.offer_resume", name=job.spec.name, step=steps[-1], total=total))
 
     # ---- what to teach, check ------------------------------------------------------------
-    def set_current_model(self, source: str) -> None:
-        self.sources.set_current_model(source)
+    def set_loaded_model(self, summary: Any) -> None:
+        """The model the window loaded (`ModelSummary`): offered as the base model, and what
+        its family can do is the engine's own word when it is the base."""
+        self.loaded = summary
+        self.sources.set_current_model(summary.source)
+        self._update_tunable()
+
+    def _why_untunable(self) -> str:
+        """Why the chosen base model cannot be tuned here ("" when it can, or none is chosen)."""
+        base = self.sources.model()
+        return capabilities(base, self.loaded).why_not("ctc_tuning") if base else ""
+
+    def _update_tunable(self) -> None:
+        """A base model whose family has no CTC tuning (Whisper) greys out the check, the
+        methods and settings, the estimate and the start, each saying why."""
+        why = self._why_untunable()
+        self.sources.set_untunable(why)
+        self.how.set_untunable(why)
 
     def open_training_set(self, folder: str | Path) -> None:
         """Select a training set made on the Review page and check it (its "Tune now")."""
@@ -199,6 +220,9 @@ class TunePage(QWidget):
 
     def _base_config(self, output_dir: str = ""):
         """The form's config for the chosen model and data (ValueError says what is wrong)."""
+        why = self._why_untunable()  # a base model of a family this page cannot tune
+        if why:
+            raise ValueError(why)
         sources = self.sources.sources()
         if not sources:
             raise ValueError(tr("tune.no_data"))
@@ -232,7 +256,7 @@ class TunePage(QWidget):
 
     def _failed(self, message: str) -> None:
         self._say(message)
-        self.how.estimate_button.setEnabled(True)
+        self.how.allow_measure()
 
     # ---- how: estimate, start ------------------------------------------------------------
     def _new_job(self, kind: str) -> NewJob | None:
@@ -336,16 +360,13 @@ class TunePage(QWidget):
     def _estimate_failed(self, _folder: str, message: str) -> None:
         self.how.say(tr("tune.how.failed", message=message))
 
-    def _exported(self, path: str) -> None:
-        self._say(tr("tune.exported", path=path))
-
     def _refused(self, folder: str) -> None:
         try:
             name = JobFolder(folder).spec.name
         except (OSError, ValueError, KeyError, TypeError):
             name = Path(folder).name
         self._say(tr("tune.one_job", name=name))
-        self.how.estimate_button.setEnabled(True)
+        self.how.allow_measure()
 
     # ---- jobs found on disk --------------------------------------------------------------
     def scan_jobs(self) -> None:
@@ -377,21 +398,10 @@ class TunePage(QWidget):
             self.use_model_requested.emit(str(job.model_dir))
 
     def export(self, job: JobFolder | None) -> None:
-        """Write the merged model or the adapter where the user chooses (off this thread)."""
-        if job is None:
-            return
-        kinds = ["merged", "adapter"] if job.adapter_dir.is_dir() else ["merged"]
-        labels = [tr(f"tune.export.{k}") for k in kinds]
-        label, ok = QInputDialog.getItem(
-            self, tr("tune.result.export"), tr("tune.export.what"), labels, 0, False
-        )
-        if not ok:
-            return
-        target = QFileDialog.getExistingDirectory(self, tr("tune.export.where"))
-        if target:
-            kind = kinds[labels.index(label)]
-            self._say(tr("tune.exporting", path=target))
-            self.handle.export.emit(ExportRequest(str(job.path), target, kind))
+        """Export the job's tuned model (merged model, adapter, ONNX, int8) in the window's
+        Export dialog, the one every export goes through."""
+        if job is not None:
+            self.export_requested.emit(str(job.path))
 
     def _rename(self, folder: str) -> None:
         job = JobFolder(folder)

@@ -54,6 +54,10 @@ class SourcesPanel(QWidget):
         self.model_box.currentTextChanged.connect(self.changed)
         self.browse_model = QPushButton()
         self.browse_model.clicked.connect(self._browse_model)
+        self.model_note = QLabel()  # why the chosen base model cannot be tuned here
+        self.model_note.setWordWrap(True)
+        self.model_note.setObjectName("tune-model-note")
+        self.model_note.hide()
         self.name_label = QLabel()
         self.name_edit = QLineEdit()
         self.data_label = QLabel()
@@ -87,6 +91,7 @@ class SourcesPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addLayout(model_row)
+        layout.addWidget(self.model_note)
         layout.addWidget(self.data_label)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
@@ -189,6 +194,14 @@ class SourcesPanel(QWidget):
 
     def model(self) -> str:
         return self.model_box.currentText().strip()
+
+    def set_untunable(self, why: str) -> None:
+        """Say under the base model why it cannot be tuned here ("" when it can); its data
+        cannot be checked for it either."""
+        self.model_note.setText(why)
+        self.model_note.setVisible(bool(why))
+        self.check_button.setEnabled(not why)
+        self.check_button.setToolTip(why)
 
     def job_name(self) -> str:
         """The name typed, else the first checked row's."""

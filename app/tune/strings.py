@@ -252,18 +252,6 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
     "tune.result.after": ("after", "微调后"),
     "tune.result.use": ("Use this model", "使用此模型"),
     "tune.result.export": ("Export…", "导出…"),
-    "tune.export.what": ("What to export:", "导出内容："),
-    "tune.export.merged": (
-        "The tuned model (complete, usable anywhere)",
-        "微调后的完整模型（可在任何地方使用）",
-    ),
-    "tune.export.adapter": (
-        "The LoRA adapter only (small; needs the base model)",
-        "仅 LoRA 适配器（体积小，需配合基础模型）",
-    ),
-    "tune.export.where": ("Export to folder", "导出到文件夹"),
-    "tune.exporting": ("Exporting to {path}…", "正在导出到 {path}…"),
-    "tune.exported": ("Exported to {path}", "已导出到 {path}"),
     "tune.using": (
         "Switching transcription to “{name}”…",
         "正在将转写切换到“{name}”…",

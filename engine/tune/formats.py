@@ -1,6 +1,10 @@
 """A model in another form — Hugging Face folder, LoRA adapter, ONNX (fp32 / int8) — checked
 before it is called done. One implementation for `tingxie-cli export` and the app's Export
-dialog: `iter_export` yields what it is doing and ends with an `ExportResult`.
+dialog: `iter_export` yields each stage as it begins and ends with an `ExportResult`.
+
+Everything is written into a temporary sibling of the output folder (`engine.atomic`) and
+swapped in only once it is complete and checked, so a failure or a cancel (the `cancel` event,
+looked at between stages) leaves nothing half-written and an earlier export there as it was.
 
 It sits in the tuning wing because it reads check manifests (`engine.tune.data`) and the
 adapters tuning jobs write; the ONNX writer and the parity measure it calls are inference
@@ -9,9 +13,11 @@ adapters tuning jobs write; the ONNX writer and the parity measure it calls are 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -21,10 +27,13 @@ import numpy as np
 from engine.errors import TingxieError
 
 __all__ = [
+    "ExportCancelled",
     "ExportOptions",
     "ExportResult",
     "ExportStage",
     "check_rows",
+    "export_stages",
+    "export_target",
     "iter_export",
     "model_folder",
     "reference_audio",
@@ -52,11 +61,20 @@ class ExportOptions:
             raise ValueError("quantize applies to format onnx only")
 
 
+Stage = Literal["loading", "writing", "quantizing", "checking"]
+
+
+class ExportCancelled(TingxieError):
+    """The export was cancelled between two stages; nothing of it was left in place."""
+
+
 @dataclass(frozen=True, slots=True)
 class ExportStage:
-    """What the export is doing now (a front end words it)."""
+    """What the export begins now (a front end words it): stage `index` of `count`."""
 
-    stage: Literal["writing", "checking"]
+    stage: Stage
+    index: int = 1
+    count: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +88,12 @@ class ExportResult:
 
 
 def model_folder(source: str) -> str:
-    """A tuning job's output folder stands for the model it produced."""
-    job = Path(source)
-    if (job / "model" / "config.json").is_file() and not (job / "config.json").is_file():
-        return str(job / "model")
-    return source
+    """A tuning job's folder stands for the model it produced (`engine.registry.model_path`);
+    a Hub id or any other folder for itself."""
+    from engine.registry import model_path
+
+    folder = model_path(source)
+    return str(folder) if folder != Path(source).expanduser() else source
 
 
 def reference_audio(n: int = 4, seed: int = 0) -> list[np.ndarray]:
@@ -107,56 +126,105 @@ def check_rows(manifest: Path, limit: int) -> tuple[list[np.ndarray], list[str]]
     ]
 
 
+def export_stages(options: ExportOptions) -> tuple[Stage, ...]:
+    """The stages an export with `options` goes through, in order."""
+    if options.format == "adapter":
+        return ("writing",)
+    if options.format == "hf":
+        return ("loading", "writing")
+    quantizing: tuple[Stage, ...] = ("quantizing",) if options.quantize == "int8" else ()
+    return ("loading", "writing", *quantizing, "checking")
+
+
+def export_target(chosen: str | os.PathLike[str], source: str, options: ExportOptions) -> Path:
+    """Where an export into the folder a person chose goes: that folder when it is new or
+    empty, else a new subfolder named after the model and format inside it (an export replaces
+    its output folder, and a chosen folder holding other files must never be replaced).
+    TingxieError export.target_exists when that subfolder exists already and holds files."""
+    chosen = Path(chosen).expanduser()
+    if not chosen.is_dir() or not any(chosen.iterdir()):
+        return chosen
+    suffix = "onnx-int8" if options.quantize == "int8" else options.format
+    name = Path(str(source).rstrip("/\\")).name or "model"
+    target = chosen / f"{name}-{suffix}"
+    if target.is_dir() and any(target.iterdir()):
+        raise TingxieError("export.target_exists", path=target)
+    return target
+
+
 def iter_export(
-    source: str | os.PathLike[str], out: str | os.PathLike[str], options: ExportOptions
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    options: ExportOptions,
+    cancel: threading.Event | None = None,
 ) -> Iterator[ExportStage | ExportResult]:
     """Write `source` (a folder, a Hub id, or a tuning job's output folder) to `out` (replaced
-    atomically) in `options.format`; the last item is the `ExportResult`."""
+    atomically) in `options.format`; the last item is the `ExportResult`. Setting `cancel` (from
+    any thread) stops the export at the next stage boundary with `ExportCancelled`."""
     out = Path(out)
+
+    def check() -> None:
+        if cancel is not None and cancel.is_set():
+            raise ExportCancelled("export.cancelled", path=out)
+
     if options.format == "adapter":
-        yield ExportStage("writing")
-        yield _export_adapter(Path(source), out)
-        return
-    source = model_folder(str(source))
-    if options.format == "hf":
-        yield ExportStage("writing")
-        yield _export_hf(source, out, options.allow_pickle)
-        return
-    yield from _export_onnx(source, out, options)
+        work = _export_adapter(Path(source), out, check)
+    elif options.format == "hf":
+        work = _export_hf(model_folder(str(source)), out, options.allow_pickle, check)
+    else:
+        work = _export_onnx(model_folder(str(source)), out, options, check)
+    stages = export_stages(options)
+    # Closing `work` on the way out (a cancel raised here, a consumer that stops early) ends
+    # it where it stands: its staged folder is removed.
+    with contextlib.closing(work):
+        while True:
+            check()
+            item = next(work, None)
+            if item is None:
+                return
+            if isinstance(item, ExportResult):
+                yield item  # done and in place: a cancel from now on comes too late
+                return
+            yield ExportStage(item, stages.index(item) + 1, len(stages))
 
 
 def _export_onnx(
-    source: str, out: Path, options: ExportOptions
-) -> Iterator[ExportStage | ExportResult]:
-    from engine.export_onnx import export_onnx, measure_parity
+    source: str, out: Path, options: ExportOptions, check: Callable[[], None]
+) -> Iterator[Stage | ExportResult]:
+    from engine.atomic import staged_folder
+    from engine.export_onnx import iter_write_onnx, measure_parity
     from engine.model import LoadOptions, load_model
 
-    yield ExportStage("writing")
-    export_onnx(source, out, options.quantize)
-    yield ExportStage("checking")
-    torch_model = load_model(source, LoadOptions(device="cpu", precision="fp32"))
-    exported = load_model(out, LoadOptions(backend="onnx"))
-    if options.check:
-        audio, references = check_rows(options.check, options.check_limit)
-    else:
-        audio, references = reference_audio(), None
-    parity = measure_parity(torch_model, exported, audio, references)
-    lines = parity.card_lines(options.quantize)
-    card = [
-        "---",
-        "library_name: onnx",
-        "pipeline_tag: automatic-speech-recognition",
-        "language: zh",
-        "tags: [tingxie, ctc, onnx]",
-        "---",
-        "# ONNX export made with Tingxie (听写)",
-        "",
-        f"- source: `{source}`",
-        "- input `input_values` (batch, samples) at 16 kHz, normalized per utterance as the "
-        "processor does; output `logits` (batch, frames, vocabulary)",
-        *lines,
-    ]
-    (out / "README.md").write_text("\n".join(card) + "\n", encoding="utf-8")
+    # Written, checked and given its card in the staging folder: only a checked export is
+    # moved into place.
+    with staged_folder(out) as tmp:
+        yield from iter_write_onnx(source, tmp, options.quantize)
+        yield "checking"
+        torch_model = load_model(source, LoadOptions(device="cpu", precision="fp32"))
+        exported = load_model(tmp, LoadOptions(backend="onnx"))
+        if options.check:
+            audio, references = check_rows(options.check, options.check_limit)
+        else:
+            audio, references = reference_audio(), None
+        parity = measure_parity(torch_model, exported, audio, references)
+        lines = parity.card_lines(options.quantize)
+        card = [
+            "---",
+            "library_name: onnx",
+            "pipeline_tag: automatic-speech-recognition",
+            "language: zh",
+            "tags: [tingxie, ctc, onnx]",
+            "---",
+            "# ONNX export made with Tingxie (听写)",
+            "",
+            f"- source: `{source}`",
+            "- input `input_values` (batch, samples) at 16 kHz, normalized per utterance as the "
+            "processor does; output `logits` (batch, frames, vocabulary)",
+            *lines,
+        ]
+        (tmp / "README.md").write_text("\n".join(card) + "\n", encoding="utf-8")
+        del exported  # its session may hold model.onnx open (Windows refuses such a move)
+        check()
     yield ExportResult(
         out,
         "onnx",
@@ -166,36 +234,44 @@ def _export_onnx(
     )
 
 
-def _export_hf(source: str, out: Path, allow_pickle: bool) -> ExportResult:
+def _export_hf(
+    source: str, out: Path, allow_pickle: bool, check: Callable[[], None]
+) -> Iterator[Stage | ExportResult]:
     from transformers import AutoModelForCTC, AutoProcessor
 
-    from engine.atomic import atomic_folder
+    from engine.atomic import staged_folder
     from engine.model import resolve_model
 
+    yield "loading"
     src = resolve_model(source, allow_pickle=allow_pickle)
     model = AutoModelForCTC.from_pretrained(
         src, use_safetensors=any(src.glob("*.safetensors")) or None, trust_remote_code=False
     )
     processor = AutoProcessor.from_pretrained(src, trust_remote_code=False)
-
-    def write(tmp: Path) -> None:
+    yield "writing"
+    with staged_folder(out) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
+        check()  # the weights are the long part
         processor.save_pretrained(tmp)
         for name in ("README.md", "tingxie_card.json", "calibration.json"):
             if (src / name).is_file():
                 shutil.copy2(src / name, tmp / name)
         if (src / "lm").is_dir():
             shutil.copytree(src / "lm", tmp / "lm")
+        check()
+    yield ExportResult(out, "hf", "none")
 
-    atomic_folder(out, write)
-    return ExportResult(out, "hf", "none")
 
-
-def _export_adapter(job: Path, out: Path) -> ExportResult:
-    from engine.atomic import atomic_folder
+def _export_adapter(
+    job: Path, out: Path, check: Callable[[], None]
+) -> Iterator[Stage | ExportResult]:
+    from engine.atomic import staged_folder
 
     adapter = job / "adapter"
     if not (adapter / "adapter_config.json").is_file():
         raise TingxieError("export.no_adapter", path=job)
-    atomic_folder(out, lambda tmp: shutil.copytree(adapter, tmp, dirs_exist_ok=True))
-    return ExportResult(out, "adapter", "none")
+    yield "writing"
+    with staged_folder(out) as tmp:
+        shutil.copytree(adapter, tmp, dirs_exist_ok=True)
+        check()
+    yield ExportResult(out, "adapter", "none")

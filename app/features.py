@@ -1,0 +1,102 @@
+"""What a model can do in Tingxie, and why the rest is greyed out.
+
+The engine's registry says what each model family can do (`engine.registry.FEATURES`). For the
+loaded model the worker passes its family's features to the window (`ModelSummary.features`);
+for a model only named somewhere (the Export dialog's field, the Tune page's base model) they
+are told from its files or Hub id without loading it (`engine.registry.features_of`). Each
+missing feature has one sentence, in the UI language, saying why and what to do instead: the
+tooltip of whatever it greys out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QWidget
+
+from .i18n import STRINGS, tr
+
+if TYPE_CHECKING:
+    from .worker import ModelSummary
+
+__all__ = ["Capabilities", "capabilities", "grey_out"]
+
+# How a family is named in a sentence (its registry key otherwise).
+_FAMILY_NAMES = {"whisper": "Whisper", "hubert": "HuBERT", "wavlm": "WavLM"}
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """One model's family (registry model_type, "" when it cannot be told) and its features."""
+
+    family: str
+    features: frozenset[str]
+
+    def has(self, feature: str) -> bool:
+        return feature in self.features
+
+    def why_not(self, feature: str) -> str:
+        """Why this model cannot do `feature` and what to do instead ("" when it can)."""
+        if self.has(feature):
+            return ""
+        name = _FAMILY_NAMES.get(self.family, self.family or "?")
+        return tr(f"feature.{feature}", family=name)
+
+
+def capabilities(source: str, loaded: ModelSummary | None = None) -> Capabilities:
+    """What `source` can do: the loaded model's own features when it is the loaded one (as the
+    engine loaded it), else its family's as its files or Hub id tell (a source that cannot be
+    told is taken for a CTC model, the default family: loading it says otherwise)."""
+    if loaded is not None and source == loaded.source:
+        return Capabilities(loaded.family, frozenset(loaded.features))
+    from engine.registry import family_of, features_of
+
+    family = family_of(source)
+    return Capabilities(family.model_type if family else "", features_of(source))
+
+
+def grey_out(target: QWidget | QAction, why: str, tooltip: str = "") -> None:
+    """Enable `target` when `why` is empty (with its usual `tooltip`), else disable it with
+    `why` as its tooltip."""
+    target.setEnabled(not why)
+    target.setToolTip(why or tooltip)
+
+
+# key -> (English, Simplified Chinese): why a feature is missing ({family}: the model's family)
+# and what to do instead.
+FEATURE_STRINGS: dict[str, tuple[str, str]] = {
+    "feature.alternatives": (
+        "{family} models give no runner-up characters, so there are no alternatives to pick: "
+        "type the fix instead, or transcribe with a wav2vec2-family (CTC) model to get them.",
+        "{family} 模型不提供候选字，所以没有可选的候选：请直接输入修改，"
+        "或改用 wav2vec2 系列（CTC）模型转写以获得候选。",
+    ),
+    "feature.ctc_tuning": (
+        "{family} models cannot be tuned on this page, which tunes wav2vec2-family (CTC) "
+        "models: choose a CTC base model in step 1, such as the demo model or one you tuned.",
+        "此页面无法微调 {family} 模型（这里微调的是 wav2vec2 系列 CTC 模型）："
+        "请在第 1 步选择 CTC 基础模型，例如演示模型或你微调过的模型。",
+    ),
+    "feature.hf_export": (
+        "{family} models are not re-written as a Hugging Face folder: the {family} folder is "
+        "already complete, so copy it as it is, or choose a wav2vec2-family (CTC) model.",
+        "{family} 模型不能导出为 Hugging Face 文件夹：{family} 模型文件夹本身已经完整，"
+        "请直接复制它，或选择 wav2vec2 系列（CTC）模型。",
+    ),
+    "feature.onnx_export": (
+        "ONNX export is for wav2vec2-family (CTC) models, not {family}: use the {family} "
+        "folder as it is (it is already its runtime's format), or choose a CTC model.",
+        "ONNX 导出只适用于 wav2vec2 系列（CTC）模型，不适用于 {family}："
+        "请直接使用 {family} 模型文件夹（它已是其运行时的格式），或选择 CTC 模型。",
+    ),
+    "feature.embeddings": (
+        "Embeddings come from the layers of a wav2vec2-family (CTC) model and the loaded model "
+        "is a {family} model: load a CTC model (Model → Choose model…) to export them.",
+        "向量取自 wav2vec2 系列（CTC）模型的各层，而当前加载的是 {family} 模型："
+        "请先加载 CTC 模型（模型 → 选择模型…）再导出向量。",
+    ),
+}
+
+STRINGS.update(FEATURE_STRINGS)
