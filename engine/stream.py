@@ -121,7 +121,7 @@ class SegmentFinal:
 
     segment: Segment
     replaces: int
-    audio_seconds: float = 0.0
+    audio_seconds: float = 0.0  # audio received when the final was made
 
 
 class CachedFrontEnd:
