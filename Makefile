@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev,onnx]'
+	# Resemblyzer (the speakers extra) requires the `typing` backport, which PyInstaller (make
+	# bundle, tests/test_bundle.py) refuses to run beside; Python's own typing is imported anyway.
+	$(PY) -m pip uninstall -y -q typing
 	touch $(STAMP)
 
 system-deps:

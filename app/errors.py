@@ -90,6 +90,7 @@ ZH: dict[str, str] = {
     "export.cancelled": "已取消导出到 {path}；那里没有写入任何内容（该文件夹中原有的导出保持不变）",
     "embed.no_model": "尚未加载模型；请先加载 CTC 模型，再导出向量",
     "embed.failed": "无法计算 {path} 的向量：{detail}",
+    "speakers.missing": "区分说话人需要可选软件包 {package}；请用 {hint} 安装",
     "hub.refused": "Hub 拒绝了上传到 {repo_id}（{detail}）；请检查令牌是否有写权限以及仓库名",
     "audio.missing": "{path}：文件不存在；请检查路径和文件名",
     "audio.folder": "{path}：这是文件夹，不是音频文件；请选择其中的文件",

@@ -212,6 +212,10 @@ MESSAGES: dict[str, str] = {
     ),
     "embed.no_model": "no model is loaded; load a CTC model first, then export its embeddings",
     "embed.failed": "the embeddings of {path} could not be computed: {detail}",
+    # -- speakers (engine.speakers)
+    "speakers.missing": (
+        "telling speakers apart needs the optional package {package}; install it with {hint}"
+    ),
 }
 
 

@@ -6,9 +6,21 @@ same fields.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["Alternative", "Char", "Progress", "Segment", "TranscriptionInfo"]
+__all__ = [
+    "Alternative",
+    "Char",
+    "Progress",
+    "Segment",
+    "TranscriptionInfo",
+    "default_speaker_name",
+    "speaker_name",
+]
+
+# What speaker k (counting from 0) is called until someone names it.
+_SPEAKER_LABEL = "说话人 {n}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +45,15 @@ class Char:
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """A stretch of speech between pauses (or cut at a maximum length)."""
+    """A stretch of speech between pauses (or cut at a maximum length, or where the speaker
+    changes). `speaker` counts from 0 in the order the voices first speak (engine.speakers);
+    None when speakers were not told apart."""
 
     id: int
     start: float
     end: float
     chars: tuple[Char, ...]
+    speaker: int | None = None
 
     @property
     def text(self) -> str:
@@ -53,6 +68,18 @@ class Segment:
         d = asdict(self)
         d["text"] = self.text
         return d
+
+
+def default_speaker_name(speaker: int) -> str:
+    """说话人 1 for speaker 0, and so on."""
+    return _SPEAKER_LABEL.format(n=speaker + 1)
+
+
+def speaker_name(speaker: int, names: Mapping[int, str] | None = None) -> str:
+    """What a speaker is called in a transcript: the name it was given there (a rename applies
+    to every segment of that speaker), else its default name."""
+    name = (names or {}).get(speaker, "").strip()
+    return name or default_speaker_name(speaker)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE
 
-__all__ = ["PauseDetector", "PauseOptions", "VadKind", "find_pauses"]
+__all__ = ["PauseDetector", "PauseOptions", "VadKind", "find_pauses", "find_speech"]
 
 VadKind = Literal["silero", "energy"]
 _SILERO_BLOCK = 512  # samples per silero-vad call at 16 kHz (32 ms), fixed by the model
@@ -142,6 +142,32 @@ def _one_torch_thread(active: bool) -> Iterator[None]:
 def find_pauses(audio: np.ndarray, options: PauseOptions | None = None) -> list[float]:
     """The pause boundaries (seconds) of a whole 16 kHz recording."""
     return [p / SAMPLE_RATE for p in PauseDetector(options).push(audio)]
+
+
+def find_speech(
+    audio: np.ndarray,
+    *,
+    threshold: float = 0.5,
+    min_speech_seconds: float = 0.25,
+    min_silence_seconds: float = 0.1,
+) -> list[tuple[float, float]]:
+    """The stretches of speech (start, end in seconds) in a whole 16 kHz recording, by
+    silero-vad: a stretch is at least min_speech_seconds long, and silences shorter than
+    min_silence_seconds do not end one (engine.speakers embeds the voices in them)."""
+    import torch
+    from silero_vad import get_speech_timestamps
+
+    model = _load_silero()
+    with _one_torch_thread(True), torch.inference_mode():
+        stamps = get_speech_timestamps(
+            torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)),
+            model,
+            threshold=threshold,
+            sampling_rate=SAMPLE_RATE,
+            min_speech_duration_ms=round(min_speech_seconds * 1000),
+            min_silence_duration_ms=round(min_silence_seconds * 1000),
+        )
+    return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
 
 
 def _load_silero():

@@ -6,6 +6,10 @@ its characters leave the widest gap. A cue is shown long enough to read (`CueLim
 after the next one starts. JSON keeps everything: the info record, segments, and for every
 character its times, confidence and alternatives. Files are written atomically: a crash or a
 full disk leaves either the old file or the new one, never half of one.
+
+Speakers (Segment.speaker, engine.speakers) are named where the speaker changes in TXT
+(说话人 1：), before each SRT cue's text (SRT has no voice tag), in a WebVTT voice tag
+(<v 说话人 1>) and on each JSON segment; a renamed speaker by its name everywhere.
 """
 
 from __future__ import annotations
@@ -13,12 +17,12 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .atomic import atomic_write_text
-from .results import Char, Segment, TranscriptionInfo
+from .results import Char, Segment, TranscriptionInfo, speaker_name
 
 __all__ = ["FORMATS", "Cue", "CueLimits", "plan_cues", "render", "timestamp", "write"]
 
@@ -58,6 +62,7 @@ class Cue:
     start: float
     end: float
     lines: tuple[tuple[Char, ...], ...]
+    speaker: int | None = None  # the segment's (engine.speakers)
 
     @property
     def chars(self) -> tuple[Char, ...]:
@@ -105,7 +110,11 @@ def plan_cues(segments: Sequence[Segment], limits: CueLimits | None = None) -> l
     """Subtitle cues for segments: every character in exactly one cue, in order; a cue starts
     at its first character and ends at or after its last one, before the next cue starts."""
     limits = limits or CueLimits()
-    groups = [g for seg in segments for g in _cut(seg.chars, _cue_fits(seg.chars, limits))]
+    groups, speakers = [], []
+    for seg in segments:
+        for g in _cut(seg.chars, _cue_fits(seg.chars, limits)):
+            groups.append(g)
+            speakers.append(seg.speaker)
     cues = []
     for n, group in enumerate(groups):
         start = group[0].start
@@ -113,7 +122,7 @@ def plan_cues(segments: Sequence[Segment], limits: CueLimits | None = None) -> l
         readable = max(limits.min_seconds, len(group) / limits.reading_chars_per_second)
         end = max(group[-1].end, min(start + readable, following))
         lines = _cut(group, lambda i, j: j - i <= limits.line_chars)
-        cues.append(Cue(start, end, tuple(lines)))
+        cues.append(Cue(start, end, tuple(lines), speakers[n]))
     return cues
 
 
@@ -123,33 +132,78 @@ def _cue_fits(chars: Sequence[Char], limits: CueLimits) -> Callable[[int, int], 
     return lambda i, j: j - i <= most and chars[j - 1].end - chars[i].start <= limits.max_seconds
 
 
-def _subtitles(segments: Sequence[Segment], vtt: bool) -> str:
+def _voice(cue: Cue, vtt: bool, names: Mapping[int, str] | None) -> str:
+    """Who speaks a cue: a WebVTT voice tag (<v 说话人 1>), or in SRT, which has none, the
+    name before the text (说话人 1：); nothing when speakers were not told apart."""
+    if cue.speaker is None:
+        return ""
+    name = speaker_name(cue.speaker, names)
+    if not vtt:
+        return f"{name}："
+    escaped = name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f"<v {escaped}>"
+
+
+def _subtitles(
+    segments: Sequence[Segment], vtt: bool, names: Mapping[int, str] | None = None
+) -> str:
     sep = "." if vtt else ","
     blocks = []
     for n, cue in enumerate(plan_cues(segments), start=1):
         times = f"{timestamp(cue.start, sep)} --> {timestamp(cue.end, sep)}"
-        blocks.append(f"{n}\n{times}\n{cue.text}\n")
+        blocks.append(f"{n}\n{times}\n{_voice(cue, vtt, names)}{cue.text}\n")
     body = "\n".join(blocks)
     return f"WEBVTT\n\n{body}" if vtt else body
 
 
-def _json(segments: Sequence[Segment], info: TranscriptionInfo | None) -> str:
+def _json_segment(s: Segment, names: Mapping[int, str] | None) -> dict:
+    """A segment's record; `speaker` is its speaker's name (null when speakers were not told
+    apart), `speaker_id` the number behind it (0 for 说话人 1)."""
+    speaker = None if s.speaker is None else speaker_name(s.speaker, names)
+    return s.to_dict() | {"confidence": s.confidence, "speaker": speaker, "speaker_id": s.speaker}
+
+
+def _json(
+    segments: Sequence[Segment],
+    info: TranscriptionInfo | None,
+    names: Mapping[int, str] | None = None,
+) -> str:
+    ids = sorted({s.speaker for s in segments if s.speaker is not None})
     doc = {
         "info": asdict(info) if info is not None else None,
         "text": "\n".join(s.text for s in segments),
-        "segments": [s.to_dict() | {"confidence": s.confidence} for s in segments],
+        "speakers": {str(k): speaker_name(k, names) for k in ids},
+        "segments": [_json_segment(s, names) for s in segments],
     }
     return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
 
 
-def render(segments: Sequence[Segment], fmt: str, info: TranscriptionInfo | None = None) -> str:
-    """The transcript as text in one of FORMATS."""
+def _txt(segments: Sequence[Segment], names: Mapping[int, str] | None) -> str:
+    """One segment a line; where the speaker changes, a blank line, and the speaker's name
+    before the turn's first line (说话人 1：……)."""
+    out, previous = [], None
+    for n, s in enumerate(segments):
+        if s.speaker is not None and s.speaker != previous:
+            out.append(("\n" if n else "") + f"{speaker_name(s.speaker, names)}：")
+        previous = s.speaker
+        out.append(s.text + "\n")
+    return "".join(out)
+
+
+def render(
+    segments: Sequence[Segment],
+    fmt: str,
+    info: TranscriptionInfo | None = None,
+    speakers: Mapping[int, str] | None = None,
+) -> str:
+    """The transcript as text in one of FORMATS; `speakers` names speakers (by
+    Segment.speaker) that were renamed, the others are 说话人 N."""
     if fmt == "txt":
-        return "".join(s.text + "\n" for s in segments)
+        return _txt(segments, speakers)
     if fmt in ("srt", "vtt"):
-        return _subtitles(segments, vtt=fmt == "vtt")
+        return _subtitles(segments, fmt == "vtt", speakers)
     if fmt == "json":
-        return _json(segments, info)
+        return _json(segments, info, speakers)
     raise ValueError(f"format {fmt!r} is not supported; choose one of {', '.join(FORMATS)}")
 
 
@@ -158,6 +212,7 @@ def write(
     path: str | os.PathLike,
     fmt: str | None = None,
     info: TranscriptionInfo | None = None,
+    speakers: Mapping[int, str] | None = None,
 ) -> Path:
     """Render and write atomically (temp file in the same folder, then rename); the format
     comes from the file's suffix unless given."""
@@ -168,5 +223,5 @@ def write(
             f"{path}: cannot tell the format from the suffix {path.suffix!r}; "
             f"name the file .{' / .'.join(FORMATS)} or pass fmt"
         )
-    atomic_write_text(path, render(segments, fmt, info))
+    atomic_write_text(path, render(segments, fmt, info, speakers))
     return path

@@ -142,10 +142,11 @@ def test_migrates_a_version_1_database(tmp_path: Path):
     with sqlite3.connect(path) as raw:
         raw.executescript(V1_SQL)
     with Store(path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 2
+        assert s.schema_version() == SCHEMA_VERSION == 3
         assert s.integrity_ok()
         (seg,) = s.original(1)
         assert seg.text == "你号"
+        assert seg.speaker is None and s.speaker_names(1) == {}  # no speakers before version 3
         assert seg.chars[1].alternatives == (Alternative("好", 0.7),)
         ops, head = s.chain(1)
         assert head == 1 and len(ops) == 2  # edit 2 was undone in version 1 and stays redoable

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from engine.loader import load_model, transcriber_for
 from engine.model import DEFAULT_MODEL, DEMO_MODEL_DIR, LoadOptions, ModelLoadError
 from engine.results import Progress, Segment
+from engine.speakers import SpeakerOptions, SpeakersUnavailable
 from engine.transcribe import TranscribeOptions, Transcriber
 from engine.writers import FORMATS, write
 
@@ -133,6 +134,20 @@ def add_transcription_options(p: argparse.ArgumentParser) -> None:
         help="Whisper models: text the decoder continues from (script, punctuation, names and "
         "terms); CTC models ignore it (default: %(default)s)",
     )
+    p.add_argument(
+        "--speakers",
+        type=_speakers,
+        metavar="auto|N",
+        help="tell speakers apart: auto finds how many there are, N says; each segment then "
+        "carries its speaker (TXT 说话人 1：, SRT name, VTT voice tag, JSON speaker) "
+        "(default: off; needs pip install 'tingxie[speakers]')",
+    )
+
+
+def _speakers(text: str) -> SpeakerOptions:
+    if text.strip().lower() == "auto":
+        return SpeakerOptions()
+    return SpeakerOptions(speakers=_positive_int(text))
 
 
 def _demo_hint(model: str) -> str:
@@ -157,7 +172,12 @@ def _output_base(path: Path, out: Path | None, used: set[Path]) -> Path:
 
 
 def _transcribe_one(
-    transcriber: Transcriber, path: Path, options: TranscribeOptions, base: Path, fmts: list[str]
+    transcriber: Transcriber,
+    path: Path,
+    options: TranscribeOptions,
+    base: Path,
+    fmts: list[str],
+    speakers: SpeakerOptions | None = None,
 ) -> list[Path]:
     stream, info = transcriber.transcribe(path, options)
     segments: list[Segment] = []
@@ -175,7 +195,20 @@ def _transcribe_one(
                 segments.append(item)
             elif isinstance(item, Progress):
                 bar.update(round(item.done, 1) - bar.n)
+    if speakers is not None:
+        segments = _with_speakers(path, segments, speakers)
     return [write(segments, base.with_name(f"{base.name}.{fmt}"), fmt, info) for fmt in fmts]
+
+
+def _with_speakers(path: Path, segments: list[Segment], options: SpeakerOptions) -> list[Segment]:
+    """Segments with their speakers (split where the speaker changes inside one)."""
+    from engine.audio import load_audio
+    from engine.speakers import assign_speakers, diarize
+
+    turns = diarize(load_audio(path), options)
+    found = len({t.speaker for t in turns})
+    print(f"{path.name}: {found} speaker{'s' if found != 1 else ''}", file=sys.stderr)
+    return assign_speakers(segments, turns)
 
 
 def prepare(args: argparse.Namespace) -> tuple[Transcriber, TranscribeOptions] | int:
@@ -193,6 +226,14 @@ def prepare(args: argparse.Namespace) -> tuple[Transcriber, TranscribeOptions] |
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.speakers is not None:
+        from engine.speakers import ensure_available
+
+        try:
+            ensure_available(args.speakers)
+        except SpeakersUnavailable as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one bar per file is ours; no weight-loading bars
@@ -274,7 +315,7 @@ def _transcribe_all(
             out.mkdir(parents=True, exist_ok=True)
         base = _output_base(path, out, used)
         try:
-            written = _transcribe_one(transcriber, path, options, base, args.format)
+            written = _transcribe_one(transcriber, path, options, base, args.format, args.speakers)
         except Exception as e:  # one bad file must not stop the others
             log.debug("failed on %s", path, exc_info=True)
             message = str(e).splitlines()[0] if str(e) else type(e).__name__

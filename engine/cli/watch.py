@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
             for path in watch.ready():
                 try:
                     written = _transcribe_one(transcriber, path, transcribe_options,
-                                              spec.base(path), args.format)  # fmt: skip
+                                              spec.base(path), args.format,
+                                              args.speakers)  # fmt: skip
                     print("wrote " + ", ".join(map(str, written)), file=sys.stderr)
                 except Exception as e:  # one bad file must not stop the watch
                     message = str(e).splitlines()[0] if str(e) else type(e).__name__

@@ -6,7 +6,7 @@ to the screen or a file, character by character so times and confidences stay at
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
@@ -76,11 +76,13 @@ def render(
     *,
     script: Script = "original",
     info: TranscriptionInfo | None = None,
+    speakers: Mapping[int, str] | None = None,
 ) -> str:
-    """The text of an export format (for the clipboard) in `script`."""
+    """The text of an export format (for the clipboard) in `script`; `speakers`: the names
+    given to speakers (engine.writers.render)."""
     from engine import writers
 
-    return writers.render(convert_segments(segments, script), fmt, info=info)
+    return writers.render(convert_segments(segments, script), fmt, info=info, speakers=speakers)
 
 
 def export(
@@ -90,8 +92,11 @@ def export(
     fmt: str | None = None,
     script: Script = "original",
     info: TranscriptionInfo | None = None,
+    speakers: Mapping[int, str] | None = None,
 ) -> Path:
     """Write `segments` in `script` to `path` (format from the suffix unless given), atomically."""
     from engine import writers
 
-    return writers.write(convert_segments(segments, script), path, fmt=fmt, info=info)
+    return writers.write(
+        convert_segments(segments, script), path, fmt=fmt, info=info, speakers=speakers
+    )

@@ -150,8 +150,15 @@ def _v2(conn: sqlite3.Connection) -> None:
         _index_segments(conn, tid, edited, range(len(edited)))
 
 
+def _v3(conn: sqlite3.Connection) -> None:
+    """Speakers: each segment's (engine.speakers; NULL when not told apart, as in older
+    transcripts) and the names given to them in a transcript (JSON {"0": "张三"})."""
+    conn.execute("ALTER TABLE segments ADD COLUMN speaker INTEGER")
+    conn.execute("ALTER TABLE transcripts ADD COLUMN speaker_names TEXT NOT NULL DEFAULT '{}'")
+
+
 # Migration i (counting from 1) brings a database from user_version i-1 to i.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -160,10 +167,14 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def _original(conn: sqlite3.Connection, tid: int) -> list[Segment]:
     segments = []
+    # Migration 2 reads segments written before migration 3 added their speakers.
+    speaker = "speaker" if _has_column(conn, "segments", "speaker") else "NULL"
     rows = conn.execute(
-        "SELECT id, idx, start_s, end_s FROM segments WHERE transcript_id=? ORDER BY idx", (tid,)
+        f"SELECT id, idx, start_s, end_s, {speaker} FROM segments WHERE transcript_id=? "
+        "ORDER BY idx",
+        (tid,),
     ).fetchall()
-    for seg_id, idx, start, end in rows:
+    for seg_id, idx, start, end, who in rows:
         chars = tuple(
             Char(text, s, e, conf, tuple(Alternative(t, p) for t, p in json.loads(alts)))
             for text, s, e, conf, alts in conn.execute(
@@ -172,8 +183,12 @@ def _original(conn: sqlite3.Connection, tid: int) -> list[Segment]:
                 (seg_id,),
             )
         )
-        segments.append(Segment(id=idx, start=start, end=end, chars=chars))
+        segments.append(Segment(id=idx, start=start, end=end, chars=chars, speaker=who))
     return segments
+
+
+def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 def _chain(conn: sqlite3.Connection, tid: int) -> list[EditOp]:
@@ -401,8 +416,9 @@ class Store:
             ).lastrowid
             for idx, seg in enumerate(segments):
                 seg_id = conn.execute(
-                    "INSERT INTO segments(transcript_id, idx, start_s, end_s) VALUES (?,?,?,?)",
-                    (tid, idx, float(seg.start), float(seg.end)),
+                    "INSERT INTO segments(transcript_id, idx, start_s, end_s, speaker) "
+                    "VALUES (?,?,?,?,?)",
+                    (tid, idx, float(seg.start), float(seg.end), seg.speaker),
                 ).lastrowid
                 conn.executemany(
                     "INSERT INTO chars VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -518,6 +534,32 @@ class Store:
             raise KeyError(f"transcript {tid} is not in the store")
         return TranscriptionInfo(**json.loads(row[0])) if row[0] else None
 
+    def speaker_names(self, tid: int) -> dict[int, str]:
+        """The names given to a transcript's speakers (by Segment.speaker); the others are
+        called 说话人 N (engine.results.speaker_name)."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT speaker_names FROM transcripts WHERE id=?", (tid,)
+            ).fetchone()
+        if row is None:
+            raise KeyError(f"transcript {tid} is not in the store")
+        return {int(k): v for k, v in json.loads(row[0]).items()}
+
+    def rename_speaker(self, tid: int, speaker: int, name: str) -> dict[int, str]:
+        """Call `speaker` `name` everywhere in the transcript (an empty name gives back its
+        default one); returns all the names."""
+        names = self.speaker_names(tid)
+        if name.strip():
+            names[int(speaker)] = name.strip()
+        else:
+            names.pop(int(speaker), None)
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE transcripts SET speaker_names=?, updated_at=? WHERE id=?",
+                (json.dumps(names, ensure_ascii=False), _now(), tid),
+            )
+        return names
+
     def delete_transcript(self, tid: int) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM search WHERE transcript=?", (tid,))
@@ -622,7 +664,12 @@ class EditSession:
         self.original = store.original(tid)
         self.ops, self.head = store.chain(tid)
         self.segments = apply_edits(self.original, self.ops[: self.head])
+        self.speaker_names = store.speaker_names(tid)
         self.dirty = False
+
+    def rename_speaker(self, speaker: int, name: str) -> None:
+        """Call `speaker` `name` in every segment of this transcript (exports included)."""
+        self.speaker_names = self.store.rename_speaker(self.tid, speaker, name)
 
     def apply(self, op: EditOp) -> int:
         """Make an edit (dropping anything undone) and save it; returns the new head."""
