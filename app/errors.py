@@ -147,6 +147,10 @@ ZH: dict[str, str] = {
     "store.busy": "{path}：数据库正被其他程序使用；请关闭它后重试",
     "store.damaged": "{path}：数据库已损坏（{detail}）；请把它移走以新建数据库",
     "store.cannot_open": "{path}：无法打开数据库（{detail}）；请确认文件夹可写",
+    "punctuation.load_failed": (
+        "{path}：无法加载标点模型（{detail}）；转写将不加标点。可用 "
+        "`python -m engine.tune.punctuation_train` 重新训练"
+    ),
     "store.error": "{path}：数据库错误（{detail}）；修改未保存",
     "store.newer_schema": (
         "{path}：由更新版本的听写创建（结构版本 {version} > {supported}）；"

@@ -80,6 +80,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "演示模型：仅用合成语音训练，不适用于真人语音",
     ),
     "status.recording": ("Recording…", "正在录音…"),
+    "action.punctuation": ("Add punctuation", "自动添加标点"),
     "status.paused": ("Paused", "已暂停"),
     "status.saved": ("Recording saved to {path}", "录音已保存到 {path}"),
     "status.recording_no_model": (

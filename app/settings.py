@@ -64,6 +64,8 @@ class Preferences:
     backend: str = "auto"
     # Watch folders with their auto-export templates (stored as a JSON list).
     watch_folders: tuple[WatchSpec, ...] = ()
+    # Restore punctuation (，。？！、) in file transcripts and live segments (engine.punctuation).
+    punctuation: bool = True
 
     def __post_init__(self) -> None:
         # Frozen: the normalized values are set once, here.

@@ -3,7 +3,9 @@
 `TranscriptView` shows one document at a time. Committed characters only ever get appended (so
 a long live recording costs O(new characters) per update); the unstable tail at the end is
 replaced on each update. Every committed character keeps its index in `chars`, which is what
-the review mode builds on (`char_clicked`, `select_chars`).
+the review mode builds on (`char_clicked`, `select_chars`). A character's punctuation mark
+(`Char.after`) is drawn right after it in the plain text color: it belongs to no confidence
+band, is never one of `chars`, and hit testing and selection skip it.
 """
 
 from __future__ import annotations
@@ -87,13 +89,42 @@ class TranscriptView(QTextEdit):
         for char in committed:
             self._starts.append(cursor.position())
             self._chars.append(char)
-            cursor.insertText(char.text, self._format(char, tail=False))
+            self._insert(cursor, char)
         self._open_paragraph = self._open_paragraph or bool(committed)
         self._committed_end = cursor.position()
         self._tail = tuple(tail)
         for char in self._tail:
             cursor.insertText(char.text, self._format(char, tail=True))
         self._scroll_to_end()
+
+    def _insert(self, cursor: QTextCursor, char: Char) -> None:
+        """A committed character at the cursor, then its mark."""
+        cursor.insertText(char.text, self._format(char, tail=False))
+        if char.after:
+            cursor.insertText(char.after, _mark_format())
+
+    def set_marks(self, first: int, chars: Sequence[Char]) -> None:
+        """Give committed characters first, first+1, … the marks of `chars` (the same
+        characters with `Char.after` set: a live segment once it is punctuated)."""
+        shift = 0
+        cursor = QTextCursor(self.document())
+        for k, new in enumerate(chars):
+            i = first + k
+            if i >= len(self._chars):
+                break
+            old = self._chars[i]
+            self._starts[i] += shift
+            self._chars[i] = new
+            if new.after == old.after:
+                continue
+            end = self._starts[i] + len(old.text)
+            cursor.setPosition(end)
+            cursor.setPosition(end + len(old.after), QTextCursor.MoveMode.KeepAnchor)
+            cursor.insertText(new.after, _mark_format())
+            shift += len(new.after) - len(old.after)
+        for i in range(first + len(chars), len(self._starts)):
+            self._starts[i] += shift
+        self._committed_end += shift
 
     def end_segment(self, chars_before: int | None = None) -> None:
         """Start a new paragraph after the first `chars_before` committed characters (default:
@@ -136,7 +167,7 @@ class TranscriptView(QTextEdit):
         starts = []
         for char in chars:
             starts.append(cursor.position())
-            cursor.insertText(char.text, self._format(char, tail=False))
+            self._insert(cursor, char)
         if not count and chars:
             cursor.insertBlock()
         cursor.endEditBlock()
@@ -150,7 +181,7 @@ class TranscriptView(QTextEdit):
 
     def _char_end(self, i: int) -> int:
         """Document position after committed character `i` (and its mark)."""
-        return self._starts[i] + len(self._chars[i].text)
+        return self._starts[i] + len(self._chars[i].text) + len(self._chars[i].after)
 
     # ---- coloring ------------------------------------------------------------------------
     @property
@@ -282,6 +313,13 @@ class TranscriptView(QTextEdit):
         bar = self.verticalScrollBar()
         if bar.value() >= bar.maximum() - 4:  # follow the text unless the user scrolled up
             bar.setValue(bar.maximum())
+
+
+def _mark_format() -> QTextCharFormat:
+    """Punctuation marks: the plain text color, no band."""
+    fmt = QTextCharFormat()
+    fmt.setForeground(QColor(BAND_COLORS["high"]))
+    return fmt
 
 
 class ConfidenceBar(QWidget):

@@ -379,6 +379,10 @@ class MainWindow(QMainWindow):
             backends.addAction(act)
             self.backend_menu.addAction(act)
             self.backend_actions[code] = act
+        self.punctuation_action = QAction("", self, checkable=True)
+        self.punctuation_action.setChecked(self.prefs.punctuation)
+        self.punctuation_action.toggled.connect(lambda on: self.settings.set(punctuation=on))
+        self.model_menu.addAction(self.punctuation_action)
         self.language_menu = bar.addMenu("")
         group = QActionGroup(self)
         self.language_actions = {}
@@ -452,6 +456,7 @@ class MainWindow(QMainWindow):
         """Ask the worker for devices, leftover recordings and the remembered model."""
         self.handle.list_devices.emit()
         self.handle.set_input_device.emit(self.prefs.input_device)
+        self.handle.set_punctuation.emit(self.prefs.punctuation)
         self.handle.scan_unfinished.emit(self.prefs.recordings_dir)
         self._starting_up = True
         self.load_model(self.prefs.model or _default_model())
@@ -624,9 +629,11 @@ class MainWindow(QMainWindow):
 
     def _live_segment(self, segment: Segment) -> None:
         segments = self.documents[LIVE].segments
+        first = sum(len(s.chars) for s in segments)
         segments.append(segment)
         if self.current == LIVE:
-            self.transcript.end_segment(sum(len(s.chars) for s in segments))
+            self.transcript.set_marks(first, segment.chars)  # shown unpunctuated so far
+            self.transcript.end_segment(first + len(segment.chars))
 
     def _live_final(self, final: Any) -> None:
         """A finished live segment decoded again (engine.stream.SegmentFinal): its final
@@ -795,6 +802,9 @@ class MainWindow(QMainWindow):
         if name == "threshold":
             self.confidence_bar.set_threshold(value)
             self.transcript.set_threshold(value)
+        elif name == "punctuation":
+            self.punctuation_action.setChecked(value)
+            self.handle.set_punctuation.emit(value)  # for what is transcribed from now on
         elif name == "backend":
             self.backend_actions[value].setChecked(True)
             if self.model is not None:
@@ -841,6 +851,7 @@ class MainWindow(QMainWindow):
         self.help_menu.setTitle(tr("menu.help"))
         self.about_action.setText(tr("action.about"))
         self.backend_menu.setTitle(tr("menu.backend"))
+        self.punctuation_action.setText(tr("action.punctuation"))
         for code, act in self.backend_actions.items():
             act.setText(tr(f"backend.{code}"))
         for page, key in self._page_titles.items():

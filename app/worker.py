@@ -15,6 +15,7 @@ each tick (nothing is dropped however slow a model call was) into the streaming 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import queue
 import threading
@@ -112,6 +113,9 @@ class Engine:
     find_unfinished: Callable[[Path], list[Path]] | None = None
     recover: Callable[[Path], Path] | None = None
     build_dataset: Callable[[DatasetRequest], Any] | None = None  # -> CorrectionSummary
+    # () -> engine.punctuation.Punctuator for the marks of file segments and live finals
+    # (a stand-in returning None: no marks).
+    punctuator: Callable[[], Any] | None = None
     # The runtime the default `load_model` asks for (LoadOptions.backend: auto, torch or onnx);
     # the worker's `set_backend` sets it from the user's preference.
     backend: str = "auto"
@@ -129,6 +133,8 @@ class Engine:
             self.list_devices = _rescan_devices
         if self.build_dataset is None:
             self.build_dataset = _build_dataset
+        if self.punctuator is None:
+            self.punctuator = _punctuator
         for name, target in (
             ("recorder", "Recorder"),
             ("find_unfinished", "find_unfinished"),
@@ -165,6 +171,12 @@ def _build_dataset(request: DatasetRequest) -> Any:
     return build_dataset(
         request.store, request.transcript_ids, request.name, model=request.model, vocab=vocab
     )
+
+
+def _punctuator() -> Any:
+    from engine.punctuation import default_punctuator
+
+    return default_punctuator()
 
 
 def _features(model: Any) -> frozenset[str]:
@@ -279,6 +291,12 @@ class EngineWorker(QObject):
         self._step_timer.timeout.connect(self._step_file)
         self._microphone_lost.connect(self.stop_recording)
         self._poke.connect(self._step_file)
+        # Punctuation of file segments and live finals (the user's preference), the model
+        # loaded on first use, and the live segment before the current one (its context).
+        self._punctuation = True
+        self._punctuation_model: Any = None
+        self._punctuation_failed = False
+        self._live_before: Any = None
 
     # ---- model ---------------------------------------------------------------------------
     @Slot(str)
@@ -334,6 +352,26 @@ class EngineWorker(QObject):
     def set_backend(self, backend: str) -> None:
         """The runtime of the next model load (auto, torch or onnx)."""
         self.engine.backend = backend
+
+    @Slot(bool)
+    def set_punctuation(self, on: bool) -> None:
+        """Punctuate the files and live segments transcribed from now on, or not."""
+        self._punctuation = on
+
+    def _punctuator(self) -> Any:
+        """The punctuation model when punctuation is on and it loads; None otherwise (a model
+        that cannot be loaded is reported once, and transcripts go on without marks)."""
+        if not self._punctuation or self._punctuation_failed:
+            return None
+        if self._punctuation_model is None:
+            try:
+                self._punctuation_model = self.engine.punctuator()
+            except Exception as e:  # PunctuationError: says what to do already
+                log.warning("punctuation is off: %s", e, exc_info=True)
+                self._punctuation_failed = True
+                self.error.emit("model", e)
+                return None
+        return self._punctuation_model
 
     # ---- exports, Hub uploads, embeddings ------------------------------------------------
     # One model call each (an export or an upload cannot be cut into steps): the worker is
@@ -445,6 +483,7 @@ class EngineWorker(QObject):
         # A model loaded (or changed) mid-recording does not join it: a streamer that missed
         # the beginning would time the text wrongly. Such a recording is transcribed whole.
         self._live = self._streamer
+        self._live_before = None
         self._drain_timer.start()
         self.recording_started.emit(str(path))
 
@@ -507,12 +546,28 @@ class EngineWorker(QObject):
         from engine.stream import SegmentFinal
 
         for update in updates:
-            if isinstance(update, SegmentFinal):
-                self.final.emit(update)
+            if isinstance(update, SegmentFinal):  # punctuated, not its streamed segment
+                segment = self._punctuate_live(update.segment)
+                self.final.emit(dataclasses.replace(update, segment=segment))
                 continue
             self.partial.emit(tuple(update.committed), tuple(update.tail))
             if update.segment is not None:
-                self.segment.emit(update.segment)
+                finals = getattr(self._live, "gives_finals", False)
+                self.segment.emit(
+                    update.segment if finals else self._punctuate_live(update.segment)
+                )
+
+    def _punctuate_live(self, segment: Segment) -> Segment:
+        """A live segment with its marks: a pause closed it, and the one before is context."""
+        punctuator = self._punctuator()
+        before, self._live_before = self._live_before, segment
+        if punctuator is None:
+            return segment
+        try:
+            return punctuator.punctuate_one(segment, before, None)
+        except Exception:  # marks are a nicety: the text goes on without them
+            log.exception("punctuating a live segment failed")
+            return segment
 
     @Slot(str)
     def scan_unfinished(self, folder: str) -> None:
@@ -601,7 +656,7 @@ class EngineWorker(QObject):
         except Exception as e:
             self._fail_job(job, e)
             return
-        job.items = _with_info(items, info)
+        job.items = _with_info(_punctuated(items, self._punctuator()), info)
 
     def _advance_job(self, job: _FileJob) -> None:
         try:
@@ -669,6 +724,16 @@ class _Meter:
         self._emit(points, level_percent(block), self._samples / SAMPLE_RATE)
 
 
+def _punctuated(items: Iterator, punctuator: Any) -> Iterator:
+    """The transcriber's items with each segment punctuated (one segment later; see
+    engine.punctuation.punctuate_stream), or as they are without a punctuator."""
+    if punctuator is None:
+        return items
+    from engine.punctuation import punctuate_stream
+
+    return punctuate_stream(items, punctuator)
+
+
 def _with_info(items: Iterator, info: Any) -> Iterator:
     """Re-yield the transcriber's items and return `info` when they run out."""
     yield from items
@@ -711,6 +776,7 @@ class WorkerHandle(QObject):
     enqueue_file = Signal(int, str)
     build_dataset = Signal(object)
     set_backend = Signal(str)
+    set_punctuation = Signal(bool)
     export_model = Signal(object)
     push_model = Signal(object)
     embed_file = Signal(object)
@@ -732,6 +798,7 @@ class WorkerHandle(QObject):
             "enqueue_file",
             "build_dataset",
             "set_backend",
+            "set_punctuation",
             "export_model",
             "push_model",
             "embed_file",

@@ -165,6 +165,11 @@ MESSAGES: dict[str, str] = {
     "recording.scan_failed": "{folder}: could not look for unfinished recordings ({detail})",
     # -- transcription
     "transcribe.live_failed": "live transcription failed: {detail}",
+    # -- punctuation (engine.punctuation)
+    "punctuation.load_failed": (
+        "{path}: cannot load the punctuation model ({detail}); rebuild it with `python -m "
+        "engine.tune.punctuation_train`, or transcribe without marks (--no-punctuation)"
+    ),
     # -- the transcript library (engine.library.store)
     "store.disk_full": (
         "{path}: the disk is full, so the last change is not saved yet; free some space "

@@ -34,13 +34,16 @@ class Alternative:
 @dataclass(frozen=True, slots=True)
 class Char:
     """One output character: its time span in seconds, a confidence in [0, 1] and the
-    model's runner-up characters (best first)."""
+    model's runner-up characters (best first). `after` is the punctuation mark that follows it
+    in the written text ("" for none; engine.punctuation), kept apart from `text` so the
+    characters, their times and confidences stay exactly the model's."""
 
     text: str
     start: float
     end: float
     confidence: float
     alternatives: tuple[Alternative, ...] = ()
+    after: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +60,13 @@ class Segment:
 
     @property
     def text(self) -> str:
+        """The characters alone, one per `Char` (what CER, search and edits index)."""
         return "".join(c.text for c in self.chars)
+
+    @property
+    def punctuated(self) -> str:
+        """The text as written: each character followed by its punctuation mark."""
+        return "".join(c.text + c.after for c in self.chars)
 
     @property
     def confidence(self) -> float:
@@ -67,6 +76,7 @@ class Segment:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["text"] = self.text
+        d["punctuated"] = self.punctuated
         return d
 
 

@@ -4,8 +4,10 @@ TXT has one segment per line. SRT and VTT cues come from `plan_cues`: a cue neve
 segments (they end at pauses in the audio), and a segment too long for one cue is cut where
 its characters leave the widest gap. A cue is shown long enough to read (`CueLimits`) but never
 after the next one starts. JSON keeps everything: the info record, segments, and for every
-character its times, confidence and alternatives. Files are written atomically: a crash or a
-full disk leaves either the old file or the new one, never half of one.
+character its times, confidence, alternatives and the punctuation mark after it. Marks
+(`Char.after`) are written after their characters; a subtitle line drops a trailing ，、。 as
+Chinese subtitles do. Files are written atomically: a crash or a full disk leaves either the
+old file or the new one, never half of one.
 
 Speakers (Segment.speaker, engine.speakers) are named where the speaker changes in TXT
 (说话人 1：), before each SRT cue's text (SRT has no voice tag), in a WebVTT voice tag
@@ -70,7 +72,15 @@ class Cue:
 
     @property
     def text(self) -> str:
-        return "\n".join("".join(c.text for c in line) for line in self.lines)
+        return "\n".join(_line_text(line) for line in self.lines)
+
+
+# Marks a subtitle line does not end with (question and exclamation marks stay).
+_LINE_END_DROPPED = "，、。"
+
+
+def _line_text(line: Sequence[Char]) -> str:
+    return "".join(c.text + c.after for c in line).rstrip(_LINE_END_DROPPED)
 
 
 def timestamp(seconds: float, sep: str = ",") -> str:
@@ -171,7 +181,7 @@ def _json(
     ids = sorted({s.speaker for s in segments if s.speaker is not None})
     doc = {
         "info": asdict(info) if info is not None else None,
-        "text": "\n".join(s.text for s in segments),
+        "text": "\n".join(s.punctuated for s in segments),
         "speakers": {str(k): speaker_name(k, names) for k in ids},
         "segments": [_json_segment(s, names) for s in segments],
     }
@@ -186,7 +196,7 @@ def _txt(segments: Sequence[Segment], names: Mapping[int, str] | None) -> str:
         if s.speaker is not None and s.speaker != previous:
             out.append(("\n" if n else "") + f"{speaker_name(s.speaker, names)}：")
         previous = s.speaker
-        out.append(s.text + "\n")
+        out.append(s.punctuated + "\n")
     return "".join(out)
 
 

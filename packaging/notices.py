@@ -36,6 +36,12 @@ OTHERS = [
         "trained by this project on "
         "speech synthesized with espeak-ng (GPL-3.0, used as a tool, not shipped)",
     ),
+    (
+        "Tingxie punctuation model (resources/punctuation)",
+        "Apache-2.0",
+        "trained by this project on Tatoeba sentences (CC-BY 2.0 FR, https://tatoeba.org; "
+        "export of krmanik/hsk-graded-sentences)",
+    ),
 ]
 
 

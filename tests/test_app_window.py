@@ -107,6 +107,7 @@ def _engine(**kwargs) -> Engine:
         list_devices=lambda: [FakeDevice("Mic A"), FakeDevice("Mic B", 1)],
         find_unfinished=lambda folder: [],
         recover=lambda path: path,
+        punctuator=lambda: None,  # the texts as the fakes make them (tests/test_app_punctuation)
     )
     defaults.update(kwargs)
     return Engine(**defaults)
@@ -713,3 +714,43 @@ def test_switching_language_rewords_everything_on_show(qtbot, make_window, monke
     window.language_actions["zh"].trigger()  # and back
     assert window.device_box.itemText(0) == "系统默认"
     assert window.statusBar().currentMessage().startswith("录音已保存到")
+
+
+class _EndMark:
+    """A punctuator stand-in: 。 after each segment's last character, ？ after 吗 (the real
+    model is tested in tests/test_punctuation.py)."""
+
+    def punctuate_one(self, segment, before=None, after=None):
+        last = segment.chars[-1]
+        mark = "？" if last.text == "吗" else "。"
+        return replace(segment, chars=(*segment.chars[:-1], replace(last, after=mark)))
+
+
+def test_files_and_live_segments_are_punctuated_unless_turned_off(qtbot, make_window, library):
+    window = make_window(_engine(punctuator=_EndMark, recorder=recorder_factory(signal=tone(0.5))))
+    _loaded(qtbot, window)
+    assert window.punctuation_action.isChecked()  # on by default
+    ready = []
+    window.transcript_ready.connect(lambda *args: ready.append(args))
+    (job,) = window.add_files(["/data/good.wav"])
+    qtbot.waitUntil(lambda: window.queue.state(job) == "done", timeout=5000)
+    assert window.transcript.toPlainText() == "你好。\n世界。\n"
+    assert [s.punctuated for s in ready[-1][1]] == ["你好。", "世界。"]
+    assert [c.text for c in window.transcript.chars] == list("你好世界")
+    tid = library.list_transcripts()[0].id
+    assert [s.punctuated for s in library.segments(tid)] == ["你好。", "世界。"]
+
+    window.record_action.trigger()  # live: the final segment gets its mark when it closes
+    qtbot.waitUntil(window.stop_action.isEnabled, timeout=5000)
+    window.stop_action.trigger()
+    qtbot.waitUntil(lambda: len(ready) == 2, timeout=10_000)
+    window.show_document("live")
+    assert ready[-1][1][-1].punctuated.endswith("字。")
+    assert window.transcript.toPlainText().rstrip().endswith("字。")
+
+    window.punctuation_action.trigger()  # off: from the next file on
+    assert not window.settings.prefs.punctuation
+    (job,) = window.add_files(["/data/again.wav"])
+    qtbot.waitUntil(lambda: window.queue.state(job) == "done", timeout=5000)
+    window.show_document(job)
+    assert window.transcript.toPlainText() == "你好\n世界\n"

@@ -32,7 +32,7 @@ def test_transcribes_real_files_in_every_format(shared_audio, tiny_model_dir, tm
         chars = [c for s in doc["segments"] for c in s["chars"]]
         assert chars and all(0 <= c["confidence"] <= 1 and c["alternatives"] for c in chars)
         txt = stem.with_suffix(".txt").read_text(encoding="utf-8")
-        assert txt.splitlines() == [s["text"] for s in doc["segments"]]
+        assert txt.splitlines() == [s["punctuated"] for s in doc["segments"]]
         assert " --> " in stem.with_suffix(".srt").read_text(encoding="utf-8")
         assert stem.with_suffix(".vtt").read_text(encoding="utf-8").startswith("WEBVTT")
 

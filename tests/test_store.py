@@ -142,10 +142,10 @@ def test_migrates_a_version_1_database(tmp_path: Path):
     with sqlite3.connect(path) as raw:
         raw.executescript(V1_SQL)
     with Store(path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 3
+        assert s.schema_version() == SCHEMA_VERSION == 4
         assert s.integrity_ok()
         (seg,) = s.original(1)
-        assert seg.text == "你号"
+        assert seg.text == seg.punctuated == "你号"  # no marks before version 4
         assert seg.speaker is None and s.speaker_names(1) == {}  # no speakers before version 3
         assert seg.chars[1].alternatives == (Alternative("好", 0.7),)
         ops, head = s.chain(1)

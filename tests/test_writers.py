@@ -178,6 +178,7 @@ def test_json_keeps_everything():
         "end": 0.85,
         "confidence": 0.51,
         "alternatives": [{"text": "乙", "prob": 0.1}],
+        "after": "",
     }
     assert "你好" in render(SEGMENTS, "json")  # not \\u-escaped
 

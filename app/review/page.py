@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from engine.library import review, script
 from engine.library.review import DoubtfulSpan, EditOp, ReviewOptions
 from engine.library.store import EditSession, Store, StoreError
+from engine.punctuation import split_marks
 from engine.results import Alternative, Char
 
 from ..errors import error_text
@@ -58,6 +59,7 @@ KEYS = {
     "redo": "Ctrl+Shift+Z",
     "slower": "Ctrl+[",
     "faster": "Ctrl+]",
+    "fix_all": "Ctrl+Shift+F",
 }
 MAX_ALTERNATIVES = 9  # Alt+1 … Alt+9
 _KEY_HINTS = {"fix": "Enter"}
@@ -144,6 +146,9 @@ class ReviewPanel(QWidget):
         self.spans: list[DoubtfulSpan] = []
         self.index = 0
         self.choices: list[str] = []  # texts Alt+1… put in place of the current span
+        # "Also fix N other occurrences": the edits it would make and the undo index it was
+        # offered at (any other move of the history withdraws it).
+        self._fix_all: tuple[list[EditOp], str, str, int] | None = None
         # Why the loaded model gives no alternatives ("" when it does: app.features).
         self._no_alternatives_why = ""
         self._gaps: list[float] = []  # seconds the user took per recent decision, beyond listening
@@ -208,6 +213,9 @@ class ReviewPanel(QWidget):
         self.view.char_clicked.connect(self.play_char)
         self.span_label = QLabel()
         self.alternatives_label = QLabel()
+        self.fix_all_button = QPushButton()
+        self.fix_all_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys stay in the fix box
+        self.fix_all_button.hide()
         self.fix_edit = FixBox()
         self.fix_edit.returnPressed.connect(lambda: self.fix_span(self.fix_edit.text()))
         self.progress_label = QLabel()
@@ -219,6 +227,7 @@ class ReviewPanel(QWidget):
         span_row = QHBoxLayout()
         span_row.addWidget(self.span_label)
         span_row.addWidget(self.alternatives_label, 1)
+        span_row.addWidget(self.fix_all_button)
         status_row = QHBoxLayout()
         status_row.addWidget(self.progress_label)
         status_row.addWidget(self.status, 1)
@@ -256,6 +265,8 @@ class ReviewPanel(QWidget):
             "copy": action("copy", self.copy_text),
             "make_dataset": action("make_dataset", self._dataset_dialog),
         }
+        self.fix_all_action = action("fix_all", self.fix_all, KEYS["fix_all"])
+        self.fix_all_button.clicked.connect(self.fix_all_action.trigger)
         action("slower", self.speed_spin.stepDown, KEYS["slower"])
         action("faster", self.speed_spin.stepUp, KEYS["faster"])
         for n in range(1, MAX_ALTERNATIVES + 1):
@@ -285,6 +296,7 @@ class ReviewPanel(QWidget):
             button.setText(f"{text} ({shortcut})" if shortcut else text)
         self.confidence_bar.retranslate()
         self._status.retranslate()
+        self._show_fix_all()
         self._show_span()
 
     def showEvent(self, event) -> None:
@@ -338,7 +350,10 @@ class ReviewPanel(QWidget):
         return ReviewOptions(threshold=self.threshold, order=self.order_box.currentData())
 
     # ---- state → screen --------------------------------------------------------------------
-    def _stack_moved(self, _index: int) -> None:
+    def _stack_moved(self, index: int) -> None:
+        if self._fix_all is not None and index != self._fix_all[3]:
+            self._fix_all = None  # undone, redone or superseded: the offer no longer fits
+            self._show_fix_all()
         self._refresh()
 
     def _refresh(self, full: bool = False) -> None:
@@ -540,6 +555,7 @@ class ReviewPanel(QWidget):
             return
         op = EditOp(span.segment, span.first, span.stop, text, "fix")
         self._decide(op, tr("undo.fix", old=span.text, text=text))
+        self._offer_fix_all(op, span.text)
 
     def pick_alternative(self, n: int) -> None:
         """Take choice `n` (1-based) of the span's alternatives."""
@@ -548,6 +564,41 @@ class ReviewPanel(QWidget):
             text = self.choices[n - 1]
             op = EditOp(span.segment, span.first, span.stop, text, "alternative")
             self._decide(op, tr("undo.alternative", text=text))
+            self._offer_fix_all(op, span.text)
+
+    # ---- fix all occurrences ---------------------------------------------------------------
+    def _offer_fix_all(self, op: EditOp, old: str) -> None:
+        """After `op` replaced `old`: offer the same change where else the transcript has
+        `old` (engine.library.review finds them and makes the edits)."""
+        if self.session is None:
+            return
+        new = split_marks(op.text)[0]
+        fixed = (op.segment, op.first, op.first + len(new))
+        found = review.find_occurrences(self.session.segments, old, skip=fixed)
+        ops = review.replace_ops(found, new)
+        self._fix_all = (ops, old, new, self.undo_stack.index()) if ops else None
+        self._show_fix_all()
+
+    def _show_fix_all(self) -> None:
+        offer = self._fix_all
+        self.fix_all_action.setEnabled(offer is not None)
+        self.fix_all_button.setVisible(offer is not None)
+        if offer is not None:
+            ops, old, new, _ = offer
+            text = tr("review.fix_all", count=len(ops), old=old, text=new)
+            self.fix_all_button.setText(f"{text} ({KEYS['fix_all']})")
+
+    def fix_all(self) -> None:
+        """Make the offered changes, each one undoable on its own."""
+        offer, self._fix_all = self._fix_all, None
+        self._show_fix_all()
+        if offer is None or self.session is None:
+            return
+        ops, old, new, _ = offer
+        for n, op in enumerate(ops, start=1):
+            label = tr("undo.replace", old=old, text=new, n=n, count=len(ops))
+            self.undo_stack.push(EditCommand(self.session, op, label, self._saved))
+        self._status.say(lambda: tr("review.fixed_all", count=len(ops), old=old, text=new))
 
     def revert_to(self, head: int) -> None:
         """Back to the state after `head` edits of the stored history, 0 being the model's

@@ -59,6 +59,18 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
     "undo.accept": ("Accept “{text}”", "确认“{text}”"),
     "undo.fix": ("Fix “{old}” → “{text}”", "改正“{old}”→“{text}”"),
     "undo.alternative": ("Pick “{text}”", "选用“{text}”"),
+    "undo.replace": (
+        "Fix “{old}” → “{text}” elsewhere ({n} of {count})",
+        "其他处改正“{old}”→“{text}”（第 {n} 处，共 {count} 处）",
+    ),
+    "review.fix_all": (
+        "Also fix {count} other occurrence(s) of “{old}”",
+        "其余 {count} 处“{old}”也改为“{text}”",
+    ),
+    "review.fixed_all": (
+        "Fixed {count} other occurrence(s) of “{old}” → “{text}” (each can be undone)",
+        "已将其余 {count} 处“{old}”改为“{text}”（每处都可撤销）",
+    ),
     "undo.revert": ("Revert to model output", "恢复为模型输出"),
     "review.unsaved": ("Not saved yet: {message}", "尚未保存：{message}"),
     "review.saved": ("All changes saved", "所有修改已保存"),

@@ -35,7 +35,8 @@ class ReviewView(TranscriptView):
             raise IndexError(f"characters {first}:{stop} of {len(self._chars)}")
         if stop > first:
             lo = self._starts[first]
-            hi = self._starts[stop - 1] + len(self._chars[stop - 1].text)
+            last = self._chars[stop - 1]
+            hi = self._starts[stop - 1] + len(last.text) + len(last.after)
         elif first < len(self._chars):
             lo = hi = self._starts[first]
         else:
@@ -47,7 +48,7 @@ class ReviewView(TranscriptView):
         starts = []
         for char in chars:
             starts.append(cursor.position())
-            cursor.insertText(char.text, self._format(char, tail=False))
+            self._insert(cursor, char)
         shift = cursor.position() - hi
         self._starts[first:stop] = starts
         self._chars[first:stop] = chars

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from engine.loader import load_model, transcriber_for
 from engine.model import DEFAULT_MODEL, DEMO_MODEL_DIR, LoadOptions, ModelLoadError
+from engine.punctuation import PunctuationError, Punctuator, default_punctuator
 from engine.results import Progress, Segment
 from engine.speakers import SpeakerOptions, SpeakersUnavailable
 from engine.transcribe import TranscribeOptions, Transcriber
@@ -32,6 +33,12 @@ examples:
   tingxie-cli transcribe lecture.flac --device cuda --batch-size 16
   tingxie-cli transcribe memo.m4a --model .cache/models/whisper-base --prompt "会议记录。"
       a Whisper model in CTranslate2 format (packaging/fetch-whisper-base.py fetches base)
+  tingxie-cli transcribe interview.wav --no-punctuation
+      the characters alone, without the ，。？！、 the punctuation model adds
+
+Punctuation is restored by a small model trained from punctuated text, helped by the pauses
+between characters; it only adds marks after characters (JSON: each character's "after"),
+never changes one. Whisper writes its own punctuation, which is kept as it is.
 
 The default model, {DEFAULT_MODEL},
 is downloaded into the Hugging Face cache on first use (about 1.3 GB). Files that cannot be
@@ -128,6 +135,11 @@ def add_transcription_options(p: argparse.ArgumentParser) -> None:
         "(default: %(default)s)",
     )
     p.add_argument(
+        "--no-punctuation",
+        action="store_true",
+        help="write the characters without restoring punctuation (default: add ，。？！、)",
+    )
+    p.add_argument(
         "--prompt",
         default=defaults.initial_prompt,
         metavar="TEXT",
@@ -177,6 +189,7 @@ def _transcribe_one(
     options: TranscribeOptions,
     base: Path,
     fmts: list[str],
+    punctuator: Punctuator | None = None,
     speakers: SpeakerOptions | None = None,
 ) -> list[Path]:
     stream, info = transcriber.transcribe(path, options)
@@ -197,6 +210,8 @@ def _transcribe_one(
                 bar.update(round(item.done, 1) - bar.n)
     if speakers is not None:
         segments = _with_speakers(path, segments, speakers)
+    if punctuator is not None:
+        segments = punctuator.punctuate(segments)
     return [write(segments, base.with_name(f"{base.name}.{fmt}"), fmt, info) for fmt in fmts]
 
 
@@ -211,8 +226,11 @@ def _with_speakers(path: Path, segments: list[Segment], options: SpeakerOptions)
     return assign_speakers(segments, turns)
 
 
-def prepare(args: argparse.Namespace) -> tuple[Transcriber, TranscribeOptions] | int:
-    """Options checked, model loaded, output folder made; or the exit status of a failure."""
+def prepare(
+    args: argparse.Namespace,
+) -> tuple[Transcriber, TranscribeOptions, Punctuator | None] | int:
+    """Options checked, models loaded (speech, and punctuation unless --no-punctuation),
+    output folder made; or the exit status of a failure."""
     try:
         options = TranscribeOptions(
             batch_size=args.batch_size, confidence=args.confidence, initial_prompt=args.prompt
@@ -234,6 +252,11 @@ def prepare(args: argparse.Namespace) -> tuple[Transcriber, TranscribeOptions] |
         except SpeakersUnavailable as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+    try:
+        punctuator = None if args.no_punctuation else default_punctuator()
+    except PunctuationError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one bar per file is ours; no weight-loading bars
@@ -256,7 +279,7 @@ def prepare(args: argparse.Namespace) -> tuple[Transcriber, TranscribeOptions] |
                 file=sys.stderr,
             )
             return 2
-    return transcriber, options
+    return transcriber, options, punctuator
 
 
 def _expand(names: list[str], recursive: bool) -> list[tuple[Path, Path]]:
@@ -284,9 +307,9 @@ def run(args: argparse.Namespace) -> int:
     prepared = prepare(args)
     if isinstance(prepared, int):
         return prepared
-    transcriber, options = prepared
+    transcriber, options, punctuator = prepared
     try:
-        failures = _transcribe_all(transcriber, inputs, args, options)
+        failures = _transcribe_all(transcriber, inputs, args, options, punctuator)
     except KeyboardInterrupt:
         print("interrupted: transcripts already written are kept", file=sys.stderr)
         return 130
@@ -304,6 +327,7 @@ def _transcribe_all(
     inputs: list[tuple[Path, Path]],
     args: argparse.Namespace,
     options: TranscribeOptions,
+    punctuator: Punctuator | None,
 ) -> list[str]:
     """Transcribe every file, reporting each failure on one line; returns the failed files."""
     failures: list[str] = []
@@ -315,7 +339,9 @@ def _transcribe_all(
             out.mkdir(parents=True, exist_ok=True)
         base = _output_base(path, out, used)
         try:
-            written = _transcribe_one(transcriber, path, options, base, args.format, args.speakers)
+            written = _transcribe_one(
+                transcriber, path, options, base, args.format, punctuator, args.speakers
+            )
         except Exception as e:  # one bad file must not stop the others
             log.debug("failed on %s", path, exc_info=True)
             message = str(e).splitlines()[0] if str(e) else type(e).__name__

@@ -54,14 +54,14 @@ def run(args: argparse.Namespace) -> int:
     prepared = prepare(args)
     if isinstance(prepared, int):
         return prepared
-    transcriber, transcribe_options = prepared
+    transcriber, transcribe_options, punctuator = prepared
     print(f"watching {args.folder} ({watch.pending()} files to do); Ctrl+C stops", file=sys.stderr)
     try:
         while True:
             for path in watch.ready():
                 try:
                     written = _transcribe_one(transcriber, path, transcribe_options,
-                                              spec.base(path), args.format,
+                                              spec.base(path), args.format, punctuator,
                                               args.speakers)  # fmt: skip
                     print("wrote " + ", ".join(map(str, written)), file=sys.stderr)
                 except Exception as e:  # one bad file must not stop the watch

@@ -129,7 +129,7 @@ def _count_decisions(store: Store, transcript_ids: Iterable[int]) -> tuple[int, 
         ops, head = store.chain(tid)
         for op in ops[:head]:
             accepted += op.kind == "accept"
-            fixes += op.kind != "accept"
+            fixes += op.kind in ("fix", "alternative")  # a replace was never heard
     return fixes, accepted
 
 

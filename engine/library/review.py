@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from engine.punctuation import is_mark, split_marks
 from engine.results import Char, Segment
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "DoubtfulSpan",
     "EditKind",
     "EditOp",
+    "Occurrence",
     "ReviewOptions",
     "VerifiedPair",
     "apply_edit",
@@ -26,14 +28,18 @@ __all__ = [
     "audio_window",
     "decision_pace",
     "estimate_review_seconds",
+    "find_occurrences",
     "find_spans",
+    "replace_ops",
     "verified_pair",
     "verified_pairs",
 ]
 
 Order = Literal["risk", "time"]
-# accept: the text is right as it is; fix: typed text; alternative: one of the model's choices.
-EditKind = Literal["accept", "fix", "alternative"]
+# accept: the text is right as it is; fix: typed text; alternative: one of the model's choices;
+# replace: a fix carried over to the same text elsewhere ("fix all occurrences"), which nobody
+# listened to, so it changes the text but is no verified training pair.
+EditKind = Literal["accept", "fix", "alternative", "replace"]
 EDIT_KINDS: tuple[str, ...] = EditKind.__args__
 
 # Characters with confidence below this are doubtful: the review's spans, the app's red band and
@@ -190,16 +196,22 @@ def decision_pace(gaps: Sequence[float], default: float = DEFAULT_SECONDS_PER_DE
     return statistics.median(work) if len(work) >= 3 else default
 
 
-def _respread(chars: Sequence[Char], text: str, lo: float, hi: float) -> tuple[Char, ...]:
-    """New verified characters for `text` over [lo, hi]: keep each old time where the length is
-    unchanged, otherwise share the stretch evenly."""
+def _respread(chars: Sequence[Char], typed: str, lo: float, hi: float) -> tuple[Char, ...]:
+    """New verified characters for the `typed` text over [lo, hi]: keep each old time where the
+    length is unchanged, otherwise share the stretch evenly. Punctuation typed after a
+    character becomes its mark (`Char.after`), never a character; the mark that followed the
+    old text stays after the new text unless the typed text ends with one of its own."""
+    text, marks = split_marks(typed)
+    if text and chars and not is_mark(typed.rstrip()[-1]):
+        marks[-1] = chars[-1].after
     if len(text) == len(chars):
-        return tuple(
-            Char(t, c.start, c.end, VERIFIED_CONFIDENCE) for t, c in zip(text, chars, strict=True)
-        )
-    step = (hi - lo) / len(text) if text else 0.0
+        times = [(c.start, c.end) for c in chars]
+    else:
+        step = (hi - lo) / len(text) if text else 0.0
+        times = [(lo + i * step, lo + (i + 1) * step) for i in range(len(text))]
     return tuple(
-        Char(t, lo + i * step, lo + (i + 1) * step, VERIFIED_CONFIDENCE) for i, t in enumerate(text)
+        Char(t, start, end, VERIFIED_CONFIDENCE, after=mark)
+        for t, (start, end), mark in zip(text, times, marks, strict=True)
     )
 
 
@@ -215,12 +227,16 @@ def apply_edit(segments: Sequence[Segment], op: EditOp) -> list[Segment]:
             f"({len(seg.chars)} characters)"
         )
     old = seg.chars[op.first : op.stop]
+    before = seg.chars[: op.first]
     if op.kind == "accept":
         new = tuple(replace(c, confidence=VERIFIED_CONFIDENCE, alternatives=()) for c in old)
     else:
         lo, hi = _gap(seg, op.first, op.stop)
         new = _respread(old, op.text, lo, hi)
-    chars = seg.chars[: op.first] + new + seg.chars[op.stop :]
+        if not new and old and old[-1].after and before and not before[-1].after:
+            # A deleted stretch's closing mark stays in the text, after what preceded it.
+            before = (*before[:-1], replace(before[-1], after=old[-1].after))
+    chars = before + new + seg.chars[op.stop :]
     out = list(segments)
     out[op.segment] = replace(seg, chars=chars)
     return out
@@ -274,16 +290,78 @@ def verified_pairs(
     current = list(segments)
     for op in ops:
         current = apply_edit(current, op)
-        if not op.text and op.kind != "accept":
-            continue  # a deletion says nothing a clip could teach
-        stop = op.stop if op.kind == "accept" else op.first + len(op.text)
+        stop = op.stop if op.kind == "accept" else op.first + len(split_marks(op.text)[0])
         if stop <= op.first:
-            continue
+            continue  # a deletion says nothing a clip could teach
         pair = verified_pair(current[op.segment], op.first, stop)
         pairs = [
             (si, p)
             for si, p in pairs
             if si != op.segment or p.end <= pair.start or p.start >= pair.end
         ]
-        pairs.append((op.segment, pair))
+        if op.kind != "replace":  # nobody heard a replaced stretch; it only ends older pairs
+            pairs.append((op.segment, pair))
     return sorted(pairs, key=lambda sp: (sp[0], sp[1].start))
+
+
+# "Fix all occurrences" is offered for fixes of at least this many characters: one character
+# (在 → 再) recurs everywhere in its right sense, a wrong term of two or more rarely does.
+MIN_OCCURRENCE_CHARS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """Characters [first, stop) of segment `segment` that spell a searched text."""
+
+    segment: int
+    first: int
+    stop: int
+    start: float
+    end: float
+
+
+def find_occurrences(
+    segments: Sequence[Segment],
+    text: str,
+    *,
+    skip: tuple[int, int, int] | None = None,
+    min_chars: int = MIN_OCCURRENCE_CHARS,
+) -> list[Occurrence]:
+    """Where the characters of `text` (its punctuation ignored) appear inside one segment, in
+    reading order, never overlapping, and never overlapping `skip` = (segment, first, stop),
+    the stretch just fixed. None for a text shorter than `min_chars` characters.
+
+    >>> # segments "他去公园", "公园公园"; text "公园", skip (0, 2, 4)  ->  (1, 0, 2), (1, 2, 4)
+    """
+    chars = split_marks(text)[0]
+    if len(chars) < max(1, min_chars):
+        return []
+    found = []
+    for si, seg in enumerate(segments):
+        spelled = seg.text
+        i = spelled.find(chars)
+        while i >= 0:
+            stop = i + len(chars)
+            if skip is None or skip[0] != si or stop <= skip[1] or i >= skip[2]:
+                found.append(Occurrence(si, i, stop, seg.chars[i].start, seg.chars[stop - 1].end))
+                i = spelled.find(chars, stop)
+            else:
+                i = spelled.find(chars, i + 1)
+    return found
+
+
+def replace_ops(occurrences: Sequence[Occurrence], text: str) -> list[EditOp]:
+    """One "replace" edit per occurrence putting the characters of `text` in its place (each
+    place keeps its own punctuation), each valid when the ones before it have been applied
+    (later indices in a segment shift by the change in length). `occurrences` as
+    `find_occurrences` gives them: in reading order."""
+    text = split_marks(text)[0]
+    new_length = len(text)
+    ops = []
+    shift, segment = 0, None
+    for occ in occurrences:
+        if occ.segment != segment:
+            shift, segment = 0, occ.segment
+        ops.append(EditOp(occ.segment, occ.first + shift, occ.stop + shift, text, "replace"))
+        shift += new_length - (occ.stop - occ.first)
+    return ops

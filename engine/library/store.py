@@ -157,8 +157,13 @@ def _v3(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE transcripts ADD COLUMN speaker_names TEXT NOT NULL DEFAULT '{}'")
 
 
+def _v4(conn: sqlite3.Connection) -> None:
+    """The punctuation mark after each character (`Char.after`; '' in older transcripts)."""
+    conn.execute("ALTER TABLE chars ADD COLUMN mark TEXT NOT NULL DEFAULT ''")
+
+
 # Migration i (counting from 1) brings a database from user_version i-1 to i.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -167,6 +172,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def _original(conn: sqlite3.Connection, tid: int) -> list[Segment]:
     segments = []
+    # Migration 2 reads transcripts written before migration 4 added the marks.
+    marks = "mark" if _has_column(conn, "chars", "mark") else "''"
     # Migration 2 reads segments written before migration 3 added their speakers.
     speaker = "speaker" if _has_column(conn, "segments", "speaker") else "NULL"
     rows = conn.execute(
@@ -176,9 +183,9 @@ def _original(conn: sqlite3.Connection, tid: int) -> list[Segment]:
     ).fetchall()
     for seg_id, idx, start, end, who in rows:
         chars = tuple(
-            Char(text, s, e, conf, tuple(Alternative(t, p) for t, p in json.loads(alts)))
-            for text, s, e, conf, alts in conn.execute(
-                "SELECT text, start_s, end_s, confidence, alternatives FROM chars "
+            Char(text, s, e, conf, tuple(Alternative(t, p) for t, p in json.loads(alts)), mark)
+            for text, s, e, conf, alts, mark in conn.execute(
+                f"SELECT text, start_s, end_s, confidence, alternatives, {marks} FROM chars "
                 "WHERE segment_id=? ORDER BY idx",
                 (seg_id,),
             )
@@ -421,7 +428,8 @@ class Store:
                     (tid, idx, float(seg.start), float(seg.end), seg.speaker),
                 ).lastrowid
                 conn.executemany(
-                    "INSERT INTO chars VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO chars(segment_id, idx, text, start_s, end_s, confidence, "
+                    "alternatives, mark) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [_char_row(seg_id, i, c) for i, c in enumerate(seg.chars)],
                 )
             _index_segments(conn, tid, segments, range(len(segments)))
@@ -639,7 +647,7 @@ def _escape_like(text: str) -> str:
 def _char_row(segment_id: int, index: int, c: Char) -> tuple:
     # float(): NumPy scalars from a decoder bind to neither SQLite nor JSON.
     start, end, confidence = float(c.start), float(c.end), float(c.confidence)
-    return (segment_id, index, c.text, start, end, confidence, _alts_json(c))
+    return (segment_id, index, c.text, start, end, confidence, _alts_json(c), c.after)
 
 
 def _alts_json(c: Char) -> str:

@@ -1,0 +1,185 @@
+""" "Fix all occurrences" in the review: the pure logic (engine.library.review) and the page's
+offer, each change undoable; punctuation marks in the transcript views."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from app_fakes import FakePlayer
+from PySide6.QtGui import QKeySequence
+
+from app.i18n import tr
+from app.review.page import KEYS, ReviewPanel
+from app.transcript import TranscriptView
+from engine.library.review import (
+    EditOp,
+    apply_edits,
+    find_occurrences,
+    replace_ops,
+    verified_pairs,
+)
+from engine.library.store import Store
+from engine.results import Char, Segment
+
+
+def seg(i: int, text: str, start: float, confs: dict[int, float] | None = None) -> Segment:
+    chars = tuple(
+        Char(t, start + 0.25 * k, start + 0.25 * k + 0.2, (confs or {}).get(k, 0.95))
+        for k, t in enumerate(text)
+    )
+    return Segment(i, chars[0].start, chars[-1].end, chars)
+
+
+# ---- pure logic ----------------------------------------------------------------------------
+
+
+def test_find_occurrences_in_reading_order_skipping_the_fixed_stretch():
+    segments = [seg(0, "他去公园", 0.0), seg(1, "公园公园里", 2.0)]
+    found = find_occurrences(segments, "公园", skip=(0, 2, 4))
+    assert [(o.segment, o.first, o.stop) for o in found] == [(1, 0, 2), (1, 2, 4)]
+    assert found[0].start == 2.0 and found[1].end == pytest.approx(2.95)
+    # marks in the searched text are ignored; overlapping matches are not double counted
+    assert len(find_occurrences([seg(0, "啊啊啊", 0.0)], "啊啊。", min_chars=2)) == 1
+    # one character recurs everywhere in its right sense: no offer
+    assert find_occurrences(segments, "园") == []
+
+
+def test_the_fixed_text_is_not_found_again_inside_its_replacement():
+    """他 -> 他们 at segment 0: the new 他们 holds 他, which must not be offered again."""
+    segments = apply_edits([seg(0, "他说他来了", 0.0)], [EditOp(0, 0, 1, "他们", "fix")])
+    found = find_occurrences(segments, "他", skip=(0, 0, 2), min_chars=1)
+    assert [(o.first, o.stop) for o in found] == [(3, 4)]
+
+
+def test_replace_ops_apply_in_order_with_shifting_indices():
+    segments = [seg(0, "公圆和公圆", 0.0), seg(1, "去公圆", 2.0)]
+    found = find_occurrences(segments, "公圆")
+    ops = replace_ops(found, "公共花园")  # longer: later indices in segment 0 shift by 2
+    assert [(o.segment, o.first, o.stop, o.kind) for o in ops] == [
+        (0, 0, 2, "replace"),
+        (0, 5, 7, "replace"),
+        (1, 1, 3, "replace"),
+    ]
+    out = apply_edits(segments, ops)
+    assert [s.text for s in out] == ["公共花园和公共花园", "去公共花园"]
+    # nobody listened to these: they are no training pairs
+    assert verified_pairs(segments, ops) == []
+
+
+# ---- the page ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path: Path):
+    store = Store(tmp_path / "data" / "tingxie.db")
+    # 公圆 is doubtful in the first segment only; the others hold the same wrong term, sure.
+    segments = [
+        seg(0, "我们去公圆", 0.0, {3: 0.3, 4: 0.3}),
+        seg(1, "公圆里人很多", 2.0),
+        seg(2, "明天还去公圆吗", 4.0),
+    ]
+    tid = store.add_transcript(segments)
+    p = ReviewPanel(store, FakePlayer())
+    qtbot.addWidget(p)
+    p.show()
+    qtbot.waitExposed(p)
+    p.confidence_bar.spin.setValue(0.5)
+    p.open(tid)
+    yield p
+    store.close()
+
+
+def texts(panel: ReviewPanel) -> list[str]:
+    return [s.text for s in panel.session.segments]
+
+
+def test_a_fix_offers_the_other_occurrences_each_undoable(qtbot, panel: ReviewPanel):
+    assert panel.current_span().text == "公圆"
+    assert not panel.fix_all_button.isVisible()
+    panel.fix_span("公园")
+    assert texts(panel) == ["我们去公园", "公圆里人很多", "明天还去公圆吗"]
+    assert panel.fix_all_button.isVisible()
+    assert panel.fix_all_button.text().startswith(
+        tr("review.fix_all", count=2, old="公圆", text="公园")
+    )
+    combo = QKeySequence(KEYS["fix_all"])[0]
+    qtbot.keyClick(panel.fix_edit, combo.key(), combo.keyboardModifiers())
+    assert texts(panel) == ["我们去公园", "公园里人很多", "明天还去公园吗"]
+    assert not panel.fix_all_button.isVisible()
+    ops, head = panel.store.chain(panel.session.tid)
+    assert [op.kind for op in ops] == ["fix", "replace", "replace"] and head == 3
+    assert tr("review.fixed_all", count=2, old="公圆", text="公园") == panel.status.text()
+    # each change is its own undo step
+    panel.undo_stack.undo()
+    assert texts(panel) == ["我们去公园", "公园里人很多", "明天还去公圆吗"]
+    panel.undo_stack.undo()
+    assert texts(panel)[1] == "公圆里人很多"
+    panel.undo_stack.redo()
+    assert texts(panel)[1] == "公园里人很多"
+    # only the fix the user heard is a training pair
+    assert [p.text for p in panel.session.verified_pairs()] == ["公园"]
+
+
+def test_undoing_the_fix_withdraws_the_offer(panel: ReviewPanel):
+    panel.fix_span("公园")
+    assert panel.fix_all_button.isVisible()
+    panel.undo_stack.undo()
+    assert not panel.fix_all_button.isVisible() and not panel.fix_all_action.isEnabled()
+    panel.fix_all()  # nothing to do any more
+    assert texts(panel) == ["我们去公圆", "公圆里人很多", "明天还去公圆吗"]
+
+
+def test_accepting_offers_nothing(panel: ReviewPanel):
+    panel.accept_span()
+    assert not panel.fix_all_button.isVisible()
+
+
+# ---- marks in the views --------------------------------------------------------------------
+
+
+def test_marks_show_after_characters_and_hit_testing_stays_aligned(qtbot):
+    view = TranscriptView()
+    qtbot.addWidget(view)
+    chars = seg(0, "你好我们走", 0.0).chars
+    marked = (*chars[:1], replace(chars[1], after="，"), *chars[2:4], replace(chars[4], after="。"))
+    view.set_segments([Segment(0, 0.0, 1.2, marked)])
+    assert view.toPlainText() == "你好，我们走。\n"  # a paragraph per segment
+    assert [c.text for c in view.chars] == list("你好我们走")  # a mark is never a character
+    view.show()
+    qtbot.waitExposed(view)
+    for i in range(5):
+        hit = view.char_at(view.char_point(i))
+        assert hit is not None and hit[1] == i
+    view.select_chars(2, 3)
+    assert view.textCursor().selectedText() == "我们"
+
+
+def test_a_live_segment_gets_its_marks_once_punctuated(qtbot):
+    view = TranscriptView()
+    qtbot.addWidget(view)
+    first, second = seg(0, "你好", 0.0).chars, seg(1, "走吧", 2.0).chars
+    view.apply_update(first + second, ())  # committed as spoken, unpunctuated
+    view.set_marks(0, (first[0], replace(first[1], after="，")))
+    view.end_segment(2)
+    assert view.toPlainText() == "你好，\n走吧"
+    view.set_marks(2, (second[0], replace(second[1], after="。")))
+    assert view.toPlainText() == "你好，\n走吧。"
+    view.select_chars(2, 3)
+    assert view.textCursor().selectedText() == "走吧"
+
+
+def test_replacements_keep_each_place_s_own_punctuation():
+    segments = [
+        Segment(
+            0,
+            0.0,
+            1.0,
+            (*seg(0, "公圆", 0.0).chars[:1], replace(seg(0, "公圆", 0.0).chars[1], after="，")),
+        ),
+        seg(1, "去公圆", 2.0),
+    ]
+    ops = replace_ops(find_occurrences(segments, "公圆"), "公园。")
+    assert [op.text for op in ops] == ["公园", "公园"]
+    assert [s.punctuated for s in apply_edits(segments, ops)] == ["公园，", "去公园"]
