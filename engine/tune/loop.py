@@ -27,7 +27,15 @@ from engine.metrics import cer
 from engine.normalize import describe
 
 from .batching import Cursor, Step, padding_fraction, plan_epoch, steps_from
-from .cache import DiskSpaceError, RowStore, examples_key, free_bytes, open_rows, write_rows
+from .cache import (
+    DiskSpaceError,
+    RowStore,
+    examples_key,
+    fixed_mmap_threshold,
+    free_bytes,
+    open_rows,
+    write_rows,
+)
 from .config import TuneConfig
 from .data import Example, ValidationReport, load_dataset, load_example_audio
 from .events import (
@@ -535,6 +543,7 @@ class Job:
                 f"{self.out} already holds checkpoints of an earlier run; continue it with "
                 "--resume (resume=True) or choose another output_dir"
             )
+        fixed_mmap_threshold()
         self._setup_runtime()
         _seed_everything(cfg.seed)
         model, processor = self._load_base()
