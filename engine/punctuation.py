@@ -2,8 +2,8 @@
 
 A small character-level tagger the project trains itself (`engine.tune.punctuation_train`,
 shipped in `resources/punctuation/`): character embeddings and the pause after each character
-(the gap to the next one, from the characters' times) go through a two-layer bidirectional GRU
-that scores the marks. It never changes a character: the marks land in `Char.after`, so the
+(the gap to the next one, from the characters' times) go through a bidirectional GRU that
+scores the marks. It never changes a character: the marks land in `Char.after`, so the
 characters, their times and confidences stay exactly the model's, and every writer and view
 shows `text + after`.
 
@@ -38,8 +38,12 @@ from .results import Segment
 __all__ = [
     "DEFAULT_DIR",
     "MARKS",
+    "NetworkShape",
     "PunctuationError",
     "Punctuator",
+    "Vocabulary",
+    "build_network",
+    "default_punctuator",
     "gap_features",
     "is_mark",
     "mark_of",
