@@ -1,104 +1,213 @@
-"""Is reviewing doubtful spans faster than re-listening, and does it catch the errors?
+"""Does guided review pay off? Errors found per minute of listening, guided against straight
+through, on real speech with real errors.
 
     .venv/bin/python bench/bench_review.py [--model DIR] [--manifest TSV] [--thresholds ...]
 
-Transcribes every clip of a manifest (default: ../shared/audio) with a model (default: the
-demo model in resources/demo-model, else a random tiny model, whose confidences mean nothing),
-then for each confidence threshold reports:
+Transcribes every clip of a manifest (default: the real clips of ../shared/audio) with a model
+(default: Whisper-base from `make whisper-model`, whose errors on those clips are real; else the
+demo model), aligns each transcript with its reference (minimum edit) and places every error in
+the transcript: a substituted or inserted character at that character, a deleted one at the gap
+where it is missing. Two simulated reviewers who catch every error they hear:
 
-- errors caught: the share of wrong hypothesis characters (substituted or inserted, by a
-  minimum-edit alignment with the reference) that fall inside a doubtful span; deletions leave
-  no character to flag, so they are counted apart;
-- review time: `engine.review.estimate_review_seconds` (each span heard once with 0.3 s of
-  context either side at 1x, plus 2.5 s per decision) against the baseline of re-listening the
-  whole recording once at 1x, measured on the same clips in the same run.
+- **straight through** listens to the recordings from the start, at 1x;
+- **guided** listens to the doubtful spans Tingxie ranks (`engine.library.review.find_spans`,
+  lowest confidence first, across all clips), each span once with 0.3 s of context either side,
+  as the Review page plays it. It catches the errors on the span's characters and at its edges.
+
+Reported for each review threshold: the ranked list (spans, listening minutes, errors on it),
+and the errors each reviewer has found after listening for 10 %, 25 % and 50 % as long as the
+audio lasts: the same listening time, so their ratio is the ratio of errors found per minute of
+listening (target: >= 2x). A guided list shorter than the budget stops where it ends. The
+decision time a real reviewer adds per span (`estimate_review_seconds`) is printed apart: it is
+not listening. Last line: `guided review: X.Xx the errors per listening minute at 25 % ...`.
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
+import bisect
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
+from rapidfuzz.distance import Levenshtein
+
 from engine.library.review import ReviewOptions, estimate_review_seconds, find_spans
-from engine.metrics import align
-from engine.model import DEMO_MODEL_DIR, LoadOptions, load_model
+from engine.loader import load_model, transcriber_for
+from engine.model import DEMO_MODEL_DIR, LoadOptions
 from engine.results import Segment
-from engine.transcribe import Transcriber
 from engine.tune.data import from_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MANIFEST = ROOT.parent / "shared" / "audio" / "manifest.tsv"
+WHISPER_BASE = ROOT / ".cache" / "models" / "whisper-base"
+MARGIN = 0.3  # seconds of context the Review page plays either side of a span
+BUDGETS = (0.10, 0.25, 0.50)
 
 
-def transcribe_all(
-    model_dir: Path, manifest: Path, heldout: float, limit: int
-) -> list[tuple[str, list[Segment], float]]:
-    """(reference, segments, duration) per clip; with `heldout`, only the clips a tuning job
-    with that held-out fraction never trains on."""
-    transcriber = Transcriber(load_model(model_dir, LoadOptions(device="cpu")))
-    dataset = from_manifest(manifest)
-    examples = dataset.split(heldout)[1] if heldout else dataset.examples
-    rows = []
-    for example in examples[:limit]:
+@dataclass(frozen=True, slots=True)
+class Clip:
+    reference: str
+    segments: list[Segment]
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    clip: int
+    position: int  # index of the wrong character; a deletion: index of the character after it
+    deletion: bool
+    time: float  # seconds into the clip where a listener hears it
+
+
+def transcribe_all(model_dir: Path, manifest: Path, limit: int) -> list[Clip]:
+    transcriber = transcriber_for(load_model(model_dir, LoadOptions(device="cpu")))
+    clips = []
+    for example in from_manifest(manifest).examples[:limit]:
         items, info = transcriber.transcribe(example.audio)
         segments = [s for s in items if isinstance(s, Segment)]
-        rows.append((example.text, segments, info.duration))
-    return rows
+        clips.append(Clip(example.text, segments, info.duration))
+    return clips
 
 
-def score(rows: list[tuple[str, list[Segment], float]], threshold: float) -> dict[str, float]:
-    caught = wrong = deleted = 0
-    review = listen = 0.0
-    for reference, segments, duration in rows:
-        chars = [c for s in segments for c in s.chars]
-        hypothesis = "".join(c.text for c in chars)
-        flagged = [c.confidence < threshold for c in chars]
-        pairs = align(reference, hypothesis)
-        wrong += sum(not p.correct for p in pairs)
-        caught += sum(not p.correct and flagged[p.index] for p in pairs)
-        covered = sum(bool(p.reference) for p in pairs)  # reference chars matched or replaced
-        deleted += len(reference) - covered
-        spans = find_spans(segments, ReviewOptions(threshold=threshold))
-        review += estimate_review_seconds(spans)
-        listen += duration
-    return {
-        "caught": caught / wrong if wrong else 1.0,
-        "wrong": wrong,
-        "deleted": deleted,
-        "review": review,
-        "listen": listen,
-    }
+def errors_of(index: int, clip: Clip) -> list[Error]:
+    """Every error of a transcript, placed at a character (or the gap) and a time. Punctuation
+    (Whisper writes it) is neither scored nor counted, as in `evaluate`."""
+    chars = [c for s in clip.segments for c in s.chars]
+    kept = [k for k, c in enumerate(chars) if not _is_punctuation(c.text)]
+    hypothesis = "".join(chars[k].text for k in kept)
+    reference = "".join(c for c in clip.reference if not _is_punctuation(c))
+
+    def gap(k: int) -> tuple[int, float]:  # the character after the gap, and when it is heard
+        if k < len(kept):
+            return kept[k], chars[kept[k]].start
+        return len(chars), chars[-1].end if chars else 0.0
+
+    found = []
+    for op in Levenshtein.opcodes(reference, hypothesis):
+        if op.tag == "delete":
+            position, time = gap(op.dest_start)
+            found += [Error(index, position, True, time)] * (op.src_end - op.src_start)
+        elif op.tag != "equal":  # replace, insert: the characters shown wrongly
+            found += [
+                Error(index, kept[k], False, chars[kept[k]].start)
+                for k in range(op.dest_start, op.dest_end)
+            ]
+    return found
+
+
+def _is_punctuation(text: str) -> bool:
+    return all(unicodedata.category(c)[0] in "PZ" for c in text)
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """One span the guided reviewer plays: clip, characters [first, stop), seconds heard."""
+
+    clip: int
+    first: int
+    stop: int
+    seconds: float
+    confidence: float
+
+
+def guided_plan(clips: list[Clip], threshold: float) -> list[Listen]:
+    """The spans of every clip, lowest confidence first, with their character ranges in the
+    clip's flat character list."""
+    plan = []
+    for index, clip in enumerate(clips):
+        offsets = [0]
+        for seg in clip.segments:
+            offsets.append(offsets[-1] + len(seg.chars))
+        for span in find_spans(clip.segments, ReviewOptions(threshold=threshold)):
+            base = offsets[span.segment]
+            heard = span.end - span.start + 2 * MARGIN
+            plan.append(Listen(index, base + span.first, base + span.stop, heard, span.confidence))
+    return sorted(plan, key=lambda listen: listen.confidence)
+
+
+def caught(listen: Listen, error: Error) -> bool:
+    if error.clip != listen.clip:
+        return False
+    if error.deletion:  # heard at an edge or inside
+        return listen.first <= error.position <= listen.stop
+    return listen.first <= error.position < listen.stop
+
+
+def guided_curve(plan: list[Listen], errors: list[Error]) -> tuple[list[float], list[int]]:
+    """Cumulative listening seconds and errors found after each span of the plan."""
+    seconds, found, left = [0.0], [0], list(errors)
+    for listen in plan:
+        hit = [e for e in left if caught(listen, e)]
+        left = [e for e in left if not caught(listen, e)]
+        seconds.append(seconds[-1] + listen.seconds)
+        found.append(found[-1] + len(hit))
+    return seconds, found
+
+
+def straight_found(clips: list[Clip], errors: list[Error], seconds: float) -> int:
+    """Errors heard by a reviewer who listened to `seconds` of the clips in order."""
+    starts, total = [], 0.0
+    for clip in clips:
+        starts.append(total)
+        total += clip.duration
+    return sum(starts[e.clip] + e.time <= seconds for e in errors)
+
+
+def at(curve: tuple[list[float], list[int]], seconds: float) -> int:
+    """Errors the guided reviewer found within `seconds` of listening."""
+    times, found = curve
+    return found[bisect.bisect_right(times, seconds) - 1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, help="model folder (default: the demo model)")
-    parser.add_argument("--manifest", type=Path, default=SHARED_MANIFEST)
-    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.5, 0.7, 0.9])
     parser.add_argument(
-        "--heldout", type=float, default=0.0, help="use only this held-out share (training data)"
+        "--model", type=Path, help="model folder (default: Whisper-base, else demo)"
     )
+    parser.add_argument("--manifest", type=Path, default=SHARED_MANIFEST)
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.6, 0.8, 0.9])
+    parser.add_argument("--headline", type=float, default=0.9, help="threshold of the last line")
     parser.add_argument("--limit", type=int, default=200, help="at most this many clips")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        model = args.model
-        if model is None and (DEMO_MODEL_DIR / "config.json").is_file():
-            model = DEMO_MODEL_DIR
-        if model is None:
-            from engine.testmodels import build_model
-
-            print("no demo model: a RANDOM tiny model (confidences meaningless; plumbing only)")
-            model = build_model(Path(tmp) / "tiny", "tiny")
-        rows = transcribe_all(model, args.manifest, args.heldout, args.limit)
-    print(f"model {model}; {len(rows)} clips, {sum(r[2] for r in rows):.1f} s of audio")
-    print("threshold  errors caught  wrong  deleted  review s  re-listen s  review/re-listen")
-    for t in args.thresholds:
-        s = score(rows, t)
-        print(
-            f"{t:9.2f}  {s['caught']:12.0%}  {s['wrong']:5d}  {s['deleted']:7d}  "
-            f"{s['review']:8.1f}  {s['listen']:11.1f}  {s['review'] / s['listen']:16.2f}"
+    model = args.model or (WHISPER_BASE if (WHISPER_BASE / "model.bin").is_file() else None)
+    model = model or DEMO_MODEL_DIR
+    clips = transcribe_all(model, args.manifest, args.limit)
+    errors = [e for i, clip in enumerate(clips) for e in errors_of(i, clip)]
+    audio = sum(c.duration for c in clips)
+    reference = sum(sum(not _is_punctuation(ch) for ch in c.reference) for c in clips)
+    print(f"model {model}; {len(clips)} clips of {args.manifest}, {audio / 60:.1f} min of audio")
+    cer = len(errors) / reference
+    print(f"{len(errors)} errors in {reference} reference characters (CER {cer:.1%})")
+    print(f"straight through: {len(errors) / (audio / 60):.1f} errors per listening minute")
+    budgets = "".join(f"   {b:4.0%} of audio: guided / straight" for b in BUDGETS)
+    print(f"threshold  spans  list min  found  decide min {budgets}")
+    ratios: dict[float, list[float]] = {}
+    for threshold in args.thresholds:
+        plan = guided_plan(clips, threshold)
+        curve = guided_curve(plan, errors)
+        decide = (
+            sum(
+                estimate_review_seconds(find_spans(c.segments, ReviewOptions(threshold=threshold)))
+                for c in clips
+            )
+            - curve[0][-1]
         )
+        cells, ratios[threshold] = "", []
+        for budget in BUDGETS:
+            guided = at(curve, budget * audio)
+            straight = straight_found(clips, errors, budget * audio)
+            ratios[threshold].append(guided / straight if straight else float("inf"))
+            cells += f"   {guided:4d} / {straight:3d} = {ratios[threshold][-1]:4.1f}x         "
+        print(
+            f"{threshold:9.2f}  {len(plan):5d}  {curve[0][-1] / 60:8.2f}  {curve[1][-1]:5d}  "
+            f"{decide / 60:10.2f} {cells}"
+        )
+    head = ratios.get(args.headline) or next(iter(ratios.values()))
+    print(
+        f"guided review: {head[1]:.1f}x the errors per listening minute at 25 % of the audio "
+        f"(10 %: {head[0]:.1f}x, 50 %: {head[2]:.1f}x; threshold {args.headline:g})"
+    )
 
 
 if __name__ == "__main__":
