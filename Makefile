@@ -54,7 +54,8 @@ format: $(STAMP)
 # training set with espeak-ng, create the random starting checkpoint, train it with
 # `tingxie-cli tune` (four passes on single sentences, two on passages of 1-3 sentences;
 # recipe/*.yaml, each writing out/demo-model/jobN), copy the result into DEMO_INTO. ~2 h on 2
-# idle CPU cores.
+# idle CPU cores. Then its language model (lm/: a character 4-gram of the training text,
+# weights chosen on 100 of its sentences held out of that n-gram; recipe/build_lm.py).
 # DEMO_THREADS=1 by default: OpenMP threads waiting on each other ran steps 5-10x slower on a
 # busy 2-core machine; on an idle one, DEMO_THREADS=2 is ~1.5x faster. DEMO_TUNE passes settings
 # to every pass; a quick check of the whole chain that leaves the shipped model alone:
@@ -76,6 +77,7 @@ demo-model: system-deps $(STAMP)
 	    resources/demo-model/recipe/$$stage.yaml $(DEMO_TUNE) || exit 1; \
 	done
 	$(if $(DEMO_INTO),cp $(DEMO)/job6/model/*.json $(DEMO)/job6/model/model.safetensors $(DEMO_INTO)/)
+	$(if $(DEMO_INTO),$(PY) resources/demo-model/recipe/build_lm.py)
 
 # Re-pin the tested versions after changing dependencies.
 lock: $(STAMP)

@@ -132,6 +132,18 @@ ZH: dict[str, str] = {
         "无法写入录音 {path}（{detail}）；前 {seconds:.1f} 秒已保存在那里；"
         "请释放空间或选择其他文件夹"
     ),
+    "lm.bad_folder": (
+        "{path}：无法读取语言模型（{detail}）；请重新复制模型文件夹，"
+        "或不用它解码（--decoder greedy）"
+    ),
+    "lm.domain_unreadable": "{path}：无法读取领域文本（{detail}）；请提供 UTF-8 文本文件",
+    "lm.domain_empty": "{path}：领域文本里没有句子；请每行写一句",
+    "lm.hotwords_unreadable": "{path}：无法读取热词（{detail}）；请提供 UTF-8 文本文件，每行一个词",
+    "lm.hotword_weight": "{path} 第 {line} 行：{text!r} 的权重不是有限的数字",
+    "lm.no_decoder": (
+        "束搜索需要 flashlight-text 包（{detail}）；请用 `pip install flashlight-text` 安装，"
+        "或用 --decoder greedy 解码"
+    ),
     "recording.not_a_recording": "{path}：不是听写的录音（没有 WAV 文件头），无法恢复",
     "recording.repair_failed": "{path}：无法修复（{detail}）；请检查磁盘",
     "recording.recover_failed": "{path}：无法恢复（{detail}）",

@@ -37,6 +37,10 @@ as a probability. The choice is a setting
 
 Alternatives. For each character the mean posterior over its frames is computed for every
 character token; the best ``top_k`` other than the emitted one are its alternatives.
+
+Beam search (engine.lm) reuses all of this through `chars_from_runs`: its best beam's path gives
+the runs, the posteriors at their frames give confidence and alternatives, and the characters
+other beams put there are listed first among the alternatives.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ __all__ = [
     "CONFIDENCE_MEASURES",
     "ConfidenceMethod",
     "aggregate",
+    "chars_from_runs",
     "ctc_greedy",
     "frame_confidence",
     "silent_ids",
@@ -241,8 +246,15 @@ def silent_ids(
 
 
 def _alternatives(
-    mean_probs: np.ndarray, chosen: np.ndarray, silent: np.ndarray, vocab: Sequence[str], k: int
+    mean_probs: np.ndarray,
+    chosen: np.ndarray,
+    silent: np.ndarray,
+    vocab: Sequence[str],
+    k: int,
+    preferred: Sequence[Sequence[int]] | None = None,
 ) -> list[tuple[Alternative, ...]]:
+    """The `k` most probable other characters of each position (mean posterior over its
+    frames); `preferred` ids of a position (other beams' characters there) come first."""
     if k <= 0:
         return [()] * len(chosen)
     probs = np.where(silent, -1.0, mean_probs)
@@ -250,8 +262,11 @@ def _alternatives(
     k = min(k, probs.shape[1])
     top = np.argpartition(-probs, k - 1, axis=1)[:, :k]
     out = []
-    for row, ids in zip(probs, top, strict=True):
+    for n, (row, ids) in enumerate(zip(probs, top, strict=True)):
         ids = ids[np.argsort(-row[ids], kind="stable")]
+        if preferred is not None and len(preferred[n]):
+            first = [i for i in preferred[n] if row[i] >= 0]
+            ids = list(dict.fromkeys([*first, *ids.tolist()]))[:k]
         alts = (Alternative(vocab[i], round(float(row[i]), 4)) for i in ids if row[i] >= 0)
         out.append(tuple(alts))
     return out
@@ -292,21 +307,52 @@ def ctc_greedy(
         raise ValueError(f"log_probs has shape {lp.shape}; expected (frames, vocab)")
     if lp.shape[0] == 0:
         return []
-    method = confidence or ConfidenceMethod()
     silent = silent_ids(vocab, lp.shape[1], blank_id, special_ids, word_delimiter)
     best = lp.argmax(axis=1)
     starts, ends = _runs(best)
     ids = best[starts]
     keep = ~silent[ids]
-    starts, ends, ids = starts[keep], ends[keep], ids[keep]
+    return chars_from_runs(
+        lp,
+        ids[keep],
+        starts[keep],
+        ends[keep],
+        vocab=vocab,
+        silent=silent,
+        frame_seconds=frame_seconds,
+        offset_seconds=offset_seconds,
+        top_k=top_k,
+        confidence=confidence,
+    )
+
+
+def chars_from_runs(
+    log_probs: np.ndarray,
+    ids: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    *,
+    vocab: Sequence[str],
+    silent: np.ndarray,
+    frame_seconds: float,
+    offset_seconds: float = 0.0,
+    top_k: int = 3,
+    confidence: ConfidenceMethod | None = None,
+    preferred: Sequence[Sequence[int]] | None = None,
+) -> list[Char]:
+    """Characters from a CTC path's runs: output `ids` over frames [starts, ends). Times,
+    confidence and alternatives as in `ctc_greedy` (which calls this with the greedy path;
+    the beam search, engine.lm, with its best beam's and `preferred` alternatives)."""
+    lp = np.asarray(log_probs, dtype=np.float32)
     if len(ids) == 0:
         return []
+    method = confidence or ConfidenceMethod()
     frames = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
     group_starts = np.concatenate([[0], np.cumsum(ends - starts)[:-1]])
     char_lp = lp[frames]
     conf = aggregate(frame_confidence(char_lp, method), group_starts, method.aggregation)
     mean_probs = np.add.reduceat(np.exp(char_lp), group_starts, axis=0) / (ends - starts)[:, None]
-    alts = _alternatives(mean_probs, ids, silent, vocab, top_k)
+    alts = _alternatives(mean_probs, ids, silent, vocab, top_k, preferred)
     return [
         Char(
             text=vocab[i],

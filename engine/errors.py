@@ -170,6 +170,23 @@ MESSAGES: dict[str, str] = {
         "{path}: cannot load the punctuation model ({detail}); rebuild it with `python -m "
         "engine.tune.punctuation_train`, or transcribe without marks (--no-punctuation)"
     ),
+    # -- language models, domain text and hotwords (engine.lm)
+    "lm.bad_folder": (
+        "{path}: the language model could not be read ({detail}); re-copy the model folder, or "
+        "decode without it (--decoder greedy)"
+    ),
+    "lm.domain_unreadable": (
+        "{path}: cannot read the domain text ({detail}); give a UTF-8 text file"
+    ),
+    "lm.domain_empty": "{path}: the domain text holds no sentences; write one sentence per line",
+    "lm.hotwords_unreadable": (
+        "{path}: cannot read the hotwords ({detail}); give a UTF-8 text file, one term a line"
+    ),
+    "lm.hotword_weight": "{path} line {line}: {text!r} has a weight that is not a finite number",
+    "lm.no_decoder": (
+        "beam search needs the flashlight-text package ({detail}); install it with "
+        "`pip install flashlight-text`, or decode with --decoder greedy"
+    ),
     # -- the transcript library (engine.library.store)
     "store.disk_full": (
         "{path}: the disk is full, so the last change is not saved yet; free some space "

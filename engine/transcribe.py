@@ -2,7 +2,8 @@
 
 Stages (each testable alone): audio blocks (engine.audio) → chunks with strides
 (engine.chunking) → batched model forward (`Transcriber.log_probs`) → kept frames → greedy
-decoding (engine.decode) → segmentation at the pauses a voice-activity detector finds in the
+decoding (engine.decode), or beam search with the model's language model, domain text and
+hotwords (engine.lm) → segmentation at the pauses a voice-activity detector finds in the
 same audio (engine.vad), and at a maximum length (`split_segments`).
 
 Nothing long-lived is held: blocks are read as chunks need them and decoded frames are dropped
@@ -24,6 +25,7 @@ import torch
 from . import audio
 from .chunking import Chunk, ChunkPlan, FrameGeometry, iter_chunks, join_frames
 from .decode import ConfidenceMethod, ctc_greedy, silent_ids
+from .lm import BeamDecoder, ModelLM
 from .model import LoadedModel
 from .results import Char, Progress, Segment, TranscriptionInfo
 from .vad import PauseDetector, PauseOptions
@@ -37,6 +39,12 @@ _NORM_EPS = 1e-7
 # A character run longer than this many frames (10 s at 20 ms) is decoded without waiting
 # for it to end, which keeps the carried frames bounded on pathological output.
 _MAX_CARRY_FRAMES = 500
+# Beam search decodes up to the middle of a pause: a run of at least this many frames where
+# the greedy path writes nothing (0.3 s at 20 ms), or, without one, after this many frames
+# (30 s) at the longest such run. The language model's context starts anew after a cut.
+_BEAM_PAUSE_FRAMES = 15
+_BEAM_MAX_FRAMES = 1500
+DECODERS = ("auto", "greedy", "beam")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,14 @@ class TranscribeOptions:
     # (`measure[:alpha[:aggregation]]`, see engine.decode).
     top_k: int = 3
     confidence: str = "max_prob:1:mean"
+    # "auto": beam search with a language model (engine.lm) when the model folder has one
+    # (lm/) or domain text or hotwords are given, else greedy; "greedy": never; "beam": always.
+    decoder: str = "auto"
+    # A plain text file of the domain's sentences: a domain LM built from it (in seconds,
+    # cached by content) is mixed with the model's LM. And a file of hotwords, one a line with
+    # an optional weight (engine.lm.read_hotwords).
+    domain_text: str | None = None
+    hotwords: str | None = None
     # Segmentation: a pause in the audio (engine.vad; the live stream uses the same rule)
     # ends a segment; a segment never runs longer than max_segment_seconds.
     pauses: PauseOptions = field(default_factory=PauseOptions)
@@ -83,6 +99,8 @@ class TranscribeOptions:
         if not (isinstance(self.top_k, int) and self.top_k >= 0):
             raise ValueError(f"top_k={self.top_k!r}: must be a whole number ≥ 0")
         ConfidenceMethod.parse(self.confidence)  # raises a ValueError naming the problem
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder={self.decoder!r}: choose one of {', '.join(DECODERS)}")
 
 
 def split_segments(
@@ -161,13 +179,15 @@ class _Segmenter:
 
 
 class _FrameDecoder:
-    """Decodes joined log-prob frames as they arrive, cutting only where no character run
-    can continue, so the result equals decoding all frames at once."""
+    """Decodes joined log-prob frames as they arrive. Greedy decoding cuts only where no
+    character run can continue, so the result equals decoding all frames at once; beam search
+    cuts in the middle of pauses (`_beam_cut`)."""
 
     def __init__(self, transcriber: Transcriber, options: TranscribeOptions) -> None:
         self.t = transcriber
         self.top_k = options.top_k
         self.method = ConfidenceMethod.parse(options.confidence)
+        self.beam = transcriber.beam_decoder(options)
         self.buf: np.ndarray | None = None
         self.buf_frame = 0  # absolute index of buf[0]
 
@@ -184,6 +204,8 @@ class _FrameDecoder:
         if len(self.buf) == 0:
             return []
         best = self.buf.argmax(axis=1)
+        if self.beam is not None:
+            return self._decode(self._beam_cut(best))
         cut = len(best)
         if not self.t.silent[best[-1]]:  # a character run may continue into the next chunk
             change = np.flatnonzero(best[1:] != best[:-1])
@@ -191,6 +213,24 @@ class _FrameDecoder:
             if len(best) - cut > _MAX_CARRY_FRAMES:
                 cut = len(best)
         return self._decode(cut)
+
+    def _beam_cut(self, best: np.ndarray) -> int:
+        """The middle of the last pause (a silent run of `_BEAM_PAUSE_FRAMES`), or 0 to wait;
+        past `_BEAM_MAX_FRAMES`, the middle of the longest silent run (or everything)."""
+        silent = np.concatenate([[False], self.t.silent[best], [False]])
+        edges = np.flatnonzero(silent[1:] != silent[:-1])
+        starts, ends = edges[0::2], edges[1::2]  # silent runs [start, end)
+        lengths = ends - starts
+        long = np.flatnonzero(lengths >= _BEAM_PAUSE_FRAMES)
+        if len(long):
+            i = long[-1]
+            return int(starts[i] + _BEAM_PAUSE_FRAMES // 2)
+        if len(best) <= _BEAM_MAX_FRAMES:
+            return 0
+        if len(lengths) == 0:
+            return len(best)
+        i = int(np.argmax(lengths))
+        return int(starts[i] + lengths[i] // 2) or len(best)
 
     def finish(self) -> list[Char]:
         return self._decode(0 if self.buf is None else len(self.buf))
@@ -203,6 +243,7 @@ class _FrameDecoder:
             offset_seconds=self.horizon,
             top_k=self.top_k,
             confidence=self.method,
+            beam=self.beam,
         )
         self.buf, self.buf_frame = self.buf[cut:], self.buf_frame + cut
         return chars
@@ -229,6 +270,17 @@ class _Listener:
         """The boundaries found since the last call."""
         found, self.found = self.found, []
         return found
+
+
+def _file_key(path: str | os.PathLike | None) -> tuple | None:
+    """A file's identity for caching what was built from it (its contents may change)."""
+    if not path:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (str(path),)  # building from it reports the error
+    return (str(path), st.st_mtime_ns, st.st_size)
 
 
 def _batches(chunks: Iterable[Chunk], size: int) -> Iterator[list[Chunk]]:
@@ -269,6 +321,8 @@ class Transcriber:
     output: True where it never becomes a character).
     """
 
+    _NO_LM: object = object()
+
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
         config = model.model.config
@@ -281,7 +335,40 @@ class Transcriber:
             model.special_ids,
             model.word_delimiter,
         )
+        self._model_lm: ModelLM | object | None = self._NO_LM
+        self._beams: dict[tuple, BeamDecoder | None] = {}
         _configure_threads(model.device)
+
+    @property
+    def model_lm(self) -> ModelLM | None:
+        """The language model in the model's folder (`lm/`), read once; None if it has none."""
+        if self._model_lm is self._NO_LM:
+            self._model_lm = ModelLM.from_folder(self.model.path)
+        return self._model_lm  # type: ignore[return-value]
+
+    def beam_decoder(self, options: TranscribeOptions | None = None) -> BeamDecoder | None:
+        """The beam search `options` ask for (see TranscribeOptions.decoder), built once per
+        choice of domain text and hotwords (and their files' contents); None: greedy.
+        Raises engine.lm.LmError when a file cannot be read or the decoder is missing."""
+        o = options or TranscribeOptions()
+        if o.decoder == "greedy":
+            return None
+        lm = self.model_lm
+        if o.decoder == "auto" and lm is None and not o.domain_text and not o.hotwords:
+            return None
+        key = (o.decoder, _file_key(o.domain_text), _file_key(o.hotwords))
+        if key not in self._beams:
+            m = self.model
+            self._beams[key] = BeamDecoder.for_model(
+                m.vocab,
+                m.blank_id,
+                m.special_ids,
+                m.word_delimiter,
+                model_lm=lm,
+                domain_text=o.domain_text,
+                hotwords=o.hotwords,
+            )
+        return self._beams[key]
 
     def _normalize(self, audio: np.ndarray) -> np.ndarray:
         """What the feature extractor does to one utterance (here: one chunk)."""
@@ -337,9 +424,19 @@ class Transcriber:
         *,
         top_k: int = 3,
         confidence: ConfidenceMethod | None = None,
+        beam: BeamDecoder | None = None,
     ) -> list[Char]:
-        """Greedy-decode (frames, vocab) log-probs with this model's vocabulary."""
+        """Decode (frames, vocab) log-probs with this model's vocabulary: greedy, or with
+        `beam` (see `beam_decoder`)."""
         m = self.model
+        if beam is not None:
+            return beam.chars(
+                log_probs,
+                frame_seconds=self.frame_seconds,
+                offset_seconds=offset_seconds,
+                top_k=top_k,
+                confidence=confidence,
+            )
         return ctc_greedy(
             log_probs,
             vocab=m.vocab,
@@ -361,6 +458,7 @@ class Transcriber:
         `engine.audio.AudioError` here; errors found while decoding raise during iteration.
         """
         options = options or TranscribeOptions()
+        self.beam_decoder(options)  # a bad domain text or hotword file fails here, not later
         sr = self.model.sampling_rate
         block = max(1, round(options.block_seconds * sr))
         if isinstance(source, np.ndarray):

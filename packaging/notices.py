@@ -31,6 +31,12 @@ OTHERS = [
         "real-voice model, fetched by packaging/fetch-whisper-base.py, not shipped",
     ),
     (
+        "KenLM (inside the flashlight-text wheel)",
+        "LGPL-2.1-or-later",
+        "n-gram queries, shipped with the beam search; Tingxie's own n-grams (engine/ngram.py) "
+        "are used instead",
+    ),
+    (
         "Tingxie demo model (resources/demo-model)",
         "Apache-2.0",
         "trained by this project on "

@@ -16,7 +16,7 @@ from engine.model import ModelLoadError, resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]
 _CODE = re.compile(
-    r"^(model|audio|microphone|recording|transcribe|store|dataset|hub|export|embed|punctuation"
+    r"^(lm|model|audio|microphone|recording|transcribe|store|dataset|hub|export|embed|punctuation"
     r"|speakers)\.[a-z_]+$"
 )
 

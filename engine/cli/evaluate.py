@@ -35,6 +35,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--backend", choices=("auto", "torch", "onnx"), default="auto", help=BACKEND_HELP
     )
     p.add_argument(
+        "--decoder",
+        choices=("auto", "greedy", "beam"),
+        default="auto",
+        help="CTC models: auto = beam search with the model folder's language model when it has "
+        "one (the greedy CER is printed beside it), greedy = without (default: %(default)s)",
+    )
+    p.add_argument(
+        "--domain-text",
+        metavar="FILE",
+        help="CTC models: a plain text file of the domain's sentences, mixed into the language "
+        "model (built in seconds, cached by content); keep the test sentences out of it",
+    )
+    p.add_argument(
+        "--hotwords",
+        metavar="FILE",
+        help="CTC models: terms to favour, one a line with an optional weight after a tab",
+    )
+    p.add_argument(
         "--calibrate",
         action="store_true",
         help="Whisper models: fit a Platt calibration of the confidence on these rows and "
@@ -52,6 +70,7 @@ def format_report(report) -> str:
         f"model     {report.model}",
         f"data      {report.manifest} ({len(report.rows)} utterances, "
         f"{report.audio_seconds / 60:.1f} min)",
+        f"decoder   {report.decoder}",
         f"CER       {c.cer:.2%}  ({c.substitutions} substitutions, {c.deletions} deletions, "
         f"{c.insertions} insertions / {c.reference_chars} characters)",
         f"speed     RTF {report.rtf:.4f} ({1 / report.rtf if report.rtf else 0:.0f}x real time)",
@@ -59,6 +78,8 @@ def format_report(report) -> str:
         f"({report.wrong_characters} of {report.characters} characters wrong)",
         "measures compared (AUROC of right vs wrong characters, ECE):",
     ]
+    if report.greedy_cer is not None:
+        lines.insert(4, f"          greedy (no language model) {report.greedy_cer.cer:.2%}")
     for m in sorted(report.measures, key=lambda m: -(m.auroc or 0)):
         shown = "n/a" if m.auroc is None else f"{m.auroc:.3f}"
         lines.append(f"  {m.measure:<32} AUROC {shown}  ECE {m.ece:.3f}")
@@ -80,9 +101,16 @@ def _calibrate(model, rows):
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from engine.lm import LmError
     from engine.loader import load_model
     from engine.model import LoadOptions, ModelLoadError
-    from engine.tune.evaluate import EvalOptions, iter_rows, summarize, write_reliability_png
+    from engine.tune.evaluate import (
+        EvalOptions,
+        describe,
+        iter_rows,
+        summarize,
+        write_reliability_png,
+    )
 
     try:
         options = EvalOptions(
@@ -90,15 +118,19 @@ def run(args: argparse.Namespace) -> int:
             load=LoadOptions(
                 device=args.device, allow_pickle=args.allow_pickle, backend=args.backend
             ),
+            decoder=args.decoder,
+            domain_text=args.domain_text,
+            hotwords=args.hotwords,
         )
         model = load_model(args.model, options.load)
+        decoder = describe(model, options)
         rows = list(tqdm(iter_rows(model, args.data, options), unit="utt", file=sys.stderr,
                          disable=args.json, mininterval=1.0))  # fmt: skip
-        report = summarize(rows, options, model=args.model, manifest=args.data)
+        report = summarize(rows, options, model=args.model, manifest=args.data, decoder=decoder)
         if args.plot:
             write_reliability_png(report, args.plot)
         fit = _calibrate(model, rows) if args.calibrate else None
-    except (ValueError, OSError, ImportError, ModelLoadError) as e:
+    except (ValueError, OSError, ImportError, ModelLoadError, LmError) as e:
         print(f"tingxie-cli evaluate: {e}", file=sys.stderr)
         return 2
     if args.json:

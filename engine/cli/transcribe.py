@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from engine.lm import LmError, describe_decoder
 from engine.loader import load_model, transcriber_for
 from engine.model import DEFAULT_MODEL, DEMO_MODEL_DIR, LoadOptions, ModelLoadError
 from engine.punctuation import PunctuationError, Punctuator, default_punctuator
@@ -31,6 +32,10 @@ examples:
   tingxie-cli transcribe lecture.flac --model resources/demo-model
       use a local model folder instead of the default
   tingxie-cli transcribe lecture.flac --device cuda --batch-size 16
+  tingxie-cli transcribe ward-round.wav --model resources/demo-model --domain-text notes.txt \
+      --hotwords terms.txt
+      beam search with the model's language model mixed with one built from your domain's
+      text (cached), favouring the terms listed (one a line, optional weight after a tab)
   tingxie-cli transcribe memo.m4a --model .cache/models/whisper-base --prompt "会议记录。"
       a Whisper model in CTranslate2 format (packaging/fetch-whisper-base.py fetches base)
   tingxie-cli transcribe interview.wav --no-punctuation
@@ -140,6 +145,26 @@ def add_transcription_options(p: argparse.ArgumentParser) -> None:
         help="write the characters without restoring punctuation (default: add ，。？！、)",
     )
     p.add_argument(
+        "--decoder",
+        choices=("auto", "greedy", "beam"),
+        default=defaults.decoder,
+        help="CTC models: auto = beam search with the language model when the model folder has "
+        "one (lm/) or --domain-text/--hotwords are given, else greedy; greedy = the model's "
+        "best character per frame, no language model (default: %(default)s)",
+    )
+    p.add_argument(
+        "--domain-text",
+        metavar="FILE",
+        help="CTC models: a plain text file of your domain's sentences; a language model built "
+        "from it (seconds, cached by content) is mixed with the model's own",
+    )
+    p.add_argument(
+        "--hotwords",
+        metavar="FILE",
+        help="CTC models: terms to favour, one a line, optionally followed by a tab and a "
+        "weight (nats per character, default 3)",
+    )
+    p.add_argument(
         "--prompt",
         default=defaults.initial_prompt,
         metavar="TEXT",
@@ -233,7 +258,12 @@ def prepare(
     output folder made; or the exit status of a failure."""
     try:
         options = TranscribeOptions(
-            batch_size=args.batch_size, confidence=args.confidence, initial_prompt=args.prompt
+            batch_size=args.batch_size,
+            confidence=args.confidence,
+            initial_prompt=args.prompt,
+            decoder=args.decoder,
+            domain_text=args.domain_text,
+            hotwords=args.hotwords,
         )
         load = LoadOptions(
             device=args.device,
@@ -270,6 +300,13 @@ def prepare(
         f"model {args.model} on {model.device} ({model.precision}, {model.attention})",
         file=sys.stderr,
     )
+    if isinstance(transcriber, Transcriber):
+        try:
+            beam = transcriber.beam_decoder(options)
+        except LmError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"decoder: {describe_decoder(beam)}", file=sys.stderr)
     if args.out is not None:
         try:
             args.out.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,9 @@ calibration error (ECE): how far, on average over confidence bins weighted by th
 stated confidence is from the observed accuracy. Several confidence measures are scored from
 the same model outputs (one forward pass per utterance), so they can be compared fairly.
 
-Utterances are decoded whole (evaluation sets are utterance-level); the math (`auroc`,
+Decoding is the transcriber's (`TranscribeOptions.decoder`): with a model folder's language
+model, beam search (engine.lm), and the greedy CER of the same forward pass is reported beside
+it. Utterances are decoded whole (evaluation sets are utterance-level); the math (`auroc`,
 `expected_calibration_error`, `reliability`, `summarize`) is pure and tested on hand-made data.
 """
 
@@ -50,6 +52,7 @@ __all__ = [
     "MeasureScore",
     "ReliabilityBin",
     "auroc",
+    "describe",
     "evaluate",
     "expected_calibration_error",
     "fit_calibration",
@@ -87,6 +90,11 @@ class EvalOptions:
     max_seconds: float = 60.0  # longer rows are refused: cut them into utterances first
     normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
     load: LoadOptions = field(default_factory=LoadOptions)
+    # CTC decoding as in TranscribeOptions: auto (the model's LM when it has one), greedy or
+    # beam, and a domain text file and hotword file for the beam search.
+    decoder: str = "auto"
+    domain_text: str | None = None
+    hotwords: str | None = None
 
     def __post_init__(self) -> None:
         for text in (self.confidence, *self.compare):
@@ -97,6 +105,17 @@ class EvalOptions:
             raise ValueError(f"limit={self.limit}: must be at least 1 (or None for all rows)")
         if self.max_seconds <= 0:
             raise ValueError(f"max_seconds={self.max_seconds}: must be positive")
+        self.transcribe_options  # noqa: B018 (checks the decoder's name)
+
+    @property
+    def transcribe_options(self) -> TranscribeOptions:
+        """The decoding settings as the transcriber takes them."""
+        return TranscribeOptions(
+            confidence=self.confidence,
+            decoder=self.decoder,
+            domain_text=self.domain_text,
+            hotwords=self.hotwords,
+        )
 
     @property
     def measures(self) -> tuple[ConfidenceMethod, ...]:
@@ -120,6 +139,10 @@ class EvalRow:
     # The measures' names, where the model family scores its own (Whisper); empty: the
     # EvalOptions measures
     measures: tuple[str, ...] = ()
+    # With beam search: the greedy decoding of the same forward pass (normalized), and the
+    # seconds the beam search itself took.
+    greedy_hypothesis: str | None = None
+    beam_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +180,10 @@ class EvalReport:
     reliability: tuple[ReliabilityBin, ...]
     measures: tuple[MeasureScore, ...]
     rows: tuple[EvalRow, ...]
+    # How the CER above was decoded (engine.lm.describe_decoder) and, with beam search, the
+    # greedy CER of the same outputs.
+    decoder: str = "greedy"
+    greedy_cer: CerResult | None = None
 
     @property
     def rtf(self) -> float:
@@ -253,14 +280,29 @@ def _score_row(
     audio: np.ndarray,
     reference: str,
     options: EvalOptions,
-) -> tuple[str, tuple[bool, ...], tuple[tuple[float, ...], ...], float]:
-    """Decode once per measure from one forward pass; align the hypothesis to the reference."""
+) -> tuple[str, tuple[bool, ...], tuple[tuple[float, ...], ...], float, dict]:
+    """Decode once (greedy or one beam search) from one forward pass, score every measure on
+    its characters, and align the hypothesis to the reference."""
     began = time.perf_counter()
     (lp,) = transcriber.log_probs([audio])
     measures = options.measures
-    decoded = [transcriber.chars(lp, top_k=0, confidence=m) for m in measures]
+    beam = transcriber.beam_decoder(options.transcribe_options)
+    extra: dict = {}
+    if beam is None:
+        decoded = [transcriber.chars(lp, top_k=0, confidence=m) for m in measures]
+    else:
+        searched = time.perf_counter()
+        paths = beam.paths(lp)
+        extra["beam_seconds"] = time.perf_counter() - searched
+        fs = transcriber.frame_seconds
+        decoded = [
+            beam.chars(lp, frame_seconds=fs, top_k=0, confidence=m, paths=paths) for m in measures
+        ]
     elapsed = time.perf_counter() - began
-    return (*_align_decoded(decoded, reference, options), elapsed)
+    if beam is not None:
+        greedy = "".join(c.text for c in transcriber.chars(lp, top_k=0))
+        extra["greedy_hypothesis"] = normalize_text(greedy, options.normalize)
+    return (*_align_decoded(decoded, reference, options), elapsed, extra)
 
 
 def whisper_measures(model: LoadedWhisper) -> tuple[str, ...]:
@@ -281,7 +323,7 @@ def _score_whisper_row(
     if calibration is not None:
         decoded.insert(0, word_chars(words, measure=DEFAULT_MEASURE, calibration=calibration))
     elapsed = time.perf_counter() - began
-    return (*_align_decoded(decoded, reference, options), elapsed)
+    return (*_align_decoded(decoded, reference, options), elapsed, {})
 
 
 def _align_decoded(
@@ -325,14 +367,27 @@ def iter_rows(
                 f"{options.max_seconds:g}; cut the recording into utterances"
             )
         reference = normalize_text(example.text, options.normalize)
-        hyp, correct, confidences, elapsed = score(transcriber, audio, reference, options)
+        hyp, correct, confidences, elapsed, extra = score(transcriber, audio, reference, options)
         yield EvalRow(
-            str(example.audio), reference, hyp, seconds, elapsed, correct, confidences, measures
+            str(example.audio),
+            reference,
+            hyp,
+            seconds,
+            elapsed,
+            correct,
+            confidences,
+            measures,
+            **extra,
         )
 
 
 def summarize(
-    rows: Iterable[EvalRow], options: EvalOptions | None = None, *, model: str = "", manifest=""
+    rows: Iterable[EvalRow],
+    options: EvalOptions | None = None,
+    *,
+    model: str = "",
+    manifest="",
+    decoder: str = "beam search",
 ) -> EvalReport:
     """Corpus CER, real-time factor and confidence quality of scored rows."""
     options = options or EvalOptions()
@@ -348,6 +403,8 @@ def summarize(
             MeasureScore(name, auroc(conf, correct), expected_calibration_error(conf, correct))
         )
     primary = np.array([c for r in rows for c in r.confidences[0]], dtype=np.float64)
+    beam = all(r.greedy_hypothesis is not None for r in rows)
+    greedy = cer([r.reference for r in rows], [r.greedy_hypothesis or "" for r in rows])
     return EvalReport(
         model=str(model),
         manifest=str(manifest),
@@ -362,6 +419,8 @@ def summarize(
         reliability=tuple(reliability(primary, correct, options.bins)),
         measures=tuple(scores),
         rows=rows,
+        decoder=decoder if beam else "greedy",
+        greedy_cer=greedy if beam else None,
     )
 
 
@@ -409,7 +468,18 @@ def evaluate(
         model if isinstance(model, LoadedModel | LoadedWhisper) else load_model(model, options.load)
     )
     rows = list(iter_rows(loaded, manifest, options))
-    return summarize(rows, options, model=loaded.source, manifest=manifest)
+    return summarize(
+        rows, options, model=loaded.source, manifest=manifest, decoder=describe(loaded, options)
+    )
+
+
+def describe(model: LoadedModel | LoadedWhisper, options: EvalOptions) -> str:
+    """How `iter_rows` decodes with this model and these options (one line)."""
+    if isinstance(model, LoadedWhisper):
+        return "whisper"
+    from engine.lm import describe_decoder
+
+    return describe_decoder(Transcriber(model).beam_decoder(options.transcribe_options))
 
 
 def write_reliability_png(report: EvalReport, path: str | Path) -> Path:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.atomic import atomic_folder
+from engine.lm import LM_FOLDER
 
 __all__ = ["CARD_FILE", "ModelCard", "read_card", "save_adapter", "save_merged"]
 
@@ -79,8 +81,9 @@ def read_card(folder: Path) -> ModelCard | None:
 
 
 def save_merged(model, processor, target: Path, card: ModelCard) -> Path:
-    """The plain checkpoint `engine.model.load_model` loads: weights, config, processor, card.
-    A peft model is merged first (its adapters folded into the base weights)."""
+    """The plain checkpoint `engine.model.load_model` loads: weights, config, processor, card,
+    and the base model folder's language model (lm/, engine.lm) when it has one. A peft model
+    is merged first (its adapters folded into the base weights)."""
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
 
@@ -89,6 +92,9 @@ def save_merged(model, processor, target: Path, card: ModelCard) -> Path:
         processor.save_pretrained(tmp)
         processor.feature_extractor.save_pretrained(tmp)  # preprocessor_config.json
         card.write(tmp)
+        base_lm = Path(card.base_model) / LM_FOLDER
+        if base_lm.is_dir():
+            shutil.copytree(base_lm, tmp / LM_FOLDER)
 
     log.info("saving merged model to %s", target)
     return atomic_folder(target, write)

@@ -1,0 +1,236 @@
+"""Language-model decoding measured: CER greedy vs beam search, decode time per second of audio,
+and what domain text and hotwords do on synthesized medicine speech.
+
+1. Demo model, the 200 held-out general sentences: CER greedy and with the model folder's
+   4-gram (resources/demo-model/lm/, built from its training text only), and the decode time
+   per second of audio of each (the model forward, shared by both, timed apart).
+2. Medicine, two test sets: `heldout.txt` (40 template sentences from the same templates and
+   word lists as `train.txt`) and `independent-test.txt` (40 sentences written by hand, no
+   template; about half their characters outside the demo vocabulary). Domain text:
+   `train.txt` + `train-natural.txt` (280 sentences, none of them a test sentence; the shares
+   of test 4-grams they contain are printed). Hotwords: the 71 medical terms of
+   `resources/corpus/build.py`'s word list, weight 3 per character; their errors are the
+   occurrences of a term in a reference that the hypothesis lacks.
+   Each set: CER greedy, with the general LM, with general + domain text, with hotwords too.
+3. `--tuned`: the same after a LoRA job on the medicine template audio (`train.txt` × 3
+   renderings, bench_accuracy's settings): a model that has heard the domain's characters. The
+   demo model has not (their output rows were never trained: about −20 log-probability at
+   every frame), so on it no language model can write them; the share of errors on such
+   characters is printed.
+
+    .venv/bin/python bench/bench_lm.py [--tuned] [--steps 400]
+
+Audio is synthesized (seeded) into --work once and reused. Last line: the domain-text cut and
+the hotword cut on the independent medicine test of the last model measured, and beam vs
+greedy decode seconds per second of audio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from bench_accuracy import CORPUS, ROOT, lora_job, synth_once, synth_text
+
+MEDICINE = CORPUS / "medicine"
+
+
+def hotword_file(out: Path) -> Path:
+    """The medicine word list of resources/corpus/build.py, one term a line."""
+    sys.path.insert(0, str(CORPUS))
+    import build
+
+    terms = [t for group in build.MEDICINE.values() for t in group]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(terms) + "\n", encoding="utf-8")
+    return out
+
+
+def domain_file(out: Path) -> Path:
+    text = "".join(
+        (MEDICINE / f).read_text(encoding="utf-8") for f in ("train.txt", "train-natural.txt")
+    )
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
+def ngram_share(test: list[str], train: list[str], n: int) -> float:
+    seen = {s[i : i + n] for s in train for i in range(len(s) - n + 1)}
+    grams = [s[i : i + n] for s in test for i in range(len(s) - n + 1)]
+    return sum(g in seen for g in grams) / max(1, len(grams))
+
+
+def term_errors(refs: list[str], hyps: list[str], terms: list[str]) -> tuple[int, int]:
+    """(occurrences of the terms in the references, how many of them the hypotheses lack)."""
+    total = missed = 0
+    for ref, hyp in zip(refs, hyps, strict=True):
+        for term in terms:
+            r = ref.count(term)
+            total += r
+            missed += max(0, r - hyp.count(term))
+    return total, missed
+
+
+class Scorer:
+    """One model: forward once per utterance, then decode the kept log-probs many ways."""
+
+    def __init__(self, model_dir: Path) -> None:
+        from engine.model import LoadOptions, load_model
+        from engine.transcribe import Transcriber
+
+        self.t = Transcriber(load_model(model_dir, LoadOptions(device="cpu", precision="fp32")))
+        self.cache: dict[Path, tuple[list[str], list, float, float]] = {}
+
+    def outputs(self, manifest: Path):
+        if manifest not in self.cache:
+            from engine import audio
+            from engine.normalize import normalize_text
+            from engine.tune.data import from_manifest
+
+            rows = from_manifest(manifest).examples
+            clips = [audio.load_audio(r.audio) for r in rows]
+            began = time.process_time()
+            lps = [self.t.log_probs([c])[0] for c in clips]
+            forward = time.process_time() - began
+            seconds = sum(len(c) for c in clips) / 16000
+            refs = [normalize_text(r.text) for r in rows]
+            self.cache[manifest] = (refs, lps, seconds, forward)
+        return self.cache[manifest]
+
+    def decode(self, manifest: Path, **options) -> tuple[list[str], float]:
+        """Hypotheses and decode CPU seconds (the search alone) with TranscribeOptions."""
+        from engine.transcribe import TranscribeOptions
+
+        _, lps, _, _ = self.outputs(manifest)
+        beam = self.t.beam_decoder(TranscribeOptions(**options))
+        began = time.process_time()
+        hyps = ["".join(c.text for c in self.t.chars(lp, beam=beam)) for lp in lps]
+        return hyps, time.process_time() - began
+
+
+def general(scorer: Scorer, manifest: Path) -> tuple[float, float]:
+    from engine.metrics import cer
+
+    refs, _, seconds, forward = scorer.outputs(manifest)
+    greedy, g_time = scorer.decode(manifest, decoder="greedy")
+    beam, b_time = scorer.decode(manifest)
+    print(
+        f"general held-out ({len(refs)} sentences, {seconds / 60:.1f} min): CER greedy "
+        f"{cer(refs, greedy).cer:.2%}, with the model's LM {cer(refs, beam).cer:.2%}"
+    )
+    print(
+        f"decode CPU s per s of audio: greedy {g_time / seconds:.4f}, beam search "
+        f"{b_time / seconds:.4f} (model forward {forward / seconds:.3f})"
+    )
+    return b_time / seconds, g_time / seconds
+
+
+def medicine(scorer: Scorer, name: str, manifest: Path, domain: Path, hot: Path) -> tuple:
+    from engine.lm import read_hotwords
+    from engine.metrics import cer
+
+    refs, _, _, _ = scorer.outputs(manifest)
+    terms = [h.text for h in read_hotwords(hot)]
+    runs = {
+        "greedy": dict(decoder="greedy"),
+        "general LM": {},
+        "+ domain text": dict(domain_text=str(domain)),
+        "+ domain text + hotwords": dict(domain_text=str(domain), hotwords=str(hot)),
+        "general LM + hotwords": dict(hotwords=str(hot)),
+    }
+    scores = {}
+    vocab = set(scorer.t.model.vocab)
+    heard = set((CORPUS / "general/train.txt").read_text(encoding="utf-8"))
+    for label, options in runs.items():
+        hyps, _ = scorer.decode(manifest, **options)
+        c = cer(refs, hyps).cer
+        total, missed = term_errors(refs, hyps, terms)
+        scores[label] = (c, missed, total)
+        print(f"  {name:<18} {label:<26} CER {c:.2%}   term errors {missed}/{total}")
+    chars = "".join(refs)
+    outside = sum(ch not in vocab for ch in chars) / len(chars)
+    unheard = sum(ch in vocab and ch not in heard for ch in chars) / len(chars)
+    print(
+        f"  {name}: {outside:.0%} of reference characters outside the vocabulary, {unheard:.0%} "
+        f"in it but never in the demo model's training text"
+    )
+    return scores
+
+
+def report(scores: dict) -> tuple[float, float]:
+    base, with_domain = scores["general LM"][0], scores["+ domain text"][0]
+    cut = 1 - with_domain / base if base else 0.0
+    _, missed_before, total = scores["general LM"]
+    _, missed_after, _ = scores["general LM + hotwords"]
+    hot_cut = 1 - missed_after / missed_before if missed_before else 0.0
+    greedy = scores["greedy"][0]
+    print(
+        f"    domain text: CER {base:.2%} -> {with_domain:.2%} ({cut:.0%} relative; from greedy "
+        f"{greedy:.2%}: {1 - with_domain / greedy if greedy else 0:.0%}); hotwords: term errors "
+        f"{missed_before} -> {missed_after} of {total} ({hot_cut:.0%})"
+    )
+    return cut, hot_cut
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "resources" / "demo-model")
+    parser.add_argument("--work", type=Path, default=ROOT / "out" / "bench-lm")
+    parser.add_argument("--tuned", action="store_true", help="also measure a LoRA-tuned model")
+    parser.add_argument("--steps", type=int, default=400, help="LoRA steps with --tuned")
+    parser.add_argument("--lr", type=float, default=2e-3, help="LoRA peak learning rate")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TINGXIE_LM_CACHE", str(args.work / "lm-cache"))
+    from engine.ngram import split_sentences
+
+    work = args.work
+    general_set = synth_once(CORPUS / "general/heldout.txt", work / "general-heldout", 1, 11)
+    sets = {
+        "heldout (template)": synth_once(
+            MEDICINE / "heldout.txt", work / "medicine-heldout", 1, 13
+        ),
+        "independent-test": synth_text(MEDICINE / "independent-test.txt", work, 1, 43),
+    }
+    domain = domain_file(work / "medicine-domain.txt")
+    hot = hotword_file(work / "medicine-hotwords.txt")
+    train = split_sentences(domain.read_text(encoding="utf-8"))
+    print(f"domain text: {len(train)} sentences (medicine train.txt + train-natural.txt)")
+    for name, test in (
+        ("heldout (template)", "heldout.txt"),
+        ("independent-test", "independent-test.txt"),
+    ):
+        sentences = split_sentences((MEDICINE / test).read_text(encoding="utf-8"))
+        shares = ", ".join(f"{n}-grams {ngram_share(sentences, train, n):.0%}" for n in (2, 4))
+        print(f"  {name}: share of its character {shares} found in the domain text")
+
+    scorer = Scorer(args.model)
+    print(f"model {args.model} (CPU, fp32)")
+    beam_rate, greedy_rate = general(scorer, general_set)
+    cuts = (0.0, 0.0)
+    for name, manifest in sets.items():
+        cuts = report(medicine(scorer, name, manifest, domain, hot))
+    if args.tuned:
+        d_train = synth_once(MEDICINE / "train.txt", work / "medicine-train", 3, 12)
+        tag = f"lora-medicine-{args.steps}-{args.lr:g}"
+        began = time.perf_counter()
+        tuned = lora_job(args.model, d_train, work / tag, args.steps, args.lr)
+        print(
+            f"LoRA on medicine train.txt x3 ({args.steps} steps, "
+            f"{(time.perf_counter() - began) / 60:.1f} min); it keeps the base's lm/"
+        )
+        scorer = Scorer(tuned)
+        for name, manifest in sets.items():
+            cuts = report(medicine(scorer, name, manifest, domain, hot))
+    print(
+        f"domain-text cut {cuts[0]:.0%} (target >= 25 %), hotword cut {cuts[1]:.0%} "
+        f"(target >= 50 %), beam {beam_rate:.3f} vs greedy {greedy_rate:.4f} CPU s per s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

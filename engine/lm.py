@@ -1,0 +1,597 @@
+"""Language-model beam search for CTC models: a model folder's n-gram, domain text, hotwords.
+
+A CTC model scores each frame alone, so it cannot tell homophones apart (医/一, 事/是); a
+language model over the characters it writes can. The beam search is flashlight-text's
+lexicon-free CTC decoder (`flashlight.lib.text.decoder.LexiconFreeDecoder`, the decoder
+torchaudio's `ctc_decoder` wraps; a C++ beam search in a binary wheel for Linux, macOS and
+Windows). It asks a Python `LM` object for each extension's score, and that object combines:
+
+- the model folder's character n-gram (`lm/`, see `ModelLM`), weighted by `lm_weight`;
+- optionally a domain n-gram built from a plain text file (`domain_lm`, cached by the file's
+  content hash), linearly interpolated with it (weight `domain_weight`);
+- a per-character insertion bonus `char_bonus` (an LM favours short outputs);
+- optionally hotwords (`read_hotwords`): each character that extends a hotword in progress earns
+  its weight, and a partial match that breaks gives back what it earned, so only completed
+  hotwords keep a bonus (contextual biasing as in icefall's ContextGraph).
+
+Results are the same `Char` records as greedy decoding: each character of the best beam spans
+its run of frames in that beam's path, its confidence is computed from the CTC posteriors at
+those frames (the same measure as greedy decoding), and its alternatives are first the
+characters other beams put at that time, then the next most probable characters at its frames.
+
+A model folder's `lm/lm.json`:
+
+    {"type": "char-ngram", "file": "char-4gram.arpa.gz", "lm_weight": 0.5, "char_bonus": 0.5}
+
+names an ARPA file (engine.ngram reads it; any character-level ARPA works, KenLM's lmplz
+output included) and the weights the search starts from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .decode import ConfidenceMethod, chars_from_runs, silent_ids
+from .errors import TingxieError
+from .ngram import BOS, EOS, CharNgram, Interpolated, LanguageModel, read_arpa, split_sentences
+from .ngram import train_ngram as _train
+from .results import Char
+
+__all__ = [
+    "DOMAIN_ORDER",
+    "LM_CONFIG",
+    "LM_FOLDER",
+    "BeamDecoder",
+    "BeamOptions",
+    "Hotword",
+    "LmError",
+    "ModelLM",
+    "build_model_lm",
+    "decoder_chars",
+    "describe_decoder",
+    "domain_lm",
+    "lm_cache_dir",
+    "read_hotwords",
+]
+
+log = logging.getLogger("tingxie.lm")
+
+LM_FOLDER = "lm"
+LM_CONFIG = "lm.json"
+DOMAIN_ORDER = 4  # the domain model's order (a few hundred sentences: 4-grams still help)
+# Bumped when the estimator changes, so cached domain models are rebuilt.
+_ESTIMATOR_VERSION = 1
+
+
+class LmError(TingxieError, ValueError):
+    """A language model, domain text or hotword list could not be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class BeamOptions:
+    """How the beam search weighs the language model and how wide it searches."""
+
+    # Weight of the LM's natural-log probability against the acoustic log-probabilities (α).
+    lm_weight: float = 0.5
+    # Added per character written (β, nats): offsets the LM's preference for short outputs.
+    char_bonus: float = 0.5
+    # Share of the domain model in the mixture with the general one (when domain text is given).
+    domain_weight: float = 0.5
+    # Hotword bonus per character (nats) where the hotword list gives no weight of its own.
+    hotword_weight: float = 3.0
+    # Hypotheses kept per frame, characters tried per hypothesis and frame, and the score
+    # margin below the best hypothesis beyond which one is dropped.
+    beam_size: int = 16
+    beam_size_token: int = 8
+    beam_threshold: float = 25.0
+    # Other beams consulted for each character's alternatives.
+    nbest: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("lm_weight", "char_bonus", "hotword_weight", "beam_threshold"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name}={getattr(self, name)!r}: must be a finite number")
+        if not 0.0 <= self.domain_weight <= 1.0:
+            raise ValueError(f"domain_weight={self.domain_weight!r}: must lie in [0, 1]")
+        for name in ("beam_size", "beam_size_token", "nbest"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 1):
+                raise ValueError(f"{name}={value!r}: must be a whole number ≥ 1")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLM:
+    """A model folder's language model (`lm/lm.json` and the ARPA file it names)."""
+
+    ngram: CharNgram
+    options: BeamOptions
+    path: Path
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike) -> ModelLM | None:
+        """The LM in `folder/lm/`, or None when the folder has none."""
+        config_path = Path(folder) / LM_FOLDER / LM_CONFIG
+        if not config_path.is_file():
+            return None
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+            if config.get("type", "char-ngram") != "char-ngram":
+                raise ValueError(f"type {config.get('type')!r} is not char-ngram")
+            arpa = config_path.parent / config["file"]
+            ngram = _read_arpa_cached(str(arpa), arpa.stat().st_mtime_ns)
+            known = {f for f in BeamOptions.__dataclass_fields__ if f in config}
+            options = BeamOptions(**{f: config[f] for f in known})
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise LmError("lm.bad_folder", path=config_path.parent, detail=e) from e
+        return cls(ngram, options, config_path.parent)
+
+    def write(self, folder: str | os.PathLike, extra: dict | None = None) -> Path:
+        """Write the n-gram and its settings into `folder/lm/` (a model folder)."""
+        target = Path(folder) / LM_FOLDER
+        target.mkdir(parents=True, exist_ok=True)
+        name = f"char-{self.ngram.order}gram.arpa.gz"
+        self.ngram.write_arpa(target / name)
+        o = self.options
+        config = {
+            "type": "char-ngram",
+            "file": name,
+            "order": self.ngram.order,
+            "lm_weight": o.lm_weight,
+            "char_bonus": o.char_bonus,
+            "domain_weight": o.domain_weight,
+            "beam_size": o.beam_size,
+            **(extra or {}),
+        }
+        from .atomic import atomic_write_text
+
+        return atomic_write_text(
+            target / LM_CONFIG, json.dumps(config, ensure_ascii=False, indent=2) + "\n"
+        )
+
+
+@lru_cache(maxsize=4)
+def _read_arpa_cached(path: str, _mtime: int) -> CharNgram:
+    return read_arpa(path)
+
+
+def lm_cache_dir() -> Path:
+    """Where domain models built from text are kept (the user's cache folder)."""
+    override = os.environ.get("TINGXIE_LM_CACHE")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("tingxie", appauthor=False)) / "lm"
+
+
+def domain_lm(
+    text_file: str | os.PathLike, vocab: Sequence[str], order: int = DOMAIN_ORDER
+) -> CharNgram:
+    """A character n-gram of a plain text file (sentences split at lines and sentence marks,
+    normalized as transcripts are), over `vocab` (the decoder's characters). Built once per
+    content: the ARPA file is cached under `lm_cache_dir()` by the SHA-256 of the text, the
+    order, the vocabulary and the estimator version."""
+    path = Path(text_file)
+    try:
+        data = path.read_bytes()
+        text = data.decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise LmError("lm.domain_unreadable", path=path, detail=e) from e
+    digest = hashlib.sha256()
+    for part in (data, f"|{order}|{_ESTIMATOR_VERSION}|".encode(), "".join(vocab).encode()):
+        digest.update(part)
+    cached = lm_cache_dir() / f"domain-{digest.hexdigest()[:24]}.arpa.gz"
+    if cached.is_file():
+        try:
+            return _read_arpa_cached(str(cached), cached.stat().st_mtime_ns)
+        except (OSError, ValueError, EOFError):
+            log.warning("cached domain model %s unreadable: rebuilding it", cached)
+    sentences = split_sentences(text)
+    if not sentences:
+        raise LmError("lm.domain_empty", path=path)
+    model = _train(sentences, order, vocab)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        model.write_arpa(cached)
+    except OSError as e:  # a read-only cache costs a rebuild next time, nothing more
+        log.warning("could not cache the domain model in %s: %s", cached.parent, e)
+    log.info("domain model: %d sentences of %s, cached as %s", len(sentences), path, cached)
+    return model
+
+
+@dataclass(frozen=True, slots=True)
+class Hotword:
+    """A term to favour, and its bonus per character (None: BeamOptions.hotword_weight)."""
+
+    text: str
+    weight: float | None = None
+
+
+def read_hotwords(path: str | os.PathLike) -> tuple[Hotword, ...]:
+    """One term per line, optionally followed by a tab or space and a weight (nats per
+    character); blank lines and lines starting with # are skipped. Terms are normalized as
+    transcripts are (punctuation and spaces removed, Simplified characters)."""
+    from .normalize import normalize_text
+
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise LmError("lm.hotwords_unreadable", path=path, detail=e) from e
+    out: dict[str, Hotword] = {}
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.rsplit(None, 1)
+        weight = None
+        if len(parts) == 2:
+            try:
+                weight = float(parts[1])
+            except ValueError:
+                parts = [line]
+            else:
+                if not math.isfinite(weight):
+                    raise LmError("lm.hotword_weight", path=path, line=n, text=line)
+        term = normalize_text(parts[0])
+        if term:
+            out[term] = Hotword(term, weight)
+    return tuple(out.values())
+
+
+class _Biasing:
+    """Hotword prefixes with the bonus a match of each has earned so far."""
+
+    def __init__(self, hotwords: Sequence[Hotword], default_weight: float) -> None:
+        self.earned: dict[str, float] = {"": 0.0}
+        self.complete: set[str] = set()
+        for hw in hotwords:
+            w = default_weight if hw.weight is None else hw.weight
+            for k in range(1, len(hw.text) + 1):
+                p = hw.text[:k]
+                self.earned[p] = max(self.earned.get(p, -math.inf), w * k)
+            self.complete.add(hw.text)
+        self.longest = max((len(p) for p in self.earned), default=0)
+
+    def step(self, matched: str, token: str) -> tuple[str, float]:
+        """The new match after `token` and the bonus of the step (negative: a partial match
+        broke and gives back what it earned; a completed hotword keeps its bonus)."""
+        candidate = (matched + token)[-self.longest :]
+        for k in range(len(candidate), 0, -1):
+            p = candidate[-k:]
+            if p in self.earned:
+                bonus = self.earned[p] - self.earned[matched]
+                return ("" if p in self.complete else p), bonus
+        return "", -self.earned[matched]
+
+
+class _PyLM:
+    """Builds the flashlight LM object (imported lazily: the module is optional at import)."""
+
+    cls: Any = None
+
+    @classmethod
+    def make(cls, scorer: _Scorer) -> Any:
+        if cls.cls is None:
+            from flashlight.lib.text.decoder import LM, LMState
+
+            class FlashlightLM(LM):
+                def __init__(self, scorer: _Scorer) -> None:
+                    LM.__init__(self)
+                    self.scorer = scorer
+                    self.states: dict[Any, tuple[tuple[str, ...], str]] = {}
+
+                def start(self, start_with_nothing: bool) -> Any:
+                    state = LMState()
+                    self.states[state] = ((BOS,), "")
+                    return state
+
+                def score(self, state: Any, token: int) -> tuple[Any, float]:
+                    out = state.child(token)
+                    context, matched = self.states[state]
+                    new, value = self.scorer.extend(context, matched, token)
+                    self.states.setdefault(out, new)
+                    return out, value
+
+                def finish(self, state: Any) -> tuple[Any, float]:
+                    context, matched = self.states[state]
+                    return state, self.scorer.end(context, matched)
+
+            cls.cls = FlashlightLM
+        return cls.cls(scorer)
+
+
+class _Scorer:
+    """Scores of extending an LM state (context, hotword match) by one output id."""
+
+    def __init__(
+        self,
+        lm: LanguageModel | None,
+        vocab: Sequence[str],
+        silent: np.ndarray,
+        options: BeamOptions,
+        hotwords: Sequence[Hotword],
+    ) -> None:
+        self.lm = lm
+        self.vocab = vocab
+        self.silent = silent
+        self.alpha = options.lm_weight
+        self.beta = options.char_bonus
+        self.keep = max(1, (lm.order if lm is not None else 1) - 1)
+        self.bias = _Biasing(hotwords, options.hotword_weight) if hotwords else None
+        self.cache: dict[tuple[tuple[str, ...], str], float] = {}
+
+    def _lm(self, context: tuple[str, ...], token: str) -> float:
+        if self.lm is None:
+            return 0.0
+        key = (context, token)
+        value = self.cache.get(key)
+        if value is None:
+            if len(self.cache) > 2_000_000:
+                self.cache.clear()
+            value = self.cache[key] = self.alpha * self.lm.logprob(context, token)
+        return value
+
+    def extend(
+        self, context: tuple[str, ...], matched: str, token: int
+    ) -> tuple[tuple[tuple[str, ...], str], float]:
+        if self.silent[token]:  # blank, word delimiter: no character, no score
+            return (context, matched), 0.0
+        char = self.vocab[token]
+        value = self._lm(context, char) + self.beta
+        if self.bias is not None:
+            matched, bonus = self.bias.step(matched, char)
+            value += bonus
+        return ((*context, char)[-self.keep :], matched), value
+
+    def end(self, context: tuple[str, ...], matched: str) -> float:
+        value = self._lm(context, EOS)
+        if self.bias is not None:
+            value -= self.bias.earned.get(matched, 0.0)
+        return value
+
+
+@dataclass(slots=True)
+class _Path:
+    """One beam's characters: output ids and frame runs [start, end)."""
+
+    ids: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    score: float
+
+
+def _path_runs(path: np.ndarray, silent: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Characters of a frame-level CTC path: (ids, first frame, end frame) of each run."""
+    if len(path) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    change = np.flatnonzero(path[1:] != path[:-1]) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [len(path)]])
+    ids = path[starts]
+    keep = ~silent[ids]
+    return ids[keep], starts[keep], ends[keep]
+
+
+@dataclass
+class BeamDecoder:
+    """CTC beam search with a language model, domain text and hotwords over one vocabulary.
+
+    Build one per model and set of options (the n-gram scores are cached across calls); not
+    thread-safe."""
+
+    vocab: Sequence[str]
+    blank_id: int
+    special_ids: frozenset[int]
+    word_delimiter: str
+    lm: LanguageModel | None = None
+    options: BeamOptions = field(default_factory=BeamOptions)
+    hotwords: tuple[Hotword, ...] = ()
+
+    def __post_init__(self) -> None:
+        try:
+            import flashlight.lib.text.decoder  # noqa: F401
+        except ImportError as e:
+            raise LmError("lm.no_decoder", detail=e) from e
+        self._scorers: dict[int, _Scorer] = {}
+
+    @classmethod
+    def for_model(
+        cls,
+        vocab: Sequence[str],
+        blank_id: int,
+        special_ids: frozenset[int],
+        word_delimiter: str,
+        *,
+        model_lm: ModelLM | None = None,
+        domain_text: str | os.PathLike | None = None,
+        hotwords: str | os.PathLike | Sequence[Hotword] | None = None,
+        options: BeamOptions | None = None,
+    ) -> BeamDecoder:
+        """A decoder from a model's LM, a domain text file and a hotword file (each optional;
+        options default to the model LM's)."""
+        options = options or (model_lm.options if model_lm is not None else BeamOptions())
+        chars = decoder_chars(vocab, blank_id, special_ids, word_delimiter)
+        lm: LanguageModel | None = model_lm.ngram if model_lm is not None else None
+        if domain_text is not None:
+            domain = domain_lm(domain_text, chars)
+            lm = domain if lm is None else Interpolated(
+                [(lm, 1 - options.domain_weight), (domain, options.domain_weight)]
+            )  # fmt: skip
+        if isinstance(hotwords, str | os.PathLike):
+            hotwords = read_hotwords(hotwords)
+        return cls(vocab, blank_id, special_ids, word_delimiter, lm, options, tuple(hotwords or ()))
+
+    def with_options(self, **changes: Any) -> BeamDecoder:
+        """The same models with other weights (tuning α, β on a dev set)."""
+        return replace(self, options=replace(self.options, **changes))
+
+    def _scorer(self, n_out: int) -> _Scorer:
+        scorer = self._scorers.get(n_out)
+        if scorer is None:
+            silent = silent_ids(
+                self.vocab, n_out, self.blank_id, self.special_ids, self.word_delimiter
+            )
+            scorer = _Scorer(self.lm, self.vocab, silent, self.options, self.hotwords)
+            self._scorers[n_out] = scorer
+        return scorer
+
+    def paths(self, log_probs: np.ndarray) -> list[_Path]:
+        """The final beams, best first, as character runs."""
+        from flashlight.lib.text.decoder import (
+            CriterionType,
+            LexiconFreeDecoder,
+            LexiconFreeDecoderOptions,
+        )
+
+        lp = np.ascontiguousarray(log_probs, dtype=np.float32)
+        if lp.ndim != 2:
+            raise ValueError(f"log_probs has shape {lp.shape}; expected (frames, vocab)")
+        frames, n_out = lp.shape
+        if frames == 0:
+            return []
+        scorer = self._scorer(n_out)
+        o = self.options
+        decoder_options = LexiconFreeDecoderOptions(
+            beam_size=o.beam_size,
+            beam_size_token=min(o.beam_size_token, n_out),
+            beam_threshold=o.beam_threshold,
+            lm_weight=1.0,  # the scorer weighs the LM itself
+            sil_score=0.0,
+            log_add=False,
+            criterion_type=CriterionType.CTC,
+        )
+        delim = self.vocab.index(self.word_delimiter) if self.word_delimiter in self.vocab else -1
+        sil = delim if 0 <= delim < n_out else self.blank_id
+        lm = _PyLM.make(scorer)  # referenced until the search ends: the decoder calls it
+        decoder = LexiconFreeDecoder(decoder_options, lm, sil, self.blank_id, [])
+        results = decoder.decode(lp.ctypes.data, frames, n_out)
+        del decoder, lm
+        out: list[_Path] = []
+        for result in results[: o.nbest]:
+            path = np.asarray(result.tokens, dtype=np.int64)[1 : frames + 1]
+            ids, starts, ends = _path_runs(path, scorer.silent)
+            out.append(_Path(ids, starts, ends, float(result.score)))
+        return out
+
+    def chars(
+        self,
+        log_probs: np.ndarray,
+        *,
+        frame_seconds: float,
+        offset_seconds: float = 0.0,
+        top_k: int = 3,
+        confidence: ConfidenceMethod | None = None,
+        paths: list[_Path] | None = None,
+    ) -> list[Char]:
+        """Decode (frames, V) log-probs into characters (see the module docstring); `paths`
+        reuses a search already made (several confidence measures of one decode)."""
+        paths = self.paths(log_probs) if paths is None else paths
+        if not paths or len(paths[0].ids) == 0:
+            return []
+        best = paths[0]
+        lp = np.asarray(log_probs, dtype=np.float32)
+        scorer = self._scorer(lp.shape[1])
+        extra = _beam_alternatives(best, paths[1:]) if top_k > 0 else None
+        return chars_from_runs(
+            lp,
+            best.ids,
+            best.starts,
+            best.ends,
+            vocab=self.vocab,
+            silent=scorer.silent,
+            frame_seconds=frame_seconds,
+            offset_seconds=offset_seconds,
+            top_k=top_k,
+            confidence=confidence,
+            preferred=extra,
+        )
+
+
+def _beam_alternatives(best: _Path, others: Sequence[_Path]) -> list[list[int]]:
+    """For each character of the best beam, the different characters other beams place over
+    the most of its frames (best beam first, no repeats)."""
+    out: list[list[int]] = [[] for _ in range(len(best.ids))]
+    for other in others:
+        if len(other.ids) == 0:
+            continue
+        for i, (s, e, chosen) in enumerate(zip(best.starts, best.ends, best.ids, strict=True)):
+            overlap = np.minimum(other.ends, e) - np.maximum(other.starts, s)
+            j = int(np.argmax(overlap))
+            if overlap[j] > 0:
+                cand = int(other.ids[j])
+                if cand != chosen and cand not in out[i]:
+                    out[i].append(cand)
+    return out
+
+
+def decoder_chars(vocab: Sequence[str], blank_id: int, special_ids: frozenset[int], delim: str):
+    """The tokens of a CTC vocabulary that are characters (what an LM over it predicts)."""
+    return [
+        t
+        for i, t in enumerate(vocab)
+        if t and t != delim and i != blank_id and i not in special_ids
+    ]
+
+
+def build_model_lm(
+    folder: str | os.PathLike,
+    texts: Sequence[str | os.PathLike],
+    *,
+    order: int = 4,
+    options: BeamOptions | None = None,
+) -> Path:
+    """Estimate a character n-gram from plain text files (engine.ngram; sentences split and
+    normalized as in `domain_lm`) over the characters of the model in `folder`, and write it
+    with `options` into `folder/lm/`. Returns the written lm.json."""
+    folder = Path(folder)
+    try:
+        vocab_map = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise LmError("lm.bad_folder", path=folder, detail=e) from e
+    specials = {"<pad>", "<s>", "</s>", "<unk>", "|"}
+    chars = [t for t in vocab_map if t not in specials and not t.startswith("<")]
+    sentences: list[str] = []
+    for text in texts:
+        try:
+            sentences += split_sentences(Path(text).read_text(encoding="utf-8-sig"))
+        except (OSError, UnicodeDecodeError) as e:
+            raise LmError("lm.domain_unreadable", path=text, detail=e) from e
+    if not sentences:
+        raise LmError("lm.domain_empty", path=", ".join(str(t) for t in texts))
+    ngram = _train(sentences, order, chars)
+    model = ModelLM(ngram, options or BeamOptions(), folder / LM_FOLDER)
+    extra = {"trained_on": [Path(t).name for t in texts], "sentences": len(sentences)}
+    return model.write(folder, extra)
+
+
+def describe_decoder(beam: BeamDecoder | None) -> str:
+    """One line saying how a transcription is decoded (the CLI prints it)."""
+    if beam is None:
+        return "greedy (no language model)"
+    o = beam.options
+    parts = []
+    lm = beam.lm
+    if isinstance(lm, Interpolated):
+        parts.append(f"{lm.parts[0][0].order}-gram LM mixed with the domain text's")
+    elif lm is not None:
+        parts.append(f"{lm.order}-gram LM")
+    if beam.hotwords:
+        parts.append(f"{len(beam.hotwords)} hotwords")
+    what = " + ".join(parts) or "no language model"
+    return (
+        f"beam search, {what} (lm_weight {o.lm_weight:g}, char_bonus {o.char_bonus:g}, "
+        f"beam {o.beam_size})"
+    )

@@ -1,0 +1,343 @@
+"""Language-model decoding: the n-gram's math, the beam search on built log-probabilities (a
+homophone fixed by context, hotwords), the domain-text cache, and the model folder's lm/ used by
+default. Fast and offline; the measured cuts on synthesized speech are bench/bench_lm.py's."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+from engine.decode import ctc_greedy
+from engine.lm import (
+    BeamDecoder,
+    BeamOptions,
+    Hotword,
+    LmError,
+    ModelLM,
+    _Biasing,
+    build_model_lm,
+    domain_lm,
+    read_hotwords,
+)
+from engine.ngram import BOS, EOS, Interpolated, read_arpa, split_sentences, train_ngram
+
+VOCAB = ["<pad>", "<s>", "</s>", "<unk>", "|", "医", "一", "生", "个", "人", "好", "看"]
+BLANK, DELIM = 0, 4
+SPECIALS = frozenset({0, 1, 2, 3})
+CHARS = VOCAB[5:]
+ID = {c: i for i, c in enumerate(VOCAB)}
+KW = dict(vocab=VOCAB, blank_id=BLANK, special_ids=SPECIALS, word_delimiter="|")
+
+
+def frames(rows: list[dict[str, float] | str]) -> np.ndarray:
+    """Log-softmax frames: a character (its frame peaks at 0.9), "" (blank), or a dict of
+    probabilities for some outputs (the rest share what is left)."""
+    v = len(VOCAB)
+    out = np.zeros((len(rows), v))
+    for f, row in enumerate(rows):
+        probs = {"": 0.9} if row == "" else ({row: 0.9} if isinstance(row, str) else row)
+        rest = (1 - sum(probs.values())) / (v - len(probs))
+        out[f] = rest
+        for ch, p in probs.items():
+            out[f, BLANK if ch == "" else ID[ch]] = p
+    return np.log(out).astype(np.float32)
+
+
+def text(chars) -> str:
+    return "".join(c.text for c in chars)
+
+
+# ---- the n-gram ------------------------------------------------------------------------------
+
+SENTENCES = ["医生好", "医生看人", "好医生", "一个人", "一个好人", "人好", "医生看一个人"]
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+def test_probabilities_sum_to_one_in_every_context(order):
+    """Seen, unseen and sentence-start contexts; characters never seen get a share too."""
+    lm = train_ngram(SENTENCES, order, CHARS)
+    outcomes = [*CHARS, EOS]
+    for context in [(BOS,), ("医",), ("医", "生"), ("一", "个", "好"), ("看", "看"), ()]:
+        total = sum(lm.prob(context, w) for w in outcomes)
+        assert total == pytest.approx(1.0, abs=1e-9), context
+
+
+def test_context_raises_what_follows_it_and_unseen_characters_keep_a_share():
+    lm = train_ngram(SENTENCES, 3, [*CHARS, "病"])
+    assert lm.prob(("医",), "生") > 0.5
+    assert lm.prob(("一",), "生") < lm.prob(("医",), "生") / 5
+    assert 0 < lm.prob(("医",), "病") < lm.prob(("医",), "生")
+    assert math.isclose(lm.logprob(("医",), "生"), math.log(lm.prob(("医",), "生")))
+
+
+def test_arpa_round_trip_keeps_the_probabilities(tmp_path):
+    lm = train_ngram(SENTENCES, 3, CHARS)
+    for name in ("lm.arpa", "lm.arpa.gz"):
+        back = read_arpa(lm.write_arpa(tmp_path / name))
+        assert back.order == 3
+        for context in [(BOS,), ("医", "生"), ("看", "看")]:
+            for w in [*CHARS, EOS]:
+                assert back.prob(context, w) == pytest.approx(lm.prob(context, w), rel=1e-5)
+    head = (tmp_path / "lm.arpa").read_text(encoding="utf-8").splitlines()[:4]
+    assert head[0] == "\\data\\" and head[1].startswith("ngram 1=")
+
+
+def test_interpolation_mixes_linearly_and_stays_normalized():
+    a = train_ngram(SENTENCES, 3, CHARS)
+    b = train_ngram(["一个一个", "一生"], 3, CHARS)
+    mix = Interpolated([(a, 3), (b, 1)])
+    for context in [(BOS,), ("一",)]:
+        total = sum(math.exp(mix.logprob(context, w)) for w in [*CHARS, EOS])
+        assert total == pytest.approx(1.0, abs=1e-9)
+        expected = 0.75 * a.prob(context, "生") + 0.25 * b.prob(context, "生")
+        assert math.exp(mix.logprob(context, "生")) == pytest.approx(expected)
+    with pytest.raises(ValueError):
+        Interpolated([(a, 0)])
+
+
+def test_running_text_is_split_into_normalized_sentences():
+    assert split_sentences("医生好。一個人！\n好人，看看？  ") == ["医生好", "一个人", "好人看看"]
+
+
+# ---- beam search -----------------------------------------------------------------------------
+
+# 医 and 一 sound alike (yi): the acoustic model leans to 一 on the first character.
+HOMOPHONE = ["", {"一": 0.5, "医": 0.4}, "", "生", "生", "", "好"]
+
+
+def test_the_language_model_fixes_a_homophone_greedy_gets_wrong():
+    lp = frames(HOMOPHONE)
+    assert text(ctc_greedy(lp, **KW, frame_seconds=0.02)) == "一生好"
+    lm = train_ngram(SENTENCES, 3, CHARS)
+    beam = BeamDecoder(**KW, lm=lm, options=BeamOptions(lm_weight=1.0, char_bonus=0.0))
+    chars = beam.chars(lp, frame_seconds=0.02)
+    assert text(chars) == "医生好"
+    # times from the beam's path; confidence from the posteriors there; the other reading
+    # among the alternatives (the beam that wrote 一 first)
+    first = chars[0]
+    assert (first.start, first.end) == (0.02, 0.04)
+    assert first.confidence < chars[1].confidence
+    assert first.alternatives[0].text == "一"
+    assert first.alternatives[0].prob == pytest.approx(0.5, abs=1e-3)
+
+
+def test_without_a_language_model_the_beam_equals_greedy_decoding():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(60, len(VOCAB))) * 3
+    logits[:, BLANK] += 2
+    lp = (logits - np.log(np.exp(logits).sum(1, keepdims=True))).astype(np.float32)
+    greedy = ctc_greedy(lp, **KW, frame_seconds=0.02, top_k=0)
+    beam = BeamDecoder(**KW, options=BeamOptions(lm_weight=0, char_bonus=0))
+    assert beam.chars(lp, frame_seconds=0.02, top_k=0) == greedy
+    assert len(greedy) > 5
+
+
+def test_hotwords_change_the_output_and_partial_matches_earn_nothing():
+    lp = frames(HOMOPHONE)
+    plain = BeamDecoder(**KW, options=BeamOptions(lm_weight=0, char_bonus=0))
+    assert text(plain.chars(lp, frame_seconds=0.02)) == "一生好"
+    hot = BeamDecoder(**KW, options=BeamOptions(lm_weight=0, char_bonus=0),
+                      hotwords=(Hotword("医生"),))  # fmt: skip
+    assert text(hot.chars(lp, frame_seconds=0.02)) == "医生好"
+    # a hotword that does not fit the audio changes nothing
+    other = BeamDecoder(**KW, options=BeamOptions(lm_weight=0, char_bonus=0),
+                        hotwords=(Hotword("医看人", 2.0),))  # fmt: skip
+    assert text(other.chars(lp, frame_seconds=0.02)) == "一生好"
+
+
+def test_biasing_gives_back_a_broken_match_and_keeps_a_completed_one():
+    bias = _Biasing([Hotword("医生", 2.0), Hotword("好人")], default_weight=1.0)
+    state, bonus = bias.step("", "医")
+    assert (state, bonus) == ("医", 2.0)
+    assert bias.step(state, "好") == ("好", -2.0 + 1.0)  # 医 broke, 好 starts 好人
+    done, bonus = bias.step("医", "生")
+    assert (done, bonus) == ("", 2.0)  # completed: 4 in all, nothing to give back later
+    assert bias.step("", "看") == ("", 0.0)
+
+
+def test_hotword_files_take_optional_weights(tmp_path):
+    path = tmp_path / "terms.txt"
+    path.write_text("# 科室\n血压\n心电图\t2.5\n 急诊科 4 \n\n血压 1\n", encoding="utf-8")
+    assert read_hotwords(path) == (
+        Hotword("血压", 1.0),
+        Hotword("心电图", 2.5),
+        Hotword("急诊科", 4.0),
+    )
+    path.write_text("血压\tnan\n", encoding="utf-8")
+    with pytest.raises(LmError, match="line 1"):
+        read_hotwords(path)
+    with pytest.raises(LmError):
+        read_hotwords(tmp_path / "missing.txt")
+
+
+# ---- domain text -----------------------------------------------------------------------------
+
+
+def test_domain_text_is_built_once_per_content(tmp_path, monkeypatch):
+    import engine.lm as lm_module
+
+    monkeypatch.setenv("TINGXIE_LM_CACHE", str(tmp_path / "cache"))
+    domain = tmp_path / "domain.txt"
+    domain.write_text("医生看人。医生好！\n一个医生\n", encoding="utf-8")
+    first = domain_lm(domain, CHARS)
+    cached = list((tmp_path / "cache").iterdir())
+    assert len(cached) == 1 and cached[0].name.endswith(".arpa.gz")
+    assert first.prob(("医",), "生") > 0.5
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("built again although the text is unchanged")
+
+    monkeypatch.setattr(lm_module, "_train", no_training)
+    again = domain_lm(domain, CHARS)
+    assert again.prob(("医",), "生") == pytest.approx(first.prob(("医",), "生"), rel=1e-5)
+    monkeypatch.undo()
+    monkeypatch.setenv("TINGXIE_LM_CACHE", str(tmp_path / "cache"))
+    domain.write_text("一个人\n", encoding="utf-8")
+    domain_lm(domain, CHARS)
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+    domain.write_text("，。\n", encoding="utf-8")
+    with pytest.raises(LmError, match="no sentences"):
+        domain_lm(domain, CHARS)
+
+
+def test_domain_text_mixed_into_the_model_lm_changes_the_reading(tmp_path, monkeypatch):
+    """The general model knows 一生 (a lifetime), the domain text 医生 (a doctor)."""
+    monkeypatch.setenv("TINGXIE_LM_CACHE", str(tmp_path / "cache"))
+    general = ModelLM(
+        train_ngram(["一生好", "一生", "一个人"], 3, CHARS), BeamOptions(lm_weight=1.0), tmp_path
+    )
+    lp = frames(["", {"一": 0.45, "医": 0.45}, "", "生", "", "好"])
+    beam = BeamDecoder.for_model(**KW, model_lm=general)
+    assert text(beam.chars(lp, frame_seconds=0.02)) == "一生好"
+    domain = tmp_path / "ward.txt"
+    domain.write_text("医生好\n医生看人\n好医生\n", encoding="utf-8")
+    mixed = BeamDecoder.for_model(**KW, model_lm=general, domain_text=domain)
+    assert text(mixed.chars(lp, frame_seconds=0.02)) == "医生好"
+
+
+# ---- model folders ---------------------------------------------------------------------------
+
+
+def test_a_model_folder_lm_is_written_and_read_back(tmp_path):
+    (tmp_path / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(VOCAB)}))
+    corpus = tmp_path / "train.txt"
+    corpus.write_text("\n".join(SENTENCES), encoding="utf-8")
+    written = build_model_lm(tmp_path, [corpus], order=3, options=BeamOptions(lm_weight=0.7))
+    config = json.loads(written.read_text(encoding="utf-8"))
+    assert config["lm_weight"] == 0.7 and config["sentences"] == len(SENTENCES)
+    lm = ModelLM.from_folder(tmp_path)
+    assert lm is not None and lm.ngram.order == 3 and lm.options.lm_weight == 0.7
+    assert set(CHARS) <= lm.ngram.vocab
+    assert ModelLM.from_folder(tmp_path / "nowhere") is None
+    (tmp_path / "lm" / "lm.json").write_text("{", encoding="utf-8")
+    with pytest.raises(LmError):
+        ModelLM.from_folder(tmp_path)
+
+
+@pytest.fixture
+def tiny_with_lm(tiny_model_dir, tmp_path):
+    """The tiny random model, copied, with a language model over its vocabulary."""
+    folder = tmp_path / "tiny-lm"
+    shutil.copytree(tiny_model_dir, folder)
+    vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+    corpus = tmp_path / "text.txt"
+    corpus.write_text("".join(t for t in vocab if len(t) == 1 and t != "|")[:200], "utf-8")
+    build_model_lm(folder, [corpus], order=2)
+    return folder
+
+
+def _transcribe(transcriber, audio, **options):
+    from engine.results import Segment
+    from engine.transcribe import TranscribeOptions
+
+    items, _ = transcriber.transcribe(audio, TranscribeOptions(**options))
+    return [c for s in items if isinstance(s, Segment) for c in s.chars]
+
+
+def test_a_folder_with_lm_decodes_with_it_by_default_and_greedy_turns_it_off(tiny_with_lm):
+    from engine.model import LoadOptions, load_model
+    from engine.transcribe import Transcriber
+
+    t = Transcriber(load_model(tiny_with_lm, LoadOptions(device="cpu", precision="fp32")))
+    assert t.model_lm is not None
+    assert t.beam_decoder() is not None
+    from engine.transcribe import TranscribeOptions
+
+    assert t.beam_decoder(TranscribeOptions(decoder="greedy")) is None
+    audio = np.random.default_rng(1).normal(scale=0.1, size=16000 * 3).astype(np.float32)
+    greedy = _transcribe(t, audio, decoder="greedy")
+    (lp,) = t.log_probs([audio])
+    m = t.model
+    expected = ctc_greedy(
+        lp,
+        vocab=m.vocab,
+        blank_id=m.blank_id,
+        special_ids=m.special_ids,
+        word_delimiter=m.word_delimiter,
+        frame_seconds=t.frame_seconds,
+    )
+    assert greedy == expected  # exactly the old greedy output
+    beam = t.beam_decoder()
+    searched = beam.chars(lp, frame_seconds=t.frame_seconds)
+    assert _transcribe(t, audio) == searched
+    assert all(0 <= c.confidence <= 1 and c.end > c.start for c in searched)
+
+
+def test_a_folder_without_lm_stays_greedy(tiny_model_dir):
+    from engine.model import LoadOptions, load_model
+    from engine.transcribe import TranscribeOptions, Transcriber
+
+    t = Transcriber(load_model(tiny_model_dir, LoadOptions(device="cpu", precision="fp32")))
+    assert t.model_lm is None and t.beam_decoder() is None
+    assert t.beam_decoder(TranscribeOptions(decoder="beam")) is not None
+    with pytest.raises(ValueError, match="decoder"):
+        TranscribeOptions(decoder="fast")
+
+
+def test_long_input_is_cut_at_pauses_for_the_beam_search():
+    """The file transcriber decodes up to the middle of each pause; pieces decode as a whole."""
+    from engine.transcribe import _BEAM_PAUSE_FRAMES, _FrameDecoder
+
+    class Fake:
+        silent = np.array([True, True, True, True, True] + [False] * (len(VOCAB) - 5))
+
+    decoder = _FrameDecoder.__new__(_FrameDecoder)
+    decoder.t = Fake()
+    speech = np.array([ID["医"]] * 5)
+    pause = np.zeros(_BEAM_PAUSE_FRAMES + 4, dtype=int)
+    best = np.concatenate([speech, pause, speech, [0, 0]])
+    assert decoder._beam_cut(best) == 5 + _BEAM_PAUSE_FRAMES // 2
+    assert decoder._beam_cut(np.concatenate([speech, [0] * 3, speech])) == 0  # wait for more
+
+
+def test_a_missing_domain_text_fails_before_any_audio_is_read(tiny_model_dir, tmp_path):
+    from engine.cli import build_parser
+    from engine.model import LoadOptions, load_model
+    from engine.transcribe import TranscribeOptions, Transcriber
+
+    args = build_parser().parse_args(
+        ["transcribe", "a.wav", "--decoder", "greedy", "--domain-text", "d.txt", "--hotwords",
+         "h.txt"]
+    )  # fmt: skip
+    assert (args.decoder, args.domain_text, args.hotwords) == ("greedy", "d.txt", "h.txt")
+    t = Transcriber(load_model(tiny_model_dir, LoadOptions(device="cpu", precision="fp32")))
+    options = TranscribeOptions(domain_text=str(tmp_path / "none.txt"))
+    with pytest.raises(LmError, match="cannot read the domain text"):
+        t.transcribe(np.zeros(16000, np.float32), options)
+
+
+def test_a_tuned_model_keeps_its_base_models_language_model(tiny_with_lm, tmp_path):
+    from transformers import AutoModelForCTC, AutoProcessor
+
+    from engine.tune.export import ModelCard, save_merged
+
+    card = ModelCard(str(tiny_with_lm), "full", 1, 1, 1.0, 0, None, None, "data.tsv")
+    model = AutoModelForCTC.from_pretrained(tiny_with_lm)
+    processor = AutoProcessor.from_pretrained(tiny_with_lm)
+    out = save_merged(model, processor, tmp_path / "tuned", card)
+    assert ModelLM.from_folder(out) is not None
+    assert (out / "lm" / "lm.json").read_bytes() == (tiny_with_lm / "lm" / "lm.json").read_bytes()
