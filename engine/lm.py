@@ -251,7 +251,13 @@ def read_hotwords(path: str | os.PathLike) -> tuple[Hotword, ...]:
 
 
 class _Biasing:
-    """Hotword prefixes with the bonus a match of each has earned so far."""
+    """Hotword prefixes with the bonus a match of each has earned so far.
+
+    A state is (the hotword prefix matched so far, the hotword just completed while the match
+    since has continued from it): a term repeated back to back earns nothing the second time,
+    which keeps a strong bonus from writing a term twice over its one stretch of audio."""
+
+    START: tuple[str, str] = ("", "")
 
     def __init__(self, hotwords: Sequence[Hotword], default_weight: float) -> None:
         self.earned: dict[str, float] = {"": 0.0}
@@ -264,16 +270,22 @@ class _Biasing:
             self.complete.add(hw.text)
         self.longest = max((len(p) for p in self.earned), default=0)
 
-    def step(self, matched: str, token: str) -> tuple[str, float]:
-        """The new match after `token` and the bonus of the step (negative: a partial match
-        broke and gives back what it earned; a completed hotword keeps its bonus)."""
+    def step(self, state: tuple[str, str], token: str) -> tuple[tuple[str, str], float]:
+        """The state after `token` and the bonus of the step (negative: a partial match broke
+        and gives back what it earned; a completed hotword keeps its bonus)."""
+        matched, last = state
         candidate = (matched + token)[-self.longest :]
         for k in range(len(candidate), 0, -1):
             p = candidate[-k:]
-            if p in self.earned:
-                bonus = self.earned[p] - self.earned[matched]
-                return ("" if p in self.complete else p), bonus
-        return "", -self.earned[matched]
+            if p not in self.earned:
+                continue
+            continued = k == len(matched) + 1  # the match grew: nothing was dropped
+            if p in self.complete:
+                if continued and p == last:  # the same term again, back to back
+                    return ("", last), -self.earned[matched]
+                return ("", p), self.earned[p] - self.earned[matched]
+            return (p, last if continued else ""), self.earned[p] - self.earned[matched]
+        return self.START, -self.earned[matched]
 
 
 class _PyLM:
@@ -290,11 +302,11 @@ class _PyLM:
                 def __init__(self, scorer: _Scorer) -> None:
                     LM.__init__(self)
                     self.scorer = scorer
-                    self.states: dict[Any, tuple[tuple[str, ...], str]] = {}
+                    self.states: dict[Any, tuple[tuple[str, ...], tuple[str, str]]] = {}
 
                 def start(self, start_with_nothing: bool) -> Any:
                     state = LMState()
-                    self.states[state] = ((BOS,), "")
+                    self.states[state] = ((BOS,), _Biasing.START)
                     return state
 
                 def score(self, state: Any, token: int) -> tuple[Any, float]:
@@ -344,8 +356,8 @@ class _Scorer:
         return value
 
     def extend(
-        self, context: tuple[str, ...], matched: str, token: int
-    ) -> tuple[tuple[tuple[str, ...], str], float]:
+        self, context: tuple[str, ...], matched: tuple[str, str], token: int
+    ) -> tuple[tuple[tuple[str, ...], tuple[str, str]], float]:
         if self.silent[token]:  # blank, word delimiter: no character, no score
             return (context, matched), 0.0
         char = self.vocab[token]
@@ -355,10 +367,10 @@ class _Scorer:
             value += bonus
         return ((*context, char)[-self.keep :], matched), value
 
-    def end(self, context: tuple[str, ...], matched: str) -> float:
+    def end(self, context: tuple[str, ...], matched: tuple[str, str]) -> float:
         value = self._lm(context, EOS)
         if self.bias is not None:
-            value -= self.bias.earned.get(matched, 0.0)
+            value -= self.bias.earned.get(matched[0], 0.0)
         return value
 
 

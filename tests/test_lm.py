@@ -151,12 +151,20 @@ def test_hotwords_change_the_output_and_partial_matches_earn_nothing():
 
 def test_biasing_gives_back_a_broken_match_and_keeps_a_completed_one():
     bias = _Biasing([Hotword("医生", 2.0), Hotword("好人")], default_weight=1.0)
-    state, bonus = bias.step("", "医")
-    assert (state, bonus) == ("医", 2.0)
-    assert bias.step(state, "好") == ("好", -2.0 + 1.0)  # 医 broke, 好 starts 好人
-    done, bonus = bias.step("医", "生")
-    assert (done, bonus) == ("", 2.0)  # completed: 4 in all, nothing to give back later
-    assert bias.step("", "看") == ("", 0.0)
+    state, bonus = bias.step(bias.START, "医")
+    assert (state, bonus) == (("医", ""), 2.0)
+    assert bias.step(state, "好") == (("好", ""), -2.0 + 1.0)  # 医 broke, 好 starts 好人
+    done, bonus = bias.step(("医", ""), "生")
+    assert (done, bonus) == (("", "医生"), 2.0)  # completed: 4 in all, kept
+    assert bias.step(bias.START, "看") == (bias.START, 0.0)
+    # the same term again, back to back, earns nothing (no writing a term twice over one)
+    again, bonus = bias.step(done, "医")
+    assert (again, bonus) == (("医", "医生"), 2.0)
+    assert bias.step(again, "生") == (("", "医生"), -2.0)
+    # after another character in between, it earns again
+    between, _ = bias.step(done, "看")
+    assert between == bias.START
+    assert bias.step(bias.step(between, "医")[0], "生") == (("", "医生"), 2.0)
 
 
 def test_hotword_files_take_optional_weights(tmp_path):

@@ -55,9 +55,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--calibrate",
         action="store_true",
-        help="Whisper models: fit a Platt calibration of the confidence on these rows and "
-        "write it into the model folder (calibration.json), which transcription then applies; "
-        "the ECE printed for it is measured on rows held out of each fit",
+        help="fit a Platt calibration of the confidence on these rows (decoded as with "
+        "--decoder) and write it into the model folder (calibration.json), which transcription "
+        "then applies wherever a confidence is shown; the ECE printed for it is measured on "
+        "rows held out of each fit. Fit on a dev set, not the test set",
     )
     p.set_defaults(run=run)
 
@@ -86,14 +87,17 @@ def format_report(report) -> str:
     return "\n".join(lines)
 
 
-def _calibrate(model, rows):
-    """Fit the Whisper default measure's calibration and write it beside the model."""
+def _calibrate(model, rows, options):
+    """Fit the default measure's calibration (Whisper's, or a CTC model's primary measure as
+    decoded here) and write it beside the model."""
     from engine.tune.evaluate import fit_calibration
     from engine.whisper import DEFAULT_MEASURE, LoadedWhisper, measure_name
 
-    if not isinstance(model, LoadedWhisper):
-        raise ValueError("--calibrate: only Whisper models read a calibration so far")
-    fit = fit_calibration(rows, measure_name(DEFAULT_MEASURE))
+    if isinstance(model, LoadedWhisper):
+        measure = measure_name(DEFAULT_MEASURE)
+    else:
+        measure = options.measures[0].name
+    fit = fit_calibration(rows, measure, options)
     fit.calibration.write(model.path)
     return fit
 
@@ -129,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         report = summarize(rows, options, model=args.model, manifest=args.data, decoder=decoder)
         if args.plot:
             write_reliability_png(report, args.plot)
-        fit = _calibrate(model, rows) if args.calibrate else None
+        fit = _calibrate(model, rows, options) if args.calibrate else None
     except (ValueError, OSError, ImportError, ModelLoadError, LmError) as e:
         print(f"tingxie-cli evaluate: {e}", file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +52,7 @@ __all__ = [
     "MeasureScore",
     "ReliabilityBin",
     "auroc",
+    "ctc_measures",
     "describe",
     "evaluate",
     "expected_calibration_error",
@@ -289,7 +290,7 @@ def _score_row(
     beam = transcriber.beam_decoder(options.transcribe_options)
     extra: dict = {}
     if beam is None:
-        decoded = [transcriber.chars(lp, top_k=0, confidence=m) for m in measures]
+        decoded = [transcriber.chars(lp, top_k=0, confidence=m, calibrate=False) for m in measures]
     else:
         searched = time.perf_counter()
         paths = beam.paths(lp)
@@ -298,11 +299,26 @@ def _score_row(
         decoded = [
             beam.chars(lp, frame_seconds=fs, top_k=0, confidence=m, paths=paths) for m in measures
         ]
+    calibration = transcriber.calibration(measures[0])
+    if calibration is not None:  # the calibrated primary measure first, then the raw ones
+        mapped = calibration.apply(np.array([c.confidence for c in decoded[0]]))
+        decoded.insert(
+            0, [replace(c, confidence=float(p)) for c, p in zip(decoded[0], mapped, strict=True)]
+        )
     elapsed = time.perf_counter() - began
     if beam is not None:
         greedy = "".join(c.text for c in transcriber.chars(lp, top_k=0))
         extra["greedy_hypothesis"] = normalize_text(greedy, options.normalize)
     return (*_align_decoded(decoded, reference, options), elapsed, extra)
+
+
+def ctc_measures(transcriber: Transcriber, options: EvalOptions) -> tuple[str, ...]:
+    """The confidences scored for a CTC model when its folder calibrates the primary measure:
+    that measure calibrated, then every measure raw; () when it does not (the options' names)."""
+    names = tuple(m.name for m in options.measures)
+    if transcriber.calibration(options.measures[0]) is None:
+        return ()
+    return (f"{names[0]}+platt", *names)
 
 
 def whisper_measures(model: LoadedWhisper) -> tuple[str, ...]:
@@ -356,7 +372,7 @@ def iter_rows(
     whisper = isinstance(model, LoadedWhisper)
     transcriber = WhisperTranscriber(model) if whisper else Transcriber(model)
     score = _score_whisper_row if whisper else _score_row
-    measures = whisper_measures(model) if whisper else ()
+    measures = whisper_measures(model) if whisper else ctc_measures(transcriber, options)
     sr = model.sampling_rate
     for example in examples:
         audio = np.asarray(load_example_audio(example), dtype=np.float32)
@@ -441,7 +457,7 @@ def fit_calibration(
     The held-out ECE comes from cross-fitting over `folds` folds of rows (row i in fold i %
     folds): with a few hundred characters, the in-sample ECE of a fit flatters it."""
     options = options or EvalOptions()
-    names = list(rows[0].measures) if rows else []
+    names = (list(rows[0].measures) or [m.name for m in options.measures]) if rows else []
     if measure not in names:
         raise ValueError(f"fit_calibration: {measure!r} is not scored here; choose from {names}")
     k = names.index(measure)

@@ -1,0 +1,80 @@
+"""CTC confidence calibration (issue 12, part 3): a model folder's calibration.json maps the
+confidence the transcriber shows; `evaluate --calibrate` fits one for a CTC model and reports
+the raw and calibrated measures side by side."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from engine.calibration import CALIBRATION_FILE, Calibration
+from engine.decode import ConfidenceMethod
+
+
+@pytest.fixture
+def calibrated(tiny_model_dir, tmp_path):
+    folder = tmp_path / "tiny-calibrated"
+    shutil.copytree(tiny_model_dir, folder)
+    Calibration("max_prob:1:mean", a=0.5, b=-1.0, characters=100).write(folder)
+    return folder
+
+
+def _transcriber(folder):
+    from engine.model import LoadOptions, load_model
+    from engine.transcribe import Transcriber
+
+    return Transcriber(load_model(folder, LoadOptions(device="cpu", precision="fp32")))
+
+
+def test_the_folders_calibration_maps_every_shown_confidence(calibrated):
+    t = _transcriber(calibrated)
+    cal = t.calibration()
+    assert cal is not None and cal.a == 0.5
+    audio = np.random.default_rng(3).normal(scale=0.1, size=16000 * 2).astype(np.float32)
+    (lp,) = t.log_probs([audio])
+    raw = t.chars(lp, calibrate=False)
+    shown = t.chars(lp)
+    assert raw and [c.text for c in raw] == [c.text for c in shown]
+    for r, s in zip(raw, shown, strict=True):
+        assert s.confidence == pytest.approx(cal.apply(r.confidence), abs=1e-4)
+        assert s.alternatives == r.alternatives  # only the confidence is mapped
+    # another measure is not what the file calibrates: it stays raw
+    other = ConfidenceMethod.parse("entropy_gibbs_exp:1:min")
+    assert t.calibration(other) is None
+    assert t.chars(lp, confidence=other) == t.chars(lp, confidence=other, calibrate=False)
+    from engine.results import Segment
+
+    items, _ = t.transcribe(audio)
+    chars = [c for s in items if isinstance(s, Segment) for c in s.chars]
+    assert [c.confidence for c in chars] == [c.confidence for c in shown]
+
+
+def test_evaluate_fits_a_ctc_calibration_and_reports_both(tiny_model_dir, tmp_path, capsys):
+    from engine.audio import write_wav
+    from engine.cli import main
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_model_dir, folder)
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(6):
+        write_wav(tmp_path / f"{i}.wav", rng.normal(scale=0.1, size=16000).astype(np.float32))
+        rows.append(f"{i}.wav\t的一是不了人")
+    manifest = tmp_path / "manifest.tsv"
+    manifest.write_text("path\ttext\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    code = main(["evaluate", "--model", str(folder), "--data", str(manifest), "--calibrate",
+                 "--json"])  # fmt: skip
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["calibration"]["measure"] == "max_prob:1:mean"
+    written = json.loads((folder / CALIBRATION_FILE).read_text(encoding="utf-8"))
+    assert written["measure"] == "max_prob:1:mean"
+    code = main(["evaluate", "--model", str(folder), "--data", str(manifest), "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    names = [m["measure"] for m in report["measures"]]
+    assert names[0] == "max_prob:1:mean+platt" and "max_prob:1:mean" in names[1:]
+    assert report["confidence_measure"] == "max_prob:1:mean+platt"
