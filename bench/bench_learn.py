@@ -1,0 +1,339 @@
+"""The product's story as one number: a user corrects ten minutes of domain audio, tunes for at
+most ten minutes on this CPU, and the next recordings of that domain come out better.
+
+1. Ten minutes of synthetic medicine audio (espeak-ng, `engine.tune.synth`): the hand-written
+   natural sentences of `resources/corpus/medicine/train-natural.txt`, then template sentences
+   of `train.txt` until the ten minutes are full. Their references stand in for the user's
+   corrections.
+2. One tuning job (`engine.tune.loop.run_job`) on them, with general training utterances
+   replayed against forgetting and the vocabulary extended by the characters the corrections
+   hold. Its steps are fitted to --budget minutes (a few timed first, so the learning-rate
+   schedule ends inside the budget); should it still run over, it is cancelled and its last
+   checkpoint exported. The minutes printed count everything: timing, set-up, steps, export.
+3. CER before and after on *different* recordings of sentences written by hand independently of
+   every tuning sentence (`independent-test.txt`: no template, no word list), and on the general
+   held-out set. Characters the model cannot write (out of vocabulary) count as errors and their
+   share is printed. Settings were chosen with `--split dev` (`independent-dev.txt`, and general
+   sentences the replay does not use), never on the test sentences.
+4. What a CPU costs with the real checkpoint's size: seconds per LoRA step and peak memory (RSS)
+   of a few steps on the full XLSR-53 architecture with random weights.
+
+    .venv/bin/python bench/bench_learn.py [--split dev|test] [--skip-full]
+
+Audio is synthesized (seeded) into --work once and reused. Last line:
+`relative CER cut: X %  (tuning N.N min, general +/-P pt)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import os
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+from bench_accuracy import CORPUS, ROOT, synth_text, with_replay
+
+MEDICINE = CORPUS / "medicine"
+TUNE_SECONDS = 600.0  # the user's ten minutes of corrected audio
+# General training sentences the replay never draws (it takes rows from the top of
+# general-train), rendered afresh: the dev split's check on forgetting.
+GENERAL_DEV_LINES = 100
+
+
+def manifest_rows(manifest: Path) -> list[tuple[str, str]]:
+    """(absolute audio path, text) of a synthesized manifest."""
+    with open(manifest, encoding="utf-8", newline="") as f:
+        body = list(csv.reader(f, delimiter="\t"))[1:]
+    return [(str((manifest.parent / p).resolve()), t) for p, t, *_ in body]
+
+
+def write_manifest(rows: list[tuple[str, str]], out: Path) -> Path:
+    from engine.atomic import atomic_write_text
+    from engine.tune.data import manifest_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    return atomic_write_text(out / "manifest.tsv", manifest_text(rows))
+
+
+def corrections(work: Path, seconds: float) -> tuple[Path, float]:
+    """The user's corrected audio: the natural sentences, then template sentences if those fall
+    short, until `seconds` are full. Returns the manifest and its duration."""
+    import soundfile as sf
+
+    natural = synth_text(MEDICINE / "train-natural.txt", work, 1, 21)
+    template = synth_text(MEDICINE / "train.txt", work, 1, 22)
+    rows, total = [], 0.0
+    for path, text in manifest_rows(natural) + manifest_rows(template):
+        length = sf.info(path).duration
+        if total + length > seconds:
+            break
+        rows.append((path, text))
+        total += length
+    return write_manifest(rows, work / "corrections"), total
+
+
+def general_dev(work: Path) -> Path:
+    lines = (CORPUS / "general/train.txt").read_text(encoding="utf-8").splitlines()
+    text = work / "general-dev.txt"
+    text.parent.mkdir(parents=True, exist_ok=True)
+    text.write_text("\n".join(lines[-GENERAL_DEV_LINES:]) + "\n", encoding="utf-8")
+    return synth_text(text, work, 1, 31)
+
+
+def tuning_data(work: Path, domain: Path, replay: int, repeat: int) -> Path:
+    """The domain rows `repeat` times (so they are not drowned by the replay) plus `replay`
+    general training utterances."""
+    repeated = write_manifest(manifest_rows(domain) * repeat, work / f"corrections-x{repeat}")
+    if not replay:
+        return repeated
+    if replay > 1800 - GENERAL_DEV_LINES:
+        sys.exit(f"--replay {replay}: at most {1800 - GENERAL_DEV_LINES} (the rest is dev)")
+    general = synth_text(CORPUS / "general/train.txt", work, 1, 1)
+    return with_replay(repeated, general, replay, work / f"tune-x{repeat}-replay{replay}")
+
+
+def oov_shares(model: Path, eval_text: Path, tuning: Path) -> tuple[float, float, str]:
+    """Share of the evaluation characters the base model cannot write, share still missing after
+    the job adds the tuning set's characters, and those missing characters."""
+    from engine.model import model_vocab
+
+    vocab = set(model_vocab(model) or ())
+    learnt = vocab | set("".join(t for _, t in manifest_rows(tuning)))
+    chars = "".join(eval_text.read_text(encoding="utf-8").split())
+    missing = [c for c in chars if c not in learnt]
+    base = sum(c not in vocab for c in chars) / len(chars)
+    return base, len(missing) / len(chars), "".join(dict.fromkeys(missing))
+
+
+def tune_capped(config, budget_s: float, began: float) -> tuple[Path, int, float, bool]:
+    """Run the job within `budget_s` of wall time, export included: once the next steps would
+    leave less than 1.5x the set-up took (exporting a cancelled job resumes it, which sets up
+    again, then saves), the job is cancelled and its last checkpoint exported. Returns (model,
+    steps, seconds, capped)."""
+    from engine.tune.events import JobCancelled, JobFailed, JobFinished, JobStarted, StepProgress
+    from engine.tune.loop import run_job
+
+    cancel = threading.Event()
+    setup = step = 0.0
+    setup_began = _since(began)
+    for event in run_job(config, cancel):
+        if isinstance(event, JobStarted):
+            setup = _since(began) - setup_began
+        elif isinstance(event, StepProgress):
+            step = max(step, event.seconds)
+            if _since(began) + 1.5 * setup + 3 * step > budget_s:
+                cancel.set()
+            if event.step % 100 == 0:
+                print(f"  step {event.step}: loss {event.loss:.3f}, {_since(began) / 60:.1f} min")
+        elif isinstance(event, JobFailed):
+            sys.exit(f"tuning job failed: {event.message}")
+        elif isinstance(event, JobFinished):
+            return event.result.model_dir, event.result.steps, _since(began), False
+        elif isinstance(event, JobCancelled):
+            reached = event.step
+            break
+    else:
+        sys.exit("tuning job ended without a result")
+    for event in run_job(dataclasses.replace(config, steps=reached), resume=True):
+        if isinstance(event, JobFailed):
+            sys.exit(f"exporting the capped job failed: {event.message}")
+        if isinstance(event, JobFinished):
+            return event.result.model_dir, event.result.steps, _since(began), True
+    sys.exit("exporting the capped job ended without a result")
+
+
+def fit_steps(config, budget_s: float, began: float, work: Path) -> int:
+    """The steps that fit the budget, so the learning-rate schedule ends inside it rather than
+    being cut off at its peak (which forgot general speech: +5 points in a capped run). A few
+    steps are timed on a sample of the data (a step's time follows the batch's seconds, not the
+    data's size); the job's own set-up is reserved in proportion to its audio, which over-counts
+    the model's loading: conservative."""
+    import soundfile as sf
+
+    from engine.tune.estimate import estimate
+
+    rows = manifest_rows(Path(config.data))
+    sample = write_manifest(rows[:60], work / "fit-sample")
+    seconds = [sf.info(path).duration for path, _ in rows]
+    measured = estimate(dataclasses.replace(config, data=str(sample)), steps=5)
+    setup = measured.setup_seconds * max(1.0, sum(seconds) / sum(seconds[:60]))
+    left = budget_s - _since(began) - 1.5 * setup
+    steps = max(1, min(config.steps, int(left / measured.seconds_per_step)))
+    print(f"  {measured.seconds_per_step:.2f} s per step measured, set-up ~{setup:.0f} s "
+          f"reserved: {steps} steps fit the budget")  # fmt: skip
+    return steps
+
+
+def cers(report) -> tuple[float, float]:
+    """The CER as decoded by default (the model folder's language model, when it has one: the
+    tuned model carries the base's) and the greedy CER of the same forward pass."""
+    greedy = report.greedy_cer or report.cer
+    return report.cer.cer, greedy.cer
+
+
+def _since(began: float) -> float:
+    return time.perf_counter() - began
+
+
+def full_size_cost(work: Path, domain: Path, steps: int) -> None:
+    """A quick LoRA job (preset quick: rank 8) on the full XLSR-53 architecture with random
+    weights, in a fresh process so that its peak RSS is its own; prints seconds per step and
+    that peak. It trains on the first corrections (a few steps' worth) and stops after its last
+    step, before the export (a 1.3 GB merged model says nothing about a CPU's speed)."""
+    import multiprocessing
+    import resource
+
+    data = write_manifest(manifest_rows(domain)[: 5 * steps], work / "full-size-data")
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_full_size_job, args=(work, data, steps, queue))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        print(f"full-size LoRA job failed (exit code {child.exitcode})")
+        return
+    seconds, trainable, total = queue.get()
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # kB -> GB
+    later = sorted(seconds[1:])
+    print(
+        f"full-size XLSR-53 (random weights, {total / 1e6:.0f} M parameters, LoRA rank 8 "
+        f"trains {trainable / 1e6:.1f} M): {later[len(later) // 2]:.1f} s per step of 16 s of "
+        f"audio (median of steps 2-{len(seconds)}; the first took {seconds[0]:.1f} s), peak "
+        f"RSS {rss:.1f} GB, {os.environ['OMP_NUM_THREADS']} thread(s)"
+    )
+
+
+def _full_size_job(work: Path, data: Path, steps: int, queue) -> None:
+    from engine.testmodels import build_model
+    from engine.tune.config import TuneConfig
+    from engine.tune.events import JobFailed, JobStarted, StepProgress
+    from engine.tune.loop import run_job
+
+    model = work / "full-random"
+    if not (model / "model.safetensors").is_file():
+        build_model(model, "full")
+    out = work / "full-lora"
+    shutil.rmtree(out, ignore_errors=True)
+    config = TuneConfig(
+        model=str(model), data=str(data), output_dir=str(out), method="lora", preset="quick",
+        steps=steps, batch_seconds=16.0, micro_batch_seconds=16.0, extend_vocab=True,
+        heldout_fraction=0.0, eval_every=0, save_every=0, precision="fp32", seed=0,
+    )  # fmt: skip
+    seconds, parameters = [], (0, 0)
+    job = run_job(config)
+    for event in job:
+        if isinstance(event, JobStarted):
+            parameters = (event.trainable_parameters, event.total_parameters)
+        elif isinstance(event, StepProgress):
+            seconds.append(event.seconds)
+            if event.step == steps:
+                break
+        elif isinstance(event, JobFailed):
+            sys.exit(event.message)
+    job.close()
+    shutil.rmtree(out, ignore_errors=True)
+    queue.put((seconds, *parameters))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "resources" / "demo-model")
+    parser.add_argument("--split", choices=("dev", "test"), default="test")
+    parser.add_argument("--method", choices=("lora", "partial", "full"), default="full")
+    parser.add_argument("--steps", type=int, default=1000, help="optimizer steps at most")
+    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    parser.add_argument("--rank", type=int, default=16, help="LoRA rank")
+    parser.add_argument("--replay", type=int, default=1440, help="general utterances replayed")
+    parser.add_argument("--repeat", type=int, default=6, help="copies of each domain row")
+    parser.add_argument("--budget", type=float, default=10.0, help="tuning cap in minutes")
+    parser.add_argument("--full-steps", type=int, default=5, help="full-size LoRA steps")
+    parser.add_argument("--skip-full", action="store_true", help="skip the full-size cost")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on a busy 2-core machine two OpenMP threads waiting on "
+        "each other ran steps 2-9x slower, as the Makefile's demo-model recipe found)",
+    )
+    parser.add_argument("--work", type=Path, default=ROOT / "out" / "bench-learn")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before torch loads; spawn inherits it
+    from engine.model import LoadOptions
+    from engine.tune.config import TuneConfig
+    from engine.tune.evaluate import EvalOptions, evaluate
+
+    options = EvalOptions(load=LoadOptions(device="cpu", precision="fp32"), compare=())
+    work = args.work
+    domain, audio_seconds = corrections(work, TUNE_SECONDS)
+    eval_text = MEDICINE / f"independent-{args.split}.txt"
+    d_eval = synth_text(eval_text, work, 1, 41)
+    if args.split == "dev":
+        general, g_name = general_dev(work), f"the last {GENERAL_DEV_LINES} of general/train.txt"
+    else:
+        general = synth_text(CORPUS / "general/heldout.txt", work, 1, 11)
+        g_name = "general/heldout.txt"
+    oov, missing, chars = oov_shares(args.model, eval_text, domain)
+    print(
+        f"split {args.split}: {eval_text.relative_to(ROOT)} ({len(manifest_rows(d_eval))} "
+        f"recordings) and {g_name} ({len(manifest_rows(general))}); settings were chosen on "
+        "the dev split"
+    )
+    print(
+        f"corrections: {len(manifest_rows(domain))} utterances, {audio_seconds / 60:.1f} min "
+        "of audio; "
+        f"{oov:.1%} of the {args.split} characters are outside the base vocabulary, "
+        f"{missing:.1%} also outside the corrections (never learnable here: {chars})"
+    )
+    d_before, d_before_greedy = cers(evaluate(args.model, d_eval, options))
+    g_before, g_before_greedy = cers(evaluate(args.model, general, options))
+    decoder = "the model's lm/" if (args.model / "lm").is_dir() else "greedy"
+    print(f"base model ({decoder}): medicine {args.split} CER {d_before:.2%}, general CER "
+          f"{g_before:.2%}")  # fmt: skip
+
+    data = tuning_data(work, domain, args.replay, args.repeat)
+    tag = f"{args.method}-x{args.repeat}-replay{args.replay}-{args.steps}-{args.lr:g}-r{args.rank}"
+    shutil.rmtree(work / tag, ignore_errors=True)  # a fresh job
+    config = TuneConfig(
+        model=str(args.model), data=str(data), output_dir=str(work / tag), method=args.method,
+        steps=args.steps, learning_rate=args.lr, lora_rank=args.rank,
+        warmup_steps=args.steps // 10, batch_seconds=16.0, micro_batch_seconds=16.0,
+        mask_time_prob=0.05, mask_time_length=5, freeze_feature_encoder=True, extend_vocab=True,
+        heldout_fraction=0.0, eval_every=0, save_every=max(1, args.steps // 10), keep_checkpoints=1,
+        precision="fp32", seed=0,
+    )  # fmt: skip
+    began = time.perf_counter()
+    fitted = fit_steps(config, args.budget * 60, began, work)
+    config = dataclasses.replace(config, steps=fitted, warmup_steps=fitted // 10,
+                                 save_every=max(1, fitted // 10))  # fmt: skip
+    tuned, steps, seconds, capped = tune_capped(config, args.budget * 60, began)
+    d_after, d_after_greedy = cers(evaluate(tuned, d_eval, options))
+    g_after, g_after_greedy = cers(evaluate(tuned, general, options))
+    cut = 1 - d_after / d_before if d_before else 0.0
+    rise = (g_after - g_before) * 100
+    cap = f"stopped by the {args.budget:g} min cap" if capped else "within the cap"
+    print(
+        f"{args.method} (rank {args.rank}, lr {args.lr:g}) on the corrections x{args.repeat} + "
+        f"{args.replay} general utterances: {steps} steps, {seconds / 60:.1f} min ({cap})"
+    )
+    print(f"medicine {args.split} CER {d_before:.2%} -> {d_after:.2%}: {cut:.1%} relative cut "
+          "(target >= 30 %)")  # fmt: skip
+    print(f"general CER {g_before:.2%} -> {g_after:.2%}: {rise:+.2f} points (target <= +1)")
+    print(f"greedy (no language model): medicine {d_before_greedy:.2%} -> {d_after_greedy:.2%}, "
+          f"general {g_before_greedy:.2%} -> {g_after_greedy:.2%}")  # fmt: skip
+    if not args.skip_full:
+        full_size_cost(work, domain, args.full_steps)
+    minutes = seconds / 60
+    print(
+        f"relative CER cut: {cut * 100:.0f} %  (tuning {minutes:.1f} min, general {rise:+.1f} pt)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
