@@ -64,7 +64,7 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
         "其他处改正“{old}”→“{text}”（第 {n} 处，共 {count} 处）",
     ),
     "review.fix_all": (
-        "Also fix {count} other occurrence(s) of “{old}”",
+        "Also change {count} other occurrence(s) of “{old}” to “{text}”",
         "其余 {count} 处“{old}”也改为“{text}”",
     ),
     "review.fixed_all": (
