@@ -49,17 +49,7 @@ FEATURES = (
     "onnx_export",
     "embeddings",
 )
-CTC_FEATURES = frozenset(
-    {
-        "bounded_streaming",
-        "ctc_tuning",
-        "alternatives",
-        "confidence_measures",
-        "hf_export",
-        "onnx_export",
-        "embeddings",
-    }
-)
+CTC_FEATURES = frozenset(FEATURES) - {"agreement_streaming"}  # every one but Whisper's stream
 
 
 class UnsupportedModelError(TingxieError, ValueError):
