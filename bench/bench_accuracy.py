@@ -56,21 +56,25 @@ def lines_file(source: Path, rows: slice, out: Path) -> Path:
     return out
 
 
-def with_replay(domain: Path, general: Path, n: int, out: Path) -> Path:
-    """A manifest of the domain rows plus the first n rows of a general manifest (absolute
-    paths): rehearsal against forgetting what the base model knew."""
-    import csv
+def manifest_rows(manifest: Path) -> list[tuple[str, str]]:
+    """(absolute audio path, text) of every row of a manifest."""
+    from engine.tune.data import from_manifest
 
-    rows = []
-    for manifest, limit in ((domain, None), (general, n)):
-        with open(manifest, encoding="utf-8", newline="") as f:
-            body = list(csv.reader(f, delimiter="\t"))[1:]
-        rows += [(str((manifest.parent / p).resolve()), t) for p, t in body[:limit]]
+    return [(str(e.audio.resolve()), e.text) for e in from_manifest(manifest).examples]
+
+
+def write_manifest(rows: list[tuple[str, str]], out: Path) -> Path:
     from engine.atomic import atomic_write_text
     from engine.tune.data import manifest_text
 
     out.mkdir(parents=True, exist_ok=True)
     return atomic_write_text(out / "manifest.tsv", manifest_text(rows))
+
+
+def with_replay(domain: Path, general: Path, n: int, out: Path) -> Path:
+    """A manifest of the domain rows plus the first n rows of a general manifest (absolute
+    paths): rehearsal against forgetting what the base model knew."""
+    return write_manifest(manifest_rows(domain) + manifest_rows(general)[:n], out)
 
 
 def lora_job(model: Path, data: Path, out: Path, steps: int, lr: float) -> Path:

@@ -27,7 +27,6 @@ Audio is synthesized (seeded) into --work once and reused. Last line:
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import os
 import shutil
@@ -36,28 +35,20 @@ import threading
 import time
 from pathlib import Path
 
-from bench_accuracy import CORPUS, ROOT, synth_text, with_replay
+from bench_accuracy import (
+    CORPUS,
+    ROOT,
+    manifest_rows,
+    synth_text,
+    with_replay,
+    write_manifest,
+)
 
 MEDICINE = CORPUS / "medicine"
 TUNE_SECONDS = 600.0  # the user's ten minutes of corrected audio
 # General training sentences the replay never draws (it takes rows from the top of
 # general-train), rendered afresh: the dev split's check on forgetting.
 GENERAL_DEV_LINES = 100
-
-
-def manifest_rows(manifest: Path) -> list[tuple[str, str]]:
-    """(absolute audio path, text) of a synthesized manifest."""
-    with open(manifest, encoding="utf-8", newline="") as f:
-        body = list(csv.reader(f, delimiter="\t"))[1:]
-    return [(str((manifest.parent / p).resolve()), t) for p, t, *_ in body]
-
-
-def write_manifest(rows: list[tuple[str, str]], out: Path) -> Path:
-    from engine.atomic import atomic_write_text
-    from engine.tune.data import manifest_text
-
-    out.mkdir(parents=True, exist_ok=True)
-    return atomic_write_text(out / "manifest.tsv", manifest_text(rows))
 
 
 def corrections(work: Path, seconds: float) -> tuple[Path, float]:
