@@ -49,6 +49,7 @@ from .ngram import train_ngram as _train
 from .results import Char
 
 __all__ = [
+    "DOMAIN_FILE",
     "DOMAIN_ORDER",
     "LM_CONFIG",
     "LM_FOLDER",
@@ -57,6 +58,7 @@ __all__ = [
     "Hotword",
     "LmError",
     "ModelLM",
+    "add_domain_lm",
     "build_model_lm",
     "decoder_chars",
     "describe_decoder",
@@ -112,11 +114,24 @@ class BeamOptions:
 
 @dataclass(frozen=True, slots=True)
 class ModelLM:
-    """A model folder's language model (`lm/lm.json` and the ARPA file it names)."""
+    """A model folder's language model (`lm/lm.json` and the ARPA file it names), and the
+    domain n-gram a tuned model carries of the text it was tuned on (`"domain"` in lm.json),
+    mixed in with `options.domain_weight`: tuning teaches the acoustic model new characters and
+    terms, and a general n-gram that gives them only its floor probability would vote them
+    down again."""
 
     ngram: CharNgram
     options: BeamOptions
     path: Path
+    domain: CharNgram | None = None
+
+    def language_model(self, domain_weight: float | None = None) -> LanguageModel:
+        """What the beam search scores with: the n-gram, mixed with the domain one if any
+        (its share: `domain_weight`, by default the folder's)."""
+        w = self.options.domain_weight if domain_weight is None else domain_weight
+        if self.domain is None or w <= 0:
+            return self.ngram
+        return Interpolated([(self.ngram, 1 - w), (self.domain, w)])
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike) -> ModelLM | None:
@@ -128,13 +143,15 @@ class ModelLM:
             config = json.loads(config_path.read_text(encoding="utf-8"))
             if config.get("type", "char-ngram") != "char-ngram":
                 raise ValueError(f"type {config.get('type')!r} is not char-ngram")
-            arpa = config_path.parent / config["file"]
-            ngram = _read_arpa_cached(str(arpa), arpa.stat().st_mtime_ns)
+            ngram = _read_arpa_cached_at(config_path.parent / config["file"])
+            domain = None
+            if config.get("domain"):
+                domain = _read_arpa_cached_at(config_path.parent / config["domain"]["file"])
             known = {f for f in BeamOptions.__dataclass_fields__ if f in config}
             options = BeamOptions(**{f: config[f] for f in known})
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError, KeyError, TypeError, EOFError) as e:
             raise LmError("lm.bad_folder", path=config_path.parent, detail=e) from e
-        return cls(ngram, options, config_path.parent)
+        return cls(ngram, options, config_path.parent, domain)
 
     def write(self, folder: str | os.PathLike, extra: dict | None = None) -> Path:
         """Write the n-gram and its settings into `folder/lm/` (a model folder)."""
@@ -163,6 +180,36 @@ class ModelLM:
 @lru_cache(maxsize=4)
 def _read_arpa_cached(path: str, _mtime: int) -> CharNgram:
     return read_arpa(path)
+
+
+def _read_arpa_cached_at(path: Path) -> CharNgram:
+    return _read_arpa_cached(str(path), path.stat().st_mtime_ns)
+
+
+DOMAIN_FILE = f"domain-{DOMAIN_ORDER}gram.arpa.gz"
+
+
+def add_domain_lm(
+    lm_folder: str | os.PathLike, sentences: Sequence[str], vocab: Sequence[str]
+) -> Path | None:
+    """Give the LM in `lm_folder` (a copy of the base model's `lm/`) a domain n-gram of the
+    text a model was tuned on, over `vocab` (the tuned model's characters, new ones included),
+    recorded in its lm.json. Repeated sentences count once (a job may repeat its domain rows
+    against a replayed general set). Returns the domain file, or None when no sentence is left
+    (the LM is then left as it was)."""
+    from .atomic import atomic_write_text
+
+    folder = Path(lm_folder)
+    unique = list(dict.fromkeys(s for text in sentences for s in split_sentences(text)))
+    if not unique:
+        return None
+    model = _train(unique, DOMAIN_ORDER, vocab)
+    path = model.write_arpa(folder / DOMAIN_FILE)
+    config_path = folder / LM_CONFIG
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["domain"] = {"file": DOMAIN_FILE, "order": DOMAIN_ORDER, "sentences": len(unique)}
+    atomic_write_text(config_path, json.dumps(config, ensure_ascii=False, indent=2) + "\n")
+    return path
 
 
 def lm_cache_dir() -> Path:
@@ -436,7 +483,7 @@ class BeamDecoder:
         options default to the model LM's)."""
         options = options or (model_lm.options if model_lm is not None else BeamOptions())
         chars = decoder_chars(vocab, blank_id, special_ids, word_delimiter)
-        lm: LanguageModel | None = model_lm.ngram if model_lm is not None else None
+        lm = model_lm.language_model(options.domain_weight) if model_lm is not None else None
         if domain_text is not None:
             domain = domain_lm(domain_text, chars)
             lm = domain if lm is None else Interpolated(
@@ -597,7 +644,7 @@ def describe_decoder(beam: BeamDecoder | None) -> str:
     parts = []
     lm = beam.lm
     if isinstance(lm, Interpolated):
-        parts.append(f"{lm.parts[0][0].order}-gram LM mixed with the domain text's")
+        parts.append(f"{lm.parts[0][0].order}-gram LM mixed with a domain model")
     elif lm is not None:
         parts.append(f"{lm.order}-gram LM")
     if beam.hotwords:

@@ -261,7 +261,7 @@ class Interpolated(LanguageModel):
     """Linear interpolation P = Σ λ_i P_i of models over the same tokens (weights normalized to
     sum 1): how a domain model is mixed with a general one (each sees its own order)."""
 
-    def __init__(self, parts: Sequence[tuple[CharNgram, float]]):
+    def __init__(self, parts: Sequence[tuple[CharNgram | Interpolated, float]]):
         parts = [(lm, float(w)) for lm, w in parts if w > 0]
         if not parts:
             raise ValueError("Interpolated: give at least one model with a positive weight")
@@ -269,6 +269,11 @@ class Interpolated(LanguageModel):
         self.parts = [(lm, w / total) for lm, w in parts]
         self.order = max(lm.order for lm, _ in parts)
 
+    def prob(self, context: tuple[str, ...], token: str) -> float:
+        """Linear P(token | context): a mixture can itself be mixed (a tuned model's own
+        domain model, then the user's domain text)."""
+        return sum(w * lm.prob(context, token) for lm, w in self.parts)
+
     def logprob(self, context: tuple[str, ...], token: str) -> float:
-        p = sum(w * lm.prob(context, token) for lm, w in self.parts)
+        p = self.prob(context, token)
         return math.log(p) if p > 0 else _NEVER * _LOG10

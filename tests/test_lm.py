@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,7 +20,9 @@ from engine.lm import (
     LmError,
     ModelLM,
     _Biasing,
+    add_domain_lm,
     build_model_lm,
+    describe_decoder,
     domain_lm,
     read_hotwords,
 )
@@ -227,6 +230,37 @@ def test_domain_text_mixed_into_the_model_lm_changes_the_reading(tmp_path, monke
     assert text(mixed.chars(lp, frame_seconds=0.02)) == "医生好"
 
 
+def test_a_tuned_models_own_domain_lm_is_read_from_its_folder_and_mixed_in(tmp_path):
+    """What a tuning job leaves in the tuned model's lm/ (engine.tune.export.save_merged):
+    the general n-gram knows 一生, the tuning transcripts 医生; the folder's LM reads 医生 with
+    no domain text given, and repeated transcripts count once. Without the domain part (or
+    with domain_weight 0) the same frames read 一生."""
+    (tmp_path / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(VOCAB)}))
+    corpus = tmp_path / "general.txt"
+    corpus.write_text("一生好\n一生\n一个人\n", encoding="utf-8")
+    build_model_lm(tmp_path, [corpus], order=3, options=BeamOptions(lm_weight=1.0))
+    lp = frames(["", {"一": 0.45, "医": 0.45}, "", "生", "", "好"])
+    general = ModelLM.from_folder(tmp_path)
+    assert general is not None and general.domain is None
+    assert text(BeamDecoder.for_model(**KW, model_lm=general).chars(lp, frame_seconds=0.02)) == (
+        "一生好"
+    )
+    assert add_domain_lm(tmp_path / "lm", ["，。"], CHARS) is None  # nothing to learn from
+    written = add_domain_lm(tmp_path / "lm", ["医生好", "医生看人", "好医生"] * 3, CHARS)
+    assert written is not None and written.is_file()
+    config = json.loads((tmp_path / "lm" / "lm.json").read_text(encoding="utf-8"))
+    assert config["domain"]["sentences"] == 3 and config["lm_weight"] == 1.0
+    tuned = ModelLM.from_folder(tmp_path)
+    assert tuned is not None and tuned.domain is not None
+    beam = BeamDecoder.for_model(**KW, model_lm=tuned)
+    assert text(beam.chars(lp, frame_seconds=0.02)) == "医生好"
+    assert "mixed with a domain model" in describe_decoder(beam)
+    off = BeamDecoder.for_model(
+        **KW, model_lm=tuned, options=replace(tuned.options, domain_weight=0.0)
+    )
+    assert text(off.chars(lp, frame_seconds=0.02)) == "一生好"
+
+
 # ---- model folders ---------------------------------------------------------------------------
 
 
@@ -349,3 +383,16 @@ def test_a_tuned_model_keeps_its_base_models_language_model(tiny_with_lm, tmp_pa
     out = save_merged(model, processor, tmp_path / "tuned", card)
     assert ModelLM.from_folder(out) is not None
     assert (out / "lm" / "lm.json").read_bytes() == (tiny_with_lm / "lm" / "lm.json").read_bytes()
+    # Given its training transcripts, the tuned model's LM learns them as its domain, over
+    # every character the tuned model writes (the base LM's own files are kept as they were).
+    vocab = [t for t in processor.tokenizer.get_vocab() if len(t) == 1 and t != "|"]
+    lines = [vocab[0] + vocab[1] + vocab[2], vocab[3] + vocab[4], vocab[3] + vocab[4]]
+    out = save_merged(model, processor, tmp_path / "tuned-lm", card, lines)
+    tuned = ModelLM.from_folder(out)
+    assert tuned is not None and tuned.domain is not None
+    assert set(vocab) <= tuned.domain.vocab
+    assert json.loads((out / "lm" / "lm.json").read_text("utf-8"))["domain"]["sentences"] == 2
+    arpa = (tiny_with_lm / "lm").glob("*.arpa.gz")
+    assert all((out / "lm" / a.name).read_bytes() == a.read_bytes() for a in arpa)
+    general = tuned.ngram.prob(("<s>",), vocab[3])
+    assert tuned.language_model().prob(("<s>",), vocab[3]) > general

@@ -8,11 +8,13 @@ import dataclasses
 import json
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.atomic import atomic_folder
-from engine.lm import LM_FOLDER
+from engine.decode import CtcVocab
+from engine.lm import LM_FOLDER, add_domain_lm, decoder_chars
 
 __all__ = ["CARD_FILE", "ModelCard", "read_card", "save_adapter", "save_merged"]
 
@@ -80,10 +82,13 @@ def read_card(folder: Path) -> ModelCard | None:
         return None
 
 
-def save_merged(model, processor, target: Path, card: ModelCard) -> Path:
+def save_merged(
+    model, processor, target: Path, card: ModelCard, lm_text: Sequence[str] = ()
+) -> Path:
     """The plain checkpoint `engine.model.load_model` loads: weights, config, processor, card,
-    and the base model folder's language model (lm/, engine.lm) when it has one. A peft model
-    is merged first (its adapters folded into the base weights)."""
+    and the base model folder's language model (lm/, engine.lm) when it has one, given a domain
+    n-gram of `lm_text` (the training transcripts; engine.lm.add_domain_lm). A peft model is
+    merged first (its adapters folded into the base weights)."""
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
 
@@ -95,6 +100,10 @@ def save_merged(model, processor, target: Path, card: ModelCard) -> Path:
         base_lm = Path(card.base_model) / LM_FOLDER
         if base_lm.is_dir():
             shutil.copytree(base_lm, tmp / LM_FOLDER)
+            if lm_text:
+                v = CtcVocab.from_tokenizer(processor.tokenizer)
+                chars = decoder_chars(v.tokens, v.blank_id, v.special_ids, v.word_delimiter)
+                add_domain_lm(tmp / LM_FOLDER, lm_text, chars)
 
     log.info("saving merged model to %s", target)
     return atomic_folder(target, write)

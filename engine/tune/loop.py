@@ -692,7 +692,8 @@ class Job:
             try:
                 if cfg.method == "lora":
                     adapter_dir = save_adapter(model, self.processor, self.out / "adapter", card)
-                save_merged(model, self.processor, self.out / "model", card)
+                lm_text = [e.text for e in data.train]  # never the held-out rows
+                save_merged(model, self.processor, self.out / "model", card, lm_text)
             except OSError as e:
                 raise self._disk_full("the tuned model", e) from e
             shutil.rmtree(self.out / _CACHE, ignore_errors=True)  # rebuilt if a job reuses out
