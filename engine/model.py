@@ -14,13 +14,14 @@ import pickle
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
-
-import torch
+from typing import TYPE_CHECKING, Any, Literal
 
 from .decode import CtcVocab
 from .errors import TingxieError
 from .registry import Family, UnsupportedModelError, family_for
+
+if TYPE_CHECKING:  # torch is imported when a model is loaded: Whisper's path never needs it
+    import torch
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -50,7 +51,7 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Attention = Literal["auto", "sdpa", "flash_attention_2", "eager"]
 Backend = Literal["auto", "torch", "onnx"]
 
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # torch dtype names
 _WEIGHT_FILES = (
     "model.safetensors",
     "model.safetensors.index.json",
@@ -114,7 +115,7 @@ class LoadedModel:
 
     @property
     def precision(self) -> str:
-        return {v: k for k, v in _DTYPES.items()}[self.dtype]
+        return next(k for k, v in _DTYPES.items() if str(self.dtype) == f"torch.{v}")
 
     @property
     def frame_seconds(self) -> float:
@@ -136,6 +137,8 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def pick_device(requested: Device) -> torch.device:
+    import torch
+
     if requested == "cuda" and not torch.cuda.is_available():
         raise ModelLoadError("model.no_cuda")
     if requested == "auto":
@@ -146,8 +149,10 @@ def pick_device(requested: Device) -> torch.device:
 def pick_dtype(requested: Precision, device: torch.device) -> torch.dtype:
     """bf16 where the hardware runs it natively (recent GPUs, AVX512-BF16/AMX CPUs), else fp16 on
     older GPUs and fp32 on other CPUs."""
+    import torch
+
     if requested != "auto":
-        return _DTYPES[requested]
+        return getattr(torch, _DTYPES[requested])
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
@@ -162,7 +167,7 @@ def pick_attention(
         if requested == "sdpa" and not family.supports_sdpa:
             raise ModelLoadError("model.sdpa_unsupported", model_type=family.model_type)
         return requested
-    half = dtype in (torch.float16, torch.bfloat16)
+    half = dtype.is_floating_point and dtype.itemsize == 2
     if device.type == "cuda" and half and _flash_attn_installed():
         return "flash_attention_2"
     return "sdpa" if family.supports_sdpa else "eager"
@@ -301,6 +306,7 @@ def _onnx_model(path: Path) -> Any:
 
 def load_model(source: str | os.PathLike, options: LoadOptions | None = None) -> LoadedModel:
     """Load a CTC checkpoint and its processor for inference (eval mode, no gradients)."""
+    import torch
     from transformers import AutoModelForCTC, AutoProcessor
 
     options = options or LoadOptions()

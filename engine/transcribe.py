@@ -19,9 +19,9 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from . import audio
 from .calibration import CALIBRATION_FILE, Calibration
@@ -31,6 +31,9 @@ from .lm import BeamDecoder, ModelLM
 from .model import LoadedModel
 from .results import Char, Progress, Segment, TranscriptionInfo
 from .vad import PauseDetector, PauseOptions
+
+if TYPE_CHECKING:  # imported where a CTC model runs: Whisper segments (split_segments) need none
+    import torch
 
 __all__ = ["TranscribeOptions", "Transcriber", "split_segments"]
 
@@ -318,6 +321,8 @@ def _blocks_of(audio: np.ndarray, block: int) -> Iterator[np.ndarray]:
 def _configure_threads(device: torch.device) -> None:
     """Use every core this process may run on, but no more (containers often report the
     host's cores to torch, and oversubscribed threads slow matrix products down)."""
+    import torch
+
     if device.type != "cpu":
         return
     try:
@@ -409,7 +414,7 @@ class Transcriber:
         Arrays of equal length run together; different lengths run apart, so no padding can
         change a result. Arrays shorter than one frame's receptive field give zero frames.
         """
-        return self._forward(batch, lambda out: torch.log_softmax(out.logits.float(), dim=-1))
+        return self._forward(batch, lambda out: out.logits.float().log_softmax(dim=-1))
 
     def logits(self, batch: list[np.ndarray]) -> list[np.ndarray]:
         """As `log_probs`, the raw logits (to compare two backends of one model)."""
@@ -424,6 +429,8 @@ class Transcriber:
     def _forward(
         self, batch: list[np.ndarray], select, width: int | None = None, hidden: bool = False
     ) -> list[np.ndarray]:
+        import torch
+
         width = width or int(self.model.model.config.vocab_size)
         out: list[np.ndarray] = [np.zeros((0, width), np.float32)] * len(batch)
         by_length: dict[int, list[int]] = {}

@@ -15,9 +15,9 @@ already heard silence.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -89,17 +89,12 @@ class PauseDetector:
         if self._silero is None:
             rms = float(np.sqrt(np.mean(np.square(block, dtype=np.float64))))
             return 20 * np.log10(max(rms, 1e-10)) > self.options.energy_threshold_db
-        import torch
-
-        with torch.inference_mode():
-            prob = float(self._silero(torch.from_numpy(block), SAMPLE_RATE))
-        return prob > self.options.vad_threshold
+        return float(self._silero(block)) > self.options.vad_threshold
 
     def push(self, samples: np.ndarray) -> list[int]:
         self._pending = np.concatenate([self._pending, np.asarray(samples, np.float32)])
         n = len(self._pending) // self._block
-        with _one_torch_thread(self._silero is not None and n > 0):
-            boundaries = self._scan(n)
+        boundaries = self._scan(n)
         self._pending = self._pending[n * self._block :]
         self._pos += n * self._block
         return boundaries
@@ -120,25 +115,6 @@ class PauseDetector:
         return boundaries
 
 
-@contextlib.contextmanager
-def _one_torch_thread(active: bool) -> Iterator[None]:
-    """Run silero's many tiny calls on one thread: split over several (as the transcriber
-    sets torch for the model), each 32 ms call waits on the others, and on a busy 2-core
-    machine 20 s of audio took 25 s instead of 1 s. Torch's thread count is per process; the
-    engine's callers run the detector and the model from one thread, one after the other."""
-    if not active:
-        yield
-        return
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def find_pauses(audio: np.ndarray, options: PauseOptions | None = None) -> list[float]:
     """The pause boundaries (seconds) of a whole 16 kHz recording."""
     return [p / SAMPLE_RATE for p in PauseDetector(options).push(audio)]
@@ -155,33 +131,77 @@ def find_speech(
     silero-vad: a stretch is at least min_speech_seconds long, and silences shorter than
     min_silence_seconds do not end one (engine.speakers embeds the voices in them)."""
     import torch
-    from silero_vad import get_speech_timestamps
-
-    model = _load_silero()
-    with _one_torch_thread(True), torch.inference_mode():
-        stamps = get_speech_timestamps(
-            torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)),
-            model,
-            threshold=threshold,
-            sampling_rate=SAMPLE_RATE,
-            min_speech_duration_ms=round(min_speech_seconds * 1000),
-            min_silence_duration_ms=round(min_silence_seconds * 1000),
-        )
-    return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
-
-
-def _load_silero():
-    import torch
 
     threads = torch.get_num_threads()
     try:
-        from silero_vad import load_silero_vad
-    except ImportError as e:
+        from silero_vad import get_speech_timestamps
+    finally:  # importing silero_vad sets the whole process to one torch thread
+        torch.set_num_threads(threads)
+    stamps = get_speech_timestamps(
+        torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)),
+        _load_silero(),
+        threshold=threshold,
+        sampling_rate=SAMPLE_RATE,
+        min_speech_duration_ms=round(min_speech_seconds * 1000),
+        min_silence_duration_ms=round(min_silence_seconds * 1000),
+    )
+    return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
+
+
+class _Silero:
+    """silero-vad's ONNX model, as shipped in the silero-vad wheel, on ONNX Runtime: one
+    512-sample block at a time, with the recurrent state and the 64 samples of context the
+    model carries from block to block (what the package's OnnxWrapper does, in numpy).
+
+    Not the package's TorchScript model, so that what needs no torch does not import it:
+    Whisper files run on CTranslate2, and torch's import alone added 0.27 GB to that path. One
+    thread: the calls are tiny and many, and split over several each waits on the others."""
+
+    _CONTEXT = 64
+
+    def __init__(self) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(
+            str(_silero_file()), opts, providers=["CPUExecutionProvider"]
+        )
+        self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
+        self.reset_states()
+
+    def reset_states(self) -> None:
+        self._state = np.zeros((2, 1, 128), np.float32)
+        self._context = np.zeros((1, self._CONTEXT), np.float32)
+
+    def __call__(self, block, sampling_rate: int = SAMPLE_RATE) -> np.ndarray:
+        """Speech probability of one block (a 0-d array; torch tensors are read too, as
+        silero_vad.get_speech_timestamps passes them)."""
+        if sampling_rate != SAMPLE_RATE:
+            raise ValueError(f"silero-vad runs at {SAMPLE_RATE} Hz here, not {sampling_rate}")
+        x = np.asarray(block, dtype=np.float32).reshape(1, -1)
+        x = np.concatenate([self._context, x], axis=1)
+        out, self._state = self._session.run(
+            None, {"input": x, "state": self._state, "sr": self._sr}
+        )
+        self._context = x[:, -self._CONTEXT :]
+        return np.asarray(out, np.float32).reshape(())
+
+
+def _silero_file() -> Path:
+    """The ONNX model inside the installed silero-vad wheel, found without importing the
+    package (its __init__ imports torch)."""
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None or not spec.submodule_search_locations:
         raise ImportError(
             "PauseOptions.vad='silero' needs the silero-vad package: pip install silero-vad, "
             "or use vad='energy'"
-        ) from e
-    finally:
-        # importing silero_vad sets the whole process to one torch thread (the model too)
-        torch.set_num_threads(threads)
-    return load_silero_vad(onnx=False)
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
+    if not path.is_file():
+        raise ImportError(f"{path}: silero-vad's model is missing; reinstall silero-vad")
+    return path
+
+
+def _load_silero() -> _Silero:
+    return _Silero()

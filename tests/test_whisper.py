@@ -189,6 +189,25 @@ def test_whisper_chars_are_well_formed_and_simplified(whisper_transcripts):
         assert len({c["confidence"] for c in chars}) > 1, name  # not one constant
 
 
+def test_whisper_transcribes_a_file_without_importing_torch(whisper_dir, shared_audio):
+    """Whisper runs on CTranslate2 and the pause detector on ONNX Runtime: a file transcribed
+    through the engine API never imports torch, whose import alone cost the wrapper 0.27 GB
+    beside plain faster-whisper (bench/bench_whisper.py). A fresh process; fails if any module
+    on the path imports torch at the top again (engine.model and engine.transcribe did)."""
+    clip = shared_audio / "aishell1_BAC009S0724W0121.wav"
+    code = (
+        "import sys\n"
+        "from engine.loader import load_model, transcriber_for\n"
+        f"items, _ = transcriber_for(load_model({str(whisper_dir)!r})).transcribe({str(clip)!r})\n"
+        "print(sum(len(s.chars) for s in items if hasattr(s, 'chars')), 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=True
+    )
+    chars, torch_imported = done.stdout.split()
+    assert int(chars) > 5 and torch_imported == "False"
+
+
 def test_the_calibration_evaluate_writes_is_the_one_loading_applies(tmp_path, monkeypatch):
     """`tingxie-cli evaluate --calibrate` fits the raw default measure and writes it beside the
     model; loading must find it under the same name (old bug: the loader looked for "root",
