@@ -176,6 +176,28 @@ STRINGS: dict[str, tuple[str, str]] = {
         "已将 {folder} 中的 {count} 个新文件加入队列",
     ),
     "watch.exported": ("Wrote {files}", "已写入 {files}"),
+    "label.speakers": ("Speakers:", "说话人："),
+    "speakers.choice.off": ("Off", "不区分"),
+    "speakers.choice.auto": ("Automatic", "自动"),
+    "speakers.choice.count": ("{count} speakers", "{count} 人"),
+    "speakers.tooltip": (
+        "Tell the speakers apart in opened files and finished recordings "
+        "(after transcribing: about a second of work per minute of speech)",
+        "区分打开的文件和录完的录音中的说话人（转写完成后进行，每分钟语音约需一秒）",
+    ),
+    "status.speakers": ("Telling the speakers apart in {path}…", "正在区分 {path} 中的说话人…"),
+    "speakers.failed": (
+        "The speakers of {path} could not be told apart ({message}); the transcript is kept "
+        "without them",
+        "无法区分 {path} 中的说话人（{message}）；转写已保留，但不含说话人",
+    ),
+    "action.rename_speaker": ("Rename {name}…", "重命名 {name}…"),
+    "dialog.rename_speaker": ("Rename speaker", "重命名说话人"),
+    "dialog.speaker_name": (
+        "Name for {name} everywhere in this transcript (empty: the default name):",
+        "{name} 在整篇转写中的名称（留空则恢复默认名称）：",
+    ),
+    "undo.rename_speaker": ("Rename {old} to {name}", "将 {old} 重命名为 {name}"),
 }
 
 _current: Language = "zh"

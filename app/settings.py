@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKENDS",
+    "SPEAKER_CHOICES",
     "Preferences",
     "Settings",
     "default_recordings_dir",
@@ -36,6 +37,9 @@ __all__ = [
 ORGANIZATION = "Tingxie"
 BACKENDS = ("auto", "torch", "onnx")  # engine.model.Backend, without importing torch
 APPLICATION = "Tingxie"
+# Telling speakers apart in transcribed files and finished recordings (engine.speakers): off,
+# auto (the number found), or exactly that many speakers.
+SPEAKER_CHOICES = ("off", "auto", "2", "3", "4", "5", "6")
 
 log = logging.getLogger("tingxie.app.settings")
 
@@ -66,6 +70,8 @@ class Preferences:
     watch_folders: tuple[WatchSpec, ...] = ()
     # Restore punctuation (，。？！、) in file transcripts and live segments (engine.punctuation).
     punctuation: bool = True
+    # Speakers in file transcripts and finished recordings: one of SPEAKER_CHOICES.
+    speakers: str = "off"
 
     def __post_init__(self) -> None:
         # Frozen: the normalized values are set once, here.
@@ -74,6 +80,8 @@ class Preferences:
         object.__setattr__(self, "threshold", min(1.0, max(0.0, float(self.threshold))))
         if self.backend not in BACKENDS:
             object.__setattr__(self, "backend", "auto")
+        if self.speakers not in SPEAKER_CHOICES:
+            object.__setattr__(self, "speakers", "off")
         if not self.recordings_dir:
             object.__setattr__(self, "recordings_dir", str(default_recordings_dir()))
 

@@ -6,32 +6,46 @@ replaced on each update. Every committed character keeps its index in `chars`, w
 the review mode builds on (`char_clicked`, `select_chars`). A character's punctuation mark
 (`Char.after`) is drawn right after it in the plain text color: it belongs to no confidence
 band, is never one of `chars`, and hit testing and selection skip it.
+
+Speakers: a finished segment whose speaker (`Segment.speaker`) differs from the one before
+starts with a bold label, its speaker's name and a colon (说话人 1：). Like a mark, a label is
+text in the document but never one of `chars`: the positions in `_starts` step over it, so
+coloring, hit testing, selection and review replacements are unaffected. Its characters carry
+the speaker's number as a format property, which is how a label is found again (a click on it
+asks to rename the speaker, `set_speaker_names` rewrites every label).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import accumulate
 
 from PySide6.QtCore import QEvent, QPoint, QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
+from PySide6.QtGui import QColor, QFont, QTextBlock, QTextCharFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
+    QMenu,
     QTextEdit,
     QToolTip,
     QWidget,
 )
 
-from engine.results import Char, Segment
+from engine.results import Char, Segment, speaker_name
 
 from .confidence import BAND_COLORS, DEFAULT_THRESHOLD, LOW_BACKGROUND, Bands, char_tooltip
 from .confidence import tail_color as _tail_color
 from .fonts import cjk_font
 from .i18n import tr
 
-__all__ = ["ConfidenceBar", "TranscriptView"]
+__all__ = ["ConfidenceBar", "TranscriptView", "ask_speaker_name"]
+
+# Format property holding the speaker number on the characters of a speaker label.
+_SPEAKER = QTextFormat.Property.UserProperty + 1
+_LABEL_COLOR = "#37474f"  # labels: dark slate, apart from the confidence bands
 
 
 class TranscriptView(QTextEdit):
@@ -39,6 +53,9 @@ class TranscriptView(QTextEdit):
 
     # Index into `chars` of a committed character the user clicked.
     char_clicked = Signal(int)
+    # A speaker (Segment.speaker) whose label was clicked or whose "Rename" menu item was
+    # chosen: the page showing the view asks for the name and applies it.
+    speaker_rename_requested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -51,6 +68,8 @@ class TranscriptView(QTextEdit):
         self._committed_end = 0  # document position after the last committed character
         self._tail: tuple[Char, ...] = ()
         self._open_paragraph = False  # committed characters since the last segment break
+        self._speaker_names: dict[int, str] = {}  # names given to speakers (by number)
+        self._last_speaker: int | None = None  # speaker of the last segment appended
 
     # ---- content -------------------------------------------------------------------------
     @property
@@ -68,17 +87,105 @@ class TranscriptView(QTextEdit):
         self._committed_end = 0
         self._tail = ()
         self._open_paragraph = False
+        self._last_speaker = None
 
-    def set_segments(self, segments: Iterable[Segment]) -> None:
-        """Show finished segments, one paragraph each (file results, a reopened transcript)."""
+    def set_segments(
+        self, segments: Iterable[Segment], speaker_names: Mapping[int, str] | None = None
+    ) -> None:
+        """Show finished segments, one paragraph each (file results, a reopened transcript);
+        `speaker_names`: the names given to its speakers (default: those set before)."""
         self.clear()
+        if speaker_names is not None:
+            self._speaker_names = dict(speaker_names)
         for segment in segments:
             self.append_segment(segment)
 
     def append_segment(self, segment: Segment) -> None:
-        """Append a finished segment as its own paragraph."""
+        """Append a finished segment as its own paragraph, after its speaker's label when the
+        speaker changes there."""
+        if segment.chars:
+            if segment.speaker is not None and segment.speaker != self._last_speaker:
+                cursor = QTextCursor(self.document())
+                cursor.setPosition(self._committed_end)  # before the tail, which goes below
+                cursor.insertText(self._label_text(segment.speaker), _label_format(segment.speaker))
+                self._committed_end = cursor.position()
+            self._last_speaker = segment.speaker
         self.apply_update(segment.chars, ())
         self.end_segment()
+
+    # ---- speakers ------------------------------------------------------------------------
+    @property
+    def speaker_names(self) -> dict[int, str]:
+        return dict(self._speaker_names)
+
+    def speaker_label(self, speaker: int) -> str:
+        """What a speaker is called in this transcript (its name, else 说话人 N)."""
+        return speaker_name(speaker, self._speaker_names)
+
+    def _label_text(self, speaker: int) -> str:
+        return f"{self.speaker_label(speaker)}："
+
+    def speaker_labels(self) -> list[tuple[int, str]]:
+        """(speaker, label text) of every label, in document order (for tests, tools)."""
+        return [(sp, self._label_text_at(pos, n)) for pos, n, sp in self._labels()]
+
+    def _label_text_at(self, pos: int, length: int) -> str:
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(pos)
+        cursor.setPosition(pos + length, QTextCursor.MoveMode.KeepAnchor)
+        return cursor.selectedText()
+
+    def _labels(self) -> Iterator[tuple[int, int, int]]:
+        """(position, length, speaker) of every label, in document order."""
+        block = self.document().begin()
+        while block.isValid():
+            label = _block_label(block)
+            if label is not None:
+                yield label
+            block = block.next()
+
+    def set_speaker_names(self, names: Mapping[int, str]) -> None:
+        """Call the speakers by `names` (a speaker left out: 说话人 N) in every label; the
+        characters keep their indexes, and their positions step over the new labels."""
+        self._speaker_names = dict(names)
+        labels = list(self._labels())
+        if not labels:
+            return
+        cursor = QTextCursor(self.document())
+        cursor.beginEditBlock()
+        for pos, length, speaker in reversed(labels):  # last first: earlier positions hold
+            cursor.setPosition(pos)
+            cursor.setPosition(pos + length, QTextCursor.MoveMode.KeepAnchor)
+            cursor.insertText(self._label_text(speaker), _label_format(speaker))
+        cursor.endEditBlock()
+        # Each position moves by what the labels before it grew by.
+        at = [pos for pos, _, _ in labels]
+        grown = [0, *accumulate(len(self._label_text(sp)) - n for _, n, sp in labels)]
+        self._starts = [p + grown[bisect_left(at, p)] for p in self._starts]
+        self._committed_end += grown[bisect_left(at, self._committed_end)]
+
+    def speaker_at(self, point: QPoint) -> int | None:
+        """The speaker whose label is under viewport point `point`, else None."""
+        pos = self.cursorForPosition(point).position()
+        label = _block_label(self.document().findBlock(pos))
+        if label is None:
+            return None
+        start, length, speaker = label
+        for candidate in (pos - 1, pos):
+            if start <= candidate < start + length and self._box_contains(candidate, point):
+                return speaker
+        return None
+
+    def speaker_of(self, pos: int) -> int | None:
+        """The speaker of the text at document position `pos`: that of the last label at or
+        before it; None when no label comes before it."""
+        block = self.document().findBlock(pos)
+        while block.isValid():
+            label = _block_label(block)
+            if label is not None:
+                return label[2]
+            block = block.previous()
+        return None
 
     def apply_update(self, committed: Sequence[Char], tail: Sequence[Char]) -> None:
         """Append newly committed characters and replace the unstable tail."""
@@ -305,14 +412,64 @@ class TranscriptView(QTextEdit):
     def mouseReleaseEvent(self, event) -> None:
         super().mouseReleaseEvent(event)
         if event.button() == Qt.MouseButton.LeftButton and not self.textCursor().hasSelection():
-            hit = self.char_at(event.position().toPoint())
+            point = event.position().toPoint()
+            speaker = self.speaker_at(point)
+            if speaker is not None:
+                self.speaker_rename_requested.emit(speaker)
+                return
+            hit = self.char_at(point)
             if hit is not None and hit[1] is not None:
                 self.char_clicked.emit(hit[1])
+
+    def context_menu(self, point: QPoint) -> QMenu:
+        """The standard menu, and "Rename speaker…" for the speaker of the text at `point`."""
+        menu = self.createStandardContextMenu(point)
+        speaker = self.speaker_of(self.cursorForPosition(point).position())
+        if speaker is not None:
+            menu.addSeparator()
+            rename = menu.addAction(tr("action.rename_speaker", name=self.speaker_label(speaker)))
+            rename.setObjectName("rename-speaker")
+            rename.triggered.connect(lambda: self.speaker_rename_requested.emit(speaker))
+        return menu
+
+    def contextMenuEvent(self, event) -> None:
+        menu = self.context_menu(event.pos())
+        menu.exec(event.globalPos())
+        menu.deleteLater()
 
     def _scroll_to_end(self) -> None:
         bar = self.verticalScrollBar()
         if bar.value() >= bar.maximum() - 4:  # follow the text unless the user scrolled up
             bar.setValue(bar.maximum())
+
+
+def ask_speaker_name(parent: QWidget, current: str) -> str | None:
+    """The name the user gives a speaker now called `current` (stripped; empty: back to its
+    default name), or None when they cancel."""
+    name, ok = QInputDialog.getText(
+        parent, tr("dialog.rename_speaker"), tr("dialog.speaker_name", name=current), text=current
+    )
+    return name.strip() if ok else None
+
+
+def _label_format(speaker: int) -> QTextCharFormat:
+    """A speaker label: bold, its own color, the speaker's number as a property."""
+    fmt = QTextCharFormat()
+    fmt.setFontWeight(QFont.Weight.Bold)
+    fmt.setForeground(QColor(_LABEL_COLOR))
+    fmt.setProperty(_SPEAKER, speaker)
+    return fmt
+
+
+def _block_label(block: QTextBlock) -> tuple[int, int, int] | None:
+    """(position, length, speaker) of the label a paragraph starts with, or None."""
+    if not block.isValid():
+        return None
+    # (textFormats, not a fragment iterator: `block.begin()` hung once pyqtgraph was imported)
+    first = next((r for r in block.textFormats() if r.start == 0), None)
+    if first is None or not first.format.hasProperty(_SPEAKER):
+        return None
+    return block.position(), first.length, first.format.intProperty(_SPEAKER)
 
 
 def _mark_format() -> QTextCharFormat:

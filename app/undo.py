@@ -1,4 +1,4 @@
-"""Undo/redo of review decisions (QUndoStack commands) over an `EditSession`.
+"""Undo/redo of review decisions and speaker names (QUndoStack commands) over an `EditSession`.
 
 Each command moves the session's head: the session saves every move to the store at once, so
 undo and redo are autosaved too. A failed save (full or read-only disk) leaves the change in
@@ -15,7 +15,7 @@ from PySide6.QtGui import QUndoCommand
 from engine.library.review import EditOp
 from engine.library.store import EditSession, StoreError
 
-__all__ = ["EditCommand", "HeadCommand"]
+__all__ = ["EditCommand", "HeadCommand", "RenameSpeakerCommand"]
 
 # Called after every change with the save error, or None when everything is saved.
 Saved = Callable[[StoreError | None], None]
@@ -66,3 +66,32 @@ class EditCommand(HeadCommand):
             self._on_saved(e)
             return
         self._on_saved(None)
+
+
+class RenameSpeakerCommand(QUndoCommand):
+    """Call a speaker `name` everywhere in the transcript (empty: its default name); undo
+    gives back the name it had. `on_saved` follows every change, as for edits."""
+
+    def __init__(
+        self, session: EditSession, speaker: int, name: str, text: str, on_saved: Saved
+    ) -> None:
+        super().__init__(text)
+        self.session = session
+        self.speaker = speaker
+        self._before = session.speaker_names.get(speaker, "")
+        self._after = name.strip()
+        self._on_saved = on_saved
+
+    def _name(self, name: str) -> None:
+        try:
+            self.session.rename_speaker(self.speaker, name)
+        except StoreError as e:
+            self._on_saved(e)
+            return
+        self._on_saved(None)
+
+    def redo(self) -> None:
+        self._name(self._after)
+
+    def undo(self) -> None:
+        self._name(self._before)

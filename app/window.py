@@ -54,11 +54,11 @@ from .modeldialog import ModelDialog
 from .review.page import ReviewPanel
 from .review.player import SoundDevicePlayer
 from .savedialog import ask_save_path, write_error_text
-from .transcript import ConfidenceBar, TranscriptView
+from .transcript import ConfidenceBar, TranscriptView, ask_speaker_name
 from .tune.page import TunePage
 from .tune.supervisor import SupervisorHandle, TuneSupervisor
 from .waveform import WaveformView
-from .worker import ModelSummary, WorkerHandle
+from .worker import ModelSummary, SpeakersRequest, WorkerHandle
 
 __all__ = ["LIVE", "Document", "MainWindow", "media_patterns"]
 
@@ -79,6 +79,11 @@ class Document:
     # Live: how many of `segments` are finals (engine.twopass); the rest are streamed and
     # shown until their final replaces them.
     finals: int = 0
+    # Speakers to tell apart once it is transcribed (app.settings.SPEAKER_CHOICES, the
+    # setting when it began), the names given to them, and its id in the library once there.
+    speakers: str = "off"
+    speaker_names: dict[int, str] = field(default_factory=dict)
+    tid: int | None = None
 
 
 def media_patterns() -> str:
@@ -153,6 +158,11 @@ class MainWindow(QMainWindow):
         self.documents: dict[Any, Document] = {LIVE: Document()}
         self.current = LIVE
         self._job_ids = itertools.count(1)
+        # Transcripts waiting for their speakers (engine.speakers in the worker), by request.
+        self._speaker_requests = itertools.count(1)
+        self._awaiting_speakers: dict[int, Document] = {}
+        self._speakers_warned = False  # a failure was shown in a dialog since the setting
+        self._ready: Document | None = None  # the document transcript_ready is announcing
         self._recording = self._paused = False
         self._recording_status = "status.recording"  # what the status bar says while recording
         self._seconds = 0.0  # length of the recording shown by the elapsed label
@@ -245,6 +255,14 @@ class MainWindow(QMainWindow):
         self.refresh_devices_button.setIcon(reload)
         self.refresh_devices_button.clicked.connect(self.handle.list_devices)
         self.elapsed_label = QLabel()
+        self.speakers_label = QLabel()
+        self.speakers_box = QComboBox()
+        for choice in app_settings.SPEAKER_CHOICES:
+            self.speakers_box.addItem("", choice)
+        self.speakers_box.setCurrentIndex(self.speakers_box.findData(self.prefs.speakers))
+        self.speakers_box.activated.connect(
+            lambda i: self.settings.set(speakers=self.speakers_box.itemData(i))
+        )
         self.toolbar = QToolBar()
         self.toolbar.setObjectName("main-toolbar")
         for act in (self.record_action, self.pause_action, self.stop_action):
@@ -253,6 +271,9 @@ class MainWindow(QMainWindow):
         self.toolbar.addWidget(self.device_label)
         self.toolbar.addWidget(self.device_box)
         self.toolbar.addWidget(self.refresh_devices_button)
+        self.toolbar.addSeparator()
+        self.toolbar.addWidget(self.speakers_label)
+        self.toolbar.addWidget(self.speakers_box)
         self.toolbar.addSeparator()
         self.toolbar.addWidget(self.elapsed_label)
         self.addToolBar(self.toolbar)
@@ -301,6 +322,7 @@ class MainWindow(QMainWindow):
         self.worker.dataset_built.connect(panel.show_dataset)
         self.worker.dataset_failed.connect(panel.show_dataset_failed)
         self.transcript_ready.connect(self._add_to_library)
+        panel.speakers_renamed.connect(self._speakers_renamed)
         self.review_panel = panel
 
     def _build_library(self, library: Store) -> None:
@@ -420,7 +442,10 @@ class MainWindow(QMainWindow):
         w.file_done.connect(self._file_done)
         w.file_failed.connect(self._file_failed)
         w.file_cancelled.connect(self._file_cancelled)
+        w.speakers_failed.connect(self._speakers_failed)
+        w.speakers_done.connect(self._speakers_done)
         w.error.connect(self.show_error)
+        self.transcript.speaker_rename_requested.connect(self.ask_rename_speaker)
         # Watch folders: polled once a model is loaded, files queued like any other.
         self.folder_watcher = FolderWatcher(self.settings, self.add_files, self.documents, self)
         self.folder_watcher.follow(w)
@@ -577,7 +602,7 @@ class MainWindow(QMainWindow):
     def start_recording(self) -> None:
         if self._recording:
             return
-        self.documents[LIVE] = Document()
+        self.documents[LIVE] = Document(speakers=self.prefs.speakers)
         self.show_document(LIVE)
         self.waveform.reset()
         self.handle.start_recording.emit(self.prefs.recordings_dir)
@@ -611,7 +636,7 @@ class MainWindow(QMainWindow):
         self._update_actions()
         if transcribed:
             self._say("status.saved", path=path)
-            self.transcript_ready.emit(path, list(doc.segments), None)
+            self._transcribed(doc)
         else:
             # Begun with no model: the file is queued like an opened one, waits in the Files
             # panel for a model, and its transcript then reaches the view and the library.
@@ -699,7 +724,7 @@ class MainWindow(QMainWindow):
         jobs = []
         for path in paths:
             job_id = next(self._job_ids)
-            self.documents[job_id] = Document(audio=path)
+            self.documents[job_id] = Document(audio=path, speakers=self.prefs.speakers)
             self.queue.add(job_id, path)
             self.handle.enqueue_file.emit(job_id, path)
             jobs.append(job_id)
@@ -733,8 +758,13 @@ class MainWindow(QMainWindow):
         start opens in review."""
         if not segments:
             return
+        doc = self._ready
         try:
             tid = self.library.add_transcript(segments, audio=audio or None, info=info)
+            if doc is not None:
+                doc.tid = tid
+                for speaker, name in doc.speaker_names.items():  # named before it was stored
+                    self.library.rename_speaker(tid, speaker, name)
         except StoreError as e:
             self.show_error("store", e)
             return
@@ -752,12 +782,102 @@ class MainWindow(QMainWindow):
         self.queue.set_state(job_id, "done")
         if self.current == LIVE and not self._recording and not self.documents[LIVE].segments:
             self.show_document(job_id)
-        self.transcript_ready.emit(doc.audio, list(doc.segments), info)
+        self._transcribed(doc)
 
     def show_document(self, key: Any) -> None:
         """Show a transcript in the view: LIVE or a file job id."""
         self.current = key
-        self.transcript.set_segments(self.documents[key].segments)
+        doc = self.documents[key]
+        self.transcript.set_segments(doc.segments, doc.speaker_names)
+
+    # ---- speakers ------------------------------------------------------------------------
+    def _transcribed(self, doc: Document) -> None:
+        """A recording or file is transcribed: its speakers are told apart first when the
+        setting asked for them (in the worker), then it goes on (`transcript_ready`)."""
+        if doc.speakers == "off" or not doc.segments or not doc.audio:
+            self._announce(doc)
+            return
+        key = next(self._speaker_requests)
+        self._awaiting_speakers[key] = doc
+        self._say("status.speakers", path=doc.audio)
+        request = SpeakersRequest(key, doc.audio, tuple(doc.segments), doc.speakers)
+        self.handle.label_speakers.emit(request)
+
+    def _announce(self, doc: Document) -> None:
+        """transcript_ready for `doc` (its slots see it as `_ready`: the library keeps its id)."""
+        self._ready = doc
+        try:
+            self.transcript_ready.emit(doc.audio, list(doc.segments), doc.info)
+        finally:
+            self._ready = None
+
+    def _speakers_done(self, key: int, segments: list) -> None:
+        doc = self._awaiting_speakers.pop(key, None)
+        if doc is None:
+            return
+        doc.segments = list(segments)
+        if self.documents.get(self.current) is doc:
+            self.transcript.set_segments(doc.segments, doc.speaker_names)
+        self._announce(doc)
+
+    def _speakers_failed(self, key: int, error: object) -> None:
+        """The transcript goes on without speakers (speakers_done follows); why is shown in a
+        dialog once (the optional package missing: what to install), then in the status bar."""
+        from engine.speakers import SpeakersUnavailable
+
+        doc = self._awaiting_speakers.get(key)
+        path = doc.audio if doc is not None else ""
+
+        def message() -> str:
+            if isinstance(error, SpeakersUnavailable):
+                return error_text(error)
+            return tr("speakers.failed", path=path, message=error_text(error))
+
+        if self._speakers_warned:
+            self._status.say(message)
+            return
+        self._speakers_warned = True
+        self.show_error("speakers", message())
+
+    def ask_rename_speaker(self, speaker: int) -> None:
+        """Ask for a new name of a speaker of the transcript shown (its label was clicked)."""
+        name = ask_speaker_name(self, self.transcript.speaker_label(speaker))
+        if name is not None:
+            self.rename_speaker(speaker, name)
+
+    def rename_speaker(self, speaker: int, name: str) -> None:
+        """Call `speaker` `name` everywhere in the transcript shown: its labels, its exports
+        and, once it is in the library, there (undoable on the Review page when it is open
+        there). An empty name gives back 说话人 N."""
+        doc = self.documents[self.current]
+        panel = self.review_panel
+        session = panel.session if panel is not None else None
+        if doc.tid is not None and session is not None and session.tid == doc.tid:
+            panel.rename_speaker(speaker, name)  # its undo stack; _speakers_renamed follows
+            return
+        names = dict(doc.speaker_names)
+        if name.strip():
+            names[speaker] = name.strip()
+        else:
+            names.pop(speaker, None)
+        if doc.tid is not None and self.library is not None:
+            try:
+                names = self.library.rename_speaker(doc.tid, speaker, name)
+            except StoreError as e:
+                self.show_error("store", e)
+                return
+            if self.library_view is not None:
+                self.library_view.refresh_later()
+        doc.speaker_names = names
+        self.transcript.set_speaker_names(names)
+
+    def _speakers_renamed(self, tid: int, names: dict) -> None:
+        """A transcript's speakers were renamed on the Review page: the same names here."""
+        for doc in self.documents.values():
+            if doc.tid == tid:
+                doc.speaker_names = dict(names)
+                if self.documents.get(self.current) is doc:
+                    self.transcript.set_speaker_names(names)
 
     def dragEnterEvent(self, event) -> None:
         if any(url.isLocalFile() for url in event.mimeData().urls()):
@@ -784,7 +904,7 @@ class MainWindow(QMainWindow):
         if target is None:
             return
         try:
-            written = writers.write(doc.segments, target, info=doc.info)
+            written = writers.write(doc.segments, target, info=doc.info, speakers=doc.speaker_names)
         except (OSError, ValueError) as e:
             self.show_error("file", write_error_text(target, e))
             return
@@ -805,6 +925,9 @@ class MainWindow(QMainWindow):
         elif name == "punctuation":
             self.punctuation_action.setChecked(value)
             self.handle.set_punctuation.emit(value)  # for what is transcribed from now on
+        elif name == "speakers":
+            self.speakers_box.setCurrentIndex(self.speakers_box.findData(value))
+            self._speakers_warned = False  # a new choice: a failure is worth a dialog again
         elif name == "backend":
             self.backend_actions[value].setChecked(True)
             if self.model is not None:
@@ -864,6 +987,12 @@ class MainWindow(QMainWindow):
         self.device_label.setText(tr("label.device"))
         self.refresh_devices_button.setToolTip(tr("action.refresh_devices"))
         self.elapsed_label.setText(tr("label.elapsed", time=_elapsed(self._seconds)))
+        self.speakers_label.setText(tr("label.speakers"))
+        self.speakers_box.setToolTip(tr("speakers.tooltip"))
+        self.speakers_label.setToolTip(tr("speakers.tooltip"))
+        for i, choice in enumerate(app_settings.SPEAKER_CHOICES):
+            key = f"speakers.choice.{choice}" if not choice.isdigit() else "speakers.choice.count"
+            self.speakers_box.setItemText(i, tr(key, count=choice))
         self._name_default_device()
         self._status.retranslate()
         self.confidence_bar.retranslate()

@@ -45,6 +45,7 @@ __all__ = [
     "cluster",
     "diarize",
     "ensure_available",
+    "label_speakers",
     "load_embedder",
     "register_embedder",
     "speech_windows",
@@ -524,3 +525,17 @@ def diarize(
         int(labels.max()) + 1,
     )
     return turns_from_windows(regions, windows, labels, options.min_turn_seconds)
+
+
+def label_speakers(
+    path: str | Path,
+    segments: Sequence[Segment],
+    options: SpeakerOptions | None = None,
+    embedder: SpeakerEmbedder | None = None,
+) -> list[Segment]:
+    """The transcript of the recording at `path` with a speaker on every segment (split where
+    the speaker changes inside one): `diarize` over the file's audio, then `assign_speakers`.
+    What the CLI's --speakers and the app's speaker setting both run."""
+    from .audio import load_audio
+
+    return assign_speakers(segments, diarize(load_audio(path), options, embedder))

@@ -35,14 +35,14 @@ from engine.library import review, script
 from engine.library.review import DoubtfulSpan, EditOp, ReviewOptions
 from engine.library.store import EditSession, Store, StoreError
 from engine.punctuation import split_marks
-from engine.results import Alternative, Char
+from engine.results import Alternative, Char, speaker_name
 
 from ..errors import error_text
 from ..i18n import LiveText, tr
 from ..savedialog import ask_save_path, write_error_text
 from ..settings import Settings
-from ..transcript import ConfidenceBar
-from ..undo import EditCommand, HeadCommand
+from ..transcript import ConfidenceBar, ask_speaker_name
+from ..undo import EditCommand, HeadCommand, RenameSpeakerCommand
 from ..worker import DatasetRequest
 from . import strings  # noqa: F401  (registers the strings used below)
 from .view import ReviewView, SpanWaveform
@@ -125,6 +125,7 @@ class ReviewPanel(QWidget):
     transcript_changed = Signal()  # after every decision, undo or redo (the library refreshes)
     dataset_requested = Signal(object)  # app.worker.DatasetRequest, for the engine worker
     tune_requested = Signal(str)  # a training set's folder: "Tune now" after it was built
+    speakers_renamed = Signal(int, object)  # transcript id, all its speaker names (a dict)
 
     def __init__(
         self,
@@ -211,6 +212,7 @@ class ReviewPanel(QWidget):
         self.view.setMinimumHeight(_text_height(self.view, _MIN_TEXT_LINES))
         self.waveform = SpanWaveform()
         self.view.char_clicked.connect(self.play_char)
+        self.view.speaker_rename_requested.connect(self.ask_rename_speaker)
         self.span_label = QLabel()
         self.alternatives_label = QLabel()
         self.fix_all_button = QPushButton()
@@ -364,6 +366,7 @@ class ReviewPanel(QWidget):
         if full or not self._redraw_changed(shown):
             self.view.clear()
             self.view.set_threshold(self.threshold)
+            self.view.set_speaker_names(self.session.speaker_names if self.session else {})
             self.view.set_segments(shown)
         self._shown = shown
         self._chars = [c for s in shown for c in s.chars]
@@ -600,6 +603,31 @@ class ReviewPanel(QWidget):
             self.undo_stack.push(EditCommand(self.session, op, label, self._saved))
         self._status.say(lambda: tr("review.fixed_all", count=len(ops), old=old, text=new))
 
+    # ---- speakers --------------------------------------------------------------------------
+    def ask_rename_speaker(self, speaker: int) -> None:
+        """Ask for a speaker's new name (its label was clicked, or "Rename" chosen)."""
+        if self.session is not None:
+            name = ask_speaker_name(self, self.view.speaker_label(speaker))
+            if name is not None:
+                self.rename_speaker(speaker, name)
+
+    def rename_speaker(self, speaker: int, name: str) -> None:
+        """Call `speaker` `name` everywhere in the open transcript, its labels and exports
+        (undoable; an empty name gives back 说话人 N)."""
+        if self.session is None or name.strip() == self.session.speaker_names.get(speaker, ""):
+            return
+        old = self.view.speaker_label(speaker)
+        label = tr("undo.rename_speaker", old=old, name=name.strip() or speaker_name(speaker))
+        self.undo_stack.push(
+            RenameSpeakerCommand(self.session, speaker, name, label, self._speakers_saved)
+        )
+
+    def _speakers_saved(self, error: StoreError | None) -> None:
+        names = self.session.speaker_names
+        self.view.set_speaker_names(names)
+        self._saved(error)
+        self.speakers_renamed.emit(self.session.tid, dict(names))
+
     def revert_to(self, head: int) -> None:
         """Back to the state after `head` edits of the stored history, 0 being the model's
         output (undoable; later edits stay in the history)."""
@@ -628,13 +656,17 @@ class ReviewPanel(QWidget):
     def export(self, path: str | Path, fmt: str | None = None) -> Path:
         """Write the edited transcript in the chosen script."""
         info = self.store.info(self.session.tid)
-        written = script.export(self.session.segments, path, fmt=fmt, script=self.script, info=info)
+        names = self.session.speaker_names
+        written = script.export(
+            self.session.segments, path, fmt=fmt, script=self.script, info=info, speakers=names
+        )
         self._status.say(lambda: tr("review.exported", path=str(written)))
         return written
 
     def copy_text(self) -> None:
         if self.session is not None:
-            text = script.render(self.session.segments, "txt", script=self.script)
+            names = self.session.speaker_names
+            text = script.render(self.session.segments, "txt", script=self.script, speakers=names)
             QGuiApplication.clipboard().setText(text)
             self._status.say(lambda: tr("review.copied"))
 

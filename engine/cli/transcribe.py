@@ -241,14 +241,13 @@ def _transcribe_one(
 
 
 def _with_speakers(path: Path, segments: list[Segment], options: SpeakerOptions) -> list[Segment]:
-    """Segments with their speakers (split where the speaker changes inside one)."""
-    from engine.audio import load_audio
-    from engine.speakers import assign_speakers, diarize
+    """Segments with their speakers (engine.speakers.label_speakers), the count reported."""
+    from engine.speakers import label_speakers
 
-    turns = diarize(load_audio(path), options)
-    found = len({t.speaker for t in turns})
+    segments = label_speakers(path, segments, options)
+    found = len({s.speaker for s in segments if s.speaker is not None})
     print(f"{path.name}: {found} speaker{'s' if found != 1 else ''}", file=sys.stderr)
-    return assign_speakers(segments, turns)
+    return segments
 
 
 def prepare(
