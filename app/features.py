@@ -97,6 +97,13 @@ FEATURE_STRINGS: dict[str, tuple[str, str]] = {
         "向量取自 wav2vec2 系列（CTC）模型的各层，而当前加载的是 {family} 模型："
         "请先加载 CTC 模型（模型 → 选择模型…）再导出向量。",
     ),
+    "feature.language_model": (
+        "{family} models decode with their own search, which takes no character language "
+        "model, domain text or hotwords: load a wav2vec2-family (CTC) model (Model → Choose "
+        "model…) to use them.",
+        "{family} 模型使用自己的解码搜索，不使用字级语言模型、领域文本或热词："
+        "请加载 wav2vec2 系列（CTC）模型（模型 → 选择模型…）以使用它们。",
+    ),
 }
 
 STRINGS.update(FEATURE_STRINGS)

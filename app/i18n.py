@@ -81,6 +81,61 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "status.recording": ("Recording…", "正在录音…"),
     "action.punctuation": ("Add punctuation", "自动添加标点"),
+    # Model → Language model (app.decoding)
+    "menu.language_model": ("Language model", "语言模型"),
+    "action.use_lm": ("Use the language model (beam search)", "使用语言模型（束搜索）"),
+    "action.domain_text": ("Domain text…", "领域文本…"),
+    "action.domain_text_set": ("Domain text: {name}…", "领域文本：{name}…"),
+    "action.clear_domain_text": ("Clear domain text", "清除领域文本"),
+    "action.hotwords": ("Hotwords…", "热词…"),
+    "action.hotwords_set": ("Hotwords: {name}…", "热词：{name}…"),
+    "action.clear_hotwords": ("Clear hotwords", "清除热词"),
+    "lm.tooltip": (
+        "Beam search picks among similar-sounding characters with a language model: the "
+        "model's own, if it has one, mixed with your domain text, and favouring your hotwords. "
+        "Off: faster greedy decoding.",
+        "束搜索借助语言模型在同音字之间选择：使用模型自带的语言模型（如有），"
+        "并混入你的领域文本、偏向你的热词。关闭后使用更快的贪心解码。",
+    ),
+    "lm.domain_text_tip": (
+        "A UTF-8 text of your field, one sentence a line (notes, past transcripts): its words "
+        "and phrases are favoured.",
+        "你所在领域的 UTF-8 文本，每行一句（笔记、以往的转写稿）：其中的词语会被优先选用。",
+    ),
+    "lm.hotwords_tip": (
+        "A UTF-8 list of names and terms, one a line, optionally followed by a weight "
+        "(e.g. 阿莫西林 4): they are favoured where the audio allows.",
+        "UTF-8 名称和术语列表，每行一个，可在后面加权重（例如 阿莫西林 4）：在读音相符时优先选用。",
+    ),
+    "lm.greedy_why": (
+        "Turn on “Use the language model” first: greedy decoding uses no domain text or hotwords.",
+        "请先打开“使用语言模型”：贪心解码不使用领域文本和热词。",
+    ),
+    "dialog.domain_text": ("Choose a domain text", "选择领域文本"),
+    "dialog.hotwords": ("Choose a hotword list", "选择热词列表"),
+    "dialog.text_files": ("Text files", "文本文件"),
+    "dialog.all_files": ("All files", "所有文件"),
+    "decoding.domain_text_failed": (
+        "The domain text is not used: {message}\n\nFix the file, or choose another or clear "
+        "it in Model → Language model. Files and recordings are transcribed without it until "
+        "then.",
+        "未使用领域文本：{message}\n\n请修正该文件，或在“模型 → 语言模型”中另选文件或清除它。"
+        "在此之前，文件和录音的转写不使用它。",
+    ),
+    "decoding.hotwords_failed": (
+        "The hotwords are not used: {message}\n\nFix the file, or choose another or clear it "
+        "in Model → Language model. Files and recordings are transcribed without them until "
+        "then.",
+        "未使用热词：{message}\n\n请修正该文件，或在“模型 → 语言模型”中另选文件或清除它。"
+        "在此之前，文件和录音的转写不使用热词。",
+    ),
+    "decoding.language_model_failed": (
+        "The language model is not used: {message}\n\nFiles and recordings are transcribed "
+        "with greedy decoding; turn off “Use the language model” in Model → Language model "
+        "to stop this message.",
+        "未使用语言模型：{message}\n\n文件和录音改用贪心解码转写；"
+        "在“模型 → 语言模型”中关闭“使用语言模型”即可不再显示此消息。",
+    ),
     "status.paused": ("Paused", "已暂停"),
     "status.saved": ("Recording saved to {path}", "录音已保存到 {path}"),
     "status.recording_no_model": (

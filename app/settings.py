@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKENDS",
+    "DECODER_CHOICES",
     "SPEAKER_CHOICES",
     "Preferences",
     "Settings",
@@ -40,6 +41,10 @@ APPLICATION = "Tingxie"
 # Telling speakers apart in transcribed files and finished recordings (engine.speakers): off,
 # auto (the number found), or exactly that many speakers.
 SPEAKER_CHOICES = ("off", "auto", "2", "3", "4", "5", "6")
+# How CTC models decode (engine.transcribe.TranscribeOptions.decoder): "auto" is beam search
+# with the language model when the model has one or a domain text or hotwords are set, else
+# greedy; "greedy" never searches (faster, and ignores the domain text and hotwords).
+DECODER_CHOICES = ("auto", "greedy")
 
 log = logging.getLogger("tingxie.app.settings")
 
@@ -72,6 +77,12 @@ class Preferences:
     punctuation: bool = True
     # Speakers in file transcripts and finished recordings: one of SPEAKER_CHOICES.
     speakers: str = "off"
+    # Decoding of CTC models (Whisper ignores all three): one of DECODER_CHOICES, and the
+    # paths of a domain text and a hotword list (engine.lm; empty: none). Only the paths are
+    # kept: the worker reads the files, so a big one never blocks the window.
+    decoder: str = "auto"
+    domain_text: str = ""
+    hotwords: str = ""
 
     def __post_init__(self) -> None:
         # Frozen: the normalized values are set once, here.
@@ -82,6 +93,8 @@ class Preferences:
             object.__setattr__(self, "backend", "auto")
         if self.speakers not in SPEAKER_CHOICES:
             object.__setattr__(self, "speakers", "off")
+        if self.decoder not in DECODER_CHOICES:
+            object.__setattr__(self, "decoder", "auto")
         if not self.recordings_dir:
             object.__setattr__(self, "recordings_dir", str(default_recordings_dir()))
 

@@ -40,6 +40,7 @@ from engine.results import Segment
 from . import demo as demo_model
 from . import settings as app_settings
 from .banner import ModelBanner
+from .decoding import DecodingMenu, failure_text
 from .errors import error_text
 from .export.embeddings import EmbedDialog
 from .export.model import ExportDialog
@@ -405,6 +406,9 @@ class MainWindow(QMainWindow):
         self.punctuation_action.setChecked(self.prefs.punctuation)
         self.punctuation_action.toggled.connect(lambda on: self.settings.set(punctuation=on))
         self.model_menu.addAction(self.punctuation_action)
+        # Beam search, domain text and hotwords (app.decoding): it follows the settings itself.
+        self.decoding_menu = DecodingMenu(self.settings, self.handle, self)
+        self.model_menu.addMenu(self.decoding_menu)
         self.language_menu = bar.addMenu("")
         group = QActionGroup(self)
         self.language_actions = {}
@@ -445,6 +449,7 @@ class MainWindow(QMainWindow):
         w.speakers_failed.connect(self._speakers_failed)
         w.speakers_done.connect(self._speakers_done)
         w.error.connect(self.show_error)
+        w.decoding_failed.connect(self._decoding_failed)
         self.transcript.speaker_rename_requested.connect(self.ask_rename_speaker)
         # Watch folders: polled once a model is loaded, files queued like any other.
         self.folder_watcher = FolderWatcher(self.settings, self.add_files, self.documents, self)
@@ -482,6 +487,7 @@ class MainWindow(QMainWindow):
         self.handle.list_devices.emit()
         self.handle.set_input_device.emit(self.prefs.input_device)
         self.handle.set_punctuation.emit(self.prefs.punctuation)
+        self.decoding_menu.send()  # queued before the model: its load checks the files
         self.handle.scan_unfinished.emit(self.prefs.recordings_dir)
         self._starting_up = True
         self.load_model(self.prefs.model or _default_model())
@@ -941,6 +947,11 @@ class MainWindow(QMainWindow):
         """Show a status bar message, reworded by a language switch while it shows."""
         self._status.say(lambda: tr(key, **values))
 
+    def _decoding_failed(self, part: str, error: object) -> None:
+        """The worker could not use the domain text, the hotwords or the language model:
+        files and live text go on without it, and the user learns which file and what to do."""
+        self.show_error("model", failure_text(part, error))
+
     def show_error(self, kind: str, error: object) -> None:
         """A dialog for an error (an engine error is worded in the UI language) or a message."""
         title = tr("dialog.microphone") if kind == "microphone" else tr("dialog.error")
@@ -975,6 +986,7 @@ class MainWindow(QMainWindow):
         self.about_action.setText(tr("action.about"))
         self.backend_menu.setTitle(tr("menu.backend"))
         self.punctuation_action.setText(tr("action.punctuation"))
+        self.decoding_menu.retranslate()
         for code, act in self.backend_actions.items():
             act.setText(tr(f"backend.{code}"))
         for page, key in self._page_titles.items():
@@ -1024,6 +1036,7 @@ class MainWindow(QMainWindow):
         act = self.export_embeddings_action
         why = caps.why_not("embeddings") if caps else ""
         grey_out(act, why, f"{act.text()} ({act.shortcut().toString()})")
+        self.decoding_menu.set_unavailable(caps.why_not("language_model") if caps else "")
         if self.review_panel is not None:
             self.review_panel.set_capabilities(caps)
 

@@ -38,6 +38,7 @@ from .levels import ENVELOPE_BIN, envelope, level_percent
 
 __all__ = [
     "DatasetRequest",
+    "Decoding",
     "EmbedRequest",
     "Engine",
     "EngineWorker",
@@ -63,6 +64,17 @@ class ModelSummary:
     # What the model's family can do (engine.registry.FEATURES): the window greys out the rest.
     features: frozenset[str] = frozenset()
     family: str = ""  # its engine.registry.Family.model_type ("whisper", "wav2vec2", …)
+
+
+@dataclass(frozen=True, slots=True)
+class Decoding:
+    """How CTC models decode files and live finals (app.settings.Preferences holds the same
+    three): the worker reads the files, checks them against the loaded model and applies what
+    is usable (Whisper models ignore all of it)."""
+
+    decoder: str = "auto"  # app.settings.DECODER_CHOICES (engine TranscribeOptions.decoder)
+    domain_text: str = ""  # a plain text of the user's domain (engine.lm.domain_lm); "": none
+    hotwords: str = ""  # one term a line, optional weight (engine.lm.read_hotwords); "": none
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +222,17 @@ def _speaker_options(choice: str) -> Any:
     return SpeakerOptions() if choice == "auto" else SpeakerOptions(speakers=int(choice))
 
 
+def _failed_part(error: Exception) -> str:
+    """Which part of a Decoding an error from building the beam search is about: domain_text,
+    hotwords, or language_model (the model's own LM, the decoder package, anything else)."""
+    code = getattr(error, "code", "")
+    if code in ("lm.domain_unreadable", "lm.domain_empty"):
+        return "domain_text"
+    if code in ("lm.hotwords_unreadable", "lm.hotword_weight"):
+        return "hotwords"
+    return "language_model"
+
+
 def _features(model: Any) -> frozenset[str]:
     """What the loaded model's family can do; a model naming no family (a stand-in) is taken
     for a CTC model, the default family."""
@@ -291,6 +314,10 @@ class EngineWorker(QObject):
     push_failed = Signal(object)  # the error (engine.tune.hub.HubError)
     embed_done = Signal(str)  # path of the vectors written
     embed_failed = Signal(object)  # the error
+    # -- decoding: the part of the Decoding that cannot be used (domain_text, hotwords or
+    # language_model) and why (engine.lm.LmError). Files and live finals go on without it;
+    # each failure is told once per choice and model.
+    decoding_failed = Signal(str, object)
     # -- anything else the user must hear about: (kind, error), kind in model/microphone/file
     error = Signal(str, object)
     # Internal: the recorder's writer thread reports a lost device; handled in this thread.
@@ -331,6 +358,9 @@ class EngineWorker(QObject):
         self._punctuation_model: Any = None
         self._punctuation_failed = False
         self._live_before: Any = None
+        # The user's decoding choice, and the failures already told (see decoding_failed).
+        self._decoding = Decoding()
+        self._decoding_told: set[tuple[str, str]] = set()
 
     # ---- model ---------------------------------------------------------------------------
     @Slot(str)
@@ -352,6 +382,7 @@ class EngineWorker(QObject):
             self.model_failed.emit(TingxieError("model.failed", source=source, detail=e))
             return
         self.model, self._transcriber, self._streamer = model, transcriber, streamer
+        self._decoding_told.clear()  # a new model: a file it cannot use is worth telling again
         self._step_timer.start()  # files queued before a model was loaded start now
         self.model_loaded.emit(
             ModelSummary(
@@ -363,6 +394,7 @@ class EngineWorker(QObject):
                 family=_family(model),
             )
         )
+        self._apply_decoding()  # the domain model is built now, not in the first file's time
 
     # ---- training sets -------------------------------------------------------------------
     @Slot(object)
@@ -391,6 +423,60 @@ class EngineWorker(QObject):
     def set_punctuation(self, on: bool) -> None:
         """Punctuate the files and live segments transcribed from now on, or not."""
         self._punctuation = on
+
+    @Slot(object)
+    def set_decoding(self, decoding: Decoding) -> None:
+        """Decode the files and live finals transcribed from now on this way (the files are
+        read here, in the worker's thread; a part that cannot be used is told, and left out)."""
+        self._decoding = decoding
+        self._decoding_told.clear()
+        self._apply_decoding()
+
+    def _apply_decoding(self) -> None:
+        """Check the choice against the loaded model (building its beam search once per file
+        contents) and give the streamer's finals the usable part."""
+        usable = self._usable_decoding()
+        streamer = self._streamer
+        if usable is not None and hasattr(streamer, "final_options"):  # engine.twopass
+            streamer.final_options = dataclasses.replace(streamer.final_options, **usable)
+
+    def _usable_decoding(self) -> dict[str, Any] | None:
+        """engine TranscribeOptions fields (decoder, domain_text, hotwords) for the loaded
+        model: the user's choice less what fails to build (told through decoding_failed); None
+        for a model without the engine's beam search (Whisper, a stand-in)."""
+        transcriber = self._transcriber
+        if transcriber is None or not hasattr(transcriber, "beam_decoder"):
+            return None
+        from engine.transcribe import TranscribeOptions
+
+        d = self._decoding
+        usable = {
+            "decoder": d.decoder,
+            "domain_text": d.domain_text or None,
+            "hotwords": d.hotwords or None,
+        }
+        while True:
+            try:
+                transcriber.beam_decoder(TranscribeOptions(**usable))
+                return usable
+            except Exception as e:  # LmError says which file and what to do
+                part = _failed_part(e)
+                if part != "language_model" and usable[part] is None:
+                    part = "language_model"  # cannot happen; never loop
+                self._tell_decoding_failed(part, e)
+                if part == "language_model":
+                    usable["decoder"] = "greedy"  # builds nothing: cannot fail
+                else:
+                    usable[part] = None
+
+    def _tell_decoding_failed(self, part: str, error: Exception) -> None:
+        key = (part, str(error))
+        if key in self._decoding_told:
+            log.debug("%s still unusable: %s", part, error)
+            return
+        self._decoding_told.add(key)
+        log.warning("%s not used: %s", part, error, exc_info=not isinstance(error, TingxieError))
+        self.decoding_failed.emit(part, error)
 
     def _punctuator(self) -> Any:
         """The punctuation model when punctuation is on and it loads; None otherwise (a model
@@ -540,6 +626,7 @@ class EngineWorker(QObject):
         # the beginning would time the text wrongly. Such a recording is transcribed whole.
         self._live = self._streamer
         self._live_before = None
+        self._apply_decoding()  # a file changed since it was chosen is read again (cached)
         self._drain_timer.start()
         self.recording_started.emit(str(path))
 
@@ -708,7 +795,13 @@ class EngineWorker(QObject):
     def _begin_job(self, job: _FileJob) -> None:
         self.file_started.emit(job.job_id)
         try:
-            items, info = self._transcriber.transcribe(job.path)
+            usable = self._usable_decoding()
+            if usable is None:
+                items, info = self._transcriber.transcribe(job.path)
+            else:
+                from engine.transcribe import TranscribeOptions
+
+                items, info = self._transcriber.transcribe(job.path, TranscribeOptions(**usable))
         except Exception as e:
             self._fail_job(job, e)
             return
@@ -833,6 +926,7 @@ class WorkerHandle(QObject):
     build_dataset = Signal(object)
     set_backend = Signal(str)
     set_punctuation = Signal(bool)
+    set_decoding = Signal(object)
     label_speakers = Signal(object)
     export_model = Signal(object)
     push_model = Signal(object)
@@ -856,6 +950,7 @@ class WorkerHandle(QObject):
             "build_dataset",
             "set_backend",
             "set_punctuation",
+            "set_decoding",
             "label_speakers",
             "export_model",
             "push_model",

@@ -39,6 +39,7 @@ __all__ = [
 #   hf_export            re-written as a Hugging Face folder (engine.tune.formats, format hf)
 #   onnx_export          exported to ONNX fp32 / int8 (engine.export_onnx)
 #   embeddings           per-frame vectors from any transformer layer (engine.embed)
+#   language_model       CTC beam search with an n-gram, domain text and hotwords (engine.lm)
 FEATURES = (
     "bounded_streaming",
     "agreement_streaming",
@@ -48,6 +49,7 @@ FEATURES = (
     "hf_export",
     "onnx_export",
     "embeddings",
+    "language_model",
 )
 CTC_FEATURES = frozenset(FEATURES) - {"agreement_streaming"}  # every one but Whisper's stream
 
@@ -99,9 +101,10 @@ FAMILIES: dict[str, Family] = {
 
 
 # Whisper through faster-whisper: no frame posteriors (so no bounded-context streaming, CTC
-# confidence measures or alternatives), no CTC tuning loop, and none of the exports or
-# embeddings, which load the checkpoint as a transformers CTC model (a CTranslate2 folder is
-# already the deployable form: it is copied or shared as it is). The module names are those of
+# confidence measures or alternatives, nor a character LM's beam search over them), no CTC
+# tuning loop, and none of the exports or embeddings, which load the checkpoint as a
+# transformers CTC model (a CTranslate2 folder is already the deployable form: it is copied or
+# shared as it is). The module names are those of
 # transformers' WhisperForConditionalGeneration, which LoRA would adapt before conversion.
 WHISPER = Family(
     "whisper",
