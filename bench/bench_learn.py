@@ -13,8 +13,10 @@ most ten minutes on this CPU, and the next recordings of that domain come out be
 3. CER before and after on *different* recordings of sentences written by hand independently of
    every tuning sentence (`independent-test.txt`: no template, no word list), and on the general
    held-out set. Characters the model cannot write (out of vocabulary) count as errors and their
-   share is printed. Settings were chosen with `--split dev` (`independent-dev.txt`, and general
-   sentences the replay does not use), never on the test sentences.
+   share is printed. Decoding is with the model's LM (a tuned model's carries a 4-gram of its
+   training transcripts beside the base one) and greedy. Settings, the LM's domain share
+   included, were chosen with `--split dev` (`independent-dev.txt`, and general sentences the
+   replay does not use), never on the test sentences.
 4. What a CPU costs with the real checkpoint's size: seconds per LoRA step and peak memory (RSS)
    of a few steps on the full XLSR-53 architecture with random weights.
 
