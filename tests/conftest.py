@@ -62,3 +62,37 @@ def small_disk(tmp_path):
     for where in mounts:
         with contextlib.suppress(OSError):
             subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@pytest.fixture
+def tiny_with_lm(tiny_model_dir, tmp_path):
+    """The tiny random model, copied, with a language model over its vocabulary."""
+    import json
+    import shutil
+
+    from engine.lm import build_model_lm
+
+    folder = tmp_path / "tiny-lm"
+    shutil.copytree(tiny_model_dir, folder)
+    vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+    corpus = tmp_path / "text.txt"
+    corpus.write_text("".join(t for t in vocab if len(t) == 1 and t != "|")[:200], "utf-8")
+    build_model_lm(folder, [corpus], order=2)
+    return folder
+
+
+@pytest.fixture
+def dialogs(monkeypatch):
+    """The texts of every QMessageBox.warning / information shown, answered Ok (a modal box
+    would wait for a click forever here). Some app tests override it to record more."""
+    from PySide6.QtWidgets import QMessageBox
+
+    shown = []
+
+    def capture(parent, title, text, *args, **kwargs):
+        shown.append(text)
+        return QMessageBox.StandardButton.Ok
+
+    monkeypatch.setattr(QMessageBox, "warning", capture)
+    monkeypatch.setattr(QMessageBox, "information", capture)
+    return shown

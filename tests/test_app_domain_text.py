@@ -7,7 +7,6 @@ out for Whisper."""
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,14 +16,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 from app_fakes import FakeDevice, FakePlayer, emitted, recorder_factory, tone
-from PySide6.QtWidgets import QMessageBox
 
 from app import settings
 from app.i18n import set_language
 from app.main import build_window
 from app.worker import Decoding, Engine, EngineWorker
 from engine.library.store import Store
-from engine.lm import build_model_lm, describe_decoder, read_hotwords
+from engine.lm import describe_decoder, read_hotwords
 from engine.registry import WHISPER
 from engine.results import Char, Progress, Segment, TranscriptionInfo
 from engine.transcribe import TranscribeOptions
@@ -95,19 +93,6 @@ def _engine(transcriber, streamer, family=None) -> Engine:
         recover=lambda path: path,
         punctuator=lambda: None,
     )
-
-
-@pytest.fixture
-def dialogs(monkeypatch):
-    shown = []
-
-    def capture(parent, title, text, *args, **kwargs):
-        shown.append(text)
-        return QMessageBox.StandardButton.Ok
-
-    monkeypatch.setattr(QMessageBox, "warning", capture)
-    monkeypatch.setattr(QMessageBox, "information", capture)
-    return shown
 
 
 @pytest.fixture
@@ -298,18 +283,6 @@ def test_a_ctc_model_enables_the_menu(qtbot, make_window):
 
 
 # ---- the real engine: a domain text through the worker reaches the beam search -----------
-
-
-@pytest.fixture
-def tiny_with_lm(tiny_model_dir, tmp_path):
-    """The tiny random model, copied, with a language model over its vocabulary."""
-    folder = tmp_path / "tiny-lm"
-    shutil.copytree(tiny_model_dir, folder)
-    vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
-    corpus = tmp_path / "text.txt"
-    corpus.write_text("".join(t for t in vocab if len(t) == 1 and t != "|")[:200], "utf-8")
-    build_model_lm(folder, [corpus], order=2)
-    return folder
 
 
 def _real_engine() -> Engine:

@@ -14,7 +14,7 @@ import pytest
 from app_fakes import FakeDevice, FakePlayer, emitted, recorder_factory, tone
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor, QTextCursor
-from PySide6.QtWidgets import QInputDialog, QMessageBox
+from PySide6.QtWidgets import QInputDialog
 
 from app import settings
 from app.confidence import LOW_BACKGROUND
@@ -243,19 +243,6 @@ def _engine(speakers: _Speakers) -> Engine:
         punctuator=lambda: None,
         speakers=speakers,
     )
-
-
-@pytest.fixture
-def dialogs(monkeypatch):
-    shown = []
-
-    def capture(parent, title, text, *args, **kwargs):
-        shown.append(text)
-        return QMessageBox.StandardButton.Ok
-
-    monkeypatch.setattr(QMessageBox, "warning", capture)
-    monkeypatch.setattr(QMessageBox, "information", capture)
-    return shown
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -278,18 +277,6 @@ def test_a_model_folder_lm_is_written_and_read_back(tmp_path):
     (tmp_path / "lm" / "lm.json").write_text("{", encoding="utf-8")
     with pytest.raises(LmError):
         ModelLM.from_folder(tmp_path)
-
-
-@pytest.fixture
-def tiny_with_lm(tiny_model_dir, tmp_path):
-    """The tiny random model, copied, with a language model over its vocabulary."""
-    folder = tmp_path / "tiny-lm"
-    shutil.copytree(tiny_model_dir, folder)
-    vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
-    corpus = tmp_path / "text.txt"
-    corpus.write_text("".join(t for t in vocab if len(t) == 1 and t != "|")[:200], "utf-8")
-    build_model_lm(folder, [corpus], order=2)
-    return folder
 
 
 def _transcribe(transcriber, audio, **options):
