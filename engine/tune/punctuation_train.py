@@ -4,9 +4,11 @@
     python -m engine.tune.punctuation_train --minutes 1 --out /tmp/p     # a quick check
 
 Text: one punctuated sentence a line (`resources/corpus/punctuation/train-tatoeba.txt`; its
-README says where it comes from). 2 % of the lines, chosen by the seed, are a development split
-that picks the best checkpoint and tunes each mark's bias for F1; the held-out evaluation is
-another source entirely (bench/bench_punctuation.py).
+README says where it comes from); `--text` takes several files, pooled (e.g. the law and Common
+Voice sentences that corpus's build.py can add, tried without gain: README, "Punctuation").
+2 % of the lines, chosen by the seed, are a development split that picks the best checkpoint
+and tunes each mark's bias for F1; the held-out evaluation is another source entirely
+(bench/bench_punctuation.py).
 
 Examples are windows cut from runs of consecutive random sentences (starting and ending
 anywhere, as a segment's window does in a transcript). Pauses are simulated, since text has
@@ -64,7 +66,7 @@ __all__ = [
 log = logging.getLogger("tingxie.punctuation_train")
 
 ROOT = Path(__file__).resolve().parents[2]
-TRAIN_TEXT = ROOT / "resources" / "corpus" / "punctuation" / "train-tatoeba.txt"
+TRAIN_TEXTS = (ROOT / "resources" / "corpus" / "punctuation" / "train-tatoeba.txt",)
 MARK_ID = {m: i for i, m in enumerate(MARKS)}
 _IGNORE = -100
 _DEV_SHARE = 0.02
@@ -74,7 +76,8 @@ _DEV_SHARE = 0.02
 class TrainOptions:
     """One training run."""
 
-    text: Path = TRAIN_TEXT
+    # Training text files, one punctuated sentence a line.
+    texts: tuple[Path, ...] = TRAIN_TEXTS
     out: Path = DEFAULT_DIR
     seed: int = 0
     # Budget in minutes of this process's CPU time (not wall-clock time, which a shared
@@ -92,6 +95,8 @@ class TrainOptions:
     untimed: float = 0.15
     replace: float = 0.03
     eval_every: int = 500
+    # GRU units each way (NetworkShape.hidden).
+    hidden: int = 128
     # Loss weight of each mark (no mark, ，。？！、): marks are rarer than their absence.
     class_weights: tuple[float, ...] = (1.0, 2.0, 1.5, 2.0, 2.0, 2.0)
 
@@ -285,7 +290,7 @@ def train(o: TrainOptions) -> dict:
     """Train, pick the best checkpoint on the development split, tune biases, save."""
     rng = random.Random(o.seed)
     torch.manual_seed(o.seed)
-    sentences = read_sentences(o.text)
+    sentences = [s for path in o.texts for s in read_sentences(path)]
     order = list(range(len(sentences)))
     rng.shuffle(order)
     n_dev = max(50, round(_DEV_SHARE * len(sentences)))
@@ -293,7 +298,7 @@ def train(o: TrainOptions) -> dict:
     train_sents = [sentences[i] for i in order[n_dev:]]
     counts = Counter(c for s in train_sents for c in labelled(s)[0])
     vocab = Vocabulary(sorted(c for c, n in counts.items() if n >= o.min_count))
-    shape = NetworkShape(vocab_size=len(vocab))
+    shape = NetworkShape(vocab_size=len(vocab), hidden=o.hidden)
     net = build_network(shape)
     windows = _Windows(train_sents, vocab, o)
     dev = passages(dev_sents, seed=o.seed + 1)
@@ -370,7 +375,7 @@ def _save(net, vocab: Vocabulary, shape: NetworkShape, bias, o: TrainOptions, re
     tmp.chmod(0o644)  # a resource anyone may read (safetensors writes 0600)
     tmp.replace(o.out / WEIGHTS)
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(o).items()}
-    settings["text"] = _relative(o.text)
+    settings["texts"] = [_relative(t) for t in o.texts]
     settings.pop("out")
     config = {
         "marks": list(MARKS),
@@ -395,21 +400,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m engine.tune.punctuation_train",
         description="Train the punctuation model from punctuated text (one sentence a line).",
     )
-    p.add_argument("--text", type=Path, default=defaults.text)
+    p.add_argument("--text", type=Path, nargs="+", default=list(defaults.texts))
     p.add_argument("--out", type=Path, default=defaults.out)
     p.add_argument("--minutes", type=float, default=defaults.minutes)
     p.add_argument("--steps", type=int, default=defaults.steps)
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--eval-every", type=int, default=defaults.eval_every)
+    p.add_argument("--hidden", type=int, default=defaults.hidden, help="GRU units each way")
+    p.add_argument("--max-window", type=int, default=defaults.max_window)
+    p.add_argument(
+        "--class-weights",
+        type=float,
+        nargs=len(MARKS),
+        default=list(defaults.class_weights),
+        help="loss weight of no mark and of ，。？！、",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     options = TrainOptions(
-        text=args.text,
+        texts=tuple(args.text),
         out=args.out,
         minutes=args.minutes,
         steps=args.steps,
         seed=args.seed,
         eval_every=args.eval_every,
+        hidden=args.hidden,
+        max_window=args.max_window,
+        class_weights=tuple(args.class_weights),
     )
     report = train(options)
     print(json.dumps(report, ensure_ascii=False))

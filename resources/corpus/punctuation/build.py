@@ -1,19 +1,35 @@
-"""Build the punctuation model's text: training sentences (Tatoeba) and held-out sentences from
-a different source (the HSK 3.0 graded sentences), both cleaned the same way.
+"""Build the punctuation model's text: training sentences (Tatoeba; optionally a sample of
+Chinese laws and the Common Voice sentence collector) and held-out sentences from a different
+source (the HSK 3.0 graded sentences), all cleaned the same way.
 
     .venv/bin/python resources/corpus/punctuation/build.py \
-        --tatoeba cmn_sentences.tsv --hsk sentences.json
+        --tatoeba cmn_sentences.tsv --hsk sentences.json \
+        --laws Laws/ --common-voice sentence-collector.txt
 
 `cmn_sentences.tsv` is `data/cmn_sentences.tsv` of the public repository
 krmanik/hsk-graded-sentences (Tatoeba's Mandarin export, CC-BY 2.0 FR); `sentences.json` is
 `hsk_sentences_audio/data/sentences.json` inside the PyPI wheel hsk-sentences-audio==1.0.0
-(CC-BY-SA-4.0). Deterministic; the output files are committed (README.md says what they hold).
+(CC-BY-SA-4.0); `Laws/` a checkout of the public repository LawRefBook/Laws (commit 2f4c5c23;
+laws, regulations and judicial interpretations, public domain under Art. 5 of the Copyright
+Law of the PRC), read outside its `DLC/` and `案例/` folders; `sentence-collector.txt` the file
+of that name in the public repository MozillaChina/common-voice-fix (commit 0cf49c0fd8d7, CC0).
+Each source is optional: without --tatoeba/--hsk the committed `heldout-hsk.txt` and
+`train-tatoeba.txt` are read back (for the filtering below) instead of rebuilt. Deterministic.
+`train-tatoeba.txt` and `heldout-hsk.txt` are committed; `train-laws.txt` and
+`train-commonvoice.txt` are not (tried, no better on the held-out text; README.md says what
+each file holds).
 
 Every line is Simplified (OpenCC t2s), Han characters only (a line with Latin letters, digits or
 symbols is dropped: speech models write none of them), 2-60 characters, ends with a sentence
 mark, and has its punctuation rewritten to the five marks the model restores (，。？！、;
 quotes and brackets dropped). No training line equals a held-out line or a transcript of the
-shared audio clips (../shared/audio/manifest.tsv), characters compared without punctuation.
+shared audio clips (../shared/audio/manifest.tsv), characters compared without punctuation, and
+no line of a later source repeats one of an earlier (Tatoeba, laws, Common Voice).
+
+The laws are very formal and comma-dense, so only a sample goes in: LAW_SAMPLE sentences of
+6-LAW_MAX_CHARS characters, drawn with a fixed seed (about a third of Tatoeba's characters).
+An article's number (第十条) and an item's (（一）) are dropped; articles are split into
+sentences at 。？！.
 """
 
 from __future__ import annotations
@@ -21,6 +37,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import random
+import re
 import sys
 from pathlib import Path
 
@@ -33,6 +51,12 @@ from engine.punctuation import is_mark, mark_of  # noqa: E402
 MANIFEST = ROOT.parent / "shared" / "audio" / "manifest.tsv"
 MIN_CHARS, MAX_CHARS = 2, 60
 FINAL = "。？！"
+LAW_SAMPLE = 10_000
+LAW_MIN_CHARS, LAW_MAX_CHARS = 6, 40
+_LAW_SKIP = ("DLC", "案例")
+_ARTICLE = re.compile(r"^第[一二三四五六七八九十百千零〇]+条\s*")
+_ITEM = re.compile(r"^[（(][一二三四五六七八九十]+[）)]\s*")
+_SENTENCE = re.compile(r"[^。？！]+[。？！]+")
 
 
 def _is_han(ch: str) -> bool:
@@ -85,43 +109,104 @@ def _manifest_texts(path: Path) -> set[str]:
         return {plain(r["text_for_scoring"].replace(" ", "")) for r in rows}
 
 
-def build(tatoeba: Path, hsk: Path, out: Path, manifest: Path) -> dict[str, int]:
-    import opencc
+def _read_lines(path: Path) -> list[str]:
+    return [s for s in path.read_text(encoding="utf-8").split("\n") if s.strip()]
 
-    convert = opencc.OpenCC("t2s").convert
-    heldout: dict[str, str] = {}
-    for item in json.loads(hsk.read_text(encoding="utf-8")):
-        s = clean(item["chinese"], convert)
-        if s is not None:
-            heldout.setdefault(plain(s), s)
-    banned = set(heldout) | _manifest_texts(manifest)
-    train: dict[str, str] = {}
-    dropped = 0
+
+def _write_lines(path: Path, lines) -> None:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _tatoeba_lines(tatoeba: Path):
     with tatoeba.open(encoding="utf-8") as f:
         for row in f:
             parts = row.rstrip("\n").split("\t")
-            s = clean(parts[-1], convert) if len(parts) >= 3 else None
-            if s is None:
-                continue
-            key = plain(s)
-            if key in banned:
-                dropped += 1
-                continue
-            train.setdefault(key, s)
+            if len(parts) >= 3:
+                yield parts[-1]
+
+
+def _law_lines(laws: Path):
+    """The sentences of every law text (Markdown after its `<!-- INFO END -->` header)."""
+    for path in sorted(laws.rglob("*.md")):
+        rel = path.relative_to(laws).parts
+        if len(rel) == 1 or rel[0] in _LAW_SKIP or path.name == "_index.md":
+            continue
+        text = path.read_text(encoding="utf-8").split("<!-- INFO END -->", 1)[-1]
+        for line in text.splitlines():
+            line = _ITEM.sub("", _ARTICLE.sub("", line.strip()))
+            if line and not line.startswith(("#", "<")):
+                yield from _SENTENCE.findall(line)
+
+
+def _filtered(lines, convert, banned: set[str], counts: dict, name: str) -> dict[str, str]:
+    """Cleaned lines keyed by their characters; those in `banned` dropped (and counted)."""
+    kept: dict[str, str] = {}
+    for line in lines:
+        s = clean(line, convert)
+        if s is None:
+            continue
+        key = plain(s)
+        if key in banned:
+            counts[f"{name}_dropped_overlap"] = counts.get(f"{name}_dropped_overlap", 0) + 1
+            continue
+        kept.setdefault(key, s)
+    return kept
+
+
+def build(
+    out: Path,
+    manifest: Path,
+    tatoeba: Path | None = None,
+    hsk: Path | None = None,
+    laws: Path | None = None,
+    common_voice: Path | None = None,
+) -> dict[str, int]:
+    import opencc
+
+    convert = opencc.OpenCC("t2s").convert
     out.mkdir(parents=True, exist_ok=True)
-    (out / "train-tatoeba.txt").write_text("\n".join(train.values()) + "\n", encoding="utf-8")
-    (out / "heldout-hsk.txt").write_text("\n".join(heldout.values()) + "\n", encoding="utf-8")
-    return {"train": len(train), "heldout": len(heldout), "dropped_overlap": dropped}
+    counts: dict[str, int] = {}
+    if hsk is not None:
+        heldout: dict[str, str] = {}
+        for item in json.loads(hsk.read_text(encoding="utf-8")):
+            s = clean(item["chinese"], convert)
+            if s is not None:
+                heldout.setdefault(plain(s), s)
+        _write_lines(out / "heldout-hsk.txt", heldout.values())
+    held = _read_lines(out / "heldout-hsk.txt")
+    counts["heldout"] = len(held)
+    banned = {plain(s) for s in held} | _manifest_texts(manifest)
+    if tatoeba is not None:
+        train = _filtered(_tatoeba_lines(tatoeba), convert, banned, counts, "tatoeba")
+        _write_lines(out / "train-tatoeba.txt", train.values())
+    tatoeba_lines = _read_lines(out / "train-tatoeba.txt")
+    counts["tatoeba"] = len(tatoeba_lines)
+    banned |= {plain(s) for s in tatoeba_lines}
+    if laws is not None:
+        found = _filtered(_law_lines(laws), convert, banned, counts, "laws")
+        fit = [s for s in found.values() if LAW_MIN_CHARS <= len(plain(s)) <= LAW_MAX_CHARS]
+        sample = random.Random(0).sample(fit, min(LAW_SAMPLE, len(fit)))
+        _write_lines(out / "train-laws.txt", sample)
+        counts["laws_found"], counts["laws"] = len(found), len(sample)
+        banned |= {plain(s) for s in sample}
+    if common_voice is not None:
+        lines = common_voice.read_text(encoding="utf-8").splitlines()
+        cv = _filtered(lines, convert, banned, counts, "common_voice")
+        _write_lines(out / "train-commonvoice.txt", cv.values())
+        counts["common_voice"] = len(cv)
+    return counts
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tatoeba", type=Path, required=True, help="cmn_sentences.tsv")
-    p.add_argument("--hsk", type=Path, required=True, help="hsk-sentences-audio sentences.json")
+    p.add_argument("--tatoeba", type=Path, help="cmn_sentences.tsv")
+    p.add_argument("--hsk", type=Path, help="hsk-sentences-audio sentences.json")
+    p.add_argument("--laws", type=Path, help="a checkout of LawRefBook/Laws")
+    p.add_argument("--common-voice", type=Path, help="Common Voice sentence-collector.txt")
     p.add_argument("--out", type=Path, default=HERE)
     p.add_argument("--manifest", type=Path, default=MANIFEST)
     args = p.parse_args()
-    counts = build(args.tatoeba, args.hsk, args.out, args.manifest)
+    counts = build(args.out, args.manifest, args.tatoeba, args.hsk, args.laws, args.common_voice)
     print(", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
