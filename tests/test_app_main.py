@@ -75,7 +75,7 @@ def test_a_second_start_hands_its_files_to_the_first(tmp_path, shared_audio):
                              text=True)  # fmt: skip
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(first.stdout), daemon=True).start()
-    clip = sorted(shared_audio.glob("*.wav"))[0]
+    clip = sorted(shared_audio.glob("*.wav"))[0].resolve()  # as the hand-over sends it
     try:
         deadline = time.monotonic() + 60
         while not (tmp_path / "data" / "tingxie" / "app.lock").is_file():
