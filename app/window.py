@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.library.store import Store, StoreError
-from engine.results import Segment
+from engine.results import Segment, renamed_speakers
 
 from . import demo as demo_model
 from . import settings as app_settings
@@ -861,11 +861,7 @@ class MainWindow(QMainWindow):
         if doc.tid is not None and session is not None and session.tid == doc.tid:
             panel.rename_speaker(speaker, name)  # its undo stack; _speakers_renamed follows
             return
-        names = dict(doc.speaker_names)
-        if name.strip():
-            names[speaker] = name.strip()
-        else:
-            names.pop(speaker, None)
+        names = renamed_speakers(doc.speaker_names, speaker, name)
         if doc.tid is not None and self.library is not None:
             try:
                 names = self.library.rename_speaker(doc.tid, speaker, name)

@@ -16,6 +16,7 @@ __all__ = [
     "Segment",
     "TranscriptionInfo",
     "default_speaker_name",
+    "renamed_speakers",
     "speaker_name",
 ]
 
@@ -83,6 +84,17 @@ class Segment:
 def default_speaker_name(speaker: int) -> str:
     """说话人 1 for speaker 0, and so on."""
     return _SPEAKER_LABEL.format(n=speaker + 1)
+
+
+def renamed_speakers(names: Mapping[int, str], speaker: int, name: str) -> dict[int, str]:
+    """A transcript's speaker names after calling `speaker` `name` (an empty name gives back
+    its default one): the one rule the library and a transcript not yet stored both follow."""
+    out = dict(names)
+    if name.strip():
+        out[int(speaker)] = name.strip()
+    else:
+        out.pop(int(speaker), None)
+    return out
 
 
 def speaker_name(speaker: int, names: Mapping[int, str] | None = None) -> str:

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from engine.errors import TingxieError
-from engine.results import Alternative, Char, Segment, TranscriptionInfo
+from engine.results import Alternative, Char, Segment, TranscriptionInfo, renamed_speakers
 
 from .review import EditOp, VerifiedPair, apply_edits, verified_pairs
 
@@ -556,11 +556,7 @@ class Store:
     def rename_speaker(self, tid: int, speaker: int, name: str) -> dict[int, str]:
         """Call `speaker` `name` everywhere in the transcript (an empty name gives back its
         default one); returns all the names."""
-        names = self.speaker_names(tid)
-        if name.strip():
-            names[int(speaker)] = name.strip()
-        else:
-            names.pop(int(speaker), None)
+        names = renamed_speakers(self.speaker_names(tid), speaker, name)
         with self._write() as conn:
             conn.execute(
                 "UPDATE transcripts SET speaker_names=?, updated_at=? WHERE id=?",
