@@ -345,3 +345,33 @@ def test_disk_full_mid_job_keeps_the_last_checkpoint_and_resumes(corpus, tmp_pat
     again = _run(_config(corpus, out, steps=3, save_every=1), resume=True)
     assert next(e for e in again if isinstance(e, JobStarted)).resumed_from_step == 1
     assert isinstance(again[-1], JobFinished) and (out / "model" / "model.safetensors").is_file()
+
+
+def test_a_tuned_models_lm_learns_the_training_rows_never_the_heldout_ones(corpus, tmp_path):
+    """A base model with an LM (lm/): the tuned model's LM gains a domain n-gram of exactly the
+    job's training transcripts (engine.tune.loop passes data.train, never data.heldout, to
+    save_merged). Passing every row, or none, fails the sentence count below."""
+    import shutil
+
+    from engine.lm import ModelLM, build_model_lm
+    from engine.ngram import split_sentences
+    from engine.tune.data import from_manifest
+
+    model, _ = corpus
+    # 12 rows with distinct transcripts (seed 1), so the sentence count tells the rows apart
+    manifest = tone_corpus(tmp_path / "data", 12, chars=CHARS, char_seconds=0.1, seed=1)
+    base = tmp_path / "base-lm"
+    shutil.copytree(model, base)
+    text = tmp_path / "general.txt"
+    text.write_text("天地\n人和\n", encoding="utf-8")
+    build_model_lm(base, [text], order=2)
+    events = _run(_config((base, manifest), tmp_path / "out", steps=1))
+    started = next(e for e in events if isinstance(e, JobStarted))
+    tuned = ModelLM.from_folder(events[-1].result.model_dir)
+    assert tuned is not None and tuned.domain is not None
+    rows = from_manifest(manifest).examples
+    every = {s for e in rows for s in split_sentences(e.text)}
+    config = json.loads((events[-1].result.model_dir / "lm" / "lm.json").read_text("utf-8"))
+    assert len(every) == len(rows)
+    assert started.heldout_examples > 0
+    assert config["domain"]["sentences"] == len(rows) - started.heldout_examples
