@@ -60,7 +60,10 @@ _WEIGHT_FILES = (
 )
 _PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 # What a snapshot download fetches: config, weights (safetensors first), processor files.
-_ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.md"]
+# A model's own files, its language model (lm/, engine.lm) included; never pickles, and never a
+# pyctcdecode `language_model/` (a KenLM binary of up to gigabytes that Tingxie does not read).
+_ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.md", "lm/*"]
+_IGNORE_PATTERNS = ["language_model/*"]
 
 
 class ModelLoadError(TingxieError, RuntimeError):
@@ -230,6 +233,7 @@ def resolve_model(
         folder = snapshot_download(
             text,
             allow_patterns=_ALLOW_PATTERNS,
+            ignore_patterns=_IGNORE_PATTERNS,
             local_files_only=offline,
             tqdm_class=tqdm_class,
         )

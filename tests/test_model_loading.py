@@ -79,3 +79,35 @@ def test_sdpa_refused_for_wavlm():
 def test_bad_option_value_named():
     with pytest.raises(ValueError, match="precision"):
         LoadOptions(precision="int3")  # type: ignore[arg-type]
+
+
+def test_a_hub_download_fetches_the_models_language_model_and_no_pickle(
+    monkeypatch, tiny_model_dir
+):
+    """The files a Hub download asks for, filtered as huggingface_hub filters a repository's
+    listing: the model's lm/ folder (its n-gram and lm.json) comes with the weights; pickled
+    weights and a pyctcdecode language_model/ (not read; can be gigabytes) do not."""
+    import huggingface_hub
+    from huggingface_hub.utils import filter_repo_objects
+
+    from engine.model import resolve_model
+
+    listing = ["config.json", "model.safetensors", "vocab.json", "preprocessor_config.json",
+               "README.md", "pytorch_model.bin", "lm/lm.json", "lm/char-4gram.arpa.gz",
+               "language_model/5gram.bin", "language_model/unigrams.txt",
+               "language_model/attrs.json"]  # fmt: skip
+    asked = {}
+
+    def fake_download(repo_id, **kw):
+        asked["files"] = set(
+            filter_repo_objects(
+                listing, allow_patterns=kw["allow_patterns"], ignore_patterns=kw["ignore_patterns"]
+            )
+        )
+        return str(tiny_model_dir)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    resolve_model("someone/some-model")
+    model_files = {"config.json", "model.safetensors", "vocab.json", "README.md",
+                   "preprocessor_config.json"}  # fmt: skip
+    assert asked["files"] == model_files | {"lm/lm.json", "lm/char-4gram.arpa.gz"}
