@@ -78,3 +78,44 @@ def test_evaluate_fits_a_ctc_calibration_and_reports_both(tiny_model_dir, tmp_pa
     names = [m["measure"] for m in report["measures"]]
     assert names[0] == "max_prob:1:mean+platt" and "max_prob:1:mean" in names[1:]
     assert report["confidence_measure"] == "max_prob:1:mean+platt"
+
+
+@pytest.fixture(scope="module")
+def medicine_clips(tmp_path_factory):
+    """30 medicine sentences the demo model was never trained on: many wrong characters
+    shown with high confidence, the case calibration is for."""
+    from engine.model import DEMO_MODEL_DIR
+    from engine.tune.data import from_manifest
+    from engine.tune.synth import SynthOptions, read_sentences, synthesize
+
+    corpus = DEMO_MODEL_DIR.parent / "corpus"
+    folder = tmp_path_factory.mktemp("medicine")
+    lines = read_sentences(corpus / "medicine" / "heldout.txt")[:30]
+    for _ in synthesize(lines, folder, SynthOptions(seed=5)):
+        pass
+    return from_manifest(folder / "manifest.tsv").examples
+
+
+def test_a_tuned_models_calibration_is_refitted_on_its_heldout_rows(medicine_clips, tmp_path):
+    """refit_calibration (what a tuning job runs on its held-out rows when it saves the model)
+    replaces a stale calibration.json by a fit of this model's raw confidences that lowers the
+    cross-fitted ECE; with too few characters it fits nothing and leaves the stale file gone."""
+    from engine.calibration import read_calibration
+    from engine.model import DEMO_MODEL_DIR, LoadOptions
+    from engine.tune.evaluate import refit_calibration
+
+    folder = tmp_path / "tuned"
+    shutil.copytree(DEMO_MODEL_DIR, folder)
+    stale = Calibration("max_prob:1:mean", a=9.0, b=9.0, characters=1)
+    stale.write(folder)
+    load = LoadOptions(device="cpu", precision="fp32")
+    fit = refit_calibration(folder, medicine_clips, load)
+    assert fit is not None and fit.calibration.characters >= 200
+    print(f"ECE raw {fit.raw_ece:.3f}, cross-fitted {fit.held_out_ece:.3f}")
+    assert fit.held_out_ece < fit.raw_ece - 0.05
+    written = read_calibration(folder, fit.calibration.measure)
+    assert written == fit.calibration and written.a != stale.a
+
+    stale.write(folder)
+    assert refit_calibration(folder, medicine_clips[:2], load) is None
+    assert not (folder / CALIBRATION_FILE).exists()

@@ -375,3 +375,27 @@ def test_a_tuned_models_lm_learns_the_training_rows_never_the_heldout_ones(corpu
     assert len(every) == len(rows)
     assert started.heldout_examples > 0
     assert config["domain"]["sentences"] == len(rows) - started.heldout_examples
+
+
+def test_a_finished_job_refits_the_calibration_on_its_heldout_rows_only(
+    corpus, tmp_path, monkeypatch
+):
+    """The tuned model's confidence calibration is refitted on exactly the job's held-out rows
+    (engine.tune.evaluate.refit_calibration, tested on the demo model in
+    test_ctc_calibration.py), and a failure there leaves the job finished, its model saved."""
+    import engine.tune.evaluate as evaluate_module
+
+    calls = []
+
+    def refit(folder, examples, load=None):
+        calls.append((Path(folder), list(examples)))
+        raise RuntimeError("no calibration today")
+
+    monkeypatch.setattr(evaluate_module, "refit_calibration", refit)
+    events = _run(_config(corpus, tmp_path / "out", steps=1))
+    started = next(e for e in events if isinstance(e, JobStarted))
+    assert isinstance(events[-1], JobFinished)
+    (folder, examples), *more = calls
+    assert not more and folder == events[-1].result.model_dir
+    assert (folder / "model.safetensors").is_file()
+    assert 0 < len(examples) == started.heldout_examples

@@ -23,10 +23,11 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.calibration import Calibration, cross_fitted, fit_platt
+from engine.calibration import CALIBRATION_FILE, Calibration, cross_fitted, fit_platt
 from engine.decode import ConfidenceMethod
 from engine.loader import load_model
 from engine.metrics import CerResult, align, cer
@@ -43,6 +44,9 @@ from engine.whisper import (
     word_chars,
 )
 
+if TYPE_CHECKING:
+    from .data import Example
+
 __all__ = [
     "COMPARED_MEASURES",
     "CalibrationFit",
@@ -58,7 +62,9 @@ __all__ = [
     "expected_calibration_error",
     "fit_calibration",
     "iter_rows",
+    "refit_calibration",
     "reliability",
+    "score_examples",
     "summarize",
     "whisper_measures",
     "write_reliability_png",
@@ -68,6 +74,8 @@ log = logging.getLogger("tingxie.evaluate")
 
 # Measures scored beside the primary one: the plain top probability and the three entropy
 # families of engine.decode, each with the α NeMo and Laptev & Ginsburg found useful.
+# Fewer held-out characters than this give a Platt fit too noisy to trust (and to measure).
+MIN_CALIBRATION_CHARACTERS = 200
 COMPARED_MEASURES = (
     "max_prob:1:min",
     "max_prob:1:mean",
@@ -360,7 +368,7 @@ def iter_rows(
     model: LoadedModel | LoadedWhisper, manifest: str | Path, options: EvalOptions | None = None
 ) -> Iterator[EvalRow]:
     """Transcribe and score each manifest row in order (lazy: stop iterating to cancel)."""
-    from .data import from_manifest, load_example_audio
+    from .data import from_manifest
 
     options = options or EvalOptions()
     dataset = from_manifest(manifest)
@@ -369,6 +377,15 @@ def iter_rows(
     examples = dataset.examples[: options.limit] if options.limit else dataset.examples
     if not examples:
         raise ValueError(f"{manifest}: no usable rows; write rows of path<TAB>text")
+    yield from score_examples(model, examples, options)
+
+
+def score_examples(
+    model: LoadedModel | LoadedWhisper, examples: Sequence[Example], options: EvalOptions
+) -> Iterator[EvalRow]:
+    """Transcribe and score each example in order, as `iter_rows` does a manifest's rows."""
+    from .data import load_example_audio
+
     whisper = isinstance(model, LoadedWhisper)
     transcriber = WhisperTranscriber(model) if whisper else Transcriber(model)
     score = _score_whisper_row if whisper else _score_row
@@ -487,6 +504,48 @@ def evaluate(
     return summarize(
         rows, options, model=loaded.source, manifest=manifest, decoder=describe(loaded, options)
     )
+
+
+def refit_calibration(
+    folder: str | Path,
+    examples: Sequence[Example],
+    load: LoadOptions | None = None,
+    min_characters: int = MIN_CALIBRATION_CHARACTERS,
+) -> CalibrationFit | None:
+    """Fit the confidence calibration of the CTC model in `folder` on `examples` (a tuning
+    job's held-out rows, decoded as transcription decodes them) and write it there when the
+    cross-fitted ECE beats the raw one; None when there are too few characters, or no right
+    or no wrong one, to fit. A stale calibration.json is removed first: the fit is of the raw
+    confidences, and a map of another model's confidences does not describe this one's."""
+    folder = Path(folder)
+    (folder / CALIBRATION_FILE).unlink(missing_ok=True)
+    options = EvalOptions(load=load or LoadOptions())
+    model = load_model(folder, options.load)
+    rows = list(score_examples(model, examples, options))
+    correct = [x for r in rows for x in r.correct]
+    if len(correct) < min_characters or all(correct) or not any(correct):
+        log.info(
+            "%s: confidence not calibrated (%d held-out characters, %d wrong; a fit needs %d,"
+            " some right and some wrong)",
+            folder,
+            len(correct),
+            correct.count(False),
+            min_characters,
+        )
+        return None
+    fit = fit_calibration(rows, options.measures[0].name, options)
+    if fit.held_out_ece < fit.raw_ece:
+        fit.calibration.write(folder)
+    log.info(
+        "%s: confidence calibration on %d held-out characters: ECE %.3f raw, %.3f calibrated"
+        " (cross-fitted)%s",
+        folder,
+        len(correct),
+        fit.raw_ece,
+        fit.held_out_ece,
+        "" if fit.held_out_ece < fit.raw_ece else "; not kept, it does not help",
+    )
+    return fit
 
 
 def describe(model: LoadedModel | LoadedWhisper, options: EvalOptions) -> str:

@@ -24,6 +24,7 @@ from engine.audio import SAMPLE_RATE
 from engine.chunking import FrameGeometry
 from engine.decode import CtcVocab, greedy_text
 from engine.metrics import cer
+from engine.model import LoadOptions
 from engine.normalize import describe
 
 from .batching import Cursor, Step, padding_fraction, plan_epoch, steps_from
@@ -666,6 +667,20 @@ class Job:
                 yield JobCancelled(s.step, checkpoints[-1] if checkpoints else None)
                 return
 
+    def _calibrate(self, folder: Path) -> None:
+        """Refit the tuned model's confidence calibration on the held-out rows (shown
+        confidences then mean what they say for this model). The model is saved already: a
+        failure here is logged and leaves its confidences raw."""
+        if not self.data.heldout:
+            return
+        from .evaluate import refit_calibration
+
+        load = LoadOptions(device=self.device.type if self.device.type == "cpu" else "auto")
+        try:
+            refit_calibration(folder, self.data.heldout, load)
+        except Exception as e:  # the job's result stands without it
+            log.warning("%s: confidence calibration not refitted (%s)", folder, e)
+
     def _finish(self) -> JobFinished:
         cfg, s = self.cfg, self.state
         best_dir = self.ckpt_root / f"step-{s.best_step:07d}"
@@ -696,6 +711,7 @@ class Job:
                 save_merged(model, self.processor, self.out / "model", card, lm_text)
             except OSError as e:
                 raise self._disk_full("the tuned model", e) from e
+            self._calibrate(self.out / "model")
             shutil.rmtree(self.out / _CACHE, ignore_errors=True)  # rebuilt if a job reuses out
         self.acc.wait_for_everyone()
         return JobFinished(
