@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,9 +70,10 @@ class _Job:
 class FolderWatcher(QObject):
     """Looks at the watch folders of the preferences every `options.poll_seconds` once a model
     is loaded (`follow` starts it; queued files would only wait before), queues the files that
-    are ready through `queue_files`, and when one finishes writes its transcripts and marks it
-    done. A failed or cancelled file is marked done too, as the CLI does: it waits for a new
-    version instead of coming back at the next look.
+    are ready through `queue_files`, and when one's transcript is ready (`transcribed`: the
+    window's transcript_ready, after its speakers are told apart when the setting asks for
+    them) writes its transcripts and marks it done. A failed or cancelled file is marked done
+    too, as the CLI does: it waits for a new version instead of coming back at the next look.
 
     A look is a stat per file of the watched folders, cheap enough for the UI thread on a local
     disk. A folder that is missing (an unplugged drive) is skipped until it is back."""
@@ -85,18 +86,15 @@ class FolderWatcher(QObject):
         self,
         settings: Settings,
         queue_files: Callable[[list[str]], list[int]],
-        documents: Mapping[Any, Any],
         parent: QObject | None = None,
         options: WatchOptions | None = None,
     ) -> None:
-        """`queue_files` queues paths and returns their job ids (the window's `add_files`);
-        `documents[job id].segments` are a finished job's segments."""
+        """`queue_files` queues paths and returns their job ids (the window's `add_files`)."""
         super().__init__(parent)
         self.settings = settings
         self.options = options or WatchOptions()
         self.clock: Callable[[], float] = time.monotonic  # the watches' clock (tests step it)
         self._queue_files = queue_files
-        self._documents = documents
         # One watch per folder and state file: editing a template keeps what it has seen.
         self._watches: dict[tuple[str, Path], FolderWatch] = {}
         self._jobs: dict[int, _Job] = {}
@@ -105,9 +103,8 @@ class FolderWatcher(QObject):
         self.timer.timeout.connect(self.poll)
 
     def follow(self, worker: QObject) -> None:
-        """Start with the first loaded model and answer the outcome of the files queued."""
+        """Start with the first loaded model and answer the files queued that fail."""
         worker.model_loaded.connect(self.start)
-        worker.file_done.connect(self._finished)
         worker.file_failed.connect(self._dropped)
         worker.file_cancelled.connect(self._dropped)
 
@@ -148,11 +145,12 @@ class FolderWatcher(QObject):
                 return None
         return self._watches[key]
 
-    def _finished(self, job_id: int, info: Any) -> None:
-        job = self._jobs.pop(job_id, None)
-        if job is None:
+    def transcribed(self, audio: str, segments: list, info: Any) -> None:
+        """A transcript is ready: when it is of a watched file, write its exports."""
+        job_id = next((j for j, job in self._jobs.items() if str(job.path) == audio), None)
+        if job_id is None:
             return
-        segments = self._documents[job_id].segments
+        job = self._jobs.pop(job_id)
         written = []
         for target in job.spec.targets(job.path):
             try:

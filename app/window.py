@@ -452,8 +452,9 @@ class MainWindow(QMainWindow):
         w.decoding_failed.connect(self._decoding_failed)
         self.transcript.speaker_rename_requested.connect(self.ask_rename_speaker)
         # Watch folders: polled once a model is loaded, files queued like any other.
-        self.folder_watcher = FolderWatcher(self.settings, self.add_files, self.documents, self)
+        self.folder_watcher = FolderWatcher(self.settings, self.add_files, self)
         self.folder_watcher.follow(w)
+        self.transcript_ready.connect(self.folder_watcher.transcribed)
         self.folder_watcher.queued.connect(
             lambda folder, count: self._say("watch.queued", folder=folder, count=count)
         )

@@ -53,7 +53,7 @@ def make_window(qtbot, tmp_path, monkeypatch):
     store_path = tmp_path / "library.db"
     libraries = []
 
-    def make(**prefs):
+    def make(label_speakers=None, **prefs):
         store = settings.open_settings(ini)
         settings.save(store, replace(settings.load(store), **prefs))
         store.setValue("recordings_dir", str(tmp_path / "recordings"))
@@ -64,6 +64,7 @@ def make_window(qtbot, tmp_path, monkeypatch):
             list_devices=lambda: [],
             find_unfinished=lambda folder: [],
             recover=lambda path: path,
+            speakers=label_speakers,
         )
         libraries.append(Store(store_path))
         window = build_window(store, engine, library=libraries[-1], player=FakePlayer())
@@ -165,6 +166,40 @@ def test_watch_folder_takes_a_growing_file_once_complete_and_not_again_after_res
     qtbot.waitUntil(again.folder_watcher.timer.isActive)
     assert _look(again, clock, settle + 1) == [] and _look(again, clock, settle + 1) == []
     assert make_window.seen == [str(recording)]
+
+
+def test_a_watch_folders_exports_carry_the_speakers_when_the_setting_asks_for_them(
+    qtbot, make_window, tmp_path
+):
+    """Exports are written once speakers are told apart (the window's transcript_ready), not
+    when transcription ends: the TXT names the speaker. Exporting at file_done, before the
+    speakers arrive, wrote a transcript without them."""
+    import threading
+
+    watched, out = tmp_path / "inbox", tmp_path / "transcripts"
+    watched.mkdir()
+    release = threading.Event()
+
+    def speakers(audio, segments, options):  # the worker thread waits until released
+        assert release.wait(10)
+        return [replace(s, speaker=1) for s in segments]
+
+    spec = WatchSpec(str(watched), ("txt",), str(out), "{stem}")
+    window = make_window(label_speakers=speakers, speakers="auto", watch_folders=(spec,))
+    clock = window.folder_watcher.clock = _Clock()
+    write_wav(watched / "meeting.wav", tone(1.0))
+    emitted(qtbot, window.worker.model_loaded, window.start)
+    qtbot.waitUntil(window.folder_watcher.timer.isActive)
+    settle = window.folder_watcher.options.settle_seconds
+    _look(window, clock, settle + 1)
+    assert _look(window, clock, settle + 1) == [str(watched / "meeting.wav")]
+    qtbot.waitUntil(lambda: make_window.seen == [str(watched / "meeting.wav")], timeout=10_000)
+    qtbot.wait(300)
+    txt = out / "meeting.txt"
+    assert not txt.exists()  # transcribed, but its speakers are still being told apart
+    release.set()
+    qtbot.waitUntil(txt.exists, timeout=10_000)
+    assert txt.read_text(encoding="utf-8").startswith("说话人 2：你好")
 
 
 def test_watch_dialog_edits_the_template_and_refuses_a_bad_one(qapp, tmp_path, qtbot):
