@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTHON ?= python3
 
-.PHONY: run test format system-deps demo-model lock install-desktop bundle whisper-model
+.PHONY: run test format system-deps demo-model demo-model-everyday lock install-desktop bundle whisper-model
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -82,3 +82,27 @@ demo-model: system-deps $(STAMP)
 # Re-pin the tested versions after changing dependencies.
 lock: $(STAMP)
 	$(PY) -m pip freeze --exclude-editable | grep -v '^tingxie' > constraints.txt
+
+# The demo model's broad stage (issue 12; resources/demo-model/recipe/everyday.py): stage 6's
+# model (EVERYDAY_BASE) with its vocabulary grown to Tatoeba's ~3,400 characters, trained on
+# EVERYDAY_LINES Tatoeba sentences voiced as passages plus stage 5's template passages
+# (recipe/train-stage7.yaml, out/demo-model/job7), then given a 4-gram of all its text. Writes
+# out/demo-model/job7/model; it is not shipped yet (see the demo model's README). ~1.5 h on
+# 2 CPU cores, most of it the 5000 training steps.
+EVERYDAY_BASE := resources/demo-model
+EVERYDAY_LINES := 30000
+demo-model-everyday: system-deps $(STAMP)
+	$(PY) resources/demo-model/recipe/everyday.py text $(DEMO)/everyday.txt
+	head -n $(EVERYDAY_LINES) $(DEMO)/everyday.txt > $(DEMO)/everyday-train.txt
+	test -f $(DEMO)/everyday-passages/manifest.tsv || $(VENV)/bin/tingxie-cli synth \
+	  $(DEMO)/everyday-train.txt $(DEMO)/everyday-passages --seed 11 --sentences 1-3 --silence 0-1
+	test -f $(DEMO)/general-passages/manifest.tsv || $(VENV)/bin/tingxie-cli synth $(DEMO_TEXT) \
+	  $(DEMO)/general-passages --copies 2 --seed 5 --sentences 1-3 --silence 0-1
+	$(PY) resources/demo-model/recipe/everyday.py grow $(EVERYDAY_BASE) $(DEMO)/grown \
+	  --text $(DEMO)/everyday.txt
+	$(PY) resources/demo-model/recipe/everyday.py mix $(DEMO)/stage7/manifest.tsv \
+	  $(DEMO)/everyday-passages/manifest.tsv $(DEMO)/general-passages/manifest.tsv
+	OMP_NUM_THREADS=$(DEMO_THREADS) $(VENV)/bin/tingxie-cli tune \
+	  resources/demo-model/recipe/train-stage7.yaml $(DEMO_TUNE)
+	$(PY) resources/demo-model/recipe/build_lm.py --model $(DEMO)/job7/model \
+	  --everyday $(DEMO)/everyday.txt --work $(DEMO)/lm-dev-everyday

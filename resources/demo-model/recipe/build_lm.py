@@ -9,9 +9,14 @@ the beam-search weights chosen on sentences that n-gram did not see.
 2. The shipped model: the same estimator over all 1800 lines, written with those weights into
    resources/demo-model/lm/ (`engine.lm.build_model_lm`).
 
-Only the model's own training text goes in: no held-out, domain or independent sentence. Run
-from the repository root (about a minute):
+With `--everyday FILE` (the broad stage 7, recipe/everyday.py), that file's sentences join
+the text, and the dev sentences are its last 100 lines instead (never voiced in training: only
+the file's first lines are), left out of the dev n-gram.
+
+Only the model's own training text goes in: no held-out (HSK), domain or independent sentence.
+Run from the repository root (about a minute; a few with --everyday):
     .venv/bin/python resources/demo-model/recipe/build_lm.py [--work out/demo-model/lm-dev]
+        [--model resources/demo-model] [--everyday out/demo-model/everyday.txt]
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=ROOT / "out" / "demo-model" / "lm-dev")
     parser.add_argument("--order", type=int, default=4)
+    parser.add_argument("--model", type=Path, default=MODEL, help="the model folder to give lm/")
+    parser.add_argument("--everyday", type=Path, help="stage 7's sentences (everyday.py text)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -47,12 +54,18 @@ def main() -> None:
 
     text = CORPUS / "general" / "train.txt"
     lines = split_sentences(text.read_text(encoding="utf-8"))
-    fit, dev = lines[:-DEV_LINES], lines[-DEV_LINES:]
+    texts = [text]
+    if args.everyday:
+        texts.insert(0, args.everyday)
+        everyday = split_sentences(args.everyday.read_text(encoding="utf-8"))
+        fit, dev = everyday[:-DEV_LINES] + lines, everyday[-DEV_LINES:]
+    else:
+        fit, dev = lines[:-DEV_LINES], lines[-DEV_LINES:]
     manifest = args.work / "manifest.tsv"
     if not manifest.is_file():
         for _ in synthesize(dev, args.work, SynthOptions(seed=7, copies=1)):
             pass
-    model = load_model(MODEL, LoadOptions(device="cpu", precision="fp32"))
+    model = load_model(args.model, LoadOptions(device="cpu", precision="fp32"))
     t = Transcriber(model)
     rows = from_manifest(manifest).examples
     refs = [r.text for r in rows]
@@ -77,8 +90,8 @@ def main() -> None:
     score, weight, bonus = min(results)
     print(f"chosen: lm_weight {weight:g}, char_bonus {bonus:g} (dev CER {score:.2%})")
     options = BeamOptions(lm_weight=weight, char_bonus=bonus)
-    written = build_model_lm(MODEL, [text], order=args.order, options=options)
-    lm = ModelLM.from_folder(MODEL)
+    written = build_model_lm(args.model, texts, order=args.order, options=options)
+    lm = ModelLM.from_folder(args.model)
     assert lm is not None
     size = sum(f.stat().st_size for f in written.parent.iterdir())
     print(f"wrote {written.parent} ({len(lm.ngram.probs)} n-grams, {size / 1e6:.2f} MB)")
