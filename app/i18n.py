@@ -247,6 +247,8 @@ STRINGS: dict[str, tuple[str, str]] = {
         "无法区分 {path} 中的说话人（{message}）；转写已保留，但不含说话人",
     ),
     "action.rename_speaker": ("Rename {name}…", "重命名 {name}…"),
+    "action.undo-rename": ("Undo: {what}", "撤销：{what}"),
+    "action.redo-rename": ("Redo: {what}", "重做：{what}"),
     "dialog.rename_speaker": ("Rename speaker", "重命名说话人"),
     "dialog.speaker_name": (
         "Name for {name} everywhere in this transcript (empty: the default name):",

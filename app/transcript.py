@@ -22,7 +22,17 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import accumulate
 
 from PySide6.QtCore import QEvent, QPoint, QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QTextBlock, QTextCharFormat, QTextCursor, QTextFormat
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QFont,
+    QKeySequence,
+    QTextBlock,
+    QTextCharFormat,
+    QTextCursor,
+    QTextFormat,
+    QUndoStack,
+)
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QHBoxLayout,
@@ -70,6 +80,7 @@ class TranscriptView(QTextEdit):
         self._open_paragraph = False  # committed characters since the last segment break
         self._speaker_names: dict[int, str] = {}  # names given to speakers (by number)
         self._last_speaker: int | None = None  # speaker of the last segment appended
+        self._undo_stack: QUndoStack | None = None  # set_undo_stack
 
     # ---- content -------------------------------------------------------------------------
     @property
@@ -421,8 +432,22 @@ class TranscriptView(QTextEdit):
             if hit is not None and hit[1] is not None:
                 self.char_clicked.emit(hit[1])
 
+    def set_undo_stack(self, stack: QUndoStack) -> None:
+        """Undo and redo of `stack` (what was changed here: speaker names) on Ctrl+Z and
+        Ctrl+Shift+Z while the view has the focus, and in its menu while there is something
+        to undo or redo."""
+        self._undo_stack = stack
+        for key, slot in ((QKeySequence.StandardKey.Undo, stack.undo),
+                          (QKeySequence.StandardKey.Redo, stack.redo)):  # fmt: skip
+            act = QAction(self)
+            act.setShortcuts(key)
+            act.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+            act.triggered.connect(slot)
+            self.addAction(act)
+
     def context_menu(self, point: QPoint) -> QMenu:
-        """The standard menu, and "Rename speaker…" for the speaker of the text at `point`."""
+        """The standard menu, "Rename speaker…" for the speaker of the text at `point`, and
+        undo/redo of the last renaming."""
         menu = self.createStandardContextMenu(point)
         speaker = self.speaker_of(self.cursorForPosition(point).position())
         if speaker is not None:
@@ -430,6 +455,17 @@ class TranscriptView(QTextEdit):
             rename = menu.addAction(tr("action.rename_speaker", name=self.speaker_label(speaker)))
             rename.setObjectName("rename-speaker")
             rename.triggered.connect(lambda: self.speaker_rename_requested.emit(speaker))
+        stack = self._undo_stack
+        if stack is not None and (stack.canUndo() or stack.canRedo()):
+            menu.addSeparator()
+            for name, can, text, slot in (
+                ("undo-rename", stack.canUndo(), stack.undoText(), stack.undo),
+                ("redo-rename", stack.canRedo(), stack.redoText(), stack.redo),
+            ):
+                if can:
+                    act = menu.addAction(tr(f"action.{name}", what=text))
+                    act.setObjectName(name)
+                    act.triggered.connect(slot)
         return menu
 
     def contextMenuEvent(self, event) -> None:

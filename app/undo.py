@@ -1,4 +1,4 @@
-"""Undo/redo of review decisions and speaker names (QUndoStack commands) over an `EditSession`.
+"""Undo/redo of review decisions over an `EditSession`, and of speaker names (QUndoStack commands).
 
 Each command moves the session's head: the session saves every move to the store at once, so
 undo and redo are autosaved too. A failed save (full or read-only disk) leaves the change in
@@ -69,29 +69,21 @@ class EditCommand(HeadCommand):
 
 
 class RenameSpeakerCommand(QUndoCommand):
-    """Call a speaker `name` everywhere in the transcript (empty: its default name); undo
-    gives back the name it had. `on_saved` follows every change, as for edits."""
+    """Call a speaker `after` everywhere in a transcript (empty: its default name); undo gives
+    back `before`. `rename(speaker, name)` does the renaming, wherever the transcript lives: a
+    review session (which saves it), or the Transcript page's document and the library."""
 
     def __init__(
-        self, session: EditSession, speaker: int, name: str, text: str, on_saved: Saved
+        self, rename: Callable[[int, str], None], speaker: int, before: str, after: str, text: str
     ) -> None:
         super().__init__(text)
-        self.session = session
+        self._rename = rename
         self.speaker = speaker
-        self._before = session.speaker_names.get(speaker, "")
-        self._after = name.strip()
-        self._on_saved = on_saved
-
-    def _name(self, name: str) -> None:
-        try:
-            self.session.rename_speaker(self.speaker, name)
-        except StoreError as e:
-            self._on_saved(e)
-            return
-        self._on_saved(None)
+        self._before = before
+        self._after = after.strip()
 
     def redo(self) -> None:
-        self._name(self._after)
+        self._rename(self.speaker, self._after)
 
     def undo(self) -> None:
-        self._name(self._before)
+        self._rename(self.speaker, self._before)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -35,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.library.store import Store, StoreError
-from engine.results import Segment, renamed_speakers
+from engine.results import Segment, renamed_speakers, speaker_name
 
 from . import demo as demo_model
 from . import settings as app_settings
@@ -58,6 +59,7 @@ from .savedialog import ask_save_path, write_error_text
 from .transcript import ConfidenceBar, TranscriptView, ask_speaker_name
 from .tune.page import TunePage
 from .tune.supervisor import SupervisorHandle, TuneSupervisor
+from .undo import RenameSpeakerCommand
 from .waveform import WaveformView
 from .worker import ModelSummary, SpeakersRequest, WorkerHandle
 
@@ -237,6 +239,9 @@ class MainWindow(QMainWindow):
         page_layout.addWidget(self.waveform)
         page_layout.addWidget(self.confidence_bar)
         page_layout.addWidget(self.transcript, 1)
+        # Undo of what the Transcript page changes (speaker names; the Review page has its own).
+        self.transcript_undo = QUndoStack(self)
+        self.transcript.set_undo_stack(self.transcript_undo)
         self.pages = QTabWidget()
         self._page_titles: dict[QWidget, str] = {}  # page -> i18n key of its tab title
         self.add_page(page, "page.transcript")
@@ -854,14 +859,27 @@ class MainWindow(QMainWindow):
 
     def rename_speaker(self, speaker: int, name: str) -> None:
         """Call `speaker` `name` everywhere in the transcript shown: its labels, its exports
-        and, once it is in the library, there (undoable on the Review page when it is open
-        there). An empty name gives back 说话人 N."""
+        and, once it is in the library, there. Undoable: on the Review page's stack when the
+        transcript is open there, else on this page's (Ctrl+Z, or the view's menu). An empty
+        name gives back 说话人 N."""
         doc = self.documents[self.current]
         panel = self.review_panel
         session = panel.session if panel is not None else None
         if doc.tid is not None and session is not None and session.tid == doc.tid:
             panel.rename_speaker(speaker, name)  # its undo stack; _speakers_renamed follows
             return
+        before = doc.speaker_names.get(speaker, "")
+        if name.strip() == before:
+            return
+        label = tr(
+            "undo.rename_speaker",
+            old=self.transcript.speaker_label(speaker),
+            name=name.strip() or speaker_name(speaker),
+        )
+        rename = partial(self._name_speaker, doc)
+        self.transcript_undo.push(RenameSpeakerCommand(rename, speaker, before, name, label))
+
+    def _name_speaker(self, doc: Document, speaker: int, name: str) -> None:
         names = renamed_speakers(doc.speaker_names, speaker, name)
         if doc.tid is not None and self.library is not None:
             try:
@@ -872,7 +890,8 @@ class MainWindow(QMainWindow):
             if self.library_view is not None:
                 self.library_view.refresh_later()
         doc.speaker_names = names
-        self.transcript.set_speaker_names(names)
+        if self.documents.get(self.current) is doc:
+            self.transcript.set_speaker_names(names)
 
     def _speakers_renamed(self, tid: int, names: dict) -> None:
         """A transcript's speakers were renamed on the Review page: the same names here."""

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from app_fakes import FakeDevice, FakePlayer, emitted, recorder_factory, tone
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QColor, QTextCursor
+from PySide6.QtGui import QAction, QColor, QTextCursor
 from PySide6.QtWidgets import QInputDialog
 
 from app import settings
@@ -364,6 +364,40 @@ def test_renaming_on_the_transcript_page_reaches_the_library_review_and_exports(
     monkeypatch.setattr("app.window.ask_save_path", lambda *a: tmp_path / "talk.srt", raising=False)
     window.save_transcript()
     assert "王" in (tmp_path / "talk.srt").read_text(encoding="utf-8")
+
+
+def test_renaming_a_transcript_not_in_review_is_undone_on_the_transcript_page(
+    qtbot, make_window, store, monkeypatch
+):
+    """The Review page shows the first file; a rename of the second, on the Transcript page,
+    goes on that page's own undo stack: Ctrl+Z in the view gives the old name back in the
+    view and the library, and the view's menu offers to redo it."""
+    window = make_window(_Speakers())
+    _choose(window, "2")
+    ready = []
+    window.transcript_ready.connect(lambda *args: ready.append(args))
+    _, second = window.add_files(["/data/a.wav", "/data/talk.wav"])
+    qtbot.waitUntil(lambda: len(ready) == 2, timeout=10_000)
+    window.show_document(second)
+    tid = window.documents[second].tid
+    assert tid is not None and window.review_panel.session.tid != tid
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("王", True))
+    window.transcript.speaker_rename_requested.emit(1)
+    assert store.speaker_names(tid) == {1: "王"}
+    assert window.transcript.speaker_labels()[1] == (1, "王：")
+    window.transcript.setFocus()
+    qtbot.keyClick(window.transcript, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert store.speaker_names(tid) == {}
+    assert window.transcript.speaker_labels()[1] == (1, "说话人 2：")
+    menu = window.transcript.context_menu(QPoint(5, 5))
+    redo = menu.findChild(QAction, "redo-rename")
+    assert (
+        redo is not None and "王" in redo.text() and menu.findChild(QAction, "undo-rename") is None
+    )
+    redo.trigger()
+    assert store.speaker_names(tid) == {1: "王"} and window.documents[second].speaker_names == {
+        1: "王"
+    }
 
 
 # ---- the one engine function the CLI and the app share ------------------------------------

@@ -618,11 +618,16 @@ class ReviewPanel(QWidget):
             return
         old = self.view.speaker_label(speaker)
         label = tr("undo.rename_speaker", old=old, name=name.strip() or speaker_name(speaker))
-        self.undo_stack.push(
-            RenameSpeakerCommand(self.session, speaker, name, label, self._speakers_saved)
-        )
+        before = self.session.speaker_names.get(speaker, "")
+        self.undo_stack.push(RenameSpeakerCommand(self._name_speaker, speaker, before, name, label))
 
-    def _speakers_saved(self, error: StoreError | None) -> None:
+    def _name_speaker(self, speaker: int, name: str) -> None:
+        """Rename in the session (saved at once; a failed save keeps the name in memory)."""
+        error = None
+        try:
+            self.session.rename_speaker(speaker, name)
+        except StoreError as e:
+            error = e
         names = self.session.speaker_names
         self.view.set_speaker_names(names)
         self._saved(error)
