@@ -38,6 +38,7 @@ __all__ = [
     "pick_device",
     "pick_dtype",
     "resolve_model",
+    "weights_cache_dir",
 ]
 
 log = logging.getLogger("tingxie.model")
@@ -59,6 +60,12 @@ _WEIGHT_FILES = (
     "model.onnx",  # an export (engine.onnx): runs on the ONNX Runtime backend
 )
 _PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
+# A large checkpoint stored in fp32 and run in bf16/fp16 on a CPU is converted once into the
+# weights cache (weights_cache_dir): later loads map half the bytes and never hold an fp32 copy
+# beside the half-precision one (the full-size XLSR-53: load peak 2.3 -> 0.5 GB). Small models
+# load in well under a second either way and are not copied.
+CONVERT_MIN_BYTES = 100_000_000
+_CACHED_CONVERSIONS = 3  # the most recently used conversions kept; older ones are removed
 # What a snapshot download fetches: config, weights (safetensors first), processor files.
 # A model's own files, its language model (lm/, engine.lm) included; never pickles, and never a
 # pyctcdecode `language_model/` (a KenLM binary of up to gigabytes that Tingxie does not read).
@@ -308,6 +315,78 @@ def _onnx_model(path: Path) -> Any:
     return OnnxCtcModel(path / "model.onnx", AutoConfig.from_pretrained(path), threads)
 
 
+def weights_cache_dir() -> Path:
+    """Where checkpoints converted to their compute precision are kept (the user's cache)."""
+    override = os.environ.get("TINGXIE_WEIGHTS_CACHE")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("tingxie", appauthor=False)) / "weights"
+
+
+def _stored_dtype(weights: Path) -> str | None:
+    """The dtype of the first tensor in a safetensors file's header ("F32", "BF16", ...)."""
+    try:
+        with open(weights, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(min(size, 100_000_000)))
+    except (OSError, ValueError):
+        return None
+    return next((v["dtype"] for k, v in header.items() if k != "__metadata__"), None)
+
+
+def _converted_weights(path: Path, dtype: Any) -> Path | None:
+    """The cache folder for `path`'s weights in `dtype`, named by the file's identity (path,
+    size, modification time), when converting pays: one large fp32 safetensors file run in a
+    half precision. None otherwise."""
+    import hashlib
+
+    import torch
+
+    weights = path / "model.safetensors"
+    if dtype not in (torch.bfloat16, torch.float16) or not weights.is_file():
+        return None
+    stat = weights.stat()
+    if stat.st_size < CONVERT_MIN_BYTES or _stored_dtype(weights) != "F32":
+        return None
+    identity = f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{dtype}"
+    return weights_cache_dir() / hashlib.sha256(identity.encode()).hexdigest()[:20]
+
+
+def _touch(weights: Path) -> bool:
+    """True when the converted weights are there, marked as just used (see _keep_converted)."""
+    try:
+        os.utime(weights)
+    except OSError:
+        return weights.is_file()
+    return True
+
+
+def _keep_converted(model: Any, folder: Path) -> None:
+    """Save the loaded half-precision model into the cache (atomically), then drop the least
+    recently used conversions beyond the few kept. Best effort: a full or read-only disk
+    only costs the next load its speed."""
+    import shutil
+
+    from .atomic import atomic_folder
+
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        atomic_folder(folder, lambda tmp: model.save_pretrained(tmp, safe_serialization=True))
+        log.info("%s: weights kept in %s for the next load", model.name_or_path, folder)
+        kept = sorted(
+            (p for p in folder.parent.iterdir() if (p / "model.safetensors").is_file()),
+            key=lambda p: (p / "model.safetensors").stat().st_mtime,
+            reverse=True,
+        )
+        for old in kept[_CACHED_CONVERSIONS:]:
+            if old != folder:
+                shutil.rmtree(old, ignore_errors=True)
+    except OSError as e:
+        log.warning("%s: converted weights not kept (%s); the next load converts again", folder, e)
+
+
 def load_model(source: str | os.PathLike, options: LoadOptions | None = None) -> LoadedModel:
     """Load a CTC checkpoint and its processor for inference (eval mode, no gradients)."""
     import torch
@@ -332,13 +411,17 @@ def load_model(source: str | os.PathLike, options: LoadOptions | None = None) ->
         if attention == "onnx-runtime":
             model = _onnx_model(path)
         else:
+            converted = _converted_weights(path, dtype) if device.type == "cpu" else None
+            found = converted is not None and _touch(converted / "model.safetensors")
             model = AutoModelForCTC.from_pretrained(
-                path,
+                converted if found else path,
                 dtype=dtype,
                 attn_implementation=attention,
                 use_safetensors=any(path.glob("*.safetensors")) or None,
                 trust_remote_code=False,
             )
+            if converted is not None and not found:
+                _keep_converted(model, converted)
     except (OSError, ValueError, RuntimeError, ImportError, pickle.UnpicklingError) as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ModelLoadError("model.load_failed", path=path, detail=message) from e

@@ -18,9 +18,10 @@ SHARED_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """The main window opens the user's transcript library by default: in tests that is a
-    temporary folder, never the user's own."""
+    """The main window opens the user's transcript library by default, and large models are
+    converted into the user's cache: in tests those are temporary folders, never the user's."""
     os.environ.setdefault("TINGXIE_DATA_DIR", str(tmp_path_factory.mktemp("tingxie-data")))
+    os.environ.setdefault("TINGXIE_WEIGHTS_CACHE", str(tmp_path_factory.mktemp("weights")))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -111,3 +112,58 @@ def test_a_hub_download_fetches_the_models_language_model_and_no_pickle(
     model_files = {"config.json", "model.safetensors", "vocab.json", "README.md",
                    "preprocessor_config.json"}  # fmt: skip
     assert asked["files"] == model_files | {"lm/lm.json", "lm/char-4gram.arpa.gz"}
+
+
+def test_a_large_fp32_checkpoint_run_in_bf16_is_converted_once_and_loaded_from_the_cache(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    """The conversion (engine.model: large fp32 safetensors run in a half precision on a CPU)
+    is written on the first load, used by the next (same outputs), made again when the
+    checkpoint changes, skipped in fp32, and a cache that cannot be written costs nothing but
+    the conversion. The size threshold is lowered so the tiny model counts as large."""
+    import numpy as np
+    import transformers
+
+    import engine.model as model_module
+    from engine.model import _stored_dtype
+    from engine.transcribe import Transcriber
+
+    monkeypatch.setattr(model_module, "CONVERT_MIN_BYTES", 0)
+    cache = tmp_path / "weights"
+    monkeypatch.setenv("TINGXIE_WEIGHTS_CACHE", str(cache))
+    source = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, source)
+    loaded_from = []
+    real = transformers.AutoModelForCTC.from_pretrained.__func__
+
+    def spy(cls, path, *args, **kwargs):
+        loaded_from.append(Path(path))
+        return real(cls, path, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModelForCTC, "from_pretrained", classmethod(spy))
+    audio = np.random.default_rng(0).normal(scale=0.1, size=16_000).astype(np.float32)
+
+    def logits(precision="bf16"):
+        m = load_model(source, LoadOptions(device="cpu", precision=precision))
+        return m, Transcriber(m).logits([audio])[0]
+
+    first, out1 = logits()
+    (converted,) = cache.iterdir()
+    assert first.dtype == torch.bfloat16
+    assert _stored_dtype(converted / "model.safetensors") == "BF16"
+    second, out2 = logits()
+    assert loaded_from[-1] == converted and second.path == source
+    assert np.array_equal(out1, out2)
+
+    (source / "model.safetensors").write_bytes((source / "model.safetensors").read_bytes())
+    logits()  # a changed checkpoint (new modification time) is converted again
+    assert len(list(cache.iterdir())) == 2 and loaded_from[-1] == source
+
+    logits("fp32")
+    assert loaded_from[-1] == source and len(list(cache.iterdir())) == 2
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("TINGXIE_WEIGHTS_CACHE", str(blocker / "weights"))
+    m, _ = logits()
+    assert m.dtype == torch.bfloat16 and loaded_from[-1] == source
