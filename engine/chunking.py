@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Chunk", "ChunkPlan", "FrameGeometry", "iter_chunks", "join_frames"]
+__all__ = ["Chunk", "ChunkPlan", "FrameGeometry", "frame_slices", "iter_chunks", "join_frames"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,19 @@ class FrameGeometry:
         if n_samples < self.receptive_field:
             return 0
         return (n_samples - self.receptive_field) // self.hop + 1
+
+
+def frame_slices(n_samples: int, geometry: FrameGeometry, frames: int) -> list[tuple[int, int]]:
+    """Sample ranges whose outputs, each of at most `frames` frames, concatenate to the output
+    of all `n_samples` (consecutive ranges overlap by receptive_field - hop samples). Exact for
+    a front end that sees only each frame's own samples (no normalization over time)."""
+    if frames < 1:
+        raise ValueError(f"frames={frames}: a slice holds at least one frame")
+    total, hop = geometry.frames(n_samples), geometry.hop
+    return [
+        (first * hop, (min(first + frames, total) - 1) * hop + geometry.receptive_field)
+        for first in range(0, total, frames)
+    ]
 
 
 @dataclass(frozen=True, slots=True)

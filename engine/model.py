@@ -38,6 +38,7 @@ __all__ = [
     "pick_device",
     "pick_dtype",
     "resolve_model",
+    "slice_feature_encoder",
     "weights_cache_dir",
 ]
 
@@ -287,6 +288,40 @@ def model_vocab(source: str | os.PathLike) -> list[str] | None:
         return None
 
 
+# Frames the convolutional feature encoder computes at once at inference (4 s of audio). Its
+# first layer's output is 512 channels at 3200 frames/s: a 20 s chunk made ~0.28 GB of
+# short-lived activations per chunk of a batch (full-size XLSR-53, bf16); slices bound that.
+ENCODER_SLICE_FRAMES = 200
+
+
+def slice_feature_encoder(model: Any, frames: int = ENCODER_SLICE_FRAMES) -> bool:
+    """Make the model's convolutional feature encoder run over long input in slices of
+    `frames` output frames (engine.chunking.frame_slices), joined: the same output at a
+    fraction of the peak memory. Only where every layer sees each frame's own samples alone
+    (feat_extract_norm "layer"; the "group" variant normalizes its first layer over time).
+    Returns whether it did."""
+    import torch
+
+    from .chunking import FrameGeometry, frame_slices
+
+    config = model.config
+    encoder = getattr(model.base_model, "feature_extractor", None)
+    if getattr(config, "feat_extract_norm", None) != "layer" or encoder is None:
+        return False
+    geometry = FrameGeometry.from_convs(config.conv_kernel, config.conv_stride)
+    whole = encoder.forward
+
+    def forward(input_values):
+        n = input_values.shape[-1]
+        if torch.is_grad_enabled() or geometry.frames(n) <= frames:
+            return whole(input_values)
+        parts = [whole(input_values[..., a:b]) for a, b in frame_slices(n, geometry, frames)]
+        return torch.cat(parts, dim=-1)
+
+    encoder.forward = forward
+    return True
+
+
 def bake_weight_norm(model: Any) -> None:
     """Replace weight-norm parametrizations (wav2vec2's positional convolution) by their current
     value: an inference model never trains, and each forward then skips recomputing the weight
@@ -428,6 +463,7 @@ def load_model(source: str | os.PathLike, options: LoadOptions | None = None) ->
     model.to(device).eval()
     if attention != "onnx-runtime":
         bake_weight_norm(model)
+        slice_feature_encoder(model)
     ctc = CtcVocab.from_tokenizer(processor.tokenizer, config.get("pad_token_id"))
     fe = processor.feature_extractor
     log.info("loaded %s on %s (%s, attention=%s)", source, device, dtype, attention)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.chunking import ChunkPlan, FrameGeometry, iter_chunks, join_frames
+from engine.chunking import ChunkPlan, FrameGeometry, frame_slices, iter_chunks, join_frames
 
 WAV2VEC2 = FrameGeometry.from_convs((10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2))
 
@@ -124,3 +124,18 @@ def test_wav2vec2_frames_match_the_conv_stack_step_by_step():
             n = max(0, (n - k) // s + 1)
         assert geometry.frames(samples) == n, samples
     assert geometry.frames(16000) == 49
+
+
+@pytest.mark.parametrize("n", [400, 401, 719, 720, 16_000, 16_399])
+@pytest.mark.parametrize("frames", [1, 7, 50])
+def test_frame_slices_cover_every_frame_once_from_its_own_samples(n, frames):
+    """Each slice's frames are whole frames of the full input (their samples lie inside it),
+    in order, none twice, none missed; the last slice ends at the last frame's last sample."""
+    g = FrameGeometry(hop=320, receptive_field=400)
+    slices = frame_slices(n, g, frames)
+    seen = []
+    for a, b in slices:
+        assert a % g.hop == 0 and 0 < g.frames(b - a) <= frames and b <= n
+        seen += range(a // g.hop, a // g.hop + g.frames(b - a))
+        assert (b - a - g.receptive_field) % g.hop == 0  # no sample past its last frame
+    assert seen == list(range(g.frames(n)))

@@ -167,3 +167,33 @@ def test_a_large_fp32_checkpoint_run_in_bf16_is_converted_once_and_loaded_from_t
     monkeypatch.setenv("TINGXIE_WEIGHTS_CACHE", str(blocker / "weights"))
     m, _ = logits()
     assert m.dtype == torch.bfloat16 and loaded_from[-1] == source
+
+
+def test_the_feature_encoder_runs_long_input_in_slices_with_the_same_output(
+    tiny_model_dir, monkeypatch
+):
+    """load_model makes a layer-norm feature encoder (XLSR-53's kind) run 10 s of audio as
+    three slices of at most 200 frames (bounded activations), and the logits equal those of
+    the whole input at once; a group-norm encoder (the demo model's first layer normalizes
+    over time) is left whole."""
+    import numpy as np
+
+    import engine.model as model_module
+    from engine.model import DEMO_MODEL_DIR, slice_feature_encoder
+    from engine.transcribe import Transcriber
+
+    fp32 = LoadOptions(device="cpu", precision="fp32")
+    sliced = load_model(tiny_model_dir, fp32)
+    monkeypatch.setattr(model_module, "slice_feature_encoder", lambda model: False)
+    whole = load_model(tiny_model_dir, fp32)
+    encoder = sliced.model.base_model.feature_extractor
+    calls = []
+    for layer in encoder.conv_layers[:1]:
+        layer.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[-1]))
+    audio = np.random.default_rng(1).normal(scale=0.1, size=160_000).astype(np.float32)
+    got = Transcriber(sliced).logits([audio, audio[:48_000]])
+    want = Transcriber(whole).logits([audio, audio[:48_000]])
+    assert len(calls) == 3 + 1  # 500 frames in slices of 200; 150 frames whole
+    for g, w in zip(got, want, strict=True):
+        assert g.shape == w.shape and np.allclose(g, w, atol=1e-5)
+    assert not slice_feature_encoder(load_model(DEMO_MODEL_DIR, fp32).model)
