@@ -168,6 +168,7 @@ class ModelLM:
             "char_bonus": o.char_bonus,
             "domain_weight": o.domain_weight,
             "beam_size": o.beam_size,
+            "beam_size_token": o.beam_size_token,
             **(extra or {}),
         }
         from .atomic import atomic_write_text

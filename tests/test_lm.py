@@ -267,11 +267,12 @@ def test_a_model_folder_lm_is_written_and_read_back(tmp_path):
     (tmp_path / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(VOCAB)}))
     corpus = tmp_path / "train.txt"
     corpus.write_text("\n".join(SENTENCES), encoding="utf-8")
-    written = build_model_lm(tmp_path, [corpus], order=3, options=BeamOptions(lm_weight=0.7))
+    options = BeamOptions(lm_weight=0.7, beam_size_token=24)
+    written = build_model_lm(tmp_path, [corpus], order=3, options=options)
     config = json.loads(written.read_text(encoding="utf-8"))
     assert config["lm_weight"] == 0.7 and config["sentences"] == len(SENTENCES)
     lm = ModelLM.from_folder(tmp_path)
-    assert lm is not None and lm.ngram.order == 3 and lm.options.lm_weight == 0.7
+    assert lm is not None and lm.ngram.order == 3 and lm.options == options
     assert set(CHARS) <= lm.ngram.vocab
     assert ModelLM.from_folder(tmp_path / "nowhere") is None
     (tmp_path / "lm" / "lm.json").write_text("{", encoding="utf-8")
