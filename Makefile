@@ -52,10 +52,11 @@ format: $(STAMP)
 
 # Rebuild resources/demo-model from scratch, seeded (see its README.md): synthesize the general
 # training set with espeak-ng, create the random starting checkpoint, train it with
-# `tingxie-cli tune` (four passes on single sentences, two on passages of 1-3 sentences;
-# recipe/*.yaml, each writing out/demo-model/jobN), copy the result into DEMO_INTO. ~2 h on 2
-# idle CPU cores. Then its language model (lm/: a character 4-gram of the training text,
-# weights chosen on 100 of its sentences held out of that n-gram; recipe/build_lm.py).
+# `tingxie-cli tune` (four passes on single template sentences, two on passages of 1-3; then
+# stage 7 on everyday sentences with a broad vocabulary, `demo-model-everyday`; recipe/*.yaml,
+# each writing out/demo-model/jobN), give it its language model (lm/: a character 4-gram of the
+# training text, weights chosen on 100 sentences held out of that n-gram; recipe/build_lm.py)
+# and copy the result into DEMO_INTO. ~3.5 h on 2 idle CPU cores.
 # DEMO_THREADS=1 by default: OpenMP threads waiting on each other ran steps 5-10x slower on a
 # busy 2-core machine; on an idle one, DEMO_THREADS=2 is ~1.5x faster. DEMO_TUNE passes settings
 # to every pass; a quick check of the whole chain that leaves the shipped model alone:
@@ -76,20 +77,20 @@ demo-model: system-deps $(STAMP)
 	  OMP_NUM_THREADS=$(DEMO_THREADS) $(VENV)/bin/tingxie-cli tune \
 	    resources/demo-model/recipe/$$stage.yaml $(DEMO_TUNE) || exit 1; \
 	done
-	$(if $(DEMO_INTO),cp $(DEMO)/job6/model/*.json $(DEMO)/job6/model/model.safetensors $(DEMO_INTO)/)
-	$(if $(DEMO_INTO),$(PY) resources/demo-model/recipe/build_lm.py)
+	$(MAKE) demo-model-everyday EVERYDAY_BASE=$(DEMO)/job6/model
+	$(if $(DEMO_INTO),cp $(DEMO)/job7/model/*.json $(DEMO)/job7/model/model.safetensors $(DEMO_INTO)/)
+	$(if $(DEMO_INTO),rm -rf $(DEMO_INTO)/lm && cp -r $(DEMO)/job7/model/lm $(DEMO_INTO)/lm)
 
 # Re-pin the tested versions after changing dependencies.
 lock: $(STAMP)
 	$(PY) -m pip freeze --exclude-editable | grep -v '^tingxie' > constraints.txt
 
-# The demo model's broad stage (issue 12; resources/demo-model/recipe/everyday.py): stage 6's
-# model (EVERYDAY_BASE) with its vocabulary grown to Tatoeba's ~3,400 characters, trained on
-# EVERYDAY_LINES Tatoeba sentences voiced as passages plus stage 5's template passages
-# (recipe/train-stage7.yaml, out/demo-model/job7), then given a 4-gram of all its text. Writes
-# out/demo-model/job7/model; it is not shipped yet (see the demo model's README). ~1.5 h on
-# 2 CPU cores, most of it the 5000 training steps.
-EVERYDAY_BASE := resources/demo-model
+# Stage 7, the demo model's broad stage (issue 12; resources/demo-model/recipe/everyday.py), run
+# by `demo-model` after stage 6: EVERYDAY_BASE's vocabulary grown to Tatoeba's ~3,400
+# characters, trained on EVERYDAY_LINES Tatoeba sentences voiced as passages plus stage 5's
+# template passages (recipe/train-stage7.yaml, out/demo-model/job7), then given a 4-gram of all
+# its text (build_lm.py --everyday). ~1.5 h on 2 CPU cores, most of it the 5000 steps.
+EVERYDAY_BASE := $(DEMO)/job6/model
 EVERYDAY_LINES := 30000
 demo-model-everyday: system-deps $(STAMP)
 	$(PY) resources/demo-model/recipe/everyday.py text $(DEMO)/everyday.txt

@@ -19,11 +19,12 @@ CORPUS = Path(__file__).resolve().parents[1] / "resources" / "corpus"
 # regression fails them; the targets themselves are measured on larger sets by
 # bench/bench_accuracy.py (the README's figures). Synthesis and decoding are seeded and
 # deterministic; the margins absorb another CPU's rounding (a few characters), no more.
-# Mutation tried: the model left in train mode at load (dropout and time masking at
-# inference) measures 9.7 % held-out and 23.8 % on the passages, passing the old bounds
-# (10 %, 25 %) and failing these.
-HELDOUT_CER_BOUND = 0.065  # measured 4.7 % (19 errors in 401 characters): 7 more fail
-PASSAGE_CER_BOUND = 0.23  # measured 20.5 % (49 in 239): 7 more fail
+# Mutation tried on the stage-6 model: left in train mode at load (dropout and time masking at
+# inference) it measured 9.7 % held-out and 23.8 % on the passages, passing the old bounds
+# (10 %, 25 %) and failing those of then. Greedy held-out CER rose with stage 7 (4.7 % then):
+# the template characters now share their sounds with others (homophones), which the LM sorts.
+HELDOUT_CER_BOUND = 0.14  # measured 12.2 % (49 errors in 401 characters): 7 more fail
+PASSAGE_CER_BOUND = 0.23  # measured 20.5 % (49 in 239) on stage 6: 7 more fail
 # AUROC of right vs wrong characters on the held-out sentences (13 wrong characters). Mutation
 # tried: aggregation "mean" computing the minimum (0.846 for max_prob) fails; the old bound
 # (0.8 for both) passed it.
@@ -67,7 +68,8 @@ def test_heldout_cer_stays_where_it_was_measured(demo, heldout):
 
 
 # With the model folder's language model (lm/, a 4-gram of the training text), measured here
-# 2.0 % against 5.2 % greedy (bench/bench_lm.py: 200 sentences). Bound: 4 more errors fail.
+# on stage 6 2.0 % against 5.2 % greedy (bench/bench_lm.py: 200 sentences). Bound: 4 more
+# errors fail.
 LM_CER_BOUND = 0.03
 
 
@@ -79,6 +81,28 @@ def test_the_model_folders_language_model_is_used_by_default_and_lowers_the_cer(
     assert report.greedy_cer is not None
     assert report.cer.cer <= LM_CER_BOUND, f"CER with the LM {report.cer.cer:.1%}"
     assert report.cer.cer < report.greedy_cer.cer - 0.015
+
+
+# Everyday sentences of another source than the training text (HSK 3.0; 310 of them in
+# bench/bench_accuracy.py: 27.0 % with the LM, 40.2 % greedy, issue 12's target ≤ 25 %): the
+# first 120 of the bench's test lines here (the lower HSK levels: shorter, easier), measured
+# 19.9 % (189 errors in 952 characters; 10 more fail). The stage-6 model, with its 345
+# characters, measured 72.5 % on the 310.
+EVERYDAY_CER_BOUND = 0.21
+
+
+def test_everyday_sentences_of_another_source_are_transcribed(demo, tmp_path):
+    from engine.tune.evaluate import evaluate
+
+    lines = (CORPUS / "punctuation" / "heldout-hsk.txt").read_text(encoding="utf-8")
+    sentences = lines.splitlines()[13::14][:120]
+    for _ in synthesize(sentences, tmp_path, SynthOptions(seed=101)):
+        pass
+    report = evaluate(demo, tmp_path / "manifest.tsv")
+    print(f"everyday: CER {report.cer.cer:.2%} ({report.cer.reference_chars} characters), "
+          f"greedy {report.greedy_cer.cer:.2%}")  # fmt: skip
+    assert report.cer.reference_chars > 900
+    assert report.cer.cer <= EVERYDAY_CER_BOUND, f"everyday CER {report.cer.cer:.1%}"
 
 
 def test_passages_with_silence_are_transcribed(demo, tmp_path):
@@ -112,8 +136,9 @@ def test_confidence_is_lower_on_wrong_characters(demo, heldout, measure):
     assert report.auroc >= AUROC_BOUND[measure], f"AUROC {report.auroc:.3f}"
 
 
-# The short LoRA job below, measured: medicine CER on unseen sentences 48.6 → 37.6 % (×0.77),
-# general 4.7 → 11.7 % (+7.0 points). Bounds: ×0.85 (4 points of drift) and +9 points. The
+# The short LoRA job below, measured on stage 6: medicine CER on unseen sentences 48.6 → 37.6 %
+# (×0.77), general 4.7 → 11.7 % (+7.0 points); on stage 7 (the shipped model): 34.9 → 11.5 %
+# (×0.33), general 12.2 → 17.0 % (+4.8 points). Bounds: ×0.85 and +9 points. The
 # settings (40 steps of 8 s, lr 3e-3, 40 general sentences replayed) were chosen on a dev split
 # (medicine train sentences 100-119, never scored here) over 120 replayed (dev ×0.83, general
 # +5.0) and none (general +28 points). bench/bench_accuracy.py measures the targets.
@@ -176,7 +201,10 @@ def test_short_tuning_run_learns_the_domain_without_forgetting(demo, heldout, tm
     greedy = EvalOptions(decoder="greedy")  # the acoustic model (tuning keeps the base's lm/)
     before, after = (evaluate(m, unseen, greedy).cer.cer for m in (demo, tuned))
     general_before, general_after = (evaluate(m, heldout, greedy).cer.cer for m in (demo, tuned))
-    assert before > 0.4  # the medical terms are unknown to the demo model
+    print(
+        f"medicine {before:.1%} -> {after:.1%}, general {general_before:.1%} -> {general_after:.1%}"
+    )
+    assert before > 0.25  # the domain's terms are hard for the demo model
     assert after <= before * DOMAIN_CUT_BOUND, f"medicine CER {before:.1%} -> {after:.1%}"
     rise = general_after - general_before
     assert rise <= GENERAL_RISE_BOUND, f"general CER {general_before:.1%} -> {general_after:.1%}"

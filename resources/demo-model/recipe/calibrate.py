@@ -1,19 +1,16 @@
-"""Fit a confidence calibration for the demo model on dev sentences only (not shipped).
+"""Fit the demo model's confidence calibration on dev sentences only.
 
-Dev set: the 100 general training lines that build_lm.py holds out of its dev n-gram (their
-seed-7 renderings, a voice the training set did not use for them) and the 25 hand-written
-medicine sentences of `resources/corpus/medicine/independent-dev.txt` (seed 41): everyday
-template speech the model handles and domain speech it mostly cannot write, so the map sees
-both. Decoded as transcription decodes (beam search with the folder's lm/), scored with the
-default measure (max_prob, mean over the character's frames) and fitted by Platt scaling
-(engine.calibration; the same as `tingxie-cli evaluate --calibrate`). Never fitted on the
-held-out or independent test sentences that the README's figures come from.
-
-The fit is not shipped: measured on the test sets it lowers the general held-out ECE (0.096 ->
-0.074) but raises the independent medicine test's (0.569 -> 0.641), where the model writes
-characters it cannot know with high confidence (README, "Calibrated confidence"). `--write`
-puts it into resources/demo-model/calibration.json, which transcription then applies. Run
-from the repository root after build_lm.py:
+Dev set: the HSK sentences of bench/bench_accuracy.py's dev split (every 14th line of
+`resources/corpus/punctuation/heldout-hsk.txt` from the 8th: never trained on, and not the
+bench's test lines, which start from the 14th) rendered with seed 7, and the 25 hand-written
+medicine sentences of `resources/corpus/medicine/independent-dev.txt` (seed 41): everyday speech
+of another source than the training text, and domain speech the model partly cannot write, so
+the map sees both. Decoded as transcription decodes (beam search with the folder's lm/), scored
+with the default measure (max_prob, mean over the character's frames) and fitted by Platt
+scaling (engine.calibration; the same as `tingxie-cli evaluate --calibrate`). Never fitted on
+the test sentences that the README's figures come from. `--write` puts it into
+resources/demo-model/calibration.json, which transcription then applies. Run from the
+repository root after build_lm.py:
     .venv/bin/python resources/demo-model/recipe/calibrate.py [--work out/demo-model] [--write]
 """
 
@@ -26,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 CORPUS = ROOT / "resources" / "corpus"
 MODEL = ROOT / "resources" / "demo-model"
-DEV_LINES = 100  # as in build_lm.py
+HSK = CORPUS / "punctuation" / "heldout-hsk.txt"
+HSK_EVERY, HSK_DEV_START = 14, 7  # as bench/bench_accuracy.py's dev split
 
 
 def main() -> None:
@@ -43,11 +41,11 @@ def main() -> None:
     from engine.tune.evaluate import EvalOptions, fit_calibration, iter_rows, summarize
     from engine.tune.synth import SynthOptions, synthesize
 
-    general = split_sentences((CORPUS / "general" / "train.txt").read_text(encoding="utf-8"))
+    hsk = HSK.read_text(encoding="utf-8").splitlines()[HSK_DEV_START::HSK_EVERY]
     medicine = split_sentences((CORPUS / "medicine" / "independent-dev.txt").read_text("utf-8"))
     rows = []
     for name, sentences, seed in (
-        ("lm-dev", general[-DEV_LINES:], 7),
+        ("hsk-dev", hsk, 7),
         ("medicine-dev", medicine, 41),
     ):
         folder = args.work / name
