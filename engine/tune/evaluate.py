@@ -72,10 +72,10 @@ __all__ = [
 
 log = logging.getLogger("tingxie.evaluate")
 
-# Measures scored beside the primary one: the plain top probability and the three entropy
-# families of engine.decode, each with the α NeMo and Laptev & Ginsburg found useful.
 # Fewer held-out characters than this give a Platt fit too noisy to trust (and to measure).
 MIN_CALIBRATION_CHARACTERS = 200
+# Measures scored beside the primary one: the plain top probability and the three entropy
+# families of engine.decode, each with the α NeMo and Laptev & Ginsburg found useful.
 COMPARED_MEASURES = (
     "max_prob:1:min",
     "max_prob:1:mean",

@@ -675,9 +675,8 @@ class Job:
             return
         from .evaluate import refit_calibration
 
-        load = LoadOptions(device=self.device.type if self.device.type == "cpu" else "auto")
         try:
-            refit_calibration(folder, self.data.heldout, load)
+            refit_calibration(folder, self.data.heldout, LoadOptions(device=self.device.type))
         except Exception as e:  # the job's result stands without it
             log.warning("%s: confidence calibration not refitted (%s)", folder, e)
 
