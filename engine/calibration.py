@@ -6,6 +6,13 @@ Two parameters fit from a few hundred characters without the overfitting of isot
 unchanged. A model folder may carry its fit as `calibration.json`; the transcriber applies it.
 Honest figures need characters the fit did not see: `cross_fitted` gives each group (an
 utterance) confidences from a fit on the other groups.
+
+After a language-model beam search the raw measure ranks errors poorly: the LM picks among
+homophones without changing the frames' posteriors. So a calibration may also carry a `beam`
+map (`BeamCalibration`): scikit-learn's logistic regression over what the search saw of each
+character (`engine.lm.EVIDENCE`: the measure, the chosen character's own posterior, the beams'
+agreement, the LM's probability, its neighbours'). That map orders characters anew, so it
+changes AUROC as well as ECE; greedy decoding keeps the Platt map.
 """
 
 from __future__ import annotations
@@ -20,7 +27,17 @@ import numpy as np
 
 from .atomic import atomic_write_text
 
-__all__ = ["CALIBRATION_FILE", "Calibration", "cross_fitted", "fit_platt", "read_calibration"]
+__all__ = [
+    "CALIBRATION_FILE",
+    "BeamCalibration",
+    "Calibration",
+    "cross_fitted",
+    "cross_fitted_beam",
+    "fit_beam",
+    "fit_platt",
+    "load_calibration",
+    "read_calibration",
+]
 
 log = logging.getLogger("tingxie.calibration")
 
@@ -30,24 +47,66 @@ _RIDGE = 1e-3  # a little L2 on (a − 1, b): keeps the fit finite when one clas
 
 
 @dataclass(frozen=True, slots=True)
+class BeamCalibration:
+    """A logistic map from a beam search's evidence on a character (columns `features`, as
+    engine.lm.EVIDENCE names them) to the chance the character is right."""
+
+    features: tuple[str, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    characters: int
+
+    def __post_init__(self) -> None:
+        if len(self.features) != len(self.coef):
+            raise ValueError(
+                f"beam calibration: {len(self.coef)} coefficients for {len(self.features)} "
+                "features; refit it (tingxie-cli evaluate --calibrate)"
+            )
+
+    def apply(self, evidence: np.ndarray) -> np.ndarray:
+        x = np.asarray(evidence, dtype=np.float64).reshape(-1, len(self.coef))
+        return expit(x @ np.asarray(self.coef) + self.intercept)
+
+
+@dataclass(frozen=True, slots=True)
 class Calibration:
-    """A fitted Platt map for one confidence measure, and what it was fitted on."""
+    """A fitted Platt map for one confidence measure, and what it was fitted on; with `beam`,
+    also the map that beam search's characters take instead."""
 
     measure: str
     a: float
     b: float
     characters: int
     method: str = "platt"
+    beam: BeamCalibration | None = None
 
     def apply(self, confidence: float | np.ndarray) -> float | np.ndarray:
         z = self.a * _logit(np.asarray(confidence, dtype=np.float64)) + self.b
-        out = 1.0 / (1.0 + np.exp(-z))
+        out = expit(z)
         return float(out) if np.ndim(out) == 0 else out
 
     def write(self, folder: str | Path) -> Path:
         path = Path(folder) / CALIBRATION_FILE
         atomic_write_text(path, json.dumps(asdict(self), indent=2) + "\n")
         return path
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Calibration:
+        """Read back what `write` wrote (TypeError or ValueError when it is not that)."""
+        beam = data.get("beam")
+        if beam is not None:
+            beam = BeamCalibration(
+                features=tuple(beam["features"]),
+                coef=tuple(float(c) for c in beam["coef"]),
+                intercept=float(beam["intercept"]),
+                characters=int(beam["characters"]),
+            )
+        return cls(**{**data, "beam": beam})
+
+
+def expit(z: np.ndarray) -> np.ndarray:
+    """σ(z) = 1 / (1 + e^−z), without overflow for large |z|."""
+    return np.exp(-np.logaddexp(0.0, -np.asarray(z, dtype=np.float64)))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -69,7 +128,7 @@ def fit_platt(
     w = np.array([1.0, 0.0])  # the identity map
     prior = w.copy()
     for _ in range(50):
-        p = 1.0 / (1.0 + np.exp(-(design @ w)))
+        p = expit(design @ w)
         grad = design.T @ (p - y) + _RIDGE * len(x) * (w - prior)
         hess = (design.T * (p * (1 - p))) @ design + _RIDGE * len(x) * np.eye(2)
         step = np.linalg.solve(hess, grad)
@@ -77,6 +136,49 @@ def fit_platt(
         if np.abs(step).max() < 1e-9:
             break
     return Calibration(measure=measure, a=float(w[0]), b=float(w[1]), characters=len(x))
+
+
+def fit_beam(
+    evidence: np.ndarray, correct: Sequence[bool] | np.ndarray, features: Sequence[str]
+) -> BeamCalibration:
+    """scikit-learn's logistic regression of right/wrong on each character's beam evidence,
+    lightly regularized (C=10: a few hundred characters already fix seven coefficients, and
+    a strong penalty would flatten the map, leaving it overconfident where it is unsure)."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.asarray(evidence, dtype=np.float64)
+    y = np.asarray(correct, dtype=bool)
+    if x.ndim != 2 or x.shape != (len(y), len(features)) or len(y) == 0:
+        raise ValueError(
+            f"fit_beam: evidence {x.shape} for {len(y)} labels and {len(features)} features"
+        )
+    fit = LogisticRegression(C=10.0, max_iter=1000).fit(x, y)
+    return BeamCalibration(
+        features=tuple(features),
+        coef=tuple(float(c) for c in fit.coef_[0]),
+        intercept=float(fit.intercept_[0]),
+        characters=len(y),
+    )
+
+
+def cross_fitted_beam(
+    evidence: np.ndarray,
+    correct: Sequence[bool] | np.ndarray,
+    groups: Sequence[int] | np.ndarray,
+    features: Sequence[str],
+    folds: int = 2,
+) -> np.ndarray:
+    """As `cross_fitted`, for the beam map."""
+    x = np.asarray(evidence, dtype=np.float64)
+    ok = np.asarray(correct, dtype=bool)
+    fold = np.asarray(groups) % folds
+    out = np.empty(len(ok))
+    for k in range(folds):
+        held = fold == k
+        if held.all() or ok[~held].all() or not ok[~held].any():
+            raise ValueError(f"cross_fitted_beam: fold {k} leaves nothing to fit; use more groups")
+        out[held] = fit_beam(x[~held], ok[~held], features).apply(x[held])
+    return out
 
 
 def cross_fitted(
@@ -100,24 +202,31 @@ def cross_fitted(
     return out
 
 
-def read_calibration(folder: str | Path, measure: str) -> Calibration | None:
-    """The folder's calibration for `measure`, or None (absent, another measure or method, or
-    unreadable: logged, since confidences then stay raw)."""
+def load_calibration(folder: str | Path) -> Calibration | None:
+    """The folder's Platt calibration, whichever measure it maps; None when absent, of another
+    method or unreadable (logged: confidences then stay raw)."""
     path = Path(folder) / CALIBRATION_FILE
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        calibration = Calibration(**data)
-    except (OSError, ValueError, TypeError) as e:
+        calibration = Calibration.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError) as e:
         log.warning("%s: not a calibration Tingxie can read (%s); confidences stay raw", path, e)
         return None
-    if calibration.method != "platt" or calibration.measure != measure:
+    return calibration if calibration.method == "platt" else None
+
+
+def read_calibration(folder: str | Path, measure: str) -> Calibration | None:
+    """The folder's calibration for `measure`, or None (absent, another measure or method, or
+    unreadable: logged, since confidences then stay raw)."""
+    calibration = load_calibration(folder)
+    if calibration is None:
+        return None
+    if calibration.measure != measure:
         log.warning(
-            "%s: calibrates %s by %s, not %s; confidences stay raw",
-            path,
+            "%s: calibrates %s, not %s; confidences stay raw",
+            Path(folder) / CALIBRATION_FILE,
             calibration.measure,
-            calibration.method,
             measure,
         )
         return None

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from .decode import ConfidenceMethod, chars_from_runs, silent_ids
+from .decode import ConfidenceMethod, aggregate, chars_from_runs, frame_confidence, silent_ids
 from .errors import TingxieError
 from .ngram import BOS, EOS, CharNgram, Interpolated, LanguageModel, read_arpa, split_sentences
 from .ngram import train_ngram as _train
@@ -51,6 +51,7 @@ from .results import Char
 __all__ = [
     "DOMAIN_FILE",
     "DOMAIN_ORDER",
+    "EVIDENCE",
     "LM_CONFIG",
     "LM_FOLDER",
     "BeamDecoder",
@@ -59,11 +60,13 @@ __all__ = [
     "LmError",
     "ModelLM",
     "add_domain_lm",
+    "beam_agreement",
     "build_model_lm",
     "decoder_chars",
     "describe_decoder",
     "domain_lm",
     "lm_cache_dir",
+    "neighbour_min",
     "read_hotwords",
 ]
 
@@ -74,6 +77,24 @@ LM_CONFIG = "lm.json"
 DOMAIN_ORDER = 4  # the domain model's order (a few hundred sentences: 4-grams still help)
 # Bumped when the estimator changes, so cached domain models are rebuilt.
 _ESTIMATOR_VERSION = 1
+# What `BeamDecoder.evidence` measures of each character of the best beam, in its columns: the
+# raw confidence measure (log), the CTC posterior of the chosen character itself (log; lower
+# than the frames' best where the LM overrode the acoustics), the beams' agreement on it, its
+# LM log-probability after the characters before it, the margin between its frames' two most
+# probable outputs (log), and the lower of its neighbours' LM log-probabilities and log
+# confidences (errors come in runs: a misheard syllable drags the LM's choice of the next).
+# The acoustic measure alone ranks errors poorly after beam search, because an LM's homophone
+# choice leaves the frames' posteriors unchanged; engine.calibration maps these to a probability.
+EVIDENCE = (
+    "log_confidence",
+    "log_chosen",
+    "beam_agreement",
+    "lm_logprob",
+    "log_margin",
+    "neighbour_lm_logprob",
+    "neighbour_log_confidence",
+)
+_LOG_FLOOR = 1e-4  # probabilities are clipped here before the log
 
 
 class LmError(TingxieError, ValueError):
@@ -97,8 +118,8 @@ class BeamOptions:
     beam_size: int = 16
     beam_size_token: int = 8
     beam_threshold: float = 25.0
-    # Other beams consulted for each character's alternatives.
-    nbest: int = 8
+    # Other beams consulted for each character's alternatives and its beam agreement.
+    nbest: int = 16
 
     def __post_init__(self) -> None:
         for name in ("lm_weight", "char_bonus", "hotword_weight", "beam_threshold"):
@@ -578,6 +599,81 @@ class BeamDecoder:
             confidence=confidence,
             preferred=extra,
         )
+
+    def evidence(
+        self,
+        log_probs: np.ndarray,
+        paths: list[_Path],
+        confidence: ConfidenceMethod | None = None,
+    ) -> np.ndarray:
+        """(characters of the best beam, len(EVIDENCE)): what engine.calibration's beam map
+        reads for each character (see EVIDENCE). `paths` is the search's result (`paths`)."""
+        if not paths or len(paths[0].ids) == 0:
+            return np.zeros((0, len(EVIDENCE)))
+        best = paths[0]
+        lp = np.asarray(log_probs, dtype=np.float32)
+        groups = np.concatenate([[0], np.cumsum(best.ends - best.starts)[:-1]])
+        frames = np.concatenate(
+            [np.arange(s, e) for s, e in zip(best.starts, best.ends, strict=False)]
+        )
+        method = confidence or ConfidenceMethod()
+        measure = aggregate(frame_confidence(lp[frames], method), groups, method.aggregation)
+        lengths = (best.ends - best.starts)[:, None]
+        mean = np.add.reduceat(np.exp(lp[frames]), groups, axis=0) / lengths
+        chosen = mean[np.arange(len(best.ids)), best.ids]
+        top2 = -np.sort(-mean, axis=1)[:, :2]
+        margin = top2[:, 0] - top2[:, 1] if mean.shape[1] > 1 else top2[:, 0]
+        lm = np.zeros(len(best.ids))
+        if self.lm is not None:
+            keep = max(1, self.lm.order - 1)
+            context: tuple[str, ...] = (BOS,)
+            for i, token in enumerate(best.ids):
+                char = self.vocab[token]
+                lm[i] = self.lm.logprob(context, char)
+                context = (*context, char)[-keep:]
+        log_conf = np.log(np.clip(measure, _LOG_FLOOR, 1.0))
+        return np.stack(
+            [
+                log_conf,
+                np.log(np.clip(chosen, _LOG_FLOOR, 1.0)),
+                beam_agreement(paths),
+                lm,
+                np.log(np.clip(margin, _LOG_FLOOR, 1.0)),
+                neighbour_min(lm),
+                neighbour_min(log_conf),
+            ],
+            axis=1,
+        )
+
+
+def beam_agreement(paths: Sequence[_Path]) -> np.ndarray:
+    """For each character of the best beam (paths[0]), the share of the beams' probability
+    (softmax of their scores) whose character over most of its frames is the same one."""
+    best = paths[0]
+    scores = np.array([p.score for p in paths], dtype=np.float64)
+    weights = np.exp(scores - scores.max())
+    weights /= weights.sum()
+    agree = np.zeros(len(best.ids))
+    for other, w in zip(paths, weights, strict=True):
+        if len(other.ids) == 0:
+            continue
+        overlap = np.minimum(other.ends[None, :], best.ends[:, None]) - np.maximum(
+            other.starts[None, :], best.starts[:, None]
+        )
+        j = np.argmax(overlap, axis=1)
+        same = (overlap[np.arange(len(best.ids)), j] > 0) & (other.ids[j] == best.ids)
+        agree += w * same
+    return agree
+
+
+def neighbour_min(values: np.ndarray) -> np.ndarray:
+    """Each item's lower neighbour (the one neighbour at either end; itself when alone)."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) < 2:
+        return v.copy()
+    left = np.concatenate([v[1:2], v[:-1]])
+    right = np.concatenate([v[1:], v[-2:-1]])
+    return np.minimum(left, right)
 
 
 def _beam_alternatives(best: _Path, others: Sequence[_Path]) -> list[list[int]]:

@@ -13,7 +13,6 @@ The work happens as the caller iterates; closing the generator stops it (cancell
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import audio
-from .calibration import CALIBRATION_FILE, Calibration
+from .calibration import Calibration, load_calibration
 from .chunking import Chunk, ChunkPlan, FrameGeometry, iter_chunks, join_frames
 from .decode import ConfidenceMethod, ctc_greedy, silent_ids
 from .lm import BeamDecoder, ModelLM
@@ -277,20 +276,6 @@ class _Listener:
         return found
 
 
-def _read_calibration(folder: Path) -> Calibration | None:
-    """The calibration.json of a model folder, whichever measure it maps; None when absent or
-    unreadable (logged: confidences then stay raw)."""
-    path = Path(folder) / CALIBRATION_FILE
-    if not path.is_file():
-        return None
-    try:
-        cal = Calibration(**json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError) as e:
-        log.warning("%s: not a calibration Tingxie can read (%s); confidences stay raw", path, e)
-        return None
-    return cal if cal.method == "platt" else None
-
-
 def _file_key(path: str | os.PathLike | None) -> tuple | None:
     """A file's identity for caching what was built from it (its contents may change)."""
     if not path:
@@ -365,7 +350,7 @@ class Transcriber:
         """The model folder's confidence calibration (calibration.json, engine.calibration)
         when it maps `method`'s measure (default: the transcriber's); None otherwise."""
         if self._calibration is self._NO_LM:
-            self._calibration = _read_calibration(self.model.path)
+            self._calibration = load_calibration(self.model.path)
         cal = self._calibration
         name = (method or ConfidenceMethod.parse(TranscribeOptions().confidence)).name
         return cal if isinstance(cal, Calibration) and cal.measure == name else None
@@ -462,33 +447,43 @@ class Transcriber:
     ) -> list[Char]:
         """Decode (frames, vocab) log-probs with this model's vocabulary: greedy, or with
         `beam` (see `beam_decoder`). Confidences go through the folder's calibration when it
-        has one for the measure (`calibrate=False`: the raw measure)."""
-        chars = self._decode(log_probs, offset_seconds, top_k, confidence, beam)
+        has one for the measure (`calibrate=False`: the raw measure): its beam map after a
+        beam search when it has one, else its Platt map."""
         cal = self.calibration(confidence) if calibrate else None
-        if cal is None or not chars:
-            return chars
-        mapped = cal.apply(np.array([c.confidence for c in chars]))
-        return [
-            replace(c, confidence=round(float(p), 4)) for c, p in zip(chars, mapped, strict=True)
-        ]
-
-    def _decode(
-        self,
-        log_probs: np.ndarray,
-        offset_seconds: float,
-        top_k: int,
-        confidence: ConfidenceMethod | None,
-        beam: BeamDecoder | None,
-    ) -> list[Char]:
-        m = self.model
-        if beam is not None:
-            return beam.chars(
+        if beam is None:
+            chars = self._greedy(log_probs, offset_seconds, top_k, confidence)
+            mapped = cal.apply(np.array([c.confidence for c in chars])) if cal and chars else None
+        else:
+            paths = beam.paths(log_probs)
+            chars = beam.chars(
                 log_probs,
                 frame_seconds=self.frame_seconds,
                 offset_seconds=offset_seconds,
                 top_k=top_k,
                 confidence=confidence,
+                paths=paths,
             )
+            mapped = None
+            if cal is not None and chars:
+                mapped = (
+                    cal.beam.apply(beam.evidence(log_probs, paths, confidence))
+                    if cal.beam is not None
+                    else cal.apply(np.array([c.confidence for c in chars]))
+                )
+        if mapped is None:
+            return chars
+        return [
+            replace(c, confidence=round(float(p), 4)) for c, p in zip(chars, mapped, strict=True)
+        ]
+
+    def _greedy(
+        self,
+        log_probs: np.ndarray,
+        offset_seconds: float,
+        top_k: int,
+        confidence: ConfidenceMethod | None,
+    ) -> list[Char]:
+        m = self.model
         return ctc_greedy(
             log_probs,
             vocab=m.vocab,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -69,3 +70,47 @@ def test_fit_on_rows_reports_a_held_out_ece():
     assert fit.held_out_ece < fit.raw_ece
     with pytest.raises(ValueError, match="not scored"):
         fit_calibration(rows, "other")
+
+
+def _beam_rows(n_rows: int = 40, per_row: int = 30, seed: int = 2):
+    """Rows as a beam search leaves them: the raw measure barely tells right from wrong (the
+    LM's homophone choices keep the frames' posteriors), the beams' agreement does."""
+    from engine.lm import EVIDENCE
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_rows):
+        ok = rng.random(per_row) < 0.75
+        conf = np.clip(rng.normal(0.8, 0.1, per_row) + 0.03 * ok, 0.01, 0.999)
+        agreement = np.where(ok, 0.9, 0.5) + rng.normal(0, 0.2, per_row)  # log-odds linear
+        evidence = np.zeros((per_row, len(EVIDENCE)))
+        evidence[:, 0] = np.log(conf)
+        evidence[:, EVIDENCE.index("beam_agreement")] = agreement
+        row = EvalRow(f"{i}.wav", "", "", 1.0, 0.1, tuple(ok), (tuple(conf),), ("m",))
+        rows.append(replace(row, evidence=tuple(map(tuple, evidence))))
+    return rows
+
+
+def test_beam_rows_get_a_beam_map_that_ranks_errors_better(tmp_path, caplog):
+    from engine.lm import EVIDENCE
+
+    rows = _beam_rows()
+    fit = fit_calibration(rows, "m")
+    beam = fit.calibration.beam
+    assert beam is not None and beam.features == EVIDENCE and beam.characters == 1200
+    print(f"AUROC raw {fit.raw_auroc:.3f}, beam map held out {fit.held_out_auroc:.3f}")
+    assert fit.held_out_auroc > fit.raw_auroc + 0.15
+    assert fit.held_out_ece < 0.05
+    agreement = EVIDENCE.index("beam_agreement")
+    assert beam.coef[agreement] == max(beam.coef)
+    fit.calibration.write(tmp_path)
+    assert read_calibration(tmp_path, "m") == fit.calibration
+    # rows of greedy decoding (no evidence) get the Platt map alone
+    greedy = [replace(r, evidence=()) for r in rows]
+    assert fit_calibration(greedy, "m").calibration.beam is None
+    # a beam map whose coefficients do not match its features is not applied
+    data = json.loads((tmp_path / CALIBRATION_FILE).read_text(encoding="utf-8"))
+    data["beam"]["coef"] = data["beam"]["coef"][:3]
+    (tmp_path / CALIBRATION_FILE).write_text(json.dumps(data), encoding="utf-8")
+    assert read_calibration(tmp_path, "m") is None
+    assert "refit it" in caplog.text

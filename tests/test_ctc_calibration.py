@@ -52,17 +52,62 @@ def test_the_folders_calibration_maps_every_shown_confidence(calibrated):
     assert [c.confidence for c in chars] == [c.confidence for c in shown]
 
 
-def test_evaluate_fits_a_ctc_calibration_and_reports_both(tiny_model_dir, tmp_path, capsys):
+def test_after_a_beam_search_the_beam_map_gives_the_confidence(tiny_with_lm, tmp_path):
+    """A calibration with a beam map: characters of a beam search take its value on the
+    search's evidence; greedy decoding of the same log-probs keeps the Platt map."""
+    from engine.calibration import BeamCalibration
+    from engine.lm import EVIDENCE
+    from engine.transcribe import TranscribeOptions
+
+    coef = tuple(1.0 if name == "beam_agreement" else 0.0 for name in EVIDENCE)
+    beam_map = BeamCalibration(EVIDENCE, coef, intercept=-0.5, characters=500)
+    Calibration("max_prob:1:mean", a=0.5, b=-1.0, characters=500, beam=beam_map).write(tiny_with_lm)
+    t = _transcriber(tiny_with_lm)
+    audio = np.random.default_rng(3).normal(scale=0.1, size=16000 * 2).astype(np.float32)
+    (lp,) = t.log_probs([audio])
+    beam = t.beam_decoder()
+    assert beam is not None
+    shown = t.chars(lp, beam=beam)
+    assert shown
+    expected = beam_map.apply(beam.evidence(lp, beam.paths(lp)))
+    assert [c.confidence for c in shown] == pytest.approx(list(expected), abs=1e-4)
+    assert all(0.37 < c.confidence <= 0.63 for c in shown)  # σ(agreement − 0.5)
+    raw = t.chars(lp, beam=beam, calibrate=False)
+    assert [c.text for c in raw] == [c.text for c in shown]
+    greedy = t.chars(lp, calibrate=False)
+    assert [c.confidence for c in t.chars(lp)] == pytest.approx(
+        [t.calibration().apply(c.confidence) for c in greedy], abs=1e-4
+    )
+    items, _ = t.transcribe(audio, TranscribeOptions())
+    from engine.results import Segment
+
+    chars = [c for s in items if isinstance(s, Segment) for c in s.chars]
+    assert [c.confidence for c in chars] == pytest.approx([c.confidence for c in shown], abs=1e-4)
+
+
+@pytest.mark.parametrize(("model", "calibrated_as"), [("tiny_model_dir", "platt"),
+                                                       ("tiny_with_lm", "beam")])  # fmt: skip
+def test_evaluate_fits_a_ctc_calibration_and_reports_both(
+    model, calibrated_as, request, tmp_path, capsys
+):
+    """Without an LM the fit is a Platt map; with one, also a beam map, which the next
+    evaluate shows as the calibrated measure."""
     from engine.audio import write_wav
     from engine.cli import main
 
     folder = tmp_path / "tiny"
-    shutil.copytree(tiny_model_dir, folder)
+    shutil.copytree(request.getfixturevalue(model), folder)
     rng = np.random.default_rng(0)
+    t = _transcriber(folder)
     rows = []
     for i in range(6):
-        write_wav(tmp_path / f"{i}.wav", rng.normal(scale=0.1, size=16000).astype(np.float32))
-        rows.append(f"{i}.wav\t的一是不了人")
+        audio = rng.normal(scale=0.1, size=16000).astype(np.float32)
+        write_wav(tmp_path / f"{i}.wav", audio)
+        # two references begin with what the model writes, so some characters are right
+        said = "".join(c.text for s in t.transcribe(audio)[0] if hasattr(s, "chars")
+                       for c in s.chars)  # fmt: skip
+        text = said[: len(said) // 2] + "的一是" if i % 3 == 0 else "的一是不了人"
+        rows.append(f"{i}.wav\t{text}")
     manifest = tmp_path / "manifest.tsv"
     manifest.write_text("path\ttext\n" + "\n".join(rows) + "\n", encoding="utf-8")
     code = main(["evaluate", "--model", str(folder), "--data", str(manifest), "--calibrate",
@@ -72,12 +117,14 @@ def test_evaluate_fits_a_ctc_calibration_and_reports_both(tiny_model_dir, tmp_pa
     assert out["calibration"]["measure"] == "max_prob:1:mean"
     written = json.loads((folder / CALIBRATION_FILE).read_text(encoding="utf-8"))
     assert written["measure"] == "max_prob:1:mean"
+    assert (written["beam"] is not None) == (calibrated_as == "beam")
+    assert out["calibration"]["held_out_auroc"] is not None
     code = main(["evaluate", "--model", str(folder), "--data", str(manifest), "--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     names = [m["measure"] for m in report["measures"]]
-    assert names[0] == "max_prob:1:mean+platt" and "max_prob:1:mean" in names[1:]
-    assert report["confidence_measure"] == "max_prob:1:mean+platt"
+    assert names[0] == f"max_prob:1:mean+{calibrated_as}" and "max_prob:1:mean" in names[1:]
+    assert report["confidence_measure"] == f"max_prob:1:mean+{calibrated_as}"
 
 
 @pytest.fixture(scope="module")

@@ -13,16 +13,20 @@ import pytest
 
 from engine.decode import ctc_greedy
 from engine.lm import (
+    EVIDENCE,
     BeamDecoder,
     BeamOptions,
     Hotword,
     LmError,
     ModelLM,
     _Biasing,
+    _Path,
     add_domain_lm,
+    beam_agreement,
     build_model_lm,
     describe_decoder,
     domain_lm,
+    neighbour_min,
     read_hotwords,
 )
 from engine.ngram import BOS, EOS, Interpolated, read_arpa, split_sentences, train_ngram
@@ -125,6 +129,41 @@ def test_the_language_model_fixes_a_homophone_greedy_gets_wrong():
     assert first.confidence < chars[1].confidence
     assert first.alternatives[0].text == "一"
     assert first.alternatives[0].prob == pytest.approx(0.5, abs=1e-3)
+
+
+def test_the_evidence_shows_where_the_language_model_overrode_the_acoustics():
+    """What the calibration's beam map reads: the LM chose 医 over the acoustically likelier
+    一, so 医's own posterior sits below its frames' best, a beam disagrees on it, and its
+    neighbour inherits the doubt."""
+    lp = frames(HOMOPHONE)
+    lm = train_ngram(SENTENCES, 3, CHARS)
+    # lm_weight 0.5: the beam that wrote 一 survives (at 1.0 it is pruned, and all agree)
+    beam = BeamDecoder(**KW, lm=lm, options=BeamOptions(lm_weight=0.5, char_bonus=0.0))
+    paths = beam.paths(lp)
+    chars = beam.chars(lp, frame_seconds=0.02, paths=paths)
+    assert text(chars) == "医生好"
+    ev = dict(zip(EVIDENCE, beam.evidence(lp, paths).T, strict=True))
+    shown = np.log([c.confidence for c in chars])  # the measure: max_prob, from 一's 0.5
+    assert ev["log_confidence"] == pytest.approx(shown, abs=1e-3)
+    assert ev["log_chosen"][0] == pytest.approx(np.log(0.4), abs=1e-3)  # 医's own 0.4
+    assert ev["log_chosen"][2] == pytest.approx(np.log(0.9), abs=1e-3)
+    assert 0.5 < ev["beam_agreement"][0] < ev["beam_agreement"][1] == pytest.approx(1.0)
+    assert ev["lm_logprob"][1] > ev["lm_logprob"][0]  # 生 after 医 is what the text says
+    assert ev["neighbour_log_confidence"][1] == pytest.approx(shown[0], abs=1e-3)
+    assert beam.evidence(frames(["", ""]), beam.paths(frames(["", ""]))).shape == (0, 7)
+
+
+def test_beam_agreement_weighs_each_beam_by_its_probability():
+    def path(ids, score):
+        n = len(ids)
+        return _Path(np.array(ids), np.arange(0, 2 * n, 2), np.arange(1, 2 * n + 1, 2), score)
+
+    best, other = path([5, 7], 0.0), path([5, 9], -np.log(3.0))  # weights 3/4 and 1/4
+    assert beam_agreement([best, other]) == pytest.approx([1.0, 0.75])
+    assert beam_agreement([best]) == pytest.approx([1.0, 1.0])
+    assert beam_agreement([best, path([], 0.0)]) == pytest.approx([0.5, 0.5])
+    assert neighbour_min(np.array([3.0, 1.0, 2.0, 5.0])) == pytest.approx([1.0, 2.0, 1.0, 2.0])
+    assert neighbour_min(np.array([4.0])) == pytest.approx([4.0])
 
 
 def test_without_a_language_model_the_beam_equals_greedy_decoding():

@@ -55,10 +55,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--calibrate",
         action="store_true",
-        help="fit a Platt calibration of the confidence on these rows (decoded as with "
-        "--decoder) and write it into the model folder (calibration.json), which transcription "
-        "then applies wherever a confidence is shown; the ECE printed for it is measured on "
-        "rows held out of each fit. Fit on a dev set, not the test set",
+        help="fit a calibration of the confidence on these rows (decoded as with --decoder: "
+        "a Platt map, and after a beam search also a map of the search's evidence) and write "
+        "it into the model folder (calibration.json), which transcription then applies "
+        "wherever a confidence is shown; the ECE and AUROC printed for it are measured on rows "
+        "held out of each fit. Fit on a dev set, not the test set",
     )
     p.set_defaults(run=run)
 
@@ -144,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
                 **asdict(fit.calibration),
                 "raw_ece": fit.raw_ece,
                 "held_out_ece": fit.held_out_ece,
+                "raw_auroc": fit.raw_auroc,
+                "held_out_auroc": fit.held_out_auroc,
                 "folds": fit.folds,
             }
         print(json.dumps(out, ensure_ascii=False, indent=2, allow_nan=False))
@@ -151,11 +154,15 @@ def run(args: argparse.Namespace) -> int:
         print(format_report(report))
         if fit is not None:
             c = fit.calibration
+            maps = "a beam map and Platt" if c.beam is not None else "Platt"
+            auc = "" if fit.held_out_auroc is None else (
+                f"; AUROC {fit.raw_auroc:.3f} raw, {fit.held_out_auroc:.3f} calibrated"
+            )  # fmt: skip
             print(
-                f"calibration {c.measure}: Platt a={c.a:.3f} b={c.b:.3f} on {c.characters} "
+                f"calibration {c.measure}: {maps} a={c.a:.3f} b={c.b:.3f} on {c.characters} "
                 f"characters, written to {Path(model.path) / CALIBRATION_FILE}; ECE "
                 f"{fit.raw_ece:.3f} raw, {fit.held_out_ece:.3f} calibrated on held-out rows "
-                f"({fit.folds}-fold by utterance)"
+                f"({fit.folds}-fold by utterance){auc}"
             )
         if args.plot:
             print(f"reliability diagram: {args.plot}")

@@ -27,8 +27,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.calibration import CALIBRATION_FILE, Calibration, cross_fitted, fit_platt
+from engine.calibration import (
+    CALIBRATION_FILE,
+    Calibration,
+    cross_fitted,
+    cross_fitted_beam,
+    fit_beam,
+    fit_platt,
+)
 from engine.decode import ConfidenceMethod
+from engine.lm import EVIDENCE
 from engine.loader import load_model
 from engine.metrics import CerResult, align, cer
 from engine.model import LoadedModel, LoadOptions
@@ -152,6 +160,9 @@ class EvalRow:
     # seconds the beam search itself took.
     greedy_hypothesis: str | None = None
     beam_seconds: float = 0.0
+    # With beam search, per hypothesis character, what the search saw of it (engine.lm.EVIDENCE):
+    # what a calibration's beam map is fitted on.
+    evidence: tuple[tuple[float, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,9 +318,13 @@ def _score_row(
         decoded = [
             beam.chars(lp, frame_seconds=fs, top_k=0, confidence=m, paths=paths) for m in measures
         ]
+        evidence = beam.evidence(lp, paths, measures[0])
     calibration = transcriber.calibration(measures[0])
     if calibration is not None:  # the calibrated primary measure first, then the raw ones
-        mapped = calibration.apply(np.array([c.confidence for c in decoded[0]]))
+        if beam is not None and calibration.beam is not None:
+            mapped = calibration.beam.apply(evidence)
+        else:
+            mapped = calibration.apply(np.array([c.confidence for c in decoded[0]]))
         decoded.insert(
             0, [replace(c, confidence=float(p)) for c, p in zip(decoded[0], mapped, strict=True)]
         )
@@ -317,16 +332,21 @@ def _score_row(
     if beam is not None:
         greedy = "".join(c.text for c in transcriber.chars(lp, top_k=0))
         extra["greedy_hypothesis"] = normalize_text(greedy, options.normalize)
+        kept = _kept(decoded[0], options)
+        extra["evidence"] = tuple(tuple(float(x) for x in evidence[i]) for i in kept)
     return (*_align_decoded(decoded, reference, options), elapsed, extra)
 
 
 def ctc_measures(transcriber: Transcriber, options: EvalOptions) -> tuple[str, ...]:
     """The confidences scored for a CTC model when its folder calibrates the primary measure:
-    that measure calibrated, then every measure raw; () when it does not (the options' names)."""
+    that measure calibrated (`+beam`: by its beam map, after a beam search), then every
+    measure raw; () when it does not (the options' names)."""
     names = tuple(m.name for m in options.measures)
-    if transcriber.calibration(options.measures[0]) is None:
+    calibration = transcriber.calibration(options.measures[0])
+    if calibration is None:
         return ()
-    return (f"{names[0]}+platt", *names)
+    beam = transcriber.beam_decoder(options.transcribe_options) is not None
+    return (f"{names[0]}+{'beam' if beam and calibration.beam else 'platt'}", *names)
 
 
 def whisper_measures(model: LoadedWhisper) -> tuple[str, ...]:
@@ -355,13 +375,18 @@ def _align_decoded(
 ) -> tuple[str, tuple[bool, ...], tuple[tuple[float, ...], ...]]:
     """The normalized hypothesis, each of its characters right or wrong against the reference,
     and their confidences under each decoding (same characters, other measures)."""
-    keep = [i for i, c in enumerate(decoded[0]) if normalize_text(c.text, options.normalize)]
+    keep = _kept(decoded[0], options)
     hypothesis = "".join(normalize_text(decoded[0][i].text, options.normalize) for i in keep)
     correct = tuple(p.correct for p in align(reference, hypothesis))
     if len(correct) != len(keep):  # a character that normalizes to several characters
         raise ValueError(f"cannot align {hypothesis!r}: a vocabulary entry is not one character")
     confidences = tuple(tuple(chars[i].confidence for i in keep) for chars in decoded)
     return hypothesis, correct, confidences
+
+
+def _kept(chars: list[Char], options: EvalOptions) -> list[int]:
+    """The characters that survive normalization (what the hypothesis is made of)."""
+    return [i for i, c in enumerate(chars) if normalize_text(c.text, options.normalize)]
 
 
 def iter_rows(
@@ -465,6 +490,10 @@ class CalibrationFit:
     raw_ece: float  # ECE of the raw measure on these rows
     held_out_ece: float  # ECE when each row's map was fitted without it (folds by row)
     folds: int
+    # With beam-searched rows, the beam map's held-out view (its Platt map's otherwise): it
+    # reorders characters, so AUROC moves too.
+    raw_auroc: float | None = None
+    held_out_auroc: float | None = None
 
 
 def fit_calibration(
@@ -481,12 +510,27 @@ def fit_calibration(
     conf = np.array([c for r in rows for c in r.confidences[k]], dtype=np.float64)
     ok = np.array([x for r in rows for x in r.correct], dtype=bool)
     groups = np.array([i for i, r in enumerate(rows) for _ in r.correct])
+    calibration = fit_platt(conf, ok, measure)
     held_out = cross_fitted(conf, ok, groups, measure, folds)
+    beam = all(len(r.evidence) == len(r.correct) for r in rows) and any(r.evidence for r in rows)
+    if beam:
+        evidence = np.array([e for r in rows for e in r.evidence], dtype=np.float64)
+        try:
+            beam_held_out = cross_fitted_beam(evidence, ok, groups, EVIDENCE, folds)
+        except ValueError as e:  # a fold with only right or only wrong characters
+            log.info("no beam map fitted: %s", e)
+        except ImportError as e:  # the one-folder bundle leaves scikit-learn out
+            log.info("no beam map fitted (%s): the Platt map alone calibrates", e)
+        else:
+            held_out = beam_held_out
+            calibration = replace(calibration, beam=fit_beam(evidence, ok, EVIDENCE))
     return CalibrationFit(
-        calibration=fit_platt(conf, ok, measure),
+        calibration=calibration,
         raw_ece=expected_calibration_error(conf, ok, options.bins),
         held_out_ece=expected_calibration_error(held_out, ok, options.bins),
         folds=folds,
+        raw_auroc=auroc(conf, ok),
+        held_out_auroc=auroc(held_out, ok),
     )
 
 
