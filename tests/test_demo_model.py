@@ -89,6 +89,11 @@ def test_the_model_folders_language_model_is_used_by_default_and_lowers_the_cer(
 # 19.9 % (189 errors in 952 characters; 10 more fail). The stage-6 model, with its 345
 # characters, measured 72.5 % on the 310.
 EVERYDAY_CER_BOUND = 0.21
+# The confidence shown there (the beam map of calibration.json, fitted on the HSK dev lines):
+# measured AUROC 0.868, ECE 0.034 on the 120; with the Platt map alone (what a model without
+# the beam map shows) AUROC is ~0.73, which fails.
+EVERYDAY_AUROC_BOUND = 0.84
+EVERYDAY_ECE_BOUND = 0.06
 
 
 def test_everyday_sentences_of_another_source_are_transcribed(demo, tmp_path):
@@ -100,9 +105,14 @@ def test_everyday_sentences_of_another_source_are_transcribed(demo, tmp_path):
         pass
     report = evaluate(demo, tmp_path / "manifest.tsv")
     print(f"everyday: CER {report.cer.cer:.2%} ({report.cer.reference_chars} characters), "
-          f"greedy {report.greedy_cer.cer:.2%}")  # fmt: skip
+          f"greedy {report.greedy_cer.cer:.2%}; {report.confidence_measure} AUROC "
+          f"{report.auroc:.3f}, ECE {report.ece:.3f}")  # fmt: skip
     assert report.cer.reference_chars > 900
     assert report.cer.cer <= EVERYDAY_CER_BOUND, f"everyday CER {report.cer.cer:.1%}"
+    # the confidence shown: the folder's beam map (fitted on other HSK lines)
+    assert report.confidence_measure == "max_prob:1:mean+beam"
+    assert report.auroc >= EVERYDAY_AUROC_BOUND, f"AUROC {report.auroc:.3f}"
+    assert report.ece <= EVERYDAY_ECE_BOUND, f"ECE {report.ece:.3f}"
 
 
 def test_passages_with_silence_are_transcribed(demo, tmp_path):

@@ -6,9 +6,10 @@ bench's test lines, which start from the 14th) rendered with seed 7, and the 25 
 medicine sentences of `resources/corpus/medicine/independent-dev.txt` (seed 41): everyday speech
 of another source than the training text, and domain speech the model partly cannot write, so
 the map sees both. Decoded as transcription decodes (beam search with the folder's lm/), scored
-with the default measure (max_prob, mean over the character's frames) and fitted by Platt
-scaling (engine.calibration; the same as `tingxie-cli evaluate --calibrate`). Never fitted on
-the test sentences that the README's figures come from. `--write` puts it into
+with the default measure (max_prob, mean over the character's frames) and fitted as
+`tingxie-cli evaluate --calibrate` fits (engine.calibration): a Platt map of the measure for
+greedy decoding, and the beam map of the search's evidence that beam-searched text shows.
+Never fitted on the test sentences that the README's figures come from. `--write` puts it into
 resources/demo-model/calibration.json, which transcription then applies. Run from the
 repository root after build_lm.py:
     .venv/bin/python resources/demo-model/recipe/calibrate.py [--work out/demo-model] [--write]
@@ -66,8 +67,9 @@ def main() -> None:
     c = fit.calibration
     print(f"dev: {len(scored)} utterances, CER {report.cer.cer:.2%}, AUROC {report.auroc:.3f}")
     print(
-        f"Platt a={c.a:.3f} b={c.b:.3f} on {c.characters} characters; ECE {fit.raw_ece:.3f} "
-        f"raw, {fit.held_out_ece:.3f} calibrated on held-out rows"
+        f"Platt a={c.a:.3f} b={c.b:.3f}{' and a beam map' if c.beam else ''} on {c.characters} "
+        f"characters; on held-out rows ECE {fit.raw_ece:.3f} raw, {fit.held_out_ece:.3f} "
+        f"calibrated, AUROC {fit.raw_auroc:.3f} raw, {fit.held_out_auroc:.3f} calibrated"
     )
 
 
