@@ -1,0 +1,163 @@
+"""The desktop app with the full-size model (issue 14, part 2): how long from launch until it can
+transcribe, and how much memory it holds then and while it transcribes a file.
+
+    .venv/bin/python bench/bench_app.py [--minutes 1]
+
+A random checkpoint of the default model's exact architecture (XLSR-53 large, bench/.cache/,
+built once by bench_transcribe.py's code) is loaded once beforehand, so the runs below find
+what a second launch finds: the weights in the user's cache in the compute precision
+(engine/model.py) and the files in the OS page cache. Then two processes, one after the other,
+each with this machine's cores:
+
+- app: the window as `tingxie` builds it (offscreen Qt, a fresh settings file naming the model,
+  an empty library), shown and started; ready = from the process's launch until the engine
+  reports the model loaded (`model_loaded`: transcriber and streamer built); then one file of
+  real clips looped to --minutes, queued as a dropped file is, until `file_done`.
+- engine: the same load and the same file through `engine` alone (`load_model`, `Transcriber`),
+  the baseline: what the app adds on top of the engine it runs.
+
+Resident memory from /proc/self/status: VmRSS when ready, VmHWM (the peak) after the file.
+Targets: ready <= 5 s, RSS <= 1.5 GB. Last line:
+`app ready: X s (engine alone Y s); RSS ready A MB, peak P MB (engine alone B / Q MB)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+READY_TARGET_S = 5.0
+RSS_TARGET_MB = 1536
+
+
+def _memory() -> dict[str, float]:
+    """VmRSS and VmHWM of this process, in MB."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+def run_app(model: str, audio: str, launched: float) -> dict:
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app import settings
+    from app.main import build_window
+    from engine.library.store import Store
+
+    qt = QApplication.instance() or QApplication([])
+    work = Path(tempfile.mkdtemp(prefix="bench-app-"))
+    store = settings.open_settings(work / "settings.ini")
+    prefs = settings.Preferences(model=model, model_chosen=True,
+                                 recordings_dir=str(work / "recordings"))  # fmt: skip
+    settings.save(store, prefs)
+    window = build_window(store, library=Store(work / "library.sqlite"))
+    result: dict = {}
+    loop = QEventLoop()
+
+    def loaded(_summary) -> None:
+        result["ready_s"] = time.time() - launched
+        result["ready_rss_mb"] = _memory()["VmRSS"]
+        window.add_files([audio])
+
+    def failed(error) -> None:
+        result["error"] = str(error)
+        loop.quit()
+
+    def done(*_args) -> None:
+        result["file_s"] = time.time() - launched - result["ready_s"]
+        result["peak_rss_mb"] = _memory()["VmHWM"]
+        loop.quit()
+
+    window.worker.model_loaded.connect(loaded)
+    window.worker.model_failed.connect(failed)
+    window.worker.file_failed.connect(lambda _job, error: failed(error))
+    window.worker.file_done.connect(done)
+    window.show()
+    window.start()
+    QTimer.singleShot(900_000, loop.quit)
+    loop.exec()
+    window.close()
+    qt.processEvents()
+    return result
+
+
+def run_engine(model: str, audio: str, launched: float) -> dict:
+    from engine.loader import load_model
+    from engine.model import LoadOptions
+    from engine.results import Segment
+    from engine.transcribe import Transcriber
+
+    loaded = load_model(model, LoadOptions())
+    transcriber = Transcriber(loaded)
+    result = {"ready_s": time.time() - launched, "ready_rss_mb": _memory()["VmRSS"]}
+    items, _info = transcriber.transcribe(audio)
+    text = "".join(c.text for s in items if isinstance(s, Segment) for c in s.chars)
+    result["file_s"] = time.time() - launched - result["ready_s"]
+    result["peak_rss_mb"] = _memory()["VmHWM"]
+    result["characters"] = len(text)
+    return result
+
+
+def child(side: str, model: str, audio: str, launched: float) -> None:
+    result = (run_app if side == "app" else run_engine)(model, audio, launched)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def launch(side: str, model: Path, audio: Path, env: dict) -> dict:
+    launched = time.time()
+    cmd = [sys.executable, __file__, "--child", side, "--model", str(model), "--audio",
+           str(audio), "--launched", repr(launched)]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise SystemExit(f"{side} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=1.0, help="length of the file")
+    parser.add_argument("--child", choices=("app", "engine"), help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--audio", help=argparse.SUPPRESS)
+    parser.add_argument("--launched", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.model, args.audio, args.launched)
+        return
+
+    from bench_transcribe import _cpu_name, build_full_model, build_long_audio
+
+    model, audio = build_full_model(), build_long_audio(args.minutes)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HF_HUB_OFFLINE": "1",
+           "XDG_DATA_HOME": tempfile.mkdtemp(prefix="bench-app-data-")}  # fmt: skip
+    print(f"{_cpu_name()}, {len(os.sched_getaffinity(0))} cores; full-size model {model}; "
+          f"{args.minutes:g} min file")  # fmt: skip
+    warm = launch("engine", model, audio, env)  # fills the weights cache and the page cache
+    print(f"warm-up (not counted): ready {warm['ready_s']:.1f} s")
+    engine, app = launch("engine", model, audio, env), launch("app", model, audio, env)
+    if "error" in app:
+        raise SystemExit(f"the app failed: {app['error']}")
+    for name, r in (("engine alone", engine), ("app", app)):
+        print(f"{name:13s} ready {r['ready_s']:5.1f} s  RSS ready {r['ready_rss_mb']:6.0f} MB  "
+              f"file {r['file_s']:5.1f} s  peak RSS {r['peak_rss_mb']:6.0f} MB")  # fmt: skip
+    print(f"targets: ready <= {READY_TARGET_S:g} s, RSS <= {RSS_TARGET_MB} MB")
+    print(f"app ready: {app['ready_s']:.1f} s (engine alone {engine['ready_s']:.1f} s); RSS ready "
+          f"{app['ready_rss_mb']:.0f} MB, peak {app['peak_rss_mb']:.0f} MB (engine alone "
+          f"{engine['ready_rss_mb']:.0f} / {engine['peak_rss_mb']:.0f} MB)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
