@@ -53,10 +53,11 @@ format: $(STAMP)
 # Rebuild resources/demo-model from scratch, seeded (see its README.md): synthesize the general
 # training set with espeak-ng, create the random starting checkpoint, train it with
 # `tingxie-cli tune` (four passes on single template sentences, two on passages of 1-3; then
-# stage 7 on everyday sentences with a broad vocabulary, `demo-model-everyday`; recipe/*.yaml,
-# each writing out/demo-model/jobN), give it its language model (lm/: a character 4-gram of the
-# training text, weights chosen on 100 sentences held out of that n-gram; recipe/build_lm.py)
-# and copy the result into DEMO_INTO. ~3.5 h on 2 idle CPU cores.
+# stages 7 and 8 on everyday sentences with a broad vocabulary, `demo-model-everyday`;
+# recipe/*.yaml, each writing out/demo-model/jobN), give it its language model (lm/: a character
+# 4-gram of the training text, weights chosen on 100 sentences held out of that n-gram;
+# recipe/build_lm.py), copy the result into DEMO_INTO and fit its confidence calibration on dev
+# sentences (recipe/calibrate.py). ~5 h on 2 idle CPU cores.
 # DEMO_THREADS=1 by default: OpenMP threads waiting on each other ran steps 5-10x slower on a
 # busy 2-core machine; on an idle one, DEMO_THREADS=2 is ~1.5x faster. DEMO_TUNE passes settings
 # to every pass; a quick check of the whole chain that leaves the shipped model alone:
@@ -78,18 +79,20 @@ demo-model: system-deps $(STAMP)
 	    resources/demo-model/recipe/$$stage.yaml $(DEMO_TUNE) || exit 1; \
 	done
 	$(MAKE) demo-model-everyday EVERYDAY_BASE=$(DEMO)/job6/model
-	$(if $(DEMO_INTO),cp $(DEMO)/job7/model/*.json $(DEMO)/job7/model/model.safetensors $(DEMO_INTO)/)
-	$(if $(DEMO_INTO),rm -rf $(DEMO_INTO)/lm && cp -r $(DEMO)/job7/model/lm $(DEMO_INTO)/lm)
+	$(if $(DEMO_INTO),cp $(DEMO)/job8/model/*.json $(DEMO)/job8/model/model.safetensors $(DEMO_INTO)/)
+	$(if $(DEMO_INTO),rm -rf $(DEMO_INTO)/lm && cp -r $(DEMO)/job8/model/lm $(DEMO_INTO)/lm)
+	$(if $(DEMO_INTO),$(PY) resources/demo-model/recipe/calibrate.py --write)
 
 # Re-pin the tested versions after changing dependencies.
 lock: $(STAMP)
 	$(PY) -m pip freeze --exclude-editable | grep -v '^tingxie' > constraints.txt
 
-# Stage 7, the demo model's broad stage (issue 12; resources/demo-model/recipe/everyday.py), run
-# by `demo-model` after stage 6: EVERYDAY_BASE's vocabulary grown to Tatoeba's ~3,400
+# Stages 7 and 8, the demo model's broad stages (issue 12; resources/demo-model/recipe/),
+# run by `demo-model` after stage 6: EVERYDAY_BASE's vocabulary grown to Tatoeba's ~3,400
 # characters, trained on EVERYDAY_LINES Tatoeba sentences voiced as passages plus stage 5's
-# template passages (recipe/train-stage7.yaml, out/demo-model/job7), then given a 4-gram of all
-# its text (build_lm.py --everyday). ~1.5 h on 2 CPU cores, most of it the 5000 steps.
+# template passages (recipe/train-stage7.yaml, out/demo-model/job7), then on the next
+# EVERYDAY_LINES sentences (recipe/train-stage8.yaml, out/demo-model/job8), then given a 4-gram
+# of all its text (build_lm.py --everyday). ~3 h on 2 CPU cores, most of it the 9000 steps.
 EVERYDAY_BASE := $(DEMO)/job6/model
 EVERYDAY_LINES := 30000
 demo-model-everyday: system-deps $(STAMP)
@@ -105,5 +108,14 @@ demo-model-everyday: system-deps $(STAMP)
 	  $(DEMO)/everyday-passages/manifest.tsv $(DEMO)/general-passages/manifest.tsv
 	OMP_NUM_THREADS=$(DEMO_THREADS) $(VENV)/bin/tingxie-cli tune \
 	  resources/demo-model/recipe/train-stage7.yaml $(DEMO_TUNE)
-	$(PY) resources/demo-model/recipe/build_lm.py --model $(DEMO)/job7/model \
+	sed -n '$(EVERYDAY_LINES),+$(EVERYDAY_LINES)p' $(DEMO)/everyday.txt | tail -n +2 \
+	  > $(DEMO)/everyday-train-2.txt
+	test -f $(DEMO)/everyday-passages-2/manifest.tsv || $(VENV)/bin/tingxie-cli synth \
+	  $(DEMO)/everyday-train-2.txt $(DEMO)/everyday-passages-2 --seed 12 --sentences 1-3 \
+	  --silence 0-1
+	$(PY) resources/demo-model/recipe/everyday.py mix $(DEMO)/stage8/manifest.tsv \
+	  $(DEMO)/everyday-passages-2/manifest.tsv $(DEMO)/general-passages/manifest.tsv
+	OMP_NUM_THREADS=$(DEMO_THREADS) $(VENV)/bin/tingxie-cli tune \
+	  resources/demo-model/recipe/train-stage8.yaml $(DEMO_TUNE)
+	$(PY) resources/demo-model/recipe/build_lm.py --model $(DEMO)/job8/model \
 	  --everyday $(DEMO)/everyday.txt --work $(DEMO)/lm-dev-everyday

@@ -711,7 +711,8 @@ def build_model_lm(
 ) -> Path:
     """Estimate a character n-gram from plain text files (engine.ngram; sentences split and
     normalized as in `domain_lm`) over the characters of the model in `folder`, and write it
-    with `options` into `folder/lm/`. Returns the written lm.json."""
+    with `options` into `folder/lm/`, in place of what was there (a tuned model's domain
+    n-gram included: it belonged to the LM replaced). Returns the written lm.json."""
     folder = Path(folder)
     try:
         vocab_map = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
@@ -730,7 +731,9 @@ def build_model_lm(
     ngram = _train(sentences, order, chars)
     model = ModelLM(ngram, options or BeamOptions(), folder / LM_FOLDER)
     extra = {"trained_on": [Path(t).name for t in texts], "sentences": len(sentences)}
-    return model.write(folder, extra)
+    written = model.write(folder, extra)
+    (folder / LM_FOLDER / DOMAIN_FILE).unlink(missing_ok=True)
+    return written
 
 
 def describe_decoder(beam: BeamDecoder | None) -> str:

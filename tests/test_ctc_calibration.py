@@ -160,7 +160,7 @@ def test_a_tuned_models_calibration_is_refitted_on_its_heldout_rows(medicine_cli
     fit = refit_calibration(folder, medicine_clips, load)
     assert fit is not None and fit.calibration.characters >= 200
     print(f"ECE raw {fit.raw_ece:.3f}, cross-fitted {fit.held_out_ece:.3f}")
-    assert fit.held_out_ece < fit.raw_ece  # measured 0.087 -> 0.058 (the beam map)
+    assert fit.held_out_ece < fit.raw_ece  # stage 8: 0.106 -> 0.048 (the beam map)
     written = read_calibration(folder, fit.calibration.measure)
     assert written == fit.calibration and written.a != stale.a
 

@@ -13,6 +13,7 @@ import pytest
 
 from engine.decode import ctc_greedy
 from engine.lm import (
+    DOMAIN_FILE,
     EVIDENCE,
     BeamDecoder,
     BeamOptions,
@@ -313,6 +314,12 @@ def test_a_model_folder_lm_is_written_and_read_back(tmp_path):
     lm = ModelLM.from_folder(tmp_path)
     assert lm is not None and lm.ngram.order == 3 and lm.options == options
     assert set(CHARS) <= lm.ngram.vocab
+    # a tuned model's domain n-gram belongs to the LM it had; a rebuilt one drops it
+    add_domain_lm(tmp_path / "lm", ["医生看人"], CHARS)
+    assert (tmp_path / "lm" / DOMAIN_FILE).is_file()
+    build_model_lm(tmp_path, [corpus], order=3, options=options)
+    assert not (tmp_path / "lm" / DOMAIN_FILE).exists()
+    assert ModelLM.from_folder(tmp_path).options == options
     assert ModelLM.from_folder(tmp_path / "nowhere") is None
     (tmp_path / "lm" / "lm.json").write_text("{", encoding="utf-8")
     with pytest.raises(LmError):

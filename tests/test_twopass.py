@@ -103,10 +103,11 @@ def test_a_final_follows_the_update_that_ended_its_segment(tiny_model_dir, share
     ]
 
 
-# Measured on these passages (fp32, committed demo model, greedy): finals vs the
+# Measured on these passages (fp32, the stage-6 demo model, greedy): finals vs the
 # whole-passage decode 94.2 %; against the text CER offline 10.4 %, committed stream 9.9 %,
 # finals 4.7 %. With an n-gram LM in the model folder (lm/, beam search on both sides) 98.4 %,
-# CERs 3.6 / 9.9 / 2.1 %. 0.92 leaves ~4 of the ~190 characters to another CPU's rounding.
+# CERs 3.6 / 9.9 / 2.1 %. The stage-8 model with its LM: 100 %, CERs 1.6 / 9.4 / 1.6 %.
+# 0.92 leaves ~4 of the ~190 characters to another CPU's rounding.
 FINALS_AGREEMENT_BOUND = 0.92
 
 
@@ -118,8 +119,9 @@ def test_finals_against_the_whole_recording_and_the_text(tmp_path):
     (offline, committed stream, finals) against the passages' text.
 
     Where they differ from the whole-recording decode, the finals are the better text: the
-    demo model, trained on single sentences, decodes some differently inside a longer chunk
-    (it drops characters there) than alone, as a final sees them."""
+    stage-6 demo model, trained on single sentences, decoded some differently inside a longer
+    chunk (it dropped characters there) than alone, as a final sees them; the broad stages
+    decode both alike."""
     from engine.audio import load_audio
     from engine.metrics import cer
     from engine.model import DEMO_MODEL_DIR, LoadOptions, load_model
@@ -154,4 +156,5 @@ def test_finals_against_the_whole_recording_and_the_text(tmp_path):
     }
     print(measured)
     assert agreement >= FINALS_AGREEMENT_BOUND, measured
-    assert measured["finals"] < min(measured["stream"], measured["offline"]), measured
+    assert measured["finals"] <= measured["offline"], measured
+    assert measured["finals"] < measured["stream"], measured
