@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import threading
 from pathlib import Path
 
@@ -399,3 +400,8 @@ def test_a_finished_job_refits_the_calibration_on_its_heldout_rows_only(
     assert not more and folder == events[-1].result.model_dir
     assert (folder / "model.safetensors").is_file()
     assert 0 < len(examples) == started.heldout_examples
+    # nor does a failed import of the fitting code (a bundle without it, a changed install)
+    monkeypatch.setitem(sys.modules, "engine.tune.evaluate", None)
+    events = _run(_config(corpus, tmp_path / "again", steps=1))
+    assert isinstance(events[-1], JobFinished)
+    assert (events[-1].result.model_dir / "model.safetensors").is_file()

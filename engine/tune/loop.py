@@ -673,11 +673,11 @@ class Job:
         failure here is logged and leaves its confidences raw."""
         if not self.data.heldout:
             return
-        from .evaluate import refit_calibration
-
         try:
+            from .evaluate import refit_calibration
+
             refit_calibration(folder, self.data.heldout, LoadOptions(device=self.device.type))
-        except Exception as e:  # the job's result stands without it
+        except Exception as e:  # the job's result stands without it (an import failure too)
             log.warning("%s: confidence calibration not refitted (%s)", folder, e)
 
     def _finish(self) -> JobFinished:
