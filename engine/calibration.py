@@ -85,6 +85,13 @@ class Calibration:
         out = expit(z)
         return float(out) if np.ndim(out) == 0 else out
 
+    def shown(self, confidences: np.ndarray, evidence: np.ndarray | None = None) -> np.ndarray:
+        """What characters show: the beam map of their `evidence` (given after a beam search)
+        when there is one, else the Platt map of their raw `confidences`."""
+        if evidence is not None and self.beam is not None:
+            return self.beam.apply(evidence)
+        return np.asarray(self.apply(np.asarray(confidences, dtype=np.float64)))
+
     def write(self, folder: str | Path) -> Path:
         path = Path(folder) / CALIBRATION_FILE
         atomic_write_text(path, json.dumps(asdict(self), indent=2) + "\n")
@@ -168,17 +175,15 @@ def cross_fitted_beam(
     features: Sequence[str],
     folds: int = 2,
 ) -> np.ndarray:
-    """As `cross_fitted`, for the beam map."""
+    """As `cross_fitted`, for the beam map (whose fit needs right and wrong characters in
+    every fold's training part)."""
     x = np.asarray(evidence, dtype=np.float64)
     ok = np.asarray(correct, dtype=bool)
     fold = np.asarray(groups) % folds
-    out = np.empty(len(ok))
     for k in range(folds):
-        held = fold == k
-        if held.all() or ok[~held].all() or not ok[~held].any():
+        if ok[fold != k].all() or not ok[fold != k].any():
             raise ValueError(f"cross_fitted_beam: fold {k} leaves nothing to fit; use more groups")
-        out[held] = fit_beam(x[~held], ok[~held], features).apply(x[held])
-    return out
+    return _cross_fit(x, ok, fold, folds, lambda xs, ys: fit_beam(xs, ys, features))
 
 
 def cross_fitted(
@@ -193,12 +198,17 @@ def cross_fitted(
     c = np.asarray(confidences, dtype=np.float64)
     ok = np.asarray(correct, dtype=bool)
     fold = np.asarray(groups) % folds
-    out = np.empty_like(c)
+    return _cross_fit(c, ok, fold, folds, lambda xs, ys: fit_platt(xs, ys, measure))
+
+
+def _cross_fit(x: np.ndarray, ok: np.ndarray, fold: np.ndarray, folds: int, fit) -> np.ndarray:
+    """Each item mapped by `fit(x, ok)` of the items outside its fold."""
+    out = np.empty(len(ok))
     for k in range(folds):
         held = fold == k
         if held.all():
-            raise ValueError(f"cross_fitted: every group is in fold {k}; use more groups")
-        out[held] = fit_platt(c[~held], ok[~held], measure).apply(c[held])
+            raise ValueError(f"cross-fitting: every group is in fold {k}; use more groups")
+        out[held] = fit(x[~held], ok[~held]).apply(x[held])
     return out
 
 

@@ -450,9 +450,9 @@ class Transcriber:
         has one for the measure (`calibrate=False`: the raw measure): its beam map after a
         beam search when it has one, else its Platt map."""
         cal = self.calibration(confidence) if calibrate else None
+        paths = None
         if beam is None:
             chars = self._greedy(log_probs, offset_seconds, top_k, confidence)
-            mapped = cal.apply(np.array([c.confidence for c in chars])) if cal and chars else None
         else:
             paths = beam.paths(log_probs)
             chars = beam.chars(
@@ -463,15 +463,12 @@ class Transcriber:
                 confidence=confidence,
                 paths=paths,
             )
-            mapped = None
-            if cal is not None and chars:
-                mapped = (
-                    cal.beam.apply(beam.evidence(log_probs, paths, confidence))
-                    if cal.beam is not None
-                    else cal.apply(np.array([c.confidence for c in chars]))
-                )
-        if mapped is None:
+        if cal is None or not chars:
             return chars
+        evidence = None
+        if beam is not None and cal.beam is not None:
+            evidence = beam.evidence(log_probs, paths, confidence)
+        mapped = cal.shown(np.array([c.confidence for c in chars]), evidence)
         return [
             replace(c, confidence=round(float(p), 4)) for c, p in zip(chars, mapped, strict=True)
         ]

@@ -308,6 +308,7 @@ def _score_row(
     measures = options.measures
     beam = transcriber.beam_decoder(options.transcribe_options)
     extra: dict = {}
+    evidence = None  # what the beam map reads (beam search only)
     if beam is None:
         decoded = [transcriber.chars(lp, top_k=0, confidence=m, calibrate=False) for m in measures]
     else:
@@ -321,10 +322,8 @@ def _score_row(
         evidence = beam.evidence(lp, paths, measures[0])
     calibration = transcriber.calibration(measures[0])
     if calibration is not None:  # the calibrated primary measure first, then the raw ones
-        if beam is not None and calibration.beam is not None:
-            mapped = calibration.beam.apply(evidence)
-        else:
-            mapped = calibration.apply(np.array([c.confidence for c in decoded[0]]))
+        raw = np.array([c.confidence for c in decoded[0]])
+        mapped = calibration.shown(raw, evidence)
         decoded.insert(
             0, [replace(c, confidence=float(p)) for c, p in zip(decoded[0], mapped, strict=True)]
         )
