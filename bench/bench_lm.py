@@ -9,8 +9,8 @@ and what domain text and hotwords do on synthesized medicine speech.
    template; about half their characters outside the demo vocabulary). Domain text:
    `train.txt` + `train-natural.txt` (280 sentences, none of them a test sentence; the shares
    of test 4-grams they contain are printed). Hotwords: the 71 medical terms of
-   `resources/corpus/build.py`'s word list, weight 3 per character; their errors are the
-   occurrences of a term in a reference that the hypothesis lacks.
+   `resources/corpus/build.py`'s word list at the default weight (BeamOptions.hotword_weight);
+   their errors are the occurrences of a term in a reference that the hypothesis lacks.
    Each set: CER greedy, with the general LM, with general + domain text, with hotwords too.
 3. `--tuned`: the same after a LoRA job on the medicine template audio (`train.txt` × 3
    renderings, bench_accuracy's settings): a model that has heard the domain's characters. The
