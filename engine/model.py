@@ -110,7 +110,7 @@ class LoadedModel:
     """A CTC model ready for inference, with what decoding needs to know about its vocabulary."""
 
     model: Any  # transformers *ForCTC, in eval mode on `device`
-    processor: Any  # transformers Wav2Vec2Processor (feature extractor + CTC tokenizer)
+    feature_extractor: Any  # transformers Wav2Vec2FeatureExtractor (or the family's own)
     family: Family
     source: str  # the id or folder as given
     path: Path  # the local folder actually loaded
@@ -423,9 +423,11 @@ def _keep_converted(model: Any, folder: Path) -> None:
 
 
 def load_model(source: str | os.PathLike, options: LoadOptions | None = None) -> LoadedModel:
-    """Load a CTC checkpoint and its processor for inference (eval mode, no gradients)."""
+    """Load a CTC checkpoint, its tokenizer and feature extractor for inference (eval mode, no
+    gradients). The two are loaded on their own, not as an AutoProcessor: that import pulls in
+    transformers' image and video processing, 2-3 s of a cold start spent on nothing."""
     import torch
-    from transformers import AutoModelForCTC, AutoProcessor
+    from transformers import AutoFeatureExtractor, AutoModelForCTC, AutoTokenizer
 
     options = options or LoadOptions()
     path = resolve_model(
@@ -442,7 +444,8 @@ def load_model(source: str | os.PathLike, options: LoadOptions | None = None) ->
     if _use_onnx(path, options.backend):
         device, dtype, attention = torch.device("cpu"), torch.float32, "onnx-runtime"
     try:
-        processor = AutoProcessor.from_pretrained(path, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        fe = AutoFeatureExtractor.from_pretrained(path, trust_remote_code=False)
         if attention == "onnx-runtime":
             model = _onnx_model(path)
         else:
@@ -464,12 +467,11 @@ def load_model(source: str | os.PathLike, options: LoadOptions | None = None) ->
     if attention != "onnx-runtime":
         bake_weight_norm(model)
         slice_feature_encoder(model)
-    ctc = CtcVocab.from_tokenizer(processor.tokenizer, config.get("pad_token_id"))
-    fe = processor.feature_extractor
+    ctc = CtcVocab.from_tokenizer(tokenizer, config.get("pad_token_id"))
     log.info("loaded %s on %s (%s, attention=%s)", source, device, dtype, attention)
     return LoadedModel(
         model=model,
-        processor=processor,
+        feature_extractor=fe,
         family=family,
         source=str(source),
         path=path,

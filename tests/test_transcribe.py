@@ -161,7 +161,7 @@ def test_normalization_matches_the_feature_extractor(transcriber):
 
     x = speech_like(2, seed=6) * 5 + 0.3
     m = transcriber.model
-    values = m.processor(x, sampling_rate=SR, return_tensors="pt").input_values
+    values = m.feature_extractor(x, sampling_rate=SR, return_tensors="pt").input_values
     with torch.inference_mode():
         ref = torch.log_softmax(m.model(values).logits.float(), -1)[0].numpy()
     np.testing.assert_allclose(transcriber.log_probs([x])[0], ref, atol=1e-5)
