@@ -43,7 +43,7 @@ log = logging.getLogger("tingxie.calibration")
 
 CALIBRATION_FILE = "calibration.json"
 _EPS = 1e-6  # confidences are clipped to [ε, 1 − ε] before the logit
-_RIDGE = 1e-3  # a little L2 on (a − 1, b): keeps the fit finite when one class is tiny
+_PRIOR = 0.01  # weight of fit_platt's identity-map pseudo-characters, per character
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,23 +126,24 @@ def fit_platt(
     correct: Sequence[bool] | np.ndarray,
     measure: str,
 ) -> Calibration:
-    """Fit a and b by Newton's method on the logistic loss (convex: a few steps converge)."""
-    x = _logit(np.asarray(confidences, dtype=np.float64))
-    y = np.asarray(correct, dtype=np.float64)
-    if x.shape != y.shape or len(x) == 0:
-        raise ValueError(f"fit_platt: {x.shape} confidences and {y.shape} labels; need one each")
-    design = np.stack([x, np.ones_like(x)], axis=1)
-    w = np.array([1.0, 0.0])  # the identity map
-    prior = w.copy()
-    for _ in range(50):
-        p = expit(design @ w)
-        grad = design.T @ (p - y) + _RIDGE * len(x) * (w - prior)
-        hess = (design.T * (p * (1 - p))) @ design + _RIDGE * len(x) * np.eye(2)
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-9:
-            break
-    return Calibration(measure=measure, a=float(w[0]), b=float(w[1]), characters=len(x))
+    """scikit-learn's logistic regression of right/wrong on logit(confidence), unpenalized (C=∞),
+    with a prior as pseudo-characters: each character twice more, right with weight
+    `_PRIOR`·p and wrong with `_PRIOR`·(1 − p), characters the identity map describes exactly.
+    It pulls a small or one-sided sample (a short tuning set the model gets all right) towards
+    the raw confidences instead of to a constant, and weighs little on a real fit."""
+    from sklearn.linear_model import LogisticRegression
+
+    p = np.clip(np.asarray(confidences, dtype=np.float64), _EPS, 1 - _EPS)
+    y = np.asarray(correct, dtype=bool)
+    if p.shape != y.shape or len(p) == 0:
+        raise ValueError(f"fit_platt: {p.shape} confidences and {y.shape} labels; need one each")
+    x = _logit(p)
+    xs = np.concatenate([x, x, x])[:, None]
+    ys = np.concatenate([y, np.ones_like(y), np.zeros_like(y)])
+    weights = np.concatenate([np.ones_like(p), _PRIOR * p, _PRIOR * (1 - p)])
+    fit = LogisticRegression(C=np.inf, max_iter=1000).fit(xs, ys, sample_weight=weights)
+    a, b = float(fit.coef_[0][0]), float(fit.intercept_[0])
+    return Calibration(measure=measure, a=a, b=b, characters=len(p))
 
 
 def fit_beam(

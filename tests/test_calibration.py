@@ -38,6 +38,19 @@ def test_platt_recovers_the_true_map_and_lowers_the_ece():
     assert np.all(np.diff(fit.apply(np.sort(p))) >= 0)  # monotone: AUROC unchanged
 
 
+def test_platt_fit_stays_finite_and_monotone_when_every_character_is_right():
+    """A tuning job's held-out split the model gets all right (one class): the fit leans on its
+    prior (the raw confidences) instead of running to a constant 1 or failing."""
+    p = np.random.default_rng(3).uniform(0.3, 0.99, 200)
+    fit = fit_platt(p, np.ones(200, bool), "m")
+    assert np.isfinite([fit.a, fit.b]).all() and 0 < fit.a < 3
+    shown = fit.apply(np.sort(p))
+    assert np.all(np.diff(shown) > 0)  # still ranks, still monotone
+    assert np.all(shown >= np.sort(p)) and shown.max() < 1 - 1e-6  # raised, not to certainty
+    wrong = fit_platt(p, np.zeros(200, bool), "m").apply(p)
+    assert np.all(wrong <= p) and wrong.min() > 1e-6
+
+
 def test_cross_fitting_never_uses_an_items_own_fold():
     p, ok = _overconfident(400)
     groups = np.arange(400) // 10

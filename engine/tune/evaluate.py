@@ -518,8 +518,6 @@ def fit_calibration(
             beam_held_out = cross_fitted_beam(evidence, ok, groups, EVIDENCE, folds)
         except ValueError as e:  # a fold with only right or only wrong characters
             log.info("no beam map fitted: %s", e)
-        except ImportError as e:  # the one-folder bundle leaves scikit-learn out
-            log.info("no beam map fitted (%s): the Platt map alone calibrates", e)
         else:
             held_out = beam_held_out
             calibration = replace(calibration, beam=fit_beam(evidence, ok, EVIDENCE))
