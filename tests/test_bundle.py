@@ -1,11 +1,13 @@
 """The one-folder bundle (PyInstaller, packaging/tingxie.spec) runs without Python: the bundled
 `tingxie-cli` reports its version and transcribes a shared clip with the bundled demo model, the
-bundled app starts offscreen and stays up, and a tuning job runs through the bundled program.
+bundled app starts offscreen and stays up, a tuning job runs through the bundled program, and
+`evaluate --calibrate` fits a calibration there (scikit-learn, bundled).
 It builds a ~1.6 GB folder in a temporary directory (~4 min of CPU; 17 min on a busy 2-core
 machine); `TINGXIE_BUNDLE_TEST=0` skips it on a machine without the room."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -60,6 +62,27 @@ def test_bundled_cli_transcribes_with_the_bundled_demo_model(bundle, shared_audi
                           capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / f"{clip.stem}.json").is_file()
+
+
+def test_bundled_cli_fits_a_calibration(bundle, shared_audio, tmp_path):
+    """`evaluate --calibrate` in the bundle: both calibration maps are scikit-learn fits, so
+    this fails where the bundle leaves scikit-learn or SciPy out."""
+    import csv
+    import shutil
+
+    demo = bundle / "_internal" / "resources" / "demo-model"
+    model = shutil.copytree(demo, tmp_path / "model")
+    (model / "calibration.json").unlink()
+    with open(shared_audio / "manifest.tsv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))[:6]
+    manifest = tmp_path / "dev.tsv"
+    manifest.write_text("".join(f"{shared_audio / r['file']}\t{r['text_for_scoring']}\n"
+                                for r in rows), encoding="utf-8")  # fmt: skip
+    done = subprocess.run([str(bundle / "tingxie-cli"), "evaluate", "--model", str(model),
+                           "--data", str(manifest), "--calibrate"], env=_clean_env(tmp_path),
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "beam" in json.loads((model / "calibration.json").read_text(encoding="utf-8"))
 
 
 def test_bundled_app_starts_offscreen(bundle, tmp_path):
