@@ -133,7 +133,7 @@ def fit_platt(
     the raw confidences instead of to a constant, and weighs little on a real fit."""
     from sklearn.linear_model import LogisticRegression
 
-    p = np.clip(np.asarray(confidences, dtype=np.float64), _EPS, 1 - _EPS)
+    p = np.asarray(confidences, dtype=np.float64)
     y = np.asarray(correct, dtype=bool)
     if p.shape != y.shape or len(p) == 0:
         raise ValueError(f"fit_platt: {p.shape} confidences and {y.shape} labels; need one each")
