@@ -33,10 +33,19 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-__all__ = ["Chunk", "ChunkPlan", "FrameGeometry", "frame_slices", "iter_chunks", "join_frames"]
+__all__ = [
+    "Chunk",
+    "ChunkPlan",
+    "FrameGeometry",
+    "SpanEnds",
+    "frame_slices",
+    "iter_chunks",
+    "join_frames",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,28 +180,84 @@ def _make_chunk(plan: ChunkPlan, index: int, start: int, audio: np.ndarray, last
     )
 
 
-def iter_chunks(blocks: Iterable[np.ndarray], plan: ChunkPlan) -> Iterator[Chunk]:
+class SpanEnds(Protocol):
+    """Where spans end, found as the audio arrives (engine.transcribe: the pauses of speech)."""
+
+    @property
+    def settled(self) -> int:
+        """Sample position before which every span end has been reported."""
+        ...
+
+    def take_ends(self) -> Sequence[int]:
+        """Span ends (sample positions, ascending) found since the last call."""
+        ...
+
+
+def iter_chunks(
+    blocks: Iterable[np.ndarray], plan: ChunkPlan, spans: SpanEnds | None = None
+) -> Iterator[Chunk]:
     """Cut a stream of 1-D sample blocks into chunks, holding at most one chunk plus one block.
 
     A chunk is emitted as soon as audio beyond its end has arrived (so it cannot be the last);
     the last chunk is emitted when the stream ends.
+
+    With `spans` (polled after each block is taken), the audio is first cut at the span ends
+    it reports, floored to whole hops, and each span is chunked on its own: its first chunk
+    keeps its left edge, its last chunk (``is_last``) ends at the span's end and keeps its
+    right edge, and the span's frames are the model's frames of that span alone. Frames do
+    not run on across a span end (one frame there belongs to neither), so a caller decodes
+    each span apart. A chunk is released only once every span end inside it is known.
     """
+    hop = plan.geometry.hop
     buf = np.zeros(0, dtype=np.float32)
     buf_start = 0  # absolute index of buf[0]
-    index = 0
-    for block in blocks:
-        buf = np.concatenate([buf, np.asarray(block, dtype=np.float32).reshape(-1)])
-        start = index * plan.step
-        while buf_start + len(buf) > start + plan.chunk_samples:
+    span, index = 0, 0  # where the current span starts; its next chunk's index
+    ends: list[int] = []  # known ends of the spans after the current one, ascending
+
+    def release(known: int | None) -> Iterator[Chunk]:
+        """Every chunk that the audio received and the ends known before `known` (None: the
+        stream has ended) determine."""
+        nonlocal buf, buf_start, span, index
+        while True:
+            start = span + index * plan.step
+            received = buf_start + len(buf)
+            if ends and ends[0] <= start + plan.chunk_samples:
+                stop, span_ended = ends.pop(0), True
+            elif received > start + plan.chunk_samples and (
+                known is None or known > start + plan.chunk_samples
+            ):
+                stop, span_ended = start + plan.chunk_samples, False
+            elif known is None and received > start:
+                stop, span_ended = received, True
+            else:
+                return
             lo = start - buf_start
-            yield _make_chunk(plan, index, start, buf[lo : lo + plan.chunk_samples].copy(), False)
-            index += 1
-            start = index * plan.step
+            yield _make_chunk(plan, index, start, buf[lo : stop - buf_start].copy(), span_ended)
+            span, index = (stop, 0) if span_ended else (span, index + 1)
+            start = span + index * plan.step
             buf = buf[start - buf_start :]
             buf_start = start
-    start = index * plan.step
-    if buf_start + len(buf) > start:
-        yield _make_chunk(plan, index, start, buf[start - buf_start :].copy(), True)
+
+    def take_ends() -> None:
+        # Ends are kept on whole hops, after the current chunk's start (where one may still
+        # fall) and ascending.
+        last = ends[-1] if ends else span + index * plan.step
+        for end in spans.take_ends():
+            end = end // hop * hop
+            if end > last:
+                ends.append(end)
+                last = end
+
+    for block in blocks:
+        buf = np.concatenate([buf, np.asarray(block, dtype=np.float32).reshape(-1)])
+        known = buf_start + len(buf)
+        if spans is not None:
+            take_ends()
+            known = min(known, spans.settled)
+        yield from release(known)
+    if spans is not None:
+        take_ends()
+    yield from release(None)
 
 
 def join_frames(chunk: Chunk, frames: np.ndarray) -> np.ndarray:

@@ -61,6 +61,12 @@ class TranscribeOptions:
     stride_seconds: float = 1.5
     # Chunks per forward pass (equal-length chunks only, so batching never pads).
     batch_size: int = 4
+    # Cut the audio at the pauses (`pauses` below) and decode each stretch between two on its
+    # own, in chunks when it is longer than chunk_seconds, as the live finals do
+    # (engine.twopass): a model trained on utterances decodes one better alone than inside a
+    # window that spans two, and a file's transcript then equals its live finals. False:
+    # chunks run on across pauses, the HF pipeline's way.
+    cut_at_pauses: bool = True
     # Decoding: alternatives kept per character, and the confidence measure
     # (`measure[:alpha[:aggregation]]`, see engine.decode).
     top_k: int = 3
@@ -254,26 +260,35 @@ class _FrameDecoder:
 
 
 class _Listener:
-    """Runs the pause detector over the audio blocks on their way to the chunker."""
+    """Runs the pause detector over the audio blocks on their way to the chunker, and hands
+    the boundaries it finds to the segmenter (`take`) and the chunker (`take_ends`)."""
 
     def __init__(self, options: PauseOptions) -> None:
         self.detector = PauseDetector(options)
-        self.found: list[float] = []
+        self.found: list[int] = []
+        self.ends: list[int] = []
 
     def tap(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         for block in blocks:
-            self.found += [p / audio.SAMPLE_RATE for p in self.detector.push(block)]
+            found = self.detector.push(block)
+            self.found += found
+            self.ends += found
             yield block
 
     @property
-    def settled(self) -> float:
-        """Time before which every pause boundary has been found."""
-        return self.detector.settled / audio.SAMPLE_RATE
+    def settled(self) -> int:
+        """Sample before which every pause boundary has been found."""
+        return self.detector.settled
 
     def take(self) -> list[float]:
-        """The boundaries found since the last call."""
+        """The boundaries (seconds) found since the last call."""
         found, self.found = self.found, []
-        return found
+        return [p / audio.SAMPLE_RATE for p in found]
+
+    def take_ends(self) -> list[int]:
+        """As `take`, in samples, for the chunker (engine.chunking.SpanEnds)."""
+        ends, self.ends = self.ends, []
+        return ends
 
 
 def _file_key(path: str | os.PathLike | None) -> tuple | None:
@@ -536,13 +551,15 @@ class Transcriber:
         decoder = _FrameDecoder(self, options)
         segmenter = _Segmenter(options)
         vad = _Listener(options.pauses)
-        chunks = iter_chunks(vad.tap(blocks), plan)
+        chunks = iter_chunks(vad.tap(blocks), plan, vad if options.cut_at_pauses else None)
         try:
             for batch in _batches(chunks, options.batch_size):
                 outputs = self.log_probs([c.audio for c in batch])
                 for chunk, lp in zip(batch, outputs, strict=True):
                     chars = decoder.push(join_frames(chunk, lp), chunk.kept_start)
-                    known = min(decoder.horizon, vad.settled)
+                    if chunk.is_last:  # the end of a span: its frames end here
+                        chars += decoder.finish()
+                    known = min(decoder.horizon, vad.settled / self.model.sampling_rate)
                     yield from segmenter.push(chars, vad.take(), known)
                 end = batch[-1].start + len(batch[-1].audio)
                 yield Progress(done=min(total, end / self.model.sampling_rate), total=total)

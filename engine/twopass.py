@@ -32,10 +32,12 @@ __all__ = ["FINAL_OPTIONS", "TwoPassTranscriber", "final_chars"]
 
 log = logging.getLogger("tingxie.twopass")
 
-# The file path's defaults, with the energy detector: the final keeps every character of the
-# decode and ignores how it is split into segments (pauses decide nothing else), so running
-# silero over the segment again would only cost time (~0.2 s per 10 s of audio).
-FINAL_OPTIONS = TranscribeOptions(pauses=PauseOptions(vad="energy"))
+# The file path's defaults, less its pause detection: a segment is already one stretch between
+# the stream's pauses, which are the pauses the file path cuts at (the same detector over the
+# same recording), so the file path decodes it exactly so: alone, chunked from its start. Its
+# final keeps every character and ignores how the decode splits them, so silero would only
+# cost time (~0.2 s per 10 s of audio): energy decides that split.
+FINAL_OPTIONS = TranscribeOptions(cut_at_pauses=False, pauses=PauseOptions(vad="energy"))
 
 
 def final_chars(
@@ -45,10 +47,11 @@ def final_chars(
     options: TranscribeOptions = FINAL_OPTIONS,
 ) -> list[Char]:
     """Every character of `audio` decoded as a file would be (`Transcriber.transcribe`),
-    its times moved by `offset_seconds` (where the audio starts in the recording)."""
+    its times moved by `offset_seconds` (where the audio starts in the recording) and kept to
+    the millisecond, as the decoders give them."""
     items, _ = transcriber.transcribe(audio, options)
     return [
-        replace(c, start=c.start + offset_seconds, end=c.end + offset_seconds)
+        replace(c, start=round(c.start + offset_seconds, 3), end=round(c.end + offset_seconds, 3))
         for item in items
         if isinstance(item, Segment)
         for c in item.chars

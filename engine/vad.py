@@ -7,10 +7,10 @@ model unsure of a voice cut "我想喝一杯咖啡" into "喝" and "咖啡"), wh
 whether anyone stopped talking.
 
 A pause is a silence of at least `pause_seconds` after speech. It is reported as one point,
-its boundary: the middle of its first `pause_seconds`. Characters starting before a boundary
-belong to the segment it ends, the others to the next. The middle, not the start, because a
-CTC model emits a character at or just after its sound, sometimes after the detector has
-already heard silence.
+its boundary: the middle of its first `pause_seconds` (on a 20 ms grid). Characters starting
+before a boundary belong to the segment it ends, the others to the next. The middle, not the
+start, because a CTC model emits a character at or just after its sound, sometimes after the
+detector has already heard silence.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ __all__ = ["PauseDetector", "PauseOptions", "VadKind", "find_pauses", "find_spee
 VadKind = Literal["silero", "energy"]
 _SILERO_BLOCK = 512  # samples per silero-vad call at 16 kHz (32 ms), fixed by the model
 _ENERGY_BLOCK = 320  # 20 ms energy frames
+# Boundaries lie on a 20 ms grid, the frame hop of wav2vec2-family models at 16 kHz, so the file
+# path's cuts there (TranscribeOptions.cut_at_pauses) and the live finals' segments coincide.
+_GRID = 320
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +85,7 @@ class PauseDetector:
         """Sample position before which every boundary has been reported: a silence still
         too short to be a pause may yet put one at its middle."""
         if self._speech and self._silence_start is not None:
-            return min(self._pos, self._silence_start + self._pause // 2)
+            return min(self._pos, (self._silence_start + self._pause // 2) // _GRID * _GRID)
         return self._pos
 
     def _is_speech(self, block: np.ndarray) -> bool:
@@ -110,7 +113,7 @@ class PauseDetector:
             if self._silence_start is None:
                 self._silence_start = start
             if self._speech and start + self._block - self._silence_start >= self._pause:
-                boundaries.append(self._silence_start + self._pause // 2)
+                boundaries.append((self._silence_start + self._pause // 2) // _GRID * _GRID)
                 self._speech = False
         return boundaries
 

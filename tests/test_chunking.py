@@ -3,6 +3,8 @@ index, chunked-and-joined output equals one pass over the whole audio, for many 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -98,6 +100,65 @@ def test_chunks_only_hold_what_they_need():
     # the first chunk is released as soon as audio beyond it has arrived
     assert first.start == 0 and not first.is_last
     assert len(first.audio) == plan.chunk_samples
+
+
+class LateEnds:
+    """Span ends reported the way a pause detector reports them: `delay` samples after they
+    lie, with `settled` that far behind the audio received (tap the blocks to count it)."""
+
+    def __init__(self, ends: list[int], delay: int) -> None:
+        self.todo, self.delay, self.received = list(ends), delay, 0
+
+    def tap(self, stream):
+        for block in stream:
+            self.received += len(block)
+            yield block
+
+    @property
+    def settled(self) -> int:
+        return self.received - self.delay
+
+    def take_ends(self) -> list[int]:
+        due = [e for e in self.todo if e + self.delay <= self.received]
+        self.todo = self.todo[len(due) :]
+        return due
+
+
+@pytest.mark.parametrize("plan", PLANS[1:], ids=["10-1", "7-3"])
+@pytest.mark.parametrize("block", [333, 4096, 10**7])
+def test_spans_are_chunked_each_on_its_own(plan: ChunkPlan, block: int):
+    """Cut at the reported ends (floored to hops), each span's joined frames equal the model's
+    frames of that span alone; no chunk crosses an end; block size changes nothing."""
+    n = 12 * plan.chunk_samples
+    raw_ends = [5_000, 5_100, 5_000 + 3 * plan.chunk_samples + 77, 8 * plan.chunk_samples + 1]
+    audio = np.arange(n, dtype=np.float64)
+    ends = LateEnds(raw_ends, delay=2_400)
+    chunks = list(iter_chunks(ends.tap(blocks(audio, block)), plan, ends))
+    cuts = [0, *sorted({e // 320 * 320 for e in raw_ends}), n]
+    by_span: list[list] = [[]]
+    for c in chunks:
+        by_span[-1].append(c)
+        if c.is_last:
+            by_span.append([])
+    assert by_span.pop() == []
+    assert len(by_span) == len(cuts) - 1
+    for (lo, hi), span in zip(itertools.pairwise(cuts), by_span, strict=True):
+        assert span[0].start == lo and span[-1].start + len(span[-1].audio) == hi
+        assert [c.index for c in span] == list(range(len(span)))
+        own = fake_model(audio[lo:hi] - lo, WAV2VEC2)
+        joined = np.concatenate(
+            [join_frames(c, fake_model(c.audio.astype(np.float64) - lo, WAV2VEC2)) for c in span]
+        )
+        np.testing.assert_array_equal(joined, own, err_msg=f"span [{lo}, {hi})")
+        assert span[0].kept_start == lo // 320
+
+
+def test_a_chunk_waits_until_the_ends_inside_it_are_known():
+    plan = PLANS[1]
+    ends = LateEnds([plan.chunk_samples - 320], delay=plan.chunk_samples)
+    stream = iter_chunks(ends.tap(blocks(np.ones(4 * plan.chunk_samples), 1000)), plan, ends)
+    first = next(stream)
+    assert first.is_last and len(first.audio) == plan.chunk_samples - 320
 
 
 @pytest.mark.parametrize(

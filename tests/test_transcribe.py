@@ -84,7 +84,9 @@ def test_chunked_transcription_equals_one_decode_of_all_frames(transcriber, monk
     n = int(seconds * SR)
     table = frame_table(t, t.geometry.frames(n) + 5)
     monkeypatch.setattr(t, "log_probs", fake_forward(t, table))
-    options = TranscribeOptions(chunk_seconds=7, stride_seconds=1, batch_size=3, pauses=ENERGY)
+    options = TranscribeOptions(
+        chunk_seconds=7, stride_seconds=1, batch_size=3, pauses=ENERGY, cut_at_pauses=False
+    )
     audio = indexed_audio(t, speech_like(seconds))  # pauses every 3.3 s
     segments, records, _ = run(t, audio, options)
     got = [c for s in segments for c in s.chars]
@@ -98,6 +100,29 @@ def test_chunked_transcription_equals_one_decode_of_all_frames(transcriber, monk
     )
     progress = [r.done for r in records if isinstance(r, Progress)]
     assert progress == sorted(progress) and progress[-1] == pytest.approx(n / SR)
+
+
+@pytest.mark.parametrize("seconds", [3.3, 7.02, 25.0, 61.37])
+def test_cut_at_pauses_decodes_each_stretch_between_pauses_alone(transcriber, monkeypatch, seconds):
+    """The default: the audio is cut at the pause boundaries (on the 20 ms frame grid) and
+    each stretch decodes exactly as its own frames would alone, times moved to where it
+    starts: what a live final of that stretch gives (engine.twopass)."""
+    t = transcriber
+    n = int(seconds * SR)
+    table = frame_table(t, t.geometry.frames(n) + 5)
+    monkeypatch.setattr(t, "log_probs", fake_forward(t, table))
+    options = TranscribeOptions(chunk_seconds=7, stride_seconds=1, batch_size=3, pauses=ENERGY)
+    audio = indexed_audio(t, speech_like(seconds))
+    segments, _, _ = run(t, audio, options)
+    cuts = [round(p * SR) for p in find_pauses(audio, ENERGY)]
+    assert all(c % t.geometry.hop == 0 for c in cuts)
+    assert len(cuts) >= seconds // 3.4
+    expected = []
+    for lo, hi in itertools.pairwise([0, *cuts, n]):
+        first = lo // t.geometry.hop
+        own = table[first : first + t.geometry.frames(hi - lo)]
+        expected += t.chars(own, offset_seconds=lo / SR, top_k=options.top_k)
+    assert [c for s in segments for c in s.chars] == expected
 
 
 # --- the real (tiny) model ---

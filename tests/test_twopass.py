@@ -40,7 +40,7 @@ def spans(items: list) -> list[tuple[float, float, SegmentFinal]]:
 def offline_chars(transcriber, audio: np.ndarray, offset: float = 0.0) -> list:
     items, _ = transcriber.transcribe(audio)
     return [
-        (c.text, c.start + offset, c.end + offset, c.confidence)
+        (c.text, round(c.start + offset, 3), round(c.end + offset, 3), c.confidence)
         for s in items
         if isinstance(s, Segment)
         for c in s.chars
@@ -81,6 +81,25 @@ def test_each_final_is_an_offline_decode_of_its_segments_audio(tiny_model_dir, s
     assert [len(s.chars) for s in closed] == [f.replaces for _, _, f in finals if f.replaces]
 
 
+def test_the_finals_of_a_recording_are_its_file_transcript(tiny_model_dir, shared_audio):
+    """The file path cuts at the same pauses as the stream (the same detector over the same
+    audio) and decodes each stretch alone, so the finals, joined, equal the transcript of the
+    whole recording character for character: text, times and confidences."""
+    from engine.audio import load_audio
+    from engine.model import load_model
+    from engine.transcribe import TranscribeOptions, Transcriber
+
+    transcriber = Transcriber(load_model(tiny_model_dir))
+    clip = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")[: 3 * SR]
+    pause = np.zeros(SR, np.float32)
+    audio = np.concatenate([clip, pause, clip[::-1].copy(), pause[:13_000], clip, pause, clip])
+    items = run(TwoPassTranscriber(transcriber, ENERGY), audio, block=1_000)
+    finals = [c for _, _, f in spans(items) for c in f.segment.chars]
+    assert len(spans(items)) == 4
+    whole, _ = transcriber.transcribe(audio, TranscribeOptions(pauses=ENERGY.pauses))
+    assert finals == [c for s in whole if isinstance(s, Segment) for c in s.chars]
+
+
 def test_a_final_follows_the_update_that_ended_its_segment(tiny_model_dir, shared_audio):
     """Finals come in the push that completes the pause: not at the end of the stream, nor
     at the next hop (1 s here; the hop grid would put it at 3.0 s)."""
@@ -103,12 +122,13 @@ def test_a_final_follows_the_update_that_ended_its_segment(tiny_model_dir, share
     ]
 
 
-# Measured on these passages (fp32, the stage-6 demo model, greedy): finals vs the
-# whole-passage decode 94.2 %; against the text CER offline 10.4 %, committed stream 9.9 %,
-# finals 4.7 %. With an n-gram LM in the model folder (lm/, beam search on both sides) 98.4 %,
-# CERs 3.6 / 9.9 / 2.1 %. The stage-8 model with its LM: 100 %, CERs 1.6 / 9.4 / 1.6 %.
-# 0.92 leaves ~4 of the ~190 characters to another CPU's rounding.
-FINALS_AGREEMENT_BOUND = 0.92
+# Measured on these passages (fp32, greedy), before the file path cut at pauses: the stage-6
+# demo model's finals agreed 94.2 % with the whole-passage decode (98.4 % with an n-gram LM),
+# the stage-8 model's with its LM 100 %. Since the file path decodes each stretch between
+# pauses alone, a final and its stretch are the same computation on the same samples (stage 8:
+# 100 %; CERs against the text offline 2.1 %, committed stream 9.4 %, finals 2.1 %); 0.99
+# leaves a character or two to batched and single matrix products rounding apart.
+FINALS_AGREEMENT_BOUND = 0.99
 
 
 @pytest.mark.slow
@@ -118,10 +138,8 @@ def test_finals_against_the_whole_recording_and_the_text(tmp_path):
     the two-pass stream against the offline decode of each whole passage, and all three
     (offline, committed stream, finals) against the passages' text.
 
-    Where they differ from the whole-recording decode, the finals are the better text: the
-    stage-6 demo model, trained on single sentences, decoded some differently inside a longer
-    chunk (it dropped characters there) than alone, as a final sees them; the broad stages
-    decode both alike."""
+    The file path cuts each passage at the pauses the stream's segments end at, so both
+    decode each sentence group alone; the finals beat the committed stream against the text."""
     from engine.audio import load_audio
     from engine.metrics import cer
     from engine.model import DEMO_MODEL_DIR, LoadOptions, load_model
@@ -156,5 +174,4 @@ def test_finals_against_the_whole_recording_and_the_text(tmp_path):
     }
     print(measured)
     assert agreement >= FINALS_AGREEMENT_BOUND, measured
-    assert measured["finals"] <= measured["offline"], measured
     assert measured["finals"] < measured["stream"], measured
