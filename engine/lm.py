@@ -68,6 +68,7 @@ __all__ = [
     "lm_cache_dir",
     "neighbour_min",
     "read_hotwords",
+    "searched_frames",
 ]
 
 log = logging.getLogger("tingxie.lm")
@@ -123,6 +124,10 @@ class BeamOptions:
     beam_threshold: float = 25.0
     # Other beams consulted for each character's alternatives and its beam agreement.
     nbest: int = 16
+    # Frames whose blank probability is at least this are searched as one frame per run
+    # (`searched_frames`): every beam writes blank there, and most of speech is such frames.
+    # 1.0: search every frame.
+    blank_skip: float = 0.999
 
     def __post_init__(self) -> None:
         for name in ("lm_weight", "char_bonus", "hotword_weight", "beam_threshold"):
@@ -130,6 +135,8 @@ class BeamOptions:
                 raise ValueError(f"{name}={getattr(self, name)!r}: must be a finite number")
         if not 0.0 <= self.domain_weight <= 1.0:
             raise ValueError(f"domain_weight={self.domain_weight!r}: must lie in [0, 1]")
+        if not 0.0 < self.blank_skip <= 1.0:
+            raise ValueError(f"blank_skip={self.blank_skip!r}: must lie in (0, 1]")
         for name in ("beam_size", "beam_size_token", "nbest"):
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 1):
@@ -469,6 +476,19 @@ def _path_runs(path: np.ndarray, silent: np.ndarray) -> tuple[np.ndarray, ...]:
     return ids[keep], starts[keep], ends[keep]
 
 
+def searched_frames(log_probs: np.ndarray, blank_id: int, blank_skip: float) -> np.ndarray:
+    """Indices of the frames a beam search needs: all but the first of each run of frames
+    whose blank probability is at least `blank_skip` are dropped. One blank frame of a run
+    stays, so a character repeated across it still reads twice; the search's cost is per
+    frame (its hypotheses times their extensions, each scored by the LM), and blank-certain
+    frames (the silences, and the frames between characters) only ever extend by blank."""
+    if blank_skip >= 1.0 or len(log_probs) == 0:
+        return np.arange(len(log_probs))
+    sure = log_probs[:, blank_id] >= math.log(blank_skip)
+    repeat = np.concatenate([[False], sure[1:] & sure[:-1]])
+    return np.flatnonzero(~repeat)
+
+
 @dataclass
 class BeamDecoder:
     """CTC beam search with a language model, domain text and hotwords over one vocabulary.
@@ -540,9 +560,11 @@ class BeamDecoder:
             LexiconFreeDecoderOptions,
         )
 
-        lp = np.ascontiguousarray(log_probs, dtype=np.float32)
+        lp = np.asarray(log_probs, dtype=np.float32)
         if lp.ndim != 2:
             raise ValueError(f"log_probs has shape {lp.shape}; expected (frames, vocab)")
+        kept = searched_frames(lp, self.blank_id, self.options.blank_skip)
+        lp = np.ascontiguousarray(lp[kept])
         frames, n_out = lp.shape
         if frames == 0:
             return []
@@ -567,7 +589,9 @@ class BeamDecoder:
         for result in results[: o.nbest]:
             path = np.asarray(result.tokens, dtype=np.int64)[1 : frames + 1]
             ids, starts, ends = _path_runs(path, scorer.silent)
-            out.append(_Path(ids, starts, ends, float(result.score)))
+            # runs back on the frames of `log_probs`: from their first searched frame to the
+            # end of their last
+            out.append(_Path(ids, kept[starts], kept[ends - 1] + 1, float(result.score)))
         return out
 
     def chars(

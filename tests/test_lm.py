@@ -29,6 +29,7 @@ from engine.lm import (
     domain_lm,
     neighbour_min,
     read_hotwords,
+    searched_frames,
 )
 from engine.ngram import BOS, EOS, Interpolated, read_arpa, split_sentences, train_ngram
 
@@ -176,6 +177,32 @@ def test_without_a_language_model_the_beam_equals_greedy_decoding():
     beam = BeamDecoder(**KW, options=BeamOptions(lm_weight=0, char_bonus=0))
     assert beam.chars(lp, frame_seconds=0.02, top_k=0) == greedy
     assert len(greedy) > 5
+
+
+def test_blank_certain_runs_are_searched_as_one_frame():
+    sure, unsure = np.log([0.9995, 0.0005]), np.log([0.5, 0.5])
+    lp = np.zeros((9, 2), np.float32)
+    lp[:, 0] = [sure[0], sure[0], sure[0], unsure[0], sure[0], unsure[0], sure[0], sure[0], 0]
+    assert searched_frames(lp, 0, 0.999).tolist() == [0, 3, 4, 5, 6]
+    assert searched_frames(lp, 0, 1.0).tolist() == list(range(9))
+    assert searched_frames(lp[:0], 0, 0.999).tolist() == []
+
+
+def test_skipping_blank_certain_frames_keeps_the_search_and_its_times():
+    """Silences around and between the homophone's characters: the same text, times and
+    confidences as searching every frame, and a character repeated across a silence stays
+    two characters."""
+    silence = [{"": 0.9999}] * 6
+    rows = [*silence, *HOMOPHONE, *silence, "好", *silence, "好", *silence]
+    lp = frames(rows)
+    lm = train_ngram(SENTENCES, 3, CHARS)
+    options = BeamOptions(lm_weight=1.0, char_bonus=0.0)
+    skipping = BeamDecoder(**KW, lm=lm, options=options)
+    every = BeamDecoder(**KW, lm=lm, options=replace(options, blank_skip=1.0))
+    assert len(searched_frames(lp, BLANK, options.blank_skip)) < len(lp) - 15
+    chars = skipping.chars(lp, frame_seconds=0.02)
+    assert text(chars) == "医生好好好"
+    assert chars == every.chars(lp, frame_seconds=0.02)
 
 
 def test_hotwords_change_the_output_and_partial_matches_earn_nothing():
