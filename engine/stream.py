@@ -264,6 +264,13 @@ class StreamingTranscriber:
     def audio_seconds(self) -> float:
         return self._received / SAMPLE_RATE
 
+    @property
+    def pending_pause(self) -> tuple[float, float] | None:
+        """(boundary, silence so far), in seconds, of a silence after speech that will end the
+        segment at that boundary if it lasts the pause length; None while there is none."""
+        pending = self._pauses.pending
+        return None if pending is None else (pending[0] / SAMPLE_RATE, pending[1] / SAMPLE_RATE)
+
     def push(self, samples: np.ndarray) -> list[StreamUpdate]:
         """Add 16 kHz mono float32 samples; returns the updates they made due: one per
         `hop_seconds` of audio (with `catch_up`, one for a push that brings several hops),

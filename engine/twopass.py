@@ -9,10 +9,13 @@ decoded again by `Transcriber.transcribe`, the file path itself: same chunking, 
 follows the update that closed the segment and replaces its streamed characters, as
 FunASR's 2pass mode and sherpa-onnx's two-pass recognizers do.
 
-Finals run inside `push`, in the caller's thread, right after the update that ended their
-segment: one more model call per segment, over at most `max_segment_seconds` of audio
-(README, "Live transcription", has the measured cost). Audio that arrives meanwhile waits
-in the caller's queue and is caught up in one step (`StreamOptions.catch_up`).
+Finals run inside `push`, in the caller's thread: one more model call per segment, over at
+most `max_segment_seconds` of audio (README, "Live transcription", has the measured cost).
+Audio that arrives meanwhile waits in the caller's queue and is caught up in one step
+(`StreamOptions.catch_up`). The call is made ahead: once a silence is `_AHEAD_SECONDS` short of
+being a pause, the audio up to its boundary is all there, so its segment is decoded then and
+the final comes with the update that closes the segment, without a decode in between. A
+silence that stops short of a pause costs that decode for nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ log = logging.getLogger("tingxie.twopass")
 # final keeps every character and ignores how the decode splits them, so silero would only
 # cost time (~0.2 s per 10 s of audio): energy decides that split.
 FINAL_OPTIONS = TranscribeOptions(cut_at_pauses=False, pauses=PauseOptions(vad="energy"))
+# How long before a silence becomes a pause its segment is decoded (module docstring): more
+# than a segment's decode takes (demo model with its LM: ~0.1 s for 5 s of speech).
+_AHEAD_SECONDS = 0.2
 
 
 def final_chars(
@@ -87,6 +93,7 @@ class TwoPassTranscriber:
         self._audio: list[np.ndarray] = []  # samples from _start on
         self._start = 0  # sample index of the last boundary
         self._finals = 0
+        self._ahead: tuple[int, list[Char]] | None = None  # (segment end, its decode)
 
     @property
     def audio_seconds(self) -> float:
@@ -95,7 +102,9 @@ class TwoPassTranscriber:
     def push(self, samples: np.ndarray) -> list[StreamUpdate | SegmentFinal]:
         updates = self.stream.push(samples)  # validates the samples first
         self._audio.append(np.asarray(samples, dtype=np.float32))
-        return self._with_finals(updates)
+        out = self._with_finals(updates)
+        self._decode_ahead()
+        return out
 
     def finish(self) -> list[StreamUpdate | SegmentFinal]:
         """Decode the rest; the last segment's final comes last."""
@@ -111,15 +120,44 @@ class TwoPassTranscriber:
                     out.append(final)
         return out
 
+    def _held(self) -> np.ndarray:
+        """The audio since the last boundary, as one array."""
+        self._audio = [np.concatenate(self._audio) if self._audio else np.zeros(0, np.float32)]
+        return self._audio[0]
+
+    def _decode_ahead(self) -> None:
+        """Decode the segment a silence will end, once it is `_AHEAD_SECONDS` short of a pause."""
+        pending = self.stream.pending_pause
+        if pending is None:
+            return
+        boundary, silence = pending
+        if silence < self.options.pauses.pause_seconds - _AHEAD_SECONDS:
+            return
+        end = round(boundary * SAMPLE_RATE)
+        held = self._held()
+        if end <= self._start or end > self._start + len(held):
+            return
+        if self._ahead is None or self._ahead[0] != end:
+            audio = held[: end - self._start]
+            chars = final_chars(
+                self.transcriber, audio, self._start / SAMPLE_RATE, self.final_options
+            )
+            self._ahead = (end, chars)
+
     def _final(self, streamed: Segment | None, end_seconds: float) -> SegmentFinal | None:
-        """Decode the audio from the last boundary to `end_seconds` and drop it."""
+        """Decode the audio from the last boundary to `end_seconds` (or take the decode made
+        ahead of it) and drop it."""
         end = max(self._start, round(end_seconds * SAMPLE_RATE))
-        held = np.concatenate(self._audio) if self._audio else np.zeros(0, np.float32)
+        held = self._held()
         audio, rest = held[: end - self._start], held[end - self._start :]
         offset = self._start / SAMPLE_RATE
         self._audio, self._start = [rest], end
         replaces = len(streamed.chars) if streamed is not None else 0
-        chars = final_chars(self.transcriber, audio, offset, self.final_options)
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == end:
+            chars = ahead[1]
+        else:
+            chars = final_chars(self.transcriber, audio, offset, self.final_options)
         if not chars and not replaces:
             return None
         start, stop = (chars[0].start, chars[-1].end) if chars else (offset, end_seconds)

@@ -84,9 +84,18 @@ class PauseDetector:
     def settled(self) -> int:
         """Sample position before which every boundary has been reported: a silence still
         too short to be a pause may yet put one at its middle."""
-        if self._speech and self._silence_start is not None:
-            return min(self._pos, (self._silence_start + self._pause // 2) // _GRID * _GRID)
-        return self._pos
+        pending = self.pending
+        return self._pos if pending is None else min(self._pos, pending[0])
+
+    @property
+    def pending(self) -> tuple[int, int] | None:
+        """(boundary, samples of silence so far) of a silence after speech that is not yet a
+        pause: where its boundary will lie if it lasts, so a caller can prepare for it (the
+        two-pass stream decodes its segment ahead). None: no such silence."""
+        if not (self._speech and self._silence_start is not None):
+            return None
+        boundary = (self._silence_start + self._pause // 2) // _GRID * _GRID
+        return boundary, self._pos - self._silence_start
 
     def _is_speech(self, block: np.ndarray) -> bool:
         if self._silero is None:

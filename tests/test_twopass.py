@@ -100,6 +100,48 @@ def test_the_finals_of_a_recording_are_its_file_transcript(tiny_model_dir, share
     assert finals == [c for s in whole if isinstance(s, Segment) for c in s.chars]
 
 
+def test_a_segment_is_decoded_ahead_of_its_pause(tiny_model_dir, shared_audio, monkeypatch):
+    """Once a silence is 0.2 s short of a pause, its segment is decoded; the push that
+    completes the pause brings the final without another decode. A silence that stops short
+    of a pause had its decode thrown away: the final still covers the whole segment."""
+    from engine import twopass
+    from engine.audio import load_audio
+    from engine.model import load_model
+    from engine.transcribe import Transcriber
+
+    transcriber = Transcriber(load_model(tiny_model_dir))
+    clip = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")[7_680 : 7_680 + 2 * SR]
+    short, long = np.zeros(7_200, np.float32), np.zeros(SR, np.float32)  # 0.45 s and 1 s
+    audio = np.concatenate([clip, short, clip, long, clip])
+    decoded_at: list[float] = []
+    received = [0]
+    real = twopass.final_chars
+
+    def counting(*args, **kwargs):
+        decoded_at.append(received[0] / SR)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(twopass, "final_chars", counting)
+    stream = TwoPassTranscriber(transcriber, ENERGY)
+    finals_at, items = [], []
+    for i in range(0, len(audio), 800):
+        received[0] = i + 800
+        pushed = stream.push(audio[i : i + 800])
+        items += pushed
+        finals_at += [(i + 800) / SR for x in pushed if isinstance(x, SegmentFinal)]
+    items += stream.finish()
+    speech_end = (2 * len(clip) + len(short)) / SR  # 4.45 s
+    assert len(finals_at) == 1 and speech_end + 0.55 < finals_at[0] <= speech_end + 0.7
+    ahead = [t for t in decoded_at if t < finals_at[0]]
+    assert len(ahead) == 2, "the short silence's decode, then the pause's"
+    assert 2.4 <= ahead[0] <= 2.5 and speech_end + 0.4 <= ahead[1] < finals_at[0]
+    first = spans(items)[0]
+    whole, _ = transcriber.transcribe(audio[: round(first[1] * SR)], twopass.FINAL_OPTIONS)
+    assert [c.text for c in first[2].segment.chars] == [
+        c.text for s in whole if isinstance(s, Segment) for c in s.chars
+    ]
+
+
 def test_a_final_follows_the_update_that_ended_its_segment(tiny_model_dir, shared_audio):
     """Finals come in the push that completes the pause: not at the end of the stream, nor
     at the next hop (1 s here; the hop grid would put it at 3.0 s)."""
