@@ -26,6 +26,7 @@ def build_window(store=None, engine=None, *, library=None, player=None):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pyqtgraph.util.garbage_collector import GarbageCollector
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
@@ -42,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     qt.setFont(cjk_font())
     qt.setDesktopFileName("org.tingxie.Tingxie")  # the desktop entry (Wayland: icon, grouping)
     qt.setWindowIcon(QIcon(str(ICON)))
+    # Python's cycle collector runs in whichever thread allocates when its count is due: in the
+    # engine thread it would delete unreachable Qt widgets there, and a widget deleted off the
+    # GUI thread waits for the GIL while holding Qt's lock, which the GUI thread may want
+    # (a deadlock, seen in the test suite). pyqtgraph's collector turns the automatic one off
+    # and collects on a GUI-thread timer instead.
+    collector = GarbageCollector(interval=1.0)  # noqa: F841 (kept alive while the app runs)
     # Files given on the command line (the desktop launcher's %F) are queued for transcription;
     # with Tingxie already running on this library, they go to its window instead.
     files = [a for a in qt.arguments()[1:] if not a.startswith("-")]

@@ -24,6 +24,29 @@ def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ.setdefault("TINGXIE_WEIGHTS_CACHE", str(tmp_path_factory.mktemp("weights")))
 
 
+@pytest.fixture(autouse=True)
+def _collect_garbage_in_the_gui_thread(request: pytest.FixtureRequest):
+    """As the app does (app.main): during a Qt test the cycle collector runs only on a timer
+    in the GUI thread, and after the test (its widgets closed, its worker stopped) once more
+    there. Otherwise a widget of an earlier test could be collected in a worker thread and
+    deadlock with the GUI thread (seen: the engine thread deleting a QMenu, waiting for the
+    GIL while holding Qt's lock, and the main thread waiting for that lock)."""
+    if "qtbot" not in request.fixturenames:
+        yield
+        return
+    import gc
+
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    collector = GarbageCollector(interval=1.0)
+    try:
+        yield
+    finally:
+        collector.timer.stop()
+        gc.enable()
+        gc.collect()
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 2-layer wav2vec2 CTC checkpoint with a Chinese character vocabulary."""
