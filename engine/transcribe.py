@@ -65,8 +65,8 @@ class TranscribeOptions:
     # own, in chunks when it is longer than chunk_seconds, as the live finals do
     # (engine.twopass): a model trained on utterances decodes one better alone than inside a
     # window that spans two, and a file's transcript then equals its live finals. False:
-    # chunks run on across pauses, the HF pipeline's way. (CTC models; Whisper keeps its own
-    # 30 s windows, engine.whisper.)
+    # chunks run on across pauses, the HF pipeline's way. (CTC models; Whisper reads files in
+    # its own windows, engine.whisper.)
     cut_at_pauses: bool = True
     # Decoding: alternatives kept per character, and the confidence measure
     # (`measure[:alpha[:aggregation]]`, see engine.decode).
