@@ -94,8 +94,11 @@ class PauseDetector:
         two-pass stream decodes its segment ahead). None: no such silence."""
         if not (self._speech and self._silence_start is not None):
             return None
-        boundary = (self._silence_start + self._pause // 2) // _GRID * _GRID
-        return boundary, self._pos - self._silence_start
+        return self._boundary(), self._pos - self._silence_start
+
+    def _boundary(self) -> int:
+        """The boundary of the current silence: the middle of its first `pause_seconds`."""
+        return (self._silence_start + self._pause // 2) // _GRID * _GRID
 
     def _is_speech(self, block: np.ndarray) -> bool:
         if self._silero is None:
@@ -122,7 +125,7 @@ class PauseDetector:
             if self._silence_start is None:
                 self._silence_start = start
             if self._speech and start + self._block - self._silence_start >= self._pause:
-                boundaries.append((self._silence_start + self._pause // 2) // _GRID * _GRID)
+                boundaries.append(self._boundary())
                 self._speech = False
         return boundaries
 
