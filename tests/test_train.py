@@ -234,6 +234,72 @@ def test_cancel_then_resume_equals_an_uninterrupted_run(corpus, tmp_path):
     assert straight[-1].result.fingerprint == again[-1].result.fingerprint
 
 
+@pytest.fixture
+def ten_second_steps(monkeypatch):
+    """The job's clock made a fake one on which set-up takes no time and each step 10 s."""
+    from engine.tune import loop
+
+    clock = [0.0]
+    monkeypatch.setattr(loop, "_now", lambda: clock[0])
+    step = loop.Job._train_step
+
+    def slow(self, s):
+        clock[0] += 10.0
+        return step(self, s)
+
+    monkeypatch.setattr(loop.Job, "_train_step", slow)
+    return clock
+
+
+def test_a_time_limit_ends_the_job_with_the_learning_rate_at_zero(corpus, tmp_path,
+                                                                  ten_second_steps):  # fmt: skip
+    config = _config(corpus, tmp_path / "t", steps=100, warmup_steps=0, max_minutes=1.0)
+    events = _run(config)
+    progress = [e for e in events if isinstance(e, StepProgress)]
+    # 60 s of 10 s steps: six, the rate falling linearly in time to 0 at the limit
+    assert [e.step for e in progress] == [1, 2, 3, 4, 5, 6]
+    assert [e.total_steps for e in progress] == [6] * 6
+    assert [e.eta_seconds for e in progress] == pytest.approx([50, 40, 30, 20, 10, 0])
+    rates = [e.learning_rate / config.learning_rate for e in progress]
+    assert rates == pytest.approx([5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6, 0])
+    assert isinstance(events[-1], JobFinished) and events[-1].result.steps == 6
+
+
+def test_a_time_limited_job_resumes_with_the_time_it_had_left(corpus, tmp_path,
+                                                             ten_second_steps):  # fmt: skip
+    kw = dict(steps=100, warmup_steps=2, max_minutes=1.0, save_every=2, mask_time_prob=0.2,
+              mask_time_length=2)  # fmt: skip
+    straight = _run(_config(corpus, tmp_path / "a", **kw))
+    cancel = threading.Event()
+    first = []
+    for event in run_job(_config(corpus, tmp_path / "b", **kw), cancel=cancel):
+        first.append(event)
+        if isinstance(event, StepProgress) and event.step == 3:
+            cancel.set()
+    assert isinstance(first[-1], JobCancelled) and first[-1].step == 3
+    ten_second_steps[0] += 3600.0  # an hour with the app closed does not count
+    again = _run(_config(corpus, tmp_path / "b", **kw), resume=True)
+    rates = [e.learning_rate for e in straight if isinstance(e, StepProgress)]
+    resumed = [e.learning_rate for e in first + again if isinstance(e, StepProgress)]
+    assert len(rates) == 6 and resumed == pytest.approx(rates)
+    assert _losses(first) + _losses(again) == pytest.approx(_losses(straight), rel=1e-6)
+    assert straight[-1].result.fingerprint == again[-1].result.fingerprint
+
+
+def test_an_estimate_counts_the_steps_that_fit_a_time_limit(corpus, tmp_path):
+    from engine.tune.estimate import estimate
+
+    e = estimate(_config(corpus, tmp_path, steps=100_000, eval_every=5, max_minutes=0.5))
+    assert 0 < e.steps < 100_000
+    assert e.evaluations == 2 + (e.steps - 1) // 5
+    assert 30.0 - e.seconds_per_step - 2 * e.eval_seconds < e.total_seconds <= 30.0
+
+
+def test_a_time_limit_must_be_positive(corpus, tmp_path):
+    with pytest.raises(ValueError, match="max_minutes=0"):
+        _config(corpus, tmp_path, max_minutes=0)
+
+
 def test_checkpoints_rotate_and_keep_the_best(corpus, tmp_path):
     events = _run(_config(corpus, tmp_path / "r", steps=4, save_every=1, eval_every=2,
                           keep_checkpoints=1))  # fmt: skip

@@ -132,6 +132,7 @@ def _consume(events, bar_factory, rank: int) -> int:
             _describe_start(event)
             bar = bar_factory(total=event.config.steps, initial=event.resumed_from_step)
         elif isinstance(event, StepProgress) and bar is not None:
+            bar.total = event.total_steps  # under a time limit, the steps that fit it
             bar.update(event.step - bar.n)
             bar.set_postfix_str(
                 f"loss {event.loss:.3f} CER {last_cer} {event.samples_per_second:.1f} utt/s "

@@ -69,6 +69,12 @@ class TuneConfig:
     preset: Preset = setting("balanced", "quick / balanced / thorough: fills the values left empty")
     # preset-controlled (None = from the preset)
     steps: int | None = setting(None, "optimizer steps")
+    max_minutes: float | None = setting(
+        None,
+        "time limit: the job's wall time in minutes (set-up included; a resumed job counts on"
+        " from where it stopped); the learning rate decays to 0 by then and the job ends with"
+        " the steps done. Empty = no limit",
+    )
     learning_rate: float | None = setting(
         None, "peak, reached after warmup, then linear decay to 0"
     )
@@ -160,6 +166,10 @@ class TuneConfig:
             raise ValueError(f"heldout_fraction={self.heldout_fraction}: choose a value in [0, 1)")
         if self.micro_batch_seconds < self.max_seconds and self.micro_batch_seconds < 1:
             raise ValueError("micro_batch_seconds: must hold at least one second of audio")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(
+                f"max_minutes={self.max_minutes}: must be positive minutes (or empty: no limit)"
+            )
         if self.learning_rate is not None and self.learning_rate <= 0:
             raise ValueError(f"learning_rate={self.learning_rate}: must be positive")
 

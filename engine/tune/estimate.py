@@ -58,12 +58,20 @@ def estimate(config: TuneConfig, steps: int = 4) -> Estimate:
             job._evaluate()
             eval_seconds = time.perf_counter() - started
             evaluations = 2 + (cfg.steps - 1) // cfg.eval_every if cfg.eval_every else 2
+        per_step = statistics.median(times[1:] or times)
+        planned = cfg.steps
+        if cfg.max_minutes is not None:  # the steps that fit the time limit, evaluations included
+            per_eval = eval_seconds / cfg.eval_every if cfg.eval_every else 0.0
+            room = cfg.max_minutes * 60 - setup - 2 * eval_seconds
+            planned = min(planned, max(0, int(room / (per_step + per_eval))))
+            if cfg.eval_every and job.data.heldout:
+                evaluations = 2 + max(0, planned - 1) // cfg.eval_every
         cuda = job.device.type == "cuda"
         return Estimate(
             setup_seconds=setup,
-            seconds_per_step=statistics.median(times[1:] or times),
+            seconds_per_step=per_step,
             eval_seconds=eval_seconds,
-            steps=cfg.steps,
+            steps=planned,
             evaluations=evaluations,
             peak_memory_bytes=_peak_rss_bytes(),
             device_memory_bytes=torch.cuda.max_memory_allocated() if cuda else 0,

@@ -103,7 +103,7 @@ class Estimate:
     setup_seconds: float  # loading the model, decoding the audio, caching encoder features
     seconds_per_step: float  # median of the measured steps after the first
     eval_seconds: float  # one held-out evaluation (0 without a held-out set)
-    steps: int
+    steps: int  # the steps the job will run (fewer than configured when a time limit binds)
     evaluations: int  # held-out evaluations the job will run, the base model's included
     peak_memory_bytes: int  # resident memory of the measuring process at its peak
     device_memory_bytes: int  # peak CUDA memory (0 on CPU)

@@ -59,6 +59,8 @@ __all__ = ["DiskSpaceError", "Job", "run_job"]
 
 log = logging.getLogger("tingxie.train")
 
+_now = time.perf_counter  # the job's clock (steps, time limit); tests replace it
+
 _CHECKPOINTS = "checkpoints"
 _CACHE = "cache"  # decoded audio and encoder features (engine.tune.cache), removed when done
 _STATE = "state.json"
@@ -122,6 +124,10 @@ class _State:
     best_cer: float | None = None
     best_step: int = 0
     history: list[dict] = field(default_factory=list)
+    # The job's wall seconds when this state was saved (set-up included, earlier runs too) and
+    # when its warmup ended: a time limit (TuneConfig.max_minutes) resumes its count from them.
+    seconds: float = 0.0
+    warmup_seconds: float | None = None
 
 
 def rng_state() -> dict:
@@ -164,6 +170,9 @@ class Job:
         self.out = Path(config.output_dir)
         self.ckpt_root = self.out / _CHECKPOINTS
         self.state = _State()
+        self._began = _now()
+        self._prior = 0.0  # seconds of earlier runs of this job (from a resumed checkpoint)
+        self.clock = 0.0  # the job's seconds at the last step, as every process agrees
 
     # ---- setup -------------------------------------------------------------------------
 
@@ -327,12 +336,41 @@ class Job:
         def factor(step: int) -> float:
             if step < warmup:
                 return (step + 1) / (warmup + 1)
-            return max(0.0, (total - step) / max(1, total - warmup))
+            by_steps = (total - step) / max(1, total - warmup)
+            return max(0.0, min(by_steps, self._time_left()))
 
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
         # fp16 needs loss scaling against underflowing gradients; a no-op otherwise
         fp16 = self.autocast_dtype == torch.float16
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
+
+    def _time_left(self) -> float:
+        """The share of the time limit's decay still ahead: 1 without a limit or during warmup,
+        falling linearly to 0 at the limit from the job's time when warmup ended."""
+        limit = self.cfg.max_minutes
+        start = self.state.warmup_seconds
+        if limit is None or start is None:
+            return 1.0
+        span = limit * 60 - start
+        return max(0.0, (limit * 60 - self.clock) / span) if span > 0 else 0.0
+
+    def _agreed(self, *values: float) -> list[float]:
+        """The main process's values, on every process, so that all take the same learning
+        rate and stop at the same step however their clocks drift."""
+        if self.acc.num_processes == 1:
+            return list(values)
+        from accelerate.utils import broadcast
+
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        return broadcast(t, from_process=0).tolist()
+
+    def _steps_that_fit(self, step_time: float) -> int:
+        """Steps still to run: the configured ones, or fewer under a time limit (as many whole
+        steps of `step_time` as end before it)."""
+        left = self.cfg.steps - self.state.step
+        if self.cfg.max_minutes is None:
+            return left
+        return min(left, max(0, int((self.cfg.max_minutes * 60 - self.clock) / step_time)))
 
     def _inner(self) -> torch.nn.Module:
         """The model being tuned (a PeftModel for LoRA), without DDP or the features wrapper."""
@@ -391,7 +429,6 @@ class Job:
             )
         self.scaler.step(self.optimizer)  # skips the step when fp16 gradients overflowed
         self.scaler.update()
-        self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return float(acc.reduce(torch.tensor(local, device=self.device), "sum").item())
 
@@ -452,6 +489,7 @@ class Job:
             if acc.is_main_process:
                 from safetensors.torch import save_file
 
+                self.state.seconds = self._prior + _now() - self._began
                 save_file(trainable_state(self._inner()), tmp / _WEIGHTS)
                 torch.save(
                     {
@@ -575,6 +613,7 @@ class Job:
         _seed_everything(cfg.seed + 1 + self.acc.process_index)
         if self.resume and existing:
             self._restore(existing[-1])
+            self._prior = self.state.seconds
 
     def _started(self) -> JobStarted:
         data, limit = self.data, int(self.cfg.micro_batch_seconds * SAMPLE_RATE)
@@ -626,41 +665,53 @@ class Job:
             multiple_of=self.acc.num_processes,
         )
 
+    def _tick(self, step_time: float) -> float:
+        """Read the job's clock (agreed by all processes); returns the agreed step time."""
+        local = self._prior + _now() - self._began
+        self.clock, step_time = self._agreed(local, step_time)
+        if self.state.warmup_seconds is None and self.state.step >= self.cfg.warmup_steps:
+            self.state.warmup_seconds = self.clock
+        return step_time
+
     def _loop(self, has_heldout: bool) -> Iterator[JobEvent]:
         cfg, s = self.cfg, self.state
         stream = self._steps()
         step_time = None
-        while s.step < cfg.steps:
+        self._tick(0.0)
+        limit = cfg.max_minutes
+        to_go = cfg.steps - s.step if limit is None or self.clock < limit * 60 else 0
+        if to_go == 0 and s.step == 0:
+            log.warning("max_minutes=%g: the set-up took all of it; no step was run", limit)
+        while to_go > 0:
             step = next(stream)
-            started = time.perf_counter()
+            started = _now()
             loss = self._train_step(step)
-            elapsed = time.perf_counter() - started
+            elapsed = _now() - started
             step_time = elapsed if step_time is None else 0.9 * step_time + 0.1 * elapsed
             s.step, s.epoch, s.index = s.step + 1, step.after.epoch, step.after.index
+            step_time = self._tick(step_time)
+            self.scheduler.step()  # after the clock: a time limit sets the next rate
+            to_go = self._steps_that_fit(step_time)
             yield StepProgress(
                 step=s.step,
-                total_steps=cfg.steps,
+                total_steps=s.step + to_go,
                 loss=loss,
                 learning_rate=self.scheduler.get_last_lr()[0],
                 samples_per_second=step.examples / elapsed,
-                eta_seconds=step_time * (cfg.steps - s.step),
+                eta_seconds=step_time * to_go,
                 epoch=s.epoch,
                 examples=step.examples,
                 seconds=elapsed,
             )
             best = False
+            last = to_go == 0
             due_eval = cfg.eval_every and s.step % cfg.eval_every == 0
-            if has_heldout and (due_eval or s.step == cfg.steps):
+            if has_heldout and (due_eval or last):
                 event = self._evaluate()
                 best = self._record_eval(event)
                 yield event
             cancelled = self.cancel.is_set()
-            if (
-                best
-                or cancelled
-                or (cfg.save_every and s.step % cfg.save_every == 0)
-                or s.step == cfg.steps
-            ):
+            if best or cancelled or (cfg.save_every and s.step % cfg.save_every == 0) or last:
                 yield self._save_checkpoint(best)
             if cancelled:
                 checkpoints = self._checkpoint_dirs()
