@@ -67,6 +67,17 @@ def _run(config, **kw) -> list:
     return events
 
 
+def _cancelled_after(config, step: int) -> list:
+    """The events of a job cancelled once `step` is done (it saves and stops there)."""
+    cancel, events = threading.Event(), []
+    for event in run_job(config, cancel=cancel):
+        events.append(event)
+        if isinstance(event, StepProgress) and event.step == step:
+            cancel.set()
+    assert isinstance(events[-1], JobCancelled) and events[-1].step == step
+    return events
+
+
 def _losses(events) -> list[float]:
     return [e.loss for e in events if isinstance(e, StepProgress)]
 
@@ -217,13 +228,7 @@ def test_cancel_then_resume_equals_an_uninterrupted_run(corpus, tmp_path):
     # dropout and SpecAugment on: resume must restore the random state too
     kw = dict(steps=4, mask_time_prob=0.2, mask_time_length=2, save_every=2)
     straight = _run(_config(corpus, tmp_path / "a", **kw))
-    cancel = threading.Event()
-    first = []
-    for event in run_job(_config(corpus, tmp_path / "b", **kw), cancel=cancel):
-        first.append(event)
-        if isinstance(event, StepProgress) and event.step == 1:
-            cancel.set()
-    assert isinstance(first[-1], JobCancelled) and first[-1].step == 1
+    first = _cancelled_after(_config(corpus, tmp_path / "b", **kw), step=1)
     assert first[-1].checkpoint.name == "step-0000001"
     again = _run(_config(corpus, tmp_path / "b", **kw), resume=True)
     assert next(e for e in again if isinstance(e, JobStarted)).resumed_from_step == 1
@@ -270,13 +275,7 @@ def test_a_time_limited_job_resumes_with_the_time_it_had_left(corpus, tmp_path,
     kw = dict(steps=100, warmup_steps=2, max_minutes=1.0, save_every=2, mask_time_prob=0.2,
               mask_time_length=2)  # fmt: skip
     straight = _run(_config(corpus, tmp_path / "a", **kw))
-    cancel = threading.Event()
-    first = []
-    for event in run_job(_config(corpus, tmp_path / "b", **kw), cancel=cancel):
-        first.append(event)
-        if isinstance(event, StepProgress) and event.step == 3:
-            cancel.set()
-    assert isinstance(first[-1], JobCancelled) and first[-1].step == 3
+    first = _cancelled_after(_config(corpus, tmp_path / "b", **kw), step=3)
     ten_second_steps[0] += 3600.0  # an hour with the app closed does not count
     again = _run(_config(corpus, tmp_path / "b", **kw), resume=True)
     rates = [e.learning_rate for e in straight if isinstance(e, StepProgress)]
