@@ -330,7 +330,7 @@ def test_the_form_shows_every_setting_and_builds_the_config_it_shows(qtbot):
     form.fields["learning_rate"].widget.setText("fast")
     with pytest.raises(ValueError, match="learning_rate"):
         form.config("m", "d", "o")
-    changed = dict(steps=7, lora_dropout=0.1, extend_vocab=True, device="cpu")
+    changed = dict(steps=7, max_minutes=9.5, lora_dropout=0.1, extend_vocab=True, device="cpu")
     other = TuneConfig(model="m", data="d", output_dir="o", **changed)
     form.set_config(other)
     assert form.config("m", "d", "o") == other
