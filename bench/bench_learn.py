@@ -104,9 +104,9 @@ def oov_shares(model: Path, eval_text: Path, tuning: Path) -> tuple[float, float
     return base, len(missing) / len(chars), "".join(dict.fromkeys(missing))
 
 
-def tune(config) -> tuple[Path, int]:
+def tune(config) -> tuple[Path, int, float]:
     """Run the job to its end (its time limit, TuneConfig.max_minutes, ends the steps with the
-    learning rate at 0). Returns (model, steps)."""
+    learning rate at 0). Returns (model, steps, seconds in all)."""
     from engine.tune.events import JobFailed, JobFinished, StepProgress
     from engine.tune.loop import run_job
 
@@ -118,7 +118,7 @@ def tune(config) -> tuple[Path, int]:
         elif isinstance(event, JobFailed):
             sys.exit(f"tuning job failed: {event.message}")
         elif isinstance(event, JobFinished):
-            return event.result.model_dir, event.result.steps
+            return event.result.model_dir, event.result.steps, _since(began)
     sys.exit("tuning job ended without a result")
 
 
@@ -271,9 +271,7 @@ def main() -> int:
         heldout_fraction=0.0, eval_every=0, save_every=100, keep_checkpoints=1,
         precision="fp32", seed=0,
     )  # fmt: skip
-    began = time.perf_counter()
-    tuned, steps = tune(config)
-    seconds = _since(began)
+    tuned, steps, seconds = tune(config)
     d_after, d_after_greedy = cers(evaluate(tuned, d_eval, options))
     g_after, g_after_greedy = cers(evaluate(tuned, general, options))
     cut = 1 - d_after / d_before if d_before else 0.0

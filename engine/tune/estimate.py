@@ -52,20 +52,20 @@ def estimate(config: TuneConfig, steps: int = 4) -> Estimate:
             started = time.perf_counter()
             job._train_step(next(stream))
             times.append(time.perf_counter() - started)
-        evaluations, eval_seconds = 0, 0.0
+        eval_seconds = 0.0
         if job.data.heldout:
             started = time.perf_counter()
             job._evaluate()
             eval_seconds = time.perf_counter() - started
-            evaluations = 2 + (cfg.steps - 1) // cfg.eval_every if cfg.eval_every else 2
         per_step = statistics.median(times[1:] or times)
         planned = cfg.steps
         if cfg.max_minutes is not None:  # the steps that fit the time limit, evaluations included
             per_eval = eval_seconds / cfg.eval_every if cfg.eval_every else 0.0
             room = cfg.max_minutes * 60 - setup - 2 * eval_seconds
             planned = min(planned, max(0, int(room / (per_step + per_eval))))
-            if cfg.eval_every and job.data.heldout:
-                evaluations = 2 + max(0, planned - 1) // cfg.eval_every
+        evaluations = 0
+        if job.data.heldout:  # the base model's, every eval_every steps, and the last step's
+            evaluations = 2 + max(0, planned - 1) // cfg.eval_every if cfg.eval_every else 2
         cuda = job.device.type == "cuda"
         return Estimate(
             setup_seconds=setup,
