@@ -141,6 +141,8 @@ def full_size_cost(work: Path, domain: Path, steps: int) -> None:
     import multiprocessing
     import resource
 
+    import torch  # the spawned child inherits OMP_NUM_THREADS, so takes the same threads
+
     data = write_manifest(manifest_rows(domain)[: 5 * steps], work / "full-size-data")
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
@@ -157,7 +159,7 @@ def full_size_cost(work: Path, domain: Path, steps: int) -> None:
         f"full-size XLSR-53 (random weights, {total / 1e6:.0f} M parameters, LoRA rank 8 "
         f"trains {trainable / 1e6:.1f} M): {later[len(later) // 2]:.1f} s per step of 16 s of "
         f"audio (median of steps 2-{len(seconds)}; the first took {seconds[0]:.1f} s), peak "
-        f"RSS {rss:.1f} GB, {os.environ['OMP_NUM_THREADS']} thread(s)"
+        f"RSS {rss:.1f} GB, {torch.get_num_threads()} thread(s)"
     )
 
 
@@ -220,14 +222,17 @@ def main() -> int:
     parser.add_argument(
         "--threads",
         type=int,
-        default=1,
-        help="torch threads (default 1: on a busy 2-core machine two OpenMP threads waiting on "
-        "each other ran steps 2-9x slower, as the Makefile's demo-model recipe found)",
+        help="torch threads (default: torch's, one per core, as the app's jobs run; 1 on a "
+        "busy machine, where two OpenMP threads waiting on each other ran steps 2-9x slower, "
+        "as the Makefile's demo-model recipe found)",
     )
     parser.add_argument("--work", type=Path, default=ROOT / "out" / "bench-learn")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before torch loads; spawn inherits it
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before torch loads; spawn inherits it
+    import torch
+
     from engine.model import LoadOptions
     from engine.tune.config import TuneConfig
     from engine.tune.evaluate import EvalOptions, evaluate
@@ -279,7 +284,8 @@ def main() -> int:
     print(
         f"{args.method} (rank {args.rank}, lr {args.lr:g}) on the corrections x{args.repeat} + "
         f"{args.replay} general utterances: {steps} steps, {seconds / 60:.1f} min (limit "
-        f"{args.budget - EXPORT_MINUTES:g} min, export after)"
+        f"{args.budget - EXPORT_MINUTES:g} min, export after), {torch.get_num_threads()} "
+        "thread(s)"
     )
     print(f"medicine {args.split} CER {d_before:.2%} -> {d_after:.2%}: {cut:.1%} relative cut "
           "(target >= 30 %)")  # fmt: skip
