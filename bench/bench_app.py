@@ -16,6 +16,9 @@ each with this machine's cores:
 - engine: the same load and the same file through `engine` alone (`load_model`, `Transcriber`),
   the baseline: what the app adds on top of the engine it runs.
 
+`--runtime onnx-int8` runs both on the checkpoint's ONNX int8 export instead (engine/onnx.py;
+exported once into bench/.cache by bench_transcribe.py's code).
+
 Resident memory from /proc/self/status: VmRSS when ready, VmHWM (the peak) after the file.
 Targets: ready <= 5 s, RSS <= 1.5 GB. Last line:
 `app ready: X s (engine alone Y s); RSS ready A MB, peak P MB (engine alone B / Q MB)`.
@@ -129,6 +132,13 @@ def launch(side: str, model: Path, audio: Path, env: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=1.0, help="length of the file")
+    parser.add_argument(
+        "--runtime",
+        choices=("torch", "onnx-int8"),
+        default="torch",
+        help="the checkpoint as it is (torch), or its ONNX int8 export (ONNX Runtime, "
+        "engine/onnx.py), exported once into bench/.cache",
+    )
     parser.add_argument("--child", choices=("app", "engine"), help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--audio", help=argparse.SUPPRESS)
@@ -138,13 +148,15 @@ def main() -> None:
         child(args.child, args.model, args.audio, args.launched)
         return
 
-    from bench_transcribe import _cpu_name, build_full_model, build_long_audio
+    from bench_transcribe import _cpu_name, build_exports, build_full_model, build_long_audio
 
     model, audio = build_full_model(), build_long_audio(args.minutes)
+    if args.runtime == "onnx-int8":
+        model = build_exports(model, ["onnxruntime-int8"])["onnxruntime-int8"]
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HF_HUB_OFFLINE": "1",
            "XDG_DATA_HOME": tempfile.mkdtemp(prefix="bench-app-data-")}  # fmt: skip
-    print(f"{_cpu_name()}, {len(os.sched_getaffinity(0))} cores; full-size model {model}; "
-          f"{args.minutes:g} min file")  # fmt: skip
+    print(f"{_cpu_name()}, {len(os.sched_getaffinity(0))} cores; full-size model {model} "
+          f"({args.runtime}); {args.minutes:g} min file")  # fmt: skip
     warm = launch("engine", model, audio, env)  # fills the weights cache and the page cache
     print(f"warm-up (not counted): ready {warm['ready_s']:.1f} s")
     engine, app = launch("engine", model, audio, env), launch("app", model, audio, env)

@@ -18,6 +18,9 @@ caches), every one with the same number of threads (the cores this process may u
 - tingxie-fp32: the same in fp32 (separates the precision gain from the rest);
 - tingxie-no-cuts: the same with fixed chunks across the pauses (`cut_at_pauses=False`, the
   pipeline's way; separates the gain of decoding each stretch between pauses alone);
+- tingxie-onnx-int8: `Transcriber` on the int8 export below, through Tingxie's ONNX Runtime
+  backend (engine/onnx.py), as a user runs `--model` on a folder `tingxie-cli export --format
+  onnx --quantize int8` wrote;
 - onnxruntime / onnxruntime-int8: an ONNX Runtime session on the model exported by
   `engine.export_onnx` (torch.onnx.export; int8: ONNX Runtime's dynamic quantization of the
   MatMuls); ctranslate2-int8: CTranslate2's Wav2Vec2 model converted by its own converter, int8.
@@ -54,7 +57,7 @@ SR = 16_000
 SINGLE_PASS_SECONDS = 60.0
 SIDES = (
     "pipeline", "pipeline-best", "tingxie", "tingxie-fp32", "tingxie-no-cuts", "onnxruntime",
-    "onnxruntime-int8", "ctranslate2-int8",
+    "onnxruntime-int8", "tingxie-onnx-int8", "ctranslate2-int8",
 )  # fmt: skip
 DEFAULT_SIDES = [s for s in SIDES if s not in ("tingxie-fp32", "tingxie-no-cuts")]
 
@@ -113,7 +116,7 @@ def build_exports(model: Path, sides: list[str]) -> dict[str, Path]:
     """The exports the chosen sides run, each made once into bench/.cache."""
     out: dict[str, Path] = {}
     for side, quantize in (("onnxruntime", "none"), ("onnxruntime-int8", "int8")):
-        if side in sides:
+        if side in sides or (quantize == "int8" and "tingxie-onnx-int8" in sides):
             from engine.export_onnx import export_onnx
 
             out[side] = CACHE / f"xlsr53-large-onnx-{quantize}"
@@ -312,7 +315,8 @@ def worker(args: argparse.Namespace) -> None:
             text, figures = run_pipeline(args.model, args.audio, args, args.side == "pipeline-best")
         elif args.side.startswith("tingxie"):
             precision = "fp32" if args.side == "tingxie-fp32" else "auto"
-            text, figures = run_tingxie(args.model, args.audio, args, precision)
+            model = args.export if args.side == "tingxie-onnx-int8" else args.model
+            text, figures = run_tingxie(model, args.audio, args, precision)
         else:
             text, figures = run_peer(args.model, args.export, args.audio, args, args.side)
     if "after" in figures:
@@ -391,6 +395,17 @@ def report(results: list[dict]) -> None:
                 f"{r['side']}: chunked vs one-pass text on the first {SINGLE_PASS_SECONDS:g} s: "
                 f"{r['chunk_agreement']:.3f} (1 − CER)"
             )
+    # The issue's last line, for each Tingxie side against the pipeline at its defaults (the
+    # default side, `tingxie`, last).
+    ours = sorted((r for r in results if r["side"].startswith("tingxie")),
+                  key=lambda r: r["side"] == "tingxie")  # fmt: skip
+    if base["side"] == "pipeline":
+        for r in ours:
+            print(
+                f"throughput vs pipeline: {base['seconds'] / r['seconds']:.2f}× wall, "
+                f"{base['cpu_seconds'] / r['cpu_seconds']:.2f}× CPU; peak MB: {r['side']} "
+                f"{r['peak_rss_mb']:.0f}, pipeline {base['peak_rss_mb']:.0f}"
+            )
 
 
 def _cpu_name() -> str:
@@ -437,6 +452,7 @@ def main() -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     model, audio = build_full_model(), build_long_audio(args.minutes)
     exports = build_exports(model, sides)
+    exports["tingxie-onnx-int8"] = exports.get("onnxruntime-int8")
     report([run_side(side, model, exports.get(side), audio, args) for side in sides])
 
 
