@@ -43,8 +43,9 @@ log = logging.getLogger("tingxie.twopass")
 FINAL_OPTIONS = TranscribeOptions(cut_at_pauses=False, pauses=PauseOptions(vad="energy"))
 # The first pass's defaults: its text lasts only until the segment's final replaces it, so it
 # buys speed with context (bench_stream, 2026-12-02, full-size XLSR-53 on 2 cores: partials
-# p50/p95 284/553 ms against 343/644 ms at 0.5/0.3 s and a hop of 0.3 s; demo model: 211/395 ms,
-# 85 % of the offline text against 94 % at the stream's own 1.0/0.6 s, finals unchanged).
+# p50/p95 284/553 ms against 343/644 ms with 0.5/0.3 s of context at the same hop; demo model:
+# 211/395 ms, 85 % of the offline text against 94 % at the stream's own 1.0/0.6 s, finals
+# unchanged).
 PARTIAL_OPTIONS = StreamOptions(
     hop_seconds=0.2, left_context_seconds=0.3, right_context_seconds=0.2
 )
