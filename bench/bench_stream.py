@@ -6,9 +6,10 @@ session would: a block every `--block` seconds of simulated clock, and compute t
 
 - stream L/R: engine.stream.StreamingTranscriber (bounded left context L s, commit after R s
   of right context, reused convolutional features, catch-up), for each --contexts pair.
-- two-pass: engine.twopass.TwoPassTranscriber, the first --contexts pair's stream whose
-  segments (ended by a pause or max length) are decoded again as files and replaced by
-  their finals; the finals' compute counts on the same clock, in the same step.
+- two-pass: engine.twopass.TwoPassTranscriber, whose first pass (--partials: left and right
+  context and hop, by default the app's, engine.twopass.PARTIAL_OPTIONS) streams segments
+  (ended by a pause or max length) that are decoded again as files and replaced by their
+  finals; the finals' compute counts on the same clock, in the same step.
 - naive: every hop, re-decode the last W seconds from scratch; characters that slide out of
   the window are kept as the last decode showed them (its transcript). W is `--naive-window`,
   by default the longest of 4, 3, 2, 1.5 and 1 s whose decode, timed here before the run, takes
@@ -57,7 +58,7 @@ from engine.model import DEMO_MODEL_DIR, LoadOptions, load_model  # noqa: E402
 from engine.results import Char, Segment  # noqa: E402
 from engine.stream import SegmentFinal, StreamingTranscriber, StreamOptions  # noqa: E402
 from engine.transcribe import Transcriber  # noqa: E402
-from engine.twopass import TwoPassTranscriber  # noqa: E402
+from engine.twopass import PARTIAL_OPTIONS, TwoPassTranscriber  # noqa: E402
 
 SR = 16_000
 CACHE = ROOT / "bench" / ".cache"
@@ -363,6 +364,13 @@ def main() -> None:
         "(the first is StreamOptions' default)",
     )
     ap.add_argument(
+        "--partials",
+        default=f"{PARTIAL_OPTIONS.left_context_seconds:g}:"
+        f"{PARTIAL_OPTIONS.right_context_seconds:g}:{PARTIAL_OPTIONS.hop_seconds:g}",
+        help="the two-pass run's first pass, LEFT:RIGHT:HOP seconds (default: the app's, "
+        "engine.twopass.PARTIAL_OPTIONS)",
+    )
+    ap.add_argument(
         "--naive-window",
         type=float,
         default=0.0,
@@ -401,7 +409,10 @@ def main() -> None:
         f"{os.cpu_count()} cores ({cpu}), torch threads {torch.get_num_threads()}, load average "
         f"{os.getloadavg()[0]:.1f}, block {args.block * 1000:.0f} ms, {args.clock} clock"
     )
-    print(f"streaming hop {args.hop} s, reuse_features {args.reuse_features}")
+    print(
+        f"streaming hop {args.hop} s, reuse_features {args.reuse_features}; the two-pass "
+        f"run's first pass (left:right:hop) {args.partials}"
+    )
     reference, offline_s = offline(transcriber, audio, timer)
     print(f"offline decode: {len(reference)} characters, compute/audio {offline_s / seconds:.2f}")
     frame = transcriber.frame_seconds
@@ -432,11 +443,18 @@ def main() -> None:
         agree = agreement(reference, committed)
         lat = latencies(events, reference, frame)
         report(f"stream {left}/{right}", lat, compute, seconds, agree, base_p50)
-    process, finals = two_pass(transcriber, options[0])
+    left, right, hop = (float(x) for x in args.partials.split(":"))
+    first_pass = StreamOptions(
+        hop_seconds=hop,
+        left_context_seconds=left,
+        right_context_seconds=right,
+        reuse_features=args.reuse_features,
+    )
+    process, finals = two_pass(transcriber, first_pass)
     events, compute = simulate(process, audio, args.block, timer)
     agree = agreement(reference, finals)
     lat = latencies(events, reference, frame)
-    name = f"two-pass {contexts[0][0]}/{contexts[0][1]}"
+    name = f"two-pass {left:g}/{right:g}"
     report(name, lat, compute, seconds, agree, base_p50)
     # Its partials alone: latency of what the streaming pass shows while the finals share the
     # clock; what only a final shows counts as unshown here (the final latency is its own).
