@@ -41,7 +41,7 @@ ZH: dict[str, str] = {
     ),
     "model.no_onnx": (
         "模型文件夹 {path} 中没有 model.onnx；请先用 `tingxie-cli export MODEL OUT --format onnx` "
-        "导出，或改用 torch 后端"
+        "导出（加 `--quantize int8` 内存约减半），再选择 OUT 作为模型，或改用 torch 后端"
     ),
     "model.is_file": "模型 {source} 是一个文件；请选择模型文件夹或 Hub 模型 ID",
     "model.invalid_id": "模型“{source}”既不是已有的文件夹，也不是有效的 Hub 模型 ID（owner/name）",

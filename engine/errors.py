@@ -42,7 +42,8 @@ MESSAGES: dict[str, str] = {
     ),
     "model.no_onnx": (
         "model folder {path} has no model.onnx; export one with `tingxie-cli export MODEL OUT "
-        "--format onnx`, or use the torch backend"
+        "--format onnx` (add `--quantize int8` to need about half the memory) and choose OUT as "
+        "the model, or use the torch backend"
     ),
     "model.is_file": "model {source} is a file; choose a checkpoint folder or a Hub id",
     "model.invalid_id": (
