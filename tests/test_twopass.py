@@ -217,3 +217,23 @@ def test_finals_against_the_whole_recording_and_the_text(tmp_path):
     print(measured)
     assert agreement >= FINALS_AGREEMENT_BOUND, measured
     assert measured["finals"] < measured["stream"], measured
+
+
+def test_the_live_first_pass_updates_more_often_than_the_plain_stream(tiny_model_dir, shared_audio):
+    """The app's streamer (`streamer_for`, no options) runs its first pass at PARTIAL_OPTIONS:
+    an update every 0.2 s of audio, where the plain stream's defaults give one every 0.3 s."""
+    from engine.audio import load_audio
+    from engine.loader import streamer_for
+    from engine.model import load_model
+    from engine.stream import StreamingTranscriber
+    from engine.transcribe import Transcriber
+
+    transcriber = Transcriber(load_model(tiny_model_dir))
+    clip = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")[: 3 * SR]
+
+    def updates(stream) -> int:
+        pushed = [u for i in range(0, len(clip), 800) for u in stream.push(clip[i : i + 800])]
+        return sum(isinstance(u, StreamUpdate) for u in pushed)
+
+    assert updates(streamer_for(transcriber)) == 15  # 3 s / 0.2 s
+    assert updates(StreamingTranscriber(transcriber)) == 10  # 3 s / 0.3 s
