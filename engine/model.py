@@ -341,13 +341,75 @@ def _use_onnx(path: Path, backend: Backend) -> bool:
     return backend == "onnx" or (backend == "auto" and onnx and not others)
 
 
-def _onnx_model(path: Path) -> Any:
-    from transformers import AutoConfig
+# What the transcriber reads of an ONNX model's config (engine.transcribe).
+_ONNX_CONFIG_KEYS = ("conv_kernel", "conv_stride", "vocab_size", "hidden_size")
+# Wav2Vec2CTCTokenizer's special tokens and their defaults, where tokenizer_config.json is silent.
+_CTC_SPECIALS = {
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "unk_token": "<unk>",
+    "pad_token": "<pad>",
+}
 
+
+def _token(value: Any) -> str | None:
+    """A special token as tokenizer_config.json writes it: a string or {"content": ...}."""
+    return value.get("content") if isinstance(value, dict) else value
+
+
+def _processor_from_files(path: Path) -> tuple[CtcVocab, Any, Any] | None:
+    """The vocabulary, feature-extractor settings and config of an ONNX model folder, read from
+    its JSON files as transformers' Wav2Vec2 classes read them, without importing transformers:
+    its import is 1.2 s of a cold start, a quarter of the app's launch with this runtime. None
+    where the files hold more than this reads (one vocabulary per language, added tokens outside
+    vocab.json, a config that leaves the encoder's shape to its class's defaults); transformers
+    then reads them."""
+    from types import SimpleNamespace
+
+    names = ("vocab.json", "tokenizer_config.json", "preprocessor_config.json", "config.json")
+    if not all((path / n).is_file() for n in names):
+        return None
+    vocab, tok, fe, config = (_read_json(path / n) for n in names)
+    if not all(isinstance(i, int) for i in vocab.values()):
+        return None
+    added = tok.get("added_tokens_decoder", {})
+    if any(vocab.get(_token(t)) != int(i) for i, t in added.items()):
+        return None
+    if not all(k in config for k in _ONNX_CONFIG_KEYS) or "sampling_rate" not in fe:
+        return None
+    tokens = [""] * (max(vocab.values()) + 1)
+    for t, i in vocab.items():
+        tokens[i] = t
+    delimiter = tok.get("word_delimiter_token", "|") or "|"
+    named = [_token(tok.get(k, default)) for k, default in _CTC_SPECIALS.items()]
+    extra = tok.get("extra_special_tokens") or tok.get("additional_special_tokens") or []
+    unk = vocab.get(named[2])
+    specials = {vocab.get(t, unk) for t in [*named, *map(_token, extra), delimiter] if t}
+    pad = config.get("pad_token_id")
+    pad = vocab.get(named[3]) if pad is None else pad
+    if pad is None or None in specials:
+        return None
+    ctc = CtcVocab(tokens, int(pad), frozenset(specials), delimiter)
+    return ctc, SimpleNamespace(**fe), SimpleNamespace(**config)
+
+
+def _processor(path: Path, pad_token_id: int | None) -> tuple[CtcVocab, Any, Any]:
+    """The vocabulary, feature extractor and config as transformers reads them. The tokenizer
+    and the feature extractor are loaded on their own, not as an AutoProcessor: that import
+    pulls in transformers' image and video processing, 2-3 s of a cold start spent on nothing."""
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    fe = AutoFeatureExtractor.from_pretrained(path, trust_remote_code=False)
+    config = AutoConfig.from_pretrained(path, trust_remote_code=False)
+    return CtcVocab.from_tokenizer(tokenizer, pad_token_id), fe, config
+
+
+def _onnx_model(path: Path, config: Any) -> Any:
     from .onnx import OnnxCtcModel
 
     threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return OnnxCtcModel(path / "model.onnx", AutoConfig.from_pretrained(path), threads)
+    return OnnxCtcModel(path / "model.onnx", config, threads)
 
 
 def weights_cache_dir() -> Path:
@@ -424,10 +486,8 @@ def _keep_converted(model: Any, folder: Path) -> None:
 
 def load_model(source: str | os.PathLike, options: LoadOptions | None = None) -> LoadedModel:
     """Load a CTC checkpoint, its tokenizer and feature extractor for inference (eval mode, no
-    gradients). The two are loaded on their own, not as an AutoProcessor: that import pulls in
-    transformers' image and video processing, 2-3 s of a cold start spent on nothing."""
+    gradients)."""
     import torch
-    from transformers import AutoFeatureExtractor, AutoModelForCTC, AutoTokenizer
 
     options = options or LoadOptions()
     path = resolve_model(
@@ -443,14 +503,18 @@ def load_model(source: str | os.PathLike, options: LoadOptions | None = None) ->
     attention = pick_attention(options.attention, family, device, dtype)
     if _use_onnx(path, options.backend):
         device, dtype, attention = torch.device("cpu"), torch.float32, "onnx-runtime"
+    onnx = attention == "onnx-runtime"
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-        fe = AutoFeatureExtractor.from_pretrained(path, trust_remote_code=False)
-        if attention == "onnx-runtime":
-            model = _onnx_model(path)
+        processor = _processor_from_files(path) if onnx else None
+        ctc, fe, model_config = processor or _processor(path, config.get("pad_token_id"))
+        if onnx:
+            model = _onnx_model(path, model_config)
         else:
+            from transformers import AutoModelForCTC
+
             converted = _converted_weights(path, dtype) if device.type == "cpu" else None
             found = converted is not None and _touch(converted / "model.safetensors")
+
             model = AutoModelForCTC.from_pretrained(
                 converted if found else path,
                 dtype=dtype,
@@ -464,10 +528,9 @@ def load_model(source: str | os.PathLike, options: LoadOptions | None = None) ->
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ModelLoadError("model.load_failed", path=path, detail=message) from e
     model.to(device).eval()
-    if attention != "onnx-runtime":
+    if not onnx:
         bake_weight_norm(model)
         slice_feature_encoder(model)
-    ctc = CtcVocab.from_tokenizer(tokenizer, config.get("pad_token_id"))
     log.info("loaded %s on %s (%s, attention=%s)", source, device, dtype, attention)
     return LoadedModel(
         model=model,

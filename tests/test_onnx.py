@@ -4,7 +4,10 @@ PyTorch's, int8 keeps the CER within 0.5 point, and a failed parity check exits 
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,14 @@ import pytest
 from engine.audio import load_audio
 from engine.cli import main as cli
 from engine.export_onnx import export_onnx, measure_parity
-from engine.model import DEMO_MODEL_DIR, LoadOptions, ModelLoadError, load_model
+from engine.model import (
+    DEMO_MODEL_DIR,
+    LoadOptions,
+    ModelLoadError,
+    _processor,
+    _processor_from_files,
+    load_model,
+)
 from engine.transcribe import Transcriber
 from engine.tune.formats import check_rows, reference_audio
 from engine.tune.synth import SynthOptions, read_sentences, synthesize
@@ -53,6 +63,61 @@ def test_the_export_is_a_model_folder_run_by_onnx_runtime(fp32):
     model = load_model(fp32)  # auto: the folder has only ONNX weights
     assert model.attention == "onnx-runtime"
     assert type(model.model).__name__ == "OnnxCtcModel"
+
+
+def test_an_onnx_folder_loads_without_importing_transformers(fp32):
+    """Its import was most of the app's launch with this runtime (6.1 -> 3.0 s ready): a fresh
+    interpreter loads the export and builds the transcriber and the live streamer on numpy,
+    torch and ONNX Runtime alone."""
+    code = (
+        "import sys\n"
+        "from engine.loader import load_model, streamer_for, transcriber_for\n"
+        f"streamer_for(transcriber_for(load_model({str(fp32)!r})))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'transformers'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_an_onnx_folder_is_read_as_transformers_reads_it(fp32):
+    """The files' own reading gives the vocabulary, settings and config transformers gives."""
+    config = json.loads((fp32 / "config.json").read_text(encoding="utf-8"))
+    light = _processor_from_files(fp32)
+    assert light is not None
+    (vocab, fe, cfg), (hf_vocab, hf_fe, hf_cfg) = light, _processor(fp32, config["pad_token_id"])
+    assert vocab == hf_vocab and len(vocab.tokens) > 3000
+    assert (fe.sampling_rate, fe.do_normalize) == (hf_fe.sampling_rate, hf_fe.do_normalize)
+    for key in ("conv_kernel", "conv_stride", "vocab_size", "hidden_size"):
+        assert list(np.atleast_1d(getattr(cfg, key))) == list(np.atleast_1d(getattr(hf_cfg, key)))
+
+
+def test_files_this_reading_cannot_vouch_for_go_to_transformers(fp32, tmp_path):
+    """One vocabulary per language (MMS), an added token missing from vocab.json, or a config
+    that leaves the encoder's shape to the class's defaults: transformers reads those."""
+
+    def edited(name: str, change) -> Path:
+        folder = tmp_path / f"{name}-{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(fp32, folder, ignore=shutil.ignore_patterns("model.onnx"))
+        data = json.loads((folder / name).read_text(encoding="utf-8"))
+        (folder / name).write_text(json.dumps(change(data)), encoding="utf-8")
+        return folder
+
+    assert _processor_from_files(edited("vocab.json", lambda v: v)) is not None
+    assert (
+        _processor_from_files(edited("vocab.json", lambda v: {"cmn-script_simplified": v})) is None
+    )
+    assert (
+        _processor_from_files(
+            edited("vocab.json", lambda v: {k: i for k, i in v.items() if k != "<unk>"})
+        )
+        is None
+    )
+    assert (
+        _processor_from_files(
+            edited("config.json", lambda c: {k: v for k, v in c.items() if k != "conv_stride"})
+        )
+        is None
+    )
 
 
 def test_shared_clips_through_onnx_runtime_equal_torch(demo, fp32, shared_audio):
