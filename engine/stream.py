@@ -147,10 +147,11 @@ class CachedFrontEnd:
 
     @staticmethod
     def supports(transcriber: FrameModel) -> bool:
-        loaded = getattr(transcriber, "model", None)
-        config = getattr(getattr(loaded, "model", None), "config", None)
+        net = getattr(getattr(transcriber, "model", None), "model", None)
+        config = getattr(net, "config", None)
         return (
-            getattr(config, "model_type", None) == "wav2vec2"
+            hasattr(net, "wav2vec2")  # the torch modules it calls, not an ONNX Runtime session
+            and getattr(config, "model_type", None) == "wav2vec2"
             and getattr(config, "feat_extract_norm", None) == "layer"
             and not getattr(config, "add_adapter", False)
         )

@@ -81,15 +81,22 @@ def test_each_final_is_an_offline_decode_of_its_segments_audio(tiny_model_dir, s
     assert [len(s.chars) for s in closed] == [f.replaces for _, _, f in finals if f.replaces]
 
 
-def test_the_finals_of_a_recording_are_its_file_transcript(tiny_model_dir, shared_audio):
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+def test_the_finals_of_a_recording_are_its_file_transcript(
+    tiny_model_dir, shared_audio, runtime, tmp_path
+):
     """The file path cuts at the same pauses as the stream (the same detector over the same
     audio) and decodes each stretch alone, so the finals, joined, equal the transcript of the
-    whole recording character for character: text, times and confidences."""
+    whole recording character for character: text, times and confidences. Also on ONNX
+    Runtime, whose session has no feature encoder for the stream to reuse (the tiny model's
+    layer-norm encoder is one the torch stream reuses)."""
     from engine.audio import load_audio
+    from engine.export_onnx import export_onnx
     from engine.model import load_model
     from engine.transcribe import TranscribeOptions, Transcriber
 
-    transcriber = Transcriber(load_model(tiny_model_dir))
+    folder = tiny_model_dir if runtime == "torch" else export_onnx(tiny_model_dir, tmp_path / "x")
+    transcriber = Transcriber(load_model(folder))
     clip = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")[: 3 * SR]
     pause = np.zeros(SR, np.float32)
     audio = np.concatenate([clip, pause, clip[::-1].copy(), pause[:13_000], clip, pause, clip])
