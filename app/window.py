@@ -513,6 +513,7 @@ class MainWindow(QMainWindow):
         """The Export dialog with `source` preselected (a model, or a tuning job from the Tune
         page): window-modal, gone once closed."""
         dialog = ExportDialog(self.handle, source, self, loaded=self.model)
+        dialog.use_requested.connect(self.use_model)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog

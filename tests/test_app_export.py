@@ -64,13 +64,19 @@ def test_export_dialog_runs_an_onnx_export_on_the_worker_and_shows_parity(
 
 def test_export_dialog_says_plainly_when_parity_failed(qtbot, handle, tmp_path):
     """A result whose figures fail is not reported as a plain "exported" (the old CLI-only
-    check had no app side at all)."""
+    check had no app side at all), nor offered as the model to use."""
     dialog = ExportDialog(handle, "some/model")
     qtbot.addWidget(dialog)
     lines = ("precision: fp32", "parity: FAILED")
+    dialog.show()
     dialog._done(ExportResult(tmp_path, "onnx", "none", lines, passed=False))
     assert dialog.figures.toPlainText().startswith(tr("export.parity_failed"))
     assert "parity: FAILED" in dialog.figures.toPlainText()
+    assert dialog.use_button.isHidden()  # not offered as the model to transcribe with
+    dialog._done(ExportResult(tmp_path, "adapter", "none"))
+    assert dialog.use_button.isHidden()  # an adapter alone transcribes nothing
+    dialog._done(ExportResult(tmp_path, "onnx", "int8", ("parity: passed",)))
+    assert dialog.use_button.isVisible()
 
 
 def test_export_dialog_shows_an_engine_error_in_the_ui_language(qtbot, handle, tmp_path, zh):
@@ -142,6 +148,29 @@ def test_export_on_a_tuned_model_opens_the_one_export_dialog_with_that_model(
         (again,) = window.findChildren(ExportDialog)
         assert again.model.text() == str(job.path)
         again.close()
+        window.handle.stop()
+
+
+def test_use_this_model_switches_the_window_to_the_export_it_just_wrote(
+    qtbot, tmp_path, tiny_model_dir
+):
+    """Model → Export… to ONNX, then *Use this model*: the window loads the folder just written
+    (on ONNX Runtime: it holds no other weights) and remembers it across restarts."""
+    with Store(tmp_path / "library.db") as library:
+        ini = settings.open_settings(tmp_path / "settings.ini")
+        window = build_window(ini, Engine(), library=library, player=FakePlayer())
+        qtbot.addWidget(window)
+        dialog = window.open_export(str(tiny_model_dir))
+        dialog.format.setCurrentIndex(dialog.format.findData("onnx"))
+        dialog.out.edit.setText(str(tmp_path / "onnx"))
+        assert dialog.use_button.isHidden()  # nothing written yet
+        worker = window.handle.worker
+        (done,) = emitted(qtbot, worker.export_done, dialog.run_button.click, 90_000)
+        qtbot.waitUntil(dialog.use_button.isVisible, timeout=5_000)
+        loaded = emitted(qtbot, worker.model_loaded, dialog.use_button.click, 60_000)[0]
+        assert loaded.source == str(done.out) == window.settings.prefs.model
+        assert settings.load(ini).model == str(done.out)  # also after a restart
+        qtbot.waitUntil(lambda: not window.findChildren(ExportDialog), timeout=5_000)  # closed
         window.handle.stop()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -46,7 +46,12 @@ _NEEDS = {"hf": "hf_export", "adapter": None, "onnx": "onnx_export", "onnx_int8"
 
 class ExportDialog(QDialog):
     """`model`: the folder, Hub id or tuning job preselected; `loaded`: the model the window
-    has loaded (its features are the engine's own when `model` names it)."""
+    has loaded (its features are the engine's own when `model` names it). After a model folder
+    is written (Hugging Face or ONNX, its parity not failed), *Use this model* asks the window
+    to transcribe with it (`use_requested`): an int8 export is what starts fastest and holds
+    least memory on a CPU, and choosing it should not mean finding the folder again."""
+
+    use_requested = Signal(str)  # the written folder
 
     def __init__(
         self,
@@ -60,6 +65,7 @@ class ExportDialog(QDialog):
         self.handle = handle
         self.loaded = loaded
         self.request: ModelExportRequest | None = None  # the export running now
+        self._written = ""  # the folder the last export wrote
         self._why: dict[str, str] = {}  # format choice -> why this model cannot have it
         self.setWindowTitle(tr("export.title"))
         self.model = PathRow(model)
@@ -77,6 +83,8 @@ class ExportDialog(QDialog):
         self.cancel_button = QPushButton(tr("export.cancel"))
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.setEnabled(False)
+        self.use_button = QPushButton(tr("export.use"))
+        self.use_button.clicked.connect(self._use)
         self.status = StatusLine(self.run_button)
         self.progress = QProgressBar()
         self.progress.setTextVisible(False)
@@ -93,6 +101,8 @@ class ExportDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.addButton(self.run_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(self.cancel_button, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.addButton(self.use_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.use_button.hide()  # (after addButton, which shows it) until a folder is written
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -154,6 +164,7 @@ class ExportDialog(QDialog):
             return
         self.request = ModelExportRequest(self.model.text(), str(out), options)
         self.figures.hide()
+        self.use_button.hide()
         self.progress.setRange(0, len(export_stages(options)))
         self.progress.setValue(0)
         self.progress.show()
@@ -195,6 +206,12 @@ class ExportDialog(QDialog):
             head = tr("export.parity_passed" if result.passed else "export.parity_failed")
             self.figures.setPlainText("\n".join((head, *result.lines)))
             self.figures.show()
+        self._written = str(result.out)
+        self.use_button.setVisible(result.format in ("hf", "onnx") and result.passed)
+
+    def _use(self) -> None:
+        self.use_requested.emit(self._written)
+        self.accept()
 
     def _failed(self, error: object) -> None:
         self.progress.hide()

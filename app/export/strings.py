@@ -38,9 +38,10 @@ EXPORT_STRINGS: dict[str, tuple[str, str]] = {
     ),
     "export.format.onnx": ("ONNX fp32", "ONNX fp32"),
     "export.format.onnx_int8": (
-        "ONNX int8 (smaller, faster on CPU)",
-        "ONNX int8（更小，CPU 上更快）",
+        "ONNX int8 (smaller; on a CPU it starts faster and uses less memory)",
+        "ONNX int8（更小；在 CPU 上启动更快、占用内存更少）",
     ),
+    "export.use": ("Use this model", "使用此模型"),
     "export.check": (
         "Check manifest (optional, compares CER):",
         "检查清单（可选，用于比较字错率）：",
