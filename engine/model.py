@@ -373,7 +373,7 @@ def _processor_from_files(path: Path) -> tuple[CtcVocab, Any, Any] | None:
     if not all(isinstance(i, int) for i in vocab.values()):
         return None
     added = tok.get("added_tokens_decoder", {})
-    if any(vocab.get(_token(t)) != int(i) for i, t in added.items()):
+    if any(str(vocab.get(_token(t))) != str(i) for i, t in added.items()):
         return None
     if not all(k in config for k in _ONNX_CONFIG_KEYS) or "sampling_rate" not in fe:
         return None
@@ -514,7 +514,6 @@ def load_model(source: str | os.PathLike, options: LoadOptions | None = None) ->
 
             converted = _converted_weights(path, dtype) if device.type == "cpu" else None
             found = converted is not None and _touch(converted / "model.safetensors")
-
             model = AutoModelForCTC.from_pretrained(
                 converted if found else path,
                 dtype=dtype,
