@@ -12,7 +12,10 @@ and what domain text and hotwords do on synthesized medicine speech.
    of test 4-grams they contain are printed). Hotwords: the 71 medical terms of
    `resources/corpus/build.py`'s word list at the default weight (BeamOptions.hotword_weight);
    their errors are the occurrences of a term in a reference that the hypothesis lacks.
-   Each set: CER greedy, with the general LM, with general + domain text, with hotwords too.
+   Each set: CER greedy, with the general LM, with it and homophone search (engine.homophones)
+   but no domain text, with general + domain text without homophone search and with it (the
+   decoder's default with domain text), with hotwords too. The general held-out sentences are
+   also decoded with the medicine domain text: what it costs on speech outside the domain.
 3. `--tuned`: the same after a LoRA job on the medicine template audio (`train.txt` × 3
    renderings, bench_accuracy's settings): a model that has heard the domain's characters. The
    demo model has not (their output rows were never trained: about −20 log-probability at
@@ -112,30 +115,42 @@ class Scorer:
             self.cache[manifest] = (refs, lps, seconds, forward)
         return self.cache[manifest]
 
-    def decode(self, manifest: Path, **options) -> tuple[list[str], float]:
-        """Hypotheses and decode CPU seconds (the search alone) with TranscribeOptions."""
+    def decode(
+        self, manifest: Path, homophones: bool | None = None, **options
+    ) -> tuple[list[str], float]:
+        """Hypotheses and decode CPU seconds (the search alone) with TranscribeOptions;
+        `homophones` overrides the decoder's homophone search (on with domain text)."""
+        from dataclasses import replace
+
         from engine.transcribe import TranscribeOptions
 
         _, lps, _, _ = self.outputs(manifest)
         beam = self.t.beam_decoder(TranscribeOptions(**options))
+        if beam is not None and homophones is not None:
+            beam = replace(beam, homophones=homophones)
         began = time.process_time()
         hyps = ["".join(c.text for c in self.t.chars(lp, beam=beam)) for lp in lps]
         return hyps, time.process_time() - began
 
 
-def general(scorer: Scorer, manifest: Path) -> tuple[float, float]:
+def general(scorer: Scorer, manifest: Path, domain: Path) -> tuple[float, float]:
+    """CER and decode time on the general held-out sentences; also what the medicine domain
+    text (and its homophone search) costs on them."""
     from engine.metrics import cer
 
     refs, _, seconds, forward = scorer.outputs(manifest)
     greedy, g_time = scorer.decode(manifest, decoder="greedy")
     beam, b_time = scorer.decode(manifest)
+    medicine, m_time = scorer.decode(manifest, domain_text=str(domain))
     print(
         f"general held-out ({len(refs)} sentences, {seconds / 60:.1f} min): CER greedy "
-        f"{cer(refs, greedy).cer:.2%}, with the model's LM {cer(refs, beam).cer:.2%}"
+        f"{cer(refs, greedy).cer:.2%}, with the model's LM {cer(refs, beam).cer:.2%}, with the "
+        f"medicine domain text too {cer(refs, medicine).cer:.2%}"
     )
     print(
         f"decode CPU s per s of audio: greedy {g_time / seconds:.4f}, beam search "
-        f"{b_time / seconds:.4f} (model forward {forward / seconds:.3f})"
+        f"{b_time / seconds:.4f}, with the domain text and homophone search "
+        f"{m_time / seconds:.4f} (model forward {forward / seconds:.3f})"
     )
     return b_time / seconds, g_time / seconds
 
@@ -149,7 +164,9 @@ def medicine(scorer: Scorer, name: str, manifest: Path, domain: Path, hot: Path)
     runs = {
         "greedy": dict(decoder="greedy"),
         "general LM": {},
-        "+ domain text": dict(domain_text=str(domain)),
+        "general LM + homophones": dict(decoder="beam", homophones=True),
+        "+ domain text, no homophones": dict(domain_text=str(domain), homophones=False),
+        "+ domain text": dict(domain_text=str(domain)),  # homophone search on, as by default
         "+ domain text + hotwords": dict(domain_text=str(domain), hotwords=str(hot)),
         "general LM + hotwords": dict(hotwords=str(hot)),
     }
@@ -162,7 +179,7 @@ def medicine(scorer: Scorer, name: str, manifest: Path, domain: Path, hot: Path)
         c = cer(refs, hyps).cer
         total, missed = term_errors(refs, hyps, terms)
         scores[label] = (c, missed, total)
-        print(f"  {name:<18} {label:<26} CER {c:.2%}   term errors {missed}/{total}")
+        print(f"  {name:<18} {label:<30} CER {c:.2%}   term errors {missed}/{total}")
     chars = "".join(refs)
     outside = sum(ch not in vocab for ch in chars) / len(chars)
     unheard = sum(ch in vocab and ch not in heard for ch in chars) / len(chars)
@@ -180,9 +197,15 @@ def report(scores: dict) -> tuple[float, float]:
     _, missed_after, _ = scores["general LM + hotwords"]
     hot_cut = 1 - missed_after / missed_before if missed_before else 0.0
     greedy = scores["greedy"][0]
+    plain, homophones = (
+        scores["+ domain text, no homophones"][0],
+        scores["general LM + homophones"][0],
+    )
     print(
         f"    domain text: CER {base:.2%} -> {with_domain:.2%} ({cut:.0%} relative; from greedy "
-        f"{greedy:.2%}: {1 - with_domain / greedy if greedy else 0:.0%}); hotwords: term errors "
+        f"{greedy:.2%}: {1 - with_domain / greedy if greedy else 0:.0%}); of which the domain "
+        f"LM alone {1 - plain / base if base else 0:.0%}, homophone search alone "
+        f"{1 - homophones / base if base else 0:.0%}; hotwords: term errors "
         f"{missed_before} -> {missed_after} of {total} ({hot_cut:.0%})"
     )
     return cut, hot_cut
@@ -222,7 +245,7 @@ def main() -> int:
 
     scorer = Scorer(args.model)
     print(f"model {args.model} (CPU, fp32)")
-    beam_rate, greedy_rate = general(scorer, general_set)
+    beam_rate, greedy_rate = general(scorer, general_set, domain)
     cuts = (0.0, 0.0)
     for name, manifest in sets.items():
         cuts = report(medicine(scorer, name, manifest, domain, hot))

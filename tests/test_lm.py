@@ -296,6 +296,33 @@ def test_domain_text_mixed_into_the_model_lm_changes_the_reading(tmp_path, monke
     assert text(mixed.chars(lp, frame_seconds=0.02)) == "医生好"
 
 
+def test_with_domain_text_a_homophone_the_acoustics_barely_offered_can_be_written(
+    tmp_path, monkeypatch
+):
+    """The frames hear 一 (医 not at all): the domain text alone cannot make 医生 of it, but
+    with homophone search (on with domain text) 医 is offered at 一's score less the penalty,
+    and the domain's 医生 wins. What the calibration's beam map reads of it is the frames' own
+    posterior of 医: not heard."""
+    monkeypatch.setenv("TINGXIE_LM_CACHE", str(tmp_path / "cache"))
+    general = ModelLM(
+        train_ngram(["一个人", "一个好人", "好人"], 3, CHARS), BeamOptions(lm_weight=1.0), tmp_path
+    )
+    lp = frames(["", "一", "", "生", "", "好"])
+    lp[1, ID["医"]] = -20.0  # not among what the frame heard
+    domain = tmp_path / "ward.txt"
+    domain.write_text("医生好\n医生看人\n好医生\n", encoding="utf-8")
+    plain = BeamDecoder.for_model(**KW, model_lm=general, domain_text=domain, homophones=False)
+    assert text(plain.chars(lp, frame_seconds=0.02)) == "一生好"
+    searched = BeamDecoder.for_model(**KW, model_lm=general, domain_text=domain)
+    assert searched.homophones and "homophones" in describe_decoder(searched)
+    paths = searched.paths(lp)
+    assert text(searched.chars(lp, frame_seconds=0.02, paths=paths)) == "医生好"
+    log_chosen = searched.evidence(lp, paths)[:, EVIDENCE.index("log_chosen")]
+    assert log_chosen[0] < -9 and log_chosen[1] > -0.2  # 医: not heard (clipped at 1e-4)
+    without_domain = BeamDecoder.for_model(**KW, model_lm=general)
+    assert not without_domain.homophones  # off unless the user gives domain text
+
+
 def test_a_tuned_models_own_domain_lm_is_read_from_its_folder_and_mixed_in(tmp_path):
     """What a tuning job leaves in the tuned model's lm/ (engine.tune.export.save_merged):
     the general n-gram knows 一生, the tuning transcripts 医生; the folder's LM reads 医生 with
