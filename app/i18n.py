@@ -99,8 +99,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "lm.domain_text_tip": (
         "A UTF-8 text of your field, one sentence a line (notes, past transcripts): its words "
-        "and phrases are favoured.",
-        "你所在领域的 UTF-8 文本，每行一句（笔记、以往的转写稿）：其中的词语会被优先选用。",
+        "and phrases are favoured, also where the audio sounds alike but the model heard "
+        "other characters.",
+        "你所在领域的 UTF-8 文本，每行一句（笔记、以往的转写稿）：其中的词语会被优先选用，"
+        "读音相同而模型听成别的字时也是如此。",
     ),
     "lm.hotwords_tip": (
         "A UTF-8 list of names and terms, one a line, optionally followed by a weight "
