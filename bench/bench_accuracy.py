@@ -9,7 +9,11 @@
    as passages of 3-5 with pauses and silence around (longer input, as a file or recording);
 2. a LoRA job on one domain's training sentences (`tingxie-cli tune`'s engine), then that
    domain's held-out CER before → after (target: ≥ 50 % relative cut) and the general CER
-   after (target: rises ≤ 1 point). The baseline of each ratio is the base model, measured here.
+   after (target: rises ≤ 1 point). The baseline of each ratio is the base model, measured here;
+3. domain text and hotwords alone (issue 12), as bench_lm.py measures them: the 40 medicine
+   sentences written independently of the domain text (`independent-dev.txt` with --split
+   dev), decoded with the general LM, then with the medicine domain text (target: CER −25 %),
+   and with the medical hotword list (target: errors on the terms −50 %).
 
     .venv/bin/python bench/bench_accuracy.py [--domain medicine|law] [--steps 400] [--replay 1440]
 
@@ -138,6 +142,19 @@ def lora_job(model: Path, data: Path, out: Path, steps: int, lr: float) -> Path:
     sys.exit("LoRA job ended without a result")
 
 
+def domain_text_cuts(model: Path, work: Path, split: str) -> tuple[float, float]:
+    """bench_lm.py's domain-text and hotword cuts on the independent medicine sentences."""
+    from bench_lm import Scorer, domain_file, hotword_file, medicine, report
+
+    audio = synth_text(CORPUS / f"medicine/independent-{split}.txt", work, 1, 43)
+    domain = domain_file(work / "medicine-domain.txt")
+    hot = hotword_file(work / "medicine-hotwords.txt")
+    text_cut, hotword_cut = report(medicine(Scorer(model), split, audio, domain, hot))
+    print(f"domain text alone: {text_cut:.0%} relative cut (target >= 25 %); hotwords: "
+          f"{hotword_cut:.0%} fewer missed terms (target >= 50 %)")  # fmt: skip
+    return text_cut, hotword_cut
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=ROOT / "resources" / "demo-model")
@@ -166,6 +183,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TINGXIE_LM_CACHE", str(args.work / "lm-cache"))
     from engine.model import LoadOptions
     from engine.tune.evaluate import EvalOptions, evaluate
 
@@ -226,8 +244,10 @@ def main() -> int:
           f"{cut:.0%} relative cut (target >= 50 %)")  # fmt: skip
     print(f"general held-out CER {base.cer.cer:.2%} -> {g_after.cer.cer:.2%}: "
           f"{rise:+.2f} points (target <= +1)")  # fmt: skip
+    text_cut, hotword_cut = domain_text_cuts(args.model, work, args.split)
     ok = base.cer.cer <= 0.10 and (base.auroc or 0) >= 0.85 and cut >= 0.5 and rise <= 1.0
     ok = ok and everyday_cer <= 0.25 and (everyday_auroc or 0) >= 0.85
+    ok = ok and text_cut >= 0.25 and hotword_cut >= 0.5
     print("all targets met" if ok else "some targets missed")
     return 0 if ok else 1
 
