@@ -19,11 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .normalize import is_han_char
+
 __all__ = ["HomophoneGroups"]
-
-
-def _is_han(token: str) -> bool:
-    return len(token) == 1 and "\u4e00" <= token <= "\u9fff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +40,7 @@ class HomophoneGroups:
 
         by_syllable: dict[str, list[int]] = {}
         for i, token in enumerate(vocab[:n_out]):
-            if _is_han(token):
+            if is_han_char(token):
                 by_syllable.setdefault(lazy_pinyin(token, style=Style.NORMAL)[0], []).append(i)
         groups = [ids for ids in by_syllable.values() if len(ids) > 1]
         sizes = [len(ids) for ids in groups]

@@ -393,16 +393,15 @@ def _processor_from_files(path: Path) -> tuple[CtcVocab, Any, Any] | None:
     return ctc, SimpleNamespace(**fe), SimpleNamespace(**config)
 
 
-def _processor(path: Path, pad_token_id: int | None) -> tuple[CtcVocab, Any, Any]:
-    """The vocabulary, feature extractor and config as transformers reads them. The tokenizer
-    and the feature extractor are loaded on their own, not as an AutoProcessor: that import
-    pulls in transformers' image and video processing, 2-3 s of a cold start spent on nothing."""
-    from transformers import AutoConfig, AutoFeatureExtractor, AutoTokenizer
+def _processor(path: Path, pad_token_id: int | None) -> tuple[CtcVocab, Any]:
+    """The vocabulary and feature extractor as transformers reads them. The two are loaded on
+    their own, not as an AutoProcessor: that import pulls in transformers' image and video
+    processing, 2-3 s of a cold start spent on nothing."""
+    from transformers import AutoFeatureExtractor, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     fe = AutoFeatureExtractor.from_pretrained(path, trust_remote_code=False)
-    config = AutoConfig.from_pretrained(path, trust_remote_code=False)
-    return CtcVocab.from_tokenizer(tokenizer, pad_token_id), fe, config
+    return CtcVocab.from_tokenizer(tokenizer, pad_token_id), fe
 
 
 def _onnx_model(path: Path, config: Any) -> Any:
@@ -505,9 +504,16 @@ def load_model(source: str | os.PathLike, options: LoadOptions | None = None) ->
         device, dtype, attention = torch.device("cpu"), torch.float32, "onnx-runtime"
     onnx = attention == "onnx-runtime"
     try:
-        processor = _processor_from_files(path) if onnx else None
-        ctc, fe, model_config = processor or _processor(path, config.get("pad_token_id"))
+        light = _processor_from_files(path) if onnx else None
+        if light is not None:
+            ctc, fe, model_config = light
+        else:
+            ctc, fe = _processor(path, config.get("pad_token_id"))
         if onnx:
+            if light is None:  # the torch path's model class reads its own config
+                from transformers import AutoConfig
+
+                model_config = AutoConfig.from_pretrained(path, trust_remote_code=False)
             model = _onnx_model(path, model_config)
         else:
             from transformers import AutoModelForCTC

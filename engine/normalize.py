@@ -70,11 +70,16 @@ def describe(options: NormalizeOptions) -> list[str]:
     return [line for name, line in lines.items() if getattr(options, name)]
 
 
+def is_han_char(token: str) -> bool:
+    """One character of the CJK Unified Ideographs block (what the vocabularies write)."""
+    return len(token) == 1 and "\u4e00" <= token <= "\u9fff"
+
+
 def is_simplified_vocab(chars: Iterable[str], threshold: float = 0.02) -> bool:
     """Whether a character vocabulary writes Simplified Chinese: few of its Han characters
     change under Traditional→Simplified conversion. True without Han characters (nothing for
     the conversion to break)."""
-    han = [c for c in chars if len(c) == 1 and "\u4e00" <= c <= "\u9fff"]
+    han = [c for c in chars if is_han_char(c)]
     if not han:
         return True
     converter = _t2s()
