@@ -1,10 +1,12 @@
 """Build the punctuation model's text: training sentences (Tatoeba; optionally a sample of
-Chinese laws and the Common Voice sentence collector) and held-out sentences from a different
-source (the HSK 3.0 graded sentences), all cleaned the same way.
+Chinese laws, the Common Voice sentence collector, dialogues and children's stories) and
+held-out sentences from a different source (the HSK 3.0 graded sentences), all cleaned the same
+way.
 
     .venv/bin/python resources/corpus/punctuation/build.py \
         --tatoeba cmn_sentences.tsv --hsk sentences.json \
-        --laws Laws/ --common-voice sentence-collector.txt
+        --laws Laws/ --common-voice sentence-collector.txt \
+        --kdconv KdConv/ --crosswoz CrossWOZ/ --stories global-asp/
 
 `cmn_sentences.tsv` is `data/cmn_sentences.tsv` of the public repository
 krmanik/hsk-graded-sentences (Tatoeba's Mandarin export, CC-BY 2.0 FR); `sentences.json` is
@@ -15,16 +17,19 @@ Law of the PRC), read outside its `DLC/` and `案例/` folders; `sentence-collec
 of that name in the public repository MozillaChina/common-voice-fix (commit 0cf49c0fd8d7, CC0).
 Each source is optional: without --tatoeba/--hsk the committed `heldout-hsk.txt` and
 `train-tatoeba.txt` are read back (for the filtering below) instead of rebuilt. Deterministic.
-`train-tatoeba.txt` and `heldout-hsk.txt` are committed; `train-laws.txt` and
-`train-commonvoice.txt` are not (tried, no better on the held-out text; README.md says what
-each file holds).
+`train-tatoeba.txt` and `heldout-hsk.txt` are committed; `train-laws.txt`,
+`train-commonvoice.txt`, `train-dialogue.txt` (KdConv and CrossWOZ, public repositories
+thu-coai/KdConv and thu-coai/CrossWOZ, Apache-2.0) and `train-stories.txt` (global-asp/global-asp,
+its CC-BY stories) are not (tried, no better on the held-out text; README.md says what each file
+holds).
 
 Every line is Simplified (OpenCC t2s), Han characters only (a line with Latin letters, digits or
 symbols is dropped: speech models write none of them), 2-60 characters, ends with a sentence
 mark, and has its punctuation rewritten to the five marks the model restores (，。？！、;
 quotes and brackets dropped). No training line equals a held-out line or a transcript of the
 shared audio clips (../shared/audio/manifest.tsv), characters compared without punctuation, and
-no line of a later source repeats one of an earlier (Tatoeba, laws, Common Voice).
+no line of a later source repeats one of an earlier (Tatoeba, laws, Common Voice, dialogues,
+stories).
 
 The laws are very formal and comma-dense, so only a sample goes in: LAW_SAMPLE sentences of
 6-LAW_MAX_CHARS characters, drawn with a fixed seed (about a third of Tatoeba's characters).
@@ -40,6 +45,7 @@ import json
 import random
 import re
 import sys
+import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -138,6 +144,36 @@ def _law_lines(laws: Path):
                 yield from _SENTENCE.findall(line)
 
 
+def _dialogue_turns(folder: Path, key: str):
+    """Every turn's text (`messages[].<key>`) of the dialogue files under `folder`: KdConv's
+    `data/*/{dev,test}.json` (key `message`), CrossWOZ's `data/crosswoz/{test,val}.json.zip`
+    (key `content`); training splits, over 4 MiB, are left out (the mirror lacks them)."""
+    for path in sorted(folder.rglob("*.json*")):
+        if path.name.startswith("train") or path.name.startswith("kb_"):
+            continue
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as z:
+                data = json.loads(z.read(z.namelist()[0]).decode("utf-8"))
+        else:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        dialogues = data.values() if isinstance(data, dict) else data
+        for dialogue in dialogues:
+            for message in dialogue["messages"]:
+                yield from _SENTENCE.findall(message.get(key, ""))
+
+
+def _story_lines(folder: Path):
+    """The sentences of Global ASP's Chinese stories (`zh/*.md`) whose license line says
+    CC-BY (the CC-BY-NC ones are left out)."""
+    for path in sorted((folder / "zh").glob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        if "* License: [CC-BY]" not in text:
+            continue
+        for line in text.splitlines():
+            if line.strip() and not line.startswith(("#", "*")):
+                yield from _SENTENCE.findall(line)
+
+
 def _filtered(lines, convert, banned: set[str], counts: dict, name: str) -> dict[str, str]:
     """Cleaned lines keyed by their characters; those in `banned` dropped (and counted)."""
     kept: dict[str, str] = {}
@@ -160,6 +196,9 @@ def build(
     hsk: Path | None = None,
     laws: Path | None = None,
     common_voice: Path | None = None,
+    kdconv: Path | None = None,
+    crosswoz: Path | None = None,
+    stories: Path | None = None,
 ) -> dict[str, int]:
     import opencc
 
@@ -194,6 +233,23 @@ def build(
         cv = _filtered(lines, convert, banned, counts, "common_voice")
         _write_lines(out / "train-commonvoice.txt", cv.values())
         counts["common_voice"] = len(cv)
+    extra = (
+        ("dialogue", (kdconv, "message"), (crosswoz, "content")),
+        ("stories", (stories, None)),
+    )
+    for name, *sources in extra:
+        lines = [
+            line
+            for folder, key in sources
+            if folder is not None
+            for line in (_story_lines(folder) if key is None else _dialogue_turns(folder, key))
+        ]
+        if not lines:
+            continue
+        found = _filtered(lines, convert, banned, counts, name)
+        _write_lines(out / f"train-{name}.txt", found.values())
+        counts[name] = len(found)
+        banned |= set(found)
     return counts
 
 
@@ -203,10 +259,16 @@ def main() -> None:
     p.add_argument("--hsk", type=Path, help="hsk-sentences-audio sentences.json")
     p.add_argument("--laws", type=Path, help="a checkout of LawRefBook/Laws")
     p.add_argument("--common-voice", type=Path, help="Common Voice sentence-collector.txt")
+    p.add_argument("--kdconv", type=Path, help="a checkout of thu-coai/KdConv")
+    p.add_argument("--crosswoz", type=Path, help="a checkout of thu-coai/CrossWOZ")
+    p.add_argument("--stories", type=Path, help="a checkout of global-asp/global-asp")
     p.add_argument("--out", type=Path, default=HERE)
     p.add_argument("--manifest", type=Path, default=MANIFEST)
     args = p.parse_args()
-    counts = build(args.out, args.manifest, args.tatoeba, args.hsk, args.laws, args.common_voice)
+    counts = build(
+        args.out, args.manifest, args.tatoeba, args.hsk, args.laws, args.common_voice,
+        args.kdconv, args.crosswoz, args.stories,
+    )  # fmt: skip
     print(", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
