@@ -18,6 +18,8 @@ caches), every one with the same number of threads (the cores this process may u
 - tingxie-fp32: the same in fp32 (separates the precision gain from the rest);
 - tingxie-no-cuts: the same with fixed chunks across the pauses (`cut_at_pauses=False`, the
   pipeline's way; separates the gain of decoding each stretch between pauses alone);
+- tingxie-module-encoder: the same with the feature encoder run by its transformers module
+  (transposes around each LayerNorm) instead of channels-last (engine.model.channels_last_encoder);
 - tingxie-onnx-int8: `Transcriber` on the int8 export below, through Tingxie's ONNX Runtime
   backend (engine/onnx.py), as a user runs `--model` on a folder `tingxie-cli export --format
   onnx --quantize int8` wrote;
@@ -43,10 +45,12 @@ import json
 import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,10 +60,12 @@ SR = 16_000
 # Audio decoded in one pass (no chunks) to measure how chunking changes the text.
 SINGLE_PASS_SECONDS = 60.0
 SIDES = (
-    "pipeline", "pipeline-best", "tingxie", "tingxie-fp32", "tingxie-no-cuts", "onnxruntime",
+    "pipeline", "pipeline-best", "tingxie", "tingxie-fp32", "tingxie-no-cuts",
+    "tingxie-module-encoder", "onnxruntime",
     "onnxruntime-int8", "tingxie-onnx-int8", "ctranslate2-int8",
 )  # fmt: skip
-DEFAULT_SIDES = [s for s in SIDES if s not in ("tingxie-fp32", "tingxie-no-cuts")]
+LEVERS = ("tingxie-fp32", "tingxie-no-cuts", "tingxie-module-encoder")
+DEFAULT_SIDES = [s for s in SIDES if s not in LEVERS]
 
 
 class PeakRss:
@@ -202,10 +208,13 @@ def chunk_agreement(t, audio_path: Path, seconds: float, options) -> float:
 def run_tingxie(model: Path, audio_path: Path, args, precision: str) -> tuple[str, dict]:
     import numpy as np
 
+    import engine.model
     from engine.model import LoadOptions, load_model
     from engine.results import Segment
     from engine.transcribe import TranscribeOptions, Transcriber
 
+    if args.side == "tingxie-module-encoder":  # this process runs this side alone
+        engine.model.channels_last_encoder = lambda encoder: None
     loaded = load_model(model, LoadOptions(precision=precision))
     t = Transcriber(loaded)
     options = TranscribeOptions(
@@ -390,6 +399,10 @@ def report(results: list[dict]) -> None:
         f"defaults and to the fastest peer ({best['side']}), higher is faster; agree: 1 − CER "
         f"against {first['side']}'s text"
     )
+    if len(first.get("rounds", ())) > 1:
+        for r in results:
+            walls = ", ".join(f"{x:.1f}" for x in r["rounds"])
+            print(f"{r['side']}: wall s per round {walls}; the table shows the median")
     for r in results:
         if "chunk_agreement" in r:
             print(
@@ -428,6 +441,13 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--batch-size", type=int, default=4, help="chunks per forward pass")
     p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the sides this many times, interleaved, and report each one's median (a "
+        "shared CPU's speed drifts by 2x between minutes)",
+    )
+    p.add_argument(
         "--sides",
         default=",".join(DEFAULT_SIDES),
         help=f"comma-separated, in order; of {', '.join(SIDES)}",
@@ -453,7 +473,22 @@ def main() -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     model, audio = build_full_model(), build_long_audio(args.minutes)
     exports = build_exports(model, sides)
-    report([run_side(side, model, exports.get(side), audio, args) for side in sides])
+    rounds = [
+        [run_side(side, model, exports.get(side), audio, args) for side in sides]
+        for _ in range(args.rounds)
+    ]
+    report([median_of(runs) for runs in zip(*rounds, strict=True)])
+
+
+def median_of(runs: Sequence[dict]) -> dict:
+    """One side's figures over the rounds: median wall and CPU seconds, the highest peak; text
+    and the rest from the first round."""
+    merged = dict(runs[0])
+    for key in ("seconds", "cpu_seconds"):
+        merged[key] = statistics.median(r[key] for r in runs)
+    merged["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+    merged["rounds"] = [r["seconds"] for r in runs]
+    return merged
 
 
 if __name__ == "__main__":

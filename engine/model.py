@@ -30,6 +30,7 @@ __all__ = [
     "LoadedModel",
     "ModelLoadError",
     "bake_weight_norm",
+    "channels_last_encoder",
     "cpu_has_fast_bf16",
     "load_model",
     "model_file",
@@ -299,7 +300,7 @@ def slice_feature_encoder(model: Any, frames: int = ENCODER_SLICE_FRAMES) -> boo
     `frames` output frames (engine.chunking.frame_slices), joined: the same output at a
     fraction of the peak memory. Only where every layer sees each frame's own samples alone
     (feat_extract_norm "layer"; the "group" variant normalizes its first layer over time).
-    Returns whether it did."""
+    On a CPU each slice runs channels-last (`channels_last_encoder`). Returns whether it did."""
     import torch
 
     from .chunking import FrameGeometry, frame_slices
@@ -310,16 +311,65 @@ def slice_feature_encoder(model: Any, frames: int = ENCODER_SLICE_FRAMES) -> boo
         return False
     geometry = FrameGeometry.from_convs(config.conv_kernel, config.conv_stride)
     whole = encoder.forward
+    fast = channels_last_encoder(encoder)
 
     def forward(input_values):
-        n = input_values.shape[-1]
-        if torch.is_grad_enabled() or geometry.frames(n) <= frames:
+        if torch.is_grad_enabled():
             return whole(input_values)
-        parts = [whole(input_values[..., a:b]) for a, b in frame_slices(n, geometry, frames)]
+        run = fast if fast is not None and input_values.device.type == "cpu" else whole
+        n = input_values.shape[-1]
+        if geometry.frames(n) <= frames:
+            return run(input_values)
+        parts = [run(input_values[..., a:b]) for a, b in frame_slices(n, geometry, frames)]
         return torch.cat(parts, dim=-1)
 
     encoder.forward = forward
     return True
+
+
+def channels_last_encoder(encoder: Any) -> Any | None:
+    """The feature encoder's inference forward, (batch, samples) -> (batch, channels, frames),
+    computed in (batch, frames, channels) layout: each convolution one matrix product over its
+    overlapping windows (a strided view: in this layout a window's samples are contiguous), its
+    LayerNorm over the last axis. The module's own forward transposes around every LayerNorm;
+    those copies took as long as the convolutions (bench_transcribe's profile, full-size model,
+    bf16 on a CPU), and this runs it 2.4x faster there. None when a layer is not a plain
+    convolution, a LayerNorm over its channels and an activation (the only kind it knows)."""
+    import torch
+    from torch.nn import functional
+
+    layers = list(getattr(encoder, "conv_layers", ()))
+    for layer in layers:
+        conv, norm = getattr(layer, "conv", None), getattr(layer, "layer_norm", None)
+        if not (
+            isinstance(conv, torch.nn.Conv1d)
+            and isinstance(norm, torch.nn.LayerNorm)
+            and norm.normalized_shape == (conv.out_channels,)
+            and conv.groups == 1
+            and conv.padding == (0,)
+            and conv.dilation == (1,)
+            and callable(getattr(layer, "activation", None))
+        ):
+            return None
+    if not layers:
+        return None
+    own = encoder.forward
+
+    def forward(input_values):
+        h = input_values.contiguous()[:, :, None]
+        for layer in layers:
+            conv = layer.conv
+            (k,), (s,) = conv.kernel_size, conv.stride
+            batch, length, channels = h.shape
+            if length < k:  # too short for one frame: the module's own error
+                return own(input_values)
+            n = (length - k) // s + 1
+            windows = h.as_strided((batch, n, k * channels), (length * channels, s * channels, 1))
+            weight = conv.weight.permute(0, 2, 1).reshape(conv.out_channels, k * channels)
+            h = layer.activation(layer.layer_norm(functional.linear(windows, weight, conv.bias)))
+        return h.transpose(1, 2)
+
+    return forward
 
 
 def bake_weight_norm(model: Any) -> None:
