@@ -36,7 +36,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,13 @@ EVIDENCE = (
     "neighbour_log_confidence",
 )
 _LOG_FLOOR = 1e-4  # probabilities are clipped here before the log
+# flashlight's search orders equal-scored candidates by their states' memory addresses, so
+# exact ties (common in bf16 logits) made one output decode to different texts from one call to
+# the next. Each score gets a fixed pseudo-random offset below this many nats first: every tie
+# is then broken the same way each time, and no real difference is (at most 1e-3 nats over a
+# hundred frames).
+_TIE_BREAK = 1e-5
+_TIE_ROWS = 256
 
 
 class LmError(TingxieError, ValueError):
@@ -499,6 +506,24 @@ def searched_frames(log_probs: np.ndarray, blank_id: int, blank_skip: float) -> 
     return np.flatnonzero(~repeat)
 
 
+@cache
+def _tie_offsets(outputs: int, blank_id: int) -> np.ndarray:
+    """(_TIE_ROWS, outputs) offsets in [0, _TIE_BREAK), 0 for the blank, made once."""
+    rng = np.random.default_rng(0)
+    offsets = rng.random((_TIE_ROWS, outputs), dtype=np.float32) * np.float32(_TIE_BREAK)
+    if 0 <= blank_id < outputs:
+        offsets[:, blank_id] = 0.0
+    return offsets
+
+
+def _break_ties(scores: np.ndarray, frames: np.ndarray, blank_id: int) -> np.ndarray:
+    """`scores` (rows: the recording's `frames`) with the tie offsets added, frame f taking row
+    f % _TIE_ROWS: the same offset for a frame however many frames around it were skipped and
+    whatever was decoded before. The blank keeps its score, so frames searched as blank alone
+    (blank_skip) add nothing a full search would not."""
+    return scores + _tie_offsets(scores.shape[1], blank_id)[frames % _TIE_ROWS]
+
+
 @dataclass
 class BeamDecoder:
     """CTC beam search with a language model, domain text and hotwords over one vocabulary.
@@ -594,6 +619,7 @@ class BeamDecoder:
             if groups is None:
                 groups = self._groups[n_out] = HomophoneGroups.from_vocab(self.vocab, n_out)
             lp = groups.expand(lp, self.options.homophone_penalty)
+        lp = _break_ties(lp, kept, self.blank_id)
         scorer = self._scorer(n_out)
         o = self.options
         decoder_options = LexiconFreeDecoderOptions(

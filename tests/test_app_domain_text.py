@@ -286,15 +286,11 @@ def test_a_ctc_model_enables_the_menu(qtbot, make_window):
 
 
 def _real_engine() -> Engine:
-    """The engine on the CPU in fp32: the tests compare decodes of the random tiny model, whose
-    near-uniform logits in bf16 tie exactly, and flashlight's beam search breaks exact ties by
-    its states' memory addresses, so two decodes of one bf16 output may differ."""
     from engine.loader import load_model
     from engine.model import LoadOptions
 
-    options = LoadOptions(device="cpu", precision="fp32")
     return Engine(
-        load_model=lambda source, tqdm: load_model(source, options),
+        load_model=lambda source, tqdm: load_model(source, LoadOptions(device="cpu")),
         punctuator=lambda: None,
     )
 

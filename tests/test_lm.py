@@ -484,3 +484,34 @@ def test_a_tuned_model_keeps_its_base_models_language_model(tiny_with_lm, tmp_pa
     assert all((out / "lm" / a.name).read_bytes() == a.read_bytes() for a in arpa)
     general = tuned.ngram.prob(("<s>",), vocab[3])
     assert tuned.language_model().prob(("<s>",), vocab[3]) > general
+
+
+def test_exactly_tied_scores_decode_the_same_way_every_time(tiny_with_lm, tmp_path):
+    """bf16 logits tie exactly, and flashlight orders tied candidates by their states' memory
+    addresses: a file decoded to another text after a decode with domain text than before it
+    (found through the app's domain-text test). The decoder now breaks every tie one way."""
+    import soundfile as sf
+
+    from engine.model import LoadOptions, load_model
+    from engine.results import Segment
+    from engine.transcribe import TranscribeOptions, Transcriber
+
+    vocab = json.loads((tiny_with_lm / "vocab.json").read_text(encoding="utf-8"))
+    chars = "".join(t for t in vocab if len(t) == 1 and t != "|")
+    domain = tmp_path / "domain.txt"
+    domain.write_text("\n".join(chars[i : i + 6] for i in range(0, 60, 3)), encoding="utf-8")
+    audio = tmp_path / "noise.wav"
+    sf.write(audio, np.random.default_rng(3).normal(scale=0.1, size=32_000), 16_000)
+    t = Transcriber(load_model(tiny_with_lm, LoadOptions(device="cpu", precision="bf16")))
+    lp = t.log_probs([sf.read(audio, dtype="float32")[0]])[0]
+    assert any(len(np.unique(row)) < len(row) for row in lp)  # the ties are there
+
+    def text(options=None) -> str:
+        items, _ = t.transcribe(str(audio), options)
+        return "".join(c.text for s in items if isinstance(s, Segment) for c in s.chars)
+
+    texts = []
+    for _ in range(5):  # the addresses differ from one decode to the next
+        texts.append(text())
+        text(TranscribeOptions(domain_text=str(domain)))
+    assert texts[0] and len(set(texts)) == 1, texts
