@@ -332,9 +332,9 @@ def channels_last_encoder(encoder: Any) -> Any | None:
     computed in (batch, frames, channels) layout: each convolution one matrix product over its
     overlapping windows (a strided view: in this layout a window's samples are contiguous), its
     LayerNorm over the last axis. The module's own forward transposes around every LayerNorm;
-    those copies took as long as the convolutions (bench_transcribe's profile, full-size model,
-    bf16 on a CPU), and this runs it 2.4x faster there. None when a layer is not a plain
-    convolution, a LayerNorm over its channels and an activation (the only kind it knows)."""
+    those copies took as long as the convolutions (PyTorch's profiler, a 20 s chunk of the
+    full-size model in bf16 on a CPU), and this runs it 2.4x faster there. None when a layer is
+    not a plain convolution, a LayerNorm over its channels and an activation (all it knows)."""
     import torch
     from torch.nn import functional
 
