@@ -106,6 +106,25 @@ def tiny_with_lm(tiny_model_dir, tmp_path):
 
 
 @pytest.fixture
+def noise_and_domain_text(tiny_with_lm, tmp_path) -> tuple[Path, Path]:
+    """2 s of noise as a 16-bit WAV, and a domain text over the tiny model's characters: the
+    tiny model's logits on it are near-uniform, so its decodes are full of ties."""
+    import json
+
+    import numpy as np
+    import soundfile as sf
+
+    vocab = json.loads((tiny_with_lm / "vocab.json").read_text(encoding="utf-8"))
+    chars = "".join(t for t in vocab if len(t) == 1 and t != "|")
+    domain = tmp_path / "domain.txt"
+    domain.write_text("\n".join(chars[i : i + 6] for i in range(0, 60, 3)), encoding="utf-8")
+    audio = tmp_path / "noise.wav"
+    rng = np.random.default_rng(3)
+    sf.write(audio, rng.normal(scale=0.1, size=16_000 * 2).astype(np.float32), 16_000)
+    return audio, domain
+
+
+@pytest.fixture
 def dialogs(monkeypatch):
     """The texts of every QMessageBox.warning / information shown, answered Ok (a modal box
     would wait for a click forever here). Some app tests override it to record more."""

@@ -6,15 +6,12 @@ out for Whisper."""
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
-import soundfile as sf
 from app_fakes import FakeDevice, FakePlayer, emitted, recorder_factory, tone
 
 from app import settings
@@ -311,14 +308,12 @@ def _chars(segments) -> list:
     return [c for s in segments for c in s.chars]
 
 
-def test_a_domain_text_reaches_the_engines_beam_search(qtbot, tiny_with_lm, tmp_path):
-    vocab = json.loads((tiny_with_lm / "vocab.json").read_text(encoding="utf-8"))
-    chars = "".join(t for t in vocab if len(t) == 1 and t != "|")
-    domain = _write(tmp_path / "domain.txt", "\n".join(chars[i : i + 6] for i in range(0, 60, 3)))
+def test_a_domain_text_reaches_the_engines_beam_search(
+    qtbot, tiny_with_lm, noise_and_domain_text, tmp_path
+):
+    audio, domain_file = noise_and_domain_text
+    domain = str(domain_file)
     empty = _write(tmp_path / "empty.txt", "\n  \n")
-    audio = tmp_path / "noise.wav"
-    rng = np.random.default_rng(3)
-    sf.write(audio, rng.normal(scale=0.1, size=16_000 * 2).astype(np.float32), 16_000)
 
     worker = EngineWorker(_real_engine())
     failed: list = []

@@ -486,7 +486,7 @@ def test_a_tuned_model_keeps_its_base_models_language_model(tiny_with_lm, tmp_pa
     assert tuned.language_model().prob(("<s>",), vocab[3]) > general
 
 
-def test_exactly_tied_scores_decode_the_same_way_every_time(tiny_with_lm, tmp_path):
+def test_exactly_tied_scores_decode_the_same_way_every_time(tiny_with_lm, noise_and_domain_text):
     """bf16 logits tie exactly, and flashlight orders tied candidates by their states' memory
     addresses: a file decoded to another text after a decode with domain text than before it
     (found through the app's domain-text test). The decoder now breaks every tie one way."""
@@ -496,12 +496,7 @@ def test_exactly_tied_scores_decode_the_same_way_every_time(tiny_with_lm, tmp_pa
     from engine.results import Segment
     from engine.transcribe import TranscribeOptions, Transcriber
 
-    vocab = json.loads((tiny_with_lm / "vocab.json").read_text(encoding="utf-8"))
-    chars = "".join(t for t in vocab if len(t) == 1 and t != "|")
-    domain = tmp_path / "domain.txt"
-    domain.write_text("\n".join(chars[i : i + 6] for i in range(0, 60, 3)), encoding="utf-8")
-    audio = tmp_path / "noise.wav"
-    sf.write(audio, np.random.default_rng(3).normal(scale=0.1, size=32_000), 16_000)
+    audio, domain = noise_and_domain_text
     t = Transcriber(load_model(tiny_with_lm, LoadOptions(device="cpu", precision="bf16")))
     lp = t.log_probs([sf.read(audio, dtype="float32")[0]])[0]
     assert any(len(np.unique(row)) < len(row) for row in lp)  # the ties are there
