@@ -20,6 +20,8 @@ caches), every one with the same number of threads (the cores this process may u
   pipeline's way; separates the gain of decoding each stretch between pauses alone);
 - tingxie-module-encoder: the same with the feature encoder run by its transformers module
   (transposes around each LayerNorm) instead of channels-last (engine.model.channels_last_encoder);
+- tingxie-sdpa: the same with PyTorch's SDPA (its CPU flash kernel) where Tingxie picks blocked
+  attention (bf16 on a CPU without AMX; engine.model.blocked_attention);
 - tingxie-onnx-int8: `Transcriber` on the int8 export below, through Tingxie's ONNX Runtime
   backend (engine/onnx.py), as a user runs `--model` on a folder `tingxie-cli export --format
   onnx --quantize int8` wrote;
@@ -61,10 +63,10 @@ SR = 16_000
 SINGLE_PASS_SECONDS = 60.0
 SIDES = (
     "pipeline", "pipeline-best", "tingxie", "tingxie-fp32", "tingxie-no-cuts",
-    "tingxie-module-encoder", "onnxruntime",
+    "tingxie-module-encoder", "tingxie-sdpa", "onnxruntime",
     "onnxruntime-int8", "tingxie-onnx-int8", "ctranslate2-int8",
 )  # fmt: skip
-LEVERS = ("tingxie-fp32", "tingxie-no-cuts", "tingxie-module-encoder")
+LEVERS = ("tingxie-fp32", "tingxie-no-cuts", "tingxie-module-encoder", "tingxie-sdpa")
 DEFAULT_SIDES = [s for s in SIDES if s not in LEVERS]
 
 
@@ -215,7 +217,8 @@ def run_tingxie(model: Path, audio_path: Path, args, precision: str) -> tuple[st
 
     if args.side == "tingxie-module-encoder":  # this process runs this side alone
         engine.model.channels_last_encoder = lambda encoder: None
-    loaded = load_model(model, LoadOptions(precision=precision))
+    attention = "sdpa" if args.side == "tingxie-sdpa" else "auto"
+    loaded = load_model(model, LoadOptions(precision=precision, attention=attention))
     t = Transcriber(loaded)
     options = TranscribeOptions(
         chunk_seconds=args.chunk_seconds,

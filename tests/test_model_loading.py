@@ -233,3 +233,55 @@ def test_the_channels_last_encoder_computes_what_the_module_does(tiny_model_dir)
     assert convs and encoder.conv_layers[0].conv.weight.grad is not None
     demo = load_model(DEMO_MODEL_DIR, fp32).model.base_model.feature_extractor
     assert channels_last_encoder(demo) is None
+
+
+def test_blocked_attention_is_picked_in_bf16_on_a_cpu_without_amx(monkeypatch):
+    import engine.model
+
+    cpu, bf16, fp32 = torch.device("cpu"), torch.bfloat16, torch.float32
+    wav2vec2 = FAMILIES["wav2vec2"]
+    monkeypatch.setattr(engine.model, "cpu_has_amx", lambda: False)
+    assert pick_attention("auto", wav2vec2, cpu, bf16) == "blocked"
+    assert pick_attention("auto", wav2vec2, cpu, fp32) == "sdpa"
+    assert pick_attention("auto", FAMILIES["wavlm"], cpu, bf16) == "eager"
+    with pytest.raises(ModelLoadError, match="eager"):
+        pick_attention("blocked", FAMILIES["wavlm"], cpu, bf16)
+    monkeypatch.setattr(engine.model, "cpu_has_amx", lambda: True)
+    assert pick_attention("auto", wav2vec2, cpu, bf16) == "sdpa"
+
+
+def test_blocked_attention_computes_what_sdpa_does(tiny_model_dir):
+    """Block by block over the queries (lengths that leave a short last block, a batch of two)
+    it gives SDPA's result; with gradients or a padding mask it is SDPA; a model loaded with it
+    gives the SDPA model's outputs."""
+    import torch.nn.functional as F
+
+    from engine.model import _QUERY_BLOCK, blocked_attention
+
+    module = torch.nn.Module().eval()
+    torch.manual_seed(0)
+    for frames in (7, _QUERY_BLOCK, 2 * _QUERY_BLOCK + 3):
+        q, k, v = (torch.randn(2, 4, frames, 16) for _ in range(3))
+        want = F.scaled_dot_product_attention(q, k, v, scale=0.3).transpose(1, 2)
+        with torch.inference_mode():
+            got, weights = blocked_attention(module, q, k, v, None, scaling=0.3)
+        assert weights is None and got.shape == want.shape
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+    q.requires_grad_(True)
+    got, _ = blocked_attention(module, q, k, v, None, scaling=0.3)
+    got.sum().backward()  # SDPA's graph: gradients flow
+    assert q.grad is not None
+    mask = torch.zeros(2, 1, 1, q.shape[-2])
+    mask[1, ..., -5:] = float("-inf")
+    with torch.inference_mode():
+        masked, _ = blocked_attention(module, q, k, v, mask, scaling=0.3)
+    want = F.scaled_dot_product_attention(q, k, v, mask, scale=0.3).transpose(1, 2)
+    torch.testing.assert_close(masked, want, atol=1e-5, rtol=1e-4)
+
+    fp32 = dict(device="cpu", precision="fp32")
+    blocked = load_model(tiny_model_dir, LoadOptions(attention="blocked", **fp32))
+    sdpa = load_model(tiny_model_dir, LoadOptions(attention="sdpa", **fp32))
+    assert blocked.attention == "blocked"
+    x = torch.randn(1, 24_000)
+    with torch.inference_mode():
+        torch.testing.assert_close(blocked.model(x).logits, sdpa.model(x).logits)
