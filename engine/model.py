@@ -58,7 +58,10 @@ Attention = Literal["auto", "sdpa", "flash_attention_2", "eager", "blocked"]
 Backend = Literal["auto", "torch", "onnx"]
 
 BLOCKED_ATTENTION = "blocked"  # engine.model.blocked_attention, as transformers knows it
-_QUERY_BLOCK = 256  # queries per block (128-512 within noise; 64 and a whole 20 s slower)
+# blocked_attention's blocks: 4 heads x 512 queries (x 1000 keys for 20 s: 4 MB of bf16 scores;
+# 256 or 1024 queries, or 1-2 or 8-16 heads, were up to 1.5x slower in a batch of four)
+_HEAD_GROUP = 4
+_QUERY_BLOCK = 512
 _DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # torch dtype names
 _WEIGHT_FILES = (
     "model.safetensors",
@@ -215,15 +218,17 @@ def blocked_attention(
     dropout: float = 0.0,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
-    """softmax(QKᵀ)V computed `_QUERY_BLOCK` queries at a time, each block two large matrix
-    products, for inference in bf16 on a CPU without AMX (transformers' attention interface:
-    (batch, heads, time, head dim) in, (batch, time, heads, head dim) out).
+    """softmax(QKᵀ)V for `_HEAD_GROUP` heads and `_QUERY_BLOCK` queries at a time, each block
+    two large batched matrix products, for inference in bf16 on a CPU without AMX
+    (transformers' attention interface: (batch, heads, time, head dim) in, (batch, time,
+    heads, head dim) out). The inputs are made contiguous per head once, so that no block
+    copies them again.
 
     Why: there PyTorch's CPU flash kernel runs its small tiles no faster in bf16 than in fp32;
-    on a 2-core AMD EPYC with AVX512-BF16 (2026-12-02) this took half its time (one layer of
-    the full-size model, 20 s: 12-19 against 26-28 ms; 40 s: 42-48 against 99 ms). With AMX
-    (Intel) the flash kernel is the faster one, and in fp32 it is here too. Training, dropout
-    and padding masks go to SDPA."""
+    on a 2-core AMD EPYC with AVX512-BF16 (2026-12-02) this took about half its time (one layer
+    of the full-size model, 20 s: 11 against 27 ms; a batch of four: 44 against 107 ms; 40 s:
+    40 against 110 ms). With AMX (Intel) the flash kernel is the faster one, and in fp32 it is
+    here too. Training, dropout and padding masks go to SDPA."""
     import torch
 
     if module.training or dropout or attention_mask is not None or torch.is_grad_enabled():
@@ -232,13 +237,20 @@ def blocked_attention(
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
         )
-    q = query * (query.size(-1) ** -0.5 if scaling is None else scaling)
-    key_t = key.transpose(-1, -2)
+    batch, heads, frames, width = query.shape
+    q = torch.empty(query.shape, dtype=query.dtype)
+    torch.mul(query, width**-0.5 if scaling is None else scaling, out=q)
+    q = q.view(batch * heads, frames, width)
+    key_t = key.contiguous().view(batch * heads, frames, width).transpose(1, 2)
+    value = value.contiguous().view(batch * heads, frames, width)
     out = torch.empty_like(q)
-    for i in range(0, q.size(-2), _QUERY_BLOCK):
-        scores = torch.matmul(q[..., i : i + _QUERY_BLOCK, :], key_t)
-        torch.matmul(scores.softmax(-1), value, out=out[..., i : i + _QUERY_BLOCK, :])
-    return out.transpose(1, 2).contiguous(), None
+    for g in range(0, batch * heads, _HEAD_GROUP):
+        heads_g = slice(g, g + _HEAD_GROUP)
+        for i in range(0, frames, _QUERY_BLOCK):
+            rows = slice(i, i + _QUERY_BLOCK)
+            scores = torch.bmm(q[heads_g, rows], key_t[heads_g])
+            torch.bmm(scores.softmax(-1), value[heads_g], out=out[heads_g, rows])
+    return out.view(batch, heads, frames, width).transpose(1, 2).contiguous(), None
 
 
 def _flash_attn_installed() -> bool:

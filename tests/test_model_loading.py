@@ -251,9 +251,9 @@ def test_blocked_attention_is_picked_in_bf16_on_a_cpu_without_amx(monkeypatch):
 
 
 def test_blocked_attention_computes_what_sdpa_does(tiny_model_dir):
-    """Block by block over the queries (lengths that leave a short last block, a batch of two)
-    it gives SDPA's result; with gradients or a padding mask it is SDPA; a model loaded with it
-    gives the SDPA model's outputs."""
+    """Block by block over heads and queries (8 heads in groups, lengths that leave a short last
+    block) it gives SDPA's result; with gradients or a padding mask it is SDPA; a model loaded
+    with it gives the SDPA model's outputs."""
     import torch.nn.functional as F
 
     from engine.model import _QUERY_BLOCK, blocked_attention
@@ -261,7 +261,8 @@ def test_blocked_attention_computes_what_sdpa_does(tiny_model_dir):
     module = torch.nn.Module().eval()
     torch.manual_seed(0)
     for frames in (7, _QUERY_BLOCK, 2 * _QUERY_BLOCK + 3):
-        q, k, v = (torch.randn(2, 4, frames, 16) for _ in range(3))
+        # as transformers passes them: (batch, frames, heads, width) seen as (b, heads, frames, w)
+        q, k, v = (torch.randn(2, frames, 4, 16).transpose(1, 2) for _ in range(3))
         want = F.scaled_dot_product_attention(q, k, v, scale=0.3).transpose(1, 2)
         with torch.inference_mode():
             got, weights = blocked_attention(module, q, k, v, None, scaling=0.3)
