@@ -238,7 +238,7 @@ def blocked_attention(
             module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
         )
     batch, heads, frames, width = query.shape
-    q = torch.empty(query.shape, dtype=query.dtype)
+    q = torch.empty(query.shape, dtype=query.dtype, device=query.device)
     torch.mul(query, width**-0.5 if scaling is None else scaling, out=q)
     q = q.view(batch * heads, frames, width)
     key_t = key.contiguous().view(batch * heads, frames, width).transpose(1, 2)
