@@ -11,9 +11,11 @@ into one long file, and runs each side in its own subprocess (clean peak memory,
 caches), every one with the same number of threads (the cores this process may use):
 
 - pipeline: `transformers.pipeline("automatic-speech-recognition", chunk_length_s=20)` at its
-  defaults (fp32, batch 1, strides of chunk/6 on each side), as a user would call it;
+  defaults (fp32, batch 1, strides of chunk/6 on each side, oneDNN's cache sizes), as a user
+  would call it;
 - pipeline-best: the same pipeline configured like Tingxie: the precision Tingxie picks on this
-  CPU (bf16 with AVX512-BF16/AMX, else fp32), batch_size 4, stride_length_s 1.5;
+  CPU (bf16 with AVX512-BF16/AMX, else fp32), batch_size 4, stride_length_s 1.5, and the oneDNN
+  cache sizes importing `engine` sets;
 - tingxie: `Transcriber` with default options and automatic precision, batched chunks;
 - tingxie-fp32: the same in fp32 (separates the precision gain from the rest);
 - tingxie-no-cuts: the same with fixed chunks across the pauses (`cut_at_pauses=False`, the
@@ -22,6 +24,8 @@ caches), every one with the same number of threads (the cores this process may u
   (transposes around each LayerNorm) instead of channels-last (engine.model.channels_last_encoder);
 - tingxie-sdpa: the same with PyTorch's SDPA (its CPU flash kernel) where Tingxie picks blocked
   attention (bf16 on a CPU without AMX; engine.model.blocked_attention);
+- tingxie-onednn-caches: the same with oneDNN's own cache sizes (1024 primitives) where
+  importing `engine` sets 8 (engine/__init__.py);
 - tingxie-onnx-int8: `Transcriber` on the int8 export below, through Tingxie's ONNX Runtime
   backend (engine/onnx.py), as a user runs `--model` on a folder `tingxie-cli export --format
   onnx --quantize int8` wrote;
@@ -63,10 +67,13 @@ SR = 16_000
 SINGLE_PASS_SECONDS = 60.0
 SIDES = (
     "pipeline", "pipeline-best", "tingxie", "tingxie-fp32", "tingxie-no-cuts",
-    "tingxie-module-encoder", "tingxie-sdpa", "onnxruntime",
+    "tingxie-module-encoder", "tingxie-sdpa", "tingxie-onednn-caches", "onnxruntime",
     "onnxruntime-int8", "tingxie-onnx-int8", "ctranslate2-int8",
 )  # fmt: skip
-LEVERS = ("tingxie-fp32", "tingxie-no-cuts", "tingxie-module-encoder", "tingxie-sdpa")
+LEVERS = (
+    "tingxie-fp32", "tingxie-no-cuts", "tingxie-module-encoder", "tingxie-sdpa",
+    "tingxie-onednn-caches",
+)  # fmt: skip
 DEFAULT_SIDES = [s for s in SIDES if s not in LEVERS]
 
 
@@ -143,23 +150,26 @@ def build_exports(model: Path, sides: list[str]) -> dict[str, Path]:
     return out
 
 
-def build_long_audio(minutes: float) -> Path:
-    """The shared clips, resampled to 16 kHz and looped with 0.4 s gaps to `minutes`."""
+def build_long_audio(minutes: float, uneven: bool = False) -> Path:
+    """The shared clips, resampled to 16 kHz and looped with 0.4 s gaps to `minutes`; `uneven`:
+    in a random order with gaps of 0.3-1.2 s (seeded), so that the stretches between pauses
+    come in many lengths, as in a real recording."""
     import numpy as np
 
     from engine.audio import load_audio, write_wav
 
-    path = CACHE / f"long-{minutes:g}min.wav"
+    path = CACHE / f"long-{minutes:g}min{'-uneven' if uneven else ''}.wav"
     if path.is_file():
         return path
     rows = (SHARED_AUDIO / "manifest.tsv").read_text(encoding="utf-8").splitlines()[1:]
     clips = [load_audio(SHARED_AUDIO / row.split("\t")[0]) for row in rows if row.strip()]
-    gap = np.zeros(int(0.4 * SR), np.float32)
+    rng = np.random.default_rng(0)
     pieces, total, want = [], 0, int(minutes * 60 * SR)
     while total < want:
-        for clip in clips:
-            pieces += [clip, gap]
-            total += len(clip) + len(gap)
+        for i in rng.permutation(len(clips)) if uneven else range(len(clips)):
+            gap = np.zeros(int((rng.uniform(0.3, 1.2) if uneven else 0.4) * SR), np.float32)
+            pieces += [clips[i], gap]
+            total += len(clips[i]) + len(gap)
     write_wav(path, np.concatenate(pieces)[:want])
     return path
 
@@ -355,6 +365,8 @@ def run_side(side: str, model: Path, export: Path | None, audio: Path, args) -> 
     if export is not None:
         cmd += ["--export", str(export)]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    if side in ("pipeline", "tingxie-onednn-caches"):  # not the sizes importing engine sets
+        env |= {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "1024", "LRU_CACHE_CAPACITY": "1024"}
     print(f"running {side} …", flush=True)
     subprocess.run(cmd, check=True, env=env, cwd=ROOT)
     return json.loads(result.read_text(encoding="utf-8"))
@@ -438,6 +450,12 @@ def _cpu_name() -> str:
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=1.0, help="length of the test file")
+    p.add_argument(
+        "--uneven",
+        action="store_true",
+        help="the clips in a random order with gaps of 0.3-1.2 s (the stretches between pauses "
+        "in many lengths, as in a real recording; 0.4 s gaps otherwise)",
+    )
     p.add_argument("--chunk-seconds", type=float, default=20.0, help="chunk length, every side")
     p.add_argument(
         "--stride-seconds", type=float, default=1.5, help="strides, every side but pipeline"
@@ -474,7 +492,7 @@ def main() -> None:
     if unknown:
         sys.exit(f"--sides: unknown {', '.join(sorted(unknown))}; choose from {', '.join(SIDES)}")
     CACHE.mkdir(parents=True, exist_ok=True)
-    model, audio = build_full_model(), build_long_audio(args.minutes)
+    model, audio = build_full_model(), build_long_audio(args.minutes, args.uneven)
     exports = build_exports(model, sides)
     rounds = [
         [run_side(side, model, exports.get(side), audio, args) for side in sides]

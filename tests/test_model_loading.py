@@ -286,3 +286,44 @@ def test_blocked_attention_computes_what_sdpa_does(tiny_model_dir):
     x = torch.randn(1, 24_000)
     with torch.inference_mode():
         torch.testing.assert_close(blocked.model(x).logits, sdpa.model(x).logits)
+
+
+_SHAPES_PROBE = """
+import engine, torch  # engine first, as every entry point imports it
+lin = torch.nn.Linear(1024, 4096).to(torch.bfloat16)
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+with torch.inference_mode():
+    lin(torch.randn(8, 1024, dtype=torch.bfloat16))
+    before = rss()
+    for n in range(500, 540):  # one new input shape per call, as chunks cut at pauses are
+        lin(torch.randn(n, 1024, dtype=torch.bfloat16))
+print(rss() - before)
+"""
+
+
+def _growth_mb(**env: str) -> float:
+    import os
+    import subprocess
+    import sys
+
+    environ = {k: v for k, v in os.environ.items() if not k.endswith("CACHE_CAPACITY")}
+    out = subprocess.run(
+        [sys.executable, "-c", _SHAPES_PROBE],
+        env=environ | env,
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout.split()[-1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").is_file(), reason="reads Linux's /proc")
+def test_importing_engine_bounds_the_memory_onednn_keeps_per_input_shape():
+    """bf16 matrix products of 40 input lengths: oneDNN's default caches keep each one's
+    primitives (~4 MB a shape here); the sizes importing engine sets keep a few."""
+    unbounded = _growth_mb(ONEDNN_PRIMITIVE_CACHE_CAPACITY="1024", LRU_CACHE_CAPACITY="1024")
+    if unbounded < 60:
+        pytest.skip(f"this CPU's bf16 products keep no per-shape state ({unbounded:.0f} MB)")
+    assert _growth_mb() < unbounded / 2
