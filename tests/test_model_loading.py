@@ -251,9 +251,9 @@ def test_blocked_attention_is_picked_in_bf16_on_a_cpu_without_amx(monkeypatch):
 
 
 def test_blocked_attention_computes_what_sdpa_does(tiny_model_dir):
-    """Block by block over heads and queries (8 heads in groups, lengths that leave a short last
-    block) it gives SDPA's result; with gradients or a padding mask it is SDPA; a model loaded
-    with it gives the SDPA model's outputs."""
+    """Block by block over heads and queries (two clips of 4 heads, 8 rows in groups; lengths
+    that leave a short last block) it gives SDPA's result; with gradients or a padding mask it
+    is SDPA; a model loaded with it gives the SDPA model's outputs."""
     import torch.nn.functional as F
 
     from engine.model import _QUERY_BLOCK, blocked_attention
