@@ -327,11 +327,13 @@ def test_a_tuned_models_own_domain_lm_is_read_from_its_folder_and_mixed_in(tmp_p
     """What a tuning job leaves in the tuned model's lm/ (engine.tune.export.save_merged):
     the general n-gram knows 一生, the tuning transcripts 医生; the folder's LM reads 医生 with
     no domain text given, and repeated transcripts count once. Without the domain part (or
-    with domain_weight 0) the same frames read 一生."""
+    with tuned_domain_weight 0) the same frames read 一生; the user's domain-text share
+    (domain_weight) is a setting of its own."""
     (tmp_path / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(VOCAB)}))
     corpus = tmp_path / "general.txt"
     corpus.write_text("一生好\n一生\n一个人\n", encoding="utf-8")
-    build_model_lm(tmp_path, [corpus], order=3, options=BeamOptions(lm_weight=1.0))
+    options = BeamOptions(lm_weight=1.0, tuned_domain_weight=0.5)
+    build_model_lm(tmp_path, [corpus], order=3, options=options)
     lp = frames(["", {"一": 0.45, "医": 0.45}, "", "生", "", "好"])
     general = ModelLM.from_folder(tmp_path)
     assert general is not None and general.domain is None
@@ -348,10 +350,10 @@ def test_a_tuned_models_own_domain_lm_is_read_from_its_folder_and_mixed_in(tmp_p
     beam = BeamDecoder.for_model(**KW, model_lm=tuned)
     assert text(beam.chars(lp, frame_seconds=0.02)) == "医生好"
     assert "mixed with a domain model" in describe_decoder(beam)
-    off = BeamDecoder.for_model(
-        **KW, model_lm=tuned, options=replace(tuned.options, domain_weight=0.0)
-    )
-    assert text(off.chars(lp, frame_seconds=0.02)) == "一生好"
+    for share, expected in (("domain_weight", "医生好"), ("tuned_domain_weight", "一生好")):
+        zero = replace(tuned.options, **{share: 0.0})
+        beam = BeamDecoder.for_model(**KW, model_lm=tuned, options=zero)
+        assert text(beam.chars(lp, frame_seconds=0.02)) == expected, share
 
 
 # ---- model folders ---------------------------------------------------------------------------
@@ -361,7 +363,7 @@ def test_a_model_folder_lm_is_written_and_read_back(tmp_path):
     (tmp_path / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(VOCAB)}))
     corpus = tmp_path / "train.txt"
     corpus.write_text("\n".join(SENTENCES), encoding="utf-8")
-    options = BeamOptions(lm_weight=0.7, beam_size_token=24)
+    options = BeamOptions(lm_weight=0.7, beam_size_token=24, tuned_domain_weight=0.1)
     written = build_model_lm(tmp_path, [corpus], order=3, options=options)
     config = json.loads(written.read_text(encoding="utf-8"))
     assert config["lm_weight"] == 0.7 and config["sentences"] == len(SENTENCES)
