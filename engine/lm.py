@@ -181,10 +181,10 @@ class ModelLM:
     path: Path
     domain: CharNgram | None = None
 
-    def language_model(self, domain_weight: float | None = None) -> LanguageModel:
+    def language_model(self, share: float | None = None) -> LanguageModel:
         """What the beam search scores with: the n-gram, mixed with the domain one if any
-        (its share: `domain_weight`, by default the folder's `tuned_domain_weight`)."""
-        w = self.options.tuned_domain_weight if domain_weight is None else domain_weight
+        (its share: `share`, by default the folder's `tuned_domain_weight`)."""
+        w = self.options.tuned_domain_weight if share is None else share
         if self.domain is None or w <= 0:
             return self.ngram
         return Interpolated([(self.ngram, 1 - w), (self.domain, w)])
@@ -581,7 +581,7 @@ class BeamDecoder:
         it is for speech whose words the user says are not the model's."""
         options = options or (model_lm.options if model_lm is not None else BeamOptions())
         chars = decoder_chars(vocab, blank_id, special_ids, word_delimiter)
-        lm = model_lm.language_model(options.tuned_domain_weight) if model_lm else None
+        lm = None if model_lm is None else model_lm.language_model(options.tuned_domain_weight)
         if domain_text is not None:
             domain = domain_lm(domain_text, chars)
             lm = domain if lm is None else Interpolated(
