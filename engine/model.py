@@ -7,10 +7,12 @@ and says what to do; no traceback reaches the user.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import pickle
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .decode import CtcVocab
 from .errors import TingxieError
-from .registry import Family, UnsupportedModelError, family_for
+from .registry import WHISPER, Family, UnsupportedModelError, family_for, family_of, model_path
 
 if TYPE_CHECKING:  # torch is imported when a model is loaded: Whisper's path never needs it
     import torch
@@ -35,6 +37,7 @@ __all__ = [
     "channels_last_encoder",
     "cpu_has_amx",
     "cpu_has_fast_bf16",
+    "import_runtime",
     "load_model",
     "model_file",
     "model_vocab",
@@ -47,6 +50,10 @@ __all__ = [
 ]
 
 log = logging.getLogger("tingxie.model")
+
+# Held by import_runtime; load_model waits for it: transformers' lazy top-level module is not safe
+# to import from two threads at once (one saw "cannot import name 'AutoFeatureExtractor'").
+_IMPORTING = threading.Lock()
 
 DEFAULT_MODEL = "jonatasgrosman/wav2vec2-large-xlsr-53-chinese-zh-cn"
 # A small model trained by the project on synthetic speech (a demo, not for real voices).
@@ -601,10 +608,28 @@ def _keep_converted(model: Any, folder: Path) -> None:
         log.warning("%s: converted weights not kept (%s); the next load converts again", folder, e)
 
 
+def import_runtime(source: str | os.PathLike, backend: Backend = "auto") -> None:
+    """Import the libraries `load_model(source)` will need, loading nothing: torch, and
+    transformers' model code unless the model runs on ONNX Runtime (a Whisper model needs
+    neither). These imports are most of a cold load (~4 s of ~5.5 s on a 2-core CPU); the app
+    runs this on a spare thread while it builds its window. Never raises: the load that follows
+    reports what is wrong."""
+    with _IMPORTING, contextlib.suppress(Exception):
+        if family_of(source) is WHISPER:
+            return
+        import torch  # noqa: F401
+
+        path = model_path(source)
+        if backend == "onnx" or (path.is_dir() and _use_onnx(path, backend)):
+            return
+        import transformers.modeling_utils  # noqa: F401
+
+
 def load_model(source: str | os.PathLike, options: LoadOptions | None = None) -> LoadedModel:
     """Load a CTC checkpoint, its tokenizer and feature extractor for inference (eval mode, no
     gradients)."""
-    import torch
+    with _IMPORTING:  # an import_runtime in flight finishes first
+        import torch
 
     options = options or LoadOptions()
     path = resolve_model(

@@ -327,3 +327,65 @@ def test_importing_engine_bounds_the_memory_onednn_keeps_per_input_shape():
     if unbounded < 60:
         pytest.skip(f"this CPU's bf16 products keep no per-shape state ({unbounded:.0f} MB)")
     assert _growth_mb() < unbounded / 2
+
+
+def _imported_after_import_runtime(source: Path | str, backend: str = "auto") -> set[str]:
+    """Which of torch and transformers' model code a fresh interpreter holds after
+    `import_runtime(source, backend)`."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from engine.model import import_runtime; "
+        f"import_runtime({str(source)!r}, {backend!r}); "
+        "print(' '.join(m for m in ('torch', 'transformers.modeling_utils') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(out.stdout.split())
+
+
+def test_importing_ahead_takes_what_the_models_runtime_needs(tiny_model_dir, tmp_path):
+    """The app's head start (engine.model.import_runtime) imports torch and transformers for a
+    checkpoint, torch alone for an ONNX folder, neither for Whisper, and never raises."""
+    both = {"torch", "transformers.modeling_utils"}
+    assert _imported_after_import_runtime(tiny_model_dir) == both
+    assert _imported_after_import_runtime(tiny_model_dir, "onnx") == {"torch"}
+    onnx = tmp_path / "onnx"
+    onnx.mkdir()
+    (onnx / "config.json").write_text('{"model_type": "wav2vec2"}')
+    (onnx / "model.onnx").write_bytes(b"")
+    assert _imported_after_import_runtime(onnx) == {"torch"}
+    assert _imported_after_import_runtime(onnx, "torch") == both
+    whisper = tmp_path / "whisper"
+    whisper.mkdir()
+    (whisper / "config.json").write_text("{}")
+    (whisper / "model.bin").write_bytes(b"")
+    assert _imported_after_import_runtime(whisper) == set()
+    assert _imported_after_import_runtime(tmp_path / "missing") == both  # a Hub id's case
+
+
+def test_a_load_while_importing_ahead_waits_for_the_imports(tiny_model_dir):
+    """The app starts import_runtime on a spare thread and the worker's load_model follows at
+    once: in a fresh interpreter the load must not see transformers half imported."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import threading; from engine.model import import_runtime, load_model; "
+        f"t = threading.Thread(target=import_runtime, args=({str(tiny_model_dir)!r},)); "
+        f"t.start(); m = load_model({str(tiny_model_dir)!r}); t.join(); print(len(m.vocab) > 0)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "True"
