@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 from pathlib import Path
 
 __all__ = ["ICON", "build_window", "main"]
@@ -17,31 +16,19 @@ def build_window(store=None, engine=None, *, library=None, player=None):
     transcript library `library` (an engine.library.store.Store; default: the user's) and the
     review's span `player` (default: the sound card)."""
     from . import settings
-
-    store = store if store is not None else settings.open_settings()
-    if engine is None:  # the real engine: its imports run while the window is built
-        _import_ahead(settings.load(store))
-    from .window import MainWindow
     from .worker import EngineWorker, WorkerHandle
 
+    store = store if store is not None else settings.open_settings()
     handle = WorkerHandle(EngineWorker(engine))
     handle.start()
+    if engine is None:  # the real engine: its imports (most of a model load) overlap the window's
+        from engine.model import DEFAULT_MODEL
+
+        prefs = settings.load(store)
+        handle.import_runtime.emit(prefs.model or DEFAULT_MODEL, prefs.backend)
+    from .window import MainWindow
+
     return MainWindow(handle, settings.Settings(store), library=library, player=player)
-
-
-def _import_ahead(prefs) -> threading.Thread:
-    """Import what loading the remembered model needs (engine.model.import_runtime) on a spare
-    thread: most of a cold start's model load, overlapped with building the window (~1 s of
-    ~6.5 s on a 2-core CPU). The worker's load then finds the modules imported, or waits for
-    them as any second importer does."""
-    from engine.model import DEFAULT_MODEL, import_runtime
-
-    source = prefs.model or DEFAULT_MODEL
-    thread = threading.Thread(
-        target=import_runtime, args=(source, prefs.backend), name="tingxie-imports", daemon=True
-    )
-    thread.start()
-    return thread
 
 
 def main(argv: list[str] | None = None) -> int:

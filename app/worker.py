@@ -363,6 +363,14 @@ class EngineWorker(QObject):
         self._decoding_told: set[tuple[str, str]] = set()
 
     # ---- model ---------------------------------------------------------------------------
+    @Slot(str, str)
+    def import_runtime(self, source: str, backend: str) -> None:
+        """Import what loading `source` will need (engine.model.import_runtime), on this thread,
+        the one that loads: the app asks for it while its window is still being built."""
+        from engine.model import import_runtime
+
+        import_runtime(source, backend)
+
     @Slot(str)
     def load_model(self, source: str) -> None:
         """Load (downloading if needed) and make it the model for recording and files."""
@@ -913,6 +921,7 @@ def _progress_tqdm(signal: Any) -> type:
 class WorkerHandle(QObject):
     """Lives in the UI thread: emitting its signals queues the worker's slots in its thread."""
 
+    import_runtime = Signal(str, str)
     load_model = Signal(str)
     list_devices = Signal()
     set_input_device = Signal(str)
@@ -937,6 +946,7 @@ class WorkerHandle(QObject):
         super().__init__()
         self.worker = worker
         for name in (
+            "import_runtime",
             "load_model",
             "list_devices",
             "set_input_device",

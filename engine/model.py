@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import pickle
-import threading
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -50,10 +49,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("tingxie.model")
-
-# Held by import_runtime; load_model waits for it: transformers' lazy top-level module is not safe
-# to import from two threads at once (one saw "cannot import name 'AutoFeatureExtractor'").
-_IMPORTING = threading.Lock()
 
 DEFAULT_MODEL = "jonatasgrosman/wav2vec2-large-xlsr-53-chinese-zh-cn"
 # A small model trained by the project on synthetic speech (a demo, not for real voices).
@@ -611,10 +606,12 @@ def _keep_converted(model: Any, folder: Path) -> None:
 def import_runtime(source: str | os.PathLike, backend: Backend = "auto") -> None:
     """Import the libraries `load_model(source)` will need, loading nothing: torch, and
     transformers' model code unless the model runs on ONNX Runtime (a Whisper model needs
-    neither). These imports are most of a cold load (~4 s of ~5.5 s on a 2-core CPU); the app
-    runs this on a spare thread while it builds its window. Never raises: the load that follows
-    reports what is wrong."""
-    with _IMPORTING, contextlib.suppress(Exception):
+    neither). These imports are most of a cold load (~4 s of ~5.5 s on a 2-core CPU); the app's
+    engine thread runs this while the window is being built. Call it on the thread that will
+    load: transformers' lazy top-level module is not safe to import from two threads at once (a
+    load beside it on another thread failed with "cannot import name 'AutoFeatureExtractor'").
+    Never raises: the load that follows reports what is wrong."""
+    with contextlib.suppress(Exception):
         if family_of(source) is WHISPER:
             return
         import torch  # noqa: F401
@@ -628,8 +625,7 @@ def import_runtime(source: str | os.PathLike, backend: Backend = "auto") -> None
 def load_model(source: str | os.PathLike, options: LoadOptions | None = None) -> LoadedModel:
     """Load a CTC checkpoint, its tokenizer and feature extractor for inference (eval mode, no
     gradients)."""
-    with _IMPORTING:  # an import_runtime in flight finishes first
-        import torch
+    import torch
 
     options = options or LoadOptions()
     path = resolve_model(
