@@ -433,3 +433,38 @@ def test_a_reported_error_leaves_its_traceback_in_the_log(qtbot, start, caplog):
     assert str(error[1]) == "PortAudio library not found; install libportaudio2"
     (record,) = [r for r in caplog.records if r.exc_info]
     assert isinstance(record.exc_info[1], OSError) and record.exc_info[2] is not None
+
+
+@pytest.mark.parametrize("real_engine", [True, False])
+def test_the_window_imports_the_runtime_ahead_on_the_engine_thread(
+    qtbot, tmp_path, monkeypatch, real_engine
+):
+    """build_window queues engine.model.import_runtime for the remembered model and runtime to
+    the engine thread (not a thread of its own: transformers is not safe to import from two),
+    before the window is built; the tests' stand-in engines get no such head start."""
+    from app_fakes import FakePlayer
+    from PySide6.QtCore import QThread
+
+    from app import settings
+    from app.main import build_window
+    from engine.library.store import Store
+
+    calls = []
+
+    def record(source, backend="auto"):
+        calls.append((source, backend, QThread.currentThread().objectName()))
+
+    monkeypatch.setattr("engine.model.import_runtime", record)
+    store = settings.open_settings(tmp_path / "settings.ini")
+    settings.save(store, settings.Preferences(model="/models/mine", backend="onnx"))
+    with Store(tmp_path / "library.db") as library:
+        engine = None if real_engine else Engine()
+        window = build_window(store, engine, library=library, player=FakePlayer())
+        qtbot.addWidget(window)
+        if real_engine:
+            qtbot.waitUntil(lambda: bool(calls), timeout=5_000)
+            assert calls == [("/models/mine", "onnx", "tingxie-engine")]
+        else:
+            qtbot.wait(200)
+            assert calls == []
+        window.close()
