@@ -35,11 +35,16 @@ def _encoder(model: torch.nn.Module, family: Family) -> torch.nn.Module:
 def encode_features(
     model: torch.nn.Module, family: Family, audio: Iterable[np.ndarray], device: torch.device
 ) -> Iterator[np.ndarray]:
-    """(frames, channels) float32 feature-encoder output per utterance, one at a time."""
+    """(frames, channels) float32 feature-encoder output per utterance, one at a time; on a CPU
+    through the inference path's channels-last forward where the encoder allows it (the same
+    values, without the module's transposes around every LayerNorm)."""
+    from engine.model import channels_last_encoder
+
     encoder = _encoder(model, family)
+    run = (channels_last_encoder(encoder) if device.type == "cpu" else None) or encoder
     for a in audio:
         x = torch.from_numpy(np.ascontiguousarray(a))[None].to(device)
-        yield encoder(x)[0].transpose(0, 1).float().cpu().numpy()
+        yield run(x)[0].transpose(0, 1).float().cpu().numpy()
 
 
 def features_key(model: torch.nn.Module, family: Family, inputs: str) -> str:
