@@ -541,15 +541,57 @@ def weights_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("tingxie", appauthor=False)) / "weights"
 
 
-def _stored_dtype(weights: Path) -> str | None:
-    """The dtype of the first tensor in a safetensors file's header ("F32", "BF16", ...)."""
+def _tensor_header(weights: Path) -> dict[str, dict] | None:
+    """A safetensors file's header, tensor name -> {"dtype": "F32", "shape": [...], ...}."""
     try:
         with open(weights, "rb") as f:
             size = int.from_bytes(f.read(8), "little")
             header = json.loads(f.read(min(size, 100_000_000)))
     except (OSError, ValueError):
         return None
-    return next((v["dtype"] for k, v in header.items() if k != "__metadata__"), None)
+    header.pop("__metadata__", None)
+    return header
+
+
+def _stored_dtype(weights: Path) -> str | None:
+    """The dtype of the first tensor in a safetensors file's header ("F32", "BF16", ...)."""
+    header = _tensor_header(weights)
+    return next((v["dtype"] for v in header.values()), None) if header else None
+
+
+_SAFETENSORS_DTYPES = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}
+
+
+def _load_exact(folder: Path, dtype: Any, attention: str) -> Any | None:
+    """The model built on the meta device and handed the tensors of `folder/model.safetensors`
+    as they are (memory-mapped, as from_pretrained maps them), when the file holds exactly the
+    model's weights in `dtype`: our converted copies, and checkpoints this transformers saved.
+    from_pretrained's renaming, conversion and thread pool cost ~0.6 s on the full-size model
+    (2-core CPU); None when the file is anything else, and from_pretrained loads it."""
+    import itertools
+
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModelForCTC
+
+    header = _tensor_header(folder / "model.safetensors")
+    if not header:
+        return None
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
+    with torch.device("meta"):
+        model = AutoModelForCTC.from_config(config, dtype=dtype, attn_implementation=attention)
+    expected = model.state_dict()
+    if set(header) != set(expected) or any(
+        _SAFETENSORS_DTYPES.get(header[k]["dtype"]) != str(t.dtype).removeprefix("torch.")
+        or list(header[k]["shape"]) != list(t.shape)
+        for k, t in expected.items()
+    ):
+        return None
+    model.load_state_dict(load_file(folder / "model.safetensors"), assign=True, strict=True)
+    if any(t.is_meta for t in itertools.chain(model.parameters(), model.buffers())):
+        return None  # a buffer the file does not hold
+    model.name_or_path = config.name_or_path = str(folder)
+    return model
 
 
 def _converted_weights(path: Path, dtype: Any) -> Path | None:
@@ -660,8 +702,9 @@ def load_model(source: str | os.PathLike, options: LoadOptions | None = None) ->
             AttentionInterface.register(BLOCKED_ATTENTION, blocked_attention)
             converted = _converted_weights(path, dtype) if device.type == "cpu" else None
             found = converted is not None and _touch(converted / "model.safetensors")
-            model = AutoModelForCTC.from_pretrained(
-                converted if found else path,
+            folder = converted if found else path
+            model = _load_exact(folder, dtype, attention) or AutoModelForCTC.from_pretrained(
+                folder,
                 dtype=dtype,
                 attn_implementation=attention,
                 use_safetensors=any(path.glob("*.safetensors")) or None,

@@ -54,6 +54,56 @@ def test_every_registered_family_loads(tmp_path, model_type):
     assert out.shape[-1] == len(m.vocab)
 
 
+@pytest.mark.parametrize("model_type", sorted(FAMILIES))
+def test_a_checkpoint_holding_exactly_the_models_weights_loads_without_from_pretrained(
+    tmp_path, model_type, monkeypatch
+):
+    """The fast path (the model built on the meta device, the file's tensors assigned) gives
+    what from_pretrained gives; a file with other names (the legacy weight-norm keys), a
+    tensor fewer (from_pretrained initialises it) or another dtype than asked for goes through
+    from_pretrained, as before."""
+    import transformers
+    from safetensors.torch import load_file, save_file
+
+    import engine.model as model_module
+
+    folder = build_model(tmp_path / "m", "tiny", model_type=model_type)
+    reference = transformers.AutoModelForCTC.from_pretrained(folder).eval()
+    x = torch.randn(1, 16000, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        want = reference(x).logits
+    slow = []
+    real = transformers.AutoModelForCTC.from_pretrained.__func__
+
+    def spy(cls, path, *args, **kwargs):
+        slow.append(Path(path))
+        return real(cls, path, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModelForCTC, "from_pretrained", classmethod(spy))
+
+    def logits(precision="fp32"):
+        model = load_model(folder, LoadOptions(precision=precision, device="cpu")).model
+        with torch.inference_mode():
+            return model(x).logits
+
+    torch.testing.assert_close(logits(), want)
+    assert slow == []
+    assert model_module._load_exact(folder, torch.bfloat16, "eager") is None  # stored in fp32
+
+    weights = folder / "model.safetensors"
+    legacy = {
+        k.replace("parametrizations.weight.original0", "weight_g").replace(
+            "parametrizations.weight.original1", "weight_v"
+        ): v
+        for k, v in load_file(weights).items()
+        if not k.endswith("masked_spec_embed")  # used only in training
+    }
+    assert set(legacy) != set(load_file(weights))
+    save_file(legacy, weights, metadata={"format": "pt"})
+    torch.testing.assert_close(logits(), want)
+    assert slow == [folder]
+
+
 def test_weight_norm_is_baked_without_changing_outputs(tiny_model_dir):
     from torch.nn.utils import parametrize
     from transformers import AutoModelForCTC
@@ -141,6 +191,15 @@ def test_a_large_fp32_checkpoint_run_in_bf16_is_converted_once_and_loaded_from_t
         return real(cls, path, *args, **kwargs)
 
     monkeypatch.setattr(transformers.AutoModelForCTC, "from_pretrained", classmethod(spy))
+    exact = model_module._load_exact
+
+    def spy_exact(folder, *args):
+        model = exact(folder, *args)
+        if model is not None:
+            loaded_from.append(Path(folder))
+        return model
+
+    monkeypatch.setattr(model_module, "_load_exact", spy_exact)
     audio = np.random.default_rng(0).normal(scale=0.1, size=16_000).astype(np.float32)
 
     def logits(precision="bf16"):
