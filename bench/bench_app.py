@@ -52,7 +52,7 @@ def _memory() -> dict[str, float]:
 
 
 def run_app(model: str, audio: str, launched: float) -> dict:
-    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtCore import QEventLoop, QObject, QTimer, Slot
     from PySide6.QtWidgets import QApplication
 
     from app import settings
@@ -69,24 +69,36 @@ def run_app(model: str, audio: str, launched: float) -> dict:
     result: dict = {}
     loop = QEventLoop()
 
-    def loaded(_summary) -> None:
-        result["ready_s"] = time.time() - launched
-        result["ready_rss_mb"] = _memory()["VmRSS"]
-        window.add_files([audio])
+    class Watch(QObject):
+        """Receives the engine's signals on this (the window's) thread, as the window does: a
+        plain function would run on the engine thread that emits."""
 
-    def failed(error) -> None:
-        result["error"] = str(error)
-        loop.quit()
+        @Slot(object)
+        def loaded(self, _summary) -> None:
+            result["ready_s"] = time.time() - launched
+            result["ready_rss_mb"] = _memory()["VmRSS"]
+            window.add_files([audio])
 
-    def done(*_args) -> None:
-        result["file_s"] = time.time() - launched - result["ready_s"]
-        result["peak_rss_mb"] = _memory()["VmHWM"]
-        loop.quit()
+        @Slot(object)
+        def failed(self, error) -> None:
+            result["error"] = str(error)
+            loop.quit()
 
-    window.worker.model_loaded.connect(loaded)
-    window.worker.model_failed.connect(failed)
-    window.worker.file_failed.connect(lambda _job, error: failed(error))
-    window.worker.file_done.connect(done)
+        @Slot(int, object)
+        def file_failed(self, _job, error) -> None:
+            self.failed(error)
+
+        @Slot(int, object)
+        def done(self, *_args) -> None:
+            result["file_s"] = time.time() - launched - result["ready_s"]
+            result["peak_rss_mb"] = _memory()["VmHWM"]
+            loop.quit()
+
+    watch = Watch()
+    window.worker.model_loaded.connect(watch.loaded)
+    window.worker.model_failed.connect(watch.failed)
+    window.worker.file_failed.connect(watch.file_failed)
+    window.worker.file_done.connect(watch.done)
     window.show()
     window.start()
     QTimer.singleShot(900_000, loop.quit)
