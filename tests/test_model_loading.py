@@ -54,6 +54,31 @@ def test_every_registered_family_loads(tmp_path, model_type):
     assert out.shape[-1] == len(m.vocab)
 
 
+def _spy_loads(monkeypatch) -> list[tuple[str, Path]]:
+    """Where load_model takes its weights from, in order: ("exact", folder) for the meta-device
+    path, ("from_pretrained", folder) for transformers' loader."""
+    import transformers
+
+    import engine.model as model_module
+
+    loads: list[tuple[str, Path]] = []
+    real, exact = transformers.AutoModelForCTC.from_pretrained.__func__, model_module._load_exact
+
+    def spy(cls, path, *args, **kwargs):
+        loads.append(("from_pretrained", Path(path)))
+        return real(cls, path, *args, **kwargs)
+
+    def spy_exact(folder, *args):
+        model = exact(folder, *args)
+        if model is not None:
+            loads.append(("exact", Path(folder)))
+        return model
+
+    monkeypatch.setattr(transformers.AutoModelForCTC, "from_pretrained", classmethod(spy))
+    monkeypatch.setattr(model_module, "_load_exact", spy_exact)
+    return loads
+
+
 @pytest.mark.parametrize("model_type", sorted(FAMILIES))
 def test_a_checkpoint_holding_exactly_the_models_weights_loads_without_from_pretrained(
     tmp_path, model_type, monkeypatch
@@ -72,14 +97,7 @@ def test_a_checkpoint_holding_exactly_the_models_weights_loads_without_from_pret
     x = torch.randn(1, 16000, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         want = reference(x).logits
-    slow = []
-    real = transformers.AutoModelForCTC.from_pretrained.__func__
-
-    def spy(cls, path, *args, **kwargs):
-        slow.append(Path(path))
-        return real(cls, path, *args, **kwargs)
-
-    monkeypatch.setattr(transformers.AutoModelForCTC, "from_pretrained", classmethod(spy))
+    loads = _spy_loads(monkeypatch)
 
     def logits(precision="fp32"):
         model = load_model(folder, LoadOptions(precision=precision, device="cpu")).model
@@ -87,7 +105,7 @@ def test_a_checkpoint_holding_exactly_the_models_weights_loads_without_from_pret
             return model(x).logits
 
     torch.testing.assert_close(logits(), want)
-    assert slow == []
+    assert loads == [("exact", folder)]
     assert model_module._load_exact(folder, torch.bfloat16, "eager") is None  # stored in fp32
 
     weights = folder / "model.safetensors"
@@ -101,7 +119,7 @@ def test_a_checkpoint_holding_exactly_the_models_weights_loads_without_from_pret
     assert set(legacy) != set(load_file(weights))
     save_file(legacy, weights, metadata={"format": "pt"})
     torch.testing.assert_close(logits(), want)
-    assert slow == [folder]
+    assert loads[1:] == [("from_pretrained", folder)]
 
 
 def test_weight_norm_is_baked_without_changing_outputs(tiny_model_dir):
@@ -172,7 +190,6 @@ def test_a_large_fp32_checkpoint_run_in_bf16_is_converted_once_and_loaded_from_t
     checkpoint changes, skipped in fp32, and a cache that cannot be written costs nothing but
     the conversion. The size threshold is lowered so the tiny model counts as large."""
     import numpy as np
-    import transformers
 
     import engine.model as model_module
     from engine.model import _stored_dtype
@@ -183,23 +200,7 @@ def test_a_large_fp32_checkpoint_run_in_bf16_is_converted_once_and_loaded_from_t
     monkeypatch.setenv("TINGXIE_WEIGHTS_CACHE", str(cache))
     source = tmp_path / "model"
     shutil.copytree(tiny_model_dir, source)
-    loaded_from = []
-    real = transformers.AutoModelForCTC.from_pretrained.__func__
-
-    def spy(cls, path, *args, **kwargs):
-        loaded_from.append(Path(path))
-        return real(cls, path, *args, **kwargs)
-
-    monkeypatch.setattr(transformers.AutoModelForCTC, "from_pretrained", classmethod(spy))
-    exact = model_module._load_exact
-
-    def spy_exact(folder, *args):
-        model = exact(folder, *args)
-        if model is not None:
-            loaded_from.append(Path(folder))
-        return model
-
-    monkeypatch.setattr(model_module, "_load_exact", spy_exact)
+    loads = _spy_loads(monkeypatch)
     audio = np.random.default_rng(0).normal(scale=0.1, size=16_000).astype(np.float32)
 
     def logits(precision="bf16"):
@@ -211,21 +212,21 @@ def test_a_large_fp32_checkpoint_run_in_bf16_is_converted_once_and_loaded_from_t
     assert first.dtype == torch.bfloat16
     assert _stored_dtype(converted / "model.safetensors") == "BF16"
     second, out2 = logits()
-    assert loaded_from[-1] == converted and second.path == source
+    assert loads[-1][1] == converted and second.path == source
     assert np.array_equal(out1, out2)
 
     (source / "model.safetensors").write_bytes((source / "model.safetensors").read_bytes())
     logits()  # a changed checkpoint (new modification time) is converted again
-    assert len(list(cache.iterdir())) == 2 and loaded_from[-1] == source
+    assert len(list(cache.iterdir())) == 2 and loads[-1][1] == source
 
     logits("fp32")
-    assert loaded_from[-1] == source and len(list(cache.iterdir())) == 2
+    assert loads[-1][1] == source and len(list(cache.iterdir())) == 2
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
     monkeypatch.setenv("TINGXIE_WEIGHTS_CACHE", str(blocker / "weights"))
     m, _ = logits()
-    assert m.dtype == torch.bfloat16 and loaded_from[-1] == source
+    assert m.dtype == torch.bfloat16 and loads[-1][1] == source
 
 
 def test_the_feature_encoder_runs_long_input_in_slices_with_the_same_output(
