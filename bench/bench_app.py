@@ -60,7 +60,7 @@ def run_app(model: str, audio: str, launched: float) -> dict:
     from engine.library.store import Store
 
     qt = QApplication.instance() or QApplication([])
-    work = Path(tempfile.mkdtemp(prefix="bench-app-"))
+    work = Path(tempfile.mkdtemp(prefix="app-", dir=os.environ["XDG_DATA_HOME"]))
     store = settings.open_settings(work / "settings.ini")
     prefs = settings.Preferences(model=model, model_chosen=True,
                                  recordings_dir=str(work / "recordings"))  # fmt: skip
@@ -160,13 +160,20 @@ def main() -> None:
         child(args.child, args.model, args.audio, args.launched)
         return
 
-    from bench_transcribe import _cpu_name, build_exports, build_full_model, build_long_audio
+    from bench_transcribe import build_exports, build_full_model, build_long_audio
 
     model, audio = build_full_model(), build_long_audio(args.minutes)
     if args.runtime == "onnx-int8":
         model = build_exports(model, ["onnxruntime-int8"])["onnxruntime-int8"]
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HF_HUB_OFFLINE": "1",
-           "XDG_DATA_HOME": tempfile.mkdtemp(prefix="bench-app-data-")}  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="bench-app-") as scratch:  # settings, library, data
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HF_HUB_OFFLINE": "1",
+               "XDG_DATA_HOME": scratch}  # fmt: skip
+        report(args, model, audio, env)
+
+
+def report(args, model: Path, audio: Path, env: dict) -> None:
+    from bench_transcribe import _cpu_name
+
     print(f"{_cpu_name()}, {len(os.sched_getaffinity(0))} cores; full-size model {model} "
           f"({args.runtime}); {args.minutes:g} min file")  # fmt: skip
     warm = launch("engine", model, audio, env)  # fills the weights cache and the page cache
