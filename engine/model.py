@@ -577,9 +577,12 @@ def _load_exact(folder: Path, dtype: Any, attention: str) -> Any | None:
     header = _tensor_header(folder / "model.safetensors")
     if not header:
         return None
-    config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
-    with torch.device("meta"):
-        model = AutoModelForCTC.from_config(config, dtype=dtype, attn_implementation=attention)
+    try:  # whatever fails here, from_pretrained meets too, and words the error
+        config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
+        with torch.device("meta"):
+            model = AutoModelForCTC.from_config(config, dtype=dtype, attn_implementation=attention)
+    except (OSError, ValueError, RuntimeError, ImportError):
+        return None
     expected = model.state_dict()
     if set(header) != set(expected) or any(
         _SAFETENSORS_DTYPES.get(header[k]["dtype"]) != str(t.dtype).removeprefix("torch.")
