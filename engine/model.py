@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import pickle
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -648,15 +649,19 @@ def _keep_converted(model: Any, folder: Path) -> None:
         log.warning("%s: converted weights not kept (%s); the next load converts again", folder, e)
 
 
+# Held by import_runtime and load_model: transformers' lazy top-level module is not safe to
+# import from two threads at once (a load on one thread while the app's engine thread imported
+# ahead failed with "cannot import name 'AutoFeatureExtractor'").
+_IMPORTING = threading.Lock()
+
+
 def import_runtime(source: str | os.PathLike, backend: Backend = "auto") -> None:
     """Import the libraries `load_model(source)` will need, loading nothing: torch, and
     transformers' model code unless the model runs on ONNX Runtime (a Whisper model needs
     neither). These imports are most of a cold load (~4 s of ~5.5 s on a 2-core CPU); the app's
-    engine thread runs this while the window is being built. Call it on the thread that will
-    load: transformers' lazy top-level module is not safe to import from two threads at once (a
-    load beside it on another thread failed with "cannot import name 'AutoFeatureExtractor'").
-    Never raises: the load that follows reports what is wrong."""
-    with contextlib.suppress(Exception):
+    engine thread runs this while the window is being built. A load_model on another thread
+    waits for it (_IMPORTING). Never raises: the load that follows reports what is wrong."""
+    with _IMPORTING, contextlib.suppress(Exception):
         if family_of(source) is WHISPER:
             return
         import torch  # noqa: F401
@@ -670,9 +675,13 @@ def import_runtime(source: str | os.PathLike, backend: Backend = "auto") -> None
 def load_model(source: str | os.PathLike, options: LoadOptions | None = None) -> LoadedModel:
     """Load a CTC checkpoint, its tokenizer and feature extractor for inference (eval mode, no
     gradients)."""
+    with _IMPORTING:  # not while another thread imports transformers (see _IMPORTING)
+        return _load_model(source, options or LoadOptions())
+
+
+def _load_model(source: str | os.PathLike, options: LoadOptions) -> LoadedModel:
     import torch
 
-    options = options or LoadOptions()
     path = resolve_model(
         source, local_files_only=options.local_files_only, allow_pickle=options.allow_pickle
     )

@@ -428,3 +428,25 @@ def test_importing_ahead_takes_what_the_models_runtime_needs(tiny_model_dir, tmp
     (whisper / "model.bin").write_bytes(b"")
     assert _imported_after_import_runtime(whisper) == set()
     assert _imported_after_import_runtime(tmp_path / "missing") == both  # a Hub id's case
+
+
+def test_a_load_on_another_thread_waits_for_the_imports_ahead(tiny_model_dir):
+    """The app's engine thread imports ahead (import_runtime) while another thread may load (a
+    tool that builds the window and transcribes on its own thread did): in a fresh interpreter
+    the load must not see transformers half imported."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import threading; from engine.model import import_runtime, load_model; "
+        f"t = threading.Thread(target=import_runtime, args=({str(tiny_model_dir)!r},)); "
+        f"t.start(); m = load_model({str(tiny_model_dir)!r}); t.join(); print(len(m.vocab) > 0)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "True"

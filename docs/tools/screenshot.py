@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         image = window.grab()
     image.save(str(args.out))
-    window.handle.stop()
+    window.close()  # stops the engine worker and the tuning supervisor
     print(args.out)
     return 0
 
