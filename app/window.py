@@ -551,14 +551,19 @@ class MainWindow(QMainWindow):
 
     def _show_model_status(self) -> None:
         """The status bar's model label, from the state: loading, the model in use, or none."""
+        source = self._loading if self._loading is not None else getattr(self.model, "source", "")
         if self._loading is not None:
-            text = tr("status.loading_model", model=self._loading)
+            text = tr("status.loading_model", model=model_display_name(source))
         elif self.model is not None:
             s = self.model
-            text = tr("status.model_ready", model=s.source, device=s.device, dtype=s.dtype)
+            dtype = _DTYPE_NAMES.get(s.dtype, s.dtype)
+            text = tr(
+                "status.model_ready", model=model_display_name(source), device=s.device, dtype=dtype
+            )
         else:
             text = tr("status.no_model")
         self.model_label.setText(text)
+        self.model_label.setToolTip(source)  # the full folder or Hub id
 
     def _model_progress(self, fraction: float) -> None:
         self.model_progress.setRange(0, 1000)
@@ -1067,6 +1072,18 @@ class MainWindow(QMainWindow):
         if self._own_library and self.library is not None:
             self.library.close()
         super().closeEvent(event)
+
+
+_DTYPE_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+
+
+def model_display_name(source: str) -> str:
+    """How the status bar names a model: a local folder by its last two parts (a tuned model is
+    `<job>/model` at the end of a long path), a Hub id as it is."""
+    path = Path(source).expanduser()
+    if not source or not path.is_dir():
+        return source
+    return "/".join(path.resolve().parts[-2:]).lstrip("/")
 
 
 def _default_model() -> str:

@@ -754,3 +754,25 @@ def test_files_and_live_segments_are_punctuated_unless_turned_off(qtbot, make_wi
     qtbot.waitUntil(lambda: window.queue.state(job) == "done", timeout=5000)
     window.show_document(job)
     assert window.transcript.toPlainText() == "你好\n世界\n"
+
+
+def test_the_status_bar_names_a_local_model_by_its_folder_and_the_precision_briefly(
+    qtbot, make_window, tmp_path
+):
+    """A tuned model lives in a long path: the status bar shows its last two parts and "bf16"
+    (not torch's "bfloat16"), the tooltip the whole path; a Hub id is shown as it is."""
+    from types import SimpleNamespace
+
+    from app.window import model_display_name
+
+    folder = tmp_path / "tuning" / "clinic-20261203" / "model"
+    folder.mkdir(parents=True)
+    loaded = SimpleNamespace(dtype="bfloat16", device="cpu")
+    window = make_window(_engine(load_model=lambda source, tqdm: loaded), model=str(folder))
+    _loaded(qtbot, window)
+    assert window.model_label.text() == tr(
+        "status.model_ready", model="clinic-20261203/model", device="cpu", dtype="bf16"
+    )
+    assert window.model_label.toolTip() == str(folder)
+    hub_id = "jonatasgrosman/wav2vec2-large-xlsr-53-chinese-zh-cn"
+    assert model_display_name(hub_id) == hub_id

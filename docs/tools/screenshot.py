@@ -66,6 +66,7 @@ def _fill(window, clips: list[Path], model: str | None) -> None:
     from app import i18n
     from app.demo import is_demo_model
     from app.levels import ENVELOPE_BIN, envelope, level_percent
+    from app.window import model_display_name
     from engine.audio import load_audio
 
     segments = _transcribe(clips, model)
@@ -73,15 +74,12 @@ def _fill(window, clips: list[Path], model: str | None) -> None:
         texts = _manifest_texts()
         segments = _sample_segments([texts.get(c.name, "听写") for c in clips])
         window.statusBar().showMessage("sample text with illustrative confidences (no model)")
-    elif is_demo_model(model):
-        window.banner.show_message(
-            lambda: i18n.tr("status.demo_model"), offer_choose=True, offer_demo=False
-        )
-        window.model_label.setText(
-            i18n.tr("status.model_ready", model="demo-model", device="cpu", dtype="fp32")
-        )
-    else:
-        name = Path(model).name
+    else:  # as the window labels a model it loaded (the clips were transcribed here, in fp32)
+        if is_demo_model(model):
+            window.banner.show_message(
+                lambda: i18n.tr("status.demo_model"), offer_choose=True, offer_demo=False
+            )
+        name = model_display_name(str(model))
         window.model_label.setText(
             i18n.tr("status.model_ready", model=name, device="cpu", dtype="fp32")
         )
