@@ -65,6 +65,18 @@ class ModelSummary:
     features: frozenset[str] = frozenset()
     family: str = ""  # its engine.registry.Family.model_type ("whisper", "wav2vec2", …)
 
+    @classmethod
+    def of(cls, model: Any, source: str) -> ModelSummary:
+        """The summary of `model`, a loaded model of any family, loaded from `source`."""
+        return cls(
+            source=source,
+            device=str(getattr(model, "device", "cpu")),
+            dtype=str(getattr(model, "dtype", "")).replace("torch.", ""),
+            is_demo=demo.is_demo_model(source),
+            features=_features(model),
+            family=_family(model),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Decoding:
@@ -392,16 +404,7 @@ class EngineWorker(QObject):
         self.model, self._transcriber, self._streamer = model, transcriber, streamer
         self._decoding_told.clear()  # a new model: a file it cannot use is worth telling again
         self._step_timer.start()  # files queued before a model was loaded start now
-        self.model_loaded.emit(
-            ModelSummary(
-                source=source,
-                device=str(getattr(model, "device", "cpu")),
-                dtype=str(getattr(model, "dtype", "")).replace("torch.", ""),
-                is_demo=demo.is_demo_model(source),
-                features=_features(model),
-                family=_family(model),
-            )
-        )
+        self.model_loaded.emit(ModelSummary.of(model, source))
         self._apply_decoding()  # the domain model is built now, not in the first file's time
 
     # ---- training sets -------------------------------------------------------------------

@@ -613,3 +613,19 @@ def test_review_screenshot_renders(qtbot, shared_audio, tmp_path):
     assert main([str(out), "--model", str(demo)]) == 0  # any model; the README's is Whisper
     image = QImage(str(out))
     assert image.width() >= 1000 and image.height() >= 600
+
+
+def test_main_window_screenshot_renders(qtbot, shared_audio, tmp_path):
+    """docs/tools/screenshot.py: the window with a model's own transcript of real clips."""
+    import runpy
+
+    from PySide6.QtGui import QImage
+
+    main = runpy.run_path(
+        str(Path(__file__).resolve().parents[1] / "docs" / "tools" / "screenshot.py")
+    )["main"]
+    out = tmp_path / "window.png"
+    demo = Path(__file__).resolve().parents[1] / "resources" / "demo-model"
+    assert main([str(out), "--model", str(demo)]) == 0
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1400, 860)

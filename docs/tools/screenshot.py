@@ -2,11 +2,13 @@
 
     python docs/tools/screenshot.py docs/screenshot.png [CLIP.wav ...] [--model FOLDER | --sample]
 
-With a model (--model, or the demo model in resources/demo-model when present) each clip is
-transcribed by it, so the colors are the model's real confidences (the demo model only knows
-synthetic speech: give it `tingxie-cli synth` clips). With --sample, or without a model, the
-clips' published transcripts are shown with illustrative confidences (labelled as such in the
-status bar) — the window, fonts, waveform and coloring are the real ones either way.
+With a model each clip is transcribed by it through the engine, as the app does, so the text,
+punctuation, colors and alternatives are the model's own. The default model is Whisper-base
+(`make whisper-model`), which understands the real clips of ../shared/audio; without it, the
+demo model in resources/demo-model (it only knows synthetic speech: give it `tingxie-cli synth`
+clips). With --sample, or without any model, the clips' published transcripts are shown with
+illustrative confidences (labelled as such in the status bar). The window, fonts, waveform and
+coloring are the real ones either way; the last four characters are shown as a live tail.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from engine.results import Alternative, Char, Segment
 
 __all__ = ["main"]
 
-_SHARED = Path(__file__).resolve().parents[3] / "shared" / "audio"
+_ROOT = Path(__file__).resolve().parents[2]
+_SHARED = _ROOT.parent / "shared" / "audio"
+_WHISPER = _ROOT / ".cache" / "models" / "whisper-base"
 _DEFAULT_CLIPS = ("funasr_asr_example_zh.wav", "aishell1_BAC009S0764W0121.wav")
 
 
@@ -47,13 +51,20 @@ def _manifest_texts() -> dict[str, str]:
     return {r.split("\t")[0]: r.split("\t")[2] for r in rows if r.strip()}
 
 
-def _transcribe(clips: list[Path], model: str | None) -> list[Segment] | None:
-    if model is None:
-        return None
-    from engine.model import load_model
-    from engine.transcribe import Transcriber
+def _default_model() -> str | None:
+    from app.demo import demo_model_dir
 
-    transcriber = Transcriber(load_model(model))
+    if _WHISPER.is_dir():
+        return str(_WHISPER)
+    demo = demo_model_dir()
+    return None if demo is None else str(demo)
+
+
+def _transcribe(clips: list[Path], model) -> list[Segment]:
+    """The clips as `model` (loaded by engine.loader) transcribes them."""
+    from engine.loader import transcriber_for
+
+    transcriber = transcriber_for(model)
     segments: list[Segment] = []
     for clip in clips:
         items, _info = transcriber.transcribe(clip)
@@ -63,26 +74,19 @@ def _transcribe(clips: list[Path], model: str | None) -> list[Segment] | None:
 
 def _fill(window, clips: list[Path], model: str | None) -> None:
     """Put a transcript (with a live tail), the first clip's waveform and a queue on show."""
-    from app import i18n
-    from app.demo import is_demo_model
     from app.levels import ENVELOPE_BIN, envelope, level_percent
-    from app.window import model_display_name
+    from app.worker import ModelSummary
     from engine.audio import load_audio
+    from engine.loader import load_model
 
-    segments = _transcribe(clips, model)
-    if segments is None:
+    if model is None:
         texts = _manifest_texts()
         segments = _sample_segments([texts.get(c.name, "听写") for c in clips])
         window.statusBar().showMessage("sample text with illustrative confidences (no model)")
-    else:  # as the window labels a model it loaded (the clips were transcribed here, in fp32)
-        if is_demo_model(model):
-            window.banner.show_message(
-                lambda: i18n.tr("status.demo_model"), offer_choose=True, offer_demo=False
-            )
-        name = model_display_name(str(model))
-        window.model_label.setText(
-            i18n.tr("status.model_ready", model=name, device="cpu", dtype="fp32")
-        )
+    else:  # loaded here, and shown as the window shows a model its worker loaded
+        loaded = load_model(model)
+        segments = _transcribe(clips, loaded)
+        window._model_loaded(ModelSummary.of(loaded, model))
     audio = load_audio(clips[0])
     window.waveform.add_envelope(envelope(audio, ENVELOPE_BIN), level_percent(audio[-8000:]))
     window.transcript.set_segments(segments[:-1])
@@ -95,7 +99,7 @@ def _fill(window, clips: list[Path], model: str | None) -> None:
 
 
 def _hover_most_doubtful(window) -> None:
-    """Show the hover tooltip of the least confident character, as a user pointing at it."""
+    """Show a doubtful character's hover tooltip, as a user pointing at it."""
     from PySide6.QtCore import QEvent
     from PySide6.QtGui import QHelpEvent
     from PySide6.QtWidgets import QApplication
@@ -103,7 +107,9 @@ def _hover_most_doubtful(window) -> None:
     view = window.transcript
     if not view.chars:
         return
-    index = min(range(len(view.chars)), key=lambda i: view.chars[i].confidence)
+    # the least confident one with alternatives, so the tooltip shows them too
+    index = min(range(len(view.chars)), key=lambda i: (not view.chars[i].alternatives,
+                                                        view.chars[i].confidence))  # fmt: skip
     point = view.char_point(index)
     event = QHelpEvent(QEvent.Type.ToolTip, point, view.viewport().mapToGlobal(point))
     QApplication.sendEvent(view.viewport(), event)
@@ -114,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("clips", nargs="*", type=Path)
     parser.add_argument(
-        "--model", help="model folder that transcribes the clips (default: the demo model)"
+        "--model",
+        help="model folder that transcribes the clips (default: Whisper-base if fetched, else "
+        "the demo model)",
     )
     parser.add_argument(
         "--sample",
@@ -140,9 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     window._devices_listed([])  # what this machine has; no dialog, no PortAudio needed
     window.resize(1400, 860)
-    from app.demo import demo_model_dir
-
-    _fill(window, clips, None if args.sample else args.model or demo_model_dir())
+    _fill(window, clips, None if args.sample else args.model or _default_model())
     window.show()
     for _ in range(20):
         qt.processEvents()
