@@ -503,6 +503,18 @@ def test_waveform_shows_the_stretch_span_and_position(qtbot, panel: ReviewPanel)
     assert panel.waveform.cursor.value() == pytest.approx(0.3)
 
 
+def test_empty_waveform_shades_nothing(qtbot):
+    """Before a transcript is open there is no span to shade and no position to mark."""
+    from app.review.view import SpanWaveform
+
+    waveform = SpanWaveform()
+    qtbot.addWidget(waveform)
+    assert not waveform.region.isVisible() and not waveform.cursor.isVisible()
+    waveform.set_span(0.2, 0.5)
+    waveform.set_position(0.3)
+    assert waveform.region.isVisible() and waveform.cursor.isVisible()
+
+
 def test_sounddevice_player_reads_plays_and_reports_position(qtbot, tmp_path, monkeypatch):
     import numpy as np
     import sounddevice as sd

@@ -75,6 +75,8 @@ class SpanWaveform(QWidget):
         self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#d32f2f", width=2))
         self.plot.addItem(self.region)
         self.plot.addItem(self.cursor)
+        self.region.hide()  # until there is a span to shade (no transcript open yet)
+        self.cursor.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
@@ -91,6 +93,8 @@ class SpanWaveform(QWidget):
 
     def set_span(self, start: float, end: float) -> None:
         self.region.setRegion((start, end))
+        self.region.show()
 
     def set_position(self, seconds: float) -> None:
         self.cursor.setValue(seconds)
+        self.cursor.show()
