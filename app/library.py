@@ -87,6 +87,7 @@ class LibraryView(QWidget):
         )
         self.table.verticalHeader().hide()
         self.message = QLabel()
+        self.message.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.search)
         layout.addWidget(self.table, 1)
@@ -100,6 +101,7 @@ class LibraryView(QWidget):
         self.table.cellDoubleClicked.connect(lambda row, _: self._open_row(row))
         self.ids: list[int] = []
         self._stale = False
+        self._empty = False  # the message says why the table is empty (reworded with the language)
         self.retranslate()
         self.refresh()
 
@@ -119,17 +121,30 @@ class LibraryView(QWidget):
     def retranslate(self) -> None:
         self.search.setPlaceholderText(tr("library.search"))
         self.table.setHorizontalHeaderLabels([tr(f"library.{c}") for c in _COLUMNS])
+        if self._empty:
+            self._say_empty()
+
+    def _say_empty(self) -> None:
+        """What an empty table means: nothing kept yet, or nothing matching the search."""
+        self._empty = True
+        query = self.search.text().strip()
+        self.message.setText(tr("library.no_match", text=query) if query else tr("library.empty"))
 
     def refresh(self) -> None:
         """Query the store again with the current search text."""
         try:
             rows = self.store.list_transcripts(self.search.text())
         except StoreError as e:
+            self._empty = False
             self.message.setText(error_text(e))
             return
-        self.message.setText("")
         self._stale = False
         self.ids = [r.id for r in rows]
+        if rows:
+            self._empty = False
+            self.message.setText("")
+        else:
+            self._say_empty()
         self.table.setRowCount(len(rows))
         for i, (r, title) in enumerate(zip(rows, distinct_titles(rows), strict=True)):
             duration = f"{r.duration / 60:.1f} min" if r.duration else ""

@@ -296,6 +296,21 @@ def test_library_search_and_open(qtbot, store: Store, audio: Path):
     assert library.ids == [t3, t2, t1]
 
 
+def test_library_says_why_it_is_empty(qtbot, store: Store):
+    """An empty library says what will fill it; a search that finds nothing says so."""
+    from app import i18n
+
+    library = LibraryView(store)
+    qtbot.addWidget(library)
+    assert library.message.text() == i18n.tr("library.empty")
+    store.add_transcript([Segment(0, 0, 1, (Char("北", 0, 0.5, 0.9),))], title="one")
+    library.refresh()
+    assert library.message.text() == ""
+    library.search.setText("南")
+    qtbot.waitUntil(lambda: library.ids == [], timeout=2000)
+    assert "南" in library.message.text() and library.message.text() != i18n.tr("library.empty")
+
+
 def test_library_tells_apart_files_of_the_same_name(qtbot, store: Store, tmp_path, monkeypatch):
     """Old: three rows all reading "meeting.wav". Now the folders that differ (as deep as it
     takes) and, for the same file transcribed twice, the local time it was transcribed."""

@@ -435,7 +435,9 @@ def test_the_check_blocks_warns_and_grows_the_vocabulary(qtbot, tmp_path):
     page.sources.select_source(manifest)
     page.sources.select_source(extra, only=False)
     page.how.form.set_value("min_seconds", 0.1)
+    assert checker.histogram.isHidden()  # no durations before a check
     page.check()
+    assert checker.check.histogram and not checker.histogram.isHidden()
     kinds = {i.kind for i in checker.check.issues}
     assert {"unknown_chars", "little_data"} <= kinds and not checker.check.blocking
     assert checker.table.rowCount() == len(checker.check.report.findings) == 1

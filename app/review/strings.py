@@ -93,6 +93,12 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
     "library.edits": ("Edits", "修改"),
     "library.text": ("Text", "文字"),
     "library.open": ("Open", "打开"),
+    "library.empty": (
+        "No transcripts yet: every file you transcribe and every recording you finish is kept "
+        "here, to search, review and reopen.",
+        "还没有转写。转写的每个文件、完成的每段录音都会保存在这里，可搜索、校对、再次打开。",
+    ),
+    "library.no_match": ("No transcript contains “{text}”.", "没有包含“{text}”的转写。"),
     "store.failed": (
         "The transcript library cannot be opened: {message}",
         "无法打开转写库：{message}",

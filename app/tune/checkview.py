@@ -58,6 +58,7 @@ class CheckPanel(QWidget):
         self.histogram.setMinimumHeight(140)
         self.histogram.setMaximumHeight(200)
         self.histogram.getAxis("bottom").enableAutoSIPrefix(False)  # seconds, never "x0.001"
+        self.histogram.hide()  # empty axes say nothing: shown with a check's durations
         self.table = QTableWidget(0, 4)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
@@ -96,6 +97,7 @@ class CheckPanel(QWidget):
         self.issues.setText("")
         self.table.setRowCount(0)
         self.histogram.clear()
+        self.histogram.hide()
         self._update()
 
     def show_check(self, check: DataCheck) -> None:
@@ -112,6 +114,7 @@ class CheckPanel(QWidget):
                 brush="#1565c0",
             )
             self.histogram.addItem(bars)
+        self.histogram.setVisible(bool(check.histogram))
         findings = check.report.findings if check.report else []
         self.table.setRowCount(min(len(findings), _MAX_ROWS))
         for row, f in enumerate(findings[:_MAX_ROWS]):
