@@ -11,10 +11,12 @@ __all__ = ["ModelBanner"]
 
 
 class ModelBanner(QFrame):
-    """A yellow strip with a message and buttons: choose a model folder, use the demo."""
+    """A yellow strip with a message and buttons: choose a model folder, use the demo, or
+    keep the model that stands in for the default one (`keep_requested`)."""
 
     choose_requested = Signal()
     demo_requested = Signal()
+    keep_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -24,13 +26,17 @@ class ModelBanner(QFrame):
         self.label.setWordWrap(True)
         self.choose_button = QPushButton()
         self.demo_button = QPushButton()
+        self.keep_button = QPushButton()
         self.choose_button.clicked.connect(self.choose_requested)
         self.demo_button.clicked.connect(self.demo_requested)
+        self.keep_button.clicked.connect(self.hide)
+        self.keep_button.clicked.connect(self.keep_requested)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 4)
         layout.addWidget(self.label, 1)
         layout.addWidget(self.choose_button)
         layout.addWidget(self.demo_button)
+        layout.addWidget(self.keep_button)
         self._message: Message = str
         self.retranslate()
         self.hide()
@@ -38,15 +44,19 @@ class ModelBanner(QFrame):
     def text(self) -> str:
         return self.label.text()
 
-    def show_message(self, message: Message, *, offer_choose: bool, offer_demo: bool) -> None:
+    def show_message(
+        self, message: Message, *, offer_choose: bool, offer_demo: bool, offer_keep: bool = False
+    ) -> None:
         """Show `message` (reworded on every language switch) and the ways out offered."""
         self._message = message
         self.label.setText(message())
         self.choose_button.setVisible(offer_choose)
         self.demo_button.setVisible(offer_demo)
+        self.keep_button.setVisible(offer_keep)
         self.show()
 
     def retranslate(self) -> None:
         self.label.setText(self._message())
         self.choose_button.setText(tr("action.choose_model"))
         self.demo_button.setText(tr("action.use_demo"))
+        self.keep_button.setText(tr("action.keep_model"))

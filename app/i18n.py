@@ -79,6 +79,12 @@ STRINGS: dict[str, tuple[str, str]] = {
         "DEMO model: trained on synthetic speech only, not for real voices",
         "演示模型：仅用合成语音训练，不适用于真人语音",
     ),
+    "status.fallback_model": (
+        "Tingxie opened {model} instead, which is on this computer. “Keep it” makes it the model "
+        "Tingxie starts with; “Choose model…” picks another.",
+        "已改用本机已有的 {model}。“保留”后每次启动都用它；“选择模型…”可换成别的模型。",
+    ),
+    "action.keep_model": ("Keep it", "保留"),
     "status.recording": ("Recording…", "正在录音…"),
     "action.punctuation": ("Add punctuation", "自动添加标点"),
     # Model → Language model (app.decoding)

@@ -226,6 +226,7 @@ class MainWindow(QMainWindow):
         self.banner = ModelBanner()
         self.banner.choose_requested.connect(self.choose_model)
         self.banner.demo_requested.connect(self.use_demo_model)
+        self.banner.keep_requested.connect(self._keep_standing_in)
         self.waveform = WaveformView()
         self.transcript = TranscriptView()
         self.transcript.set_threshold(self.prefs.threshold)
@@ -573,8 +574,8 @@ class MainWindow(QMainWindow):
         self.model, self._loading = summary, None
         self.model_progress.hide()
         self._show_model_status()
-        # Why the demo stands in at start (the default model missing) stays visible above the
-        # demo label; an older failure (a model chosen since) does not.
+        # Why the demo (or Whisper-base) stands in at start, the default model missing, stays
+        # visible above what stands in; an older failure (a model chosen since) does not.
         reason, self._fallback_reason = self._fallback_reason, None
         if summary.is_demo:
 
@@ -583,12 +584,27 @@ class MainWindow(QMainWindow):
                 return f"{error_text(reason)}\n{demo_text}" if reason is not None else demo_text
 
             self.banner.show_message(message, offer_choose=True, offer_demo=False)
+        elif reason is not None:  # another model stands in for the default (Whisper-base)
+            name = model_display_name(summary.source)
+
+            def standing_in() -> str:
+                return f"{error_text(reason)}\n{tr('status.fallback_model', model=name)}"
+
+            self.banner.show_message(
+                standing_in, offer_choose=True, offer_demo=False, offer_keep=True
+            )
         else:
             self.banner.hide()
         self._starting_up = False
         if self.tune_page is not None:
             self.tune_page.set_loaded_model(summary)
         self._update_actions()
+
+    def _keep_standing_in(self) -> None:
+        """The model that stood in for the missing default is kept: the next start opens it
+        without trying the default first."""
+        if self.model is not None:
+            self.settings.set(model=self.model.source, model_chosen=True)
 
     def _model_failed(self, error: object) -> None:
         self._loading = None

@@ -280,6 +280,15 @@ def test_first_run_offline_opens_whisper_from_the_cache_before_the_demo(
     assert dialogs == []
     qtbot.waitUntil(lambda: window.model is not None)
     assert not window.model.is_demo
+    # Why it stands in and what stands in, until the user keeps it: the next start opens it
+    # without trying the default first.
+    banner = window.banner
+    assert banner.isVisible() and "not in the Hugging Face cache" in banner.text()
+    assert "whisper-base" in banner.text() and banner.keep_button.isVisible()
+    assert not window.prefs.model_chosen
+    banner.keep_button.click()
+    assert not banner.isVisible()
+    assert window.prefs.model == whisper and window.prefs.model_chosen
 
 
 def test_chosen_model_failing_is_reported_and_offers_the_demo(
