@@ -37,6 +37,7 @@ __all__ = [
     "is_supported",
     "iter_audio",
     "load_audio",
+    "open_source",
     "probe",
     "read_span",
     "write_wav",
@@ -588,6 +589,27 @@ def iter_audio(
     native = (block for _, block in _native_blocks(info))
     resampled = _resample(native, StreamResampler(info.sample_rate, info.channels, sampling_rate))
     return _require_samples(info.path, _regroup(resampled, size))
+
+
+def open_source(
+    source: str | os.PathLike[str] | np.ndarray,
+    *,
+    block_seconds: float = 30.0,
+    sampling_rate: int = SAMPLE_RATE,
+) -> tuple[str, float, Iterator[np.ndarray]]:
+    """What a transcriber reads, a file or a mono float array at `sampling_rate`, as its name,
+    its duration in seconds and its float32 blocks of `block_seconds` (`iter_audio`). A bad file
+    raises `AudioError` here, a 2-D array ValueError."""
+    if not isinstance(source, np.ndarray):
+        info = probe(source)
+        blocks = iter_audio(source, block_seconds=block_seconds, sampling_rate=sampling_rate)
+        return str(source), info.duration, blocks
+    if source.ndim != 1:
+        raise ValueError(f"audio array has shape {source.shape}; pass mono 1-D samples")
+    samples = source.astype(np.float32, copy=False)
+    size = max(1, round(block_seconds * sampling_rate))
+    blocks = (samples[i : i + size] for i in range(0, len(samples), size))
+    return "<array>", len(samples) / sampling_rate, blocks
 
 
 def load_audio(path: str | os.PathLike[str], *, sampling_rate: int = SAMPLE_RATE) -> np.ndarray:

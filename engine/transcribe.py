@@ -314,11 +314,6 @@ def _batches(chunks: Iterable[Chunk], size: int) -> Iterator[list[Chunk]]:
         yield batch
 
 
-def _blocks_of(audio: np.ndarray, block: int) -> Iterator[np.ndarray]:
-    for i in range(0, len(audio), block):
-        yield audio[i : i + block]
-
-
 def _log_softmax_(x: torch.Tensor) -> torch.Tensor:
     """log_softmax over the last axis, written over `x`."""
     return x.sub_(x.logsumexp(-1, keepdim=True))
@@ -526,16 +521,9 @@ class Transcriber:
         options = options or TranscribeOptions()
         self.beam_decoder(options)  # a bad domain text or hotword file fails here, not later
         sr = self.model.sampling_rate
-        block = max(1, round(options.block_seconds * sr))
-        if isinstance(source, np.ndarray):
-            if source.ndim != 1:
-                raise ValueError(f"audio array has shape {source.shape}; pass mono 1-D samples")
-            name, duration = "<array>", len(source) / sr
-            blocks: Iterable[np.ndarray] = _blocks_of(source.astype(np.float32, copy=False), block)
-        else:
-            name = str(source)
-            duration = audio.probe(source).duration
-            blocks = audio.iter_audio(source, block_seconds=options.block_seconds)
+        name, duration, blocks = audio.open_source(
+            source, block_seconds=options.block_seconds, sampling_rate=sr
+        )
         m = self.model
         info = TranscriptionInfo(
             source=name,

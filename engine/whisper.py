@@ -341,15 +341,7 @@ class WhisperTranscriber:
         """Start transcribing a file (any format engine.audio reads) or a 16 kHz mono array;
         errors as `Transcriber.transcribe`."""
         options = options or TranscribeOptions()
-        if isinstance(source, np.ndarray):
-            if source.ndim != 1:
-                raise ValueError(f"audio array has shape {source.shape}; pass mono 1-D samples")
-            name, duration = "<array>", len(source) / SAMPLE_RATE
-            blocks: Iterable[np.ndarray] = [source.astype(np.float32, copy=False)]
-        else:
-            name = str(source)
-            duration = audio.probe(source).duration
-            blocks = audio.iter_audio(source, block_seconds=options.block_seconds)
+        name, duration, blocks = audio.open_source(source, block_seconds=options.block_seconds)
         m = self.model
         info = TranscriptionInfo(
             source=name,

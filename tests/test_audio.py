@@ -148,6 +148,23 @@ def test_blocks_have_the_asked_length_and_join_to_load_audio(files, name):
     np.testing.assert_allclose(np.concatenate(blocks), whole, atol=1e-6)
 
 
+def test_open_source_reads_a_file_and_an_array_alike(files):
+    """What both transcribers read: name, duration and the same blocks from a file or from
+    the array it decodes to; a 2-D array is refused with what to pass instead."""
+    name, duration, blocks = audio.open_source(files["pcm.wav"], block_seconds=0.7)
+    from_file = list(blocks)
+    whole = load_audio(files["pcm.wav"])
+    assert name == str(files["pcm.wav"]) and duration == pytest.approx(len(whole) / SAMPLE_RATE)
+    name, duration, blocks = audio.open_source(whole.astype(np.float64), block_seconds=0.7)
+    from_array = list(blocks)
+    assert name == "<array>" and duration == len(whole) / SAMPLE_RATE
+    assert [len(b) for b in from_array] == [len(b) for b in from_file]
+    assert all(b.dtype == np.float32 for b in from_array)
+    np.testing.assert_allclose(np.concatenate(from_array), np.concatenate(from_file), atol=1e-6)
+    with pytest.raises(ValueError, match="mono 1-D"):
+        audio.open_source(np.zeros((2, 100), np.float32))
+
+
 @pytest.mark.parametrize(
     "name", ["pcm.wav", "lossless.flac", "vorbis.ogg", "speech.opus", "lame.mp3", "cbr.mp3"]
 )
