@@ -35,6 +35,7 @@ import logging
 import math
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from pathlib import Path
@@ -393,6 +394,17 @@ class _Biasing:
         return self.START, -self.earned[matched]
 
 
+@cache
+def _search_thread() -> ThreadPoolExecutor:
+    """The thread flashlight's searches run on. The search releases the GIL and calls the
+    Python LM back through pybind11, which takes the GIL with the thread state it finds for
+    the calling thread; on a thread Qt made (the app's engine thread) that lookup once found a
+    state that no longer existed (a segfault in take_gil, tests/test_app_tune.py). A thread
+    Python started has one consistent state; searches wait their turn on it (they hold the
+    GIL for most of their time anyway)."""
+    return ThreadPoolExecutor(1, thread_name_prefix="tingxie-beam-search")
+
+
 class _PyLM:
     """Builds the flashlight LM object (imported lazily: the module is optional at import)."""
 
@@ -644,7 +656,7 @@ class BeamDecoder:
         sil = delim if 0 <= delim < n_out else self.blank_id
         lm = _PyLM.make(scorer)  # referenced until the search ends: the decoder calls it
         decoder = LexiconFreeDecoder(decoder_options, lm, sil, self.blank_id, [])
-        results = decoder.decode(lp.ctypes.data, frames, n_out)
+        results = _search_thread().submit(decoder.decode, lp.ctypes.data, frames, n_out).result()
         del decoder, lm
         out: list[_Path] = []
         for result in results[: o.nbest]:
