@@ -554,12 +554,15 @@ class MainWindow(QMainWindow):
         """The status bar's model label, from the state: loading, the model in use, or none."""
         source = self._loading if self._loading is not None else getattr(self.model, "source", "")
         if self._loading is not None:
-            text = tr("status.loading_model", model=model_display_name(source))
+            text = tr("status.loading_model", model=demo_model.model_display_name(source))
         elif self.model is not None:
             s = self.model
             dtype = _DTYPE_NAMES.get(s.dtype, s.dtype)
             text = tr(
-                "status.model_ready", model=model_display_name(source), device=s.device, dtype=dtype
+                "status.model_ready",
+                model=demo_model.model_display_name(source),
+                device=s.device,
+                dtype=dtype,
             )
         else:
             text = tr("status.no_model")
@@ -585,7 +588,7 @@ class MainWindow(QMainWindow):
 
             self.banner.show_message(message, offer_choose=True, offer_demo=False)
         elif reason is not None:  # another model stands in for the default (Whisper-base)
-            name = model_display_name(summary.source)
+            name = demo_model.model_display_name(summary.source)
 
             def standing_in() -> str:
                 return f"{error_text(reason)}\n{tr('status.fallback_model', model=name)}"
@@ -1091,15 +1094,6 @@ class MainWindow(QMainWindow):
 
 
 _DTYPE_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
-
-
-def model_display_name(source: str) -> str:
-    """How the status bar names a model: a local folder by its last two parts (a tuned model is
-    `<job>/model` at the end of a long path), a Hub id as it is."""
-    path = Path(source).expanduser()
-    if not source or not path.is_dir():
-        return source
-    return "/".join(path.resolve().parts[-2:]).lstrip("/")
 
 
 def _default_model() -> str:

@@ -470,6 +470,32 @@ def _finished(root: Path, name: str):
     return job
 
 
+def test_my_models_names_a_local_base_as_the_status_bar_does(qtbot, tmp_path):
+    """A base model folder by its last two parts (its whole path on hover), as the status bar
+    names models; a Hub id as it is."""
+    from app.tune.models import ModelsPanel
+    from engine.tune.jobs import JobFolder, TunedModel
+
+    base = tmp_path / "deep" / "models" / "base"
+    base.mkdir(parents=True)
+    panel = ModelsPanel()
+    qtbot.addWidget(panel)
+
+    def tuned(i: int, base_model: str) -> TunedModel:
+        job = JobFolder(tmp_path / f"j{i}")
+        when = "2026-12-03T10:00:00"
+        return TunedModel(
+            job, f"m{i}", base_model, ("x/manifest.tsv",), when, "lora", 10, 0.5, 0.25
+        )
+
+    rows = [tuned(0, str(base)), tuned(1, "org/hub-model")]
+    panel.show_models(rows)
+    assert panel.table.item(0, 1).text() == "models/base"
+    assert panel.table.item(0, 1).toolTip() == str(base)
+    assert panel.table.item(1, 1).text() == "org/hub-model"
+    assert panel.table.item(0, 2).text() == "x"
+
+
 def test_my_models_use_rename_export_and_delete(qtbot, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QInputDialog
 

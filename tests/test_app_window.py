@@ -772,7 +772,7 @@ def test_the_status_bar_names_a_local_model_by_its_folder_and_the_precision_brie
     (not torch's "bfloat16"), the tooltip the whole path; a Hub id is shown as it is."""
     from types import SimpleNamespace
 
-    from app.window import model_display_name
+    from app.demo import model_display_name
 
     folder = tmp_path / "tuning" / "clinic-20261203" / "model"
     folder.mkdir(parents=True)

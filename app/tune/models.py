@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from engine.tune.jobs import TunedModel
 
+from ..demo import model_display_name
 from ..i18n import tr
 from . import strings  # noqa: F401  (registers the strings used below)
 
@@ -62,6 +63,7 @@ class ModelsPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -97,16 +99,17 @@ class ModelsPanel(QWidget):
             data = ", ".join(_source_name(s) for s in m.sources)
             cells = (
                 m.name,
-                m.base_model,
+                model_display_name(m.base_model),
                 data,
                 m.created[:16].replace("T", " "),
                 f"{m.method}, {m.steps}",
                 _percent(m.cer_before),
                 _percent(m.cer_after),
             )
+            tips = (m.name, m.base_model, ", ".join(m.sources))  # in full, where cut above
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text)
+                item.setToolTip(tips[col] if col < len(tips) else text)
                 item.setData(Qt.ItemDataRole.UserRole, str(m.job.path))
                 self.table.setItem(row, col, item)
             if str(m.job.path) == selected:
