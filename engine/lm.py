@@ -396,12 +396,14 @@ class _Biasing:
 
 @cache
 def _search_thread() -> ThreadPoolExecutor:
-    """The thread flashlight's searches run on. The search releases the GIL and calls the
-    Python LM back through pybind11, which takes the GIL with the thread state it finds for
-    the calling thread; on a thread Qt made (the app's engine thread) that lookup once found a
-    state that no longer existed (a segfault in take_gil, tests/test_app_tune.py). A thread
-    Python started has one consistent state; searches wait their turn on it (they hold the
-    GIL for most of their time anyway)."""
+    """The thread flashlight's searches run on. A search releases the GIL and calls the
+    Python LM back through pybind11, which takes the GIL with the thread state it stored for
+    the thread that first imported flashlight. On the app's engine thread (a QThread) PySide
+    enters Python with a new thread state for each queued call and deletes it after, so a
+    later search took the GIL with a deleted state: a hang or a segfault in take_gil
+    (tests/test_lm.py, tests/test_app_tune.py). On a thread Python started the state lasts
+    as long as the thread; searches wait their turn there (they hold the GIL most of their
+    time anyway)."""
     return ThreadPoolExecutor(1, thread_name_prefix="tingxie-beam-search")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -512,3 +513,82 @@ def test_exactly_tied_scores_decode_the_same_way_every_time(tiny_with_lm, noise_
         texts.append(text())
         text(TranscribeOptions(domain_text=str(domain)))
     assert texts[0] and len(set(texts)) == 1, texts
+
+
+# A search in an app-like engine thread: Qt's thread, into which PySide enters Python with a
+# new thread state on each queued call; flashlight is first imported in one call and searches
+# in later ones, while other Python threads come and go.
+QT_THREAD_SEARCH = """
+import json, threading, time
+import numpy as np
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
+from engine.lm import BeamDecoder, BeamOptions
+from engine.ngram import train_ngram
+
+VOCAB = ["<pad>", "<s>", "</s>", "<unk>", "|", "医", "一", "生", "个", "人", "好", "看"]
+lp = np.log(np.random.default_rng(0).dirichlet(np.ones(len(VOCAB)), size=40)).astype(np.float32)
+beam = None
+
+
+class Worker(QObject):
+    done = Signal(str)
+
+    @Slot()
+    def search(self):
+        global beam
+        if beam is None:  # flashlight is imported here, inside this call
+            lm = train_ngram(["医生好", "一个人", "好医生"], 3, VOCAB[5:])
+            beam = BeamDecoder(VOCAB, 0, frozenset({0, 1, 2, 3}), "|", lm=lm,
+                               options=BeamOptions(lm_weight=1.0))
+        self.done.emit("".join(c.text for c in beam.chars(lp, frame_seconds=0.02)))
+
+
+class Go(QObject):
+    search = Signal()
+
+
+app = QCoreApplication([])
+thread, worker, go = QThread(), Worker(), Go()
+worker.moveToThread(thread)
+thread.start()
+results, others = [], []
+
+
+def got(text):
+    results.append(text)
+    others.append(threading.Thread(target=time.sleep, args=(0.05,)))
+    others[-1].start()
+    if len(results) == 4:
+        app.quit()
+    else:
+        QTimer.singleShot(10, go.search.emit)
+
+
+go.search.connect(worker.search)
+worker.done.connect(got)
+QTimer.singleShot(0, go.search.emit)
+app.exec()
+thread.quit()
+thread.wait()
+print("RESULTS", json.dumps(results))
+"""
+
+
+def test_a_search_on_a_qt_thread_survives_its_changing_thread_states(tmp_path):
+    """flashlight's callbacks into the Python LM took the GIL with the thread state its
+    pybind11 had stored for the thread when first imported there: on the app's engine thread,
+    one PySide had already deleted (a hang or a segfault in take_gil, seen in the app's
+    end-to-end test). The searches now run on a thread Python started."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "search.py"
+    script.write_text(QT_THREAD_SEARCH, encoding="utf-8")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    root = str(Path(__file__).resolve().parents[1])  # where `engine` is
+    done = subprocess.run([sys.executable, str(script)], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(done.stdout.split("RESULTS", 1)[1])
+    assert len(results) == 4 and len(set(results)) == 1 and results[0]
