@@ -627,32 +627,17 @@ def test_time_stretch_keeps_pitch_and_changes_length(speed):
     assert 0.3 < np.sqrt(np.mean(body**2)) / 0.5 * np.sqrt(2) < 1.1  # no dropouts or blow-up
 
 
-def test_review_screenshot_renders(qtbot, shared_audio, tmp_path):
+@pytest.mark.parametrize("tool", ["review_screenshot.py", "screenshot.py"])
+def test_screenshot_tools_render(qtbot, shared_audio, tmp_path, tool):
+    """docs/tools: the README's pictures of the review page and the main window, with a
+    model's own transcript of real clips (any model here; the README's are Whisper-base's)."""
     import runpy
 
     from PySide6.QtGui import QImage
 
-    main = runpy.run_path(
-        str(Path(__file__).resolve().parents[1] / "docs" / "tools" / "review_screenshot.py")
-    )["main"]
-    out = tmp_path / "review.png"
-    demo = Path(__file__).resolve().parents[1] / "resources" / "demo-model"
-    assert main([str(out), "--model", str(demo)]) == 0  # any model; the README's is Whisper
+    root = Path(__file__).resolve().parents[1]
+    main = runpy.run_path(str(root / "docs" / "tools" / tool))["main"]
+    out = tmp_path / "shot.png"
+    assert main([str(out), "--model", str(root / "resources" / "demo-model")]) == 0
     image = QImage(str(out))
     assert image.width() >= 1000 and image.height() >= 600
-
-
-def test_main_window_screenshot_renders(qtbot, shared_audio, tmp_path):
-    """docs/tools/screenshot.py: the window with a model's own transcript of real clips."""
-    import runpy
-
-    from PySide6.QtGui import QImage
-
-    main = runpy.run_path(
-        str(Path(__file__).resolve().parents[1] / "docs" / "tools" / "screenshot.py")
-    )["main"]
-    out = tmp_path / "window.png"
-    demo = Path(__file__).resolve().parents[1] / "resources" / "demo-model"
-    assert main([str(out), "--model", str(demo)]) == 0
-    image = QImage(str(out))
-    assert (image.width(), image.height()) == (1400, 860)
