@@ -86,6 +86,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "action.keep_model": ("Keep it", "保留"),
     "status.recording": ("Recording…", "正在录音…"),
+    "status.live_behind": (
+        "Recording… the live text is {seconds:.0f} s behind: this computer runs this model more "
+        "slowly than you speak. The recording is whole and its text will all come, at the latest "
+        "when you stop; a faster runtime (Model → Runtime) or a smaller model keeps up.",
+        "正在录音… 实时文字落后 {seconds:.0f} 秒：这台电脑运行此模型慢于说话。录音完整保存，"
+        "文字都会出来，最晚在停止录音时；更快的运行时（模型 → 运行时）或更小的模型能跟上。",
+    ),
     "action.punctuation": ("Add punctuation", "自动添加标点"),
     # Model → Language model (app.decoding)
     "menu.language_model": ("Language model", "语言模型"),

@@ -438,6 +438,7 @@ class MainWindow(QMainWindow):
         w.devices_listed.connect(self._devices_listed)
         w.audio_level.connect(self._audio_level)
         w.partial.connect(self._partial)
+        w.live_behind.connect(self._live_behind)
         w.segment.connect(self._live_segment)
         w.final.connect(self._live_final)
         w.recording_started.connect(self._recording_started)
@@ -679,6 +680,13 @@ class MainWindow(QMainWindow):
             # panel for a model, and its transcript then reaches the view and the library.
             self._say("status.saved_untranscribed", path=path)
             self.add_files([path])
+
+    def _live_behind(self, seconds: float) -> None:
+        """The live text is late (the model runs slower than speech here): say so while it is."""
+        if seconds > 0:
+            self._say("status.live_behind", seconds=seconds)
+        elif self._recording:
+            self._say(self._recording_status)
 
     def _audio_level(self, points, level: int, seconds: float) -> None:
         self.waveform.add_envelope(points, level)

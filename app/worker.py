@@ -51,6 +51,10 @@ __all__ = [
 log = logging.getLogger("tingxie.app.worker")
 
 _DRAIN_MS = 50  # how often queued microphone audio is consumed
+# Microphone audio waiting this long when the stream takes it: the live text is behind (told
+# once, until the waiting audio is back under _CAUGHT_UP_SECONDS).
+_BEHIND_SECONDS = 2.0
+_CAUGHT_UP_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +298,9 @@ class EngineWorker(QObject):
     devices_listed = Signal(list)  # engine.recorder.InputDevice records
     audio_level = Signal(object, int, float)  # envelope points, level 0..100, seconds recorded
     partial = Signal(tuple, tuple)  # newly committed chars, current tail chars
+    # Seconds of recorded audio the live stream had not yet taken (its text is that late) when
+    # it fell behind; 0.0 once it has caught up (or the recording stopped).
+    live_behind = Signal(float)
     segment = Signal(object)  # Segment ended by a pause while recording
     # engine.stream.SegmentFinal: a finished segment decoded again as a file would be; its
     # text replaces the segment's streamed characters (engine.twopass)
@@ -370,6 +377,7 @@ class EngineWorker(QObject):
         self._punctuation_model: Any = None
         self._punctuation_failed = False
         self._live_before: Any = None
+        self._behind = False  # the live stream is behind the microphone (see live_behind)
         # The user's decoding choice, and the failures already told (see decoding_failed).
         self._decoding = Decoding()
         self._decoding_told: set[tuple[str, str]] = set()
@@ -672,6 +680,8 @@ class EngineWorker(QObject):
         if live is not None:
             self._stream_call(live.finish)
             live.reset()
+        if self._behind:  # finish() has taken the rest
+            self._tell_lag(0.0)
         self.recording_saved.emit(str(path), live is not None)
 
     def _on_audio(self, block: np.ndarray) -> None:
@@ -688,7 +698,18 @@ class EngineWorker(QObject):
                 blocks.append(self._audio.get_nowait())
         if blocks and self._live is not None:
             samples = np.concatenate(blocks).astype(np.float32, copy=False)
+            self._tell_lag(len(samples) / SAMPLE_RATE)
             self._stream_call(self._live.push, samples)
+
+    def _tell_lag(self, waiting: float) -> None:
+        """Tell when the stream falls behind the microphone and when it has caught up: audio
+        waits here while the previous push computes, so what waits is how late the text is."""
+        if not self._behind and waiting >= _BEHIND_SECONDS:
+            self._behind = True
+            self.live_behind.emit(waiting)
+        elif self._behind and waiting <= _CAUGHT_UP_SECONDS:
+            self._behind = False
+            self.live_behind.emit(0.0)
 
     def _stream_call(self, method: Callable, *args: Any) -> None:
         try:

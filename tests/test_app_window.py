@@ -571,6 +571,23 @@ def test_files_panel_and_review_text_fit_at_the_default_size(qtbot, make_window)
     assert view.viewport().height() >= 3 * view.fontMetrics().lineSpacing()
 
 
+def test_live_text_falling_behind_is_told_while_it_is(qtbot, make_window):
+    """On a computer slower than the model needs, the live text lags: the status bar says by
+    how much and why while it does, and goes back to "Recording…" once it has caught up."""
+    window = make_window(language="en")
+    _loaded(qtbot, window)
+    window.record_action.trigger()
+    qtbot.waitUntil(window.stop_action.isEnabled, timeout=5000)
+    assert window.statusBar().currentMessage() == tr("status.recording")
+    window.worker.live_behind.emit(3.4)
+    message = window.statusBar().currentMessage()
+    assert "3 s behind" in message and "Runtime" in message
+    window.worker.live_behind.emit(0.0)
+    assert window.statusBar().currentMessage() == tr("status.recording")
+    window.stop_action.trigger()
+    qtbot.waitUntil(window.record_action.isEnabled, timeout=5000)
+
+
 def test_a_recording_made_without_a_model_is_transcribed_once_one_loads(
     qtbot, make_window, library, monkeypatch
 ):

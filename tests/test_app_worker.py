@@ -468,3 +468,42 @@ def test_the_window_imports_the_runtime_ahead_on_the_engine_thread(
             qtbot.wait(200)
             assert calls == []
         window.close()
+
+
+def test_the_live_stream_tells_when_it_falls_behind_and_catches_up(qtbot):
+    """Audio that piled up while the previous push computed is how late the live text is:
+    told once past 2 s, then once when back under 0.5 s, and at stop if still behind."""
+    worker = EngineWorker(None)
+    pushed: list[int] = []
+
+    class Live:
+        def push(self, samples):
+            pushed.append(len(samples))
+            return []
+
+        def finish(self):
+            return []
+
+        def reset(self):
+            pass
+
+    told: list[float] = []
+    worker.live_behind.connect(told.append)
+    worker._live = Live()
+
+    def drain(seconds: float) -> None:
+        worker._audio.put(np.zeros(round(seconds * 16_000), np.float32))
+        worker._drain_audio()
+
+    for seconds in (0.05, 1.0, 2.5, 3.0, 1.0, 0.4, 0.05, 2.2):
+        drain(seconds)
+    assert told == [2.5, 0.0, 2.2]
+    assert sum(pushed) == round(10.2 * 16_000)  # every sample reaches the stream
+
+    class Recorder:
+        def stop(self):
+            return "take.wav"
+
+    worker._recorder = Recorder()
+    worker.stop_recording()  # still behind: the stream's finish() takes the rest
+    assert told == [2.5, 0.0, 2.2, 0.0]
