@@ -24,9 +24,7 @@ from engine.results import Alternative, Char, Segment
 
 __all__ = ["main"]
 
-_ROOT = Path(__file__).resolve().parents[2]
-_SHARED = _ROOT.parent / "shared" / "audio"
-_WHISPER = _ROOT / ".cache" / "models" / "whisper-base"
+_SHARED = Path(__file__).resolve().parents[3] / "shared" / "audio"
 _DEFAULT_CLIPS = ("funasr_asr_example_zh.wav", "aishell1_BAC009S0764W0121.wav")
 
 
@@ -49,15 +47,6 @@ def _sample_segments(texts: list[str]) -> list[Segment]:
 def _manifest_texts() -> dict[str, str]:
     rows = (_SHARED / "manifest.tsv").read_text(encoding="utf-8").splitlines()[1:]
     return {r.split("\t")[0]: r.split("\t")[2] for r in rows if r.strip()}
-
-
-def _default_model() -> str | None:
-    from app.demo import demo_model_dir
-
-    if _WHISPER.is_dir():
-        return str(_WHISPER)
-    demo = demo_model_dir()
-    return None if demo is None else str(demo)
 
 
 def _transcribe(clips: list[Path], model) -> list[Segment]:
@@ -148,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     window._devices_listed([])  # what this machine has; no dialog, no PortAudio needed
     window.resize(1400, 860)
-    _fill(window, clips, None if args.sample else args.model or _default_model())
+    from app.demo import first_start_model  # Whisper-base when fetched, else the demo
+
+    _fill(window, clips, None if args.sample else args.model or first_start_model())
     window.show()
     for _ in range(20):
         qt.processEvents()
