@@ -30,6 +30,9 @@ class _Player(QObject):
     def play(self, *args) -> None:
         pass
 
+    def preview(self, *args) -> None:
+        pass
+
     def stop(self) -> None:
         pass
 

@@ -93,7 +93,7 @@ def recorder_factory(**settings):
 
 
 class FakePlayer(QObject):
-    """Records what it was asked to play instead of making sound."""
+    """Records what it was asked to play or draw instead of making sound."""
 
     position = Signal(float)
     loaded = Signal(float, object)
@@ -103,10 +103,14 @@ class FakePlayer(QObject):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[tuple[str, float, float, float]] = []
+        self.previews: list[tuple[str, float, float]] = []  # drawn, not played
         self.stops = 0
 
     def play(self, path: str, start: float, end: float, speed: float = 1.0) -> None:
         self.calls.append((path, round(start, 3), round(end, 3), speed))
+
+    def preview(self, path: str, start: float, end: float) -> None:
+        self.previews.append((path, round(start, 3), round(end, 3)))
 
     def stop(self) -> None:
         self.stops += 1

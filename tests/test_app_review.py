@@ -355,6 +355,7 @@ class Player(QObject):
     loaded = Signal(float, object)
     finished = Signal()
     def play(self, *a): pass
+    def preview(self, *a): pass
     def stop(self): pass
 
 app = QApplication([])
@@ -505,6 +506,13 @@ def test_decisions_redraw_only_the_changed_segment(qtbot, panel: ReviewPanel, mo
 def test_waveform_shows_the_stretch_span_and_position(qtbot, panel: ReviewPanel):
     import numpy as np
 
+    from engine.library import review
+
+    # a span on screen is drawn before it is heard: its stretch read, shaded, nothing played
+    span = panel.current_span()
+    lo, hi = review.audio_window(span.start, span.end, panel.margin_spin.value())
+    assert panel.player.previews[-1][1:] == (round(lo, 3), round(hi, 3))
+    assert panel.player.calls == [] and panel.waveform.region.isVisible()
     key(qtbot, panel, KEYS["play"])
     lo, hi = panel.waveform.region.getRegion()
     span = panel.current_span()
@@ -553,6 +561,27 @@ def test_sounddevice_player_reads_plays_and_reports_position(qtbot, tmp_path, mo
     with qtbot.waitSignal(player.failed, timeout=5000) as failed:
         player.play(str(tmp_path / "missing.wav"), 0.0, 1.0)
     assert "missing.wav" in failed.args[0]
+
+    # a preview is read and announced without a sound; a play started meanwhile wins
+    loaded = []
+    player.loaded.connect(lambda start, samples: loaded.append((start, len(samples))))
+    with qtbot.waitSignal(player.loaded, timeout=5000):
+        player.preview(str(path), 1.0, 1.5)
+    assert loaded == [(1.0, 8000)] and len(played) == 1
+    player.preview(str(path), 0.0, 0.5)
+    with qtbot.waitSignal(player.finished, timeout=5000):
+        player.play(str(path), 1.5, 1.75)
+    qtbot.wait(200)
+    assert loaded[1:] == [(1.5, 4000)] and len(played) == 2
+
+    # no sound output: the stretch is still drawn, and why nothing is heard is said
+    def no_output(data, samplerate):
+        raise sd.PortAudioError("no default output device")
+
+    monkeypatch.setattr(sd, "play", no_output)
+    with qtbot.waitSignal(player.failed, timeout=5000) as failed:
+        player.play(str(path), 0.0, 0.25)
+    assert loaded[-1] == (0.0, 4000) and "no audio output" in failed.args[0]
 
 
 def test_history_and_training_set_dialogs(qtbot, panel: ReviewPanel, store, monkeypatch):

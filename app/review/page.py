@@ -444,6 +444,7 @@ class ReviewPanel(QWidget):
         self.fix_edit.setText(text)
         self.fix_edit.selectAll()
         self._select_span()
+        self._play(span.start, span.end, sound=False)
         self._shown_at = time.monotonic()
 
     def _show_alternatives(self) -> None:
@@ -489,13 +490,18 @@ class ReviewPanel(QWidget):
         if self.autoplay.isChecked():
             self.play_span()
 
-    def _play(self, start: float, end: float) -> None:
+    def _play(self, start: float, end: float, *, sound: bool = True) -> None:
+        """Play [start, end] with the context margin, its waveform shaded; without `sound`,
+        only draw it (a span on screen before it is heard)."""
         audio = self.store.audio_path(self.session.tid) if self.session else None
         if audio is None:
             return
         lo, hi = review.audio_window(start, end, self.margin_spin.value())
         self.waveform.set_span(start, end)
-        self.player.play(str(audio), lo, hi, self.speed_spin.value())
+        if sound:
+            self.player.play(str(audio), lo, hi, self.speed_spin.value())
+        else:
+            self.player.preview(str(audio), lo, hi)
 
     def play_span(self) -> None:
         """Play the current span with the context margin either side."""

@@ -58,62 +58,77 @@ def time_stretch(samples: np.ndarray, speed: float) -> np.ndarray:
 
 
 class SoundDevicePlayer(QObject):
-    """Plays [start, end] seconds of an audio file at `speed`."""
+    """Plays [start, end] seconds of an audio file at `speed`, or reads them to be drawn."""
 
     position = Signal(float)  # seconds in the recording
-    loaded = Signal(float, object)  # start seconds, the 16 kHz samples about to play
+    loaded = Signal(float, object)  # start seconds, the 16 kHz samples read (played or not)
     finished = Signal()
     failed = Signal(str)  # one-line reason
-    _ready = Signal(int, object)  # play number, samples (from the reading thread)
-    _error = Signal(int, str)
+    _ready = Signal(object, object)  # ticket, samples (from the reading thread)
+    _error = Signal(object, str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._number = 0  # each play() gets a number; results of older ones are dropped
+        self._previews = 0  # likewise for preview(), which a later play() also overrides
         self._start = self._end = 0.0
         self._speed = 1.0
         self._began = 0.0
         self._timer = QTimer(self)
         self._timer.setInterval(_TICK_MS)
         self._timer.timeout.connect(self._tick)
-        self._ready.connect(self._play_samples)
+        self._ready.connect(self._arrived)
         self._error.connect(self._failed)
 
     def play(self, path: str, start: float, end: float, speed: float = 1.0) -> None:
         self.stop()
         self._number += 1
         self._start, self._end, self._speed = start, end, speed
-        number = self._number
-        threading.Thread(
-            target=self._read, args=(number, path, start, end), daemon=True, name="review-read"
-        ).start()
+        self._read(("play", self._number), path, start, end)
 
-    def _read(self, number: int, path: str, start: float, end: float) -> None:
-        from engine.audio import read_span
+    def preview(self, path: str, start: float, end: float) -> None:
+        """Read [start, end] and announce it on `loaded` without a sound, so that a span's
+        waveform is on screen before it is heard; whatever plays meanwhile is not stopped."""
+        self._previews += 1
+        self._read(("preview", self._number, self._previews, start), path, start, end)
 
-        try:
-            self._ready.emit(number, read_span(path, start, end))
-        except (OSError, ValueError) as e:  # AudioError is a ValueError
-            self._error.emit(number, str(e))
+    def _read(self, ticket: tuple, path: str, start: float, end: float) -> None:
+        def read() -> None:
+            from engine.audio import read_span
 
-    def _play_samples(self, number: int, samples) -> None:
-        if number != self._number:
+            try:
+                self._ready.emit(ticket, read_span(path, start, end))
+            except (OSError, ValueError) as e:  # AudioError is a ValueError
+                self._error.emit(ticket, str(e))
+
+        threading.Thread(target=read, daemon=True, name="review-read").start()
+
+    def _current(self, ticket: tuple) -> bool:
+        if ticket[0] == "preview":
+            return ticket[1:3] == (self._number, self._previews)
+        return ticket[1] == self._number
+
+    def _arrived(self, ticket: tuple, samples) -> None:
+        if not self._current(ticket):
+            return
+        if ticket[0] == "preview":
+            self.loaded.emit(ticket[3], samples)
             return
         import sounddevice as sd
 
         from engine.audio import SAMPLE_RATE
 
+        self.loaded.emit(self._start, samples)  # drawn even where no sound can be played
         try:
             sd.play(time_stretch(samples, self._speed), samplerate=SAMPLE_RATE)
         except (sd.PortAudioError, ValueError) as e:
-            self._failed(number, f"no audio output ({e}); check the sound settings")
+            self.failed.emit(f"no audio output ({e}); check the sound settings")
             return
         self._began = time.monotonic()
         self._timer.start()
-        self.loaded.emit(self._start, samples)
 
-    def _failed(self, number: int, message: str) -> None:
-        if number == self._number:
+    def _failed(self, ticket: tuple, message: str) -> None:
+        if ticket[0] == "play" and self._current(ticket):  # a preview fails quietly: play says why
             self.failed.emit(message)
 
     def _tick(self) -> None:

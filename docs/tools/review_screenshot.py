@@ -31,10 +31,13 @@ class _SilentPlayer(QObject):
     finished = Signal()
     failed = Signal(str)
 
-    def play(self, path: str, start: float, end: float, speed: float = 1.0) -> None:
+    def preview(self, path: str, start: float, end: float) -> None:
         from engine.audio import read_span
 
         self.loaded.emit(start, read_span(path, start, end))
+
+    def play(self, path: str, start: float, end: float, speed: float = 1.0) -> None:
+        self.preview(path, start, end)
         self.position.emit(start + 0.45 * (end - start))
 
     def stop(self) -> None:
