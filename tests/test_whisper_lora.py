@@ -18,13 +18,20 @@ from engine.whisper import WHISPER_BASE_DIR, LoadedWhisper
 def test_whisper_lora_trains_converts_and_transcribes(tmp_path, shared_audio):
     if not (WHISPER_BASE_DIR / "tokenizer.json").is_file():
         pytest.skip(f"{WHISPER_BASE_DIR} is absent: run packaging/fetch-whisper-base.py")
-    base = build_tiny_whisper(tmp_path / "base", WHISPER_BASE_DIR)
+    from engine.tune.whisper_lora import convert_for_ctranslate2
+
+    # the base as the app runs Whisper: a CTranslate2 folder, converted back to train
+    base = convert_for_ctranslate2(
+        build_tiny_whisper(tmp_path / "base", WHISPER_BASE_DIR), tmp_path / "base-ct2"
+    )
     audio = load_audio(shared_audio / "fireredasr2s_hello_zh.wav")
     options = WhisperLoraOptions(steps=10, learning_rate=2e-2)
-    steps = list(tune_whisper_lora(base, [(audio, "你好世界")], tmp_path / "job", options))
+    ready, *steps = tune_whisper_lora(base, [(audio, "你好世界")], tmp_path / "job", options)
+    assert 0 < ready.trainable_parameters < ready.total_parameters
+    assert not (tmp_path / "job" / "base-hf").exists()  # the converted base: a cache, removed
     assert [s.step for s in steps] == list(range(1, 11))
     assert steps[-1].loss < 0.7 * steps[0].loss  # it learns the text (measured 12.8 → 6.3)
-    ct2 = tmp_path / "job" / "ct2"
+    ct2 = tmp_path / "job" / "model"
     assert (ct2 / "model.bin").is_file() and (ct2 / "tokenizer.json").is_file()
     model = load_model(ct2)
     assert isinstance(model, LoadedWhisper)
@@ -34,3 +41,159 @@ def test_whisper_lora_trains_converts_and_transcribes(tmp_path, shared_audio):
     assert info.attention == "ctranslate2"
     for segment in (r for r in records if isinstance(r, Segment)):
         assert all(0 <= c.confidence <= 1 and c.start <= c.end for c in segment.chars)
+
+
+def _need_whisper_base() -> None:
+    if not (WHISPER_BASE_DIR / "model.bin").is_file():
+        pytest.skip(f"{WHISPER_BASE_DIR} is absent: run packaging/fetch-whisper-base.py")
+
+
+def test_ctranslate2_folder_converts_back_to_the_same_weights(tmp_path):
+    """hf_from_ctranslate2 undoes CTranslate2's converter: every parameter comes back (the fused
+    projections split again), equal to the original rounded to the folder's float16."""
+    import json
+
+    import torch
+    from transformers import WhisperForConditionalGeneration
+
+    from engine.tune.whisper_lora import convert_for_ctranslate2, hf_from_ctranslate2
+
+    _need_whisper_base()
+    original = build_tiny_whisper(tmp_path / "hf", WHISPER_BASE_DIR, seed=3)
+    ct2 = convert_for_ctranslate2(original, tmp_path / "ct2")
+    back = hf_from_ctranslate2(ct2, tmp_path / "back")
+    a = WhisperForConditionalGeneration.from_pretrained(original).state_dict()
+    b = WhisperForConditionalGeneration.from_pretrained(back).state_dict()
+    assert set(a) == set(b)
+    for name, value in a.items():
+        assert torch.equal(value.half().float(), b[name]), name
+    # and again to CTranslate2: the same language, suppression and alignment settings
+    again = convert_for_ctranslate2(back, tmp_path / "again")
+    config = json.loads((ct2 / "config.json").read_text(encoding="utf-8"))
+    assert json.loads((again / "config.json").read_text(encoding="utf-8")) == config
+    assert config["alignment_heads"]  # what word timestamps need
+
+
+def test_a_folder_that_is_not_ctranslate2_whisper_is_refused_with_what_to_choose(tmp_path):
+    from engine.tune.whisper_lora import hf_from_ctranslate2
+
+    with pytest.raises(ValueError, match=r"model\.bin.*missing.*choose the folder"):
+        hf_from_ctranslate2(tmp_path, tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_whisper_base_converted_back_decodes_as_ctranslate2_does(tmp_path, shared_audio):
+    """The app's own Whisper-base (CTranslate2, offline) becomes a trainable model: on a real
+    clip the converted model's next-token choices equal CTranslate2's greedy decode at every
+    step, and its encoder's output agrees to float16 rounding."""
+    import ctranslate2
+    import numpy as np
+    import torch
+    from transformers import (
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperTokenizerFast,
+    )
+
+    from engine.tune.whisper_lora import convert_for_ctranslate2, hf_from_ctranslate2
+
+    _need_whisper_base()
+    hf = hf_from_ctranslate2(WHISPER_BASE_DIR, tmp_path / "hf")
+    model = WhisperForConditionalGeneration.from_pretrained(hf).eval()
+    tokenizer = WhisperTokenizerFast.from_pretrained(hf)
+    audio = load_audio(shared_audio / "funasr_asr_example_zh.wav")
+    features = WhisperFeatureExtractor.from_pretrained(hf)(
+        audio, sampling_rate=16_000, return_tensors="np"
+    ).input_features
+    reference = ctranslate2.models.Whisper(str(WHISPER_BASE_DIR), compute_type="float32")
+    view = ctranslate2.StorageView.from_array(features.astype(np.float32))
+    prompt = tokenizer.convert_tokens_to_ids(
+        ["<|startoftranscript|>", "<|zh|>", "<|transcribe|>", "<|notimestamps|>"]
+    )
+    tokens = reference.generate(view, [prompt], beam_size=1)[0].sequences_ids[0]
+    assert len(tokens) > 10  # a sentence of this clip, not an empty decode
+    targets = [*tokens, tokenizer.convert_tokens_to_ids("<|endoftext|>")]
+    with torch.no_grad():
+        encoded = model.model.encoder(torch.from_numpy(features)).last_hidden_state.numpy()
+        logits = model(
+            input_features=torch.from_numpy(features),
+            decoder_input_ids=torch.tensor([prompt + tokens]),
+        ).logits[0, len(prompt) - 1 :]
+    assert logits.argmax(-1).tolist() == targets
+    assert np.abs(encoded - np.array(reference.encode(view))).max() < 1e-2
+    # converted again, it carries Whisper-base's own settings (its alignment heads time words)
+    again = convert_for_ctranslate2(hf, tmp_path / "ct2")
+    config = (again / "config.json").read_text(encoding="utf-8")
+    assert config == (WHISPER_BASE_DIR / "config.json").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_a_tuning_job_on_a_whisper_folder_runs_like_a_ctc_one(tmp_path, shared_audio):
+    """run_job on a Whisper base (a CTranslate2 folder, as the app runs Whisper): the CTC jobs'
+    events in their order, held-out CER before and after by the transcriber users get, a
+    model folder with its card that loads; a cancel writes no model."""
+    import shutil
+    import threading
+
+    from engine.tune.config import TuneConfig
+    from engine.tune.events import (
+        Evaluated,
+        JobCancelled,
+        JobFinished,
+        JobStarted,
+        StepProgress,
+    )
+    from engine.tune.export import read_card
+    from engine.tune.loop import run_job
+    from engine.tune.whisper_lora import convert_for_ctranslate2
+
+    _need_whisper_base()
+    base = convert_for_ctranslate2(
+        build_tiny_whisper(tmp_path / "hf", WHISPER_BASE_DIR), tmp_path / "base"
+    )
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = (shared_audio / "manifest.tsv").read_text(encoding="utf-8").splitlines()[1:6]
+    for row in rows:
+        name, _, text = row.split("\t")[:3]
+        shutil.copy(shared_audio / name, data / name)
+        (data / name).with_suffix(".txt").write_text(text, encoding="utf-8")
+    config = TuneConfig(
+        model=str(base),
+        data=str(data),
+        output_dir=str(tmp_path / "job"),
+        steps=2,
+        learning_rate=1e-3,
+        heldout_fraction=0.4,
+    )
+    events = list(run_job(config))
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["JobStarted", "Evaluated", "StepProgress", "StepProgress", "Evaluated",
+                     "JobFinished"]  # fmt: skip
+    started, before, *_, after, finished = events
+    assert (
+        isinstance(started, JobStarted) and started.train_examples + started.heldout_examples == 5
+    )
+    assert 0 < started.trainable_parameters < started.total_parameters
+    assert isinstance(before, Evaluated) and isinstance(after, Evaluated)
+    assert (before.step, after.step) == (0, 2) and before.result.reference_chars > 0
+    assert isinstance(events[2], StepProgress) and events[2].total_steps == 2
+    assert isinstance(finished, JobFinished)
+    result = finished.result
+    assert (result.cer_before, result.cer_after) == (before.cer, after.cer)
+    assert isinstance(load_model(result.model_dir), LoadedWhisper)
+    card = read_card(result.model_dir)
+    assert card.family == "whisper" and card.steps == 2 and card.base_model == str(base)
+    assert "library_name: ctranslate2" in (result.model_dir / "README.md").read_text("utf-8")
+
+    cancel = threading.Event()
+    stopped = []
+    for event in run_job(
+        TuneConfig(model=str(base), data=str(data), output_dir=str(tmp_path / "b"), steps=5),
+        cancel=cancel,
+    ):
+        stopped.append(event)
+        if isinstance(event, StepProgress):
+            cancel.set()
+    assert isinstance(stopped[-1], JobCancelled) and stopped[-1].step == 1
+    assert not (tmp_path / "b" / "model").exists()

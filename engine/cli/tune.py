@@ -49,9 +49,10 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "tune",
         help="fine-tune a model on your recordings (LoRA, partial or full)",
-        description="Fine-tune a CTC speech model on a dataset as described by CONFIG, with "
-        "held-out CER before, during and after. Ctrl+C stops cleanly after the current step "
-        "and keeps a checkpoint.",
+        description="Fine-tune a CTC speech model (LoRA, partial or full) or a Whisper model "
+        "(LoRA; its CTranslate2 folder will do) on a dataset as described by CONFIG, with "
+        "held-out CER before and after. Ctrl+C stops cleanly after the current step and keeps "
+        "a checkpoint (CTC models; a Whisper job starts again).",
         epilog=_settings_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

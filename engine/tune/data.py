@@ -366,7 +366,7 @@ class ValidationOptions:
 
 
 def _check_example(
-    e: Example, vocab: set[str], options: ValidationOptions, duration_of: Callable
+    e: Example, vocab: set[str] | None, options: ValidationOptions, duration_of: Callable
 ) -> tuple[list[Finding], float | None, str]:
     """Findings for one example, its duration (None if unreadable) and its unknown characters."""
     from engine.audio import AudioError
@@ -379,7 +379,7 @@ def _check_example(
     except (AudioError, OSError, ValueError) as err:
         return [Finding(origin, "unreadable_audio", str(err).splitlines()[0])], None, ""
     findings = []
-    unknown = "".join(dict.fromkeys(c for c in e.text if c not in vocab))
+    unknown = "" if vocab is None else "".join(dict.fromkeys(c for c in e.text if c not in vocab))
     if not e.text:
         findings.append(Finding(origin, "empty_text", "transcript is empty"))
     if seconds < options.min_seconds:
@@ -405,15 +405,16 @@ def _check_example(
 
 def validate(
     dataset: TuneDataset,
-    vocab: Iterable[str],
+    vocab: Iterable[str] | None,
     options: ValidationOptions | None = None,
     *,
     duration_of: Callable[[Example], float] = _duration,
 ) -> ValidationReport:
-    """Check every example; the report keeps the usable ones and lists the rest by row.
-    Raises DatasetError only when no example is usable."""
+    """Check every example; the report keeps the usable ones and lists the rest by row
+    (`vocab` None: every character can be written). Raises DatasetError only when no example
+    is usable."""
     options = options or ValidationOptions()
-    vocab = set(vocab)
+    vocab = None if vocab is None else set(vocab)
     report = ValidationReport([], list(dataset.import_problems), len(dataset.examples))
     for e in dataset.examples:
         findings, seconds, unknown = _check_example(e, vocab, options, duration_of)

@@ -39,6 +39,7 @@ class ModelCard:
     data: str
     added_chars: str = ""
     normalization: tuple[str, ...] = ()
+    family: str = "ctc"  # "whisper": a CTranslate2 folder (engine.tune.whisper_job)
 
     def render(self) -> str:
         def pct(v: float | None) -> str:
@@ -46,10 +47,10 @@ class ModelCard:
 
         lines = [
             "---",
-            "library_name: transformers",
+            "library_name: " + ("ctranslate2" if self.family == "whisper" else "transformers"),
             "pipeline_tag: automatic-speech-recognition",
             "language: zh",
-            "tags: [tingxie, ctc]",
+            f"tags: [tingxie, {self.family}]",
             "---",
             "# Tuned with Tingxie (听写)",
             "",

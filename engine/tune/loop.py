@@ -808,9 +808,16 @@ def run_job(
     """Run a tuning job, yielding events. Expected failures (bad data, no disk space, a model
     that will not load) end in one `JobFailed` with a one-line message, never a traceback."""
     from engine.model import ModelLoadError
+    from engine.registry import WHISPER, family_of
 
     try:
-        yield from Job(config.resolved(), cancel or threading.Event(), resume).run()
+        cancel = cancel or threading.Event()
+        if family_of(config.model) is WHISPER:
+            from .whisper_job import run_whisper_job
+
+            yield from run_whisper_job(config.resolved(), cancel, resume)
+            return
+        yield from Job(config.resolved(), cancel, resume).run()
     except (ValueError, OSError, ModelLoadError, RuntimeError) as e:
         log.info("job failed", exc_info=True)  # the traceback under `tingxie-cli -v`
         yield JobFailed(str(e).splitlines()[0] if str(e) else type(e).__name__)

@@ -155,19 +155,20 @@ def combine_sources(sources: Sequence[str | Path], manifest: Path) -> str:
 
 
 def validate_for_model(
-    dataset: TuneDataset, vocab: Sequence[str], config: TuneConfig, frame_seconds: float
+    dataset: TuneDataset, vocab: Sequence[str] | None, config: TuneConfig, frame_seconds: float
 ) -> Prepared:
     """Normalize, validate against the model's vocabulary and limits, and split (by a hash of
-    each utterance id, so the held-out rows are the same in the check and in the job)."""
+    each utterance id, so the held-out rows are the same in the check and in the job). `vocab`
+    None: the model writes any character (Whisper's byte-level tokens)."""
     normalize = config.normalize
-    if normalize.to_simplified and not is_simplified_vocab(vocab):
+    if vocab is not None and normalize.to_simplified and not is_simplified_vocab(vocab):
         log.info("the model writes Traditional characters: transcripts stay as they are")
         normalize = replace(normalize, to_simplified=False)
     dataset = dataset.normalized(normalize)
     options = ValidationOptions(
         config.min_seconds, config.max_seconds, frame_seconds, config.extend_vocab
     )
-    report = validate(dataset, [*vocab, " "], options)
+    report = validate(dataset, None if vocab is None else [*vocab, " "], options)
     train, heldout = TuneDataset(report.kept, dataset.source).split(config.heldout_fraction)
     return Prepared(report, train, heldout, normalize)
 

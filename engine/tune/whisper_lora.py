@@ -1,11 +1,14 @@
 """LoRA tuning of Whisper (transformers + peft), converted for inference by CTranslate2.
 
 Tingxie runs Whisper through CTranslate2, which cannot train. Tuning happens on the Hugging
-Face weights of the same model (e.g. `openai/whisper-small`, online): LoRA on the projections
-the registry names (engine.registry.WHISPER), the adapter merged into the weights, and the
-result converted by CTranslate2's own converter into a folder `engine.whisper` loads. The
-CTC tuning loop (engine.tune.loop) does not apply: Whisper learns from the text as decoder
-targets (cross-entropy), not from CTC alignments.
+Face weights of the same model: LoRA on the projections the registry names
+(engine.registry.WHISPER), the adapter merged into the weights, and the result converted by
+CTranslate2's own converter into a folder `engine.whisper` loads. The base may be that Hugging
+Face checkpoint (e.g. `openai/whisper-small`, online) or the CTranslate2 folder the app already
+runs (Whisper-base offline): `hf_from_ctranslate2` undoes the converter's renaming and fusing,
+which loses nothing but the precision the folder was stored in. The CTC tuning loop
+(engine.tune.loop) does not apply: Whisper learns from the text as decoder targets
+(cross-entropy), not from CTC alignments.
 
 `build_tiny_whisper` makes a random 1-layer Whisper the project builds itself, with the real
 multilingual tokenizer taken from a CTranslate2 Whisper folder, so the whole path runs in a test
@@ -16,7 +19,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+import shutil
+import struct
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,9 +32,12 @@ from engine.registry import WHISPER
 
 __all__ = [
     "WhisperLoraOptions",
+    "WhisperReady",
     "WhisperStep",
     "build_tiny_whisper",
     "convert_for_ctranslate2",
+    "hf_from_ctranslate2",
+    "read_ctranslate2_weights",
     "tune_whisper_lora",
 ]
 
@@ -49,10 +57,11 @@ class WhisperLoraOptions:
     learning_rate: float = 1e-3
     rank: int = 8
     alpha: int = 16
+    batch_size: int = 8  # utterances per step, drawn in a shuffled order epoch after epoch
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("steps", "rank", "alpha"):
+        for name in ("steps", "rank", "alpha", "batch_size"):
             if not getattr(self, name) >= 1:
                 raise ValueError(f"WhisperLoraOptions.{name}={getattr(self, name)!r}: must be ≥ 1")
         if not self.learning_rate > 0:
@@ -60,11 +69,64 @@ class WhisperLoraOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class WhisperReady:
+    """The model is loaded with its adapters, before the first step."""
+
+    trainable_parameters: int
+    total_parameters: int
+
+
+@dataclass(frozen=True, slots=True)
 class WhisperStep:
-    """One optimizer step: its number (from 1) and the training loss."""
+    """One optimizer step: its number (from 1), the training loss, the learning rate the next
+    step uses and the utterances this one trained on."""
 
     step: int
     loss: float
+    learning_rate: float = 0.0
+    examples: int = 0
+
+
+def _tokenizer(ct2_dir: Path):
+    """Whisper's tokenizer from a CTranslate2 folder's tokenizer.json."""
+    from transformers import WhisperTokenizerFast
+
+    end = "<|endoftext|>"  # Whisper's only text-level special token: also padding
+    return WhisperTokenizerFast(
+        tokenizer_file=str(ct2_dir / "tokenizer.json"),
+        unk_token=end,
+        bos_token=end,
+        eos_token=end,
+        pad_token=end,
+    )
+
+
+def _token_ids(tokenizer) -> dict[str, int]:
+    """The special ids a WhisperConfig needs, from the tokenizer."""
+    end = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    start = tokenizer.convert_tokens_to_ids("<|startoftranscript|>")
+    return dict(decoder_start_token_id=start, pad_token_id=end, bos_token_id=end, eos_token_id=end)
+
+
+def _generation_config(ct2: dict, tokenizer, start_id: int, layers: int, heads: int):
+    """Language, suppression and alignment settings of a CTranslate2 config.json, in the form
+    CTranslate2's converter reads them back (so a round trip keeps them). Alignment heads
+    outside a decoder of `layers` × `heads` are dropped (CTranslate2 crashes on them when it
+    times words); with none left the converter picks its default."""
+    from transformers import GenerationConfig
+
+    config = GenerationConfig(
+        decoder_start_token_id=start_id,
+        suppress_tokens=ct2["suppress_ids"],
+        begin_suppress_tokens=ct2["suppress_ids_begin"],
+        lang_to_id={tokenizer.convert_ids_to_tokens(i): i for i in ct2["lang_ids"]},
+        is_multilingual=True,
+    )
+    pairs = ct2.get("alignment_heads") or ()
+    fitting = [[layer, head] for layer, head in pairs if layer < layers and head < heads]
+    if fitting:
+        config.alignment_heads = fitting
+    return config
 
 
 def build_tiny_whisper(out_dir: str | Path, tokenizer_from: str | Path, seed: int = 0) -> Path:
@@ -72,25 +134,13 @@ def build_tiny_whisper(out_dir: str | Path, tokenizer_from: str | Path, seed: in
     layout, with the tokenizer and language / suppression settings of the CTranslate2 Whisper
     folder `tokenizer_from` (so it decodes Mandarin like the real one, meaninglessly)."""
     import torch
-    from transformers import (
-        GenerationConfig,
-        WhisperConfig,
-        WhisperFeatureExtractor,
-        WhisperForConditionalGeneration,
-        WhisperTokenizerFast,
-    )
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
     source = Path(tokenizer_from)
     ct2 = json.loads((source / "config.json").read_text(encoding="utf-8"))
-    end = "<|endoftext|>"  # Whisper's only text-level special token: also padding
-    tokenizer = WhisperTokenizerFast(
-        tokenizer_file=str(source / "tokenizer.json"),
-        unk_token=end,
-        bos_token=end,
-        eos_token=end,
-        pad_token=end,
-    )
+    tokenizer = _tokenizer(source)
     torch.manual_seed(seed)
+    ids = _token_ids(tokenizer)
     config = WhisperConfig(
         vocab_size=51865,
         num_mel_bins=80,
@@ -104,19 +154,11 @@ def build_tiny_whisper(out_dir: str | Path, tokenizer_from: str | Path, seed: in
         # Wider initial weights than the 0.02 of a model meant to train fully: with embeddings
         # that small, logits stay near uniform whatever LoRA does to the layers in between.
         init_std=0.3,
-        decoder_start_token_id=tokenizer.convert_tokens_to_ids("<|startoftranscript|>"),
-        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
-        bos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
-        eos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        **ids,
     )
     model = WhisperForConditionalGeneration(config)
-    languages = {tokenizer.convert_ids_to_tokens(i): i for i in ct2["lang_ids"]}
-    model.generation_config = GenerationConfig(
-        decoder_start_token_id=config.decoder_start_token_id,
-        suppress_tokens=ct2["suppress_ids"],
-        begin_suppress_tokens=ct2["suppress_ids_begin"],
-        lang_to_id=languages,
-        is_multilingual=True,
+    model.generation_config = _generation_config(
+        ct2, tokenizer, ids["decoder_start_token_id"], layers=1, heads=2
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,6 +166,175 @@ def build_tiny_whisper(out_dir: str | Path, tokenizer_from: str | Path, seed: in
     tokenizer.save_pretrained(out)
     WhisperFeatureExtractor(feature_size=80).save_pretrained(out)
     return out
+
+
+# CTranslate2's DataType enum (include/ctranslate2/types.h), as its Python writer numbers it.
+_CT2_DTYPES = {0: "float32", 1: "int8", 2: "int16", 3: "int32", 4: "float16", 5: "bfloat16"}
+
+
+def read_ctranslate2_weights(model_bin: str | Path) -> dict[str, np.ndarray]:
+    """The variables of a CTranslate2 model.bin by name (memory-mapped; bfloat16 as float32),
+    aliases resolved; the format `ctranslate2.specs.ModelSpec._serialize` writes (version 6)."""
+    path = Path(model_bin)
+    data = np.memmap(path, dtype=np.uint8, mode="r")
+    pos = 0
+
+    def take(fmt: str):
+        nonlocal pos
+        value = struct.unpack_from(fmt, data, pos)[0]
+        pos += struct.calcsize(fmt)
+        return value
+
+    def text() -> str:
+        nonlocal pos
+        size = take("H")  # with the trailing NUL
+        value = bytes(data[pos : pos + size - 1]).decode("utf-8")
+        pos += size
+        return value
+
+    version = take("I")
+    if version != 6:
+        raise ValueError(
+            f"{path}: CTranslate2 model format {version}, this reader knows 6; convert the "
+            "model again with the installed CTranslate2, or tune from its Hugging Face weights"
+        )
+    text(), take("I")  # the spec's name and revision
+    weights: dict[str, np.ndarray] = {}
+    for _ in range(take("I")):
+        name = text()
+        shape = tuple(take("I") for _ in range(take("B")))
+        dtype = _CT2_DTYPES[take("B")]
+        size = take("I")
+        raw = data[pos : pos + size]
+        pos += size
+        if dtype == "bfloat16":  # numpy has none: the upper half of a float32
+            value = (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        else:
+            value = raw.view(dtype)
+        weights[name] = value.reshape(shape)
+    for _ in range(take("I")):
+        alias, target = text(), text()
+        weights[alias] = weights[target]
+    return weights
+
+
+def _hf_state_dict(w: dict[str, np.ndarray], encoder_layers: int, decoder_layers: int) -> dict:
+    """CTranslate2's Whisper variables renamed to transformers' parameters; the fused q/k/v
+    projections split (k has no bias in Whisper: the converter wrote zeros)."""
+    import torch
+
+    out: dict[str, np.ndarray] = {}
+
+    def linear(hf: str, ct2: str) -> None:
+        out[f"{hf}.weight"] = w[f"{ct2}/weight"]
+        out[f"{hf}.bias"] = w[f"{ct2}/bias"]
+
+    def norm(hf: str, ct2: str) -> None:
+        out[f"{hf}.weight"] = w[f"{ct2}/gamma"]
+        out[f"{hf}.bias"] = w[f"{ct2}/beta"]
+
+    def split(hf: str, ct2: str, names: tuple[str, ...]) -> None:
+        weights = np.split(w[f"{ct2}/weight"], len(names))
+        biases = np.split(w[f"{ct2}/bias"], len(names))
+        for name, weight, bias in zip(names, weights, biases, strict=True):
+            out[f"{hf}.{name}.weight"] = weight
+            if name != "k_proj":
+                out[f"{hf}.{name}.bias"] = bias
+
+    def layer(hf: str, ct2: str, cross: bool) -> None:
+        split(f"{hf}.self_attn", f"{ct2}/self_attention/linear_0", ("q_proj", "k_proj", "v_proj"))
+        linear(f"{hf}.self_attn.out_proj", f"{ct2}/self_attention/linear_1")
+        norm(f"{hf}.self_attn_layer_norm", f"{ct2}/self_attention/layer_norm")
+        if cross:
+            linear(f"{hf}.encoder_attn.q_proj", f"{ct2}/attention/linear_0")
+            split(f"{hf}.encoder_attn", f"{ct2}/attention/linear_1", ("k_proj", "v_proj"))
+            linear(f"{hf}.encoder_attn.out_proj", f"{ct2}/attention/linear_2")
+            norm(f"{hf}.encoder_attn_layer_norm", f"{ct2}/attention/layer_norm")
+        linear(f"{hf}.fc1", f"{ct2}/ffn/linear_0")
+        linear(f"{hf}.fc2", f"{ct2}/ffn/linear_1")
+        norm(f"{hf}.final_layer_norm", f"{ct2}/ffn/layer_norm")
+
+    for conv in ("conv1", "conv2"):
+        linear(f"model.encoder.{conv}", f"encoder/{conv}")
+    out["model.encoder.embed_positions.weight"] = w["encoder/position_encodings/encodings"]
+    for i in range(encoder_layers):
+        layer(f"model.encoder.layers.{i}", f"encoder/layer_{i}", cross=False)
+    norm("model.encoder.layer_norm", "encoder/layer_norm")
+    out["model.decoder.embed_tokens.weight"] = w["decoder/embeddings/weight"]
+    out["model.decoder.embed_positions.weight"] = w["decoder/position_encodings/encodings"]
+    for i in range(decoder_layers):
+        layer(f"model.decoder.layers.{i}", f"decoder/layer_{i}", cross=True)
+    norm("model.decoder.layer_norm", "decoder/layer_norm")
+    return {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in out.items()}
+
+
+def hf_from_ctranslate2(ct2_dir: str | Path, out_dir: str | Path) -> Path:
+    """A CTranslate2 Whisper folder (model.bin, config.json, tokenizer.json) → the same model in
+    Hugging Face layout (float32), written atomically: what LoRA tunes when the base is the
+    folder the app runs. Sizes come from the weights; the language, suppression and alignment
+    settings from config.json, so converting the result back gives an equivalent folder."""
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+    source = Path(ct2_dir)
+    missing = [
+        n for n in ("model.bin", "config.json", "tokenizer.json") if not (source / n).is_file()
+    ]
+    if missing:
+        raise ValueError(
+            f"{source}: not a CTranslate2 Whisper folder ({', '.join(missing)} missing); choose"
+            " the folder that holds model.bin, config.json and tokenizer.json"
+        )
+    w = read_ctranslate2_weights(source / "model.bin")
+    if "decoder/layer_0/attention/linear_1/weight" not in w:
+        raise ValueError(f"{source}/model.bin: not a Whisper model (no cross-attention found)")
+    ct2 = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    layers = {
+        part: sum(
+            1 for k in w if k.startswith(f"{part}/layer_") and k.endswith("/ffn/linear_0/weight")
+        )
+        for part in ("encoder", "decoder")
+    }
+    width, mels, _ = w["encoder/conv1/weight"].shape
+    tokenizer = _tokenizer(source)
+    ids = _token_ids(tokenizer)
+    config = WhisperConfig(
+        vocab_size=w["decoder/embeddings/weight"].shape[0],
+        num_mel_bins=mels,
+        d_model=width,
+        encoder_layers=layers["encoder"],
+        decoder_layers=layers["decoder"],
+        encoder_attention_heads=int(w["encoder/num_heads"]),
+        decoder_attention_heads=int(w["decoder/num_heads"]),
+        encoder_ffn_dim=w["encoder/layer_0/ffn/linear_0/weight"].shape[0],
+        decoder_ffn_dim=w["decoder/layer_0/ffn/linear_0/weight"].shape[0],
+        max_source_positions=w["encoder/position_encodings/encodings"].shape[0],
+        max_target_positions=w["decoder/position_encodings/encodings"].shape[0],
+        **ids,
+    )
+    model = WhisperForConditionalGeneration(config)
+    state = _hf_state_dict(w, layers["encoder"], layers["decoder"])
+    missing_keys, unexpected = model.load_state_dict(state, strict=False)
+    # proj_out is tied to the token embeddings (the alias in model.bin)
+    if unexpected or set(missing_keys) - {"proj_out.weight"}:
+        raise ValueError(
+            f"{source}/model.bin: weights do not fit a Whisper model (missing {missing_keys[:3]},"
+            f" unexpected {unexpected[:3]}); tune from its Hugging Face weights instead"
+        )
+    model.tie_weights()
+    model.generation_config = _generation_config(
+        ct2,
+        tokenizer,
+        ids["decoder_start_token_id"],
+        layers=config.decoder_layers,
+        heads=config.decoder_attention_heads,
+    )
+
+    def write(folder: Path) -> None:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        WhisperFeatureExtractor(feature_size=mels).save_pretrained(folder)
+
+    return atomic_folder(Path(out_dir), write)
 
 
 def _batch(processor, tokenizer, examples: Sequence[tuple[np.ndarray, str]]):
@@ -138,16 +349,27 @@ def _batch(processor, tokenizer, examples: Sequence[tuple[np.ndarray, str]]):
     return features, labels[:, 1:], ids.input_ids[:, :-1]
 
 
+def _is_ctranslate2(folder: Path) -> bool:
+    return (folder / "model.bin").is_file() and (folder / "tokenizer.json").is_file()
+
+
 def tune_whisper_lora(
     base: str | Path,
     examples: Sequence[tuple[np.ndarray, str]],
     out_dir: str | Path,
     options: WhisperLoraOptions | None = None,
-) -> Iterator[WhisperStep]:
-    """Train LoRA adapters on (16 kHz audio, text) pairs, one batch of all of them per step,
-    yielding each step's loss; when the steps are done, the merged model is written to
-    out_dir/hf (Hugging Face layout) and converted to out_dir/ct2 (stop iterating to cancel:
-    nothing is written)."""
+    *,
+    stop_early: Callable[[], bool] | None = None,
+) -> Iterator[WhisperReady | WhisperStep]:
+    """Train LoRA adapters on (16 kHz audio, text) pairs, `options.batch_size` of them per step
+    in a shuffled order, the learning rate warming up over the first tenth of the steps and
+    decaying linearly to 0, yielding a `WhisperReady` once the model is loaded, then each
+    step's loss. When the steps are done (or
+    `stop_early()` says so after a step: a time limit), the merged model is written to
+    out_dir/hf (Hugging Face layout) and converted to out_dir/model (CTranslate2, what
+    `engine.loader` loads). Stop iterating to cancel: nothing of the training is written.
+    `base` is a Hugging Face checkpoint or a CTranslate2 Whisper folder (converted first into
+    out_dir/base-hf, removed once the model is written)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import (
@@ -159,6 +381,10 @@ def tune_whisper_lora(
     options = options or WhisperLoraOptions()
     if not examples:
         raise ValueError("tune_whisper_lora: no examples; give (audio, text) pairs")
+    out = Path(out_dir)
+    converted = _is_ctranslate2(Path(base))
+    if converted:
+        base = hf_from_ctranslate2(base, out / "base-hf")
     torch.manual_seed(options.seed)
     model = WhisperForConditionalGeneration.from_pretrained(base)
     tokenizer = WhisperTokenizerFast.from_pretrained(base)
@@ -167,12 +393,28 @@ def tune_whisper_lora(
         r=options.rank, lora_alpha=options.alpha, target_modules=list(WHISPER.lora_targets)
     )
     model = get_peft_model(model, lora)
-    features, labels, decoder_inputs = _batch(processor, tokenizer, examples)
+    trainable, total = model.get_nb_trainable_parameters()
+    yield WhisperReady(trainable, total)
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=options.learning_rate
     )
+    warmup = max(1, options.steps // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda done: min(
+            (done + 1) / warmup, max(0.0, (options.steps - done) / (options.steps - warmup + 1))
+        ),
+    )
+    order = np.random.default_rng(options.seed)
+    queue: list[int] = []
     model.train()
     for step in range(1, options.steps + 1):
+        if len(queue) < options.batch_size:  # the next epoch's order after this one's rest
+            queue += [int(i) for i in order.permutation(len(examples))]
+        chosen, queue = queue[: options.batch_size], queue[options.batch_size :]
+        features, labels, decoder_inputs = _batch(
+            processor, tokenizer, [examples[i] for i in chosen]
+        )
         logits = model(input_features=features, decoder_input_ids=decoder_inputs).logits
         loss = torch.nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100
@@ -180,9 +422,11 @@ def tune_whisper_lora(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        yield WhisperStep(step, float(loss.detach()))
+        schedule.step()
+        yield WhisperStep(step, float(loss.detach()), schedule.get_last_lr()[0], len(chosen))
+        if stop_early is not None and stop_early():
+            break
     merged = model.merge_and_unload().eval()
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
     def write_hf(folder: Path) -> None:
@@ -191,17 +435,21 @@ def tune_whisper_lora(
         processor.save_pretrained(folder)
 
     hf = atomic_folder(out / "hf", write_hf)
-    convert_for_ctranslate2(hf, out / "ct2")
+    convert_for_ctranslate2(hf, out / "model")
+    if converted:
+        shutil.rmtree(out / "base-hf", ignore_errors=True)
 
 
 def convert_for_ctranslate2(hf_dir: str | Path, out_dir: str | Path) -> Path:
-    """A Whisper checkpoint in Hugging Face layout → a CTranslate2 folder (float32 weights),
-    with CTranslate2's own converter, written atomically."""
+    """A Whisper checkpoint in Hugging Face layout → a CTranslate2 folder, with CTranslate2's
+    own converter, written atomically. Weights are stored in float16, as the published
+    CTranslate2 Whisper folders are (half the disk; CTranslate2 computes in the precision the
+    device runs best, float32 on most CPUs)."""
     from ctranslate2.converters import TransformersConverter
 
     converter = TransformersConverter(str(hf_dir), copy_files=list(_COPIED))
 
     def write(folder: Path) -> None:
-        converter.convert(str(folder), force=True)
+        converter.convert(str(folder), quantization="float16", force=True)
 
     return atomic_folder(Path(out_dir), write)

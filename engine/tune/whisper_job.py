@@ -1,0 +1,180 @@
+"""A tuning job on a Whisper model: the same config, events and outputs as the CTC jobs of
+`engine.tune.loop`, so the CLI, the app's Tune page and its child process run it unchanged.
+
+Whisper learns by LoRA through `engine.tune.whisper_lora` (the base may be the CTranslate2 folder
+the app runs), and is measured before and after on the held-out rows by the transcriber users
+get (`engine.tune.evaluate.score_examples`: CTranslate2, the same decoding and normalization).
+What the CTC loop has and this job has not yet: checkpoints to resume from (a cancelled job
+starts again), partial or full tuning, several processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from engine.audio import SAMPLE_RATE
+from engine.metrics import cer
+from engine.normalize import describe
+from engine.registry import model_path
+
+from .config import TuneConfig
+from .data import Example, load_dataset, load_example_audio
+from .evaluate import EvalOptions, score_examples
+from .events import (
+    Evaluated,
+    JobCancelled,
+    JobEvent,
+    JobFinished,
+    JobResult,
+    JobStarted,
+    StepProgress,
+)
+from .export import ModelCard
+from .prepare import validate_for_model
+
+__all__ = ["WHISPER_MAX_SECONDS", "run_whisper_job"]
+
+log = logging.getLogger("tingxie.train")
+
+WHISPER_MAX_SECONDS = 30.0  # Whisper hears 30 s windows: longer training audio would be cut
+_BATCH = 8  # utterances per step: each is a full 30 s window to Whisper whatever its length
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _heldout_cer(model_dir: str | Path, heldout: list[Example], config: TuneConfig) -> Evaluated:
+    from engine.loader import load_model
+
+    rows = list(
+        score_examples(load_model(model_dir), heldout, EvalOptions(normalize=config.normalize))
+    )
+    refs, hyps = [r.reference for r in rows], [r.hypothesis for r in rows]
+    result = cer(refs, hyps)
+    return Evaluated(0, result.cer, result, tuple(zip(refs[:3], hyps[:3], strict=True)))
+
+
+def run_whisper_job(
+    config: TuneConfig, cancel: threading.Event, resume: bool = False
+) -> Iterator[JobEvent]:
+    """Run `config` (resolved) on a Whisper base, yielding the CTC jobs' events."""
+    import dataclasses
+
+    from .whisper_lora import WhisperLoraOptions, tune_whisper_lora
+
+    if config.method != "lora":
+        raise ValueError(
+            f"method={config.method}: Whisper models are tuned with LoRA here; choose lora"
+        )
+    if resume:
+        raise ValueError(
+            "a Whisper job keeps no checkpoints to resume from: start it again (same settings)"
+        )
+    out = Path(config.output_dir)
+    if (out / "model").exists():
+        raise ValueError(f"{out} already holds a tuned model; choose another output_dir")
+    began = time.monotonic()
+    limits = dataclasses.replace(config, max_seconds=min(config.max_seconds, WHISPER_MAX_SECONDS))
+    prepared = validate_for_model(load_dataset(config.data), None, limits, frame_seconds=0.02)
+    train, heldout = prepared.train, prepared.heldout
+    if not train:
+        raise ValueError(
+            f"{config.data}: every usable utterance is held out ({len(heldout)}); add "
+            "recordings or lower heldout_fraction"
+        )
+    examples = [(load_example_audio(e), e.text) for e in train]
+    seconds = sum(len(audio) for audio, _ in examples) / SAMPLE_RATE
+    options = WhisperLoraOptions(
+        steps=int(config.steps),
+        learning_rate=float(config.learning_rate),
+        rank=int(config.lora_rank),
+        alpha=int(config.lora_alpha),
+        batch_size=_BATCH,
+        seed=config.seed,
+    )
+    limit = None if config.max_minutes is None else config.max_minutes * 60
+
+    def out_of_time() -> bool:
+        return limit is not None and time.monotonic() - began >= limit
+
+    base = model_path(config.model) if Path(config.model).is_dir() else config.model
+    steps = tune_whisper_lora(base, examples, out, options, stop_early=out_of_time)
+    ready = next(steps)  # the model loaded, with its adapters
+    yield JobStarted(
+        config=config,
+        train_examples=len(train),
+        heldout_examples=len(heldout),
+        train_seconds=seconds,
+        validation=prepared.report.table(),
+        skipped_rows=len(prepared.report.skipped),
+        normalization=tuple(describe(prepared.normalize)),
+        added_chars="",
+        # Whisper hears every utterance as a 30 s window: the rest is padding, and time
+        padding_fraction=1 - seconds / (WHISPER_MAX_SECONDS * len(examples)),
+        trainable_parameters=ready.trainable_parameters,
+        total_parameters=ready.total_parameters,
+        device="cpu",
+        precision="fp32",
+        processes=1,
+        resumed_from_step=0,
+    )
+    before = after = None
+    if heldout:
+        before = _heldout_cer(base, heldout, config)
+        yield before
+    done, last = 0, time.monotonic()
+    for step in steps:
+        now = time.monotonic()
+        elapsed, last, done = now - last, now, step.step
+        yield StepProgress(
+            step=step.step,
+            total_steps=options.steps,
+            loss=step.loss,
+            learning_rate=step.learning_rate,
+            samples_per_second=step.examples / max(elapsed, 1e-9),
+            eta_seconds=elapsed * (options.steps - step.step),
+            epoch=step.step * _BATCH // max(1, len(examples)),
+            examples=step.examples,
+            seconds=elapsed,
+        )
+        if cancel.is_set():
+            steps.close()  # nothing of the training is written
+            yield JobCancelled(done, None)
+            return
+    if heldout:
+        after = dataclasses.replace(_heldout_cer(out / "model", heldout, config), step=done)
+        yield after
+    ModelCard(
+        base_model=config.model,
+        method="lora",
+        steps=done,
+        train_examples=len(train),
+        train_seconds=seconds,
+        heldout_examples=len(heldout),
+        cer_before=before.cer if before else None,
+        cer_after=after.cer if after else None,
+        data=config.data,
+        normalization=tuple(describe(prepared.normalize)),
+        family="whisper",
+    ).write(out / "model")
+    yield JobFinished(
+        JobResult(
+            model_dir=out / "model",
+            adapter_dir=None,
+            cer_before=before.cer if before else None,
+            cer_after=after.cer if after else None,
+            best_step=done,
+            steps=done,
+            fingerprint=_sha256(out / "model" / "model.bin"),
+        )
+    )
