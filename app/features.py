@@ -74,10 +74,10 @@ FEATURE_STRINGS: dict[str, tuple[str, str]] = {
         "或改用 wav2vec2 系列（CTC）模型转写以获得候选。",
     ),
     "feature.ctc_tuning": (
-        "{family} models cannot be tuned on this page, which tunes wav2vec2-family (CTC) "
-        "models: choose a CTC base model in step 1, such as the demo model or one you tuned.",
-        "此页面无法微调 {family} 模型（这里微调的是 wav2vec2 系列 CTC 模型）："
-        "请在第 1 步选择 CTC 基础模型，例如演示模型或你微调过的模型。",
+        "{family} models are tuned with LoRA: partial and full tuning are for wav2vec2-family "
+        "(CTC) models. A stopped {family} job starts again rather than resuming.",
+        "{family} 模型用 LoRA 微调：部分微调和完全微调只适用于 wav2vec2 系列（CTC）模型。"
+        "{family} 微调任务停止后需重新开始，不能接着训练。",
     ),
     "feature.hf_export": (
         "{family} models are not re-written as a Hugging Face folder: the {family} folder is "

@@ -33,7 +33,8 @@ __all__ = [
 # What a family can do in Tingxie (the app greys out what the loaded model lacks):
 #   bounded_streaming    live text from re-decoding a bounded window (engine.stream)
 #   agreement_streaming  live text committed where consecutive decodes agree (engine.whisper_stream)
-#   ctc_tuning           LoRA / partial / full tuning through the CTC loop (engine.tune)
+#   ctc_tuning           LoRA / partial / full tuning through the CTC loop (engine.tune.loop);
+#                        Whisper tunes with LoRA only (engine.tune.whisper_job)
 #   alternatives         the model's runner-up characters for each character
 #   confidence_measures  the CTC frame measures of engine.decode (`--confidence`)
 #   hf_export            re-written as a Hugging Face folder (engine.tune.formats, format hf)
@@ -83,6 +84,8 @@ class Family:
     default_lora_lr: float = 1e-3
     # what Tingxie can do with it (names from FEATURES)
     features: frozenset[str] = CTC_FEATURES
+    # the longest audio it hears at once (None: any length); longer training audio is skipped
+    window_seconds: float | None = None
 
     def encoder_layers(self, model):  # -> torch.nn.ModuleList
         """The transformer layers, bottom first (for freezing the lower N)."""
@@ -102,16 +105,17 @@ FAMILIES: dict[str, Family] = {
 
 # Whisper through faster-whisper: no frame posteriors (so no bounded-context streaming, CTC
 # confidence measures or alternatives, nor a character LM's beam search over them), no CTC
-# tuning loop, and none of the exports or embeddings, which load the checkpoint as a
-# transformers CTC model (a CTranslate2 folder is already the deployable form: it is copied or
-# shared as it is). The module names are those of
-# transformers' WhisperForConditionalGeneration, which LoRA would adapt before conversion.
+# tuning loop (LoRA through engine.tune.whisper_job instead), and none of the exports or
+# embeddings, which load the checkpoint as a transformers CTC model (a CTranslate2 folder is
+# already the deployable form: it is copied or shared as it is). The module names are those of
+# transformers' WhisperForConditionalGeneration, which LoRA adapts before conversion.
 WHISPER = Family(
     "whisper",
     "model",
     lora_targets=("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"),
     head="proj_out",
     features=frozenset({"agreement_streaming"}),
+    window_seconds=30.0,
 )
 
 

@@ -548,7 +548,12 @@ def test_measure_runs_warm_up_steps_in_a_child(qtbot, tmp_path):
     page.handle.supervisor.estimated.connect(lambda folder, e: measured.append(e))
     page.how.estimate_button.click()
     assert page.how.estimate.text() == tr("tune.how.measuring")
+    buttons = (page.how.estimate_button, page.how.start_button)
+    qtbot.waitUntil(lambda: bool(measured), timeout=120_000)
+    if page.handle.running_kind() is not None:  # its process still ends: no second job yet
+        assert not any(b.isEnabled() for b in buttons)
     qtbot.waitUntil(lambda: page.handle.running_kind() is None, timeout=120_000)
+    qtbot.waitUntil(lambda: all(b.isEnabled() for b in buttons), timeout=5_000)
     (estimate,) = measured
     assert estimate.steps == 30 and estimate.seconds_per_step > 0 and estimate.device == "cpu"
     assert page.how.estimate.text() == estimate_text(estimate)

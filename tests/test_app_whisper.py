@@ -127,16 +127,16 @@ def test_a_whisper_model_greys_out_what_its_family_cannot_do(
         tune = window.tune_page
         why = tr("feature.ctc_tuning", family="Whisper")
         assert tune.sources.model() == whisper
-        assert not tune.how.start_button.isEnabled() and tune.how.start_button.toolTip() == why
-        assert not tune.how.form.isEnabled()  # the method and every setting
-        assert not tune.how.estimate_button.isEnabled()
-        assert not tune.sources.check_button.isEnabled()
+        # Whisper is tuned with LoRA: the other methods greyed, saying why; the rest is open
+        assert _methods(tune) == {"lora": True, "partial": False, "full": False}
+        assert tune.how.form.value("method") == "lora"
+        method = tune.how.form.fields["method"].widget
+        assert method.itemData(method.findData("full"), Qt.ItemDataRole.ToolTipRole) == why
+        assert tune.how.start_button.isEnabled() and tune.how.estimate_button.isEnabled()
+        assert tune.sources.check_button.isEnabled()
         assert not tune.sources.model_note.isHidden() and tune.sources.model_note.text() == why
-        tune.start_job()
-        assert tune.notice.text() == why
-        tune.sources.model_box.setCurrentText(str(tiny_model_dir))  # a CTC base instead
-        assert tune.how.start_button.isEnabled() and tune.how.form.isEnabled()
-        assert tune.sources.check_button.isEnabled() and tune.sources.model_note.isHidden()
+        tune.sources.model_box.setCurrentText(str(tiny_model_dir))  # a CTC base: every method
+        assert set(_methods(tune).values()) == {True} and tune.sources.model_note.isHidden()
         tune.sources.model_box.setCurrentText(whisper)
 
         review = window.review_panel
@@ -152,20 +152,27 @@ def test_a_whisper_model_greys_out_what_its_family_cannot_do(
         assert embeddings.toolTip() == tr("feature.embeddings", family="Whisper")
         assert "CTC" in embeddings.toolTip() and "向量" in embeddings.toolTip()
         assert label.toolTip() == tr("feature.alternatives", family="Whisper")
-        assert tune.how.start_button.toolTip() == tr("feature.ctc_tuning", family="Whisper")
+        assert tune.sources.model_note.text() == tr("feature.ctc_tuning", family="Whisper")
 
         emitted(qtbot, window.worker.model_loaded, lambda: window.load_model(str(tiny_model_dir)))
         qtbot.waitUntil(lambda: window.model.source == str(tiny_model_dir), timeout=5_000)
         assert embeddings.isEnabled() and label.isEnabled() and label.toolTip() == ""
-        assert tune.sources.model() == whisper  # typed by the user: kept, still greyed
+        assert tune.sources.model() == whisper  # typed by the user: kept, still LoRA only
+        assert _methods(tune)["full"] is False
         tune.sources.model_box.setCurrentText(str(tiny_model_dir))
-        assert tune.how.start_button.isEnabled()
+        assert _methods(tune)["full"] is True
         window.handle.stop()
 
 
-def test_a_whisper_folder_chosen_as_base_cannot_be_tuned(qtbot, tmp_path):
+def _methods(tune) -> dict[str, bool]:
+    """The Tune page's methods, each with whether it can be chosen."""
+    method = tune.how.form.fields["method"].widget
+    return {method.itemData(i): method.model().item(i).isEnabled() for i in range(method.count())}
+
+
+def test_a_whisper_folder_chosen_as_base_is_tuned_with_lora(qtbot, tmp_path):
     """Told from its files, before anything is loaded: a CTranslate2 Whisper folder typed as
-    the base model greys out tuning with the reason; a CTC checkpoint does not."""
+    the base model leaves LoRA only (the reason under it); a CTC checkpoint every method."""
     from app.tune.page import TunePage
     from app.tune.supervisor import SupervisorHandle, TuneSupervisor
 
@@ -175,12 +182,14 @@ def test_a_whisper_folder_chosen_as_base_cannot_be_tuned(qtbot, tmp_path):
     (folder / "config.json").write_text(json.dumps({"alignment_heads": []}))
     page = TunePage(SupervisorHandle(TuneSupervisor(tmp_path)), tmp_path / "tuning")
     qtbot.addWidget(page)
-    assert page.how.start_button.isEnabled()  # no base model yet: nothing to say
+    page.how.form.set_value("method", "full")
+    assert set(_methods(page).values()) == {True}  # no base model yet: nothing to say
     page.sources.model_box.setCurrentText(str(folder))
-    assert not page.how.start_button.isEnabled()
+    assert _methods(page) == {"lora": True, "partial": False, "full": False}
+    assert page.how.form.value("method") == "lora" and page.how.start_button.isEnabled()
     assert page.sources.model_note.text() == tr("feature.ctc_tuning", family="Whisper")
     page.sources.model_box.setCurrentText("jonatasgrosman/wav2vec2-large-xlsr-53-chinese")
-    assert page.how.start_button.isEnabled() and page.sources.model_note.isHidden()
+    assert set(_methods(page).values()) == {True} and page.sources.model_note.isHidden()
 
 
 @pytest.fixture

@@ -196,4 +196,44 @@ def test_a_tuning_job_on_a_whisper_folder_runs_like_a_ctc_one(tmp_path, shared_a
         if isinstance(event, StepProgress):
             cancel.set()
     assert isinstance(stopped[-1], JobCancelled) and stopped[-1].step == 1
-    assert not (tmp_path / "b" / "model").exists()
+    assert not (tmp_path / "b" / "model").exists() and not (tmp_path / "b" / "base-hf").exists()
+
+
+@pytest.mark.slow
+def test_the_tune_page_checks_and_measures_a_whisper_job(tmp_path, shared_audio):
+    """What the Tune page runs before a job, for a Whisper base: the data check knows Whisper
+    writes any character and hears 30 s at most; the estimate times real steps."""
+    import numpy as np
+
+    from engine.audio import write_wav
+    from engine.tune.config import TuneConfig
+    from engine.tune.estimate import estimate
+    from engine.tune.prepare import check_data
+    from engine.tune.whisper_lora import convert_for_ctranslate2
+
+    _need_whisper_base()
+    base = convert_for_ctranslate2(
+        build_tiny_whisper(tmp_path / "hf", WHISPER_BASE_DIR), tmp_path / "base"
+    )
+    data = tmp_path / "data"
+    data.mkdir()
+    clip = load_audio(shared_audio / "fireredasr2s_hello_zh.wav")
+    for i, text in enumerate(["你好世界", "𠀀龘靐齉", "再见"]):  # rare characters: writable
+        write_wav(data / f"{i}.wav", clip)
+        (data / f"{i}.txt").write_text(text, encoding="utf-8")
+    write_wav(data / "long.wav", np.tile(clip, int(31 * 16_000 / len(clip)) + 1))
+    (data / "long.txt").write_text("很长", encoding="utf-8")
+    config = TuneConfig(model=str(base), data=str(data), output_dir="", steps=3)
+    check = check_data([data], config)
+    assert {issue.kind for issue in check.issues} <= {
+        "skipped_rows",
+        "little_data",
+        "small_heldout",
+    }
+    assert not check.report.unknown_chars
+    (finding,) = check.report.skipped
+    assert finding.kind == "too_long" and "long.wav" in finding.origin
+    measured = estimate(config, steps=2)
+    assert measured.measured_steps == 2 and measured.seconds_per_step > 0
+    assert measured.steps == 3 and measured.evaluations == 2 and measured.eval_seconds > 0
+    assert measured.peak_memory_bytes > 0

@@ -4,7 +4,7 @@ steps (in a child process), and the Start button."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -66,7 +66,7 @@ class HowPanel(QWidget):
         self.start_button.clicked.connect(self.start_requested)
         self.form.changed.connect(lambda: self._show("tune.how.stale"))
         self._shown: Estimate | str = "tune.how.not_measured"  # an estimate or a message key
-        self._why = ""  # why the base model cannot be tuned here ("" when it can)
+        self._why = ""  # why only LoRA applies to the base model ("" when every method does)
         measure = QHBoxLayout()
         measure.addWidget(self.estimate, 1)
         measure.addWidget(self.estimate_button)
@@ -88,20 +88,26 @@ class HowPanel(QWidget):
         self.form.retranslate()
         self._show(self._shown)
 
-    def set_untunable(self, why: str) -> None:
-        """A base model that cannot be tuned here (`why`, "" when it can): the method, every
-        setting, the estimate and the start are greyed, and the note says why."""
+    def set_lora_only(self, why: str) -> None:
+        """A base model tuned with LoRA only (`why`, "" when every method applies): LoRA is
+        chosen, the other methods are greyed with `why` as their tooltip, the note says it."""
         self._why = why
-        for widget in (self.form, self.start_button):
-            widget.setEnabled(not why)
-            widget.setToolTip(why)
-        self.estimate_button.setToolTip(why)
-        self.allow_measure()
+        method = self.form.fields["method"].widget
+        items = method.model()
+        for i in range(method.count()):
+            other = method.itemData(i) != "lora"
+            items.item(i).setEnabled(not (why and other))
+            method.setItemData(i, why if other else "", Qt.ItemDataRole.ToolTipRole)
+        if why and self.form.value("method") != "lora":
+            self.form.set_value("method", "lora")
         self.note.setText(why or tr("tune.how.one_job"))
 
-    def allow_measure(self, allowed: bool = True) -> None:
-        """The Measure button, on unless a measurement runs or the base cannot be tuned."""
-        self.estimate_button.setEnabled(allowed and not self._why)
+    def set_measuring(self, measuring: bool) -> None:
+        """While a measurement's process lives (until the supervisor says it is gone, a little
+        after its estimate arrives), neither another measurement nor a job can start: the
+        start would be refused as a second job."""
+        self.estimate_button.setEnabled(not measuring)
+        self.start_button.setEnabled(not measuring)
 
     def _show(self, shown: Estimate | str) -> None:
         self._shown = shown
@@ -110,13 +116,11 @@ class HowPanel(QWidget):
 
     def show_estimate(self, estimate: Estimate) -> None:
         self._show(estimate)
-        self.allow_measure()
 
     def show_measuring(self) -> None:
         self._show("tune.how.measuring")
-        self.allow_measure(False)
+        self.set_measuring(True)
 
     def say(self, text: str) -> None:
         """A message that is not an estimate (a failed measurement), as it is."""
         self.estimate.setText(text)
-        self.allow_measure()

@@ -199,17 +199,16 @@ class TunePage(QWidget):
         self.sources.set_current_model(summary.source)
         self._update_tunable()
 
-    def _why_untunable(self) -> str:
-        """Why the chosen base model cannot be tuned here ("" when it can, or none is chosen)."""
+    def _why_lora_only(self) -> str:
+        """Why the chosen base model is tuned with LoRA only ("" when every method applies,
+        or no model is chosen): Whisper, whose job is LoRA (engine.tune.whisper_job)."""
         base = self.sources.model()
         return capabilities(base, self.loaded).why_not("ctc_tuning") if base else ""
 
     def _update_tunable(self) -> None:
-        """A base model whose family has no CTC tuning (Whisper) greys out the check, the
-        methods and settings, the estimate and the start, each saying why."""
-        why = self._why_untunable()
-        self.sources.set_untunable(why)
-        self.how.set_untunable(why)
+        why = self._why_lora_only()
+        self.sources.set_model_note(why)
+        self.how.set_lora_only(why)
 
     def open_training_set(self, folder: str | Path) -> None:
         """Select a training set made on the Review page and check it (its "Tune now")."""
@@ -220,9 +219,6 @@ class TunePage(QWidget):
 
     def _base_config(self, output_dir: str = ""):
         """The form's config for the chosen model and data (ValueError says what is wrong)."""
-        why = self._why_untunable()  # a base model of a family this page cannot tune
-        if why:
-            raise ValueError(why)
         sources = self.sources.sources()
         if not sources:
             raise ValueError(tr("tune.no_data"))
@@ -256,7 +252,7 @@ class TunePage(QWidget):
 
     def _failed(self, message: str) -> None:
         self._say(message)
-        self.how.allow_measure()
+        self.how.set_measuring(False)  # (a measurement that could not start)
 
     # ---- how: estimate, start ------------------------------------------------------------
     def _new_job(self, kind: str) -> NewJob | None:
@@ -348,6 +344,8 @@ class TunePage(QWidget):
         log.warning("tuning process for %s ended with status %s: %s", folder, status, tail)
 
     def _finished(self, folder: str, kind: str) -> None:
+        if kind == "estimate":
+            self.how.set_measuring(False)
         if kind != "run":
             return
         job = JobFolder(folder)
@@ -366,7 +364,7 @@ class TunePage(QWidget):
         except (OSError, ValueError, KeyError, TypeError):
             name = Path(folder).name
         self._say(tr("tune.one_job", name=name))
-        self.how.allow_measure()
+        self.how.set_measuring(False)
 
     # ---- jobs found on disk --------------------------------------------------------------
     def scan_jobs(self) -> None:

@@ -54,7 +54,7 @@ class SourcesPanel(QWidget):
         self.model_box.currentTextChanged.connect(self.changed)
         self.browse_model = QPushButton()
         self.browse_model.clicked.connect(self._browse_model)
-        self.model_note = QLabel()  # why the chosen base model cannot be tuned here
+        self.model_note = QLabel()  # what the chosen base model's family allows (Whisper: LoRA)
         self.model_note.setWordWrap(True)
         self.model_note.setObjectName("tune-model-note")
         self.model_note.hide()
@@ -195,13 +195,10 @@ class SourcesPanel(QWidget):
     def model(self) -> str:
         return self.model_box.currentText().strip()
 
-    def set_untunable(self, why: str) -> None:
-        """Say under the base model why it cannot be tuned here ("" when it can); its data
-        cannot be checked for it either."""
-        self.model_note.setText(why)
-        self.model_note.setVisible(bool(why))
-        self.check_button.setEnabled(not why)
-        self.check_button.setToolTip(why)
+    def set_model_note(self, note: str) -> None:
+        """A note under the base model about what its family allows ("" for none)."""
+        self.model_note.setText(note)
+        self.model_note.setVisible(bool(note))
 
     def job_name(self) -> str:
         """The name typed, else the first checked row's."""

@@ -20,12 +20,12 @@ from .config import TuneConfig
 from .events import Estimate
 from .loop import Job
 
-__all__ = ["estimate"]
+__all__ = ["estimate", "peak_rss_bytes"]
 
 log = logging.getLogger("tingxie.train")
 
 
-def _peak_rss_bytes() -> int:
+def peak_rss_bytes() -> int:
     """This process's peak resident memory (0 where the platform does not say)."""
     try:
         import resource
@@ -40,6 +40,12 @@ def estimate(config: TuneConfig, steps: int = 4) -> Estimate:
     is left out of the per-step figure when there are more) and one evaluation."""
     if steps < 1:
         raise ValueError(f"steps={steps}: measure at least one step")
+    from engine.registry import WHISPER, family_of
+
+    if family_of(config.model) is WHISPER:
+        from .whisper_job import estimate_whisper
+
+        return estimate_whisper(config.resolved(), steps)
     scratch = tempfile.mkdtemp(prefix="tingxie-estimate-")
     cfg = replace(config.resolved(), output_dir=scratch)
     try:
@@ -73,7 +79,7 @@ def estimate(config: TuneConfig, steps: int = 4) -> Estimate:
             eval_seconds=eval_seconds,
             steps=planned,
             evaluations=evaluations,
-            peak_memory_bytes=_peak_rss_bytes(),
+            peak_memory_bytes=peak_rss_bytes(),
             device_memory_bytes=torch.cuda.max_memory_allocated() if cuda else 0,
             device=str(job.device),
             measured_steps=len(times),

@@ -208,13 +208,17 @@ def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
     """Everything `run_job` would find wrong with the data, before it runs: validation against
     `config.model`'s vocabulary, the held-out split, and whether the result can be measured."""
     from engine.model import model_vocab
+    from engine.registry import WHISPER, family_of
 
     sources = tuple(str(s) for s in sources)
-    vocab = model_vocab(config.model)
-    issues = [] if vocab is not None else [Issue("no_vocabulary", detail=config.model)]
+    whisper = family_of(config.model) is WHISPER  # writes any character; hears ≤ 30 s
+    vocab = None if whisper else model_vocab(config.model)
+    issues = [] if vocab is not None or whisper else [Issue("no_vocabulary", detail=config.model)]
+    if whisper:
+        config = replace(config, max_seconds=min(config.max_seconds, WHISPER.window_seconds))
     try:
         dataset = load_sources(sources)
-        if vocab is None:  # unknown characters cannot be told; the job will say at its start
+        if vocab is None and not whisper:  # unknown characters cannot be told: the job says
             vocab = sorted({c for e in dataset.examples for c in e.text})
         prepared = validate_for_model(dataset, vocab, config, model_frame_seconds(config.model))
     except DatasetError as e:

@@ -10,22 +10,31 @@ starts again), partial or full tuning, several processes.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
+import shutil
+import statistics
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from engine.audio import SAMPLE_RATE
 from engine.metrics import cer
 from engine.normalize import describe
-from engine.registry import model_path
+from engine.registry import WHISPER, model_path
 
 from .config import TuneConfig
 from .data import Example, load_dataset, load_example_audio
 from .evaluate import EvalOptions, score_examples
 from .events import (
+    Estimate,
     Evaluated,
     JobCancelled,
     JobEvent,
@@ -35,13 +44,16 @@ from .events import (
     StepProgress,
 )
 from .export import ModelCard
-from .prepare import validate_for_model
+from .prepare import Prepared, validate_for_model
 
-__all__ = ["WHISPER_MAX_SECONDS", "run_whisper_job"]
+if TYPE_CHECKING:
+    from .whisper_lora import WhisperLoraOptions
+
+__all__ = ["run_whisper_job"]
 
 log = logging.getLogger("tingxie.train")
 
-WHISPER_MAX_SECONDS = 30.0  # Whisper hears 30 s windows: longer training audio would be cut
+_WINDOW = WHISPER.window_seconds  # Whisper hears 30 s windows: longer audio would be cut
 _BATCH = 8  # utterances per step: each is a full 30 s window to Whisper whatever its length
 
 
@@ -64,36 +76,32 @@ def _heldout_cer(model_dir: str | Path, heldout: list[Example], config: TuneConf
     return Evaluated(0, result.cer, result, tuple(zip(refs[:3], hyps[:3], strict=True)))
 
 
-def run_whisper_job(
-    config: TuneConfig, cancel: threading.Event, resume: bool = False
-) -> Iterator[JobEvent]:
-    """Run `config` (resolved) on a Whisper base, yielding the CTC jobs' events."""
-    import dataclasses
+@dataclass(frozen=True, slots=True)
+class _Setup:
+    """What a job (or its estimate) trains and measures on, before any model loads."""
 
-    from .whisper_lora import WhisperLoraOptions, tune_whisper_lora
+    base: str  # the model folder (a tuning job's folder stands for its model) or Hub id
+    prepared: Prepared
+    examples: list[tuple[np.ndarray, str]]  # the training audio and text
+    seconds: float  # of training audio
+    options: WhisperLoraOptions
+
+
+def _setup(config: TuneConfig) -> _Setup:
+    from .whisper_lora import WhisperLoraOptions
 
     if config.method != "lora":
         raise ValueError(
             f"method={config.method}: Whisper models are tuned with LoRA here; choose lora"
         )
-    if resume:
-        raise ValueError(
-            "a Whisper job keeps no checkpoints to resume from: start it again (same settings)"
-        )
-    out = Path(config.output_dir)
-    if (out / "model").exists():
-        raise ValueError(f"{out} already holds a tuned model; choose another output_dir")
-    began = time.monotonic()
-    limits = dataclasses.replace(config, max_seconds=min(config.max_seconds, WHISPER_MAX_SECONDS))
+    limits = dataclasses.replace(config, max_seconds=min(config.max_seconds, _WINDOW))
     prepared = validate_for_model(load_dataset(config.data), None, limits, frame_seconds=0.02)
-    train, heldout = prepared.train, prepared.heldout
-    if not train:
+    if not prepared.train:
         raise ValueError(
-            f"{config.data}: every usable utterance is held out ({len(heldout)}); add "
-            "recordings or lower heldout_fraction"
+            f"{config.data}: every usable utterance is held out ({len(prepared.heldout)}); "
+            "add recordings or lower heldout_fraction"
         )
-    examples = [(load_example_audio(e), e.text) for e in train]
-    seconds = sum(len(audio) for audio, _ in examples) / SAMPLE_RATE
+    examples = [(load_example_audio(e), e.text) for e in prepared.train]
     options = WhisperLoraOptions(
         steps=int(config.steps),
         learning_rate=float(config.learning_rate),
@@ -102,12 +110,42 @@ def run_whisper_job(
         batch_size=_BATCH,
         seed=config.seed,
     )
+    return _Setup(
+        base=str(model_path(config.model)) if Path(config.model).is_dir() else config.model,
+        prepared=prepared,
+        examples=examples,
+        seconds=sum(len(audio) for audio, _ in examples) / SAMPLE_RATE,
+        options=options,
+    )
+
+
+def run_whisper_job(
+    config: TuneConfig, cancel: threading.Event, resume: bool = False
+) -> Iterator[JobEvent]:
+    """Run `config` (resolved) on a Whisper base, yielding the CTC jobs' events."""
+    from .whisper_lora import tune_whisper_lora
+
+    if resume:
+        raise ValueError(
+            "a Whisper job keeps no checkpoints to resume from: start it again (same settings)"
+        )
+    out = Path(config.output_dir)
+    if (out / "model").exists():
+        raise ValueError(f"{out} already holds a tuned model; choose another output_dir")
+    began = time.monotonic()
+    setup = _setup(config)
+    prepared, examples, seconds, options = (
+        setup.prepared,
+        setup.examples,
+        setup.seconds,
+        setup.options,
+    )
+    train, heldout, base = prepared.train, prepared.heldout, setup.base
     limit = None if config.max_minutes is None else config.max_minutes * 60
 
     def out_of_time() -> bool:
         return limit is not None and time.monotonic() - began >= limit
 
-    base = model_path(config.model) if Path(config.model).is_dir() else config.model
     steps = tune_whisper_lora(base, examples, out, options, stop_early=out_of_time)
     ready = next(steps)  # the model loaded, with its adapters
     yield JobStarted(
@@ -120,7 +158,7 @@ def run_whisper_job(
         normalization=tuple(describe(prepared.normalize)),
         added_chars="",
         # Whisper hears every utterance as a 30 s window: the rest is padding, and time
-        padding_fraction=1 - seconds / (WHISPER_MAX_SECONDS * len(examples)),
+        padding_fraction=1 - seconds / (_WINDOW * len(examples)),
         trainable_parameters=ready.trainable_parameters,
         total_parameters=ready.total_parameters,
         device="cpu",
@@ -178,3 +216,48 @@ def run_whisper_job(
             fingerprint=_sha256(out / "model" / "model.bin"),
         )
     )
+
+
+def estimate_whisper(config: TuneConfig, steps: int) -> Estimate:
+    """`engine.tune.estimate.estimate` for a Whisper base: the set-up (data, conversion, model
+    load) and `steps` training steps timed in a scratch folder, and the base model's held-out
+    evaluation (a job runs two: before and after)."""
+    from .estimate import peak_rss_bytes
+    from .whisper_lora import tune_whisper_lora
+
+    scratch = Path(tempfile.mkdtemp(prefix="tingxie-estimate-"))
+    try:
+        started = time.perf_counter()
+        setup = _setup(config)
+        run = tune_whisper_lora(setup.base, setup.examples, scratch, setup.options)
+        next(run)  # loaded
+        setup_seconds = time.perf_counter() - started
+        times = []
+        for _ in range(min(steps, setup.options.steps)):
+            started = time.perf_counter()
+            next(run)
+            times.append(time.perf_counter() - started)
+        run.close()
+        eval_seconds = 0.0
+        if setup.prepared.heldout:
+            started = time.perf_counter()
+            _heldout_cer(setup.base, setup.prepared.heldout, config)
+            eval_seconds = time.perf_counter() - started
+        per_step = statistics.median(times[1:] or times)
+        planned = setup.options.steps
+        if config.max_minutes is not None:
+            room = config.max_minutes * 60 - setup_seconds - eval_seconds
+            planned = min(planned, max(0, int(room / per_step)))
+        return Estimate(
+            setup_seconds=setup_seconds,
+            seconds_per_step=per_step,
+            eval_seconds=eval_seconds,
+            steps=planned,
+            evaluations=2 if setup.prepared.heldout else 0,
+            peak_memory_bytes=peak_rss_bytes(),
+            device_memory_bytes=0,
+            device="cpu",
+            measured_steps=len(times),
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -58,10 +58,13 @@ class WhisperLoraOptions:
     rank: int = 8
     alpha: int = 16
     batch_size: int = 8  # utterances per step, drawn in a shuffled order epoch after epoch
+    # utterances per forward pass (gradients accumulate to the step's): each is a 30 s window
+    # to Whisper, ~1 GB of activations for Whisper-base in fp32, so this bounds the memory
+    micro_batch_size: int = 2
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("steps", "rank", "alpha", "batch_size"):
+        for name in ("steps", "rank", "alpha", "batch_size", "micro_batch_size"):
             if not getattr(self, name) >= 1:
                 raise ValueError(f"WhisperLoraOptions.{name}={getattr(self, name)!r}: must be ≥ 1")
         if not self.learning_rate > 0:
@@ -369,7 +372,7 @@ def tune_whisper_lora(
     out_dir/hf (Hugging Face layout) and converted to out_dir/model (CTranslate2, what
     `engine.loader` loads). Stop iterating to cancel: nothing of the training is written.
     `base` is a Hugging Face checkpoint or a CTranslate2 Whisper folder (converted first into
-    out_dir/base-hf, removed once the model is written)."""
+    out_dir/base-hf, removed once loaded)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import (
@@ -389,6 +392,8 @@ def tune_whisper_lora(
     model = WhisperForConditionalGeneration.from_pretrained(base)
     tokenizer = WhisperTokenizerFast.from_pretrained(base)
     processor = WhisperFeatureExtractor.from_pretrained(base)
+    if converted:  # loaded: a cancel or crash from here on leaves no 300 MB copy behind
+        shutil.rmtree(out / "base-hf", ignore_errors=True)
     lora = LoraConfig(
         r=options.rank, lora_alpha=options.alpha, target_modules=list(WHISPER.lora_targets)
     )
@@ -407,23 +412,32 @@ def tune_whisper_lora(
     )
     order = np.random.default_rng(options.seed)
     queue: list[int] = []
+    micro = min(options.micro_batch_size, options.batch_size)
     model.train()
     for step in range(1, options.steps + 1):
         if len(queue) < options.batch_size:  # the next epoch's order after this one's rest
             queue += [int(i) for i in order.permutation(len(examples))]
         chosen, queue = queue[: options.batch_size], queue[options.batch_size :]
-        features, labels, decoder_inputs = _batch(
-            processor, tokenizer, [examples[i] for i in chosen]
-        )
-        logits = model(input_features=features, decoder_input_ids=decoder_inputs).logits
-        loss = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100
-        )
+        batches = [
+            _batch(processor, tokenizer, [examples[i] for i in chosen[at : at + micro]])
+            for at in range(0, len(chosen), micro)
+        ]
+        tokens = sum(int((labels != -100).sum()) for _, labels, _ in batches)
         optimizer.zero_grad()
-        loss.backward()
+        loss = 0.0
+        for features, labels, decoder_inputs in batches:  # gradients add up to the step's
+            logits = model(input_features=features, decoder_input_ids=decoder_inputs).logits
+            part = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]),
+                labels.reshape(-1),
+                ignore_index=-100,
+                reduction="sum",
+            ) / max(1, tokens)
+            part.backward()
+            loss += float(part.detach())
         optimizer.step()
         schedule.step()
-        yield WhisperStep(step, float(loss.detach()), schedule.get_last_lr()[0], len(chosen))
+        yield WhisperStep(step, loss, schedule.get_last_lr()[0], len(chosen))
         if stop_early is not None and stop_early():
             break
     merged = model.merge_and_unload().eval()
@@ -436,8 +450,6 @@ def tune_whisper_lora(
 
     hf = atomic_folder(out / "hf", write_hf)
     convert_for_ctranslate2(hf, out / "model")
-    if converted:
-        shutil.rmtree(out / "base-hf", ignore_errors=True)
 
 
 def convert_for_ctranslate2(hf_dir: str | Path, out_dir: str | Path) -> Path:
