@@ -185,6 +185,7 @@ def test_a_tuning_job_on_a_whisper_folder_runs_like_a_ctc_one(tmp_path, shared_a
     card = read_card(result.model_dir)
     assert card.family == "whisper" and card.steps == 2 and card.base_model == str(base)
     assert "library_name: ctranslate2" in (result.model_dir / "README.md").read_text("utf-8")
+    assert (result.adapter_dir / "adapter_config.json").is_file()  # exported or pushed alone
 
     cancel = threading.Event()
     stopped = []

@@ -192,7 +192,7 @@ def run_whisper_job(
     if heldout:
         after = dataclasses.replace(_heldout_cer(out / "model", heldout, config), step=done)
         yield after
-    ModelCard(
+    card = ModelCard(
         base_model=config.model,
         method="lora",
         steps=done,
@@ -204,11 +204,13 @@ def run_whisper_job(
         data=config.data,
         normalization=tuple(describe(prepared.normalize)),
         family="whisper",
-    ).write(out / "model")
+    )
+    for folder in (out / "model", out / "adapter"):
+        card.write(folder)
     yield JobFinished(
         JobResult(
             model_dir=out / "model",
-            adapter_dir=None,
+            adapter_dir=out / "adapter",
             cer_before=before.cer if before else None,
             cer_after=after.cer if after else None,
             best_step=done,

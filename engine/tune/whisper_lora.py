@@ -367,12 +367,12 @@ def tune_whisper_lora(
     """Train LoRA adapters on (16 kHz audio, text) pairs, `options.batch_size` of them per step
     in a shuffled order, the learning rate warming up over the first tenth of the steps and
     decaying linearly to 0, yielding a `WhisperReady` once the model is loaded, then each
-    step's loss. When the steps are done (or
-    `stop_early()` says so after a step: a time limit), the merged model is written to
-    out_dir/hf (Hugging Face layout) and converted to out_dir/model (CTranslate2, what
-    `engine.loader` loads). Stop iterating to cancel: nothing of the training is written.
-    `base` is a Hugging Face checkpoint or a CTranslate2 Whisper folder (converted first into
-    out_dir/base-hf, removed once loaded)."""
+    step's loss. When the steps are done (or `stop_early()` says so after a step: a time
+    limit), the adapter is written to out_dir/adapter (peft), the merged model to out_dir/hf
+    (Hugging Face layout) and converted to out_dir/model (CTranslate2, what `engine.loader`
+    loads). Stop iterating to cancel: nothing of the training is written. `base` is a Hugging
+    Face checkpoint or a CTranslate2 Whisper folder (converted first into out_dir/base-hf,
+    removed once loaded)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import (
@@ -440,8 +440,9 @@ def tune_whisper_lora(
         yield WhisperStep(step, loss, schedule.get_last_lr()[0], len(chosen))
         if stop_early is not None and stop_early():
             break
-    merged = model.merge_and_unload().eval()
     out.mkdir(parents=True, exist_ok=True)
+    atomic_folder(out / "adapter", lambda folder: model.save_pretrained(folder))
+    merged = model.merge_and_unload().eval()
 
     def write_hf(folder: Path) -> None:
         merged.save_pretrained(folder)
