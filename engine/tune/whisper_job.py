@@ -57,14 +57,6 @@ _WINDOW = WHISPER.window_seconds  # Whisper hears 30 s windows: longer audio wou
 _BATCH = 8  # utterances per step: each is a full 30 s window to Whisper whatever its length
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _heldout_cer(model_dir: str | Path, heldout: list[Example], config: TuneConfig) -> Evaluated:
     from engine.loader import load_model
 
@@ -215,7 +207,7 @@ def run_whisper_job(
             cer_after=after.cer if after else None,
             best_step=done,
             steps=done,
-            fingerprint=_sha256(out / "model" / "model.bin"),
+            fingerprint=hashlib.sha256((out / "model" / "model.bin").read_bytes()).hexdigest(),
         )
     )
 
