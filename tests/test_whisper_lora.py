@@ -238,3 +238,26 @@ def test_the_tune_page_checks_and_measures_a_whisper_job(tmp_path, shared_audio)
     assert measured.measured_steps == 2 and measured.seconds_per_step > 0
     assert measured.steps == 3 and measured.evaluations == 2 and measured.eval_seconds > 0
     assert measured.peak_memory_bytes > 0
+
+
+def test_the_learning_rate_warms_up_decays_and_follows_a_shrinking_step_count():
+    from engine.tune.whisper_lora import learning_rate
+
+    assert [round(learning_rate(1.0, d, 2, 4), 2) for d in range(5)] == [0.5, 1.0, 0.67, 0.33, 0]
+    assert learning_rate(1e-3, 0, 10, 1) == pytest.approx(1e-3)  # a limit left one step
+    assert learning_rate(1e-3, 3, 10, 3) == 0.0  # done: nothing more to learn at
+
+
+@pytest.mark.slow
+def test_a_time_limit_ends_whisper_training_with_the_rate_at_zero(tmp_path, shared_audio):
+    """Out of time after the first step: the job ends there, its rate already 0, and the
+    model is still written (a time limit is not a cancel)."""
+    _need_whisper_base()
+    base = build_tiny_whisper(tmp_path / "base", WHISPER_BASE_DIR)
+    audio = load_audio(shared_audio / "fireredasr2s_hello_zh.wav")
+    options = WhisperLoraOptions(steps=10)
+    _, *steps = tune_whisper_lora(
+        base, [(audio, "你好")], tmp_path / "job", options, seconds_left=lambda: 0.0
+    )
+    assert [(s.step, s.total_steps, s.learning_rate) for s in steps] == [(1, 1, 0.0)]
+    assert (tmp_path / "job" / "model" / "model.bin").is_file()

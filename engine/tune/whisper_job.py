@@ -126,19 +126,16 @@ def run_whisper_job(
         raise ValueError(f"{out} already holds a tuned model; choose another output_dir")
     began = time.monotonic()
     setup = _setup(config)
-    prepared, examples, seconds, options = (
-        setup.prepared,
-        setup.examples,
-        setup.seconds,
-        setup.options,
-    )
+    prepared, examples, seconds = setup.prepared, setup.examples, setup.seconds
     train, heldout, base = prepared.train, prepared.heldout, setup.base
     limit = None if config.max_minutes is None else config.max_minutes * 60
 
-    def out_of_time() -> bool:
-        return limit is not None and time.monotonic() - began >= limit
+    def seconds_left() -> float:
+        return limit - (time.monotonic() - began)
 
-    steps = tune_whisper_lora(base, examples, out, options, stop_early=out_of_time)
+    steps = tune_whisper_lora(
+        base, examples, out, setup.options, seconds_left=None if limit is None else seconds_left
+    )
     ready = next(steps)  # the model loaded, with its adapters
     yield JobStarted(
         config=config,
@@ -162,20 +159,19 @@ def run_whisper_job(
     if heldout:
         before = _heldout_cer(base, heldout, config)
         yield before
-    done, last = 0, time.monotonic()
+    done = 0
     for step in steps:
-        now = time.monotonic()
-        elapsed, last, done = now - last, now, step.step
+        done = step.step
         yield StepProgress(
             step=step.step,
-            total_steps=options.steps,
+            total_steps=step.total_steps,
             loss=step.loss,
             learning_rate=step.learning_rate,
-            samples_per_second=step.examples / max(elapsed, 1e-9),
-            eta_seconds=elapsed * (options.steps - step.step),
-            epoch=step.step * _BATCH // max(1, len(examples)),
+            samples_per_second=step.examples / max(step.seconds, 1e-9),
+            eta_seconds=step.seconds * (step.total_steps - step.step),
+            epoch=step.step * _BATCH // len(examples),
             examples=step.examples,
-            seconds=elapsed,
+            seconds=step.seconds,
         )
         if cancel.is_set():
             steps.close()  # nothing of the training is written

@@ -21,6 +21,7 @@ import json
 import logging
 import shutil
 import struct
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ __all__ = [
     "build_tiny_whisper",
     "convert_for_ctranslate2",
     "hf_from_ctranslate2",
+    "learning_rate",
     "read_ctranslate2_weights",
     "tune_whisper_lora",
 ]
@@ -82,12 +84,26 @@ class WhisperReady:
 @dataclass(frozen=True, slots=True)
 class WhisperStep:
     """One optimizer step: its number (from 1), the training loss, the learning rate the next
-    step uses and the utterances this one trained on."""
+    step uses, the utterances this one trained on, the steps the job will run (fewer than
+    asked when a time limit binds) and this step's seconds."""
 
     step: int
     loss: float
     learning_rate: float = 0.0
     examples: int = 0
+    total_steps: int = 0
+    seconds: float = 0.0
+
+
+def learning_rate(peak: float, done: int, warmup: int, total: int) -> float:
+    """The rate of the step after `done`: up linearly over `warmup` steps, then down linearly to
+    0 after step `total` (a time limit can lower `total` while the job runs).
+
+    >>> [round(learning_rate(1.0, d, 2, 4), 2) for d in range(5)]
+    [0.5, 1.0, 0.67, 0.33, 0.0]
+    """
+    warmup = min(warmup, total)
+    return peak * max(0.0, min((done + 1) / warmup, (total - done) / max(1, total - warmup + 1)))
 
 
 def _tokenizer(ct2_dir: Path):
@@ -362,17 +378,17 @@ def tune_whisper_lora(
     out_dir: str | Path,
     options: WhisperLoraOptions | None = None,
     *,
-    stop_early: Callable[[], bool] | None = None,
+    seconds_left: Callable[[], float] | None = None,
 ) -> Iterator[WhisperReady | WhisperStep]:
     """Train LoRA adapters on (16 kHz audio, text) pairs, `options.batch_size` of them per step
     in a shuffled order, the learning rate warming up over the first tenth of the steps and
     decaying linearly to 0, yielding a `WhisperReady` once the model is loaded, then each
-    step's loss. When the steps are done (or `stop_early()` says so after a step: a time
-    limit), the adapter is written to out_dir/adapter (peft), the merged model to out_dir/hf
-    (Hugging Face layout) and converted to out_dir/model (CTranslate2, what `engine.loader`
-    loads). Stop iterating to cancel: nothing of the training is written. `base` is a Hugging
-    Face checkpoint or a CTranslate2 Whisper folder (converted first into out_dir/base-hf,
-    removed once loaded)."""
+    step's loss. With `seconds_left` (a time limit), the steps are cut to those that fit it and
+    the rate reaches 0 at the last of them. When the steps are done, the adapter is written to
+    out_dir/adapter (peft), the merged model to out_dir/hf (Hugging Face layout) and converted
+    to out_dir/model (CTranslate2, what `engine.loader` loads). Stop iterating to cancel:
+    nothing of the training is written. `base` is a Hugging Face checkpoint or a CTranslate2
+    Whisper folder (converted first into out_dir/base-hf, removed once loaded)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import (
@@ -403,18 +419,17 @@ def tune_whisper_lora(
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=options.learning_rate
     )
-    warmup = max(1, options.steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda done: min(
-            (done + 1) / warmup, max(0.0, (options.steps - done) / (options.steps - warmup + 1))
-        ),
-    )
+    warmup, total = max(1, options.steps // 10), options.steps
     order = np.random.default_rng(options.seed)
     queue: list[int] = []
     micro = min(options.micro_batch_size, options.batch_size)
+    step_time = None
+    done = 0
     model.train()
-    for step in range(1, options.steps + 1):
+    while done < total:
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(options.learning_rate, done, warmup, total)
+        started = time.monotonic()
         if len(queue) < options.batch_size:  # the next epoch's order after this one's rest
             queue += [int(i) for i in order.permutation(len(examples))]
         chosen, queue = queue[: options.batch_size], queue[options.batch_size :]
@@ -436,10 +451,13 @@ def tune_whisper_lora(
             part.backward()
             loss += float(part.detach())
         optimizer.step()
-        schedule.step()
-        yield WhisperStep(step, loss, schedule.get_last_lr()[0], len(chosen))
-        if stop_early is not None and stop_early():
-            break
+        done += 1
+        elapsed = time.monotonic() - started
+        step_time = elapsed if step_time is None else 0.9 * step_time + 0.1 * elapsed
+        if seconds_left is not None:  # the steps that still fit: the rate reaches 0 by then
+            total = min(options.steps, done + max(0, int(seconds_left() / step_time)))
+        rate = learning_rate(options.learning_rate, done, warmup, total)
+        yield WhisperStep(done, loss, rate, len(chosen), total, elapsed)
     out.mkdir(parents=True, exist_ok=True)
     atomic_folder(out / "adapter", lambda folder: model.save_pretrained(folder))
     merged = model.merge_and_unload().eval()
