@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -20,12 +21,12 @@ from .config import TuneConfig
 from .events import Estimate
 from .loop import Job
 
-__all__ = ["estimate", "peak_rss_bytes"]
+__all__ = ["estimate"]
 
 log = logging.getLogger("tingxie.train")
 
 
-def peak_rss_bytes() -> int:
+def _peak_rss_bytes() -> int:
     """This process's peak resident memory (0 where the platform does not say)."""
     try:
         import resource
@@ -43,9 +44,7 @@ def estimate(config: TuneConfig, steps: int = 4) -> Estimate:
     from engine.registry import WHISPER, family_of
 
     if family_of(config.model) is WHISPER:
-        from .whisper_job import estimate_whisper
-
-        return estimate_whisper(config.resolved(), steps)
+        return _estimate_whisper(config.resolved(), steps)
     scratch = tempfile.mkdtemp(prefix="tingxie-estimate-")
     cfg = replace(config.resolved(), output_dir=scratch)
     try:
@@ -79,9 +78,54 @@ def estimate(config: TuneConfig, steps: int = 4) -> Estimate:
             eval_seconds=eval_seconds,
             steps=planned,
             evaluations=evaluations,
-            peak_memory_bytes=peak_rss_bytes(),
+            peak_memory_bytes=_peak_rss_bytes(),
             device_memory_bytes=torch.cuda.max_memory_allocated() if cuda else 0,
             device=str(job.device),
+            measured_steps=len(times),
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _estimate_whisper(config: TuneConfig, steps: int) -> Estimate:
+    """`engine.tune.estimate.estimate` for a Whisper base: the set-up (data, conversion, model
+    load) and `steps` training steps timed in a scratch folder, and the base model's held-out
+    evaluation (a job runs two: before and after)."""
+    from .whisper_job import heldout_cer, prepare_job
+    from .whisper_lora import tune_whisper_lora
+
+    scratch = Path(tempfile.mkdtemp(prefix="tingxie-estimate-"))
+    try:
+        started = time.perf_counter()
+        setup = prepare_job(config)
+        run = tune_whisper_lora(setup.base, setup.examples, scratch, setup.options)
+        next(run)  # loaded
+        setup_seconds = time.perf_counter() - started
+        times = []
+        for _ in range(min(steps, setup.options.steps)):
+            started = time.perf_counter()
+            next(run)
+            times.append(time.perf_counter() - started)
+        run.close()
+        eval_seconds = 0.0
+        if setup.prepared.heldout:
+            started = time.perf_counter()
+            heldout_cer(setup.base, setup.prepared.heldout, config)
+            eval_seconds = time.perf_counter() - started
+        per_step = statistics.median(times[1:] or times)
+        planned = setup.options.steps
+        if config.max_minutes is not None:
+            room = config.max_minutes * 60 - setup_seconds - eval_seconds
+            planned = min(planned, max(0, int(room / per_step)))
+        return Estimate(
+            setup_seconds=setup_seconds,
+            seconds_per_step=per_step,
+            eval_seconds=eval_seconds,
+            steps=planned,
+            evaluations=2 if setup.prepared.heldout else 0,
+            peak_memory_bytes=_peak_rss_bytes(),
+            device_memory_bytes=0,
+            device="cpu",
             measured_steps=len(times),
         )
     finally:

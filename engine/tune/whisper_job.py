@@ -13,9 +13,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import shutil
-import statistics
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -34,7 +31,6 @@ from .config import TuneConfig
 from .data import Example, load_dataset, load_example_audio
 from .evaluate import EvalOptions, score_examples
 from .events import (
-    Estimate,
     Evaluated,
     JobCancelled,
     JobEvent,
@@ -49,7 +45,7 @@ from .prepare import Prepared, validate_for_model
 if TYPE_CHECKING:
     from .whisper_lora import WhisperLoraOptions
 
-__all__ = ["run_whisper_job"]
+__all__ = ["WhisperSetup", "heldout_cer", "prepare_job", "run_whisper_job"]
 
 log = logging.getLogger("tingxie.train")
 
@@ -57,7 +53,7 @@ _WINDOW = WHISPER.window_seconds  # Whisper hears 30 s windows: longer audio wou
 _BATCH = 8  # utterances per step: each is a full 30 s window to Whisper whatever its length
 
 
-def _heldout_cer(model_dir: str | Path, heldout: list[Example], config: TuneConfig) -> Evaluated:
+def heldout_cer(model_dir: str | Path, heldout: list[Example], config: TuneConfig) -> Evaluated:
     from engine.loader import load_model
 
     rows = list(
@@ -69,7 +65,7 @@ def _heldout_cer(model_dir: str | Path, heldout: list[Example], config: TuneConf
 
 
 @dataclass(frozen=True, slots=True)
-class _Setup:
+class WhisperSetup:
     """What a job (or its estimate) trains and measures on, before any model loads."""
 
     base: str  # the model folder (a tuning job's folder stands for its model) or Hub id
@@ -79,7 +75,7 @@ class _Setup:
     options: WhisperLoraOptions
 
 
-def _setup(config: TuneConfig) -> _Setup:
+def prepare_job(config: TuneConfig) -> WhisperSetup:
     from .whisper_lora import WhisperLoraOptions
 
     if config.method != "lora":
@@ -102,7 +98,7 @@ def _setup(config: TuneConfig) -> _Setup:
         batch_size=_BATCH,
         seed=config.seed,
     )
-    return _Setup(
+    return WhisperSetup(
         base=str(model_path(config.model)) if Path(config.model).is_dir() else config.model,
         prepared=prepared,
         examples=examples,
@@ -125,7 +121,7 @@ def run_whisper_job(
     if (out / "model").exists():
         raise ValueError(f"{out} already holds a tuned model; choose another output_dir")
     began = time.monotonic()
-    setup = _setup(config)
+    setup = prepare_job(config)
     prepared, examples, seconds = setup.prepared, setup.examples, setup.seconds
     train, heldout, base = prepared.train, prepared.heldout, setup.base
     limit = None if config.max_minutes is None else config.max_minutes * 60
@@ -157,7 +153,7 @@ def run_whisper_job(
     )
     before = after = None
     if heldout:
-        before = _heldout_cer(base, heldout, config)
+        before = heldout_cer(base, heldout, config)
         yield before
     done = 0
     for step in steps:
@@ -178,7 +174,7 @@ def run_whisper_job(
             yield JobCancelled(done, None)
             return
     if heldout:
-        after = dataclasses.replace(_heldout_cer(out / "model", heldout, config), step=done)
+        after = dataclasses.replace(heldout_cer(out / "model", heldout, config), step=done)
         yield after
     card = ModelCard(
         base_model=config.model,
@@ -206,48 +202,3 @@ def run_whisper_job(
             fingerprint=hashlib.sha256((out / "model" / "model.bin").read_bytes()).hexdigest(),
         )
     )
-
-
-def estimate_whisper(config: TuneConfig, steps: int) -> Estimate:
-    """`engine.tune.estimate.estimate` for a Whisper base: the set-up (data, conversion, model
-    load) and `steps` training steps timed in a scratch folder, and the base model's held-out
-    evaluation (a job runs two: before and after)."""
-    from .estimate import peak_rss_bytes
-    from .whisper_lora import tune_whisper_lora
-
-    scratch = Path(tempfile.mkdtemp(prefix="tingxie-estimate-"))
-    try:
-        started = time.perf_counter()
-        setup = _setup(config)
-        run = tune_whisper_lora(setup.base, setup.examples, scratch, setup.options)
-        next(run)  # loaded
-        setup_seconds = time.perf_counter() - started
-        times = []
-        for _ in range(min(steps, setup.options.steps)):
-            started = time.perf_counter()
-            next(run)
-            times.append(time.perf_counter() - started)
-        run.close()
-        eval_seconds = 0.0
-        if setup.prepared.heldout:
-            started = time.perf_counter()
-            _heldout_cer(setup.base, setup.prepared.heldout, config)
-            eval_seconds = time.perf_counter() - started
-        per_step = statistics.median(times[1:] or times)
-        planned = setup.options.steps
-        if config.max_minutes is not None:
-            room = config.max_minutes * 60 - setup_seconds - eval_seconds
-            planned = min(planned, max(0, int(room / per_step)))
-        return Estimate(
-            setup_seconds=setup_seconds,
-            seconds_per_step=per_step,
-            eval_seconds=eval_seconds,
-            steps=planned,
-            evaluations=2 if setup.prepared.heldout else 0,
-            peak_memory_bytes=peak_rss_bytes(),
-            device_memory_bytes=0,
-            device="cpu",
-            measured_steps=len(times),
-        )
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
