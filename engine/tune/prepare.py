@@ -155,11 +155,18 @@ def combine_sources(sources: Sequence[str | Path], manifest: Path) -> str:
 
 
 def validate_for_model(
-    dataset: TuneDataset, vocab: Sequence[str] | None, config: TuneConfig, frame_seconds: float
+    dataset: TuneDataset,
+    vocab: Sequence[str] | None,
+    config: TuneConfig,
+    frame_seconds: float,
+    window_seconds: float | None = None,
 ) -> Prepared:
     """Normalize, validate against the model's vocabulary and limits, and split (by a hash of
     each utterance id, so the held-out rows are the same in the check and in the job). `vocab`
-    None: the model writes any character (Whisper's byte-level tokens)."""
+    None: the model writes any character (Whisper's byte-level tokens); `window_seconds`: the
+    longest audio the model hears at once (`Family.window_seconds`), longer rows are skipped."""
+    if window_seconds is not None:
+        config = replace(config, max_seconds=min(config.max_seconds, window_seconds))
     normalize = config.normalize
     if vocab is not None and normalize.to_simplified and not is_simplified_vocab(vocab):
         log.info("the model writes Traditional characters: transcripts stay as they are")
@@ -211,16 +218,21 @@ def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
     from engine.registry import WHISPER, family_of
 
     sources = tuple(str(s) for s in sources)
-    whisper = family_of(config.model) is WHISPER  # writes any character; hears ≤ 30 s
+    family = family_of(config.model)
+    whisper = family is WHISPER  # writes any character
     vocab = None if whisper else model_vocab(config.model)
     issues = [] if vocab is not None or whisper else [Issue("no_vocabulary", detail=config.model)]
-    if whisper:
-        config = replace(config, max_seconds=min(config.max_seconds, WHISPER.window_seconds))
     try:
         dataset = load_sources(sources)
         if vocab is None and not whisper:  # unknown characters cannot be told: the job says
             vocab = sorted({c for e in dataset.examples for c in e.text})
-        prepared = validate_for_model(dataset, vocab, config, model_frame_seconds(config.model))
+        prepared = validate_for_model(
+            dataset,
+            vocab,
+            config,
+            model_frame_seconds(config.model),
+            family.window_seconds if family else None,
+        )
     except DatasetError as e:
         issue = Issue("unusable", blocking=True, detail=str(e))
         return DataCheck(sources, None, 0, 0, 0.0, 0.0, (), (*issues, issue))

@@ -82,8 +82,7 @@ def prepare_job(config: TuneConfig) -> WhisperSetup:
         raise ValueError(
             f"method={config.method}: Whisper models are tuned with LoRA here; choose lora"
         )
-    limits = dataclasses.replace(config, max_seconds=min(config.max_seconds, _WINDOW))
-    prepared = validate_for_model(load_dataset(config.data), None, limits, frame_seconds=0.02)
+    prepared = validate_for_model(load_dataset(config.data), None, config, 0.02, _WINDOW)
     if not prepared.train:
         raise ValueError(
             f"{config.data}: every usable utterance is held out ({len(prepared.heldout)}); "
