@@ -75,9 +75,8 @@ FEATURE_STRINGS: dict[str, tuple[str, str]] = {
     ),
     "feature.ctc_tuning": (
         "{family} models are tuned with LoRA: partial and full tuning are for wav2vec2-family "
-        "(CTC) models. A stopped {family} job starts again rather than resuming.",
-        "{family} 模型用 LoRA 微调：部分微调和完全微调只适用于 wav2vec2 系列（CTC）模型。"
-        "{family} 微调任务停止后需重新开始，不能接着训练。",
+        "(CTC) models.",
+        "{family} 模型用 LoRA 微调：部分微调和完全微调只适用于 wav2vec2 系列（CTC）模型。",
     ),
     "feature.hf_export": (
         "{family} models are not re-written as a Hugging Face folder: the {family} folder is "

@@ -594,31 +594,3 @@ def test_the_stats_line_shows_a_new_cer_at_once(qtbot):
                           samples_per_second=3.0, eta_seconds=60.0, epoch=0))  # fmt: skip
     view.add(Evaluated(step=5, cer=0.4155, result=CerResult(0.4155, 20, 10, 2, 77, 45)))
     assert "41.5 %" in view.stats.text() or "41.6 %" in view.stats.text()
-
-
-def test_cancelling_a_whisper_job_says_it_starts_again(qtbot, tmp_path):
-    """A Whisper job keeps no checkpoint (engine.tune.whisper_job): Cancel and the line while
-    it stops say so, instead of promising a checkpoint; a CTC job's keep the promise."""
-    from app.tune.watch import WatchPanel
-    from engine.tune.config import TuneConfig
-    from engine.tune.events import JobStarted
-
-    whisper = tmp_path / "whisper"
-    whisper.mkdir()
-    (whisper / "model.bin").write_bytes(b"")
-    (whisper / "config.json").write_text("{}")
-
-    def started(model: str) -> JobStarted:
-        config = TuneConfig(model=model, data="d", output_dir=str(tmp_path)).resolved()
-        return JobStarted(config, 9, 1, 12.5, "", 0, (), "", 0.8, 10, 99, "cpu", "fp32", 1, 0)
-
-    view = WatchPanel()
-    qtbot.addWidget(view)
-    assert view.cancel_button.text() == tr("tune.watch.cancel")
-    view.add(started(str(whisper)))
-    assert view.cancel_button.text() == tr("tune.watch.stop")
-    assert view.cancelling_key == "tune.watch.stopping"
-    view.reset()
-    view.add(started("jonatasgrosman/wav2vec2-large-xlsr-53-chinese-zh-cn"))
-    assert view.cancel_button.text() == tr("tune.watch.cancel")
-    assert view.cancelling_key == "tune.watch.cancelling"

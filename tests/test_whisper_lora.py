@@ -131,12 +131,19 @@ def test_whisper_base_converted_back_decodes_as_ctranslate2_does(tmp_path, share
 def test_a_tuning_job_on_a_whisper_folder_runs_like_a_ctc_one(tmp_path, shared_audio):
     """run_job on a Whisper base (a CTranslate2 folder, as the app runs Whisper): the CTC jobs'
     events in their order, held-out CER before and after by the transcriber users get, a
-    model folder with its card that loads; a cancel writes no model."""
+    model folder with its card that loads; a cancel keeps a checkpoint and no model, and
+    resuming it ends with the weights of the run that was not stopped."""
+    import dataclasses
+    import json
     import shutil
     import threading
 
+    import torch
+    from safetensors.torch import load_file
+
     from engine.tune.config import TuneConfig
     from engine.tune.events import (
+        CheckpointSaved,
         Evaluated,
         JobCancelled,
         JobFinished,
@@ -144,6 +151,7 @@ def test_a_tuning_job_on_a_whisper_folder_runs_like_a_ctc_one(tmp_path, shared_a
         StepProgress,
     )
     from engine.tune.export import read_card
+    from engine.tune.jobs import JobFolder
     from engine.tune.loop import run_job
     from engine.tune.whisper_lora import convert_for_ctranslate2
 
@@ -168,8 +176,8 @@ def test_a_tuning_job_on_a_whisper_folder_runs_like_a_ctc_one(tmp_path, shared_a
     )
     events = list(run_job(config))
     kinds = [type(e).__name__ for e in events]
-    assert kinds == ["JobStarted", "Evaluated", "StepProgress", "StepProgress", "Evaluated",
-                     "JobFinished"]  # fmt: skip
+    assert kinds == ["JobStarted", "Evaluated", "StepProgress", "StepProgress", "CheckpointSaved",
+                     "Evaluated", "JobFinished"]  # fmt: skip
     started, before, *_, after, finished = events
     assert (
         isinstance(started, JobStarted) and started.train_examples + started.heldout_examples == 5
@@ -185,19 +193,37 @@ def test_a_tuning_job_on_a_whisper_folder_runs_like_a_ctc_one(tmp_path, shared_a
     card = read_card(result.model_dir)
     assert card.family == "whisper" and card.steps == 2 and card.base_model == str(base)
     assert "library_name: ctranslate2" in (result.model_dir / "README.md").read_text("utf-8")
-    assert (result.adapter_dir / "adapter_config.json").is_file()  # exported or pushed alone
+    adapter = json.loads((result.adapter_dir / "adapter_config.json").read_text("utf-8"))
+    assert adapter["base_model_name_or_path"] == str(base)  # what it adapts, not a removed copy
+
+    saved = events[4]
+    assert isinstance(saved, CheckpointSaved) and saved.step == 2 and saved.path.is_dir()
 
     cancel = threading.Event()
     stopped = []
-    for event in run_job(
-        TuneConfig(model=str(base), data=str(data), output_dir=str(tmp_path / "b"), steps=5),
-        cancel=cancel,
-    ):
+    other = dataclasses.replace(config, output_dir=str(tmp_path / "b"))
+    for event in run_job(other, cancel=cancel):
         stopped.append(event)
         if isinstance(event, StepProgress):
             cancel.set()
     assert isinstance(stopped[-1], JobCancelled) and stopped[-1].step == 1
+    assert stopped[-1].checkpoint == tmp_path / "b" / "checkpoints" / "step-0000001"
     assert not (tmp_path / "b" / "model").exists() and not (tmp_path / "b" / "base-hf").exists()
+    assert JobFolder(tmp_path / "b").state() == "stopped"  # the Tune page offers Resume
+
+    resumed = list(run_job(other, resume=True))
+    assert isinstance(resumed[0], JobStarted) and resumed[0].resumed_from_step == 1
+    # the base's CER is not measured again: the first run's is kept
+    assert [e.step for e in resumed if isinstance(e, StepProgress)] == [2]
+    assert [e.step for e in resumed if isinstance(e, Evaluated)] == [2]
+    again = resumed[-1]
+    assert isinstance(again, JobFinished) and again.result.cer_before == result.cer_before
+    one = load_file(result.adapter_dir / "adapter_model.safetensors")
+    two = load_file(again.result.adapter_dir / "adapter_model.safetensors")
+    assert one.keys() == two.keys()
+    for name, value in one.items():  # same data order, same optimizer state: same weights
+        assert torch.allclose(value, two[name], atol=1e-6), name
+    assert JobFolder(tmp_path / "b").state() == "finished"
 
 
 @pytest.mark.slow
@@ -261,3 +287,40 @@ def test_a_time_limit_ends_whisper_training_with_the_rate_at_zero(tmp_path, shar
     )
     assert [(s.step, s.total_steps, s.learning_rate) for s in steps] == [(1, 1, 0.0)]
     assert (tmp_path / "job" / "model" / "model.bin").is_file()
+
+
+@pytest.mark.slow
+def test_a_whisper_checkpoint_resumes_only_the_job_that_saved_it(tmp_path, shared_audio):
+    """Stopped between steps, a run leaves one checkpoint and no model; resuming it with other
+    data, or from a damaged checkpoint, is refused with the folder and what to do."""
+    from engine.tune.whisper_lora import WhisperCheckpoints, WhisperSaved
+
+    _need_whisper_base()
+    base = build_tiny_whisper(tmp_path / "base", WHISPER_BASE_DIR)
+    audio = load_audio(shared_audio / "fireredasr2s_hello_zh.wav")
+    options = WhisperLoraOptions(steps=4, batch_size=1)
+    where = WhisperCheckpoints(tmp_path / "job" / "checkpoints")
+    examples = [(audio, "你好"), (audio, "世界")]
+    calls = iter([False, False, True])  # before steps 1, 2 and 3
+    events = list(
+        tune_whisper_lora(
+            base, examples, tmp_path / "job", options, checkpoints=where, stop=lambda: next(calls)
+        )
+    )
+    assert events[-1] == WhisperSaved(2, where.folder / "step-0000002", stopped=True)
+    assert [p.name for p in where.folder.iterdir()] == ["step-0000002"]
+    assert not (tmp_path / "job" / "model").exists()
+
+    def resume(examples):
+        return next(
+            tune_whisper_lora(
+                base, examples, tmp_path / "job", options, checkpoints=where, resume=True
+            )
+        )
+
+    assert resume(examples).resumed_step == 2
+    with pytest.raises(ValueError, match=r"step-0000002: saved by a job with other data"):
+        resume([(audio, "你好"), (audio, "再见")])
+    (where.folder / "step-0000002" / "trainable.safetensors").write_bytes(b"not weights")
+    with pytest.raises(ValueError, match=r"step-0000002: a damaged checkpoint.*new folder"):
+        resume(examples)

@@ -297,7 +297,7 @@ class TunePage(QWidget):
     def cancel(self) -> None:
         """Stop after the current step; the child saves a checkpoint first."""
         self.handle.cancel()
-        self.watch.say(tr(self.watch.cancelling_key))
+        self.watch.say(tr("tune.watch.cancelling"))
 
     def _show_job(self, job: JobFolder) -> None:
         """Put `job` on the Watch step with everything it reported so far."""

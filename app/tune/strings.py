@@ -182,11 +182,6 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
         "第 {step} 步检查点（目前最佳）：{path}",
     ),
     "tune.watch.cancel": ("Cancel (keep a checkpoint)", "取消（保留检查点）"),
-    "tune.watch.stop": ("Cancel (the job starts again)", "取消（需重新开始）"),
-    "tune.watch.stopping": (
-        "Stopping after this step; a Whisper job keeps no checkpoint, so it starts again.",
-        "本步结束后停止；Whisper 微调任务不保存检查点，需重新开始。",
-    ),
     "tune.watch.cancelling": (
         "Stopping after this step and saving a checkpoint…",
         "本步结束后停止并保存检查点…",

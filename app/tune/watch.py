@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.registry import WHISPER, family_of
 from engine.tune.events import (
     CheckpointSaved,
     Evaluated,
@@ -92,17 +91,12 @@ class WatchPanel(QWidget):
 
     def retranslate(self) -> None:
         self.title.setText(tr("tune.watch.title"))
-        self.cancel_button.setText(tr("tune.watch.cancel" if self._keeps else "tune.watch.stop"))
+        self.cancel_button.setText(tr("tune.watch.cancel"))
         self.resume_button.setText(tr("tune.watch.resume"))
         self.loss_plot.setTitle(tr("tune.watch.loss"))
         self.cer_plot.setTitle(tr("tune.watch.cer"))
         for plot in (self.loss_plot, self.cer_plot):
             plot.setLabel("bottom", tr("tune.watch.step"))
-
-    @property
-    def cancelling_key(self) -> str:
-        """What to say while the job stops: with a checkpoint or without one."""
-        return "tune.watch.cancelling" if self._keeps else "tune.watch.stopping"
 
     def reset(self) -> None:
         """An empty view for a new job."""
@@ -115,7 +109,6 @@ class WatchPanel(QWidget):
         self.loss_curve.setData([], [])
         self.cer_curve.setData([], [])
         self.checkpoints.clear()
-        self._keeps = True  # the job saves checkpoints (a Whisper job none: said on Cancel)
         self.retranslate()
         self.progress.setValue(0)
         self.stats.setText("")
@@ -136,8 +129,6 @@ class WatchPanel(QWidget):
         if isinstance(event, JobStarted):
             cfg = event.config
             self.total = cfg.steps
-            self._keeps = family_of(cfg.model) is not WHISPER  # (engine.tune.whisper_job)
-            self.retranslate()
             self.progress.setRange(0, cfg.steps)
             self.about.setText(
                 tr(

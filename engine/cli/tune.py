@@ -52,7 +52,7 @@ def add_parser(subparsers) -> None:
         description="Fine-tune a CTC speech model (LoRA, partial or full) or a Whisper model "
         "(LoRA; its CTranslate2 folder will do) on a dataset as described by CONFIG, with "
         "held-out CER before and after. Ctrl+C stops cleanly after the current step and keeps "
-        "a checkpoint (CTC models; a Whisper job starts again).",
+        "a checkpoint; --resume continues from it.",
         epilog=_settings_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

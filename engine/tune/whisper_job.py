@@ -4,14 +4,17 @@
 Whisper learns by LoRA through `engine.tune.whisper_lora` (the base may be the CTranslate2 folder
 the app runs), and is measured before and after on the held-out rows by the transcriber users
 get (`engine.tune.evaluate.score_examples`: CTranslate2, the same decoding and normalization).
-What the CTC loop has and this job has not yet: checkpoints to resume from (a cancelled job
-starts again), partial or full tuning, several processes.
+Checkpoints are saved every `save_every` steps, on a cancel and after the last step, in the CTC
+jobs' layout, so `resume` (the CLI's `--resume`, the Tune page's Resume) continues a stopped job
+with the same data order and optimizer state. What the CTC loop has and this job has not yet:
+partial or full tuning, several processes, a held-out evaluation during training.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import threading
 import time
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.atomic import atomic_write_text
 from engine.audio import SAMPLE_RATE
 from engine.metrics import cer
 from engine.normalize import describe
@@ -31,6 +35,7 @@ from .config import TuneConfig
 from .data import Example, load_dataset, load_example_audio
 from .evaluate import EvalOptions, score_examples
 from .events import (
+    CheckpointSaved,
     Evaluated,
     JobCancelled,
     JobEvent,
@@ -51,6 +56,7 @@ log = logging.getLogger("tingxie.train")
 
 _WINDOW = WHISPER.window_seconds  # Whisper hears 30 s windows: longer audio would be cut
 _BATCH = 8  # utterances per step: each is a full 30 s window to Whisper whatever its length
+_BEFORE = "cer-before.json"  # the base's held-out CER, measured once (a resumed job reads it)
 
 
 def heldout_cer(model_dir: str | Path, heldout: list[Example], config: TuneConfig) -> Evaluated:
@@ -106,32 +112,53 @@ def prepare_job(config: TuneConfig) -> WhisperSetup:
     )
 
 
+def _measured_before(out: Path) -> float | None:
+    """The base's held-out CER an earlier run of this job measured, if it did."""
+    try:
+        return float(json.loads((out / _BEFORE).read_text(encoding="utf-8"))["cer"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def run_whisper_job(
     config: TuneConfig, cancel: threading.Event, resume: bool = False
 ) -> Iterator[JobEvent]:
     """Run `config` (resolved) on a Whisper base, yielding the CTC jobs' events."""
-    from .whisper_lora import tune_whisper_lora
+    from .whisper_lora import WhisperCheckpoints, WhisperSaved, tune_whisper_lora
 
-    if resume:
-        raise ValueError(
-            "a Whisper job keeps no checkpoints to resume from: start it again (same settings)"
-        )
     out = Path(config.output_dir)
     if (out / "model").exists():
         raise ValueError(f"{out} already holds a tuned model; choose another output_dir")
+    checkpoints = WhisperCheckpoints(
+        out / "checkpoints", every=config.save_every, keep=config.keep_checkpoints
+    )
+    if not resume and any(checkpoints.folder.glob("step-*")):
+        raise ValueError(
+            f"{out} already holds checkpoints of an earlier run; continue it with "
+            "--resume (resume=True) or choose another output_dir"
+        )
     began = time.monotonic()
     setup = prepare_job(config)
     prepared, examples, seconds = setup.prepared, setup.examples, setup.seconds
     train, heldout, base = prepared.train, prepared.heldout, setup.base
     limit = None if config.max_minutes is None else config.max_minutes * 60
+    earlier = 0.0  # seconds the job trained in earlier runs (when resumed)
 
     def seconds_left() -> float:
-        return limit - (time.monotonic() - began)
+        return limit - (earlier + time.monotonic() - began)
 
     steps = tune_whisper_lora(
-        base, examples, out, setup.options, seconds_left=None if limit is None else seconds_left
+        base,
+        examples,
+        out,
+        setup.options,
+        seconds_left=None if limit is None else seconds_left,
+        checkpoints=checkpoints,
+        stop=cancel.is_set,
+        resume=resume,
     )
-    ready = next(steps)  # the model loaded, with its adapters
+    ready = next(steps)  # the model loaded, with its adapters (and its checkpoint, resumed)
+    earlier = ready.resumed_seconds
     yield JobStarted(
         config=config,
         train_examples=len(train),
@@ -148,14 +175,24 @@ def run_whisper_job(
         device="cpu",
         precision="fp32",
         processes=1,
-        resumed_from_step=0,
+        resumed_from_step=ready.resumed_step,
     )
-    before = after = None
-    if heldout:
-        before = heldout_cer(base, heldout, config)
-        yield before
-    done = 0
+    before = _measured_before(out) if resume else None
+    if heldout and before is None:
+        measured = heldout_cer(base, heldout, config)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / _BEFORE, json.dumps({"cer": measured.cer}))
+        before = measured.cer
+        yield measured
+    after = None
+    done = ready.resumed_step
     for step in steps:
+        if isinstance(step, WhisperSaved):
+            if step.stopped:
+                yield JobCancelled(step.step, step.folder)
+                return
+            yield CheckpointSaved(step.step, step.folder, best=False)
+            continue
         done = step.step
         yield StepProgress(
             step=step.step,
@@ -168,10 +205,6 @@ def run_whisper_job(
             examples=step.examples,
             seconds=step.seconds,
         )
-        if cancel.is_set():
-            steps.close()  # nothing of the training is written
-            yield JobCancelled(done, None)
-            return
     if heldout:
         after = dataclasses.replace(heldout_cer(out / "model", heldout, config), step=done)
         yield after
@@ -182,7 +215,7 @@ def run_whisper_job(
         train_examples=len(train),
         train_seconds=seconds,
         heldout_examples=len(heldout),
-        cer_before=before.cer if before else None,
+        cer_before=before,
         cer_after=after.cer if after else None,
         data=config.data,
         normalization=tuple(describe(prepared.normalize)),
@@ -194,7 +227,7 @@ def run_whisper_job(
         JobResult(
             model_dir=out / "model",
             adapter_dir=out / "adapter",
-            cer_before=before.cer if before else None,
+            cer_before=before,
             cer_after=after.cer if after else None,
             best_step=done,
             steps=done,

@@ -10,6 +10,11 @@ which loses nothing but the precision the folder was stored in. The CTC tuning l
 (engine.tune.loop) does not apply: Whisper learns from the text as decoder targets
 (cross-entropy), not from CTC alignments.
 
+A job keeps checkpoints (`WhisperCheckpoints`) in the CTC jobs' layout, checkpoints/step-N with
+state.json, so the app's Tune page offers a stopped Whisper job for resume like any other: the
+LoRA weights (safetensors), the optimizer's state (read back with `weights_only`) and the data
+order as JSON; nothing in them can run code.
+
 `build_tiny_whisper` makes a random 1-layer Whisper the project builds itself, with the real
 multilingual tokenizer taken from a CTranslate2 Whisper folder, so the whole path runs in a test
 without a download.
@@ -17,6 +22,8 @@ without a download.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import shutil
@@ -28,12 +35,16 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.atomic import atomic_folder
+from engine.atomic import atomic_folder, atomic_write_text
 from engine.registry import WHISPER
 
+from .cache import DiskSpaceError
+
 __all__ = [
+    "WhisperCheckpoints",
     "WhisperLoraOptions",
     "WhisperReady",
+    "WhisperSaved",
     "WhisperStep",
     "build_tiny_whisper",
     "convert_for_ctranslate2",
@@ -49,6 +60,10 @@ log = logging.getLogger("tingxie.tune.whisper")
 # feature extractor's settings from them.
 _COPIED = ("tokenizer.json", "preprocessor_config.json")
 _PREFIX = "<|startoftranscript|><|zh|><|transcribe|><|notimestamps|>"
+# A checkpoint's files, named as the CTC jobs' (engine.tune.jobs reads state.json to list them)
+_STATE = "state.json"
+_WEIGHTS = "trainable.safetensors"
+_OPTIMIZER = "optimizer.pt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +89,34 @@ class WhisperLoraOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class WhisperCheckpoints:
+    """Where a job saves what resuming needs, every how many steps (0: only when stopped and
+    after the last step), and how many of the latest it keeps."""
+
+    folder: Path
+    every: int = 0
+    keep: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class WhisperReady:
-    """The model is loaded with its adapters, before the first step."""
+    """The model is loaded with its adapters, before the first step; when resumed, the step
+    it continues after and the seconds its earlier runs trained for."""
 
     trainable_parameters: int
     total_parameters: int
+    resumed_step: int = 0
+    resumed_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class WhisperSaved:
+    """A checkpoint of step `step` is in `folder`; `stopped`: the job stops there, as asked
+    (`folder` is the last earlier checkpoint, or None, when no step ran since it)."""
+
+    step: int
+    folder: Path | None
+    stopped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,16 +417,24 @@ def tune_whisper_lora(
     options: WhisperLoraOptions | None = None,
     *,
     seconds_left: Callable[[], float] | None = None,
-) -> Iterator[WhisperReady | WhisperStep]:
+    checkpoints: WhisperCheckpoints | None = None,
+    stop: Callable[[], bool] | None = None,
+    resume: bool = False,
+) -> Iterator[WhisperReady | WhisperStep | WhisperSaved]:
     """Train LoRA adapters on (16 kHz audio, text) pairs, `options.batch_size` of them per step
     in a shuffled order, the learning rate warming up over the first tenth of the steps and
     decaying linearly to 0, yielding a `WhisperReady` once the model is loaded, then each
     step's loss. With `seconds_left` (a time limit), the steps are cut to those that fit it and
     the rate reaches 0 at the last of them. When the steps are done, the adapter is written to
     out_dir/adapter (peft), the merged model to out_dir/hf (Hugging Face layout) and converted
-    to out_dir/model (CTranslate2, what `engine.loader` loads). Stop iterating to cancel:
-    nothing of the training is written. `base` is a Hugging Face checkpoint or a CTranslate2
-    Whisper folder (converted first into out_dir/base-hf, removed once loaded)."""
+    to out_dir/model (CTranslate2, what `engine.loader` loads). `base` is a Hugging Face
+    checkpoint or a CTranslate2 Whisper folder (converted first into out_dir/base-hf, removed
+    once loaded).
+
+    To stop: with `checkpoints`, `stop()` true between steps saves one (`WhisperSaved`,
+    stopped) and ends the run, and `resume` continues from the latest with the same weights,
+    optimizer state and data order, so the result is the one an uninterrupted run gives.
+    Without, stop iterating: nothing of the training is written."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import (
@@ -401,6 +447,7 @@ def tune_whisper_lora(
     if not examples:
         raise ValueError("tune_whisper_lora: no examples; give (audio, text) pairs")
     out = Path(out_dir)
+    named = str(base)  # what the adapter says it adapts (not the converted copy, removed)
     converted = _is_ctranslate2(Path(base))
     if converted:
         base = hf_from_ctranslate2(base, out / "base-hf")
@@ -414,25 +461,41 @@ def tune_whisper_lora(
         r=options.rank, lora_alpha=options.alpha, target_modules=list(WHISPER.lora_targets)
     )
     model = get_peft_model(model, lora)
-    trainable, total = model.get_nb_trainable_parameters()
-    yield WhisperReady(trainable, total)
+    model.peft_config["default"].base_model_name_or_path = named
+    trainable, total_parameters = model.get_nb_trainable_parameters()
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=options.learning_rate
     )
-    warmup, total = max(1, options.steps // 10), options.steps
-    order = np.random.default_rng(options.seed)
-    queue: list[int] = []
+    warmup = max(1, options.steps // 10)
+    run = _Run(total=options.steps, order=np.random.default_rng(options.seed))
+    fingerprint = _fingerprint(options, examples)
+    if resume:
+        if checkpoints is None:
+            raise ValueError("tune_whisper_lora: resume needs the checkpoints' folder")
+        run = _restore(checkpoints.folder, model, optimizer, fingerprint)
+    start = run.done
+    yield WhisperReady(trainable, total_parameters, start, run.seconds)
     micro = min(options.micro_batch_size, options.batch_size)
-    step_time = None
-    done = 0
+
+    def save(stopped: bool) -> WhisperSaved:
+        assert checkpoints is not None
+        folder = _save(checkpoints, model, optimizer, run, fingerprint)
+        return WhisperSaved(run.done, folder, stopped)
+
     model.train()
-    while done < total:
+    while run.done < run.total:
+        if stop is not None and checkpoints is not None and stop():
+            if run.done > start:
+                yield save(stopped=True)
+            else:  # no step since the last checkpoint (if any): it stands as it is
+                yield WhisperSaved(run.done, _latest(checkpoints.folder), stopped=True)
+            return
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(options.learning_rate, done, warmup, total)
+            group["lr"] = learning_rate(options.learning_rate, run.done, warmup, run.total)
         started = time.monotonic()
-        if len(queue) < options.batch_size:  # the next epoch's order after this one's rest
-            queue += [int(i) for i in order.permutation(len(examples))]
-        chosen, queue = queue[: options.batch_size], queue[options.batch_size :]
+        if len(run.queue) < options.batch_size:  # the next epoch's order after this one's rest
+            run.queue += [int(i) for i in run.order.permutation(len(examples))]
+        chosen, run.queue = run.queue[: options.batch_size], run.queue[options.batch_size :]
         batches = [
             _batch(processor, tokenizer, [examples[i] for i in chosen[at : at + micro]])
             for at in range(0, len(chosen), micro)
@@ -451,15 +514,25 @@ def tune_whisper_lora(
             part.backward()
             loss += float(part.detach())
         optimizer.step()
-        done += 1
+        run.done += 1
         elapsed = time.monotonic() - started
-        step_time = elapsed if step_time is None else 0.9 * step_time + 0.1 * elapsed
+        run.seconds += elapsed
+        run.step_time = elapsed if run.step_time is None else 0.9 * run.step_time + 0.1 * elapsed
         if seconds_left is not None:  # the steps that still fit: the rate reaches 0 by then
-            total = min(options.steps, done + max(0, int(seconds_left() / step_time)))
-        rate = learning_rate(options.learning_rate, done, warmup, total)
-        yield WhisperStep(done, loss, rate, len(chosen), total, elapsed)
+            fit = max(0, int(seconds_left() / run.step_time))
+            run.total = min(options.steps, run.done + fit)
+        rate = learning_rate(options.learning_rate, run.done, warmup, run.total)
+        yield WhisperStep(run.done, loss, rate, len(chosen), run.total, elapsed)
+        last = run.done >= run.total
+        if checkpoints is not None and (
+            last or (checkpoints.every and run.done % checkpoints.every == 0)
+        ):
+            yield save(stopped=False)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_folder(out / "adapter", lambda folder: model.save_pretrained(folder))
+    # the embeddings are never resized here: peft need not look the base up to find out
+    atomic_folder(
+        out / "adapter", lambda folder: model.save_pretrained(folder, save_embedding_layers=False)
+    )
     merged = model.merge_and_unload().eval()
 
     def write_hf(folder: Path) -> None:
@@ -469,6 +542,117 @@ def tune_whisper_lora(
 
     hf = atomic_folder(out / "hf", write_hf)
     convert_for_ctranslate2(hf, out / "model")
+
+
+@dataclass(slots=True)
+class _Run:
+    """Where training stands: what a checkpoint saves beside the weights and optimizer."""
+
+    total: int  # the steps it will run (a time limit lowers it)
+    order: np.random.Generator  # draws each epoch's order
+    done: int = 0
+    queue: list[int] = dataclasses.field(default_factory=list)  # this epoch's rest
+    step_time: float | None = None  # smoothed seconds a step (what a time limit fits)
+    seconds: float = 0.0  # spent in steps, earlier runs of the job included
+
+
+def _fingerprint(options: WhisperLoraOptions, examples: Sequence[tuple[np.ndarray, str]]) -> dict:
+    """What a checkpoint must agree on to be resumed: the settings that shape training and the
+    examples (their text and length, in order)."""
+    digest = hashlib.sha256()
+    for audio, text in examples:
+        digest.update(f"{len(audio)}\t{text}\n".encode())
+    return {**dataclasses.asdict(options), "examples": digest.hexdigest()}
+
+
+def _latest(folder: Path) -> Path | None:
+    done = sorted(p for p in folder.glob("step-*") if (p / _STATE).is_file())
+    return done[-1] if done else None
+
+
+def _save(where: WhisperCheckpoints, model, optimizer, run: _Run, fingerprint: dict) -> Path:
+    """Write checkpoint step-N atomically, then drop all but the latest `where.keep`; a full
+    disk keeps the last complete one and says so."""
+    import torch
+    from safetensors.torch import save_file
+
+    state = {
+        "step": run.done,
+        "total": run.total,
+        "queue": run.queue,
+        "order": run.order.bit_generator.state,
+        "step_time": run.step_time,
+        "seconds": run.seconds,
+        "fingerprint": fingerprint,
+    }
+    weights = {n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+
+    def write(folder: Path) -> None:
+        save_file(weights, folder / _WEIGHTS)
+        torch.save(optimizer.state_dict(), folder / _OPTIMIZER)
+        atomic_write_text(folder / _STATE, json.dumps(state, indent=1))
+
+    target = where.folder / f"step-{run.done:07d}"
+    try:
+        where.folder.mkdir(parents=True, exist_ok=True)
+        atomic_folder(target, write)
+    except OSError as e:
+        kept = _latest(where.folder)
+        then = (
+            f"the last complete checkpoint ({kept.name}) is kept; free some space, then resume"
+            if kept
+            else "no checkpoint was complete yet; free some space and start again"
+        )
+        raise DiskSpaceError(
+            f"{target}: the checkpoint could not be written ({e.strerror or e}); {then}"
+        ) from e
+    done = sorted(p for p in where.folder.glob("step-*") if (p / _STATE).is_file())
+    for old in done[: -max(1, where.keep)]:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _restore(folder: Path, model, optimizer, fingerprint: dict) -> _Run:
+    """The latest checkpoint under `folder` loaded into `model` and `optimizer`; a missing,
+    damaged or foreign one raises ValueError saying what to do."""
+    import torch
+    from safetensors.torch import load_file
+
+    latest = _latest(folder)
+    if latest is None:
+        raise ValueError(f"{folder}: no checkpoint to resume from; start the job again")
+    again = "start the job again in a new folder"
+    try:
+        state = json.loads((latest / _STATE).read_text(encoding="utf-8"))
+        same = state["fingerprint"] == fingerprint
+        order = np.random.default_rng()
+        order.bit_generator.state = state["order"]
+        run = _Run(
+            total=int(state["total"]),
+            order=order,
+            done=int(state["step"]),
+            queue=[int(i) for i in state["queue"]],
+            step_time=state["step_time"],
+            seconds=float(state["seconds"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{latest / _STATE}: not a state Tingxie wrote ({e}); {again}") from e
+    if not same:
+        raise ValueError(f"{latest}: saved by a job with other data or settings; {again}")
+    try:  # safetensors and torch raise their own errors on a damaged file
+        weights = load_file(latest / _WEIGHTS)
+        saved = torch.load(latest / _OPTIMIZER, weights_only=True, map_location="cpu")
+    except Exception as e:
+        raise ValueError(f"{latest}: a damaged checkpoint ({e}); {again}") from e
+    if set(weights) != {n for n, p in model.named_parameters() if p.requires_grad}:
+        raise ValueError(f"{latest}: its LoRA weights do not fit this model; {again}")
+    model.load_state_dict(weights, strict=False)
+    try:
+        optimizer.load_state_dict(saved)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{latest / _OPTIMIZER}: does not fit this job ({e}); {again}") from e
+    log.info("resumed from %s (step %d)", latest, run.done)
+    return run
 
 
 def convert_for_ctranslate2(hf_dir: str | Path, out_dir: str | Path) -> Path:
