@@ -529,7 +529,10 @@ class MainWindow(QMainWindow):
 
     # ---- model ---------------------------------------------------------------------------
     def choose_model(self) -> None:
-        dialog = ModelDialog(self.prefs.model or _default_model(), self)
+        # the user's last choice (one that failed too, to correct it), else the model in use
+        # (on a first start offline, the Whisper-base standing in; not the default it lacks)
+        chosen = self.prefs.model if self.prefs.model_chosen else ""
+        dialog = ModelDialog(chosen or self._model_source(), self)
         if dialog.exec() and dialog.source():
             self.use_model(dialog.source())
 
@@ -830,10 +833,12 @@ class MainWindow(QMainWindow):
         self._transcribed(doc)
 
     def show_document(self, key: Any) -> None:
-        """Show a transcript in the view: LIVE or a file job id."""
+        """Show a transcript in the view: LIVE or a file job id. The microphone's waveform
+        shows with the live transcript only (beside a file's it showed another recording)."""
         self.current = key
         doc = self.documents[key]
         self.transcript.set_segments(doc.segments, doc.speaker_names)
+        self.waveform.setVisible(key == LIVE)
 
     # ---- speakers ------------------------------------------------------------------------
     def _transcribed(self, doc: Document) -> None:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app import settings
 from app.i18n import tr
 from app.main import build_window
+from app.window import LIVE
 from app.worker import Engine
 from engine.library.store import Store
 from engine.model import ModelLoadError
@@ -286,6 +287,9 @@ def test_first_run_offline_opens_whisper_from_the_cache_before_the_demo(
     assert banner.isVisible() and "not in the Hugging Face cache" in banner.text()
     assert "whisper-base" in banner.text() and banner.keep_button.isVisible()
     assert not window.prefs.model_chosen
+    seen = _dialog_seeing(monkeypatch)
+    window.model_action.trigger()
+    assert seen == [whisper]  # the model in use, not the default that could not be had
     banner.keep_button.click()
     assert not banner.isVisible()
     assert window.prefs.model == whisper and window.prefs.model_chosen
@@ -366,6 +370,10 @@ def test_save_transcript_writes_the_chosen_format(qtbot, make_window, monkeypatc
     _loaded(qtbot, window)
     (job,) = window.add_files(["/data/good.wav"])
     qtbot.waitUntil(lambda: window.queue.state(job) == "done", timeout=5000)
+    window.show_document(job)
+    assert window.waveform.isHidden()  # the microphone's: not beside a file's transcript
+    window.live_button.click()
+    assert not window.waveform.isHidden() and window.current == LIVE
     window.show_document(job)
     target = tmp_path / "out"
     asked = []
@@ -615,6 +623,24 @@ def test_a_recording_made_without_a_model_is_transcribed_once_one_loads(
     assert window.transcript.toPlainText() == "你好\n世界\n"  # shown on the Transcribe page
 
 
+def _dialog_seeing(monkeypatch) -> list[str]:
+    """Replace app.window.ModelDialog with one the user cancels; returns what it opened on."""
+    seen: list[str] = []
+
+    class Dialog:
+        def __init__(self, current: str, *args) -> None:
+            seen.append(current)
+
+        def exec(self) -> bool:
+            return False
+
+        def source(self) -> str:
+            return ""
+
+    monkeypatch.setattr("app.window.ModelDialog", Dialog)
+    return seen
+
+
 def _dialog_choosing(source: str) -> type:
     """A stand-in for app.window.ModelDialog where the user settles on `source`."""
 
@@ -686,6 +712,9 @@ def test_a_failed_load_while_the_demo_runs_leaves_a_true_status_and_banner(
     qtbot.waitUntil(lambda: len(dialogs) == 1)
     assert window.model_label.text() == in_use  # the demo is still what transcribes
     assert "/typo/model" in window.banner.text()
+    seen = _dialog_seeing(monkeypatch)
+    window.model_action.trigger()
+    assert seen == ["/typo/model"]  # the user's last choice, to correct it
     window.banner.demo_button.click()
     qtbot.waitUntil(lambda: "/typo/model" not in window.banner.text(), timeout=5000)
     assert window.banner.text() == tr("status.demo_model") and window.model_label.text() == in_use
