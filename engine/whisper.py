@@ -22,7 +22,7 @@ import logging
 import os
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,6 +43,7 @@ __all__ = [
     "WHISPER_BASE_DIR",
     "LoadedWhisper",
     "WhisperTranscriber",
+    "is_prompt_echo",
     "is_unplaced",
     "is_whisper",
     "load_whisper",
@@ -274,6 +275,29 @@ def is_unplaced(words: Sequence[WordLike]) -> bool:
     return 2 * unplaced > len(words) > 0
 
 
+def _letters(text: str) -> str:
+    """The letters and digits of `text` (no punctuation, spaces or symbols)."""
+    return "".join(c for c in text if unicodedata.category(c)[0] in "LN")
+
+
+def is_prompt_echo(text: str, prompt: str | None) -> bool:
+    """A segment that only repeats the initial prompt (all of it, once or more, or four or
+    more of its characters): Whisper writes its prompt back on audio it hears poorly (synthetic
+    speech: 以下是普通话的句子 for 医生我这两天一直咳嗽晚上睡不好), and the speech is lost."""
+    said, asked = _letters(text), _letters(prompt or "")
+    if not said or not asked:
+        return False
+    return not said.replace(asked, "") or (len(said) >= 4 and said in asked)
+
+
+def _shifted(segment: Any, seconds: float) -> Any:
+    """A faster-whisper segment (and its words) `seconds` later."""
+    words = [replace(w, start=w.start + seconds, end=w.end + seconds) for w in segment.words or ()]
+    return replace(
+        segment, start=segment.start + seconds, end=segment.end + seconds, words=words or None
+    )
+
+
 def _windows(
     blocks: Iterable[np.ndarray], detector: PauseDetector, window: int
 ) -> Iterator[tuple[int, np.ndarray, list[int]]]:
@@ -310,12 +334,30 @@ class WhisperTranscriber:
         self, samples: np.ndarray, options: TranscribeOptions, prompt: str | None = None
     ) -> Iterator[Any]:
         """faster-whisper's lazy segments (with words) of 16 kHz mono samples, Mandarin forced,
-        without those the aligner could not place in the audio (`is_unplaced`)."""
+        without those the aligner could not place in the audio (`is_unplaced`). A segment that
+        echoes the initial prompt (`is_prompt_echo`) is dropped and the audio from its start on
+        decoded again without a prompt. (Only the initial prompt counts: the live stream's
+        prompt continues it with the text already committed, which its audio repeats.)"""
+        steer = options.initial_prompt
+        prompt = (steer if prompt is None else prompt) or None
+        for segment in self._decoded(samples, options, prompt):
+            if prompt is None or not is_prompt_echo(segment.text, steer):
+                yield segment
+                continue
+            log.info("Whisper echoed its prompt at %.1f s: decoding it again", segment.start)
+            cut = min(len(samples), max(0, round(float(segment.start) * SAMPLE_RATE)))
+            again = self._decoded(samples[cut:], options, None)
+            yield from (_shifted(s, cut / SAMPLE_RATE) for s in again)
+            return
+
+    def _decoded(
+        self, samples: np.ndarray, options: TranscribeOptions, prompt: str | None
+    ) -> Iterator[Any]:
         segments, _ = self.model.model.transcribe(
             samples,
             language=LANGUAGE,
             beam_size=options.beam_size,
-            initial_prompt=(options.initial_prompt if prompt is None else prompt) or None,
+            initial_prompt=prompt,
             word_timestamps=True,
             condition_on_previous_text=False,
             vad_filter=False,

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from engine import loader
@@ -22,7 +23,17 @@ from engine.metrics import cer
 from engine.model import ModelLoadError
 from engine.normalize import NormalizeOptions, normalize_text
 from engine.registry import CTC_FEATURES, FEATURES, WHISPER, family_for, family_of, features_of
-from engine.whisper import WHISPER_BASE_DIR, is_unplaced, is_whisper, load_whisper, word_chars
+from engine.transcribe import TranscribeOptions
+from engine.whisper import (
+    WHISPER_BASE_DIR,
+    LoadedWhisper,
+    WhisperTranscriber,
+    is_prompt_echo,
+    is_unplaced,
+    is_whisper,
+    load_whisper,
+    word_chars,
+)
 
 
 def _word(text: str, start: float, end: float, p: float) -> SimpleNamespace:
@@ -59,6 +70,55 @@ def test_a_segment_whose_words_take_no_time_is_a_hallucination():
     real = [_word("地方。", 4.66, 4.98, 0.99), _word("这个", 4.14, 4.14, 0.46)]
     tail = [_word("请", 4.98, 5.24, 0.01)] + [_word("转", 5.24, 5.24, 0.9)] * 5
     assert not is_unplaced(real) and is_unplaced(tail) and not is_unplaced([])
+
+
+def test_a_segment_that_only_repeats_the_prompt_is_an_echo():
+    prompt = "以下是普通话的句子。"
+    assert is_prompt_echo("以下是普通话的句子。", prompt)
+    assert is_prompt_echo(" 以下是普通话的句子，以下是普通话的句子", prompt)  # once or more
+    assert is_prompt_echo("普通话的句子", prompt)  # four characters of it or more
+    assert not is_prompt_echo("句子", prompt)  # a word users say
+    assert not is_prompt_echo("以下是普通话的句子和别的", prompt)  # speech beside it is kept
+    assert not is_prompt_echo("医生我这两天一直咳嗽", prompt)
+    assert not is_prompt_echo("以下是普通话的句子", None) and not is_prompt_echo("。", prompt)
+
+
+def test_an_echoed_prompt_is_decoded_again_from_its_start_without_the_prompt():
+    """Whisper writes its prompt back on audio it hears poorly (synthetic speech); the echo
+    is dropped and the audio from its start decoded again without a prompt, its times where
+    they were in the whole window."""
+    from faster_whisper.transcribe import Segment as FwSegment
+    from faster_whisper.transcribe import Word
+
+    def segment(text: str, start: float, end: float) -> FwSegment:
+        words = [Word(start, end, text, 0.9)]
+        return FwSegment(0, 0, start, end, text, [], -0.3, 1.0, 0.1, words, 0.0)
+
+    calls = []
+
+    class Model:
+        def transcribe(self, samples, initial_prompt=None, **kwargs):
+            calls.append((len(samples), initial_prompt))
+            if initial_prompt:
+                said = [segment("你好", 0.0, 1.0), segment("以下是普通话的句子。", 1.0, 2.0)]
+                return iter([*said, segment("不该出现", 2.0, 3.0)]), None
+            return iter([segment("咳嗽", 0.5, 1.5)]), None
+
+    loaded = LoadedWhisper(Model(), "fake", Path("fake"), "cpu", "float32")
+    options = TranscribeOptions(initial_prompt="以下是普通话的句子。")
+    got = list(WhisperTranscriber(loaded).segments(np.zeros(48_000, np.float32), options))
+    assert [(s.text, s.start, s.end) for s in got] == [("你好", 0.0, 1.0), ("咳嗽", 1.5, 2.5)]
+    assert [(w.start, w.end) for w in got[1].words] == [(1.5, 2.5)]
+    assert calls == [(48_000, "以下是普通话的句子。"), (32_000, None)]
+    # the live stream's prompt goes on with committed text the audio repeats: not an echo
+    calls.clear()
+    live = "以下是普通话的句子。医生你好吗"
+    Model.transcribe = lambda self, samples, initial_prompt=None, **kw: (
+        calls.append(initial_prompt) or iter([segment("医生你好吗", 0.0, 1.0)]),
+        None,
+    )
+    got = list(WhisperTranscriber(loaded).segments(np.zeros(16_000, np.float32), options, live))
+    assert [s.text for s in got] == ["医生你好吗"] and calls == [live]
 
 
 def test_registry_says_what_whisper_can_do():
