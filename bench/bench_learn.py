@@ -104,15 +104,16 @@ def oov_shares(model: Path, eval_text: Path, tuning: Path) -> tuple[float, float
     return base, len(missing) / len(chars), "".join(dict.fromkeys(missing))
 
 
-def tune(config) -> tuple[Path, int, float]:
+def tune(config, every: int = 100) -> tuple[Path, int, float]:
     """Run the job to its end (its time limit, TuneConfig.max_minutes, ends the steps with the
-    learning rate at 0). Returns (model, steps, seconds in all)."""
+    learning rate at 0), saying how it goes every `every` steps. Returns (model, steps, seconds
+    in all)."""
     from engine.tune.events import JobFailed, JobFinished, StepProgress
     from engine.tune.loop import run_job
 
     began = time.perf_counter()
     for event in run_job(config):
-        if isinstance(event, StepProgress) and event.step % 100 == 0:
+        if isinstance(event, StepProgress) and event.step % every == 0:
             print(f"  step {event.step} of ~{event.total_steps}: loss {event.loss:.3f}, "
                   f"{_since(began) / 60:.1f} min")  # fmt: skip
         elif isinstance(event, JobFailed):

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from bench_accuracy import ROOT, manifest_rows, synth_text
-from bench_learn import MEDICINE, TUNE_SECONDS, corrections
+from bench_learn import MEDICINE, TUNE_SECONDS, corrections, tune
 
 REAL = ROOT.parent / "shared" / "audio" / "manifest.tsv"
 
@@ -56,8 +56,6 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from engine.tune.config import TuneConfig
-    from engine.tune.events import JobFailed, JobFinished, JobStarted, StepProgress
-    from engine.tune.loop import run_job
     from engine.whisper import WHISPER_BASE_DIR
 
     base = WHISPER_BASE_DIR
@@ -85,22 +83,8 @@ def main() -> int:
         steps=100_000, max_minutes=args.budget, learning_rate=args.lr, lora_rank=args.rank,
         heldout_fraction=0.0, save_every=0, seed=0,
     )  # fmt: skip
-    began = time.perf_counter()
-    tuned, steps = None, 0
-    for event in run_job(config):
-        if isinstance(event, JobStarted):
-            print(f"  job: {event.trainable_parameters / 1e6:.2f} M of "
-                  f"{event.total_parameters / 1e6:.0f} M parameters train")  # fmt: skip
-        elif isinstance(event, StepProgress) and event.step % 5 == 0:
-            print(f"  step {event.step} of ~{event.total_steps}: loss {event.loss:.3f}, "
-                  f"{(time.perf_counter() - began) / 60:.1f} min")  # fmt: skip
-        elif isinstance(event, JobFailed):
-            sys.exit(f"tuning job failed: {event.message}")
-        elif isinstance(event, JobFinished):
-            tuned, steps = event.result.model_dir, event.result.steps
-    if tuned is None:
-        sys.exit("tuning job ended without a result")
-    minutes = (time.perf_counter() - began) / 60
+    tuned, steps, seconds = tune(config, every=5)
+    minutes = seconds / 60
     d_after, _ = whisper_cer(tuned, test)
     g_after, _ = whisper_cer(tuned, REAL)
     cut = 1 - d_after / d_before if d_before else 0.0
