@@ -38,6 +38,7 @@ from .data import Example
 __all__ = [
     "DiskSpaceError",
     "RowStore",
+    "checkpoint_unwritten",
     "dequantize",
     "examples_key",
     "fixed_mmap_threshold",
@@ -61,6 +62,21 @@ _M_MMAP_THRESHOLD, _MMAP_THRESHOLD = -3, 128 * 1024
 
 class DiskSpaceError(OSError):
     """Not enough free space for the job's caches, checkpoints and outputs."""
+
+
+def checkpoint_unwritten(
+    where: Path, what: str, error: OSError, kept: Path | None
+) -> DiskSpaceError:
+    """What a failed write of a job's `what` (usually a full disk) cost, with `kept` its last
+    complete checkpoint, and how to go on."""
+    then = (
+        f"the last complete checkpoint ({kept.name}) is kept; free some space, then resume the job"
+        if kept is not None
+        else "no checkpoint was complete yet; free some space and start again"
+    )
+    return DiskSpaceError(
+        f"{where}: {what} could not be written ({error.strerror or error}); {then}"
+    )
 
 
 def free_bytes(path: Path) -> tuple[Path, int]:

@@ -39,6 +39,7 @@ from .prepare import combine_sources
 from .wire import WireError, decode
 
 __all__ = [
+    "CHECKPOINT_STATE",
     "ChildKind",
     "Comparison",
     "EventLog",
@@ -46,6 +47,7 @@ __all__ = [
     "JobSpec",
     "JobState",
     "TunedModel",
+    "checkpoint_dirs",
     "compare_heldout",
     "delete_job",
     "find_jobs",
@@ -53,6 +55,18 @@ __all__ = [
     "running_job",
     "tuned_models",
 ]
+
+# A checkpoint (checkpoints/step-N, written by engine.tune.loop and engine.tune.whisper_lora)
+# is complete once this file is in it.
+CHECKPOINT_STATE = "state.json"
+
+
+def checkpoint_dirs(folder: Path) -> list[Path]:
+    """The complete checkpoints under `folder` (step-N folders with their state), oldest first."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("step-*") if (p / CHECKPOINT_STATE).is_file())
+
 
 log = logging.getLogger("tingxie.train")
 
@@ -206,14 +220,9 @@ class JobFolder:
     # ---- state ---------------------------------------------------------------------------
     def checkpoint_steps(self) -> list[int]:
         """Steps of the saved checkpoints, oldest first (what resume continues from)."""
-        folder = self.path / "checkpoints"
-        if not folder.is_dir():
-            return []
-        return sorted(
-            int(p.name.removeprefix("step-"))
-            for p in folder.glob("step-*")
-            if (p / "state.json").is_file()
-        )
+        return [
+            int(p.name.removeprefix("step-")) for p in checkpoint_dirs(self.path / "checkpoints")
+        ]
 
     def state(self) -> JobState:
         """running: a child works on it; finished: the tuned model is saved; stopped: it

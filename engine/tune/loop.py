@@ -31,6 +31,7 @@ from .batching import Cursor, Step, padding_fraction, plan_epoch, steps_from
 from .cache import (
     DiskSpaceError,
     RowStore,
+    checkpoint_unwritten,
     examples_key,
     fixed_mmap_threshold,
     free_bytes,
@@ -58,6 +59,7 @@ from .features import (
     encoder_channels_last,
     features_key,
 )
+from .jobs import CHECKPOINT_STATE, checkpoint_dirs
 from .methods import MethodOptions, count_parameters, setup_method, trainable_state
 from .prepare import validate_for_model
 
@@ -69,7 +71,6 @@ _now = time.perf_counter  # the job's clock (steps, time limit); tests replace i
 
 _CHECKPOINTS = "checkpoints"
 _CACHE = "cache"  # decoded audio and encoder features (engine.tune.cache), removed when done
-_STATE = "state.json"
 _WEIGHTS = "trainable.safetensors"
 _OPTIMIZER = "optimizer.pt"
 # Adam keeps two moments per trained weight: a checkpoint holds about three copies of them.
@@ -478,9 +479,7 @@ class Job:
     # ---- checkpoints -------------------------------------------------------------------
 
     def _checkpoint_dirs(self) -> list[Path]:
-        if not self.ckpt_root.is_dir():
-            return []
-        return sorted(p for p in self.ckpt_root.glob("step-*") if (p / _STATE).is_file())
+        return checkpoint_dirs(self.ckpt_root)
 
     def _save_checkpoint(self, best: bool) -> CheckpointSaved:
         acc, step = self.acc, self.state.step
@@ -505,7 +504,7 @@ class Job:
                     },
                     tmp / _OPTIMIZER,
                 )
-                atomic_write_text(tmp / _STATE, json.dumps(asdict(self.state), indent=1))
+                atomic_write_text(tmp / CHECKPOINT_STATE, json.dumps(asdict(self.state), indent=1))
         except OSError as e:  # a full disk: drop the partial copy, keep the last whole one
             shutil.rmtree(tmp, ignore_errors=True)
             raise self._disk_full(f"the checkpoint of step {step}", e) from e
@@ -520,15 +519,8 @@ class Job:
 
     def _disk_full(self, what: str, error: OSError) -> DiskSpaceError:
         """What a write failure (usually a full disk) cost, and how to go on."""
-        reason = error.strerror or str(error)
         done = self._checkpoint_dirs()
-        kept = (
-            f"the last complete checkpoint ({done[-1].name}) is kept; free some space, then "
-            "resume the job"
-            if done
-            else "no checkpoint was complete yet; free some space and start again"
-        )
-        return DiskSpaceError(f"{self.out}: {what} could not be written ({reason}); {kept}")
+        return checkpoint_unwritten(self.out, what, error, done[-1] if done else None)
 
     def _rotate(self) -> None:
         """Keep the last `keep_checkpoints` checkpoints and the best one."""
@@ -570,7 +562,9 @@ class Job:
                 "start afresh in a new output_dir"
             ) from e
         try:
-            self.state = _State(**json.loads((folder / _STATE).read_text(encoding="utf-8")))
+            self.state = _State(
+                **json.loads((folder / CHECKPOINT_STATE).read_text(encoding="utf-8"))
+            )
             rng = folder / f"rng-{self.acc.process_index}.json"
             if rng.is_file():
                 set_rng_state(json.loads(rng.read_text(encoding="utf-8")))

@@ -45,6 +45,7 @@ from .events import (
     StepProgress,
 )
 from .export import ModelCard
+from .jobs import checkpoint_dirs
 from .prepare import Prepared, validate_for_model
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ def run_whisper_job(
     checkpoints = WhisperCheckpoints(
         out / "checkpoints", every=config.save_every, keep=config.keep_checkpoints
     )
-    if not resume and any(checkpoints.folder.glob("step-*")):
+    if not resume and checkpoint_dirs(checkpoints.folder):
         raise ValueError(
             f"{out} already holds checkpoints of an earlier run; continue it with "
             "--resume (resume=True) or choose another output_dir"

@@ -38,7 +38,8 @@ import numpy as np
 from engine.atomic import atomic_folder, atomic_write_text
 from engine.registry import WHISPER
 
-from .cache import DiskSpaceError
+from .cache import checkpoint_unwritten
+from .jobs import CHECKPOINT_STATE, checkpoint_dirs
 
 __all__ = [
     "WhisperCheckpoints",
@@ -60,8 +61,7 @@ log = logging.getLogger("tingxie.tune.whisper")
 # feature extractor's settings from them.
 _COPIED = ("tokenizer.json", "preprocessor_config.json")
 _PREFIX = "<|startoftranscript|><|zh|><|transcribe|><|notimestamps|>"
-# A checkpoint's files, named as the CTC jobs' (engine.tune.jobs reads state.json to list them)
-_STATE = "state.json"
+# A checkpoint's other files, named as the CTC jobs'
 _WEIGHTS = "trainable.safetensors"
 _OPTIMIZER = "optimizer.pt"
 
@@ -566,7 +566,7 @@ def _fingerprint(options: WhisperLoraOptions, examples: Sequence[tuple[np.ndarra
 
 
 def _latest(folder: Path) -> Path | None:
-    done = sorted(p for p in folder.glob("step-*") if (p / _STATE).is_file())
+    done = checkpoint_dirs(folder)
     return done[-1] if done else None
 
 
@@ -590,24 +590,16 @@ def _save(where: WhisperCheckpoints, model, optimizer, run: _Run, fingerprint: d
     def write(folder: Path) -> None:
         save_file(weights, folder / _WEIGHTS)
         torch.save(optimizer.state_dict(), folder / _OPTIMIZER)
-        atomic_write_text(folder / _STATE, json.dumps(state, indent=1))
+        atomic_write_text(folder / CHECKPOINT_STATE, json.dumps(state, indent=1))
 
     target = where.folder / f"step-{run.done:07d}"
     try:
         where.folder.mkdir(parents=True, exist_ok=True)
         atomic_folder(target, write)
-    except OSError as e:
-        kept = _latest(where.folder)
-        then = (
-            f"the last complete checkpoint ({kept.name}) is kept; free some space, then resume"
-            if kept
-            else "no checkpoint was complete yet; free some space and start again"
-        )
-        raise DiskSpaceError(
-            f"{target}: the checkpoint could not be written ({e.strerror or e}); {then}"
-        ) from e
-    done = sorted(p for p in where.folder.glob("step-*") if (p / _STATE).is_file())
-    for old in done[: -max(1, where.keep)]:
+    except OSError as e:  # a full disk: the partial copy is gone, the last whole one kept
+        what = f"the checkpoint of step {run.done}"
+        raise checkpoint_unwritten(where.folder.parent, what, e, _latest(where.folder)) from e
+    for old in checkpoint_dirs(where.folder)[: -max(1, where.keep)]:
         shutil.rmtree(old, ignore_errors=True)
     return target
 
@@ -623,7 +615,7 @@ def _restore(folder: Path, model, optimizer, fingerprint: dict) -> _Run:
         raise ValueError(f"{folder}: no checkpoint to resume from; start the job again")
     again = "start the job again in a new folder"
     try:
-        state = json.loads((latest / _STATE).read_text(encoding="utf-8"))
+        state = json.loads((latest / CHECKPOINT_STATE).read_text(encoding="utf-8"))
         same = state["fingerprint"] == fingerprint
         order = np.random.default_rng()
         order.bit_generator.state = state["order"]
@@ -636,7 +628,9 @@ def _restore(folder: Path, model, optimizer, fingerprint: dict) -> _Run:
             seconds=float(state["seconds"]),
         )
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{latest / _STATE}: not a state Tingxie wrote ({e}); {again}") from e
+        raise ValueError(
+            f"{latest / CHECKPOINT_STATE}: not a state Tingxie wrote ({e}); {again}"
+        ) from e
     if not same:
         raise ValueError(f"{latest}: saved by a job with other data or settings; {again}")
     try:  # safetensors and torch raise their own errors on a damaged file
