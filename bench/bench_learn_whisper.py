@@ -13,6 +13,7 @@ The same story as `bench_learn.py` (the CTC demo model), told for Whisper:
    must not break).
 
     .venv/bin/python bench/bench_learn_whisper.py [--split dev|test] [--budget 10] [--lr 1e-3]
+        [--replay N]   # N general synthetic utterances mixed in against forgetting
 
 Last line: `relative CER cut: X %  (tuning N.N min, real voices +/-P pt)`.
 """
@@ -27,7 +28,7 @@ import time
 from pathlib import Path
 
 from bench_accuracy import ROOT, manifest_rows, synth_text
-from bench_learn import MEDICINE, TUNE_SECONDS, corrections, tune
+from bench_learn import MEDICINE, TUNE_SECONDS, corrections, tune, tuning_data
 
 REAL = ROOT.parent / "shared" / "audio" / "manifest.tsv"
 
@@ -52,6 +53,9 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=10.0, help="tuning cap in minutes")
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     parser.add_argument("--rank", type=int, default=8, help="LoRA rank")
+    parser.add_argument(
+        "--replay", type=int, default=0, help="general synthetic utterances mixed in (0: none)"
+    )
     parser.add_argument("--work", type=Path, default=ROOT / "out" / "bench-learn")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -76,10 +80,11 @@ def main() -> int:
     print(f"Whisper-base: medicine {args.split} CER {d_before:.2%} ({d_time:.0f} s), real "
           f"voices {g_before:.2%} ({g_time:.0f} s)")  # fmt: skip
 
-    out = work / f"whisper-lora-{args.lr:g}-r{args.rank}"
+    data = tuning_data(work, domain, args.replay, repeat=1) if args.replay else domain
+    out = work / f"whisper-lora-{args.lr:g}-r{args.rank}-replay{args.replay}"
     shutil.rmtree(out, ignore_errors=True)
     config = TuneConfig(
-        model=str(base), data=str(domain), output_dir=str(out), method="lora",
+        model=str(base), data=str(data), output_dir=str(out), method="lora",
         steps=100_000, max_minutes=args.budget, learning_rate=args.lr, lora_rank=args.rank,
         heldout_fraction=0.0, save_every=0, seed=0,
     )  # fmt: skip
