@@ -94,7 +94,8 @@ def main() -> int:
     g_after, _ = whisper_cer(tuned, REAL)
     cut = 1 - d_after / d_before if d_before else 0.0
     rise = (g_after - g_before) * 100
-    print(f"LoRA (rank {args.rank}, lr {args.lr:g}): {steps} steps of 8 utterances in "
+    replay = f", {args.replay} general utterances replayed" if args.replay else ""
+    print(f"LoRA (rank {args.rank}, lr {args.lr:g}{replay}): {steps} steps of 8 utterances in "
           f"{minutes:.1f} min (limit {args.budget:g} min, export included)")  # fmt: skip
     print(f"medicine {args.split} CER {d_before:.2%} -> {d_after:.2%}: {cut:.1%} relative cut")
     print(f"real voices CER {g_before:.2%} -> {g_after:.2%}: {rise:+.2f} points")
