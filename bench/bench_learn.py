@@ -13,8 +13,10 @@ most ten minutes on this CPU, and the next recordings of that domain come out be
 3. CER before and after on *different* recordings of sentences written by hand independently of
    every tuning sentence (`independent-test.txt`: no template, no word list), and on the general
    held-out set. Characters the model cannot write (out of vocabulary) count as errors and their
-   share is printed. Decoding is with the model's LM (a tuned model's carries a 4-gram of its
-   training transcripts beside the base one) and greedy. Settings, the LM's domain share
+   share is printed. Decoding is with the model's LM (a tuned model's carries a 4-gram of the
+   corrections' transcripts beside the base one: the job's `domain_text`, so the replayed
+   general sentences stay out of it, as a job of the app on corrections alone has none) and
+   greedy. Settings, the LM's domain share
    included, were chosen with `--split dev` (`independent-dev.txt`, and general sentences the
    replay does not use), never on the test sentences.
 4. What a CPU costs with the real checkpoint's size: seconds per LoRA step and peak memory (RSS)
@@ -89,6 +91,14 @@ def tuning_data(work: Path, domain: Path, replay: int, repeat: int) -> Path:
         sys.exit(f"--replay {replay}: at most {1800 - GENERAL_DEV_LINES} (the rest is dev)")
     general = synth_text(CORPUS / "general/train.txt", work, 1, 1)
     return with_replay(repeated, general, replay, work / f"tune-x{repeat}-replay{replay}")
+
+
+def corrections_text(work: Path, domain: Path) -> Path:
+    """The corrections' transcripts as a text file: the tuned model's domain n-gram, as a job
+    of the app builds it from a user's corrections (the replayed general rows left out)."""
+    path = work / "corrections.txt"
+    path.write_text("".join(f"{t}\n" for _, t in manifest_rows(domain)), encoding="utf-8")
+    return path
 
 
 def oov_shares(model: Path, eval_text: Path, tuning: Path) -> tuple[float, float, str]:
@@ -218,6 +228,9 @@ def main() -> int:
     parser.add_argument("--replay", type=int, default=480, help="general utterances replayed")
     parser.add_argument("--repeat", type=int, default=6, help="copies of each domain row")
     parser.add_argument("--budget", type=float, default=10.0, help="tuning cap in minutes")
+    parser.add_argument("--mask-time", type=float, default=0.05, help="SpecAugment time masks")
+    parser.add_argument("--mask-length", type=int, default=5, help="frames per time mask")
+    parser.add_argument("--mask-feature", type=float, default=0.0, help="channel masks")
     parser.add_argument("--full-steps", type=int, default=5, help="full-size LoRA steps")
     parser.add_argument("--skip-full", action="store_true", help="skip the full-size cost")
     parser.add_argument(
@@ -268,12 +281,16 @@ def main() -> int:
 
     data = tuning_data(work, domain, args.replay, args.repeat)
     tag = f"{args.method}-x{args.repeat}-replay{args.replay}-{args.steps}-{args.lr:g}-r{args.rank}"
+    if (args.mask_time, args.mask_length, args.mask_feature) != (0.05, 5, 0.0):
+        tag += f"-mask{args.mask_time:g}x{args.mask_length}-feat{args.mask_feature:g}"
     shutil.rmtree(work / tag, ignore_errors=True)  # a fresh job
     config = TuneConfig(
         model=str(args.model), data=str(data), output_dir=str(work / tag), method=args.method,
         steps=args.steps, max_minutes=args.budget - EXPORT_MINUTES, learning_rate=args.lr,
         lora_rank=args.rank, warmup_steps=args.warmup, batch_seconds=16.0, micro_batch_seconds=16.0,
-        mask_time_prob=0.05, mask_time_length=5, freeze_feature_encoder=True, extend_vocab=True,
+        mask_time_prob=args.mask_time, mask_time_length=args.mask_length,
+        mask_feature_prob=args.mask_feature, freeze_feature_encoder=True, extend_vocab=True,
+        domain_text=str(corrections_text(work, domain)),
         heldout_fraction=0.0, eval_every=0, save_every=100, keep_checkpoints=1,
         precision="fp32", seed=0,
     )  # fmt: skip

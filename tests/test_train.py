@@ -443,6 +443,37 @@ def test_a_tuned_models_lm_learns_the_training_rows_never_the_heldout_ones(corpu
     assert config["domain"]["sentences"] == len(rows) - started.heldout_examples
 
 
+def test_domain_text_replaces_the_training_rows_in_the_tuned_models_lm(corpus, tmp_path):
+    """TuneConfig.domain_text: the tuned model's domain n-gram is built from that file alone
+    (general speech mixed into the training rows must not dilute it); a file that cannot be
+    read stops the job before its first step, naming the file."""
+    import shutil
+
+    from engine.lm import build_model_lm
+    from engine.tune.data import from_manifest
+
+    model, manifest = corpus
+    base = tmp_path / "base-lm"
+    shutil.copytree(model, base)
+    general = tmp_path / "general.txt"
+    general.write_text("天地\n人和\n", encoding="utf-8")
+    build_model_lm(base, [general], order=2)
+    domain = tmp_path / "domain.txt"
+    domain.write_text("天地人。人和天\n\n和天地\n", encoding="utf-8")
+    config = _config((base, manifest), tmp_path / "out", steps=1, domain_text=str(domain))
+    events = _run(config)
+    lm = json.loads((events[-1].result.model_dir / "lm" / "lm.json").read_text("utf-8"))
+    assert lm["domain"]["sentences"] == 3
+    # the training rows, 80 % of these, would count more than 3
+    assert len({e.text for e in from_manifest(manifest).examples}) >= 8
+
+    missing = tmp_path / "nowhere.txt"
+    config = _config((base, manifest), tmp_path / "out2", steps=1, domain_text=str(missing))
+    events = list(run_job(config))
+    assert isinstance(events[-1], JobFailed) and str(missing) in events[-1].message
+    assert not any(isinstance(e, StepProgress) for e in events)
+
+
 def test_a_finished_job_refits_the_calibration_on_its_heldout_rows_only(
     corpus, tmp_path, monkeypatch
 ):

@@ -97,6 +97,12 @@ class TuneConfig:
     extend_vocab: bool = setting(
         False, "add characters the vocabulary lacks (else such rows are skipped)"
     )
+    domain_text: str | None = setting(
+        None,
+        "text file (one sentence a line) for the tuned model's domain n-gram, when its base has"
+        " an LM; empty = the training transcripts. Give the domain's own text when general"
+        " speech is mixed in against forgetting, so that its sentences do not dilute it",
+    )
     # optimisation
     warmup_steps: int | None = setting(None, "None = 10 % of steps")
     weight_decay: float = setting(0.0, "AdamW decoupled weight decay")

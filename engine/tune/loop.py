@@ -23,6 +23,7 @@ from engine.atomic import atomic_write_text
 from engine.audio import SAMPLE_RATE
 from engine.chunking import FrameGeometry
 from engine.decode import CtcVocab, greedy_text
+from engine.lm import text_sentences
 from engine.metrics import cer
 from engine.model import LoadOptions
 from engine.normalize import describe
@@ -90,6 +91,8 @@ class _Data:
     normalization: tuple[str, ...]
     # zero mean, unit variance per utterance, as the model's feature extractor does
     normalize_audio: bool
+    # the tuned model's domain n-gram text (TuneConfig.domain_text, else the training rows')
+    lm_text: list[str]
 
     @property
     def heldout_texts(self) -> list[str]:
@@ -256,6 +259,8 @@ class Job:
         ids = processor.tokenizer.get_vocab()
         unk = processor.tokenizer.unk_token_id
         space = ids.get(getattr(processor.tokenizer, "word_delimiter_token", "|"), unk)
+        # read now, so that a bad file stops the job before its steps, not after them
+        lm_text = text_sentences([cfg.domain_text]) if cfg.domain_text else [e.text for e in train]
         return _Data(
             train=train,
             train_labels=[
@@ -267,6 +272,7 @@ class Job:
             added_chars=added,
             normalization=tuple(describe(prepared.normalize)),
             normalize_audio=bool(getattr(processor.feature_extractor, "do_normalize", True)),
+            lm_text=lm_text,  # never the held-out rows
         )
 
     def _plan_cache(self, model) -> list[_Store]:
@@ -759,8 +765,7 @@ class Job:
             try:
                 if cfg.method == "lora":
                     adapter_dir = save_adapter(model, self.processor, self.out / "adapter", card)
-                lm_text = [e.text for e in data.train]  # never the held-out rows
-                save_merged(model, self.processor, self.out / "model", card, lm_text)
+                save_merged(model, self.processor, self.out / "model", card, data.lm_text)
             except OSError as e:
                 raise self._disk_full("the tuned model", e) from e
             self._calibrate(self.out / "model")
