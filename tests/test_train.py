@@ -93,6 +93,11 @@ def test_config_round_trip_with_relative_paths(tmp_path, suffix):
     loaded = TuneConfig.load(path)
     assert loaded.steps == 42 and loaded.method == "partial"
     assert loaded.data == str(tmp_path / "data.tsv")
+    assert loaded.domain_text is None
+    with_text = TuneConfig(model="m", data="data.tsv", output_dir="out", domain_text="ward.txt")
+    assert TuneConfig.load(with_text.save(tmp_path / f"text{suffix}")).domain_text == str(
+        tmp_path / "ward.txt"
+    )
     assert loaded.output_dir == str(tmp_path / "out")
     assert loaded.model == "m"  # not a folder here: kept (a Hub id)
     assert loaded.normalize == config.normalize

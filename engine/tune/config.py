@@ -208,7 +208,8 @@ class TuneConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base: Path | None = None) -> TuneConfig:
-        """Build from a mapping; relative model/data/output_dir paths resolve against `base`."""
+        """Build from a mapping; relative model/data/output_dir/domain_text paths resolve
+        against `base`."""
         unknown = set(data) - set(_field_names(cls))
         if unknown:
             raise ValueError(
@@ -220,7 +221,9 @@ class TuneConfig:
             raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
         data = dict(data)
         if base is not None:
-            for key in ("data", "output_dir", "model"):
+            for key in ("data", "output_dir", "model", "domain_text"):
+                if data.get(key) is None:  # domain_text: optional
+                    continue
                 path = Path(str(data[key])).expanduser()
                 if not path.is_absolute() and (key != "model" or (base / path).exists()):
                     data[key] = str(base / path)
