@@ -5,7 +5,8 @@
 
 Text: one punctuated sentence a line (`resources/corpus/punctuation/train-tatoeba.txt`; its
 README says where it comes from); `--text` takes several files, pooled (e.g. the law and Common
-Voice sentences that corpus's build.py can add, tried without gain: README, "Punctuation").
+Voice sentences that corpus's build.py can add, tried without gain: docs/measurements.md,
+"Punctuation").
 2 % of the lines, chosen by the seed, are a development split that picks the best checkpoint
 and tunes each mark's bias for F1; the held-out evaluation is another source entirely
 (bench/bench_punctuation.py).
