@@ -96,8 +96,9 @@ class TrainOptions:
     untimed: float = 0.15
     replace: float = 0.03
     eval_every: int = 500
-    # GRU units each way (NetworkShape.hidden).
+    # GRU units each way and stacked GRU layers (NetworkShape.hidden, .layers).
     hidden: int = 128
+    layers: int = 1
     # Loss weight of each mark (no mark, ，。？！、): marks are rarer than their absence.
     class_weights: tuple[float, ...] = (1.0, 2.0, 1.5, 2.0, 2.0, 2.0)
 
@@ -299,7 +300,7 @@ def train(o: TrainOptions) -> dict:
     train_sents = [sentences[i] for i in order[n_dev:]]
     counts = Counter(c for s in train_sents for c in labelled(s)[0])
     vocab = Vocabulary(sorted(c for c, n in counts.items() if n >= o.min_count))
-    shape = NetworkShape(vocab_size=len(vocab), hidden=o.hidden)
+    shape = NetworkShape(vocab_size=len(vocab), hidden=o.hidden, layers=o.layers)
     net = build_network(shape)
     windows = _Windows(train_sents, vocab, o)
     dev = passages(dev_sents, seed=o.seed + 1)
@@ -408,6 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--eval-every", type=int, default=defaults.eval_every)
     p.add_argument("--hidden", type=int, default=defaults.hidden, help="GRU units each way")
+    p.add_argument("--layers", type=int, default=defaults.layers, help="stacked GRU layers")
     p.add_argument("--max-window", type=int, default=defaults.max_window)
     p.add_argument(
         "--class-weights",
@@ -426,6 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         eval_every=args.eval_every,
         hidden=args.hidden,
+        layers=args.layers,
         max_window=args.max_window,
         class_weights=tuple(args.class_weights),
     )
