@@ -90,7 +90,8 @@ def eval_sentences(work: Path, split: str) -> Path:
         return MEDICINE / "independent-test.txt"
     out = work / "medicine-dev.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("".join(p.read_text(encoding="utf-8") for p in DEV_TEXTS), encoding="utf-8")
+    lines = [line for p in DEV_TEXTS for line in p.read_text(encoding="utf-8").splitlines()]
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
 
 

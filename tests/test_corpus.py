@@ -22,9 +22,10 @@ INDEPENDENT = (
     "medicine/independent-dev-2",
     "medicine/independent-test",
 )
-# Share of character n-grams seen in training, measured (test / dev): bigrams 37.7 / 38.4 %,
-# 4-grams 1.4 / 2.1 %, 5-grams 0. A sentence reworded from a training one shares whole phrases:
-# one such sentence added to the test (tried: 病人今天早上体温正常精神很好) makes it 3.8 %.
+# Share of character n-grams seen in training, measured (test / dev / dev-2): bigrams 37.7 /
+# 38.4 / 34.6 %, 4-grams 1.4 / 2.1 / 1.5 %, 5-grams 0. A sentence reworded from a training one
+# shares whole phrases: one such sentence added to the test (tried: 病人今天早上体温正常精神很好)
+# makes it 3.8 %.
 MAX_SEEN = {2: 0.45, 4: 0.03}
 
 

@@ -247,3 +247,18 @@ def test_a_long_pause_after_a_finished_clause_gets_a_mark(punctuator):
     gaps = [0.12 + rng.uniform(-0.02, 0.02) for _ in text]
     gaps[3] = 1.5
     assert punctuator.marks(text, gaps)[3] in ("。", "！", "，")
+
+
+def test_training_builds_the_layers_asked_for_and_the_model_loads(tmp_path):
+    """`--layers` reaches the network: a stacked model trains a few steps, saves and loads."""
+    from engine.tune.punctuation_train import TrainOptions, read_sentences, train
+
+    lines = read_sentences(DEFAULT_DIR.parents[0] / "corpus" / "punctuation" / "train-tatoeba.txt")
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(lines[:200]) + "\n", encoding="utf-8")
+    out = tmp_path / "model"
+    train(TrainOptions(texts=(text,), out=out, steps=3, eval_every=1000, hidden=16, layers=2))
+    assert json.loads((out / "config.json").read_text(encoding="utf-8"))["shape"]["layers"] == 2
+    loaded = Punctuator.load(out)
+    assert loaded.net.rnn.num_layers == 2
+    assert len(loaded.marks("你好吗")) == 3
