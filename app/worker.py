@@ -75,7 +75,7 @@ class ModelSummary:
         return cls(
             source=source,
             device=str(getattr(model, "device", "cpu")),
-            dtype=str(getattr(model, "dtype", "")).replace("torch.", ""),
+            dtype=_dtype_shown(model),
             is_demo=demo.is_demo_model(source),
             features=_features(model),
             family=_family(model),
@@ -256,6 +256,14 @@ def _features(model: Any) -> frozenset[str]:
 
     family = getattr(model, "family", None)
     return CTC_FEATURES if family is None else frozenset(family.features)
+
+
+def _dtype_shown(model: Any) -> str:
+    """The loaded weights' precision: "int8" for a CPU's int8 copy (engine.model), else the
+    torch dtype's name."""
+    if getattr(model, "runtime", "") == "onnx-int8":
+        return "int8"
+    return str(getattr(model, "dtype", "")).replace("torch.", "")
 
 
 def _family(model: Any) -> str:
@@ -922,7 +930,8 @@ def _with_info(items: Iterator, info: Any) -> Iterator:
 
 
 def _progress_tqdm(signal: Any) -> type:
-    """A tqdm class that reports byte progress of a Hub download through `signal`."""
+    """A tqdm class that reports through `signal` the byte progress of a Hub download (not its
+    count of files) and the stages of a CPU's int8 copy (engine.model.load_model)."""
     import io
 
     from tqdm import tqdm
@@ -935,7 +944,7 @@ def _progress_tqdm(signal: Any) -> type:
 
         def update(self, n=1):
             result = super().update(n)
-            if self.unit == "B" and self.total:
+            if self.unit in ("B", "stage") and self.total:
                 signal.emit(min(1.0, self.n / self.total))
             return result
 

@@ -16,8 +16,11 @@ each with this machine's cores:
 - engine: the same load and the same file through `engine` alone (`load_model`, `Transcriber`),
   the baseline: what the app adds on top of the engine it runs.
 
-`--runtime onnx-int8` runs both on the checkpoint's ONNX int8 export instead (engine/onnx.py;
-exported once into bench/.cache by bench_transcribe.py's code).
+`--runtime default` (the default) loads the checkpoint as a user's first choice would: bf16 on a
+CPU with native bf16, its int8 copy on ONNX Runtime on other CPUs (engine/model.py; the warm-up
+makes it); `--runtime torch` forces PyTorch (fp32 there), as *Model → Runtime → PyTorch* does;
+`--runtime onnx-int8` runs both on the checkpoint's ONNX int8 export (engine/onnx.py; exported
+once into bench/.cache by bench_transcribe.py's code).
 
 Resident memory from /proc/self/status: VmRSS when ready, VmHWM (the peak) after the file.
 Targets: ready <= 5 s, RSS <= 1.5 GB. Last line:
@@ -51,7 +54,7 @@ def _memory() -> dict[str, float]:
     return out
 
 
-def run_app(model: str, audio: str, launched: float) -> dict:
+def run_app(model: str, audio: str, launched: float, backend: str) -> dict:
     from PySide6.QtCore import QEventLoop, QObject, QTimer, Slot
     from PySide6.QtWidgets import QApplication
 
@@ -62,7 +65,7 @@ def run_app(model: str, audio: str, launched: float) -> dict:
     qt = QApplication.instance() or QApplication([])
     work = Path(tempfile.mkdtemp(prefix="app-", dir=os.environ["XDG_DATA_HOME"]))
     store = settings.open_settings(work / "settings.ini")
-    prefs = settings.Preferences(model=model, model_chosen=True,
+    prefs = settings.Preferences(model=model, model_chosen=True, backend=backend,
                                  recordings_dir=str(work / "recordings"))  # fmt: skip
     settings.save(store, prefs)
     window = build_window(store, library=Store(work / "library.sqlite"))
@@ -108,15 +111,16 @@ def run_app(model: str, audio: str, launched: float) -> dict:
     return result
 
 
-def run_engine(model: str, audio: str, launched: float) -> dict:
+def run_engine(model: str, audio: str, launched: float, backend: str) -> dict:
     from engine.loader import load_model
     from engine.model import LoadOptions
     from engine.results import Segment
     from engine.transcribe import Transcriber
 
-    loaded = load_model(model, LoadOptions())
+    loaded = load_model(model, LoadOptions(backend=backend))
     transcriber = Transcriber(loaded)
-    result = {"ready_s": time.time() - launched, "ready_rss_mb": _memory()["VmRSS"]}
+    result = {"ready_s": time.time() - launched, "ready_rss_mb": _memory()["VmRSS"],
+              "runtime": f"{loaded.runtime}, {loaded.precision}"}  # fmt: skip
     items, _info = transcriber.transcribe(audio)
     text = "".join(c.text for s in items if isinstance(s, Segment) for c in s.chars)
     result["file_s"] = time.time() - launched - result["ready_s"]
@@ -125,15 +129,15 @@ def run_engine(model: str, audio: str, launched: float) -> dict:
     return result
 
 
-def child(side: str, model: str, audio: str, launched: float) -> None:
-    result = (run_app if side == "app" else run_engine)(model, audio, launched)
+def child(side: str, model: str, audio: str, launched: float, backend: str) -> None:
+    result = (run_app if side == "app" else run_engine)(model, audio, launched, backend)
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def launch(side: str, model: Path, audio: Path, env: dict) -> dict:
+def launch(side: str, model: Path, audio: Path, env: dict, backend: str) -> dict:
     launched = time.time()
     cmd = [sys.executable, __file__, "--child", side, "--model", str(model), "--audio",
-           str(audio), "--launched", repr(launched)]  # fmt: skip
+           str(audio), "--launched", repr(launched), "--backend", backend]  # fmt: skip
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
@@ -146,18 +150,19 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=1.0, help="length of the file")
     parser.add_argument(
         "--runtime",
-        choices=("torch", "onnx-int8"),
-        default="torch",
-        help="the checkpoint as it is (torch), or its ONNX int8 export (ONNX Runtime, "
-        "engine/onnx.py), exported once into bench/.cache",
+        choices=("default", "torch", "onnx-int8"),
+        default="default",
+        help="the checkpoint on the runtime auto picks (default) or on PyTorch (torch), or its "
+        "ONNX int8 export (ONNX Runtime, engine/onnx.py), exported once into bench/.cache",
     )
     parser.add_argument("--child", choices=("app", "engine"), help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--audio", help=argparse.SUPPRESS)
     parser.add_argument("--launched", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--backend", default="auto", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.model, args.audio, args.launched)
+        child(args.child, args.model, args.audio, args.launched, args.backend)
         return
 
     from bench_transcribe import build_exports, build_full_model, build_long_audio
@@ -176,9 +181,11 @@ def report(args, model: Path, audio: Path, env: dict) -> None:
 
     print(f"{_cpu_name()}, {len(os.sched_getaffinity(0))} cores; full-size model {model} "
           f"({args.runtime}); {args.minutes:g} min file")  # fmt: skip
-    warm = launch("engine", model, audio, env)  # fills the weights cache and the page cache
-    print(f"warm-up (not counted): ready {warm['ready_s']:.1f} s")
-    engine, app = launch("engine", model, audio, env), launch("app", model, audio, env)
+    backend = "torch" if args.runtime == "torch" else "auto"
+    warm = launch("engine", model, audio, env, backend)  # fills the weights and page caches
+    print(f"warm-up (not counted): ready {warm['ready_s']:.1f} s; runs {warm['runtime']}")
+    engine = launch("engine", model, audio, env, backend)
+    app = launch("app", model, audio, env, backend)
     if "error" in app:
         raise SystemExit(f"the app failed: {app['error']}")
     for name, r in (("engine alone", engine), ("app", app)):

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import audio
 from .chunking import ChunkPlan, iter_chunks, join_frames
-from .model import LoadedModel
+from .model import LoadedModel, LoadOptions, load_model
 from .transcribe import Transcriber
 
 __all__ = ["EmbedOptions", "Embedding", "embed", "write_embedding"]
@@ -65,6 +65,8 @@ def embed(
 ) -> Embedding:
     """Vectors of one file (any format engine.audio reads)."""
     options = options or EmbedOptions()
+    if model.runtime == "onnx-int8":  # this CPU's int8 copy: the checkpoint has the layers
+        model = load_model(model.path, LoadOptions(device="cpu", backend="torch"))
     if model.attention == "onnx-runtime":
         raise ValueError(
             f"{model.source}: an ONNX export holds only the logits; embed with the PyTorch model"

@@ -28,7 +28,8 @@ def load_model(
     source: str | os.PathLike, options: LoadOptions | None = None, *, tqdm_class: Any = None
 ) -> Any:
     """A `LoadedModel` (CTC) or `LoadedWhisper` for a Hub id or folder. With `tqdm_class`, a
-    CTC download reports its bytes through it first (the model then names its local folder)."""
+    CTC download reports its bytes through it first (the model then names its local folder),
+    and the making of a CPU's int8 copy its stages (engine.model.load_model)."""
     options = options or LoadOptions()
     if whisper.is_whisper(source):
         return whisper.load_whisper(source, options)
@@ -39,7 +40,7 @@ def load_model(
             tqdm_class=tqdm_class,
             allow_pickle=options.allow_pickle,
         )
-    return ctc_model.load_model(source, options)
+    return ctc_model.load_model(source, options, tqdm_class=tqdm_class)
 
 
 def transcriber_for(model: Any) -> Transcriber | whisper.WhisperTranscriber:

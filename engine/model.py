@@ -79,6 +79,12 @@ _PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 # load in well under a second either way and are not copied.
 CONVERT_MIN_BYTES = 100_000_000
 _CACHED_CONVERSIONS = 3  # the most recently used conversions kept; older ones are removed
+# On a CPU without native bf16, "auto" runs such a checkpoint on an int8 copy instead (ONNX
+# Runtime, dynamic quantization of the Linear layers; engine.export_onnx), made once into the
+# same cache by a child process. The full-size XLSR-53 on a 2-core AMD EPYC with AVX2 only: 2.42x
+# the HF pipeline at 1.10 GB peak against fp32's 1.55x at 1.99 GB (bench_transcribe,
+# 2026-12-03); the demo model loses 0.17 CER points int8 (tests/test_onnx.py keeps it <= 0.5).
+_INT8_STAGES = ("loading", "writing", "quantizing")  # what engine.export_onnx prints
 # What a snapshot download fetches: config, weights (safetensors first), processor files.
 # A model's own files, its language model (lm/, engine.lm) included; never pickles, and never a
 # pyctcdecode `language_model/` (a KenLM binary of up to gigabytes that Tingxie does not read).
@@ -102,7 +108,9 @@ class LoadOptions:
     # Load a folder whose only weights are pytorch_model.bin (a pickle, which can run code when
     # read): only for checkpoints from a source the user trusts.
     allow_pickle: bool = False
-    # torch, or ONNX Runtime on a folder's model.onnx; auto: onnx when the folder has only that
+    # torch, or ONNX Runtime on a folder's model.onnx; auto: onnx when the folder has only that,
+    # and an int8 copy of a large fp32 checkpoint on a CPU without native bf16 when precision is
+    # auto too (CONVERT_MIN_BYTES)
     backend: Backend = "auto"
 
     def __post_init__(self) -> None:
@@ -130,6 +138,8 @@ class LoadedModel:
     dtype: torch.dtype
     attention: str
     vocab: list[str] = field(default_factory=list)  # id -> token
+    # "torch"; "onnx": the folder's model.onnx; "onnx-int8": this CPU's int8 copy of the weights
+    runtime: str = "torch"
     blank_id: int = 0
     word_delimiter: str = "|"
     special_ids: frozenset[int] = frozenset()
@@ -157,14 +167,26 @@ def _cpu_flags() -> frozenset[str]:
         return frozenset()
 
 
+def _isa_allows(feature: str) -> bool:
+    """False when ONEDNN_MAX_CPU_ISA, oneDNN's own cap, which torch's CPU matrix products obey,
+    keeps `feature` ("BF16" or "AMX") out of use (e.g. ONEDNN_MAX_CPU_ISA=AVX2 runs a bf16 CPU
+    as an AVX2-only one)."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    if cap in ("", "ALL", "DEFAULT"):
+        return True
+    if feature == "BF16":  # every ISA from AVX512_CORE_BF16 up (AVX10 included) has bf16
+        return any(x in cap for x in ("BF16", "FP16", "AMX")) or cap.startswith("AVX10")
+    return "AMX" in cap
+
+
 def cpu_has_fast_bf16() -> bool:
-    """True on CPUs with native bf16 matrix instructions (AVX512-BF16 or AMX)."""
-    return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+    """True on CPUs with native bf16 matrix instructions (AVX512-BF16 or AMX) in use."""
+    return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags()) and _isa_allows("BF16")
 
 
 def cpu_has_amx() -> bool:
-    """True on CPUs with AMX tiles (Intel Sapphire Rapids and later)."""
-    return "amx_bf16" in _cpu_flags()
+    """True on CPUs with AMX tiles (Intel Sapphire Rapids and later) in use."""
+    return "amx_bf16" in _cpu_flags() and _isa_allows("AMX")
 
 
 def pick_device(requested: Device) -> torch.device:
@@ -629,7 +651,6 @@ def _keep_converted(model: Any, folder: Path) -> None:
     """Save the loaded half-precision model into the cache (atomically), then drop the least
     recently used conversions beyond the few kept. Best effort: a full or read-only disk
     only costs the next load its speed."""
-    import shutil
 
     from .atomic import atomic_folder
 
@@ -637,16 +658,110 @@ def _keep_converted(model: Any, folder: Path) -> None:
         folder.parent.mkdir(parents=True, exist_ok=True)
         atomic_folder(folder, lambda tmp: model.save_pretrained(tmp, safe_serialization=True))
         log.info("%s: weights kept in %s for the next load", model.name_or_path, folder)
-        kept = sorted(
-            (p for p in folder.parent.iterdir() if (p / "model.safetensors").is_file()),
-            key=lambda p: (p / "model.safetensors").stat().st_mtime,
-            reverse=True,
-        )
-        for old in kept[_CACHED_CONVERSIONS:]:
-            if old != folder:
-                shutil.rmtree(old, ignore_errors=True)
+        _drop_old_conversions(folder)
     except OSError as e:
         log.warning("%s: converted weights not kept (%s); the next load converts again", folder, e)
+
+
+def _drop_old_conversions(keep: Path) -> None:
+    """Remove the least recently used conversions (half-precision or int8) beyond the few kept."""
+    import shutil
+
+    def weights(p: Path) -> Path | None:
+        return next((f for f in (p / "model.safetensors", p / "model.onnx") if f.is_file()), None)
+
+    found = [(p, w) for p in keep.parent.iterdir() if (w := weights(p)) is not None]
+    found.sort(key=lambda pw: pw[1].stat().st_mtime, reverse=True)
+    for old, _ in found[_CACHED_CONVERSIONS:]:
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _int8_copy(path: Path, options: LoadOptions, device: Any, dtype: Any) -> Path | None:
+    """The cache folder of `path`'s int8 copy when "auto" should run one (see _INT8_STAGES
+    above): backend and precision auto, a CPU where auto picked fp32 (no native bf16), one large
+    fp32 safetensors file and no export of the folder's own, ONNX Runtime and the exporter
+    installed (the bundle leaves the exporter out). None otherwise."""
+    import hashlib
+    import importlib.util
+
+    import torch
+
+    if (options.backend, options.precision) != ("auto", "auto") or device.type != "cpu":
+        return None
+    weights = path / "model.safetensors"
+    if dtype != torch.float32 or not weights.is_file() or (path / "model.onnx").is_file():
+        return None
+    stat = weights.stat()
+    if stat.st_size < CONVERT_MIN_BYTES or _stored_dtype(weights) != "F32":
+        return None
+    if not all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnxscript")):
+        return None
+    identity = f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|onnx-int8"
+    return weights_cache_dir() / hashlib.sha256(identity.encode()).hexdigest()[:20]
+
+
+def _make_int8_copy(path: Path, folder: Path, tqdm_class: Any = None) -> bool:
+    """Write `path`'s int8 copy into `folder` unless it is there; True when it is. The export
+    runs in a child process (engine.export_onnx): it peaks at ~5.7 GB for XLSR-53, memory a
+    child gives back when it ends and this process would keep, and a crash of the exporter
+    cannot take the caller down. A failure is logged and noted beside the folder, so that the
+    next loads of the same checkpoint with the same libraries run it in fp32 without trying
+    again; a full or read-only disk costs only the speed."""
+    import subprocess
+    from collections import deque
+
+    import torch
+
+    from .children import module_command
+
+    if _touch(folder / "model.onnx"):
+        return True
+    failed = folder.with_name(folder.name + ".failed")
+    versions = f"torch {torch.__version__}"
+    with contextlib.suppress(OSError):
+        if failed.read_text(encoding="utf-8").splitlines()[0] == versions:
+            return False
+    log.warning(
+        "%s: this CPU has no native bf16; making an int8 copy for ONNX Runtime in %s "
+        "(once: about a minute for XLSR-53)",
+        path,
+        folder,
+    )
+    bar = None
+    if tqdm_class is not None:
+        bar = tqdm_class(total=len(_INT8_STAGES), unit="stage", desc="int8 copy")
+    tail: deque[str] = deque(maxlen=20)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        command = module_command("engine.export_onnx", str(path), str(folder), "--int8")
+        with subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        ) as child:
+            for line in child.stdout or ():
+                tail.append(line.rstrip())
+                if bar is not None and line.strip() in _INT8_STAGES:
+                    bar.update(1)
+        if child.returncode != 0:
+            said = " | ".join(x for x in tail if x)[-500:]
+            raise RuntimeError(said or f"exit status {child.returncode}")
+    except (OSError, RuntimeError) as e:
+        log.warning("%s: no int8 copy (%s); running it in fp32", path, e)
+        with contextlib.suppress(OSError):
+            failed.write_text(f"{versions}\n{e}\n", encoding="utf-8")
+        return False
+    finally:
+        if bar is not None:
+            bar.close()
+    log.info("%s: int8 copy kept in %s for the next loads", path, folder)
+    with contextlib.suppress(OSError):
+        _drop_old_conversions(folder)
+    return (folder / "model.onnx").is_file()
 
 
 # Held by import_runtime and load_model: transformers' lazy top-level module is not safe to
@@ -669,17 +784,26 @@ def import_runtime(source: str | os.PathLike, backend: Backend = "auto") -> None
         path = model_path(source)
         if backend == "onnx" or (path.is_dir() and _use_onnx(path, backend)):
             return
+        if path.is_dir():
+            device = pick_device("auto")
+            dtype = pick_dtype("auto", device)
+            copy = _int8_copy(path, LoadOptions(backend=backend), device, dtype)
+            if copy is not None and (copy / "model.onnx").is_file():
+                return
         import transformers.modeling_utils  # noqa: F401
 
 
-def load_model(source: str | os.PathLike, options: LoadOptions | None = None) -> LoadedModel:
+def load_model(
+    source: str | os.PathLike, options: LoadOptions | None = None, *, tqdm_class: Any = None
+) -> LoadedModel:
     """Load a CTC checkpoint, its tokenizer and feature extractor for inference (eval mode, no
-    gradients)."""
+    gradients). `tqdm_class`, when given, reports the making of a CPU's int8 copy (its three
+    stages), the one part of a load that can take a minute."""
     with _IMPORTING:  # not while another thread imports transformers (see _IMPORTING)
-        return _load_model(source, options or LoadOptions())
+        return _load_model(source, options or LoadOptions(), tqdm_class)
 
 
-def _load_model(source: str | os.PathLike, options: LoadOptions) -> LoadedModel:
+def _load_model(source: str | os.PathLike, options: LoadOptions, tqdm_class: Any) -> LoadedModel:
     import torch
 
     path = resolve_model(
@@ -693,9 +817,16 @@ def _load_model(source: str | os.PathLike, options: LoadOptions) -> LoadedModel:
     device = pick_device(options.device)
     dtype = pick_dtype(options.precision, device)
     attention = pick_attention(options.attention, family, device, dtype)
+    runtime, onnx_folder = "torch", None
     if _use_onnx(path, options.backend):
+        runtime, onnx_folder = "onnx", path
+    elif (copy := _int8_copy(path, options, device, dtype)) and _make_int8_copy(
+        path, copy, tqdm_class
+    ):
+        runtime, onnx_folder = "onnx-int8", copy
+    if onnx_folder is not None:
         device, dtype, attention = torch.device("cpu"), torch.float32, "onnx-runtime"
-    onnx = attention == "onnx-runtime"
+    onnx = onnx_folder is not None
     try:
         light = _processor_from_files(path) if onnx else None
         if light is not None:
@@ -707,7 +838,7 @@ def _load_model(source: str | os.PathLike, options: LoadOptions) -> LoadedModel:
                 from transformers import AutoConfig
 
                 model_config = AutoConfig.from_pretrained(path, trust_remote_code=False)
-            model = _onnx_model(path, model_config)
+            model = _onnx_model(onnx_folder, model_config)
         else:
             from transformers import AttentionInterface, AutoModelForCTC
 
@@ -731,7 +862,7 @@ def _load_model(source: str | os.PathLike, options: LoadOptions) -> LoadedModel:
     if not onnx:
         bake_weight_norm(model)
         slice_feature_encoder(model)
-    log.info("loaded %s on %s (%s, attention=%s)", source, device, dtype, attention)
+    log.info("loaded %s on %s (%s, %s, attention=%s)", source, device, dtype, runtime, attention)
     return LoadedModel(
         model=model,
         feature_extractor=fe,
@@ -742,6 +873,7 @@ def _load_model(source: str | os.PathLike, options: LoadOptions) -> LoadedModel:
         dtype=dtype,
         attention=attention,
         vocab=ctc.tokens,
+        runtime=runtime,
         blank_id=ctc.blank_id,
         word_delimiter=ctc.word_delimiter,
         special_ids=ctc.special_ids,

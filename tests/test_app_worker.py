@@ -65,6 +65,29 @@ def test_load_model_and_transcribe_a_file(qtbot, start, tiny_model_dir, tmp_path
     assert loading == [str(tiny_model_dir)]
 
 
+def test_the_int8_copy_a_load_makes_shows_its_stages_and_its_precision(
+    qtbot, start, tiny_model_dir, tmp_path, monkeypatch
+):
+    """Where bf16 is not native (oneDNN held to AVX2 here) a large checkpoint's first load makes
+    its int8 copy (engine.model): the window's progress bar hears the stages through to the end,
+    and the summary names the precision it runs in. The tiny model counts as large here."""
+    import shutil
+
+    import engine.model as model_module
+
+    monkeypatch.setattr(model_module, "CONVERT_MIN_BYTES", 0)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.setenv("TINGXIE_WEIGHTS_CACHE", str(tmp_path / "weights"))
+    source = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, source)
+    handle = start()
+    fractions = []
+    handle.worker.model_progress.connect(fractions.append)
+    summary = _load(qtbot, handle, source)
+    assert summary.dtype == "int8" and summary.device == "cpu"
+    assert fractions == pytest.approx([1 / 3, 2 / 3, 1.0])
+
+
 def test_bad_file_fails_with_its_name_and_next_job_still_runs(
     qtbot, start, tiny_model_dir, tmp_path
 ):

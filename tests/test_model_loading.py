@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -227,6 +228,108 @@ def test_a_large_fp32_checkpoint_run_in_bf16_is_converted_once_and_loaded_from_t
     monkeypatch.setenv("TINGXIE_WEIGHTS_CACHE", str(blocker / "weights"))
     m, _ = logits()
     assert m.dtype == torch.bfloat16 and loads[-1][1] == source
+
+
+def test_on_a_cpu_without_native_bf16_a_large_checkpoint_runs_on_an_int8_copy_made_once(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    """Auto on a CPU without native bf16 (here: oneDNN capped at AVX2): a large fp32 checkpoint
+    is exported to int8 once, in a child process whose stages a tqdm class hears, and run on
+    ONNX Runtime with the same outputs as PyTorch's within int8's error; the next load takes the
+    copy without a child; asking for a precision or for torch keeps torch; a failed export
+    leaves the load in fp32, and is not tried again for the same checkpoint. The size threshold
+    is lowered so the tiny model counts as large."""
+    import subprocess
+
+    import numpy as np
+
+    import engine.model as model_module
+    from engine.embed import embed
+    from engine.transcribe import Transcriber
+
+    monkeypatch.setattr(model_module, "CONVERT_MIN_BYTES", 0)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    cache = tmp_path / "weights"
+    monkeypatch.setenv("TINGXIE_WEIGHTS_CACHE", str(cache))
+    source = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, source)
+    children, real_popen = [], subprocess.Popen
+    monkeypatch.setattr(
+        subprocess, "Popen", lambda cmd, **kw: children.append(cmd) or real_popen(cmd, **kw)
+    )
+    stages = []
+
+    class Bar:
+        def __init__(self, total, unit, desc):
+            assert (total, unit) == (3, "stage")
+
+        def update(self, n=1):
+            stages.append(n)
+
+        def close(self):
+            pass
+
+    audio = np.random.default_rng(0).normal(scale=0.1, size=32_000).astype(np.float32)
+    int8 = load_model(source, tqdm_class=Bar)
+    assert (int8.runtime, int8.attention, int8.path) == ("onnx-int8", "onnx-runtime", source)
+    assert len(children) == 1 and stages == [1, 1, 1]
+    (copy,) = (p for p in cache.iterdir() if p.is_dir())
+    assert (copy / "model.onnx").is_file() and not list(copy.glob("*.safetensors"))
+    fp32 = load_model(source, LoadOptions(precision="fp32"))
+    assert fp32.runtime == "torch" and fp32.dtype == torch.float32
+    got, want = Transcriber(int8).logits([audio])[0], Transcriber(fp32).logits([audio])[0]
+    assert got.shape == want.shape and np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.99
+    assert (got.argmax(-1) == want.argmax(-1)).mean() > 0.9
+    assert load_model(source).runtime == "onnx-int8" and len(children) == 1  # no child again
+    assert load_model(source, LoadOptions(backend="torch")).runtime == "torch"
+    wav = tmp_path / "a.wav"
+    import soundfile
+
+    soundfile.write(wav, audio, 16_000)
+    vectors = embed(int8, wav).vectors  # the layers come from the checkpoint itself
+    assert np.allclose(vectors, embed(fp32, wav).vectors, atol=1e-4)
+
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")  # where bf16 is native, bf16 as before
+    if model_module.cpu_has_fast_bf16():
+        assert load_model(source).runtime == "torch"
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    (source / "model.safetensors").write_bytes((source / "model.safetensors").read_bytes())
+    import engine.children
+
+    monkeypatch.setattr(  # a changed checkpoint: a new copy, whose export fails
+        engine.children,
+        "module_command",
+        lambda *a: [sys.executable, "-c", "print('the exporter broke'); raise SystemExit(3)"],
+    )
+    failed = load_model(source)
+    assert failed.runtime == "torch" and failed.dtype == torch.float32 and len(children) == 2
+    (note,) = cache.glob("*.failed")
+    assert "the exporter broke" in note.read_text()
+    assert load_model(source).runtime == "torch" and len(children) == 2  # not tried again
+
+
+def test_onednn_isa_cap_decides_native_bf16_and_amx(monkeypatch):
+    import engine.model as model_module
+
+    monkeypatch.setattr(model_module, "_cpu_flags", lambda: frozenset({"avx512_bf16", "amx_bf16"}))
+    for cap, bf16, amx in (
+        (None, True, True),
+        ("ALL", True, True),
+        ("AVX2", False, False),
+        ("avx512_core", False, False),
+        ("AVX512_CORE_BF16", True, False),
+        ("AVX10_1_512", True, False),
+        ("AVX512_CORE_AMX", True, True),
+    ):
+        if cap is None:
+            monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+        else:
+            monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+        assert (model_module.cpu_has_fast_bf16(), model_module.cpu_has_amx()) == (bf16, amx), cap
+    monkeypatch.setattr(model_module, "_cpu_flags", lambda: frozenset({"avx2"}))
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert not model_module.cpu_has_fast_bf16() and not model_module.cpu_has_amx()
 
 
 def test_the_feature_encoder_runs_long_input_in_slices_with_the_same_output(

@@ -24,13 +24,13 @@ import logging
 import os
 import re
 import shutil
-import sys
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from engine.atomic import atomic_write_text
+from engine.children import module_command
 
 from .config import TuneConfig
 from .events import Evaluated
@@ -77,11 +77,8 @@ _EVENT_FILES: dict[str, str] = {"run": "events.jsonl", "estimate": "estimate.jso
 
 
 def child_command(kind: ChildKind, folder: Path, resume: bool = False) -> list[str]:
-    """The command that runs `kind` on the job in `folder`: `python -m engine.tune.child`, or,
-    in the PyInstaller bundle (no `-m` there), the bundle's program, which dispatches on its
-    first argument (packaging/bundle/tingxie_app.py)."""
-    prefix = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m"]
-    return [*prefix, CHILD_MODULE, kind, str(folder), *(["--resume"] if resume else [])]
+    """The command that runs `kind` on the job in `folder` (engine.children.module_command)."""
+    return module_command(CHILD_MODULE, kind, str(folder), *(["--resume"] if resume else []))
 
 
 _SLUG = re.compile(r"[^\w.-]+")

@@ -735,7 +735,9 @@ class Job:
         try:
             from .evaluate import refit_calibration
 
-            refit_calibration(folder, self.data.heldout, LoadOptions(device=self.device.type))
+            refit_calibration(
+                folder, self.data.heldout, LoadOptions(device=self.device.type, backend="torch")
+            )
         except Exception as e:  # the job's result stands without it (an import failure too)
             log.warning("%s: confidence calibration not refitted (%s)", folder, e)
 
