@@ -259,10 +259,10 @@ def _features(model: Any) -> frozenset[str]:
 
 
 def _dtype_shown(model: Any) -> str:
-    """The loaded weights' precision: "int8" for a CPU's int8 copy (engine.model), else the
+    """The loaded weights' precision: engine.model's "int8" for a CPU's int8 copy, else the
     torch dtype's name."""
-    if getattr(model, "runtime", "") == "onnx-int8":
-        return "int8"
+    if getattr(model, "runtime", "torch") == "onnx-int8":
+        return model.precision
     return str(getattr(model, "dtype", "")).replace("torch.", "")
 
 

@@ -206,11 +206,6 @@ def run_pipeline(model: Path, audio_path: Path, args, best: bool) -> tuple[str, 
     return text, figures
 
 
-def _runtime(loaded) -> str:
-    """What the loaded model runs on: a torch precision, or this CPU's int8 copy."""
-    return "int8 copy on ONNX Runtime" if loaded.runtime == "onnx-int8" else loaded.precision
-
-
 def chunk_agreement(t, audio_path: Path, seconds: float, options) -> float:
     """1 − CER of the chunked text against one pass over the first `seconds` of the file."""
     from engine.audio import load_audio
@@ -247,7 +242,7 @@ def run_tingxie(model: Path, audio_path: Path, args, precision: str) -> tuple[st
     text = "".join(s.text for s in stream if isinstance(s, Segment))
     figures = {"seconds": time.perf_counter() - t0, "cpu_seconds": _cpu_seconds() - cpu0}
     figures.update(
-        config=f"Transcriber, {_runtime(loaded)}, batch {args.batch_size}, "
+        config=f"Transcriber, {loaded.precision}, batch {args.batch_size}, "
         f"{'cut at pauses, ' if options.cut_at_pauses else ''}"
         f"{args.chunk_seconds:g} s chunks, {args.stride_seconds:g} s strides, "
         f"{loaded.attention} attention",

@@ -148,6 +148,9 @@ class LoadedModel:
 
     @property
     def precision(self) -> str:
+        """What the weights run in: "int8" for this CPU's int8 copy, else "fp32", "bf16", "fp16"."""
+        if self.runtime == "onnx-int8":
+            return "int8"
         return next(k for k, v in _DTYPES.items() if str(self.dtype) == f"torch.{v}")
 
     @property

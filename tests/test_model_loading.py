@@ -272,6 +272,7 @@ def test_on_a_cpu_without_native_bf16_a_large_checkpoint_runs_on_an_int8_copy_ma
     audio = np.random.default_rng(0).normal(scale=0.1, size=32_000).astype(np.float32)
     int8 = load_model(source, tqdm_class=Bar)
     assert (int8.runtime, int8.attention, int8.path) == ("onnx-int8", "onnx-runtime", source)
+    assert int8.precision == "int8"  # what transcripts and the CLI say it ran in
     assert len(children) == 1 and stages == [1, 1, 1]
     (copy,) = (p for p in cache.iterdir() if p.is_dir())
     assert (copy / "model.onnx").is_file() and not list(copy.glob("*.safetensors"))
