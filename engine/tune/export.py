@@ -114,7 +114,10 @@ def save_adapter(peft_model, processor, target: Path, card: ModelCard) -> Path:
     """The LoRA adapter (with the trained CTC head) and the processor it decodes with."""
 
     def write(tmp: Path) -> None:
-        peft_model.save_pretrained(tmp, safe_serialization=True)
+        # The CTC head, which holds the vocabulary, is saved whole (modules_to_save). Left to
+        # "auto", peft sees a grown vocabulary and asks the model for its input embeddings,
+        # which a wav2vec2-family model does not have (NotImplementedError after the whole job).
+        peft_model.save_pretrained(tmp, safe_serialization=True, save_embedding_layers=False)
         processor.save_pretrained(tmp)
         card.write(tmp)
 
