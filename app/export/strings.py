@@ -13,10 +13,8 @@ EXPORT_STRINGS: dict[str, tuple[str, str]] = {
     "action.share_model": ("Share on the Hub…", "分享到 Hub…"),
     "action.export_embeddings": ("Export embeddings…", "导出向量…"),
     "menu.backend": ("Runtime", "运行时"),
-    "backend.auto": (
-        "Automatic (ONNX Runtime for ONNX-only folders)",
-        "自动（仅含 ONNX 的文件夹用 ONNX Runtime）",
-    ),
+    # ONNX Runtime for ONNX-only folders, and a large model's int8 copy where bf16 is not native
+    "backend.auto": ("Automatic (chosen for this computer)", "自动（按本机选择）"),
     "backend.torch": ("PyTorch", "PyTorch"),
     "backend.onnx": ("ONNX Runtime", "ONNX Runtime"),
     "export.common.browse": ("Folder…", "文件夹…"),
