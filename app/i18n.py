@@ -70,6 +70,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "tooltip.no_alternatives": ("No alternatives", "无候选"),
     "status.no_model": ("No model loaded", "未加载模型"),
     "status.loading_model": ("Loading model {model}…", "正在加载模型 {model}…"),
+    "status.preparing_model": (
+        "Preparing an int8 copy of {model} for this CPU (once, about a minute)…",
+        "正在为本机 CPU 准备 {model} 的 int8 副本（仅此一次，约一分钟）…",
+    ),
     "status.downloading": ("Downloading {model}: {percent:.0%}", "正在下载 {model}：{percent:.0%}"),
     "status.model_ready": (
         "Model: {model} ({device}, {dtype})",

@@ -433,6 +433,7 @@ class MainWindow(QMainWindow):
         w = self.worker
         w.model_loading.connect(self._model_loading)
         w.model_progress.connect(self._model_progress)
+        w.model_preparing.connect(self._model_preparing)
         w.model_loaded.connect(self._model_loaded)
         w.model_failed.connect(self._model_failed)
         w.devices_listed.connect(self._devices_listed)
@@ -572,6 +573,12 @@ class MainWindow(QMainWindow):
             text = tr("status.no_model")
         self.model_label.setText(text)
         self.model_label.setToolTip(source)  # the full folder or Hub id
+
+    def _model_preparing(self) -> None:
+        """The load makes an int8 copy first: say why it takes a minute, this once."""
+        if self._loading is not None:
+            name = demo_model.model_display_name(self._loading)
+            self.model_label.setText(tr("status.preparing_model", model=name))
 
     def _model_progress(self, fraction: float) -> None:
         self.model_progress.setRange(0, 1000)

@@ -299,7 +299,8 @@ class EngineWorker(QObject):
 
     # -- model
     model_loading = Signal(str)  # source
-    model_progress = Signal(float)  # download fraction in [0, 1]
+    model_progress = Signal(float)  # download (or int8 copy) fraction in [0, 1]
+    model_preparing = Signal()  # the load makes this CPU's int8 copy first (once, ~a minute)
     model_loaded = Signal(object)  # ModelSummary
     model_failed = Signal(object)  # the error (app.errors.error_text words it)
     # -- microphone
@@ -406,7 +407,8 @@ class EngineWorker(QObject):
 
         self.model_loading.emit(source)
         try:
-            model = self.engine.load_model(source, _progress_tqdm(self.model_progress))
+            progress = _progress_tqdm(self.model_progress, self.model_preparing)
+            model = self.engine.load_model(source, progress)
             transcriber = self.engine.transcriber(model)
             streamer = self.engine.streamer(transcriber)
         except ModelLoadError as e:
@@ -929,9 +931,10 @@ def _with_info(items: Iterator, info: Any) -> Iterator:
     return info
 
 
-def _progress_tqdm(signal: Any) -> type:
+def _progress_tqdm(signal: Any, preparing: Any) -> type:
     """A tqdm class that reports through `signal` the byte progress of a Hub download (not its
-    count of files) and the stages of a CPU's int8 copy (engine.model.load_model)."""
+    count of files) and the stages of a CPU's int8 copy (engine.model.load_model), whose start
+    it tells `preparing`."""
     import io
 
     from tqdm import tqdm
@@ -941,6 +944,8 @@ def _progress_tqdm(signal: Any) -> type:
             kwargs.pop("name", None)
             kwargs["file"] = io.StringIO()  # nothing printed; the window draws the bar
             super().__init__(*args, **kwargs)
+            if self.unit == "stage":
+                preparing.emit()
 
         def update(self, n=1):
             result = super().update(n)

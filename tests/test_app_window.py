@@ -693,6 +693,33 @@ def test_the_model_the_user_picks_is_the_one_the_next_start_loads(
     assert len(dialogs) == 1 and third.model_label.text() != tr("status.no_model")
 
 
+def test_a_load_that_makes_an_int8_copy_says_so_while_it_runs(qtbot, make_window, tmp_path):
+    """A first load that makes this CPU's int8 copy (engine.model) takes about a minute: the
+    status bar says what it is doing and that it happens once, the bar follows the stages, and
+    the label turns to the model in use when it is done."""
+    import threading
+
+    release = threading.Event()
+    folder = str(tmp_path / "large")
+
+    def load(source, tqdm):
+        bar = tqdm(total=3, unit="stage", desc="int8 copy")
+        bar.update(1)
+        release.wait(10)
+        bar.update(2)
+        bar.close()
+        return object()
+
+    window = make_window(_engine(load_model=load), model=folder, model_chosen=True)
+    window.start()
+    preparing = tr("status.preparing_model", model=folder)
+    qtbot.waitUntil(lambda: window.model_label.text() == preparing)
+    qtbot.waitUntil(lambda: window.model_progress.value() == round(1000 / 3))
+    release.set()
+    qtbot.waitUntil(lambda: window.model is not None)
+    assert window.model_label.text() != preparing and window.model_progress.isHidden()
+
+
 def test_a_failed_load_while_the_demo_runs_leaves_a_true_status_and_banner(
     qtbot, make_window, dialogs, monkeypatch, tmp_path
 ):

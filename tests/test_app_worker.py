@@ -81,11 +81,13 @@ def test_the_int8_copy_a_load_makes_shows_its_stages_and_its_precision(
     source = tmp_path / "model"
     shutil.copytree(tiny_model_dir, source)
     handle = start()
-    fractions = []
+    fractions, preparing = [], []
     handle.worker.model_progress.connect(fractions.append)
+    handle.worker.model_preparing.connect(lambda: preparing.append(True))
     summary = _load(qtbot, handle, source)
     assert summary.dtype == "int8" and summary.device == "cpu"
-    assert fractions == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert fractions == pytest.approx([1 / 3, 2 / 3, 1.0]) and preparing == [True]
+    assert _load(qtbot, handle, source).dtype == "int8" and preparing == [True]  # made once
 
 
 def test_bad_file_fails_with_its_name_and_next_job_still_runs(
