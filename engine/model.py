@@ -709,19 +709,17 @@ def _make_int8_copy(path: Path, folder: Path, tqdm_class: Any = None) -> bool:
     runs in a child process (engine.export_onnx): it peaks at ~5.7 GB for XLSR-53, memory a
     child gives back when it ends and this process would keep, and a crash of the exporter
     cannot take the caller down. A failure is logged and noted beside the folder, so that the
-    next loads of the same checkpoint with the same libraries run it in fp32 without trying
-    again; a full or read-only disk costs only the speed."""
+    next loads of the same checkpoint run it in fp32 without trying again until the exporting
+    libraries change; a full or read-only disk costs only the speed."""
     import subprocess
     from collections import deque
-
-    import torch
 
     from .children import module_command
 
     if _touch(folder / "model.onnx"):
         return True
     failed = folder.with_name(folder.name + ".failed")
-    versions = f"torch {torch.__version__}"
+    versions = " ".join(f"{m} {_version(m)}" for m in ("torch", "onnxscript", "onnxruntime"))
     with contextlib.suppress(OSError):
         if failed.read_text(encoding="utf-8").splitlines()[0] == versions:
             return False
@@ -765,6 +763,16 @@ def _make_int8_copy(path: Path, folder: Path, tqdm_class: Any = None) -> bool:
     with contextlib.suppress(OSError):
         _drop_old_conversions(folder)
     return (folder / "model.onnx").is_file()
+
+
+def _version(distribution: str) -> str:
+    """An installed distribution's version, "?" when it is not installed under that name."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "?"
 
 
 # Held by import_runtime and load_model: transformers' lazy top-level module is not safe to
