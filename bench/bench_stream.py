@@ -405,7 +405,8 @@ def main() -> None:
     seconds = len(audio) / SR
     cpu = platform.processor() or platform.machine()
     print(
-        f"model {args.model} ({loaded.dtype}), {seconds:.1f} s of {manifest}, "
+        f"model {args.model} ({loaded.precision}, {loaded.attention}), {seconds:.1f} s of "
+        f"{manifest}, "
         f"{os.cpu_count()} cores ({cpu}), torch threads {torch.get_num_threads()}, load average "
         f"{os.getloadavg()[0]:.1f}, block {args.block * 1000:.0f} ms, {args.clock} clock"
     )
