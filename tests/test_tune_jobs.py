@@ -373,17 +373,6 @@ def test_source_kind_says_what_a_source_will_be_read_as(tmp_path, corpus):
     assert source_kind(tmp_path / "nowhere") == "missing"
 
 
-def test_the_child_runs_below_the_apps_cpu_priority(tmp_path, monkeypatch):
-    """A job fills every core; niced, it leaves the window that started it responsive."""
-    import engine.tune.child as child
-
-    niced = []
-    monkeypatch.setattr(child.os, "nice", niced.append)
-    monkeypatch.setattr(child.logging, "basicConfig", lambda **kw: None)
-    monkeypatch.setattr(child, "run", lambda kind, folder, resume: 0)
-    assert child.main(["run", str(tmp_path)]) == 0 and niced == [child.NICENESS] and niced[0] > 0
-
-
 def test_the_child_runs_as_a_module_or_through_the_bundled_program(tmp_path, monkeypatch):
     from engine.tune.jobs import CHILD_MODULE, child_command
 

@@ -7,16 +7,13 @@
 Reads the job's config from its folder (`engine.tune.jobs.JobFolder`), appends each event to
 the folder's events file as one JSON line (`engine.tune.wire`), flushed as it happens, and
 stops after the current step (saving a checkpoint) once `cancel.request` appears. Exit status:
-0 finished, 130 cancelled, 1 failed (the last event says why). It runs below the app's CPU
-priority (`NICENESS`).
+0 finished, 130 cancelled, 1 failed (the last event says why).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -30,9 +27,6 @@ from .wire import encode
 __all__ = ["main"]
 
 log = logging.getLogger("tingxie.train")
-# Added to the process's niceness (POSIX): a job fills every core, and the window that started
-# it must stay responsive; while the app idles the job loses nothing.
-NICENESS = 10
 
 _CANCEL_POLL_SECONDS = 0.2
 
@@ -100,8 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    with contextlib.suppress(AttributeError, OSError):  # no os.nice on Windows
-        os.nice(NICENESS)
     return run(args.kind, args.folder, args.resume)
 
 
