@@ -654,7 +654,6 @@ def _keep_converted(model: Any, folder: Path) -> None:
     """Save the loaded half-precision model into the cache (atomically), then drop the least
     recently used conversions beyond the few kept. Best effort: a full or read-only disk
     only costs the next load its speed."""
-
     from .atomic import atomic_folder
 
     try:
@@ -681,10 +680,10 @@ def _drop_old_conversions(keep: Path) -> None:
 
 
 def _int8_copy(path: Path, options: LoadOptions, device: Any, dtype: Any) -> Path | None:
-    """The cache folder of `path`'s int8 copy when "auto" should run one (see _INT8_STAGES
-    above): backend and precision auto, a CPU where auto picked fp32 (no native bf16), one large
-    fp32 safetensors file and no export of the folder's own, ONNX Runtime and the exporter
-    installed (the bundle leaves the exporter out). None otherwise."""
+    """The cache folder of `path`'s int8 copy when "auto" should run one (the comment at
+    _INT8_STAGES says why): backend and precision auto, a CPU where auto picked fp32 (no native
+    bf16), one large fp32 safetensors file and no export of the folder's own, ONNX Runtime and
+    the exporter installed (the bundle leaves the exporter out). None otherwise."""
     import hashlib
     import importlib.util
 
