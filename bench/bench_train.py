@@ -3,6 +3,8 @@ on the same audio, in one run.
 
     .venv/bin/python bench/bench_train.py                     # small model, 32 clips, 3 epochs
     .venv/bin/python bench/bench_train.py --clips 96 --repeat 2
+    python bench/bench_train.py --device cuda --size full --clips 512 --clip-chars 20,100 \
+        --char-seconds 0.1 --batch 16 --micro-seconds 120 --variants hf,hf-ckpt,tingxie  # GPU
 
 Builds a random wav2vec2 checkpoint and a synthetic tone corpus of uneven lengths (cached in
 bench/.cache/), then trains each side on the same audio, each in its own subprocess (clean peak
@@ -17,7 +19,14 @@ memory), for the same number of epochs (every utterance seen --epochs times):
   rate, warmup and audio per step on average, length-grouped micro-batches, features of the
   frozen encoder cached once;
 - tingxie-nocache: the same without the feature cache (what a job whose encoder trains gets);
-- tingxie-bf16 (unless --skip-bf16): the cached run under bf16 autocast.
+- tingxie-bf16 (unless --skip-bf16): the cached run under bf16 autocast;
+- hf-ckpt: the baseline with the documented command's --gradient_checkpointing (less memory,
+  recomputed activations).
+
+With --device cuda every side runs on the GPU: the baseline in bf16 (the documented command's
+--fp16, in the half precision that needs no loss scaling where the GPU has it), Tingxie at its
+automatic precision (the same); the table adds each side's peak GPU memory
+(torch.cuda.max_memory_allocated), and the ratios use it.
 
 The clock runs from loading the model to the end of the last step: everything a user waits for
 (the processor pass over the data, the audio decode, the feature cache) except imports and the
@@ -62,6 +71,7 @@ sys.path.insert(0, str(ROOT))
 CORPUS_CHARS = "的一是不了人我在有他这中"
 SR = 16_000
 VARIANTS = ("hf", "tingxie", "tingxie-nocache", "tingxie-bf16")
+OPTIONAL_VARIANTS = ("hf-ckpt",)
 QUARTERS = 4  # loss reported as the mean over each quarter of the audio seen
 # --memory corpus: clips of 40-150 characters, each 0.1 s of tone and 0.03 s of gap (5-20 s)
 SCALE_CHARS, SCALE_CHAR_SECONDS = (40, 150), 0.1
@@ -104,6 +114,10 @@ class Clock:
         self.pending = (0.0, 0)  # the batch being trained: audio seconds, utterances
 
     def start(self) -> None:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
         self.rss.start()
         self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
 
@@ -116,24 +130,32 @@ class Clock:
         self.trace.append((audio_seconds, utterances, loss))
 
     def result(self, padding: float) -> dict:
+        import torch
+
+        gpu = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
         return dict(
             wall=time.perf_counter() - self.wall0, cpu=time.process_time() - self.cpu0,
             setup=self.setup, peak=self.rss.stop(), trace=self.trace, padding=padding,
+            gpu_peak=gpu,
         )  # fmt: skip
 
 
-def prepare(size: str, clips: int) -> tuple[Path, Path]:
+def prepare(args) -> tuple[Path, Path]:
     from engine.testmodels import build_model
     from engine.tune.testdata import tone_corpus
 
-    folder = CACHE / f"train-{size}-{clips}"
+    lo, hi = (int(n) for n in args.clip_chars.split(","))
+    shape = (
+        "" if (lo, hi, args.char_seconds) == (2, 14, 0.12) else f"-{lo}-{hi}-{args.char_seconds:g}"
+    )
+    folder = CACHE / f"train-{args.size}-{args.clips}{shape}"
     model_dir, manifest = folder / "model", folder / "data" / "manifest.tsv"
     if not (model_dir / "config.json").is_file():
-        build_model(model_dir, size)
+        build_model(model_dir, args.size)
     if not manifest.is_file():
         tone_corpus(
-            folder / "data", clips, chars=CORPUS_CHARS, min_chars=2, max_chars=14,
-            char_seconds=0.12, seed=0,
+            folder / "data", args.clips, chars=CORPUS_CHARS, min_chars=lo, max_chars=hi,
+            char_seconds=args.char_seconds, seed=0,
         )  # fmt: skip
     return model_dir, manifest
 
@@ -171,7 +193,7 @@ def _hf_collator(processor, clock: Clock):
     return DataCollatorCTCWithPadding()
 
 
-def run_hf(model_dir: Path, manifest: Path, args) -> dict:
+def run_hf(model_dir: Path, manifest: Path, args, checkpointing: bool) -> dict:
     import torch
     from transformers import (
         AutoModelForCTC,
@@ -215,19 +237,30 @@ def run_hf(model_dir: Path, manifest: Path, args) -> dict:
                 clock.step(*clock.pending, logs["loss"])
 
     steps = math.ceil(args.epochs * len(dataset) / args.batch)
+    gpu = args.device == "cuda"
+    half = gpu and torch.cuda.is_bf16_supported()
+    fields = TrainingArguments.__dataclass_fields__
+    grouping = (  # transformers 5.? renamed the flag
+        {"train_sampling_strategy": "group_by_length"}
+        if "train_sampling_strategy" in fields
+        else {"group_by_length": True}
+    )
     training_args = TrainingArguments(
         output_dir=str(CACHE / "hf-trainer-out"),
         per_device_train_batch_size=args.batch,
         max_steps=steps,
         learning_rate=args.lr,
         warmup_steps=args.warmup,
-        train_sampling_strategy="group_by_length",
         logging_steps=1,
         save_strategy="no",
         report_to=[],
-        use_cpu=True,
+        use_cpu=not gpu,
+        bf16=half,
+        fp16=gpu and not half,
+        gradient_checkpointing=checkpointing,
         seed=0,
         disable_tqdm=True,
+        **grouping,
     )
     trainer = Trainer(
         model=model,
@@ -242,7 +275,9 @@ def run_hf(model_dir: Path, manifest: Path, args) -> dict:
     lengths = [len(d["input_values"]) for d in dataset]
     batches = list(trainer.get_train_dataloader().batch_sampler)
     return clock.result(padding_fraction(batches, lengths)) | dict(
-        config=f"Trainer, group_by_length, batch {args.batch} utt, fp32, {steps} steps"
+        config=f"Trainer, group_by_length, batch {args.batch} utt, "
+        f"{'bf16' if half else 'fp16' if gpu else 'fp32'}, "
+        f"{'gradient checkpointing, ' if checkpointing else ''}{steps} steps"
     )
 
 
@@ -300,7 +335,7 @@ def run_tingxie(model_dir: Path, manifest: Path, args, precision: str, cache: bo
         save_every=0,
         precision=precision,
         cache_features=cache,
-        device="cpu",
+        device=args.device,
     )
     # the job's own plan, replayed for each step's audio (the job reports utterances only)
     plan = steps_from(
@@ -438,10 +473,11 @@ def child(args) -> None:
     model_dir, manifest = Path(args.model_dir), Path(args.manifest)
     if args.child == "memory":
         result = run_memory(model_dir, manifest, args)
-    elif args.child == "hf":
-        result = run_hf(model_dir, manifest, args)
+    elif args.child.startswith("hf"):
+        result = run_hf(model_dir, manifest, args, checkpointing=args.child == "hf-ckpt")
     else:
-        precision = "bf16" if args.child.endswith("bf16") else "fp32"
+        automatic = "auto" if args.device == "cuda" else "fp32"  # CPU: fp32 unless -bf16
+        precision = "bf16" if args.child.endswith("bf16") else automatic
         result = run_tingxie(model_dir, manifest, args, precision, "nocache" not in args.child)
     print("RESULT " + json.dumps(result))
 
@@ -452,6 +488,7 @@ def spawn(variant: str, model_dir: Path, manifest: Path, args) -> dict:
         "--manifest", str(manifest), "--epochs", str(args.epochs), "--batch", str(args.batch),
         "--lr", str(args.lr), "--warmup", str(args.warmup),
         "--micro-seconds", str(args.micro_seconds), "--memory-steps", str(args.memory_steps),
+        "--device", args.device,
     ]  # fmt: skip
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
@@ -475,6 +512,12 @@ def quarter_losses(trace: list, total: float) -> list[float]:
     return out
 
 
+def _gpu_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name()
+
+
 def _cpu_name() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -485,18 +528,20 @@ def _cpu_name() -> str:
 def print_report(results: dict[str, dict], args) -> None:
     seen = {name: sum(t[0] for t in r["trace"]) for name, r in results.items()}
     common = min(seen.values())
+    gpu = all(r.get("gpu_peak") is not None for r in results.values())
+    where = f"GPU: {_gpu_name()}; " if gpu else ""
     print(
-        f"\n{args.epochs:g} epoch(s) of {args.clips} clips; CPU: {_cpu_name()}, "
-        f"{os.cpu_count()} cores; load average now {os.getloadavg()[0]:.1f}"
+        f"\n{args.epochs:g} epoch(s) of {args.clips} clips ({args.size} model); {where}CPU: "
+        f"{_cpu_name()}, {os.cpu_count()} cores; load average now {os.getloadavg()[0]:.1f}"
     )
     for name, r in results.items():
         print(f"  {name}: {r['config']}")
     print(
         f"{'':16}{'audio s':>8}{'utt':>5}{'setup s':>8}{'steps s':>8}{'wall s':>7}{'utt/s':>7}"
         f"{'utt/s CPU':>10}"
-        f"{'peak MB':>8}{'pad %':>6}  loss per quarter of the first {common:.0f} s of audio"
+        f"{'peak MB':>8}{'GPU MB' if gpu else '':>8}{'pad %':>6}  loss per quarter of the "
+        f"first {common:.0f} s of audio"
     )
-    base_name, base = next(iter(results.items()))
 
     def rate(r: dict, clock: str) -> float:
         return sum(t[1] for t in r["trace"]) / r[clock]
@@ -504,19 +549,24 @@ def print_report(results: dict[str, dict], args) -> None:
     for name, r in results.items():
         utterances = sum(t[1] for t in r["trace"])
         quarters = "  ".join(f"{x:6.2f}" for x in quarter_losses(r["trace"], common))
+        gpu_mb = f"{r['gpu_peak'] / 2**20:.0f}" if gpu else ""
         print(
             f"{name:16}{seen[name]:8.0f}{utterances:5d}{r['setup']:8.1f}"
             f"{r['wall'] - r['setup']:8.1f}{r['wall']:7.1f}"
-            f"{rate(r, 'wall'):7.2f}{rate(r, 'cpu'):10.2f}{r['peak'] / 2**20:8.0f}"
+            f"{rate(r, 'wall'):7.2f}{rate(r, 'cpu'):10.2f}{r['peak'] / 2**20:8.0f}{gpu_mb:>8}"
             f"{100 * r['padding']:6.1f}  {quarters}"
         )
-    for name, r in results.items():
-        if r is not base:
-            print(
-                f"{name} / {base_name}: utt/s ×{rate(r, 'wall') / rate(base, 'wall'):.2f} (wall), "
-                f"×{rate(r, 'cpu') / rate(base, 'cpu'):.2f} (CPU time); peak memory "
-                f"{100 * r['peak'] / max(base['peak'], 1):.0f} %"
-            )
+    memory = "gpu_peak" if gpu else "peak"
+    for base_name, base in results.items():
+        if not base_name.startswith("hf"):
+            continue
+        for name, r in results.items():
+            if not name.startswith("hf"):
+                print(
+                    f"{name} / {base_name}: utt/s ×{rate(r, 'wall') / rate(base, 'wall'):.2f} "
+                    f"(wall), ×{rate(r, 'cpu') / rate(base, 'cpu'):.2f} (CPU time); peak "
+                    f"{'GPU ' if gpu else ''}memory {100 * r[memory] / max(base[memory], 1):.0f} %"
+                )
 
 
 def main() -> None:
@@ -526,10 +576,19 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--micro-seconds", type=float, default=8.0, help="tingxie micro-batch audio")
-    p.add_argument("--size", choices=("tiny", "small"), default="small")
+    p.add_argument("--size", choices=("tiny", "small", "full"), default="small")
     p.add_argument("--clips", type=int, default=32)
+    p.add_argument("--clip-chars", default="2,14", help="characters a clip, fewest,most")
+    p.add_argument("--char-seconds", type=float, default=0.12, help="tone seconds a character")
+    p.add_argument(
+        "--device", choices=("cpu", "cuda"), default="cpu", help="where every side trains"
+    )
     p.add_argument("--skip-bf16", action="store_true", help="skip the bf16-autocast variant")
-    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, hf first")
+    p.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated, of {', '.join(VARIANTS + OPTIONAL_VARIANTS)}",
+    )
     p.add_argument("--repeat", type=int, default=1, help="interleaved rounds; fastest counts")
     p.add_argument("--memory", action="store_true", help="peak memory at 1, 5 and 20 h instead")
     p.add_argument("--hours", default="1,5,20", help="--memory: corpus sizes, smallest first")
@@ -544,15 +603,22 @@ def main() -> None:
     if args.memory:
         memory_report(args)
         return
-    model_dir, manifest = prepare(args.size, args.clips)
     variants = args.variants.split(",")
+    unknown = set(variants) - set(VARIANTS + OPTIONAL_VARIANTS)
+    if unknown:
+        sys.exit(f"--variants: unknown {', '.join(sorted(unknown))}")
+    model_dir, manifest = prepare(args)
     if args.skip_bf16:
         variants = [v for v in variants if v != "tingxie-bf16"]
     results: dict[str, dict] = {}
     for round_ in range(args.repeat):  # interleaved; the fastest run of each counts
         for variant in variants:
             print(f"round {round_ + 1}: {variant}…", flush=True)
-            r = spawn(variant, model_dir, manifest, args)
+            try:
+                r = spawn(variant, model_dir, manifest, args)
+            except SystemExit as failed:  # report the others
+                print(failed, flush=True)
+                continue
             if variant not in results or r["wall"] < results[variant]["wall"]:
                 results[variant] = r
     print_report(results, args)

@@ -4,6 +4,8 @@ best, plain ONNX Runtime on an exported model (fp32 and int8) and CTranslate2 (i
 
     .venv/bin/python bench/bench_transcribe.py                 # 1 minute of speech, every side
     .venv/bin/python bench/bench_transcribe.py --minutes 4 --sides pipeline-best,tingxie
+    python bench/bench_transcribe.py --device cuda --minutes 60 --uneven \
+        --sides pipeline,pipeline-best,tingxie,tingxie-no-cuts      # on a GPU
 
 Builds a random checkpoint with the exact architecture of the default model (XLSR-53 large) and
 its exports (cached in bench/.cache/, once: minutes), loops the real clips of ../shared/audio
@@ -42,6 +44,12 @@ factor, peak resident memory, throughput ratios against the pipeline at its defa
 the best-configured peer (the fastest side that is not Tingxie), and the character agreement of
 each text with the first side's. Random weights sit near ties, so bf16 and int8 flip argmaxes:
 agreement here measures plumbing, not accuracy.
+
+With --device cuda the pipeline and Tingxie sides run on the GPU: the pipeline at its defaults
+(fp32, batch 1) and at its best (the precision Tingxie picks there, bf16 on recent GPUs, batch
+16), Tingxie with its own GPU defaults (16 chunks a pass, padded under an attention mask); the
+table adds each side's speed in multiples of real time and its peak GPU memory
+(torch.cuda.max_memory_allocated).
 """
 
 from __future__ import annotations
@@ -61,6 +69,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache"
+# --audio-dir: another folder laid out the same (a copy, on a machine without ../shared)
 SHARED_AUDIO = ROOT.parent / "shared" / "audio"
 SR = 16_000
 # Audio decoded in one pass (no chunks) to measure how chunking changes the text.
@@ -150,7 +159,7 @@ def build_exports(model: Path, sides: list[str]) -> dict[str, Path]:
     return out
 
 
-def build_long_audio(minutes: float, uneven: bool = False) -> Path:
+def build_long_audio(minutes: float, uneven: bool = False, clips_dir: Path = SHARED_AUDIO) -> Path:
     """The shared clips, resampled to 16 kHz and looped with 0.4 s gaps to `minutes`; `uneven`:
     in a random order with gaps of 0.3-1.2 s (seeded), so that the stretches between pauses
     come in many lengths, as in a real recording."""
@@ -161,8 +170,8 @@ def build_long_audio(minutes: float, uneven: bool = False) -> Path:
     path = CACHE / f"long-{minutes:g}min{'-uneven' if uneven else ''}.wav"
     if path.is_file():
         return path
-    rows = (SHARED_AUDIO / "manifest.tsv").read_text(encoding="utf-8").splitlines()[1:]
-    clips = [load_audio(SHARED_AUDIO / row.split("\t")[0]) for row in rows if row.strip()]
+    rows = (clips_dir / "manifest.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    clips = [load_audio(clips_dir / row.split("\t")[0]) for row in rows if row.strip()]
     rng = np.random.default_rng(0)
     pieces, total, want = [], 0, int(minutes * 60 * SR)
     while total < want:
@@ -185,12 +194,12 @@ def run_pipeline(model: Path, audio_path: Path, args, best: bool) -> tuple[str, 
     from engine.model import pick_dtype
 
     torch.set_num_threads(_threads())
-    kwargs: dict = {"chunk_length_s": args.chunk_seconds}
+    kwargs: dict = {"chunk_length_s": args.chunk_seconds, "device": args.device}
     call: dict = {}
     if best:
-        kwargs |= {"dtype": pick_dtype("auto", torch.device("cpu"))}
+        kwargs |= {"dtype": pick_dtype("auto", torch.device(args.device))}
         kwargs |= {"stride_length_s": args.stride_seconds}
-        call = {"batch_size": args.batch_size}
+        call = {"batch_size": _batch_size(args)}
     asr = pipeline("automatic-speech-recognition", model=str(model), **kwargs)
     asr(load_audio(audio_path)[: 2 * SR], **call)  # warm-up (one-time kernel set-up)
     cpu0, t0 = _cpu_seconds(), time.perf_counter()
@@ -228,12 +237,14 @@ def run_tingxie(model: Path, audio_path: Path, args, precision: str) -> tuple[st
     if args.side == "tingxie-module-encoder":  # this process runs this side alone
         engine.model.channels_last_encoder = lambda encoder: None
     attention = "sdpa" if args.side == "tingxie-sdpa" else "auto"
-    loaded = load_model(model, LoadOptions(precision=precision, attention=attention))
+    loaded = load_model(
+        model, LoadOptions(precision=precision, attention=attention, device=args.device)
+    )
     t = Transcriber(loaded)
     options = TranscribeOptions(
         chunk_seconds=args.chunk_seconds,
         stride_seconds=args.stride_seconds,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size,  # None: Tingxie's default for the device
         cut_at_pauses=args.side != "tingxie-no-cuts",
     )
     list(t.transcribe(np.zeros(2 * SR, np.float32), options)[0])  # warm-up
@@ -242,7 +253,7 @@ def run_tingxie(model: Path, audio_path: Path, args, precision: str) -> tuple[st
     text = "".join(s.text for s in stream if isinstance(s, Segment))
     figures = {"seconds": time.perf_counter() - t0, "cpu_seconds": _cpu_seconds() - cpu0}
     figures.update(
-        config=f"Transcriber, {loaded.precision}, batch {args.batch_size}, "
+        config=f"Transcriber, {loaded.precision}, batch {_batch_size(args)}, "
         f"{'cut at pauses, ' if options.cut_at_pauses else ''}"
         f"{args.chunk_seconds:g} s chunks, {args.stride_seconds:g} s strides, "
         f"{loaded.attention} attention",
@@ -302,8 +313,9 @@ def run_peer(model: Path, export: Path, audio_path: Path, args, side: str) -> tu
 
     def transcribe(audio: np.ndarray) -> str:
         chunks, ids = list(iter_chunks([audio], plan)), []
-        for i in range(0, len(chunks), args.batch_size):
-            batch = chunks[i : i + args.batch_size]
+        size = _batch_size(args)
+        for i in range(0, len(chunks), size):
+            batch = chunks[i : i + size]
             groups: dict[int, list] = {}  # equal lengths run together (the last may be short)
             for c in batch:
                 groups.setdefault(len(c.audio), []).append(c)
@@ -323,16 +335,25 @@ def run_peer(model: Path, export: Path, audio_path: Path, args, side: str) -> tu
     text = transcribe(load_audio(audio_path))
     figures = {"seconds": time.perf_counter() - t0, "cpu_seconds": _cpu_seconds() - cpu0}
     figures["config"] = (
-        f"{runtime}, batch {args.batch_size}, {args.chunk_seconds:g} s chunks, "
+        f"{runtime}, batch {_batch_size(args)}, {args.chunk_seconds:g} s chunks, "
         f"{args.stride_seconds:g} s strides"
     )
     return text, figures
+
+
+def _batch_size(args) -> int:
+    """--batch-size, else Tingxie's default for the device (engine.transcribe)."""
+    return args.batch_size or (16 if args.device == "cuda" else 4)
 
 
 def worker(args: argparse.Namespace) -> None:
     """One side, in its own process; writes its figures as JSON."""
     from engine.audio import probe
 
+    if args.device == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
     with PeakRss() as mem:
         if args.side.startswith("pipeline"):
             text, figures = run_pipeline(args.model, args.audio, args, args.side == "pipeline-best")
@@ -351,6 +372,13 @@ def worker(args: argparse.Namespace) -> None:
         peak_rss_mb=mem.peak / 2**20,
         threads=_threads(),
     )
+    if args.device == "cuda":
+        import torch
+
+        figures |= {
+            "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20,
+            "gpu": torch.cuda.get_device_name(),
+        }
     args.result.write_text(json.dumps(figures, ensure_ascii=False), encoding="utf-8")
 
 
@@ -360,8 +388,10 @@ def run_side(side: str, model: Path, export: Path | None, audio: Path, args) -> 
     cmd = [
         sys.executable, __file__, "--side", side, "--model", str(model), "--audio", str(audio),
         "--result", str(result), "--chunk-seconds", str(args.chunk_seconds),
-        "--stride-seconds", str(args.stride_seconds), "--batch-size", str(args.batch_size),
+        "--stride-seconds", str(args.stride_seconds), "--device", args.device,
     ]  # fmt: skip
+    if args.batch_size:
+        cmd += ["--batch-size", str(args.batch_size)]
     if export is not None:
         cmd += ["--export", str(export)]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
@@ -424,6 +454,12 @@ def report(results: list[dict]) -> None:
                 f"{r['side']}: chunked vs one-pass text on the first {SINGLE_PASS_SECONDS:g} s: "
                 f"{r['chunk_agreement']:.3f} (1 − CER)"
             )
+    if "peak_gpu_mb" in first:
+        print(f"\nGPU: {first['gpu']}")
+        print(f"{'side':<17}{'× real time':>12}{'peak GPU MB':>12}")
+        for r in results:
+            speed = r["audio_seconds"] / r["seconds"]
+            print(f"{r['side']:<17}{speed:12.0f}{r['peak_gpu_mb']:12.0f}")
     # The issue's last line, for each Tingxie side against the pipeline at its defaults (the
     # default side, `tingxie`, last).
     ours = sorted((r for r in results if r["side"].startswith("tingxie")),
@@ -460,7 +496,23 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--stride-seconds", type=float, default=1.5, help="strides, every side but pipeline"
     )
-    p.add_argument("--batch-size", type=int, default=4, help="chunks per forward pass")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="chunks per forward pass (default: Tingxie's for the device, 4 on a CPU, 16 on a GPU)",
+    )
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where the pipeline and Tingxie sides run (the bare runtimes stay on the CPU)",
+    )
+    p.add_argument(
+        "--audio-dir",
+        type=Path,
+        default=SHARED_AUDIO,
+        help="the real clips and their manifest.tsv (default: ../shared/audio)",
+    )
     p.add_argument(
         "--rounds",
         type=int,
@@ -492,7 +544,7 @@ def main() -> None:
     if unknown:
         sys.exit(f"--sides: unknown {', '.join(sorted(unknown))}; choose from {', '.join(SIDES)}")
     CACHE.mkdir(parents=True, exist_ok=True)
-    model, audio = build_full_model(), build_long_audio(args.minutes, args.uneven)
+    model, audio = build_full_model(), build_long_audio(args.minutes, args.uneven, args.audio_dir)
     exports = build_exports(model, sides)
     rounds = [
         [run_side(side, model, exports.get(side), audio, args) for side in sides]

@@ -59,8 +59,10 @@ class TranscribeOptions:
     # dropped (the pipeline's stride). Longer chunks waste less on overlap but use more memory.
     chunk_seconds: float = 20.0
     stride_seconds: float = 1.5
-    # Chunks per forward pass (equal-length chunks only, so batching never pads).
-    batch_size: int = 4
+    # Chunks per forward pass; None: 4 on a CPU, 16 on a GPU. A CPU runs equal-length chunks
+    # together only (no padding to compute); a GPU runs a batch of any lengths at once, padded
+    # under an attention mask where the model allows it (`Transcriber.pads_batches`).
+    batch_size: int | None = None
     # Cut the audio at the pauses (`pauses` below) and decode each stretch between two on its
     # own, in chunks when it is longer than chunk_seconds, as the live finals do
     # (engine.twopass): a model trained on utterances decodes one better alone than inside a
@@ -103,7 +105,9 @@ class TranscribeOptions:
                 f"chunk_seconds={self.chunk_seconds}: must exceed twice stride_seconds "
                 f"({self.stride_seconds}); lengthen the chunk or shorten the stride"
             )
-        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+        if self.batch_size is not None and not (
+            isinstance(self.batch_size, int) and self.batch_size >= 1
+        ):
             raise ValueError(f"batch_size={self.batch_size!r}: must be a whole number ≥ 1")
         if not (isinstance(self.beam_size, int) and self.beam_size >= 1):
             raise ValueError(f"beam_size={self.beam_size!r}: must be a whole number ≥ 1")
@@ -413,7 +417,9 @@ class Transcriber:
         """Model forward only: each 16 kHz float32 array → (frames, vocab) float32 log-probs.
 
         Arrays of equal length run together; different lengths run apart, so no padding can
-        change a result. Arrays shorter than one frame's receptive field give zero frames.
+        change a result, except where `pads_batches`: there all run at once, padded under an
+        attention mask (the same function, other rounding). Arrays shorter than one frame's
+        receptive field give zero frames.
         """
         # In place: the fp32 logits of a batch of 20 s chunks are ~55 MB, a copy more at the peak.
         return self._forward(batch, lambda out: _log_softmax_(out.logits.float()))
@@ -435,22 +441,39 @@ class Transcriber:
 
         width = width or int(self.model.model.config.vocab_size)
         out: list[np.ndarray] = [np.zeros((0, width), np.float32)] * len(batch)
-        by_length: dict[int, list[int]] = {}
+        groups: dict[int, list[int]] = {}
         for i, a in enumerate(batch):
             if np.ndim(a) != 1:
                 raise ValueError(f"audio #{i} has shape {np.shape(a)}; expected mono 1-D samples")
-            by_length.setdefault(len(a), []).append(i)
-        for length, idx in by_length.items():
-            if self.geometry.frames(length) == 0:
-                continue
-            x = torch.from_numpy(np.stack([self._normalize(batch[i]) for i in idx]))
+            if self.geometry.frames(len(a)):
+                groups.setdefault(0 if self.pads_batches else len(a), []).append(i)
+        for idx in groups.values():
+            lengths = [len(batch[i]) for i in idx]
+            x = torch.zeros(len(idx), max(lengths))
+            for j, i in enumerate(idx):
+                x[j, : lengths[j]] = torch.from_numpy(self._normalize(batch[i]))
+            kwargs: dict = {"output_hidden_states": True} if hidden else {}
+            if min(lengths) < x.shape[1]:
+                mask = torch.arange(x.shape[1]) < torch.tensor(lengths)[:, None]
+                kwargs["attention_mask"] = mask.to(self.model.device)
             x = x.to(self.model.device, self.model.dtype)
             with torch.inference_mode():
-                outputs = self.model.model(x, **({"output_hidden_states": True} if hidden else {}))
-                values = select(outputs).float().cpu().numpy()
+                values = select(self.model.model(x, **kwargs)).float().cpu().numpy()
             for j, i in enumerate(idx):
-                out[i] = values[j]
+                out[i] = values[j, : self.geometry.frames(lengths[j])]
         return out
+
+    @property
+    def pads_batches(self) -> bool:
+        """Whether a batch of different lengths runs as one padded forward pass: on a GPU,
+        where one large launch beats many small ones and padding costs little, for models
+        whose feature encoder normalizes each frame alone (feat_extract_norm "layer", as
+        XLSR-53 and every large checkpoint): their output for the real samples does not
+        depend on the padding. Group-norm encoders (wav2vec2-base) normalize over time, so
+        padding would change them."""
+        m = self.model
+        layer_norm = getattr(m.model.config, "feat_extract_norm", "layer") == "layer"
+        return m.runtime == "torch" and m.device.type == "cuda" and layer_norm
 
     def chars(
         self,
@@ -548,7 +571,8 @@ class Transcriber:
         vad = _Listener(options.pauses)
         chunks = iter_chunks(vad.tap(blocks), plan, vad if options.cut_at_pauses else None)
         try:
-            for batch in _batches(chunks, options.batch_size):
+            size = options.batch_size or (16 if self.model.device.type == "cuda" else 4)
+            for batch in _batches(chunks, size):
                 outputs = self.log_probs([c.audio for c in batch])
                 for chunk, lp in zip(batch, outputs, strict=True):
                     chars = decoder.push(join_frames(chunk, lp), chunk.kept_start)

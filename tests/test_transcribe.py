@@ -181,6 +181,31 @@ def test_batching_with_different_lengths_does_not_change_results(transcriber):
     assert transcriber.log_probs([np.zeros(100, np.float32)])[0].shape[0] == 0
 
 
+def test_padded_batches_give_each_array_its_own_output(tiny_model_dir, monkeypatch):
+    """The GPU path (one padded pass under an attention mask), forced on the CPU: every array's
+    log-probs match its pass alone, padding and neighbours notwithstanding."""
+    t = Transcriber(load_model(tiny_model_dir, LoadOptions(precision="fp32")))
+    assert not t.pads_batches  # a CPU runs lengths apart
+    monkeypatch.setattr(Transcriber, "pads_batches", property(lambda self: True))
+    arrays = [speech_like(s, seed=k) for k, s in enumerate((3.0, 1.3, 5.2, 0.001))]
+    together = t.log_probs(arrays)
+    for a, lp in zip(arrays[:3], together, strict=False):
+        alone = t.log_probs([a])[0]
+        assert lp.shape == alone.shape
+        np.testing.assert_allclose(lp, alone, atol=1e-4)
+    assert together[3].shape[0] == 0
+
+
+def test_only_layer_norm_encoders_on_a_gpu_pad_batches(transcriber, monkeypatch):
+    import torch
+
+    m = transcriber.model
+    monkeypatch.setattr(m, "device", torch.device("cuda"))
+    assert transcriber.pads_batches
+    monkeypatch.setattr(m.model.config, "feat_extract_norm", "group")
+    assert not transcriber.pads_batches
+
+
 def test_normalization_matches_the_feature_extractor(transcriber):
     import torch
 

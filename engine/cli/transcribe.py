@@ -130,7 +130,8 @@ def add_transcription_options(p: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=defaults.batch_size,
         metavar="N",
-        help=f"chunks of {defaults.chunk_seconds:g} s run together (default: %(default)s)",
+        help=f"chunks of {defaults.chunk_seconds:g} s run together "
+        "(default: 4 on a CPU, 16 on a GPU)",
     )
     p.add_argument(
         "--confidence",

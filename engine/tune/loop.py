@@ -608,6 +608,9 @@ class Job:
         )
         model = setup_method(model, self.family, options)
         model.train()
+        # where the job trains, before the feature cache runs the encoder (prepare() below
+        # would move it too, but only after the cache)
+        model.to(self.device)
         plans = self._plan_cache(model)
         self._check_disk(model, plans)
         self._build_optimizer(model)
