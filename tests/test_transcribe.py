@@ -206,6 +206,58 @@ def test_only_layer_norm_encoders_on_a_gpu_pad_batches(transcriber, monkeypatch)
     assert not transcriber.pads_batches
 
 
+def test_reading_ahead_in_a_thread_changes_nothing(transcriber):
+    """The GPU's read-ahead (blocks read and scanned for pauses in a thread) gives the same
+    records as reading in turn: the chunker and segmenter see the same pauses per block."""
+    audio = speech_like(40, seed=7)
+    options = TranscribeOptions(chunk_seconds=7, stride_seconds=1, block_seconds=1.3)
+    assert transcriber.read_ahead == 0  # a CPU
+    _, in_turn, _ = run(transcriber, audio, options)
+    try:
+        transcriber.read_ahead = 2
+        _, ahead, _ = run(transcriber, audio, options)
+    finally:
+        transcriber.read_ahead = 0
+    assert sum(isinstance(r, Segment) for r in in_turn) > 3
+    assert ahead == in_turn
+
+
+def test_read_ahead_keeps_order_hands_over_errors_and_stops_when_closed():
+    import threading
+
+    from engine.transcribe import read_ahead
+
+    assert list(read_ahead(iter(range(50)), 3)) == list(range(50))
+
+    def failing():
+        yield 1
+        yield 2
+        raise OSError("disk gone")
+
+    got = []
+    with pytest.raises(OSError, match="disk gone"):
+        for item in read_ahead(failing(), 2):
+            got.append(item)
+    assert got == [1, 2]
+
+    closed = threading.Event()
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                yield n
+                n += 1
+        finally:
+            closed.set()
+
+    stream = read_ahead(endless(), 2)
+    assert [next(stream) for _ in range(5)] == [0, 1, 2, 3, 4]
+    stream.close()
+    assert closed.is_set()  # the producer closed its source before close() returned
+    assert not any(t.name == "read-ahead" for t in threading.enumerate())
+
+
 def test_normalization_matches_the_feature_extractor(transcriber):
     import torch
 
