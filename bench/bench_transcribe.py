@@ -49,7 +49,9 @@ With --device cuda the pipeline and Tingxie sides run on the GPU: the pipeline a
 (fp32, batch 1) and at its best (the precision Tingxie picks there, bf16 on recent GPUs, batch
 16), Tingxie with its own GPU defaults (16 chunks a pass, padded under an attention mask); the
 table adds each side's speed in multiples of real time and its peak GPU memory
-(torch.cuda.max_memory_allocated).
+(torch.cuda.max_memory_allocated). --forward-only instead checks and times the model's forward
+alone (`Transcriber.log_probs`): a padded batch of different lengths against each array's own
+pass, in fp32 and at the automatic precision, then batches of 1, 16 and 32 chunks of 20 s.
 """
 
 from __future__ import annotations
@@ -341,6 +343,48 @@ def run_peer(model: Path, export: Path, audio_path: Path, args, side: str) -> tu
     return text, figures
 
 
+def forward_report(args) -> None:
+    """--forward-only (see the module docstring)."""
+    import numpy as np
+    import torch
+
+    from engine.model import LoadOptions, load_model
+    from engine.transcribe import Transcriber
+
+    def sync() -> None:
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+
+    model = build_full_model()
+    rng = np.random.default_rng(0)
+    arrays = [(rng.normal(size=int(s * SR)) * 0.1).astype(np.float32) for s in (3, 7.5, 12.2, 20)]
+    for precision in ("fp32", "auto"):
+        t = Transcriber(load_model(model, LoadOptions(device=args.device, precision=precision)))
+        m = t.model
+        print(
+            f"{m.device}, {m.precision}, {m.attention} attention, padded batches: {t.pads_batches}"
+        )
+        for a, together in zip(arrays, t.log_probs(arrays), strict=True):
+            alone = t.log_probs([a])[0]
+            print(
+                f"  {len(a) / SR:5.1f} s: max |log-prob difference| "
+                f"{np.abs(together - alone).max():.5f}, same argmax "
+                f"{np.mean(together.argmax(1) == alone.argmax(1)):.4f}"
+            )
+    for size in (1, 16, 32):
+        batch = [arrays[-1]] * size
+        t.log_probs(batch)  # warm-up
+        sync()
+        start = time.perf_counter()
+        for _ in range(3):
+            t.log_probs(batch)
+        sync()
+        seconds = (time.perf_counter() - start) / 3
+        print(
+            f"batch {size:2d} × 20 s: {1000 * seconds:.1f} ms, {20 * size / seconds:.0f}× real time"
+        )
+
+
 def _batch_size(args) -> int:
     """--batch-size, else Tingxie's default for the device (engine.transcribe)."""
     return args.batch_size or (16 if args.device == "cuda" else 4)
@@ -508,6 +552,9 @@ def parse_args() -> argparse.Namespace:
         help="where the pipeline and Tingxie sides run (the bare runtimes stay on the CPU)",
     )
     p.add_argument(
+        "--forward-only", action="store_true", help="the model's forward alone (see above)"
+    )
+    p.add_argument(
         "--audio-dir",
         type=Path,
         default=SHARED_AUDIO,
@@ -538,6 +585,9 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     if args.side:
         worker(args)
+        return
+    if args.forward_only:
+        forward_report(args)
         return
     sides = args.sides.split(",")
     unknown = set(sides) - set(SIDES)
