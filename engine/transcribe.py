@@ -287,11 +287,15 @@ class _Listener:
 
     def tap(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         scanned = self._scan(blocks)
-        for block, found, settled in read_ahead(scanned, self.ahead) if self.ahead else scanned:
-            self.found += found
-            self.ends += found
-            self._settled = settled
-            yield block
+        stream = read_ahead(scanned, self.ahead) if self.ahead else scanned
+        try:
+            for block, found, settled in stream:
+                self.found += found
+                self.ends += found
+                self._settled = settled
+                yield block
+        finally:
+            stream.close()  # stops the thread before the caller closes `blocks`
 
     @property
     def settled(self) -> int:
@@ -635,7 +639,8 @@ class Transcriber:
         decoder = _FrameDecoder(self, options)
         segmenter = _Segmenter(options)
         vad = _Listener(options.pauses, ahead=self.read_ahead)
-        chunks = iter_chunks(vad.tap(blocks), plan, vad if options.cut_at_pauses else None)
+        tapped = vad.tap(blocks)
+        chunks = iter_chunks(tapped, plan, vad if options.cut_at_pauses else None)
         try:
             size = options.batch_size or (16 if self.model.device.type == "cuda" else 4)
             for batch in _batches(chunks, size):
@@ -653,6 +658,7 @@ class Transcriber:
             yield Progress(done=total, total=total)
         finally:
             chunks.close()
+            tapped.close()  # before `blocks`, which its read-ahead thread may be reading
             close = getattr(blocks, "close", None)
             if close is not None:
                 close()

@@ -222,6 +222,25 @@ def test_reading_ahead_in_a_thread_changes_nothing(transcriber):
     assert ahead == in_turn
 
 
+def test_cancelling_stops_the_read_ahead_thread_before_the_file_closes(transcriber, tmp_path):
+    import threading
+
+    from engine.audio import write_wav
+
+    path = tmp_path / "long.wav"
+    write_wav(path, speech_like(60, seed=8))
+    options = TranscribeOptions(chunk_seconds=7, stride_seconds=1, block_seconds=1.0)
+    try:
+        transcriber.read_ahead = 2
+        stream, _ = transcriber.transcribe(path, options)
+        next(r for r in stream if isinstance(r, Progress))
+        assert any(t.name == "read-ahead" for t in threading.enumerate())
+        stream.close()  # the file reader closes after the thread stopped: no error here
+    finally:
+        transcriber.read_ahead = 0
+    assert not any(t.name == "read-ahead" for t in threading.enumerate())
+
+
 def test_read_ahead_keeps_order_hands_over_errors_and_stops_when_closed():
     import threading
 
