@@ -52,6 +52,10 @@ table adds each side's speed in multiples of real time and its peak GPU memory
 (torch.cuda.max_memory_allocated). --forward-only instead checks and times the model's forward
 alone (`Transcriber.log_probs`): a padded batch of different lengths against each array's own
 pass, in fp32 and at the automatic precision, then batches of 1, 16 and 32 chunks of 20 s.
+--cpu-side times everything but the model: `Transcriber` on the uneven file with its forward
+replaced by random log-probs over the full vocabulary (a character at nearly every frame, as
+random weights give, or at a trained model's density, 85 % blank frames), reading in turn and
+with the GPU's read-ahead thread: the ceiling a GPU's transcription meets on this CPU.
 """
 
 from __future__ import annotations
@@ -385,6 +389,40 @@ def forward_report(args) -> None:
         )
 
 
+def cpu_side_report(args) -> None:
+    """--cpu-side (see the module docstring)."""
+    import numpy as np
+
+    from engine.model import LoadOptions, load_model
+    from engine.results import Segment
+    from engine.transcribe import TranscribeOptions, Transcriber
+
+    audio = build_long_audio(args.minutes, True, args.audio_dir)
+    t = Transcriber(load_model(build_full_model(), LoadOptions(precision="fp32")))
+    rng = np.random.default_rng(0)
+    rows = 4000  # frames of the longest chunk and more
+    dense = (rng.normal(size=(rows, len(t.silent))) * 3).astype(np.float32)
+    sparse = dense.copy()
+    sparse[rng.random(rows) < 0.85, t.model.blank_id] += 20
+    seconds = args.minutes * 60
+    print(f"{seconds:g} s of audio, the model's forward replaced; CPU: {_cpu_name()}")
+    for name, table in (("random weights' density", dense), ("a trained model's", sparse)):
+        table -= np.log(np.exp(table).sum(1, keepdims=True))
+        t.log_probs = lambda batch, table=table: [
+            table[: t.geometry.frames(len(a))].copy() for a in batch
+        ]
+        for ahead in (0, 2):
+            t.read_ahead = ahead
+            start = time.perf_counter()
+            stream, _ = t.transcribe(audio, TranscribeOptions(batch_size=16))
+            chars = sum(len(s.chars) for s in stream if isinstance(s, Segment))
+            wall = time.perf_counter() - start
+            print(
+                f"  {name}, read-ahead {ahead}: {wall:.1f} s, {seconds / wall:.0f}× real time "
+                f"({chars / seconds:.1f} characters a second)"
+            )
+
+
 def _batch_size(args) -> int:
     """--batch-size, else Tingxie's default for the device (engine.transcribe)."""
     return args.batch_size or (16 if args.device == "cuda" else 4)
@@ -555,6 +593,9 @@ def parse_args() -> argparse.Namespace:
         "--forward-only", action="store_true", help="the model's forward alone (see above)"
     )
     p.add_argument(
+        "--cpu-side", action="store_true", help="everything but the model's forward (see above)"
+    )
+    p.add_argument(
         "--audio-dir",
         type=Path,
         default=SHARED_AUDIO,
@@ -588,6 +629,9 @@ def main() -> None:
         return
     if args.forward_only:
         forward_report(args)
+        return
+    if args.cpu_side:
+        cpu_side_report(args)
         return
     sides = args.sides.split(",")
     unknown = set(sides) - set(SIDES)
