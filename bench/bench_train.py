@@ -240,7 +240,7 @@ def run_hf(model_dir: Path, manifest: Path, args, checkpointing: bool) -> dict:
     gpu = args.device == "cuda"
     half = gpu and torch.cuda.is_bf16_supported()
     fields = TrainingArguments.__dataclass_fields__
-    grouping = (  # transformers 5.? renamed the flag
+    grouping = (  # the flag's name in transformers 5, and before it
         {"train_sampling_strategy": "group_by_length"}
         if "train_sampling_strategy" in fields
         else {"group_by_length": True}
