@@ -86,6 +86,10 @@ class Family:
     features: frozenset[str] = CTC_FEATURES
     # the longest audio it hears at once (None: any length); longer training audio is skipped
     window_seconds: float | None = None
+    # whether a batch padded under an attention mask gives each input its own output (with a
+    # layer-norm feature encoder): not where the positional embedding stacks convolutions,
+    # whose padded frames reach the last real ones (engine.transcribe.Transcriber.pads_batches)
+    pads_exactly: bool = True
 
     def encoder_layers(self, model):  # -> torch.nn.ModuleList
         """The transformer layers, bottom first (for freezing the lower N)."""
@@ -98,7 +102,7 @@ FAMILIES: dict[str, Family] = {
         Family("wav2vec2", "wav2vec2"),  # also MMS and XLS-R checkpoints
         Family("hubert", "hubert"),
         Family("wavlm", "wavlm", supports_sdpa=False),  # relative position bias: eager only
-        Family("data2vec-audio", "data2vec_audio"),
+        Family("data2vec-audio", "data2vec_audio", pads_exactly=False),  # 5 positional convs
     )
 }
 

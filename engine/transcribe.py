@@ -539,11 +539,13 @@ class Transcriber:
         where one large launch beats many small ones and padding costs little, for models
         whose feature encoder normalizes each frame alone (feat_extract_norm "layer", as
         XLSR-53 and every large checkpoint): their output for the real samples does not
-        depend on the padding. Group-norm encoders (wav2vec2-base) normalize over time, so
-        padding would change them."""
+        depend on the padding. Group-norm encoders (wav2vec2-base) normalize over time, and
+        data2vec-audio's stacked positional convolutions carry the padding into the last
+        frames (Family.pads_exactly), so padding would change them."""
         m = self.model
         layer_norm = getattr(m.model.config, "feat_extract_norm", "layer") == "layer"
-        return m.runtime == "torch" and m.device.type == "cuda" and layer_norm
+        exact = layer_norm and m.family.pads_exactly
+        return m.runtime == "torch" and m.device.type == "cuda" and exact
 
     def chars(
         self,
