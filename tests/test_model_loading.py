@@ -486,11 +486,17 @@ def _growth_mb(**env: str) -> float:
 @pytest.mark.skipif(not Path("/proc/self/statm").is_file(), reason="reads Linux's /proc")
 def test_importing_engine_bounds_the_memory_onednn_keeps_per_input_shape():
     """bf16 matrix products of 40 input lengths: oneDNN's default caches keep each one's
-    primitives (~4 MB a shape here); the sizes importing engine sets keep a few."""
-    unbounded = _growth_mb(ONEDNN_PRIMITIVE_CACHE_CAPACITY="1024", LRU_CACHE_CAPACITY="1024")
+    primitives (~4 MB a shape here); the sizes importing engine sets keep a few. Each side
+    measured twice, its smaller growth kept: a resident-size reading can catch the allocator
+    mid-way (once in a full run, 74 MB bounded against 138 unbounded, where alone they measure
+    46-48 against 164)."""
+    unbounded = min(
+        _growth_mb(ONEDNN_PRIMITIVE_CACHE_CAPACITY="1024", LRU_CACHE_CAPACITY="1024")
+        for _ in range(2)
+    )
     if unbounded < 60:
         pytest.skip(f"this CPU's bf16 products keep no per-shape state ({unbounded:.0f} MB)")
-    assert _growth_mb() < unbounded / 2
+    assert min(_growth_mb() for _ in range(2)) < unbounded / 2
 
 
 def _imported_after_import_runtime(source: Path | str, backend: str = "auto") -> set[str]:
