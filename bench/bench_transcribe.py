@@ -424,8 +424,10 @@ def cpu_side_report(args) -> None:
 
 
 def _batch_size(args) -> int:
-    """--batch-size, else Tingxie's default for the device (engine.transcribe)."""
-    return args.batch_size or (16 if args.device == "cuda" else 4)
+    """--batch-size, else Tingxie's default for the device."""
+    from engine.transcribe import default_batch_size
+
+    return args.batch_size or default_batch_size(args.device)
 
 
 def worker(args: argparse.Namespace) -> None:

@@ -373,6 +373,12 @@ def _file_key(path: str | os.PathLike | None) -> tuple | None:
     return (str(path), st.st_mtime_ns, st.st_size)
 
 
+def default_batch_size(device_type: str) -> int:
+    """Chunks per forward pass where TranscribeOptions.batch_size is None: 4 on a CPU, 16 on a
+    GPU ("cuda")."""
+    return 16 if device_type == "cuda" else 4
+
+
 def _batches(chunks: Iterable[Chunk], size: int) -> Iterator[list[Chunk]]:
     batch: list[Chunk] = []
     for c in chunks:
@@ -644,7 +650,7 @@ class Transcriber:
         tapped = vad.tap(blocks)
         chunks = iter_chunks(tapped, plan, vad if options.cut_at_pauses else None)
         try:
-            size = options.batch_size or (16 if self.model.device.type == "cuda" else 4)
+            size = options.batch_size or default_batch_size(self.model.device.type)
             for batch in _batches(chunks, size):
                 outputs = self.log_probs([c.audio for c in batch])
                 for chunk, lp in zip(batch, outputs, strict=True):
