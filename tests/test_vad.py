@@ -3,6 +3,8 @@ blocks of any size give the same boundaries."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -101,9 +103,10 @@ def test_silero_runs_without_torch_and_find_speech_leaves_torch_threads_alone():
 
 
 def test_silero_on_onnx_runtime_gives_the_packages_probabilities(shared_audio):
-    """Block by block, the numpy wrapper's speech probabilities equal silero_vad's TorchScript
-    model's (measured: max difference 5e-7 on this clip). Dropping the 64 samples of context
-    carried between blocks, or the recurrent state, moves them by far more than the bound."""
+    """Many windows a call, the sequence model's speech probabilities equal silero_vad's
+    TorchScript model's window by window (measured: max difference 5e-7 on this clip), and
+    split over calls of any size they are the same: the recurrent state and the 64 samples of
+    context go from call to call. Dropping either moves them by far more than the bound."""
     import torch
     from silero_vad import load_silero_vad
 
@@ -111,13 +114,39 @@ def test_silero_on_onnx_runtime_gives_the_packages_probabilities(shared_audio):
     from engine.vad import _load_silero
 
     speech = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")
-    blocks = [speech[i : i + 512] for i in range(0, len(speech) - 511, 512)]
+    windows = speech[: len(speech) // 512 * 512]
     ours = _load_silero()
-    mine = np.array([float(ours(b)) for b in blocks])
+    mine = ours.probabilities(windows)
     reference = load_silero_vad(onnx=False)
     with torch.inference_mode():
-        theirs = np.array([float(reference(torch.from_numpy(b), SR)) for b in blocks])
+        theirs = np.array(
+            [float(reference(torch.from_numpy(w), SR)) for w in windows.reshape(-1, 512)]
+        )
     assert np.abs(mine - theirs).max() < 1e-4
     assert (mine > 0.5).any() and (mine < 0.5).any()  # speech and silence both in the clip
     ours.reset_states()
-    assert abs(float(ours(blocks[0])) - mine[0]) < 1e-6  # a reset starts afresh
+    cuts = [0, 512, 512 * 2, 512 * 40, len(windows)]  # one window, a run, then the rest
+    pieces = [ours.probabilities(windows[a:b]) for a, b in itertools.pairwise(cuts)]
+    np.testing.assert_array_equal(np.concatenate(pieces), mine)
+    ours.reset_states()
+    ours._MAX_WINDOWS = 7  # one call split into several inside
+    np.testing.assert_array_equal(ours.probabilities(windows), mine)
+
+
+def test_find_speech_gives_the_packages_stretches(shared_audio):
+    """find_speech computes silero's probabilities in one pass and hands them to silero_vad's
+    own stretch rules: the stretches are those of the package's get_speech_timestamps, a
+    clip whose length is no whole number of windows included (its last one padded)."""
+    import torch
+    from silero_vad import get_speech_timestamps, load_silero_vad
+
+    from engine.audio import load_audio
+    from engine.vad import find_speech
+
+    speech = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")
+    audio = np.concatenate([speech, silence(0.7), speech[: len(speech) // 2 + 100]])
+    assert len(audio) % 512
+    stamps = get_speech_timestamps(torch.from_numpy(audio), load_silero_vad(onnx=False))
+    theirs = [(s["start"] / SR, s["end"] / SR) for s in stamps]
+    assert len(theirs) >= 2
+    assert find_speech(audio, min_speech_seconds=0.25, min_silence_seconds=0.1) == theirs
