@@ -4,9 +4,9 @@
 #   bash bench/gpu_check.sh prepare   # here: the wheels the GPU machine's image lacks into
 #                                     # .whl/, the shared clips (no MP3: PyAV is too large to
 #                                     # carry) into bench/.gpu/audio; both git-ignored
-#   bash bench/gpu_check.sh run       # there (carry .whl and bench/.gpu), ~5 minutes: the
+#   bash bench/gpu_check.sh run       # there (carry .whl and bench/.gpu), ~7 minutes: the
 #                                     # padded forward's parity and speed, bench_transcribe and
-#                                     # bench_train on CUDA; logs under $OUT
+#                                     # bench_train on CUDA, the CPU side; logs under $OUT
 #
 # The machine's image has torch, transformers, peft, accelerate and onnxruntime (KINDS.md of the
 # device tool); the versions below are constraints.txt's.
@@ -44,6 +44,14 @@ run)
     timeout 240 python3 bench/bench_train.py --device cuda --size full --clips 512 \
         --clip-chars 20,100 --char-seconds 0.1 --batch 16 --micro-seconds 120 --epochs 2 \
         --variants hf,hf-ckpt,tingxie,tingxie-nocache 2>&1 | quiet | tee "$OUT/train.log"
+    # what limits transcription besides the model, on this host's CPU (a trained model's
+    # density and the random weights'), and Tingxie's job at half the audio a micro-batch
+    # (its memory against the Trainer's 60 % target)
+    timeout 60 python3 bench/bench_transcribe.py --cpu-side --minutes 10 \
+        --audio-dir bench/.gpu/audio 2>&1 | quiet | tee "$OUT/cpu-side.log"
+    timeout 100 python3 bench/bench_train.py --device cuda --size full --clips 512 \
+        --clip-chars 20,100 --char-seconds 0.1 --batch 16 --micro-seconds 60 --epochs 2 \
+        --variants tingxie 2>&1 | quiet | tee "$OUT/train-micro60.log"
     ;;
 *)
     echo "usage: bash bench/gpu_check.sh prepare|run" >&2
