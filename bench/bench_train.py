@@ -107,11 +107,17 @@ class Clock:
     """Wall and CPU time since start(), and a trace of (audio seconds, utterances, loss) per
     step."""
 
-    def __init__(self) -> None:
+    _PROFILE_FROM = 2  # steps before the profile (--profile-steps) starts: warm-up
+
+    def __init__(self, profile_steps: int = 0) -> None:
+        from profiling import Profile
+
         self.rss = PeakRss()
         self.trace: list[tuple[float, int, float]] = []
         self.setup: float | None = None
         self.pending = (0.0, 0)  # the batch being trained: audio seconds, utterances
+        self.profile, self.profile_steps = Profile(profile_steps > 0), profile_steps
+        self.profile_report = ""
 
     def start(self) -> None:
         import torch
@@ -128,6 +134,10 @@ class Clock:
 
     def step(self, audio_seconds: float, utterances: int, loss: float) -> None:
         self.trace.append((audio_seconds, utterances, loss))
+        if len(self.trace) == self._PROFILE_FROM:
+            self.profile.start()
+        elif len(self.trace) == self._PROFILE_FROM + self.profile_steps:
+            self.profile_report = self.profile.stop()
 
     def result(self, padding: float) -> dict:
         import torch
@@ -136,7 +146,7 @@ class Clock:
         return dict(
             wall=time.perf_counter() - self.wall0, cpu=time.process_time() - self.cpu0,
             setup=self.setup, peak=self.rss.stop(), trace=self.trace, padding=padding,
-            gpu_peak=gpu,
+            gpu_peak=gpu, profile=self.profile_report or self.profile.stop(),
         )  # fmt: skip
 
 
@@ -206,7 +216,7 @@ def run_hf(model_dir: Path, manifest: Path, args, checkpointing: bool) -> dict:
     from engine.tune.batching import padding_fraction
     from engine.tune.data import from_manifest, load_example_audio
 
-    clock = Clock()
+    clock = Clock(args.profile_steps)
     clock.start()
     processor = AutoProcessor.from_pretrained(model_dir)
     model = AutoModelForCTC.from_pretrained(
@@ -342,7 +352,7 @@ def run_tingxie(model_dir: Path, manifest: Path, args, precision: str, cache: bo
         Cursor(0, 0), lengths, max_batch_samples=int(args.micro_seconds * SR),
         step_samples=int(step_seconds * SR), seed=config.seed,
     )  # fmt: skip
-    clock = Clock()
+    clock = Clock(args.profile_steps)
     clock.start()
     for event in run_job(config):
         if isinstance(event, JobStarted):
@@ -488,7 +498,7 @@ def spawn(variant: str, model_dir: Path, manifest: Path, args) -> dict:
         "--manifest", str(manifest), "--epochs", str(args.epochs), "--batch", str(args.batch),
         "--lr", str(args.lr), "--warmup", str(args.warmup),
         "--micro-seconds", str(args.micro_seconds), "--memory-steps", str(args.memory_steps),
-        "--device", args.device,
+        "--device", args.device, "--profile-steps", str(args.profile_steps),
     ]  # fmt: skip
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
@@ -593,6 +603,13 @@ def main() -> None:
     p.add_argument("--memory", action="store_true", help="peak memory at 1, 5 and 20 h instead")
     p.add_argument("--hours", default="1,5,20", help="--memory: corpus sizes, smallest first")
     p.add_argument("--memory-steps", type=int, default=3, help="--memory: steps per job")
+    p.add_argument(
+        "--profile-steps",
+        type=int,
+        default=0,
+        help="torch.profiler over this many steps of each variant after two (bench/profiling.py;"
+        " the profiled steps are slower, so the ratios of such a run are not the bench's)",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--model-dir", help=argparse.SUPPRESS)
     p.add_argument("--manifest", help=argparse.SUPPRESS)
@@ -622,6 +639,12 @@ def main() -> None:
             if variant not in results or r["wall"] < results[variant]["wall"]:
                 results[variant] = r
     print_report(results, args)
+    for variant, r in results.items():
+        if r.get("profile"):
+            print(
+                f"\n{variant}, steps {Clock._PROFILE_FROM + 1}-"
+                f"{Clock._PROFILE_FROM + args.profile_steps}: {r['profile']}"
+            )
 
 
 if __name__ == "__main__":

@@ -234,6 +234,7 @@ def chunk_agreement(t, audio_path: Path, seconds: float, options) -> float:
 
 def run_tingxie(model: Path, audio_path: Path, args, precision: str) -> tuple[str, dict]:
     import numpy as np
+    from profiling import Profile
 
     import engine.model
     from engine.model import LoadOptions, load_model
@@ -254,10 +255,14 @@ def run_tingxie(model: Path, audio_path: Path, args, precision: str) -> tuple[st
         cut_at_pauses=args.side != "tingxie-no-cuts",
     )
     list(t.transcribe(np.zeros(2 * SR, np.float32), options)[0])  # warm-up
+    profile = Profile(args.profile)
+    profile.start()
     cpu0, t0 = _cpu_seconds(), time.perf_counter()
     stream, _ = t.transcribe(audio_path, options)
     text = "".join(s.text for s in stream if isinstance(s, Segment))
     figures = {"seconds": time.perf_counter() - t0, "cpu_seconds": _cpu_seconds() - cpu0}
+    if args.profile:
+        print(f"{args.side}, the whole file: {profile.stop()}", flush=True)
     figures.update(
         config=f"Transcriber, {loaded.precision}, batch {_batch_size(args)}, "
         f"{'cut at pauses, ' if options.cut_at_pauses else ''}"
@@ -476,6 +481,8 @@ def run_side(side: str, model: Path, export: Path | None, audio: Path, args) -> 
     ]  # fmt: skip
     if args.batch_size:
         cmd += ["--batch-size", str(args.batch_size)]
+    if args.profile:
+        cmd += ["--profile"]
     if export is not None:
         cmd += ["--export", str(export)]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
@@ -614,6 +621,12 @@ def parse_args() -> argparse.Namespace:
         "--sides",
         default=",".join(DEFAULT_SIDES),
         help=f"comma-separated, in order; of {', '.join(SIDES)}",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="torch.profiler over the Tingxie sides' file (bench/profiling.py; slower, so the "
+        "figures of such a run are not the bench's)",
     )
     p.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     p.add_argument("--model", type=Path, help=argparse.SUPPRESS)

@@ -4,9 +4,10 @@
 #   bash bench/gpu_check.sh prepare   # here: the wheels the GPU machine's image lacks into
 #                                     # .whl/, the shared clips (no MP3: PyAV is too large to
 #                                     # carry) into bench/.gpu/audio; both git-ignored
-#   bash bench/gpu_check.sh run       # there (carry .whl and bench/.gpu), ~7 minutes: the
+#   bash bench/gpu_check.sh run       # there (carry .whl and bench/.gpu), ~8 minutes: the
 #                                     # padded forward's parity and speed, bench_transcribe and
-#                                     # bench_train on CUDA, the CPU side; logs under $OUT
+#                                     # bench_train on CUDA, the CPU side, profiles;
+#                                     # logs under $OUT (a call's limit: 600 s)
 #
 # The machine's image has torch, transformers, peft, accelerate and onnxruntime (KINDS.md of the
 # device tool); the versions below are constraints.txt's.
@@ -49,6 +50,13 @@ run)
     # (its memory against the Trainer's 60 % target)
     timeout 60 python3 bench/bench_transcribe.py --cpu-side --minutes 10 \
         --audio-dir bench/.gpu/audio 2>&1 | quiet | tee "$OUT/cpu-side.log"
+    # where a file's and a training step's time go on the device (torch.profiler tables)
+    timeout 60 python3 bench/bench_transcribe.py --device cuda --minutes 2 --uneven \
+        --sides tingxie --profile --audio-dir bench/.gpu/audio 2>&1 | quiet |
+        tee "$OUT/transcribe-profile.log"
+    timeout 90 python3 bench/bench_train.py --device cuda --size full --clips 64 \
+        --clip-chars 20,100 --char-seconds 0.1 --batch 16 --micro-seconds 120 --epochs 2 \
+        --variants hf,tingxie --profile-steps 2 2>&1 | quiet | tee "$OUT/train-profile.log"
     timeout 100 python3 bench/bench_train.py --device cuda --size full --clips 512 \
         --clip-chars 20,100 --char-seconds 0.1 --batch 16 --micro-seconds 60 --epochs 2 \
         --variants tingxie 2>&1 | quiet | tee "$OUT/train-micro60.log"
