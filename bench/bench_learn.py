@@ -57,15 +57,26 @@ GENERAL_DEV_LINES = 100
 # The dev split's medicine sentences: the first 25, and 75 more written on 2026-12-04, when two
 # learning rates 7 points apart on the 25 came out 2.5 points the other way on the 40 of test.
 DEV_TEXTS = (MEDICINE / "independent-dev.txt", MEDICINE / "independent-dev-2.txt")
+# --voice one: the story is one user's, so one voice, one microphone, one room: the corrections
+# and the split's recordings are voiced alike, by this profile, fixed before its first run
+# (espeak-ng's default variant, a narrow speed and pitch, 20 dB of noise, a room of RT60 about
+# 0.4 s). The general set keeps its many voices: forgetting is still checked on other speakers.
+# --voice many (the default, and every run before 2026-12-04, late): each recording its own
+# voice, speed, pitch, noise and room, as the demo model's training audio.
+ONE_VOICE = dict(
+    variants=("",), speed_range=(150, 170), pitch_range=(40, 50), snr_choices=(20.0,),
+    reverb_probability=1.0, rt60_range=(0.35, 0.45),
+)  # fmt: skip
 
 
-def corrections(work: Path, seconds: float) -> tuple[Path, float]:
-    """The user's corrected audio: the natural sentences, then template sentences if those fall
-    short, until `seconds` are full. Returns the manifest and its duration."""
+def corrections(work: Path, seconds: float, voice: dict) -> tuple[Path, float]:
+    """The user's corrected audio (voiced with the SynthOptions in `voice`): the natural
+    sentences, then template sentences if those fall short, until `seconds` are full. Returns
+    the manifest and its duration."""
     import soundfile as sf
 
-    natural = synth_text(MEDICINE / "train-natural.txt", work, 1, 21)
-    template = synth_text(MEDICINE / "train.txt", work, 1, 22)
+    natural = synth_text(MEDICINE / "train-natural.txt", work, 1, 21, **voice)
+    template = synth_text(MEDICINE / "train.txt", work, 1, 22, **voice)
     rows, total = [], 0.0
     for path, text in manifest_rows(natural) + manifest_rows(template):
         length = sf.info(path).duration
@@ -257,6 +268,13 @@ def main() -> int:
         "busy machine, where two OpenMP threads waiting on each other ran steps 2-9x slower, "
         "as the Makefile's demo-model recipe found)",
     )
+    parser.add_argument(
+        "--voice",
+        choices=("many", "one"),
+        default="many",
+        help="many: each recording its own voice and room; one: the user's corrections and "
+        "later recordings in one voice and room (ONE_VOICE)",
+    )
     parser.add_argument("--work", type=Path, default=ROOT / "out" / "bench-learn")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -270,10 +288,12 @@ def main() -> int:
 
     options = EvalOptions(load=LoadOptions(device="cpu", precision="fp32"), compare=())
     work = args.work
-    domain, audio_seconds = corrections(work, TUNE_SECONDS)
+    voice = ONE_VOICE if args.voice == "one" else {}
+    voiced = work / "one-voice" if voice else work  # the user's recordings, in their voice
+    domain, audio_seconds = corrections(voiced, TUNE_SECONDS, voice)
     eval_text = eval_sentences(work, args.split)
     texts = DEV_TEXTS if args.split == "dev" else (eval_text,)
-    d_eval = synth_text(eval_text, work, 1, 41)
+    d_eval = synth_text(eval_text, voiced, 1, 41, **voice)
     if args.split == "dev":
         general, g_name = general_dev(work), f"the last {GENERAL_DEV_LINES} of general/train.txt"
     else:
@@ -283,8 +303,10 @@ def main() -> int:
     print(
         f"split {args.split}: {' + '.join(p.name for p in texts)} ({len(manifest_rows(d_eval))} "
         f"recordings) and {g_name} ({len(manifest_rows(general))}); settings were chosen on "
-        "the dev split"
-    )
+        "the dev split; "
+        + ("one voice and room for the corrections and the medicine recordings (ONE_VOICE)"
+           if voice else "every recording its own voice and room")
+    )  # fmt: skip
     print(
         f"corrections: {len(manifest_rows(domain))} utterances, {audio_seconds / 60:.1f} min "
         "of audio; "
@@ -299,6 +321,7 @@ def main() -> int:
 
     data = tuning_data(work, domain, args.replay, args.repeat)
     tag = f"{args.method}-x{args.repeat}-replay{args.replay}-{args.steps}-{args.lr:g}-r{args.rank}"
+    tag += "-one-voice" if voice else ""
     if (args.mask_time, args.mask_length, args.mask_feature) != (0.05, 5, 0.0):
         tag += f"-mask{args.mask_time:g}x{args.mask_length}-feat{args.mask_feature:g}"
     shutil.rmtree(work / tag, ignore_errors=True)  # a fresh job
