@@ -4,10 +4,11 @@
 #   bash bench/gpu_check.sh prepare   # here: the wheels the GPU machine's image lacks into
 #                                     # .whl/, the shared clips (no MP3: PyAV is too large to
 #                                     # carry) into bench/.gpu/audio; both git-ignored
-#   bash bench/gpu_check.sh run       # there (carry .whl and bench/.gpu), ~8 minutes: the
+#   bash bench/gpu_check.sh run       # there (carry .whl and bench/.gpu), ~9 minutes: the
 #                                     # padded forward's parity and speed, bench_transcribe and
 #                                     # bench_train on CUDA, the CPU side, profiles;
-#                                     # logs under $OUT (a call's limit: 600 s)
+#                                     # logs under $OUT, most needed first (a call stops at
+#                                     # 600 s; the logs of what finished come back)
 #
 # The machine's image has torch, transformers, peft, accelerate and onnxruntime (KINDS.md of the
 # device tool); the versions below are constraints.txt's.
@@ -40,6 +41,10 @@ run)
     timeout 200 python3 bench/bench_transcribe.py --device cuda --minutes 60 --uneven \
         --sides pipeline,pipeline-best,tingxie,tingxie-no-cuts --audio-dir bench/.gpu/audio 2>&1 |
         quiet | tee "$OUT/transcribe.log"
+    # the same file at a trained model's density of characters (random weights emit ~5x more)
+    timeout 120 python3 bench/bench_transcribe.py --device cuda --minutes 60 --uneven \
+        --sides tingxie --density trained --audio-dir bench/.gpu/audio 2>&1 | quiet |
+        tee "$OUT/transcribe-trained-density.log"
     timeout 60 python3 bench/bench_transcribe.py --device cuda --forward-only 2>&1 | quiet |
         tee "$OUT/forward.log"
     timeout 240 python3 bench/bench_train.py --device cuda --size full --clips 512 \
