@@ -38,7 +38,7 @@ _GRID = 320
 class PauseOptions:
     """What counts as a pause (shared by files and the live stream)."""
 
-    # silero: a small neural detector (robust to noise, ~1 % of one core in real time);
+    # silero: a small neural detector (robust to noise, ~0.1 % of one core in real time);
     # energy: the RMS level of 20 ms frames against energy_threshold_db (free, quiet rooms).
     vad: VadKind = "silero"
     # A silence this long (seconds) after speech is a pause.

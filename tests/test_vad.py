@@ -83,8 +83,8 @@ def test_silero_finds_the_pause_between_two_real_utterances(shared_audio):
 def test_silero_runs_without_torch_and_find_speech_leaves_torch_threads_alone():
     """The pause detector runs silero's ONNX model on ONNX Runtime, so a path that needs no
     torch (Whisper files) never imports it (0.27 GB). find_speech uses silero_vad's own
-    get_speech_timestamps, whose import sets the whole process to one torch thread: it puts
-    the count back. A fresh process, since each import happens once."""
+    stretch rules (get_speech_timestamps_from_probs), whose import sets the whole process to
+    one torch thread: it puts the count back. A fresh process, since each import happens once."""
     import subprocess
     import sys
 
