@@ -276,6 +276,7 @@ def run_tingxie(model: Path, audio_path: Path, args, precision: str) -> tuple[st
 
     import engine.model
     from engine.model import LoadOptions, load_model
+    from engine.onnx import OnnxCtcModel
     from engine.results import Segment
     from engine.transcribe import TranscribeOptions, Transcriber
 
@@ -293,7 +294,8 @@ def run_tingxie(model: Path, audio_path: Path, args, precision: str) -> tuple[st
         cut_at_pauses=args.side != "tingxie-no-cuts",
     )
     list(t.transcribe(np.zeros(2 * SR, np.float32), options)[0])  # warm-up
-    profile = Profile(args.profile)
+    onnx = loaded.model if isinstance(loaded.model, OnnxCtcModel) else None
+    profile = Profile(args.profile, onnx=onnx)
     profile.start()
     cpu0, t0 = _cpu_seconds(), time.perf_counter()
     stream, _ = t.transcribe(audio_path, options)
@@ -670,8 +672,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--profile",
         action="store_true",
-        help="torch.profiler over the Tingxie sides' file (bench/profiling.py; slower, so the "
-        "figures of such a run are not the bench's)",
+        help="torch.profiler over the Tingxie sides' file, and ONNX Runtime's own profiler where "
+        "the side runs an int8 copy (bench/profiling.py; slower, so the figures of such a run "
+        "are not the bench's)",
     )
     p.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     p.add_argument("--model", type=Path, help=argparse.SUPPRESS)

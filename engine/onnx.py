@@ -14,9 +14,33 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["ONNX_FILE", "OnnxCtcModel"]
+__all__ = ["ONNX_FILE", "OnnxCtcModel", "open_session", "session_options"]
 
 ONNX_FILE = "model.onnx"
+
+
+def session_options(threads: int | None = None) -> Any:
+    """The runtime's options for a CTC model (bench/profiling.py adds its profiler to them)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    # On a CPU, memory over speed where speed does not suffer (full-size XLSR-53 int8, one
+    # 20 s chunk at a time, 2-core Xeon, 2026-12-02: peak 1453 -> 886 MB, no slower; AVX2-only
+    # EPYC, 2026-12-04: 900 against 1150 MB, 4.1 s either way): no arena (it keeps the largest
+    # activations ever seen) and no prepacked copy of the weights beside the file's.
+    options.enable_cpu_mem_arena = False
+    options.add_session_config_entry("session.disable_prepacking", "1")
+    return options
+
+
+def open_session(path: Path, options: Any) -> Any:
+    """An inference session on the GPU when ONNX Runtime has CUDA, else on the CPU."""
+    import onnxruntime as ort
+
+    providers = [p for p in ("CUDAExecutionProvider",) if p in ort.get_available_providers()]
+    return ort.InferenceSession(str(path), options, providers=[*providers, "CPUExecutionProvider"])
 
 
 class OnnxCtcModel:
@@ -24,26 +48,12 @@ class OnnxCtcModel:
     `model(input_values).logits`, with the checkpoint's `config`."""
 
     def __init__(self, path: Path, config: Any, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        # On a CPU, memory over speed where speed does not suffer (full-size XLSR-53 int8, one
-        # 20 s chunk at a time, 2-core Xeon, 2026-12-02: peak 1453 -> 886 MB, no slower): no
-        # arena (it keeps the largest activations ever seen) and no prepacked copy of the
-        # weights beside the file's.
-        options.enable_cpu_mem_arena = False
-        options.add_session_config_entry("session.disable_prepacking", "1")
-        providers = [p for p in ("CUDAExecutionProvider",) if p in ort.get_available_providers()]
-        self.session = ort.InferenceSession(
-            str(path), options, providers=[*providers, "CPUExecutionProvider"]
-        )
+        self.session = open_session(path, session_options(threads))
         # A CPU session runs a batch one row at a time: its fp32 activations grow with the batch
         # (4 x 20 s: 2.0 GB peak against 0.9 GB) and the rows were no slower apart.
         self.rows_apart = self.session.get_providers()[0] == "CPUExecutionProvider"
         self.config = config
-        self.path = path
+        self.path, self.threads = path, threads
 
     def __call__(self, input_values: torch.Tensor) -> SimpleNamespace:
         x = input_values.detach().to("cpu", torch.float32).numpy()
