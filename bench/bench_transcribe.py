@@ -22,6 +22,8 @@ caches), every one with the same number of threads (the cores this process may u
 - tingxie-fp32: the same in fp32 (separates the precision gain from the rest);
 - tingxie-no-cuts: the same with fixed chunks across the pauses (`cut_at_pauses=False`, the
   pipeline's way; separates the gain of decoding each stretch between pauses alone);
+- tingxie-every-sample: the same with the silence of each pause decoded too
+  (`skip_silence=False`; separates the gain of skipping it beyond 0.3 s of the speech);
 - tingxie-module-encoder: the same with the feature encoder run by its transformers module
   (transposes around each LayerNorm) instead of channels-last (engine.model.channels_last_encoder);
 - tingxie-sdpa: the same with PyTorch's SDPA (its CPU flash kernel) where Tingxie picks blocked
@@ -82,12 +84,12 @@ SR = 16_000
 SINGLE_PASS_SECONDS = 60.0
 SIDES = (
     "pipeline", "pipeline-best", "tingxie", "tingxie-fp32", "tingxie-no-cuts",
-    "tingxie-module-encoder", "tingxie-sdpa", "tingxie-onednn-caches", "onnxruntime",
-    "onnxruntime-int8", "tingxie-onnx-int8", "ctranslate2-int8",
+    "tingxie-every-sample", "tingxie-module-encoder", "tingxie-sdpa", "tingxie-onednn-caches",
+    "onnxruntime", "onnxruntime-int8", "tingxie-onnx-int8", "ctranslate2-int8",
 )  # fmt: skip
 LEVERS = (
-    "tingxie-fp32", "tingxie-no-cuts", "tingxie-module-encoder", "tingxie-sdpa",
-    "tingxie-onednn-caches",
+    "tingxie-fp32", "tingxie-no-cuts", "tingxie-every-sample", "tingxie-module-encoder",
+    "tingxie-sdpa", "tingxie-onednn-caches",
 )  # fmt: skip
 DEFAULT_SIDES = [s for s in SIDES if s not in LEVERS]
 
@@ -292,6 +294,7 @@ def run_tingxie(model: Path, audio_path: Path, args, precision: str) -> tuple[st
         stride_seconds=args.stride_seconds,
         batch_size=args.batch_size,  # None: Tingxie's default for the device
         cut_at_pauses=args.side != "tingxie-no-cuts",
+        skip_silence=args.side != "tingxie-every-sample",
     )
     list(t.transcribe(np.zeros(2 * SR, np.float32), options)[0])  # warm-up
     onnx = loaded.model if isinstance(loaded.model, OnnxCtcModel) else None
@@ -306,6 +309,7 @@ def run_tingxie(model: Path, audio_path: Path, args, precision: str) -> tuple[st
     figures.update(
         config=f"Transcriber, {loaded.precision}, batch {_batch_size(args)}, "
         f"{'cut at pauses, ' if options.cut_at_pauses else ''}"
+        f"{'silence skipped, ' if options.cut_at_pauses and options.skip_silence else ''}"
         f"{args.chunk_seconds:g} s chunks, {args.stride_seconds:g} s strides, "
         f"{loaded.attention} attention",
     )
@@ -544,6 +548,7 @@ def agreement(reference: str, hypothesis: str) -> float:
 def report(results: list[dict]) -> None:
     first = results[0]
     base = next((r for r in results if r["side"] == "pipeline"), first)
+    w = max(17, *(len(r["side"]) + 1 for r in results))
     peers = [r for r in results if not r["side"].startswith("tingxie")]
     best = min(peers, key=lambda r: r["seconds"]) if peers else base
     print()
@@ -553,9 +558,9 @@ def report(results: list[dict]) -> None:
         f"{os.getloadavg()[0]:.1f}"
     )
     for r in results:
-        print(f"  {r['side']:<17} {r['config']}")
+        print(f"  {r['side']:<{w}} {r['config']}")
     print(
-        f"{'side':<17}{'wall s':>7}{'RTF':>7}{'CPU s':>7}{'×pipeline':>10}{'×best peer':>11}"
+        f"{'side':<{w}}{'wall s':>7}{'RTF':>7}{'CPU s':>7}{'×pipeline':>10}{'×best peer':>11}"
         f"{'peak MB':>8}{'chars':>6}{'agree':>7}"
     )
     for r in results:
@@ -566,7 +571,7 @@ def report(results: list[dict]) -> None:
             f"{best['seconds'] / r['seconds']:.2f}/{best['cpu_seconds'] / r['cpu_seconds']:.2f}"
         )
         print(
-            f"{r['side']:<17}{r['seconds']:7.1f}{r['seconds'] / r['audio_seconds']:7.3f}"
+            f"{r['side']:<{w}}{r['seconds']:7.1f}{r['seconds'] / r['audio_seconds']:7.3f}"
             f"{r['cpu_seconds']:7.1f}{vs_base:>10}{vs_best:>11}{r['peak_rss_mb']:8.0f}"
             f"{len(''.join(r['text'].split())):6d}{agreement(first['text'], r['text']):7.3f}"
         )
@@ -587,10 +592,10 @@ def report(results: list[dict]) -> None:
             )
     if "peak_gpu_mb" in first:
         print(f"\nGPU: {first['gpu']}")
-        print(f"{'side':<17}{'× real time':>12}{'peak GPU MB':>12}")
+        print(f"{'side':<{w}}{'× real time':>12}{'peak GPU MB':>12}")
         for r in results:
             speed = r["audio_seconds"] / r["seconds"]
-            print(f"{r['side']:<17}{speed:12.0f}{r['peak_gpu_mb']:12.0f}")
+            print(f"{r['side']:<{w}}{speed:12.0f}{r['peak_gpu_mb']:12.0f}")
     # The issue's last line, for each Tingxie side against the pipeline at its defaults (the
     # default side, `tingxie`, last).
     ours = sorted((r for r in results if r["side"].startswith("tingxie")),

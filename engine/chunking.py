@@ -192,9 +192,17 @@ class SpanEnds(Protocol):
         """Span ends (sample positions, ascending) found since the last call."""
         ...
 
+    def take_resumes(self) -> Sequence[int]:
+        """Where the audio resumes after a span end (sample positions, ascending; the speech
+        after a pause), found since the last call; every one before `settled` is reported."""
+        ...
+
 
 def iter_chunks(
-    blocks: Iterable[np.ndarray], plan: ChunkPlan, spans: SpanEnds | None = None
+    blocks: Iterable[np.ndarray],
+    plan: ChunkPlan,
+    spans: SpanEnds | None = None,
+    gap_margin: int | None = None,
 ) -> Iterator[Chunk]:
     """Cut a stream of 1-D sample blocks into chunks, holding at most one chunk plus one block.
 
@@ -207,22 +215,41 @@ def iter_chunks(
     right edge, and the span's frames are the model's frames of that span alone. Frames do
     not run on across a span end (one frame there belongs to neither), so a caller decodes
     each span apart. A chunk is released only once every span end inside it is known.
+
+    With `gap_margin` (samples) as well, the gap after each span end is skipped: the next span
+    starts `gap_margin` before the audio resumes (`spans.take_resumes`; floored to a hop, never
+    before the end), and when it does not resume, nothing after the last end is chunked. While
+    a gap lasts only its last `gap_margin` samples are held.
     """
     hop = plan.geometry.hop
     buf = np.zeros(0, dtype=np.float32)
     buf_start = 0  # absolute index of buf[0]
     span, index = 0, 0  # where the current span starts; its next chunk's index
     ends: list[int] = []  # known ends of the spans after the current one, ascending
+    resumes: list[int] = []  # known resumes (gap_margin), ascending
+    in_gap = False  # the current span ended at a span end; the next starts at a resume
 
     def release(known: int | None) -> Iterator[Chunk]:
         """Every chunk that the audio received and the ends known before `known` (None: the
         stream has ended) determine."""
-        nonlocal buf, buf_start, span, index
+        nonlocal buf, buf_start, span, index, in_gap
         while True:
+            if in_gap:
+                while resumes and resumes[0] < span:  # the resume of an end passed over
+                    resumes.pop(0)
+                if resumes:
+                    span, in_gap = max(span, (resumes.pop(0) - gap_margin) // hop * hop), False
+                elif known is not None:  # no resume before `known`: drop all but the margin
+                    span = max(span, (known - gap_margin) // hop * hop)
+                if span > buf_start:
+                    buf, buf_start = buf[span - buf_start :], span
+                if in_gap:
+                    return
             start = span + index * plan.step
             received = buf_start + len(buf)
+            gap = False  # the span ends at a span end, before a gap
             if ends and ends[0] <= start + plan.chunk_samples:
-                stop, span_ended = ends.pop(0), True
+                stop, span_ended, gap = ends.pop(0), True, gap_margin is not None
             elif received > start + plan.chunk_samples and (
                 known is None or known > start + plan.chunk_samples
             ):
@@ -234,6 +261,7 @@ def iter_chunks(
             lo = start - buf_start
             yield _make_chunk(plan, index, start, buf[lo : stop - buf_start].copy(), span_ended)
             span, index = (stop, 0) if span_ended else (span, index + 1)
+            in_gap = gap
             start = span + index * plan.step
             buf = buf[start - buf_start :]
             buf_start = start
@@ -247,6 +275,8 @@ def iter_chunks(
             if end > last:
                 ends.append(end)
                 last = end
+        if gap_margin is not None:
+            resumes.extend(spans.take_resumes())
 
     for block in blocks:
         buf = np.concatenate([buf, np.asarray(block, dtype=np.float32).reshape(-1)])

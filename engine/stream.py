@@ -99,6 +99,7 @@ class StreamUpdate:
     boundary, the commit point of a segment cut at `max_segment_seconds`, or the end of the
     stream. The segment's audio runs from the previous boundary (or 0) to it. It is set even
     when the stream committed nothing there (`segment` None): the audio may still hold speech.
+    `at_pause`: the boundary is a pause's.
     """
 
     committed: tuple[Char, ...]
@@ -106,6 +107,7 @@ class StreamUpdate:
     segment: Segment | None = None
     audio_seconds: float = 0.0
     segment_end: float | None = None
+    at_pause: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +226,10 @@ class StreamingTranscriber:
     Not thread-safe: call `push`, `finish` and `reset` from one thread (the engine worker).
     """
 
-    def __init__(self, transcriber: FrameModel, options: StreamOptions | None = None) -> None:
+    def __init__(
+        self, transcriber: FrameModel, options: StreamOptions | None = None, onsets: bool = False
+    ) -> None:
+        """`onsets`: note where speech resumes after each pause (`take_onsets`)."""
         self.transcriber = transcriber
         self.options = options or StreamOptions()
         geometry = transcriber.geometry
@@ -237,7 +242,7 @@ class StreamingTranscriber:
         # A character still running at the commit point is held back for the next decode,
         # unless it already spans this many frames (so the window stays bounded).
         self._hold_frames = max(1, round(1.0 * SAMPLE_RATE / self._hop))
-        self._pauses = PauseDetector(o.pauses)
+        self._pauses = PauseDetector(o.pauses, onsets=onsets)
         self._front = (
             CachedFrontEnd(transcriber)
             if o.reuse_features and CachedFrontEnd.supports(transcriber)
@@ -271,6 +276,11 @@ class StreamingTranscriber:
         segment at that boundary if it lasts the pause length; None while there is none."""
         pending = self._pauses.pending
         return None if pending is None else (pending[0] / SAMPLE_RATE, pending[1] / SAMPLE_RATE)
+
+    def take_onsets(self) -> list[int]:
+        """Where speech resumed after a pause (sample positions) in the audio pushed since the
+        last call (engine.vad.PauseDetector.take_onsets; needs `onsets`)."""
+        return self._pauses.take_onsets()
 
     def push(self, samples: np.ndarray) -> list[StreamUpdate]:
         """Add 16 kHz mono float32 samples; returns the updates they made due: one per
@@ -368,12 +378,13 @@ class StreamingTranscriber:
     ) -> list[StreamUpdate]:
         self._segments.chars += committed
         ends = [p / SAMPLE_RATE for p in pauses]
-        closed = [(self._segments.close(before=end), end) for end in ends]
+        closed = [(self._segments.close(before=end), end, True) for end in ends]
         if self._segments.too_long():
-            closed.append((self._segments.close(), self._committed * self._hop / SAMPLE_RATE))
-        (segment, end), *rest = closed or [(None, None)]
-        first = StreamUpdate(tuple(committed), tail, segment, seconds, end)
-        return [first] + [StreamUpdate((), tail, s, seconds, e) for s, e in rest]
+            at = self._committed * self._hop / SAMPLE_RATE
+            closed.append((self._segments.close(), at, False))
+        (segment, end, at_pause), *rest = closed or [(None, None, False)]
+        first = StreamUpdate(tuple(committed), tail, segment, seconds, end, at_pause)
+        return [first] + [StreamUpdate((), tail, s, seconds, e, p) for s, e, p in rest]
 
     def _geometry_frames(self, n_samples: int) -> int:
         if n_samples < self._field:

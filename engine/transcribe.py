@@ -34,7 +34,7 @@ from .vad import PauseDetector, PauseOptions
 if TYPE_CHECKING:  # imported where a CTC model runs: Whisper segments (split_segments) need none
     import torch
 
-__all__ = ["TranscribeOptions", "Transcriber", "split_segments"]
+__all__ = ["SILENCE_MARGIN_SECONDS", "TranscribeOptions", "Transcriber", "split_segments"]
 
 log = logging.getLogger("tingxie.transcribe")
 
@@ -48,6 +48,10 @@ _MAX_CARRY_FRAMES = 500
 # (30 s) at the longest such run. The language model's context starts anew after a cut.
 _BEAM_PAUSE_FRAMES = 15
 _BEAM_MAX_FRAMES = 1500
+# Audio kept before the speech that follows a skipped silence (skip_silence): the span after
+# a pause starts this long before the detector heard speech again, as the span before it
+# ends half of pause_seconds (0.3 s by default) into the silence (engine.vad).
+SILENCE_MARGIN_SECONDS = 0.3
 DECODERS = ("auto", "greedy", "beam")
 
 
@@ -70,6 +74,11 @@ class TranscribeOptions:
     # chunks run on across pauses, the HF pipeline's way. (CTC models; Whisper reads files in
     # its own windows, engine.whisper.)
     cut_at_pauses: bool = True
+    # With cut_at_pauses: a pause's silence is not run through the model, but for its first
+    # half pause_seconds and the last SILENCE_MARGIN_SECONDS before the speech resumes, nor
+    # the silence after the last pause (a trained CTC model writes nothing there; live finals
+    # skip the same, engine.twopass). False: every sample is decoded.
+    skip_silence: bool = True
     # Decoding: alternatives kept per character, and the confidence measure
     # (`measure[:alpha[:aggregation]]`, see engine.decode).
     top_k: int = 3
@@ -274,24 +283,28 @@ class _Listener:
     chunker and the segmenter see after each block is the same as without the thread."""
 
     def __init__(self, options: PauseOptions, ahead: int = 0) -> None:
-        self.detector = PauseDetector(options)
+        self.detector = PauseDetector(options, onsets=True)
         self.ahead = ahead
         self.found: list[int] = []
         self.ends: list[int] = []
+        self.resumes: list[int] = []
         self._settled = 0
 
-    def _scan(self, blocks: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, list[int], int]]:
+    def _scan(
+        self, blocks: Iterable[np.ndarray]
+    ) -> Iterator[tuple[np.ndarray, list[int], list[int], int]]:
         for block in blocks:
             found = self.detector.push(block)
-            yield block, found, self.detector.settled
+            yield block, found, self.detector.take_onsets(), self.detector.settled
 
     def tap(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         scanned = self._scan(blocks)
         stream = read_ahead(scanned, self.ahead) if self.ahead else scanned
         try:
-            for block, found, settled in stream:
+            for block, found, onsets, settled in stream:
                 self.found += found
                 self.ends += found
+                self.resumes += onsets
                 self._settled = settled
                 yield block
         finally:
@@ -311,6 +324,11 @@ class _Listener:
         """As `take`, in samples, for the chunker (engine.chunking.SpanEnds)."""
         ends, self.ends = self.ends, []
         return ends
+
+    def take_resumes(self) -> list[int]:
+        """Where speech resumed after each pause (engine.chunking.SpanEnds)."""
+        resumes, self.resumes = self.resumes, []
+        return resumes
 
 
 def read_ahead(items: Iterator, depth: int) -> Iterator:
@@ -648,7 +666,13 @@ class Transcriber:
         segmenter = _Segmenter(options)
         vad = _Listener(options.pauses, ahead=self.read_ahead)
         tapped = vad.tap(blocks)
-        chunks = iter_chunks(tapped, plan, vad if options.cut_at_pauses else None)
+        margin = round(SILENCE_MARGIN_SECONDS * self.model.sampling_rate)
+        chunks = iter_chunks(
+            tapped,
+            plan,
+            vad if options.cut_at_pauses else None,
+            gap_margin=margin if options.skip_silence and options.cut_at_pauses else None,
+        )
         try:
             size = options.batch_size or default_batch_size(self.model.device.type)
             for batch in _batches(chunks, size):

@@ -28,7 +28,7 @@ import numpy as np
 from .audio import SAMPLE_RATE
 from .results import Char, Segment
 from .stream import SegmentFinal, StreamingTranscriber, StreamOptions, StreamUpdate
-from .transcribe import TranscribeOptions, Transcriber
+from .transcribe import SILENCE_MARGIN_SECONDS, TranscribeOptions, Transcriber
 from .vad import PauseOptions
 
 __all__ = ["FINAL_OPTIONS", "PARTIAL_OPTIONS", "TwoPassTranscriber", "final_chars"]
@@ -90,7 +90,7 @@ class TwoPassTranscriber:
         final_options: TranscribeOptions = FINAL_OPTIONS,
     ) -> None:
         self.transcriber = transcriber
-        self.stream = StreamingTranscriber(transcriber, options or PARTIAL_OPTIONS)
+        self.stream = StreamingTranscriber(transcriber, options or PARTIAL_OPTIONS, onsets=True)
         self.options = self.stream.options
         self.final_options = final_options
         self.reset()
@@ -100,6 +100,8 @@ class TwoPassTranscriber:
         self.stream.reset()
         self._audio: list[np.ndarray] = []  # samples from _start on
         self._start = 0  # sample index of the last boundary
+        self._after_pause = False  # that boundary is a pause's
+        self._onsets: list[int] = []  # where speech resumed after a pause, from _start on
         self._finals = 0
         self._ahead: tuple[int, list[Char]] | None = None  # (segment end, its decode)
 
@@ -110,6 +112,7 @@ class TwoPassTranscriber:
     def push(self, samples: np.ndarray) -> list[StreamUpdate | SegmentFinal]:
         updates = self.stream.push(samples)  # validates the samples first
         self._audio.append(np.asarray(samples, dtype=np.float32))
+        self._onsets += self.stream.take_onsets()
         out = self._with_finals(updates)
         self._decode_ahead()
         return out
@@ -123,7 +126,7 @@ class TwoPassTranscriber:
         for update in updates:
             out.append(update)
             if update.segment_end is not None:
-                final = self._final(update.segment, update.segment_end)
+                final = self._final(update.segment, update.segment_end, update.at_pause)
                 if final is not None:
                     out.append(final)
         return out
@@ -132,6 +135,21 @@ class TwoPassTranscriber:
         """The audio since the last boundary, as one array."""
         self._audio = [np.concatenate(self._audio) if self._audio else np.zeros(0, np.float32)]
         return self._audio[0]
+
+    def _segment_chars(self, end: int) -> list[Char]:
+        """The final characters of the audio from the last boundary to `end`. After a pause,
+        as the file path (TranscribeOptions.skip_silence): from SILENCE_MARGIN_SECONDS before
+        the speech resumed (on the frame grid), and nothing when it has not resumed."""
+        begin = self._start
+        if self._after_pause:
+            onsets = [o for o in self._onsets if self._start <= o < end]
+            if not onsets:
+                return []
+            hop = self.transcriber.geometry.hop
+            margin = round(SILENCE_MARGIN_SECONDS * SAMPLE_RATE)
+            begin = max(begin, (onsets[0] - margin) // hop * hop)
+        audio = self._held()[begin - self._start : end - self._start]
+        return final_chars(self.transcriber, audio, begin / SAMPLE_RATE, self.final_options)
 
     def _decode_ahead(self) -> None:
         """Decode the segment a silence will end, once it is `_AHEAD_SECONDS` short of a pause."""
@@ -146,26 +164,21 @@ class TwoPassTranscriber:
         if end <= self._start or end > self._start + len(held):
             return
         if self._ahead is None or self._ahead[0] != end:
-            audio = held[: end - self._start]
-            chars = final_chars(
-                self.transcriber, audio, self._start / SAMPLE_RATE, self.final_options
-            )
-            self._ahead = (end, chars)
+            self._ahead = (end, self._segment_chars(end))
 
-    def _final(self, streamed: Segment | None, end_seconds: float) -> SegmentFinal | None:
-        """Decode the audio from the last boundary to `end_seconds` (or take the decode made
-        ahead of it) and drop it."""
+    def _final(
+        self, streamed: Segment | None, end_seconds: float, at_pause: bool
+    ) -> SegmentFinal | None:
+        """Decode the segment ending at `end_seconds` (or take the decode made ahead of it)
+        and drop its audio."""
         end = max(self._start, round(end_seconds * SAMPLE_RATE))
-        held = self._held()
-        audio, rest = held[: end - self._start], held[end - self._start :]
         offset = self._start / SAMPLE_RATE
-        self._audio, self._start = [rest], end
-        replaces = len(streamed.chars) if streamed is not None else 0
         ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead[0] == end:
-            chars = ahead[1]
-        else:
-            chars = final_chars(self.transcriber, audio, offset, self.final_options)
+        chars = ahead[1] if ahead is not None and ahead[0] == end else self._segment_chars(end)
+        self._audio = [self._held()[end - self._start :]]
+        self._start, self._after_pause = end, at_pause
+        self._onsets = [o for o in self._onsets if o >= end]
+        replaces = len(streamed.chars) if streamed is not None else 0
         if not chars and not replaces:
             return None
         start, stop = (chars[0].start, chars[-1].end) if chars else (offset, end_seconds)

@@ -62,11 +62,14 @@ class PauseDetector:
     """Finds pauses in a 16 kHz stream pushed in blocks of any size.
 
     `push` returns the sample positions of the boundaries (see the module docstring) of the
-    pauses it completed, one per stretch of silence that follows speech.
+    pauses it completed, one per stretch of silence that follows speech. With `onsets`, it
+    also notes where speech resumes after each pause (`take_onsets`), so a file's transcription
+    can skip the silence between (engine.chunking.iter_chunks).
     """
 
-    def __init__(self, options: PauseOptions | None = None) -> None:
+    def __init__(self, options: PauseOptions | None = None, onsets: bool = False) -> None:
         self.options = options or PauseOptions()
+        self._track_onsets = onsets
         self._block = _SILERO_BLOCK if self.options.vad == "silero" else _ENERGY_BLOCK
         self._pause = round(self.options.pause_seconds * SAMPLE_RATE)
         self._silero = _load_silero() if self.options.vad == "silero" else None
@@ -77,6 +80,8 @@ class PauseDetector:
         self._pos = 0  # sample position of _pending[0]
         self._speech = False  # speech seen since the last pause
         self._silence_start: int | None = None
+        self._paused = False  # a pause was reported and no speech has followed it yet
+        self._onsets: list[int] = []
         if self._silero is not None:
             self._silero.reset_states()
 
@@ -122,14 +127,22 @@ class PauseDetector:
         for i in range(n):
             start = self._pos + i * self._block
             if speech[i]:
-                self._speech, self._silence_start = True, None
+                if self._paused and self._track_onsets:
+                    self._onsets.append(start)
+                self._speech, self._silence_start, self._paused = True, None, False
                 continue
             if self._silence_start is None:
                 self._silence_start = start
             if self._speech and start + self._block - self._silence_start >= self._pause:
                 boundaries.append(self._boundary())
-                self._speech = False
+                self._speech, self._paused = False, True
         return boundaries
+
+    def take_onsets(self) -> list[int]:
+        """Where speech resumed after a pause (the sample position of its first speech block),
+        found since the last call; every one before `settled` has been found."""
+        onsets, self._onsets = self._onsets, []
+        return onsets
 
 
 def find_pauses(audio: np.ndarray, options: PauseOptions | None = None) -> list[float]:

@@ -153,6 +153,76 @@ def test_spans_are_chunked_each_on_its_own(plan: ChunkPlan, block: int):
         assert span[0].kept_start == lo // 320
 
 
+class LateGaps(LateEnds):
+    """LateEnds with where the audio resumes after each end, reported as late."""
+
+    def __init__(self, ends: list[int], resumes: list[int], delay: int) -> None:
+        super().__init__(ends, delay)
+        self.todo_resumes = list(resumes)
+
+    def take_resumes(self) -> list[int]:
+        due = [r for r in self.todo_resumes if r + self.delay <= self.received]
+        self.todo_resumes = self.todo_resumes[len(due) :]
+        return due
+
+
+@pytest.mark.parametrize("plan", PLANS[1:], ids=["10-1", "7-3"])
+@pytest.mark.parametrize("block", [333, 4096, 10**7])
+def test_gaps_after_span_ends_are_skipped(plan: ChunkPlan, block: int):
+    """With a margin, each span after an end starts that margin before the audio resumes
+    (floored to a hop; at the end itself when the resume is closer), its frames are the
+    model's frames of that span alone, nothing in a gap is chunked, the audio after the last
+    end is dropped when it never resumes, and a long gap is not held in memory."""
+    margin, n, hop = 4_800, 130_000, WAV2VEC2.hop
+    ends = [9_000, 30_000, 70_000, 100_000]
+    resumes = [11_000, 50_000, 95_000]  # none after the last end
+    starts = [0, 9_000 // hop * hop, *((r - margin) // hop * hop for r in resumes[1:])]
+    expected = list(zip(starts, [e // hop * hop for e in ends], strict=True))
+    audio = np.arange(n, dtype=np.float64)
+    spans = LateGaps(ends, resumes, delay=2_400)
+    chunks = list(iter_chunks(spans.tap(blocks(audio, block)), plan, spans, gap_margin=margin))
+    by_span: list[list] = [[]]
+    for c in chunks:
+        by_span[-1].append(c)
+        if c.is_last:
+            by_span.append([])
+    assert by_span.pop() == []
+    got = [(s[0].start, s[-1].start + len(s[-1].audio)) for s in by_span]
+    assert got == expected
+    for (lo, hi), span in zip(expected, by_span, strict=True):
+        own = fake_model(audio[lo:hi] - lo, WAV2VEC2)
+        joined = np.concatenate(
+            [join_frames(c, fake_model(c.audio.astype(np.float64) - lo, WAV2VEC2)) for c in span]
+        )
+        np.testing.assert_array_equal(joined, own, err_msg=f"span [{lo}, {hi})")
+        assert span[0].kept_start == lo // hop
+
+
+@pytest.mark.parametrize("margin", [4_800, None])
+def test_a_long_gap_is_not_held(margin: int | None):
+    """While the audio has not resumed after an end, only the margin's worth is kept: an
+    hour of silence after the last pause costs no memory (without a margin, a span is
+    chunked there, a chunk at a time)."""
+    import tracemalloc
+
+    plan = PLANS[1]
+    audio = np.ones(100 * plan.chunk_samples, np.float32)  # 1.28 MB
+    spans = LateGaps([16_000], [], delay=0)
+    tracemalloc.start()
+    try:
+        chunks = list(iter_chunks(spans.tap(blocks(audio, 1000)), plan, spans, margin))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    if margin is None:
+        assert len(chunks) > 10 and peak > audio.nbytes
+    else:
+        last = chunks[-1]
+        assert last.is_last and last.start + len(last.audio) == 16_000
+        assert sum(c.is_last for c in chunks) == 1
+        assert peak < audio.nbytes / 5  # the first span's chunks, a block, the margin
+
+
 def test_a_chunk_waits_until_the_ends_inside_it_are_known():
     plan = PLANS[1]
     ends = LateEnds([plan.chunk_samples - 320], delay=plan.chunk_samples)

@@ -10,7 +10,7 @@ import pytest
 from engine.model import LoadOptions, load_model
 from engine.results import Char, Progress, Segment
 from engine.transcribe import TranscribeOptions, Transcriber, split_segments
-from engine.vad import PauseOptions, find_pauses
+from engine.vad import PauseDetector, PauseOptions, find_pauses
 
 SR = 16_000
 
@@ -102,23 +102,50 @@ def test_chunked_transcription_equals_one_decode_of_all_frames(transcriber, monk
     assert progress == sorted(progress) and progress[-1] == pytest.approx(n / SR)
 
 
+def stretches(audio: np.ndarray, hop: int, skip: bool) -> list[tuple[int, int]]:
+    """The stretches a file is decoded in: from pause boundary to pause boundary, or, skipping
+    silence, from 0.3 s before speech resumes (on the frame grid) to the next boundary, and
+    nothing after the last boundary when speech does not resume."""
+    detector = PauseDetector(ENERGY, onsets=True)
+    cuts = detector.push(audio)
+    onsets = detector.take_onsets()
+    assert all(c % hop == 0 for c in cuts)
+    assert len(onsets) in (len(cuts), len(cuts) - 1)
+    if not skip:
+        return list(itertools.pairwise([0, *cuts, len(audio)]))
+    starts = [0] + [
+        max(cut, (onset - int(0.3 * SR)) // hop * hop)
+        for cut, onset in zip(cuts, [*onsets, len(audio)][: len(cuts)], strict=True)
+    ]
+    return [(lo, hi) for lo, hi in zip(starts, [*cuts, len(audio)], strict=True) if lo < hi]
+
+
+@pytest.mark.parametrize("skip", [True, False], ids=["skip-silence", "every-sample"])
 @pytest.mark.parametrize("seconds", [3.3, 7.02, 25.0, 61.37])
-def test_cut_at_pauses_decodes_each_stretch_between_pauses_alone(transcriber, monkeypatch, seconds):
+def test_cut_at_pauses_decodes_each_stretch_between_pauses_alone(
+    transcriber, monkeypatch, seconds, skip
+):
     """The default: the audio is cut at the pause boundaries (on the 20 ms frame grid) and
     each stretch decodes exactly as its own frames would alone, times moved to where it
-    starts: what a live final of that stretch gives (engine.twopass)."""
+    starts: what a live final of that stretch gives (engine.twopass). Skipping silence, a
+    stretch starts 0.3 s before the speech after a pause, and the model sees nothing before."""
     t = transcriber
     n = int(seconds * SR)
     table = frame_table(t, t.geometry.frames(n) + 5)
-    monkeypatch.setattr(t, "log_probs", fake_forward(t, table))
-    options = TranscribeOptions(chunk_seconds=7, stride_seconds=1, batch_size=3, pauses=ENERGY)
+    fake = fake_forward(t, table)
+    seen = []
+    monkeypatch.setattr(t, "log_probs", lambda batch: seen.extend(map(len, batch)) or fake(batch))
+    options = TranscribeOptions(
+        chunk_seconds=7, stride_seconds=1, batch_size=3, pauses=ENERGY, skip_silence=skip
+    )
     audio = indexed_audio(t, speech_like(seconds))
     segments, _, _ = run(t, audio, options)
-    cuts = [round(p * SR) for p in find_pauses(audio, ENERGY)]
-    assert all(c % t.geometry.hop == 0 for c in cuts)
-    assert len(cuts) >= seconds // 3.4
+    spans = stretches(audio, t.geometry.hop, skip)
+    assert len(spans) >= seconds // 3.4
+    if skip and seconds > 7:  # the silences beyond the margins were not run through the model
+        assert sum(seen) < sum(hi - lo for lo, hi in stretches(audio, t.geometry.hop, False))
     expected = []
-    for lo, hi in itertools.pairwise([0, *cuts, n]):
+    for lo, hi in spans:
         first = lo // t.geometry.hop
         own = table[first : first + t.geometry.frames(hi - lo)]
         expected += t.chars(own, offset_seconds=lo / SR, top_k=options.top_k)

@@ -45,6 +45,30 @@ def test_block_sizes_do_not_change_the_boundaries_and_settled_is_kept():
     assert found == whole
 
 
+def test_onsets_are_where_speech_resumes_after_each_pause_in_any_block_size():
+    """Speech after a pause is noted where its first block starts (what a file's
+    transcription skips the silence up to); speech after leading silence or after a gap too
+    short to be a pause is no onset, and no speech after the last pause leaves none."""
+    audio = np.concatenate(
+        [silence(1.0), tone(0.7), silence(0.8), tone(0.4), silence(0.3), tone(0.5), silence(2.0)]
+    )
+    whole = PauseDetector(ENERGY, onsets=True)
+    assert len(whole.push(audio)) == 2
+    onsets = whole.take_onsets()
+    assert [o / SR for o in onsets] == [pytest.approx(2.5, abs=0.02)]
+    assert whole.take_onsets() == []
+    detector = PauseDetector(ENERGY, onsets=True)
+    found = []
+    for pos in range(0, len(audio), 777):
+        detector.push(audio[pos : pos + 777])
+        found += detector.take_onsets()
+        assert found == [o for o in onsets if o < detector.settled]
+    assert found == onsets
+    plain = PauseDetector(ENERGY)
+    plain.push(audio)
+    assert plain.take_onsets() == []  # not asked for: nothing kept
+
+
 def test_settled_waits_for_a_silence_that_may_become_a_pause():
     detector = PauseDetector(ENERGY)
     detector.push(np.concatenate([tone(1.0), silence(0.3)]))
