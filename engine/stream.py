@@ -259,6 +259,7 @@ class StreamingTranscriber:
         self._committed = 0  # absolute frame index: frames before it are final
         self._carry: np.ndarray | None = None  # log-probs of frame _committed - 1
         self._pending_pauses: list[int] = []
+        self._last_pause = 0  # sample of the last pause boundary decoded
         self._segments = _SegmentBuilder(self.options.max_segment_seconds)
         self._pauses.reset()
         if self._front is not None:
@@ -317,7 +318,17 @@ class StreamingTranscriber:
         return updates
 
     def _decode(self, end: int, *, final: bool) -> list[StreamUpdate]:
-        """One model run over [commit point - left context, end); commit what is settled."""
+        """One model run over [commit point - left context, end); commit what is settled.
+        Inside a pause, once everything up to its boundary is committed and the detector has
+        heard no speech since, the model is not run: the silence is committed empty (the file
+        path skips it too)."""
+        pauses = [p for p in self._pending_pauses if p < end]
+        if pauses:
+            self._last_pause = pauses[-1]
+        elif (
+            not final and self._pauses.in_pause and self._committed * self._hop >= self._last_pause
+        ):
+            return self._skip(end)
         first = max(0, self._committed - self._left_frames)  # absolute frame of lp[0]
         window = self._buf[first * self._hop - self._buf_start : end - self._buf_start]
         self._decoded_to = end
@@ -329,7 +340,6 @@ class StreamingTranscriber:
         else:
             lp = self.transcriber.log_probs([window])[0][:n]
         self.samples_decoded += len(window)
-        pauses = [p for p in self._pending_pauses if p < end]
         self._pending_pauses = self._pending_pauses[len(pauses) :]
         stop = first + len(lp)
         if final:
@@ -346,6 +356,16 @@ class StreamingTranscriber:
         keep = max(0, self._committed - self._left_frames) * self._hop
         self._buf, self._buf_start = self._buf[keep - self._buf_start :], keep
         return self._updates(committed, tail, pauses, end / SAMPLE_RATE)
+
+    def _skip(self, end: int) -> list[StreamUpdate]:
+        """Commit the silence up to what `end` settles, without the model."""
+        self._decoded_to = end
+        settled = (end - self._right - self._field) // self._hop + 1
+        if settled > self._committed:
+            self._committed, self._carry = settled, None
+        keep = max(0, self._committed - self._left_frames) * self._hop
+        self._buf, self._buf_start = self._buf[keep - self._buf_start :], keep
+        return self._updates([], (), [], end / SAMPLE_RATE)
 
     def _hold_running(self, lp: np.ndarray, first: int, cut: int) -> int:
         """Move the commit point back to the start of a character still running across it,

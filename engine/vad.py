@@ -138,6 +138,11 @@ class PauseDetector:
                 self._speech, self._paused = False, True
         return boundaries
 
+    @property
+    def in_pause(self) -> bool:
+        """A pause has been reported and no speech heard since (in the audio pushed so far)."""
+        return self._paused
+
     def take_onsets(self) -> list[int]:
         """Where speech resumed after a pause (the sample position of its first speech block),
         found since the last call; every one before `settled` has been found."""

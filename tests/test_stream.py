@@ -19,7 +19,7 @@ from engine.decode import ctc_greedy, silent_ids
 from engine.results import Char, Segment
 from engine.stream import StreamingTranscriber, StreamOptions, StreamUpdate
 from engine.testmodels import COMMON_CHARS, SPECIAL_TOKENS
-from engine.vad import PauseOptions
+from engine.vad import PauseDetector, PauseOptions
 
 SR = 16_000
 HOP = 320  # samples per frame (20 ms)
@@ -199,6 +199,35 @@ def test_pauses_end_segments():
     # a segment is announced as soon as its pause is heard, not at the end of the stream
     closing = [u.audio_seconds for u in updates if u.segment is not None]
     assert closing[0] < 4.2 and closing[1] < 7.2
+
+
+def test_the_silence_of_a_pause_is_not_run_through_the_model(monkeypatch):
+    """Once a pause is committed and no speech has followed, hops inside the silence commit
+    it empty without a model call; the speech after it streams as before, and the committed
+    text is the offline decode's (the fake writes nothing in silence)."""
+    quiet = np.zeros(4 * SR, np.float32)
+    audio = np.concatenate([fake_speech(3.0, seed=10), quiet, fake_speech(3.0, seed=11)])
+    fake = FakeTranscriber()
+    offline = key(fake.chars(fake.log_probs([audio])[0]))
+    fake.samples_seen = 0
+    stream = StreamingTranscriber(fake, ENERGY)
+    calls_in_silence = []
+    updates = []
+    for pos in range(0, len(audio), 800):
+        before = fake.calls
+        updates += stream.push(audio[pos : pos + 800])
+        if 4.5 * SR <= pos <= 6.5 * SR:  # well inside the silence, after its pause is heard
+            calls_in_silence.append(fake.calls - before)
+    updates += stream.finish()
+    assert calls_in_silence and sum(calls_in_silence) == 0
+    assert key([c for u in updates for c in u.committed]) == offline
+    assert stream.samples_decoded == fake.samples_seen
+    # about the silence (4 s less the 0.6 s pause and the contexts) is never decoded
+    every = StreamingTranscriber(FakeTranscriber(), ENERGY)
+    with monkeypatch.context() as m:  # a detector that never says the pause goes on
+        m.setattr(PauseDetector, "in_pause", property(lambda self: False))
+        run_stream(every, audio, [800] * (len(audio) // 800 + 1))
+    assert every.samples_decoded - stream.samples_decoded > 2 * SR
 
 
 def test_long_speech_without_pause_is_cut_at_max_segment_seconds():
