@@ -278,6 +278,11 @@ class StreamingTranscriber:
         pending = self._pauses.pending
         return None if pending is None else (pending[0] / SAMPLE_RATE, pending[1] / SAMPLE_RATE)
 
+    @property
+    def speech_settled(self) -> int:
+        """Sample before which every pause and onset in the audio has been found."""
+        return self._pauses.settled
+
     def take_onsets(self) -> list[int]:
         """Where speech resumed after a pause (sample positions) in the audio pushed since the
         last call (engine.vad.PauseDetector.take_onsets; needs `onsets`)."""

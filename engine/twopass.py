@@ -77,7 +77,8 @@ class TwoPassTranscriber:
 
     `push`, `finish` and `reset` as the streamer's; the lists they return also hold
     `SegmentFinal`s. Keeps the audio since the last segment boundary (at most about
-    `max_segment_seconds` plus a pause). Not thread-safe: one thread (the engine worker).
+    `max_segment_seconds`), and of a long pause only its last SILENCE_MARGIN_SECONDS. Not
+    thread-safe: one thread (the engine worker).
     """
 
     # Its segments are provisional: a caller punctuating or storing text waits for finals.
@@ -98,8 +99,9 @@ class TwoPassTranscriber:
     def reset(self) -> None:
         """Forget everything; the next push starts a new stream at time 0."""
         self.stream.reset()
-        self._audio: list[np.ndarray] = []  # samples from _start on
+        self._audio: list[np.ndarray] = []  # samples from _held_from on
         self._start = 0  # sample index of the last boundary
+        self._held_from = 0  # _start, or later inside a pause (_drop_silence)
         self._after_pause = False  # that boundary is a pause's
         self._onsets: list[int] = []  # where speech resumed after a pause, from _start on
         self._finals = 0
@@ -115,7 +117,21 @@ class TwoPassTranscriber:
         self._onsets += self.stream.take_onsets()
         out = self._with_finals(updates)
         self._decode_ahead()
+        self._drop_silence()
         return out
+
+    def _drop_silence(self) -> None:
+        """Inside a pause with no speech heard since, keep only the silence a final can still
+        decode (SILENCE_MARGIN_SECONDS before where speech may yet resume): an hour of
+        recorded silence is not held."""
+        if not self._after_pause or any(o >= self._start for o in self._onsets):
+            return
+        hop = self.transcriber.geometry.hop
+        margin = round(SILENCE_MARGIN_SECONDS * SAMPLE_RATE)
+        keep = (self.stream.speech_settled - margin) // hop * hop
+        if keep > self._held_from:
+            self._audio = [self._held()[keep - self._held_from :]]
+            self._held_from = keep
 
     def finish(self) -> list[StreamUpdate | SegmentFinal]:
         """Decode the rest; the last segment's final comes last."""
@@ -148,7 +164,7 @@ class TwoPassTranscriber:
             hop = self.transcriber.geometry.hop
             margin = round(SILENCE_MARGIN_SECONDS * SAMPLE_RATE)
             begin = max(begin, (onsets[0] - margin) // hop * hop)
-        audio = self._held()[begin - self._start : end - self._start]
+        audio = self._held()[begin - self._held_from : end - self._held_from]
         return final_chars(self.transcriber, audio, begin / SAMPLE_RATE, self.final_options)
 
     def _decode_ahead(self) -> None:
@@ -161,7 +177,7 @@ class TwoPassTranscriber:
             return
         end = round(boundary * SAMPLE_RATE)
         held = self._held()
-        if end <= self._start or end > self._start + len(held):
+        if end <= self._start or end > self._held_from + len(held):
             return
         if self._ahead is None or self._ahead[0] != end:
             self._ahead = (end, self._segment_chars(end))
@@ -175,8 +191,8 @@ class TwoPassTranscriber:
         offset = self._start / SAMPLE_RATE
         ahead, self._ahead = self._ahead, None
         chars = ahead[1] if ahead is not None and ahead[0] == end else self._segment_chars(end)
-        self._audio = [self._held()[end - self._start :]]
-        self._start, self._after_pause = end, at_pause
+        self._audio = [self._held()[max(0, end - self._held_from) :]]
+        self._start, self._held_from, self._after_pause = end, max(end, self._held_from), at_pause
         self._onsets = [o for o in self._onsets if o >= end]
         replaces = len(streamed.chars) if streamed is not None else 0
         if not chars and not replaces:

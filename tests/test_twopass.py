@@ -89,6 +89,39 @@ def test_each_final_is_an_offline_decode_of_its_segments_audio(tiny_model_dir, s
     assert [len(s.chars) for s in closed] == [f.replaces for _, _, f in finals if f.replaces]
 
 
+def test_a_long_silence_is_not_held(tiny_model_dir, shared_audio):
+    """25 s of silence after a pause (less than a segment's longest, 30 s): the stream keeps
+    no more than a second of it, and the speech after it still gets the final a file decode
+    gives it."""
+    import tracemalloc
+
+    from engine.audio import load_audio
+    from engine.model import load_model
+    from engine.transcribe import TranscribeOptions, Transcriber
+
+    transcriber = Transcriber(load_model(tiny_model_dir))
+    clip = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")[: 2 * SR]
+    quiet = np.zeros(25 * SR, np.float32)  # 1.6 MB
+    audio = np.concatenate([clip, quiet, clip])
+    stream = TwoPassTranscriber(transcriber, ENERGY)
+    items = stream.push(clip)
+    held = []  # memory in use after 5, 10, … s of silence
+    tracemalloc.start()
+    try:
+        for i in range(0, len(quiet), 1600):
+            items += stream.push(quiet[i : i + 1600].copy())  # fresh, as a microphone's
+            if (i + 1600) % (5 * SR) == 0:
+                held.append(tracemalloc.get_traced_memory()[0])
+    finally:
+        tracemalloc.stop()
+    assert len(held) == 5 and max(held) - held[0] < SR * 4  # under a second of samples
+    items += stream.push(clip) + stream.finish()
+    whole, _ = transcriber.transcribe(audio, TranscribeOptions(pauses=ENERGY.pauses))
+    finals = [c for _, _, f in spans(items) for c in f.segment.chars]
+    assert finals == [c for s in whole if isinstance(s, Segment) for c in s.chars]
+    assert finals[-1].start > 25
+
+
 @pytest.mark.parametrize("runtime", ["torch", "onnx"])
 def test_the_finals_of_a_recording_are_its_file_transcript(
     tiny_model_dir, shared_audio, runtime, tmp_path
