@@ -18,7 +18,9 @@ greedy decode of the stitched frames.
 Pauses found in the audio by a voice-activity detector (`engine.vad`, the same rule as for
 files) end segments. Each update that passes a segment boundary says where it lies in the
 audio (`StreamUpdate.segment_end`), so a second pass (`engine.twopass`) can decode the
-segment's audio again with full context and replace its characters (`SegmentFinal`).
+segment's audio again with full context and replace its characters (`SegmentFinal`). Inside
+a pause, once its boundary is committed, the hops commit the silence without running the model
+until the detector hears speech again, as files skip it (`TranscribeOptions.skip_silence`).
 """
 
 from __future__ import annotations

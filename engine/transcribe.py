@@ -275,7 +275,8 @@ class _FrameDecoder:
 
 class _Listener:
     """Runs the pause detector over the audio blocks on their way to the chunker, and hands
-    the boundaries it finds to the segmenter (`take`) and the chunker (`take_ends`).
+    the boundaries it finds to the segmenter (`take`) and the chunker (`take_ends`), and where
+    speech resumes after each to the chunker (`take_resumes`).
 
     With `ahead` > 0 the blocks are read and scanned in a thread up to that many blocks ahead
     of the chunker, while the model runs: on a GPU, reading the file and the detector's
