@@ -45,6 +45,7 @@ __all__ = [
     "frame_slices",
     "iter_chunks",
     "join_frames",
+    "resume_start",
 ]
 
 
@@ -198,6 +199,13 @@ class SpanEnds(Protocol):
         ...
 
 
+def resume_start(end: int, resume: int, margin: int, hop: int) -> int:
+    """Where the span after a skipped gap starts: `margin` samples before the audio resumes,
+    floored to a hop, never before the previous span's `end` (the file path's chunker and the
+    live finals, engine.twopass, cut at the same sample)."""
+    return max(end, (resume - margin) // hop * hop)
+
+
 def iter_chunks(
     blocks: Iterable[np.ndarray],
     plan: ChunkPlan,
@@ -238,9 +246,9 @@ def iter_chunks(
                 while resumes and resumes[0] < span:  # the resume of an end passed over
                     resumes.pop(0)
                 if resumes:
-                    span, in_gap = max(span, (resumes.pop(0) - gap_margin) // hop * hop), False
+                    span, in_gap = resume_start(span, resumes.pop(0), gap_margin, hop), False
                 elif known is not None:  # no resume before `known`: drop all but the margin
-                    span = max(span, (known - gap_margin) // hop * hop)
+                    span = resume_start(span, known, gap_margin, hop)
                 if span > buf_start:
                     buf, buf_start = buf[span - buf_start :], span
                 if in_gap:

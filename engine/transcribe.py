@@ -77,7 +77,8 @@ class TranscribeOptions:
     # With cut_at_pauses: a pause's silence is not run through the model, but for its first
     # half pause_seconds and the last SILENCE_MARGIN_SECONDS before the speech resumes, nor
     # the silence after the last pause (a trained CTC model writes nothing there; live finals
-    # skip the same, engine.twopass). False: every sample is decoded.
+    # skip the same, engine.twopass). Whisper skips silences of 2 s or more by faster-whisper's
+    # own filter (engine.whisper). False: every sample is decoded.
     skip_silence: bool = True
     # Decoding: alternatives kept per character, and the confidence measure
     # (`measure[:alpha[:aggregation]]`, see engine.decode).

@@ -26,6 +26,7 @@ from dataclasses import replace
 import numpy as np
 
 from .audio import SAMPLE_RATE
+from .chunking import resume_start
 from .results import Char, Segment
 from .stream import SegmentFinal, StreamingTranscriber, StreamOptions, StreamUpdate
 from .transcribe import SILENCE_MARGIN_SECONDS, TranscribeOptions, Transcriber
@@ -126,9 +127,9 @@ class TwoPassTranscriber:
         recorded silence is not held."""
         if not self._after_pause or any(o >= self._start for o in self._onsets):
             return
-        hop = self.transcriber.geometry.hop
         margin = round(SILENCE_MARGIN_SECONDS * SAMPLE_RATE)
-        keep = (self.stream.speech_settled - margin) // hop * hop
+        hop = self.transcriber.geometry.hop
+        keep = resume_start(self._held_from, self.stream.speech_settled, margin, hop)
         if keep > self._held_from:
             self._audio = [self._held()[keep - self._held_from :]]
             self._held_from = keep
@@ -161,9 +162,8 @@ class TwoPassTranscriber:
             onsets = [o for o in self._onsets if self._start <= o < end]
             if not onsets:
                 return []
-            hop = self.transcriber.geometry.hop
             margin = round(SILENCE_MARGIN_SECONDS * SAMPLE_RATE)
-            begin = max(begin, (onsets[0] - margin) // hop * hop)
+            begin = resume_start(begin, onsets[0], margin, self.transcriber.geometry.hop)
         audio = self._held()[begin - self._held_from : end - self._held_from]
         return final_chars(self.transcriber, audio, begin / SAMPLE_RATE, self.final_options)
 
