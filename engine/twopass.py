@@ -104,7 +104,9 @@ class TwoPassTranscriber:
         self._start = 0  # sample index of the last boundary
         self._held_from = 0  # _start, or later inside a pause (_drop_silence)
         self._after_pause = False  # that boundary is a pause's
-        self._onsets: list[int] = []  # where speech resumed after a pause, from _start on
+        # Where speech resumed after a pause, heard since the last boundary (one found late
+        # may lie just before it).
+        self._onsets: list[int] = []
         self._finals = 0
         self._ahead: tuple[int, list[Char]] | None = None  # (segment end, its decode)
 
@@ -125,7 +127,7 @@ class TwoPassTranscriber:
         """Inside a pause with no speech heard since, keep only the silence a final can still
         decode (SILENCE_MARGIN_SECONDS before where speech may yet resume): an hour of
         recorded silence is not held."""
-        if not self._after_pause or any(o >= self._start for o in self._onsets):
+        if not self._after_pause or self._onsets:
             return
         margin = round(SILENCE_MARGIN_SECONDS * SAMPLE_RATE)
         hop = self.transcriber.geometry.hop
@@ -159,7 +161,7 @@ class TwoPassTranscriber:
         the speech resumed (on the frame grid), and nothing when it has not resumed."""
         begin = self._start
         if self._after_pause:
-            onsets = [o for o in self._onsets if self._start <= o < end]
+            onsets = [o for o in self._onsets if o < end]
             if not onsets:
                 return []
             margin = round(SILENCE_MARGIN_SECONDS * SAMPLE_RATE)
@@ -192,7 +194,11 @@ class TwoPassTranscriber:
         ahead, self._ahead = self._ahead, None
         chars = ahead[1] if ahead is not None and ahead[0] == end else self._segment_chars(end)
         self._audio = [self._held()[max(0, end - self._held_from) :]]
-        self._start, self._held_from, self._after_pause = end, max(end, self._held_from), at_pause
+        # A segment cut at its longest inside a pause (a model can write a character in
+        # silence) leaves the pause going on: the next still starts where speech resumes.
+        resumed = any(o < end for o in self._onsets)
+        self._after_pause = at_pause or (self._after_pause and not resumed)
+        self._start, self._held_from = end, max(end, self._held_from)
         self._onsets = [o for o in self._onsets if o >= end]
         replaces = len(streamed.chars) if streamed is not None else 0
         if not chars and not replaces:

@@ -122,6 +122,31 @@ def test_a_long_silence_is_not_held(tiny_model_dir, shared_audio):
     assert finals[-1].start > 25
 
 
+def test_a_segment_cut_at_its_longest_inside_a_pause(tiny_model_dir, shared_audio):
+    """The random model writes a character at the start of a 20 s silence, so the segment
+    after the pause outgrows max_segment_seconds (5 s) before speech resumes and is cut there,
+    not at a pause. The pause goes on: the speech after it is decoded from 0.3 s before it
+    resumes, as the file path does, not from the cut (nor from audio already dropped)."""
+    from engine.audio import load_audio
+    from engine.model import load_model
+    from engine.transcribe import TranscribeOptions, Transcriber
+
+    transcriber = Transcriber(load_model(tiny_model_dir))
+    clip = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")[: 3 * SR]
+    audio = np.concatenate([clip, np.zeros(20 * SR, np.float32), clip])
+    options = StreamOptions(pauses=ENERGY.pauses, max_segment_seconds=5.0)
+    items = run(TwoPassTranscriber(transcriber, options), audio, block=1_600)
+    cuts = [u.segment_end for u in items if isinstance(u, StreamUpdate) and u.segment_end]
+    at_pause = [u.at_pause for u in items if isinstance(u, StreamUpdate) and u.segment_end]
+    assert any(4 < t < 23 and not p for t, p in zip(cuts, at_pause, strict=True)), (
+        "the scenario: a segment cut at its longest inside the silence"
+    )
+    whole, _ = transcriber.transcribe(audio, TranscribeOptions(pauses=ENERGY.pauses))
+    finals = [c for _, _, f in spans(items) for c in f.segment.chars]
+    assert finals == [c for s in whole if isinstance(s, Segment) for c in s.chars]
+    assert finals[-1].start > 23
+
+
 @pytest.mark.parametrize("runtime", ["torch", "onnx"])
 def test_the_finals_of_a_recording_are_its_file_transcript(
     tiny_model_dir, shared_audio, runtime, tmp_path
