@@ -365,14 +365,22 @@ class StreamingTranscriber:
         return self._updates(committed, tail, pauses, end / SAMPLE_RATE)
 
     def _skip(self, end: int) -> list[StreamUpdate]:
-        """Commit the silence up to what `end` settles, without the model."""
+        """Commit the silence up to what `end` settles, without the model. Characters the
+        model wrote between the pause's boundary and now (a model can write one into
+        silence) are closed as a segment of their own here, so that they do not make the
+        speech after the pause a segment too long, cut where it runs."""
         self._decoded_to = end
         settled = (end - self._right - self._field) // self._hop + 1
         if settled > self._committed:
             self._committed, self._carry = settled, None
         keep = max(0, self._committed - self._left_frames) * self._hop
         self._buf, self._buf_start = self._buf[keep - self._buf_start :], keep
-        return self._updates([], (), [], end / SAMPLE_RATE)
+        updates = self._updates([], (), [], end / SAMPLE_RATE)
+        stray = self._segments.close()
+        if stray is not None:
+            at = self._committed * self._hop / SAMPLE_RATE
+            updates.append(StreamUpdate((), (), stray, end / SAMPLE_RATE, at, False))
+        return updates
 
     def _hold_running(self, lp: np.ndarray, first: int, cut: int) -> int:
         """Move the commit point back to the start of a character still running across it,

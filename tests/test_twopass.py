@@ -147,6 +147,40 @@ def test_a_segment_cut_at_its_longest_inside_a_pause(tiny_model_dir, shared_audi
     assert finals[-1].start > 23
 
 
+def test_finals_equal_the_file_transcript_on_random_recordings(tiny_model_dir, shared_audio):
+    """40 recordings of 1-4 pieces of real clips, each followed by a gap from a few
+    milliseconds to 40 s (silence, or a faint hum), pushed in blocks of 10 ms to 1 s, with
+    segments of at most 12 or 30 s, longer than any stretch of speech here: the finals, joined,
+    are the file transcript. The random model writes characters into silences, which once
+    made a segment that spans a long pause too long and cut it inside the speech after it."""
+    import random
+
+    from engine.audio import load_audio
+    from engine.model import load_model
+    from engine.transcribe import TranscribeOptions, Transcriber
+
+    transcriber = Transcriber(load_model(tiny_model_dir))
+    clips = [load_audio(f) for f in sorted(shared_audio.glob("*.wav"))[:6]]
+    differ = []
+    for seed in range(40):
+        rng = random.Random(seed)
+        parts = []
+        for _ in range(rng.randint(1, 4)):
+            clip = rng.choice(clips)
+            at = rng.randrange(max(1, len(clip) - SR))
+            parts.append(clip[at : at + rng.randint(SR // 2, 4 * SR)])
+            gap = rng.choice([rng.randint(100, 8_000), rng.randint(8_000, 20_000), 40 * SR])
+            parts.append(np.full(rng.randint(100, gap), rng.choice([0.0, 1e-4]), np.float32))
+        audio = np.concatenate(parts[: len(parts) - rng.randint(0, 1)])
+        options = StreamOptions(pauses=ENERGY.pauses, max_segment_seconds=rng.choice([12, 30]))
+        items = run(TwoPassTranscriber(transcriber, options), audio, rng.choice([160, 4_000, SR]))
+        whole, _ = transcriber.transcribe(audio, TranscribeOptions(pauses=ENERGY.pauses))
+        finals = [c for _, _, f in spans(items) for c in f.segment.chars]
+        if finals != [c for s in whole if isinstance(s, Segment) for c in s.chars]:
+            differ.append(seed)
+    assert differ == []
+
+
 @pytest.mark.parametrize("runtime", ["torch", "onnx"])
 def test_the_finals_of_a_recording_are_its_file_transcript(
     tiny_model_dir, shared_audio, runtime, tmp_path
