@@ -744,6 +744,8 @@ class EngineWorker(QObject):
 
     def _punctuate_live(self, segment: Segment) -> Segment:
         """A live segment with its marks: a pause closed it, and the one before is context."""
+        if not segment.chars:  # a final that removes its streamed text: no context
+            return segment
         punctuator = self._punctuator()
         before, self._live_before = self._live_before, segment
         if punctuator is None:

@@ -139,6 +139,12 @@ class PauseDetector:
         return boundaries
 
     @property
+    def quiet(self) -> bool:
+        """No speech heard since the last pause, or since the start (in the audio pushed so
+        far, up to `settled`)."""
+        return not self._speech
+
+    @property
     def in_pause(self) -> bool:
         """A pause has been reported and no speech heard since (in the audio pushed so far)."""
         return self._paused

@@ -9,6 +9,9 @@ rule as for files and the CTC stream) ends the segment: the buffer up to the pau
 once more and all of it committed, and the next buffer starts there, with the committed text
 as the prompt it continues. A buffer that grows to `_MAX_BUFFER_SECONDS` without a pause is
 cut after its last committed character (or, when nothing agreed, its last decoded one).
+While nothing but silence has come since the last cut (or the start), it is not decoded: the
+buffer keeps only its last second, so a microphone left on in a quiet room costs neither a
+decode per hop over a growing buffer nor the memory of the silence.
 
 The policy (`uncommitted`, `agreed`) is pure; `WhisperStreamer` feeds it and keeps the same
 `push` / `finish` / `reset` protocol as `engine.stream.StreamingTranscriber`, which the app's
@@ -44,6 +47,9 @@ _TIME_TOLERANCE = 0.1
 _MAX_REPEAT = 5
 # Committed text carried into the next buffer's prompt (characters).
 _PROMPT_CHARS = 100
+# Silence kept before where speech may begin while the stream is quiet: what faster-whisper's
+# filter keeps around speech in files (engine.whisper).
+_QUIET_KEEP_SECONDS = 1.0
 
 
 class Decoder(Protocol):
@@ -148,7 +154,8 @@ class WhisperStreamer:
         while self._pending_pauses:
             updates.append(self._cut(self._pending_pauses.pop(0)))
         if self._received - self._decoded_to >= self._hop:
-            updates.append(self._agree())
+            quiet = self._pauses.quiet and not self._previous
+            updates.append(self._drop_silence() if quiet else self._agree())
         return updates
 
     def finish(self) -> list[StreamUpdate]:
@@ -183,6 +190,13 @@ class WhisperStreamer:
                 committed, self._previous = fresh, []
             self._trim(round(self._committed_end * SAMPLE_RATE))
         return self._update(committed, tuple(self._previous))
+
+    def _drop_silence(self) -> StreamUpdate:
+        """Only silence since the last cut: keep its last `_QUIET_KEEP_SECONDS` before where
+        the detector has listened to, decode nothing."""
+        self._decoded_to = self._received
+        self._trim(self._pauses.settled - round(_QUIET_KEEP_SECONDS * SAMPLE_RATE))
+        return self._update([], ())
 
     def _cut(self, stop: int) -> StreamUpdate:
         """Decode the buffer up to a pause (or the end), commit all of it, close the segment."""

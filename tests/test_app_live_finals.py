@@ -165,3 +165,32 @@ def test_the_window_shows_finals_and_saves_them(qtbot, tmp_path, monkeypatch):
         assert window.documents[LIVE].finals == 2
         assert window.transcript.toPlainText() == "今天天晴\n很好啊\n"
         window.close()
+
+
+def test_a_final_that_removes_its_text_leaves_the_punctuation_context(qtbot):
+    """A final with no characters (the stream's text was written into silence) is not the
+    context the next final is punctuated after: the segment before it is."""
+    from app.worker import EngineWorker
+
+    class Punctuator:
+        def __init__(self) -> None:
+            self.before: list = []
+
+        def punctuate_one(self, segment, before, after):
+            self.before.append(before)
+            return segment
+
+    worker = EngineWorker(Engine())
+    worker._punctuation_model = punctuator = Punctuator()
+    first, second = _segment(0, "你好", 0.9, 0.0), _segment(2, "走吧", 0.9, 9.0)
+    empty = Segment(1, 0.3, 8.0, ())
+    finals = [
+        SegmentFinal(first, 2, 1.0),
+        SegmentFinal(empty, 1, 8.0),
+        SegmentFinal(second, 2, 9.5),
+    ]
+    shown: list = []
+    worker.final.connect(shown.append)
+    worker._stream_call(lambda: finals)
+    assert [f.segment for f in shown] == [first, empty, second]
+    assert punctuator.before == [None, first]

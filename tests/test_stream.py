@@ -25,14 +25,18 @@ SR = 16_000
 HOP = 320  # samples per frame (20 ms)
 VOCAB = list(SPECIAL_TOKENS) + list(dict.fromkeys(COMMON_CHARS))[:60]
 LEVEL = 0.01  # audio level per token id
+FAINT = 5e-4  # a level the fake may write a character for (-66 dBFS)
 
 
 class FakeTranscriber:
-    """Frame f's best token is round(mean(audio[f*HOP:(f+1)*HOP]) / LEVEL); counts its input."""
+    """Frame f's best token is round(mean(audio[f*HOP:(f+1)*HOP]) / LEVEL); counts its input.
+    Frames of a faint level (FAINT, far below any pause detector's speech) get `faint_token`,
+    as real models sometimes write a character into silence."""
 
     frame_seconds = HOP / SR
     geometry = FrameGeometry(hop=HOP, receptive_field=400)
     silent = silent_ids(VOCAB, len(VOCAB), 0, frozenset(range(4)), "|")
+    faint_token = 0
 
     def __init__(self) -> None:
         self.samples_seen = 0
@@ -48,6 +52,7 @@ class FakeTranscriber:
             n = self.geometry.frames(len(audio))
             frames = audio[: n * HOP].reshape(n, HOP).mean(axis=1)
             ids = np.clip(np.round(frames / LEVEL).astype(int), 0, len(VOCAB) - 1)
+            ids[np.isclose(frames, FAINT)] = self.faint_token
             logits = np.full((n, len(VOCAB)), -8.0, np.float32)
             logits[np.arange(n), ids] = 0.0
             logits[:, 5] = -4.0  # a runner-up, so alternatives are exercised
@@ -228,6 +233,28 @@ def test_the_silence_of_a_pause_is_not_run_through_the_model(monkeypatch):
         m.setattr(PauseDetector, "in_pause", property(lambda self: False))
         run_stream(every, audio, [800] * (len(audio) // 800 + 1))
     assert every.samples_decoded - stream.samples_decoded > 2 * SR
+
+
+def test_a_character_written_into_a_pause_closes_on_its_own():
+    """The model writes a character into the silence just after a pause's boundary. It is
+    closed as a segment of its own while the silence lasts, so the speech after the pause
+    starts a segment of its own too: not one that held the stray character 10 s earlier and
+    is therefore cut, as too long, inside that speech."""
+    quiet = np.zeros(10 * SR, np.float32)
+    quiet[int(0.32 * SR) : int(0.36 * SR)] = FAINT  # after the boundary, 0.3 s in
+    audio = np.concatenate([fake_speech(3.0, seed=10), quiet, fake_speech(3.0, seed=11)])
+    fake = FakeTranscriber()
+    fake.faint_token = 6
+    # the decode that finds the pause commits up to 0.2 s before it heard: past the boundary
+    options = StreamOptions(
+        pauses=ENERGY.pauses, right_context_seconds=0.2, max_segment_seconds=5.0
+    )
+    updates = run_stream(StreamingTranscriber(fake, options), audio, [800] * 320)
+    closed = [(u.segment, u.segment_end) for u in updates if u.segment is not None]
+    stray = [s for s, _ in closed if s.chars[0].text == VOCAB[6] and 3 < s.start < 4]
+    assert len(stray) == 1 and len(stray[0].chars) == 1, "the scenario: one stray character"
+    assert next(end for s, end in closed if s is stray[0]) < 13.0  # closed inside the silence
+    assert not any(13.0 < end < 15.9 for _, end in closed), "no cut inside the later speech"
 
 
 def test_long_speech_without_pause_is_cut_at_max_segment_seconds():

@@ -78,6 +78,21 @@ def test_settled_waits_for_a_silence_that_may_become_a_pause():
     assert detector.settled / SR == pytest.approx(1.6, abs=0.02)
 
 
+def test_quiet_until_speech_and_again_once_its_pause_is_heard():
+    """`quiet`: no speech since the start or the last pause; `in_pause` only after a pause."""
+    detector = PauseDetector(ENERGY)
+    detector.push(silence(2.0))
+    assert detector.quiet and not detector.in_pause  # leading silence
+    detector.push(tone(0.5))
+    assert not detector.quiet
+    detector.push(silence(0.3))  # too short a silence for a pause
+    assert not detector.quiet
+    detector.push(silence(0.3))
+    assert detector.quiet and detector.in_pause
+    detector.push(tone(0.1))
+    assert not detector.quiet and not detector.in_pause
+
+
 @pytest.mark.parametrize(
     ("field", "value"), [("vad", "webrtc"), ("vad_threshold", 1), ("pause_seconds", 0)]
 )

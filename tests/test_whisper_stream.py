@@ -45,6 +45,7 @@ class _Scripted:
         self.speech = speech  # (start, end) seconds of each stretch of speech
         self.calls = 0
         self.prompts: list[str] = []
+        self.seconds: list[float] = []  # the length of each buffer decoded
 
     def _timeline(self) -> list[Char]:
         chars, k = [], 0
@@ -58,6 +59,7 @@ class _Scripted:
     def decode(self, samples, options=None, *, offset=0.0, prompt=None):
         self.calls += 1
         self.prompts.append(prompt or "")
+        self.seconds.append(len(samples) / SR)
         end = offset + len(samples) / SR
         out = []
         for c in self._timeline():
@@ -115,6 +117,21 @@ def test_a_pause_ends_the_segment_and_the_next_buffer_continues_the_prompt():
     assert [s.text for s in segments] == [TEXT[:6], TEXT[6:12]]
     assert segments[0].end <= 2.5 <= segments[1].start
     assert any(p.endswith(TEXT[:6]) for p in decoder.prompts)  # committed text carried on
+
+
+def test_silence_is_neither_decoded_nor_held():
+    """20 s of silence before the speech and 60 s between two stretches of it, as from a
+    microphone left on: the buffer decoded never holds more than a few seconds (it had grown
+    to the whole silence, decoded again every second), and the text is the same."""
+    speech = [(20.0, 21.5), (81.5, 83.0)]
+    decoder = _Scripted(speech)
+    streamer = WhisperStreamer(decoder, OPTIONS)
+    live, final = _run(streamer, _audio(83.5, speech), block=0.5)
+    segments = [u.segment for u in live + final if u.segment is not None]
+    assert [s.text for s in segments] == [TEXT[:6], TEXT[6:12]]
+    assert segments[1].start >= 81.5
+    assert max(decoder.seconds) < 5.0
+    assert decoder.calls < 20  # a decode a second over the 83 s would be 80
 
 
 def test_push_after_finish_needs_reset():
