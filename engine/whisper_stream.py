@@ -36,7 +36,8 @@ __all__ = ["WhisperStreamer", "agreed", "uncommitted"]
 # Whisper decodes are costly (a second or more of CPU for a few seconds of audio): never more
 # often than this, whatever StreamOptions.hop_seconds asks.
 _MIN_HOP_SECONDS = 1.0
-# Less audio than this decodes to noise (Whisper hallucinates on fragments).
+# A growing buffer shorter than this is not decoded (Whisper hallucinates on fragments); a
+# finished segment is, however short ("好。" at the start of a recording).
 _MIN_DECODE_SECONDS = 1.0
 # Whisper sees 30 s at a time; cut before that.
 _MAX_BUFFER_SECONDS = 20.0
@@ -165,11 +166,13 @@ class WhisperStreamer:
         self._finished = True
         return [self._cut(self._received)]
 
-    def _decode(self, stop: int) -> list[Char]:
-        """Characters of the buffer up to absolute sample `stop` not yet committed."""
+    def _decode(self, stop: int, *, whole: bool = False) -> list[Char]:
+        """Characters of the buffer up to absolute sample `stop` not yet committed. `whole`:
+        the buffer is a finished segment (a pause or the end cut it), decoded however short,
+        not a fragment still growing."""
         samples = self._buf[: stop - self._buf_start]
         self._decoded_to = max(self._decoded_to, stop)
-        if len(samples) < _MIN_DECODE_SECONDS * SAMPLE_RATE and stop < self._received:
+        if len(samples) < _MIN_DECODE_SECONDS * SAMPLE_RATE and not whole:
             return []
         self.samples_decoded += len(samples)
         prompt = self.decoding.initial_prompt + self._committed_text[-_PROMPT_CHARS:]
@@ -200,7 +203,7 @@ class WhisperStreamer:
 
     def _cut(self, stop: int) -> StreamUpdate:
         """Decode the buffer up to a pause (or the end), commit all of it, close the segment."""
-        committed = self._decode(stop) if stop > self._buf_start else []
+        committed = self._decode(stop, whole=True) if stop > self._buf_start else []
         self._commit(committed)
         self._previous = []
         self._trim(stop)

@@ -134,6 +134,15 @@ def test_silence_is_neither_decoded_nor_held():
     assert decoder.calls < 20  # a decode a second over the 83 s would be 80
 
 
+def test_a_short_first_utterance_is_not_lost():
+    """ "好的" and a pause at the very start of a recording: the buffer the pause cuts is
+    shorter than the least a growing buffer is decoded at, and was dropped unheard."""
+    speech = [(0.0, 0.6)]
+    live, final = _run(WhisperStreamer(_Scripted(speech), OPTIONS), _audio(2.0, speech), 0.25)
+    segments = [u.segment for u in live + final if u.segment is not None]
+    assert [s.text for s in segments] == [TEXT[:2]]
+
+
 def test_push_after_finish_needs_reset():
     streamer = WhisperStreamer(_Scripted([(0.0, 1.0)]), OPTIONS)
     streamer.push(np.zeros(SR, np.float32))
