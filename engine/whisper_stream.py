@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from .audio import SAMPLE_RATE
+from .punctuation import is_mark
 from .results import Char
 from .stream import StreamOptions, StreamUpdate, _SegmentBuilder
 from .transcribe import TranscribeOptions
@@ -69,16 +70,22 @@ class Decoder(Protocol):
 def uncommitted(chars: Sequence[Char], committed: str, after: float) -> list[Char]:
     """The characters of a decode past what is committed: those starting no earlier than
     `after` (the end of the last committed character, less a tolerance), less a leading run
-    that repeats the end of the `committed` text (a character near the commit point can be
-    heard twice).
+    that repeats the end of the `committed` text where it starts before `after` or is
+    punctuation: a character near the commit point can be heard twice (Whisper-base on the
+    shared clips: every such repeat started 0-0.1 s before `after`), but one that starts
+    where the committed text ends is the second of a pair (天天, 谢谢), not a repeat.
 
     >>> c = lambda t, s: Char(t, s, s + 0.2, 1.0)
     >>> [x.text for x in uncommitted([c("你", 0.0), c("好", 0.3), c("吗", 0.6)], "你好", 0.4)]
     ['吗']
     >>> [x.text for x in uncommitted([c("好", 0.35), c("吗", 0.6)], "你好", 0.5)]
     ['吗']
+    >>> [x.text for x in uncommitted([c("天", 0.5), c("气", 0.7)], "今天", 0.5)]
+    ['天', '气']
     """
     fresh = [c for c in chars if c.start >= after - _TIME_TOLERANCE]
+    if not fresh or (fresh[0].start >= after and not is_mark(fresh[0].text)):
+        return fresh
     text = "".join(c.text for c in fresh)
     for n in range(min(_MAX_REPEAT, len(committed), len(fresh)), 0, -1):
         if text[:n] == committed[-n:]:

@@ -32,6 +32,18 @@ def test_uncommitted_drops_what_is_committed_by_time_and_by_repeat():
     assert [c.text for c in uncommitted(chars, "", after=0.0)] == ["你", "好", "吗"]
 
 
+def test_a_repeat_is_dropped_only_where_it_overlaps_the_committed_end():
+    """A character heard twice starts before the committed end (or is a mark with no
+    duration); the second of a pair starts where the committed text ends and is kept."""
+    assert [c.text for c in uncommitted([_c("天", 0.42), _c("气", 0.6)], "今天", 0.5)] == ["气"]
+    assert [c.text for c in uncommitted([_c("天", 0.5), _c("气", 0.7)], "今天", 0.5)] == [
+        "天",
+        "气",
+    ]
+    marks = [Char("。", 0.5, 0.5, 0.9), _c("好", 0.6)]
+    assert [c.text for c in uncommitted(marks, "对。", 0.5)] == ["好"]
+
+
 def test_agreed_is_the_common_prefix():
     a = [_c(t, i) for i, t in enumerate("今天天")]
     b = [_c(t, i) for i, t in enumerate("今天气好")]
