@@ -103,6 +103,13 @@ def _run(streamer: WhisperStreamer, audio: np.ndarray, block: float = 0.5):
 OPTIONS = StreamOptions(pauses=PauseOptions(vad="energy", pause_seconds=0.6))
 
 
+def _segments(speech: list[tuple[float, float]], seconds: float, block: float):
+    """(the scripted decoder, the segments the streamer closed) for `seconds` of audio."""
+    decoder = _Scripted(speech)
+    live, final = _run(WhisperStreamer(decoder, OPTIONS), _audio(seconds, speech), block)
+    return decoder, [u.segment for u in live + final if u.segment is not None]
+
+
 def test_only_what_two_decodes_agree_on_is_committed_and_finish_commits_the_rest():
     speech = [(0.0, 3.5)]
     decoder = _Scripted(speech)
@@ -121,11 +128,7 @@ def test_only_what_two_decodes_agree_on_is_committed_and_finish_commits_the_rest
 
 
 def test_a_pause_ends_the_segment_and_the_next_buffer_continues_the_prompt():
-    speech = [(0.0, 1.5), (2.5, 4.0)]
-    decoder = _Scripted(speech)
-    streamer = WhisperStreamer(decoder, OPTIONS)
-    live, final = _run(streamer, _audio(4.5, speech), block=0.25)
-    segments = [u.segment for u in live + final if u.segment is not None]
+    decoder, segments = _segments([(0.0, 1.5), (2.5, 4.0)], 4.5, block=0.25)
     assert [s.text for s in segments] == [TEXT[:6], TEXT[6:12]]
     assert segments[0].end <= 2.5 <= segments[1].start
     assert any(p.endswith(TEXT[:6]) for p in decoder.prompts)  # committed text carried on
@@ -135,11 +138,7 @@ def test_silence_is_neither_decoded_nor_held():
     """20 s of silence before the speech and 60 s between two stretches of it, as from a
     microphone left on: the buffer decoded never holds more than a few seconds (it had grown
     to the whole silence, decoded again every second), and the text is the same."""
-    speech = [(20.0, 21.5), (81.5, 83.0)]
-    decoder = _Scripted(speech)
-    streamer = WhisperStreamer(decoder, OPTIONS)
-    live, final = _run(streamer, _audio(83.5, speech), block=0.5)
-    segments = [u.segment for u in live + final if u.segment is not None]
+    decoder, segments = _segments([(20.0, 21.5), (81.5, 83.0)], 83.5, block=0.5)
     assert [s.text for s in segments] == [TEXT[:6], TEXT[6:12]]
     assert segments[1].start >= 81.5
     assert max(decoder.seconds) < 5.0
@@ -149,9 +148,7 @@ def test_silence_is_neither_decoded_nor_held():
 def test_a_short_first_utterance_is_not_lost():
     """ "好的" and a pause at the very start of a recording: the buffer the pause cuts is
     shorter than the least a growing buffer is decoded at, and was dropped unheard."""
-    speech = [(0.0, 0.6)]
-    live, final = _run(WhisperStreamer(_Scripted(speech), OPTIONS), _audio(2.0, speech), 0.25)
-    segments = [u.segment for u in live + final if u.segment is not None]
+    _, segments = _segments([(0.0, 0.6)], 2.0, block=0.25)
     assert [s.text for s in segments] == [TEXT[:2]]
 
 
