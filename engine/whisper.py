@@ -356,9 +356,10 @@ class WhisperTranscriber:
         import ctranslate2
 
         # Where a decode fails faster-whisper's checks it samples again at a higher temperature
-        # (openai/whisper's fallback), from CTranslate2's process-wide generator: seeded here,
-        # the same audio gives the same text every time (a held-out CER before and after
-        # tuning compares like with like).
+        # (openai/whisper's fallback). CTranslate2's generator is per thread and takes the seed
+        # set here only when a thread first samples (src/random.cc), so a process's first
+        # sampled decode repeats from run to run and later ones do not: one 2 s live buffer
+        # decoded 4 times in a row gave 4 texts (2026-12-05). CTranslate2 takes no seed per call.
         ctranslate2.set_random_seed(0)
         segments, _ = self.model.model.transcribe(
             samples,
