@@ -57,6 +57,9 @@ log = logging.getLogger("tingxie.whisper")
 # first start; the real-speech tests and bench use it).
 WHISPER_BASE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "models" / "whisper-base"
 LANGUAGE = "zh"
+# Audio kept around speech where silence is skipped: by faster-whisper's filter in files
+# (WhisperTranscriber._decoded, which says how it was chosen) and live (engine.whisper_stream).
+SPEECH_PAD_SECONDS = 1.0
 SAMPLE_RATE = audio.SAMPLE_RATE
 
 # How a word's probability p becomes the confidence of each of its n characters (punctuation
@@ -369,13 +372,18 @@ class WhisperTranscriber:
             word_timestamps=True,
             condition_on_previous_text=False,
             # TranscribeOptions.skip_silence by faster-whisper's own silero filter (silences of
-            # 2 s or more; timestamps mapped back), keeping 1 s around speech: on the 23 shared
-            # clips joined by 4 s of near-silence Whisper-base without it dropped whole clips
+            # 2 s or more; timestamps mapped back), keeping SPEECH_PAD_SECONDS around speech: on
+            # the 23 shared clips joined by 4 s of near-silence Whisper-base without it dropped
+            # whole clips
             # after the silences (CER 23.0 %, 140 deletions), with it 14.8 % (43); the clips
             # alone stay at 13.74 %, where the filter's 0.4 s lost 0.65 points (0.6 s: 0.22;
             # the margin chosen on these same clips, 2026-12-05).
             vad_filter=options.skip_silence,
-            vad_parameters={"speech_pad_ms": 1000} if options.skip_silence else None,
+            vad_parameters=(
+                {"speech_pad_ms": round(SPEECH_PAD_SECONDS * 1000)}
+                if options.skip_silence
+                else None
+            ),
         )
         return (s for s in segments if not is_unplaced(s.words or ()))
 

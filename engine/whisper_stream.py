@@ -31,6 +31,7 @@ from .results import Char
 from .stream import StreamOptions, StreamUpdate, _SegmentBuilder
 from .transcribe import TranscribeOptions
 from .vad import PauseDetector
+from .whisper import SPEECH_PAD_SECONDS
 
 __all__ = ["WhisperStreamer", "agreed", "uncommitted"]
 
@@ -49,9 +50,6 @@ _TIME_TOLERANCE = 0.1
 _MAX_REPEAT = 5
 # Committed text carried into the next buffer's prompt (characters).
 _PROMPT_CHARS = 100
-# Silence kept before where speech may begin while the stream is quiet: what faster-whisper's
-# filter keeps around speech in files (engine.whisper).
-_QUIET_KEEP_SECONDS = 1.0
 
 
 class Decoder(Protocol):
@@ -202,10 +200,10 @@ class WhisperStreamer:
         return self._update(committed, tuple(self._previous))
 
     def _drop_silence(self) -> StreamUpdate:
-        """Only silence since the last cut: keep its last `_QUIET_KEEP_SECONDS` before where
-        the detector has listened to, decode nothing."""
+        """Only silence since the last cut: keep its last SPEECH_PAD_SECONDS before where the
+        detector has listened to (what the file path keeps around speech), decode nothing."""
         self._decoded_to = self._received
-        self._trim(self._pauses.settled - round(_QUIET_KEEP_SECONDS * SAMPLE_RATE))
+        self._trim(self._pauses.settled - round(SPEECH_PAD_SECONDS * SAMPLE_RATE))
         return self._update([], ())
 
     def _cut(self, stop: int) -> StreamUpdate:
