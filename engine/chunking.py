@@ -45,6 +45,7 @@ __all__ = [
     "frame_slices",
     "iter_chunks",
     "join_frames",
+    "make_chunk",
     "resume_start",
 ]
 
@@ -167,7 +168,8 @@ class Chunk:
         return self.first_frame + self.keep_from
 
 
-def _make_chunk(plan: ChunkPlan, index: int, start: int, audio: np.ndarray, last: bool) -> Chunk:
+def make_chunk(plan: ChunkPlan, index: int, start: int, audio: np.ndarray, last: bool) -> Chunk:
+    """Chunk `index` of a span, its `audio` starting at sample `start` of that span."""
     hop = plan.geometry.hop
     stride_frames = plan.stride_samples // hop
     return Chunk(
@@ -267,7 +269,7 @@ def iter_chunks(
             else:
                 return
             lo = start - buf_start
-            yield _make_chunk(plan, index, start, buf[lo : stop - buf_start].copy(), span_ended)
+            yield make_chunk(plan, index, start, buf[lo : stop - buf_start].copy(), span_ended)
             span, index = (stop, 0) if span_ended else (span, index + 1)
             in_gap = gap
             start = span + index * plan.step

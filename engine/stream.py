@@ -285,6 +285,13 @@ class StreamingTranscriber:
         """Sample before which every pause and onset in the audio has been found."""
         return self._pauses.settled
 
+    @property
+    def boundaries_settled(self) -> int:
+        """Sample before which no segment boundary can come any more: every pause boundary
+        before `speech_settled` has been passed, and a segment cut at its longest or closed
+        inside a pause ends at the commit point, which only moves on."""
+        return min(self._pauses.settled, self._committed * self._hop)
+
     def take_onsets(self) -> list[int]:
         """Where speech resumed after a pause (sample positions) in the audio pushed since the
         last call (engine.vad.PauseDetector.take_onsets; needs `onsets`)."""

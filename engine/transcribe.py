@@ -13,6 +13,7 @@ The work happens as the caller iterates; closing the generator stops it (cancell
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,7 +25,7 @@ import numpy as np
 
 from . import audio
 from .calibration import Calibration, load_calibration
-from .chunking import Chunk, ChunkPlan, FrameGeometry, iter_chunks, join_frames
+from .chunking import Chunk, ChunkPlan, FrameGeometry, iter_chunks, join_frames, make_chunk
 from .decode import ConfidenceMethod, ctc_greedy, silent_ids
 from .lm import BeamDecoder, ModelLM
 from .model import LoadedModel
@@ -34,7 +35,13 @@ from .vad import PauseDetector, PauseOptions
 if TYPE_CHECKING:  # imported where a CTC model runs: Whisper segments (split_segments) need none
     import torch
 
-__all__ = ["SILENCE_MARGIN_SECONDS", "TranscribeOptions", "Transcriber", "split_segments"]
+__all__ = [
+    "SILENCE_MARGIN_SECONDS",
+    "SpanDecoder",
+    "TranscribeOptions",
+    "Transcriber",
+    "split_segments",
+]
 
 log = logging.getLogger("tingxie.transcribe")
 
@@ -271,6 +278,107 @@ class _FrameDecoder:
             beam=self.beam,
         )
         self.buf, self.buf_frame = self.buf[cut:], self.buf_frame + cut
+        return chars
+
+
+class SpanDecoder:
+    """One span of audio decoded as `Transcriber.transcribe` decodes it alone (with
+    cut_at_pauses=False: chunks from its start, the last one ending at its end, the same frame
+    decoder), while the audio still arrives: a chunk runs through the model once the caller
+    knows the span goes on past its end (`advance`), so ending a long span decodes only its
+    last chunk. The live finals (engine.twopass) use it: a first span after minutes of silence
+    was otherwise decoded whole at its first pause, while the audio waited.
+
+    The chunks run ahead go through the model one at a time where `transcribe` batches them;
+    on a CPU a chunk's output does not depend on its batch (checked bit for bit: torch fp32,
+    ONNX Runtime int8), so the characters are the same. Holds the audio from the next chunk's
+    start on: at most a chunk more than what arrived since.
+    """
+
+    def __init__(self, transcriber: Transcriber, options: TranscribeOptions) -> None:
+        self._t = transcriber
+        self._plan = ChunkPlan.from_seconds(
+            options.chunk_seconds,
+            options.stride_seconds,
+            transcriber.geometry,
+            transcriber.model.sampling_rate,
+        )
+        self._batch = options.batch_size or default_batch_size(transcriber.model.device.type)
+        self._decoder = _FrameDecoder(transcriber, options)
+        self._chars: list[Char] = []  # decoded from the chunks run ahead
+        self._index = 0  # the next chunk
+        # the span's samples from the next chunk's start, in the blocks pushed
+        self._blocks: list[np.ndarray] = []
+        self.received = 0  # samples pushed
+
+    @property
+    def ran_to(self) -> int:
+        """The end of the last chunk run ahead (0: none): the span must end after it."""
+        return (self._index - 1) * self._plan.step + self._plan.chunk_samples if self._index else 0
+
+    @property
+    def _from(self) -> int:
+        return self._index * self._plan.step
+
+    def push(self, samples: np.ndarray) -> None:
+        self._blocks.append(np.asarray(samples, np.float32))
+        self.received += len(samples)
+
+    def _audio(self) -> np.ndarray:
+        if len(self._blocks) != 1:
+            self._blocks = [
+                np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)
+            ]
+        return self._blocks[0]
+
+    def tail(self, start: int) -> np.ndarray:
+        """The samples pushed from `start` on (at or after the next chunk's start)."""
+        if start < self._from:
+            raise ValueError(f"samples before {self._from} are gone (asked from {start})")
+        return self._audio()[start - self._from :]
+
+    def advance(self, known: int) -> None:
+        """Run every chunk that has arrived whole and ends before `known`: the caller knows
+        the span ends at or after that sample."""
+        plan, chunks, held = self._plan, [], None
+        while True:
+            start = self._from + len(chunks) * plan.step
+            stop = start + plan.chunk_samples
+            if stop >= min(known, self.received + 1):
+                break
+            held = self._audio() if held is None else held
+            audio = held[start - self._from : stop - self._from]
+            chunks.append(make_chunk(plan, self._index + len(chunks), start, audio, False))
+        if held is not None:
+            self._chars += self._run(self._decoder, chunks)
+            self._index += len(chunks)
+            self._blocks = [held[len(chunks) * plan.step :]]
+
+    def chars(self, end: int) -> list[Char]:
+        """Every character of the span's first `end` samples, as `transcribe` decodes them
+        (times from the span's start). The span stays open: `end` may be a boundary that
+        does not come (the live finals decode a segment ahead of its pause)."""
+        if end > self.received or (self._index and end <= self.ran_to):
+            raise ValueError(
+                f"end={end}: must lie after {self.ran_to} and at most at {self.received}"
+            )
+        plan, chunks, start, held = self._plan, [], self._from, self._audio()
+        while start < end:
+            stop = min(start + plan.chunk_samples, end)
+            audio = held[start - self._from : stop - self._from]
+            chunks.append(make_chunk(plan, self._index + len(chunks), start, audio, stop == end))
+            start += plan.step
+            if stop == end:
+                break
+        decoder = copy.copy(self._decoder)
+        return self._chars + self._run(decoder, chunks) + decoder.finish()
+
+    def _run(self, decoder: _FrameDecoder, chunks: list[Chunk]) -> list[Char]:
+        chars: list[Char] = []
+        for batch in _batches(chunks, self._batch):
+            outputs = self._t.log_probs([c.audio for c in batch])
+            for chunk, lp in zip(batch, outputs, strict=True):
+                chars += decoder.push(join_frames(chunk, lp), chunk.kept_start)
         return chars
 
 

@@ -4,18 +4,20 @@ The first pass (`engine.stream.StreamingTranscriber`) shows characters from a bo
 window within a few hundred milliseconds, but with little context they disagree with an
 offline decode on about one character in six (demo model). When the stream passes a segment
 boundary (a pause, `max_segment_seconds`, the end), the audio since the previous boundary is
-decoded again by `Transcriber.transcribe`, the file path itself: same chunking, same decoder
-(beam search with the model's language model when the folder has one). A `SegmentFinal`
-follows the update that closed the segment and replaces its streamed characters, as
-FunASR's 2pass mode and sherpa-onnx's two-pass recognizers do.
+decoded again as the file path decodes it (`engine.transcribe.SpanDecoder`: same chunking,
+same decoder, beam search with the model's language model when the folder has one). A
+`SegmentFinal` follows the update that closed the segment and replaces its streamed
+characters, as FunASR's 2pass mode and sherpa-onnx's two-pass recognizers do.
 
-Finals run inside `push`, in the caller's thread: one more model call per segment, over at
-most `max_segment_seconds` of audio (README, "Live transcription", has the measured cost).
-Audio that arrives meanwhile waits in the caller's queue and is caught up in one step
-(`StreamOptions.catch_up`). The call is made ahead: once a silence is `_AHEAD_SECONDS` short of
-being a pause, the audio up to its boundary is all there, so its segment is decoded then and
-the final comes with the update that closes the segment, without a decode in between. A
-silence that stops short of a pause costs that decode for nothing.
+Finals run inside `push`, in the caller's thread. A segment's whole chunks (20 s) run as
+they arrive, once no boundary can fall inside them, so its final decodes only the last chunk
+or so, however long the segment (a first one after minutes of silence). Audio that arrives
+meanwhile waits in the caller's queue and is caught up in one step (`StreamOptions.catch_up`;
+README, "Live transcription", has the measured cost). The final is made ahead: once a
+silence is `_AHEAD_SECONDS` short of being a pause, the audio up to its boundary is all
+there, so its segment is decoded then and the final comes with the update that closes the
+segment, without a decode in between. A silence that stops short of a pause costs that
+decode for nothing.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from .audio import SAMPLE_RATE
 from .chunking import resume_start
 from .results import Char, Segment
 from .stream import SegmentFinal, StreamingTranscriber, StreamOptions, StreamUpdate
-from .transcribe import SILENCE_MARGIN_SECONDS, TranscribeOptions, Transcriber
+from .transcribe import SILENCE_MARGIN_SECONDS, SpanDecoder, TranscribeOptions, Transcriber
 from .vad import PauseOptions
 
-__all__ = ["FINAL_OPTIONS", "PARTIAL_OPTIONS", "TwoPassTranscriber", "final_chars"]
+__all__ = ["FINAL_OPTIONS", "PARTIAL_OPTIONS", "TwoPassTranscriber"]
 
 log = logging.getLogger("tingxie.twopass")
 
@@ -55,21 +57,12 @@ PARTIAL_OPTIONS = StreamOptions(
 _AHEAD_SECONDS = 0.2
 
 
-def final_chars(
-    transcriber: Transcriber,
-    audio: np.ndarray,
-    offset_seconds: float,
-    options: TranscribeOptions = FINAL_OPTIONS,
-) -> list[Char]:
-    """Every character of `audio` decoded as a file would be (`Transcriber.transcribe`),
-    its times moved by `offset_seconds` (where the audio starts in the recording) and kept to
-    the millisecond, as the decoders give them."""
-    items, _ = transcriber.transcribe(audio, options)
+def _shifted(chars: list[Char], offset: int) -> list[Char]:
+    """Characters of audio that starts at sample `offset` of the recording, in its time (kept
+    to the millisecond, as the decoders give them)."""
+    seconds = offset / SAMPLE_RATE
     return [
-        replace(c, start=round(c.start + offset_seconds, 3), end=round(c.end + offset_seconds, 3))
-        for item in items
-        if isinstance(item, Segment)
-        for c in item.chars
+        replace(c, start=round(c.start + seconds, 3), end=round(c.end + seconds, 3)) for c in chars
     ]
 
 
@@ -77,9 +70,9 @@ class TwoPassTranscriber:
     """A `StreamingTranscriber` whose segments are replaced by finals (module docstring).
 
     `push`, `finish` and `reset` as the streamer's; the lists they return also hold
-    `SegmentFinal`s. Keeps the audio since the last segment boundary (at most about
-    `max_segment_seconds`), and of a long pause only its last SILENCE_MARGIN_SECONDS. Not
-    thread-safe: one thread (the engine worker).
+    `SegmentFinal`s. Holds the audio of the segment's decode from its next chunk on (its
+    chunks run as they arrive, engine.transcribe.SpanDecoder), and of a long pause only its
+    last SILENCE_MARGIN_SECONDS. Not thread-safe: one thread (the engine worker).
     """
 
     # Its segments are provisional: a caller punctuating or storing text waits for finals.
@@ -100,13 +93,18 @@ class TwoPassTranscriber:
     def reset(self) -> None:
         """Forget everything; the next push starts a new stream at time 0."""
         self.stream.reset()
-        self._audio: list[np.ndarray] = []  # samples from _held_from on
         self._start = 0  # sample index of the last boundary
-        self._held_from = 0  # _start, or later inside a pause (_drop_silence)
         self._after_pause = False  # that boundary is a pause's
         # Where speech resumed after a pause, heard since the last boundary (one found late
         # may lie just before it).
         self._onsets: list[int] = []
+        # The segment's decode (engine.transcribe.SpanDecoder), from `_begin` on: open from
+        # the boundary, or after a pause from where speech resumed. Till then (inside a
+        # pause) the audio waits in `_waiting`, from `_waiting_from` on.
+        self._span: SpanDecoder | None = None
+        self._begin = 0
+        self._waiting: list[np.ndarray] = []
+        self._waiting_from = 0
         self._finals = 0
         self._ahead: tuple[int, list[Char]] | None = None  # (segment end, its decode)
 
@@ -116,25 +114,67 @@ class TwoPassTranscriber:
 
     def push(self, samples: np.ndarray) -> list[StreamUpdate | SegmentFinal]:
         updates = self.stream.push(samples)  # validates the samples first
-        self._audio.append(np.asarray(samples, dtype=np.float32))
+        x = np.asarray(samples, dtype=np.float32)
+        if self._span is not None:
+            self._span.push(x)
+        else:
+            self._waiting.append(x)
         self._onsets += self.stream.take_onsets()
+        if self._span is None and self._span_begin() is not None:
+            self._open(self._waiting_audio(), self._waiting_from)
         out = self._with_finals(updates)
+        if self._span is not None:
+            self._span.advance(self.stream.boundaries_settled - self._begin)
         self._decode_ahead()
         self._drop_silence()
         return out
+
+    def _span_begin(self) -> int | None:
+        """Where the segment's decode starts: at its boundary; after a pause, as the file path
+        (TranscribeOptions.skip_silence), SILENCE_MARGIN_SECONDS before the speech resumed
+        (on the frame grid), and None while it has not."""
+        if not self._after_pause:
+            return self._start
+        if not self._onsets:
+            return None
+        margin = round(SILENCE_MARGIN_SECONDS * SAMPLE_RATE)
+        return resume_start(self._start, self._onsets[0], margin, self.transcriber.geometry.hop)
+
+    def _open(self, audio: np.ndarray, first: int) -> None:
+        """Hold `audio` (from sample `first` on) for the segment after the last boundary: in
+        its decode once it is known where that starts, else waiting. The decode takes
+        `final_options` as they are now: a change (the app's domain text) applies from the
+        next segment on."""
+        begin = self._span_begin()
+        if begin is None:
+            self._span, self._waiting, self._waiting_from = None, [audio], first
+            return
+        self._span, self._begin, self._waiting = (
+            SpanDecoder(self.transcriber, self.final_options),
+            begin,
+            [],
+        )
+        self._span.push(audio[begin - first :])
+
+    def _waiting_audio(self) -> np.ndarray:
+        self._waiting = [
+            np.concatenate(self._waiting) if self._waiting else np.zeros(0, np.float32)
+        ]
+        return self._waiting[0]
 
     def _drop_silence(self) -> None:
         """Inside a pause with no speech heard since, keep only the silence a final can still
         decode (SILENCE_MARGIN_SECONDS before where speech may yet resume): an hour of
         recorded silence is not held."""
-        if not self._after_pause or self._onsets:
+        if self._span is not None:
             return
         margin = round(SILENCE_MARGIN_SECONDS * SAMPLE_RATE)
         hop = self.transcriber.geometry.hop
-        keep = resume_start(self._held_from, self.stream.speech_settled, margin, hop)
-        if keep > self._held_from:
-            self._audio = [self._held()[keep - self._held_from :]]
-            self._held_from = keep
+        # before every boundary still to come as well (a final takes the audio after its end)
+        keep = resume_start(self._waiting_from, self.stream.boundaries_settled, margin, hop)
+        if keep > self._waiting_from:
+            self._waiting = [self._waiting_audio()[keep - self._waiting_from :]]
+            self._waiting_from = keep
 
     def finish(self) -> list[StreamUpdate | SegmentFinal]:
         """Decode the rest; the last segment's final comes last."""
@@ -150,36 +190,23 @@ class TwoPassTranscriber:
                     out.append(final)
         return out
 
-    def _held(self) -> np.ndarray:
-        """The audio since the last boundary, as one array."""
-        self._audio = [np.concatenate(self._audio) if self._audio else np.zeros(0, np.float32)]
-        return self._audio[0]
-
     def _segment_chars(self, end: int) -> list[Char]:
-        """The final characters of the audio from the last boundary to `end`. After a pause,
-        as the file path (TranscribeOptions.skip_silence): from SILENCE_MARGIN_SECONDS before
-        the speech resumed (on the frame grid), and nothing when it has not resumed."""
-        begin = self._start
-        if self._after_pause:
-            onsets = [o for o in self._onsets if o < end]
-            if not onsets:
-                return []
-            margin = round(SILENCE_MARGIN_SECONDS * SAMPLE_RATE)
-            begin = resume_start(begin, onsets[0], margin, self.transcriber.geometry.hop)
-        audio = self._held()[begin - self._held_from : end - self._held_from]
-        return final_chars(self.transcriber, audio, begin / SAMPLE_RATE, self.final_options)
+        """The final characters of the audio from the last boundary to `end`: nothing after a
+        pause when speech has not resumed before `end`."""
+        if self._span is None or (self._after_pause and self._onsets[0] >= end):
+            return []
+        return _shifted(self._span.chars(end - self._begin), self._begin)
 
     def _decode_ahead(self) -> None:
         """Decode the segment a silence will end, once it is `_AHEAD_SECONDS` short of a pause."""
         pending = self.stream.pending_pause
-        if pending is None:
+        if pending is None or self._span is None:
             return
         boundary, silence = pending
         if silence < self.options.pauses.pause_seconds - _AHEAD_SECONDS:
             return
         end = round(boundary * SAMPLE_RATE)
-        held = self._held()
-        if end <= self._start or end > self._held_from + len(held):
+        if not self._begin + self._span.ran_to < end <= self._begin + self._span.received:
             return
         if self._ahead is None or self._ahead[0] != end:
             self._ahead = (end, self._segment_chars(end))
@@ -188,18 +215,24 @@ class TwoPassTranscriber:
         self, streamed: Segment | None, end_seconds: float, at_pause: bool
     ) -> SegmentFinal | None:
         """Decode the segment ending at `end_seconds` (or take the decode made ahead of it)
-        and drop its audio."""
+        and move on to the next segment's audio."""
         end = max(self._start, round(end_seconds * SAMPLE_RATE))
         offset = self._start / SAMPLE_RATE
         ahead, self._ahead = self._ahead, None
         chars = ahead[1] if ahead is not None and ahead[0] == end else self._segment_chars(end)
-        self._audio = [self._held()[max(0, end - self._held_from) :]]
         # A segment cut at its longest inside a pause (a model can write a character in
         # silence) leaves the pause going on: the next still starts where speech resumes.
         resumed = any(o < end for o in self._onsets)
         self._after_pause = at_pause or (self._after_pause and not resumed)
-        self._start, self._held_from = end, max(end, self._held_from)
         self._onsets = [o for o in self._onsets if o >= end]
+        span, begin, self._start = self._span, self._begin, end
+        if span is None or self._span_begin() != begin:  # else its decode goes on (after end)
+            rest = (
+                span.tail(end - begin)
+                if span is not None
+                else self._waiting_audio()[end - self._waiting_from :]
+            )
+            self._open(rest, end)
         replaces = len(streamed.chars) if streamed is not None else 0
         if not chars and not replaces:
             return None

@@ -435,3 +435,47 @@ def test_single_pass_text_equals_the_transformers_pipeline(tiny_model_dir):
     segments, _, _ = run(t, x, TranscribeOptions(chunk_seconds=10, stride_seconds=1))
     assert len(reference) > 50
     assert "".join(s.text for s in segments) == reference
+
+
+@pytest.mark.parametrize("lm", [False, True])
+def test_a_span_decoded_as_it_arrives_is_decoded_as_a_file(transcriber, tiny_with_lm, lm):
+    """SpanDecoder (the live finals' decode) runs a span's whole chunks as they arrive and
+    the rest when asked: its characters are `transcribe`'s of the same audio alone, greedy
+    and with beam search, for spans of no chunk to many, pushed in blocks of any size, asked
+    for at an earlier end first (which leaves the span open) and with chunks run up to the
+    last moment allowed."""
+    import random
+
+    from engine.transcribe import SpanDecoder
+
+    t = Transcriber(load_model(tiny_with_lm)) if lm else transcriber
+    options = TranscribeOptions(
+        chunk_seconds=4.0,
+        stride_seconds=0.5,
+        cut_at_pauses=False,
+        decoder="beam" if lm else "greedy",
+    )
+    # 7 s and 10 s end where a chunk does (chunks of 4 s every 3 s): that one is the last
+    for seed, seconds in enumerate(
+        [7.0, 10.0, *(random.Random(i).uniform(0.01, 20) for i in range(6))]
+    ):
+        rng = random.Random(seed)
+        audio = speech_like(seconds, seed)
+        n = len(audio)
+        whole, _, _ = run(t, audio, options)
+        expected = [c for s in whole for c in s.chars]
+        span, pushed, ahead = SpanDecoder(t, options), 0, None
+        while pushed < n:
+            block = rng.randint(100, 3 * SR)
+            span.push(audio[pushed : pushed + block])
+            pushed = min(n, pushed + block)
+            if ahead is None and pushed > n // 2:
+                ahead = pushed
+                early, _, _ = run(t, audio[:ahead], options)
+                assert span.chars(ahead) == [c for s in early for c in s.chars]
+            span.advance(n if rng.random() < 0.3 else pushed - rng.randint(0, SR))
+        span.advance(n)  # every chunk but the last
+        assert span.chars(n) == expected, seed
+        if span.ran_to:
+            with pytest.raises(ValueError, match="must lie after"):
+                span.chars(span.ran_to)

@@ -214,7 +214,7 @@ def test_a_segment_is_decoded_ahead_of_its_pause(tiny_model_dir, shared_audio, m
     from engine import twopass
     from engine.audio import load_audio
     from engine.model import load_model
-    from engine.transcribe import Transcriber
+    from engine.transcribe import SpanDecoder, Transcriber
 
     transcriber = Transcriber(load_model(tiny_model_dir))
     clip = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")[7_680 : 7_680 + 2 * SR]
@@ -222,13 +222,13 @@ def test_a_segment_is_decoded_ahead_of_its_pause(tiny_model_dir, shared_audio, m
     audio = np.concatenate([clip, short, clip, long, clip])
     decoded_at: list[float] = []
     received = [0]
-    real = twopass.final_chars
+    real = SpanDecoder.chars
 
     def counting(*args, **kwargs):
         decoded_at.append(received[0] / SR)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(twopass, "final_chars", counting)
+    monkeypatch.setattr(SpanDecoder, "chars", counting)
     stream = TwoPassTranscriber(transcriber, ENERGY)
     finals_at, items = [], []
     for i in range(0, len(audio), 800):
@@ -269,6 +269,40 @@ def test_a_final_follows_the_update_that_ended_its_segment(tiny_model_dir, share
     assert stream.audio_seconds == 0 and not [
         x for x in stream.push(audio[:800]) if isinstance(x, SegmentFinal)
     ]
+
+
+def test_a_long_first_segment_is_decoded_as_it_arrives(shared_audio, monkeypatch):
+    """A user who starts recording and speaks after 70 s (demo model, its LM): the first
+    segment's whole chunks run through the model while the silence arrives, so no push runs
+    the model over more than a chunk (20 s) and a stream window, where the push that heard
+    the first pause once decoded all 73 s. The finals are still the file transcript."""
+    from engine.audio import load_audio
+    from engine.model import DEMO_MODEL_DIR, LoadOptions, load_model
+    from engine.transcribe import TranscribeOptions, Transcriber
+
+    demo = Transcriber(load_model(DEMO_MODEL_DIR, LoadOptions(device="cpu", precision="fp32")))
+    clip = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")
+    silence = np.zeros(70 * SR, np.float32)
+    audio = np.concatenate([silence, clip, silence[:SR], clip])
+    ran = [0]
+    real = Transcriber.log_probs
+
+    def counting(self, batch):
+        ran[0] += sum(len(a) for a in batch)
+        return real(self, batch)
+
+    monkeypatch.setattr(Transcriber, "log_probs", counting)
+    stream, items, most = TwoPassTranscriber(demo, ENERGY), [], 0
+    for i in range(0, len(audio), SR // 2):
+        ran[0] = 0
+        items += stream.push(audio[i : i + SR // 2])
+        most = max(most, ran[0])
+    items += stream.finish()
+    assert 0 < most <= 23 * SR
+    finals = [c for _, _, f in spans(items) for c in f.segment.chars]
+    whole, _ = demo.transcribe(audio, TranscribeOptions(pauses=ENERGY.pauses))
+    assert len(finals) > len(clip) / SR  # a few characters a second, twice
+    assert finals == [c for s in whole if isinstance(s, Segment) for c in s.chars]
 
 
 # Measured on these passages (fp32, greedy), before the file path cut at pauses: the stage-6
