@@ -169,7 +169,8 @@ class Chunk:
 
 
 def make_chunk(plan: ChunkPlan, index: int, start: int, audio: np.ndarray, last: bool) -> Chunk:
-    """Chunk `index` of a span, its `audio` starting at sample `start` of that span."""
+    """Chunk `index` of a span, its `audio` starting at sample `start` (the frames it keeps
+    are numbered from sample 0)."""
     hop = plan.geometry.hop
     stride_frames = plan.stride_samples // hop
     return Chunk(

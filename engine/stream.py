@@ -281,15 +281,11 @@ class StreamingTranscriber:
         return None if pending is None else (pending[0] / SAMPLE_RATE, pending[1] / SAMPLE_RATE)
 
     @property
-    def speech_settled(self) -> int:
-        """Sample before which every pause and onset in the audio has been found."""
-        return self._pauses.settled
-
-    @property
     def boundaries_settled(self) -> int:
-        """Sample before which no segment boundary can come any more: every pause boundary
-        before `speech_settled` has been passed, and a segment cut at its longest or closed
-        inside a pause ends at the commit point, which only moves on."""
+        """Sample before which no segment boundary can come any more, nor an onset: the pause
+        detector has found every boundary and onset before its settled point, and a segment
+        cut at its longest or closed inside a pause ends at the commit point, which only
+        moves on."""
         return min(self._pauses.settled, self._committed * self._hop)
 
     def take_onsets(self) -> list[int]:
