@@ -36,6 +36,7 @@ __all__ = [
     "StreamResampler",
     "is_supported",
     "iter_audio",
+    "joined",
     "load_audio",
     "open_source",
     "probe",
@@ -610,6 +611,14 @@ def open_source(
     size = max(1, round(block_seconds * sampling_rate))
     blocks = (samples[i : i + size] for i in range(0, len(samples), size))
     return "<array>", len(samples) / sampling_rate, blocks
+
+
+def joined(blocks: list[np.ndarray]) -> np.ndarray:
+    """`blocks` of samples as one array, left as the list's only element: a holder that
+    appends a block per push joins them once, when it reads them."""
+    if len(blocks) != 1:
+        blocks[:] = [np.concatenate(blocks) if blocks else np.zeros(0, np.float32)]
+    return blocks[0]
 
 
 def load_audio(path: str | os.PathLike[str], *, sampling_rate: int = SAMPLE_RATE) -> np.ndarray:

@@ -324,18 +324,11 @@ class SpanDecoder:
         self._blocks.append(np.asarray(samples, np.float32))
         self.received += len(samples)
 
-    def _audio(self) -> np.ndarray:
-        if len(self._blocks) != 1:
-            self._blocks = [
-                np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)
-            ]
-        return self._blocks[0]
-
     def tail(self, start: int) -> np.ndarray:
         """The samples pushed from `start` on (at or after the next chunk's start)."""
         if start < self._from:
             raise ValueError(f"samples before {self._from} are gone (asked from {start})")
-        return self._audio()[start - self._from :]
+        return audio.joined(self._blocks)[start - self._from :]
 
     def advance(self, known: int) -> None:
         """Run every chunk that has arrived whole and ends before `known`: the caller knows
@@ -346,9 +339,9 @@ class SpanDecoder:
             stop = start + plan.chunk_samples
             if stop >= min(known, self.received + 1):
                 break
-            held = self._audio() if held is None else held
-            audio = held[start - self._from : stop - self._from]
-            chunks.append(make_chunk(plan, self._index + len(chunks), start, audio, False))
+            held = audio.joined(self._blocks) if held is None else held
+            samples = held[start - self._from : stop - self._from]
+            chunks.append(make_chunk(plan, self._index + len(chunks), start, samples, False))
         if held is not None:
             self._chars += self._run(self._decoder, chunks)
             self._index += len(chunks)
@@ -362,14 +355,16 @@ class SpanDecoder:
             raise ValueError(
                 f"end={end}: must lie after {self.ran_to} and at most at {self.received}"
             )
-        plan, chunks, start, held = self._plan, [], self._from, self._audio()
+        plan, chunks, start, held = self._plan, [], self._from, audio.joined(self._blocks)
         while start < end:
             stop = min(start + plan.chunk_samples, end)
-            audio = held[start - self._from : stop - self._from]
-            chunks.append(make_chunk(plan, self._index + len(chunks), start, audio, stop == end))
+            samples = held[start - self._from : stop - self._from]
+            last = stop == end
+            chunks.append(make_chunk(plan, self._index + len(chunks), start, samples, last))
             start += plan.step
             if stop == end:
                 break
+        # its frame buffer is replaced, never written to, so the copy leaves this one as it was
         decoder = copy.copy(self._decoder)
         return self._chars + self._run(decoder, chunks) + decoder.finish()
 

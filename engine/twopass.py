@@ -27,7 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
+from .audio import SAMPLE_RATE, joined
 from .chunking import resume_start
 from .results import Char, Segment
 from .stream import SegmentFinal, StreamingTranscriber, StreamOptions, StreamUpdate
@@ -121,7 +121,7 @@ class TwoPassTranscriber:
             self._waiting.append(x)
         self._onsets += self.stream.take_onsets()
         if self._span is None and self._span_begin() is not None:
-            self._open(self._waiting_audio(), self._waiting_from)
+            self._open(joined(self._waiting), self._waiting_from)
         out = self._with_finals(updates)
         if self._span is not None:
             self._span.advance(self.stream.boundaries_settled - self._begin)
@@ -156,12 +156,6 @@ class TwoPassTranscriber:
         )
         self._span.push(audio[begin - first :])
 
-    def _waiting_audio(self) -> np.ndarray:
-        self._waiting = [
-            np.concatenate(self._waiting) if self._waiting else np.zeros(0, np.float32)
-        ]
-        return self._waiting[0]
-
     def _drop_silence(self) -> None:
         """Inside a pause with no speech heard since, keep only the silence a final can still
         decode (SILENCE_MARGIN_SECONDS before where speech may yet resume): an hour of
@@ -173,7 +167,7 @@ class TwoPassTranscriber:
         # before every boundary still to come as well (a final takes the audio after its end)
         keep = resume_start(self._waiting_from, self.stream.boundaries_settled, margin, hop)
         if keep > self._waiting_from:
-            self._waiting = [self._waiting_audio()[keep - self._waiting_from :]]
+            self._waiting = [joined(self._waiting)[keep - self._waiting_from :]]
             self._waiting_from = keep
 
     def finish(self) -> list[StreamUpdate | SegmentFinal]:
@@ -230,7 +224,7 @@ class TwoPassTranscriber:
             rest = (
                 span.tail(end - begin)
                 if span is not None
-                else self._waiting_audio()[end - self._waiting_from :]
+                else joined(self._waiting)[end - self._waiting_from :]
             )
             self._open(rest, end)
         replaces = len(streamed.chars) if streamed is not None else 0

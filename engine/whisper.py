@@ -374,10 +374,9 @@ class WhisperTranscriber:
             # TranscribeOptions.skip_silence by faster-whisper's own silero filter (silences of
             # 2 s or more; timestamps mapped back), keeping SPEECH_PAD_SECONDS around speech: on
             # the 23 shared clips joined by 4 s of near-silence Whisper-base without it dropped
-            # whole clips
-            # after the silences (CER 23.0 %, 140 deletions), with it 14.8 % (43); the clips
-            # alone stay at 13.74 %, where the filter's 0.4 s lost 0.65 points (0.6 s: 0.22;
-            # the margin chosen on these same clips, 2026-12-05).
+            # whole clips after the silences (CER 23.0 %, 140 deletions), with it 14.8 % (43);
+            # the clips alone stay at 13.74 %, where the filter's 0.4 s lost 0.65 points (0.6 s:
+            # 0.22; the margin chosen on these same clips, 2026-12-05).
             vad_filter=options.skip_silence,
             vad_parameters=(
                 {"speech_pad_ms": round(SPEECH_PAD_SECONDS * 1000)}
