@@ -170,7 +170,7 @@ ZH: dict[str, str] = {
     ),
     "dataset.no_recording": "转写 {transcript} 没有录音，其中的改正无法生成音频片段",
     "dataset.clip_failed": "转写 {transcript}：{error}",
-    "dataset.bad_name": "训练集名称“{name}”：只能使用字母、数字、“-”、“_”或“.”",
+    "dataset.bad_name": "训练集名称“{name}”：须以字母或数字开头，只能使用字母、数字、“-”、“_”或“.”",
     "dataset.nothing_checked": (
         "这些转写中没有足够长的已校对文字可用于训练；请先确认或改正一些存疑之处"
     ),

@@ -212,7 +212,10 @@ MESSAGES: dict[str, str] = {
         "transcript {transcript} has no recording, so its corrections cannot become clips"
     ),
     "dataset.clip_failed": "transcript {transcript}: {error}",
-    "dataset.bad_name": "dataset name {name!r}: use letters, digits, '-', '_' or '.'",
+    "dataset.bad_name": (
+        "dataset name {name!r}: begin with a letter or digit, then use letters, digits, '-', "
+        "'_' or '.'"
+    ),
     "dataset.nothing_checked": (
         "no checked text long enough to train on in these transcripts; accept or fix some "
         "doubtful spans first"

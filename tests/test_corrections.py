@@ -97,8 +97,10 @@ def test_nothing_verified_and_bad_name(tmp_path: Path):
         tid = store.add_transcript(make_segments())
         with pytest.raises(CorrectionsError, match="accept or fix"):
             build_dataset(store, [tid], "x", model="m")
-        with pytest.raises(CorrectionsError, match="dataset name"):
-            build_dataset(store, [tid], "a/b", model="m")
+        # "." would swap out corrections/ itself, every other set and tuned model in it
+        for bad in ("a/b", ".", "..", ".hidden"):
+            with pytest.raises(CorrectionsError, match="dataset name"):
+                build_dataset(store, [tid], bad, model="m")
         store.add_edit(tid, EditOp(0, 0, 1, "昨", "fix"))
         with pytest.raises(CorrectionsError, match="no recording"):
             build_dataset(store, [tid], "x", model="m")

@@ -33,7 +33,8 @@ __all__ = [
 log = logging.getLogger("tingxie.corrections")
 
 Scope = Literal["segment", "span"]
-_NAME = re.compile(r"^[\w.-]+$")
+# A folder name of its own: never "." or "..", which would name corrections/ or its parent.
+_NAME = re.compile(r"^\w[\w.-]*$")
 
 
 class CorrectionsError(TingxieError, ValueError):
