@@ -1,9 +1,9 @@
 """Undo/redo of review decisions over an `EditSession`, and of speaker names (QUndoStack commands).
 
-Each command moves the session's head: the session saves every move to the store at once, so
-undo and redo are autosaved too. A failed save (full or read-only disk) leaves the change in
-effect in memory; the command reports the `StoreError` through `on_saved` and the next change
-saves everything.
+Each command moves the session to a state it was in: the session saves every move to the store
+at once, so undo and redo are autosaved too. A failed save (full or read-only disk) leaves the
+change in effect in memory; the command reports the `StoreError` through `on_saved` and the next
+change saves everything.
 """
 
 from __future__ import annotations
@@ -22,50 +22,65 @@ Saved = Callable[[StoreError | None], None]
 
 
 class HeadCommand(QUndoCommand):
-    """Move the session to `head` edits in effect (e.g. 0: back to the model's output)."""
+    """Move the session to `head` of its edits in effect (e.g. 0: back to the model's output).
+
+    It keeps the session's edits as they are now: an edit made after it drops those beyond the
+    head, and undoing down to this command must bring them back."""
 
     def __init__(self, session: EditSession, head: int, text: str, on_saved: Saved) -> None:
         super().__init__(text)
         self.session = session
+        self._ops = tuple(session.ops)
         self._before = session.head
         self._after = head
         self._on_saved = on_saved
 
-    def _move(self, head: int) -> None:
+    def _move(self, ops: tuple[EditOp, ...], head: int) -> None:
         try:
-            self.session.set_head(head)
+            self.session.restore(ops, head)
         except StoreError as e:
             self._on_saved(e)
             return
         self._on_saved(None)
 
     def redo(self) -> None:
-        self._move(self._after)
+        self._move(self._ops, self._after)
 
     def undo(self) -> None:
-        self._move(self._before)
+        self._move(self._ops, self._before)
 
 
-class EditCommand(HeadCommand):
-    """One decision (accept, fix, alternative): the first redo applies it, later ones return
-    to it."""
+class EditCommand(QUndoCommand):
+    """One decision (accept, fix, alternative) made after the session's first `head` edits:
+    undo returns to them, redo makes it again after them.
+
+    A linear stack redoes a command from the state it was made in, so only the edits in effect
+    matter; it keeps no copy of the others (a long review makes thousands of decisions)."""
 
     def __init__(self, session: EditSession, op: EditOp, text: str, on_saved: Saved) -> None:
-        super().__init__(session, session.head + 1, text, on_saved)
+        super().__init__(text)
+        self.session = session
         self.op = op
-        self._applied = False
+        self._head = session.head
+        self._on_saved = on_saved
 
-    def redo(self) -> None:
-        if self._applied:
-            super().redo()
-            return
-        self._applied = True
+    def _move(self, move: Callable[[], None]) -> None:
         try:
-            self.session.apply(self.op)
+            move()
         except StoreError as e:
             self._on_saved(e)
             return
         self._on_saved(None)
+
+    def redo(self) -> None:
+        session, head = self.session, self._head
+        if len(session.ops) > head and session.ops[head] == self.op:
+            self._move(lambda: session.restore(session.ops, head + 1))
+        else:  # the first time, or after an undo brought other edits back
+            self._move(lambda: session.restore([*session.ops[:head], self.op], head + 1))
+
+    def undo(self) -> None:
+        self._move(lambda: self.session.restore(self.session.ops, self._head))
 
 
 class RenameSpeakerCommand(QUndoCommand):

@@ -925,6 +925,11 @@ class MainWindow(QMainWindow):
         self.transcript_undo.push(RenameSpeakerCommand(rename, speaker, before, name, label))
 
     def _name_speaker(self, doc: Document, speaker: int, name: str) -> None:
+        panel = self.review_panel
+        if panel is not None and panel.session is not None and panel.session.tid == doc.tid:
+            # Opened on the Review page since: its session holds the names and saves them
+            panel.name_speaker(speaker, name)  # _speakers_renamed follows
+            return
         names = renamed_speakers(doc.speaker_names, speaker, name)
         if doc.tid is not None and self.library is not None:
             try:
@@ -945,6 +950,17 @@ class MainWindow(QMainWindow):
                 doc.speaker_names = dict(names)
                 if self.documents.get(self.current) is doc:
                     self.transcript.set_speaker_names(names)
+
+    def _close_unsaved(self) -> bool:
+        """Review changes could not be saved: close anyway (losing them) or stay?"""
+        answer = QMessageBox.warning(
+            self,
+            tr("page.review"),
+            tr("review.close_unsaved"),
+            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Discard
 
     def dragEnterEvent(self, event) -> None:
         if any(url.isLocalFile() for url in event.mimeData().urls()):
@@ -1104,6 +1120,10 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         if self.tune_page is not None and not self.tune_page.confirm_close():
             event.ignore()  # a tuning job runs and the user chose to stay
+            return
+        panel = self.review_panel
+        if panel is not None and not panel.save_pending() and not self._close_unsaved():
+            event.ignore()  # review changes still cannot be saved, and the user stays
             return
         self.handle.stop()  # a running recording is finished and kept
         if self.tune_page is not None:

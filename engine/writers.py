@@ -148,10 +148,13 @@ def _voice(cue: Cue, vtt: bool, names: Mapping[int, str] | None) -> str:
     if cue.speaker is None:
         return ""
     name = speaker_name(cue.speaker, names)
-    if not vtt:
-        return f"{name}："
-    escaped = name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return f"<v {escaped}>"
+    return f"<v {_vtt_escaped(name)}>" if vtt else f"{name}："
+
+
+def _vtt_escaped(text: str) -> str:
+    """Text as WebVTT reads it back: a '<' would open a tag, an '&' an entity, and '-->' in a
+    cue's text would make a timing line of it (escaping '>' covers that)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _subtitles(
@@ -161,7 +164,8 @@ def _subtitles(
     blocks = []
     for n, cue in enumerate(plan_cues(segments), start=1):
         times = f"{timestamp(cue.start, sep)} --> {timestamp(cue.end, sep)}"
-        blocks.append(f"{n}\n{times}\n{_voice(cue, vtt, names)}{cue.text}\n")
+        text = _vtt_escaped(cue.text) if vtt else cue.text
+        blocks.append(f"{n}\n{times}\n{_voice(cue, vtt, names)}{text}\n")
     body = "\n".join(blocks)
     return f"WEBVTT\n\n{body}" if vtt else body
 

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -232,6 +233,120 @@ def test_full_disk_keeps_the_edit_and_says_so(qtbot, panel: ReviewPanel, store, 
     key(qtbot, panel, KEYS["accept"])  # the next change saves both
     assert store.chain(tid)[1] == 2 and "磁盘已满" not in panel.status.text()
     assert text_of(store, tid) == "今甜甜天气好我们去公圆"
+
+
+def test_undo_and_redo_across_a_revert_and_a_later_fix(panel: ReviewPanel, store):
+    """History → original, then a new fix: undoing down past the revert brings back the two
+    fixes the new one had dropped, and redo goes forward through the same states."""
+    tid = panel.session.tid
+
+    def state() -> tuple[list[str], list[str]]:
+        return [s.text for s in panel.session.segments], [s.text for s in store.segments(tid)]
+
+    seen = [state()]
+    for step in (
+        lambda: panel.fix_span("甜"),
+        lambda: panel.fix_span("园"),
+        lambda: panel.revert_to(0),
+        lambda: panel.fix_span("远"),
+    ):
+        step()
+        seen.append(state())
+    assert seen[2][0] == ["今甜天气好", "我们去公园"] and seen[3][0] == seen[0][0]
+    assert seen[4][0] != seen[0][0]
+    for expected in reversed(seen[:-1]):
+        panel.undo_stack.undo()
+        assert state() == expected
+    for expected in seen[1:]:
+        panel.undo_stack.redo()
+        assert state() == expected
+
+
+def test_unsaved_changes_keep_their_transcript_open_until_saved(
+    qtbot, panel: ReviewPanel, store, monkeypatch
+):
+    tid, other = panel.session.tid, store.add_transcript(segments())
+    real_save = Store.save_chain
+
+    def full(self, *args):
+        raise store_mod._describe(self.path, sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(Store, "save_chain", full)
+    panel.fix_span("甜")
+    assert panel.session.dirty
+    panel.open(other)  # still cannot be saved: the fix would be lost, so it stays open
+    assert panel.session.tid == tid and panel.session.segments[0].text == "今甜天气好"
+    assert "磁盘已满" in panel.status.text() and "导出" in panel.status.text()
+    monkeypatch.setattr(Store, "save_chain", real_save)
+    panel.open(other)  # saved on the way
+    assert panel.session.tid == other
+    assert text_of(store, tid).startswith("今甜天气好") and store.chain(tid)[1] == 1
+
+
+def test_spans_across_a_mark_keep_it_when_fixed_or_picked(qtbot, panel: ReviewPanel, store):
+    """The fix box and the alternatives hold the marks inside a span: fixing one character, or
+    picking an alternative, left the span's inner comma out."""
+    chars = list(_chars("我们去公圆吧", [0.9, 0.9, 0.3, 0.4, 0.3, 0.9], 0.0))
+    chars[2] = replace(chars[2], after="，")
+    chars[4] = replace(chars[4], alternatives=(Alternative("园", 0.6),))
+    tids = [store.add_transcript([Segment(0, 0.0, 1.45, tuple(chars))]) for _ in range(3)]
+    panel.open(tids[0])
+    assert panel.fix_edit.text() == "去，公圆" and panel.choices[0] == "去，公园"
+    assert all(c[1] == "，" for c in panel.choices)
+    panel.fix_span(panel.fix_edit.text().replace("圆", "园"))
+    assert store.segments(tids[0])[0].punctuated == "我们去，公园吧"
+    panel.open(tids[1])
+    panel.pick_alternative(1)
+    assert store.segments(tids[1])[0].punctuated == "我们去，公园吧"
+    panel.open(tids[2])
+    panel.fix_span("去公圆")  # the comma deleted on purpose: a fix, not an acceptance
+    assert store.segments(tids[2])[0].punctuated == "我们去公圆吧"
+
+
+def test_closing_with_unsaved_review_changes_asks(qtbot, tmp_path, store: Store, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from app import settings
+    from app.main import build_window
+    from app.worker import Engine
+
+    engine = Engine(
+        load_model=lambda source, tqdm: object(),
+        list_devices=lambda: [],
+        find_unfinished=lambda folder: [],
+    )
+    window = build_window(
+        settings.open_settings(tmp_path / "settings.ini"),
+        engine,
+        library=store,
+        player=FakePlayer(),
+    )
+    qtbot.addWidget(window)
+    window.show()
+    tid = store.add_transcript(segments())
+    panel = window.review_panel
+    panel.confidence_bar.spin.setValue(0.5)
+    panel.open(tid)
+    real_save = Store.save_chain
+
+    def full(self, *args):
+        raise store_mod._describe(self.path, sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(Store, "save_chain", full)
+    panel.fix_span("甜")
+    asked = []
+
+    def answer(parent, title, text, buttons, default):
+        asked.append(text)
+        return default  # Cancel: stay
+
+    monkeypatch.setattr(QMessageBox, "warning", answer)
+    assert not window.close() and window.isVisible() and panel.session.dirty
+    assert asked == [tr("review.close_unsaved")]
+    monkeypatch.setattr(Store, "save_chain", real_save)
+    assert window.close()  # saved on the way out, nothing asked
+    assert len(asked) == 1 and store.chain(tid)[1] == 1
+    window.handle.stop()
 
 
 def test_export_dialog_takes_the_chosen_type_and_starts_beside_the_audio(

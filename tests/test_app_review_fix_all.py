@@ -46,6 +46,23 @@ def test_find_occurrences_in_reading_order_skipping_the_fixed_stretch():
     assert find_occurrences(segments, "园") == []
 
 
+def marked(segment: Segment, marks: dict[int, str]) -> Segment:
+    """`segment` with punctuation `marks` after the characters at those indices."""
+    chars = tuple(replace(c, after=marks.get(k, "")) for k, c in enumerate(segment.chars))
+    return replace(segment, chars=chars)
+
+
+def test_occurrences_have_the_same_marks_between_their_characters():
+    """他门 -> 他们 must not reach 其他。门口, where a sentence ends between the two."""
+    segments = [seg(0, "他门来了", 0.0), marked(seg(1, "没有其他门口有人他门", 2.0), {3: "。"})]
+    assert [(o.segment, o.first) for o in find_occurrences(segments, "他门")] == [(0, 0), (1, 8)]
+    # with the mark in the fixed text, only the place that has it there
+    found = find_occurrences(segments, "他。门")
+    assert [(o.segment, o.first, o.stop) for o in found] == [(1, 3, 5)]
+    ops = replace_ops(found, "她。们")
+    assert apply_edits(segments, ops)[1].punctuated == "没有其她。们口有人他门"
+
+
 def test_the_fixed_text_is_not_found_again_inside_its_replacement():
     """他 -> 他们 at segment 0: the new 他们 holds 他, which must not be offered again."""
     segments = apply_edits([seg(0, "他说他来了", 0.0)], [EditOp(0, 0, 1, "他们", "fix")])
@@ -129,6 +146,19 @@ def test_undoing_the_fix_withdraws_the_offer(panel: ReviewPanel):
     assert not panel.fix_all_button.isVisible() and not panel.fix_all_action.isEnabled()
     panel.fix_all()  # nothing to do any more
     assert texts(panel) == ["我们去公圆", "公圆里人很多", "明天还去公圆吗"]
+
+
+def test_opening_another_transcript_withdraws_the_offer(panel: ReviewPanel):
+    """The offer holds edits of the transcript it was made in: applied to another, it wrote
+    their characters into it."""
+    other = panel.store.add_transcript([seg(0, "会议记录开始", 0.0), seg(1, "请大家发言好吗", 2.0)])
+    panel.fix_span("公园")
+    assert panel.fix_all_action.isEnabled()
+    panel.open(other)
+    assert not panel.fix_all_button.isVisible() and not panel.fix_all_action.isEnabled()
+    panel.fix_all()
+    assert texts(panel) == ["会议记录开始", "请大家发言好吗"]
+    assert panel.store.chain(other) == ([], 0)
 
 
 def test_accepting_offers_nothing(panel: ReviewPanel):

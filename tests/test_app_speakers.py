@@ -400,6 +400,34 @@ def test_renaming_a_transcript_not_in_review_is_undone_on_the_transcript_page(
     }
 
 
+def test_a_rename_undone_on_the_transcript_page_reaches_a_review_opened_since(
+    qtbot, make_window, store, monkeypatch, tmp_path
+):
+    """Renamed on the Transcript page, then opened on the Review page, then undone on the
+    Transcript page: the Review page kept the old name, showed and exported it, and its next
+    save would have written it back."""
+    window = make_window(_Speakers())
+    _choose(window, "2")
+    ready = []
+    window.transcript_ready.connect(lambda *args: ready.append(args))
+    _, second = window.add_files(["/data/a.wav", "/data/talk.wav"])
+    qtbot.waitUntil(lambda: len(ready) == 2, timeout=10_000)
+    window.show_document(second)
+    tid = window.documents[second].tid
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("王", True))
+    window.transcript.speaker_rename_requested.emit(1)
+    panel = window.review_panel
+    panel.open(tid)
+    assert panel.view.speaker_labels()[1] == (1, "王：")
+    window.transcript.setFocus()
+    qtbot.keyClick(window.transcript, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert store.speaker_names(tid) == {} and panel.session.speaker_names == {}
+    assert panel.view.speaker_labels()[1] == (1, "说话人 2：")
+    panel.accept_span()  # the session's next save keeps the undo
+    assert store.speaker_names(tid) == {}
+    assert "王" not in panel.export(tmp_path / "talk.txt").read_text(encoding="utf-8")
+
+
 # ---- the one engine function the CLI and the app share ------------------------------------
 
 

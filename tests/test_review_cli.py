@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,18 @@ def test_cli_library_lists_searches_and_exports_edits(tmp_path: Path, capsys):
     assert "我們去北京" in target.read_text(encoding="utf-8")
     assert run_cli(["library", "--db", str(path), "--export", "42", str(target)]) == 1
     assert "transcript 42 is not in the store" in capsys.readouterr().err
+
+
+def test_cli_library_export_names_the_speakers(tmp_path: Path):
+    path = tmp_path / "cli.db"
+    with Store(path) as s:
+        spoken = [replace(seg, speaker=seg.id) for seg in make_segments()]
+        tid = s.add_transcript(spoken, title="visit")
+        s.rename_speaker(tid, 0, "张医生")
+    target = tmp_path / "out.txt"
+    assert run_cli(["library", "--db", str(path), "--export", str(tid), str(target)]) == 0
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert [line for line in lines if line] == ["张医生：今天天气好", "说话人 2：我们去公园"]
 
 
 def test_cli_hand_off(store_with_edits, tmp_path, capsys):

@@ -192,6 +192,37 @@ def test_full_disk_keeps_work_in_memory_and_saves_later(db: Store):
     assert db.integrity_ok()
 
 
+def test_a_speaker_name_is_kept_like_an_edit_when_the_disk_is_full(db: Store):
+    tid = db.add_transcript(make_segments())
+    session = EditSession(db, tid)
+    pages = db._conn.execute("PRAGMA page_count").fetchone()[0]
+    db._conn.execute(f"PRAGMA max_page_count={pages}")
+    name = "张医生" * 5000  # takes new pages: the disk is full
+    with pytest.raises(StoreError, match="the disk is full"):
+        session.rename_speaker(0, name)
+    assert session.dirty and session.speaker_names == {0: name}  # kept in memory
+    assert db.speaker_names(tid) == {}
+    db._conn.execute("PRAGMA max_page_count=1073741823")
+    session.apply(EditOp(0, 0, 1, "昨", "fix"))  # the next change saves both
+    assert db.speaker_names(tid) == {0: name} and db.chain(tid)[1] == 1
+
+
+def test_restoring_a_state_brings_back_edits_a_later_edit_dropped(db: Store):
+    tid = db.add_transcript(make_segments())
+    session = EditSession(db, tid)
+    first, second = EditOp(0, 0, 1, "昨", "fix"), EditOp(1, 0, 1, "甲", "fix")
+    session.apply(first)
+    before = list(session.ops)
+    session.restore(session.ops, 0)
+    session.apply(second)  # drops `first`, which an undo of the revert needs back
+    assert session.ops == [second]
+    session.restore(before, 1)
+    assert [s.text for s in db.segments(tid)] == [s.text for s in session.segments]
+    assert db.chain(tid) == ([first], 1) and session.segments[0].text.startswith("昨")
+    with pytest.raises(ValueError, match="head=2"):
+        session.restore([first], 2)
+
+
 def test_read_only_database_gives_clear_error(tmp_path: Path, monkeypatch):
     path = tmp_path / "ro.db"
     with Store(path) as s:

@@ -189,6 +189,17 @@ def test_empty_transcripts_are_valid():
     assert json.loads(render([], "json"))["segments"] == []
 
 
+def test_webvtt_cue_text_is_escaped():
+    """Typed fixes can hold '<', '&' or '-->': unescaped, a VTT reader takes a tag, an entity
+    or a timing line from them and loses the rest of the cue."""
+    text = render([seg(0, 0.0, "价格3<5元"), seg(1, 3.0, "AT&T"), seg(2, 6.0, "A-->B")], "vtt")
+    timing = re.compile(r"\d\d:\d\d:\d\d\.\d{3} --> ")
+    lines = text.splitlines()[2:]
+    payload = [line for line in lines if line and not line.isdigit() and not timing.match(line)]
+    assert payload == ["价格3&lt;5元", "AT&amp;T", "A--&gt;B"]
+    assert "3<5" in render([seg(0, 0.0, "价格3<5元")], "srt")  # SRT has no escapes
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_write_picks_the_format_from_the_suffix(tmp_path, fmt: str):
     path = write(SEGMENTS, tmp_path / f"out.{fmt}", info=INFO)

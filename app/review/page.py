@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,17 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def marked(texts: Sequence[str], span_chars: Sequence[Char]) -> str:
+    """`texts`, one for each of `span_chars`, with the punctuation between them: a span's text
+    as it is fixed, so that a fix keeps the marks inside the span (the mark after its last
+    character stays anyway, unless the fix types another)."""
+    last = len(span_chars) - 1
+    return "".join(
+        t + (c.after if i < last else "")
+        for i, (t, c) in enumerate(zip(texts, span_chars, strict=True))
+    )
+
+
 def span_choices(span_chars: tuple[Char, ...], limit: int = MAX_ALTERNATIVES) -> list[str]:
     """Whole-span texts with one character swapped for one of its alternatives, most likely
     swap first (so one key verifies the whole span)."""
@@ -89,8 +100,8 @@ def span_choices(span_chars: tuple[Char, ...], limit: int = MAX_ALTERNATIVES) ->
     text = [c.text for c in span_chars]
     choices = []
     for _, i, alt in swaps:
-        candidate = "".join([*text[:i], alt.text, *text[i + 1 :]])
-        if candidate not in choices and candidate != "".join(text):
+        candidate = marked([*text[:i], alt.text, *text[i + 1 :]], span_chars)
+        if candidate not in choices and candidate != marked(text, span_chars):
             choices.append(candidate)
     return choices[:limit]
 
@@ -315,7 +326,10 @@ class ReviewPanel(QWidget):
 
     # ---- opening ---------------------------------------------------------------------------
     def open(self, tid: int) -> None:
-        """Show transcript `tid` for review; undo history starts afresh."""
+        """Show transcript `tid` for review; undo history starts afresh. The one open stays
+        while changes to it are kept only in memory (a save failed) and still cannot be saved."""
+        if not self.save_pending():
+            return
         self.player.stop()
         try:
             self.session = EditSession(self.store, tid)
@@ -325,10 +339,25 @@ class ReviewPanel(QWidget):
         self.undo_stack.blockSignals(True)  # no redraw of the old state: one follows below
         self.undo_stack.clear()
         self.undo_stack.blockSignals(False)
+        self._fix_all = None  # an offer for the transcript closed
+        self._show_fix_all()
         self.index = 0
         self.status.setText("")
         self._refresh(full=True)
         self._focus_fix_box()
+
+    def save_pending(self) -> bool:
+        """Save what a failed save left in memory; False (and the error shown) when that still
+        fails, so the caller keeps the transcript open rather than lose it."""
+        if self.session is None or not self.session.dirty:
+            return True
+        try:
+            self.session.flush()
+        except StoreError as e:
+            self._status.say(lambda error=e: tr("review.unsaved_kept", message=error_text(error)))
+            return False
+        self._saved(None)
+        return True
 
     @property
     def threshold(self) -> float:
@@ -407,6 +436,10 @@ class ReviewPanel(QWidget):
         first = self._offsets[span.segment] + span.first
         return tuple(self._chars[first : first + span.stop - span.first])
 
+    def _stored_chars(self, span: DoubtfulSpan) -> tuple[Char, ...]:
+        """The span's characters in the stored script (`_span_chars`: as shown)."""
+        return self.session.segments[span.segment].chars[span.first : span.stop]
+
     def _show_span(self) -> None:
         span = self.current_span()
         if self.session is None:
@@ -427,7 +460,7 @@ class ReviewPanel(QWidget):
             self.fix_edit.setText("")  # (clear() would be undoable typing)
             return
         chars = self._span_chars(span)
-        text = "".join(c.text for c in chars)
+        text = marked([c.text for c in chars], chars)
         self.span_label.setText(
             tr(
                 "review.span",
@@ -438,8 +471,7 @@ class ReviewPanel(QWidget):
             )
         )
         # Choices in the stored script (what the model knows), shown in the display script.
-        stored = self.session.segments[span.segment].chars[span.first : span.stop]
-        self.choices = span_choices(stored)
+        self.choices = span_choices(self._stored_chars(span))
         self._show_alternatives()
         self.fix_edit.setText(text)
         self.fix_edit.selectAll()
@@ -557,32 +589,39 @@ class ReviewPanel(QWidget):
         span = self.current_span()
         if span is None:
             return
-        shown = "".join(c.text for c in self._span_chars(span))
+        shown, stored = self._span_chars(span), self._stored_chars(span)
         text = text.strip()
-        if text in (shown, span.text):
+        if text in (
+            marked([c.text for c in shown], shown),
+            marked([c.text for c in stored], stored),
+        ):
             self.accept_span()
             return
+        old = marked([c.text for c in stored], stored)
         op = EditOp(span.segment, span.first, span.stop, text, "fix")
         self._decide(op, tr("undo.fix", old=span.text, text=text))
-        self._offer_fix_all(op, span.text)
+        self._offer_fix_all(op, old)
 
     def pick_alternative(self, n: int) -> None:
         """Take choice `n` (1-based) of the span's alternatives."""
         span = self.current_span()
         if span is not None and 1 <= n <= len(self.choices):
             text = self.choices[n - 1]
+            stored = self._stored_chars(span)
+            old = marked([c.text for c in stored], stored)
             op = EditOp(span.segment, span.first, span.stop, text, "alternative")
             self._decide(op, tr("undo.alternative", text=text))
-            self._offer_fix_all(op, span.text)
+            self._offer_fix_all(op, old)
 
     # ---- fix all occurrences ---------------------------------------------------------------
     def _offer_fix_all(self, op: EditOp, old: str) -> None:
-        """After `op` replaced `old`: offer the same change where else the transcript has
-        `old` (engine.library.review finds them and makes the edits)."""
+        """After `op` replaced `old` (with the marks between its characters): offer the same
+        change where else the transcript has `old` (engine.library.review finds them and makes
+        the edits)."""
         if self.session is None:
             return
-        new = split_marks(op.text)[0]
-        fixed = (op.segment, op.first, op.first + len(new))
+        new = review.inner_text(op.text)
+        fixed = (op.segment, op.first, op.first + len(split_marks(new)[0]))
         found = review.find_occurrences(self.session.segments, old, skip=fixed)
         ops = review.replace_ops(found, new)
         self._fix_all = (ops, old, new, self.undo_stack.index()) if ops else None
@@ -625,10 +664,11 @@ class ReviewPanel(QWidget):
         old = self.view.speaker_label(speaker)
         label = tr("undo.rename_speaker", old=old, name=name.strip() or speaker_name(speaker))
         before = self.session.speaker_names.get(speaker, "")
-        self.undo_stack.push(RenameSpeakerCommand(self._name_speaker, speaker, before, name, label))
+        self.undo_stack.push(RenameSpeakerCommand(self.name_speaker, speaker, before, name, label))
 
-    def _name_speaker(self, speaker: int, name: str) -> None:
-        """Rename in the session (saved at once; a failed save keeps the name in memory)."""
+    def name_speaker(self, speaker: int, name: str) -> None:
+        """Rename in the session (saved at once; a failed save keeps the name in memory), for
+        this page's undo stack and the Transcript page's, whose transcript may be open here."""
         error = None
         try:
             self.session.rename_speaker(speaker, name)

@@ -74,6 +74,16 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
     "undo.revert": ("Revert to model output", "恢复为模型输出"),
     "review.unsaved": ("Not saved yet: {message}", "尚未保存：{message}"),
     "review.saved": ("All changes saved", "所有修改已保存"),
+    "review.close_unsaved": (
+        "Changes on the Review page could not be saved (see its status line). Close anyway and "
+        "lose them? Cancel, then Export, keeps a copy.",
+        "校对页的修改未能保存（见其状态栏）。仍要关闭并丢弃这些修改吗？可先取消，再用“导出”保存一份。",
+    ),
+    "review.unsaved_kept": (
+        "This transcript stays open: its changes are not saved yet ({message}). Free space or "
+        "fix the folder, then try again; Export saves a copy now.",
+        "此转写保持打开：修改尚未保存（{message}）。请腾出空间或修复文件夹后重试；“导出”可立即另存一份。",
+    ),
     "review.copied": ("Copied", "已复制"),
     "review.exported": ("Exported {path}", "已导出 {path}"),
     "review.play_failed": ("Cannot play: {message}", "无法播放：{message}"),

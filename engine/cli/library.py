@@ -40,7 +40,11 @@ def run(args: argparse.Namespace) -> int:
             if args.export:
                 tid, path = int(args.export[0]), args.export[1]
                 written = export(
-                    store.segments(tid), path, script=args.script, info=store.info(tid)
+                    store.segments(tid),
+                    path,
+                    script=args.script,
+                    info=store.info(tid),
+                    speakers=store.speaker_names(tid),
                 )
                 print(f"wrote {written}")
                 return 0

@@ -327,22 +327,27 @@ def find_occurrences(
     skip: tuple[int, int, int] | None = None,
     min_chars: int = MIN_OCCURRENCE_CHARS,
 ) -> list[Occurrence]:
-    """Where the characters of `text` (its punctuation ignored) appear inside one segment, in
-    reading order, never overlapping, and never overlapping `skip` = (segment, first, stop),
-    the stretch just fixed. None for a text shorter than `min_chars` characters.
+    """Where the characters of `text` appear inside one segment with the same punctuation
+    between them (the mark after the last one does not count), in reading order, never
+    overlapping, and never overlapping `skip` = (segment, first, stop), the stretch just fixed.
+    None for a text shorter than `min_chars` characters.
 
     >>> # segments "他去公园", "公园公园"; text "公园", skip (0, 2, 4)  ->  (1, 0, 2), (1, 2, 4)
+    >>> # segment "其他。门口"; text "他门"  ->  none (a sentence ends between them)
     """
-    chars = split_marks(text)[0]
+    chars, marks = split_marks(text)
     if len(chars) < max(1, min_chars):
         return []
+    inner = marks[:-1]
     found = []
     for si, seg in enumerate(segments):
         spelled = seg.text
         i = spelled.find(chars)
         while i >= 0:
             stop = i + len(chars)
-            if skip is None or skip[0] != si or stop <= skip[1] or i >= skip[2]:
+            between = [c.after for c in seg.chars[i : stop - 1]]
+            apart = skip is None or skip[0] != si or stop <= skip[1] or i >= skip[2]
+            if apart and between == inner:
                 found.append(Occurrence(si, i, stop, seg.chars[i].start, seg.chars[stop - 1].end))
                 i = spelled.find(chars, stop)
             else:
@@ -350,13 +355,19 @@ def find_occurrences(
     return found
 
 
+def inner_text(text: str) -> str:
+    """`text` as a fix carries it to other places: its characters and the marks between them,
+    not the mark after the last one (each place keeps its own)."""
+    chars, marks = split_marks(text)
+    return "".join(c + m for c, m in zip(chars, [*marks[:-1], ""], strict=True))
+
+
 def replace_ops(occurrences: Sequence[Occurrence], text: str) -> list[EditOp]:
-    """One "replace" edit per occurrence putting the characters of `text` in its place (each
-    place keeps its own punctuation), each valid when the ones before it have been applied
-    (later indices in a segment shift by the change in length). `occurrences` as
-    `find_occurrences` gives them: in reading order."""
-    text = split_marks(text)[0]
-    new_length = len(text)
+    """One "replace" edit per occurrence putting `inner_text(text)` in its place, each valid
+    when the ones before it have been applied (later indices in a segment shift by the change
+    in length). `occurrences` as `find_occurrences` gives them: in reading order."""
+    text = inner_text(text)
+    new_length = len(split_marks(text)[0])
     ops = []
     shift, segment = 0, None
     for occ in occurrences:

@@ -18,7 +18,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -459,11 +459,13 @@ class Store:
         ops: Sequence[EditOp],
         head: int,
         edited: Sequence[Segment] | None = None,
+        speaker_names: Mapping[int, str] | None = None,
     ) -> None:
         """Make the stored edits equal `ops` with `head` in effect, in one transaction.
 
         Stored edits from the first difference on are kept as superseded history, never deleted.
-        `edited` (the result of `ops[:head]`, when the caller has it) saves replaying them.
+        `edited` (the result of `ops[:head]`, when the caller has it) saves replaying them;
+        `speaker_names`, when given, are saved in the same transaction.
         """
         if not 0 <= head <= len(ops):
             raise ValueError(f"head={head}: must be between 0 and {len(ops)}")
@@ -488,6 +490,11 @@ class Store:
                 ],
             )
             conn.execute("UPDATE transcripts SET head=?, updated_at=? WHERE id=?", (head, now, tid))
+            if speaker_names is not None:
+                conn.execute(
+                    "UPDATE transcripts SET speaker_names=? WHERE id=?",
+                    (json.dumps(dict(speaker_names), ensure_ascii=False), tid),
+                )
             # Both states share the first `k` edits; only segments edited after them can differ.
             k = min(same, old_head, head)
             touched = {op.segment for op in [*stored[k:old_head], *ops[k:head]]}
@@ -672,8 +679,10 @@ class EditSession:
         self.dirty = False
 
     def rename_speaker(self, speaker: int, name: str) -> None:
-        """Call `speaker` `name` in every segment of this transcript (exports included)."""
-        self.speaker_names = self.store.rename_speaker(self.tid, speaker, name)
+        """Call `speaker` `name` in every segment of this transcript (exports included), and
+        save (a failed save keeps the name here, as it keeps an edit)."""
+        self.speaker_names = renamed_speakers(self.speaker_names, speaker, name)
+        self.flush()
 
     def apply(self, op: EditOp) -> int:
         """Make an edit (dropping anything undone) and save it; returns the new head."""
@@ -683,18 +692,20 @@ class EditSession:
         self.flush()
         return self.head
 
-    def set_head(self, head: int) -> None:
-        """Undo or redo to `head` edits in effect, and save."""
-        if not 0 <= head <= len(self.ops):
-            raise ValueError(f"head={head}: must be between 0 and {len(self.ops)}")
-        self.head = head
+    def restore(self, ops: Sequence[EditOp], head: int) -> None:
+        """Undo or redo to a state this session was in: `ops` with `head` of them in effect
+        (`apply` drops the edits beyond the head, so an undo may need them back), and save."""
+        if not 0 <= head <= len(ops):
+            raise ValueError(f"head={head}: must be between 0 and {len(ops)}")
+        self.ops, self.head = list(ops), head
         self.segments = apply_edits(self.original, self.ops[:head])
         self.flush()
 
     def flush(self) -> None:
-        """Save the in-memory state; raises StoreError (and stays dirty) when that fails."""
+        """Save the in-memory state (edits and speaker names); raises StoreError (and stays
+        dirty) when that fails."""
         self.dirty = True
-        self.store.save_chain(self.tid, self.ops, self.head, self.segments)
+        self.store.save_chain(self.tid, self.ops, self.head, self.segments, self.speaker_names)
         self.dirty = False
 
     def verified_pairs(self) -> list[VerifiedPair]:
