@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import psutil
 import sounddevice as sd
 
 from .audio import SAMPLE_RATE, StreamResampler
@@ -233,6 +234,7 @@ class _WavAppender:
         self._fh = open(path, "xb")  # noqa: SIM115 (open for the whole recording)
         self.frames = 0
         self._fh.write(_wav_header(0))
+        self.sync()  # a kill before the first block still leaves a valid (empty) WAV
 
     def append(self, samples: np.ndarray) -> None:
         pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
@@ -350,7 +352,12 @@ class Recorder:
         except OSError:
             stream.close()
             raise
-        marker = {"pid": os.getpid(), "sample_rate": SAMPLE_RATE, "device": self.device.name}
+        marker = {
+            "pid": os.getpid(),
+            "started": _process_started(os.getpid()),
+            "sample_rate": SAMPLE_RATE,
+            "device": self.device.name,
+        }
         _marker(self.path).write_text(json.dumps(marker), encoding="utf-8")
         _ACTIVE.add(self.path)
         self.sample_rate, self._stream = rate, stream
@@ -464,18 +471,15 @@ class Recorder:
                 seconds = self._wav.salvage()
             except OSError:
                 self._fail(MicrophoneError("recording.write_failed", path=self.path, detail=reason))
-            else:
-                self._fail(
-                    MicrophoneError(
-                        "recording.write_failed_kept",
-                        path=self.path,
-                        detail=reason,
-                        seconds=seconds,
-                    )
+                return  # the marker stays: the next start offers to repair the file
+            self._fail(
+                MicrophoneError(
+                    "recording.write_failed_kept", path=self.path, detail=reason, seconds=seconds
                 )
-            return
-        if self.error is None:
-            _marker(self.path).unlink(missing_ok=True)
+            )
+        # A valid WAV now, however the recording ended (a lost device included): the app has
+        # it already, so the next start must not offer it back.
+        _marker(self.path).unlink(missing_ok=True)
 
     def _lost(self, code: str) -> MicrophoneError:
         name = self.device.name if self.device else "?"
@@ -488,20 +492,30 @@ class Recorder:
             self.on_error(self.error)
 
 
+def _process_started(pid: int) -> float | None:
+    """When process `pid` started (seconds since the epoch); None when there is no such
+    process, or it may not be asked."""
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
 def _marker_pid_alive(marker: Path) -> bool:
+    """Whether the process that wrote `marker` still records. Its pid alone is not enough: after
+    a crash and a reboot the number may belong to another process, so the start time must match
+    too (markers written before it was kept: the pid alone)."""
     try:
-        pid = int(json.loads(marker.read_text(encoding="utf-8")).get("pid", 0))
-    except (OSError, ValueError, AttributeError):
+        record = json.loads(marker.read_text(encoding="utf-8"))
+        pid, started = int(record.get("pid", 0)), record.get("started")
+    except (OSError, ValueError, TypeError, AttributeError):
         return False
-    if pid <= 0 or pid == os.getpid():
+    if pid <= 0 or pid == os.getpid() or not psutil.pid_exists(pid):
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    now = _process_started(pid)
+    if started is None or now is None:
+        return True  # cannot tell: a live recording must never be taken over
+    return abs(now - float(started)) < 1.0
 
 
 def find_unfinished(folder: str | os.PathLike[str]) -> list[Path]:
@@ -512,10 +526,11 @@ def find_unfinished(folder: str | os.PathLike[str]) -> list[Path]:
     found = []
     for marker in sorted(folder.glob("*" + MARKER_SUFFIX)):
         wav = marker.with_name(marker.name[: -len(MARKER_SUFFIX)])
-        if not wav.is_file():
-            marker.unlink(missing_ok=True)  # nothing was captured: nothing to offer back
-            continue
-        if not _marker_pid_alive(marker) and wav not in _ACTIVE:
+        alive = _marker_pid_alive(marker) or wav in _ACTIVE
+        if not alive and (not wav.is_file() or wav.stat().st_size <= _HEADER_BYTES):
+            wav.unlink(missing_ok=True)  # killed before its first block: nothing to offer back
+            marker.unlink(missing_ok=True)
+        elif not alive:
             found.append(wav)
     return found
 

@@ -278,6 +278,8 @@ def test_device_lost_mid_recording_keeps_the_audio(fake_sd, tmp_path):
     assert errors[0] is r.error
     audio, _ = sf.read(tmp_path / "a.wav", dtype="float32")
     np.testing.assert_allclose(audio, sent, atol=1 / 16000)
+    # the app saves and transcribes it now: the next start must not offer it back
+    assert rec.find_unfinished(tmp_path) == []
 
 
 def test_disk_full_mid_recording_keeps_what_was_written_and_says_how_much(fake_sd, small_disk):
@@ -330,6 +332,37 @@ def test_recover_repairs_a_file_cut_mid_sample(tmp_path):
     assert rate == SR
     np.testing.assert_allclose(audio, sent, atol=1 / 16000)
     assert rec.find_unfinished(tmp_path) == []
+
+
+def test_a_kill_before_the_first_block_leaves_nothing_to_offer(tmp_path):
+    path = tmp_path / "early.wav"
+    w = rec._WavAppender(path)  # the process dies here: nothing flushed by a close
+    assert path.stat().st_size == 44  # a valid, empty WAV on disk already
+    (tmp_path / "early.wav.recording").write_text(json.dumps({"pid": 2**22 + 12345}))
+    assert rec.find_unfinished(tmp_path) == []  # offered at every start before, unrepairable
+    assert os.listdir(tmp_path) == []
+    w._fh.close()
+
+
+def test_a_reused_pid_does_not_hide_a_crashed_recording(tmp_path):
+    """After a crash and a reboot the marker's pid may name another process: its start time
+    tells them apart."""
+    path = tmp_path / "crashed.wav"
+    w = rec._WavAppender(path)
+    w.append(known_signal(SR))
+    w.sync()
+    w._fh.close()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = rec._process_started(other.pid)
+        marker = tmp_path / "crashed.wav.recording"
+        marker.write_text(json.dumps({"pid": other.pid, "started": started - 3600.0}))
+        assert rec.find_unfinished(tmp_path) == [path]
+        marker.write_text(json.dumps({"pid": other.pid, "started": started}))
+        assert rec.find_unfinished(tmp_path) == []  # that process may still be recording
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_recover_refuses_a_file_that_is_not_a_recording(tmp_path):
