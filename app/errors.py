@@ -48,6 +48,19 @@ ZH: dict[str, str] = {
     "model.not_cached": "模型“{source}”不在 Hugging Face 缓存中（{detail}）。" + _GET_MODEL,
     "model.download_failed": "模型“{source}”无法下载（{detail}）。" + _GET_MODEL,
     "model.bad_json": "{path} 不是可读取的 JSON（{detail}）；请重新复制模型",
+    "model.json_not_object": (
+        "{path} 中是 {found}，而这里应是 JSON 对象（{{…}}）；"
+        "请重新复制模型（save_pretrained 保存的内容）"
+    ),
+    "model.bad_weights": "{path} 已损坏或不完整（{detail}）；请重新下载或复制模型",
+    "model.bad_onnx": (
+        "{path} 不是 ONNX Runtime 能读取的模型（{detail}）；请重新复制，或用 "
+        "`tingxie-cli export MODEL OUT --format onnx` 重新导出"
+    ),
+    "model.no_ctc_head": (
+        "模型文件夹 {path} 没有 CTC 头（权重中缺少 {head}）：这是未经微调的预训练基础模型；"
+        "请先针对语音识别微调它（微调），或选择 CTC 模型"
+    ),
     "model.unsupported_type": (
         "模型类型“{model_type}”不是受支持的 CTC 模型；听写支持带 CTC 头的 {supported} 模型"
     ),

@@ -85,6 +85,11 @@ _SPAN_PAD_SECONDS = 0.3
 # FFmpeg formats without an index, where seek positions are estimated from the bit rate (VBR files
 # land tens of ms off): spans in these are decoded from the start instead.
 _ESTIMATED_SEEK_FORMATS = frozenset({"aac", "mp3"})
+# FFmpeg formats whose index gives a track's exact length (MP4 edit lists): decoding stops there,
+# cutting the encoder's padding of the last frame. Elsewhere a duration may be estimated from the
+# bit rate (an MP3 without a Xing header, joined MP3s, raw AAC: seconds or minutes short), so
+# decoding runs to the end of the stream.
+_EXACT_LENGTH_FORMATS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2"})
 # A jump in timestamps longer than this is a gap (corrupt packets skipped), not rounding.
 _GAP_SECONDS = 0.02
 # If a container seek lands after the wanted time, seek this much further back (doubling).
@@ -104,7 +109,10 @@ class AudioInfo:
     """What a file holds, read from its header without decoding the audio."""
 
     path: Path
-    duration: float  # seconds; for raw AAC streams FFmpeg estimates it from the bit rate
+    # Seconds on the media's timeline, from its start to the end of the audio (a video whose
+    # sound begins late counts the silence before it). For MP3 and raw AAC, FFmpeg estimates it
+    # from the bit rate: a guide for progress, never where reading stops.
+    duration: float
     sample_rate: int  # the file's own rate, before resampling
     channels: int
     codec: str
@@ -148,7 +156,7 @@ def _probe_soundfile(p: Path) -> AudioInfo | None:
     if str(info.subtype).startswith("MPEG_LAYER"):  # MP3 inside WAV: see _PYAV_EXTENSIONS
         return None
     if info.frames == 0 or info.samplerate <= 0:
-        raise AudioError("audio.no_samples", path=p)
+        return _probe_unfinished(p)
     if info.format == "WAV":
         _warn_if_truncated(p, info.frames, info.samplerate)
     return AudioInfo(
@@ -159,6 +167,25 @@ def _probe_soundfile(p: Path) -> AudioInfo | None:
         codec=str(info.subtype or info.format).lower(),
         backend="soundfile",
     )
+
+
+def _probe_unfinished(p: Path) -> AudioInfo:
+    """A file libsndfile finds empty. A WAV whose header was never finalised (the recorder was
+    killed before it wrote the sizes) says it holds 0 frames though audio follows, and FFmpeg
+    reads that audio to the end of the file; with nothing there either, there are no samples."""
+    try:
+        info = _probe_pyav(p)
+    except AudioError:
+        info = None
+    if info is None or info.duration <= 0:
+        raise AudioError("audio.no_samples", path=p)
+    log.warning(
+        "%s: its header says it holds no audio (never finalised: a recording that was not "
+        "stopped properly?); transcribing the %.1f s that follow it",
+        p,
+        info.duration,
+    )
+    return info
 
 
 def _declared_wav_frames(p: Path) -> int | None:
@@ -209,6 +236,19 @@ def _audio_stream(p: Path, container: av.container.InputContainer) -> av.audio.s
     return stream
 
 
+def _timeline(container: av.container.InputContainer, stream) -> tuple[float, float]:
+    """(origin, delay) in seconds: where the media's timeline starts, the container's start
+    (its earliest stream), and how long after it the audio starts. Times count from the origin,
+    so that in a video whose sound begins late (a cut clip, a screen recording) they match the
+    picture and subtitles line up; the audio is read after `delay` seconds of silence."""
+    import av
+
+    audio = float(stream.start_time * stream.time_base) if stream.start_time is not None else None
+    media = container.start_time / av.time_base if container.start_time is not None else None
+    origin = next((t for t in (media, audio) if t is not None), 0.0)
+    return origin, max(0.0, (origin if audio is None else audio) - origin)
+
+
 def _probe_pyav(p: Path) -> AudioInfo:
     import av
 
@@ -216,7 +256,8 @@ def _probe_pyav(p: Path) -> AudioInfo:
         with av.open(str(p)) as container:
             stream = _audio_stream(p, container)
             if stream.duration is not None and stream.time_base is not None:
-                duration = float(stream.duration * stream.time_base)
+                delay = _timeline(container, stream)[1]
+                duration = delay + float(stream.duration * stream.time_base)
             else:
                 duration = (container.duration or 0) / av.time_base
             ctx = stream.codec_context
@@ -406,23 +447,27 @@ def _pyav_blocks(info: AudioInfo, start_frame: int) -> Iterator[tuple[int, np.nd
         raise AudioError("audio.unreadable_media", path=p, detail=_one_line(e)) from e
     with container:
         stream = _audio_stream(p, container)
-        # Encoders pad the last frame; the container's duration says where the audio really ends.
-        end = round(info.duration * rate) if stream.duration is not None else None
-        # Timestamps count from the stream's start (after the encoder's priming samples).
-        origin = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+        # Encoders pad the last frame; an indexed container's duration says where the audio ends.
+        exact = stream.duration is not None and container.format.name in _EXACT_LENGTH_FORMATS
+        end = round(info.duration * rate) if exact else None
+        # Timestamps count from the media's start (after the encoder's priming samples).
+        origin = _timeline(container, stream)[0]
         seek = start_frame and container.format.name not in _ESTIMATED_SEEK_FORMATS
         frames = (
             _av_frames_from(p, container, stream, origin + start_frame / rate)
             if seek
             else _av_decode(p, container, stream)
         )
-        yield from _placed_blocks(info, frames, origin, end)
+        yield from _placed_blocks(info, frames, origin, end, start_frame)
 
 
-def _placed_blocks(info: AudioInfo, frames: Iterable[av.AudioFrame], origin: float, end):
-    """(position, block) for decoded frames, counting samples from the first frame's timestamp.
-    A jump in timestamps (packets skipped as corrupt) is filled with silence, so the times of
-    everything after a damaged stretch stay right."""
+def _placed_blocks(
+    info: AudioInfo, frames: Iterable[av.AudioFrame], origin: float, end, start_frame: int
+):
+    """(position, block) for decoded frames, counting samples from `origin` by the frames'
+    timestamps. Audio that starts after `start_frame` (a video's late sound) is preceded by
+    silence, and a jump in timestamps (packets skipped as corrupt) is filled with silence, so
+    the times of everything after stay right."""
     rate, channels = info.sample_rate, info.channels
     position = None
     for frame in frames:
@@ -430,6 +475,9 @@ def _placed_blocks(info: AudioInfo, frames: Iterable[av.AudioFrame], origin: flo
             raise AudioError("audio.format_changes", path=info.path)
         stamp = None if frame.time is None else round((frame.time - origin) * rate)
         if position is None:
+            if stamp is not None and stamp > start_frame:
+                log.debug("%s: the audio starts %.2f s into the media", info.path, stamp / rate)
+                yield from _silence(start_frame, stamp, channels)
             position = stamp or 0
         elif stamp is not None and stamp - position > _GAP_SECONDS * rate:
             log.warning(
@@ -438,8 +486,7 @@ def _placed_blocks(info: AudioInfo, frames: Iterable[av.AudioFrame], origin: flo
                 (stamp - position) / rate,
                 position / rate,
             )
-            for at in range(position, stamp, _READ_FRAMES):
-                yield at, np.zeros((min(_READ_FRAMES, stamp - at), channels), np.float32)
+            yield from _silence(position, stamp, channels)
             position = stamp
         block = _frame_to_float(frame)
         if end is not None:
@@ -449,26 +496,18 @@ def _placed_blocks(info: AudioInfo, frames: Iterable[av.AudioFrame], origin: flo
         position += frame.samples
 
 
+def _silence(start: int, stop: int, channels: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(position, zeros) covering native frames [start, stop), a read's worth at a time."""
+    for at in range(start, stop, _READ_FRAMES):
+        yield at, np.zeros((min(_READ_FRAMES, stop - at), channels), np.float32)
+
+
 def _native_blocks(info: AudioInfo, start_frame: int = 0) -> Iterator[tuple[int, np.ndarray]]:
     """(position, block) pairs at the file's own rate and channels, from `start_frame` on
     (PyAV may start earlier: seeking lands on packet boundaries, or not at all)."""
     if info.backend == "soundfile":
         return _soundfile_blocks(info.path, start_frame)
     return _pyav_blocks(info, start_frame)
-
-
-def _mp3_span(info: AudioInfo, first: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
-    """An MP3 span through libsndfile, whose mpg123 seeks sample-exactly (FFmpeg estimates),
-    in one read, which its block-read bug does not touch; FFmpeg from the start if it refuses."""
-    try:
-        with sf.SoundFile(str(info.path)) as f:
-            f.seek(min(first, f.frames))
-            block = f.read(stop - first, dtype="float32", always_2d=True)
-    except sf.SoundFileError as e:
-        log.debug("%s: libsndfile cannot seek it (%s); decoding from the start", info.path, e)
-        yield from _pyav_blocks(info, first)
-        return
-    yield first, block
 
 
 # --- mixing, resampling and regrouping -----------------------------------------------------------
@@ -494,9 +533,21 @@ def _to_mono(block: np.ndarray, channels: int) -> np.ndarray:
 class StreamResampler:
     """Mixes blocks of any channel count to mono and resamples them with soxr's streaming
     resampler, so the output of many small blocks equals resampling the whole signal at once
-    (no clicks at block boundaries). Used for files and for the microphone alike."""
+    (no clicks at block boundaries). Used for files and for the microphone alike.
 
-    def __init__(self, in_rate: int, channels: int, out_rate: int = SAMPLE_RATE) -> None:
+    Samples that are not numbers (NaN or infinite: a glitch from an editor's plug-in or a
+    driver) become silence here: one would otherwise spread through the filter and the model's
+    normalisation and erase the speech around it. The first is logged, as a warning naming
+    `source` when given."""
+
+    def __init__(
+        self,
+        in_rate: int,
+        channels: int,
+        out_rate: int = SAMPLE_RATE,
+        *,
+        source: str | os.PathLike[str] | None = None,
+    ) -> None:
         for name, value in (("in_rate", in_rate), ("channels", channels), ("out_rate", out_rate)):
             if int(value) != value or value <= 0:
                 raise ValueError(f"StreamResampler: {name}={value!r} must be a positive integer")
@@ -506,11 +557,19 @@ class StreamResampler:
             if self.in_rate == self.out_rate
             else soxr.ResampleStream(self.in_rate, self.out_rate, 1, dtype="float32", quality="HQ")
         )
+        self.source = source
+        self._frames = 0  # input frames so far, to say where a bad sample was
+        self._warned = False
 
     def process(self, block: np.ndarray, last: bool = False) -> np.ndarray:
         """Resample one block (frames x channels); `last=True` flushes the filter's tail and
         leaves the resampler ready for a new signal."""
         mono = _to_mono(block, self.channels)
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.isfinite(mono.sum())  # one pass, no array: any NaN or Inf shows here
+        if not finite:
+            mono = self._mend(mono)
+        self._frames += len(mono)
         if self._soxr is None:
             return mono
         out = self._soxr.resample_chunk(mono, last=last)
@@ -522,6 +581,24 @@ class StreamResampler:
         """Drop buffered input (e.g. when a recording restarts)."""
         if self._soxr is not None:
             self._soxr.clear()
+
+    def _mend(self, mono: np.ndarray) -> np.ndarray:
+        """`mono` with its NaN and infinite samples as 0 (a sum of huge finite samples can
+        overflow too: then nothing changes)."""
+        bad = ~np.isfinite(mono)
+        if not bad.any():
+            return mono
+        if not self._warned:
+            at = (self._frames + int(np.argmax(bad))) / self.in_rate
+            log.log(
+                logging.WARNING if self.source is not None else logging.DEBUG,
+                "%s: a sample at %.2f s is not a number (NaN or infinite); such samples are "
+                "read as silence (re-export the file from its editor to mend it)",
+                self.source if self.source is not None else "audio input",
+                at,
+            )
+            self._warned = True
+        return np.where(bad, np.float32(0.0), mono)
 
 
 def _resample(blocks: Iterable[np.ndarray], resampler: StreamResampler) -> Iterator[np.ndarray]:
@@ -581,6 +658,13 @@ def iter_audio(
     The file is probed now (so a bad file raises `AudioError` at the call); the audio is decoded
     as the caller iterates, holding only a block or two, so a 3-hour file costs no more memory
     than a 3-minute one."""
+    return _opened(path, block_seconds, sampling_rate)[1]
+
+
+def _opened(
+    path: str | os.PathLike[str], block_seconds: float, sampling_rate: int
+) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+    """The file's probe and its blocks (`iter_audio`), probing it once."""
     _check_rate(sampling_rate)
     size = round(block_seconds * sampling_rate)
     if not math.isfinite(block_seconds) or size < 1:
@@ -588,8 +672,9 @@ def iter_audio(
     info = probe(path)
     log.debug("%s: %s", info.path, info)
     native = (block for _, block in _native_blocks(info))
-    resampled = _resample(native, StreamResampler(info.sample_rate, info.channels, sampling_rate))
-    return _require_samples(info.path, _regroup(resampled, size))
+    resampler = StreamResampler(info.sample_rate, info.channels, sampling_rate, source=info.path)
+    resampled = _resample(native, resampler)
+    return info, _require_samples(info.path, _regroup(resampled, size))
 
 
 def open_source(
@@ -602,8 +687,7 @@ def open_source(
     its duration in seconds and its float32 blocks of `block_seconds` (`iter_audio`). A bad file
     raises `AudioError` here, a 2-D array ValueError."""
     if not isinstance(source, np.ndarray):
-        info = probe(source)
-        blocks = iter_audio(source, block_seconds=block_seconds, sampling_rate=sampling_rate)
+        info, blocks = _opened(source, block_seconds, sampling_rate)
         return str(source), info.duration, blocks
     if source.ndim != 1:
         raise ValueError(f"audio array has shape {source.shape}; pass mono 1-D samples")
@@ -631,9 +715,7 @@ def _span_native(info: AudioInfo, first: int, stop: int, step: int) -> tuple[int
     decoding reached; seeking means only the span (plus padding) is decoded."""
     origin = None
     pieces: list[np.ndarray] = []
-    mp3 = info.backend == "pyav" and info.codec == "mp3"
-    blocks = _mp3_span(info, first, stop) if mp3 else _native_blocks(info, first)
-    for position, block in blocks:
+    for position, block in _native_blocks(info, first):
         if origin is None:
             origin = max(first, -(-position // step) * step)
         lo, hi = max(0, origin - position), min(len(block), stop - position)
@@ -655,10 +737,11 @@ def read_span(
 ) -> np.ndarray:
     """float32 mono samples of [start, end) seconds, matching `load_audio(path)[start:end]`.
 
-    Seeks instead of decoding the whole file: exactly in what libsndfile reads and in MP3 (through
-    libsndfile's mpg123), to the sample in MP4/M4A/MOV, to ±0.5 ms in Matroska/WebM (millisecond
-    timestamps). Raw .aac streams have no index and are decoded from the start. A span running
-    past the end of the file is cut short."""
+    Seeks instead of decoding the whole file: exactly in what libsndfile reads, to the sample in
+    MP4/M4A/MOV, to ±0.5 ms in Matroska/WebM (millisecond timestamps). MP3 and raw .aac streams
+    have no index (FFmpeg would seek by the bit rate, libsndfile's mpg123 lands off in VBR files
+    and reads no further than the length it estimated) and are decoded from the start. A span
+    running past the end of the file is cut short."""
     _check_rate(sampling_rate)
     if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end):
         raise ValueError(f"read_span: start={start!r}, end={end!r} must satisfy 0 <= start < end")

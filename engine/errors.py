@@ -53,6 +53,22 @@ MESSAGES: dict[str, str] = {
     + _GET_MODEL,
     "model.download_failed": "model {source!r} could not be downloaded ({detail}). " + _GET_MODEL,
     "model.bad_json": "{path} is not readable JSON ({detail}); re-copy the checkpoint",
+    "model.json_not_object": (
+        "{path} holds {found} where a JSON object ({{…}}) belongs; re-copy the checkpoint "
+        "(as saved by save_pretrained)"
+    ),
+    "model.bad_weights": (
+        "{path} is damaged or incomplete ({detail}); download or copy the model again"
+    ),
+    "model.bad_onnx": (
+        "{path} is not a model ONNX Runtime can read ({detail}); copy it again, or export it "
+        "again with `tingxie-cli export MODEL OUT --format onnx`"
+    ),
+    "model.no_ctc_head": (
+        "model folder {path} has no CTC head ({head} is missing from its weights): it is a "
+        "pretrained base checkpoint; fine-tune it for recognition first (Tune), or choose a "
+        "CTC model"
+    ),
     "model.unsupported_type": (
         "model type {model_type!r} is not a supported CTC family; Tingxie runs {supported} "
         "checkpoints with a CTC head"

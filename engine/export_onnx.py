@@ -156,7 +156,10 @@ class Parity:
 
     def passed(self, quantize: Quantize) -> bool:
         """fp32 must agree on ≥ 99.9 % of characters; int8 may lose ≤ 0.5 CER points against
-        references (≥ 98 % agreement with PyTorch when no references were given)."""
+        references (≥ 98 % agreement with PyTorch when no references were given). Nothing
+        checked is no pass."""
+        if self.utterances == 0:
+            return False
         if quantize == "none":
             return self.char_agreement >= 0.999
         if self.cer_delta is not None:
@@ -176,7 +179,12 @@ class Parity:
                 f"- CER against the references: PyTorch {100 * self.cer_torch:.2f} %, this export "
                 f"{100 * self.cer_export:.2f} % ({100 * self.cer_delta:+.2f} points)"
             )
-        lines.append(f"- parity: {'passed' if self.passed(quantize) else 'FAILED'}")
+        if self.utterances == 0:
+            lines.append(
+                "- parity: FAILED: no utterance was checked (a manifest without usable rows?)"
+            )
+        else:
+            lines.append(f"- parity: {'passed' if self.passed(quantize) else 'FAILED'}")
         return lines
 
 
@@ -199,12 +207,22 @@ def measure_parity(
         for run, logits, texts in ((reference_run, a, texts_torch), (export_run, b, texts_export)):
             log_probs = torch.log_softmax(torch.from_numpy(logits), dim=-1).numpy()
             texts.append("".join(c.text for c in run.chars(log_probs, top_k=0)))
-    agreement = 1.0 - cer(texts_torch, texts_export).cer if any(texts_torch) else 1.0
+    agreement = text_agreement(texts_torch, texts_export)
     cer_torch = cer_export = None
     if references is not None:
         cer_torch = cer(list(references), texts_torch).cer
         cer_export = cer(list(references), texts_export).cer
-    return Parity(worst, max(0.0, agreement), len(audio), cer_torch, cer_export)
+    return Parity(worst, agreement, len(audio), cer_torch, cer_export)
+
+
+def text_agreement(reference: Sequence[str], other: Sequence[str]) -> float:
+    """Share of `reference`'s characters `other` writes alike (1 - CER, at least 0). Where the
+    reference wrote nothing, `other` agrees only by writing nothing either."""
+    from .metrics import cer
+
+    if not any(reference):
+        return 0.0 if any(other) else 1.0
+    return max(0.0, 1.0 - cer(list(reference), list(other)).cer)
 
 
 if __name__ == "__main__":

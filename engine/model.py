@@ -73,6 +73,23 @@ _WEIGHT_FILES = (
     "model.onnx",  # an export (engine.onnx): runs on the ONNX Runtime backend
 )
 _PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
+# The JSON files beside config.json that transformers reads; each holds an object.
+_JSON_FILES = (
+    "vocab.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    *_PROCESSOR_FILES,
+)
+# A JSON value other than an object as messages show it (the same in every language).
+_JSON_KINDS = {
+    list: "[…]",
+    str: '"…"',
+    int: "123",
+    float: "1.5",
+    bool: "true/false",
+    type(None): "null",
+}
 # A large checkpoint stored in fp32 and run in bf16/fp16 on a CPU is converted once into the
 # weights cache (weights_cache_dir): later loads map half the bytes and never hold an fp32 copy
 # beside the half-precision one (the full-size XLSR-53: load peak 2.3 -> 0.5 GB). Small models
@@ -352,10 +369,41 @@ def resolve_model(
 
 
 def _read_json(path: Path) -> dict:
+    """One of a model's JSON files, which holds an object ({...})."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8
         raise ModelLoadError("model.bad_json", path=path, detail=e) from e
+    if not isinstance(data, dict):
+        raise ModelLoadError("model.json_not_object", path=path, found=_JSON_KINDS[type(data)])
+    return data
+
+
+def _check_json(path: Path) -> None:
+    """Read the JSON files transformers will (each an object), so that a damaged one is named
+    with what to do, not met as a traceback deep inside transformers."""
+    for name in _JSON_FILES:
+        if (path / name).is_file():
+            _read_json(path / name)
+
+
+def _weight_names(path: Path) -> list[str] | None:
+    """The tensor names of a folder's safetensors weights (one file, or the shards its index
+    lists), from their headers; None where there are none to read (pickle or ONNX only)."""
+    index = path / "model.safetensors.index.json"
+    if index.is_file():
+        return list(_read_json(index).get("weight_map") or {})
+    header = _tensor_header(path / "model.safetensors")
+    return None if header is None else list(header)
+
+
+def _check_ctc_head(path: Path, family: Family) -> None:
+    """Refuse weights without a CTC head (a pretrained base checkpoint, not yet fine-tuned for
+    recognition): transformers would make one up at random and transcribe gibberish. Tuning
+    loads its base on its own (engine.tune.loop), where a new head is what it trains."""
+    names = _weight_names(path)
+    if names is not None and not any(n.startswith(f"{family.head}.") for n in names):
+        raise ModelLoadError("model.no_ctc_head", path=path, head=family.head)
 
 
 def model_file(source: str | os.PathLike, name: str) -> Path | None:
@@ -548,6 +596,35 @@ def _processor(path: Path, pad_token_id: int | None) -> tuple[CtcVocab, Any]:
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     fe = AutoFeatureExtractor.from_pretrained(path, trust_remote_code=False)
     return CtcVocab.from_tokenizer(tokenizer, pad_token_id), fe
+
+
+def _torch_model(path: Path, device: torch.device, dtype: torch.dtype, attention: str) -> Any:
+    """The checkpoint as a transformers model: from its converted copy in the weights cache
+    where there is one (made now where that pays), as the file holds it where it can
+    (`_load_exact`), else through from_pretrained. Damaged safetensors weights (a copy or
+    download cut short) are a `ModelLoadError` naming them."""
+    from safetensors import SafetensorError
+    from transformers import AttentionInterface, AutoModelForCTC
+
+    AttentionInterface.register(BLOCKED_ATTENTION, blocked_attention)
+    converted = _converted_weights(path, dtype) if device.type == "cpu" else None
+    found = converted is not None and _touch(converted / "model.safetensors")
+    folder = converted if found else path
+    try:
+        model = _load_exact(folder, dtype, attention) or AutoModelForCTC.from_pretrained(
+            folder,
+            dtype=dtype,
+            attn_implementation=attention,
+            use_safetensors=any(path.glob("*.safetensors")) or None,
+            trust_remote_code=False,
+        )
+    except SafetensorError as e:
+        weights = folder / "model.safetensors"
+        damaged = weights if weights.is_file() else folder
+        raise ModelLoadError("model.bad_weights", path=damaged, detail=e) from e
+    if converted is not None and not found:
+        _keep_converted(model, converted)
+    return model
 
 
 def _onnx_model(path: Path, config: Any) -> Any:
@@ -824,6 +901,8 @@ def _load_model(source: str | os.PathLike, options: LoadOptions, tqdm_class: Any
         family = family_for(config.get("model_type", "?"))
     except UnsupportedModelError as e:
         raise ModelLoadError("model.unsupported_in_folder", path=path, error=e) from e
+    _check_json(path)
+    _check_ctc_head(path, family)
     device = pick_device(options.device)
     dtype = pick_dtype(options.precision, device)
     attention = pick_attention(options.attention, family, device, dtype)
@@ -850,21 +929,9 @@ def _load_model(source: str | os.PathLike, options: LoadOptions, tqdm_class: Any
                 model_config = AutoConfig.from_pretrained(path, trust_remote_code=False)
             model = _onnx_model(onnx_folder, model_config)
         else:
-            from transformers import AttentionInterface, AutoModelForCTC
-
-            AttentionInterface.register(BLOCKED_ATTENTION, blocked_attention)
-            converted = _converted_weights(path, dtype) if device.type == "cpu" else None
-            found = converted is not None and _touch(converted / "model.safetensors")
-            folder = converted if found else path
-            model = _load_exact(folder, dtype, attention) or AutoModelForCTC.from_pretrained(
-                folder,
-                dtype=dtype,
-                attn_implementation=attention,
-                use_safetensors=any(path.glob("*.safetensors")) or None,
-                trust_remote_code=False,
-            )
-            if converted is not None and not found:
-                _keep_converted(model, converted)
+            model = _torch_model(path, device, dtype, attention)
+    except ModelLoadError:
+        raise
     except (OSError, ValueError, RuntimeError, ImportError, pickle.UnpicklingError) as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ModelLoadError("model.load_failed", path=path, detail=message) from e

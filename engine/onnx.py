@@ -36,11 +36,32 @@ def session_options(threads: int | None = None) -> Any:
 
 
 def open_session(path: Path, options: Any) -> Any:
-    """An inference session on the GPU when ONNX Runtime has CUDA, else on the CPU."""
+    """An inference session on the GPU when ONNX Runtime has CUDA, else on the CPU. A file ONNX
+    Runtime cannot read as a model (cut short, damaged, not ONNX, an operator it lacks) is a
+    `ModelLoadError` naming it."""
     import onnxruntime as ort
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    from .model import ModelLoadError
 
     providers = [p for p in ("CUDAExecutionProvider",) if p in ort.get_available_providers()]
-    return ort.InferenceSession(str(path), options, providers=[*providers, "CPUExecutionProvider"])
+    unreadable = (
+        state.Fail,
+        state.InvalidArgument,  # an empty file: "No graph was found in the protobuf"
+        state.InvalidGraph,
+        state.InvalidProtobuf,
+        state.NoSuchFile,
+        state.NotImplemented,
+    )  # ONNX Runtime's own types, which derive from Exception alone
+    try:
+        return ort.InferenceSession(
+            str(path), options, providers=[*providers, "CPUExecutionProvider"]
+        )
+    except unreadable as e:
+        # "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from … failed:<reason>"
+        reason = str(e).splitlines()[0].rpartition("failed:")[2].strip().rstrip(".")
+        reason = reason or type(e).__name__
+        raise ModelLoadError("model.bad_onnx", path=path, detail=reason) from e
 
 
 class OnnxCtcModel:

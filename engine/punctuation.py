@@ -145,6 +145,26 @@ def gap_features(gaps: Sequence[float] | None, n: int) -> list[tuple[float, floa
     ]
 
 
+def _spell_out(tokens: Sequence[str], gaps: Sequence[float]) -> tuple[str, list[float], list[int]]:
+    """Tokens (a model's characters, some of them several letters long, as "ok" in a bilingual
+    vocabulary) as the network reads text, one character at a time: each token spelled out, no
+    pause inside it, its own pause after its last character, where its mark is read. Returns
+    the text, its gaps and the index in the text of each token's last character.
+
+    >>> _spell_out(["我", "ok", "吧"], [0.1, 0.2, 1.0])
+    ('我ok吧', [0.1, 0.0, 0.2, 1.0], [0, 2, 3])
+    """
+    text: list[str] = []
+    spelled: list[float] = []
+    ends: list[int] = []
+    for token, gap in zip(tokens, gaps, strict=True):
+        letters = token or " "  # an empty token still holds its place (read as unknown)
+        text.append(letters)
+        spelled += [0.0] * (len(letters) - 1) + [gap]
+        ends.append(len(spelled) - 1)
+    return "".join(text), spelled, ends
+
+
 @dataclass(frozen=True, slots=True)
 class NetworkShape:
     """The tagger's size (saved in config.json beside the weights)."""
@@ -298,7 +318,9 @@ class Punctuator:
         window = left + list(segment.chars) + right
         gaps = [b.start - a.end for a, b in itertools.pairwise(window)]
         gaps.append(END_GAP)
-        marks = self.marks("".join(c.text for c in window), gaps)
+        text, spelled_gaps, ends = _spell_out([c.text for c in window], gaps)
+        spelled_marks = self.marks(text, spelled_gaps)
+        marks = [spelled_marks[i] for i in ends]
         mine = marks[len(left) : len(left) + len(segment.chars)]
         chars = tuple(replace(c, after=m) for c, m in zip(segment.chars, mine, strict=True))
         return replace(segment, chars=chars)

@@ -788,8 +788,9 @@ class Transcriber:
                         chars += decoder.finish()
                     known = min(decoder.horizon, vad.settled / self.model.sampling_rate)
                     yield from segmenter.push(chars, vad.take(), known)
-                end = batch[-1].start + len(batch[-1].audio)
-                yield Progress(done=min(total, end / self.model.sampling_rate), total=total)
+                done = (batch[-1].start + len(batch[-1].audio)) / self.model.sampling_rate
+                total = max(total, done)  # MP3 and raw AAC lengths are estimates: may run past
+                yield Progress(done=done, total=total)
             yield from segmenter.push(decoder.finish(), vad.take(), decoder.horizon)
             yield from segmenter.finish()
             yield Progress(done=total, total=total)

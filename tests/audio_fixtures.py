@@ -46,21 +46,28 @@ def write_pyav(
     *,
     video: bool = False,
     container_format: str | None = None,
+    options: dict[str, str] | None = None,
+    bit_rate: int | None = None,
+    delay: float = 0.0,
 ) -> Path:
-    """Encode frames x channels float audio with FFmpeg, with a tiny black video track if asked."""
+    """Encode frames x channels float audio with FFmpeg, with a tiny black video track if asked
+    (`options`: the muxer's; `delay`: seconds of the video before the audio track starts)."""
     data = data[:, None] if data.ndim == 1 else data
     layout = "mono" if data.shape[1] == 1 else "stereo"
-    with av.open(str(path), "w", format=container_format) as out:
+    with av.open(str(path), "w", format=container_format, options=options or {}) as out:
         vstream = out.add_stream("mpeg4", rate=10) if video else None
         if vstream is not None:
             vstream.width, vstream.height, vstream.pix_fmt = 64, 48, "yuv420p"
         astream = out.add_stream(codec, rate=rate)
         astream.layout = layout
+        if bit_rate is not None:
+            astream.bit_rate = bit_rate
         for frame in _audio_frames(data, rate, layout, astream.codec_context.codec):
+            frame.pts += round(delay * rate)
             out.mux(astream.encode(frame))
         out.mux(astream.encode(None))
         if vstream is not None:
-            for i in range(int(len(data) / rate * 10)):
+            for i in range(int((len(data) / rate + delay) * 10)):
                 image = np.zeros((48, 64, 3), np.uint8)
                 frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
                 frame.pts = i
@@ -84,6 +91,28 @@ def _audio_frames(data: np.ndarray, rate: int, layout: str, codec) -> list[av.Au
         frame.sample_rate, frame.pts = rate, i
         frames.append(frame)
     return frames
+
+
+def joined_mp3(folder: Path) -> Path:
+    """Two MP3s without a Xing header, 160 then 32 kbit/s, joined end to end (as `cat` joins
+    recordings): FFmpeg and libsndfile estimate the length from the first frames' bit rate,
+    2.7 s of the 5.2 s there."""
+    loud = write_pyav(folder / "a.mp3", chirp(2.0, 16_000), 16_000, "libmp3lame",
+                      options={"write_xing": "0"}, bit_rate=160_000)  # fmt: skip
+    quiet = write_pyav(folder / "b.mp3", tone(440.0, 3.0, 16_000), 16_000, "libmp3lame",
+                       options={"write_xing": "0"}, bit_rate=32_000)  # fmt: skip
+    path = folder / "joined.mp3"
+    path.write_bytes(loud.read_bytes() + quiet.read_bytes())
+    return path
+
+
+def aac_with_a_quiet_end(folder: Path) -> Path:
+    """Raw ADTS AAC: 2 s of a loud sweep (a high bit rate), 12 s of silence, 1 s of tone.
+    FFmpeg estimates its length from the first frames' bit rate: seconds short."""
+    signal = np.concatenate(
+        [chirp(2.0, 16_000), np.zeros(12 * 16_000, np.float32), tone(440.0, 1.0, 16_000)]
+    )
+    return write_pyav(folder / "quiet-end.aac", signal, 16_000, "aac", container_format="adts")
 
 
 def write_video_only(path: Path, seconds: float = 1.0) -> Path:

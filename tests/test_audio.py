@@ -13,9 +13,11 @@ import pytest
 import soundfile as sf
 import soxr
 from audio_fixtures import (
+    aac_with_a_quiet_end,
     best_lag,
     chirp,
     dominant_frequency,
+    joined_mp3,
     stereo,
     tone,
     write_pyav,
@@ -575,3 +577,89 @@ def test_a_truncated_wav_is_read_as_far_as_it_goes_with_one_warning(tmp_path, ca
     with caplog.at_level("WARNING", logger="tingxie.audio"):
         load_audio(wav)
     assert not [r for r in caplog.records if "truncated" in r.getMessage()]
+
+
+# --- lengths FFmpeg estimates, late audio tracks, unfinished headers, bad samples ----------------
+
+
+@pytest.mark.parametrize(("make", "seconds"), [(joined_mp3, 5.2), (aac_with_a_quiet_end, 15.0)])
+def test_audio_past_an_estimated_length_is_read_to_the_end(tmp_path, make, seconds):
+    """Before: decoding stopped at the length FFmpeg estimated (probe: 2.7 of 5.2 s, 4.1 of
+    15 s), so the end of the speech was silently lost."""
+    path = make(tmp_path)
+    assert probe(path).duration < seconds - 1  # the estimate: short, and only a guide
+    x = load_audio(path)
+    assert len(x) / SAMPLE_RATE == pytest.approx(seconds, abs=0.25)
+    end = len(x) / SAMPLE_RATE
+    tail = read_span(path, end - 0.6, end - 0.1)  # past where libsndfile's estimate ends, too
+    np.testing.assert_allclose(tail, x[len(x) - 9_600 : len(x) - 1_600], atol=1e-4)
+    assert dominant_frequency(tail, SAMPLE_RATE) == pytest.approx(440.0, abs=5.0)
+
+
+def test_a_late_audio_track_keeps_the_videos_times(tmp_path):
+    """An MKV whose sound starts 2 s into the video: its samples are placed 2 s in, after
+    silence, so times (and subtitles) match the picture. Before: they counted from the audio
+    track's start, and every time was 2 s early."""
+    path = write_pyav(tmp_path / "late.mkv", chirp(SECONDS, 48_000), 48_000, "pcm_s16le",
+                      video=True, delay=2.0)  # fmt: skip
+    assert probe(path).duration == pytest.approx(2.0 + SECONDS, abs=0.1)
+    x = load_audio(path)
+    assert len(x) / SAMPLE_RATE == pytest.approx(2.0 + SECONDS, abs=0.01)
+    assert np.abs(x[: 2 * SAMPLE_RATE - 160]).max() < 1e-4  # (the filter rings a little ahead)
+    lag, corr = best_lag(x[2 * SAMPLE_RATE :], chirp(SECONDS, SAMPLE_RATE), max_lag=400)
+    assert abs(lag) <= 2 and corr > LOSSLESS
+    for start, end in [(0.5, 1.5), (1.7, 2.4)]:  # before and across its start
+        span = read_span(path, start, end)
+        expected = x[round(start * SAMPLE_RATE) : round(end * SAMPLE_RATE)]
+        np.testing.assert_allclose(span, expected, atol=1e-3)
+    # After it, a seek: placed to Matroska's milliseconds (±8 samples, as in any .mkv).
+    span = read_span(path, 3.0, 4.0)
+    lag, corr = best_lag(span, chirp(SECONDS, SAMPLE_RATE)[SAMPLE_RATE : 2 * SAMPLE_RATE], 40)
+    assert abs(lag) <= 9 and corr > 0.95  # (a fraction of a sample off: a 3 kHz sweep feels it)
+
+
+def test_a_wav_whose_header_was_never_finalised_is_read_to_the_end(tmp_path, caplog):
+    """A recorder killed before it wrote the sizes: the header says 0 bytes of data, 2 s
+    follow. Before: refused as "contains no audio samples", though FFmpeg reads them."""
+    wav = write_soundfile(tmp_path / "full.wav", tone(440, 2.0, 16_000), 16_000)
+    data = bytearray(wav.read_bytes())
+    at = data.find(b"data")
+    data[at + 4 : at + 8] = bytes(4)
+    data[4:8] = (36).to_bytes(4, "little")
+    path = tmp_path / "unfinished.wav"
+    path.write_bytes(bytes(data))
+    with caplog.at_level("WARNING", logger="tingxie.audio"):
+        x = load_audio(path)
+    np.testing.assert_allclose(x, load_audio(wav), atol=1e-4)
+    assert [r for r in caplog.records if str(path) in r.getMessage() and "2.0 s" in r.getMessage()]
+
+
+def test_samples_that_are_not_numbers_become_silence_with_one_warning(tmp_path, caplog):
+    """One NaN or Inf in a float WAV (a plug-in's glitch) went through the resampler and the
+    model's normalisation and erased the speech around it; now it is a silent sample, and one
+    warning names the file."""
+    signal = tone(300.0, 3.0, 44_100)
+    signal[44_100], signal[88_200], signal[88_201] = np.nan, np.inf, -np.inf
+    path = write_soundfile(tmp_path / "glitch.wav", signal, 44_100, "FLOAT")
+    clean = load_audio(write_soundfile(tmp_path / "clean.wav", tone(300.0, 3.0, 44_100), 44_100,
+                                       "FLOAT"))  # fmt: skip
+    with caplog.at_level("WARNING", logger="tingxie.audio"):
+        x = load_audio(path)
+    assert np.isfinite(x).all()
+    far = np.ones(len(x), bool)  # the resampler's filter spreads a changed sample a few ms
+    for second in (1, 2):
+        far[second * SAMPLE_RATE - 200 : second * SAMPLE_RATE + 200] = False
+    np.testing.assert_allclose(x[far], clean[far], atol=1e-4)
+    warnings = [r.getMessage() for r in caplog.records if "not a number" in r.getMessage()]
+    assert len(warnings) == 1 and str(path) in warnings[0] and "1.00 s" in warnings[0]
+    assert np.isfinite(read_span(path, 0.5, 2.5)).all()
+
+
+@pytest.mark.parametrize("in_rate", [16_000, 48_000])
+def test_the_microphone_path_cannot_be_poisoned_by_a_bad_sample(in_rate):
+    """The live path resamples every device block through StreamResampler too."""
+    resampler = StreamResampler(in_rate, 2)
+    blocks = [stereo(tone(300.0, 0.02, in_rate)) for _ in range(20)]
+    blocks[3][5, 0] = np.nan
+    out = np.concatenate([resampler.process(b) for b in blocks])
+    assert np.isfinite(out).all() and np.abs(out).max() > 0.3

@@ -139,3 +139,88 @@ def test_bad_options_exit_2(args, needle, capsys):
 def test_bad_confidence_measure_exit_2(tiny_model_dir, capsys):
     assert cli("x.wav", "--model", str(tiny_model_dir), "--confidence", "vibes") == 2
     assert "vibes" in capsys.readouterr().err
+
+
+def test_a_recording_named_like_a_transcript_is_never_written_over(
+    shared_audio, tiny_model_dir, tmp_path, capsys
+):
+    """Files are recognized by their content, so a WAV named memo.txt is transcribed; its
+    transcript memo.txt would have replaced it (before: the recording was lost)."""
+    recording = (shared_audio / FILES[0]).read_bytes()
+    memo = tmp_path / "memo.txt"
+    memo.write_bytes(recording)
+    rc = cli(str(memo), "--model", str(tiny_model_dir), "--no-punctuation")
+    err = capsys.readouterr().err
+    assert rc == 1 and memo.read_bytes() == recording
+    (error,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert error.count(str(memo)) == 2 and "--out" in error and "memo.wav" in error
+    rc = cli(
+        str(memo), "--model", str(tiny_model_dir), "--no-punctuation", "--out", str(tmp_path / "t")
+    )
+    assert rc == 0, capsys.readouterr().err
+    assert memo.read_bytes() == recording and (tmp_path / "t" / "memo.txt").is_file()
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder on a read-only filesystem (EROFS, which even root cannot write); skips where
+    mounting is not allowed."""
+    import subprocess
+
+    where = tmp_path / "read-only"
+    where.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(where)]
+    done = subprocess.run(mount, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a read-only filesystem here: {done.stderr.strip()}")
+    yield where
+    subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_an_output_folder_that_cannot_be_written_is_found_before_transcribing(
+    shared_audio, tiny_model_dir, read_only_folder, capsys
+):
+    """Before: each file was transcribed, then failed naming a temporary file
+    (".ok.txt.v0wgr333.tmp"), with no advice."""
+    rc = cli(str(shared_audio / FILES[0]), "--model", str(tiny_model_dir), "--out",
+             str(read_only_folder))  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1, err
+    assert f"--out {read_only_folder}:" in err and "Read-only" in err and "choose another" in err
+
+
+def test_a_transcript_that_cannot_be_written_names_its_file(
+    shared_audio, tiny_model_dir, tmp_path, small_disk, capsys
+):
+    """A full disk: the error names the transcript being written (not the temporary file it
+    goes through) and what to do."""
+    full = small_disk(4096)
+    rc = cli(str(shared_audio / FILES[0]), "--model", str(tiny_model_dir), "--format", "json",
+             "--no-punctuation", "--out", str(full))  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 1
+    (error,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert str(full / "aishell1_BAC009S0764W0121.json") in error and ".tmp" not in error
+    assert "No space left" in error and "free some space" in error
+
+
+def test_a_file_in_the_way_of_an_output_subfolder_fails_that_file_only(
+    shared_audio, tiny_model_dir, tmp_path, capsys
+):
+    """--recursive keeps the folder layout under --out; a file there named like a subfolder
+    was a FileExistsError traceback that abandoned the remaining files."""
+    source = tmp_path / "in"
+    (source / "sub").mkdir(parents=True)
+    for place in ("a.wav", "sub/b.wav", "z.wav"):
+        (source / place).write_bytes((shared_audio / FILES[0]).read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").write_text("in the way\n")
+    rc = cli(str(source), "--recursive", "--model", str(tiny_model_dir), "--no-punctuation",
+             "--out", str(out))  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    (error,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert str(source / "sub" / "b.wav") in error and f"{out / 'sub'}: " in error
+    assert (out / "a.txt").is_file() and (out / "z.txt").is_file()
+    assert "2 of 3 files transcribed" in err

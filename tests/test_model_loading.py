@@ -136,6 +136,50 @@ def test_weight_norm_is_baked_without_changing_outputs(tiny_model_dir):
         torch.testing.assert_close(loaded(x).logits, reference(x).logits)
 
 
+def test_a_checkpoint_without_a_ctc_head_is_refused(tiny_model_dir, tmp_path):
+    """A pretrained base checkpoint (no lm_head in its weights): transformers initialised a
+    head at random, and the transcript was gibberish with exit status 0."""
+    from safetensors.torch import load_file, save_file
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_model_dir, base)
+    weights = load_file(base / "model.safetensors")
+    kept = {k: v for k, v in weights.items() if not k.startswith("lm_head.")}
+    assert len(kept) < len(weights)
+    save_file(kept, base / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ModelLoadError) as e:
+        load_model(base, LoadOptions(precision="fp32"))
+    assert e.value.code == "model.no_ctc_head"
+    assert str(base) in str(e.value) and "fine-tune" in str(e.value)
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+# What breaks, how, the file the message names, and what it says to do.
+BROKEN = {
+    "cut-short weights": ("model.safetensors", _truncate, "download or copy the model again"),
+    "empty weights": ("model.safetensors", lambda p: p.write_bytes(b""), "download or copy"),
+    "config a list": ("config.json", lambda p: p.write_text("[]"), "re-copy the checkpoint"),
+    "vocab a list": ("vocab.json", lambda p: p.write_text('["a", "b"]'), "re-copy"),
+    "config not UTF-8": ("config.json", lambda p: p.write_bytes(b"\xff\xfe{"), "re-copy"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_a_broken_model_file_is_named_with_what_to_do(tiny_model_dir, tmp_path, case):
+    """Before: a SafetensorError or AttributeError traceback from deep inside transformers."""
+    name, damage, advice = BROKEN[case]
+    copy = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, copy)
+    damage(copy / name)
+    with pytest.raises(ModelLoadError) as e:
+        load_model(copy, LoadOptions(precision="fp32"))
+    message = str(e.value)
+    assert str(copy / name) in message and advice in message and "\n" not in message
+
+
 def test_unknown_family_rejected():
     with pytest.raises(UnsupportedModelError, match="wav2vec2"):
         family_for("whisper")

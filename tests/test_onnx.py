@@ -15,7 +15,7 @@ import pytest
 
 from engine.audio import load_audio
 from engine.cli import main as cli
-from engine.export_onnx import export_onnx, measure_parity
+from engine.export_onnx import Parity, export_onnx, measure_parity, text_agreement
 from engine.model import (
     DEMO_MODEL_DIR,
     LoadOptions,
@@ -216,6 +216,21 @@ def test_onnx_backend_on_a_folder_without_onnx_is_a_clear_error():
     assert e.value.code == "model.no_onnx" and "tingxie-cli export" in str(e.value)
 
 
+@pytest.mark.parametrize("length", [100_000, 0])
+def test_a_damaged_onnx_file_is_named_with_what_to_do(tmp_path, length):
+    """A model.onnx cut short (an interrupted copy) or empty: ONNX Runtime's InvalidProtobuf
+    and InvalidArgument were tracebacks in the CLI."""
+    folder = tmp_path / "cut"
+    shutil.copytree(DEMO_MODEL_DIR, folder, ignore=shutil.ignore_patterns("model.safetensors"))
+    weights = (DEMO_MODEL_DIR / "model.safetensors").read_bytes()
+    (folder / "model.onnx").write_bytes(weights[:length])
+    with pytest.raises(ModelLoadError) as e:
+        load_model(folder)
+    message = str(e.value)
+    assert e.value.code == "model.bad_onnx" and str(folder / "model.onnx") in message
+    assert "export it again" in message and "\n" not in message
+
+
 def test_hf_export_of_a_pickle_only_folder_writes_safetensors(tmp_path):
     import torch
     from safetensors.torch import load_file
@@ -230,3 +245,33 @@ def test_hf_export_of_a_pickle_only_folder_writes_safetensors(tmp_path):
     assert (tmp_path / "hf" / "model.safetensors").is_file()
     assert not (tmp_path / "hf" / "pytorch_model.bin").exists()
     assert load_model(tmp_path / "hf").vocab
+
+
+def test_the_cli_never_exports_over_the_source_or_other_files(tmp_path, capsys):
+    """An export replaces its folder: into the model's own folder, its parent or a folder of
+    documents, the CLI had deleted them; it makes a subfolder there now, as the app does."""
+    from engine.testmodels import build_model
+
+    models = tmp_path / "models"
+    source = build_model(models / "a", "tiny", seed=0)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "letter.txt").write_text("keep me", encoding="utf-8")
+    for out in (source, models, tmp_path / "docs"):
+        assert cli(["export", str(source), str(out)]) == 0
+        assert f"wrote {out / 'a-hf'} " in capsys.readouterr().out
+        assert load_model(out / "a-hf").vocab
+    assert (source / "model.safetensors").is_file()
+    assert (tmp_path / "docs" / "letter.txt").read_text(encoding="utf-8") == "keep me"
+    assert cli(["export", str(source), str(tmp_path / "docs")]) == 2  # a-hf holds files now
+    assert "a-hf" in capsys.readouterr().err
+
+
+def test_parity_needs_something_checked_and_agreement_on_silence_too():
+    """A manifest with no usable row, or a PyTorch model that writes nothing, passed before."""
+    assert not Parity(0.0, 1.0, 0).passed("none") and not Parity(0.0, 1.0, 0).passed("int8")
+    assert "no utterance was checked" in Parity(0.0, 1.0, 0).card_lines("none")[-1]
+    assert Parity(0.0, 1.0, 3).passed("none")
+    assert text_agreement(["", ""], ["", "板"]) == 0.0  # the export writes where PyTorch did not
+    assert text_agreement(["", ""], ["", ""]) == 1.0
+    assert text_agreement(["你好"], ["你们好啊"]) == 0.0  # never below 0
+    assert text_agreement(["你好", "吗"], ["你好", "吧"]) == pytest.approx(2 / 3)

@@ -153,6 +153,21 @@ def test_punctuating_segments_changes_no_character_time_or_confidence(punctuator
     assert out[0].chars[-1].after  # a 1 s pause and a new sentence follow
 
 
+def test_a_character_of_several_letters_gets_its_mark_after_it(punctuator):
+    """Vocabularies with tokens such as "ok" (bilingual checkpoints): each is read spelled out,
+    with its mark after it. Before: a ValueError ("13 gaps for 14 characters"), and the file
+    failed."""
+    tokens = ["你", "明", "天", "去", "北", "京", "ok", "吗"]
+    start = 3.0  # after a segment of its own, which the window holds too
+    chars = tuple(Char(t, start + 0.25 * i, start + 0.25 * i + 0.1, 0.9)
+                  for i, t in enumerate(tokens))  # fmt: skip
+    segment = Segment(1, start, chars[-1].end, chars)
+    before, out = punctuator.punctuate([seg(0, "我们明天见"), segment])
+    assert [replace(c, after="") for c in out.chars] == list(chars)
+    assert [c.after for c in out.chars] == [""] * 7 + ["？"]
+    assert before.chars[-1].after
+
+
 def test_whisper_segments_with_their_own_punctuation_are_left_alone(punctuator):
     whisper = seg(0, "你好。我们走吧")
     assert punctuator.punctuate_one(whisper) is whisper

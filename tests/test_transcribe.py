@@ -414,6 +414,19 @@ def test_transcribes_real_files(transcriber, shared_audio):
         assert records[-1] == Progress(done=info.duration, total=info.duration)
 
 
+def test_progress_goes_on_past_a_length_the_file_only_estimated(transcriber, tmp_path):
+    """Raw AAC (and MP3) lengths are FFmpeg's estimates from the bit rate, here 4 s of 15 s:
+    the total grows with the audio read past it, and the last record is all of it (before:
+    done stopped at the estimate, and the bar sat at 100 % while the rest was transcribed)."""
+    from audio_fixtures import aac_with_a_quiet_end
+
+    _, records, info = run(transcriber, aac_with_a_quiet_end(tmp_path))
+    progress = [r for r in records if isinstance(r, Progress)]
+    assert info.duration < 14
+    assert all(p.done <= p.total for p in progress)
+    assert progress[-1].done == progress[-1].total == pytest.approx(15.0, abs=0.25)
+
+
 def test_missing_file_fails_before_any_work(transcriber, tmp_path):
     from engine.audio import AudioError
 

@@ -26,7 +26,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "CER on --check MANIFEST. The figures go into OUT/README.md; a failed check exits 1.",
     )
     p.add_argument("model", help="model folder, Hub id, or a tuning job's output folder")
-    p.add_argument("out", type=Path, help="output folder (replaced atomically)")
+    p.add_argument(
+        "out",
+        type=Path,
+        help="output folder, used when new or empty; otherwise the export goes into a new "
+        "subfolder MODEL-FORMAT inside it (as `cp -r` does), never over files already there",
+    )
     p.add_argument("--format", choices=("hf", "adapter", "onnx"), default="hf")
     p.add_argument("--quantize", choices=("none", "int8"), default="none", help="onnx only")
     p.add_argument(
@@ -40,14 +45,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from engine.errors import TingxieError
     from engine.model import ModelLoadError
-    from engine.tune.formats import ExportOptions, ExportResult, iter_export
+    from engine.tune.formats import ExportOptions, ExportResult, export_target, iter_export
 
     try:
         options = ExportOptions(
             args.format, args.quantize, args.check, args.check_limit, args.allow_pickle
         )
+        # An export replaces its folder: OUT holding the source model or other files (the
+        # model's own folder, its parent, a documents folder) must not be that folder.
+        out = export_target(args.out, args.model, options)
         result = next(
-            i for i in iter_export(args.model, args.out, options) if isinstance(i, ExportResult)
+            i for i in iter_export(args.model, out, options) if isinstance(i, ExportResult)
         )
     except (TingxieError, ModelLoadError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -56,6 +64,6 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     print(f"wrote {result.out} ({_WROTE[result.format]})")
     if not result.passed:
-        print(f"error: {args.out}: the export does not match PyTorch (see above)", file=sys.stderr)
+        print(f"error: {out}: the export does not match PyTorch (see above)", file=sys.stderr)
         return 1
     return 0

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from tqdm import tqdm
@@ -14,7 +15,7 @@ from engine.lm import LmError, describe_decoder
 from engine.loader import load_model, transcriber_for
 from engine.model import DEFAULT_MODEL, DEMO_MODEL_DIR, LoadOptions, ModelLoadError
 from engine.punctuation import PunctuationError, Punctuator, default_punctuator
-from engine.results import Progress, Segment
+from engine.results import Progress, Segment, TranscriptionInfo
 from engine.speakers import SpeakerOptions, SpeakersUnavailable
 from engine.transcribe import TranscribeOptions, Transcriber
 from engine.writers import FORMATS, write
@@ -198,6 +199,11 @@ def _demo_hint(model: str) -> str:
     return f"; try --model {demo} (the bundled demo model, trained on synthetic speech)"
 
 
+class OutputError(Exception):
+    """A transcript cannot be written where it should go; the message names the file or folder
+    and what to do."""
+
+
 def _output_base(path: Path, out: Path | None, used: set[Path]) -> Path:
     """Where a file's transcripts go (suffix added per format); unique within one run."""
     base = (out or path.parent) / path.stem
@@ -207,6 +213,60 @@ def _output_base(path: Path, out: Path | None, used: set[Path]) -> Path:
         candidate = base.with_name(f"{base.name}-{n}")
     used.add(candidate)
     return candidate
+
+
+def _targets(base: Path, fmts: list[str]) -> list[Path]:
+    """The transcript files of one input, one per format."""
+    return [base.with_name(f"{base.name}.{fmt}") for fmt in fmts]
+
+
+def _folder_problem(folder: Path) -> str | None:
+    """Why transcripts cannot be written in `folder` (made if needed: a scratch file is written
+    and removed), or None when they can."""
+    if folder.exists() and not folder.is_dir():
+        return "a file has that name"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except OSError as e:
+        return str(e.strerror or e)
+
+
+def _check_folder(folder: Path) -> None:
+    """Found before transcribing, not after: a folder transcripts cannot be written in."""
+    problem = _folder_problem(folder)
+    if problem is not None:
+        raise OutputError(
+            f"{folder}: transcripts cannot be written there ({problem}); make it a writable "
+            "folder, or choose another with --out DIR"
+        )
+
+
+def _check_not_inputs(path: Path, targets: list[Path], inputs: set[Path]) -> None:
+    """Refuse to write a transcript over an input: files are recognized by their content, so a
+    recording may be named memo.txt, and its transcript would replace it."""
+    for target in targets:
+        if target.resolve() in inputs:
+            raise OutputError(
+                f"{path}: its transcript {target} would replace an input file (audio, by its "
+                "content); write the transcripts to another folder with --out DIR, or name "
+                f"that recording for its type (e.g. {target.stem}.wav)"
+            )
+
+
+def _write_all(segments: list[Segment], targets: list[Path], info: TranscriptionInfo) -> list[Path]:
+    """Write each transcript, a failure naming the file it was writing and what to do."""
+    written = []
+    for target in targets:
+        try:
+            written.append(write(segments, target, info=info))
+        except OSError as e:
+            raise OutputError(
+                f"{target}: could not be written ({e.strerror or e}); free some space, or "
+                "choose a writable folder with --out DIR"
+            ) from e
+    return written
 
 
 def _transcribe_one(
@@ -233,12 +293,13 @@ def _transcribe_one(
             if isinstance(item, Segment):
                 segments.append(item)
             elif isinstance(item, Progress):
+                bar.total = round(item.total, 1)  # grows where the duration was an estimate
                 bar.update(round(item.done, 1) - bar.n)
     if speakers is not None:
         segments = _with_speakers(path, segments, speakers)
     if punctuator is not None:
         segments = punctuator.punctuate(segments)
-    return [write(segments, base.with_name(f"{base.name}.{fmt}"), fmt, info) for fmt in fmts]
+    return _write_all(segments, _targets(base, fmts), info)
 
 
 def _with_speakers(path: Path, segments: list[Segment], options: SpeakerOptions) -> list[Segment]:
@@ -254,8 +315,8 @@ def _with_speakers(path: Path, segments: list[Segment], options: SpeakerOptions)
 def prepare(
     args: argparse.Namespace,
 ) -> tuple[Transcriber, TranscribeOptions, Punctuator | None] | int:
-    """Options checked, models loaded (speech, and punctuation unless --no-punctuation),
-    output folder made; or the exit status of a failure."""
+    """Options checked, output folder made and found writable, models loaded (speech, and
+    punctuation unless --no-punctuation); or the exit status of a failure."""
     try:
         options = TranscribeOptions(
             batch_size=args.batch_size,
@@ -282,6 +343,12 @@ def prepare(
         except SpeakersUnavailable as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+    if args.out is not None:
+        try:
+            _check_folder(args.out)
+        except OutputError as e:
+            print(f"error: --out {e}", file=sys.stderr)
+            return 2
     try:
         punctuator = None if args.no_punctuation else default_punctuator()
     except PunctuationError as e:
@@ -307,15 +374,6 @@ def prepare(
             print(f"error: {e}", file=sys.stderr)
             return 2
         print(f"decoder: {describe_decoder(beam)}", file=sys.stderr)
-    if args.out is not None:
-        try:
-            args.out.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            print(
-                f"error: --out {args.out}: {e.strerror or e}; choose a writable folder",
-                file=sys.stderr,
-            )
-            return 2
     return transcriber, options, punctuator
 
 
@@ -369,13 +427,15 @@ def _transcribe_all(
     """Transcribe every file, reporting each failure on one line; returns the failed files."""
     failures: list[str] = []
     used: set[Path] = set()
+    sources = {path.resolve() for path, _ in inputs}
     for path, place in inputs:
         name = str(path)
         out = args.out / place if args.out is not None else None
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
         base = _output_base(path, out, used)
         try:
+            _check_not_inputs(path, _targets(base, args.format), sources)
+            if out is not None or path.is_file():  # no folder made for a missing input
+                _check_folder(base.parent)
             written = _transcribe_one(
                 transcriber, path, options, base, args.format, punctuator, args.speakers
             )
