@@ -175,6 +175,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "queue.cancelled": ("cancelled", "已取消"),
     "queue.failed": ("failed: {message}", "失败：{message}"),
     "dialog.error": ("Tingxie: error", "听写：错误"),
+    "settings.not_saved": (
+        "Preferences cannot be saved to {path}: make the file and its folder writable. Changes "
+        "hold until Tingxie closes.",
+        "无法把偏好设置保存到 {path}：请让该文件及其文件夹可写。修改在关闭听写前仍然有效。",
+    ),
     "dialog.model_failed": ("The model could not be loaded", "模型无法加载"),
     "dialog.offer_demo": (
         "{message}\n\nYou can choose a local model folder, or use the demo model shipped with "
@@ -208,6 +213,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "dialog.cannot_write": (
         "{path} could not be written ({detail}); choose another folder or free some space",
         "无法写入 {path}（{detail}）；请换一个文件夹或释放空间",
+    ),
+    "dialog.save_over_audio": (
+        "{path} is the recording itself: saving there would replace it with the transcript; "
+        "choose another name",
+        "{path} 就是录音本身：保存到这里会用转写替换录音；请换一个文件名",
     ),
     # Folders and watch folders (app.folders)
     "action.add_folder": ("Add folder…", "添加文件夹…"),

@@ -2,14 +2,16 @@
 
 It opens next to the audio file, named after it; it offers every format the writers know; and a
 name typed without a suffix gets the type chosen in the dialog (the writers tell the format by
-the suffix). Failures to write are worded in the UI language.
+the suffix). It never saves over the audio itself (recordings are recognized by their content,
+so one may be named memo.txt). Failures to write are worded in the UI language.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from .errors import error_text
 from .i18n import tr
@@ -37,24 +39,42 @@ def save_target(path: str, chosen_filter: str, formats: tuple[str, ...]) -> Path
 
 def save_start(audio: str | Path | None, fmt: str = "txt") -> str:
     """Where the dialog opens: beside the audio, named after it (a bare name when there is no
-    audio, which Qt places in the folder it used last).
+    audio, which Qt places in the folder it used last); never the audio itself.
 
     >>> save_start("/rec/meeting.m4a")
     '/rec/meeting.txt'
+    >>> save_start("/rec/memo.TXT")
+    '/rec/memo.TXT.txt'
     """
     if not audio:
         return f"{_DEFAULT_STEM}.{fmt}"
     audio = Path(audio)
-    return str(audio.with_name(f"{audio.stem}.{fmt}"))
+    stem = audio.name if audio.suffix.lower() == f".{fmt}" else audio.stem
+    return str(audio.with_name(f"{stem}.{fmt}"))
 
 
 def ask_save_path(parent: QWidget, title: str, audio: str | Path | None) -> Path | None:
-    """Ask where to save a transcript of `audio`; None when the user cancels."""
+    """Ask where to save a transcript of `audio`; None when the user cancels, or chooses the
+    audio itself (said in a message box: the transcript would replace the recording)."""
     from engine import writers
 
     filters = ";;".join(f"{fmt.upper()} (*.{fmt})" for fmt in writers.FORMATS)
     path, chosen = QFileDialog.getSaveFileName(parent, title, save_start(audio), filters)
-    return save_target(path, chosen, writers.FORMATS) if path else None
+    if not path:
+        return None
+    target = save_target(path, chosen, writers.FORMATS)
+    if audio and _same_file(target, Path(audio)):
+        QMessageBox.warning(parent, title, tr("dialog.save_over_audio", path=str(target)))
+        return None
+    return target
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether both name one existing file (by case-folding or a link too)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def write_error_text(target: Path, error: Exception) -> str:

@@ -107,6 +107,7 @@ class Settings(QObject):
     """
 
     changed = Signal(str, object)  # field name of Preferences, its new value
+    save_failed = Signal(str)  # the settings file that could not be written
 
     def __init__(self, store: QSettings | None = None, parent: QObject | None = None) -> None:
         """Preferences read from `store` and saved back to it; None keeps them in memory
@@ -131,8 +132,12 @@ class Settings(QObject):
             self.changed.emit(name, getattr(new, name))
 
     def save(self) -> None:
+        """Write the preferences; `save_failed` says when the file cannot be (a read-only or
+        foreign-owned file): they hold until the app closes, and the user should know."""
         if self._store is not None:
             save(self._store, self._prefs)
+            if self._store.status() != QSettings.Status.NoError:
+                self.save_failed.emit(self._store.fileName())
 
 
 def open_settings(path: Path | None = None) -> QSettings:

@@ -185,6 +185,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._connect_worker()
         settings.changed.connect(self._setting_changed)
+        settings.save_failed.connect(self._settings_not_saved)
+        self._settings_warned = False  # the dialog is shown once; the status bar after that
         self.retranslate()
         self._update_actions()
 
@@ -895,6 +897,14 @@ class MainWindow(QMainWindow):
             return
         self._speakers_warned = True
         self.show_error("speakers", message())
+
+    def _settings_not_saved(self, path: str) -> None:
+        message = tr("settings.not_saved", path=path)
+        if self._settings_warned:
+            self._status.say(lambda: tr("settings.not_saved", path=path))
+            return
+        self._settings_warned = True
+        self.show_error("settings", message)
 
     def ask_rename_speaker(self, speaker: int) -> None:
         """Ask for a new name of a speaker of the transcript shown (its label was clicked)."""

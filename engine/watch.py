@@ -70,6 +70,9 @@ class WatchSpec:
     name: str = "{stem}"
 
     def __post_init__(self) -> None:
+        for name in ("folder", "out", "name"):  # hand-edited preferences may hold anything
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"watch folder {self.folder!r}: {name} must be text")
         object.__setattr__(self, "formats", tuple(self.formats))  # a list, from JSON
         bad = [f for f in self.formats if f not in FORMATS]
         if bad or not self.formats:

@@ -128,6 +128,31 @@ def test_preferences_round_trip_and_survive_garbage(tmp_path):
     assert settings.Preferences().recordings_dir.endswith("recordings")
 
 
+def test_hand_edited_watch_folders_drop_only_the_bad_entries(tmp_path):
+    """A watch entry with "name": null stopped the app at start-up (an AttributeError)."""
+    import json
+
+    from app import settings
+
+    store = settings.open_settings(tmp_path / "t.ini")
+    good = {"folder": "/tmp/in", "formats": ["srt"], "out": "", "name": "{stem}"}
+    bad = [{**good, "name": None}, {**good, "folder": 3}, {**good, "out": ["x"]}, 5, "x"]
+    store.setValue("watch_folders", json.dumps([*bad, good]))
+    (spec,) = settings.load(store).watch_folders
+    assert (spec.folder, spec.formats) == ("/tmp/in", ("srt",))
+
+
+def test_preferences_that_cannot_be_saved_say_so(qtbot, tmp_path):
+    from app import settings
+
+    (tmp_path / "t.ini").mkdir()  # a file that cannot be written, whoever runs the test
+    prefs = settings.Settings(settings.open_settings(tmp_path / "t.ini"))
+    with qtbot.waitSignal(prefs.save_failed, timeout=1000) as failed:
+        prefs.set(threshold=0.4)
+    assert failed.args == [str(tmp_path / "t.ini")]
+    assert prefs.prefs.threshold == 0.4  # held while the app runs
+
+
 def test_recordings_go_beside_the_store(monkeypatch, tmp_path):
     from app import settings
 

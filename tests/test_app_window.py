@@ -203,6 +203,17 @@ def test_settings_persist_across_windows(qtbot, make_window):
     assert again.device_box.currentText() == "Mic B"
 
 
+def test_preferences_that_cannot_be_saved_are_said_once(qtbot, make_window, ini, dialogs):
+    ini.mkdir()  # a settings file that cannot be written (as one owned by another user)
+    window = make_window()
+    window.confidence_bar.spin.setValue(0.35)
+    assert dialogs == [(tr("dialog.error"), tr("settings.not_saved", path=str(ini)))]
+    window.confidence_bar.spin.setValue(0.45)
+    assert len(dialogs) == 1  # after the dialog, the status bar
+    assert str(ini) in window.statusBar().currentMessage()
+    assert window.prefs.threshold == pytest.approx(0.45)
+
+
 def test_language_switch_retranslates_live(qtbot, make_window):
     window = make_window(language="zh")
     assert window.record_action.text() == "录音"
@@ -388,6 +399,30 @@ def test_save_transcript_writes_the_chosen_format(qtbot, make_window, monkeypatc
     assert "你好" in text and "世界" in text and "-->" in text
     # The dialog opened beside the audio, named after it (old: "good.txt" in the cwd).
     assert asked == ["/data/good.txt"]
+
+
+def test_a_recording_named_like_a_transcript_is_never_saved_over(qtbot, tmp_path, monkeypatch,
+                                                                 dialogs):  # fmt: skip
+    """Recordings are recognized by their content, so one may be named memo.txt: the dialog
+    proposed memo.txt itself, and saving there replaced the recording with its transcript."""
+    from app import i18n
+    from app.savedialog import ask_save_path
+
+    i18n.set_language("en")
+    audio = tmp_path / "memo.txt"
+    audio.write_bytes(b"RIFF")
+    asked = []
+
+    def dialog(parent, title, start, filters):
+        asked.append(start)
+        return str(audio), "TXT (*.txt)"  # the user picks the recording anyway
+
+    monkeypatch.setattr("app.savedialog.QFileDialog.getSaveFileName", dialog)
+    assert ask_save_path(None, "Save", audio) is None
+    assert asked == [str(tmp_path / "memo.txt.txt")]
+    (shown,) = dialogs
+    assert str(audio) in str(shown) and "recording itself" in str(shown)
+    assert audio.read_bytes() == b"RIFF"
 
 
 def test_dropping_files_queues_them(qtbot, make_window, tmp_path):
