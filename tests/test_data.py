@@ -19,6 +19,7 @@ from engine.tune.data import (
     from_pairs,
     load_dataset,
     load_example_audio,
+    manifest_text,
     validate,
 )
 
@@ -68,6 +69,91 @@ def test_manifest_accepts_common_column_names(tmp_path):
     assert from_manifest(m).examples[0].text == "天"
 
 
+def test_a_tsv_quote_is_text_and_never_joins_rows(tmp_path):
+    """A transcript may begin with a quote that closes in a later row (a quoted speech split
+    across clips). In a TSV, as Common Voice writes them, a quote is text: each line is one
+    row. (Before: read with CSV quoting, the rows in between were merged into one text.)"""
+    rows = 'a.wav\t"今天\nb.wav\t然后"他说\nc.wav\t明天见\n'
+    m = tmp_path / "m.tsv"
+    m.write_text(f"path\ttext\n{rows}", encoding="utf-8")
+    ds = from_manifest(m)
+    assert [(e.audio.name, e.text, e.origin) for e in ds.examples] == [
+        ("a.wav", '"今天', "m.tsv:2"),
+        ("b.wav", '然后"他说', "m.tsv:3"),
+        ("c.wav", "明天见", "m.tsv:4"),
+    ]
+    assert ds.import_problems == []
+    cv = tmp_path / "cv"
+    (cv / "clips").mkdir(parents=True)
+    (cv / "train.tsv").write_text(
+        "client_id\tpath\tsentence\n" + "".join(f"x\t{row}" for row in rows.splitlines(True)),
+        encoding="utf-8",
+    )
+    assert [e.text for e in from_common_voice(cv).examples] == ['"今天', '然后"他说', "明天见"]
+
+
+def test_a_csv_quote_that_closes_on_a_later_line_is_reported_not_merged(tmp_path):
+    m = tmp_path / "m.csv"
+    m.write_text(
+        'path,text\na.wav,"今天\nb.wav,然后"他说\nc.wav,明天见\nd.wav,"他说,""好"""\n',
+        encoding="utf-8",
+    )
+    ds = from_manifest(m)
+    assert [(e.audio.name, e.text, e.origin) for e in ds.examples] == [
+        ("c.wav", "明天见", "m.csv:4"),  # numbered by its line, not by the rows before it
+        ("d.wav", '他说,"好"', "m.csv:5"),  # quoted as CSV quotes: read as meant
+    ]
+    (problem,) = ds.import_problems
+    assert (problem.origin, problem.kind) == ("m.csv:2", "bad_row")
+    assert "closes only on line 3" in problem.detail and "stray quote" in problem.detail
+
+
+def test_a_written_manifest_reads_back_cell_for_cell(tmp_path):
+    """What the app writes (Review's training sets, a job's combined sources) reads back as it
+    was: a quote, a backslash, U+2028 and other characters `str.splitlines` breaks at. (Before:
+    a text holding U+2028 was cut there, and its rest reported on a line the file lacks.)"""
+    texts = ["今天很好\u2028我们去公园", '"他说"你好', "甲\x85乙\x0c丙\x1e丁", "C:\\路径", "“引号”"]
+    m = tmp_path / "m.tsv"
+    m.write_text(manifest_text((f"{i}.wav", t) for i, t in enumerate(texts)), encoding="utf-8")
+    ds = from_manifest(m)
+    assert [e.text for e in ds.examples] == texts and ds.import_problems == []
+    assert [e.origin for e in ds.examples] == [f"m.tsv:{i + 2}" for i in range(len(texts))]
+    m.write_text(manifest_text([("a.wav", "天\t地\n人")]), encoding="utf-8")
+    assert [e.text for e in from_manifest(m).examples] == ["天 地 人"]  # no TSV cell holds them
+
+
+def test_a_comma_in_a_csv_text_is_reported_unless_the_text_is_quoted(tmp_path):
+    m = tmp_path / "m.csv"
+    m.write_text(
+        'path,text\na.wav,好的,我们明天去北京\nb.wav,"好的,我们"\nc.wav,你好,\n', encoding="utf-8"
+    )
+    ds = from_manifest(m)
+    assert [e.text for e in ds.examples] == ["好的,我们", "你好"]  # an empty cell after: fine
+    (problem,) = ds.import_problems
+    assert (problem.origin, problem.kind) == ("m.csv:2", "bad_row")
+    assert "3 columns where 2 are expected" in problem.detail and "double quotes" in problem.detail
+
+
+def test_a_header_without_a_text_column_says_what_it_has_and_what_it_needs(tmp_path):
+    """(Before: a Common Voice train.tsv whose text column is `sentence_zh` was read as rows
+    of data, and every row reported as "'你好' is not a time in seconds".)"""
+    cv = tmp_path / "cv"
+    _wav(cv / "clips" / "a.wav", 1.0)
+    (cv / "train.tsv").write_text(
+        "client_id\tpath\tsentence_zh\tup_votes\nc\ta.wav\t你好\t2\n", encoding="utf-8"
+    )
+    with pytest.raises(DatasetError) as found:
+        load_dataset(cv)
+    message = str(found.value)
+    assert str(cv / "train.tsv") in message
+    assert "client_id, path, sentence_zh, up_votes" in message
+    assert "transcript (text, sentence" in message and "audio path" not in message
+    m = tmp_path / "m.csv"
+    m.write_text("audio_file,text\na.wav,天\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"none for the audio path \(path, audio"):
+        from_manifest(m)
+
+
 def test_folder_of_audio_and_transcripts(tmp_path):
     _wav(tmp_path / "s" / "one.wav", 1.0)
     (tmp_path / "s" / "one.txt").write_text("天地\n", encoding="utf-8")
@@ -94,6 +180,34 @@ def test_common_voice_layout(tmp_path):
     assert load_dataset(cv).examples == ds.examples
     with pytest.raises(DatasetError, match="Common Voice"):
         from_common_voice(tmp_path)
+
+
+def test_a_byte_order_mark_or_zero_width_character_never_reaches_training(tmp_path):
+    """Windows Notepad saves "UTF-8 with BOM"; text pasted from web pages holds zero-width
+    spaces. (Before: such a row was skipped as "not in vocabulary: \ufeff", or with
+    extend_vocab the invisible character joined the vocabulary.)"""
+    _wav(tmp_path / "a.wav", 1.0)
+    (tmp_path / "a.txt").write_bytes(b"\xef\xbb\xbf" + "天地".encode())
+    assert [e.text for e in from_folder(tmp_path).examples] == ["天地"]
+    pasted = TuneDataset([Example(tmp_path / "a.wav", "\ufeff天\u200b地\u200d人\u2060")])
+    assert pasted.normalized(NormalizeOptions()).examples[0].text == "天地人"
+    none = NormalizeOptions(False, False, False, False, False)
+    assert pasted.normalized(none).examples[0].text == "天地人"
+
+
+def test_same_named_files_in_two_folders_keep_their_own_durations(tmp_path):
+    """Review writes each training set as clips/00000.wav, …: two sets checked together.
+    (Before: durations were kept by file name, so one set's counted for both.)"""
+    short = _wav(tmp_path / "a" / "clips" / "00000.wav", 1.0)
+    long = _wav(tmp_path / "b" / "clips" / "00000.wav", 3.0)
+    report = validate(TuneDataset([Example(short, "天"), Example(long, "地")]), VOCAB)
+    assert report.kept_seconds == pytest.approx(4.0, abs=0.01)
+    assert sorted(report.durations.values()) == pytest.approx([1.0, 3.0], abs=0.01)
+    # the held-out side is still the file name's: moving the data moves no row across
+    here = [Example(tmp_path / "x" / f"{i:05d}.wav", "天") for i in range(100)]
+    there = [Example(tmp_path / "y" / e.audio.name, "天") for e in here]
+    names = [{e.audio.name for e in TuneDataset(d).split(0.2)[1]} for d in (here, there)]
+    assert names[0] == names[1]
 
 
 def test_pairs_from_the_app(tmp_path):

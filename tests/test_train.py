@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 import threading
 from dataclasses import replace
@@ -115,6 +116,51 @@ def test_config_errors_name_the_setting(tmp_path):
         TuneConfig(model="m", data="d", output_dir="o", mask_time_prob=1.5)
     with pytest.raises(ValueError, match="normalize"):
         TuneConfig(model="m", data="d", output_dir="o", normalize={"nope": True})
+
+
+def test_config_values_take_their_settings_types(tmp_path):
+    """YAML 1.1 (PyYAML) reads 1e-4 as a string, and a `normalize:` block whose lines are all
+    commented out as null. (Before: the first failed with a TypeError that named no setting,
+    the second with an AttributeError once the model had loaded.)"""
+    from engine.normalize import NormalizeOptions
+
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "model: m\ndata: d\noutput_dir: o\nlearning_rate: 1e-4\nsteps: 1e3\n"
+        "batch_seconds: 30\nnormalize:\n#  remove_spaces: false\n",
+        encoding="utf-8",
+    )
+    config = TuneConfig.load(job)
+    assert (config.learning_rate, config.steps, config.batch_seconds) == (1e-4, 1000, 30.0)
+    assert type(config.steps) is int and type(config.batch_seconds) is float
+    assert config.normalize == NormalizeOptions()
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"steps": "abc"}, "steps='abc': expected a whole number"),
+        ({"steps": 2.5}, "steps=2.5: expected a whole number"),
+        ({"learning_rate": "fast"}, "learning_rate='fast': expected a number"),
+        ({"batch_seconds": float("nan")}, "batch_seconds=nan: must be a finite number"),
+        ({"extend_vocab": "yes"}, "extend_vocab='yes': expected true or false"),
+        ({"lora_dropout": None}, "lora_dropout is empty"),
+        ({"normalize": {"lowercase": "no"}}, "normalize.lowercase='no': expected true or false"),
+        ({"normalize": 5}, "normalize=5: expected a mapping"),
+        ({"seed": -1}, "seed=-1: must be 0 or more"),
+        ({"warmup_steps": -3}, "warmup_steps=-3: must be 0 or more"),
+        ({"lora_alpha": -1}, "lora_alpha=-1.0: must be more than 0"),
+        ({"mask_time_length": 0}, "mask_time_length=0: must be at least 1"),
+        ({"min_seconds": 5, "max_seconds": 2}, "min_seconds=5.0 is above max_seconds=2.0"),
+    ],
+    ids=str,
+)
+def test_a_config_value_of_the_wrong_type_or_range_is_refused_by_name(setting, message):
+    """Refused where the config is made, before any model loads. (Before: these failed with a
+    TypeError or ran: seed -1 failed after set-up, min above max skipped every row as
+    too_short, NaN failed converting to an integer, a negative alpha or warmup trained.)"""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TuneConfig(model="m", data="d", output_dir="o", **setting)
 
 
 def test_presets_fill_only_what_is_left_empty():
@@ -230,6 +276,10 @@ def test_extend_vocabulary_keeps_old_outputs():
     assert grown.tokenizer.convert_tokens_to_ids("凤") == 10
     assert torch.equal(after[..., :9], before)
     assert (after[..., 9:].max(-1).values <= before.max(-1).values).all()  # never preferred yet
+    # invisible and blank characters are never learned (before: a BOM or zero-width space in a
+    # transcript became one of the tuned model's characters)
+    added, _ = extend_vocabulary(model, grown, "\ufeff龟\u200b \u3000\x07", seed=0)
+    assert added == ["龟"]
 
 
 # ---- jobs ----------------------------------------------------------------------------
@@ -336,6 +386,34 @@ def test_an_earlier_run_is_not_overwritten_without_resume(corpus, tmp_path):
     assert isinstance(events[-1], JobFailed) and "--resume" in events[-1].message
 
 
+def test_a_folder_holding_other_files_is_refused_before_anything_is_written(corpus, tmp_path):
+    """`output_dir: .` in a project folder holding the base model at ./model and the user's
+    ./cache. (Before: the job replaced ./model with the tuned model and deleted ./cache.)"""
+    import shutil
+
+    project = tmp_path / "project"
+    shutil.copytree(corpus[0], project / "model")
+    (project / "cache").mkdir()
+    (project / "cache" / "my-notes.txt").write_text("mine", encoding="utf-8")
+    before = sorted(p.relative_to(project) for p in project.rglob("*"))
+    config = _config(corpus, project, model=str(project / "model"), steps=1)
+    for resume in (False, True):
+        (failed,) = run_job(config, resume=resume)
+        assert isinstance(failed, JobFailed)
+        assert f"output_dir {project} already holds cache, model" in failed.message
+        assert "choose an empty or new folder" in failed.message
+    assert sorted(p.relative_to(project) for p in project.rglob("*")) == before
+
+
+def test_a_job_runs_again_in_the_folder_it_made(corpus, tmp_path):
+    """A run that failed (here: no such data) leaves its folder the job's own: fixed, the job
+    runs there again."""
+    out = tmp_path / "o"
+    failed = list(run_job(_config(corpus, out, data=str(tmp_path / "nope.tsv"))))
+    assert isinstance(failed[-1], JobFailed) and "nope.tsv" in failed[-1].message
+    assert isinstance(_run(_config(corpus, out, steps=1))[-1], JobFinished)
+
+
 def test_low_disk_space_fails_with_the_numbers(corpus, tmp_path, monkeypatch):
     import shutil
 
@@ -373,6 +451,8 @@ def test_cli_writes_a_config_then_reports_bad_settings(tmp_path, capsys):
     assert TuneConfig.load(job).output_dir == str(tmp_path / "o")
     assert tune.main([str(job), "--set", "steps=0"]) == 2
     assert "steps=0" in capsys.readouterr().err
+    assert tune.main([str(job), "--set", "steps=abc"]) == 2  # before: a TypeError traceback
+    assert "steps='abc': expected a whole number" in capsys.readouterr().err
 
 
 def test_traditional_model_keeps_traditional_transcripts(tmp_path):

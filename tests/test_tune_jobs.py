@@ -183,6 +183,29 @@ def test_check_reports_what_the_job_would_find(tmp_path, corpus):
     assert grown.train_examples + grown.heldout_examples == 17
 
 
+def test_the_check_counts_same_named_clips_of_two_training_sets_apart(tmp_path, corpus):
+    """Two training sets as Review writes them (clips/00000.wav, … in each) checked together.
+    (Before: durations were kept by file name, so the check showed the long set's for both,
+    90 s of training audio where there are 50, and no little_data warning.)"""
+    import numpy as np
+
+    from engine.audio import write_wav
+    from engine.tune.data import manifest_text
+
+    sets = []
+    for name, seconds in (("a", 1.0), ("b", 9.0)):
+        rows = [(f"clips/{i:05d}.wav", "天地") for i in range(6)]
+        for clip, _ in rows:
+            (tmp_path / name / clip).parent.mkdir(parents=True, exist_ok=True)
+            write_wav(tmp_path / name / clip, np.zeros(int(seconds * 16000), np.float32))
+        sets.append(tmp_path / name / "manifest.tsv")
+        sets[-1].write_text(manifest_text(rows), encoding="utf-8")
+    check = check_data(sets, _config(corpus))
+    assert check.train_seconds + check.heldout_seconds == pytest.approx(60.0, abs=0.1)
+    assert check.histogram[0][2] == 6 and check.histogram[-1][2] == 6  # 1 s and 9 s
+    assert check.train_seconds < 60 and "little_data" in {i.kind for i in check.issues}
+
+
 def _run_job(corpus, out: Path):
     from engine.tune.loop import run_job
 

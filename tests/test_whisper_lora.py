@@ -5,6 +5,8 @@ loads and transcribes through the same engine API."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from engine.audio import load_audio
@@ -127,32 +129,12 @@ def test_whisper_base_converted_back_decodes_as_ctranslate2_does(tmp_path, share
     assert config == (WHISPER_BASE_DIR / "config.json").read_text(encoding="utf-8")
 
 
-@pytest.mark.slow
-def test_a_tuning_job_on_a_whisper_folder_runs_like_a_ctc_one(tmp_path, shared_audio):
-    """run_job on a Whisper base (a CTranslate2 folder, as the app runs Whisper): the CTC jobs'
-    events in their order, held-out CER before and after by the transcriber users get, a
-    model folder with its card that loads; a cancel keeps a checkpoint and no model, and
-    resuming it ends with the weights of the run that was not stopped."""
-    import dataclasses
-    import json
+def _whisper_job(tmp_path, shared_audio):
+    """A 2-step job on a tiny Whisper in a CTranslate2 folder (as the app runs Whisper) and
+    five real clips with their .txt, output to tmp_path/job."""
     import shutil
-    import threading
-
-    import torch
-    from safetensors.torch import load_file
 
     from engine.tune.config import TuneConfig
-    from engine.tune.events import (
-        CheckpointSaved,
-        Evaluated,
-        JobCancelled,
-        JobFinished,
-        JobStarted,
-        StepProgress,
-    )
-    from engine.tune.export import read_card
-    from engine.tune.jobs import JobFolder
-    from engine.tune.loop import run_job
     from engine.tune.whisper_lora import convert_for_ctranslate2
 
     _need_whisper_base()
@@ -166,7 +148,7 @@ def test_a_tuning_job_on_a_whisper_folder_runs_like_a_ctc_one(tmp_path, shared_a
         name, _, text = row.split("\t")[:3]
         shutil.copy(shared_audio / name, data / name)
         (data / name).with_suffix(".txt").write_text(text, encoding="utf-8")
-    config = TuneConfig(
+    return TuneConfig(
         model=str(base),
         data=str(data),
         output_dir=str(tmp_path / "job"),
@@ -174,6 +156,70 @@ def test_a_tuning_job_on_a_whisper_folder_runs_like_a_ctc_one(tmp_path, shared_a
         learning_rate=1e-3,
         heldout_fraction=0.4,
     )
+
+
+@pytest.mark.slow
+def test_a_whisper_job_that_died_after_training_resumes_to_its_end(
+    tmp_path, shared_audio, monkeypatch
+):
+    """Killed while measuring the held-out CER after training (out of memory, say), a job has
+    its model written and no card: the Tune page offers it for resume, and resuming finishes
+    it. (Before: resume refused, as the folder "already holds a tuned model".)"""
+    from engine.tune import whisper_job
+    from engine.tune.events import JobFailed, JobFinished, StepProgress
+    from engine.tune.jobs import JobFolder
+    from engine.tune.loop import run_job
+
+    config = _whisper_job(tmp_path, shared_audio)
+    job = JobFolder(config.output_dir)
+    measure = whisper_job.heldout_cer
+
+    def killed_after_training(model_dir, heldout, config):
+        if Path(model_dir) == job.model_dir:
+            raise RuntimeError("killed")
+        return measure(model_dir, heldout, config)
+
+    monkeypatch.setattr(whisper_job, "heldout_cer", killed_after_training)
+    first = list(run_job(config))
+    assert isinstance(first[-1], JobFailed) and first[-1].message == "killed"
+    assert job.model_dir.is_dir() and job.state() == "stopped"
+    monkeypatch.setattr(whisper_job, "heldout_cer", measure)
+    resumed = list(run_job(config, resume=True))
+    finished = resumed[-1]
+    assert isinstance(finished, JobFinished), finished
+    assert not any(isinstance(e, StepProgress) for e in resumed)  # its steps were all done
+    assert finished.result.steps == 2 and finished.result.cer_after is not None
+    assert finished.result.cer_before == first[1].cer  # measured once, by the first run
+    assert job.state() == "finished"
+
+
+@pytest.mark.slow
+def test_a_tuning_job_on_a_whisper_folder_runs_like_a_ctc_one(tmp_path, shared_audio):
+    """run_job on a Whisper base (a CTranslate2 folder, as the app runs Whisper): the CTC jobs'
+    events in their order, held-out CER before and after by the transcriber users get, a
+    model folder with its card that loads; a cancel keeps a checkpoint and no model, and
+    resuming it ends with the weights of the run that was not stopped."""
+    import dataclasses
+    import json
+    import threading
+
+    import torch
+    from safetensors.torch import load_file
+
+    from engine.tune.events import (
+        CheckpointSaved,
+        Evaluated,
+        JobCancelled,
+        JobFinished,
+        JobStarted,
+        StepProgress,
+    )
+    from engine.tune.export import read_card
+    from engine.tune.jobs import JobFolder
+    from engine.tune.loop import run_job
+
+    config = _whisper_job(tmp_path, shared_audio)
+    base = config.model
     events = list(run_job(config))
     kinds = [type(e).__name__ for e in events]
     assert kinds == ["JobStarted", "Evaluated", "StepProgress", "StepProgress", "CheckpointSaved",

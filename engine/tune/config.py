@@ -5,10 +5,16 @@ loop that runs one is `engine.tune.loop.run_job`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
+import math
+import types
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,7 +70,10 @@ class TuneConfig:
     data: str = setting(
         help="manifest (.tsv/.csv: path,text[,start,end]), audio+.txt folder or Common Voice"
     )
-    output_dir: str = setting(help="receives checkpoints/, model/ (merged) and adapter/ (LoRA)")
+    output_dir: str = setting(
+        help="a new or empty folder (a job's own, to resume it): receives checkpoints/, model/"
+        " (merged) and adapter/ (LoRA)"
+    )
     method: Method = setting("lora", "lora (adapters, small and safe), partial or full fine-tuning")
     preset: Preset = setting("balanced", "quick / balanced / thorough: fills the values left empty")
     # preset-controlled (None = from the preset)
@@ -146,38 +155,26 @@ class TuneConfig:
     )
 
     def __post_init__(self) -> None:
-        if isinstance(self.normalize, dict):
-            try:
-                self.normalize = NormalizeOptions(**self.normalize)
-            except TypeError as e:
-                raise ValueError(
-                    f"normalize: {e}; allowed keys are {_field_names(NormalizeOptions)}"
-                ) from e
+        self.normalize = _normalize_options(self.normalize)
+        for name, annotation in _annotations(TuneConfig).items():
+            if name != "normalize":
+                setattr(self, name, _setting(name, getattr(self, name), annotation))
         _check_choice("method", self.method, Method.__args__)
         _check_choice("preset", self.preset, Preset.__args__)
         _check_choice("precision", self.precision, Precision.__args__)
         _check_choice("device", self.device, Device.__args__)
-        for name in ("steps", "lora_rank", "keep_checkpoints"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name}={value}: must be at least 1")
-        for name in ("batch_seconds", "micro_batch_seconds", "max_seconds"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}={getattr(self, name)}: must be positive seconds")
-        for name in ("mask_time_prob", "mask_feature_prob", "layerdrop", "lora_dropout"):
-            value = getattr(self, name)
-            if value is not None and not 0 <= value < 1:
-                raise ValueError(f"{name}={value}: choose a value in [0, 1)")
-        if not 0 <= self.heldout_fraction < 1:
-            raise ValueError(f"heldout_fraction={self.heldout_fraction}: choose a value in [0, 1)")
+        for names, allowed, wording in _RANGES:
+            for name in names:
+                value = getattr(self, name)
+                if value is not None and not allowed(value):
+                    raise ValueError(f"{name}={value}: {wording}")
+        if self.min_seconds > self.max_seconds:
+            raise ValueError(
+                f"min_seconds={self.min_seconds} is above max_seconds={self.max_seconds}: every "
+                "utterance would be skipped; lower min_seconds or raise max_seconds"
+            )
         if self.micro_batch_seconds < self.max_seconds and self.micro_batch_seconds < 1:
             raise ValueError("micro_batch_seconds: must hold at least one second of audio")
-        if self.max_minutes is not None and not self.max_minutes > 0:
-            raise ValueError(
-                f"max_minutes={self.max_minutes}: must be positive minutes (or empty: no limit)"
-            )
-        if self.learning_rate is not None and self.learning_rate <= 0:
-            raise ValueError(f"learning_rate={self.learning_rate}: must be positive")
 
     def resolved(self) -> TuneConfig:
         """A copy with every preset-controlled and derived value filled in (what runs)."""
@@ -282,6 +279,107 @@ def settings_help() -> list[tuple[str, str, str]]:
 
 def _field_names(cls) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
+
+
+# The numeric settings' ranges, checked once their types are (an empty one is left out: the
+# preset fills it, or it means "off").
+_RANGES: tuple[tuple[tuple[str, ...], Callable[[Any], bool], str], ...] = (
+    (("steps", "lora_rank", "keep_checkpoints", "mask_time_length"), lambda v: v >= 1,
+     "must be at least 1"),
+    (("seed", "warmup_steps", "freeze_layers", "eval_every", "save_every", "weight_decay",
+      "max_grad_norm", "min_seconds"), lambda v: v >= 0, "must be 0 or more"),
+    (("learning_rate", "lora_alpha", "max_minutes", "batch_seconds", "micro_batch_seconds",
+      "max_seconds"), lambda v: v > 0, "must be more than 0"),
+    (("mask_time_prob", "mask_feature_prob", "layerdrop", "lora_dropout", "heldout_fraction"),
+     lambda v: 0 <= v < 1, "choose a value in [0, 1)"),
+)  # fmt: skip
+
+
+@cache
+def _annotations(cls: type) -> dict[str, Any]:
+    """A dataclass's field types, resolved (this module's annotations are strings)."""
+    return typing.get_type_hints(cls)
+
+
+def _setting(name: str, value: Any, annotation: Any) -> Any:
+    """`value` as the type a setting is annotated with (see `_typed`); empty (None, as YAML
+    reads `key:` with nothing after it) only where the type allows it."""
+    kinds = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else ()
+    if value is None:
+        if type(None) in kinds:
+            return None
+        raise ValueError(
+            f"{name} is empty; give {_expected(annotation)}, or leave the setting out for its "
+            "default"
+        )
+    return _typed(name, value, kinds[0] if kinds else annotation)
+
+
+def _expected(kind: Any) -> str:
+    if typing.get_origin(kind) is Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(kind)))
+    names = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
+    return names.get(kind, "a value")
+
+
+def _typed(name: str, value: Any, kind: Any) -> Any:
+    """`value` as `kind`: a number may be written as text ("1e-4", which YAML 1.1 reads as a
+    string), a whole number as 500.0; ValueError names the setting and what it takes. A
+    `Literal` is left to `_check_choice`."""
+    if kind is bool or kind is str:
+        if isinstance(value, kind):
+            return value
+    elif kind is int or kind is float:
+        number = _number(value)
+        if isinstance(number, int) and kind is int:
+            return number
+        if number is not None:
+            try:
+                number = float(number)
+            except OverflowError:  # a whole number past float's range
+                number = math.inf
+            if not math.isfinite(number):
+                raise ValueError(f"{name}={value!r}: must be a finite number")
+            if kind is float:
+                return number
+            if number.is_integer():
+                return int(number)
+    else:
+        return value
+    raise ValueError(f"{name}={value!r}: expected {_expected(kind)}")
+
+
+def _number(value: Any) -> int | float | None:
+    """A number, or text that reads as one; None for anything else (true and false too)."""
+    if isinstance(value, str):
+        for parse in (int, float):
+            with contextlib.suppress(ValueError):
+                return parse(value)
+        return None
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _normalize_options(value: Any) -> NormalizeOptions:
+    """The normalize setting as options, from a mapping of some of them; empty (YAML's reading
+    of a `normalize:` block whose lines are all commented out) is every default."""
+    if isinstance(value, NormalizeOptions):
+        return value
+    allowed = _field_names(NormalizeOptions)
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"normalize={value!r}: expected a mapping of {', '.join(allowed)} to true or false"
+        )
+    unknown = sorted(map(str, set(value) - set(allowed)))
+    if unknown:
+        raise ValueError(
+            f"normalize: unknown key(s) {', '.join(unknown)}; allowed keys are {allowed}"
+        )
+    kinds = _annotations(NormalizeOptions)
+    return NormalizeOptions(
+        **{key: _setting(f"normalize.{key}", v, kinds[key]) for key, v in value.items()}
+    )
 
 
 def _check_choice(name: str, value: Any, allowed: tuple) -> None:

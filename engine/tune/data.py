@@ -12,8 +12,9 @@ import hashlib
 import io
 import itertools
 import logging
+import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -45,6 +46,18 @@ log = logging.getLogger("tingxie.data")
 # Column names accepted in manifests, most specific first.
 _PATH_COLUMNS = ("path", "audio", "file", "filename", "wav")
 _TEXT_COLUMNS = ("text", "sentence", "transcript", "text_for_scoring", "transcription")
+# Other columns a header names (Common Voice's among them): a first row naming one of these is
+# a header, also when it lacks a path or text column, and is not read as a row of data.
+_OTHER_COLUMNS = (
+    "start", "end", "duration", "client_id", "sentence_id", "sentence_domain", "up_votes",
+    "down_votes", "age", "gender", "accents", "variant", "locale", "segment",
+)  # fmt: skip
+# TSV as Common Voice writes it and as `manifest_text` does: cells end at a tab, and a quote
+# is part of the text (quoting would join rows at a transcript that begins with one).
+_TSV = dict(delimiter="\t", quoting=csv.QUOTE_NONE, quotechar=None)
+# What would end a TSV cell or row: written as a space (normalization treats all whitespace
+# alike).
+_CELL_BREAKS = str.maketrans("\t\r\n", "   ")
 
 
 class DatasetError(ValueError):
@@ -73,10 +86,18 @@ class Example:
 
     @property
     def id(self) -> str:
-        """Stable utterance id (file name plus span): decides the train / held-out side."""
-        if self.start is None:
-            return self.audio.name
-        return f"{self.audio.name}@{self.start:.3f}-{self.end:.3f}"
+        """Unique utterance id (the audio's path plus span): what durations are kept by, so
+        same-named files in different folders (clips/00000.wav of two training sets) stay apart."""
+        return self._spanned(str(self.audio))
+
+    @property
+    def split_key(self) -> str:
+        """What decides the train / held-out side: the file name plus span, not the path, so a
+        moved data folder, or sources combined into one manifest, keep every row on its side."""
+        return self._spanned(self.audio.name)
+
+    def _spanned(self, name: str) -> str:
+        return name if self.start is None else f"{name}@{self.start:.3f}-{self.end:.3f}"
 
 
 def _hash_unit(text: str) -> float:
@@ -97,7 +118,7 @@ class TuneDataset:
         Keeps at least one example on each side when there are two or more."""
         if not 0 <= heldout_fraction < 1:
             raise ValueError(f"heldout_fraction={heldout_fraction}: choose a value in [0, 1)")
-        scored = [(_hash_unit(e.id), e) for e in self.examples]
+        scored = [(_hash_unit(e.split_key), e) for e in self.examples]
         heldout = [e for h, e in scored if h < heldout_fraction]
         train = [e for h, e in scored if h >= heldout_fraction]
         if heldout_fraction > 0 and len(scored) >= 2:
@@ -110,9 +131,19 @@ class TuneDataset:
         return train, heldout
 
     def normalized(self, options: NormalizeOptions) -> TuneDataset:
-        """The same dataset with every transcript normalized (see `engine.normalize`)."""
-        examples = [replace(e, text=normalize_text(e.text, options)) for e in self.examples]
+        """The same dataset with every transcript normalized (see `engine.normalize`), and
+        without format characters (`_visible_text`) whatever the options."""
+        examples = [
+            replace(e, text=normalize_text(_visible_text(e.text), options)) for e in self.examples
+        ]
         return TuneDataset(examples, self.source, list(self.import_problems))
+
+
+def _visible_text(text: str) -> str:
+    """`text` without Unicode format characters (category Cf: a byte order mark, zero-width
+    spaces and joiners, direction marks): invisible, pasted in from web pages and editors, and
+    no model writes them, so a transcript holding one would be skipped or grow the vocabulary."""
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
 
 
 FindingKind = Literal[
@@ -159,7 +190,7 @@ def from_folder(folder: str | Path) -> TuneDataset:
             problems.append(Finding(str(audio), "bad_row", f"no transcript {txt.name} beside it"))
             continue
         try:
-            text = txt.read_text(encoding="utf-8").strip()
+            text = txt.read_text(encoding="utf-8-sig").strip()  # Notepad may begin with a BOM
         except (OSError, UnicodeDecodeError) as e:
             problems.append(Finding(str(txt), "bad_row", f"transcript not readable as UTF-8: {e}"))
             continue
@@ -175,13 +206,55 @@ def _pick_column(header: list[str], names: Sequence[str]) -> int | None:
     return None
 
 
-def _manifest_row(
-    row: list[str], columns: tuple[int, int, int | None, int | None], folder: Path, origin: str
-) -> Example:
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where a manifest row's cells are, and how many it may have (more means the text was
+    split at a delimiter inside it)."""
+
+    path: int
+    text: int
+    start: int | None
+    end: int | None
+    width: int
+    delimiter: str
+
+
+def _layout(header: list[str], delimiter: str, manifest: Path) -> tuple[_Layout, bool]:
+    """The columns a manifest's first row names, and whether it is a header: one naming a
+    known column but neither a path nor a text column raises DatasetError saying what it
+    lacks (read as data, every row would be misread)."""
+    path, text = _pick_column(header, _PATH_COLUMNS), _pick_column(header, _TEXT_COLUMNS)
+    if path is not None and text is not None:
+        start, end = _pick_column(header, ("start",)), _pick_column(header, ("end",))
+        return _Layout(path, text, start, end, len(header), delimiter), True
+    known = {*_PATH_COLUMNS, *_TEXT_COLUMNS, *_OTHER_COLUMNS}
+    if any(h.strip().lower() in known for h in header):
+        lacking = [
+            f"the {what} ({', '.join(names)})"
+            for what, names, found in (
+                ("audio path", _PATH_COLUMNS, path),
+                ("transcript", _TEXT_COLUMNS, text),
+            )
+            if found is None
+        ]
+        raise DatasetError(
+            f"{manifest}: the header row names the columns {', '.join(header)} but none for "
+            f"{' or '.join(lacking)}; rename the column that holds it"
+        )
+    return _Layout(0, 1, 2, 3, 4, delimiter), False
+
+
+def _manifest_row(row: list[str], layout: _Layout, folder: Path, origin: str) -> Example:
     """One manifest row as an Example; ValueError says what is wrong with it."""
-    path_col, text_col, start_col, end_col = columns
-    if max(path_col, text_col) >= len(row):
+    if max(layout.path, layout.text) >= len(row):
         raise ValueError(f"{len(row)} column(s); expected path and text")
+    if any(cell.strip() for cell in row[layout.width :]):
+        split = (
+            "a tab in the text splits it; remove the tab"
+            if layout.delimiter == "\t"
+            else 'a comma in the text splits it; put the text in double quotes ("…")'
+        )
+        raise ValueError(f"{len(row)} columns where {layout.width} are expected: {split}")
 
     def number(col: int | None) -> float | None:
         if col is None or col >= len(row) or not row[col].strip():
@@ -191,47 +264,76 @@ def _manifest_row(
         except ValueError:
             raise ValueError(f"{row[col]!r} is not a time in seconds") from None
 
-    path = Path(row[path_col].strip())
+    path = Path(row[layout.path].strip())
     audio = path if path.is_absolute() else folder / path
-    return Example(audio, row[text_col].strip(), number(start_col), number(end_col), origin=origin)
+    text = row[layout.text].strip()
+    return Example(audio, text, number(layout.start), number(layout.end), origin=origin)
 
 
-def manifest_text(rows: Iterable[tuple[str, str]]) -> str:
-    """A TSV manifest as `from_manifest` reads it: a header `path<TAB>text`, one row per clip."""
+def manifest_text(
+    rows: Iterable[Sequence[object]], header: Sequence[str] = ("path", "text")
+) -> str:
+    """A TSV manifest as `from_manifest` reads it back, cell for cell: a header row (by default
+    `path<TAB>text`), then one row per clip. A tab or line break, which no TSV cell can hold,
+    is written as a space."""
     buf = io.StringIO()
-    writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
-    writer.writerow(("path", "text"))
-    writer.writerows(rows)
+    writer = csv.writer(buf, lineterminator="\n", **_TSV)
+    for row in itertools.chain([header], rows):
+        writer.writerow([str(cell).translate(_CELL_BREAKS) for cell in row])
     return buf.getvalue()
+
+
+def _records(text: str, delimiter: str) -> Iterator[tuple[int, int, list[str]]]:
+    """The rows of a table with the first and last line each spans. Lines end at \\n, \\r\\n
+    or \\r, never at U+2028 and the other breaks `str.splitlines` knows, which a transcript may
+    hold; a CSV row spans several lines only when a quoted cell runs on."""
+    dialect = _TSV if delimiter == "\t" else dict(delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), **dialect)
+    first = 1
+    for row in reader:
+        yield first, reader.line_num, row
+        first = reader.line_num + 1
 
 
 def from_manifest(manifest: str | Path) -> TuneDataset:
     """A CSV or TSV manifest with columns path, text[, start, end] (a header row naming them,
-    or those four in that order). Relative paths resolve against the manifest's folder."""
+    or those four in that order). Relative paths resolve against the manifest's folder. A TSV
+    quote is text; a CSV cell may be quoted, and a row whose quote closes only on a later line
+    is reported, never merged with the rows in between."""
     manifest = Path(manifest)
     try:
-        lines = manifest.read_text(encoding="utf-8-sig").splitlines()
+        text = manifest.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise DatasetError(f"{manifest}: cannot read the manifest as UTF-8 text ({e})") from e
-    delimiter = "\t" if manifest.suffix.lower() == ".tsv" or "\t" in "".join(lines[:1]) else ","
-    rows = list(csv.reader(lines, delimiter=delimiter))
+    first_line = text.split("\n", 1)[0]
+    delimiter = "\t" if manifest.suffix.lower() == ".tsv" or "\t" in first_line else ","
+    try:
+        rows = list(_records(text, delimiter))
+    except csv.Error as e:  # a cell past csv's size limit: a quote that never closes
+        raise DatasetError(
+            f'{manifest}: not readable as a table ({e}); look for a quote (") that opens a '
+            "text and never closes"
+        ) from e
     if not rows:
         raise DatasetError(f"{manifest} is empty; add rows of path{delimiter}text")
-    header = rows[0]
-    path_col, text_col = _pick_column(header, _PATH_COLUMNS), _pick_column(header, _TEXT_COLUMNS)
-    if path_col is not None and text_col is not None:
-        start_col, end_col = _pick_column(header, ("start",)), _pick_column(header, ("end",))
-        first = 1
-    else:
-        path_col, text_col, start_col, end_col, first = 0, 1, 2, 3, 0
-    columns = (path_col, text_col, start_col, end_col)
+    layout, has_header = _layout(rows[0][2], delimiter, manifest)
     examples, problems = [], []
-    for number, row in enumerate(rows[first:], start=first + 1):
-        origin = f"{manifest.name}:{number}"
+    for first, last, row in rows[1 if has_header else 0 :]:
+        origin = f"{manifest.name}:{first}"
         if not any(cell.strip() for cell in row):
             continue
+        if last > first:
+            problems.append(
+                Finding(
+                    origin,
+                    "bad_row",
+                    f'a quote (") in it closes only on line {last}, so lines {first}-{last} '
+                    "read as one row; put each text in quotes whole, or remove the stray quote",
+                )
+            )
+            continue
         try:
-            examples.append(_manifest_row(row, columns, manifest.parent, origin))
+            examples.append(_manifest_row(row, layout, manifest.parent, origin))
         except ValueError as e:
             problems.append(Finding(origin, "bad_row", str(e)))
     return TuneDataset(examples, str(manifest), problems)

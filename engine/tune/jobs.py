@@ -11,6 +11,7 @@ and the child: the app can close, crash or restart and still find what a job did
         child.log        the child's log (its stdout and stderr)
         child.pid        while a child runs
         cancel.request   asks the child to stop after its current step (a checkpoint is kept)
+        .tingxie-job     marks the folder a job's output_dir (`claim_output_dir`)
         checkpoints/ model/ adapter/    what `run_job` writes
 
 Process checks (`running_pid`) use POSIX signals and /proc, as the app targets Linux.
@@ -48,6 +49,7 @@ __all__ = [
     "JobState",
     "TunedModel",
     "checkpoint_dirs",
+    "claim_output_dir",
     "compare_heldout",
     "delete_job",
     "find_jobs",
@@ -66,6 +68,40 @@ def checkpoint_dirs(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.glob("step-*") if (p / CHECKPOINT_STATE).is_file())
+
+
+# Marks a job's output_dir, written when a job (or `JobFolder.create`) first claims it.
+_OUTPUT_MARK = ".tingxie-job"
+
+
+def claim_output_dir(folder: Path, resume: bool) -> None:
+    """Make `folder` this job's output_dir, or raise ValueError saying what to choose. A job
+    replaces model/ and adapter/ there and removes cache/ when done, so it writes only into a
+    folder that is new or empty, or already a job's own: marked by an earlier run of it (or made
+    by `JobFolder.create`), or, resumed, holding the checkpoints it continues from."""
+    folder = Path(folder)
+    saved = checkpoint_dirs(folder / "checkpoints")
+    if saved and not resume:
+        raise ValueError(
+            f"{folder} already holds checkpoints of an earlier run; continue it with "
+            "--resume (resume=True) or choose another output_dir"
+        )
+    mark = folder / _OUTPUT_MARK
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"output_dir {folder} is a file; choose a new or empty folder")
+    own = mark.is_file() or saved  # checkpoints: resumed (a new run was refused above)
+    if not own:
+        found = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        if found:
+            shown = ", ".join(found[:5]) + (", …" if len(found) > 5 else "")
+            raise ValueError(
+                f"output_dir {folder} already holds {shown}, not written by a tuning job; a "
+                "job writes model/, adapter/, checkpoints/ and cache/ there and replaces what "
+                "is in the way, so choose an empty or new folder"
+            )
+    folder.mkdir(parents=True, exist_ok=True)
+    if not mark.is_file():
+        atomic_write_text(mark, "This folder is a Tingxie tuning job's output_dir.\n")
 
 
 log = logging.getLogger("tingxie.train")
@@ -149,6 +185,7 @@ class JobFolder:
             n += 1
             path = Path(root) / f"{slug}-{stamp:%Y%m%d-%H%M%S}-{n}"
         path.mkdir(parents=True)
+        claim_output_dir(path, resume=False)
         job = cls(path)
         sources = tuple(str(Path(s).expanduser().resolve()) for s in sources)
         model = Path(config.model).expanduser()

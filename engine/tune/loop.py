@@ -60,7 +60,7 @@ from .features import (
     encoder_channels_last,
     features_key,
 )
-from .jobs import CHECKPOINT_STATE, checkpoint_dirs
+from .jobs import CHECKPOINT_STATE, checkpoint_dirs, claim_output_dir
 from .methods import MethodOptions, count_parameters, setup_method, trainable_state
 from .prepare import validate_for_model
 
@@ -582,14 +582,11 @@ class Job:
 
     def _setup(self) -> None:
         cfg = self.cfg
-        existing = self._checkpoint_dirs()
-        if existing and not self.resume:
-            raise ValueError(
-                f"{self.out} already holds checkpoints of an earlier run; continue it with "
-                "--resume (resume=True) or choose another output_dir"
-            )
         fixed_mmap_threshold()
         self._setup_runtime()
+        with self.acc.main_process_first():  # the others then find the folder claimed
+            claim_output_dir(self.out, self.resume)
+        existing = self._checkpoint_dirs()
         _seed_everything(cfg.seed)
         model, processor = self._load_base()
         self.data = self._prepare_data(model, processor)

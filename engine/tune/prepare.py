@@ -8,8 +8,6 @@ No torch here beyond what `engine.model` imports to read a model's files.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -30,6 +28,7 @@ from .data import (
     ValidationOptions,
     ValidationReport,
     load_dataset,
+    manifest_text,
     validate,
 )
 
@@ -134,13 +133,11 @@ def load_sources(sources: Sequence[str | Path]) -> TuneDataset:
 
 
 def _manifest_rows(examples: Sequence[Example]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
-    writer.writerow(("path", "text", "start", "end"))
-    for e in examples:
+    def row(e: Example) -> tuple[str, ...]:
         span = ("", "") if e.start is None else (f"{e.start:.3f}", f"{e.end:.3f}")
-        writer.writerow((str(e.audio.resolve()), e.text, *span))
-    return buf.getvalue()
+        return (str(e.audio.resolve()), e.text, *span)
+
+    return manifest_text(map(row, examples), header=("path", "text", "start", "end"))
 
 
 def combine_sources(sources: Sequence[str | Path], manifest: Path) -> str:

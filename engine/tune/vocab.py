@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,6 +20,13 @@ import torch
 __all__ = ["extend_vocabulary"]
 
 log = logging.getLogger("tingxie.vocab")
+
+
+def _writable(char: str) -> bool:
+    """Whether a CTC head should learn to write `char`: not whitespace (the word delimiter
+    stands for it), nor an invisible control, format (BOM, zero-width space) or surrogate
+    code point, which a transcript holds by accident and no one reads."""
+    return not char.isspace() and unicodedata.category(char) not in ("Cc", "Cf", "Cs")
 
 
 def _grown_tokenizer(tokenizer, new_chars: list[str]):
@@ -63,11 +71,11 @@ def _grow_head(
 def extend_vocabulary(
     model: torch.nn.Module, processor, chars: Iterable[str], *, head: str = "lm_head", seed: int = 0
 ) -> tuple[list[str], object]:
-    """Add the characters the vocabulary lacks; returns (added characters, new processor).
-    The model's head and config are grown in place."""
+    """Add the characters the vocabulary lacks (those a head should write: `_writable`);
+    returns (added characters, new processor). The model's head and config are grown in place."""
     tokenizer = processor.tokenizer
     known = tokenizer.get_vocab()
-    added = [c for c in dict.fromkeys(chars) if c not in known and not c.isspace()]
+    added = [c for c in dict.fromkeys(chars) if c not in known and _writable(c)]
     if not added:
         return [], processor
     special_ids = {tokenizer.convert_tokens_to_ids(t) for t in tokenizer.all_special_tokens}

@@ -44,8 +44,8 @@ from .events import (
     JobStarted,
     StepProgress,
 )
-from .export import ModelCard
-from .jobs import checkpoint_dirs
+from .export import ModelCard, read_card
+from .jobs import claim_output_dir
 from .prepare import Prepared, validate_for_model
 
 if TYPE_CHECKING:
@@ -128,16 +128,14 @@ def run_whisper_job(
     from .whisper_lora import WhisperCheckpoints, WhisperSaved, tune_whisper_lora
 
     out = Path(config.output_dir)
-    if (out / "model").exists():
+    # A model without its card was written by a run that died before measuring it: resumed
+    # from its last checkpoint, the job writes it again and finishes.
+    if read_card(out / "model") is not None:
         raise ValueError(f"{out} already holds a tuned model; choose another output_dir")
+    claim_output_dir(out, resume)
     checkpoints = WhisperCheckpoints(
         out / "checkpoints", every=config.save_every, keep=config.keep_checkpoints
     )
-    if not resume and checkpoint_dirs(checkpoints.folder):
-        raise ValueError(
-            f"{out} already holds checkpoints of an earlier run; continue it with "
-            "--resume (resume=True) or choose another output_dir"
-        )
     began = time.monotonic()
     setup = prepare_job(config)
     prepared, examples, seconds = setup.prepared, setup.examples, setup.seconds
