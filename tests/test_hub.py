@@ -57,6 +57,39 @@ def test_the_adapter_plan(job):
     assert "library_name: peft" in plan.card
 
 
+def test_a_tuned_whisper_model_shares_its_ctranslate2_weights(tmp_path):
+    """model.bin is CTranslate2's format, not a pickle: a tuned Whisper model could not be
+    shared at all ("no safetensors or ONNX weights")."""
+    model = tmp_path / "whisper-job" / "model"
+    model.mkdir(parents=True)
+    for name in ("config.json", "tokenizer.json", "preprocessor_config.json"):
+        (model / name).write_text("{}", encoding="utf-8")
+    (model / "model.bin").write_bytes(b"\0" * 64)
+    (model / "pytorch_model.bin").write_bytes(b"pickle")  # still never shared
+    ModelCard("openai/whisper-base", "lora", 100, 50, 300.0, 8, 0.3, 0.2, "corrections/x",
+              family="whisper").write(model)  # fmt: skip
+    plan = plan_upload(model.parent, "someone/clinic-whisper")
+    assert "model.bin" in plan.files and "pytorch_model.bin" not in plan.files
+    assert "library_name: ctranslate2" in plan.card and "tags: [tingxie, whisper" in plan.card
+
+
+def test_an_onnx_export_keeps_its_checked_figures_in_the_card(tmp_path):
+    folder = tmp_path / "onnx-int8"
+    folder.mkdir()
+    (folder / "model.onnx").write_bytes(b"\0" * 16)
+    (folder / "config.json").write_text("{}", encoding="utf-8")
+    (folder / "README.md").write_text(
+        "---\nlibrary_name: onnx\n---\n# ONNX export made with Tingxie (听写)\n\n"
+        "- source: `/home/me/model`\n- precision: int8 weights (dynamic quantization)\n"
+        "- parity: FAILED\n",
+        encoding="utf-8",
+    )
+    card = plan_upload(folder, "someone/x-int8").card
+    assert "library_name: onnx" in card and "library_name: transformers" not in card
+    assert "- precision: int8 weights (dynamic quantization)" in card
+    assert "- parity: FAILED" in card and "/home/me" not in card  # no local path uploaded
+
+
 @pytest.mark.parametrize("repo", ["clinic", "a/b/c", "/x", "someone/"])
 def test_a_repository_name_must_be_owner_slash_name(job, repo):
     with pytest.raises(HubError) as e:

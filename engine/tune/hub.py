@@ -24,8 +24,13 @@ __all__ = ["KEYRING_SERVICE", "HubError", "UploadPlan", "plan_upload", "push", "
 KEYRING_SERVICE = "tingxie"
 KEYRING_USER = "huggingface"
 # What a model folder shares: weights (never pickles), configs, vocabulary, card, LM files.
-_SHARED = ("*.safetensors", "*.json", "*.onnx", "*.txt", "*.md", "lm/*")
-_NEVER = ("checkpoints/*", ".*", "*/.*", "*.bin", "*.pt", "*.pkl")
+# model.bin is CTranslate2's own format (a tuned Whisper model), not a pickle; any other .bin is.
+_SHARED = ("*.safetensors", "*.json", "*.onnx", "*.txt", "*.md", "lm/*", "model.bin")
+_NEVER = ("checkpoints/*", ".*", "*/.*", "*.pt", "*.pkl")
+_WEIGHTS = ("*.safetensors", "*.onnx", "model.bin")
+# The first line of the card `tingxie-cli export --format onnx` writes, whose figures (precision,
+# parity) the uploaded card keeps.
+_ONNX_CARD = "# ONNX export made with Tingxie"
 
 
 class HubError(TingxieError, RuntimeError):
@@ -52,18 +57,35 @@ def _pick_folder(model_dir: Path, adapter: bool) -> Path:
     return model_dir
 
 
+def _export_lines(folder: Path) -> list[str]:
+    """The figures of an ONNX export's own card (precision, parity check), or none."""
+    try:
+        text = (folder / "README.md").read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return []
+    if _ONNX_CARD not in text:
+        return []
+    return [line for line in text.splitlines() if line.startswith("- ") and "source:" not in line]
+
+
 def _card(folder: Path, repo_id: str, adapter: bool) -> str:
     card = read_card(folder)
     base = card.base_model if card else "unknown"
     kind = "adapter" if adapter else "model"
+    whisper = (card is not None and card.family == "whisper") or (folder / "model.bin").is_file()
+    onnx = (folder / "model.onnx").is_file()
+    library = (
+        "peft" if adapter else "ctranslate2" if whisper else "onnx" if onnx else "transformers"
+    )
+    family = "whisper" if whisper else "ctc, onnx" if onnx else "ctc"
     lines = [
         "---",
         "license: apache-2.0",
         "language: zh",
         "pipeline_tag: automatic-speech-recognition",
-        f"library_name: {'peft' if adapter else 'transformers'}",
+        f"library_name: {library}",
         *([f"base_model: {base}"] if card else []),
-        "tags: [tingxie, ctc, mandarin]",
+        f"tags: [tingxie, {family}, mandarin]",
         "---",
         f"# {repo_id.split('/')[-1]}",
         "",
@@ -84,6 +106,7 @@ def _card(folder: Path, repo_id: str, adapter: bool) -> str:
         ]
         if card.added_chars:
             lines.append(f"- characters added to the vocabulary: {card.added_chars}")
+    lines += _export_lines(folder)
     calibration = folder / "calibration.json"
     lines.append(
         "- confidence calibration: "
@@ -109,7 +132,7 @@ def plan_upload(
             continue
         if any(fnmatch.fnmatch(rel, s) for s in _SHARED):
             files.append(rel)
-    if not any(f.endswith((".safetensors", ".onnx")) for f in files):
+    if not any(fnmatch.fnmatch(f, w) for f in files for w in _WEIGHTS):
         raise HubError("hub.no_weights", path=folder)
     return UploadPlan(folder, repo_id, private, tuple(files), _card(folder, repo_id, adapter))
 
