@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 
 @dataclass
@@ -133,4 +133,7 @@ def emitted(qtbot, signal, action=None, timeout: int = 60_000) -> tuple:
     if action is not None:
         action()
     qtbot.waitUntil(lambda: bool(got), timeout=timeout)
+    # The list is filled in the emitting thread at once, the app's own slots of the same emission
+    # are queued to this one: deliver them before the caller looks at what they do.
+    QCoreApplication.processEvents()
     return got[0]
