@@ -8,7 +8,9 @@ and never change; the rest is the unstable tail. A pause in the audio (engine.va
 rule as for files and the CTC stream) ends the segment: the buffer up to the pause is decoded
 once more and all of it committed, and the next buffer starts there, with the committed text
 as the prompt it continues. A buffer that grows to `_MAX_BUFFER_SECONDS` without a pause is
-cut after its last committed character (or, when nothing agreed, its last decoded one).
+cut after its last committed character (or, when nothing agreed, its last decoded one; when a
+decode writes nothing at all, as over music or a fan the detector hears as speech, all but its
+last moment is dropped).
 While nothing but silence has come since the last cut (or the start), it is not decoded: the
 buffer keeps only its last second, so a microphone left on in a quiet room costs neither a
 decode per hop over a growing buffer nor the memory of the silence.
@@ -196,7 +198,10 @@ class WhisperStreamer:
             if not committed and fresh:  # nothing agreed in a whole buffer: take this decode
                 self._commit(fresh)
                 committed, self._previous = fresh, []
-            self._trim(round(self._committed_end * SAMPLE_RATE))
+            stop = round(self._committed_end * SAMPLE_RATE)
+            if stop <= self._buf_start:  # nothing written in a whole buffer: keep its end only
+                stop = self._received - round(SPEECH_PAD_SECONDS * SAMPLE_RATE)
+            self._trim(stop)
         return self._update(committed, tuple(self._previous))
 
     def _drop_silence(self) -> StreamUpdate:

@@ -13,7 +13,7 @@ import pytest
 from engine.results import Char
 from engine.stream import StreamOptions
 from engine.vad import PauseOptions
-from engine.whisper_stream import WhisperStreamer, agreed, uncommitted
+from engine.whisper_stream import _MAX_BUFFER_SECONDS, WhisperStreamer, agreed, uncommitted
 
 SR = 16_000
 TEXT = "今天天气很好我们去公园散步吧"
@@ -143,6 +143,16 @@ def test_silence_is_neither_decoded_nor_held():
     assert segments[1].start >= 81.5
     assert max(decoder.seconds) < 5.0
     assert decoder.calls < 20  # a decode a second over the 83 s would be 80
+
+
+def test_sound_that_decodes_to_nothing_is_not_held_or_decoded_again_and_again():
+    """Two minutes of music or a fan, heard as speech but written as nothing: the buffer was
+    never cut (no character to cut after), so every hop decoded the whole recording again."""
+    decoder = _Scripted([])  # writes nothing, whatever it hears
+    streamer = WhisperStreamer(decoder, OPTIONS)
+    _run(streamer, _audio(120.0, [(0.0, 120.0)]), block=0.5)
+    assert max(decoder.seconds) <= _MAX_BUFFER_SECONDS + 1.5
+    assert len(streamer._buf) <= (_MAX_BUFFER_SECONDS + 1.5) * SR
 
 
 def test_a_short_first_utterance_is_not_lost():
