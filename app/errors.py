@@ -103,6 +103,7 @@ ZH: dict[str, str] = {
     "export.cancelled": "已取消导出到 {path}；那里没有写入任何内容（该文件夹中原有的导出保持不变）",
     "embed.no_model": "尚未加载模型；请先加载 CTC 模型，再导出向量",
     "embed.failed": "无法计算 {path} 的向量：{detail}",
+    "embed.too_short": "{path}：太短，无法得到向量：模型至少需要 {ms} 毫秒的音频；请提供更长的录音",
     "speakers.missing": "区分说话人需要可选软件包 {package}；请用 {hint} 安装",
     "hub.refused": "Hub 拒绝了上传到 {repo_id}（{detail}）；请检查令牌是否有写权限以及仓库名",
     "audio.missing": "{path}：文件不存在；请检查路径和文件名",
@@ -161,7 +162,7 @@ ZH: dict[str, str] = {
     "recording.repair_failed": "{path}：无法修复（{detail}）；请检查磁盘",
     "recording.recover_failed": "{path}：无法恢复（{detail}）",
     "recording.scan_failed": "{folder}：无法查找未完成的录音（{detail}）",
-    "transcribe.live_failed": "实时转写失败：{detail}",
+    "transcribe.live_failed": "实时转写失败：{detail}；录音继续，停止后将从录音文件转写",
     "store.disk_full": (
         "{path}：磁盘已满，最后一次修改尚未保存；请释放空间（修改会保留，并随下一次修改一起保存）"
     ),

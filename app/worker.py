@@ -687,12 +687,12 @@ class EngineWorker(QObject):
         self._drain_audio()
         self._meter.reset()  # the recorder's thread has ended: safe to touch
         live, self._live = self._live, None
+        transcribed = live is not None and self._stream_call(live, "finish")
         if live is not None:
-            self._stream_call(live.finish)
             live.reset()
         if self._behind:  # finish() has taken the rest
             self._tell_lag(0.0)
-        self.recording_saved.emit(str(path), live is not None)
+        self.recording_saved.emit(str(path), transcribed)
 
     def _on_audio(self, block: np.ndarray) -> None:
         """The recorder's thread: queue the block for the model and draw it at once, so the
@@ -709,7 +709,7 @@ class EngineWorker(QObject):
         if blocks and self._live is not None:
             samples = np.concatenate(blocks).astype(np.float32, copy=False)
             self._tell_lag(len(samples) / SAMPLE_RATE)
-            self._stream_call(self._live.push, samples)
+            self._stream_call(self._live, "push", samples)
 
     def _tell_lag(self, waiting: float) -> None:
         """Tell when the stream falls behind the microphone and when it has caught up: audio
@@ -721,13 +721,17 @@ class EngineWorker(QObject):
             self._behind = False
             self.live_behind.emit(0.0)
 
-    def _stream_call(self, method: Callable, *args: Any) -> None:
+    def _stream_call(self, live: Any, call: str, *args: Any) -> bool:
+        """Run `live.push` or `live.finish` and send on what it gives; False when it failed.
+        The recording goes on without live text then (one message, not one a block): it is
+        transcribed from its file once it stops."""
         try:
-            updates = method(*args)
-        except Exception as e:  # keep recording even if transcription fails
+            updates = getattr(live, call)(*args)
+        except Exception as e:
             log.exception("streaming transcription failed")
+            self._live = None
             self.error.emit("model", TingxieError("transcribe.live_failed", detail=e))
-            return
+            return False
         from engine.stream import SegmentFinal
 
         for update in updates:
@@ -737,10 +741,11 @@ class EngineWorker(QObject):
                 continue
             self.partial.emit(tuple(update.committed), tuple(update.tail))
             if update.segment is not None:
-                finals = getattr(self._live, "gives_finals", False)
+                finals = getattr(live, "gives_finals", False)
                 self.segment.emit(
                     update.segment if finals else self._punctuate_live(update.segment)
                 )
+        return True
 
     def _punctuate_live(self, segment: Segment) -> Segment:
         """A live segment with its marks: a pause closed it, and the one before is context."""
@@ -809,9 +814,10 @@ class EngineWorker(QObject):
             return job_id in self._cancelled
 
     def _step_file(self) -> None:
-        """Advance the current file job by one item, then yield to the event loop."""
+        """Advance the current file job by one item, then yield to the event loop. A waiting
+        file cancelled goes at once (its row says so), not when its turn would have come."""
+        self._drop_cancelled_waiting()
         if self._current is None and self._transcriber is None:
-            self._drop_cancelled_waiting()
             return  # files wait for a model; a successful load restarts the steps
         with self._lock:
             if self._current is None:

@@ -181,7 +181,10 @@ MESSAGES: dict[str, str] = {
     "recording.recover_failed": "{path}: could not be recovered ({detail})",
     "recording.scan_failed": "{folder}: could not look for unfinished recordings ({detail})",
     # -- transcription
-    "transcribe.live_failed": "live transcription failed: {detail}",
+    "transcribe.live_failed": (
+        "live transcription failed: {detail}; the recording goes on, and is transcribed from "
+        "its file when it stops"
+    ),
     # -- punctuation (engine.punctuation)
     "punctuation.load_failed": (
         "{path}: cannot load the punctuation model ({detail}); rebuild it with `python -m "
@@ -254,6 +257,10 @@ MESSAGES: dict[str, str] = {
     ),
     "embed.no_model": "no model is loaded; load a CTC model first, then export its embeddings",
     "embed.failed": "the embeddings of {path} could not be computed: {detail}",
+    "embed.too_short": (
+        "{path}: too short for a vector: the model needs at least {ms} ms of audio; give a "
+        "longer recording"
+    ),
     # -- speakers (engine.speakers)
     "speakers.missing": (
         "telling speakers apart needs the optional package {package}; install it with {hint}"

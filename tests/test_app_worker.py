@@ -176,13 +176,17 @@ def test_cancel_stops_the_running_and_queued_jobs(qtbot, start):
     for job in (1, 2, 3):
         handle.enqueue_file.emit(job, f"f{job}.wav")
     emitted(qtbot, w.file_progress, timeout=5000)
+    handle.cancel_file(3)  # waiting: its row says so at once, not when its turn comes
+    qtbot.waitUntil(lambda: cancelled == [3], timeout=2000)
+    assert started == [1] and "f3.wav" not in transcriber.closed
     handle.cancel_file(1)
-    qtbot.waitUntil(lambda: cancelled == [1], timeout=5000)
+    qtbot.waitUntil(lambda: cancelled == [3, 1], timeout=5000)
     assert transcriber.closed == ["f1.wav"]  # the engine's generator was closed
     qtbot.waitUntil(lambda: started == [1, 2], timeout=5000)
     handle.cancel_all()
     qtbot.waitUntil(lambda: sorted(cancelled) == [1, 2, 3], timeout=5000)
     assert "f3.wav" not in transcriber.closed  # never started, so never ran
+    assert started == [1, 2]
 
 
 def test_slow_model_load_does_not_block_the_ui_thread(qtbot, start):
@@ -335,6 +339,36 @@ def test_a_recording_begun_without_a_model_says_it_has_no_text(qtbot, start, tmp
     qtbot.waitUntil(make.made[1].fed, timeout=10_000)
     path, live = emitted(qtbot, w.recording_saved, handle.stop_recording.emit, 10_000)
     assert live is True and sum(pushed) == 16_000  # the next one, begun with the model, is
+
+
+def test_a_live_model_that_fails_is_reported_once_and_the_recording_transcribed_whole(
+    qtbot, start, tmp_path
+):
+    """A push that fails every time (out of GPU memory): an error was sent for every block, a
+    modal dialog each, about ten a second, until the user stopped."""
+
+    class Failing:
+        def push(self, samples):
+            raise RuntimeError("CUDA out of memory")
+
+        def finish(self):
+            raise AssertionError("never asked to finish once it failed")
+
+        def reset(self):
+            pass
+
+    make = recorder_factory(signal=tone(2.0), realtime=1.0)
+    handle = start(_fake_engine(recorder=make, streamer=lambda t: Failing()))
+    w = handle.worker
+    emitted(qtbot, w.model_loaded, lambda: handle.load_model.emit("fake"))
+    errors = []
+    w.error.connect(lambda kind, error: errors.append(str(error)))
+    emitted(qtbot, w.recording_started, lambda: handle.start_recording.emit(str(tmp_path)))
+    qtbot.waitUntil(make.made[0].fed, timeout=10_000)
+    path, transcribed = emitted(qtbot, w.recording_saved, handle.stop_recording.emit, 10_000)
+    assert len(errors) == 1 and "CUDA out of memory" in errors[0]
+    assert "transcribed from its file" in errors[0]
+    assert transcribed is False and Path(path).is_file()  # the window queues it as a file
 
 
 class _SlowCountingStreamer:
