@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.library.store import Store, StoreError
-from engine.results import Segment, renamed_speakers, speaker_name
+from engine.results import Char, Segment, renamed_speakers, speaker_name
 
 from . import demo as demo_model
 from . import settings as app_settings
@@ -82,6 +82,10 @@ class Document:
     # Live: how many of `segments` are finals (engine.twopass); the rest are streamed and
     # shown until their final replaces them.
     finals: int = 0
+    # Live: characters committed after the last closed segment (the one still open), and the
+    # unstable tail, so that the view can be built again when the user comes back to it.
+    open: list[Char] = field(default_factory=list)
+    tail: tuple[Char, ...] = ()
     # Speakers to tell apart once it is transcribed (app.settings.SPEAKER_CHOICES, the
     # setting when it began), the names given to them, and its id in the library once there.
     speakers: str = "off"
@@ -706,13 +710,18 @@ class MainWindow(QMainWindow):
         self.elapsed_label.setText(tr("label.elapsed", time=_elapsed(seconds)))
 
     def _partial(self, committed: tuple, tail: tuple) -> None:
+        doc = self.documents[LIVE]
+        doc.open += committed
+        doc.tail = tail
         if self.current == LIVE:
             self.transcript.apply_update(committed, tail)
 
     def _live_segment(self, segment: Segment) -> None:
-        segments = self.documents[LIVE].segments
+        doc = self.documents[LIVE]
+        segments = doc.segments
         first = sum(len(s.chars) for s in segments)
         segments.append(segment)
+        del doc.open[: len(segment.chars)]  # (what follows was committed after its pause)
         if self.current == LIVE:
             self.transcript.set_marks(first, segment.chars)  # shown unpunctuated so far
             self.transcript.end_segment(first + len(segment.chars))
@@ -847,6 +856,8 @@ class MainWindow(QMainWindow):
         self.current = key
         doc = self.documents[key]
         self.transcript.set_segments(doc.segments, doc.speaker_names)
+        if doc.open or doc.tail:  # live: the segment still open
+            self.transcript.apply_update(tuple(doc.open), doc.tail)
         self.waveform.setVisible(key == LIVE)
 
     # ---- speakers ------------------------------------------------------------------------

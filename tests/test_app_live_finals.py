@@ -4,6 +4,7 @@ view (colors by the final confidences, no jump of scroll or cursor) and in the t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 from app_fakes import FakeDevice, FakePlayer, emitted, recorder_factory, tone
@@ -159,6 +160,11 @@ def test_the_window_shows_finals_and_saves_them(qtbot, tmp_path, monkeypatch):
         qtbot.waitUntil(lambda: "今天天晴" in window.transcript.toPlainText(), timeout=5000)
         assert window.transcript.toPlainText() == "今天天晴\n很好"
         assert _color(window.transcript, 3) == BAND_COLORS["high"]  # the final's confidence
+        # Back to the live view (its button, or from a file's): the segment still open was
+        # lost, and the final after it raised in the view (IndexError)
+        window.show_document(LIVE)
+        assert window.transcript.toPlainText() == "今天天晴\n很好"
+        assert "".join(c.text for c in window.transcript.chars) == "今天天晴很好"
         window.stop_action.trigger()
         qtbot.waitUntil(lambda: len(ready) == 1, timeout=10_000)
         assert [s.text for s in ready[0][1]] == ["今天天晴", "很好啊"]
@@ -191,6 +197,6 @@ def test_a_final_that_removes_its_text_leaves_the_punctuation_context(qtbot):
     ]
     shown: list = []
     worker.final.connect(shown.append)
-    worker._stream_call(lambda: finals)
+    worker._stream_call(SimpleNamespace(finish=lambda: finals), "finish")
     assert [f.segment for f in shown] == [first, empty, second]
     assert punctuator.before == [None, first]
