@@ -97,7 +97,6 @@ class LibraryView(QWidget):
         self._timer.setInterval(_SEARCH_DELAY_MS)
         self._timer.timeout.connect(self.refresh)
         self.search.textChanged.connect(lambda _: self._timer.start())
-        self.search.returnPressed.connect(self._open_current)
         self.table.cellDoubleClicked.connect(lambda row, _: self._open_row(row))
         self.ids: list[int] = []
         self._stale = False
@@ -157,12 +156,18 @@ class LibraryView(QWidget):
                 self.table.item(i, 0).setToolTip(str(r.audio_path))
 
     def keyPressEvent(self, event) -> None:
+        """Enter in the search box or the table (each passes it on to here) opens one."""
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             self._open_current()
         else:
             super().keyPressEvent(event)
 
     def _open_current(self) -> None:
+        """Open the current row, else the top one, of what the search says now: typed a
+        moment ago, its query (waiting for a pause in typing) runs first."""
+        if self._timer.isActive():
+            self._timer.stop()
+            self.refresh()
         row = self.table.currentRow()
         self._open_row(row if row >= 0 else 0)
 

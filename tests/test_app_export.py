@@ -24,6 +24,7 @@ from app.main import build_window
 from app.worker import Engine, EngineWorker, WorkerHandle
 from engine.library.store import Store
 from engine.testmodels import build_model
+from engine.tune.events import JobFinished, JobResult
 from engine.tune.formats import ExportCancelled, ExportResult
 
 TOKEN = "hf_tingxie_app_secret_0123456789"
@@ -142,8 +143,9 @@ def test_export_on_a_tuned_model_opens_the_one_export_dialog_with_that_model(
         assert "parity:" in dialog.figures.toPlainText() and str(out) in dialog.status.text()
         dialog.close()
         qtbot.waitUntil(lambda: not window.findChildren(ExportDialog), timeout=5_000)
-        page.job = job  # the Result step of a job that just finished
-        page.result.export_button.setEnabled(True)
+        page.job = job  # a job that just finished: its result on the Result step
+        finished = JobFinished(JobResult(job.model_dir, None, 0.5, 0.25, 10, 10))
+        page.handle.supervisor.event.emit(str(job.path), finished)
         page.result.export_button.click()
         (again,) = window.findChildren(ExportDialog)
         assert again.model.text() == str(job.path)

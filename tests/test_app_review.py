@@ -411,6 +411,32 @@ def test_library_search_and_open(qtbot, store: Store, audio: Path):
     assert library.ids == [t3, t2, t1]
 
 
+def test_enter_opens_a_match_of_what_was_typed_and_only_once(qtbot, store: Store):
+    """Old: Enter right after typing (the query waits for a pause) opened the top row of the
+    previous list, and every Enter opened twice (the search box's returnPressed and the view's
+    key handler both answered it)."""
+
+    def said(char: str) -> list[Segment]:
+        return [Segment(0, 0, 1, (Char(char, 0, 0.5, 0.9),))]
+
+    contract = store.add_transcript(said("合"), title="contract")
+    meeting = store.add_transcript(said("会"), title="meeting")
+    library = LibraryView(store)
+    qtbot.addWidget(library)
+    library.show()
+    assert library.ids == [meeting, contract]
+    opened = []
+    library.open_requested.connect(opened.append)
+    qtbot.keyClicks(library.search, "contract")
+    qtbot.keyClick(library.search, Qt.Key.Key_Return)  # at once, before the pause
+    assert opened == [contract] and library.ids == [contract]
+    library.search.clear()
+    qtbot.waitUntil(lambda: library.ids == [meeting, contract], timeout=2000)
+    library.table.setCurrentCell(1, 0)
+    qtbot.keyClick(library.table, Qt.Key.Key_Return)  # in the table: its current row
+    assert opened == [contract, contract]
+
+
 def test_library_says_why_it_is_empty(qtbot, store: Store):
     """An empty library says what will fill it; a search that finds nothing says so."""
     from app import i18n

@@ -1,7 +1,8 @@
 """Step 2 of the Tune page, check before spending time: the engine's verdict on the data
 (`engine.tune.prepare.DataCheck`) as a summary, the issues, a duration histogram and the rows
 that will not train and why. Blocking issues keep the job from starting; warnings can be
-accepted. Characters the model cannot write can be added to its vocabulary from here."""
+accepted. Characters the model cannot write can be added to its vocabulary from here. The texts
+are drawn from the check kept, so a language switch rewords them."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ class CheckPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.check: DataCheck | None = None
+        self._checking = False  # a check runs: its verdict is to come
         self.title = QLabel()
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -92,16 +94,14 @@ class CheckPanel(QWidget):
         self._show_texts()
 
     def show_checking(self) -> None:
-        self.check = None
-        self.summary.setText(tr("tune.check.running"))
-        self.issues.setText("")
-        self.table.setRowCount(0)
+        self.check, self._checking = None, True
         self.histogram.clear()
         self.histogram.hide()
+        self._show_texts()
         self._update()
 
     def show_check(self, check: DataCheck) -> None:
-        self.check = check
+        self.check, self._checking = check, False
         self.accept_box.setChecked(False)
         self.histogram.clear()
         if check.histogram:
@@ -115,18 +115,20 @@ class CheckPanel(QWidget):
             )
             self.histogram.addItem(bars)
         self.histogram.setVisible(bool(check.histogram))
-        findings = check.report.findings if check.report else []
-        self.table.setRowCount(min(len(findings), _MAX_ROWS))
-        for row, f in enumerate(findings[:_MAX_ROWS]):
-            used = tr("tune.check.skipped") if f.skipped else tr("tune.check.kept")
-            for col, text in enumerate((f.origin, tr(f"tune.finding.{f.kind}"), f.detail, used)):
-                self.table.setItem(row, col, QTableWidgetItem(text))
         self._show_texts()
         self._update()
 
     def _show_texts(self) -> None:
         check = self.check
+        findings = check.report.findings if check and check.report else []
+        self.table.setRowCount(min(len(findings), _MAX_ROWS))
+        for row, f in enumerate(findings[:_MAX_ROWS]):
+            used = tr("tune.check.skipped") if f.skipped else tr("tune.check.kept")
+            for col, text in enumerate((f.origin, tr(f"tune.finding.{f.kind}"), f.detail, used)):
+                self.table.setItem(row, col, QTableWidgetItem(text))
         if check is None:
+            self.summary.setText(tr("tune.check.running") if self._checking else "")
+            self.issues.setText("")
             return
         if check.report is not None:
             self.summary.setText(

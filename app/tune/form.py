@@ -3,14 +3,18 @@ picks its editor and its help (`settings_help`, the text `tingxie-cli tune --hel
 beside it. A setting added to the engine appears here without a widget written for it.
 
 Settings a preset fills are left empty and show the preset's value greyed; typing a value
-overrides it, clearing the field gives it back to the preset.
+overrides it, clearing the field gives it back to the preset. What is typed is read by TuneConfig
+itself (a whole number may be written 200.0 or 1e3, as in a job file), and what it rejects is
+said in the UI language.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
+from functools import partial
 from typing import Any, Literal, Union
 
 from PySide6.QtCore import Signal
@@ -29,11 +33,38 @@ from engine.tune.config import TuneConfig, settings_help
 from ..i18n import tr
 from . import strings  # noqa: F401  (registers the strings used below)
 
-__all__ = ["ConfigForm"]
+__all__ = ["ConfigForm", "setting_error"]
 
 # Chosen on the "What to teach" step, not in the form.
 _ELSEWHERE = ("model", "data", "output_dir")
 _TRISTATE = (None, True, False)  # a `bool | None` setting: automatic, on, off
+_BLANK = partial(TuneConfig, model="", data="", output_dir="")  # the form's settings alone
+
+# How TuneConfig words each kind of problem with a value ("name=value: problem", or
+# "name: problem"; engine.tune.config) -> the key that says it in the UI language.
+_COMPLAINT = re.compile(r"(?P<name>[\w.]+)(?:=(?P<value>.*?))?: (?P<problem>.+)")
+_PROBLEMS = {
+    "expected a whole number": "tune.form.whole_number",
+    "expected a number": "tune.form.number",
+    "must be a finite number": "tune.form.finite",
+    "must be at least 1": "tune.form.at_least_1",
+    "must be 0 or more": "tune.form.not_negative",
+    "must be more than 0": "tune.form.positive",
+    "choose a value in [0, 1)": "tune.form.fraction",
+    "every utterance would be skipped; lower min_seconds or raise max_seconds": (
+        "tune.form.min_above_max"
+    ),
+    "must hold at least one second of audio": "tune.form.micro_batch",
+}
+
+
+def setting_error(error: ValueError) -> str:
+    """TuneConfig's complaint about a setting in the UI language; one it words in a way this
+    table lacks reads as its own (English) text, so nothing is hidden (as app.errors does)."""
+    found = _COMPLAINT.fullmatch(str(error))
+    if found is None or found["problem"] not in _PROBLEMS:
+        return str(error)
+    return tr(_PROBLEMS[found["problem"]], name=found["name"], value=found["value"])
 
 
 def _unwrap(hint: Any) -> tuple[Any, bool]:
@@ -45,7 +76,8 @@ def _unwrap(hint: Any) -> tuple[Any, bool]:
 
 
 class _Field:
-    """One setting's editor: reads and writes a Python value."""
+    """One setting's editor: reads and writes a Python value (a number as typed: TuneConfig
+    reads it by the setting's type)."""
 
     def __init__(self, name: str, hint: Any, on_change) -> None:
         self.name = name
@@ -84,11 +116,6 @@ class _Field:
             if self.optional:
                 return None
             raise ValueError(tr("tune.form.empty", name=self.name))
-        if self.kind in (int, float):
-            try:
-                return self.kind(text)
-            except ValueError:
-                raise ValueError(tr("tune.form.number", name=self.name, text=text)) from None
         return text
 
     def set(self, value: Any) -> None:
@@ -143,7 +170,7 @@ class ConfigForm(QWidget):
             grid.addWidget(help_label, row, 2)
             row += 1
         grid.setColumnStretch(2, 1)
-        self.set_config(TuneConfig(model="", data="", output_dir=""))
+        self.set_config(_BLANK())
 
     def _checkboxes(self, options_type: type) -> QWidget:
         box = QWidget()
@@ -183,33 +210,26 @@ class ConfigForm(QWidget):
         return self.fields[name].get()
 
     def config(self, model: str, data: str, output_dir: str) -> TuneConfig:
-        """The TuneConfig shown; ValueError names the setting that is wrong."""
+        """The TuneConfig shown; ValueError names the setting that is wrong, in the UI
+        language."""
         values = {name: field.get() for name, field in self.fields.items()}
         values["normalize"] = self._normalize_type(
             **{name: check.isChecked() for name, check in self.normalize.items()}
         )
-        return TuneConfig(model=model, data=data, output_dir=output_dir, **values)
+        try:
+            return TuneConfig(model=model, data=data, output_dir=output_dir, **values)
+        except ValueError as e:
+            raise ValueError(setting_error(e)) from e
 
     def _show_preset(self) -> None:
-        """Grey the preset's values into the empty fields (method and preset as chosen)."""
+        """Grey the preset's values into the empty fields: those of the method and preset
+        chosen, derived from the steps and rank typed (the preset's own while those are not
+        numbers it takes)."""
+        chosen = {name: self.fields[name].get() for name in ("method", "preset")}
+        typed = {name: self.fields[name].get() for name in ("steps", "lora_rank")}
         try:
-            method, preset = self.fields["method"].get(), self.fields["preset"].get()
-            resolved = TuneConfig(
-                model="",
-                data="",
-                output_dir="",
-                method=method,
-                preset=preset,
-                steps=self._number("steps"),
-                lora_rank=self._number("lora_rank"),
-            ).resolved()
+            resolved = _BLANK(**chosen, **typed).resolved()
         except ValueError:
-            return
+            resolved = _BLANK(**chosen).resolved()
         for name, field in self.fields.items():
             field.show_default(getattr(resolved, name))
-
-    def _number(self, name: str) -> Any:
-        try:
-            return self.fields[name].get()
-        except ValueError:
-            return None

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 
 from engine.tune.events import Estimate
 
-from ..i18n import tr
+from ..i18n import Message, tr
 from ..review.page import format_duration
 from . import strings  # noqa: F401  (registers the strings used below)
 from .form import ConfigForm
@@ -25,7 +25,6 @@ __all__ = ["HowPanel", "estimate_text"]
 
 
 def estimate_text(e: Estimate) -> str:
-    memory = max(e.peak_memory_bytes, e.device_memory_bytes) / 1e9
     key = "tune.how.estimate_gpu" if e.device_memory_bytes else "tune.how.estimate"
     return tr(
         key,
@@ -36,7 +35,7 @@ def estimate_text(e: Estimate) -> str:
         evaluations=e.evaluations,
         eval=e.eval_seconds,
         memory=e.peak_memory_bytes / 1e9,
-        device_memory=memory,
+        device_memory=e.device_memory_bytes / 1e9,
         device=e.device,
         measured=e.measured_steps,
     )
@@ -64,8 +63,9 @@ class HowPanel(QWidget):
         self.start_button = QPushButton()
         self.start_button.setObjectName("tune-start")
         self.start_button.clicked.connect(self.start_requested)
-        self.form.changed.connect(lambda: self._show("tune.how.stale"))
-        self._shown: Estimate | str = "tune.how.not_measured"  # an estimate or a message key
+        self.form.changed.connect(lambda: self._show(lambda: tr("tune.how.stale")))
+        self._shown: Message = lambda: tr("tune.how.not_measured")
+        self._before_measuring: Message | None = None  # shown again if nothing is measured
         self._why = ""  # why only LoRA applies to the base model ("" when every method does)
         measure = QHBoxLayout()
         measure.addWidget(self.estimate, 1)
@@ -86,7 +86,7 @@ class HowPanel(QWidget):
         self.start_button.setText(tr("tune.how.start"))
         self.note.setText(self._why or tr("tune.how.one_job"))
         self.form.retranslate()
-        self._show(self._shown)
+        self.estimate.setText(self._shown())
 
     def set_lora_only(self, why: str) -> None:
         """A base model tuned with LoRA only (`why`, "" when every method applies): LoRA is
@@ -105,22 +105,26 @@ class HowPanel(QWidget):
     def set_measuring(self, measuring: bool) -> None:
         """While a measurement's process lives (until the supervisor says it is gone, a little
         after its estimate arrives), neither another measurement nor a job can start: the
-        start would be refused as a second job."""
+        start would be refused as a second job. One that ends with nothing said (refused, or
+        its process never started) leaves what was shown before it."""
         self.estimate_button.setEnabled(not measuring)
         self.start_button.setEnabled(not measuring)
+        if not measuring and self._before_measuring is not None:
+            self._show(self._before_measuring)
 
-    def _show(self, shown: Estimate | str) -> None:
-        self._shown = shown
-        text = estimate_text(shown) if isinstance(shown, Estimate) else tr(shown)
-        self.estimate.setText(text)
+    def _show(self, message: Message) -> None:
+        self._shown, self._before_measuring = message, None
+        self.estimate.setText(message())
 
     def show_estimate(self, estimate: Estimate) -> None:
-        self._show(estimate)
+        self._show(lambda: estimate_text(estimate))
 
     def show_measuring(self) -> None:
-        self._show("tune.how.measuring")
+        before = self._shown
+        self._show(lambda: tr("tune.how.measuring"))
+        self._before_measuring = before
         self.set_measuring(True)
 
-    def say(self, text: str) -> None:
-        """A message that is not an estimate (a failed measurement), as it is."""
-        self.estimate.setText(text)
+    def say(self, message: Message) -> None:
+        """A message that is not an estimate (a failed measurement)."""
+        self._show(message)

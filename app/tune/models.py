@@ -92,7 +92,10 @@ class ModelsPanel(QWidget):
             button.setText(tr(f"tune.models.{name}"))
 
     def show_models(self, models: list[TunedModel]) -> None:
+        """List `models`; the model selected stays so, and none is when it is gone (its row
+        index would now be another model's)."""
         selected = self.selected()
+        self.table.clearSelection()
         self.models = models
         self.table.setRowCount(len(models))
         for row, m in enumerate(models):

@@ -8,13 +8,15 @@ job folders and the catalogue are the engine's (`engine.tune.prepare`, `engine.t
 
 When the page opens it looks at the job folders: a job still running (the app was closed while
 it ran) is followed again, and a job that stopped with checkpoints (cancelled, crashed, killed)
-is offered for resume.
+is offered for resume. Texts the page shows are messages (`app.i18n.Message`), reworded on a
+language switch.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from PySide6.QtWidgets import (
 from engine.tune.events import JobFinished
 from engine.tune.jobs import (
     JobFolder,
+    TunedModel,
     compare_heldout,
     delete_job,
     find_jobs,
@@ -42,8 +45,9 @@ from engine.tune.jobs import (
 )
 from engine.tune.wire import TERMINAL
 
+from ..demo import model_display_name
 from ..features import capabilities
-from ..i18n import tr
+from ..i18n import LiveText, Message, tr
 from . import strings  # noqa: F401  (registers the strings used below)
 from .checkview import CheckPanel
 from .how import HowPanel
@@ -60,6 +64,23 @@ log = logging.getLogger("tingxie.app.tune")
 STEPS = ("sources", "check", "how", "watch", "result", "models")
 # Settings the data check depends on: changing one after a check asks for another.
 _CHECKED_SETTINGS = ("min_seconds", "max_seconds", "heldout_fraction", "extend_vocab")
+# What reading a job folder can raise: damaged (a power cut mid-write), or written by a newer
+# Tingxie (a setting this version does not know).
+_UNREADABLE = (OSError, ValueError, KeyError, TypeError)
+
+
+def _job_name(job: JobFolder) -> str:
+    """The job's name, or its folder's when its job.json cannot be read."""
+    try:
+        return job.spec.name
+    except _UNREADABLE:
+        return job.path.name
+
+
+def _unreadable_note(folders: list[str]) -> Message:
+    """What the notice adds about job folders left out because they cannot be read."""
+    shown = ", ".join(folders)
+    return (lambda: tr("tune.unreadable_jobs", folders=shown)) if folders else str
 
 
 class TunePage(QWidget):
@@ -82,7 +103,8 @@ class TunePage(QWidget):
         super().__init__(parent)
         self.handle = handle
         self.root = Path(root)
-        self.job: JobFolder | None = None  # the job on the Watch and Result steps
+        self.job: JobFolder | None = None  # the job on the Watch step
+        self.result_job: JobFolder | None = None  # the job whose result the Result step shows
         self.events: list[Any] = []  # its events so far
         self.over = False  # its last event arrived (the child may still be exiting)
         self.stopped: JobFolder | None = None  # offered for resume in the notice
@@ -114,6 +136,7 @@ class TunePage(QWidget):
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setObjectName("tune-notice")
+        self._notice = LiveText(self._show_notice, self.notice.text)
         self.resume_button = QPushButton()
         self.resume_button.clicked.connect(lambda: self.resume(self.stopped))
         self.discard_button = QPushButton()
@@ -151,8 +174,8 @@ class TunePage(QWidget):
         self.how.start_requested.connect(self.start_job)
         self.watch.cancel_requested.connect(self.cancel)
         self.watch.resume_requested.connect(lambda: self.resume(self.job))
-        self.result.use_requested.connect(lambda: self.use_model(self.job))
-        self.result.export_requested.connect(lambda: self.export(self.job))
+        self.result.use_requested.connect(lambda: self.use_model(self.result_job))
+        self.result.export_requested.connect(lambda: self.export(self.result_job))
         self.models.use_requested.connect(lambda f: self.use_model(JobFolder(f)))
         self.models.rename_requested.connect(self._rename)
         self.models.export_requested.connect(lambda f: self.export(JobFolder(f)))
@@ -165,6 +188,7 @@ class TunePage(QWidget):
             panel.retranslate()
         self.resume_button.setText(tr("tune.watch.resume"))
         self.discard_button.setText(tr("tune.discard"))
+        self._notice.retranslate()
         self._update_tunable()  # its reasons follow the language
 
     def showEvent(self, event) -> None:
@@ -175,21 +199,27 @@ class TunePage(QWidget):
     def show_step(self, step: str) -> None:
         self.nav.setCurrentRow(STEPS.index(step))
 
-    def _say(self, text: str) -> None:
+    def _say(self, message: Message | str) -> None:
+        """Show `message` in the notice, reworded on a language switch (a str, an error already
+        worded in the UI language, as it is)."""
+        self._notice.say(message if callable(message) else lambda: message)
+
+    def _show_notice(self, text: str) -> None:
         self.notice.setText(text)
         self.notice.setVisible(bool(text))
 
-    def _offer(self, job: JobFolder | None) -> None:
-        """Offer `job` (stopped with checkpoints) for resume in the notice, or nothing."""
+    def _offer(self, job: JobFolder | None, note: Message = str) -> None:
+        """Offer `job` (stopped with checkpoints) for resume in the notice, or nothing, with
+        `note` after it. A folder that cannot be read raises, and nothing changes."""
+        offer: Message = str
+        if job is not None:
+            name, step = job.spec.name, job.checkpoint_steps()[-1]
+            total = job.config.resolved().steps
+            offer = partial(tr, "tune.offer_resume", name=name, step=step, total=total)
         self.stopped = job
         self.resume_button.setVisible(job is not None)
         self.discard_button.setVisible(job is not None)
-        if job is None:
-            self._say("")
-            return
-        steps = job.checkpoint_steps()
-        total = job.config.resolved().steps
-        self._say(tr("tune.offer_resume", name=job.spec.name, step=steps[-1], total=total))
+        self._say(lambda: " ".join(filter(None, (offer(), note()))))
 
     # ---- what to teach, check ------------------------------------------------------------
     def set_loaded_model(self, summary: Any) -> None:
@@ -264,7 +294,7 @@ class TunePage(QWidget):
             self._say(str(e))
             return None
         if key != self._checked_key or not self.checker.ready():
-            self._say(tr("tune.check_first"))
+            self._say(lambda: tr("tune.check_first"))
             if key != self._checked_key:
                 self.check()
             else:
@@ -284,7 +314,7 @@ class TunePage(QWidget):
     def start_job(self) -> None:
         request = self._new_job("run")
         if request is not None:
-            self._say("")
+            self._say(str)
             self.handle.start_new.emit(request)
 
     def resume(self, job: JobFolder | None) -> None:
@@ -297,7 +327,7 @@ class TunePage(QWidget):
     def cancel(self) -> None:
         """Stop after the current step; the child saves a checkpoint first."""
         self.handle.cancel()
-        self.watch.say(tr("tune.watch.cancelling"))
+        self.watch.say(lambda: tr("tune.watch.cancelling"))
 
     def _show_job(self, job: JobFolder) -> None:
         """Put `job` on the Watch step with everything it reported so far."""
@@ -317,7 +347,7 @@ class TunePage(QWidget):
         if self.job is None or self.job.path != Path(folder):
             self._show_job(JobFolder(folder))
         self.watch.set_running(True)
-        self.watch.say(tr("tune.watch.starting", pid=pid))
+        self.watch.say(lambda: tr("tune.watch.starting", pid=pid))
 
     def _event(self, folder: str, event: Any) -> None:
         if self.job is None or self.job.path != Path(folder):
@@ -327,6 +357,7 @@ class TunePage(QWidget):
         self.over = self.over or isinstance(event, TERMINAL)
         if isinstance(event, JobFinished):
             r = event.result
+            self.result_job = self.job  # Use and Export act on it, also once another job runs
             self.result.show_result(r, compare_heldout(self.events, r.best_step))
             self.refresh_models()
             self.show_step("result")
@@ -334,13 +365,16 @@ class TunePage(QWidget):
     def _ended(self, folder: str, kind: str, status: int, tail: str) -> None:
         """The child ended without its last event: say how, in one sentence."""
         key, values = status_key(status)
-        sentence = tr(key, **values)
         if kind == "estimate":
-            self.how.say(tr("tune.how.failed", message=sentence))
+            self.how.say(lambda: tr("tune.how.failed", message=tr(key, **values)))
             return
         steps = JobFolder(folder).checkpoint_steps()
-        kept = tr("tune.died.kept", step=steps[-1]) if steps else tr("tune.died.nothing")
-        self.watch.say(f"{sentence} {kept}")
+
+        def said() -> str:
+            kept = tr("tune.died.kept", step=steps[-1]) if steps else tr("tune.died.nothing")
+            return f"{tr(key, **values)} {kept}"
+
+        self.watch.say(said)
         log.warning("tuning process for %s ended with status %s: %s", folder, status, tail)
 
     def _finished(self, folder: str, kind: str) -> None:
@@ -356,68 +390,120 @@ class TunePage(QWidget):
         self.how.show_estimate(estimate)
 
     def _estimate_failed(self, _folder: str, message: str) -> None:
-        self.how.say(tr("tune.how.failed", message=message))
+        self.how.say(lambda: tr("tune.how.failed", message=message))
 
     def _refused(self, folder: str) -> None:
-        try:
-            name = JobFolder(folder).spec.name
-        except (OSError, ValueError, KeyError, TypeError):
-            name = Path(folder).name
-        self._say(tr("tune.one_job", name=name))
+        name = _job_name(JobFolder(folder))
+        self._say(lambda: tr("tune.one_job", name=name))
         self.how.set_measuring(False)
 
     # ---- jobs found on disk --------------------------------------------------------------
     def scan_jobs(self) -> None:
         """Follow a job still running from an earlier session, or offer the newest stopped
-        one for resume."""
+        one for resume. A stopped job whose folder cannot be read is left out, logged and
+        named in the notice: the page opens all the same."""
         jobs = find_jobs(self.root)
         running = next((j for j in jobs if j.state() == "running"), None)
         if running is not None:
             self._show_job(running)
             self.handle.attach.emit(str(running.path))
-            self._say(tr("tune.attached", name=running.spec.name))
+            name = _job_name(running)
+            self._say(lambda: tr("tune.attached", name=name))
             return
-        self._offer(next((j for j in jobs if j.state() == "stopped"), None))
+        unreadable: list[str] = []
+        for job in (j for j in jobs if j.state() == "stopped"):
+            try:
+                self._offer(job, _unreadable_note(unreadable))
+                return
+            except _UNREADABLE as e:
+                log.warning("tuning job %s cannot be read; not offered for resume: %s", job.path, e)
+                unreadable.append(str(job.path))
+        self._offer(None, _unreadable_note(unreadable))
 
     def _discard_stopped(self) -> None:
         job = self.stopped
-        if job is not None and self._confirm(tr("tune.confirm_discard", name=job.spec.name)):
+        if job is not None and self._confirm(tr("tune.confirm_discard", name=_job_name(job))):
             delete_job(job)
             self._offer(None)
 
     # ---- models --------------------------------------------------------------------------
     def refresh_models(self) -> None:
+        """List the tuned models again; the Result step lets go of a job that is gone."""
         self.models.show_models(tuned_models(self.root))
+        if self.result_job is not None and not self.result_job.path.is_dir():
+            self.result_job = None
+            self.result.show_result(None, [])
+
+    def _present(self, folder: Path) -> bool:
+        """Whether `folder` (a job's, or its model's) is still there; if it went (deleted or
+        moved outside Tingxie, or by another window) say so and list what is left."""
+        if folder.is_dir():
+            return True
+        self._say(lambda: tr("tune.gone", path=str(folder)))
+        self.refresh_models()
+        return False
 
     def use_model(self, job: JobFolder | None) -> None:
         """Switch transcription to the job's tuned model (the window loads and remembers it)."""
-        if job is not None and job.model_dir.is_dir():
-            self._say(tr("tune.using", name=job.spec.name))
+        if job is not None and self._present(job.model_dir):
+            name = _job_name(job)
+            self._say(lambda: tr("tune.using", name=name))
             self.use_model_requested.emit(str(job.model_dir))
 
     def export(self, job: JobFolder | None) -> None:
         """Export the job's tuned model (merged model, adapter, ONNX, int8) in the window's
         Export dialog, the one every export goes through."""
-        if job is not None:
+        if job is not None and self._present(job.path):
             self.export_requested.emit(str(job.path))
 
     def _rename(self, folder: str) -> None:
         job = JobFolder(folder)
+        if not self._present(job.path):
+            return
         name, ok = QInputDialog.getText(
-            self, tr("tune.models.rename"), tr("tune.rename_to"), text=job.spec.name
+            self, tr("tune.models.rename"), tr("tune.rename_to"), text=_job_name(job)
         )
-        if ok and name.strip():
-            rename_job(job, name)
+        if ok and name.strip() and self._present(job.path):
+            try:
+                rename_job(job, name)
+            except _UNREADABLE as e:
+                self._say(str(e))
             self.refresh_models()
 
     def _delete(self, folder: str) -> None:
+        """Delete a tuned model after asking. The one in use is named so in the question, and
+        transcription goes back to the model it was tuned from (remembered, as a model chosen
+        is; the window says so if that cannot be loaded either)."""
         job = JobFolder(folder)
-        if self._confirm(tr("tune.confirm_delete", name=job.spec.name, path=str(job.path))):
-            try:
-                delete_job(job)
-            except (OSError, ValueError) as e:
-                self._say(str(e))
-            self.refresh_models()
+        if not self._present(job.path):
+            return
+        tuned = self._model_in_use(job)
+        question = tr("tune.confirm_delete", name=_job_name(job), path=str(job.path))
+        if tuned is not None:
+            base = model_display_name(tuned.base_model)
+            question = f"{tr('tune.delete_in_use', name=tuned.name, base=base)}\n\n{question}"
+        if not self._confirm(question):
+            return
+        try:
+            delete_job(job)
+        except (OSError, ValueError) as e:
+            self._say(str(e))
+        else:
+            if tuned is not None:
+                self._say(lambda: tr("tune.switched_back", name=tuned.name, base=base))
+                self.use_model_requested.emit(tuned.base_model)
+        self.refresh_models()
+
+    def _model_in_use(self, job: JobFolder) -> TunedModel | None:
+        """The listed model of `job` when the window transcribes with it, else None."""
+        source = getattr(self.loaded, "source", "")
+        if not source:
+            return None
+        try:
+            used = Path(source).expanduser().resolve().is_relative_to(job.path.resolve())
+        except OSError:
+            return None
+        return next((m for m in self.models.models if m.job == job), None) if used else None
 
     def _confirm(self, text: str) -> bool:
         answer = QMessageBox.question(self, tr("page.tune"), text)
@@ -433,7 +519,7 @@ class TunePage(QWidget):
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Question)
         box.setWindowTitle(tr("page.tune"))
-        box.setText(tr("tune.close.question", name=self.job.spec.name))
+        box.setText(tr("tune.close.question", name=_job_name(self.job)))
         stop = box.addButton(tr("tune.close.stop"), QMessageBox.ButtonRole.DestructiveRole)
         box.addButton(tr("tune.close.background"), QMessageBox.ButtonRole.AcceptRole)
         cancel = box.addButton(QMessageBox.StandardButton.Cancel)

@@ -85,12 +85,13 @@ class ResultPanel(QWidget):
         elif r.cer_before is None or r.cer_after is None:
             self.cer.setText(tr("tune.result.unmeasured"))
         else:
-            change = (r.cer_after - r.cer_before) / r.cer_before if r.cer_before else 0.0
+            # No relative change from 0: any error at all is infinitely more.
+            change = (r.cer_after - r.cer_before) / r.cer_before if r.cer_before else None
             text = tr(
                 "tune.result.cer",
                 before=100 * r.cer_before,
                 after=100 * r.cer_after,
-                change=100 * change,
+                relative="" if change is None else tr("tune.result.relative", change=100 * change),
                 step=r.best_step,
             )
             if r.cer_after >= r.cer_before:  # say so before anyone switches to it

@@ -148,7 +148,35 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
     "tune.yes": ("yes", "是"),
     "tune.no": ("no", "否"),
     "tune.form.empty": ("{name}: give a value", "{name}：请填写数值"),
-    "tune.form.number": ("{name}: {text!r} is not a number", "{name}：{text!r} 不是数字"),
+    # what TuneConfig rejects in the form, by kind (app.tune.form.setting_error)
+    "tune.form.whole_number": (
+        "{name}: {value} is not a whole number; type one, such as 200",
+        "{name}：{value} 不是整数；请填写整数，例如 200",
+    ),
+    "tune.form.number": (
+        "{name}: {value} is not a number; type one, such as 0.5",
+        "{name}：{value} 不是数字；请填写数字，例如 0.5",
+    ),
+    "tune.form.finite": (
+        "{name}: {value} is not a finite number; type an ordinary number",
+        "{name}：{value} 不是有限数值；请填写普通数字",
+    ),
+    "tune.form.at_least_1": ("{name}={value}: must be at least 1", "{name}={value}：至少应为 1"),
+    "tune.form.not_negative": ("{name}={value}: must be 0 or more", "{name}={value}：不能小于 0"),
+    "tune.form.positive": ("{name}={value}: must be more than 0", "{name}={value}：必须大于 0"),
+    "tune.form.fraction": (
+        "{name}={value}: choose a value from 0 up to (not including) 1",
+        "{name}={value}：请填写 0 到 1 之间的值（不含 1）",
+    ),
+    "tune.form.min_above_max": (
+        "min_seconds is above max_seconds: every utterance would be skipped; lower min_seconds "
+        "or raise max_seconds",
+        "min_seconds 大于 max_seconds：所有语句都会被跳过；请调低 min_seconds 或调高 max_seconds",
+    ),
+    "tune.form.micro_batch": (
+        "{name}: must hold at least one second of audio; raise it",
+        "{name}：至少要能容纳 1 秒音频；请调大",
+    ),
     "tune.check_first": (
         "The data or its settings changed since the check: check again first.",
         "数据或相关设置在检查后有改动：请先重新检查。",
@@ -232,11 +260,12 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
         "已完成；没有留出检验数据，未衡量效果。",
     ),
     "tune.result.cer": (
-        "Held-out CER {before:.1f} % → {after:.1f} % ({change:+.0f} % relative), the base model "
-        "and the tuned one (step {step}) on the same held-out recordings.",
-        "检验字错率 {before:.1f}% → {after:.1f}%（相对变化 {change:+.0f}%），"
+        "Held-out CER {before:.1f} % → {after:.1f} %{relative}, the base model and the tuned one "
+        "(step {step}) on the same held-out recordings.",
+        "检验字错率 {before:.1f}% → {after:.1f}%{relative}，"
         "基础模型与微调模型（第 {step} 步）在同一批留出录音上测得。",
     ),
+    "tune.result.relative": (" ({change:+.0f} % relative)", "（相对变化 {change:+.0f}%）"),
     "tune.result.not_better": (
         "It is not better than the base model on them: more corrected audio, more steps or "
         "another preset may help; the model in use stays until you switch.",
@@ -272,12 +301,32 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
         "Delete “{name}” with its checkpoints ({path})? This cannot be undone.",
         "删除“{name}”及其检查点（{path}）？此操作无法撤销。",
     ),
+    "tune.delete_in_use": (
+        "“{name}” is the model in use: once it is deleted, transcription goes back to {base}, "
+        "the model it was tuned from.",
+        "“{name}”是正在使用的模型：删除后，转写将改回它的基础模型 {base}。",
+    ),
+    "tune.switched_back": (
+        "“{name}” is deleted; transcription goes back to {base}, the model it was tuned from.",
+        "已删除“{name}”；转写改回它的基础模型 {base}。",
+    ),
+    "tune.gone": (
+        "The folder {path} is no longer there (deleted or moved outside Tingxie); the list "
+        "shows what is left.",
+        "文件夹 {path} 已不存在（可能在听写之外被删除或移动）；列表已更新为现有的模型。",
+    ),
     # jobs found on disk, one at a time, closing
     "tune.offer_resume": (
         "Tuning “{name}” stopped at step {step} of {total}. Resume it from its checkpoint?",
         "微调“{name}”停在第 {step}/{total} 步。要从检查点继续吗？",
     ),
     "tune.discard": ("Discard", "丢弃"),
+    "tune.unreadable_jobs": (
+        "A tuning job folder cannot be read and is left out: {folders}. It is damaged or comes "
+        "from a newer Tingxie (the log says which); update Tingxie, or delete the folder.",
+        "无法读取以下微调任务文件夹，已跳过：{folders}。它已损坏或来自更新版本的听写"
+        "（详见日志）；请更新听写，或删除该文件夹。",
+    ),
     "tune.confirm_discard": (
         "Discard the stopped job “{name}” and its checkpoints?",
         "丢弃已停止的任务“{name}”及其检查点？",

@@ -1,6 +1,7 @@
 """Step 4 of the Tune page, watch: the running job's step, loss and held-out CER as live curves,
 utterances per second, time left, and its checkpoints as they are saved. Cancel stops after the
-current step and keeps a checkpoint; Resume continues from the last one."""
+current step and keeps a checkpoint; Resume continues from the last one. Its texts are drawn
+from the events kept, so a language switch rewords them."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from engine.tune.events import (
     StepProgress,
 )
 
-from ..i18n import tr
+from ..i18n import Message, tr
 from ..review.page import format_duration
 from . import strings  # noqa: F401  (registers the strings used below)
 
@@ -97,6 +98,11 @@ class WatchPanel(QWidget):
         self.cer_plot.setTitle(tr("tune.watch.cer"))
         for plot in (self.loss_plot, self.cer_plot):
             plot.setLabel("bottom", tr("tune.watch.step"))
+        self.status.setText(self._status())
+        self._show_about()
+        self._show_stats()
+        for row, event in enumerate(self._saved):
+            self.checkpoints.item(row).setText(_checkpoint_text(event))
 
     def reset(self) -> None:
         """An empty view for a new job."""
@@ -105,48 +111,38 @@ class WatchPanel(QWidget):
         self.cer_steps: list[int] = []
         self.cers: list[float] = []
         self._last_step: StepProgress | None = None
+        self._started: JobStarted | None = None
+        self._saved: list[CheckpointSaved] = []
         self.total = 0
         self.loss_curve.setData([], [])
         self.cer_curve.setData([], [])
         self.checkpoints.clear()
-        self.retranslate()
         self.progress.setValue(0)
         self.stats.setText("")
         self.about.setText("")
-        self.status.setText(tr("tune.watch.idle"))
+        self.say(lambda: tr("tune.watch.idle"))
         self.set_running(False, can_resume=False)
 
     def set_running(self, running: bool, can_resume: bool = False) -> None:
         self.cancel_button.setEnabled(running)
         self.resume_button.setVisible(can_resume and not running)
 
-    def say(self, text: str) -> None:
+    def say(self, message: Message) -> None:
         """One sentence on what happened (a crash, a refusal, the end)."""
-        self.status.setText(text)
+        self._status = message
+        self.status.setText(message())
 
     def add(self, event: Any) -> None:
         """Show one event of the job (live, or replayed from its events file)."""
         if isinstance(event, JobStarted):
-            cfg = event.config
-            self.total = cfg.steps
-            self.progress.setRange(0, cfg.steps)
-            self.about.setText(
-                tr(
-                    "tune.watch.about",
-                    method=cfg.method,
-                    preset=cfg.preset,
-                    steps=cfg.steps,
-                    train=event.train_examples,
-                    minutes=event.train_seconds / 60,
-                    heldout=event.heldout_examples,
-                    device=event.device,
-                    precision=event.precision,
-                )
-            )
+            self._started = event
+            self.total = event.config.steps
+            self.progress.setRange(0, event.config.steps)
+            self._show_about()
             if event.resumed_from_step:
-                self.say(tr("tune.watch.resumed", step=event.resumed_from_step))
+                self.say(lambda: tr("tune.watch.resumed", step=event.resumed_from_step))
             else:
-                self.say(tr("tune.watch.running"))
+                self.say(lambda: tr("tune.watch.running"))
         elif isinstance(event, StepProgress):
             self._step(event)
         elif isinstance(event, Evaluated):
@@ -155,17 +151,16 @@ class WatchPanel(QWidget):
             self.cer_curve.setData(self.cer_steps, self.cers)
             self._show_stats()  # the new CER at once, not with the next step
         elif isinstance(event, CheckpointSaved):
-            key = "tune.watch.checkpoint_best" if event.best else "tune.watch.checkpoint"
-            self.checkpoints.addItem(tr(key, step=event.step, path=str(event.path)))
+            self._saved.append(event)
+            self.checkpoints.addItem(_checkpoint_text(event))
             self.checkpoints.scrollToBottom()
         elif isinstance(event, JobFinished):
-            r = event.result
-            self.say(tr("tune.watch.finished", steps=r.steps))
+            self.say(lambda: tr("tune.watch.finished", steps=event.result.steps))
         elif isinstance(event, JobCancelled):
             key = "tune.watch.cancelled" if event.checkpoint else "tune.watch.cancelled_none"
-            self.say(tr(key, step=event.step))
+            self.say(lambda: tr(key, step=event.step))
         elif isinstance(event, JobFailed):
-            self.say(tr("tune.watch.failed", message=event.message))
+            self.say(lambda: tr("tune.watch.failed", message=event.message))
 
     def _step(self, event: StepProgress) -> None:
         if self.steps and event.step <= self.steps[-1]:  # replayed after a resume: start over
@@ -180,6 +175,25 @@ class WatchPanel(QWidget):
         self.progress.setValue(event.step)
         self._last_step = event
         self._show_stats()
+
+    def _show_about(self) -> None:
+        event = self._started
+        if event is None:
+            return
+        cfg = event.config
+        self.about.setText(
+            tr(
+                "tune.watch.about",
+                method=cfg.method,
+                preset=cfg.preset,
+                steps=cfg.steps,
+                train=event.train_examples,
+                minutes=event.train_seconds / 60,
+                heldout=event.heldout_examples,
+                device=event.device,
+                precision=event.precision,
+            )
+        )
 
     def _show_stats(self) -> None:
         event = self._last_step
@@ -197,3 +211,8 @@ class WatchPanel(QWidget):
                 eta=format_duration(event.eta_seconds),
             )
         )
+
+
+def _checkpoint_text(event: CheckpointSaved) -> str:
+    key = "tune.watch.checkpoint_best" if event.best else "tune.watch.checkpoint"
+    return tr(key, step=event.step, path=str(event.path))
