@@ -151,20 +151,29 @@ class FolderWatcher(QObject):
         if job_id is None:
             return
         job = self._jobs.pop(job_id)
+        base = job.spec.base(job.path, job.watch.names(job.path))
         written = []
-        for target in job.spec.targets(job.path):
+        for target in job.spec.targets(base):
             try:
                 written.append(str(write(segments, target, info=info)))
             except (OSError, ValueError) as e:
                 self.export_failed.emit(str(target), e)
-        job.watch.done(job.path)
+        self._finish(job, base)
         if written:
             self.exported.emit(str(job.path), written)
 
     def _dropped(self, job_id: int, _error: object = None) -> None:
         job = self._jobs.pop(job_id, None)
         if job is not None:
-            job.watch.done(job.path)
+            self._finish(job)
+
+    def _finish(self, job: _Job, base: Path | None = None) -> None:
+        """Mark the file done; when its watch state cannot be written (a full disk), say so: the
+        file is not marked, and is queued again once it has settled again."""
+        try:
+            job.watch.done(job.path, base)
+        except OSError as e:
+            self.export_failed.emit(str(job.watch.state_file), e)
 
 
 def _key(spec: WatchSpec) -> tuple[str, Path]:

@@ -475,9 +475,19 @@ class MainWindow(QMainWindow):
         self.folder_watcher.exported.connect(
             lambda _audio, files: self._say("watch.exported", files=", ".join(files))
         )
-        self.folder_watcher.export_failed.connect(
-            lambda target, e: self.show_error("file", write_error_text(Path(target), e))
-        )
+        self.folder_watcher.export_failed.connect(self._watch_export_failed)
+        self._watch_warned: set[str] = set()  # watch outputs a dialog was shown for
+
+    def _watch_export_failed(self, target: str, error: object) -> None:
+        """A watch folder's transcript (or its state) could not be written: a dialog the first
+        time for that file, the status bar after (while a disk stays full the same file comes
+        back every few seconds)."""
+        message = write_error_text(Path(target), error)
+        if target in self._watch_warned:
+            self._status.say(lambda: message)
+            return
+        self._watch_warned.add(target)
+        self.show_error("file", message)
 
     # ---- extension points ----------------------------------------------------------------
     def add_page(self, widget: QWidget, title_key: str) -> int:

@@ -18,12 +18,17 @@ import numpy as np
 
 from . import audio
 from .chunking import ChunkPlan, iter_chunks, join_frames
+from .errors import TingxieError
 from .model import LoadedModel, LoadOptions, load_model
 from .transcribe import Transcriber
 
-__all__ = ["EmbedOptions", "Embedding", "embed", "write_embedding"]
+__all__ = ["EmbedError", "EmbedOptions", "Embedding", "embed", "write_embedding"]
 
 Pool = Literal["none", "mean"]
+
+
+class EmbedError(TingxieError, ValueError):
+    """A file's vectors cannot be computed (it names the file and what to do)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,19 +87,25 @@ def embed(
     starts = np.arange(len(vectors)) * step
     times = np.stack([starts, starts + step], axis=1)
     if options.pool == "mean":
-        end = float(times[-1, 1]) if len(times) else 0.0
-        vectors, times = vectors.mean(axis=0, keepdims=True), np.array([[0.0, end]])
+        if not len(vectors):  # the mean of no vector is NaN, not a vector
+            shortest = transcriber.geometry.receptive_field / model.sampling_rate
+            raise EmbedError("embed.too_short", path=source, ms=round(1000 * shortest))
+        vectors, times = vectors.mean(axis=0, keepdims=True), np.array([[0.0, times[-1, 1]]])
     return Embedding(str(source), options.layer, vectors.astype(np.float32), times)
 
 
 def write_embedding(
-    result: Embedding, out_dir: str | os.PathLike[str], fmt: Literal["npy", "parquet"] = "npy"
+    result: Embedding,
+    out_dir: str | os.PathLike[str],
+    fmt: Literal["npy", "parquet"] = "npy",
+    stem: str | None = None,
 ) -> Path:
     """npy: STEM.npy (vectors) and STEM.times.npy; parquet: STEM.parquet, one row per vector
-    with start, end and the vector (pyarrow)."""
+    with start, end and the vector (pyarrow). STEM: the source's, unless given (two sources
+    with one name in one folder)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = Path(result.source).stem
+    stem = stem or Path(result.source).stem
     if fmt == "npy":
         np.save(out / f"{stem}.times.npy", result.times)
         path = out / f"{stem}.npy"

@@ -357,24 +357,59 @@ def read_hotwords(path: str | os.PathLike) -> tuple[Hotword, ...]:
     return tuple(out.values())
 
 
-class _Biasing:
-    """Hotword prefixes with the bonus a match of each has earned so far.
+def _writable_hotwords(
+    hotwords: Sequence[Hotword], chars: Sequence[str], source: object
+) -> tuple[Hotword, ...]:
+    """The hotwords the model can write with `chars` (`decoder_chars`). A term with a character
+    it lacks (B超 on a model without Latin letters) could never match: it is left out, with a
+    warning naming it and those characters, rather than counted as in use."""
+    known = set(chars)
+    kept, unwritable = [], []
+    for hw in hotwords:
+        missing = "".join(dict.fromkeys(c for c in hw.text if c not in known))
+        if missing:
+            unwritable.append(f"{hw.text} ({missing})")
+        else:
+            kept.append(hw)
+    if unwritable:
+        log.warning(
+            "%s: hotwords not used, the model cannot write them (the characters in brackets): "
+            "%s; write them in characters the model has, or remove them",
+            source,
+            ", ".join(unwritable),
+        )
+    return tuple(kept)
 
-    A state is (the hotword prefix matched so far, the hotword just completed while the match
-    since has continued from it): a term repeated back to back earns nothing the second time,
-    which keeps a strong bonus from writing a term twice over its one stretch of audio."""
+
+class _Biasing:
+    """Hotword prefixes with the bonus a match of each has earned so far, walked as
+    Aho-Corasick walks a trie: the state holds the longest hotword prefix the text ends with, so
+    a hotword that begins a longer one (阿司, 阿司匹林) leaves the longer one's match going.
+
+    A match that breaks gives back what it earned since the last hotword it completed; a
+    completed hotword keeps its bonus. A state is (the hotword prefix matched so far, the
+    hotword last completed while the match since has continued from it): a term repeated back
+    to back earns nothing the second time, which keeps a strong bonus from writing a term twice
+    over its one stretch of audio."""
 
     START: tuple[str, str] = ("", "")
 
     def __init__(self, hotwords: Sequence[Hotword], default_weight: float) -> None:
         self.earned: dict[str, float] = {"": 0.0}
         self.complete: set[str] = set()
+        self.open: set[str] = set()  # prefixes a longer hotword goes on from
         for hw in hotwords:
             w = default_weight if hw.weight is None else hw.weight
             for k in range(1, len(hw.text) + 1):
                 p = hw.text[:k]
                 self.earned[p] = max(self.earned.get(p, -math.inf), w * k)
             self.complete.add(hw.text)
+            self.open.update(hw.text[:k] for k in range(len(hw.text)))
+        # What a match of each prefix keeps when it breaks: the bonus of the longest hotword
+        # it begins with.
+        self.kept: dict[str, float] = {}
+        for p in sorted(self.earned, key=len):
+            self.kept[p] = self.earned[p] if p in self.complete else self.kept.get(p[:-1], 0.0)
         self.longest = max((len(p) for p in self.earned), default=0)
 
     def step(self, state: tuple[str, str], token: str) -> tuple[tuple[str, str], float]:
@@ -382,17 +417,27 @@ class _Biasing:
         and gives back what it earned; a completed hotword keeps its bonus)."""
         matched, last = state
         candidate = (matched + token)[-self.longest :]
-        for k in range(len(candidate), 0, -1):
-            p = candidate[-k:]
-            if p not in self.earned:
-                continue
-            continued = k == len(matched) + 1  # the match grew: nothing was dropped
-            if p in self.complete:
-                if continued and p == last:  # the same term again, back to back
-                    return ("", last), -self.earned[matched]
-                return ("", p), self.earned[p] - self.earned[matched]
-            return (p, last if continued else ""), self.earned[p] - self.earned[matched]
-        return self.START, -self.earned[matched]
+        p = next((candidate[-k:] for k in range(len(candidate), 0, -1)
+                  if candidate[-k:] in self.earned), "")  # fmt: skip
+        continued = len(p) == len(matched) + 1  # the match grew: nothing was dropped
+        through_last = bool(last) and matched.startswith(last)  # the match began with `last`
+        since_last = len(matched) - len(last) if through_last else len(matched)
+        # the match still runs from `last`: through it, or from where it ended
+        after_last = continued or len(p) == since_last + 1
+        if p == last and p in self.complete and after_last:  # the same term again, back to back
+            since = self.earned[matched] - (self.earned[last] if through_last else 0.0)
+            return (p if p in self.open else "", last), -since
+        bonus = self.earned[p] - self.earned[matched] + (0.0 if continued else self.kept[matched])
+        if p in self.complete:
+            # a term completed on the way to repeating `last` (阿司 of 阿司匹林阿司匹林) leaves it
+            on_the_way = after_last and last.startswith(p)
+            return (p if p in self.open else "", last if on_the_way else p), bonus
+        return (p, last if after_last else ""), bonus
+
+    def end(self, state: tuple[str, str]) -> float:
+        """The bonus of ending in `state`: a match in progress gives back what it earned since
+        the last hotword it completed."""
+        return self.kept[state[0]] - self.earned[state[0]]
 
 
 @cache
@@ -490,7 +535,7 @@ class _Scorer:
     def end(self, context: tuple[str, ...], matched: tuple[str, str]) -> float:
         value = self._lm(context, EOS)
         if self.bias is not None:
-            value -= self.bias.earned.get(matched[0], 0.0)
+            value += self.bias.end(matched)
         return value
 
 
@@ -602,10 +647,11 @@ class BeamDecoder:
             lm = domain if lm is None else Interpolated(
                 [(lm, 1 - options.domain_weight), (domain, options.domain_weight)]
             )  # fmt: skip
+        source: object = "hotwords"
         if isinstance(hotwords, str | os.PathLike):
-            hotwords = read_hotwords(hotwords)
+            source, hotwords = hotwords, read_hotwords(hotwords)
         homophones = domain_text is not None if homophones is None else homophones
-        hot = tuple(hotwords or ())
+        hot = _writable_hotwords(hotwords or (), chars, source)
         return cls(vocab, blank_id, special_ids, word_delimiter, lm, options, hot, homophones)
 
     def with_options(self, **changes: Any) -> BeamDecoder:

@@ -4,9 +4,11 @@ new file once it has stopped growing, remembering what it finished across restar
 Polling (a stat per file every `poll_seconds`), not OS file events: it works the same on every
 platform and on network shares, and a folder of recordings changes slowly. A file is ready when
 its size and modification time have not changed for `settle_seconds` (a recorder or a copy still
-writing it keeps changing them). Finished files are kept in a JSON state file by path, size and
-modification time, so a restart does not redo them and a file replaced by a new version is done
-again.
+writing it keeps changing them). Finished files are kept in a JSON state file by their path in
+the watched folder (however that folder is named), size and modification time, so a restart does
+not redo them and a file replaced by a new version is done again; with them the names their
+transcripts were given, so two files whose names make one transcript name (talk.wav and
+talk.flac) keep apart ones (talk, talk-2) across restarts.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,11 +26,14 @@ from .atomic import atomic_write_text
 from .audio import is_supported
 from .writers import FORMATS
 
-__all__ = ["STATE_FILE", "FolderWatch", "WatchOptions", "WatchSpec", "media_files"]
+__all__ = ["STATE_FILE", "FolderWatch", "WatchOptions", "WatchSpec", "media_files", "unique_base"]
 
 log = logging.getLogger("tingxie.watch")
 
 STATE_FILE = ".tingxie-watch.json"  # in the output folder (or the watched one): what was finished
+_STATE_VERSION = 2  # 1 (no "version"): keyed by the path as the watched folder was typed
+
+_Stamp = tuple[int, int]  # a file's version: size and modification time (ns)
 
 
 def media_files(folder: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
@@ -43,6 +48,16 @@ def media_files(folder: str | os.PathLike[str], recursive: bool = True) -> list[
         and is_supported(p)
         and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
+
+
+def unique_base(base: Path, taken: Container[Path]) -> Path:
+    """`base`, or the first of base-2, base-3… not `taken`: the outputs of inputs that share a
+    name (talk.wav and talk.flac, a/one.wav and b/one.wav) must not write over each other."""
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,23 +109,25 @@ class WatchSpec:
         """Where the watch remembers finished files: with the transcripts it wrote."""
         return Path(self.out or self.folder) / STATE_FILE
 
-    def base(self, path: Path, now: datetime | None = None) -> Path:
-        """Where `path`'s transcripts go, without the format's suffix; its folder is made."""
+    def base(self, path: Path, taken: Container[Path] = (), now: datetime | None = None) -> Path:
+        """Where `path`'s transcripts go, without the format's suffix: the pattern's name, with
+        -2, -3… where other files' transcripts have it (`taken`: `FolderWatch.names`); its
+        folder is made."""
         now = now or datetime.now()
         name = self.name.format(stem=path.stem, date=now.strftime("%Y-%m-%d"),
                                 time=now.strftime("%H%M%S"))  # fmt: skip
         out = Path(self.out) / path.parent.relative_to(self.folder) if self.out else path.parent
         out.mkdir(parents=True, exist_ok=True)
-        return out / name
+        return unique_base(out / name, taken)
 
-    def targets(self, path: Path, now: datetime | None = None) -> list[Path]:
-        """The transcript files of `path`, one per format."""
-        base = self.base(path, now)
+    def targets(self, base: Path) -> list[Path]:
+        """The transcript files of a `base`, one per format."""
         return [base.with_name(f"{base.name}.{fmt}") for fmt in self.formats]
 
 
 class FolderWatch:
-    """`ready()` lists the files to do now; `done(path)` records one as finished."""
+    """`ready()` lists the files to do now; `done(path, base)` records one as finished and where
+    its transcripts went; `names(path)` are where the other finished files' went."""
 
     def __init__(
         self,
@@ -125,62 +142,101 @@ class FolderWatch:
         self.state_file = Path(state_file)
         self.options = options or WatchOptions()
         self._clock = clock
-        self._seen: dict[Path, tuple[tuple[int, int], float]] = {}  # stamp, when first seen
-        self._done = self._load()
+        self._seen: dict[Path, tuple[_Stamp, float]] = {}  # stamp, when first seen
+        self._handed: dict[Path, _Stamp] = {}  # the version `ready()` handed out, until done
+        self._done, self._names = self._load()
 
-    def _load(self) -> dict[str, list[int]]:
+    def _load(self) -> tuple[dict[str, _Stamp], dict[str, str]]:
+        """Finished files (by `_key`) with their stamps, and where their transcripts went
+        (relative to the state file's folder)."""
         try:
             state = json.loads(self.state_file.read_text(encoding="utf-8"))
-            return {str(k): list(v) for k, v in state["done"].items()}
+            done = state["done"]
+            if "version" not in state:  # keyed by the path as the folder was typed then
+                done = {_relative(k, state["folder"]): v for k, v in done.items()}
+            names = {str(k): str(v) for k, v in state.get("names", {}).items()}
+            return {str(k): (int(v[0]), int(v[1])) for k, v in done.items()}, names
         except FileNotFoundError:
-            return {}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return {}, {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
             log.warning("%s: unreadable watch state; finished files may be done again",
                         self.state_file)  # fmt: skip
-            return {}
+            return {}, {}
+
+    def _key(self, path: Path) -> str:
+        """`path` as the state knows it: in the watched folder, however that was named."""
+        return _relative(path, self.folder)
 
     @staticmethod
-    def _stamp(path: Path) -> tuple[int, int] | None:
+    def _stamp(path: Path) -> _Stamp | None:
         try:
             st = path.stat()
         except OSError:
             return None
         return st.st_size, st.st_mtime_ns
 
+    def _to_do(self) -> Iterator[tuple[Path, _Stamp]]:
+        """The files present that are not finished in their current version, with it. An empty
+        file has none yet (a recorder has just made it): it is taken once it has content."""
+        state = self.state_file.resolve()
+        for path in media_files(self.folder, self.options.recursive):
+            stamp = self._stamp(path)
+            if (
+                stamp is not None
+                and stamp[0] > 0
+                and self._done.get(self._key(path)) != stamp
+                and path.resolve() != state
+            ):
+                yield path, stamp
+
     def ready(self) -> list[Path]:
         """Files not finished in their current version that have stopped changing."""
-        now, ready = self._clock(), []
-        present = set()
-        for path in media_files(self.folder, self.options.recursive):
-            if path.resolve() == self.state_file.resolve():
-                continue
-            present.add(path)
-            stamp = self._stamp(path)
-            if stamp is None or stamp[0] == 0 or self._done.get(str(path)) == list(stamp):
-                continue
+        now, ready, seen = self._clock(), [], {}
+        for path, stamp in self._to_do():
             previous = self._seen.get(path)
             if previous is None or previous[0] != stamp:
-                self._seen[path] = (stamp, now)  # new or still changing: wait
-            elif now - previous[1] >= self.options.settle_seconds:
+                seen[path] = (stamp, now)  # new or still changing: wait
+                continue
+            seen[path] = previous
+            if now - previous[1] >= self.options.settle_seconds:
                 ready.append(path)
-        self._seen = {p: v for p, v in self._seen.items() if p in present}
+                # The first version handed out, until done: a queue may hand a file over again
+                # after it changed, and only the version first seen is sure to be transcribed.
+                self._handed.setdefault(path, stamp)
+        self._seen = seen
         return ready
 
     def pending(self) -> int:
         """Files present that are not finished in their current version (ready or settling)."""
-        return sum(
-            1
-            for path in media_files(self.folder, self.options.recursive)
-            if (stamp := self._stamp(path)) is not None and self._done.get(str(path)) != list(stamp)
-        )
+        return sum(1 for _ in self._to_do())
 
-    def done(self, path: Path) -> None:
-        """Remember `path` as finished in its current version (written atomically)."""
-        stamp = self._stamp(path)
-        if stamp is None:
-            return
-        self._done[str(path)] = list(stamp)
+    def names(self, path: Path) -> set[Path]:
+        """Where the transcripts of the finished files other than `path` went (without their
+        suffixes): `WatchSpec.base`'s `taken`."""
+        key = self._key(path)
+        return {self.state_file.parent / name for k, name in self._names.items() if k != key}
+
+    def done(self, path: Path, base: Path | None = None) -> None:
+        """Remember `path`, as `ready()` handed it out, as finished in the version it had then:
+        one written since (it grew while transcribed, or while it waited in a queue) is done
+        again. `base`: where its transcripts went, under the state file's folder (None: none
+        were named), which `names` then keeps from the other files. Written atomically; raises
+        OSError when it cannot be (a full disk): `path` is then not remembered, and is handed
+        out again once it has settled again."""
+        stamp = self._handed.pop(path)
         self._seen.pop(path, None)
+        key = self._key(path)
+        done = {**self._done, key: stamp}
+        names = dict(self._names)
+        if base is not None:
+            names[key] = _relative(base, self.state_file.parent)
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        state = {"folder": str(self.folder), "done": self._done}
+        state = {"version": _STATE_VERSION, "folder": str(self.folder), "done": done,
+                 "names": names}  # fmt: skip
         atomic_write_text(self.state_file, json.dumps(state, ensure_ascii=False, indent=1))
+        self._done, self._names = done, names
+
+
+def _relative(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> str:
+    """`path` under `folder`, as a POSIX path relative to it (both named alike: as typed)."""
+    return Path(path).relative_to(folder).as_posix()

@@ -14,13 +14,13 @@ from app_fakes import FakePlayer, emitted, tone
 from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QMessageBox
 
 from app import settings
-from app.folders import WatchFoldersDialog
+from app.folders import FolderWatcher, WatchFoldersDialog
 from app.main import build_window
 from app.worker import Engine
 from engine.audio import write_wav
 from engine.library.store import Store
 from engine.results import Char, Progress, Segment, TranscriptionInfo
-from engine.watch import STATE_FILE, WatchSpec
+from engine.watch import STATE_FILE, WatchOptions, WatchSpec
 
 
 class _Transcriber:
@@ -200,6 +200,88 @@ def test_a_watch_folders_exports_carry_the_speakers_when_the_setting_asks_for_th
     release.set()
     qtbot.waitUntil(txt.exists, timeout=10_000)
     assert txt.read_text(encoding="utf-8").startswith("说话人 2：你好")
+
+
+def _watcher(tmp_path: Path, names: tuple[str, ...]) -> tuple[FolderWatcher, list[str]]:
+    """A watcher of tmp_path/inbox holding `names` (TXT into tmp_path/out, no settling) and the
+    paths it queues, without a window: the test answers for the worker."""
+    (tmp_path / "inbox").mkdir()
+    for name in names:
+        write_wav(tmp_path / "inbox" / name, tone(1.0))
+    prefs = settings.Settings()
+    prefs.set(watch_folders=(WatchSpec(str(tmp_path / "inbox"), ("txt",), str(tmp_path / "out")),))
+    queued: list[str] = []
+
+    def queue(paths: list[str]) -> list[int]:
+        queued.extend(paths)
+        return list(range(len(queued) - len(paths), len(queued)))
+
+    return FolderWatcher(prefs, queue, options=WatchOptions(settle_seconds=0)), queued
+
+
+def _transcribed(watcher: FolderWatcher, path: str) -> None:
+    """The window's transcript_ready for `path`."""
+    info = TranscriptionInfo(path, 1.0, 16_000, "fake", "cpu", "fp32", "eager", "mp")
+    chars = (Char("你", 0.0, 0.4, 0.9), Char("好", 0.5, 0.9, 0.9))
+    watcher.transcribed(path, [Segment(0, 0.0, 0.9, chars)], info)
+
+
+def test_a_watch_folder_names_files_apart_and_redoes_one_that_grew_in_the_queue(qapp, tmp_path):
+    watcher, queued = _watcher(tmp_path, ("talk.flac", "talk.wav"))
+    watcher.poll()
+    watcher.poll()
+    flac, wav = (str(tmp_path / "inbox" / n) for n in ("talk.flac", "talk.wav"))
+    assert queued == [flac, wav]
+    with open(wav, "ab") as grown:  # the recorder went on while it waited in the queue
+        grown.write(b"\0" * 3200)
+    _transcribed(watcher, flac)
+    _transcribed(watcher, wav)
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.txt")) == ["talk-2.txt", "talk.txt"]
+    watcher.poll()
+    watcher.poll()
+    assert queued == [flac, wav, wav]  # its grown version, again
+    _transcribed(watcher, wav)
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.txt")) == ["talk-2.txt", "talk.txt"]
+
+
+def test_a_watch_state_that_cannot_be_written_is_told_and_the_file_done_again(
+    qapp, qtbot, tmp_path, monkeypatch
+):
+    import engine.watch
+
+    watcher, queued = _watcher(tmp_path, ("memo.wav",))
+    watcher.poll()
+    watcher.poll()
+
+    def full(path, text):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as disk:
+        disk.setattr(engine.watch, "atomic_write_text", full)
+        with qtbot.waitSignal(watcher.export_failed) as failed:
+            _transcribed(watcher, queued[0])
+    target, error = failed.args
+    assert target == str(tmp_path / "out" / STATE_FILE) and error.errno == 28
+    watcher.poll()
+    watcher.poll()
+    assert queued == [str(tmp_path / "inbox" / "memo.wav")] * 2  # not marked done: again
+
+
+def test_a_watch_output_that_keeps_failing_is_shown_in_a_dialog_once(
+    make_window, tmp_path, monkeypatch
+):
+    """While a disk stays full the same file comes back every few seconds: a dialog each time
+    would stack up on the user."""
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text: shown.append(text))
+    window = make_window()
+    target = str(tmp_path / "out" / "a.txt")
+    for _ in range(3):
+        window.folder_watcher.export_failed.emit(target, OSError(28, "No space left on device"))
+    assert len(shown) == 1 and "a.txt" in shown[0]
+    assert "a.txt" in window.statusBar().currentMessage()
+    window.folder_watcher.export_failed.emit(str(tmp_path / "b.txt"), OSError(28, "full"))
+    assert len(shown) == 2  # another file: its own dialog
 
 
 def test_watch_dialog_edits_the_template_and_refuses_a_bad_one(qapp, tmp_path, qtbot):

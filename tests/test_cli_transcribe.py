@@ -125,6 +125,15 @@ def test_help_explains_with_examples(capsys):
     assert "examples:" in out and "--format" in out and "tingxie-cli transcribe" in out
 
 
+def test_the_hotword_weights_default_in_the_help_is_the_decoders(capsys):
+    from engine.lm import BeamOptions
+
+    with pytest.raises(SystemExit):
+        cli("--help")
+    help_text = " ".join(capsys.readouterr().out.split())  # unwrapped
+    assert f"nats per character, default {BeamOptions().hotword_weight:g})" in help_text
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [(["--format", "txt,docx"], "docx"), (["--batch-size", "0"], "batch-size")],

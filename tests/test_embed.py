@@ -9,7 +9,7 @@ import torch
 
 from engine.audio import load_audio, write_wav
 from engine.cli import main as cli
-from engine.embed import EmbedOptions, embed
+from engine.embed import EmbedError, EmbedOptions, embed
 from engine.model import LoadOptions, load_model
 from engine.transcribe import Transcriber
 
@@ -89,3 +89,36 @@ def test_cli_writes_vectors_and_times(tiny_model_dir, tmp_path, fmt, capsys):
         assert table.schema.metadata[b"layer"] == b"1"
     assert np.allclose(vectors, direct.vectors, atol=1e-5)
     assert np.allclose(times, direct.times)
+
+
+def test_a_mean_of_audio_shorter_than_one_frame_is_an_error_and_the_other_files_are_done(
+    model, tiny_model_dir, tmp_path, capsys
+):
+    write_wav(tmp_path / "short.wav", _signal(0.01))
+    write_wav(tmp_path / "a.wav", _signal(1.0))
+    shortest = round(1000 * Transcriber(model).geometry.receptive_field / 16_000)
+    with pytest.raises(EmbedError, match=f"short.wav: too short.*at least {shortest} ms"):
+        embed(model, tmp_path / "short.wav", EmbedOptions(pool="mean"))
+    out = tmp_path / "out"
+    rc = cli(["embed", str(tmp_path / "short.wav"), str(tmp_path / "a.wav"), "--model",
+              str(tiny_model_dir), "--out", str(out), "--pool", "mean"])  # fmt: skip
+    assert rc == 1
+    assert "short.wav: too short" in capsys.readouterr().err
+    assert not (out / "short.npy").exists()
+    assert np.isfinite(np.load(out / "a.npy")).all()
+
+
+def test_files_that_share_a_name_are_written_apart(tiny_model_dir, tmp_path, capsys):
+    (tmp_path / "day2").mkdir()
+    write_wav(tmp_path / "one.wav", _signal(1.0))
+    write_wav(tmp_path / "day2" / "one.wav", _signal(2.0))
+    out = tmp_path / "out"
+    assert cli(["embed", str(tmp_path / "one.wav"), str(tmp_path / "day2" / "one.wav"),
+                "--model", str(tiny_model_dir), "--out", str(out)]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(f"-> {out / 'one.npy'}")
+    assert lines[1].startswith(str(tmp_path / "day2" / "one.wav"))
+    assert lines[1].endswith(f"-> {out / 'one-2.npy'}")
+    first, second = np.load(out / "one.npy"), np.load(out / "one-2.npy")
+    assert len(second) > len(first)  # the 2 s file's, not written over
+    assert len(np.load(out / "one-2.times.npy")) == len(second)

@@ -237,6 +237,43 @@ def test_biasing_gives_back_a_broken_match_and_keeps_a_completed_one():
     assert bias.step(bias.step(between, "医")[0], "生") == (("", "医生"), 2.0)
 
 
+def _bonus(bias: _Biasing, text: str) -> float:
+    """What `text`, decoded to its end, earns from the hotwords."""
+    state, total = bias.START, 0.0
+    for char in text:
+        state, bonus = bias.step(state, char)
+        total += bonus
+    return total + bias.end(state)
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_a_hotword_that_begins_a_longer_one_leaves_the_longer_ones_bonus_whole(order):
+    bias = _Biasing([Hotword("阿司"), Hotword("阿司匹林")][::order], default_weight=5.0)
+    assert _bonus(bias, "阿司匹林") == 20.0  # as with 阿司匹林 alone, not 10
+    assert _bonus(bias, "阿司") == 10.0
+    assert _bonus(bias, "阿司匹") == _bonus(bias, "阿司匹看") == 10.0  # 阿司 completed: kept
+    assert _bonus(bias, "看阿司匹林看") == 20.0
+    # back to back, the second earns nothing, also when the term begins a longer one
+    assert _bonus(bias, "阿司阿司") == 10.0
+    assert _bonus(bias, "阿司匹林阿司匹林") == 20.0
+    # in the search: the longer term is written as it is with it alone
+    lp = frames(["医", "", "生", "", {"看": 0.5, "好": 0.3}, ""])
+    options = BeamOptions(hotword_weight=3.0)
+    for terms in (["医生好"], ["医生", "医生好"], ["医生好", "医生"]):
+        beam = BeamDecoder(**KW, options=options, hotwords=tuple(map(Hotword, terms)))
+        assert text(beam.chars(lp, frame_seconds=0.02)) == "医生好", terms
+
+
+def test_hotwords_the_model_cannot_write_are_named_and_not_counted(tmp_path, caplog):
+    path = tmp_path / "terms.txt"
+    path.write_text("医生\nB超\n好人X光\n", encoding="utf-8")  # the model has no Latin letters
+    beam = BeamDecoder.for_model(VOCAB, BLANK, SPECIALS, "|", hotwords=path)
+    assert beam.hotwords == (Hotword("医生"),)
+    assert "1 hotwords" in describe_decoder(beam)
+    assert f"{path}: hotwords not used" in caplog.text
+    assert "b超 (b超), 好人x光 (x光)" in caplog.text  # normalized as transcripts are
+
+
 def test_hotword_files_take_optional_weights(tmp_path):
     path = tmp_path / "terms.txt"
     path.write_text("# 科室\n血压\n心电图\t2.5\n 急诊科 4 \n\n血压 1\n", encoding="utf-8")

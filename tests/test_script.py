@@ -41,6 +41,20 @@ def test_convert_segments_keeps_times_and_leaves_input_alone():
     assert convert_segments([seg], "original") == [seg]
 
 
+def test_alternatives_that_convert_alike_are_shown_once_and_never_as_the_chosen_character():
+    chars = (
+        Char("于", 0.0, 0.2, 0.55, (Alternative("於", 0.3), Alternative("鱼", 0.05))),
+        Char("着", 0.2, 0.4, 0.5, (Alternative("于", 0.2), Alternative("於", 0.1))),
+    )
+    for script in ("traditional", "taiwan", "hongkong"):
+        (out,) = convert_segments([Segment(0, 0.0, 0.4, chars)], script)
+        first, second = out.chars
+        assert first.text == "於" and first.alternatives == (Alternative("魚", 0.05),), script
+        # 于 and 於 both read 於: one alternative with both posteriors
+        assert [a.text for a in second.alternatives] == ["於"], script
+        assert second.alternatives[0].prob == pytest.approx(0.3), script
+
+
 def test_export_writes_edited_text_in_traditional(tmp_path: Path):
     with Store(tmp_path / "t.db") as db:
         tid = db.add_transcript([segment("头发很短")])

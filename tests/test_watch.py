@@ -10,13 +10,14 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 
 import numpy as np
 import pytest
 
 from engine.audio import write_wav
 from engine.cli import main as cli
-from engine.watch import FolderWatch, WatchOptions, media_files
+from engine.watch import STATE_FILE, FolderWatch, WatchOptions, WatchSpec, media_files
 
 
 class Clock:
@@ -76,6 +77,117 @@ def test_finished_files_are_remembered_across_restarts_and_new_versions_redone(t
     os.utime(f, ns=(time.time_ns(), time.time_ns() + 10**9))
     again.ready()
     assert again.ready() == [f]
+
+
+def _settled(watch: FolderWatch) -> list:
+    """What a watch with settle_seconds=0 hands out (the first look only sees the files)."""
+    watch.ready()
+    return watch.ready()
+
+
+def test_a_file_that_grows_while_it_is_transcribed_is_done_again(tmp_path):
+    """done() records the version ready() handed out, not the one there when it is called (the
+    recorder resumed, or the file grew while it waited in the app's queue)."""
+    f = tmp_path / "call.wav"
+    f.write_bytes(b"\0" * 10)
+    watch = FolderWatch(tmp_path, tmp_path / "out" / "state.json", WatchOptions(settle_seconds=0))
+    (ready,) = _settled(watch)
+    with open(f, "ab") as grown:  # while it is transcribed
+        grown.write(b"\0" * 10)
+    watch.done(ready)
+    assert watch.pending() == 1
+    assert _settled(watch) == [f]
+
+
+def test_an_empty_file_is_not_pending_until_it_has_content(tmp_path):
+    """`watch --once` waits for pending files: an empty one, never ready, kept it waiting."""
+    (tmp_path / "new.wav").touch()
+    watch = FolderWatch(tmp_path, tmp_path / "state.json", WatchOptions(settle_seconds=0))
+    assert _settled(watch) == [] and watch.pending() == 0
+    (tmp_path / "new.wav").write_bytes(b"\0" * 10)
+    assert watch.pending() == 1 and _settled(watch) == [tmp_path / "new.wav"]
+
+
+def test_a_folder_named_relatively_or_absolutely_is_one_folder_to_the_state(tmp_path, monkeypatch):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    (tmp_path / "in" / "sub" / "a.wav").write_bytes(b"\0" * 10)
+    monkeypatch.chdir(tmp_path)
+    options = WatchOptions(settle_seconds=0)
+    relative = FolderWatch("in", "out/state.json", options)
+    relative.done(*_settled(relative))
+    absolute = FolderWatch(tmp_path / "in", tmp_path / "out" / "state.json", options)
+    assert absolute.pending() == 0
+    # a state file written before: keyed by the path as the folder was typed
+    stat = (tmp_path / "in" / "sub" / "a.wav").stat()
+    old = {"folder": "in", "done": {"in/sub/a.wav": [stat.st_size, stat.st_mtime_ns]}}
+    (tmp_path / "out" / "state.json").write_text(json.dumps(old), encoding="utf-8")
+    assert FolderWatch(tmp_path / "in", tmp_path / "out" / "state.json", options).pending() == 0
+
+
+def test_files_whose_transcripts_would_share_a_name_keep_apart_ones_across_restarts(tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    for name in ("talk.flac", "talk.wav", "memo.wav"):
+        (inbox / name).write_bytes(b"\0" * 10)
+    options = WatchOptions(settle_seconds=0)
+
+    def transcribe_all(spec: WatchSpec) -> dict[str, str]:
+        watch = FolderWatch(inbox, spec.state_file, options)
+        bases = {}
+        for path in _settled(watch):
+            bases[path.name] = spec.base(path, watch.names(path))
+            watch.done(path, bases[path.name])
+        return {name: base.name for name, base in bases.items()}
+
+    spec = WatchSpec(str(inbox), out=str(tmp_path / "out"))
+    assert transcribe_all(spec) == {"memo.wav": "memo", "talk.flac": "talk", "talk.wav": "talk-2"}
+    (inbox / "talk.flac").write_bytes(b"\1" * 20)  # new versions, after a restart
+    (inbox / "talk.wav").write_bytes(b"\1" * 20)
+    assert transcribe_all(spec) == {"talk.flac": "talk", "talk.wav": "talk-2"}
+    dated = WatchSpec(str(inbox), out=str(tmp_path / "dated"), name="{date}")
+    day = datetime.now().strftime("%Y-%m-%d")
+    assert sorted(transcribe_all(dated).values()) == [day, f"{day}-2", f"{day}-3"]
+
+
+def test_watch_writes_apart_transcripts_for_files_that_share_a_name(tiny_model_dir, tmp_path):
+    write_wav(tmp_path / "talk.wav", _tone(1.0))
+    write_wav(tmp_path / "talk.flac", _tone(3.0))
+    args = ["watch", str(tmp_path), "--once", "--settle", "0", "--poll", "0.1", "--model",
+            str(tiny_model_dir), "--no-punctuation", "--format", "json"]  # fmt: skip
+    assert cli(args) == 0
+    sources = {
+        json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))["info"]["source"]
+        for name in ("talk", "talk-2")
+    }
+    assert sources == {str(tmp_path / "talk.wav"), str(tmp_path / "talk.flac")}
+
+
+def test_a_watch_that_cannot_record_a_finished_file_says_so_and_stops(
+    tiny_model_dir, tmp_path, monkeypatch, capsys
+):
+    """A full disk: the state file cannot be written. The watch stops with a message instead of
+    a traceback, and the file is not recorded, so it is transcribed again."""
+    import engine.watch
+
+    write_wav(tmp_path / "memo.wav", _tone(1.0))
+
+    def full(path, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(engine.watch, "atomic_write_text", full)
+    args = ["watch", str(tmp_path), "--once", "--settle", "0", "--poll", "0.1", "--model",
+            str(tiny_model_dir), "--no-punctuation"]  # fmt: skip
+    assert cli(args) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / STATE_FILE}: could not record {tmp_path / 'memo.wav'}" in err
+    assert "No space left on device" in err and "Traceback" not in err
+    watch = FolderWatch(tmp_path, tmp_path / STATE_FILE, WatchOptions(settle_seconds=0))
+    assert watch.pending() == 1
+    (ready,) = _settled(watch)
+    with pytest.raises(OSError):
+        watch.done(ready)
+    assert watch.pending() == 1 and watch.ready() == []  # once it has settled again
+    assert watch.ready() == [ready]
 
 
 def test_an_unreadable_state_file_is_a_warning_not_a_crash(tmp_path, caplog):

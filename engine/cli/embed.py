@@ -16,7 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="For each FILE, write the hidden states of one layer of the model: one "
         "vector per 20 ms frame with its start and end time (--pool none), or their mean "
         "(--pool mean). npy: OUT/STEM.npy and OUT/STEM.times.npy; parquet: OUT/STEM.parquet "
-        "with columns start, end, vector.",
+        "with columns start, end, vector (STEM-2, STEM-3… for files that share a name).",
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="audio or video files")
     p.add_argument("--model", required=True, help="model folder or Hub id")
@@ -33,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.embed import EmbedOptions, embed, write_embedding
     from engine.model import LoadOptions, ModelLoadError, load_model
 
+    from .transcribe import _output_base
+
     try:
         options = EmbedOptions(layer=args.layer, pool=args.pool)
         model = load_model(args.model, LoadOptions(device=args.device, backend="torch"))
@@ -40,14 +42,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     failed = []
+    used: set[Path] = set()
     for name in args.files:
+        base = _output_base(Path(name), args.out, used)
         try:
             result = embed(model, name, options)
         except (AudioError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             failed.append(name)
             continue
-        path = write_embedding(result, args.out, args.format)
+        path = write_embedding(result, base.parent, args.format, base.name)
         shape = "x".join(map(str, result.vectors.shape))
         print(f"{name}: {shape} vectors of layer {args.layer} -> {path}")
     return 1 if failed else 0

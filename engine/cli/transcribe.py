@@ -11,13 +11,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from engine.lm import LmError, describe_decoder
+from engine.lm import BeamOptions, LmError, describe_decoder
 from engine.loader import load_model, transcriber_for
 from engine.model import DEFAULT_MODEL, DEMO_MODEL_DIR, LoadOptions, ModelLoadError
 from engine.punctuation import PunctuationError, Punctuator, default_punctuator
 from engine.results import Progress, Segment, TranscriptionInfo
 from engine.speakers import SpeakerOptions, SpeakersUnavailable
 from engine.transcribe import TranscribeOptions, Transcriber
+from engine.watch import media_files, unique_base
 from engine.writers import FORMATS, write
 
 from . import ALLOW_PICKLE_HELP, BACKEND_HELP
@@ -164,7 +165,7 @@ def add_transcription_options(p: argparse.ArgumentParser) -> None:
         "--hotwords",
         metavar="FILE",
         help="CTC models: terms to favour, one a line, optionally followed by a tab and a "
-        "weight (nats per character, default 3)",
+        f"weight (nats per character, default {BeamOptions().hotword_weight:g})",
     )
     p.add_argument(
         "--prompt",
@@ -206,13 +207,9 @@ class OutputError(Exception):
 
 def _output_base(path: Path, out: Path | None, used: set[Path]) -> Path:
     """Where a file's transcripts go (suffix added per format); unique within one run."""
-    base = (out or path.parent) / path.stem
-    candidate, n = base, 1
-    while candidate in used:
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    used.add(candidate)
-    return candidate
+    base = unique_base((out or path.parent) / path.stem, used)
+    used.add(base)
+    return base
 
 
 def _targets(base: Path, fmts: list[str]) -> list[Path]:
@@ -380,8 +377,6 @@ def prepare(
 def _expand(names: list[str], recursive: bool) -> list[tuple[Path, Path]]:
     """(file, its folder's place under --out) for every input; a folder gives its media files,
     counted before anything starts."""
-    from engine.watch import media_files
-
     inputs = []
     for name in names:
         path = Path(name)

@@ -19,7 +19,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Watch FOLDER (and its subfolders) and transcribe each new audio or video "
         "file once it has stopped growing (a recorder or a copy still writing it keeps it "
         "waiting). Finished files are remembered in OUT/.tingxie-watch.json, so a restart does "
-        "not redo them; a file replaced by a new version is done again. Ctrl+C stops.",
+        "not redo them; a file replaced by a new version is done again. Files whose "
+        "transcripts would share a name (talk.wav, talk.flac) get talk, talk-2, …, kept across "
+        "restarts. Ctrl+C stops.",
     )
     p.add_argument("folder", type=Path, help="folder to watch")
     p.add_argument("--top-only", action="store_true", help="ignore subfolders")
@@ -59,18 +61,32 @@ def run(args: argparse.Namespace) -> int:
     try:
         while True:
             for path in watch.ready():
+                base = None
                 try:
-                    written = _transcribe_one(transcriber, path, transcribe_options,
-                                              spec.base(path), args.format, punctuator,
-                                              args.speakers)  # fmt: skip
+                    base = spec.base(path, watch.names(path))
+                    written = _transcribe_one(transcriber, path, transcribe_options, base,
+                                              args.format, punctuator, args.speakers)  # fmt: skip
                     print("wrote " + ", ".join(map(str, written)), file=sys.stderr)
                 except Exception as e:  # one bad file must not stop the watch
                     message = str(e).splitlines()[0] if str(e) else type(e).__name__
                     print(f"error: {path}: {message}", file=sys.stderr)
-                watch.done(path)  # a failed file waits for a new version, not the next look
+                try:  # a failed file waits for a new version, not the next look
+                    watch.done(path, base)
+                except OSError as e:
+                    print(_unrecorded(watch.state_file, path, e), file=sys.stderr)
+                    return 1
             if args.once and not watch.pending():
                 return 0
             time.sleep(args.poll)
     except KeyboardInterrupt:
         print("stopped: finished files are remembered", file=sys.stderr)
         return 0
+
+
+def _unrecorded(state_file: Path, path: Path, error: OSError) -> str:
+    """Why the watch stops when it cannot record a finished file (a full disk), and what to do."""
+    return (
+        f"error: {state_file}: could not record {path} as finished ({error.strerror or error}); "
+        "free some space or make that folder writable, then start the watch again (it "
+        "transcribes the files it did not record)"
+    )

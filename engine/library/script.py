@@ -57,17 +57,26 @@ def convert_segments(segments: Sequence[Segment], script: Script) -> list[Segmen
             else [convert_text(c.text, script) for c in seg.chars]
         )
         chars = tuple(
-            replace(
-                c,
-                text=t,
-                alternatives=tuple(
-                    Alternative(convert_text(a.text, script), a.prob) for a in c.alternatives
-                ),
-            )
+            replace(c, text=t, alternatives=_alternatives(t, c.alternatives, script))
             for c, t in zip(seg.chars, texts, strict=True)
         )
         out.append(replace(seg, chars=chars))
     return out
+
+
+def _alternatives(
+    chosen: str, alternatives: Sequence[Alternative], script: Script
+) -> tuple[Alternative, ...]:
+    """`alternatives` in `script`, without the `chosen` character (converted) and each once:
+    two characters one converts to (于 and 於 → 於) are one choice on screen. Their mean
+    posteriors add up, as those of two outputs of one distribution do: the sum is that
+    character's posterior (keeping the larger would understate it). Order of first appearance."""
+    probs: dict[str, float] = {}
+    for a in alternatives:
+        text = convert_text(a.text, script)
+        if text != chosen:
+            probs[text] = probs.get(text, 0.0) + a.prob
+    return tuple(Alternative(text, prob) for text, prob in probs.items())
 
 
 def render(
