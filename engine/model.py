@@ -628,10 +628,13 @@ def _torch_model(path: Path, device: torch.device, dtype: torch.dtype, attention
 
 
 def _onnx_model(path: Path, config: Any) -> Any:
-    from .onnx import OnnxCtcModel
+    from .onnx import ONNX_FILE, OnnxCtcModel, UnreadableOnnx
 
     threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return OnnxCtcModel(path / "model.onnx", config, threads)
+    try:
+        return OnnxCtcModel(path / ONNX_FILE, config, threads)
+    except UnreadableOnnx as e:
+        raise ModelLoadError("model.bad_onnx", path=path / ONNX_FILE, detail=e) from e
 
 
 def weights_cache_dir() -> Path:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["ONNX_FILE", "OnnxCtcModel", "open_session", "session_options"]
+__all__ = ["ONNX_FILE", "OnnxCtcModel", "UnreadableOnnx", "open_session", "session_options"]
 
 ONNX_FILE = "model.onnx"
 
@@ -35,14 +35,17 @@ def session_options(threads: int | None = None) -> Any:
     return options
 
 
+class UnreadableOnnx(ValueError):
+    """A file ONNX Runtime cannot read as a model; the message is its one-line reason
+    (engine.model words it for the user, naming the file)."""
+
+
 def open_session(path: Path, options: Any) -> Any:
     """An inference session on the GPU when ONNX Runtime has CUDA, else on the CPU. A file ONNX
-    Runtime cannot read as a model (cut short, damaged, not ONNX, an operator it lacks) is a
-    `ModelLoadError` naming it."""
+    Runtime cannot read as a model (cut short, damaged, not ONNX, an operator it lacks) raises
+    `UnreadableOnnx`."""
     import onnxruntime as ort
     from onnxruntime.capi import onnxruntime_pybind11_state as state
-
-    from .model import ModelLoadError
 
     providers = [p for p in ("CUDAExecutionProvider",) if p in ort.get_available_providers()]
     unreadable = (
@@ -60,8 +63,7 @@ def open_session(path: Path, options: Any) -> Any:
     except unreadable as e:
         # "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from … failed:<reason>"
         reason = str(e).splitlines()[0].rpartition("failed:")[2].strip().rstrip(".")
-        reason = reason or type(e).__name__
-        raise ModelLoadError("model.bad_onnx", path=path, detail=reason) from e
+        raise UnreadableOnnx(reason or type(e).__name__) from e
 
 
 class OnnxCtcModel:
