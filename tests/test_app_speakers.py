@@ -366,6 +366,18 @@ def test_renaming_on_the_transcript_page_reaches_the_library_review_and_exports(
     assert "王" in (tmp_path / "talk.srt").read_text(encoding="utf-8")
 
 
+def _second_of_two_shown(qtbot, window) -> tuple[int, int | None]:
+    """Two files transcribed with two speakers, the second shown (the Review page has the
+    first): its job and library id."""
+    _choose(window, "2")
+    ready = []
+    window.transcript_ready.connect(lambda *args: ready.append(args))
+    _, second = window.add_files(["/data/a.wav", "/data/talk.wav"])
+    qtbot.waitUntil(lambda: len(ready) == 2, timeout=10_000)
+    window.show_document(second)
+    return second, window.documents[second].tid
+
+
 def test_renaming_a_transcript_not_in_review_is_undone_on_the_transcript_page(
     qtbot, make_window, store, monkeypatch
 ):
@@ -373,13 +385,7 @@ def test_renaming_a_transcript_not_in_review_is_undone_on_the_transcript_page(
     goes on that page's own undo stack: Ctrl+Z in the view gives the old name back in the
     view and the library, and the view's menu offers to redo it."""
     window = make_window(_Speakers())
-    _choose(window, "2")
-    ready = []
-    window.transcript_ready.connect(lambda *args: ready.append(args))
-    _, second = window.add_files(["/data/a.wav", "/data/talk.wav"])
-    qtbot.waitUntil(lambda: len(ready) == 2, timeout=10_000)
-    window.show_document(second)
-    tid = window.documents[second].tid
+    second, tid = _second_of_two_shown(qtbot, window)
     assert tid is not None and window.review_panel.session.tid != tid
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("王", True))
     window.transcript.speaker_rename_requested.emit(1)
@@ -407,13 +413,7 @@ def test_a_rename_undone_on_the_transcript_page_reaches_a_review_opened_since(
     Transcript page: the Review page kept the old name, showed and exported it, and its next
     save would have written it back."""
     window = make_window(_Speakers())
-    _choose(window, "2")
-    ready = []
-    window.transcript_ready.connect(lambda *args: ready.append(args))
-    _, second = window.add_files(["/data/a.wav", "/data/talk.wav"])
-    qtbot.waitUntil(lambda: len(ready) == 2, timeout=10_000)
-    window.show_document(second)
-    tid = window.documents[second].tid
+    _, tid = _second_of_two_shown(qtbot, window)
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("王", True))
     window.transcript.speaker_rename_requested.emit(1)
     panel = window.review_panel
