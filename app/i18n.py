@@ -175,6 +175,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     "queue.cancelled": ("cancelled", "已取消"),
     "queue.failed": ("failed: {message}", "失败：{message}"),
     "dialog.error": ("Tingxie: error", "听写：错误"),
+    "app.no_data_folder": (
+        "Tingxie cannot make its data folder {path} ({detail}), where recordings and "
+        "transcripts are kept: make that path a writable folder, or set TINGXIE_DATA_DIR to "
+        "one, then start Tingxie again.",
+        "听写无法创建数据文件夹 {path}（{detail}），录音和转写都保存在那里：请让该路径成为可写的"
+        "文件夹，或把 TINGXIE_DATA_DIR 设为某个可写文件夹，然后重新启动听写。",
+    ),
     "settings.not_saved": (
         "Preferences cannot be saved to {path}: make the file and its folder writable. Changes "
         "hold until Tingxie closes.",

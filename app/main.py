@@ -58,7 +58,18 @@ def main(argv: list[str] | None = None) -> int:
     # Files given on the command line (the desktop launcher's %F) are queued for transcription;
     # with Tingxie already running on this library, they go to its window instead.
     files = [a for a in qt.arguments()[1:] if not a.startswith("-")]
-    instance = SingleInstance(default_path().parent)
+    folder = default_path().parent
+    try:
+        instance = SingleInstance(folder)
+    except OSError as e:  # a file in its way, a read-only home: nothing can be kept
+        from PySide6.QtWidgets import QMessageBox
+
+        from .i18n import tr
+
+        message = tr("app.no_data_folder", path=str(folder), detail=e.strerror or str(e))
+        logging.error("%s", message)
+        QMessageBox.critical(None, tr("dialog.error"), message)
+        return 1
     if not instance.claim(files):
         return 0
     window = build_window()

@@ -9,9 +9,22 @@ exe="${TINGXIE_EXEC:-$root/.venv/bin/tingxie}"
 id=org.tingxie.Tingxie
 
 mkdir -p "$data/applications" "$data/metainfo"
-# Exec and TryExec name this installation's program, quoted (paths may hold spaces).
-sed -e "s|^Exec=tingxie|Exec=\"$exe\"|" -e "s|^TryExec=tingxie|TryExec=$exe|" \
-    "$root/packaging/desktop/$id.desktop" > "$data/applications/$id.desktop"
+# Exec and TryExec name this installation's program. In Exec it is a quoted argument, so as the
+# desktop entry spec asks: \ " ` $ escaped inside the quotes, every backslash doubled again for
+# the file's string escapes, % written %%; TryExec is a plain string (backslashes doubled). No
+# sed: a path holding & | or \ would be read as its replacement syntax.
+quoted="${exe//\\/\\\\\\\\}"
+quoted="${quoted//\"/\\\\\"}"
+quoted="${quoted//\`/\\\\\`}"
+quoted="${quoted//\$/\\\\\$}"
+quoted="${quoted//\%/%%}"
+while IFS= read -r line; do
+    case "$line" in
+        Exec=tingxie*) printf 'Exec="%s"%s\n' "$quoted" "${line#Exec=tingxie}" ;;
+        TryExec=tingxie) printf 'TryExec=%s\n' "${exe//\\/\\\\}" ;;
+        *) printf '%s\n' "$line" ;;
+    esac
+done < "$root/packaging/desktop/$id.desktop" > "$data/applications/$id.desktop"
 install -m644 "$root/packaging/desktop/$id.metainfo.xml" "$data/metainfo/$id.metainfo.xml"
 for png in "$root"/resources/icons/hicolor/*/apps/$id.png; do
     size="$(basename "$(dirname "$(dirname "$png")")")"

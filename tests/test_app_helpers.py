@@ -153,6 +153,20 @@ def test_preferences_that_cannot_be_saved_say_so(qtbot, tmp_path):
     assert prefs.prefs.threshold == 0.4  # held while the app runs
 
 
+def test_a_data_folder_that_cannot_be_made_is_said_not_a_traceback(qapp, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.main import main
+
+    (tmp_path / "afile").write_text("in the way", encoding="utf-8")
+    monkeypatch.setenv("TINGXIE_DATA_DIR", str(tmp_path / "afile" / "data"))
+    shown = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda _p, _t, text: shown.append(text))
+    assert main(["tingxie"]) == 1
+    assert len(shown) == 1 and str(tmp_path / "afile" / "data") in shown[0]
+    assert "TINGXIE_DATA_DIR" in shown[0]
+
+
 def test_recordings_go_beside_the_store(monkeypatch, tmp_path):
     from app import settings
 

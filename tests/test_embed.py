@@ -122,3 +122,13 @@ def test_files_that_share_a_name_are_written_apart(tiny_model_dir, tmp_path, cap
     first, second = np.load(out / "one.npy"), np.load(out / "one-2.npy")
     assert len(second) > len(first)  # the 2 s file's, not written over
     assert len(np.load(out / "one-2.times.npy")) == len(second)
+
+
+def test_an_output_folder_that_cannot_be_written_is_found_before_the_model_runs(
+    tiny_model_dir, tmp_path, capsys
+):
+    write_wav(tmp_path / "a.wav", np.zeros(16_000, np.float32))
+    (tmp_path / "afile").write_text("in the way", encoding="utf-8")
+    args = ["embed", str(tmp_path / "a.wav"), "--model", str(tiny_model_dir)]
+    assert cli([*args, "--out", str(tmp_path / "afile")]) == 2  # was a traceback
+    assert f"{tmp_path / 'afile'}: nothing can be written there" in capsys.readouterr().err

@@ -158,5 +158,12 @@ def test_cli_evaluate_json_and_plot(tiny_model_dir, tiny_manifest, tmp_path, cap
     assert main([*args, "--limit", "1"]) == 0
     out = capsys.readouterr().out
     assert "CER" in out and "AUROC" in out and "1 utterances" in out
-    assert main(["evaluate", "--model", str(tiny_model_dir), "--data", str(tmp_path / "no")]) == 2
+    # The data, not the model: status 1, as a bad file for transcribe (2 is a model that
+    # cannot be loaded)
+    assert main(["evaluate", "--model", str(tiny_model_dir), "--data", str(tmp_path / "no")]) == 1
     assert "no" in capsys.readouterr().err
+    bad = tmp_path / "bad.tsv"
+    bad.write_text(tiny_manifest.read_text(encoding="utf-8") + "missing.wav\t你好\n", "utf-8")
+    assert main(["evaluate", "--model", str(tiny_model_dir), "--data", str(bad)]) == 1
+    assert "missing.wav" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(tmp_path / "none"), "--data", str(bad)]) == 2

@@ -452,7 +452,13 @@ def test_cli_writes_a_config_then_reports_bad_settings(tmp_path, capsys):
     assert tune.main([str(job), "--set", "steps=0"]) == 2
     assert "steps=0" in capsys.readouterr().err
     assert tune.main([str(job), "--set", "steps=abc"]) == 2  # before: a TypeError traceback
-    assert "steps='abc': expected a whole number" in capsys.readouterr().err
+    assert "--set: steps='abc': expected a whole number" in capsys.readouterr().err
+    assert tune.main([str(job), "--set", "steps=["]) == 2  # before: a YAML traceback
+    assert "--set steps=[: the value is not valid YAML" in capsys.readouterr().err
+    job.write_text("# my job, edited by hand\n" + job.read_text(encoding="utf-8"), "utf-8")
+    assert tune.main([str(job), "--write-config", "m2", "d", "o"]) == 2  # never replaced
+    assert f"{job} exists" in capsys.readouterr().err
+    assert job.read_text(encoding="utf-8").startswith("# my job, edited by hand")
 
 
 def test_traditional_model_keeps_traditional_transcripts(tmp_path):

@@ -162,6 +162,21 @@ def test_watch_writes_apart_transcripts_for_files_that_share_a_name(tiny_model_d
     assert sources == {str(tmp_path / "talk.wav"), str(tmp_path / "talk.flac")}
 
 
+def test_watch_once_names_a_failed_file_once_and_exits_1(tiny_model_dir, tmp_path, capsys):
+    """As transcribe does: each failure one line (its path once), a summary, status 1 (it
+    said 0, with the path twice)."""
+    write_wav(tmp_path / "a.wav", _tone(1.0))
+    (tmp_path / "bad.wav").write_bytes(b"not audio at all")
+    args = ["watch", str(tmp_path), "--once", "--settle", "0", "--poll", "0.1", "--model",
+            str(tiny_model_dir), "--no-punctuation"]  # fmt: skip
+    assert cli(args) == 1
+    err = capsys.readouterr().err
+    (line,) = [x for x in err.splitlines() if x.startswith("error:")]
+    assert line.count(str(tmp_path / "bad.wav")) == 1
+    assert err.rstrip().endswith(f"failed:\n  {tmp_path / 'bad.wav'}")
+    assert (tmp_path / "a.txt").is_file()
+
+
 def test_a_watch_that_cannot_record_a_finished_file_says_so_and_stops(
     tiny_model_dir, tmp_path, monkeypatch, capsys
 ):

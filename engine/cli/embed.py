@@ -33,12 +33,14 @@ def run(args: argparse.Namespace) -> int:
     from engine.embed import EmbedOptions, embed, write_embedding
     from engine.model import LoadOptions, ModelLoadError, load_model
 
-    from .transcribe import _output_base
+    from .transcribe import OutputError, _check_folder, _output_base, failure_line, summary
 
     try:
         options = EmbedOptions(layer=args.layer, pool=args.pool)
         model = load_model(args.model, LoadOptions(device=args.device, backend="torch"))
-    except (ValueError, ModelLoadError) as e:
+        if args.out is not None:
+            _check_folder(args.out)  # found before the model runs, not after
+    except (ValueError, ModelLoadError, OutputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     failed = []
@@ -47,11 +49,11 @@ def run(args: argparse.Namespace) -> int:
         base = _output_base(Path(name), args.out, used)
         try:
             result = embed(model, name, options)
-        except (AudioError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
+            path = write_embedding(result, base.parent, args.format, base.name)
+        except (AudioError, ValueError, OSError) as e:
+            print(failure_line(name, e), file=sys.stderr)
             failed.append(name)
             continue
-        path = write_embedding(result, base.parent, args.format, base.name)
         shape = "x".join(map(str, result.vectors.shape))
         print(f"{name}: {shape} vectors of layer {args.layer} -> {path}")
-    return 1 if failed else 0
+    return summary(failed)

@@ -129,15 +129,22 @@ def run(args: argparse.Namespace) -> int:
         )
         model = load_model(args.model, options.load)
         decoder = describe(model, options)
+    except (ValueError, OSError, ImportError, ModelLoadError, LmError) as e:
+        print(f"tingxie-cli evaluate: {e}", file=sys.stderr)
+        return 2
+    try:
+        # A row that cannot be read stops the run: a CER over the rows left would pass for the
+        # whole set's.
         rows = list(tqdm(iter_rows(model, args.data, options), unit="utt", file=sys.stderr,
                          disable=args.json, mininterval=1.0))  # fmt: skip
         report = summarize(rows, options, model=args.model, manifest=args.data, decoder=decoder)
         if args.plot:
             write_reliability_png(report, args.plot)
         fit = _calibrate(model, rows, options) if args.calibrate else None
-    except (ValueError, OSError, ImportError, ModelLoadError, LmError) as e:
-        print(f"tingxie-cli evaluate: {e}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as e:  # the data: status 1, as a bad file for transcribe
+        print(f"tingxie-cli evaluate: {e}; fix that row or leave it out, then run again",
+              file=sys.stderr)  # fmt: skip
+        return 1
     if args.json:
         out = report.to_dict()
         if fit is not None:

@@ -231,12 +231,12 @@ def _folder_problem(folder: Path) -> str | None:
 
 
 def _check_folder(folder: Path) -> None:
-    """Found before transcribing, not after: a folder transcripts cannot be written in."""
+    """Found before the model runs, not after: a folder nothing can be written in."""
     problem = _folder_problem(folder)
     if problem is not None:
         raise OutputError(
-            f"{folder}: transcripts cannot be written there ({problem}); make it a writable "
-            "folder, or choose another with --out DIR"
+            f"{folder}: nothing can be written there ({problem}); make it a writable folder, "
+            "or choose another with --out DIR"
         )
 
 
@@ -405,11 +405,22 @@ def run(args: argparse.Namespace) -> int:
         return 130
     done = len(inputs) - len(failures)
     print(f"{done} of {len(inputs)} files transcribed", file=sys.stderr)
-    if failures:
-        # Each failure's message was printed when it happened: the summary only names them.
-        print("failed:\n" + "\n".join(f"  {f}" for f in failures), file=sys.stderr)
-        return 1
-    return 0
+    return summary(failures)
+
+
+def failure_line(path: Path | str, error: BaseException) -> str:
+    """One line for a file that failed, naming it once (many messages name it already)."""
+    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return f"error: {message}" if str(path) in message else f"error: {path}: {message}"
+
+
+def summary(failures: list[str]) -> int:
+    """Name the files that failed once more at the end (each message was printed when it
+    happened); the exit status: 1 when any failed."""
+    if not failures:
+        return 0
+    print("failed:\n" + "\n".join(f"  {f}" for f in failures), file=sys.stderr)
+    return 1
 
 
 def _transcribe_all(
@@ -436,10 +447,7 @@ def _transcribe_all(
             )
         except Exception as e:  # one bad file must not stop the others
             log.debug("failed on %s", path, exc_info=True)
-            message = str(e).splitlines()[0] if str(e) else type(e).__name__
-            if str(path) not in message:
-                message = f"{path}: {message}"
-            print(f"error: {message}", file=sys.stderr)
+            print(failure_line(path, e), file=sys.stderr)
             failures.append(name)
             continue
         print("wrote " + ", ".join(str(w) for w in written), file=sys.stderr)

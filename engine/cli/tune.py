@@ -92,8 +92,15 @@ def _load_config(args):
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"--set {item}: write KEY=VALUE, e.g. --set steps=500")
-        data[key.strip()] = yaml.safe_load(value)
-    return TuneConfig.from_dict(data, base=args.config.resolve().parent)
+        try:
+            data[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            first = str(e).splitlines()[0]
+            raise ValueError(f"--set {item}: the value is not valid YAML ({first})") from e
+    try:
+        return TuneConfig.from_dict(data, base=args.config.resolve().parent)
+    except ValueError as e:
+        raise ValueError(f"--set: {e}") from e
 
 
 def _describe_start(event) -> None:
@@ -183,6 +190,13 @@ def run(args) -> int:
     from engine.tune.loop import run_job
 
     if args.write_config:
+        if args.config.exists():  # a job file edited by hand must not be replaced
+            print(
+                f"error: {args.config} exists; --write-config writes a new file: give another "
+                "name, or remove that one first",
+                file=sys.stderr,
+            )
+            return 2
         model, data, output = args.write_config
         TuneConfig(model=model, data=data, output_dir=output).save(args.config)
         print(f"wrote {args.config}; edit it, then run: tingxie-cli tune {args.config}")

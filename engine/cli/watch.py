@@ -44,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from engine.watch import FolderWatch, WatchOptions, WatchSpec
 
-    from .transcribe import _transcribe_one
+    from .transcribe import _transcribe_one, failure_line, summary
 
     try:
         options = WatchOptions(not args.top_only, args.settle, args.poll)
@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         return prepared
     transcriber, transcribe_options, punctuator = prepared
     print(f"watching {args.folder} ({watch.pending()} files to do); Ctrl+C stops", file=sys.stderr)
+    failures: list[str] = []
     try:
         while True:
             for path in watch.ready():
@@ -68,15 +69,15 @@ def run(args: argparse.Namespace) -> int:
                                               args.format, punctuator, args.speakers)  # fmt: skip
                     print("wrote " + ", ".join(map(str, written)), file=sys.stderr)
                 except Exception as e:  # one bad file must not stop the watch
-                    message = str(e).splitlines()[0] if str(e) else type(e).__name__
-                    print(f"error: {path}: {message}", file=sys.stderr)
+                    print(failure_line(path, e), file=sys.stderr)
+                    failures.append(str(path))
                 try:  # a failed file waits for a new version, not the next look
                     watch.done(path, base)
                 except OSError as e:
                     print(_unrecorded(watch.state_file, path, e), file=sys.stderr)
                     return 1
             if args.once and not watch.pending():
-                return 0
+                return summary(failures)
             time.sleep(args.poll)
     except KeyboardInterrupt:
         print("stopped: finished files are remembered", file=sys.stderr)
