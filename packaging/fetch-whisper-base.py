@@ -100,12 +100,26 @@ def _install_calibration(folder: Path) -> None:
         os.replace(tmp, target)
 
 
+def _others(folder: Path) -> list[str]:
+    """What `folder` holds besides a Whisper-base folder's own files (an incomplete one is
+    replaced whole; anything else is the user's, never deleted)."""
+    own = {"model.bin", "calibration.json", *SIDE_FILES}
+    return sorted(p.name for p in folder.iterdir() if p.name not in own) if folder.is_dir() else []
+
+
 def fetch(folder: Path) -> None:
     """Make `folder` a checked Whisper-base model folder (nothing to do when it is one)."""
     if is_ready(folder):
         _install_calibration(folder)
         print(f"whisper-base: {folder} is ready")
         return
+    others = _others(folder)
+    if others or (folder.exists() and not folder.is_dir()):
+        shown = ", ".join(others[:5]) + (", …" if len(others) > 5 else "")
+        raise RuntimeError(
+            f"{folder} holds {shown or 'a file of that name'}, not a Whisper-base folder; give "
+            "a new or empty folder (the model is assembled there, replacing what is in its way)"
+        )
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".fetch-") as tmp:
         tmp_path = Path(tmp)

@@ -319,3 +319,25 @@ def test_the_calibration_evaluate_writes_is_the_one_loading_applies(tmp_path, mo
     assert calibrated.calibration is not None
     assert whisper_measures(calibrated)[0] == names[0] + "+platt"
     assert WhisperTranscriber(calibrated).confidence_measure == names[0] + "+platt"
+
+
+def test_fetching_whisper_base_into_a_folder_of_other_files_deletes_nothing(tmp_path, capsys):
+    """`fetch-whisper-base.py ~/models` took any existing folder for a damaged model and
+    replaced it whole, the user's files with it."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "packaging" / "fetch-whisper-base.py"
+    spec = importlib.util.spec_from_file_location("fetch_whisper_base", script)
+    fetch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fetch)
+
+    def no_download(folder):
+        raise AssertionError("downloaded into a folder it must refuse")
+
+    fetch._download = no_download
+    models = tmp_path / "models"
+    (models / "my-tuned-model").mkdir(parents=True)
+    (models / "notes.txt").write_text("mine", encoding="utf-8")
+    assert fetch.main([str(models)]) == 1
+    assert "holds my-tuned-model, notes.txt, not a Whisper-base folder" in capsys.readouterr().err
+    assert sorted(p.name for p in models.iterdir()) == ["my-tuned-model", "notes.txt"]

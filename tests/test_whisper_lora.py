@@ -296,6 +296,11 @@ def test_the_tune_page_checks_and_measures_a_whisper_job(tmp_path, shared_audio)
         (data / f"{i}.txt").write_text(text, encoding="utf-8")
     write_wav(data / "long.wav", np.tile(clip, int(31 * 16_000 / len(clip)) + 1))
     (data / "long.txt").write_text("很长", encoding="utf-8")
+    # A paragraph pasted for 25 s of audio: more tokens than Whisper's decoder holds (448), which
+    # passed the check (a CTC rule of a frame per character) and crashed the job's step
+    write_wav(data / "paragraph.wav", np.tile(clip, int(25 * 16_000 / len(clip)) + 1))
+    paragraph = "".join(chr(0x4E00 + 37 * i % 20000) for i in range(500))
+    (data / "paragraph.txt").write_text(paragraph, encoding="utf-8")
     config = TuneConfig(model=str(base), data=str(data), output_dir="", steps=3)
     check = check_data([data], config)
     assert {issue.kind for issue in check.issues} <= {
@@ -304,8 +309,11 @@ def test_the_tune_page_checks_and_measures_a_whisper_job(tmp_path, shared_audio)
         "small_heldout",
     }
     assert not check.report.unknown_chars
-    (finding,) = check.report.skipped
-    assert finding.kind == "too_long" and "long.wav" in finding.origin
+    skipped = {Path(f.origin).name: (f.kind, f.detail) for f in check.report.skipped}
+    assert skipped.keys() == {"long.wav", "paragraph.wav"} and skipped["long.wav"][0] == "too_long"
+    kind, detail = skipped["paragraph.wav"]
+    assert kind == "text_too_long" and "the model's decoder takes 448" in detail
+    assert "CTC" not in detail
     measured = estimate(config, steps=2)
     assert measured.measured_steps == 2 and measured.seconds_per_step > 0
     assert measured.steps == 3 and measured.evaluations == 2 and measured.eval_seconds > 0

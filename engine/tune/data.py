@@ -461,10 +461,13 @@ class ValidationOptions:
 
     min_seconds: float = 0.3
     max_seconds: float = 30.0
-    # seconds of audio per model output frame (20 ms for wav2vec2)
-    frame_seconds: float = 0.02
+    # seconds of audio per model output frame (20 ms for wav2vec2); None: not a CTC model, whose
+    # rule of a frame per label does not apply
+    frame_seconds: float | None = 0.02
     # keep rows with characters outside the vocabulary (the vocabulary will grow)
     allow_new_chars: bool = False
+    # a decoder's limit on a transcript (Whisper's 448 tokens): how to count, and the most
+    token_limit: tuple[Callable[[str], int], int] | None = None
 
 
 def _check_example(
@@ -488,11 +491,20 @@ def _check_example(
         findings.append(Finding(origin, "too_short", f"{seconds:.2f} s < {options.min_seconds} s"))
     if seconds > options.max_seconds:
         findings.append(Finding(origin, "too_long", f"{seconds:.1f} s > {options.max_seconds} s"))
-    frames, needed = int(seconds / options.frame_seconds), ctc_frames_needed(e.text)
-    if e.text and needed > frames:
-        findings.append(
-            Finding(origin, "text_too_long", f"{needed} CTC labels for {frames} audio frames")
-        )
+    if e.text and options.frame_seconds is not None:
+        frames, needed = int(seconds / options.frame_seconds), ctc_frames_needed(e.text)
+        if needed > frames:
+            findings.append(
+                Finding(origin, "text_too_long", f"{needed} CTC labels for {frames} audio frames")
+            )
+    if e.text and options.token_limit is not None:
+        count, most = options.token_limit[0](e.text), options.token_limit[1]
+        if count > most:
+            findings.append(
+                Finding(
+                    origin, "text_too_long", f"{count} tokens; the model's decoder takes {most}"
+                )
+            )
     if unknown:
         findings.append(
             Finding(

@@ -9,7 +9,7 @@ No torch here beyond what `engine.model` imports to read a model's files.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -155,13 +155,16 @@ def validate_for_model(
     dataset: TuneDataset,
     vocab: Sequence[str] | None,
     config: TuneConfig,
-    frame_seconds: float,
+    frame_seconds: float | None,
     window_seconds: float | None = None,
+    token_limit: tuple[Callable[[str], int], int] | None = None,
 ) -> Prepared:
     """Normalize, validate against the model's vocabulary and limits, and split (by a hash of
     each utterance id, so the held-out rows are the same in the check and in the job). `vocab`
-    None: the model writes any character (Whisper's byte-level tokens); `window_seconds`: the
-    longest audio the model hears at once (`Family.window_seconds`), longer rows are skipped."""
+    None: the model writes any character (Whisper's byte-level tokens); `frame_seconds` None:
+    not a CTC model; `window_seconds`: the longest audio the model hears at once
+    (`Family.window_seconds`), longer rows are skipped; `token_limit`: a decoder's limit on a
+    transcript (`ValidationOptions.token_limit`)."""
     if window_seconds is not None:
         config = replace(config, max_seconds=min(config.max_seconds, window_seconds))
     normalize = config.normalize
@@ -170,7 +173,7 @@ def validate_for_model(
         normalize = replace(normalize, to_simplified=False)
     dataset = dataset.normalized(normalize)
     options = ValidationOptions(
-        config.min_seconds, config.max_seconds, frame_seconds, config.extend_vocab
+        config.min_seconds, config.max_seconds, frame_seconds, config.extend_vocab, token_limit
     )
     report = validate(dataset, None if vocab is None else [*vocab, " "], options)
     train, heldout = TuneDataset(report.kept, dataset.source).split(config.heldout_fraction)
@@ -212,7 +215,7 @@ def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
     """Everything `run_job` would find wrong with the data, before it runs: validation against
     `config.model`'s vocabulary, the held-out split, and whether the result can be measured."""
     from engine.model import model_vocab
-    from engine.registry import WHISPER, family_of
+    from engine.registry import WHISPER, family_of, model_path
 
     sources = tuple(str(s) for s in sources)
     family = family_of(config.model)
@@ -223,13 +226,15 @@ def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
         dataset = load_sources(sources)
         if vocab is None and not whisper:  # unknown characters cannot be told: the job says
             vocab = sorted({c for e in dataset.examples for c in e.text})
-        prepared = validate_for_model(
-            dataset,
-            vocab,
-            config,
-            model_frame_seconds(config.model),
-            family.window_seconds if family else None,
-        )
+        if whisper:  # no frame per label; a decoder of so many tokens
+            from .whisper_lora import token_limit
+
+            folder = model_path(config.model) if Path(config.model).is_dir() else config.model
+            limits = (None, family.window_seconds, token_limit(folder))
+        else:
+            window = family.window_seconds if family else None
+            limits = (model_frame_seconds(config.model), window, None)
+        prepared = validate_for_model(dataset, vocab, config, *limits)
     except DatasetError as e:
         issue = Issue("unusable", blocking=True, detail=str(e))
         return DataCheck(sources, None, 0, 0, 0.0, 0.0, (), (*issues, issue))

@@ -83,13 +83,15 @@ class WhisperSetup:
 
 
 def prepare_job(config: TuneConfig) -> WhisperSetup:
-    from .whisper_lora import WhisperLoraOptions
+    from .whisper_lora import WhisperLoraOptions, token_limit
 
     if config.method != "lora":
         raise ValueError(
             f"method={config.method}: Whisper models are tuned with LoRA here; choose lora"
         )
-    prepared = validate_for_model(load_dataset(config.data), None, config, 0.02, _WINDOW)
+    base = str(model_path(config.model)) if Path(config.model).is_dir() else config.model
+    dataset = load_dataset(config.data)
+    prepared = validate_for_model(dataset, None, config, None, _WINDOW, token_limit(base))
     if not prepared.train:
         raise ValueError(
             f"{config.data}: every usable utterance is held out ({len(prepared.heldout)}); "
@@ -105,7 +107,7 @@ def prepare_job(config: TuneConfig) -> WhisperSetup:
         seed=config.seed,
     )
     return WhisperSetup(
-        base=str(model_path(config.model)) if Path(config.model).is_dir() else config.model,
+        base=base,
         prepared=prepared,
         examples=examples,
         seconds=sum(len(audio) for audio, _ in examples) / SAMPLE_RATE,

@@ -144,6 +144,25 @@ def learning_rate(peak: float, done: int, warmup: int, total: int) -> float:
     return peak * max(0.0, min((done + 1) / warmup, (total - done) / max(1, total - warmup + 1)))
 
 
+# Whisper's decoder holds this many tokens (its learned positions; every size alike): a
+# transcript longer than that cannot be trained on (an IndexError deep in a step).
+MAX_LABEL_TOKENS = 448
+
+
+def token_limit(folder: str | Path) -> tuple[Callable[[str], int], int] | None:
+    """The decoder's limit on a training transcript, for `ValidationOptions.token_limit`: how
+    many tokens a transcript takes (its prefix and end included), with the tokenizer of the
+    Whisper folder `folder`, and the most there may be. None for a folder not at hand."""
+    if not (Path(folder) / "tokenizer.json").is_file():
+        return None
+    tokenizer = _tokenizer(Path(folder))
+
+    def count(text: str) -> int:
+        return len(tokenizer(_PREFIX + text + "<|endoftext|>", add_special_tokens=False).input_ids)
+
+    return count, MAX_LABEL_TOKENS
+
+
 def _tokenizer(ct2_dir: Path):
     """Whisper's tokenizer from a CTranslate2 folder's tokenizer.json."""
     from transformers import WhisperTokenizerFast
