@@ -157,7 +157,7 @@ def model_path(folder: str | os.PathLike) -> Path:
 def family_of(source: str | os.PathLike) -> Family | None:
     """The family `source` belongs to, told from its files or its Hub id without loading it
     (cheap enough for a UI thread: no torch, no network). A CTranslate2 folder (model.bin
-    beside config.json), a config with model_type whisper or a Hub id naming Whisper is
+    beside no CTC config), a config with model_type whisper or a Hub id naming Whisper is
     WHISPER; otherwise a folder's config.json names a CTC family (a tuning job's folder stands
     for its model/). None when it cannot be told: a Hub id, a missing folder, an unknown type."""
     path = Path(source).expanduser()
@@ -165,9 +165,9 @@ def family_of(source: str | os.PathLike) -> Family | None:
         named = bool(_HUB_ID.match(str(source))) and "whisper" in str(source).lower()
         return WHISPER if named else None
     path = model_path(path)  # a tuning job stands for its model
-    if (path / "model.bin").is_file() and (path / "config.json").is_file():
-        return WHISPER
     model_type = _model_type(path)
+    if (path / "model.bin").is_file() and model_type is None:
+        return WHISPER  # CTranslate2's weights (a missing config.json is then said as such)
     if model_type == WHISPER.model_type:
         return WHISPER
     return FAMILIES.get(model_type or "")

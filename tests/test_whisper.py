@@ -167,6 +167,15 @@ def test_loading_errors_say_what_to_do(tmp_path):
     with pytest.raises(ModelLoadError) as e:
         load_whisper(tmp_path)  # no model.bin, no config.json
     assert e.value.code == "model.whisper_incomplete" and "model.bin" in str(e.value)
+    # model.bin without its config.json is a Whisper folder missing a file, not a CTC folder
+    # missing vocab.json and safetensors weights (said as "saved by save_pretrained")
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "model.bin").write_bytes(b"weights")
+    (partial / "tokenizer.json").write_text("{}")
+    with pytest.raises(ModelLoadError) as e:
+        loader.load_model(partial)
+    assert e.value.code == "model.whisper_incomplete" and "config.json" in str(e.value)
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "model.bin").write_bytes(b"not a model")
@@ -341,3 +350,16 @@ def test_fetching_whisper_base_into_a_folder_of_other_files_deletes_nothing(tmp_
     assert fetch.main([str(models)]) == 1
     assert "holds my-tuned-model, notes.txt, not a Whisper-base folder" in capsys.readouterr().err
     assert sorted(p.name for p in models.iterdir()) == ["my-tuned-model", "notes.txt"]
+
+
+def test_options_for_ctc_models_are_said_unused_with_whisper(whisper_dir, shared_audio, tmp_path,
+                                                             capsys):  # fmt: skip
+    """--domain-text with a typo'd path was accepted without a word by a Whisper model (a CTC
+    model refuses it): say that such options are not used, and what Whisper takes instead."""
+    from engine.cli import main
+
+    clip = str(shared_audio / "fireredasr2s_hello_zh.wav")
+    args = ["transcribe", clip, "--model", str(whisper_dir), "--out", str(tmp_path)]
+    assert main([*args, "--domain-text", str(tmp_path / "no-such-notes.txt")]) == 0
+    err = capsys.readouterr().err
+    assert "--domain-text and --hotwords are for CTC models" in err and "--prompt" in err

@@ -371,6 +371,12 @@ def prepare(
             print(f"error: {e}", file=sys.stderr)
             return 2
         print(f"decoder: {describe_decoder(beam)}", file=sys.stderr)
+    elif args.domain_text or args.hotwords:  # a typo'd path would pass unnoticed otherwise
+        print(
+            "warning: --domain-text and --hotwords are for CTC models and are not used with "
+            f"{args.model} (Whisper); give it context with --prompt",
+            file=sys.stderr,
+        )
     return transcriber, options, punctuator
 
 
