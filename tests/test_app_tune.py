@@ -643,6 +643,32 @@ def test_a_stopped_job_that_cannot_be_read_is_left_out_and_named(qtbot, tmp_path
     assert page.notice.text() == note
 
 
+def test_a_check_that_could_not_run_stops_saying_it_checks(qtbot, tmp_path):
+    page = _page(qtbot, tmp_path)
+    page.checker.show_checking()
+    assert page.checker.summary.text() == tr("tune.check.running")
+    page.handle.supervisor.failed.emit("corrections/x: cannot read the folder")
+    assert page.checker.summary.text() == ""
+    assert "cannot read the folder" in page.notice.text()
+
+
+def test_discarding_a_stopped_job_that_cannot_be_deleted_says_why(qtbot, tmp_path, monkeypatch):
+    """Old: delete_job's refusal (a process still working on it) raised in the slot."""
+    import app.tune.page as page_module
+
+    job = _stopped(tmp_path, "clinic")
+    page = _page(qtbot, tmp_path)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.Yes)
+
+    def refuse(job):
+        raise ValueError(f"{job.path}: a tuning process is still working on it; stop it first")
+
+    monkeypatch.setattr(page_module, "delete_job", refuse)
+    page.discard_button.click()
+    assert "still working on it" in page.notice.text()
+    assert page.stopped == job and job.path.is_dir()
+
+
 @pytest.mark.parametrize("action", ["use", "rename", "export", "delete"])
 def test_a_model_whose_folder_went_is_said_and_the_list_refreshed(
     qtbot, tmp_path, monkeypatch, action

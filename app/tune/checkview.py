@@ -100,6 +100,13 @@ class CheckPanel(QWidget):
         self._show_texts()
         self._update()
 
+    def stop_checking(self) -> None:
+        """The check could not run (the page says why): it no longer says it is checking."""
+        if self._checking:
+            self._checking = False
+            self._show_texts()
+            self._update()
+
     def show_check(self, check: DataCheck) -> None:
         self.check, self._checking = check, False
         self.accept_box.setChecked(False)

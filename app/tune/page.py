@@ -282,6 +282,7 @@ class TunePage(QWidget):
 
     def _failed(self, message: str) -> None:
         self._say(message)
+        self.checker.stop_checking()  # a check that could not run
         self.how.set_measuring(False)  # (a measurement that could not start)
 
     # ---- how: estimate, start ------------------------------------------------------------
@@ -423,7 +424,11 @@ class TunePage(QWidget):
     def _discard_stopped(self) -> None:
         job = self.stopped
         if job is not None and self._confirm(tr("tune.confirm_discard", name=_job_name(job))):
-            delete_job(job)
+            try:
+                delete_job(job)
+            except (OSError, ValueError) as e:  # still running, or a folder that resists
+                self._say(str(e))
+                return
             self._offer(None)
 
     # ---- models --------------------------------------------------------------------------
