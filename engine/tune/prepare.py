@@ -227,7 +227,7 @@ def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
         if vocab is None and not whisper:  # unknown characters cannot be told: the job says
             vocab = sorted({c for e in dataset.examples for c in e.text})
         if whisper:  # no frame per label; a decoder of so many tokens
-            from .whisper_lora import token_limit
+            from .whisper_text import token_limit
 
             folder = model_path(config.model) if Path(config.model).is_dir() else config.model
             limits = (None, family.window_seconds, token_limit(folder))

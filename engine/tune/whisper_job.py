@@ -83,7 +83,8 @@ class WhisperSetup:
 
 
 def prepare_job(config: TuneConfig) -> WhisperSetup:
-    from .whisper_lora import WhisperLoraOptions, token_limit
+    from .whisper_lora import WhisperLoraOptions
+    from .whisper_text import token_limit
 
     if config.method != "lora":
         raise ValueError(

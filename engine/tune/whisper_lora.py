@@ -40,6 +40,7 @@ from engine.registry import WHISPER
 
 from .cache import checkpoint_unwritten
 from .jobs import CHECKPOINT_STATE, checkpoint_dirs
+from .whisper_text import PREFIX, whisper_tokenizer
 
 __all__ = [
     "WhisperCheckpoints",
@@ -60,7 +61,6 @@ log = logging.getLogger("tingxie.tune.whisper")
 # What the converter copies beside model.bin: faster-whisper reads the tokenizer and the
 # feature extractor's settings from them.
 _COPIED = ("tokenizer.json", "preprocessor_config.json")
-_PREFIX = "<|startoftranscript|><|zh|><|transcribe|><|notimestamps|>"
 # A checkpoint's other files, named as the CTC jobs'
 _WEIGHTS = "trainable.safetensors"
 _OPTIMIZER = "optimizer.pt"
@@ -144,39 +144,6 @@ def learning_rate(peak: float, done: int, warmup: int, total: int) -> float:
     return peak * max(0.0, min((done + 1) / warmup, (total - done) / max(1, total - warmup + 1)))
 
 
-# Whisper's decoder holds this many tokens (its learned positions; every size alike): a
-# transcript longer than that cannot be trained on (an IndexError deep in a step).
-MAX_LABEL_TOKENS = 448
-
-
-def token_limit(folder: str | Path) -> tuple[Callable[[str], int], int] | None:
-    """The decoder's limit on a training transcript, for `ValidationOptions.token_limit`: how
-    many tokens a transcript takes (its prefix and end included), with the tokenizer of the
-    Whisper folder `folder`, and the most there may be. None for a folder not at hand."""
-    if not (Path(folder) / "tokenizer.json").is_file():
-        return None
-    tokenizer = _tokenizer(Path(folder))
-
-    def count(text: str) -> int:
-        return len(tokenizer(_PREFIX + text + "<|endoftext|>", add_special_tokens=False).input_ids)
-
-    return count, MAX_LABEL_TOKENS
-
-
-def _tokenizer(ct2_dir: Path):
-    """Whisper's tokenizer from a CTranslate2 folder's tokenizer.json."""
-    from transformers import WhisperTokenizerFast
-
-    end = "<|endoftext|>"  # Whisper's only text-level special token: also padding
-    return WhisperTokenizerFast(
-        tokenizer_file=str(ct2_dir / "tokenizer.json"),
-        unk_token=end,
-        bos_token=end,
-        eos_token=end,
-        pad_token=end,
-    )
-
-
 def _token_ids(tokenizer) -> dict[str, int]:
     """The special ids a WhisperConfig needs, from the tokenizer."""
     end = tokenizer.convert_tokens_to_ids("<|endoftext|>")
@@ -214,7 +181,7 @@ def build_tiny_whisper(out_dir: str | Path, tokenizer_from: str | Path, seed: in
 
     source = Path(tokenizer_from)
     ct2 = json.loads((source / "config.json").read_text(encoding="utf-8"))
-    tokenizer = _tokenizer(source)
+    tokenizer = whisper_tokenizer(source)
     torch.manual_seed(seed)
     ids = _token_ids(tokenizer)
     config = WhisperConfig(
@@ -371,7 +338,7 @@ def hf_from_ctranslate2(ct2_dir: str | Path, out_dir: str | Path) -> Path:
         for part in ("encoder", "decoder")
     }
     width, mels, _ = w["encoder/conv1/weight"].shape
-    tokenizer = _tokenizer(source)
+    tokenizer = whisper_tokenizer(source)
     ids = _token_ids(tokenizer)
     config = WhisperConfig(
         vocab_size=w["decoder/embeddings/weight"].shape[0],
@@ -417,7 +384,7 @@ def _batch(processor, tokenizer, examples: Sequence[tuple[np.ndarray, str]]):
     features = processor(
         [audio for audio, _ in examples], sampling_rate=16_000, return_tensors="pt"
     ).input_features
-    texts = [_PREFIX + text + "<|endoftext|>" for _, text in examples]
+    texts = [PREFIX + text + "<|endoftext|>" for _, text in examples]
     ids = tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
     labels = ids.input_ids.masked_fill(ids.attention_mask == 0, -100)
     # The decoder is fed labels shifted right by the model itself; the first target is the
