@@ -920,12 +920,12 @@ class MainWindow(QMainWindow):
         self.show_error("speakers", message())
 
     def _settings_not_saved(self, path: str) -> None:
-        message = tr("settings.not_saved", path=path)
+        """Preferences that cannot be written: a dialog once, the status bar after."""
         if self._settings_warned:
             self._status.say(lambda: tr("settings.not_saved", path=path))
             return
         self._settings_warned = True
-        self.show_error("settings", message)
+        self.show_error("settings", tr("settings.not_saved", path=path))
 
     def ask_rename_speaker(self, speaker: int) -> None:
         """Ask for a new name of a speaker of the transcript shown (its label was clicked)."""
