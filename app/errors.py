@@ -86,6 +86,10 @@ ZH: dict[str, str] = {
         "{path} 中没有 LoRA 适配器（adapter/ 或 adapter_config.json）；请分享合并后的模型"
     ),
     "hub.no_weights": "{path} 中没有可分享的 safetensors 或 ONNX 权重；请先导出模型",
+    "hub.parity_failed": (
+        "{path} 是一次一致性检查未通过的 ONNX 导出（见其中的 README.md）："
+        "它的转写结果与源模型不同；请重新导出，或改为分享源模型"
+    ),
     "hub.no_token": (
         "没有 Hugging Face 令牌：请设置 HF_TOKEN，或在应用中登录（令牌保存在系统钥匙串中）；"
         "{folder} 已可随时上传"

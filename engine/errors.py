@@ -107,6 +107,10 @@ MESSAGES: dict[str, str] = {
         "{path} has no safetensors or ONNX weights to share; export the model first "
         "(tingxie-cli export)"
     ),
+    "hub.parity_failed": (
+        "{path} is an ONNX export whose parity check FAILED (see its README.md): it does not "
+        "transcribe like its source; export it again, or share the source model instead"
+    ),
     "hub.no_token": (
         "no Hugging Face token: set HF_TOKEN, or sign in from the app (the token is kept in "
         "the system keyring); {folder} is ready to push"

@@ -63,6 +63,16 @@ def test_export_dialog_runs_an_onnx_export_on_the_worker_and_shows_parity(
     assert "parity: passed" in (tmp_path / "onnx" / "README.md").read_text(encoding="utf-8")
 
 
+def test_the_check_manifest_is_offered_only_for_the_formats_it_checks(qtbot, handle):
+    dialog = ExportDialog(handle, "some/model")
+    qtbot.addWidget(dialog)
+    enabled = {}
+    for choice in ("hf", "adapter", "onnx", "onnx_int8"):
+        dialog.format.setCurrentIndex(dialog.format.findData(choice))
+        enabled[choice] = dialog.check.isEnabled()
+    assert enabled == {"hf": False, "adapter": False, "onnx": True, "onnx_int8": True}
+
+
 def test_export_dialog_says_plainly_when_parity_failed(qtbot, handle, tmp_path):
     """A result whose figures fail is not reported as a plain "exported" (the old CLI-only
     check had no app side at all), nor offered as the model to use."""

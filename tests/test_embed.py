@@ -3,6 +3,8 @@ with the frames' times; long files are chunked like transcription; CLI writes np
 
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 import pytest
 import torch
@@ -122,6 +124,30 @@ def test_files_that_share_a_name_are_written_apart(tiny_model_dir, tmp_path, cap
     first, second = np.load(out / "one.npy"), np.load(out / "one-2.npy")
     assert len(second) > len(first)  # the 2 s file's, not written over
     assert len(np.load(out / "one-2.times.npy")) == len(second)
+
+
+@pytest.mark.parametrize("order", [("one.times", "one"), ("one", "one.times")])
+def test_a_file_named_like_anothers_times_file_is_written_apart(
+    tiny_model_dir, tmp_path, capsys, order
+):
+    """one.wav's times go to one.times.npy, the vectors file of one.times.wav: either order
+    wrote one over the other."""
+    seconds = {"one": 1.0, "one.times": 2.0}
+    for stem in order:
+        write_wav(tmp_path / f"{stem}.wav", _signal(seconds[stem]))
+    out = tmp_path / "out"
+    files = [str(tmp_path / f"{stem}.wav") for stem in order]
+    assert cli(["embed", *files, "--model", str(tiny_model_dir), "--out", str(out)]) == 0
+    written = {}
+    for line in capsys.readouterr().out.splitlines():
+        source, path = line.split(": ")[0], line.rsplit("-> ", 1)[1]
+        written[source.rsplit("/", 1)[1].removesuffix(".wav")] = pathlib.Path(path)
+    assert len(set(written.values())) == 2
+    for stem, vectors in written.items():
+        times = vectors.with_name(vectors.stem + ".times.npy")
+        assert len(np.load(vectors)) == len(np.load(times)) > 0
+        assert np.load(times)[-1, 1] == pytest.approx(seconds[stem], abs=0.05)
+    assert len(list(out.glob("*.npy"))) == 4
 
 
 def test_an_output_folder_that_cannot_be_written_is_found_before_the_model_runs(

@@ -30,6 +30,22 @@ def test_each_format_names_its_stages():
     assert export_stages(ExportOptions("onnx", "int8")) == int8
 
 
+@pytest.mark.parametrize("fmt", ["hf", "adapter"])
+def test_a_check_manifest_is_refused_where_nothing_would_be_checked(fmt, tmp_path, capsys):
+    """hf and adapter exports copy the weights unchanged and compare nothing: a --check given
+    with them was silently ignored (read as a check that passed); it is refused up front."""
+    from engine.cli import main
+
+    with pytest.raises(ValueError, match="onnx only"):
+        ExportOptions(fmt, check=tmp_path / "m.tsv")
+    code = main(
+        ["export", "some/model", str(tmp_path / "out"), "--format", fmt, "--check", "m.tsv"]
+    )
+    assert code == 2
+    assert "m.tsv applies to format onnx only" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_cancelled_int8_export_leaves_nothing_and_the_earlier_export_as_it_was(
     tiny_model_dir, tmp_path, monkeypatch
 ):

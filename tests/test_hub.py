@@ -81,13 +81,29 @@ def test_an_onnx_export_keeps_its_checked_figures_in_the_card(tmp_path):
     (folder / "README.md").write_text(
         "---\nlibrary_name: onnx\n---\n# ONNX export made with Tingxie (听写)\n\n"
         "- source: `/home/me/model`\n- precision: int8 weights (dynamic quantization)\n"
-        "- parity: FAILED\n",
+        "- parity: passed\n",
         encoding="utf-8",
     )
     card = plan_upload(folder, "someone/x-int8").card
     assert "library_name: onnx" in card and "library_name: transformers" not in card
     assert "- precision: int8 weights (dynamic quantization)" in card
-    assert "- parity: FAILED" in card and "/home/me" not in card  # no local path uploaded
+    assert "- parity: passed" in card and "/home/me" not in card  # no local path uploaded
+
+
+def test_an_onnx_export_whose_parity_failed_is_not_shared(tmp_path, capsys):
+    """It transcribes unlike its source; it was uploaded with FAILED in its card."""
+    folder = tmp_path / "onnx-int8"
+    folder.mkdir()
+    (folder / "model.onnx").write_bytes(b"\0" * 16)
+    (folder / "README.md").write_text(
+        "# ONNX export made with Tingxie (听写)\n\n- parity: FAILED\n", encoding="utf-8"
+    )
+    with pytest.raises(HubError) as e:
+        plan_upload(folder, "someone/x-int8")
+    assert e.value.code == "hub.parity_failed"
+    assert cli(["push", str(folder), "someone/x-int8", "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert str(folder) in err and "FAILED" in err and "export it again" in err
 
 
 @pytest.mark.parametrize("repo", ["clinic", "a/b/c", "/x", "someone/"])

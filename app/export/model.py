@@ -142,6 +142,8 @@ class ExportDialog(QDialog):
         self.why.setVisible(bool(why))
         self.format.setToolTip(why)
         self.run_button.setEnabled(self.request is None and not why)
+        # Only an ONNX export is compared with PyTorch; the others copy the weights unchanged.
+        self.check.setEnabled(FORMATS[self.format.currentData()][0] == "onnx")
 
     # ---- running -------------------------------------------------------------------------
     def start(self) -> None:
@@ -155,7 +157,7 @@ class ExportDialog(QDialog):
             self.status.finished(tr("export.common.need_out"))
             return
         fmt, quantize = FORMATS[self.format.currentData()]
-        check = Path(self.check.text()) if self.check.text() else None
+        check = Path(self.check.text()) if self.check.text() and fmt == "onnx" else None
         options = ExportOptions(fmt, quantize, check)
         try:  # a chosen folder holding other files is never replaced: a subfolder is made
             out = export_target(self.out.text(), self.model.text(), options)

@@ -32,8 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from engine.audio import AudioError
     from engine.embed import EmbedOptions, embed, write_embedding
     from engine.model import LoadOptions, ModelLoadError, load_model
+    from engine.watch import unique_base
 
-    from .transcribe import OutputError, _check_folder, _output_base, failure_line, summary
+    from .transcribe import OutputError, _check_folder, failure_line, summary
 
     try:
         options = EmbedOptions(layer=args.layer, pool=args.pool)
@@ -44,9 +45,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     failed = []
-    used: set[Path] = set()
+    written: set[Path] = set()
     for name in args.files:
-        base = _output_base(Path(name), args.out, used)
+        source = Path(name)
+        taken = _Taken(written, args.format)
+        base = unique_base((args.out or source.parent) / source.stem, taken)
+        written.update(taken.files(base))
         try:
             result = embed(model, name, options)
             path = write_embedding(result, base.parent, args.format, base.name)
@@ -57,3 +61,19 @@ def run(args: argparse.Namespace) -> int:
         shape = "x".join(map(str, result.vectors.shape))
         print(f"{name}: {shape} vectors of layer {args.layer} -> {path}")
     return summary(failed)
+
+
+class _Taken:
+    """An output base is taken when any file it would write is written already in this run:
+    a source named one.times.wav writes one.times.npy, which is one.wav's times file."""
+
+    def __init__(self, written: set[Path], fmt: str) -> None:
+        self.written, self.fmt = written, fmt
+
+    def files(self, base: Path) -> tuple[Path, ...]:
+        if self.fmt == "npy":
+            return base.with_name(f"{base.name}.npy"), base.with_name(f"{base.name}.times.npy")
+        return (base.with_name(f"{base.name}.parquet"),)
+
+    def __contains__(self, base: object) -> bool:
+        return isinstance(base, Path) and any(f in self.written for f in self.files(base))

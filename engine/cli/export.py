@@ -35,7 +35,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("hf", "adapter", "onnx"), default="hf")
     p.add_argument("--quantize", choices=("none", "int8"), default="none", help="onnx only")
     p.add_argument(
-        "--check", type=Path, metavar="MANIFEST", help="also compare CER on these utterances"
+        "--check",
+        type=Path,
+        metavar="MANIFEST",
+        help="onnx only: also compare CER on these utterances",
     )
     p.add_argument("--check-limit", type=int, default=100, help="rows of MANIFEST used")
     p.add_argument("--allow-pickle", action="store_true", help=ALLOW_PICKLE_HELP)

@@ -59,6 +59,13 @@ class ExportOptions:
             raise ValueError(f"quantize={self.quantize!r}: choose none or int8")
         if self.quantize != "none" and self.format != "onnx":
             raise ValueError("quantize applies to format onnx only")
+        if self.check is not None and self.format != "onnx":
+            # hf and adapter copy the weights unchanged: there is nothing to compare, and a
+            # check that silently did nothing would read as one that passed.
+            raise ValueError(
+                f"check {self.check} applies to format onnx only (an {self.format} export "
+                "copies the weights unchanged); leave it out or choose onnx"
+            )
 
 
 Stage = Literal["loading", "writing", "quantizing", "checking"]

@@ -134,6 +134,9 @@ def plan_upload(
             files.append(rel)
     if not any(fnmatch.fnmatch(f, w) for f in files for w in _WEIGHTS):
         raise HubError("hub.no_weights", path=folder)
+    # An ONNX export whose own check failed transcribes unlike its source: not for others.
+    if any(line.startswith("- parity: FAILED") for line in _export_lines(folder)):
+        raise HubError("hub.parity_failed", path=folder)
     return UploadPlan(folder, repo_id, private, tuple(files), _card(folder, repo_id, adapter))
 
 
