@@ -176,6 +176,9 @@ ZH: dict[str, str] = {
     ),
     "store.busy": "{path}：数据库正被其他程序使用；请关闭它后重试",
     "store.damaged": "{path}：数据库已损坏（{detail}）；请把它移走以新建数据库",
+    "store.not_a_folder": (
+        "{path}：{parent} 是文件而不是文件夹；请移走该文件，或为数据库另选一个位置"
+    ),
     "store.cannot_open": "{path}：无法打开数据库（{detail}）；请确认文件夹可写",
     "punctuation.load_failed": (
         "{path}：无法加载标点模型（{detail}）；转写将不加标点。可用 "

@@ -222,6 +222,10 @@ MESSAGES: dict[str, str] = {
     ),
     "store.busy": "{path}: the database is busy in another program; close it and try again",
     "store.damaged": "{path}: the database is damaged ({detail}); move it aside to start a new one",
+    "store.not_a_folder": (
+        "{path}: {parent} is a file, not a folder; move that file or choose another place "
+        "for the database"
+    ),
     "store.cannot_open": (
         "{path}: cannot open the database ({detail}); check that the folder is writable"
     ),

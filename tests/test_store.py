@@ -244,6 +244,15 @@ def test_read_only_database_gives_clear_error(tmp_path: Path, monkeypatch):
         assert session.segments[0].text == "昨天天气很好"
 
 
+def test_a_file_where_the_databases_folder_must_be_is_named(tmp_path: Path):
+    (tmp_path / "notes").write_text("mine", encoding="utf-8")
+    with pytest.raises(StoreError) as e:
+        Store(tmp_path / "notes" / "sub" / "library.db")
+    assert e.value.code == "store.not_a_folder"
+    assert f"{tmp_path / 'notes'} is a file, not a folder" in str(e.value)
+    assert (tmp_path / "notes").read_text(encoding="utf-8") == "mine"
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
 def test_read_only_folder_gives_clear_error(tmp_path: Path):
     folder = tmp_path / "locked"

@@ -271,6 +271,9 @@ def _describe(path: Path, e: BaseException) -> StoreError:
     msg = str(e).lower()
     if "is full" in msg:
         return StoreError("store.disk_full", path=path)
+    if isinstance(e, (FileExistsError, NotADirectoryError)):  # a file where a folder must be
+        parent = next((p for p in path.parents if p.is_file()), path.parent)
+        return StoreError("store.not_a_folder", path=path, parent=parent)
     if "readonly" in msg or "read-only" in msg or isinstance(e, PermissionError):
         return StoreError("store.read_only", path=path, variable=DATA_DIR_ENV)
     if "locked" in msg or "busy" in msg:
