@@ -31,6 +31,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE
 from .errors import TingxieError
+from .punctuation import is_mark
 from .results import Char, Segment
 
 __all__ = [
@@ -451,8 +452,10 @@ def assign_speakers(
     """Segments with a speaker each: every character takes the speaker of the turn it lies in
     (the nearest turn when it lies in none); a segment whose characters change speaker is cut
     there when `split` (parts of at least min_chars characters; shorter runs go with their
-    neighbour), else it takes the speaker of most of its characters. Segments are numbered
-    again from the first one's id. Without turns, the segments come back unchanged.
+    neighbour), else it takes the speaker of most of its characters; a punctuation mark goes
+    with the character before it. Segments are numbered again from the first one's id, and
+    speakers 0, 1, 2… in the order they first speak. Without turns, the segments come back
+    unchanged.
     """
     if not turns:
         return list(segments)
@@ -465,7 +468,11 @@ def assign_speakers(
             speaker = _char_speaker(Char("", seg.start, seg.end, 1.0), turns, starts)
             out.append(replace(seg, speaker=speaker))
             continue
-        labels = _runs([_char_speaker(c, turns, starts) for c in seg.chars], min_chars)
+        labels = [_char_speaker(c, turns, starts) for c in seg.chars]
+        for k in range(1, len(labels)):  # a mark (Whisper's, zero-length) ends its word
+            if is_mark(seg.chars[k].text):
+                labels[k] = labels[k - 1]
+        labels = _runs(labels, min_chars)
         if not split:
             speaker = max(set(labels), key=labels.count)
             out.append(replace(seg, speaker=speaker))
@@ -480,7 +487,12 @@ def assign_speakers(
             end = seg.end if j == len(labels) else chars[-1].end
             out.append(Segment(seg.id, start, end, chars, speaker=labels[k]))
             k = j
-    return [replace(s, id=first_id + i) for i, s in enumerate(out)]
+    # Numbered 0, 1, 2… in the order they first speak: a speaker whose turns were
+    # smoothed away or hold no character must not leave a gap (说话人 1, 说话人 3).
+    numbers: dict[int, int] = {}
+    for seg in sorted(out, key=lambda s: s.start):
+        numbers.setdefault(seg.speaker, len(numbers))
+    return [replace(s, id=first_id + i, speaker=numbers[s.speaker]) for i, s in enumerate(out)]
 
 
 # ---- the model-facing step ----------------------------------------------------------------

@@ -111,6 +111,25 @@ def test_a_fix_keeps_the_mark_after_the_span_and_typed_marks_become_marks():
     assert [c.start for c in fixed.chars] == [c.start for c in segments[0].chars]
 
 
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("，", "我们，走吧"),
+        ("，走", "我们，走走吧"),
+        (" 。 ", "我们。走吧"),
+        ("？的", "我们？的走吧"),
+    ],
+)
+def test_a_mark_typed_before_the_new_text_goes_after_the_character_before(typed, expected):
+    """It was dropped: fixing 的 in 我们的走吧 as "，" deleted the character and the comma."""
+    (fixed,) = apply_edit([seg(0, "我们的走吧")], EditOp(0, 2, 3, typed, "fix"))
+    assert fixed.punctuated == expected
+    assert fixed.text == expected.replace("，", "").replace("。", "").replace("？", "")
+    # At the start of a segment there is no character before: the mark is not written.
+    (first,) = apply_edit([seg(0, "我们的走吧")], EditOp(0, 0, 1, "，你", "fix"))
+    assert first.punctuated == "你们的走吧"
+
+
 def test_verified_pairs_count_characters_not_typed_marks():
     segments = [seg(0, "他们去公园")]
     pairs = verified_pairs(segments, [EditOp(0, 0, 2, "她们，", "fix")])

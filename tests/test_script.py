@@ -68,3 +68,28 @@ def test_export_writes_edited_text_in_traditional(tmp_path: Path):
             assert "頭髮很長" in text, fmt
             assert "短" not in text and "头" not in text, fmt
         assert db.segments(tid)[0].text == "头发很长"  # the store keeps the original script
+
+
+@pytest.mark.parametrize("fmt", ["txt", "vtt", "json"])
+def test_speaker_labels_are_written_in_the_chosen_script(tmp_path: Path, fmt):
+    """The characters were converted and the default labels stayed Simplified (说话人 1：這個)."""
+    from dataclasses import replace
+
+    from engine.library.script import render
+
+    segs = [replace(segment("这个问题"), speaker=0), replace(segment("说话"), id=1, speaker=1)]
+    names = {1: "王医生"}
+    for text in (
+        render(segs, fmt, script="traditional", speakers=names),
+        export(segs, tmp_path / f"out.{fmt}", script="traditional", speakers=names).read_text(
+            encoding="utf-8"
+        ),
+    ):
+        if fmt == "json":
+            text = json.dumps(json.loads(text), ensure_ascii=False)
+        assert "說話人 1" in text and "王醫生" in text, text
+        assert "说话人" not in text and "医" not in text, text
+    original = render(segs, fmt, speakers=names)
+    if fmt == "json":
+        original = json.dumps(json.loads(original), ensure_ascii=False)
+    assert "说话人 1" in original and "王医生" in original

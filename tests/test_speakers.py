@@ -151,9 +151,10 @@ def test_a_segment_is_split_where_the_speaker_changes():
     ]
     assert out[0].start == 0.0 and out[1].start == out[1].chars[0].start
     assert out[1].end == out[1].chars[-1].end
-    # without splitting, most of the characters decide
+    # without splitting, most of the characters decide (turn 1's voice, the only one left,
+    # is the first speaker)
     whole = assign_speakers(segs, [Turn(0.0, 0.55, 0), Turn(0.55, 2.0, 1)], split=False)
-    assert [(s.text, s.speaker) for s in whole] == [("好的我知道了", 1), ("嗯", 1)]
+    assert [(s.text, s.speaker) for s in whole] == [("好的我知道了", 0), ("嗯", 0)]
 
 
 def test_one_character_at_a_turn_edge_does_not_split_a_segment():
@@ -166,6 +167,26 @@ def test_characters_outside_every_turn_take_the_nearest():
     segs = [segment(0, "喂", 10.0), segment(1, "对", 0.0)]
     out = assign_speakers(segs, [Turn(1.0, 2.0, 0), Turn(8.0, 9.0, 1)])
     assert [s.speaker for s in out] == [1, 0]
+
+
+def test_speakers_are_numbered_without_gaps_in_the_order_they_speak():
+    """A voice whose turn holds no transcribed character (a cough, a dropped 嗯) left a gap:
+    the transcript read 说话人 1, 说话人 3."""
+    segs = [segment(0, "你好医生", 0.0), segment(1, "请坐吧", 3.0)]
+    turns = [Turn(0.0, 1.0, 0), Turn(1.5, 2.0, 1), Turn(2.8, 4.0, 2)]
+    assert [s.speaker for s in assign_speakers(segs, turns)] == [0, 1]
+    later_first = [Turn(0.0, 1.5, 3), Turn(2.8, 4.0, 1)]
+    assert [s.speaker for s in assign_speakers(segs, later_first)] == [0, 1]
+
+
+def test_a_mark_stays_with_the_word_it_ends():
+    """Whisper's marks are zero-length characters at the end of their word: a turn edge just
+    before that end handed the mark to the next speaker, whose line began with it."""
+    text = [("你", 0.0, 0.2), ("好", 0.2, 0.4), ("，", 0.4, 0.4), ("我", 0.42, 0.61),
+            ("是", 0.61, 0.8), ("王", 0.8, 1.0), ("医", 1.0, 1.2), ("生", 1.2, 1.4)]  # fmt: skip
+    seg = Segment(0, 0.0, 1.4, tuple(Char(t, a, b, 0.9) for t, a, b in text))
+    out = assign_speakers([seg], [Turn(0.0, 0.38, 0), Turn(0.38, 1.5, 1)])
+    assert [(s.text, s.speaker) for s in out] == [("你好，", 0), ("我是王医生", 1)]
 
 
 # ---- exports ------------------------------------------------------------------------------
@@ -385,7 +406,8 @@ def test_cli_rejects_a_bad_speaker_count(tiny_model_dir, tmp_path, capsys):
 
     with pytest.raises(SystemExit):
         main(["transcribe", str(tmp_path / "x.wav"), "--speakers", "some"])
-    assert "--speakers" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--speakers" in err and "'some': give auto, or the number of speakers" in err
 
 
 def test_cli_without_the_packages_exits_2_with_the_install_hint(

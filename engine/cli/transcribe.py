@@ -187,7 +187,12 @@ def add_transcription_options(p: argparse.ArgumentParser) -> None:
 def _speakers(text: str) -> SpeakerOptions:
     if text.strip().lower() == "auto":
         return SpeakerOptions()
-    return SpeakerOptions(speakers=_positive_int(text))
+    try:
+        return SpeakerOptions(speakers=_positive_int(text))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give auto, or the number of speakers (a whole number ≥ 1)"
+        ) from None
 
 
 def _demo_hint(model: str) -> str:

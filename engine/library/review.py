@@ -199,8 +199,9 @@ def decision_pace(gaps: Sequence[float], default: float = DEFAULT_SECONDS_PER_DE
 def _respread(chars: Sequence[Char], typed: str, lo: float, hi: float) -> tuple[Char, ...]:
     """New verified characters for the `typed` text over [lo, hi]: keep each old time where the
     length is unchanged, otherwise share the stretch evenly. Punctuation typed after a
-    character becomes its mark (`Char.after`), never a character; the mark that followed the
-    old text stays after the new text unless the typed text ends with one of its own."""
+    character becomes its mark (`Char.after`), never a character (typed before the first one,
+    `apply_edit` puts it after the character before the span); the mark that followed the old
+    text stays after the new text unless the typed text ends with one of its own."""
     text, marks = split_marks(typed)
     if text and chars and not is_mark(typed.rstrip()[-1]):
         marks[-1] = chars[-1].after
@@ -213,6 +214,18 @@ def _respread(chars: Sequence[Char], typed: str, lo: float, hi: float) -> tuple[
         Char(t, start, end, VERIFIED_CONFIDENCE, after=mark)
         for t, (start, end), mark in zip(text, times, marks, strict=True)
     )
+
+
+def _leading_marks(typed: str) -> str:
+    """The punctuation typed before the first character ("，走" -> "，")."""
+    lead = ""
+    for ch in typed:
+        if ch.isspace():
+            continue
+        if not is_mark(ch):
+            break
+        lead += ch
+    return lead
 
 
 def apply_edit(segments: Sequence[Segment], op: EditOp) -> list[Segment]:
@@ -233,6 +246,9 @@ def apply_edit(segments: Sequence[Segment], op: EditOp) -> list[Segment]:
     else:
         lo, hi = _gap(seg, op.first, op.stop)
         new = _respread(old, op.text, lo, hi)
+        lead = _leading_marks(op.text)
+        if lead and before:  # typed before the new text: the mark after what precedes it
+            before = (*before[:-1], replace(before[-1], after=lead))
         if not new and old and old[-1].after and before and not before[-1].after:
             # A deleted stretch's closing mark stays in the text, after what preceded it.
             before = (*before[:-1], replace(before[-1], after=old[-1].after))

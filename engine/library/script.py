@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from engine.results import Alternative, Segment, TranscriptionInfo
+from engine.results import Alternative, Segment, TranscriptionInfo, speaker_name
 
 __all__ = ["SCRIPTS", "Script", "convert_segments", "convert_text", "export", "render"]
 
@@ -91,7 +91,8 @@ def render(
     given to speakers (engine.writers.render)."""
     from engine import writers
 
-    return writers.render(convert_segments(segments, script), fmt, info=info, speakers=speakers)
+    converted, names = convert_segments(segments, script), _names(segments, speakers, script)
+    return writers.render(converted, fmt, info=info, speakers=names)
 
 
 def export(
@@ -106,6 +107,16 @@ def export(
     """Write `segments` in `script` to `path` (format from the suffix unless given), atomically."""
     from engine import writers
 
-    return writers.write(
-        convert_segments(segments, script), path, fmt=fmt, info=info, speakers=speakers
-    )
+    converted, names = convert_segments(segments, script), _names(segments, speakers, script)
+    return writers.write(converted, path, fmt=fmt, info=info, speakers=names)
+
+
+def _names(
+    segments: Sequence[Segment], speakers: Mapping[int, str] | None, script: Script
+) -> Mapping[int, str] | None:
+    """Every speaker's name in `script`, default names (说话人 1) included: the labels are
+    text of the export like the characters."""
+    if script == "original":
+        return speakers
+    ids = {seg.speaker for seg in segments if seg.speaker is not None}
+    return {i: convert_text(speaker_name(i, speakers), script) for i in sorted(ids)}
