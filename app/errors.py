@@ -48,6 +48,10 @@ ZH: dict[str, str] = {
     "model.not_cached": "模型“{source}”不在 Hugging Face 缓存中（{detail}）。" + _GET_MODEL,
     "model.download_failed": "模型“{source}”无法下载（{detail}）。" + _GET_MODEL,
     "model.bad_json": "{path} 不是可读取的 JSON（{detail}）；请重新复制模型",
+    "model.bad_vocab": (
+        "{path} 把 {token!r} 对应到 {found!r}，而这里应是整数编号；"
+        "请重新复制模型（save_pretrained 保存的内容）"
+    ),
     "model.json_not_object": (
         "{path} 中是 {found}，而这里应是 JSON 对象（{{…}}）；"
         "请重新复制模型（save_pretrained 保存的内容）"

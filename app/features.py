@@ -33,6 +33,7 @@ class Capabilities:
 
     family: str
     features: frozenset[str]
+    runtime: str = "torch"  # the loaded model's (engine.model.LoadedModel.runtime)
 
     def has(self, feature: str) -> bool:
         return feature in self.features
@@ -41,6 +42,8 @@ class Capabilities:
         """Why this model cannot do `feature` and what to do instead ("" when it can)."""
         if self.has(feature):
             return ""
+        if feature == "embeddings" and self.runtime == "onnx":
+            return tr("feature.embeddings_onnx")
         name = _FAMILY_NAMES.get(self.family, self.family or "?")
         return tr(f"feature.{feature}", family=name)
 
@@ -50,7 +53,7 @@ def capabilities(source: str, loaded: ModelSummary | None = None) -> Capabilitie
     engine loaded it), else its family's as its files or Hub id tell (a source that cannot be
     told is taken for a CTC model, the default family: loading it says otherwise)."""
     if loaded is not None and source == loaded.source:
-        return Capabilities(loaded.family, frozenset(loaded.features))
+        return Capabilities(loaded.family, frozenset(loaded.features), loaded.runtime)
     from engine.registry import family_of, features_of
 
     family = family_of(source)
@@ -95,6 +98,13 @@ FEATURE_STRINGS: dict[str, tuple[str, str]] = {
         "is a {family} model: load a CTC model (Model → Choose model…) to export them.",
         "向量取自 wav2vec2 系列（CTC）模型的各层，而当前加载的是 {family} 模型："
         "请先加载 CTC 模型（模型 → 选择模型…）再导出向量。",
+    ),
+    "feature.embeddings_onnx": (
+        "The loaded model is an ONNX export, which holds only the model's output, not its "
+        "layers: load the PyTorch model it was exported from (Model → Choose model…) to export "
+        "embeddings.",
+        "当前加载的是 ONNX 导出模型，它只含模型的输出，不含各层："
+        "请加载导出它的 PyTorch 模型（模型 → 选择模型…）再导出向量。",
     ),
     "feature.language_model": (
         "{family} models decode with their own search, which takes no character language "

@@ -68,6 +68,7 @@ class ModelSummary:
     # What the model's family can do (engine.registry.FEATURES): the window greys out the rest.
     features: frozenset[str] = frozenset()
     family: str = ""  # its engine.registry.Family.model_type ("whisper", "wav2vec2", …)
+    runtime: str = "torch"  # engine.model.LoadedModel.runtime: torch, onnx or onnx-int8
 
     @classmethod
     def of(cls, model: Any, source: str) -> ModelSummary:
@@ -79,6 +80,7 @@ class ModelSummary:
             is_demo=demo.is_demo_model(source),
             features=_features(model),
             family=_family(model),
+            runtime=str(getattr(model, "runtime", "torch")),
         )
 
 
@@ -255,7 +257,10 @@ def _features(model: Any) -> frozenset[str]:
     from engine.registry import CTC_FEATURES
 
     family = getattr(model, "family", None)
-    return CTC_FEATURES if family is None else frozenset(family.features)
+    features = CTC_FEATURES if family is None else frozenset(family.features)
+    if getattr(model, "runtime", "torch") == "onnx":  # an ONNX export: logits, no layers
+        features -= {"embeddings"}
+    return features
 
 
 def _dtype_shown(model: Any) -> str:

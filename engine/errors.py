@@ -53,6 +53,10 @@ MESSAGES: dict[str, str] = {
     + _GET_MODEL,
     "model.download_failed": "model {source!r} could not be downloaded ({detail}). " + _GET_MODEL,
     "model.bad_json": "{path} is not readable JSON ({detail}); re-copy the checkpoint",
+    "model.bad_vocab": (
+        "{path} maps {token!r} to {found!r} where a whole-number id belongs; re-copy the "
+        "checkpoint (as saved by save_pretrained)"
+    ),
     "model.json_not_object": (
         "{path} holds {found} where a JSON object ({{…}}) belongs; re-copy the checkpoint "
         "(as saved by save_pretrained)"

@@ -312,6 +312,8 @@ def _looks_like_path(source: str) -> bool:
 
 
 def _check_folder(path: Path, allow_pickle: bool = False) -> None:
+    if path.is_file():
+        raise ModelLoadError("model.is_file", source=str(path))
     if not path.is_dir():
         raise ModelLoadError("model.folder_missing", path=path)
     missing = []
@@ -384,7 +386,13 @@ def _check_json(path: Path) -> None:
     with what to do, not met as a traceback deep inside transformers."""
     for name in _JSON_FILES:
         if (path / name).is_file():
-            _read_json(path / name)
+            data = _read_json(path / name)
+            if name == "vocab.json":
+                for token, i in data.items():
+                    if not isinstance(i, int) or isinstance(i, bool):
+                        raise ModelLoadError(
+                            "model.bad_vocab", path=path / name, token=token, found=i
+                        )
 
 
 def _weight_names(path: Path) -> list[str] | None:
@@ -648,14 +656,19 @@ def weights_cache_dir() -> Path:
 
 
 def _tensor_header(weights: Path) -> dict[str, dict] | None:
-    """A safetensors file's header, tensor name -> {"dtype": "F32", "shape": [...], ...}."""
+    """A safetensors file's header, tensor name -> {"dtype": "F32", "shape": [...], ...}; None
+    where there is none to read. A header that is JSON but not that table is damage."""
     try:
         with open(weights, "rb") as f:
             size = int.from_bytes(f.read(8), "little")
             header = json.loads(f.read(min(size, 100_000_000)))
     except (OSError, ValueError):
         return None
+    if not isinstance(header, dict):
+        raise ModelLoadError("model.bad_weights", path=weights, detail="no table of tensors")
     header.pop("__metadata__", None)
+    if not all(isinstance(v, dict) and "dtype" in v for v in header.values()):
+        raise ModelLoadError("model.bad_weights", path=weights, detail="no table of tensors")
     return header
 
 

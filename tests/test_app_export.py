@@ -295,6 +295,25 @@ def test_embeddings_dialog_writes_the_vectors_of_the_file(qtbot, handle, tiny_mo
     assert path in dialog.status.text()
 
 
+@pytest.mark.parametrize("runtime", ["onnx", "onnx-int8", "torch"])
+def test_embeddings_are_greyed_for_an_onnx_export_saying_why(runtime):
+    """An ONNX export holds the logits only: the action was enabled and failed only after
+    the file and folder were chosen. The int8 copy of a checkpoint embeds from the checkpoint."""
+    from types import SimpleNamespace
+
+    from app.features import capabilities
+    from app.worker import ModelSummary
+    from engine.registry import FAMILIES
+
+    model = SimpleNamespace(family=FAMILIES["wav2vec2"], runtime=runtime, precision="int8")
+    summary = ModelSummary.of(model, "models/demo-onnx")
+    why = capabilities("models/demo-onnx", summary).why_not("embeddings")
+    if runtime == "onnx":
+        assert why == tr("feature.embeddings_onnx") and "ONNX" in why and "PyTorch" in why
+    else:
+        assert why == ""
+
+
 def test_the_runtime_preference_persists_and_reaches_load_options(qtbot, tmp_path, monkeypatch):
     """The backend chosen in the Model menu is saved, checked again in a new window, and passed
     to the engine's model load as LoadOptions.backend."""

@@ -336,6 +336,21 @@ def test_the_form_shows_every_setting_and_builds_the_config_it_shows(qtbot):
     assert form.config("m", "d", "o") == other
 
 
+def test_the_base_model_follows_each_switch_unless_the_user_chose_another(qtbot):
+    """It stayed on the first model of the session: after Whisper stood in at start and the
+    user chose a CTC model, the next job would have tuned Whisper."""
+    from app.tune.sources import SourcesPanel
+
+    panel = SourcesPanel(list)
+    qtbot.addWidget(panel)
+    panel.set_current_model("models/whisper-base")
+    panel.set_current_model("models/my-ctc")
+    assert panel.model() == "models/my-ctc"
+    panel.model_box.setCurrentText("me/hub-model")  # typed by the user: kept
+    panel.set_current_model("models/other")
+    assert panel.model() == "me/hub-model"
+
+
 def test_how_a_child_ended_is_said_in_one_sentence():
     from app.tune.supervisor import status_key
 

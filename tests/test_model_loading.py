@@ -164,7 +164,22 @@ BROKEN = {
     "config a list": ("config.json", lambda p: p.write_text("[]"), "re-copy the checkpoint"),
     "vocab a list": ("vocab.json", lambda p: p.write_text('["a", "b"]'), "re-copy"),
     "config not UTF-8": ("config.json", lambda p: p.write_bytes(b"\xff\xfe{"), "re-copy"),
+    "weights' header a list": ("model.safetensors", lambda p: _header(p, b"[1,2]"), "copy"),
+    "weights' header of numbers": ("model.safetensors", lambda p: _header(p, b'{"a": 1}'), "copy"),
+    "vocab ids not numbers": ("vocab.json", lambda p: p.write_text('{"a": "x"}'), "re-copy"),
 }
+
+
+def _header(path: Path, header: bytes) -> None:
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+
+
+def test_a_file_chosen_as_the_model_folder_is_called_a_file(tmp_path):
+    """It was said not to exist ("model folder …/audio.wav does not exist")."""
+    (tmp_path / "audio.wav").write_bytes(b"RIFF")
+    with pytest.raises(ModelLoadError) as e:
+        load_model(tmp_path / "audio.wav")
+    assert e.value.code == "model.is_file" and str(tmp_path / "audio.wav") in str(e.value)
 
 
 @pytest.mark.parametrize("case", list(BROKEN))

@@ -52,6 +52,7 @@ class SourcesPanel(QWidget):
         self.model_box.setEditable(True)  # a Hub id is typed in
         self.model_box.setMinimumWidth(420)
         self.model_box.currentTextChanged.connect(self.changed)
+        self._offered = ""  # the model in use, as set_current_model last put it in the box
         self.browse_model = QPushButton()
         self.browse_model.clicked.connect(self._browse_model)
         self.model_note = QLabel()  # what the chosen base model's family allows (Whisper: LoRA)
@@ -185,12 +186,14 @@ class SourcesPanel(QWidget):
 
     # ---- model ---------------------------------------------------------------------------
     def set_current_model(self, source: str) -> None:
-        """Offer the model in use as the base (kept when the user typed another)."""
+        """Offer the model in use as the base; the box follows each switch unless the user
+        chose or typed another."""
         typed = self.model_box.currentText()
         if self.model_box.findText(source) < 0:
             self.model_box.insertItem(0, source)
-        if not typed or typed == source:
+        if not typed or typed in (source, self._offered):
             self.model_box.setCurrentText(source)
+        self._offered = source
 
     def model(self) -> str:
         return self.model_box.currentText().strip()
