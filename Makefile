@@ -9,7 +9,11 @@ PYTHON ?= python3
 .PHONY: run test format system-deps demo-model demo-model-everyday lock install-desktop bundle whisper-model
 
 $(STAMP): pyproject.toml constraints.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Tingxie" \
+	  "needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) --version 2>&1): run make" \
+	  "with PYTHON=python3.11 (or newer)" >&2; exit 1; }
+	# A venv without pip (made while python3-venv was missing) is made again, not reused.
+	$(PY) -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev,onnx]'
 	# Resemblyzer (the speakers extra) requires the `typing` backport, which PyInstaller (make

@@ -31,7 +31,27 @@ def build_window(store=None, engine=None, *, library=None, player=None):
     return MainWindow(handle, settings.Settings(store), library=library, player=player)
 
 
+def _parse_options(argv: list[str]) -> None:
+    """--help and --version, answered before anything graphical starts (over ssh there is no
+    display); Qt's own options (-platform, -style…) and the files pass through to Qt."""
+    import argparse
+
+    from engine import version
+
+    parser = argparse.ArgumentParser(
+        prog="tingxie",
+        description="Tingxie (听写): Mandarin speech-to-text on the desktop. The files given "
+        "are queued for transcription (with Tingxie already running, in its window). The "
+        "command line tool is tingxie-cli.",
+    )
+    parser.add_argument("files", nargs="*", help="audio or video files to transcribe")
+    parser.add_argument("--version", action="version", version=f"tingxie {version()}")
+    parser.parse_known_args(argv[1:])
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv if argv is None else argv
+    _parse_options(argv)
     from pyqtgraph.util.garbage_collector import GarbageCollector
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
@@ -42,7 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     from .instance import SingleInstance
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    argv = sys.argv if argv is None else argv
     qt = QApplication.instance() or QApplication(argv)
     qt.setApplicationName("Tingxie")
     qt.setOrganizationName("Tingxie")

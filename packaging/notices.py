@@ -1,5 +1,5 @@
 """Write resources/THIRD_PARTY_NOTICES.md: every library Tingxie runs on (its runtime
-dependencies from pyproject.toml and theirs, as installed), the fonts and the models it uses or
+dependencies from pyproject.toml, the extras the bundle carries, and theirs, as installed), the fonts and the models it uses or
 ships, with their licenses. The About dialog shows the file and a bundle carries it.
 
     .venv/bin/python packaging/notices.py      # after changing dependencies
@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import re
 import sys
+import tomllib
 from importlib import metadata
 from pathlib import Path
-
-import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "resources" / "THIRD_PARTY_NOTICES.md"
@@ -59,11 +58,22 @@ def _key(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+# The optional features the bundle (packaging/tingxie.spec) carries, from pyproject's extras.
+BUNDLED_EXTRAS = ("onnx", "parquet")
+# Packages no requirement names, which libraries above import where present (requests' and
+# transformers' optional imports): PyInstaller follows such imports into the bundle.
+IMPORTED_WHERE_PRESENT = ("certifi", "charset-normalizer", "pillow")
+
+
 def runtime_packages() -> list[str]:
-    """Installed distributions Tingxie needs at run time: pyproject's dependencies and theirs
-    (extras and environment-specific requirements that do not apply are skipped)."""
+    """Installed distributions Tingxie runs on: pyproject's dependencies and the extras the
+    bundle carries, and theirs (extras and environment-specific requirements that do not
+    apply are skipped), and what the bundle takes in besides."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
     todo = [_name(r) for r in project["dependencies"]]
+    todo += [_name(r) for extra in BUNDLED_EXTRAS for r in extras[extra]]
+    todo += IMPORTED_WHERE_PRESENT
     seen: dict[str, str] = {}
     while todo:
         name = todo.pop()

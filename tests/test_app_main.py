@@ -91,3 +91,14 @@ def test_a_second_start_hands_its_files_to_the_first(tmp_path, shared_audio):
         first.kill()
         first.wait(timeout=10)
     assert "Traceback" not in "".join(lines), "".join(lines)
+
+
+@pytest.mark.parametrize("option", ["--version", "--help"])
+def test_help_and_version_print_without_starting_the_window(tmp_path, option):
+    """Both started the whole app (and, with no display, aborted in Qt)."""
+    env = {k: v for k, v in _user_env(tmp_path).items() if k not in ("QT_QPA_PLATFORM", "DISPLAY")}
+    done = subprocess.run([*START, option], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    expected = "tingxie " if option == "--version" else "tingxie-cli"
+    assert expected in done.stdout and "Traceback" not in done.stderr
+    assert not (tmp_path / "data" / "tingxie").exists()  # nothing started

@@ -344,3 +344,14 @@ def test_numpy_scalars_from_a_decoder_are_stored(db: Store):
     (seg,) = db.segments(tid)
     assert seg.chars[0].confidence == 0.25 and seg.chars[0].alternatives[0].prob == 0.5
     assert type(seg.chars[0].start) is float
+
+
+def test_a_relative_data_folder_is_taken_from_where_the_app_started(tmp_path, monkeypatch):
+    """A portable `TINGXIE_DATA_DIR=data tingxie`: tuning jobs run in their own folder, where
+    the relative path named another place (every job failed at once, its path doubled)."""
+    from engine.library.store import DATA_DIR_ENV, default_path
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(DATA_DIR_ENV, "data")
+    path = default_path()
+    assert path.is_absolute() and path.parent == tmp_path / "data"

@@ -119,6 +119,7 @@ class TuneSupervisor(QObject):
         self._launch(JobFolder(folder), kind, resume, scratch=False)
 
     def _launch(self, job: JobFolder, kind: str, resume: bool, scratch: bool) -> None:
+        job = JobFolder(job.path.absolute())  # the child runs in it: a relative path would move
         command = child_command(kind, job.path, resume)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT), env.get("PYTHONPATH")]))

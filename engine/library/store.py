@@ -20,7 +20,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.errors import TingxieError
@@ -53,17 +53,18 @@ class StoreError(TingxieError, RuntimeError):
 
 
 def default_path() -> Path:
-    """The database in the user's data folder (or in $TINGXIE_DATA_DIR)."""
+    """The database in the user's data folder (or in $TINGXIE_DATA_DIR), as an absolute path:
+    tuning jobs run in their own folder, where a relative one would name another place."""
     folder = os.environ.get(DATA_DIR_ENV)
     if not folder:
         import platformdirs
 
         folder = platformdirs.user_data_dir("tingxie", appauthor=False)
-    return Path(folder) / DB_NAME
+    return Path(folder).expanduser().absolute() / DB_NAME
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 # ---- schema -------------------------------------------------------------------------------
