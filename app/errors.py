@@ -4,7 +4,9 @@ The engine raises `TingxieError`s: a code, parameters, and an English message (i
 in `engine.errors.MESSAGES`, the one English source). This module words each code in Chinese,
 registers both as `error.<code>` in the app's table (`app.i18n.STRINGS`), and `error_text`
 picks the current language's wording. An error without a known code reads as its own English
-text, so nothing is ever hidden.
+text, so nothing is ever hidden. A few engine messages tell the CLI's way out (a flag, a
+command): the app words those codes its own way (`APP`, registered as `app.error.<code>`,
+with the same parameters), naming its menus instead.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from engine.errors import MESSAGES, TingxieError
 
 from .i18n import STRINGS, tr
 
-__all__ = ["ZH", "error_text"]
+__all__ = ["APP", "ZH", "error_text", "failure_text"]
 
 _REDO = "请确认它能在播放器中播放，或将其转换为 WAV 或 FLAC"
 _GET_MODEL = (
@@ -106,6 +108,20 @@ ZH: dict[str, str] = {
         "{path} 中没有 LoRA 适配器（adapter/adapter_config.json）；"
         "只有 LoRA 微调任务的输出文件夹才有，请改为导出 Hugging Face 文件夹"
     ),
+    "export.no_adapter_whisper": (
+        "{path} 中没有 LoRA 适配器（adapter/adapter_config.json）；"
+        "只有 LoRA 微调任务的输出文件夹才有。"
+        "Whisper（CTranslate2）文件夹本身已经完整：请直接复制或分享它"
+    ),
+    "export.whisper": (
+        "{path} 是 Whisper（CTranslate2）文件夹：它已是其运行时的完整格式，"
+        "不能导出为 Hugging Face 文件夹或 ONNX；请直接复制或分享它"
+    ),
+    "export.onnx_source": "{path} 是 ONNX 导出模型，不能再次导出；请从导出它的 PyTorch 模型导出",
+    "export.target_is_file": (
+        "{path} 是文件，不是文件夹；请为导出选择一个文件夹（新的或空的），该文件保持不变"
+    ),
+    "export.not_writable": "{path}：无法在 {folder} 中写入；请选择其他输出文件夹，或让该文件夹可写",
     "export.failed": "导出到 {path} 失败：{detail}",
     "export.target_exists": "{path} 已存在且含有文件；请选择其他输出文件夹，或先删除该文件夹",
     "export.cancelled": "已取消导出到 {path}；那里没有写入任何内容（该文件夹中原有的导出保持不变）",
@@ -114,6 +130,10 @@ ZH: dict[str, str] = {
     "embed.too_short": "{path}：太短，无法得到向量：模型至少需要 {ms} 毫秒的音频；请提供更长的录音",
     "speakers.missing": "区分说话人需要可选软件包 {package}；请用 {hint} 安装",
     "hub.refused": "Hub 拒绝了上传到 {repo_id}（{detail}）；请检查令牌是否有写权限以及仓库名",
+    "hub.files_changed": (
+        "{path} 在计划上传后有了变化：{missing} 已不存在；请重新查看要上传的文件，再上传"
+    ),
+    "hub.failed": "上传到 {repo_id} 失败：{detail}",
     "audio.missing": "{path}：文件不存在；请检查路径和文件名",
     "audio.folder": "{path}：这是文件夹，不是音频文件；请选择其中的文件",
     "audio.not_a_file": "{path}：不是普通文件；请选择音频或视频文件",
@@ -138,7 +158,15 @@ ZH: dict[str, str] = {
         "{path}：片段 {start:.2f}–{end:.2f} 秒从音频结尾（{duration:.2f} 秒）之后开始；"
         "请选择文件内的片段"
     ),
+    "audio.no_portaudio": (
+        "未安装播放声音所需的 PortAudio 库；"
+        "请安装 libportaudio2 软件包（make system-deps），然后重试"
+    ),
     "microphone.query_failed": "无法查询音频系统（{detail}）；请检查它是否在运行",
+    "microphone.no_portaudio": (
+        "未安装 PortAudio 库，听写无法录音；"
+        "请安装 libportaudio2 软件包（make system-deps），然后重试"
+    ),
     "microphone.none": "未找到麦克风；请连接一个，或检查系统的声音设置",
     "microphone.not_connected": "麦克风“{device}”未连接；请从以下设备中选择：{names}",
     "microphone.refused": (
@@ -169,6 +197,10 @@ ZH: dict[str, str] = {
     "recording.not_a_recording": "{path}：不是听写的录音（没有 WAV 文件头），无法恢复",
     "recording.repair_failed": "{path}：无法修复（{detail}）；请检查磁盘",
     "recording.recover_failed": "{path}：无法恢复（{detail}）",
+    "recording.folder": (
+        "无法创建录音文件夹 {path}（{detail}）；本次没有录音：请让该路径成为可写的文件夹"
+        "（如有同名文件请移走），然后重新录音"
+    ),
     "recording.scan_failed": "{folder}：无法查找未完成的录音（{detail}）",
     "transcribe.live_failed": "实时转写失败：{detail}；录音继续，停止后将从录音文件转写",
     "store.disk_full": (
@@ -201,18 +233,96 @@ ZH: dict[str, str] = {
     ),
     "dataset.write_failed": "{path}：无法写入训练集（{detail}）；请释放空间",
     "dataset.failed": "无法生成训练集“{name}”：{detail}",
+    "dataset.none_chosen": "还没有选择数据；请添加训练集、文件夹或清单",
+    "dataset.source_missing": "数据 {source} 不存在；请选择清单文件（制表符或逗号分隔）或文件夹",
+    "dataset.not_a_folder": "{folder} 不是文件夹；请选择存放音频和同名 .txt 文字的文件夹",
+    "dataset.not_common_voice": "{folder} 不是 Common Voice 文件夹：其中应有 {tsv} 和 clips/",
+    "dataset.manifest_unreadable": "{path}：无法按 UTF-8 文本读取清单（{detail}）",
+    "dataset.manifest_not_a_table": (
+        '{path}：无法按表格读取（{detail}）；请查找开始一段文字却没有闭合的引号（"）'
+    ),
+    "dataset.manifest_empty": "{path} 是空的；请添加“path{delimiter}text”格式的行",
+    "dataset.no_path_column": (
+        "{path}：标题行的列名为 {columns}，但没有音频路径列（{names}）；"
+        "请把存放路径的列改成其中一个名称"
+    ),
+    "dataset.no_text_column": (
+        "{path}：标题行的列名为 {columns}，但没有文字列（{names}）；"
+        "请把存放文字的列改成其中一个名称"
+    ),
+    "dataset.no_path_or_text_column": (
+        "{path}：标题行的列名为 {columns}，但没有音频路径列（{path_names}），也没有文字列"
+        "（{text_names}）；请把相应的列改成其中的名称"
+    ),
+    "dataset.none_usable": "{source}：{total} 行中没有一行可用（{found}）；请修正有问题的行",
+    "dataset.row_no_transcript": "旁边没有同名文字文件 {name}",
+    "dataset.row_transcript_unreadable": "文字文件无法按 UTF-8 读取：{detail}",
+    "dataset.row_quote_runs_on": (
+        '其中的引号（"）到第 {last} 行才闭合，第 {first}-{last} 行被读成了一行；'
+        "请给每段文字完整地加上引号，或删去多余的引号"
+    ),
+    "dataset.row_too_few_columns": "只有 {count} 列；应有路径和文字两列",
+    "dataset.row_tab_in_text": (
+        "有 {count} 列，应为 {width} 列：文字中的制表符把它分开了；请删去制表符"
+    ),
+    "dataset.row_comma_in_text": (
+        '有 {count} 列，应为 {width} 列：文字中的逗号把它分开了；请给文字加上双引号（"…"）'
+    ),
+    "dataset.row_bad_time": "“{value}”不是以秒为单位的时间",
+    "dataset.row_half_span": "{origin}：请同时给出开始和结束时间，或都不给",
+    "dataset.row_empty_span": (
+        "{origin}：片段 start={start} end={end} 为空或为负；结束时间须晚于开始时间"
+    ),
+    "dataset.row_span_past_end": "片段结束于 {end:.2f} 秒，但文件只有 {duration:.2f} 秒",
+    "dataset.row_audio_missing": "{path} 不存在",
+    "dataset.row_empty_text": "文字为空",
+    "dataset.row_too_short": "时长 {seconds:.2f} 秒，短于下限 {limit} 秒",
+    "dataset.row_too_long": "时长 {seconds:.1f} 秒，超过上限 {limit} 秒",
+    "dataset.row_ctc_too_long": "需要 {labels} 个 CTC 标签，音频只有 {frames} 帧",
+    "dataset.row_tokens_too_long": "有 {count} 个词元；模型的解码器最多接受 {limit} 个",
+    "dataset.row_unknown_chars": "词表中没有：{chars}",
 }
 
 STRINGS.update({f"error.{code}": (MESSAGES[code], zh) for code, zh in ZH.items()})
+
+# code -> (English, Simplified Chinese) where the app's way out differs from the CLI's: the
+# same parameters as engine.errors.MESSAGES[code].
+APP: dict[str, tuple[str, str]] = {
+    "model.no_onnx": (
+        "The model folder {path} has no model.onnx, so it cannot run on ONNX Runtime: choose "
+        "Model → Runtime → Automatic or PyTorch, or export it to ONNX first (Model → Export…) "
+        "and choose the exported folder",
+        "模型文件夹 {path} 中没有 model.onnx，无法用 ONNX Runtime 运行：请选择“模型 → 运行时 → "
+        "自动”或“PyTorch”，或先把它导出为 ONNX（模型 → 导出…），再选择导出的文件夹",
+    ),
+}
+
+STRINGS.update({f"app.error.{code}": wordings for code, wordings in APP.items()})
 
 
 def error_text(error: object) -> str:
     """How `error` reads in the UI language: an engine error by its code (errors among its
     parameters too), anything else (an OSError, a message string) as its own text."""
-    if isinstance(error, TingxieError) and f"error.{error.code}" in STRINGS:
-        params = {
-            name: error_text(value) if isinstance(value, BaseException) else value
-            for name, value in error.params.items()
-        }
-        return tr(f"error.{error.code}", **params)
+    if not isinstance(error, TingxieError):
+        return str(error)
+    for key in (f"app.error.{error.code}", f"error.{error.code}"):
+        if key in STRINGS:
+            params = {
+                name: error_text(value) if isinstance(value, BaseException) else value
+                for name, value in error.params.items()
+            }
+            return tr(key, **params)
     return str(error)
+
+
+def failure_text(failed: object) -> str:
+    """A tuning child's `JobFailed` (engine.tune.events) in the UI language: worded from its
+    error code and parameters where it carries them (the child wrote them in English), else
+    its own line."""
+    code, params = getattr(failed, "code", ""), dict(getattr(failed, "params", ()))
+    if code in MESSAGES:
+        try:
+            return error_text(TingxieError(code, **params))
+        except (KeyError, IndexError, ValueError):  # parameters that do not fit the wording
+            pass
+    return str(getattr(failed, "message", failed))

@@ -44,6 +44,8 @@ class Capabilities:
             return ""
         if feature == "embeddings" and self.runtime == "onnx":
             return tr("feature.embeddings_onnx")
+        if feature in ("hf_export", "onnx_export") and self.runtime == "onnx":
+            return tr("feature.export_onnx")
         name = _FAMILY_NAMES.get(self.family, self.family or "?")
         return tr(f"feature.{feature}", family=name)
 
@@ -52,12 +54,17 @@ def capabilities(source: str, loaded: ModelSummary | None = None) -> Capabilitie
     """What `source` can do: the loaded model's own features when it is the loaded one (as the
     engine loaded it), else its family's as its files or Hub id tell (a source that cannot be
     told is taken for a CTC model, the default family: loading it says otherwise)."""
-    if loaded is not None and source == loaded.source:
-        return Capabilities(loaded.family, frozenset(loaded.features), loaded.runtime)
-    from engine.registry import family_of, features_of
+    from engine.registry import family_of, features_of, is_onnx_export
 
+    onnx = is_onnx_export(source)  # an export has no PyTorch weights to export or embed from
+    if loaded is not None and source == loaded.source:
+        features = frozenset(loaded.features)
+        if onnx:
+            features -= {"hf_export", "onnx_export", "embeddings"}
+        return Capabilities(loaded.family, features, "onnx" if onnx else loaded.runtime)
     family = family_of(source)
-    return Capabilities(family.model_type if family else "", features_of(source))
+    runtime = "onnx" if onnx else "torch"
+    return Capabilities(family.model_type if family else "", features_of(source), runtime)
 
 
 def grey_out(target: QWidget | QAction, why: str, tooltip: str = "") -> None:
@@ -105,6 +112,11 @@ FEATURE_STRINGS: dict[str, tuple[str, str]] = {
         "embeddings.",
         "当前加载的是 ONNX 导出模型，它只含模型的输出，不含各层："
         "请加载导出它的 PyTorch 模型（模型 → 选择模型…）再导出向量。",
+    ),
+    "feature.export_onnx": (
+        "This folder is an ONNX export, which holds no PyTorch weights to write out again: "
+        "export from the PyTorch model it was made from.",
+        "该文件夹是 ONNX 导出模型，没有可再次导出的 PyTorch 权重：请从导出它的 PyTorch 模型导出。",
     ),
     "feature.language_model": (
         "{family} models decode with their own search, which takes no character language "

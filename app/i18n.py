@@ -98,6 +98,36 @@ STRINGS: dict[str, tuple[str, str]] = {
         "文字都会出来，最晚在停止录音时；更快的运行时（模型 → 运行时）或更小的模型能跟上。",
     ),
     "action.punctuation": ("Add punctuation", "自动添加标点"),
+    # Model menu choices a model family ignores (app.window greys them out, saying why)
+    "feature.runtime": (
+        "{family} models run on their own runtime (CTranslate2), so Model → Runtime does not "
+        "apply to them: it chooses how wav2vec2-family (CTC) models run.",
+        "{family} 模型使用自己的运行时（CTranslate2），“模型 → 运行时”对它不起作用："
+        "该选项决定 wav2vec2 系列（CTC）模型如何运行。",
+    ),
+    "feature.punctuation": (
+        "{family} models write their own punctuation, so Add punctuation does not apply to "
+        "them: it punctuates what wav2vec2-family (CTC) models transcribe.",
+        "{family} 模型自己写出标点，所以“自动添加标点”对它不起作用："
+        "该选项为 wav2vec2 系列（CTC）模型的转写添加标点。",
+    ),
+    # A model that cannot run on the runtime chosen in Model → Runtime
+    "runtime.failed_kept": (
+        "{model} could not be loaded on {runtime}: {message}\n\nModel → Runtime is back on "
+        "{back}, and {current} stays in use.",
+        "无法在 {runtime} 上加载 {model}：{message}\n\n“模型 → 运行时”已改回“{back}”，"
+        "继续使用 {current}。",
+    ),
+    "runtime.failed": (
+        "{model} could not be loaded on {runtime}: {message}\n\nModel → Runtime is back on {back}.",
+        "无法在 {runtime} 上加载 {model}：{message}\n\n“模型 → 运行时”已改回“{back}”。",
+    ),
+    "runtime.onnx_only": (
+        "{path} holds an ONNX export (model.onnx) and no PyTorch weights, and Model → Runtime "
+        "is set to PyTorch: choose Model → Runtime → Automatic or ONNX Runtime to run it.",
+        "{path} 是 ONNX 导出（model.onnx），没有 PyTorch 权重，而“模型 → 运行时”设为 "
+        "PyTorch：请选择“模型 → 运行时 → 自动”或“ONNX Runtime”来运行它。",
+    ),
     # Model → Language model (app.decoding)
     "menu.language_model": ("Language model", "语言模型"),
     "action.use_lm": ("Use the language model (beam search)", "使用语言模型（束搜索）"),

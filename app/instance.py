@@ -5,10 +5,15 @@ one library would overwrite each other's edits. The first start holds a lock fil
 folder (stale locks of a crashed app are taken over) and listens on a local socket; a later
 start finds the lock taken, sends its file arguments over the socket, and the first window
 queues them and comes to the front.
+
+The message is the JSON list of paths and a newline. A large selection ("Open with" on
+thousands of files) is more than a socket carries at once: the sender waits until all of it is
+written, and the receiver collects each connection's bytes until the newline.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -22,7 +27,11 @@ __all__ = ["SingleInstance"]
 
 log = logging.getLogger("tingxie.app")
 
+_CONNECTED = QLocalSocket.LocalSocketState.ConnectedState
+_LOCK = "app.lock"
+
 _WAIT_MS = 2000  # for the first instance's server while it is still starting
+_SEND_MS = 5000  # for the first instance to take the whole message (its UI thread reads it)
 
 
 class SingleInstance(QObject):
@@ -32,16 +41,32 @@ class SingleInstance(QObject):
     files_received = Signal(list)
 
     def __init__(self, data_dir: Path, parent: QObject | None = None) -> None:
+        """Raises OSError when `data_dir` cannot be made or its lock file cannot be written
+        (a read-only folder): nothing could be kept there."""
         super().__init__(parent)
         data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = QLockFile(str(data_dir / "app.lock"))
+        self._lock = QLockFile(str(data_dir / _LOCK))
         self._lock.setStaleLockTime(0)  # stale only when its process is gone
         digest = hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:12]
         self.name = f"tingxie-{digest}"
         self._server: QLocalServer | None = None
+        self._held = self._take_lock(data_dir)
+
+    def _take_lock(self, data_dir: Path) -> bool:
+        """True when this start holds the lock now, False when another running app does."""
+        if self._lock.tryLock(100):
+            return True
+        error = self._lock.error()
+        if error == QLockFile.LockError.LockFailedError:
+            return False  # held by a live process
+        # PermissionError (a read-only folder or mount) or UnknownError: no lock file can be
+        # made, and neither can anything else there; not another app that does not answer.
+        if error == QLockFile.LockError.PermissionError:
+            raise OSError(errno.EACCES, f"not writable: cannot create {_LOCK} in it", str(data_dir))
+        raise OSError(errno.EIO, f"cannot create {_LOCK} in it", str(data_dir))
 
     def claim(self, files: list[str]) -> bool:
-        if self._lock.tryLock(100):
+        if self._held or self._lock.tryLock(100):
             QLocalServer.removeServer(self.name)  # a socket left by a crashed instance
             self._server = QLocalServer(self)
             self._server.newConnection.connect(self._accept)
@@ -57,30 +82,61 @@ class SingleInstance(QObject):
         return True
 
     def _send(self, files: list[str]) -> bool:
+        """Whether the whole message was written to the first instance."""
         socket = QLocalSocket()
         socket.connectToServer(self.name)
         if not socket.waitForConnected(200):
             return False
         paths = [str(Path(f).resolve()) for f in files]
-        socket.write(json.dumps(paths).encode() + b"\n")
-        sent = socket.waitForBytesWritten(1000)
+        message = json.dumps(paths).encode() + b"\n"
+        socket.write(message)
+        # One wait writes what the socket takes at once (some 200 KB): wait until all is out.
+        deadline = time.monotonic() + _SEND_MS / 1000
+        while socket.bytesToWrite() > 0 and socket.state() == _CONNECTED:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                break
+            socket.waitForBytesWritten(min(left_ms, 500))
+        sent = socket.bytesToWrite() == 0 and socket.state() == _CONNECTED
+        if not sent:
+            log.warning("could not hand %d file(s) over to the running Tingxie (%d of %d bytes "
+                        "unsent: %s)", len(paths), socket.bytesToWrite(), len(message),
+                        socket.errorString())  # fmt: skip
+            socket.abort()  # the first instance drops a message without its newline
+            return False
         socket.disconnectFromServer()
-        return sent
+        return True
 
     def _accept(self) -> None:
         while self._server is not None and self._server.hasPendingConnections():
             socket = self._server.nextPendingConnection()
-            socket.readyRead.connect(lambda s=socket: self._read(s))
-            socket.disconnected.connect(socket.deleteLater)
-            self._read(socket)  # the message may have arrived with the connection
+            received = bytearray()  # this connection's bytes until the newline
+            socket.readyRead.connect(lambda s=socket, b=received: self._read(s, b))
+            socket.disconnected.connect(lambda s=socket, b=received: self._closed(s, b))
+            self._read(socket, received)  # the message may have arrived with the connection
 
-    def _read(self, socket: QLocalSocket) -> None:
-        if not socket.canReadLine() and not socket.waitForReadyRead(500):
-            return  # the rest comes with readyRead
+    def _read(self, socket: QLocalSocket, received: bytearray) -> None:
+        received += bytes(socket.readAll())  # an empty read (readyRead after all) adds nothing
+        while (end := received.find(b"\n")) >= 0:  # the rest of a message comes with readyRead
+            line = bytes(received[:end])
+            del received[: end + 1]
+            self._message(line)
+
+    def _message(self, line: bytes) -> None:
         try:
-            paths = json.loads(bytes(socket.readLine()).decode())
-        except ValueError:
+            paths = json.loads(line.decode())
+        except ValueError:  # UnicodeDecodeError too
+            paths = None
+        if not isinstance(paths, list):
             log.warning("ignored a malformed message from a second start")
             return
         log.info("a second start handed over %d file(s)", len(paths))
         self.files_received.emit([p for p in paths if isinstance(p, str)])
+
+    def _closed(self, socket: QLocalSocket, received: bytearray) -> None:
+        if socket.bytesAvailable():
+            self._read(socket, received)
+        if received:  # the sender gave up mid-message (and tries again, or starts a window)
+            log.info("dropped an incomplete message (%d bytes) from a second start", len(received))
+            received.clear()
+        socket.deleteLater()

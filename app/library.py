@@ -23,6 +23,7 @@ from engine.library.store import Store, StoreError, TranscriptSummary
 from .errors import error_text
 from .i18n import tr
 from .review import strings  # noqa: F401  (registers the strings used below)
+from .review.strings import format_duration
 
 __all__ = ["LibraryView", "distinct_titles"]
 
@@ -69,6 +70,11 @@ def _local_time(stamp: str, seconds: bool = False) -> str:
     return when.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
+def _length(seconds: float | None) -> str:
+    """The Length column: the audio's duration in the UI language ('' when not known)."""
+    return format_duration(seconds) if seconds else ""
+
+
 class LibraryView(QWidget):
     """A searchable table of the store's transcripts; Enter or a double click opens one."""
 
@@ -101,6 +107,7 @@ class LibraryView(QWidget):
         self.ids: list[int] = []
         self._stale = False
         self._empty = False  # the message says why the table is empty (reworded with the language)
+        self._durations: list[float] = []  # seconds of each row's audio (0: not known)
         self.retranslate()
         self.refresh()
 
@@ -120,6 +127,11 @@ class LibraryView(QWidget):
     def retranslate(self) -> None:
         self.search.setPlaceholderText(tr("library.search"))
         self.table.setHorizontalHeaderLabels([tr(f"library.{c}") for c in _COLUMNS])
+        column = _COLUMNS.index("duration")
+        for row, seconds in enumerate(self._durations):
+            item = self.table.item(row, column)
+            if item is not None:
+                item.setText(_length(seconds))
         if self._empty:
             self._say_empty()
 
@@ -139,6 +151,7 @@ class LibraryView(QWidget):
             return
         self._stale = False
         self.ids = [r.id for r in rows]
+        self._durations = [r.duration or 0.0 for r in rows]
         if rows:
             self._empty = False
             self.message.setText("")
@@ -146,8 +159,7 @@ class LibraryView(QWidget):
             self._say_empty()
         self.table.setRowCount(len(rows))
         for i, (r, title) in enumerate(zip(rows, distinct_titles(rows), strict=True)):
-            duration = f"{r.duration / 60:.1f} min" if r.duration else ""
-            cells = (title, _local_time(r.updated_at), duration, str(r.edits), r.preview)
+            cells = (title, _local_time(r.updated_at), _length(r.duration), str(r.edits), r.preview)
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, r.id)

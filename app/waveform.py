@@ -28,6 +28,7 @@ class WaveformView(QWidget):
         self.buffer = RingBuffer(int(_WINDOW_SECONDS * ENVELOPE_RATE))
         self.plot = pg.PlotWidget(background="w")
         self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.setMenuEnabled(False)  # pyqtgraph's own menu is English only
         self.plot.hideButtons()
         self.plot.setYRange(-1.0, 1.0)
         self.plot.setXRange(-_WINDOW_SECONDS, 0)

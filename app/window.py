@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,26 @@ class Document:
     speakers: str = "off"
     speaker_names: dict[int, str] = field(default_factory=dict)
     tid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _LoadRequest:
+    """One model load the window asked the worker for, and what its outcome means."""
+
+    source: str
+    backend: str  # the runtime it was asked on (app.settings.BACKENDS)
+    # Why it stands in for the default model (the default's load error), else None.
+    stands_in_for: object = None
+    # The start's load of a model the user never chose: its failure opens a stand-in.
+    startup: bool = False
+    # A reload for a runtime change: the runtime before it (its failure goes back to it).
+    runtime_from: str | None = None
+
+
+# Model families that ignore a Model menu choice: {family: name in a sentence}; the tooltip of
+# the greyed choice says why (app.i18n feature.runtime, feature.punctuation).
+_OWN_RUNTIME = {"whisper": "Whisper"}  # CTranslate2 runs it whatever the runtime chosen
+_OWN_PUNCTUATION = {"whisper": "Whisper"}  # it writes its own (engine.punctuation)
 
 
 def media_patterns() -> str:
@@ -174,10 +195,15 @@ class MainWindow(QMainWindow):
         self._recording_status = "status.recording"  # what the status bar says while recording
         self._seconds = 0.0  # length of the recording shown by the elapsed label
         self._status = LiveText(self.statusBar().showMessage, self.statusBar().currentMessage)
-        self._starting_up = False
         self.model: ModelSummary | None = None
         self._loading: str | None = None  # the source being loaded
-        self._fallback_reason: object = None  # why the demo stands in for the default model
+        # Loads asked for and not begun yet (the worker does them in order), the one it is
+        # doing, and the last one asked for (which a runtime change applies to).
+        self._requests: deque[_LoadRequest] = deque()
+        self._current: _LoadRequest | None = None
+        self._last_asked: _LoadRequest | None = None
+        self._backend = settings.prefs.backend  # the runtime loads are asked on
+        self._model_backend = self._backend  # the runtime the model in use was asked on
         set_language(self.prefs.language)
         self.setFont(cjk_font())
         self.setAcceptDrops(True)
@@ -514,12 +540,75 @@ class MainWindow(QMainWindow):
         self.handle.set_punctuation.emit(self.prefs.punctuation)
         self.decoding_menu.send()  # queued before the model: its load checks the files
         self.handle.scan_unfinished.emit(self.prefs.recordings_dir)
-        self._starting_up = True
-        self.load_model(self.prefs.model or _default_model())
+        source = self.prefs.model or _default_model()
+        self._ask(_LoadRequest(source, self._backend, startup=True))
 
     def load_model(self, source: str) -> None:
-        self.handle.set_backend.emit(self.prefs.backend)  # queued first: this load uses it
-        self.handle.load_model.emit(source)
+        """Load `source` on the runtime chosen in Model → Runtime."""
+        self._ask(_LoadRequest(source, self._backend))
+
+    def _ask(self, request: _LoadRequest) -> None:
+        self._requests.append(request)
+        self._last_asked = request
+        self.handle.set_backend.emit(request.backend)  # queued first: this load uses it
+        self.handle.load_model.emit(request.source)
+
+    def _load_begun(self, source: str) -> _LoadRequest:
+        """The request the worker began loading `source` for (one asked another way: a plain
+        one)."""
+        if any(r.source == source for r in self._requests):
+            while (request := self._requests.popleft()).source != source:
+                log.warning("the load of %s was never begun", request.source)
+            return request
+        return _LoadRequest(source, self._backend)
+
+    def _load_ended(self) -> _LoadRequest | None:
+        request, self._current = self._current, None
+        return request
+
+    def _runtime_changed(self, backend: str) -> None:
+        """Model → Runtime changed: the model asked for last (the one loading, if one is) is
+        loaded again on it, once; with none asked for yet, the next load uses it."""
+        before, self._backend = self._backend, backend
+        if backend == before:
+            return
+        last = self._last_asked
+        if last is None and self.model is not None:  # loaded some other way
+            last = _LoadRequest(self.model.source, before)
+        if last is None:
+            return
+        # A stand-in stays one (its banner and Keep it) until kept or replaced; the start's
+        # load is one while it has not ended.
+        chosen = self.prefs.model_chosen
+        pending = last is self._current or any(r is last for r in self._requests)
+        self._ask(
+            replace(
+                last,
+                backend=backend,
+                stands_in_for=None if chosen else last.stands_in_for,
+                startup=last.startup and pending,
+                runtime_from=before,
+            )
+        )
+
+    def _undo_runtime(self, request: _LoadRequest) -> str:
+        """A reload for a runtime change failed: back to the runtime of the model in use (the
+        one before the change when none is), in the menu, the preferences and the worker.
+        Returns that runtime."""
+        back = self._model_backend if self.model is not None else request.runtime_from
+        self._backend = back
+        self.handle.set_backend.emit(back)
+        self.settings.set(backend=back)  # the same as _backend: nothing is loaded again
+        self.backend_actions[back].setChecked(True)
+        return back
+
+    def _load_error_text(self, request: _LoadRequest | None, error: object) -> str:
+        """Why a load failed, for the app: an ONNX-only folder asked on PyTorch says which
+        runtime runs it (the engine's error is the transformers loader's "no file named
+        model.safetensors")."""
+        if request is not None and request.backend == "torch" and _onnx_only(request.source):
+            return tr("runtime.onnx_only", path=request.source)
+        return error_text(error)
 
     # ---- exports, the Hub, embeddings ----------------------------------------------------
     def _model_source(self) -> str:
@@ -557,7 +646,6 @@ class MainWindow(QMainWindow):
         """Transcribe with `source` (a Hub id or folder, e.g. a tuned model) from now on, also
         after a restart."""
         self.settings.set(model=source, model_chosen=True)
-        self._starting_up = False
         self.load_model(source)
 
     def use_demo_model(self) -> None:
@@ -566,6 +654,7 @@ class MainWindow(QMainWindow):
             self.use_model(demo)  # remembered like any chosen model
 
     def _model_loading(self, source: str) -> None:
+        self._current = self._load_begun(source)
         self._loading = source
         self._show_model_status()
         self.model_progress.setRange(0, 0)  # busy until a download reports its bytes
@@ -601,12 +690,15 @@ class MainWindow(QMainWindow):
         self.model_progress.setValue(round(1000 * fraction))
 
     def _model_loaded(self, summary: ModelSummary) -> None:
+        request = self._load_ended()
         self.model, self._loading = summary, None
+        self._model_backend = request.backend if request is not None else self._backend
         self.model_progress.hide()
         self._show_model_status()
         # Why the demo (or Whisper-base) stands in at start, the default model missing, stays
-        # visible above what stands in; an older failure (a model chosen since) does not.
-        reason, self._fallback_reason = self._fallback_reason, None
+        # visible above what stands in (also once loaded again on another runtime); an older
+        # failure (a model chosen since, a stand-in that failed too) does not.
+        reason = request.stands_in_for if request is not None else None
         if summary.is_demo:
 
             def message() -> str:
@@ -625,7 +717,6 @@ class MainWindow(QMainWindow):
             )
         else:
             self.banner.hide()
-        self._starting_up = False
         if self.tune_page is not None:
             self.tune_page.set_loaded_model(summary)
         self._update_actions()
@@ -637,30 +728,56 @@ class MainWindow(QMainWindow):
             self.settings.set(model=self.model.source, model_chosen=True)
 
     def _model_failed(self, error: object) -> None:
+        request = self._load_ended()
         self._loading = None
         self.model_progress.hide()
         self._show_model_status()  # the model still in use, if any
+        if request is not None and self._requests:
+            # Another model or runtime was asked for since: that load decides what is used.
+            log.info("loading %s failed, another load follows: %s", request.source, error)
+            return
         demo = demo_model.demo_model_dir()
         # The default checkpoint missing on first run is expected (offline machine): the app
         # opens ready to use, with Whisper-base when it is in the model cache (it understands
         # real voices), else the demo if there is one, and the reason in the banner. A
         # model the user chose failing is an error worth a dialog.
-        default_missing = self._starting_up and not self.prefs.model_chosen
-        self._starting_up = False
+        default_missing = request is not None and request.startup and not self.prefs.model_chosen
         fallback = demo_model.first_start_model() if default_missing else None
         if fallback is not None:
-            self._fallback_reason = error
             self.banner.show_message(lambda: error_text(error), offer_choose=True, offer_demo=False)
-            self.load_model(fallback)
+            self._ask(_LoadRequest(fallback, self._backend, stands_in_for=error))
+            return
+        runtime: dict[str, str] = {}
+        if request is not None and request.runtime_from is not None:
+            # The runtime chosen cannot run this model: back to the one before, and the model
+            # in use (if any) goes on; the next start loads on that runtime too.
+            back = self._undo_runtime(request)
+            runtime = dict(
+                model=demo_model.model_display_name(request.source),
+                runtime=f"backend.{request.backend}",
+                back=f"backend.{back}",
+            )
+
+        def message(key: str = "runtime.failed") -> str:
+            text = self._load_error_text(request, error)
+            if not runtime:
+                return text
+            names = dict(runtime, runtime=tr(runtime["runtime"]), back=tr(runtime["back"]))
+            if self.model is not None:
+                names["current"] = demo_model.model_display_name(self.model.source)
+            return tr(key, message=text, **names)
+
+        if runtime and self.model is not None:
+            self.show_error("model", message("runtime.failed_kept"))
             return
         key = "dialog.offer_demo" if demo is not None else "dialog.no_demo"
         self.banner.show_message(
-            lambda: tr(key, message=error_text(error)),
+            lambda: tr(key, message=message()),
             offer_choose=True,
             offer_demo=demo is not None,
         )
         if not default_missing:
-            self.show_error("model", tr(key, message=error_text(error)))
+            self.show_error("model", tr(key, message=message()))
 
     # ---- recording -----------------------------------------------------------------------
     def start_recording(self) -> None:
@@ -1044,8 +1161,7 @@ class MainWindow(QMainWindow):
             self._speakers_warned = False  # a new choice: a failure is worth a dialog again
         elif name == "backend":
             self.backend_actions[value].setChecked(True)
-            if self.model is not None:
-                self.load_model(self.model.source)  # the new runtime applies from now on
+            self._runtime_changed(value)  # the new runtime applies from now on
         elif name == "language":
             set_language(value)
             self.language_actions[value].setChecked(True)
@@ -1145,6 +1261,13 @@ class MainWindow(QMainWindow):
         why = caps.why_not("embeddings") if caps else ""
         grey_out(act, why, f"{act.text()} ({act.shortcut().toString()})")
         self.decoding_menu.set_unavailable(caps.why_not("language_model") if caps else "")
+        # Model → Runtime and Add punctuation, for a family that runs and punctuates itself
+        family = caps.family if caps else ""
+        own = _OWN_RUNTIME.get(family)
+        grey_out(self.backend_menu.menuAction(), tr("feature.runtime", family=own) if own else "")
+        own = _OWN_PUNCTUATION.get(family)
+        why = tr("feature.punctuation", family=own) if own else ""
+        grey_out(self.punctuation_action, why)
         if self.review_panel is not None:
             self.review_panel.set_capabilities(caps)
 
@@ -1165,6 +1288,17 @@ class MainWindow(QMainWindow):
 
 
 _DTYPE_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+
+
+def _onnx_only(source: str) -> bool:
+    """A local folder with an ONNX export (model.onnx) and no PyTorch weights."""
+    path = Path(source).expanduser()
+    try:
+        if not (path / "model.onnx").is_file():
+            return False
+        return not any(path.glob("*.safetensors")) and not any(path.glob("pytorch_model*.bin"))
+    except OSError:
+        return False
 
 
 def _default_model() -> str:

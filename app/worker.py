@@ -595,6 +595,9 @@ class EngineWorker(QObject):
         except HubError as e:
             log.debug("pushing %s failed", plan.repo_id, exc_info=True)
             self.push_failed.emit(e)
+        except Exception as e:  # a client error, an engine bug: the dialog must hear back
+            log.exception("pushing %s failed", plan.repo_id)
+            self.push_failed.emit(TingxieError("hub.failed", repo_id=plan.repo_id, detail=e))
 
     @Slot(object)
     def embed_file(self, request: EmbedRequest) -> None:
@@ -644,6 +647,15 @@ class EngineWorker(QObject):
         path = Path(folder) / datetime.now().strftime("recording-%Y%m%d-%H%M%S-%f.wav")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # a file in the way, a read-only disk: not the microphone's fault
+            from engine.errors import TingxieError
+
+            detail = e.strerror or str(e)
+            self.error.emit(
+                "recordings", TingxieError("recording.folder", path=folder, detail=detail)
+            )
+            return
+        try:
             recorder = self.engine.recorder(
                 path,
                 device=self._device,

@@ -4,6 +4,7 @@ where a good one was: write a temporary sibling, then `os.replace` it into place
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -36,8 +37,16 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def staged_folder(target: Path) -> Iterator[Path]:
     """A sibling temporary folder to write `target` into: swapped in for `target` when the
     block ends normally; removed, with `target` left as it was, when the block raises (a
-    failure, a full disk, a cancel, or a generator holding the block being closed)."""
-    target = Path(target)
+    failure, a full disk, a cancel, or a generator holding the block being closed).
+
+    Only a folder is ever replaced: a `target` that exists and is not one (a document someone
+    named) raises NotADirectoryError before anything is written. A relative `target` (".")
+    is taken from the current folder."""
+    target = Path(os.path.abspath(Path(target).expanduser()))  # "." has no name to stage by
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(
+            errno.ENOTDIR, "exists and is not a folder, so it is not replaced", str(target)
+        )
     tmp = target.with_name(f".{target.name}.tmp")
     old = target.with_name(f".{target.name}.old")
     for stale in (tmp, old):

@@ -127,6 +127,11 @@ MESSAGES: dict[str, str] = {
         "the Hub refused the upload to {repo_id} ({detail}); check that the token may write "
         "and the repository name"
     ),
+    "hub.files_changed": (
+        "{path} changed after the upload was planned: {missing} is no longer there; look at "
+        "its files again, then upload"
+    ),
+    "hub.failed": "the upload to {repo_id} failed: {detail}",
     # -- reading audio (engine.audio); every message names the file first
     "audio.missing": "{path}: no such file; check the path and the file name",
     "audio.folder": "{path}: is a folder, not an audio file; choose a file inside it",
@@ -158,8 +163,17 @@ MESSAGES: dict[str, str] = {
         "{path}: span {start:.2f}-{end:.2f} s starts after the end of the audio "
         "({duration:.2f} s); choose a span inside the file"
     ),
+    # -- playing audio (the app's review player)
+    "audio.no_portaudio": (
+        "the PortAudio library, which plays sound, is not installed; install the libportaudio2 "
+        "package (make system-deps), then try again"
+    ),
     # -- the microphone and recordings (engine.recorder)
     "microphone.query_failed": "the audio system could not be queried ({detail}); check it runs",
+    "microphone.no_portaudio": (
+        "the PortAudio library is not installed, so Tingxie cannot record; install the "
+        "libportaudio2 package (make system-deps), then try again"
+    ),
     "microphone.none": "no microphone found; connect one, or check the system's sound settings",
     "microphone.not_connected": ("microphone {device!r} is not connected; choose one of: {names}"),
     "microphone.refused": (
@@ -187,6 +201,10 @@ MESSAGES: dict[str, str] = {
     ),
     "recording.repair_failed": "{path}: could not be repaired ({detail}); check the disk",
     "recording.recover_failed": "{path}: could not be recovered ({detail})",
+    "recording.folder": (
+        "recordings folder {path} cannot be made ({detail}); nothing was recorded: make that "
+        "path a writable folder (move away a file of that name), then record again"
+    ),
     "recording.scan_failed": "{folder}: could not look for unfinished recordings ({detail})",
     # -- transcription
     "transcribe.live_failed": (
@@ -253,10 +271,91 @@ MESSAGES: dict[str, str] = {
     ),
     "dataset.write_failed": "{path}: cannot write the dataset ({detail}); free space",
     "dataset.failed": "training set {name!r} could not be built: {detail}",
+    # -- tuning data: a source that cannot be used at all (engine.tune.data.DatasetError)
+    "dataset.none_chosen": "no data chosen; add a training set, a folder or a manifest",
+    "dataset.source_missing": (
+        "data {source} does not exist; give a manifest (.tsv/.csv) or a folder"
+    ),
+    "dataset.not_a_folder": "{folder} is not a folder; choose the folder holding audio + .txt",
+    "dataset.not_common_voice": (
+        "{folder} is not a Common Voice folder: expected {tsv} and clips/ in it"
+    ),
+    "dataset.manifest_unreadable": "{path}: cannot read the manifest as UTF-8 text ({detail})",
+    "dataset.manifest_not_a_table": (
+        '{path}: not readable as a table ({detail}); look for a quote (") that opens a text '
+        "and never closes"
+    ),
+    "dataset.manifest_empty": "{path} is empty; add rows of path{delimiter}text",
+    "dataset.no_path_column": (
+        "{path}: the header row names the columns {columns} but none for the audio path "
+        "({names}); rename the column that holds it"
+    ),
+    "dataset.no_text_column": (
+        "{path}: the header row names the columns {columns} but none for the transcript "
+        "({names}); rename the column that holds it"
+    ),
+    "dataset.no_path_or_text_column": (
+        "{path}: the header row names the columns {columns} but none for the audio path "
+        "({path_names}) or the transcript ({text_names}); rename the column that holds it"
+    ),
+    "dataset.none_usable": (
+        "{source}: none of {total} rows is usable ({found}); fix the rows the validation "
+        "table lists"
+    ),
+    # -- tuning data: what is wrong with one row (engine.tune.data.Finding, RowError)
+    "dataset.row_no_transcript": "no transcript {name} beside it",
+    "dataset.row_transcript_unreadable": "transcript not readable as UTF-8: {detail}",
+    "dataset.row_quote_runs_on": (
+        'a quote (") in it closes only on line {last}, so lines {first}-{last} read as one '
+        "row; put each text in quotes whole, or remove the stray quote"
+    ),
+    "dataset.row_too_few_columns": "{count} column(s); expected path and text",
+    "dataset.row_tab_in_text": (
+        "{count} columns where {width} are expected: a tab in the text splits it; remove the tab"
+    ),
+    "dataset.row_comma_in_text": (
+        "{count} columns where {width} are expected: a comma in the text splits it; put the "
+        'text in double quotes ("…")'
+    ),
+    "dataset.row_bad_time": "{value!r} is not a time in seconds",
+    "dataset.row_half_span": "{origin}: give both start and end, or neither",
+    "dataset.row_empty_span": (
+        "{origin}: span start={start} end={end} is empty or negative; end must be after start"
+    ),
+    "dataset.row_span_past_end": "span ends at {end:.2f} s but the file lasts {duration:.2f} s",
+    "dataset.row_audio_missing": "{path} does not exist",
+    "dataset.row_empty_text": "transcript is empty",
+    "dataset.row_too_short": "{seconds:.2f} s < {limit} s",
+    "dataset.row_too_long": "{seconds:.1f} s > {limit} s",
+    "dataset.row_ctc_too_long": "{labels} CTC labels for {frames} audio frames",
+    "dataset.row_tokens_too_long": "{count} tokens; the model's decoder takes {limit}",
+    "dataset.row_unknown_chars": "not in vocabulary: {chars}",
     # -- exports and embeddings (engine.tune.formats, engine.embed)
     "export.no_adapter": (
         "{path}: no LoRA adapter here (adapter/adapter_config.json); only the output folder of "
         "a LoRA tuning job has one — export it as a Hugging Face folder instead"
+    ),
+    "export.no_adapter_whisper": (
+        "{path}: no LoRA adapter here (adapter/adapter_config.json); only the output folder of "
+        "a LoRA tuning job has one — a Whisper (CTranslate2) folder is already complete: copy "
+        "or share it as it is"
+    ),
+    "export.whisper": (
+        "{path} is a Whisper (CTranslate2) folder: it is already complete in its runtime's "
+        "format, so it is not exported as a Hugging Face folder or ONNX; copy or share it as "
+        "it is"
+    ),
+    "export.onnx_source": (
+        "{path} is an ONNX export, which is not exported again; export from the PyTorch model "
+        "it was made from"
+    ),
+    "export.target_is_file": (
+        "{path} is a file, not a folder; choose a folder for the export (a new or empty one), "
+        "and that file stays as it is"
+    ),
+    "export.not_writable": (
+        "{path}: nothing can be written in {folder}; choose another output folder, or make "
+        "that one writable"
     ),
     "export.failed": "the export to {path} failed: {detail}",
     "export.target_exists": (

@@ -30,8 +30,8 @@ log = logging.getLogger("tingxie.onnx")
 
 OPSET = 18  # ONNX Runtime ≥ 1.17 runs it; the torch.export-based exporter's default
 Quantize = Literal["none", "int8"]
-# What travels with the weights: config, processor, vocabulary, and the language model and
-# calibration a model folder may carry.
+# What travels with the weights: config, processor, vocabulary, and the language model,
+# calibration and tuning card (base model, method, data, CER) a model folder may carry.
 _COMPANIONS = (
     "config.json",
     "preprocessor_config.json",
@@ -41,6 +41,7 @@ _COMPANIONS = (
     "added_tokens.json",
     "vocab.json",
     "calibration.json",
+    "tingxie_card.json",  # engine.tune.export.CARD_FILE
 )
 _COMPANION_DIRS = ("lm",)
 
@@ -65,20 +66,27 @@ def _export_fp32(model: torch.nn.Module, path: Path) -> None:
 
 
 def iter_write_onnx(
-    source: str | os.PathLike[str], folder: Path, quantize: Quantize = "none"
+    source: str | os.PathLike[str],
+    folder: Path,
+    quantize: Quantize = "none",
+    allow_pickle: bool = False,
 ) -> Iterator[str]:
     """Write the export into `folder` (empty; the caller swaps it in or removes it), naming each
     stage before it starts: "loading" the checkpoint, "writing" the fp32 graph, "quantizing"
     it to int8 weights (int8 only). A caller that stops between stages (closes the generator,
-    or raises while it is suspended) leaves no scratch file behind; `folder` is the caller's."""
+    or raises while it is suspended) leaves no scratch file behind; `folder` is the caller's.
+    `allow_pickle` accepts a source with pickle weights only (they can run code when loaded)."""
     from transformers import AutoModelForCTC
 
     from .model import bake_weight_norm, resolve_model
 
     yield "loading"
-    src = resolve_model(source)
+    src = resolve_model(source, allow_pickle=allow_pickle)
     model = AutoModelForCTC.from_pretrained(
-        src, dtype=torch.float32, attn_implementation="eager", use_safetensors=True
+        src,
+        dtype=torch.float32,
+        attn_implementation="eager",
+        use_safetensors=any(src.glob("*.safetensors")) or None,  # None: the pickle allowed
     ).eval()
     bake_weight_norm(model)  # a plain weight: an initializer the int8 quantizer can convert
     yield "writing"

@@ -6,6 +6,10 @@ rewrites the WAV header and fsyncs, so the file on disk is always a valid WAV th
 that much behind the microphone. A sidecar marker (`<name>.wav.recording`) exists while the
 recording runs and is removed by a clean `stop()`; `find_unfinished` lists the recordings whose
 marker was left behind by a crash or kill, and `recover` repairs them.
+
+sounddevice is imported on first use (`_portaudio`), not with this module: importing it loads
+the PortAudio system library, and where that is missing (libportaudio2 not installed) only
+capture fails, with a message saying so; the crash-recovery scan, which only reads files, works.
 """
 
 from __future__ import annotations
@@ -20,10 +24,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
-import sounddevice as sd
 
 from .audio import SAMPLE_RATE, StreamResampler
 from .errors import TingxieError
@@ -49,9 +53,26 @@ _SAMPLE_BYTES = 2  # 16-bit PCM
 _STOP = object()  # queue sentinel
 _ACTIVE: set[Path] = set()  # recordings this process is writing now (not "unfinished")
 
+sd: Any = None  # the sounddevice module once `_portaudio` imported it (tests put a fake here)
+
 
 class MicrophoneError(TingxieError, RuntimeError):
     """Capture failed; the message is one line saying what happened and what to do."""
+
+
+def _portaudio() -> Any:
+    """sounddevice, imported on first use. Its import loads the PortAudio library and raises
+    OSError ("PortAudio library not found") where libportaudio2 is not installed: that becomes
+    a `MicrophoneError` saying what to install. Tried again on each call, so installing the
+    library while the app runs is enough."""
+    global sd
+    if sd is None:
+        try:
+            import sounddevice
+        except OSError as e:
+            raise MicrophoneError("microphone.no_portaudio") from e
+        sd = sounddevice
+    return sd
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +165,7 @@ def list_input_devices(*, refresh: bool = False) -> list[InputDevice]:
     PortAudio lists devices once, when it starts; `refresh=True` restarts it to see devices
     plugged in (or audio servers started) since. Ignored while this process records.
     """
+    sd = _portaudio()
     if refresh and not _ACTIVE:
         _restart_portaudio()
     try:
@@ -169,6 +191,7 @@ def list_input_devices(*, refresh: bool = False) -> list[InputDevice]:
 
 def _restart_portaudio() -> None:
     # sounddevice has no public call for this; these two are what its own docs suggest.
+    sd = _portaudio()
     try:
         sd._terminate()
         sd._initialize()
@@ -204,6 +227,7 @@ def _resolve_device(device: int | str | None) -> InputDevice:
 
 def _open_settings(device: InputDevice) -> tuple[int, int]:
     """(sample rate, channels) the device accepts: 16 kHz mono if it can, else its own rate."""
+    sd = _portaudio()
     native = round(device.default_samplerate) or SAMPLE_RATE
     tries = [(SAMPLE_RATE, 1), (native, 1), (native, min(device.channels, 2))]
     last: Exception | None = None
@@ -316,7 +340,7 @@ class Recorder:
         self.error: MicrophoneError | None = None
         self._queue: queue.Queue = queue.Queue()
         self._paused = threading.Event()
-        self._stream: sd.InputStream | None = None
+        self._stream: Any = None  # the sounddevice.InputStream while recording
         self._writer: threading.Thread | None = None
         self._stopping = False
         self._disk_error: OSError | None = None
@@ -330,6 +354,7 @@ class Recorder:
         """Open the device and start writing; raises `MicrophoneError` if it cannot."""
         if self._writer is not None:
             raise RuntimeError(f"recorder for {self.path} was already started")
+        sd = _portaudio()  # first: without PortAudio there is no device list to look in
         self.device = _resolve_device(self.device_request)
         rate, channels = _open_settings(self.device)
         if not self.path.parent.is_dir():
@@ -391,6 +416,7 @@ class Recorder:
         a device lost mid-recording, after saving everything captured before."""
         if self._writer is None:
             raise RuntimeError(f"recorder for {self.path} was not started")
+        sd = _portaudio()  # imported already: start() opened a stream with it
         self._stopping = True
         if self._stream is not None:
             with contextlib.suppress(sd.PortAudioError):

@@ -27,6 +27,7 @@ __all__ = [
     "family_for",
     "family_of",
     "features_of",
+    "is_onnx_export",
     "model_path",
 ]
 
@@ -173,8 +174,32 @@ def family_of(source: str | os.PathLike) -> Family | None:
     return FAMILIES.get(model_type or "")
 
 
+# What an ONNX export (model.onnx, no PyTorch weights) cannot do: it holds the graph from audio
+# to logits only, so there is nothing to re-write as safetensors or export again, and no layers.
+ONNX_ONLY_MISSING = frozenset({"hf_export", "onnx_export", "embeddings"})
+
+
+def is_onnx_export(source: str | os.PathLike) -> bool:
+    """Whether `source` is a folder holding an ONNX export: model.onnx beside no PyTorch
+    weights (told from its files, as `family_of`; a tuning job stands for its model/)."""
+    path = Path(source).expanduser()
+    if not path.is_dir():
+        return False
+    path = model_path(path)
+    if not (path / "model.onnx").is_file():
+        return False
+    torch_weights = ("pytorch_model.bin", "model.safetensors.index.json")
+    return not any(path.glob("*.safetensors")) and not any(
+        (path / name).is_file() for name in torch_weights
+    )
+
+
 def features_of(source: str | os.PathLike) -> frozenset[str]:
     """What Tingxie can do with `source` (`family_of`); a source whose family cannot be told is
-    taken for a CTC model, the default family, until loading it says otherwise."""
+    taken for a CTC model, the default family, until loading it says otherwise. An ONNX export
+    (`is_onnx_export`) runs as its family does, without the exports and embeddings."""
     family = family_of(source)
-    return CTC_FEATURES if family is None else family.features
+    features = CTC_FEATURES if family is None else family.features
+    if is_onnx_export(source):
+        features -= ONNX_ONLY_MISSING
+    return features

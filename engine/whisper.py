@@ -113,6 +113,9 @@ class LoadedWhisper:
     family: Family = WHISPER
     sampling_rate: int = SAMPLE_RATE
     attention: str = "ctranslate2"
+    # What runs it (engine.model.LoadedModel.runtime names torch, onnx or onnx-int8 there):
+    # always CTranslate2, whatever LoadOptions.backend asked for.
+    runtime: str = "ctranslate2"
 
     @property
     def precision(self) -> str:
@@ -180,7 +183,8 @@ def _checked(path: Path) -> Path:
 def load_whisper(source: str | os.PathLike, options: LoadOptions | None = None) -> LoadedWhisper:
     """Load a Whisper model for inference. Device "auto" picks CUDA when CTranslate2 sees a
     GPU; precision "auto" is float32 on CPUs (CTranslate2 has no fast float16 there; int8
-    would change the accuracy measured here) and float16 on GPUs."""
+    would change the accuracy measured here) and float16 on GPUs. `options.backend` (torch or
+    ONNX Runtime, for CTC models) does not apply: CTranslate2 is Whisper's one runtime."""
     import ctranslate2
     from faster_whisper import WhisperModel
 

@@ -1,6 +1,7 @@
 """Write resources/THIRD_PARTY_NOTICES.md: every library Tingxie runs on (its runtime
-dependencies from pyproject.toml, the extras the bundle carries, and theirs, as installed), the fonts and the models it uses or
-ships, with their licenses. The About dialog shows the file and a bundle carries it.
+dependencies from pyproject.toml, the extras the bundle carries, and theirs, as installed),
+the fonts and the models it uses or ships, with their licenses. The About dialog shows the
+file and a bundle carries it.
 
     .venv/bin/python packaging/notices.py      # after changing dependencies
 """

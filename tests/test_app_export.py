@@ -271,6 +271,11 @@ def test_share_dialog_keeps_the_token_in_the_keyring_and_says_offline_in_chinese
     dialog.show_plan()
     plan = dialog.plan_view.toPlainText()
     assert "model.safetensors" in plan and "README.md" in plan and "license: apache-2.0" in plan
+    assert "不上传" not in plan
+    build_model(model / "model-onnx", "tiny", seed=1)  # an export kept inside it: shown left out
+    dialog.show_plan()
+    plan = dialog.plan_view.toPlainText()
+    assert plan.split("：\n")[-1].split("README.md:")[0].strip() == "model-onnx/"
 
     emitted(qtbot, handle.worker.push_failed, dialog.upload_button.click, 30_000)
     qtbot.waitUntil(lambda: "无法连接" in dialog.status.text(), timeout=5_000)

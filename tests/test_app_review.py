@@ -205,8 +205,18 @@ def test_click_plays_char_and_playback_is_highlighted(qtbot, panel: ReviewPanel,
 
 
 def test_progress_estimate_and_helpers(panel: ReviewPanel):
-    assert format_duration(45) == "45 s" and format_duration(185) == "3 min 05 s"
-    assert format_duration(3720) == "1 h 02 min"
+    from app.i18n import language, set_language
+
+    before = language()
+    try:
+        set_language("en")
+        assert format_duration(45) == "45 s" and format_duration(185) == "3 min 05 s"
+        assert format_duration(3720) == "1 h 02 min"
+        set_language("zh")  # old: "3 min 05 s" inside the Chinese sentences too
+        assert format_duration(45) == "45 秒" and format_duration(185) == "3 分 05 秒"
+        assert format_duration(3720) == "1 小时 02 分"
+    finally:
+        set_language(before)
     chars = (
         Char("公", 0, 1, 0.3, (Alternative("工", 0.2),)),
         Char("圆", 1, 2, 0.2, (Alternative("园", 0.7), Alternative("", 0.1))),

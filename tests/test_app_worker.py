@@ -341,6 +341,23 @@ def test_a_recording_begun_without_a_model_says_it_has_no_text(qtbot, start, tmp
     assert live is True and sum(pushed) == 16_000  # the next one, begun with the model, is
 
 
+def test_a_recordings_folder_that_cannot_be_made_is_named_not_blamed_on_the_microphone(
+    qtbot, start, tmp_path
+):
+    """It came as the raw "[Errno 20] Not a directory" under 麦克风问题 (Microphone problem)."""
+    from app.errors import error_text
+
+    (tmp_path / "Recordings").write_text("a file in the way", encoding="utf-8")
+    folder = tmp_path / "Recordings" / "Tingxie"
+    make = recorder_factory(signal=tone(1.0), realtime=0.5)
+    handle = start(_fake_engine(recorder=make))
+    kind, error = emitted(
+        qtbot, handle.worker.error, lambda: handle.start_recording.emit(str(folder))
+    )
+    assert kind != "microphone" and error.code == "recording.folder"
+    assert str(folder) in error_text(error) and not make.made  # nothing was started
+
+
 def test_a_live_model_that_fails_is_reported_once_and_the_recording_transcribed_whole(
     qtbot, start, tmp_path
 ):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from engine.audio import write_wav
+from engine.errors import MESSAGES
 from engine.normalize import NormalizeOptions
 from engine.tune.data import (
     DatasetError,
@@ -280,6 +281,42 @@ def test_validation_finds_every_problem(messy):
     assert report.unknown_examples["龙"] == ["m.tsv:9", "m.tsv:10"]
     table = report.table()
     assert "1 of 9 rows usable" in table and "龙×2" in table and "missing_audio" in table
+
+
+def test_findings_and_dataset_errors_carry_a_code_to_word_them_by(messy, tmp_path):
+    """Old: a finding's detail and a DatasetError were English text only ('transcript is empty',
+    '0.10 s < 0.3 s', 'data … does not exist; …'), shown so in the Chinese UI. Each now carries
+    an engine.errors code and its parameters; its English (the CLI's table) reads as before."""
+    report = validate(messy, VOCAB, ValidationOptions(min_seconds=0.3, max_seconds=2.0))
+    for f in report.findings:
+        assert f.code in MESSAGES and MESSAGES[f.code].format(**f.params) == f.detail, f
+    found = {f.origin: f for f in report.findings}
+    assert found["m.tsv:3"].detail == f"{tmp_path / 'missing.wav'} does not exist"
+    assert found["m.tsv:3"].params == {"path": tmp_path / "missing.wav"}
+    assert found["m.tsv:4"].code.startswith("audio.")  # the audio module's own error
+    assert (found["m.tsv:5"].code, found["m.tsv:5"].detail) == (
+        "dataset.row_empty_text",
+        "transcript is empty",
+    )
+    short = found["m.tsv:6"]
+    assert short.detail == "0.10 s < 0.3 s" and short.code == "dataset.row_too_short"
+    assert short.params["limit"] == 0.3 and short.params["seconds"] == pytest.approx(0.1)
+    assert found["m.tsv:9"].params == {"chars": "龙"}
+    manifest = tmp_path / "m.tsv"
+    manifest.write_text("path\ttext\tstart\tend\na.wav\t天\tsoon\t\n", encoding="utf-8")
+    (bad,) = from_manifest(manifest).import_problems
+    assert (bad.code, bad.params, bad.detail) == (
+        "dataset.row_bad_time",
+        {"value": "soon"},
+        "'soon' is not a time in seconds",
+    )
+    with pytest.raises(DatasetError) as error:
+        load_dataset(tmp_path / "nowhere.tsv")
+    assert error.value.code == "dataset.source_missing"
+    assert error.value.params == {"source": tmp_path / "nowhere.tsv"}
+    assert str(error.value) == (
+        f"data {tmp_path / 'nowhere.tsv'} does not exist; give a manifest (.tsv/.csv) or a folder"
+    )
 
 
 def test_new_characters_can_be_kept(messy):

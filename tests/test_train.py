@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shutil
 import sys
 import threading
 from dataclasses import replace
@@ -16,6 +17,7 @@ import torch
 
 from engine.model import LoadOptions, load_model
 from engine.testmodels import build_model
+from engine.tune import wire
 from engine.tune.config import PRESETS, TuneConfig, settings_help
 from engine.tune.events import (
     CheckpointSaved,
@@ -424,6 +426,30 @@ def test_low_disk_space_fails_with_the_numbers(corpus, tmp_path, monkeypatch):
     events = list(run_job(_config(corpus, tmp_path / "full")))
     assert isinstance(events[-1], JobFailed)
     assert "GB free" in events[-1].message and "output_dir" in events[-1].message
+
+
+def test_a_damaged_base_model_fails_with_its_code_for_the_app_to_word(corpus, tmp_path):
+    """The job's own load met transformers' SafetensorError, which reached the Tune page as
+    'SafetensorError: Error while deserializing header' (no file named, English in the
+    Chinese UI): it is the loader's model.bad_weights, carried with its code to the app."""
+    from app.errors import failure_text
+    from app.i18n import language, set_language
+
+    base = tmp_path / "base"
+    shutil.copytree(corpus[0], base)
+    weights = base / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    events = list(run_job(_config(corpus, tmp_path / "o", model=str(base), steps=1)))
+    failed = events[-1]
+    assert isinstance(failed, JobFailed) and failed.code == "model.bad_weights"
+    assert str(weights) in failed.message and "copy the model again" in failed.message
+    before = language()
+    try:
+        set_language("zh")
+        worded = failure_text(wire.decode(wire.encode(failed)))  # as the app reads it back
+    finally:
+        set_language(before)
+    assert str(weights) in worded and "已损坏或不完整" in worded
 
 
 def test_bad_data_fails_cleanly(corpus, tmp_path):

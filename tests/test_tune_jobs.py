@@ -94,6 +94,7 @@ def _every_event(tmp_path: Path) -> list:
         JobFinished(JobResult(tmp_path / "model", tmp_path / "adapter", None, None, 4, 4)),
         JobCancelled(3, None),
         JobFailed("data d does not exist; give a manifest"),
+        JobFailed("m is damaged", "model.bad_weights", (("path", "m"), ("detail", "cut"))),
         Estimate(3.5, 0.25, 1.0, 200, 3, 2_000_000_000, 0, "cpu", 4),
     ]
 

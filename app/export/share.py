@@ -111,6 +111,8 @@ class ShareDialog(QDialog):
             return
         head = tr("share.plan", count=len(plan.files) + 1, repo_id=plan.repo_id, folder=plan.folder)
         files = "\n".join(f"  {rel}" for rel in (*plan.files, "README.md"))
+        if plan.left_out:
+            files += "\n" + "\n".join([tr("share.left_out"), *(f"  {r}" for r in plan.left_out)])
         self.plan_view.setPlainText(f"{head}\n{files}\n\nREADME.md:\n{plan.card}")
         self.status.finished("")
         self._plan = plan

@@ -92,6 +92,10 @@ EXPORT_STRINGS: dict[str, tuple[str, str]] = {
         "{count} files to {repo_id} from {folder}:",
         "将从 {folder} 上传 {count} 个文件到 {repo_id}：",
     ),
+    "share.left_out": (
+        "Left out (folders inside it, such as other exports):",
+        "不上传（其中的子文件夹，例如其他导出）：",
+    ),
     "share.upload": ("Upload", "上传"),
     "share.uploading": ("Uploading to {repo_id}…", "正在上传到 {repo_id}…"),
     "share.done": ("Uploaded: {url}", "已上传：{url}"),

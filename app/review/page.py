@@ -45,6 +45,7 @@ from ..transcript import ConfidenceBar, ask_speaker_name
 from ..undo import EditCommand, HeadCommand, RenameSpeakerCommand
 from ..worker import DatasetRequest
 from . import strings  # noqa: F401  (registers the strings used below)
+from .strings import format_duration  # the time left, in the UI language's units
 from .view import ReviewView, SpanWaveform
 
 __all__ = ["KEYS", "FixBox", "ReviewPanel", "format_duration"]
@@ -65,18 +66,6 @@ MAX_ALTERNATIVES = 9  # Alt+1 … Alt+9
 _KEY_HINTS = {"fix": "Enter"}
 _MIN_TEXT_LINES = 4  # transcript lines kept in view however small the window
 _RECOLOR_DELAY_MS = 150  # keys handled by the fix box rather than an action
-
-
-def format_duration(seconds: float) -> str:
-    """'45 s', '3 min 05 s', '1 h 02 min' for the time-left label."""
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def marked(texts: Sequence[str], span_chars: Sequence[Char]) -> str:

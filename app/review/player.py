@@ -4,7 +4,8 @@ PySide6-Essentials has no QtMultimedia, so audio goes out through sounddevice (P
 already used for the microphone. The span is read (engine.audio.read_span seeks, it does not
 decode the whole file) in a background thread; a timer in the UI thread reports the position.
 Speed keeps the pitch (WSOLA time stretching, `time_stretch`): Mandarin tones must still
-sound right at 1.5×.
+sound right at 1.5×. sounddevice is imported on first play: its import loads the PortAudio
+library, and where that is missing (libportaudio2 not installed) playing says so on `failed`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import time
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
+
+from engine.errors import TingxieError
+
+from ..errors import error_text
 
 __all__ = ["SoundDevicePlayer", "time_stretch"]
 
@@ -114,11 +119,14 @@ class SoundDevicePlayer(QObject):
         if ticket[0] == "preview":
             self.loaded.emit(ticket[3], samples)
             return
-        import sounddevice as sd
-
         from engine.audio import SAMPLE_RATE
 
         self.loaded.emit(self._start, samples)  # drawn even where no sound can be played
+        try:
+            import sounddevice as sd
+        except OSError:  # "PortAudio library not found": libportaudio2 is not installed
+            self.failed.emit(error_text(TingxieError("audio.no_portaudio")))
+            return
         try:
             sd.play(time_stretch(samples, self._speed), samplerate=SAMPLE_RATE)
         except (sd.PortAudioError, ValueError) as e:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..i18n import STRINGS
+from ..i18n import STRINGS, tr
 
-__all__ = ["REVIEW_STRINGS"]
+__all__ = ["REVIEW_STRINGS", "format_duration"]
 
 # key -> (English, Simplified Chinese), as in app.i18n.STRINGS.
 REVIEW_STRINGS: dict[str, tuple[str, str]] = {
@@ -19,6 +19,10 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
         "存疑 {index}/{count}：“{text}”（{confidence:.0%}）",
     ),
     "review.done": ("No doubtful text left.", "没有存疑的文字了。"),
+    # a length of time (app.review.strings.format_duration), in whole seconds, minutes, hours
+    "duration.seconds": ("{seconds} s", "{seconds} 秒"),
+    "duration.minutes": ("{minutes} min {seconds:02d} s", "{minutes} 分 {seconds:02d} 秒"),
+    "duration.hours": ("{hours} h {minutes:02d} min", "{hours} 小时 {minutes:02d} 分"),
     "review.progress": (
         "{count} doubtful left · about {time} to review",
         "剩余 {count} 处存疑 · 约需 {time}",
@@ -116,3 +120,17 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
 }
 
 STRINGS.update(REVIEW_STRINGS)
+
+
+def format_duration(seconds: float) -> str:
+    """A length of time in the UI language, to the second under an hour: '45 s', '3 min 05 s',
+    '1 h 02 min' ('45 秒', '3 分 05 秒', '1 小时 02 分'). For the review's time left, the Tune
+    estimates and the library's Length column."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return tr("duration.seconds", seconds=seconds)
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return tr("duration.minutes", minutes=minutes, seconds=secs)
+    hours, minutes = divmod(minutes, 60)
+    return tr("duration.hours", hours=hours, minutes=minutes)

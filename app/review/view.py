@@ -66,6 +66,7 @@ class SpanWaveform(QWidget):
         super().__init__(parent)
         self.plot = pg.PlotWidget(background="w")
         self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.setMenuEnabled(False)  # pyqtgraph's own menu is English only
         self.plot.hideButtons()
         self.plot.setYRange(-1.0, 1.0)
         self.plot.getPlotItem().hideAxis("left")

@@ -6,6 +6,8 @@ are drawn from the check kept, so a language switch rewords them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -21,19 +23,36 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.errors import TingxieError
 from engine.tune.prepare import DataCheck, Issue
 
+from ..errors import error_text
 from ..i18n import tr
 from . import strings  # noqa: F401  (registers the strings used below)
 
-__all__ = ["CheckPanel", "issue_text"]
+__all__ = ["CheckPanel", "detail_text", "issue_text"]
 
 _MAX_ROWS = 1000  # findings listed (the summary counts them all)
 _BLOCKING_COLOR, _WARNING_COLOR = "#c62828", "#e65100"
 
 
+def detail_text(code: str, params: Mapping[str, object], english: str) -> str:
+    """A finding's or an issue's detail in the UI language, by its engine.errors code (its
+    English when it has none: a system's message, a name)."""
+    if not code:
+        return english
+    params = dict(params)
+    if "counts" in params:  # how many rows of each kind ("dataset.none_usable"): in words here
+        params["found"] = tr("tune.check.separator").join(
+            tr("tune.check.kind_count", kind=tr(f"tune.finding.{kind}"), count=n)
+            for kind, n in params["counts"]
+        )
+    return error_text(TingxieError(code, **params))
+
+
 def issue_text(issue: Issue) -> str:
-    return tr(f"tune.issue.{issue.kind}", count=issue.count, detail=issue.detail)
+    detail = detail_text(issue.code, issue.params, issue.detail)
+    return tr(f"tune.issue.{issue.kind}", count=issue.count, detail=detail)
 
 
 class CheckPanel(QWidget):
@@ -56,6 +75,7 @@ class CheckPanel(QWidget):
         self.vocab_button.clicked.connect(self.add_vocabulary)
         self.histogram = pg.PlotWidget(background="w")
         self.histogram.setMouseEnabled(x=False, y=False)
+        self.histogram.setMenuEnabled(False)  # pyqtgraph's own menu is English only
         self.histogram.hideButtons()
         self.histogram.setMinimumHeight(140)
         self.histogram.setMaximumHeight(200)
@@ -131,7 +151,8 @@ class CheckPanel(QWidget):
         self.table.setRowCount(min(len(findings), _MAX_ROWS))
         for row, f in enumerate(findings[:_MAX_ROWS]):
             used = tr("tune.check.skipped") if f.skipped else tr("tune.check.kept")
-            for col, text in enumerate((f.origin, tr(f"tune.finding.{f.kind}"), f.detail, used)):
+            detail = detail_text(f.code, f.params, f.detail)
+            for col, text in enumerate((f.origin, tr(f"tune.finding.{f.kind}"), detail, used)):
                 self.table.setItem(row, col, QTableWidgetItem(text))
         if check is None:
             self.summary.setText(tr("tune.check.running") if self._checking else "")

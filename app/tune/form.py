@@ -1,6 +1,8 @@
 """Every TuneConfig setting as an editable field, generated from the dataclass: each field's type
-picks its editor and its help (`settings_help`, the text `tingxie-cli tune --help` shows) sits
-beside it. A setting added to the engine appears here without a widget written for it.
+picks its editor and its help sits beside it, in the UI language (`tune.help.<setting>`: the
+English is `settings_help`, the text `tingxie-cli tune --help` shows; the Chinese is
+app.tune.strings.SETTING_HELP_ZH). A setting added to the engine appears here without a widget
+written for it.
 
 Settings a preset fills are left empty and show the preset's value greyed; typing a value
 overrides it, clearing the field gives it back to the preset. What is typed is read by TuneConfig
@@ -28,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.tune.config import TuneConfig, settings_help
+from engine.tune.config import TuneConfig
 
 from ..i18n import tr
 from . import strings  # noqa: F401  (registers the strings used below)
@@ -147,15 +149,15 @@ class ConfigForm(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         hints = typing.get_type_hints(TuneConfig)
-        meaning = {name: text for name, _, text in settings_help()}
         self.fields: dict[str, _Field] = {}
+        self._helps: list[tuple[str, QLabel, QWidget]] = []  # (setting, its note, its editor)
         self.normalize: dict[str, QCheckBox] = {}
         grid = QGridLayout(self)
         row = 0
         for f in dataclasses.fields(TuneConfig):
             if f.name in _ELSEWHERE:
                 continue
-            label, help_label = QLabel(f.name), QLabel(meaning[f.name])
+            label, help_label = QLabel(f.name), QLabel()
             help_label.setWordWrap(True)
             help_label.setEnabled(False)  # greyed: a note, not a control
             if dataclasses.is_dataclass(hints[f.name]):
@@ -164,7 +166,7 @@ class ConfigForm(QWidget):
                 field = _Field(f.name, hints[f.name], self._changed)
                 self.fields[f.name] = field
                 editor = field.widget
-            editor.setToolTip(meaning[f.name])
+            self._helps.append((f.name, help_label, editor))
             grid.addWidget(label, row, 0)
             grid.addWidget(editor, row, 1)
             grid.addWidget(help_label, row, 2)
@@ -191,6 +193,10 @@ class ConfigForm(QWidget):
     def retranslate(self) -> None:
         for field in self.fields.values():
             field.retranslate()
+        for name, help_label, editor in self._helps:
+            meaning = tr(f"tune.help.{name}")
+            help_label.setText(meaning)
+            editor.setToolTip(meaning)
 
     # ---- values --------------------------------------------------------------------------
     def set_config(self, config: TuneConfig) -> None:

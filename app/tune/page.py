@@ -46,6 +46,7 @@ from engine.tune.jobs import (
 from engine.tune.wire import TERMINAL
 
 from ..demo import model_display_name
+from ..errors import failure_text
 from ..features import capabilities
 from ..i18n import LiveText, Message, tr
 from . import strings  # noqa: F401  (registers the strings used below)
@@ -390,8 +391,8 @@ class TunePage(QWidget):
     def _estimated(self, _folder: str, estimate: Any) -> None:
         self.how.show_estimate(estimate)
 
-    def _estimate_failed(self, _folder: str, message: str) -> None:
-        self.how.say(lambda: tr("tune.how.failed", message=message))
+    def _estimate_failed(self, _folder: str, failed: Any) -> None:
+        self.how.say(lambda: tr("tune.how.failed", message=failure_text(failed)))
 
     def _refused(self, folder: str) -> None:
         name = _job_name(JobFolder(folder))

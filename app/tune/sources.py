@@ -52,7 +52,11 @@ class SourcesPanel(QWidget):
         self.model_box.setEditable(True)  # a Hub id is typed in
         self.model_box.setMinimumWidth(420)
         self.model_box.currentTextChanged.connect(self.changed)
-        self._offered = ""  # the model in use, as set_current_model last put it in the box
+        self.model_box.currentTextChanged.connect(self._edited)
+        # Whether the box still shows what set_current_model put there (no one changed it
+        # since): then it follows the next model switch.
+        self._following = True
+        self._offering = False
         self.browse_model = QPushButton()
         self.browse_model.clicked.connect(self._browse_model)
         self.model_note = QLabel()  # what the chosen base model's family allows (Whisper: LoRA)
@@ -189,11 +193,19 @@ class SourcesPanel(QWidget):
         """Offer the model in use as the base; the box follows each switch unless the user
         chose or typed another."""
         typed = self.model_box.currentText()
-        if self.model_box.findText(source) < 0:
-            self.model_box.insertItem(0, source)
-        if not typed or typed in (source, self._offered):
-            self.model_box.setCurrentText(source)
-        self._offered = source
+        self._offering = True
+        try:
+            if self.model_box.findText(source) < 0:
+                self.model_box.insertItem(0, source)
+            if not typed or typed == source or self._following:
+                self.model_box.setCurrentText(source)
+                self._following = True
+        finally:
+            self._offering = False
+
+    def _edited(self, _text: str) -> None:
+        if not self._offering:
+            self._following = False  # chosen or typed: kept through model switches
 
     def model(self) -> str:
         return self.model_box.currentText().strip()

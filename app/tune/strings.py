@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from engine.tune.config import settings_help
+
 from ..i18n import STRINGS
 
-__all__ = ["TUNE_STRINGS"]
+__all__ = ["SETTING_HELP_ZH", "TUNE_STRINGS"]
 
 # key -> (English, Simplified Chinese), as in app.i18n.STRINGS.
 TUNE_STRINGS: dict[str, tuple[str, str]] = {
@@ -96,6 +98,9 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
         "Nothing is held out, so the result cannot be measured (raise heldout_fraction).",
         "没有留出检验数据，无法衡量结果（请调高 heldout_fraction）。",
     ),
+    # how many rows of one kind, in a list of them ("1 audio missing, 2 too short")
+    "tune.check.kind_count": ("{count} {kind}", "{kind} {count} 行"),
+    "tune.check.separator": (", ", "、"),
     "tune.finding.missing_audio": ("audio missing", "音频不存在"),
     "tune.finding.unreadable_audio": ("audio unreadable", "音频无法读取"),
     "tune.finding.bad_row": ("bad row", "格式错误"),
@@ -347,5 +352,78 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
     "tune.close.stop": ("Stop and keep a checkpoint", "停止并保留检查点"),
     "tune.close.background": ("Let it finish in the background", "在后台完成"),
 }
+
+# What each TuneConfig setting means, in Chinese: the note beside it in the form (and its
+# tooltip). The English is the setting's own help (`settings_help`, what `tune --help` shows);
+# both are registered as `tune.help.<setting>`.
+SETTING_HELP_ZH: dict[str, str] = {
+    "model": "基础模型：Hugging Face 格式的模型文件夹，或 Hub 模型 ID",
+    "data": (
+        "清单（.tsv/.csv：path,text[,start,end]）、音频 + 同名 .txt 的文件夹，"
+        "或 Common Voice 文件夹"
+    ),
+    "output_dir": (
+        "新的或空的文件夹（继续某个任务时用它自己的文件夹）：存放 checkpoints/、"
+        "model/（合并后的模型）和 adapter/（LoRA）"
+    ),
+    "method": "lora（适配器，小而稳妥）、partial（部分微调）或 full（全部微调）",
+    "preset": "quick（快速）/ balanced（均衡）/ thorough（充分）：为留空的设置填入数值",
+    "steps": "训练步数（优化器更新的次数）",
+    "max_minutes": (
+        "时间上限：任务实际用时的分钟数（含准备时间；继续的任务接着已用的时间计算）；"
+        "学习率在此之前降到 0，到时任务以已完成的步数结束。留空 = 不限时"
+    ),
+    "learning_rate": "峰值学习率：预热结束时达到，之后线性降到 0",
+    "lora_rank": "LoRA 适配器的秩（容量）",
+    "mask_time_prob": "SpecAugment：在时间上被遮盖的帧所占的比例",
+    "lora_alpha": "LoRA 的缩放系数；留空 = 2 × 秩",
+    "lora_dropout": "LoRA 支路上的 dropout 比例",
+    "freeze_layers": "partial：冻结最底下的 N 层 Transformer（留空 = 一半）",
+    "freeze_feature_encoder": "是否冻结特征编码器；自动 = lora/partial 时冻结，full 时训练",
+    "allow_pickle": (
+        "允许加载只有 pytorch_model.bin 权重的基础模型（pickle 格式，加载时可能执行代码）："
+        "仅用于可信的来源"
+    ),
+    "extend_vocab": "把词表中没有的字加入词表（否则跳过含这些字的行）",
+    "domain_text": (
+        "文本文件（每行一句），在基础模型带语言模型时，用于构建微调后模型的领域 n 元语言模型；"
+        "留空 = 用训练数据的转写文字。若为防止遗忘混入了通用语音，请给出该领域自己的文本，"
+        "以免通用句子冲淡它"
+    ),
+    "warmup_steps": "预热步数；留空 = 总步数的 10%",
+    "weight_decay": "AdamW 的解耦权重衰减",
+    "max_grad_norm": "梯度裁剪的范数上限（0 = 不裁剪）",
+    "batch_seconds": "每个优化步的音频秒数（靠梯度累积达到）",
+    "micro_batch_seconds": "每次前向计算的音频秒数（含填充；限制内存占用）",
+    "mask_time_length": "每个时间遮盖的帧数（10 帧 × 20 毫秒）",
+    "mask_feature_prob": "SpecAugment：在隐藏通道上遮盖的比例",
+    "layerdrop": "训练时随机跳过整层 Transformer 的比例",
+    "seed": "随机种子：固定初始化、数据顺序和遮盖",
+    "device": "auto：有 CUDA GPU 时使用 GPU",
+    "precision": "auto：CUDA 上用 bf16（较旧的 GPU 用 fp16），CPU 上用 fp32",
+    "gradient_checkpointing": "训练时重新计算激活值：内存更少，约慢 30%",
+    "cache_features": (
+        "特征编码器冻结时：每句只计算一次它的输出并保存在磁盘上的 output_dir/cache 中"
+        "（约为解码后音频的 3 倍大小），而不是每一步都运行卷积层"
+    ),
+    "heldout_fraction": "留作检验的语句比例（按语句 ID 的哈希划分）",
+    "eval_every": "每隔多少步在检验语句上测一次字错率（0 = 只在训练前后各测一次）",
+    "save_every": "每隔多少步保存一次检查点（取消时总会保存一个）",
+    "keep_checkpoints": "保留最近几个检查点（最佳的检查点另外保留）",
+    "min_seconds": "最短时长（秒）：更短的语句被跳过",
+    "max_seconds": "最长时长（秒）：更长的语句被跳过",
+    "normalize": (
+        "转写文字的规范化（engine.normalize）：half_width（全角转半角）、"
+        "remove_punctuation（去掉标点）、remove_spaces（去掉空格）、lowercase（转小写）、"
+        "to_simplified（繁体转简体）——默认全部开启"
+    ),
+}
+# a setting the table lacks reads in English (tests/test_app_i18n.py checks that none does)
+TUNE_STRINGS.update(
+    {
+        f"tune.help.{name}": (meaning, SETTING_HELP_ZH.get(name, meaning))
+        for name, _, meaning in settings_help()
+    }
+)
 
 STRINGS.update(TUNE_STRINGS)

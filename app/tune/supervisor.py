@@ -76,7 +76,7 @@ class TuneSupervisor(QObject):
 
     event = Signal(str, object)  # job folder, a JobEvent of a run
     estimated = Signal(str, object)  # job folder, engine.tune.events.Estimate
-    estimate_failed = Signal(str, str)  # job folder, one-line reason
+    estimate_failed = Signal(str, object)  # job folder, its JobFailed
     started = Signal(str, str, int)  # job folder, kind, pid
     ended = Signal(str, str, int, str)  # job folder, kind, exit status, log tail: no last event
     finished = Signal(str, str)  # job folder, kind: the child is gone (after its events)
@@ -217,7 +217,7 @@ class TuneSupervisor(QObject):
             elif isinstance(event, Estimate):
                 self.estimated.emit(folder, event)
             elif isinstance(event, JobFailed):
-                self.estimate_failed.emit(folder, event.message)
+                self.estimate_failed.emit(folder, event)
 
     # ---- quick work that must not run in the UI thread -------------------------------------
     @Slot(object)

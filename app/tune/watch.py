@@ -29,6 +29,7 @@ from engine.tune.events import (
     StepProgress,
 )
 
+from ..errors import failure_text
 from ..i18n import Message, tr
 from ..review.page import format_duration
 from . import strings  # noqa: F401  (registers the strings used below)
@@ -39,6 +40,7 @@ __all__ = ["WatchPanel"]
 def _plot(color: str) -> tuple[pg.PlotWidget, Any]:
     plot = pg.PlotWidget(background="w")
     plot.setMouseEnabled(x=False, y=False)
+    plot.setMenuEnabled(False)  # pyqtgraph's own menu is English only
     plot.hideButtons()
     plot.showGrid(x=True, y=True, alpha=0.2)
     plot.setMinimumHeight(160)
@@ -160,7 +162,7 @@ class WatchPanel(QWidget):
             key = "tune.watch.cancelled" if event.checkpoint else "tune.watch.cancelled_none"
             self.say(lambda: tr(key, step=event.step))
         elif isinstance(event, JobFailed):
-            self.say(lambda: tr("tune.watch.failed", message=event.message))
+            self.say(lambda: tr("tune.watch.failed", message=failure_text(event)))
 
     def _step(self, event: StepProgress) -> None:
         if self.steps and event.step <= self.steps[-1]:  # replayed after a resume: start over

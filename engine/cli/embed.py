@@ -32,12 +32,18 @@ def run(args: argparse.Namespace) -> int:
     from engine.audio import AudioError
     from engine.embed import EmbedOptions, embed, write_embedding
     from engine.model import LoadOptions, ModelLoadError, load_model
+    from engine.registry import is_onnx_export
     from engine.watch import unique_base
 
     from .transcribe import OutputError, _check_folder, failure_line, summary
 
     try:
         options = EmbedOptions(layer=args.layer, pool=args.pool)
+        if is_onnx_export(args.model):  # as engine.embed says it of a loaded ONNX export
+            raise ValueError(
+                f"{args.model}: an ONNX export holds only the logits; embed with the PyTorch "
+                "model it was exported from"
+            )
         model = load_model(args.model, LoadOptions(device=args.device, backend="torch"))
         if args.out is not None:
             _check_folder(args.out)  # found before the model runs, not after

@@ -36,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"would upload to {plan.repo_id} from {plan.folder}:")
             for rel in (*plan.files, "README.md"):
                 print(f"  {rel}")
+            if plan.left_out:
+                print("left out (subfolders are not part of the model):")
+                for rel in plan.left_out:
+                    print(f"  {rel}")
             print(plan.card)
             return 0
         url = push(plan, resolve_token(), progress=print)

@@ -47,7 +47,7 @@ def _events(kind: str, job: JobFolder, cancel: threading.Event, resume: bool) ->
             yield estimate(config)
         except (ValueError, OSError, RuntimeError) as e:
             log.info("estimate failed", exc_info=True)
-            yield JobFailed(str(e).splitlines()[0] if str(e) else type(e).__name__)
+            yield JobFailed.of(e)
         return
     from .loop import run_job
 

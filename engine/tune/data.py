@@ -14,19 +14,21 @@ import itertools
 import logging
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from engine.errors import MESSAGES, TingxieError
 from engine.normalize import NormalizeOptions, normalize_text
 
 __all__ = [
     "DatasetError",
     "Example",
     "Finding",
+    "RowError",
     "TuneDataset",
     "ValidationOptions",
     "ValidationReport",
@@ -60,8 +62,14 @@ _TSV = dict(delimiter="\t", quoting=csv.QUOTE_NONE, quotechar=None)
 _CELL_BREAKS = str.maketrans("\t\r\n", "   ")
 
 
-class DatasetError(ValueError):
-    """A dataset cannot be used at all (nothing readable, unknown layout); says what to do."""
+class DatasetError(TingxieError, ValueError):
+    """A dataset cannot be used at all (nothing readable, unknown layout); says what to do.
+    Coded (`engine.errors`): str() is the English, `code` and `params` word it otherwise."""
+
+
+class RowError(TingxieError, ValueError):
+    """One row cannot be used (a cell that is not a time, an empty span): the importers list
+    it as a `Finding` of that row, worded by the same code."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +85,13 @@ class Example:
 
     def __post_init__(self) -> None:
         if (self.start is None) != (self.end is None):
-            raise ValueError(f"{self.origin or self.audio}: give both start and end, or neither")
+            raise RowError("dataset.row_half_span", origin=self.origin or str(self.audio))
         if self.start is not None and not (0 <= self.start < self.end):
-            raise ValueError(
-                f"{self.origin or self.audio}: span start={self.start} end={self.end} is empty "
-                "or negative; end must be after start"
+            raise RowError(
+                "dataset.row_empty_span",
+                origin=self.origin or str(self.audio),
+                start=self.start,
+                end=self.end,
             )
 
     @property
@@ -160,12 +170,31 @@ FindingKind = Literal[
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One problem with one row."""
+    """One problem with one row. `detail` says it in English (the CLI's table, the log); `code`
+    and `params` say the same as an `engine.errors` code, for a front end to word in its own
+    language (`code` "" when the detail is a system's message, known only in English)."""
 
     origin: str  # "file:row" or the audio path
     kind: FindingKind
     detail: str
     skipped: bool = True
+    code: str = ""
+    params: Mapping[str, object] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def coded(
+        cls, code: str, origin: str, kind: FindingKind, skipped: bool = True, **params: object
+    ) -> Finding:
+        """A finding whose detail is `code`'s wording (engine.errors.MESSAGES) of `params`."""
+        return cls(origin, kind, MESSAGES[code].format(**params), skipped, code, params)
+
+    @classmethod
+    def from_error(cls, origin: str, kind: FindingKind, error: Exception) -> Finding:
+        """A finding worded by `error`: by its code when it has one."""
+        detail = next(iter(str(error).splitlines()), "")
+        if isinstance(error, TingxieError):
+            return cls(origin, kind, detail, True, error.code, error.params)
+        return cls(origin, kind, detail)
 
 
 # ---- importers ---------------------------------------------------------------------------
@@ -181,18 +210,24 @@ def from_folder(folder: str | Path) -> TuneDataset:
     """Audio files with a same-named `.txt` transcript beside them (searched recursively)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise DatasetError(f"{folder} is not a folder; choose the folder holding audio + .txt")
+        raise DatasetError("dataset.not_a_folder", folder=folder)
     extensions = _audio_extensions()
     examples, problems = [], []
     for audio in sorted(p for p in folder.rglob("*") if p.suffix.lower() in extensions):
         txt = audio.with_suffix(".txt")
         if not txt.is_file():
-            problems.append(Finding(str(audio), "bad_row", f"no transcript {txt.name} beside it"))
+            problems.append(
+                Finding.coded("dataset.row_no_transcript", str(audio), "bad_row", name=txt.name)
+            )
             continue
         try:
             text = txt.read_text(encoding="utf-8-sig").strip()  # Notepad may begin with a BOM
         except (OSError, UnicodeDecodeError) as e:
-            problems.append(Finding(str(txt), "bad_row", f"transcript not readable as UTF-8: {e}"))
+            problems.append(
+                Finding.coded(
+                    "dataset.row_transcript_unreadable", str(txt), "bad_row", detail=str(e)
+                )
+            )
             continue
         examples.append(Example(audio, text, origin=str(audio)))
     return TuneDataset(examples, str(folder), problems)
@@ -229,32 +264,31 @@ def _layout(header: list[str], delimiter: str, manifest: Path) -> tuple[_Layout,
         return _Layout(path, text, start, end, len(header), delimiter), True
     known = {*_PATH_COLUMNS, *_TEXT_COLUMNS, *_OTHER_COLUMNS}
     if any(h.strip().lower() in known for h in header):
-        lacking = [
-            f"the {what} ({', '.join(names)})"
-            for what, names, found in (
-                ("audio path", _PATH_COLUMNS, path),
-                ("transcript", _TEXT_COLUMNS, text),
+        columns, paths, texts = (", ".join(c) for c in (header, _PATH_COLUMNS, _TEXT_COLUMNS))
+        if path is None and text is None:
+            raise DatasetError(
+                "dataset.no_path_or_text_column",
+                path=manifest,
+                columns=columns,
+                path_names=paths,
+                text_names=texts,
             )
-            if found is None
-        ]
+        code = "dataset.no_path_column" if path is None else "dataset.no_text_column"
         raise DatasetError(
-            f"{manifest}: the header row names the columns {', '.join(header)} but none for "
-            f"{' or '.join(lacking)}; rename the column that holds it"
+            code, path=manifest, columns=columns, names=paths if path is None else texts
         )
     return _Layout(0, 1, 2, 3, 4, delimiter), False
 
 
 def _manifest_row(row: list[str], layout: _Layout, folder: Path, origin: str) -> Example:
-    """One manifest row as an Example; ValueError says what is wrong with it."""
+    """One manifest row as an Example; RowError says what is wrong with it."""
     if max(layout.path, layout.text) >= len(row):
-        raise ValueError(f"{len(row)} column(s); expected path and text")
+        raise RowError("dataset.row_too_few_columns", count=len(row))
     if any(cell.strip() for cell in row[layout.width :]):
-        split = (
-            "a tab in the text splits it; remove the tab"
-            if layout.delimiter == "\t"
-            else 'a comma in the text splits it; put the text in double quotes ("…")'
+        code = (
+            "dataset.row_tab_in_text" if layout.delimiter == "\t" else "dataset.row_comma_in_text"
         )
-        raise ValueError(f"{len(row)} columns where {layout.width} are expected: {split}")
+        raise RowError(code, count=len(row), width=layout.width)
 
     def number(col: int | None) -> float | None:
         if col is None or col >= len(row) or not row[col].strip():
@@ -262,7 +296,7 @@ def _manifest_row(row: list[str], layout: _Layout, folder: Path, origin: str) ->
         try:
             return float(row[col])
         except ValueError:
-            raise ValueError(f"{row[col]!r} is not a time in seconds") from None
+            raise RowError("dataset.row_bad_time", value=row[col]) from None
 
     path = Path(row[layout.path].strip())
     audio = path if path.is_absolute() else folder / path
@@ -304,18 +338,15 @@ def from_manifest(manifest: str | Path) -> TuneDataset:
     try:
         text = manifest.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
-        raise DatasetError(f"{manifest}: cannot read the manifest as UTF-8 text ({e})") from e
+        raise DatasetError("dataset.manifest_unreadable", path=manifest, detail=str(e)) from e
     first_line = text.split("\n", 1)[0]
     delimiter = "\t" if manifest.suffix.lower() == ".tsv" or "\t" in first_line else ","
     try:
         rows = list(_records(text, delimiter))
     except csv.Error as e:  # a cell past csv's size limit: a quote that never closes
-        raise DatasetError(
-            f'{manifest}: not readable as a table ({e}); look for a quote (") that opens a '
-            "text and never closes"
-        ) from e
+        raise DatasetError("dataset.manifest_not_a_table", path=manifest, detail=str(e)) from e
     if not rows:
-        raise DatasetError(f"{manifest} is empty; add rows of path{delimiter}text")
+        raise DatasetError("dataset.manifest_empty", path=manifest, delimiter=delimiter)
     layout, has_header = _layout(rows[0][2], delimiter, manifest)
     examples, problems = [], []
     for first, last, row in rows[1 if has_header else 0 :]:
@@ -324,18 +355,15 @@ def from_manifest(manifest: str | Path) -> TuneDataset:
             continue
         if last > first:
             problems.append(
-                Finding(
-                    origin,
-                    "bad_row",
-                    f'a quote (") in it closes only on line {last}, so lines {first}-{last} '
-                    "read as one row; put each text in quotes whole, or remove the stray quote",
+                Finding.coded(
+                    "dataset.row_quote_runs_on", origin, "bad_row", first=first, last=last
                 )
             )
             continue
         try:
             examples.append(_manifest_row(row, layout, manifest.parent, origin))
         except ValueError as e:
-            problems.append(Finding(origin, "bad_row", str(e)))
+            problems.append(Finding.from_error(origin, "bad_row", e))
     return TuneDataset(examples, str(manifest), problems)
 
 
@@ -344,9 +372,7 @@ def from_common_voice(folder: str | Path, split: str = "train") -> TuneDataset:
     folder = Path(folder)
     tsv = folder / f"{split}.tsv"
     if not tsv.is_file() or not (folder / "clips").is_dir():
-        raise DatasetError(
-            f"{folder} is not a Common Voice folder: expected {tsv.name} and clips/ in it"
-        )
+        raise DatasetError("dataset.not_common_voice", folder=folder, tsv=tsv.name)
     dataset = from_manifest(tsv)
     examples = [replace(e, audio=folder / "clips" / e.audio.name) for e in dataset.examples]
     return TuneDataset(examples, str(folder), dataset.import_problems)
@@ -362,7 +388,7 @@ def from_pairs(
         try:
             examples.append(Example(Path(audio), text, start, end, origin=origin))
         except ValueError as e:
-            problems.append(Finding(origin, "bad_row", str(e)))
+            problems.append(Finding.from_error(origin, "bad_row", e))
     return TuneDataset(examples, source, problems)
 
 
@@ -376,7 +402,7 @@ def load_dataset(source: str | Path) -> TuneDataset:
         if (source / "clips").is_dir() and (source / "train.tsv").is_file():
             return from_common_voice(source)
         return from_folder(source)
-    raise DatasetError(f"data {source} does not exist; give a manifest (.tsv/.csv) or a folder")
+    raise DatasetError("dataset.source_missing", source=source)
 
 
 # ---- audio access ------------------------------------------------------------------------
@@ -399,9 +425,7 @@ def _duration(example: Example) -> float:
     if example.start is None:
         return float(info.duration)
     if example.end > info.duration + 0.05:
-        raise ValueError(
-            f"span ends at {example.end:.2f} s but the file lasts {info.duration:.2f} s"
-        )
+        raise RowError("dataset.row_span_past_end", end=example.end, duration=info.duration)
     return example.end - example.start
 
 
@@ -478,40 +502,68 @@ def _check_example(
 
     origin = e.origin or str(e.audio)
     if not e.audio.is_file():
-        return [Finding(origin, "missing_audio", f"{e.audio} does not exist")], None, ""
+        missing = Finding.coded("dataset.row_audio_missing", origin, "missing_audio", path=e.audio)
+        return [missing], None, ""
     try:
         seconds = duration_of(e)
     except (AudioError, OSError, ValueError) as err:
-        return [Finding(origin, "unreadable_audio", str(err).splitlines()[0])], None, ""
+        return [Finding.from_error(origin, "unreadable_audio", err)], None, ""
     findings = []
     unknown = "" if vocab is None else "".join(dict.fromkeys(c for c in e.text if c not in vocab))
     if not e.text:
-        findings.append(Finding(origin, "empty_text", "transcript is empty"))
+        findings.append(Finding.coded("dataset.row_empty_text", origin, "empty_text"))
     if seconds < options.min_seconds:
-        findings.append(Finding(origin, "too_short", f"{seconds:.2f} s < {options.min_seconds} s"))
+        findings.append(
+            Finding.coded(
+                "dataset.row_too_short",
+                origin,
+                "too_short",
+                seconds=seconds,
+                limit=options.min_seconds,
+            )
+        )
     if seconds > options.max_seconds:
-        findings.append(Finding(origin, "too_long", f"{seconds:.1f} s > {options.max_seconds} s"))
+        findings.append(
+            Finding.coded(
+                "dataset.row_too_long",
+                origin,
+                "too_long",
+                seconds=seconds,
+                limit=options.max_seconds,
+            )
+        )
     if e.text and options.frame_seconds is not None:
         frames, needed = int(seconds / options.frame_seconds), ctc_frames_needed(e.text)
         if needed > frames:
             findings.append(
-                Finding(origin, "text_too_long", f"{needed} CTC labels for {frames} audio frames")
+                Finding.coded(
+                    "dataset.row_ctc_too_long",
+                    origin,
+                    "text_too_long",
+                    labels=needed,
+                    frames=frames,
+                )
             )
     if e.text and options.token_limit is not None:
         count, most = options.token_limit[0](e.text), options.token_limit[1]
         if count > most:
             findings.append(
-                Finding(
-                    origin, "text_too_long", f"{count} tokens; the model's decoder takes {most}"
+                Finding.coded(
+                    "dataset.row_tokens_too_long",
+                    origin,
+                    "text_too_long",
+                    count=count,
+                    limit=most,
                 )
             )
     if unknown:
         findings.append(
-            Finding(
+            Finding.coded(
+                "dataset.row_unknown_chars",
                 origin,
                 "unknown_chars",
-                f"not in vocabulary: {unknown}",
                 not options.allow_new_chars,
+                chars=unknown,
             )
         )
     return findings, seconds, unknown
@@ -541,10 +593,13 @@ def validate(
         if not any(f.skipped for f in findings):
             report.kept.append(e)
     if not report.kept:
-        found = ", ".join(f"{n} {kind}" for kind, n in sorted(report.counts().items()))
+        counts = tuple(sorted(report.counts().items()))  # ((kind, rows), …)
         raise DatasetError(
-            f"{dataset.source or 'dataset'}: none of {report.total} rows is usable ({found}); "
-            "fix the rows the validation table lists"
+            "dataset.none_usable",
+            source=dataset.source or "dataset",
+            total=report.total,
+            found=", ".join(f"{n} {kind}" for kind, n in counts),
+            counts=counts,  # the same, for a front end to word
         )
     log.info("validated %s: %d/%d rows usable", dataset.source, len(report.kept), report.total)
     return report

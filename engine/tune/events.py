@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from engine.errors import TingxieError
 from engine.metrics import CerResult
 
 from .config import TuneConfig
@@ -93,6 +95,23 @@ class JobCancelled:
 @dataclass(frozen=True, slots=True)
 class JobFailed:
     message: str  # one line, says what to do
+    # The engine error's code and parameters (engine.errors), where the failure is one: a
+    # front end in another process words it in its own language from them.
+    code: str = ""
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, error: BaseException) -> JobFailed:
+        """The event for `error`: its first line, and its code where it has one."""
+        text = str(error)
+        message = text.splitlines()[0] if text else type(error).__name__
+        if not isinstance(error, TingxieError):
+            return cls(message)
+        params = tuple((k, v if isinstance(v, _JSON) else str(v)) for k, v in error.params.items())
+        return cls(message, error.code, params)
+
+
+_JSON = (str, int, float, bool, type(None))  # what travels as itself through engine.tune.wire
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,9 @@ __all__ = [
 Format = Literal["hf", "adapter", "onnx"]
 Quantize = Literal["none", "int8"]
 FORMATS: tuple[Format, ...] = ("hf", "adapter", "onnx")
+# The heading of the tuned model's own card inside an ONNX export's README.md (its lines are
+# not the export's figures: engine.tune.hub words them from tingxie_card.json).
+TUNING_HEADING = "## Tuned with Tingxie"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,16 +150,56 @@ def export_target(chosen: str | os.PathLike[str], source: str, options: ExportOp
     """Where an export into the folder a person chose goes: that folder when it is new or
     empty, else a new subfolder named after the model and format inside it (an export replaces
     its output folder, and a chosen folder holding other files must never be replaced).
-    TingxieError export.target_exists when that subfolder exists already and holds files."""
-    chosen = Path(chosen).expanduser()
+    TingxieError export.target_exists when that subfolder exists already and holds files,
+    export.target_is_file when the chosen path (or a folder above it) is a file, and
+    export.not_writable when nothing can be written where the export would go: all found here,
+    before a model is loaded."""
+    chosen = Path(os.path.abspath(Path(chosen).expanduser()))  # ".": a folder with a name
+    if chosen.exists() and not chosen.is_dir():
+        raise TingxieError("export.target_is_file", path=chosen)
     if not chosen.is_dir() or not any(chosen.iterdir()):
-        return chosen
-    suffix = "onnx-int8" if options.quantize == "int8" else options.format
-    name = Path(str(source).rstrip("/\\")).name or "model"
-    target = chosen / f"{name}-{suffix}"
-    if target.is_dir() and any(target.iterdir()):
-        raise TingxieError("export.target_exists", path=target)
+        target = chosen
+    else:
+        suffix = "onnx-int8" if options.quantize == "int8" else options.format
+        name = Path(str(source).rstrip("/\\")).name or "model"
+        target = chosen / f"{name}-{suffix}"
+        if target.exists() and not target.is_dir():
+            raise TingxieError("export.target_is_file", path=target)
+        if target.is_dir() and any(target.iterdir()):
+            raise TingxieError("export.target_exists", path=target)
+    _check_writable(target, chosen)
     return target
+
+
+def _check_writable(target: Path, chosen: Path) -> None:
+    """The export is staged beside `target` and moved into place there: its parent (or the
+    nearest folder above it that exists, where the missing ones will be made) must take a
+    file. A scratch file is written and removed to find out (permissions alone do not say:
+    a read-only mount, an immutable folder, root)."""
+    import tempfile
+
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():  # a file where a folder above the output should be
+        raise TingxieError("export.target_is_file", path=folder)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:  # (the reason, in the system's words, stays in the traceback)
+        raise TingxieError("export.not_writable", path=chosen, folder=folder) from e
+
+
+def _check_source(source: str, options: ExportOptions) -> None:
+    """What the source cannot be exported as, found before anything is loaded: an ONNX export
+    (no PyTorch weights to read), or a family the format does not apply to (Whisper)."""
+    from engine.registry import WHISPER, family_of, features_of, is_onnx_export
+
+    if is_onnx_export(source):
+        raise TingxieError("export.onnx_source", path=source)
+    needs = {"hf": "hf_export", "onnx": "onnx_export"}.get(options.format)
+    if needs and needs not in features_of(source) and family_of(source) is WHISPER:
+        raise TingxieError("export.whisper", path=source)
 
 
 def iter_export(
@@ -174,6 +217,7 @@ def iter_export(
         if cancel is not None and cancel.is_set():
             raise ExportCancelled("export.cancelled", path=out)
 
+    _check_source(model_folder(str(source)), options)
     if options.format == "adapter":
         work = _export_adapter(Path(source), out, check)
     elif options.format == "hf":
@@ -205,9 +249,12 @@ def _export_onnx(
     # Written, checked and given its card in the staging folder: only a checked export is
     # moved into place.
     with staged_folder(out) as tmp:
-        yield from iter_write_onnx(source, tmp, options.quantize)
+        yield from iter_write_onnx(source, tmp, options.quantize, options.allow_pickle)
         yield "checking"
-        torch_model = load_model(source, LoadOptions(device="cpu", precision="fp32"))
+        torch_model = load_model(
+            source,
+            LoadOptions(device="cpu", precision="fp32", allow_pickle=options.allow_pickle),
+        )
         exported = load_model(tmp, LoadOptions(backend="onnx"))
         if options.check:
             audio, references = check_rows(options.check, options.check_limit)
@@ -228,6 +275,7 @@ def _export_onnx(
             "- input `input_values` (batch, samples) at 16 kHz, normalized per utterance as the "
             "processor does; output `logits` (batch, frames, vocabulary)",
             *lines,
+            *_tuning_lines(tmp),
         ]
         (tmp / "README.md").write_text("\n".join(card) + "\n", encoding="utf-8")
         del exported  # its session may hold model.onnx open (Windows refuses such a move)
@@ -239,6 +287,18 @@ def _export_onnx(
         tuple(line.removeprefix("- ") for line in lines),
         parity.passed(options.quantize),
     )
+
+
+def _tuning_lines(folder: Path) -> list[str]:
+    """A tuned model's card (base model, method, data, CER), which its ONNX export carries
+    (tingxie_card.json is copied with it), as lines under their own heading; none otherwise."""
+    from .export import read_card
+
+    card = read_card(folder)
+    if card is None:
+        return []
+    body = [line for line in card.render().splitlines() if line.startswith("- ")]
+    return ["", TUNING_HEADING, "", *body]
 
 
 def _export_hf(
@@ -273,10 +333,13 @@ def _export_adapter(
     job: Path, out: Path, check: Callable[[], None]
 ) -> Iterator[Stage | ExportResult]:
     from engine.atomic import staged_folder
+    from engine.registry import WHISPER, family_of
 
     adapter = job / "adapter"
     if not (adapter / "adapter_config.json").is_file():
-        raise TingxieError("export.no_adapter", path=job)
+        # A Whisper folder has no Hugging Face export to send its owner to instead.
+        code = "export.no_adapter_whisper" if family_of(job) is WHISPER else "export.no_adapter"
+        raise TingxieError(code, path=job)
     yield "writing"
     with staged_folder(out) as tmp:
         shutil.copytree(adapter, tmp, dirs_exist_ok=True)

@@ -25,7 +25,10 @@ KEYRING_SERVICE = "tingxie"
 KEYRING_USER = "huggingface"
 # What a model folder shares: weights (never pickles), configs, vocabulary, card, LM files.
 # model.bin is CTranslate2's own format (a tuned Whisper model), not a pickle; any other .bin is.
+# Only the folder's own files and its language model (lm/) are the model: any other subfolder
+# is something else kept there (an export made into it, a second model) and is left out.
 _SHARED = ("*.safetensors", "*.json", "*.onnx", "*.txt", "*.md", "lm/*", "model.bin")
+_SUBFOLDERS = ("lm",)
 _NEVER = ("checkpoints/*", ".*", "*/.*", "*.pt", "*.pkl")
 _WEIGHTS = ("*.safetensors", "*.onnx", "model.bin")
 # The first line of the card `tingxie-cli export --format onnx` writes, whose figures (precision,
@@ -44,6 +47,8 @@ class UploadPlan:
     private: bool
     files: tuple[str, ...]  # paths relative to `folder`, README.md excluded
     card: str  # the README.md that is uploaded
+    # subfolders of `folder` that are not uploaded ("name/"): exports or models kept inside it
+    left_out: tuple[str, ...] = ()
 
 
 def _pick_folder(model_dir: Path, adapter: bool) -> Path:
@@ -58,19 +63,43 @@ def _pick_folder(model_dir: Path, adapter: bool) -> Path:
 
 
 def _export_lines(folder: Path) -> list[str]:
-    """The figures of an ONNX export's own card (precision, parity check), or none."""
+    """The figures of an ONNX export's own card (precision, parity check), or none; the tuned
+    model's card it carries under a heading of its own is worded from tingxie_card.json."""
     try:
         text = (folder / "README.md").read_text(encoding="utf-8")
     except (OSError, ValueError):
         return []
     if _ONNX_CARD not in text:
         return []
-    return [line for line in text.splitlines() if line.startswith("- ") and "source:" not in line]
+    lines = []
+    for line in text.split(_ONNX_CARD, 1)[1].splitlines():
+        if line.startswith("## "):
+            break
+        if line.startswith("- ") and "source:" not in line:
+            lines.append(line)
+    return lines
+
+
+def _hub_id(name: str) -> bool:
+    """Whether a card's base model is a Hub repository (owner/name) rather than a local folder."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if name.count("/") != 1 or Path(name).expanduser().exists():
+        return False
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
 
 
 def _card(folder: Path, repo_id: str, adapter: bool) -> str:
     card = read_card(folder)
-    base = card.base_model if card else "unknown"
+    # The metadata names a Hub repository only; a local base is named by its folder's name
+    # (its path on this machine means nothing on the Hub, and says who made it where).
+    hub_base = card is not None and _hub_id(card.base_model)
+    base = card.base_model if hub_base else Path(card.base_model).name if card else ""
     kind = "adapter" if adapter else "model"
     whisper = (card is not None and card.family == "whisper") or (folder / "model.bin").is_file()
     onnx = (folder / "model.onnx").is_file()
@@ -84,7 +113,7 @@ def _card(folder: Path, repo_id: str, adapter: bool) -> str:
         "language: zh",
         "pipeline_tag: automatic-speech-recognition",
         f"library_name: {library}",
-        *([f"base_model: {base}"] if card else []),
+        *([f"base_model: {base}"] if hub_base else []),
         f"tags: [tingxie, {family}, mandarin]",
         "---",
         f"# {repo_id.split('/')[-1]}",
@@ -98,7 +127,7 @@ def _card(folder: Path, repo_id: str, adapter: bool) -> str:
             return "not measured" if v is None else f"{100 * v:.2f} %"
 
         lines += [
-            f"- base model: `{card.base_model}`",
+            f"- base model: `{base}`" + ("" if hub_base else " (a local model)"),
             f"- method: {card.method}, {card.steps} steps",
             f"- data: {card.train_examples} training utterances "
             f"({card.train_seconds / 60:.1f} min), {card.heldout_examples} held out",
@@ -119,25 +148,46 @@ def _card(folder: Path, repo_id: str, adapter: bool) -> str:
 def plan_upload(
     model_dir: str | os.PathLike[str], repo_id: str, *, private: bool = False, adapter: bool = False
 ) -> UploadPlan:
-    """The exact files and card that `push` would upload."""
+    """The exact files and card that `push` would upload: the folder's own files and its lm/,
+    never another subfolder (listed in `left_out`)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise HubError("hub.bad_repo", repo_id=repo_id)
+    try:  # the Hub client's own rule (no spaces, no "--"...), checked before any upload
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise HubError("hub.bad_repo", repo_id=repo_id) from None
     folder = _pick_folder(Path(model_dir), adapter)
     if not folder.is_dir():
         raise HubError("hub.no_folder", path=folder)
-    files = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        if rel == "README.md" or any(fnmatch.fnmatch(rel, n) for n in _NEVER):
+    files, left_out = [], []
+    for path in sorted(folder.iterdir()):
+        if path.is_dir():
+            if path.name in _SUBFOLDERS:
+                candidates = sorted(p for p in path.rglob("*") if p.is_file())
+            else:
+                if not path.name.startswith("."):
+                    left_out.append(f"{path.name}/")
+                continue
+        elif path.is_file():
+            candidates = [path]
+        else:
             continue
-        if any(fnmatch.fnmatch(rel, s) for s in _SHARED):
-            files.append(rel)
+        for file in candidates:
+            rel = file.relative_to(folder).as_posix()
+            if rel == "README.md" or any(fnmatch.fnmatch(rel, n) for n in _NEVER):
+                continue
+            if any(fnmatch.fnmatch(rel, s) for s in _SHARED):
+                files.append(rel)
     if not any(fnmatch.fnmatch(f, w) for f in files for w in _WEIGHTS):
         raise HubError("hub.no_weights", path=folder)
     # An ONNX export whose own check failed transcribes unlike its source: not for others.
     if any(line.startswith("- parity: FAILED") for line in _export_lines(folder)):
         raise HubError("hub.parity_failed", path=folder)
-    return UploadPlan(folder, repo_id, private, tuple(files), _card(folder, repo_id, adapter))
+    card = _card(folder, repo_id, adapter)
+    return UploadPlan(folder, repo_id, private, tuple(files), card, tuple(left_out))
 
 
 def resolve_token() -> str | None:
@@ -157,15 +207,19 @@ def resolve_token() -> str | None:
 def push(plan: UploadPlan, token: str | None, progress: Callable[[str], None] | None = None) -> str:
     """Create the repository if needed and upload the plan in one commit; returns its URL."""
     from huggingface_hub import CommitOperationAdd, HfApi
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
 
     if token is None:
         raise HubError("hub.no_token", folder=plan.folder)
     api = HfApi(token=token)
-    operations = [
-        CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(plan.folder / rel))
-        for rel in plan.files
-    ]
+    operations = []
+    for rel in plan.files:
+        try:  # a file of the plan removed since (the folder exported again meanwhile)
+            operations.append(
+                CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(plan.folder / rel))
+            )
+        except ValueError as e:
+            raise HubError("hub.files_changed", path=plan.folder, missing=rel) from e
     operations.append(CommitOperationAdd("README.md", plan.card.encode("utf-8")))
     try:
         url = api.create_repo(plan.repo_id, private=plan.private, exist_ok=True)
@@ -178,4 +232,8 @@ def push(plan: UploadPlan, token: str | None, progress: Callable[[str], None] | 
         raise HubError("hub.refused", repo_id=plan.repo_id, detail=str(e).splitlines()[0]) from e
     except OSError as e:  # connection refused, DNS, timeouts
         raise HubError("hub.offline", folder=plan.folder, repo_id=plan.repo_id) from e
+    except HFValidationError as e:  # a plan made without plan_upload
+        raise HubError("hub.bad_repo", repo_id=plan.repo_id) from e
+    except ValueError as e:  # a file changed while it was read for the upload
+        raise HubError("hub.failed", repo_id=plan.repo_id, detail=e) from e
     return str(url)

@@ -210,6 +210,7 @@ class Job:
         self.precision = self.precision[dtype]
 
     def _load_base(self):
+        from safetensors import SafetensorError
         from transformers import AutoModelForCTC, AutoProcessor
 
         from engine.model import ModelLoadError, pick_attention, resolve_model
@@ -223,19 +224,23 @@ class Job:
             raise ModelLoadError("model.unsupported_in_folder", path=path, error=e) from e
         attention = pick_attention("auto", family, self.device, torch.float32)
         processor = AutoProcessor.from_pretrained(path, trust_remote_code=False)
-        model = AutoModelForCTC.from_pretrained(
-            path,
-            trust_remote_code=False,
-            use_safetensors=any(path.glob("*.safetensors")) or None,
-            dtype=torch.float32,
-            attn_implementation=attention,
-            mask_time_prob=self.cfg.mask_time_prob,
-            mask_time_length=self.cfg.mask_time_length,
-            mask_feature_prob=self.cfg.mask_feature_prob,
-            layerdrop=self.cfg.layerdrop,
-            ctc_loss_reduction="mean",
-            ctc_zero_infinity=True,
-        )
+        try:
+            model = AutoModelForCTC.from_pretrained(
+                path,
+                trust_remote_code=False,
+                use_safetensors=any(path.glob("*.safetensors")) or None,
+                dtype=torch.float32,
+                attn_implementation=attention,
+                mask_time_prob=self.cfg.mask_time_prob,
+                mask_time_length=self.cfg.mask_time_length,
+                mask_feature_prob=self.cfg.mask_feature_prob,
+                layerdrop=self.cfg.layerdrop,
+                ctc_loss_reduction="mean",
+                ctc_zero_infinity=True,
+            )
+        except SafetensorError as e:  # a copy or download cut short: named, with what to do
+            weights = path / "model.safetensors"
+            raise ModelLoadError("model.bad_weights", path=weights, detail=e) from e
         self.base_path, self.family = path, family
         return model, processor
 
@@ -821,4 +826,4 @@ def run_job(
         yield from Job(config.resolved(), cancel, resume).run()
     except (ValueError, OSError, ModelLoadError, RuntimeError) as e:
         log.info("job failed", exc_info=True)  # the traceback under `tingxie-cli -v`
-        yield JobFailed(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        yield JobFailed.of(e)

@@ -9,8 +9,8 @@ No torch here beyond what `engine.model` imports to read a model's files.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -66,12 +66,17 @@ IssueKind = Literal[
 
 @dataclass(frozen=True, slots=True)
 class Issue:
-    """One thing the user should know before starting; a blocking one stops the start."""
+    """One thing the user should know before starting; a blocking one stops the start.
+    `detail` is English (or a name: the model, the characters); `code` and `params`, when the
+    detail is an error's message, are its `engine.errors` code and parameters, for a front end
+    to word in its own language."""
 
     kind: IssueKind
     blocking: bool = False
     count: int = 0
     detail: str = ""
+    code: str = ""
+    params: Mapping[str, object] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +128,7 @@ def load_sources(sources: Sequence[str | Path]) -> TuneDataset:
     """Several datasets (manifests, audio + .txt folders, Common Voice folders) as one, each row
     keeping where it came from; DatasetError names the source that cannot be read."""
     if not sources:
-        raise DatasetError("no data chosen; add a training set, a folder or a manifest")
+        raise DatasetError("dataset.none_chosen")
     examples, problems = [], []
     for source in sources:
         dataset = load_dataset(source)
@@ -236,7 +241,7 @@ def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
             limits = (model_frame_seconds(config.model), window, None)
         prepared = validate_for_model(dataset, vocab, config, *limits)
     except DatasetError as e:
-        issue = Issue("unusable", blocking=True, detail=str(e))
+        issue = Issue("unusable", blocking=True, detail=str(e), code=e.code, params=e.params)
         return DataCheck(sources, None, 0, 0, 0.0, 0.0, (), (*issues, issue))
     report = prepared.report
     durations = report.durations
