@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .errors import error_text
 from .i18n import tr
 
 __all__ = ["FileQueue", "JobState"]
@@ -36,7 +37,7 @@ class _Row:
     bar: QProgressBar
     cancel: QPushButton
     state: JobState = "waiting"
-    message: str = ""
+    error: object = None  # why it failed, worded in the UI language each time it is shown
 
 
 class FileQueue(QTreeWidget):
@@ -99,16 +100,17 @@ class FileQueue(QTreeWidget):
     def set_progress(self, job_id: int, fraction: float) -> None:
         self._rows[job_id].bar.setValue(round(1000 * fraction))
 
-    def set_state(self, job_id: int, state: JobState, message: str = "") -> None:
+    def set_state(self, job_id: int, state: JobState, error: object = None) -> None:
         row = self._rows[job_id]
-        row.state, row.message = state, message
+        row.state, row.error = state, error
         if state == "done":
             row.bar.setValue(1000)
         row.cancel.setEnabled(state in ("waiting", "running"))
         self._show_status(row)
 
     def _show_status(self, row: _Row) -> None:
-        text = tr(f"queue.{row.state}", message=row.message)
+        message = "" if row.error is None else error_text(row.error)
+        text = tr(f"queue.{row.state}", message=message)
         row.item.setText(_COL_STATUS, text)
         row.item.setToolTip(_COL_STATUS, text)
         color = Qt.GlobalColor.red if row.state == "failed" else Qt.GlobalColor.black

@@ -243,7 +243,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "dialog.browse": ("Folder…", "文件夹…"),
     "dialog.open_files": ("Open audio or video files", "打开音频或视频文件"),
-    "dialog.media_filter": ("Audio and video ({patterns})", "音频和视频（{patterns}）"),
+    "dialog.media_filter": ("Audio and video ({patterns})", "音频和视频 ({patterns})"),
     "dialog.save_transcript": ("Save transcript", "保存转写"),
     "dialog.nothing_to_save": ("There is no transcript to save yet.", "还没有可保存的转写。"),
     "dialog.saved": ("Saved {path}", "已保存 {path}"),
@@ -261,7 +261,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "action.watch_folders": ("Watch folders…", "监视文件夹…"),
     "dialog.add_folder": ("Add a folder of audio or video", "添加音频或视频文件夹"),
     "dialog.confirm_folder": (
-        "Transcribe {count} files from {folder}?",
+        "Transcribe the files in {folder} ({count} in all)?",
         "转写 {folder} 中的 {count} 个文件？",
     ),
     "dialog.empty_folder": (
@@ -293,7 +293,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "文件名 {name} 只能使用 {{stem}}、{{date}} 和 {{time}}，且不能包含文件夹。",
     ),
     "watch.queued": (
-        "{count} new files from {folder} queued",
+        "New files from {folder} queued: {count}",
         "已将 {folder} 中的 {count} 个新文件加入队列",
     ),
     "watch.exported": ("Wrote {files}", "已写入 {files}"),

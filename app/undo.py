@@ -10,24 +10,45 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtGui import QUndoCommand
+from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from engine.library.review import EditOp
 from engine.library.store import EditSession, StoreError
 
-__all__ = ["EditCommand", "HeadCommand", "RenameSpeakerCommand"]
+from .i18n import Message
+
+__all__ = ["EditCommand", "HeadCommand", "RenameSpeakerCommand", "retranslate"]
 
 # Called after every change with the save error, or None when everything is saved.
 Saved = Callable[[StoreError | None], None]
 
 
-class HeadCommand(QUndoCommand):
+class _Worded(QUndoCommand):
+    """A command whose text (what Undo names) is worded again in a new UI language."""
+
+    def __init__(self, text: Message) -> None:
+        super().__init__(text())
+        self._text = text
+
+    def retranslate(self) -> None:
+        self.setText(self._text())
+
+
+def retranslate(stack: QUndoStack) -> None:
+    """Word every command of `stack` in the UI language (after a switch)."""
+    for i in range(stack.count()):
+        command = stack.command(i)
+        if isinstance(command, _Worded):
+            command.retranslate()
+
+
+class HeadCommand(_Worded):
     """Move the session to `head` of its edits in effect (e.g. 0: back to the model's output).
 
     It keeps the session's edits as they are now: an edit made after it drops those beyond the
     head, and undoing down to this command must bring them back."""
 
-    def __init__(self, session: EditSession, head: int, text: str, on_saved: Saved) -> None:
+    def __init__(self, session: EditSession, head: int, text: Message, on_saved: Saved) -> None:
         super().__init__(text)
         self.session = session
         self._ops = tuple(session.ops)
@@ -50,14 +71,14 @@ class HeadCommand(QUndoCommand):
         self._move(self._ops, self._before)
 
 
-class EditCommand(QUndoCommand):
+class EditCommand(_Worded):
     """One decision (accept, fix, alternative) made after the session's first `head` edits:
     undo returns to them, redo makes it again after them.
 
     A linear stack redoes a command from the state it was made in, so only the edits in effect
     matter; it keeps no copy of the others (a long review makes thousands of decisions)."""
 
-    def __init__(self, session: EditSession, op: EditOp, text: str, on_saved: Saved) -> None:
+    def __init__(self, session: EditSession, op: EditOp, text: Message, on_saved: Saved) -> None:
         super().__init__(text)
         self.session = session
         self.op = op
@@ -83,13 +104,18 @@ class EditCommand(QUndoCommand):
         self._move(lambda: self.session.restore(self.session.ops, self._head))
 
 
-class RenameSpeakerCommand(QUndoCommand):
+class RenameSpeakerCommand(_Worded):
     """Call a speaker `after` everywhere in a transcript (empty: its default name); undo gives
     back `before`. `rename(speaker, name)` does the renaming, wherever the transcript lives: a
     review session (which saves it), or the Transcript page's document and the library."""
 
     def __init__(
-        self, rename: Callable[[int, str], None], speaker: int, before: str, after: str, text: str
+        self,
+        rename: Callable[[int, str], None],
+        speaker: int,
+        before: str,
+        after: str,
+        text: Message,
     ) -> None:
         super().__init__(text)
         self._rename = rename

@@ -61,6 +61,7 @@ from .transcript import ConfidenceBar, TranscriptView, ask_speaker_name
 from .tune.page import TunePage
 from .tune.supervisor import SupervisorHandle, TuneSupervisor
 from .undo import RenameSpeakerCommand
+from .undo import retranslate as retranslate_undo
 from .waveform import WaveformView
 from .worker import ModelSummary, SpeakersRequest, WorkerHandle
 
@@ -935,7 +936,7 @@ class MainWindow(QMainWindow):
         self.queue.set_state(job_id, "running")
 
     def _file_failed(self, job_id: int, error: object) -> None:
-        self.queue.set_state(job_id, "failed", error_text(error))
+        self.queue.set_state(job_id, "failed", error)
 
     def _file_cancelled(self, job_id: int) -> None:
         self.queue.set_state(job_id, "cancelled")
@@ -1064,7 +1065,8 @@ class MainWindow(QMainWindow):
         before = doc.speaker_names.get(speaker, "")
         if name.strip() == before:
             return
-        label = tr(
+        label = partial(
+            tr,
             "undo.rename_speaker",
             old=self.transcript.speaker_label(speaker),
             name=name.strip() or speaker_name(speaker),
@@ -1183,6 +1185,7 @@ class MainWindow(QMainWindow):
 
     def retranslate(self) -> None:
         self.setWindowTitle("Tingxie 听写")
+        retranslate_undo(self.transcript_undo)
         texts = {
             self.record_action: "action.record",
             self.stop_action: "action.stop",
@@ -1200,7 +1203,7 @@ class MainWindow(QMainWindow):
         }
         for act, key in texts.items():
             act.setText(tr(key))
-            act.setToolTip(f"{tr(key)} ({act.shortcut().toString()})")
+            act.setToolTip(_tooltip(act))
         self._grey_out_features()
         self.pause_action.setText(tr("action.resume") if self._paused else tr("action.pause"))
         self.file_menu.setTitle(tr("menu.file"))
@@ -1259,7 +1262,7 @@ class MainWindow(QMainWindow):
         caps = capabilities(self.model.source, self.model) if self.model else None
         act = self.export_embeddings_action
         why = caps.why_not("embeddings") if caps else ""
-        grey_out(act, why, f"{act.text()} ({act.shortcut().toString()})")
+        grey_out(act, why, _tooltip(act))
         self.decoding_menu.set_unavailable(caps.why_not("language_model") if caps else "")
         # Model → Runtime and Add punctuation, for a family that runs and punctuates itself
         family = caps.family if caps else ""
@@ -1305,3 +1308,9 @@ def _default_model() -> str:
     from engine.model import DEFAULT_MODEL
 
     return DEFAULT_MODEL
+
+
+def _tooltip(action: QAction) -> str:
+    """An action's text with its shortcut, when it has one ("导出向量… ()" otherwise)."""
+    keys = action.shortcut().toString()
+    return f"{action.text()} ({keys})" if keys else action.text()

@@ -90,7 +90,7 @@ def test_add_folder_counts_and_queues_exactly_its_media_files(make_window, tmp_p
     )
     window = make_window(language="en")
     window.add_folder_action.trigger()  # declined: nothing queued
-    assert asked == [f"Transcribe 3 files from {folder}?"]
+    assert asked == [f"Transcribe the files in {folder} (3 in all)?"]  # "1 files" read badly
     assert window.queue.job_ids() == []
     answer[0] = QMessageBox.StandardButton.Yes
     window.add_folder_action.trigger()

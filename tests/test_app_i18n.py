@@ -252,3 +252,44 @@ def test_the_library_length_column_reads_in_seconds_and_minutes(qtbot, tmp_path,
         language("en")
         view.retranslate()  # as the window does on Language → English
         assert lengths() == ["2 min 30 s", "2 s"]
+
+
+# ---- texts shown before a language switch ----------------------------------------------------
+
+
+def test_a_failed_files_status_is_reworded_on_a_language_switch(qtbot, language):
+    """The status kept the message in the language it was first shown in ("failed: …文件是空的")."""
+    from app.filequeue import FileQueue
+    from engine.audio import AudioError
+
+    queue = FileQueue()
+    qtbot.addWidget(queue)
+    language("zh")
+    queue.add(1, "/data/bad.wav")
+    queue.set_state(1, "failed", AudioError("audio.empty", path="/data/bad.wav"))
+    assert "文件是空的" in queue.status_text(1)
+    language("en")
+    queue.retranslate()
+    assert "the file is empty" in queue.status_text(1) and not re.search(
+        r"[\u4e00-\u9fff]", queue.status_text(1)
+    )
+
+
+def test_undo_texts_are_reworded_on_a_language_switch(qtbot, language):
+    """What Undo names was worded once, when pushed ("Undo: 将 说话人 1 重命名为 Bob" in the
+    English UI)."""
+    from functools import partial
+
+    from PySide6.QtGui import QUndoStack
+
+    from app.undo import RenameSpeakerCommand, retranslate
+
+    language("zh")
+    stack = QUndoStack()
+    text = partial(tr, "undo.rename_speaker", old="说话人 1", name="Bob")
+    stack.push(RenameSpeakerCommand(lambda speaker, name: None, 0, "", "Bob", text))
+    assert stack.undoText() == tr("undo.rename_speaker", old="说话人 1", name="Bob")
+    chinese = stack.undoText()
+    language("en")
+    retranslate(stack)
+    assert stack.undoText() == tr("undo.rename_speaker", old="说话人 1", name="Bob") != chinese

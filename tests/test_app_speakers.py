@@ -313,8 +313,9 @@ def test_a_finished_recording_gets_its_speakers(qtbot, make_window):
     window.stop_action.trigger()
     qtbot.waitUntil(lambda: len(ready) == 1, timeout=10_000)
     assert speakers.calls[0][0] == ready[0][0] and ready[0][0].endswith(".wav")
-    assert [s.speaker for s in ready[0][1]] == [1]  # 谢谢医生 lies in the second turn
-    assert window.transcript.speaker_labels() == [(1, "说话人 2：")]
+    # 谢谢医生 lies in the second turn, the only voice with words: the first speaker
+    assert [s.speaker for s in ready[0][1]] == [0]
+    assert window.transcript.speaker_labels() == [(0, "说话人 1：")]
 
 
 def test_without_the_package_the_message_shows_once_and_files_are_still_transcribed(

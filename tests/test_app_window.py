@@ -893,3 +893,12 @@ def test_the_status_bar_names_a_local_model_by_its_folder_and_the_precision_brie
     assert window.model_label.toolTip() == str(folder)
     hub_id = "jonatasgrosman/wav2vec2-large-xlsr-53-chinese-zh-cn"
     assert model_display_name(hub_id) == hub_id
+
+
+def test_menu_tooltips_name_a_shortcut_only_where_there_is_one(make_window):
+    """Actions without a shortcut showed "导出向量… ()" on hover."""
+    window = make_window()
+    actions = window.findChildren(QAction)
+    tips = [a.toolTip() for a in actions if a.text()]
+    assert tips and not [t for t in tips if t.endswith("()")]
+    assert any(t.endswith(")") for t in tips)  # the ones with a shortcut still say it

@@ -153,3 +153,16 @@ def test_nested_errors_and_unknown_codes(qapp, restore_language, tmp_path, monke
     assert error_text(OSError("disk on fire")) == "disk on fire"  # not ours: its own text
     monkeypatch.delitem(STRINGS, "error.audio.empty")  # a code the app has no wording for
     assert error_text(inner) == str(inner)  # falls back to the engine's English
+
+
+def test_file_dialog_filters_keep_their_patterns_in_ascii_brackets():
+    """Qt finds a filter's patterns only inside ASCII brackets at its end: the Chinese
+    "清单文件（*.tsv *.csv）" listed no manifest at all, and "音频和视频（…）" hid .3gp and
+    .webm."""
+    import re
+
+    filters = {key: pair for key, pair in STRINGS.items() if key.endswith("_filter")}
+    assert {"dialog.media_filter", "tune.sources.manifest_filter"} <= set(filters)
+    for key, pair in filters.items():
+        for text in pair:
+            assert re.search(r" \([^()（）]+\)$", text), f"{key}: {text}"

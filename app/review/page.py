@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,11 @@ from engine.punctuation import split_marks
 from engine.results import Alternative, Char, speaker_name
 
 from ..errors import error_text
-from ..i18n import LiveText, tr
+from ..i18n import LiveText, Message, tr
 from ..savedialog import ask_save_path, write_error_text
 from ..settings import Settings
 from ..transcript import ConfidenceBar, ask_speaker_name
-from ..undo import EditCommand, HeadCommand, RenameSpeakerCommand
+from ..undo import EditCommand, HeadCommand, RenameSpeakerCommand, retranslate
 from ..worker import DatasetRequest
 from . import strings  # noqa: F401  (registers the strings used below)
 from .strings import format_duration  # the time left, in the UI language's units
@@ -298,6 +299,7 @@ class ReviewPanel(QWidget):
             button.setText(f"{text} ({shortcut})" if shortcut else text)
         self.confidence_bar.retranslate()
         self._status.retranslate()
+        retranslate(self.undo_stack)
         self._show_fix_all()
         self._show_span()
 
@@ -545,7 +547,7 @@ class ReviewPanel(QWidget):
             self.view.select_chars(i, i)
 
     # ---- decisions -------------------------------------------------------------------------
-    def _decide(self, op: EditOp, label: str) -> None:
+    def _decide(self, op: EditOp, label: Message) -> None:
         if self.session is None:
             return
         span = self.current_span()
@@ -571,7 +573,7 @@ class ReviewPanel(QWidget):
         span = self.current_span()
         if span is not None:
             op = EditOp(span.segment, span.first, span.stop, span.text, "accept")
-            self._decide(op, tr("undo.accept", text=span.text))
+            self._decide(op, partial(tr, "undo.accept", text=span.text))
 
     def fix_span(self, text: str) -> None:
         """Replace the span's text with `text` (unchanged text accepts it)."""
@@ -588,7 +590,7 @@ class ReviewPanel(QWidget):
             return
         old = marked([c.text for c in stored], stored)
         op = EditOp(span.segment, span.first, span.stop, text, "fix")
-        self._decide(op, tr("undo.fix", old=span.text, text=text))
+        self._decide(op, partial(tr, "undo.fix", old=span.text, text=text))
         self._offer_fix_all(op, old)
 
     def pick_alternative(self, n: int) -> None:
@@ -599,7 +601,7 @@ class ReviewPanel(QWidget):
             stored = self._stored_chars(span)
             old = marked([c.text for c in stored], stored)
             op = EditOp(span.segment, span.first, span.stop, text, "alternative")
-            self._decide(op, tr("undo.alternative", text=text))
+            self._decide(op, partial(tr, "undo.alternative", text=text))
             self._offer_fix_all(op, old)
 
     # ---- fix all occurrences ---------------------------------------------------------------
@@ -633,7 +635,7 @@ class ReviewPanel(QWidget):
             return
         ops, old, new, _ = offer
         for n, op in enumerate(ops, start=1):
-            label = tr("undo.replace", old=old, text=new, n=n, count=len(ops))
+            label = partial(tr, "undo.replace", old=old, text=new, n=n, count=len(ops))
             self.undo_stack.push(EditCommand(self.session, op, label, self._saved))
         self._status.say(lambda: tr("review.fixed_all", count=len(ops), old=old, text=new))
 
@@ -651,8 +653,9 @@ class ReviewPanel(QWidget):
         if self.session is None or name.strip() == self.session.speaker_names.get(speaker, ""):
             return
         old = self.view.speaker_label(speaker)
-        label = tr("undo.rename_speaker", old=old, name=name.strip() or speaker_name(speaker))
+        new = name.strip() or speaker_name(speaker)
         before = self.session.speaker_names.get(speaker, "")
+        label = partial(tr, "undo.rename_speaker", old=old, name=new)
         self.undo_stack.push(RenameSpeakerCommand(self.name_speaker, speaker, before, name, label))
 
     def name_speaker(self, speaker: int, name: str) -> None:
@@ -672,7 +675,7 @@ class ReviewPanel(QWidget):
         """Back to the state after `head` edits of the stored history, 0 being the model's
         output (undoable; later edits stay in the history)."""
         if self.session is not None and head != self.session.head:
-            label = tr("undo.revert") if head == 0 else tr("undo.revert_to", head=head)
+            label = partial(tr, "undo.revert_to", head=head) if head else partial(tr, "undo.revert")
             self.undo_stack.push(HeadCommand(self.session, head, label, self._saved))
 
     def _history_dialog(self) -> None:

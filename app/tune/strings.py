@@ -31,7 +31,7 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
     ),
     "tune.sources.add_folder": ("Add a folder…", "添加文件夹…"),
     "tune.sources.add_manifest": ("Add a manifest…", "添加清单文件…"),
-    "tune.sources.manifest_filter": ("Manifests (*.tsv *.csv)", "清单文件（*.tsv *.csv）"),
+    "tune.sources.manifest_filter": ("Manifests (*.tsv *.csv)", "清单文件 (*.tsv *.csv)"),
     "tune.sources.check": ("Check the data", "检查数据"),
     "tune.kind.training_set": ("training set", "训练集"),
     "tune.kind.manifest": ("manifest", "清单文件"),
