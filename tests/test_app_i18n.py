@@ -168,6 +168,23 @@ def test_no_usable_row_is_counted_in_words(tiny_model_dir, tmp_path, language):
     assert "none of 1 rows is usable (1 audio missing)" in issue_text(issue)
 
 
+def test_the_rows_are_listed_when_none_is_usable(qtbot, tiny_model_dir, tmp_path):
+    """The verdict sends the user to the rows' table, which stayed empty."""
+    from app.tune.checkview import CheckPanel
+    from engine.tune.config import TuneConfig
+    from engine.tune.prepare import check_data
+
+    manifest = tmp_path / "m.tsv"
+    manifest.write_text(f"path\ttext\n{tmp_path / 'gone.wav'}\t天\n", encoding="utf-8")
+    config = TuneConfig(model=str(tiny_model_dir), data="", output_dir="")
+    panel = CheckPanel()
+    qtbot.addWidget(panel)
+    panel.show_check(check_data([manifest], config))
+    assert panel.table.rowCount() == 1 and panel.table.item(0, 0).text() == "m.tsv:2"
+    assert "gone.wav" in panel.table.item(0, 2).text()
+    assert not panel.ready()
+
+
 # ---- the Tune form's notes -----------------------------------------------------------------
 
 

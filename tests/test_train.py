@@ -487,6 +487,20 @@ def test_cli_writes_a_config_then_reports_bad_settings(tmp_path, capsys):
     assert job.read_text(encoding="utf-8").startswith("# my job, edited by hand")
 
 
+def test_cli_shows_the_rows_when_none_is_usable(corpus, tmp_path, capsys):
+    """The error said "fix the rows the validation table lists" and no table was shown."""
+    from engine.cli import tune
+
+    manifest = tmp_path / "m.tsv"
+    manifest.write_text("path\ttext\ngone-1.wav\t天\ngone-2.wav\t地\n", encoding="utf-8")
+    job = tmp_path / "job.yaml"
+    _config(corpus, tmp_path / "o", data=str(manifest)).save(job)
+    assert tune.main([str(job)]) == 1
+    err = capsys.readouterr().err
+    assert "gone-1.wav" in err and "gone-2.wav" in err  # each row, and what is wrong with it
+    assert err.index("gone-2.wav") < err.index("error: ") and "none of 2 rows" in err
+
+
 def test_traditional_model_keeps_traditional_transcripts(tmp_path):
     chars = "們這說話"
     model = build_model(tmp_path / "m", "tiny", chars=chars)

@@ -217,8 +217,10 @@ def test_check_blocks_when_nothing_is_usable(tmp_path, corpus):
     empty = tmp_path / "empty.tsv"
     empty.write_text("path\ttext\nnowhere.wav\t天\n", encoding="utf-8")
     check = check_data([empty], _config(corpus))
-    assert check.blocking and check.report is None
-    assert "none of 1 rows is usable" in check.issues[-1].detail
+    assert check.blocking and "none of 1 rows is usable" in check.issues[-1].detail
+    # the rows the message sends the user to are in the report (the table was empty)
+    (finding,) = check.report.findings
+    assert finding.kind == "missing_audio" and "nowhere.wav" in finding.detail
     check = check_data([tmp_path / "nowhere"], _config(corpus))
     assert check.blocking and "does not exist" in check.issues[-1].detail
 

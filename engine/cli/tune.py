@@ -156,6 +156,8 @@ def _consume(events, bar_factory, rank: int) -> int:
             _write(bar, f"stopped at step {event.step}; continue with --resume")
             return 130
         elif isinstance(event, JobFailed):
+            if event.details:
+                _write(bar, event.details, err=True)
             _write(bar, f"error: {event.message}", err=True)
             return 1
         elif isinstance(event, JobFinished) and not main_process:

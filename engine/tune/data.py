@@ -64,7 +64,10 @@ _CELL_BREAKS = str.maketrans("\t\r\n", "   ")
 
 class DatasetError(TingxieError, ValueError):
     """A dataset cannot be used at all (nothing readable, unknown layout); says what to do.
-    Coded (`engine.errors`): str() is the English, `code` and `params` word it otherwise."""
+    Coded (`engine.errors`): str() is the English, `code` and `params` word it otherwise.
+    `report`: where rows were read but none is usable, what is wrong with each."""
+
+    report: ValidationReport | None = None
 
 
 class RowError(TingxieError, ValueError):
@@ -594,12 +597,14 @@ def validate(
             report.kept.append(e)
     if not report.kept:
         counts = tuple(sorted(report.counts().items()))  # ((kind, rows), …)
-        raise DatasetError(
+        error = DatasetError(
             "dataset.none_usable",
             source=dataset.source or "dataset",
             total=report.total,
             found=", ".join(f"{n} {kind}" for kind, n in counts),
             counts=counts,  # the same, for a front end to word
         )
+        error.report = report  # the rows' table, which the message sends the user to
+        raise error
     log.info("validated %s: %d/%d rows usable", dataset.source, len(report.kept), report.total)
     return report

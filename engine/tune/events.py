@@ -99,6 +99,9 @@ class JobFailed:
     # front end in another process words it in its own language from them.
     code: str = ""
     params: tuple[tuple[str, Any], ...] = ()
+    # What the message points to, where it points to more: the validation table of data
+    # none of whose rows is usable.
+    details: str = ""
 
     @classmethod
     def of(cls, error: BaseException) -> JobFailed:
@@ -108,7 +111,8 @@ class JobFailed:
         if not isinstance(error, TingxieError):
             return cls(message)
         params = tuple((k, v if isinstance(v, _JSON) else str(v)) for k, v in error.params.items())
-        return cls(message, error.code, params)
+        report = getattr(error, "report", None)  # engine.tune.data.DatasetError's
+        return cls(message, error.code, params, report.table() if report is not None else "")
 
 
 _JSON = (str, int, float, bool, type(None))  # what travels as itself through engine.tune.wire

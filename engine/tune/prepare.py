@@ -242,7 +242,7 @@ def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
         prepared = validate_for_model(dataset, vocab, config, *limits)
     except DatasetError as e:
         issue = Issue("unusable", blocking=True, detail=str(e), code=e.code, params=e.params)
-        return DataCheck(sources, None, 0, 0, 0.0, 0.0, (), (*issues, issue))
+        return DataCheck(sources, e.report, 0, 0, 0.0, 0.0, (), (*issues, issue))
     report = prepared.report
     durations = report.durations
 
