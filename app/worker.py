@@ -650,6 +650,7 @@ class EngineWorker(QObject):
         except OSError as e:  # a file in the way, a read-only disk: not the microphone's fault
             from engine.errors import TingxieError
 
+            log.debug("making the recordings folder %s failed", folder, exc_info=True)
             detail = e.strerror or str(e)
             self.error.emit(
                 "recordings", TingxieError("recording.folder", path=folder, detail=detail)
