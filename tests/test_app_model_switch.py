@@ -107,7 +107,8 @@ def test_a_runtime_the_demo_cannot_use_is_undone_and_the_demo_stays(
     assert failed[0].code == "model.no_onnx"
     qtbot.waitUntil(lambda: len(dialogs) == 1)
     assert _checked(window) == ["auto"] and window.prefs.backend == "auto"
-    assert window.worker.engine.backend == "auto"  # the next load is not on ONNX either
+    # the next load is not on ONNX either (told to the worker through its queue)
+    qtbot.waitUntil(lambda: window.worker.engine.backend == "auto", timeout=5_000)
     assert window.model is not None and window.model.source == demo  # still in use
     assert window.worker.model is not None
     text = dialogs[0]
