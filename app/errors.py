@@ -189,6 +189,10 @@ ZH: dict[str, str] = {
     "lm.domain_unreadable": "{path}：无法读取领域文本（{detail}）；请提供 UTF-8 文本文件",
     "lm.domain_empty": "{path}：领域文本里没有句子；请每行写一句",
     "lm.hotwords_unreadable": "{path}：无法读取热词（{detail}）；请提供 UTF-8 文本文件，每行一个词",
+    "lm.hotwords_empty": (
+        "{path}：其中没有可用的热词（去掉标点和空格后为空，或都含有模型写不出的字）；"
+        "请每行写一个词，只用模型能写出的字"
+    ),
     "lm.hotword_weight": "{path} 第 {line} 行：{text!r} 的权重不是有限的数字",
     "lm.no_decoder": (
         "束搜索需要 flashlight-text 包（{detail}）；请用 `pip install flashlight-text` 安装，"

@@ -251,6 +251,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "{path} could not be written ({detail}); choose another folder or free some space",
         "无法写入 {path}（{detail}）；请换一个文件夹或释放空间",
     ),
+    "dialog.replace_file": (
+        "{path} exists already. Replace it?",
+        "{path} 已存在。要替换它吗？",
+    ),
     "dialog.save_over_audio": (
         "{path} is the recording itself: saving there would replace it with the transcript; "
         "choose another name",

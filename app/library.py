@@ -29,6 +29,7 @@ __all__ = ["LibraryView", "distinct_titles"]
 
 _SEARCH_DELAY_MS = 200  # wait for a pause in typing before querying
 _COLUMNS = ("title", "date", "duration", "edits", "text")
+_SHOWN = 500  # rows listed at most, newest first; a search finds the older ones
 
 
 def distinct_titles(rows: Sequence[TranscriptSummary]) -> list[str]:
@@ -107,6 +108,7 @@ class LibraryView(QWidget):
         self.ids: list[int] = []
         self._stale = False
         self._empty = False  # the message says why the table is empty (reworded with the language)
+        self._cut = False  # more transcripts match than the table lists (the message says so)
         self._durations: list[float] = []  # seconds of each row's audio (0: not known)
         self.retranslate()
         self.refresh()
@@ -134,6 +136,8 @@ class LibraryView(QWidget):
                 item.setText(_length(seconds))
         if self._empty:
             self._say_empty()
+        elif self._cut:
+            self.message.setText(tr("library.cut", count=_SHOWN))
 
     def _say_empty(self) -> None:
         """What an empty table means: nothing kept yet, or nothing matching the search."""
@@ -144,17 +148,18 @@ class LibraryView(QWidget):
     def refresh(self) -> None:
         """Query the store again with the current search text."""
         try:
-            rows = self.store.list_transcripts(self.search.text())
+            rows = self.store.list_transcripts(self.search.text(), limit=_SHOWN + 1)
         except StoreError as e:
-            self._empty = False
+            self._empty = self._cut = False
             self.message.setText(error_text(e))
             return
         self._stale = False
+        self._cut, rows = len(rows) > _SHOWN, rows[:_SHOWN]
         self.ids = [r.id for r in rows]
         self._durations = [r.duration or 0.0 for r in rows]
         if rows:
             self._empty = False
-            self.message.setText("")
+            self.message.setText(tr("library.cut", count=_SHOWN) if self._cut else "")
         else:
             self._say_empty()
         self.table.setRowCount(len(rows))

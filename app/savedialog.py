@@ -2,8 +2,9 @@
 
 It opens next to the audio file, named after it; it offers every format the writers know; and a
 name typed without a suffix gets the type chosen in the dialog (the writers tell the format by
-the suffix). It never saves over the audio itself (recordings are recognized by their content,
-so one may be named memo.txt). Failures to write are worded in the UI language.
+the suffix), asking before it replaces a file of that name. It never saves over the audio
+itself (recordings are recognized by their content, so one may be named memo.txt). Failures
+to write are worded in the UI language.
 """
 
 from __future__ import annotations
@@ -66,6 +67,14 @@ def ask_save_path(parent: QWidget, title: str, audio: str | Path | None) -> Path
     if audio and _same_file(target, Path(audio)):
         QMessageBox.warning(parent, title, tr("dialog.save_over_audio", path=str(target)))
         return None
+    # The dialog asked about the name as typed; the suffix added since may name a file there.
+    if target != Path(path) and target.exists():
+        yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+        asked = QMessageBox.question(
+            parent, title, tr("dialog.replace_file", path=str(target)), yes | no, no
+        )
+        if asked != yes:
+            return None
     return target
 
 

@@ -246,7 +246,7 @@ def _failed_part(error: Exception) -> str:
     code = getattr(error, "code", "")
     if code in ("lm.domain_unreadable", "lm.domain_empty"):
         return "domain_text"
-    if code in ("lm.hotwords_unreadable", "lm.hotword_weight"):
+    if code in ("lm.hotwords_unreadable", "lm.hotword_weight", "lm.hotwords_empty"):
         return "hotwords"
     return "language_model"
 

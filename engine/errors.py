@@ -228,6 +228,11 @@ MESSAGES: dict[str, str] = {
     "lm.hotwords_unreadable": (
         "{path}: cannot read the hotwords ({detail}); give a UTF-8 text file, one term a line"
     ),
+    "lm.hotwords_empty": (
+        "{path}: no hotword in it can be used (none left once punctuation and spaces are "
+        "removed, or none written in characters the model has); write one term a line in "
+        "characters the model writes"
+    ),
     "lm.hotword_weight": "{path} line {line}: {text!r} has a weight that is not a finite number",
     "lm.no_decoder": (
         "beam search needs the flashlight-text package ({detail}); install it with "

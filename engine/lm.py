@@ -652,6 +652,8 @@ class BeamDecoder:
             source, hotwords = hotwords, read_hotwords(hotwords)
         homophones = domain_text is not None if homophones is None else homophones
         hot = _writable_hotwords(hotwords or (), chars, source)
+        if not hot and source != "hotwords":  # a file given, and not one term of it usable
+            raise LmError("lm.hotwords_empty", path=source)
         return cls(vocab, blank_id, special_ids, word_delimiter, lm, options, hot, homophones)
 
     def with_options(self, **changes: Any) -> BeamDecoder:

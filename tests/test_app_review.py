@@ -821,3 +821,20 @@ def test_screenshot_tools_render(qtbot, shared_audio, tmp_path, tool):
     assert main([str(out), "--model", str(root / "resources" / "demo-model")]) == 0
     image = QImage(str(out))
     assert image.width() >= 1000 and image.height() >= 600
+
+
+def test_the_library_says_when_it_lists_only_the_newest(qtbot, tmp_path, monkeypatch):
+    """It showed the newest 500 and said nothing: older transcripts seemed gone."""
+    import app.library
+
+    monkeypatch.setattr(app.library, "_SHOWN", 3)
+    chars = (Char("好", 0.0, 0.1, 0.9),)
+    with Store(tmp_path / "lib.db") as store:
+        for _ in range(3):
+            store.add_transcript([Segment(0, 0.0, 0.1, chars)], title="memo")
+        view = LibraryView(store)
+        qtbot.addWidget(view)
+        assert view.table.rowCount() == 3 and view.message.text() == ""
+        store.add_transcript([Segment(0, 0.0, 0.1, chars)], title="memo")
+        view.refresh()
+        assert view.table.rowCount() == 3 and view.message.text() == tr("library.cut", count=3)

@@ -902,3 +902,37 @@ def test_menu_tooltips_name_a_shortcut_only_where_there_is_one(make_window):
     tips = [a.toolTip() for a in actions if a.text()]
     assert tips and not [t for t in tips if t.endswith("()")]
     assert any(t.endswith(")") for t in tips)  # the ones with a shortcut still say it
+
+
+@pytest.mark.parametrize("answer", ["Yes", "No"])
+def test_a_suffix_added_to_the_typed_name_never_replaces_a_file_unasked(
+    tmp_path, monkeypatch, answer
+):
+    """ "notes" typed with the SRT filter: Qt asked about "notes" (no such file), the suffix was
+    added after, and notes.srt, the user's file, was replaced without a word."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.savedialog import ask_save_path
+
+    (tmp_path / "notes.srt").write_text("mine", encoding="utf-8")
+    monkeypatch.setattr(
+        "app.savedialog.QFileDialog.getSaveFileName",
+        lambda *a: (str(tmp_path / "notes"), "SRT (*.srt)"),
+    )
+    asked = []
+
+    def question(parent, title, text, *args):
+        asked.append(text)
+        return getattr(QMessageBox.StandardButton, answer)
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    target = ask_save_path(None, "Save", None)
+    assert len(asked) == 1 and str(tmp_path / "notes.srt") in asked[0]
+    assert target == (tmp_path / "notes.srt" if answer == "Yes" else None)
+    (tmp_path / "new").mkdir()
+    monkeypatch.setattr(
+        "app.savedialog.QFileDialog.getSaveFileName",
+        lambda *a: (str(tmp_path / "new" / "notes"), "SRT (*.srt)"),
+    )
+    assert ask_save_path(None, "Save", None) == tmp_path / "new" / "notes.srt"
+    assert len(asked) == 1  # nothing there: nothing asked

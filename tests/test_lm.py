@@ -274,6 +274,17 @@ def test_hotwords_the_model_cannot_write_are_named_and_not_counted(tmp_path, cap
     assert "b超 (b超), 好人x光 (x光)" in caplog.text  # normalized as transcripts are
 
 
+@pytest.mark.parametrize("text", ["，。！？\n", "B超\nCT\n", "# only a comment\n", ""])
+def test_a_hotwords_file_with_no_usable_term_is_an_error_naming_it(tmp_path, text):
+    """It was shown as in use (Hotwords: terms.txt) and changed nothing, with no message."""
+    path = tmp_path / "terms.txt"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(LmError) as e:
+        BeamDecoder.for_model(VOCAB, BLANK, SPECIALS, "|", hotwords=path)
+    assert e.value.code == "lm.hotwords_empty" and str(path) in str(e.value)
+    assert BeamDecoder.for_model(VOCAB, BLANK, SPECIALS, "|").hotwords == ()  # none asked: fine
+
+
 def test_hotword_files_take_optional_weights(tmp_path):
     path = tmp_path / "terms.txt"
     path.write_text("# 科室\n血压\n心电图\t2.5\n 急诊科 4 \n\n血压 1\n", encoding="utf-8")

@@ -112,6 +112,10 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
         "here, to search, review and reopen.",
         "还没有转写。转写的每个文件、完成的每段录音都会保存在这里，可搜索、校对、再次打开。",
     ),
+    "library.cut": (
+        "Showing the newest {count} transcripts: search to find older ones.",
+        "只列出最新的 {count} 篇转写；要找更早的，请搜索。",
+    ),
     "library.no_match": ("No transcript contains “{text}”.", "没有包含“{text}”的转写。"),
     "store.failed": (
         "The transcript library cannot be opened: {message}",
