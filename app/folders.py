@@ -33,11 +33,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.watch import FolderWatch, WatchOptions, WatchSpec, media_files
+from engine.watch import FolderWatch, WatchOptions, WatchSpec, media_files, overlaps
 from engine.writers import FORMATS, write
 
 from .i18n import tr
-from .settings import Settings
+from .settings import Settings, unreadable_watch_folders
 
 __all__ = ["FolderWatcher", "WatchFoldersDialog", "ask_folder_files"]
 
@@ -72,11 +72,17 @@ class FolderWatcher(QObject):
     is loaded (`follow` starts it; queued files would only wait before), queues the files that
     are ready through `queue_files`, and when one's transcript is ready (`transcribed`: the
     window's transcript_ready, after its speakers are told apart when the setting asks for
-    them) writes its transcripts and marks it done. A failed or cancelled file is marked done
-    too, as the CLI does: it waits for a new version instead of coming back at the next look.
+    them) writes its transcripts and marks it done. A failed file is marked done too, as the
+    CLI does: it waits for a new version instead of coming back at the next look. A cancelled
+    file (by the user, or by quitting while it waited) and one whose transcripts could not be
+    written at all (the output folder cannot be made, a read-only drive) are not marked done:
+    the next start does them, and until then only a new version of them is queued (not the
+    same file again at every look).
 
     A look is a stat per file of the watched folders, cheap enough for the UI thread on a local
-    disk. A folder that is missing (an unplugged drive) is skipped until it is back."""
+    disk. A folder that is missing (an unplugged drive) is skipped until it is back. A file
+    in two watch folders (one inside the other, or one listed twice by hand) is queued by the
+    first listed only, never twice."""
 
     queued = Signal(str, int)  # watched folder, files queued from it
     exported = Signal(str, list)  # recording, transcript paths written
@@ -105,8 +111,8 @@ class FolderWatcher(QObject):
     def follow(self, worker: QObject) -> None:
         """Start with the first loaded model and answer the files queued that fail."""
         worker.model_loaded.connect(self.start)
-        worker.file_failed.connect(self._dropped)
-        worker.file_cancelled.connect(self._dropped)
+        worker.file_failed.connect(self._failed)
+        worker.file_cancelled.connect(self._cancelled)
 
     def start(self, _model: object = None) -> None:
         if not self.timer.isActive():
@@ -119,12 +125,17 @@ class FolderWatcher(QObject):
         specs = self.settings.prefs.watch_folders
         keys = {_key(s) for s in specs}
         self._watches = {k: w for k, w in self._watches.items() if k in keys}
-        for spec in specs:
+        for i, spec in enumerate(specs):
             watch = self._watch(spec)
             if watch is None:
                 continue
+            earlier = [s.folder for s in specs[:i] if overlaps(s.folder, spec.folder)]
             try:
-                fresh = [p for p in watch.ready() if p not in queued]
+                fresh = [
+                    p
+                    for p in watch.ready()
+                    if p not in queued and not any(overlaps(p, e) for e in earlier)
+                ]
             except OSError as e:  # the folder went away between two looks
                 log.warning("%s: %s", spec.folder, e)
                 self._watches.pop(_key(spec), None)
@@ -151,21 +162,37 @@ class FolderWatcher(QObject):
         if job_id is None:
             return
         job = self._jobs.pop(job_id)
-        base = job.spec.base(job.path, job.watch.names(job.path))
-        written = []
+        try:
+            base = job.spec.base(job.path, job.watch.names(job.path))
+        except OSError as e:  # the output folder cannot be made: a file in its place, no drive
+            self.export_failed.emit(str(job.spec.out_folder(job.path)), e)
+            job.watch.release(job.path)  # not done: the next start does it again
+            return
+        written, storage_failed = [], False
         for target in job.spec.targets(base):
             try:
                 written.append(str(write(segments, target, info=info)))
             except (OSError, ValueError) as e:
+                storage_failed |= isinstance(e, OSError)
                 self.export_failed.emit(str(target), e)
-        self._finish(job, base)
+        if written or not storage_failed:
+            self._finish(job, base)
+        else:  # nothing could be written where it goes: redone at the next start, not now
+            job.watch.release(job.path)
         if written:
             self.exported.emit(str(job.path), written)
 
-    def _dropped(self, job_id: int, _error: object = None) -> None:
+    def _failed(self, job_id: int, _error: object = None) -> None:
+        """A file that cannot be transcribed is marked done: it waits for a new version."""
         job = self._jobs.pop(job_id, None)
         if job is not None:
             self._finish(job)
+
+    def _cancelled(self, job_id: int) -> None:
+        """A cancelled file (quitting cancels the queued ones) is not marked done."""
+        job = self._jobs.pop(job_id, None)
+        if job is not None:
+            job.watch.release(job.path)
 
     def _finish(self, job: _Job, base: Path | None = None) -> None:
         """Mark the file done; when its watch state cannot be written (a full disk), say so: the
@@ -204,6 +231,13 @@ class WatchFoldersDialog(QDialog):
         self.name.setToolTip(tr("watch.name_help"))
         self.problem = QLabel(wordWrap=True)
         self.problem.setStyleSheet("color: #b00020")
+        # Entries of the settings file this version cannot read: not watched, kept in the file.
+        skipped = [
+            tr("watch.unreadable", folder=folder, reason=reason)
+            for folder, reason in unreadable_watch_folders(settings.prefs)
+        ]
+        self.skipped = QLabel("\n".join(skipped), wordWrap=True)
+        self.skipped.setVisible(bool(skipped))
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -239,17 +273,26 @@ class WatchFoldersDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel(tr("watch.explain"), wordWrap=True))
         layout.addLayout(top)
+        layout.addWidget(self.skipped)
         layout.addLayout(self.form)
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
         self.resize(640, 420)
 
     def add_folder(self, folder: str = "") -> None:
+        """Add a folder, unless it is one listed, inside one or holds one: the files of both
+        would be transcribed twice (said in a message naming both)."""
         folder = folder or QFileDialog.getExistingDirectory(self, tr("watch.title"))
-        if folder:
-            self.specs.append(WatchSpec(folder))
-            self.list.addItem(folder)
-            self.list.setCurrentRow(len(self.specs) - 1)
+        if not folder:
+            return
+        other = next((s.folder for s in self.specs if overlaps(s.folder, folder)), None)
+        if other is not None:
+            text = tr("watch.overlap", folder=folder, other=other)
+            QMessageBox.warning(self, tr("watch.title"), text)
+            return
+        self.specs.append(WatchSpec(folder))
+        self.list.addItem(folder)
+        self.list.setCurrentRow(len(self.specs) - 1)
 
     def remove_selected(self) -> None:
         row = self.list.currentRow()
@@ -274,7 +317,7 @@ class WatchFoldersDialog(QDialog):
         self._showing = False
         for widget in (*self.formats.values(), self.out, self.name, self.remove):
             widget.setEnabled(row >= 0)
-        self._check(None)
+        self._check(_out_problem(spec.out) if row >= 0 else None)
 
     def _edited(self) -> None:
         row = self.list.currentRow()
@@ -284,11 +327,17 @@ class WatchFoldersDialog(QDialog):
         if not formats:
             self._check(tr("watch.no_format"))
             return
+        out = self.out.text().strip()
+        problem = _out_problem(out)
+        if problem is not None:
+            self._check(problem)
+            return
+        name = self.name.text()
         try:
-            self.specs[row] = WatchSpec(self.specs[row].folder, formats, self.out.text().strip(),
-                                        self.name.text())  # fmt: skip
+            self.specs[row] = WatchSpec(self.specs[row].folder, formats, out, name)
         except ValueError:
-            self._check(tr("watch.bad_name", name=self.name.text()))
+            hidden = name.startswith(".")
+            self._check(tr("watch.hidden_name" if hidden else "watch.bad_name", name=name))
             return
         self._check(None)
 
@@ -300,3 +349,16 @@ class WatchFoldersDialog(QDialog):
     def accept(self) -> None:
         self.settings.set(watch_folders=tuple(self.specs))
         super().accept()
+
+
+def _out_problem(out: str) -> str | None:
+    """What is wrong with an output folder as typed (empty: beside each file): a relative path
+    would be read from wherever the app was started, and a file cannot hold transcripts."""
+    if not out:
+        return None
+    path = Path(out)
+    if not path.is_absolute():
+        return tr("watch.out_relative", out=out)
+    if path.exists() and not path.is_dir():
+        return tr("watch.out_not_folder", out=out)
+    return None

@@ -296,6 +296,28 @@ STRINGS: dict[str, tuple[str, str]] = {
         "The file name {name} can use only {{stem}}, {{date}} and {{time}}, and no folders.",
         "文件名 {name} 只能使用 {{stem}}、{{date}} 和 {{time}}，且不能包含文件夹。",
     ),
+    "watch.hidden_name": (
+        "The file name {name} starts with “.”: its transcripts would be hidden files.",
+        "文件名 {name} 以“.”开头：转写文件会成为隐藏文件。",
+    ),
+    "watch.out_relative": (
+        "Give the output folder as a full path, not {out} (or choose it with Folder…).",
+        "请填写输出文件夹的完整路径，而不是 {out}（或用“文件夹…”选择）。",
+    ),
+    "watch.out_not_folder": (
+        "{out} is a file, not a folder: choose another output folder.",
+        "{out} 是文件而不是文件夹：请另选输出文件夹。",
+    ),
+    "watch.overlap": (
+        "{folder} cannot be added: it is, holds or lies inside {other}, already watched, and "
+        "their files would be transcribed twice.",
+        "无法添加 {folder}：它与已监视的 {other} 相同、包含它或位于其中，文件会被转写两次。",
+    ),
+    "watch.unreadable": (
+        "Not watched: {folder}. This version cannot read its settings ({reason}); they are "
+        "kept in the settings file.",
+        "未监视：{folder}。此版本无法读取它的设置（{reason}）；设置仍保留在设置文件中。",
+    ),
     "watch.queued": (
         "New files from {folder} queued: {count}",
         "已将 {folder} 中的 {count} 个新文件加入队列",

@@ -33,6 +33,7 @@ __all__ = [
     "load",
     "open_settings",
     "save",
+    "unreadable_watch_folders",
 ]
 
 ORGANIZATION = "Tingxie"
@@ -73,6 +74,9 @@ class Preferences:
     backend: str = "auto"
     # Watch folders with their auto-export templates (stored as a JSON list).
     watch_folders: tuple[WatchSpec, ...] = ()
+    # Entries of that list this version cannot read (a hand edit, a newer version's format),
+    # as JSON text: not watched, and written back unchanged after the others.
+    watch_unreadable: tuple[str, ...] = ()
     # Restore punctuation (，。？！、) in file transcripts and live segments (engine.punctuation).
     punctuation: bool = True
     # Speakers in file transcripts and finished recordings: one of SPEAKER_CHOICES.
@@ -152,11 +156,13 @@ def load(store: QSettings) -> Preferences:
     defaults = Preferences()
     values = {}
     for f in fields(Preferences):
+        if f.name == "watch_unreadable":
+            continue  # read with watch_folders
         default = getattr(defaults, f.name)
         raw = store.value(f.name, default)
         try:
             if f.name == "watch_folders":
-                values[f.name] = _watch_specs(raw)
+                values[f.name], values["watch_unreadable"] = _watch_specs(raw)
             elif isinstance(default, bool):
                 values[f.name] = raw if isinstance(raw, bool) else str(raw).lower() == "true"
             else:
@@ -166,23 +172,53 @@ def load(store: QSettings) -> Preferences:
     return Preferences(**values)
 
 
-def _watch_specs(raw: Any) -> tuple[WatchSpec, ...]:
-    """Watch folders from their JSON list; an entry that no longer reads is dropped, logged."""
+def _watch_specs(raw: Any) -> tuple[tuple[WatchSpec, ...], tuple[str, ...]]:
+    """Watch folders from their JSON list, and the entries that do not read (logged) as JSON
+    text: they are not watched, but kept."""
+    entries = json.loads(raw) if isinstance(raw, str) else []
+    specs, unreadable = [], []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        try:
+            specs.append(_watch_spec(entry))
+        except ValueError as e:
+            log.warning("watch folder %r left out of the preferences: %s", entry, e)
+            unreadable.append(json.dumps(entry, ensure_ascii=False))
+    return tuple(specs), tuple(unreadable)
+
+
+def _watch_spec(entry: Any) -> WatchSpec:
+    """One watch folder of the settings file; ValueError says why it does not read."""
     from engine.watch import WatchSpec
 
-    specs = []
-    for entry in json.loads(raw) if isinstance(raw, str) else ():
+    if not isinstance(entry, dict):
+        raise ValueError("not a watch folder's settings")
+    try:
+        return WatchSpec(**entry)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as e:
+        raise ValueError(str(e)) from e  # a hand edit may hold anything: never fatal
+
+
+def unreadable_watch_folders(prefs: Preferences) -> list[tuple[str, str]]:
+    """The watch folders of the settings file that are not watched, as (folder, why)."""
+    found = []
+    for text in prefs.watch_unreadable:
+        entry = json.loads(text)
+        folder = entry.get("folder") if isinstance(entry, dict) else None
         try:
-            specs.append(WatchSpec(**entry))
-        except (TypeError, ValueError) as e:
-            log.warning("watch folder %r left out of the preferences: %s", entry, e)
-    return tuple(specs)
+            _watch_spec(entry)
+        except ValueError as e:
+            found.append((str(folder) if folder is not None else text, str(e)))
+    return found
 
 
 def save(store: QSettings, prefs: Preferences) -> None:
     for f in fields(Preferences):
         value = getattr(prefs, f.name)
+        if f.name == "watch_unreadable":
+            continue  # written with watch_folders
         if f.name == "watch_folders":
-            value = json.dumps([asdict(spec) for spec in value], ensure_ascii=False)
+            entries = [asdict(spec) for spec in value]
+            entries += [json.loads(text) for text in prefs.watch_unreadable]
+            value = json.dumps(entries, ensure_ascii=False)
         store.setValue(f.name, value)
     store.sync()

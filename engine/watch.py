@@ -8,14 +8,18 @@ writing it keeps changing them). Finished files are kept in a JSON state file by
 the watched folder (however that folder is named), size and modification time, so a restart does
 not redo them and a file replaced by a new version is done again; with them the names their
 transcripts were given, so two files whose names make one transcript name (talk.wav and
-talk.flac) keep apart ones (talk, talk-2) across restarts.
+talk.flac) keep apart ones (talk, talk-2) across restarts. A file handed out and given back
+unfinished (cancelled, or its transcripts could not be written) is not remembered: a restart
+hands it out again, and until then only a new version of it is.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import string
 import time
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
@@ -26,7 +30,15 @@ from .atomic import atomic_write_text
 from .audio import is_supported
 from .writers import FORMATS
 
-__all__ = ["STATE_FILE", "FolderWatch", "WatchOptions", "WatchSpec", "media_files", "unique_base"]
+__all__ = [
+    "STATE_FILE",
+    "FolderWatch",
+    "WatchOptions",
+    "WatchSpec",
+    "media_files",
+    "overlaps",
+    "unique_base",
+]
 
 log = logging.getLogger("tingxie.watch")
 
@@ -34,6 +46,7 @@ STATE_FILE = ".tingxie-watch.json"  # in the output folder (or the watched one):
 _STATE_VERSION = 2  # 1 (no "version"): keyed by the path as the watched folder was typed
 
 _Stamp = tuple[int, int]  # a file's version: size and modification time (ns)
+_NAME_FIELDS = ("stem", "date", "time")  # the fields of a file-name pattern
 
 
 def media_files(folder: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
@@ -95,29 +108,37 @@ class WatchSpec:
                 f"watch folder {self.folder}: unknown export format "
                 f"{', '.join(bad) or '(none)'}; choose from {', '.join(FORMATS)}"
             )
-        try:
-            sample = self.name.format(stem="x", date="d", time="t")
-        except (KeyError, IndexError, ValueError) as e:
+        _check_name(self.name)
+        sample = self.name.format(stem="x", date="d", time="t")
+        # "." and ".." are folders; a name starting with "." would be hidden.
+        if not sample.strip() or any(sep in sample for sep in "/\\") or sample.startswith("."):
             raise ValueError(
-                f"file-name pattern {self.name!r}: use only {{stem}}, {{date}} and {{time}}"
-            ) from e
-        if not sample.strip() or any(sep in sample for sep in "/\\"):
-            raise ValueError(f"file-name pattern {self.name!r}: give a file name, not a path")
+                f"file-name pattern {self.name!r}: give a file name, not a path, and not one "
+                "starting with '.'"
+            )
 
     @property
     def state_file(self) -> Path:
         """Where the watch remembers finished files: with the transcripts it wrote."""
         return Path(self.out or self.folder) / STATE_FILE
 
+    def out_folder(self, path: Path) -> Path:
+        """The folder `path`'s transcripts go to."""
+        return Path(self.out) / path.parent.relative_to(self.folder) if self.out else path.parent
+
     def base(self, path: Path, taken: Container[Path] = (), now: datetime | None = None) -> Path:
         """Where `path`'s transcripts go, without the format's suffix: the pattern's name, with
         -2, -3… where other files' transcripts have it (`taken`: `FolderWatch.names`); its
-        folder is made."""
+        folder is made. Raises OSError when it cannot be (NotADirectoryError where a file is in
+        its place)."""
         now = now or datetime.now()
         name = self.name.format(stem=path.stem, date=now.strftime("%Y-%m-%d"),
                                 time=now.strftime("%H%M%S"))  # fmt: skip
-        out = Path(self.out) / path.parent.relative_to(self.folder) if self.out else path.parent
-        out.mkdir(parents=True, exist_ok=True)
+        out = self.out_folder(path)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except FileExistsError as e:  # "File exists" would not say what is wrong
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), e.filename) from e
         return unique_base(out / name, taken)
 
     def targets(self, base: Path) -> list[Path]:
@@ -127,7 +148,8 @@ class WatchSpec:
 
 class FolderWatch:
     """`ready()` lists the files to do now; `done(path, base)` records one as finished and where
-    its transcripts went; `names(path)` are where the other finished files' went."""
+    its transcripts went; `release(path)` gives one back unfinished; `names(path)` are where the
+    other finished files' went."""
 
     def __init__(
         self,
@@ -144,6 +166,7 @@ class FolderWatch:
         self._clock = clock
         self._seen: dict[Path, tuple[_Stamp, float]] = {}  # stamp, when first seen
         self._handed: dict[Path, _Stamp] = {}  # the version `ready()` handed out, until done
+        self._held: dict[Path, _Stamp] = {}  # given back unfinished: not again in that version
         self._done, self._names = self._load()
 
     def _load(self) -> tuple[dict[str, _Stamp], dict[str, str]]:
@@ -191,8 +214,11 @@ class FolderWatch:
 
     def ready(self) -> list[Path]:
         """Files not finished in their current version that have stopped changing."""
-        now, ready, seen = self._clock(), [], {}
+        now, ready, seen, held = self._clock(), [], {}, {}
         for path, stamp in self._to_do():
+            if self._held.get(path) == stamp:
+                held[path] = stamp
+                continue
             previous = self._seen.get(path)
             if previous is None or previous[0] != stamp:
                 seen[path] = (stamp, now)  # new or still changing: wait
@@ -203,7 +229,7 @@ class FolderWatch:
                 # The first version handed out, until done: a queue may hand a file over again
                 # after it changed, and only the version first seen is sure to be transcribed.
                 self._handed.setdefault(path, stamp)
-        self._seen = seen
+        self._seen, self._held = seen, held
         return ready
 
     def pending(self) -> int:
@@ -235,6 +261,44 @@ class FolderWatch:
                  "names": names}  # fmt: skip
         atomic_write_text(self.state_file, json.dumps(state, ensure_ascii=False, indent=1))
         self._done, self._names = done, names
+
+    def release(self, path: Path) -> None:
+        """Give `path` back unfinished, as `ready()` handed it out (its job was cancelled, or
+        its transcripts could not be written): it is not remembered, so the next start hands
+        it out again; until then `ready()` leaves it out while it keeps the version it had
+        (a cancelled file must not come back at the next look), and hands out a new one."""
+        stamp = self._handed.pop(path, None)
+        if stamp is not None:
+            self._held[path] = stamp
+
+
+def overlaps(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether folders `a` and `b` are one, or one holds the other: watched both, their shared
+    files would be transcribed twice."""
+    ra, rb = _real(a), _real(b)
+    return ra == rb or ra.is_relative_to(rb) or rb.is_relative_to(ra)
+
+
+def _real(folder: str | os.PathLike[str]) -> Path:
+    try:
+        return Path(folder).resolve()
+    except OSError:  # a loop of links, an unreachable share
+        return Path(os.path.abspath(folder))
+
+
+def _check_name(pattern: str) -> None:
+    """Raise ValueError unless the file-name pattern uses only plain {stem}, {date} and {time}:
+    no attribute or index ({date.year}, {stem[0]}: errors or a method's text as the name), no
+    conversion or format spec."""
+    try:
+        usable = all(
+            field is None or (field in _NAME_FIELDS and not spec and not conversion)
+            for _text, field, spec, conversion in string.Formatter().parse(pattern)
+        )
+    except ValueError:  # an unmatched brace
+        usable = False
+    if not usable:
+        raise ValueError(f"file-name pattern {pattern!r}: use only {{stem}}, {{date}} and {{time}}")
 
 
 def _relative(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> str:

@@ -305,3 +305,28 @@ def test_watch_dialog_edits_the_template_and_refuses_a_bad_one(qapp, tmp_path, q
     assert prefs.prefs.watch_folders == (
         WatchSpec(str(tmp_path), ("vtt",), str(tmp_path / "out"), "{date}-{stem}"),
     )
+
+
+def test_quitting_with_watched_files_queued_leaves_them_for_the_next_start(
+    qtbot, make_window, tmp_path
+):
+    """Closing the window cancels the queued files: they were marked done, so never
+    transcribed at all, at the next start or after."""
+    watched = tmp_path / "inbox"
+    watched.mkdir()
+    for name in ("a.wav", "b.wav"):
+        write_wav(watched / name, tone(1.0))
+    window = make_window(watch_folders=(WatchSpec(str(watched), ("txt",)),))
+    clock = window.folder_watcher.clock = _Clock()
+    settle = window.folder_watcher.options.settle_seconds
+    _look(window, clock)
+    queued = [str(watched / "a.wav"), str(watched / "b.wav")]
+    assert _look(window, clock, settle + 1) == queued  # no model yet: they wait
+    window.close()
+    qtbot.wait(200)
+    assert make_window.seen == [] and not (watched / STATE_FILE).exists()
+
+    again = make_window()
+    clock = again.folder_watcher.clock = _Clock()
+    _look(again, clock)
+    assert _look(again, clock, settle + 1) == queued
