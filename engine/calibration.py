@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +64,12 @@ class BeamCalibration:
                 f"beam calibration: {len(self.coef)} coefficients for {len(self.features)} "
                 "features; refit it (tingxie-cli evaluate --calibrate)"
             )
+        if not all(isinstance(f, str) for f in self.features):
+            raise ValueError(f"beam.features is {list(self.features)!r}, not a list of names")
+        for i, c in enumerate(self.coef):
+            _finite(c, f"beam.coef[{i}]")
+        _finite(self.intercept, "beam.intercept")
+        _count(self.characters, "beam.characters")
 
     def apply(self, evidence: np.ndarray) -> np.ndarray:
         x = np.asarray(evidence, dtype=np.float64).reshape(-1, len(self.coef))
@@ -79,6 +87,17 @@ class Calibration:
     characters: int
     method: str = "platt"
     beam: BeamCalibration | None = None
+
+    def __post_init__(self) -> None:
+        """A map whose parameters are not finite numbers would show NaN (or fail on first use):
+        refused here, so a damaged file is refused when it is read."""
+        _finite(self.a, "a")
+        _finite(self.b, "b")
+        _count(self.characters, "characters")
+        if not isinstance(self.measure, str) or not isinstance(self.method, str):
+            raise ValueError(f"measure {self.measure!r} and method {self.method!r}: not names")
+        if self.beam is not None and not isinstance(self.beam, BeamCalibration):
+            raise ValueError(f"beam is {self.beam!r}, not a beam map")
 
     def apply(self, confidence: float | np.ndarray) -> float | np.ndarray:
         z = self.a * _logit(np.asarray(confidence, dtype=np.float64)) + self.b
@@ -99,16 +118,48 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, data: dict) -> Calibration:
-        """Read back what `write` wrote (TypeError or ValueError when it is not that)."""
+        """Read back what `write` wrote (TypeError or ValueError, naming what is wrong, when it
+        is not that: another JSON value than an object, a parameter that is not a finite
+        number)."""
+        if not isinstance(data, dict):
+            raise TypeError(f"it holds {_json_kind(data)}, not an object")
         beam = data.get("beam")
         if beam is not None:
+            if not isinstance(beam, dict):
+                raise TypeError(f"beam holds {_json_kind(beam)}, not an object")
+            features, coef = beam["features"], beam["coef"]
+            for name, value in (("beam.features", features), ("beam.coef", coef)):
+                if not isinstance(value, list):
+                    raise TypeError(f"{name} holds {_json_kind(value)}, not a list")
             beam = BeamCalibration(
-                features=tuple(beam["features"]),
-                coef=tuple(float(c) for c in beam["coef"]),
-                intercept=float(beam["intercept"]),
-                characters=int(beam["characters"]),
+                features=tuple(features),
+                coef=tuple(coef),
+                intercept=beam["intercept"],
+                characters=beam["characters"],
             )
         return cls(**{**data, "beam": beam})
+
+
+def _json_kind(value: object) -> str:
+    """How a JSON value reads in a message: "a list", "null"."""
+    if value is None:
+        return "null"
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "true or false"}
+    return kinds.get(type(value), "a number")
+
+
+def _finite(value: object, name: str) -> float:
+    """`value` as a float; ValueError naming `name` when it is not a finite number (NaN,
+    ±Infinity, a string, null)."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"{name} is {value!r}, not a finite number")
+    return float(value)
+
+
+def _count(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+        raise ValueError(f"{name} is {value!r}, not a count")
+    return int(value)
 
 
 def expit(z: np.ndarray) -> np.ndarray:
@@ -215,16 +266,33 @@ def _cross_fit(x: np.ndarray, ok: np.ndarray, fold: np.ndarray, folds: int, fit)
 
 def load_calibration(folder: str | Path) -> Calibration | None:
     """The folder's Platt calibration, whichever measure it maps; None when absent, of another
-    method or unreadable (logged: confidences then stay raw)."""
+    method or unreadable (logged: confidences then stay raw). A beam map over other evidence
+    than this version's beam search gives (engine.lm.EVIDENCE) is dropped, logged: the Platt
+    map still applies, to beam-searched characters too."""
     path = Path(folder) / CALIBRATION_FILE
     if not path.is_file():
         return None
     try:
         calibration = Calibration.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError, KeyError) as e:
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
         log.warning("%s: not a calibration Tingxie can read (%s); confidences stay raw", path, e)
         return None
-    return calibration if calibration.method == "platt" else None
+    if calibration.method != "platt":
+        return None
+    if calibration.beam is not None:
+        from .lm import EVIDENCE
+
+        if calibration.beam.features != EVIDENCE:
+            log.warning(
+                "%s: its beam map reads %s, not what this version's beam search gives (%s); "
+                "beam-searched characters take its Platt map instead: refit it "
+                "(tingxie-cli evaluate --calibrate)",
+                path,
+                ", ".join(calibration.beam.features) or "nothing",
+                ", ".join(EVIDENCE),
+            )
+            calibration = replace(calibration, beam=None)
+    return calibration
 
 
 def read_calibration(folder: str | Path, measure: str) -> Calibration | None:

@@ -172,18 +172,18 @@ def test_a_whisper_job_that_died_after_training_resumes_to_its_end(
 
     config = _whisper_job(tmp_path, shared_audio)
     job = JobFolder(config.output_dir)
-    measure = whisper_job.heldout_cer
+    measure = whisper_job.heldout_rows
 
     def killed_after_training(model_dir, heldout, config):
         if Path(model_dir) == job.model_dir:
             raise RuntimeError("killed")
         return measure(model_dir, heldout, config)
 
-    monkeypatch.setattr(whisper_job, "heldout_cer", killed_after_training)
+    monkeypatch.setattr(whisper_job, "heldout_rows", killed_after_training)
     first = list(run_job(config))
     assert isinstance(first[-1], JobFailed) and first[-1].message == "killed"
     assert job.model_dir.is_dir() and job.state() == "stopped"
-    monkeypatch.setattr(whisper_job, "heldout_cer", measure)
+    monkeypatch.setattr(whisper_job, "heldout_rows", measure)
     resumed = list(run_job(config, resume=True))
     finished = resumed[-1]
     assert isinstance(finished, JobFinished), finished

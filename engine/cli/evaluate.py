@@ -90,17 +90,43 @@ def format_report(report) -> str:
 
 def _calibrate(model, rows, options):
     """Fit the default measure's calibration (Whisper's, or a CTC model's primary measure as
-    decoded here) and write it beside the model."""
-    from engine.tune.evaluate import fit_calibration
-    from engine.whisper import DEFAULT_MEASURE, LoadedWhisper, measure_name
+    decoded here) and write it beside the model. ValueError or OSError, saying what to do and
+    that nothing was written, when it cannot."""
+    from engine.tune.evaluate import calibrated_measure, fit_calibration
 
-    if isinstance(model, LoadedWhisper):
-        measure = measure_name(DEFAULT_MEASURE)
-    else:
-        measure = options.measures[0].name
-    fit = fit_calibration(rows, measure, options)
-    fit.calibration.write(model.path)
+    folds = 2
+    if len(rows) < folds:
+        raise ValueError(
+            f"--calibrate needs at least {folds} utterances (each is scored by a fit on the "
+            f"others), {len(rows)} evaluated; nothing written"
+        )
+    if not any(r.correct for r in rows):
+        raise ValueError("--calibrate: the model wrote no character to fit on; nothing written")
+    try:
+        fit = fit_calibration(rows, calibrated_measure(model, options), options, folds)
+    except ValueError as e:
+        raise ValueError(f"--calibrate: {e}; nothing written") from e
+    path = Path(model.path) / CALIBRATION_FILE
+    try:
+        fit.calibration.write(model.path)
+    except OSError as e:
+        why = e.strerror or e
+        raise OSError(f"--calibrate: cannot write {path} ({why}); nothing written") from e
     return fit
+
+
+def _plot(report, path: Path) -> None:
+    """Write the reliability diagram; ImportError or OSError with a message for the user."""
+    from engine.tune.evaluate import write_reliability_png
+
+    if not path.parent.is_dir():
+        raise OSError(f"--plot: folder {path.parent} does not exist; create it or choose another")
+    try:
+        write_reliability_png(report, path)
+    except ImportError as e:
+        raise ImportError("--plot needs matplotlib: pip install 'tingxie[plot]'") from e
+    except OSError as e:
+        raise OSError(f"--plot: cannot write {path} ({e.strerror or e})") from e
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,13 +135,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.lm import LmError
     from engine.loader import load_model
     from engine.model import LoadOptions, ModelLoadError
-    from engine.tune.evaluate import (
-        EvalOptions,
-        describe,
-        iter_rows,
-        summarize,
-        write_reliability_png,
-    )
+    from engine.tune.evaluate import EvalOptions, describe, iter_rows, summarize
 
     try:
         options = EvalOptions(
@@ -138,13 +158,26 @@ def run(args: argparse.Namespace) -> int:
         rows = list(tqdm(iter_rows(model, args.data, options), unit="utt", file=sys.stderr,
                          disable=args.json, mininterval=1.0))  # fmt: skip
         report = summarize(rows, options, model=args.model, manifest=args.data, decoder=decoder)
-        if args.plot:
-            write_reliability_png(report, args.plot)
-        fit = _calibrate(model, rows, options) if args.calibrate else None
     except (ValueError, OSError) as e:  # the data: status 1, as a bad file for transcribe
         print(f"tingxie-cli evaluate: {e}; fix that row or leave it out, then run again",
               file=sys.stderr)  # fmt: skip
         return 1
+    # The report stands whatever becomes of the plot and the calibration: printed first (in
+    # JSON, with the calibration when it was fitted), then what failed, with status 1.
+    if not args.json:
+        print(format_report(report), flush=True)
+    failed = []
+    fit = None
+    if args.plot:
+        try:
+            _plot(report, args.plot)
+        except (ImportError, OSError) as e:
+            failed.append(str(e))
+    if args.calibrate:
+        try:
+            fit = _calibrate(model, rows, options)
+        except (ValueError, OSError) as e:
+            failed.append(str(e))
     if args.json:
         out = report.to_dict()
         if fit is not None:
@@ -156,9 +189,8 @@ def run(args: argparse.Namespace) -> int:
                 "held_out_auroc": fit.held_out_auroc,
                 "folds": fit.folds,
             }
-        print(json.dumps(out, ensure_ascii=False, indent=2, allow_nan=False))
+        print(json.dumps(out, ensure_ascii=False, indent=2, allow_nan=False), flush=True)
     else:
-        print(format_report(report))
         if fit is not None:
             c = fit.calibration
             maps = "a beam map and Platt" if c.beam is not None else "Platt"
@@ -171,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{fit.raw_ece:.3f} raw, {fit.held_out_ece:.3f} calibrated on held-out rows "
                 f"({fit.folds}-fold by utterance){auc}"
             )
-        if args.plot:
+        if args.plot and not any(m.startswith("--plot") for m in failed):
             print(f"reliability diagram: {args.plot}")
-    return 0
+    for message in failed:
+        print(f"tingxie-cli evaluate: {message}", file=sys.stderr)
+    return 1 if failed else 0

@@ -153,7 +153,11 @@ def _consume(events, bar_factory, rank: int) -> int:
         elif isinstance(event, CheckpointSaved) and main_process:
             _write(bar, f"checkpoint {event.path}" + (" (best)" if event.best else ""))
         elif isinstance(event, JobCancelled):
-            _write(bar, f"stopped at step {event.step}; continue with --resume")
+            if event.checkpoint is None:  # nothing to resume from
+                _write(bar, "stopped before the first checkpoint; run the job again (without "
+                            "--resume)")  # fmt: skip
+            else:
+                _write(bar, f"stopped at step {event.step}; continue with --resume")
             return 130
         elif isinstance(event, JobFailed):
             if event.details:

@@ -64,6 +64,8 @@ __all__ = [
     "MeasureScore",
     "ReliabilityBin",
     "auroc",
+    "calibrate_rows",
+    "calibrated_measure",
     "ctc_measures",
     "describe",
     "evaluate",
@@ -236,6 +238,7 @@ def auroc(scores: Sequence[float] | np.ndarray, positive: Sequence[bool] | np.nd
     pos = np.asarray(positive, dtype=bool)
     if s.shape != pos.shape:
         raise ValueError(f"auroc: {s.shape} scores but {pos.shape} labels; pass one per item")
+    _check_finite(s, "auroc")
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
     if n_pos == 0 or n_neg == 0:
         return None
@@ -251,6 +254,16 @@ def auroc(scores: Sequence[float] | np.ndarray, positive: Sequence[bool] | np.nd
     return float(u / (n_pos * n_neg))
 
 
+def _check_finite(values: np.ndarray, what: str) -> None:
+    """NaN falls in no bin and sorts anywhere: a score over it would look perfect (ECE 0)."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise ValueError(
+            f"{what}: {int(bad.sum())} of {values.size} confidences are not finite numbers "
+            "(NaN or infinite); the measure, or the model folder's calibration.json, is broken"
+        )
+
+
 def _bin_index(confidences: np.ndarray, bins: int) -> np.ndarray:
     return np.minimum((confidences * bins).astype(int), bins - 1)
 
@@ -259,11 +272,14 @@ def reliability(
     confidences: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray, bins: int = 10
 ) -> list[ReliabilityBin]:
     """Equal-width confidence bins over [0, 1] (the last one closed) with count, mean
-    confidence and accuracy; empty bins have count 0 and NaN means."""
-    c = np.clip(np.asarray(confidences, dtype=np.float64), 0.0, 1.0)
+    confidence and accuracy; empty bins have count 0 and NaN means. A confidence that is not a
+    finite number raises ValueError."""
+    c = np.asarray(confidences, dtype=np.float64)
     ok = np.asarray(correct, dtype=bool)
     if c.shape != ok.shape:
         raise ValueError(f"reliability: {c.shape} confidences but {ok.shape} labels")
+    _check_finite(c, "reliability")
+    c = np.clip(c, 0.0, 1.0)
     index = _bin_index(c, bins)
     out = []
     for b in range(bins):
@@ -553,28 +569,54 @@ def refit_calibration(
     load: LoadOptions | None = None,
     min_characters: int = MIN_CALIBRATION_CHARACTERS,
 ) -> CalibrationFit | None:
-    """Fit the confidence calibration of the CTC model in `folder` on `examples` (a tuning
-    job's held-out rows, decoded as transcription decodes them) and write it there when the
-    cross-fitted ECE beats the raw one; None when there are too few characters, or no right
-    or no wrong one, to fit. A stale calibration.json is removed first: the fit is of the raw
-    confidences, and a map of another model's confidences does not describe this one's."""
+    """Fit the confidence calibration of the model in `folder` on `examples` (a tuning job's
+    held-out rows, decoded as transcription decodes them) and write it there when the
+    cross-fitted ECE beats the raw one (`calibrate_rows`). A stale calibration.json is removed
+    first: the fit is of the raw confidences, and a map of another model's confidences does
+    not describe this one's."""
     folder = Path(folder)
     (folder / CALIBRATION_FILE).unlink(missing_ok=True)
     options = EvalOptions(load=load or LoadOptions())
     model = load_model(folder, options.load)
     rows = list(score_examples(model, examples, options))
+    return calibrate_rows(folder, rows, calibrated_measure(model, options), options, min_characters)
+
+
+def calibrated_measure(model: LoadedModel | LoadedWhisper, options: EvalOptions) -> str:
+    """The measure a model folder's calibration maps: Whisper's default, or a CTC model's
+    primary measure."""
+    if isinstance(model, LoadedWhisper):
+        return measure_name(DEFAULT_MEASURE)
+    return options.measures[0].name
+
+
+def calibrate_rows(
+    folder: str | Path,
+    rows: Sequence[EvalRow],
+    measure: str,
+    options: EvalOptions | None = None,
+    min_characters: int = MIN_CALIBRATION_CHARACTERS,
+    folds: int = 2,
+) -> CalibrationFit | None:
+    """Fit `measure`'s calibration on rows the model in `folder` scored raw (held-out rows) and
+    write it there when the cross-fitted ECE beats the raw one; None when there are too few
+    characters (or rows, for `folds`), or no right or no wrong one, to fit."""
+    folder = Path(folder)
     correct = [x for r in rows for x in r.correct]
-    if len(correct) < min_characters or all(correct) or not any(correct):
+    if len(correct) < min_characters or len(rows) < folds or all(correct) or not any(correct):
         log.info(
-            "%s: confidence not calibrated (%d held-out characters, %d wrong; a fit needs %d,"
-            " some right and some wrong)",
+            "%s: confidence not calibrated (%d held-out characters in %d rows, %d wrong; a fit"
+            " needs %d characters in %d rows or more, some right and some wrong)",
             folder,
             len(correct),
+            len(rows),
             correct.count(False),
             min_characters,
+            folds,
         )
         return None
-    fit = fit_calibration(rows, options.measures[0].name, options)
+    options = options or EvalOptions()
+    fit = fit_calibration(rows, measure, options, folds)
     if fit.held_out_ece < fit.raw_ece:
         fit.calibration.write(folder)
     log.info(

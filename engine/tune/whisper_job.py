@@ -3,7 +3,8 @@
 
 Whisper learns by LoRA through `engine.tune.whisper_lora` (the base may be the CTranslate2 folder
 the app runs), and is measured before and after on the held-out rows by the transcriber users
-get (`engine.tune.evaluate.score_examples`: CTranslate2, the same decoding and normalization).
+get (`engine.tune.evaluate.score_examples`: CTranslate2, the same decoding and normalization);
+the tuned model's confidence calibration is refitted on the same held-out rows, as a CTC job's.
 Checkpoints are saved every `save_every` steps, on a cancel and after the last step, in the CTC
 jobs' layout, so `resume` (the CLI's `--resume`, the Tune page's Resume) continues a stopped job
 with the same data order and optimizer state. What the CTC loop has and this job has not yet:
@@ -12,7 +13,6 @@ partial or full tuning, several processes, a held-out evaluation during training
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -27,13 +27,14 @@ import numpy as np
 
 from engine.atomic import atomic_write_text
 from engine.audio import SAMPLE_RATE
+from engine.calibration import CALIBRATION_FILE
 from engine.metrics import cer
 from engine.normalize import describe
 from engine.registry import WHISPER, model_path
 
 from .config import TuneConfig
 from .data import Example, load_dataset, load_example_audio
-from .evaluate import EvalOptions, score_examples
+from .evaluate import EvalOptions, EvalRow, calibrate_rows, score_examples
 from .events import (
     CheckpointSaved,
     Evaluated,
@@ -45,30 +46,42 @@ from .events import (
     StepProgress,
 )
 from .export import ModelCard, read_card
-from .jobs import claim_output_dir
+from .jobs import checkpoint_dirs, claim_output_dir
 from .prepare import Prepared, validate_for_model
 
 if TYPE_CHECKING:
     from .whisper_lora import WhisperLoraOptions
 
-__all__ = ["WhisperSetup", "heldout_cer", "prepare_job", "run_whisper_job"]
+__all__ = ["WhisperSetup", "heldout_cer", "heldout_rows", "prepare_job", "run_whisper_job"]
 
 log = logging.getLogger("tingxie.train")
 
 _WINDOW = WHISPER.window_seconds  # Whisper hears 30 s windows: longer audio would be cut
 _BATCH = 8  # utterances per step: each is a full 30 s window to Whisper whatever its length
-_BEFORE = "cer-before.json"  # the base's held-out CER, measured once (a resumed job reads it)
+# The base's held-out CER and what it was measured on (a resumed job reads it when the held-out
+# rows are still those)
+_BEFORE = "cer-before.json"
 
 
 def heldout_cer(model_dir: str | Path, heldout: list[Example], config: TuneConfig) -> Evaluated:
+    """The held-out CER of the model in `model_dir`, as step 0's evaluation."""
+    return _evaluated(heldout_rows(model_dir, heldout, config))
+
+
+def heldout_rows(
+    model_dir: str | Path, heldout: list[Example], config: TuneConfig
+) -> list[EvalRow]:
+    """The held-out rows transcribed and scored by the model in `model_dir`, as users get it."""
     from engine.loader import load_model
 
-    rows = list(
-        score_examples(load_model(model_dir), heldout, EvalOptions(normalize=config.normalize))
-    )
+    options = EvalOptions(normalize=config.normalize)
+    return list(score_examples(load_model(model_dir), heldout, options))
+
+
+def _evaluated(rows: list[EvalRow], step: int = 0) -> Evaluated:
     refs, hyps = [r.reference for r in rows], [r.hypothesis for r in rows]
     result = cer(refs, hyps)
-    return Evaluated(0, result.cer, result, tuple(zip(refs[:3], hyps[:3], strict=True)))
+    return Evaluated(step, result.cer, result, tuple(zip(refs[:3], hyps[:3], strict=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +129,40 @@ def prepare_job(config: TuneConfig) -> WhisperSetup:
     )
 
 
-def _measured_before(out: Path) -> float | None:
-    """The base's held-out CER an earlier run of this job measured, if it did."""
+def _heldout_key(base: str, heldout: list[Example], config: TuneConfig) -> str:
+    """What the base's held-out CER was measured on: the base, the held-out rows (the key that
+    put each on the held-out side, and its text) and the normalization of both texts."""
+    digest = hashlib.sha256(f"{base}\n{describe(config.normalize)}\n".encode())
+    for example in heldout:
+        digest.update(f"{example.split_key}\t{example.text}\n".encode())
+    return digest.hexdigest()
+
+
+def _measured_before(out: Path, key: str) -> float | None:
+    """The base's held-out CER an earlier run of this job measured, if it did so on the same
+    held-out rows (`_heldout_key`): a corrected transcript, or other rows, measure it again."""
     try:
-        return float(json.loads((out / _BEFORE).read_text(encoding="utf-8"))["cer"])
+        data = json.loads((out / _BEFORE).read_text(encoding="utf-8"))
+        if data["heldout"] != key:
+            log.info("%s: the held-out rows changed since; the base is measured again", out)
+            return None
+        return float(data["cer"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _calibrate(folder: Path, rows: list[EvalRow], config: TuneConfig) -> None:
+    """Fit the tuned model's confidence calibration on its held-out rows, as a CTC job does
+    (`engine.tune.evaluate.calibrate_rows`: kept only where it lowers the cross-fitted ECE).
+    The base's calibration.json is not carried over: it maps the base's confidences. The
+    model is saved already: a failure here is logged and leaves its confidences raw."""
+    from engine.whisper import DEFAULT_MEASURE, measure_name
+
+    try:
+        options = EvalOptions(normalize=config.normalize)
+        calibrate_rows(folder, rows, measure_name(DEFAULT_MEASURE), options)  # logs what it did
+    except Exception as e:  # the job's result stands without it
+        log.warning("%s: confidence calibration not refitted (%s)", folder, e)
 
 
 def run_whisper_job(
@@ -179,11 +220,17 @@ def run_whisper_job(
         processes=1,
         resumed_from_step=ready.resumed_step,
     )
-    before = _measured_before(out) if resume else None
+    if cancel.is_set():  # asked to stop while the model loaded: not after measuring the base
+        steps.close()
+        saved = checkpoint_dirs(checkpoints.folder)  # a resumed job's: the one it continues
+        yield JobCancelled(ready.resumed_step, saved[-1] if saved else None)
+        return
+    key = _heldout_key(base, heldout, config)
+    before = _measured_before(out, key) if resume else None
     if heldout and before is None:
         measured = heldout_cer(base, heldout, config)
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / _BEFORE, json.dumps({"cer": measured.cer}))
+        atomic_write_text(out / _BEFORE, json.dumps({"cer": measured.cer, "heldout": key}))
         before = measured.cer
         yield measured
     after = None
@@ -208,8 +255,11 @@ def run_whisper_job(
             seconds=step.seconds,
         )
     if heldout:
-        after = dataclasses.replace(heldout_cer(out / "model", heldout, config), step=done)
+        (out / "model" / CALIBRATION_FILE).unlink(missing_ok=True)  # the rows are scored raw
+        rows = heldout_rows(out / "model", heldout, config)
+        after = _evaluated(rows, step=done)
         yield after
+        _calibrate(out / "model", rows, config)
     card = ModelCard(
         base_model=config.model,
         method="lora",

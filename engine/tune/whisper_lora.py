@@ -420,7 +420,9 @@ def tune_whisper_lora(
     To stop: with `checkpoints`, `stop()` true between steps saves one (`WhisperSaved`,
     stopped) and ends the run, and `resume` continues from the latest with the same weights,
     optimizer state and data order, so the result is the one an uninterrupted run gives.
-    Without, stop iterating: nothing of the training is written."""
+    Without, stop iterating: nothing of the training is written. A run resumed without
+    `seconds_left` runs to `options.steps` (an earlier run's time limit may have cut them);
+    with it, the steps that fit are counted again after each step."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import (
@@ -459,6 +461,8 @@ def tune_whisper_lora(
         if checkpoints is None:
             raise ValueError("tune_whisper_lora: resume needs the checkpoints' folder")
         run = _restore(checkpoints.folder, model, optimizer, fingerprint)
+        if seconds_left is None:  # a time limit of an earlier run cut the steps: this run has none
+            run.total = options.steps
     start = run.done
     yield WhisperReady(trainable, total_parameters, start, run.seconds)
     micro = min(options.micro_batch_size, options.batch_size)
