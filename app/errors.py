@@ -41,6 +41,10 @@ ZH: dict[str, str] = {
         "模型文件夹 {path} 只有 pickle 格式的权重（pytorch_model.bin），加载时可能执行其中的代码；"
         "请先转换为 model.safetensors，或在确认来源可信时允许 pickle 权重"
     ),
+    "model.onnx_only": (
+        "模型文件夹 {path} 是 ONNX 导出（有 model.onnx，没有 PyTorch 权重）："
+        "请在 ONNX Runtime 上运行（自动或 onnx 后端），或选择导出它的 PyTorch 模型"
+    ),
     "model.no_onnx": (
         "模型文件夹 {path} 中没有 model.onnx；请先用 `tingxie-cli export MODEL OUT --format onnx` "
         "导出（加 `--quantize int8` 内存约减半），再选择 OUT 作为模型，或改用 torch 后端"
@@ -298,6 +302,12 @@ APP: dict[str, tuple[str, str]] = {
         "and choose the exported folder",
         "模型文件夹 {path} 中没有 model.onnx，无法用 ONNX Runtime 运行：请选择“模型 → 运行时 → "
         "自动”或“PyTorch”，或先把它导出为 ONNX（模型 → 导出…），再选择导出的文件夹",
+    ),
+    "model.onnx_only": (
+        "{path} holds an ONNX export (model.onnx) and no PyTorch weights, and Model → Runtime "
+        "is set to PyTorch: choose Model → Runtime → Automatic or ONNX Runtime to run it.",
+        "{path} 是 ONNX 导出（model.onnx），没有 PyTorch 权重，而“模型 → 运行时”设为 "
+        "PyTorch：请选择“模型 → 运行时 → 自动”或“ONNX Runtime”来运行它。",
     ),
 }
 

@@ -122,12 +122,6 @@ STRINGS: dict[str, tuple[str, str]] = {
         "{model} could not be loaded on {runtime}: {message}\n\nModel → Runtime is back on {back}.",
         "无法在 {runtime} 上加载 {model}：{message}\n\n“模型 → 运行时”已改回“{back}”。",
     ),
-    "runtime.onnx_only": (
-        "{path} holds an ONNX export (model.onnx) and no PyTorch weights, and Model → Runtime "
-        "is set to PyTorch: choose Model → Runtime → Automatic or ONNX Runtime to run it.",
-        "{path} 是 ONNX 导出（model.onnx），没有 PyTorch 权重，而“模型 → 运行时”设为 "
-        "PyTorch：请选择“模型 → 运行时 → 自动”或“ONNX Runtime”来运行它。",
-    ),
     # Model → Language model (app.decoding)
     "menu.language_model": ("Language model", "语言模型"),
     "action.use_lm": ("Use the language model (beam search)", "使用语言模型（束搜索）"),

@@ -603,14 +603,6 @@ class MainWindow(QMainWindow):
         self.backend_actions[back].setChecked(True)
         return back
 
-    def _load_error_text(self, request: _LoadRequest | None, error: object) -> str:
-        """Why a load failed, for the app: an ONNX-only folder asked on PyTorch says which
-        runtime runs it (the engine's error is the transformers loader's "no file named
-        model.safetensors")."""
-        if request is not None and request.backend == "torch" and _onnx_only(request.source):
-            return tr("runtime.onnx_only", path=request.source)
-        return error_text(error)
-
     # ---- exports, the Hub, embeddings ----------------------------------------------------
     def _model_source(self) -> str:
         return self.model.source if self.model else self.prefs.model or _default_model()
@@ -760,7 +752,7 @@ class MainWindow(QMainWindow):
             )
 
         def message(key: str = "runtime.failed") -> str:
-            text = self._load_error_text(request, error)
+            text = error_text(error)
             if not runtime:
                 return text
             names = dict(runtime, runtime=tr(runtime["runtime"]), back=tr(runtime["back"]))
@@ -1291,17 +1283,6 @@ class MainWindow(QMainWindow):
 
 
 _DTYPE_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
-
-
-def _onnx_only(source: str) -> bool:
-    """A local folder with an ONNX export (model.onnx) and no PyTorch weights."""
-    path = Path(source).expanduser()
-    try:
-        if not (path / "model.onnx").is_file():
-            return False
-        return not any(path.glob("*.safetensors")) and not any(path.glob("pytorch_model*.bin"))
-    except OSError:
-        return False
 
 
 def _default_model() -> str:

@@ -40,6 +40,10 @@ MESSAGES: dict[str, str] = {
         "when loaded; convert them to model.safetensors, or allow pickle weights "
         "(--allow-pickle) if you trust where the folder came from"
     ),
+    "model.onnx_only": (
+        "model folder {path} is an ONNX export (model.onnx, no PyTorch weights): run it on ONNX "
+        "Runtime (the auto or onnx backend), or choose the PyTorch model it was exported from"
+    ),
     "model.no_onnx": (
         "model folder {path} has no model.onnx; export one with `tingxie-cli export MODEL OUT "
         "--format onnx` (add `--quantize int8` to need about half the memory) and choose OUT as "

@@ -540,6 +540,8 @@ def _use_onnx(path: Path, backend: Backend) -> bool:
     if backend == "onnx" and not onnx:
         raise ModelLoadError("model.no_onnx", path=path)
     others = any((path / f).is_file() for f in _WEIGHT_FILES if f != "model.onnx")
+    if backend == "torch" and onnx and not others:  # transformers would say "no file named…"
+        raise ModelLoadError("model.onnx_only", path=path)
     return backend == "onnx" or (backend == "auto" and onnx and not others)
 
 

@@ -162,7 +162,8 @@ def test_an_onnx_export_folder_with_pytorch_chosen_says_which_runtime_to_choose(
     qtbot, make_window, dialogs, tmp_path
 ):
     """PyTorch chosen, an ONNX-only export folder (model.onnx, no safetensors): old dialog,
-    "… no file named model.safetensors, or pytorch_model.bin …" and no way out."""
+    "… no file named model.safetensors, or pytorch_model.bin …" and no way out. The engine
+    now says what the folder is (model.onnx_only); the app words the way out in its menus."""
     folder = tmp_path / "export-onnx"
     folder.mkdir()
     (folder / "model.onnx").write_bytes(b"onnx")
@@ -170,12 +171,7 @@ def test_an_onnx_export_folder_with_pytorch_chosen_says_which_runtime_to_choose(
 
     def load(source, backend):
         if source == str(folder) and backend == "torch":
-            raise ModelLoadError(
-                "model.load_failed",
-                path=source,
-                detail=f"Error no file named model.safetensors, or pytorch_model.bin, found "
-                f"in directory {source}.",
-            )
+            raise ModelLoadError("model.onnx_only", path=source)
         return _model()
 
     window = make_window(_engine(load), model="/models/ctc", model_chosen=True, backend="torch")

@@ -174,6 +174,16 @@ def _header(path: Path, header: bytes) -> None:
     path.write_bytes(len(header).to_bytes(8, "little") + header)
 
 
+def test_an_onnx_export_asked_on_pytorch_says_what_it_is(tiny_model_dir, tmp_path):
+    """It was transformers' "no file named model.safetensors, or pytorch_model.bin"."""
+    folder = tmp_path / "export"
+    shutil.copytree(tiny_model_dir, folder, ignore=shutil.ignore_patterns("*.safetensors"))
+    (folder / "model.onnx").write_bytes(b"onnx")
+    with pytest.raises(ModelLoadError) as e:
+        load_model(folder, LoadOptions(backend="torch"))
+    assert e.value.code == "model.onnx_only" and "ONNX Runtime" in str(e.value)
+
+
 def test_a_file_chosen_as_the_model_folder_is_called_a_file(tmp_path):
     """It was said not to exist ("model folder …/audio.wav does not exist")."""
     (tmp_path / "audio.wav").write_bytes(b"RIFF")
