@@ -235,6 +235,14 @@ ZH: dict[str, str] = {
     ),
     "dataset.no_recording": "转写 {transcript} 没有录音，其中的改正无法生成音频片段",
     "dataset.clip_failed": "转写 {transcript}：{error}",
+    "dataset.recording_changed": (
+        "{path} 与转写 {transcript} 不再相符：文件在转写之后改动过，切出的片段不会是校对过的文字；"
+        "请重新转写并校对，或放回原来的文件"
+    ),
+    "dataset.recording_shorter": (
+        "{path} 在 {duration:.2f} 秒处就结束了，而转写 {transcript} 长至 {end:.2f} 秒："
+        "录音比它的转写短（转写之后改动过）；请重新转写，或放回原来的文件"
+    ),
     "dataset.bad_name": "训练集名称“{name}”：须以字母或数字开头，只能使用字母、数字、“-”、“_”或“.”",
     "dataset.nothing_checked": (
         "这些转写中没有足够长的已校对文字可用于训练；请先确认或改正一些存疑之处"

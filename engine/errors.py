@@ -270,6 +270,16 @@ MESSAGES: dict[str, str] = {
         "transcript {transcript} has no recording, so its corrections cannot become clips"
     ),
     "dataset.clip_failed": "transcript {transcript}: {error}",
+    "dataset.recording_changed": (
+        "{path} no longer matches transcript {transcript}: the file changed since it was "
+        "transcribed, so its clips would not hold the checked text; transcribe it again and "
+        "review that, or put the original file back"
+    ),
+    "dataset.recording_shorter": (
+        "{path} ends at {duration:.2f} s but transcript {transcript} runs to {end:.2f} s: the "
+        "recording is shorter than its transcript (it changed since it was transcribed); "
+        "transcribe it again, or put the original file back"
+    ),
     "dataset.bad_name": (
         "dataset name {name!r}: begin with a letter or digit, then use letters, digits, '-', "
         "'_' or '.'"

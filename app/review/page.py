@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from difflib import SequenceMatcher
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.library import review, script
+from engine.library import corrections, review, script
 from engine.library.review import DoubtfulSpan, EditOp, ReviewOptions
 from engine.library.store import EditSession, Store, StoreError
-from engine.punctuation import split_marks
+from engine.punctuation import is_mark, split_marks
 from engine.results import Alternative, Char, speaker_name
 
 from ..errors import error_text
@@ -49,7 +50,7 @@ from . import strings  # noqa: F401  (registers the strings used below)
 from .strings import format_duration  # the time left, in the UI language's units
 from .view import ReviewView, SpanWaveform
 
-__all__ = ["KEYS", "FixBox", "ReviewPanel", "format_duration"]
+__all__ = ["KEYS", "FixBox", "ReviewPanel", "format_duration", "stored_script", "to_stored"]
 
 # Shortcuts of the review flow; none collides with the main window's (Ctrl+R/P/E/O/S/Q/M).
 KEYS = {
@@ -94,6 +95,36 @@ def span_choices(span_chars: tuple[Char, ...], limit: int = MAX_ALTERNATIVES) ->
         if candidate not in choices and candidate != marked(text, span_chars):
             choices.append(candidate)
     return choices[:limit]
+
+
+def stored_script(segments: Sequence[Any]) -> script.Script:
+    """The script a transcript is stored in (the model's): "traditional" when converting it to
+    Simplified changes more characters than converting it to Traditional, else "simplified"."""
+    text = "".join(s.text for s in segments)
+
+    def changed(to: script.Script) -> int:
+        return sum(a != b for a, b in zip(text, script.convert_text(text, to), strict=False))
+
+    return "traditional" if changed("simplified") > changed("traditional") else "simplified"
+
+
+def to_stored(typed: str, shown: Sequence[Char], stored: Sequence[Char], to: script.Script) -> str:
+    """A fix `typed` over a span displayed as `shown` (`stored` in the transcript), in the
+    stored script `to`: each character the user left as shown is its stored original, every
+    other one is converted; the punctuation stays as typed."""
+    chars, marks = split_marks(typed)
+    lead = ""
+    for ch in typed:  # marks typed before the first character (apply_edit keeps them)
+        if not ch.isspace() and not is_mark(ch):
+            break
+        lead += ch.strip()
+    whole = script.convert_text(chars, to)
+    out = list(whole) if len(whole) == len(chars) else [script.convert_text(c, to) for c in chars]
+    matcher = SequenceMatcher(None, [c.text for c in shown], list(chars), autojunk=False)
+    for a, b, n in matcher.get_matching_blocks():
+        for k in range(n):
+            out[b + k] = stored[a + k].text
+    return lead + "".join(c + m for c, m in zip(out, marks, strict=True))
 
 
 class FixBox(QLineEdit):
@@ -156,6 +187,7 @@ class ReviewPanel(QWidget):
         self._gaps: list[float] = []  # seconds the user took per recent decision, beyond listening
         self._shown_at = time.monotonic()  # when the current span was put on screen
         self.script: script.Script = "original"
+        self._stored_script: tuple[int, script.Script] | None = None  # (transcript id, script)
         self._offsets: list[int] = []  # flat index of each segment's first character
         self._shown: list = []  # the segments on screen (in the display script)
         self._chars: list[Char] = []  # flat, as displayed
@@ -576,19 +608,23 @@ class ReviewPanel(QWidget):
             self._decide(op, partial(tr, "undo.accept", text=span.text))
 
     def fix_span(self, text: str) -> None:
-        """Replace the span's text with `text` (unchanged text accepts it)."""
+        """Replace the span's text with `text` (unchanged text accepts it). Typed in the
+        display script, it is stored in the transcript's own (the model's): a character left
+        as shown keeps its stored original."""
         span = self.current_span()
         if span is None:
             return
         shown, stored = self._span_chars(span), self._stored_chars(span)
+        old = marked([c.text for c in stored], stored)
         text = text.strip()
-        if text in (
-            marked([c.text for c in shown], shown),
-            marked([c.text for c in stored], stored),
-        ):
+        if text in (marked([c.text for c in shown], shown), old):
             self.accept_span()
             return
-        old = marked([c.text for c in stored], stored)
+        if self.script != "original":
+            text = to_stored(text, shown, stored, self._transcript_script())
+            if text == old:
+                self.accept_span()
+                return
         op = EditOp(span.segment, span.first, span.stop, text, "fix")
         self._decide(op, partial(tr, "undo.fix", old=span.text, text=text))
         self._offer_fix_all(op, old)
@@ -604,16 +640,24 @@ class ReviewPanel(QWidget):
             self._decide(op, partial(tr, "undo.alternative", text=text))
             self._offer_fix_all(op, old)
 
+    def _transcript_script(self) -> script.Script:
+        """The open transcript's stored script (worked out once per transcript)."""
+        tid = self.session.tid
+        if self._stored_script is None or self._stored_script[0] != tid:
+            self._stored_script = (tid, stored_script(self.session.original))
+        return self._stored_script[1]
+
     # ---- fix all occurrences ---------------------------------------------------------------
     def _offer_fix_all(self, op: EditOp, old: str) -> None:
         """After `op` replaced `old` (with the marks between its characters): offer the same
         change where else the transcript has `old` (engine.library.review finds them and makes
-        the edits)."""
+        the edits). Stretches the user has accepted or fixed are left as they are."""
         if self.session is None:
             return
         new = review.inner_text(op.text)
         fixed = (op.segment, op.first, op.first + len(split_marks(new)[0]))
-        found = review.find_occurrences(self.session.segments, old, skip=fixed)
+        checked = review.checked_chars(self.session.original, self.session.ops[: self.session.head])
+        found = review.find_occurrences(self.session.segments, old, skip=fixed, checked=checked)
         ops = review.replace_ops(found, new)
         self._fix_all = (ops, old, new, self.undo_stack.index()) if ops else None
         self._show_fix_all()
@@ -624,7 +668,9 @@ class ReviewPanel(QWidget):
         self.fix_all_button.setVisible(offer is not None)
         if offer is not None:
             ops, old, new, _ = offer
-            text = tr("review.fix_all", count=len(ops), old=old, text=new)
+            old, new = script.convert_text(old, self.script), script.convert_text(new, self.script)
+            key = "review.fix_all" if new else "review.fix_all_delete"
+            text = tr(key, count=len(ops), old=old, text=new)
             self.fix_all_button.setText(f"{text} ({KEYS['fix_all']})")
 
     def fix_all(self) -> None:
@@ -637,7 +683,9 @@ class ReviewPanel(QWidget):
         for n, op in enumerate(ops, start=1):
             label = partial(tr, "undo.replace", old=old, text=new, n=n, count=len(ops))
             self.undo_stack.push(EditCommand(self.session, op, label, self._saved))
-        self._status.say(lambda: tr("review.fixed_all", count=len(ops), old=old, text=new))
+        old, new = script.convert_text(old, self.script), script.convert_text(new, self.script)
+        key = "review.fixed_all" if new else "review.fixed_all_delete"
+        self._status.say(lambda: tr(key, count=len(ops), old=old, text=new))
 
     # ---- speakers --------------------------------------------------------------------------
     def ask_rename_speaker(self, speaker: int) -> None:
@@ -726,13 +774,28 @@ class ReviewPanel(QWidget):
                 QMessageBox.warning(self, tr("dialog.error"), write_error_text(target, e))
 
     def _dataset_dialog(self) -> None:
-        if self.session is None:
+        """Ask for a name and have the worker build the training set from the store: changes
+        a failed save kept in memory are saved first (or nothing is built), and a name already
+        in use is replaced only when the user says so."""
+        if self.session is None or not self.save_pending():
             return
         from engine.model import DEFAULT_MODEL
 
         name, ok = QInputDialog.getText(self, tr("action.make_dataset"), tr("dataset.name"))
         if not ok or not name:
             return
+        try:
+            in_use = corrections.name_in_use(self.store, name)
+        except StoreError as e:
+            QMessageBox.warning(self, tr("dialog.error"), error_text(e))
+            return
+        if in_use:
+            yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+            answer = QMessageBox.question(
+                self, tr("action.make_dataset"), tr("dataset.replace", name=name), yes | no, no
+            )
+            if answer != yes:
+                return
         source = self.model_source() or DEFAULT_MODEL
         self.actions_by_name["make_dataset"].setEnabled(False)  # one build at a time
         self._status.say(lambda: tr("dataset.building", name=name))

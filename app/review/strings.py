@@ -75,6 +75,14 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
         "Fixed {count} other occurrence(s) of “{old}” → “{text}” (each can be undone)",
         "已将其余 {count} 处“{old}”改为“{text}”（每处都可撤销）",
     ),
+    "review.fix_all_delete": (
+        "Also delete {count} other occurrence(s) of “{old}”",
+        "其余 {count} 处“{old}”也删除",
+    ),
+    "review.fixed_all_delete": (
+        "Deleted {count} other occurrence(s) of “{old}” (each can be undone)",
+        "已删除其余 {count} 处“{old}”（每处都可撤销）",
+    ),
     "undo.revert": ("Revert to model output", "恢复为模型输出"),
     "review.unsaved": ("Not saved yet: {message}", "尚未保存：{message}"),
     "review.saved": ("All changes saved", "所有修改已保存"),
@@ -93,6 +101,11 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
     "review.play_failed": ("Cannot play: {message}", "无法播放：{message}"),
     "dataset.name": ("Name of the training set:", "训练集名称："),
     "dataset.tune_now": ("Tune now", "立即微调"),
+    "dataset.replace": (
+        "There is already a training set named “{name}”. Replace it with one made from this "
+        "transcript? Its clips will be deleted.",
+        "已有名为“{name}”的训练集。要用这份转写生成的训练集替换它吗？它原有的音频片段将被删除。",
+    ),
     "dataset.building": ("Building training set “{name}”…", "正在生成训练集“{name}”…"),
     "dataset.summary": (
         "Training set “{name}”: {examples} clips, {hours:.2f} h, {corrections} corrections, "

@@ -25,7 +25,9 @@ def add_parser(subparsers) -> None:
         action="append",
         default=[],
         metavar="ID",
-        help="a transcript id from `tingxie-cli library` (repeat; default: every transcript)",
+        help="a transcript id from `tingxie-cli library` (repeat; default: every transcript; "
+        "where two transcripts of one recording checked the same audio, the newer one's clip "
+        "is used)",
     )
     p.add_argument("--model", help="model to tune (Hub id or folder; default: the default model)")
     p.add_argument(
@@ -48,7 +50,10 @@ def run(args: argparse.Namespace) -> int:
     vocab = model_vocab(model)
     try:
         with Store(args.db) as store:
-            ids = args.transcript or [t.id for t in store.list_transcripts(limit=1_000_000)]
+            # Each transcript once however often it is named (`-t 1 -t 1`).
+            ids = list(dict.fromkeys(args.transcript)) or [
+                t.id for t in store.list_transcripts(limit=1_000_000)
+            ]
             summary = build_dataset(
                 store,
                 ids,

@@ -4,6 +4,12 @@ The dataset is a folder the tuning engine imports as it is (`engine.data.load_da
 `clips/*.wav` cut from the recordings, `manifest.tsv` (path, text), `summary.json`, and a
 `tune.yaml` config for `tingxie-cli tune`. It is written into a temporary folder and swapped
 in whole, so a crash or a full disk never leaves half a dataset.
+
+Clips are cut only from the recording the transcript was made from: a file that changed since
+(another sha256, or shorter than it was) stops the build, since its text would label other
+sound. Audio heard once is used once: a transcript listed twice counts once, and where two
+transcripts of one recording (transcribed again, say after a model switch) both checked the
+same stretch, the newer transcript's clip is kept.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Literal
 from engine.errors import TingxieError
 
 from .review import apply_edits, verified_pairs
-from .store import Store
+from .store import Store, sha256_file
 
 __all__ = [
     "Clip",
@@ -28,6 +34,8 @@ __all__ = [
     "CorrectionsError",
     "build_dataset",
     "collect_clips",
+    "dataset_folder",
+    "name_in_use",
 ]
 
 log = logging.getLogger("tingxie.corrections")
@@ -35,6 +43,9 @@ log = logging.getLogger("tingxie.corrections")
 Scope = Literal["segment", "span"]
 # A folder name of its own: never "." or "..", which would name corrections/ or its parent.
 _NAME = re.compile(r"^\w[\w.-]*$")
+# A recording this much shorter than when it was transcribed has changed (probe reads the same
+# header it read then, so an unchanged file measures the same).
+_DURATION_SLACK = 0.02
 
 
 class CorrectionsError(TingxieError, ValueError):
@@ -97,27 +108,110 @@ class CorrectionSummary:
 def collect_clips(
     store: Store, transcript_ids: Iterable[int], options: CorrectionOptions | None = None
 ) -> list[Clip]:
-    """The checked clips of the transcripts, in transcript and time order."""
+    """The checked clips of the transcripts, in transcript and time order, each transcript
+    once. Where transcripts of the same recording (same sha256, else same file) have clips
+    over the same audio, only the newest transcript's (highest id) are kept."""
     options = options or CorrectionOptions()
-    clips = []
-    for tid in transcript_ids:
-        audio = store.audio_path(tid)
-        original = store.original(tid)
-        ops, head = store.chain(tid)
-        pairs = verified_pairs(original, ops[:head])
-        if pairs and audio is None:
-            raise CorrectionsError("dataset.no_recording", transcript=tid)
-        if options.scope == "span":
-            found = [(p.start, p.end, p.text) for _, p in pairs]
-        else:
-            edited = apply_edits(original, ops[:head])
-            found = [(edited[si].start, edited[si].end, edited[si].text) for si in _once(pairs)]
-        clips += [
-            Clip(audio, start, end, text, tid)
-            for start, end, text in found
-            if end - start >= options.min_seconds and text
+    ids = list(dict.fromkeys(transcript_ids))
+    found: dict[int, list[Clip]] = {tid: _transcript_clips(store, tid, options) for tid in ids}
+    return _once_per_audio(store, found)
+
+
+def _transcript_clips(store: Store, tid: int, options: CorrectionOptions) -> list[Clip]:
+    audio = store.audio_path(tid)
+    original = store.original(tid)
+    ops, head = store.chain(tid)
+    pairs = verified_pairs(original, ops[:head])
+    if pairs and audio is None:
+        raise CorrectionsError("dataset.no_recording", transcript=tid)
+    if options.scope == "span":
+        found = [(p.start, p.end, p.text) for _, p in pairs]
+    else:
+        edited = apply_edits(original, ops[:head])
+        found = [(edited[si].start, edited[si].end, edited[si].text) for si in _once(pairs)]
+    return [
+        Clip(audio, start, end, text, tid)
+        for start, end, text in found
+        if end - start >= options.min_seconds and text
+    ]
+
+
+def _once_per_audio(store: Store, found: dict[int, list[Clip]]) -> list[Clip]:
+    """`found`'s clips (by transcript, in its order) without those an older transcript of the
+    same recording has over audio a newer one also has a clip of."""
+    with_clips = [tid for tid, clips in found.items() if clips]
+    sha = {tid: _stored_recording(store, tid)[0] for tid in with_clips}
+
+    def same_recording(a: int, b: int) -> bool:
+        if sha[a] and sha[b]:
+            return sha[a] == sha[b]
+        return found[a][0].audio == found[b][0].audio
+
+    kept = dict(found)
+    for tid in with_clips:
+        newer = [
+            clip
+            for other in with_clips
+            if other > tid and same_recording(tid, other)
+            for clip in found[other]
         ]
-    return clips
+        if newer:
+            kept[tid] = [c for c in found[tid] if not any(_overlap(c, n) for n in newer)]
+            if len(kept[tid]) < len(found[tid]):
+                log.info(
+                    "transcript %d: %d clip(s) left out: a newer transcript of the same "
+                    "recording checked that audio too",
+                    tid,
+                    len(found[tid]) - len(kept[tid]),
+                )
+    return [c for clips in kept.values() for c in clips]
+
+
+def _overlap(a: Clip, b: Clip) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def _stored_recording(store: Store, tid: int) -> tuple[str | None, float | None]:
+    """(sha256, duration in seconds) the store noted of the transcript's recording when it was
+    transcribed (each None when not known)."""
+    with store._read() as conn:  # the store has no reader for these two columns
+        row = conn.execute(
+            "SELECT r.sha256, r.duration FROM transcripts t LEFT JOIN recordings r "
+            "ON r.id = t.recording_id WHERE t.id=?",
+            (tid,),
+        ).fetchone()
+    if row is None:
+        raise KeyError(f"transcript {tid} is not in the store")
+    return row[0], row[1]
+
+
+def _check_recordings(store: Store, clips: Sequence[Clip]) -> dict[int, float]:
+    """Stop when a recording is no longer the one its transcript was made from. Returns, for
+    each transcript whose file could not be checked by its sha256 (none was stored), the
+    duration it had then: none of its clips may come out shorter than that allows."""
+    unverified: dict[int, float] = {}
+    digests: dict[Path, str | None] = {}
+    for tid, audio in dict.fromkeys((c.transcript, c.audio) for c in clips):
+        sha, duration = _stored_recording(store, tid)
+        if sha:
+            if audio not in digests:
+                try:
+                    digests[audio] = sha256_file(audio)
+                except OSError:  # missing or unreadable: cutting its clips says why
+                    digests[audio] = None
+            if digests[audio] not in (None, sha):
+                raise CorrectionsError("dataset.recording_changed", transcript=tid, path=audio)
+        elif duration is not None:
+            from engine.audio import AudioError, probe
+
+            try:
+                now = probe(audio).duration
+            except (AudioError, OSError):
+                now = None
+            if now is not None and now < duration - _DURATION_SLACK:
+                raise CorrectionsError("dataset.recording_changed", transcript=tid, path=audio)
+            unverified[tid] = duration
+    return unverified
 
 
 def _once(pairs: Sequence[tuple[int, object]]) -> list[int]:
@@ -134,9 +228,46 @@ def _count_decisions(store: Store, transcript_ids: Iterable[int]) -> tuple[int, 
     return fixes, accepted
 
 
-def _write_folder(tmp: Path, clips: Sequence[Clip], summary: dict, model: str, name: str) -> None:
+def _cut(clip: Clip, duration: float | None):
+    """The clip's samples. `duration`: what the recording lasted when it was transcribed, for
+    a file its sha256 could not vouch for: audio ending before that (or before the clip when
+    not known) means the file is shorter than its transcript."""
+    from engine.audio import SAMPLE_RATE, AudioError, read_span
+
+    def shorter(ends: float) -> CorrectionsError:
+        return CorrectionsError(
+            "dataset.recording_shorter",
+            transcript=clip.transcript,
+            path=clip.audio,
+            duration=ends,
+            end=clip.end,
+        )
+
+    try:
+        samples = read_span(clip.audio, clip.start, clip.end)
+    except AudioError as e:
+        if e.code == "audio.span_after_end":
+            raise shorter(e.params["duration"]) from e
+        raise CorrectionsError("dataset.clip_failed", transcript=clip.transcript, error=e) from e
+    except OSError as e:
+        raise CorrectionsError("dataset.clip_failed", transcript=clip.transcript, error=e) from e
+    if duration is not None:
+        want = round(min(clip.end, duration) * SAMPLE_RATE) - round(clip.start * SAMPLE_RATE)
+        if len(samples) < want - round(_DURATION_SLACK * SAMPLE_RATE):
+            raise shorter(clip.start + len(samples) / SAMPLE_RATE)
+    return samples
+
+
+def _write_folder(
+    tmp: Path,
+    clips: Sequence[Clip],
+    summary: dict,
+    model: str,
+    name: str,
+    durations: dict[int, float],
+) -> None:
     from engine.atomic import atomic_write_text
-    from engine.audio import AudioError, read_span, write_wav
+    from engine.audio import write_wav
     from engine.tune.config import TuneConfig
     from engine.tune.data import manifest_text
 
@@ -144,9 +275,10 @@ def _write_folder(tmp: Path, clips: Sequence[Clip], summary: dict, model: str, n
     rows = []
     for i, clip in enumerate(clips):
         rel = f"clips/{i:05d}.wav"
+        samples = _cut(clip, durations.get(clip.transcript))
         try:
-            write_wav(tmp / rel, read_span(clip.audio, clip.start, clip.end))
-        except (AudioError, OSError) as e:
+            write_wav(tmp / rel, samples)
+        except OSError as e:
             raise CorrectionsError(
                 "dataset.clip_failed", transcript=clip.transcript, error=e
             ) from e
@@ -156,6 +288,20 @@ def _write_folder(tmp: Path, clips: Sequence[Clip], summary: dict, model: str, n
     # Tuned output beside the dataset, so rebuilding the dataset never deletes a tuned model.
     TuneConfig(model=model, data="manifest.tsv", output_dir=f"../{name}-tuned").save(
         tmp / "tune.yaml"
+    )
+
+
+def dataset_folder(store: Store, name: str, folder: Path | None = None) -> Path:
+    """Where `build_dataset` puts the dataset `name`."""
+    return (folder or store.path.parent / "corrections") / name
+
+
+def name_in_use(store: Store, name: str, folder: Path | None = None) -> bool:
+    """Whether building `name` would replace a training set: one the store records under that
+    name, or a folder of that name where it would go."""
+    return (
+        any(n == name for n, _, _ in store.correction_sets())
+        or dataset_folder(store, name, folder).exists()
     )
 
 
@@ -171,19 +317,23 @@ def build_dataset(
 ) -> CorrectionSummary:
     """Turn the checked text of `transcript_ids` into the dataset `name` (replacing one of the
     same name) inside `folder` (default: `corrections/` beside the store), for tuning `model`
-    (a Hub id or folder, whose `vocab` tells which characters are new)."""
+    (a Hub id or folder, whose `vocab` tells which characters are new). Ask first
+    (`name_in_use`) before replacing a set. Raises CorrectionsError when a recording changed
+    since it was transcribed."""
     from engine.atomic import atomic_folder
 
     if not _NAME.match(name):
         raise CorrectionsError("dataset.bad_name", name=name)
+    transcript_ids = tuple(dict.fromkeys(transcript_ids))
     clips = collect_clips(store, transcript_ids, options)
     if not clips:
         raise CorrectionsError("dataset.nothing_checked")
+    durations = _check_recordings(store, clips)
     known = set(vocab)
     chars = dict.fromkeys(c for clip in clips for c in clip.text)
     new_chars = tuple(c for c in chars if known and c not in known)
     fixes, accepted = _count_decisions(store, transcript_ids)
-    target = (folder or store.path.parent / "corrections") / name
+    target = dataset_folder(store, name, folder)
     summary = CorrectionSummary(
         name=name,
         folder=target,
@@ -194,12 +344,14 @@ def build_dataset(
         corrections=fixes,
         accepted=accepted,
         new_chars=new_chars,
-        transcripts=tuple(dict.fromkeys(transcript_ids)),
+        transcripts=transcript_ids,
     )
     record = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(summary).items()}
     model_ref = str(Path(model).resolve()) if Path(model).exists() else model
     try:
-        atomic_folder(target, lambda tmp: _write_folder(tmp, clips, record, model_ref, name))
+        atomic_folder(
+            target, lambda tmp: _write_folder(tmp, clips, record, model_ref, name, durations)
+        )
     except OSError as e:
         raise CorrectionsError("dataset.write_failed", path=target, detail=e) from e
     store.add_correction_set(name, summary.transcripts, target, record)

@@ -26,6 +26,7 @@ __all__ = [
     "apply_edit",
     "apply_edits",
     "audio_window",
+    "checked_chars",
     "decision_pace",
     "estimate_review_seconds",
     "find_occurrences",
@@ -276,12 +277,9 @@ def _gap(seg: Segment, first: int, stop: int) -> tuple[float, float]:
     return lo, max(lo, hi)
 
 
-def verified_pair(segment: Segment, first: int, stop: int) -> VerifiedPair:
-    """The audio of characters [first, stop) and their text, for training.
-
-    The stretch runs to halfway towards each neighbouring character (to the segment's edge when
-    there is none), so the clip holds the whole span and no neighbour's sound.
-    """
+def _stretch(segment: Segment, first: int, stop: int) -> tuple[float, float]:
+    """Seconds of characters [first, stop) for a clip: to halfway towards each neighbouring
+    character (to the segment's edge when there is none), unrounded."""
     chars = segment.chars
     if not 0 <= first < stop <= len(chars):
         raise IndexError(f"characters {first}:{stop} are out of range ({len(chars)} characters)")
@@ -289,7 +287,17 @@ def verified_pair(segment: Segment, first: int, stop: int) -> VerifiedPair:
     hi = chars[stop - 1].end
     start = (chars[first - 1].end + lo) / 2 if first > 0 else min(segment.start, lo)
     end = (chars[stop].start + hi) / 2 if stop < len(chars) else max(segment.end, hi)
-    text = "".join(c.text for c in chars[first:stop])
+    return start, end
+
+
+def verified_pair(segment: Segment, first: int, stop: int) -> VerifiedPair:
+    """The audio of characters [first, stop) and their text, for training.
+
+    The stretch runs to halfway towards each neighbouring character (to the segment's edge when
+    there is none), so the clip holds the whole span and no neighbour's sound.
+    """
+    start, end = _stretch(segment, first, stop)
+    text = "".join(c.text for c in segment.chars[first:stop])
     # Whole milliseconds, rounded outwards so the clip never cuts into the span (the inner
     # round keeps float noise such as 600.0000001 ms from adding a millisecond).
     return VerifiedPair(
@@ -301,23 +309,46 @@ def verified_pairs(
     segments: Sequence[Segment], ops: Sequence[EditOp]
 ) -> list[tuple[int, VerifiedPair]]:
     """(segment index, pair) for every accept or fix in `ops` replayed on the original
-    `segments`; where a later decision covers the same audio, only the later one counts."""
-    pairs: list[tuple[int, VerifiedPair]] = []
+    `segments`; where a later decision covers the same audio, only the later one counts. A
+    later deletion ends the pairs over the audio it removed text from (and makes none).
+
+    Overlaps are judged on the unrounded stretches: two neighbouring decisions share a boundary
+    that `verified_pair` rounds outwards, so their rounded pairs may overlap by a millisecond.
+    """
+    found: list[tuple[int, VerifiedPair, float, float]] = []
     current = list(segments)
     for op in ops:
-        current = apply_edit(current, op)
+        previous, current = current, apply_edit(current, op)
         stop = op.stop if op.kind == "accept" else op.first + len(split_marks(op.text)[0])
-        if stop <= op.first:
-            continue  # a deletion says nothing a clip could teach
-        pair = verified_pair(current[op.segment], op.first, stop)
-        pairs = [
-            (si, p)
-            for si, p in pairs
-            if si != op.segment or p.end <= pair.start or p.start >= pair.end
-        ]
-        if op.kind != "replace":  # nobody heard a replaced stretch; it only ends older pairs
-            pairs.append((op.segment, pair))
-    return sorted(pairs, key=lambda sp: (sp[0], sp[1].start))
+        if stop > op.first:
+            pair = verified_pair(current[op.segment], op.first, stop)
+            lo, hi = _stretch(current[op.segment], op.first, stop)
+        elif op.stop > op.first:  # a deletion: the audio of the text it removed
+            removed = previous[op.segment].chars[op.first : op.stop]
+            pair, lo, hi = None, removed[0].start, removed[-1].end
+        else:
+            continue  # nothing removed, nothing typed
+        found = [f for f in found if f[0] != op.segment or f[3] <= lo or f[2] >= hi]
+        # Nobody heard a replaced stretch, and a deletion says nothing a clip could teach:
+        # both only end older pairs.
+        if pair is not None and op.kind != "replace":
+            found.append((op.segment, pair, lo, hi))
+    return sorted(((si, p) for si, p, _, _ in found), key=lambda sp: (sp[0], sp[1].start))
+
+
+def checked_chars(segments: Sequence[Segment], ops: Sequence[EditOp]) -> list[list[bool]]:
+    """For each character of `apply_edits(segments, ops)`: whether a person checked it (an
+    accept, fix or picked alternative still in effect). A "replace" (fix all occurrences) was
+    never heard, so its characters are not checked. From the history, not the confidence: the
+    model itself may give a character the full confidence a checked one gets."""
+    flags = [[False] * len(seg.chars) for seg in segments]
+    for op in ops:
+        if op.kind == "accept":
+            new = [True] * (op.stop - op.first)
+        else:
+            new = [op.kind != "replace"] * len(split_marks(op.text)[0])
+        flags[op.segment][op.first : op.stop] = new
+    return flags
 
 
 # "Fix all occurrences" is offered for fixes of at least this many characters: one character
@@ -342,11 +373,14 @@ def find_occurrences(
     *,
     skip: tuple[int, int, int] | None = None,
     min_chars: int = MIN_OCCURRENCE_CHARS,
+    checked: Sequence[Sequence[bool]] | None = None,
 ) -> list[Occurrence]:
     """Where the characters of `text` appear inside one segment with the same punctuation
     between them (the mark after the last one does not count), in reading order, never
     overlapping, and never overlapping `skip` = (segment, first, stop), the stretch just fixed.
-    None for a text shorter than `min_chars` characters.
+    With `checked` (`checked_chars` of the same segments), a stretch holding a character a
+    person has accepted or fixed is left out: they said it is right as it stands. None for a
+    text shorter than `min_chars` characters.
 
     >>> # segments "他去公园", "公园公园"; text "公园", skip (0, 2, 4)  ->  (1, 0, 2), (1, 2, 4)
     >>> # segment "其他。门口"; text "他门"  ->  none (a sentence ends between them)
@@ -363,7 +397,8 @@ def find_occurrences(
             stop = i + len(chars)
             between = [c.after for c in seg.chars[i : stop - 1]]
             apart = skip is None or skip[0] != si or stop <= skip[1] or i >= skip[2]
-            if apart and between == inner:
+            heard = checked is not None and any(checked[si][i:stop])
+            if apart and between == inner and not heard:
                 found.append(Occurrence(si, i, stop, seg.chars[i].start, seg.chars[stop - 1].end))
                 i = spelled.find(chars, stop)
             else:
@@ -373,8 +408,11 @@ def find_occurrences(
 
 def inner_text(text: str) -> str:
     """`text` as a fix carries it to other places: its characters and the marks between them,
-    not the mark after the last one (each place keeps its own)."""
+    not the mark after the last one (each place keeps its own). "" for a deletion (no
+    characters, perhaps a mark: "。")."""
     chars, marks = split_marks(text)
+    if not chars:
+        return ""
     return "".join(c + m for c, m in zip(chars, [*marks[:-1], ""], strict=True))
 
 
