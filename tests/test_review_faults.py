@@ -13,6 +13,7 @@ import pytest
 from app_fakes import FakePlayer
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QInputDialog, QMessageBox
+from test_corrections import make_segments as two_segments  # 0-1 s and 2-3 s, one doubtful each
 
 from app.review.page import ReviewPanel
 from engine.audio import load_audio, write_wav
@@ -50,19 +51,6 @@ def tone(path: Path, seconds: float) -> Path:
     t = np.arange(int(seconds * SR)) / SR
     write_wav(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
     return path
-
-
-def two_segments() -> list[Segment]:
-    """0.0-1.0 s and 2.0-3.0 s, characters of 0.2 s, the middle one doubtful."""
-
-    def seg(sid: int, text: str, start: float) -> Segment:
-        cs = tuple(
-            Char(t, start + 0.2 * i, start + 0.2 * i + 0.2, 0.3 if i == 2 else 0.9)
-            for i, t in enumerate(text)
-        )
-        return Segment(sid, start, start + 0.2 * len(text), cs)
-
-    return [seg(0, "今天天气好", 0.0), seg(1, "我们去公园", 2.0)]
 
 
 @pytest.fixture

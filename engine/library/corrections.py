@@ -140,7 +140,7 @@ def _once_per_audio(store: Store, found: dict[int, list[Clip]]) -> list[Clip]:
     """`found`'s clips (by transcript, in its order) without those an older transcript of the
     same recording has over audio a newer one also has a clip of."""
     with_clips = [tid for tid, clips in found.items() if clips]
-    sha = {tid: _stored_recording(store, tid)[0] for tid in with_clips}
+    sha = {tid: store.recording(tid)[1] for tid in with_clips}
 
     def same_recording(a: int, b: int) -> bool:
         if sha[a] and sha[b]:
@@ -171,20 +171,6 @@ def _overlap(a: Clip, b: Clip) -> bool:
     return a.start < b.end and b.start < a.end
 
 
-def _stored_recording(store: Store, tid: int) -> tuple[str | None, float | None]:
-    """(sha256, duration in seconds) the store noted of the transcript's recording when it was
-    transcribed (each None when not known)."""
-    with store._read() as conn:  # the store has no reader for these two columns
-        row = conn.execute(
-            "SELECT r.sha256, r.duration FROM transcripts t LEFT JOIN recordings r "
-            "ON r.id = t.recording_id WHERE t.id=?",
-            (tid,),
-        ).fetchone()
-    if row is None:
-        raise KeyError(f"transcript {tid} is not in the store")
-    return row[0], row[1]
-
-
 def _check_recordings(store: Store, clips: Sequence[Clip]) -> dict[int, float]:
     """Stop when a recording is no longer the one its transcript was made from. Returns, for
     each transcript whose file could not be checked by its sha256 (none was stored), the
@@ -192,7 +178,7 @@ def _check_recordings(store: Store, clips: Sequence[Clip]) -> dict[int, float]:
     unverified: dict[int, float] = {}
     digests: dict[Path, str | None] = {}
     for tid, audio in dict.fromkeys((c.transcript, c.audio) for c in clips):
-        sha, duration = _stored_recording(store, tid)
+        _, sha, duration = store.recording(tid)
         if sha:
             if audio not in digests:
                 try:

@@ -536,15 +536,20 @@ class Store:
         return [p for _, p in verified_pairs(self.original(tid), ops[:head])]
 
     def audio_path(self, tid: int) -> Path | None:
+        return self.recording(tid)[0]
+
+    def recording(self, tid: int) -> tuple[Path | None, str | None, float | None]:
+        """(path, sha256, duration in seconds) of the transcript's recording as noted when it
+        was transcribed (each None when not known)."""
         with self._read() as conn:
             row = conn.execute(
-                "SELECT r.path FROM transcripts t LEFT JOIN recordings r "
+                "SELECT r.path, r.sha256, r.duration FROM transcripts t LEFT JOIN recordings r "
                 "ON r.id = t.recording_id WHERE t.id=?",
                 (tid,),
             ).fetchone()
         if row is None:
             raise KeyError(f"transcript {tid} is not in the store")
-        return Path(row[0]) if row[0] else None
+        return (Path(row[0]) if row[0] else None), row[1], row[2]
 
     def info(self, tid: int) -> TranscriptionInfo | None:
         with self._read() as conn:
