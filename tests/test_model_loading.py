@@ -600,7 +600,8 @@ def test_importing_ahead_takes_what_the_models_runtime_needs(tiny_model_dir, tmp
     (onnx / "config.json").write_text('{"model_type": "wav2vec2"}')
     (onnx / "model.onnx").write_bytes(b"")
     assert _imported_after_import_runtime(onnx) == {"torch"}
-    assert _imported_after_import_runtime(onnx, "torch") == both
+    # on PyTorch the load refuses an ONNX export at once (model.onnx_only): no transformers
+    assert _imported_after_import_runtime(onnx, "torch") == {"torch"}
     whisper = tmp_path / "whisper"
     whisper.mkdir()
     (whisper / "config.json").write_text("{}")
