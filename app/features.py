@@ -118,6 +118,18 @@ FEATURE_STRINGS: dict[str, tuple[str, str]] = {
         "export from the PyTorch model it was made from.",
         "该文件夹是 ONNX 导出模型，没有可再次导出的 PyTorch 权重：请从导出它的 PyTorch 模型导出。",
     ),
+    "feature.runtime": (
+        "{family} models run on their own runtime (CTranslate2), so Model → Runtime does not "
+        "apply to them: it chooses how wav2vec2-family (CTC) models run.",
+        "{family} 模型使用自己的运行时（CTranslate2），“模型 → 运行时”对它不起作用："
+        "该选项决定 wav2vec2 系列（CTC）模型如何运行。",
+    ),
+    "feature.punctuation": (
+        "{family} models write their own punctuation, so Add punctuation does not apply to "
+        "them: it punctuates what wav2vec2-family (CTC) models transcribe.",
+        "{family} 模型自己写出标点，所以“自动添加标点”对它不起作用："
+        "该选项为 wav2vec2 系列（CTC）模型的转写添加标点。",
+    ),
     "feature.language_model": (
         "{family} models decode with their own search, which takes no character language "
         "model, domain text or hotwords: load a wav2vec2-family (CTC) model (Model → Choose "

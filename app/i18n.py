@@ -99,18 +99,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "action.punctuation": ("Add punctuation", "自动添加标点"),
     # Model menu choices a model family ignores (app.window greys them out, saying why)
-    "feature.runtime": (
-        "{family} models run on their own runtime (CTranslate2), so Model → Runtime does not "
-        "apply to them: it chooses how wav2vec2-family (CTC) models run.",
-        "{family} 模型使用自己的运行时（CTranslate2），“模型 → 运行时”对它不起作用："
-        "该选项决定 wav2vec2 系列（CTC）模型如何运行。",
-    ),
-    "feature.punctuation": (
-        "{family} models write their own punctuation, so Add punctuation does not apply to "
-        "them: it punctuates what wav2vec2-family (CTC) models transcribe.",
-        "{family} 模型自己写出标点，所以“自动添加标点”对它不起作用："
-        "该选项为 wav2vec2 系列（CTC）模型的转写添加标点。",
-    ),
     # A model that cannot run on the runtime chosen in Model → Runtime
     "runtime.failed_kept": (
         "{model} could not be loaded on {runtime}: {message}\n\nModel → Runtime is back on "

@@ -109,12 +109,6 @@ class _LoadRequest:
     runtime_from: str | None = None
 
 
-# Model families that ignore a Model menu choice: {family: name in a sentence}; the tooltip of
-# the greyed choice says why (app.i18n feature.runtime, feature.punctuation).
-_OWN_RUNTIME = {"whisper": "Whisper"}  # CTranslate2 runs it whatever the runtime chosen
-_OWN_PUNCTUATION = {"whisper": "Whisper"}  # it writes its own (engine.punctuation)
-
-
 def media_patterns() -> str:
     """Glob patterns of every format the engine reads, for the Open dialog."""
     try:
@@ -1257,12 +1251,8 @@ class MainWindow(QMainWindow):
         grey_out(act, why, _tooltip(act))
         self.decoding_menu.set_unavailable(caps.why_not("language_model") if caps else "")
         # Model → Runtime and Add punctuation, for a family that runs and punctuates itself
-        family = caps.family if caps else ""
-        own = _OWN_RUNTIME.get(family)
-        grey_out(self.backend_menu.menuAction(), tr("feature.runtime", family=own) if own else "")
-        own = _OWN_PUNCTUATION.get(family)
-        why = tr("feature.punctuation", family=own) if own else ""
-        grey_out(self.punctuation_action, why)
+        grey_out(self.backend_menu.menuAction(), caps.why_not("runtime") if caps else "")
+        grey_out(self.punctuation_action, caps.why_not("punctuation") if caps else "")
         if self.review_panel is not None:
             self.review_panel.set_capabilities(caps)
 

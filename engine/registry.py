@@ -42,6 +42,10 @@ __all__ = [
 #   onnx_export          exported to ONNX fp32 / int8 (engine.export_onnx)
 #   embeddings           per-frame vectors from any transformer layer (engine.embed)
 #   language_model       CTC beam search with an n-gram, domain text and hotwords (engine.lm)
+#   runtime              runs on the runtime chosen (PyTorch / ONNX Runtime, LoadOptions.backend);
+#                        Whisper runs on CTranslate2 whatever is chosen
+#   punctuation          punctuated by the punctuation model (engine.punctuation); Whisper writes
+#                        its own marks
 FEATURES = (
     "bounded_streaming",
     "agreement_streaming",
@@ -52,6 +56,8 @@ FEATURES = (
     "onnx_export",
     "embeddings",
     "language_model",
+    "runtime",
+    "punctuation",
 )
 CTC_FEATURES = frozenset(FEATURES) - {"agreement_streaming"}  # every one but Whisper's stream
 
