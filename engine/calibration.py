@@ -1,6 +1,7 @@
 """Confidence calibration: a monotone map from a raw confidence to the chance a character is right.
 
-Platt scaling: a logistic regression on the logit of the raw confidence, p' = σ(a·logit(p) + b).
+Platt scaling: a logistic regression on the logit of the raw confidence, p' = σ(a·logit(p) + b),
+with a > 0.
 Two parameters fit from a few hundred characters without the overfitting of isotonic regression
 (whose steps need thousands), and a monotone map leaves the order of characters, and so AUROC,
 unchanged. A model folder may carry its fit as `calibration.json`; the transcriber applies it.
@@ -46,6 +47,9 @@ log = logging.getLogger("tingxie.calibration")
 CALIBRATION_FILE = "calibration.json"
 _EPS = 1e-6  # confidences are clipped to [ε, 1 − ε] before the logit
 _PRIOR = 0.01  # weight of fit_platt's identity-map pseudo-characters, per character
+# A map must rise with the raw confidence: one that falls would show the surest characters as
+# the most doubtful and send review to them first. A fit below this slope is held at it.
+_MIN_SLOPE = 1e-3
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +95,12 @@ class Calibration:
     def __post_init__(self) -> None:
         """A map whose parameters are not finite numbers would show NaN (or fail on first use):
         refused here, so a damaged file is refused when it is read."""
-        _finite(self.a, "a")
+        if _finite(self.a, "a") < _MIN_SLOPE:
+            raise ValueError(
+                f"a is {self.a!r}: a map that does not rise with the confidence would rank the "
+                "surest characters as the most doubtful; refit it (tingxie-cli evaluate "
+                "--calibrate)"
+            )
         _finite(self.b, "b")
         _count(self.characters, "characters")
         if not isinstance(self.measure, str) or not isinstance(self.method, str):
@@ -194,7 +203,23 @@ def fit_platt(
     weights = np.concatenate([np.ones_like(p), _PRIOR * p, _PRIOR * (1 - p)])
     fit = LogisticRegression(C=np.inf, max_iter=1000).fit(xs, ys, sample_weight=weights)
     a, b = float(fit.coef_[0][0]), float(fit.intercept_[0])
+    if a < _MIN_SLOPE:  # confidences that do not rise with correctness here: keep their order
+        a = _MIN_SLOPE
+        b = _intercept(a * xs[:, 0], ys, weights)
     return Calibration(measure=measure, a=a, b=b, characters=len(p))
+
+
+def _intercept(z: np.ndarray, y: np.ndarray, weights: np.ndarray) -> float:
+    """The b of the logistic fit σ(z + b) with z fixed: the root of Σ w·(σ(z + b) − y), which
+    rises with b, found by bisection (both classes carry weight, so it lies in the bracket)."""
+    lo, hi = -60.0, 60.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if float(np.sum(weights * (expit(z + mid) - y))) > 0:
+            hi = mid
+        else:
+            lo = mid
+    return (lo + hi) / 2
 
 
 def fit_beam(

@@ -47,6 +47,8 @@ SHARED_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
         (_platt('"a": Infinity, "b": -Infinity'), "a is inf"),
         (_platt('"a": 1.0, "b": "0.5"'), "b is '0.5'"),
         (_platt('"a": null, "b": 0.0'), "a is None"),
+        (_platt('"a": -0.5, "b": 0.0'), "a is -0.5: a map that does not rise"),
+        (_platt('"a": 0, "b": 0.0'), "a is 0: a map that does not rise"),
         (
             _platt(
                 '"a": 1.0, "b": 0.0, "beam": {"features": ["log_confidence"], "coef": [NaN],'
@@ -68,6 +70,22 @@ def test_a_calibration_file_tingxie_cannot_use_is_ignored_with_a_warning_naming_
         assert read_calibration(tmp_path, "m") is None
     assert f"{tmp_path / CALIBRATION_FILE}: not a calibration Tingxie can read" in caplog.text
     assert named in caplog.text and "confidences stay raw" in caplog.text
+
+
+def test_a_fit_on_confidences_that_fall_with_correctness_keeps_their_order():
+    """Characters wrong more often the surer the model was: the unconstrained fit's slope was
+    negative (−0.86 here), and the map it kept showed the surest characters as the most
+    doubtful, so review went to them first. The slope is held positive; the level still
+    matches how often these characters are right."""
+    from engine.calibration import fit_platt
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.5, 0.99, 300)
+    right = rng.uniform(size=300) > p
+    fit = fit_platt(p, right, "m")
+    shown = fit.apply(np.sort(p))
+    assert fit.a > 0 and (np.diff(shown) > 0).all()
+    assert abs(float(np.mean(fit.apply(p))) - right.mean()) < 0.02
 
 
 def test_a_map_is_built_only_from_finite_numbers():
