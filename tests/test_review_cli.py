@@ -96,3 +96,27 @@ def test_cli_hand_off(store_with_edits, tmp_path, capsys):
     assert TuneConfig.load(config).model == str(model.resolve())
     assert run_cli(["corrections", "x", "--db", str(store.path), "-t", "99"]) == 1
     assert "transcript 99 is not in the store" in capsys.readouterr().err
+
+
+def test_cli_corrections_asks_before_replacing_a_set_of_that_name(
+    store_with_edits, tmp_path, capsys
+):
+    """The app asks before a name in use replaces a training set; the command line rebuilt it
+    from whatever transcripts it was given, unasked. Now it refuses, naming the set and
+    --replace, and leaves the set as it was."""
+    store, _ = store_with_edits
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "vocab.json").write_text('{"<pad>": 0, "今": 1, "天": 2}', encoding="utf-8")
+    args = ["corrections", "mine", "--db", str(store.path), "--model", str(model)]
+    assert run_cli(args) == 0
+    manifest = store.path.parent / "corrections" / "mine" / "manifest.tsv"
+    before = manifest.read_bytes()
+    capsys.readouterr()
+    assert run_cli([*args, "--scope", "span"]) == 1
+    err = capsys.readouterr().err
+    assert "a training set named 'mine' exists" in err and "--replace" in err
+    assert manifest.read_bytes() == before
+    (manifest.parent / "stale.txt").write_text("from the first build", encoding="utf-8")
+    assert run_cli([*args, "--replace"]) == 0
+    assert manifest.read_bytes() == before and not (manifest.parent / "stale.txt").exists()

@@ -38,11 +38,22 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--folder", type=Path, help="where the dataset goes (default: beside the store)")
     p.add_argument("--db", type=Path, help="the store (default: in the user's data folder)")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="rebuild a training set of this name (without it, a name in use is refused)",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.library.corrections import CorrectionOptions, CorrectionsError, build_dataset
+    from engine.library.corrections import (
+        CorrectionOptions,
+        CorrectionsError,
+        build_dataset,
+        dataset_folder,
+        name_in_use,
+    )
     from engine.library.store import Store, StoreError
     from engine.model import DEFAULT_MODEL, model_vocab
 
@@ -50,6 +61,14 @@ def run(args: argparse.Namespace) -> int:
     vocab = model_vocab(model)
     try:
         with Store(args.db) as store:
+            if not args.replace and name_in_use(store, args.name, args.folder):
+                where = dataset_folder(store, args.name, args.folder)
+                print(
+                    f"error: a training set named {args.name!r} exists ({where}); choose "
+                    "another name, or add --replace to rebuild it from these transcripts",
+                    file=sys.stderr,
+                )
+                return 1
             # Each transcript once however often it is named (`-t 1 -t 1`).
             ids = list(dict.fromkeys(args.transcript)) or [
                 t.id for t in store.list_transcripts(limit=1_000_000)
