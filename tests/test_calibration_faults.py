@@ -238,6 +238,54 @@ def test_evaluate_calibrate_on_one_utterance_says_so_and_writes_nothing(
     assert not (folder / CALIBRATION_FILE).exists()
 
 
+def _rows(confidences, right, per_row=30):
+    """EvalRows of one measure ("m"), `per_row` characters each."""
+    from engine.tune.evaluate import EvalRow
+
+    return [
+        EvalRow(f"{i}.wav", "", "", 1.0, 0.1, tuple(right[i : i + per_row]),
+                (tuple(confidences[i : i + per_row]),), ("m",))
+        for i in range(0, len(right), per_row)
+    ]  # fmt: skip
+
+
+def test_evaluate_calibrate_writes_only_a_map_that_does_better(tmp_path, monkeypatch):
+    """--calibrate wrote whatever it fitted: a map whose held-out ECE was worse than the raw
+    confidences', or one replacing the folder's calibration.json when that did better on the
+    same rows (a second run on the dev set it was fitted on replaced it with a worse fit). It
+    writes now only a map that beats both, and says why it did not."""
+    from types import SimpleNamespace
+
+    from engine.cli.evaluate import _calibrate
+    from engine.tune.evaluate import fit_calibration
+
+    monkeypatch.setattr("engine.tune.evaluate.calibrated_measure", lambda model, options: "m")
+    model = SimpleNamespace(path=tmp_path)
+    rng = np.random.default_rng(0)
+    sure = rng.uniform(0.9, 1.0, 600)  # sure of everything, right on 60 %
+    rows = _rows(sure, rng.uniform(size=600) < 0.6)
+    raw = SimpleNamespace(confidence_measure="m", ece=0.35)
+    fit, unwritten = _calibrate(model, rows, None, raw)
+    assert unwritten is None and fit.held_out_ece < fit.raw_ece
+    written = (tmp_path / CALIBRATION_FILE).read_text(encoding="utf-8")
+
+    better = SimpleNamespace(confidence_measure="m+platt", ece=fit.held_out_ece / 2)
+    fit, unwritten = _calibrate(model, rows, None, better)
+    assert "the folder's calibration.json does better on these rows" in unwritten
+    assert f"remove {tmp_path / CALIBRATION_FILE}" in unwritten
+    assert (tmp_path / CALIBRATION_FILE).read_text(encoding="utf-8") == written
+
+    (tmp_path / CALIBRATION_FILE).unlink()
+    # Right as often as they say overall (90 %), but all right in one utterance and 80 % in
+    # the other: each fold's map, fitted on the other utterance, misjudges its own.
+    rows = _rows([0.9] * 200, [True] * 100 + [True, False, True, True, True] * 20, per_row=100)
+    fit = fit_calibration(rows, "m", None, 2)
+    assert fit.held_out_ece >= fit.raw_ece  # what the case is about
+    _, unwritten = _calibrate(model, rows, None, raw)
+    assert unwritten == "it does not lower the ECE of the raw confidences on these rows"
+    assert not (tmp_path / CALIBRATION_FILE).exists()
+
+
 def test_a_cancel_with_no_checkpoint_is_not_offered_for_resume(capsys):
     """`--resume` fails where no checkpoint was saved: the CLI said to use it all the same."""
     from engine.cli.tune import _consume

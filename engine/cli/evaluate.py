@@ -59,7 +59,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "a Platt map, and after a beam search also a map of the search's evidence) and write "
         "it into the model folder (calibration.json), which transcription then applies "
         "wherever a confidence is shown; the ECE and AUROC printed for it are measured on rows "
-        "held out of each fit. Fit on a dev set, not the test set",
+        "held out of each fit, and it is written only when that ECE beats the raw confidences' "
+        "and the folder's calibration's. Fit on a dev set, not the test set",
     )
     p.set_defaults(run=run)
 
@@ -88,10 +89,12 @@ def format_report(report) -> str:
     return "\n".join(lines)
 
 
-def _calibrate(model, rows, options):
+def _calibrate(model, rows, options, report):
     """Fit the default measure's calibration (Whisper's, or a CTC model's primary measure as
-    decoded here) and write it beside the model. ValueError or OSError, saying what to do and
-    that nothing was written, when it cannot."""
+    decoded here) and write it beside the model when its held-out ECE beats both the raw
+    confidences' and, where the folder has one, its calibration.json's on these rows; returns
+    the fit and, when it was not written, why. ValueError or OSError, saying what to do and
+    that nothing was written, when it cannot be fitted or written."""
     from engine.tune.evaluate import calibrated_measure, fit_calibration
 
     folds = 2
@@ -107,12 +110,21 @@ def _calibrate(model, rows, options):
     except ValueError as e:
         raise ValueError(f"--calibrate: {e}; nothing written") from e
     path = Path(model.path) / CALIBRATION_FILE
+    # Rows scored through the folder's calibration list that measure first (`+platt`, `+beam`).
+    current = report.ece if report.confidence_measure != fit.calibration.measure else None
+    if fit.held_out_ece >= fit.raw_ece:
+        return fit, "it does not lower the ECE of the raw confidences on these rows"
+    if current is not None and fit.held_out_ece >= current:
+        return fit, (
+            f"the folder's {CALIBRATION_FILE} does better on these rows (ECE {current:.3f}); "
+            f"to replace it anyway, remove {path} and run again"
+        )
     try:
         fit.calibration.write(model.path)
     except OSError as e:
         why = e.strerror or e
         raise OSError(f"--calibrate: cannot write {path} ({why}); nothing written") from e
-    return fit
+    return fit, None
 
 
 def _plot(report, path: Path) -> None:
@@ -167,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         print(format_report(report), flush=True)
     failed = []
-    fit = None
+    fit = unwritten = None
     if args.plot:
         try:
             _plot(report, args.plot)
@@ -175,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
             failed.append(str(e))
     if args.calibrate:
         try:
-            fit = _calibrate(model, rows, options)
+            fit, unwritten = _calibrate(model, rows, options, report)
         except (ValueError, OSError) as e:
             failed.append(str(e))
     if args.json:
@@ -188,6 +200,8 @@ def run(args: argparse.Namespace) -> int:
                 "raw_auroc": fit.raw_auroc,
                 "held_out_auroc": fit.held_out_auroc,
                 "folds": fit.folds,
+                "written": unwritten is None,
+                "not_written_because": unwritten,
             }
         print(json.dumps(out, ensure_ascii=False, indent=2, allow_nan=False), flush=True)
     else:
@@ -197,12 +211,18 @@ def run(args: argparse.Namespace) -> int:
             auc = "" if fit.held_out_auroc is None else (
                 f"; AUROC {fit.raw_auroc:.3f} raw, {fit.held_out_auroc:.3f} calibrated"
             )  # fmt: skip
+            where = (
+                f"written to {Path(model.path) / CALIBRATION_FILE}"
+                if unwritten is None
+                else "not written"
+            )
             print(
                 f"calibration {c.measure}: {maps} a={c.a:.3f} b={c.b:.3f} on {c.characters} "
-                f"characters, written to {Path(model.path) / CALIBRATION_FILE}; ECE "
-                f"{fit.raw_ece:.3f} raw, {fit.held_out_ece:.3f} calibrated on held-out rows "
-                f"({fit.folds}-fold by utterance){auc}"
+                f"characters, {where}; ECE {fit.raw_ece:.3f} raw, {fit.held_out_ece:.3f} "
+                f"calibrated on held-out rows ({fit.folds}-fold by utterance){auc}"
             )
+            if unwritten is not None:
+                print(f"  not written: {unwritten}")
         if args.plot and not any(m.startswith("--plot") for m in failed):
             print(f"reliability diagram: {args.plot}")
     for message in failed:
