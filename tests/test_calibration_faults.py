@@ -286,6 +286,20 @@ def test_evaluate_calibrate_writes_only_a_map_that_does_better(tmp_path, monkeyp
     assert not (tmp_path / CALIBRATION_FILE).exists()
 
 
+def test_a_tuned_models_card_says_whether_its_calibration_was_kept():
+    from engine.tune.evaluate import calibration_outcome, fit_calibration
+
+    rng = np.random.default_rng(0)
+    sure = rng.uniform(0.9, 1.0, 600)
+    kept = fit_calibration(_rows(sure, rng.uniform(size=600) < 0.6), "m", None, 2)
+    said = calibration_outcome(kept)
+    assert said.startswith("refitted on 600 held-out characters, ECE ") and "shown raw" not in said
+    rows = _rows([0.9] * 200, [True] * 100 + [True, False, True, True, True] * 20, per_row=100)
+    said = calibration_outcome(fit_calibration(rows, "m", None, 2))
+    assert said.startswith("not kept, it did not help on 200") and said.endswith("shown raw")
+    assert calibration_outcome(None).startswith("not refitted (too few held-out characters")
+
+
 def test_a_cancel_with_no_checkpoint_is_not_offered_for_resume(capsys):
     """`--resume` fails where no checkpoint was saved: the CLI said to use it all the same."""
     from engine.cli.tune import _consume

@@ -28,6 +28,7 @@ from engine.tune.events import (
     JobStarted,
     StepProgress,
 )
+from engine.tune.export import read_card
 from engine.tune.loop import run_job
 from engine.tune.testdata import tone_corpus
 
@@ -639,6 +640,10 @@ def test_a_finished_job_refits_the_calibration_on_its_heldout_rows_only(
     (folder, examples), *more = calls
     assert not more and folder == events[-1].result.model_dir
     assert (folder / "model.safetensors").is_file()
+    # its card says what became of the calibration (it did not say whether one was fitted)
+    said = "not refitted (no calibration today); confidences shown raw"
+    assert read_card(folder).calibration == said
+    assert f"- confidence calibration: {said}" in (folder / "README.md").read_text("utf-8")
     assert 0 < len(examples) == started.heldout_examples
     # nor does a failed import of the fitting code (a bundle without it, a changed install)
     monkeypatch.setitem(sys.modules, "engine.tune.evaluate", None)

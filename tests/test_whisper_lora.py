@@ -238,7 +238,11 @@ def test_a_tuning_job_on_a_whisper_folder_runs_like_a_ctc_one(tmp_path, shared_a
     assert isinstance(load_model(result.model_dir), LoadedWhisper)
     card = read_card(result.model_dir)
     assert card.family == "whisper" and card.steps == 2 and card.base_model == str(base)
-    assert "library_name: ctranslate2" in (result.model_dir / "README.md").read_text("utf-8")
+    readme = (result.model_dir / "README.md").read_text("utf-8")
+    assert "library_name: ctranslate2" in readme
+    # two held-out rows are too few to fit a calibration: the card says so
+    assert card.calibration.startswith("not refitted (too few held-out characters")
+    assert f"- confidence calibration: {card.calibration}" in readme
     adapter = json.loads((result.adapter_dir / "adapter_config.json").read_text("utf-8"))
     assert adapter["base_model_name_or_path"] == str(base)  # what it adapts, not a removed copy
 

@@ -66,6 +66,7 @@ __all__ = [
     "auroc",
     "calibrate_rows",
     "calibrated_measure",
+    "calibration_outcome",
     "ctc_measures",
     "describe",
     "evaluate",
@@ -629,6 +630,22 @@ def calibrate_rows(
         "" if fit.held_out_ece < fit.raw_ece else "; not kept, it does not help",
     )
     return fit
+
+
+def calibration_outcome(fit: CalibrationFit | None) -> str:
+    """What a tuned model's card says of its calibration after `calibrate_rows`."""
+    if fit is None:
+        return (
+            "not refitted (too few held-out characters, or none right or none wrong, to fit "
+            "one); confidences shown raw"
+        )
+    figures = (
+        f"on {fit.calibration.characters} held-out characters, ECE {fit.raw_ece:.3f} raw, "
+        f"{fit.held_out_ece:.3f} calibrated (cross-fitted)"
+    )
+    if fit.held_out_ece < fit.raw_ece:
+        return f"refitted {figures}"
+    return f"not kept, it did not help {figures}; confidences shown raw"
 
 
 def describe(model: LoadedModel | LoadedWhisper, options: EvalOptions) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.atomic import atomic_folder
+from engine.atomic import atomic_folder, atomic_write_text
 from engine.decode import CtcVocab
 from engine.lm import LM_FOLDER, add_domain_lm, decoder_chars
 
@@ -40,6 +40,9 @@ class ModelCard:
     added_chars: str = ""
     normalization: tuple[str, ...] = ()
     family: str = "ctc"  # "whisper": a CTranslate2 folder (engine.tune.whisper_job)
+    # What became of the confidence calibration (engine.tune.evaluate.calibration_outcome);
+    # empty where no calibration was attempted (an adapter, a card written before the fit).
+    calibration: str = ""
 
     def render(self) -> str:
         def pct(v: float | None) -> str:
@@ -64,13 +67,16 @@ class ModelCard:
             lines.append(f"- characters added to the vocabulary: {self.added_chars}")
         if self.normalization:
             lines.append("- transcript normalization: " + "; ".join(self.normalization))
+        if self.calibration:
+            lines.append(f"- confidence calibration: {self.calibration}")
         return "\n".join(lines) + "\n"
 
     def write(self, folder: Path) -> None:
-        """README.md for people and CARD_FILE for programs."""
-        (folder / "README.md").write_text(self.render(), encoding="utf-8")
+        """README.md for people and CARD_FILE for programs (each replaced whole: a card is
+        written again into a saved model once its calibration is fitted)."""
+        atomic_write_text(folder / "README.md", self.render())
         record = dataclasses.asdict(self)
-        (folder / CARD_FILE).write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+        atomic_write_text(folder / CARD_FILE, json.dumps(record, ensure_ascii=False))
 
 
 def read_card(folder: Path) -> ModelCard | None:

@@ -13,7 +13,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -731,20 +731,24 @@ class Job:
                 yield JobCancelled(s.step, checkpoints[-1] if checkpoints else None)
                 return
 
-    def _calibrate(self, folder: Path) -> None:
+    def _calibrate(self, folder: Path) -> str:
         """Refit the tuned model's confidence calibration on the held-out rows (shown
-        confidences then mean what they say for this model). The model is saved already: a
-        failure here is logged and leaves its confidences raw."""
+        confidences then mean what they say for this model), and say what became of it, for
+        its card. The model is saved already: a failure here is logged and leaves its
+        confidences raw."""
         if not self.data.heldout:
-            return
+            return "not refitted (no held-out rows); confidences shown raw"
         try:
-            from .evaluate import refit_calibration
+            from .evaluate import calibration_outcome, refit_calibration
 
-            refit_calibration(
-                folder, self.data.heldout, LoadOptions(device=self.device.type, backend="torch")
+            return calibration_outcome(
+                refit_calibration(
+                    folder, self.data.heldout, LoadOptions(device=self.device.type, backend="torch")
+                )
             )
         except Exception as e:  # the job's result stands without it (an import failure too)
             log.warning("%s: confidence calibration not refitted (%s)", folder, e)
+            return f"not refitted ({e}); confidences shown raw"
 
     def _finish(self) -> JobFinished:
         cfg, s = self.cfg, self.state
@@ -775,7 +779,7 @@ class Job:
                 save_merged(model, self.processor, self.out / "model", card, data.lm_text)
             except OSError as e:
                 raise self._disk_full("the tuned model", e) from e
-            self._calibrate(self.out / "model")
+            replace(card, calibration=self._calibrate(self.out / "model")).write(self.out / "model")
             shutil.rmtree(self.out / _CACHE, ignore_errors=True)  # rebuilt if a job reuses out
         self.acc.wait_for_everyone()
         return JobFinished(

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +34,7 @@ from engine.registry import WHISPER, model_path
 
 from .config import TuneConfig
 from .data import Example, load_dataset, load_example_audio
-from .evaluate import EvalOptions, EvalRow, calibrate_rows, score_examples
+from .evaluate import EvalOptions, EvalRow, calibrate_rows, calibration_outcome, score_examples
 from .events import (
     CheckpointSaved,
     Evaluated,
@@ -151,18 +151,22 @@ def _measured_before(out: Path, key: str) -> float | None:
         return None
 
 
-def _calibrate(folder: Path, rows: list[EvalRow], config: TuneConfig) -> None:
+def _calibrate(folder: Path, rows: list[EvalRow], config: TuneConfig) -> str:
     """Fit the tuned model's confidence calibration on its held-out rows, as a CTC job does
-    (`engine.tune.evaluate.calibrate_rows`: kept only where it lowers the cross-fitted ECE).
-    The base's calibration.json is not carried over: it maps the base's confidences. The
-    model is saved already: a failure here is logged and leaves its confidences raw."""
+    (`engine.tune.evaluate.calibrate_rows`: kept only where it lowers the cross-fitted ECE),
+    and say what became of it, for its card. The base's calibration.json is not carried over:
+    it maps the base's confidences. The model is saved already: a failure here is logged and
+    leaves its confidences raw."""
     from engine.whisper import DEFAULT_MEASURE, measure_name
 
     try:
         options = EvalOptions(normalize=config.normalize)
-        calibrate_rows(folder, rows, measure_name(DEFAULT_MEASURE), options)  # logs what it did
+        return calibration_outcome(
+            calibrate_rows(folder, rows, measure_name(DEFAULT_MEASURE), options)
+        )
     except Exception as e:  # the job's result stands without it
         log.warning("%s: confidence calibration not refitted (%s)", folder, e)
+        return f"not refitted ({e}); confidences shown raw"
 
 
 def run_whisper_job(
@@ -259,7 +263,9 @@ def run_whisper_job(
         rows = heldout_rows(out / "model", heldout, config)
         after = _evaluated(rows, step=done)
         yield after
-        _calibrate(out / "model", rows, config)
+        calibration = _calibrate(out / "model", rows, config)
+    else:
+        calibration = "not refitted (no held-out rows); confidences shown raw"
     card = ModelCard(
         base_model=config.model,
         method="lora",
@@ -273,8 +279,8 @@ def run_whisper_job(
         normalization=tuple(describe(prepared.normalize)),
         family="whisper",
     )
-    for folder in (out / "model", out / "adapter"):
-        card.write(folder)
+    replace(card, calibration=calibration).write(out / "model")
+    card.write(out / "adapter")
     yield JobFinished(
         JobResult(
             model_dir=out / "model",
