@@ -237,7 +237,11 @@ class WatchFoldersDialog(QDialog):
             for folder, reason in unreadable_watch_folders(settings.prefs)
         ]
         self.skipped = QLabel("\n".join(skipped), wordWrap=True)
-        self.skipped.setVisible(bool(skipped))
+        self.forget = QPushButton(tr("watch.forget_unreadable"))
+        self.forget.clicked.connect(self._forget_unreadable)
+        self._unreadable = settings.prefs.watch_unreadable  # what OK keeps of them
+        for widget in (self.skipped, self.forget):
+            widget.setVisible(bool(skipped))
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -273,7 +277,10 @@ class WatchFoldersDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel(tr("watch.explain"), wordWrap=True))
         layout.addLayout(top)
-        layout.addWidget(self.skipped)
+        skipped = QHBoxLayout()
+        skipped.addWidget(self.skipped, 1)
+        skipped.addWidget(self.forget)
+        layout.addLayout(skipped)
         layout.addLayout(self.form)
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
@@ -346,8 +353,15 @@ class WatchFoldersDialog(QDialog):
         self.problem.setText(problem or "")
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(problem is None)
 
+    def _forget_unreadable(self) -> None:
+        """Let OK drop the entries this version cannot read (kept until the user says so:
+        a newer version may read them)."""
+        self._unreadable = ()
+        for widget in (self.skipped, self.forget):
+            widget.setVisible(False)
+
     def accept(self) -> None:
-        self.settings.set(watch_folders=tuple(self.specs))
+        self.settings.set(watch_folders=tuple(self.specs), watch_unreadable=self._unreadable)
         super().accept()
 
 

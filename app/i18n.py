@@ -300,6 +300,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "kept in the settings file.",
         "未监视：{folder}。此版本无法读取它的设置（{reason}）；设置仍保留在设置文件中。",
     ),
+    "watch.forget_unreadable": ("Remove them from the settings", "从设置中删除这些"),
     "watch.queued": (
         "New files from {folder} queued: {count}",
         "已将 {folder} 中的 {count} 个新文件加入队列",

@@ -200,6 +200,27 @@ def test_a_watch_entry_that_does_not_read_is_skipped_kept_and_told(qtbot, tmp_pa
     assert not dialog.skipped.isHidden()
 
 
+def test_watch_entries_that_do_not_read_can_be_removed_from_the_dialog(qtbot, tmp_path, english):
+    """The dialog said such entries were kept in the settings file, with no way to remove them
+    but editing the file by hand. Cancel keeps them; the button and OK remove them only."""
+    good = {"folder": str(tmp_path / "a"), "formats": ["txt"], "out": "", "name": "{stem}"}
+    docx = {"folder": str(tmp_path / "c"), "formats": ["docx"], "out": "", "name": "{stem}"}
+    ini = _settings_file(tmp_path, [good, docx])
+    prefs = settings.Settings(settings.open_settings(ini))
+    dialog = WatchFoldersDialog(prefs)
+    qtbot.addWidget(dialog)
+    dialog.forget.click()
+    assert dialog.skipped.isHidden() and dialog.forget.isHidden()
+    dialog.reject()
+    assert json.loads(settings.open_settings(ini).value("watch_folders")) == [good, docx]
+    dialog = WatchFoldersDialog(prefs)
+    qtbot.addWidget(dialog)
+    dialog.forget.click()
+    dialog.accept()
+    assert json.loads(settings.open_settings(ini).value("watch_folders")) == [good]
+    assert settings.unreadable_watch_folders(prefs.prefs) == []
+
+
 def test_a_watch_entry_of_an_unknown_format_is_not_erased_by_another_change(tmp_path):
     good = {"folder": str(tmp_path / "a"), "formats": ["txt"], "out": "", "name": "{stem}"}
     docx = {"folder": str(tmp_path / "c"), "formats": ["docx"], "out": "", "name": "{stem}"}
