@@ -297,6 +297,18 @@ ZH: dict[str, str] = {
     "dataset.row_ctc_too_long": "需要 {labels} 个 CTC 标签，音频只有 {frames} 帧",
     "dataset.row_tokens_too_long": "有 {count} 个词元；模型的解码器最多接受 {limit} 个",
     "dataset.row_unknown_chars": "词表中没有：{chars}",
+    "store.is_folder": "{path} 是文件夹而不是数据库文件；请指定其中的数据库文件（{file}）",
+    "store.missing": (
+        "{path}：没有这个转写库数据库；请检查路径，或不加 --db 以使用数据文件夹中的转写库"
+        "（{default}）"
+    ),
+    "store.not_tingxie": (
+        "{path}：不是听写的转写库（其中是其他程序的表：{tables}）；文件未作改动：请选择听写的数据库文件"
+        "（tingxie.db）"
+    ),
+    "store.query_too_long": (
+        "搜索文字长 {length} 个字符；请最多搜索 {limit} 个字符（其中的一句话就足以找到它）"
+    ),
 }
 
 STRINGS.update({f"error.{code}": (MESSAGES[code], zh) for code, zh in ZH.items()})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from pathlib import PurePath
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.library.store import Store, StoreError, TranscriptSummary
+from engine.library.store import Store, StoreError, TranscriptSummary, local_time
 
 from .errors import error_text
 from .i18n import tr
@@ -35,7 +35,8 @@ _SHOWN = 500  # rows listed at most, newest first; a search finds the older ones
 def distinct_titles(rows: Sequence[TranscriptSummary]) -> list[str]:
     """The rows' titles, with where each came from added when two read the same (two
     "meeting.m4a" from different folders): the audio's folder, with as many parent folders as
-    it takes to tell them apart, and the time it was transcribed when even that is the same.
+    it takes to tell them apart, and the time it was transcribed when even that is the same or
+    there is no audio.
 
     Titles are file names by default, so the same name from two folders is common."""
     labels = [r.title for r in rows]
@@ -48,27 +49,22 @@ def distinct_titles(rows: Sequence[TranscriptSummary]) -> list[str]:
         members = [rows[i] for i in group]
         hints = _folder_hints(members)
         for i, r, hint in zip(group, members, hints, strict=True):
-            if hints.count(hint) > 1:  # the same file, or no audio: the time tells them apart
-                hint = " · ".join(filter(None, [hint, _local_time(r.created_at, seconds=True)]))
+            if not hint or hints.count(hint) > 1:  # the same file, or no audio: the time
+                hint = " · ".join(filter(None, [hint, local_time(r.created_at, seconds=True)]))
             labels[i] = f"{title} ({hint})"
     return labels
 
 
 def _folder_hints(rows: Sequence[TranscriptSummary]) -> list[str]:
-    """The shortest trailing part of each audio folder that differs across `rows`."""
+    """The shortest trailing part of each audio folder that differs across `rows` ('' for a
+    row without audio); rejoined as a path, so the root stays one "/" ("/x", not "//x")."""
     parents = [r.audio_path.parent.parts if r.audio_path else () for r in rows]
     hints = [""] * len(rows)
     for depth in range(1, max(map(len, parents), default=0) + 1):
-        hints = ["/".join(p[-depth:]) for p in parents]
+        hints = [PurePath(*p[-depth:]).as_posix() if p else "" for p in parents]
         if len(set(hints)) == len(set(parents)):
             break
     return hints
-
-
-def _local_time(stamp: str, seconds: bool = False) -> str:
-    """A stored UTC time stamp as the user's local time."""
-    when = datetime.fromisoformat(stamp).astimezone()
-    return when.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def _length(seconds: float | None) -> str:
@@ -164,7 +160,7 @@ class LibraryView(QWidget):
             self._say_empty()
         self.table.setRowCount(len(rows))
         for i, (r, title) in enumerate(zip(rows, distinct_titles(rows), strict=True)):
-            cells = (title, _local_time(r.updated_at), _length(r.duration), str(r.edits), r.preview)
+            cells = (title, local_time(r.updated_at), _length(r.duration), str(r.edits), r.preview)
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, r.id)

@@ -395,6 +395,22 @@ MESSAGES: dict[str, str] = {
     "speakers.missing": (
         "telling speakers apart needs the optional package {package}; install it with {hint}"
     ),
+    # -- the transcript library (engine.library.store), continued
+    "store.is_folder": (
+        "{path} is a folder, not a database file; name the database file in it ({file})"
+    ),
+    "store.missing": (
+        "{path}: no such library database; check the path, or leave out --db to use the "
+        "library in your data folder ({default})"
+    ),
+    "store.not_tingxie": (
+        "{path}: not a Tingxie library (it holds another program's tables: {tables}); it was "
+        "left as it is: choose Tingxie's database file (tingxie.db)"
+    ),
+    "store.query_too_long": (
+        "the search text is {length} characters long; search for at most {limit} characters "
+        "(a phrase from the passage is enough to find it)"
+    ),
 }
 
 

@@ -275,7 +275,7 @@ def test_transcripts_saved_before_speakers_still_load(tmp_path):
         for table in ("segments", "transcripts", "chars"):
             columns = raw.execute(f"SELECT name FROM pragma_table_info('{table}')").fetchall()
             for (column,) in columns:
-                if column in ("speaker", "speaker_names", "mark"):
+                if column in ("speaker", "speaker_names", "mark", "preview"):
                     raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         raw.execute("PRAGMA user_version=2")
     with Store(path) as db:

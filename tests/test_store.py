@@ -142,7 +142,7 @@ def test_migrates_a_version_1_database(tmp_path: Path):
     with sqlite3.connect(path) as raw:
         raw.executescript(V1_SQL)
     with Store(path) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 4
+        assert s.schema_version() == SCHEMA_VERSION == 5
         assert s.integrity_ok()
         (seg,) = s.original(1)
         assert seg.text == seg.punctuated == "你号"  # no marks before version 4

@@ -14,7 +14,15 @@ from typing import Literal
 
 from engine.results import Alternative, Segment, TranscriptionInfo, speaker_name
 
-__all__ = ["SCRIPTS", "Script", "convert_segments", "convert_text", "export", "render"]
+__all__ = [
+    "SCRIPTS",
+    "Script",
+    "convert_pieces",
+    "convert_segments",
+    "convert_text",
+    "export",
+    "render",
+]
 
 # original: as the model or the editor wrote it; taiwan / hongkong: Traditional with regional
 # character standards.
@@ -42,20 +50,31 @@ def convert_text(text: str, script: Script) -> str:
     return text if script == "original" or not text else _converter(script).convert(text)
 
 
+def convert_pieces(pieces: Sequence[str], script: Script) -> list[str]:
+    """Each of `pieces` (a segment's `Char` texts, some of several letters such as "ok"; or
+    the characters of a typed fix) in `script`. They are converted joined (OpenCC picks
+    characters by phrase: 头发 → 頭髮, not 頭發) and cut back by each piece's length; where the
+    conversion changes the length, each piece alone instead."""
+    joined = "".join(pieces)
+    whole = convert_text(joined, script)
+    if len(whole) != len(joined):
+        return [convert_text(p, script) for p in pieces]
+    out, at = [], 0
+    for p in pieces:
+        out.append(whole[at : at + len(p)])
+        at += len(p)
+    return out
+
+
 def convert_segments(segments: Sequence[Segment], script: Script) -> list[Segment]:
-    """Copies of `segments` in `script`. The whole text is converted at once (OpenCC picks
-    characters by phrase); where that changes the length, each character alone instead."""
+    """Copies of `segments` in `script`, each character converted in its phrase
+    (`convert_pieces`)."""
     _check(script)
     if script == "original":
         return list(segments)
     out = []
     for seg in segments:
-        whole = convert_text(seg.text, script)
-        texts = (
-            list(whole)
-            if len(whole) == len(seg.chars)
-            else [convert_text(c.text, script) for c in seg.chars]
-        )
+        texts = convert_pieces([c.text for c in seg.chars], script)
         chars = tuple(
             replace(c, text=t, alternatives=_alternatives(t, c.alternatives, script))
             for c, t in zip(seg.chars, texts, strict=True)

@@ -2,11 +2,12 @@
 sets, in one database in the user's data folder.
 
 Audio stays in files beside it, referenced by path and sha256. The schema is versioned with
-`PRAGMA user_version` and ordered migration functions. One connection serialises every write
-under a lock, in WAL mode, and each edit is committed as it is made, so a crash loses nothing
-committed and a reader (the library view) never blocks the writer. Every database failure
-becomes a one-line `StoreError` that names the file and says what to do; the in-memory work of
-an `EditSession` survives it and is saved with the next change.
+`PRAGMA user_version` and ordered migration functions; another program's database is refused
+before anything in it changes. One connection serialises every write under a lock, in WAL
+mode, and each edit is committed as it is made, so a crash loses nothing committed and a
+reader (the library view) never blocks the writer. Every database failure becomes a one-line
+`StoreError` that names the file and says what to do; the in-memory work of an `EditSession`
+survives it and is saved with the next change.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.errors import TingxieError
+from engine.normalize import normalize_text
 from engine.results import Alternative, Char, Segment, TranscriptionInfo, renamed_speakers
 
 from .review import EditOp, VerifiedPair, apply_edits, verified_pairs
@@ -36,6 +38,7 @@ __all__ = [
     "StoreError",
     "TranscriptSummary",
     "default_path",
+    "local_time",
     "sha256_file",
 ]
 
@@ -45,7 +48,11 @@ DB_NAME = "tingxie.db"
 # Setting this environment variable moves the data folder (tests, portable installs).
 DATA_DIR_ENV = "TINGXIE_DATA_DIR"
 _PREVIEW_CHARS = 80
-_PREVIEW_SEGMENTS = 8  # segments read for the preview
+# Longest search text taken: SQLite refuses LIKE patterns over 50 000 bytes (4 per character
+# at most, twice in a query), and a phrase of a few dozen characters already finds a transcript.
+MAX_QUERY_CHARS = 1000
+# Tables of the first schema: a database holding tables but not these is another program's.
+_OWN_TABLES = frozenset({"recordings", "transcripts", "segments", "chars", "edits"})
 
 
 class StoreError(TingxieError, RuntimeError):
@@ -65,6 +72,12 @@ def default_path() -> Path:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def local_time(stamp: str, seconds: bool = False) -> str:
+    """A stored (UTC) time stamp as the user's local time, as the app and the CLI show it."""
+    when = datetime.fromisoformat(stamp).astimezone()
+    return when.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 # ---- schema -------------------------------------------------------------------------------
@@ -137,8 +150,7 @@ def _v2(conn: sqlite3.Connection) -> None:
             PRIMARY KEY(set_id, transcript_id));
         """,
     )
-    # One row per segment (rowid = segments.id), so an edit re-indexes one segment, not the
-    # whole transcript. The trigram tokenizer indexes substrings: Chinese has no spaces.
+    # The trigram tokenizer indexes substrings: Chinese has no spaces. Migration 5 fills it.
     try:
         conn.execute(
             "CREATE VIRTUAL TABLE search USING fts5(text, transcript UNINDEXED, tokenize='trigram')"
@@ -146,9 +158,6 @@ def _v2(conn: sqlite3.Connection) -> None:
     except sqlite3.OperationalError:
         log.info("SQLite lacks FTS5 trigram; library search scans the text")
         conn.execute("CREATE TABLE search(rowid INTEGER PRIMARY KEY, text TEXT, transcript INT)")
-    for (tid,) in conn.execute("SELECT id FROM transcripts").fetchall():
-        edited = _edited(conn, tid)
-        _index_segments(conn, tid, edited, range(len(edited)))
 
 
 def _v3(conn: sqlite3.Connection) -> None:
@@ -163,8 +172,18 @@ def _v4(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE chars ADD COLUMN mark TEXT NOT NULL DEFAULT ''")
 
 
+def _v5(conn: sqlite3.Connection) -> None:
+    """Search as the text is read: one index row per transcript (a phrase may run into the next
+    segment), in one script without punctuation (`_searchable`); the preview kept with the
+    transcript, since the index no longer holds the text as written."""
+    conn.execute("ALTER TABLE transcripts ADD COLUMN preview TEXT NOT NULL DEFAULT ''")
+    conn.execute("DELETE FROM search")  # version 2 to 4 kept one row per segment
+    for (tid,) in conn.execute("SELECT id FROM transcripts").fetchall():
+        _index(conn, tid, _edited(conn, tid))
+
+
 # Migration i (counting from 1) brings a database from user_version i-1 to i.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -219,19 +238,23 @@ def _edited(conn: sqlite3.Connection, tid: int) -> list[Segment]:
     return apply_edits(_original(conn, tid), _chain(conn, tid)[: _head(conn, tid)])
 
 
-def _index_segments(
-    conn: sqlite3.Connection, tid: int, segments: Sequence[Segment], indices: Iterable[int]
-) -> None:
-    """Put the current text of segments `indices` of transcript `tid` in the search index."""
-    for idx in indices:
-        (seg_id,) = conn.execute(
-            "SELECT id FROM segments WHERE transcript_id=? AND idx=?", (tid, idx)
-        ).fetchone()
-        conn.execute("DELETE FROM search WHERE rowid=?", (seg_id,))
-        conn.execute(
-            "INSERT INTO search(rowid, text, transcript) VALUES (?, ?, ?)",
-            (seg_id, segments[idx].text, tid),
-        )
+def _searchable(text: str) -> str:
+    """Text as the index holds it and a search looks for it: Simplified, without punctuation
+    or spaces, half-width and lower-case (engine.normalize), so a query typed as the transcript
+    is shown (in Traditional, with its commas) finds it."""
+    return normalize_text(text)
+
+
+def _index(conn: sqlite3.Connection, tid: int, segments: Sequence[Segment]) -> None:
+    """Put the current text of transcript `tid` in the search index (one row, rowid = tid)
+    and its preview."""
+    text = "".join(seg.text for seg in segments)
+    conn.execute("DELETE FROM search WHERE rowid=?", (tid,))
+    conn.execute(
+        "INSERT INTO search(rowid, text, transcript) VALUES (?, ?, ?)",
+        (tid, _searchable(text), tid),
+    )
+    conn.execute("UPDATE transcripts SET preview=? WHERE id=?", (text[:_PREVIEW_CHARS], tid))
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,12 +315,21 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class Store:
-    """The database. Safe to share between threads: one connection, writes under a lock."""
+    """The database. Safe to share between threads: one connection, writes under a lock.
 
-    def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else default_path()
+    `create=False` (for a path typed on the command line) refuses a file that does not exist,
+    where a typo would otherwise start a new, empty library.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, create: bool = True) -> None:
+        # `--db=~/…` reaches here with the ~ (the shell expands it only at a word's start).
+        self.path = Path(path).expanduser() if path is not None else default_path()
         self._lock = threading.RLock()
         self._originals: dict[int, list[Segment]] = {}
+        if self.path.is_dir():
+            raise StoreError("store.is_folder", path=self.path, file=self.path / DB_NAME)
+        if not create and not self.path.exists():
+            raise StoreError("store.missing", path=self.path, default=default_path())
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = _connect(self.path)
@@ -312,16 +344,32 @@ class Store:
 
     def _configure(self) -> None:
         try:
+            self._check_ours()
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.execute("PRAGMA busy_timeout=10000")
             if self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
                 log.warning("%s: WAL mode unavailable, using the rollback journal", self.path)
             # FULL: a committed edit survives a power cut, not only a crash.
             self._conn.execute("PRAGMA synchronous=FULL")
-            # Reading the schema version is the first real read: a damaged file fails here.
-            self._conn.execute("PRAGMA user_version").fetchone()
         except sqlite3.Error as e:
             raise _describe(self.path, e) from e
+
+    def _check_ours(self) -> None:
+        """Refuse, before WAL mode or a migration changes anything, a database that is neither
+        empty nor Tingxie's (--db naming another program's file), or one a newer Tingxie made.
+        Reading the tables is the first real read: a damaged file fails here."""
+        tables = {
+            name
+            for (name,) in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if tables and not _OWN_TABLES.issubset(tables):
+            shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+            raise StoreError("store.not_tingxie", path=self.path, tables=shown)
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                "store.newer_schema", path=self.path, version=version, supported=SCHEMA_VERSION
+            )
 
     # -- plumbing --
 
@@ -363,10 +411,6 @@ class Store:
 
     def _migrate(self) -> None:
         version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                "store.newer_schema", path=self.path, version=version, supported=SCHEMA_VERSION
-            )
         for number in range(version + 1, SCHEMA_VERSION + 1):
             with self._write() as conn:
                 MIGRATIONS[number - 1](conn)
@@ -436,7 +480,7 @@ class Store:
                     "alternatives, mark) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [_char_row(seg_id, i, c) for i, c in enumerate(seg.chars)],
                 )
-            _index_segments(conn, tid, segments, range(len(segments)))
+            _index(conn, tid, segments)
         return tid
 
     def original(self, tid: int) -> list[Segment]:
@@ -499,10 +543,11 @@ class Store:
                     "UPDATE transcripts SET speaker_names=? WHERE id=?",
                     (json.dumps(dict(speaker_names), ensure_ascii=False), tid),
                 )
-            # Both states share the first `k` edits; only segments edited after them can differ.
+            # Both states share the first `k` edits: the text differs only when edits after
+            # them were in effect before or are now.
             k = min(same, old_head, head)
-            touched = {op.segment for op in [*stored[k:old_head], *ops[k:head]]}
-            _index_segments(conn, tid, edited, sorted(touched))
+            if old_head > k or head > k:
+                _index(conn, tid, edited)
 
     def add_edit(self, tid: int, op: EditOp) -> int:
         """Apply one edit after the current head (dropping anything undone); returns its seq."""
@@ -588,27 +633,27 @@ class Store:
 
     # -- library --
 
-    def list_transcripts(self, query: str = "", limit: int = 500) -> list[TranscriptSummary]:
-        """Past transcripts, newest first; `query` matches a substring of the edited text or
-        of the title."""
-        # The preview joins the first segments (their rowids grow with their order).
+    def list_transcripts(self, query: str = "", limit: int | None = 500) -> list[TranscriptSummary]:
+        """Past transcripts, newest first (`limit` of them, None: all); `query` matches a
+        substring of the title as typed, or of the edited text in either script and across
+        its segments, punctuation and spaces aside (`_searchable`)."""
+        query = query.strip()
+        if len(query) > MAX_QUERY_CHARS:
+            raise StoreError("store.query_too_long", length=len(query), limit=MAX_QUERY_CHARS)
         sql = (
             "SELECT t.id, t.title, r.path, r.duration, t.created_at, t.updated_at, t.head, "
-            "(SELECT substr(group_concat(p.text, ''), 1, ?) FROM (SELECT text FROM search "
-            " WHERE transcript = t.id ORDER BY rowid LIMIT ?) AS p) "
-            "FROM transcripts t LEFT JOIN recordings r ON r.id = t.recording_id "
+            "t.preview FROM transcripts t LEFT JOIN recordings r ON r.id = t.recording_id "
         )
-        args: list[object] = [_PREVIEW_CHARS, _PREVIEW_SEGMENTS]
-        if query.strip():
+        args: list[object] = []
+        if query:
             # The trigram index serves LIKE directly for patterns of 3+ characters.
-            pattern = "%" + _escape_like(query.strip()) + "%"
-            sql += (
-                "WHERE t.id IN (SELECT transcript FROM search WHERE text LIKE ? ESCAPE '\\') "
-                "OR t.title LIKE ? ESCAPE '\\' "
-            )
-            args += [pattern, pattern]
+            sql += "WHERE t.title LIKE ? ESCAPE '\\' "
+            args.append("%" + _escape_like(query) + "%")
+            if text := _searchable(query):  # punctuation alone matches titles only
+                sql += "OR t.id IN (SELECT transcript FROM search WHERE text LIKE ? ESCAPE '\\') "
+                args.append("%" + _escape_like(text) + "%")
         sql += "ORDER BY t.updated_at DESC, t.id DESC LIMIT ?"
-        args.append(limit)
+        args.append(-1 if limit is None else limit)
         with self._read() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [
