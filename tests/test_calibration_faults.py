@@ -449,6 +449,37 @@ def test_a_whisper_job_cancelled_before_its_first_step_stops_before_measuring_th
 
 
 @pytest.mark.slow
+def test_a_cancel_while_the_whisper_base_is_measured_stops_between_two_rows(
+    tmp_path, whisper_data, monkeypatch
+):
+    """A cancel while the base's held-out CER was measured waited for every row (seconds each
+    on a CPU). Now the job stops after the row in hand, keeps no partial figure (a resume
+    measures the base whole) and no checkpoint was made."""
+    from engine.tune import whisper_job
+    from engine.tune.events import JobCancelled, JobStarted
+    from engine.tune.loop import run_job
+
+    cancel = threading.Event()
+    scores = _Scores(per_row=2)
+    read = []
+
+    def cancelled_after_one_row(model, examples, options):
+        for row in scores(model, examples, options):
+            read.append(row)
+            cancel.set()
+            yield row
+
+    monkeypatch.setattr(whisper_job, "score_examples", cancelled_after_one_row)
+    config = _job(tmp_path, whisper_data)
+    events = list(run_job(config, cancel=cancel))
+    assert [type(e) for e in events] == [JobStarted, JobCancelled]
+    assert events[-1] == JobCancelled(0, None)
+    heldout = events[0].heldout_examples
+    assert heldout > 1 and len(read) == 1
+    assert not (Path(config.output_dir) / "cer-before.json").exists()
+
+
+@pytest.mark.slow
 def test_a_tuned_whisper_model_gets_a_calibration_refitted_on_its_heldout_rows(
     tmp_path, whisper_data, monkeypatch
 ):

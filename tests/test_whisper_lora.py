@@ -174,10 +174,10 @@ def test_a_whisper_job_that_died_after_training_resumes_to_its_end(
     job = JobFolder(config.output_dir)
     measure = whisper_job.heldout_rows
 
-    def killed_after_training(model_dir, heldout, config):
+    def killed_after_training(model_dir, heldout, config, stop=None):
         if Path(model_dir) == job.model_dir:
             raise RuntimeError("killed")
-        return measure(model_dir, heldout, config)
+        return measure(model_dir, heldout, config, stop=stop)
 
     monkeypatch.setattr(whisper_job, "heldout_rows", killed_after_training)
     first = list(run_job(config))

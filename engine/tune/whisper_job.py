@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,19 +63,37 @@ _BATCH = 8  # utterances per step: each is a full 30 s window to Whisper whateve
 _BEFORE = "cer-before.json"
 
 
-def heldout_cer(model_dir: str | Path, heldout: list[Example], config: TuneConfig) -> Evaluated:
-    """The held-out CER of the model in `model_dir`, as step 0's evaluation."""
-    return _evaluated(heldout_rows(model_dir, heldout, config))
+class _Stopped(Exception):
+    """A cancel heard between two held-out rows."""
+
+
+def heldout_cer(
+    model_dir: str | Path,
+    heldout: list[Example],
+    config: TuneConfig,
+    stop: Callable[[], bool] | None = None,
+) -> Evaluated:
+    """The held-out CER of the model in `model_dir`, as step 0's evaluation (`_Stopped` when
+    `stop` says so between two rows: a Whisper base takes seconds a row on a CPU)."""
+    return _evaluated(heldout_rows(model_dir, heldout, config, stop=stop))
 
 
 def heldout_rows(
-    model_dir: str | Path, heldout: list[Example], config: TuneConfig
+    model_dir: str | Path,
+    heldout: list[Example],
+    config: TuneConfig,
+    stop: Callable[[], bool] | None = None,
 ) -> list[EvalRow]:
     """The held-out rows transcribed and scored by the model in `model_dir`, as users get it."""
     from engine.loader import load_model
 
     options = EvalOptions(normalize=config.normalize)
-    return list(score_examples(load_model(model_dir), heldout, options))
+    rows = []
+    for row in score_examples(load_model(model_dir), heldout, options):
+        if stop is not None and stop():
+            raise _Stopped
+        rows.append(row)
+    return rows
 
 
 def _evaluated(rows: list[EvalRow], step: int = 0) -> Evaluated:
@@ -224,15 +242,23 @@ def run_whisper_job(
         processes=1,
         resumed_from_step=ready.resumed_step,
     )
-    if cancel.is_set():  # asked to stop while the model loaded: not after measuring the base
+
+    def cancelled() -> JobCancelled:
         steps.close()
         saved = checkpoint_dirs(checkpoints.folder)  # a resumed job's: the one it continues
-        yield JobCancelled(ready.resumed_step, saved[-1] if saved else None)
+        return JobCancelled(ready.resumed_step, saved[-1] if saved else None)
+
+    if cancel.is_set():  # asked to stop while the model loaded: not after measuring the base
+        yield cancelled()
         return
     key = _heldout_key(base, heldout, config)
     before = _measured_before(out, key) if resume else None
     if heldout and before is None:
-        measured = heldout_cer(base, heldout, config)
+        try:
+            measured = heldout_cer(base, heldout, config, stop=cancel.is_set)
+        except _Stopped:  # nothing measured is kept: a resume measures the base whole
+            yield cancelled()
+            return
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / _BEFORE, json.dumps({"cer": measured.cer, "heldout": key}))
         before = measured.cer
