@@ -13,6 +13,10 @@ text in the document but never one of `chars`: the positions in `_starts` step o
 coloring, hit testing, selection and review replacements are unaffected. Its characters carry
 the speaker's number as a format property, which is how a label is found again (a click on it
 asks to rename the speaker, `set_speaker_names` rewrites every label).
+
+Positions in the document count UTF-16 units, as Qt does: a character outside the Basic
+Multilingual Plane (𠮷, 😀, in a name or a transcript) takes two, so every length added to a
+position is `_units`, never `len`.
 """
 
 from __future__ import annotations
@@ -171,7 +175,7 @@ class TranscriptView(QTextEdit):
         cursor.endEditBlock()
         # Each position moves by what the labels before it grew by.
         at = [pos for pos, _, _ in labels]
-        grown = [0, *accumulate(len(self._label_text(sp)) - n for _, n, sp in labels)]
+        grown = [0, *accumulate(_units(self._label_text(sp)) - n for _, n, sp in labels)]
         self._starts = [p + grown[bisect_left(at, p)] for p in self._starts]
         self._committed_end += grown[bisect_left(at, self._committed_end)]
 
@@ -235,11 +239,11 @@ class TranscriptView(QTextEdit):
             self._chars[i] = new
             if new.after == old.after:
                 continue
-            end = self._starts[i] + len(old.text)
+            end = self._starts[i] + _units(old.text)
             cursor.setPosition(end)
-            cursor.setPosition(end + len(old.after), QTextCursor.MoveMode.KeepAnchor)
+            cursor.setPosition(end + _units(old.after), QTextCursor.MoveMode.KeepAnchor)
             cursor.insertText(new.after, _mark_format())
-            shift += len(new.after) - len(old.after)
+            shift += _units(new.after) - _units(old.after)
         for i in range(first + len(chars), len(self._starts)):
             self._starts[i] += shift
         self._committed_end += shift
@@ -299,7 +303,7 @@ class TranscriptView(QTextEdit):
 
     def _char_end(self, i: int) -> int:
         """Document position after committed character `i` (and its mark)."""
-        return self._starts[i] + len(self._chars[i].text) + len(self._chars[i].after)
+        return self._starts[i] + _units(self._chars[i].text) + _units(self._chars[i].after)
 
     # ---- coloring ------------------------------------------------------------------------
     @property
@@ -325,11 +329,11 @@ class TranscriptView(QTextEdit):
         for pos, char in zip(self._starts, self._chars, strict=True):
             same = run_char is not None and pos == run_end
             if same and self._bands.band(char.confidence) == self._bands.band(run_char.confidence):
-                run_end = pos + len(char.text)
+                run_end = pos + _units(char.text)
                 continue
             if run_char is not None:
                 yield run_start, run_end, run_char
-            run_start, run_char, run_end = pos, char, pos + len(char.text)
+            run_start, run_char, run_end = pos, char, pos + _units(char.text)
         if run_char is not None:
             yield run_start, run_end, run_char
 
@@ -354,15 +358,20 @@ class TranscriptView(QTextEdit):
 
     def tail_format(self, index: int) -> QTextCharFormat:
         cursor = QTextCursor(self.document())
-        cursor.setPosition(self._committed_end + index + 1)
+        cursor.setPosition(self._tail_starts()[index] + 1)
         return cursor.charFormat()
+
+    def _tail_starts(self) -> list[int]:
+        """Document position of each character of the tail."""
+        units = (_units(c.text) for c in self._tail)
+        return list(accumulate(units, initial=self._committed_end))[:-1]
 
     # ---- selection (for review) ----------------------------------------------------------
     def select_chars(self, first: int, last: int) -> None:
         """Select committed characters first..last inclusive and scroll them into view."""
         cursor = QTextCursor(self.document())
         cursor.setPosition(self._starts[first])
-        end = self._starts[last] + len(self._chars[last].text)
+        end = self._starts[last] + _units(self._chars[last].text)
         cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
         self.setTextCursor(cursor)
         self.ensureCursorVisible()
@@ -374,7 +383,7 @@ class TranscriptView(QTextEdit):
         cursor = QTextCursor(self.document())
         cursor.setPosition(self._starts[index])
         left = self.cursorRect(cursor)
-        cursor.setPosition(self._starts[index] + len(self._chars[index].text))
+        cursor.setPosition(self._starts[index] + _units(self._chars[index].text))
         right = self.cursorRect(cursor)
         return QPoint((left.left() + right.left()) // 2, left.center().y())
 
@@ -392,9 +401,10 @@ class TranscriptView(QTextEdit):
         i = bisect_left(self._starts, pos)
         if i < len(self._starts) and self._starts[i] == pos:
             return self._chars[i], i
-        offset = pos - self._committed_end
-        if 0 <= offset < len(self._tail):
-            return self._tail[offset], None
+        starts = self._tail_starts()
+        i = bisect_left(starts, pos)
+        if i < len(starts) and starts[i] == pos:
+            return self._tail[i], None
         return None
 
     def _box_contains(self, pos: int, point: QPoint) -> bool:
@@ -506,6 +516,12 @@ def _block_label(block: QTextBlock) -> tuple[int, int, int] | None:
     if first is None or not first.format.hasProperty(_SPEAKER):
         return None
     return block.position(), first.length, first.format.intProperty(_SPEAKER)
+
+
+def _units(text: str) -> int:
+    """How many document positions `text` takes: its UTF-16 code units (Qt's), not its
+    code points (Python's len); 😀 is two."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _mark_format() -> QTextCharFormat:

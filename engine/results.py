@@ -18,6 +18,7 @@ __all__ = [
     "default_speaker_name",
     "renamed_speakers",
     "speaker_name",
+    "tidy_speaker_name",
 ]
 
 # What speaker k (counting from 0) is called until someone names it.
@@ -90,8 +91,8 @@ def renamed_speakers(names: Mapping[int, str], speaker: int, name: str) -> dict[
     """A transcript's speaker names after calling `speaker` `name` (an empty name gives back
     its default one): the one rule the library and a transcript not yet stored both follow."""
     out = dict(names)
-    if name.strip():
-        out[int(speaker)] = name.strip()
+    if name := tidy_speaker_name(name):
+        out[int(speaker)] = name
     else:
         out.pop(int(speaker), None)
     return out
@@ -100,8 +101,13 @@ def renamed_speakers(names: Mapping[int, str], speaker: int, name: str) -> dict[
 def speaker_name(speaker: int, names: Mapping[int, str] | None = None) -> str:
     """What a speaker is called in a transcript: the name it was given there (a rename applies
     to every segment of that speaker), else its default name."""
-    name = (names or {}).get(speaker, "").strip()
-    return name or default_speaker_name(speaker)
+    return tidy_speaker_name((names or {}).get(speaker, "")) or default_speaker_name(speaker)
+
+
+def tidy_speaker_name(name: str) -> str:
+    """A typed speaker name as it is kept: one line with single spaces (a name pasted with a
+    line break in it would split a label, a cue's voice tag and a TXT turn in two)."""
+    return " ".join(name.split())
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,13 @@
 """Transcripts to files: TXT, SRT, VTT and JSON.
 
 TXT has one segment per line. SRT and VTT cues come from `plan_cues`: a cue never spans two
-segments (they end at pauses in the audio), and a segment too long for one cue is cut where
-its characters leave the widest gap. A cue is shown long enough to read (`CueLimits`) but never
-after the next one starts. JSON keeps everything: the info record, segments, and for every
-character its times, confidence, alternatives and the punctuation mark after it. Marks
-(`Char.after`) are written after their characters; a subtitle line drops a trailing ，、。 as
-Chinese subtitles do. Files are written atomically: a crash or a full disk leaves either the
-old file or the new one, never half of one.
+segments (they end at pauses in the audio), and a segment too long for one cue is cut after a
+mark, else where its characters leave the widest gap, never before a mark (`_cut`). A cue is
+shown long enough to read (`CueLimits`) but never after the next one starts. JSON keeps
+everything: the info record, segments, and for every character its times, confidence,
+alternatives and the punctuation mark after it. Marks (`Char.after`) are written after their
+characters; a subtitle line drops a trailing ，、。 as Chinese subtitles do. Files are written
+atomically: a crash or a full disk leaves either the old file or the new one, never half of one.
 
 Speakers (Segment.speaker, engine.speakers) are named where the speaker changes in TXT
 (说话人 1：), before each SRT cue's text (SRT has no voice tag), in a WebVTT voice tag
@@ -19,11 +19,13 @@ from __future__ import annotations
 import json
 import math
 import os
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .atomic import atomic_write_text
+from .punctuation import is_mark
 from .results import Char, Segment, TranscriptionInfo, speaker_name
 
 __all__ = ["FORMATS", "Cue", "CueLimits", "plan_cues", "render", "timestamp", "write"]
@@ -93,27 +95,46 @@ def timestamp(seconds: float, sep: str = ",") -> str:
 
 
 def _cut(chars: Sequence[Char], fits: Callable[[int, int], bool]) -> list[tuple[Char, ...]]:
-    """Split characters into pieces [i, j) that each `fits(i, j)` (one character always
-    does), cutting where they leave the widest gap: among cuts near the middle whose two sides
-    both fit, else anywhere both fit, else near the middle (and then each side again)."""
+    """Split characters into pieces [i, j) that each `fits(i, j)`. A mark that is a character
+    of its own (Whisper's, engine.whisper) stays with the character before it, so no piece
+    starts with one, and a character with its marks is never cut, whatever its length. Among
+    cuts near the middle whose two sides both fit, else anywhere both fit, else near the
+    middle (and then each side again), the cut goes just after a mark (a line or cue ends with
+    a clause), else where the characters leave the widest gap, else nearest the middle."""
+    cuts = [k for k in range(1, len(chars)) if not _is_mark_char(chars[k])]
 
-    def gap(k: int) -> float:  # in whole milliseconds, so float noise breaks no tie
-        return round(chars[k].start - chars[k - 1].end, 3)
+    def inside(i: int, j: int) -> list[int]:
+        return cuts[bisect_right(cuts, i) : bisect_left(cuts, j)]
+
+    def whole(i: int, j: int) -> bool:  # one character with its marks, or one that fits
+        return not inside(i, j) or fits(i, j)
+
+    def rank(k: int, i: int, j: int) -> tuple[bool, float, int]:
+        after_mark = bool(chars[k - 1].after) or _is_mark_char(chars[k - 1])
+        gap = round(chars[k].start - chars[k - 1].end, 3)  # whole ms: float noise breaks no tie
+        return after_mark, gap, -abs(2 * k - i - j)
 
     def split(i: int, j: int) -> list[tuple[Char, ...]]:
-        n = j - i
-        if n <= 1 or fits(i, j):
+        within = inside(i, j)
+        if not within or fits(i, j):
             return [tuple(chars[i:j])]
-        middle = range(i + max(1, n // 4), i + min(n - 1, n - n // 4) + 1)
+        n = j - i
+        middle = [k for k in within if n // 4 <= k - i <= n - n // 4]
         candidates = (
-            [k for k in middle if fits(i, k) and fits(k, j)]
-            or [k for k in range(i + 1, j) if fits(i, k) and fits(k, j)]
-            or list(middle)
+            [k for k in middle if whole(i, k) and whole(k, j)]
+            or [k for k in within if whole(i, k) and whole(k, j)]
+            or middle
+            or within
         )
-        k = max(candidates, key=lambda k: (gap(k), -abs(2 * k - i - j)))
+        k = max(candidates, key=lambda k: rank(k, i, j))
         return split(i, k) + split(k, j)
 
     return split(0, len(chars)) if chars else []
+
+
+def _is_mark_char(char: Char) -> bool:
+    """A Char that is punctuation only: how Whisper's transcripts hold their marks."""
+    return bool(char.text) and all(is_mark(ch) for ch in char.text)
 
 
 def plan_cues(segments: Sequence[Segment], limits: CueLimits | None = None) -> list[Cue]:
@@ -194,11 +215,14 @@ def _json(
 
 def _txt(segments: Sequence[Segment], names: Mapping[int, str] | None) -> str:
     """One segment a line; where the speaker changes, a blank line, and the speaker's name
-    before the turn's first line (说话人 1：……)."""
+    before the turn's first line (说话人 1：……). A segment emptied in review has no line (nor
+    a turn), as it has no cue."""
     out, previous = [], None
-    for n, s in enumerate(segments):
+    for s in segments:
+        if not s.chars:
+            continue
         if s.speaker is not None and s.speaker != previous:
-            out.append(("\n" if n else "") + f"{speaker_name(s.speaker, names)}：")
+            out.append(("\n" if out else "") + f"{speaker_name(s.speaker, names)}：")
         previous = s.speaker
         out.append(s.punctuated + "\n")
     return "".join(out)

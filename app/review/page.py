@@ -37,7 +37,7 @@ from engine.library import corrections, review, script
 from engine.library.review import DoubtfulSpan, EditOp, ReviewOptions
 from engine.library.store import EditSession, Store, StoreError
 from engine.punctuation import is_mark, split_marks
-from engine.results import Alternative, Char, speaker_name
+from engine.results import Alternative, Char, speaker_name, tidy_speaker_name
 
 from ..errors import error_text
 from ..i18n import LiveText, Message, tr
@@ -118,8 +118,7 @@ def to_stored(typed: str, shown: Sequence[Char], stored: Sequence[Char], to: scr
         if not ch.isspace() and not is_mark(ch):
             break
         lead += ch.strip()
-    whole = script.convert_text(chars, to)
-    out = list(whole) if len(whole) == len(chars) else [script.convert_text(c, to) for c in chars]
+    out = script.convert_pieces(list(chars), to)
     matcher = SequenceMatcher(None, [c.text for c in shown], list(chars), autojunk=False)
     for a, b, n in matcher.get_matching_blocks():
         for k in range(n):
@@ -418,7 +417,7 @@ class ReviewPanel(QWidget):
         if full or not self._redraw_changed(shown):
             self.view.clear()
             self.view.set_threshold(self.threshold)
-            self.view.set_speaker_names(self.session.speaker_names if self.session else {})
+            self._show_speaker_names()
             self.view.set_segments(shown)
         self._shown = shown
         self._chars = [c for s in shown for c in s.chars]
@@ -430,6 +429,15 @@ class ReviewPanel(QWidget):
             total += len(s.chars)
         self._respan()
         self.transcript_changed.emit()
+
+    def _show_speaker_names(self) -> None:
+        """Label the speakers in the display script, default names (说话人 N) too, as the
+        export writes them (engine.library.script)."""
+        segments = self.session.segments if self.session else []
+        names = self.session.speaker_names if self.session else {}
+        ids = {s.speaker for s in segments if s.speaker is not None}
+        shown = {i: script.convert_text(speaker_name(i, names), self.script) for i in ids}
+        self.view.set_speaker_names(shown)
 
     def _redraw_changed(self, shown: list) -> bool:
         """Replace the segments that changed in place; False when that cannot be done."""
@@ -689,19 +697,23 @@ class ReviewPanel(QWidget):
 
     # ---- speakers --------------------------------------------------------------------------
     def ask_rename_speaker(self, speaker: int) -> None:
-        """Ask for a speaker's new name (its label was clicked, or "Rename" chosen)."""
+        """Ask for a speaker's new name (its label was clicked, or "Rename" chosen). The box
+        starts with the label as shown, perhaps converted to the display script: taken as it
+        is, it renames nothing."""
         if self.session is not None:
-            name = ask_speaker_name(self, self.view.speaker_label(speaker))
-            if name is not None:
+            shown = self.view.speaker_label(speaker)
+            name = ask_speaker_name(self, shown)
+            if name is not None and tidy_speaker_name(name) != shown:
                 self.rename_speaker(speaker, name)
 
     def rename_speaker(self, speaker: int, name: str) -> None:
         """Call `speaker` `name` everywhere in the open transcript, its labels and exports
         (undoable; an empty name gives back 说话人 N)."""
-        if self.session is None or name.strip() == self.session.speaker_names.get(speaker, ""):
+        name = tidy_speaker_name(name)
+        if self.session is None or name == self.session.speaker_names.get(speaker, ""):
             return
         old = self.view.speaker_label(speaker)
-        new = name.strip() or speaker_name(speaker)
+        new = name or speaker_name(speaker)
         before = self.session.speaker_names.get(speaker, "")
         label = partial(tr, "undo.rename_speaker", old=old, name=new)
         self.undo_stack.push(RenameSpeakerCommand(self.name_speaker, speaker, before, name, label))
@@ -715,7 +727,7 @@ class ReviewPanel(QWidget):
         except StoreError as e:
             error = e
         names = self.session.speaker_names
-        self.view.set_speaker_names(names)
+        self._show_speaker_names()
         self._saved(error)
         self.speakers_renamed.emit(self.session.tid, dict(names))
 

@@ -34,9 +34,7 @@ class ReviewView(TranscriptView):
         if not 0 <= first <= stop <= len(self._chars):
             raise IndexError(f"characters {first}:{stop} of {len(self._chars)}")
         if stop > first:
-            lo = self._starts[first]
-            last = self._chars[stop - 1]
-            hi = self._starts[stop - 1] + len(last.text) + len(last.after)
+            lo, hi = self._starts[first], self._char_end(stop - 1)
         elif first < len(self._chars):
             lo = hi = self._starts[first]
         else:

@@ -1,0 +1,89 @@
+"""Writers on transcripts the hunt found wrong: a character longer than a cue, Whisper's marks
+as characters of their own, a segment emptied in review, a speaker name of two lines."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace as W
+
+from engine.library.review import EditOp, apply_edits
+from engine.results import Char, Segment, renamed_speakers, speaker_name
+from engine.whisper import word_chars
+from engine.writers import plan_cues, render
+
+
+def whisper_segment(words: list[tuple[str, float, float]]) -> Segment:
+    """A segment of faster-whisper words (text, start, end): marks become Chars of no time."""
+    chars = word_chars([W(word=w, start=s, end=e, probability=0.9) for w, s, e in words])
+    return Segment(0, chars[0].start, chars[-1].end, tuple(chars))
+
+
+def back_to_back(words: list[str], step: float = 0.3) -> Segment:
+    """Whisper words one after another with no gap, `step` seconds a spoken character."""
+    t, timed = 0.0, []
+    for w in words:
+        spoken = sum(c not in "，。" for c in w)
+        timed.append((w, t, t + step * spoken))
+        t += step * spoken
+    return whisper_segment(timed)
+
+
+def test_a_character_longer_than_a_cue_is_one_cue_with_its_mark():
+    # faster-whisper stretches the word before a long pause over the silence (好 over 8 s)
+    seg = whisper_segment([("我们", 0.0, 0.5), ("好。", 0.5, 8.5), ("走吧", 8.5, 9.0)])
+    assert [c.text for c in plan_cues([seg])] == ["我们", "好", "走吧"]
+    # one such character with its mark: one cue, never an empty one
+    (cue,) = plan_cues([whisper_segment([("嗯。", 0.0, 9.0)])])
+    assert cue.text == "嗯" and [c.text for c in cue.chars] == ["嗯", "。"]
+
+
+def test_whisper_lines_break_after_the_comma_never_before_it():
+    # the comma inside the next word, as Whisper writes "，然后"
+    words = ["今天", "我们", "讨论", "一下", "项目", "的", "进度", "，然后", "再", "安排", "下周"]
+    (cue,) = plan_cues([back_to_back([*words, "的", "工作。"])])
+    assert cue.text == "今天我们讨论一下项目的进度\n然后再安排下周的工作"
+    # the comma at the end of its word ("进度，"): the line used to start with it
+    words = ["今天", "我们", "讨论", "一下", "项目", "进度，", "然后", "再", "安排", "下周"]
+    (cue,) = plan_cues([back_to_back([*words, "的", "工作。"])])
+    assert cue.text == "今天我们讨论一下项目进度\n然后再安排下周的工作"
+
+
+def test_whisper_cues_are_cut_after_a_mark():
+    """Speech too long for one cue, every gap 0: the cut goes after the full stop."""
+    words = [
+        "今天",
+        "我们",
+        "讨论",
+        "一下",
+        "项目",
+        "进度。",
+        "然后",
+        "再",
+        "安排",
+        "下周",
+        "工作。",
+    ]
+    cues = plan_cues([back_to_back(words, step=0.4)])  # 21 characters over 8.4 s
+    assert [c.text for c in cues] == ["今天我们讨论一下项目进度", "然后再安排下周工作"]
+    assert all(c.chars[0].text not in "，。" for c in cues)
+
+
+def test_txt_skips_a_segment_emptied_in_review():
+    def seg(i: int, text: str, speaker: int) -> Segment:
+        chars = tuple(Char(t, i + 0.2 * k, i + 0.2 * k + 0.15, 0.95) for k, t in enumerate(text))
+        return Segment(i, chars[0].start, chars[-1].end, chars, speaker)
+
+    segments = [seg(0, "你好请坐", 0), seg(2, "嗯嗯", 1), seg(4, "今天怎么了", 0)]
+    edited = apply_edits(segments, [EditOp(1, 0, 2, "", "fix")])  # the cough deleted
+    assert render(edited, "txt") == "说话人 1：你好请坐\n今天怎么了\n"
+    plain = [Segment(s.id, s.start, s.end, s.chars) for s in edited]  # speakers not told apart
+    assert render(plain, "txt") == "你好请坐\n今天怎么了\n"
+
+
+def test_a_pasted_name_of_two_lines_is_one_line():
+    names = renamed_speakers({}, 0, "王医生\n(主治)\t ")
+    assert names == {0: "王医生 (主治)"}
+    assert render(
+        [Segment(0, 0.0, 0.1, (Char("好", 0.0, 0.1, 0.9),), 0)], "txt", speakers=names
+    ) == ("王医生 (主治)：好\n")
+    # a name stored before this rule is written on one line too
+    assert speaker_name(0, {0: "王医生\n(主治)"}) == "王医生 (主治)"
