@@ -157,7 +157,6 @@ ZH: dict[str, str] = {
     "audio.decode_stopped": "{path}：解码到第 {samples} 个采样时失败（{detail}）；" + _REDO,
     "audio.undecodable": "{path}：无法解码任何音频（{detail}）：编码不受支持或数据损坏；" + _REDO,
     "audio.seek_failed": "{path}：无法回到开头（{detail}）；" + _REDO,
-    "audio.format_changes": "{path}：采样率或声道数在中途改变；" + _REDO,
     "audio.span_after_end": (
         "{path}：片段 {start:.2f}–{end:.2f} 秒从音频结尾（{duration:.2f} 秒）之后开始；"
         "请选择文件内的片段"

@@ -162,7 +162,6 @@ MESSAGES: dict[str, str] = {
         "{path}: no audio could be decoded ({detail}): unsupported codec or corrupt data; " + _REDO
     ),
     "audio.seek_failed": "{path}: cannot go back to the start ({detail}); " + _REDO,
-    "audio.format_changes": ("{path}: sample rate or channel count changes mid-stream; " + _REDO),
     "audio.span_after_end": (
         "{path}: span {start:.2f}-{end:.2f} s starts after the end of the audio "
         "({duration:.2f} s); choose a span inside the file"

@@ -470,9 +470,10 @@ def test_cli_help_explains_every_setting(capsys):
     assert "--resume" in text and "quick" in text
 
 
-def test_cli_writes_a_config_then_reports_bad_settings(tmp_path, capsys):
+def test_cli_writes_a_config_then_reports_bad_settings(tmp_path, capsys, monkeypatch):
     from engine.cli import tune
 
+    monkeypatch.chdir(tmp_path)  # the paths typed are read from the current folder
     job = tmp_path / "job.yaml"
     assert tune.main([str(job), "--write-config", "m", "d", "o"]) == 0
     assert TuneConfig.load(job).output_dir == str(tmp_path / "o")

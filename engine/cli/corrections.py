@@ -37,7 +37,11 @@ def add_parser(subparsers) -> None:
         help="segment: whole segments holding checked text (default); span: checked spans only",
     )
     p.add_argument("--folder", type=Path, help="where the dataset goes (default: beside the store)")
-    p.add_argument("--db", type=Path, help="the store (default: in the user's data folder)")
+    p.add_argument(
+        "--db",
+        type=Path,
+        help="an existing store (default: the one in the user's data folder, made if new)",
+    )
     p.add_argument(
         "--replace",
         action="store_true",
@@ -60,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or DEFAULT_MODEL
     vocab = model_vocab(model)
     try:
-        with Store(args.db) as store:
+        # A --db that does not exist is a typo, never a new (empty) library.
+        with Store(args.db, create=args.db is None) as store:
             if not args.replace and name_in_use(store, args.name, args.folder):
                 where = dataset_folder(store, args.name, args.folder)
                 print(

@@ -48,6 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from engine.errors import TingxieError
     from engine.model import ModelLoadError
+    from engine.tune.data import DatasetError
     from engine.tune.formats import ExportOptions, ExportResult, export_target, iter_export
 
     try:
@@ -57,6 +58,18 @@ def run(args: argparse.Namespace) -> int:
         # An export replaces its folder: OUT holding the source model or other files (the
         # model's own folder, its parent, a documents folder) must not be that folder.
         out = export_target(args.out, args.model, options)
+    except (TingxieError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if options.check is not None:
+        try:
+            _read_check(options.check, options.check_limit)
+        except DatasetError as e:  # the data, as a bad file for transcribe: status 1
+            if e.report is not None:
+                print(e.report.table(), file=sys.stderr)
+            print(f"error: --check: {e}", file=sys.stderr)
+            return 1
+    try:
         result = next(
             i for i in iter_export(args.model, out, options) if isinstance(i, ExportResult)
         )
@@ -70,3 +83,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {out}: the export does not match PyTorch (see above)", file=sys.stderr)
         return 1
     return 0
+
+
+def _read_check(manifest: Path, limit: int) -> None:
+    """Read the check manifest before the model loads, and name each of its rows left out (the
+    check runs on the others; the figures say how many)."""
+    from engine.tune.formats import read_check_manifest
+
+    for finding in read_check_manifest(manifest, limit).skipped:
+        print(f"warning: {finding.origin}: {finding.detail}; row skipped", file=sys.stderr)

@@ -19,7 +19,9 @@ __all__ = ["add_parser", "main", "run"]
 def _settings_epilog() -> str:
     from engine.tune.config import PRESETS, settings_help
 
-    lines = ["settings of the CONFIG file (YAML or JSON; paths relative to the file):"]
+    lines = [
+        "settings of the CONFIG file (YAML or JSON; paths relative to the file, ~ the home folder):"
+    ]
     for name, default, meaning in settings_help():
         if default.startswith("field("):
             shown = "all true"
@@ -101,6 +103,19 @@ def _load_config(args):
         return TuneConfig.from_dict(data, base=args.config.resolve().parent)
     except ValueError as e:
         raise ValueError(f"--set: {e}") from e
+
+
+def _from_config(config: Path, typed: str) -> str:
+    """A path typed on the command line (relative to the current folder) as the job file must
+    hold it to mean the same: relative to that file's folder, which a job's paths are read
+    against. Absolute and `~` paths stay as typed."""
+    if Path(typed).expanduser().is_absolute():
+        return typed
+    here = os.path.abspath(typed)
+    try:
+        return Path(os.path.relpath(here, os.path.abspath(config.parent))).as_posix()
+    except ValueError:  # on another drive (Windows): no relative path leads there
+        return here
 
 
 def _describe_start(event) -> None:
@@ -204,6 +219,9 @@ def run(args) -> int:
             )
             return 2
         model, data, output = args.write_config
+        if Path(model).expanduser().exists():  # else a Hub id, kept as typed
+            model = _from_config(args.config, model)
+        data, output = _from_config(args.config, data), _from_config(args.config, output)
         TuneConfig(model=model, data=data, output_dir=output).save(args.config)
         print(f"wrote {args.config}; edit it, then run: tingxie-cli tune {args.config}")
         return 0

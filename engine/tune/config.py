@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import types
 import typing
 from collections.abc import Callable
@@ -205,8 +206,8 @@ class TuneConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base: Path | None = None) -> TuneConfig:
-        """Build from a mapping; relative model/data/output_dir/domain_text paths resolve
-        against `base`."""
+        """Build from a mapping; `~` in the model/data/output_dir/domain_text paths is the home
+        folder, and relative ones resolve against `base` (see `_path_setting`)."""
         unknown = set(data) - set(_field_names(cls))
         if unknown:
             raise ValueError(
@@ -217,13 +218,9 @@ class TuneConfig:
         if missing:
             raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
         data = dict(data)
-        if base is not None:
-            for key in ("data", "output_dir", "model", "domain_text"):
-                if data.get(key) is None:  # domain_text: optional
-                    continue
-                path = Path(str(data[key])).expanduser()
-                if not path.is_absolute() and (key != "model" or (base / path).exists()):
-                    data[key] = str(base / path)
+        for key in _PATHS:
+            if data.get(key) is not None:  # domain_text: optional
+                data[key] = _path_setting(key, data[key], base)
         return cls(**data)
 
     @classmethod
@@ -231,7 +228,8 @@ class TuneConfig:
         """Read a YAML (.yaml/.yml) or JSON config file."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            # utf-8-sig: Windows Notepad (before 2019) began a UTF-8 file with a byte-order mark
+            text = path.read_text(encoding="utf-8-sig")
             data = _parse(text, path.suffix.lower())
         except OSError as e:
             raise ValueError(f"{path}: cannot read the config ({e.strerror})") from e
@@ -275,6 +273,31 @@ def settings_help() -> list[tuple[str, str, str]]:
             default = "required"
         rows.append((f.name, default, f.metadata.get("help", "")))
     return rows
+
+
+# The settings that name a file or folder (`model` may be a Hub id instead).
+_PATHS = ("model", "data", "output_dir", "domain_text")
+_ONE_SOURCE = (
+    "data: one source per job (a manifest, a folder of audio + .txt, or a Common Voice folder),"
+    " not a list; to train on several, combine them into one manifest (path<TAB>text rows with"
+    " absolute paths) and give that, as the app's Tune page does with the sources checked on it"
+    " (it writes them into data.tsv in the job folder)"
+)
+
+
+def _path_setting(name: str, value: Any, base: Path | None) -> str:
+    """A path setting as the job opens it: `~` expanded, and a relative path taken from `base`
+    (the config file's folder) when there is one — a relative `model` only where that folder
+    holds it, else it is a Hub id. Typed first: str() of a YAML list or number would be a
+    path that exists nowhere."""
+    if name == "data" and isinstance(value, list | tuple):
+        raise ValueError(_ONE_SOURCE)
+    path = Path(_typed(name, value, str)).expanduser()
+    if path.is_absolute():
+        return str(path)
+    if base is None or (name == "model" and not (base / path).exists()):
+        return value
+    return os.path.normpath(base / path)  # ".../jobs/../data" as ".../data"
 
 
 def _field_names(cls) -> list[str]:

@@ -14,17 +14,21 @@ adapters tuning jobs write; the ONNX writer and the parity measure it calls are 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from engine.errors import TingxieError
+
+if TYPE_CHECKING:
+    from .data import Example, ValidationReport
 
 __all__ = [
     "ExportCancelled",
@@ -36,6 +40,7 @@ __all__ = [
     "export_target",
     "iter_export",
     "model_folder",
+    "read_check_manifest",
     "reference_audio",
 ]
 
@@ -62,6 +67,8 @@ class ExportOptions:
             raise ValueError(f"quantize={self.quantize!r}: choose none or int8")
         if self.quantize != "none" and self.format != "onnx":
             raise ValueError("quantize applies to format onnx only")
+        if self.check_limit < 1:
+            raise ValueError(f"check_limit={self.check_limit}: must be at least 1")
         if self.check is not None and self.format != "onnx":
             # hf and adapter copy the weights unchanged: there is nothing to compare, and a
             # check that silently did nothing would read as one that passed.
@@ -123,17 +130,45 @@ def reference_audio(n: int = 4, seed: int = 0) -> list[np.ndarray]:
     return clips
 
 
+def read_check_manifest(manifest: str | os.PathLike[str], limit: int) -> ValidationReport:
+    """An export's check manifest, read and validated before any model is loaded: of its first
+    `limit` rows, one whose audio is missing or unreadable, or whose transcript is empty, is
+    skipped and listed by file:row (`ValidationReport.skipped`), as a tuning job skips it.
+    DatasetError when the manifest cannot be read or none of those rows is usable (its `report`
+    then lists why)."""
+    from .data import ValidationOptions, from_manifest, validate
+
+    dataset = from_manifest(Path(manifest).expanduser())
+    dataset.examples = dataset.examples[:limit]
+    # Any length will do: the check transcribes a clip whole, as `transcribe` would.
+    anything = ValidationOptions(min_seconds=0.0, max_seconds=math.inf, frame_seconds=None)
+    return validate(dataset, None, anything)
+
+
 def check_rows(manifest: Path, limit: int) -> tuple[list[np.ndarray], list[str]]:
-    """The audio and normalized reference texts of a manifest's first `limit` rows."""
+    """The audio and normalized reference texts of the usable rows among a manifest's first
+    `limit` (`read_check_manifest`)."""
+    return _check_audio(read_check_manifest(manifest, limit).kept)
+
+
+def _check_audio(examples: Sequence[Example]) -> tuple[list[np.ndarray], list[str]]:
     from engine.normalize import NormalizeOptions, normalize_text
 
-    from .data import from_manifest, load_example_audio
+    from .data import load_example_audio
 
-    examples = from_manifest(manifest).examples[:limit]
     options = NormalizeOptions()
     return [load_example_audio(e) for e in examples], [
         normalize_text(e.text, options) for e in examples
     ]
+
+
+def _skipped_line(report: ValidationReport) -> list[str]:
+    """The card's line on check rows left out (none when every row was used)."""
+    skipped = list(dict.fromkeys(f.origin for f in report.skipped))
+    if not skipped:
+        return []
+    shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+    return [f"- check rows: {len(report.kept)} used, {len(skipped)} left out ({shown})"]
 
 
 def export_stages(options: ExportOptions) -> tuple[Stage, ...]:
@@ -217,13 +252,16 @@ def iter_export(
         if cancel is not None and cancel.is_set():
             raise ExportCancelled("export.cancelled", path=out)
 
+    # What the export is checked on, read before anything loads: a manifest without a usable
+    # row is refused in a second, not after the model was written.
+    checked = read_check_manifest(options.check, options.check_limit) if options.check else None
     _check_source(model_folder(str(source)), options)
     if options.format == "adapter":
         work = _export_adapter(Path(source), out, check)
     elif options.format == "hf":
         work = _export_hf(model_folder(str(source)), out, options.allow_pickle, check)
     else:
-        work = _export_onnx(model_folder(str(source)), out, options, check)
+        work = _export_onnx(model_folder(str(source)), out, options, checked, check)
     stages = export_stages(options)
     # Closing `work` on the way out (a cancel raised here, a consumer that stops early) ends
     # it where it stands: its staged folder is removed.
@@ -240,7 +278,11 @@ def iter_export(
 
 
 def _export_onnx(
-    source: str, out: Path, options: ExportOptions, check: Callable[[], None]
+    source: str,
+    out: Path,
+    options: ExportOptions,
+    checked: ValidationReport | None,
+    check: Callable[[], None],
 ) -> Iterator[Stage | ExportResult]:
     from engine.atomic import staged_folder
     from engine.export_onnx import iter_write_onnx, measure_parity
@@ -256,12 +298,14 @@ def _export_onnx(
             LoadOptions(device="cpu", precision="fp32", allow_pickle=options.allow_pickle),
         )
         exported = load_model(tmp, LoadOptions(backend="onnx"))
-        if options.check:
-            audio, references = check_rows(options.check, options.check_limit)
+        if checked is not None:
+            audio, references = _check_audio(checked.kept)
         else:
             audio, references = reference_audio(), None
         parity = measure_parity(torch_model, exported, audio, references)
         lines = parity.card_lines(options.quantize)
+        if checked is not None:
+            lines += _skipped_line(checked)
         card = [
             "---",
             "library_name: onnx",
