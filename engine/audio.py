@@ -10,6 +10,7 @@ with a file is an `AudioError` whose one-line message names the file, the proble
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -92,6 +93,33 @@ _ESTIMATED_SEEK_FORMATS = frozenset({"aac", "mp3"})
 _EXACT_LENGTH_FORMATS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2"})
 # A jump in timestamps longer than this is a gap (corrupt packets skipped), not rounding.
 _GAP_SECONDS = 0.02
+# Audio this much shorter than the length a header promises was cut off (a copy or download
+# that stopped); less is a codec's framing (its padding counted or not in the length).
+_TRUNCATED_SECONDS = 0.05
+# What FFmpeg reads as text or subtitles (its tty demuxer takes any .txt), never audio.
+_TEXT_FORMATS = frozenset(
+    {
+        "tty",
+        "srt",
+        "webvtt",
+        "ass",
+        "microdvd",
+        "subviewer",
+        "subviewer1",
+        "sami",
+        "jacosub",
+        "mpl2",
+        "pjs",
+        "realtext",
+        "stl",
+        "vplayer",
+        "lrc",
+        "aqtitle",
+        "scc",
+        "mcc",
+        "ffmetadata",
+    }
+)
 # If a container seek lands after the wanted time, seek this much further back (doubling).
 _SEEK_BACKOFF_SECONDS = 1.0
 
@@ -117,6 +145,9 @@ class AudioInfo:
     channels: int
     codec: str
     backend: Backend
+    # Whether `duration` is the length the file's header or index gives (or its packets' times
+    # add up to), so that reading less means the file was cut short; False: an estimate.
+    exact: bool = True
 
 
 def is_supported(path: str | os.PathLike[str]) -> bool:
@@ -157,8 +188,9 @@ def _probe_soundfile(p: Path) -> AudioInfo | None:
         return None
     if info.frames == 0 or info.samplerate <= 0:
         return _probe_unfinished(p)
-    if info.format == "WAV":
-        _warn_if_truncated(p, info.frames, info.samplerate)
+    declared = _declared_wav_frames(p) if info.format == "WAV" else None
+    if declared is not None:
+        _warn_if_truncated(p, info.frames, declared, info.samplerate)
     return AudioInfo(
         path=p,
         duration=info.frames / info.samplerate,
@@ -189,7 +221,8 @@ def _probe_unfinished(p: Path) -> AudioInfo:
 
 
 def _declared_wav_frames(p: Path) -> int | None:
-    """Frames a RIFF/WAVE header promises (its data chunk size / block align), or None."""
+    """Frames a RIFF/WAVE header promises (its data chunk size / block align), or None (also
+    where the size is 0xFFFFFFFF: a stream's "not known")."""
     with open(p, "rb") as f:
         head = f.read(12)
         if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
@@ -203,28 +236,35 @@ def _declared_wav_frames(p: Path) -> int | None:
                 fmt = f.read(size + size % 2)
                 align = int.from_bytes(fmt[12:14], "little")
             elif name == b"data":
-                return size // align if align else None
+                return size // align if align and size != 0xFFFFFFFF else None
             else:
                 f.seek(size + size % 2, os.SEEK_CUR)
     return None
 
 
-def _warn_if_truncated(p: Path, frames: int, rate: int) -> None:
-    """A WAV cut short (a copy or download that stopped) is read as far as it goes, with one
-    line saying how much of what its header promised is missing."""
-    declared = _declared_wav_frames(p)
-    if declared is not None and declared > frames and declared != 0xFFFFFFFF:
+def _warn_if_truncated(p: Path, frames: int, promised: int, rate: int) -> None:
+    """A file cut short (a copy or download that stopped) is read as far as it goes, with one
+    line saying how much of what its header promised is missing: a WAV's when probed (its
+    header and its size disagree), any other's once decoding ended early (`_checked_end`)."""
+    if promised - frames > _TRUNCATED_SECONDS * rate:
         log.warning(
             "%s: truncated: %.1f s of the %.1f s its header promises are missing; "
             "transcribing the %.1f s that are there",
             p,
-            (declared - frames) / rate,
-            declared / rate,
+            (promised - frames) / rate,
+            promised / rate,
             frames / rate,
         )
 
 
+def _unrecognized(p: Path) -> AudioError:
+    supported = " ".join(sorted(SUPPORTED_EXTENSIONS))
+    return AudioError("audio.unrecognized", path=p, suffix=p.suffix or "none", supported=supported)
+
+
 def _audio_stream(p: Path, container: av.container.InputContainer) -> av.audio.stream.AudioStream:
+    if container.format.name in _TEXT_FORMATS:  # not "a video with no audio track"
+        raise _unrecognized(p)
     if not container.streams.audio:
         code = "audio.video_without_audio" if container.streams.video else "audio.no_audio_track"
         raise AudioError(code, path=p)
@@ -255,15 +295,40 @@ def _probe_pyav(p: Path) -> AudioInfo:
     try:
         with av.open(str(p)) as container:
             stream = _audio_stream(p, container)
+            ctx = stream.codec_context
+            format_ = (ctx.sample_rate, ctx.layout.nb_channels, ctx.name, "pyav")
             if stream.duration is not None and stream.time_base is not None:
                 delay = _timeline(container, stream)[1]
-                duration = delay + float(stream.duration * stream.time_base)
-            else:
-                duration = (container.duration or 0) / av.time_base
-            ctx = stream.codec_context
-            return AudioInfo(p, duration, ctx.sample_rate, ctx.layout.nb_channels, ctx.name, "pyav")
+                return AudioInfo(p, delay + float(stream.duration * stream.time_base), *format_)
+            if container.duration:
+                exact = container.format.name not in _ESTIMATED_SEEK_FORMATS
+                return AudioInfo(p, container.duration / av.time_base, *format_, exact=exact)
+        stat = p.stat()
+        duration = _packets_end(p, stat.st_size, stat.st_mtime_ns)
+        return AudioInfo(p, duration, *format_, exact=duration > 0)
     except av.error.FFmpegError as e:
         raise AudioError("audio.unreadable_media", path=p, detail=_one_line(e)) from e
+
+
+@functools.lru_cache(maxsize=32)
+def _packets_end(p: Path, size: int, mtime_ns: int) -> float:
+    """Seconds from the media's start to the end of its last audio packet, or 0.0 where no
+    packet has a time: the length of a file whose header does not say it (a browser's
+    MediaRecorder writes WebM as it records). The packets are read, not decoded (~10 ms a
+    minute), as far as they can be; kept per version of the file (`size`, `mtime_ns`), as
+    spans probe it again."""
+    import av
+
+    with av.open(str(p)) as container:
+        stream = container.streams.audio[0]
+        origin = end = _timeline(container, stream)[0]
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is not None:
+                    end = max(end, float((packet.pts + (packet.duration or 0)) * stream.time_base))
+        except av.error.FFmpegError as e:  # cut off: the length is what is there
+            log.debug("%s: its packets end early (%s)", p, _one_line(e))
+    return end - origin
 
 
 def probe(path: str | os.PathLike[str]) -> AudioInfo:
@@ -304,10 +369,7 @@ def _probe_by_content(p: Path) -> AudioInfo:
     except AudioError as e:
         if e.code != "audio.unreadable_media":
             raise  # recognized as media, with a problem of its own (no audio track, codec)
-        supported = " ".join(sorted(SUPPORTED_EXTENSIONS))
-        raise AudioError(
-            "audio.unrecognized", path=p, suffix=p.suffix or "none", supported=supported
-        ) from e
+        raise _unrecognized(p) from e
 
 
 # --- decoding: (native frame position, frames x channels float32 block) --------------------------
@@ -382,11 +444,13 @@ def _frame_to_float(frame: av.AudioFrame) -> np.ndarray:
 
 def _av_decode(p: Path, container: av.container.InputContainer, stream) -> Iterator[av.AudioFrame]:
     """Decoded frames; a corrupt packet is skipped with a warning rather than ending the file,
-    and a container that breaks off mid-file ends it with a warning, keeping what came before."""
+    and a container that breaks off mid-file ends it with a warning, keeping what came before.
+    Corrupt packets at the very end are a file cut off mid-packet: not warned of here, as the
+    length check (`_checked_end`) says how much is missing."""
     import av
 
     packets = container.demux(stream)
-    decoded, error = False, None
+    decoded, error, skipped = False, None, []
     while True:
         try:
             packet = next(packets)
@@ -398,11 +462,17 @@ def _av_decode(p: Path, container: av.container.InputContainer, stream) -> Itera
         try:
             frames = packet.decode()
         except (av.error.InvalidDataError, av.error.UndefinedError) as e:
-            log.warning("%s: skipped a corrupt packet at pts %s (%s)", p, packet.pts, _one_line(e))
+            skipped.append((packet.pts, _one_line(e)))
             error = e
             continue
+        if packet.size:  # audio follows (not the empty packet that flushes the decoder)
+            for pts, detail in skipped:
+                log.warning("%s: skipped a corrupt packet at pts %s (%s)", p, pts, detail)
+            skipped.clear()
         decoded = decoded or bool(frames)
         yield from frames
+    if skipped:
+        log.debug("%s: its last %d packets are cut off or corrupt", p, len(skipped))
     if error is not None and not decoded:
         raise AudioError("audio.undecodable", path=p, detail=_one_line(error)) from error
 
@@ -461,6 +531,43 @@ def _pyav_blocks(info: AudioInfo, start_frame: int) -> Iterator[tuple[int, np.nd
         yield from _placed_blocks(info, frames, origin, end, start_frame)
 
 
+def _in_file_format(
+    info: AudioInfo, frames: Iterable[av.AudioFrame]
+) -> Iterator[tuple[float | None, np.ndarray]]:
+    """(time, frames x channels block) at the file's own rate and channel count (`info`'s).
+    Parts joined end to end (`cat a.mp3 b.mp3`) may change either mid-stream: such a part is
+    mixed and resampled to the file's format, a resampler for each part, its tail flushed
+    where the part ends. Its blocks carry no time: they follow each other (a resampler holds
+    back a varying few ms, which would read as gaps)."""
+    own = (info.sample_rate, info.channels)
+    part, resampler = own, None
+    for frame in frames:
+        format_ = (frame.sample_rate, frame.layout.nb_channels)
+        if format_ != part:
+            if resampler is not None:
+                yield None, _flushed(resampler, info.channels)
+            log.debug("%s: %d Hz, %d channels from %.2f s on", info.path, *format_, frame.time or 0)
+            part = format_
+            resampler = None if part == own else StreamResampler(*part, info.sample_rate)
+        block = _frame_to_float(frame)
+        if resampler is None:
+            yield frame.time, block
+        else:
+            yield None, _spread(resampler.process(block), info.channels)
+    if resampler is not None:
+        yield None, _flushed(resampler, info.channels)
+
+
+def _flushed(resampler: StreamResampler, channels: int) -> np.ndarray:
+    empty = np.zeros((0, resampler.channels), np.float32)
+    return _spread(resampler.process(empty, last=True), channels)
+
+
+def _spread(mono: np.ndarray, channels: int) -> np.ndarray:
+    """Mono samples as frames x `channels` (the same in each: their mix is the mono)."""
+    return np.repeat(mono[:, None], channels, axis=1)
+
+
 def _placed_blocks(
     info: AudioInfo, frames: Iterable[av.AudioFrame], origin: float, end, start_frame: int
 ):
@@ -470,10 +577,8 @@ def _placed_blocks(
     the times of everything after stay right."""
     rate, channels = info.sample_rate, info.channels
     position = None
-    for frame in frames:
-        if frame.sample_rate != rate or frame.layout.nb_channels != channels:
-            raise AudioError("audio.format_changes", path=info.path)
-        stamp = None if frame.time is None else round((frame.time - origin) * rate)
+    for time, block in _in_file_format(info, frames):
+        stamp = None if time is None else round((time - origin) * rate)
         if position is None:
             if stamp is not None and stamp > start_frame:
                 log.debug("%s: the audio starts %.2f s into the media", info.path, stamp / rate)
@@ -488,12 +593,12 @@ def _placed_blocks(
             )
             yield from _silence(position, stamp, channels)
             position = stamp
-        block = _frame_to_float(frame)
+        length = len(block)
         if end is not None:
             block = block[: max(0, end - position)]
         if len(block):
             yield position, block
-        position += frame.samples
+        position += length
 
 
 def _silence(start: int, stop: int, channels: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -506,8 +611,22 @@ def _native_blocks(info: AudioInfo, start_frame: int = 0) -> Iterator[tuple[int,
     """(position, block) pairs at the file's own rate and channels, from `start_frame` on
     (PyAV may start earlier: seeking lands on packet boundaries, or not at all)."""
     if info.backend == "soundfile":
-        return _soundfile_blocks(info.path, start_frame)
-    return _pyav_blocks(info, start_frame)
+        blocks = _soundfile_blocks(info.path, start_frame)
+    else:
+        blocks = _pyav_blocks(info, start_frame)
+    return _checked_end(info, blocks) if info.exact and not start_frame else blocks
+
+
+def _checked_end(
+    info: AudioInfo, blocks: Iterable[tuple[int, np.ndarray]]
+) -> Iterator[tuple[int, np.ndarray]]:
+    """`blocks`, with a warning once they run out if they end before the file's length."""
+    reached = 0
+    for position, block in blocks:
+        reached = position + len(block)
+        yield position, block
+    rate = info.sample_rate
+    _warn_if_truncated(info.path, reached, round(info.duration * rate), rate)
 
 
 # --- mixing, resampling and regrouping -----------------------------------------------------------

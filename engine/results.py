@@ -6,6 +6,7 @@ same fields.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
@@ -134,4 +135,6 @@ class Progress:
 
     @property
     def fraction(self) -> float:
-        return 1.0 if self.total <= 0 else min(1.0, self.done / self.total)
+        """The share decoded; NaN while the total is not known (0: a stream whose header has
+        no length), which a progress bar shows as busy rather than as done."""
+        return math.nan if self.total <= 0 else min(1.0, self.done / self.total)

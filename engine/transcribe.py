@@ -778,6 +778,7 @@ class Transcriber:
             vad if options.cut_at_pauses else None,
             gap_margin=margin if options.skip_silence and options.cut_at_pauses else None,
         )
+        done = 0.0
         try:
             size = options.batch_size or default_batch_size(self.model.device.type)
             for batch in _batches(chunks, size):
@@ -789,10 +790,12 @@ class Transcriber:
                     known = min(decoder.horizon, vad.settled / self.model.sampling_rate)
                     yield from segmenter.push(chars, vad.take(), known)
                 done = (batch[-1].start + len(batch[-1].audio)) / self.model.sampling_rate
-                total = max(total, done)  # MP3 and raw AAC lengths are estimates: may run past
-                yield Progress(done=done, total=total)
+                if total > 0:  # MP3 and raw AAC lengths are estimates: may run past
+                    total = max(total, done)
+                yield Progress(done=done, total=total)  # total 0: not known until the end
             yield from segmenter.push(decoder.finish(), vad.take(), decoder.horizon)
             yield from segmenter.finish()
+            total = max(total, done)
             yield Progress(done=total, total=total)
         finally:
             chunks.close()

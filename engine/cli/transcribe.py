@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from engine.audio import AudioError, probe
 from engine.lm import BeamOptions, LmError, describe_decoder
 from engine.loader import load_model, transcriber_for
 from engine.model import DEFAULT_MODEL, DEMO_MODEL_DIR, LoadOptions, ModelLoadError
@@ -28,7 +29,8 @@ log = logging.getLogger("tingxie.cli")
 EPILOG = f"""\
 examples:
   tingxie-cli transcribe meeting.m4a
-      write meeting.txt next to the recording
+      write meeting.txt next to the recording (a meeting.txt already there is kept, and
+      the recording fails naming it: add --overwrite to replace it)
   tingxie-cli transcribe *.wav talk.mp4 --format srt,json --out transcripts/
       subtitles and a full JSON (per-character confidence, times, alternatives) per file
   tingxie-cli transcribe lecture.flac --model resources/demo-model
@@ -50,7 +52,9 @@ never changes one. Whisper writes its own punctuation, which is kept as it is.
 The default model, {DEFAULT_MODEL},
 is downloaded into the Hugging Face cache on first use (about 1.3 GB). Files that cannot be
 read are reported and skipped; the exit status is 0 when every file was transcribed, 1 when
-some failed, 2 when the model could not be loaded or the options are wrong.
+some failed, 2 when the model could not be loaded or the options are wrong. Among several
+inputs (dir/*), text files named like transcripts (.txt .srt .vtt .json, not audio by their
+content: an earlier run's transcripts) are skipped with a note.
 """
 
 
@@ -92,6 +96,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="take the audio and video files of a folder's subfolders too (their folder "
         "layout is kept under --out)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace files that already exist where transcripts go (default: such a file, "
+        "an earlier run's transcript or your own notes named like one, is kept, and its "
+        "recording fails with an error naming it)",
     )
     add_transcription_options(p)
     p.set_defaults(run=run)
@@ -211,10 +222,13 @@ class OutputError(Exception):
 
 
 def _output_base(path: Path, out: Path | None, used: set[Path]) -> Path:
-    """Where a file's transcripts go (suffix added per format); unique within one run."""
-    base = unique_base((out or path.parent) / path.stem, used)
+    """Where a file's transcripts go (suffix added per format), in its folder as typed; unique
+    within one run however the folder is typed (`used` holds resolved paths: rec/talk.wav and
+    /home/me/rec/talk.mp3 get talk and talk-2)."""
+    folder = out or path.parent
+    base = unique_base(folder.resolve() / path.stem, used)
     used.add(base)
-    return base
+    return folder / base.name
 
 
 def _targets(base: Path, fmts: list[str]) -> list[Path]:
@@ -255,6 +269,19 @@ def _check_not_inputs(path: Path, targets: list[Path], inputs: set[Path]) -> Non
                 "content); write the transcripts to another folder with --out DIR, or name "
                 f"that recording for its type (e.g. {target.stem}.wav)"
             )
+
+
+def _check_new(targets: list[Path]) -> None:
+    """Refuse to replace a file that was there before this run (an earlier run's transcript,
+    or the user's own notes named like one), before the model runs; --overwrite allows it."""
+    there = [t for t in targets if t.exists()]
+    if there:
+        verb = "already exists" if len(there) == 1 else "already exist"
+        raise OutputError(
+            f"{', '.join(map(str, there))} {verb}; add --overwrite to replace "
+            f"{'it' if len(there) == 1 else 'them'}, or write the transcripts to another "
+            "folder with --out DIR"
+        )
 
 
 def _write_all(segments: list[Segment], targets: list[Path], info: TranscriptionInfo) -> list[Path]:
@@ -387,17 +414,38 @@ def prepare(
 
 def _expand(names: list[str], recursive: bool) -> list[tuple[Path, Path]]:
     """(file, its folder's place under --out) for every input; a folder gives its media files,
-    counted before anything starts."""
+    counted before anything starts. Among several inputs, a transcript is skipped."""
     inputs = []
     for name in names:
         path = Path(name)
-        if not path.is_dir():
+        if path.is_dir():
+            found = media_files(path, recursive)
+            note = "" if found or recursive else _in_subfolders(path)
+            print(f"{path}: {len(found)} audio and video files{note}", file=sys.stderr)
+            inputs += [(f, f.parent.relative_to(path)) for f in found]
+        elif len(names) > 1 and _is_transcript(path):
+            print(f"{path}: skipped, a transcript or other text file, not audio", file=sys.stderr)
+        else:
             inputs.append((path, Path()))
-            continue
-        found = media_files(path, recursive)
-        print(f"{path}: {len(found)} audio and video files", file=sys.stderr)
-        inputs += [(f, f.parent.relative_to(path)) for f in found]
     return inputs
+
+
+def _in_subfolders(folder: Path) -> str:
+    """For a folder that gave no files: how many its subfolders hold, and how to take them."""
+    below = len(media_files(folder, recursive=True))
+    return f" ({below} in its subfolders: add --recursive to take them)" if below else ""
+
+
+def _is_transcript(path: Path) -> bool:
+    """Named like a transcript and not audio by its content: picked up by a glob over a folder
+    transcribed before (dir/*). A recording named memo.txt is still transcribed."""
+    if path.suffix.lower().lstrip(".") not in FORMATS:
+        return False
+    try:
+        probe(path)
+    except AudioError as e:
+        return e.code == "audio.unrecognized"
+    return False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -451,6 +499,8 @@ def _transcribe_all(
         base = _output_base(path, out, used)
         try:
             _check_not_inputs(path, _targets(base, args.format), sources)
+            if not args.overwrite:
+                _check_new(_targets(base, args.format))
             if out is not None or path.is_file():  # no folder made for a missing input
                 _check_folder(base.parent)
             written = _transcribe_one(
