@@ -308,6 +308,38 @@ ZH: dict[str, str] = {
     "store.query_too_long": (
         "搜索文字长 {length} 个字符；请最多搜索 {limit} 个字符（其中的一句话就足以找到它）"
     ),
+    "dataset.text_encoding": (
+        "{path}：不是 UTF-8、UTF-16 或 GBK 编码的文本；"
+        "请另存为 UTF-8（记事本：另存为，编码选 UTF-8）"
+    ),
+    "dataset.common_voice_no_tsv": (
+        "{folder} 像是 Common Voice 文件夹（有 clips/ 和 {found}），但没有 {tsv}；"
+        "请把要训练的 .tsv 作为清单添加（会在 clips/ 中查找其中的音频）"
+    ),
+    "dataset.no_rows": (
+        "{source} 中没有可训练的内容：清单的表头下没有行，或文件夹中没有音频和 .txt 文件；"
+        "请选择存放录音及其文字的清单或文件夹"
+    ),
+    "dataset.row_no_audio": (
+        "这个文字文件旁边没有名为 {name} 的录音；请把音频文件以同样的名字放在它旁边"
+    ),
+    "dataset.row_extra_columns": (
+        "有 {count} 列，应为 {width} 列，多出的列是 {cells}：请在表头行中为每一列命名"
+        "（path、text、start、end 等），或删去多余的单元格"
+    ),
+    "dataset.row_no_header_half_span": (
+        "有 {count} 列但没有表头行，因此按 path、text、start、end 读取，"
+        "而有开始时间就须有结束时间；"
+        "请添加为各列命名的表头行（如 path、text、duration），或同时给出开始和结束时间"
+    ),
+    "dataset.row_number_joined": (
+        "数字 {number} 会被当作 {joined} 训练（规范化会去掉数字之间的标点）；"
+        "请按读音写出数字，例如把 2.5 写作 二点五"
+    ),
+    "dataset.row_repeated": "与 {first} 的音频和文字相同：不再使用，使这段音频只训练一次",
+    "dataset.row_conflicting": (
+        "{others} 给同一段音频写了不同的文字，每一行都会按所写的文字训练；请只保留文字正确的一行"
+    ),
 }
 
 STRINGS.update({f"error.{code}": (MESSAGES[code], zh) for code, zh in ZH.items()})

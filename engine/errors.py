@@ -410,6 +410,44 @@ MESSAGES: dict[str, str] = {
         "the search text is {length} characters long; search for at most {limit} characters "
         "(a phrase from the passage is enough to find it)"
     ),
+    # -- tuning data, continued (engine.tune.data)
+    "dataset.text_encoding": (
+        "{path}: not UTF-8, UTF-16 or GBK text; save it as UTF-8 (in Notepad: Save as, "
+        "Encoding UTF-8)"
+    ),
+    "dataset.common_voice_no_tsv": (
+        "{folder} looks like a Common Voice folder (clips/ and {found}) but has no {tsv}; add "
+        "the .tsv to train on as a manifest (its clips are found in clips/)"
+    ),
+    "dataset.no_rows": (
+        "{source} holds nothing to train on: no rows under a manifest's header, no audio or "
+        ".txt files in a folder; choose the manifest or folder that holds the recordings and "
+        "their transcripts"
+    ),
+    "dataset.row_no_audio": (
+        "no recording named {name} beside this transcript; put the audio file beside it "
+        "under the same name"
+    ),
+    "dataset.row_extra_columns": (
+        "{count} columns where {width} are expected, the extra ones holding {cells}: name "
+        "every column in the header row (path, text, start, end, …), or remove the extra cells"
+    ),
+    "dataset.row_no_header_half_span": (
+        "{count} columns and no header row, so they read as path, text, start, end, and a "
+        "start needs an end; add a header row naming the columns (e.g. path, text, duration), "
+        "or give both start and end"
+    ),
+    "dataset.row_number_joined": (
+        "the number {number} would train as {joined} (normalization removes the punctuation "
+        "between its digits); write the number as it is spoken, e.g. 2.5 as 二点五"
+    ),
+    "dataset.row_repeated": (
+        "the same audio and transcript as {first}: left out, so that the clip trains once"
+    ),
+    "dataset.row_conflicting": (
+        "{others} give the same audio another transcript, and each trains as written; keep one "
+        "row, with the right text"
+    ),
 }
 
 

@@ -394,7 +394,9 @@ def test_source_kind_says_what_a_source_will_be_read_as(tmp_path, corpus):
     (cv / "clips").mkdir(parents=True)
     (cv / "train.tsv").write_text("path\tsentence\n")
     assert source_kind(corpus[1]) == "manifest"
-    assert source_kind(corpus[1].parent) == "folder"
+    assert source_kind(corpus[1].parent) == "manifest"  # a training set: manifest.tsv, clips/
+    (tmp_path / "recordings").mkdir()
+    assert source_kind(tmp_path / "recordings") == "folder"
     assert source_kind(cv) == "common_voice"
     assert source_kind(tmp_path / "nowhere") == "missing"
 

@@ -7,13 +7,15 @@ problem at once.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import itertools
 import logging
+import re
 import unicodedata
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +31,7 @@ __all__ = [
     "Example",
     "Finding",
     "RowError",
+    "SourceKind",
     "TuneDataset",
     "ValidationOptions",
     "ValidationReport",
@@ -40,6 +43,7 @@ __all__ = [
     "load_dataset",
     "load_example_audio",
     "manifest_text",
+    "source_kind",
     "validate",
 ]
 
@@ -60,6 +64,8 @@ _TSV = dict(delimiter="\t", quoting=csv.QUOTE_NONE, quotechar=None)
 # What would end a TSV cell or row: written as a space (normalization treats all whitespace
 # alike).
 _CELL_BREAKS = str.maketrans("\t\r\n", "   ")
+# Digits with something between them (2.5, 120/80, 3:30, 1,000), and the digits that follow.
+_DIGITS_APART = re.compile(r"(\d+)(\W+)(?=(\d+))")
 
 
 class DatasetError(TingxieError, ValueError):
@@ -105,9 +111,15 @@ class Example:
 
     @property
     def split_key(self) -> str:
-        """What decides the train / held-out side: the file name plus span, not the path, so a
-        moved data folder, or sources combined into one manifest, keep every row on its side."""
+        """What decides the train / held-out side of a row whose file name no other row's file
+        shares (`_split_keys`): the file name plus span, not the path, so a moved data folder,
+        or sources combined into one manifest, keep every row on its side."""
         return self._spanned(self.audio.name)
+
+    @property
+    def where(self) -> str:
+        """The row for messages: its origin, else its audio's path."""
+        return self.origin or str(self.audio)
 
     def _spanned(self, name: str) -> str:
         return name if self.start is None else f"{name}@{self.start:.3f}-{self.end:.3f}"
@@ -116,6 +128,31 @@ class Example:
 def _hash_unit(text: str) -> float:
     """A number in [0, 1) from a string, the same on every run and machine."""
     return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:12], 16) / 16**12
+
+
+def _split_keys(examples: Sequence[Example]) -> list[str]:
+    """Each example's split key: its `split_key` (the file name) when no other file has that
+    name, else the name with as many of the folders above it as tell the files apart
+    (utt001/audio.wav, utt002/audio.wav: one folder per utterance), so same-named files are
+    split like any others while the rest keep the side their name gives them.
+
+    >>> [k.split("/")[-2:] for k in _split_keys([Example(Path(f"/d/{u}/a.wav"), "") for u in "xy"])]
+    [['x', 'a.wav'], ['y', 'a.wav']]
+    """
+    tails: dict[Path, str] = {}
+    pending, depth = {e.audio for e in examples}, 1
+    while pending:
+        groups: defaultdict[str, list[Path]] = defaultdict(list)
+        for audio in pending:
+            groups["/".join(audio.parts[-depth:])].append(audio)
+        pending = set()
+        for tail, files in groups.items():
+            if len(files) == 1 or depth >= max(len(f.parts) for f in files):
+                tails.update(dict.fromkeys(files, tail))
+            else:
+                pending.update(files)
+        depth += 1
+    return [e._spanned(tails[e.audio]) for e in examples]
 
 
 @dataclass(slots=True)
@@ -127,11 +164,13 @@ class TuneDataset:
     import_problems: list[Finding] = field(default_factory=list)
 
     def split(self, heldout_fraction: float = 0.1) -> tuple[list[Example], list[Example]]:
-        """Train / held-out by a hash of each utterance id, so adding rows never moves old ones.
-        Keeps at least one example on each side when there are two or more."""
+        """Train / held-out by a hash of each utterance's key (`_split_keys`), so adding rows
+        never moves old ones (but for a row whose file name a new one shares). Keeps at least
+        one example on each side when there are two or more."""
         if not 0 <= heldout_fraction < 1:
             raise ValueError(f"heldout_fraction={heldout_fraction}: choose a value in [0, 1)")
-        scored = [(_hash_unit(e.split_key), e) for e in self.examples]
+        keys = _split_keys(self.examples)
+        scored = [(_hash_unit(k), e) for k, e in zip(keys, self.examples, strict=True)]
         heldout = [e for h, e in scored if h < heldout_fraction]
         train = [e for h, e in scored if h >= heldout_fraction]
         if heldout_fraction > 0 and len(scored) >= 2:
@@ -145,11 +184,26 @@ class TuneDataset:
 
     def normalized(self, options: NormalizeOptions) -> TuneDataset:
         """The same dataset with every transcript normalized (see `engine.normalize`), and
-        without format characters (`_visible_text`) whatever the options."""
-        examples = [
-            replace(e, text=normalize_text(_visible_text(e.text), options)) for e in self.examples
-        ]
-        return TuneDataset(examples, self.source, list(self.import_problems))
+        without format characters (`_visible_text`) whatever the options. A row with a number
+        whose digits normalization would join (2.5 → 25) is left out and listed: it would train
+        on another number than the one spoken."""
+        examples, problems = [], list(self.import_problems)
+        for e in self.examples:
+            text = _visible_text(e.text)
+            if joined := _joined_number(text, options):
+                number, digits = joined
+                problems.append(
+                    Finding.coded(
+                        "dataset.row_number_joined",
+                        e.where,
+                        "bad_row",
+                        number=number,
+                        joined=digits,
+                    )
+                )
+            else:
+                examples.append(replace(e, text=normalize_text(text, options)))
+        return TuneDataset(examples, self.source, problems)
 
 
 def _visible_text(text: str) -> str:
@@ -157,6 +211,21 @@ def _visible_text(text: str) -> str:
     spaces and joiners, direction marks): invisible, pasted in from web pages and editors, and
     no model writes them, so a transcript holding one would be skipped or grow the vocabulary."""
     return "".join(c for c in text if unicodedata.category(c) != "Cf")
+
+
+def _joined_number(text: str, options: NormalizeOptions) -> tuple[str, str] | None:
+    """The first number in `text` whose digits normalization would join, as written and as it
+    would train ("2.5", "25"; "120/80", "12080"; "3:30", "330"), or None when every number
+    keeps its value: what stands between its digits survives normalization, or it is a
+    thousands comma before three digits (1,000 → 1000)."""
+    for match in _DIGITS_APART.finditer(text):
+        left, between, right = match.groups()
+        if normalize_text(between, options):
+            continue
+        if unicodedata.normalize("NFKC", between) == "," and len(right) == 3:
+            continue
+        return left + between + right, left + right
+    return None
 
 
 FindingKind = Literal[
@@ -209,23 +278,65 @@ def _audio_extensions() -> frozenset[str]:
     return SUPPORTED_EXTENSIONS
 
 
+def _read_text(path: Path) -> str:
+    """A text file as Windows tools save it as well as UTF-8 (with or without Notepad's byte
+    order mark): UTF-16 with a byte order mark (Notepad's and Excel's "Unicode"), and GB18030,
+    which holds GBK (Notepad's "ANSI" and Excel's CSV on a Chinese Windows). Raises
+    UnicodeDecodeError when none of them reads it, OSError when the file cannot be read."""
+    data = path.read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("gb18030")
+        log.info("%s is not UTF-8: read as GB18030 (GBK)", path)
+        return text
+
+
+def _folder_rows(folder: Path) -> Iterator[tuple[Path | None, Path | None]]:
+    """(audio, transcript) for each stem in `folder` and below, either None when missing. The
+    audio is each file of a known audio extension, else, beside a transcript, the largest other
+    file of its stem (.wma, .amr …: probing judges whether it is audio; a label file is
+    smaller than its recording)."""
+    extensions = _audio_extensions()
+    stems: defaultdict[Path, list[Path]] = defaultdict(list)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stems[path.with_suffix("")].append(path)
+    for files in stems.values():
+        txt = next((p for p in files if p.suffix.lower() == ".txt"), None)
+        others = [p for p in files if p.suffix.lower() != ".txt"]
+        audio = [p for p in others if p.suffix.lower() in extensions]
+        if not audio and txt is not None:
+            audio = [max(others, key=lambda p: p.stat().st_size)] if others else [None]
+        yield from ((a, txt) for a in audio)
+
+
 def from_folder(folder: str | Path) -> TuneDataset:
-    """Audio files with a same-named `.txt` transcript beside them (searched recursively)."""
+    """Audio files with a same-named `.txt` transcript beside them (searched recursively);
+    an audio file without one, and a transcript without audio, are rows that say so."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError("dataset.not_a_folder", folder=folder)
-    extensions = _audio_extensions()
     examples, problems = [], []
-    for audio in sorted(p for p in folder.rglob("*") if p.suffix.lower() in extensions):
-        txt = audio.with_suffix(".txt")
-        if not txt.is_file():
+    for audio, txt in _folder_rows(folder):
+        if txt is None:
+            name = audio.with_suffix(".txt").name
             problems.append(
-                Finding.coded("dataset.row_no_transcript", str(audio), "bad_row", name=txt.name)
+                Finding.coded("dataset.row_no_transcript", str(audio), "bad_row", name=name)
+            )
+            continue
+        if audio is None:
+            problems.append(
+                Finding.coded("dataset.row_no_audio", str(txt), "bad_row", name=txt.stem)
             )
             continue
         try:
-            text = txt.read_text(encoding="utf-8-sig").strip()  # Notepad may begin with a BOM
-        except (OSError, UnicodeDecodeError) as e:
+            text = _read_text(txt).strip()
+        except UnicodeDecodeError:
+            problems.append(Finding.coded("dataset.text_encoding", str(txt), "bad_row", path=txt))
+            continue
+        except OSError as e:
             problems.append(
                 Finding.coded(
                     "dataset.row_transcript_unreadable", str(txt), "bad_row", detail=str(e)
@@ -246,8 +357,9 @@ def _pick_column(header: list[str], names: Sequence[str]) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class _Layout:
-    """Where a manifest row's cells are, and how many it may have (more means the text was
-    split at a delimiter inside it)."""
+    """Where a manifest row's cells are, how many it may have (more means the text was split
+    at a delimiter inside it, or columns the header does not name), and whether a header row
+    named them (else they are path, text, start, end)."""
 
     path: int
     text: int
@@ -255,6 +367,7 @@ class _Layout:
     end: int | None
     width: int
     delimiter: str
+    header: bool = True
 
 
 def _layout(header: list[str], delimiter: str, manifest: Path) -> tuple[_Layout, bool]:
@@ -280,14 +393,27 @@ def _layout(header: list[str], delimiter: str, manifest: Path) -> tuple[_Layout,
         raise DatasetError(
             code, path=manifest, columns=columns, names=paths if path is None else texts
         )
-    return _Layout(0, 1, 2, 3, 4, delimiter), False
+    return _Layout(0, 1, 2, 3, 4, delimiter, header=False), False
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def _manifest_row(row: list[str], layout: _Layout, folder: Path, origin: str) -> Example:
     """One manifest row as an Example; RowError says what is wrong with it."""
     if max(layout.path, layout.text) >= len(row):
         raise RowError("dataset.row_too_few_columns", count=len(row))
-    if any(cell.strip() for cell in row[layout.width :]):
+    extra = [cell.strip() for cell in row[layout.width :] if cell.strip()]
+    if extra and all(map(_is_number, extra)):  # times or durations, not a split text
+        raise RowError(
+            "dataset.row_extra_columns", count=len(row), width=layout.width, cells=", ".join(extra)
+        )
+    if extra:
         code = (
             "dataset.row_tab_in_text" if layout.delimiter == "\t" else "dataset.row_comma_in_text"
         )
@@ -301,10 +427,14 @@ def _manifest_row(row: list[str], layout: _Layout, folder: Path, origin: str) ->
         except ValueError:
             raise RowError("dataset.row_bad_time", value=row[col]) from None
 
+    start, end = number(layout.start), number(layout.end)
+    if not layout.header and (start is None) != (end is None):  # path, text, duration?
+        raise RowError("dataset.row_no_header_half_span", count=len(row))
     path = Path(row[layout.path].strip())
     audio = path if path.is_absolute() else folder / path
-    text = row[layout.text].strip()
-    return Example(audio, text, number(layout.start), number(layout.end), origin=origin)
+    if not audio.exists() and (folder / "clips" / path).is_file():
+        audio = folder / "clips" / path  # a Common Voice .tsv names the files in clips/
+    return Example(audio, row[layout.text].strip(), start, end, origin=origin)
 
 
 def manifest_text(
@@ -334,13 +464,16 @@ def _records(text: str, delimiter: str) -> Iterator[tuple[int, int, list[str]]]:
 
 def from_manifest(manifest: str | Path) -> TuneDataset:
     """A CSV or TSV manifest with columns path, text[, start, end] (a header row naming them,
-    or those four in that order). Relative paths resolve against the manifest's folder. A TSV
-    quote is text; a CSV cell may be quoted, and a row whose quote closes only on a later line
-    is reported, never merged with the rows in between."""
+    or those four in that order), in UTF-8, UTF-16 or GBK (`_read_text`). Relative paths
+    resolve against the manifest's folder, or its clips/ folder where only that holds the file
+    (a Common Voice .tsv). A TSV quote is text; a CSV cell may be quoted, and a row whose quote
+    closes only on a later line is reported, never merged with the rows in between."""
     manifest = Path(manifest)
     try:
-        text = manifest.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
+        text = _read_text(manifest)
+    except UnicodeDecodeError as e:
+        raise DatasetError("dataset.text_encoding", path=manifest) from e
+    except OSError as e:
         raise DatasetError("dataset.manifest_unreadable", path=manifest, detail=str(e)) from e
     first_line = text.split("\n", 1)[0]
     delimiter = "\t" if manifest.suffix.lower() == ".tsv" or "\t" in first_line else ","
@@ -375,6 +508,13 @@ def from_common_voice(folder: str | Path, split: str = "train") -> TuneDataset:
     folder = Path(folder)
     tsv = folder / f"{split}.tsv"
     if not tsv.is_file() or not (folder / "clips").is_dir():
+        others = (
+            [p.name for p in sorted(folder.glob("*.tsv"))] if (folder / "clips").is_dir() else []
+        )
+        if others:
+            raise DatasetError(
+                "dataset.common_voice_no_tsv", folder=folder, tsv=tsv.name, found=", ".join(others)
+            )
         raise DatasetError("dataset.not_common_voice", folder=folder, tsv=tsv.name)
     dataset = from_manifest(tsv)
     examples = [replace(e, audio=folder / "clips" / e.audio.name) for e in dataset.examples]
@@ -395,15 +535,32 @@ def from_pairs(
     return TuneDataset(examples, source, problems)
 
 
+SourceKind = Literal["manifest", "common_voice", "folder", "missing"]
+
+
+def source_kind(source: str | Path) -> SourceKind:
+    """What `load_dataset` reads `source` as: a manifest (a file, or a folder holding a
+    manifest.tsv: a training set Review wrote), a Common Voice folder (clips/ beside .tsv
+    files), a folder of audio + .txt, or nothing."""
+    path = Path(source)
+    if path.is_file() or (path / "manifest.tsv").is_file():
+        return "manifest"
+    if not path.is_dir():
+        return "missing"
+    if (path / "clips").is_dir() and any(path.glob("*.tsv")):
+        return "common_voice"
+    return "folder"
+
+
 def load_dataset(source: str | Path) -> TuneDataset:
-    """Pick the importer from what `source` is: a manifest file, a Common Voice folder, or a
-    folder of audio + .txt."""
+    """Pick the importer from what `source` is (`source_kind`)."""
     source = Path(source)
-    if source.is_file():
-        return from_manifest(source)
-    if source.is_dir():
-        if (source / "clips").is_dir() and (source / "train.tsv").is_file():
-            return from_common_voice(source)
+    kind = source_kind(source)
+    if kind == "manifest":
+        return from_manifest(source if source.is_file() else source / "manifest.tsv")
+    if kind == "common_voice":
+        return from_common_voice(source)
+    if kind == "folder":
         return from_folder(source)
     raise DatasetError("dataset.source_missing", source=source)
 
@@ -457,6 +614,11 @@ class ValidationReport:
         return [f for f in self.findings if f.skipped]
 
     @property
+    def left_out(self) -> int:
+        """Rows that will not train (a row may have several findings)."""
+        return self.total - len(self.kept)
+
+    @property
     def kept_seconds(self) -> float:
         return sum(self.durations.get(e.id, 0.0) for e in self.kept)
 
@@ -503,7 +665,7 @@ def _check_example(
     """Findings for one example, its duration (None if unreadable) and its unknown characters."""
     from engine.audio import AudioError
 
-    origin = e.origin or str(e.audio)
+    origin = e.where
     if not e.audio.is_file():
         missing = Finding.coded("dataset.row_audio_missing", origin, "missing_audio", path=e.audio)
         return [missing], None, ""
@@ -572,6 +734,31 @@ def _check_example(
     return findings, seconds, unknown
 
 
+def _repeats(examples: Sequence[Example]) -> dict[int, Finding]:
+    """Findings by index for usable rows naming the audio (and span) another one names. A
+    repeat of an earlier row's transcript is left out, so the clip trains once; rows giving it
+    different transcripts train as they are, each flagged with the others' rows, since only
+    the user knows which is right."""
+    rows: defaultdict[str, dict[str, list[int]]] = defaultdict(dict)
+    for i, e in enumerate(examples):
+        rows[e.id].setdefault(e.text, []).append(i)
+    found = {}
+    for texts in rows.values():
+        for first, *again in texts.values():
+            for i in again:
+                where = examples[first].where
+                found[i] = Finding.coded(
+                    "dataset.row_repeated", examples[i].where, "bad_row", first=where
+                )
+        firsts = [same[0] for same in texts.values()]
+        for i in firsts if len(firsts) > 1 else ():
+            others = ", ".join(examples[j].where for j in firsts if j != i)
+            found[i] = Finding.coded(
+                "dataset.row_conflicting", examples[i].where, "bad_row", False, others=others
+            )
+    return found
+
+
 def validate(
     dataset: TuneDataset,
     vocab: Iterable[str] | None,
@@ -580,21 +767,30 @@ def validate(
     duration_of: Callable[[Example], float] = _duration,
 ) -> ValidationReport:
     """Check every example; the report keeps the usable ones and lists the rest by row
-    (`vocab` None: every character can be written). Raises DatasetError only when no example
-    is usable."""
+    (`vocab` None: every character can be written). Its total counts the rows the importer
+    left out too. Raises DatasetError only when no example is usable, or there is none."""
     options = options or ValidationOptions()
     vocab = None if vocab is None else set(vocab)
-    report = ValidationReport([], list(dataset.import_problems), len(dataset.examples))
+    problems = dataset.import_problems
+    total = len(dataset.examples) + sum(f.skipped for f in problems)
+    if not total:
+        raise DatasetError("dataset.no_rows", source=dataset.source or "dataset")
+    report = ValidationReport([], list(problems), total)
     for e in dataset.examples:
         findings, seconds, unknown = _check_example(e, vocab, options, duration_of)
         report.findings.extend(findings)
         for c in unknown:
             report.unknown_chars[c] += e.text.count(c)
-            report.unknown_examples.setdefault(c, []).append(e.origin or str(e.audio))
+            report.unknown_examples.setdefault(c, []).append(e.where)
         if seconds is not None:
             report.durations[e.id] = seconds
         if not any(f.skipped for f in findings):
             report.kept.append(e)
+    repeats = _repeats(report.kept)
+    report.findings.extend(repeats[i] for i in sorted(repeats))
+    report.kept = [
+        e for i, e in enumerate(report.kept) if not (i in repeats and repeats[i].skipped)
+    ]
     if not report.kept:
         counts = tuple(sorted(report.counts().items()))  # ((kind, rows), …)
         error = DatasetError(

@@ -638,7 +638,7 @@ class Job:
             heldout_examples=len(data.heldout),
             train_seconds=sum(lengths) / SAMPLE_RATE,
             validation=data.report.table(),
-            skipped_rows=len(data.report.skipped),
+            skipped_rows=data.report.left_out,
             normalization=data.normalization,
             added_chars="".join(data.added_chars),
             padding_fraction=padding_fraction(

@@ -29,6 +29,7 @@ from .data import (
     ValidationReport,
     load_dataset,
     manifest_text,
+    source_kind,
     validate,
 )
 
@@ -109,19 +110,6 @@ class DataCheck:
     @property
     def warnings(self) -> tuple[Issue, ...]:
         return tuple(i for i in self.issues if not i.blocking)
-
-
-SourceKind = Literal["manifest", "common_voice", "folder", "missing"]
-
-
-def source_kind(source: str | Path) -> SourceKind:
-    """What `load_dataset` will read `source` as (for showing it before it is read)."""
-    path = Path(source)
-    if path.is_file():
-        return "manifest"
-    if (path / "clips").is_dir() and (path / "train.tsv").is_file():
-        return "common_voice"
-    return "folder" if path.is_dir() else "missing"
 
 
 def load_sources(sources: Sequence[str | Path]) -> TuneDataset:
@@ -250,9 +238,8 @@ def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
         return sum(durations.get(e.id, 0.0) for e in examples)
 
     train_seconds, heldout_seconds = seconds(prepared.train), seconds(prepared.heldout)
-    skipped = len(report.skipped)
-    if skipped:
-        issues.append(Issue("skipped_rows", count=skipped))
+    if report.left_out:
+        issues.append(Issue("skipped_rows", count=report.left_out))
     if report.unknown_chars and not config.extend_vocab:
         chars = "".join(c for c, _ in report.unknown_chars.most_common())
         issues.append(Issue("unknown_chars", count=len(chars), detail=chars))

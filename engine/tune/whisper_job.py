@@ -230,7 +230,7 @@ def run_whisper_job(
         heldout_examples=len(heldout),
         train_seconds=seconds,
         validation=prepared.report.table(),
-        skipped_rows=len(prepared.report.skipped),
+        skipped_rows=prepared.report.left_out,
         normalization=tuple(describe(prepared.normalize)),
         added_chars="",
         # Whisper hears every utterance as a 30 s window: the rest is padding, and time
