@@ -179,11 +179,11 @@ ZH: dict[str, str] = {
     "microphone.stalled": "麦克风“{device}”在录音中途停止传送音频；" + _MICROPHONE_LOST,
     "microphone.disappeared": "麦克风“{device}”在录音中途断开；" + _MICROPHONE_LOST,
     "recording.write_failed": (
-        "无法写入录音 {path}（{detail}）；已写入磁盘的部分保留在那里；请释放空间或选择其他文件夹"
+        "无法写入录音 {path}（{detail}）；已写入磁盘的部分保留在那里；请释放该磁盘的空间，然后重新录音"
     ),
     "recording.write_failed_kept": (
         "无法写入录音 {path}（{detail}）；前 {seconds:.1f} 秒已保存在那里；"
-        "请释放空间或选择其他文件夹"
+        "请释放该磁盘的空间，然后重新录音"
     ),
     "lm.bad_folder": (
         "{path}：无法读取语言模型（{detail}）；请重新复制模型文件夹，"
@@ -205,8 +205,8 @@ ZH: dict[str, str] = {
     "recording.repair_failed": "{path}：无法修复（{detail}）；请检查磁盘",
     "recording.recover_failed": "{path}：无法恢复（{detail}）",
     "recording.folder": (
-        "无法创建录音文件夹 {path}（{detail}）；本次没有录音：请让该路径成为可写的文件夹"
-        "（如有同名文件请移走），然后重新录音"
+        "无法创建或写入录音文件夹 {path}（{detail}）；本次没有录音：请让它成为可写、且所在磁盘"
+        "有空闲空间的文件夹（如有同名文件请移走），然后重新录音"
     ),
     "recording.scan_failed": "{folder}：无法查找未完成的录音（{detail}）",
     "transcribe.live_failed": "实时转写失败：{detail}；录音继续，停止后将从录音文件转写",

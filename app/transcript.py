@@ -35,6 +35,7 @@ from PySide6.QtGui import (
     QTextCharFormat,
     QTextCursor,
     QTextFormat,
+    QUndoGroup,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
@@ -84,7 +85,7 @@ class TranscriptView(QTextEdit):
         self._open_paragraph = False  # committed characters since the last segment break
         self._speaker_names: dict[int, str] = {}  # names given to speakers (by number)
         self._last_speaker: int | None = None  # speaker of the last segment appended
-        self._undo_stack: QUndoStack | None = None  # set_undo_stack
+        self._undo_stack: QUndoStack | QUndoGroup | None = None  # set_undo_stack
 
     # ---- content -------------------------------------------------------------------------
     @property
@@ -442,10 +443,10 @@ class TranscriptView(QTextEdit):
             if hit is not None and hit[1] is not None:
                 self.char_clicked.emit(hit[1])
 
-    def set_undo_stack(self, stack: QUndoStack) -> None:
-        """Undo and redo of `stack` (what was changed here: speaker names) on Ctrl+Z and
-        Ctrl+Shift+Z while the view has the focus, and in its menu while there is something
-        to undo or redo."""
+    def set_undo_stack(self, stack: QUndoStack | QUndoGroup) -> None:
+        """Undo and redo of `stack` (what was changed here: speaker names; a group: its active
+        stack, the shown document's) on Ctrl+Z and Ctrl+Shift+Z while the view has the focus,
+        and in its menu while there is something to undo or redo."""
         self._undo_stack = stack
         for key, slot in ((QKeySequence.StandardKey.Undo, stack.undo),
                           (QKeySequence.StandardKey.Redo, stack.redo)):  # fmt: skip

@@ -16,8 +16,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoStack
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoGroup, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.library.store import Store, StoreError
+from engine.recorder import find_device_name, mark_unfinished
 from engine.results import Char, Segment, renamed_speakers, speaker_name
 
 from . import demo as demo_model
@@ -93,6 +94,9 @@ class Document:
     speakers: str = "off"
     speaker_names: dict[int, str] = field(default_factory=dict)
     tid: int | None = None
+    # What Ctrl+Z undoes while it is shown (its speaker names), made on first use: its own,
+    # so that it never undoes a change to another transcript.
+    undo: QUndoStack | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +191,13 @@ class MainWindow(QMainWindow):
         self._speakers_warned = False  # a failure was shown in a dialog since the setting
         self._ready: Document | None = None  # the document transcript_ready is announcing
         self._recording = self._paused = False
+        # Stopped (capture ends at once), its last live text and recording_saved to come: the
+        # worker sends them once free (a model load may hold them), and until then a new
+        # recording would get that text.
+        self._stopping = False
+        # Recordings (made or recovered here) whose transcript has not been announced yet:
+        # a close before it leaves them to be offered back at the next start.
+        self._unkept: set[str] = set()
         self._recording_status = "status.recording"  # what the status bar says while recording
         self._seconds = 0.0  # length of the recording shown by the elapsed label
         self._status = LiveText(self.statusBar().showMessage, self.statusBar().currentMessage)
@@ -267,9 +278,11 @@ class MainWindow(QMainWindow):
         page_layout.addWidget(self.waveform)
         page_layout.addWidget(self.confidence_bar)
         page_layout.addWidget(self.transcript, 1)
-        # Undo of what the Transcript page changes (speaker names; the Review page has its own).
-        self.transcript_undo = QUndoStack(self)
+        # Undo of what the Transcript page changes (speaker names; the Review page has its own):
+        # each transcript's own stack, the one shown active.
+        self.transcript_undo = QUndoGroup(self)
         self.transcript.set_undo_stack(self.transcript_undo)
+        self.transcript_undo.setActiveStack(self._undo_stack(self.documents[LIVE]))
         self.pages = QTabWidget()
         self._page_titles: dict[QWidget, str] = {}  # page -> i18n key of its tab title
         self.add_page(page, "page.transcript")
@@ -768,15 +781,19 @@ class MainWindow(QMainWindow):
 
     # ---- recording -----------------------------------------------------------------------
     def start_recording(self) -> None:
+        """Record at once, whatever the worker is busy with (it drives capture directly)."""
         if self._recording:
             return
+        before = self.documents[LIVE]
+        if before.undo is not None:  # its transcript is never shown here again
+            before.undo.deleteLater()
         self.documents[LIVE] = Document(speakers=self.prefs.speakers)
         self.show_document(LIVE)
         self.waveform.reset()
         self.handle.start_recording.emit(self.prefs.recordings_dir)
 
     def toggle_pause(self) -> None:
-        if not self._recording:
+        if not self._capturing:
             return
         self._paused = not self._paused
         signal = self.handle.pause_recording if self._paused else self.handle.resume_recording
@@ -785,11 +802,23 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def stop_recording(self) -> None:
-        if self._recording:
-            self.handle.stop_recording.emit()
+        """Capture stops at once and its file is complete (nothing said after Stop is kept);
+        the last live text and recording_saved follow once the worker gets to them."""
+        if not self._capturing:
+            return
+        self._stopping = True
+        self.handle.stop_recording.emit()
+        self.waveform.meter.setValue(0)
+        self._say("status.saved", path=self.documents[LIVE].audio)
+        self._update_actions()
+
+    @property
+    def _capturing(self) -> bool:
+        return self._recording and not self._stopping
 
     def _recording_started(self, path: str) -> None:
         self._recording, self._paused = True, False
+        self._unkept.add(path)
         self.documents[LIVE].audio = path
         no_model = self.model is None
         self._recording_status = "status.recording_no_model" if no_model else "status.recording"
@@ -797,7 +826,7 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _recording_saved(self, path: str, transcribed: bool) -> None:
-        self._recording = self._paused = False
+        self._recording = self._paused = self._stopping = False
         doc = self.documents[LIVE]
         doc.audio = path
         self.waveform.meter.setValue(0)
@@ -815,7 +844,7 @@ class MainWindow(QMainWindow):
         """The live text is late (the model runs slower than speech here): say so while it is."""
         if seconds > 0:
             self._say("status.live_behind", seconds=seconds)
-        elif self._recording:
+        elif self._capturing:
             self._say(self._recording_status)
 
     def _audio_level(self, points, level: int, seconds: float) -> None:
@@ -855,14 +884,18 @@ class MainWindow(QMainWindow):
             self.transcript.replace_chars(first, final.replaces, final.segment.chars)
 
     def _devices_listed(self, devices: list) -> None:
+        """The box shows the device Record records from, and the worker is told it: the one
+        chosen, under the name it has now (a USB microphone's ALSA card number changes), else
+        the system default (the box said so while Record tried the saved name and failed)."""
+        names = [str(getattr(device, "name", device)) for device in devices]
         self.device_box.clear()
         self.device_box.addItem("", "")  # the system default; named below
-        for device in devices:
-            name = str(getattr(device, "name", device))
+        for name in names:
             self.device_box.addItem(name, name)
-        index = self.device_box.findData(self.prefs.input_device)
-        self.device_box.setCurrentIndex(max(0, index))
+        shown = find_device_name(self.prefs.input_device, names) or ""
+        self.device_box.setCurrentIndex(max(0, self.device_box.findData(shown)))
         self._name_default_device()
+        self.handle.set_input_device.emit(shown)
 
     def _name_default_device(self) -> None:
         """The first entry: the system default, or that no microphone was found at all."""
@@ -883,6 +916,7 @@ class MainWindow(QMainWindow):
 
     def _recovered(self, path: str) -> None:
         self._say("dialog.recovered", path=path)
+        self._unkept.add(path)
         self.add_files([path])
 
     # ---- files ---------------------------------------------------------------------------
@@ -969,10 +1003,18 @@ class MainWindow(QMainWindow):
         shows with the live transcript only (beside a file's it showed another recording)."""
         self.current = key
         doc = self.documents[key]
+        self.transcript_undo.setActiveStack(self._undo_stack(doc))
         self.transcript.set_segments(doc.segments, doc.speaker_names)
         if doc.open or doc.tail:  # live: the segment still open
             self.transcript.apply_update(tuple(doc.open), doc.tail)
         self.waveform.setVisible(key == LIVE)
+
+    def _undo_stack(self, doc: Document) -> QUndoStack:
+        """`doc`'s own undo stack, in the group Ctrl+Z acts on: with one stack for all of them,
+        Ctrl+Z on one transcript undid a rename in another, unseen."""
+        if doc.undo is None:
+            doc.undo = QUndoStack(self.transcript_undo)
+        return doc.undo
 
     # ---- speakers ------------------------------------------------------------------------
     def _transcribed(self, doc: Document) -> None:
@@ -989,6 +1031,7 @@ class MainWindow(QMainWindow):
 
     def _announce(self, doc: Document) -> None:
         """transcript_ready for `doc` (its slots see it as `_ready`: the library keeps its id)."""
+        self._unkept.discard(doc.audio)
         self._ready = doc
         try:
             self.transcript_ready.emit(doc.audio, list(doc.segments), doc.info)
@@ -1058,7 +1101,7 @@ class MainWindow(QMainWindow):
             name=name.strip() or speaker_name(speaker),
         )
         rename = partial(self._name_speaker, doc)
-        self.transcript_undo.push(RenameSpeakerCommand(rename, speaker, before, name, label))
+        self._undo_stack(doc).push(RenameSpeakerCommand(rename, speaker, before, name, label))
 
     def _name_speaker(self, doc: Document, speaker: int, name: str) -> None:
         panel = self.review_panel
@@ -1171,7 +1214,8 @@ class MainWindow(QMainWindow):
 
     def retranslate(self) -> None:
         self.setWindowTitle("Tingxie 听写")
-        retranslate_undo(self.transcript_undo)
+        for stack in self.transcript_undo.stacks():
+            retranslate_undo(stack)
         texts = {
             self.record_action: "action.record",
             self.stop_action: "action.stop",
@@ -1231,9 +1275,9 @@ class MainWindow(QMainWindow):
         AboutDialog(self.model.source if self.model else None, self).exec()
 
     def _update_actions(self) -> None:
-        self.record_action.setEnabled(not self._recording)
-        self.pause_action.setEnabled(self._recording)
-        self.stop_action.setEnabled(self._recording)
+        self.record_action.setEnabled(not self._recording)  # nor while a stop is finishing
+        self.pause_action.setEnabled(self._capturing)
+        self.stop_action.setEnabled(self._capturing)
         self.pause_action.setText(tr("action.resume") if self._paused else tr("action.pause"))
         # The device is chosen between recordings (a recording is one file from one device).
         self.device_box.setEnabled(not self._recording)
@@ -1264,12 +1308,30 @@ class MainWindow(QMainWindow):
         if panel is not None and not panel.save_pending() and not self._close_unsaved():
             event.ignore()  # review changes still cannot be saved, and the user stays
             return
-        self.handle.stop()  # a running recording is finished and kept
+        self.stop_recording()  # at once: the file is complete; its text comes back below
+        self.handle.stop()  # the worker ends what it was sent (the recording's rest) and stops
+        self._take_last_results()
         if self.tune_page is not None:
             self.tune_page.shutdown()  # a job the user let run goes on in its own process
         if self._own_library and self.library is not None:
             self.library.close()
         super().closeEvent(event)
+
+    def _take_last_results(self) -> None:
+        """What the stopped worker sent this window (a recording's last text, its
+        recording_saved) is taken now, while the library is open: it came after the library
+        was closed, and the live transcript was lost. A recording whose transcript still did
+        not reach it (the worker busy past the wait, speakers not told apart yet, no model to
+        transcribe it) is offered back at the next start, as after a crash."""
+        QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)
+        self.worker.disconnect(self)  # anything later is not for a closed window
+        for path in sorted(self._unkept):
+            if not Path(path).is_file():
+                continue
+            try:
+                mark_unfinished(path)
+            except OSError as e:
+                log.warning("%s will not be offered back at the next start: %s", path, e)
 
 
 _DTYPE_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}

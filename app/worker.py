@@ -6,10 +6,16 @@ transcriber's generator per event-loop pass, and microphone audio is drained fro
 timer, so recording, file jobs and cancel requests interleave on one thread without blocking
 each other for longer than one model call.
 
-Audio path: the Recorder hands 16 kHz blocks to `_on_audio` in its own thread, which puts
-them into a `queue.Queue` and emits decimated waveform points straight away (so the waveform
-moves even while the worker is inside a model call). The worker drains everything queued on
-each tick (nothing is dropped however slow a model call was) into the streaming transcriber.
+The microphone itself is driven at once, outside that queue: the capture slots (start, pause,
+resume, stop, the device) are thread-safe and the UI thread calls them directly, so a model
+loading or speakers being told apart hold back neither Record nor Stop. Each recording's start
+and end are then queued to this thread for its live stream, in order.
+
+Audio path: the Recorder hands 16 kHz blocks to the recording's listener in its own thread,
+which puts them into that recording's `queue.Queue` and emits decimated waveform points
+straight away (so the waveform moves even while the worker is inside a model call). The worker
+drains everything queued on each tick (nothing is dropped however slow a model call was, or
+however late the stream began) into the streaming transcriber.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from engine.audio import SAMPLE_RATE
 from engine.errors import TingxieError
@@ -353,8 +359,13 @@ class EngineWorker(QObject):
     decoding_failed = Signal(str, object)
     # -- anything else the user must hear about: (kind, error), kind in model/microphone/file
     error = Signal(str, object)
-    # Internal: the recorder's writer thread reports a lost device; handled in this thread.
-    _microphone_lost = Signal()
+    # Internal: the recorder's writer thread reports a lost device (the recording's path);
+    # handled in this thread.
+    _microphone_lost = Signal(str)
+    # Internal: capture began (the recording's audio queue) or ended (its path), in whichever
+    # thread drove it; the live stream follows in this thread, in the same order.
+    _capture_began = Signal(object)
+    _capture_ended = Signal(str)
     # Internal: a cancel from the UI thread; queues a file step in this thread.
     _poke = Signal()
 
@@ -365,11 +376,15 @@ class EngineWorker(QObject):
         self._transcriber: Any = None
         self._streamer: Any = None
         self._live: Any = None  # the streamer of the running recording, fixed when it began
+        # Capture: the recorder, its file and the device of the next one, guarded by _capture
+        # (the UI thread drives them; it also keeps a device list from restarting PortAudio
+        # under a stream being opened).
         self._recorder: Any = None
         self._recorder_path = Path()
         self._device: str | None = None
+        self._capture = threading.RLock()
+        # The audio of the recording the live stream takes (this thread's; one per recording).
         self._audio: queue.Queue[np.ndarray] = queue.Queue()
-        self._meter = _Meter(self.audio_level.emit)
         self._jobs: deque[_FileJob] = deque()
         self._current: _FileJob | None = None
         self._cancelled: set[int] = set()
@@ -383,7 +398,9 @@ class EngineWorker(QObject):
         self._step_timer.setSingleShot(True)
         self._step_timer.setInterval(0)
         self._step_timer.timeout.connect(self._step_file)
-        self._microphone_lost.connect(self.stop_recording)
+        self._microphone_lost.connect(self._device_lost)
+        self._capture_began.connect(self._begin_stream)
+        self._capture_ended.connect(self._end_stream)
         self._poke.connect(self._step_file)
         # Punctuation of file segments and live finals (the user's preference), the model
         # loaded on first use, and the live segment before the current one (its context).
@@ -626,97 +643,123 @@ class EngineWorker(QObject):
     def list_devices(self) -> None:
         """List input devices, re-scanned so a newly plugged microphone shows. Not while
         recording: re-scanning restarts PortAudio under the open stream."""
-        if self._recorder is not None:
-            return
-        try:
-            self.devices_listed.emit(list(self.engine.list_devices()))
-        except Exception as e:
-            log.debug("listing input devices failed", exc_info=True)
-            self.devices_listed.emit([])
-            self.error.emit("microphone", e)
+        with self._capture:
+            if self._recorder is not None:
+                return
+            try:
+                devices = list(self.engine.list_devices())
+            except Exception as e:
+                log.debug("listing input devices failed", exc_info=True)
+                self.devices_listed.emit([])
+                self.error.emit("microphone", e)
+                return
+        self.devices_listed.emit(devices)
 
     @Slot(str)
     def set_input_device(self, device: str) -> None:
-        """Record from `device` (a name; empty = system default) from the next recording on."""
-        self._device = device or None
+        """Record from `device` (a name; empty = system default) from the next recording on.
+        Thread-safe (see start_recording)."""
+        with self._capture:
+            self._device = device or None
 
     @Slot(str)
     def start_recording(self, folder: str) -> None:
-        if self._recorder is not None:
-            return
+        """Start capture now. Thread-safe, and called in the UI thread (WorkerHandle connects it
+        directly): queued, Record waited for a model load or speakers to end, and the speech
+        meanwhile was never recorded. The audio waits in the recording's queue until this
+        thread's live stream takes it (`_begin_stream`)."""
         path = Path(folder) / datetime.now().strftime("recording-%Y%m%d-%H%M%S-%f.wav")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:  # a file in the way, a read-only disk: not the microphone's fault
-            from engine.errors import TingxieError
-
-            log.debug("making the recordings folder %s failed", folder, exc_info=True)
-            detail = e.strerror or str(e)
-            self.error.emit(
-                "recordings", TingxieError("recording.folder", path=folder, detail=detail)
-            )
+        audio: queue.Queue[np.ndarray] = queue.Queue()
+        with self._capture:
+            if self._recorder is not None:
+                return
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                recorder = self.engine.recorder(
+                    path,
+                    device=self._device,
+                    on_audio=_listener(audio, _Meter(self.audio_level.emit)),
+                    on_error=lambda _error: self._microphone_lost.emit(str(path)),
+                )
+                recorder.start()
+            except Exception as e:  # MicrophoneError, OSError: one line, nothing recorded yet
+                log.debug("starting a recording to %s failed", path, exc_info=True)
+                failed = e
+            else:
+                failed = None
+                self._recorder, self._recorder_path = recorder, path
+        if failed is not None:
+            self.error.emit(*_recording_error(failed, folder))
             return
-        try:
-            recorder = self.engine.recorder(
-                path,
-                device=self._device,
-                on_audio=self._on_audio,
-                on_error=lambda _error: self._microphone_lost.emit(),
-            )
-            recorder.start()
-        except Exception as e:  # MicrophoneError, OSError: one line, nothing recorded yet
-            log.debug("starting a recording to %s failed", path, exc_info=True)
-            self.error.emit("microphone", e)
-            return
-        self._recorder, self._recorder_path = recorder, path
-        # A model loaded (or changed) mid-recording does not join it: a streamer that missed
-        # the beginning would time the text wrongly. Such a recording is transcribed whole.
-        self._live = self._streamer
-        self._live_before = None
-        self._apply_decoding()  # a file changed since it was chosen is read again (cached)
-        self._drain_timer.start()
+        self._capture_began.emit(audio)
         self.recording_started.emit(str(path))
 
     @Slot()
     def pause_recording(self) -> None:
-        if self._recorder is not None:
-            self._recorder.pause()
+        """Drop the audio from now on. Thread-safe, at once (see start_recording)."""
+        with self._capture:
+            if self._recorder is not None:
+                self._recorder.pause()
 
     @Slot()
     def resume_recording(self) -> None:
-        if self._recorder is not None:
-            self._recorder.resume()
+        with self._capture:
+            if self._recorder is not None:
+                self._recorder.resume()
 
     @Slot()
     def stop_recording(self) -> None:
-        """Stop capture, keep the file, and flush the streaming transcriber. Also runs when
-        the device is lost: `recorder.stop()` then raises the one-line error (which says where
-        the audio so far is kept) and it is reported."""
-        recorder, self._recorder = self._recorder, None
-        if recorder is None:
-            return
+        """Stop capture now and keep the file. Thread-safe, at once (see start_recording):
+        queued behind a model load, the microphone went on and the audio after Stop was saved.
+        The live stream's rest and recording_saved follow in this thread (`_end_stream`)."""
+        self._stop_capture()
+
+    def _device_lost(self, path: str) -> None:
+        """The recorder's thread reports its device gone: that recording stops (unless the
+        user stopped it already), and `recorder.stop()` raises the one-line error, which says
+        where the audio so far is kept."""
+        self._stop_capture(path)
+
+    def _stop_capture(self, only: str | None = None) -> None:
+        """Stop the recorder (only the one writing `only`, when given) and hand its end to
+        this thread's live stream."""
+        with self._capture:
+            recorder, path = self._recorder, self._recorder_path
+            if recorder is None or only not in (None, str(path)):
+                return
+            self._recorder = None
+            try:
+                path, failed = recorder.stop(), None
+            except Exception as e:  # device lost, disk full: the recorder keeps what it wrote
+                log.debug("stopping the recording %s failed", path, exc_info=True)
+                failed = e
+        if failed is not None:
+            self.error.emit(*_recording_error(failed, str(path.parent)))
+        self._capture_ended.emit(str(path))
+
+    def _begin_stream(self, audio: queue.Queue) -> None:
+        """A recording began: the live stream of the model loaded now takes its audio. Queued
+        after whatever this thread was asked before Record, so a model still loading then
+        joins from the first sample (its audio waited); one loaded later does not (a streamer
+        that missed the beginning would time the text wrongly: such a recording is transcribed
+        whole once it stops)."""
+        self._audio = audio
+        self._live = self._streamer
+        self._live_before = None
+        self._apply_decoding()  # a file changed since it was chosen is read again (cached)
+        self._drain_timer.start()
+
+    def _end_stream(self, path: str) -> None:
+        """The recording stopped: the stream takes the rest of its audio and finishes."""
         self._drain_timer.stop()
-        try:
-            path = recorder.stop()
-        except Exception as e:  # device lost: the recorder keeps what it wrote
-            log.debug("stopping the recording %s failed", self._recorder_path, exc_info=True)
-            self.error.emit("microphone", e)
-            path = self._recorder_path
         self._drain_audio()
-        self._meter.reset()  # the recorder's thread has ended: safe to touch
         live, self._live = self._live, None
         transcribed = live is not None and self._stream_call(live, "finish")
         if live is not None:
             live.reset()
         if self._behind:  # finish() has taken the rest
             self._tell_lag(0.0)
-        self.recording_saved.emit(str(path), transcribed)
-
-    def _on_audio(self, block: np.ndarray) -> None:
-        """The recorder's thread: queue the block for the model and draw it at once, so the
-        waveform keeps moving however long a model call in this worker's thread takes."""
-        self._audio.put(block)
-        self._meter(block)
+        self.recording_saved.emit(path, transcribed)
 
     def _drain_audio(self) -> None:
         """Feed everything queued since the last tick to the streaming transcriber at once."""
@@ -920,14 +963,11 @@ class EngineWorker(QObject):
 
 
 class _Meter:
-    """Decimates microphone blocks for the waveform and meter. Called only from the
-    recorder's thread while recording (reset after it ended); emits (points, level, seconds)."""
+    """Decimates one recording's microphone blocks for the waveform and meter. Called only
+    from its recorder's thread; emits (points, level, seconds)."""
 
     def __init__(self, emit: Callable[[np.ndarray, int, float], None]) -> None:
         self._emit = emit
-        self.reset()
-
-    def reset(self) -> None:
         self._rest = np.zeros(0, dtype=np.float32)
         self._samples = 0
 
@@ -939,6 +979,28 @@ class _Meter:
         self._rest = joined[usable:]
         points = envelope(joined[:usable], ENVELOPE_BIN)
         self._emit(points, level_percent(block), self._samples / SAMPLE_RATE)
+
+
+def _listener(audio: queue.Queue, meter: _Meter) -> Callable[[np.ndarray], None]:
+    """A recording's `on_audio` (the recorder's thread): each block queued for the live stream
+    and drawn at once, so the waveform keeps moving however long a model call takes."""
+
+    def on_audio(block: np.ndarray) -> None:
+        audio.put(block)
+        meter(block)
+
+    return on_audio
+
+
+def _recording_error(error: Exception, folder: str) -> tuple[str, Exception]:
+    """(kind, error) to report for a recording that failed. The recordings folder's errors
+    (it cannot be made or written, a full disk: engine code recording.*, or an OSError from
+    making it) are not the microphone's: they came as the raw errno under "Microphone
+    problem"."""
+    if isinstance(error, OSError):
+        error = TingxieError("recording.folder", path=folder, detail=error.strerror or str(error))
+    kind = "recordings" if getattr(error, "code", "").startswith("recording.") else "microphone"
+    return kind, error
 
 
 def _punctuated(items: Iterator, punctuator: Any) -> Iterator:
@@ -982,8 +1044,16 @@ def _progress_tqdm(signal: Any, preparing: Any) -> type:
     return QtTqdm
 
 
+# The worker's thread-safe capture slots: the handle's signals call them at once, in the
+# emitting (UI) thread, never queued behind a model call.
+_CAPTURE_SLOTS = frozenset(
+    ("set_input_device", "start_recording", "pause_recording", "resume_recording", "stop_recording")
+)
+
+
 class WorkerHandle(QObject):
-    """Lives in the UI thread: emitting its signals queues the worker's slots in its thread."""
+    """Lives in the UI thread: emitting its signals queues the worker's slots in its thread,
+    but for the microphone's (_CAPTURE_SLOTS), which run at once."""
 
     import_runtime = Signal(str, str)
     load_model = Signal(str)
@@ -1009,6 +1079,7 @@ class WorkerHandle(QObject):
     def __init__(self, worker: EngineWorker) -> None:
         super().__init__()
         self.worker = worker
+        at_once = Qt.ConnectionType.DirectConnection
         for name in (
             "import_runtime",
             "load_model",
@@ -1031,7 +1102,8 @@ class WorkerHandle(QObject):
             "embed_file",
             "shutdown",
         ):
-            getattr(self, name).connect(getattr(worker, name))
+            kind = at_once if name in _CAPTURE_SLOTS else Qt.ConnectionType.AutoConnection
+            getattr(self, name).connect(getattr(worker, name), kind)
         self.thread: QThread | None = None
 
     def cancel_file(self, job_id: int) -> None:

@@ -193,11 +193,11 @@ MESSAGES: dict[str, str] = {
     + _MICROPHONE_LOST,
     "recording.write_failed": (
         "recording could not be written to {path} ({detail}); what reached the disk is there; "
-        "free some space or choose another folder"
+        "free some space on that disk, then record again"
     ),
     "recording.write_failed_kept": (
         "recording could not be written to {path} ({detail}); the first {seconds:.1f} s are "
-        "saved there; free some space or choose another folder"
+        "saved there; free some space on that disk, then record again"
     ),
     "recording.not_a_recording": (
         "{path}: not a Tingxie recording (no WAV header); it cannot be recovered"
@@ -205,8 +205,9 @@ MESSAGES: dict[str, str] = {
     "recording.repair_failed": "{path}: could not be repaired ({detail}); check the disk",
     "recording.recover_failed": "{path}: could not be recovered ({detail})",
     "recording.folder": (
-        "recordings folder {path} cannot be made ({detail}); nothing was recorded: make that "
-        "path a writable folder (move away a file of that name), then record again"
+        "recordings folder {path} cannot be made or written ({detail}); nothing was recorded: "
+        "make it a writable folder with free space on its disk (move away a file of that "
+        "name), then record again"
     ),
     "recording.scan_failed": "{folder}: could not look for unfinished recordings ({detail})",
     # -- transcription

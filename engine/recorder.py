@@ -5,7 +5,8 @@ The PortAudio callback only copies each block into a queue. A writer thread resa
 rewrites the WAV header and fsyncs, so the file on disk is always a valid WAV that is at most
 that much behind the microphone. A sidecar marker (`<name>.wav.recording`) exists while the
 recording runs and is removed by a clean `stop()`; `find_unfinished` lists the recordings whose
-marker was left behind by a crash or kill, and `recover` repairs them.
+marker was left behind by a crash or kill (or put back by `mark_unfinished`: the app closed
+before it kept the transcript), and `recover` repairs them.
 
 sounddevice is imported on first use (`_portaudio`), not with this module: importing it loads
 the PortAudio system library, and where that is missing (libportaudio2 not installed) only
@@ -19,9 +20,10 @@ import json
 import logging
 import os
 import queue
+import re
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,8 +39,10 @@ __all__ = [
     "MicrophoneError",
     "Recorder",
     "default_input_device",
+    "find_device_name",
     "find_unfinished",
     "list_input_devices",
+    "mark_unfinished",
     "recover",
 ]
 
@@ -205,22 +209,38 @@ def default_input_device() -> InputDevice | None:
     return next((d for d in devices if d.is_default), devices[0] if devices else None)
 
 
+# ALSA ends a device's name with its card and device numbers; the card number changes when a
+# USB microphone is plugged into another port, or the machine restarts.
+_ALSA_NUMBERS = re.compile(r"\s*\(hw:\d+,\d+\)$")
+
+
+def find_device_name(saved: str, names: Sequence[str]) -> str | None:
+    """Which of `names` (the devices listed now) is the device saved as `saved`: the same name;
+    else the same but for ALSA's "(hw:CARD,DEVICE)" ("…Audio (hw:2,0)" saved is "…Audio (hw:3,0)"
+    once the card number changed); else the one whose name holds it (saved without a suffix
+    the name has now). System audio only by its own name. None when none is (or `saved` is
+    empty: the system default)."""
+    if saved in names:
+        return saved
+    if not saved or saved.startswith(SYSTEM_AUDIO):
+        return None
+    bare = _ALSA_NUMBERS.sub("", saved).casefold()
+    same = (n for n in names if _ALSA_NUMBERS.sub("", n).casefold() == bare)
+    holding = (n for n in names if saved.casefold() in n.casefold())
+    return next(same, None) or next(holding, None)
+
+
 def _resolve_device(device: int | str | None) -> InputDevice:
     devices = list_input_devices()
     if not devices:
         raise MicrophoneError("microphone.none")
     if device is None:
         return default_input_device()  # type: ignore[return-value]
+    if isinstance(device, str):
+        device = find_device_name(device, [d.name for d in devices]) or device
     for d in devices:
         if d.index == device or d.name == device:
             return d
-    if isinstance(device, str) and device.startswith(SYSTEM_AUDIO):
-        raise MicrophoneError("microphone.not_connected", device=device,
-                              names=", ".join(d.name for d in devices))  # fmt: skip
-    if isinstance(device, str):  # a name saved earlier may come back with a different suffix
-        for d in devices:
-            if device.lower() in d.name.lower():
-                return d
     names = ", ".join(d.name for d in devices)
     raise MicrophoneError("microphone.not_connected", device=device, names=names)
 
@@ -257,8 +277,12 @@ class _WavAppender:
         self.path = path
         self._fh = open(path, "xb")  # noqa: SIM115 (open for the whole recording)
         self.frames = 0
-        self._fh.write(_wav_header(0))
-        self.sync()  # a kill before the first block still leaves a valid (empty) WAV
+        try:
+            self._fh.write(_wav_header(0))
+            self.sync()  # a kill before the first block still leaves a valid (empty) WAV
+        except OSError:  # a full disk: no empty file left behind
+            self.discard()
+            raise
 
     def append(self, samples: np.ndarray) -> None:
         pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
@@ -278,6 +302,12 @@ class _WavAppender:
             self.sync()
         finally:
             self._fh.close()
+
+    def discard(self) -> None:
+        """Close and remove the file: a recording that could not begin (nothing is in it)."""
+        with contextlib.suppress(OSError):  # flushing to a full disk fails again; closes anyway
+            self._fh.close()
+        self.path.unlink(missing_ok=True)
 
     def salvage(self) -> float:
         """After a failed write (a full disk): cut the file to the whole samples that reached
@@ -312,6 +342,30 @@ def _fit_header(fh, size: int) -> int:
 
 def _marker(path: Path) -> Path:
     return path.with_name(path.name + MARKER_SUFFIX)
+
+
+def _write_marker(path: Path, device: str = "") -> None:
+    record = {
+        "pid": os.getpid(),
+        "started": _process_started(os.getpid()),
+        "sample_rate": SAMPLE_RATE,
+        "device": device,
+    }
+    _marker(path).write_text(json.dumps(record), encoding="utf-8")
+
+
+def mark_unfinished(path: str | os.PathLike[str]) -> None:
+    """Have the next start offer the recording at `path` back, as after a crash
+    (`find_unfinished`): for one the app closed before it could keep its transcript. Raises
+    OSError when the marker cannot be written."""
+    _write_marker(Path(path))
+
+
+def _folder_error(path: Path, error: OSError) -> MicrophoneError:
+    """The recordings folder cannot take `path` (read-only, full): its error, naming it."""
+    return MicrophoneError(
+        "recording.folder", path=path.parent, detail=error.strerror or str(error)
+    )
 
 
 class Recorder:
@@ -373,17 +427,10 @@ class Recorder:
             raise _open_error(self.device, e) from e
         self._resampler = StreamResampler(rate, channels)
         try:
-            self._wav = _WavAppender(self.path)
-        except OSError:
+            self._wav = self._create_files(self.device.name)
+        except Exception:
             stream.close()
             raise
-        marker = {
-            "pid": os.getpid(),
-            "started": _process_started(os.getpid()),
-            "sample_rate": SAMPLE_RATE,
-            "device": self.device.name,
-        }
-        _marker(self.path).write_text(json.dumps(marker), encoding="utf-8")
         _ACTIVE.add(self.path)
         self.sample_rate, self._stream = rate, stream
         self._writer = threading.Thread(target=self._write_loop, name="recorder-writer")
@@ -399,6 +446,24 @@ class Recorder:
             self.path.unlink(missing_ok=True)  # nothing was captured
             raise _open_error(self.device, e) from e
         log.info("recording %s from %s at %d Hz", self.path, self.device.name, rate)
+
+    def _create_files(self, device: str) -> _WavAppender:
+        """The WAV and its marker, or neither. A folder that cannot take them (read-only, full)
+        is the recordings folder's error, naming it; a file of that name already there is left
+        as it is (FileExistsError)."""
+        try:
+            wav = _WavAppender(self.path)
+        except FileExistsError:
+            raise
+        except OSError as e:
+            raise _folder_error(self.path, e) from e
+        try:
+            _write_marker(self.path, device)
+        except OSError as e:
+            wav.discard()
+            _marker(self.path).unlink(missing_ok=True)
+            raise _folder_error(self.path, e) from e
+        return wav
 
     def pause(self) -> None:
         """Drop audio until `resume()` (the device stays open, so resuming is instant)."""
