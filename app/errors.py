@@ -340,6 +340,10 @@ ZH: dict[str, str] = {
     "dataset.row_conflicting": (
         "{others} 给同一段音频写了不同的文字，每一行都会按所写的文字训练；请只保留文字正确的一行"
     ),
+    "lm.domain_unusable": (
+        "{path}：领域文本中没有模型能写出的字（是英文、拼音或其他文字？）；"
+        "请提供用模型所写的字写成的句子，或不用领域文本"
+    ),
 }
 
 STRINGS.update({f"error.{code}": (MESSAGES[code], zh) for code, zh in ZH.items()})

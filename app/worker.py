@@ -250,7 +250,7 @@ def _failed_part(error: Exception) -> str:
     """Which part of a Decoding an error from building the beam search is about: domain_text,
     hotwords, or language_model (the model's own LM, the decoder package, anything else)."""
     code = getattr(error, "code", "")
-    if code in ("lm.domain_unreadable", "lm.domain_empty"):
+    if code in ("lm.domain_unreadable", "lm.domain_empty", "lm.domain_unusable"):
         return "domain_text"
     if code in ("lm.hotwords_unreadable", "lm.hotword_weight", "lm.hotwords_empty"):
         return "hotwords"

@@ -449,6 +449,10 @@ MESSAGES: dict[str, str] = {
         "{others} give the same audio another transcript, and each trains as written; keep one "
         "row, with the right text"
     ),
+    "lm.domain_unusable": (
+        "{path}: the domain text holds no character the model writes (English, pinyin or "
+        "another script?); give sentences in the characters the model writes, or none"
+    ),
 }
 
 

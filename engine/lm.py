@@ -48,6 +48,7 @@ from .errors import TingxieError
 from .homophones import HomophoneGroups
 from .ngram import BOS, EOS, CharNgram, Interpolated, LanguageModel, read_arpa, split_sentences
 from .ngram import train_ngram as _train
+from .normalize import NormalizeOptions, is_simplified_vocab, normalize_text
 from .results import Char
 
 __all__ = [
@@ -79,8 +80,9 @@ log = logging.getLogger("tingxie.lm")
 LM_FOLDER = "lm"
 LM_CONFIG = "lm.json"
 DOMAIN_ORDER = 4  # the domain model's order (a few hundred sentences: 4-grams still help)
-# Bumped when the estimator changes, so cached domain models are rebuilt.
-_ESTIMATOR_VERSION = 1
+# Bumped when the estimator or the text's normalization changes, so cached domain models are
+# rebuilt (2: text kept Traditional for a model that writes Traditional characters).
+_ESTIMATOR_VERSION = 2
 # What `BeamDecoder.evidence` measures of each character of the best beam, in its columns: the
 # raw confidence measure (log), the CTC posterior of the chosen character itself (log; lower
 # than the frames' best where the LM overrode the acoustics), the beams' agreement on it, its
@@ -198,7 +200,7 @@ class ModelLM:
         if not config_path.is_file():
             return None
         try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
+            config = _read_config(config_path)
             if config.get("type", "char-ngram") != "char-ngram":
                 raise ValueError(f"type {config.get('type')!r} is not char-ngram")
             ngram = _read_arpa_cached_at(config_path.parent / config["file"])
@@ -207,7 +209,7 @@ class ModelLM:
                 domain = _read_arpa_cached_at(config_path.parent / config["domain"]["file"])
             known = {f for f in BeamOptions.__dataclass_fields__ if f in config}
             options = BeamOptions(**{f: config[f] for f in known})
-        except (OSError, ValueError, KeyError, TypeError, EOFError) as e:
+        except (OSError, ValueError, KeyError, TypeError) as e:
             raise LmError("lm.bad_folder", path=config_path.parent, detail=e) from e
         return cls(ngram, options, config_path.parent, domain)
 
@@ -246,6 +248,22 @@ def _read_arpa_cached_at(path: Path) -> CharNgram:
     return _read_arpa_cached(str(path), path.stat().st_mtime_ns)
 
 
+def _read_config(path: Path) -> dict[str, Any]:
+    """An lm.json's settings (a byte-order mark, as Notepad saves one, allowed); ValueError
+    when it holds no JSON object."""
+    config = json.loads(path.read_text(encoding="utf-8-sig"))
+    if not isinstance(config, dict):
+        raise ValueError(f"{path.name} holds no JSON object {{…}} of settings")
+    return config
+
+
+def _normalization(vocab: Sequence[str] | None) -> NormalizeOptions:
+    """How domain text and hotwords are normalized for a model that writes `vocab`: as
+    transcripts are, but kept Traditional where the model writes Traditional characters (as
+    engine.tune.prepare keeps its transcripts); None: any model (Simplified)."""
+    return NormalizeOptions(to_simplified=vocab is None or is_simplified_vocab(vocab))
+
+
 DOMAIN_FILE = f"domain-{DOMAIN_ORDER}gram.arpa.gz"
 
 
@@ -260,13 +278,14 @@ def add_domain_lm(
     from .atomic import atomic_write_text
 
     folder = Path(lm_folder)
-    unique = list(dict.fromkeys(s for text in sentences for s in split_sentences(text)))
+    normalize = _normalization(vocab)
+    unique = list(dict.fromkeys(s for text in sentences for s in split_sentences(text, normalize)))
     if not unique:
         return None
     model = _train(unique, DOMAIN_ORDER, vocab)
     path = model.write_arpa(folder / DOMAIN_FILE)
     config_path = folder / LM_CONFIG
-    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config = _read_config(config_path)
     config["domain"] = {"file": DOMAIN_FILE, "order": DOMAIN_ORDER, "sentences": len(unique)}
     atomic_write_text(config_path, json.dumps(config, ensure_ascii=False, indent=2) + "\n")
     return path
@@ -288,7 +307,8 @@ def domain_lm(
     """A character n-gram of a plain text file (sentences split at lines and sentence marks,
     normalized as transcripts are), over `vocab` (the decoder's characters). Built once per
     content: the ARPA file is cached under `lm_cache_dir()` by the SHA-256 of the text, the
-    order, the vocabulary and the estimator version."""
+    order, the vocabulary and the estimator version. A text with no character of `vocab` is
+    refused (LmError): its model would give each character the same probability."""
     path = Path(text_file)
     try:
         data = path.read_bytes()
@@ -302,11 +322,14 @@ def domain_lm(
     if cached.is_file():
         try:
             return _read_arpa_cached(str(cached), cached.stat().st_mtime_ns)
-        except (OSError, ValueError, EOFError):
+        except (OSError, ValueError):
             log.warning("cached domain model %s unreadable: rebuilding it", cached)
-    sentences = split_sentences(text)
+    sentences = split_sentences(text, _normalization(vocab))
     if not sentences:
         raise LmError("lm.domain_empty", path=path)
+    known = set(vocab)
+    if not any(c in known for s in sentences for c in s):  # English notes, pinyin, …
+        raise LmError("lm.domain_unusable", path=path)
     model = _train(sentences, order, vocab)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -325,12 +348,14 @@ class Hotword:
     weight: float | None = None
 
 
-def read_hotwords(path: str | os.PathLike) -> tuple[Hotword, ...]:
+def read_hotwords(
+    path: str | os.PathLike, vocab: Sequence[str] | None = None
+) -> tuple[Hotword, ...]:
     """One term per line, optionally followed by a tab or space and a weight (nats per
     character); blank lines and lines starting with # are skipped. Terms are normalized as
-    transcripts are (punctuation and spaces removed, Simplified characters)."""
-    from .normalize import normalize_text
-
+    transcripts are (punctuation and spaces removed, Simplified characters), but stay
+    Traditional for a model whose characters `vocab` are Traditional."""
+    normalize = _normalization(vocab)
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
@@ -351,7 +376,7 @@ def read_hotwords(path: str | os.PathLike) -> tuple[Hotword, ...]:
             else:
                 if not math.isfinite(weight):
                     raise LmError("lm.hotword_weight", path=path, line=n, text=line)
-        term = normalize_text(parts[0])
+        term = normalize_text(parts[0], normalize)
         if term:
             out[term] = Hotword(term, weight)
     return tuple(out.values())
@@ -386,31 +411,64 @@ class _Biasing:
     Aho-Corasick walks a trie: the state holds the longest hotword prefix the text ends with, so
     a hotword that begins a longer one (阿司, 阿司匹林) leaves the longer one's match going.
 
-    A match that breaks gives back what it earned since the last hotword it completed; a
-    completed hotword keeps its bonus. A state is (the hotword prefix matched so far, the
-    hotword last completed while the match since has continued from it): a term repeated back
-    to back earns nothing the second time, which keeps a strong bonus from writing a term twice
-    over its one stretch of audio."""
+    A match that breaks gives back what it earned beyond what it keeps: the hotwords completed
+    inside its text, each character at the weight of the heaviest one that covers it, each term
+    at its own weight (血压 0.5 beside 血压计 5 keeps 1 nat, not 血压计's 10), and terms ending
+    inside a longer one's unfinished match included (血压 in 高血压 of 高血压药: the output
+    links of Aho-Corasick). A state is (the hotword prefix matched so far, the hotword last
+    completed while the match since has continued from it): a term repeated back to back earns
+    nothing the second time, which keeps a strong bonus from writing a term twice over its one
+    stretch of audio."""
 
     START: tuple[str, str] = ("", "")
 
     def __init__(self, hotwords: Sequence[Hotword], default_weight: float) -> None:
         self.earned: dict[str, float] = {"": 0.0}
-        self.complete: set[str] = set()
+        own: dict[str, float] = {}  # each hotword's own weight per character
         self.open: set[str] = set()  # prefixes a longer hotword goes on from
         for hw in hotwords:
             w = default_weight if hw.weight is None else hw.weight
             for k in range(1, len(hw.text) + 1):
                 p = hw.text[:k]
                 self.earned[p] = max(self.earned.get(p, -math.inf), w * k)
-            self.complete.add(hw.text)
+            own[hw.text] = max(own.get(hw.text, -math.inf), w)
             self.open.update(hw.text[:k] for k in range(len(hw.text)))
-        # What a match of each prefix keeps when it breaks: the bonus of the longest hotword
-        # it begins with.
-        self.kept: dict[str, float] = {}
-        for p in sorted(self.earned, key=len):
-            self.kept[p] = self.earned[p] if p in self.complete else self.kept.get(p[:-1], 0.0)
+        self.complete = set(own)
+        # What a match of each prefix keeps when it breaks; while it goes on it holds at least
+        # that much.
+        self.kept = self._kept(own)
+        for p, value in self.kept.items():
+            self.earned[p] = max(self.earned[p], value)
         self.longest = max((len(p) for p in self.earned), default=0)
+
+    def _kept(self, own: dict[str, float]) -> dict[str, float]:
+        """For each prefix, the bonus of the hotwords completed inside it: each character at
+        the weight of the heaviest covering it (阿司 inside 阿司匹林 adds nothing at one
+        weight). The completed hotwords ending at a prefix are found through its failure link
+        (its longest proper suffix that is a prefix too) and their chain."""
+        fail: dict[str, str] = {"": ""}
+        ending: dict[str, str] = {"": ""}  # the longest hotword a prefix ends with ("": none)
+        for p in sorted(self.earned, key=len)[1:]:
+            f = fail[p[:-1]] if len(p) > 1 else None
+            while f is not None and f + p[-1] not in self.earned:
+                f = fail[f] if f else None
+            fail[p] = "" if f is None else f + p[-1]
+            ending[p] = p if p in own else ending[fail[p]]
+        kept = {"": 0.0}
+        for term in own:
+            cover: list[float | None] = [None] * len(term)
+            total = 0.0
+            for k in range(1, len(term) + 1):
+                h = ending[term[:k]]
+                while h:
+                    w = own[h]
+                    for i in range(k - len(h), k):
+                        if cover[i] is None or w > cover[i]:
+                            total += w - (cover[i] or 0.0)
+                            cover[i] = w
+                    h = ending[fail[h]]
+                kept[term[:k]] = total
+        return kept
 
     def step(self, state: tuple[str, str], token: str) -> tuple[tuple[str, str], float]:
         """The state after `token` and the bonus of the step (negative: a partial match broke
@@ -425,9 +483,12 @@ class _Biasing:
         # the match still runs from `last`: through it, or from where it ended
         after_last = continued or len(p) == since_last + 1
         if p == last and p in self.complete and after_last:  # the same term again, back to back
-            since = self.earned[matched] - (self.earned[last] if through_last else 0.0)
-            return (p if p in self.open else "", last), -since
-        bonus = self.earned[p] - self.earned[matched] + (0.0 if continued else self.kept[matched])
+            # back to what the text kept before this match: the repeat keeps nothing of its own
+            repeat = self.earned[p] - self.earned[matched] - (0.0 if through_last else self.kept[p])
+            return (p if p in self.open else "", last), repeat
+        # a match that broke keeps what it completed, less what its new match (p) began with
+        kept = 0.0 if continued else self.kept[matched] - self.kept[p[:-1]]
+        bonus = self.earned[p] - self.earned[matched] + kept
         if p in self.complete:
             # a term completed on the way to repeating `last` (阿司 of 阿司匹林阿司匹林) leaves it
             on_the_way = after_last and last.startswith(p)
@@ -435,8 +496,8 @@ class _Biasing:
         return (p, last if after_last else ""), bonus
 
     def end(self, state: tuple[str, str]) -> float:
-        """The bonus of ending in `state`: a match in progress gives back what it earned since
-        the last hotword it completed."""
+        """The bonus of ending in `state`: a match in progress gives back what it earned beyond
+        what the hotwords completed inside it keep."""
         return self.kept[state[0]] - self.earned[state[0]]
 
 
@@ -647,13 +708,13 @@ class BeamDecoder:
             lm = domain if lm is None else Interpolated(
                 [(lm, 1 - options.domain_weight), (domain, options.domain_weight)]
             )  # fmt: skip
-        source: object = "hotwords"
-        if isinstance(hotwords, str | os.PathLike):
-            source, hotwords = hotwords, read_hotwords(hotwords)
+        path = hotwords if isinstance(hotwords, str | os.PathLike) else None
+        if path is not None:
+            hotwords = read_hotwords(path, chars)
         homophones = domain_text is not None if homophones is None else homophones
-        hot = _writable_hotwords(hotwords or (), chars, source)
-        if not hot and source != "hotwords":  # a file given, and not one term of it usable
-            raise LmError("lm.hotwords_empty", path=source)
+        hot = _writable_hotwords(hotwords or (), chars, "hotwords" if path is None else path)
+        if not hot and path is not None:  # a file given, and not one term of it usable
+            raise LmError("lm.hotwords_empty", path=path)
         return cls(vocab, blank_id, special_ids, word_delimiter, lm, options, hot, homophones)
 
     def with_options(self, **changes: Any) -> BeamDecoder:
@@ -853,13 +914,17 @@ def decoder_chars(vocab: Sequence[str], blank_id: int, special_ids: frozenset[in
     ]
 
 
-def text_sentences(texts: Sequence[str | os.PathLike]) -> list[str]:
-    """The sentences of plain text files, split and normalized as in `domain_lm`; raises
-    LmError naming the file that cannot be read, or all of them when they hold no sentence."""
+def text_sentences(
+    texts: Sequence[str | os.PathLike], vocab: Sequence[str] | None = None
+) -> list[str]:
+    """The sentences of plain text files, split and normalized as in `domain_lm` for a model
+    that writes `vocab` (None: Simplified); raises LmError naming the file that cannot be read,
+    or all of them when they hold no sentence."""
+    normalize = _normalization(vocab)
     sentences: list[str] = []
     for text in texts:
         try:
-            sentences += split_sentences(Path(text).read_text(encoding="utf-8-sig"))
+            sentences += split_sentences(Path(text).read_text(encoding="utf-8-sig"), normalize)
         except (OSError, UnicodeDecodeError) as e:
             raise LmError("lm.domain_unreadable", path=text, detail=e) from e
     if not sentences:
@@ -885,7 +950,7 @@ def build_model_lm(
         raise LmError("lm.bad_folder", path=folder, detail=e) from e
     specials = {"<pad>", "<s>", "</s>", "<unk>", "|"}
     chars = [t for t in vocab_map if t not in specials and not t.startswith("<")]
-    sentences = text_sentences(texts)
+    sentences = text_sentences(texts, chars)
     ngram = _train(sentences, order, chars)
     model = ModelLM(ngram, options or BeamOptions(), folder / LM_FOLDER)
     extra = {"trained_on": [Path(t).name for t in texts], "sentences": len(sentences)}

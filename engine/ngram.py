@@ -27,11 +27,16 @@ import gzip
 import io
 import math
 import re
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .atomic import atomic_write_text
+
+if TYPE_CHECKING:
+    from .normalize import NormalizeOptions
 
 __all__ = [
     "BOS",
@@ -49,6 +54,8 @@ BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 _LOG10 = math.log(10.0)
 # The floor where a token is not even in the vocabulary (log10 ARPA convention: −99 = never).
 _NEVER = -99.0
+# The largest log10 value a float holds as a power of 10 (10 ** 308.25 is the largest float).
+_LOG10_MAX = 308.0
 # Sentence ends in running text: a domain text may be a document, not one sentence a line.
 _SENTENCE_END = re.compile(r"[。！？；!?;\n\r…]+")
 
@@ -127,53 +134,98 @@ class CharNgram(LanguageModel):
         text = self.arpa()
         if path.suffix == ".gz":
             tmp = path.with_name(f".{path.name}.tmp")
-            with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=9) as f:
-                f.write(text)
-            tmp.replace(path)
+            try:
+                with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=9) as f:
+                    f.write(text)
+                tmp.replace(path)
+            except BaseException:  # a full disk: no partial file left behind
+                tmp.unlink(missing_ok=True)
+                raise
             return path
         return atomic_write_text(path, text)
 
 
 def read_arpa(path: str | Path) -> CharNgram:
-    """Read an ARPA file (plain or .gz); tokens are whatever the file's n-grams are made of."""
+    """Read an ARPA file (plain or .gz); tokens are whatever the file's n-grams are made of.
+    ValueError for anything that is not a whole ARPA file: damaged compression, a line that is
+    not an n-gram, no \\end\\ line or fewer n-grams than its \\data\\ header counts (a copy
+    cut short would otherwise read as a smaller model)."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            model = _parse_arpa(f, path)
+            f.read()  # on to the end, where gzip checks the data against its CRC
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:  # a damaged or cut-short .gz
+        raise ValueError(f"{path}: damaged or cut short ({e})") from e
+    return model
+
+
+def _parse_arpa(lines: Iterable[str], path: Path) -> CharNgram:
+    """The model in an ARPA file's lines, checked against the counts of its header."""
+    declared: dict[int, int] = {}  # the \data\ header's count of each order
+    read: dict[int, int] = defaultdict(int)
     probs: dict[tuple, float] = {}
     backoffs: dict[tuple, float] = {}
-    order = 0
-    section = 0
-    with opener(path, "rt", encoding="utf-8") as f:
-        for raw in f:
-            line = raw.strip()
-            if not line:
-                continue
-            if line.startswith("\\"):
-                m = re.fullmatch(r"\\(\d+)-grams:", line)
-                section = int(m.group(1)) if m else 0
-                order = max(order, section)
-                continue
-            if section == 0:
-                continue
-            parts = line.split()
-            if len(parts) < 1 + section:
-                raise ValueError(f"{path}: bad {section}-gram line {line!r}")
-            gram = tuple(parts[1 : 1 + section])
-            probs[gram] = 10.0 ** float(parts[0])
-            if len(parts) > 1 + section:
-                backoffs[gram] = 10.0 ** float(parts[1 + section])
+    section: int | None = None  # None: before \data\ (comments), 0: in it, k: the k-grams
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
+        if line == "\\end\\":
+            break
+        if line.startswith("\\"):
+            m = re.fullmatch(r"\\(\d+)-grams:", line)
+            if line != "\\data\\" and not m:
+                raise ValueError(f"{path}: {line!r} is not an ARPA section")
+            section = int(m.group(1)) if m else 0
+            continue
+        if section == 0:
+            m = re.fullmatch(r"ngram\s+(\d+)\s*=\s*(\d+)", line)
+            if m:
+                declared[int(m.group(1))] = int(m.group(2))
+            continue
+        if section is None:
+            continue
+        parts = line.split()
+        if len(parts) < 1 + section:
+            raise ValueError(f"{path}: bad {section}-gram line {line!r}")
+        gram = tuple(parts[1 : 1 + section])
+        probs[gram] = _power10(parts[0], path)
+        if len(parts) > 1 + section:
+            backoffs[gram] = _power10(parts[1 + section], path)
+        read[section] += 1
+    else:  # the lines ran out before \end\
+        raise ValueError(f"{path}: no \\end\\ line: the file is cut short")
+    order = max((k for k, n in declared.items() if n > 0), default=0)
     if order == 0:
-        raise ValueError(f"{path}: no n-grams (not an ARPA file?)")
+        raise ValueError(f"{path}: no n-gram counts in a \\data\\ header (not an ARPA file?)")
+    for k in sorted(set(declared) | set(read)):
+        if read[k] != declared.get(k, 0):
+            raise ValueError(
+                f"{path}: {read[k]} {k}-grams where its header counts {declared.get(k, 0)}: "
+                "the file is damaged or cut short"
+            )
     return CharNgram(order, probs, backoffs)
 
 
-def split_sentences(text: str) -> list[str]:
+def _power10(text: str, path: Path) -> float:
+    """10 ** an ARPA log10 value; ValueError for what is not one (nan, or beyond a float)."""
+    value = float(text)
+    if math.isnan(value) or value > _LOG10_MAX:
+        raise ValueError(f"{path}: {text!r} is not a log10 probability or back-off weight")
+    return 10.0**value
+
+
+def split_sentences(text: str, options: NormalizeOptions | None = None) -> list[str]:
     """Sentences of a plain text, normalized as transcripts are (engine.normalize: punctuation
-    and spaces removed, Traditional → Simplified, …): split at lines and sentence-ending marks."""
+    and spaces removed, Traditional → Simplified, …; `options`: other rewrites, e.g. none to
+    Simplified for a model that writes Traditional): split at lines and sentence-ending marks."""
     from .normalize import normalize_text
 
     out = []
     for piece in _SENTENCE_END.split(text):
-        s = normalize_text(piece)
+        s = normalize_text(piece, options)
         if s:
             out.append(s)
     return out

@@ -342,3 +342,12 @@ def test_a_domain_text_reaches_the_engines_beam_search(
     assert _chars(_run_file(qtbot, worker, str(audio))) == plain
     worker.set_decoding(Decoding(decoder="greedy", domain_text=empty))
     assert len(failed) == 1  # greedy reads no domain text
+
+
+def test_a_domain_text_with_no_character_the_model_writes_drops_only_the_domain_text():
+    """lm.domain_unusable (English notes, pinyin) was taken for a failure of the model's own
+    language model, and the app fell back to greedy decoding."""
+    from app.worker import _failed_part
+    from engine.lm import LmError
+
+    assert _failed_part(LmError("lm.domain_unusable", path="notes.txt")) == "domain_text"

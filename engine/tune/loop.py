@@ -265,7 +265,9 @@ class Job:
         unk = processor.tokenizer.unk_token_id
         space = ids.get(getattr(processor.tokenizer, "word_delimiter_token", "|"), unk)
         # read now, so that a bad file stops the job before its steps, not after them
-        lm_text = text_sentences([cfg.domain_text]) if cfg.domain_text else [e.text for e in train]
+        lm_text = (
+            text_sentences([cfg.domain_text], vocab) if cfg.domain_text else [e.text for e in train]
+        )
         return _Data(
             train=train,
             train_labels=[
