@@ -302,3 +302,20 @@ def test_lm_json_saved_with_a_byte_order_mark_is_read(tmp_path):
     assert lm is not None and lm.options.lm_weight == 0.9
     add_domain_lm(tmp_path / "lm", ["医生看人"], CHARS)  # a tuning job's export reads it too
     assert ModelLM.from_folder(tmp_path).domain is not None
+
+
+def test_greedy_decoding_says_it_does_not_use_hotwords_or_domain_text(tiny_model_dir, tmp_path,
+                                                                      capsys):  # fmt: skip
+    """`--decoder greedy --hotwords terms.txt` transcribed without a word that the terms were
+    not used (even a path that does not exist passed unnoticed)."""
+    import soundfile as sf
+
+    from engine.cli import main
+
+    sf.write(tmp_path / "a.wav", np.zeros(16_000, np.float32), 16_000)
+    code = main(["transcribe", str(tmp_path / "a.wav"), "--model", str(tiny_model_dir),
+                 "--decoder", "greedy", "--hotwords", str(tmp_path / "terms.txt"),
+                 "--no-punctuation", "--out", str(tmp_path)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0 and "decoder: greedy" in err
+    assert "are not used with --decoder greedy" in err

@@ -403,6 +403,12 @@ def prepare(
             print(f"error: {e}", file=sys.stderr)
             return 2
         print(f"decoder: {describe_decoder(beam)}", file=sys.stderr)
+        if beam is None and (args.domain_text or args.hotwords):
+            print(
+                "warning: --domain-text and --hotwords are read by the beam search and are not "
+                "used with --decoder greedy; leave --decoder out to use them",
+                file=sys.stderr,
+            )
     elif args.domain_text or args.hotwords:  # a typo'd path would pass unnoticed otherwise
         print(
             "warning: --domain-text and --hotwords are for CTC models and are not used with "
