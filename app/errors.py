@@ -179,7 +179,8 @@ ZH: dict[str, str] = {
     "microphone.stalled": "麦克风“{device}”在录音中途停止传送音频；" + _MICROPHONE_LOST,
     "microphone.disappeared": "麦克风“{device}”在录音中途断开；" + _MICROPHONE_LOST,
     "recording.write_failed": (
-        "无法写入录音 {path}（{detail}）；已写入磁盘的部分保留在那里；请释放该磁盘的空间，然后重新录音"
+        "无法写入录音 {path}（{detail}）；已写入磁盘的部分保留在那里；"
+        "请释放该磁盘的空间，然后重新录音"
     ),
     "recording.write_failed_kept": (
         "无法写入录音 {path}（{detail}）；前 {seconds:.1f} 秒已保存在那里；"

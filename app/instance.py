@@ -6,9 +6,16 @@ folder (stale locks of a crashed app are taken over) and listens on a local sock
 start finds the lock taken, sends its file arguments over the socket, and the first window
 queues them and comes to the front.
 
-The message is the JSON list of paths and a newline. A large selection ("Open with" on
-thousands of files) is more than a socket carries at once: the sender waits until all of it is
-written, and the receiver collects each connection's bytes until the newline.
+The message is the JSON list of paths and a newline; the first instance answers "ok" and a
+newline once its window has queued them. A large selection ("Open with" on thousands of files)
+is more than a socket carries at once: the sender waits until all of it is written, and the
+receiver collects each connection's bytes until the newline.
+
+Only the answer counts as handed over: a first instance that is quitting (its window closing,
+the UI thread waiting for the engine) takes the connection into the socket's backlog, reads
+nothing and answers nothing, and stops listening once its window has closed. A later start
+that got no answer opens its own window with its files (or takes the lock, once the first has
+quit) rather than exit with them lost.
 """
 
 from __future__ import annotations
@@ -31,12 +38,14 @@ _CONNECTED = QLocalSocket.LocalSocketState.ConnectedState
 _LOCK = "app.lock"
 
 _WAIT_MS = 2000  # for the first instance's server while it is still starting
-_SEND_MS = 5000  # for the first instance to take the whole message (its UI thread reads it)
+_SEND_MS = 5000  # for the first instance to take the whole message and answer (its UI thread)
+_ACK = b"ok\n"
 
 
 class SingleInstance(QObject):
     """`claim(files)` is True in the first instance (which then emits `files_received` for
-    every later start), False in a later one (its files were handed over)."""
+    every later start until `stop_listening`), False in a later one (its files were handed
+    over)."""
 
     files_received = Signal(list)
 
@@ -67,22 +76,42 @@ class SingleInstance(QObject):
 
     def claim(self, files: list[str]) -> bool:
         if self._held or self._lock.tryLock(100):
-            QLocalServer.removeServer(self.name)  # a socket left by a crashed instance
-            self._server = QLocalServer(self)
-            self._server.newConnection.connect(self._accept)
-            if not self._server.listen(self.name):
-                log.warning("no single-instance socket (%s)", self._server.errorString())
+            self._listen()
             return True
         deadline = time.monotonic() + _WAIT_MS / 1000
-        while time.monotonic() < deadline:
+        while True:
             if self._send(files):
                 return False
+            if self._lock.tryLock(100):  # the running app has quit meanwhile
+                self._listen()
+                return True
+            if time.monotonic() >= deadline:
+                break
             time.sleep(0.1)
-        log.warning("another Tingxie holds the library but does not answer; starting anyway")
+        log.warning("another Tingxie holds the library but did not take the files (it does not "
+                    "answer, or it is quitting); starting anyway")  # fmt: skip
         return True
 
+    def stop_listening(self) -> None:
+        """Take no more files from later starts: the window that would queue them is closing.
+        Those that connected meanwhile get no answer, and open their own window."""
+        if self._server is None:
+            return
+        self._server.close()  # also drops the connections it had not handed out
+        for socket in self._server.findChildren(QLocalSocket):  # those it had: their senders
+            socket.abort()  # see the connection end without an answer at once
+        self._server = None
+
+    def _listen(self) -> None:
+        QLocalServer.removeServer(self.name)  # a socket left by a crashed instance
+        self._server = QLocalServer(self)
+        self._server.newConnection.connect(self._accept)
+        if not self._server.listen(self.name):
+            log.warning("no single-instance socket (%s)", self._server.errorString())
+
     def _send(self, files: list[str]) -> bool:
-        """Whether the whole message was written to the first instance."""
+        """Whether the first instance took the files: the whole message written, and its
+        answer read, within _SEND_MS."""
         socket = QLocalSocket()
         socket.connectToServer(self.name)
         if not socket.waitForConnected(200):
@@ -92,20 +121,20 @@ class SingleInstance(QObject):
         socket.write(message)
         # One wait writes what the socket takes at once (some 200 KB): wait until all is out.
         deadline = time.monotonic() + _SEND_MS / 1000
-        while socket.bytesToWrite() > 0 and socket.state() == _CONNECTED:
-            left_ms = int((deadline - time.monotonic()) * 1000)
-            if left_ms <= 0:
+        while socket.bytesToWrite() > 0 and _wait(socket, deadline, socket.waitForBytesWritten):
+            pass
+        while socket.bytesToWrite() == 0 and not socket.canReadLine():
+            if not _wait(socket, deadline, socket.waitForReadyRead):
                 break
-            socket.waitForBytesWritten(min(left_ms, 500))
-        sent = socket.bytesToWrite() == 0 and socket.state() == _CONNECTED
-        if not sent:
-            log.warning("could not hand %d file(s) over to the running Tingxie (%d of %d bytes "
-                        "unsent: %s)", len(paths), socket.bytesToWrite(), len(message),
-                        socket.errorString())  # fmt: skip
-            socket.abort()  # the first instance drops a message without its newline
-            return False
-        socket.disconnectFromServer()
-        return True
+        if socket.canReadLine() and bytes(socket.readLine()) == _ACK:
+            socket.disconnectFromServer()
+            return True
+        unsent = socket.bytesToWrite()
+        why = "no answer" if socket.state() == _CONNECTED else socket.errorString()
+        log.warning("could not hand %d file(s) over to the running Tingxie (%d of %d bytes "
+                    "unsent; %s)", len(paths), unsent, len(message), why)  # fmt: skip
+        socket.abort()  # the first instance drops a message without its newline
+        return False
 
     def _accept(self) -> None:
         while self._server is not None and self._server.hasPendingConnections():
@@ -120,9 +149,9 @@ class SingleInstance(QObject):
         while (end := received.find(b"\n")) >= 0:  # the rest of a message comes with readyRead
             line = bytes(received[:end])
             del received[: end + 1]
-            self._message(line)
+            self._message(socket, line)
 
-    def _message(self, line: bytes) -> None:
+    def _message(self, socket: QLocalSocket, line: bytes) -> None:
         try:
             paths = json.loads(line.decode())
         except ValueError:  # UnicodeDecodeError too
@@ -132,6 +161,8 @@ class SingleInstance(QObject):
             return
         log.info("a second start handed over %d file(s)", len(paths))
         self.files_received.emit([p for p in paths if isinstance(p, str)])
+        socket.write(_ACK)
+        socket.flush()
 
     def _closed(self, socket: QLocalSocket, received: bytearray) -> None:
         if socket.bytesAvailable():
@@ -140,3 +171,13 @@ class SingleInstance(QObject):
             log.info("dropped an incomplete message (%d bytes) from a second start", len(received))
             received.clear()
         socket.deleteLater()
+
+
+def _wait(socket: QLocalSocket, deadline: float, wait) -> bool:
+    """One `wait` (waitForBytesWritten or waitForReadyRead) of at most 500 ms before
+    `deadline`; False once the deadline has passed or the connection is gone."""
+    left_ms = int((deadline - time.monotonic()) * 1000)
+    if left_ms <= 0 or socket.state() != _CONNECTED:
+        return False
+    wait(min(left_ms, 500))
+    return True

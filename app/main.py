@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
-__all__ = ["ICON", "build_window", "main"]
+if TYPE_CHECKING:
+    from .window import MainWindow
+
+__all__ = ["ICON", "bring_forward", "build_window", "main"]
 
 ICON = Path(__file__).resolve().parents[1] / "resources" / "icons" / "org.tingxie.Tingxie.svg"
 
@@ -92,18 +97,43 @@ def main(argv: list[str] | None = None) -> int:
     if not instance.claim(files):
         return 0
     window = build_window()
-
-    def bring_forward(paths: list[str]) -> None:
-        window.add_files(paths)
-        window.showNormal()
-        window.raise_()
-        window.activateWindow()
-
-    instance.files_received.connect(bring_forward)
+    instance.files_received.connect(lambda paths: bring_forward(window, paths))
+    # Closed, the window queues nothing: a later start that finds the app quitting keeps its
+    # files (and opens its own window) instead of handing them over to be lost.
+    qt.lastWindowClosed.connect(instance.stop_listening)
     window.show()
     window.start()
     window.add_files(files)
-    return qt.exec()
+    status = qt.exec()
+    if window.handle.thread is not None:
+        _leave_the_engine(status)
+    return status
+
+
+def bring_forward(window: MainWindow, paths: list[str]) -> None:
+    """Queue files a later start handed over and bring the window to the front: out of the
+    taskbar when minimized, else as it is (maximized and full screen stay so)."""
+    from PySide6.QtCore import Qt
+
+    window.add_files(paths)
+    window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
+    window.show()
+    window.raise_()
+    window.activateWindow()
+
+
+def _leave_the_engine(status: int) -> NoReturn:
+    """End the process while the engine thread still runs (a model download or its int8
+    copy outlived the close's wait): Python would destroy its running QThread on the way
+    out, and Qt aborts on that. The window has saved what it holds and closed the library;
+    the settings are saved as they change."""
+    logging.getLogger("tingxie.app").warning(
+        "the engine is still busy (a model loading); leaving it unfinished"
+    )
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ cache, or the shipped demo."""
 
 from __future__ import annotations
 
+import os
+
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -55,7 +57,12 @@ class ModelDialog(QDialog):
         layout.addWidget(buttons)
 
     def source(self) -> str:
-        return self.edit.text().strip()
+        """The text as typed, but an existing folder as an absolute path: it is remembered,
+        and the next start (from the desktop, in another working folder) would read a
+        relative one as a Hub id. Symbolic links stay links (the user may point them on)."""
+        text = self.edit.text().strip()
+        folder = os.path.expanduser(text)
+        return os.path.abspath(folder) if text and os.path.isdir(folder) else text
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, tr("dialog.choose_model"), self.source())

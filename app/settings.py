@@ -75,7 +75,8 @@ class Preferences:
     # Watch folders with their auto-export templates (stored as a JSON list).
     watch_folders: tuple[WatchSpec, ...] = ()
     # Entries of that list this version cannot read (a hand edit, a newer version's format),
-    # as JSON text: not watched, and written back unchanged after the others.
+    # as JSON text: not watched, and written back unchanged after the others. A text that is
+    # not JSON is the whole value, which did not read as JSON (a quote or bracket short).
     watch_unreadable: tuple[str, ...] = ()
     # Restore punctuation (，。？！、) in file transcripts and live segments (engine.punctuation).
     punctuation: bool = True
@@ -174,8 +175,19 @@ def load(store: QSettings) -> Preferences:
 
 def _watch_specs(raw: Any) -> tuple[tuple[WatchSpec, ...], tuple[str, ...]]:
     """Watch folders from their JSON list, and the entries that do not read (logged) as JSON
-    text: they are not watched, but kept."""
-    entries = json.loads(raw) if isinstance(raw, str) else []
+    text: they are not watched, but kept. A value that is not JSON at all is kept whole, as
+    its text: a hand edit a quote short is mended in the file, not replaced by []."""
+    # Without the quotes QSettings writes, it splits a value at its commas (and drops the
+    # JSON's quotes): its parts, rejoined, are the nearest text of it there is.
+    text = raw if isinstance(raw, str) else ", ".join(str(part) for part in raw)
+    if not text.strip():
+        return (), ()
+    try:
+        entries = json.loads(text)
+    except ValueError as e:
+        log.warning("watch_folders in the settings file is not a JSON list (%s); no folder is "
+                    "watched, and the text is kept as it is: %s", e, text)  # fmt: skip
+        return (), (text,)
     specs, unreadable = [], []
     for entry in entries if isinstance(entries, list) else [entries]:
         try:
@@ -202,7 +214,11 @@ def unreadable_watch_folders(prefs: Preferences) -> list[tuple[str, str]]:
     """The watch folders of the settings file that are not watched, as (folder, why)."""
     found = []
     for text in prefs.watch_unreadable:
-        entry = json.loads(text)
+        try:
+            entry = json.loads(text)
+        except ValueError as e:  # the whole value, as it was found
+            found.append((text, f"not a JSON list: {e}"))
+            continue
         folder = entry.get("folder") if isinstance(entry, dict) else None
         try:
             _watch_spec(entry)
@@ -217,8 +233,21 @@ def save(store: QSettings, prefs: Preferences) -> None:
         if f.name == "watch_unreadable":
             continue  # written with watch_folders
         if f.name == "watch_folders":
-            entries = [asdict(spec) for spec in value]
-            entries += [json.loads(text) for text in prefs.watch_unreadable]
-            value = json.dumps(entries, ensure_ascii=False)
+            value = _watch_value(value, prefs.watch_unreadable)
         store.setValue(f.name, value)
     store.sync()
+
+
+def _watch_value(specs: tuple[WatchSpec, ...], unreadable: tuple[str, ...]) -> str:
+    """The watch folders' JSON list, the unreadable entries after the others. A whole value
+    that was not JSON is written back as it was while nothing else is to be kept, and as a
+    text entry of the list once folders are added beside it (still kept, and still told)."""
+    entries: list[Any] = [asdict(spec) for spec in specs]
+    for text in unreadable:
+        try:
+            entries.append(json.loads(text))
+        except ValueError:
+            if unreadable == (text,) and not specs:
+                return text
+            entries.append(text)
+    return json.dumps(entries, ensure_ascii=False)

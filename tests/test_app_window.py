@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from app_fakes import FakeDevice, FakePlayer, emitted, recorder_factory, tone
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -170,9 +170,13 @@ def test_file_queue_progress_results_failure_and_cancel(qtbot, make_window, dial
     assert "bad.mp3: not an audio file" in window.queue.status_text(bad)
     qtbot.waitUntil(lambda: window.queue.progress(slow) > 0, timeout=5000)
     assert window.queue.state(slow) == "running" and window.queue.progress(slow) < 1
-    window.queue._rows[slow].cancel.click()
+    queue, row = window.queue, window.queue.visualItemRect(window.queue._rows[slow].item)
+    cancel = queue.header().sectionViewportPosition(3) + queue.header().sectionSize(3) // 2
+    qtbot.mouseClick(
+        queue.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(cancel, row.center().y())
+    )
     qtbot.waitUntil(lambda: window.queue.state(slow) == "cancelled", timeout=5000)
-    assert not window.queue._rows[slow].cancel.isEnabled()
+    assert not window.queue.can_cancel(slow)
     # The finished file's transcript is shown in the transcript view, colored.
     assert window.current == good
     assert window.transcript.toPlainText() == "你好\n世界\n"
