@@ -11,6 +11,10 @@ its boundary: the middle of its first `pause_seconds` (on a 20 ms grid). Charact
 before a boundary belong to the segment it ends, the others to the next. The middle, not the
 start, because a CTC model emits a character at or just after its sound, sometimes after the
 detector has already heard silence.
+
+silero hears quiet audio raised toward a common level (`_Leveller`), as the speech model,
+which normalizes what it decodes, hears it: a speaker far from the microphone after a near
+one is speech, not a silence to skip.
 """
 
 from __future__ import annotations
@@ -32,6 +36,23 @@ _ENERGY_BLOCK = 320  # 20 ms energy frames
 # Boundaries lie on a 20 ms grid, the frame hop of wav2vec2-family models at 16 kHz, so the file
 # path's cuts there (TranscribeOptions.cut_at_pauses) and the live finals' segments coincide.
 _GRID = 320
+# silero judges each window against the level of the audio before it: after speech peaking at
+# -10 dBFS, a second speaker peaking at -41 dBFS read as silence (and at -50 dBFS, whole
+# sentences of it), though in a recording of its own silero hears it, and the speech model,
+# which normalizes each stretch it decodes to its own level, transcribes it. So silero hears
+# the audio levelled first (`_Leveller`): each window raised by the gain that brings the level
+# of the recent audio (an envelope that follows a louder window at once and falls by
+# _RELEASE_DB a second after it) up to _TARGET_DB, by at most _MAX_GAIN_DB. Never lowered:
+# speech louder than the target, and the first 0.4 s of a pause after speech at -20 dBFS, are
+# heard as they were (on 25 synthetic passages with noise and reverberation, 29 of 13 694
+# windows changed, no pause added or lost, none moved by more than 20 ms). Noise is no speech
+# to silero at any level (white to brown and speech-shaped noise from -80 to -45 dBFS, and the
+# background of the project's real clips raised by up to 45 dB: at most 1 % of windows taken
+# for speech), so a pause is still found in faint noise, while the far speaker is heard down
+# to -70 dBFS peaks after a near one at -10 (without: -30).
+_TARGET_DB = -45.0  # window RMS (dBFS) that quiet audio is raised to
+_RELEASE_DB = 60.0  # dB a second the envelope falls after louder audio
+_MAX_GAIN_DB = 40.0  # bounds the gain, so the quietest hiss stays quiet
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +94,7 @@ class PauseDetector:
         self._block = _SILERO_BLOCK if self.options.vad == "silero" else _ENERGY_BLOCK
         self._pause = round(self.options.pause_seconds * SAMPLE_RATE)
         self._silero = _load_silero() if self.options.vad == "silero" else None
+        self._leveller = _Leveller()
         self.reset()
 
     def reset(self) -> None:
@@ -82,6 +104,7 @@ class PauseDetector:
         self._silence_start: int | None = None
         self._paused = False  # a pause was reported and no speech has followed it yet
         self._onsets: list[int] = []
+        self._leveller.reset()
         if self._silero is not None:
             self._silero.reset_states()
 
@@ -109,9 +132,8 @@ class PauseDetector:
         """Whether each of the whole blocks of `samples` is speech."""
         blocks = samples.reshape(-1, self._block)
         if self._silero is None:
-            rms = np.sqrt(np.mean(np.square(blocks, dtype=np.float64), axis=1))
-            return 20 * np.log10(np.maximum(rms, 1e-10)) > self.options.energy_threshold_db
-        return self._silero.probabilities(samples) > self.options.vad_threshold
+            return _level_db(blocks) > self.options.energy_threshold_db
+        return self._silero.probabilities(self._leveller(samples)) > self.options.vad_threshold
 
     def push(self, samples: np.ndarray) -> list[int]:
         self._pending = np.concatenate([self._pending, np.asarray(samples, np.float32)])
@@ -169,8 +191,9 @@ def find_speech(
     min_silence_seconds: float = 0.1,
 ) -> list[tuple[float, float]]:
     """The stretches of speech (start, end in seconds) in a whole 16 kHz recording, by
-    silero-vad: a stretch is at least min_speech_seconds long, and silences shorter than
-    min_silence_seconds do not end one (engine.speakers embeds the voices in them)."""
+    silero-vad on the levelled audio (a quiet speaker's too): a stretch is at least
+    min_speech_seconds long, and silences shorter than min_silence_seconds do not end one
+    (engine.speakers embeds the voices in them)."""
     import torch
 
     threads = torch.get_num_threads()
@@ -182,7 +205,7 @@ def find_speech(
     windows = np.zeros(-(-len(audio) // _SILERO_BLOCK) * _SILERO_BLOCK, np.float32)
     windows[: len(audio)] = audio  # the last window padded with silence, as silero_vad does
     stamps = get_speech_timestamps_from_probs(
-        _load_silero().probabilities(windows).tolist(),
+        _load_silero().probabilities(_Leveller()(windows)).tolist(),
         threshold=threshold,
         sampling_rate=SAMPLE_RATE,
         min_speech_duration_ms=round(min_speech_seconds * 1000),
@@ -190,6 +213,42 @@ def find_speech(
         audio_length_samples=len(audio),
     )
     return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
+
+
+def _level_db(blocks: np.ndarray) -> np.ndarray:
+    """The RMS level (dBFS) of each row of `blocks`."""
+    rms = np.sqrt(np.mean(np.square(blocks, dtype=np.float64), axis=1))
+    return 20 * np.log10(np.maximum(rms, 1e-10))
+
+
+class _Leveller:
+    """Raises quiet audio toward _TARGET_DB, window by window, before silero judges it (why,
+    and what it leaves alone: the comment at _TARGET_DB). The envelope runs on from call to
+    call, so a stream pushed in blocks of any size is levelled as the whole recording is."""
+
+    _STEP_DB = _RELEASE_DB * _SILERO_BLOCK / SAMPLE_RATE  # the envelope's fall a window
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._envelope_db = -np.inf  # a recording's first window sets it
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        """`samples` (a whole number of silero windows), each window times its gain."""
+        windows = np.asarray(samples, np.float32).reshape(-1, _SILERO_BLOCK)
+        if not len(windows):
+            return windows.reshape(-1)
+        level_db = _level_db(windows)
+        # envelope[i] = max(level[i], envelope[i - 1] - step), unrolled: with the fall added
+        # back as a ramp, it is a running maximum
+        ramp = np.arange(len(windows)) * self._STEP_DB
+        raised = level_db + ramp
+        raised[0] = max(raised[0], self._envelope_db - self._STEP_DB)
+        envelope_db = np.maximum.accumulate(raised) - ramp
+        self._envelope_db = float(envelope_db[-1])
+        gain_db = np.clip(_TARGET_DB - envelope_db, 0.0, _MAX_GAIN_DB)
+        return (windows * (10 ** (gain_db / 20)).astype(np.float32)[:, None]).reshape(-1)
 
 
 class _Silero:
