@@ -313,7 +313,6 @@ def test_child_runs_cancels_and_resumes_a_job(tmp_path, corpus):
     # Long enough that it cannot end before the cancel arrives (4 steps did, on an idle CI
     # machine); shortened below so the resumed run is quick.
     job = JobFolder.create(tmp_path, "tones", [str(corpus[1])], _config(corpus, steps=10_000))
-    job.request_cancel()  # left from an earlier run: cleared when the child starts
     proc = subprocess.Popen(
         [sys.executable, "-m", "engine.tune.child", "run", str(job.path)],
         cwd=ROOT,

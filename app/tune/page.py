@@ -7,9 +7,9 @@ the supervisor (`app.tune.supervisor`), which runs every job in a child process;
 job folders and the catalogue are the engine's (`engine.tune.prepare`, `engine.tune.jobs`).
 
 When the page opens it looks at the job folders: a job still running (the app was closed while
-it ran) is followed again, and a job that stopped with checkpoints (cancelled, crashed, killed)
-is offered for resume. Texts the page shows are messages (`app.i18n.Message`), reworded on a
-language switch.
+it ran) is followed again, and a job that stopped (cancelled, crashed, killed) is offered for
+resume, or for discard when it stopped before its first checkpoint. Texts the page shows are
+messages (`app.i18n.Message`), reworded on a language switch.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from PySide6.QtWidgets import (
 
 from engine.tune.events import JobFinished
 from engine.tune.jobs import (
+    ESTIMATES,
+    EventLog,
     JobFolder,
     TunedModel,
     compare_heldout,
@@ -108,7 +110,7 @@ class TunePage(QWidget):
         self.result_job: JobFolder | None = None  # the job whose result the Result step shows
         self.events: list[Any] = []  # its events so far
         self.over = False  # its last event arrived (the child may still be exiting)
-        self.stopped: JobFolder | None = None  # offered for resume in the notice
+        self.stopped: JobFolder | None = None  # offered for resume or discard in the notice
         self._checked_key: tuple | None = None
         self.loaded: Any = None  # the window's loaded model (app.worker.ModelSummary)
         self._build(training_sets)
@@ -210,15 +212,18 @@ class TunePage(QWidget):
         self.notice.setVisible(bool(text))
 
     def _offer(self, job: JobFolder | None, note: Message = str) -> None:
-        """Offer `job` (stopped with checkpoints) for resume in the notice, or nothing, with
-        `note` after it. A folder that cannot be read raises, and nothing changes."""
+        """Offer `job` (stopped) in the notice, or nothing, with `note` after it: for resume
+        when it has checkpoints, else for discard (nothing to resume). A folder that cannot be
+        read raises, and nothing changes."""
         offer: Message = str
-        if job is not None:
-            name, step = job.spec.name, job.checkpoint_steps()[-1]
-            total = job.config.resolved().steps
-            offer = partial(tr, "tune.offer_resume", name=name, step=step, total=total)
+        steps = job.checkpoint_steps() if job is not None else []
+        if job is not None and steps:
+            name, total = job.spec.name, job.config.resolved().steps
+            offer = partial(tr, "tune.offer_resume", name=name, step=steps[-1], total=total)
+        elif job is not None:
+            offer = partial(tr, "tune.offer_discard", name=job.spec.name)
         self.stopped = job
-        self.resume_button.setVisible(job is not None)
+        self.resume_button.setVisible(bool(steps))
         self.discard_button.setVisible(job is not None)
         self._say(lambda: " ".join(filter(None, (offer(), note()))))
 
@@ -302,7 +307,7 @@ class TunePage(QWidget):
             else:
                 self.show_step("check")
             return None
-        root = self.root / ".estimates" if kind == "estimate" else self.root
+        root = self.root / ESTIMATES if kind == "estimate" else self.root
         name = self.sources.job_name() or "job"
         return NewJob(str(root), name, tuple(self.sources.sources()), config, kind)
 
@@ -331,16 +336,19 @@ class TunePage(QWidget):
         self.handle.cancel()
         self.watch.say(lambda: tr("tune.watch.cancelling"))
 
-    def _show_job(self, job: JobFolder) -> None:
-        """Put `job` on the Watch step with everything it reported so far."""
+    def _show_job(self, job: JobFolder) -> int:
+        """Put `job` on the Watch step with everything it reported so far; returns how far into
+        its events file that is (where following it goes on)."""
         self.job = job
-        self.events = job.events()
+        replayed = EventLog(job.events_path())
+        self.events = replayed.read_new()
         self.over = False
         self.watch.reset()
         for event in self.events:
             self.watch.add(event)
         self._offer(None)
         self.show_step("watch")
+        return replayed.offset
 
     # ---- the supervisor's reports --------------------------------------------------------
     def _started(self, folder: str, kind: str, pid: int) -> None:
@@ -385,7 +393,10 @@ class TunePage(QWidget):
         if kind != "run":
             return
         job = JobFolder(folder)
-        self.watch.set_running(False, can_resume=job.state() == "stopped")
+        state = job.state()
+        self.watch.set_running(False, can_resume=state == "stopped")
+        if state == "new":  # cancelled, failed or killed before its first checkpoint
+            self._offer_first([job])
         self.refresh_models()
 
     def _estimated(self, _folder: str, estimate: Any) -> None:
@@ -402,29 +413,35 @@ class TunePage(QWidget):
     # ---- jobs found on disk --------------------------------------------------------------
     def scan_jobs(self) -> None:
         """Follow a job still running from an earlier session, or offer the newest stopped
-        one for resume. A stopped job whose folder cannot be read is left out, logged and
-        named in the notice: the page opens all the same."""
+        one (for resume, or for discard when it stopped before its first checkpoint)."""
         jobs = find_jobs(self.root)
         running = next((j for j in jobs if j.state() == "running"), None)
         if running is not None:
-            self._show_job(running)
-            self.handle.attach.emit(str(running.path))
+            self.handle.attach.emit(str(running.path), self._show_job(running))
             name = _job_name(running)
             self._say(lambda: tr("tune.attached", name=name))
             return
+        self._offer_first([j for j in jobs if j.state() in ("stopped", "new")])
+
+    def _offer_first(self, jobs: list[JobFolder]) -> None:
+        """Offer the first of `jobs` that can be read. One whose folder cannot be read is left
+        out, logged and named in the notice: the page opens all the same."""
         unreadable: list[str] = []
-        for job in (j for j in jobs if j.state() == "stopped"):
+        for job in jobs:
             try:
                 self._offer(job, _unreadable_note(unreadable))
                 return
             except _UNREADABLE as e:
-                log.warning("tuning job %s cannot be read; not offered for resume: %s", job.path, e)
+                log.warning("tuning job %s cannot be read; not offered: %s", job.path, e)
                 unreadable.append(str(job.path))
         self._offer(None, _unreadable_note(unreadable))
 
     def _discard_stopped(self) -> None:
         job = self.stopped
-        if job is not None and self._confirm(tr("tune.confirm_discard", name=_job_name(job))):
+        if job is None:
+            return
+        key = "tune.confirm_discard" if job.checkpoint_steps() else "tune.confirm_discard_new"
+        if self._confirm(tr(key, name=_job_name(job))):
             try:
                 delete_job(job)
             except (OSError, ValueError) as e:  # still running, or a folder that resists

@@ -351,6 +351,15 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
     ),
     "tune.close.stop": ("Stop and keep a checkpoint", "停止并保留检查点"),
     "tune.close.background": ("Let it finish in the background", "在后台完成"),
+    "tune.offer_discard": (
+        "Tuning “{name}” stopped before its first checkpoint: there is nothing to resume. "
+        "Discard it to free its space.",
+        "微调“{name}”在保存第一个检查点之前就停止了，没有可以继续的进度。请丢弃它以释放空间。",
+    ),
+    "tune.confirm_discard_new": (
+        "Discard the job “{name}”? It stopped before its first checkpoint; its folder is removed.",
+        "丢弃任务“{name}”？它在第一个检查点之前就停止了；其文件夹将被删除。",
+    ),
 }
 
 # What each TuneConfig setting means, in Chinese: the note beside it in the form (and its

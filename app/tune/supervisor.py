@@ -128,6 +128,7 @@ class TuneSupervisor(QObject):
             events.offset = _size(job.events_path(kind))
         else:
             job.events_path(kind).unlink(missing_ok=True)
+        job.clear_cancel()  # left from an earlier run; a Cancel from now on is this run's
         try:
             with job.log_path.open("a", encoding="utf-8") as log_file:
                 process = subprocess.Popen(
@@ -145,14 +146,21 @@ class TuneSupervisor(QObject):
         self._follow(_Followed(job, kind, events, process, scratch=scratch))  # type: ignore[arg-type]
         self.started.emit(str(job.path), kind, process.pid)
 
-    @Slot(str)
-    def attach(self, folder: str) -> None:
-        """Follow a job whose child an earlier session of the app left running."""
-        job = JobFolder(folder)
-        if job.running_pid() is None or self._followed is not None:
+    @Slot(str, int)
+    def attach(self, folder: str, shown: int) -> None:
+        """Follow a job whose child an earlier session of the app left running, relaying its
+        events from byte `shown` of its events file on (those before it are on the page). A
+        child gone by now ends it at the first look, with what it wrote after `shown`."""
+        if self._followed is not None:
             return
-        self._follow(_Followed(job, "run", EventLog(job.events_path("run")), None))
-        self.started.emit(str(job.path), "run", job.running_pid() or 0)
+        job = JobFolder(folder)
+        events = EventLog(job.events_path("run"))
+        over = any(isinstance(e, TERMINAL) for e in events.read_new())  # shown or still to come
+        events.offset = shown
+        self._follow(_Followed(job, "run", events, None, over=over))
+        pid = job.running_pid()
+        if pid is not None:
+            self.started.emit(str(job.path), "run", pid)
 
     def cancel(self) -> None:
         """Thread-safe: ask the running child to stop after its current step (it saves a
@@ -204,6 +212,8 @@ class TuneSupervisor(QObject):
         folder = str(followed.job.path)
         if not followed.over:
             self.ended.emit(folder, followed.kind, status, followed.job.log_tail())
+        if followed.kind == "run":  # the child cannot, when it was killed
+            followed.job.drop_unresumable_cache()
         if followed.scratch:
             shutil.rmtree(followed.job.path, ignore_errors=True)
         self.finished.emit(folder, followed.kind)
@@ -259,7 +269,7 @@ class SupervisorHandle(QObject):
 
     start_new = Signal(object)
     start = Signal(str, str, bool)
-    attach = Signal(str)
+    attach = Signal(str, int)
     check = Signal(object)
     shutdown = Signal()
 

@@ -6,8 +6,10 @@
 
 Reads the job's config from its folder (`engine.tune.jobs.JobFolder`), appends each event to
 the folder's events file as one JSON line (`engine.tune.wire`), flushed as it happens, and
-stops after the current step (saving a checkpoint) once `cancel.request` appears. Exit status:
-0 finished, 130 cancelled, 1 failed (the last event says why).
+stops after the current step (saving a checkpoint) once `cancel.request` appears: one there
+before it starts counts too (Cancel pressed at once), so whoever starts it clears a stale one
+first. A run that ends before its first checkpoint removes its cache/. Exit status: 0 finished,
+130 cancelled, 1 failed (the last event says why).
 """
 
 from __future__ import annotations
@@ -57,8 +59,7 @@ def _events(kind: str, job: JobFolder, cancel: threading.Event, resume: bool) ->
 def run(kind: str, folder: Path, resume: bool = False) -> int:
     """Run `kind` on the job in `folder`, writing its events; returns the exit status."""
     job = JobFolder(folder)
-    job.clear_cancel()  # a request left from an earlier run is not this run's
-    job.write_pid()
+    job.write_pid()  # a cancel request already here is this run's: the starter cleared stale ones
     cancel, done = threading.Event(), threading.Event()
     watcher = threading.Thread(target=_watch_cancel, args=(job, cancel, done), daemon=True)
     watcher.start()
@@ -82,6 +83,8 @@ def run(kind: str, folder: Path, resume: bool = False) -> int:
                 raise
     finally:
         done.set()
+        if kind == "run":
+            job.drop_unresumable_cache()
         job.clear_pid()
         job.clear_cancel()
     return status

@@ -13,6 +13,9 @@ and the child: the app can close, crash or restart and still find what a job did
         cancel.request   asks the child to stop after its current step (a checkpoint is kept)
         .tingxie-job     marks the folder a job's output_dir (`claim_output_dir`)
         checkpoints/ model/ adapter/    what `run_job` writes
+        cache/           decoded audio and features while it runs (removed by a run that ends
+                         with no checkpoint to resume from, `drop_unresumable_cache`)
+    <root>/.estimates/<job id>/    an estimate's scratch job, removed once it is measured
 
 Process checks (`running_pid`) use POSIX signals and /proc, as the app targets Linux.
 No torch, no Qt.
@@ -41,6 +44,7 @@ from .wire import WireError, decode
 
 __all__ = [
     "CHECKPOINT_STATE",
+    "ESTIMATES",
     "ChildKind",
     "Comparison",
     "EventLog",
@@ -109,6 +113,8 @@ log = logging.getLogger("tingxie.train")
 JobState = Literal["new", "running", "stopped", "finished"]
 ChildKind = Literal["run", "estimate"]
 CHILD_MODULE = "engine.tune.child"  # what a job's process runs (also how it is recognized)
+ESTIMATES = ".estimates"  # under the jobs' root: the scratch job folders of estimates
+_CACHE = "cache"  # decoded audio and features, as engine.tune.loop names it
 _EVENT_FILES: dict[str, str] = {"run": "events.jsonl", "estimate": "estimate.jsonl"}
 
 
@@ -185,20 +191,23 @@ class JobFolder:
             n += 1
             path = Path(root) / f"{slug}-{stamp:%Y%m%d-%H%M%S}-{n}"
         path.mkdir(parents=True)
-        claim_output_dir(path, resume=False)
         job = cls(path)
-        sources = tuple(str(Path(s).expanduser().resolve()) for s in sources)
-        model = Path(config.model).expanduser()
-        data = combine_sources(sources, path / "data.tsv")
-        config = replace(
-            config,
-            model=str(model.resolve()) if model.exists() else config.model,
-            data=data,
-            output_dir=str(path),
-        )
-        config.save(job.config_path)
-        spec = JobSpec(name, sources, config.model, stamp.isoformat("T"))
-        job._write_spec(spec)
+        try:  # a source that cannot be read leaves no half-made folder behind
+            claim_output_dir(path, resume=False)
+            sources = tuple(str(Path(s).expanduser().resolve()) for s in sources)
+            model = Path(config.model).expanduser()
+            data = combine_sources(sources, path / "data.tsv")
+            config = replace(
+                config,
+                model=str(model.resolve()) if model.exists() else config.model,
+                data=data,
+                output_dir=str(path),
+            )
+            config.save(job.config_path)
+            job._write_spec(JobSpec(name, sources, config.model, stamp.isoformat("T")))
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
         return job
 
     # ---- files ---------------------------------------------------------------------------
@@ -283,6 +292,12 @@ class JobFolder:
             return None
         return pid if _is_job_process(pid) else None
 
+    def drop_unresumable_cache(self) -> None:
+        """Remove cache/ (the decoded audio and features, up to gigabytes) of a run that ended
+        before its first checkpoint: nothing resumes from it, and the app only discards it."""
+        if not self.checkpoint_steps():
+            shutil.rmtree(self.path / _CACHE, ignore_errors=True)
+
     def request_cancel(self) -> None:
         """Ask the child to stop after its current step; it saves a checkpoint first."""
         (self.path / "cancel.request").touch()
@@ -291,6 +306,8 @@ class JobFolder:
         return (self.path / "cancel.request").exists()
 
     def clear_cancel(self) -> None:
+        """Forget a request: the starting side does it before a child starts (one written
+        after that, even before the child reads it, is this run's) and the child once done."""
         (self.path / "cancel.request").unlink(missing_ok=True)
 
 
@@ -328,8 +345,10 @@ def _created(job: JobFolder) -> str:
 
 
 def running_job(root: Path) -> JobFolder | None:
-    """The job a child is working on (one at a time per machine), if any."""
-    return next((j for j in find_jobs(root) if j.running_pid() is not None), None)
+    """The job a child is working on (one at a time per machine), an estimate's included, if
+    any."""
+    jobs = [*find_jobs(root), *find_jobs(Path(root) / ESTIMATES)]
+    return next((j for j in jobs if j.running_pid() is not None), None)
 
 
 # ---- the catalogue -------------------------------------------------------------------------
