@@ -860,7 +860,8 @@ def read_span(
     MP4/M4A/MOV, to ±0.5 ms in Matroska/WebM (millisecond timestamps). MP3 and raw .aac streams
     have no index (FFmpeg would seek by the bit rate, libsndfile's mpg123 lands off in VBR files
     and reads no further than the length it estimated) and are decoded from the start. A span
-    running past the end of the file is cut short."""
+    running past the end of the file is cut short; one that starts there raises
+    `audio.span_after_end` (a recording replaced by a shorter one), never an empty array."""
     _check_rate(sampling_rate)
     if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end):
         raise ValueError(f"read_span: start={start!r}, end={end!r} must satisfy 0 <= start < end")
@@ -871,15 +872,16 @@ def read_span(
     first = int(max(0.0, start - _SPAN_PAD_SECONDS) * rate) // step * step
     stop = math.ceil((end + _SPAN_PAD_SECONDS) * rate)
     origin, native = _span_native(info, first, stop, step)
-    if not len(native):
+    out = np.zeros(0, np.float32)
+    if len(native):
+        out = StreamResampler(rate, info.channels, sampling_rate).process(native, last=True)
+    offset = max(0, round(start * sampling_rate) - origin * sampling_rate // rate)
+    if offset >= len(out):  # nothing read, or only the padding before `start`
         raise AudioError(
             "audio.span_after_end", path=info.path, start=start, end=end, duration=info.duration
         )
-    resampler = StreamResampler(rate, info.channels, sampling_rate)
-    out = resampler.process(native, last=True)
-    offset = round(start * sampling_rate) - origin * sampling_rate // rate
     count = round(end * sampling_rate) - round(start * sampling_rate)
-    return out[max(0, offset) : max(0, offset) + count]
+    return out[offset : offset + count]
 
 
 # --- writing -------------------------------------------------------------------------------------

@@ -732,7 +732,8 @@ def test_sounddevice_player_reads_plays_and_reports_position(qtbot, tmp_path, mo
     monkeypatch.setattr(sd, "play", no_output)
     with qtbot.waitSignal(player.failed, timeout=5000) as failed:
         player.play(str(path), 0.0, 0.25)
-    assert loaded[-1] == (0.0, 4000) and "no audio output" in failed.args[0]
+    expected = tr("player.no_output", detail="no default output device")
+    assert loaded[-1] == (0.0, 4000) and failed.args[0] == expected
 
 
 def test_history_and_training_set_dialogs(qtbot, panel: ReviewPanel, store, monkeypatch):

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.audio import SAMPLE_RATE, AudioError
 from engine.library import corrections, review, script
 from engine.library.review import DoubtfulSpan, EditOp, ReviewOptions
 from engine.library.store import EditSession, Store, StoreError
@@ -81,18 +82,25 @@ def marked(texts: Sequence[str], span_chars: Sequence[Char]) -> str:
     )
 
 
-def span_choices(span_chars: tuple[Char, ...], limit: int = MAX_ALTERNATIVES) -> list[str]:
+def span_choices(
+    span_chars: tuple[Char, ...], limit: int = MAX_ALTERNATIVES, to: script.Script = "original"
+) -> list[str]:
     """Whole-span texts with one character swapped for one of its alternatives, most likely
-    swap first (so one key verifies the whole span)."""
+    swap first (so one key verifies the whole span). Each reads differently in the display
+    script `to` and from the span itself: 于 and 於 are one choice in Traditional (the likelier
+    is kept), and 於 for 于 is none."""
     swaps: list[tuple[float, int, Alternative]] = [
         (a.prob, i, a) for i, c in enumerate(span_chars) for a in c.alternatives if a.text
     ]
     swaps.sort(key=lambda s: -s[0])
     text = [c.text for c in span_chars]
+    seen = {script.convert_text(marked(text, span_chars), to)}
     choices = []
     for _, i, alt in swaps:
         candidate = marked([*text[:i], alt.text, *text[i + 1 :]], span_chars)
-        if candidate not in choices and candidate != marked(text, span_chars):
+        shown = script.convert_text(candidate, to)
+        if shown not in seen:
+            seen.add(shown)
             choices.append(candidate)
     return choices[:limit]
 
@@ -191,7 +199,13 @@ class ReviewPanel(QWidget):
         self._shown: list = []  # the segments on screen (in the display script)
         self._chars: list[Char] = []  # flat, as displayed
         self._char_starts: list[float] = []  # their start times, for the playing position
+        self._heard: tuple[float, float] | None = None  # the stretch last played or drawn
+        # What the fix box was last filled with, and for which span (`_span_key`): a redraw
+        # of that span leaves what the user typed over it.
+        self._box: tuple | None = None
+        self._filled = ""
         self.undo_stack = QUndoStack(self)
+        self._stack_index = 0  # the undo stack's index before its latest move
         # Recoloring touches every character (~1 s for 8 000): once the threshold settles.
         self._recolor = QTimer(self)
         self._recolor.setSingleShot(True)
@@ -202,7 +216,7 @@ class ReviewPanel(QWidget):
         self._build_actions()
         self.settings.changed.connect(self._setting_changed)
         self.player.position.connect(self._playing_at)
-        self.player.loaded.connect(self.waveform.show_audio)
+        self.player.loaded.connect(self._audio_loaded)
         self.player.finished.connect(self._select_span)
         if hasattr(self.player, "failed"):
             self.player.failed.connect(
@@ -218,7 +232,7 @@ class ReviewPanel(QWidget):
         self.order_box = QComboBox()
         for order in ("risk", "time"):
             self.order_box.addItem("", order)
-        self.order_box.currentIndexChanged.connect(lambda _: self._respan())
+        self.order_box.currentIndexChanged.connect(lambda _: self._respan(self._place()))
         self.margin_spin = _spin(0.0, 3.0, 0.1, 0.3, " s")
         self.speed_spin = _spin(0.5, 2.0, 0.1, 1.0, "×")
         self.script_box = QComboBox()
@@ -348,9 +362,14 @@ class ReviewPanel(QWidget):
 
     # ---- opening ---------------------------------------------------------------------------
     def open(self, tid: int) -> None:
-        """Show transcript `tid` for review; undo history starts afresh. The one open stays
-        while changes to it are kept only in memory (a save failed) and still cannot be saved."""
-        if not self.save_pending():
+        """Show transcript `tid` for review; undo history starts afresh. Opening the one open
+        keeps its session (history, span in hand, typing). The one open stays while changes to
+        it are kept only in memory (a save failed) and still cannot be saved, and while the
+        user keeps a fix typed but not entered (they are asked)."""
+        if self.session is not None and self.session.tid == tid:
+            self._focus_fix_box()
+            return
+        if not self._settle_typing() or not self.save_pending():
             return
         self.player.stop()
         try:
@@ -361,12 +380,31 @@ class ReviewPanel(QWidget):
         self.undo_stack.blockSignals(True)  # no redraw of the old state: one follows below
         self.undo_stack.clear()
         self.undo_stack.blockSignals(False)
+        self._stack_index = 0
         self._fix_all = None  # an offer for the transcript closed
         self._show_fix_all()
         self.index = 0
         self.status.setText("")
         self._refresh(full=True)
         self._focus_fix_box()
+
+    def _settle_typing(self) -> bool:
+        """A fix typed but not entered, before its transcript closes: the user applies it,
+        discards it, or stays (False)."""
+        typed, span = self._typed(), self.current_span()
+        if typed is None or span is None:
+            return True
+        buttons = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self,
+            tr("review.pending_fix.title"),
+            tr("review.pending_fix", typed=typed.strip(), text=self._filled),
+            buttons.Apply | buttons.Discard | buttons.Cancel,
+            buttons.Apply,
+        )
+        if answer == buttons.Apply:
+            self.fix_span(typed)
+        return answer in (buttons.Apply, buttons.Discard)
 
     def save_pending(self) -> bool:
         """Save what a failed save left in memory; False (and the error shown) when that still
@@ -393,7 +431,7 @@ class ReviewPanel(QWidget):
         when the value settles (arrow keys held down give a burst of values)."""
         if name == "threshold":
             self.confidence_bar.set_threshold(value)
-            self._respan()
+            self._respan(self._place())
             self._recolor.start()
 
     def _apply_colors(self) -> None:
@@ -404,14 +442,30 @@ class ReviewPanel(QWidget):
 
     # ---- state → screen --------------------------------------------------------------------
     def _stack_moved(self, index: int) -> None:
+        """Redraw after a decision, an undo or a redo. An undone decision's span is in hand
+        again; one made (or made again) leaves the span after it in hand, as a decision does.
+        Any other change (a speaker's name, a revert, fix all occurrences: nobody heard those
+        places) keeps the span in hand where it can."""
         if self._fix_all is not None and index != self._fix_all[3]:
             self._fix_all = None  # undone, redone or superseded: the offer no longer fits
             self._show_fix_all()
-        self._refresh()
+        undone = index < self._stack_index
+        command = self.undo_stack.command(index if undone else index - 1)
+        self._stack_index = index
+        places = [self._place()]
+        if isinstance(command, EditCommand):
+            where = (command.op.segment, command.op.first)
+            decided = self._span_index(where)
+            if undone:
+                places.insert(0, where)
+            elif decided is not None and command.op.kind != "replace":
+                # Gone once made: its index passes to the next span.
+                self.index, places = decided, []
+        self._refresh(places=places)
 
-    def _refresh(self, full: bool = False) -> None:
+    def _refresh(self, full: bool = False, places: Sequence[tuple[int, int] | None] = ()) -> None:
         """Redraw after the transcript changed: only the segments that differ, unless `full`
-        (another transcript, another script) or the layout changed."""
+        (another transcript, another script) or the layout changed. `places` as `_respan`."""
         segments = self.session.segments if self.session else []
         shown = script.convert_segments(segments, self.script)
         if full or not self._redraw_changed(shown):
@@ -427,7 +481,7 @@ class ReviewPanel(QWidget):
         for s in shown:
             self._offsets.append(total)
             total += len(s.chars)
-        self._respan()
+        self._respan(*places)
         self.transcript_changed.emit()
 
     def _show_speaker_names(self) -> None:
@@ -454,14 +508,46 @@ class ReviewPanel(QWidget):
             self.view.replace_chars(first, first + len(old.chars), new.chars)
         return True
 
-    def _respan(self) -> None:
+    def _respan(self, *places: tuple[int, int] | None) -> None:
+        """Find the doubtful spans again (new text, threshold or order). The one in hand is
+        the first found of `places` ((segment, character) each, see `_place`), else the one
+        at the same index."""
         segments = self.session.segments if self.session else []
         self.spans = review.find_spans(segments, self._options())
+        found = (self._span_index(p) for p in places if p is not None)
+        self.index = next((i for i in found if i is not None), self.index)
         self.index = min(self.index, max(0, len(self.spans) - 1))
         self._show_span()
 
     def current_span(self) -> DoubtfulSpan | None:
         return self.spans[self.index] if self.spans else None
+
+    def _place(self) -> tuple[int, int] | None:
+        """Where the span in hand starts: (segment, character)."""
+        span = self.current_span()
+        return (span.segment, span.first) if span is not None else None
+
+    def _span_index(self, place: tuple[int, int]) -> int | None:
+        """The index of the span holding character `place` = (segment, character), if any."""
+        segment, char = place
+        return next(
+            (
+                i
+                for i, s in enumerate(self.spans)
+                if s.segment == segment and s.first <= char < max(s.stop, s.first + 1)
+            ),
+            None,
+        )
+
+    def _span_key(self, span: DoubtfulSpan) -> tuple:
+        """What makes `span` the same span to the fix box: its place and stored text (not the
+        display script: a fix typed in one is stored right from another)."""
+        return (self.session.tid, span.segment, span.first, span.stop, span.text)
+
+    def _typed(self) -> str | None:
+        """The fix box's text where the user typed over the span in it, else None."""
+        text = self.fix_edit.text()
+        return text if text.strip() != self._filled else None
 
     def _span_chars(self, span: DoubtfulSpan) -> tuple[Char, ...]:
         first = self._offsets[span.segment] + span.first
@@ -489,6 +575,7 @@ class ReviewPanel(QWidget):
         if span is None:
             self.alternatives_label.setText("")
             self.fix_edit.setText("")  # (clear() would be undoable typing)
+            self._box, self._filled = None, ""
             return
         chars = self._span_chars(span)
         text = marked([c.text for c in chars], chars)
@@ -502,10 +589,13 @@ class ReviewPanel(QWidget):
             )
         )
         # Choices in the stored script (what the model knows), shown in the display script.
-        self.choices = span_choices(self._stored_chars(span))
+        self.choices = span_choices(self._stored_chars(span), to=self.script)
         self._show_alternatives()
-        self.fix_edit.setText(text)
-        self.fix_edit.selectAll()
+        key, keep = self._span_key(span), self._typed() is not None
+        if key != self._box or not keep:  # another span, or nothing typed over this one
+            self.fix_edit.setText(text)
+            self.fix_edit.selectAll()
+        self._box, self._filled = key, text
         self._select_span()
         self._play(span.start, span.end, sound=False)
         self._shown_at = time.monotonic()
@@ -560,11 +650,24 @@ class ReviewPanel(QWidget):
         if audio is None:
             return
         lo, hi = review.audio_window(start, end, self.margin_spin.value())
+        self._heard = (start, end)
         self.waveform.set_span(start, end)
         if sound:
             self.player.play(str(audio), lo, hi, self.speed_spin.value())
         else:
             self.player.preview(str(audio), lo, hi)
+
+    def _audio_loaded(self, start: float, samples: Any) -> None:
+        """Draw the stretch read. Where the recording ends before the span starts (replaced by
+        a shorter one), only context could be heard: say so."""
+        self.waveform.show_audio(start, samples)
+        ends = start + len(samples) / SAMPLE_RATE
+        if self._heard is None or self.session is None or ends >= self._heard[0]:
+            return
+        path = str(self.store.audio_path(self.session.tid))
+        lo, hi = self._heard
+        error = AudioError("audio.span_after_end", path=path, start=lo, end=hi, duration=ends)
+        self._status.say(lambda: tr("review.play_failed", message=error_text(error)))
 
     def play_span(self) -> None:
         """Play the current span with the context margin either side."""
@@ -609,11 +712,18 @@ class ReviewPanel(QWidget):
             self._status.say(lambda: tr("review.unsaved", message=error_text(error)))
 
     def accept_span(self) -> None:
-        """The span's text is right as it is."""
-        span = self.current_span()
-        if span is not None:
-            op = EditOp(span.segment, span.first, span.stop, span.text, "accept")
-            self._decide(op, partial(tr, "undo.accept", text=span.text))
+        """The span's text is right as it is (Ctrl+Enter). A fix typed over it in the box is
+        entered instead, as Enter would: the key that ends a decision never drops typing, nor
+        stores the old text as checked."""
+        typed, span = self._typed(), self.current_span()
+        if typed is not None:
+            self.fix_span(typed)
+        elif span is not None:
+            self._accept(span)
+
+    def _accept(self, span: DoubtfulSpan) -> None:
+        op = EditOp(span.segment, span.first, span.stop, span.text, "accept")
+        self._decide(op, partial(tr, "undo.accept", text=span.text))
 
     def fix_span(self, text: str) -> None:
         """Replace the span's text with `text` (unchanged text accepts it). Typed in the
@@ -626,12 +736,12 @@ class ReviewPanel(QWidget):
         old = marked([c.text for c in stored], stored)
         text = text.strip()
         if text in (marked([c.text for c in shown], shown), old):
-            self.accept_span()
+            self._accept(span)
             return
         if self.script != "original":
             text = to_stored(text, shown, stored, self._transcript_script())
             if text == old:
-                self.accept_span()
+                self._accept(span)
                 return
         op = EditOp(span.segment, span.first, span.stop, text, "fix")
         self._decide(op, partial(tr, "undo.fix", old=span.text, text=text))
@@ -754,7 +864,7 @@ class ReviewPanel(QWidget):
     # ---- output ----------------------------------------------------------------------------
     def _script_changed(self) -> None:
         self.script = self.script_box.currentData()
-        self._refresh(full=True)
+        self._refresh(full=True, places=[self._place()])
 
     def export(self, path: str | Path, fmt: str | None = None) -> Path:
         """Write the edited transcript in the chosen script."""

@@ -19,6 +19,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from engine.errors import TingxieError
 
 from ..errors import error_text
+from ..i18n import tr
+from . import strings  # noqa: F401  (registers the strings used below)
 
 __all__ = ["SoundDevicePlayer", "time_stretch"]
 
@@ -68,9 +70,9 @@ class SoundDevicePlayer(QObject):
     position = Signal(float)  # seconds in the recording
     loaded = Signal(float, object)  # start seconds, the 16 kHz samples read (played or not)
     finished = Signal()
-    failed = Signal(str)  # one-line reason
+    failed = Signal(str)  # one-line reason, in the UI language
     _ready = Signal(object, object)  # ticket, samples (from the reading thread)
-    _error = Signal(object, str)
+    _error = Signal(object, object)  # ticket, the exception reading raised
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -104,7 +106,7 @@ class SoundDevicePlayer(QObject):
             try:
                 self._ready.emit(ticket, read_span(path, start, end))
             except (OSError, ValueError) as e:  # AudioError is a ValueError
-                self._error.emit(ticket, str(e))
+                self._error.emit(ticket, e)
 
         threading.Thread(target=read, daemon=True, name="review-read").start()
 
@@ -130,14 +132,14 @@ class SoundDevicePlayer(QObject):
         try:
             sd.play(time_stretch(samples, self._speed), samplerate=SAMPLE_RATE)
         except (sd.PortAudioError, ValueError) as e:
-            self.failed.emit(f"no audio output ({e}); check the sound settings")
+            self.failed.emit(tr("player.no_output", detail=str(e)))
             return
         self._began = time.monotonic()
         self._timer.start()
 
-    def _failed(self, ticket: tuple, message: str) -> None:
+    def _failed(self, ticket: tuple, error: Exception) -> None:
         if ticket[0] == "play" and self._current(ticket):  # a preview fails quietly: play says why
-            self.failed.emit(message)
+            self.failed.emit(error_text(error))
 
     def _tick(self) -> None:
         now = self._start + (time.monotonic() - self._began) * self._speed

@@ -28,6 +28,20 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
         "剩余 {count} 处存疑 · 约需 {time}",
     ),
     "review.alternatives": ("Alternatives: {items}", "候选：{items}"),
+    # the review page's player: nothing could be played ({detail}: PortAudio's reason)
+    "player.no_output": (
+        "no audio output ({detail}); choose an output device in the system's sound settings, "
+        "or connect speakers or headphones",
+        "没有音频输出（{detail}）；请在系统的声音设置中选择输出设备，或连接扬声器或耳机",
+    ),
+    # opening another transcript while a fix is typed in the review's fix box, not entered
+    "review.pending_fix.title": ("Fix not entered", "修改尚未确认"),
+    "review.pending_fix": (
+        "You typed “{typed}” over “{text}” but did not press Enter. Apply that fix (it is saved) "
+        "before the other transcript opens, or discard it?",
+        "您在“{text}”处输入了“{typed}”，但还没有按回车。打开另一份转写之前，要应用这处修改"
+        "（随即保存），还是放弃它？",
+    ),
     "review.no_alternatives": ("No alternatives", "没有候选"),
     "review.fix_placeholder": (
         "Type the right text and press Enter (unchanged: accept)",

@@ -54,6 +54,9 @@ VERIFIED_CONFIDENCE = 1.0
 DEFAULT_SECONDS_PER_DECISION = 2.5
 # Longer than this on one span is a break, not review work.
 _MAX_DECISION_SECONDS = 60.0
+# The shortest stretch played for a span: 50 ms, a few pitch periods of speech, what a click
+# on a character placed with no duration (Whisper's, start == end) still lets be heard.
+MIN_WINDOW_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,14 +167,22 @@ def audio_window(
     start: float, end: float, margin: float, duration: float | None = None
 ) -> tuple[float, float]:
     """The stretch to play for [start, end]: `margin` seconds of context each side, clamped to
-    the recording."""
+    the recording, and at least `MIN_WINDOW_SECONDS` long where the recording allows (centred
+    on the span: a character Whisper gave no duration, heard with no context, is not nothing).
+    A span after the end of the recording stays there (reading it says so).
+
+    >>> # 0.25-0.25 s, margin 0  ->  (0.225, 0.275); with duration 0.26  ->  (0.21, 0.26)
+    """
     if margin < 0:
         raise ValueError(f"margin={margin}: must be 0 or more seconds")
     lo = max(0.0, start - margin)
     hi = end + margin
-    if duration is not None:
-        hi = min(hi, duration)
-    return lo, max(lo, hi)
+    if hi - lo < MIN_WINDOW_SECONDS:
+        lo = max(0.0, (start + end) / 2 - MIN_WINDOW_SECONDS / 2)
+        hi = lo + MIN_WINDOW_SECONDS
+    if duration is not None and lo < duration < hi:  # ends with the recording, still as long
+        lo, hi = max(0.0, min(lo, duration - MIN_WINDOW_SECONDS)), duration
+    return lo, hi
 
 
 def estimate_review_seconds(

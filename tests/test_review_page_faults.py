@@ -1,0 +1,333 @@
+"""Faults found in the review page and its player, each pinned by what a user relies on: a fix
+typed but not entered is never thrown away or swapped for the old text, the span in hand stays
+in hand (a new threshold, undo, opening the transcript again), and playback says what is wrong
+in the UI language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from app_fakes import FakePlayer
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QMessageBox
+
+from app import i18n
+from app.errors import error_text
+from app.i18n import tr
+from app.review.page import KEYS, ReviewPanel
+from engine.audio import AudioError, read_span, write_wav
+from engine.library.review import EditOp, audio_window
+from engine.library.store import Store
+from engine.results import Alternative, Char, Segment
+
+
+def chars(text: str, confs: list[float], start: float) -> tuple[Char, ...]:
+    return tuple(
+        Char(t, start + 0.25 * i, start + 0.25 * i + 0.2, c, (Alternative("天", 0.3),))
+        for i, (t, c) in enumerate(zip(text, confs, strict=True))
+    )
+
+
+def segments() -> list[Segment]:
+    a = chars("今添天气好", [0.95, 0.2, 0.95, 0.95, 0.95], 0.0)  # 添 is doubtful (0.2)
+    b = chars("我们去公圆", [0.9, 0.9, 0.9, 0.9, 0.4], 2.0)  # 圆 is doubtful (0.4)
+    return [Segment(0, 0.0, 1.25, a, speaker=0), Segment(1, 2.0, 3.25, b, speaker=0)]
+
+
+def three_segments() -> list[Segment]:
+    """Three doubtful characters in reading order: 添 (0.45), 圆 (0.2), 式 (0.3)."""
+    return [
+        Segment(0, 0.0, 1.25, chars("今添天气好", [0.95, 0.45, 0.95, 0.95, 0.95], 0.0)),
+        Segment(1, 2.0, 3.25, chars("我们去公圆", [0.9, 0.9, 0.9, 0.9, 0.2], 2.0)),
+        Segment(2, 4.0, 5.25, chars("正式开始了", [0.9, 0.3, 0.9, 0.9, 0.9], 4.0)),
+    ]
+
+
+def sine(path: Path, seconds: float) -> Path:
+    write_wav(path, (0.2 * np.sin(np.arange(int(seconds * 16_000)) / 7)).astype(np.float32))
+    return path
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with Store(tmp_path / "data" / "tingxie.db") as s:
+        yield s
+
+
+def open_panel(
+    qtbot, store: Store, segs: list[Segment], audio: Path, order: str = "risk"
+) -> ReviewPanel:
+    """A review of `segs` over `audio`, doubt below 0.5, keys in the fix box."""
+    tid = store.add_transcript(segs, audio=audio)
+    panel = ReviewPanel(store, FakePlayer())
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.activateWindow()
+    panel.confidence_bar.spin.setValue(0.5)
+    panel.order_box.setCurrentIndex(panel.order_box.findData(order))
+    panel.open(tid)
+    panel.fix_edit.setFocus()
+    qtbot.waitUntil(panel.fix_edit.hasFocus)  # (the window is activated asynchronously)
+    return panel
+
+
+@pytest.fixture
+def panel(qtbot, store: Store, tmp_path: Path) -> ReviewPanel:
+    return open_panel(qtbot, store, segments(), sine(tmp_path / "rec.wav", 4))
+
+
+@pytest.fixture
+def in_time_order(qtbot, store: Store, tmp_path: Path) -> ReviewPanel:
+    p = open_panel(qtbot, store, three_segments(), sine(tmp_path / "rec.wav", 6), order="time")
+    assert [s.text for s in p.spans] == ["添", "圆", "式"]
+    return p
+
+
+def key(qtbot, panel: ReviewPanel, sequence: str) -> None:
+    combo = QKeySequence(sequence)[0]
+    qtbot.keyClick(panel.fix_edit, combo.key(), combo.keyboardModifiers())
+
+
+def type_fix(panel: ReviewPanel, text: str) -> None:
+    """Type over the span in the fix box, as an input method commits it (no Enter)."""
+    panel.fix_edit.selectAll()
+    panel.fix_edit.insert(text)
+
+
+def edits(store: Store, tid: int) -> list[EditOp]:
+    ops, head = store.chain(tid)
+    return ops[:head]
+
+
+# ---- 1. Ctrl+Enter with a typed fix ----------------------------------------------------------
+
+
+def test_ctrl_enter_enters_the_typed_fix_never_the_old_text(qtbot, panel: ReviewPanel, store):
+    tid = panel.session.tid
+    type_fix(panel, "甜")
+    key(qtbot, panel, KEYS["accept"])
+    assert edits(store, tid) == [EditOp(0, 1, 2, "甜", "fix")]
+    assert [p.text for p in store.verified_pairs(tid)] == ["甜"]  # never the old 添
+    key(qtbot, panel, KEYS["accept"])  # nothing typed over 圆: accepted as it is
+    assert edits(store, tid)[-1] == EditOp(1, 4, 5, "圆", "accept")
+
+
+# ---- 2. a new threshold mid-review -----------------------------------------------------------
+
+
+def test_a_new_threshold_keeps_the_span_in_hand_and_its_typing(
+    qtbot, in_time_order: ReviewPanel, store
+):
+    panel = in_time_order
+    key(qtbot, panel, KEYS["next"])
+    assert panel.current_span().text == "圆"
+    type_fix(panel, "园")
+    panel.confidence_bar.spin.setValue(0.4)  # 添 (0.45) is no longer doubtful
+    assert [s.text for s in panel.spans] == ["圆", "式"]
+    assert panel.current_span().text == "圆" and panel.fix_edit.text() == "园"
+    key(qtbot, panel, "Return")
+    assert edits(store, panel.session.tid) == [EditOp(1, 4, 5, "园", "fix")]
+
+
+# ---- 3. redraws and opening another transcript with a fix typed --------------------------------
+
+
+def test_redraws_keep_a_fix_typed_but_not_entered(qtbot, panel: ReviewPanel):
+    type_fix(panel, "甜")
+    panel.rename_speaker(0, "王老师")  # a redraw through the undo stack
+    assert panel.fix_edit.text() == "甜"
+    before = i18n.language()
+    try:
+        i18n.set_language("en" if before == "zh" else "zh")
+        panel.retranslate()
+        assert panel.fix_edit.text() == "甜"
+    finally:
+        i18n.set_language(before)
+    panel.script_box.setCurrentIndex(panel.script_box.findData("traditional"))
+    assert panel.fix_edit.text() == "甜"
+    key(qtbot, panel, KEYS["next"])  # another span: the box holds it
+    assert panel.fix_edit.text() == "圓"
+
+
+@pytest.mark.parametrize(
+    "answer", [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Discard,
+               QMessageBox.StandardButton.Apply], ids=["cancel", "discard", "apply"],
+)  # fmt: skip
+def test_opening_another_transcript_asks_about_a_typed_fix(
+    qtbot, panel: ReviewPanel, store, tmp_path, monkeypatch, answer
+):
+    tid = panel.session.tid
+    other = store.add_transcript(segments(), audio=sine(tmp_path / "b.wav", 4))
+    asked = []
+
+    def question(parent, title, text, buttons, default):
+        asked.append(text)
+        return answer
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    type_fix(panel, "甜")
+    panel.open(other)
+    assert len(asked) == 1 and "甜" in asked[0] and "添" in asked[0]
+    if answer == QMessageBox.StandardButton.Cancel:  # staying, the typing as it was
+        assert panel.session.tid == tid and panel.fix_edit.text() == "甜"
+        assert edits(store, tid) == []
+        return
+    assert panel.session.tid == other
+    fixed = [EditOp(0, 1, 2, "甜", "fix")] if answer == QMessageBox.StandardButton.Apply else []
+    assert edits(store, tid) == fixed
+    panel.open(tid)  # nothing typed in `other`: no question
+    assert len(asked) == 1
+
+
+# ---- 4. undo returns to the span it undid ------------------------------------------------------
+
+
+def test_undo_and_redo_return_to_the_span_that_decision_covered(
+    qtbot, in_time_order: ReviewPanel, store
+):
+    panel = in_time_order
+    key(qtbot, panel, KEYS["next"])
+    key(qtbot, panel, KEYS["next"])
+    type_fix(panel, "事")
+    key(qtbot, panel, "Return")
+    assert [s.text for s in panel.spans] == ["添", "圆"]
+    key(qtbot, panel, KEYS["previous"])
+    key(qtbot, panel, KEYS["previous"])
+    assert panel.current_span().text == "添"
+    key(qtbot, panel, KEYS["undo"])  # the fix of 式 undone: 式 is in hand again
+    assert panel.current_span().text == "式" and panel.fix_edit.text() == "式"
+    key(qtbot, panel, KEYS["previous"])
+    key(qtbot, panel, KEYS["previous"])
+    key(qtbot, panel, KEYS["redo"])  # made again: where it was made, the span after it
+    assert [s.text for s in panel.spans] == ["添", "圆"]
+    assert panel.current_span().text == "圆"
+    key(qtbot, panel, KEYS["undo"])
+    key(qtbot, panel, "Return")  # accepting what is on screen accepts the undone span
+    assert edits(store, panel.session.tid)[-1] == EditOp(2, 1, 2, "式", "accept")
+
+
+# ---- 5. opening the open transcript again ------------------------------------------------------
+
+
+def test_reopening_the_open_transcript_keeps_its_undo_history(qtbot, panel: ReviewPanel, store):
+    tid = panel.session.tid
+    panel.fix_span("甜")
+    type_fix(panel, "园")
+    panel.open(tid)  # double-clicked in the library again
+    assert panel.undo_stack.canUndo() and panel.fix_edit.text() == "园"
+    panel.undo_stack.undo()
+    assert store.segments(tid)[0].text == "今添天气好"
+
+
+# ---- 6-8. playback past the end, of a zero-length character, in the UI language ----------------
+
+
+def test_read_span_just_past_the_end_says_so(tmp_path):
+    path = sine(tmp_path / "short.wav", 2.9)
+    with pytest.raises(AudioError) as excinfo:
+        read_span(path, 3.0, 3.2)  # within the read padding of the end, yet after it
+    assert excinfo.value.code == "audio.span_after_end"
+
+
+@pytest.fixture
+def sound(monkeypatch) -> list[int]:
+    """sounddevice's output, recorded: the lengths of what was played."""
+    import sounddevice as sd
+
+    played: list[int] = []
+    monkeypatch.setattr(sd, "play", lambda data, samplerate: played.append(len(data)))
+    monkeypatch.setattr(sd, "stop", lambda: None)
+    return played
+
+
+@pytest.mark.parametrize("speed", [1.0, 1.5])
+def test_a_span_past_the_end_of_the_audio_is_reported_as_such(qtbot, tmp_path, sound, speed):
+    from app.review.player import SoundDevicePlayer
+
+    path = sine(tmp_path / "short.wav", 2.9)  # the recording replaced by a shorter one
+    player = SoundDevicePlayer()
+    with qtbot.waitSignal(player.failed, timeout=5000) as failed:
+        player.play(str(path), 3.0, 3.2, speed)
+    with pytest.raises(AudioError) as excinfo:
+        read_span(path, 3.0, 3.2)
+    assert failed.args[0] == error_text(excinfo.value) and sound == []
+
+
+def test_a_span_after_the_end_heard_with_its_context_says_so(qtbot, panel: ReviewPanel):
+    audio = str(panel.store.audio_path(panel.session.tid))
+    panel.player.loaded.emit(0.0, np.zeros(12_000, np.float32))  # 添 (0.25-0.45 s) is in it
+    assert panel.status.text() == ""
+    key(qtbot, panel, KEYS["next"])  # 圆, 3.0-3.2 s: the recording (replaced) ends at 2.9 s
+    assert panel.player.calls[-1][1:3] == (2.7, 3.5)
+    panel.player.loaded.emit(2.7, np.zeros(3200, np.float32))  # the context before it, alone
+    error = AudioError("audio.span_after_end", path=audio, start=3.0, end=3.2, duration=2.9)
+    assert panel.status.text() == tr("review.play_failed", message=error_text(error))
+
+
+def test_audio_window_widens_a_window_too_short_to_hear():
+    assert audio_window(0.25, 0.25, 0.0) == pytest.approx((0.225, 0.275))  # centred
+    assert audio_window(0.0, 0.0, 0.0) == pytest.approx((0.0, 0.05))
+    assert audio_window(2.0, 2.0, 0.0, duration=2.0) == pytest.approx((1.95, 2.0))
+    assert audio_window(3.5, 3.5, 0.0, duration=2.9)[0] >= 2.9  # past the end stays so
+    assert audio_window(1.0, 2.0, 0.0) == (1.0, 2.0)
+
+
+def test_a_zero_length_character_plays_with_no_context(qtbot, store, tmp_path):
+    a = (Char("今", 0.0, 0.25, 0.9), Char("添", 0.25, 0.25, 0.2), Char("天", 0.25, 0.5, 0.9))
+    panel = open_panel(qtbot, store, [Segment(0, 0.0, 0.5, a)], sine(tmp_path / "r.wav", 1))
+    panel.margin_spin.setValue(0.0)
+    key(qtbot, panel, KEYS["play"])
+    _, lo, hi, _ = panel.player.calls[-1]
+    assert (lo, hi) == pytest.approx((0.225, 0.275))
+    assert len(read_span(panel.store.audio_path(panel.session.tid), lo, hi)) == 800
+
+
+def test_playback_errors_are_worded_in_the_ui_language(qtbot, tmp_path, monkeypatch, sound):
+    import sounddevice as sd
+
+    from app.review.player import SoundDevicePlayer
+
+    assert i18n.language() == "zh"
+    player = SoundDevicePlayer()
+    gone = tmp_path / "gone.wav"
+    with qtbot.waitSignal(player.failed, timeout=5000) as failed:
+        player.play(str(gone), 0.0, 1.0)
+    with pytest.raises(AudioError) as excinfo:
+        read_span(gone, 0.0, 1.0)
+    assert failed.args[0] == error_text(excinfo.value) and "文件不存在" in failed.args[0]
+
+    def no_output(data, samplerate):
+        raise sd.PortAudioError("no default output device")
+
+    monkeypatch.setattr(sd, "play", no_output)
+    with qtbot.waitSignal(player.failed, timeout=5000) as failed:
+        player.play(str(sine(tmp_path / "rec.wav", 1)), 0.0, 0.25)
+    assert failed.args[0] == tr("player.no_output", detail="no default output device")
+    assert "声音设置" in failed.args[0]
+
+
+# ---- 9. alternatives that read alike in the display script -------------------------------------
+
+
+def test_alternatives_are_listed_once_as_displayed(qtbot, store, tmp_path):
+    a = (
+        Char("我", 0.0, 0.2, 0.9),
+        Char("在", 0.25, 0.45, 0.3, (Alternative("于", 0.3), Alternative("於", 0.2))),
+        Char("家", 0.5, 0.7, 0.9),
+    )
+    panel = open_panel(qtbot, store, [Segment(0, 0.0, 0.75, a)], sine(tmp_path / "r.wav", 1))
+    assert panel.choices == ["于", "於"]  # as stored, both differ
+    panel.script_box.setCurrentIndex(panel.script_box.findData("traditional"))
+    assert panel.choices == ["于"] and panel.alternatives_label.text().count("Alt+") == 1
+    key(qtbot, panel, "Alt+1")
+    assert store.segments(panel.session.tid)[0].text == "我于家"
+
+    # an alternative that reads as the span itself is no choice
+    b = (Char("于", 0.0, 0.2, 0.3, (Alternative("於", 0.3),)), Char("是", 0.25, 0.45, 0.9))
+    other = store.add_transcript([Segment(0, 0.0, 0.5, b)], audio=sine(tmp_path / "s.wav", 1))
+    panel.open(other)
+    assert panel.choices == []
+    assert panel.alternatives_label.text() == tr("review.no_alternatives")
