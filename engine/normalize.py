@@ -8,11 +8,17 @@ half-width, punctuation and space removal, Latin lower-casing, Traditional to Si
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-__all__ = ["NormalizeOptions", "describe", "is_simplified_vocab", "normalize_text"]
+__all__ = [
+    "NormalizeOptions",
+    "convert_in_phrase",
+    "describe",
+    "is_simplified_vocab",
+    "normalize_text",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +91,19 @@ def is_simplified_vocab(chars: Iterable[str], threshold: float = 0.02) -> bool:
     converter = _t2s()
     changed = sum(converter.convert(c) != c for c in han)
     return changed / len(han) <= threshold
+
+
+def convert_in_phrase(pieces: Sequence[str], convert: Callable[[str], str]) -> list[str]:
+    """Each of `pieces` (a segment's character texts, some of several letters such as "ok")
+    through a script conversion, in its phrase: converted joined (OpenCC picks characters by
+    phrase: 头发 → 頭髮, not 頭發) and cut back by each piece's length; where the conversion
+    changes the length, each piece alone instead."""
+    joined = "".join(pieces)
+    whole = convert(joined)
+    if len(whole) != len(joined):
+        return [convert(p) for p in pieces]
+    out, at = [], 0
+    for p in pieces:
+        out.append(whole[at : at + len(p)])
+        at += len(p)
+    return out

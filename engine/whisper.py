@@ -31,7 +31,7 @@ import numpy as np
 from . import audio
 from .calibration import Calibration, read_calibration
 from .model import LoadOptions, ModelLoadError
-from .normalize import NormalizeOptions, normalize_text
+from .normalize import NormalizeOptions, convert_in_phrase, normalize_text
 from .registry import WHISPER, Family, family_of
 from .results import Char, Progress, Segment, TranscriptionInfo
 from .transcribe import TranscribeOptions, split_segments
@@ -219,17 +219,8 @@ def _is_punctuation(ch: str) -> bool:
 
 
 def _simplified_texts(texts: Sequence[str]) -> list[str]:
-    """Each text in Simplified characters. Converted together (OpenCC picks characters by
-    phrase) where that keeps every length, else one by one."""
-    joined = "".join(texts)
-    whole = normalize_text(joined, _SIMPLIFIED)
-    if len(whole) != len(joined):
-        return [normalize_text(t, _SIMPLIFIED) for t in texts]
-    out, at = [], 0
-    for t in texts:
-        out.append(whole[at : at + len(t)])
-        at += len(t)
-    return out
+    """Each text in Simplified characters, converted in its phrase."""
+    return convert_in_phrase(texts, lambda t: normalize_text(t, _SIMPLIFIED))
 
 
 def word_chars(

@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+from engine.normalize import convert_in_phrase
 from engine.results import Alternative, Segment, TranscriptionInfo, speaker_name
 
 __all__ = [
@@ -51,19 +52,9 @@ def convert_text(text: str, script: Script) -> str:
 
 
 def convert_pieces(pieces: Sequence[str], script: Script) -> list[str]:
-    """Each of `pieces` (a segment's `Char` texts, some of several letters such as "ok"; or
-    the characters of a typed fix) in `script`. They are converted joined (OpenCC picks
-    characters by phrase: 头发 → 頭髮, not 頭發) and cut back by each piece's length; where the
-    conversion changes the length, each piece alone instead."""
-    joined = "".join(pieces)
-    whole = convert_text(joined, script)
-    if len(whole) != len(joined):
-        return [convert_text(p, script) for p in pieces]
-    out, at = [], 0
-    for p in pieces:
-        out.append(whole[at : at + len(p)])
-        at += len(p)
-    return out
+    """Each of `pieces` (a segment's `Char` texts, or the characters of a typed fix) in
+    `script`, converted in its phrase (engine.normalize.convert_in_phrase)."""
+    return convert_in_phrase(pieces, lambda p: convert_text(p, script))
 
 
 def convert_segments(segments: Sequence[Segment], script: Script) -> list[Segment]:
