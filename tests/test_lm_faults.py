@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_lm import _bonus
 
 import engine.ngram as ngram_module
 from engine.lm import (
@@ -72,14 +73,6 @@ def frames(vocab: list[str], rows: list[dict[str, float] | str]) -> np.ndarray:
         for ch, p in probs.items():
             out[f, 0 if ch == "" else ids[ch]] = p
     return np.log(out).astype(np.float32)
-
-
-def _bonus(bias: _Biasing, text: str) -> float:
-    state, total = bias.START, 0.0
-    for char in text:
-        state, bonus = bias.step(state, char)
-        total += bonus
-    return total + bias.end(state)
 
 
 # ---- 1: a damaged lm/ file, lm.json or cached domain model -----------------------------------

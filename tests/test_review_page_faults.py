@@ -12,6 +12,7 @@ import pytest
 from app_fakes import FakePlayer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMessageBox
+from test_app_review import _chars as chars
 
 from app import i18n
 from app.errors import error_text
@@ -21,13 +22,6 @@ from engine.audio import AudioError, read_span, write_wav
 from engine.library.review import EditOp, audio_window
 from engine.library.store import Store
 from engine.results import Alternative, Char, Segment
-
-
-def chars(text: str, confs: list[float], start: float) -> tuple[Char, ...]:
-    return tuple(
-        Char(t, start + 0.25 * i, start + 0.25 * i + 0.2, c, (Alternative("天", 0.3),))
-        for i, (t, c) in enumerate(zip(text, confs, strict=True))
-    )
 
 
 def segments() -> list[Segment]:
