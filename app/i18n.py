@@ -46,6 +46,14 @@ STRINGS: dict[str, tuple[str, str]] = {
     "action.open": ("Open audio or video…", "打开音频或视频…"),
     "action.save": ("Save transcript as…", "转写另存为…"),
     "action.quit": ("Quit", "退出"),
+    "quit.files_busy": (
+        "{count} file(s) in the Files panel are still being transcribed or waiting. Quitting "
+        "stops them, and the next start does not queue them again: open them again then "
+        "(recordings and watch-folder files come back by themselves). Quit anyway?",
+        "“文件”面板中还有 {count} 个文件正在转写或等待。退出会停止它们，下次启动也不会重新排队："
+        "届时请重新打开它们（录音和监视文件夹中的文件会自动回来）。仍然退出吗？",
+    ),
+    "quit.anyway": ("Quit anyway", "仍然退出"),
     "action.choose_model": ("Choose model…", "选择模型…"),
     "action.use_demo": ("Use the demo model", "使用演示模型"),
     "action.use_whisper": ("Use Whisper-base (real voices)", "使用 Whisper-base（真人语音）"),
@@ -210,6 +218,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "{message}\n\n请选择本地模型文件夹（模型 → 选择模型…）。",
     ),
     "dialog.microphone": ("Microphone problem", "麦克风问题"),
+    "status.no_microphone": ("Recording is off: {message}", "无法录音：{message}"),
     "dialog.unfinished": (
         "{count} recording(s) were not finished last time (the app stopped while recording). "
         "Recover them?",
@@ -229,6 +238,26 @@ STRINGS: dict[str, tuple[str, str]] = {
     "dialog.save_transcript": ("Save transcript", "保存转写"),
     "dialog.nothing_to_save": ("There is no transcript to save yet.", "还没有可保存的转写。"),
     "dialog.saved": ("Saved {path}", "已保存 {path}"),
+    # Save on a file not transcribed to its end: {reached} is save.position, or only the time
+    # its transcript reaches where the file's length is not known.
+    "save.position": ("{done} of {total}", "{done}（全长 {total}）"),
+    "save.partial.running": (
+        "{file} is still being transcribed: its transcript reaches {reached} so far. Save the "
+        "part transcribed so far?",
+        "{file} 仍在转写中：目前转写到 {reached}。要保存已转写的部分吗？",
+    ),
+    "save.partial.cancelled": (
+        "{file} was cancelled: its transcript reaches only {reached}. Save that part?",
+        "{file} 的转写已取消：只转写到 {reached}。要保存这一部分吗？",
+    ),
+    "save.partial.failed": (
+        "{file} failed partway: its transcript reaches only {reached}. Save that part?",
+        "{file} 转写中途失败：只转写到 {reached}。要保存这一部分吗？",
+    ),
+    "dialog.saved_partial": (
+        "Saved the part transcribed so far (up to {reached}) to {path}",
+        "已将转写到 {reached} 的部分保存到 {path}",
+    ),
     "dialog.cannot_write": (
         "{path} could not be written ({detail}); choose another folder or free some space",
         "无法写入 {path}（{detail}）；请换一个文件夹或释放空间",

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoGroup, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -199,6 +199,9 @@ class MainWindow(QMainWindow):
         # a close before it leaves them to be offered back at the next start.
         self._unkept: set[str] = set()
         self._recording_status = "status.recording"  # what the status bar says while recording
+        # Why the input devices could not be listed (no PortAudio): Record is greyed out.
+        self._devices_error: object = None
+        self._closing_by_hand = False  # Quit (Ctrl+Q) is closing the window
         self._seconds = 0.0  # length of the recording shown by the elapsed label
         self._status = LiveText(self.statusBar().showMessage, self.statusBar().currentMessage)
         self.model: ModelSummary | None = None
@@ -251,7 +254,7 @@ class MainWindow(QMainWindow):
         self.add_folder_action = action("", self.add_folder)
         self.watch_folders_action = action("", self.edit_watch_folders)
         self.save_action = action("Ctrl+S", self.save_transcript)
-        self.quit_action = action("Ctrl+Q", self.close)
+        self.quit_action = action("Ctrl+Q", self.quit)
         self.model_action = action("Ctrl+M", self.choose_model)
         self.demo_action = action("", self.use_demo_model)
         self.export_model_action = action("", self.export_model)
@@ -477,6 +480,7 @@ class MainWindow(QMainWindow):
         w.model_loaded.connect(self._model_loaded)
         w.model_failed.connect(self._model_failed)
         w.devices_listed.connect(self._devices_listed)
+        w.devices_failed.connect(self._devices_failed)
         w.audio_level.connect(self._audio_level)
         w.partial.connect(self._partial)
         w.live_behind.connect(self._live_behind)
@@ -489,6 +493,7 @@ class MainWindow(QMainWindow):
         # Bound methods of widgets only: a lambda has no receiver thread and would run in the
         # worker's thread.
         w.file_started.connect(self._file_started)
+        w.file_info.connect(self._file_info)
         w.file_progress.connect(self.queue.set_progress)
         w.file_segment.connect(self._file_segment)
         w.file_done.connect(self._file_done)
@@ -543,7 +548,7 @@ class MainWindow(QMainWindow):
     # ---- startup -------------------------------------------------------------------------
     def start(self) -> None:
         """Ask the worker for devices, leftover recordings and the remembered model."""
-        self.handle.list_devices.emit()
+        self.handle.list_devices_quietly.emit()  # no PortAudio: no dialog at every start
         self.handle.set_input_device.emit(self.prefs.input_device)
         self.handle.set_punctuation.emit(self.prefs.punctuation)
         self.decoding_menu.send()  # queued before the model: its load checks the files
@@ -888,6 +893,8 @@ class MainWindow(QMainWindow):
         chosen, under the name it has now (a USB microphone's ALSA card number changes), else
         the system default (the box said so while Record tried the saved name and failed)."""
         names = [str(getattr(device, "name", device)) for device in devices]
+        self._devices_error = None  # devices_failed follows when the listing failed
+        self._update_actions()
         self.device_box.clear()
         self.device_box.addItem("", "")  # the system default; named below
         for name in names:
@@ -896,6 +903,14 @@ class MainWindow(QMainWindow):
         self.device_box.setCurrentIndex(max(0, self.device_box.findData(shown)))
         self._name_default_device()
         self.handle.set_input_device.emit(shown)
+
+    def _devices_failed(self, error: object) -> None:
+        """The devices cannot be listed (no PortAudio): Record is greyed out, its tooltip and
+        the status bar saying why and what to install; a listing that works gives it back.
+        A dialog comes only when the user asked (the worker's `error` then)."""
+        self._devices_error = error
+        self._update_actions()
+        self._say("status.no_microphone", message=error_text(error))
 
     def _name_default_device(self) -> None:
         """The first entry: the system default, or that no microphone was found at all."""
@@ -950,10 +965,16 @@ class MainWindow(QMainWindow):
         self.handle.cancel_file(job_id)
 
     def cancel_all(self) -> None:
-        self.handle.cancel_all()
+        """Every file the queue shows waiting or running, those the engine thread has not
+        taken in yet too (added while it was inside a model step or load)."""
+        for job_id in self.queue.active_jobs():
+            self.cancel_file(job_id)
 
     def _file_started(self, job_id: int) -> None:
         self.queue.set_state(job_id, "running")
+
+    def _file_info(self, job_id: int, info: Any) -> None:
+        self.documents[job_id].info = info  # its length, for a Save before it is done
 
     def _file_failed(self, job_id: int, error: object) -> None:
         self.queue.set_state(job_id, "failed", error)
@@ -1146,9 +1167,13 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:
+        """Dropped files are queued; a dropped folder as File → Add folder… does it (its files
+        counted, and queued once the user agrees)."""
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        self.add_files([p for p in paths if Path(p).is_file()])
         event.acceptProposedAction()
+        self.add_files([p for p in paths if Path(p).is_file()])
+        for folder in (p for p in paths if Path(p).is_dir()):
+            self.add_folder(folder)
 
     def save_transcript(self) -> None:
         """Save what the user sees: on the Review page the edited text, else the transcript."""
@@ -1160,6 +1185,9 @@ class MainWindow(QMainWindow):
         if not doc.segments:
             QMessageBox.information(self, tr("app.title"), tr("dialog.nothing_to_save"))
             return
+        reached = self._partial_extent(doc)
+        if reached and not self._confirm_partial(doc, reached):
+            return
         from engine import writers
 
         target = ask_save_path(self, tr("dialog.save_transcript"), doc.audio)
@@ -1170,7 +1198,27 @@ class MainWindow(QMainWindow):
         except (OSError, ValueError) as e:
             self.show_error("file", write_error_text(target, e))
             return
-        self._say("dialog.saved", path=str(written))
+        if reached:
+            self._say("dialog.saved_partial", reached=reached, path=str(written))
+        else:
+            self._say("dialog.saved", path=str(written))
+
+    def _partial_extent(self, doc: Document) -> str:
+        """How far the transcript of the file shown reaches while it is only part of one
+        (still transcribing, cancelled or failed), of how long when known: "01:00 of
+        1:00:00"; empty for a whole transcript."""
+        if self.current == LIVE or self.queue.state(self.current) == "done":
+            return ""
+        reached = _elapsed(doc.segments[-1].end)
+        total = getattr(doc.info, "duration", 0.0)
+        return tr("save.position", done=reached, total=_elapsed(total)) if total > 0 else reached
+
+    def _confirm_partial(self, doc: Document, reached: str) -> bool:
+        """Save part of a file's transcript? (Saved silently, it passed for the whole file.)"""
+        state = self.queue.state(self.current)
+        question = tr(f"save.partial.{state}", file=Path(doc.audio).name, reached=reached)
+        answer = QMessageBox.question(self, tr("dialog.save_transcript"), question)
+        return answer == QMessageBox.StandardButton.Yes
 
     # ---- settings, language, errors ------------------------------------------------------
     def set_threshold(self, threshold: float) -> None:
@@ -1234,8 +1282,7 @@ class MainWindow(QMainWindow):
         for act, key in texts.items():
             act.setText(tr(key))
             act.setToolTip(_tooltip(act))
-        self._grey_out_features()
-        self.pause_action.setText(tr("action.resume") if self._paused else tr("action.pause"))
+        self._update_actions()  # the pause text, and what is greyed out says why anew
         self.file_menu.setTitle(tr("menu.file"))
         self.model_menu.setTitle(tr("menu.model"))
         self.language_menu.setTitle(tr("menu.language"))
@@ -1275,7 +1322,10 @@ class MainWindow(QMainWindow):
         AboutDialog(self.model.source if self.model else None, self).exec()
 
     def _update_actions(self) -> None:
-        self.record_action.setEnabled(not self._recording)  # nor while a stop is finishing
+        no_devices = "" if self._devices_error is None else error_text(self._devices_error)
+        grey_out(self.record_action, no_devices, _tooltip(self.record_action))
+        # nor while a stop is finishing
+        self.record_action.setEnabled(not no_devices and not self._recording)
         self.pause_action.setEnabled(self._capturing)
         self.stop_action.setEnabled(self._capturing)
         self.pause_action.setText(tr("action.resume") if self._paused else tr("action.pause"))
@@ -1300,7 +1350,36 @@ class MainWindow(QMainWindow):
         if self.review_panel is not None:
             self.review_panel.set_capabilities(caps)
 
+    def quit(self) -> None:
+        """Ctrl+Q, File → Quit: the user's close, which asks before it drops queued files."""
+        self._closing_by_hand = True
+        try:
+            self.close()
+        finally:
+            self._closing_by_hand = False
+
+    def _confirm_dropping_files(self) -> bool:
+        """Files waiting or being transcribed stop with the window, and nothing queues them
+        again at the next start: quit anyway, or stay? Nothing is asked when none are."""
+        count = len(self.queue.active_jobs())
+        if not count:
+            return True
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle(tr("app.title"))
+        box.setText(tr("quit.files_busy", count=count))
+        quit_anyway = box.addButton(tr("quit.anyway"), QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
+        box.exec()
+        return box.clickedButton() is quit_anyway
+
     def closeEvent(self, event) -> None:
+        """The user's close (Quit, or the window system's: the title bar, Alt+F4) asks first
+        about queued files; a close by code (a session ending, tests) has decided already."""
+        by_hand = self._closing_by_hand or event.spontaneous()
+        if by_hand and not self._confirm_dropping_files():
+            event.ignore()
+            return
         if self.tune_page is not None and not self.tune_page.confirm_close():
             event.ignore()  # a tuning job runs and the user chose to stay
             return
@@ -1309,6 +1388,14 @@ class MainWindow(QMainWindow):
             event.ignore()  # review changes still cannot be saved, and the user stays
             return
         self.stop_recording()  # at once: the file is complete; its text comes back below
+        # Gone from the screen before the wait below (up to 15 s while a model loads): events
+        # pass once so that the window system hears of it (Wayland sends its requests then),
+        # but no input and no socket's (a second start's files would be queued to be lost).
+        self.hide()
+        QCoreApplication.processEvents(
+            QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents
+            | QEventLoop.ProcessEventsFlag.ExcludeSocketNotifiers
+        )
         self.handle.stop()  # the worker ends what it was sent (the recording's rest) and stops
         self._take_last_results()
         if self.tune_page is not None:

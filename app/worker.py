@@ -316,6 +316,9 @@ class EngineWorker(QObject):
     model_failed = Signal(object)  # the error (app.errors.error_text words it)
     # -- microphone
     devices_listed = Signal(list)  # engine.recorder.InputDevice records
+    # Why the devices could not be listed (no PortAudio: engine.recorder.MicrophoneError),
+    # after devices_listed([]); a listing asked by hand (list_devices) tells `error` too.
+    devices_failed = Signal(object)
     audio_level = Signal(object, int, float)  # envelope points, level 0..100, seconds recorded
     partial = Signal(tuple, tuple)  # newly committed chars, current tail chars
     # Seconds of recorded audio the live stream had not yet taken (its text is that late) when
@@ -333,6 +336,9 @@ class EngineWorker(QObject):
     recovered = Signal(str)  # path of a repaired recording
     # -- files
     file_started = Signal(int)
+    # job id, engine.results.TranscriptionInfo: what is transcribed (its duration, 0 when not
+    # known), once its decoding begins; file_done brings it again.
+    file_info = Signal(int, object)
     file_progress = Signal(int, float)  # job id, fraction
     file_segment = Signal(int, object)  # job id, Segment
     file_done = Signal(int, object)  # job id, TranscriptionInfo
@@ -642,18 +648,31 @@ class EngineWorker(QObject):
     @Slot()
     def list_devices(self) -> None:
         """List input devices, re-scanned so a newly plugged microphone shows. Not while
-        recording: re-scanning restarts PortAudio under the open stream."""
+        recording: re-scanning restarts PortAudio under the open stream. A failure is also
+        told as an `error`: the user asked (Look for microphones again)."""
+        failed = self._list_devices()
+        if failed is not None:
+            self.error.emit("microphone", failed)
+
+    @Slot()
+    def list_devices_quietly(self) -> None:
+        """As `list_devices`, a failure told by devices_failed only: the window's own listing
+        at start, which on a machine without PortAudio would show a dialog at every start."""
+        self._list_devices()
+
+    def _list_devices(self) -> Exception | None:
         with self._capture:
             if self._recorder is not None:
-                return
+                return None
             try:
                 devices = list(self.engine.list_devices())
             except Exception as e:
                 log.debug("listing input devices failed", exc_info=True)
                 self.devices_listed.emit([])
-                self.error.emit("microphone", e)
-                return
+                self.devices_failed.emit(e)
+                return e
         self.devices_listed.emit(devices)
+        return None
 
     @Slot(str)
     def set_input_device(self, device: str) -> None:
@@ -857,7 +876,8 @@ class EngineWorker(QObject):
 
     def cancel_file(self, job_id: int) -> None:
         """Thread-safe: may be called directly from the UI thread; takes effect before the
-        job's next step."""
+        job's next step. A job whose enqueue_file has not reached this thread yet (it waits
+        behind a model call) is dropped when it does."""
         with self._lock:
             self._cancelled.add(job_id)
         self._poke.emit()
@@ -916,6 +936,7 @@ class EngineWorker(QObject):
         except Exception as e:
             self._fail_job(job, e)
             return
+        self.file_info.emit(job.job_id, info)
         job.items = _with_info(_punctuated(items, self._punctuator()), info)
 
     def _advance_job(self, job: _FileJob) -> None:
@@ -1058,6 +1079,7 @@ class WorkerHandle(QObject):
     import_runtime = Signal(str, str)
     load_model = Signal(str)
     list_devices = Signal()
+    list_devices_quietly = Signal()
     set_input_device = Signal(str)
     start_recording = Signal(str)
     pause_recording = Signal()
@@ -1084,6 +1106,7 @@ class WorkerHandle(QObject):
             "import_runtime",
             "load_model",
             "list_devices",
+            "list_devices_quietly",
             "set_input_device",
             "start_recording",
             "pause_recording",

@@ -429,10 +429,14 @@ def test_a_recording_named_like_a_transcript_is_never_saved_over(qtbot, tmp_path
     assert audio.read_bytes() == b"RIFF"
 
 
-def test_dropping_files_queues_them(qtbot, make_window, tmp_path):
+def test_dropping_files_queues_them(qtbot, make_window, tmp_path, monkeypatch):
     from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
+    asked = []  # a dropped folder is counted first, as File → Add folder… does
+    monkeypatch.setattr(
+        QMessageBox, "question", lambda *a: asked.append(a[2]) or QMessageBox.StandardButton.No
+    )
     window = make_window()
     clip = tmp_path / "talk.m4a"
     clip.write_bytes(b"")
@@ -455,8 +459,9 @@ def test_dropping_files_queues_them(qtbot, make_window, tmp_path):
         Qt.KeyboardModifier.NoModifier,
     )
     window.dropEvent(drop)
-    (job,) = window.queue.job_ids()  # the folder is not queued
+    (job,) = window.queue.job_ids()  # the folder's files are not queued: the user said no
     assert window.queue.path(job) == str(clip)
+    assert asked == [tr("dialog.confirm_folder", count=1, folder=str(tmp_path))]
 
 
 def test_device_list_refreshes_and_choice_goes_to_the_next_recording(qtbot, make_window):
