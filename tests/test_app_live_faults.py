@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+import test_app_window
 from app_fakes import FakeDevice, FakePlayer, emitted, recorder_factory, tone
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
 from test_app_window import _engine, _FakeStreamer
 from test_recorder import FakeSoundDevice, FakeStream, device
 
@@ -41,18 +41,9 @@ def _ui_as_the_tests_expect(monkeypatch):
     i18n.set_language("zh")
 
 
-@pytest.fixture
-def dialogs(monkeypatch):
-    """Every QMessageBox.warning / information shown, as (title, text)."""
-    shown = []
-
-    def capture(parent, title, text, *args, **kwargs):
-        shown.append((title, text))
-        return QMessageBox.StandardButton.Ok
-
-    monkeypatch.setattr(QMessageBox, "warning", capture)
-    monkeypatch.setattr(QMessageBox, "information", capture)
-    return shown
+# The window tests' own fixtures, shared rather than copied (bound by name, as pytest finds them).
+dialogs = test_app_window.dialogs
+library = test_app_window.library
 
 
 @pytest.fixture
@@ -71,12 +62,6 @@ def make_window(qtbot, tmp_path, dialogs):
         return window
 
     return make
-
-
-@pytest.fixture
-def library(tmp_path):
-    with Store(tmp_path / "library.db") as store:
-        yield store
 
 
 class _Held:

@@ -9,6 +9,7 @@ from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
+import test_app_window
 from app_fakes import FakePlayer, emitted
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
@@ -19,7 +20,6 @@ from test_portaudio_missing import no_portaudio  # noqa: F401 (a fixture)
 from app import settings
 from app.i18n import tr
 from app.main import build_window
-from engine.library.store import Store
 from engine.results import Char, Progress, Segment, TranscriptionInfo
 
 _DONE = ("done", "cancelled", "failed")
@@ -39,18 +39,9 @@ def _chinese_ui_after_each_test():
     i18n.set_language("zh")
 
 
-@pytest.fixture
-def dialogs(monkeypatch):
-    """Every QMessageBox.warning / information shown, as (title, text)."""
-    shown = []
-
-    def capture(parent, title, text, *args, **kwargs):
-        shown.append((title, text))
-        return QMessageBox.StandardButton.Ok
-
-    monkeypatch.setattr(QMessageBox, "warning", capture)
-    monkeypatch.setattr(QMessageBox, "information", capture)
-    return shown
+# The window tests' own fixtures, shared rather than copied (bound by name, as pytest finds them).
+dialogs = test_app_window.dialogs
+library = test_app_window.library
 
 
 @pytest.fixture
@@ -65,12 +56,6 @@ def questions(monkeypatch):
 
     monkeypatch.setattr(QMessageBox, "question", question)
     return questions
-
-
-@pytest.fixture
-def library(tmp_path):
-    with Store(tmp_path / "library.db") as store:
-        yield store
 
 
 @pytest.fixture
