@@ -1375,7 +1375,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         """The user's close (Quit, or the window system's: the title bar, Alt+F4) asks first
-        about queued files; a close by code (a session ending, tests) has decided already."""
+        about queued files and a fix typed on the Review page but not entered; a close by code
+        (a session ending, tests) has decided already."""
         by_hand = self._closing_by_hand or event.spontaneous()
         if by_hand and not self._confirm_dropping_files():
             event.ignore()
@@ -1384,6 +1385,9 @@ class MainWindow(QMainWindow):
             event.ignore()  # a tuning job runs and the user chose to stay
             return
         panel = self.review_panel
+        if by_hand and panel is not None and not panel.settle_typing():
+            event.ignore()  # a fix typed on the Review page, not entered: the user stays
+            return
         if panel is not None and not panel.save_pending() and not self._close_unsaved():
             event.ignore()  # review changes still cannot be saved, and the user stays
             return

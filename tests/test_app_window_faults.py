@@ -374,3 +374,36 @@ def test_a_device_list_that_works_again_gives_record_back(qtbot, make_window, di
     window.refresh_devices_button.click()
     qtbot.waitUntil(window.record_action.isEnabled, timeout=5000)
     assert dialogs == [] and "libportaudio2" not in window.record_action.toolTip()
+
+
+# ---- a fix typed on the Review page, not entered, when the window closes ----------------------
+
+
+@pytest.mark.parametrize(
+    "answer", [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Discard,
+               QMessageBox.StandardButton.Apply], ids=["cancel", "discard", "apply"],
+)  # fmt: skip
+def test_quitting_asks_about_a_fix_typed_but_not_entered(
+    qtbot, make_window, library, questions, answer
+):
+    """Old: Ctrl+Q with a fix typed in the Review page's box closed the window and the typing
+    was gone, unasked (opening another transcript asked)."""
+    from test_review_page_faults import edits, segments, type_fix
+
+    window = make_window()
+    panel = window.review_panel
+    panel.confidence_bar.spin.setValue(0.5)
+    tid = library.add_transcript(segments())
+    panel.open(tid)
+    assert panel.current_span().text == "添"
+    type_fix(panel, "甜")
+    questions.answer = answer
+    window.quit_action.trigger()
+    assert len(questions.asked) == 1 and "甜" in questions.asked[0]
+    if answer == QMessageBox.StandardButton.Cancel:  # staying, the typing as it was
+        assert window.isVisible() and panel.fix_edit.text() == "甜"
+        assert edits(library, tid) == []
+        return
+    assert not window.isVisible()
+    applied = answer == QMessageBox.StandardButton.Apply
+    assert [op.text for op in edits(library, tid)] == (["甜"] if applied else [])

@@ -369,7 +369,7 @@ class ReviewPanel(QWidget):
         if self.session is not None and self.session.tid == tid:
             self._focus_fix_box()
             return
-        if not self._settle_typing() or not self.save_pending():
+        if not self.settle_typing() or not self.save_pending():
             return
         self.player.stop()
         try:
@@ -388,9 +388,9 @@ class ReviewPanel(QWidget):
         self._refresh(full=True)
         self._focus_fix_box()
 
-    def _settle_typing(self) -> bool:
-        """A fix typed but not entered, before its transcript closes: the user applies it,
-        discards it, or stays (False)."""
+    def settle_typing(self) -> bool:
+        """A fix typed but not entered, before its transcript closes (another opens, the window
+        closes): the user applies it, discards it, or stays (False)."""
         typed, span = self._typed(), self.current_span()
         if typed is None or span is None:
             return True
