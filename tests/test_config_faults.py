@@ -134,3 +134,30 @@ def test_corrections_db_with_home_is_expanded(tiny_model_dir, tmp_path, monkeypa
     cli(["corrections", "set", "--model", str(tiny_model_dir), "--db", "~/lib.db"])
     assert "no such library database" not in capsys.readouterr().err
     assert list((tmp_path / "work").iterdir()) == []  # no folder named ~
+
+
+def test_set_paths_are_relative_to_the_current_folder_as_typed(tmp_path, monkeypatch):
+    """Old: `tune jobs/job.yaml --set data=rec2` read `jobs/rec2` (the job file's folder),
+    not the `rec2` beside the user, unlike --write-config's paths."""
+    import argparse
+
+    from engine.cli.tune import _load_config, add_parser
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+
+    for folder in ("rec", "rec2", "jobs", "models/base"):
+        (tmp_path / folder).mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert cli(["tune", "jobs/job.yaml", "--write-config", "models/base", "rec", "out"]) == 0
+
+    def loaded(*overrides: str) -> TuneConfig:
+        sets = [x for item in overrides for x in ("--set", item)]
+        return _load_config(parser.parse_args(["tune", "jobs/job.yaml", *sets]))
+
+    config = loaded("data=rec2", "output_dir=out2", "model=models/base")
+    assert Path(config.data) == (tmp_path / "rec2").resolve()
+    assert Path(config.output_dir) == (tmp_path / "out2").resolve()
+    assert Path(config.model) == (tmp_path / "models" / "base").resolve()
+    assert loaded("model=owner/name").model == "owner/name"  # no folder here: a Hub id
+    assert loaded("data=/abs/rec").data == "/abs/rec"

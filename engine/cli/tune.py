@@ -70,7 +70,8 @@ def add_parser(subparsers) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one setting of CONFIG for this run (value parsed as YAML), repeatable",
+        help="override one setting of CONFIG for this run (value parsed as YAML; a path is "
+        "relative to the current folder), repeatable",
     )
     p.add_argument(
         "--write-config",
@@ -84,7 +85,7 @@ def add_parser(subparsers) -> None:
 def _load_config(args):
     import yaml
 
-    from engine.tune.config import TuneConfig
+    from engine.tune.config import PATH_SETTINGS, TuneConfig
 
     config = TuneConfig.load(args.config)
     if not args.overrides:
@@ -94,11 +95,18 @@ def _load_config(args):
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"--set {item}: write KEY=VALUE, e.g. --set steps=500")
+        key = key.strip()
         try:
-            data[key.strip()] = yaml.safe_load(value)
+            parsed = yaml.safe_load(value)
         except yaml.YAMLError as e:
             first = str(e).splitlines()[0]
             raise ValueError(f"--set {item}: the value is not valid YAML ({first})") from e
+        # typed on the command line: relative to the current folder, as --write-config's
+        # (a model that is no folder here stays a Hub id)
+        here = isinstance(parsed, str) and os.path.exists(os.path.expanduser(parsed))
+        if key in PATH_SETTINGS and isinstance(parsed, str) and (key != "model" or here):
+            parsed = _from_config(args.config, parsed)
+        data[key] = parsed
     try:
         return TuneConfig.from_dict(data, base=args.config.resolve().parent)
     except ValueError as e:

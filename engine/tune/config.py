@@ -218,7 +218,7 @@ class TuneConfig:
         if missing:
             raise ValueError(f"missing setting(s) {', '.join(sorted(missing))}")
         data = dict(data)
-        for key in _PATHS:
+        for key in PATH_SETTINGS:
             if data.get(key) is not None:  # domain_text: optional
                 data[key] = _path_setting(key, data[key], base)
         return cls(**data)
@@ -276,7 +276,7 @@ def settings_help() -> list[tuple[str, str, str]]:
 
 
 # The settings that name a file or folder (`model` may be a Hub id instead).
-_PATHS = ("model", "data", "output_dir", "domain_text")
+PATH_SETTINGS = ("model", "data", "output_dir", "domain_text")
 _ONE_SOURCE = (
     "data: one source per job (a manifest, a folder of audio + .txt, or a Common Voice folder),"
     " not a list; to train on several, combine them into one manifest (path<TAB>text rows with"
