@@ -211,6 +211,13 @@ ZH: dict[str, str] = {
     ),
     "recording.scan_failed": "{folder}：无法查找未完成的录音（{detail}）",
     "transcribe.live_failed": "实时转写失败：{detail}；录音继续，停止后将从录音文件转写",
+    "transcribe.out_is_file": (
+        "{path} 是一个文件，而转写文件夹应在那里；请移动或重命名该文件，或另选输出文件夹"
+    ),
+    "transcribe.name_too_long": (
+        "{path}：转写文件名 {name} 长 {length} 字节，超过文件名的上限（{limit}）；"
+        "请重命名录音，或改用更短的文件名格式"
+    ),
     "store.disk_full": (
         "{path}：磁盘已满，最后一次修改尚未保存；请释放空间（修改会保留，并随下一次修改一起保存）"
     ),

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.errors import TingxieError
 from engine.watch import FolderWatch, WatchOptions, WatchSpec, media_files, overlaps
 from engine.writers import FORMATS, write
 
@@ -75,18 +76,20 @@ class FolderWatcher(QObject):
     them) writes its transcripts and marks it done. A failed file is marked done too, as the
     CLI does: it waits for a new version instead of coming back at the next look. A cancelled
     file (by the user, or by quitting while it waited) and one whose transcripts could not be
-    written at all (the output folder cannot be made, a read-only drive) are not marked done:
-    the next start does them, and until then only a new version of them is queued (not the
-    same file again at every look).
+    written at all (the output folder cannot be made, a read-only drive, a name too long: that
+    one is told before it is queued) are not marked done: the next start does them, and until
+    then only a new version of them is queued (not the same file again at every look). A
+    transcript never replaces a file that is there but the watch's own of the same recording.
 
     A look is a stat per file of the watched folders, cheap enough for the UI thread on a local
-    disk. A folder that is missing (an unplugged drive) is skipped until it is back. A file
+    disk. A folder that is missing (an unplugged drive) is skipped until it is back, and a
+    subfolder that cannot be read (a dropped network mount) until it can be. A file
     in two watch folders (one inside the other, or one listed twice by hand) is queued by the
     first listed only, never twice."""
 
     queued = Signal(str, int)  # watched folder, files queued from it
     exported = Signal(str, list)  # recording, transcript paths written
-    export_failed = Signal(str, object)  # transcript path, the OSError or ValueError
+    export_failed = Signal(str, object)  # transcript path, the OSError, ValueError or TingxieError
 
     def __init__(
         self,
@@ -140,12 +143,25 @@ class FolderWatcher(QObject):
                 log.warning("%s: %s", spec.folder, e)
                 self._watches.pop(_key(spec), None)
                 continue
+            fresh = [p for p in fresh if self._nameable(spec, watch, p)]
             queued.update(fresh)
             if not fresh:
                 continue
             for job_id, path in zip(self._queue_files([str(p) for p in fresh]), fresh, strict=True):
                 self._jobs[job_id] = _Job(spec, watch, path)
             self.queued.emit(spec.folder, len(fresh))
+
+    def _nameable(self, spec: WatchSpec, watch: FolderWatch, path: Path) -> bool:
+        """Whether `path`'s transcripts can be named, checked before the model runs on it: one
+        whose name would be too long is told and given back (its next start, or a new version,
+        tries again)."""
+        try:
+            spec.check_name(path)
+        except TingxieError as e:
+            self.export_failed.emit(str(path), e)
+            watch.release(path)
+            return False
+        return True
 
     def _watch(self, spec: WatchSpec) -> FolderWatch | None:
         key = _key(spec)
@@ -163,8 +179,8 @@ class FolderWatcher(QObject):
             return
         job = self._jobs.pop(job_id)
         try:
-            base = job.spec.base(job.path, job.watch.names(job.path))
-        except OSError as e:  # the output folder cannot be made: a file in its place, no drive
+            base = job.spec.base(job.path, job.watch.names(job.path), job.watch.own(job.path))
+        except (OSError, TingxieError) as e:  # a file where the folder goes, no drive, too long
             self.export_failed.emit(str(job.spec.out_folder(job.path)), e)
             job.watch.release(job.path)  # not done: the next start does it again
             return
@@ -231,6 +247,7 @@ class WatchFoldersDialog(QDialog):
         self.name.setToolTip(tr("watch.name_help"))
         self.problem = QLabel(wordWrap=True)
         self.problem.setStyleSheet("color: #b00020")
+        self.note = QLabel(wordWrap=True)  # what the edit means, when it is allowed
         # Entries of the settings file this version cannot read: not watched, kept in the file.
         skipped = [
             tr("watch.unreadable", folder=folder, reason=reason)
@@ -283,6 +300,7 @@ class WatchFoldersDialog(QDialog):
         layout.addLayout(skipped)
         layout.addLayout(self.form)
         layout.addWidget(self.problem)
+        layout.addWidget(self.note)
         layout.addWidget(self.buttons)
         self.resize(640, 420)
 
@@ -349,9 +367,22 @@ class WatchFoldersDialog(QDialog):
         self._check(None)
 
     def _check(self, problem: str | None) -> None:
-        """Say what is wrong with the form; OK waits until it is right."""
+        """Say what is wrong with the form (OK waits until it is right), or what it means."""
         self.problem.setText(problem or "")
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(problem is None)
+        row = self.list.currentRow()
+        spec = self.specs[row] if problem is None and 0 <= row < len(self.specs) else None
+        self.note.setText(self._out_note(spec) if spec is not None else "")
+
+    def _out_note(self, spec: WatchSpec) -> str:
+        """A saved watch folder given another output folder: the files it finished are
+        remembered in the old one, so all are transcribed again (say so before OK)."""
+        saved = next(
+            (s for s in self.settings.prefs.watch_folders if s.folder == spec.folder), None
+        )
+        if saved is None or saved.state_file == spec.state_file:
+            return ""
+        return tr("watch.out_changed", folder=spec.folder)
 
     def _forget_unreadable(self) -> None:
         """Let OK drop the entries this version cannot read (kept until the user says so:

@@ -330,6 +330,11 @@ STRINGS: dict[str, tuple[str, str]] = {
         "未监视：{folder}。此版本无法读取它的设置（{reason}）；设置仍保留在设置文件中。",
     ),
     "watch.forget_unreadable": ("Remove them from the settings", "从设置中删除这些"),
+    "watch.out_changed": (
+        "The files of {folder} already transcribed are remembered in its old output folder: "
+        "with this one, they will all be transcribed again.",
+        "{folder} 中已转写的文件记录在原来的输出文件夹中：改用这个输出文件夹后，它们都会重新转写。",
+    ),
     "watch.queued": (
         "New files from {folder} queued: {count}",
         "已将 {folder} 中的 {count} 个新文件加入队列",

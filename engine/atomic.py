@@ -16,10 +16,12 @@ __all__ = ["atomic_folder", "atomic_write_text", "staged_folder"]
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write UTF-8 text ("\\n" line ends) via a synced temporary file in the same folder; an
-    existing file keeps its permissions, and on failure the old file stays as it was."""
+    existing file keeps its permissions, and on failure the old file stays as it was. The
+    temporary name is short and hidden: one after `path`'s own would be too long for a file
+    name where `path`'s is not."""
     path = Path(path)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # mkstemp makes 0600
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".tingxie-", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:

@@ -215,6 +215,14 @@ MESSAGES: dict[str, str] = {
         "live transcription failed: {detail}; the recording goes on, and is transcribed from "
         "its file when it stops"
     ),
+    "transcribe.out_is_file": (
+        "{path} is a file, where a folder for transcripts should be; move or rename that file, "
+        "or choose another output folder"
+    ),
+    "transcribe.name_too_long": (
+        "{path}: its transcript name {name} is {length} bytes, longer than a file name may be "
+        "({limit}); rename the recording, or choose a shorter file-name pattern"
+    ),
     # -- punctuation (engine.punctuation)
     "punctuation.load_failed": (
         "{path}: cannot load the punctuation model ({detail}); rebuild it with `python -m "

@@ -4,30 +4,36 @@ new file once it has stopped growing, remembering what it finished across restar
 Polling (a stat per file every `poll_seconds`), not OS file events: it works the same on every
 platform and on network shares, and a folder of recordings changes slowly. A file is ready when
 its size and modification time have not changed for `settle_seconds` (a recorder or a copy still
-writing it keeps changing them). Finished files are kept in a JSON state file by their path in
-the watched folder (however that folder is named), size and modification time, so a restart does
-not redo them and a file replaced by a new version is done again; with them the names their
-transcripts were given, so two files whose names make one transcript name (talk.wav and
-talk.flac) keep apart ones (talk, talk-2) across restarts. A file handed out and given back
-unfinished (cancelled, or its transcripts could not be written) is not remembered: a restart
-hands it out again, and until then only a new version of it is.
+writing it keeps changing them). Finished files are kept in a JSON state file, by watched folder
+(several may write into one output folder) and by their path in it, with their size and
+modification time, so a restart does not redo them and a file replaced by a new version is done
+again; with them the names their transcripts were given, so two files whose names make one
+transcript name (talk.wav and talk.flac, or phone/talk.wav and recorder/talk.wav written into one
+folder) keep apart ones (talk, talk-2) across restarts. A transcript never replaces a file that
+is there, except the watch's own transcript of an earlier version of the same recording (one it
+continues: a recorder that resumed); a recording that only reuses a name (a recorder's REC001.wav
+after its card was emptied) gets a name of its own. A file handed out and given back unfinished
+(cancelled, or its transcripts could not be written) is not remembered: a restart hands it out
+again, and until then only a new version of it is.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import logging
 import os
 import string
 import time
 from collections.abc import Callable, Container, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from .atomic import atomic_write_text
 from .audio import is_supported
+from .errors import TingxieError
 from .writers import FORMATS
 
 __all__ = [
@@ -43,24 +49,36 @@ __all__ = [
 log = logging.getLogger("tingxie.watch")
 
 STATE_FILE = ".tingxie-watch.json"  # in the output folder (or the watched one): what was finished
-_STATE_VERSION = 2  # 1 (no "version"): keyed by the path as the watched folder was typed
+# 3: by watched folder. 2: one folder's, keyed by the path in it. 1 (no "version"): keyed by the
+# path as the watched folder was typed.
+_STATE_VERSION = 3
 
 _Stamp = tuple[int, int]  # a file's version: size and modification time (ns)
+_Mark = tuple[int, str]  # a sample of a finished version: where in the file, and its digest
+_MARK_BYTES = 4096  # from the middle of the file: what a recording's continuation still holds
 _NAME_FIELDS = ("stem", "date", "time")  # the fields of a file-name pattern
+_NAME_MAX = 255  # bytes in a file name on ext4, XFS, Btrfs (NTFS, APFS: 255 characters)
 
 
-def media_files(folder: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
+def media_files(
+    folder: str | os.PathLike[str],
+    recursive: bool = True,
+    unreadable: Callable[[OSError], None] | None = None,
+) -> list[Path]:
     """Audio and video files in `folder` (by extension; hidden files and folders skipped), in
-    name order."""
-    root = Path(folder)
-    found = root.rglob("*") if recursive else root.iterdir()
-    return sorted(
-        p
-        for p in found
-        if p.is_file()
-        and is_supported(p)
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+    name order. A subfolder that cannot be read (a network mount that dropped, no permission)
+    is skipped and `unreadable` told (by default a warning naming it): the others are found."""
+    found = []
+    for parent, folders, files in os.walk(folder, onerror=unreadable or _warn_unreadable):
+        folders[:] = [] if not recursive else [f for f in folders if not f.startswith(".")]
+        paths = (Path(parent, name) for name in files if not name.startswith("."))
+        found += [p for p in paths if is_supported(p) and p.is_file()]
+    return sorted(found)
+
+
+def _warn_unreadable(error: OSError) -> None:
+    log.warning("%s: cannot be read (%s); its files are skipped", error.filename,
+                error.strerror or error)  # fmt: skip
 
 
 def unique_base(base: Path, taken: Container[Path]) -> Path:
@@ -126,30 +144,92 @@ class WatchSpec:
         """The folder `path`'s transcripts go to."""
         return Path(self.out) / path.parent.relative_to(self.folder) if self.out else path.parent
 
-    def base(self, path: Path, taken: Container[Path] = (), now: datetime | None = None) -> Path:
+    def base(
+        self,
+        path: Path,
+        taken: Container[Path] = (),
+        own: Path | None = None,
+        now: datetime | None = None,
+    ) -> Path:
         """Where `path`'s transcripts go, without the format's suffix: the pattern's name, with
-        -2, -3… where other files' transcripts have it (`taken`: `FolderWatch.names`); its
-        folder is made. Raises OSError when it cannot be (NotADirectoryError where a file is in
-        its place)."""
-        now = now or datetime.now()
-        name = self.name.format(stem=path.stem, date=now.strftime("%Y-%m-%d"),
-                                time=now.strftime("%H%M%S"))  # fmt: skip
-        out = self.out_folder(path)
+        -2, -3… where other files' transcripts have it (`taken`: `FolderWatch.names`) or a file
+        of a transcript's name is there (the user's own notes, the transcript of an earlier
+        recording that had this name), except `own` (`FolderWatch.own`): this recording's
+        earlier transcripts, which its new version replaces. Its folder is made. Raises
+        TingxieError when a file is where that folder goes or a name would be too long,
+        OSError when the folder cannot be made otherwise."""
+        out, name = self.out_folder(path), self._name(path, now)
+        self.check_name(path, out / name)  # before a name too long is looked up
         try:
             out.mkdir(parents=True, exist_ok=True)
-        except FileExistsError as e:  # "File exists" would not say what is wrong
-            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), e.filename) from e
-        return unique_base(out / name, taken)
+        except (FileExistsError, NotADirectoryError) as e:  # a file where a folder goes
+            raise TingxieError("transcribe.out_is_file", path=str(_file_in(out))) from e
+        base = unique_base(out / name, _InUse(self, taken, own))
+        self.check_name(path, base)  # with its -2
+        return base
+
+    def check_name(self, path: Path, base: Path | None = None) -> None:
+        """Raise TingxieError when a transcript name of `path` (`base`'s; by default the
+        pattern's now) is longer than a file name may be: said before the model runs, and not
+        as "could not be written" after it."""
+        base = base or self.out_folder(path) / self._name(path)
+        longest = max((t.name for t in self.targets(base)), key=lambda n: len(os.fsencode(n)))
+        if len(os.fsencode(longest)) > _NAME_MAX:
+            raise TingxieError("transcribe.name_too_long", path=str(path), name=longest,
+                               length=len(os.fsencode(longest)), limit=_NAME_MAX)  # fmt: skip
+
+    def _name(self, path: Path, now: datetime | None = None) -> str:
+        """The pattern's file name for `path` (transcribed `now`)."""
+        now = now or datetime.now()
+        return self.name.format(stem=path.stem, date=now.strftime("%Y-%m-%d"),
+                                time=now.strftime("%H%M%S"))  # fmt: skip
 
     def targets(self, base: Path) -> list[Path]:
         """The transcript files of a `base`, one per format."""
         return [base.with_name(f"{base.name}.{fmt}") for fmt in self.formats]
 
 
+@dataclass(frozen=True, slots=True)
+class _InUse:
+    """The bases `WatchSpec.base` must not take: `taken`, and those with a transcript's file
+    name there (a link too, broken or not), except `own`."""
+
+    spec: WatchSpec
+    taken: Container[Path]
+    own: Path | None
+
+    def __contains__(self, base: Path) -> bool:
+        there = base != self.own and any(map(os.path.lexists, self.spec.targets(base)))
+        return there or base in self.taken
+
+
+def _file_in(folder: Path) -> Path:
+    """The file that stands where `folder`, or a folder above it, should be."""
+    return next((p for p in (folder, *folder.parents) if p.is_file()), folder)
+
+
+@dataclass(slots=True)
+class _Finished:
+    """What a watch remembers of one watched folder, by each file's path in it."""
+
+    done: dict[str, _Stamp] = field(default_factory=dict)  # the version finished
+    names: dict[str, str] = field(default_factory=dict)  # its transcripts, by the state's folder
+    marks: dict[str, _Mark] = field(default_factory=dict)  # a sample of the version named
+
+    @classmethod
+    def read(cls, entry: dict, key: Callable[[str], str] = str) -> _Finished:
+        """From the state file's JSON (`key` turns its keys into paths in the folder)."""
+        return cls(
+            {key(k): (int(v[0]), int(v[1])) for k, v in entry["done"].items()},
+            {key(k): str(v) for k, v in entry.get("names", {}).items()},
+            {key(k): (int(v[0]), str(v[1])) for k, v in entry.get("marks", {}).items()},
+        )
+
+
 class FolderWatch:
     """`ready()` lists the files to do now; `done(path, base)` records one as finished and where
     its transcripts went; `release(path)` gives one back unfinished; `names(path)` are where the
-    other finished files' went."""
+    other finished files' went, `own(path)` where its own earlier version's did."""
 
     def __init__(
         self,
@@ -161,30 +241,37 @@ class FolderWatch:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise FileNotFoundError(f"{self.folder}: no such folder; choose a folder to watch")
+        self._id = str(_real(self.folder))  # the folder in the state, however it was typed
         self.state_file = Path(state_file)
         self.options = options or WatchOptions()
         self._clock = clock
         self._seen: dict[Path, tuple[_Stamp, float]] = {}  # stamp, when first seen
         self._handed: dict[Path, _Stamp] = {}  # the version `ready()` handed out, until done
         self._held: dict[Path, _Stamp] = {}  # given back unfinished: not again in that version
-        self._done, self._names = self._load()
+        self._unreadable: set[str] = set()  # subfolders told once that they cannot be read
+        self._folders = self._load() or {}  # by watched folder (`_id`)
 
-    def _load(self) -> tuple[dict[str, _Stamp], dict[str, str]]:
-        """Finished files (by `_key`) with their stamps, and where their transcripts went
-        (relative to the state file's folder)."""
+    @property
+    def _mine(self) -> _Finished:
+        return self._folders.get(self._id) or _Finished()
+
+    def _load(self) -> dict[str, _Finished] | None:
+        """The state file's watched folders, what each finished (by `_key`) and where its
+        transcripts went; None when there is no state file or it cannot be read. A state of
+        one folder (before version 3) is that folder's."""
         try:
             state = json.loads(self.state_file.read_text(encoding="utf-8"))
-            done = state["done"]
-            if "version" not in state:  # keyed by the path as the folder was typed then
-                done = {_relative(k, state["folder"]): v for k, v in done.items()}
-            names = {str(k): str(v) for k, v in state.get("names", {}).items()}
-            return {str(k): (int(v[0]), int(v[1])) for k, v in done.items()}, names
+            if state.get("version", 1) >= 3:
+                return {str(f): _Finished.read(e) for f, e in state["folders"].items()}
+            typed = state["folder"]  # version 1 keyed by the path as the folder was typed then
+            key = str if "version" in state else (lambda k: _relative(k, typed))
+            return {str(_real(typed)): _Finished.read(state, key)}
         except FileNotFoundError:
-            return {}, {}
+            return None
         except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
             log.warning("%s: unreadable watch state; finished files may be done again",
                         self.state_file)  # fmt: skip
-            return {}, {}
+            return None
 
     def _key(self, path: Path) -> str:
         """`path` as the state knows it: in the watched folder, however that was named."""
@@ -200,20 +287,31 @@ class FolderWatch:
 
     def _to_do(self) -> Iterator[tuple[Path, _Stamp]]:
         """The files present that are not finished in their current version, with it. An empty
-        file has none yet (a recorder has just made it): it is taken once it has content."""
-        state = self.state_file.resolve()
-        for path in media_files(self.folder, self.options.recursive):
+        file has none yet (a recorder has just made it): it is taken once it has content.
+        Raises FileNotFoundError when the watched folder is gone (renamed, unmounted)."""
+        if not self.folder.is_dir():
+            raise FileNotFoundError(errno.ENOENT, "folder is gone (renamed or unmounted)",
+                                    str(self.folder))  # fmt: skip
+        state, done = self.state_file.resolve(), self._mine.done
+        for path in media_files(self.folder, self.options.recursive, self._tell_unreadable):
             stamp = self._stamp(path)
             if (
                 stamp is not None
                 and stamp[0] > 0
-                and self._done.get(self._key(path)) != stamp
+                and done.get(self._key(path)) != stamp
                 and path.resolve() != state
             ):
                 yield path, stamp
 
+    def _tell_unreadable(self, error: OSError) -> None:
+        """A subfolder that cannot be read is said once, not at every look."""
+        if error.filename not in self._unreadable:
+            self._unreadable.add(error.filename)
+            _warn_unreadable(error)
+
     def ready(self) -> list[Path]:
-        """Files not finished in their current version that have stopped changing."""
+        """Files not finished in their current version that have stopped changing. Raises
+        FileNotFoundError when the watched folder is gone."""
         now, ready, seen, held = self._clock(), [], {}, {}
         for path, stamp in self._to_do():
             if self._held.get(path) == stamp:
@@ -233,34 +331,65 @@ class FolderWatch:
         return ready
 
     def pending(self) -> int:
-        """Files present that are not finished in their current version (ready or settling)."""
-        return sum(1 for _ in self._to_do())
+        """Files present that are not finished in their current version (ready or settling),
+        less those given back in it (not handed out again until a new version or a restart).
+        Raises FileNotFoundError when the watched folder is gone."""
+        return sum(1 for path, stamp in self._to_do() if self._held.get(path) != stamp)
 
     def names(self, path: Path) -> set[Path]:
         """Where the transcripts of the finished files other than `path` went (without their
-        suffixes): `WatchSpec.base`'s `taken`."""
-        key = self._key(path)
-        return {self.state_file.parent / name for k, name in self._names.items() if k != key}
+        suffixes), those of the other folders written into the state's folder too, as the
+        state file says now: `WatchSpec.base`'s `taken`."""
+        self._folders = self._load() or self._folders
+        me = (self._id, self._key(path))
+        return {
+            self.state_file.parent / name
+            for folder, finished in self._folders.items()
+            for key, name in finished.names.items()
+            if (folder, key) != me
+        }
+
+    def own(self, path: Path) -> Path | None:
+        """Where the transcripts of `path`'s earlier version went (without their suffixes),
+        when its present version continues that one (it still holds the sample taken of it: a
+        recorder that resumed, a file that grew in a queue), so they may be replaced; None when
+        it is another recording under the same name: its own transcripts keep the earlier
+        one's."""
+        key, mine = self._key(path), self._mine
+        if key not in mine.names or key not in mine.marks:
+            return None
+        offset, digest = mine.marks[key]
+        return self.state_file.parent / mine.names[key] if _mark(path, offset) == digest else None
 
     def done(self, path: Path, base: Path | None = None) -> None:
         """Remember `path`, as `ready()` handed it out, as finished in the version it had then:
         one written since (it grew while transcribed, or while it waited in a queue) is done
         again. `base`: where its transcripts went, under the state file's folder (None: none
-        were named), which `names` then keeps from the other files. Written atomically; raises
-        OSError when it cannot be (a full disk): `path` is then not remembered, and is handed
-        out again once it has settled again."""
+        were named), which `names` then keeps from the other files. The state file is read
+        again first (another folder's watch may write into it), then written atomically;
+        raises OSError when it cannot be (a full disk): `path` is then not remembered, and is
+        handed out again once it has settled again."""
         stamp = self._handed.pop(path)
         self._seen.pop(path, None)
         key = self._key(path)
-        done = {**self._done, key: stamp}
-        names = dict(self._names)
+        folders = self._load() or dict(self._folders)
+        mine = folders.get(self._id) or _Finished()
+        mine = _Finished({**mine.done, key: stamp}, dict(mine.names), dict(mine.marks))
         if base is not None:
-            names[key] = _relative(base, self.state_file.parent)
+            mine.names[key] = _relative(base, self.state_file.parent)
+            mark = _mark(path, stamp[0] // 2)
+            if mark is None:  # unread: a later version is taken for another recording
+                mine.marks.pop(key, None)
+            else:
+                mine.marks[key] = (stamp[0] // 2, mark)
+        folders[self._id] = mine
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        state = {"version": _STATE_VERSION, "folder": str(self.folder), "done": done,
-                 "names": names}  # fmt: skip
+        state = {"version": _STATE_VERSION, "folders": {
+            folder: {"done": f.done, "names": f.names, "marks": f.marks}
+            for folder, f in folders.items()
+        }}  # fmt: skip
         atomic_write_text(self.state_file, json.dumps(state, ensure_ascii=False, indent=1))
-        self._done, self._names = done, names
+        self._folders = folders
 
     def release(self, path: Path) -> None:
         """Give `path` back unfinished, as `ready()` handed it out (its job was cancelled, or
@@ -270,6 +399,17 @@ class FolderWatch:
         stamp = self._handed.pop(path, None)
         if stamp is not None:
             self._held[path] = stamp
+
+
+def _mark(path: Path, offset: int) -> str | None:
+    """A digest of `path`'s bytes from `offset` (None when it cannot be read): a later
+    version that has the same there continues the recording."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return hashlib.blake2b(f.read(_MARK_BYTES), digest_size=16).hexdigest()
+    except OSError:
+        return None
 
 
 def overlaps(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:

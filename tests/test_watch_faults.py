@@ -1,11 +1,18 @@
 """Watch folders that go wrong: a file cancelled (quitting cancels the queued ones) is not
 remembered as finished, an output folder that cannot be made is told once and the file not
 transcribed again and again, file-name patterns that only plain {stem}, {date} and {time} pass,
-folders that overlap, relative output folders, and settings entries this version cannot read."""
+folders that overlap, relative output folders, and settings entries this version cannot read.
+Then what a watch must never lose: a file already where a transcript goes (the user's notes, the
+transcript of an earlier recording of the same name), the transcripts and state of another
+watch folder writing into the same output folder, a recording whose transcripts could not be
+written; and what it must say: a transcript name too long, a subfolder that cannot be read, the
+watched folder gone."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -15,9 +22,11 @@ from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
 from app import i18n, settings
 from app.folders import FolderWatcher, WatchFoldersDialog
+from engine.atomic import atomic_write_text
 from engine.audio import write_wav
+from engine.cli import main as cli
 from engine.results import Char, Segment, TranscriptionInfo
-from engine.watch import STATE_FILE, FolderWatch, WatchOptions, WatchSpec
+from engine.watch import STATE_FILE, FolderWatch, WatchOptions, WatchSpec, media_files
 
 
 @pytest.fixture
@@ -65,8 +74,12 @@ def _transcribed(watcher: FolderWatcher, path: str) -> None:
 
 
 def _state(folder: Path) -> dict:
+    """The files the state file in `folder` remembers as finished, of every watched folder."""
     path = folder / STATE_FILE
-    return json.loads(path.read_text(encoding="utf-8"))["done"] if path.exists() else {}
+    if not path.exists():
+        return {}
+    folders = json.loads(path.read_text(encoding="utf-8"))["folders"].values()
+    return {key: stamp for finished in folders for key, stamp in finished["done"].items()}
 
 
 def test_a_cancelled_file_is_not_remembered_and_a_failed_one_is(qapp, tmp_path):
@@ -121,7 +134,9 @@ def test_an_output_folder_that_cannot_be_made_is_told_once_and_not_redone_now(qa
     _look(watcher)
     assert queued == [str(inbox / "call.wav")]
     _transcribed(watcher, queued[0])
-    assert [(t, type(e)) for t, e in failed] == [(str(out), NotADirectoryError)]
+    assert [(t, e.code, e.params["path"]) for t, e in failed] == [
+        (str(out), "transcribe.out_is_file", str(out))
+    ]
     _look(watcher)
     _look(watcher)
     assert queued == [str(inbox / "call.wav")]  # not again and again
@@ -285,3 +300,248 @@ def test_the_dialog_refuses_a_folder_that_overlaps_one_listed(qtbot, tmp_path, m
     assert str(inbox / "calls") in shown[1] and str(tmp_path) in shown[2]
     dialog.add_folder(str(tmp_path / "other"))
     assert [s.folder for s in dialog.specs] == [str(inbox), str(tmp_path / "other")]
+
+
+def _cli_watch(folder: Path, model: Path, *more: str) -> int:
+    """`tingxie-cli watch FOLDER --once` with no settling, TXT unless `more` says otherwise."""
+    return cli(["watch", str(folder), "--once", "--settle", "0", "--poll", "0.01", "--model",
+                str(model), "--no-punctuation", "--device", "cpu", *more])  # fmt: skip
+
+
+def test_the_cli_watch_does_not_write_over_a_file_already_there(tiny_model_dir, tmp_path):
+    """The user's own meeting.txt beside a new meeting.wav was replaced by its transcript."""
+    (tmp_path / "meeting.txt").write_text("my own notes\n", encoding="utf-8")
+    write_wav(tmp_path / "meeting.wav", tone(1.0))
+    assert _cli_watch(tmp_path, tiny_model_dir) == 0
+    assert (tmp_path / "meeting.txt").read_text(encoding="utf-8") == "my own notes\n"
+    assert (tmp_path / "meeting-2.txt").read_text(encoding="utf-8").strip()
+
+
+def test_an_app_watch_folder_does_not_write_over_a_file_already_there(qapp, tmp_path):
+    (tmp_path / "meeting.txt").write_text("my own notes\n", encoding="utf-8")
+    write_wav(tmp_path / "meeting.wav", tone(1.0))
+    watcher, queued, _ = _watcher((WatchSpec(str(tmp_path), ("txt",)),))
+    _look(watcher)
+    _transcribed(watcher, queued[0])
+    assert (tmp_path / "meeting.txt").read_text(encoding="utf-8") == "my own notes\n"
+    assert "你" in (tmp_path / "meeting-2.txt").read_text(encoding="utf-8")
+
+
+def _transcribe_watched(spec: WatchSpec, text: str) -> list[str]:
+    """A watch of `spec` started afresh writes `text` as the transcript of each ready file;
+    the transcripts' names."""
+    watch = FolderWatch(spec.folder, spec.state_file, WatchOptions(settle_seconds=0))
+    names = []
+    for path in _settled(watch):
+        base = spec.base(path, watch.names(path), watch.own(path))
+        for target in spec.targets(base):
+            atomic_write_text(target, text)
+        watch.done(path, base)
+        names.append(base.name)
+    return names
+
+
+def _settled(watch: FolderWatch) -> list[Path]:
+    watch.ready()
+    return watch.ready()
+
+
+def test_a_recording_that_reuses_a_name_keeps_the_earlier_ones_transcript(tmp_path):
+    """A recorder reuses REC001.wav once its card is emptied: the new recording's transcript
+    replaced the earlier one's. A recording that grew (the recorder resumed) still replaces
+    its own."""
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    spec = WatchSpec(str(inbox), ("json",), str(out))
+    write_wav(inbox / "REC001.wav", tone(1.0))
+    assert _transcribe_watched(spec, "first") == ["REC001"]
+    (inbox / "REC001.wav").unlink()  # the card emptied, the name used again
+    write_wav(inbox / "REC001.wav", tone(3.0) * 0.5)
+    assert _transcribe_watched(spec, "second") == ["REC001-2"]
+    with open(inbox / "REC001.wav", "ab") as resumed:
+        resumed.write(b"\1" * 3200)
+    assert _transcribe_watched(spec, "second, resumed") == ["REC001-2"]
+    texts = {p.name: p.read_text(encoding="utf-8") for p in out.glob("REC*")}
+    assert texts == {"REC001.json": "first", "REC001-2.json": "second, resumed"}
+
+
+def test_two_watch_folders_writing_into_one_folder_keep_both(tmp_path):
+    """phone/talk.wav and recorder/talk.wav into one Transcripts folder: the second watch
+    wrote over the first's transcript and state, and the first then did its file again."""
+    out = tmp_path / "Transcripts"
+    specs = [WatchSpec(str(tmp_path / name), ("txt",), str(out)) for name in ("phone", "recorder")]
+    for spec, seconds in zip(specs, (1.0, 2.0), strict=True):
+        Path(spec.folder).mkdir()
+        write_wav(Path(spec.folder) / "talk.wav", tone(seconds))
+    assert _transcribe_watched(specs[0], "phone") == ["talk"]
+    assert _transcribe_watched(specs[1], "recorder") == ["talk-2"]
+    for spec in specs:  # restarted: neither is done again
+        assert FolderWatch(spec.folder, spec.state_file).pending() == 0
+    assert _transcribe_watched(specs[0], "again") == []
+    texts = {p.name: p.read_text(encoding="utf-8") for p in out.glob("*.txt")}
+    assert texts == {"talk.txt": "phone", "talk-2.txt": "recorder"}
+
+
+def test_app_watch_folders_writing_into_one_folder_keep_both(qapp, tmp_path):
+    """Two watches in one app, one state file: each wrote its own in-memory copy over it."""
+    out = tmp_path / "Transcripts"
+    specs = tuple(WatchSpec(str(tmp_path / n), ("txt",), str(out)) for n in ("phone", "recorder"))
+    for spec in specs:
+        Path(spec.folder).mkdir()
+        write_wav(Path(spec.folder) / "talk.wav", tone(1.0))
+    watcher, queued, _ = _watcher(specs)
+    _look(watcher)
+    for path in list(queued):
+        _transcribed(watcher, path)
+    assert sorted(p.name for p in out.glob("*.txt")) == ["talk-2.txt", "talk.txt"]
+    again, queued, _ = _watcher(specs)  # the next start
+    _look(again)
+    assert queued == []
+
+
+def test_the_cli_watch_does_not_remember_a_file_whose_transcripts_were_not_written(
+    tiny_model_dir, tmp_path, capsys
+):
+    """A file stands where the output subfolder goes: the recording was recorded as finished
+    anyway, so never transcribed once the user moved that file."""
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    (inbox / "sub").mkdir(parents=True)
+    out.mkdir()
+    (out / "sub").write_text("a stray file")
+    write_wav(inbox / "sub" / "a.wav", tone(1.0))
+    assert _cli_watch(inbox, tiny_model_dir, "--out", str(out)) == 1
+    err = capsys.readouterr().err
+    assert f"{out / 'sub'} is a file, where a folder for transcripts should be" in err
+    assert "move or rename that file" in err
+    assert _state(out) == {}
+    (out / "sub").unlink()
+    assert _cli_watch(inbox, tiny_model_dir, "--out", str(out)) == 0
+    assert (out / "sub" / "a.txt").is_file()
+
+
+_LONG = "会议" * 41  # 246 bytes: with ".wav" or ".txt" a name a file system takes
+
+
+def test_a_transcript_with_a_long_legal_name_is_written(tmp_path):
+    """The temporary file beside it had a name 14 bytes longer, which no file system takes."""
+    assert (
+        atomic_write_text(tmp_path / f"{_LONG}.txt", "你好").read_text(encoding="utf-8") == "你好"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == [f"{_LONG}.txt"]
+
+
+def test_a_transcript_name_too_long_is_said_before_the_model_runs(tiny_model_dir, tmp_path, capsys):
+    """It said "could not be written (File name too long); free some space" after the model
+    ran, and recorded the recording as finished."""
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    write_wav(tmp_path / "x.wav", tone(1.0))
+    (tmp_path / "x.wav").rename(inbox / f"{_LONG}.wav")
+    assert _cli_watch(inbox, tiny_model_dir, "--name", "{stem}-{date}", "--out", str(out)) == 1
+    err = capsys.readouterr().err
+    assert "bytes, longer than a file name may be (255); rename the recording, or choose a " in err
+    assert "s audio" not in err  # no transcription's progress: the model did not run
+    assert _state(out) == {}
+
+
+def test_an_app_watch_folder_does_not_queue_a_file_whose_transcript_name_is_too_long(
+    qapp, tmp_path
+):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_wav(tmp_path / "x.wav", tone(1.0))
+    (tmp_path / "x.wav").rename(inbox / f"{_LONG}.wav")
+    watcher, queued, _ = _watcher((WatchSpec(str(inbox), ("txt",), "", "{stem}-{date}"),))
+    failed = []
+    watcher.export_failed.connect(lambda target, error: failed.append(error.code))
+    _look(watcher)
+    _look(watcher)
+    assert queued == [] and failed == ["transcribe.name_too_long"]  # told once
+
+
+def test_a_subfolder_that_cannot_be_read_is_skipped_with_one_warning(tmp_path, monkeypatch, caplog):
+    """A dropped network mount (ENOTCONN) inside the watched folder: the CLI died with a
+    traceback and the app skipped the whole folder."""
+    (tmp_path / "nas").mkdir()
+    write_wav(tmp_path / "memo.wav", tone(1.0))
+    scandir = os.scandir
+
+    def dropped(path="."):
+        if str(path).endswith("nas"):
+            raise OSError(errno.ENOTCONN, os.strerror(errno.ENOTCONN), str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", dropped)
+    assert media_files(tmp_path) == [tmp_path / "memo.wav"]
+    watch = FolderWatch(tmp_path, tmp_path / STATE_FILE, WatchOptions(settle_seconds=0))
+    caplog.clear()
+    assert _settled(watch) == [tmp_path / "memo.wav"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"{tmp_path / 'nas'}: cannot be read ({os.strerror(errno.ENOTCONN)}); "
+                        "its files are skipped"]  # fmt: skip
+
+
+def _sleeps(monkeypatch, *steps) -> None:
+    """The CLI watch's sleeps between looks do `steps` in turn (then stop it), not wait."""
+    import engine.cli.watch
+
+    todo = iter(steps)
+
+    def sleep(_seconds: float) -> None:
+        step = next(todo, None)
+        if step is None:
+            raise KeyboardInterrupt
+        step()
+
+    monkeypatch.setattr(engine.cli.watch.time, "sleep", sleep)
+
+
+def test_the_cli_watch_says_when_the_folder_is_gone_and_back(
+    tiny_model_dir, tmp_path, monkeypatch, capsys
+):
+    """Renamed or unmounted while watched, it polled silently forever."""
+    inbox, away = tmp_path / "inbox", tmp_path / "unmounted"
+    inbox.mkdir()
+    nothing = lambda: None  # noqa: E731
+    _sleeps(monkeypatch, lambda: inbox.rename(away), nothing, nothing,
+            lambda: away.rename(inbox), nothing)  # fmt: skip
+    args = ["watch", str(inbox), "--settle", "0", "--poll", "0.01", "--model",
+            str(tiny_model_dir), "--no-punctuation", "--device", "cpu"]  # fmt: skip
+    assert cli(args) == 0
+    lines = capsys.readouterr().err.splitlines()
+    gone = f"{inbox}: folder is gone (renamed or unmounted); waiting for it to come back"
+    assert lines.count(gone) == 1
+    assert lines.count(f"{inbox}: folder is back; watching it again") == 1
+    assert lines.index(gone) < lines.index(f"{inbox}: folder is back; watching it again")
+
+
+def test_the_cli_watch_once_exits_1_when_the_folder_is_gone(
+    tiny_model_dir, tmp_path, monkeypatch, capsys
+):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_wav(inbox / "memo.wav", tone(1.0))  # seen at the first look, ready at the next
+    _sleeps(monkeypatch, lambda: inbox.rename(tmp_path / "unmounted"))
+    args = ["watch", str(inbox), "--once", "--settle", "0", "--poll", "0.01", "--model",
+            str(tiny_model_dir), "--no-punctuation", "--device", "cpu"]  # fmt: skip
+    assert cli(args) == 1
+    assert f"error: {inbox}: folder is gone (renamed or unmounted)" in capsys.readouterr().err
+
+
+def test_the_dialog_says_a_new_output_folder_transcribes_the_finished_files_again(
+    qtbot, tmp_path, english
+):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    prefs = settings.Settings()
+    prefs.set(watch_folders=(WatchSpec(str(inbox), ("txt",), str(tmp_path / "T1")),))
+    dialog = WatchFoldersDialog(prefs)
+    qtbot.addWidget(dialog)
+    assert dialog.note.text() == ""
+    dialog.out.setText(str(tmp_path / "T2"))
+    dialog.out.textEdited.emit(dialog.out.text())
+    assert "will all be transcribed again" in dialog.note.text()
+    assert str(inbox) in dialog.note.text()
+    dialog.out.setText(str(tmp_path / "T1"))
+    dialog.out.textEdited.emit(dialog.out.text())
+    assert dialog.note.text() == ""

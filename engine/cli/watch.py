@@ -7,9 +7,24 @@ import sys
 import time
 from pathlib import Path
 
-from .transcribe import add_transcription_options, prepare
+from engine.errors import TingxieError
+from engine.punctuation import Punctuator
+from engine.transcribe import TranscribeOptions, Transcriber
+from engine.watch import FolderWatch, WatchOptions, WatchSpec
+
+from .transcribe import (
+    OutputError,
+    _transcribe_one,
+    add_transcription_options,
+    failure_line,
+    prepare,
+    summary,
+)
 
 __all__ = ["add_parser", "run"]
+
+_Prepared = tuple[Transcriber, TranscribeOptions, Punctuator | None]  # what `prepare` loads
+_GONE = "folder is gone (renamed or unmounted)"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "waiting). Finished files are remembered in OUT/.tingxie-watch.json, so a restart does "
         "not redo them; a file replaced by a new version is done again. Files whose "
         "transcripts would share a name (talk.wav, talk.flac) get talk, talk-2, …, kept across "
-        "restarts. Ctrl+C stops.",
+        "restarts; so does a transcript whose name a file already has (your own talk.txt). "
+        "Ctrl+C stops.",
     )
     p.add_argument("folder", type=Path, help="folder to watch")
     p.add_argument("--top-only", action="store_true", help="ignore subfolders")
@@ -42,10 +58,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.watch import FolderWatch, WatchOptions, WatchSpec
-
-    from .transcribe import _transcribe_one, failure_line, summary
-
     try:
         options = WatchOptions(not args.top_only, args.settle, args.poll)
         spec = WatchSpec(str(args.folder), args.format, str(args.out or ""), args.name)
@@ -56,32 +68,86 @@ def run(args: argparse.Namespace) -> int:
     prepared = prepare(args)
     if isinstance(prepared, int):
         return prepared
-    transcriber, transcribe_options, punctuator = prepared
     print(f"watching {args.folder} ({watch.pending()} files to do); Ctrl+C stops", file=sys.stderr)
     failures: list[str] = []
+    gone = False  # the watched folder is away: said once, and again when it is back
     try:
         while True:
-            for path in watch.ready():
-                base = None
-                try:
-                    base = spec.base(path, watch.names(path))
-                    written = _transcribe_one(transcriber, path, transcribe_options, base,
-                                              args.format, punctuator, args.speakers)  # fmt: skip
-                    print("wrote " + ", ".join(map(str, written)), file=sys.stderr)
-                except Exception as e:  # one bad file must not stop the watch
-                    print(failure_line(path, e), file=sys.stderr)
-                    failures.append(str(path))
-                try:  # a failed file waits for a new version, not the next look
-                    watch.done(path, base)
-                except OSError as e:
-                    print(_unrecorded(watch.state_file, path, e), file=sys.stderr)
+            try:
+                for path in watch.ready():
+                    if not _transcribe_watched(watch, spec, path, args, prepared):
+                        failures.append(str(path))
+                left = watch.pending()
+            except FileNotFoundError:  # renamed, deleted or unmounted while watched
+                if args.once:
+                    print(f"error: {args.folder}: {_GONE}; bring it back, then start the watch "
+                          "again", file=sys.stderr)  # fmt: skip
                     return 1
-            if args.once and not watch.pending():
-                return summary(failures)
+                if not gone:
+                    print(f"{args.folder}: {_GONE}; waiting for it to come back", file=sys.stderr)
+                gone = True
+            except _Unrecorded as e:
+                print(e, file=sys.stderr)
+                return 1
+            else:
+                if gone:
+                    print(f"{args.folder}: folder is back; watching it again", file=sys.stderr)
+                gone = False
+                if args.once and not left:
+                    return summary(failures)
             time.sleep(args.poll)
     except KeyboardInterrupt:
         print("stopped: finished files are remembered", file=sys.stderr)
         return 0
+
+
+def _transcribe_watched(
+    watch: FolderWatch, spec: WatchSpec, path: Path, args: argparse.Namespace, prepared: _Prepared
+) -> bool:
+    """Transcribe one ready file and write its transcripts; False when that failed (said in one
+    line). A file that cannot be transcribed is remembered: it waits for a new version. One
+    whose transcripts cannot be written where they go (a file where their folder goes, a
+    read-only drive, a name too long) is given back, not remembered: a restart does it again,
+    once the output is put right. Raises _Unrecorded when a finished file cannot be recorded."""
+    transcriber, options, punctuator = prepared
+    base = None
+    try:
+        base = _output(spec, watch, path)
+        written = _transcribe_one(transcriber, path, options, base, args.format, punctuator,
+                                  args.speakers)  # fmt: skip
+    except OutputError as e:
+        print(failure_line(path, e), file=sys.stderr)
+        watch.release(path)
+        return False
+    except Exception as e:  # one bad file must not stop the watch
+        print(failure_line(path, e), file=sys.stderr)
+        base = None  # a failed file waits for a new version, not the next look
+    else:
+        print("wrote " + ", ".join(map(str, written)), file=sys.stderr)
+    try:
+        watch.done(path, base)
+    except OSError as e:
+        raise _Unrecorded(_unrecorded(watch.state_file, path, e)) from e
+    return base is not None
+
+
+def _output(spec: WatchSpec, watch: FolderWatch, path: Path) -> Path:
+    """Where `path`'s transcripts go (`WatchSpec.base`), made before the model runs; raises
+    OutputError saying what to do when it cannot be."""
+    try:
+        return spec.base(path, watch.names(path), watch.own(path))
+    except TingxieError as e:
+        raise OutputError(str(e)) from e
+    except OSError as e:
+        folder = e.filename or spec.out_folder(path)
+        raise OutputError(
+            f"{folder}: the folder for the transcripts of {path} cannot be made "
+            f"({e.strerror or e}); make it writable, or choose another with --out DIR"
+        ) from e
+
+
+class _Unrecorded(Exception):
+    """A finished file could not be recorded in the watch's state: the watch stops."""
 
 
 def _unrecorded(state_file: Path, path: Path, error: OSError) -> str:
