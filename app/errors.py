@@ -372,6 +372,18 @@ APP: dict[str, tuple[str, str]] = {
         "{path} 是 ONNX 导出（model.onnx），没有 PyTorch 权重，而“模型 → 运行时”设为 "
         "PyTorch：请选择“模型 → 运行时 → 自动”或“ONNX Runtime”来运行它。",
     ),
+    "hub.no_adapter": (
+        "{path} has no LoRA adapter (only a LoRA tuning job has one, in its adapter folder): "
+        "untick “Share the LoRA adapter only” to share the model itself",
+        "{path} 中没有 LoRA 适配器（只有 LoRA 微调任务才有，在其 adapter 文件夹中）："
+        "请取消勾选“只分享 LoRA 适配器”，分享模型本身",
+    ),
+    "hub.offline": (
+        "the Hugging Face Hub cannot be reached; {folder} is ready: when this computer is "
+        "online, share it again to {repo_id} (Model → Share on the Hub…)",
+        "无法连接 Hugging Face Hub；{folder} 已准备好：联网后，请再次分享到 {repo_id}"
+        "（模型 → 分享到 Hub…）",
+    ),
 }
 
 STRINGS.update({f"app.error.{code}": wordings for code, wordings in APP.items()})

@@ -364,6 +364,14 @@ STRINGS: dict[str, tuple[str, str]] = {
         "{name} 在整篇转写中的名称（留空则恢复默认名称）：",
     ),
     "undo.rename_speaker": ("Rename {old} to {name}", "将 {old} 重命名为 {name}"),
+    "share.rewritten": (
+        "(a copy, its local paths reduced to names)",
+        "（上传的是副本，其中的本地路径只保留名称）",
+    ),
+    "embed.done_kept": (
+        "Wrote {path} (files named {stem} were there already, and are kept as they were)",
+        "已写入 {path}（名为 {stem} 的文件已经存在，保持原样）",
+    ),
 }
 
 _current: Language = "zh"

@@ -9,10 +9,11 @@ with the CTC frames and their times.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 
@@ -21,10 +22,20 @@ from .chunking import ChunkPlan, iter_chunks, join_frames
 from .errors import TingxieError
 from .model import LoadedModel, LoadOptions, load_model
 from .transcribe import Transcriber
+from .watch import unique_base
 
-__all__ = ["EmbedError", "EmbedOptions", "Embedding", "embed", "write_embedding"]
+__all__ = [
+    "EmbedError",
+    "EmbedOptions",
+    "Embedding",
+    "TakenBases",
+    "embed",
+    "embedding_files",
+    "write_embedding",
+]
 
 Pool = Literal["none", "mean"]
+Format = Literal["npy", "parquet"]
 
 
 class EmbedError(TingxieError, ValueError):
@@ -94,23 +105,76 @@ def embed(
     return Embedding(str(source), options.layer, vectors.astype(np.float32), times)
 
 
+def embedding_files(base: Path, fmt: Format) -> tuple[Path, ...]:
+    """The files one embedding writes at `base` (a path without suffix): npy BASE.npy and
+    BASE.times.npy, parquet BASE.parquet."""
+    if fmt == "npy":
+        return base.with_name(f"{base.name}.npy"), base.with_name(f"{base.name}.times.npy")
+    return (base.with_name(f"{base.name}.parquet"),)
+
+
+class TakenBases:
+    """`engine.watch.unique_base`'s container for embeddings: a base is taken when any file it
+    would write is among `written` (this run's: a source named one.times.wav writes
+    one.times.npy, which is one.wav's times file) or, with `on_disk`, there already."""
+
+    def __init__(self, fmt: Format, written: Container[Path] = (), on_disk: bool = True) -> None:
+        self.fmt, self.written, self.on_disk = fmt, written, on_disk
+
+    def __contains__(self, base: object) -> bool:
+        return isinstance(base, Path) and any(
+            f in self.written or (self.on_disk and f.exists())
+            for f in embedding_files(base, self.fmt)
+        )
+
+
+def _save_all(files: Sequence[tuple[Path, Callable[[BinaryIO], None]]]) -> None:
+    """Write each file to a hidden temporary sibling, synced, then move them all into place:
+    a failure (a full disk) leaves none of them, half-written or whole."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, save in files:
+            fd, tmp = tempfile.mkstemp(prefix=".tingxie-", suffix=".tmp", dir=path.parent)
+            staged.append((tmp, path))
+            os.fchmod(fd, 0o644)  # mkstemp makes 0600
+            with os.fdopen(fd, "wb") as f:
+                save(f)
+                f.flush()
+                os.fsync(f.fileno())
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+
+
 def write_embedding(
     result: Embedding,
     out_dir: str | os.PathLike[str],
-    fmt: Literal["npy", "parquet"] = "npy",
+    fmt: Format = "npy",
     stem: str | None = None,
+    *,
+    overwrite: bool = False,
 ) -> Path:
     """npy: STEM.npy (vectors) and STEM.times.npy; parquet: STEM.parquet, one row per vector
     with start, end and the vector (pyarrow). STEM: the source's, unless given (two sources
-    with one name in one folder)."""
+    with one name in one folder). A file there already (the person's own, another layer's
+    vectors) is kept, unless `overwrite`: they go to STEM-2, STEM-3…; the path written is
+    returned."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = stem or Path(result.source).stem
+    base = out / (stem or Path(result.source).stem)
+    if not overwrite:
+        base = unique_base(base, TakenBases(fmt))
+    files = embedding_files(base, fmt)
     if fmt == "npy":
-        np.save(out / f"{stem}.times.npy", result.times)
-        path = out / f"{stem}.npy"
-        np.save(path, result.vectors)
-        return path
+        _save_all(
+            [
+                (files[0], lambda f: np.save(f, result.vectors)),
+                (files[1], lambda f: np.save(f, result.times)),
+            ]
+        )
+        return files[0]
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -124,6 +188,5 @@ def write_embedding(
         },
         metadata={"source": result.source, "layer": str(result.layer)},
     )
-    path = out / f"{stem}.parquet"
-    pq.write_table(table, path)
-    return path
+    _save_all([(files[0], lambda f: pq.write_table(table, f))])
+    return files[0]

@@ -3,6 +3,8 @@ frame with times or one per file), computed and written by the engine worker (en
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -77,7 +79,13 @@ class EmbedDialog(QDialog):
         self.handle.embed_file.emit(request)
 
     def _done(self, path: str) -> None:
-        self.status.finished(tr("embed.done", path=path))
+        """The path written, and why it is not the audio's name: a file there already (the
+        person's own, another layer's vectors) is never replaced (engine.embed)."""
+        stem = Path(self.audio).stem
+        if Path(path).stem == stem:
+            self.status.finished(tr("embed.done", path=path))
+        else:
+            self.status.finished(tr("embed.done_kept", path=path, stem=stem))
 
     def _failed(self, error: object) -> None:
         self.status.finished(tr("embed.failed", message=error_text(error)))

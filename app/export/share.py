@@ -110,7 +110,11 @@ class ShareDialog(QDialog):
             self.status.finished(error_text(e))
             return
         head = tr("share.plan", count=len(plan.files) + 1, repo_id=plan.repo_id, folder=plan.folder)
-        files = "\n".join(f"  {rel}" for rel in (*plan.files, "README.md"))
+        rewritten, note = dict(plan.rewritten), tr("share.rewritten")
+        files = "\n".join(
+            f"  {rel} {note}" if rel in rewritten else f"  {rel}"
+            for rel in (*plan.files, "README.md")
+        )
         if plan.left_out:
             files += "\n" + "\n".join([tr("share.left_out"), *(f"  {r}" for r in plan.left_out)])
         self.plan_view.setPlainText(f"{head}\n{files}\n\nREADME.md:\n{plan.card}")

@@ -16,7 +16,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="For each FILE, write the hidden states of one layer of the model: one "
         "vector per 20 ms frame with its start and end time (--pool none), or their mean "
         "(--pool mean). npy: OUT/STEM.npy and OUT/STEM.times.npy; parquet: OUT/STEM.parquet "
-        "with columns start, end, vector (STEM-2, STEM-3… for files that share a name).",
+        "with columns start, end, vector (STEM-2, STEM-3… for files that share a name, or "
+        "where such a file is there already: it is kept unless --overwrite).",
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="audio or video files")
     p.add_argument("--model", required=True, help="model folder or Hub id")
@@ -25,12 +26,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument("--format", choices=("npy", "parquet"), default="npy")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace files already in OUT named like the vectors (default: such a file, "
+        "your own or an earlier run's, is kept and the vectors go to STEM-2…)",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from engine.audio import AudioError
-    from engine.embed import EmbedOptions, embed, write_embedding
+    from engine.embed import EmbedOptions, TakenBases, embed, embedding_files, write_embedding
     from engine.model import LoadOptions, ModelLoadError, load_model
     from engine.registry import is_onnx_export
     from engine.watch import unique_base
@@ -54,32 +61,20 @@ def run(args: argparse.Namespace) -> int:
     written: set[Path] = set()
     for name in args.files:
         source = Path(name)
-        taken = _Taken(written, args.format)
+        # This run's files are never replaced, even with --overwrite (inputs that share a
+        # name); write_embedding keeps those there before (unless --overwrite).
+        taken = TakenBases(args.format, written, on_disk=False)
         base = unique_base((args.out or source.parent) / source.stem, taken)
-        written.update(taken.files(base))
         try:
             result = embed(model, name, options)
-            path = write_embedding(result, base.parent, args.format, base.name)
+            path = write_embedding(
+                result, base.parent, args.format, base.name, overwrite=args.overwrite
+            )
         except (AudioError, ValueError, OSError) as e:
             print(failure_line(name, e), file=sys.stderr)
             failed.append(name)
             continue
+        written.update(embedding_files(path.with_suffix(""), args.format))
         shape = "x".join(map(str, result.vectors.shape))
         print(f"{name}: {shape} vectors of layer {args.layer} -> {path}")
     return summary(failed)
-
-
-class _Taken:
-    """An output base is taken when any file it would write is written already in this run:
-    a source named one.times.wav writes one.times.npy, which is one.wav's times file."""
-
-    def __init__(self, written: set[Path], fmt: str) -> None:
-        self.written, self.fmt = written, fmt
-
-    def files(self, base: Path) -> tuple[Path, ...]:
-        if self.fmt == "npy":
-            return base.with_name(f"{base.name}.npy"), base.with_name(f"{base.name}.times.npy")
-        return (base.with_name(f"{base.name}.parquet"),)
-
-    def __contains__(self, base: object) -> bool:
-        return isinstance(base, Path) and any(f in self.written for f in self.files(base))

@@ -34,8 +34,10 @@ def run(args: argparse.Namespace) -> int:
         plan = plan_upload(args.model_dir, args.repo_id, private=args.private, adapter=args.adapter)
         if args.dry_run:
             print(f"would upload to {plan.repo_id} from {plan.folder}:")
+            rewritten = dict(plan.rewritten)
             for rel in (*plan.files, "README.md"):
-                print(f"  {rel}")
+                note = " (a copy, its local paths reduced to names)" if rel in rewritten else ""
+                print(f"  {rel}{note}")
             if plan.left_out:
                 print("left out (subfolders are not part of the model):")
                 for rel in plan.left_out:

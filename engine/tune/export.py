@@ -15,6 +15,7 @@ from pathlib import Path
 from engine.atomic import atomic_folder, atomic_write_text
 from engine.decode import CtcVocab
 from engine.lm import LM_FOLDER, add_domain_lm, decoder_chars
+from engine.model import ModelLoadError, resolve_model
 
 __all__ = ["CARD_FILE", "ModelCard", "read_card", "save_adapter", "save_merged"]
 
@@ -89,24 +90,37 @@ def read_card(folder: Path) -> ModelCard | None:
         return None
 
 
+def _base_folder(base_model: str) -> Path | None:
+    """The base model's folder on this machine: the card names it as the job did, a folder or
+    a Hub id (found in the Hugging Face cache, where tuning loaded it from); None when neither
+    is here."""
+    folder = Path(base_model).expanduser()
+    if folder.is_dir():  # as it is: its lm/ is wanted, not a check that it loads
+        return folder
+    try:
+        return resolve_model(base_model, local_files_only=True)
+    except ModelLoadError:
+        return None
+
+
 def save_merged(
     model, processor, target: Path, card: ModelCard, lm_text: Sequence[str] = ()
 ) -> Path:
     """The plain checkpoint `engine.model.load_model` loads: weights, config, processor, card,
-    and the base model folder's language model (lm/, engine.lm) when it has one, given a domain
+    and the base model's language model (lm/, engine.lm) when it has one, given a domain
     n-gram of `lm_text` (the training transcripts; engine.lm.add_domain_lm). A peft model is
     merged first (its adapters folded into the base weights)."""
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
+    base = _base_folder(card.base_model)
 
     def write(tmp: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)
         processor.save_pretrained(tmp)
         processor.feature_extractor.save_pretrained(tmp)  # preprocessor_config.json
         card.write(tmp)
-        base_lm = Path(card.base_model) / LM_FOLDER
-        if base_lm.is_dir():
-            shutil.copytree(base_lm, tmp / LM_FOLDER)
+        if base is not None and (base / LM_FOLDER).is_dir():
+            shutil.copytree(base / LM_FOLDER, tmp / LM_FOLDER)
             if lm_text:
                 v = CtcVocab.from_tokenizer(processor.tokenizer)
                 chars = decoder_chars(v.tokens, v.blank_id, v.special_ids, v.word_delimiter)

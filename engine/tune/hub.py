@@ -10,6 +10,9 @@ or the card.
 from __future__ import annotations
 
 import fnmatch
+import importlib
+import importlib.util
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +20,7 @@ from pathlib import Path
 
 from engine.errors import TingxieError
 
-from .export import read_card
+from .export import CARD_FILE, read_card
 
 __all__ = ["KEYRING_SERVICE", "HubError", "UploadPlan", "plan_upload", "push", "resolve_token"]
 
@@ -34,6 +37,15 @@ _WEIGHTS = ("*.safetensors", "*.onnx", "model.bin")
 # The first line of the card `tingxie-cli export --format onnx` writes, whose figures (precision,
 # parity) the uploaded card keeps.
 _ONNX_CARD = "# ONNX export made with Tingxie"
+# The JSON files that name local paths, uploaded as copies naming them as the card does: each
+# field is a base model ("base": a Hub id kept, a folder by its name) or the training data
+# ("data": by its file name; it is never on the Hub).
+_LOCAL_PATHS = {
+    CARD_FILE: {"base_model": "base", "data": "data"},
+    "adapter_config.json": {"base_model_name_or_path": "base"},
+}
+# The HTTP libraries a Hub client may speak, whose connection errors are no OSError.
+_HTTP_CLIENTS = ("httpx2", "httpx")
 
 
 class HubError(TingxieError, RuntimeError):
@@ -49,17 +61,24 @@ class UploadPlan:
     card: str  # the README.md that is uploaded
     # subfolders of `folder` that are not uploaded ("name/"): exports or models kept inside it
     left_out: tuple[str, ...] = ()
+    # (path, text) of the files of `files` uploaded as rewritten copies: local paths reduced
+    # to names, as the card names them
+    rewritten: tuple[tuple[str, str], ...] = ()
 
 
 def _pick_folder(model_dir: Path, adapter: bool) -> Path:
     """A tuning job's output folder stands for its merged model (or, with `adapter`, its LoRA
-    adapter); any other folder is shared as it is."""
+    adapter); so does, for its adapter, the job's model/ folder (the one "Use this model"
+    loads, which the app offers); any other folder is shared as it is."""
     job = model_dir / ("adapter" if adapter else "model")
     if job.is_dir():
         return job
-    if adapter and not (model_dir / "adapter_config.json").is_file():
-        raise HubError("hub.no_adapter", path=model_dir)
-    return model_dir
+    if not adapter or (model_dir / "adapter_config.json").is_file():
+        return model_dir
+    beside = model_dir.parent / "adapter"
+    if model_dir.name == "model" and (beside / "adapter_config.json").is_file():
+        return beside
+    raise HubError("hub.no_adapter", path=model_dir)
 
 
 def _export_lines(folder: Path) -> list[str]:
@@ -94,12 +113,33 @@ def _hub_id(name: str) -> bool:
     return True
 
 
+def _public_name(name: str) -> str:
+    """A Hub id as it is, a local path by its last part: its path on this machine means
+    nothing on the Hub, and says who made it where (a patient's folder in a data path)."""
+    return name if _hub_id(name) else Path(name).name
+
+
+def _public_copy(path: Path, fields: dict[str, str]) -> str | None:
+    """The JSON file at `path` with the local paths of `fields` (see `_LOCAL_PATHS`) reduced
+    to names; None when it cannot be read (what it names is unknown)."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    for name, kind in fields.items():
+        value = record.get(name)
+        if isinstance(value, str) and value:
+            record[name] = _public_name(value) if kind == "base" else Path(value).name
+    return json.dumps(record, ensure_ascii=False, indent=2) + "\n"
+
+
 def _card(folder: Path, repo_id: str, adapter: bool) -> str:
     card = read_card(folder)
-    # The metadata names a Hub repository only; a local base is named by its folder's name
-    # (its path on this machine means nothing on the Hub, and says who made it where).
+    # The metadata names a Hub repository only; a local base by its folder's name.
     hub_base = card is not None and _hub_id(card.base_model)
-    base = card.base_model if hub_base else Path(card.base_model).name if card else ""
+    base = _public_name(card.base_model) if card else ""
     kind = "adapter" if adapter else "model"
     whisper = (card is not None and card.family == "whisper") or (folder / "model.bin").is_file()
     onnx = (folder / "model.onnx").is_file()
@@ -183,11 +223,20 @@ def plan_upload(
                 files.append(rel)
     if not any(fnmatch.fnmatch(f, w) for f in files for w in _WEIGHTS):
         raise HubError("hub.no_weights", path=folder)
+    rewritten = []
+    for rel in [f for f in files if f in _LOCAL_PATHS]:
+        text = _public_copy(folder / rel, _LOCAL_PATHS[rel])
+        if text is None:  # unreadable: what it names is unknown, so it is not uploaded
+            files.remove(rel)
+        else:
+            rewritten.append((rel, text))
     # An ONNX export whose own check failed transcribes unlike its source: not for others.
     if any(line.startswith("- parity: FAILED") for line in _export_lines(folder)):
         raise HubError("hub.parity_failed", path=folder)
     card = _card(folder, repo_id, adapter)
-    return UploadPlan(folder, repo_id, private, tuple(files), card, tuple(left_out))
+    return UploadPlan(
+        folder, repo_id, private, tuple(files), card, tuple(left_out), tuple(rewritten)
+    )
 
 
 def resolve_token() -> str | None:
@@ -204,6 +253,17 @@ def resolve_token() -> str | None:
         return None
 
 
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """The errors of a connection that failed: OSError (what a requests-based Hub client
+    raises), and the TransportError of httpx or httpx2, whichever is installed: the client
+    speaks it since 1.0, and it is no OSError."""
+    errors: list[type[Exception]] = [OSError]
+    for name in _HTTP_CLIENTS:
+        if importlib.util.find_spec(name) is not None:
+            errors.append(importlib.import_module(name).TransportError)
+    return tuple(errors)
+
+
 def push(plan: UploadPlan, token: str | None, progress: Callable[[str], None] | None = None) -> str:
     """Create the repository if needed and upload the plan in one commit; returns its URL."""
     from huggingface_hub import CommitOperationAdd, HfApi
@@ -213,11 +273,11 @@ def push(plan: UploadPlan, token: str | None, progress: Callable[[str], None] | 
         raise HubError("hub.no_token", folder=plan.folder)
     api = HfApi(token=token)
     operations = []
+    rewritten = dict(plan.rewritten)
     for rel in plan.files:
+        content = rewritten[rel].encode("utf-8") if rel in rewritten else str(plan.folder / rel)
         try:  # a file of the plan removed since (the folder exported again meanwhile)
-            operations.append(
-                CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(plan.folder / rel))
-            )
+            operations.append(CommitOperationAdd(path_in_repo=rel, path_or_fileobj=content))
         except ValueError as e:
             raise HubError("hub.files_changed", path=plan.folder, missing=rel) from e
     operations.append(CommitOperationAdd("README.md", plan.card.encode("utf-8")))
@@ -230,7 +290,7 @@ def push(plan: UploadPlan, token: str | None, progress: Callable[[str], None] | 
         raise HubError("hub.offline", folder=plan.folder, repo_id=plan.repo_id) from e
     except HfHubHTTPError as e:
         raise HubError("hub.refused", repo_id=plan.repo_id, detail=str(e).splitlines()[0]) from e
-    except OSError as e:  # connection refused, DNS, timeouts
+    except _transport_errors() as e:  # connection refused, DNS, timeouts
         raise HubError("hub.offline", folder=plan.folder, repo_id=plan.repo_id) from e
     except HFValidationError as e:  # a plan made without plan_upload
         raise HubError("hub.bad_repo", repo_id=plan.repo_id) from e
