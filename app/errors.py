@@ -235,6 +235,15 @@ ZH: dict[str, str] = {
         "{path}：无法加载标点模型（{detail}）；转写将不加标点。可用 "
         "`python -m engine.tune.punctuation_train` 重新训练"
     ),
+    "punctuation.bad_option": "{option} {value} 太小；请设为 {least} 或更大",
+    "punctuation.too_little_text": (
+        "{path}：只有 {count} 行含有文字，训练至少需要 {least} 行；"
+        "请给出至少 {least} 个带标点的句子，每行一句"
+    ),
+    "punctuation.out_unusable": (
+        "--out {path}：训练好的模型无法保存在那里（{problem}）；"
+        "请让它成为可写的文件夹，或用 --out DIR 另选一个"
+    ),
     "store.error": "{path}：数据库错误（{detail}）；修改未保存",
     "store.newer_schema": (
         "{path}：由更新版本的听写创建（结构版本 {version} > {supported}）；"

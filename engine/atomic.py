@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["atomic_folder", "atomic_write_text", "staged_folder"]
+__all__ = ["atomic_folder", "atomic_write_text", "folder_problem", "staged_folder"]
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -33,6 +33,20 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why files cannot be written in `folder` (made if needed: a scratch file is written and
+    removed), or None when they can: asked before long work (a transcription, a training run),
+    not after it."""
+    if folder.exists() and not folder.is_dir():
+        return "a file has that name"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except OSError as e:
+        return str(e.strerror or e)
 
 
 @contextlib.contextmanager

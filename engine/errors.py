@@ -228,6 +228,15 @@ MESSAGES: dict[str, str] = {
         "{path}: cannot load the punctuation model ({detail}); rebuild it with `python -m "
         "engine.tune.punctuation_train`, or transcribe without marks (--no-punctuation)"
     ),
+    "punctuation.bad_option": "{option} {value} is too small; give {least} or more",
+    "punctuation.too_little_text": (
+        "{path}: {count} lines with characters, fewer than the {least} training needs; give at "
+        "least {least} punctuated sentences, one a line"
+    ),
+    "punctuation.out_unusable": (
+        "--out {path}: the trained model cannot be saved there ({problem}); make it a writable "
+        "folder, or choose another with --out DIR"
+    ),
     # -- language models, domain text and hotwords (engine.lm)
     "lm.bad_folder": (
         "{path}: the language model could not be read ({detail}); re-copy the model folder, or "

@@ -13,10 +13,11 @@ shows `text + after`.
 Each segment is punctuated inside a window: the end of the previous segment before it and the
 start of the next after it, so the mark after a segment's last character knows both the pause
 that follows and how the speech goes on. Segments that already hold punctuation characters
-(Whisper writes its own) are left alone.
+(Whisper writes its own) are left alone; `without_marks` takes those out where a transcript of
+characters alone is asked for (`--no-punctuation`).
 
 Torch is imported only when a model is built, so the pure helpers (`split_marks`, `is_mark`,
-`gap_features`) cost nothing to import.
+`without_marks`, `gap_features`) cost nothing to import.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ __all__ = [
     "mark_of",
     "punctuate_stream",
     "split_marks",
+    "without_marks",
 ]
 
 log = logging.getLogger("tingxie.punctuation")
@@ -123,6 +125,20 @@ def split_marks(text: str) -> tuple[str, list[str]]:
             chars.append(ch)
             after.append("")
     return "".join(chars), after
+
+
+def without_marks(segments: Iterable[Segment]) -> list[Segment]:
+    """`segments` as characters alone: the punctuation characters a model writes itself
+    (Whisper's ，。？ are characters of no length) removed, the other characters with their
+    times and confidences unchanged; a segment of punctuation alone is left out."""
+    out = []
+    for segment in segments:
+        chars = tuple(c for c in segment.chars if not is_mark(c.text))
+        if len(chars) == len(segment.chars):
+            out.append(segment)
+        elif chars:
+            out.append(replace(segment, chars=chars))
+    return out
 
 
 def gap_features(gaps: Sequence[float] | None, n: int) -> list[tuple[float, float, float]]:
@@ -288,9 +304,12 @@ class Punctuator:
         return out
 
     def punctuate_text(self, text: str) -> str:
-        """Plain text with marks restored (any punctuation already in it is dropped first)."""
-        chars, _ = split_marks(text)
-        return "".join(c + m for c, m in zip(chars, self.marks(chars), strict=True))
+        """`text` with a mark added after each character that has no punctuation after it.
+        Nothing typed is removed or moved (50%, 马丁·路德, don't, quotes, spaces): the model
+        reads the characters alone, and punctuation already there is the writer's."""
+        chars, typed = split_marks(text)
+        added = iter(m if not t else "" for m, t in zip(self.marks(chars), typed, strict=True))
+        return "".join(c if c.isspace() or is_mark(c) else c + next(added) for c in text)
 
     # ---- segments --------------------------------------------------------------------------
     def punctuate(self, segments: Sequence[Segment]) -> list[Segment]:

@@ -6,16 +6,16 @@ import argparse
 import logging
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from tqdm import tqdm
 
+from engine.atomic import folder_problem
 from engine.audio import AudioError, probe
 from engine.lm import BeamOptions, LmError, describe_decoder
 from engine.loader import load_model, transcriber_for
 from engine.model import DEFAULT_MODEL, DEMO_MODEL_DIR, LoadOptions, ModelLoadError
-from engine.punctuation import PunctuationError, Punctuator, default_punctuator
+from engine.punctuation import PunctuationError, Punctuator, default_punctuator, without_marks
 from engine.results import Progress, Segment, TranscriptionInfo
 from engine.speakers import SpeakerOptions, SpeakersUnavailable
 from engine.transcribe import TranscribeOptions, Transcriber
@@ -43,11 +43,13 @@ examples:
   tingxie-cli transcribe memo.m4a --model .cache/models/whisper-base --prompt "会议记录。"
       a Whisper model in CTranslate2 format (packaging/fetch-whisper-base.py fetches base)
   tingxie-cli transcribe interview.wav --no-punctuation
-      the characters alone, without the ，。？！、 the punctuation model adds
+      the characters alone, without the ，。？！、 the punctuation model adds (or a Whisper
+      model writes)
 
 Punctuation is restored by a small model trained from punctuated text, helped by the pauses
 between characters; it only adds marks after characters (JSON: each character's "after"),
-never changes one. Whisper writes its own punctuation, which is kept as it is.
+never changes one. Whisper writes its own punctuation, which is kept as it is (and left out
+with --no-punctuation).
 
 The default model, {DEFAULT_MODEL},
 is downloaded into the Hugging Face cache on first use (about 1.3 GB). Files that cannot be
@@ -156,7 +158,8 @@ def add_transcription_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-punctuation",
         action="store_true",
-        help="write the characters without restoring punctuation (default: add ，。？！、)",
+        help="write the characters alone: no punctuation restored, and a Whisper model's own "
+        "left out (default: add ，。？！、)",
     )
     p.add_argument(
         "--decoder",
@@ -236,22 +239,9 @@ def _targets(base: Path, fmts: list[str]) -> list[Path]:
     return [base.with_name(f"{base.name}.{fmt}") for fmt in fmts]
 
 
-def _folder_problem(folder: Path) -> str | None:
-    """Why transcripts cannot be written in `folder` (made if needed: a scratch file is written
-    and removed), or None when they can."""
-    if folder.exists() and not folder.is_dir():
-        return "a file has that name"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            return None
-    except OSError as e:
-        return str(e.strerror or e)
-
-
 def _check_folder(folder: Path) -> None:
     """Found before the model runs, not after: a folder nothing can be written in."""
-    problem = _folder_problem(folder)
+    problem = folder_problem(folder)
     if problem is not None:
         raise OutputError(
             f"{folder}: nothing can be written there ({problem}); make it a writable folder, "
@@ -326,8 +316,8 @@ def _transcribe_one(
                 bar.update(round(item.done, 1) - bar.n)
     if speakers is not None:
         segments = _with_speakers(path, segments, speakers)
-    if punctuator is not None:
-        segments = punctuator.punctuate(segments)
+    # No punctuator (--no-punctuation): the characters alone, Whisper's own marks left out.
+    segments = punctuator.punctuate(segments) if punctuator else without_marks(segments)
     return _write_all(segments, _targets(base, fmts), info)
 
 

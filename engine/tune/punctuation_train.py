@@ -6,10 +6,16 @@
 Text: one punctuated sentence a line (`resources/corpus/punctuation/train-tatoeba.txt`; its
 README says where it comes from); `--text` takes several files, pooled (e.g. the law and Common
 Voice sentences that corpus's build.py can add, tried without gain: docs/measurements.md,
-"Punctuation").
-2 % of the lines, chosen by the seed, are a development split that picks the best checkpoint
-and tunes each mark's bias for F1; the held-out evaluation is another source entirely
-(bench/bench_punctuation.py).
+"Punctuation"). Each run of punctuation is read as the one mark a transcript would show
+(`engine.punctuation.mark_of`: "," is ，, "?!" is ？, quotes are none), spaces are skipped, and a
+line without characters ("……") is left out.
+2 % of the lines (at least 50, at most a fifth), chosen by the seed, are a development split
+that picks the best checkpoint and tunes each mark's bias for F1; the held-out evaluation is
+another source entirely (bench/bench_punctuation.py).
+
+What would stop the run is refused before training, in one line that says what to do (exit
+status 2): an option that cannot work, text of fewer than MIN_SENTENCES lines, an --out no
+model can be saved in.
 
 Examples are windows cut from runs of consecutive random sentences (starting and ending
 anywhere, as a segment's window does in a transcript). Pauses are simulated, since text has
@@ -29,6 +35,7 @@ import json
 import logging
 import math
 import random
+import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -38,7 +45,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.atomic import atomic_write_text
+from engine.atomic import atomic_write_text, folder_problem
+from engine.errors import TingxieError
 from engine.punctuation import (
     CONFIG,
     DEFAULT_DIR,
@@ -49,12 +57,15 @@ from engine.punctuation import (
     Vocabulary,
     build_network,
     gap_features,
-    is_mark,
+    mark_of,
+    split_marks,
 )
 
 __all__ = [
+    "MIN_SENTENCES",
     "Scores",
     "TrainOptions",
+    "TrainingError",
     "labelled",
     "passages",
     "predict",
@@ -70,7 +81,16 @@ ROOT = Path(__file__).resolve().parents[2]
 TRAIN_TEXTS = (ROOT / "resources" / "corpus" / "punctuation" / "train-tatoeba.txt",)
 MARK_ID = {m: i for i, m in enumerate(MARKS)}
 _IGNORE = -100
+# The development split: 2 % of the lines, at least _DEV_LEAST, at most a fifth of them (a small
+# text keeps most of its lines for training); MIN_SENTENCES lines give it 4 and training 16.
 _DEV_SHARE = 0.02
+_DEV_LEAST = 50
+MIN_SENTENCES = 20
+
+
+class TrainingError(TingxieError, ValueError):
+    """Training cannot start (an option, the text, --out); found before training, so no
+    training time is lost. The message names what is wrong and what to do."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,26 +122,42 @@ class TrainOptions:
     # Loss weight of each mark (no mark, ，。？！、): marks are rarer than their absence.
     class_weights: tuple[float, ...] = (1.0, 2.0, 1.5, 2.0, 2.0, 2.0)
 
+    def __post_init__(self) -> None:
+        """Refuse, before anything is read, a value that would crash the run (an empty range
+        of window lengths, a checkpoint every 0 steps, a network of no units) or train nothing,
+        naming its option and the least that works."""
+        least = {
+            "steps": 1,
+            "eval_every": 1,
+            "batch": 1,
+            "min_window": 1,
+            "max_window": self.min_window,
+            "hidden": 1,
+            "layers": 1,
+        }
+        for name, limit in least.items():
+            if (value := getattr(self, name)) < limit:
+                option = "--" + name.replace("_", "-")
+                raise TrainingError(
+                    "punctuation.bad_option", option=option, value=value, least=limit
+                )
+
 
 # ---- text ----------------------------------------------------------------------------------
 
 
 def read_sentences(path: Path) -> list[str]:
-    return [s for s in path.read_text(encoding="utf-8").split("\n") if s.strip()]
+    """The lines of `path` that hold characters: a blank line or punctuation alone ("……")
+    teaches nothing."""
+    return [s for s in path.read_text(encoding="utf-8").split("\n") if labelled(s)[0]]
 
 
 def labelled(sentence: str) -> tuple[str, list[int]]:
-    """Characters and the mark id after each ("好吗？" -> "好吗", [0, 3])."""
-    chars: list[str] = []
-    labels: list[int] = []
-    for ch in sentence:
-        if is_mark(ch):
-            if labels:
-                labels[-1] = MARK_ID.get(ch, labels[-1])
-        else:
-            chars.append(ch)
-            labels.append(0)
-    return "".join(chars), labels
+    """Characters and the mark id after each, as a transcript would show them: a run of
+    punctuation is its `mark_of` ("好吗？！" -> "好吗", [0, 3]; "走吧." -> [0, 2]), spaces are
+    skipped (as resources/corpus/punctuation/build.py cleans the shipped corpus)."""
+    chars, after = split_marks(sentence)
+    return chars, [MARK_ID[mark_of(run)] for run in after]
 
 
 def simulate_gaps(labels: Sequence[int], rng: random.Random) -> list[float]:
@@ -199,7 +235,8 @@ class _Windows:
     """Random training windows from the sentences."""
 
     def __init__(self, sentences: Sequence[str], vocab: Vocabulary, o: TrainOptions) -> None:
-        self.items = [labelled(s) for s in sentences]
+        # (A sentence without characters would give a window nowhere to start.)
+        self.items = [item for item in map(labelled, sentences) if item[0]]
         self.ids = [vocab.ids(t) for t, _ in self.items]
         self.vocab_size = len(vocab)
         self.o = o
@@ -288,14 +325,34 @@ def _tune_bias(net, vocab: Vocabulary, dev, seed: int) -> list[float]:
     return bias
 
 
+def _check_out(out: Path) -> None:
+    """Found before training, not when saving after it: an --out no model can be saved in
+    (made if needed; a scratch file is written and removed)."""
+    problem = folder_problem(out)
+    if problem is not None:
+        raise TrainingError("punctuation.out_unusable", path=out, problem=problem)
+
+
+def _dev_size(n: int) -> int:
+    """Lines of the development split among `n` (see _DEV_SHARE)."""
+    return min(max(_DEV_LEAST, round(_DEV_SHARE * n)), n // 5)
+
+
 def train(o: TrainOptions) -> dict:
-    """Train, pick the best checkpoint on the development split, tune biases, save."""
+    """Train, pick the best checkpoint on the development split, tune biases, save. Raises
+    TrainingError, before training, for too little text or an --out that cannot be written."""
+    sentences = [s for path in o.texts for s in read_sentences(path)]
+    if len(sentences) < MIN_SENTENCES:
+        paths = ", ".join(map(str, o.texts))
+        raise TrainingError(
+            "punctuation.too_little_text", path=paths, count=len(sentences), least=MIN_SENTENCES
+        )
+    _check_out(o.out)
     rng = random.Random(o.seed)
     torch.manual_seed(o.seed)
-    sentences = [s for path in o.texts for s in read_sentences(path)]
     order = list(range(len(sentences)))
     rng.shuffle(order)
-    n_dev = max(50, round(_DEV_SHARE * len(sentences)))
+    n_dev = _dev_size(len(sentences))
     dev_sents = [sentences[i] for i in order[:n_dev]]
     train_sents = [sentences[i] for i in order[n_dev:]]
     counts = Counter(c for s in train_sents for c in labelled(s)[0])
@@ -420,19 +477,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    options = TrainOptions(
-        texts=tuple(args.text),
-        out=args.out,
-        minutes=args.minutes,
-        steps=args.steps,
-        seed=args.seed,
-        eval_every=args.eval_every,
-        hidden=args.hidden,
-        layers=args.layers,
-        max_window=args.max_window,
-        class_weights=tuple(args.class_weights),
-    )
-    report = train(options)
+    try:
+        options = TrainOptions(
+            texts=tuple(args.text),
+            out=args.out,
+            minutes=args.minutes,
+            steps=args.steps,
+            seed=args.seed,
+            eval_every=args.eval_every,
+            hidden=args.hidden,
+            layers=args.layers,
+            max_window=args.max_window,
+            class_weights=tuple(args.class_weights),
+        )
+        report = train(options)
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(report, ensure_ascii=False))
     return 0
 
