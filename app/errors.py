@@ -129,6 +129,22 @@ ZH: dict[str, str] = {
     "export.failed": "导出到 {path} 失败：{detail}",
     "export.target_exists": "{path} 已存在且含有文件；请选择其他输出文件夹，或先删除该文件夹",
     "export.cancelled": "已取消导出到 {path}；那里没有写入任何内容（该文件夹中原有的导出保持不变）",
+    "export.name_taken": (
+        "导出期间有人在那里保存了 {path}，所以导出没有放进去（也没有留下任何内容）；"
+        "请移走该文件后重新导出，或选择其他输出文件夹"
+    ),
+    "export.bad_path": "{path} 不能用作输出文件夹（{detail}）；请另选一个（名称太长时请改短）",
+    "export.no_model": "没有要导出的模型；请选择模型文件夹、Hub ID 或微调任务",
+    "export.onnx_missing": (
+        "ONNX 导出需要可选软件包 {packages}，但它们没有安装；"
+        "请用 `pip install 'tingxie[onnx]'` 安装，或导出为 Hugging Face 文件夹"
+    ),
+    "export.check_no_rows": (
+        "检查清单 {path} 中没有任何行；请在标题行下写入路径和文字，或不使用检查清单"
+    ),
+    "export.check_none_usable": (
+        "检查清单 {path}：检查的 {total} 行中没有一行可用（{rows}）；请修正这些行，或不使用检查清单"
+    ),
     "embed.no_model": "尚未加载模型；请先加载 CTC 模型，再导出向量",
     "embed.failed": "无法计算 {path} 的向量：{detail}",
     "embed.too_short": "{path}：太短，无法得到向量：模型至少需要 {ms} 毫秒的音频；请提供更长的录音",

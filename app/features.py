@@ -5,12 +5,13 @@ loaded model the worker passes its family's features to the window (`ModelSummar
 for a model only named somewhere (the Export dialog's field, the Tune page's base model) they
 are told from its files or Hub id without loading it (`engine.registry.features_of`). Each
 missing feature has one sentence, in the UI language, saying why and what to do instead: the
-tooltip of whatever it greys out.
+tooltip of whatever it greys out. ONNX export also needs the optional `onnx` packages: without
+them it is greyed out saying what to install.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QAction
@@ -34,6 +35,8 @@ class Capabilities:
     family: str
     features: frozenset[str]
     runtime: str = "torch"  # the loaded model's (engine.model.LoadedModel.runtime)
+    # the packages ONNX export needs that are not installed, where the family has it
+    onnx_missing: tuple[str, ...] = ()
 
     def has(self, feature: str) -> bool:
         return feature in self.features
@@ -46,6 +49,8 @@ class Capabilities:
             return tr("feature.embeddings_onnx")
         if feature in ("hf_export", "onnx_export") and self.runtime == "onnx":
             return tr("feature.export_onnx")
+        if feature == "onnx_export" and self.onnx_missing:
+            return tr("feature.onnx_packages", packages=", ".join(self.onnx_missing))
         name = _FAMILY_NAMES.get(self.family, self.family or "?")
         return tr(f"feature.{feature}", family=name)
 
@@ -53,7 +58,8 @@ class Capabilities:
 def capabilities(source: str, loaded: ModelSummary | None = None) -> Capabilities:
     """What `source` can do: the loaded model's own features when it is the loaded one (as the
     engine loaded it), else its family's as its files or Hub id tell (a source that cannot be
-    told is taken for a CTC model, the default family: loading it says otherwise)."""
+    told is taken for a CTC model, the default family: loading it says otherwise). ONNX export
+    is taken away, saying which packages, where they are not installed."""
     from engine.registry import family_of, features_of, is_onnx_export
 
     onnx = is_onnx_export(source)  # an export has no PyTorch weights to export or embed from
@@ -61,10 +67,23 @@ def capabilities(source: str, loaded: ModelSummary | None = None) -> Capabilitie
         features = frozenset(loaded.features)
         if onnx:
             features -= {"hf_export", "onnx_export", "embeddings"}
-        return Capabilities(loaded.family, features, "onnx" if onnx else loaded.runtime)
-    family = family_of(source)
-    runtime = "onnx" if onnx else "torch"
-    return Capabilities(family.model_type if family else "", features_of(source), runtime)
+        caps = Capabilities(loaded.family, features, "onnx" if onnx else loaded.runtime)
+    else:
+        family = family_of(source)
+        runtime = "onnx" if onnx else "torch"
+        caps = Capabilities(family.model_type if family else "", features_of(source), runtime)
+    return _without_missing_onnx(caps)
+
+
+def _without_missing_onnx(caps: Capabilities) -> Capabilities:
+    """`caps` less ONNX export where the packages it needs are not installed (a plain install,
+    the app bundle): offered, it would fail after the model loaded."""
+    from engine.tune.formats import onnx_missing
+
+    missing = tuple(onnx_missing()) if caps.has("onnx_export") else ()
+    if not missing:
+        return caps
+    return replace(caps, features=caps.features - {"onnx_export"}, onnx_missing=missing)
 
 
 def grey_out(target: QWidget | QAction, why: str, tooltip: str = "") -> None:
@@ -99,6 +118,13 @@ FEATURE_STRINGS: dict[str, tuple[str, str]] = {
         "folder as it is (it is already its runtime's format), or choose a CTC model.",
         "ONNX 导出只适用于 wav2vec2 系列（CTC）模型，不适用于 {family}："
         "请直接使用 {family} 模型文件夹（它已是其运行时的格式），或选择 CTC 模型。",
+    ),
+    "feature.onnx_packages": (
+        "ONNX export needs the optional packages {packages}, which are not installed: install "
+        "them with pip install 'tingxie[onnx]' and restart Tingxie, or export as a Hugging Face "
+        "folder.",
+        "ONNX 导出需要可选软件包 {packages}，但它们没有安装：请用 pip install 'tingxie[onnx]' "
+        "安装后重新启动听写，或导出为 Hugging Face 文件夹。",
     ),
     "feature.embeddings": (
         "Embeddings come from the layers of a wav2vec2-family (CTC) model and the loaded model "

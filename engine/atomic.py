@@ -9,9 +9,19 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["atomic_folder", "atomic_write_text", "folder_problem", "staged_folder"]
+__all__ = [
+    "STAGING",
+    "Staging",
+    "atomic_folder",
+    "atomic_write_text",
+    "folder_problem",
+    "holds_files",
+    "staged_folder",
+    "staged_into",
+]
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -77,6 +87,77 @@ def staged_folder(target: Path) -> Iterator[Path]:
         os.replace(target, old)
     os.replace(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+# The folder `staged_into` writes in inside a target that exists (hidden; a killed export's is
+# removed by the next one there, and does not make the folder count as holding files).
+STAGING = ".tingxie-export.tmp"
+
+
+def holds_files(folder: Path) -> bool:
+    """Whether `folder` holds anything but a killed export's staging folder (`STAGING`)."""
+    return any(p.name != STAGING for p in folder.iterdir())
+
+
+@dataclass
+class Staging:
+    """Where a `staged_into` block writes (`folder`), and where that goes when the block ends
+    (`target`: the block may point it at another path, to keep a failed export apart)."""
+
+    folder: Path
+    target: Path
+
+
+@contextlib.contextmanager
+def staged_into(target: Path) -> Iterator[Staging]:
+    """A temporary folder to write `target`'s files into, put in place when the block ends
+    normally. Unlike `staged_folder`, `target` itself is never replaced nor deleted: a folder a
+    person chose keeps its link, owner, mode and whatever is saved into it meanwhile. When it
+    exists the files are staged inside it (`STAGING`: only the folder itself need take files,
+    as an empty USB stick's root does) and moved in one by one; otherwise beside it, renamed
+    to it. A name that is in `target` by then is never overwritten: TingxieError
+    export.name_taken, with nothing moved. When the block raises, the temporary folder is
+    removed and `target` is as it was. A symlink is followed (the files land where it points)."""
+    from engine.errors import TingxieError
+
+    target = Path(os.path.realpath(Path(target).expanduser()))
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(
+            errno.ENOTDIR, "exists and is not a folder, so it is not replaced", str(target)
+        )
+    tmp = target / STAGING if target.is_dir() else target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)  # a killed export's
+    tmp.mkdir(parents=True)
+    staging = Staging(tmp, target)
+    try:
+        yield staging
+        if not staging.target.exists():
+            os.rename(tmp, staging.target)
+            return
+        names = [p.name for p in tmp.iterdir()]
+        taken = [n for n in names if os.path.lexists(staging.target / n)]
+        if taken:
+            raise TingxieError("export.name_taken", path=staging.target / taken[0])
+        _move_all(tmp, staging.target, names)
+        tmp.rmdir()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _move_all(source: Path, target: Path, names: list[str]) -> None:
+    """Rename each of `names` from `source` into `target`; when one fails, those moved go back,
+    so that `target` holds none of them."""
+    moved: list[str] = []
+    try:
+        for name in names:
+            os.rename(source / name, target / name)
+            moved.append(name)
+    except BaseException:
+        for name in moved:
+            with contextlib.suppress(OSError):
+                os.rename(target / name, source / name)
+        raise
 
 
 def atomic_folder(target: Path, write: Callable[[Path], None]) -> Path:

@@ -402,6 +402,28 @@ MESSAGES: dict[str, str] = {
         "the export to {path} was cancelled; nothing was written there (an earlier export in "
         "that folder is as it was)"
     ),
+    "export.name_taken": (
+        "{path} was saved there while the export ran, so the export was not put beside it "
+        "(nothing of it was left); move that file away and export again, or choose another "
+        "output folder"
+    ),
+    "export.bad_path": (
+        "{path} cannot be used as an output folder ({detail}); choose another one (with a "
+        "shorter name, where it is too long)"
+    ),
+    "export.no_model": "no model to export; choose a model folder, a Hub id or a tuning job",
+    "export.onnx_missing": (
+        "an ONNX export needs the optional packages {packages}, which are not installed; "
+        "install them with `pip install 'tingxie[onnx]'`, or export as a Hugging Face folder"
+    ),
+    "export.check_no_rows": (
+        "check manifest {path} holds no rows; put rows of path and text under its header, or "
+        "leave the check manifest out"
+    ),
+    "export.check_none_usable": (
+        "check manifest {path}: none of the {total} rows checked is usable ({rows}); fix those "
+        "rows, or leave the check manifest out"
+    ),
     "embed.no_model": "no model is loaded; load a CTC model first, then export its embeddings",
     "embed.failed": "the embeddings of {path} could not be computed: {detail}",
     "embed.too_short": (

@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +21,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .atomic import staged_folder
+from .atomic import holds_files, staged_into
+from .errors import TingxieError
 from .onnx import ONNX_FILE
 
 __all__ = ["Parity", "export_onnx", "iter_write_onnx", "main", "measure_parity"]
@@ -122,27 +123,47 @@ def iter_write_onnx(
 def export_onnx(
     source: str | os.PathLike[str], out_dir: str | os.PathLike[str], quantize: Quantize = "none"
 ) -> Path:
-    """Write `out_dir` (atomically): `model.onnx` (fp32, or int8 weights with dynamic
+    """Write `out_dir`, new or empty (its files appear once complete; a folder holding files is
+    refused, never replaced: `_check_out`): `model.onnx` (fp32, or int8 weights with dynamic
     activation quantization) and the files a model folder needs besides its weights."""
-    with staged_folder(Path(out_dir)) as tmp:
-        for _stage in iter_write_onnx(source, tmp, quantize):
-            pass
+    for _stage in _write(source, Path(out_dir), quantize):
+        pass
     return Path(out_dir)
+
+
+def _write(source: str | os.PathLike[str], out: Path, quantize: Quantize) -> Iterator[str]:
+    """`iter_write_onnx` into `out` through a staging folder (`engine.atomic.staged_into`)."""
+    _check_out(out)
+    with staged_into(out) as staging:
+        yield from iter_write_onnx(source, staging.folder, quantize)
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an output that is a file or a folder holding files, before the model loads: the
+    export is not merged into them (`tingxie-cli export` makes a subfolder there instead)."""
+    if out.exists() and not out.is_dir():
+        raise TingxieError("export.target_is_file", path=out)
+    if out.is_dir() and holds_files(out):
+        raise TingxieError("export.target_exists", path=out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m engine.export_onnx SOURCE OUT [--int8]`: the export alone (no parity check, no
-    card), each stage's name printed as it starts. `engine.model` runs it in a child process to
-    make a CPU's int8 copy of a checkpoint (the export of XLSR-53 peaks at ~5.7 GB, which a
-    child gives back to the system when it ends)."""
+    card), each stage's name printed as it starts; OUT new or empty (status 2, with nothing
+    loaded, when it holds files). `engine.model` runs it in a child process to make a CPU's
+    int8 copy of a checkpoint into a new folder (the export of XLSR-53 peaks at ~5.7 GB, which
+    a child gives back to the system when it ends)."""
     parser = argparse.ArgumentParser(prog="python -m engine.export_onnx")
     parser.add_argument("source", help="a model folder or Hub id")
-    parser.add_argument("out", help="the folder to write (atomically)")
+    parser.add_argument("out", help="the folder to write: new or empty (it is never replaced)")
     parser.add_argument("--int8", action="store_true", help="int8 weights (dynamic quantization)")
     args = parser.parse_args(argv)
-    with staged_folder(Path(args.out)) as tmp:
-        for stage in iter_write_onnx(args.source, tmp, "int8" if args.int8 else "none"):
+    try:
+        for stage in _write(args.source, Path(args.out), "int8" if args.int8 else "none"):
             print(stage, flush=True)
+    except (TingxieError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -199,28 +220,54 @@ class Parity:
 def measure_parity(
     torch_model: Any,
     export_model: Any,
-    audio: Sequence[np.ndarray],
+    audio: Iterable[np.ndarray],
     references: Sequence[str] | None = None,
 ) -> Parity:
-    """Compare two loaded models (`engine.model.LoadedModel`) utterance by utterance."""
+    """Compare two loaded models (`engine.model.LoadedModel`) utterance by utterance, each run
+    in the chunks `Transcriber.transcribe` cuts a file into (a long recording costs a chunk's
+    memory, not its length squared). `references` are normalized as the models' texts are
+    (`engine.lm`'s rule: kept Traditional for a model that writes Traditional characters), so
+    the CER is that of what the model writes, not of a script conversion."""
+    from .chunking import ChunkPlan, iter_chunks, join_frames
+    from .lm import _normalization
     from .metrics import cer
-    from .transcribe import Transcriber
+    from .normalize import normalize_text
+    from .transcribe import TranscribeOptions, Transcriber
 
     reference_run, export_run = Transcriber(torch_model), Transcriber(export_model)
+    o = TranscribeOptions()
+    plan = ChunkPlan.from_seconds(
+        o.chunk_seconds, o.stride_seconds, reference_run.geometry, torch_model.sampling_rate
+    )
     worst, texts_torch, texts_export = 0.0, [], []
     for clip in audio:
-        (a,), (b,) = reference_run.logits([clip]), export_run.logits([clip])
-        if len(a):
-            worst = max(worst, float(np.abs(a - b).max()))
-        for run, logits, texts in ((reference_run, a, texts_torch), (export_run, b, texts_export)):
-            log_probs = torch.log_softmax(torch.from_numpy(logits), dim=-1).numpy()
-            texts.append("".join(c.text for c in run.chars(log_probs, top_k=0)))
+        paths: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        for chunk in iter_chunks([clip], plan):
+            (a,), (b,) = reference_run.logits([chunk.audio]), export_run.logits([chunk.audio])
+            a, b = join_frames(chunk, a), join_frames(chunk, b)
+            if len(a):
+                worst = max(worst, float(np.abs(a - b).max()))
+            paths[0].append(a.argmax(axis=1))  # greedy decoding needs no more than these
+            paths[1].append(b.argmax(axis=1))
+        texts_torch.append(_greedy_text(reference_run, paths[0]))
+        texts_export.append(_greedy_text(export_run, paths[1]))
     agreement = text_agreement(texts_torch, texts_export)
     cer_torch = cer_export = None
     if references is not None:
-        cer_torch = cer(list(references), texts_torch).cer
-        cer_export = cer(list(references), texts_export).cer
-    return Parity(worst, agreement, len(audio), cer_torch, cer_export)
+        normalize = _normalization(torch_model.vocab)
+        refs = [normalize_text(t, normalize) for t in references]
+        cer_torch = cer(refs, [normalize_text(t, normalize) for t in texts_torch]).cer
+        cer_export = cer(refs, [normalize_text(t, normalize) for t in texts_export]).cer
+    return Parity(worst, agreement, len(texts_torch), cer_torch, cer_export)
+
+
+def _greedy_text(run: Any, path: Sequence[np.ndarray]) -> str:
+    """The greedy text of a clip from each frame's best output (its chunks' kept frames in
+    order): one character per run of an output, silent ones (blank, specials) left out, as
+    `Transcriber.chars` writes them."""
+    best = np.concatenate(path) if path else np.zeros(0, np.intp)
+    runs = best[np.flatnonzero(np.diff(best, prepend=-1))]
+    return "".join(run.model.vocab[i] for i in runs if not run.silent[i])
 
 
 def text_agreement(reference: Sequence[str], other: Sequence[str]) -> float:

@@ -144,8 +144,11 @@ def test_export_on_a_tuned_model_opens_the_one_export_dialog_with_that_model(
         handle = window.handle
         handle.worker.export_progress.connect(lambda stage: stages.append(stage.stage))
         done = emitted(qtbot, handle.worker.export_done, dialog.run_button.click, 120_000)[0]
-        out = chosen / f"{job.path.name}-onnx-int8"
-        assert done.out == out and done.quantize == "int8"
+        asked = chosen / f"{job.path.name}-onnx-int8"
+        # a tiny random model's int8 may fail its parity check: then it is kept under that name
+        assert done.out in (asked, asked.with_name(f"{asked.name}.parity-failed"))
+        out = done.out
+        assert done.quantize == "int8"
         assert stages == ["loading", "writing", "quantizing", "checking"]
         assert (out / "model.onnx").is_file() and "parity:" in (out / "README.md").read_text()
         assert (chosen / "notes.txt").read_text(encoding="utf-8") == "mine"

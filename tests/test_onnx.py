@@ -190,7 +190,8 @@ def test_int8_keeps_cer_within_half_a_point(demo, heldout, tmp_path):
 
 def test_the_cli_refuses_an_export_that_does_not_match(tmp_path, monkeypatch, capsys):
     """An exporter that wrote the wrong network (here: a random model of the same shape) is
-    caught by the parity check: the card says FAILED and the command exits 1."""
+    caught by the parity check: the card says FAILED, the export is kept under a failed name
+    (not where a usable model would be) and the command exits 1."""
     import engine.export_onnx as ex
     from engine.testmodels import build_model
 
@@ -206,8 +207,11 @@ def test_the_cli_refuses_an_export_that_does_not_match(tmp_path, monkeypatch, ca
     monkeypatch.setattr(ex, "_export_fp32", wrong)
     status = cli(["export", str(base), str(tmp_path / "out"), "--format", "onnx"])
     assert status == 1
-    assert "parity: FAILED" in (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
-    assert "does not match PyTorch" in capsys.readouterr().err
+    kept = tmp_path / "out.parity-failed"  # kept to look at, never where the model was asked
+    assert "parity: FAILED" in (kept / "README.md").read_text(encoding="utf-8")
+    assert not (tmp_path / "out").exists()
+    err = capsys.readouterr().err
+    assert "does not match PyTorch" in err and str(kept) in err
 
 
 def test_onnx_backend_on_a_folder_without_onnx_is_a_clear_error():

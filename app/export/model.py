@@ -1,13 +1,15 @@
 """Model → Export… (and Export… on a tuned model of the Tune page): a model as a Hugging Face
 folder, a LoRA adapter or ONNX (fp32 / int8), written and checked against PyTorch by the engine
 worker (engine.tune.formats); the dialog shows each stage as it begins, can cancel between
-stages (nothing half-written is left), shows the parity figures and says plainly when they fail.
+stages (nothing half-written is left), shows the parity figures and says plainly when they fail
+(and where the failed export was kept instead), and lists a check manifest's unusable rows.
 Formats the model's family cannot be exported to are greyed out with the reason
 (app.features). Closing the dialog while an export runs cancels it."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -29,6 +31,9 @@ from ..i18n import tr
 from ..worker import ModelExportRequest, ModelSummary, WorkerHandle
 from . import strings as _strings  # noqa: F401  (registers the strings)
 from .form import PathRow, StatusLine
+
+if TYPE_CHECKING:
+    from engine.tune.data import ValidationReport
 
 __all__ = ["FORMATS", "ExportDialog"]
 
@@ -153,6 +158,9 @@ class ExportDialog(QDialog):
 
         if self.request is not None or self.unavailable():
             return
+        if not self.model.text():
+            self.status.finished(tr("export.need_model"))
+            return
         if not self.out.text():
             self.status.finished(tr("export.common.need_out"))
             return
@@ -161,7 +169,7 @@ class ExportDialog(QDialog):
         options = ExportOptions(fmt, quantize, check)
         try:  # a chosen folder holding other files is never replaced: a subfolder is made
             out = export_target(self.out.text(), self.model.text(), options)
-        except TingxieError as e:
+        except TingxieError as e:  # (a path the system refuses is one too: export.bad_path)
             self.status.finished(error_text(e))
             return
         self.request = ModelExportRequest(self.model.text(), str(out), options)
@@ -203,7 +211,8 @@ class ExportDialog(QDialog):
 
     def _done(self, result: object) -> None:
         self.progress.setValue(self.progress.maximum())
-        self._finish(tr("export.done", path=str(result.out)))
+        key = "export.done" if result.passed else "export.kept_failed"
+        self._finish(tr(key, path=str(result.out)))
         if result.lines:
             head = tr("export.parity_passed" if result.passed else "export.parity_failed")
             self.figures.setPlainText("\n".join((head, *result.lines)))
@@ -218,6 +227,19 @@ class ExportDialog(QDialog):
     def _failed(self, error: object) -> None:
         self.progress.hide()
         self._finish(tr("export.failed", message=error_text(error)))
+        self._show_rows(getattr(error, "report", None))
+
+    def _show_rows(self, report: ValidationReport | None) -> None:
+        """A check manifest's rows left out, each with why, in the figures pane (the dialog has
+        no table of its own; the message names the first few)."""
+        from ..tune.checkview import detail_text
+
+        skipped = [f for f in report.findings if f.skipped] if report is not None else []
+        if not skipped:
+            return
+        rows = [f"{f.origin}: {detail_text(f.code, f.params, f.detail)}" for f in skipped]
+        self.figures.setPlainText("\n".join((tr("export.check_rows"), *rows)))
+        self.figures.show()
 
     def _cancelled(self, error: object) -> None:
         self.progress.hide()

@@ -24,6 +24,10 @@ EXPORT_STRINGS: dict[str, tuple[str, str]] = {
     "export.common.need_out": ("Choose an output folder first.", "请先选择输出文件夹。"),
     # Export…
     "export.title": ("Export a model", "导出模型"),
+    "export.need_model": (
+        "Choose a model first: a model folder, a Hub id or a tuning job.",
+        "请先选择模型：模型文件夹、Hub ID 或微调任务。",
+    ),
     "export.model": (
         "Model (folder, Hub id or tuning job):",
         "模型（文件夹、Hub ID 或微调任务）：",
@@ -71,6 +75,16 @@ EXPORT_STRINGS: dict[str, tuple[str, str]] = {
         "一致性检查未通过（parity: FAILED）：导出结果与 PyTorch 不一致，请勿使用。数据：",
     ),
     "export.failed": ("Export failed: {message}", "导出失败：{message}"),
+    "export.kept_failed": (
+        "Not exported: the export does not match PyTorch (figures below), so it was not put in "
+        "place. It is kept in {path} to look at; do not use it as a model.",
+        "未导出：导出结果与 PyTorch 不一致（数据见下），所以没有放到目标位置。"
+        "它保存在 {path} 供查看；请勿把它当作模型使用。",
+    ),
+    "export.check_rows": (
+        "The rows of the check manifest left out, and why:",
+        "检查清单中未使用的行及原因：",
+    ),
     # Share on the Hub…
     "share.title": ("Share on the Hugging Face Hub", "分享到 Hugging Face Hub"),
     "share.model": ("Model folder or tuning job:", "模型文件夹或微调任务："),

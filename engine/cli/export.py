@@ -23,7 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "adapter of a tuning output; onnx: model.onnx with a dynamic batch and time axis "
         "(--quantize int8: int8 weights through ONNX Runtime's quantizer), checked against "
         "PyTorch: maximum logit difference and greedy-text agreement on reference audio, and "
-        "CER on --check MANIFEST. The figures go into OUT/README.md; a failed check exits 1.",
+        "CER on --check MANIFEST. The figures go into OUT/README.md; an export that fails the "
+        "check is kept apart as OUT.parity-failed (never as OUT) and exits 1.",
     )
     p.add_argument("model", help="model folder, Hub id, or a tuning job's output folder")
     p.add_argument(
@@ -55,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
         options = ExportOptions(
             args.format, args.quantize, args.check, args.check_limit, args.allow_pickle
         )
-        # An export replaces its folder: OUT holding the source model or other files (the
-        # model's own folder, its parent, a documents folder) must not be that folder.
+        # OUT holding the source model or other files (the model's own folder, its parent, a
+        # documents folder) gets a subfolder: an export never mixes its files with others.
         out = export_target(args.out, args.model, options)
     except (TingxieError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         except DatasetError as e:  # the data, as a bad file for transcribe: status 1
             if e.report is not None:
                 print(e.report.table(), file=sys.stderr)
-            print(f"error: --check: {e}", file=sys.stderr)
+            print(f"error: {e}", file=sys.stderr)
             return 1
     try:
         result = next(
@@ -78,10 +79,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for line in result.lines:
         print(line)
-    print(f"wrote {result.out} ({_WROTE[result.format]})")
     if not result.passed:
-        print(f"error: {out}: the export does not match PyTorch (see above)", file=sys.stderr)
+        print(
+            f"error: the export does not match PyTorch (see above), so it was not put in {out}: "
+            f"it is kept in {result.out} to look at; do not use it as a model",
+            file=sys.stderr,
+        )
         return 1
+    print(f"wrote {result.out} ({_WROTE[result.format]})")
     return 0
 
 

@@ -2,9 +2,11 @@
 before it is called done. One implementation for `tingxie-cli export` and the app's Export
 dialog: `iter_export` yields each stage as it begins and ends with an `ExportResult`.
 
-Everything is written into a temporary sibling of the output folder (`engine.atomic`) and
-swapped in only once it is complete and checked, so a failure or a cancel (the `cancel` event,
-looked at between stages) leaves nothing half-written and an earlier export there as it was.
+Everything is written into a temporary folder (`engine.atomic.staged_into`: inside the output
+folder when it exists, which is never replaced, else beside it) and put in place only once it is
+complete and checked, so a failure or a cancel (the `cancel` event, looked at between stages)
+leaves nothing half-written and the folder as it was. An ONNX export whose parity check fails is
+kept apart, under a name that says so (`OUT.parity-failed`), never as OUT.
 
 It sits in the tuning wing because it reads check manifests (`engine.tune.data`) and the
 adapters tuning jobs write; the ONNX writer and the parity measure it calls are inference
@@ -14,6 +16,7 @@ adapters tuning jobs write; the ONNX writer and the parity measure it calls are 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import math
 import os
 import shutil
@@ -28,6 +31,8 @@ import numpy as np
 from engine.errors import TingxieError
 
 if TYPE_CHECKING:
+    from engine.atomic import Staging
+
     from .data import Example, ValidationReport
 
 __all__ = [
@@ -35,11 +40,13 @@ __all__ = [
     "ExportOptions",
     "ExportResult",
     "ExportStage",
+    "adapter_folder",
     "check_rows",
     "export_stages",
     "export_target",
     "iter_export",
     "model_folder",
+    "onnx_missing",
     "read_check_manifest",
     "reference_audio",
 ]
@@ -50,6 +57,9 @@ FORMATS: tuple[Format, ...] = ("hf", "adapter", "onnx")
 # The heading of the tuned model's own card inside an ONNX export's README.md (its lines are
 # not the export's figures: engine.tune.hub words them from tingxie_card.json).
 TUNING_HEADING = "## Tuned with Tingxie"
+# What an ONNX export needs beyond PyTorch (pyproject's `onnx` extra): the graph format, the
+# exporter's graph builder, and the runtime it is quantized and checked with.
+ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +123,23 @@ def model_folder(source: str) -> str:
     return str(folder) if folder != Path(source).expanduser() else source
 
 
+def onnx_missing() -> list[str]:
+    """The packages of an ONNX export (ONNX_PACKAGES) not installed here: told without importing
+    them, so that an export is refused, and the app greys ONNX out, before a model loads."""
+    return [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None]
+
+
+def adapter_folder(source: str | os.PathLike[str]) -> Path | None:
+    """The LoRA adapter `source` stands for: a tuning job's adapter/, a folder holding
+    adapter_config.json itself, or the adapter/ beside a job's model/ (the folder *Use this
+    model* loads, which the Export dialog then names). None when there is none."""
+    folder = Path(source).expanduser()
+    candidates = [folder / "adapter", folder]
+    if folder.name == "model":
+        candidates.append(folder.parent / "adapter")
+    return next((c for c in candidates if (c / "adapter_config.json").is_file()), None)
+
+
 def reference_audio(n: int = 4, seed: int = 0) -> list[np.ndarray]:
     """Speech-like test signals (a voiced pitch contour with harmonics, syllable envelopes and
     noise), 2-5 s each: enough to compare two backends' outputs frame by frame when no
@@ -134,32 +161,53 @@ def read_check_manifest(manifest: str | os.PathLike[str], limit: int) -> Validat
     """An export's check manifest, read and validated before any model is loaded: of its first
     `limit` rows, one whose audio is missing or unreadable, or whose transcript is empty, is
     skipped and listed by file:row (`ValidationReport.skipped`), as a tuning job skips it.
-    DatasetError when the manifest cannot be read or none of those rows is usable (its `report`
-    then lists why)."""
-    from .data import ValidationOptions, from_manifest, validate
+    DatasetError when the manifest cannot be read, export.check_no_rows when it holds no row,
+    export.check_none_usable when none of those rows is usable (naming the first few; its
+    `report` lists them all)."""
+    from .data import DatasetError, ValidationOptions, from_manifest, validate
 
-    dataset = from_manifest(Path(manifest).expanduser())
+    path = Path(manifest).expanduser()
+    dataset = from_manifest(path)
     dataset.examples = dataset.examples[:limit]
-    # Any length will do: the check transcribes a clip whole, as `transcribe` would.
+    # Any length will do: the check runs a clip in the chunks `transcribe` would.
     anything = ValidationOptions(min_seconds=0.0, max_seconds=math.inf, frame_seconds=None)
-    return validate(dataset, None, anything)
+    try:
+        return validate(dataset, None, anything)
+    except DatasetError as e:  # worded for a check manifest, not for training data
+        if e.code == "dataset.no_rows":
+            raise DatasetError("export.check_no_rows", path=path) from e
+        if e.code != "dataset.none_usable" or e.report is None:
+            raise
+        error = DatasetError(
+            "export.check_none_usable",
+            path=path,
+            total=e.report.total,
+            rows=_rows_line(e.report),
+        )
+        error.report = e.report
+        raise error from e
+
+
+def _rows_line(report: ValidationReport, shown: int = 3) -> str:
+    """The first rows left out, each with why ("check.tsv:2: a.wav does not exist; …")."""
+    skipped = [f for f in report.findings if f.skipped]
+    line = "; ".join(f"{f.origin}: {f.detail}" for f in skipped[:shown])
+    return line + (f"; and {len(skipped) - shown} more" if len(skipped) > shown else "")
 
 
 def check_rows(manifest: Path, limit: int) -> tuple[list[np.ndarray], list[str]]:
-    """The audio and normalized reference texts of the usable rows among a manifest's first
-    `limit` (`read_check_manifest`)."""
-    return _check_audio(read_check_manifest(manifest, limit).kept)
+    """The audio and reference texts (as written: `measure_parity` normalizes them as it does
+    the model's) of the usable rows among a manifest's first `limit` (`read_check_manifest`)."""
+    audio, references = _check_audio(read_check_manifest(manifest, limit).kept)
+    return list(audio), references
 
 
-def _check_audio(examples: Sequence[Example]) -> tuple[list[np.ndarray], list[str]]:
-    from engine.normalize import NormalizeOptions, normalize_text
-
+def _check_audio(examples: Sequence[Example]) -> tuple[Iterator[np.ndarray], list[str]]:
+    """The rows' audio, each read as the check reaches it (a long recording is not held beside
+    the others), and their texts."""
     from .data import load_example_audio
 
-    options = NormalizeOptions()
-    return [load_example_audio(e) for e in examples], [
-        normalize_text(e.text, options) for e in examples
-    ]
+    return (load_example_audio(e) for e in examples), [e.text for e in examples]
 
 
 def _skipped_line(report: ValidationReport) -> list[str]:
@@ -183,37 +231,44 @@ def export_stages(options: ExportOptions) -> tuple[Stage, ...]:
 
 def export_target(chosen: str | os.PathLike[str], source: str, options: ExportOptions) -> Path:
     """Where an export into the folder a person chose goes: that folder when it is new or
-    empty, else a new subfolder named after the model and format inside it (an export replaces
-    its output folder, and a chosen folder holding other files must never be replaced).
-    TingxieError export.target_exists when that subfolder exists already and holds files,
-    export.target_is_file when the chosen path (or a folder above it) is a file, and
-    export.not_writable when nothing can be written where the export would go: all found here,
+    empty, else a new subfolder named after the model and format inside it (a chosen folder
+    holding other files is never written over). A symlink is followed: the export lands where
+    it points. TingxieError export.target_exists when that subfolder exists already and holds
+    files, export.target_is_file when the chosen path (or a folder above it) is a file,
+    export.not_writable when nothing can be written where the export would go, and
+    export.bad_path when the system refuses the path itself (a name too long): all found here,
     before a model is loaded."""
-    chosen = Path(os.path.abspath(Path(chosen).expanduser()))  # ".": a folder with a name
-    if chosen.exists() and not chosen.is_dir():
-        raise TingxieError("export.target_is_file", path=chosen)
-    if not chosen.is_dir() or not any(chosen.iterdir()):
-        target = chosen
-    else:
-        suffix = "onnx-int8" if options.quantize == "int8" else options.format
-        name = Path(str(source).rstrip("/\\")).name or "model"
-        target = chosen / f"{name}-{suffix}"
-        if target.exists() and not target.is_dir():
-            raise TingxieError("export.target_is_file", path=target)
-        if target.is_dir() and any(target.iterdir()):
-            raise TingxieError("export.target_exists", path=target)
-    _check_writable(target, chosen)
+    from engine.atomic import holds_files
+
+    # realpath: "." gets a name, and a link is not where the files go
+    chosen = Path(os.path.realpath(Path(chosen).expanduser()))
+    try:
+        if chosen.exists() and not chosen.is_dir():
+            raise TingxieError("export.target_is_file", path=chosen)
+        if not chosen.is_dir() or not holds_files(chosen):
+            target = chosen
+        else:
+            suffix = "onnx-int8" if options.quantize == "int8" else options.format
+            name = Path(str(source).rstrip("/\\")).name or "model"
+            target = Path(os.path.realpath(chosen / f"{name}-{suffix}"))
+            if target.exists() and not target.is_dir():
+                raise TingxieError("export.target_is_file", path=target)
+            if target.is_dir() and holds_files(target):
+                raise TingxieError("export.target_exists", path=target)
+        _check_writable(target, chosen)
+    except OSError as e:  # the system's reason, in its words (a name too long, no access)
+        raise TingxieError("export.bad_path", path=chosen, detail=e.strerror or e) from e
     return target
 
 
 def _check_writable(target: Path, chosen: Path) -> None:
-    """The export is staged beside `target` and moved into place there: its parent (or the
-    nearest folder above it that exists, where the missing ones will be made) must take a
-    file. A scratch file is written and removed to find out (permissions alone do not say:
-    a read-only mount, an immutable folder, root)."""
+    """The export is staged inside `target` when it exists (`engine.atomic.staged_into`), else
+    beside it: that folder (or the nearest one above that exists, where the missing ones will
+    be made) must take a file. A scratch file is written and removed to find out (permissions
+    alone do not say: a read-only mount, an immutable folder, root)."""
     import tempfile
 
-    folder = target.parent
+    folder = target if target.is_dir() else target.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():  # a file where a folder above the output should be
@@ -226,10 +281,16 @@ def _check_writable(target: Path, chosen: Path) -> None:
 
 
 def _check_source(source: str, options: ExportOptions) -> None:
-    """What the source cannot be exported as, found before anything is loaded: an ONNX export
-    (no PyTorch weights to read), or a family the format does not apply to (Whisper)."""
+    """What cannot be exported, found before anything is loaded: no model named (an empty
+    field), ONNX without the packages it needs, an ONNX export as the source (no PyTorch
+    weights to read), or a family the format does not apply to (Whisper)."""
     from engine.registry import WHISPER, family_of, features_of, is_onnx_export
 
+    if not source.strip():
+        raise TingxieError("export.no_model")
+    if options.format == "onnx" and (missing := onnx_missing()):
+        raise TingxieError("export.onnx_missing", packages=", ".join(missing))
+    source = model_folder(source)
     if is_onnx_export(source):
         raise TingxieError("export.onnx_source", path=source)
     needs = {"hf": "hf_export", "onnx": "onnx_export"}.get(options.format)
@@ -243,19 +304,21 @@ def iter_export(
     options: ExportOptions,
     cancel: threading.Event | None = None,
 ) -> Iterator[ExportStage | ExportResult]:
-    """Write `source` (a folder, a Hub id, or a tuning job's output folder) to `out` (replaced
-    atomically) in `options.format`; the last item is the `ExportResult`. Setting `cancel` (from
-    any thread) stops the export at the next stage boundary with `ExportCancelled`."""
+    """Write `source` (a folder, a Hub id, or a tuning job's output folder) to `out` (new or
+    empty: `export_target`; its files appear once complete, and none already there is written
+    over) in `options.format`; the last item is the `ExportResult` (its `out` is where a failed
+    ONNX export was kept instead). Setting `cancel` (from any thread) stops the export at the
+    next stage boundary with `ExportCancelled`."""
     out = Path(out)
 
     def check() -> None:
         if cancel is not None and cancel.is_set():
             raise ExportCancelled("export.cancelled", path=out)
 
+    _check_source(str(source), options)
     # What the export is checked on, read before anything loads: a manifest without a usable
     # row is refused in a second, not after the model was written.
     checked = read_check_manifest(options.check, options.check_limit) if options.check else None
-    _check_source(model_folder(str(source)), options)
     if options.format == "adapter":
         work = _export_adapter(Path(source), out, check)
     elif options.format == "hf":
@@ -284,13 +347,14 @@ def _export_onnx(
     checked: ValidationReport | None,
     check: Callable[[], None],
 ) -> Iterator[Stage | ExportResult]:
-    from engine.atomic import staged_folder
+    from engine.atomic import staged_into
     from engine.export_onnx import iter_write_onnx, measure_parity
     from engine.model import LoadOptions, load_model
 
-    # Written, checked and given its card in the staging folder: only a checked export is
-    # moved into place.
-    with staged_folder(out) as tmp:
+    # Written, checked and given its card in the staging folder: only an export that passed
+    # is moved into place, one that failed is kept apart (`_failed_place`).
+    with staged_into(out) as staging:
+        tmp = staging.folder
         yield from iter_write_onnx(source, tmp, options.quantize, options.allow_pickle)
         yield "checking"
         torch_model = load_model(
@@ -324,13 +388,28 @@ def _export_onnx(
         (tmp / "README.md").write_text("\n".join(card) + "\n", encoding="utf-8")
         del exported  # its session may hold model.onnx open (Windows refuses such a move)
         check()
+        passed = parity.passed(options.quantize)
+        if not passed:
+            staging.target = _failed_place(staging)
     yield ExportResult(
-        out,
+        staging.target,
         "onnx",
         options.quantize,
         tuple(line.removeprefix("- ") for line in lines),
-        parity.passed(options.quantize),
+        passed,
     )
+
+
+def _failed_place(staging: Staging) -> Path:
+    """Where an export whose parity check failed is kept instead of its target: beside its
+    staging folder, named after the target with .parity-failed (a number added when that is
+    taken), so that it is neither taken for a good export nor in the way of the next try."""
+    base = staging.folder.parent / f"{staging.target.name}.parity-failed"
+    place, n = base, 1
+    while os.path.lexists(place):
+        n += 1
+        place = base.with_name(f"{base.name}-{n}")
+    return place
 
 
 def _tuning_lines(folder: Path) -> list[str]:
@@ -350,7 +429,7 @@ def _export_hf(
 ) -> Iterator[Stage | ExportResult]:
     from transformers import AutoModelForCTC, AutoProcessor
 
-    from engine.atomic import staged_folder
+    from engine.atomic import staged_into
     from engine.model import resolve_model
 
     yield "loading"
@@ -360,7 +439,8 @@ def _export_hf(
     )
     processor = AutoProcessor.from_pretrained(src, trust_remote_code=False)
     yield "writing"
-    with staged_folder(out) as tmp:
+    with staged_into(out) as staging:
+        tmp = staging.folder
         model.save_pretrained(tmp, safe_serialization=True)
         check()  # the weights are the long part
         processor.save_pretrained(tmp)
@@ -374,18 +454,18 @@ def _export_hf(
 
 
 def _export_adapter(
-    job: Path, out: Path, check: Callable[[], None]
+    source: Path, out: Path, check: Callable[[], None]
 ) -> Iterator[Stage | ExportResult]:
-    from engine.atomic import staged_folder
+    from engine.atomic import staged_into
     from engine.registry import WHISPER, family_of
 
-    adapter = job / "adapter"
-    if not (adapter / "adapter_config.json").is_file():
+    adapter = adapter_folder(source)
+    if adapter is None:
         # A Whisper folder has no Hugging Face export to send its owner to instead.
-        code = "export.no_adapter_whisper" if family_of(job) is WHISPER else "export.no_adapter"
-        raise TingxieError(code, path=job)
+        code = "export.no_adapter_whisper" if family_of(source) is WHISPER else "export.no_adapter"
+        raise TingxieError(code, path=source)
     yield "writing"
-    with staged_folder(out) as tmp:
-        shutil.copytree(adapter, tmp, dirs_exist_ok=True)
+    with staged_into(out) as staging:
+        shutil.copytree(adapter, staging.folder, dirs_exist_ok=True)
         check()
     yield ExportResult(out, "adapter", "none")
