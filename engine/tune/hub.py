@@ -21,6 +21,7 @@ from pathlib import Path
 from engine.errors import TingxieError
 
 from .export import CARD_FILE, read_card
+from .formats import adapter_folder
 
 __all__ = ["KEYRING_SERVICE", "HubError", "UploadPlan", "plan_upload", "push", "resolve_token"]
 
@@ -68,17 +69,16 @@ class UploadPlan:
 
 def _pick_folder(model_dir: Path, adapter: bool) -> Path:
     """A tuning job's output folder stands for its merged model (or, with `adapter`, its LoRA
-    adapter); so does, for its adapter, the job's model/ folder (the one "Use this model"
-    loads, which the app offers); any other folder is shared as it is."""
-    job = model_dir / ("adapter" if adapter else "model")
-    if job.is_dir():
-        return job
-    if not adapter or (model_dir / "adapter_config.json").is_file():
-        return model_dir
-    beside = model_dir.parent / "adapter"
-    if model_dir.name == "model" and (beside / "adapter_config.json").is_file():
-        return beside
-    raise HubError("hub.no_adapter", path=model_dir)
+    adapter, wherever `formats.adapter_folder` finds it: the job's model/ folder, which "Use
+    this model" loads and the app offers, stands for it too); any other folder is shared as it
+    is."""
+    if adapter:
+        found = adapter_folder(model_dir)
+        if found is None:
+            raise HubError("hub.no_adapter", path=model_dir)
+        return found
+    job = model_dir / "model"
+    return job if job.is_dir() else model_dir
 
 
 def _export_lines(folder: Path) -> list[str]:
