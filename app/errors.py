@@ -267,6 +267,9 @@ ZH: dict[str, str] = {
     ),
     "dataset.no_recording": "转写 {transcript} 没有录音，其中的改正无法生成音频片段",
     "dataset.clip_failed": "转写 {transcript}：{error}",
+    "dataset.recording_missing": (
+        "转写 {transcript} 的录音 {path} 不见了：请把它放回原处，或不用这条转写生成训练集"
+    ),
     "dataset.recording_changed": (
         "{path} 与转写 {transcript} 不再相符：文件在转写之后改动过，切出的片段不会是校对过的文字；"
         "请重新转写并校对，或放回原来的文件"
@@ -303,6 +306,16 @@ ZH: dict[str, str] = {
         "（{text_names}）；请把相应的列改成其中的名称"
     ),
     "dataset.none_usable": "{source}：{total} 行中没有一行可用（{found}）；请修正有问题的行",
+    "dataset.source_is_audio": (
+        "{path} 是录音，不是清单；请给出清单（路径和文字两列的 .tsv/.csv）或存放清单的文件夹"
+    ),
+    "dataset.no_rows_to_score": (
+        "{source} 中没有可评测的行；请给出标题行下有路径和文字的清单，或存放录音及其文字的文件夹"
+    ),
+    "dataset.none_to_score": (
+        "{source}：没有剩下可评测的行（跳过了 {skipped} 行）；"
+        "请修正或补全上面列出的行，然后重新运行"
+    ),
     "dataset.row_no_transcript": "旁边没有同名文字文件 {name}",
     "dataset.row_transcript_unreadable": "文字文件无法按 UTF-8 读取：{detail}",
     "dataset.row_quote_runs_on": (

@@ -287,6 +287,9 @@ MESSAGES: dict[str, str] = {
         "transcript {transcript} has no recording, so its corrections cannot become clips"
     ),
     "dataset.clip_failed": "transcript {transcript}: {error}",
+    "dataset.recording_missing": (
+        "transcript {transcript}'s recording {path} is missing: put it back there or leave it out"
+    ),
     "dataset.recording_changed": (
         "{path} no longer matches transcript {transcript}: the file changed since it was "
         "transcribed, so its clips would not hold the checked text; transcribe it again and "
@@ -337,6 +340,18 @@ MESSAGES: dict[str, str] = {
     "dataset.none_usable": (
         "{source}: none of {total} rows is usable ({found}); fix the rows the validation "
         "table lists"
+    ),
+    "dataset.source_is_audio": (
+        "{path} is a recording, not a manifest; give a manifest (.tsv/.csv of path and text) "
+        "or a folder holding one"
+    ),
+    "dataset.no_rows_to_score": (
+        "{source} holds no rows to score; give a manifest with rows of path and text under its "
+        "header, or a folder of recordings and their transcripts"
+    ),
+    "dataset.none_to_score": (
+        "{source}: no row left to score ({skipped} skipped); fix or fill in the rows named "
+        "above, then run again"
     ),
     # -- tuning data: what is wrong with one row (engine.tune.data.Finding, RowError)
     "dataset.row_no_transcript": "no transcript {name} beside it",

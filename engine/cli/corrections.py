@@ -25,9 +25,9 @@ def add_parser(subparsers) -> None:
         action="append",
         default=[],
         metavar="ID",
-        help="a transcript id from `tingxie-cli library` (repeat; default: every transcript; "
-        "where two transcripts of one recording checked the same audio, the newer one's clip "
-        "is used)",
+        help="a transcript id from `tingxie-cli library` (repeat; default: every transcript, "
+        "leaving out, with a warning, those whose recording is gone; where two transcripts of "
+        "one recording checked the same audio, the newer one's clip is used)",
     )
     p.add_argument("--model", help="model to tune (Hub id or folder; default: the default model)")
     p.add_argument(
@@ -51,12 +51,12 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.errors import MESSAGES
     from engine.library.corrections import (
         CorrectionOptions,
         CorrectionsError,
         build_dataset,
-        dataset_folder,
-        name_in_use,
+        existing_set,
     )
     from engine.library.store import Store, StoreError
     from engine.model import DEFAULT_MODEL, model_vocab
@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         # A --db that does not exist is a typo, never a new (empty) library.
         with Store(args.db, create=args.db is None) as store:
-            if not args.replace and name_in_use(store, args.name, args.folder):
-                where = dataset_folder(store, args.name, args.folder)
+            where = None if args.replace else existing_set(store, args.name, args.folder)
+            if where is not None:
                 print(
                     f"error: a training set named {args.name!r} exists ({where}); choose "
                     "another name, or add --replace to rebuild it from these transcripts",
@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
                 vocab=vocab or (),
                 folder=args.folder,
                 options=CorrectionOptions(scope=args.scope),
+                skip_missing=not args.transcript,  # only those named must all be there
             )
     except KeyError as e:
         print(f"error: {e.args[0]}; `tingxie-cli library` lists the ids", file=sys.stderr)
@@ -93,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
     except (StoreError, CorrectionsError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    for tid, path in summary.left_out:
+        gone = MESSAGES["dataset.recording_missing"].format(transcript=tid, path=path)
+        print(f"warning: {gone}; this set is built without it", file=sys.stderr)
     new = ("".join(summary.new_chars) or "none") if vocab else "unknown"
     print(f"dataset {summary.folder}")
     print(

@@ -19,13 +19,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "evaluate",
         help="measure a model on a manifest: CER, real-time factor, confidence AUROC and ECE",
-        description="Transcribe every row of MANIFEST (columns path, text[, start, end]) with "
+        description="Transcribe every row of the data (a manifest with columns path, text[, "
+        "start, end]; a row whose text is blank or punctuation only is skipped) with "
         "the model and report character error rate (substitutions, deletions, insertions), "
         "real-time factor, and how well per-character confidence separates wrong from right "
         "characters (AUROC; expected calibration error).",
     )
     p.add_argument("--model", required=True, help="model folder or Hub id")
-    p.add_argument("--data", required=True, type=Path, help="manifest .tsv/.csv (path, text)")
+    p.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="manifest .tsv/.csv (path, text), or what `tune` reads: a training set's folder "
+        "(holding manifest.tsv), a Common Voice folder, a folder of audio + .txt",
+    )
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.add_argument("--plot", type=Path, help="write a reliability diagram to this PNG file")
     p.add_argument("--limit", type=int, help="evaluate only the first N rows")
@@ -141,13 +148,25 @@ def _plot(report, path: Path) -> None:
         raise OSError(f"--plot: cannot write {path} ({e.strerror or e})") from e
 
 
+def _warn_skipped(findings) -> None:
+    """Name each row left out of the scoring, and why (the CER is over the others)."""
+    for finding in findings:
+        print(f"warning: {finding.origin}: {finding.detail}; row skipped", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from engine.lm import LmError
     from engine.loader import load_model
     from engine.model import LoadOptions, ModelLoadError
-    from engine.tune.evaluate import EvalOptions, describe, iter_rows, summarize
+    from engine.tune.evaluate import (
+        EvalOptions,
+        describe,
+        read_examples,
+        score_examples,
+        summarize,
+    )
 
     try:
         options = EvalOptions(
@@ -159,21 +178,37 @@ def run(args: argparse.Namespace) -> int:
             domain_text=args.domain_text,
             hotwords=args.hotwords,
         )
+    except ValueError as e:
+        print(f"tingxie-cli evaluate: {e}", file=sys.stderr)
+        return 2
+    try:  # the data before the model: a wrong path is told without waiting for a load
+        examples, skipped = read_examples(args.data, options)
+    except (ValueError, OSError) as e:  # the data: status 1, as a bad file for transcribe
+        report = getattr(e, "report", None)
+        _warn_skipped(report.skipped if report else [])
+        print(f"tingxie-cli evaluate: {e}", file=sys.stderr)
+        return 1
+    _warn_skipped(skipped)
+    try:
         model = load_model(args.model, options.load)
         decoder = describe(model, options)
     except (ValueError, OSError, ImportError, ModelLoadError, LmError) as e:
         print(f"tingxie-cli evaluate: {e}", file=sys.stderr)
         return 2
+    # A row that cannot be read stops the run: a CER over the rows left would pass for the
+    # whole set's. Rows come one per example, in order, so the one that failed is the next.
+    scored = score_examples(model, examples, options)
+    rows = []
     try:
-        # A row that cannot be read stops the run: a CER over the rows left would pass for the
-        # whole set's.
-        rows = list(tqdm(iter_rows(model, args.data, options), unit="utt", file=sys.stderr,
-                         disable=args.json, mininterval=1.0))  # fmt: skip
-        report = summarize(rows, options, model=args.model, manifest=args.data, decoder=decoder)
-    except (ValueError, OSError) as e:  # the data: status 1, as a bad file for transcribe
-        print(f"tingxie-cli evaluate: {e}; fix that row or leave it out, then run again",
+        for row in tqdm(scored, total=len(examples), unit="utt", file=sys.stderr,
+                        disable=args.json, mininterval=1.0):  # fmt: skip
+            rows.append(row)
+    except (ValueError, OSError) as e:
+        where = examples[len(rows)].where
+        print(f"tingxie-cli evaluate: {where}: {e}; fix that row or leave it out, then run again",
               file=sys.stderr)  # fmt: skip
         return 1
+    report = summarize(rows, options, model=args.model, manifest=args.data, decoder=decoder)
     # The report stands whatever becomes of the plot and the calibration: printed first (in
     # JSON, with the calibration when it was fitted), then what failed, with status 1.
     if not args.json:

@@ -7,9 +7,10 @@ in whole, so a crash or a full disk never leaves half a dataset.
 
 Clips are cut only from the recording the transcript was made from: a file that changed since
 (another sha256, or shorter than it was) stops the build, since its text would label other
-sound. Audio heard once is used once: a transcript listed twice counts once, and where two
-transcripts of one recording (transcribed again, say after a model switch) both checked the
-same stretch, the newer transcript's clip is kept.
+sound; so does one that is gone, unless the caller asks to build from the others. Audio heard
+once is used once: a transcript listed twice counts once, and where two transcripts of one
+recording (transcribed again, say after a model switch) both checked the same stretch, the
+newer transcript's clip is kept.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from engine.errors import TingxieError
+from engine.normalize import normalize_text
 
 from .review import apply_edits, verified_pairs
 from .store import Store, sha256_file
@@ -35,6 +37,7 @@ __all__ = [
     "build_dataset",
     "collect_clips",
     "dataset_folder",
+    "existing_set",
     "name_in_use",
 ]
 
@@ -92,8 +95,10 @@ class CorrectionSummary:
     seconds: float
     corrections: int  # fixes and picked alternatives
     accepted: int  # spans accepted as they were
-    new_chars: tuple[str, ...]  # characters the model's vocabulary lacks
+    new_chars: tuple[str, ...]  # characters the model's vocabulary lacks, once normalized
     transcripts: tuple[int, ...]
+    # (transcript, recording) of checked transcripts left out because the recording is gone
+    left_out: tuple[tuple[int, str], ...] = ()
 
     @property
     def hours(self) -> float:
@@ -111,10 +116,36 @@ def collect_clips(
     """The checked clips of the transcripts, in transcript and time order, each transcript
     once. Where transcripts of the same recording (same sha256, else same file) have clips
     over the same audio, only the newest transcript's (highest id) are kept."""
+    return _once_per_audio(store, _found_clips(store, transcript_ids, options))
+
+
+def _found_clips(
+    store: Store, transcript_ids: Iterable[int], options: CorrectionOptions | None
+) -> dict[int, list[Clip]]:
+    """Each transcript's checked clips, by transcript (each once, in the order given)."""
     options = options or CorrectionOptions()
-    ids = list(dict.fromkeys(transcript_ids))
-    found: dict[int, list[Clip]] = {tid: _transcript_clips(store, tid, options) for tid in ids}
-    return _once_per_audio(store, found)
+    return {tid: _transcript_clips(store, tid, options) for tid in dict.fromkeys(transcript_ids)}
+
+
+def _usable_clips(
+    store: Store,
+    transcript_ids: Iterable[int],
+    options: CorrectionOptions | None,
+    skip_missing: bool,
+) -> tuple[list[Clip], dict[int, Path]]:
+    """`collect_clips` without the transcripts whose recording is gone (deleted or moved), and
+    those transcripts' recordings. They are dropped before the newest-transcript rule, so an
+    older transcript's clips of the same audio stand in. Without `skip_missing` the first of
+    them stops the build, as it does with it when no other transcript has clips."""
+    found = _found_clips(store, transcript_ids, options)
+    lost = {
+        t: clips[0].audio for t, clips in found.items() if clips and not clips[0].audio.is_file()
+    }
+    left = {t: clips for t, clips in found.items() if t not in lost}
+    if lost and (not skip_missing or not any(left.values())):
+        tid = next(iter(lost))
+        raise CorrectionsError("dataset.recording_missing", transcript=tid, path=lost[tid])
+    return _once_per_audio(store, left), lost
 
 
 def _transcript_clips(store: Store, tid: int, options: CorrectionOptions) -> list[Clip]:
@@ -234,6 +265,10 @@ def _cut(clip: Clip, duration: float | None):
     except AudioError as e:
         if e.code == "audio.span_after_end":
             raise shorter(e.params["duration"]) from e
+        if e.code == "audio.missing":  # gone since `_usable_clips` looked
+            raise CorrectionsError(
+                "dataset.recording_missing", transcript=clip.transcript, path=clip.audio
+            ) from e
         raise CorrectionsError("dataset.clip_failed", transcript=clip.transcript, error=e) from e
     except OSError as e:
         raise CorrectionsError("dataset.clip_failed", transcript=clip.transcript, error=e) from e
@@ -282,13 +317,19 @@ def dataset_folder(store: Store, name: str, folder: Path | None = None) -> Path:
     return (folder or store.path.parent / "corrections") / name
 
 
+def existing_set(store: Store, name: str, folder: Path | None = None) -> Path | None:
+    """Where the training set that building `name` would replace is (to name it when asking):
+    the folder the store records under that name, else a folder of that name where it would
+    go; None when there is neither."""
+    recorded = next((path for n, path, _ in store.correction_sets() if n == name), None)
+    target = dataset_folder(store, name, folder)
+    return recorded or (target if target.exists() else None)
+
+
 def name_in_use(store: Store, name: str, folder: Path | None = None) -> bool:
     """Whether building `name` would replace a training set: one the store records under that
     name, or a folder of that name where it would go."""
-    return (
-        any(n == name for n, _, _ in store.correction_sets())
-        or dataset_folder(store, name, folder).exists()
-    )
+    return existing_set(store, name, folder) is not None
 
 
 def build_dataset(
@@ -300,23 +341,27 @@ def build_dataset(
     vocab: Iterable[str] = (),
     folder: Path | None = None,
     options: CorrectionOptions | None = None,
+    skip_missing: bool = False,
 ) -> CorrectionSummary:
     """Turn the checked text of `transcript_ids` into the dataset `name` (replacing one of the
     same name) inside `folder` (default: `corrections/` beside the store), for tuning `model`
-    (a Hub id or folder, whose `vocab` tells which characters are new). Ask first
-    (`name_in_use`) before replacing a set. Raises CorrectionsError when a recording changed
-    since it was transcribed."""
+    (a Hub id or folder, whose `vocab` tells which characters are new, judged after the
+    normalization tuning applies). Ask first (`name_in_use`) before replacing a set. Raises
+    CorrectionsError when a recording changed since it was transcribed, or is gone; with
+    `skip_missing` (every transcript of a library, none chosen), a transcript whose recording
+    is gone is left out instead (`CorrectionSummary.left_out`) while others remain."""
     from engine.atomic import atomic_folder
 
     if not _NAME.match(name):
         raise CorrectionsError("dataset.bad_name", name=name)
     transcript_ids = tuple(dict.fromkeys(transcript_ids))
-    clips = collect_clips(store, transcript_ids, options)
+    clips, lost = _usable_clips(store, transcript_ids, options, skip_missing)
     if not clips:
         raise CorrectionsError("dataset.nothing_checked")
+    transcript_ids = tuple(t for t in transcript_ids if t not in lost)
     durations = _check_recordings(store, clips)
     known = set(vocab)
-    chars = dict.fromkeys(c for clip in clips for c in clip.text)
+    chars = dict.fromkeys(c for clip in clips for c in normalize_text(clip.text))
     new_chars = tuple(c for c in chars if known and c not in known)
     fixes, accepted = _count_decisions(store, transcript_ids)
     target = dataset_folder(store, name, folder)
@@ -331,6 +376,7 @@ def build_dataset(
         accepted=accepted,
         new_chars=new_chars,
         transcripts=transcript_ids,
+        left_out=tuple((t, str(path)) for t, path in lost.items()),
     )
     record = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(summary).items()}
     model_ref = str(Path(model).resolve()) if Path(model).exists() else model

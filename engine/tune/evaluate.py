@@ -40,7 +40,7 @@ from engine.lm import EVIDENCE
 from engine.loader import load_model
 from engine.metrics import CerResult, align, cer
 from engine.model import LoadedModel, LoadOptions
-from engine.normalize import NormalizeOptions, normalize_text
+from engine.normalize import NormalizeOptions, convert_in_phrase, normalize_text
 from engine.results import Char
 from engine.transcribe import TranscribeOptions, Transcriber
 from engine.whisper import (
@@ -53,7 +53,7 @@ from engine.whisper import (
 )
 
 if TYPE_CHECKING:
-    from .data import Example
+    from .data import Example, Finding
 
 __all__ = [
     "COMPARED_MEASURES",
@@ -73,6 +73,7 @@ __all__ = [
     "expected_calibration_error",
     "fit_calibration",
     "iter_rows",
+    "read_examples",
     "refit_calibration",
     "reliability",
     "score_examples",
@@ -348,7 +349,7 @@ def _score_row(
     if beam is not None:
         greedy = "".join(c.text for c in transcriber.chars(lp, top_k=0))
         extra["greedy_hypothesis"] = normalize_text(greedy, options.normalize)
-        kept = _kept(decoded[0], options)
+        kept, _ = _normalized_pieces(decoded[0], options)
         extra["evidence"] = tuple(tuple(float(x) for x in evidence[i]) for i in kept)
     return (*_align_decoded(decoded, reference, options), elapsed, extra)
 
@@ -391,8 +392,8 @@ def _align_decoded(
 ) -> tuple[str, tuple[bool, ...], tuple[tuple[float, ...], ...]]:
     """The normalized hypothesis, each of its characters right or wrong against the reference,
     and their confidences under each decoding (same characters, other measures)."""
-    keep = _kept(decoded[0], options)
-    hypothesis = "".join(normalize_text(decoded[0][i].text, options.normalize) for i in keep)
+    keep, pieces = _normalized_pieces(decoded[0], options)
+    hypothesis = "".join(pieces)
     correct = tuple(p.correct for p in align(reference, hypothesis))
     if len(correct) != len(keep):  # a character that normalizes to several characters
         raise ValueError(f"cannot align {hypothesis!r}: a vocabulary entry is not one character")
@@ -400,24 +401,62 @@ def _align_decoded(
     return hypothesis, correct, confidences
 
 
-def _kept(chars: list[Char], options: EvalOptions) -> list[int]:
-    """The characters that survive normalization (what the hypothesis is made of)."""
-    return [i for i, c in enumerate(chars) if normalize_text(c.text, options.normalize)]
+def _normalized_pieces(chars: list[Char], options: EvalOptions) -> tuple[list[int], list[str]]:
+    """The characters that survive normalization (punctuation and spaces, which drop out, are
+    judged alone) and their normalized texts, converted together in their phrase as the
+    reference is: OpenCC picks Simplified characters by phrase (乾隆 keeps 乾, which alone
+    becomes 干), so a hypothesis converted one character at a time would be charged for
+    writing exactly the reference. Dropping the punctuation first keeps the phrase's length,
+    which `convert_in_phrase` needs to cut it back into characters."""
+    keep = [i for i, c in enumerate(chars) if normalize_text(c.text, options.normalize)]
+    texts = [chars[i].text for i in keep]
+    return keep, convert_in_phrase(texts, lambda t: normalize_text(t, options.normalize))
+
+
+def read_examples(
+    source: str | Path, options: EvalOptions | None = None
+) -> tuple[list[Example], list[Finding]]:
+    """The rows of `source` to score (the first `options.limit`), and those left out, each a
+    finding named by its row: rows the importer cannot read, and rows whose reference
+    normalizes to nothing (blank, or punctuation only), which have no CER (or add all their
+    characters to the corpus CER as insertions). `source` is any data `tingxie-cli tune`
+    reads (`engine.tune.data.load_dataset`: a manifest, a folder holding manifest.tsv, ...),
+    read without a model, so a wrong one is told before one loads. DatasetError when it is
+    none of those (a recording given by mistake), or no row is left to score (its `report`
+    then lists the rows left out)."""
+    from engine.audio import is_supported
+
+    from .data import DatasetError, Finding, ValidationReport, load_dataset
+
+    options = options or EvalOptions()
+    if Path(source).is_file() and is_supported(source):
+        raise DatasetError("dataset.source_is_audio", path=source)
+    dataset = load_dataset(source)
+    rows = dataset.examples[: options.limit] if options.limit else dataset.examples
+    examples, skipped = [], list(dataset.import_problems)
+    for e in rows:
+        if normalize_text(e.text, options.normalize):
+            examples.append(e)
+        else:
+            skipped.append(Finding.coded("dataset.row_empty_text", e.where, "empty_text"))
+    if not examples and not skipped:
+        raise DatasetError("dataset.no_rows_to_score", source=source)
+    if not examples:
+        error = DatasetError("dataset.none_to_score", source=source, skipped=len(skipped))
+        error.report = ValidationReport([], skipped, len(skipped))
+        raise error
+    return examples, skipped
 
 
 def iter_rows(
     model: LoadedModel | LoadedWhisper, manifest: str | Path, options: EvalOptions | None = None
 ) -> Iterator[EvalRow]:
-    """Transcribe and score each manifest row in order (lazy: stop iterating to cancel)."""
-    from .data import from_manifest
-
+    """Transcribe and score each row of `manifest` (any data `read_examples` reads) in order
+    (lazy: stop iterating to cancel); the rows left out are logged."""
     options = options or EvalOptions()
-    dataset = from_manifest(manifest)
-    for finding in dataset.import_problems:
+    examples, skipped = read_examples(manifest, options)
+    for finding in skipped:
         log.warning("%s: %s (row skipped)", finding.origin, finding.detail)
-    examples = dataset.examples[: options.limit] if options.limit else dataset.examples
-    if not examples:
-        raise ValueError(f"{manifest}: no usable rows; write rows of path<TAB>text")
     yield from score_examples(model, examples, options)
 
 
