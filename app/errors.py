@@ -77,6 +77,27 @@ ZH: dict[str, str] = {
     "model.unsupported_in_folder": "{path}：{error}",
     "model.load_failed": "无法加载模型文件夹 {path}：{detail}",
     "model.failed": "无法加载模型“{source}”：{detail}",
+    "model.tune_output_in_use": (
+        "输出文件夹（output_dir）{path} 正被另一个调优任务（pid {pid}）使用；"
+        "请等它结束或停止它，或另选 output_dir"
+    ),
+    "model.tune_output_unwritable": (
+        "输出文件夹（output_dir）{path} 不可写（{detail}）；请另选 output_dir，或让该文件夹可写"
+        "（已停止的任务复制到别处后也能继续）"
+    ),
+    "model.tune_output_full": (
+        "输出文件夹（output_dir）{path}：所在磁盘已无空间（{detail}）；调优任务需要在那里保存"
+        "检查点和调优后的模型（至少是基础模型大小的两倍）：请释放空间，或另选 output_dir"
+    ),
+    "model.tune_resume_changed": (
+        "{path}：其中的检查点是用另一组设置写下的（{changes}）；要继续，请把这些设置改回去；"
+        "或使用新的 output_dir，以这些设置从头开始"
+    ),
+    "model.tune_checkpoint_mismatch": (
+        "{path} 与本任务的模型不符（{detail}）：写下它之后，决定模型形状的设置（model、method、"
+        "lora_rank、freeze_layers、freeze_feature_encoder、extend_vocab）被改过；"
+        "请改回去，或使用新的 output_dir"
+    ),
     "model.whisper_not_cached": "Whisper 模型“{source}”不在 Hugging Face 缓存中（{detail}）。"
     + _GET_WHISPER,
     "model.whisper_download_failed": "无法下载 Whisper 模型“{source}”（{detail}）。" + _GET_WHISPER,
@@ -342,6 +363,12 @@ ZH: dict[str, str] = {
     "dataset.row_ctc_too_long": "需要 {labels} 个 CTC 标签，音频只有 {frames} 帧",
     "dataset.row_tokens_too_long": "有 {count} 个词元；模型的解码器最多接受 {limit} 个",
     "dataset.row_unknown_chars": "词表中没有：{chars}",
+    "dataset.clips_shorter_than_mask": (
+        "min_seconds={min_seconds} 保留了 {count} 段短于一个 SpecAugment 时间遮罩"
+        "（mask_time_length={length} 帧，{mask_seconds} 秒）的训练片段，例如 {example}"
+        "（{seconds:.2f} 秒）；请把 min_seconds 提高到 {mask_seconds} 以跳过它们，"
+        "或减小 mask_time_length，或设 mask_time_prob: 0"
+    ),
     "store.is_folder": "{path} 是文件夹而不是数据库文件；请指定其中的数据库文件（{file}）",
     "store.missing": (
         "{path}：没有这个转写库数据库；请检查路径，或不加 --db 以使用数据文件夹中的转写库"

@@ -84,6 +84,28 @@ MESSAGES: dict[str, str] = {
     "model.unsupported_in_folder": "{path}: {error}",
     "model.load_failed": "model folder {path} could not be loaded: {detail}",
     "model.failed": "model {source!r} could not be loaded: {detail}",
+    "model.tune_output_in_use": (
+        "output_dir {path} is in use by another tuning job (pid {pid}); wait for it to end or "
+        "stop it, or choose another output_dir"
+    ),
+    "model.tune_output_unwritable": (
+        "output_dir {path} is not writable ({detail}); choose another output_dir, or make this "
+        "one writable (a stopped job resumes from a copy of its folder too)"
+    ),
+    "model.tune_output_full": (
+        "output_dir {path}: no space left on its disk ({detail}); a tuning job needs room there "
+        "for its checkpoints and the tuned model (at least twice the base model's size): free "
+        "space, or choose another output_dir"
+    ),
+    "model.tune_resume_changed": (
+        "{path}: its checkpoints were written with other settings ({changes}); set them back to "
+        "resume, or use a new output_dir to start afresh with these"
+    ),
+    "model.tune_checkpoint_mismatch": (
+        "{path} does not fit this job's model ({detail}): a setting that shapes it (model, "
+        "method, lora_rank, freeze_layers, freeze_feature_encoder, extend_vocab) was changed "
+        "since it was written; set it back, or use a new output_dir"
+    ),
     # -- Whisper models (engine.whisper)
     "model.whisper_not_cached": "Whisper model {source!r} is not in the Hugging Face cache "
     "({detail}). " + _GET_WHISPER,
@@ -381,6 +403,12 @@ MESSAGES: dict[str, str] = {
     "dataset.row_ctc_too_long": "{labels} CTC labels for {frames} audio frames",
     "dataset.row_tokens_too_long": "{count} tokens; the model's decoder takes {limit}",
     "dataset.row_unknown_chars": "not in vocabulary: {chars}",
+    "dataset.clips_shorter_than_mask": (
+        "min_seconds={min_seconds} keeps {count} training clip(s) shorter than one SpecAugment "
+        "time mask (mask_time_length={length} frames, {mask_seconds} s), e.g. {example} "
+        "({seconds:.2f} s); raise min_seconds to {mask_seconds} to skip them, lower "
+        "mask_time_length, or set mask_time_prob: 0"
+    ),
     # -- exports and embeddings (engine.tune.formats, engine.embed)
     "export.no_adapter": (
         "{path}: no LoRA adapter here (adapter/adapter_config.json); only the output folder of "

@@ -375,8 +375,14 @@ def _page(qtbot, root: Path):
 
 def _fake_child(job) -> subprocess.Popen:
     """A process that looks like a tuning child working on `job` (its pid file written)."""
+    from engine.tune.jobs import _is_job_process
+
     command = [sys.executable, "-c", "import time; time.sleep(60)", "engine.tune.child"]
     child = subprocess.Popen(command)
+    for _ in range(500):  # until its command line shows (a loaded machine may be slow to)
+        if _is_job_process(child.pid):
+            break
+        time.sleep(0.01)
     (job.path / "child.pid").write_text(str(child.pid))
     return child
 

@@ -257,8 +257,21 @@ def run(args) -> int:
             lambda **kw: tqdm(unit="step", dynamic_ncols=True, disable=rank != 0, **kw),
             rank,
         )
+    except KeyboardInterrupt:  # Ctrl+C twice: what is left to resume from, not a traceback
+        print(f"\n{_aborted(Path(config.output_dir))}", file=sys.stderr)
+        return 130
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _aborted(output_dir: Path) -> str:
+    """The line for a job aborted at once: its last complete checkpoint, or that there is none."""
+    from engine.tune.jobs import checkpoint_dirs
+
+    saved = checkpoint_dirs(output_dir / "checkpoints")
+    if saved:
+        return f"aborted; the last complete checkpoint is {saved[-1]}: continue with --resume"
+    return "aborted before any checkpoint was written; run the job again (without --resume)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -166,20 +166,20 @@ class TuneDataset:
     def split(self, heldout_fraction: float = 0.1) -> tuple[list[Example], list[Example]]:
         """Train / held-out by a hash of each utterance's key (`_split_keys`), so adding rows
         never moves old ones (but for a row whose file name a new one shares). Keeps at least
-        one example on each side when there are two or more."""
+        one example for training (a job needs one, a held-out CER does not), and one held out
+        when there are two or more."""
         if not 0 <= heldout_fraction < 1:
             raise ValueError(f"heldout_fraction={heldout_fraction}: choose a value in [0, 1)")
         keys = _split_keys(self.examples)
         scored = [(_hash_unit(k), e) for k, e in zip(keys, self.examples, strict=True)]
         heldout = [e for h, e in scored if h < heldout_fraction]
         train = [e for h, e in scored if h >= heldout_fraction]
-        if heldout_fraction > 0 and len(scored) >= 2:
-            if not heldout:
-                first = min(scored, key=lambda p: p[0])[1]
-                heldout, train = [first], [e for e in train if e is not first]
-            elif not train:
-                last = max(scored, key=lambda p: p[0])[1]
-                train, heldout = [last], [e for e in heldout if e is not last]
+        if scored and not train:
+            last = max(scored, key=lambda p: p[0])[1]
+            train, heldout = [last], [e for e in heldout if e is not last]
+        elif heldout_fraction > 0 and len(scored) >= 2 and not heldout:
+            first = min(scored, key=lambda p: p[0])[1]
+            heldout, train = [first], [e for e in train if e is not first]
         return train, heldout
 
     def normalized(self, options: NormalizeOptions) -> TuneDataset:

@@ -47,8 +47,8 @@ def estimate(config: TuneConfig, steps: int = 4) -> Estimate:
         return _estimate_whisper(config.resolved(), steps)
     scratch = tempfile.mkdtemp(prefix="tingxie-estimate-")
     cfg = replace(config.resolved(), output_dir=scratch)
+    job = Job(cfg, threading.Event(), resume=False)
     try:
-        job = Job(cfg, threading.Event(), resume=False)
         started = time.perf_counter()
         job._setup()
         setup = time.perf_counter() - started
@@ -84,6 +84,8 @@ def estimate(config: TuneConfig, steps: int = 4) -> Estimate:
             measured_steps=len(times),
         )
     finally:
+        if job._claim is not None:  # the scratch output_dir's lock file
+            job._claim.close()
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -12,6 +12,7 @@ and the child: the app can close, crash or restart and still find what a job did
         child.pid        while a child runs
         cancel.request   asks the child to stop after its current step (a checkpoint is kept)
         .tingxie-job     marks the folder a job's output_dir (`claim_output_dir`)
+        .tingxie-lock    locked while a job runs there, naming its pid (`claim_output_dir`)
         checkpoints/ model/ adapter/    what `run_job` writes
         cache/           decoded audio and features while it runs (removed by a run that ends
                          with no checkpoint to resume from, `drop_unresumable_cache`)
@@ -23,24 +24,33 @@ No torch, no Qt.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from engine.atomic import atomic_write_text
 from engine.children import module_command
+from engine.errors import TingxieError
 
 from .config import TuneConfig
 from .events import Evaluated
 from .export import read_card
 from .prepare import combine_sources
 from .wire import WireError, decode
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 __all__ = [
     "CHECKPOINT_STATE",
@@ -51,6 +61,7 @@ __all__ = [
     "JobFolder",
     "JobSpec",
     "JobState",
+    "OutputDirError",
     "TunedModel",
     "checkpoint_dirs",
     "claim_output_dir",
@@ -61,6 +72,8 @@ __all__ = [
     "running_job",
     "tuned_models",
 ]
+
+log = logging.getLogger("tingxie.train")
 
 # A checkpoint (checkpoints/step-N, written by engine.tune.loop and engine.tune.whisper_lora)
 # is complete once this file is in it.
@@ -76,24 +89,32 @@ def checkpoint_dirs(folder: Path) -> list[Path]:
 
 # Marks a job's output_dir, written when a job (or `JobFolder.create`) first claims it.
 _OUTPUT_MARK = ".tingxie-job"
+# Held locked (and naming its pid) by the job that runs in an output_dir; never replaced, so
+# every run locks the same file.
+_OUTPUT_LOCK = ".tingxie-lock"
 
 
-def claim_output_dir(folder: Path, resume: bool) -> None:
+class OutputDirError(TingxieError, OSError):
+    """A job's output_dir cannot take its writes: another job runs there, it is read-only, or
+    its disk is full. Says what to choose instead."""
+
+
+def claim_output_dir(folder: Path, resume: bool, lock: bool = True) -> BinaryIO | None:
     """Make `folder` this job's output_dir, or raise ValueError saying what to choose. A job
     replaces model/ and adapter/ there and removes cache/ when done, so it writes only into a
     folder that is new or empty, or already a job's own: marked by an earlier run of it (or made
-    by `JobFolder.create`), or, resumed, holding the checkpoints it continues from."""
+    by `JobFolder.create`), or, resumed, holding the checkpoints it continues from.
+
+    With `lock`, returns the open lock file: held until closed, it refuses a second job in the
+    same folder (OutputDirError) before either overwrites the other's checkpoints. A write is
+    tried where the checkpoints go, so that a read-only folder or a full disk stops the job
+    before its model loads, not at its first checkpoint."""
     folder = Path(folder)
     saved = checkpoint_dirs(folder / "checkpoints")
-    if saved and not resume:
-        raise ValueError(
-            f"{folder} already holds checkpoints of an earlier run; continue it with "
-            "--resume (resume=True) or choose another output_dir"
-        )
     mark = folder / _OUTPUT_MARK
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"output_dir {folder} is a file; choose a new or empty folder")
-    own = mark.is_file() or saved  # checkpoints: resumed (a new run was refused above)
+    own = mark.is_file() or saved  # checkpoints: resumed (a new run is refused below)
     if not own:
         found = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
         if found:
@@ -103,12 +124,71 @@ def claim_output_dir(folder: Path, resume: bool) -> None:
                 "job writes model/, adapter/, checkpoints/ and cache/ there and replaces what "
                 "is in the way, so choose an empty or new folder"
             )
-    folder.mkdir(parents=True, exist_ok=True)
-    if not mark.is_file():
-        atomic_write_text(mark, "This folder is a Tingxie tuning job's output_dir.\n")
+    with _worded_writes(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        if not mark.is_file():  # first: a folder left with the lock file alone is still ours
+            atomic_write_text(mark, "This folder is a Tingxie tuning job's output_dir.\n")
+        held = _lock(folder) if lock else None
+    try:
+        if saved and not resume:
+            raise ValueError(
+                f"{folder} already holds checkpoints of an earlier run; continue it with "
+                "--resume (resume=True) or choose another output_dir"
+            )
+        with _worded_writes(folder):  # where the checkpoints go (made there by the first)
+            checkpoints = folder / "checkpoints"
+            probe = (checkpoints if checkpoints.is_dir() else folder) / f".probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+    except BaseException:
+        if held is not None:
+            held.close()
+        raise
+    return held
 
 
-log = logging.getLogger("tingxie.train")
+@contextlib.contextmanager
+def _worded_writes(folder: Path) -> Iterator[None]:
+    """Word a failed write in `folder`: read-only apart from full."""
+    try:
+        yield
+    except OutputDirError:
+        raise
+    except OSError as e:
+        detail = e.strerror or str(e)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OutputDirError("model.tune_output_full", path=folder, detail=detail) from e
+        raise OutputDirError("model.tune_output_unwritable", path=folder, detail=detail) from e
+
+
+def _lock(folder: Path) -> BinaryIO:
+    """The output_dir's lock file, locked by this process and naming its pid; OutputDirError
+    naming the other's pid when a job holds it. The kernel lets go when the process ends, by
+    kill -9 too. Where there is no flock (Windows) two runs are not kept apart."""
+    held = open(folder / _OUTPUT_LOCK, "a+b")  # noqa: SIM115 (held for the job)
+    try:
+        if fcntl is not None:
+            _flock(held, folder)
+        held.truncate(0)
+        held.write(f"{os.getpid()}\n".encode("ascii"))
+        held.flush()
+    except BaseException:
+        held.close()
+        raise
+    return held
+
+
+def _flock(held: BinaryIO, folder: Path) -> None:
+    """Lock `held` without waiting: a second job is refused at once, not queued behind."""
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        held.seek(0)
+        pid = held.read().decode("ascii", "replace").strip() or "?"
+        raise OutputDirError("model.tune_output_in_use", path=folder, pid=pid) from None
+    except OSError as e:  # a file system without locks (some network mounts): run unguarded
+        log.warning("%s: cannot lock it (%s); two jobs there would not be kept apart", folder, e)
+
 
 JobState = Literal["new", "running", "stopped", "finished"]
 ChildKind = Literal["run", "estimate"]
@@ -193,7 +273,7 @@ class JobFolder:
         path.mkdir(parents=True)
         job = cls(path)
         try:  # a source that cannot be read leaves no half-made folder behind
-            claim_output_dir(path, resume=False)
+            claim_output_dir(path, resume=False, lock=False)
             sources = tuple(str(Path(s).expanduser().resolve()) for s in sources)
             model = Path(config.model).expanduser()
             data = combine_sources(sources, path / "data.tsv")

@@ -5,14 +5,16 @@ without torch-heavy dependencies."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
+import math
 import os
 import random
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from engine.atomic import atomic_write_text
 from engine.audio import SAMPLE_RATE
 from engine.chunking import FrameGeometry
 from engine.decode import CtcVocab, greedy_text
+from engine.errors import TingxieError
 from engine.lm import text_sentences
 from engine.metrics import cer
 from engine.model import LoadOptions
@@ -64,7 +67,7 @@ from .jobs import CHECKPOINT_STATE, checkpoint_dirs, claim_output_dir
 from .methods import MethodOptions, count_parameters, setup_method, trainable_state
 from .prepare import validate_for_model
 
-__all__ = ["DiskSpaceError", "Job", "run_job"]
+__all__ = ["DiskSpaceError", "Job", "JobError", "run_job"]
 
 log = logging.getLogger("tingxie.train")
 
@@ -76,6 +79,21 @@ _WEIGHTS = "trainable.safetensors"
 _OPTIMIZER = "optimizer.pt"
 # Adam keeps two moments per trained weight: a checkpoint holds about three copies of them.
 _CHECKPOINT_COPIES = 3
+# The settings a resumed run must share with the run that wrote its checkpoints: what the model,
+# its data, its labels and the optimizer's path depend on (`Job._settings` adds the resolved
+# freeze_layers, the training and held-out rows and the added characters). The others may change
+# on resume: steps and max_minutes (warmup_steps with them), evaluations, checkpoints, hardware.
+_RESUME_SETTINGS = (
+    "model", "data", "method", "learning_rate", "lora_rank", "lora_alpha", "lora_dropout",
+    "freeze_feature_encoder", "extend_vocab", "weight_decay", "max_grad_norm", "batch_seconds",
+    "micro_batch_seconds", "mask_time_prob", "mask_time_length", "mask_feature_prob",
+    "layerdrop", "seed", "heldout_fraction", "min_seconds", "max_seconds",
+)  # fmt: skip
+
+
+class JobError(TingxieError, ValueError):
+    """A job that cannot run as set up (its settings against its data or its checkpoints);
+    names the setting to change."""
 
 
 @dataclass(slots=True)
@@ -138,6 +156,9 @@ class _State:
     # when its warmup ended: a time limit (TuneConfig.max_minutes) resumes its count from them.
     seconds: float = 0.0
     warmup_seconds: float | None = None
+    # What the job's checkpoints were trained with (`Job._settings`); None in checkpoints of
+    # versions before it was kept, which resume unchecked.
+    settings: dict | None = None
 
 
 def rng_state() -> dict:
@@ -183,6 +204,7 @@ class Job:
         self._began = _now()
         self._prior = 0.0  # seconds of earlier runs of this job (from a resumed checkpoint)
         self.clock = 0.0  # the job's seconds at the last step, as every process agrees
+        self._claim = None  # the output_dir's lock file (`claim_output_dir`), held while it runs
 
     # ---- setup -------------------------------------------------------------------------
 
@@ -254,6 +276,7 @@ class Job:
         frame_seconds = float(np.prod(model.config.conv_stride)) / SAMPLE_RATE
         prepared = validate_for_model(load_dataset(cfg.data), vocab, cfg, frame_seconds)
         report, train, heldout = prepared.report, prepared.train, prepared.heldout
+        _check_time_masks(cfg, train, report.durations, model.config)
         added: list[str] = []
         if cfg.extend_vocab:
             chars = "".join(e.text for e in report.kept)
@@ -548,13 +571,14 @@ class Job:
 
         weights = load_file(folder / _WEIGHTS)
         model = self._inner()
-        missing = set(weights) - {n for n, _ in model.named_parameters()}
+        missing = sorted(set(weights) - {n for n, _ in model.named_parameters()})
         if missing:
-            raise ValueError(
-                f"{folder}: checkpoint does not match this job's model or method; "
-                "start afresh in a new output_dir"
-            )
-        model.load_state_dict(weights, strict=False)
+            detail = f"{len(missing)} weight(s) this model lacks, e.g. {missing[0]}"
+            raise JobError("model.tune_checkpoint_mismatch", path=folder, detail=detail)
+        try:
+            model.load_state_dict(weights, strict=False)
+        except RuntimeError as e:  # "Error(s) in loading state_dict …", then the shapes
+            raise JobError("model.tune_checkpoint_mismatch", path=folder, detail=_gist(e)) from e
 
     def _restore(self, folder: Path) -> None:
         """Resume from a checkpoint folder. Nothing in it can run code: weights are
@@ -566,14 +590,18 @@ class Job:
         path = folder / _OPTIMIZER
         try:
             saved = torch.load(path, weights_only=True, map_location="cpu")
-            self.optimizer.load_state_dict(saved["optimizer"])
-            self.scheduler.load_state_dict(saved["scheduler"])
-            self.scaler.load_state_dict(saved["scaler"])
+            optimizer, scheduler, scaler = saved["optimizer"], saved["scheduler"], saved["scaler"]
         except (pickle.UnpicklingError, KeyError, TypeError, ValueError, RuntimeError) as e:
             raise ValueError(
                 f"{path} is not an optimizer state Tingxie wrote ({str(e).splitlines()[0]}); "
                 "start afresh in a new output_dir"
             ) from e
+        try:
+            self.optimizer.load_state_dict(optimizer)
+            self.scheduler.load_state_dict(scheduler)
+            self.scaler.load_state_dict(scaler)
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:  # other weights train
+            raise JobError("model.tune_checkpoint_mismatch", path=path, detail=_gist(e)) from e
         try:
             self.state = _State(
                 **json.loads((folder / CHECKPOINT_STATE).read_text(encoding="utf-8"))
@@ -592,7 +620,7 @@ class Job:
         fixed_mmap_threshold()
         self._setup_runtime()
         with self.acc.main_process_first():  # the others then find the folder claimed
-            claim_output_dir(self.out, self.resume)
+            self._claim = claim_output_dir(self.out, self.resume, lock=self.acc.is_main_process)
         existing = self._checkpoint_dirs()
         _seed_everything(cfg.seed)
         model, processor = self._load_base()
@@ -610,6 +638,9 @@ class Job:
             lora_alpha=float(cfg.lora_alpha),
             lora_dropout=cfg.lora_dropout,
         )
+        settings = self._settings(options)
+        if self.resume and existing:
+            _check_resumable(existing[-1], settings)
         model = setup_method(model, self.family, options)
         model.train()
         # where the job trains, before the feature cache runs the encoder (prepare() below
@@ -629,6 +660,18 @@ class Job:
         if self.resume and existing:
             self._restore(existing[-1])
             self._prior = self.state.seconds
+        self.state.settings = settings
+
+    def _settings(self, options: MethodOptions) -> dict:
+        """What this run trains with, as its checkpoints keep it (`_check_resumable`)."""
+        cfg, data = self.cfg, self.data
+        settings = {name: getattr(cfg, name) for name in _RESUME_SETTINGS}
+        settings["normalize"] = asdict(cfg.normalize)
+        settings["freeze_layers"] = options.freeze_layers if cfg.method == "partial" else None
+        settings["train_examples"] = _examples_digest(data.train)
+        settings["heldout_examples"] = _examples_digest(data.heldout)
+        settings["added_chars"] = "".join(data.added_chars)
+        return settings
 
     def _started(self) -> JobStarted:
         data, limit = self.data, int(self.cfg.micro_batch_seconds * SAMPLE_RATE)
@@ -655,18 +698,24 @@ class Job:
         )
 
     def run(self) -> Iterator[JobEvent]:
-        self._setup()
-        yield self._started()
-        has_heldout = bool(self.data.heldout)
-        if self.state.step == 0 and has_heldout:
-            event = self._evaluate()
-            self.state.cer_before = event.cer
-            self._record_eval(event)
-            yield event
-        yield from self._loop(has_heldout)
-        if self.cancel.is_set():
-            return
-        yield self._finish()
+        """The job's events: it ends with JobFinished, or JobCancelled when a cancel came
+        before its last step (one that comes later, while its last checkpoint is written, lets
+        it finish: there is nothing left to stop)."""
+        try:
+            self._setup()
+            yield self._started()
+            has_heldout = bool(self.data.heldout)
+            if self.state.step == 0 and has_heldout:
+                event = self._evaluate()
+                self.state.cer_before = event.cer
+                self._record_eval(event)
+                yield event
+            if (yield from self._loop(has_heldout)):
+                return
+            yield self._finish()
+        finally:
+            if self._claim is not None:  # the next run may have the folder
+                self._claim.close()
 
     def _steps(self) -> Iterator[Step]:
         """The optimizer steps from where the state says the job is."""
@@ -688,7 +737,9 @@ class Job:
             self.state.warmup_seconds = self.clock
         return step_time
 
-    def _loop(self, has_heldout: bool) -> Iterator[JobEvent]:
+    def _loop(self, has_heldout: bool) -> Generator[JobEvent, None, bool]:
+        """The steps, evaluations and checkpoints; returns True when cancelled (JobCancelled
+        is its last event), False once every step is done."""
         cfg, s = self.cfg, self.state
         stream = self._steps()
         step_time = None
@@ -725,13 +776,14 @@ class Job:
                 event = self._evaluate()
                 best = self._record_eval(event)
                 yield event
-            cancelled = self.cancel.is_set()
+            cancelled = self.cancel.is_set() and not last
             if best or cancelled or (cfg.save_every and s.step % cfg.save_every == 0) or last:
                 yield self._save_checkpoint(best)
             if cancelled:
                 checkpoints = self._checkpoint_dirs()
                 yield JobCancelled(s.step, checkpoints[-1] if checkpoints else None)
-                return
+                return True
+        return False
 
     def _calibrate(self, folder: Path) -> str:
         """Refit the tuned model's confidence calibration on the held-out rows (shown
@@ -806,6 +858,64 @@ def _fingerprint(model: torch.nn.Module) -> str:
         digest.update(name.encode())
         digest.update(tensor.float().numpy().tobytes())
     return digest.hexdigest()
+
+
+def _examples_digest(examples: Sequence[Example]) -> str:
+    """The rows, their order and their (normalized) texts, as a count and a short hash: what a
+    resumed run's data must match."""
+    digest = hashlib.sha256()
+    for e in examples:
+        digest.update(f"{e.id}\t{e.text}\n".encode("utf-8", "surrogatepass"))
+    return f"{len(examples)} rows [{digest.hexdigest()[:8]}]"
+
+
+def _check_resumable(folder: Path, settings: dict) -> None:
+    """Refuse to resume from `folder` when its state was trained with other `settings`: the
+    optimizer's moments, the data order and the head's rows would go on meaning what they
+    meant there. A state that cannot be read is left for `Job._restore` to name."""
+    try:
+        state = json.loads((folder / CHECKPOINT_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    saved = state.get("settings") if isinstance(state, dict) else None
+    if not isinstance(saved, dict):  # kept since this version only: resumes unchecked
+        return
+    changed = [n for n, value in settings.items() if n in saved and saved[n] != value]
+    if changed:
+        changes = "; ".join(f"{n} {_shown(saved[n])} → {_shown(settings[n])}" for n in changed)
+        raise JobError("model.tune_resume_changed", path=folder.parent.parent, changes=changes)
+
+
+def _shown(value: object) -> str:
+    """A setting's value as the message shows it: text as typed, the rest as JSON (null, 1e-05)."""
+    return value if isinstance(value, str) and value else json.dumps(value, ensure_ascii=False)
+
+
+def _gist(error: Exception) -> str:
+    """The telling line of a load_state_dict error (its first says only that there were some)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[1] if len(lines) > 1 else (lines[0] if lines else type(error).__name__)
+
+
+def _check_time_masks(cfg: TuneConfig, train: Sequence[Example], seconds: dict, config) -> None:
+    """Refuse training clips shorter than one SpecAugment time mask while masking is on:
+    transformers cannot place a mask longer than a batch of them and fails mid-job."""
+    if not cfg.mask_time_prob:
+        return
+    geometry = FrameGeometry.from_convs(config.conv_kernel, config.conv_stride)
+    samples = geometry.receptive_field + (cfg.mask_time_length - 1) * geometry.hop
+    shortest = math.ceil(100 * samples / SAMPLE_RATE) / 100  # whole frames, as min_seconds
+    short = [e for e in train if seconds.get(e.id, math.inf) < shortest]
+    if short:
+        raise JobError(
+            "dataset.clips_shorter_than_mask",
+            min_seconds=cfg.min_seconds,
+            count=len(short),
+            length=cfg.mask_time_length,
+            mask_seconds=shortest,
+            example=short[0].where,
+            seconds=seconds[short[0].id],
+        )
 
 
 def _normalized(audio: np.ndarray, normalize: bool) -> np.ndarray:

@@ -3,7 +3,8 @@
 - full: every weight trains (the feature encoder too unless frozen explicitly);
 - partial: feature encoder and the lower N transformer layers frozen;
 - lora: peft adapters on the registry's attention and feed-forward projections, with the CTC head
-  trained in full (modules_to_save) so new or shifted characters can be learnt.
+  trained in full (modules_to_save) so new or shifted characters can be learnt, and the feature
+  encoder too where it is not frozen (freeze_feature_encoder: false).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from .config import Method
 __all__ = ["MethodOptions", "count_parameters", "setup_method", "trainable_state"]
 
 log = logging.getLogger("tingxie.methods")
+
+# The convolutional feature encoder's attribute on every family's base model.
+_ENCODER = "feature_extractor"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +42,7 @@ def _freeze_feature_encoder(model: torch.nn.Module, family: Family) -> None:
     """Freeze the convolutional feature encoder. transformers' own switch also stops it from
     asking for input gradients; without it the backward pass still runs through every
     convolution over the raw audio (a 4-5x slower step on CPU)."""
-    encoder = getattr(model, family.base_attr).feature_extractor
+    encoder = getattr(getattr(model, family.base_attr), _ENCODER)
     if hasattr(encoder, "_freeze_parameters"):
         encoder._freeze_parameters()
     for p in encoder.parameters():
@@ -53,12 +57,15 @@ def setup_method(model: torch.nn.Module, family: Family, options: MethodOptions)
 
         for p in model.parameters():
             p.requires_grad = False
+        # an unfrozen encoder trains whole beside the adapters and is saved with them, as the
+        # head is, so that the adapter folder holds all the job changed
+        encoder = [] if options.freeze_feature_encoder else [_ENCODER]
         lora = LoraConfig(
             r=options.lora_rank,
             lora_alpha=options.lora_alpha,
             lora_dropout=options.lora_dropout,
             target_modules=list(family.lora_targets),
-            modules_to_save=[family.head],
+            modules_to_save=[family.head, *encoder],
         )
         model = get_peft_model(model, lora)
     else:

@@ -1,0 +1,303 @@
+"""Faults found in the tuning loop (engine.tune.loop, jobs, methods, data, cli.tune), each with
+the test that failed before its fix: a 2-layer random model and a tone corpus, seconds a job."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from engine.testmodels import build_model
+from engine.tune.config import TuneConfig
+from engine.tune.data import Example, TuneDataset
+from engine.tune.events import (
+    CheckpointSaved,
+    JobCancelled,
+    JobFailed,
+    JobFinished,
+    JobStarted,
+    StepProgress,
+)
+from engine.tune.jobs import claim_output_dir
+from engine.tune.loop import Job, run_job
+from engine.tune.testdata import tone_corpus
+
+CHARS = "天地人和"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> tuple[Path, Path]:
+    """(base model folder, manifest) shared by this module's jobs."""
+    root = tmp_path_factory.mktemp("tune-faults")
+    model = build_model(root / "base", "tiny", chars=CHARS, seed=0)
+    return model, tone_corpus(root / "data", 16, char_seconds=0.1, seed=0)
+
+
+def _config(corpus, out: Path, **overrides) -> TuneConfig:
+    model, manifest = corpus
+    settings = dict(
+        model=str(model),
+        data=str(manifest),
+        output_dir=str(out),
+        method="full",
+        steps=4,
+        learning_rate=3e-3,
+        batch_seconds=2.0,
+        micro_batch_seconds=1.0,
+        min_seconds=0.1,
+        heldout_fraction=0.2,
+        eval_every=0,
+        mask_time_prob=0.0,
+        precision="fp32",
+        device="cpu",
+    )
+    settings.update(overrides)
+    return TuneConfig(**settings)
+
+
+def _stopped(config: TuneConfig, step: int = 1) -> Path:
+    """Run `config` until `step` is done, cancel (a checkpoint is kept); its output_dir."""
+    cancel = threading.Event()
+    for event in run_job(config, cancel=cancel):
+        if isinstance(event, StepProgress) and event.step == step:
+            cancel.set()
+    assert isinstance(event, JobCancelled), event
+    return Path(config.output_dir)
+
+
+def _failure(config: TuneConfig, resume: bool = False) -> JobFailed:
+    events = list(run_job(config, resume=resume))
+    assert isinstance(events[-1], JobFailed), events[-1]
+    return events[-1]
+
+
+# ---- 1+6: a resumed run with other settings or data -------------------------------------------
+
+
+def test_resume_refuses_changed_settings_naming_each_old_and_new(corpus, tmp_path):
+    """Before: a new learning rate was printed and ignored, another LoRA rank failed with a
+    bare "Error(s) in loading state_dict for PeftModel", other data resumed silently."""
+    kw = dict(method="lora", preset="quick", learning_rate=None)
+    out = _stopped(_config(corpus, tmp_path / "o", **kw))
+    failed = _failure(_config(corpus, out, **kw, lora_rank=16), resume=True)
+    assert failed.code == "model.tune_resume_changed"
+    assert "lora_rank 8 → 16" in failed.message and "lora_alpha 16.0 → 32.0" in failed.message
+    assert "set them back" in failed.message and "new output_dir" in failed.message
+    failed = _failure(_config(corpus, out, **{**kw, "learning_rate": 1e-5}), resume=True)
+    assert "learning_rate 0.001 → 1e-05" in failed.message and "lora_rank" not in failed.message
+    fewer = tmp_path / "fewer.tsv"
+    rows = Path(corpus[1]).read_text(encoding="utf-8").splitlines()
+    fewer.write_text("\n".join(rows[:-4]).replace("clips/", f"{corpus[1].parent}/clips/") + "\n")
+    failed = _failure(_config(corpus, out, **kw, data=str(fewer)), resume=True)
+    assert f"data {corpus[1]} → {fewer}" in failed.message
+    assert "train_examples" in failed.message
+    # steps, evaluations and checkpoints may change: the job goes on to the new end
+    events = list(run_job(_config(corpus, out, **kw, steps=6, eval_every=2), resume=True))
+    assert isinstance(events[-1], JobFinished) and events[-1].result.steps == 6
+    assert next(e for e in events if isinstance(e, JobStarted)).resumed_from_step == 1
+
+
+def test_an_old_checkpoint_resumes_and_a_changed_shape_is_named(corpus, tmp_path):
+    """A checkpoint written before settings were kept: resumed as before; with another LoRA
+    rank its weights do not fit, worded as a changed setting naming the checkpoint."""
+    kw = dict(method="lora", learning_rate=1e-3)
+    out = _stopped(_config(corpus, tmp_path / "o", **kw))
+    state_file = next((out / "checkpoints").glob("step-*")) / "state.json"
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    state.pop("settings", None)  # as an earlier version wrote it
+    state_file.write_text(json.dumps(state), encoding="utf-8")
+    failed = _failure(_config(corpus, out, **kw, lora_rank=4), resume=True)
+    assert failed.code == "model.tune_checkpoint_mismatch"
+    assert str(state_file.parent) in failed.message and "lora_rank" in failed.message
+    assert "size mismatch" in failed.message
+    events = list(run_job(_config(corpus, out, **kw), resume=True))
+    assert isinstance(events[-1], JobFinished)
+
+
+# ---- 3: a cancel while the last checkpoint is written -----------------------------------------
+
+
+def test_a_cancel_during_the_last_checkpoint_finishes_the_job(corpus, tmp_path, monkeypatch):
+    """Before: the job ended after the checkpoint with neither its model nor JobCancelled, and
+    the CLI exited 0 saying nothing."""
+    save, cancel = Job._save_checkpoint, threading.Event()
+
+    def pressed_while_saving(self, best):
+        if self.state.step == self.cfg.steps:
+            cancel.set()
+        return save(self, best)
+
+    monkeypatch.setattr(Job, "_save_checkpoint", pressed_while_saving)
+    config = _config(corpus, tmp_path / "o")
+    events = list(run_job(config, cancel=cancel))
+    assert isinstance(events[-2], CheckpointSaved) and isinstance(events[-1], JobFinished)
+    assert (tmp_path / "o" / "model" / "model.safetensors").is_file()
+
+
+# ---- 4: two runs in one output_dir ------------------------------------------------------------
+
+
+def test_a_second_job_in_the_same_output_dir_is_refused_at_once(corpus, tmp_path):
+    """Before: both ran, overwriting each other's checkpoints, and one died of a bare errno."""
+    out = tmp_path / "o"
+    held = claim_output_dir(out, resume=False)  # as a running job holds it
+    try:
+        (failed,) = run_job(_config(corpus, out, steps=1))
+    finally:
+        held.close()
+    assert isinstance(failed, JobFailed) and failed.code == "model.tune_output_in_use"
+    assert f"output_dir {out} is in use by another tuning job (pid {os.getpid()})" in (
+        failed.message
+    )
+    assert not (out / "checkpoints" / "step-0000001").exists()
+    # once it ends, the folder is free: a job runs, and another after it
+    for resume in (False, True):
+        events = list(run_job(_config(corpus, out, steps=1 + resume), resume=resume))
+        assert isinstance(events[-1], JobFinished), events[-1]
+
+
+# ---- 5: LoRA with the feature encoder not frozen ----------------------------------------------
+
+
+def test_lora_trains_the_feature_encoder_when_it_is_not_frozen(corpus, tmp_path):
+    """The help promises it; before, the setting was silently ignored under LoRA."""
+    out = tmp_path / "o"
+    config = _config(
+        corpus, out, method="lora", steps=2, learning_rate=1e-2, freeze_feature_encoder=False
+    )
+    events = list(run_job(config))
+    assert isinstance(events[-1], JobFinished), events[-1]
+    checkpoint = sorted((out / "checkpoints").glob("step-*"))[-1]
+    trained = [
+        k for k in load_file(checkpoint / "trainable.safetensors") if "feature_extractor" in k
+    ]
+    assert trained
+    base, tuned = (load_file(m / "model.safetensors") for m in (corpus[0], out / "model"))
+    conv = next(k for k in base if "feature_extractor" in k and k.endswith("weight"))
+    assert not (base[conv] == tuned[conv]).all()  # the merged model holds the trained encoder
+    adapter = load_file(out / "adapter" / "adapter_model.safetensors")
+    assert any("feature_extractor" in k for k in adapter)  # and so does the adapter
+
+
+# ---- 7: an output_dir that cannot be written --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error, code",
+    [(errno.EROFS, "model.tune_output_unwritable"), (errno.ENOSPC, "model.tune_output_full")],
+)
+def test_an_unwritable_or_full_output_dir_is_worded_before_the_model_loads(
+    corpus, tmp_path, monkeypatch, error, code
+):
+    """Before: a full disk said only "[Errno 28] No space left on device"."""
+    import engine.tune.jobs as jobs
+
+    def refused(path, text):
+        raise OSError(error, os.strerror(error))
+
+    monkeypatch.setattr(jobs, "atomic_write_text", refused)
+    monkeypatch.setattr(Job, "_load_base", lambda self: pytest.fail("the model was loaded"))
+    out = tmp_path / "o"
+    (failed,) = run_job(_config(corpus, out))
+    assert failed.code == code and f"output_dir {out}" in failed.message
+    assert "choose another output_dir" in failed.message
+    if error == errno.ENOSPC:
+        assert "no space left" in failed.message and "twice the base model" in failed.message
+
+
+def test_a_stopped_job_whose_checkpoints_cannot_be_written_stops_before_its_steps(
+    corpus, tmp_path, monkeypatch
+):
+    """A resumed job on a read-only folder. Before: it found out at its first checkpoint, the
+    steps since lost, and advised freeing space."""
+    out = _stopped(_config(corpus, tmp_path / "o"))
+    write_bytes = Path.write_bytes
+
+    def read_only(path, data):
+        if Path(out / "checkpoints") in path.parents:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return write_bytes(path, data)
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    events = list(run_job(_config(corpus, out), resume=True))
+    assert not any(isinstance(e, StepProgress) for e in events)
+    assert events[-1].code == "model.tune_output_unwritable"
+    assert "not writable" in events[-1].message and "free" not in events[-1].message
+
+
+# ---- 8: a one-row dataset ---------------------------------------------------------------------
+
+
+def test_the_only_row_trains_rather_than_being_held_out(corpus, tmp_path):
+    """Before: it went to the held-out side, the base model was evaluated, then "no training
+    examples to batch"."""
+    alone = [Example(tmp_path / "u0000.wav", "天")]
+    assert TuneDataset(alone).split(0.999) == (alone, [])
+    one = tmp_path / "one.tsv"
+    first = Path(corpus[1]).read_text(encoding="utf-8").splitlines()[:2]
+    one.write_text("\n".join(first).replace("clips/", f"{corpus[1].parent}/clips/") + "\n")
+    events = list(run_job(_config(corpus, tmp_path / "o", data=str(one), heldout_fraction=0.9)))
+    started = next(e for e in events if isinstance(e, JobStarted))
+    assert (started.train_examples, started.heldout_examples) == (1, 0)
+    assert isinstance(events[-1], JobFinished), events[-1]
+
+
+# ---- 9: clips shorter than a SpecAugment mask -------------------------------------------------
+
+
+def test_clips_shorter_than_a_time_mask_are_refused_naming_the_settings(tmp_path, corpus):
+    """One-character clips (0.13 s) with the presets' masking (10 frames, 0.2 s). Before:
+    transformers failed mid-job: "`mask_length` has to be smaller than `sequence_length`"."""
+    short = tone_corpus(tmp_path / "short", 8, min_chars=1, max_chars=1, char_seconds=0.1)
+    config = _config(corpus, tmp_path / "o", data=str(short), mask_time_prob=None)
+    events = list(run_job(config))
+    assert not any(isinstance(e, StepProgress | JobStarted) for e in events)
+    failed = events[-1]
+    assert failed.code == "dataset.clips_shorter_than_mask"
+    assert "min_seconds=0.1" in failed.message and "mask_time_length=10" in failed.message
+    assert "raise min_seconds to 0.21" in failed.message
+
+
+# ---- 10: Ctrl+C twice -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stopped_before", [False, True], ids=["new", "resumed"])
+def test_ctrl_c_twice_names_the_last_checkpoint_in_one_line(
+    corpus, tmp_path, monkeypatch, capsys, stopped_before
+):
+    """Before: a 33-line traceback and no word of what there was to resume from."""
+    from engine.cli import tune
+
+    out = tmp_path / "o"
+    if stopped_before:
+        _stopped(_config(corpus, out))
+    load = Job._load_base
+
+    def pressed_twice(self):
+        os.kill(os.getpid(), signal.SIGINT)  # stop after this step…
+        os.kill(os.getpid(), signal.SIGINT)  # …no: abort
+        return load(self)
+
+    monkeypatch.setattr(Job, "_load_base", pressed_twice)
+    job = tmp_path / "job.yaml"
+    _config(corpus, out).save(job)
+    try:
+        status = tune.main([str(job), *(["--resume"] if stopped_before else [])])
+    except KeyboardInterrupt:
+        pytest.fail("the second Ctrl+C ended in a traceback")
+    assert status == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = [line for line in err.splitlines() if line.strip()][-1]
+    if stopped_before:
+        checkpoint = out / "checkpoints" / "step-0000001"
+        resume = f"aborted; the last complete checkpoint is {checkpoint}: continue with --resume"
+        assert last == resume
+    else:
+        assert last.startswith("aborted before any checkpoint was written")
