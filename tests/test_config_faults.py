@@ -96,7 +96,7 @@ def test_export_check_manifest_without_a_usable_row_is_refused_before_loading(tm
     assert cli(["export", model, str(out), "--format", "onnx", "--check", str(manifest)]) == 1
     err = capsys.readouterr().err
     assert "heldout.tsv:2" in err and "moved.wav does not exist" in err
-    assert "none of 1 rows is usable" in err
+    assert "none of the 1 rows checked is usable" in err
     assert not out.exists()
 
 
