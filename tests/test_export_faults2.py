@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import test_app_export
 
 from engine.cli import main as cli
 from engine.errors import TingxieError
@@ -341,14 +342,7 @@ def test_the_export_dialog_greys_out_onnx_without_the_extra(qtbot, handle, monke
 
 
 # ---- 9: the Export dialog's own refusals -----------------------------------------------------
-@pytest.fixture
-def handle(qtbot):
-    from app.worker import Engine, EngineWorker, WorkerHandle
-
-    handle = WorkerHandle(EngineWorker(Engine()))
-    handle.start()
-    yield handle
-    handle.stop()
+handle = test_app_export.handle  # a started engine worker (bound by name, as pytest finds it)
 
 
 def test_an_output_path_the_system_refuses_is_said_in_the_dialog(

@@ -11,9 +11,9 @@ import threading
 from pathlib import Path
 
 import pytest
+import test_train
 from safetensors.torch import load_file
 
-from engine.testmodels import build_model
 from engine.tune.config import TuneConfig
 from engine.tune.data import Example, TuneDataset
 from engine.tune.events import (
@@ -28,37 +28,13 @@ from engine.tune.jobs import claim_output_dir
 from engine.tune.loop import Job, run_job
 from engine.tune.testdata import tone_corpus
 
-CHARS = "天地人和"
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> tuple[Path, Path]:
-    """(base model folder, manifest) shared by this module's jobs."""
-    root = tmp_path_factory.mktemp("tune-faults")
-    model = build_model(root / "base", "tiny", chars=CHARS, seed=0)
-    return model, tone_corpus(root / "data", 16, char_seconds=0.1, seed=0)
+# test_train's base model and tone corpus (bound by name, as pytest finds fixtures), and its job
+# settings, here four steps long.
+corpus = test_train.corpus
 
 
 def _config(corpus, out: Path, **overrides) -> TuneConfig:
-    model, manifest = corpus
-    settings = dict(
-        model=str(model),
-        data=str(manifest),
-        output_dir=str(out),
-        method="full",
-        steps=4,
-        learning_rate=3e-3,
-        batch_seconds=2.0,
-        micro_batch_seconds=1.0,
-        min_seconds=0.1,
-        heldout_fraction=0.2,
-        eval_every=0,
-        mask_time_prob=0.0,
-        precision="fp32",
-        device="cpu",
-    )
-    settings.update(overrides)
-    return TuneConfig(**settings)
+    return test_train._config(corpus, out, **{"steps": 4, **overrides})
 
 
 def _stopped(config: TuneConfig, step: int = 1) -> Path:
