@@ -77,6 +77,32 @@ ZH: dict[str, str] = {
     "model.unsupported_in_folder": "{path}：{error}",
     "model.load_failed": "无法加载模型文件夹 {path}：{detail}",
     "model.failed": "无法加载模型“{source}”：{detail}",
+    "model.vocab_mismatch": (
+        "{path} 与模型的 CTC 输出层不符（{outputs} 个输出，即 config.json 中的 vocab_size）："
+        "它给出 {tokens} 个词元，编号 {ids} 没有在 0 到 {last} 之间各用一次；"
+        "请从权重所属的模型重新复制 vocab.json"
+    ),
+    "model.tokenizer_mismatch": (
+        "{path}（分词器 {name}）没有按原样读取旁边的 vocab.json：其中 {tokens} 个词元有 "
+        "{count} 个得到了别的编号或没有编号；请从权重所属的模型重新复制 tokenizer_config.json"
+    ),
+    "model.head_mismatch": (
+        "{config} 中的 vocab_size 为 {vocab_size}，而 {weights} 中的 CTC 头（{head}）有 "
+        "{rows} 个输出：两者来自不同的模型；请从同一个模型复制这两个文件"
+    ),
+    "model.bad_config": (
+        "{path} 中有一个值的类型或长度不对（{detail}）；请改正它，或从模型重新复制 config.json"
+        "（save_pretrained 保存的内容）"
+    ),
+    "model.adapter_only": (
+        "{path} 是 LoRA 适配器（adapter_config.json），不含它所适配的模型；请选择微调任务的 "
+        "model/ 文件夹，或把该任务导出为 Hugging Face 文件夹"
+        "（`tingxie-cli export JOB OUT --format hf`），再选择 OUT"
+    ),
+    "model.download_incomplete": (
+        "“{source}”的下载在完成前中断了（{missing} 尚未进入 Hugging Face 缓存）；"
+        "请联网后再次选择它（下载会从中断处继续），或运行 `hf download {source}`"
+    ),
     "model.tune_output_in_use": (
         "输出文件夹（output_dir）{path} 正被另一个调优任务（pid {pid}）使用；"
         "请等它结束或停止它，或另选 output_dir"
@@ -436,6 +462,13 @@ APP: dict[str, tuple[str, str]] = {
         "is set to PyTorch: choose Model → Runtime → Automatic or ONNX Runtime to run it.",
         "{path} 是 ONNX 导出（model.onnx），没有 PyTorch 权重，而“模型 → 运行时”设为 "
         "PyTorch：请选择“模型 → 运行时 → 自动”或“ONNX Runtime”来运行它。",
+    ),
+    "model.adapter_only": (
+        "{path} is a LoRA adapter (adapter_config.json) without the model it adapts: choose the "
+        "tuning job's model/ folder, or export the job as a Hugging Face folder (Model → "
+        "Export…) and choose the exported folder",
+        "{path} 是 LoRA 适配器（adapter_config.json），不含它所适配的模型：请选择微调任务的 "
+        "model/ 文件夹，或把该任务导出为 Hugging Face 文件夹（模型 → 导出…），再选择导出的文件夹",
     ),
     "hub.no_adapter": (
         "{path} has no LoRA adapter (only a LoRA tuning job has one, in its adapter folder): "

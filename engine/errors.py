@@ -84,6 +84,35 @@ MESSAGES: dict[str, str] = {
     "model.unsupported_in_folder": "{path}: {error}",
     "model.load_failed": "model folder {path} could not be loaded: {detail}",
     "model.failed": "model {source!r} could not be loaded: {detail}",
+    "model.vocab_mismatch": (
+        "{path} does not fit the model's CTC output layer ({outputs} outputs, vocab_size in "
+        "config.json): it gives {tokens} tokens, and ids {ids} are not each used once from 0 "
+        "to {last}; re-copy vocab.json from the checkpoint the weights belong to"
+    ),
+    "model.tokenizer_mismatch": (
+        "{path} (tokenizer {name}) does not read the vocab.json beside it as it is: {count} of "
+        "its {tokens} tokens get other ids or none; re-copy tokenizer_config.json from the "
+        "checkpoint the weights belong to"
+    ),
+    "model.head_mismatch": (
+        "{config} gives vocab_size {vocab_size}, but the CTC head ({head}) in {weights} has "
+        "{rows} outputs: the two come from different checkpoints; copy both from the same one"
+    ),
+    "model.bad_config": (
+        "{path} holds a value of the wrong kind or length ({detail}); correct it, or re-copy "
+        "config.json from the checkpoint (as saved by save_pretrained)"
+    ),
+    "model.adapter_only": (
+        "{path} is a LoRA adapter (adapter_config.json) without the model it adapts; choose the "
+        "tuning job's model/ folder, or export the job as a Hugging Face folder "
+        "(`tingxie-cli export JOB OUT --format hf`) and choose OUT"
+    ),
+    "model.download_incomplete": (
+        "the download of {source!r} stopped before it was complete ({missing} not yet in the "
+        "Hugging Face cache); connect to the network and choose it again (the download resumes "
+        "where it stopped), or run `hf download {source}`"
+    ),
+    # -- a tuning job's output_dir and checkpoints (engine.tune.jobs, engine.tune.loop)
     "model.tune_output_in_use": (
         "output_dir {path} is in use by another tuning job (pid {pid}); wait for it to end or "
         "stop it, or choose another output_dir"
@@ -237,6 +266,7 @@ MESSAGES: dict[str, str] = {
         "live transcription failed: {detail}; the recording goes on, and is transcribed from "
         "its file when it stops"
     ),
+    # -- a watch folder's transcripts (engine.watch)
     "transcribe.out_is_file": (
         "{path} is a file, where a folder for transcripts should be; move or rename that file, "
         "or choose another output folder"
@@ -250,6 +280,7 @@ MESSAGES: dict[str, str] = {
         "{path}: cannot load the punctuation model ({detail}); rebuild it with `python -m "
         "engine.tune.punctuation_train`, or transcribe without marks (--no-punctuation)"
     ),
+    # -- training the punctuation model (engine.tune.punctuation_train)
     "punctuation.bad_option": "{option} {value} is too small; give {least} or more",
     "punctuation.too_little_text": (
         "{path}: {count} lines with characters, fewer than the {least} training needs; give at "
@@ -363,6 +394,7 @@ MESSAGES: dict[str, str] = {
         "{source}: none of {total} rows is usable ({found}); fix the rows the validation "
         "table lists"
     ),
+    # -- evaluation data (engine.tune.evaluate.read_examples)
     "dataset.source_is_audio": (
         "{path} is a recording, not a manifest; give a manifest (.tsv/.csv of path and text) "
         "or a folder holding one"

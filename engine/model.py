@@ -13,6 +13,8 @@ import logging
 import os
 import pickle
 import threading
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -107,6 +109,10 @@ _INT8_STAGES = ("loading", "writing", "quantizing")  # what engine.export_onnx p
 # pyctcdecode `language_model/` (a KenLM binary of up to gigabytes that Tingxie does not read).
 _ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.md", "lm/*"]
 _IGNORE_PATTERNS = ["language_model/*"]
+# config.json's vocab_size where it gives none: transformers' default for every CTC family.
+_DEFAULT_VOCAB_SIZE = 32
+# The most ids (or runs of ids) an error lists.
+_IDS_SHOWN = 8
 
 
 class ModelLoadError(TingxieError, RuntimeError):
@@ -316,6 +322,11 @@ def _check_folder(path: Path, allow_pickle: bool = False) -> None:
         raise ModelLoadError("model.is_file", source=str(path))
     if not path.is_dir():
         raise ModelLoadError("model.folder_missing", path=path)
+    config = path / "config.json"
+    if not config.is_file() and (path / "adapter_config.json").is_file():
+        raise ModelLoadError("model.adapter_only", path=path)
+    if config.is_file():  # another kind of model is said as such, not as the files it lacks
+        _family(path, _read_json(config))
     missing = []
     if not (path / "config.json").is_file():
         missing.append("config.json")
@@ -340,11 +351,13 @@ def resolve_model(
     allow_pickle: bool = False,
 ) -> Path:
     """The local folder for a Hub id (downloading into the Hugging Face cache if allowed) or a
-    folder path. Downloads resume where they stopped. Pickle-only weights are refused unless
-    `allow_pickle` (downloads never fetch them)."""
+    folder path (a tuning job's folder stands for the model it produced, as in
+    `engine.registry.model_path`). Downloads resume where they stopped. Pickle-only weights are
+    refused unless `allow_pickle` (downloads never fetch them)."""
     text = str(source)
     path = Path(text).expanduser()
     if path.is_dir() or _looks_like_path(text):
+        path = model_path(path)
         _check_folder(path, allow_pickle)
         return path
     if path.exists():
@@ -366,8 +379,24 @@ def resolve_model(
     except Exception as e:  # network, cache and auth failures all mean the same here
         code = "model.not_cached" if offline else "model.download_failed"
         raise ModelLoadError(code, source=text, detail=type(e).__name__) from e
-    _check_folder(Path(folder), allow_pickle)
+    with _download_finished(text, offline, "model.folder_incomplete"):
+        _check_folder(Path(folder), allow_pickle)
     return Path(folder)
+
+
+@contextlib.contextmanager
+def _download_finished(source: str, offline: bool, incomplete: str) -> Iterator[None]:
+    """Checks of a Hub id's folder in the cache, run inside: offline, a folder missing files
+    (error code `incomplete`) is a download that stopped before it was complete, which is said
+    with the way to finish it, not as a folder to copy again (the cache's snapshot folder is no
+    one's to copy)."""
+    try:
+        yield
+    except ModelLoadError as e:
+        if not offline or e.code != incomplete:
+            raise
+        missing = e.params["missing"]
+        raise ModelLoadError("model.download_incomplete", source=source, missing=missing) from e
 
 
 def _read_json(path: Path) -> dict:
@@ -379,6 +408,15 @@ def _read_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ModelLoadError("model.json_not_object", path=path, found=_JSON_KINDS[type(data)])
     return data
+
+
+def _family(path: Path, config: dict) -> Family:
+    """The family config.json names, or the error that says the folder holds another kind of
+    model."""
+    try:
+        return family_for(config.get("model_type", "?"))
+    except UnsupportedModelError as e:
+        raise ModelLoadError("model.unsupported_in_folder", path=path, error=e) from e
 
 
 def _check_json(path: Path) -> None:
@@ -395,23 +433,97 @@ def _check_json(path: Path) -> None:
                         )
 
 
-def _weight_names(path: Path) -> list[str] | None:
-    """The tensor names of a folder's safetensors weights (one file, or the shards its index
-    lists), from their headers; None where there are none to read (pickle or ONNX only)."""
+def _weight_files(path: Path) -> dict[str, Path] | None:
+    """Where each tensor of a folder's safetensors weights is (one file, or the shards its
+    index lists), by name; None where there are none to read (pickle or ONNX only)."""
     index = path / "model.safetensors.index.json"
     if index.is_file():
-        return list(_read_json(index).get("weight_map") or {})
+        shards = _read_json(index).get("weight_map") or {}
+        return {name: path / str(shard) for name, shard in shards.items()}
     header = _tensor_header(path / "model.safetensors")
-    return None if header is None else list(header)
+    return None if header is None else dict.fromkeys(header, path / "model.safetensors")
 
 
-def _check_ctc_head(path: Path, family: Family) -> None:
+def _vocab_size(config: dict) -> int | None:
+    """The outputs of the CTC head config.json asks for; None where the value is no whole
+    number (transformers' config class then names it: model.bad_config)."""
+    size = config.get("vocab_size", _DEFAULT_VOCAB_SIZE)
+    return size if isinstance(size, int) and not isinstance(size, bool) else None
+
+
+def _check_ctc_head(path: Path, family: Family, outputs: int | None) -> None:
     """Refuse weights without a CTC head (a pretrained base checkpoint, not yet fine-tuned for
     recognition): transformers would make one up at random and transcribe gibberish. Tuning
-    loads its base on its own (engine.tune.loop), where a new head is what it trains."""
-    names = _weight_names(path)
-    if names is not None and not any(n.startswith(f"{family.head}.") for n in names):
+    loads its base on its own (engine.tune.loop), where a new head is what it trains. A head
+    of another size than config.json's vocab_size (the two files from different checkpoints)
+    is named with both files: transformers only points to a report no one sees."""
+    files = _weight_files(path)
+    if files is None:
+        return
+    if not any(n.startswith(f"{family.head}.") for n in files):
         raise ModelLoadError("model.no_ctc_head", path=path, head=family.head)
+    name = f"{family.head}.weight"
+    header = _tensor_header(files[name]) if name in files else None
+    shape = (header or {}).get(name, {}).get("shape") or [None]
+    if outputs is not None and isinstance(shape[0], int) and shape[0] != outputs:
+        raise ModelLoadError(
+            "model.head_mismatch",
+            config=path / "config.json",
+            vocab_size=outputs,
+            head=name,
+            weights=files[name],
+            rows=shape[0],
+        )
+
+
+def _bad_ids(ids: list[int], outputs: int) -> list[tuple[int, int]]:
+    """Runs (first, last) of the ids not used exactly once from 0 to outputs - 1: those used
+    twice or more or lying outside, one by one, and the unused ones."""
+    uses = Counter(ids)
+    used = sorted(i for i in uses if 0 <= i < outputs)
+    bounds = zip([-1, *used], [*used, outputs], strict=True)
+    unused = [(a + 1, b - 1) for a, b in bounds if b - a > 1]
+    return sorted(unused + [(i, i) for i, n in uses.items() if n > 1 or not 0 <= i < outputs])
+
+
+def _runs_text(runs: list[tuple[int, int]]) -> str:
+    """The first few runs of ids as a message shows them ("0–2, 5, …")."""
+    shown = [f"{a}–{b}" if b > a else str(a) for a, b in runs[:_IDS_SHOWN]]
+    return ", ".join(shown + ["…"] * (len(runs) > _IDS_SHOWN))
+
+
+def _check_vocab(
+    path: Path, vocab: dict[str, int], outputs: int | None, tokenizer: str | None = None
+) -> None:
+    """Refuse a vocabulary that does not give each output of the CTC head one token: decoding
+    would write outputs as other characters, or as none, without a word of warning. `vocab` is
+    the one decoding uses: the `tokenizer` class's (vocab.json and the tokens it adds beside
+    it), or vocab.json itself (None). An added token past the head (<s> where vocab.json has
+    none) is never written and does not count. A tokenizer that does not read vocab.json as it
+    is (tokenizer_config.json naming another class) is named first."""
+    own = _read_json(path / "vocab.json") if tokenizer else vocab
+    differ = sum(vocab.get(token) != i for token, i in own.items())
+    if differ:
+        raise ModelLoadError(
+            "model.tokenizer_mismatch",
+            path=path / "tokenizer_config.json",
+            name=tokenizer,
+            count=differ,
+            tokens=len(own),
+        )
+    if outputs is None:
+        return
+    counted = [i for token, i in vocab.items() if token in own or 0 <= i < outputs]
+    bad = _bad_ids(counted, outputs)
+    if bad:
+        raise ModelLoadError(
+            "model.vocab_mismatch",
+            path=path / "vocab.json",
+            outputs=outputs,
+            tokens=len(counted),
+            ids=_runs_text(bad),
+            last=outputs - 1,
+        )
 
 
 def model_file(source: str | os.PathLike, name: str) -> Path | None:
@@ -581,6 +693,7 @@ def _processor_from_files(path: Path) -> tuple[CtcVocab, Any, Any] | None:
         return None
     if not all(k in config for k in _ONNX_CONFIG_KEYS) or "sampling_rate" not in fe:
         return None
+    _check_vocab(path, vocab, _vocab_size(config))
     tokens = [""] * (max(vocab.values()) + 1)
     for t, i in vocab.items():
         tokens[i] = t
@@ -597,13 +710,17 @@ def _processor_from_files(path: Path) -> tuple[CtcVocab, Any, Any] | None:
     return ctc, SimpleNamespace(**fe), SimpleNamespace(**config)
 
 
-def _processor(path: Path, pad_token_id: int | None) -> tuple[CtcVocab, Any]:
-    """The vocabulary and feature extractor as transformers reads them. The two are loaded on
-    their own, not as an AutoProcessor: that import pulls in transformers' image and video
-    processing, 2-3 s of a cold start spent on nothing."""
+def _processor(
+    path: Path, pad_token_id: int | None, outputs: int | None = None
+) -> tuple[CtcVocab, Any]:
+    """The vocabulary (checked against a CTC head of `outputs`: `_check_vocab`) and feature
+    extractor as transformers reads them. The two are loaded on their own, not as an
+    AutoProcessor: that import pulls in transformers' image and video processing, 2-3 s of a
+    cold start spent on nothing."""
     from transformers import AutoFeatureExtractor, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    _check_vocab(path, tokenizer.get_vocab(), outputs, type(tokenizer).__name__)
     fe = AutoFeatureExtractor.from_pretrained(path, trust_remote_code=False)
     return CtcVocab.from_tokenizer(tokenizer, pad_token_id), fe
 
@@ -698,11 +815,13 @@ def _load_exact(folder: Path, dtype: Any, attention: str) -> Any | None:
     header = _tensor_header(folder / "model.safetensors")
     if not header:
         return None
+    from huggingface_hub.errors import StrictDataclassError
+
     try:  # whatever fails here, from_pretrained meets too, and words the error
         config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
         with torch.device("meta"):
             model = AutoModelForCTC.from_config(config, dtype=dtype, attn_implementation=attention)
-    except (OSError, ValueError, RuntimeError, ImportError):
+    except (OSError, ValueError, RuntimeError, ImportError, TypeError, StrictDataclassError):
         return None
     expected = model.state_dict()
     if set(header) != set(expected) or any(
@@ -910,17 +1029,15 @@ def load_model(
 
 def _load_model(source: str | os.PathLike, options: LoadOptions, tqdm_class: Any) -> LoadedModel:
     import torch
+    from huggingface_hub.errors import StrictDataclassError
 
     path = resolve_model(
         source, local_files_only=options.local_files_only, allow_pickle=options.allow_pickle
     )
     config = _read_json(path / "config.json")
-    try:
-        family = family_for(config.get("model_type", "?"))
-    except UnsupportedModelError as e:
-        raise ModelLoadError("model.unsupported_in_folder", path=path, error=e) from e
+    family = _family(path, config)
     _check_json(path)
-    _check_ctc_head(path, family)
+    _check_ctc_head(path, family, _vocab_size(config))
     device = pick_device(options.device)
     dtype = pick_dtype(options.precision, device)
     attention = pick_attention(options.attention, family, device, dtype)
@@ -939,7 +1056,7 @@ def _load_model(source: str | os.PathLike, options: LoadOptions, tqdm_class: Any
         if light is not None:
             ctc, fe, model_config = light
         else:
-            ctc, fe = _processor(path, config.get("pad_token_id"))
+            ctc, fe = _processor(path, config.get("pad_token_id"), _vocab_size(config))
         if onnx:
             if light is None:  # the torch path's model class reads its own config
                 from transformers import AutoConfig
@@ -950,6 +1067,9 @@ def _load_model(source: str | os.PathLike, options: LoadOptions, tqdm_class: Any
             model = _torch_model(path, device, dtype, attention)
     except ModelLoadError:
         raise
+    except (StrictDataclassError, TypeError) as e:  # a value of config.json, named by its field
+        detail = str(e.__cause__ or e).strip().splitlines()[-1]
+        raise ModelLoadError("model.bad_config", path=path / "config.json", detail=detail) from e
     except (OSError, ValueError, RuntimeError, ImportError, pickle.UnpicklingError) as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ModelLoadError("model.load_failed", path=path, detail=message) from e

@@ -131,14 +131,15 @@ WHISPER = Family(
 
 
 def family_for(model_type: str) -> Family:
-    """The registry entry for a config's model_type, or a clear error naming the supported ones."""
-    try:
-        return FAMILIES[model_type]
-    except KeyError:
+    """The registry entry for a config's model_type, or a clear error naming the supported ones
+    (a model_type that is no string, as a damaged config.json can hold, is an unknown one)."""
+    family = FAMILIES.get(model_type) if isinstance(model_type, str) else None
+    if family is None:
         supported = ", ".join(sorted(FAMILIES))
         raise UnsupportedModelError(
             "model.unsupported_type", model_type=model_type, supported=supported
-        ) from None
+        )
+    return family
 
 
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
@@ -177,7 +178,7 @@ def family_of(source: str | os.PathLike) -> Family | None:
         return WHISPER  # CTranslate2's weights (a missing config.json is then said as such)
     if model_type == WHISPER.model_type:
         return WHISPER
-    return FAMILIES.get(model_type or "")
+    return FAMILIES.get(model_type) if isinstance(model_type, str) else None
 
 
 # What an ONNX export (model.onnx, no PyTorch weights) cannot do: it holds the graph from audio

@@ -30,9 +30,9 @@ import numpy as np
 
 from . import audio
 from .calibration import Calibration, read_calibration
-from .model import LoadOptions, ModelLoadError
+from .model import LoadOptions, ModelLoadError, _download_finished, _read_json
 from .normalize import NormalizeOptions, convert_in_phrase, normalize_text
-from .registry import WHISPER, Family, family_of
+from .registry import WHISPER, Family, family_of, model_path
 from .results import Char, Progress, Segment, TranscriptionInfo
 from .transcribe import TranscribeOptions, split_segments
 from .vad import PauseDetector
@@ -88,7 +88,16 @@ _SIMPLIFIED = NormalizeOptions(
 )
 # A word shorter than this took no time: its alignment found no audio for it.
 _UNPLACED_SECONDS = 0.02
+# Speech (by the voice detector) between placed words, or after the last, that the decode
+# passed over is decoded again where there is at least this much of it (WhisperTranscriber.
+# _passed_over): more than a filler word Whisper leaves out (嗯, 啊), or a word's edges that its
+# times miss.
+_PASSED_OVER_SECONDS = 1.0
 _COMPUTE_TYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+# What a CTranslate2 Whisper folder needs: faster-whisper looks a missing tokenizer.json up on
+# the Hub (offline: "check your connection"), and preprocessor_config.json where the model
+# takes other than 80 mel bins (`_check_mels`).
+_CT2_FILES = ("model.bin", "config.json", "tokenizer.json")
 
 
 class WordLike(Protocol):
@@ -151,10 +160,11 @@ def _usable_cores() -> int:
 
 
 def _resolve(source: str, options: LoadOptions) -> Path:
-    """The local CTranslate2 folder for `source` (downloading a Hub id when allowed)."""
+    """The local CTranslate2 folder for `source` (downloading a Hub id when allowed); a tuning
+    job's folder stands for the model it produced (`engine.registry.model_path`)."""
     path = Path(source).expanduser()
     if path.is_dir():
-        return _checked(path)
+        return _checked(model_path(path))
     from faster_whisper.utils import download_model
 
     offline = options.local_files_only or os.environ.get("HF_HUB_OFFLINE", "0") not in (
@@ -167,17 +177,37 @@ def _resolve(source: str, options: LoadOptions) -> Path:
     except Exception as e:  # network, cache and auth failures all mean the same here
         code = "model.whisper_not_cached" if offline else "model.whisper_download_failed"
         raise ModelLoadError(code, source=source, detail=type(e).__name__) from e
-    return _checked(folder)
+    with _download_finished(source, offline, "model.whisper_incomplete"):
+        return _checked(folder)
 
 
 def _checked(path: Path) -> Path:
-    """`path` when it is a CTranslate2 Whisper folder, else an error saying what to do."""
-    if not _is_ct2_folder(path):
-        if _model_type(path) == "whisper":  # e.g. openai/whisper-small: transformers weights
-            raise ModelLoadError("model.whisper_transformers", path=path)
-        missing = [f for f in ("model.bin", "config.json") if not (path / f).is_file()]
+    """`path` when it is a CTranslate2 Whisper folder, else an error saying what to do. Its
+    tokenizer.json is read first: cut short, it failed inside faster-whisper with a bare
+    Exception ("stream did not contain valid UTF-8")."""
+    if not _is_ct2_folder(path) and _model_type(path) == "whisper":
+        raise ModelLoadError("model.whisper_transformers", path=path)  # openai/whisper-small
+    missing = [f for f in _CT2_FILES if not (path / f).is_file()]
+    if missing:
         raise ModelLoadError("model.whisper_incomplete", path=path, missing=", ".join(missing))
+    _read_json(path / "tokenizer.json")
     return path
+
+
+def _check_mels(model: Any, path: Path) -> None:
+    """Refuse a model whose mel bins the folder's feature settings do not give: without
+    preprocessor_config.json faster-whisper computes 80, and a 128-bin model (large-v3) then
+    failed on every file with a shape error that blamed the audio."""
+    takes = int(model.model.n_mels)
+    given = int(model.feature_extractor.mel_filters.shape[0])
+    if takes == given:
+        return
+    if not (path / "preprocessor_config.json").is_file():
+        raise ModelLoadError(
+            "model.whisper_incomplete", path=path, missing="preprocessor_config.json"
+        )
+    detail = f"the model takes {takes} mel bins, preprocessor_config.json gives {given}"
+    raise ModelLoadError("model.whisper_load_failed", path=path, detail=detail)
 
 
 def load_whisper(source: str | os.PathLike, options: LoadOptions | None = None) -> LoadedWhisper:
@@ -200,9 +230,10 @@ def load_whisper(source: str | os.PathLike, options: LoadOptions | None = None) 
         model = WhisperModel(
             str(path), device=device, compute_type=compute_type, cpu_threads=_usable_cores()
         )
-    except (RuntimeError, ValueError, OSError) as e:
+    except Exception as e:  # CTranslate2's errors, and tokenizers' bare Exception
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ModelLoadError("model.whisper_load_failed", path=path, detail=message) from e
+    _check_mels(model, path)
     log.info("loaded Whisper %s on %s (%s)", source, device, compute_type)
     return LoadedWhisper(
         model=model,
@@ -288,6 +319,16 @@ def is_prompt_echo(text: str, prompt: str | None) -> bool:
     return not said.replace(asked, "") or (len(said) >= 4 and said in asked)
 
 
+def _speech(samples: np.ndarray) -> list[tuple[float, float]]:
+    """The stretches of speech (start, end in seconds) in 16 kHz `samples`, as faster-whisper's
+    silero filter hears them (the one `TranscribeOptions.skip_silence` applies), unpadded."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(min_silence_duration_ms=100, speech_pad_ms=0)
+    stamps = get_speech_timestamps(samples, options, sampling_rate=SAMPLE_RATE)
+    return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
+
+
 def _shifted(segment: Any, seconds: float) -> Any:
     """A faster-whisper segment (and its words) `seconds` later."""
     words = [replace(w, start=w.start + seconds, end=w.end + seconds) for w in segment.words or ()]
@@ -335,7 +376,23 @@ class WhisperTranscriber:
         without those the aligner could not place in the audio (`is_unplaced`). A segment that
         echoes the initial prompt (`is_prompt_echo`) is dropped and the audio from its start on
         decoded again without a prompt. (Only the initial prompt counts: the live stream's
-        prompt continues it with the text already committed, which its audio repeats.)"""
+        prompt continues it with the text already committed, which its audio repeats.) Speech
+        the decode passed over is decoded on its own, in its place (`_passed_over`)."""
+        placed = 0.0  # where the last word placed so far ends (seconds)
+        for segment in self._unechoed(samples, options, prompt):
+            words = segment.words or ()
+            if words and placed:
+                yield from self._passed_over(samples, options, placed, float(words[0].start))
+            yield segment
+            if words:
+                placed = max(placed, float(words[-1].end))
+        if placed:
+            yield from self._passed_over(samples, options, placed, len(samples) / SAMPLE_RATE)
+
+    def _unechoed(
+        self, samples: np.ndarray, options: TranscribeOptions, prompt: str | None
+    ) -> Iterator[Any]:
+        """`_decoded`'s segments, an echo of the initial prompt decoded again (`segments`)."""
         steer = options.initial_prompt
         prompt = (steer if prompt is None else prompt) or None
         for segment in self._decoded(samples, options, prompt):
@@ -347,6 +404,28 @@ class WhisperTranscriber:
             again = self._decoded(samples[cut:], options, None)
             yield from (_shifted(s, cut / SAMPLE_RATE) for s in again)
             return
+
+    def _passed_over(
+        self, samples: np.ndarray, options: TranscribeOptions, start: float, end: float
+    ) -> Iterator[Any]:
+        """Segments of the speech between `start` and `end` (seconds into `samples`) that the
+        decode passed over. Whisper ends a window with a lone timestamp where it takes the rest
+        for no speech, and faster-whisper then goes on after the whole window: one clip said
+        three times came out once, the other 12 s of speech lost. Where the voice detector
+        (`_speech`) hears at least _PASSED_OVER_SECONDS of speech there, that stretch is decoded
+        on its own, from SPEECH_PAD_SECONDS before the speech (never before `start`) to `end`.
+        Pauses and the silence after the last word cost no decode, and audio with no speech in
+        it is never decoded again, where Whisper would make text up."""
+        if end - start < _PASSED_OVER_SECONDS:
+            return
+        first, last = round(start * SAMPLE_RATE), round(end * SAMPLE_RATE)
+        speech = _speech(samples[first:last])
+        if sum(b - a for a, b in speech) < _PASSED_OVER_SECONDS:
+            return
+        cut = first + max(0, round((speech[0][0] - SPEECH_PAD_SECONDS) * SAMPLE_RATE))
+        log.info("Whisper passed over speech at %.1f s: decoding it again", cut / SAMPLE_RATE)
+        again = self.segments(samples[cut:last], options)
+        yield from (_shifted(s, cut / SAMPLE_RATE) for s in again)
 
     def _decoded(
         self, samples: np.ndarray, options: TranscribeOptions, prompt: str | None
@@ -371,7 +450,9 @@ class WhisperTranscriber:
             # the 23 shared clips joined by 4 s of near-silence Whisper-base without it dropped
             # whole clips after the silences (CER 23.0 %, 140 deletions), with it 14.8 % (43);
             # the clips alone stay at 13.74 %, where the filter's 0.4 s lost 0.65 points (0.6 s:
-            # 0.22; the margin chosen on these same clips, 2026-12-05).
+            # 0.22; the margin chosen on these same clips, 2026-12-05). Those drops were measured
+            # before speech passed over was decoded again (`_passed_over`), which now finds
+            # much of it without the filter too (tests/test_whisper.py, four of the clips).
             vad_filter=options.skip_silence,
             vad_parameters=(
                 {"speech_pad_ms": round(SPEECH_PAD_SECONDS * 1000)}

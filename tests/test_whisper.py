@@ -180,6 +180,7 @@ def test_loading_errors_say_what_to_do(tmp_path):
     broken.mkdir()
     (broken / "model.bin").write_bytes(b"not a model")
     (broken / "config.json").write_text("{}")
+    (broken / "tokenizer.json").write_text("{}")
     with pytest.raises(ModelLoadError) as e:
         loader.load_model(broken)
     assert e.value.code == "model.whisper_load_failed" and str(broken) in str(e.value)
@@ -280,7 +281,9 @@ def test_whisper_transcribes_a_file_without_importing_torch(whisper_dir, shared_
 def test_whisper_reads_the_speech_after_long_silences(whisper_dir, shared_audio):
     """Four clips after 6 s and between 4 s of near-silence: Whisper-base decoding every sample
     dropped most of the second clip (CER 28.8 %, 15 characters deleted); with the silence
-    skipped (TranscribeOptions.skip_silence, faster-whisper's filter) it reads them all."""
+    skipped (TranscribeOptions.skip_silence, faster-whisper's filter) it reads them all, and
+    now without it too: the speech Whisper passed over is decoded again on its own
+    (engine.whisper.WhisperTranscriber._passed_over; 10.6 %, none deleted)."""
     from engine.audio import load_audio
     from engine.results import Segment
 
@@ -298,8 +301,8 @@ def test_whisper_reads_the_speech_after_long_silences(whisper_dir, shared_audio)
         items, _ = transcriber.transcribe(audio, TranscribeOptions(skip_silence=skip))
         text = "".join(s.text for s in items if isinstance(s, Segment))
         result[skip] = cer([ref], [normalize_text(text)])
-    assert result[True].deletions <= 2 and result[True].cer <= 0.15, result[True]
-    assert result[True].cer < result[False].cer - 0.1, result
+    for skip in (True, False):
+        assert result[skip].deletions <= 2 and result[skip].cer <= 0.15, result
 
 
 def test_the_calibration_evaluate_writes_is_the_one_loading_applies(tmp_path, monkeypatch):
@@ -311,9 +314,14 @@ def test_the_calibration_evaluate_writes_is_the_one_loading_applies(tmp_path, mo
     from engine.tune.evaluate import EvalRow, fit_calibration, whisper_measures
     from engine.whisper import LoadedWhisper, WhisperTranscriber
 
-    monkeypatch.setattr("faster_whisper.WhisperModel", lambda *args, **kwargs: object())
+    fake = SimpleNamespace(  # what load_whisper reads of it: the mel bins on both sides
+        model=SimpleNamespace(n_mels=80),
+        feature_extractor=SimpleNamespace(mel_filters=np.zeros((80, 201))),
+    )
+    monkeypatch.setattr("faster_whisper.WhisperModel", lambda *args, **kwargs: fake)
     (tmp_path / "model.bin").write_bytes(b"")
     (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "tokenizer.json").write_text("{}")
     raw = load_whisper(tmp_path)
     assert raw.calibration is None and isinstance(raw, LoadedWhisper)
     names = whisper_measures(raw)
