@@ -8,14 +8,16 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 __all__ = [
     "STAGING",
     "Staging",
     "atomic_folder",
+    "atomic_write_files",
     "atomic_write_text",
     "folder_problem",
     "holds_files",
@@ -25,24 +27,33 @@ __all__ = [
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write UTF-8 text ("\\n" line ends) via a synced temporary file in the same folder; an
-    existing file keeps its permissions, and on failure the old file stays as it was. The
-    temporary name is short and hidden: one after `path`'s own would be too long for a file
-    name where `path`'s is not."""
+    """Write UTF-8 text ("\\n" line ends) as `atomic_write_files` writes a file."""
     path = Path(path)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # mkstemp makes 0600
-    fd, tmp = tempfile.mkstemp(prefix=".tingxie-", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_files([(path, lambda f: f.write(text.encode("utf-8")))])
     return path
+
+
+def atomic_write_files(files: Sequence[tuple[Path, Callable[[BinaryIO], None]]]) -> None:
+    """Write each (path, save) through `save(binary file)` into a synced temporary sibling,
+    then move them all into place: on a failure (a full disk) none is new and the old files
+    stay as they were. An existing file keeps its permissions. The temporary names are short
+    and hidden: one after a path's own would be too long for a file name where that is not."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, save in files:
+            mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # mkstemp: 0600
+            fd, tmp = tempfile.mkstemp(prefix=".tingxie-", suffix=".tmp", dir=path.parent)
+            staged.append((tmp, path))
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "wb") as f:
+                save(f)
+                f.flush()
+                os.fsync(f.fileno())
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def folder_problem(folder: Path) -> str | None:

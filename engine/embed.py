@@ -9,15 +9,15 @@ with the CTC frames and their times.
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Literal
 
 import numpy as np
 
 from . import audio
+from .atomic import atomic_write_files
 from .chunking import ChunkPlan, iter_chunks, join_frames
 from .errors import TingxieError
 from .model import LoadedModel, LoadOptions, load_model
@@ -128,26 +128,6 @@ class TakenBases:
         )
 
 
-def _save_all(files: Sequence[tuple[Path, Callable[[BinaryIO], None]]]) -> None:
-    """Write each file to a hidden temporary sibling, synced, then move them all into place:
-    a failure (a full disk) leaves none of them, half-written or whole."""
-    staged: list[tuple[str, Path]] = []
-    try:
-        for path, save in files:
-            fd, tmp = tempfile.mkstemp(prefix=".tingxie-", suffix=".tmp", dir=path.parent)
-            staged.append((tmp, path))
-            os.fchmod(fd, 0o644)  # mkstemp makes 0600
-            with os.fdopen(fd, "wb") as f:
-                save(f)
-                f.flush()
-                os.fsync(f.fileno())
-        for tmp, path in staged:
-            os.replace(tmp, path)
-    finally:
-        for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
-
-
 def write_embedding(
     result: Embedding,
     out_dir: str | os.PathLike[str],
@@ -168,7 +148,7 @@ def write_embedding(
         base = unique_base(base, TakenBases(fmt))
     files = embedding_files(base, fmt)
     if fmt == "npy":
-        _save_all(
+        atomic_write_files(
             [
                 (files[0], lambda f: np.save(f, result.vectors)),
                 (files[1], lambda f: np.save(f, result.times)),
@@ -188,5 +168,5 @@ def write_embedding(
         },
         metadata={"source": result.source, "layer": str(result.layer)},
     )
-    _save_all([(files[0], lambda f: pq.write_table(table, f))])
+    atomic_write_files([(files[0], lambda f: pq.write_table(table, f))])
     return files[0]

@@ -5,21 +5,17 @@ loads, and a machine without PortAudio."""
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
 import test_app_window
-from app_fakes import FakePlayer, emitted
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMessageBox
-from test_app_window import _engine, _segment
+from test_app_window import _engine, _loaded, _segment
 from test_portaudio_missing import no_portaudio  # noqa: F401 (a fixture)
 
-from app import settings
 from app.i18n import tr
-from app.main import build_window
 from engine.results import Char, Progress, Segment, TranscriptionInfo
 
 _DONE = ("done", "cancelled", "failed")
@@ -42,6 +38,8 @@ def _chinese_ui_after_each_test():
 # The window tests' own fixtures, shared rather than copied (bound by name, as pytest finds them).
 dialogs = test_app_window.dialogs
 library = test_app_window.library
+ini = test_app_window.ini
+make_window = test_app_window.make_window
 
 
 @pytest.fixture
@@ -56,25 +54,6 @@ def questions(monkeypatch):
 
     monkeypatch.setattr(QMessageBox, "question", question)
     return questions
-
-
-@pytest.fixture
-def make_window(qtbot, tmp_path, dialogs, library):
-    def make(engine=None, **prefs):
-        store = settings.open_settings(tmp_path / "settings.ini")
-        if prefs:
-            settings.save(store, replace(settings.load(store), **prefs))
-        store.setValue("recordings_dir", str(tmp_path / "recordings"))
-        window = build_window(store, engine or _engine(), library=library, player=FakePlayer())
-        qtbot.addWidget(window)
-        window.show()
-        return window
-
-    return make
-
-
-def _loaded(qtbot, window) -> None:
-    emitted(qtbot, window.worker.model_loaded, window.start, 10_000)
 
 
 class _Held:
