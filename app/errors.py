@@ -103,27 +103,58 @@ ZH: dict[str, str] = {
         "“{source}”的下载在完成前中断了（{missing} 尚未进入 Hugging Face 缓存）；"
         "请联网后再次选择它（下载会从中断处继续），或运行 `hf download {source}`"
     ),
-    "model.tune_output_in_use": (
+    "tune.output_in_use": (
         "输出文件夹（output_dir）{path} 正被另一个调优任务（pid {pid}）使用；"
         "请等它结束或停止它，或另选 output_dir"
     ),
-    "model.tune_output_unwritable": (
+    "tune.output_unwritable": (
         "输出文件夹（output_dir）{path} 不可写（{detail}）；请另选 output_dir，或让该文件夹可写"
         "（已停止的任务复制到别处后也能继续）"
     ),
-    "model.tune_output_full": (
+    "tune.output_full": (
         "输出文件夹（output_dir）{path}：所在磁盘已无空间（{detail}）；调优任务需要在那里保存"
         "检查点和调优后的模型（至少是基础模型大小的两倍）：请释放空间，或另选 output_dir"
     ),
-    "model.tune_resume_changed": (
+    "tune.resume_changed": (
         "{path}：其中的检查点是用另一组设置写下的（{changes}）；要继续，请把这些设置改回去；"
         "或使用新的 output_dir，以这些设置从头开始"
     ),
-    "model.tune_checkpoint_mismatch": (
+    "tune.checkpoint_mismatch": (
         "{path} 与本任务的模型不符（{detail}）：写下它之后，决定模型形状的设置（model、method、"
         "lora_rank、freeze_layers、freeze_feature_encoder、extend_vocab）被改过；"
         "请改回去，或使用新的 output_dir"
     ),
+    "tune.checkpoint_full": (
+        "{path}：无法写入 {what}（{detail}）；已保留最后一个完整的检查点（{kept}）；"
+        "请释放空间，然后继续该任务"
+    ),
+    "tune.checkpoint_full_none": (
+        "{path}：无法写入 {what}（{detail}）；还没有完整的检查点；请释放空间后重新开始"
+    ),
+    "tune.checkpoint_unwritable": (
+        "{path}：无法写入 {what}（{detail}）：该文件夹只读，或你没有写入权限；"
+        "已保留最后一个完整的检查点（{kept}）；请让 {path} 可写后继续该任务，"
+        "或把该文件夹复制到可写的位置，从副本继续"
+    ),
+    "tune.checkpoint_unwritable_none": (
+        "{path}：无法写入 {what}（{detail}）：该文件夹只读，或你没有写入权限；"
+        "还没有完整的检查点；请让 {path} 可写，或另选 output_dir，然后重新开始"
+    ),
+    "tune.setting_whole_number": "{name}：{value!r} 不是整数；请填写整数，例如 200",
+    "tune.setting_number": "{name}：{value!r} 不是数字；请填写数字，例如 0.5",
+    "tune.setting_true_or_false": "{name}={value!r}：应为 true 或 false",
+    "tune.setting_text": "{name}={value!r}：应为文本",
+    "tune.setting_finite": "{name}：{value!r} 不是有限数值；请填写普通数字",
+    "tune.setting_at_least_one": "{name}={value}：至少应为 1",
+    "tune.setting_not_negative": "{name}={value}：不能小于 0",
+    "tune.setting_positive": "{name}={value}：必须大于 0",
+    "tune.setting_fraction": "{name}={value}：请填写 0 到 1 之间的值（不含 1）",
+    "tune.setting_choice": "{name}={value!r}：请从 {choices} 中选择一个",
+    "tune.setting_min_above_max": (
+        "min_seconds={min_seconds} 大于 max_seconds={max_seconds}：所有语句都会被跳过；"
+        "请调低 min_seconds 或调高 max_seconds"
+    ),
+    "tune.setting_micro_batch": "{name}：至少要能容纳 1 秒音频；请调大",
     "model.whisper_not_cached": "Whisper 模型“{source}”不在 Hugging Face 缓存中（{detail}）。"
     + _GET_WHISPER,
     "model.whisper_download_failed": "无法下载 Whisper 模型“{source}”（{detail}）。" + _GET_WHISPER,
@@ -307,6 +338,9 @@ ZH: dict[str, str] = {
         "--out {path}：训练好的模型无法保存在那里（{problem}）；"
         "请让它成为可写的文件夹，或用 --out DIR 另选一个"
     ),
+    "punctuation.text_unreadable": (
+        "--text {path}：无法读取（{detail}）；请给出 UTF-8 编码的文本文件，每行一个带标点的句子"
+    ),
     "store.error": "{path}：数据库错误（{detail}）；修改未保存",
     "store.newer_schema": (
         "{path}：由更新版本的听写创建（结构版本 {version} > {supported}）；"
@@ -394,6 +428,10 @@ ZH: dict[str, str] = {
         "（mask_time_length={length} 帧，{mask_seconds} 秒）的训练片段，例如 {example}"
         "（{seconds:.2f} 秒）；请把 min_seconds 提高到 {mask_seconds} 以跳过它们，"
         "或减小 mask_time_length，或设 mask_time_prob: 0"
+    ),
+    "dataset.row_shorter_than_mask": (
+        "时长 {seconds:.2f} 秒，短于一个 SpecAugment 时间遮罩"
+        "（mask_time_length={length}，{mask_seconds} 秒）"
     ),
     "store.is_folder": "{path} 是文件夹而不是数据库文件；请指定其中的数据库文件（{file}）",
     "store.missing": (

@@ -78,8 +78,9 @@ def staged_folder(target: Path) -> Iterator[Path]:
 
     Only a folder is ever replaced: a `target` that exists and is not one (a document someone
     named) raises NotADirectoryError before anything is written. A relative `target` (".")
-    is taken from the current folder."""
-    target = Path(os.path.abspath(Path(target).expanduser()))  # "." has no name to stage by
+    is taken from the current folder. A symlink is followed: the folder it points to is
+    replaced (staged beside it, on its disk) and the link is kept, as the person made it."""
+    target = Path(os.path.realpath(Path(target).expanduser()))  # "." has no name to stage by
     if target.exists() and not target.is_dir():
         raise NotADirectoryError(
             errno.ENOTDIR, "exists and is not a folder, so it is not replaced", str(target)

@@ -113,28 +113,64 @@ MESSAGES: dict[str, str] = {
         "where it stopped), or run `hf download {source}`"
     ),
     # -- a tuning job's output_dir and checkpoints (engine.tune.jobs, engine.tune.loop)
-    "model.tune_output_in_use": (
+    "tune.output_in_use": (
         "output_dir {path} is in use by another tuning job (pid {pid}); wait for it to end or "
         "stop it, or choose another output_dir"
     ),
-    "model.tune_output_unwritable": (
+    "tune.output_unwritable": (
         "output_dir {path} is not writable ({detail}); choose another output_dir, or make this "
         "one writable (a stopped job resumes from a copy of its folder too)"
     ),
-    "model.tune_output_full": (
+    "tune.output_full": (
         "output_dir {path}: no space left on its disk ({detail}); a tuning job needs room there "
         "for its checkpoints and the tuned model (at least twice the base model's size): free "
         "space, or choose another output_dir"
     ),
-    "model.tune_resume_changed": (
+    "tune.resume_changed": (
         "{path}: its checkpoints were written with other settings ({changes}); set them back to "
         "resume, or use a new output_dir to start afresh with these"
     ),
-    "model.tune_checkpoint_mismatch": (
+    "tune.checkpoint_mismatch": (
         "{path} does not fit this job's model ({detail}): a setting that shapes it (model, "
         "method, lora_rank, freeze_layers, freeze_feature_encoder, extend_vocab) was changed "
         "since it was written; set it back, or use a new output_dir"
     ),
+    # -- a write that failed mid-run (engine.tune.cache.checkpoint_unwritten): a full disk apart
+    # from a folder that became read-only, where freeing space would not help
+    "tune.checkpoint_full": (
+        "{path}: {what} could not be written ({detail}); the last complete checkpoint ({kept}) "
+        "is kept; free some space, then resume the job"
+    ),
+    "tune.checkpoint_full_none": (
+        "{path}: {what} could not be written ({detail}); no checkpoint was complete yet; free "
+        "some space and start again"
+    ),
+    "tune.checkpoint_unwritable": (
+        "{path}: {what} could not be written ({detail}): the folder is read-only or not yours "
+        "to write; the last complete checkpoint ({kept}) is kept; make {path} writable and "
+        "resume the job, or copy the folder to a writable place and resume the copy"
+    ),
+    "tune.checkpoint_unwritable_none": (
+        "{path}: {what} could not be written ({detail}): the folder is read-only or not yours "
+        "to write; no checkpoint was complete yet; make {path} writable, or choose another "
+        "output_dir, then start again"
+    ),
+    # -- a tuning job's settings (engine.tune.config.SettingError)
+    "tune.setting_whole_number": "{name}={value!r}: expected a whole number",
+    "tune.setting_number": "{name}={value!r}: expected a number",
+    "tune.setting_true_or_false": "{name}={value!r}: expected true or false",
+    "tune.setting_text": "{name}={value!r}: expected text",
+    "tune.setting_finite": "{name}={value!r}: must be a finite number",
+    "tune.setting_at_least_one": "{name}={value}: must be at least 1",
+    "tune.setting_not_negative": "{name}={value}: must be 0 or more",
+    "tune.setting_positive": "{name}={value}: must be more than 0",
+    "tune.setting_fraction": "{name}={value}: choose a value in [0, 1)",
+    "tune.setting_choice": "{name}={value!r}: choose one of {choices}",
+    "tune.setting_min_above_max": (
+        "min_seconds={min_seconds} is above max_seconds={max_seconds}: every utterance would be "
+        "skipped; lower min_seconds or raise max_seconds"
+    ),
+    "tune.setting_micro_batch": "{name}: must hold at least one second of audio",
     # -- Whisper models (engine.whisper)
     "model.whisper_not_cached": "Whisper model {source!r} is not in the Hugging Face cache "
     "({detail}). " + _GET_WHISPER,
@@ -290,6 +326,10 @@ MESSAGES: dict[str, str] = {
         "--out {path}: the trained model cannot be saved there ({problem}); make it a writable "
         "folder, or choose another with --out DIR"
     ),
+    "punctuation.text_unreadable": (
+        "--text {path}: cannot read it ({detail}); give a UTF-8 text file of punctuated "
+        "sentences, one a line"
+    ),
     # -- language models, domain text and hotwords (engine.lm)
     "lm.bad_folder": (
         "{path}: the language model could not be read ({detail}); re-copy the model folder, or "
@@ -440,6 +480,10 @@ MESSAGES: dict[str, str] = {
         "time mask (mask_time_length={length} frames, {mask_seconds} s), e.g. {example} "
         "({seconds:.2f} s); raise min_seconds to {mask_seconds} to skip them, lower "
         "mask_time_length, or set mask_time_prob: 0"
+    ),
+    "dataset.row_shorter_than_mask": (
+        "{seconds:.2f} s: shorter than one SpecAugment time mask (mask_time_length={length}, "
+        "{mask_seconds} s)"
     ),
     # -- exports and embeddings (engine.tune.formats, engine.embed)
     "export.no_adapter": (

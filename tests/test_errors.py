@@ -17,7 +17,7 @@ from engine.model import ModelLoadError, resolve_model
 ROOT = Path(__file__).resolve().parents[1]
 _CODE = re.compile(
     r"^(lm|model|audio|microphone|recording|transcribe|store|dataset|hub|export|embed|punctuation"
-    r"|speakers)\.[a-z_]+$"
+    r"|speakers|tune)\.[a-z_]+$"
 )
 
 

@@ -62,7 +62,7 @@ def test_resume_refuses_changed_settings_naming_each_old_and_new(corpus, tmp_pat
     kw = dict(method="lora", preset="quick", learning_rate=None)
     out = _stopped(_config(corpus, tmp_path / "o", **kw))
     failed = _failure(_config(corpus, out, **kw, lora_rank=16), resume=True)
-    assert failed.code == "model.tune_resume_changed"
+    assert failed.code == "tune.resume_changed"
     assert "lora_rank 8 → 16" in failed.message and "lora_alpha 16.0 → 32.0" in failed.message
     assert "set them back" in failed.message and "new output_dir" in failed.message
     failed = _failure(_config(corpus, out, **{**kw, "learning_rate": 1e-5}), resume=True)
@@ -89,7 +89,7 @@ def test_an_old_checkpoint_resumes_and_a_changed_shape_is_named(corpus, tmp_path
     state.pop("settings", None)  # as an earlier version wrote it
     state_file.write_text(json.dumps(state), encoding="utf-8")
     failed = _failure(_config(corpus, out, **kw, lora_rank=4), resume=True)
-    assert failed.code == "model.tune_checkpoint_mismatch"
+    assert failed.code == "tune.checkpoint_mismatch"
     assert str(state_file.parent) in failed.message and "lora_rank" in failed.message
     assert "size mismatch" in failed.message
     events = list(run_job(_config(corpus, out, **kw), resume=True))
@@ -127,7 +127,7 @@ def test_a_second_job_in_the_same_output_dir_is_refused_at_once(corpus, tmp_path
         (failed,) = run_job(_config(corpus, out, steps=1))
     finally:
         held.close()
-    assert isinstance(failed, JobFailed) and failed.code == "model.tune_output_in_use"
+    assert isinstance(failed, JobFailed) and failed.code == "tune.output_in_use"
     assert f"output_dir {out} is in use by another tuning job (pid {os.getpid()})" in (
         failed.message
     )
@@ -166,7 +166,7 @@ def test_lora_trains_the_feature_encoder_when_it_is_not_frozen(corpus, tmp_path)
 
 @pytest.mark.parametrize(
     "error, code",
-    [(errno.EROFS, "model.tune_output_unwritable"), (errno.ENOSPC, "model.tune_output_full")],
+    [(errno.EROFS, "tune.output_unwritable"), (errno.ENOSPC, "tune.output_full")],
 )
 def test_an_unwritable_or_full_output_dir_is_worded_before_the_model_loads(
     corpus, tmp_path, monkeypatch, error, code
@@ -203,7 +203,7 @@ def test_a_stopped_job_whose_checkpoints_cannot_be_written_stops_before_its_step
     monkeypatch.setattr(Path, "write_bytes", read_only)
     events = list(run_job(_config(corpus, out), resume=True))
     assert not any(isinstance(e, StepProgress) for e in events)
-    assert events[-1].code == "model.tune_output_unwritable"
+    assert events[-1].code == "tune.output_unwritable"
     assert "not writable" in events[-1].message and "free" not in events[-1].message
 
 

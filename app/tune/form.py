@@ -7,13 +7,12 @@ written for it.
 Settings a preset fills are left empty and show the preset's value greyed; typing a value
 overrides it, clearing the field gives it back to the preset. What is typed is read by TuneConfig
 itself (a whole number may be written 200.0 or 1e3, as in a job file), and what it rejects is
-said in the UI language.
+said in the UI language, worded from its error code (app.errors), not from its English.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 import types
 import typing
 from functools import partial
@@ -32,41 +31,16 @@ from PySide6.QtWidgets import (
 
 from engine.tune.config import TuneConfig
 
+from ..errors import error_text
 from ..i18n import tr
 from . import strings  # noqa: F401  (registers the strings used below)
 
-__all__ = ["ConfigForm", "setting_error"]
+__all__ = ["ConfigForm"]
 
 # Chosen on the "What to teach" step, not in the form.
 _ELSEWHERE = ("model", "data", "output_dir")
 _TRISTATE = (None, True, False)  # a `bool | None` setting: automatic, on, off
 _BLANK = partial(TuneConfig, model="", data="", output_dir="")  # the form's settings alone
-
-# How TuneConfig words each kind of problem with a value ("name=value: problem", or
-# "name: problem"; engine.tune.config) -> the key that says it in the UI language.
-_COMPLAINT = re.compile(r"(?P<name>[\w.]+)(?:=(?P<value>.*?))?: (?P<problem>.+)")
-_PROBLEMS = {
-    "expected a whole number": "tune.form.whole_number",
-    "expected a number": "tune.form.number",
-    "must be a finite number": "tune.form.finite",
-    "must be at least 1": "tune.form.at_least_1",
-    "must be 0 or more": "tune.form.not_negative",
-    "must be more than 0": "tune.form.positive",
-    "choose a value in [0, 1)": "tune.form.fraction",
-    "every utterance would be skipped; lower min_seconds or raise max_seconds": (
-        "tune.form.min_above_max"
-    ),
-    "must hold at least one second of audio": "tune.form.micro_batch",
-}
-
-
-def setting_error(error: ValueError) -> str:
-    """TuneConfig's complaint about a setting in the UI language; one it words in a way this
-    table lacks reads as its own (English) text, so nothing is hidden (as app.errors does)."""
-    found = _COMPLAINT.fullmatch(str(error))
-    if found is None or found["problem"] not in _PROBLEMS:
-        return str(error)
-    return tr(_PROBLEMS[found["problem"]], name=found["name"], value=found["value"])
 
 
 def _unwrap(hint: Any) -> tuple[Any, bool]:
@@ -224,8 +198,8 @@ class ConfigForm(QWidget):
         )
         try:
             return TuneConfig(model=model, data=data, output_dir=output_dir, **values)
-        except ValueError as e:
-            raise ValueError(setting_error(e)) from e
+        except ValueError as e:  # a coded SettingError, worded by its code (app.errors)
+            raise ValueError(error_text(e)) from e
 
     def _show_preset(self) -> None:
         """Grey the preset's values into the empty fields: those of the method and preset

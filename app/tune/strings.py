@@ -153,35 +153,6 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
     "tune.yes": ("yes", "是"),
     "tune.no": ("no", "否"),
     "tune.form.empty": ("{name}: give a value", "{name}：请填写数值"),
-    # what TuneConfig rejects in the form, by kind (app.tune.form.setting_error)
-    "tune.form.whole_number": (
-        "{name}: {value} is not a whole number; type one, such as 200",
-        "{name}：{value} 不是整数；请填写整数，例如 200",
-    ),
-    "tune.form.number": (
-        "{name}: {value} is not a number; type one, such as 0.5",
-        "{name}：{value} 不是数字；请填写数字，例如 0.5",
-    ),
-    "tune.form.finite": (
-        "{name}: {value} is not a finite number; type an ordinary number",
-        "{name}：{value} 不是有限数值；请填写普通数字",
-    ),
-    "tune.form.at_least_1": ("{name}={value}: must be at least 1", "{name}={value}：至少应为 1"),
-    "tune.form.not_negative": ("{name}={value}: must be 0 or more", "{name}={value}：不能小于 0"),
-    "tune.form.positive": ("{name}={value}: must be more than 0", "{name}={value}：必须大于 0"),
-    "tune.form.fraction": (
-        "{name}={value}: choose a value from 0 up to (not including) 1",
-        "{name}={value}：请填写 0 到 1 之间的值（不含 1）",
-    ),
-    "tune.form.min_above_max": (
-        "min_seconds is above max_seconds: every utterance would be skipped; lower min_seconds "
-        "or raise max_seconds",
-        "min_seconds 大于 max_seconds：所有语句都会被跳过；请调低 min_seconds 或调高 max_seconds",
-    ),
-    "tune.form.micro_batch": (
-        "{name}: must hold at least one second of audio; raise it",
-        "{name}：至少要能容纳 1 秒音频；请调大",
-    ),
     "tune.check_first": (
         "The data or its settings changed since the check: check again first.",
         "数据或相关设置在检查后有改动：请先重新检查。",

@@ -32,10 +32,12 @@ from pathlib import Path
 import numpy as np
 
 from engine.atomic import atomic_folder
+from engine.errors import TingxieError
 
 from .data import Example
 
 __all__ = [
+    "CheckpointError",
     "DiskSpaceError",
     "RowStore",
     "checkpoint_unwritten",
@@ -64,19 +66,24 @@ class DiskSpaceError(OSError):
     """Not enough free space for the job's caches, checkpoints and outputs."""
 
 
+class CheckpointError(TingxieError, OSError):
+    """A job's checkpoint or tuned model could not be written mid-run: its disk is full, or its
+    folder became read-only. Says what was kept and how to go on."""
+
+
 def checkpoint_unwritten(
     where: Path, what: str, error: OSError, kept: Path | None
-) -> DiskSpaceError:
-    """What a failed write of a job's `what` (usually a full disk) cost, with `kept` its last
-    complete checkpoint, and how to go on."""
-    then = (
-        f"the last complete checkpoint ({kept.name}) is kept; free some space, then resume the job"
-        if kept is not None
-        else "no checkpoint was complete yet; free some space and start again"
-    )
-    return DiskSpaceError(
-        f"{where}: {what} could not be written ({error.strerror or error}); {then}"
-    )
+) -> CheckpointError:
+    """What a failed write of a job's `what` into output_dir `where` cost, with `kept` its last
+    complete checkpoint, and how to go on: free space where the disk is full, else (read-only,
+    permission) make the folder writable, since freeing space would not help."""
+    full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+    detail = error.strerror or str(error)
+    if kept is None:
+        code = "tune.checkpoint_full_none" if full else "tune.checkpoint_unwritable_none"
+        return CheckpointError(code, path=where, what=what, detail=detail)
+    code = "tune.checkpoint_full" if full else "tune.checkpoint_unwritable"
+    return CheckpointError(code, path=where, what=what, detail=detail, kept=kept.name)
 
 
 def free_bytes(path: Path) -> tuple[Path, int]:

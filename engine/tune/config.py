@@ -17,12 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
+from engine.errors import TingxieError
 from engine.normalize import NormalizeOptions
 
 __all__ = [
     "PRESETS",
+    "SettingError",
     "TuneConfig",
     "settings_help",
 ]
@@ -53,6 +55,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 _MISSING: Any = dataclasses.MISSING
+
+
+class SettingError(TingxieError, ValueError):
+    """A setting given a value it cannot take, coded (engine.errors `tune.setting_*`, with the
+    setting's `name` and `value`): the CLI prints the English, the app words the code in its
+    own language."""
 
 
 def setting(default: Any = _MISSING, help: str = "", *, factory: Any = _MISSING) -> Any:
@@ -164,18 +172,19 @@ class TuneConfig:
         _check_choice("preset", self.preset, Preset.__args__)
         _check_choice("precision", self.precision, Precision.__args__)
         _check_choice("device", self.device, Device.__args__)
-        for names, allowed, wording in _RANGES:
-            for name in names:
+        for rule in _RANGES:
+            for name in rule.names:
                 value = getattr(self, name)
-                if value is not None and not allowed(value):
-                    raise ValueError(f"{name}={value}: {wording}")
+                if value is not None and not rule.allowed(value):
+                    raise SettingError(rule.code, name=name, value=value)
         if self.min_seconds > self.max_seconds:
-            raise ValueError(
-                f"min_seconds={self.min_seconds} is above max_seconds={self.max_seconds}: every "
-                "utterance would be skipped; lower min_seconds or raise max_seconds"
+            raise SettingError(
+                "tune.setting_min_above_max",
+                min_seconds=self.min_seconds,
+                max_seconds=self.max_seconds,
             )
         if self.micro_batch_seconds < self.max_seconds and self.micro_batch_seconds < 1:
-            raise ValueError("micro_batch_seconds: must hold at least one second of audio")
+            raise SettingError("tune.setting_micro_batch", name="micro_batch_seconds")
 
     def resolved(self) -> TuneConfig:
         """A copy with every preset-controlled and derived value filled in (what runs)."""
@@ -304,17 +313,29 @@ def _field_names(cls) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
+class _Range(NamedTuple):
+    """Numeric settings whose values must pass `allowed`; one that does not is SettingError
+    `code`."""
+
+    code: str
+    names: tuple[str, ...]
+    allowed: Callable[[Any], bool]
+
+
 # The numeric settings' ranges, checked once their types are (an empty one is left out: the
 # preset fills it, or it means "off").
-_RANGES: tuple[tuple[tuple[str, ...], Callable[[Any], bool], str], ...] = (
-    (("steps", "lora_rank", "keep_checkpoints", "mask_time_length"), lambda v: v >= 1,
-     "must be at least 1"),
-    (("seed", "warmup_steps", "freeze_layers", "eval_every", "save_every", "weight_decay",
-      "max_grad_norm", "min_seconds"), lambda v: v >= 0, "must be 0 or more"),
-    (("learning_rate", "lora_alpha", "max_minutes", "batch_seconds", "micro_batch_seconds",
-      "max_seconds"), lambda v: v > 0, "must be more than 0"),
-    (("mask_time_prob", "mask_feature_prob", "layerdrop", "lora_dropout", "heldout_fraction"),
-     lambda v: 0 <= v < 1, "choose a value in [0, 1)"),
+_RANGES = (
+    _Range("tune.setting_at_least_one",
+           ("steps", "lora_rank", "keep_checkpoints", "mask_time_length"), lambda v: v >= 1),
+    _Range("tune.setting_not_negative",
+           ("seed", "warmup_steps", "freeze_layers", "eval_every", "save_every", "weight_decay",
+            "max_grad_norm", "min_seconds"), lambda v: v >= 0),
+    _Range("tune.setting_positive",
+           ("learning_rate", "lora_alpha", "max_minutes", "batch_seconds", "micro_batch_seconds",
+            "max_seconds"), lambda v: v > 0),
+    _Range("tune.setting_fraction",
+           ("mask_time_prob", "mask_feature_prob", "layerdrop", "lora_dropout",
+            "heldout_fraction"), lambda v: 0 <= v < 1),
 )  # fmt: skip
 
 
@@ -347,11 +368,12 @@ def _expected(kind: Any) -> str:
 
 def _typed(name: str, value: Any, kind: Any) -> Any:
     """`value` as `kind`: a number may be written as text ("1e-4", which YAML 1.1 reads as a
-    string), a whole number as 500.0; ValueError names the setting and what it takes. A
+    string), a whole number as 500.0; SettingError names the setting and what it takes. A
     `Literal` is left to `_check_choice`."""
     if kind is bool or kind is str:
         if isinstance(value, kind):
             return value
+        code = "tune.setting_true_or_false" if kind is bool else "tune.setting_text"
     elif kind is int or kind is float:
         number = _number(value)
         if isinstance(number, int) and kind is int:
@@ -362,14 +384,15 @@ def _typed(name: str, value: Any, kind: Any) -> Any:
             except OverflowError:  # a whole number past float's range
                 number = math.inf
             if not math.isfinite(number):
-                raise ValueError(f"{name}={value!r}: must be a finite number")
+                raise SettingError("tune.setting_finite", name=name, value=value)
             if kind is float:
                 return number
             if number.is_integer():
                 return int(number)
+        code = "tune.setting_whole_number" if kind is int else "tune.setting_number"
     else:
         return value
-    raise ValueError(f"{name}={value!r}: expected {_expected(kind)}")
+    raise SettingError(code, name=name, value=value)
 
 
 def _number(value: Any) -> int | float | None:
@@ -407,7 +430,8 @@ def _normalize_options(value: Any) -> NormalizeOptions:
 
 def _check_choice(name: str, value: Any, allowed: tuple) -> None:
     if value not in allowed:
-        raise ValueError(f"{name}={value!r}: choose one of {', '.join(map(str, allowed))}")
+        choices = ", ".join(map(str, allowed))
+        raise SettingError("tune.setting_choice", name=name, value=value, choices=choices)
 
 
 def _parse(text: str, suffix: str) -> Any:

@@ -36,6 +36,7 @@ __all__ = [
     "ValidationOptions",
     "ValidationReport",
     "ctc_frames_needed",
+    "empty_text",
     "from_common_voice",
     "from_folder",
     "from_manifest",
@@ -71,7 +72,8 @@ _DIGITS_APART = re.compile(r"(\d+)(\W+)(?=(\d+))")
 class DatasetError(TingxieError, ValueError):
     """A dataset cannot be used at all (nothing readable, unknown layout); says what to do.
     Coded (`engine.errors`): str() is the English, `code` and `params` word it otherwise.
-    `report`: where rows were read but none is usable, what is wrong with each."""
+    `report`: where rows were read but none is usable (or some the job would refuse), what is
+    wrong with each."""
 
     report: ValidationReport | None = None
 
@@ -467,8 +469,12 @@ def from_manifest(manifest: str | Path) -> TuneDataset:
     or those four in that order), in UTF-8, UTF-16 or GBK (`_read_text`). Relative paths
     resolve against the manifest's folder, or its clips/ folder where only that holds the file
     (a Common Voice .tsv). A TSV quote is text; a CSV cell may be quoted, and a row whose quote
-    closes only on a later line is reported, never merged with the rows in between."""
+    closes only on a later line is reported, never merged with the rows in between.
+    DatasetError "dataset.source_is_audio" for a recording given in its place (by its
+    extension), not a complaint about its text encoding."""
     manifest = Path(manifest)
+    if manifest.is_file() and manifest.suffix.lower() in _audio_extensions():
+        raise DatasetError("dataset.source_is_audio", path=manifest)
     try:
         text = _read_text(manifest)
     except UnicodeDecodeError as e:
@@ -657,6 +663,18 @@ class ValidationOptions:
     allow_new_chars: bool = False
     # a decoder's limit on a transcript (Whisper's 448 tokens): how to count, and the most
     token_limit: tuple[Callable[[str], int], int] | None = None
+    # how a transcript is normalized to tell whether any text is left (`empty_text`); a tuning
+    # job's are normalized already, with its own options
+    normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
+
+
+def empty_text(example: Example, normalize: NormalizeOptions) -> Finding | None:
+    """The finding for a row whose transcript `normalize` leaves empty (blank, or punctuation
+    only: "。"), None for one with text: such a row has nothing to train on and no CER (scored,
+    each character a model writes for it would count as an insertion)."""
+    if normalize_text(example.text, normalize):
+        return None
+    return Finding.coded("dataset.row_empty_text", example.where, "empty_text")
 
 
 def _check_example(
@@ -675,8 +693,8 @@ def _check_example(
         return [Finding.from_error(origin, "unreadable_audio", err)], None, ""
     findings = []
     unknown = "" if vocab is None else "".join(dict.fromkeys(c for c in e.text if c not in vocab))
-    if not e.text:
-        findings.append(Finding.coded("dataset.row_empty_text", origin, "empty_text"))
+    if empty := empty_text(e, options.normalize):
+        findings.append(empty)
     if seconds < options.min_seconds:
         findings.append(
             Finding.coded(

@@ -424,21 +424,17 @@ def read_examples(
     read without a model, so a wrong one is told before one loads. DatasetError when it is
     none of those (a recording given by mistake), or no row is left to score (its `report`
     then lists the rows left out)."""
-    from engine.audio import is_supported
-
-    from .data import DatasetError, Finding, ValidationReport, load_dataset
+    from .data import DatasetError, ValidationReport, empty_text, load_dataset
 
     options = options or EvalOptions()
-    if Path(source).is_file() and is_supported(source):
-        raise DatasetError("dataset.source_is_audio", path=source)
     dataset = load_dataset(source)
     rows = dataset.examples[: options.limit] if options.limit else dataset.examples
     examples, skipped = [], list(dataset.import_problems)
     for e in rows:
-        if normalize_text(e.text, options.normalize):
-            examples.append(e)
+        if empty := empty_text(e, options.normalize):
+            skipped.append(empty)
         else:
-            skipped.append(Finding.coded("dataset.row_empty_text", e.where, "empty_text"))
+            examples.append(e)
     if not examples and not skipped:
         raise DatasetError("dataset.no_rows_to_score", source=source)
     if not examples:

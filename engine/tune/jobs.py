@@ -157,8 +157,8 @@ def _worded_writes(folder: Path) -> Iterator[None]:
     except OSError as e:
         detail = e.strerror or str(e)
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise OutputDirError("model.tune_output_full", path=folder, detail=detail) from e
-        raise OutputDirError("model.tune_output_unwritable", path=folder, detail=detail) from e
+            raise OutputDirError("tune.output_full", path=folder, detail=detail) from e
+        raise OutputDirError("tune.output_unwritable", path=folder, detail=detail) from e
 
 
 def _lock(folder: Path) -> BinaryIO:
@@ -185,7 +185,7 @@ def _flock(held: BinaryIO, folder: Path) -> None:
     except BlockingIOError:
         held.seek(0)
         pid = held.read().decode("ascii", "replace").strip() or "?"
-        raise OutputDirError("model.tune_output_in_use", path=folder, pid=pid) from None
+        raise OutputDirError("tune.output_in_use", path=folder, pid=pid) from None
     except OSError as e:  # a file system without locks (some network mounts): run unguarded
         log.warning("%s: cannot lock it (%s); two jobs there would not be kept apart", folder, e)
 

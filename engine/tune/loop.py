@@ -8,7 +8,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import os
 import random
 import shutil
@@ -33,6 +32,7 @@ from engine.normalize import describe
 
 from .batching import Cursor, Step, padding_fraction, plan_epoch, steps_from
 from .cache import (
+    CheckpointError,
     DiskSpaceError,
     RowStore,
     checkpoint_unwritten,
@@ -65,9 +65,16 @@ from .features import (
 )
 from .jobs import CHECKPOINT_STATE, checkpoint_dirs, claim_output_dir
 from .methods import MethodOptions, count_parameters, setup_method, trainable_state
-from .prepare import validate_for_model
+from .prepare import check_time_masks, validate_for_model
 
-__all__ = ["DiskSpaceError", "Job", "JobError", "run_job"]
+__all__ = [
+    "DiskSpaceError",
+    "Job",
+    "JobError",
+    "check_resumable",
+    "examples_digest",
+    "run_job",
+]
 
 log = logging.getLogger("tingxie.train")
 
@@ -276,7 +283,8 @@ class Job:
         frame_seconds = float(np.prod(model.config.conv_stride)) / SAMPLE_RATE
         prepared = validate_for_model(load_dataset(cfg.data), vocab, cfg, frame_seconds)
         report, train, heldout = prepared.report, prepared.train, prepared.heldout
-        _check_time_masks(cfg, train, report.durations, model.config)
+        geometry = FrameGeometry.from_convs(model.config.conv_kernel, model.config.conv_stride)
+        check_time_masks(cfg, prepared, geometry)
         added: list[str] = []
         if cfg.extend_vocab:
             chars = "".join(e.text for e in report.kept)
@@ -553,8 +561,9 @@ class Job:
         acc.wait_for_everyone()
         return CheckpointSaved(step, final, best)
 
-    def _disk_full(self, what: str, error: OSError) -> DiskSpaceError:
-        """What a write failure (usually a full disk) cost, and how to go on."""
+    def _disk_full(self, what: str, error: OSError) -> CheckpointError:
+        """What a failed checkpoint write (a full disk, a folder turned read-only) cost, and how
+        to go on."""
         done = self._checkpoint_dirs()
         return checkpoint_unwritten(self.out, what, error, done[-1] if done else None)
 
@@ -574,11 +583,11 @@ class Job:
         missing = sorted(set(weights) - {n for n, _ in model.named_parameters()})
         if missing:
             detail = f"{len(missing)} weight(s) this model lacks, e.g. {missing[0]}"
-            raise JobError("model.tune_checkpoint_mismatch", path=folder, detail=detail)
+            raise JobError("tune.checkpoint_mismatch", path=folder, detail=detail)
         try:
             model.load_state_dict(weights, strict=False)
         except RuntimeError as e:  # "Error(s) in loading state_dict …", then the shapes
-            raise JobError("model.tune_checkpoint_mismatch", path=folder, detail=_gist(e)) from e
+            raise JobError("tune.checkpoint_mismatch", path=folder, detail=_gist(e)) from e
 
     def _restore(self, folder: Path) -> None:
         """Resume from a checkpoint folder. Nothing in it can run code: weights are
@@ -601,7 +610,7 @@ class Job:
             self.scheduler.load_state_dict(scheduler)
             self.scaler.load_state_dict(scaler)
         except (KeyError, TypeError, ValueError, RuntimeError) as e:  # other weights train
-            raise JobError("model.tune_checkpoint_mismatch", path=path, detail=_gist(e)) from e
+            raise JobError("tune.checkpoint_mismatch", path=path, detail=_gist(e)) from e
         try:
             self.state = _State(
                 **json.loads((folder / CHECKPOINT_STATE).read_text(encoding="utf-8"))
@@ -640,7 +649,7 @@ class Job:
         )
         settings = self._settings(options)
         if self.resume and existing:
-            _check_resumable(existing[-1], settings)
+            check_resumable(existing[-1], settings)
         model = setup_method(model, self.family, options)
         model.train()
         # where the job trains, before the feature cache runs the encoder (prepare() below
@@ -663,13 +672,13 @@ class Job:
         self.state.settings = settings
 
     def _settings(self, options: MethodOptions) -> dict:
-        """What this run trains with, as its checkpoints keep it (`_check_resumable`)."""
+        """What this run trains with, as its checkpoints keep it (`check_resumable`)."""
         cfg, data = self.cfg, self.data
         settings = {name: getattr(cfg, name) for name in _RESUME_SETTINGS}
         settings["normalize"] = asdict(cfg.normalize)
         settings["freeze_layers"] = options.freeze_layers if cfg.method == "partial" else None
-        settings["train_examples"] = _examples_digest(data.train)
-        settings["heldout_examples"] = _examples_digest(data.heldout)
+        settings["train_examples"] = examples_digest(data.train)
+        settings["heldout_examples"] = examples_digest(data.heldout)
         settings["added_chars"] = "".join(data.added_chars)
         return settings
 
@@ -860,7 +869,7 @@ def _fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _examples_digest(examples: Sequence[Example]) -> str:
+def examples_digest(examples: Sequence[Example]) -> str:
     """The rows, their order and their (normalized) texts, as a count and a short hash: what a
     resumed run's data must match."""
     digest = hashlib.sha256()
@@ -869,7 +878,7 @@ def _examples_digest(examples: Sequence[Example]) -> str:
     return f"{len(examples)} rows [{digest.hexdigest()[:8]}]"
 
 
-def _check_resumable(folder: Path, settings: dict) -> None:
+def check_resumable(folder: Path, settings: dict) -> None:
     """Refuse to resume from `folder` when its state was trained with other `settings`: the
     optimizer's moments, the data order and the head's rows would go on meaning what they
     meant there. A state that cannot be read is left for `Job._restore` to name."""
@@ -883,7 +892,7 @@ def _check_resumable(folder: Path, settings: dict) -> None:
     changed = [n for n, value in settings.items() if n in saved and saved[n] != value]
     if changed:
         changes = "; ".join(f"{n} {_shown(saved[n])} → {_shown(settings[n])}" for n in changed)
-        raise JobError("model.tune_resume_changed", path=folder.parent.parent, changes=changes)
+        raise JobError("tune.resume_changed", path=folder.parent.parent, changes=changes)
 
 
 def _shown(value: object) -> str:
@@ -895,27 +904,6 @@ def _gist(error: Exception) -> str:
     """The telling line of a load_state_dict error (its first says only that there were some)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[1] if len(lines) > 1 else (lines[0] if lines else type(error).__name__)
-
-
-def _check_time_masks(cfg: TuneConfig, train: Sequence[Example], seconds: dict, config) -> None:
-    """Refuse training clips shorter than one SpecAugment time mask while masking is on:
-    transformers cannot place a mask longer than a batch of them and fails mid-job."""
-    if not cfg.mask_time_prob:
-        return
-    geometry = FrameGeometry.from_convs(config.conv_kernel, config.conv_stride)
-    samples = geometry.receptive_field + (cfg.mask_time_length - 1) * geometry.hop
-    shortest = math.ceil(100 * samples / SAMPLE_RATE) / 100  # whole frames, as min_seconds
-    short = [e for e in train if seconds.get(e.id, math.inf) < shortest]
-    if short:
-        raise JobError(
-            "dataset.clips_shorter_than_mask",
-            min_seconds=cfg.min_seconds,
-            count=len(short),
-            length=cfg.mask_time_length,
-            mask_seconds=shortest,
-            example=short[0].where,
-            seconds=seconds[short[0].id],
-        )
 
 
 def _normalized(audio: np.ndarray, normalize: bool) -> np.ndarray:

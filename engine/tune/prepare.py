@@ -8,7 +8,9 @@ No torch here beyond what `engine.model` imports to read a model's files.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,12 +20,14 @@ import numpy as np
 
 from engine.atomic import atomic_write_text
 from engine.audio import SAMPLE_RATE
+from engine.chunking import FrameGeometry
 from engine.normalize import NormalizeOptions, is_simplified_vocab
 
 from .config import TuneConfig
 from .data import (
     DatasetError,
     Example,
+    Finding,
     TuneDataset,
     ValidationOptions,
     ValidationReport,
@@ -38,10 +42,11 @@ __all__ = [
     "Issue",
     "Prepared",
     "check_data",
+    "check_time_masks",
     "combine_sources",
     "duration_histogram",
     "load_sources",
-    "model_frame_seconds",
+    "model_geometry",
     "source_kind",
     "validate_for_model",
 ]
@@ -52,10 +57,13 @@ log = logging.getLogger("tingxie.train")
 LITTLE_DATA_SECONDS = 60.0
 # Fewer held-out utterances than this make the before/after CER a coin toss.
 SMALL_HELDOUT = 5
-_DEFAULT_FRAME_SECONDS = 0.02  # wav2vec2's 320-sample hop, when the model's config is not at hand
+# wav2vec2's feature encoder (kernels, strides: a 320-sample hop, 20 ms), when the model's
+# config is not at hand
+_DEFAULT_CONVS = ((10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2))
 
 IssueKind = Literal[
-    "unusable",  # the data cannot be read at all, or no row is usable (blocking)
+    # the data cannot be read at all, no row is usable, or rows the job would refuse (blocking)
+    "unusable",
     "skipped_rows",  # some rows will not train (missing audio, too long, …)
     "unknown_chars",  # characters the model cannot write: rows skipped unless the vocabulary grows
     "no_vocabulary",  # the model's vocabulary is not at hand: unknown characters not checked
@@ -166,25 +174,68 @@ def validate_for_model(
         normalize = replace(normalize, to_simplified=False)
     dataset = dataset.normalized(normalize)
     options = ValidationOptions(
-        config.min_seconds, config.max_seconds, frame_seconds, config.extend_vocab, token_limit
+        config.min_seconds,
+        config.max_seconds,
+        frame_seconds,
+        config.extend_vocab,
+        token_limit,
+        normalize,
     )
     report = validate(dataset, None if vocab is None else [*vocab, " "], options)
     train, heldout = TuneDataset(report.kept, dataset.source).split(config.heldout_fraction)
     return Prepared(report, train, heldout, normalize)
 
 
-def model_frame_seconds(model: str) -> float:
-    """Seconds of audio per output frame of `model`, from its config (20 ms when not at hand)."""
-    import json
-
+def model_geometry(model: str) -> FrameGeometry:
+    """How `model`'s feature encoder maps samples to output frames (its hop: the seconds per
+    frame CTC labels need), from its config, without loading it (wav2vec2's when not at hand)."""
     from engine.model import model_file
 
     path = model_file(model, "config.json")
     try:
-        strides = json.loads(path.read_text(encoding="utf-8"))["conv_stride"] if path else None
-    except (OSError, ValueError, KeyError):
-        strides = None
-    return float(np.prod(strides)) / SAMPLE_RATE if strides else _DEFAULT_FRAME_SECONDS
+        config = json.loads(path.read_text(encoding="utf-8")) if path else {}
+        return FrameGeometry.from_convs(config["conv_kernel"], config["conv_stride"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return FrameGeometry.from_convs(*_DEFAULT_CONVS)
+
+
+def check_time_masks(config: TuneConfig, prepared: Prepared, geometry: FrameGeometry) -> None:
+    """Refuse training clips shorter than one SpecAugment time mask while time masking is on
+    (`mask_time_prob` > 0): transformers cannot place a mask longer than a batch of them and
+    fails mid-job. The job calls it once the model is loaded, the check before. The
+    DatasetError names the settings to change; its `report` is the validation's plus a finding
+    for each such clip (kept by validation: min_seconds let it through)."""
+    if not config.resolved().mask_time_prob:
+        return
+    samples = geometry.receptive_field + (config.mask_time_length - 1) * geometry.hop
+    shortest = math.ceil(100 * samples / SAMPLE_RATE) / 100  # whole frames, as min_seconds
+    seconds = prepared.report.durations
+    short = [e for e in prepared.train if seconds.get(e.id, math.inf) < shortest]
+    if not short:
+        return
+    error = DatasetError(
+        "dataset.clips_shorter_than_mask",
+        min_seconds=config.min_seconds,
+        count=len(short),
+        length=config.mask_time_length,
+        mask_seconds=shortest,
+        example=short[0].where,
+        seconds=seconds[short[0].id],
+    )
+    findings = [
+        Finding.coded(
+            "dataset.row_shorter_than_mask",
+            e.where,
+            "too_short",
+            False,
+            seconds=seconds[e.id],
+            length=config.mask_time_length,
+            mask_seconds=shortest,
+        )
+        for e in short
+    ]
+    error.report = replace(prepared.report, findings=[*prepared.report.findings, *findings])
+    raise error
 
 
 def duration_histogram(
@@ -204,9 +255,15 @@ def duration_histogram(
     )
 
 
+def _unusable(error: DatasetError) -> Issue:
+    """The blocking issue that says `error`."""
+    return Issue("unusable", blocking=True, detail=str(error), code=error.code, params=error.params)
+
+
 def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
     """Everything `run_job` would find wrong with the data, before it runs: validation against
-    `config.model`'s vocabulary, the held-out split, and whether the result can be measured."""
+    `config.model`'s vocabulary, clips too short for its time masks (`check_time_masks`), the
+    held-out split, and whether the result can be measured."""
     from engine.model import model_vocab
     from engine.registry import WHISPER, family_of, model_path
 
@@ -215,6 +272,7 @@ def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
     whisper = family is WHISPER  # writes any character
     vocab = None if whisper else model_vocab(config.model)
     issues = [] if vocab is not None or whisper else [Issue("no_vocabulary", detail=config.model)]
+    geometry = None if whisper else model_geometry(config.model)
     try:
         dataset = load_sources(sources)
         if vocab is None and not whisper:  # unknown characters cannot be told: the job says
@@ -226,12 +284,17 @@ def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
             limits = (None, family.window_seconds, token_limit(folder))
         else:
             window = family.window_seconds if family else None
-            limits = (model_frame_seconds(config.model), window, None)
+            limits = (geometry.hop / SAMPLE_RATE, window, None)
         prepared = validate_for_model(dataset, vocab, config, *limits)
     except DatasetError as e:
-        issue = Issue("unusable", blocking=True, detail=str(e), code=e.code, params=e.params)
-        return DataCheck(sources, e.report, 0, 0, 0.0, 0.0, (), (*issues, issue))
+        return DataCheck(sources, e.report, 0, 0, 0.0, 0.0, (), (*issues, _unusable(e)))
     report = prepared.report
+    if geometry is not None:  # a CTC job masks time; Whisper's does not
+        try:
+            check_time_masks(config, prepared, geometry)
+        except DatasetError as e:  # the rest of the verdict still shows, its rows listed
+            report = e.report
+            issues.append(_unusable(e))
     durations = report.durations
 
     def seconds(examples: list[Example]) -> float:

@@ -14,8 +14,8 @@ that picks the best checkpoint and tunes each mark's bias for F1; the held-out e
 another source entirely (bench/bench_punctuation.py).
 
 What would stop the run is refused before training, in one line that says what to do (exit
-status 2): an option that cannot work, text of fewer than MIN_SENTENCES lines, an --out no
-model can be saved in.
+status 2): an option that cannot work, a --text file that cannot be read as UTF-8, text of
+fewer than MIN_SENTENCES lines, an --out no model can be saved in.
 
 Examples are windows cut from runs of consecutive random sentences (starting and ending
 anywhere, as a segment's window does in a transcript). Pauses are simulated, since text has
@@ -148,8 +148,15 @@ class TrainOptions:
 
 def read_sentences(path: Path) -> list[str]:
     """The lines of `path` that hold characters: a blank line or punctuation alone ("……")
-    teaches nothing."""
-    return [s for s in path.read_text(encoding="utf-8").split("\n") if labelled(s)[0]]
+    teaches nothing. TrainingError, before training, when `path` cannot be read as UTF-8."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise TrainingError("punctuation.text_unreadable", path=path, detail="not UTF-8") from e
+    except OSError as e:
+        detail = e.strerror or str(e)
+        raise TrainingError("punctuation.text_unreadable", path=path, detail=detail) from e
+    return [s for s in text.split("\n") if labelled(s)[0]]
 
 
 def labelled(sentence: str) -> tuple[str, list[int]]:

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,6 +61,14 @@ _BATCH = 8  # utterances per step: each is a full 30 s window to Whisper whateve
 # The base's held-out CER and what it was measured on (a resumed job reads it when the held-out
 # rows are still those)
 _BEFORE = "cer-before.json"
+# The settings a resumed run must share with the run that wrote its checkpoints, as a CTC job's
+# (engine.tune.loop): those a Whisper job trains with (`_settings` adds the normalization and
+# the training rows). The others may change on resume: steps and max_minutes, checkpoints, and
+# the held-out rows (training does not read them; the base is measured again on new ones).
+_RESUME_SETTINGS = (
+    "model", "data", "method", "learning_rate", "lora_rank", "lora_alpha", "seed",
+    "heldout_fraction", "min_seconds", "max_seconds",
+)  # fmt: skip
 
 
 class _Stopped(Exception):
@@ -156,6 +164,17 @@ def _heldout_key(base: str, heldout: list[Example], config: TuneConfig) -> str:
     return digest.hexdigest()
 
 
+def _settings(config: TuneConfig, train: list[Example]) -> dict:
+    """What this job trains with, as its checkpoints keep it: a resume compares it with
+    `engine.tune.loop.check_resumable`, which names each setting changed since."""
+    from .loop import examples_digest
+
+    settings = {name: getattr(config, name) for name in _RESUME_SETTINGS}
+    settings["normalize"] = asdict(config.normalize)
+    settings["train_examples"] = examples_digest(train)
+    return settings
+
+
 def _measured_before(out: Path, key: str) -> float | None:
     """The base's held-out CER an earlier run of this job measured, if it did so on the same
     held-out rows (`_heldout_key`): a corrected transcript, or other rows, measure it again."""
@@ -190,22 +209,41 @@ def _calibrate(folder: Path, rows: list[EvalRow], config: TuneConfig) -> str:
 def run_whisper_job(
     config: TuneConfig, cancel: threading.Event, resume: bool = False
 ) -> Iterator[JobEvent]:
-    """Run `config` (resolved) on a Whisper base, yielding the CTC jobs' events."""
-    from .whisper_lora import WhisperCheckpoints, WhisperSaved, tune_whisper_lora
-
+    """Run `config` (resolved) on a Whisper base, yielding the CTC jobs' events. The output_dir
+    is locked while it runs (`claim_output_dir`): a second job there is refused."""
     out = Path(config.output_dir)
     # A model without its card was written by a run that died before measuring it: resumed
     # from its last checkpoint, the job writes it again and finishes.
     if read_card(out / "model") is not None:
         raise ValueError(f"{out} already holds a tuned model; choose another output_dir")
-    claim_output_dir(out, resume)
-    checkpoints = WhisperCheckpoints(
-        out / "checkpoints", every=config.save_every, keep=config.keep_checkpoints
-    )
+    held = claim_output_dir(out, resume)
+    try:
+        yield from _run_claimed(config, cancel, resume)
+    finally:  # ended, cancelled, failed or abandoned: the next run may have the folder
+        if held is not None:
+            held.close()
+
+
+def _run_claimed(config: TuneConfig, cancel: threading.Event, resume: bool) -> Iterator[JobEvent]:
+    """`run_whisper_job` in its claimed output_dir."""
+    from .loop import check_resumable
+    from .whisper_lora import WhisperCheckpoints, WhisperSaved, tune_whisper_lora
+
+    out = Path(config.output_dir)
     began = time.monotonic()
     setup = prepare_job(config)
     prepared, examples, seconds = setup.prepared, setup.examples, setup.seconds
     train, heldout, base = prepared.train, prepared.heldout, setup.base
+    settings = _settings(config, train)
+    existing = checkpoint_dirs(out / "checkpoints")
+    if resume and existing:  # refused before the model loads, naming what changed
+        check_resumable(existing[-1], settings)
+    checkpoints = WhisperCheckpoints(
+        out / "checkpoints",
+        every=config.save_every,
+        keep=config.keep_checkpoints,
+        settings=settings,
+    )
     limit = None if config.max_minutes is None else config.max_minutes * 60
     earlier = 0.0  # seconds the job trained in earlier runs (when resumed)
 

@@ -91,11 +91,13 @@ class WhisperLoraOptions:
 @dataclass(frozen=True, slots=True)
 class WhisperCheckpoints:
     """Where a job saves what resuming needs, every how many steps (0: only when stopped and
-    after the last step), and how many of the latest it keeps."""
+    after the last step), how many of the latest it keeps, and the job's settings that each
+    keeps (in state.json, as a CTC job's: `engine.tune.loop.check_resumable` reads them)."""
 
     folder: Path
     every: int = 0
     keep: int = 1
+    settings: dict | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -518,20 +520,34 @@ def tune_whisper_lora(
             last or (checkpoints.every and run.done % checkpoints.every == 0)
         ):
             yield save(stopped=False)
-    out.mkdir(parents=True, exist_ok=True)
-    # the embeddings are never resized here: peft need not look the base up to find out
-    atomic_folder(
-        out / "adapter", lambda folder: model.save_pretrained(folder, save_embedding_layers=False)
-    )
-    merged = model.merge_and_unload().eval()
+    _write_tuned(out, model, tokenizer, processor, checkpoints)
 
-    def write_hf(folder: Path) -> None:
-        merged.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-        processor.save_pretrained(folder)
 
-    hf = atomic_folder(out / "hf", write_hf)
-    convert_for_ctranslate2(hf, out / "model")
+def _write_tuned(
+    out: Path, model, tokenizer, processor, checkpoints: WhisperCheckpoints | None
+) -> None:
+    """Write the adapter to out/adapter, the merged model to out/hf and, converted, to
+    out/model. A failed write (a full disk) names the last checkpoint: every step is in it, and
+    a resume from it writes them again."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        # the embeddings are never resized here: peft need not look the base up to find out
+        atomic_folder(
+            out / "adapter",
+            lambda folder: model.save_pretrained(folder, save_embedding_layers=False),
+        )
+        merged = model.merge_and_unload().eval()
+
+        def write_hf(folder: Path) -> None:
+            merged.save_pretrained(folder)
+            tokenizer.save_pretrained(folder)
+            processor.save_pretrained(folder)
+
+        hf = atomic_folder(out / "hf", write_hf)
+        convert_for_ctranslate2(hf, out / "model")
+    except OSError as e:
+        kept = None if checkpoints is None else _latest(checkpoints.folder)
+        raise checkpoint_unwritten(out, "the tuned model", e, kept) from e
 
 
 @dataclass(slots=True)
@@ -547,12 +563,15 @@ class _Run:
 
 
 def _fingerprint(options: WhisperLoraOptions, examples: Sequence[tuple[np.ndarray, str]]) -> dict:
-    """What a checkpoint must agree on to be resumed: the settings that shape training and the
-    examples (their text and length, in order)."""
+    """What a checkpoint must agree on to be resumed: the settings that shape training (not
+    `steps`: a resumed job may run more or fewer, as a CTC job may) and the examples (their
+    text and length, in order)."""
     digest = hashlib.sha256()
     for audio, text in examples:
         digest.update(f"{len(audio)}\t{text}\n".encode())
-    return {**dataclasses.asdict(options), "examples": digest.hexdigest()}
+    shaping = dataclasses.asdict(options)
+    del shaping["steps"]
+    return {**shaping, "examples": digest.hexdigest()}
 
 
 def _latest(folder: Path) -> Path | None:
@@ -574,6 +593,7 @@ def _save(where: WhisperCheckpoints, model, optimizer, run: _Run, fingerprint: d
         "step_time": run.step_time,
         "seconds": run.seconds,
         "fingerprint": fingerprint,
+        "settings": where.settings,
     }
     weights = {n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}
 
@@ -606,7 +626,9 @@ def _restore(folder: Path, model, optimizer, fingerprint: dict) -> _Run:
     again = "start the job again in a new folder"
     try:
         state = json.loads((latest / CHECKPOINT_STATE).read_text(encoding="utf-8"))
-        same = state["fingerprint"] == fingerprint
+        saved = dict(state["fingerprint"])
+        saved.pop("steps", None)  # kept by versions before the steps could change on resume
+        same = saved == fingerprint
         order = np.random.default_rng()
         order.bit_generator.state = state["order"]
         run = _Run(

@@ -1,0 +1,152 @@
+"""Faults in the Whisper tuning job (engine.tune.whisper_job, whisper_lora) found by reading it
+against the wav2vec2 job's hardening (tests/test_tune_loop_faults.py), each with the test that
+failed before its fix: a tiny random Whisper in a CTranslate2 folder and a tone corpus with no
+held-out rows (nothing to transcribe), seconds a job."""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from pathlib import Path
+
+import pytest
+import test_calibration_faults
+
+from engine.tune.config import TuneConfig
+from engine.tune.events import (
+    CheckpointSaved,
+    JobCancelled,
+    JobFailed,
+    JobFinished,
+    JobStarted,
+    StepProgress,
+)
+from engine.tune.jobs import OutputDirError, claim_output_dir
+from engine.tune.loop import run_job
+from engine.tune.testdata import tone_corpus
+
+
+@pytest.fixture(scope="module")
+def whisper_corpus(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny Whisper as the app runs Whisper (a CTranslate2 folder) and a manifest of eight
+    tone clips: (base, manifest)."""
+    from engine.tune.whisper_lora import build_tiny_whisper, convert_for_ctranslate2
+
+    tokenizer = test_calibration_faults._need_whisper()
+    where = tmp_path_factory.mktemp("whisper-tune")
+    base = convert_for_ctranslate2(build_tiny_whisper(where / "hf", tokenizer), where / "base")
+    return base, tone_corpus(where / "tones", 8)
+
+
+def _config(whisper_corpus, out: Path, **overrides) -> TuneConfig:
+    base, manifest = whisper_corpus
+    settings = {"data": str(manifest), "steps": 1, "learning_rate": 1e-3, "heldout_fraction": 0.0}
+    return TuneConfig(model=str(base), output_dir=str(out), **{**settings, **overrides})
+
+
+def _stopped(config: TuneConfig) -> Path:
+    """Run `config` until its first step is done, cancel (a checkpoint is kept); its
+    output_dir."""
+    cancel = threading.Event()
+    for event in run_job(config, cancel=cancel):
+        if isinstance(event, StepProgress):
+            cancel.set()
+    assert isinstance(event, JobCancelled) and event.checkpoint is not None, event
+    return Path(config.output_dir)
+
+
+# ---- 1: two jobs in one output_dir ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_running_whisper_job_holds_its_output_dir_until_it_ends(whisper_corpus, tmp_path):
+    """Before: the job dropped the lock claim_output_dir gave it, so a second job was let into
+    the folder at once and the two overwrote each other's checkpoints."""
+    out = tmp_path / "o"
+    events = run_job(_config(whisper_corpus, out))
+    assert isinstance(next(events), JobStarted)  # the job runs, its model loaded
+    with pytest.raises(OutputDirError) as refused:
+        claim_output_dir(out, resume=False)
+    assert refused.value.code == "tune.output_in_use"
+    assert f"(pid {os.getpid()})" in str(refused.value)
+    assert isinstance(list(events)[-1], JobFinished)
+    claim_output_dir(out, resume=True).close()  # once it ends, the folder is free
+    # and so after a cancel, and after a run abandoned midway (Ctrl+C twice, a failure)
+    cancel = threading.Event()
+    cancel.set()  # Ctrl+C while the model loads
+    cancelled = tmp_path / "c"
+    *_, last = run_job(_config(whisper_corpus, cancelled), cancel=cancel)
+    assert isinstance(last, JobCancelled)
+    claim_output_dir(cancelled, resume=True).close()
+    abandoned = tmp_path / "a"
+    events = run_job(_config(whisper_corpus, abandoned))
+    next(events)
+    events.close()
+    claim_output_dir(abandoned, resume=False).close()
+
+
+# ---- 2: a resumed run with other settings or data ---------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_resumed_whisper_job_names_each_changed_setting_and_lets_steps_change(
+    whisper_corpus, tmp_path
+):
+    """Before: any change was refused as "saved by a job with other data or settings" without
+    saying which, once the model had loaded; a new step count, which a wav2vec2 job takes on
+    resume, among them."""
+    out = _stopped(_config(whisper_corpus, tmp_path / "o", steps=3))
+
+    def refused(**changed) -> str:
+        events = list(run_job(_config(whisper_corpus, out, **changed), resume=True))
+        assert not any(isinstance(e, JobStarted) for e in events)  # before the model loads
+        failed = events[-1]
+        assert isinstance(failed, JobFailed) and failed.code == "tune.resume_changed", failed
+        assert str(out) in failed.message and "new output_dir" in failed.message
+        return failed.message
+
+    message = refused(learning_rate=1e-2, lora_rank=4)
+    assert "learning_rate 0.001 → 0.01" in message and "lora_rank 16 → 4" in message
+    assert "lora_alpha 32.0 → 8.0" in message and "set them back" in message
+    manifest = whisper_corpus[1]
+    fewer = tmp_path / "fewer.tsv"
+    rows = manifest.read_text(encoding="utf-8").splitlines()
+    fewer.write_text("\n".join(rows[:-2]).replace("clips/", f"{manifest.parent}/clips/") + "\n")
+    message = refused(data=str(fewer))
+    assert f"data {manifest} → {fewer}" in message and "train_examples 8 rows" in message
+    assert "learning_rate" not in message
+    events = list(run_job(_config(whisper_corpus, out, steps=2), resume=True))
+    assert next(e for e in events if isinstance(e, JobStarted)).resumed_from_step == 1
+    assert [e.step for e in events if isinstance(e, StepProgress)] == [2]
+    assert isinstance(events[-1], JobFinished) and events[-1].result.steps == 2
+
+
+# ---- 3: a full disk when the tuned model is written -------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_full_disk_at_the_tuned_whisper_model_keeps_the_last_checkpoint_to_resume(
+    whisper_corpus, tmp_path, monkeypatch
+):
+    """Every step trained and checkpointed, then no room for the model. Before: the job said
+    only "[Errno 28] No space left on device", not what was kept nor how to go on."""
+    from engine.tune import whisper_lora
+
+    write = whisper_lora.atomic_folder
+
+    def full(target: Path, what):
+        if target.name in ("adapter", "hf", "model"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write(target, what)
+
+    monkeypatch.setattr(whisper_lora, "atomic_folder", full)
+    config = _config(whisper_corpus, tmp_path / "o")
+    *_, saved, failed = run_job(config)
+    assert isinstance(saved, CheckpointSaved) and isinstance(failed, JobFailed)
+    assert failed.code == "tune.checkpoint_full"
+    assert "the tuned model could not be written" in failed.message
+    assert "(step-0000001) is kept; free some space, then resume the job" in failed.message
+    monkeypatch.setattr(whisper_lora, "atomic_folder", write)  # space freed: resume finishes
+    events = list(run_job(config, resume=True))
+    assert isinstance(events[-1], JobFinished) and events[-1].result.steps == 1
