@@ -364,6 +364,17 @@ STRINGS: dict[str, tuple[str, str]] = {
         "{name} 在整篇转写中的名称（留空则恢复默认名称）：",
     ),
     "undo.rename_speaker": ("Rename {old} to {name}", "将 {old} 重命名为 {name}"),
+    # a tuning child killed after it saved the tuned model (app.tune.page)
+    "tune.died.saved": (
+        "The tuned model had been saved: it is in My models, and its result on the Result step.",
+        "微调后的模型在此之前已保存：它在“我的模型”中，结果见“结果”一步。",
+    ),
+    "tune.died.uncalibrated": (
+        "Its confidence calibration was not refitted, so its confidences are shown raw; "
+        "tingxie-cli evaluate --model {path} --data HELDOUT.tsv --calibrate fits one.",
+        "它的置信度校准未重新拟合，因此显示原始置信度；可用 "
+        "tingxie-cli evaluate --model {path} --data 留出数据.tsv --calibrate 拟合。",
+    ),
     "share.rewritten": (
         "(a copy, its local paths reduced to names)",
         "（上传的是副本，其中的本地路径只保留名称）",

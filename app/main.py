@@ -105,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     window.start()
     window.add_files(files)
     status = qt.exec()
-    if window.handle.thread is not None:
-        _leave_the_engine(status)
+    busy = _still_busy(window)
+    if busy:
+        _leave_unfinished(status, busy)
     return status
 
 
@@ -122,13 +123,27 @@ def bring_forward(window: MainWindow, paths: list[str]) -> None:
     window.activateWindow()
 
 
-def _leave_the_engine(status: int) -> NoReturn:
-    """End the process while the engine thread still runs (a model download or its int8
-    copy outlived the close's wait): Python would destroy its running QThread on the way
-    out, and Qt aborts on that. The window has saved what it holds and closed the library;
-    the settings are saved as they change."""
+def _still_busy(window: MainWindow) -> list[str]:
+    """What still runs in a thread of its own after the close's wait, for the log: the engine
+    (a model download or its int8 copy) and the Tune page's supervisor (the data check of a
+    large training set, or a new job's sources being combined)."""
+    busy = []
+    if window.handle.thread is not None:
+        busy.append("the engine (a model loading)")
+    tune = window.tune_page
+    if tune is not None and tune.handle.thread is not None:
+        busy.append("the tuning supervisor (reading training data)")
+    return busy
+
+
+def _leave_unfinished(status: int, busy: list[str]) -> NoReturn:
+    """End the process while threads still run (`_still_busy`): Python would destroy their
+    running QThreads on the way out, and Qt aborts on that. What they were doing is dropped
+    (a check's result has no page left to show it); the window has saved what it holds and
+    closed the library, the settings are saved as they change, and a tuning job runs in a
+    process of its own."""
     logging.getLogger("tingxie.app").warning(
-        "the engine is still busy (a model loading); leaving it unfinished"
+        "%s still busy; leaving it unfinished", " and ".join(busy)
     )
     logging.shutdown()
     sys.stdout.flush()

@@ -33,9 +33,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.tune.events import JobFinished
+from engine.tune.events import CheckpointSaved, JobFinished, JobResult
+from engine.tune.export import ModelCard, read_card
 from engine.tune.jobs import (
     ESTIMATES,
+    UNREADABLE,
     EventLog,
     JobFolder,
     TunedModel,
@@ -66,17 +68,21 @@ log = logging.getLogger("tingxie.app.tune")
 
 STEPS = ("sources", "check", "how", "watch", "result", "models")
 # Settings the data check depends on: changing one after a check asks for another.
-_CHECKED_SETTINGS = ("min_seconds", "max_seconds", "heldout_fraction", "extend_vocab")
-# What reading a job folder can raise: damaged (a power cut mid-write), or written by a newer
-# Tingxie (a setting this version does not know).
-_UNREADABLE = (OSError, ValueError, KeyError, TypeError)
+_CHECKED_SETTINGS = (
+    "min_seconds",
+    "max_seconds",
+    "heldout_fraction",
+    "extend_vocab",
+    "mask_time_prob",
+    "mask_time_length",
+)
 
 
 def _job_name(job: JobFolder) -> str:
     """The job's name, or its folder's when its job.json cannot be read."""
     try:
         return job.spec.name
-    except _UNREADABLE:
+    except UNREADABLE:
         return job.path.name
 
 
@@ -84,6 +90,21 @@ def _unreadable_note(folders: list[str]) -> Message:
     """What the notice adds about job folders left out because they cannot be read."""
     shown = ", ".join(folders)
     return (lambda: tr("tune.unreadable_jobs", folders=shown)) if folders else str
+
+
+def _joined(*messages: Message) -> Message:
+    """`messages` as one, a space between those that say something."""
+    return lambda: " ".join(filter(None, (m() for m in messages)))
+
+
+def _saved_result(job: JobFolder, card: ModelCard) -> JobResult:
+    """The result of a job whose child was killed after saving the tuned model (while the
+    confidence calibration was refitted, before its JobFinished), from the model's card: its
+    best step is that of its last best checkpoint, as the job chose the saved weights."""
+    best = [e.step for e in job.events() if isinstance(e, CheckpointSaved) and e.best]
+    adapter = job.adapter_dir if job.adapter_dir.is_dir() else None
+    step = best[-1] if best else card.steps
+    return JobResult(job.model_dir, adapter, card.cer_before, card.cer_after, step, card.steps)
 
 
 class TunePage(QWidget):
@@ -111,6 +132,7 @@ class TunePage(QWidget):
         self.events: list[Any] = []  # its events so far
         self.over = False  # its last event arrived (the child may still be exiting)
         self.stopped: JobFolder | None = None  # offered for resume or discard in the notice
+        self._refusal_shown = False  # the notice says one job at a time (until a child ends)
         self._checked_key: tuple | None = None
         self.loaded: Any = None  # the window's loaded model (app.worker.ModelSummary)
         self._build(training_sets)
@@ -205,6 +227,7 @@ class TunePage(QWidget):
     def _say(self, message: Message | str) -> None:
         """Show `message` in the notice, reworded on a language switch (a str, an error already
         worded in the UI language, as it is)."""
+        self._refusal_shown = False
         self._notice.say(message if callable(message) else lambda: message)
 
     def _show_notice(self, text: str) -> None:
@@ -225,7 +248,7 @@ class TunePage(QWidget):
         self.stopped = job
         self.resume_button.setVisible(bool(steps))
         self.discard_button.setVisible(job is not None)
-        self._say(lambda: " ".join(filter(None, (offer(), note()))))
+        self._say(_joined(offer, note))
 
     # ---- what to teach, check ------------------------------------------------------------
     def set_loaded_model(self, summary: Any) -> None:
@@ -325,11 +348,10 @@ class TunePage(QWidget):
             self.handle.start_new.emit(request)
 
     def resume(self, job: JobFolder | None) -> None:
-        """Continue `job` from its last checkpoint (same data order and optimizer state)."""
-        if job is None:
-            return
-        self._show_job(job)
-        self.handle.start.emit(str(job.path), "run", True)
+        """Continue `job` from its last checkpoint (same data order and optimizer state). The
+        page shows it once its child starts: refused, the offer and the Watch step stay."""
+        if job is not None:
+            self.handle.start.emit(str(job.path), "run", True)
 
     def cancel(self) -> None:
         """Stop after the current step; the child saves a checkpoint first."""
@@ -351,11 +373,17 @@ class TunePage(QWidget):
         return replayed.offset
 
     # ---- the supervisor's reports --------------------------------------------------------
+    def _set_busy(self, busy: bool) -> None:
+        """While a child runs (a job or a measurement) Resume waits, as Start does: a second
+        child would be refused."""
+        for button in (self.resume_button, self.watch.resume_button):
+            button.setEnabled(not busy)
+
     def _started(self, folder: str, kind: str, pid: int) -> None:
+        self._set_busy(True)
         if kind != "run":
             return
-        if self.job is None or self.job.path != Path(folder):
-            self._show_job(JobFolder(folder))
+        self._show_job(JobFolder(folder))  # new, or resumed: with what its earlier runs did
         self.watch.set_running(True)
         self.watch.say(lambda: tr("tune.watch.starting", pid=pid))
 
@@ -366,28 +394,40 @@ class TunePage(QWidget):
         self.watch.add(event)
         self.over = self.over or isinstance(event, TERMINAL)
         if isinstance(event, JobFinished):
-            r = event.result
-            self.result_job = self.job  # Use and Export act on it, also once another job runs
-            self.result.show_result(r, compare_heldout(self.events, r.best_step))
-            self.refresh_models()
-            self.show_step("result")
+            self._show_result(self.job, event.result, self.events)
+
+    def _show_result(self, job: JobFolder, result: JobResult, events: list[Any]) -> None:
+        self.result_job = job  # Use and Export act on it, also once another job runs
+        self.result.show_result(result, compare_heldout(events, result.best_step))
+        self.refresh_models()
+        self.show_step("result")
 
     def _ended(self, folder: str, kind: str, status: int, tail: str) -> None:
-        """The child ended without its last event: say how, in one sentence."""
+        """The child ended without its last event: say how, and what is kept, in a sentence
+        or two. Killed after saving the tuned model, the job is finished all the same."""
         key, values = status_key(status)
         if kind == "estimate":
             self.how.say(lambda: tr("tune.how.failed", message=tr(key, **values)))
             return
-        steps = JobFolder(folder).checkpoint_steps()
-
-        def said() -> str:
-            kept = tr("tune.died.kept", step=steps[-1]) if steps else tr("tune.died.nothing")
-            return f"{tr(key, **values)} {kept}"
-
-        self.watch.say(said)
+        job = JobFolder(folder)
+        card, steps = read_card(job.model_dir), job.checkpoint_steps()
+        if card is not None:
+            path = str(job.model_dir)
+            raw = partial(tr, "tune.died.uncalibrated", path=path) if not card.calibration else str
+            kept = _joined(partial(tr, "tune.died.saved"), raw)
+        elif steps:
+            kept = partial(tr, "tune.died.kept", step=steps[-1])
+        else:
+            kept = partial(tr, "tune.died.nothing")
+        self.watch.say(_joined(partial(tr, key, **values), kept))
         log.warning("tuning process for %s ended with status %s: %s", folder, status, tail)
+        if card is not None:
+            self._show_result(job, _saved_result(job, card), job.events())
 
     def _finished(self, folder: str, kind: str) -> None:
+        self._set_busy(False)
+        if self._refusal_shown:  # "one job at a time", said while this one ran
+            self._offer_first([self.stopped] if self.stopped is not None else [])
         if kind == "estimate":
             self.how.set_measuring(False)
         if kind != "run":
@@ -406,8 +446,11 @@ class TunePage(QWidget):
         self.how.say(lambda: tr("tune.how.failed", message=failure_text(failed)))
 
     def _refused(self, folder: str) -> None:
+        """Another child runs: said after the offer, which stays for later."""
         name = _job_name(JobFolder(folder))
-        self._say(lambda: tr("tune.one_job", name=name))
+        stopped = [self.stopped] if self.stopped is not None else []
+        self._offer_first(stopped, partial(tr, "tune.one_job", name=name))
+        self._refusal_shown = True
         self.how.set_measuring(False)
 
     # ---- jobs found on disk --------------------------------------------------------------
@@ -418,23 +461,26 @@ class TunePage(QWidget):
         running = next((j for j in jobs if j.state() == "running"), None)
         if running is not None:
             self.handle.attach.emit(str(running.path), self._show_job(running))
+            self.watch.set_running(True)  # its status as its events left it, not "Starting"
+            self._set_busy(True)
             name = _job_name(running)
             self._say(lambda: tr("tune.attached", name=name))
             return
         self._offer_first([j for j in jobs if j.state() in ("stopped", "new")])
 
-    def _offer_first(self, jobs: list[JobFolder]) -> None:
-        """Offer the first of `jobs` that can be read. One whose folder cannot be read is left
-        out, logged and named in the notice: the page opens all the same."""
+    def _offer_first(self, jobs: list[JobFolder], note: Message = str) -> None:
+        """Offer the first of `jobs` that can be read, with `note` after it. One whose folder
+        cannot be read is left out, logged and named in the notice: the page opens all the
+        same."""
         unreadable: list[str] = []
         for job in jobs:
             try:
-                self._offer(job, _unreadable_note(unreadable))
+                self._offer(job, _joined(note, _unreadable_note(unreadable)))
                 return
-            except _UNREADABLE as e:
+            except UNREADABLE as e:
                 log.warning("tuning job %s cannot be read; not offered: %s", job.path, e)
                 unreadable.append(str(job.path))
-        self._offer(None, _unreadable_note(unreadable))
+        self._offer(None, _joined(note, _unreadable_note(unreadable)))
 
     def _discard_stopped(self) -> None:
         job = self.stopped
@@ -489,7 +535,7 @@ class TunePage(QWidget):
         if ok and name.strip() and self._present(job.path):
             try:
                 rename_job(job, name)
-            except _UNREADABLE as e:
+            except UNREADABLE as e:
                 self._say(str(e))
             self.refresh_models()
 

@@ -24,7 +24,7 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 from engine.tune.config import TuneConfig
-from engine.tune.events import Estimate, JobFailed
+from engine.tune.events import Estimate, JobFailed, JobStarted
 from engine.tune.jobs import ChildKind, EventLog, JobFolder, child_command, running_job
 from engine.tune.wire import TERMINAL
 
@@ -33,6 +33,7 @@ __all__ = [
     "NewJob",
     "SupervisorHandle",
     "TuneSupervisor",
+    "run_over",
     "status_key",
 ]
 
@@ -77,7 +78,7 @@ class TuneSupervisor(QObject):
     event = Signal(str, object)  # job folder, a JobEvent of a run
     estimated = Signal(str, object)  # job folder, engine.tune.events.Estimate
     estimate_failed = Signal(str, object)  # job folder, its JobFailed
-    started = Signal(str, str, int)  # job folder, kind, pid
+    started = Signal(str, str, int)  # job folder, kind, pid: a child this session started
     ended = Signal(str, str, int, str)  # job folder, kind, exit status, log tail: no last event
     finished = Signal(str, str)  # job folder, kind: the child is gone (after its events)
     refused = Signal(str)  # folder of the job already running
@@ -150,17 +151,15 @@ class TuneSupervisor(QObject):
     def attach(self, folder: str, shown: int) -> None:
         """Follow a job whose child an earlier session of the app left running, relaying its
         events from byte `shown` of its events file on (those before it are on the page). A
-        child gone by now ends it at the first look, with what it wrote after `shown`."""
+        child gone by now ends it at the first look, with what it wrote after `shown`. Nothing
+        is started, so `started` is not emitted: the page shows the job as its events left it."""
         if self._followed is not None:
             return
         job = JobFolder(folder)
         events = EventLog(job.events_path("run"))
-        over = any(isinstance(e, TERMINAL) for e in events.read_new())  # shown or still to come
+        over = run_over(events.read_new())  # shown or still to come
         events.offset = shown
         self._follow(_Followed(job, "run", events, None, over=over))
-        pid = job.running_pid()
-        if pid is not None:
-            self.started.emit(str(job.path), "run", pid)
 
     def cancel(self) -> None:
         """Thread-safe: ask the running child to stop after its current step (it saves a
@@ -220,8 +219,9 @@ class TuneSupervisor(QObject):
 
     def _relay(self, followed: _Followed) -> None:
         folder = str(followed.job.path)
-        for event in followed.events.read_new():
-            followed.over = followed.over or isinstance(event, TERMINAL)
+        events = followed.events.read_new()
+        followed.over = run_over(events, followed.over)
+        for event in events:
             if followed.kind == "run":
                 self.event.emit(folder, event)
             elif isinstance(event, Estimate):
@@ -303,8 +303,19 @@ class SupervisorHandle(QObject):
         if self.thread is None:
             return
         self.shutdown.emit()
-        if self.thread.wait(timeout_ms):
-            self.thread = None
+        if not self.thread.wait(timeout_ms):  # a data check or a new job's sources still read
+            log.warning("tuning thread still busy after %d ms; closing anyway", timeout_ms)
+            return  # keep the QThread referenced: destroying a running one aborts (app.main)
+        self.thread = None
+
+
+def run_over(events: list[Any], over: bool = False) -> bool:
+    """Whether the last run in `events` has ended (`over`: whether it had before them). A
+    resumed run appends to its job's events file, so an earlier run's JobCancelled or JobFailed
+    is followed by the next run's JobStarted: only a last event after that ends this one."""
+    for event in events:
+        over = (over or isinstance(event, TERMINAL)) and not isinstance(event, JobStarted)
+    return over
 
 
 def status_key(status: int) -> tuple[str, dict[str, Any]]:

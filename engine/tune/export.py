@@ -81,12 +81,18 @@ class ModelCard:
 
 
 def read_card(folder: Path) -> ModelCard | None:
-    """The card a tuned model was saved with; None for other checkpoints or an unreadable one."""
+    """The card a tuned model was saved with; None for other checkpoints or an unreadable one.
+    A card from a newer Tingxie is read for the fields this one knows (the others are left
+    out), and one saved without the CER figures (not measured) reads them as None."""
     try:
         record = json.loads((Path(folder) / CARD_FILE).read_text(encoding="utf-8"))
+        known = {f.name for f in dataclasses.fields(ModelCard)}
+        record = {"cer_before": None, "cer_after": None} | {
+            k: v for k, v in record.items() if k in known
+        }
         record["normalization"] = tuple(record.get("normalization", ()))
         return ModelCard(**record)
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, AttributeError):
         return None
 
 

@@ -15,7 +15,8 @@ and the child: the app can close, crash or restart and still find what a job did
         .tingxie-lock    locked while a job runs there, naming its pid (`claim_output_dir`)
         checkpoints/ model/ adapter/    what `run_job` writes
         cache/           decoded audio and features while it runs (removed by a run that ends
-                         with no checkpoint to resume from, `drop_unresumable_cache`)
+                         with no checkpoint to resume from, or with its tuned model saved:
+                         `drop_unresumable_cache`)
     <root>/.estimates/<job id>/    an estimate's scratch job, removed once it is measured
 
 Process checks (`running_pid`) use POSIX signals and /proc, as the app targets Linux.
@@ -26,13 +27,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import logging
 import os
 import re
 import shutil
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -42,8 +44,9 @@ from engine.children import module_command
 from engine.errors import TingxieError
 
 from .config import TuneConfig
+from .data import Example
 from .events import Evaluated
-from .export import read_card
+from .export import CARD_FILE, read_card
 from .prepare import combine_sources
 from .wire import WireError, decode
 
@@ -55,18 +58,22 @@ except ImportError:  # Windows
 __all__ = [
     "CHECKPOINT_STATE",
     "ESTIMATES",
+    "UNREADABLE",
     "ChildKind",
     "Comparison",
     "EventLog",
+    "JobError",
     "JobFolder",
     "JobSpec",
     "JobState",
     "OutputDirError",
     "TunedModel",
+    "check_resumable",
     "checkpoint_dirs",
     "claim_output_dir",
     "compare_heldout",
     "delete_job",
+    "examples_digest",
     "find_jobs",
     "rename_job",
     "running_job",
@@ -85,6 +92,42 @@ def checkpoint_dirs(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.glob("step-*") if (p / CHECKPOINT_STATE).is_file())
+
+
+class JobError(TingxieError, ValueError):
+    """A job that cannot run as set up (its settings against its data or its checkpoints);
+    names the setting to change."""
+
+
+def examples_digest(examples: Sequence[Example]) -> str:
+    """The rows, their order and their (normalized) texts, as a count and a short hash: what a
+    resumed run's data must match."""
+    digest = hashlib.sha256()
+    for e in examples:
+        digest.update(f"{e.id}\t{e.text}\n".encode("utf-8", "surrogatepass"))
+    return f"{len(examples)} rows [{digest.hexdigest()[:8]}]"
+
+
+def check_resumable(folder: Path, settings: dict) -> None:
+    """Refuse to resume from `folder` when its state was trained with other `settings`: the
+    optimizer's moments, the data order and the head's rows would go on meaning what they
+    meant there. A state that cannot be read is left for `Job._restore` to name."""
+    try:
+        state = json.loads((folder / CHECKPOINT_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    saved = state.get("settings") if isinstance(state, dict) else None
+    if not isinstance(saved, dict):  # kept since this version only: resumes unchecked
+        return
+    changed = [n for n, value in settings.items() if n in saved and saved[n] != value]
+    if changed:
+        changes = "; ".join(f"{n} {_shown(saved[n])} → {_shown(settings[n])}" for n in changed)
+        raise JobError("tune.resume_changed", path=folder.parent.parent, changes=changes)
+
+
+def _shown(value: object) -> str:
+    """A setting's value as the message shows it: text as typed, the rest as JSON (null, 1e-05)."""
+    return value if isinstance(value, str) and value else json.dumps(value, ensure_ascii=False)
 
 
 # Marks a job's output_dir, written when a job (or `JobFolder.create`) first claims it.
@@ -195,6 +238,7 @@ ChildKind = Literal["run", "estimate"]
 CHILD_MODULE = "engine.tune.child"  # what a job's process runs (also how it is recognized)
 ESTIMATES = ".estimates"  # under the jobs' root: the scratch job folders of estimates
 _CACHE = "cache"  # decoded audio and features, as engine.tune.loop names it
+_COMBINED = "data.tsv"  # the manifest of a job on several sources (`combine_sources`)
 _EVENT_FILES: dict[str, str] = {"run": "events.jsonl", "estimate": "estimate.jsonl"}
 
 
@@ -204,6 +248,9 @@ def child_command(kind: ChildKind, folder: Path, resume: bool = False) -> list[s
 
 
 _SLUG = re.compile(r"[^\w.-]+")
+# What reading a job's own files can raise: damaged (a power cut mid-write), or not what this
+# version wrote (a setting a newer Tingxie added).
+UNREADABLE = (OSError, ValueError, TypeError, KeyError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +309,9 @@ class JobFolder:
         cls, root: Path, name: str, sources: list[str] | tuple[str, ...], config: TuneConfig
     ) -> JobFolder:
         """A new job folder for `config` on `sources` (combined into one manifest when there
-        are several); the config's data and output_dir are set to it, paths made absolute."""
+        are several); the config's data and output_dir are set to it, its other paths made
+        absolute from the current folder, where they were typed (a relative one in config.json
+        would be read from the job folder)."""
         stamp = datetime.now()
         slug = _SLUG.sub("-", name).strip("-.")[:40] or "job"
         path = Path(root) / f"{slug}-{stamp:%Y%m%d-%H%M%S}"
@@ -275,14 +324,9 @@ class JobFolder:
         try:  # a source that cannot be read leaves no half-made folder behind
             claim_output_dir(path, resume=False, lock=False)
             sources = tuple(str(Path(s).expanduser().resolve()) for s in sources)
-            model = Path(config.model).expanduser()
-            data = combine_sources(sources, path / "data.tsv")
-            config = replace(
-                config,
-                model=str(model.resolve()) if model.exists() else config.model,
-                data=data,
-                output_dir=str(path),
-            )
+            config = TuneConfig.from_dict(config.to_dict(), base=Path.cwd())
+            data = combine_sources(sources, path / _COMBINED)
+            config = replace(config, data=data, output_dir=str(path))
             config.save(job.config_path)
             job._write_spec(JobSpec(name, sources, config.model, stamp.isoformat("T")))
         except BaseException:
@@ -316,7 +360,13 @@ class JobFolder:
 
     @property
     def spec(self) -> JobSpec:
-        data = json.loads((self.path / "job.json").read_text(encoding="utf-8"))
+        """What job.json says (one of `UNREADABLE` when it cannot be read); what a newer
+        Tingxie added to it is left out."""
+        path = self.path / "job.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: not a mapping of name, sources, base_model, created")
+        data = {f.name: data[f.name] for f in fields(JobSpec)}
         data["sources"] = tuple(data["sources"])
         return JobSpec(**data)
 
@@ -326,7 +376,14 @@ class JobFolder:
 
     @property
     def config(self) -> TuneConfig:
-        return TuneConfig.load(self.config_path)
+        """The config as the job runs it where its folder is now (moved or copied elsewhere,
+        config.json still names where it was made): output_dir is this folder, and data that
+        named the job's own manifest is the one here."""
+        config = TuneConfig.load(self.config_path)
+        data = config.data
+        if Path(data) == Path(config.output_dir) / _COMBINED:
+            data = str(self.path / _COMBINED)
+        return replace(config, data=data, output_dir=str(self.path))
 
     def events(self, kind: ChildKind = "run") -> list[Any]:
         """Every event written so far."""
@@ -348,14 +405,18 @@ class JobFolder:
         ]
 
     def state(self) -> JobState:
-        """running: a child works on it; finished: the tuned model is saved; stopped: it
-        ended with checkpoints and no model (cancelled, crashed, killed: resume continues);
-        new: nothing to continue from."""
+        """running: a child works on it; finished: the tuned model is saved with its card
+        (one this version cannot read too), or saved without one and nothing to resume;
+        stopped: it ended with checkpoints and no model card (cancelled, crashed, killed, a
+        Whisper job before measuring its model: resume continues); new: nothing to continue
+        from, no model (what the app offers to discard)."""
         if self.running_pid() is not None:
             return "running"
-        if read_card(self.model_dir) is not None:
+        if (self.model_dir / CARD_FILE).is_file():
             return "finished"
-        return "stopped" if self.checkpoint_steps() else "new"
+        if self.checkpoint_steps():
+            return "stopped"
+        return "finished" if self.model_dir.is_dir() else "new"
 
     # ---- the child's side ----------------------------------------------------------------
     def write_pid(self) -> None:
@@ -374,8 +435,9 @@ class JobFolder:
 
     def drop_unresumable_cache(self) -> None:
         """Remove cache/ (the decoded audio and features, up to gigabytes) of a run that ended
-        before its first checkpoint: nothing resumes from it, and the app only discards it."""
-        if not self.checkpoint_steps():
+        before its first checkpoint or after its tuned model was saved: nothing resumes from it
+        (the app only discards the one, and the other is done)."""
+        if not self.checkpoint_steps() or read_card(self.model_dir) is not None:
             shutil.rmtree(self.path / _CACHE, ignore_errors=True)
 
     def request_cancel(self) -> None:
@@ -420,7 +482,7 @@ def find_jobs(root: Path) -> list[JobFolder]:
 def _created(job: JobFolder) -> str:
     try:
         return job.spec.created
-    except (OSError, ValueError, TypeError, KeyError):
+    except UNREADABLE:
         return ""
 
 
@@ -463,11 +525,14 @@ def tuned_models(root: Path) -> list[TunedModel]:
     for job in find_jobs(root):
         card = read_card(job.model_dir)
         if card is None:
+            if (job.model_dir / CARD_FILE).is_file():
+                log.warning("%s: its model card cannot be read; not listed", job.model_dir)
             continue
         try:
             spec = job.spec
-        except (OSError, ValueError, TypeError, KeyError):
-            continue
+        except UNREADABLE as e:  # listed under its folder's name, as the app names the job
+            log.warning("%s: job.json cannot be read (%s); listed as %s", job.path, e, job.id)
+            spec = JobSpec(job.id, (), card.base_model, "")
         models.append(
             TunedModel(
                 job=job,

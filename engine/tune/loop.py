@@ -24,7 +24,6 @@ from engine.atomic import atomic_write_text
 from engine.audio import SAMPLE_RATE
 from engine.chunking import FrameGeometry
 from engine.decode import CtcVocab, greedy_text
-from engine.errors import TingxieError
 from engine.lm import text_sentences
 from engine.metrics import cer
 from engine.model import LoadOptions
@@ -63,18 +62,18 @@ from .features import (
     encoder_channels_last,
     features_key,
 )
-from .jobs import CHECKPOINT_STATE, checkpoint_dirs, claim_output_dir
+from .jobs import (
+    CHECKPOINT_STATE,
+    JobError,
+    check_resumable,
+    checkpoint_dirs,
+    claim_output_dir,
+    examples_digest,
+)
 from .methods import MethodOptions, count_parameters, setup_method, trainable_state
 from .prepare import check_time_masks, validate_for_model
 
-__all__ = [
-    "DiskSpaceError",
-    "Job",
-    "JobError",
-    "check_resumable",
-    "examples_digest",
-    "run_job",
-]
+__all__ = ["DiskSpaceError", "Job", "JobError", "run_job"]
 
 log = logging.getLogger("tingxie.train")
 
@@ -96,11 +95,6 @@ _RESUME_SETTINGS = (
     "micro_batch_seconds", "mask_time_prob", "mask_time_length", "mask_feature_prob",
     "layerdrop", "seed", "heldout_fraction", "min_seconds", "max_seconds",
 )  # fmt: skip
-
-
-class JobError(TingxieError, ValueError):
-    """A job that cannot run as set up (its settings against its data or its checkpoints);
-    names the setting to change."""
 
 
 @dataclass(slots=True)
@@ -675,6 +669,7 @@ class Job:
         """What this run trains with, as its checkpoints keep it (`check_resumable`)."""
         cfg, data = self.cfg, self.data
         settings = {name: getattr(cfg, name) for name in _RESUME_SETTINGS}
+        settings["data"] = _inside(Path(cfg.data), self.out)  # a moved job's own data.tsv
         settings["normalize"] = asdict(cfg.normalize)
         settings["freeze_layers"] = options.freeze_layers if cfg.method == "partial" else None
         settings["train_examples"] = examples_digest(data.train)
@@ -860,7 +855,6 @@ class Job:
 
 def _fingerprint(model: torch.nn.Module) -> str:
     """sha256 over the trained weights in name order (compares processes and runs)."""
-    import hashlib
 
     digest = hashlib.sha256()
     for name, tensor in sorted(trainable_state(model).items()):
@@ -869,35 +863,10 @@ def _fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def examples_digest(examples: Sequence[Example]) -> str:
-    """The rows, their order and their (normalized) texts, as a count and a short hash: what a
-    resumed run's data must match."""
-    digest = hashlib.sha256()
-    for e in examples:
-        digest.update(f"{e.id}\t{e.text}\n".encode("utf-8", "surrogatepass"))
-    return f"{len(examples)} rows [{digest.hexdigest()[:8]}]"
-
-
-def check_resumable(folder: Path, settings: dict) -> None:
-    """Refuse to resume from `folder` when its state was trained with other `settings`: the
-    optimizer's moments, the data order and the head's rows would go on meaning what they
-    meant there. A state that cannot be read is left for `Job._restore` to name."""
-    try:
-        state = json.loads((folder / CHECKPOINT_STATE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    saved = state.get("settings") if isinstance(state, dict) else None
-    if not isinstance(saved, dict):  # kept since this version only: resumes unchecked
-        return
-    changed = [n for n, value in settings.items() if n in saved and saved[n] != value]
-    if changed:
-        changes = "; ".join(f"{n} {_shown(saved[n])} → {_shown(settings[n])}" for n in changed)
-        raise JobError("tune.resume_changed", path=folder.parent.parent, changes=changes)
-
-
-def _shown(value: object) -> str:
-    """A setting's value as the message shows it: text as typed, the rest as JSON (null, 1e-05)."""
-    return value if isinstance(value, str) and value else json.dumps(value, ensure_ascii=False)
+def _inside(path: Path, folder: Path) -> str:
+    """`path` as a resumed job compares it: relative to `folder` when inside it (the job's own
+    combined data.tsv, wherever the job folder has been moved to), else as given."""
+    return path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path)
 
 
 def _gist(error: Exception) -> str:

@@ -46,7 +46,7 @@ from .events import (
     StepProgress,
 )
 from .export import ModelCard, read_card
-from .jobs import checkpoint_dirs, claim_output_dir
+from .jobs import check_resumable, checkpoint_dirs, claim_output_dir, examples_digest
 from .prepare import Prepared, validate_for_model
 
 if TYPE_CHECKING:
@@ -167,7 +167,6 @@ def _heldout_key(base: str, heldout: list[Example], config: TuneConfig) -> str:
 def _settings(config: TuneConfig, train: list[Example]) -> dict:
     """What this job trains with, as its checkpoints keep it: a resume compares it with
     `engine.tune.loop.check_resumable`, which names each setting changed since."""
-    from .loop import examples_digest
 
     settings = {name: getattr(config, name) for name in _RESUME_SETTINGS}
     settings["normalize"] = asdict(config.normalize)
@@ -226,7 +225,6 @@ def run_whisper_job(
 
 def _run_claimed(config: TuneConfig, cancel: threading.Event, resume: bool) -> Iterator[JobEvent]:
     """`run_whisper_job` in its claimed output_dir."""
-    from .loop import check_resumable
     from .whisper_lora import WhisperCheckpoints, WhisperSaved, tune_whisper_lora
 
     out = Path(config.output_dir)

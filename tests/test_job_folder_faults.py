@@ -1,0 +1,153 @@
+"""Job folders as they are found on disk later: written by a newer Tingxie, copied from another
+machine, moved to another data folder, or set up with a path typed relative to where the app
+runs (tiny random model and tone corpus: seconds per job)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.testmodels import build_model
+from engine.tune import child
+from engine.tune.config import TuneConfig
+from engine.tune.events import JobFinished, JobStarted
+from engine.tune.export import CARD_FILE, ModelCard, read_card
+from engine.tune.jobs import CHECKPOINT_STATE, JobFolder, tuned_models
+from engine.tune.testdata import tone_corpus
+
+
+def _job(root: Path, name: str, sources: list[str] | None = None) -> JobFolder:
+    config = TuneConfig(model="base", data="x", output_dir="y", steps=10)
+    return JobFolder.create(root, name, sources or [str(root / "a.tsv")], config)
+
+
+def _finished(root: Path, name: str) -> JobFolder:
+    """A job as a finished run leaves it, without its checkpoints (copied without them)."""
+    job = _job(root, name)
+    for folder in (job.model_dir, job.adapter_dir):
+        folder.mkdir()
+        ModelCard("base", "lora", 10, 8, 30.0, 2, 0.5, 0.25, "x").write(folder)
+    return job
+
+
+def _edit(path: Path, change) -> None:
+    record = json.loads(path.read_text(encoding="utf-8"))
+    change(record)
+    path.write_text(json.dumps(record), encoding="utf-8")
+
+
+# ---- cards and specs written by another version ------------------------------------------
+
+
+def test_a_card_from_a_newer_version_or_without_its_cer_is_read(tmp_path):
+    newer = _finished(tmp_path, "newer")
+    _edit(newer.model_dir / CARD_FILE, lambda d: d.update(speaker_adapt=True))
+    unmeasured = _finished(tmp_path, "unmeasured")
+    _edit(unmeasured.model_dir / CARD_FILE, lambda d: (d.pop("cer_before"), d.pop("cer_after")))
+    card = read_card(newer.model_dir)
+    assert card is not None and card.steps == 10 and card.cer_after == 0.25
+    card = read_card(unmeasured.model_dir)
+    assert card is not None and card.cer_before is None and card.cer_after is None
+    assert newer.state() == unmeasured.state() == "finished"
+    assert sorted(m.name for m in tuned_models(tmp_path)) == ["newer", "unmeasured"]
+
+
+def test_a_saved_model_is_finished_even_when_its_card_cannot_be_read(tmp_path):
+    damaged = _finished(tmp_path, "damaged")
+    (damaged.model_dir / CARD_FILE).write_text("{not json", encoding="utf-8")
+    assert damaged.state() == "finished"  # never "new": the app would offer it for discard
+    # a model with no card and no checkpoint to resume from is kept as well
+    bare = _job(tmp_path, "bare")
+    bare.model_dir.mkdir()
+    (bare.model_dir / "model.bin").write_bytes(b"weights")
+    assert bare.state() == "finished"
+    # a Whisper job killed before measuring its model (no card yet) resumes and writes it again
+    (bare.path / "checkpoints" / "step-4").mkdir(parents=True)
+    (bare.path / "checkpoints" / "step-4" / CHECKPOINT_STATE).write_text("{}")
+    assert bare.state() == "stopped"
+
+
+def test_a_finished_job_whose_job_json_has_an_unknown_key_is_listed(tmp_path):
+    newer = _finished(tmp_path, "newer spec")
+    _edit(newer.path / "job.json", lambda d: d.update(notes="ward 3"))
+    assert newer.spec.name == "newer spec"
+    damaged = _finished(tmp_path, "damaged spec")
+    (damaged.path / "job.json").write_text("{not json", encoding="utf-8")
+    models = {m.name: m for m in tuned_models(tmp_path)}
+    assert set(models) == {"newer spec", damaged.id}  # listed under its folder's name
+    assert models[damaged.id].sources == () and models[damaged.id].base_model == "base"
+    assert models["newer spec"].sources == (str(tmp_path / "a.tsv"),)
+
+
+# ---- paths ---------------------------------------------------------------------------------
+
+
+def test_a_moved_job_reads_its_settings_from_where_it_is(tmp_path):
+    sources = [str(tmp_path / "a.tsv"), str(tmp_path / "b.tsv")]
+    for i, source in enumerate(sources):
+        Path(source).write_text(f"path\ttext\n{i}.wav\t天\n", encoding="utf-8")
+    job = _job(tmp_path / "old", "two sources", sources)
+    assert job.config.data == str(job.path / "data.tsv")
+    shutil.move(tmp_path / "old", tmp_path / "new")
+    moved = JobFolder(tmp_path / "new" / job.id)
+    assert moved.config.output_dir == str(moved.path)
+    assert moved.config.data == str(moved.path / "data.tsv")  # its own copy, rebased
+    assert moved.spec.sources == tuple(sources)
+
+
+def test_a_relative_domain_text_is_read_from_where_it_was_typed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("ward-notes.txt").write_text("天地人和\n", encoding="utf-8")
+    config = TuneConfig(model="base", data="x", output_dir="y", domain_text="ward-notes.txt")
+    job = JobFolder.create(tmp_path / "tuning", "ward", [str(tmp_path / "a.tsv")], config)
+    assert job.config.domain_text == str(tmp_path / "ward-notes.txt")
+    assert job.config.model == "base"  # no such folder here: a Hub id, as typed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sources", [1, 2])
+def test_a_moved_job_resumes_from_its_checkpoint_in_its_new_folder(tmp_path, sources):
+    """Two sources: the job trains on its own combined data.tsv, which moved with it."""
+    model = build_model(tmp_path / "base", "tiny", chars="天地人和", seed=0)
+    data = [
+        tone_corpus(tmp_path / f"data{i}", 16 // sources, char_seconds=0.1, seed=i)
+        for i in range(sources)
+    ]
+    config = TuneConfig(
+        model=str(model),
+        data=str(data[0]),
+        output_dir="unused",
+        method="lora",
+        steps=2,
+        learning_rate=1e-2,
+        batch_seconds=2.0,
+        micro_batch_seconds=1.0,
+        min_seconds=0.1,
+        heldout_fraction=0.2,
+        eval_every=1,
+        save_every=1,
+        mask_time_prob=0.0,
+        precision="fp32",
+        device="cpu",
+    )
+    old_root = tmp_path / "old" / "tuning"
+    job = JobFolder.create(old_root, "clinic", [str(d) for d in data], config)
+    assert child.run("run", job.path) == 0
+    # killed while saving its model: the checkpoints are kept, the model is not
+    shutil.rmtree(job.model_dir)
+    shutil.rmtree(job.adapter_dir)
+    new_root = tmp_path / "new" / "tuning"
+    new_root.parent.mkdir()
+    shutil.move(old_root, new_root)
+    moved = JobFolder(new_root / job.id)
+    assert moved.state() == "stopped"
+    assert child.run("run", moved.path, resume=True) == 0
+    events = moved.events()
+    assert [e.resumed_from_step for e in events if isinstance(e, JobStarted)][-1] == 2
+    assert isinstance(events[-1], JobFinished)
+    assert events[-1].result.model_dir == moved.model_dir
+    assert moved.state() == "finished" and not old_root.exists()
+    assert [m.job for m in tuned_models(new_root)] == [moved]
