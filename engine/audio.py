@@ -181,9 +181,17 @@ def _check_file(path: str | os.PathLike[str]) -> Path:
     return p
 
 
+def _sf_name(p: Path) -> str | bytes:
+    """`p` as libsndfile opens it: the file system's bytes on POSIX, where a name that is not
+    valid UTF-8 (a Latin-1 réunion.wav from an old Windows share) is text soundfile cannot
+    encode; text on Windows, where soundfile opens it by its wide-character name. (PyAV
+    encodes such text back to the bytes itself.)"""
+    return str(p) if os.name == "nt" else os.fsencode(p)
+
+
 def _probe_soundfile(p: Path) -> AudioInfo | None:
     """libsndfile's view of the file, or None where FFmpeg should decode it instead."""
-    info = sf.info(str(p))
+    info = sf.info(_sf_name(p))
     if str(info.subtype).startswith("MPEG_LAYER"):  # MP3 inside WAV: see _PYAV_EXTENSIONS
         return None
     if info.frames == 0 or info.samplerate <= 0:
@@ -377,7 +385,7 @@ def _probe_by_content(p: Path) -> AudioInfo:
 
 def _soundfile_blocks(p: Path, start_frame: int) -> Iterator[tuple[int, np.ndarray]]:
     try:
-        f = sf.SoundFile(str(p))
+        f = sf.SoundFile(_sf_name(p))
     except sf.SoundFileError as e:  # changed or removed since it was probed
         raise AudioError("audio.unreadable", path=p, detail=_one_line(e)) from e
     position, error = start_frame, None

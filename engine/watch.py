@@ -34,7 +34,7 @@ from pathlib import Path
 from .atomic import atomic_write_text
 from .audio import is_supported
 from .errors import TingxieError
-from .writers import FORMATS
+from .writers import FORMATS, json_text
 
 __all__ = [
     "STATE_FILE",
@@ -369,7 +369,7 @@ class FolderWatch:
         again first (another folder's watch may write into it), then written atomically;
         raises OSError when it cannot be (a full disk): `path` is then not remembered, and is
         handed out again once it has settled again."""
-        stamp = self._handed.pop(path)
+        stamp = self._handed[path]  # kept until recorded: a failure may `release` it
         self._seen.pop(path, None)
         key = self._key(path)
         folders = self._load() or dict(self._folders)
@@ -388,8 +388,9 @@ class FolderWatch:
             folder: {"done": f.done, "names": f.names, "marks": f.marks}
             for folder, f in folders.items()
         }}  # fmt: skip
-        atomic_write_text(self.state_file, json.dumps(state, ensure_ascii=False, indent=1))
+        atomic_write_text(self.state_file, json_text(state))
         self._folders = folders
+        del self._handed[path]
 
     def release(self, path: Path) -> None:
         """Give `path` back unfinished, as `ready()` handed it out (its job was cancelled, or

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -28,9 +29,12 @@ from .atomic import atomic_write_text
 from .punctuation import is_mark
 from .results import Char, Segment, TranscriptionInfo, speaker_name
 
-__all__ = ["FORMATS", "Cue", "CueLimits", "plan_cues", "render", "timestamp", "write"]
+__all__ = ["FORMATS", "Cue", "CueLimits", "json_text", "plan_cues", "render", "timestamp", "write"]
 
 FORMATS = ("txt", "srt", "vtt", "json")
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # a name's bytes that are not UTF-8, as os.fsdecode
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +202,15 @@ def _json_segment(s: Segment, names: Mapping[int, str] | None) -> dict:
     return s.to_dict() | {"confidence": s.confidence, "speaker": speaker, "speaker_id": s.speaker}
 
 
+def json_text(data: dict) -> str:
+    """`data` as JSON that is UTF-8 text whatever the file names in it. A name whose bytes are
+    not UTF-8 (a Latin-1 réunion.wav from an old Windows share) is text with lone surrogates
+    (os.fsdecode), which UTF-8 cannot encode: they are written as JSON's \\udcXX escapes, which
+    read back as the same text (os.fsencode gives its bytes again). Other text stays readable."""
+    text = json.dumps(data, ensure_ascii=False, indent=1)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+
+
 def _json(
     segments: Sequence[Segment],
     info: TranscriptionInfo | None,
@@ -210,7 +223,7 @@ def _json(
         "speakers": {str(k): speaker_name(k, names) for k in ids},
         "segments": [_json_segment(s, names) for s in segments],
     }
-    return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
+    return json_text(doc) + "\n"
 
 
 def _txt(segments: Sequence[Segment], names: Mapping[int, str] | None) -> str:
@@ -259,7 +272,7 @@ def write(
     if fmt not in FORMATS:
         raise ValueError(
             f"{path}: cannot tell the format from the suffix {path.suffix!r}; "
-            f"name the file .{' / .'.join(FORMATS)} or pass fmt"
+            f"name the file .{' / .'.join(FORMATS)}"
         )
     atomic_write_text(path, render(segments, fmt, info, speakers))
     return path

@@ -72,15 +72,15 @@ def test_bad_files_are_reported_and_the_others_complete(
     assert not (tmp_path / "notes.txt").exists()
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 2
-    assert "notes.wav" in errors[0] and "missing.flac" in errors[1]
+    assert "missing.flac" in errors[0] and "notes.wav" in errors[1]  # missing: before loading
     assert "Traceback" not in err
     # The summary names each failed file on one line; the message is printed once, inline
     # (the old summary repeated every message: each error then appeared twice).
     assert err.splitlines()[-4:] == [
         "1 of 3 files transcribed",
         "failed:",
-        f"  {fake}",
         f"  {missing}",
+        f"  {fake}",
     ]
     for line in errors:
         assert err.count(line.removeprefix("error: ")) == 1
@@ -97,7 +97,8 @@ def test_same_names_from_different_folders_do_not_overwrite(
 
 
 def test_bad_model_is_one_line_and_exit_2(tmp_path, capsys):
-    rc = cli("x.wav", "--model", str(tmp_path / "no-such-model"))
+    (tmp_path / "x.wav").touch()  # a missing input is told without loading a model
+    rc = cli(str(tmp_path / "x.wav"), "--model", str(tmp_path / "no-such-model"))
     err = capsys.readouterr().err
     assert rc == 2
     assert err.count("\n") == 1 and "no-such-model" in err and "Traceback" not in err
@@ -111,6 +112,7 @@ def test_default_model_offline_points_at_the_demo_model(tmp_path, monkeypatch, c
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cmd, "DEMO_MODEL_DIR", demo)
     monkeypatch.setattr(cmd, "DEFAULT_MODEL", "tingxie-tests/not-in-any-cache")
+    (tmp_path / "x.wav").touch()  # a missing input is told without loading a model
     rc = cli("x.wav", "--model", "tingxie-tests/not-in-any-cache")
     err = capsys.readouterr().err
     assert rc == 2

@@ -210,7 +210,7 @@ def test_write_picks_the_format_from_the_suffix(tmp_path, fmt: str):
 def test_bad_format_or_suffix_says_what_to_do(tmp_path):
     with pytest.raises(ValueError, match="choose one of txt, srt, vtt, json"):
         render(SEGMENTS, "docx")
-    with pytest.raises(ValueError, match=r"out\.docx.*pass fmt"):
+    with pytest.raises(ValueError, match=r"out\.docx.*name the file .*\.json$"):
         write(SEGMENTS, tmp_path / "out.docx")
 
 

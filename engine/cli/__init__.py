@@ -7,8 +7,10 @@ own module exposing `add_parser(subparsers)` and `run(args) -> int` (the exit st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import sys
 
 from engine import version
@@ -55,13 +57,69 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number ≥ 1, refused when the command line is read, naming the
+    option (`argument --limit: '0' is not …`) rather than the engine's field."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ≥ 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    return int(args.run(args) or 0)
+    """Run one subcommand; its exit status. Ctrl+C ends any of them with one line (status 130),
+    and a reader that stops early (`| head`) quietly (141, as a shell reports SIGPIPE)."""
+    _readable_output()
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
+        status = int(args.run(args) or 0)
+        if sys.stdout is not None:  # a reader gone is found here, not in the exit's flush
+            sys.stdout.flush()
+        return status
+    except KeyboardInterrupt:  # transcribe's loop and tune say more, and return 130 themselves
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        _discard_stdout()
+        return 141
+
+
+def _readable_output() -> None:
+    """Make stdout and stderr take Chinese: one that cannot (Windows' cp1252 where output is
+    redirected) fails on the first character, --help included. A file or pipe gets UTF-8, so
+    the text stays readable; a terminal keeps its encoding and shows escapes (\\u542c)."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None)
+        if encoding is None or not hasattr(stream, "reconfigure") or _encodes(encoding):
+            continue
+        if stream.isatty():
+            stream.reconfigure(errors="backslashreplace")
+        else:
+            stream.reconfigure(encoding="utf-8")
+
+
+def _encodes(encoding: str) -> bool:
+    try:
+        "听写".encode(encoding)
+    except (LookupError, UnicodeEncodeError):
+        return False
+    return True
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device once its reader is gone: the interpreter flushes it on
+    the way out, which would raise (and print) the broken pipe again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(OSError, ValueError):  # no file descriptor (stdout replaced)
+        os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.library.store import Store, StoreError
     from engine.model import DEFAULT_MODEL, model_vocab
 
+    from .library import check_transcript_id
+
     model = args.model or DEFAULT_MODEL
     vocab = model_vocab(model)
     try:
@@ -74,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 1
+            for tid in args.transcript:
+                check_transcript_id(tid)
             # Each transcript once however often it is named (`-t 1 -t 1`).
             ids = list(dict.fromkeys(args.transcript)) or [
                 t.id for t in store.list_transcripts(limit=1_000_000)

@@ -52,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
                 "model it was exported from"
             )
         model = load_model(args.model, LoadOptions(device=args.device, backend="torch"))
+        # Once, as the option it is, rather than as each file's failure.
+        layers = int(model.model.config.num_hidden_layers)
+        if not -layers - 1 <= args.layer <= layers:
+            raise ValueError(f"--layer {args.layer}: this model has layers 0-{layers} (-1 = last)")
         if args.out is not None:
             _check_folder(args.out)  # found before the model runs, not after
     except (ValueError, ModelLoadError, OutputError) as e:

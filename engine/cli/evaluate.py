@@ -10,7 +10,7 @@ from pathlib import Path
 
 from engine.calibration import CALIBRATION_FILE
 
-from . import ALLOW_PICKLE_HELP, BACKEND_HELP
+from . import ALLOW_PICKLE_HELP, BACKEND_HELP, positive_int
 
 __all__ = ["add_parser", "format_report", "run"]
 
@@ -35,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.add_argument("--plot", type=Path, help="write a reliability diagram to this PNG file")
-    p.add_argument("--limit", type=int, help="evaluate only the first N rows")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="evaluate only the first N rows")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to run")
     p.add_argument("--allow-pickle", action="store_true", help=ALLOW_PICKLE_HELP)
     p.add_argument(

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import ALLOW_PICKLE_HELP
+from . import ALLOW_PICKLE_HELP, positive_int
 
 __all__ = ["add_parser", "run"]
 
@@ -41,7 +41,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="MANIFEST",
         help="onnx only: also compare CER on these utterances",
     )
-    p.add_argument("--check-limit", type=int, default=100, help="rows of MANIFEST used")
+    p.add_argument(
+        "--check-limit", type=positive_int, default=100, metavar="N", help="rows of MANIFEST used"
+    )
     p.add_argument("--allow-pickle", action="store_true", help=ALLOW_PICKLE_HELP)
     p.set_defaults(run=run)
 

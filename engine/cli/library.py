@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from engine.library.store import Store
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "check_transcript_id", "run"]
+
+# SQLite's INTEGER: a signed 64-bit number. sqlite3 refuses a larger one (OverflowError)
+# before any look-up, so an id outside it is checked here.
+_SQLITE_INTEGERS = range(-(2**63), 2**63)
+# The files of a store: its database and those SQLite keeps beside it.
+_STORE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 
 def add_parser(subparsers) -> None:
@@ -33,6 +39,12 @@ def add_parser(subparsers) -> None:
         help="write transcript ID to FILE (format from the suffix: txt, srt, vtt, json)",
     )
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="with --export: replace a FILE that exists (default: it is kept, and nothing is "
+        "written)",
+    )
+    p.add_argument(
         "--script", choices=SCRIPTS, default="original", help="script of the listing or export"
     )
     p.add_argument(
@@ -50,11 +62,13 @@ def run(args: argparse.Namespace) -> int:
         # A --db that does not exist is a typo, never a new library.
         with Store(args.db, create=args.db is None) as store:
             if args.export:
-                return _export(store, *args.export, script=args.script)
+                return _export(store, *args.export, script=args.script, overwrite=args.overwrite)
             _list(store, args.query, args.script)
     except KeyError as e:
         print(f"error: {e.args[0]}; `tingxie-cli library` lists the ids", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the listing's reader stopped (`| head`): tingxie-cli ends quietly
+        raise
     except (StoreError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -77,10 +91,19 @@ def _list(store: Store, query: str, script: str) -> None:
         print(said, file=sys.stderr)
 
 
-def _export(store: Store, tid: str, file: str, script: str) -> int:
-    """Write transcript `tid` to `file`; 1 with a message for an id that is not a number or
-    a folder that does not exist."""
+def check_transcript_id(tid: int) -> None:
+    """KeyError, as the store's for an id it does not hold, for one SQLite cannot hold."""
+    if tid not in _SQLITE_INTEGERS:
+        raise KeyError(f"transcript {tid} is not in the store")
+
+
+def _export(store: Store, tid: str, file: str, script: str, overwrite: bool) -> int:
+    """Write transcript `tid` to `file`; 1 with a message for an id that is not a number, a
+    folder that does not exist, a FILE that exists (unless `overwrite`) or that is the store's
+    own (always: writing it would destroy the library)."""
     from engine.library.script import export
+
+    from .transcribe import OutputError, check_new
 
     try:
         number = int(tid)
@@ -99,12 +122,21 @@ def _export(store: Store, tid: str, file: str, script: str) -> int:
             file=sys.stderr,
         )
         return 1
-    written = export(
-        store.segments(number),
-        path,
-        script=script,
-        info=store.info(number),
-        speakers=store.speaker_names(number),
-    )
+    check_transcript_id(number)
+    segments, info = store.segments(number), store.info(number)
+    own = {store.path.with_name(store.path.name + s).resolve() for s in _STORE_SUFFIXES}
+    if path.resolve() in own:
+        print(
+            f"error: {path}: that is the library's own file ({store.path}); name another FILE",
+            file=sys.stderr,
+        )
+        return 1
+    if not overwrite:
+        try:
+            check_new([path], instead="name another FILE")
+        except OutputError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    written = export(segments, path, script=script, info=info, speakers=store.speaker_names(number))
     print(f"wrote {written}")
     return 0

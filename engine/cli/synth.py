@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from contextlib import closing
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.atomic import folder_problem
+
+if TYPE_CHECKING:
+    from engine.tune.synth import SynthOptions
 
 __all__ = ["add_parser", "run"]
 
@@ -15,10 +23,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="synthesize Mandarin speech (espeak-ng) from a text file, with augmentation",
         description="Render each line of TEXT as 16 kHz speech with espeak-ng's pinyin voice, "
         "varying speed, pitch, voice, reverberation and noise, and write OUT/wav/*.wav plus "
-        "OUT/manifest.tsv (columns path, text). The same seed gives the same corpus.",
+        "OUT/manifest.tsv (columns path, text). The same seed gives the same corpus. The "
+        "manifest is written last, once every utterance is rendered; Ctrl+C removes the wavs "
+        "written.",
     )
     p.add_argument("text", type=Path, help="UTF-8 text file, one sentence per line")
     p.add_argument("out", type=Path, help="output folder (created)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a dataset already in OUT (default: an OUT holding manifest.tsv or files "
+        "in wav/, your own recordings or an earlier corpus, is refused before anything is "
+        "rendered)",
+    )
     p.add_argument("--copies", type=int, default=1, help="renderings per sentence (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
@@ -45,11 +62,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _range(option: str, text: str, kind: type) -> tuple:
+def _range(option: str, text: str, kind: type, lowest: float, highest: float = math.inf) -> tuple:
+    """MIN-MAX as typed for `option`, with lowest <= MIN <= MAX <= highest."""
     try:
         low, high = (kind(x) for x in text.split("-"))
     except ValueError as e:
         raise ValueError(f"{option} {text!r}: give MIN-MAX, e.g. {option} 1-3") from e
+    if not lowest <= low <= high <= highest:
+        bounds = f"{lowest:g} <= MIN <= MAX" + (f" <= {highest:g}" if highest < math.inf else "")
+        raise ValueError(f"{option} {text}: give MIN-MAX with {bounds}, e.g. {option} 1-3")
     return low, high
 
 
@@ -60,32 +81,75 @@ def _snrs(text: str) -> tuple[float | None, ...]:
         raise ValueError(f"--snr {text!r}: give numbers in dB or 'clean', comma-separated") from e
 
 
-def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+def _options(args: argparse.Namespace) -> SynthOptions:
+    """The options as typed, each error naming its option (SynthOptions' name its fields)."""
+    from engine.tune.synth import SynthOptions
 
-    from engine.tune.synth import SynthError, SynthOptions, read_sentences, synthesize
+    if args.copies < 1:
+        raise ValueError(f"--copies {args.copies}: give 1 or more renderings per sentence")
+    if not 0.0 <= args.reverb <= 1.0:
+        raise ValueError(f"--reverb {args.reverb:g}: give the share of renderings, 0 to 1")
+    return SynthOptions(
+        seed=args.seed,
+        copies=args.copies,
+        snr_choices=_snrs(args.snr),
+        reverb_probability=args.reverb,
+        sentences_range=_range("--sentences", args.sentences, int, 1),
+        silence_range=_range("--silence", args.silence, float, 0, 30),
+        workers=args.workers,
+    )
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    """Refuse, before anything is rendered, an OUT that holds a dataset (the user's own
+    recordings and manifest, an earlier corpus) unless --overwrite, or cannot take files."""
+    held = ["manifest.tsv"] if (out / "manifest.tsv").exists() else []
+    if (out / "wav").is_dir() and any((out / "wav").iterdir()):
+        held.append("files in wav/")
+    if held and not overwrite:
+        raise ValueError(
+            f"{out} already holds a dataset ({', '.join(held)}); add --overwrite to replace "
+            "it, or give another OUT folder"
+        )
+    problem = folder_problem(out)
+    if problem:
+        raise ValueError(f"{out}: {problem}; give another OUT folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.tune.synth import SynthError, read_sentences
 
     try:
-        options = SynthOptions(
-            seed=args.seed,
-            copies=args.copies,
-            snr_choices=_snrs(args.snr),
-            reverb_probability=args.reverb,
-            sentences_range=_range("--sentences", args.sentences, int),
-            silence_range=_range("--silence", args.silence, float),
-            workers=args.workers,
-        )
+        options = _options(args)
         sentences = read_sentences(args.text)
-        seconds = 0.0
-        with tqdm(unit="utt", file=sys.stderr, mininterval=1.0) as bar:
-            for progress in synthesize(sentences, args.out, options):
-                seconds += progress.seconds
-                bar.total = progress.total
-                bar.update(1)
+        _check_out(args.out, args.overwrite)
+        total, seconds = _render(sentences, args.out, options)
     except (ValueError, SynthError, OSError) as e:
         print(f"tingxie-cli synth: {e}", file=sys.stderr)
         return 2
-    print(
-        f"{progress.total} utterances, {seconds / 3600:.2f} h of audio -> {args.out}/manifest.tsv"
-    )
+    print(f"{total} utterances, {seconds / 3600:.2f} h of audio -> {args.out}/manifest.tsv")
     return 0
+
+
+def _render(sentences: list[str], out: Path, options: SynthOptions) -> tuple[int, float]:
+    """Render the corpus with a progress bar: utterances and seconds of audio. Ctrl+C is said
+    in one line, saying what was left, and goes on to engine.cli's main (status 130)."""
+    from tqdm import tqdm
+
+    from engine.tune.synth import synthesize
+
+    total, seconds = 0, 0.0
+    try:
+        with (
+            tqdm(unit="utt", file=sys.stderr, mininterval=1.0) as bar,
+            closing(synthesize(sentences, out, options)) as rendering,
+        ):
+            for progress in rendering:
+                total, seconds = progress.total, seconds + progress.seconds
+                bar.total = total
+                bar.update(1)
+    except KeyboardInterrupt:
+        print(f"tingxie-cli synth: stopped: the wavs written in {out / 'wav'} are removed, "
+              "and no manifest.tsv is written", file=sys.stderr)  # fmt: skip
+        raise
+    return total, seconds

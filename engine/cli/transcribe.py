@@ -22,7 +22,7 @@ from engine.transcribe import TranscribeOptions, Transcriber
 from engine.watch import media_files, unique_base
 from engine.writers import FORMATS, write
 
-from . import ALLOW_PICKLE_HELP, BACKEND_HELP
+from . import ALLOW_PICKLE_HELP, BACKEND_HELP, positive_int
 
 log = logging.getLogger("tingxie.cli")
 
@@ -68,16 +68,6 @@ def _formats(text: str) -> list[str]:
             f"unknown format {', '.join(bad) or repr(text)}; choose from {','.join(FORMATS)}"
         )
     return list(dict.fromkeys(fmts))
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ≥ 1")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -142,7 +132,7 @@ def add_transcription_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=defaults.batch_size,
         metavar="N",
         help=f"chunks of {defaults.chunk_seconds:g} s run together "
@@ -202,7 +192,7 @@ def _speakers(text: str) -> SpeakerOptions:
     if text.strip().lower() == "auto":
         return SpeakerOptions()
     try:
-        return SpeakerOptions(speakers=_positive_int(text))
+        return SpeakerOptions(speakers=positive_int(text))
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
             f"{text!r}: give auto, or the number of speakers (a whole number ≥ 1)"
@@ -261,16 +251,18 @@ def _check_not_inputs(path: Path, targets: list[Path], inputs: set[Path]) -> Non
             )
 
 
-def _check_new(targets: list[Path]) -> None:
+def check_new(
+    targets: list[Path], instead: str = "write the transcripts to another folder with --out DIR"
+) -> None:
     """Refuse to replace a file that was there before this run (an earlier run's transcript,
-    or the user's own notes named like one), before the model runs; --overwrite allows it."""
+    or the user's own notes named like one), before the model runs; --overwrite allows it.
+    `instead`: the other way out (`library --export`: another FILE)."""
     there = [t for t in targets if t.exists()]
     if there:
         verb = "already exists" if len(there) == 1 else "already exist"
         raise OutputError(
             f"{', '.join(map(str, there))} {verb}; add --overwrite to replace "
-            f"{'it' if len(there) == 1 else 'them'}, or write the transcripts to another "
-            "folder with --out DIR"
+            f"{'it' if len(there) == 1 else 'them'}, or {instead}"
         )
 
 
@@ -336,6 +328,13 @@ def prepare(
 ) -> tuple[Transcriber, TranscribeOptions, Punctuator | None] | int:
     """Options checked, output folder made and found writable, models loaded (speech, and
     punctuation unless --no-punctuation); or the exit status of a failure."""
+    checked = _checked_options(args)
+    return checked if isinstance(checked, int) else _load_models(args, *checked)
+
+
+def _checked_options(args: argparse.Namespace) -> tuple[TranscribeOptions, LoadOptions] | int:
+    """The options checked and --speakers' packages found, before any input is looked at; or 2,
+    the error printed."""
     try:
         options = TranscribeOptions(
             batch_size=args.batch_size,
@@ -362,6 +361,14 @@ def prepare(
         except SpeakersUnavailable as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+    return options, load
+
+
+def _load_models(
+    args: argparse.Namespace, options: TranscribeOptions, load: LoadOptions
+) -> tuple[Transcriber, TranscribeOptions, Punctuator | None] | int:
+    """--out made and found writable, then the punctuation and speech models loaded and the
+    decoder made; or 2, the error printed."""
     if args.out is not None:
         try:
             _check_folder(args.out)
@@ -408,10 +415,12 @@ def prepare(
     return transcriber, options, punctuator
 
 
-def _expand(names: list[str], recursive: bool) -> list[tuple[Path, Path]]:
-    """(file, its folder's place under --out) for every input; a folder gives its media files,
-    counted before anything starts. Among several inputs, a transcript is skipped."""
-    inputs = []
+def _expand(names: list[str], recursive: bool) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """(file, its folder's place under --out) for every input, and the inputs that do not
+    exist, each reported here: a typo is told before a model loads (offline, the model's error
+    would hide it). A folder gives its media files, counted before anything starts. Among
+    several inputs, a transcript is skipped."""
+    inputs, missing = [], []
     for name in names:
         path = Path(name)
         if path.is_dir():
@@ -419,11 +428,14 @@ def _expand(names: list[str], recursive: bool) -> list[tuple[Path, Path]]:
             note = "" if found or recursive else _in_subfolders(path)
             print(f"{path}: {len(found)} audio and video files{note}", file=sys.stderr)
             inputs += [(f, f.parent.relative_to(path)) for f in found]
+        elif not path.expanduser().exists():
+            print(failure_line(path, AudioError("audio.missing", path=path)), file=sys.stderr)
+            missing.append(name)
         elif len(names) > 1 and _is_transcript(path):
             print(f"{path}: skipped, a transcript or other text file, not audio", file=sys.stderr)
         else:
             inputs.append((path, Path()))
-    return inputs
+    return inputs, missing
 
 
 def _in_subfolders(folder: Path) -> str:
@@ -445,21 +457,25 @@ def _is_transcript(path: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    inputs = _expand(args.files, args.recursive)
-    if not inputs:
-        print("error: no audio or video files to transcribe", file=sys.stderr)
+    checked = _checked_options(args)
+    if isinstance(checked, int):
+        return checked
+    inputs, missing = _expand(args.files, args.recursive)
+    if not inputs:  # nothing to load a model for
+        if not missing:
+            print("error: no audio or video files to transcribe", file=sys.stderr)
         return 1
-    prepared = prepare(args)
+    prepared = _load_models(args, *checked)
     if isinstance(prepared, int):
         return prepared
     transcriber, options, punctuator = prepared
     try:
-        failures = _transcribe_all(transcriber, inputs, args, options, punctuator)
+        failures = missing + _transcribe_all(transcriber, inputs, args, options, punctuator)
     except KeyboardInterrupt:
         print("interrupted: transcripts already written are kept", file=sys.stderr)
         return 130
-    done = len(inputs) - len(failures)
-    print(f"{done} of {len(inputs)} files transcribed", file=sys.stderr)
+    total = len(missing) + len(inputs)
+    print(f"{total - len(failures)} of {total} files transcribed", file=sys.stderr)
     return summary(failures)
 
 
@@ -496,7 +512,7 @@ def _transcribe_all(
         try:
             _check_not_inputs(path, _targets(base, args.format), sources)
             if not args.overwrite:
-                _check_new(_targets(base, args.format))
+                check_new(_targets(base, args.format))
             if out is not None or path.is_file():  # no folder made for a missing input
                 _check_folder(base.parent)
             written = _transcribe_one(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import math
 import sys
 import time
 from pathlib import Path
@@ -47,14 +49,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="output file name pattern: {stem} (the file's name), {date}, {time} of the "
         "transcription (default: %(default)s)",
     )
-    p.add_argument("--settle", type=float, default=2.0, help="seconds unchanged before a file "
-                   "counts as complete (default: %(default)s)")  # fmt: skip
-    p.add_argument("--poll", type=float, default=1.0, help="seconds between looks")
+    p.add_argument("--settle", type=_seconds, default=2.0, help="seconds unchanged before a "
+                   "file counts as complete (default: %(default)s)")  # fmt: skip
+    p.add_argument("--poll", type=functools.partial(_seconds, above_zero=True), default=1.0,
+                   help="seconds between looks (default: %(default)s)")  # fmt: skip
     p.add_argument(
         "--once", action="store_true", help="transcribe what is there, then exit (no watching)"
     )
     add_transcription_options(p)
     p.set_defaults(run=run)
+
+
+def _seconds(text: str, *, above_zero: bool = False) -> float:
+    """--settle and --poll: a finite number of seconds, ≥ 0 (--poll, the pause between looks:
+    > 0), refused naming the option, not WatchOptions' fields."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (above_zero and value == 0):
+        bound = "> 0" if above_zero else "≥ 0"
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds {bound}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,7 +124,9 @@ def _transcribe_watched(
     line). A file that cannot be transcribed is remembered: it waits for a new version. One
     whose transcripts cannot be written where they go (a file where their folder goes, a
     read-only drive, a name too long) is given back, not remembered: a restart does it again,
-    once the output is put right. Raises _Unrecorded when a finished file cannot be recorded."""
+    once the output is put right; so is one that cannot be recorded for a reason of its own
+    (no failure of one file stops the watch). Raises _Unrecorded when the state file cannot be
+    written (a full disk)."""
     transcriber, options, punctuator = prepared
     base = None
     try:
@@ -128,6 +146,11 @@ def _transcribe_watched(
         watch.done(path, base)
     except OSError as e:
         raise _Unrecorded(_unrecorded(watch.state_file, path, e)) from e
+    except Exception as e:  # not recorded: given back (a restart tries it again), said once
+        if base is not None:  # a failed transcription was said already
+            print(failure_line(path, e), file=sys.stderr)
+        watch.release(path)
+        return False
     return base is not None
 
 

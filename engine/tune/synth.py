@@ -14,9 +14,11 @@ called in `render_pinyin`, files are written in `synthesize`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -310,20 +312,46 @@ def _write_one(job: tuple[Rendering, str]) -> tuple[str, float]:
     return str(path), len(audio) / SAMPLE_RATE
 
 
+def _ignore_interrupt() -> None:
+    """A pool worker leaves Ctrl+C (sent to the whole process group) to the parent, which stops
+    it: it would print a traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _remove_renderings(folder: Path, items: Sequence[Rendering]) -> None:
+    """Remove the wavs of `items` in `folder`, and the temporary files of those cut off."""
+    for item in items:
+        path = folder / item.filename
+        for file in (path, path.with_suffix(".tmp.wav")):
+            with contextlib.suppress(OSError):  # must not hide why the run stopped
+                file.unlink(missing_ok=True)
+
+
 def synthesize(
     sentences: Sequence[str], out_dir: Path, options: SynthOptions | None = None
 ) -> Iterator[SynthProgress]:
     """Render every sentence into `out_dir/wav/NNNNNN.wav` and write `out_dir/manifest.tsv`
-    (columns path, text; paths relative to the manifest). Lazy: closing the generator stops."""
+    (columns path, text; paths relative to the manifest). Lazy: closing the generator stops.
+
+    A manifest stands only beside the whole corpus it lists (callers take one that is there for
+    a finished corpus): one already in `out_dir` is removed before rendering, and a run that
+    stops early (closed, Ctrl+C, espeak-ng failing) removes the wavs of its names and writes
+    none."""
     options = options or SynthOptions()
     out_dir = Path(out_dir)
-    (out_dir / "wav").mkdir(parents=True, exist_ok=True)
     items = plan(sentences, options)
-    jobs = [(item, str(out_dir / "wav")) for item in items]
+    wav = out_dir / "wav"
+    wav.mkdir(parents=True, exist_ok=True)
+    (out_dir / "manifest.tsv").unlink(missing_ok=True)
+    jobs = [(item, str(wav)) for item in items]
     ctx = get_context("fork" if os.name == "posix" else "spawn")
-    with ctx.Pool(options.workers) as pool:
-        for done, (path, seconds) in enumerate(pool.imap(_write_one, jobs, chunksize=8), 1):
-            yield SynthProgress(done, len(items), Path(path), seconds)
+    try:
+        with ctx.Pool(options.workers, initializer=_ignore_interrupt) as pool:
+            for done, (path, seconds) in enumerate(pool.imap(_write_one, jobs, chunksize=8), 1):
+                yield SynthProgress(done, len(items), Path(path), seconds)
+    except BaseException:  # the pool's workers are stopped by now: none writes after this
+        _remove_renderings(wav, items)
+        raise
     rows = [(f"wav/{item.filename}", item.text) for item in items]
     atomic_write_text(out_dir / "manifest.tsv", manifest_text(rows))
     log.info("wrote %d utterances to %s", len(items), out_dir)
