@@ -72,6 +72,7 @@ __all__ = [
     "checkpoint_dirs",
     "claim_output_dir",
     "compare_heldout",
+    "data_setting",
     "delete_job",
     "examples_digest",
     "find_jobs",
@@ -106,6 +107,13 @@ def examples_digest(examples: Sequence[Example]) -> str:
     for e in examples:
         digest.update(f"{e.id}\t{e.text}\n".encode("utf-8", "surrogatepass"))
     return f"{len(examples)} rows [{digest.hexdigest()[:8]}]"
+
+
+def data_setting(config: TuneConfig) -> str:
+    """The data setting as a resume compares it: relative to output_dir when inside it (a job's
+    own combined data.tsv, wherever the job folder has been moved to), else as given."""
+    path, folder = Path(config.data), Path(config.output_dir)
+    return path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path)
 
 
 def check_resumable(folder: Path, settings: dict) -> None:

@@ -68,6 +68,7 @@ from .jobs import (
     check_resumable,
     checkpoint_dirs,
     claim_output_dir,
+    data_setting,
     examples_digest,
 )
 from .methods import MethodOptions, count_parameters, setup_method, trainable_state
@@ -669,7 +670,7 @@ class Job:
         """What this run trains with, as its checkpoints keep it (`check_resumable`)."""
         cfg, data = self.cfg, self.data
         settings = {name: getattr(cfg, name) for name in _RESUME_SETTINGS}
-        settings["data"] = _inside(Path(cfg.data), self.out)  # a moved job's own data.tsv
+        settings["data"] = data_setting(cfg)  # a moved job's own data.tsv
         settings["normalize"] = asdict(cfg.normalize)
         settings["freeze_layers"] = options.freeze_layers if cfg.method == "partial" else None
         settings["train_examples"] = examples_digest(data.train)
@@ -861,12 +862,6 @@ def _fingerprint(model: torch.nn.Module) -> str:
         digest.update(name.encode())
         digest.update(tensor.float().numpy().tobytes())
     return digest.hexdigest()
-
-
-def _inside(path: Path, folder: Path) -> str:
-    """`path` as a resumed job compares it: relative to `folder` when inside it (the job's own
-    combined data.tsv, wherever the job folder has been moved to), else as given."""
-    return path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path)
 
 
 def _gist(error: Exception) -> str:

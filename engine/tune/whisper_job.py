@@ -46,7 +46,13 @@ from .events import (
     StepProgress,
 )
 from .export import ModelCard, read_card
-from .jobs import check_resumable, checkpoint_dirs, claim_output_dir, examples_digest
+from .jobs import (
+    check_resumable,
+    checkpoint_dirs,
+    claim_output_dir,
+    data_setting,
+    examples_digest,
+)
 from .prepare import Prepared, validate_for_model
 
 if TYPE_CHECKING:
@@ -166,9 +172,10 @@ def _heldout_key(base: str, heldout: list[Example], config: TuneConfig) -> str:
 
 def _settings(config: TuneConfig, train: list[Example]) -> dict:
     """What this job trains with, as its checkpoints keep it: a resume compares it with
-    `engine.tune.loop.check_resumable`, which names each setting changed since."""
+    `engine.tune.jobs.check_resumable`, which names each setting changed since."""
 
     settings = {name: getattr(config, name) for name in _RESUME_SETTINGS}
+    settings["data"] = data_setting(config)  # a moved job's own data.tsv
     settings["normalize"] = asdict(config.normalize)
     settings["train_examples"] = examples_digest(train)
     return settings
