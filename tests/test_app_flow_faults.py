@@ -280,7 +280,13 @@ sys.exit(app.main.main(["tingxie"]))
 def test_quitting_while_the_model_loads_ends_the_app_cleanly(tmp_path):
     """Old: the process aborted as main returned (SIGABRT, "QThread: Destroyed while thread is
     still running"), a crash report for every quit during a download."""
-    script = _QUIT_WHILE_LOADING.format(tests=str(TESTS), data=str(tmp_path))
+    ends_cleanly(_QUIT_WHILE_LOADING, tmp_path)
+
+
+def ends_cleanly(template: str, tmp_path: Path) -> None:
+    """Run the app as `template` (a script with {tests} and {data}) drives it: it must end with
+    status 0, leaving a thread still busy unfinished instead of aborting on it."""
+    script = template.format(tests=str(TESTS), data=str(tmp_path))
     env = {**ENV, "TINGXIE_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1"}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, timeout=120)  # fmt: skip

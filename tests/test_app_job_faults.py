@@ -4,12 +4,8 @@ refused while another child runs, and a child killed after it saved the tuned mo
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from test_app_flow_faults import TESTS
+from test_app_flow_faults import ends_cleanly
 from test_app_tune import _fake_child, _job, _page, _stopped
-from test_instance import ENV
 from test_tune_supervision_faults import _append, _child_runs, _step
 
 from app.i18n import tr
@@ -56,14 +52,7 @@ sys.exit(app.main.main(["tingxie"]))
 def test_closing_the_window_while_the_tune_page_checks_data_ends_the_app_cleanly(tmp_path):
     """Old: the process aborted as main returned (SIGABRT, "QThread: Destroyed while thread
     'tingxie-tune' is still running"): only the engine's thread was let go of."""
-    script = _CLOSE_WHILE_CHECKING.format(tests=str(TESTS), data=str(tmp_path))
-    env = {**ENV, "TINGXIE_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
-    assert "QThread: Destroyed" not in output and "Traceback" not in output, output
-    assert "leaving it unfinished" in output
+    ends_cleanly(_CLOSE_WHILE_CHECKING, tmp_path)
 
 
 # ---- a resumed job followed again after a restart ---------------------------------------------
