@@ -254,6 +254,19 @@ STRINGS: dict[str, tuple[str, str]] = {
         "{file} failed partway: its transcript reaches only {reached}. Save that part?",
         "{file} 转写中途失败：只转写到 {reached}。要保存这一部分吗？",
     ),
+    "save.partial.recording": (
+        "The recording is still going on (or its last words are still being recognized): its "
+        "transcript reaches {reached} so far, without the text still being recognized. Save "
+        "the part so far?",
+        "录音仍在进行（或最后几句仍在识别中）：目前转写到 {reached}，不含仍在识别的文字。"
+        "要保存目前的部分吗？",
+    ),
+    "save.no_speakers": (
+        "The speakers in {file} are still being told apart. Save now, without speaker labels? "
+        "(No: wait; the labels appear in the transcript once they are in, then save again.)",
+        "{file} 的说话人仍在区分中。要现在保存（不含说话人标注）吗？"
+        "（选“否”则等待：标注出现在转写中后再保存。）",
+    ),
     "dialog.saved_partial": (
         "Saved the part transcribed so far (up to {reached}) to {path}",
         "已将转写到 {reached} 的部分保存到 {path}",

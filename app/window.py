@@ -98,6 +98,11 @@ class Document:
     # so that it never undoes a change to another transcript.
     undo: QUndoStack | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def still_open(self) -> bool:
+        """Live: text is shown that no finished segment holds yet (Save leaves it out)."""
+        return bool(self.open or self.tail)
+
 
 @dataclass(frozen=True, slots=True)
 class _LoadRequest:
@@ -372,7 +377,8 @@ class MainWindow(QMainWindow):
         self.worker.dataset_built.connect(panel.show_dataset)
         self.worker.dataset_failed.connect(panel.show_dataset_failed)
         self.transcript_ready.connect(self._add_to_library)
-        panel.speakers_renamed.connect(self._speakers_renamed)
+        panel.transcript_changed.connect(self._review_changed)
+        panel.speakers_renamed.connect(self._review_changed)
         self.review_panel = panel
 
     def _build_library(self, library: Store) -> None:
@@ -1026,7 +1032,7 @@ class MainWindow(QMainWindow):
         doc = self.documents[key]
         self.transcript_undo.setActiveStack(self._undo_stack(doc))
         self.transcript.set_segments(doc.segments, doc.speaker_names)
-        if doc.open or doc.tail:  # live: the segment still open
+        if doc.still_open:
             self.transcript.apply_update(tuple(doc.open), doc.tail)
         self.waveform.setVisible(key == LIVE)
 
@@ -1110,7 +1116,7 @@ class MainWindow(QMainWindow):
         panel = self.review_panel
         session = panel.session if panel is not None else None
         if doc.tid is not None and session is not None and session.tid == doc.tid:
-            panel.rename_speaker(speaker, name)  # its undo stack; _speakers_renamed follows
+            panel.rename_speaker(speaker, name)  # its undo stack; _review_changed follows
             return
         before = doc.speaker_names.get(speaker, "")
         if name.strip() == before:
@@ -1128,7 +1134,7 @@ class MainWindow(QMainWindow):
         panel = self.review_panel
         if panel is not None and panel.session is not None and panel.session.tid == doc.tid:
             # Opened on the Review page since: its session holds the names and saves them
-            panel.name_speaker(speaker, name)  # _speakers_renamed follows
+            panel.name_speaker(speaker, name)  # _review_changed follows
             return
         names = renamed_speakers(doc.speaker_names, speaker, name)
         if doc.tid is not None and self.library is not None:
@@ -1143,13 +1149,25 @@ class MainWindow(QMainWindow):
         if self.documents.get(self.current) is doc:
             self.transcript.set_speaker_names(names)
 
-    def _speakers_renamed(self, tid: int, names: dict) -> None:
-        """A transcript's speakers were renamed on the Review page: the same names here."""
+    def _review_changed(self, *_: object) -> None:
+        """The transcript open on the Review page changed there (a fix, an undo, a speaker
+        renamed): the same here, where Save writes it. Its session holds what the user sees
+        there, saved to the library or not yet (a failed save)."""
+        session = self.review_panel.session
+        if session is None:
+            return
         for doc in self.documents.values():
-            if doc.tid == tid:
-                doc.speaker_names = dict(names)
-                if self.documents.get(self.current) is doc:
-                    self.transcript.set_speaker_names(names)
+            if doc.tid != session.tid:
+                continue
+            changed = doc.segments != session.segments
+            doc.segments = list(session.segments)
+            doc.speaker_names = dict(session.speaker_names)
+            if self.documents.get(self.current) is not doc:
+                continue
+            if changed:
+                self.transcript.set_segments(doc.segments, doc.speaker_names)
+            else:
+                self.transcript.set_speaker_names(doc.speaker_names)
 
     def _close_unsaved(self) -> bool:
         """Review changes could not be saved: close anyway (losing them) or stay?"""
@@ -1186,7 +1204,7 @@ class MainWindow(QMainWindow):
             QMessageBox.information(self, tr("app.title"), tr("dialog.nothing_to_save"))
             return
         reached = self._partial_extent(doc)
-        if reached and not self._confirm_partial(doc, reached):
+        if not self._confirm_save(doc, reached):
             return
         from engine import writers
 
@@ -1204,19 +1222,30 @@ class MainWindow(QMainWindow):
             self._say("dialog.saved", path=str(written))
 
     def _partial_extent(self, doc: Document) -> str:
-        """How far the transcript of the file shown reaches while it is only part of one
-        (still transcribing, cancelled or failed), of how long when known: "01:00 of
-        1:00:00"; empty for a whole transcript."""
-        if self.current == LIVE or self.queue.state(self.current) == "done":
+        """How far the transcript shown reaches while it is only part of one (a recording
+        still going on or its last text still to come; a file still transcribing, cancelled
+        or failed), of how long when known: "01:00 of 1:00:00"; empty for a whole one."""
+        if self.current == LIVE:
+            if not (self._recording or doc.still_open):
+                return ""
+        elif self.queue.state(self.current) == "done":
             return ""
         reached = _elapsed(doc.segments[-1].end)
         total = getattr(doc.info, "duration", 0.0)
         return tr("save.position", done=reached, total=_elapsed(total)) if total > 0 else reached
 
-    def _confirm_partial(self, doc: Document, reached: str) -> bool:
-        """Save part of a file's transcript? (Saved silently, it passed for the whole file.)"""
-        state = self.queue.state(self.current)
-        question = tr(f"save.partial.{state}", file=Path(doc.audio).name, reached=reached)
+    def _confirm_save(self, doc: Document, reached: str) -> bool:
+        """Save a transcript that is not whole yet: part of a recording or file (`reached`),
+        or one whose speakers are still being told apart? Saved silently, it passed for the
+        whole one."""
+        file = Path(doc.audio).name
+        if reached:
+            state = "recording" if self.current == LIVE else self.queue.state(self.current)
+            question = tr(f"save.partial.{state}", file=file, reached=reached)
+        elif any(waiting is doc for waiting in self._awaiting_speakers.values()):
+            question = tr("save.no_speakers", file=file)
+        else:
+            return True
         answer = QMessageBox.question(self, tr("dialog.save_transcript"), question)
         return answer == QMessageBox.StandardButton.Yes
 
