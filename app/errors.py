@@ -296,6 +296,16 @@ ZH: dict[str, str] = {
         "束搜索需要 flashlight-text 包（{detail}）；请用 `pip install flashlight-text` 安装，"
         "或用 --decoder greedy 解码"
     ),
+    "lm.other_vocabulary": (
+        "{path}：该语言模型只认识模型 {total} 个字中的 {known} 个（{percent}%），不到一半："
+        "它是按别的词表（拼音、词或别的模型的字）做的；请换成按本模型的字训练的字符 n-gram，"
+        "或删除模型文件夹中的 lm 文件夹"
+    ),
+    "lm.bad_setting": "{path}：{detail}；请改正该设置，或删除它以使用默认值",
+    "lm.hotword_weight_range": (
+        "{path} 第 {line} 行：{text!r} 的权重超出 ±{limit:g}；请给出 -{limit:g} 到 {limit:g} "
+        "之间的权重（每字奈特），或不写以使用默认值"
+    ),
     "recording.not_a_recording": "{path}：不是听写的录音（没有 WAV 文件头），无法恢复",
     "recording.repair_failed": "{path}：无法修复（{detail}）；请检查磁盘",
     "recording.recover_failed": "{path}：无法恢复（{detail}）",
@@ -519,6 +529,16 @@ APP: dict[str, tuple[str, str]] = {
         "online, share it again to {repo_id} (Model → Share on the Hub…)",
         "无法连接 Hugging Face Hub；{folder} 已准备好：联网后，请再次分享到 {repo_id}"
         "（模型 → 分享到 Hub…）",
+    ),
+    "lm.bad_folder": (
+        "{path}: the language model could not be read ({detail}); re-copy the model folder",
+        "{path}：无法读取语言模型（{detail}）；请重新复制模型文件夹",
+    ),
+    "lm.no_decoder": (
+        "Beam search needs the flashlight-text package ({detail}): reinstall Tingxie, or turn "
+        "off “Use the language model” in Model → Language model",
+        "束搜索需要 flashlight-text 包（{detail}）：请重新安装听写，"
+        "或在“模型 → 语言模型”中关闭“使用语言模型”",
     ),
 }
 

@@ -175,6 +175,15 @@ STRINGS: dict[str, tuple[str, str]] = {
         "未使用语言模型：{message}\n\n文件和录音改用贪心解码转写；"
         "在“模型 → 语言模型”中关闭“使用语言模型”即可不再显示此消息。",
     ),
+    "decoding.model_lm_failed": (
+        "The model's own language model is not used: {message}\n\nFiles and recordings are "
+        "transcribed without it; your domain text and hotwords (Model → Language model) still "
+        "apply. To use it again, mend the model folder and choose it again (Model → Choose "
+        "model…).",
+        "未使用模型自带的语言模型：{message}\n\n文件和录音的转写不使用它；"
+        "“模型 → 语言模型”中的领域文本和热词照常使用。要重新使用它，"
+        "请修复模型文件夹后重新选择它（模型 → 选择模型…）。",
+    ),
     "status.paused": ("Paused", "已暂停"),
     "status.saved": ("Recording saved to {path}", "录音已保存到 {path}"),
     "status.recording_no_model": (
@@ -261,6 +270,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "录音仍在进行（或最后几句仍在识别中）：目前转写到 {reached}，不含仍在识别的文字。"
         "要保存目前的部分吗？",
     ),
+    # Save on a transcript whose speakers (the setting) are still being told apart.
     "save.no_speakers": (
         "The speakers in {file} are still being told apart. Save now, without speaker labels? "
         "(No: wait; the labels appear in the transcript once they are in, then save again.)",

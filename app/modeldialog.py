@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -59,8 +60,15 @@ class ModelDialog(QDialog):
     def source(self) -> str:
         """The text as typed, but an existing folder as an absolute path: it is remembered,
         and the next start (from the desktop, in another working folder) would read a
-        relative one as a Hub id. Symbolic links stay links (the user may point them on)."""
+        relative one as a Hub id. Symbolic links stay links (the user may point them on).
+        A path pasted in quotes (Explorer's "Copy as path") or as a file:// URL (a file
+        manager's copy) is the folder it names."""
         text = self.edit.text().strip()
+        if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+            text = text[1:-1].strip()
+        url = QUrl(text)
+        if url.isLocalFile():
+            text = url.toLocalFile()
         folder = os.path.expanduser(text)
         return os.path.abspath(folder) if text and os.path.isdir(folder) else text
 

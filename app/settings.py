@@ -166,6 +166,8 @@ def load(store: QSettings) -> Preferences:
                 values[f.name], values["watch_unreadable"] = _watch_specs(raw)
             elif isinstance(default, bool):
                 values[f.name] = raw if isinstance(raw, bool) else str(raw).lower() == "true"
+            elif isinstance(default, str):
+                values[f.name] = _text(raw)
             else:
                 values[f.name] = type(default)(raw)
         except (TypeError, ValueError):
@@ -173,13 +175,18 @@ def load(store: QSettings) -> Preferences:
     return Preferences(**values)
 
 
+def _text(raw: Any) -> str:
+    """A text setting as read. Without the quotes QSettings writes, it splits a value at its
+    commas (a hand-edited path "/models/zh, v2", or JSON, whose quotes it drops too): its
+    parts, rejoined, are the nearest text of it there is."""
+    return ", ".join(str(part) for part in raw) if isinstance(raw, list | tuple) else str(raw)
+
+
 def _watch_specs(raw: Any) -> tuple[tuple[WatchSpec, ...], tuple[str, ...]]:
     """Watch folders from their JSON list, and the entries that do not read (logged) as JSON
     text: they are not watched, but kept. A value that is not JSON at all is kept whole, as
     its text: a hand edit a quote short is mended in the file, not replaced by []."""
-    # Without the quotes QSettings writes, it splits a value at its commas (and drops the
-    # JSON's quotes): its parts, rejoined, are the nearest text of it there is.
-    text = raw if isinstance(raw, str) else ", ".join(str(part) for part in raw)
+    text = _text(raw)
     if not text.strip():
         return (), ()
     try:

@@ -248,12 +248,16 @@ def _speaker_options(choice: str) -> Any:
 
 def _failed_part(error: Exception) -> str:
     """Which part of a Decoding an error from building the beam search is about: domain_text,
-    hotwords, or language_model (the model's own LM, the decoder package, anything else)."""
+    hotwords, model_lm (the model folder's own LM: the search goes on without it), or
+    language_model (the decoder package, anything else: no search)."""
     code = getattr(error, "code", "")
     if code in ("lm.domain_unreadable", "lm.domain_empty", "lm.domain_unusable"):
         return "domain_text"
-    if code in ("lm.hotwords_unreadable", "lm.hotword_weight", "lm.hotwords_empty"):
+    hotwords = ("lm.hotwords_unreadable", "lm.hotword_weight", "lm.hotword_weight_range")
+    if code in (*hotwords, "lm.hotwords_empty"):
         return "hotwords"
+    if code in ("lm.bad_folder", "lm.other_vocabulary", "lm.bad_setting"):
+        return "model_lm"
     return "language_model"
 
 
@@ -498,17 +502,20 @@ class EngineWorker(QObject):
             streamer.final_options = dataclasses.replace(streamer.final_options, **usable)
 
     def _usable_decoding(self) -> dict[str, Any] | None:
-        """engine TranscribeOptions fields (decoder, domain_text, hotwords) for the loaded
-        model: the user's choice less what fails to build (told through decoding_failed); None
-        for a model without the engine's beam search (Whisper, a stand-in)."""
+        """engine TranscribeOptions fields (decoder, model_lm, domain_text, hotwords) for the
+        loaded model: the user's choice less what fails to build (told through
+        decoding_failed): a damaged model LM is left out, and the domain text and hotwords
+        still searched with; None for a model without the engine's beam search (Whisper, a
+        stand-in)."""
         transcriber = self._transcriber
         if transcriber is None or not hasattr(transcriber, "beam_decoder"):
             return None
         from engine.transcribe import TranscribeOptions
 
         d = self._decoding
-        usable = {
+        usable: dict[str, Any] = {
             "decoder": d.decoder,
+            "model_lm": True,
             "domain_text": d.domain_text or None,
             "hotwords": d.hotwords or None,
         }
@@ -518,13 +525,13 @@ class EngineWorker(QObject):
                 return usable
             except Exception as e:  # LmError says which file and what to do
                 part = _failed_part(e)
-                if part != "language_model" and usable[part] is None:
+                if part != "language_model" and not usable[part]:
                     part = "language_model"  # cannot happen; never loop
                 self._tell_decoding_failed(part, e)
                 if part == "language_model":
                     usable["decoder"] = "greedy"  # builds nothing: cannot fail
                 else:
-                    usable[part] = None
+                    usable[part] = False if part == "model_lm" else None
 
     def _tell_decoding_failed(self, part: str, error: Exception) -> None:
         key = (part, str(error))

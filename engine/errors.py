@@ -352,6 +352,19 @@ MESSAGES: dict[str, str] = {
         "beam search needs the flashlight-text package ({detail}); install it with "
         "`pip install flashlight-text`, or decode with --decoder greedy"
     ),
+    "lm.other_vocabulary": (
+        "{path}: this language model knows {known} of the model's {total} characters "
+        "({percent}%), under half: it is over another vocabulary (pinyin, words, another "
+        "model's characters); replace it with a character n-gram of this model's characters, "
+        "or remove the model folder's lm folder"
+    ),
+    "lm.bad_setting": (
+        "{path}: {detail}; correct the setting, or remove it to search with its default"
+    ),
+    "lm.hotword_weight_range": (
+        "{path} line {line}: {text!r} has a weight beyond ±{limit:g}; give a weight between "
+        "-{limit:g} and {limit:g} nats per character, or none for the default"
+    ),
     # -- the transcript library (engine.library.store)
     "store.disk_full": (
         "{path}: the disk is full, so the last change is not saved yet; free some space "

@@ -57,6 +57,8 @@ __all__ = [
     "EVIDENCE",
     "LM_CONFIG",
     "LM_FOLDER",
+    "MAX_CHAR_BONUS",
+    "MAX_HOTWORD_WEIGHT",
     "BeamDecoder",
     "BeamOptions",
     "Hotword",
@@ -108,6 +110,16 @@ _LOG_FLOOR = 1e-4  # probabilities are clipped here before the log
 # hundred frames).
 _TIE_BREAK = 1e-5
 _TIE_ROWS = 256
+# Bounds of the weights a user may set (lm.json, a hotword list), in nats. A character's
+# acoustic log-probability spans about 0 to -10 nats, so a bonus beyond these outweighs all
+# the audio says: tens of nats per character wrote other characters than spoken, and 1e308
+# overflowed to inf, then NaN, and the search wrote nothing.
+MAX_CHAR_BONUS = 10.0
+MAX_HOTWORD_WEIGHT = 100.0
+# Share of a model's characters its LM must know (have a unigram of) to be its LM: below it
+# the file is over another vocabulary (pinyin syllables, words, another model's characters)
+# and would score every character by its floor.
+_MIN_COVERAGE = 0.5
 
 
 class LmError(TingxieError, ValueError):
@@ -154,22 +166,33 @@ class BeamOptions:
     blank_skip: float = 0.999
 
     def __post_init__(self) -> None:
-        for name in ("lm_weight", "char_bonus", "hotword_weight", "beam_threshold"):
-            if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be a finite number")
-        if not (math.isfinite(self.homophone_penalty) and self.homophone_penalty >= 0):
-            raise ValueError(
-                f"homophone_penalty={self.homophone_penalty!r}: must be a number of nats ≥ 0"
-            )
+        # Out of these ranges a search writes nothing or garbage: a negative lm_weight rewards
+        # unlikely text, beam_threshold ≤ 0 prunes every hypothesis.
+        _check_range("lm_weight", self.lm_weight, 0.0, math.inf)
+        _check_range("char_bonus", self.char_bonus, -MAX_CHAR_BONUS, MAX_CHAR_BONUS)
+        _check_range("hotword_weight", self.hotword_weight, -MAX_HOTWORD_WEIGHT, MAX_HOTWORD_WEIGHT)
+        _check_range("beam_threshold", self.beam_threshold, 0.0, math.inf, above=True)
+        _check_range("homophone_penalty", self.homophone_penalty, 0.0, math.inf)
         for name in ("domain_weight", "tuned_domain_weight"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name}={getattr(self, name)!r}: must lie in [0, 1]")
-        if not 0.0 < self.blank_skip <= 1.0:
-            raise ValueError(f"blank_skip={self.blank_skip!r}: must lie in (0, 1]")
+            _check_range(name, getattr(self, name), 0.0, 1.0)
+        _check_range("blank_skip", self.blank_skip, 0.0, 1.0, above=True)
         for name in ("beam_size", "beam_size_token", "nbest"):
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 1):
                 raise ValueError(f"{name}={value!r}: must be a whole number ≥ 1")
+
+
+def _check_range(name: str, value: object, low: float, high: float, *, above: bool = False) -> None:
+    """ValueError naming the setting unless `value` is a finite number in [low, high] (with
+    `above`: greater than low): a hand-edited lm.json may hold anything."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and math.isfinite(value) and low <= value <= high and not (above and value == low):
+        return
+    if high == math.inf:
+        what = f"{'>' if above else '≥'} {low:g}"
+    else:
+        what = f"in {'(' if above else '['}{low:g}, {high:g}]"
+    raise ValueError(f"{name}={value!r}: must be a number {what}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,23 +218,33 @@ class ModelLM:
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike) -> ModelLM | None:
-        """The LM in `folder/lm/`, or None when the folder has none."""
-        config_path = Path(folder) / LM_FOLDER / LM_CONFIG
+        """The LM in `folder/lm/`, or None when the folder has none. LmError when it cannot
+        be read (lm.bad_folder), when an n-gram knows under half the characters of the
+        folder's model (its vocab.json; lm.other_vocabulary), or when a setting of lm.json is
+        out of range (lm.bad_setting)."""
+        folder = Path(folder)
+        config_path = folder / LM_FOLDER / LM_CONFIG
         if not config_path.is_file():
             return None
         try:
             config = _read_config(config_path)
             if config.get("type", "char-ngram") != "char-ngram":
                 raise ValueError(f"type {config.get('type')!r} is not char-ngram")
-            ngram = _read_arpa_cached_at(config_path.parent / config["file"])
-            domain = None
+            paths = [config_path.parent / config["file"]]
             if config.get("domain"):
-                domain = _read_arpa_cached_at(config_path.parent / config["domain"]["file"])
-            known = {f for f in BeamOptions.__dataclass_fields__ if f in config}
-            options = BeamOptions(**{f: config[f] for f in known})
+                paths.append(config_path.parent / config["domain"]["file"])
+            ngram, *domain = [_read_arpa_cached_at(path) for path in paths]
+            chars = _vocab_chars(folder) if (folder / "vocab.json").is_file() else []
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise LmError("lm.bad_folder", path=config_path.parent, detail=e) from e
-        return cls(ngram, options, config_path.parent, domain)
+        for path, model in zip(paths, (ngram, *domain), strict=True):
+            _check_coverage(model, chars, path)
+        known = {f for f in BeamOptions.__dataclass_fields__ if f in config}
+        try:
+            options = BeamOptions(**{f: config[f] for f in known})
+        except ValueError as e:
+            raise LmError("lm.bad_setting", path=config_path, detail=e) from e
+        return cls(ngram, options, config_path.parent, domain[0] if domain else None)
 
     def write(self, folder: str | os.PathLike, extra: dict | None = None) -> Path:
         """Write the n-gram and its settings into `folder/lm/` (a model folder)."""
@@ -236,6 +269,34 @@ class ModelLM:
 
         return atomic_write_text(
             target / LM_CONFIG, json.dumps(config, ensure_ascii=False, indent=2) + "\n"
+        )
+
+
+def _vocab_chars(folder: Path) -> list[str]:
+    """The characters of the model in `folder` (its vocab.json, less special tokens and the
+    word delimiter): what its LM must predict. ValueError when vocab.json is no token map."""
+    vocab_map = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+    if not isinstance(vocab_map, dict):
+        raise ValueError("vocab.json holds no JSON object {token: id}")
+    specials = {"<pad>", "<s>", "</s>", "<unk>", "|"}
+    return [
+        t
+        for t, i in vocab_map.items()
+        if isinstance(i, int) and t not in specials and not t.startswith("<")
+    ]
+
+
+def _check_coverage(ngram: CharNgram, chars: Sequence[str], path: Path) -> None:
+    """LmError naming `path` when its n-gram knows under _MIN_COVERAGE of the model's `chars`
+    (none given: nothing to compare): an LM over another vocabulary would give each character
+    only its floor, and the search would write what the audio says or drop it, unguided."""
+    if not chars:
+        return
+    known = len(ngram.vocab.intersection(chars))
+    if known < _MIN_COVERAGE * len(chars):
+        percent = round(100 * known / len(chars))
+        raise LmError(
+            "lm.other_vocabulary", path=path, known=known, total=len(chars), percent=percent
         )
 
 
@@ -352,9 +413,10 @@ def read_hotwords(
     path: str | os.PathLike, vocab: Sequence[str] | None = None
 ) -> tuple[Hotword, ...]:
     """One term per line, optionally followed by a tab or space and a weight (nats per
-    character); blank lines and lines starting with # are skipped. Terms are normalized as
-    transcripts are (punctuation and spaces removed, Simplified characters), but stay
-    Traditional for a model whose characters `vocab` are Traditional."""
+    character, at most MAX_HOTWORD_WEIGHT either way); blank lines and lines starting with #
+    are skipped. Terms are normalized as transcripts are (punctuation and spaces removed,
+    Simplified characters), but stay Traditional for a model whose characters `vocab` are
+    Traditional."""
     normalize = _normalization(vocab)
     path = Path(path)
     try:
@@ -376,6 +438,14 @@ def read_hotwords(
             else:
                 if not math.isfinite(weight):
                     raise LmError("lm.hotword_weight", path=path, line=n, text=line)
+                if abs(weight) > MAX_HOTWORD_WEIGHT:  # 1e308 overflowed the search to NaN
+                    raise LmError(
+                        "lm.hotword_weight_range",
+                        path=path,
+                        line=n,
+                        text=line,
+                        limit=MAX_HOTWORD_WEIGHT,
+                    )
         term = normalize_text(parts[0], normalize)
         if term:
             out[term] = Hotword(term, weight)
@@ -945,11 +1015,9 @@ def build_model_lm(
     n-gram included: it belonged to the LM replaced). Returns the written lm.json."""
     folder = Path(folder)
     try:
-        vocab_map = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+        chars = _vocab_chars(folder)
     except (OSError, ValueError) as e:
         raise LmError("lm.bad_folder", path=folder, detail=e) from e
-    specials = {"<pad>", "<s>", "</s>", "<unk>", "|"}
-    chars = [t for t in vocab_map if t not in specials and not t.startswith("<")]
     sentences = text_sentences(texts, chars)
     ngram = _train(sentences, order, chars)
     model = ModelLM(ngram, options or BeamOptions(), folder / LM_FOLDER)

@@ -54,6 +54,7 @@ BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 _LOG10 = math.log(10.0)
 # The floor where a token is not even in the vocabulary (log10 ARPA convention: −99 = never).
 _NEVER = -99.0
+_NEVER_P = 10.0**_NEVER
 # The largest log10 value a float holds as a power of 10 (10 ** 308.25 is the largest float).
 _LOG10_MAX = 308.0
 # Sentence ends in running text: a domain text may be a document, not one sentence a line.
@@ -81,7 +82,14 @@ class CharNgram(LanguageModel):
         self.order = order
         self.probs = probs
         self.backoffs = backoffs
-        self._unk = probs.get((UNK,), 0.0)
+        # What a token the table lacks gets: <unk>'s probability, or where the file has no
+        # <unk> (SRILM without -unk) the lowest unigram's (<s> and "never" aside), so an unknown
+        # character is unlikely, not impossible (a log10 P near -228 made the search drop it).
+        unk = probs.get((UNK,))
+        if unk is None:
+            seen = (p for g, p in probs.items() if len(g) == 1 and g != (BOS,) and p > _NEVER_P)
+            unk = min(seen, default=0.0)
+        self._unk = unk
 
     @property
     def vocab(self) -> set[str]:
@@ -152,8 +160,8 @@ def read_arpa(path: str | Path) -> CharNgram:
     cut short would otherwise read as a smaller model)."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
+    try:  # utf-8-sig: a byte-order mark (Notepad's "UTF-8 with BOM") is not part of \data\
+        with opener(path, "rt", encoding="utf-8-sig") as f:
             model = _parse_arpa(f, path)
             f.read()  # on to the end, where gzip checks the data against its CRC
     except (EOFError, zlib.error, gzip.BadGzipFile) as e:  # a damaged or cut-short .gz
@@ -162,13 +170,14 @@ def read_arpa(path: str | Path) -> CharNgram:
 
 
 def _parse_arpa(lines: Iterable[str], path: Path) -> CharNgram:
-    """The model in an ARPA file's lines, checked against the counts of its header."""
+    """The model in an ARPA file's lines, checked against the counts of its header; a
+    ValueError names the line (numbered from 1) of what does not read."""
     declared: dict[int, int] = {}  # the \data\ header's count of each order
     read: dict[int, int] = defaultdict(int)
     probs: dict[tuple, float] = {}
     backoffs: dict[tuple, float] = {}
     section: int | None = None  # None: before \data\ (comments), 0: in it, k: the k-grams
-    for raw in lines:
+    for number, raw in enumerate(lines, 1):
         line = raw.strip()
         if not line:
             continue
@@ -189,11 +198,11 @@ def _parse_arpa(lines: Iterable[str], path: Path) -> CharNgram:
             continue
         parts = line.split()
         if len(parts) < 1 + section:
-            raise ValueError(f"{path}: bad {section}-gram line {line!r}")
+            raise ValueError(f"{path} line {number}: bad {section}-gram line {line!r}")
         gram = tuple(parts[1 : 1 + section])
-        probs[gram] = _power10(parts[0], path)
+        probs[gram] = _power10(parts[0], path, number)
         if len(parts) > 1 + section:
-            backoffs[gram] = _power10(parts[1 + section], path)
+            backoffs[gram] = _power10(parts[1 + section], path, number)
         read[section] += 1
     else:  # the lines ran out before \end\
         raise ValueError(f"{path}: no \\end\\ line: the file is cut short")
@@ -209,11 +218,17 @@ def _parse_arpa(lines: Iterable[str], path: Path) -> CharNgram:
     return CharNgram(order, probs, backoffs)
 
 
-def _power10(text: str, path: Path) -> float:
-    """10 ** an ARPA log10 value; ValueError for what is not one (nan, or beyond a float)."""
-    value = float(text)
+def _power10(text: str, path: Path, line: int) -> float:
+    """10 ** an ARPA log10 value; ValueError naming the file and line for what is not one
+    (not a number, nan, or beyond a float)."""
+    try:
+        value = float(text)
+    except ValueError as e:
+        raise ValueError(f"{path} line {line}: {text!r} is not a number") from e
     if math.isnan(value) or value > _LOG10_MAX:
-        raise ValueError(f"{path}: {text!r} is not a log10 probability or back-off weight")
+        raise ValueError(
+            f"{path} line {line}: {text!r} is not a log10 probability or back-off weight"
+        )
     return 10.0**value
 
 

@@ -99,6 +99,9 @@ class TranscribeOptions:
     # an optional weight (engine.lm.read_hotwords).
     domain_text: str | None = None
     hotwords: str | None = None
+    # Search with the model folder's own LM (lm/) when it has one. False leaves it out and
+    # keeps the domain text and hotwords: how the app goes on past a damaged lm/.
+    model_lm: bool = True
     # Segmentation: a pause in the audio (engine.vad; the live stream uses the same rule)
     # ends a segment; a segment never runs longer than max_segment_seconds.
     pauses: PauseOptions = field(default_factory=PauseOptions)
@@ -583,15 +586,16 @@ class Transcriber:
 
     def beam_decoder(self, options: TranscribeOptions | None = None) -> BeamDecoder | None:
         """The beam search `options` ask for (see TranscribeOptions.decoder), built once per
-        choice of domain text and hotwords (and their files' contents); None: greedy.
+        choice of the model's LM, domain text and hotwords (and their files' contents); None:
+        greedy.
         Raises engine.lm.LmError when a file cannot be read or the decoder is missing."""
         o = options or TranscribeOptions()
         if o.decoder == "greedy":
             return None
-        lm = self.model_lm
+        lm = self.model_lm if o.model_lm else None
         if o.decoder == "auto" and lm is None and not o.domain_text and not o.hotwords:
             return None
-        key = (o.decoder, _file_key(o.domain_text), _file_key(o.hotwords))
+        key = (o.decoder, o.model_lm, _file_key(o.domain_text), _file_key(o.hotwords))
         if key not in self._beams:
             m = self.model
             self._beams[key] = BeamDecoder.for_model(
