@@ -113,13 +113,8 @@ def test_saving_while_recording_asks_first_and_says_it_is_partial(
     window.start_recording()
     live = window.documents["live"]
     qtbot.waitUntil(lambda: bool(live.segments) and bool(live.open), timeout=10_000)
-    questions.answer = QMessageBox.StandardButton.No
-    window.save_action.trigger()
-    (asked,) = questions.asked
+    asked = _asks_then_saves(window, questions, save_to)
     assert "recording is still going on" in asked and "00:00" in asked
-    assert not save_to.exists()  # declined: nothing written
-    questions.answer = QMessageBox.StandardButton.Yes
-    window.save_action.trigger()
     assert save_to.read_text(encoding="utf-8").startswith("一二")
     status = window.statusBar().currentMessage()
     assert str(save_to) in status and "part transcribed so far" in status
@@ -128,6 +123,17 @@ def test_saving_while_recording_asks_first_and_says_it_is_partial(
     window.save_action.trigger()  # all of it now: no question
     assert len(questions.asked) == 2
     assert window.statusBar().currentMessage() == f"Saved {save_to}"
+
+
+def _asks_then_saves(window, questions, save_to) -> str:
+    """Save asks first: declined, nothing is written; accepted, the file is. The question."""
+    questions.answer = QMessageBox.StandardButton.No
+    window.save_action.trigger()
+    (asked,) = questions.asked
+    assert not save_to.exists()
+    questions.answer = QMessageBox.StandardButton.Yes
+    window.save_action.trigger()
+    return asked
 
 
 # ---- 3. Save while speakers are told apart ----------------------------------------------------
@@ -147,13 +153,8 @@ def test_saving_while_speakers_are_told_apart_asks_first(qtbot, make_window, que
     (job,) = window.add_files(["/data/good.wav"])
     qtbot.waitUntil(lambda: bool(window._awaiting_speakers), timeout=5000)
     window.show_document(job)
-    questions.answer = QMessageBox.StandardButton.No
-    window.save_action.trigger()
-    (asked,) = questions.asked
+    asked = _asks_then_saves(window, questions, save_to)
     assert "good.wav" in asked and "speaker labels" in asked
-    assert not save_to.exists()  # waits: nothing written
-    questions.answer = QMessageBox.StandardButton.Yes
-    window.save_action.trigger()
     assert save_to.read_text(encoding="utf-8") == "你好\n世界\n"
     release.set()
     qtbot.waitUntil(lambda: not window._awaiting_speakers, timeout=5000)
