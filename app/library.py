@@ -150,6 +150,7 @@ class LibraryView(QWidget):
             self.message.setText(error_text(e))
             return
         self._stale = False
+        chosen = self._current_id()
         self._cut, rows = len(rows) > _SHOWN, rows[:_SHOWN]
         self.ids = [r.id for r in rows]
         self._durations = [r.duration or 0.0 for r in rows]
@@ -167,6 +168,21 @@ class LibraryView(QWidget):
                 self.table.setItem(i, j, item)
             if r.audio_path is not None:  # the whole path on hover
                 self.table.item(i, 0).setToolTip(str(r.audio_path))
+        self._select(chosen)
+
+    def _current_id(self) -> int | None:
+        """The transcript of the current row (None: no row chosen)."""
+        row = self.table.currentRow()
+        return self.ids[row] if 0 <= row < len(self.ids) else None
+
+    def _select(self, tid: int | None) -> None:
+        """Choose transcript `tid`'s row again after a rebuild, which keeps the row number: a
+        transcription finishing moves every row down, and Enter would open another transcript.
+        None, or one no longer listed, leaves no row chosen."""
+        if tid in self.ids:
+            self.table.selectRow(self.ids.index(tid))
+        else:
+            self.table.selectionModel().clear()
 
     def keyPressEvent(self, event) -> None:
         """Enter in the search box or the table (each passes it on to here) opens one."""

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.errors import TingxieError
-from engine.normalize import normalize_text
+from engine.normalize import NormalizeOptions, normalize_text
 from engine.results import Alternative, Char, Segment, TranscriptionInfo, renamed_speakers
 
 from .review import EditOp, VerifiedPair, apply_edits, verified_pairs
@@ -243,6 +243,14 @@ def _searchable(text: str) -> str:
     or spaces, half-width and lower-case (engine.normalize), so a query typed as the transcript
     is shown (in Traditional, with its commas) finds it."""
     return normalize_text(text)
+
+
+def _query_forms(query: str) -> list[str]:
+    """What a search looks for in the index: the query `_searchable`, and as typed (normalized
+    but not converted), since the index converts a whole text by phrase and may keep a
+    character that the query converted alone does not (乾隆 stays 乾隆, 乾 alone becomes 干)."""
+    as_typed = normalize_text(query, NormalizeOptions(to_simplified=False))
+    return [form for form in dict.fromkeys((_searchable(query), as_typed)) if form]
 
 
 def _index(conn: sqlite3.Connection, tid: int, segments: Sequence[Segment]) -> None:
@@ -636,7 +644,7 @@ class Store:
     def list_transcripts(self, query: str = "", limit: int | None = 500) -> list[TranscriptSummary]:
         """Past transcripts, newest first (`limit` of them, None: all); `query` matches a
         substring of the title as typed, or of the edited text in either script and across
-        its segments, punctuation and spaces aside (`_searchable`)."""
+        its segments, punctuation and spaces aside (`_query_forms`)."""
         query = query.strip()
         if len(query) > MAX_QUERY_CHARS:
             raise StoreError("store.query_too_long", length=len(query), limit=MAX_QUERY_CHARS)
@@ -649,7 +657,7 @@ class Store:
             # The trigram index serves LIKE directly for patterns of 3+ characters.
             sql += "WHERE t.title LIKE ? ESCAPE '\\' "
             args.append("%" + _escape_like(query) + "%")
-            if text := _searchable(query):  # punctuation alone matches titles only
+            for text in _query_forms(query):  # punctuation alone matches titles only
                 sql += "OR t.id IN (SELECT transcript FROM search WHERE text LIKE ? ESCAPE '\\') "
                 args.append("%" + _escape_like(text) + "%")
         sql += "ORDER BY t.updated_at DESC, t.id DESC LIMIT ?"
