@@ -375,6 +375,10 @@ ZH: dict[str, str] = {
     ),
     "dataset.write_failed": "{path}：无法写入训练集（{detail}）；请释放空间",
     "dataset.failed": "无法生成训练集“{name}”：{detail}",
+    "dataset.name_taken": (
+        "训练集“{name}”应放在 {path}，但那里有 {found}，不是训练集（例如微调出的模型）；"
+        "请换一个名称：那里的内容不会被替换"
+    ),
     "dataset.none_chosen": "还没有选择数据；请添加训练集、文件夹或清单",
     "dataset.source_missing": "数据 {source} 不存在；请选择清单文件（制表符或逗号分隔）或文件夹",
     "dataset.not_a_folder": "{folder} 不是文件夹；请选择存放音频和同名 .txt 文字的文件夹",

@@ -416,6 +416,10 @@ MESSAGES: dict[str, str] = {
     ),
     "dataset.write_failed": "{path}: cannot write the dataset ({detail}); free space",
     "dataset.failed": "training set {name!r} could not be built: {detail}",
+    "dataset.name_taken": (
+        "training set {name!r} would go in {path}, which holds {found} and is no training set "
+        "(a tuned model, say); choose another name: nothing there is replaced"
+    ),
     # -- tuning data: a source that cannot be used at all (engine.tune.data.DatasetError)
     "dataset.none_chosen": "no data chosen; add a training set, a folder or a manifest",
     "dataset.source_missing": (

@@ -119,8 +119,8 @@ def stored_script(segments: Sequence[Any]) -> script.Script:
 def to_stored(typed: str, shown: Sequence[Char], stored: Sequence[Char], to: script.Script) -> str:
     """A fix `typed` over a span displayed as `shown` (`stored` in the transcript), in the
     stored script `to`: each character the user left as shown is its stored original, every
-    other one is converted; the punctuation stays as typed."""
-    chars, marks = split_marks(typed)
+    other one is converted; the punctuation (and a space between Latin words) stays as typed."""
+    chars, marks = review.split_typed(typed)
     lead = ""
     for ch in typed:  # marks typed before the first character (apply_edit keeps them)
         if not ch.isspace() and not is_mark(ch):

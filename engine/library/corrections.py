@@ -317,18 +317,36 @@ def dataset_folder(store: Store, name: str, folder: Path | None = None) -> Path:
     return (folder or store.path.parent / "corrections") / name
 
 
+def _is_set(folder: Path) -> bool:
+    """Whether `folder` is a training set `build_dataset` wrote (it writes both files)."""
+    return (folder / "manifest.tsv").is_file() and (folder / "summary.json").is_file()
+
+
+def _check_free(target: Path, name: str) -> None:
+    """Refuse to build `name` into `target` when something else is there: a set's tuned model
+    (its tune.yaml writes `../<set>-tuned` beside it), or any folder or file of the user's.
+    Only a training set or an empty folder is replaced."""
+    if not target.exists() or _is_set(target):
+        return
+    found = sorted(p.name for p in target.iterdir()) if target.is_dir() else [target.name]
+    if found:
+        shown = ", ".join(found[:5]) + (", …" if len(found) > 5 else "")
+        raise CorrectionsError("dataset.name_taken", name=name, path=target, found=shown)
+
+
 def existing_set(store: Store, name: str, folder: Path | None = None) -> Path | None:
     """Where the training set that building `name` would replace is (to name it when asking):
-    the folder the store records under that name, else a folder of that name where it would
-    go; None when there is neither."""
+    the folder the store records under that name, else a training set of that name where it
+    would go; None when there is neither (another folder there is no set, and
+    `build_dataset` refuses to replace it)."""
     recorded = next((path for n, path, _ in store.correction_sets() if n == name), None)
     target = dataset_folder(store, name, folder)
-    return recorded or (target if target.exists() else None)
+    return recorded or (target if _is_set(target) else None)
 
 
 def name_in_use(store: Store, name: str, folder: Path | None = None) -> bool:
     """Whether building `name` would replace a training set: one the store records under that
-    name, or a folder of that name where it would go."""
+    name, or a training set of that name where it would go."""
     return existing_set(store, name, folder) is not None
 
 
@@ -347,13 +365,15 @@ def build_dataset(
     same name) inside `folder` (default: `corrections/` beside the store), for tuning `model`
     (a Hub id or folder, whose `vocab` tells which characters are new, judged after the
     normalization tuning applies). Ask first (`name_in_use`) before replacing a set. Raises
-    CorrectionsError when a recording changed since it was transcribed, or is gone; with
+    CorrectionsError when a recording changed since it was transcribed, or is gone, or when
+    the set's folder holds something that is no training set (never replaced); with
     `skip_missing` (every transcript of a library, none chosen), a transcript whose recording
     is gone is left out instead (`CorrectionSummary.left_out`) while others remain."""
     from engine.atomic import atomic_folder
 
     if not _NAME.match(name):
         raise CorrectionsError("dataset.bad_name", name=name)
+    _check_free(dataset_folder(store, name, folder), name)
     transcript_ids = tuple(dict.fromkeys(transcript_ids))
     clips, lost = _usable_clips(store, transcript_ids, options, skip_missing)
     if not clips:

@@ -7,9 +7,13 @@ No I/O and no Qt: the store replays edits through `apply_edit`, the app walks `f
 from __future__ import annotations
 
 import math
+import re
 import statistics
+import unicodedata
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from itertools import accumulate
 from typing import Literal
 
 from engine.punctuation import is_mark, split_marks
@@ -32,6 +36,7 @@ __all__ = [
     "find_occurrences",
     "find_spans",
     "replace_ops",
+    "split_typed",
     "verified_pair",
     "verified_pairs",
 ]
@@ -208,13 +213,37 @@ def decision_pace(gaps: Sequence[float], default: float = DEFAULT_SECONDS_PER_DE
     return statistics.median(work) if len(work) >= 3 else default
 
 
+# Spaces typed between two characters; kept only between Latin letters or digits (`_latin`):
+# "New York" is two words, "纽 约" is one.
+_WORD_SPACE = re.compile(r"(?<=\S)\s+(?=\S)")
+
+
+def _latin(ch: str) -> bool:
+    return ch.isdigit() or unicodedata.name(ch, "").startswith("LATIN")
+
+
+def split_typed(typed: str) -> tuple[str, list[str]]:
+    """`split_marks` of a typed fix, keeping one space where it separates two Latin words or
+    numbers, as the mark after the letter before it: "New York" is stored and exported as
+    typed, while Chinese is written without spaces, so a stray one there is dropped.
+
+    >>> # "去New  York 2。"  ->  "去NewYork2", a space after "w" and after "k", "。" after "2"
+    """
+    chars, marks = split_marks(typed)
+    for gap in _WORD_SPACE.finditer(typed):
+        if _latin(typed[gap.start() - 1]) and _latin(typed[gap.end()]):
+            marks[len(split_marks(typed[: gap.start()])[0]) - 1] = " "
+    return chars, marks
+
+
 def _respread(chars: Sequence[Char], typed: str, lo: float, hi: float) -> tuple[Char, ...]:
     """New verified characters for the `typed` text over [lo, hi]: keep each old time where the
     length is unchanged, otherwise share the stretch evenly. Punctuation typed after a
     character becomes its mark (`Char.after`), never a character (typed before the first one,
-    `apply_edit` puts it after the character before the span); the mark that followed the old
-    text stays after the new text unless the typed text ends with one of its own."""
-    text, marks = split_marks(typed)
+    `apply_edit` puts it after the character before the span), as does a space between Latin
+    words (`split_typed`); the mark that followed the old text stays after the new text unless
+    the typed text ends with one of its own."""
+    text, marks = split_typed(typed)
     if text and chars and not is_mark(typed.rstrip()[-1]):
         marks[-1] = chars[-1].after
     if len(text) == len(chars):
@@ -261,7 +290,7 @@ def apply_edit(segments: Sequence[Segment], op: EditOp) -> list[Segment]:
         lead = _leading_marks(op.text)
         if lead and before:  # typed before the new text: the mark after what precedes it
             before = (*before[:-1], replace(before[-1], after=lead))
-        if not new and old and old[-1].after and before and not before[-1].after:
+        if not new and old and old[-1].after.strip() and before and not before[-1].after:
             # A deleted stretch's closing mark stays in the text, after what preceded it.
             before = (*before[:-1], replace(before[-1], after=old[-1].after))
     chars = before + new + seg.chars[op.stop :]
@@ -403,25 +432,37 @@ def find_occurrences(
     found = []
     for si, seg in enumerate(segments):
         spelled = seg.text
+        # where each Char begins in `spelled`: a model's Char may be several letters ("ok")
+        starts = list(accumulate((len(c.text) for c in seg.chars), initial=0))
         i = spelled.find(chars)
         while i >= 0:
-            stop = i + len(chars)
-            between = [c.after for c in seg.chars[i : stop - 1]]
-            apart = skip is None or skip[0] != si or stop <= skip[1] or i >= skip[2]
-            heard = checked is not None and any(checked[si][i:stop])
-            if apart and between == inner and not heard:
-                found.append(Occurrence(si, i, stop, seg.chars[i].start, seg.chars[stop - 1].end))
-                i = spelled.find(chars, stop)
+            end = i + len(chars)
+            first, stop = bisect_right(starts, i) - 1, bisect_left(starts, end)
+            whole = starts[first] == i and starts[stop] == end  # no Char cut in two
+            apart = skip is None or skip[0] != si or stop <= skip[1] or first >= skip[2]
+            heard = checked is not None and any(checked[si][first:stop])
+            if whole and apart and not heard and _marks_inside(seg.chars[first:stop]) == inner:
+                start, last = seg.chars[first].start, seg.chars[stop - 1].end
+                found.append(Occurrence(si, first, stop, start, last))
+                i = spelled.find(chars, end)
             else:
                 i = spelled.find(chars, i + 1)
     return found
 
 
+def _marks_inside(chars: Sequence[Char]) -> list[str]:
+    """The punctuation after each letter of `chars` but the last, as `split_marks` gives it
+    for their text typed out: none inside a multi-letter Char, and no spaces (a search for
+    "New York" finds it written with or without one)."""
+    marks = [m for c in chars for m in ("",) * (len(c.text) - 1) + (c.after.strip(),)]
+    return marks[:-1]
+
+
 def inner_text(text: str) -> str:
     """`text` as a fix carries it to other places: its characters and the marks between them,
-    not the mark after the last one (each place keeps its own). "" for a deletion (no
-    characters, perhaps a mark: "。")."""
-    chars, marks = split_marks(text)
+    not the mark after the last one (each place keeps its own), with its spaces between Latin
+    words (`split_typed`). "" for a deletion (no characters, perhaps a mark: "。")."""
+    chars, marks = split_typed(text)
     if not chars:
         return ""
     return "".join(c + m for c, m in zip(chars, [*marks[:-1], ""], strict=True))
