@@ -41,6 +41,7 @@ __all__ = [
     "cpu_has_fast_bf16",
     "import_runtime",
     "load_model",
+    "looks_like_path",
     "model_file",
     "model_vocab",
     "pick_attention",
@@ -312,7 +313,7 @@ def _flash_attn_installed() -> bool:
     return True
 
 
-def _looks_like_path(source: str) -> bool:
+def looks_like_path(source: str) -> bool:
     """Hub ids are `name` or `owner/name`; anything else with a separator is a folder path."""
     return source.startswith((".", "/", "~", "\\")) or source.count("/") > 1 or "\\" in source
 
@@ -356,7 +357,7 @@ def resolve_model(
     refused unless `allow_pickle` (downloads never fetch them)."""
     text = str(source)
     path = Path(text).expanduser()
-    if path.is_dir() or _looks_like_path(text):
+    if path.is_dir() or looks_like_path(text):
         path = model_path(path)
         _check_folder(path, allow_pickle)
         return path

@@ -190,7 +190,7 @@ def test_a_job_whose_sources_cannot_be_read_leaves_no_folder(qtbot, tmp_path):
     request = NewJob(str(root), "gone", sources, _config((tmp_path, sources[0])), "run")
     with qtbot.waitSignal(supervisor.failed, timeout=1_000) as failed:
         supervisor.start_new(request)
-    assert "here.tsv" in failed.args[0]
+    assert "here.tsv" in str(failed.args[0])
     assert list(root.iterdir()) == []
 
 

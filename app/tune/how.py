@@ -63,8 +63,9 @@ class HowPanel(QWidget):
         self.start_button = QPushButton()
         self.start_button.setObjectName("tune-start")
         self.start_button.clicked.connect(self.start_requested)
-        self.form.changed.connect(lambda: self._show(lambda: tr("tune.how.stale")))
+        self.form.changed.connect(self._form_changed)
         self._shown: Message = lambda: tr("tune.how.not_measured")
+        self._edited = False  # the form changed since the last measurement started
         self._before_measuring: Message | None = None  # shown again if nothing is measured
         self._why = ""  # why only LoRA applies to the base model ("" when every method does)
         measure = QHBoxLayout()
@@ -112,17 +113,24 @@ class HowPanel(QWidget):
         if not measuring and self._before_measuring is not None:
             self._show(self._before_measuring)
 
+    def _form_changed(self) -> None:
+        self._edited = True
+        self._show(lambda: tr("tune.how.stale"))
+
     def _show(self, message: Message) -> None:
         self._shown, self._before_measuring = message, None
         self.estimate.setText(message())
 
     def show_estimate(self, estimate: Estimate) -> None:
-        self._show(lambda: estimate_text(estimate))
+        """Show `estimate`, unless the form was edited while it was measured: it is for the
+        earlier settings, and the note to measure again stays."""
+        if not self._edited:
+            self._show(lambda: estimate_text(estimate))
 
     def show_measuring(self) -> None:
         before = self._shown
         self._show(lambda: tr("tune.how.measuring"))
-        self._before_measuring = before
+        self._before_measuring, self._edited = before, False
         self.set_measuring(True)
 
     def say(self, message: Message) -> None:

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.tune.data import DatasetError
 from engine.tune.events import CheckpointSaved, JobFinished, JobResult
 from engine.tune.export import ModelCard, read_card
 from engine.tune.jobs import (
@@ -50,7 +51,7 @@ from engine.tune.jobs import (
 from engine.tune.wire import TERMINAL
 
 from ..demo import model_display_name
-from ..errors import failure_text
+from ..errors import error_text, failure_text
 from ..features import capabilities
 from ..i18n import LiveText, Message, tr
 from . import strings  # noqa: F401  (registers the strings used below)
@@ -134,6 +135,9 @@ class TunePage(QWidget):
         self.stopped: JobFolder | None = None  # offered for resume or discard in the notice
         self._refusal_shown = False  # the notice says one job at a time (until a child ends)
         self._checked_key: tuple | None = None
+        # The check asked for last: a verdict on another (sources or settings changed since,
+        # its answer still on the way) is not this data's.
+        self._check_request: CheckRequest | None = None
         self.loaded: Any = None  # the window's loaded model (app.worker.ModelSummary)
         self._build(training_sets)
         self._connect()
@@ -298,21 +302,30 @@ class TunePage(QWidget):
             self._say(str(e))
             return
         self._checked_key = key
+        self._check_request = CheckRequest(tuple(self.sources.sources()), config)
         self.checker.show_checking()
         self.show_step("check")
-        self.handle.check.emit(CheckRequest(tuple(self.sources.sources()), config))
+        self.handle.check.emit(self._check_request)
 
-    def _checked(self, check: Any) -> None:
-        self.checker.show_check(check)
+    def _checked(self, request: CheckRequest, check: Any) -> None:
+        """Show the verdict on the data last asked about; an earlier one, arriving late, is
+        dropped (it still says "checking…" until the latest arrives)."""
+        if request == self._check_request:
+            self.checker.show_check(check)
 
     def _add_vocabulary(self) -> None:
         self.how.form.set_value("extend_vocab", True)
         self.check()
 
-    def _failed(self, message: str) -> None:
-        self._say(message)
+    def _failed(self, error: object) -> None:
+        """Something could not run (`error`: an error, worded in the UI language, or a
+        one-line reason). A source that no longer reads (deleted or changed since its check,
+        so the job folder could not be made) is checked again: the old verdict is not ready."""
+        self._say(lambda: error_text(error))
         self.checker.stop_checking()  # a check that could not run
         self.how.set_measuring(False)  # (a measurement that could not start)
+        if isinstance(error, DatasetError):
+            self.check()
 
     # ---- how: estimate, start ------------------------------------------------------------
     def _new_job(self, kind: str) -> NewJob | None:

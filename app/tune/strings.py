@@ -72,6 +72,10 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
     "tune.col.detail": ("Detail", "详情"),
     "tune.col.used": ("Trains?", "是否训练"),
     "tune.issue.unusable": ("The data cannot be used: {detail}", "数据无法使用：{detail}"),
+    "tune.issue.no_model": (
+        "The base model cannot be used: {detail}",
+        "基础模型无法使用：{detail}",
+    ),
     "tune.issue.skipped_rows": (
         "{count} row(s) will not train (see the table).",
         "有 {count} 行不会参与训练（见下表）。",
@@ -86,6 +90,12 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
         "the job reports them when it starts.",
         "{detail} 的词表不在本机，暂时无法检查生僻字；任务开始时会报告。",
     ),
+    "tune.issue.conflicting": (
+        "{count} rows give a clip a transcript that another row contradicts (see the table): "
+        "all of them train; correct or remove the wrong ones.",
+        "有 {count} 行给同一段音频标了互相矛盾的文字（见下表）：它们都会参与训练；"
+        "请改正或删掉错的行。",
+    ),
     "tune.issue.little_data": (
         "Only {count} s of audio to train on: expect a small change.",
         "只有 {count} 秒音频可训练：效果可能不明显。",
@@ -97,6 +107,11 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
     "tune.issue.no_heldout": (
         "Nothing is held out, so the result cannot be measured (raise heldout_fraction).",
         "没有留出检验数据，无法衡量结果（请调高 heldout_fraction）。",
+    ),
+    "tune.issue.one_row": (
+        "Only one row is usable: at least two are needed to hold one out and measure the "
+        "result (add rows).",
+        "只有一行可用：至少要两行才能留出一行检验结果（请添加数据）。",
     ),
     # how many rows of one kind, in a list of them ("1 audio missing, 2 too short")
     "tune.check.kind_count": ("{count} {kind}", "{kind} {count} 行"),
@@ -153,6 +168,11 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
     "tune.yes": ("yes", "是"),
     "tune.no": ("no", "否"),
     "tune.form.empty": ("{name}: give a value", "{name}：请填写数值"),
+    "tune.check_failed": ("The data could not be checked: {detail}", "无法检查数据：{detail}"),
+    "tune.start_failed": (
+        "{path}: the tuning process could not start ({detail})",
+        "{path}：微调进程无法启动（{detail}）",
+    ),
     "tune.check_first": (
         "The data or its settings changed since the check: check again first.",
         "数据或相关设置在检查后有改动：请先重新检查。",

@@ -28,6 +28,9 @@ from engine.tune.events import Estimate, JobFailed, JobStarted
 from engine.tune.jobs import ChildKind, EventLog, JobFolder, child_command, running_job
 from engine.tune.wire import TERMINAL
 
+from ..i18n import tr
+from . import strings  # noqa: F401  (registers the strings used below)
+
 __all__ = [
     "CheckRequest",
     "NewJob",
@@ -82,8 +85,10 @@ class TuneSupervisor(QObject):
     ended = Signal(str, str, int, str)  # job folder, kind, exit status, log tail: no last event
     finished = Signal(str, str)  # job folder, kind: the child is gone (after its events)
     refused = Signal(str)  # folder of the job already running
-    checked = Signal(object)  # engine.tune.prepare.DataCheck
-    failed = Signal(str)  # one-line reason (the check could not run)
+    checked = Signal(object, object)  # the CheckRequest, its engine.tune.prepare.DataCheck
+    # What went wrong (a check that could not run, a job folder that could not be made): the
+    # error itself, which the page words in the UI language, or a one-line reason.
+    failed = Signal(object)
 
     def __init__(self, root: Path) -> None:
         super().__init__()
@@ -105,8 +110,8 @@ class TuneSupervisor(QObject):
             job = JobFolder.create(
                 Path(request.root), request.name, request.sources, request.config
             )
-        except (OSError, ValueError) as e:
-            self.failed.emit(str(e))
+        except (OSError, ValueError) as e:  # a coded DatasetError: a source gone since its check
+            self.failed.emit(e)
             return
         self._launch(job, request.kind, resume=False, scratch=request.kind == "estimate")
 
@@ -142,7 +147,7 @@ class TuneSupervisor(QObject):
                     start_new_session=True,  # the app's closing or Ctrl+C does not reach it
                 )
         except OSError as e:
-            self.failed.emit(f"{job.path}: the tuning process could not start ({e})")
+            self.failed.emit(tr("tune.start_failed", path=str(job.path), detail=str(e)))
             return
         self._follow(_Followed(job, kind, events, process, scratch=scratch))  # type: ignore[arg-type]
         self.started.emit(str(job.path), kind, process.pid)
@@ -236,10 +241,10 @@ class TuneSupervisor(QObject):
         from engine.tune.prepare import check_data
 
         try:
-            self.checked.emit(check_data(request.sources, request.config))
+            self.checked.emit(request, check_data(request.sources, request.config))
         except Exception as e:  # an engine bug must not end this thread
             log.exception("data check failed")
-            self.failed.emit(f"the data could not be checked: {e}")
+            self.failed.emit(tr("tune.check_failed", detail=str(e)))
 
     @Slot()
     def shutdown(self) -> None:

@@ -349,8 +349,21 @@ def from_folder(folder: str | Path) -> TuneDataset:
     return TuneDataset(examples, str(folder), problems)
 
 
+def _unquoted(cell: str) -> str:
+    """`cell` without the spaces and the one pair of double quotes around it: a TSV written
+    with every cell quoted (csv's QUOTE_ALL) names its columns and audio paths so. Any other
+    quote stays (a TSV quote in a transcript is text)."""
+    cell = cell.strip()
+    return cell[1:-1].strip() if len(cell) > 1 and cell[0] == cell[-1] == '"' else cell
+
+
+def _column_names(header: Iterable[str]) -> list[str]:
+    """A header row's cells as column names, lower-cased and unquoted (`_unquoted`)."""
+    return [_unquoted(h).lower() for h in header]
+
+
 def _pick_column(header: list[str], names: Sequence[str]) -> int | None:
-    lowered = [h.strip().lower() for h in header]
+    lowered = _column_names(header)
     for name in names:
         if name in lowered:
             return lowered.index(name)
@@ -381,7 +394,7 @@ def _layout(header: list[str], delimiter: str, manifest: Path) -> tuple[_Layout,
         start, end = _pick_column(header, ("start",)), _pick_column(header, ("end",))
         return _Layout(path, text, start, end, len(header), delimiter), True
     known = {*_PATH_COLUMNS, *_TEXT_COLUMNS, *_OTHER_COLUMNS}
-    if any(h.strip().lower() in known for h in header):
+    if any(h in known for h in _column_names(header)):
         columns, paths, texts = (", ".join(c) for c in (header, _PATH_COLUMNS, _TEXT_COLUMNS))
         if path is None and text is None:
             raise DatasetError(
@@ -432,7 +445,7 @@ def _manifest_row(row: list[str], layout: _Layout, folder: Path, origin: str) ->
     start, end = number(layout.start), number(layout.end)
     if not layout.header and (start is None) != (end is None):  # path, text, duration?
         raise RowError("dataset.row_no_header_half_span", count=len(row))
-    path = Path(row[layout.path].strip())
+    path = Path(_unquoted(row[layout.path]))
     audio = path if path.is_absolute() else folder / path
     if not audio.exists() and (folder / "clips" / path).is_file():
         audio = folder / "clips" / path  # a Common Voice .tsv names the files in clips/
@@ -544,16 +557,29 @@ def from_pairs(
 SourceKind = Literal["manifest", "common_voice", "folder", "missing"]
 
 
+def _is_common_voice_tsv(path: Path) -> bool:
+    """Whether `path`'s first line names Common Voice's columns path and sentence (read alone:
+    a validated.tsv runs to hundreds of megabytes)."""
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace") as f:
+            header = f.readline().rstrip("\r\n").split("\t")
+    except OSError:
+        return False
+    return {"path", "sentence"} <= set(_column_names(header))
+
+
 def source_kind(source: str | Path) -> SourceKind:
     """What `load_dataset` reads `source` as: a manifest (a file, or a folder holding a
     manifest.tsv: a training set Review wrote), a Common Voice folder (clips/ beside .tsv
-    files), a folder of audio + .txt, or nothing."""
+    files, or a .tsv naming its columns path and sentence, so that one whose clips/ is missing
+    is told so), a folder of audio + .txt, or nothing."""
     path = Path(source)
     if path.is_file() or (path / "manifest.tsv").is_file():
         return "manifest"
     if not path.is_dir():
         return "missing"
-    if (path / "clips").is_dir() and any(path.glob("*.tsv")):
+    tables = list(path.glob("*.tsv"))
+    if tables and ((path / "clips").is_dir() or any(map(_is_common_voice_tsv, tables))):
         return "common_voice"
     return "folder"
 

@@ -21,6 +21,7 @@ import numpy as np
 from engine.atomic import atomic_write_text
 from engine.audio import SAMPLE_RATE
 from engine.chunking import FrameGeometry
+from engine.errors import TingxieError
 from engine.normalize import NormalizeOptions, is_simplified_vocab
 
 from .config import TuneConfig
@@ -64,12 +65,15 @@ _DEFAULT_CONVS = ((10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2))
 IssueKind = Literal[
     # the data cannot be read at all, no row is usable, or rows the job would refuse (blocking)
     "unusable",
+    "no_model",  # the base model is a folder path that does not exist (blocking)
     "skipped_rows",  # some rows will not train (missing audio, too long, …)
     "unknown_chars",  # characters the model cannot write: rows skipped unless the vocabulary grows
     "no_vocabulary",  # the model's vocabulary is not at hand: unknown characters not checked
+    "conflicting",  # rows giving one clip different transcripts: all of them train
     "little_data",
     "small_heldout",
     "no_heldout",  # no held-out CER before and after
+    "one_row",  # a single usable row: none can be held out, whatever heldout_fraction is
 ]
 
 
@@ -255,9 +259,21 @@ def duration_histogram(
     )
 
 
-def _unusable(error: DatasetError) -> Issue:
+def _unusable(error: TingxieError, kind: IssueKind = "unusable") -> Issue:
     """The blocking issue that says `error`."""
-    return Issue("unusable", blocking=True, detail=str(error), code=error.code, params=error.params)
+    return Issue(kind, blocking=True, detail=str(error), code=error.code, params=error.params)
+
+
+def _missing_model(model: str) -> Issue | None:
+    """The blocking issue for a base model given as a folder path (by the loader's own rule,
+    `engine.model.resolve_model`) that is no folder: a typo the job would meet only once it
+    loads the model. None for a folder, or a Hub id (downloaded when the job starts)."""
+    from engine.model import ModelLoadError, looks_like_path
+
+    path = Path(model).expanduser()
+    if path.exists() or not looks_like_path(model):
+        return None
+    return _unusable(ModelLoadError("model.folder_missing", path=path), "no_model")
 
 
 def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
@@ -271,12 +287,16 @@ def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
     family = family_of(config.model)
     whisper = family is WHISPER  # writes any character
     vocab = None if whisper else model_vocab(config.model)
-    issues = [] if vocab is not None or whisper else [Issue("no_vocabulary", detail=config.model)]
+    missing = _missing_model(config.model)
+    if missing is not None:
+        issues = [missing]
+    elif vocab is None and not whisper:  # unknown characters cannot be told: the job says
+        issues = [Issue("no_vocabulary", detail=config.model)]
+    else:
+        issues = []
     geometry = None if whisper else model_geometry(config.model)
     try:
         dataset = load_sources(sources)
-        if vocab is None and not whisper:  # unknown characters cannot be told: the job says
-            vocab = sorted({c for e in dataset.examples for c in e.text})
         if whisper:  # no frame per label; a decoder of so many tokens
             from .whisper_text import token_limit
 
@@ -303,12 +323,16 @@ def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
     train_seconds, heldout_seconds = seconds(prepared.train), seconds(prepared.heldout)
     if report.left_out:
         issues.append(Issue("skipped_rows", count=report.left_out))
+    if conflicting := sum(f.code == "dataset.row_conflicting" for f in report.findings):
+        issues.append(Issue("conflicting", count=conflicting))
     if report.unknown_chars and not config.extend_vocab:
         chars = "".join(c for c, _ in report.unknown_chars.most_common())
         issues.append(Issue("unknown_chars", count=len(chars), detail=chars))
     if train_seconds < LITTLE_DATA_SECONDS:
         issues.append(Issue("little_data", count=round(train_seconds)))
-    if not prepared.heldout:
+    if len(report.kept) < 2:
+        issues.append(Issue("one_row"))
+    elif not prepared.heldout:
         issues.append(Issue("no_heldout"))
     elif len(prepared.heldout) < SMALL_HELDOUT:
         issues.append(Issue("small_heldout", count=len(prepared.heldout)))
