@@ -3,9 +3,8 @@ in its phrase (乾 of 乾隆), and the Library page's selection after a refresh.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
+import test_library_faults
+from test_library_faults import ids
 
 from app.library import LibraryView
 from engine.library.store import Store
@@ -17,14 +16,8 @@ def said(text: str) -> list[Segment]:
     return [Segment(0, 0.0, 0.1 * len(text), chars)]
 
 
-@pytest.fixture
-def db(tmp_path: Path):
-    with Store(tmp_path / "tingxie.db") as s:
-        yield s
-
-
-def ids(store: Store, query: str) -> list[int]:
-    return [r.id for r in store.list_transcripts(query)]
+# The library tests' store fixture and search helper, shared rather than copied.
+db = test_library_faults.db
 
 
 # ---- 4: a query converted alone ---------------------------------------------------------------
