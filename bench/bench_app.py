@@ -145,9 +145,11 @@ def launch(side: str, model: Path, audio: Path, env: dict, backend: str) -> dict
     return json.loads(lines[-1][len("RESULT ") :])
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from bench_transcribe import positive_minutes
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=1.0, help="length of the file")
+    parser.add_argument("--minutes", type=positive_minutes, default=1.0, help="length of the file")
     parser.add_argument(
         "--runtime",
         choices=("default", "torch", "onnx-int8"),
@@ -160,7 +162,11 @@ def main() -> None:
     parser.add_argument("--audio", help=argparse.SUPPRESS)
     parser.add_argument("--launched", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--backend", default="auto", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
     if args.child:
         child(args.child, args.model, args.audio, args.launched, args.backend)
         return

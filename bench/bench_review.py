@@ -7,7 +7,10 @@ Transcribes every clip of a manifest (default: the real clips of ../shared/audio
 (default: Whisper-base from `make whisper-model`, whose errors on those clips are real; else the
 demo model), aligns each transcript with its reference (minimum edit) and places every error in
 the transcript: a substituted or inserted character at that character, a deleted one at the gap
-where it is missing. Two simulated reviewers who catch every error they hear:
+where it is missing. Both texts are normalized first as `evaluate` and bench_whisper score them
+(`engine.normalize.normalize_text`: Simplified, no punctuation or spaces), so Whisper writing 線
+for 线 is no error, and the CER printed is `engine.metrics.cer` on those texts. Two simulated
+reviewers who catch every error they hear:
 
 - **straight through** listens to the recordings from the start, at 1x;
 - **guided** listens to the doubtful spans Tingxie ranks (`engine.library.review.find_spans`,
@@ -17,24 +20,27 @@ where it is missing. Two simulated reviewers who catch every error they hear:
 Reported for each review threshold: the ranked list (spans, listening minutes, errors on it),
 and the errors each reviewer has found after listening for 10 %, 25 % and 50 % as long as the
 audio lasts: the same listening time, so their ratio is the ratio of errors found per minute of
-listening (target: >= 2x). A guided list shorter than the budget stops where it ends. The
-decision time a real reviewer adds per span (`estimate_review_seconds`) is printed apart: it is
-not listening. Last line: `guided review: X.Xx the errors per listening minute at 25 % ...`.
+listening (target: >= 2x; n/a where neither found any). A guided list shorter than the budget
+stops where it ends. The decision time a real reviewer adds per span (`estimate_review_seconds`)
+is printed apart: it is not listening. Last line: `guided review: X.Xx the errors per listening
+minute at 25 % ...` for --headline, one of --thresholds.
 """
 
 from __future__ import annotations
 
 import argparse
 import bisect
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
 
+from engine.cli import positive_int
 from engine.library.review import ReviewOptions, estimate_review_seconds, find_spans
 from engine.loader import load_model, transcriber_for
+from engine.metrics import cer
 from engine.model import DEMO_MODEL_DIR, LoadOptions
+from engine.normalize import NormalizeOptions, convert_in_phrase, normalize_text
 from engine.results import Segment
 from engine.tune.data import from_manifest
 
@@ -70,17 +76,34 @@ def transcribe_all(model_dir: Path, manifest: Path, limit: int) -> list[Clip]:
     return clips
 
 
-def errors_of(index: int, clip: Clip) -> list[Error]:
-    """Every error of a transcript, placed at a character (or the gap) and a time. Punctuation
-    (Whisper writes it) is neither scored nor counted, as in `evaluate`."""
+def scored_texts(clip: Clip) -> tuple[str, str, list[int]]:
+    """The reference and the transcript as `evaluate` scores them (`normalize_text`), and for
+    each scored transcript character the index of the `Char` it comes from, so that an error
+    found in the scored text is placed at a character the reviewer hears.
+
+    Each character is normalized alone but for the script: Traditional to Simplified runs over
+    the whole transcript (`convert_in_phrase`), as OpenCC picks characters by phrase."""
     chars = [c for s in clip.segments for c in s.chars]
-    kept = [k for k, c in enumerate(chars) if not _is_punctuation(c.text)]
-    hypothesis = "".join(chars[k].text for k in kept)
-    reference = "".join(c for c in clip.reference if not _is_punctuation(c))
+    local = NormalizeOptions(to_simplified=False)
+    pieces = [normalize_text(c.text, local) for c in chars]
+    script = NormalizeOptions(  # Traditional to Simplified only
+        half_width=False, remove_punctuation=False, remove_spaces=False, lowercase=False
+    )
+    pieces = convert_in_phrase(pieces, lambda text: normalize_text(text, script))
+    owner = [k for k, piece in enumerate(pieces) for _ in piece]
+    return normalize_text(clip.reference), "".join(pieces), owner
+
+
+def errors_of(index: int, clip: Clip) -> list[Error]:
+    """Every error of a transcript, placed at a character (or the gap) and a time. Both texts
+    are normalized as `evaluate` scores them (`scored_texts`): punctuation (Whisper writes it)
+    and a Traditional form of the right character are no errors."""
+    chars = [c for s in clip.segments for c in s.chars]
+    reference, hypothesis, owner = scored_texts(clip)
 
     def gap(k: int) -> tuple[int, float]:  # the character after the gap, and when it is heard
-        if k < len(kept):
-            return kept[k], chars[kept[k]].start
+        if k < len(owner):
+            return owner[k], chars[owner[k]].start
         return len(chars), chars[-1].end if chars else 0.0
 
     found = []
@@ -90,14 +113,10 @@ def errors_of(index: int, clip: Clip) -> list[Error]:
             found += [Error(index, position, True, time)] * (op.src_end - op.src_start)
         elif op.tag != "equal":  # replace, insert: the characters shown wrongly
             found += [
-                Error(index, kept[k], False, chars[kept[k]].start)
+                Error(index, owner[k], False, chars[owner[k]].start)
                 for k in range(op.dest_start, op.dest_end)
             ]
     return found
-
-
-def _is_punctuation(text: str) -> bool:
-    return all(unicodedata.category(c)[0] in "PZ" for c in text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,29 +179,66 @@ def at(curve: tuple[list[float], list[int]], seconds: float) -> int:
     return found[bisect.bisect_right(times, seconds) - 1]
 
 
-def main() -> None:
+def ratio_text(guided: int, straight: int) -> str:
+    """Guided against straight-through errors found, as printed: n/a when neither found any (no
+    ratio to speak of), inf when only the guided reviewer did."""
+    if straight:
+        return f"{guided / straight:.1f}x"
+    return "inf" if guided else "n/a"
+
+
+def review_threshold(text: str) -> float:
+    """An argparse type: a review threshold, refused as `ReviewOptions` refuses it."""
+    try:
+        return ReviewOptions(threshold=float(text)).threshold
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: a threshold between 0 and 1") from e
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; --headline must be one of --thresholds (its ratios are the last
+    line's)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--model", type=Path, help="model folder (default: Whisper-base, else demo)"
     )
     parser.add_argument("--manifest", type=Path, default=SHARED_MANIFEST)
-    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.6, 0.8, 0.9])
-    parser.add_argument("--headline", type=float, default=0.9, help="threshold of the last line")
-    parser.add_argument("--limit", type=int, default=200, help="at most this many clips")
-    args = parser.parse_args()
+    parser.add_argument("--thresholds", type=review_threshold, nargs="+", default=[0.6, 0.8, 0.9])
+    parser.add_argument(
+        "--headline",
+        type=review_threshold,
+        default=0.9,
+        help="threshold of the last line, one of --thresholds",
+    )
+    parser.add_argument("--limit", type=positive_int, default=200, help="at most this many clips")
+    args = parser.parse_args(argv)
+    if args.headline not in args.thresholds:
+        listed = " ".join(f"{t:g}" for t in args.thresholds)
+        parser.error(
+            f"--headline {args.headline:g} is not among --thresholds {listed}: add it there "
+            "or choose one of them"
+        )
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     model = args.model or (WHISPER_BASE if (WHISPER_BASE / "model.bin").is_file() else None)
     model = model or DEMO_MODEL_DIR
     clips = transcribe_all(model, args.manifest, args.limit)
     errors = [e for i, clip in enumerate(clips) for e in errors_of(i, clip)]
     audio = sum(c.duration for c in clips)
-    reference = sum(sum(not _is_punctuation(ch) for ch in c.reference) for c in clips)
+    scored = [scored_texts(c) for c in clips]
+    rate = cer([r for r, _, _ in scored], [h for _, h, _ in scored])
     print(f"model {model}; {len(clips)} clips of {args.manifest}, {audio / 60:.1f} min of audio")
-    cer = len(errors) / reference
-    print(f"{len(errors)} errors in {reference} reference characters (CER {cer:.1%})")
+    print(
+        f"{rate.errors} errors in {rate.reference_chars} reference characters (CER "
+        f"{rate.cer:.1%}, normalized as evaluate scores it)"
+    )
     print(f"straight through: {len(errors) / (audio / 60):.1f} errors per listening minute")
     budgets = "".join(f"   {b:4.0%} of audio: guided / straight" for b in BUDGETS)
     print(f"threshold  spans  list min  found  decide min {budgets}")
-    ratios: dict[float, list[float]] = {}
+    ratios: dict[float, list[str]] = {}
     for threshold in args.thresholds:
         plan = guided_plan(clips, threshold)
         curve = guided_curve(plan, errors)
@@ -197,16 +253,16 @@ def main() -> None:
         for budget in BUDGETS:
             guided = at(curve, budget * audio)
             straight = straight_found(clips, errors, budget * audio)
-            ratios[threshold].append(guided / straight if straight else float("inf"))
-            cells += f"   {guided:4d} / {straight:3d} = {ratios[threshold][-1]:4.1f}x         "
+            ratios[threshold].append(ratio_text(guided, straight))
+            cells += f"   {guided:4d} / {straight:3d} = {ratios[threshold][-1]:>5}          "
         print(
             f"{threshold:9.2f}  {len(plan):5d}  {curve[0][-1] / 60:8.2f}  {curve[1][-1]:5d}  "
             f"{decide / 60:10.2f} {cells}"
         )
-    head = ratios.get(args.headline) or next(iter(ratios.values()))
+    head = ratios[args.headline]
     print(
-        f"guided review: {head[1]:.1f}x the errors per listening minute at 25 % of the audio "
-        f"(10 %: {head[0]:.1f}x, 50 %: {head[2]:.1f}x; threshold {args.headline:g})"
+        f"guided review: {head[1]} the errors per listening minute at 25 % of the audio "
+        f"(10 %: {head[0]}, 50 %: {head[2]}; threshold {args.headline:g})"
     )
 
 

@@ -16,9 +16,10 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QApplication
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_store import transcript
+from bench_store import transcript, transcript_chars
 
 from app.review.page import ReviewPanel
+from engine.cli import positive_int
 from engine.library.store import Store
 
 
@@ -49,11 +50,15 @@ def per_decision(panel: ReviewPanel, qt: QApplication, decisions: int, full: boo
     return (time.perf_counter() - start) / decisions
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chars", type=int, default=8000, help="transcript length")
-    parser.add_argument("--decisions", type=int, default=15)
-    args = parser.parse_args()
+    parser.add_argument("--chars", type=transcript_chars, default=8000, help="transcript length")
+    parser.add_argument("--decisions", type=positive_int, default=15)
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
     qt = QApplication.instance() or QApplication([])
     results = {}
     with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "b.db") as store:

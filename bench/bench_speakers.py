@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine.audio import SAMPLE_RATE, load_audio  # noqa: E402
+from engine.cli import positive_int  # noqa: E402
 from engine.speakers import SpeakerOptions, Turn, diarize  # noqa: E402
 
 AUDIO = ROOT.parent / "shared" / "audio"
@@ -265,19 +266,33 @@ def score(convs: list[Conversation], options: SpeakerOptions, verbose: bool = Tr
     return abs(strict), abs(collar), abs(given)
 
 
-def main() -> None:
+def speaker_threshold(text: str) -> float:
+    """An argparse type: a clustering threshold, refused as `SpeakerOptions` refuses it."""
+    try:
+        return SpeakerOptions(threshold=float(text)).threshold
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: a cosine distance in (0, 2)") from e
+
+
+def speaker_thresholds(text: str) -> list[float]:
+    """An argparse type for --sweep: comma-separated thresholds, each one `speaker_threshold`."""
+    return [speaker_threshold(part.strip()) for part in text.split(",")]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--split", choices=("test", "dev"), default="test")
-    p.add_argument("--count", type=int, default=30, help="conversations (default 30)")
+    p.add_argument("--count", type=positive_int, default=30, help="conversations (default 30)")
     p.add_argument("--seed", type=int, default=None, help="default: 0 (test), 1000 (dev)")
-    p.add_argument("--threshold", type=float, default=None)
+    p.add_argument("--threshold", type=speaker_threshold, default=None)
     p.add_argument("--method", choices=("agglomerative", "spectral"), default=None)
     p.add_argument("--window", type=float, default=None, help="embedding window, seconds")
     p.add_argument("--hop", type=float, default=None, help="step between windows, seconds")
     p.add_argument("--min-turn", type=float, default=None, help="shortest turn, seconds")
-    p.add_argument("--sweep", default="", help="thresholds to compare (comma-separated)")
-    args = p.parse_args()
-
+    p.add_argument(
+        "--sweep", type=speaker_thresholds, help="thresholds to compare (comma-separated)"
+    )
+    args = p.parse_args(argv)
     overrides = {
         "threshold": args.threshold,
         "method": args.method,
@@ -285,7 +300,16 @@ def main() -> None:
         "hop_seconds": args.hop,
         "min_turn_seconds": args.min_turn,
     }
-    options = SpeakerOptions(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        args.options = SpeakerOptions(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as e:  # --window, --hop and --min-turn, checked together
+        p.error(f"--window / --hop / --min-turn: {e}")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    options = args.options
     voices = load_voices()
     dev, test = split_voices(voices)
     pool = dev if args.split == "dev" else test
@@ -295,7 +319,7 @@ def main() -> None:
     print(f"{args.split} voices: {', '.join(pool)}")
     print(f"{len(convs)} conversations, {minutes:.1f} min; {options}")
     if args.sweep:
-        for value in (float(x) for x in args.sweep.split(",")):
+        for value in args.sweep:
             s, c, _ = score(convs, replace(options, threshold=value), verbose=False)
             print(f"threshold {value:.3f}: DER {100 * s:5.1f} %  (collar 0.25 s: {100 * c:5.1f} %)")
         return

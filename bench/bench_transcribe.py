@@ -63,7 +63,9 @@ with the GPU's read-ahead thread: the ceiling a GPU's transcription meets on thi
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import math
 import os
 import re
 import resource
@@ -162,15 +164,17 @@ def build_trained_density_model(model: Path, audio: Path) -> Path:
     from engine.model import LoadOptions, load_model
     from engine.transcribe import Transcriber
 
-    path = CACHE / "xlsr53-large-random-trained-density"
+    head = load_audio(audio)[: 20 * SR]
+    # named for those 20 s: another --audio-dir (or --uneven) raises the blank by its own bias
+    path = CACHE / f"xlsr53-large-random-trained-density-{_digest(head.tobytes())}"
     if (path / "model.safetensors").is_file():
         return path
     print(f"building the trained-density copy in {path} (once) …", flush=True)
     t = Transcriber(load_model(model, LoadOptions(precision="fp32")))
-    logits = t.logits([load_audio(audio)[: 20 * SR]])[0]
+    logits = t.logits([head])[0]
     margin = np.delete(logits, 0, axis=1).max(axis=1) - logits[:, 0]  # blank loses by this
     raise_by = float(np.quantile(margin, TRAINED_BLANK_SHARE))
-    partial = CACHE / "xlsr53-large-random-trained-density.partial"
+    partial = path.with_name(path.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     shutil.copytree(model, partial)
     weights = load_file(partial / "model.safetensors")
@@ -205,18 +209,26 @@ def build_exports(model: Path, sides: list[str]) -> dict[str, Path]:
     return out
 
 
+def _digest(data: bytes) -> str:
+    """A short name for what a cached file was built from."""
+    return hashlib.sha256(data).hexdigest()[:10]
+
+
 def build_long_audio(minutes: float, uneven: bool = False, clips_dir: Path = SHARED_AUDIO) -> Path:
-    """The shared clips, resampled to 16 kHz and looped with 0.4 s gaps to `minutes`; `uneven`:
-    in a random order with gaps of 0.3-1.2 s (seeded), so that the stretches between pauses
-    come in many lengths, as in a real recording."""
+    """The clips of `clips_dir`, resampled to 16 kHz and looped with 0.4 s gaps to `minutes`;
+    `uneven`: in a random order with gaps of 0.3-1.2 s (seeded), so that the stretches between
+    pauses come in many lengths, as in a real recording. Cached under a name that holds a hash
+    of the folder and its manifest, so another --audio-dir never gets these clips back."""
     import numpy as np
 
     from engine.audio import load_audio, write_wav
 
-    path = CACHE / f"long-{minutes:g}min{'-uneven' if uneven else ''}.wav"
+    manifest = (clips_dir / "manifest.tsv").read_text(encoding="utf-8")
+    source = _digest(f"{clips_dir.resolve()}\n{manifest}".encode())
+    path = CACHE / f"long-{minutes:g}min{'-uneven' if uneven else ''}-{source}.wav"
     if path.is_file():
         return path
-    rows = (clips_dir / "manifest.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    rows = manifest.splitlines()[1:]
     clips = [load_audio(clips_dir / row.split("\t")[0]) for row in rows if row.strip()]
     rng = np.random.default_rng(0)
     pieces, total, want = [], 0, int(minutes * 60 * SR)
@@ -619,9 +631,22 @@ def _cpu_name() -> str:
     return "unknown"
 
 
-def parse_args() -> argparse.Namespace:
+def positive_minutes(text: str) -> float:
+    """An argparse type for --minutes: a length of audio, a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes above 0")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from engine.cli import positive_int
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--minutes", type=float, default=1.0, help="length of the test file")
+    p.add_argument("--minutes", type=positive_minutes, default=1.0, help="length of the test file")
     p.add_argument(
         "--uneven",
         action="store_true",
@@ -634,7 +659,7 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument(
         "--batch-size",
-        type=int,
+        type=positive_int,
         help="chunks per forward pass (default: Tingxie's for the device, 4 on a CPU, 16 on a GPU)",
     )
     p.add_argument(
@@ -657,7 +682,7 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument(
         "--rounds",
-        type=int,
+        type=positive_int,
         default=1,
         help="run the sides this many times, interleaved, and report each one's median (a "
         "shared CPU's speed drifts by 2x between minutes)",
@@ -672,7 +697,7 @@ def parse_args() -> argparse.Namespace:
         choices=("random", "trained"),
         default="random",
         help="characters a frame: the random weights' (nearly every frame), or a trained "
-        f"model's ({TRAINED_BLANK_SHARE:.0%} of frames blank: the blank's bias raised)",
+        f"model's ({TRAINED_BLANK_SHARE:.0%}% of frames blank: the blank's bias raised)",
     )
     p.add_argument(
         "--profile",
@@ -686,12 +711,18 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--export", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--audio", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--result", type=Path, help=argparse.SUPPRESS)
-    return p.parse_args()
+    args = p.parse_args(argv)
+    if not (args.side or args.forward_only or (args.audio_dir / "manifest.tsv").is_file()):
+        p.error(
+            f"--audio-dir {args.audio_dir}: no manifest.tsv there; give the folder of the clips "
+            "and their manifest.tsv"
+        )
+    return args
 
 
 def main() -> None:
-    args = parse_args()
     sys.path.insert(0, str(ROOT))
+    args = parse_args()
     if args.side:
         worker(args)
         return

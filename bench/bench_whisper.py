@@ -115,14 +115,33 @@ def _cer(rows: list[dict], texts: list[str]):
     return cer(refs, [normalize_text(t) for t in texts])
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (no engine.cli.positive_int: the plain side's process parses it too, and
+    importing `engine` sets oneDNN's cache sizes for CTranslate2 as well)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=WHISPER_BASE_DIR)
-    parser.add_argument("--data", type=Path, default=MANIFEST)
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=MANIFEST,
+        help="manifest.tsv of the clips (file, text_for_scoring and duration_s columns)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="interleaved runs; best kept")
     parser.add_argument("--child", choices=("plain", "tingxie"), help=argparse.SUPPRESS)
     parser.add_argument("--prompt", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"argument --repeat: {args.repeat} is not a whole number ≥ 1")
+    if not args.data.is_file():
+        parser.error(
+            f"--data {args.data}: no such manifest; give a manifest.tsv with file, "
+            f"text_for_scoring and duration_s columns (default: {MANIFEST})"
+        )
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     if args.child:
         _child(args.child, args.model, args.data, args.prompt)
         return
