@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import PurePath
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -179,8 +179,10 @@ class LibraryView(QWidget):
         """Choose transcript `tid`'s row again after a rebuild, which keeps the row number: a
         transcription finishing moves every row down, and Enter would open another transcript.
         None, or one no longer listed, leaves no row chosen."""
-        if tid in self.ids:
-            self.table.selectRow(self.ids.index(tid))
+        if tid in self.ids:  # not selectRow: it reads the keyboard's modifiers (Ctrl adds)
+            index = self.table.model().index(self.ids.index(tid), 0)
+            flags = QItemSelectionModel.SelectionFlag
+            self.table.selectionModel().setCurrentIndex(index, flags.ClearAndSelect | flags.Rows)
         else:
             self.table.selectionModel().clear()
 
