@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_train import _config
 
 from engine.testmodels import build_model
 from engine.tune import child
@@ -116,23 +117,10 @@ def test_a_moved_job_resumes_from_its_checkpoint_in_its_new_folder(tmp_path, sou
         tone_corpus(tmp_path / f"data{i}", 16 // sources, char_seconds=0.1, seed=i)
         for i in range(sources)
     ]
-    config = TuneConfig(
-        model=str(model),
-        data=str(data[0]),
-        output_dir="unused",
-        method="lora",
-        steps=2,
-        learning_rate=1e-2,
-        batch_seconds=2.0,
-        micro_batch_seconds=1.0,
-        min_seconds=0.1,
-        heldout_fraction=0.2,
-        eval_every=1,
-        save_every=1,
-        mask_time_prob=0.0,
-        precision="fp32",
-        device="cpu",
-    )
+    config = _config(
+        (model, data[0]), Path("unused"), method="lora", steps=2, learning_rate=1e-2,
+        eval_every=1, save_every=1,
+    )  # fmt: skip
     old_root = tmp_path / "old" / "tuning"
     job = JobFolder.create(old_root, "clinic", [str(d) for d in data], config)
     assert child.run("run", job.path) == 0
