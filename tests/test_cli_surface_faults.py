@@ -16,7 +16,8 @@ import pytest
 import soundfile as sf
 
 from engine.cli import main
-from engine.library.store import Store
+from engine.cli.library import check_transcript_id
+from engine.library.store import Store, TranscriptNotFound
 from engine.results import Char, Segment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,6 +152,24 @@ def test_library_export_never_writes_over_the_store(tmp_path, capsys):
     assert "会议" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_library_export_to_a_folder_asks_for_a_file_name(tmp_path, capsys, overwrite):
+    """Before: with --overwrite, `[Errno 21] Is a directory: '….tmp' -> 'some_folder.txt'`;
+    without, "already exists; add --overwrite", which then failed so."""
+    db = tmp_path / "lib.db"
+    tid = _store(db)
+    folder = tmp_path / "some_folder.txt"
+    folder.mkdir()
+    (folder / "inside.txt").write_text("kept\n", encoding="utf-8")
+    assert main(["library", "--db", str(db), "--export", str(tid), str(folder), *overwrite]) == 1
+    err = capsys.readouterr().err
+    assert f"{folder}: that is a folder" in err and "file name" in err
+    assert "Errno" not in err and "--overwrite" not in err
+    assert [p.name for p in folder.iterdir()] == ["inside.txt"]
+    assert (folder / "inside.txt").read_text(encoding="utf-8") == "kept\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lib.db", "some_folder.txt"]
+
+
 # --- ids too large for SQLite ----------------------------------------------------------------
 
 
@@ -164,6 +183,18 @@ def test_an_id_too_large_for_sqlite_is_not_in_the_store(tiny_model_dir, tmp_path
     assert main(argv) == 1
     assert f"transcript {TOO_LARGE} is not in the store" in capsys.readouterr().err
     assert not (tmp_path / "x.txt").exists()
+
+
+def test_the_store_owns_the_not_in_the_store_wording(tmp_path):
+    """Before: engine/cli/library.py spelled out its own copy of the store's message, free to
+    drift from it; both now raise the store's TranscriptNotFound (a KeyError)."""
+    with Store(tmp_path / "lib.db") as store, pytest.raises(TranscriptNotFound) as in_store:
+        store.info(42)
+    with pytest.raises(TranscriptNotFound) as too_large:
+        check_transcript_id(int(TOO_LARGE))
+    assert in_store.value.args[0] == "transcript 42 is not in the store"
+    assert too_large.value.args[0] == f"transcript {TOO_LARGE} is not in the store"
+    assert isinstance(too_large.value, KeyError)  # callers catch KeyError
 
 
 # --- a typo'd input ----------------------------------------------------------------------------

@@ -92,15 +92,34 @@ def _list(store: Store, query: str, script: str) -> None:
 
 
 def check_transcript_id(tid: int) -> None:
-    """KeyError, as the store's for an id it does not hold, for one SQLite cannot hold."""
+    """The store's TranscriptNotFound (a KeyError), as for an id it does not hold, for one
+    SQLite cannot hold."""
+    from engine.library.store import TranscriptNotFound
+
     if tid not in _SQLITE_INTEGERS:
-        raise KeyError(f"transcript {tid} is not in the store")
+        raise TranscriptNotFound(tid)
+
+
+def _file_problem(path: Path) -> str | None:
+    """Why `path` cannot be the export's FILE even with --overwrite (None: it can): its folder
+    does not exist, or it is a folder itself (writing over one fails: "Is a directory")."""
+    if not path.parent.is_dir():
+        return (
+            f"{path.parent}: no such folder; create it first "
+            f"(mkdir -p {shlex.quote(str(path.parent))}), or name a FILE in an existing folder"
+        )
+    if path.is_dir():
+        return (
+            f"{path}: that is a folder; give a file name for the transcript, in it or elsewhere "
+            f"(e.g. {path / 'transcript.txt'})"
+        )
+    return None
 
 
 def _export(store: Store, tid: str, file: str, script: str, overwrite: bool) -> int:
     """Write transcript `tid` to `file`; 1 with a message for an id that is not a number, a
-    folder that does not exist, a FILE that exists (unless `overwrite`) or that is the store's
-    own (always: writing it would destroy the library)."""
+    FILE that cannot be one (`_file_problem`), that exists (unless `overwrite`) or that is the
+    store's own (always: writing it would destroy the library)."""
     from engine.library.script import export
 
     from .transcribe import OutputError, check_new
@@ -115,12 +134,9 @@ def _export(store: Store, tid: str, file: str, script: str, overwrite: bool) -> 
         )
         return 1
     path = Path(file).expanduser()
-    if not path.parent.is_dir():
-        print(
-            f"error: {path.parent}: no such folder; create it first "
-            f"(mkdir -p {shlex.quote(str(path.parent))}), or name a FILE in an existing folder",
-            file=sys.stderr,
-        )
+    problem = _file_problem(path)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return 1
     check_transcript_id(number)
     segments, info = store.segments(number), store.info(number)

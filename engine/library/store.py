@@ -36,6 +36,7 @@ __all__ = [
     "EditSession",
     "Store",
     "StoreError",
+    "TranscriptNotFound",
     "TranscriptSummary",
     "default_path",
     "local_time",
@@ -57,6 +58,14 @@ _OWN_TABLES = frozenset({"recordings", "transcripts", "segments", "chars", "edit
 
 class StoreError(TingxieError, RuntimeError):
     """The store could not read or write; the message names the file and what to do."""
+
+
+class TranscriptNotFound(KeyError):
+    """An id the store holds no transcript for. The one place its wording lives: the CLI raises
+    it too, for an id SQLite cannot hold, and callers catch it as the KeyError it is."""
+
+    def __init__(self, tid: int) -> None:
+        super().__init__(f"transcript {tid} is not in the store")
 
 
 def default_path() -> Path:
@@ -230,7 +239,7 @@ def _chain(conn: sqlite3.Connection, tid: int) -> list[EditOp]:
 def _head(conn: sqlite3.Connection, tid: int) -> int:
     row = conn.execute("SELECT head FROM transcripts WHERE id=?", (tid,)).fetchone()
     if row is None:
-        raise KeyError(f"transcript {tid} is not in the store")
+        raise TranscriptNotFound(tid)
     return row[0]
 
 
@@ -495,7 +504,7 @@ class Store:
         """The model's output as it was saved (edits never change it)."""
         if tid not in self._originals:
             with self._read() as conn:
-                _head(conn, tid)  # KeyError for an unknown id
+                _head(conn, tid)  # TranscriptNotFound for an unknown id
                 self._originals[tid] = _original(conn, tid)
         return list(self._originals[tid])
 
@@ -601,14 +610,14 @@ class Store:
                 (tid,),
             ).fetchone()
         if row is None:
-            raise KeyError(f"transcript {tid} is not in the store")
+            raise TranscriptNotFound(tid)
         return (Path(row[0]) if row[0] else None), row[1], row[2]
 
     def info(self, tid: int) -> TranscriptionInfo | None:
         with self._read() as conn:
             row = conn.execute("SELECT info FROM transcripts WHERE id=?", (tid,)).fetchone()
         if row is None:
-            raise KeyError(f"transcript {tid} is not in the store")
+            raise TranscriptNotFound(tid)
         return TranscriptionInfo(**json.loads(row[0])) if row[0] else None
 
     def speaker_names(self, tid: int) -> dict[int, str]:
@@ -619,7 +628,7 @@ class Store:
                 "SELECT speaker_names FROM transcripts WHERE id=?", (tid,)
             ).fetchone()
         if row is None:
-            raise KeyError(f"transcript {tid} is not in the store")
+            raise TranscriptNotFound(tid)
         return {int(k): v for k, v in json.loads(row[0]).items()}
 
     def rename_speaker(self, tid: int, speaker: int, name: str) -> dict[int, str]:
