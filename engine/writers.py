@@ -86,7 +86,9 @@ _LINE_END_DROPPED = "，、。"
 
 
 def _line_text(line: Sequence[Char]) -> str:
-    return "".join(c.text + c.after for c in line).rstrip(_LINE_END_DROPPED)
+    """A line as shown: stripped, as a line or cue cut between two Latin words leaves the space
+    between them (the first word's `after`, engine.library.review.split_typed) at its end."""
+    return "".join(c.text + c.after for c in line).rstrip(_LINE_END_DROPPED).strip()
 
 
 def timestamp(seconds: float, sep: str = ",") -> str:

@@ -87,3 +87,25 @@ def test_a_pasted_name_of_two_lines_is_one_line():
     ) == ("王医生 (主治)：好\n")
     # a name stored before this rule is written on one line too
     assert speaker_name(0, {0: "王医生\n(主治)"}) == "王医生 (主治)"
+
+
+def test_subtitle_lines_cut_between_two_latin_words_carry_no_space_at_the_cut():
+    """A typed fix keeps the space between two Latin words as the mark after the first; a line
+    or cue cut there (a space ranks as a mark for `_cut`) ended with that space."""
+
+    def typed(text: str, seconds: float) -> Segment:
+        heard = tuple(Char("嗯", 0.2 * k, 0.2 * k + 0.15, 0.9) for k in range(round(seconds / 0.2)))
+        seg = Segment(0, heard[0].start, heard[-1].end, heard)
+        return apply_edits([seg], [EditOp(0, 0, len(heard), text, "fix")])[0]
+
+    (cue,) = plan_cues([typed("我们今天用Python and Java写一个小程序", 4.0)])
+    assert cue.text == "我们今天用Python\nand Java写一个小程序"  # the space inside stays
+    long = typed("今天我们讨论一下Deep Learning和Machine Learning的区别", 10.0)
+    assert [c.text for c in plan_cues([long])] == [
+        "今天我们讨论一下Deep",  # a cue cut between two words
+        "Learning和Machine\nLearning的区别",  # and a line cut
+    ]
+    for fmt in ("srt", "vtt"):
+        lines = render([long], fmt).splitlines()
+        assert not [line for line in lines if line != line.strip()], fmt
+        assert "Learning和Machine" in lines and "今天我们讨论一下Deep" in lines
