@@ -322,6 +322,9 @@ ZH: dict[str, str] = {
         "{path}：转写文件名 {name} 长 {length} 字节，超过文件名的上限（{limit}）；"
         "请重命名录音，或改用更短的文件名格式"
     ),
+    "transcribe.watch_state_failed": (
+        "{path}：无法在其中记下 {audio} 已完成（{detail}）；下次启动时会重做"
+    ),
     "store.disk_full": (
         "{path}：磁盘已满，最后一次修改尚未保存；请释放空间（修改会保留，并随下一次修改一起保存）"
     ),

@@ -211,12 +211,21 @@ class FolderWatcher(QObject):
             job.watch.release(job.path)
 
     def _finish(self, job: _Job, base: Path | None = None) -> None:
-        """Mark the file done; when its watch state cannot be written (a full disk), say so: the
-        file is not marked, and is queued again once it has settled again."""
+        """Mark the file done; when its watch state cannot be written, say so: the file is not
+        marked. After a full disk (an OSError) it is queued again once it has settled again;
+        after any other failure (a name the state cannot encode) only at the next start, as
+        the same failure would come back at every look. What was written stays."""
+        state = str(job.watch.state_file)
         try:
             job.watch.done(job.path, base)
         except OSError as e:
-            self.export_failed.emit(str(job.watch.state_file), e)
+            self.export_failed.emit(state, e)
+        except ValueError as e:  # UnicodeEncodeError too: the window would show no file name
+            error = TingxieError(
+                "transcribe.watch_state_failed", path=state, audio=str(job.path), detail=e
+            )
+            self.export_failed.emit(state, error)
+            job.watch.release(job.path)
 
 
 def _key(spec: WatchSpec) -> tuple[str, Path]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,7 +154,8 @@ def open_settings(path: Path | None = None) -> QSettings:
 
 
 def load(store: QSettings) -> Preferences:
-    """Read preferences, falling back to the default for any missing or malformed value."""
+    """Read preferences, falling back to the default for any missing or malformed value (a
+    malformed one is logged with its setting and file: a hand edit must not vanish unsaid)."""
     defaults = Preferences()
     values = {}
     for f in fields(Preferences):
@@ -169,10 +171,29 @@ def load(store: QSettings) -> Preferences:
             elif isinstance(default, str):
                 values[f.name] = _text(raw)
             else:
-                values[f.name] = type(default)(raw)
+                values[f.name] = _number(raw, type(default))
         except (TypeError, ValueError):
+            log.warning(
+                "%s in the settings file %s is %r, which does not read; the default %r is used "
+                "(set it in the app, or correct the file)",
+                f.name,
+                store.fileName(),
+                _text(raw),
+                default,
+            )
             values[f.name] = default
     return Preferences(**values)
+
+
+def _number(raw: Any, kind: type[float]) -> float:
+    """A number setting as read. A hand edit may write a decimal comma (threshold=0,5, as most
+    of Europe types it), which QSettings splits into ["0", "5"]: rejoined, the comma is the
+    decimal point. ValueError for anything else, "nan" and "inf" too (no setting's value)."""
+    text = ",".join(str(part) for part in raw) if isinstance(raw, list | tuple) else str(raw)
+    number = kind(text.strip().replace(",", "."))
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is not a finite number")
+    return number
 
 
 def _text(raw: Any) -> str:

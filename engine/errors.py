@@ -311,6 +311,10 @@ MESSAGES: dict[str, str] = {
         "{path}: its transcript name {name} is {length} bytes, longer than a file name may be "
         "({limit}); rename the recording, or choose a shorter file-name pattern"
     ),
+    "transcribe.watch_state_failed": (
+        "{path}: {audio} could not be recorded there as done ({detail}); it is done again at "
+        "the next start"
+    ),
     # -- punctuation (engine.punctuation)
     "punctuation.load_failed": (
         "{path}: cannot load the punctuation model ({detail}); rebuild it with `python -m "

@@ -267,6 +267,42 @@ def test_a_watch_state_that_cannot_be_written_is_told_and_the_file_done_again(
     assert queued == [str(tmp_path / "inbox" / "memo.wav")] * 2  # not marked done: again
 
 
+def test_a_watch_state_that_cannot_be_encoded_is_told_and_the_file_given_back(
+    qapp, qtbot, tmp_path, monkeypatch
+):
+    """A state write that fails other than with an OSError escaped into Qt's event loop: the
+    UnicodeEncodeError of a name that is not UTF-8 (a Latin-1 réunion.wav) in the state as it
+    was written before writers.json_text. Now it is told naming the state file and the
+    recording, the transcripts stay, and the file is not transcribed again at every look (the
+    same error would come back) but at the next start."""
+    import engine.watch
+    from app.savedialog import write_error_text
+
+    name = "r\udce9union.wav"  # the bytes r\xe9union.wav, as os.fsdecode reads them
+    watcher, queued = _watcher(tmp_path, (name,))
+    watcher.poll()
+    watcher.poll()
+    with monkeypatch.context() as old:
+        old.setattr(engine.watch, "json_text", lambda state: json.dumps(state, ensure_ascii=False))
+        with qtbot.waitSignal(watcher.export_failed) as failed:
+            _transcribed(watcher, queued[0])
+        target, error = failed.args
+        state = tmp_path / "out" / STATE_FILE
+        assert target == str(state)
+        told = write_error_text(Path(target), error)  # the window's dialog
+        assert str(state) in told and str(tmp_path / "inbox" / name) in told
+        assert (tmp_path / "out" / "r\udce9union.txt").is_file() and not state.exists()
+        watcher.poll()
+        watcher.poll()
+        assert queued == [str(tmp_path / "inbox" / name)]  # not again at every look
+    again = FolderWatcher(
+        watcher.settings, lambda p: queued.extend(p) or [9], options=watcher.options
+    )
+    again.poll()
+    again.poll()
+    assert queued == [str(tmp_path / "inbox" / name)] * 2  # the next start does it
+
+
 def test_a_watch_output_that_keeps_failing_is_shown_in_a_dialog_once(
     make_window, tmp_path, monkeypatch
 ):

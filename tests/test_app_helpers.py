@@ -128,6 +128,30 @@ def test_preferences_round_trip_and_survive_garbage(tmp_path):
     assert settings.Preferences().recordings_dir.endswith("recordings")
 
 
+def test_a_hand_edited_threshold_with_a_decimal_comma_is_read(tmp_path):
+    """threshold=0,5 (as most of Europe types a decimal) was silently the default, 0.6."""
+    from app import settings
+
+    ini = tmp_path / "t.ini"
+    ini.write_text("[General]\nthreshold=0,5\n", encoding="utf-8")
+    assert settings.load(settings.open_settings(ini)).threshold == 0.5
+
+
+@pytest.mark.parametrize("value", ["abc", "0,5,1", "1,000.5", "nan"])
+def test_a_threshold_that_does_not_read_names_the_setting_and_the_file(tmp_path, caplog, value):
+    """A value that is no number gives the default, and the log says which setting of which
+    file, and that the default is used (it was replaced without a word)."""
+    from app import settings
+
+    ini = tmp_path / "t.ini"
+    ini.write_text(f"[General]\nthreshold={value}\n", encoding="utf-8")
+    prefs = settings.load(settings.open_settings(ini))
+    assert prefs.threshold == settings.Preferences().threshold
+    (record,) = [r for r in caplog.records if r.name == "tingxie.app.settings"]
+    assert "threshold" in record.message and str(ini) in record.message
+    assert "default" in record.message
+
+
 def test_hand_edited_watch_folders_drop_only_the_bad_entries(tmp_path):
     """A watch entry with "name": null stopped the app at start-up (an AttributeError)."""
     import json

@@ -318,6 +318,58 @@ def test_a_training_set_name_in_use_is_replaced_only_when_confirmed(
     assert req.transcript_ids == (t2,)
 
 
+def test_a_training_set_name_taken_by_a_folder_is_said_in_the_dialog_and_asked_again(
+    qtbot, store, audio, monkeypatch
+):
+    """A name whose folder holds something that is no training set (the tuned model beside a
+    set) was refused only by the worker, after the build had started: now the dialog says so at
+    once and asks again with the name typed, and the build takes the name changed."""
+    segs = [Segment(0, 0.0, 1.25, chars("今添天气好", [0.95, 0.2, 0.95, 0.95, 0.95], 0.0))]
+    tid = store.add_transcript(segs, audio=audio)
+    taken = store.path.parent / "corrections" / "meetings-tuned"
+    taken.mkdir(parents=True)
+    (taken / "model.safetensors").write_bytes(b"weights")
+    typed = iter(["meetings-tuned", "meetings"])
+    shown: list = []
+
+    def get_text(parent, title, label, text=""):
+        shown.append(text)
+        return next(typed), True
+
+    warned: list = []
+    monkeypatch.setattr(QInputDialog, "getText", get_text)
+    monkeypatch.setattr(QMessageBox, "warning", lambda p, t, text: warned.append(text))
+    panel = open_panel(qtbot, store, tid)
+    panel.fix_span("甜")
+    requests: list = []
+    panel.dataset_requested.connect(requests.append)
+    panel.actions_by_name["make_dataset"].trigger()
+    (told,) = warned
+    assert "meetings-tuned" in told and "model.safetensors" in told
+    assert shown == ["", "meetings-tuned"]  # asked again, with the name to change
+    (req,) = requests
+    assert req.name == "meetings"
+    assert (taken / "model.safetensors").read_bytes() == b"weights"
+
+
+def test_a_training_set_name_that_is_no_folder_name_is_said_in_the_dialog(
+    qtbot, store, audio, monkeypatch
+):
+    segs = [Segment(0, 0.0, 1.25, chars("今添天气好", [0.95, 0.2, 0.95, 0.95, 0.95], 0.0))]
+    tid = store.add_transcript(segs, audio=audio)
+    typed = iter([("my set/1", True), ("", False)])  # then Cancel
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: next(typed))
+    warned: list = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda p, t, text: warned.append(text))
+    panel = open_panel(qtbot, store, tid)
+    panel.fix_span("甜")
+    requests: list = []
+    panel.dataset_requested.connect(requests.append)
+    panel.actions_by_name["make_dataset"].trigger()
+    assert requests == [] and len(warned) == 1 and "my set/1" in warned[0]
+    assert panel.actions_by_name["make_dataset"].isEnabled()
+
+
 # ---- 2. a recording that changed since it was transcribed ------------------------------------
 
 

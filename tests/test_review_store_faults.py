@@ -90,6 +90,22 @@ def test_a_set_named_after_a_tuned_model_never_deletes_it(store_with_check):
     assert [n for n, _, _ in store.correction_sets()] == ["meeting"]
 
 
+def test_a_name_is_checked_before_any_build(store_with_check):
+    """What the Make training set dialog asks at once (it learnt a name was taken only from
+    the worker, after the build had started); the build asks again."""
+    store, _ = store_with_check
+    tuned = corrections.dataset_folder(store, "meeting-tuned")
+    tuned.mkdir(parents=True)
+    (tuned / "model.safetensors").write_bytes(b"weights")
+    for name, code in [("meeting-tuned", "dataset.name_taken"), ("../x", "dataset.bad_name")]:
+        with pytest.raises(CorrectionsError) as e:
+            corrections.check_name(store, name)
+        assert e.value.code == code
+    corrections.dataset_folder(store, "spare").mkdir()
+    corrections.check_name(store, "spare")  # an empty folder is used
+    corrections.check_name(store, "new")
+
+
 def test_a_training_set_or_an_empty_folder_is_still_replaced(store_with_check):
     store, tid = store_with_check
     build_dataset(store, [tid], "meeting", model="some/model")

@@ -903,25 +903,40 @@ class ReviewPanel(QWidget):
             return
         from engine.model import DEFAULT_MODEL
 
-        name, ok = QInputDialog.getText(self, tr("action.make_dataset"), tr("dataset.name"))
-        if not ok or not name:
+        name = self._ask_dataset_name()
+        if name is None:
             return
-        try:
-            in_use = corrections.name_in_use(self.store, name)
-        except StoreError as e:
-            QMessageBox.warning(self, tr("dialog.error"), error_text(e))
-            return
-        if in_use:
-            yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
-            answer = QMessageBox.question(
-                self, tr("action.make_dataset"), tr("dataset.replace", name=name), yes | no, no
-            )
-            if answer != yes:
-                return
         source = self.model_source() or DEFAULT_MODEL
         self.actions_by_name["make_dataset"].setEnabled(False)  # one build at a time
         self._status.say(lambda: tr("dataset.building", name=name))
         self.dataset_requested.emit(DatasetRequest(self.store, (self.session.tid,), name, source))
+
+    def _ask_dataset_name(self) -> str | None:
+        """The training set's name, asked again (with the name typed, to change) while the
+        engine refuses it: a name taken by a folder that is no training set, or no folder name,
+        is said before the build starts, not after. A set it would replace is confirmed first.
+        None: cancelled. The worker's build checks again: the folder may change meanwhile."""
+        title, name = tr("action.make_dataset"), ""
+        while True:
+            name, ok = QInputDialog.getText(self, title, tr("dataset.name"), text=name)
+            if not ok or not name:
+                return None
+            try:
+                corrections.check_name(self.store, name)
+                in_use = corrections.name_in_use(self.store, name)
+            except corrections.CorrectionsError as e:
+                QMessageBox.warning(self, title, error_text(e))
+                continue
+            except StoreError as e:
+                QMessageBox.warning(self, tr("dialog.error"), error_text(e))
+                return None
+            if not in_use:
+                return name
+            yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+            answer = QMessageBox.question(
+                self, title, tr("dataset.replace", name=name), yes | no, no
+            )
+            return name if answer == yes else None
 
     def show_dataset(self, s: Any) -> None:
         """The worker built the training set (an engine.corrections.CorrectionSummary)."""

@@ -35,6 +35,7 @@ __all__ = [
     "CorrectionSummary",
     "CorrectionsError",
     "build_dataset",
+    "check_name",
     "collect_clips",
     "dataset_folder",
     "existing_set",
@@ -334,6 +335,17 @@ def _check_free(target: Path, name: str) -> None:
         raise CorrectionsError("dataset.name_taken", name=name, path=target, found=shown)
 
 
+def check_name(store: Store, name: str, folder: Path | None = None) -> None:
+    """Raise CorrectionsError when no set can be built under `name`, whatever it would hold:
+    a name that is no folder name of its own, or one whose folder holds something that is no
+    training set (never replaced). A front end asks before it starts a build, so the user can
+    change the name at once; `build_dataset` asks again. A set the build would replace is the
+    caller's question (`name_in_use`)."""
+    if not _NAME.match(name):
+        raise CorrectionsError("dataset.bad_name", name=name)
+    _check_free(dataset_folder(store, name, folder), name)
+
+
 def existing_set(store: Store, name: str, folder: Path | None = None) -> Path | None:
     """Where the training set that building `name` would replace is (to name it when asking):
     the folder the store records under that name, else a training set of that name where it
@@ -371,9 +383,7 @@ def build_dataset(
     is gone is left out instead (`CorrectionSummary.left_out`) while others remain."""
     from engine.atomic import atomic_folder
 
-    if not _NAME.match(name):
-        raise CorrectionsError("dataset.bad_name", name=name)
-    _check_free(dataset_folder(store, name, folder), name)
+    check_name(store, name, folder)
     transcript_ids = tuple(dict.fromkeys(transcript_ids))
     clips, lost = _usable_clips(store, transcript_ids, options, skip_missing)
     if not clips:
