@@ -46,6 +46,7 @@ __all__ = [
     "build_network",
     "default_punctuator",
     "gap_features",
+    "is_latin",
     "is_mark",
     "mark_of",
     "punctuate_stream",
@@ -97,6 +98,12 @@ def is_mark(ch: str) -> bool:
     """Whether `ch` is punctuation (a Unicode P* category): written after characters, never
     one of them."""
     return len(ch) == 1 and unicodedata.category(ch).startswith("P")
+
+
+def is_latin(ch: str) -> bool:
+    """Whether `ch` is a Latin letter or a digit, what an English word or a number is written
+    in: spaces between two such are kept in a typed fix, and subtitles never cut inside them."""
+    return ch.isdigit() or unicodedata.name(ch, "").startswith("LATIN")
 
 
 def mark_of(punctuation: str) -> str:

@@ -2,12 +2,13 @@
 
 TXT has one segment per line. SRT and VTT cues come from `plan_cues`: a cue never spans two
 segments (they end at pauses in the audio), and a segment too long for one cue is cut after a
-mark, else where its characters leave the widest gap, never before a mark (`_cut`). A cue is
-shown long enough to read (`CueLimits`) but never after the next one starts. JSON keeps
-everything: the info record, segments, and for every character its times, confidence,
-alternatives and the punctuation mark after it. Marks (`Char.after`) are written after their
-characters; a subtitle line drops a trailing ，、。 as Chinese subtitles do. Files are written
-atomically: a crash or a full disk leaves either the old file or the new one, never half of one.
+mark, else where its characters leave the widest gap, never before a mark nor inside a Latin
+word that fits a line (`_cut` at `_breaks`). A cue is shown long enough to read (`CueLimits`)
+but never after the next one starts. JSON keeps everything: the info record, segments, and for
+every character its times, confidence, alternatives and the punctuation mark after it. Marks
+(`Char.after`) are written after their characters; a subtitle line drops a trailing ，、。 as
+Chinese subtitles do. Files are written atomically: a crash or a full disk leaves either the old
+file or the new one, never half of one.
 
 Speakers (Segment.speaker, engine.speakers) are named where the speaker changes in TXT
 (说话人 1：), before each SRT cue's text (SRT has no voice tag), in a WebVTT voice tag
@@ -26,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .atomic import atomic_write_text
-from .punctuation import is_mark
+from .punctuation import is_latin, is_mark
 from .results import Char, Segment, TranscriptionInfo, speaker_name
 
 __all__ = ["FORMATS", "Cue", "CueLimits", "json_text", "plan_cues", "render", "timestamp", "write"]
@@ -100,19 +101,23 @@ def timestamp(seconds: float, sep: str = ",") -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-def _cut(chars: Sequence[Char], fits: Callable[[int, int], bool]) -> list[tuple[Char, ...]]:
-    """Split characters into pieces [i, j) that each `fits(i, j)`. A mark that is a character
-    of its own (Whisper's, engine.whisper) stays with the character before it, so no piece
-    starts with one, and a character with its marks is never cut, whatever its length. Among
-    cuts near the middle whose two sides both fit, else anywhere both fit, else near the
-    middle (and then each side again), the cut goes just after a mark (a line or cue ends with
-    a clause), else where the characters leave the widest gap, else nearest the middle."""
-    cuts = [k for k in range(1, len(chars)) if not _is_mark_char(chars[k])]
+def _cut(
+    chars: Sequence[Char],
+    breaks: Sequence[int],
+    fits: Callable[[int, int], bool],
+    i: int,
+    j: int,
+) -> list[tuple[int, int]]:
+    """Split chars[i:j] at `breaks` (`_breaks`) into pieces [a, b) that each `fits(a, b)`; a
+    piece with no break inside is never cut, whatever its length. Among cuts near the middle
+    whose two sides both fit, else anywhere both fit, else near the middle (and then each side
+    again), the cut goes just after a mark (a line or cue ends with a clause), else where the
+    characters leave the widest gap, else nearest the middle."""
 
-    def inside(i: int, j: int) -> list[int]:
-        return cuts[bisect_right(cuts, i) : bisect_left(cuts, j)]
+    def inside(i: int, j: int) -> Sequence[int]:
+        return breaks[bisect_right(breaks, i) : bisect_left(breaks, j)]
 
-    def whole(i: int, j: int) -> bool:  # one character with its marks, or one that fits
+    def whole(i: int, j: int) -> bool:  # one piece that cannot be cut, or one that fits
         return not inside(i, j) or fits(i, j)
 
     def rank(k: int, i: int, j: int) -> tuple[bool, float, int]:
@@ -120,10 +125,10 @@ def _cut(chars: Sequence[Char], fits: Callable[[int, int], bool]) -> list[tuple[
         gap = round(chars[k].start - chars[k - 1].end, 3)  # whole ms: float noise breaks no tie
         return after_mark, gap, -abs(2 * k - i - j)
 
-    def split(i: int, j: int) -> list[tuple[Char, ...]]:
+    def split(i: int, j: int) -> list[tuple[int, int]]:
         within = inside(i, j)
         if not within or fits(i, j):
-            return [tuple(chars[i:j])]
+            return [(i, j)]
         n = j - i
         middle = [k for k in within if n // 4 <= k - i <= n - n // 4]
         candidates = (
@@ -135,7 +140,35 @@ def _cut(chars: Sequence[Char], fits: Callable[[int, int], bool]) -> list[tuple[
         k = max(candidates, key=lambda k: rank(k, i, j))
         return split(i, k) + split(k, j)
 
-    return split(0, len(chars)) if chars else []
+    return split(i, j) if i < j else []
+
+
+def _breaks(chars: Sequence[Char], line_chars: int) -> list[int]:
+    """Where chars may be cut: before any character but a mark of its own (Whisper's,
+    engine.whisper: it stays with the character before it, so no line starts with one), and
+    not inside a Latin word or number ("Lea|rning", "20|24"), as subtitles never split a word,
+    unless the word is longer than a line, which leaves no other way."""
+    spans = _latin_words(chars)
+    unbroken = {k for a, b in spans if b - a <= line_chars for k in range(a + 1, b)}
+    return [k for k in range(1, len(chars)) if not _is_mark_char(chars[k]) and k not in unbroken]
+
+
+def _latin_words(chars: Sequence[Char]) -> list[tuple[int, int]]:
+    """Spans [a, b) of Latin letters and digits with no space between them (a typed fix keeps
+    the space between two words as the first one's `after`, engine.library.review)."""
+    spans, a = [], 0
+    for k in range(1, len(chars) + 1):
+        joined = k < len(chars) and not chars[k - 1].after
+        if not (joined and _is_latin(chars[k - 1]) and _is_latin(chars[k])):
+            if k - a > 1:
+                spans.append((a, k))
+            a = k
+    return spans
+
+
+def _is_latin(char: Char) -> bool:
+    """A Char of Latin letters or digits, the characters an English word or a number is of."""
+    return bool(char.text) and all(is_latin(ch) for ch in char.text)
 
 
 def _is_mark_char(char: Char) -> bool:
@@ -147,26 +180,42 @@ def plan_cues(segments: Sequence[Segment], limits: CueLimits | None = None) -> l
     """Subtitle cues for segments: every character in exactly one cue, in order; a cue starts
     at its first character and ends at or after its last one, before the next cue starts."""
     limits = limits or CueLimits()
-    groups, speakers = [], []
+    groups: list[tuple[tuple[Char, ...], ...]] = []
+    speakers = []
     for seg in segments:
-        for g in _cut(seg.chars, _cue_fits(seg.chars, limits)):
-            groups.append(g)
+        chars = seg.chars
+        breaks = _breaks(chars, limits.line_chars)
+        for i, j in _cut(chars, breaks, _cue_fits(chars, breaks, limits), 0, len(chars)):
+            lines = _cut(chars, breaks, lambda a, b: b - a <= limits.line_chars, i, j)
+            groups.append(tuple(tuple(chars[a:b]) for a, b in lines))
             speakers.append(seg.speaker)
     cues = []
-    for n, group in enumerate(groups):
-        start = group[0].start
-        following = groups[n + 1][0].start if n + 1 < len(groups) else math.inf
-        readable = max(limits.min_seconds, len(group) / limits.reading_chars_per_second)
-        end = max(group[-1].end, min(start + readable, following))
-        lines = _cut(group, lambda i, j: j - i <= limits.line_chars)
-        cues.append(Cue(start, end, tuple(lines), speakers[n]))
+    for n, lines in enumerate(groups):
+        start, last, count = lines[0][0].start, lines[-1][-1], sum(map(len, lines))
+        following = groups[n + 1][0][0].start if n + 1 < len(groups) else math.inf
+        readable = max(limits.min_seconds, count / limits.reading_chars_per_second)
+        end = max(last.end, min(start + readable, following))
+        cues.append(Cue(start, end, lines, speakers[n]))
     return cues
 
 
-def _cue_fits(chars: Sequence[Char], limits: CueLimits) -> Callable[[int, int], bool]:
-    """Whether chars[i:j] fit one cue: few enough for its lines, short enough in time."""
-    most = limits.line_chars * limits.max_lines
-    return lambda i, j: j - i <= most and chars[j - 1].end - chars[i].start <= limits.max_seconds
+def _cue_fits(
+    chars: Sequence[Char], breaks: Sequence[int], limits: CueLimits
+) -> Callable[[int, int], bool]:
+    """Whether chars[i:j] fit one cue: short enough in time, and few enough for one line, or
+    for two cut at a break that leaves each at most line_chars (a cue of 32 characters whose
+    only such cut is inside a word is two cues)."""
+    most = limits.line_chars
+
+    def fits(i: int, j: int) -> bool:
+        if chars[j - 1].end - chars[i].start > limits.max_seconds:
+            return False
+        if j - i <= most or limits.max_lines == 1:
+            return j - i <= most
+        # a break in [j - most, i + most]; there is none when j - i > 2 * most
+        return bisect_left(breaks, j - most) < bisect_right(breaks, i + most)
+
+    return fits
 
 
 def _voice(cue: Cue, vtt: bool, names: Mapping[int, str] | None) -> str:

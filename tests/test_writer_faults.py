@@ -3,6 +3,7 @@ as characters of their own, a segment emptied in review, a speaker name of two l
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace as W
 
 from engine.library.review import EditOp, apply_edits
@@ -109,3 +110,50 @@ def test_subtitle_lines_cut_between_two_latin_words_carry_no_space_at_the_cut():
         lines = render([long], fmt).splitlines()
         assert not [line for line in lines if line != line.strip()], fmt
         assert "Learning和Machine" in lines and "今天我们讨论一下Deep" in lines
+
+
+def typed_over(text: str, seconds: float) -> Segment:
+    """A segment whose words were typed as a fix over `seconds` of speech: as review stores
+    it, each Latin letter a Char and the space between two words the last letter's `after`."""
+    heard = tuple(Char("嗯", 0.2 * k, 0.2 * k + 0.15, 0.9) for k in range(round(seconds / 0.2)))
+    seg = Segment(0, heard[0].start, heard[-1].end, heard)
+    return apply_edits([seg], [EditOp(0, 0, len(heard), text, "fix")])[0]
+
+
+def test_subtitles_never_cut_inside_a_latin_word():
+    """A cue read "Learning的区别然后再看S\\npeech Recognition": the only cut leaving both lines
+    16 characters was inside "Speech", so the cue must be cut elsewhere."""
+    text = "今天我们讨论一下Deep Learning和Machine Learning的区别然后再看Speech Recognition"
+    words = {"Deep", "Learning", "Machine", "Speech", "Recognition"}
+    for seconds in (10.0, 12.0, 15.0, 20.0):
+        cues = plan_cues([typed_over(text, seconds)])
+        assert "".join(c.text.replace("\n", " ") for c in cues).replace(" ", "") == text.replace(
+            " ", ""
+        )
+        for cue in cues:
+            assert set(re.findall(r"[A-Za-z]+", cue.text)) <= words, (seconds, cue.text)
+            assert len(cue.lines) <= 2 and all(len(line) <= 16 for line in cue.lines)
+    assert "Learning的区别然后再看S\npeech Recognition" not in render(
+        [typed_over(text, 10.0)], "srt"
+    )
+
+
+def test_a_word_longer_than_a_line_is_cut_and_only_it():
+    word = "Pneumonoultramicroscopicsilicovolcanoconiosis"  # 45 letters, a line holds 16
+    cues = plan_cues([typed_over(f"这个词是{word}对吧还有Python", 12.0)])
+    lines = [line for cue in cues for line in cue.text.split("\n")]
+    assert all(len(line) <= 16 for line in lines)
+    assert "".join(lines) == f"这个词是{word}对吧还有Python"
+    assert any(line.endswith("Python") for line in lines)  # a short word stays whole
+
+
+def test_a_cue_of_two_lines_is_never_three_around_a_whisper_mark():
+    """32 characters fit two lines of 16, but not when the 17th is Whisper's comma (a line
+    never starts with one): the cue had three lines; now the speech is two cues."""
+    words = ["今天天气很好我们去公园散步吧然后，", "再去吃饭好吗还有一些别的事情要"]
+    cues = plan_cues([back_to_back(words, step=0.2)])  # 31 spoken over 6.2 s, 32 Chars
+    assert all(len(cue.lines) <= 2 for cue in cues)
+    assert [c.text for c in cues] == [
+        "今天天气很好我们\n去公园散步吧然后",
+        "再去吃饭好吗还有一些别的事情要",
+    ]

@@ -165,6 +165,55 @@ def test_cue_plan_properties(spec, one_line):
         assert len(chars) == 1 or chars[-1].end - chars[0].start <= limits.max_seconds
 
 
+MIXED = st.lists(
+    st.tuples(
+        st.one_of(
+            st.sampled_from("今天我们讨论一下的区别"), st.text("abcXYZ09", min_size=1, max_size=20)
+        ),
+        st.sampled_from(["", "", "，"]),  # a mark after the token
+        st.floats(0.0, 0.3),  # gap before its first character
+        st.floats(0.05, 0.4),  # each character's duration
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+def mixed_segment(spec) -> tuple[Segment, list[int]]:
+    """Chinese characters and Latin words as typed fixes hold them (a Char a letter, the space
+    between two words the first one's `after`), with the length of the word of each Char."""
+    chars, lengths, t = [], [], 0.0
+    for n, (token, mark, gap, duration) in enumerate(spec):
+        t += gap
+        latin = token.isascii()
+        after_word = latin and n + 1 < len(spec) and spec[n + 1][0].isascii()
+        for k, letter in enumerate(token):
+            last = k == len(token) - 1
+            after = (mark or (" " if after_word else "")) if last else ""
+            chars.append(Char(letter, t, t + duration, 0.9, after=after))
+            lengths.append(len(token) if latin else 1)
+            t += duration
+    return Segment(0, 0.0, t, tuple(chars)), lengths
+
+
+@settings(max_examples=300, deadline=None)
+@given(spec=MIXED, one_line=st.booleans())
+def test_mixed_text_is_never_cut_inside_a_word_that_fits_a_line(spec, one_line):
+    limits = CueLimits(max_lines=1 if one_line else 2)
+    segment, lengths = mixed_segment(spec)
+    cues = plan_cues([segment], limits)
+    lines = [line for cue in cues for line in cue.lines]
+    assert [c for line in lines for c in line] == list(segment.chars)
+    assert all(1 <= len(cue.lines) <= limits.max_lines for cue in cues)
+    assert all(len(line) <= limits.line_chars for line in lines)
+    k = 0
+    for line in lines[:-1]:  # each cut, between cues or between a cue's lines
+        k += len(line)
+        before, after = segment.chars[k - 1], segment.chars[k]
+        inside_word = before.text.isascii() and after.text.isascii() and not before.after
+        assert not inside_word or lengths[k] > limits.line_chars, "".join(c.text for c in line)
+
+
 def test_json_keeps_everything():
     doc = json.loads(render(SEGMENTS, "json", INFO))
     assert doc["info"]["confidence_measure"] == INFO.confidence_measure

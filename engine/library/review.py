@@ -9,14 +9,13 @@ from __future__ import annotations
 import math
 import re
 import statistics
-import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import accumulate
 from typing import Literal
 
-from engine.punctuation import is_mark, split_marks
+from engine.punctuation import is_latin, is_mark, split_marks
 from engine.results import Char, Segment
 
 __all__ = [
@@ -213,13 +212,9 @@ def decision_pace(gaps: Sequence[float], default: float = DEFAULT_SECONDS_PER_DE
     return statistics.median(work) if len(work) >= 3 else default
 
 
-# Spaces typed between two characters; kept only between Latin letters or digits (`_latin`):
+# Spaces typed between two characters; kept only between Latin letters or digits (`is_latin`):
 # "New York" is two words, "纽 约" is one.
 _WORD_SPACE = re.compile(r"(?<=\S)\s+(?=\S)")
-
-
-def _latin(ch: str) -> bool:
-    return ch.isdigit() or unicodedata.name(ch, "").startswith("LATIN")
 
 
 def split_typed(typed: str) -> tuple[str, list[str]]:
@@ -231,7 +226,7 @@ def split_typed(typed: str) -> tuple[str, list[str]]:
     """
     chars, marks = split_marks(typed)
     for gap in _WORD_SPACE.finditer(typed):
-        if _latin(typed[gap.start() - 1]) and _latin(typed[gap.end()]):
+        if is_latin(typed[gap.start() - 1]) and is_latin(typed[gap.end()]):
             marks[len(split_marks(typed[: gap.start()])[0]) - 1] = " "
     return chars, marks
 
