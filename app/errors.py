@@ -50,6 +50,9 @@ ZH: dict[str, str] = {
         "导出（加 `--quantize int8` 内存约减半），再选择 OUT 作为模型，或改用 torch 后端"
     ),
     "model.is_file": "模型 {source} 是一个文件；请选择模型文件夹或 Hub 模型 ID",
+    "model.file_in_folder": (
+        "模型 {source} 是模型文件夹 {folder} 中的一个文件；请选择文件夹 {folder} 本身"
+    ),
     "model.invalid_id": "模型“{source}”既不是已有的文件夹，也不是有效的 Hub 模型 ID（owner/name）",
     "model.not_cached": "模型“{source}”不在 Hugging Face 缓存中（{detail}）。" + _GET_MODEL,
     "model.download_failed": "模型“{source}”无法下载（{detail}）。" + _GET_MODEL,

@@ -4,6 +4,7 @@ cache, or the shipped demo."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import (
@@ -17,6 +18,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from engine.model import model_folder_of
 
 from . import demo as demo_model
 from .i18n import tr
@@ -62,15 +65,17 @@ class ModelDialog(QDialog):
         and the next start (from the desktop, in another working folder) would read a
         relative one as a Hub id. Symbolic links stay links (the user may point them on).
         A path pasted in quotes (Explorer's "Copy as path") or as a file:// URL (a file
-        manager's copy) is the folder it names."""
+        manager's copy) is the folder it names; a file inside a model's folder (config.json,
+        the weights: what a file manager shows) is that folder, the one thing it can mean."""
         text = self.edit.text().strip()
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
             text = text[1:-1].strip()
         url = QUrl(text)
         if url.isLocalFile():
             text = url.toLocalFile()
-        folder = os.path.expanduser(text)
-        return os.path.abspath(folder) if text and os.path.isdir(folder) else text
+        path = Path(text).expanduser()
+        folder = path if path.is_dir() else model_folder_of(path)
+        return os.path.abspath(folder) if text and folder is not None else text
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, tr("dialog.choose_model"), self.source())

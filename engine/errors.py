@@ -50,6 +50,9 @@ MESSAGES: dict[str, str] = {
         "the model, or use the torch backend"
     ),
     "model.is_file": "model {source} is a file; choose a checkpoint folder or a Hub id",
+    "model.file_in_folder": (
+        "model {source} is a file in the model folder {folder}; choose {folder} itself"
+    ),
     "model.invalid_id": (
         "model {source!r} is neither an existing folder nor a valid Hub id (owner/name)"
     ),

@@ -43,6 +43,7 @@ __all__ = [
     "load_model",
     "looks_like_path",
     "model_file",
+    "model_folder_of",
     "model_vocab",
     "pick_attention",
     "pick_device",
@@ -314,13 +315,39 @@ def _flash_attn_installed() -> bool:
 
 
 def looks_like_path(source: str) -> bool:
-    """Hub ids are `name` or `owner/name`; anything else with a separator is a folder path."""
-    return source.startswith((".", "/", "~", "\\")) or source.count("/") > 1 or "\\" in source
+    """Whether `source` is a path on this machine, not a Hub id: anything that exists here
+    (`models/mine` is the folder when there is one, as transformers' from_pretrained reads it),
+    or text no Hub id can be (Hub ids are `name` or `owner/name`; anything else with a
+    separator)."""
+    shaped = source.startswith((".", "/", "~", "\\")) or source.count("/") > 1 or "\\" in source
+    return shaped or Path(source).expanduser().exists()
+
+
+# Files that make the folder holding them a model folder: a CTC or Whisper config (a tuning
+# job's settings too: the job stands for its model/), CTranslate2's weights, an adapter.
+_MODEL_MARKERS = ("config.json", "model.bin", "adapter_config.json")
+
+
+def model_folder_of(path: str | os.PathLike) -> Path | None:
+    """The model folder a file inside it stands for: config.json or the weights are what a
+    file manager shows, and people pick them for the folder. None where `path` is no file or
+    its folder holds no model."""
+    file = Path(path).expanduser()
+    folder = file.parent
+    found = file.is_file() and any((folder / name).is_file() for name in _MODEL_MARKERS)
+    return folder if found else None
+
+
+def _not_a_folder(source: str, path: Path) -> ModelLoadError:
+    """The error for a model source that is a file (`path`, as `source` names it): the folder
+    to choose where the file is inside a model's folder."""
+    folder = model_folder_of(path)
+    if folder is None:
+        return ModelLoadError("model.is_file", source=source)
+    return ModelLoadError("model.file_in_folder", source=source, folder=folder)
 
 
 def _check_folder(path: Path, allow_pickle: bool = False) -> None:
-    if path.is_file():
-        raise ModelLoadError("model.is_file", source=str(path))
     if not path.is_dir():
         raise ModelLoadError("model.folder_missing", path=path)
     config = path / "config.json"
@@ -357,12 +384,12 @@ def resolve_model(
     refused unless `allow_pickle` (downloads never fetch them)."""
     text = str(source)
     path = Path(text).expanduser()
-    if path.is_dir() or looks_like_path(text):
+    if path.exists() and not path.is_dir():
+        raise _not_a_folder(text, path)
+    if looks_like_path(text):
         path = model_path(path)
         _check_folder(path, allow_pickle)
         return path
-    if path.exists():
-        raise ModelLoadError("model.is_file", source=text)
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError
 

@@ -170,7 +170,10 @@ def family_of(source: str | os.PathLike) -> Family | None:
     for its model/). None when it cannot be told: a Hub id, a missing folder, an unknown type."""
     path = Path(source).expanduser()
     if not path.is_dir():
-        named = bool(_HUB_ID.match(str(source))) and "whisper" in str(source).lower()
+        # a file here (whisper-base/model.bin, typed for its folder) is no Hub id: the loader
+        # names the folder to choose (engine.model.model_folder_of)
+        hub_id = not path.exists() and bool(_HUB_ID.match(str(source)))
+        named = hub_id and "whisper" in str(source).lower()
         return WHISPER if named else None
     path = model_path(path)  # a tuning job stands for its model
     model_type = _model_type(path)

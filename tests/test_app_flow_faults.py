@@ -244,6 +244,26 @@ def test_a_model_folder_typed_relative_is_kept_absolute(qtbot, tmp_path, monkeyp
     assert dialog.source() == "org/model-on-the-hub"
 
 
+def test_a_file_inside_a_model_folder_chooses_the_folder(qtbot, tmp_path, monkeypatch):
+    """config.json or the weights, pasted for the folder that holds them, were kept and the
+    load said "is a file"."""
+    from app.modeldialog import ModelDialog
+
+    mine = tmp_path / "models" / "mine"
+    mine.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors"):
+        (mine / name).write_text("{}", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    dialog = ModelDialog("")
+    qtbot.addWidget(dialog)
+    for typed in ("models/mine/config.json", f'"{mine / "model.safetensors"}"'):
+        dialog.edit.setText(typed)
+        assert dialog.source() == str(mine), typed
+    dialog.edit.setText("notes.txt")  # in no model's folder: kept, and the load says so
+    assert dialog.source() == "notes.txt"
+
+
 # ---- 2. quitting while the model still loads ---------------------------------------------------
 
 _QUIT_WHILE_LOADING = """

@@ -7,8 +7,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.model import DEFAULT_MODEL, LoadOptions, ModelLoadError, load_model, pick_attention
-from engine.registry import FAMILIES, UnsupportedModelError, family_for
+from engine.model import (
+    DEFAULT_MODEL,
+    LoadOptions,
+    ModelLoadError,
+    load_model,
+    looks_like_path,
+    pick_attention,
+    resolve_model,
+)
+from engine.registry import FAMILIES, WHISPER, UnsupportedModelError, family_for, family_of
 from engine.testmodels import build_model
 
 
@@ -190,6 +198,48 @@ def test_a_file_chosen_as_the_model_folder_is_called_a_file(tmp_path):
     with pytest.raises(ModelLoadError) as e:
         load_model(tmp_path / "audio.wav")
     assert e.value.code == "model.is_file" and str(tmp_path / "audio.wav") in str(e.value)
+
+
+def test_a_file_inside_a_model_folder_names_the_folder_to_choose(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    """config.json or model.safetensors, picked in a file manager for its folder, was only
+    "is a file; choose a checkpoint folder" (relative with one slash, as a Hub id's shape)."""
+    shutil.copytree(tiny_model_dir, tmp_path / "mine")
+    for chosen in (tmp_path / "mine" / "config.json", tmp_path / "mine" / "model.safetensors"):
+        with pytest.raises(ModelLoadError) as e:
+            load_model(chosen)
+        assert e.value.code == "model.file_in_folder", chosen
+        assert f"choose {tmp_path / 'mine'}" in str(e.value)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelLoadError) as e:
+        resolve_model("mine/config.json")
+    assert e.value.code == "model.file_in_folder" and e.value.params["folder"] == Path("mine")
+
+
+def test_a_file_inside_a_whisper_folder_is_no_whisper_hub_id(tmp_path, monkeypatch):
+    """whisper-base/model.bin, typed relative for its folder, has a Hub id's shape and says
+    Whisper: it was sent to a Hub download ("not cached") instead of naming the folder."""
+    (tmp_path / "whisper-base").mkdir()
+    (tmp_path / "whisper-base" / "model.bin").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    assert family_of("whisper-base/model.bin") is None
+    assert family_of("Systran/faster-whisper-small") is WHISPER  # no such file: a Hub id
+    with pytest.raises(ModelLoadError) as e:
+        resolve_model("whisper-base/model.bin")
+    assert e.value.code == "model.file_in_folder"
+
+
+def test_an_existing_folder_shaped_like_a_hub_id_is_a_folder(tiny_model_dir, tmp_path, monkeypatch):
+    """`models/mine` (owner/name in shape) that exists here is the folder, as transformers'
+    from_pretrained reads it; with no such folder it stays a Hub id."""
+    shutil.copytree(tiny_model_dir, tmp_path / "models" / "mine")
+    monkeypatch.chdir(tmp_path)
+    assert looks_like_path("models/mine") and not looks_like_path("models/theirs")
+    assert resolve_model("models/mine") == Path("models/mine")
+    with pytest.raises(ModelLoadError) as e:
+        resolve_model("models/theirs", local_files_only=True)
+    assert e.value.code == "model.not_cached"
 
 
 @pytest.mark.parametrize("case", list(BROKEN))
