@@ -32,6 +32,7 @@ from . import audio
 from .calibration import Calibration, read_calibration
 from .model import LoadOptions, ModelLoadError, _download_finished, _read_json
 from .normalize import NormalizeOptions, convert_in_phrase, normalize_text
+from .punctuation import is_latin
 from .registry import WHISPER, Family, family_of, model_path
 from .results import Char, Progress, Segment, TranscriptionInfo
 from .transcribe import TranscribeOptions, split_segments
@@ -254,6 +255,16 @@ def _simplified_texts(texts: Sequence[str]) -> list[str]:
     return convert_in_phrase(texts, lambda t: normalize_text(t, _SIMPLIFIED))
 
 
+def _space_before(chars: list[Char], word: str, text: str) -> None:
+    """Put a space after the last of `chars` where faster-whisper's `word` (`text`: its
+    characters as written) starts a new Latin word or number after one. Whisper starts a word
+    that follows a space with one (" Deep", " Learning"), Mandarin words too (" 学习"): the space
+    is kept between two Latin letters or digits only, as the first word's `after`, as a typed
+    fix keeps it (engine.library.review.split_typed); Chinese is written without."""
+    if word[:1].isspace() and chars and text and is_latin(chars[-1].text) and is_latin(text[0]):
+        chars[-1] = replace(chars[-1], after=" ")
+
+
 def word_chars(
     words: Sequence[WordLike],
     *,
@@ -264,7 +275,8 @@ def word_chars(
 ) -> list[Char]:
     """Characters of faster-whisper words: each word's spoken characters share its span evenly,
     punctuation sits at the boundary it follows or precedes, taking no time; each character's
-    confidence is `MEASURES[measure]` of the word's probability (calibrated when given).
+    confidence is `MEASURES[measure]` of the word's probability (calibrated when given). A
+    space between two Latin words is the first one's `after` (`_space_before`).
 
     >>> from types import SimpleNamespace as W
     >>> [(c.text, c.start, c.end, round(c.confidence, 2)) for c in word_chars(
@@ -278,6 +290,7 @@ def word_chars(
         texts = _simplified_texts(texts)
     chars: list[Char] = []
     for w, text in zip(words, texts, strict=True):
+        _space_before(chars, w.word, text)
         spoken = sum(not _is_punctuation(c) for c in text)
         confidence = share(min(max(float(w.probability), 0.0), 1.0), max(spoken, 1))
         if calibration is not None:
@@ -508,9 +521,11 @@ class WhisperTranscriber:
                 offset = first / SAMPLE_RATE
                 pauses += [p / SAMPLE_RATE for p in found]
                 for seg in self.segments(samples, options):
-                    pending += word_chars(
-                        seg.words or (), offset=offset, calibration=self.model.calibration
-                    )
+                    words = seg.words or ()
+                    chars = word_chars(words, offset=offset, calibration=self.model.calibration)
+                    if chars:  # a space before the segment's first word (`_space_before`)
+                        _space_before(pending, words[0].word, chars[0].text)
+                    pending += chars
                     done = split_segments(
                         pending,
                         pauses=pauses,

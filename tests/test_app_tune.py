@@ -19,7 +19,7 @@ from app_fakes import FakePlayer, emitted
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMessageBox
 
-from app import settings
+from app import i18n, settings
 from app.i18n import tr
 from app.main import build_window
 from app.worker import DatasetRequest, Engine
@@ -538,6 +538,30 @@ def test_my_models_names_a_local_base_as_the_status_bar_does(qtbot, tmp_path):
     assert panel.table.item(0, 1).toolTip() == str(base)
     assert panel.table.item(1, 1).text() == "org/hub-model"
     assert panel.table.item(0, 2).text() == "x"
+
+
+def test_my_models_lists_a_model_whose_card_cannot_be_read_saying_so(qtbot, tmp_path):
+    """Before: such a model was not listed, so it could be neither used nor deleted here."""
+    from engine.tune.export import CARD_FILE
+
+    job = _finished(tmp_path / "tuning", "clinic")
+    (job.model_dir / CARD_FILE).write_text("{not json", encoding="utf-8")
+    page = _page(qtbot, tmp_path / "tuning")
+    table = page.models.table
+    assert table.rowCount() == 1 and table.item(0, 0).text() == "clinic"
+    assert [table.item(0, c).text() for c in (4, 5, 6)] == [tr("tune.models.no_card"), "—", "—"]
+    note = tr("tune.models.no_card_tip", path=str(job.model_dir / CARD_FILE))
+    assert all(table.item(0, c).toolTip() == note for c in (4, 5, 6))
+    table.selectRow(0)
+    assert all(b.isEnabled() for b in page.models.buttons.values())
+    language = i18n.language()
+    try:
+        i18n.set_language("zh" if language == "en" else "en")
+        page.retranslate()
+        assert table.item(0, 4).text() == tr("tune.models.no_card")
+        assert table.item(0, 4).text() != i18n.STRINGS["tune.models.no_card"][language == "zh"]
+    finally:
+        i18n.set_language(language)
 
 
 def test_my_models_use_rename_export_and_delete(qtbot, tmp_path, monkeypatch):

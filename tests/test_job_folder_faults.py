@@ -16,7 +16,7 @@ from engine.tune import child
 from engine.tune.config import TuneConfig
 from engine.tune.events import JobFinished, JobStarted
 from engine.tune.export import CARD_FILE, ModelCard, read_card
-from engine.tune.jobs import CHECKPOINT_STATE, JobFolder, tuned_models
+from engine.tune.jobs import CHECKPOINT_STATE, JobFolder, rename_job, tuned_models
 from engine.tune.testdata import tone_corpus
 
 
@@ -81,6 +81,40 @@ def test_a_finished_job_whose_job_json_has_an_unknown_key_is_listed(tmp_path):
     assert set(models) == {"newer spec", damaged.id}  # listed under its folder's name
     assert models[damaged.id].sources == () and models[damaged.id].base_model == "base"
     assert models["newer spec"].sources == (str(tmp_path / "a.tsv"),)
+
+
+def test_renaming_a_job_keeps_what_a_newer_version_wrote_into_its_job_json(tmp_path):
+    """Before: job.json was written again with the four fields this version knows."""
+    newer = _finished(tmp_path, "newer spec")
+    _edit(newer.path / "job.json", lambda d: d.update(notes="ward 3"))
+    rename_job(newer, " clinic, May ")
+    record = json.loads((newer.path / "job.json").read_text(encoding="utf-8"))
+    assert record["notes"] == "ward 3" and record["name"] == "clinic, May"
+    assert newer.spec.name == "clinic, May" and newer.spec.base_model == "base"
+
+
+@pytest.mark.parametrize(
+    "damage", [b"{not json", b"\xff\xfe{}", b"[1, 2]"], ids=["json", "bytes", "not-a-mapping"]
+)
+def test_a_saved_model_whose_card_cannot_be_read_is_listed_without_its_figures(tmp_path, damage):
+    """Before: it was left out of My models, so it could not be used, exported or deleted."""
+    damaged = _finished(tmp_path, "damaged card")
+    (damaged.model_dir / CARD_FILE).write_bytes(damage)
+    _finished(tmp_path, "good")
+    bare = _job(tmp_path, "no card")  # saved without one, nothing to resume: finished too
+    bare.model_dir.mkdir()
+    stopped = _job(tmp_path, "stopped")  # a checkpoint and no card yet: resume writes it
+    stopped.model_dir.mkdir()
+    (stopped.path / "checkpoints" / "step-4").mkdir(parents=True)
+    (stopped.path / "checkpoints" / "step-4" / CHECKPOINT_STATE).write_text("{}")
+    models = {m.name: m for m in tuned_models(tmp_path)}
+    assert set(models) == {"damaged card", "good", "no card"}
+    for name in ("damaged card", "no card"):
+        m = models[name]
+        assert not m.card_readable and m.method is None and m.steps is None
+        assert m.cer_before is None and m.cer_after is None
+        assert m.base_model == "base" and m.sources == (str(tmp_path / "a.tsv"),)  # job.json's
+    assert models["good"].card_readable and models["good"].steps == 10
 
 
 # ---- paths ---------------------------------------------------------------------------------

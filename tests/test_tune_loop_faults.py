@@ -24,7 +24,7 @@ from engine.tune.events import (
     JobStarted,
     StepProgress,
 )
-from engine.tune.jobs import claim_output_dir
+from engine.tune.jobs import checkpoint_dirs, claim_output_dir
 from engine.tune.loop import Job, run_job
 from engine.tune.testdata import tone_corpus
 
@@ -277,3 +277,63 @@ def test_ctrl_c_twice_names_the_last_checkpoint_in_one_line(
         assert last == resume
     else:
         assert last.startswith("aborted before any checkpoint was written")
+
+
+# ---- 11: the cache/ of a failed CLI run -------------------------------------------------------
+
+
+@pytest.mark.parametrize("failed_at", [0, 2], ids=["before-a-checkpoint", "after-one"])
+def test_a_failed_cli_run_drops_its_cache_unless_a_checkpoint_resumes_with_it(
+    corpus, tmp_path, monkeypatch, capsys, failed_at
+):
+    """As the app does after its child (`drop_unresumable_cache`). Before: the CLI left cache/
+    (the decoded audio and features, up to gigabytes) behind a run that failed before its first
+    checkpoint, where nothing resumes from it."""
+    from engine.cli import tune
+
+    evaluate = Job._evaluate
+
+    def failing(self):
+        assert (self.out / "cache").is_dir()  # written before the held-out evaluation
+        if self.state.step == failed_at:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return evaluate(self)
+
+    monkeypatch.setattr(Job, "_evaluate", failing)
+    out, job = tmp_path / "o", tmp_path / "job.yaml"
+    _config(corpus, out, eval_every=2, save_every=1).save(job)
+    assert tune.main([str(job)]) == 1
+    assert "error: CUDA error: an illegal memory access" in capsys.readouterr().err
+    saved = [p.name for p in checkpoint_dirs(out / "checkpoints")]
+    if failed_at == 0:
+        assert saved == [] and not (out / "cache").exists()
+        return
+    assert saved == ["step-0000001"] and (out / "cache").is_dir()  # resume reads it again
+    monkeypatch.undo()
+    assert tune.main([str(job), "--resume"]) == 0
+    assert "resumed at step 1" in capsys.readouterr().out and not (out / "cache").exists()
+
+
+def test_a_cli_run_refused_its_output_dir_leaves_the_cache_there(corpus, tmp_path, capsys):
+    """A folder that is no job's (its cache/ is someone's own), or one another job runs in
+    before its first checkpoint: the refused run has no cache/ of its own to remove."""
+    from engine.cli import tune
+
+    job = tmp_path / "job.yaml"
+    mine = tmp_path / "mine"
+    (mine / "cache").mkdir(parents=True)
+    (mine / "cache" / "notes.txt").write_text("mine", encoding="utf-8")
+    _config(corpus, mine).save(job)
+    assert tune.main([str(job)]) == 1
+    assert "not written by a tuning job" in capsys.readouterr().err
+    assert (mine / "cache" / "notes.txt").is_file()
+    busy = tmp_path / "busy"
+    held = claim_output_dir(busy, resume=False)  # as a running job holds it
+    try:
+        (busy / "cache" / "train").mkdir(parents=True)
+        _config(corpus, busy).save(job)
+        assert tune.main([str(job)]) == 1
+        assert "in use by another tuning job" in capsys.readouterr().err
+        assert (busy / "cache" / "train").is_dir()
+    finally:
+        held.close()

@@ -1,6 +1,7 @@
 """My models: the tuned models the catalogue lists (`engine.tune.jobs.tuned_models`), with
-their base, data, date and held-out CER before and after from their model cards; one can be
-used, renamed, exported or deleted. Signals carry the job folder; the page asks and acts."""
+their base, data, date and held-out CER before and after from their model cards (one whose card
+cannot be read says so, its figures unknown); one can be used, renamed, exported or deleted.
+Signals carry the job folder; the page asks and acts."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.tune.export import CARD_FILE
 from engine.tune.jobs import TunedModel
 
 from ..demo import model_display_name
@@ -47,6 +49,11 @@ def _source_name(source: str) -> str:
 
 def _percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f} %"
+
+
+def _method(m: TunedModel) -> str:
+    """Method and steps, or that the card they come from cannot be read."""
+    return f"{m.method}, {m.steps}" if m.card_readable else tr("tune.models.no_card")
 
 
 class ModelsPanel(QWidget):
@@ -90,6 +97,7 @@ class ModelsPanel(QWidget):
         self.table.setHorizontalHeaderLabels([tr(k) for k in _COLUMNS])
         for name, button in self.buttons.items():
             button.setText(tr(f"tune.models.{name}"))
+        self.show_models(self.models)  # a card that cannot be read is said in words
 
     def show_models(self, models: list[TunedModel]) -> None:
         """List `models`; the model selected stays so, and none is when it is gone (its row
@@ -105,14 +113,17 @@ class ModelsPanel(QWidget):
                 model_display_name(m.base_model),
                 data,
                 m.created[:16].replace("T", " "),
-                f"{m.method}, {m.steps}",
+                _method(m),
                 _percent(m.cer_before),
                 _percent(m.cer_after),
             )
-            tips = (m.name, m.base_model, ", ".join(m.sources))  # in full, where cut above
+            tips = [m.name, m.base_model, ", ".join(m.sources), *cells[3:]]  # in full
+            if not m.card_readable:  # the card's columns say why they are empty
+                note = tr("tune.models.no_card_tip", path=str(m.model_dir / CARD_FILE))
+                tips[4:] = [note] * (len(cells) - 4)
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(tips[col] if col < len(tips) else text)
+                item.setToolTip(tips[col])
                 item.setData(Qt.ItemDataRole.UserRole, str(m.job.path))
                 self.table.setItem(row, col, item)
             if str(m.job.path) == selected:

@@ -562,7 +562,11 @@ class TunePage(QWidget):
         tuned = self._model_in_use(job)
         question = tr("tune.confirm_delete", name=_job_name(job), path=str(job.path))
         if tuned is not None:
-            base = model_display_name(tuned.base_model)
+            from engine.model import DEFAULT_MODEL
+
+            # neither card nor job.json read: the base is unknown, so the default model
+            back_to = tuned.base_model or DEFAULT_MODEL
+            base = model_display_name(back_to)
             question = f"{tr('tune.delete_in_use', name=tuned.name, base=base)}\n\n{question}"
         if not self._confirm(question):
             return
@@ -573,7 +577,7 @@ class TunePage(QWidget):
         else:
             if tuned is not None:
                 self._say(lambda: tr("tune.switched_back", name=tuned.name, base=base))
-                self.use_model_requested.emit(tuned.base_model)
+                self.use_model_requested.emit(back_to)
         self.refresh_models()
 
     def _model_in_use(self, job: JobFolder) -> TunedModel | None:

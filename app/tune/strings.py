@@ -287,6 +287,12 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
     "tune.models.rename": ("Rename…", "重命名…"),
     "tune.models.export": ("Export…", "导出…"),
     "tune.models.delete": ("Delete…", "删除…"),
+    "tune.models.no_card": ("card unreadable", "模型卡无法读取"),
+    "tune.models.no_card_tip": (
+        "Its model card ({path}) is missing or cannot be read, so its method, steps and CER "
+        "are unknown. The model can still be used, exported or deleted.",
+        "其模型卡（{path}）缺失或无法读取，因此方法、步数和字错率未知。该模型仍可使用、导出或删除。",
+    ),
     "tune.col.base": ("Base model", "基础模型"),
     "tune.col.data": ("Data", "数据"),
     "tune.col.method": ("Method, steps", "方法，步数"),

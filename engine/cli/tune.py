@@ -1,12 +1,15 @@
 """`tingxie-cli tune CONFIG`: run a tuning job described by a YAML/JSON file, with a progress bar.
 
 Ctrl+C stops after the current step and saves a checkpoint; `--resume` continues from it. The
-same command runs data-parallel under `accelerate launch -m engine.cli.tune CONFIG`.
+same command runs data-parallel under `accelerate launch -m engine.cli.tune CONFIG`. A run that
+ends with nothing to resume from removes its cache/ as the app's does
+(`engine.tune.jobs.drop_unresumable_cache`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -216,6 +219,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from engine.tune.config import TuneConfig
+    from engine.tune.jobs import drop_unresumable_cache
     from engine.tune.loop import run_job
 
     if args.write_config:
@@ -246,22 +250,26 @@ def run(args) -> int:
         print("\nstopping after this step (Ctrl+C again to abort)…", file=sys.stderr)
         cancel.set()
 
+    # the process rank under `accelerate launch` (torchrun sets RANK); read from the
+    # environment because creating accelerate's state here would fix it before the job
+    # chooses CPU or GPU
+    rank = int(os.environ.get("RANK", "0"))
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        # the process rank under `accelerate launch` (torchrun sets RANK); read from the
-        # environment because creating accelerate's state here would fix it before the job
-        # chooses CPU or GPU
-        rank = int(os.environ.get("RANK", "0"))
-        return _consume(
-            run_job(config, cancel=cancel, resume=args.resume),
-            lambda **kw: tqdm(unit="step", dynamic_ncols=True, disable=rank != 0, **kw),
-            rank,
-        )
+        # closed before the cache is dropped: a job stopped early lets go of its output_dir
+        with contextlib.closing(run_job(config, cancel=cancel, resume=args.resume)) as events:
+            return _consume(
+                events,
+                lambda **kw: tqdm(unit="step", dynamic_ncols=True, disable=rank != 0, **kw),
+                rank,
+            )
     except KeyboardInterrupt:  # Ctrl+C twice: what is left to resume from, not a traceback
         print(f"\n{_aborted(Path(config.output_dir))}", file=sys.stderr)
         return 130
     finally:
         signal.signal(signal.SIGINT, previous)
+        if rank == 0:  # the one process that claims the output_dir
+            drop_unresumable_cache(Path(config.output_dir))
 
 
 def _aborted(output_dir: Path) -> str:

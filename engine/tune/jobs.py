@@ -46,7 +46,7 @@ from engine.errors import TingxieError
 from .config import TuneConfig
 from .data import Example
 from .events import Evaluated
-from .export import CARD_FILE, read_card
+from .export import CARD_FILE, ModelCard, read_card
 from .prepare import combine_sources
 from .wire import WireError, decode
 
@@ -74,6 +74,7 @@ __all__ = [
     "compare_heldout",
     "data_setting",
     "delete_job",
+    "drop_unresumable_cache",
     "examples_digest",
     "find_jobs",
     "rename_job",
@@ -336,7 +337,7 @@ class JobFolder:
             data = combine_sources(sources, path / _COMBINED)
             config = replace(config, data=data, output_dir=str(path))
             config.save(job.config_path)
-            job._write_spec(JobSpec(name, sources, config.model, stamp.isoformat("T")))
+            job._write_record(asdict(JobSpec(name, sources, config.model, stamp.isoformat("T"))))
         except BaseException:
             shutil.rmtree(path, ignore_errors=True)
             raise
@@ -370,16 +371,21 @@ class JobFolder:
     def spec(self) -> JobSpec:
         """What job.json says (one of `UNREADABLE` when it cannot be read); what a newer
         Tingxie added to it is left out."""
-        path = self.path / "job.json"
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: not a mapping of name, sources, base_model, created")
+        data = self._read_record()
         data = {f.name: data[f.name] for f in fields(JobSpec)}
         data["sources"] = tuple(data["sources"])
         return JobSpec(**data)
 
-    def _write_spec(self, spec: JobSpec) -> None:
-        text = json.dumps(asdict(spec), ensure_ascii=False, indent=1)
+    def _read_record(self) -> dict[str, Any]:
+        """job.json as written, with any keys a newer Tingxie added (`UNREADABLE` if not)."""
+        path = self.path / "job.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: not a mapping of name, sources, base_model, created")
+        return data
+
+    def _write_record(self, record: dict[str, Any]) -> None:
+        text = json.dumps(record, ensure_ascii=False, indent=1)
         atomic_write_text(self.path / "job.json", text)
 
     @property
@@ -442,11 +448,8 @@ class JobFolder:
         return pid if _is_job_process(pid) else None
 
     def drop_unresumable_cache(self) -> None:
-        """Remove cache/ (the decoded audio and features, up to gigabytes) of a run that ended
-        before its first checkpoint or after its tuned model was saved: nothing resumes from it
-        (the app only discards the one, and the other is done)."""
-        if not self.checkpoint_steps() or read_card(self.model_dir) is not None:
-            shutil.rmtree(self.path / _CACHE, ignore_errors=True)
+        """`drop_unresumable_cache` of this job's folder, once its child has ended."""
+        drop_unresumable_cache(self.path)
 
     def request_cancel(self) -> None:
         """Ask the child to stop after its current step; it saves a checkpoint first."""
@@ -459,6 +462,28 @@ class JobFolder:
         """Forget a request: the starting side does it before a child starts (one written
         after that, even before the child reads it, is this run's) and the child once done."""
         (self.path / "cancel.request").unlink(missing_ok=True)
+
+
+def drop_unresumable_cache(output_dir: Path) -> None:
+    """Remove cache/ (the decoded audio and features, up to gigabytes) of a run in `output_dir`
+    that ended before its first checkpoint or after its tuned model was saved: nothing resumes
+    from it (the app only discards the one, and the other is done). Where a checkpoint is left,
+    cache/ stays: a resume reads it again rather than decode the audio anew. Called by whoever
+    ran the job once it has ended (the app's supervisor, the child, `tingxie-cli tune`).
+
+    Left alone where no job claimed the folder (a refused run: the cache/ is someone else's)
+    or another run holds it (a second run refused there: the cache/ is the first's)."""
+    folder = Path(output_dir)
+    if not (folder / _OUTPUT_MARK).is_file() or not (folder / _CACHE).exists():
+        return
+    if checkpoint_dirs(folder / "checkpoints") and read_card(folder / "model") is None:
+        return
+    try:
+        held = _lock(folder)
+    except OSError:  # held by another run (OutputDirError), or a folder that resists
+        return
+    with held:
+        shutil.rmtree(folder / _CACHE, ignore_errors=True)
 
 
 def _is_job_process(pid: int) -> bool:
@@ -506,17 +531,19 @@ def running_job(root: Path) -> JobFolder | None:
 
 @dataclass(frozen=True, slots=True)
 class TunedModel:
-    """A finished job's model as the list of tuned models shows it (from its model card)."""
+    """A finished job's model as the list of tuned models shows it (from its model card; where
+    that cannot be read, from job.json, with method, steps and CER unknown: None)."""
 
     job: JobFolder
     name: str
     base_model: str
     sources: tuple[str, ...]
     created: str
-    method: str
-    steps: int
+    method: str | None
+    steps: int | None
     cer_before: float | None
     cer_after: float | None
+    card_readable: bool = True
 
     @property
     def model_dir(self) -> Path:
@@ -528,42 +555,59 @@ class TunedModel:
 
 
 def tuned_models(root: Path) -> list[TunedModel]:
-    """Every finished job's model under `root`, newest first."""
+    """Every finished job's model under `root`, newest first: one whose card cannot be read (or
+    that was saved without one) is listed too, as `JobFolder.state` counts it finished, so that
+    it can still be used, exported or deleted."""
     models = []
     for job in find_jobs(root):
         card = read_card(job.model_dir)
-        if card is None:
-            if (job.model_dir / CARD_FILE).is_file():
-                log.warning("%s: its model card cannot be read; not listed", job.model_dir)
-            continue
-        try:
-            spec = job.spec
-        except UNREADABLE as e:  # listed under its folder's name, as the app names the job
-            log.warning("%s: job.json cannot be read (%s); listed as %s", job.path, e, job.id)
-            spec = JobSpec(job.id, (), card.base_model, "")
-        models.append(
-            TunedModel(
-                job=job,
-                name=spec.name,
-                base_model=card.base_model,
-                sources=spec.sources,
-                created=spec.created,
-                method=card.method,
-                steps=card.steps,
-                cer_before=card.cer_before,
-                cer_after=card.cer_after,
-            )
-        )
+        if card is not None or job.state() == "finished":
+            models.append(_listed(job, card))
     return models
 
 
+def _listed(job: JobFolder, card: ModelCard | None) -> TunedModel:
+    """`job`'s model as the list shows it, from `card` and job.json as far as they can be read."""
+    try:
+        spec = job.spec
+    except UNREADABLE as e:  # listed under its folder's name, as the app names the job
+        log.warning("%s: job.json cannot be read (%s); listed as %s", job.path, e, job.id)
+        spec = JobSpec(job.id, (), card.base_model if card is not None else "", "")
+    if card is None:
+        log.warning("%s: its model card cannot be read; listed without it", job.model_dir)
+        return TunedModel(
+            job=job,
+            name=spec.name,
+            base_model=spec.base_model,
+            sources=spec.sources,
+            created=spec.created,
+            method=None,
+            steps=None,
+            cer_before=None,
+            cer_after=None,
+            card_readable=False,
+        )
+    return TunedModel(
+        job=job,
+        name=spec.name,
+        base_model=card.base_model,
+        sources=spec.sources,
+        created=spec.created,
+        method=card.method,
+        steps=card.steps,
+        cer_before=card.cer_before,
+        cer_after=card.cer_after,
+    )
+
+
 def rename_job(job: JobFolder, name: str) -> None:
-    """Give a job (and its model in the list) a new display name; the folder keeps its id."""
+    """Give a job (and its model in the list) a new display name; the folder keeps its id, and
+    job.json the keys a newer Tingxie wrote there (this version does not know them)."""
     name = name.strip()
     if not name:
         raise ValueError("a name cannot be empty")
-    spec = job.spec
-    job._write_spec(JobSpec(name, spec.sources, spec.base_model, spec.created))
+    record = job._read_record()
+    job._write_record(record | {"name": name})
 
 
 def delete_job(job: JobFolder) -> None:
