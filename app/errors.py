@@ -473,6 +473,10 @@ ZH: dict[str, str] = {
         "{folder} 像是 Common Voice 文件夹（有 clips/ 和 {found}），但没有 {tsv}；"
         "请把要训练的 .tsv 作为清单添加（会在 clips/ 中查找其中的音频）"
     ),
+    "dataset.common_voice_no_clips": (
+        "{folder} 中有 {found}，但没有存放 Common Voice 音频的 clips/ 文件夹；"
+        "请把 clips 压缩包解压到 {folder}，或选择含有 clips/ 的文件夹"
+    ),
     "dataset.no_rows": (
         "{source} 中没有可训练的内容：清单的表头下没有行，或文件夹中没有音频和 .txt 文件；"
         "请选择存放录音及其文字的清单或文件夹"

@@ -602,6 +602,10 @@ MESSAGES: dict[str, str] = {
         "{folder} looks like a Common Voice folder (clips/ and {found}) but has no {tsv}; add "
         "the .tsv to train on as a manifest (its clips are found in clips/)"
     ),
+    "dataset.common_voice_no_clips": (
+        "{folder} holds {found} but no clips/ folder, where Common Voice keeps the audio; "
+        "extract the clips archive into {folder}, or choose the folder that holds clips/"
+    ),
     "dataset.no_rows": (
         "{source} holds nothing to train on: no rows under a manifest's header, no audio or "
         ".txt files in a folder; choose the manifest or folder that holds the recordings and "

@@ -34,7 +34,7 @@ from functools import cache
 from pathlib import Path
 
 from .errors import TingxieError
-from .results import Segment
+from .results import Char, Segment
 
 __all__ = [
     "DEFAULT_DIR",
@@ -348,8 +348,16 @@ class Punctuator:
         spelled_marks = self.marks(text, spelled_gaps)
         marks = [spelled_marks[i] for i in ends]
         mine = marks[len(left) : len(left) + len(segment.chars)]
-        chars = tuple(replace(c, after=m) for c, m in zip(segment.chars, mine, strict=True))
+        chars = tuple(
+            replace(c, after=_kept(c, m)) for c, m in zip(segment.chars, mine, strict=True)
+        )
         return replace(segment, chars=chars)
+
+
+def _kept(char: Char, mark: str) -> str:
+    """What follows `char` once punctuated: the mark, else the space it held (between two Latin
+    words, engine.library.review.split_typed, engine.whisper), never an earlier mark."""
+    return mark or (char.after if char.after.isspace() else "")
 
 
 def punctuate_stream(items: Iterator, punctuator: Punctuator | None) -> Iterator:

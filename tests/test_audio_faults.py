@@ -85,6 +85,49 @@ def test_a_second_run_keeps_the_first_runs_transcripts(tiny_model_dir, tmp_path,
     assert (tmp_path / "talk.json").read_bytes() == first
 
 
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_a_folder_named_like_the_transcript_is_said_before_the_model_loads(
+    tmp_path, monkeypatch, capsys, overwrite
+):
+    """talk.txt a folder: without --overwrite, "already exists; add --overwrite"; with it, the
+    model loaded and ran, then "could not be written (Is a directory); free some space"."""
+    from engine.cli import transcribe as cmd
+
+    def no_model(*_args, **_kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(cmd, "load_model", no_model)
+    write_soundfile(tmp_path / "talk.wav", chirp(1.0, 16_000), 16_000)
+    folder = tmp_path / "talk.txt"
+    folder.mkdir()
+    rc = cli(str(tmp_path / "talk.wav"), "--model", "never-loaded", *overwrite)
+    err = capsys.readouterr().err
+    assert rc == 1 and folder.is_dir() and not any(folder.iterdir())
+    (error,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert f"{folder}: that is a folder" in error and "--out DIR" in error
+    assert "already exist" not in error and "add --overwrite" not in error
+    assert "Is a directory" not in err and "free some space" not in err
+    assert "0 of 1 files transcribed" in err
+
+
+def test_a_folder_named_like_one_transcript_fails_that_file_before_any_is_written(
+    tiny_model_dir, tmp_path, capsys
+):
+    """talk.srt a folder, with --overwrite: talk.txt was written, then talk.srt failed; the
+    other recordings are transcribed as before."""
+    for name in ("talk.wav", "memo.wav"):
+        write_soundfile(tmp_path / name, chirp(1.0, 16_000), 16_000)
+    (tmp_path / "talk.srt").mkdir()
+    rc = cli(str(tmp_path / "talk.wav"), str(tmp_path / "memo.wav"), "--model", str(tiny_model_dir),
+             "--no-punctuation", "--format", "txt,srt", "--overwrite")  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 1 and "1 of 2 files transcribed" in err
+    (error,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert f"{tmp_path / 'talk.srt'}: that is a folder" in error
+    assert not (tmp_path / "talk.txt").exists()
+    assert (tmp_path / "memo.txt").is_file() and (tmp_path / "memo.srt").is_file()
+
+
 def test_overwrite_is_in_the_help(capsys):
     with pytest.raises(SystemExit):
         cli("--help")

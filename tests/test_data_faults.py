@@ -153,6 +153,28 @@ def test_a_common_voice_tsv_picked_as_a_manifest_finds_its_clips(tmp_path):
     assert "validated.tsv" in str(no_train.value) and "manifest" in str(no_train.value)
 
 
+@pytest.mark.parametrize("table", ["train.tsv", "validated.tsv"])
+def test_a_common_voice_folder_without_clips_names_what_it_holds_and_lacks(tmp_path, table):
+    """(Before: "cv is not a Common Voice folder: expected train.tsv and clips/ in it", for a
+    folder holding train.tsv, and for one holding validated.tsv, which it did not name.)"""
+    from app.errors import ZH
+
+    cv = tmp_path / "cv"
+    cv.mkdir()
+    (cv / table).write_text("client_id\tpath\tsentence\nx\ta.mp3\t天地\n", encoding="utf-8")
+    (cv / "clip_durations.tsv").write_text("clip\tduration[ms]\na.mp3\t900\n", encoding="utf-8")
+    with pytest.raises(DatasetError) as no_clips:
+        load_dataset(cv)
+    error = no_clips.value
+    assert error.code == "dataset.common_voice_no_clips"
+    assert error.params == {"folder": cv, "found": table}  # not clip_durations.tsv: no rows
+    english = str(error)
+    assert english.startswith(f"{cv} holds {table} but no clips/ folder")
+    assert "not a Common Voice folder" not in english
+    assert "extract" in english and "choose the folder that holds clips/" in english
+    assert "clips/" in ZH[error.code] and "{found}" in ZH[error.code]
+
+
 # ---- 7: transcripts and manifests as Chinese Windows tools save them --------------------------
 
 

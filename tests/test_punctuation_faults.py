@@ -231,3 +231,21 @@ def test_whisper_marks_are_kept_without_no_punctuation(tmp_path, whisper_cli):
     assert main(["transcribe", str(audio), "--out", str(tmp_path / "on")]) == 0
     text = (tmp_path / "on" / "a.txt").read_text(encoding="utf-8")
     assert text.splitlines()[:2] == ["好的，我们走吧。", "你去吗？"]
+
+
+def test_punctuating_keeps_the_space_between_two_latin_words():
+    """A Whisper segment without marks of its own (or a typed fix, punctuated again) came out
+    "我们学习DeepLearning。": the model's "no mark" replaced the space after "Deep"."""
+    text = "我们学习Deep Learning"
+    chars, t = [], 0.0
+    for ch in text.replace(" ", ""):
+        chars.append(Char(ch, t, t + 0.1, 0.9))
+        t += 0.1
+    deep = text.index(" ") - 1
+    chars[deep] = Char(chars[deep].text, chars[deep].start, chars[deep].end, 0.9, after=" ")
+    segment = Segment(0, 0.0, t, tuple(chars))
+    out = default_punctuator().punctuate_one(segment)
+    assert [c.text for c in out.chars] == [c.text for c in segment.chars]
+    after = out.chars[deep].after
+    assert after == " " or (after and after in MARKS), after  # a mark may take its place
+    assert out.punctuated.startswith("我们学习Deep") and "DeepLearning" not in out.punctuated

@@ -419,6 +419,32 @@ def test_the_cli_watch_does_not_remember_a_file_whose_transcripts_were_not_writt
     assert (out / "sub" / "a.txt").is_file()
 
 
+def test_the_cli_watch_says_a_folder_where_a_resumed_recordings_transcript_goes(
+    tiny_model_dir, tmp_path, capsys
+):
+    """A resumed recording replaces its own transcript, which a folder of that name had taken
+    the place of: "could not be written (Is a directory); free some space", after the model
+    ran."""
+    write_wav(tmp_path / "talk.wav", tone(1.0))
+    assert _cli_watch(tmp_path, tiny_model_dir) == 0
+    (tmp_path / "talk.txt").unlink()
+    (tmp_path / "talk.txt").mkdir()
+    with open(tmp_path / "talk.wav", "ab") as resumed:
+        resumed.write(b"\1" * 3200)
+    done = _state(tmp_path)
+    capsys.readouterr()
+    assert _cli_watch(tmp_path, tiny_model_dir) == 1
+    err = capsys.readouterr().err
+    (error,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert f"{tmp_path / 'talk.txt'}: that is a folder" in error and "--out DIR" in error
+    assert "Is a directory" not in err and "free some space" not in err
+    assert "s audio" not in err  # no transcription's progress: the model did not run
+    assert _state(tmp_path) == done  # the new version is not remembered: a restart does it
+    (tmp_path / "talk.txt").rmdir()
+    assert _cli_watch(tmp_path, tiny_model_dir) == 0
+    assert (tmp_path / "talk.txt").read_text(encoding="utf-8").strip()
+
+
 _LONG = "会议" * 41  # 246 bytes: with ".wav" or ".txt" a name a file system takes
 
 

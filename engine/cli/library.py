@@ -103,17 +103,17 @@ def check_transcript_id(tid: int) -> None:
 def _file_problem(path: Path) -> str | None:
     """Why `path` cannot be the export's FILE even with --overwrite (None: it can): its folder
     does not exist, or it is a folder itself (writing over one fails: "Is a directory")."""
+    from .transcribe import folder_in_the_way
+
     if not path.parent.is_dir():
         return (
             f"{path.parent}: no such folder; create it first "
             f"(mkdir -p {shlex.quote(str(path.parent))}), or name a FILE in an existing folder"
         )
-    if path.is_dir():
-        return (
-            f"{path}: that is a folder; give a file name for the transcript, in it or elsewhere "
-            f"(e.g. {path / 'transcript.txt'})"
-        )
-    return None
+    return folder_in_the_way(
+        [path],
+        f"give a file name for the transcript, in it or elsewhere (e.g. {path / 'transcript.txt'})",
+    )
 
 
 def _export(store: Store, tid: str, file: str, script: str, overwrite: bool) -> int:

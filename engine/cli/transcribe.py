@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -251,6 +252,21 @@ def _check_not_inputs(path: Path, targets: list[Path], inputs: set[Path]) -> Non
             )
 
 
+# What to do about a folder named like a transcript (`folder_in_the_way`).
+_MOVE_THE_FOLDER = (
+    "a transcript never replaces one, not even with --overwrite: rename or move that folder, "
+    "or write the transcripts to another folder with --out DIR"
+)
+
+
+def folder_in_the_way(targets: Iterable[Path], instead: str) -> str | None:
+    """Why a file cannot be written at one of `targets` even with --overwrite: a folder has its
+    name (writing over one fails "Is a directory", once the work is done); None when none has.
+    `instead`: what to do (`library --export`: give a file name)."""
+    folder = next((t for t in targets if t.is_dir()), None)
+    return None if folder is None else f"{folder}: that is a folder; {instead}"
+
+
 def check_new(
     targets: list[Path], instead: str = "write the transcripts to another folder with --out DIR"
 ) -> None:
@@ -264,6 +280,17 @@ def check_new(
             f"{', '.join(map(str, there))} {verb}; add --overwrite to replace "
             f"{'it' if len(there) == 1 else 'them'}, or {instead}"
         )
+
+
+def _check_targets(path: Path, targets: list[Path], inputs: set[Path], overwrite: bool) -> None:
+    """Raise OutputError when `path`'s transcripts cannot go to `targets`: one would replace an
+    input or a folder, or a file already there (unless `overwrite`)."""
+    _check_not_inputs(path, targets, inputs)
+    problem = folder_in_the_way(targets, _MOVE_THE_FOLDER)
+    if problem is not None:
+        raise OutputError(problem)
+    if not overwrite:
+        check_new(targets)
 
 
 def _write_all(segments: list[Segment], targets: list[Path], info: TranscriptionInfo) -> list[Path]:
@@ -329,7 +356,9 @@ def prepare(
     """Options checked, output folder made and found writable, models loaded (speech, and
     punctuation unless --no-punctuation); or the exit status of a failure."""
     checked = _checked_options(args)
-    return checked if isinstance(checked, int) else _load_models(args, *checked)
+    if isinstance(checked, int):
+        return checked
+    return _check_out(args) or _load_models(args, *checked)
 
 
 def _checked_options(args: argparse.Namespace) -> tuple[TranscribeOptions, LoadOptions] | int:
@@ -364,17 +393,22 @@ def _checked_options(args: argparse.Namespace) -> tuple[TranscribeOptions, LoadO
     return options, load
 
 
-def _load_models(
-    args: argparse.Namespace, options: TranscribeOptions, load: LoadOptions
-) -> tuple[Transcriber, TranscribeOptions, Punctuator | None] | int:
-    """--out made and found writable, then the punctuation and speech models loaded and the
-    decoder made; or 2, the error printed."""
+def _check_out(args: argparse.Namespace) -> int:
+    """0 when --out is made and found writable (or not given); else 2, the error printed."""
     if args.out is not None:
         try:
             _check_folder(args.out)
         except OutputError as e:
             print(f"error: --out {e}", file=sys.stderr)
             return 2
+    return 0
+
+
+def _load_models(
+    args: argparse.Namespace, options: TranscribeOptions, load: LoadOptions
+) -> tuple[Transcriber, TranscribeOptions, Punctuator | None] | int:
+    """The punctuation and speech models loaded and the decoder made; or 2, the error
+    printed."""
     try:
         punctuator = None if args.no_punctuation else default_punctuator()
     except PunctuationError as e:
@@ -465,15 +499,20 @@ def run(args: argparse.Namespace) -> int:
         if not missing:
             print("error: no audio or video files to transcribe", file=sys.stderr)
         return 1
-    prepared = _load_models(args, *checked)
-    if isinstance(prepared, int):
-        return prepared
-    transcriber, options, punctuator = prepared
-    try:
-        failures = missing + _transcribe_all(transcriber, inputs, args, options, punctuator)
-    except KeyboardInterrupt:
-        print("interrupted: transcripts already written are kept", file=sys.stderr)
-        return 130
+    if _check_out(args):
+        return 2
+    planned, refused = _plan(inputs, args)
+    failures = missing + refused
+    if planned:  # else nothing to load a model for
+        prepared = _load_models(args, *checked)
+        if isinstance(prepared, int):
+            return prepared
+        transcriber, options, punctuator = prepared
+        try:
+            failures += _transcribe_all(transcriber, planned, args, options, punctuator)
+        except KeyboardInterrupt:
+            print("interrupted: transcripts already written are kept", file=sys.stderr)
+            return 130
     total = len(missing) + len(inputs)
     print(f"{total - len(failures)} of {total} files transcribed", file=sys.stderr)
     return summary(failures)
@@ -494,26 +533,42 @@ def summary(failures: list[str]) -> int:
     return 1
 
 
+def _plan(
+    inputs: list[tuple[Path, Path]], args: argparse.Namespace
+) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """Each input with where its transcripts go (`_output_base`); those that cannot go there
+    (`_check_targets`) are reported, each on one line, and returned apart: told before the
+    model loads, not after it ran."""
+    planned: list[tuple[Path, Path]] = []
+    refused: list[str] = []
+    used: set[Path] = set()
+    sources = {path.resolve() for path, _ in inputs}
+    for path, place in inputs:
+        base = _output_base(path, args.out / place if args.out is not None else None, used)
+        try:
+            _check_targets(path, _targets(base, args.format), sources, args.overwrite)
+        except Exception as e:  # one bad file must not stop the others
+            print(failure_line(path, e), file=sys.stderr)
+            refused.append(str(path))
+        else:
+            planned.append((path, base))
+    return planned, refused
+
+
 def _transcribe_all(
     transcriber: Transcriber,
-    inputs: list[tuple[Path, Path]],
+    planned: list[tuple[Path, Path]],
     args: argparse.Namespace,
     options: TranscribeOptions,
     punctuator: Punctuator | None,
 ) -> list[str]:
-    """Transcribe every file, reporting each failure on one line; returns the failed files."""
+    """Transcribe every file `_plan` kept (each with where its transcripts go), reporting each
+    failure on one line; returns the failed files."""
     failures: list[str] = []
-    used: set[Path] = set()
-    sources = {path.resolve() for path, _ in inputs}
-    for path, place in inputs:
+    for path, base in planned:
         name = str(path)
-        out = args.out / place if args.out is not None else None
-        base = _output_base(path, out, used)
         try:
-            _check_not_inputs(path, _targets(base, args.format), sources)
-            if not args.overwrite:
-                check_new(_targets(base, args.format))
-            if out is not None or path.is_file():  # no folder made for a missing input
+            if args.out is not None or path.is_file():  # no folder made for a missing input
                 _check_folder(base.parent)
             written = _transcribe_one(
                 transcriber, path, options, base, args.format, punctuator, args.speakers

@@ -526,18 +526,27 @@ def from_common_voice(folder: str | Path, split: str = "train") -> TuneDataset:
     """The Common Voice layout: `<split>.tsv` (columns path, sentence) beside a `clips/` folder."""
     folder = Path(folder)
     tsv = folder / f"{split}.tsv"
-    if not tsv.is_file() or not (folder / "clips").is_dir():
-        others = (
-            [p.name for p in sorted(folder.glob("*.tsv"))] if (folder / "clips").is_dir() else []
-        )
-        if others:
-            raise DatasetError(
-                "dataset.common_voice_no_tsv", folder=folder, tsv=tsv.name, found=", ".join(others)
-            )
-        raise DatasetError("dataset.not_common_voice", folder=folder, tsv=tsv.name)
+    _check_common_voice_layout(folder, tsv)
     dataset = from_manifest(tsv)
     examples = [replace(e, audio=folder / "clips" / e.audio.name) for e in dataset.examples]
     return TuneDataset(examples, str(folder), dataset.import_problems)
+
+
+def _check_common_voice_layout(folder: Path, tsv: Path) -> None:
+    """Raise the error naming what `folder` holds and what it lacks of `tsv` beside clips/, so
+    the way out is plain: extract the clips, or add another of its .tsv files as a manifest."""
+    has_clips = (folder / "clips").is_dir()
+    if has_clips and tsv.is_file():
+        return
+    tables = sorted(folder.glob("*.tsv"))
+    if has_clips and tables:
+        found = ", ".join(p.name for p in tables)
+        raise DatasetError("dataset.common_voice_no_tsv", folder=folder, tsv=tsv.name, found=found)
+    holds = [tsv] if tsv.is_file() else [p for p in tables if _is_common_voice_tsv(p)]
+    if holds:
+        found = ", ".join(p.name for p in holds)
+        raise DatasetError("dataset.common_voice_no_clips", folder=folder, found=found)
+    raise DatasetError("dataset.not_common_voice", folder=folder, tsv=tsv.name)
 
 
 def from_pairs(
