@@ -575,28 +575,17 @@ def _listed(job: JobFolder, card: ModelCard | None) -> TunedModel:
         spec = JobSpec(job.id, (), card.base_model if card is not None else "", "")
     if card is None:
         log.warning("%s: its model card cannot be read; listed without it", job.model_dir)
-        return TunedModel(
-            job=job,
-            name=spec.name,
-            base_model=spec.base_model,
-            sources=spec.sources,
-            created=spec.created,
-            method=None,
-            steps=None,
-            cer_before=None,
-            cer_after=None,
-            card_readable=False,
-        )
     return TunedModel(
         job=job,
         name=spec.name,
-        base_model=card.base_model,
+        base_model=card.base_model if card is not None else spec.base_model,
         sources=spec.sources,
         created=spec.created,
-        method=card.method,
-        steps=card.steps,
-        cer_before=card.cer_before,
-        cer_after=card.cer_after,
+        method=card.method if card is not None else None,
+        steps=card.steps if card is not None else None,
+        cer_before=card.cer_before if card is not None else None,
+        cer_after=card.cer_after if card is not None else None,
+        card_readable=card is not None,
     )
 
 
