@@ -44,8 +44,8 @@ READY_TARGET_S = 5.0
 RSS_TARGET_MB = 1536
 
 
-def _memory() -> dict[str, float]:
-    """VmRSS and VmHWM of this process, in MB."""
+def memory_mb() -> dict[str, float]:
+    """VmRSS and VmHWM of this process, in MB (bench_train's --memory reads them too)."""
     out = {}
     for line in Path("/proc/self/status").read_text().splitlines():
         key, _, value = line.partition(":")
@@ -79,7 +79,7 @@ def run_app(model: str, audio: str, launched: float, backend: str) -> dict:
         @Slot(object)
         def loaded(self, _summary) -> None:
             result["ready_s"] = time.time() - launched
-            result["ready_rss_mb"] = _memory()["VmRSS"]
+            result["ready_rss_mb"] = memory_mb()["VmRSS"]
             window.add_files([audio])
 
         @Slot(object)
@@ -94,7 +94,7 @@ def run_app(model: str, audio: str, launched: float, backend: str) -> dict:
         @Slot(int, object)
         def done(self, *_args) -> None:
             result["file_s"] = time.time() - launched - result["ready_s"]
-            result["peak_rss_mb"] = _memory()["VmHWM"]
+            result["peak_rss_mb"] = memory_mb()["VmHWM"]
             loop.quit()
 
     watch = Watch()
@@ -119,12 +119,12 @@ def run_engine(model: str, audio: str, launched: float, backend: str) -> dict:
 
     loaded = load_model(model, LoadOptions(backend=backend))
     transcriber = Transcriber(loaded)
-    result = {"ready_s": time.time() - launched, "ready_rss_mb": _memory()["VmRSS"],
+    result = {"ready_s": time.time() - launched, "ready_rss_mb": memory_mb()["VmRSS"],
               "runtime": f"{loaded.runtime}, {loaded.precision}"}  # fmt: skip
     items, _info = transcriber.transcribe(audio)
     text = "".join(c.text for s in items if isinstance(s, Segment) for c in s.chars)
     result["file_s"] = time.time() - launched - result["ready_s"]
-    result["peak_rss_mb"] = _memory()["VmHWM"]
+    result["peak_rss_mb"] = memory_mb()["VmHWM"]
     result["characters"] = len(text)
     return result
 

@@ -28,6 +28,9 @@ With --device cuda every side runs on the GPU: the baseline in bf16 (the documen
 automatic precision (the same); the table adds each side's peak GPU memory
 (torch.cuda.max_memory_allocated), and the ratios use it.
 
+Both sides train the same clips: those the job keeps (its default min_seconds and max_seconds,
+0.3-30 s); the output says how many of the corpus's are left out, when any are.
+
 The clock runs from loading the model to the end of the last step: everything a user waits for
 (the processor pass over the data, the audio decode, the feature cache) except imports and the
 final save. Each variant runs --repeat times, interleaved, and its fastest run counts (other
@@ -36,7 +39,8 @@ processes on a shared machine only ever slow a run down).
 With --memory, instead: peak resident memory of a short job (a few steps of the tiny model, the
 settings a user gets by default: LoRA, encoder features cached, 10 % held out) on 1 h, 5 h and
 20 h of synthetic tone audio (16-bit WAV, 2.3 GB for 20 h, written to bench/.cache/ and removed
-afterwards), each in a fresh process, and the ratio 20 h / 1 h (target: within 10 %):
+afterwards), each in a fresh process (its own VmHWM), the peak less the memory before the job
+(what the job added), and the ratios 20 h / 1 h of both (target: the peak's within 10 %):
 
     .venv/bin/python bench/bench_train.py --memory
     .venv/bin/python bench/bench_train.py --memory --hours 0.1,0.5   # a quick look
@@ -52,6 +56,7 @@ ratios against the first variant (hf).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import math
@@ -62,6 +67,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,13 +111,14 @@ class PeakRss:
 
 class Clock:
     """Wall and CPU time since start(), and a trace of (audio seconds, utterances, loss) per
-    step."""
+    step; on `device` "cuda", the peak GPU memory too (None on "cpu", even on a CUDA host)."""
 
     _PROFILE_FROM = 2  # steps before the profile (--profile-steps) starts: warm-up
 
-    def __init__(self, profile_steps: int = 0) -> None:
+    def __init__(self, profile_steps: int = 0, device: str = "cpu") -> None:
         from profiling import Profile
 
+        self.gpu = device == "cuda"
         self.rss = PeakRss()
         self.trace: list[tuple[float, int, float]] = []
         self.setup: float | None = None
@@ -122,7 +129,7 @@ class Clock:
     def start(self) -> None:
         import torch
 
-        if torch.cuda.is_available():
+        if self.gpu:
             torch.cuda.reset_peak_memory_stats()
         self.rss.start()
         self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
@@ -142,7 +149,7 @@ class Clock:
     def result(self, padding: float) -> dict:
         import torch
 
-        gpu = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
+        gpu = torch.cuda.max_memory_allocated() if self.gpu else None
         return dict(
             wall=time.perf_counter() - self.wall0, cpu=time.process_time() - self.cpu0,
             setup=self.setup, peak=self.rss.stop(), trace=self.trace, padding=padding,
@@ -150,11 +157,13 @@ class Clock:
         )  # fmt: skip
 
 
-def prepare(args) -> tuple[Path, Path]:
+def prepare(args) -> tuple[Path, Path, str]:
+    """The model, the manifest both sides train on, and a note on the clips it leaves out ("" for
+    none)."""
     from engine.testmodels import build_model
     from engine.tune.testdata import tone_corpus
 
-    lo, hi = (int(n) for n in args.clip_chars.split(","))
+    lo, hi = args.clip_chars
     shape = (
         "" if (lo, hi, args.char_seconds) == (2, 14, 0.12) else f"-{lo}-{hi}-{args.char_seconds:g}"
     )
@@ -167,7 +176,43 @@ def prepare(args) -> tuple[Path, Path]:
             folder / "data", args.clips, chars=CORPUS_CHARS, min_chars=lo, max_chars=hi,
             char_seconds=args.char_seconds, seed=0,
         )  # fmt: skip
-    return model_dir, manifest
+    return model_dir, *trained_manifest(manifest)
+
+
+def _job_bounds() -> tuple[float, float]:
+    """The job's default min_seconds and max_seconds: it skips clips outside them."""
+    from engine.tune.config import TuneConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TuneConfig)}
+    return defaults["min_seconds"], defaults["max_seconds"]
+
+
+def trained_manifest(manifest: Path) -> tuple[Path, str]:
+    """The rows the Tingxie job trains on (within its min_seconds..max_seconds), as the manifest
+    both sides read, so that they train the same audio (and the job's plan, replayed per step,
+    is the plan it runs); and a note on the rows left out ("" for none)."""
+    lo, hi = _job_bounds()
+    lengths = _lengths(manifest)
+    keep = [k for k, n in enumerate(lengths) if lo <= n / SR <= hi]
+    if len(keep) == len(lengths):
+        return manifest, ""
+    if not keep:
+        raise SystemExit(
+            f"every clip of {manifest} lies outside the job's {lo:g}-{hi:g} s: change "
+            "--clip-chars or --char-seconds (a clip lasts 1.3 × --char-seconds a character)"
+        )
+    note = (
+        f"{len(lengths) - len(keep)} of {len(lengths)} clips left out of every side: outside the "
+        f"job's min_seconds {lo:g} s .. max_seconds {hi:g} s"
+    )
+    return _manifest_subset(manifest, keep, manifest.with_name("manifest-trained.tsv")), note
+
+
+def _manifest_subset(manifest: Path, rows: Iterable[int], out: Path) -> Path:
+    """`out`, beside `manifest`, holding its header and the rows at indices `rows`."""
+    header, *lines = manifest.read_text(encoding="utf-8").splitlines()
+    out.write_text("\n".join([header, *(lines[k] for k in rows)]) + "\n", encoding="utf-8")
+    return out
 
 
 def _lengths(manifest: Path) -> list[int]:
@@ -181,15 +226,19 @@ def _lengths(manifest: Path) -> list[int]:
 # ---- the baseline: run_speech_recognition_ctc.py's setup ------------------------------
 
 
-def _hf_collator(processor, clock: Clock):
+# the batch's (audio seconds, utterances), carried in it from the collator to the step that
+# trains it: the data loader collates a batch ahead of the one training
+_TRACE = "bench_trace"
+
+
+def _hf_collator(processor):
     import torch
 
     class DataCollatorCTCWithPadding:
         """As in run_speech_recognition_ctc.py: pad inputs and labels separately. Also notes
-        each batch's audio for the trace (batches are collated in step order)."""
+        each batch's audio for the trace, under _TRACE."""
 
         def __call__(self, features):
-            clock.pending = (sum(len(f["input_values"]) for f in features) / SR, len(features))
             inputs = [{"input_values": f["input_values"]} for f in features]
             labels = [{"input_ids": f["labels"]} for f in features]
             batch = processor.pad(input_features=inputs, padding=True, return_tensors="pt")
@@ -198,6 +247,7 @@ def _hf_collator(processor, clock: Clock):
             batch["labels"] = labels
             if "attention_mask" in batch:
                 batch["attention_mask"] = batch["attention_mask"].to(torch.long)
+            batch[_TRACE] = (sum(len(f["input_values"]) for f in features) / SR, len(features))
             return batch
 
     return DataCollatorCTCWithPadding()
@@ -216,7 +266,7 @@ def run_hf(model_dir: Path, manifest: Path, args, checkpointing: bool) -> dict:
     from engine.tune.batching import padding_fraction
     from engine.tune.data import from_manifest, load_example_audio
 
-    clock = Clock(args.profile_steps)
+    clock = Clock(args.profile_steps, args.device)
     clock.start()
     processor = AutoProcessor.from_pretrained(model_dir)
     model = AutoModelForCTC.from_pretrained(
@@ -237,6 +287,11 @@ def run_hf(model_dir: Path, manifest: Path, args, checkpointing: bool) -> dict:
         }
         for e in examples
     ]
+
+    class TracedTrainer(Trainer):
+        def training_step(self, model, inputs, *more, **named):
+            clock.pending = inputs.pop(_TRACE)  # the batch this step trains
+            return super().training_step(model, inputs, *more, **named)
 
     class Trace(TrainerCallback):
         def on_step_begin(self, *a, **k):
@@ -272,10 +327,10 @@ def run_hf(model_dir: Path, manifest: Path, args, checkpointing: bool) -> dict:
         disable_tqdm=True,
         **grouping,
     )
-    trainer = Trainer(
+    trainer = TracedTrainer(
         model=model,
         args=training_args,
-        data_collator=_hf_collator(processor, clock),
+        data_collator=_hf_collator(processor),
         train_dataset=dataset,
         processing_class=processor,
         callbacks=[Trace()],
@@ -352,7 +407,7 @@ def run_tingxie(model_dir: Path, manifest: Path, args, precision: str, cache: bo
         Cursor(0, 0), lengths, max_batch_samples=int(args.micro_seconds * SR),
         step_samples=int(step_seconds * SR), seed=config.seed,
     )  # fmt: skip
-    clock = Clock(args.profile_steps)
+    clock = Clock(args.profile_steps, args.device)
     clock.start()
     for event in run_job(config):
         if isinstance(event, JobStarted):
@@ -390,7 +445,7 @@ def scale_corpus(folder: Path, hours: list[float]) -> dict[float, Path]:
         folder, clips, chars=CORPUS_CHARS, min_chars=lo, max_chars=hi,
         char_seconds=SCALE_CHAR_SECONDS, seed=0,
     )  # fmt: skip
-    header, *rows = manifest.read_text(encoding="utf-8").splitlines()
+    _, *rows = manifest.read_text(encoding="utf-8").splitlines()
     seconds = itertools.accumulate(sf.info(folder / row.split("\t")[0]).duration for row in rows)
     ends = list(seconds)
     manifests = {}
@@ -398,20 +453,16 @@ def scale_corpus(folder: Path, hours: list[float]) -> dict[float, Path]:
         count = next((k + 1 for k, end in enumerate(ends) if end >= h * 3600), None)
         if count is None:
             raise SystemExit(f"the corpus holds {ends[-1] / 3600:.2f} h, short of {h} h")
-        manifests[h] = folder / f"manifest-{h:g}h.tsv"
-        manifests[h].write_text("\n".join([header, *rows[:count]]) + "\n", encoding="utf-8")
+        manifests[h] = _manifest_subset(manifest, range(count), folder / f"manifest-{h:g}h.tsv")
     return manifests
-
-
-def _rss_now() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def run_memory(model_dir: Path, manifest: Path, args) -> dict:
     """A short job with the defaults a user gets (LoRA, features cached, 10 % held out, CER
-    before and after); this process's peak resident memory (imports included)."""
-    import resource
+    before and after); this process's resident memory before it and its peak (imports
+    included), in MB. The peak is VmHWM, this address space's own: getrusage's ru_maxrss
+    carries the spawning bench's high-water mark across fork and exec on Linux."""
+    from bench_app import memory_mb  # VmRSS and VmHWM from /proc/self/status
 
     from engine.tune.config import TuneConfig
     from engine.tune.events import JobFailed, JobStarted
@@ -423,7 +474,7 @@ def run_memory(model_dir: Path, manifest: Path, args) -> dict:
         model=str(model_dir), data=str(manifest), output_dir=str(out), steps=args.memory_steps,
         eval_every=0, save_every=0, device="cpu", precision="fp32",
     )  # fmt: skip
-    start, started = _rss_now(), time.perf_counter()
+    start, started = memory_mb()["VmRSS"], time.perf_counter()
     for event in run_job(config):
         if isinstance(event, JobStarted):
             setup = time.perf_counter() - started
@@ -431,7 +482,7 @@ def run_memory(model_dir: Path, manifest: Path, args) -> dict:
             store = sum(f.stat().st_size for f in (out / "cache").rglob("*") if f.is_file())
         elif isinstance(event, JobFailed):
             raise SystemExit(event.message)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    peak = memory_mb()["VmHWM"]
     shutil.rmtree(out, ignore_errors=True)
     return dict(
         utterances=utterances, setup=setup, wall=time.perf_counter() - started, store=store,
@@ -439,11 +490,31 @@ def run_memory(model_dir: Path, manifest: Path, args) -> dict:
     )  # fmt: skip
 
 
+def memory_row(hours: float, r: dict) -> str:
+    """One size's line of the --memory table (`r`: run_memory's result)."""
+    return (
+        f"{hours:6g}{r['utterances']:7d}{r['setup']:9.1f}{r['wall']:8.1f}{r['store'] / 1e9:10.2f}"
+        f"{r['start']:10.0f}{r['peak']:9.0f}{r['peak'] - r['start']:10.0f}"
+    )
+
+
+def memory_summary(hours: list[float], results: list[dict]) -> str:
+    """The largest size over the smallest: the peak, and the peak less the memory before the
+    job (what the job itself added, imports left out)."""
+    first, last = results[0], results[-1]
+    first_added = first["peak"] - first["start"]
+    added = f"{(last['peak'] - last['start']) / first_added:.3f}" if first_added > 0 else "n/a"
+    return (
+        f"peak RSS {hours[-1]:g} h / {hours[0]:g} h: {last['peak'] / first['peak']:.3f} "
+        f"(target ≤ 1.10); added {hours[-1]:g} h / {hours[0]:g} h: {added}"
+    )
+
+
 def memory_report(args) -> None:
     """Build the corpus, measure each size in a process of its own, print, clean up."""
     from engine.testmodels import build_model
 
-    hours = [float(h) for h in args.hours.split(",")]
+    hours = args.hours
     CACHE.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="memory-", dir=CACHE))
     load = os.getloadavg()[0]
@@ -458,22 +529,14 @@ def memory_report(args) -> None:
             f"{_cpu_name()}, {os.cpu_count()} cores; load average {load:.1f} before"
         )
         print(f"{'hours':>6}{'utt':>7}{'setup s':>9}{'wall s':>8}{'store GB':>10}"
-              f"{'start MB':>10}{'peak MB':>9}", flush=True)  # fmt: skip
-        peaks = []
+              f"{'start MB':>10}{'peak MB':>9}{'added MB':>10}", flush=True)  # fmt: skip
+        results = []
         for h in hours:  # each row as it is measured: the 20 h job takes a while
-            r = spawn("memory", model_dir, manifests[h], args)
-            peaks.append(r["peak"])
-            print(
-                f"{h:6g}{r['utterances']:7d}{r['setup']:9.1f}{r['wall']:8.1f}"
-                f"{r['store'] / 1e9:10.2f}{r['start'] / 2**20:10.0f}{r['peak'] / 2**20:9.0f}",
-                flush=True,
-            )
+            results.append(spawn("memory", model_dir, manifests[h], args))
+            print(memory_row(h, results[-1]), flush=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    print(
-        f"peak RSS {hours[-1]:g} h / {hours[0]:g} h: {peaks[-1] / peaks[0]:.3f} (target ≤ 1.10); "
-        f"load average {os.getloadavg()[0]:.1f} after"
-    )
+    print(f"{memory_summary(hours, results)}; load average {os.getloadavg()[0]:.1f} after")
 
 
 # ---- driver ---------------------------------------------------------------------------
@@ -535,7 +598,11 @@ def _cpu_name() -> str:
     return "unknown CPU"
 
 
-def print_report(results: dict[str, dict], args) -> None:
+def print_report(results: dict[str, dict], args, note: str) -> None:
+    """The table and the ratios; exits non-zero when no variant finished (`note`: prepare's
+    on the clips left out)."""
+    if not results:
+        raise SystemExit("no variant finished: see the failures above")
     seen = {name: sum(t[0] for t in r["trace"]) for name, r in results.items()}
     common = min(seen.values())
     gpu = all(r.get("gpu_peak") is not None for r in results.values())
@@ -544,6 +611,8 @@ def print_report(results: dict[str, dict], args) -> None:
         f"\n{args.epochs:g} epoch(s) of {args.clips} clips ({args.size} model); {where}CPU: "
         f"{_cpu_name()}, {os.cpu_count()} cores; load average now {os.getloadavg()[0]:.1f}"
     )
+    if note:
+        print(note)
     for name, r in results.items():
         print(f"  {name}: {r['config']}")
     print(
@@ -579,30 +648,87 @@ def print_report(results: dict[str, dict], args) -> None:
                 )
 
 
-def main() -> None:
+def char_range(text: str) -> tuple[int, int]:
+    """--clip-chars: "fewest,most", whole numbers with 1 ≤ fewest ≤ most."""
+    try:
+        lo, hi = (int(n) for n in text.split(","))
+    except ValueError:
+        lo = hi = 0
+    if not 1 <= lo <= hi:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give fewest,most, e.g. 2,14 (1 ≤ fewest ≤ most)"
+        )
+    return lo, hi
+
+
+def hours_list(text: str) -> list[float]:
+    """--hours: comma-separated sizes in hours, above 0, smallest first (the ratio is the last
+    over the first)."""
+    try:
+        hours = [float(h) for h in text.split(",")]
+    except ValueError:
+        hours = []
+    if not hours or not all(0 < h < math.inf for h in hours) or hours != sorted(hours):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give hours above 0, smallest first, e.g. 1,5,20"
+        )
+    return hours
+
+
+def variant_list(text: str) -> list[str]:
+    """--variants: comma-separated names, each one of VARIANTS or OPTIONAL_VARIANTS."""
+    variants = [v.strip() for v in text.split(",")]
+    unknown = [v for v in variants if v not in VARIANTS + OPTIONAL_VARIANTS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown {', '.join(unknown)}; choose from {', '.join(VARIANTS + OPTIONAL_VARIANTS)}"
+        )
+    return variants
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The options, each checked here (a bad one stops the bench before any compute, naming
+    it), and --device cuda refused where torch sees no CUDA device."""
+    from bench_accuracy import positive_number
+
+    from engine.cli import positive_int
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--epochs", type=float, default=3.0, help="audio seen, in passes over the data")
-    p.add_argument("--batch", type=int, default=8, help="utterances per step (hf)")
-    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument(
+        "--epochs", type=positive_number, default=3.0, help="audio seen, in passes over the data"
+    )
+    p.add_argument("--batch", type=positive_int, default=8, help="utterances per step (hf)")
+    p.add_argument("--lr", type=positive_number, default=3e-4)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--micro-seconds", type=float, default=8.0, help="tingxie micro-batch audio")
+    p.add_argument(
+        "--micro-seconds", type=positive_number, default=8.0, help="tingxie micro-batch audio"
+    )
     p.add_argument("--size", choices=("tiny", "small", "full"), default="small")
-    p.add_argument("--clips", type=int, default=32)
-    p.add_argument("--clip-chars", default="2,14", help="characters a clip, fewest,most")
-    p.add_argument("--char-seconds", type=float, default=0.12, help="tone seconds a character")
+    p.add_argument("--clips", type=positive_int, default=32)
+    p.add_argument(
+        "--clip-chars", type=char_range, default="2,14", help="characters a clip, fewest,most"
+    )
+    p.add_argument(
+        "--char-seconds", type=positive_number, default=0.12, help="tone seconds a character"
+    )
     p.add_argument(
         "--device", choices=("cpu", "cuda"), default="cpu", help="where every side trains"
     )
     p.add_argument("--skip-bf16", action="store_true", help="skip the bf16-autocast variant")
     p.add_argument(
         "--variants",
+        type=variant_list,
         default=",".join(VARIANTS),
         help=f"comma-separated, of {', '.join(VARIANTS + OPTIONAL_VARIANTS)}",
     )
-    p.add_argument("--repeat", type=int, default=1, help="interleaved rounds; fastest counts")
+    p.add_argument(
+        "--repeat", type=positive_int, default=1, help="interleaved rounds; fastest counts"
+    )
     p.add_argument("--memory", action="store_true", help="peak memory at 1, 5 and 20 h instead")
-    p.add_argument("--hours", default="1,5,20", help="--memory: corpus sizes, smallest first")
-    p.add_argument("--memory-steps", type=int, default=3, help="--memory: steps per job")
+    p.add_argument(
+        "--hours", type=hours_list, default="1,5,20", help="--memory: corpus sizes, smallest first"
+    )
+    p.add_argument("--memory-steps", type=positive_int, default=3, help="--memory: steps per job")
     p.add_argument(
         "--profile-steps",
         type=int,
@@ -613,23 +739,33 @@ def main() -> None:
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--model-dir", help=argparse.SUPPRESS)
     p.add_argument("--manifest", help=argparse.SUPPRESS)
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    if args.skip_bf16:
+        args.variants = [v for v in args.variants if v != "tingxie-bf16"]
+        if not args.variants:
+            p.error("--variants: nothing left to run once --skip-bf16 drops tingxie-bf16")
+    if args.device == "cuda" and not args.child:
+        import torch
+
+        if not torch.cuda.is_available():
+            p.error("--device cuda: torch finds no CUDA device here; run with --device cpu")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     if args.child:
         child(args)
         return
     if args.memory:
         memory_report(args)
         return
-    variants = args.variants.split(",")
-    unknown = set(variants) - set(VARIANTS + OPTIONAL_VARIANTS)
-    if unknown:
-        sys.exit(f"--variants: unknown {', '.join(sorted(unknown))}")
-    model_dir, manifest = prepare(args)
-    if args.skip_bf16:
-        variants = [v for v in variants if v != "tingxie-bf16"]
+    model_dir, manifest, note = prepare(args)
+    if note:
+        print(note, flush=True)
     results: dict[str, dict] = {}
     for round_ in range(args.repeat):  # interleaved; the fastest run of each counts
-        for variant in variants:
+        for variant in args.variants:
             print(f"round {round_ + 1}: {variant}…", flush=True)
             try:
                 r = spawn(variant, model_dir, manifest, args)
@@ -638,7 +774,7 @@ def main() -> None:
                 continue
             if variant not in results or r["wall"] < results[variant]["wall"]:
                 results[variant] = r
-    print_report(results, args)
+    print_report(results, args, note)
     for variant, r in results.items():
         if r.get("profile"):
             print(

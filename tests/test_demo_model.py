@@ -117,7 +117,7 @@ def test_everyday_sentences_of_another_source_are_transcribed(demo, tmp_path):
 
 
 # Hotwords (issue 12: errors on the terms fall >= 50 % on domain audio the model never heard):
-# resources/corpus/build.py's 71 medical terms at the default weight, on the 40 hand-written
+# resources/corpus/build.py's 61 medical terms at the default weight, on the 40 hand-written
 # medicine test sentences voiced as bench/bench_lm.py voices them (seed 43). Measured on stage 8
 # with weight 5: missed terms 26 -> 9 of 37 (65 %); the old weight 3 gave 26 -> 16 (38 %), which
 # fails. On the general held-out sentences the list costs at most a few characters.
