@@ -65,4 +65,5 @@ def test_the_encoder_trains_channels_last_with_the_modules_loss_and_gradients(tm
     encoder_grads = [n for n in got_grads if ".feature_extractor." in n]
     assert (encoder_grads == []) == frozen
     for name, grad in want_grads.items():
-        torch.testing.assert_close(got_grads[name], grad, rtol=1e-4, atol=1e-6)
+        # AVX-512 convolutions sum in another order channels-last: ~4e-6 apart on a Xeon
+        torch.testing.assert_close(got_grads[name], grad, rtol=1e-4, atol=1e-5)

@@ -192,11 +192,13 @@ def test_the_finals_of_a_recording_are_its_file_transcript(
     layer-norm encoder is one the torch stream reuses)."""
     from engine.audio import load_audio
     from engine.export_onnx import export_onnx
-    from engine.model import load_model
+    from engine.model import LoadOptions, load_model
     from engine.transcribe import TranscribeOptions, Transcriber
 
     folder = tiny_model_dir if runtime == "torch" else export_onnx(tiny_model_dir, tmp_path / "x")
-    transcriber = Transcriber(load_model(folder))
+    # fp32: in bf16 (a CPU with AMX) a product's rounding depends on its shape, and the tiny
+    # model's near-uniform posteriors turn that into other characters
+    transcriber = Transcriber(load_model(folder, LoadOptions(precision="fp32")))
     clip = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")[: 3 * SR]
     pause = np.zeros(SR, np.float32)
     audio = np.concatenate([clip, pause, clip[::-1].copy(), pause[:13_000], clip, pause, clip])
