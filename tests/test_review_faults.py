@@ -318,6 +318,17 @@ def test_a_training_set_name_in_use_is_replaced_only_when_confirmed(
     assert req.transcript_ids == (t2,)
 
 
+def _ask_for_a_training_set(qtbot, store, tid):
+    """The Review panel of `tid` with one span fixed, after *Make training set…*; the requests
+    it sent."""
+    panel = open_panel(qtbot, store, tid)
+    panel.fix_span("甜")
+    requests: list = []
+    panel.dataset_requested.connect(requests.append)
+    panel.actions_by_name["make_dataset"].trigger()
+    return panel, requests
+
+
 def test_a_training_set_name_taken_by_a_folder_is_said_in_the_dialog_and_asked_again(
     qtbot, store, audio, monkeypatch
 ):
@@ -339,11 +350,7 @@ def test_a_training_set_name_taken_by_a_folder_is_said_in_the_dialog_and_asked_a
     warned: list = []
     monkeypatch.setattr(QInputDialog, "getText", get_text)
     monkeypatch.setattr(QMessageBox, "warning", lambda p, t, text: warned.append(text))
-    panel = open_panel(qtbot, store, tid)
-    panel.fix_span("甜")
-    requests: list = []
-    panel.dataset_requested.connect(requests.append)
-    panel.actions_by_name["make_dataset"].trigger()
+    _, requests = _ask_for_a_training_set(qtbot, store, tid)
     (told,) = warned
     assert "meetings-tuned" in told and "model.safetensors" in told
     assert shown == ["", "meetings-tuned"]  # asked again, with the name to change
@@ -361,11 +368,7 @@ def test_a_training_set_name_that_is_no_folder_name_is_said_in_the_dialog(
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: next(typed))
     warned: list = []
     monkeypatch.setattr(QMessageBox, "warning", lambda p, t, text: warned.append(text))
-    panel = open_panel(qtbot, store, tid)
-    panel.fix_span("甜")
-    requests: list = []
-    panel.dataset_requested.connect(requests.append)
-    panel.actions_by_name["make_dataset"].trigger()
+    panel, requests = _ask_for_a_training_set(qtbot, store, tid)
     assert requests == [] and len(warned) == 1 and "my set/1" in warned[0]
     assert panel.actions_by_name["make_dataset"].isEnabled()
 
