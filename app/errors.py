@@ -328,6 +328,11 @@ ZH: dict[str, str] = {
     "transcribe.watch_state_failed": (
         "{path}：无法在其中记下 {audio} 已完成（{detail}）；下次启动时会重做"
     ),
+    "transcribe.folder_in_the_way": (
+        "{path} 是文件夹，而 {audio} 的转写文件应写在那里（录音已续录，转写会替换它之前的版本）；"
+        "转写文件绝不会替换文件夹：请重命名或移走该文件夹，再重新启动监视（届时会转写该录音），"
+        "或用 --out DIR 另选文件夹"
+    ),
     "store.disk_full": (
         "{path}：磁盘已满，最后一次修改尚未保存；请释放空间（修改会保留，并随下一次修改一起保存）"
     ),
@@ -553,6 +558,15 @@ APP: dict[str, tuple[str, str]] = {
         "off “Use the language model” in Model → Language model",
         "束搜索需要 flashlight-text 包（{detail}）：请重新安装听写，"
         "或在“模型 → 语言模型”中关闭“使用语言模型”",
+    ),
+    "transcribe.folder_in_the_way": (
+        "{path} is a folder, where a transcript of {audio} goes (the recording resumed: its "
+        "transcripts replace their earlier versions); a transcript never replaces a folder: "
+        "rename or move that folder, and Tingxie transcribes the recording at its next start, "
+        "or choose another output folder in File → Watch folders…",
+        "{path} 是文件夹，而 {audio} 的转写文件应写在那里（录音已续录，转写会替换它之前的版本）；"
+        "转写文件绝不会替换文件夹：请重命名或移走该文件夹，下次启动听写时会转写该录音；"
+        "或在“文件 → 监视文件夹…”中另选输出文件夹",
     ),
 }
 

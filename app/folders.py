@@ -76,10 +76,11 @@ class FolderWatcher(QObject):
     them) writes its transcripts and marks it done. A failed file is marked done too, as the
     CLI does: it waits for a new version instead of coming back at the next look. A cancelled
     file (by the user, or by quitting while it waited) and one whose transcripts could not be
-    written at all (the output folder cannot be made, a read-only drive, a name too long: that
-    one is told before it is queued) are not marked done: the next start does them, and until
-    then only a new version of them is queued (not the same file again at every look). A
-    transcript never replaces a file that is there but the watch's own of the same recording.
+    written at all (the output folder cannot be made, a read-only drive, a name too long or a
+    folder where a resumed recording's own transcript was: those two are told before it is
+    queued) are not marked done: the next start does them, and until then only a new version
+    of them is queued (not the same file again at every look). A transcript never replaces a
+    folder, nor a file that is there but the watch's own of the same recording.
 
     A look is a stat per file of the watched folders, cheap enough for the UI thread on a local
     disk. A folder that is missing (an unplugged drive) is skipped until it is back, and a
@@ -153,10 +154,11 @@ class FolderWatcher(QObject):
 
     def _nameable(self, spec: WatchSpec, watch: FolderWatch, path: Path) -> bool:
         """Whether `path`'s transcripts can be named, checked before the model runs on it: one
-        whose name would be too long is told and given back (its next start, or a new version,
-        tries again)."""
+        whose name would be too long, or a resumed recording whose own transcript's name a
+        folder has taken, is told and given back (its next start, or a new version, tries
+        again)."""
         try:
-            spec.check_name(path)
+            spec.check_name(path, own=watch.own(path))
         except TingxieError as e:
             self.export_failed.emit(str(path), e)
             watch.release(path)
@@ -180,7 +182,7 @@ class FolderWatcher(QObject):
         job = self._jobs.pop(job_id)
         try:
             base = job.spec.base(job.path, job.watch.names(job.path), job.watch.own(job.path))
-        except (OSError, TingxieError) as e:  # a file where the folder goes, no drive, too long
+        except (OSError, TingxieError) as e:  # a file or folder in the way, no drive, too long
             self.export_failed.emit(str(job.spec.out_folder(job.path)), e)
             job.watch.release(job.path)  # not done: the next start does it again
             return

@@ -318,6 +318,12 @@ MESSAGES: dict[str, str] = {
         "{path}: {audio} could not be recorded there as done ({detail}); it is done again at "
         "the next start"
     ),
+    "transcribe.folder_in_the_way": (
+        "{path}: that is a folder, where a transcript of {audio} goes (the recording resumed: "
+        "its transcripts replace their earlier versions); a transcript never replaces a "
+        "folder: rename or move that folder, then start the watch again (it transcribes the "
+        "recording then), or choose another folder with --out DIR"
+    ),
     # -- punctuation (engine.punctuation)
     "punctuation.load_failed": (
         "{path}: cannot load the punctuation model ({detail}); rebuild it with `python -m "

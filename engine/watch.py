@@ -11,8 +11,9 @@ again; with them the names their transcripts were given, so two files whose name
 transcript name (talk.wav and talk.flac, or phone/talk.wav and recorder/talk.wav written into one
 folder) keep apart ones (talk, talk-2) across restarts. A transcript never replaces a file that
 is there, except the watch's own transcript of an earlier version of the same recording (one it
-continues: a recorder that resumed); a recording that only reuses a name (a recorder's REC001.wav
-after its card was emptied) gets a name of its own. A file handed out and given back unfinished
+continues: a recorder that resumed), nor ever a folder (one in the place of that own transcript
+is told); a recording that only reuses a name (a recorder's REC001.wav after its card was
+emptied) gets a name of its own. A file handed out and given back unfinished
 (cancelled, or its transcripts could not be written) is not remembered: a restart hands it out
 again, and until then only a new version of it is.
 """
@@ -156,8 +157,9 @@ class WatchSpec:
         of a transcript's name is there (the user's own notes, the transcript of an earlier
         recording that had this name), except `own` (`FolderWatch.own`): this recording's
         earlier transcripts, which its new version replaces. Its folder is made. Raises
-        TingxieError when a file is where that folder goes or a name would be too long,
-        OSError when the folder cannot be made otherwise."""
+        TingxieError when a file is where that folder goes, a name would be too long or a
+        folder has `own`'s name (`check_name`), OSError when the folder cannot be made
+        otherwise."""
         out, name = self.out_folder(path), self._name(path, now)
         self.check_name(path, out / name)  # before a name too long is looked up
         try:
@@ -165,18 +167,24 @@ class WatchSpec:
         except (FileExistsError, NotADirectoryError) as e:  # a file where a folder goes
             raise TingxieError("transcribe.out_is_file", path=str(_file_in(out))) from e
         base = unique_base(out / name, _InUse(self, taken, own))
-        self.check_name(path, base)  # with its -2
+        self.check_name(path, base, own)  # with its -2
         return base
 
-    def check_name(self, path: Path, base: Path | None = None) -> None:
-        """Raise TingxieError when a transcript name of `path` (`base`'s; by default the
-        pattern's now) is longer than a file name may be: said before the model runs, and not
-        as "could not be written" after it."""
+    def check_name(self, path: Path, base: Path | None = None, own: Path | None = None) -> None:
+        """Raise TingxieError when `path`'s transcripts cannot take `base`'s names (by default
+        the pattern's now): one is longer than a file name may be, or `base` is `own` (see
+        `base`) and a folder has one of its names. Another file's name is passed by (-2), but
+        a resumed recording's would leave its earlier transcripts beside new ones, and a
+        transcript never replaces a folder. Said before the model runs, and not as "could not
+        be written" after it."""
         base = base or self.out_folder(path) / self._name(path)
         longest = max((t.name for t in self.targets(base)), key=lambda n: len(os.fsencode(n)))
         if len(os.fsencode(longest)) > _NAME_MAX:
             raise TingxieError("transcribe.name_too_long", path=str(path), name=longest,
                                length=len(os.fsencode(longest)), limit=_NAME_MAX)  # fmt: skip
+        folder = next((t for t in self.targets(base) if t.is_dir()), None) if base == own else None
+        if folder is not None:
+            raise TingxieError("transcribe.folder_in_the_way", path=str(folder), audio=str(path))
 
     def _name(self, path: Path, now: datetime | None = None) -> str:
         """The pattern's file name for `path` (transcribed `now`)."""

@@ -17,6 +17,7 @@ import pytest
 
 from engine.audio import write_wav
 from engine.cli import main as cli
+from engine.errors import TingxieError
 from engine.watch import STATE_FILE, FolderWatch, WatchOptions, WatchSpec, media_files
 
 
@@ -147,6 +148,25 @@ def test_files_whose_transcripts_would_share_a_name_keep_apart_ones_across_resta
     dated = WatchSpec(str(inbox), out=str(tmp_path / "dated"), name="{date}")
     day = datetime.now().strftime("%Y-%m-%d")
     assert sorted(transcribe_all(dated).values()) == [day, f"{day}-2", f"{day}-3"]
+
+
+def test_a_folder_with_a_transcripts_name_is_passed_by_unless_it_is_the_recordings_own(tmp_path):
+    """A new recording passes by a folder named like its transcript as by a file (talk-2); a
+    resumed one, whose own transcript a folder has replaced, was given that folder's name, and
+    its transcript failed "Is a directory" once the model had run: it is said first, naming
+    the folder."""
+    (tmp_path / "talk.wav").write_bytes(b"\0" * 10)
+    (tmp_path / "talk.srt").mkdir()
+    spec = WatchSpec(str(tmp_path), ("txt", "srt"))
+    own = tmp_path / "talk"
+    assert spec.base(tmp_path / "talk.wav") == tmp_path / "talk-2"
+    with pytest.raises(TingxieError) as told:
+        spec.base(tmp_path / "talk.wav", own=own)
+    assert told.value.code == "transcribe.folder_in_the_way"
+    assert str(told.value).startswith(f"{tmp_path / 'talk.srt'}: that is a folder")
+    with pytest.raises(TingxieError):  # before the model runs
+        spec.check_name(tmp_path / "talk.wav", own=own)
+    spec.check_name(tmp_path / "talk.wav", own=tmp_path / "talk-2")  # not the pattern's name
 
 
 def test_watch_writes_apart_transcripts_for_files_that_share_a_name(tiny_model_dir, tmp_path):

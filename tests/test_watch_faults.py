@@ -445,6 +445,87 @@ def test_the_cli_watch_says_a_folder_where_a_resumed_recordings_transcript_goes(
     assert (tmp_path / "talk.txt").read_text(encoding="utf-8").strip()
 
 
+def _resumed_with_a_folder_for_its_txt(folder: Path, spec: WatchSpec) -> str:
+    """talk.wav transcribed by an app watch of `spec` into talk.txt and talk.srt, then its
+    talk.txt made a folder (the user's) and the recording resumed; the srt's text."""
+    write_wav(folder / "talk.wav", tone(1.0))
+    watcher, queued, _ = _watcher((spec,))
+    _look(watcher)
+    _transcribed(watcher, queued[0])
+    (folder / "talk.txt").unlink()
+    (folder / "talk.txt").mkdir()
+    with open(folder / "talk.wav", "ab") as resumed:
+        resumed.write(b"\1" * 3200)
+    return (folder / "talk.srt").read_text(encoding="utf-8")
+
+
+def test_an_app_watch_folder_says_a_folder_where_a_resumed_recordings_transcript_goes(
+    qapp, tmp_path, english
+):
+    """The resumed recording was transcribed, its talk.srt replaced, talk.txt failed "Is a
+    directory" with no way out, and the recording was remembered as done: its TXT never came.
+    As the CLI watch: told before it is queued, naming the folder and what to do, nothing
+    written or remembered; the next start does it once the folder is out of the way."""
+    from app.savedialog import write_error_text
+
+    spec = WatchSpec(str(tmp_path), ("txt", "srt"))
+    srt = _resumed_with_a_folder_for_its_txt(tmp_path, spec)
+    done = _state(tmp_path)
+    watcher, queued, _ = _watcher((spec,))
+    failed = []
+    watcher.export_failed.connect(lambda target, error: failed.append((target, error)))
+    _look(watcher)
+    _look(watcher)
+    assert queued == []  # the model does not run for transcripts that cannot be written
+    ((target, error),) = failed  # told once
+    assert error.code == "transcribe.folder_in_the_way"
+    told = write_error_text(Path(target), error)  # the window's dialog
+    assert str(tmp_path / "talk.txt") in told and "rename or move that folder" in told
+    assert (tmp_path / "talk.srt").read_text(encoding="utf-8") == srt
+    assert _state(tmp_path) == done
+    (tmp_path / "talk.txt").rmdir()
+    again, queued, _ = _watcher((spec,))  # the next start
+    _look(again)
+    _transcribed(again, queued[0])
+    assert "你" in (tmp_path / "talk.txt").read_text(encoding="utf-8")
+    assert sorted(p.name for p in tmp_path.glob("talk*.*")) == ["talk.srt", "talk.txt", "talk.wav"]
+
+
+def test_a_folder_made_where_a_queued_resumed_recordings_transcript_goes_is_told(qapp, tmp_path):
+    """The folder came while the recording waited in the queue: nothing is written (its
+    talk.srt was replaced, and the recording remembered as done), and it is given back."""
+    spec = WatchSpec(str(tmp_path), ("txt", "srt"))
+    srt = _resumed_with_a_folder_for_its_txt(tmp_path, spec)
+    (tmp_path / "talk.txt").rmdir()
+    done = _state(tmp_path)
+    watcher, queued, _ = _watcher((spec,))
+    failed = []
+    watcher.export_failed.connect(lambda target, error: failed.append(error))
+    _look(watcher)
+    (tmp_path / "talk.txt").mkdir()
+    _transcribed(watcher, queued[0])
+    assert [(e.code, e.params["path"]) for e in failed] == [
+        ("transcribe.folder_in_the_way", str(tmp_path / "talk.txt"))
+    ]
+    assert (tmp_path / "talk.srt").read_text(encoding="utf-8") == srt
+    assert _state(tmp_path) == done
+    _look(watcher)
+    assert len(queued) == 1  # given back: not again at every look
+
+
+def test_a_folder_with_a_new_recordings_transcript_name_is_passed_by_as_a_file_is(qapp, tmp_path):
+    """A folder named talk.txt beside a new talk.wav: the app's watch, as the CLI's, writes
+    talk-2 and leaves the folder as it was."""
+    (tmp_path / "talk.txt").mkdir()
+    (tmp_path / "talk.txt" / "notes.md").write_text("mine", encoding="utf-8")
+    write_wav(tmp_path / "talk.wav", tone(1.0))
+    watcher, queued, _ = _watcher((WatchSpec(str(tmp_path), ("txt",)),))
+    _look(watcher)
+    _transcribed(watcher, queued[0])
+    assert [p.name for p in (tmp_path / "talk.txt").iterdir()] == ["notes.md"]
+    assert "你" in (tmp_path / "talk-2.txt").read_text(encoding="utf-8")
+
+
 _LONG = "会议" * 41  # 246 bytes: with ".wav" or ".txt" a name a file system takes
 
 

@@ -19,7 +19,6 @@ from .transcribe import (
     _transcribe_one,
     add_transcription_options,
     failure_line,
-    folder_in_the_way,
     prepare,
     summary,
 )
@@ -28,11 +27,6 @@ __all__ = ["add_parser", "run"]
 
 _Prepared = tuple[Transcriber, TranscribeOptions, Punctuator | None]  # what `prepare` loads
 _GONE = "folder is gone (renamed or unmounted)"
-# What to do about a folder where a resumed recording's own transcript went (`_output`).
-_MOVE_THE_FOLDER = (
-    "a transcript never replaces one: rename or move that folder, then start the watch again "
-    "(it transcribes this file then), or choose another folder with --out DIR"
-)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -162,9 +156,8 @@ def _transcribe_watched(
 
 def _output(spec: WatchSpec, watch: FolderWatch, path: Path) -> Path:
     """Where `path`'s transcripts go (`WatchSpec.base`), made before the model runs; raises
-    OutputError saying what to do when it cannot be, or when a folder has a transcript's name
-    there (the base passes by another's, not the one of a resumed recording's own transcript,
-    which it replaces)."""
+    OutputError saying what to do when it cannot be (a file where its folder goes, a name too
+    long, a folder where a resumed recording's own transcript goes)."""
     try:
         base = spec.base(path, watch.names(path), watch.own(path))
     except TingxieError as e:
@@ -175,9 +168,6 @@ def _output(spec: WatchSpec, watch: FolderWatch, path: Path) -> Path:
             f"{folder}: the folder for the transcripts of {path} cannot be made "
             f"({e.strerror or e}); make it writable, or choose another with --out DIR"
         ) from e
-    problem = folder_in_the_way(spec.targets(base), _MOVE_THE_FOLDER)
-    if problem is not None:
-        raise OutputError(problem)
     return base
 
 
