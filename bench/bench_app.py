@@ -146,10 +146,10 @@ def launch(side: str, model: Path, audio: Path, env: dict, backend: str) -> dict
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from bench_transcribe import positive_minutes
+    from bench_accuracy import positive_number
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=positive_minutes, default=1.0, help="length of the file")
+    parser.add_argument("--minutes", type=positive_number, default=1.0, help="length of the file")
     parser.add_argument(
         "--runtime",
         choices=("default", "torch", "onnx-int8"),

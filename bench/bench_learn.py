@@ -27,7 +27,8 @@ most ten minutes on this CPU, and the next recordings of that domain come out be
 
 Audio is synthesized (seeded) into --work once and reused. Every option is checked before any
 audio is made. Last line, also when the full-size section fails:
-`relative CER cut: X %  (tuning N.N min, general +/-P pt)`.
+`relative CER cut: X %  (tuning N.N min, general +/-P pt)`; a job whose set-up took all of
+--budget ran no step, and the bench ends saying so instead (exit code 1, no tuned figure).
 """
 
 from __future__ import annotations
@@ -162,7 +163,8 @@ def oov_shares(model: Path, eval_text: Path, tuning: Path) -> tuple[float, float
 def tune(config, every: int = 100) -> tuple[Path, int, float]:
     """Run the job to its end (its time limit, TuneConfig.max_minutes, ends the steps with the
     learning rate at 0), saying how it goes every `every` steps. Returns (model, steps, seconds
-    in all)."""
+    in all). A job whose set-up took all of its limit ends after no step with the base model
+    saved as the tuned one: the bench stops there, before it scores that model as tuned."""
     from engine.tune.events import JobFailed, JobFinished, StepProgress
     from engine.tune.loop import run_job
 
@@ -173,6 +175,11 @@ def tune(config, every: int = 100) -> tuple[Path, int, float]:
                   f"{_since(began) / 60:.1f} min")  # fmt: skip
         elif isinstance(event, JobFailed):
             sys.exit(f"tuning job failed: {event.message}")
+        elif isinstance(event, JobFinished) and event.result.steps == 0:
+            sys.exit(
+                f"tuning job ran no step: its set-up took all of its {config.max_minutes:g} min "
+                f"limit ({_since(began):.0f} s went by); give a larger --budget"
+            )
         elif isinstance(event, JobFinished):
             return event.result.model_dir, event.result.steps, _since(began)
     sys.exit("tuning job ended without a result")

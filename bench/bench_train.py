@@ -144,7 +144,20 @@ class Clock:
         if len(self.trace) == self._PROFILE_FROM:
             self.profile.start()
         elif len(self.trace) == self._PROFILE_FROM + self.profile_steps:
-            self.profile_report = self.profile.stop()
+            self.profile_report = self._profile_text()
+
+    def _profile_text(self) -> str:
+        """The profile headed by the steps it covers: a run may end before the last step
+        --profile-steps asks for, or before the first ("" without --profile-steps)."""
+        if not self.profile_steps:
+            return ""
+        last = min(len(self.trace), self._PROFILE_FROM + self.profile_steps)
+        if last <= self._PROFILE_FROM:
+            return (
+                f"no profile: the run ended after {last} step(s), before step "
+                f"{self._PROFILE_FROM + 1}"
+            )
+        return f"steps {self._PROFILE_FROM + 1}-{last}: {self.profile.stop()}"
 
     def result(self, padding: float) -> dict:
         import torch
@@ -153,7 +166,7 @@ class Clock:
         return dict(
             wall=time.perf_counter() - self.wall0, cpu=time.process_time() - self.cpu0,
             setup=self.setup, peak=self.rss.stop(), trace=self.trace, padding=padding,
-            gpu_peak=gpu, profile=self.profile_report or self.profile.stop(),
+            gpu_peak=gpu, profile=self.profile_report or self._profile_text(),
         )  # fmt: skip
 
 
@@ -689,7 +702,7 @@ def variant_list(text: str) -> list[str]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The options, each checked here (a bad one stops the bench before any compute, naming
     it), and --device cuda refused where torch sees no CUDA device."""
-    from bench_accuracy import positive_number
+    from bench_accuracy import positive_number, whole_number
 
     from engine.cli import positive_int
 
@@ -699,7 +712,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--batch", type=positive_int, default=8, help="utterances per step (hf)")
     p.add_argument("--lr", type=positive_number, default=3e-4)
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument(
+        "--warmup", type=whole_number(0), default=3, help="learning-rate warmup steps, both sides"
+    )
     p.add_argument(
         "--micro-seconds", type=positive_number, default=8.0, help="tingxie micro-batch audio"
     )
@@ -731,10 +746,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--memory-steps", type=positive_int, default=3, help="--memory: steps per job")
     p.add_argument(
         "--profile-steps",
-        type=int,
+        type=whole_number(0),
         default=0,
-        help="torch.profiler over this many steps of each variant after two (bench/profiling.py;"
-        " the profiled steps are slower, so the ratios of such a run are not the bench's)",
+        help="torch.profiler over this many steps of each variant after two, 0 = none "
+        "(bench/profiling.py; the profiled steps are slower, so the ratios of such a run are not "
+        "the bench's)",
     )
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--model-dir", help=argparse.SUPPRESS)
@@ -777,10 +793,7 @@ def main() -> None:
     print_report(results, args, note)
     for variant, r in results.items():
         if r.get("profile"):
-            print(
-                f"\n{variant}, steps {Clock._PROFILE_FROM + 1}-"
-                f"{Clock._PROFILE_FROM + args.profile_steps}: {r['profile']}"
-            )
+            print(f"\n{variant}, {r['profile']}")
 
 
 if __name__ == "__main__":

@@ -65,7 +65,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import re
 import resource
@@ -76,6 +75,8 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from bench_accuracy import positive_number
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache"
@@ -631,31 +632,26 @@ def _cpu_name() -> str:
     return "unknown"
 
 
-def positive_minutes(text: str) -> float:
-    """An argparse type for --minutes: a length of audio, a finite number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes above 0")
-    return value
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The options, each checked here, before the model or the audio is built."""
     from engine.cli import positive_int
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--minutes", type=positive_minutes, default=1.0, help="length of the test file")
+    p.add_argument("--minutes", type=positive_number, default=1.0, help="length of the test file")
     p.add_argument(
         "--uneven",
         action="store_true",
         help="the clips in a random order with gaps of 0.3-1.2 s (the stretches between pauses "
         "in many lengths, as in a real recording; 0.4 s gaps otherwise)",
     )
-    p.add_argument("--chunk-seconds", type=float, default=20.0, help="chunk length, every side")
     p.add_argument(
-        "--stride-seconds", type=float, default=1.5, help="strides, every side but pipeline"
+        "--chunk-seconds", type=positive_number, default=20.0, help="chunk length, every side"
+    )
+    p.add_argument(
+        "--stride-seconds",
+        type=positive_number,
+        default=1.5,
+        help="strides, every side but pipeline; the chunk must exceed twice the stride",
     )
     p.add_argument(
         "--batch-size",
@@ -712,12 +708,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--audio", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    checked_chunks(p, args.chunk_seconds, args.stride_seconds)
     if not (args.side or args.forward_only or (args.audio_dir / "manifest.tsv").is_file()):
         p.error(
             f"--audio-dir {args.audio_dir}: no manifest.tsv there; give the folder of the clips "
             "and their manifest.tsv"
         )
     return args
+
+
+def checked_chunks(p: argparse.ArgumentParser, chunk: float, stride: float) -> None:
+    """Refuse a chunk and stride that the engine's TranscribeOptions refuses (its rule, checked
+    by it), naming both options, before any model is built: the Tingxie sides' workers refused
+    them only after the model's build, and the pipeline read --chunk-seconds 0 as no chunks."""
+    from engine.transcribe import TranscribeOptions
+
+    try:
+        TranscribeOptions(chunk_seconds=chunk, stride_seconds=stride)
+    except ValueError as e:
+        p.error(f"--chunk-seconds {chunk:g} / --stride-seconds {stride:g}: {e}")
 
 
 def main() -> None:

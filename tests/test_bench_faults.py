@@ -201,11 +201,46 @@ def test_bench_help(name, monkeypatch, capsys):
         ("bench_train", ["--epochs", "0"], "--epochs"),
         ("bench_train", ["--variants", "hf,tingxie-fast"], "--variants"),
         ("bench_train", ["--variants", "tingxie-bf16", "--skip-bf16"], "--variants"),
+        ("bench_train", ["--warmup", "-1"], "--warmup"),
+        ("bench_train", ["--profile-steps", "-2"], "--profile-steps"),
+        ("bench_transcribe", ["--chunk-seconds", "0"], "--chunk-seconds"),
+        ("bench_transcribe", ["--chunk-seconds", "nan"], "--chunk-seconds"),
+        ("bench_transcribe", ["--stride-seconds", "-1"], "--stride-seconds"),
+        ("bench_transcribe", ["--chunk-seconds", "3"], "--stride-seconds"),
+        ("bench_transcribe", ["--stride-seconds", "10"], "--chunk-seconds"),
     ],
 )
 def test_bench_refuses_bad_arguments(name, argv, option, monkeypatch, capsys):
+    """Refused naming the option in the error line (the usage line above it names them all)."""
     monkeypatch.setattr(sys, "argv", [f"{name}.py", *argv])
-    assert option in _refusal(capsys, _bench(name).parse_args)
+    assert option in _refusal(capsys, _bench(name).parse_args).splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("name", "argv"),
+    [
+        ("bench_transcribe", ["--minutes", "0"]),
+        ("bench_train", ["--epochs", "0"]),
+        ("bench_accuracy", ["--lr", "0"]),
+    ],
+)
+def test_benches_refuse_a_number_not_above_zero_alike(name, argv, capsys):
+    """One validator for a positive number (bench_accuracy.positive_number): bench_transcribe's
+    --minutes had a twin of it with its own words."""
+    err = _refusal(capsys, functools.partial(_bench(name).parse_args, argv))
+    assert err.splitlines()[-1].endswith(f"error: argument {argv[0]}: 0: give a number above 0")
+
+
+def test_transcribe_chunks_and_strides_are_checked_as_the_engine_checks_them(tmp_path, capsys):
+    """A chunk no longer than both strides is refused naming both options (the Tingxie sides
+    refused it in their workers, after the model was built; the pipeline ran it)."""
+    parse = _bench("bench_transcribe").parse_args
+    clips = ["--audio-dir", str(_clips_folder(tmp_path / "clips", 220.0))]
+    err = _refusal(capsys, lambda: parse([*clips, "--chunk-seconds", "3", "--stride-seconds", "2"]))
+    assert "--chunk-seconds 3 / --stride-seconds 2" in err
+    assert "must exceed twice stride_seconds" in err
+    args = parse([*clips, "--chunk-seconds", "10", "--stride-seconds", "1"])
+    assert (args.chunk_seconds, args.stride_seconds) == (10.0, 1.0)
 
 
 def test_speakers_sweep_is_parsed():
@@ -295,6 +330,23 @@ def test_train_cpu_run_on_a_cuda_host_has_no_gpu_peak(monkeypatch):
         clock.start()
         peaks[device] = clock.result(0.0)["gpu_peak"]
     assert peaks == {"cpu": None, "cuda": 0}
+
+
+def test_train_profile_says_the_steps_it_covers():
+    """--profile-steps beyond a run's last step: the profile says the steps it covered (it was
+    headed "steps 3-6" for a run of 4), and a run too short to reach it says so (it printed
+    nothing)."""
+    bt = _bench("bench_train")
+    texts = []
+    for profiled, steps in ((4, 4), (4, 2), (0, 4)):
+        clock = bt.Clock(profile_steps=profiled)
+        clock.start()
+        for _ in range(steps):
+            clock.step(1.0, 1, 0.5)
+        texts.append(clock.result(0.0)["profile"])
+    assert texts[0].startswith("steps 3-4: profile:")
+    assert texts[1] == "no profile: the run ended after 2 step(s), before step 3"
+    assert texts[2] == ""
 
 
 def test_train_memory_peak_is_the_child_own(tmp_path, monkeypatch):
@@ -547,6 +599,40 @@ def test_learn_dev_general_figure_says_the_base_model_trained_on_it(tmp_path, mo
     assert "sentences the base model and its LM trained on" in general
     assert "general 30.00% -> 15.00%" in lines[-2]  # the greedy line
     assert lines[-1].startswith("relative CER cut: 50 %")
+
+
+def test_learn_job_of_no_step_is_an_error_not_a_tuned_figure(tmp_path, monkeypatch, capsys):
+    """A --budget whose set-up takes all of it ends the job after 0 steps with the base model
+    saved as the tuned one: the bench said "0 steps" and printed a cut as if it had trained."""
+    import types
+
+    import engine.tune.evaluate
+    import engine.tune.loop
+    from engine.tune.events import JobFinished
+
+    bl = _bench("bench_learn")
+    tune = bl.tune
+    _stub_learn_run(monkeypatch, tmp_path)
+    monkeypatch.setattr(bl, "tune", tune)
+    result = types.SimpleNamespace(model_dir=tmp_path / "tuned", steps=0)
+    monkeypatch.setattr(engine.tune.loop, "run_job", lambda config: iter([JobFinished(result)]))
+    scored = []
+    evaluate = engine.tune.evaluate.evaluate
+
+    def recording(model, *args):
+        scored.append(model)
+        return evaluate(model, *args)
+
+    monkeypatch.setattr(engine.tune.evaluate, "evaluate", recording)
+    argv = ["--work", str(tmp_path / "work"), "--budget", "0.5", "--skip-full"]
+    monkeypatch.setattr(sys, "argv", ["bench_learn.py", *argv])
+    with pytest.raises(SystemExit) as stop:
+        bl.main()
+    message = str(stop.value.code)
+    assert message.startswith("tuning job ran no step: its set-up took all of its 0.2 min limit")
+    assert message.endswith("give a larger --budget")
+    assert tmp_path / "tuned" not in scored
+    assert "relative CER cut" not in capsys.readouterr().out
 
 
 def test_replay_takes_no_negative_or_missing_rows(tmp_path):
