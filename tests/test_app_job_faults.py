@@ -1,6 +1,6 @@
 """How the app follows tuning jobs, on faults a bug hunt found: the window closed while the Tune
-page checks data, a resumed job followed again after a restart and then killed, a Resume
-refused while another child runs, and a child killed after it saved the tuned model."""
+page checks data, a resumed job followed again after a restart (then killed, or still loading),
+a Resume refused while another child runs, and a child killed after it saved the tuned model."""
 
 from __future__ import annotations
 
@@ -82,6 +82,49 @@ def test_a_resumed_job_followed_again_and_then_killed_is_said_so(qtbot, tmp_path
         assert page.watch.cancel_button.isEnabled()
     finally:
         child.kill()  # the out-of-memory killer
+        child.wait()
+    qtbot.waitUntil(lambda: page.handle.running_kind() is None, timeout=10_000)
+    said = f"{tr('tune.died.vanished')} {tr('tune.died.kept', step=4)}"
+    assert page.watch.status.text() == said
+    assert not page.watch.resume_button.isHidden()
+
+
+def _resumed_while_closed(tmp_path):
+    """A job cancelled at step 4, then resumed just before the app closed: its child is still
+    loading the model (nothing written yet) as the app starts again. Returns it and its child."""
+    job = _stopped(tmp_path, "clinic")
+    checkpoint = job.path / "checkpoints" / "step-4"
+    saved = CheckpointSaved(4, checkpoint, True)
+    _append(job, _started(0), _step(4), saved, JobCancelled(4, checkpoint))
+    return job, _fake_child(job, loading=True)
+
+
+def test_a_resumed_job_followed_again_while_its_child_loads_says_it_is_starting(qtbot, tmp_path):
+    """Old: the Watch step said the earlier run's end ("Stopped at step 4 …") while the
+    resumed child loaded, until its JobStarted came."""
+    job, child = _resumed_while_closed(tmp_path)
+    try:
+        page = _page(qtbot, tmp_path)  # as after a restart: it follows the job again
+        assert page.job == job and page.handle.running_kind() == "run"
+        assert page.watch.status.text() == tr("tune.watch.starting", pid=child.pid)
+        assert page.watch.cancel_button.isEnabled()
+        _append(job, _started(4))  # the model is loaded
+        qtbot.waitUntil(lambda: len(page.events) == 5, timeout=10_000)
+        assert page.watch.status.text() == tr("tune.watch.resumed", step=4)
+    finally:
+        child.kill()
+        child.wait()
+    qtbot.waitUntil(lambda: page.handle.running_kind() is None, timeout=10_000)
+
+
+def test_a_resumed_child_that_dies_loading_after_a_restart_is_said_so(qtbot, tmp_path):
+    """Old: the earlier run's JobCancelled counted as this child's end: its death was never
+    said, and the Watch step went on saying the job had stopped as asked."""
+    _, child = _resumed_while_closed(tmp_path)
+    try:
+        page = _page(qtbot, tmp_path)
+    finally:
+        child.kill()  # the out-of-memory killer, as it loads the model
         child.wait()
     qtbot.waitUntil(lambda: page.handle.running_kind() is None, timeout=10_000)
     said = f"{tr('tune.died.vanished')} {tr('tune.died.kept', step=4)}"

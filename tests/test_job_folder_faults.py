@@ -1,11 +1,13 @@
 """Job folders as they are found on disk later: written by a newer Tingxie, copied from another
-machine, moved to another data folder, or set up with a path typed relative to where the app
-runs (tiny random model and tone corpus: seconds per job)."""
+machine, moved to another data folder, set up with a path typed relative to where the app
+runs, or cut off while being made (tiny random model and tone corpus: seconds per job)."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from engine.tune import child
 from engine.tune.config import TuneConfig
 from engine.tune.events import JobFinished, JobStarted
 from engine.tune.export import CARD_FILE, ModelCard, read_card
-from engine.tune.jobs import CHECKPOINT_STATE, JobFolder, rename_job, tuned_models
+from engine.tune.jobs import CHECKPOINT_STATE, JobFolder, find_jobs, rename_job, tuned_models
 from engine.tune.testdata import tone_corpus
 
 
@@ -131,6 +133,86 @@ def test_a_moved_job_reads_its_settings_from_where_it_is(tmp_path):
     assert moved.config.output_dir == str(moved.path)
     assert moved.config.data == str(moved.path / "data.tsv")  # its own copy, rebased
     assert moved.spec.sources == tuple(sources)
+
+
+def test_a_job_on_several_sources_names_its_own_folder_in_its_config(tmp_path):
+    """What config.json says as written (not as `JobFolder.config` rebases it): the folder the
+    job ended up in, and the combined manifest there."""
+    sources = [str(tmp_path / "a.tsv"), str(tmp_path / "b.tsv")]
+    for i, source in enumerate(sources):
+        Path(source).write_text(f"path\ttext\n{i}.wav\t天\n", encoding="utf-8")
+    root = tmp_path / "tuning"
+    job = _job(root, "two sources", sources)
+    saved = TuneConfig.load(job.config_path)
+    assert saved.output_dir == str(job.path) and saved.data == str(job.path / "data.tsv")
+    assert (job.path / "data.tsv").is_file() and (job.path / ".tingxie-job").is_file()
+    assert [p.name for p in root.iterdir()] == [job.id] and find_jobs(root) == [job]
+
+
+# Makes a job on the sources in argv[2:] under argv[1] in a thread, as the app's supervisor
+# does, with a combine that never ends (a large data set); prints the folder being made once
+# it holds part of its manifest, and ends the process at a line on stdin as app.main does when
+# the supervisor's thread is still busy as the window closes (os._exit: no cleanup runs).
+_CUT_OFF = """
+import os, sys, threading
+from pathlib import Path
+from engine.tune import jobs
+from engine.tune.config import TuneConfig
+
+def combining(sources, manifest):
+    manifest.write_text("path\\ttext\\n", encoding="utf-8")
+    print(manifest.parent.name, flush=True)
+    threading.Event().wait()
+
+def make():
+    config = TuneConfig(model="base", data="x", output_dir="y")
+    try:
+        jobs.JobFolder.create(Path(sys.argv[1]), "big", sys.argv[2:], config)
+    finally:  # one that fails before combining: an empty line, not a test waiting for one
+        print(flush=True)
+
+jobs.combine_sources = combining
+threading.Thread(target=make, daemon=True).start()
+sys.stdin.readline()
+os._exit(0)
+"""
+
+
+def test_a_job_folder_cut_off_while_its_sources_combine_is_removed_once_its_maker_is_gone(
+    tmp_path,
+):
+    """Before: the app ending mid-combine left a folder with the job mark and part of a
+    manifest, no job.json: never listed, never removed. One a live process makes is left be."""
+    root = tmp_path / "tuning"
+    command = [sys.executable, "-c", _CUT_OFF, str(root), "a.tsv", "b.tsv"]
+    project = Path(__file__).resolve().parents[1]
+    maker = subprocess.Popen(command, cwd=project, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        making = root / maker.stdout.readline().decode().strip()
+        assert making != root and (making / "data.tsv").is_file()
+        assert find_jobs(root) == [] and making.is_dir()  # its maker lives: left alone
+    finally:
+        maker.communicate(b"\n", timeout=60)  # the window closes
+    assert maker.returncode == 0
+    assert find_jobs(root) == [] and list(root.iterdir()) == []
+
+
+def test_only_a_making_cut_off_on_this_host_is_removed(tmp_path):
+    """A job folder another host is making (jobs on a shared network folder: its process
+    cannot be seen from here) and hidden folders Tingxie did not make stay."""
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    kept = [
+        tmp_path / f".tingxie-new-{gone.stdout.strip()}@elsewhere.invalid-0123abcd",
+        tmp_path / ".tingxie-new-notes",
+        tmp_path / ".estimates",
+    ]
+    for folder in kept:
+        folder.mkdir()
+        (folder / "data.tsv").write_text("path\ttext\n", encoding="utf-8")
+    assert find_jobs(tmp_path) == [] and all((f / "data.tsv").is_file() for f in kept)
 
 
 def test_a_relative_domain_text_is_read_from_where_it_was_typed(tmp_path, monkeypatch):

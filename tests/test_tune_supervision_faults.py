@@ -84,12 +84,13 @@ def test_a_job_that_ends_as_it_is_followed_again_ends_with_its_result(qtbot, tmp
     supervisor.event.connect(lambda folder, event: relayed.append(event))
     supervisor.ended.connect(lambda *args: ended.append(args))
     with qtbot.waitSignal(supervisor.finished, timeout=10_000):
-        supervisor.attach(str(job.path), shown)  # its child is gone by now
+        supervisor.attach(str(job.path), shown, False)  # its child is gone by now
     assert relayed == [finished] and ended == []
 
     child = _fake_child(job)  # the last event shown already, the child still exiting
     try:
-        supervisor.attach(str(job.path), job.events_path().stat().st_size)
+        starting = job.starting_pid() is not None  # no: it wrote them, as the page finds
+        supervisor.attach(str(job.path), job.events_path().stat().st_size, starting)
     finally:
         child.kill()
         child.wait()

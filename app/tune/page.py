@@ -473,8 +473,12 @@ class TunePage(QWidget):
         jobs = find_jobs(self.root)
         running = next((j for j in jobs if j.state() == "running"), None)
         if running is not None:
-            self.handle.attach.emit(str(running.path), self._show_job(running))
-            self.watch.set_running(True)  # its status as its events left it, not "Starting"
+            shown = self._show_job(running)  # its status as its events left it
+            pid = running.starting_pid()  # looked at after them: what it writes next is relayed
+            self.handle.attach.emit(str(running.path), shown, pid is not None)
+            self.watch.set_running(True)
+            if pid is not None:  # they are an earlier run's (a resumed run still loading)
+                self.watch.say(lambda: tr("tune.watch.starting", pid=pid))
             self._set_busy(True)
             name = _job_name(running)
             self._say(lambda: tr("tune.attached", name=name))

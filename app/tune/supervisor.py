@@ -152,17 +152,21 @@ class TuneSupervisor(QObject):
         self._follow(_Followed(job, kind, events, process, scratch=scratch))  # type: ignore[arg-type]
         self.started.emit(str(job.path), kind, process.pid)
 
-    @Slot(str, int)
-    def attach(self, folder: str, shown: int) -> None:
+    @Slot(str, int, bool)
+    def attach(self, folder: str, shown: int, starting: bool) -> None:
         """Follow a job whose child an earlier session of the app left running, relaying its
         events from byte `shown` of its events file on (those before it are on the page). A
         child gone by now ends it at the first look, with what it wrote after `shown`. Nothing
-        is started, so `started` is not emitted: the page shows the job as its events left it."""
+        is started, so `started` is not emitted: the page shows the job as its events left it.
+
+        `starting`: the child had written none of the events shown (`JobFolder.starting_pid`,
+        as the page found it after reading them): they end as an earlier run ended, and this
+        run ends only with an event still to come, or, gone without one, as `ended` says."""
         if self._followed is not None:
             return
         job = JobFolder(folder)
         events = EventLog(job.events_path("run"))
-        over = run_over(events.read_new())  # shown or still to come
+        over = not starting and run_over(events.read_new())  # shown or still to come
         events.offset = shown
         self._follow(_Followed(job, "run", events, None, over=over))
 
@@ -274,7 +278,7 @@ class SupervisorHandle(QObject):
 
     start_new = Signal(object)
     start = Signal(str, str, bool)
-    attach = Signal(str, int)
+    attach = Signal(str, int, bool)
     check = Signal(object)
     shutdown = Signal()
 

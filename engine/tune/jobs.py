@@ -18,6 +18,7 @@ and the child: the app can close, crash or restart and still find what a job did
                          with no checkpoint to resume from, or with its tuned model saved:
                          `drop_unresumable_cache`)
     <root>/.estimates/<job id>/    an estimate's scratch job, removed once it is measured
+    <root>/.tingxie-new-<pid>@<host>-<tag>/    a job folder being made (`JobFolder.create`)
 
 Process checks (`running_pid`) use POSIX signals and /proc, as the app targets Linux.
 No torch, no Qt.
@@ -32,7 +33,9 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
+import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
@@ -320,28 +323,37 @@ class JobFolder:
         """A new job folder for `config` on `sources` (combined into one manifest when there
         are several); the config's data and output_dir are set to it, its other paths made
         absolute from the current folder, where they were typed (a relative one in config.json
-        would be read from the job folder)."""
+        would be read from the job folder).
+
+        Made under a staging name (`_staging_name`) and given its own as the last step: a
+        process ended while combining (the app closing with it under way) leaves no half-made
+        job, only a staging folder that `find_jobs` removes once that process is gone."""
+        root = Path(root)
+        _sweep_staging(root)
         stamp = datetime.now()
         slug = _SLUG.sub("-", name).strip("-.")[:40] or "job"
-        path = Path(root) / f"{slug}-{stamp:%Y%m%d-%H%M%S}"
+        path = root / f"{slug}-{stamp:%Y%m%d-%H%M%S}"
         n = 1
         while path.exists():
             n += 1
-            path = Path(root) / f"{slug}-{stamp:%Y%m%d-%H%M%S}-{n}"
-        path.mkdir(parents=True)
-        job = cls(path)
+            path = root / f"{slug}-{stamp:%Y%m%d-%H%M%S}-{n}"
+        staging = root / _staging_name()
+        staging.mkdir(parents=True)
         try:  # a source that cannot be read leaves no half-made folder behind
-            claim_output_dir(path, resume=False, lock=False)
+            claim_output_dir(staging, resume=False, lock=False)
             sources = tuple(str(Path(s).expanduser().resolve()) for s in sources)
             config = TuneConfig.from_dict(config.to_dict(), base=Path.cwd())
-            data = combine_sources(sources, path / _COMBINED)
-            config = replace(config, data=data, output_dir=str(path))
-            config.save(job.config_path)
-            job._write_record(asdict(JobSpec(name, sources, config.model, stamp.isoformat("T"))))
+            combined = combine_sources(sources, staging / _COMBINED)
+            data = str(path / _COMBINED) if combined == str(staging / _COMBINED) else combined
+            config = replace(config, data=data, output_dir=str(path))  # where it will be
+            made = cls(staging)
+            config.save(made.config_path)
+            made._write_record(asdict(JobSpec(name, sources, config.model, stamp.isoformat("T"))))
+            staging.rename(path)
         except BaseException:
-            shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(staging, ignore_errors=True)
             raise
-        return job
+        return cls(path)
 
     # ---- files ---------------------------------------------------------------------------
     @property
@@ -447,6 +459,19 @@ class JobFolder:
             return None
         return pid if _is_job_process(pid) else None
 
+    def starting_pid(self) -> int | None:
+        """The pid of the child working on this job while it has written no event yet (no
+        events file, an empty one, or one last written before its pid file, which a child
+        writes first): a resumed run loading its model, whose events file still ends as the
+        run before it ended. None once it writes, or with no child."""
+        pid = self.running_pid()
+        started, written = _stat(self.path / "child.pid"), _stat(self.events_path())
+        if pid is None or started is None:
+            return None
+        if written is None or written.st_size == 0 or written.st_mtime_ns < started.st_mtime_ns:
+            return pid
+        return None
+
     def drop_unresumable_cache(self) -> None:
         """`drop_unresumable_cache` of this job's folder, once its child has ended."""
         drop_unresumable_cache(self.path)
@@ -486,6 +511,13 @@ def drop_unresumable_cache(output_dir: Path) -> None:
         shutil.rmtree(folder / _CACHE, ignore_errors=True)
 
 
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except OSError:
+        return None
+
+
 def _is_job_process(pid: int) -> bool:
     """Alive and running a tuning child (a pid reused by another program does not count; a
     zombie, whose command line is empty, neither)."""
@@ -505,11 +537,59 @@ def _is_job_process(pid: int) -> bool:
 
 
 def find_jobs(root: Path) -> list[JobFolder]:
-    """The job folders under `root`, newest first."""
+    """The job folders under `root`, newest first (a folder being made is not one yet; one
+    whose making was cut off is removed: `_sweep_staging`)."""
     if not Path(root).is_dir():
         return []
-    jobs = [JobFolder(p) for p in Path(root).iterdir() if (p / "job.json").is_file()]
+    _sweep_staging(root)
+    found = (p for p in Path(root).iterdir() if not p.name.startswith("."))
+    jobs = [JobFolder(p) for p in found if (p / "job.json").is_file()]
     return sorted(jobs, key=_created, reverse=True)
+
+
+# A job folder being made (`JobFolder.create`): hidden, and named for the process making it on
+# this host, e.g. ".tingxie-new-4242@lab-pc-1a2b3c4d" (pid, host, a random tag).
+_STAGING = re.compile(r"\.tingxie-new-(\d+)@(.+)-[0-9a-f]{8}")
+
+
+def _host() -> str:
+    return _SLUG.sub("-", socket.gethostname()) or "host"
+
+
+def _staging_name() -> str:
+    """A new staging folder's name for this process (`_STAGING`)."""
+    return f".tingxie-new-{os.getpid()}@{_host()}-{secrets.token_hex(4)}"
+
+
+def _sweep_staging(root: Path) -> None:
+    """Remove the staging folders under `root` whose process is gone: a job's making cut off
+    (the app ended while its sources were combined, its thread never got to clean up). Those
+    of a live process, or of another host (whose processes cannot be seen from here, as on a
+    shared network folder), are left be; only `JobFolder.create` writes into them, and the
+    sources it reads are elsewhere."""
+    try:
+        entries = list(Path(root).iterdir())
+    except OSError:
+        return
+    host = _host()
+    for path in entries:
+        made = _STAGING.fullmatch(path.name)
+        if made is None or made[2] != host or _may_live(int(made[1])) or path.is_symlink():
+            continue
+        log.info("%s: removing a job folder whose making was cut off", path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _may_live(pid: int) -> bool:
+    """False only when no process `pid` exists: a pid taken over by another program keeps a
+    staging folder until that ends, the safe side."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # someone else's (PermissionError), or no pid at all
+        pass
+    return True
 
 
 def _created(job: JobFolder) -> str:
