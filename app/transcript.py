@@ -216,8 +216,8 @@ class TranscriptView(QTextEdit):
         self._open_paragraph = self._open_paragraph or bool(committed)
         self._committed_end = cursor.position()
         self._tail = tuple(tail)
-        for char in self._tail:
-            cursor.insertText(char.text, self._format(char, tail=True))
+        for char in self._tail:  # with its space or mark (Whisper's "Deep Learning")
+            cursor.insertText(char.text + char.after, self._format(char, tail=True))
         self._scroll_to_end()
 
     def _insert(self, cursor: QTextCursor, char: Char) -> None:
@@ -364,7 +364,7 @@ class TranscriptView(QTextEdit):
 
     def _tail_starts(self) -> list[int]:
         """Document position of each character of the tail."""
-        units = (_units(c.text) for c in self._tail)
+        units = (_units(c.text + c.after) for c in self._tail)
         return list(accumulate(units, initial=self._committed_end))[:-1]
 
     # ---- selection (for review) ----------------------------------------------------------

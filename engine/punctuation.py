@@ -45,9 +45,11 @@ __all__ = [
     "Vocabulary",
     "build_network",
     "default_punctuator",
+    "ends_latin_word",
     "gap_features",
     "is_latin",
     "is_mark",
+    "latin_word_start",
     "mark_of",
     "punctuate_stream",
     "split_marks",
@@ -104,6 +106,44 @@ def is_latin(ch: str) -> bool:
     """Whether `ch` is a Latin letter or a digit, what an English word or a number is written
     in: spaces between two such are kept in a typed fix, and subtitles never cut inside them."""
     return ch.isdigit() or unicodedata.name(ch, "").startswith("LATIN")
+
+
+# Punctuation a space may follow between two Latin words ("Hello, world", "Mr. Smith"); a
+# full-width mark (，。) has the width of a character and is followed by none.
+_ASCII_MARKS = "".join(ch for ch in map(chr, range(128)) if is_mark(ch))
+
+
+def ends_latin_word(text: str) -> bool:
+    """Whether `text` ends with a Latin word or number, maybe followed by ASCII punctuation
+    ("Deep", "Hello,", "2024."): a space after it stays before another such word ("Hello,
+    world"), one after Chinese or a full-width mark is dropped, as Mandarin is written. The one
+    rule for Whisper's words, a typed fix (engine.library.review.split_typed) and the live
+    stream (engine.whisper_stream)."""
+    word = text.rstrip(_ASCII_MARKS)
+    return bool(word) and is_latin(word[-1])
+
+
+def latin_word_start(chars: Sequence[Char]) -> int:
+    """Where the Latin word or number that ends `chars` starts, the ASCII marks after it
+    included ("Learning,"); len(chars) where they end otherwise (in Chinese, a full-width
+    mark). A space after such a word stays before the next one (`ends_latin_word`).
+
+    >>> c = lambda t, after="": Char(t, 0.0, 0.0, 1.0, after=after)
+    >>> latin_word_start([c("学"), c("A", " "), c("I"), c("D"), c(",")])
+    2
+    >>> latin_word_start([c("A"), c("I"), c("。")]), latin_word_start([c("用"), c(",")])
+    (3, 2)
+    """
+    k = len(chars)
+    while k and (k == len(chars) or not chars[k - 1].after) and _spelled(chars[k - 1].text):
+        k -= 1
+    return k if ends_latin_word("".join(c.text for c in chars[k:])) else len(chars)
+
+
+def _spelled(text: str) -> bool:
+    """Whether `text` is of Latin letters, digits and ASCII punctuation: part of a word or a
+    number and its marks."""
+    return bool(text) and all(is_latin(ch) or ch in _ASCII_MARKS for ch in text)
 
 
 def mark_of(punctuation: str) -> str:

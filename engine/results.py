@@ -68,8 +68,10 @@ class Segment:
 
     @property
     def punctuated(self) -> str:
-        """The text as written: each character followed by its punctuation mark."""
-        return "".join(c.text + c.after for c in self.chars)
+        """The text as written in every format: each character followed by its punctuation
+        mark, stripped, as a segment cut between two Latin words (by Whisper, a pause or review)
+        ends with the space between them, the first word's `after`."""
+        return "".join(c.text + c.after for c in self.chars).strip()
 
     @property
     def confidence(self) -> float:

@@ -32,7 +32,7 @@ from . import audio
 from .calibration import Calibration, read_calibration
 from .model import LoadOptions, ModelLoadError, _download_finished, _read_json
 from .normalize import NormalizeOptions, convert_in_phrase, normalize_text
-from .punctuation import is_latin
+from .punctuation import is_latin, latin_word_start
 from .registry import WHISPER, Family, family_of, model_path
 from .results import Char, Progress, Segment, TranscriptionInfo
 from .transcribe import TranscribeOptions, split_segments
@@ -258,10 +258,10 @@ def _simplified_texts(texts: Sequence[str]) -> list[str]:
 def _space_before(chars: list[Char], word: str, text: str) -> None:
     """Put a space after the last of `chars` where faster-whisper's `word` (`text`: its
     characters as written) starts a new Latin word or number after one. Whisper starts a word
-    that follows a space with one (" Deep", " Learning"), Mandarin words too (" 学习"): the space
-    is kept between two Latin letters or digits only, as the first word's `after`, as a typed
-    fix keeps it (engine.library.review.split_typed); Chinese is written without."""
-    if word[:1].isspace() and chars and text and is_latin(chars[-1].text) and is_latin(text[0]):
+    that follows a space with one (" Deep", " Learning"), Mandarin words too (" 学习"): the
+    space is kept by `ends_latin_word` only, as the `after` of the last Char, which is the
+    mark's where the word before ends with one ("Hello," is five letters and a comma)."""
+    if word[:1].isspace() and text and is_latin(text[0]) and latin_word_start(chars) < len(chars):
         chars[-1] = replace(chars[-1], after=" ")
 
 

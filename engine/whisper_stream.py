@@ -4,13 +4,15 @@ Whisper has no streaming pass: it decodes a whole buffer at once, and the end of
 changes as audio arrives. So, as whisper_streaming does (Macháček et al. 2023,
 LocalAgreement-2): every hop the buffer is decoded again, and the characters on which two
 consecutive decodes agree (their longest common prefix past what is committed) are committed
-and never change; the rest is the unstable tail. A pause in the audio (engine.vad, the same
-rule as for files and the CTC stream) ends the segment: the buffer up to the pause is decoded
-once more and all of it committed, and the next buffer starts there, with the committed text
-as the prompt it continues. A buffer that grows to `_MAX_BUFFER_SECONDS` without a pause is
-cut after its last committed character (or, when nothing agreed, its last decoded one; when a
-decode writes nothing at all, as over music or a fan the detector hears as speech, all but its
-last moment is dropped).
+and never change; the rest is the unstable tail. A Latin word that ends a decode stays in the
+tail until the next word is decoded: only then is it known whether a space follows it ("Deep
+Learning", the space being its last character's `after`). A pause in the audio (engine.vad,
+the same rule as for files and the CTC stream) ends the segment: the buffer up to the pause is
+decoded once more and all of it committed, and the next buffer starts there, with the
+committed text as the prompt it continues. A buffer that grows to `_MAX_BUFFER_SECONDS`
+without a pause is cut after its last committed character (or, when nothing agreed, its last
+decoded one but a Latin word at its end; when a decode writes nothing at all, as over music or
+a fan the detector hears as speech, all but its last moment is dropped).
 While nothing but silence has come since the last cut (or the start), it is not decoded: the
 buffer keeps only its last second, so a microphone left on in a quiet room costs neither a
 decode per hop over a growing buffer nor the memory of the silence.
@@ -28,7 +30,7 @@ from typing import Protocol
 import numpy as np
 
 from .audio import SAMPLE_RATE
-from .punctuation import is_mark
+from .punctuation import is_mark, latin_word_start
 from .results import Char
 from .stream import StreamOptions, StreamUpdate, _SegmentBuilder
 from .transcribe import TranscribeOptions
@@ -191,13 +193,18 @@ class WhisperStreamer:
     def _agree(self) -> StreamUpdate:
         """Decode the whole buffer; commit what this decode and the last agree on."""
         fresh = self._decode(self._received)
-        n = agreed(self._previous, fresh)
+        # A Latin word ending the decode waits for the next one: a committed character never
+        # changes, and whether a space follows it ("Deep Learning") is not known yet.
+        settled = latin_word_start(fresh)
+        n = min(agreed(self._previous, fresh), settled)
+        full = self._received - self._buf_start > _MAX_BUFFER_SECONDS * SAMPLE_RATE
+        if full and not n:  # nothing agreed in a whole buffer: take this decode but a Latin
+            # word at its end, unless the buffer holds nothing committed to be cut after
+            cuttable = self._committed_end * SAMPLE_RATE > self._buf_start
+            n = settled if settled or cuttable else len(fresh)
         committed, self._previous = fresh[:n], fresh[n:]
         self._commit(committed)
-        if self._received - self._buf_start > _MAX_BUFFER_SECONDS * SAMPLE_RATE:
-            if not committed and fresh:  # nothing agreed in a whole buffer: take this decode
-                self._commit(fresh)
-                committed, self._previous = fresh, []
+        if full:
             stop = round(self._committed_end * SAMPLE_RATE)
             if stop <= self._buf_start:  # nothing written in a whole buffer: keep its end only
                 stop = self._received - round(SPEECH_PAD_SECONDS * SAMPLE_RATE)

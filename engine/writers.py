@@ -6,9 +6,10 @@ mark, else where its characters leave the widest gap, never before a mark nor in
 word that fits a line (`_cut` at `_breaks`). A cue is shown long enough to read (`CueLimits`)
 but never after the next one starts. JSON keeps everything: the info record, segments, and for
 every character its times, confidence, alternatives and the punctuation mark after it. Marks
-(`Char.after`) are written after their characters; a subtitle line drops a trailing ，、。 as
-Chinese subtitles do. Files are written atomically: a crash or a full disk leaves either the old
-file or the new one, never half of one.
+(`Char.after`) are written after their characters; a segment's text is the same in every
+format (`Segment.punctuated`), and a subtitle line drops a trailing ，、。 as Chinese subtitles
+do. Files are written atomically: a crash or a full disk leaves either the old file or the new
+one, never half of one.
 
 Speakers (Segment.speaker, engine.speakers) are named where the speaker changes in TXT
 (说话人 1：), before each SRT cue's text (SRT has no voice tag), in a WebVTT voice tag
@@ -87,9 +88,9 @@ _LINE_END_DROPPED = "，、。"
 
 
 def _line_text(line: Sequence[Char]) -> str:
-    """A line as shown: stripped, as a line or cue cut between two Latin words leaves the space
-    between them (the first word's `after`, engine.library.review.split_typed) at its end."""
-    return "".join(c.text + c.after for c in line).rstrip(_LINE_END_DROPPED).strip()
+    """A line as shown: as a segment is written (`Segment.punctuated`: a line cut between two
+    Latin words ends with the space between them), less a trailing ，、。"""
+    return "".join(c.text + c.after for c in line).strip().rstrip(_LINE_END_DROPPED)
 
 
 def timestamp(seconds: float, sep: str = ",") -> str:

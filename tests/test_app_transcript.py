@@ -86,6 +86,18 @@ def test_tail_is_lighter_and_replaced_while_committed_text_stays(view):
     assert view.toPlainText() == "好\n" and len(view.chars) == 1
 
 
+def test_a_space_in_the_tail_is_shown_and_the_characters_after_it_stay_found(view):
+    """Whisper's tail carries the space between two English words on a letter's `after`: it
+    read "DeepLearning" until committed, and the positions after it were off by one."""
+    deep = [Char(t, 0.1 * i, 0.1 * i + 0.08, 0.9) for i, t in enumerate("Deep")]
+    deep[-1] = Char("p", 0.3, 0.38, 0.9, after=" ")
+    learn = [Char(t, 0.5 + 0.1 * i, 0.58 + 0.1 * i, 0.2) for i, t in enumerate("Le")]
+    view.apply_update(_chars("学", [0.9]), deep + learn)
+    assert view.toPlainText() == "学Deep Le"
+    assert _color(view.tail_format(4)) == tail_color(BAND_COLORS["low"])  # "L", after the space
+    assert _color(view.tail_format(3)) == tail_color(BAND_COLORS["high"])
+
+
 def _center_of(view: TranscriptView, pos: int) -> QPoint:
     cursor = QTextCursor(view.document())
     cursor.setPosition(pos)

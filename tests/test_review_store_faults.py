@@ -12,7 +12,14 @@ import pytest
 from engine.audio import write_wav
 from engine.library import corrections, script
 from engine.library.corrections import CorrectionsError, build_dataset
-from engine.library.review import EditOp, apply_edit, apply_edits, find_occurrences, replace_ops
+from engine.library.review import (
+    EditOp,
+    apply_edit,
+    apply_edits,
+    find_occurrences,
+    replace_ops,
+    split_typed,
+)
 from engine.library.store import Store
 from engine.results import Char, Segment
 from engine.tune.config import TuneConfig
@@ -142,6 +149,22 @@ def test_stray_spaces_in_chinese_and_beside_marks_are_dropped():
     # deleting the word before a space leaves no space between Chinese characters
     spaced = apply_edit(segments, EditOp(0, 2, 4, "New York", "fix"))
     assert apply_edit(spaced, EditOp(0, 2, 5, "", "fix"))[0].punctuated == "我去York出差"
+
+
+def test_a_space_after_ascii_punctuation_between_latin_words_is_kept(tmp_path):
+    """ "Hello, world" typed as a fix was stored "Hello,world": the space was kept only
+    between two letters. After an ASCII mark it is the mark's (", " after "o"); after a
+    full-width one, which has its own width, none is written, as before."""
+    assert split_typed("Hello, world") == ("Helloworld", ["", "", "", "", ", ", "", "", "", "", ""])
+    assert split_typed("Mr.  Smith!") == ("MrSmith", ["", ". ", "", "", "", "", "!"])
+    assert split_typed("Hello， world")[1][4] == "，"
+    segments = [segment(0, list("我说你好世界出差"))]
+    fixed = apply_edit(segments, EditOp(0, 2, 6, "Hello, world", "fix"))[0]
+    assert fixed.punctuated == "我说Hello, world出差" and fixed.text == "我说Helloworld出差"
+    with Store(tmp_path / "t.db") as s:
+        tid = s.add_transcript(segments, title="a.wav")
+        s.add_edit(tid, EditOp(0, 2, 6, "Hello, world", "fix"))
+        assert script.render(s.segments(tid), "txt") == "我说Hello, world出差\n"
 
 
 def test_fix_all_carries_the_space_and_finds_spaced_words():

@@ -93,6 +93,22 @@ def test_a_space_between_two_latin_words_is_kept_after_the_first():
     assert render([segment], "txt") == "我们学习Deep Learning和AI 2024年。Hello,world.\n"
 
 
+def test_a_space_after_ascii_punctuation_between_latin_words_is_kept():
+    """ "Hello, world" came out "Hello,world": the space was kept only right after a letter.
+    Whisper's comma is a Char of its own, so the space is the comma's `after`; after a
+    full-width mark (，。), which has its own width, Mandarin writes none."""
+    words = [
+        _word(" Hello,", 0.0, 0.4, 0.9),
+        _word(" world.", 0.4, 0.8, 0.9),
+        _word(" OK，", 0.8, 1.0, 0.9),
+        _word(" then", 1.0, 1.2, 0.9),
+    ]
+    chars = word_chars(words)
+    assert [(c.text, c.after) for c in chars if c.after] == [(",", " "), (".", " ")]
+    segment = Segment(0, chars[0].start, chars[-1].end, tuple(chars))
+    assert render([segment], "txt") == "Hello, world. OK，then\n"
+
+
 def test_a_space_between_whisper_segments_is_kept_in_a_file():
     """A file's characters are made one faster-whisper segment at a time: the space before a
     segment's first word joins it to the last word of the segment before, as within one."""

@@ -7,12 +7,15 @@ as Whisper's last word is often wrong until more audio arrives.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from engine.results import Char
 from engine.stream import StreamOptions
 from engine.vad import PauseOptions
+from engine.whisper import word_chars
 from engine.whisper_stream import _MAX_BUFFER_SECONDS, WhisperStreamer, agreed, uncommitted
 
 SR = 16_000
@@ -198,3 +201,60 @@ def test_push_after_finish_needs_reset():
         streamer.push(np.zeros(10, np.float32))
     streamer.reset()
     assert streamer.push(np.zeros(10, np.float32)) == []
+
+
+class _Worded:
+    """Decodes a buffer into the faster-whisper words (text, start, end) it holds whole, as
+    engine.whisper does (`word_chars`: each letter a Char, the space before a Latin word on the
+    Char before it); a word cut by the buffer's end is not written yet."""
+
+    def __init__(self, words: list[tuple[str, float, float]]) -> None:
+        self.words = words
+
+    def decode(self, samples, options=None, *, offset=0.0, prompt=None):
+        end = offset + len(samples) / SR
+        said = [
+            SimpleNamespace(word=w, start=s - offset, end=e - offset, probability=0.9)
+            for w, s, e in self.words
+            if s >= offset - 1e-9 and e <= end + 1e-9
+        ]
+        return word_chars(said, offset=offset)
+
+
+def _written(chars) -> str:
+    return "".join(c.text + c.after for c in chars)
+
+
+def test_a_space_between_latin_words_survives_a_commit_point_between_them():
+    """Two decodes agreeing on "…Deep" (the next word not heard whole yet) committed its "p"
+    without the space the next decode puts after it: "DeepLearning" live and in the
+    segment. After a comma ("Learning, AI") the space is the comma's."""
+    words = [("我们", 0.0, 0.5), (" 学习", 0.5, 1.0), (" Deep", 1.0, 1.5)]
+    words += [(" Learning,", 1.5, 3.5), (" AI", 3.5, 4.0), ("很", 4.0, 4.25), ("有用", 4.25, 4.75)]
+    expected = "我们学习Deep Learning, AI很有用"
+    for block in (0.05, 0.25, 0.3, 0.5, 1.0, 2.0):
+        decoder = _Worded(words)
+        live, final = _run(WhisperStreamer(decoder, OPTIONS), _audio(5.5, [(0.0, 4.75)]), block)
+        assert _written(c for u in live + final for c in u.committed) == expected, block
+        segments = [u.segment for u in live + final if u.segment is not None]
+        assert [_written(s.chars) for s in segments] == [expected], block
+
+
+def test_a_space_between_latin_words_survives_a_buffer_cut_between_them():
+    """Half a minute of speech without a pause, English words between Mandarin ones: buffers
+    cut where nothing agreed, or after their last committed character, never drop the space
+    between two English words."""
+    said = [" 我们", " 用", " Deep", " Learning,", " AI", "和", " Speech", " Recognition", "做"]
+    words, t = [], 0.0
+    for k in range(40):
+        w = said[k % len(said)]
+        length = 0.25 * len(w.strip())
+        words.append((w, round(t, 2), round(t + length, 2)))
+        t += length
+    expected = _written(
+        word_chars([SimpleNamespace(word=w, start=s, end=e, probability=0.9) for w, s, e in words])
+    )
+    for block in (0.25, 0.5, 1.0, 2.5):
+        decoder = _Worded(words)
+        live, final = _run(WhisperStreamer(decoder, OPTIONS), _audio(t + 1.0, [(0.0, t)]), block)
+        assert _written(c for u in live + final for c in u.committed) == expected, block

@@ -3,6 +3,7 @@ as characters of their own, a segment emptied in review, a speaker name of two l
 
 from __future__ import annotations
 
+import json
 import re
 from types import SimpleNamespace as W
 
@@ -157,3 +158,23 @@ def test_a_cue_of_two_lines_is_never_three_around_a_whisper_mark():
         "今天天气很好我们\n去公园散步吧然后",
         "再去吃饭好吗还有一些别的事情要",
     ]
+
+
+def test_a_segment_cut_between_two_latin_words_has_no_space_at_its_ends_in_any_format():
+    """Whisper keeps the space after "Deep" as its `after` across its segments; a segment
+    ending there was written "学习Deep " in TXT and JSON (SRT and VTT stripped it), while
+    the space inside a segment ("Deep Learning") stays in every format."""
+    chars = whisper_segment(
+        [("学习", 0.0, 1.0), (" Deep", 1.0, 1.5), (" Learning", 1.5, 2.0), ("好", 2.0, 2.5)]
+    ).chars
+    cut = [c.text for c in chars].index("p") + 1
+    parts = [Segment(0, 0.0, 1.5, chars[:cut]), Segment(1, 1.5, 2.5, chars[cut:])]
+    whole = [Segment(0, 0.0, 2.5, chars)]
+    for fmt in ("txt", "srt", "vtt", "json"):
+        assert "学习Deep Learning好" in render(whole, fmt), fmt
+    assert render(parts, "txt") == "学习Deep\nLearning好\n"
+    doc = json.loads(render(parts, "json"))
+    assert doc["text"] == "学习Deep\nLearning好"
+    assert [s["punctuated"] for s in doc["segments"]] == ["学习Deep", "Learning好"]
+    assert doc["segments"][0]["chars"][-1]["after"] == " "  # the characters stay as they are
+    assert [c.text for c in plan_cues(parts)] == ["学习Deep", "Learning好"]

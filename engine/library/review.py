@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from itertools import accumulate
 from typing import Literal
 
-from engine.punctuation import is_latin, is_mark, split_marks
+from engine.punctuation import ends_latin_word, is_latin, is_mark, split_marks
 from engine.results import Char, Segment
 
 __all__ = [
@@ -219,15 +219,18 @@ _WORD_SPACE = re.compile(r"(?<=\S)\s+(?=\S)")
 
 def split_typed(typed: str) -> tuple[str, list[str]]:
     """`split_marks` of a typed fix, keeping one space where it separates two Latin words or
-    numbers, as the mark after the letter before it: "New York" is stored and exported as
-    typed, while Chinese is written without spaces, so a stray one there is dropped.
+    numbers (`engine.punctuation.ends_latin_word`), after the mark typed after the first one where
+    there is one: "New York" and "Hello, world" are stored and exported as typed, while
+    Chinese is written without spaces, so a stray one there is dropped.
 
     >>> # "去New  York 2。"  ->  "去NewYork2", a space after "w" and after "k", "。" after "2"
+    >>> # "Hello, world"  ->  "Helloworld", ", " after "o"
     """
     chars, marks = split_marks(typed)
     for gap in _WORD_SPACE.finditer(typed):
-        if is_latin(typed[gap.start() - 1]) and is_latin(typed[gap.end()]):
-            marks[len(split_marks(typed[: gap.start()])[0]) - 1] = " "
+        before = typed[: gap.start()]
+        if is_latin(typed[gap.end()]) and ends_latin_word(before):
+            marks[len(split_marks(before)[0]) - 1] += " "
     return chars, marks
 
 
