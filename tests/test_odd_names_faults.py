@@ -220,8 +220,13 @@ def test_a_synthesis_closed_early_leaves_no_partial_dataset(tmp_path, quick_rend
     assert _files(out) == {}
 
 
+# The child starts with Ctrl+C as a terminal's foreground command has it: in a long test run the
+# pytest process may have SIGINT ignored or blocked by then (a library, another test), which a
+# child inherits across exec, and the interrupt then never arrived (the run went to its end).
 _INTERRUPTED = """
-import sys
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 from engine.cli import main
 try:
     sys.exit(main(sys.argv[1:]))
