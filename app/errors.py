@@ -143,6 +143,15 @@ ZH: dict[str, str] = {
         "{path}：无法写入 {what}（{detail}）：该文件夹只读，或你没有写入权限；"
         "还没有完整的检查点；请让 {path} 可写，或另选 output_dir，然后重新开始"
     ),
+    "tune.resume_not_shared": (
+        "{path}：进程 {rank} 在那里找到的续训检查点是 {found}，进程 0 找到的是 {main}："
+        "一个任务的各台机器必须看到同一个 output_dir；请把它放在共享文件系统上（或把其中的 "
+        "checkpoints/ 复制到每台机器的同一路径），然后继续训练"
+    ),
+    "tune.whisper_one_process": (
+        "Whisper 模型只在一个进程中调优，而不是 {processes} 个：请不用 accelerate launch，"
+        "直接运行 `tingxie-cli tune`（多进程只用于 CTC 模型）"
+    ),
     "tune.setting_whole_number": "{name}：{value!r} 不是整数；请填写整数，例如 200",
     "tune.setting_number": "{name}：{value!r} 不是数字；请填写数字，例如 0.5",
     "tune.setting_true_or_false": "{name}={value!r}：应为 true 或 false",

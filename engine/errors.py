@@ -158,6 +158,16 @@ MESSAGES: dict[str, str] = {
         "to write; no checkpoint was complete yet; make {path} writable, or choose another "
         "output_dir, then start again"
     ),
+    # -- a job of several processes (accelerate launch)
+    "tune.resume_not_shared": (
+        "{path}: process {rank} finds {found} there to resume from, process 0 finds {main}: "
+        "the machines of a job must see one output_dir; put it on a shared filesystem (or copy "
+        "its checkpoints/ to the same path on each machine), then resume"
+    ),
+    "tune.whisper_one_process": (
+        "a Whisper model is tuned in one process, not {processes}: run `tingxie-cli tune` "
+        "without accelerate launch (several processes tune CTC models only)"
+    ),
     # -- a tuning job's settings (engine.tune.config.SettingError)
     "tune.setting_whole_number": "{name}={value!r}: expected a whole number",
     "tune.setting_number": "{name}={value!r}: expected a number",

@@ -279,6 +279,33 @@ def test_ctrl_c_twice_names_the_last_checkpoint_in_one_line(
         assert last.startswith("aborted before any checkpoint was written")
 
 
+def test_ctrl_c_on_a_process_other_than_the_main_stops_it_saying_nothing(
+    corpus, tmp_path, monkeypatch, capsys
+):
+    """Under `accelerate launch` Ctrl+C reaches every process and all stop at the same step.
+    Before: each printed "stopping after this step…" and "stopped at step N; …": the lines
+    doubled; now the main process alone says them."""
+    from engine.cli import tune
+
+    load = Job._load_base
+
+    def pressed(self):
+        os.kill(os.getpid(), signal.SIGINT)  # stop after this step
+        return load(self)
+
+    monkeypatch.setattr(Job, "_load_base", pressed)
+    job = tmp_path / "job.yaml"
+    _config(corpus, tmp_path / "o").save(job)
+    said = {}
+    for rank in ("1", "0"):
+        monkeypatch.setenv("RANK", rank)
+        assert tune.main([str(job), *(["--resume"] if rank == "0" else [])]) == 130
+        captured = capsys.readouterr()
+        said[rank] = (captured.out + captured.err).strip()
+    assert said["1"] == ""
+    assert "stopping after this step" in said["0"] and "stopped at step 2" in said["0"], said
+
+
 # ---- 11: the cache/ of a failed CLI run -------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 """`tingxie-cli tune CONFIG`: run a tuning job described by a YAML/JSON file, with a progress bar.
 
 Ctrl+C stops after the current step and saves a checkpoint; `--resume` continues from it. The
-same command runs data-parallel under `accelerate launch -m engine.cli.tune CONFIG`. A run that
+same command runs data-parallel under `accelerate launch -m engine.cli.tune CONFIG` (CTC models;
+a Whisper job runs in one process and refuses several), its output printed once. A run that
 ends with nothing to resume from removes its cache/ as the app's does
 (`engine.tune.jobs.drop_unresumable_cache`).
 """
@@ -17,6 +18,9 @@ import threading
 from pathlib import Path
 
 __all__ = ["add_parser", "main", "run"]
+
+# How long a process waits for the launcher's store before it prints a failure unasked
+_STORE_SECONDS = 5
 
 
 def _settings_epilog() -> str:
@@ -44,8 +48,9 @@ def _settings_epilog() -> str:
         "`tingxie-cli transcribe --model`), adapter/ (LoRA), checkpoints/ (for --resume)"
     )
     lines.append(
-        "several processes or GPUs: accelerate launch --config_file "
-        "packaging/accelerate/ddp.yaml (or deepspeed-zero2.yaml) -m engine.cli.tune CONFIG"
+        "several processes or GPUs (CTC models; a Whisper model is tuned in one process, by "
+        "tingxie-cli tune alone): accelerate launch --config_file packaging/accelerate/ddp.yaml "
+        "(or deepspeed-zero2.yaml) -m engine.cli.tune CONFIG"
     )
     return "\n".join(lines)
 
@@ -178,17 +183,15 @@ def _consume(events, bar_factory, rank: int) -> int:
                 _write(bar, f"step {event.step}: held-out CER {last_cer}")
         elif isinstance(event, CheckpointSaved) and main_process:
             _write(bar, f"checkpoint {event.path}" + (" (best)" if event.best else ""))
-        elif isinstance(event, JobCancelled):
-            if event.checkpoint is None:  # nothing to resume from
-                _write(bar, "stopped before the first checkpoint; run the job again (without "
-                            "--resume)")  # fmt: skip
-            else:
-                _write(bar, f"stopped at step {event.step}; continue with --resume")
+        elif isinstance(event, JobCancelled):  # every process stops at the same step
+            if main_process:
+                _write(bar, _stopped(event))
             return 130
         elif isinstance(event, JobFailed):
-            if event.details:
-                _write(bar, event.details, err=True)
-            _write(bar, f"error: {event.message}", err=True)
+            if _first_to_say(event.message):
+                if event.details:
+                    _write(bar, event.details, err=True)
+                _write(bar, f"error: {event.message}", err=True)
             return 1
         elif isinstance(event, JobFinished) and not main_process:
             print(f"process {rank}: weights sha256 {event.result.fingerprint}")
@@ -205,6 +208,40 @@ def _consume(events, bar_factory, rank: int) -> int:
     if bar is not None:
         bar.close()
     return 0
+
+
+def _stopped(event) -> str:
+    if event.checkpoint is None:  # nothing to resume from
+        return "stopped before the first checkpoint; run the job again (without --resume)"
+    return f"stopped at step {event.step}; continue with --resume"
+
+
+def _first_to_say(text: str) -> bool:
+    """Whether this process is the first of its job to print `text`: a failure every process
+    meets (bad data, no GPU) is printed once, one that only some meet by one of them. The
+    processes of `accelerate launch` ask the launcher's key-value store (torchrun's); a process
+    alone, or one that cannot reach it, prints."""
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2 or "MASTER_ADDR" not in os.environ:
+        return True
+    import hashlib
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    rank = os.environ.get("RANK", "0")
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    key = f"tingxie/said/{attempt}/{hashlib.sha256(text.encode()).hexdigest()}"
+    try:
+        store = dist.TCPStore(
+            os.environ["MASTER_ADDR"],
+            int(os.environ["MASTER_PORT"]),
+            is_master=False,
+            timeout=timedelta(seconds=_STORE_SECONDS),
+            wait_for_workers=False,
+        )
+        return store.compare_set(key, "", rank) == rank.encode()
+    except (RuntimeError, ValueError, KeyError):  # DistStoreError is a RuntimeError
+        return True
 
 
 def _write(bar, text: str, err: bool = False) -> None:
@@ -240,20 +277,23 @@ def run(args) -> int:
     try:
         config = _load_config(args)
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        if _first_to_say(str(e)):
+            print(f"error: {e}", file=sys.stderr)
         return 2
     cancel = threading.Event()
-
-    def on_interrupt(signum, frame):
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        print("\nstopping after this step (Ctrl+C again to abort)…", file=sys.stderr)
-        cancel.set()
 
     # the process rank under `accelerate launch` (torchrun sets RANK); read from the
     # environment because creating accelerate's state here would fix it before the job
     # chooses CPU or GPU
     rank = int(os.environ.get("RANK", "0"))
+
+    def on_interrupt(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        if rank == 0:  # Ctrl+C reaches every process; the job tells them all to stop
+            print("\nstopping after this step (Ctrl+C again to abort)…", file=sys.stderr)
+        cancel.set()
+
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         # closed before the cache is dropped: a job stopped early lets go of its output_dir
@@ -264,7 +304,8 @@ def run(args) -> int:
                 rank,
             )
     except KeyboardInterrupt:  # Ctrl+C twice: what is left to resume from, not a traceback
-        print(f"\n{_aborted(Path(config.output_dir))}", file=sys.stderr)
+        if rank == 0:
+            print(f"\n{_aborted(Path(config.output_dir))}", file=sys.stderr)
         return 130
     finally:
         signal.signal(signal.SIGINT, previous)

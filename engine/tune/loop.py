@@ -212,13 +212,17 @@ class Job:
 
     def _setup_runtime(self) -> None:
         from accelerate import Accelerator
+        from accelerate.utils import DistributedDataParallelKwargs
 
         from engine.model import pick_device, pick_dtype
 
         cpu = self.cfg.device == "cpu" or (
             self.cfg.device == "auto" and not torch.cuda.is_available()
         )
-        self.acc = Accelerator(cpu=cpu, mixed_precision="no")
+        # A layer that layerdrop skips gives its weights no gradient in that step, which DDP
+        # must be told to look for (a pass over the graph every step, so only then).
+        unused = DistributedDataParallelKwargs(find_unused_parameters=self.cfg.layerdrop > 0)
+        self.acc = Accelerator(cpu=cpu, mixed_precision="no", kwargs_handlers=[unused])
         self.device = torch.device("cpu") if cpu else self.acc.device
         if self.cfg.precision == "auto" and cpu:
             # Measured (bench/bench_train.py, small model, features cached, 2-core Xeon with
@@ -400,6 +404,21 @@ class Job:
         span = limit * 60 - start
         return max(0.0, (limit * 60 - self.clock) / span) if span > 0 else 0.0
 
+    def _anyone(self, flag: bool) -> bool:
+        """Whether `flag` holds on any process, told to every process: a cancel heard by one
+        (a signal, a cancel file polled apart) stops all at the same step, where all save."""
+        if self.acc.num_processes == 1:
+            return flag
+        return self.acc.reduce(torch.tensor(float(flag), device=self.device), "sum").item() > 0
+
+    def _gathered(self, value) -> list:
+        """Every process's `value` (any picklable object), in process order, on every process."""
+        if self.acc.num_processes == 1:
+            return [value]
+        from accelerate.utils import gather_object
+
+        return gather_object([value])
+
     def _agreed(self, *values: float) -> list[float]:
         """The main process's values, on every process, so that all take the same learning
         rate and stop at the same step however their clocks drift."""
@@ -480,8 +499,14 @@ class Job:
 
     # ---- evaluation --------------------------------------------------------------------
 
-    @torch.no_grad()
     def _evaluate(self) -> Evaluated:
+        """The held-out evaluation, measured by the main process and shared: the best
+        checkpoint is then the same on every process (machines whose arithmetic differs could
+        decode a row apart, and one process would save a checkpoint the others never reach)."""
+        return self._gathered(self._measure() if self.acc.is_main_process else None)[0]
+
+    @torch.no_grad()
+    def _measure(self) -> Evaluated:
         model = self._inner()
         model.eval()
         heldout, refs = self.audio.heldout, self.data.heldout_texts
@@ -524,15 +549,17 @@ class Job:
         acc, step = self.acc, self.state.step
         final = self.ckpt_root / f"step-{step:07d}"
         tmp = self.ckpt_root / f".tmp-step-{step:07d}"
+        # every process's random state, written by the main process as all the rest: the
+        # others may not see its output_dir (machines without a shared filesystem)
+        states = self._gathered(rng_state())
         try:
-            if acc.is_main_process:
-                shutil.rmtree(tmp, ignore_errors=True)
-                tmp.mkdir(parents=True)
-            acc.wait_for_everyone()
-            atomic_write_text(tmp / f"rng-{acc.process_index}.json", json.dumps(rng_state()))
             if acc.is_main_process:
                 from safetensors.torch import save_file
 
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.mkdir(parents=True)
+                for rank, state in enumerate(states):
+                    atomic_write_text(tmp / f"rng-{rank}.json", json.dumps(state))
                 self.state.seconds = self._prior + _now() - self._began
                 save_file(trainable_state(self._inner()), tmp / _WEIGHTS)
                 torch.save(
@@ -625,7 +652,7 @@ class Job:
         self._setup_runtime()
         with self.acc.main_process_first():  # the others then find the folder claimed
             self._claim = claim_output_dir(self.out, self.resume, lock=self.acc.is_main_process)
-        existing = self._checkpoint_dirs()
+        resumed = self._resumed_from() if self.resume else None
         _seed_everything(cfg.seed)
         model, processor = self._load_base()
         self.data = self._prepare_data(model, processor)
@@ -643,8 +670,8 @@ class Job:
             lora_dropout=cfg.lora_dropout,
         )
         settings = self._settings(options)
-        if self.resume and existing:
-            check_resumable(existing[-1], settings)
+        if resumed is not None:
+            check_resumable(resumed, settings)
         model = setup_method(model, self.family, options)
         model.train()
         # where the job trains, before the feature cache runs the encoder (prepare() below
@@ -661,10 +688,25 @@ class Job:
             model = FromFeatures(model, self.family)
         self.model, self.optimizer = self.acc.prepare(model, self.optimizer)
         _seed_everything(cfg.seed + 1 + self.acc.process_index)
-        if self.resume and existing:
-            self._restore(existing[-1])
+        if resumed is not None:
+            self._restore(resumed)
             self._prior = self.state.seconds
         self.state.settings = settings
+
+    def _resumed_from(self) -> Path | None:
+        """The checkpoint a resumed run continues from: the last in output_dir, the same on
+        every process. Processes that see different ones (machines whose output_dir is no shared
+        folder) would train from different steps: all stop, saying so."""
+        existing = self._checkpoint_dirs()
+        seen = self._gathered(existing[-1].name if existing else None)
+        for rank, name in enumerate(seen):
+            if name != seen[0]:
+                nothing = "no checkpoint"
+                found, main = name or nothing, seen[0] or nothing
+                raise JobError(
+                    "tune.resume_not_shared", path=self.out, rank=rank, found=found, main=main
+                )
+        return existing[-1] if existing else None
 
     def _settings(self, options: MethodOptions) -> dict:
         """What this run trains with, as its checkpoints keep it (`check_resumable`)."""
@@ -781,7 +823,7 @@ class Job:
                 event = self._evaluate()
                 best = self._record_eval(event)
                 yield event
-            cancelled = self.cancel.is_set() and not last
+            cancelled = self._anyone(self.cancel.is_set()) and not last
             if best or cancelled or (cfg.save_every and s.step % cfg.save_every == 0) or last:
                 yield self._save_checkpoint(best)
             if cancelled:

@@ -8,7 +8,8 @@ the tuned model's confidence calibration is refitted on the same held-out rows, 
 Checkpoints are saved every `save_every` steps, on a cancel and after the last step, in the CTC
 jobs' layout, so `resume` (the CLI's `--resume`, the Tune page's Resume) continues a stopped job
 with the same data order and optimizer state. What the CTC loop has and this job has not yet:
-partial or full tuning, several processes, a held-out evaluation during training.
+partial or full tuning, several processes (under `accelerate launch` it stops at once, saying
+so), a held-out evaluation during training.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from .events import (
 )
 from .export import ModelCard, read_card
 from .jobs import (
+    JobError,
     check_resumable,
     checkpoint_dirs,
     claim_output_dir,
@@ -212,11 +214,23 @@ def _calibrate(folder: Path, rows: list[EvalRow], config: TuneConfig) -> str:
         return f"not refitted ({e}); confidences shown raw"
 
 
+def _launched_processes() -> int:
+    """The processes a launcher (`accelerate launch`, torchrun, mpirun) started for this job."""
+    from accelerate.utils import get_int_from_env
+
+    return get_int_from_env(
+        ["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"], 1
+    )
+
+
 def run_whisper_job(
     config: TuneConfig, cancel: threading.Event, resume: bool = False
 ) -> Iterator[JobEvent]:
     """Run `config` (resolved) on a Whisper base, yielding the CTC jobs' events. The output_dir
     is locked while it runs (`claim_output_dir`): a second job there is refused."""
+    processes = _launched_processes()
+    if processes > 1:  # its loop neither splits the steps nor averages gradients
+        raise JobError("tune.whisper_one_process", processes=processes)
     out = Path(config.output_dir)
     # A model without its card was written by a run that died before measuring it: resumed
     # from its last checkpoint, the job writes it again and finishes.
