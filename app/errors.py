@@ -106,6 +106,25 @@ ZH: dict[str, str] = {
         "“{source}”的下载在完成前中断了（{missing} 尚未进入 Hugging Face 缓存）；"
         "请联网后再次选择它（下载会从中断处继续），或运行 `hf download {source}`"
     ),
+    "model.flash_unsupported": (
+        "transformers 尚未为 {model_type} 实现 attention=flash_attention_2；"
+        "请改用 {instead}（或 auto）"
+    ),
+    "model.vocab_no_mandarin": (
+        "{path} 为每种语言各存一份词表（共 {count} 种：{languages}），其中没有普通话（cmn…）；"
+        "请在同一文件夹的 tokenizer_config.json 中把 target_lang 设为要转写的语言，"
+        "或选择普通话模型"
+    ),
+    "model.vocab_language_missing": (
+        "{path} 把 target_lang 设为 {language!r}，但同一文件夹的 vocab.json 中没有这种语言的词表"
+        "（共 {count} 种：{languages}）；请把 target_lang 设为其中之一，"
+        "或重新复制模型（save_pretrained 保存的内容）"
+    ),
+    "model.pretrained_encoder": (
+        "模型文件夹 {path} 是预训练编码器，没有词表（vocab.json），也没有 CTC 头（{head}）："
+        "它无法转写，听写也只能调优带词表的模型；请选择为普通话微调过的 CTC 模型"
+        "（例如默认模型），再用你的录音调优它（微调，或 `tingxie-cli tune`）"
+    ),
     "tune.output_in_use": (
         "输出文件夹（output_dir）{path} 正被另一个调优任务（pid {pid}）使用；"
         "请等它结束或停止它，或另选 output_dir"

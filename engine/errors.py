@@ -115,6 +115,26 @@ MESSAGES: dict[str, str] = {
         "Hugging Face cache); connect to the network and choose it again (the download resumes "
         "where it stopped), or run `hf download {source}`"
     ),
+    "model.flash_unsupported": (
+        "attention=flash_attention_2 is not implemented for {model_type} in transformers; use "
+        "{instead} (or auto)"
+    ),
+    "model.vocab_no_mandarin": (
+        "{path} holds one vocabulary per language ({count}: {languages}), none of them Mandarin "
+        "(cmn…); set target_lang in tokenizer_config.json beside it to the language to "
+        "transcribe, or choose a Mandarin model"
+    ),
+    "model.vocab_language_missing": (
+        "{path} sets target_lang {language!r}, but vocab.json beside it has no vocabulary for "
+        "it ({count} languages: {languages}); set target_lang to one of them, or re-copy the "
+        "checkpoint (as saved by save_pretrained)"
+    ),
+    "model.pretrained_encoder": (
+        "model folder {path} is a pretrained encoder, with no vocabulary (vocab.json) and no "
+        "CTC head ({head}): it cannot transcribe, and Tingxie tunes only models that have a "
+        "vocabulary; choose a CTC model fine-tuned for Mandarin (the default one, say) and tune "
+        "that on your recordings (Tune, or `tingxie-cli tune`)"
+    ),
     # -- a tuning job's output_dir and checkpoints (engine.tune.jobs, engine.tune.loop)
     "tune.output_in_use": (
         "output_dir {path} is in use by another tuning job (pid {pid}); wait for it to end or "

@@ -25,16 +25,22 @@ from .atomic import holds_files, staged_into
 from .errors import TingxieError
 from .onnx import ONNX_FILE
 
-__all__ = ["Parity", "export_onnx", "iter_write_onnx", "main", "measure_parity"]
+__all__ = [
+    "Parity",
+    "export_onnx",
+    "iter_write_onnx",
+    "main",
+    "measure_parity",
+]
 
 log = logging.getLogger("tingxie.onnx")
 
 OPSET = 18  # ONNX Runtime ≥ 1.17 runs it; the torch.export-based exporter's default
 Quantize = Literal["none", "int8"]
-# What travels with the weights: config, processor, vocabulary, and the language model,
-# calibration and tuning card (base model, method, data, CER) a model folder may carry.
+# What travels with the weights: processor, vocabulary, and the language model, calibration
+# and tuning card (base model, method, data, CER) a model folder may carry. The config is the
+# loaded model's (an MMS adapter loaded sets its head's size).
 _COMPANIONS = (
-    "config.json",
     "preprocessor_config.json",
     "processor_config.json",
     "tokenizer_config.json",
@@ -73,22 +79,16 @@ def iter_write_onnx(
     allow_pickle: bool = False,
 ) -> Iterator[str]:
     """Write the export into `folder` (empty; the caller swaps it in or removes it), naming each
-    stage before it starts: "loading" the checkpoint, "writing" the fp32 graph, "quantizing"
-    it to int8 weights (int8 only). A caller that stops between stages (closes the generator,
-    or raises while it is suspended) leaves no scratch file behind; `folder` is the caller's.
+    stage before it starts: "loading" the checkpoint (checked first: `check_checkpoint`),
+    "writing" the fp32 graph, "quantizing" it to int8 weights (int8 only). A caller that stops
+    between stages (closes the generator, or raises while it is suspended) leaves no scratch
+    file behind; `folder` is the caller's.
     `allow_pickle` accepts a source with pickle weights only (they can run code when loaded)."""
-    from transformers import AutoModelForCTC
-
-    from .model import bake_weight_norm, resolve_model
+    from .model import bake_weight_norm, check_checkpoint, ctc_model
 
     yield "loading"
-    src = resolve_model(source, allow_pickle=allow_pickle)
-    model = AutoModelForCTC.from_pretrained(
-        src,
-        dtype=torch.float32,
-        attn_implementation="eager",
-        use_safetensors=any(src.glob("*.safetensors")) or None,  # None: the pickle allowed
-    ).eval()
+    src = check_checkpoint(source, allow_pickle)
+    model = ctc_model(src, dtype=torch.float32, attn_implementation="eager").eval()
     bake_weight_norm(model)  # a plain weight: an initializer the int8 quantizer can convert
     yield "writing"
     if quantize == "int8":
@@ -111,6 +111,7 @@ def iter_write_onnx(
     else:
         with torch.no_grad():
             _export_fp32(model, folder / ONNX_FILE)
+    model.config.save_pretrained(folder)
     for name in _COMPANIONS:
         if (src / name).is_file():
             shutil.copy2(src / name, folder / name)
@@ -167,6 +168,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+# What an export must reach to pass its parity check. fp32 computes what PyTorch does and
+# writes its text; int8 weights change a few close calls between characters, and may cost at
+# most half a CER point where references measure it (the demo model lost 0.17).
+_MIN_AGREEMENT: dict[Quantize, float] = {"none": 0.999, "int8": 0.98}
+_MAX_INT8_CER_RISE = 0.005
+
+
 @dataclass(frozen=True, slots=True)
 class Parity:
     """How an export compares with the PyTorch model it came from, on the same audio."""
@@ -183,17 +191,31 @@ class Parity:
             return None
         return self.cer_export - self.cer_torch
 
-    def passed(self, quantize: Quantize) -> bool:
-        """fp32 must agree on ≥ 99.9 % of characters; int8 may lose ≤ 0.5 CER points against
-        references (≥ 98 % agreement with PyTorch when no references were given). Nothing
-        checked is no pass."""
+    def failures(self, quantize: Quantize) -> list[str]:
+        """Each bound the export misses, as the card words it; none when it passes. fp32 must
+        agree with PyTorch on ≥ 99.9 % of characters, int8 on ≥ 98 % and, where references
+        were given, lose ≤ 0.5 CER points against them: both, since a CER on a few rows can
+        hold while the text drifts. Nothing checked is no pass."""
         if self.utterances == 0:
-            return False
-        if quantize == "none":
-            return self.char_agreement >= 0.999
-        if self.cer_delta is not None:
-            return self.cer_delta <= 0.005
-        return self.char_agreement >= 0.98
+            return ["no utterance was checked (a manifest without usable rows?)"]
+        bar = _MIN_AGREEMENT[quantize]
+        found = []
+        if self.char_agreement < bar:
+            found.append(
+                f"greedy text agreement {100 * self.char_agreement:.2f} % of characters, "
+                f"under {100 * bar:g} %"
+            )
+        delta = self.cer_delta
+        if quantize == "int8" and delta is not None and delta > _MAX_INT8_CER_RISE:
+            found.append(
+                f"CER {100 * delta:+.2f} points against the references, "
+                f"over {100 * _MAX_INT8_CER_RISE:+.2f}"
+            )
+        return found
+
+    def passed(self, quantize: Quantize) -> bool:
+        """Whether the export meets every bound of `failures`."""
+        return not self.failures(quantize)
 
     def card_lines(self, quantize: Quantize) -> list[str]:
         precision = "int8 weights (dynamic quantization)" if quantize == "int8" else "fp32"
@@ -208,12 +230,8 @@ class Parity:
                 f"- CER against the references: PyTorch {100 * self.cer_torch:.2f} %, this export "
                 f"{100 * self.cer_export:.2f} % ({100 * self.cer_delta:+.2f} points)"
             )
-        if self.utterances == 0:
-            lines.append(
-                "- parity: FAILED: no utterance was checked (a manifest without usable rows?)"
-            )
-        else:
-            lines.append(f"- parity: {'passed' if self.passed(quantize) else 'FAILED'}")
+        failures = self.failures(quantize)
+        lines.append("- parity: " + ("FAILED: " + "; ".join(failures) if failures else "passed"))
         return lines
 
 

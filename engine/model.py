@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import pickle
+import reprlib
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -34,11 +35,15 @@ __all__ = [
     "LoadOptions",
     "LoadedModel",
     "ModelLoadError",
+    "adapter_language",
     "bake_weight_norm",
     "blocked_attention",
     "channels_last_encoder",
+    "check_checkpoint",
+    "check_json",
     "cpu_has_amx",
     "cpu_has_fast_bf16",
+    "ctc_model",
     "import_runtime",
     "load_model",
     "looks_like_path",
@@ -109,12 +114,24 @@ _INT8_STAGES = ("loading", "writing", "quantizing")  # what engine.export_onnx p
 # What a snapshot download fetches: config, weights (safetensors first), processor files.
 # A model's own files, its language model (lm/, engine.lm) included; never pickles, and never a
 # pyctcdecode `language_model/` (a KenLM binary of up to gigabytes that Tingxie does not read).
+# Nor MMS adapters (adapter.<language>.safetensors: MMS-1b-all has 1,162 of ~9 MB each): the
+# one of the language read is fetched on its own (_fetch_adapter).
 _ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.md", "lm/*"]
-_IGNORE_PATTERNS = ["language_model/*"]
+_IGNORE_PATTERNS = ["language_model/*", "adapter.*.safetensors"]
+# MMS (wav2vec2 with per-language adapters): vocab.json holds one vocabulary per language
+# ({"cmn-script_simplified": {token: id}, ...}) and adapter.<language>.safetensors (transformers'
+# WAV2VEC2_ADAPTER_SAFE_FILE) that language's adapter layers and CTC head. Read where
+# tokenizer_config.json names no target_lang: Mandarin, in Simplified characters first.
+_MANDARIN = "cmn-script_simplified"
+_ADAPTER_FILE = "adapter.{}.safetensors"
 # config.json's vocab_size where it gives none: transformers' default for every CTC family.
 _DEFAULT_VOCAB_SIZE = 32
-# The most ids (or runs of ids) an error lists.
+# The most ids (or runs of ids, or languages) an error lists.
 _IDS_SHOWN = 8
+# How a value out of a model's JSON files is quoted in a message: its first few items, or the
+# ends of a long string (a per-language vocab.json's value is a whole vocabulary).
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxdict, _BRIEF.maxlist, _BRIEF.maxstring = 1, 4, 4, 40
 
 
 class ModelLoadError(TingxieError, RuntimeError):
@@ -242,17 +259,24 @@ def pick_dtype(requested: Precision, device: torch.device) -> torch.dtype:
 def pick_attention(
     requested: Attention, family: Family, device: torch.device, dtype: torch.dtype
 ) -> str:
-    """flash_attention_2 on CUDA in half precision when the package is installed; blocked
-    attention (`blocked_attention`) in bf16 on a CPU without AMX; SDPA where the family
-    supports it, eager otherwise."""
+    """flash_attention_2 on CUDA in half precision when the package is installed and the family
+    has it (`Family.supports_flash_attention`); blocked attention (`blocked_attention`) in bf16
+    on a CPU without AMX; SDPA where the family supports it, eager otherwise. A choice forced
+    on a family without it is refused with the one to use."""
     import torch
 
     if requested != "auto":
         if requested in ("sdpa", BLOCKED_ATTENTION) and not family.supports_sdpa:
             raise ModelLoadError("model.sdpa_unsupported", model_type=family.model_type)
+        if requested == "flash_attention_2" and not family.supports_flash_attention():
+            instead = "sdpa" if family.supports_sdpa else "eager"
+            raise ModelLoadError(
+                "model.flash_unsupported", model_type=family.model_type, instead=instead
+            )
         return requested
     half = dtype.is_floating_point and dtype.itemsize == 2
-    if device.type == "cuda" and half and _flash_attn_installed():
+    flash = device.type == "cuda" and half and _flash_attn_installed()
+    if flash and family.supports_flash_attention():
         return "flash_attention_2"
     if not family.supports_sdpa:
         return "eager"
@@ -353,8 +377,8 @@ def _check_folder(path: Path, allow_pickle: bool = False) -> None:
     config = path / "config.json"
     if not config.is_file() and (path / "adapter_config.json").is_file():
         raise ModelLoadError("model.adapter_only", path=path)
-    if config.is_file():  # another kind of model is said as such, not as the files it lacks
-        _family(path, _read_json(config))
+    # another kind of model is said as such, not as the files it lacks
+    family = _family(path, _read_json(config)) if config.is_file() else None
     missing = []
     if not (path / "config.json").is_file():
         missing.append("config.json")
@@ -364,6 +388,8 @@ def _check_folder(path: Path, allow_pickle: bool = False) -> None:
         missing.append("vocab.json")
     if not any((path / f).is_file() for f in _PROCESSOR_FILES):
         missing.append("preprocessor_config.json")
+    if missing == ["vocab.json"] and family and _lacks_head(_weight_files(path), family):
+        raise ModelLoadError("model.pretrained_encoder", path=path, head=family.head)
     if missing:
         raise ModelLoadError("model.folder_incomplete", path=path, missing=", ".join(missing))
     safe = any(path.glob("*.safetensors")) or (path / "model.onnx").is_file()
@@ -409,7 +435,28 @@ def resolve_model(
         raise ModelLoadError(code, source=text, detail=type(e).__name__) from e
     with _download_finished(text, offline, "model.folder_incomplete"):
         _check_folder(Path(folder), allow_pickle)
+    if not offline:
+        _fetch_adapter(text, Path(folder))
     return Path(folder)
+
+
+def _fetch_adapter(source: str, folder: Path) -> None:
+    """Download into the snapshot `folder` of Hub id `source` the MMS adapter of the language
+    its per-language vocabulary is read in (`check_json`), which the snapshot leaves out
+    with every other language's. A repository without one needs none (a tuned MMS model holds
+    its language in its weights); offline, the cache has it or the head loaded is the weights'."""
+    language = check_json(folder)
+    if language is None:
+        return
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:  # the snapshot's own commit (its folder's name), not whatever main is now
+        hf_hub_download(source, _ADAPTER_FILE.format(language), revision=folder.name)
+    except EntryNotFoundError:
+        return
+    except Exception as e:  # network, cache and auth failures, as for the snapshot
+        raise ModelLoadError("model.download_failed", source=source, detail=type(e).__name__) from e
 
 
 @contextlib.contextmanager
@@ -447,18 +494,83 @@ def _family(path: Path, config: dict) -> Family:
         raise ModelLoadError("model.unsupported_in_folder", path=path, error=e) from e
 
 
-def _check_json(path: Path) -> None:
-    """Read the JSON files transformers will (each an object), so that a damaged one is named
-    with what to do, not met as a traceback deep inside transformers."""
+def check_json(path: str | os.PathLike) -> str | None:
+    """Read the JSON files of a model folder transformers will (each an object), so that a
+    damaged one is named with what to do, not met as a traceback deep inside transformers.
+    Returns the language a per-language vocab.json (MMS) is read in, the target_lang its
+    tokenizer needs (`_pick_language`: only that vocabulary is checked); None where vocab.json
+    is one vocabulary."""
+    path = Path(path)
     for name in _JSON_FILES:
-        if (path / name).is_file():
-            data = _read_json(path / name)
-            if name == "vocab.json":
-                for token, i in data.items():
-                    if not isinstance(i, int) or isinstance(i, bool):
-                        raise ModelLoadError(
-                            "model.bad_vocab", path=path / name, token=token, found=i
-                        )
+        if name != "vocab.json" and (path / name).is_file():
+            _read_json(path / name)
+    if not (path / "vocab.json").is_file():
+        return None
+    vocab, language = _vocab_file(path)
+    for token, i in vocab.items():
+        if not isinstance(i, int) or isinstance(i, bool):
+            raise ModelLoadError(
+                "model.bad_vocab", path=path / "vocab.json", token=_brief(token), found=_brief(i)
+            )
+    return language
+
+
+class _Quoted(str):
+    """Text a message quotes as it stands (its repr is itself): a value `_brief` shows."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _brief(value: Any) -> str:
+    """`value` as a message quotes it, cut short (`_BRIEF`)."""
+    return _Quoted(_BRIEF.repr(value))
+
+
+def _few(items: list[str]) -> str:
+    """The first few of `items` as a message lists them ("a, b, …")."""
+    return ", ".join(items[:_IDS_SHOWN] + ["…"] * (len(items) > _IDS_SHOWN))
+
+
+def _vocab_file(path: Path) -> tuple[dict[str, Any], str | None]:
+    """vocab.json's vocabulary (token -> id) and the language it is: None where the file is one
+    vocabulary; of a per-language file (MMS), the one `_pick_language` chooses."""
+    vocab = _read_json(path / "vocab.json")
+    if not vocab or not all(isinstance(v, dict) for v in vocab.values()):
+        return vocab, None
+    language = _pick_language(path, sorted(vocab))
+    return vocab[language], language
+
+
+def _pick_language(path: Path, languages: list[str]) -> str:
+    """The language of a per-language vocab.json to read: Mandarin where it has it
+    (`_MANDARIN`, then another cmn one), whatever tokenizer_config.json's target_lang says
+    (MMS-1b-all's says "eng", its default, not a user's choice); else that target_lang
+    (refused where vocab.json has none such); refused, with a few of the languages there are,
+    where neither is found."""
+    mandarin = [_MANDARIN] if _MANDARIN in languages else [x for x in languages if x[:3] == "cmn"]
+    if mandarin:
+        return mandarin[0]
+    tokenizer = path / "tokenizer_config.json"
+    wanted = _read_json(tokenizer).get("target_lang") if tokenizer.is_file() else None
+    shown = {"count": len(languages), "languages": _few(languages)}
+    if wanted is None:
+        raise ModelLoadError("model.vocab_no_mandarin", path=path / "vocab.json", **shown)
+    if wanted not in languages:
+        raise ModelLoadError(
+            "model.vocab_language_missing", path=tokenizer, language=_brief(wanted), **shown
+        )
+    return wanted
+
+
+def adapter_language(path: str | os.PathLike) -> str | None:
+    """`check_json`'s language where the folder holds its adapter (its adapter layers and
+    CTC head, adapter.<language>.safetensors): the target_lang from_pretrained needs for the
+    model to write that vocabulary (MMS-1b-all's own weights hold English's). None otherwise:
+    a tuned MMS model holds its language in its weights."""
+    language = _vocab_file(Path(path))[1]
+    found = language is not None and (Path(path) / _ADAPTER_FILE.format(language)).is_file()
+    return language if found else None
 
 
 def _weight_files(path: Path) -> dict[str, Path] | None:
@@ -479,6 +591,22 @@ def _vocab_size(config: dict) -> int | None:
     return size if isinstance(size, int) and not isinstance(size, bool) else None
 
 
+def _lacks_head(files: dict[str, Path] | None, family: Family) -> bool:
+    """Whether weights (`_weight_files`) hold no CTC head: a pretrained base checkpoint."""
+    return files is not None and not any(n.startswith(f"{family.head}.") for n in files)
+
+
+def _head_outputs(path: Path, family: Family, config: dict) -> int | None:
+    """The outputs of the CTC head the model is loaded with: its MMS adapter's for the language
+    read (`adapter_language`), else config.json's vocab_size (`_vocab_size`)."""
+    language = adapter_language(path)
+    if language is None:
+        return _vocab_size(config)
+    header = _tensor_header(path / _ADAPTER_FILE.format(language)) or {}
+    rows = (header.get(f"{family.head}.weight", {}).get("shape") or [None])[0]
+    return rows if isinstance(rows, int) else None
+
+
 def _check_ctc_head(path: Path, family: Family, outputs: int | None) -> None:
     """Refuse weights without a CTC head (a pretrained base checkpoint, not yet fine-tuned for
     recognition): transformers would make one up at random and transcribe gibberish. Tuning
@@ -488,7 +616,7 @@ def _check_ctc_head(path: Path, family: Family, outputs: int | None) -> None:
     files = _weight_files(path)
     if files is None:
         return
-    if not any(n.startswith(f"{family.head}.") for n in files):
+    if _lacks_head(files, family):
         raise ModelLoadError("model.no_ctc_head", path=path, head=family.head)
     name = f"{family.head}.weight"
     header = _tensor_header(files[name]) if name in files else None
@@ -516,8 +644,7 @@ def _bad_ids(ids: list[int], outputs: int) -> list[tuple[int, int]]:
 
 def _runs_text(runs: list[tuple[int, int]]) -> str:
     """The first few runs of ids as a message shows them ("0–2, 5, …")."""
-    shown = [f"{a}–{b}" if b > a else str(a) for a, b in runs[:_IDS_SHOWN]]
-    return ", ".join(shown + ["…"] * (len(runs) > _IDS_SHOWN))
+    return _few([f"{a}–{b}" if b > a else str(a) for a, b in runs])
 
 
 def _check_vocab(
@@ -529,7 +656,7 @@ def _check_vocab(
     it), or vocab.json itself (None). An added token past the head (<s> where vocab.json has
     none) is never written and does not count. A tokenizer that does not read vocab.json as it
     is (tokenizer_config.json naming another class) is named first."""
-    own = _read_json(path / "vocab.json") if tokenizer else vocab
+    own = _vocab_file(path)[0] if tokenizer else vocab
     differ = sum(vocab.get(token) != i for token, i in own.items())
     if differ:
         raise ModelLoadError(
@@ -575,9 +702,9 @@ def model_vocab(source: str | os.PathLike) -> list[str] | None:
     path = model_file(source, "vocab.json")
     if path is None:
         return None
-    try:
-        return list(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
+    try:  # a per-language vocab.json (MMS): the language's (`_vocab_file`)
+        return list(_vocab_file(path.parent)[0])
+    except ModelLoadError:
         return None
 
 
@@ -747,7 +874,9 @@ def _processor(
     cold start spent on nothing."""
     from transformers import AutoFeatureExtractor, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    language = _vocab_file(path)[1]  # a per-language vocab.json's (MMS)
+    options = {"target_lang": language} if language else {}
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False, **options)
     _check_vocab(path, tokenizer.get_vocab(), outputs, type(tokenizer).__name__)
     fe = AutoFeatureExtractor.from_pretrained(path, trust_remote_code=False)
     return CtcVocab.from_tokenizer(tokenizer, pad_token_id), fe
@@ -756,23 +885,20 @@ def _processor(
 def _torch_model(path: Path, device: torch.device, dtype: torch.dtype, attention: str) -> Any:
     """The checkpoint as a transformers model: from its converted copy in the weights cache
     where there is one (made now where that pays), as the file holds it where it can
-    (`_load_exact`), else through from_pretrained. Damaged safetensors weights (a copy or
-    download cut short) are a `ModelLoadError` naming them."""
+    (`_load_exact`), else through `ctc_model`, which loads an MMS adapter (a converted copy
+    holds it already). Damaged safetensors weights (a copy or download cut short) are a
+    `ModelLoadError` naming them."""
     from safetensors import SafetensorError
-    from transformers import AttentionInterface, AutoModelForCTC
+    from transformers import AttentionInterface
 
     AttentionInterface.register(BLOCKED_ATTENTION, blocked_attention)
-    converted = _converted_weights(path, dtype) if device.type == "cpu" else None
+    language = adapter_language(path)
+    converted = _converted_weights(path, dtype, language) if device.type == "cpu" else None
     found = converted is not None and _touch(converted / "model.safetensors")
     folder = converted if found else path
     try:
-        model = _load_exact(folder, dtype, attention) or AutoModelForCTC.from_pretrained(
-            folder,
-            dtype=dtype,
-            attn_implementation=attention,
-            use_safetensors=any(path.glob("*.safetensors")) or None,
-            trust_remote_code=False,
-        )
+        exact = None if language and not found else _load_exact(folder, dtype, attention)
+        model = exact or ctc_model(folder, dtype=dtype, attn_implementation=attention)
     except SafetensorError as e:
         weights = folder / "model.safetensors"
         damaged = weights if weights.is_file() else folder
@@ -780,6 +906,23 @@ def _torch_model(path: Path, device: torch.device, dtype: torch.dtype, attention
     if converted is not None and not found:
         _keep_converted(model, converted)
     return model
+
+
+def ctc_model(path: Path, **options: Any) -> Any:
+    """A local CTC checkpoint folder through transformers' from_pretrained (`options` are its
+    own), with the MMS adapter of the language its vocabulary is read in where the folder has
+    one (`adapter_language`): the head `load_model` runs, not config.json's. Safetensors
+    weights where there are any (pickles only where `resolve_model` allowed them)."""
+    from transformers import AutoModelForCTC
+
+    language = adapter_language(path)
+    return AutoModelForCTC.from_pretrained(
+        path,
+        use_safetensors=any(path.glob("*.safetensors")) or None,  # None: the pickle allowed
+        trust_remote_code=False,
+        **({"target_lang": language} if language else {}),
+        **options,
+    )
 
 
 def _onnx_model(path: Path, config: Any) -> Any:
@@ -865,10 +1008,10 @@ def _load_exact(folder: Path, dtype: Any, attention: str) -> Any | None:
     return model
 
 
-def _converted_weights(path: Path, dtype: Any) -> Path | None:
+def _converted_weights(path: Path, dtype: Any, language: str | None = None) -> Path | None:
     """The cache folder for `path`'s weights in `dtype`, named by the file's identity (path,
-    size, modification time), when converting pays: one large fp32 safetensors file run in a
-    half precision. None otherwise."""
+    size, modification time) and the MMS adapter's `language` loaded into them, when
+    converting pays: one large fp32 safetensors file run in a half precision. None otherwise."""
     import hashlib
 
     import torch
@@ -880,6 +1023,7 @@ def _converted_weights(path: Path, dtype: Any) -> Path | None:
     if stat.st_size < CONVERT_MIN_BYTES or _stored_dtype(weights) != "F32":
         return None
     identity = f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{dtype}"
+    identity += f"|{language}" if language else ""
     return weights_cache_dir() / hashlib.sha256(identity.encode()).hexdigest()[:20]
 
 
@@ -924,8 +1068,9 @@ def _drop_old_conversions(keep: Path) -> None:
 def _int8_copy(path: Path, options: LoadOptions, device: Any, dtype: Any) -> Path | None:
     """The cache folder of `path`'s int8 copy when "auto" should run one (the comment at
     _INT8_STAGES says why): backend and precision auto, a CPU where auto picked fp32 (no native
-    bf16), one large fp32 safetensors file and no export of the folder's own, ONNX Runtime and
-    the exporter installed (the bundle leaves the exporter out). None otherwise."""
+    bf16), one large fp32 safetensors file and no export of the folder's own nor MMS adapter to
+    load (the exporter reads the weights as they are), ONNX Runtime and the exporter installed
+    (the bundle leaves the exporter out). None otherwise."""
     import hashlib
     import importlib.util
 
@@ -935,6 +1080,8 @@ def _int8_copy(path: Path, options: LoadOptions, device: Any, dtype: Any) -> Pat
         return None
     weights = path / "model.safetensors"
     if dtype != torch.float32 or not weights.is_file() or (path / "model.onnx").is_file():
+        return None
+    if adapter_language(path):
         return None
     stat = weights.stat()
     if stat.st_size < CONVERT_MIN_BYTES or _stored_dtype(weights) != "F32":
@@ -1055,6 +1202,28 @@ def load_model(
         return _load_model(source, options or LoadOptions(), tqdm_class)
 
 
+def _checked_files(path: Path) -> tuple[dict, Family, int | None]:
+    """config.json, the family and the CTC head's outputs (`_head_outputs`) of a resolved
+    folder whose JSON files read and whose weights hold a CTC head of config.json's size: the
+    checks every reader of a checkpoint runs before transformers sees it."""
+    config = _read_json(path / "config.json")
+    family = _family(path, config)
+    check_json(path)
+    _check_ctc_head(path, family, _vocab_size(config))
+    return config, family, _head_outputs(path, family, config)
+
+
+def check_checkpoint(source: str | os.PathLike, allow_pickle: bool = False) -> Path:
+    """The local folder of `source` (`resolve_model`) once it passed the checks `load_model`
+    runs, the vocabulary giving each output of the head one token included: an export runs
+    them before it writes anything, so that it refuses in loading's words what `transcribe`
+    refuses, rather than writing a model transformers gave a random head."""
+    path = resolve_model(source, allow_pickle=allow_pickle)
+    config, _, outputs = _checked_files(path)
+    _processor(path, config.get("pad_token_id"), outputs)
+    return path
+
+
 def _load_model(source: str | os.PathLike, options: LoadOptions, tqdm_class: Any) -> LoadedModel:
     import torch
     from huggingface_hub.errors import StrictDataclassError
@@ -1062,10 +1231,7 @@ def _load_model(source: str | os.PathLike, options: LoadOptions, tqdm_class: Any
     path = resolve_model(
         source, local_files_only=options.local_files_only, allow_pickle=options.allow_pickle
     )
-    config = _read_json(path / "config.json")
-    family = _family(path, config)
-    _check_json(path)
-    _check_ctc_head(path, family, _vocab_size(config))
+    config, family, outputs = _checked_files(path)
     device = pick_device(options.device)
     dtype = pick_dtype(options.precision, device)
     attention = pick_attention(options.attention, family, device, dtype)
@@ -1084,7 +1250,7 @@ def _load_model(source: str | os.PathLike, options: LoadOptions, tqdm_class: Any
         if light is not None:
             ctc, fe, model_config = light
         else:
-            ctc, fe = _processor(path, config.get("pad_token_id"), _vocab_size(config))
+            ctc, fe = _processor(path, config.get("pad_token_id"), outputs)
         if onnx:
             if light is None:  # the torch path's model class reads its own config
                 from transformers import AutoConfig

@@ -14,6 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import TingxieError
 
@@ -98,9 +99,32 @@ class Family:
     # whose padded frames reach the last real ones (engine.transcribe.Transcriber.pads_batches)
     pads_exactly: bool = True
 
+    def pads_exactly_with(self, config: Any) -> bool:
+        """Whether a padded batch gives each input of a model of this family with `config`
+        (its transformers config) its own output: `pads_exactly`, with a layer-norm feature
+        encoder (a group-norm one, as wav2vec2-base's, normalizes over the padding too)."""
+        return self.pads_exactly and getattr(config, "feat_extract_norm", "layer") == "layer"
+
     def encoder_layers(self, model):  # -> torch.nn.ModuleList
         """The transformer layers, bottom first (for freezing the lower N)."""
         return getattr(model, self.base_attr).encoder.layers
+
+    def supports_flash_attention(self) -> bool:
+        """Whether transformers implements flash-attention-2 for this family's CTC model, as its
+        class says (`_supports_flash_attn`; `_supports_flash_attn_2` in older releases): WavLM's
+        relative position bias has none, and from_pretrained refuses it. Imports the model
+        class (no weights): ask only where a model is being loaded."""
+        import transformers
+        from transformers.models.auto.modeling_auto import MODEL_FOR_CTC_MAPPING_NAMES
+
+        model_class = getattr(
+            transformers, MODEL_FOR_CTC_MAPPING_NAMES.get(self.model_type, ""), None
+        )
+        flags = (
+            getattr(model_class, name, None)
+            for name in ("_supports_flash_attn", "_supports_flash_attn_2")
+        )
+        return any(flag is True for flag in flags)
 
 
 FAMILIES: dict[str, Family] = {

@@ -676,8 +676,7 @@ class Transcriber:
         data2vec-audio's stacked positional convolutions carry the padding into the last
         frames (Family.pads_exactly), so padding would change them."""
         m = self.model
-        layer_norm = getattr(m.model.config, "feat_extract_norm", "layer") == "layer"
-        exact = layer_norm and m.family.pads_exactly
+        exact = m.family.pads_exactly_with(m.model.config)
         return m.runtime == "torch" and m.device.type == "cuda" and exact
 
     def chars(

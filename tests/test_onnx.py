@@ -279,3 +279,26 @@ def test_parity_needs_something_checked_and_agreement_on_silence_too():
     assert text_agreement(["", ""], ["", ""]) == 1.0
     assert text_agreement(["你好"], ["你们好啊"]) == 0.0  # never below 0
     assert text_agreement(["你好", "吗"], ["你好", "吧"]) == pytest.approx(2 / 3)
+
+
+def test_int8_parity_with_references_needs_text_agreement_too():
+    """A WavLM int8 export passed its check against a manifest with 91.9 % of its characters
+    like PyTorch's: its CER delta on 3 rows was within bounds, and agreement was not looked at
+    (without references, 98 % was the bar). The card says which bound failed."""
+    weak = Parity(0.01, 0.919, 3, cer_torch=0.40, cer_export=0.403)
+    assert not weak.passed("int8")
+    assert weak.card_lines("int8")[-1] == (
+        "- parity: FAILED: greedy text agreement 91.90 % of characters, under 98 %"
+    )
+    worse = Parity(0.01, 0.99, 3, cer_torch=0.40, cer_export=0.41)
+    assert not worse.passed("int8")
+    assert worse.card_lines("int8")[-1] == (
+        "- parity: FAILED: CER +1.00 points against the references, over +0.50"
+    )
+    both = Parity(0.01, 0.9, 3, cer_torch=0.40, cer_export=0.41).card_lines("int8")[-1]
+    assert both == (
+        "- parity: FAILED: greedy text agreement 90.00 % of characters, under 98 %; "
+        "CER +1.00 points against the references, over +0.50"
+    )
+    assert Parity(0.01, 0.99, 3, cer_torch=0.40, cer_export=0.403).passed("int8")
+    assert Parity(0.01, 0.98, 3).passed("int8") and not Parity(0.01, 0.979, 3).passed("int8")

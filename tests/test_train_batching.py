@@ -4,7 +4,13 @@ import itertools
 
 import pytest
 
-from engine.tune.batching import Cursor, padding_fraction, plan_epoch, steps_from
+from engine.tune.batching import (
+    Cursor,
+    equal_length_batches,
+    padding_fraction,
+    plan_epoch,
+    steps_from,
+)
 
 LENGTHS = [5, 40, 12, 33, 8, 21, 30, 7, 19, 25, 14, 3]
 
@@ -52,3 +58,12 @@ def test_steps_split_evenly_across_processes():
     kw = dict(max_batch_samples=60, step_samples=50, seed=0, multiple_of=2)
     for s in itertools.islice(steps_from(Cursor(), LENGTHS, **kw), 6):
         assert len(s.micro_batches) % 2 == 0
+
+
+def test_equal_length_batches_never_pad_and_fit_the_limit():
+    lengths = [5, 3, 5, 5, 3, 9, 5]
+    batches = equal_length_batches(lengths, 10)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert all(len({lengths[i] for i in b}) == 1 for b in batches)  # no padding
+    assert [len(b) for b in batches] == [1, 2, 2, 2]  # 9 alone (over the limit), 5s in twos
+    assert equal_length_batches([], 10) == []

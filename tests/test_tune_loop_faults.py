@@ -364,3 +364,39 @@ def test_a_cli_run_refused_its_output_dir_leaves_the_cache_there(corpus, tmp_pat
         assert (busy / "cache" / "train").is_dir()
     finally:
         held.close()
+
+
+# ---- the held-out CER of a model whose output padding changes ---------------------------------
+
+
+@pytest.mark.parametrize("kind", ["data2vec-audio", "group-norm wav2vec2"])
+def test_the_heldout_cer_is_measured_as_transcription_runs_the_model(tmp_path, kind):
+    """data2vec-audio's positional convolutions carry padding into the last real frames, and a
+    group-norm feature encoder normalizes over the padding too: the transcriber runs such a
+    model on each length apart, but the held-out rows ran padded into batches, so the CER
+    before and after tuning was not the one the user gets, and changed with
+    micro_batch_seconds. Measured with each row alone, the base model's CER is the same."""
+    from engine.testmodels import build_model
+    from engine.tune.events import Evaluated
+
+    model_type = "data2vec-audio" if kind == "data2vec-audio" else "wav2vec2"
+    base = build_model(tmp_path / "base", "tiny", chars="天地人和", model_type=model_type, seed=0)
+    if kind.startswith("group"):
+        config = json.loads((base / "config.json").read_text(encoding="utf-8"))
+        config.update(feat_extract_norm="group", do_stable_layer_norm=False)
+        (base / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    # clips of 0.6-1.2 s: a micro-batch of 1 s holds one, one of 8 s holds the held-out rows
+    manifest = tone_corpus(tmp_path / "data", 24, char_seconds=0.3, seed=1)
+    measured = []
+    for limit in (8.0, 1.0):
+        out = tmp_path / f"out-{limit}"
+        events = list(
+            run_job(
+                _config(
+                    (base, manifest), out, steps=1, micro_batch_seconds=limit, heldout_fraction=0.5
+                )
+            )
+        )
+        before = next(e for e in events if isinstance(e, Evaluated) and e.step == 0)
+        measured.append((before.result, before.samples))
+    assert measured[0] == measured[1]

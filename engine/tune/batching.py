@@ -49,6 +49,21 @@ def plan_epoch(
     return [batches[k] for k in rng.permutation(len(batches)).tolist()]
 
 
+def equal_length_batches(lengths: Sequence[int], max_batch_samples: int) -> list[list[int]]:
+    """Batches (lists of indices) of utterances of one length each, as many as fit
+    max_batch_samples (one at least), longest first: no padding, for a model whose output
+    padding would change (`engine.registry.Family.pads_exactly_with`)."""
+    by_length: dict[int, list[int]] = {}
+    for i, n in enumerate(lengths):
+        by_length.setdefault(n, []).append(i)
+    batches = []
+    for n in sorted(by_length, reverse=True):
+        size = max(1, max_batch_samples // max(n, 1))
+        same = by_length[n]
+        batches += [same[k : k + size] for k in range(0, len(same), size)]
+    return batches
+
+
 def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> float:
     """Share of the computed samples that are padding."""
     padded = sum(len(b) * max(lengths[i] for i in b) for b in batches if b)

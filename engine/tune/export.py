@@ -17,12 +17,27 @@ from engine.decode import CtcVocab
 from engine.lm import LM_FOLDER, add_domain_lm, decoder_chars
 from engine.model import ModelLoadError, resolve_model
 
-__all__ = ["CARD_FILE", "ModelCard", "read_card", "save_adapter", "save_merged"]
+__all__ = [
+    "ADAPTER_NOTE",
+    "CARD_FILE",
+    "ModelCard",
+    "adapter_head_size",
+    "adapter_usage",
+    "describe_adapter",
+    "read_card",
+    "save_adapter",
+    "save_merged",
+]
 
 log = logging.getLogger("tingxie.export")
 
 # The card's values as JSON beside README.md, for programs (the app's list of tuned models).
 CARD_FILE = "tingxie_card.json"
+# Beside a CTC adapter: the size of the CTC head it saves whole, one output per token of the
+# vocab.json beside it. A job that grew the vocabulary grew the head, and peft puts the adapter
+# on a base model only once that base has a head of this size (peft resizes nothing).
+ADAPTER_NOTE = "tingxie_adapter.json"
+ADAPTER_HEADING = "## Loading this adapter"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +161,68 @@ def save_adapter(peft_model, processor, target: Path, card: ModelCard) -> Path:
         peft_model.save_pretrained(tmp, safe_serialization=True, save_embedding_layers=False)
         processor.save_pretrained(tmp)
         card.write(tmp)
+        describe_adapter(tmp)
 
     log.info("saving adapter to %s", target)
     return atomic_folder(target, write)
+
+
+def adapter_head_size(folder: Path) -> int | None:
+    """The outputs of the CTC head an adapter saves whole (peft's modules_to_save); None where
+    it holds none (a Whisper adapter keeps its base's head) or its weights cannot be read."""
+    from engine.model import _tensor_header
+    from engine.registry import FAMILIES
+
+    try:
+        header = _tensor_header(folder / "adapter_model.safetensors") or {}
+    except ModelLoadError:
+        return None
+    heads = {f"base_model.model.{f.head}.weight" for f in FAMILIES.values()}
+    shapes = [header[name].get("shape") or [None] for name in heads & header.keys()]
+    return next((s[0] for s in shapes if isinstance(s[0], int)), None)
+
+
+def adapter_usage(base: str, size: int) -> str:
+    """The model card's section on putting an adapter whose CTC head has `size` outputs on
+    `base` (named as the card names it): the base is loaded with that head size first, which a
+    grown vocabulary needs (peft refuses a head of another size) and any other leaves as it
+    was."""
+    return f"""{ADAPTER_HEADING}
+
+Its CTC head has {size} outputs, one for each token of vocab.json ({ADAPTER_NOTE} says so
+for programs). Where tuning added characters, the base model's head is smaller: load the
+base with this size, then the adapter, and decode with this folder's processor.
+
+```python
+from peft import PeftModel
+from transformers import AutoModelForCTC, AutoProcessor
+
+base = AutoModelForCTC.from_pretrained(
+    "{base}", vocab_size={size}, ignore_mismatched_sizes=True
+)
+model = PeftModel.from_pretrained(base, "path/to/this/adapter").eval()
+processor = AutoProcessor.from_pretrained("path/to/this/adapter")
+```
+"""
+
+
+def describe_adapter(folder: Path) -> None:
+    """Write ADAPTER_NOTE and the README's loading section (`adapter_usage`, under the card)
+    into an adapter folder that carries a CTC head (none where it carries none); a README that
+    has the section already keeps it as it is. The base is named as adapter_config.json names
+    it."""
+    size = adapter_head_size(folder)
+    if size is None:
+        return
+    try:
+        config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+        base = str(config.get("base_model_name_or_path") or "the/base-model")
+    except (OSError, ValueError, AttributeError):  # AttributeError: JSON but no object
+        base = "the/base-model"
+    load_with = {"vocab_size": size, "ignore_mismatched_sizes": True}
+    note = {"vocab_size": size, "vocabulary": "vocab.json", "load_base_with": load_with}
+    atomic_write_text(folder / ADAPTER_NOTE, json.dumps(note, indent=2) + "\n")
+    readme = folder / "README.md"
+    card = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+    if ADAPTER_HEADING not in card:
+        atomic_write_text(readme, card + ("\n" if card else "") + adapter_usage(base, size))

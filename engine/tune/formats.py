@@ -427,17 +427,18 @@ def _tuning_lines(folder: Path) -> list[str]:
 def _export_hf(
     source: str, out: Path, allow_pickle: bool, check: Callable[[], None]
 ) -> Iterator[Stage | ExportResult]:
-    from transformers import AutoModelForCTC, AutoProcessor
+    from transformers import AutoProcessor
 
     from engine.atomic import staged_into
-    from engine.model import resolve_model
+    from engine.model import check_checkpoint, check_json, ctc_model
 
     yield "loading"
-    src = resolve_model(source, allow_pickle=allow_pickle)
-    model = AutoModelForCTC.from_pretrained(
-        src, use_safetensors=any(src.glob("*.safetensors")) or None, trust_remote_code=False
+    src = check_checkpoint(source, allow_pickle)
+    model = ctc_model(src)
+    language = check_json(src)  # of a per-language vocab.json (MMS): the one loading reads
+    processor = AutoProcessor.from_pretrained(
+        src, trust_remote_code=False, **({"target_lang": language} if language else {})
     )
-    processor = AutoProcessor.from_pretrained(src, trust_remote_code=False)
     yield "writing"
     with staged_into(out) as staging:
         tmp = staging.folder
@@ -459,6 +460,8 @@ def _export_adapter(
     from engine.atomic import staged_into
     from engine.registry import WHISPER, family_of
 
+    from .export import describe_adapter
+
     adapter = adapter_folder(source)
     if adapter is None:
         # A Whisper folder has no Hugging Face export to send its owner to instead.
@@ -467,5 +470,6 @@ def _export_adapter(
     yield "writing"
     with staged_into(out) as staging:
         shutil.copytree(adapter, staging.folder, dirs_exist_ok=True)
+        describe_adapter(staging.folder)  # an adapter saved before the note: it gains one
         check()
     yield ExportResult(out, "adapter", "none")

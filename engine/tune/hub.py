@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engine.errors import TingxieError
 
-from .export import CARD_FILE, read_card
+from .export import CARD_FILE, adapter_head_size, adapter_usage, read_card
 from .formats import adapter_folder
 
 __all__ = ["KEYRING_SERVICE", "HubError", "UploadPlan", "plan_upload", "push", "resolve_token"]
@@ -182,6 +182,9 @@ def _card(folder: Path, repo_id: str, adapter: bool) -> str:
         + ("included (calibration.json)" if calibration.is_file() else "none")
     )
     lines.append("- license: Apache-2.0 (check the base model's license before publishing)")
+    size = adapter_head_size(folder) if adapter else None
+    if size is not None:  # a grown head needs its base loaded at its size first
+        lines += ["", adapter_usage(base or "the/base-model", size).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 

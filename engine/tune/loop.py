@@ -29,7 +29,14 @@ from engine.metrics import cer
 from engine.model import LoadOptions
 from engine.normalize import describe
 
-from .batching import Cursor, Step, padding_fraction, plan_epoch, steps_from
+from .batching import (
+    Cursor,
+    Step,
+    equal_length_batches,
+    padding_fraction,
+    plan_epoch,
+    steps_from,
+)
 from .cache import (
     CheckpointError,
     DiskSpaceError,
@@ -241,7 +248,13 @@ class Job:
         from safetensors import SafetensorError
         from transformers import AutoModelForCTC, AutoProcessor
 
-        from engine.model import ModelLoadError, pick_attention, resolve_model
+        from engine.model import (
+            ModelLoadError,
+            adapter_language,
+            check_json,
+            pick_attention,
+            resolve_model,
+        )
         from engine.registry import UnsupportedModelError, family_for
 
         path = resolve_model(self.cfg.model, allow_pickle=self.cfg.allow_pickle)
@@ -251,7 +264,12 @@ class Job:
         except UnsupportedModelError as e:
             raise ModelLoadError("model.unsupported_in_folder", path=path, error=e) from e
         attention = pick_attention("auto", family, self.device, torch.float32)
-        processor = AutoProcessor.from_pretrained(path, trust_remote_code=False)
+        # the JSON files checked as loading checks them; a per-language vocab.json (MMS) read in
+        # the language loading reads, whose adapter file (where there is one) gives the head
+        language, adapter = check_json(path), adapter_language(path)
+        processor = AutoProcessor.from_pretrained(
+            path, trust_remote_code=False, **({"target_lang": language} if language else {})
+        )
         try:
             model = AutoModelForCTC.from_pretrained(
                 path,
@@ -265,6 +283,7 @@ class Job:
                 layerdrop=self.cfg.layerdrop,
                 ctc_loss_reduction="mean",
                 ctc_zero_infinity=True,
+                **({"target_lang": adapter} if adapter else {}),
             )
         except SafetensorError as e:  # a copy or download cut short: named, with what to do
             weights = path / "model.safetensors"
@@ -517,7 +536,13 @@ class Job:
         geometry = FrameGeometry.from_convs(config.conv_kernel, config.conv_stride)
         limit = int(self.cfg.micro_batch_seconds * SAMPLE_RATE)
         hyps = [""] * len(refs)
-        for batch in plan_epoch(lengths, limit, self.cfg.seed, 0):
+        # measured as transcription runs the model: padded batches only where padding changes
+        # no output (engine.transcribe.Transcriber.pads_batches)
+        if self.family.pads_exactly_with(config):
+            batches = plan_epoch(lengths, limit, self.cfg.seed, 0)
+        else:
+            batches = equal_length_batches(lengths, limit)
+        for batch in batches:
             inputs = self._collate(self.audio.read(heldout, batch), None)
             with self._autocast():
                 logits = model(**inputs).logits

@@ -65,7 +65,7 @@ _DEFAULT_CONVS = ((10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2))
 IssueKind = Literal[
     # the data cannot be read at all, no row is usable, or rows the job would refuse (blocking)
     "unusable",
-    "no_model",  # the base model is a folder path that does not exist (blocking)
+    "no_model",  # the base model is a folder path the loader refuses (blocking)
     "skipped_rows",  # some rows will not train (missing audio, too long, …)
     "unknown_chars",  # characters the model cannot write: rows skipped unless the vocabulary grows
     "no_vocabulary",  # the model's vocabulary is not at hand: unknown characters not checked
@@ -264,16 +264,21 @@ def _unusable(error: TingxieError, kind: IssueKind = "unusable") -> Issue:
     return Issue(kind, blocking=True, detail=str(error), code=error.code, params=error.params)
 
 
-def _missing_model(model: str) -> Issue | None:
-    """The blocking issue for a base model given as a folder path (by the loader's own rule,
-    `engine.model.resolve_model`) that is no folder: a typo the job would meet only once it
-    loads the model. None for a folder, or a Hub id (downloaded when the job starts)."""
-    from engine.model import ModelLoadError, looks_like_path
+def _unusable_model(config: TuneConfig, whisper: bool) -> Issue | None:
+    """The blocking issue for a base model given as a folder path (by the loader's own rule)
+    that the job's first step would refuse (`engine.model.resolve_model`): no such folder (a
+    typo), a pretrained encoder without a vocabulary, files missing. None for a CTC folder it
+    accepts, a Whisper folder (loaded its own way), or a Hub id (downloaded when the job
+    starts)."""
+    from engine.model import ModelLoadError, looks_like_path, resolve_model
 
-    path = Path(model).expanduser()
-    if path.exists() or not looks_like_path(model):
+    if not looks_like_path(config.model) or (whisper and Path(config.model).exists()):
         return None
-    return _unusable(ModelLoadError("model.folder_missing", path=path), "no_model")
+    try:
+        resolve_model(config.model, allow_pickle=config.allow_pickle)
+    except ModelLoadError as e:
+        return _unusable(e, "no_model")
+    return None
 
 
 def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
@@ -287,9 +292,9 @@ def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
     family = family_of(config.model)
     whisper = family is WHISPER  # writes any character
     vocab = None if whisper else model_vocab(config.model)
-    missing = _missing_model(config.model)
-    if missing is not None:
-        issues = [missing]
+    unusable = _unusable_model(config, whisper)
+    if unusable is not None:
+        issues = [unusable]
     elif vocab is None and not whisper:  # unknown characters cannot be told: the job says
         issues = [Issue("no_vocabulary", detail=config.model)]
     else:
