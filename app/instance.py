@@ -11,11 +11,12 @@ newline once its window has queued them. A large selection ("Open with" on thous
 is more than a socket carries at once: the sender waits until all of it is written, and the
 receiver collects each connection's bytes until the newline.
 
-Only the answer counts as handed over: a first instance that is quitting (its window closing,
-the UI thread waiting for the engine) takes the connection into the socket's backlog, reads
-nothing and answers nothing, and stops listening once its window has closed. A later start
-that got no answer opens its own window with its files (or takes the lock, once the first has
-quit) rather than exit with them lost.
+Only the answer counts as handed over. A first instance that is quitting stops listening as
+its window starts to close (before its UI thread waits for the engine, up to 15 s): a later
+start then finds the lock held and no one listening, and waits for the lock (_QUIT_MS), so that
+it opens its window on the library once the first has quit. One that connects and gets no
+answer (a first instance that hangs) opens its own window with its files rather than exit with
+them lost.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ log = logging.getLogger("tingxie.app")
 _CONNECTED = QLocalSocket.LocalSocketState.ConnectedState
 _LOCK = "app.lock"
 
-_WAIT_MS = 2000  # for the first instance's server while it is still starting
+# for the lock while its holder has no server: it is starting (and listens within moments) or
+# quitting (its window waits up to 15 s for the engine, then the library closes)
+_QUIT_MS = 20_000
 _SEND_MS = 5000  # for the first instance to take the whole message and answer (its UI thread)
 _ACK = b"ok\n"
 
@@ -78,14 +81,15 @@ class SingleInstance(QObject):
         if self._held or self._lock.tryLock(100):
             self._listen()
             return True
-        deadline = time.monotonic() + _WAIT_MS / 1000
+        deadline = time.monotonic() + _QUIT_MS / 1000
         while True:
-            if self._send(files):
+            sent = self._send(files)
+            if sent:
                 return False
             if self._lock.tryLock(100):  # the running app has quit meanwhile
                 self._listen()
                 return True
-            if time.monotonic() >= deadline:
+            if sent is False or time.monotonic() >= deadline:  # False: heard, did not answer
                 break
             time.sleep(0.1)
         log.warning("another Tingxie holds the library but did not take the files (it does not "
@@ -109,13 +113,15 @@ class SingleInstance(QObject):
         if not self._server.listen(self.name):
             log.warning("no single-instance socket (%s)", self._server.errorString())
 
-    def _send(self, files: list[str]) -> bool:
+    def _send(self, files: list[str]) -> bool | None:
         """Whether the first instance took the files: the whole message written, and its
-        answer read, within _SEND_MS."""
+        answer read, within _SEND_MS. None when no one listens or the connection was closed
+        unanswered (the first instance starts, or quits); False when it hears and does not
+        answer (it hangs)."""
         socket = QLocalSocket()
         socket.connectToServer(self.name)
         if not socket.waitForConnected(200):
-            return False
+            return None
         paths = [str(Path(f).resolve()) for f in files]
         message = json.dumps(paths).encode() + b"\n"
         socket.write(message)
@@ -130,11 +136,12 @@ class SingleInstance(QObject):
             socket.disconnectFromServer()
             return True
         unsent = socket.bytesToWrite()
-        why = "no answer" if socket.state() == _CONNECTED else socket.errorString()
+        heard = socket.state() == _CONNECTED  # else it stopped listening: it quits
+        why = "no answer" if heard else socket.errorString()
         log.warning("could not hand %d file(s) over to the running Tingxie (%d of %d bytes "
                     "unsent; %s)", len(paths), unsent, len(message), why)  # fmt: skip
         socket.abort()  # the first instance drops a message without its newline
-        return False
+        return False if heard else None
 
     def _accept(self) -> None:
         while self._server is not None and self._server.hasPendingConnections():

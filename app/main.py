@@ -98,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     window = build_window()
     instance.files_received.connect(lambda paths: bring_forward(window, paths))
-    # Closed, the window queues nothing: a later start that finds the app quitting keeps its
-    # files (and opens its own window) instead of handing them over to be lost.
-    qt.lastWindowClosed.connect(instance.stop_listening)
+    # Closing, the window queues nothing: a later start that finds the app quitting keeps its
+    # files (and opens its own window once this one has quit) instead of handing them over to
+    # be lost. Told before the window waits for the engine, so that the later start knows at
+    # once rather than after its wait for an answer.
+    window.closing.connect(instance.stop_listening)
     window.show()
     window.start()
     window.add_files(files)

@@ -172,6 +172,9 @@ class _WindowShortcuts(QObject):
 class MainWindow(QMainWindow):
     # (audio path, segments, TranscriptionInfo or None) for each finished recording or file.
     transcript_ready = Signal(str, list, object)
+    # The close is decided and the window is about to wait for the engine: it queues nothing
+    # from now on (app.main stops taking a later start's files then, not once it has closed).
+    closing = Signal()
 
     def __init__(
         self,
@@ -1420,6 +1423,7 @@ class MainWindow(QMainWindow):
         if panel is not None and not panel.save_pending() and not self._close_unsaved():
             event.ignore()  # review changes still cannot be saved, and the user stays
             return
+        self.closing.emit()
         self.stop_recording()  # at once: the file is complete; its text comes back below
         # Gone from the screen before the wait below (up to 15 s while a model loads): events
         # pass once so that the window system hears of it (Wayland sends its requests then),

@@ -76,21 +76,44 @@ def _click(qtbot, queue: FileQueue, job_id: int, column: int = 0) -> None:
 
 
 def test_files_sent_to_a_quitting_app_are_not_taken_for_handed_over(first, qtbot, tmp_path):  # noqa: F811
-    """The running app's UI thread waits for the engine while its window closes (a model still
-    loading): the second start's message sits unread, then the app quits. Old: the second
-    start exited 0 once the message was written, and the files were lost; now only the
-    running app's answer counts, and without one the second start opens its own window."""
+    """The running app's window starts to close while a second start's message sits unread;
+    the window then waits for the engine (a model still loading: up to 15 s) and the app
+    quits. Old: the second start exited 0 once the message was written, and the files were
+    lost; then it opened a window of its own 2 s later, on a library the first still held.
+    Now only the running app's answer counts, and a second start that finds it quitting waits
+    for it to quit and takes the library with its files."""
     second = _second_start(tmp_path, 2)
     try:
         assert second.stdout.readline().strip() == "claiming"
-        time.sleep(1.5)  # closing: nothing is read while the second start connects and writes
-        first.stop_listening()  # the window has closed (app.main: lastWindowClosed)
+        time.sleep(1.5)  # nothing is read while the second start connects and writes
+        first.stop_listening()  # the window starts to close (app.main: MainWindow.closing)
+        time.sleep(3)  # it waits for the engine
+        first._lock.unlock()  # the app has quit
         output = second.communicate(timeout=60)[0]
     finally:
         second.kill()
-    assert "claim True" in output, output
+    assert "claim True holding the lock" in output, output
+    assert "starting anyway" not in output, output
     qtbot.wait(300)
     assert first.received == []
+
+
+def test_the_window_stops_taking_files_before_it_waits_for_the_engine(make_window, monkeypatch):
+    """A later start learns that the app quits as its window starts to close, not after the
+    engine wait (up to 15 s): app.main stops listening on `closing`. A close the user cancels
+    says nothing."""
+    window = make_window()
+    order = []
+    window.closing.connect(lambda: order.append("closing"))
+    stop = window.handle.stop
+    monkeypatch.setattr(
+        window.handle, "stop", lambda *a, **k: (order.append("wait"), stop(*a, **k))
+    )
+    monkeypatch.setattr(window, "_confirm_dropping_files", lambda: False)
+    window.quit()  # the user's Quit, then Cancel
+    assert window.isVisible() and order == []
+    window.close()
+    assert order == ["closing", "wait"]
 
 
 # ---- 4. a click on the row shown already ----------------------------------------------------

@@ -36,7 +36,9 @@ qt = QCoreApplication([])
 files = [f"/nowhere/a/long/folder/name/recording-{i:05d}-of-the-meeting.wav"
          for i in range(int(sys.argv[2]))]
 print("claiming", flush=True)
-print("claim", instance.SingleInstance(Path(sys.argv[1])).claim(files), flush=True)
+one = instance.SingleInstance(Path(sys.argv[1]))
+claimed = one.claim(files)
+print("claim", claimed, "holding the lock" if one._lock.isLocked() else "", flush=True)
 """
 
 
