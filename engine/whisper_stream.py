@@ -136,7 +136,8 @@ class WhisperStreamer:
         self._buf_start = 0  # absolute sample of _buf[0]
         self._received = 0
         self._decoded_to = 0
-        self._committed_text = ""
+        self._committed_text = ""  # what is committed, as characters (repeats are matched on)
+        self._written = ""  # and as written, with what follows each (a space, a mark): the prompt
         self._committed_end = 0.0  # seconds: end of the last committed character
         self._previous: list[Char] = []  # the last decode's uncommitted characters
         self._pending_pauses: list[int] = []
@@ -184,7 +185,7 @@ class WhisperStreamer:
         if len(samples) < _MIN_DECODE_SECONDS * SAMPLE_RATE and not whole:
             return []
         self.samples_decoded += len(samples)
-        prompt = self.decoding.initial_prompt + self._committed_text[-_PROMPT_CHARS:]
+        prompt = self.decoding.initial_prompt + self._written[-_PROMPT_CHARS:]
         chars = self.transcriber.decode(
             samples, self.decoding, offset=self._buf_start / SAMPLE_RATE, prompt=prompt
         )
@@ -231,6 +232,9 @@ class WhisperStreamer:
         if chars:
             self._segments.chars += list(chars)
             self._committed_text += "".join(c.text for c in chars)
+            self._written = (self._written + "".join(c.text + c.after for c in chars))[
+                -_PROMPT_CHARS:
+            ]
             self._committed_end = max(self._committed_end, chars[-1].end)
 
     def _trim(self, stop: int) -> None:

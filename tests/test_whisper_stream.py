@@ -210,8 +210,10 @@ class _Worded:
 
     def __init__(self, words: list[tuple[str, float, float]]) -> None:
         self.words = words
+        self.prompts: list[str | None] = []
 
     def decode(self, samples, options=None, *, offset=0.0, prompt=None):
+        self.prompts.append(prompt)
         end = offset + len(samples) / SR
         said = [
             SimpleNamespace(word=w, start=s - offset, end=e - offset, probability=0.9)
@@ -238,6 +240,9 @@ def test_a_space_between_latin_words_survives_a_commit_point_between_them():
         assert _written(c for u in live + final for c in u.committed) == expected, block
         segments = [u.segment for u in live + final if u.segment is not None]
         assert [_written(s.chars) for s in segments] == [expected], block
+        # the prompt continues the text as written (it read "DeepLearning" without the space)
+        assert any("Deep Learning, AI" in (p or "") for p in decoder.prompts), block
+        assert not any("DeepLearning" in (p or "") for p in decoder.prompts), block
 
 
 def test_a_space_between_latin_words_survives_a_buffer_cut_between_them():
