@@ -311,6 +311,14 @@ ZH: dict[str, str] = {
         "无法写入录音 {path}（{detail}）；前 {seconds:.1f} 秒已保存在那里；"
         "请释放该磁盘的空间，然后重新录音"
     ),
+    "recording.too_long": (
+        "录音已达到 WAV 文件能容纳的最长时长（{hours:.1f} 小时），已停止；"
+        "已录下的内容保存在 {path}；请开始新的录音以继续"
+    ),
+    "recording.failed": (
+        "录音 {path} 因意外错误而停止（{detail}）；已录下的内容保存在那里；"
+        "请开始新的录音以继续，并报告此错误"
+    ),
     "lm.bad_folder": (
         "{path}：无法读取语言模型（{detail}）；请重新复制模型文件夹，"
         "或不用它解码（--decoder greedy）"

@@ -319,6 +319,14 @@ MESSAGES: dict[str, str] = {
         "recording could not be written to {path} ({detail}); the first {seconds:.1f} s are "
         "saved there; free some space on that disk, then record again"
     ),
+    "recording.too_long": (
+        "the recording reached the longest a WAV file can hold ({hours:.1f} h) and stopped; "
+        "the audio so far is saved in {path}; start a new recording to go on"
+    ),
+    "recording.failed": (
+        "recording to {path} stopped on an unexpected error ({detail}); the audio so far is "
+        "saved there; start a new recording to go on, and report this error"
+    ),
     "recording.not_a_recording": (
         "{path}: not a Tingxie recording (no WAV header); it cannot be recovered"
     ),

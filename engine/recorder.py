@@ -1,12 +1,13 @@
 """Microphone capture (sounddevice / PortAudio), written to disk as it is captured.
 
 The PortAudio callback only copies each block into a queue. A writer thread resamples it to
-16 kHz mono, appends it to a 16-bit WAV, hands it to `on_audio`, and every `SYNC_SECONDS`
-rewrites the WAV header and fsyncs, so the file on disk is always a valid WAV that is at most
-that much behind the microphone. A sidecar marker (`<name>.wav.recording`) exists while the
-recording runs and is removed by a clean `stop()`; `find_unfinished` lists the recordings whose
-marker was left behind by a crash or kill (or put back by `mark_unfinished`: the app closed
-before it kept the transcript), and `recover` repairs them.
+16 kHz mono, appends it to a 16-bit WAV, hands `on_audio` the samples as written, and every
+`SYNC_SECONDS` rewrites the WAV header and fsyncs, so the file on disk is always a valid WAV
+that is at most that much behind the microphone (a recording stops at the ~37.3 h a WAV can
+hold). A sidecar marker (`<name>.wav.recording`) exists while the recording runs and is removed
+by a clean `stop()`; `find_unfinished` lists the recordings whose marker was left behind by a
+crash or kill (or put back by `mark_unfinished`: the app closed before it kept the
+transcript), and `recover` repairs them.
 
 sounddevice is imported on first use (`_portaudio`), not with this module: importing it loads
 the PortAudio system library, and where that is missing (libportaudio2 not installed) only
@@ -54,6 +55,10 @@ FIRST_BLOCK_SECONDS = 10.0  # ... except before the first block (audio servers s
 MARKER_SUFFIX = ".recording"
 _HEADER_BYTES = 44  # canonical PCM WAV header
 _SAMPLE_BYTES = 2  # 16-bit PCM
+# The header counts bytes in unsigned 32 bits, the RIFF size being the data's plus 36: at most
+# 4 GiB less 38 bytes of samples, ~37.3 h at 16 kHz. A recording stops there.
+_MAX_DATA_BYTES = (2**32 - 1 - 36) // _SAMPLE_BYTES * _SAMPLE_BYTES
+_MAX_FRAMES = _MAX_DATA_BYTES // _SAMPLE_BYTES
 _STOP = object()  # queue sentinel
 _ACTIVE: set[Path] = set()  # recordings this process is writing now (not "unfinished")
 
@@ -249,7 +254,13 @@ def _open_settings(device: InputDevice) -> tuple[int, int]:
     """(sample rate, channels) the device accepts: 16 kHz mono if it can, else its own rate."""
     sd = _portaudio()
     native = round(device.default_samplerate) or SAMPLE_RATE
-    tries = [(SAMPLE_RATE, 1), (native, 1), (native, min(device.channels, 2))]
+    # last, all its channels: some arrays (ReSpeaker) open with those only; all are mixed to mono
+    tries = [
+        (SAMPLE_RATE, 1),
+        (native, 1),
+        (native, min(device.channels, 2)),
+        (native, device.channels),
+    ]
     last: Exception | None = None
     for rate, channels in dict.fromkeys(tries):
         try:
@@ -284,10 +295,18 @@ class _WavAppender:
             self.discard()
             raise
 
-    def append(self, samples: np.ndarray) -> None:
-        pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
+    @property
+    def full(self) -> bool:
+        """Whether the header can count no more samples (~37.3 h)."""
+        return self.frames >= _MAX_FRAMES
+
+    def append(self, samples: np.ndarray) -> np.ndarray:
+        """Append float samples as 16-bit, as many as the header can still count. Returns those
+        written, as the file holds them (int16)."""
+        pcm = _pcm16(samples[: _MAX_FRAMES - self.frames])
         self._fh.write(pcm.tobytes())
         self.frames += len(pcm)
+        return pcm
 
     def sync(self) -> None:
         """Write the header for what has been appended and push everything to the disk."""
@@ -319,6 +338,11 @@ class _WavAppender:
         return data / _SAMPLE_BYTES / SAMPLE_RATE
 
 
+def _pcm16(samples: np.ndarray) -> np.ndarray:
+    """float samples (clipped to ±1) as 16-bit PCM, rounded."""
+    return (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
+
+
 def _wav_header(data_bytes: int, rate: int = SAMPLE_RATE) -> bytes:
     byte_rate = rate * _SAMPLE_BYTES
     return (
@@ -329,9 +353,10 @@ def _wav_header(data_bytes: int, rate: int = SAMPLE_RATE) -> bytes:
 
 
 def _fit_header(fh, size: int) -> int:
-    """Cut an open WAV of `size` bytes to the whole samples it holds and write the header for
-    them (shrinking and rewriting 44 bytes need no new disk space). Returns the data bytes."""
-    data = max(0, size - _HEADER_BYTES) // _SAMPLE_BYTES * _SAMPLE_BYTES
+    """Cut an open WAV of `size` bytes to the whole samples it holds, at most those a header can
+    count (an older version wrote past them, by up to a sync), and write the header for them
+    (shrinking and rewriting 44 bytes need no new disk space). Returns the data bytes."""
+    data = min(max(0, size - _HEADER_BYTES) // _SAMPLE_BYTES * _SAMPLE_BYTES, _MAX_DATA_BYTES)
     fh.truncate(_HEADER_BYTES + data)
     fh.seek(0)
     fh.write(_wav_header(data))
@@ -371,10 +396,12 @@ def _folder_error(path: Path, error: OSError) -> MicrophoneError:
 class Recorder:
     """Records one microphone to `path` (a new 16 kHz mono WAV) until `stop()`.
 
-    `on_audio` receives each block as 16 kHz mono float32, from the recorder's writer thread
-    (never the UI thread; keep it cheap). `on_error` receives a `MicrophoneError` if the device
-    fails mid-recording; the audio captured so far stays in `path`, and `stop()` raises it too.
-    To change device, stop this recorder and start a new one.
+    `on_audio` receives each block as 16 kHz mono float32, exactly the samples `load_audio`
+    reads back from the file (16-bit / 32768: live text and the file's text come from the same
+    audio), from the recorder's writer thread (never the UI thread; keep it cheap). `on_error`
+    receives a `MicrophoneError` if the recording ends by itself (the device lost, the disk
+    full, the WAV's ~37.3 h reached); the audio captured so far stays in `path`, and `stop()`
+    raises it too. To change device, stop this recorder and start a new one.
     """
 
     def __init__(
@@ -397,6 +424,7 @@ class Recorder:
         self._stream: Any = None  # the sounddevice.InputStream while recording
         self._writer: threading.Thread | None = None
         self._stopping = False
+        self._ended = False  # the writer is done: the device's audio is dropped until stop()
         self._disk_error: OSError | None = None
 
     @property
@@ -497,7 +525,7 @@ class Recorder:
 
     # PortAudio's thread: copy and queue, nothing else.
     def _callback(self, indata: np.ndarray, frames: int, time, status) -> None:
-        if not self._paused.is_set():
+        if not self._paused.is_set() and not self._ended:
             self._queue.put(indata.copy())
 
     def _finished(self) -> None:
@@ -505,43 +533,63 @@ class Recorder:
             self._queue.put(_STOP)
 
     def _write_loop(self) -> None:
-        """Writer thread: resample, append, sync every SYNC_SECONDS, detect a lost device."""
-        since_sync = 0
-        sync_every = round(SYNC_SECONDS * SAMPLE_RATE)
-        timeout = max(FIRST_BLOCK_SECONDS, LOST_AFTER_SECONDS)
+        """Writer thread: write until the recording ends; every way it ends reaches `_close`,
+        and every failure `on_error`."""
         try:
-            while True:
-                try:
-                    block = self._queue.get(timeout=timeout)
-                except queue.Empty:
-                    if self._paused.is_set():
-                        continue
-                    self._fail(self._lost("microphone.stalled"))
-                    break
-                if block is _STOP:
-                    if not self._stopping:
-                        self._fail(self._lost("microphone.disappeared"))
-                    self._flush_resampler()
-                    break
-                timeout = LOST_AFTER_SECONDS
-                audio = self._resampler.process(block)
-                self._emit(audio)
-                since_sync += len(audio)
-                if since_sync >= sync_every:
-                    self._wav.sync()
-                    since_sync = 0
+            self._write_blocks()
         except OSError as e:  # disk full, folder removed: keep what reached the disk
+            # (the resampler's last samples are not flushed: this file takes no more writes)
             self._disk_error = e
+        except Exception as e:  # a bug: never a thread that dies unheard
+            log.exception("writing %s failed", self.path)
+            detail = f"{type(e).__name__}: {e}"
+            self._fail(MicrophoneError("recording.failed", path=self.path, detail=detail))
         finally:
             self._close()
 
+    def _write_blocks(self) -> None:
+        """Resample, append, sync every SYNC_SECONDS, until stopped, the device is lost, or the
+        WAV is full; then the resampler's last samples, unless full."""
+        since_sync = 0
+        sync_every = round(SYNC_SECONDS * SAMPLE_RATE)
+        timeout = max(FIRST_BLOCK_SECONDS, LOST_AFTER_SECONDS)
+        while (block := self._next_block(timeout)) is not _STOP:
+            timeout = LOST_AFTER_SECONDS
+            audio = self._resampler.process(block)
+            self._emit(audio)
+            if self._wav.full:
+                hours = _MAX_FRAMES / SAMPLE_RATE / 3600
+                self._fail(MicrophoneError("recording.too_long", path=self.path, hours=hours))
+                return
+            since_sync += len(audio)
+            if since_sync >= sync_every:
+                self._wav.sync()
+                since_sync = 0
+        self._flush_resampler()
+
+    def _next_block(self, timeout: float) -> Any:
+        """The device's next block, or _STOP when the recording ends: stopped, or the device
+        lost (gone, or silent for `timeout` seconds unpaused), which is reported."""
+        while True:
+            try:
+                block = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                if self._paused.is_set():
+                    continue
+                self._fail(self._lost("microphone.stalled"))
+                return _STOP
+            if block is _STOP and not self._stopping:
+                self._fail(self._lost("microphone.disappeared"))
+            return block
+
     def _emit(self, audio: np.ndarray) -> None:
+        """Append `audio` and hand `on_audio` what the file holds of it (as it reads back)."""
         if len(audio) == 0:
             return
-        self._wav.append(audio)
-        if self.on_audio is not None:
+        written = self._wav.append(audio)
+        if self.on_audio is not None and len(written):
             try:
-                self.on_audio(audio)
+                self.on_audio(written * np.float32(1 / 32768))
             except Exception:  # a listener's bug must not stop the recording
                 log.exception("on_audio failed; recording continues")
 
@@ -550,6 +598,7 @@ class Recorder:
             self._emit(self._resampler.process(np.zeros((0, 1), np.float32), last=True))
 
     def _close(self) -> None:
+        self._ended = True
         _ACTIVE.discard(self.path)
         if self._disk_error is None:
             try:

@@ -22,6 +22,7 @@ import sounddevice as sd
 import soundfile as sf
 
 from engine import recorder as rec
+from engine.audio import load_audio
 
 SR = 16_000
 
@@ -183,7 +184,7 @@ def test_records_16k_directly_and_streams_the_same_audio(fake_sd, tmp_path):
     audio, rate = sf.read(tmp_path / "a.wav", dtype="float32")
     assert rate == SR and len(audio) == len(sent)
     np.testing.assert_allclose(audio, sent, atol=1 / 16000)
-    np.testing.assert_allclose(np.concatenate(got), sent, atol=1e-6)
+    np.testing.assert_array_equal(np.concatenate(got), audio)  # what the file holds
     assert all(b.dtype == np.float32 and b.ndim == 1 for b in got)
     assert rec.find_unfinished(tmp_path) == []  # a clean stop leaves no marker
     assert stream.closed
@@ -217,6 +218,38 @@ def test_stereo_only_device_is_mixed_down(fake_sd, tmp_path):
     assert rate == SR and audio.ndim == 1 and abs(len(audio) - SR) <= 2
     middle = slice(SR // 4, -SR // 4)
     np.testing.assert_allclose(audio[middle], known_signal(SR)[middle], atol=0.02)
+
+
+@pytest.mark.parametrize("rate", [16_000, 48_000])
+def test_live_audio_is_the_files_audio_sample_for_sample(fake_sd, tmp_path, rate):
+    """`on_audio` gets the samples transcribing the file reads back (16-bit / 32768), not the
+    float32 the file was rounded from: live text and the file's text come from the same audio.
+    (Before: up to 1/30000 apart, enough to move a pause or a character.)"""
+    fake_sd(device("USB mic", 1, rate=float(rate)), accepts=lambda r, ch: r == rate)
+    got = []
+    r = rec.Recorder(tmp_path / "a.wav", on_audio=got.append)
+    r.start()
+    FakeStream.made[-1].feed(1.0)
+    r.stop()
+    live = np.concatenate(got)
+    assert live.dtype == np.float32 and abs(len(live) - SR) <= 2
+    np.testing.assert_array_equal(live, load_audio(tmp_path / "a.wav"))
+
+
+def test_a_device_that_takes_only_its_own_channel_count_is_mixed_down(fake_sd, tmp_path):
+    """A microphone array (ReSpeaker-style) opens with all its 6 channels or not at all.
+    (Before: only 1 or 2 channels were tried, and it could not be opened.)"""
+    name = "ReSpeaker 4 Mic Array (UAC1.0): USB Audio (hw:2,0)"
+    fake_sd(device(name, 6, rate=16_000.0), accepts=lambda rate, ch: ch == 6)
+    r = rec.Recorder(tmp_path / "a.wav")
+    r.start()
+    stream = FakeStream.made[-1]
+    assert (stream.samplerate, stream.channels) == (SR, 6)
+    sent = stream.feed(1.0)
+    r.stop()
+    audio, rate = sf.read(tmp_path / "a.wav", dtype="float32")
+    assert rate == SR and audio.ndim == 1
+    np.testing.assert_allclose(audio, sent, atol=1 / 16000)
 
 
 def test_a_failing_listener_does_not_stop_the_recording(fake_sd, tmp_path):
