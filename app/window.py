@@ -1114,22 +1114,20 @@ class MainWindow(QMainWindow):
         """Call `speaker` `name` everywhere in the transcript shown: its labels, its exports
         and, once it is in the library, there. Undoable: on the Review page's stack when the
         transcript is open there, else on this page's (Ctrl+Z, or the view's menu). An empty
-        name gives back 说话人 N."""
+        name gives back 说话人 N. The name shown, typed again (the rename box starts with it),
+        renames nothing."""
         doc = self.documents[self.current]
+        shown = self.transcript.speaker_label(speaker)
+        new = speaker_name(speaker, renamed_speakers(doc.speaker_names, speaker, name))
+        if new == shown:
+            return
         panel = self.review_panel
         session = panel.session if panel is not None else None
         if doc.tid is not None and session is not None and session.tid == doc.tid:
             panel.rename_speaker(speaker, name)  # its undo stack; _review_changed follows
             return
         before = doc.speaker_names.get(speaker, "")
-        if name.strip() == before:
-            return
-        label = partial(
-            tr,
-            "undo.rename_speaker",
-            old=self.transcript.speaker_label(speaker),
-            name=name.strip() or speaker_name(speaker),
-        )
+        label = partial(tr, "undo.rename_speaker", old=shown, name=new)
         rename = partial(self._name_speaker, doc)
         self._undo_stack(doc).push(RenameSpeakerCommand(rename, speaker, before, name, label))
 

@@ -1,7 +1,7 @@
 """Diarization error rate of engine.speakers on conversations built from real voices.
 
     .venv/bin/python bench/bench_speakers.py [--split test|dev] [--count 15] [--seed 0]
-        [--threshold T] [--method agglomerative|spectral] [--sweep T1,T2,...]
+        [--threshold T] [--window S] [--hop S] [--min-turn S] [--sweep T1,T2,...]
 
 Conversations are built (seeded) from the real Mandarin clips of ../shared/audio: 2-4
 different voices take turns, each turn one or two of a voice's utterances (its clips cut at
@@ -9,13 +9,13 @@ their own pauses), with pauses of 0.2-1.2 s between turns and about one change i
 overlapping the previous turn by 0.3-0.8 s. Every clip is brought to the same speech level
 (±3 dB at random per voice) and a common noise floor is added, so loudness alone does not tell
 voices apart. The reference says who speaks when from the clips' own energy (20 ms frames
-within 35 dB of the clip's loudest, gaps under 0.3 s bridged), not from the VAD the system
+within 45 dB of the clip's loudest, gaps under 0.3 s bridged), not from the VAD the system
 uses.
 
 Clips that may hold the same voice count as one voice (AISHELL-1 speaker S0764's two
 utterances; the FunASR demo's wav, its mp3 copy left out; the four Step-Audio-EditX prompts,
 whose speakers are not stated), and the two-speaker MOSS-TTSD excerpt is left out (who speaks
-when in it is not annotated): 17 voices. They are split (seeded) into development voices, on
+when in it is not annotated): 15 voices. They are split (seeded) into development voices, on
 which the defaults of engine.speakers.SpeakerOptions were chosen (`--split dev --sweep`), and
 test voices, which the reported figure uses: no test voice was heard while tuning. Both are
 real recordings from different sources, so each voice also brings its own room and
@@ -25,8 +25,12 @@ DER is pyannote.metrics' DiarizationErrorRate (missed speech + false alarm + con
 the reference speech, with the optimal mapping of found to true speakers), over all
 conversations together, with no forgiveness collar and overlaps scored (the strict setting);
 each line also shows it with the customary 0.25 s collar. The number of speakers is found
-automatically (the default); each line also shows DER when it is given. The last line:
+automatically (the default); each line also shows DER when it is given. DER hides a voice
+split in two (its smaller part costs little), so the number of speakers found is scored too:
+the conversations where it differs from the true number, and how many of those found too many.
+The last lines:
 
+    speaker count wrong: W of N conversations (M too many)
     DER: X %  (N conversations, 2-4 speakers)
 """
 
@@ -82,7 +86,20 @@ VOICES = {
 SPLIT_SEED = 17
 SPEECH_DBFS = -26.0  # every clip's speech level before the per-voice jitter
 NOISE_DBFS = -60.0  # the common noise floor
+REFERENCE_RANGE_DB = 45.0  # reference speech: frames within this much of a clip's loudest
 _FRAME = 320  # 20 ms energy frames for the reference
+
+
+@dataclass(frozen=True)
+class Scores:
+    """What `score` measured over a set of conversations."""
+
+    strict: float  # DER, no collar, overlaps scored
+    collar: float  # DER with a 0.25 s collar
+    given: float  # DER with the number of speakers given
+    wrong_count: int  # conversations whose number of speakers found is not the true one
+    too_many: int  # of those, the ones where more were found
+    conversations: int
 
 
 @dataclass(frozen=True)
@@ -102,12 +119,12 @@ class Conversation:
 
 def energy_speech(audio: np.ndarray, above_noise_db: float = 10.0, bridge: float = 0.3):
     """(start, end) seconds of the 20 ms frames louder than the clip's noise floor (its 5th
-    percentile frame) by above_noise_db, and within 45 dB of its loudest; gaps shorter than
-    `bridge` joined, stretches under 0.1 s dropped."""
+    percentile frame) by above_noise_db, and within REFERENCE_RANGE_DB of its loudest; gaps
+    shorter than `bridge` joined, stretches under 0.1 s dropped."""
     n = len(audio) // _FRAME
     frames = audio[: n * _FRAME].reshape(n, _FRAME)
     db = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
-    active = db > max(np.percentile(db, 5) + above_noise_db, db.max() - 45)
+    active = db > max(np.percentile(db, 5) + above_noise_db, db.max() - REFERENCE_RANGE_DB)
     spans: list[list[float]] = []
     for i in np.flatnonzero(active):
         start, end = i * _FRAME / SAMPLE_RATE, (i + 1) * _FRAME / SAMPLE_RATE
@@ -235,8 +252,8 @@ def annotation(turns, uri: str):
     return a
 
 
-def score(convs: list[Conversation], options: SpeakerOptions, verbose: bool = True):
-    """(strict DER, DER with a 0.25 s collar, DER with the number of speakers given)."""
+def score(convs: list[Conversation], options: SpeakerOptions, verbose: bool = True) -> Scores:
+    """DER three ways, and how often the number of speakers found is wrong."""
     from pyannote.metrics.diarization import DiarizationErrorRate
 
     strict, collar, given = (
@@ -246,6 +263,7 @@ def score(convs: list[Conversation], options: SpeakerOptions, verbose: bool = Tr
     )
     from pyannote.core import Segment, Timeline
 
+    wrong = too_many = 0
     for conv in convs:
         uem = Timeline([Segment(0, len(conv.audio) / SAMPLE_RATE)])
         ref = annotation(conv.reference, conv.name)
@@ -256,6 +274,8 @@ def score(convs: list[Conversation], options: SpeakerOptions, verbose: bool = Tr
         c = collar(ref, hyp, uem=uem)
         g = given(ref, annotation(known, conv.name), uem=uem)
         found = len({t.speaker for t in turns})
+        wrong += found != len(conv.voices)
+        too_many += found > len(conv.voices)
         if verbose:
             print(
                 f"{conv.name}  {len(conv.audio) / SAMPLE_RATE:5.1f} s  "
@@ -263,7 +283,15 @@ def score(convs: list[Conversation], options: SpeakerOptions, verbose: bool = Tr
                 f"(collar 0.25 s: {100 * c:5.1f} %; speakers given: {100 * g:5.1f} %)",
                 flush=True,
             )
-    return abs(strict), abs(collar), abs(given)
+    return Scores(abs(strict), abs(collar), abs(given), wrong, too_many, len(convs))
+
+
+def count_line(scores: Scores) -> str:
+    """How often the number of speakers found was wrong: DER hides over-splitting."""
+    return (
+        f"speaker count wrong: {scores.wrong_count} of {scores.conversations} conversations "
+        f"({scores.too_many} too many)"
+    )
 
 
 def speaker_threshold(text: str) -> float:
@@ -285,7 +313,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--count", type=positive_int, default=30, help="conversations (default 30)")
     p.add_argument("--seed", type=int, default=None, help="default: 0 (test), 1000 (dev)")
     p.add_argument("--threshold", type=speaker_threshold, default=None)
-    p.add_argument("--method", choices=("agglomerative", "spectral"), default=None)
     p.add_argument("--window", type=float, default=None, help="embedding window, seconds")
     p.add_argument("--hop", type=float, default=None, help="step between windows, seconds")
     p.add_argument("--min-turn", type=float, default=None, help="shortest turn, seconds")
@@ -295,7 +322,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     overrides = {
         "threshold": args.threshold,
-        "method": args.method,
         "window_seconds": args.window,
         "hop_seconds": args.hop,
         "min_turn_seconds": args.min_turn,
@@ -320,15 +346,22 @@ def main() -> None:
     print(f"{len(convs)} conversations, {minutes:.1f} min; {options}")
     if args.sweep:
         for value in args.sweep:
-            s, c, _ = score(convs, replace(options, threshold=value), verbose=False)
-            print(f"threshold {value:.3f}: DER {100 * s:5.1f} %  (collar 0.25 s: {100 * c:5.1f} %)")
+            s = score(convs, replace(options, threshold=value), verbose=False)
+            print(
+                f"threshold {value:.3f}: DER {100 * s.strict:5.1f} %  "
+                f"(collar 0.25 s: {100 * s.collar:5.1f} %); {count_line(s)}"
+            )
         return
     began = time.perf_counter()
-    strict, collar, given = score(convs, options)
+    scores = score(convs, options)
     seconds = time.perf_counter() - began
-    print(f"collar 0.25 s: {100 * collar:.1f} %; number of speakers given: {100 * given:.1f} %")
+    print(
+        f"collar 0.25 s: {100 * scores.collar:.1f} %; "
+        f"number of speakers given: {100 * scores.given:.1f} %"
+    )
     print(f"diarized {minutes:.1f} min twice in {seconds:.0f} s")
-    print(f"DER: {100 * strict:.1f} %  ({len(convs)} conversations, 2-4 speakers)")
+    print(count_line(scores))
+    print(f"DER: {100 * scores.strict:.1f} %  ({len(convs)} conversations, 2-4 speakers)")
 
 
 if __name__ == "__main__":

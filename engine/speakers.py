@@ -2,11 +2,12 @@
 
 Stages, each testable alone: speech stretches (engine.vad.find_speech) → fixed-length windows
 over them (`speech_windows`) → one voice embedding per window (a `SpeakerEmbedder`) →
-clustering of the embeddings (`cluster`, scikit-learn; the number of speakers given or found by
-a distance threshold) → a speaker for every stretch of speech (`turns_from_windows`) → a speaker
-on every segment of a transcript, a segment split where the speaker changes inside it
-(`assign_speakers`). Only `diarize` and the embedders touch a model; everything else is pure
-arithmetic on arrays and records.
+clustering of the embeddings (`cluster_windows`: `cluster`, scikit-learn, the number of
+speakers given or found by a distance threshold, over the windows of stretches long enough) → a
+speaker for every stretch of speech (`turns_from_windows`) → a speaker on every segment of a
+transcript, a segment split where the speaker changes inside it (`assign_speakers`). Only
+`diarize` and the embedders touch a model; everything else is pure arithmetic on arrays and
+records.
 
 The embedder is pluggable (`register_embedder`). The one shipped is Resemblyzer's speaker
 encoder (a GE2E d-vector LSTM, Apache-2.0), because its trained weights come inside its PyPI
@@ -37,6 +38,7 @@ from .results import Char, Segment
 __all__ = [
     "EMBEDDERS",
     "MAX_WINDOWS",
+    "MIN_CLUSTERED_SPEECH",
     "ResemblyzerEmbedder",
     "SpeakerEmbedder",
     "SpeakerOptions",
@@ -48,6 +50,7 @@ __all__ = [
     "ensure_available",
     "label_speakers",
     "load_embedder",
+    "plan_windows",
     "register_embedder",
     "speech_windows",
     "turns_from_windows",
@@ -57,8 +60,14 @@ log = logging.getLogger("tingxie.speakers")
 
 # Seconds of audio one label of `turns_from_windows` covers (the resolution of turn edges).
 _FRAME_SECONDS = 0.02
+# A stretch of speech shorter than this (seconds) is too little voice to found a speaker on:
+# its window, mostly the silence or the neighbours around it, is left out of the clustering
+# and joins the nearest speaker found without it (with --speakers 2, a 0.35 s fragment took
+# the second speaker and merged the real second voice into the first).
+MIN_CLUSTERED_SPEECH = 0.8
 # Most windows clustered at once: their distance matrix (8 bytes a pair) stays at 32 MB and
-# the clustering at seconds; a recording with more speech takes longer steps.
+# the clustering at seconds. A recording with more speech takes longer steps, and past that
+# (many stretches shorter than a window, one window each) windows evenly spread (`plan_windows`).
 MAX_WINDOWS = 2000
 INSTALL_HINT = "pip install 'tingxie[speakers]'"
 
@@ -298,6 +307,23 @@ def speech_windows(
     return out
 
 
+def plan_windows(
+    regions: Sequence[tuple[float, float]], duration: float, options: SpeakerOptions
+) -> list[tuple[float, float]]:
+    """`speech_windows` over a recording, at most MAX_WINDOWS of them: the step grows with the
+    speech, and when stretches shorter than a window (one window each, whatever the step) still
+    give too many, windows evenly spread over them are kept; the speech of a window left out
+    takes the speaker of the nearest one kept (`turns_from_windows`). 3 h of 2 s stretches gave
+    4320 windows, 633 MiB of audio cut at once."""
+    speech = sum(end - start for start, end in regions)
+    hop = max(options.hop_seconds, speech / MAX_WINDOWS)  # past a window long: gaps between
+    windows = speech_windows(regions, duration, options.window_seconds, hop)
+    if len(windows) <= MAX_WINDOWS:
+        return windows
+    keep = np.unique(np.linspace(0, len(windows) - 1, MAX_WINDOWS).round().astype(int))
+    return [windows[i] for i in keep]
+
+
 def _first_appearance(labels: np.ndarray) -> np.ndarray:
     """Renumber labels 0, 1, 2, … in the order they first occur."""
     order = {}
@@ -338,6 +364,44 @@ def cluster(embeddings: np.ndarray, options: SpeakerOptions | None = None) -> np
     labels = AgglomerativeClustering(
         n_clusters=count, metric="precomputed", linkage="average"
     ).fit_predict(distances)
+    return _first_appearance(labels)
+
+
+def stretch_speech(
+    regions: Sequence[tuple[float, float]], windows: Sequence[tuple[float, float]]
+) -> np.ndarray:
+    """Seconds of speech in the stretch each window was made for (the stretch its centre lies
+    in, else the nearest one before it).
+
+    >>> stretch_speech([(1.0, 3.0), (5.0, 5.5)], [(1.0, 2.6), (1.4, 3.0), (4.45, 6.05)]).tolist()
+    [2.0, 2.0, 0.5]
+    """
+    if not regions:
+        return np.zeros(len(windows))
+    starts = np.array([start for start, _ in regions])
+    lengths = np.array([end - start for start, end in regions])
+    centres = np.array([(a + b) / 2 for a, b in windows]).reshape(-1)
+    return lengths[np.clip(np.searchsorted(starts, centres, side="right") - 1, 0, None)]
+
+
+def cluster_windows(
+    embeddings: np.ndarray, speech: np.ndarray, options: SpeakerOptions | None = None
+) -> np.ndarray:
+    """`cluster` over the windows of stretches holding at least MIN_CLUSTERED_SPEECH seconds
+    of speech (`speech`: each window's, from `stretch_speech`); each other window takes the
+    speaker whose mean embedding is nearest (cosine). All windows are clustered when fewer
+    than two are long enough."""
+    voiced = np.asarray(speech) >= MIN_CLUSTERED_SPEECH
+    if voiced.sum() < 2 or voiced.all():
+        return cluster(embeddings, options)
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    labels = np.empty(len(unit), dtype=int)
+    labels[voiced] = cluster(unit[voiced], options)
+    centroids = np.stack(
+        [unit[voiced][labels[voiced] == k].mean(axis=0) for k in range(labels[voiced].max() + 1)]
+    )
+    labels[~voiced] = (unit[~voiced] @ centroids.T).argmax(axis=1)
     return _first_appearance(labels)
 
 
@@ -498,13 +562,31 @@ def assign_speakers(
 # ---- the model-facing step ----------------------------------------------------------------
 
 
-def _cut_windows(audio: np.ndarray, windows: Sequence[tuple[float, float]], length: int):
+def _cut_windows(
+    audio: np.ndarray, windows: Sequence[tuple[float, float]], length: int
+) -> np.ndarray:
     out = np.zeros((len(windows), length), np.float32)
     for i, (start, _) in enumerate(windows):
         first = round(start * SAMPLE_RATE)
         piece = audio[first : first + length]
         out[i, : len(piece)] = piece
     return out
+
+
+def _embed_windows(
+    embedder: SpeakerEmbedder,
+    audio: np.ndarray,
+    windows: Sequence[tuple[float, float]],
+    length: int,
+) -> np.ndarray:
+    """One embedding per window, the audio cut a batch at a time (64 windows of 2.4 s: 10 MB;
+    all 2000 at once: 300 MB)."""
+    return np.concatenate(
+        [
+            embedder.embed(_cut_windows(audio, windows[i : i + _BATCH], length))
+            for i in range(0, len(windows), _BATCH)
+        ]
+    )
 
 
 def diarize(
@@ -522,14 +604,12 @@ def diarize(
     audio = np.asarray(audio, dtype=np.float32)
     duration = len(audio) / SAMPLE_RATE
     regions = find_speech(audio, threshold=options.vad_threshold)
-    speech = sum(end - start for start, end in regions)
-    hop = max(options.hop_seconds, speech / MAX_WINDOWS)  # past a window long: gaps between
-    windows = speech_windows(regions, duration, options.window_seconds, hop)
+    windows = plan_windows(regions, duration, options)
     if not windows:
         return []
     length = round(options.window_seconds * SAMPLE_RATE)
-    embeddings = embedder.embed(_cut_windows(audio, windows, length))
-    labels = cluster(embeddings, options)
+    embeddings = _embed_windows(embedder, audio, windows, length)
+    labels = cluster_windows(embeddings, stretch_speech(regions, windows), options)
     log.info(
         "%d stretches of speech, %d windows, %d speakers",
         len(regions),

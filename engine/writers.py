@@ -280,15 +280,17 @@ def _json(
 
 def _txt(segments: Sequence[Segment], names: Mapping[int, str] | None) -> str:
     """One segment a line; where the speaker changes, a blank line, and the speaker's name
-    before the turn's first line (说话人 1：……). A segment emptied in review has no line (nor
-    a turn), as it has no cue."""
+    before the turn's first line (说话人 1：……). Speakers are told apart by name: two given one
+    name (a voice split in two, merged by the user) are one person. A segment emptied in review
+    has no line (nor a turn), as it has no cue."""
     out, previous = [], None
     for s in segments:
         if not s.chars:
             continue
-        if s.speaker is not None and s.speaker != previous:
-            out.append(("\n" if out else "") + f"{speaker_name(s.speaker, names)}：")
-        previous = s.speaker
+        name = None if s.speaker is None else speaker_name(s.speaker, names)
+        if name is not None and name != previous:
+            out.append(("\n" if out else "") + f"{name}：")
+        previous = name
         out.append(s.punctuated + "\n")
     return "".join(out)
 

@@ -407,6 +407,22 @@ def test_renaming_a_transcript_not_in_review_is_undone_on_the_transcript_page(
     }
 
 
+def test_ok_on_the_unchanged_name_renames_nothing(qtbot, make_window, store, monkeypatch):
+    """The rename box starts with the label shown (说话人 2): OK on it unchanged records no
+    rename (no undo entry "说话人 2 to 说话人 2", the library's transcript untouched), as on the
+    Review page."""
+    window = make_window(_Speakers())
+    second, tid = _second_of_two_shown(qtbot, window)
+    before = [t.updated_at for t in store.list_transcripts() if t.id == tid]
+    renames, rename = [], store.rename_speaker
+    monkeypatch.setattr(store, "rename_speaker", lambda *a: renames.append(a) or rename(*a))
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: (" 说话人 2 ", True))
+    window.transcript.speaker_rename_requested.emit(1)
+    assert renames == [] and window.documents[second].undo.count() == 0
+    assert [t.updated_at for t in store.list_transcripts() if t.id == tid] == before
+    assert window.transcript.speaker_labels()[1] == (1, "说话人 2：")
+
+
 def test_a_rename_undone_on_the_transcript_page_reaches_a_review_opened_since(
     qtbot, make_window, store, monkeypatch, tmp_path
 ):

@@ -211,6 +211,14 @@ def test_txt_names_the_speaker_where_it_changes():
     assert render(unnamed, "txt") == "你好\n请坐\n谢谢\n不客气\n"  # as before speakers
 
 
+def test_txt_runs_speakers_given_one_name_together():
+    """Naming two speakers alike merges them (a voice split in two): TXT names that person
+    once where they start, with no blank line as if the speaker changed."""
+    merged = render(SPOKEN, "txt", speakers={0: "王后", 1: "王后"})
+    assert merged == "王后：你好\n请坐\n谢谢\n不客气\n"
+    assert render(SPOKEN, "txt", speakers={1: "说话人 1"}) == merged.replace("王后", "说话人 1")
+
+
 def test_subtitles_carry_the_speaker():
     vtt = render(SPOKEN, "vtt")
     assert "\n<v 说话人 1>你好\n" in vtt and "\n<v 说话人 2>谢谢\n" in vtt
@@ -371,25 +379,20 @@ def test_missing_packages_say_how_to_install(monkeypatch):
 # ---- the CLI ------------------------------------------------------------------------------
 
 
+def _transcribe(audio: Path, model: Path, formats: str, speakers: str) -> int:
+    """`tingxie-cli transcribe AUDIO --model MODEL --format FORMATS --speakers SPEAKERS`."""
+    from engine.cli import main
+
+    args = ["transcribe", str(audio), "--model", str(model), "--format", formats]
+    return main([*args, "--speakers", speakers])
+
+
 def test_cli_speakers_2_on_a_two_voice_file(shared_audio, tiny_model_dir, tmp_path, capsys):
     import soundfile as sf
 
-    from engine.cli import main
-
     audio, _ = two_voices(shared_audio)
     sf.write(tmp_path / "talk.wav", audio, 16_000)
-    rc = main(
-        [
-            "transcribe",
-            str(tmp_path / "talk.wav"),
-            "--model",
-            str(tiny_model_dir),
-            "--format",
-            "txt,vtt,json",
-            "--speakers",
-            "2",
-        ]
-    )
+    rc = _transcribe(tmp_path / "talk.wav", tiny_model_dir, "txt,vtt,json", "2")
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "talk.wav: 2 speakers" in err
@@ -435,3 +438,30 @@ def test_cli_without_the_packages_exits_2_with_the_install_hint(
     )
     assert rc == 2
     assert "needs the optional package resemblyzer" in capsys.readouterr().err
+
+
+def test_cli_keeps_the_transcript_when_the_speaker_step_fails(
+    tiny_model_dir, tmp_path, capsys, monkeypatch
+):
+    """A failure telling speakers apart (memory on a long file) must not throw away the finished
+    transcript: it is written without speakers, and the line names the speaker step."""
+    import soundfile as sf
+
+    from engine import speakers
+
+    def out_of_memory(audio, options=None, embedder=None):
+        raise MemoryError("Unable to allocate 633. MiB for an array")
+
+    monkeypatch.setattr(speakers, "diarize", out_of_memory)
+    sf.write(tmp_path / "talk.wav", np.zeros(16_000, np.float32), 16_000)
+    rc = _transcribe(tmp_path / "talk.wav", tiny_model_dir, "txt,json", "auto")
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert (
+        f"{tmp_path / 'talk.wav'}: speakers not told apart (Unable to allocate 633. MiB for an "
+        "array); transcript written without them"
+    ) in err
+    assert "1 of 1 files transcribed" in err
+    doc = json.loads((tmp_path / "talk.json").read_text(encoding="utf-8"))
+    assert all(s.get("speaker") is None for s in doc["segments"]) and not doc.get("speakers")
+    assert (tmp_path / "talk.txt").exists()

@@ -341,10 +341,21 @@ def _transcribe_one(
 
 
 def _with_speakers(path: Path, segments: list[Segment], options: SpeakerOptions) -> list[Segment]:
-    """Segments with their speakers (engine.speakers.label_speakers), the count reported."""
+    """Segments with their speakers (engine.speakers.label_speakers), the count reported. When
+    telling them apart fails (memory on a long file, an engine bug), the finished transcript is
+    kept without speakers, as the app keeps it, and the line says it was the speaker step."""
     from engine.speakers import label_speakers
 
-    segments = label_speakers(path, segments, options)
+    try:
+        segments = label_speakers(path, segments, options)
+    except Exception as e:  # the text is done: losing it to the optional step helps no one
+        log.debug("telling the speakers of %s apart failed", path, exc_info=True)
+        print(
+            f"warning: {path}: speakers not told apart ({_first_line(e)}); transcript written "
+            "without them",
+            file=sys.stderr,
+        )
+        return segments
     found = len({s.speaker for s in segments if s.speaker is not None})
     print(f"{path.name}: {found} speaker{'s' if found != 1 else ''}", file=sys.stderr)
     return segments
@@ -520,8 +531,13 @@ def run(args: argparse.Namespace) -> int:
 
 def failure_line(path: Path | str, error: BaseException) -> str:
     """One line for a file that failed, naming it once (many messages name it already)."""
-    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    message = _first_line(error)
     return f"error: {message}" if str(path) in message else f"error: {path}: {message}"
+
+
+def _first_line(error: BaseException) -> str:
+    """An error's first line, or its type's name when it has no message."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def summary(failures: list[str]) -> int:
