@@ -80,7 +80,9 @@ class StreamOptions:
     reuse_features: bool = True
     # What counts as a pause, which ends the current segment (engine.vad).
     pauses: PauseOptions = field(default_factory=PauseOptions)
-    # A segment is closed when it grows this long without a pause (seconds).
+    # A segment is closed when it grows this long without a pause (seconds). Under the two
+    # passes (engine.twopass) this also ends a final's decode, where the file path decodes on:
+    # its PARTIAL_OPTIONS make it a safety limit far above any unbroken speech.
     max_segment_seconds: float = 30.0
 
     def __post_init__(self) -> None:
@@ -118,9 +120,13 @@ class SegmentFinal:
 
     `segment` holds the final characters, timed on the recording, with confidences from that
     decode; they replace the `replaces` characters the stream committed for the same audio
-    (the streamed segment's characters; 0 when the stream wrote none there). Finals come in
-    the order of their audio, so the k-th final replaces what follows the (k-1)-th. Its
-    `segment.id` counts finals from 0.
+    (the streamed segment's characters; 0 when the stream wrote none there). A streamed
+    segment's audio may give several finals, its characters split as the file path splits
+    them (engine.transcribe.split_segments): the first replaces the streamed characters, the
+    others replace none. Finals come in the order of their audio, so the k-th final replaces
+    what follows the (k-1)-th. `segment.id` numbers the finals with characters from 0, as the
+    file path numbers its segments; one without (its streamed text was written into silence)
+    has the id of the next.
     """
 
     segment: Segment

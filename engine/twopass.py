@@ -5,9 +5,14 @@ window within a few hundred milliseconds, but with little context they disagree 
 offline decode on about one character in six (demo model). When the stream passes a segment
 boundary (a pause, `max_segment_seconds`, the end), the audio since the previous boundary is
 decoded again as the file path decodes it (`engine.transcribe.SpanDecoder`: same chunking,
-same decoder, beam search with the model's language model when the folder has one). A
-`SegmentFinal` follows the update that closed the segment and replaces its streamed
-characters, as FunASR's 2pass mode and sherpa-onnx's two-pass recognizers do.
+same decoder, beam search with the model's language model when the folder has one). Its
+characters come in the segments the file path makes of them (`split_segments` at
+`TranscribeOptions.max_segment_seconds`), one `SegmentFinal` each, after the update that
+closed the segment: the first replaces its streamed characters, the others follow it, as
+FunASR's 2pass mode and sherpa-onnx's two-pass recognizers replace theirs. So a recording's
+finals are its file transcript, segment for segment, as long as the stream cuts only at
+pauses: its own `max_segment_seconds` (PARTIAL_OPTIONS) is a safety limit far above any
+unbroken speech, since a cut there ends a decode where the file path decodes on.
 
 Finals run inside `push`, in the caller's thread. A segment's whole chunks (20 s) run as
 they arrive, once no boundary can fall inside them, so its final decodes only the last chunk
@@ -31,7 +36,13 @@ from .audio import SAMPLE_RATE, joined
 from .chunking import resume_start
 from .results import Char, Segment
 from .stream import SegmentFinal, StreamingTranscriber, StreamOptions, StreamUpdate
-from .transcribe import SILENCE_MARGIN_SECONDS, SpanDecoder, TranscribeOptions, Transcriber
+from .transcribe import (
+    SILENCE_MARGIN_SECONDS,
+    SpanDecoder,
+    TranscribeOptions,
+    Transcriber,
+    split_segments,
+)
 from .vad import PauseOptions
 
 __all__ = ["FINAL_OPTIONS", "PARTIAL_OPTIONS", "TwoPassTranscriber"]
@@ -40,17 +51,27 @@ log = logging.getLogger("tingxie.twopass")
 
 # The file path's defaults, less its pause detection: a segment is already one stretch between
 # the stream's pauses, which are the pauses the file path cuts at (the same detector over the
-# same recording), so the file path decodes it exactly so: alone, chunked from its start. Its
-# final keeps every character and ignores how the decode splits them, so silero would only
-# cost time (~0.2 s per 10 s of audio): energy decides that split.
+# same recording), so the file path decodes it exactly so: alone, chunked from its start. A
+# final splits its characters at max_segment_seconds alone (no pause lies inside a segment),
+# so silero would only cost time (~0.2 s per 10 s of audio).
 FINAL_OPTIONS = TranscribeOptions(cut_at_pauses=False, pauses=PauseOptions(vad="energy"))
 # The first pass's defaults: its text lasts only until the segment's final replaces it, so it
 # buys speed with context (bench_stream, 2026-12-02, full-size XLSR-53 on 2 cores: partials
 # p50/p95 284/553 ms against 343/644 ms with 0.5/0.3 s of context at the same hop; demo model:
 # 211/395 ms, 85 % of the offline text against 94 % at the stream's own 1.0/0.6 s, finals
-# unchanged).
+# unchanged). A segment is cut without a pause at 120 s, not the stream's 30 s: such a cut ends
+# a final's decode where the file path decodes on, so it only bounds how long unbroken speech
+# (or a noise the detector takes for speech) stays streamed text, unpunctuated. Nothing else
+# grows with it: a final holds a chunk of audio and the beam search's 30 s of frames at most,
+# and decodes the last chunk (demo model with its LM, 110 s of speech with no pause, 2 loaded
+# cores, 2026-12-06: memory traced flat at 14 MB from 40 to 100 s, slowest push 1.7 s, a chunk
+# run ahead, against 2.7 s at 30 s; its finals are the file transcript's 9 segments, at 30 s
+# they were not).
 PARTIAL_OPTIONS = StreamOptions(
-    hop_seconds=0.2, left_context_seconds=0.3, right_context_seconds=0.2
+    hop_seconds=0.2,
+    left_context_seconds=0.3,
+    right_context_seconds=0.2,
+    max_segment_seconds=120.0,
 )
 # How long before a silence becomes a pause its segment is decoded (module docstring): more
 # than a segment's decode takes (demo model with its LM: ~0.1 s for 5 s of speech).
@@ -179,9 +200,7 @@ class TwoPassTranscriber:
         for update in updates:
             out.append(update)
             if update.segment_end is not None:
-                final = self._final(update.segment, update.segment_end, update.at_pause)
-                if final is not None:
-                    out.append(final)
+                out += self._finals_of(update.segment, update.segment_end, update.at_pause)
         return out
 
     def _segment_chars(self, end: int) -> list[Char]:
@@ -205,11 +224,14 @@ class TwoPassTranscriber:
         if self._ahead is None or self._ahead[0] != end:
             self._ahead = (end, self._segment_chars(end))
 
-    def _final(
+    def _finals_of(
         self, streamed: Segment | None, end_seconds: float, at_pause: bool
-    ) -> SegmentFinal | None:
-        """Decode the segment ending at `end_seconds` (or take the decode made ahead of it)
-        and move on to the next segment's audio."""
+    ) -> list[SegmentFinal]:
+        """Decode the segment ending at `end_seconds` (or take the decode made ahead of it),
+        move on to the next segment's audio, and give its finals: its characters in the
+        segments the file path makes of them (`split_segments` at the final options'
+        max_segment_seconds: a segment starts at a pause or the end of another, as a final
+        does), the first in the place of the streamed characters, the others after it."""
         end = max(self._start, round(end_seconds * SAMPLE_RATE))
         offset = self._start / SAMPLE_RATE
         ahead, self._ahead = self._ahead, None
@@ -228,10 +250,14 @@ class TwoPassTranscriber:
             )
             self._open(rest, end)
         replaces = len(streamed.chars) if streamed is not None else 0
-        if not chars and not replaces:
-            return None
-        start, stop = (chars[0].start, chars[-1].end) if chars else (offset, end_seconds)
-        segment = Segment(self._finals, start, stop, tuple(chars))
-        self._finals += 1
-        log.debug("final %d: %d streamed -> %d characters", segment.id, replaces, len(chars))
-        return SegmentFinal(segment, replaces, self.audio_seconds)
+        segments = split_segments(
+            chars, max_segment_seconds=self.final_options.max_segment_seconds, first_id=self._finals
+        )
+        self._finals += len(segments)  # numbered as the file path numbers its segments
+        if not segments and replaces:  # its streamed text goes (the next final has its id)
+            segments = [Segment(self._finals, offset, end_seconds, ())]
+        log.debug("final: %d streamed -> %d characters in %d", replaces, len(chars), len(segments))
+        return [
+            SegmentFinal(s, replaces if i == 0 else 0, self.audio_seconds)
+            for i, s in enumerate(segments)
+        ]

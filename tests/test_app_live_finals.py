@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from app_fakes import FakeDevice, FakePlayer, emitted, recorder_factory, tone
 
@@ -200,3 +201,55 @@ def test_a_final_that_removes_its_text_leaves_the_punctuation_context(qtbot):
     worker._stream_call(SimpleNamespace(finish=lambda: finals), "finish")
     assert [f.segment for f in shown] == [first, empty, second]
     assert punctuator.before == [None, first]
+
+
+def test_a_recording_keeps_the_segments_its_file_transcript_has(
+    qtbot, tmp_path, monkeypatch, tiny_model_dir, shared_audio
+):
+    """The real two-pass stream (tiny model) behind the window: 16 s of speech with no pause,
+    a pause, 3 s more. The view, the transcript handed on and the library hold the segments
+    the file path gives the saved recording (the first stretch cut at 12 s), times and text;
+    the recording was one 16 s segment (one subtitle cue) and a 3 s one."""
+    from engine.audio import load_audio
+    from engine.transcribe import TranscribeOptions
+
+    monkeypatch.setattr("app.demo.whisper_model_dir", lambda: None)
+    long = load_audio(shared_audio / "mossttsd_pod_f_enhanced.wav")  # 16.35 s, no pause
+    clip = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")[:48_000]
+    # 16-bit samples, as the clips are: the saved recording holds the very samples streamed
+    speech = np.concatenate([long, np.zeros(16_000, np.float32), clip])
+    recorder = recorder_factory(signal=speech)
+    engine = Engine(
+        recorder=recorder,
+        list_devices=lambda: [FakeDevice("Mic A")],
+        find_unfinished=lambda folder: [],
+        recover=lambda path: path,
+        punctuator=lambda: None,
+    )
+    store = settings.open_settings(tmp_path / "settings.ini")
+    prefs = settings.Preferences(
+        model=str(tiny_model_dir), model_chosen=True, recordings_dir=str(tmp_path / "rec")
+    )
+    settings.save(store, prefs)
+    with Store(tmp_path / "library.db") as library:
+        window = build_window(store, engine, library=library, player=FakePlayer())
+        qtbot.addWidget(window)
+        window.show()
+        emitted(qtbot, window.worker.model_loaded, window.start)
+        ready = []
+        window.transcript_ready.connect(lambda *args: ready.append(args))
+        window.record_action.trigger()
+        qtbot.waitUntil(lambda: bool(recorder.made) and recorder.made[-1].fed(), timeout=60_000)
+        window.stop_action.trigger()
+        qtbot.waitUntil(lambda: len(ready) == 1, timeout=120_000)
+        path, kept = ready[0][:2]
+        worker = window.worker
+        options = TranscribeOptions(**worker._usable_decoding())
+        items, _ = worker._transcriber.transcribe(path, options)
+        expected = [(s.start, s.end, s.text) for s in items if isinstance(s, Segment)]
+        assert len(expected) == 3, "the scenario: 16 s cut at 12 s, then the clip"
+        assert [(s.start, s.end, s.text) for s in kept] == expected
+        tid = library.list_transcripts()[0].id
+        assert [(s.start, s.end, s.text) for s in library.segments(tid)] == expected
+        assert window.transcript.toPlainText().split("\n") == [t for *_, t in expected] + [""]
+        window.close()

@@ -142,9 +142,14 @@ def test_a_segment_cut_at_its_longest_inside_a_pause(tiny_model_dir, shared_audi
         "the scenario: a segment cut at its longest inside the silence"
     )
     whole, _ = transcriber.transcribe(audio, TranscribeOptions(pauses=ENERGY.pauses))
+    expected = [s for s in whole if isinstance(s, Segment)]
     finals = [c for _, _, f in spans(items) for c in f.segment.chars]
-    assert finals == [c for s in whole if isinstance(s, Segment) for c in s.chars]
+    assert finals == [c for s in expected for c in s.chars]
     assert finals[-1].start > 23
+    # the final that takes the stray character's streamed text away is numbered with no
+    # segment of the file transcript's: the segments (ids too) are the file path's
+    assert any(f.replaces and not f.segment.chars for _, _, f in spans(items))
+    assert _segments(items) == expected
 
 
 def test_finals_equal_the_file_transcript_on_random_recordings(tiny_model_dir, shared_audio):
@@ -380,3 +385,52 @@ def test_the_live_first_pass_updates_more_often_than_the_plain_stream(tiny_model
 
     assert updates(streamer_for(transcriber)) == 15  # 3 s / 0.2 s
     assert updates(StreamingTranscriber(transcriber)) == 10  # 3 s / 0.3 s
+
+
+def _segments(items: list) -> list[Segment]:
+    """The finals' segments that hold characters: what the app shows and stores."""
+    return [x.segment for x in items if isinstance(x, SegmentFinal) and x.segment.chars]
+
+
+def test_finals_are_split_into_the_file_transcripts_segments(tiny_model_dir, shared_audio):
+    """16 s of speech with no pause, a pause, then 3 s more: the file path splits the first
+    stretch at max_segment_seconds (12 s), so the finals come as the same segments (ids,
+    times, characters), each after the one before, the first in the streamed text's place.
+    The finals were one 16 s segment, stored as one subtitle cue."""
+    from engine.audio import load_audio
+    from engine.model import LoadOptions, load_model
+    from engine.transcribe import TranscribeOptions, Transcriber
+
+    transcriber = Transcriber(load_model(tiny_model_dir, LoadOptions(precision="fp32")))
+    long = load_audio(shared_audio / "mossttsd_pod_f_enhanced.wav")  # 16.35 s, no pause
+    clip = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")[: 3 * SR]
+    audio = np.concatenate([long, np.zeros(SR, np.float32), clip])
+    items = run(TwoPassTranscriber(transcriber, ENERGY), audio, block=1_600)
+    whole, _ = transcriber.transcribe(audio, TranscribeOptions(pauses=ENERGY.pauses))
+    expected = [s for s in whole if isinstance(s, Segment)]
+    assert len(expected) == 3 and expected[1].start < len(long) / SR, (
+        "the scenario: the file path cuts the unbroken stretch at its longest"
+    )
+    assert _segments(items) == expected
+    finals = [x for x in items if isinstance(x, SegmentFinal)]
+    assert [f.replaces > 0 for f in finals] == [True, False, True]
+
+
+def test_unbroken_speech_past_30_s_gives_the_file_transcript(tiny_model_dir, shared_audio):
+    """42 s of speech with no pause through the app's streamer (`streamer_for`, silero):
+    its finals are the file transcript's segments, characters, times and all. The stream
+    closed its segment at 30 s, which ended the final's decode there, where the file path
+    decodes on: the characters around that cut differed."""
+    from engine.audio import load_audio
+    from engine.loader import streamer_for
+    from engine.model import LoadOptions, load_model
+    from engine.transcribe import Transcriber
+
+    transcriber = Transcriber(load_model(tiny_model_dir, LoadOptions(precision="fp32")))
+    speech = load_audio(shared_audio / "mossttsd_single_reference.wav")  # 21 s, no pause
+    audio = np.concatenate([speech, speech[::-1].copy()])
+    items = run(streamer_for(transcriber), audio, block=1_600)
+    whole, _ = transcriber.transcribe(audio)
+    expected = [s for s in whole if isinstance(s, Segment)]
+    assert len(expected) == 4 and expected[-1].end > 40, "the scenario: no pause in 42 s"
+    assert _segments(items) == expected
