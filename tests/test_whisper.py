@@ -436,4 +436,4 @@ def test_options_for_ctc_models_are_said_unused_with_whisper(whisper_dir, shared
     args = ["transcribe", clip, "--model", str(whisper_dir), "--out", str(tmp_path)]
     assert main([*args, "--domain-text", str(tmp_path / "no-such-notes.txt")]) == 0
     err = capsys.readouterr().err
-    assert "--domain-text and --hotwords are for CTC models" in err and "--prompt" in err
+    assert "--domain-text is for CTC models" in err and "--prompt" in err

@@ -150,3 +150,47 @@ def test_a_full_disk_at_the_tuned_whisper_model_keeps_the_last_checkpoint_to_res
     monkeypatch.setattr(whisper_lora, "atomic_folder", write)  # space freed: resume finishes
     events = list(run_job(config, resume=True))
     assert isinstance(events[-1], JobFinished) and events[-1].result.steps == 1
+
+
+# ---- 4: device, precision and the CTC loop's settings -----------------------------------------
+
+
+@pytest.mark.slow
+def test_a_whisper_job_honours_device_and_precision_or_says_why_not(
+    whisper_corpus, tmp_path, monkeypatch
+):
+    """Before: the job trained on "cpu fp32" whatever `device` and `precision` said, without a
+    word (device=cuda on a machine without one included)."""
+    import torch
+
+    *_, last = run_job(_config(whisper_corpus, tmp_path / "fp16", precision="fp16"))
+    assert isinstance(last, JobFailed) and "precision=fp16" in last.message, last
+    started = next(run_job(_config(whisper_corpus, tmp_path / "bf16", precision="bf16")))
+    assert isinstance(started, JobStarted) and started.precision == "bf16", started
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    *_, last = run_job(_config(whisper_corpus, tmp_path / "cuda", device="cuda"))
+    assert isinstance(last, JobFailed) and last.code == "model.no_cuda", last
+    assert "device=cuda" in last.message
+
+
+def test_a_whisper_job_names_the_settings_it_does_not_use(whisper_corpus, tmp_path, caplog):
+    """Before: lora_dropout, weight_decay, gradient_checkpointing and the other settings of the
+    CTC loop were taken and ignored without a word."""
+    from engine.tune.whisper_job import unused_settings
+
+    assert unused_settings(_config(whisper_corpus, tmp_path / "d").resolved()) == []
+    config = _config(
+        whisper_corpus,
+        tmp_path / "o",
+        lora_dropout=0.5,
+        weight_decay=0.1,
+        gradient_checkpointing=True,
+        warmup_steps=0,
+    )
+    named = ["lora_dropout", "warmup_steps", "weight_decay", "gradient_checkpointing"]
+    assert unused_settings(config.resolved()) == named
+    events = run_job(config)
+    assert isinstance(next(events), JobStarted)
+    events.close()
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "lora_dropout=0.5" in warning and "gradient_checkpointing=True" in warning, warning

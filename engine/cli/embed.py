@@ -38,6 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from engine.audio import AudioError
     from engine.embed import EmbedOptions, TakenBases, embed, embedding_files, write_embedding
+    from engine.loader import is_whisper
     from engine.model import LoadOptions, ModelLoadError, load_model
     from engine.registry import is_onnx_export
     from engine.watch import unique_base
@@ -50,6 +51,11 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"{args.model}: an ONNX export holds only the logits; embed with the PyTorch "
                 "model it was exported from"
+            )
+        if is_whisper(args.model):  # as the app's tooltip says it (feature.embeddings)
+            raise ValueError(
+                f"{args.model}: embeddings come from the layers of a wav2vec2-family (CTC) "
+                "model and this is a Whisper model; give a CTC model's folder or Hub id"
             )
         model = load_model(args.model, LoadOptions(device=args.device, backend="torch"))
         # Once, as the option it is, rather than as each file's failure.

@@ -11,6 +11,7 @@ from pathlib import Path
 from engine.calibration import CALIBRATION_FILE
 
 from . import ALLOW_PICKLE_HELP, BACKEND_HELP, positive_int
+from .transcribe import not_for_whisper, whisper_ignores
 
 __all__ = ["add_parser", "format_report", "run"]
 
@@ -66,8 +67,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "a Platt map, and after a beam search also a map of the search's evidence) and write "
         "it into the model folder (calibration.json), which transcription then applies "
         "wherever a confidence is shown; the ECE and AUROC printed for it are measured on rows "
-        "held out of each fit, and it is written only when that ECE beats the raw confidences' "
-        "and the folder's calibration's. Fit on a dev set, not the test set",
+        "held out of each fit (the AUROC within each fold, averaged), and it is written only "
+        "when that ECE beats the raw confidences' and the folder's calibration's. Fit on a dev "
+        "set, not the test set",
     )
     p.set_defaults(run=run)
 
@@ -83,7 +85,7 @@ def format_report(report) -> str:
         f"decoder   {report.decoder}",
         f"CER       {c.cer:.2%}  ({c.substitutions} substitutions, {c.deletions} deletions, "
         f"{c.insertions} insertions / {c.reference_chars} characters)",
-        f"speed     RTF {report.rtf:.4f} ({1 / report.rtf if report.rtf else 0:.0f}x real time)",
+        f"speed     RTF {report.rtf:.4f} ({_speed(report.rtf)})",
         f"confidence {report.confidence_measure}: AUROC {auc}, ECE {report.ece:.3f} "
         f"({report.wrong_characters} of {report.characters} characters wrong)",
         "measures compared (AUROC of right vs wrong characters, ECE):",
@@ -94,6 +96,18 @@ def format_report(report) -> str:
         shown = "n/a" if m.auroc is None else f"{m.auroc:.3f}"
         lines.append(f"  {m.measure:<32} AUROC {shown}  ECE {m.ece:.3f}")
     return "\n".join(lines)
+
+
+def _speed(rtf: float) -> str:
+    """How many times real time an RTF is, in words that stay true below 1x (0.2x: slower).
+
+    >>> _speed(0.01), _speed(0.5), _speed(4.6152)
+    ('100x real time', '2x real time', '0.22x real time')
+    """
+    if not rtf:
+        return "no audio timed"
+    speed = 1 / rtf
+    return f"{speed:.0f}x real time" if speed >= 10 else f"{speed:.2g}x real time"
 
 
 def _calibrate(model, rows, options, report):
@@ -167,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
         score_examples,
         summarize,
     )
+    from engine.whisper import LoadedWhisper
 
     try:
         options = EvalOptions(
@@ -195,6 +210,8 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError, ImportError, ModelLoadError, LmError) as e:
         print(f"tingxie-cli evaluate: {e}", file=sys.stderr)
         return 2
+    if isinstance(model, LoadedWhisper) and (unused := not_for_whisper(args)):
+        print(f"warning: {whisper_ignores(unused, args.model)}", file=sys.stderr)
     # A row that cannot be read stops the run: a CER over the rows left would pass for the
     # whole set's. Rows come one per example, in order, so the one that failed is the next.
     scored = score_examples(model, examples, options)
@@ -245,6 +262,7 @@ def run(args: argparse.Namespace) -> int:
             maps = "a beam map and Platt" if c.beam is not None else "Platt"
             auc = "" if fit.held_out_auroc is None else (
                 f"; AUROC {fit.raw_auroc:.3f} raw, {fit.held_out_auroc:.3f} calibrated"
+                " (within each fold, averaged)"
             )  # fmt: skip
             where = (
                 f"written to {Path(model.path) / CALIBRATION_FILE}"

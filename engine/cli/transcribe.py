@@ -451,13 +451,41 @@ def _load_models(
                 "used with --decoder greedy; leave --decoder out to use them",
                 file=sys.stderr,
             )
-    elif args.domain_text or args.hotwords:  # a typo'd path would pass unnoticed otherwise
-        print(
-            "warning: --domain-text and --hotwords are for CTC models and are not used with "
-            f"{args.model} (Whisper); give it context with --prompt",
-            file=sys.stderr,
-        )
+    elif unused := not_for_whisper(args):  # a typo'd path would pass unnoticed otherwise
+        print(f"warning: {whisper_ignores(unused, args.model)}; give it context with --prompt",
+              file=sys.stderr)  # fmt: skip
     return transcriber, options, punctuator
+
+
+# The options of `transcribe` and `evaluate` a Whisper model does not read, with the value that
+# leaves each unset: CTranslate2 is its one runtime, it decodes 30 s windows by its own beam
+# search and its confidence is that of its words (engine.whisper)
+_CTC_ONLY = {
+    "decoder": TranscribeOptions().decoder,
+    "domain_text": None,
+    "hotwords": None,
+    "confidence": TranscribeOptions().confidence,
+    "backend": "auto",
+    "batch_size": TranscribeOptions().batch_size,
+}
+
+
+def not_for_whisper(args: argparse.Namespace) -> list[str]:
+    """The options set in `args` that a Whisper model does not read, as the command line
+    spells them (a command without one of them has it unset)."""
+    return [
+        "--" + name.replace("_", "-")
+        for name, unset in _CTC_ONLY.items()
+        if getattr(args, name, unset) != unset
+    ]
+
+
+def whisper_ignores(options: list[str], model: str) -> str:
+    """What a warning says of `options` (from `not_for_whisper`) with the Whisper `model`."""
+    return (
+        f"{', '.join(options)} {'is' if len(options) == 1 else 'are'} for CTC models and not "
+        f"used with {model} (Whisper decodes with its own beam search on CTranslate2)"
+    )
 
 
 def _expand(names: list[str], recursive: bool) -> tuple[list[tuple[Path, Path]], list[str]]:

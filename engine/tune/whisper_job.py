@@ -9,7 +9,8 @@ Checkpoints are saved every `save_every` steps, on a cancel and after the last s
 jobs' layout, so `resume` (the CLI's `--resume`, the Tune page's Resume) continues a stopped job
 with the same data order and optimizer state. What the CTC loop has and this job has not yet:
 partial or full tuning, several processes (under `accelerate launch` it stops at once, saying
-so), a held-out evaluation during training.
+so), a held-out evaluation during training, fp16, and the settings `_UNUSED` names (the job
+names in a warning those set away from their defaults).
 """
 
 from __future__ import annotations
@@ -60,7 +61,15 @@ from .prepare import Prepared, validate_for_model
 if TYPE_CHECKING:
     from .whisper_lora import WhisperLoraOptions
 
-__all__ = ["WhisperSetup", "heldout_cer", "heldout_rows", "prepare_job", "run_whisper_job"]
+__all__ = [
+    "WhisperSetup",
+    "heldout_cer",
+    "heldout_rows",
+    "prepare_job",
+    "run_whisper_job",
+    "runtime",
+    "unused_settings",
+]
 
 log = logging.getLogger("tingxie.train")
 
@@ -76,6 +85,15 @@ _BEFORE = "cer-before.json"
 _RESUME_SETTINGS = (
     "model", "data", "method", "learning_rate", "lora_rank", "lora_alpha", "seed",
     "heldout_fraction", "min_seconds", "max_seconds",
+)  # fmt: skip
+# The CTC loop's settings a Whisper job does not read: its warmup is a tenth of the steps, AdamW
+# at torch's defaults without clipping or dropout, 8 utterances a step (`_BATCH`), byte-level
+# tokens (nothing to extend) and no feature encoder to freeze or cache
+_UNUSED = (
+    "lora_dropout", "freeze_layers", "freeze_feature_encoder", "extend_vocab", "domain_text",
+    "warmup_steps", "weight_decay", "max_grad_norm", "batch_seconds", "micro_batch_seconds",
+    "mask_time_prob", "mask_time_length", "mask_feature_prob", "layerdrop",
+    "gradient_checkpointing", "cache_features", "eval_every",
 )  # fmt: skip
 
 
@@ -129,6 +147,36 @@ class WhisperSetup:
     options: WhisperLoraOptions
 
 
+def runtime(config: TuneConfig) -> tuple[str, str]:
+    """The device and precision a Whisper job trains in, from `device` and `precision`: auto
+    is a CUDA GPU when present, in bf16 where it runs it, else fp32 (on a CPU too, as a CTC job:
+    no reliable gain there). `device: cuda` without one is refused, naming the setting."""
+    import torch
+
+    from engine.model import pick_device
+
+    device = pick_device(config.device)  # device=cuda without a GPU: model.no_cuda
+    if config.precision != "auto":  # fp16: refused by WhisperLoraOptions
+        return device.type, config.precision
+    fast = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return device.type, "bf16" if fast else "fp32"
+
+
+def unused_settings(config: TuneConfig) -> list[str]:
+    """The settings of `config` (resolved) that a Whisper job does not read (the CTC loop's),
+    where they differ from what the same job resolves them to by default: what a user set
+    for nothing."""
+    default = TuneConfig(
+        model=config.model,
+        data=config.data,
+        output_dir=config.output_dir,
+        method=config.method,
+        preset=config.preset,
+        steps=config.steps,
+    ).resolved()
+    return [name for name in _UNUSED if getattr(config, name) != getattr(default, name)]
+
+
 def prepare_job(config: TuneConfig) -> WhisperSetup:
     from .whisper_lora import WhisperLoraOptions
     from .whisper_text import token_limit
@@ -146,6 +194,7 @@ def prepare_job(config: TuneConfig) -> WhisperSetup:
             "add recordings or lower heldout_fraction"
         )
     examples = [(load_example_audio(e), e.text) for e in prepared.train]
+    device, precision = runtime(config)
     options = WhisperLoraOptions(
         steps=int(config.steps),
         learning_rate=float(config.learning_rate),
@@ -153,6 +202,8 @@ def prepare_job(config: TuneConfig) -> WhisperSetup:
         alpha=int(config.lora_alpha),
         batch_size=_BATCH,
         seed=config.seed,
+        device=device,
+        precision=precision,
     )
     return WhisperSetup(
         base=base,
@@ -231,6 +282,12 @@ def run_whisper_job(
     processes = _launched_processes()
     if processes > 1:  # its loop neither splits the steps nor averages gradients
         raise JobError("tune.whisper_one_process", processes=processes)
+    unused = unused_settings(config)
+    if unused:
+        log.warning(
+            "a Whisper job does not use these settings; they are ignored: %s",
+            ", ".join(f"{name}={getattr(config, name)}" for name in unused),
+        )
     out = Path(config.output_dir)
     # A model without its card was written by a run that died before measuring it: resumed
     # from its last checkpoint, the job writes it again and finishes.
@@ -294,8 +351,8 @@ def _run_claimed(config: TuneConfig, cancel: threading.Event, resume: bool) -> I
         padding_fraction=1 - seconds / (_WINDOW * len(examples)),
         trainable_parameters=ready.trainable_parameters,
         total_parameters=ready.total_parameters,
-        device="cpu",
-        precision="fp32",
+        device=setup.options.device,
+        precision=setup.options.precision,
         processes=1,
         resumed_from_step=ready.resumed_step,
     )

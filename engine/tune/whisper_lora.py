@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -79,6 +80,10 @@ class WhisperLoraOptions:
     # to Whisper, ~1 GB of activations for Whisper-base in fp32, so this bounds the memory
     micro_batch_size: int = 2
     seed: int = 0
+    # where it runs, not what it learns (a checkpoint resumes on another device): the weights
+    # stay fp32, and bf16 runs the forward passes under autocast (fp16 would need loss scaling)
+    device: Literal["cpu", "cuda"] = "cpu"
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     def __post_init__(self) -> None:
         for name in ("steps", "rank", "alpha", "batch_size", "micro_batch_size"):
@@ -86,6 +91,11 @@ class WhisperLoraOptions:
                 raise ValueError(f"WhisperLoraOptions.{name}={getattr(self, name)!r}: must be ≥ 1")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate={self.learning_rate!r}: must be positive")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(
+                f"precision={self.precision}: a Whisper job trains in fp32 or bf16 (fp16 needs"
+                " loss scaling, which it has not); choose bf16, fp32 or auto"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,7 +427,8 @@ def tune_whisper_lora(
     out_dir/adapter (peft), the merged model to out_dir/hf (Hugging Face layout) and converted
     to out_dir/model (CTranslate2, what `engine.loader` loads). `base` is a Hugging Face
     checkpoint or a CTranslate2 Whisper folder (converted first into out_dir/base-hf, removed
-    once loaded).
+    once loaded). It trains on `options.device`, in bf16 autocast where `options.precision`
+    says so (the LoRA weights, checkpoints and written model stay fp32).
 
     To stop: with `checkpoints`, `stop()` true between steps saves one (`WhisperSaved`,
     stopped) and ends the run, and `resume` continues from the latest with the same weights,
@@ -450,7 +461,7 @@ def tune_whisper_lora(
     lora = LoraConfig(
         r=options.rank, lora_alpha=options.alpha, target_modules=list(WHISPER.lora_targets)
     )
-    model = get_peft_model(model, lora)
+    model = get_peft_model(model, lora).to(options.device)
     model.peft_config["default"].base_model_name_or_path = named
     trainable, total_parameters = model.get_nb_trainable_parameters()
     optimizer = torch.optim.AdamW(
@@ -468,6 +479,9 @@ def tune_whisper_lora(
     start = run.done
     yield WhisperReady(trainable, total_parameters, start, run.seconds)
     micro = min(options.micro_batch_size, options.batch_size)
+    autocast = torch.autocast(
+        options.device, dtype=torch.bfloat16, enabled=options.precision == "bf16"
+    )
 
     def save(stopped: bool) -> WhisperSaved:
         assert checkpoints is not None
@@ -496,10 +510,14 @@ def tune_whisper_lora(
         optimizer.zero_grad()
         loss = 0.0
         for features, labels, decoder_inputs in batches:  # gradients add up to the step's
-            logits = model(input_features=features, decoder_input_ids=decoder_inputs).logits
+            with autocast:
+                logits = model(
+                    input_features=features.to(options.device),
+                    decoder_input_ids=decoder_inputs.to(options.device),
+                ).logits
             part = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]),
-                labels.reshape(-1),
+                logits.float().reshape(-1, logits.shape[-1]),
+                labels.to(options.device).reshape(-1),
                 ignore_index=-100,
                 reduction="sum",
             ) / max(1, tokens)
@@ -565,12 +583,13 @@ class _Run:
 def _fingerprint(options: WhisperLoraOptions, examples: Sequence[tuple[np.ndarray, str]]) -> dict:
     """What a checkpoint must agree on to be resumed: the settings that shape training (not
     `steps`: a resumed job may run more or fewer, as a CTC job may) and the examples (their
-    text and length, in order)."""
+    text and length, in order); not where it runs (`device`, `precision`)."""
     digest = hashlib.sha256()
     for audio, text in examples:
         digest.update(f"{len(audio)}\t{text}\n".encode())
     shaping = dataclasses.asdict(options)
-    del shaping["steps"]
+    for name in ("steps", "device", "precision"):
+        del shaping[name]
     return {**shaping, "examples": digest.hexdigest()}
 
 
@@ -595,7 +614,9 @@ def _save(where: WhisperCheckpoints, model, optimizer, run: _Run, fingerprint: d
         "fingerprint": fingerprint,
         "settings": where.settings,
     }
-    weights = {n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    weights = {
+        n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad
+    }
 
     def write(folder: Path) -> None:
         save_file(weights, folder / _WEIGHTS)
