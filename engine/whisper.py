@@ -17,8 +17,11 @@ expose the runner-up tokens, so characters have no alternatives.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import logging
+import math
 import os
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -94,6 +97,19 @@ _UNPLACED_SECONDS = 0.02
 # _passed_over): more than a filler word Whisper leaves out (嗯, 啊), or a word's edges that its
 # times miss.
 _PASSED_OVER_SECONDS = 1.0
+# A word placed over more than this per spoken character was stretched by the aligner over
+# speech the decode passed over (two joined clips: 觉 at 6.48-9.44 s and 得 at 9.44-12.40 s lay
+# over a whole lost sentence); one said slowly takes well under it.
+_STRETCHED_SECONDS_PER_CHAR = 1.0
+# How many tokens one decode may write, by the audio it is given: Mandarin said fast is about
+# 7 characters a second (the fastest of the shared clips 6.9), a character one or two tokens,
+# with marks and timestamps besides; where Whisper loops on a short tail (0.38 s after the text
+# of one 3.5 s clip) it wrote 448 tokens at each temperature it tried, 17 s of decoding. From
+# _MAX_NEW_TOKENS on (about 8 s of audio) faster-whisper's own limit applies: the model's 448
+# with the prompt, which may take up to 224.
+_NEW_TOKENS_PER_SECOND = 20
+_MIN_NEW_TOKENS = 32
+_MAX_NEW_TOKENS = 200
 _COMPUTE_TYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 # What a CTranslate2 Whisper folder needs: faster-whisper looks a missing tokenizer.json up on
 # the Hub (offline: "check your connection"), and preprocessor_config.json where the model
@@ -265,6 +281,32 @@ def _space_before(chars: list[Char], word: str, text: str) -> None:
         chars[-1] = replace(chars[-1], after=" ")
 
 
+# Whisper writes ASCII marks in Mandarin now and then (你好,世界。): beside Chinese characters
+# they are written full width, as a typed fix and the punctuation model write them, and as the
+# subtitle line end (engine.writers) drops them. Between Latin words they stay ("Hello, world").
+_FULL_WIDTH = str.maketrans(",?!:;", "，？！：；")
+
+
+def _is_cjk(text: str) -> bool:
+    return unicodedata.name(text[:1], "").startswith("CJK")
+
+
+def _full_width_marks(chars: list[Char]) -> list[Char]:
+    """`chars` with each ASCII , ? ! : ; full width where the nearest character before or after
+    it that is no mark is Chinese ("你好,世界" → "你好，世界", "Python,很好" → "Python，很好"):
+    as one of them it needs no space, and `_space_before` gives it none."""
+    spoken = [i for i, c in enumerate(chars) if not _is_punctuation(c.text)]
+    out = list(chars)
+    for i, c in enumerate(chars):
+        wide = c.text.translate(_FULL_WIDTH)
+        if wide == c.text:
+            continue
+        j = bisect.bisect(spoken, i)  # spoken[j - 1] is before the mark, spoken[j] after it
+        if any(_is_cjk(chars[k].text) for k in spoken[max(j - 1, 0) : j + 1]):
+            out[i] = replace(c, text=wide)
+    return out
+
+
 def word_chars(
     words: Sequence[WordLike],
     *,
@@ -276,7 +318,8 @@ def word_chars(
     """Characters of faster-whisper words: each word's spoken characters share its span evenly,
     punctuation sits at the boundary it follows or precedes, taking no time; each character's
     confidence is `MEASURES[measure]` of the word's probability (calibrated when given). A
-    space between two Latin words is the first one's `after` (`_space_before`).
+    space between two Latin words is the first one's `after` (`_space_before`); ASCII marks
+    beside Chinese are full width (`_full_width_marks`).
 
     >>> from types import SimpleNamespace as W
     >>> [(c.text, c.start, c.end, round(c.confidence, 2)) for c in word_chars(
@@ -305,7 +348,7 @@ def word_chars(
                 continue
             k += 1
             chars.append(Char(ch, t0, round(start + k * step, 3), confidence))
-    return chars
+    return _full_width_marks(chars)
 
 
 def is_unplaced(words: Sequence[WordLike]) -> bool:
@@ -323,13 +366,17 @@ def _letters(text: str) -> str:
 
 
 def is_prompt_echo(text: str, prompt: str | None) -> bool:
-    """A segment that only repeats the initial prompt (all of it, once or more, or four or
-    more of its characters): Whisper writes its prompt back on audio it hears poorly (synthetic
-    speech: 以下是普通话的句子 for 医生我这两天一直咳嗽晚上睡不好), and the speech is lost."""
-    said, asked = _letters(text), _letters(prompt or "")
+    """A segment that only repeats the initial prompt: all of it, once or more, or its opening
+    (four characters or more), compared in Simplified characters. Whisper writes its prompt
+    back on audio it hears poorly (synthetic speech: 以下是普通话的句子 for 医生我这两天一直
+    咳嗽晚上睡不好). Other words of the prompt are no echo: a prompt of names and terms makes
+    Whisper write them where they are said (with 甚至出现交易几乎停滞的情况 in the prompt, a clip
+    saying it came out right, and as an echo decoded again without the prompt, 停制)."""
+    said, asked = (_letters(normalize_text(t or "", _SIMPLIFIED)) for t in (text, prompt))
     if not said or not asked:
         return False
-    return not said.replace(asked, "") or (len(said) >= 4 and said in asked)
+    repeated = asked * (len(said) // len(asked) + 1)
+    return repeated.startswith(said) and len(said) >= min(len(asked), 4)
 
 
 def _speech(samples: np.ndarray) -> list[tuple[float, float]]:
@@ -340,6 +387,66 @@ def _speech(samples: np.ndarray) -> list[tuple[float, float]]:
     options = VadOptions(min_silence_duration_ms=100, speech_pad_ms=0)
     stamps = get_speech_timestamps(samples, options, sampling_rate=SAMPLE_RATE)
     return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
+
+
+def _speech_between(samples: np.ndarray, start: float, end: float) -> list[tuple[float, float]]:
+    """`_speech` between `start` and `end` (seconds into `samples`), in seconds from `start`."""
+    return _speech(samples[round(start * SAMPLE_RATE) : round(end * SAMPLE_RATE)])
+
+
+def _passed_over_cut(samples: np.ndarray, start: float, end: float) -> int | None:
+    """Where to decode again the speech between `start` and `end` (seconds into `samples`)
+    that the decode passed over, as a sample index; None where there is too little of it.
+    Whisper ends a window with a lone timestamp where it takes the rest for no speech, and
+    faster-whisper then goes on after the whole window: one clip said three times came out
+    once, the other 12 s of speech lost. Where the voice detector (`_speech`) hears at least
+    _PASSED_OVER_SECONDS of speech there, that stretch is decoded on its own, from
+    SPEECH_PAD_SECONDS before the speech (never before `start`). Pauses and the silence after
+    the last word cost no decode, and audio with no speech in it is never decoded again, where
+    Whisper would make text up."""
+    if end - start < _PASSED_OVER_SECONDS:
+        return None
+    speech = _speech_between(samples, start, end)
+    if sum(b - a for a, b in speech) < _PASSED_OVER_SECONDS:
+        return None
+    return round((start + max(0.0, speech[0][0] - SPEECH_PAD_SECONDS)) * SAMPLE_RATE)
+
+
+def _stretched_run_ends(samples: np.ndarray, words: Sequence[WordLike]) -> list[bool]:
+    """For each word, whether it ends a run of stretched words: placed over more than
+    _STRETCHED_SECONDS_PER_CHAR per spoken character, with speech under it (_PASSED_OVER_SECONDS
+    or more). The aligner spreads the words after speech the decode passed over across it."""
+
+    def stretched(w: WordLike) -> bool:
+        spoken = sum(not _is_punctuation(c) for c in w.word.strip())
+        if float(w.end) - float(w.start) <= _STRETCHED_SECONDS_PER_CHAR * max(spoken, 1):
+            return False
+        speech = _speech_between(samples, float(w.start), float(w.end))
+        return sum(b - a for a, b in speech) >= _PASSED_OVER_SECONDS
+
+    flags = [stretched(w) for w in words] + [False]
+    return [here and not after for here, after in itertools.pairwise(flags)]
+
+
+def _piece(segment: Any, words: Sequence[Any]) -> Iterator[Any]:
+    """The faster-whisper segment itself where `words` are all of its words, else the part of
+    it that holds them (none where there are none): `WhisperTranscriber.segments` cuts a
+    segment where it decodes passed-over speech inside it."""
+    if len(words) == len(segment.words or ()):
+        yield segment
+    elif words:
+        text = "".join(w.word for w in words)
+        yield replace(segment, start=words[0].start, end=words[-1].end, text=text, words=words)
+
+
+def _max_new_tokens(samples: np.ndarray) -> int | None:
+    """The most tokens a decode of `samples` may write (None: faster-whisper's own limit).
+
+    >>> _max_new_tokens(np.zeros(16_000 * 3)), _max_new_tokens(np.zeros(16_000 * 30))
+    (92, None)
+    """
+    bound = _MIN_NEW_TOKENS + math.ceil(_NEW_TOKENS_PER_SECOND * len(samples) / SAMPLE_RATE)
+    return bound if bound < _MAX_NEW_TOKENS else None
 
 
 def _shifted(segment: Any, seconds: float) -> Any:
@@ -387,57 +494,68 @@ class WhisperTranscriber:
     ) -> Iterator[Any]:
         """faster-whisper's lazy segments (with words) of 16 kHz mono samples, Mandarin forced,
         without those the aligner could not place in the audio (`is_unplaced`). A segment that
-        echoes the initial prompt (`is_prompt_echo`) is dropped and the audio from its start on
-        decoded again without a prompt. (Only the initial prompt counts: the live stream's
-        prompt continues it with the text already committed, which its audio repeats.) Speech
-        the decode passed over is decoded on its own, in its place (`_passed_over`)."""
+        echoes the initial prompt (`is_prompt_echo`) is dropped and its audio decoded again
+        without a prompt. (Only the initial prompt counts: the live stream's prompt continues it
+        with the text already committed, which its audio repeats.) Speech the decode passed
+        over is decoded on its own, in its place (`_passed_over`): after a pause of
+        _PASSED_OVER_SECONDS or more before a word, between segments or inside one (a sentence
+        lost between 垫。 at 3.72 s and 我觉得 at 10.18 s of one segment), and under stretched
+        words (`_stretched_run_ends`), which give way to what it decodes to. A segment cut so
+        comes as its pieces (`_piece`)."""
         placed = 0.0  # where the last word placed so far ends (seconds)
         for segment in self._unechoed(samples, options, prompt):
-            words = segment.words or ()
-            if words and placed:
-                yield from self._passed_over(samples, options, placed, float(words[0].start))
-            yield segment
-            if words:
-                placed = max(placed, float(words[-1].end))
-        if placed:
-            yield from self._passed_over(samples, options, placed, len(samples) / SAMPLE_RATE)
+            words = list(segment.words or ())
+            if not words:
+                yield segment
+                continue
+            ends = _stretched_run_ends(samples, words)
+            start, piece = placed, []  # where the audio of the piece's words begins
+            for w, stretched in zip(words, ends, strict=True):
+                cut = _passed_over_cut(samples, placed, float(w.start)) if placed else None
+                if cut is not None:
+                    yield from _piece(segment, piece)
+                    yield from self._passed_over(samples, options, cut, float(w.start))
+                    start, piece = float(w.start), []
+                piece.append(w)
+                placed = max(placed, float(w.end))
+                # never the same audio again: each decode again is shorter than the one before
+                shorter = placed - start <= len(samples) / SAMPLE_RATE - _PASSED_OVER_SECONDS
+                if stretched and shorter:
+                    cut = _passed_over_cut(samples, start, placed)
+                    if cut is not None:
+                        yield from self._passed_over(samples, options, cut, placed)
+                        start, piece = placed, []
+            yield from _piece(segment, piece)
+        cut = _passed_over_cut(samples, placed, len(samples) / SAMPLE_RATE) if placed else None
+        if cut is not None:
+            yield from self._passed_over(samples, options, cut, len(samples) / SAMPLE_RATE)
 
     def _unechoed(
         self, samples: np.ndarray, options: TranscribeOptions, prompt: str | None
     ) -> Iterator[Any]:
-        """`_decoded`'s segments, an echo of the initial prompt decoded again (`segments`)."""
+        """`_decoded`'s segments, an echo of the initial prompt (`segments`) decoded again
+        without the prompt over its own audio only: the segments after it stand."""
         steer = options.initial_prompt
         prompt = (steer if prompt is None else prompt) or None
         for segment in self._decoded(samples, options, prompt):
             if prompt is None or not is_prompt_echo(segment.text, steer):
                 yield segment
                 continue
-            log.info("Whisper echoed its prompt at %.1f s: decoding it again", segment.start)
-            cut = min(len(samples), max(0, round(float(segment.start) * SAMPLE_RATE)))
-            again = self._decoded(samples[cut:], options, None)
-            yield from (_shifted(s, cut / SAMPLE_RATE) for s in again)
-            return
+            start, end = float(segment.start), float(segment.end)
+            log.info("Whisper echoed its prompt at %.1f-%.1f s: decoding it again", start, end)
+            cut = min(len(samples), max(0, round(start * SAMPLE_RATE)))
+            last = min(len(samples), round(end * SAMPLE_RATE))
+            if last > cut:
+                again = self._decoded(samples[cut:last], options, None)
+                yield from (_shifted(s, cut / SAMPLE_RATE) for s in again)
 
     def _passed_over(
-        self, samples: np.ndarray, options: TranscribeOptions, start: float, end: float
+        self, samples: np.ndarray, options: TranscribeOptions, cut: int, end: float
     ) -> Iterator[Any]:
-        """Segments of the speech between `start` and `end` (seconds into `samples`) that the
-        decode passed over. Whisper ends a window with a lone timestamp where it takes the rest
-        for no speech, and faster-whisper then goes on after the whole window: one clip said
-        three times came out once, the other 12 s of speech lost. Where the voice detector
-        (`_speech`) hears at least _PASSED_OVER_SECONDS of speech there, that stretch is decoded
-        on its own, from SPEECH_PAD_SECONDS before the speech (never before `start`) to `end`.
-        Pauses and the silence after the last word cost no decode, and audio with no speech in
-        it is never decoded again, where Whisper would make text up."""
-        if end - start < _PASSED_OVER_SECONDS:
-            return
-        first, last = round(start * SAMPLE_RATE), round(end * SAMPLE_RATE)
-        speech = _speech(samples[first:last])
-        if sum(b - a for a, b in speech) < _PASSED_OVER_SECONDS:
-            return
-        cut = first + max(0, round((speech[0][0] - SPEECH_PAD_SECONDS) * SAMPLE_RATE))
+        """Segments of the speech the decode passed over, from sample `cut` (`_passed_over_cut`)
+        to `end` (seconds into `samples`), decoded on their own, in their place."""
         log.info("Whisper passed over speech at %.1f s: decoding it again", cut / SAMPLE_RATE)
-        again = self.segments(samples[cut:last], options)
+        again = self.segments(samples[cut : round(end * SAMPLE_RATE)], options)
         yield from (_shifted(s, cut / SAMPLE_RATE) for s in again)
 
     def _decoded(
@@ -458,6 +576,7 @@ class WhisperTranscriber:
             initial_prompt=prompt,
             word_timestamps=True,
             condition_on_previous_text=False,
+            max_new_tokens=_max_new_tokens(samples),
             # TranscribeOptions.skip_silence by faster-whisper's own silero filter (silences of
             # 2 s or more; timestamps mapped back), keeping SPEECH_PAD_SECONDS around speech: on
             # the 23 shared clips joined by 4 s of near-silence Whisper-base without it dropped

@@ -321,7 +321,9 @@ class _SkippingWhisper:
         end = start + len(samples) / 16_000
         said = [(a - start, b - start) for a, b in _SAID if a >= start - 0.5 and b <= end + 0.5]
         segments = [
-            Segment(0, 0, a, b, "你好", [], -0.3, 1.0, 0.1, [Word(a, b, "你好", 0.9)], 0.0)
+            Segment(
+                0, 0, a, b, "欢迎大家来", [], -0.3, 1.0, 0.1, [Word(a, b, "欢迎大家来", 0.9)], 0.0
+            )
             for a, b in said[:1]
         ]
         return iter(segments), None

@@ -142,17 +142,22 @@ def test_a_segment_that_only_repeats_the_prompt_is_an_echo():
     prompt = "以下是普通话的句子。"
     assert is_prompt_echo("以下是普通话的句子。", prompt)
     assert is_prompt_echo(" 以下是普通话的句子，以下是普通话的句子", prompt)  # once or more
-    assert is_prompt_echo("普通话的句子", prompt)  # four characters of it or more
-    assert not is_prompt_echo("句子", prompt)  # a word users say
+    assert is_prompt_echo("以下是普通", prompt)  # its opening, four characters or more
+    assert is_prompt_echo("以下是普通話的句子。", prompt)  # in Traditional characters
+    assert not is_prompt_echo("句子", prompt) and not is_prompt_echo("以下是", prompt)
+    assert not is_prompt_echo("普通话的句子", prompt)  # words of it said in the audio
+    terms = "以下是普通话的句子。甚至出现交易几乎停滞的情况。"  # --prompt with names and terms
+    assert not is_prompt_echo("甚至出现交易几乎停滞的情况。", terms)
     assert not is_prompt_echo("以下是普通话的句子和别的", prompt)  # speech beside it is kept
     assert not is_prompt_echo("医生我这两天一直咳嗽", prompt)
     assert not is_prompt_echo("以下是普通话的句子", None) and not is_prompt_echo("。", prompt)
 
 
-def test_an_echoed_prompt_is_decoded_again_from_its_start_without_the_prompt():
+def test_an_echoed_prompt_is_decoded_again_over_its_own_audio_without_the_prompt():
     """Whisper writes its prompt back on audio it hears poorly (synthetic speech); the echo
-    is dropped and the audio from its start decoded again without a prompt, its times where
-    they were in the whole window."""
+    is dropped and its own audio decoded again without a prompt, its times where they were in
+    the whole window. The segments after it stand (the rest of a window up to 300 s long was
+    decoded again without the prompt the user gave)."""
     from faster_whisper.transcribe import Segment as FwSegment
     from faster_whisper.transcribe import Word
 
@@ -167,15 +172,19 @@ def test_an_echoed_prompt_is_decoded_again_from_its_start_without_the_prompt():
             calls.append((len(samples), initial_prompt))
             if initial_prompt:
                 said = [segment("你好", 0.0, 1.0), segment("以下是普通话的句子。", 1.0, 2.0)]
-                return iter([*said, segment("不该出现", 2.0, 3.0)]), None
-            return iter([segment("咳嗽", 0.5, 1.5)]), None
+                return iter([*said, segment("晚上睡不好", 2.0, 3.0)]), None
+            return iter([segment("咳嗽", 0.1, 0.9)]), None
 
     loaded = LoadedWhisper(Model(), "fake", Path("fake"), "cpu", "float32")
     options = TranscribeOptions(initial_prompt="以下是普通话的句子。")
     got = list(WhisperTranscriber(loaded).segments(np.zeros(48_000, np.float32), options))
-    assert [(s.text, s.start, s.end) for s in got] == [("你好", 0.0, 1.0), ("咳嗽", 1.5, 2.5)]
-    assert [(w.start, w.end) for w in got[1].words] == [(1.5, 2.5)]
-    assert calls == [(48_000, "以下是普通话的句子。"), (32_000, None)]
+    assert [(s.text, s.start, s.end) for s in got] == [
+        ("你好", 0.0, 1.0),
+        ("咳嗽", 1.1, 1.9),
+        ("晚上睡不好", 2.0, 3.0),
+    ]
+    assert [(w.start, w.end) for w in got[1].words] == [(1.1, 1.9)]
+    assert calls == [(48_000, "以下是普通话的句子。"), (16_000, None)]
     # the live stream's prompt goes on with committed text the audio repeats: not an echo
     calls.clear()
     live = "以下是普通话的句子。医生你好吗"
