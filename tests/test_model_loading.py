@@ -579,7 +579,7 @@ def rss():
 with torch.inference_mode():
     lin(torch.randn(8, 1024, dtype=torch.bfloat16))
     before = rss()
-    for n in range(500, 540):  # one new input shape per call, as chunks cut at pauses are
+    for n in range(500, 580):  # one new input shape per call, as chunks cut at pauses are
         lin(torch.randn(n, 1024, dtype=torch.bfloat16))
 print(rss() - before)
 """
@@ -604,11 +604,12 @@ def _growth_mb(**env: str) -> float:
 
 @pytest.mark.skipif(not Path("/proc/self/statm").is_file(), reason="reads Linux's /proc")
 def test_importing_engine_bounds_the_memory_onednn_keeps_per_input_shape():
-    """bf16 matrix products of 40 input lengths: oneDNN's default caches keep each one's
+    """bf16 matrix products of 80 input lengths: oneDNN's default caches keep each one's
     primitives (~4 MB a shape here); the sizes importing engine sets keep a few. Each side
     measured twice, its smaller growth kept: a resident-size reading can catch the allocator
-    mid-way (once in a full run, 74 MB bounded against 138 unbounded, where alone they measure
-    46-48 against 164)."""
+    mid-way. With 40 lengths the two were too close for that noise (in full runs 74 and 73 MB
+    bounded against 138 and 141 unbounded; alone 46-86 against 164-181); with 80 the unbounded
+    growth doubles and the bounded one does not (alone: 61 against 309 MB)."""
     unbounded = min(
         _growth_mb(ONEDNN_PRIMITIVE_CACHE_CAPACITY="1024", LRU_CACHE_CAPACITY="1024")
         for _ in range(2)

@@ -220,9 +220,11 @@ def test_a_synthesis_closed_early_leaves_no_partial_dataset(tmp_path, quick_rend
     assert _files(out) == {}
 
 
-# The child starts with Ctrl+C as a terminal's foreground command has it: in a long test run the
-# pytest process may have SIGINT ignored or blocked by then (a library, another test), which a
-# child inherits across exec, and the interrupt then never arrived (the run went to its end).
+# The child starts with Ctrl+C as a terminal's foreground command has it: a test run started as
+# a background job of a non-interactive shell (`cmd &`, as a CI script or a long local run may
+# be) has SIGINT ignored from its start (POSIX), which a child inherits across exec, and the
+# interrupt then never arrived (the run went to its end). Seen with a plugin logging SIGINT's
+# handler after every test: ignored before the first.
 _INTERRUPTED = """
 import signal, sys
 signal.signal(signal.SIGINT, signal.default_int_handler)
