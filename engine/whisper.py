@@ -34,7 +34,7 @@ import numpy as np
 from . import audio
 from .calibration import Calibration, read_calibration
 from .model import LoadOptions, ModelLoadError, _download_finished, _read_json
-from .normalize import NormalizeOptions, convert_in_phrase, normalize_text
+from .normalize import NormalizeOptions, convert_in_phrase, is_han_char, normalize_text
 from .punctuation import is_latin, latin_word_start
 from .registry import WHISPER, Family, family_of, model_path
 from .results import Char, Progress, Segment, TranscriptionInfo
@@ -287,10 +287,6 @@ def _space_before(chars: list[Char], word: str, text: str) -> None:
 _FULL_WIDTH = str.maketrans(",?!:;", "，？！：；")
 
 
-def _is_cjk(text: str) -> bool:
-    return unicodedata.name(text[:1], "").startswith("CJK")
-
-
 def _full_width_marks(chars: list[Char]) -> list[Char]:
     """`chars` with each ASCII , ? ! : ; full width where the nearest character before or after
     it that is no mark is Chinese ("你好,世界" → "你好，世界", "Python,很好" → "Python，很好"):
@@ -302,7 +298,7 @@ def _full_width_marks(chars: list[Char]) -> list[Char]:
         if wide == c.text:
             continue
         j = bisect.bisect(spoken, i)  # spoken[j - 1] is before the mark, spoken[j] after it
-        if any(_is_cjk(chars[k].text) for k in spoken[max(j - 1, 0) : j + 1]):
+        if any(is_han_char(chars[k].text) for k in spoken[max(j - 1, 0) : j + 1]):
             out[i] = replace(c, text=wide)
     return out
 
