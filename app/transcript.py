@@ -12,7 +12,10 @@ starts with a bold label, its speaker's name and a colon (说话人 1：). Like 
 text in the document but never one of `chars`: the positions in `_starts` step over it, so
 coloring, hit testing, selection and review replacements are unaffected. Its characters carry
 the speaker's number as a format property, which is how a label is found again (a click on it
-asks to rename the speaker, `set_speaker_names` rewrites every label).
+asks to rename the speaker, `set_speaker_names` rewrites every label). Speakers are told apart
+by name, as the TXT export does: a label whose name is the previous label's (two voices the user
+gave one name) is a zero-width space, so the turn reads on and the label is there to be shown
+again when a rename tells them apart.
 
 Positions in the document count UTF-16 units, as Qt does: a character outside the Basic
 Multilingual Plane (𠮷, 😀, in a name or a transcript) takes two, so every length added to a
@@ -61,6 +64,7 @@ __all__ = ["ConfidenceBar", "TranscriptView", "ask_speaker_name"]
 # Format property holding the speaker number on the characters of a speaker label.
 _SPEAKER = QTextFormat.Property.UserProperty + 1
 _LABEL_COLOR = "#37474f"  # labels: dark slate, apart from the confidence bands
+_HIDDEN_LABEL = "\u200b"  # the label of a turn whose speaker has the previous one's name
 
 
 class TranscriptView(QTextEdit):
@@ -85,6 +89,7 @@ class TranscriptView(QTextEdit):
         self._open_paragraph = False  # committed characters since the last segment break
         self._speaker_names: dict[int, str] = {}  # names given to speakers (by number)
         self._last_speaker: int | None = None  # speaker of the last segment appended
+        self._labelled_speaker: int | None = None  # speaker of the last label
         self._undo_stack: QUndoStack | QUndoGroup | None = None  # set_undo_stack
 
     # ---- content -------------------------------------------------------------------------
@@ -104,6 +109,7 @@ class TranscriptView(QTextEdit):
         self._tail = ()
         self._open_paragraph = False
         self._last_speaker = None
+        self._labelled_speaker = None
 
     def set_segments(
         self, segments: Iterable[Segment], speaker_names: Mapping[int, str] | None = None
@@ -123,8 +129,10 @@ class TranscriptView(QTextEdit):
             if segment.speaker is not None and segment.speaker != self._last_speaker:
                 cursor = QTextCursor(self.document())
                 cursor.setPosition(self._committed_end)  # before the tail, which goes below
-                cursor.insertText(self._label_text(segment.speaker), _label_format(segment.speaker))
+                text = self._label_text(segment.speaker, self._labelled_speaker)
+                cursor.insertText(text, _label_format(segment.speaker))
                 self._committed_end = cursor.position()
+                self._labelled_speaker = segment.speaker
             self._last_speaker = segment.speaker
         self.apply_update(segment.chars, ())
         self.end_segment()
@@ -138,8 +146,12 @@ class TranscriptView(QTextEdit):
         """What a speaker is called in this transcript (its name, else 说话人 N)."""
         return speaker_name(speaker, self._speaker_names)
 
-    def _label_text(self, speaker: int) -> str:
-        return f"{self.speaker_label(speaker)}："
+    def _label_text(self, speaker: int, before: int | None = None) -> str:
+        """The label of a turn of `speaker` after one of `before` (None: the first turn)."""
+        name = self.speaker_label(speaker)
+        if before is not None and self.speaker_label(before) == name:
+            return _HIDDEN_LABEL
+        return f"{name}："
 
     def speaker_labels(self) -> list[tuple[int, str]]:
         """(speaker, label text) of every label, in document order (for tests, tools)."""
@@ -169,14 +181,17 @@ class TranscriptView(QTextEdit):
             return
         cursor = QTextCursor(self.document())
         cursor.beginEditBlock()
-        for pos, length, speaker in reversed(labels):  # last first: earlier positions hold
+        befores = [None, *(sp for _, _, sp in labels[:-1])]
+        texts = [self._label_text(sp, b) for (_, _, sp), b in zip(labels, befores, strict=True)]
+        for (pos, length, speaker), text in zip(reversed(labels), reversed(texts), strict=True):
+            # last first: earlier positions hold
             cursor.setPosition(pos)
             cursor.setPosition(pos + length, QTextCursor.MoveMode.KeepAnchor)
-            cursor.insertText(self._label_text(speaker), _label_format(speaker))
+            cursor.insertText(text, _label_format(speaker))
         cursor.endEditBlock()
         # Each position moves by what the labels before it grew by.
         at = [pos for pos, _, _ in labels]
-        grown = [0, *accumulate(_units(self._label_text(sp)) - n for _, n, sp in labels)]
+        grown = [0, *accumulate(_units(t) - n for (_, n, _), t in zip(labels, texts, strict=True))]
         self._starts = [p + grown[bisect_left(at, p)] for p in self._starts]
         self._committed_end += grown[bisect_left(at, self._committed_end)]
 

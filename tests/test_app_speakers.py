@@ -124,6 +124,26 @@ def test_new_names_rewrite_every_label_and_keep_the_mapping(qtbot):
     _lined_up(view)
 
 
+def test_two_speakers_given_one_name_read_as_one_turn_until_told_apart(qtbot):
+    """As the TXT export: a voice split in two and merged by name has one label per turn."""
+    talk = [*TALK, _seg(4, "再见", 2)]
+    view = _view(qtbot, talk, {0: "张", 1: "张"})
+    assert view.toPlainText() == "张：你好\n请坐\n\u200b谢谢医生\n\u200b不客气\n说话人 3：再见\n"
+    _lined_up(view)
+    view.set_speaker_names({0: "张", 1: "王"})  # told apart again: every label back
+    assert view.toPlainText() == "张：你好\n请坐\n王：谢谢医生\n张：不客气\n说话人 3：再见\n"
+    _lined_up(view)
+    view.set_speaker_names({1: "说话人 1"})  # the default name of speaker 0
+    assert [t for _, t in view.speaker_labels()] == [
+        "说话人 1：",
+        "\u200b",
+        "\u200b",
+        "说话人 3：",
+    ]
+    _lined_up(view)
+    assert view.speaker_of(view._starts[4]) == 1  # the hidden label still knows its speaker
+
+
 def test_clicking_a_label_or_the_menu_asks_to_rename_its_speaker(qtbot):
     view = _view(qtbot, TALK)
     asked = []
