@@ -45,8 +45,10 @@ def _source_strings() -> list[str]:
 
 
 def _ui_characters() -> set[str]:
+    """Every drawn character: control and format characters (the transcript's hidden speaker
+    label, U+200B) are laid out with no glyph and no width, whatever the font."""
     texts = [text for pair in STRINGS.values() for text in pair] + _source_strings()
-    return {c for text in texts for c in text if unicodedata.category(c) != "Cc"}
+    return {c for text in texts for c in text if unicodedata.category(c) not in ("Cc", "Cf")}
 
 
 def test_no_emoji_or_symbol_that_fonts_commonly_lack(qapp):
@@ -72,6 +74,11 @@ def test_every_character_is_in_the_cjk_font(qapp):
     metrics = QFontMetrics(font)
     missing = sorted(c for c in _ui_characters() if not metrics.inFontUcs4(ord(c)))
     assert missing == [], f"{family} lacks {missing}"
+    texts = [text for pair in STRINGS.values() for text in pair] + _source_strings()
+    hidden = {c for text in texts for c in text if unicodedata.category(c) == "Cf"}
+    assert all(
+        metrics.horizontalAdvance(c + "字") == metrics.horizontalAdvance("字") for c in hidden
+    )
 
 
 @pytest.fixture
