@@ -246,7 +246,7 @@ ZH: dict[str, str] = {
     "export.no_model": "没有要导出的模型；请选择模型文件夹、Hub ID 或微调任务",
     "export.onnx_missing": (
         "ONNX 导出需要可选软件包 {packages}，但它们没有安装；"
-        "请用 `pip install 'tingxie[onnx]'` 安装，或导出为 Hugging Face 文件夹"
+        "请在听写的源代码文件夹中运行 `pip install -e '.[onnx]'` 安装，或导出为 Hugging Face 文件夹"
     ),
     "export.check_no_rows": (
         "检查清单 {path} 中没有任何行；请在标题行下写入路径和文字，或不使用检查清单"
@@ -257,7 +257,13 @@ ZH: dict[str, str] = {
     "embed.no_model": "尚未加载模型；请先加载 CTC 模型，再导出向量",
     "embed.failed": "无法计算 {path} 的向量：{detail}",
     "embed.too_short": "{path}：太短，无法得到向量：模型至少需要 {ms} 毫秒的音频；请提供更长的录音",
-    "speakers.missing": "区分说话人需要可选软件包 {package}；请用 {hint} 安装",
+    "embed.parquet_missing": (
+        "parquet 格式需要可选软件包 pyarrow，但它没有安装；"
+        "请在听写的源代码文件夹中运行 {hint} 安装，或改用 npy 格式"
+    ),
+    "speakers.missing": (
+        "区分说话人需要可选软件包 {package}；请在听写的源代码文件夹中运行 {hint} 安装"
+    ),
     "hub.refused": "Hub 拒绝了上传到 {repo_id}（{detail}）；请检查令牌是否有写权限以及仓库名",
     "hub.files_changed": (
         "{path} 在计划上传后有了变化：{missing} 已不存在；请重新查看要上传的文件，再上传"

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QWidget
 
+from engine.extras import install_hint
+
 from .i18n import STRINGS, tr
 
 if TYPE_CHECKING:
@@ -50,7 +52,8 @@ class Capabilities:
         if feature in ("hf_export", "onnx_export") and self.runtime == "onnx":
             return tr("feature.export_onnx")
         if feature == "onnx_export" and self.onnx_missing:
-            return tr("feature.onnx_packages", packages=", ".join(self.onnx_missing))
+            packages = ", ".join(self.onnx_missing)
+            return tr("feature.onnx_packages", packages=packages, hint=install_hint("onnx"))
         name = _FAMILY_NAMES.get(self.family, self.family or "?")
         return tr(f"feature.{feature}", family=name)
 
@@ -121,10 +124,10 @@ FEATURE_STRINGS: dict[str, tuple[str, str]] = {
     ),
     "feature.onnx_packages": (
         "ONNX export needs the optional packages {packages}, which are not installed: install "
-        "them with pip install 'tingxie[onnx]' and restart Tingxie, or export as a Hugging Face "
-        "folder.",
-        "ONNX 导出需要可选软件包 {packages}，但它们没有安装：请用 pip install 'tingxie[onnx]' "
-        "安装后重新启动听写，或导出为 Hugging Face 文件夹。",
+        "them by running {hint} in the Tingxie source folder and restart Tingxie, or export as "
+        "a Hugging Face folder.",
+        "ONNX 导出需要可选软件包 {packages}，但它们没有安装：请在听写的源代码文件夹中运行 "
+        "{hint} 安装后重新启动听写，或导出为 Hugging Face 文件夹。",
     ),
     "feature.embeddings": (
         "Embeddings come from the layers of a wav2vec2-family (CTC) model and the loaded model "

@@ -8,6 +8,7 @@ with the CTC frames and their times.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from . import audio
 from .atomic import atomic_write_files
 from .chunking import ChunkPlan, iter_chunks, join_frames
 from .errors import TingxieError
+from .extras import install_hint
 from .model import LoadedModel, LoadOptions, load_model
 from .transcribe import Transcriber
 from .watch import unique_base
@@ -31,6 +33,7 @@ __all__ = [
     "TakenBases",
     "embed",
     "embedding_files",
+    "ensure_format_available",
     "write_embedding",
 ]
 
@@ -128,6 +131,13 @@ class TakenBases:
         )
 
 
+def ensure_format_available(fmt: Format) -> None:
+    """Raise EmbedError, saying what to install, when `fmt` needs a package that is missing
+    (parquet: pyarrow, the parquet extra): checked before a model runs, not after."""
+    if fmt == "parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise EmbedError("embed.parquet_missing", hint=install_hint("parquet"))
+
+
 def write_embedding(
     result: Embedding,
     out_dir: str | os.PathLike[str],
@@ -141,6 +151,7 @@ def write_embedding(
     with one name in one folder). A file there already (the person's own, another layer's
     vectors) is kept, unless `overwrite`: they go to STEM-2, STEM-3…; the path written is
     returned."""
+    ensure_format_available(fmt)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     base = out / (stem or Path(result.source).stem)

@@ -601,7 +601,8 @@ MESSAGES: dict[str, str] = {
     "export.no_model": "no model to export; choose a model folder, a Hub id or a tuning job",
     "export.onnx_missing": (
         "an ONNX export needs the optional packages {packages}, which are not installed; "
-        "install them with `pip install 'tingxie[onnx]'`, or export as a Hugging Face folder"
+        "install them by running `pip install -e '.[onnx]'` in the Tingxie source folder, or "
+        "export as a Hugging Face folder"
     ),
     "export.check_no_rows": (
         "check manifest {path} holds no rows; put rows of path and text under its header, or "
@@ -617,9 +618,14 @@ MESSAGES: dict[str, str] = {
         "{path}: too short for a vector: the model needs at least {ms} ms of audio; give a "
         "longer recording"
     ),
+    "embed.parquet_missing": (
+        "parquet needs the optional package pyarrow, which is not installed; install it by "
+        "running {hint} in the Tingxie source folder, or write npy"
+    ),
     # -- speakers (engine.speakers)
     "speakers.missing": (
-        "telling speakers apart needs the optional package {package}; install it with {hint}"
+        "telling speakers apart needs the optional package {package}; install it by running "
+        "{hint} in the Tingxie source folder"
     ),
     # -- the transcript library (engine.library.store), continued
     "store.is_folder": (

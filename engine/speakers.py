@@ -32,6 +32,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE
 from .errors import TingxieError
+from .extras import install_hint
 from .punctuation import is_mark
 from .results import Char, Segment
 
@@ -69,7 +70,6 @@ MIN_CLUSTERED_SPEECH = 0.8
 # the clustering at seconds. A recording with more speech takes longer steps, and past that
 # (many stretches shorter than a window, one window each) windows evenly spread (`plan_windows`).
 MAX_WINDOWS = 2000
-INSTALL_HINT = "pip install 'tingxie[speakers]'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +171,7 @@ class SpeakersUnavailable(TingxieError, ImportError):
 
 def _require(module: str) -> None:
     if importlib.util.find_spec(module) is None:
-        raise SpeakersUnavailable("speakers.missing", package=module, hint=INSTALL_HINT)
+        raise SpeakersUnavailable("speakers.missing", package=module, hint=install_hint("speakers"))
 
 
 def ensure_available(options: SpeakerOptions | None = None) -> None:

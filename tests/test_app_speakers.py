@@ -23,6 +23,7 @@ from app.main import build_window
 from app.review.page import ReviewPanel
 from app.transcript import TranscriptView
 from app.worker import Engine, EngineWorker, SpeakersRequest
+from engine.extras import install_hint
 from engine.library.store import Store
 from engine.results import Char, Progress, Segment, TranscriptionInfo
 from engine.speakers import SpeakersUnavailable, Turn, assign_speakers
@@ -342,7 +343,7 @@ def test_without_the_package_the_message_shows_once_and_files_are_still_transcri
     qtbot, make_window, dialogs, store
 ):
     missing = SpeakersUnavailable(
-        "speakers.missing", package="resemblyzer", hint="pip install 'tingxie[speakers]'"
+        "speakers.missing", package="resemblyzer", hint=install_hint("speakers")
     )
     window = make_window(_Speakers(error=missing))
     _choose(window, "auto")
@@ -354,7 +355,8 @@ def test_without_the_package_the_message_shows_once_and_files_are_still_transcri
     assert all(s.speaker is None for _, segs, _ in ready for s in segs)
     assert len(store.list_transcripts()) == 2
     assert dialogs == [
-        "区分说话人需要可选软件包 resemblyzer；请用 pip install 'tingxie[speakers]' 安装"
+        "区分说话人需要可选软件包 resemblyzer；"
+        "请在听写的源代码文件夹中运行 pip install -e '.[speakers]' 安装"
     ]
     assert "resemblyzer" in window.statusBar().currentMessage()  # the second: no dialog
     window.show_document(first)

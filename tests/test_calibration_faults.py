@@ -212,16 +212,26 @@ def test_evaluate_prints_the_report_when_the_plot_folder_is_missing(
     assert json.loads(out)["cer"]["reference_chars"] == 7 and "--plot: folder" in err
 
 
-def test_evaluate_prints_the_report_when_matplotlib_is_missing(
+def test_evaluate_plot_without_matplotlib_stops_before_the_model_loads(
     tiny_model_dir, small_manifest, tmp_path, capsys, monkeypatch
 ):
+    """It evaluated every row, then said matplotlib was missing (naming `tingxie[plot]`, which
+    on PyPI is an unrelated project)."""
     import sys
 
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib: ImportError
-    assert _evaluate(tiny_model_dir, small_manifest, "--plot", str(tmp_path / "r.png")) == 1
+    import engine.loader
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # not installed: found nowhere
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(engine.loader, "load_model", never)
+    assert _evaluate(tiny_model_dir, small_manifest, "--plot", str(tmp_path / "r.png")) == 2
     out, err = capsys.readouterr()
-    assert "CER" in out and "AUROC" in out
-    assert "--plot needs matplotlib: pip install 'tingxie[plot]'" in err
+    assert out == "" and "Traceback" not in err
+    assert err.startswith("tingxie-cli evaluate: --plot: ") and "matplotlib" in err
+    assert "pip install -e '.[plot]'" in err
     assert not (tmp_path / "r.png").exists()
 
 

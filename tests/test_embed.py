@@ -4,6 +4,7 @@ with the frames' times; long files are chunked like transcription; CLI writes np
 from __future__ import annotations
 
 import pathlib
+import sys
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import torch
 
 from engine.audio import load_audio, write_wav
 from engine.cli import main as cli
-from engine.embed import EmbedError, EmbedOptions, embed
+from engine.embed import Embedding, EmbedError, EmbedOptions, embed, write_embedding
 from engine.model import LoadOptions, load_model
 from engine.transcribe import Transcriber
 
@@ -158,3 +159,37 @@ def test_an_output_folder_that_cannot_be_written_is_found_before_the_model_runs(
     args = ["embed", str(tmp_path / "a.wav"), "--model", str(tiny_model_dir)]
     assert cli([*args, "--out", str(tmp_path / "afile")]) == 2  # was a traceback
     assert f"{tmp_path / 'afile'}: nothing can be written there" in capsys.readouterr().err
+
+
+def test_parquet_without_pyarrow_says_what_to_install_before_the_model_loads(
+    tiny_model_dir, tmp_path, monkeypatch, capsys
+):
+    """It ran the model, then died in a traceback (ModuleNotFoundError: pyarrow)."""
+    import engine.model
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # not installed: found nowhere
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(engine.model, "load_model", never)
+    write_wav(tmp_path / "a.wav", _signal(1.0))
+    out = tmp_path / "out"
+    assert cli(["embed", str(tmp_path / "a.wav"), "--model", str(tiny_model_dir), "--out",
+                str(out), "--format", "parquet"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "pyarrow" in err and "pip install -e '.[parquet]'" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_writing_parquet_without_pyarrow_is_an_engine_error(tmp_path, monkeypatch):
+    """The app's worker words engine errors (and OSError, ValueError); a bare ImportError got
+    past it. Nothing is written."""
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    times = np.array([[0.0, 0.02], [0.02, 0.04]])
+    result = Embedding("a.wav", -1, np.zeros((2, 4), np.float32), times)
+    with pytest.raises(EmbedError) as excinfo:
+        write_embedding(result, tmp_path / "out", "parquet")
+    assert excinfo.value.code == "embed.parquet_missing"
+    assert "pip install -e '.[parquet]'" in str(excinfo.value)
+    assert not (tmp_path / "out").exists()

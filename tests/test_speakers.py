@@ -372,7 +372,7 @@ def test_missing_packages_say_how_to_install(monkeypatch):
         "find_spec",
         lambda name, *a: None if name == "resemblyzer" else real(name, *a),
     )
-    with pytest.raises(SpeakersUnavailable, match=r"pip install 'tingxie\[speakers\]'"):
+    with pytest.raises(SpeakersUnavailable, match=r"pip install -e '\.\[speakers\]'"):
         speakers.ResemblyzerEmbedder()
 
 

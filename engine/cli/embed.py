@@ -37,7 +37,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.audio import AudioError
-    from engine.embed import EmbedOptions, TakenBases, embed, embedding_files, write_embedding
+    from engine.embed import (
+        EmbedOptions,
+        TakenBases,
+        embed,
+        embedding_files,
+        ensure_format_available,
+        write_embedding,
+    )
     from engine.loader import is_whisper
     from engine.model import LoadOptions, ModelLoadError, load_model
     from engine.registry import is_onnx_export
@@ -47,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         options = EmbedOptions(layer=args.layer, pool=args.pool)
+        ensure_format_available(args.format)  # as the options are: before the model loads
         if is_onnx_export(args.model):  # as engine.embed says it of a loaded ONNX export
             raise ValueError(
                 f"{args.model}: an ONNX export holds only the logits; embed with the PyTorch "

@@ -149,15 +149,14 @@ def _calibrate(model, rows, options, report):
 
 
 def _plot(report, path: Path) -> None:
-    """Write the reliability diagram; ImportError or OSError with a message for the user."""
+    """Write the reliability diagram; OSError with a message for the user. (That matplotlib is
+    installed was checked before the evaluation: `ensure_plot_available`.)"""
     from engine.tune.evaluate import write_reliability_png
 
     if not path.parent.is_dir():
         raise OSError(f"--plot: folder {path.parent} does not exist; create it or choose another")
     try:
         write_reliability_png(report, path)
-    except ImportError as e:
-        raise ImportError("--plot needs matplotlib: pip install 'tingxie[plot]'") from e
     except OSError as e:
         raise OSError(f"--plot: cannot write {path} ({e.strerror or e})") from e
 
@@ -177,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.tune.evaluate import (
         EvalOptions,
         describe,
+        ensure_plot_available,
         read_examples,
         score_examples,
         summarize,
@@ -196,6 +196,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"tingxie-cli evaluate: {e}", file=sys.stderr)
         return 2
+    if args.plot:  # the diagram is drawn last: a missing matplotlib is told before any work
+        try:
+            ensure_plot_available()
+        except ImportError as e:
+            print(f"tingxie-cli evaluate: --plot: {e}", file=sys.stderr)
+            return 2
     try:  # the data before the model: a wrong path is told without waiting for a load
         examples, skipped = read_examples(args.data, options)
     except (ValueError, OSError) as e:  # the data: status 1, as a bad file for transcribe

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from engine.atomic import folder_problem
 from engine.audio import AudioError, probe
+from engine.extras import install_hint
 from engine.lm import BeamOptions, LmError, describe_decoder
 from engine.loader import load_model, transcriber_for
 from engine.model import DEFAULT_MODEL, DEMO_MODEL_DIR, LoadOptions, ModelLoadError
@@ -185,7 +186,8 @@ def add_transcription_options(p: argparse.ArgumentParser) -> None:
         metavar="auto|N",
         help="tell speakers apart: auto finds how many there are, N says; each segment then "
         "carries its speaker (TXT 说话人 1：, SRT name, VTT voice tag, JSON speaker) "
-        "(default: off; needs pip install 'tingxie[speakers]')",
+        f"(default: off; needs the speakers extra: run {install_hint('speakers')} in the "
+        "Tingxie source folder)",
     )
 
 

@@ -16,6 +16,7 @@ it. Utterances are decoded whole (evaluation sets are utterance-level); the math
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import tempfile
@@ -36,6 +37,7 @@ from engine.calibration import (
     fit_platt,
 )
 from engine.decode import ConfidenceMethod
+from engine.extras import install_hint
 from engine.lm import EVIDENCE
 from engine.loader import load_model
 from engine.metrics import CerResult, align, cer
@@ -69,6 +71,7 @@ __all__ = [
     "calibration_outcome",
     "ctc_measures",
     "describe",
+    "ensure_plot_available",
     "evaluate",
     "expected_calibration_error",
     "fit_calibration",
@@ -705,18 +708,26 @@ def describe(model: LoadedModel | LoadedWhisper, options: EvalOptions) -> str:
     return describe_decoder(Transcriber(model).beam_decoder(options.transcribe_options))
 
 
+def ensure_plot_available() -> None:
+    """Raise ImportError, saying what to install, when matplotlib (the plot extra) is missing:
+    checked before an evaluation, not once its report is done."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ImportError(
+            "the reliability diagram needs the optional package matplotlib, which is not "
+            f"installed; install it by running {install_hint('plot')} in the Tingxie source "
+            "folder"
+        )
+
+
 def write_reliability_png(report: EvalReport, path: str | Path) -> Path:
     """Draw the reliability diagram (accuracy per confidence bin against the diagonal, with the
     share of characters per bin) to a PNG, atomically. Needs matplotlib (the `plot` extra)."""
-    try:
-        import matplotlib
+    ensure_plot_available()
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        raise ImportError(
-            "the reliability plot needs matplotlib: pip install 'tingxie[plot]'"
-        ) from e
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     path = Path(path)
     bins = [b for b in report.reliability if b.count]
     total = max(1, sum(b.count for b in bins))
