@@ -169,7 +169,7 @@ class FolderWatcher(QObject):
         key = _key(spec)
         if key not in self._watches:
             try:
-                self._watches[key] = FolderWatch(*key, self.options, self.clock)
+                self._watches[key] = FolderWatch(*key, self.options, self.clock, spec=spec)
             except FileNotFoundError:
                 return None
         return self._watches[key]

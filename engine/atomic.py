@@ -6,7 +6,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
+import secrets
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -14,15 +17,17 @@ from pathlib import Path
 from typing import BinaryIO
 
 __all__ = [
-    "STAGING",
+    "STAGING_TAG",
     "Staging",
     "atomic_folder",
     "atomic_write_files",
     "atomic_write_text",
     "folder_problem",
     "holds_files",
+    "left_by_gone_process",
     "staged_folder",
     "staged_into",
+    "staging_tag",
 ]
 
 
@@ -36,11 +41,14 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def atomic_write_files(files: Sequence[tuple[Path, Callable[[BinaryIO], None]]]) -> None:
     """Write each (path, save) through `save(binary file)` into a synced temporary sibling,
     then move them all into place: on a failure (a full disk) none is new and the old files
-    stay as they were. An existing file keeps its permissions. The temporary names are short
-    and hidden: one after a path's own would be too long for a file name where that is not."""
+    stay as they were. An existing file keeps its permissions. A symlink is followed: the
+    file it points to is written and the link kept (as `staged_folder` does). The temporary
+    names are short and hidden: one after a path's own would be too long for a file name where
+    that is not."""
     staged: list[tuple[str, Path]] = []
     try:
-        for path, save in files:
+        for link, save in files:
+            path = Path(os.path.realpath(link))
             mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # mkstemp: 0600
             fd, tmp = tempfile.mkstemp(prefix=".tingxie-", suffix=".tmp", dir=path.parent)
             staged.append((tmp, path))
@@ -79,36 +87,125 @@ def staged_folder(target: Path) -> Iterator[Path]:
     Only a folder is ever replaced: a `target` that exists and is not one (a document someone
     named) raises NotADirectoryError before anything is written. A relative `target` (".")
     is taken from the current folder. A symlink is followed: the folder it points to is
-    replaced (staged beside it, on its disk) and the link is kept, as the person made it."""
+    replaced (staged beside it, on its disk) and the link is kept, as the person made it.
+
+    Each block stages in a folder of its own (`_staging`), so two builds of one `target` at
+    once (the app's and the CLI's) never write into each other's; the last to end is put in
+    place, whole (`_swap_in`)."""
     target = Path(os.path.realpath(Path(target).expanduser()))  # "." has no name to stage by
     if target.exists() and not target.is_dir():
         raise NotADirectoryError(
             errno.ENOTDIR, "exists and is not a folder, so it is not replaced", str(target)
         )
-    tmp = target.with_name(f".{target.name}.tmp")
-    old = target.with_name(f".{target.name}.old")
-    for stale in (tmp, old):
-        shutil.rmtree(stale, ignore_errors=True)
+    _sweep(target)
+    tmp = _staging(target)
     tmp.mkdir(parents=True)
     try:
         yield tmp
+        _swap_in(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
-# The folder `staged_into` writes in inside a target that exists (hidden; a killed export's is
-# removed by the next one there, and does not make the folder count as holding files).
-STAGING = ".tingxie-export.tmp"
+def _swap_in(tmp: Path, target: Path) -> None:
+    """Rename `tmp` to `target`, the folder there moved aside first and removed after. Another
+    build of `target` may put its own in between (two ending at once): the rename onto it
+    fails (a folder is never merged) and that one is moved aside too, so `target` is always one
+    build's whole folder. When the rename fails otherwise, the folder moved aside goes back."""
+    aside: list[Path] = []
+    try:
+        while True:
+            if target.is_dir():
+                old = _staging(target, "old")
+                with contextlib.suppress(FileNotFoundError):  # moved by another build meanwhile
+                    os.rename(target, old)
+                    aside.append(old)
+            try:
+                os.rename(tmp, target)
+                return
+            except OSError as e:
+                if not (_taken(e) and target.is_dir()):
+                    raise
+    except BaseException:
+        if aside and not os.path.lexists(target):
+            with contextlib.suppress(OSError):
+                os.rename(aside.pop(), target)
+        raise
+    finally:
+        for old in aside:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _taken(error: OSError) -> bool:
+    """Whether a folder's rename failed because a folder with files had the new name."""
+    return error.errno in (errno.ENOTEMPTY, errno.EEXIST)
+
+
+# What names a staging folder: the process writing it on this host and a random part, e.g.
+# "4242@lab-pc-1a2b3c4d" (pid, host, 8 hex digits). One whose process is gone (killed, a power
+# cut) is removed by the next writer there (`left_by_gone_process`); a live one's never is.
+STAGING_TAG = r"(\d+)@(.+)-[0-9a-f]{8}"
+
+
+def _host() -> str:
+    return re.sub(r"[^\w.-]+", "-", socket.gethostname()) or "host"
+
+
+def staging_tag() -> str:
+    """A new `STAGING_TAG` for this process."""
+    return f"{os.getpid()}@{_host()}-{secrets.token_hex(4)}"
+
+
+def left_by_gone_process(pid: str, host: str) -> bool:
+    """Whether the process of a `STAGING_TAG` (its pid and host) is surely gone: one of this
+    host that no longer runs. Another host's processes cannot be seen from here (a shared
+    network folder), and a pid taken over by another program keeps its folder until that one
+    ends: both are left be, the safe side."""
+    if host != _host():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):  # someone else's (PermissionError), or no pid at all
+        pass
+    return False
+
+
+def _staging(path: Path, kind: str = "tmp") -> Path:
+    """A new hidden name beside `path` to stage it under (`kind` "tmp") or move it aside to
+    ("old"), e.g. ".set1.4242@lab-pc-1a2b3c4d.tmp"."""
+    return path.with_name(f".{path.name}.{staging_tag()}.{kind}")
+
+
+def _staging_names(path: Path) -> re.Pattern[str]:
+    return re.compile(rf"\.{re.escape(path.name)}\.{STAGING_TAG}\.(?:tmp|old)")
+
+
+def _sweep(path: Path) -> None:
+    """Remove the staging folders of `path` (`_staging`) whose process is gone: a build cut off
+    before it could clean up. A symlink of that name is left."""
+    names = _staging_names(path)
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:  # not made yet
+        return
+    for entry in entries:
+        made = names.fullmatch(entry.name)
+        if made and not entry.is_symlink() and left_by_gone_process(made[1], made[2]):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+# What `staged_into` stages under inside a target that exists: ".tingxie-export.<tag>.tmp"
+# (`_staging`: hidden, one per export; a killed export's is removed by the next one there).
+_EXPORT = "tingxie-export"
 
 
 def holds_files(folder: Path) -> bool:
-    """Whether `folder` holds anything but a killed export's staging folder (`STAGING`)."""
-    return any(p.name != STAGING for p in folder.iterdir())
+    """Whether `folder` holds anything but exports' staging folders (`_EXPORT`)."""
+    staging = _staging_names(folder / _EXPORT)
+    return any(not staging.fullmatch(p.name) for p in folder.iterdir())
 
 
 @dataclass
@@ -125,11 +222,12 @@ def staged_into(target: Path) -> Iterator[Staging]:
     """A temporary folder to write `target`'s files into, put in place when the block ends
     normally. Unlike `staged_folder`, `target` itself is never replaced nor deleted: a folder a
     person chose keeps its link, owner, mode and whatever is saved into it meanwhile. When it
-    exists the files are staged inside it (`STAGING`: only the folder itself need take files,
+    exists the files are staged inside it (`_EXPORT`: only the folder itself need take files,
     as an empty USB stick's root does) and moved in one by one; otherwise beside it, renamed
-    to it. A name that is in `target` by then is never overwritten: TingxieError
-    export.name_taken, with nothing moved. When the block raises, the temporary folder is
-    removed and `target` is as it was. A symlink is followed (the files land where it points)."""
+    to it. Each export stages in a folder of its own. A name that is in `target` by then (an
+    export into it that ended first) is never overwritten: TingxieError export.name_taken,
+    with nothing moved. When the block raises, the temporary folder is removed and `target`
+    is as it was. A symlink is followed (the files land where it points)."""
     from engine.errors import TingxieError
 
     target = Path(os.path.realpath(Path(target).expanduser()))
@@ -137,15 +235,20 @@ def staged_into(target: Path) -> Iterator[Staging]:
         raise NotADirectoryError(
             errno.ENOTDIR, "exists and is not a folder, so it is not replaced", str(target)
         )
-    tmp = target / STAGING if target.is_dir() else target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)  # a killed export's
+    staged = target / _EXPORT if target.is_dir() else target
+    _sweep(staged)
+    tmp = _staging(staged)
     tmp.mkdir(parents=True)
     staging = Staging(tmp, target)
     try:
         yield staging
         if not staging.target.exists():
-            os.rename(tmp, staging.target)
-            return
+            try:
+                os.rename(tmp, staging.target)
+                return
+            except OSError as e:  # made meanwhile: its names are checked below
+                if not _taken(e):
+                    raise
         names = [p.name for p in tmp.iterdir()]
         taken = [n for n in names if os.path.lexists(staging.target / n)]
         if taken:

@@ -15,11 +15,13 @@ continues: a recorder that resumed), nor ever a folder (one in the place of that
 is told); a recording that only reuses a name (a recorder's REC001.wav after its card was
 emptied) gets a name of its own. A file handed out and given back unfinished
 (cancelled, or its transcripts could not be written) is not remembered: a restart hands it out
-again, and until then only a new version of it is.
+again, and until then only a new version of it is. A damaged state file is kept aside, never
+written over, and what it knew of the folder is rebuilt from the transcripts there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -196,6 +198,19 @@ class WatchSpec:
         """The transcript files of a `base`, one per format."""
         return [base.with_name(f"{base.name}.{fmt}") for fmt in self.formats]
 
+    def transcribed(self, path: Path) -> bool:
+        """Whether `path`'s transcripts are all where the pattern names them, none older than
+        it: what a watch whose state file was lost had done. A pattern with {date} or {time}
+        names them anew each day, and a -2 may be another file's: neither is taken for one."""
+        if "{date}" in self.name or "{time}" in self.name:
+            return False
+        try:
+            recorded = path.stat().st_mtime_ns
+            targets = self.targets(self.out_folder(path) / self._name(path))
+            return all(t.is_file() and t.stat().st_mtime_ns >= recorded for t in targets)
+        except OSError:
+            return False
+
 
 @dataclass(frozen=True, slots=True)
 class _InUse:
@@ -245,7 +260,11 @@ class FolderWatch:
         state_file: str | os.PathLike[str],
         options: WatchOptions | None = None,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        spec: WatchSpec | None = None,
     ) -> None:
+        """`spec`: the transcripts this watch writes, by which a damaged state is rebuilt
+        (`_recovered`; without it, the files it had finished are done again)."""
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise FileNotFoundError(f"{self.folder}: no such folder; choose a folder to watch")
@@ -257,16 +276,19 @@ class FolderWatch:
         self._handed: dict[Path, _Stamp] = {}  # the version `ready()` handed out, until done
         self._held: dict[Path, _Stamp] = {}  # given back unfinished: not again in that version
         self._unreadable: set[str] = set()  # subfolders told once that they cannot be read
-        self._folders = self._load() or {}  # by watched folder (`_id`)
+        self._spec = spec
+        self._folders = self._load(recover=True) or {}  # by watched folder (`_id`)
 
     @property
     def _mine(self) -> _Finished:
         return self._folders.get(self._id) or _Finished()
 
-    def _load(self) -> dict[str, _Finished] | None:
+    def _load(self, recover: bool = False) -> dict[str, _Finished] | None:
         """The state file's watched folders, what each finished (by `_key`) and where its
         transcripts went; None when there is no state file or it cannot be read. A state of
-        one folder (before version 3) is that folder's."""
+        one folder (before version 3) is that folder's. A damaged one is moved aside (`_keep`);
+        with `recover` (a watch starting, knowing nothing yet), this folder's is rebuilt
+        (`_recovered`)."""
         try:
             state = json.loads(self.state_file.read_text(encoding="utf-8"))
             if state.get("version", 1) >= 3:
@@ -276,10 +298,50 @@ class FolderWatch:
             return {str(_real(typed)): _Finished.read(state, key)}
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError):
-            log.warning("%s: unreadable watch state; finished files may be done again",
-                        self.state_file)  # fmt: skip
+        except OSError as e:
+            log.warning("%s: unreadable watch state (%s); finished files may be done again",
+                        self.state_file, e.strerror or e)  # fmt: skip
             return None
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+            kept = self._keep()
+            return self._recovered() if recover and kept else None
+
+    def _keep(self) -> bool:
+        """Move the damaged state file aside (<name>.damaged-<time>), where it can be looked
+        into, instead of writing over it; False when it cannot be (then it may be)."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        name = self.state_file.with_name(f"{self.state_file.name}.damaged-{stamp}")
+        try:
+            aside = unique_base(name, set(self.state_file.parent.iterdir()))
+            os.rename(self.state_file, aside)
+        except FileNotFoundError:  # moved by another folder's watch meanwhile
+            return True
+        except OSError as e:
+            log.warning("%s: unreadable watch state, and it cannot be moved aside (%s); "
+                        "finished files may be done again", self.state_file,
+                        e.strerror or e)  # fmt: skip
+            return False
+        then = ("finished files may be done again" if self._spec is None
+                else "files whose transcripts are there are taken as finished")  # fmt: skip
+        log.warning("%s: unreadable watch state; kept as %s, and a new one is started: %s",
+                    self.state_file, aside, then)  # fmt: skip
+        return True
+
+    def _recovered(self) -> dict[str, _Finished]:
+        """This folder's finished files as its transcripts tell (`WatchSpec.transcribed`), in
+        their present versions, when the state was lost; saved at once, so that a restart finds
+        them. Where their transcripts went is not known: a file that grows gets names of its
+        own, not those (they may be someone's notes)."""
+        if self._spec is None:
+            return {}
+        found = media_files(self.folder, self.options.recursive, self._tell_unreadable)
+        stamps = {self._key(p): self._stamp(p) for p in found if self._spec.transcribed(p)}
+        done = {key: stamp for key, stamp in stamps.items() if stamp is not None}
+        folders = {self._id: _Finished(done)}
+        log.info("%s: %d finished files found by their transcripts", self.folder, len(done))
+        with contextlib.suppress(OSError):  # not saved: `done` says so at the first file
+            self._save(folders)
+        return folders
 
     def _key(self, path: Path) -> str:
         """`path` as the state knows it: in the watched folder, however that was named."""
@@ -391,14 +453,18 @@ class FolderWatch:
             else:
                 mine.marks[key] = (stamp[0] // 2, mark)
         folders[self._id] = mine
+        self._save(folders)
+        self._folders = folders
+        del self._handed[path]
+
+    def _save(self, folders: dict[str, _Finished]) -> None:
+        """Write the state file atomically; raises OSError when it cannot be (a full disk)."""
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         state = {"version": _STATE_VERSION, "folders": {
             folder: {"done": f.done, "names": f.names, "marks": f.marks}
             for folder, f in folders.items()
         }}  # fmt: skip
         atomic_write_text(self.state_file, json_text(state))
-        self._folders = folders
-        del self._handed[path]
 
     def release(self, path: Path) -> None:
         """Give `path` back unfinished, as `ready()` handed it out (its job was cancelled, or

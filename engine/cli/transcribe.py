@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from engine.atomic import folder_problem
+from engine.atomic import atomic_write_files, folder_problem
 from engine.audio import AudioError, probe
 from engine.extras import install_hint
 from engine.lm import BeamOptions, LmError, describe_decoder
@@ -22,7 +22,7 @@ from engine.results import Progress, Segment, TranscriptionInfo
 from engine.speakers import SpeakerOptions, SpeakersUnavailable
 from engine.transcribe import TranscribeOptions, Transcriber
 from engine.watch import media_files, unique_base
-from engine.writers import FORMATS, write
+from engine.writers import FORMATS, render
 
 from . import ALLOW_PICKLE_HELP, BACKEND_HELP, positive_int
 
@@ -296,17 +296,18 @@ def _check_targets(path: Path, targets: list[Path], inputs: set[Path], overwrite
 
 
 def _write_all(segments: list[Segment], targets: list[Path], info: TranscriptionInfo) -> list[Path]:
-    """Write each transcript, a failure naming the file it was writing and what to do."""
-    written = []
-    for target in targets:
-        try:
-            written.append(write(segments, target, info=info))
-        except OSError as e:
-            raise OutputError(
-                f"{target}: could not be written ({e.strerror or e}); free some space, or "
-                "choose a writable folder with --out DIR"
-            ) from e
-    return written
+    """Write the transcripts of one input together (engine.atomic.atomic_write_files): when
+    one cannot be (a full disk), none is new and those there stay as they were, which the
+    failure says, naming the files and what to do."""
+    texts = {t: render(segments, t.suffix[1:], info).encode("utf-8") for t in targets}
+    try:
+        atomic_write_files([(t, lambda f, text=text: f.write(text)) for t, text in texts.items()])
+    except OSError as e:
+        raise OutputError(
+            f"{', '.join(map(str, targets))}: could not be written ({e.strerror or e}), so "
+            "none was changed; free some space, or choose a writable folder with --out DIR"
+        ) from e
+    return targets
 
 
 def _transcribe_one(

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = WatchOptions(not args.top_only, args.settle, args.poll)
         spec = WatchSpec(str(args.folder), args.format, str(args.out or ""), args.name)
-        watch = FolderWatch(args.folder, spec.state_file, options)
+        watch = FolderWatch(args.folder, spec.state_file, options, spec=spec)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ newer transcript's clip is kept.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import re
@@ -280,6 +281,15 @@ def _cut(clip: Clip, duration: float | None):
     return samples
 
 
+def _unwritten(name: str, target: Path, error: OSError) -> CorrectionsError:
+    """Why the set's folder could not be written: freeing space is the way out of a full disk
+    only; any other cause (a folder made read-only) is told as it is, naming its file."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return CorrectionsError("dataset.write_failed", path=target, detail=error)
+    detail = error if error.filename else f"{target}: {error}"
+    return CorrectionsError("dataset.failed", name=name, detail=detail)
+
+
 def _write_folder(
     tmp: Path,
     clips: Sequence[Clip],
@@ -415,7 +425,7 @@ def build_dataset(
             target, lambda tmp: _write_folder(tmp, clips, record, model_ref, name, durations)
         )
     except OSError as e:
-        raise CorrectionsError("dataset.write_failed", path=target, detail=e) from e
+        raise _unwritten(name, target, e) from e
     store.add_correction_set(name, summary.transcripts, target, record)
     log.info("dataset %s: %d clips, %.1f s", target, len(clips), summary.seconds)
     return summary

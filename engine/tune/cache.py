@@ -232,7 +232,6 @@ def write_rows(
     except OSError as e:
         if e.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
-        shutil.rmtree(folder.with_name(f".{folder.name}.tmp"), ignore_errors=True)
         raise DiskSpaceError(
             f"{folder}: {what} could not be written ({e.strerror}); free some space or choose "
             "another output_dir, then start the job again"
