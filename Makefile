@@ -5,6 +5,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTHON ?= python3
+# PyPI's torch for Linux is the CUDA build (several GB of nvidia-* wheels); Tingxie runs on the CPU
+# one, from PyTorch's CPU index (PyPI's macOS wheels are CPU builds already). Where that index
+# cannot be reached, pip gives up at once and torch comes from the default index with the rest.
+# TORCH_INDEX= leaves the step out; another PyTorch index (a CUDA one) may be named instead.
+TORCH_INDEX ?= $(if $(filter Darwin,$(shell uname -s)),,https://download.pytorch.org/whl/cpu)
 
 .PHONY: run test format system-deps demo-model demo-model-everyday lock install-desktop bundle whisper-model
 
@@ -15,6 +20,10 @@ $(STAMP): pyproject.toml constraints.txt
 	# A venv without pip (made while python3-venv was missing) is made again, not reused.
 	$(PY) -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
+	$(if $(TORCH_INDEX),$(PY) -m pip install -q --no-deps -c constraints.txt torch \
+	  --index-url $(TORCH_INDEX) --retries 0 --timeout 15 2>$(VENV)/torch-index.log \
+	  || echo "Tingxie: no torch from $(TORCH_INDEX) (why: $(VENV)/torch-index.log); it" \
+	  "comes from the default index instead" >&2)
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev,onnx]'
 	# Resemblyzer (the speakers extra) requires the `typing` backport, which PyInstaller (make
 	# bundle, tests/test_bundle.py) refuses to run beside; Python's own typing is imported anyway.
@@ -64,8 +73,9 @@ format: $(STAMP)
 # sentences (recipe/calibrate.py). ~5 h on 2 idle CPU cores.
 # DEMO_THREADS=1 by default: OpenMP threads waiting on each other ran steps 5-10x slower on a
 # busy 2-core machine; on an idle one, DEMO_THREADS=2 is ~1.5x faster. DEMO_TUNE passes settings
-# to every pass; a quick check of the whole chain that leaves the shipped model alone:
-#   make demo-model DEMO_TEXT=few-lines.txt DEMO_TUNE="--set steps=3" DEMO_INTO=
+# to every pass; a quick check of the whole chain that leaves the shipped model alone (without
+# EVERYDAY_LINES it voices twice 30,000 everyday sentences, about 3.8 GB and 13 min each):
+#   make demo-model DEMO_TEXT=few-lines.txt DEMO_TUNE="--set steps=3" EVERYDAY_LINES=50 DEMO_INTO=
 # DEMO is fixed: the recipe files name their folders in it.
 DEMO := out/demo-model
 DEMO_TEXT := resources/corpus/general/train.txt
@@ -85,11 +95,15 @@ demo-model: system-deps $(STAMP)
 	$(MAKE) demo-model-everyday EVERYDAY_BASE=$(DEMO)/job6/model
 	$(if $(DEMO_INTO),cp $(DEMO)/job8/model/*.json $(DEMO)/job8/model/model.safetensors $(DEMO_INTO)/)
 	$(if $(DEMO_INTO),rm -rf $(DEMO_INTO)/lm && cp -r $(DEMO)/job8/model/lm $(DEMO_INTO)/lm)
-	$(if $(DEMO_INTO),$(PY) resources/demo-model/recipe/calibrate.py --write)
+	$(if $(DEMO_INTO),$(PY) resources/demo-model/recipe/calibrate.py --model $(DEMO_INTO) --write)
 
-# Re-pin the tested versions after changing dependencies.
+# Re-pin the tested versions after changing dependencies. The header comment stays; local version
+# labels go (torch 2.13.0+cpu is pinned as 2.13.0, which PyPI and the CPU index both serve).
 lock: $(STAMP)
-	$(PY) -m pip freeze --exclude-editable | grep -v '^tingxie' > constraints.txt
+	$(PY) -m pip freeze --exclude-editable > $(VENV)/freeze.txt
+	{ grep '^#' constraints.txt; grep -v '^tingxie' $(VENV)/freeze.txt \
+	  | sed -E 's/\+[0-9A-Za-z.]+$$//'; } > $(VENV)/constraints.txt
+	mv $(VENV)/constraints.txt constraints.txt && rm $(VENV)/freeze.txt
 
 # Stages 7 and 8, the demo model's broad stages (issue 12; resources/demo-model/recipe/),
 # run by `demo-model` after stage 6: EVERYDAY_BASE's vocabulary grown to Tatoeba's ~3,400

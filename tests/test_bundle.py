@@ -141,3 +141,9 @@ def test_every_package_in_the_bundle_has_a_notice(bundle):
         if key(dist) not in listed and key(dist) != "tingxie"
     }
     assert not missing, f"in the bundle without a notice (packaging/notices.py): {missing}"
+
+
+def test_the_bundle_carries_the_license(bundle):
+    """Apache-2.0 section 4(a): a copy handed on carries the license text (the bundle had none)."""
+    shipped = bundle / "_internal" / "LICENSE"
+    assert shipped.read_bytes() == (ROOT / "LICENSE").read_bytes()

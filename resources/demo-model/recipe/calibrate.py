@@ -10,9 +10,11 @@ with the default measure (max_prob, mean over the character's frames) and fitted
 `tingxie-cli evaluate --calibrate` fits (engine.calibration): a Platt map of the measure for
 greedy decoding, and the beam map of the search's evidence that beam-searched text shows.
 Never fitted on the test sentences that the README's figures come from. `--write` puts it into
-resources/demo-model/calibration.json, which transcription then applies. Run from the
-repository root after build_lm.py:
-    .venv/bin/python resources/demo-model/recipe/calibrate.py [--work out/demo-model] [--write]
+the model folder's calibration.json (--model, the shipped resources/demo-model by default; `make
+demo-model` names its DEMO_INTO), which transcription then applies. Run from the repository root
+after build_lm.py:
+    .venv/bin/python resources/demo-model/recipe/calibrate.py [--model FOLDER]
+        [--work out/demo-model] [--write]
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ HSK_EVERY, HSK_DEV_START = 14, 7  # as bench/bench_accuracy.py's dev split
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model", type=Path, default=MODEL, help="the model folder to score and write into"
+    )
     parser.add_argument("--work", type=Path, default=ROOT / "out" / "demo-model")
     parser.add_argument("--write", action="store_true", help="write calibration.json")
     args = parser.parse_args()
@@ -57,13 +62,13 @@ def main() -> None:
     manifest = args.work / "calibration-dev" / "manifest.tsv"
     manifest.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(manifest, manifest_text(rows))
-    model = load_model(MODEL, LoadOptions(device="cpu", precision="fp32"))
+    model = load_model(args.model, LoadOptions(device="cpu", precision="fp32"))
     options = EvalOptions(load=LoadOptions(device="cpu", precision="fp32"))
     scored = list(iter_rows(model, manifest, options))
     report = summarize(scored, options)
     fit = fit_calibration(scored, options.measures[0].name, options)
     if args.write:
-        fit.calibration.write(MODEL)
+        fit.calibration.write(args.model)
     c = fit.calibration
     print(f"dev: {len(scored)} utterances, CER {report.cer.cer:.2%}, AUROC {report.auroc:.3f}")
     print(
