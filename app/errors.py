@@ -146,6 +146,15 @@ ZH: dict[str, str] = {
         "lora_rank、freeze_layers、freeze_feature_encoder、extend_vocab）被改过；"
         "请改回去，或使用新的 output_dir"
     ),
+    "tune.checkpoint_damaged": (
+        "{path} 无法读取（{detail}）：它被截断了（断电、磁盘已满或复制中途停止），"
+        "或不是听写写入的文件；请从副本恢复该任务文件夹，或使用新的 output_dir 从头开始"
+    ),
+    "tune.checkpoints_unreadable": (
+        "{path}：其中没有可读取的检查点，无法继续训练：{damaged}；这些文件被截断了"
+        "（断电、磁盘已满或复制中途停止），或不是听写写入的；"
+        "请从副本恢复该任务文件夹，或使用新的 output_dir 从头开始"
+    ),
     "tune.checkpoint_full": (
         "{path}：无法写入 {what}（{detail}）；已保留最后一个完整的检查点（{kept}）；"
         "请释放空间，然后继续该任务"
@@ -511,6 +520,10 @@ ZH: dict[str, str] = {
     ),
     "store.query_too_long": (
         "搜索文字长 {length} 个字符；请最多搜索 {limit} 个字符（其中的一句话就足以找到它）"
+    ),
+    "store.no_transcript": (
+        "{path}：第 {id} 篇转写已不在转写库中（已在另一个窗口或用 tingxie-cli 删除）；"
+        "请从转写库的列表中另选一篇"
     ),
     "dataset.text_encoding": (
         "{path}：不是 UTF-8、UTF-16 或 GBK 编码的文本；"

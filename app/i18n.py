@@ -247,6 +247,21 @@ STRINGS: dict[str, tuple[str, str]] = {
     "dialog.save_transcript": ("Save transcript", "保存转写"),
     "dialog.nothing_to_save": ("There is no transcript to save yet.", "还没有可保存的转写。"),
     "dialog.saved": ("Saved {path}", "已保存 {path}"),
+    # A finished transcript the library could not take (a full disk): kept, and added with the
+    # next change to the library or at close. {message} is the library's error.
+    "library.not_added": (
+        "Not in the library yet: {names} ({message}). Tingxie keeps the transcript and adds it "
+        "with the next change to the library, or when it closes; Save (Ctrl+S) writes it to a "
+        "file now.",
+        "尚未加入转写库：{names}（{message}）。听写会保留这份转写，并在下一次修改转写库时或关闭时"
+        "加入；“保存”（Ctrl+S）可立即把它写入文件。",
+    ),
+    "library.close_unadded": (
+        "Still not in the library: {names} ({message}). Close anyway and leave them out of it? "
+        "Cancel, then Save (Ctrl+S), keeps a file of each.",
+        "仍未加入转写库：{names}（{message}）。仍要关闭、不把它们加入转写库吗？"
+        "可先取消，再用“保存”（Ctrl+S）把每份转写写入文件。",
+    ),
     # Save on a file not transcribed to its end: {reached} is save.position, or only the time
     # its transcript reaches where the file's length is not known.
     "save.position": ("{done} of {total}", "{done}（全长 {total}）"),

@@ -1,17 +1,21 @@
-"""The library: past transcripts, newest first, with search over their (edited) text."""
+"""The library: past transcripts, newest first or sorted by a column, with search over their
+(edited) text; each can be opened, renamed or deleted (its audio file is never touched)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import PurePath
 
-from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
+from PySide6.QtCore import QCollator, QItemSelectionModel, QLocale, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -30,6 +34,8 @@ __all__ = ["LibraryView", "distinct_titles"]
 _SEARCH_DELAY_MS = 200  # wait for a pause in typing before querying
 _COLUMNS = ("title", "date", "duration", "edits", "text")
 _SHOWN = 500  # rows listed at most, newest first; a search finds the older ones
+_ID = Qt.ItemDataRole.UserRole  # each cell holds its transcript's id (rows move as they sort)
+_NAMED = 10  # titles a delete question names; the rest it counts
 
 
 def distinct_titles(rows: Sequence[TranscriptSummary]) -> list[str]:
@@ -72,10 +78,50 @@ def _length(seconds: float | None) -> str:
     return format_duration(seconds) if seconds else ""
 
 
+def _title_collator() -> QCollator:
+    """How titles and texts sort: Chinese by pinyin, other letters alphabetically whatever
+    their case, numbers by value ("第2集" before "第10集", "memo 9" before "memo 10")."""
+    collator = QCollator(QLocale(QLocale.Language.Chinese, QLocale.Country.China))
+    collator.setNumericMode(True)
+    collator.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+    return collator
+
+
+_COLLATOR = _title_collator()
+
+
+class _Cell(QTableWidgetItem):
+    """A cell that knows its transcript (`_ID`) and sorts by `key`, not by the text shown: the
+    Length in seconds and the Edits as numbers ("9" sorted after "10" as text), the time
+    changed as stored with the id after it (the store's newest-first order), words through
+    `_COLLATOR`."""
+
+    def __init__(self, text: str, key: object, tid: int) -> None:
+        super().__init__(text)
+        self.key = key
+        self.setData(_ID, tid)
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        if isinstance(self.key, str):
+            return _COLLATOR.compare(self.key, other.key) < 0
+        return self.key < other.key
+
+
+def _quoted(labels: Sequence[str]) -> str:
+    """Titles for a confirmation, one a line, the first `_NAMED` of them by name."""
+    lines = [f"“{label}”" for label in labels[:_NAMED]]
+    if len(labels) > _NAMED:
+        lines.append(tr("library.more", count=len(labels) - _NAMED))
+    return "\n".join(lines)
+
+
 class LibraryView(QWidget):
-    """A searchable table of the store's transcripts; Enter or a double click opens one."""
+    """A searchable table of the store's transcripts, sorted by the column the user clicks
+    (newest first to begin with). Enter or a double click opens one, F2 renames it, Delete
+    deletes the selected ones (the context menu holds the same)."""
 
     open_requested = Signal(int)  # transcript id
+    deleted = Signal(list)  # ids of the transcripts just deleted from the store
 
     def __init__(self, store: Store, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -85,9 +131,11 @@ class LibraryView(QWidget):
         self.table = QTableWidget(0, len(_COLUMNS))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(
-            len(_COLUMNS) - 1, QHeaderView.ResizeMode.Stretch
-        )
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(len(_COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
+        # Newest first, as the store lists them, until the user clicks another column.
+        header.setSortIndicator(_COLUMNS.index("date"), Qt.SortOrder.DescendingOrder)
+        self.table.setSortingEnabled(True)
         self.table.verticalHeader().hide()
         self.message = QLabel()
         self.message.setWordWrap(True)
@@ -101,13 +149,47 @@ class LibraryView(QWidget):
         self._timer.timeout.connect(self.refresh)
         self.search.textChanged.connect(lambda _: self._timer.start())
         self.table.cellDoubleClicked.connect(lambda row, _: self._open_row(row))
-        self.ids: list[int] = []
+        self._build_actions()
         self._stale = False
-        self._empty = False  # the message says why the table is empty (reworded with the language)
+        self._error: StoreError | None = None  # why the last search failed (the message says)
         self._cut = False  # more transcripts match than the table lists (the message says so)
-        self._durations: list[float] = []  # seconds of each row's audio (0: not known)
+        self._titles: dict[int, str] = {}  # each listed transcript's title as stored
         self.retranslate()
         self.refresh()
+
+    def _build_actions(self) -> None:
+        """Open, Rename and Delete: keys of the table (in the search box Delete deletes a
+        character) and its context menu, which shows the keys beside them."""
+
+        def action(slot: Callable[[], object], *keys: QKeySequence) -> QAction:
+            act = QAction(self.table)
+            act.setShortcuts(list(keys))
+            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            act.triggered.connect(slot)
+            self.table.addAction(act)
+            return act
+
+        enter = (QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter))
+        self.open_action = action(self._open_current, *enter)
+        self.rename_action = action(self.rename_selected, QKeySequence(Qt.Key.Key_F2))
+        delete = QKeySequence.keyBindings(QKeySequence.StandardKey.Delete)
+        self.delete_action = action(self.delete_selected, *delete)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.table.itemSelectionChanged.connect(self._update_actions)
+
+    def _update_actions(self) -> None:
+        """Rename needs one transcript chosen, Delete at least one."""
+        chosen = len(self.table.selectionModel().selectedRows())
+        self.rename_action.setEnabled(chosen == 1)
+        self.delete_action.setEnabled(chosen > 0)
+
+    @property
+    def ids(self) -> list[int]:
+        """The listed transcripts' ids, in the order the table shows them."""
+        return [self._id(row) for row in range(self.table.rowCount())]
+
+    def _id(self, row: int) -> int:
+        return self.table.item(row, 0).data(_ID)
 
     def refresh_later(self) -> None:
         """The store changed: refresh now if shown, else when next shown (a decision in
@@ -124,67 +206,84 @@ class LibraryView(QWidget):
 
     def retranslate(self) -> None:
         self.search.setPlaceholderText(tr("library.search"))
+        self.search.setAccessibleName(tr("library.search_name"))  # no label stands beside it
+        self.table.setAccessibleName(tr("library.table_name"))
+        self.table.setAccessibleDescription(tr("library.keys"))
         self.table.setHorizontalHeaderLabels([tr(f"library.{c}") for c in _COLUMNS])
+        self.table.horizontalHeader().setToolTip(tr("library.sort_tip"))
+        self.open_action.setText(tr("library.open"))
+        self.rename_action.setText(tr("library.rename"))
+        self.delete_action.setText(tr("library.delete"))
         column = _COLUMNS.index("duration")
-        for row, seconds in enumerate(self._durations):
+        for row in range(self.table.rowCount()):
             item = self.table.item(row, column)
-            if item is not None:
-                item.setText(_length(seconds))
-        if self._empty:
-            self._say_empty()
-        elif self._cut:
-            self.message.setText(tr("library.cut", count=_SHOWN))
+            item.setText(_length(item.key))
+        self._show_message()
 
-    def _say_empty(self) -> None:
-        """What an empty table means: nothing kept yet, or nothing matching the search."""
-        self._empty = True
+    def _show_message(self) -> None:
+        """The line under the table, in the UI language: why the search failed, why the table
+        is empty (nothing kept yet, or nothing matching the search), or that it lists only the
+        newest transcripts."""
         query = self.search.text().strip()
-        self.message.setText(tr("library.no_match", text=query) if query else tr("library.empty"))
+        if self._error is not None:
+            text = error_text(self._error)
+        elif not self.table.rowCount():
+            text = tr("library.no_match", text=query) if query else tr("library.empty")
+        else:
+            text = tr("library.cut", count=_SHOWN) if self._cut else ""
+        self.message.setText(text)
 
     def refresh(self) -> None:
-        """Query the store again with the current search text."""
+        """Query the store again with the current search text. A search that fails lists
+        nothing: the last one's rows stayed, and Enter opened one that did not match."""
         try:
             rows = self.store.list_transcripts(self.search.text(), limit=_SHOWN + 1)
         except StoreError as e:
-            self._empty = self._cut = False
-            self.message.setText(error_text(e))
-            return
-        self._stale = False
+            rows, self._error = [], e
+        else:
+            self._stale, self._error = False, None
         chosen = self._current_id()
         self._cut, rows = len(rows) > _SHOWN, rows[:_SHOWN]
-        self.ids = [r.id for r in rows]
-        self._durations = [r.duration or 0.0 for r in rows]
-        if rows:
-            self._empty = False
-            self.message.setText(tr("library.cut", count=_SHOWN) if self._cut else "")
-        else:
-            self._say_empty()
+        self._titles = {r.id: r.title for r in rows}
+        self.table.setSortingEnabled(False)  # else each row moves as its cells are set
         self.table.setRowCount(len(rows))
         for i, (r, title) in enumerate(zip(rows, distinct_titles(rows), strict=True)):
-            cells = (title, local_time(r.updated_at), _length(r.duration), str(r.edits), r.preview)
-            for j, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                item.setData(Qt.ItemDataRole.UserRole, r.id)
-                self.table.setItem(i, j, item)
-            if r.audio_path is not None:  # the whole path on hover
-                self.table.item(i, 0).setToolTip(str(r.audio_path))
+            self._fill(i, r, title)
+        self.table.setSortingEnabled(True)  # sorts by the header's column again
+        self._show_message()
         self._select(chosen)
+
+    def _fill(self, row: int, r: TranscriptSummary, title: str) -> None:
+        """Put transcript `r` in `row`, titled `title` (`distinct_titles`)."""
+        cells = (
+            (title, title),
+            (local_time(r.updated_at), (r.updated_at, r.id)),
+            (_length(r.duration), r.duration or 0.0),
+            (str(r.edits), r.edits),
+            (r.preview, r.preview),
+        )
+        for column, (text, key) in enumerate(cells):
+            self.table.setItem(row, column, _Cell(text, key, r.id))
+        if r.audio_path is not None:  # the whole path on hover
+            self.table.item(row, 0).setToolTip(str(r.audio_path))
 
     def _current_id(self) -> int | None:
         """The transcript of the current row (None: no row chosen)."""
         row = self.table.currentRow()
-        return self.ids[row] if 0 <= row < len(self.ids) else None
+        return self._id(row) if 0 <= row < self.table.rowCount() else None
 
     def _select(self, tid: int | None) -> None:
         """Choose transcript `tid`'s row again after a rebuild, which keeps the row number: a
         transcription finishing moves every row down, and Enter would open another transcript.
         None, or one no longer listed, leaves no row chosen."""
-        if tid in self.ids:  # not selectRow: it reads the keyboard's modifiers (Ctrl adds)
-            index = self.table.model().index(self.ids.index(tid), 0)
+        ids = self.ids
+        if tid in ids:  # not selectRow: it reads the keyboard's modifiers (Ctrl adds)
+            index = self.table.model().index(ids.index(tid), 0)
             flags = QItemSelectionModel.SelectionFlag
             self.table.selectionModel().setCurrentIndex(index, flags.ClearAndSelect | flags.Rows)
         else:
             self.table.selectionModel().clear()
+        self._update_actions()
 
     def keyPressEvent(self, event) -> None:
         """Enter in the search box or the table (each passes it on to here) opens one."""
@@ -203,5 +302,69 @@ class LibraryView(QWidget):
         self._open_row(row if row >= 0 else 0)
 
     def _open_row(self, row: int) -> None:
-        if 0 <= row < len(self.ids):
-            self.open_requested.emit(self.ids[row])
+        if 0 <= row < self.table.rowCount():
+            self.open_requested.emit(self._id(row))
+
+    # ---- managing transcripts --------------------------------------------------------------
+    def _chosen(self) -> list[tuple[int, str]]:
+        """The selected transcripts, top row first: (id, title as the table shows it)."""
+        rows = sorted(index.row() for index in self.table.selectionModel().selectedRows())
+        return [(self._id(row), self.table.item(row, 0).text()) for row in rows]
+
+    def rename_selected(self) -> None:
+        """Ask for a new title of the one transcript selected (F2). A blank one is refused,
+        saying so; one the store cannot take (deleted meanwhile, a read-only disk) says why."""
+        chosen = self._chosen()
+        if len(chosen) != 1:
+            return
+        ((tid, _),) = chosen
+        old = self._titles[tid]
+        title, ok = QInputDialog.getText(
+            self, tr("library.rename_title"), tr("library.rename_label", title=old), text=old
+        )
+        if not ok or title.strip() == old:
+            return
+        if not title.strip():
+            QMessageBox.warning(self, tr("library.rename_title"), tr("library.rename_empty"))
+            return
+        try:
+            self.store.rename_transcript(tid, title)
+        except StoreError as e:
+            QMessageBox.warning(self, tr("library.rename_title"), error_text(e))
+        self.refresh()
+
+    def delete_selected(self) -> None:
+        """Delete the selected transcripts (Delete) once the user agrees to a question that
+        names them and says that their audio files stay. `deleted` names those the store
+        deleted; one it could not (a read-only disk) stays listed, with it those after it, and
+        the user is told why."""
+        chosen = self._chosen()
+        if not chosen or not self._confirm_delete([label for _, label in chosen]):
+            return
+        done: list[int] = []
+        error: StoreError | None = None
+        for tid, _ in chosen:
+            try:
+                self.store.delete_transcript(tid)
+            except StoreError as e:
+                error = e
+                break
+            done.append(tid)
+        self.refresh()
+        if done:
+            self.deleted.emit(done)
+        if error is not None:
+            kept = _quoted([label for tid, label in chosen if tid not in done])
+            text = tr("library.not_deleted", titles=kept, message=error_text(error))
+            QMessageBox.warning(self, tr("library.delete_title"), text)
+
+    def _confirm_delete(self, labels: Sequence[str]) -> bool:
+        if len(labels) == 1:
+            question = tr("library.delete_one", title=labels[0])
+        else:
+            question = tr("library.delete_many", count=len(labels), titles=_quoted(labels))
+        buttons = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self, tr("library.delete_title"), question, buttons.Yes | buttons.No, buttons.No
+        )
+        return answer == buttons.Yes

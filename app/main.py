@@ -63,13 +63,18 @@ def main(argv: list[str] | None = None) -> int:
 
     from engine.library.store import default_path
 
+    from . import settings
     from .fonts import cjk_font
+    from .i18n import set_language
     from .instance import SingleInstance
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     qt = QApplication.instance() or QApplication(argv)
     qt.setApplicationName("Tingxie")
     qt.setOrganizationName("Tingxie")
+    # The saved language from the start (the settings' place needs the names above): what is
+    # said before the window opens, a data folder that cannot be made, was always Chinese.
+    set_language(settings.load(settings.open_settings()).language)
     qt.setFont(cjk_font())
     qt.setDesktopFileName("org.tingxie.Tingxie")  # the desktop entry (Wayland: icon, grouping)
     qt.setWindowIcon(QIcon(str(ICON)))

@@ -569,6 +569,7 @@ class ConfidenceBar(QWidget):
         self.spin.setValue(threshold)
         self.spin.setKeyboardTracking(False)  # valueChanged on commit, not per keystroke
         self._swatches = {band: QLabel() for band in ("high", "medium", "low", "tail")}
+        self._label.setBuddy(self.spin)  # the box's accessible name
         layout.addWidget(self._label)
         layout.addWidget(self.spin)
         for swatch in self._swatches.values():

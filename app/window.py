@@ -118,6 +118,18 @@ class _LoadRequest:
     runtime_from: str | None = None
 
 
+@dataclass(slots=True)
+class _Unstored:
+    """A finished transcript the library could not take yet (a full disk): kept, and added with
+    the next change to the library or at close (`MainWindow._store_unstored`)."""
+
+    audio: str
+    segments: list[Segment]
+    info: Any
+    doc: Document | None  # the document shown, which gets its id in the library once there
+    tid: int | None = None  # added, its speaker names not yet
+
+
 def media_patterns() -> str:
     """Glob patterns of every format the engine reads, for the Open dialog."""
     try:
@@ -206,6 +218,7 @@ class MainWindow(QMainWindow):
         # Recordings (made or recovered here) whose transcript has not been announced yet:
         # a close before it leaves them to be offered back at the next start.
         self._unkept: set[str] = set()
+        self._unstored: list[_Unstored] = []  # transcripts the library could not take yet
         self._recording_status = "status.recording"  # what the status bar says while recording
         # Why the input devices could not be listed (no PortAudio): Record is greyed out.
         self._devices_error: object = None
@@ -214,6 +227,9 @@ class MainWindow(QMainWindow):
         self._status = LiveText(self.statusBar().showMessage, self.statusBar().currentMessage)
         self.model: ModelSummary | None = None
         self._loading: str | None = None  # the source being loaded
+        self._preparing = False  # that load makes this CPU's int8 copy first (said, reworded)
+        # A status tip shown over the status bar's message: (the tip, the message under it).
+        self._tip: tuple[str, str] | None = None
         # Loads asked for and not begun yet (the worker does them in order), the one it is
         # doing, and the last one asked for (which a runtime change applies to).
         self._requests: deque[_LoadRequest] = deque()
@@ -307,6 +323,7 @@ class MainWindow(QMainWindow):
         self.device_box.setMinimumWidth(220)
         self.device_box.activated.connect(self._device_chosen)
         self.device_label = QLabel()
+        self.device_label.setBuddy(self.device_box)  # the label names the box to a screen reader
         self.refresh_devices_button = QToolButton()
         # The style's icon, not a "⟳" glyph: the CJK font the app uses has none.
         reload = self.style().standardIcon(self.style().StandardPixmap.SP_BrowserReload)
@@ -315,6 +332,7 @@ class MainWindow(QMainWindow):
         self.elapsed_label = QLabel()
         self.speakers_label = QLabel()
         self.speakers_box = QComboBox()
+        self.speakers_label.setBuddy(self.speakers_box)
         for choice in app_settings.SPEAKER_CHOICES:
             self.speakers_box.addItem("", choice)
         self.speakers_box.setCurrentIndex(self.speakers_box.findData(self.prefs.speakers))
@@ -388,6 +406,7 @@ class MainWindow(QMainWindow):
         view = LibraryView(library)
         self.add_page(view, "page.library")
         view.open_requested.connect(self.open_in_review)
+        view.deleted.connect(self._library_deleted)
         if self.review_panel is not None:
             self.review_panel.transcript_changed.connect(view.refresh_later)
         self.library_view = view
@@ -669,7 +688,7 @@ class MainWindow(QMainWindow):
 
     def _model_loading(self, source: str) -> None:
         self._current = self._load_begun(source)
-        self._loading = source
+        self._loading, self._preparing = source, False
         self._show_model_status()
         self.model_progress.setRange(0, 0)  # busy until a download reports its bytes
         self.model_progress.show()
@@ -678,7 +697,8 @@ class MainWindow(QMainWindow):
         """The status bar's model label, from the state: loading, the model in use, or none."""
         source = self._loading if self._loading is not None else getattr(self.model, "source", "")
         if self._loading is not None:
-            text = tr("status.loading_model", model=demo_model.model_display_name(source))
+            key = "status.preparing_model" if self._preparing else "status.loading_model"
+            text = tr(key, model=demo_model.model_display_name(source))
         elif self.model is not None:
             s = self.model
             dtype = _DTYPE_NAMES.get(s.dtype, s.dtype)
@@ -696,8 +716,8 @@ class MainWindow(QMainWindow):
     def _model_preparing(self) -> None:
         """The load makes an int8 copy first: say why it takes a minute, this once."""
         if self._loading is not None:
-            name = demo_model.model_display_name(self._loading)
-            self.model_label.setText(tr("status.preparing_model", model=name))
+            self._preparing = True
+            self._show_model_status()
 
     def _model_progress(self, fraction: float) -> None:
         self.model_progress.setRange(0, 1000)
@@ -999,26 +1019,70 @@ class MainWindow(QMainWindow):
     # ---- library and review --------------------------------------------------------------
     def _add_to_library(self, audio: str, segments: list, info: Any) -> None:
         """Every finished recording or file goes into the library; the first one since the
-        start opens in review."""
+        start opens in review. One the library cannot take (a full disk) is kept, said so, and
+        added with the next change to the library, or at close (`_store_unstored`)."""
         if not segments:
             return
-        doc = self._ready
-        try:
-            tid = self.library.add_transcript(segments, audio=audio or None, info=info)
-            if doc is not None:
-                doc.tid = tid
-                for speaker, name in doc.speaker_names.items():  # named before it was stored
-                    self.library.rename_speaker(tid, speaker, name)
-        except StoreError as e:
-            self.show_error("store", e)
-            return
-        self.library_view.refresh()
-        if self.review_panel.session is None:
-            self.review_panel.open(tid)
+        self._unstored.append(_Unstored(audio, list(segments), info, self._ready))
+        error = self._store_unstored()
+        if error is not None:
+            text = tr("library.not_added", names=self._unstored_names(), message=error_text(error))
+            self.show_error("store", text)
+
+    def _store_unstored(self) -> StoreError | None:
+        """Add the transcripts kept for the library, oldest first; the error when one still
+        fails (kept, with those after it)."""
+        while self._unstored:
+            item = self._unstored[0]
+            try:
+                if item.tid is None:
+                    item.tid = self.library.add_transcript(
+                        item.segments, audio=item.audio or None, info=item.info
+                    )
+                if item.doc is not None:  # named before it was stored: the names go with it
+                    item.doc.tid = item.tid
+                    for speaker, name in item.doc.speaker_names.items():
+                        self.library.rename_speaker(item.tid, speaker, name)
+            except StoreError as e:
+                return e
+            del self._unstored[0]
+            self.library_view.refresh()
+            if self.review_panel.session is None:
+                self.review_panel.open(item.tid)
+        return None
+
+    def _unstored_names(self) -> str:
+        return ", ".join(Path(item.audio).name or "—" for item in self._unstored)
+
+    def _library_takes_the_rest(self) -> bool:
+        """At close: the transcripts kept for the library are added, or the user chooses
+        between closing without them (Save keeps a file of each) and staying."""
+        error = self._store_unstored()
+        if error is None:
+            return True
+        question = tr(
+            "library.close_unadded", names=self._unstored_names(), message=error_text(error)
+        )
+        return self._close_unsaved("page.library", question)
 
     def open_in_review(self, tid: int) -> None:
         self.review_panel.open(tid)
         self.pages.setCurrentWidget(self.review_panel)
+
+    def _library_deleted(self, tids: list[int]) -> None:
+        """Transcripts deleted on the Library page let go of: the one open on the Review page
+        closes (a decision, or the close's save, raised TranscriptNotFound), a document on the
+        Transcribe page keeps its text but no longer its id, and one the library took without
+        its speaker names is not tried again. A speaker renamed later wrote to the deleted id,
+        which SQLite gives again to the next transcript stored."""
+        gone = set(tids)
+        panel = self.review_panel
+        if panel is not None and panel.session is not None and panel.session.tid in gone:
+            panel.close_transcript()
+        for doc in self.documents.values():
+            if doc.tid in gone:
+                doc.tid = None
+        self._unstored = [item for item in self._unstored if item.tid not in gone]
 
     def _file_done(self, job_id: int, info: Any) -> None:
         doc = self.documents[job_id]
@@ -1154,6 +1218,7 @@ class MainWindow(QMainWindow):
         """The transcript open on the Review page changed there (a fix, an undo, a speaker
         renamed): the same here, where Save writes it. Its session holds what the user sees
         there, saved to the library or not yet (a failed save)."""
+        self._store_unstored()  # the library takes changes again: those it could not, too
         session = self.review_panel.session
         if session is None:
             return
@@ -1170,12 +1235,13 @@ class MainWindow(QMainWindow):
             else:
                 self.transcript.set_speaker_names(doc.speaker_names)
 
-    def _close_unsaved(self) -> bool:
-        """Review changes could not be saved: close anyway (losing them) or stay?"""
+    def _close_unsaved(self, page: str, question: str) -> bool:
+        """Changes on `page` could not be saved (`question` says which): close anyway (losing
+        them) or stay?"""
         answer = QMessageBox.warning(
             self,
-            tr("page.review"),
-            tr("review.close_unsaved"),
+            tr(page),
+            question,
             QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
         )
@@ -1280,6 +1346,25 @@ class MainWindow(QMainWindow):
         """Show a status bar message, reworded by a language switch while it shows."""
         self._status.say(lambda: tr(key, **values))
 
+    def event(self, event: QEvent) -> bool:
+        """Status tips. A menu item highlighted sends an empty one, which erased the status
+        bar's message: "Recording…", why the live text lags, and what a switch from the
+        Language menu was to reword. An empty tip is dropped, unless it ends a real tip shown
+        over the message: the message comes back then, in the language of the moment."""
+        if event.type() != QEvent.Type.StatusTip:
+            return super().event(event)
+        bar, tip = self.statusBar(), event.tip()
+        on_show = self._tip is not None and bar.currentMessage() == self._tip[0]
+        if tip:
+            self._tip = (tip, self._tip[1] if on_show else bar.currentMessage())
+            bar.showMessage(tip)
+            return True
+        if on_show:  # (a message said over the tip since stays)
+            bar.showMessage(self._tip[1])
+            self._status.retranslate()
+        self._tip = None
+        return True
+
     def _decoding_failed(self, part: str, error: object) -> None:
         """The worker could not use the domain text, the hotwords or the language model:
         files and live text go on without it, and the user learns which file and what to do."""
@@ -1332,6 +1417,8 @@ class MainWindow(QMainWindow):
         self.live_button.setText(tr("action.show_live"))
         self.device_label.setText(tr("label.device"))
         self.refresh_devices_button.setToolTip(tr("action.refresh_devices"))
+        self.refresh_devices_button.setAccessibleName(tr("action.refresh_devices"))  # an icon
+        self.queue.setAccessibleName(tr("page.files"))  # as its panel's title
         self.elapsed_label.setText(tr("label.elapsed", time=_elapsed(self._seconds)))
         self.speakers_label.setText(tr("label.speakers"))
         self.speakers_box.setToolTip(tr("speakers.tooltip"))
@@ -1418,8 +1505,15 @@ class MainWindow(QMainWindow):
         if by_hand and panel is not None and not panel.settle_typing():
             event.ignore()  # a fix typed on the Review page, not entered: the user stays
             return
-        if panel is not None and not panel.save_pending() and not self._close_unsaved():
+        if (
+            panel is not None
+            and not panel.save_pending()
+            and not self._close_unsaved("page.review", tr("review.close_unsaved"))
+        ):
             event.ignore()  # review changes still cannot be saved, and the user stays
+            return
+        if not self._library_takes_the_rest():
+            event.ignore()  # transcripts the library still cannot take, and the user stays
             return
         self.closing.emit()
         self.stop_recording()  # at once: the file is complete; its text comes back below

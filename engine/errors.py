@@ -158,6 +158,16 @@ MESSAGES: dict[str, str] = {
         "method, lora_rank, freeze_layers, freeze_feature_encoder, extend_vocab) was changed "
         "since it was written; set it back, or use a new output_dir"
     ),
+    "tune.checkpoint_damaged": (
+        "{path} cannot be read ({detail}): it was cut short (a power cut, a full disk, a copy "
+        "stopped midway) or is not a file Tingxie wrote; restore the job folder from a copy, or "
+        "start afresh in a new output_dir"
+    ),
+    "tune.checkpoints_unreadable": (
+        "{path}: no checkpoint there can be read to resume from: {damaged}; such files were cut "
+        "short (a power cut, a full disk, a copy stopped midway) or not written by Tingxie; "
+        "restore the job folder from a copy, or start afresh in a new output_dir"
+    ),
     # -- a write that failed mid-run (engine.tune.cache.checkpoint_unwritten): a full disk apart
     # from a folder that became read-only, where freeing space would not help
     "tune.checkpoint_full": (
@@ -642,6 +652,10 @@ MESSAGES: dict[str, str] = {
     "store.query_too_long": (
         "the search text is {length} characters long; search for at most {limit} characters "
         "(a phrase from the passage is enough to find it)"
+    ),
+    "store.no_transcript": (
+        "{path}: transcript {id} is no longer in the library (deleted in another window or "
+        "with tingxie-cli); choose one from the library's list"
     ),
     # -- tuning data, continued (engine.tune.data)
     "dataset.text_encoding": (

@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeyEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -53,7 +53,8 @@ from .view import ReviewView, SpanWaveform
 
 __all__ = ["KEYS", "FixBox", "ReviewPanel", "format_duration", "stored_script", "to_stored"]
 
-# Shortcuts of the review flow; none collides with the main window's (Ctrl+R/P/E/O/S/Q/M).
+# Shortcuts of the review flow; none collides with the main window's (Ctrl+R/P/E/O/S/Q/M),
+# nor with a key a line edit takes (Ctrl+H is Qt's Replace, which no line edit handles).
 KEYS = {
     "next": "Ctrl+Down",
     "previous": "Ctrl+Up",
@@ -64,11 +65,20 @@ KEYS = {
     "slower": "Ctrl+[",
     "faster": "Ctrl+]",
     "fix_all": "Ctrl+Shift+F",
+    "history": "Ctrl+H",
+    "copy": "Ctrl+Shift+C",
+    "make_dataset": "Ctrl+Shift+D",
 }
 MAX_ALTERNATIVES = 9  # Alt+1 … Alt+9
 _KEY_HINTS = {"fix": "Enter"}
+# Buttons of occasional actions: their keys show in the tooltip only (on the buttons, beside
+# the keys of every span's decision, they widened the page past the default window).
+_KEYS_IN_TOOLTIP = ("history", "copy", "make_dataset")
 _MIN_TEXT_LINES = 4  # transcript lines kept in view however small the window
+_SPAN_LINES = 3  # lines the span and its choices take at most (nine choices of 20 characters)
 _RECOLOR_DELAY_MS = 150  # keys handled by the fix box rather than an action
+# The page's buttons: Tab reaches them, a click leaves the keys in the fix box.
+_BUTTON_FOCUS = Qt.FocusPolicy.TabFocus
 
 
 def marked(texts: Sequence[str], span_chars: Sequence[Char]) -> str:
@@ -158,6 +168,29 @@ class FixBox(QLineEdit):
         return super().event(event)
 
 
+class _SpanLabel(QLabel):
+    """A span's text or its choices: it wraps, _SPAN_LINES lines high at most (the rest is
+    cut). On one line, a long span and its nine whole-span choices set the window's minimum
+    width and pushed its right side off the screen; unbounded, they squeezed the transcript."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWordWrap(True)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self._fit_lines()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # the window's font, once inside it
+            self._fit_lines()
+
+    def _fit_lines(self) -> None:
+        lines = "\n".join(["字"] * _SPAN_LINES)  # measured as the label measures its text
+        flags = Qt.TextFlag.TextWordWrap
+        height = self.fontMetrics().boundingRect(QRect(0, 0, 1000, 1000), flags, lines).height()
+        self.setMaximumHeight(height)
+
+
 class ReviewPanel(QWidget):
     """Review of one transcript at a time (see the module docstring for the keys)."""
 
@@ -233,7 +266,7 @@ class ReviewPanel(QWidget):
         for order in ("risk", "time"):
             self.order_box.addItem("", order)
         self.order_box.currentIndexChanged.connect(lambda _: self._respan(self._place()))
-        self.margin_spin = _spin(0.0, 3.0, 0.1, 0.3, " s")
+        self.margin_spin = _spin(0.0, 3.0, 0.1, 0.3)  # its unit follows the language
         self.speed_spin = _spin(0.5, 2.0, 0.1, 1.0, "×")
         self.script_box = QComboBox()
         for name in script.SCRIPTS:
@@ -249,6 +282,7 @@ class ReviewPanel(QWidget):
             ("speed", self.speed_spin),
             ("script", self.script_box),
         ):
+            self._labels[key].setBuddy(widget)  # the label names the box to a screen reader
             options.addWidget(self._labels[key])
             options.addWidget(widget)
         options.addWidget(self.autoplay)
@@ -259,10 +293,10 @@ class ReviewPanel(QWidget):
         self.waveform = SpanWaveform()
         self.view.char_clicked.connect(self.play_char)
         self.view.speaker_rename_requested.connect(self.ask_rename_speaker)
-        self.span_label = QLabel()
-        self.alternatives_label = QLabel()
+        self.span_label = _SpanLabel()
+        self.alternatives_label = _SpanLabel()
         self.fix_all_button = QPushButton()
-        self.fix_all_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys stay in the fix box
+        self.fix_all_button.setFocusPolicy(_BUTTON_FOCUS)
         self.fix_all_button.hide()
         self.fix_edit = FixBox()
         self.fix_edit.returnPressed.connect(lambda: self.fix_span(self.fix_edit.text()))
@@ -308,10 +342,10 @@ class ReviewPanel(QWidget):
             "fix": action("fix", lambda: self.fix_span(self.fix_edit.text())),
             "undo": action("undo", self.undo_stack.undo, KEYS["undo"]),
             "redo": action("redo", self.undo_stack.redo, KEYS["redo"]),
-            "history": action("history", self._history_dialog),
+            "history": action("history", self._history_dialog, KEYS["history"]),
             "export": action("export", self.export_dialog),
-            "copy": action("copy", self.copy_text),
-            "make_dataset": action("make_dataset", self._dataset_dialog),
+            "copy": action("copy", self.copy_text, KEYS["copy"]),
+            "make_dataset": action("make_dataset", self._dataset_dialog, KEYS["make_dataset"]),
         }
         self.fix_all_action = action("fix_all", self.fix_all, KEYS["fix_all"])
         self.fix_all_button.clicked.connect(self.fix_all_action.trigger)
@@ -323,7 +357,7 @@ class ReviewPanel(QWidget):
         for name, act in self.actions_by_name.items():
             button = QPushButton()
             button.clicked.connect(act.trigger)
-            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys stay in the fix box
+            button.setFocusPolicy(_BUTTON_FOCUS)
             self.buttons.addWidget(button)
             self._buttons[name] = button
 
@@ -335,13 +369,17 @@ class ReviewPanel(QWidget):
         for i in range(self.script_box.count()):
             self.script_box.setItemText(i, tr(f"review.script.{self.script_box.itemData(i)}"))
         self.autoplay.setText(tr("review.autoplay"))
+        self.margin_spin.setSuffix(tr("review.margin_unit"))
         self.fix_edit.setPlaceholderText(tr("review.fix_placeholder"))
+        self.fix_edit.setAccessibleName(tr("review.fix_name"))  # no label stands beside it
         names = {"previous": "previous_span", "next": "next_span", "play": "play_span"}
         names |= {"accept": "accept_span", "fix": "fix_span"}
         for name, button in self._buttons.items():
             text = tr(f"action.{names.get(name, name)}")
             shortcut = self.actions_by_name[name].shortcut().toString() or _KEY_HINTS.get(name)
-            button.setText(f"{text} ({shortcut})" if shortcut else text)
+            hint = f"{text} ({shortcut})" if shortcut else text
+            button.setText(text if name in _KEYS_IN_TOOLTIP else hint)
+            button.setToolTip(hint)
         self.confidence_bar.retranslate()
         self._status.retranslate()
         retranslate(self.undo_stack)
@@ -373,10 +411,26 @@ class ReviewPanel(QWidget):
             return
         self.player.stop()
         try:
-            self.session = EditSession(self.store, tid)
+            session = EditSession(self.store, tid)
         except (StoreError, KeyError) as e:
             self._status.say(lambda error=e: error_text(error))  # (e is unbound after except)
             return
+        self._show_session(session)
+        self._focus_fix_box()
+
+    def close_transcript(self) -> None:
+        """Show no transcript: the one open was deleted from the library. Nothing is saved
+        (there is nothing to save to: a save raised TranscriptNotFound), and a fix typed over
+        it goes with it, as does its undo history, whose steps would write to it."""
+        self.player.stop()
+        self._show_session(None)
+
+    def _show_session(self, session: EditSession | None) -> None:
+        """Put `session` on the page (None: no transcript) with an undo history of its own.
+        What was kept by transcript id goes: a deleted transcript's id is given again to the
+        next one stored."""
+        self.session = session
+        self._stored_script = None
         self.undo_stack.blockSignals(True)  # no redraw of the old state: one follows below
         self.undo_stack.clear()
         self.undo_stack.blockSignals(False)
@@ -386,7 +440,6 @@ class ReviewPanel(QWidget):
         self.index = 0
         self.status.setText("")
         self._refresh(full=True)
-        self._focus_fix_box()
 
     def settle_typing(self) -> bool:
         """A fix typed but not entered, before its transcript closes (another opens, the window
@@ -973,7 +1026,7 @@ def _text_height(view: ReviewView, lines: int) -> int:
     return round(lines * view.fontMetrics().lineSpacing() + 2 * (margin + view.frameWidth()))
 
 
-def _spin(lo: float, hi: float, step: float, value: float, suffix: str) -> QDoubleSpinBox:
+def _spin(lo: float, hi: float, step: float, value: float, suffix: str = "") -> QDoubleSpinBox:
     spin = QDoubleSpinBox()
     spin.setRange(lo, hi)
     spin.setSingleStep(step)

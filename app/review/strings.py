@@ -53,6 +53,8 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
     "review.margin": ("Context", "前后文"),
     "review.speed": ("Speed", "语速"),
     "review.script": ("Script", "字形"),
+    "review.margin_unit": (" s", " 秒"),  # the Context box's unit: seconds of audio either side
+    "review.fix_name": ("Right text for the span", "这一处的正确文字"),  # the fix box, named
     "review.script.original": ("As stored", "原样"),
     "review.script.simplified": ("Simplified", "简体"),
     "review.script.traditional": ("Traditional", "繁体"),
@@ -144,6 +146,46 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
         "只列出最新的 {count} 篇转写；要找更早的，请搜索。",
     ),
     "library.no_match": ("No transcript contains “{text}”.", "没有包含“{text}”的转写。"),
+    # names a screen reader gives the Library page's search box and its table
+    "library.search_name": ("Search transcripts", "搜索转写"),
+    "library.table_name": ("Transcripts", "转写列表"),
+    # the table's keys, told by a screen reader (its accessible description)
+    "library.keys": (
+        "Enter opens the transcript, F2 renames it, Delete deletes it; click a column heading "
+        "to sort by that column.",
+        "回车打开转写，F2 重命名，Delete 删除；点击列标题可按该列排序。",
+    ),
+    "library.sort_tip": (
+        "Click to sort by this column; click again for the reverse order",
+        "点击按此列排序；再次点击则倒序",
+    ),
+    # the table's context menu (its keys show beside each item)
+    "library.rename": ("Rename…", "重命名…"),
+    "library.delete": ("Delete…", "删除…"),
+    "library.rename_title": ("Rename transcript", "重命名转写"),
+    "library.rename_label": ("New title for “{title}”:", "“{title}”的新标题："),
+    "library.rename_empty": (
+        "A title cannot be empty or only spaces: the transcript keeps its title.",
+        "标题不能为空，也不能只有空格：这篇转写保留原标题。",
+    ),
+    "library.delete_title": ("Delete from the library", "从转写库删除"),
+    "library.delete_one": (
+        "Delete “{title}” from the library? Its text and edits are deleted with it; the audio "
+        "file itself is kept.",
+        "要从转写库删除“{title}”吗？它的文字和修改会一并删除；音频文件本身会保留。",
+    ),
+    "library.delete_many": (
+        "Delete these {count} transcripts from the library?\n\n{titles}\n\nTheir text and "
+        "edits are deleted with them; the audio files themselves are kept.",
+        "要从转写库删除这 {count} 篇转写吗？\n\n{titles}\n\n它们的文字和修改会一并删除；"
+        "音频文件本身会保留。",
+    ),
+    "library.more": ("and {count} more", "另外还有 {count} 篇"),
+    # a delete the library could not do ({message}: why, e.g. a read-only disk)
+    "library.not_deleted": (
+        "Not deleted: {message}. Still in the library:\n{titles}",
+        "未能删除：{message}。仍在转写库中的有：\n{titles}",
+    ),
     "store.failed": (
         "The transcript library cannot be opened: {message}",
         "无法打开转写库：{message}",

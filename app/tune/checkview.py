@@ -104,6 +104,7 @@ class CheckPanel(QWidget):
 
     def retranslate(self) -> None:
         self.title.setText(tr("tune.check.title"))
+        self.table.setAccessibleName(tr("tune.check.title"))
         self.accept_box.setText(tr("tune.check.accept"))
         self.vocab_button.setText(tr("tune.check.add_vocab"))
         self.next_button.setText(tr("tune.check.next"))

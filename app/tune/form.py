@@ -32,15 +32,24 @@ from PySide6.QtWidgets import (
 from engine.tune.config import TuneConfig
 
 from ..errors import error_text
-from ..i18n import tr
+from ..i18n import Message, tr
 from . import strings  # noqa: F401  (registers the strings used below)
 
-__all__ = ["ConfigForm"]
+__all__ = ["ConfigForm", "FormError"]
 
 # Chosen on the "What to teach" step, not in the form.
 _ELSEWHERE = ("model", "data", "output_dir")
 _TRISTATE = (None, True, False)  # a `bool | None` setting: automatic, on, off
 _BLANK = partial(TuneConfig, model="", data="", output_dir="")  # the form's settings alone
+
+
+class FormError(ValueError):
+    """What keeps the form (or the page around it) from making a TuneConfig, worded in the UI
+    language; `message` words it again, so that the page's notice follows a language switch."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(message())
+        self.message = message
 
 
 def _unwrap(hint: Any) -> tuple[Any, bool]:
@@ -70,6 +79,7 @@ class _Field:
             self.widget.currentIndexChanged.connect(on_change)
         elif self.kind is bool:
             self.widget = QCheckBox()
+            self.widget.setAccessibleName(name)  # a check box names itself, not by its label
             self.widget.toggled.connect(on_change)
         else:
             self.widget = QLineEdit()
@@ -91,7 +101,7 @@ class _Field:
         if not text:
             if self.optional:
                 return None
-            raise ValueError(tr("tune.form.empty", name=self.name))
+            raise FormError(partial(tr, "tune.form.empty", name=self.name))
         return text
 
     def set(self, value: Any) -> None:
@@ -141,6 +151,7 @@ class ConfigForm(QWidget):
                 self.fields[f.name] = field
                 editor = field.widget
             self._helps.append((f.name, help_label, editor))
+            label.setBuddy(editor)  # the setting's name names its field to a screen reader
             grid.addWidget(label, row, 0)
             grid.addWidget(editor, row, 1)
             grid.addWidget(help_label, row, 2)
@@ -190,7 +201,7 @@ class ConfigForm(QWidget):
         return self.fields[name].get()
 
     def config(self, model: str, data: str, output_dir: str) -> TuneConfig:
-        """The TuneConfig shown; ValueError names the setting that is wrong, in the UI
+        """The TuneConfig shown; FormError names the setting that is wrong, in the UI
         language."""
         values = {name: field.get() for name, field in self.fields.items()}
         values["normalize"] = self._normalize_type(
@@ -199,7 +210,7 @@ class ConfigForm(QWidget):
         try:
             return TuneConfig(model=model, data=data, output_dir=output_dir, **values)
         except ValueError as e:  # a coded SettingError, worded by its code (app.errors)
-            raise ValueError(error_text(e)) from e
+            raise FormError(partial(error_text, e)) from e
 
     def _show_preset(self) -> None:
         """Grey the preset's values into the empty fields: those of the method and preset

@@ -94,6 +94,7 @@ class ModelsPanel(QWidget):
 
     def retranslate(self) -> None:
         self.title.setText(tr("tune.models.title"))
+        self.table.setAccessibleName(tr("tune.models.title"))
         self.table.setHorizontalHeaderLabels([tr(k) for k in _COLUMNS])
         for name, button in self.buttons.items():
             button.setText(tr(f"tune.models.{name}"))

@@ -56,6 +56,7 @@ from ..features import capabilities
 from ..i18n import LiveText, Message, tr
 from . import strings  # noqa: F401  (registers the strings used below)
 from .checkview import CheckPanel
+from .form import FormError
 from .how import HowPanel
 from .models import ModelsPanel
 from .result import ResultPanel
@@ -211,6 +212,7 @@ class TunePage(QWidget):
         self.models.delete_requested.connect(self._delete)
 
     def retranslate(self) -> None:
+        self.nav.setAccessibleName(tr("tune.steps"))
         for row, step in enumerate(STEPS):
             self.nav.item(row).setText(tr(f"tune.step.{step}", n=row + 1))
         for panel in self.panels.values():
@@ -281,12 +283,12 @@ class TunePage(QWidget):
         self.check()
 
     def _base_config(self, output_dir: str = ""):
-        """The form's config for the chosen model and data (ValueError says what is wrong)."""
+        """The form's config for the chosen model and data (FormError says what is wrong)."""
         sources = self.sources.sources()
         if not sources:
-            raise ValueError(tr("tune.no_data"))
+            raise FormError(partial(tr, "tune.no_data"))
         if not self.sources.model():
-            raise ValueError(tr("tune.no_model"))
+            raise FormError(partial(tr, "tune.no_model"))
         return self.how.form.config(self.sources.model(), sources[0], output_dir)
 
     def _check_key(self) -> tuple:
@@ -298,8 +300,8 @@ class TunePage(QWidget):
         """Check the chosen data as the job would (in the supervisor's thread)."""
         try:
             config, key = self._base_config(), self._check_key()
-        except ValueError as e:
-            self._say(str(e))
+        except FormError as e:
+            self._say(e.message)
             return
         self._checked_key = key
         self._check_request = CheckRequest(tuple(self.sources.sources()), config)
@@ -333,8 +335,8 @@ class TunePage(QWidget):
         (again) first."""
         try:
             config, key = self._base_config(), self._check_key()
-        except ValueError as e:
-            self._say(str(e))
+        except FormError as e:
+            self._say(e.message)
             return None
         if key != self._checked_key or not self.checker.ready():
             self._say(lambda: tr("tune.check_first"))
@@ -508,7 +510,7 @@ class TunePage(QWidget):
             try:
                 delete_job(job)
             except (OSError, ValueError) as e:  # still running, or a folder that resists
-                self._say(str(e))
+                self._say(lambda error=e: error_text(error))
                 return
             self._offer(None)
 
@@ -553,7 +555,7 @@ class TunePage(QWidget):
             try:
                 rename_job(job, name)
             except UNREADABLE as e:
-                self._say(str(e))
+                self._say(lambda error=e: error_text(error))
             self.refresh_models()
 
     def _delete(self, folder: str) -> None:
@@ -577,7 +579,7 @@ class TunePage(QWidget):
         try:
             delete_job(job)
         except (OSError, ValueError) as e:
-            self._say(str(e))
+            self._say(lambda error=e: error_text(error))
         else:
             if tuned is not None:
                 self._say(lambda: tr("tune.switched_back", name=tuned.name, base=base))

@@ -82,6 +82,9 @@ class SourcesPanel(QWidget):
         self.check_button.clicked.connect(self.check_requested)
 
         model_row = QHBoxLayout()
+        self.model_label.setBuddy(self.model_box)  # the fields' accessible names
+        self.name_label.setBuddy(self.name_edit)
+        self.data_label.setBuddy(self.table)
         model_row.addWidget(self.model_label)
         model_row.addWidget(self.model_box, 1)
         model_row.addWidget(self.browse_model)

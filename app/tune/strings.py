@@ -17,6 +17,7 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
     "tune.step.watch": ("{n}. Watch", "{n}. 训练过程"),
     "tune.step.result": ("{n}. Result", "{n}. 结果"),
     "tune.step.models": ("{n}. My models", "{n}. 我的模型"),
+    "tune.steps": ("Steps", "步骤"),  # the list of the steps above, to a screen reader
     # what to teach
     "tune.sources.title": (
         "Teach the model your words: choose the model to start from and the data to learn.",
@@ -205,6 +206,7 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
         "checkpoint at step {step} (best so far): {path}",
         "第 {step} 步检查点（目前最佳）：{path}",
     ),
+    "tune.watch.checkpoints": ("Checkpoints saved", "已保存的检查点"),
     "tune.watch.cancel": ("Cancel (keep a checkpoint)", "取消（保留检查点）"),
     "tune.watch.cancelling": (
         "Stopping after this step and saving a checkpoint…",

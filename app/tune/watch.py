@@ -94,6 +94,7 @@ class WatchPanel(QWidget):
 
     def retranslate(self) -> None:
         self.title.setText(tr("tune.watch.title"))
+        self.checkpoints.setAccessibleName(tr("tune.watch.checkpoints"))
         self.cancel_button.setText(tr("tune.watch.cancel"))
         self.resume_button.setText(tr("tune.watch.resume"))
         self.loss_plot.setTitle(tr("tune.watch.loss"))

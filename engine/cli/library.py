@@ -59,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
     from engine.library.store import Store, StoreError
 
     try:
-        # A --db that does not exist is a typo, never a new library.
-        with Store(args.db, create=args.db is None) as store:
+        # A --db that does not exist is a typo, never a new library. Listing and export
+        # write nothing: a library the user cannot write is read all the same.
+        with Store(args.db, create=args.db is None, read_only=True) as store:
             if args.export:
                 return _export(store, *args.export, script=args.script, overwrite=args.overwrite)
             _list(store, args.query, args.script)

@@ -54,6 +54,9 @@ _PREVIEW_CHARS = 80
 MAX_QUERY_CHARS = 1000
 # Tables of the first schema: a database holding tables but not these is another program's.
 _OWN_TABLES = frozenset({"recordings", "transcripts", "segments", "chars", "edits"})
+# What opening a library the user cannot write fails with (`_describe`): where only reading is
+# asked for, it is read without writing (`Store`'s read_only).
+_UNWRITABLE = ("store.read_only", "store.cannot_open")
 
 
 class StoreError(TingxieError, RuntimeError):
@@ -326,9 +329,43 @@ def _describe(path: Path, e: BaseException) -> StoreError:
     return StoreError("store.error", path=path, detail=e)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    """Open the database file (a seam for tests that need a read-only connection)."""
-    return sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+def _connect(target: str | Path, uri: bool = False) -> sqlite3.Connection:
+    """Open the database file, or a `file:` URI (a seam for tests that need a read-only
+    connection)."""
+    return sqlite3.connect(
+        target, timeout=10.0, isolation_level=None, check_same_thread=False, uri=uri
+    )
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that writes nothing: `mode=ro`, or, where SQLite cannot make the WAL index
+    beside the file (a folder or disk the user cannot write), `immutable=1`. An immutable read
+    skips the WAL, so SQLite's error stands while the WAL holds changes (a crash left them):
+    those would otherwise be missing from what is read, unseen."""
+    uri = path.absolute().as_uri()
+    try:
+        conn = _connect(f"{uri}?mode=ro", uri=True)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master")  # SQLite opens the file here
+        except sqlite3.Error:
+            conn.close()
+            raise
+        return conn
+    except sqlite3.OperationalError as e:
+        # "attempt to write a readonly database", or "unable to open database file" where even
+        # opening the index is refused (a read-only mount)
+        unwritable = any(words in str(e).lower() for words in ("readonly", "unable to open"))
+        if not unwritable or _wal_size(path):
+            raise
+    return _connect(f"{uri}?mode=ro&immutable=1", uri=True)
+
+
+def _wal_size(path: Path) -> int:
+    """Bytes in the database's WAL file (0 when there is none: a clean close removes it)."""
+    try:
+        return os.stat(f"{path}-wal").st_size
+    except OSError:
+        return 0
 
 
 class Store:
@@ -336,9 +373,16 @@ class Store:
 
     `create=False` (for a path typed on the command line) refuses a file that does not exist,
     where a typo would otherwise start a new, empty library.
+
+    `read_only` (listing, export: nothing to write) reads a library the user cannot write (a
+    read-only file, folder or disk) without writing anything, where opening it for writing
+    fails; a write then raises store.read_only. One an older Tingxie made must be upgraded
+    first, which writes: the error stands for it.
     """
 
-    def __init__(self, path: str | Path | None = None, *, create: bool = True) -> None:
+    def __init__(
+        self, path: str | Path | None = None, *, create: bool = True, read_only: bool = False
+    ) -> None:
         # `--db=~/…` reaches here with the ~ (the shell expands it only at a word's start).
         self.path = Path(path).expanduser() if path is not None else default_path()
         self._lock = threading.RLock()
@@ -348,8 +392,23 @@ class Store:
         if not create and not self.path.exists():
             raise StoreError("store.missing", path=self.path, default=default_path())
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = _connect(self.path)
+            self._open(read_only=False)
+        except StoreError as e:
+            if not read_only or e.code not in _UNWRITABLE or not self.path.is_file():
+                raise
+            self._open(read_only=True)
+            if self.schema_version() < SCHEMA_VERSION:
+                self.close()
+                raise
+
+    def _open(self, read_only: bool) -> None:
+        self._read_only = read_only
+        try:
+            if read_only:
+                self._conn = _connect_read_only(self.path)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._conn = _connect(self.path)
         except (sqlite3.Error, OSError) as e:
             raise _describe(self.path, e) from e
         try:
@@ -364,6 +423,8 @@ class Store:
             self._check_ours()
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.execute("PRAGMA busy_timeout=10000")
+            if self._read_only:  # the journal and syncing are the writer's settings
+                return
             if self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
                 log.warning("%s: WAL mode unavailable, using the rollback journal", self.path)
             # FULL: a committed edit survives a power cut, not only a crash.
@@ -427,6 +488,9 @@ class Store:
                 raise _describe(self.path, e) from e
 
     def _migrate(self) -> None:
+        """Bring the schema up to date; read-only, an older one is refused (`__init__`)."""
+        if self._read_only:
+            return
         version = self._conn.execute("PRAGMA user_version").fetchone()[0]
         for number in range(version + 1, SCHEMA_VERSION + 1):
             with self._write() as conn:
@@ -647,6 +711,24 @@ class Store:
             conn.execute("DELETE FROM search WHERE transcript=?", (tid,))
             conn.execute("DELETE FROM transcripts WHERE id=?", (tid,))
         self._originals.pop(tid, None)
+
+    def rename_transcript(self, tid: int, title: str) -> str:
+        """Give transcript `tid` the title `title` (spaces around it dropped); returns it.
+
+        The search reads titles from the transcripts table itself (`list_transcripts`), so
+        nothing else needs updating. updated_at stays: it is when the text or its speakers last
+        changed (the library's Changed column, and its newest-first order), and a new title
+        changes neither; it would otherwise move a years-old recording to the top.
+        Raises ValueError for a blank title, StoreError (store.no_transcript) for an id the
+        library no longer holds (deleted in another window, or with the command line)."""
+        title = title.strip()
+        if not title:
+            raise ValueError("a transcript's title cannot be empty")
+        with self._write() as conn:
+            found = conn.execute("UPDATE transcripts SET title=? WHERE id=?", (title, tid))
+            if found.rowcount == 0:
+                raise StoreError("store.no_transcript", path=self.path, id=tid)
+        return title
 
     # -- library --
 

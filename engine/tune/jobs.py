@@ -33,16 +33,14 @@ import json
 import logging
 import os
 import re
-import secrets
 import shutil
-import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from engine.atomic import atomic_write_text
+from engine.atomic import STAGING_TAG, atomic_write_text, left_by_gone_process, staging_tag
 from engine.children import module_command
 from engine.errors import TingxieError
 
@@ -243,6 +241,25 @@ def _flock(held: BinaryIO, folder: Path) -> None:
         raise OutputDirError("tune.output_in_use", path=folder, pid=pid) from None
     except OSError as e:  # a file system without locks (some network mounts): run unguarded
         log.warning("%s: cannot lock it (%s); two jobs there would not be kept apart", folder, e)
+
+
+def _lock_holder(folder: Path) -> int | None:
+    """The pid of the run holding `folder`'s lock (`_lock`), or None when none does. Probed with
+    a shared lock on a read-only handle, let go at once: nothing is written, and the run keeps
+    its lock. A run that has locked it but not yet written its pid (an instant) reads as none,
+    as where there is no flock (Windows) or the file system has no locks."""
+    if fcntl is None:
+        return None
+    try:
+        with open(folder / _OUTPUT_LOCK, "rb") as held:
+            try:
+                fcntl.flock(held, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pid = held.read().decode("ascii", "replace").strip()
+                return int(pid) if pid.isdigit() else None
+    except OSError:  # no lock file (no run yet), or locks refused (some network mounts)
+        return None
+    return None
 
 
 JobState = Literal["new", "running", "stopped", "finished"]
@@ -452,12 +469,14 @@ class JobFolder:
         (self.path / "child.pid").unlink(missing_ok=True)
 
     def running_pid(self) -> int | None:
-        """The pid of the child working on this job, if one is alive."""
+        """The pid of the process working on this job, if one is alive: the app's child
+        (child.pid), or a run holding the folder's lock (`tingxie-cli tune` on its config,
+        which writes no child.pid: `_lock_holder`)."""
         try:
             pid = int((self.path / "child.pid").read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return None
-        return pid if _is_job_process(pid) else None
+            pid = None
+        return pid if pid is not None and _is_job_process(pid) else _lock_holder(self.path)
 
     def starting_pid(self) -> int | None:
         """The pid of the child working on this job while it has written no event yet (no
@@ -549,16 +568,12 @@ def find_jobs(root: Path) -> list[JobFolder]:
 
 # A job folder being made (`JobFolder.create`): hidden, and named for the process making it on
 # this host, e.g. ".tingxie-new-4242@lab-pc-1a2b3c4d" (pid, host, a random tag).
-_STAGING = re.compile(r"\.tingxie-new-(\d+)@(.+)-[0-9a-f]{8}")
-
-
-def _host() -> str:
-    return _SLUG.sub("-", socket.gethostname()) or "host"
+_STAGING = re.compile(rf"\.tingxie-new-{STAGING_TAG}")
 
 
 def _staging_name() -> str:
     """A new staging folder's name for this process (`_STAGING`)."""
-    return f".tingxie-new-{os.getpid()}@{_host()}-{secrets.token_hex(4)}"
+    return f".tingxie-new-{staging_tag()}"
 
 
 def _sweep_staging(root: Path) -> None:
@@ -571,25 +586,12 @@ def _sweep_staging(root: Path) -> None:
         entries = list(Path(root).iterdir())
     except OSError:
         return
-    host = _host()
     for path in entries:
         made = _STAGING.fullmatch(path.name)
-        if made is None or made[2] != host or _may_live(int(made[1])) or path.is_symlink():
+        if made is None or path.is_symlink() or not left_by_gone_process(made[1], made[2]):
             continue
         log.info("%s: removing a job folder whose making was cut off", path)
         shutil.rmtree(path, ignore_errors=True)
-
-
-def _may_live(pid: int) -> bool:
-    """False only when no process `pid` exists: a pid taken over by another program keeps a
-    staging folder until that ends, the safe side."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (OSError, OverflowError):  # someone else's (PermissionError), or no pid at all
-        pass
-    return True
 
 
 def _created(job: JobFolder) -> str:
@@ -680,9 +682,14 @@ def rename_job(job: JobFolder, name: str) -> None:
 
 
 def delete_job(job: JobFolder) -> None:
-    """Remove a job folder with its model, adapter and checkpoints."""
-    if job.running_pid() is not None:
-        raise ValueError(f"{job.path}: a tuning process is still working on it; stop it first")
+    """Remove a job folder with its model, adapter and checkpoints; refused while a process
+    works on it (`JobFolder.running_pid`: the app's child, or `tingxie-cli tune`)."""
+    pid = job.running_pid()
+    if pid is not None:
+        raise ValueError(
+            f"{job.path}: a tuning process (pid {pid}) is still working on it; stop it first, "
+            "or wait for it to end"
+        )
     shutil.rmtree(job.path)
 
 

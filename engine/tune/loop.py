@@ -13,9 +13,10 @@ import random
 import shutil
 import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -86,6 +87,7 @@ __all__ = ["DiskSpaceError", "Job", "JobError", "run_job"]
 log = logging.getLogger("tingxie.train")
 
 _now = time.perf_counter  # the job's clock (steps, time limit); tests replace it
+_T = TypeVar("_T")
 
 _CHECKPOINTS = "checkpoints"
 _CACHE = "cache"  # decoded audio and encoder features (engine.tune.cache), removed when done
@@ -595,7 +597,11 @@ class Job:
                     },
                     tmp / _OPTIMIZER,
                 )
+                # on the disk before the state that marks them complete (a power cut after it
+                # would otherwise leave a complete checkpoint of emptied files)
+                _sync(tmp / _WEIGHTS, tmp / _OPTIMIZER)
                 atomic_write_text(tmp / CHECKPOINT_STATE, json.dumps(asdict(self.state), indent=1))
+                _sync(tmp)
         except OSError as e:  # a full disk: drop the partial copy, keep the last whole one
             shutil.rmtree(tmp, ignore_errors=True)
             raise self._disk_full(f"the checkpoint of step {step}", e) from e
@@ -604,6 +610,7 @@ class Job:
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)
+            _sync(self.ckpt_root)  # the new one is there before _rotate removes older ones
             self._rotate()
         acc.wait_for_everyone()
         return CheckpointSaved(step, final, best)
@@ -625,7 +632,7 @@ class Job:
     def _load_weights(self, folder: Path) -> None:
         from safetensors.torch import load_file
 
-        weights = load_file(folder / _WEIGHTS)
+        weights = _read(folder / _WEIGHTS, load_file)
         model = self._inner()
         missing = sorted(set(weights) - {n for n, _ in model.named_parameters()})
         if missing:
@@ -639,35 +646,66 @@ class Job:
     def _restore(self, folder: Path) -> None:
         """Resume from a checkpoint folder. Nothing in it can run code: weights are
         safetensors, the optimizer is read with `weights_only=True` (tensors and plain values
-        only), state and random generators are JSON."""
-        import pickle
-
+        only), state and random generators are JSON. A file that cannot be read raises
+        `_Unreadable`, one that does not fit this job's model tune.checkpoint_mismatch."""
         self._load_weights(folder)
         path = folder / _OPTIMIZER
-        try:
-            saved = torch.load(path, weights_only=True, map_location="cpu")
-            optimizer, scheduler, scaler = saved["optimizer"], saved["scheduler"], saved["scaler"]
-        except (pickle.UnpicklingError, KeyError, TypeError, ValueError, RuntimeError) as e:
-            raise ValueError(
-                f"{path} is not an optimizer state Tingxie wrote ({str(e).splitlines()[0]}); "
-                "start afresh in a new output_dir"
-            ) from e
+        optimizer, scheduler, scaler = _read(path, _optimizer_state)
         try:
             self.optimizer.load_state_dict(optimizer)
             self.scheduler.load_state_dict(scheduler)
             self.scaler.load_state_dict(scaler)
         except (KeyError, TypeError, ValueError, RuntimeError) as e:  # other weights train
             raise JobError("tune.checkpoint_mismatch", path=path, detail=_gist(e)) from e
-        try:
-            self.state = _State(
-                **json.loads((folder / CHECKPOINT_STATE).read_text(encoding="utf-8"))
-            )
-            rng = folder / f"rng-{self.acc.process_index}.json"
-            if rng.is_file():
-                set_rng_state(json.loads(rng.read_text(encoding="utf-8")))
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{folder}: {e}; start afresh in a new output_dir") from e
+        self.state = _read(
+            folder / CHECKPOINT_STATE, lambda p: _State(**json.loads(p.read_text(encoding="utf-8")))
+        )
+        rng = folder / f"rng-{self.acc.process_index}.json"
+        if rng.is_file():
+            _read(rng, lambda p: set_rng_state(json.loads(p.read_text(encoding="utf-8"))))
         log.info("resumed from %s (step %d)", folder, self.state.step)
+
+    def _resume(self, settings: dict) -> None:
+        """Resume from the last checkpoint, or, where a file of it cannot be read (cut short by
+        a power cut, emptied, gone: `_Unreadable`), from the newest earlier one that can be. A
+        warning names both, and the unreadable one is set aside (`_set_aside`). None readable:
+        tune.checkpoints_unreadable, naming the job folder and each file that failed."""
+        unreadable: list[_Unreadable] = []
+        resumed = None
+        for folder in reversed(self._checkpoint_dirs()):
+            check_resumable(folder, settings)
+            try:
+                self._restore(folder)
+            except _Unreadable as e:
+                unreadable.append(e)
+                continue
+            resumed = folder
+            break
+        self._same_on_every_process(resumed)
+        if resumed is None:
+            damaged = "; ".join(e.gist for e in unreadable)
+            raise JobError("tune.checkpoints_unreadable", path=self.out, damaged=damaged)
+        if not self.acc.is_main_process:  # the main process moves them and says so, once
+            return
+        for e in unreadable:
+            aside = self._set_aside(e.folder)
+            log.warning(
+                "%s cannot be read: %s; resumed from %s (step %d) instead; the unreadable "
+                "checkpoint is kept as %s",
+                e.folder,
+                e.gist,
+                resumed,
+                self.state.step,
+                aside,
+            )
+
+    def _set_aside(self, folder: Path) -> Path:
+        """Move an unreadable checkpoint out of `checkpoint_dirs`' sight: resumed from again,
+        it would fail again, and `_rotate` could keep it in place of a whole one. Renamed, not
+        removed: what it holds is the user's to look at."""
+        aside = folder.with_name(f"damaged-{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(folder, aside)
+        return aside
 
     # ---- the run -----------------------------------------------------------------------
 
@@ -714,7 +752,7 @@ class Job:
         self.model, self.optimizer = self.acc.prepare(model, self.optimizer)
         _seed_everything(cfg.seed + 1 + self.acc.process_index)
         if resumed is not None:
-            self._restore(resumed)
+            self._resume(settings)
             self._prior = self.state.seconds
         self.state.settings = settings
 
@@ -723,7 +761,13 @@ class Job:
         every process. Processes that see different ones (machines whose output_dir is no shared
         folder) would train from different steps: all stop, saying so."""
         existing = self._checkpoint_dirs()
-        seen = self._gathered(existing[-1].name if existing else None)
+        last = existing[-1] if existing else None
+        self._same_on_every_process(last)
+        return last
+
+    def _same_on_every_process(self, checkpoint: Path | None) -> None:
+        """tune.resume_not_shared unless every process found `checkpoint` to resume from."""
+        seen = self._gathered(checkpoint.name if checkpoint else None)
         for rank, name in enumerate(seen):
             if name != seen[0]:
                 nothing = "no checkpoint"
@@ -731,7 +775,6 @@ class Job:
                 raise JobError(
                     "tune.resume_not_shared", path=self.out, rank=rank, found=found, main=main
                 )
-        return existing[-1] if existing else None
 
     def _settings(self, options: MethodOptions) -> dict:
         """What this run trains with, as its checkpoints keep it (`check_resumable`)."""
@@ -929,6 +972,57 @@ def _fingerprint(model: torch.nn.Module) -> str:
         digest.update(name.encode())
         digest.update(tensor.float().numpy().tobytes())
     return digest.hexdigest()
+
+
+class _Unreadable(JobError):
+    """A checkpoint file that cannot be read: cut short or emptied (a power cut before it
+    reached the disk, a copy stopped midway), gone, or not what Tingxie writes there."""
+
+    def __init__(self, path: Path, error: BaseException) -> None:
+        lines = str(error).strip().splitlines()  # EOFError() has no text: its name then
+        detail = lines[0] if lines else type(error).__name__
+        super().__init__("tune.checkpoint_damaged", path=path, detail=detail)
+        self.folder = path.parent
+
+    @property
+    def gist(self) -> str:
+        """The file and what is wrong with it, as a message naming several says it."""
+        return f"{self.params['path']} ({self.params['detail']})"
+
+
+def _read(path: Path, reader: Callable[[Path], _T]) -> _T:
+    """`reader(path)`, or `_Unreadable` naming `path` when the file is not whole."""
+    import pickle
+
+    from safetensors import SafetensorError
+
+    # EOFError: an emptied pickle; RuntimeError: a zip cut short; ValueError: JSON cut short;
+    # KeyError, TypeError: JSON or a pickle that is not what Tingxie writes
+    unreadable = (OSError, EOFError, SafetensorError, pickle.UnpicklingError, RuntimeError)
+    try:
+        return reader(path)
+    except (*unreadable, KeyError, TypeError, ValueError) as e:
+        raise _Unreadable(path, e) from e
+
+
+def _optimizer_state(path: Path) -> tuple[dict, dict, dict]:
+    """The optimizer, scheduler and scaler states of a checkpoint's optimizer file."""
+    saved = torch.load(path, weights_only=True, map_location="cpu")
+    return saved["optimizer"], saved["scheduler"], saved["scaler"]
+
+
+def _sync(*paths: Path) -> None:
+    """Force files, or a folder's entries, to the disk. Windows cannot open a folder, and
+    flushes a file only through a handle that may write: folders are left to it there."""
+    for path in paths:
+        folder = path.is_dir()
+        if folder and os.name == "nt":
+            continue
+        fd = os.open(path, os.O_RDONLY if folder else os.O_RDWR)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _gist(error: Exception) -> str:
