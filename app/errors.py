@@ -20,7 +20,7 @@ __all__ = ["APP", "ZH", "error_text", "failure_text"]
 _REDO = "请确认它能在播放器中播放，或将其转换为 WAV 或 FLAC"
 _GET_MODEL = (
     "请选择本地模型文件夹；或在联网的电脑上运行 `hf download {source}`，"
-    "再把 Hugging Face 缓存（~/.cache/huggingface）复制到本机"
+    "再把它在 Hugging Face 缓存中新增的 models--… 文件夹复制到本机正在使用的缓存 {cache} 中"
 )
 _GET_WHISPER = (
     "请选择 CTranslate2 格式的 Whisper 文件夹（packaging/fetch-whisper-base.py 会把 Whisper-base "
@@ -54,6 +54,10 @@ ZH: dict[str, str] = {
         "模型 {source} 是模型文件夹 {folder} 中的一个文件；请选择文件夹 {folder} 本身"
     ),
     "model.invalid_id": "模型“{source}”既不是已有的文件夹，也不是有效的 Hub 模型 ID（owner/name）",
+    "model.web_address": (
+        "模型 {source} 是网址，但不是 Hugging Face 模型页面；请填写模型的 Hub ID"
+        "（owner/name，即 https://huggingface.co/owner/name 中的部分）或本地文件夹"
+    ),
     "model.not_cached": "模型“{source}”不在 Hugging Face 缓存中（{detail}）。" + _GET_MODEL,
     "model.download_failed": "模型“{source}”无法下载（{detail}）。" + _GET_MODEL,
     "model.bad_json": "{path} 不是可读取的 JSON（{detail}）；请重新复制模型",

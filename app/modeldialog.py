@@ -4,7 +4,6 @@ cache, or the shipped demo."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import (
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.model import model_folder_of
+from engine.registry import kind_on_disk, local_path, model_source
 
 from . import demo as demo_model
 from .i18n import tr
@@ -66,16 +66,18 @@ class ModelDialog(QDialog):
         relative one as a Hub id. Symbolic links stay links (the user may point them on).
         A path pasted in quotes (Explorer's "Copy as path") or as a file:// URL (a file
         manager's copy) is the folder it names; a file inside a model's folder (config.json,
-        the weights: what a file manager shows) is that folder, the one thing it can mean."""
+        the weights: what a file manager shows) is that folder, the one thing it can mean.
+        A Hub model page's address is its Hub id (`engine.registry.model_source`); text no
+        folder can be named (a pasted sentence) is kept, for the load to say what it is."""
         text = self.edit.text().strip()
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
             text = text[1:-1].strip()
         url = QUrl(text)
         if url.isLocalFile():
             text = url.toLocalFile()
-        path = Path(text).expanduser()
-        folder = path if path.is_dir() else model_folder_of(path)
-        return os.path.abspath(folder) if text and folder is not None else text
+        path = local_path(text)
+        folder = path if kind_on_disk(path) == "folder" else model_folder_of(path)
+        return os.path.abspath(folder) if text and folder is not None else model_source(text)
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, tr("dialog.choose_model"), self.source())

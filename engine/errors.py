@@ -14,7 +14,7 @@ __all__ = ["MESSAGES", "TingxieError"]
 _REDO = "check that it plays in a media player, or convert it to WAV or FLAC"
 _GET_MODEL = (
     "Choose a local model folder, or on a connected machine run `hf download {source}` and copy "
-    "the Hugging Face cache (~/.cache/huggingface) here"
+    "the models--… folder it adds to its Hugging Face cache into {cache}, the cache read here"
 )
 _GET_WHISPER = (
     "Choose a Whisper folder in CTranslate2 format (packaging/fetch-whisper-base.py assembles "
@@ -55,6 +55,10 @@ MESSAGES: dict[str, str] = {
     ),
     "model.invalid_id": (
         "model {source!r} is neither an existing folder nor a valid Hub id (owner/name)"
+    ),
+    "model.web_address": (
+        "model {source} is a web address but no Hugging Face model's page; give the model's Hub "
+        "id (owner/name, as in https://huggingface.co/owner/name) or a local folder"
     ),
     "model.not_cached": "model {source!r} is not in the Hugging Face cache ({detail}). "
     + _GET_MODEL,

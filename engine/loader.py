@@ -14,6 +14,7 @@ from typing import Any
 from . import model as ctc_model
 from . import whisper
 from .model import LoadOptions
+from .registry import model_source
 from .stream import StreamingTranscriber, StreamOptions
 from .transcribe import Transcriber
 from .twopass import TwoPassTranscriber
@@ -29,8 +30,10 @@ def load_model(
 ) -> Any:
     """A `LoadedModel` (CTC) or `LoadedWhisper` for a Hub id or folder. With `tqdm_class`, a
     CTC download reports its bytes through it first (the model then names its local folder),
-    and the making of a CPU's int8 copy its stages (engine.model.load_model)."""
+    and the making of a CPU's int8 copy its stages (engine.model.load_model). A Hub model
+    page's address loads as its Hub id (`engine.registry.model_source`)."""
     options = options or LoadOptions()
+    source = model_source(source)
     if whisper.is_whisper(source):
         return whisper.load_whisper(source, options)
     if tqdm_class is not None:

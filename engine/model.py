@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import reprlib
 import threading
 from collections import Counter
@@ -23,7 +24,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .decode import CtcVocab
 from .errors import TingxieError
-from .registry import WHISPER, Family, UnsupportedModelError, family_for, family_of, model_path
+from .registry import (
+    WHISPER,
+    Family,
+    UnsupportedModelError,
+    family_for,
+    family_of,
+    kind_on_disk,
+    local_path,
+    model_path,
+    model_source,
+)
 
 if TYPE_CHECKING:  # torch is imported when a model is loaded: Whisper's path never needs it
     import torch
@@ -44,6 +55,7 @@ __all__ = [
     "cpu_has_amx",
     "cpu_has_fast_bf16",
     "ctc_model",
+    "hub_failure",
     "import_runtime",
     "load_model",
     "looks_like_path",
@@ -338,13 +350,19 @@ def _flash_attn_installed() -> bool:
     return True
 
 
+_WEB_ADDRESS = re.compile(r"^https?://", re.IGNORECASE)
+_DRIVE = re.compile(r"^[A-Za-z]:")  # C:\models, C:/models
+
+
 def looks_like_path(source: str) -> bool:
-    """Whether `source` is a path on this machine, not a Hub id: anything that exists here
-    (`models/mine` is the folder when there is one, as transformers' from_pretrained reads it),
-    or text no Hub id can be (Hub ids are `name` or `owner/name`; anything else with a
-    separator)."""
-    shaped = source.startswith((".", "/", "~", "\\")) or source.count("/") > 1 or "\\" in source
-    return shaped or Path(source).expanduser().exists()
+    """Whether `source` (`model_source`) is a path on this machine, not a Hub id: anything that
+    exists here (`models/mine` is the folder when there is one, as transformers' from_pretrained
+    reads it), or text no Hub id can be (Hub ids are `name` or `owner/name`: anything starting
+    as a path does, ./ ../ ~ / or a drive, or with more than one separator)."""
+    text = model_source(source)
+    starts = text.startswith((".", "/", "~", "\\")) or bool(_DRIVE.match(text))
+    shaped = starts or text.count("/") > 1 or "\\" in text
+    return shaped or kind_on_disk(text) is not None
 
 
 # Files that make the folder holding them a model folder: a CTC or Whisper config (a tuning
@@ -356,9 +374,10 @@ def model_folder_of(path: str | os.PathLike) -> Path | None:
     """The model folder a file inside it stands for: config.json or the weights are what a
     file manager shows, and people pick them for the folder. None where `path` is no file or
     its folder holds no model."""
-    file = Path(path).expanduser()
+    file = local_path(path)
     folder = file.parent
-    found = file.is_file() and any((folder / name).is_file() for name in _MODEL_MARKERS)
+    is_file = kind_on_disk(file) == "file"
+    found = is_file and any((folder / name).is_file() for name in _MODEL_MARKERS)
     return folder if found else None
 
 
@@ -372,7 +391,7 @@ def _not_a_folder(source: str, path: Path) -> ModelLoadError:
 
 
 def _check_folder(path: Path, allow_pickle: bool = False) -> None:
-    if not path.is_dir():
+    if kind_on_disk(path) != "folder":
         raise ModelLoadError("model.folder_missing", path=path)
     config = path / "config.json"
     if not config.is_file() and (path / "adapter_config.json").is_file():
@@ -406,11 +425,14 @@ def resolve_model(
 ) -> Path:
     """The local folder for a Hub id (downloading into the Hugging Face cache if allowed) or a
     folder path (a tuning job's folder stands for the model it produced, as in
-    `engine.registry.model_path`). Downloads resume where they stopped. Pickle-only weights are
-    refused unless `allow_pickle` (downloads never fetch them)."""
-    text = str(source)
-    path = Path(text).expanduser()
-    if path.exists() and not path.is_dir():
+    `engine.registry.model_path`), read by `model_source`; another web address is refused.
+    Downloads resume where they stopped. Pickle-only weights are refused unless `allow_pickle`
+    (downloads never fetch them)."""
+    text = model_source(source)
+    if _WEB_ADDRESS.match(text):
+        raise ModelLoadError("model.web_address", source=text)
+    path = local_path(text)
+    if kind_on_disk(path) == "file":
         raise _not_a_folder(text, path)
     if looks_like_path(text):
         path = model_path(path)
@@ -432,7 +454,7 @@ def resolve_model(
         raise ModelLoadError("model.invalid_id", source=text) from e
     except Exception as e:  # network, cache and auth failures all mean the same here
         code = "model.not_cached" if offline else "model.download_failed"
-        raise ModelLoadError(code, source=text, detail=type(e).__name__) from e
+        raise hub_failure(code, text, e) from e
     with _download_finished(text, offline, "model.folder_incomplete"):
         _check_folder(Path(folder), allow_pickle)
     if not offline:
@@ -456,7 +478,17 @@ def _fetch_adapter(source: str, folder: Path) -> None:
     except EntryNotFoundError:
         return
     except Exception as e:  # network, cache and auth failures, as for the snapshot
-        raise ModelLoadError("model.download_failed", source=source, detail=type(e).__name__) from e
+        raise hub_failure("model.download_failed", source, e) from e
+
+
+def hub_failure(code: str, source: str, error: Exception) -> ModelLoadError:
+    """The error `code` for Hub id `source` that could not be had (`error`), naming the cache
+    this process reads (huggingface_hub's HF_HUB_CACHE, from HF_HUB_CACHE, HF_HOME or
+    XDG_CACHE_HOME): the folder a cache copied from a connected machine goes into."""
+    from huggingface_hub import constants
+
+    cache = constants.HF_HUB_CACHE
+    return ModelLoadError(code, source=source, detail=type(error).__name__, cache=cache)
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .errors import TingxieError
 
@@ -29,7 +29,10 @@ __all__ = [
     "family_of",
     "features_of",
     "is_onnx_export",
+    "kind_on_disk",
+    "local_path",
     "model_path",
+    "model_source",
 ]
 
 # What a family can do in Tingxie (the app greys out what the loaded model lacks):
@@ -166,7 +169,53 @@ def family_for(model_type: str) -> Family:
     return family
 
 
-_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+# owner/name as the Hub spells repositories: ASCII, 96 characters at most (huggingface_hub's
+# validate_repo_id), so no name too long for a file system is taken for one
+_HUB_ID = re.compile(r"^(?=.{1,96}$)[\w.-]+/[\w.-]+$", re.ASCII)
+
+
+def local_path(source: str | os.PathLike) -> Path:
+    """`source` as a path on this machine, a leading ~ expanded as os.path.expanduser does: an
+    unknown user's ~name stays as typed (a folder that is not there), where Path.expanduser
+    raises RuntimeError."""
+    return Path(os.path.expanduser(source))
+
+
+def kind_on_disk(source: str | os.PathLike) -> Literal["folder", "file"] | None:
+    """What `source` (`local_path`) is on this machine: a folder, a file (anything else there),
+    or nothing. A name no file system holds is nothing: Path.is_dir raises OSError for one over
+    255 bytes (ENAMETOOLONG, a sentence pasted for a model) on Python 3.11, where os.path's
+    checks answer False."""
+    path = local_path(source)
+    if os.path.isdir(path):
+        return "folder"
+    return "file" if os.path.exists(path) else None
+
+
+# A model's page on the Hub or its mirror, as a browser's address bar shows it: its Hub id,
+# then what the page shows (/tree/main, /blob/main/config.json, ?…, #…). Datasets and Spaces
+# are no models.
+_HUB_PAGE = re.compile(
+    r"^(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co|hf-mirror\.com)/"
+    r"(?!(?:datasets|spaces)/)(?P<id>[\w.-]+/[\w.-]+)(?:[/?#].*)?$",
+    re.ASCII | re.IGNORECASE,
+)
+
+
+def model_source(source: str | os.PathLike) -> str:
+    """The Hub id or folder typed or pasted text stands for: a Hub model page's address
+    (https://huggingface.co/owner/name/tree/main, what people copy for a model) is its Hub id,
+    and owner/name/ owner/name; anything else, and what is there on this machine, as typed.
+    The one reading of a model source: loading (engine.loader, engine.model.resolve_model) and
+    the app's model dialog."""
+    text = str(source)
+    if kind_on_disk(text) is not None:
+        return text
+    page = _HUB_PAGE.match(text)
+    if page:
+        return page["id"]
+    bare = text.rstrip("/")
+    return bare if _HUB_ID.match(bare) else text
 
 
 def _model_type(folder: Path) -> str | None:
@@ -180,8 +229,9 @@ def model_path(folder: str | os.PathLike) -> Path:
     """The model folder `folder` stands for: a tuning job's folder (the app's, whose config.json
     holds the job's settings, or the CLI's output folder) stands for the model/ it produced;
     any other folder for itself."""
-    path = Path(folder).expanduser()
-    if (path / "model" / "config.json").is_file() and _model_type(path) is None:
+    path = local_path(folder)
+    job = kind_on_disk(path) == "folder" and (path / "model" / "config.json").is_file()
+    if job and _model_type(path) is None:
         return path / "model"
     return path
 
@@ -192,14 +242,14 @@ def family_of(source: str | os.PathLike) -> Family | None:
     beside no CTC config), a config with model_type whisper or a Hub id naming Whisper is
     WHISPER; otherwise a folder's config.json names a CTC family (a tuning job's folder stands
     for its model/). None when it cannot be told: a Hub id, a missing folder, an unknown type."""
-    path = Path(source).expanduser()
-    if not path.is_dir():
+    kind = kind_on_disk(source)
+    if kind != "folder":
         # a file here (whisper-base/model.bin, typed for its folder) is no Hub id: the loader
         # names the folder to choose (engine.model.model_folder_of)
-        hub_id = not path.exists() and bool(_HUB_ID.match(str(source)))
+        hub_id = kind is None and bool(_HUB_ID.match(str(source)))
         named = hub_id and "whisper" in str(source).lower()
         return WHISPER if named else None
-    path = model_path(path)  # a tuning job stands for its model
+    path = model_path(source)  # a tuning job stands for its model
     model_type = _model_type(path)
     if (path / "model.bin").is_file() and model_type is None:
         return WHISPER  # CTranslate2's weights (a missing config.json is then said as such)
@@ -216,10 +266,9 @@ ONNX_ONLY_MISSING = frozenset({"hf_export", "onnx_export", "embeddings"})
 def is_onnx_export(source: str | os.PathLike) -> bool:
     """Whether `source` is a folder holding an ONNX export: model.onnx beside no PyTorch
     weights (told from its files, as `family_of`; a tuning job stands for its model/)."""
-    path = Path(source).expanduser()
-    if not path.is_dir():
+    if kind_on_disk(source) != "folder":
         return False
-    path = model_path(path)
+    path = model_path(source)
     if not (path / "model.onnx").is_file():
         return False
     torch_weights = ("pytorch_model.bin", "model.safetensors.index.json")

@@ -14,6 +14,7 @@ import os
 import sys
 
 from engine import version
+from engine.model import CONVERT_MIN_BYTES
 
 __all__ = ["main"]
 
@@ -23,9 +24,18 @@ ALLOW_PICKLE_HELP = (
     " when read; only for a folder from a source you trust (safetensors are always preferred)"
 )
 
+# What backend and precision auto together run on a CPU without native bf16
+# (engine.model._int8_copy), as the README's Performance section measures it.
+INT8_AUTO_HELP = (
+    f"an fp32 checkpoint of {CONVERT_MIN_BYTES // 1_000_000} MB or more (the default model: "
+    "1.26 GB) on a CPU without native bf16 runs as its int8 ONNX copy, made once into the "
+    "weights cache on its first load (about a minute)"
+)
+
 BACKEND_HELP = (
     "torch, or ONNX Runtime on the folder's model.onnx (tingxie-cli export --format onnx); "
-    "auto: onnx when the folder holds only ONNX weights"
+    "auto: onnx when the folder holds only ONNX weights; with precision auto too, "
+    f"{INT8_AUTO_HELP}; --backend torch keeps fp32"
 )
 
 # Subcommand modules of this package, in the order `--help` lists them.

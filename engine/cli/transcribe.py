@@ -24,7 +24,7 @@ from engine.transcribe import TranscribeOptions, Transcriber
 from engine.watch import media_files, unique_base
 from engine.writers import FORMATS, render
 
-from . import ALLOW_PICKLE_HELP, BACKEND_HELP, positive_int
+from . import ALLOW_PICKLE_HELP, BACKEND_HELP, INT8_AUTO_HELP, positive_int
 
 log = logging.getLogger("tingxie.cli")
 
@@ -130,7 +130,8 @@ def add_transcription_options(p: argparse.ArgumentParser) -> None:
         "--precision",
         choices=("auto", "fp32", "bf16", "fp16"),
         default="auto",
-        help="auto: bf16 where the CPU/GPU runs it natively, else fp32 (CPU) or fp16 (GPU)",
+        help="auto: bf16 where the CPU/GPU runs it natively, else fp32 (CPU) or fp16 (GPU); "
+        f"with --backend auto, {INT8_AUTO_HELP}; --precision fp32 or --backend torch keeps fp32",
     )
     p.add_argument(
         "--batch-size",
