@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from test_corrections import make_segments
 
 import engine.atomic
 from engine.atomic import (
@@ -23,7 +24,7 @@ from engine.atomic import (
     staged_into,
 )
 from engine.errors import TingxieError
-from engine.results import Char, Segment, TranscriptionInfo
+from engine.results import TranscriptionInfo
 from engine.watch import STATE_FILE, FolderWatch, WatchOptions, WatchSpec
 
 # ---- 1: two builds of one folder at once ----------------------------------------------------
@@ -141,7 +142,7 @@ def store_with_edits(tmp_path):
     t = np.arange(4 * 16_000) / 16_000
     write_wav(rec, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
     store = Store(tmp_path / "db" / "tingxie.db")
-    tid = store.add_transcript(_segments(), audio=rec)
+    tid = store.add_transcript(make_segments(), audio=rec)
     store.add_edit(tid, EditOp(0, 2, 3, "甜", "fix"))
     store.add_edit(tid, EditOp(1, 2, 3, "去", "accept"))
     yield store, tid
@@ -197,17 +198,6 @@ def test_only_a_full_disk_asks_to_free_space_for_a_training_set(store_with_edits
 # ---- 5: the formats of one input are written together ---------------------------------------
 
 
-def _segments() -> list[Segment]:
-    def seg(sid: int, text: str, start: float) -> Segment:
-        chars = tuple(
-            Char(t, start + 0.2 * i, start + 0.2 * i + 0.2, 0.3 if i == 2 else 0.9)
-            for i, t in enumerate(text)
-        )
-        return Segment(sid, start, start + 0.2 * len(text), chars)
-
-    return [seg(0, "今天天气好", 0.0), seg(1, "我们去公园", 2.0)]
-
-
 _INFO = TranscriptionInfo("a.wav", 3.0, 16_000, "tiny", "cpu", "fp32", "sdpa", "softmax")
 
 
@@ -229,14 +219,14 @@ def test_the_formats_of_one_input_are_all_new_or_none(tmp_path, monkeypatch):
 
     monkeypatch.setattr(engine.atomic.os, "fsync", fsync)
     with pytest.raises(OutputError) as e:
-        _write_all(_segments(), [txt, js], _INFO)
+        _write_all(make_segments(), [txt, js], _INFO)
     assert txt.read_text(encoding="utf-8") == "OLD TXT\n"
     assert js.read_text(encoding="utf-8") == '{"old": true}\n'
     message = str(e.value)
     assert str(txt) in message and str(js) in message and "No space left" in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.txt"]  # no temporary
     monkeypatch.setattr(engine.atomic.os, "fsync", real)
-    assert _write_all(_segments(), [txt, js], _INFO) == [txt, js]
+    assert _write_all(make_segments(), [txt, js], _INFO) == [txt, js]
     assert txt.read_text(encoding="utf-8") == "今天天气好\n我们去公园\n"
     assert json.loads(js.read_text(encoding="utf-8"))["text"] == "今天天气好\n我们去公园"
 
