@@ -11,10 +11,12 @@ __all__ = ["ModelBanner"]
 
 
 class ModelBanner(QFrame):
-    """A yellow strip with a message and buttons: choose a model folder, use the demo, or
-    keep the model that stands in for the default one (`keep_requested`)."""
+    """A yellow strip with a message and buttons: choose a model folder, use Whisper-base
+    (real voices) or the demo, or keep the model that stands in for the default one
+    (`keep_requested`)."""
 
     choose_requested = Signal()
+    whisper_requested = Signal()
     demo_requested = Signal()
     keep_requested = Signal()
 
@@ -25,9 +27,11 @@ class ModelBanner(QFrame):
         self.label = QLabel()
         self.label.setWordWrap(True)
         self.choose_button = QPushButton()
+        self.whisper_button = QPushButton()
         self.demo_button = QPushButton()
         self.keep_button = QPushButton()
         self.choose_button.clicked.connect(self.choose_requested)
+        self.whisper_button.clicked.connect(self.whisper_requested)
         self.demo_button.clicked.connect(self.demo_requested)
         self.keep_button.clicked.connect(self.hide)
         self.keep_button.clicked.connect(self.keep_requested)
@@ -35,6 +39,7 @@ class ModelBanner(QFrame):
         layout.setContentsMargins(8, 4, 8, 4)
         layout.addWidget(self.label, 1)
         layout.addWidget(self.choose_button)
+        layout.addWidget(self.whisper_button)
         layout.addWidget(self.demo_button)
         layout.addWidget(self.keep_button)
         self._message: Message = str
@@ -45,12 +50,19 @@ class ModelBanner(QFrame):
         return self.label.text()
 
     def show_message(
-        self, message: Message, *, offer_choose: bool, offer_demo: bool, offer_keep: bool = False
+        self,
+        message: Message,
+        *,
+        offer_choose: bool,
+        offer_demo: bool,
+        offer_keep: bool = False,
+        offer_whisper: bool = False,
     ) -> None:
         """Show `message` (reworded on every language switch) and the ways out offered."""
         self._message = message
         self.label.setText(message())
         self.choose_button.setVisible(offer_choose)
+        self.whisper_button.setVisible(offer_whisper)
         self.demo_button.setVisible(offer_demo)
         self.keep_button.setVisible(offer_keep)
         self.show()
@@ -58,5 +70,6 @@ class ModelBanner(QFrame):
     def retranslate(self) -> None:
         self.label.setText(self._message())
         self.choose_button.setText(tr("action.choose_model"))
+        self.whisper_button.setText(tr("action.use_whisper"))
         self.demo_button.setText(tr("action.use_demo"))
         self.keep_button.setText(tr("action.keep_model"))

@@ -25,7 +25,7 @@ _GET_MODEL = (
 _GET_WHISPER = (
     "请选择 CTranslate2 格式的 Whisper 文件夹（packaging/fetch-whisper-base.py 会把 Whisper-base "
     "组装到 .cache/models/whisper-base）；或在联网的电脑上运行 `hf download {source}`，"
-    "再把 Hugging Face 缓存（~/.cache/huggingface）复制到本机"
+    "再把它在 Hugging Face 缓存中新增的 models--… 文件夹复制到本机正在使用的缓存 {cache} 中"
 )
 _MICROPHONE_LOST = "已录下的内容保存在 {path} —— 请重新连接它或选择其他设备"
 

@@ -226,6 +226,26 @@ STRINGS: dict[str, tuple[str, str]] = {
         "{message}\n\nChoose a local model folder (Model → Choose model…).",
         "{message}\n\n请选择本地模型文件夹（模型 → 选择模型…）。",
     ),
+    # The ways out with Whisper-base in the model cache: it first (it understands real voices)
+    "dialog.offer_whisper": (
+        "{message}\n\nYou can use Whisper-base, which is on this computer and understands real "
+        "voices, or choose a local model folder.",
+        "{message}\n\n可以使用本机已有的 Whisper-base（适用于真人语音），或选择本地模型文件夹。",
+    ),
+    "dialog.offer_whisper_demo": (
+        "{message}\n\nYou can use Whisper-base, which is on this computer and understands real "
+        "voices; choose a local model folder; or use the demo model shipped with Tingxie "
+        "(trained on synthetic speech only: expect poor results on real voices).",
+        "{message}\n\n可以使用本机已有的 Whisper-base（适用于真人语音），选择本地模型文件夹，"
+        "或使用听写自带的演示模型（仅用合成语音训练，对真人语音效果较差）。",
+    ),
+    # The demo left out of the ways out only because the runtime chosen cannot run it
+    "dialog.demo_runtime": (
+        "The demo model shipped with Tingxie has no model.onnx, so it does not run on ONNX "
+        "Runtime: set Model → Runtime to “{auto}” to use it.",
+        "听写自带的演示模型没有 model.onnx，无法用 ONNX Runtime 运行：把“模型 → 运行时”设为"
+        "“{auto}”后即可使用。",
+    ),
     "dialog.microphone": ("Microphone problem", "麦克风问题"),
     "status.no_microphone": ("Recording is off: {message}", "无法录音：{message}"),
     "dialog.unfinished": (

@@ -52,7 +52,7 @@ from .features import capabilities, grey_out
 from .filequeue import FileQueue
 from .folders import FolderWatcher, WatchFoldersDialog, ask_folder_files
 from .fonts import cjk_font
-from .i18n import LANGUAGES, LiveText, set_language, tr
+from .i18n import LANGUAGES, LiveText, Message, set_language, tr
 from .library import LibraryView
 from .modeldialog import ModelDialog
 from .review.page import ReviewPanel
@@ -116,6 +116,9 @@ class _LoadRequest:
     startup: bool = False
     # A reload for a runtime change: the runtime before it (its failure goes back to it).
     runtime_from: str | None = None
+    # The user chose it (Model → Choose…, Use the demo, a tuned or exported model): the next
+    # start opens it once it has loaded; one that fails leaves the remembered model as it was.
+    chosen: bool = False
 
 
 @dataclass(slots=True)
@@ -235,6 +238,9 @@ class MainWindow(QMainWindow):
         self._requests: deque[_LoadRequest] = deque()
         self._current: _LoadRequest | None = None
         self._last_asked: _LoadRequest | None = None
+        # The model the user asked for last, loaded or not: Model → Choose… opens on it, so
+        # that a choice that failed can be corrected.
+        self._choice = ""
         self._backend = settings.prefs.backend  # the runtime loads are asked on
         self._model_backend = self._backend  # the runtime the model in use was asked on
         set_language(self.prefs.language)
@@ -290,6 +296,7 @@ class MainWindow(QMainWindow):
     def _build_central(self) -> None:
         self.banner = ModelBanner()
         self.banner.choose_requested.connect(self.choose_model)
+        self.banner.whisper_requested.connect(self.use_whisper_model)
         self.banner.demo_requested.connect(self.use_demo_model)
         self.banner.keep_requested.connect(self._keep_standing_in)
         self.waveform = WaveformView()
@@ -670,21 +677,27 @@ class MainWindow(QMainWindow):
     def choose_model(self) -> None:
         # the user's last choice (one that failed too, to correct it), else the model in use
         # (on a first start offline, the Whisper-base standing in; not the default it lacks)
-        chosen = self.prefs.model if self.prefs.model_chosen else ""
+        chosen = self._choice or (self.prefs.model if self.prefs.model_chosen else "")
         dialog = ModelDialog(chosen or self._model_source(), self)
         if dialog.exec() and dialog.source():
             self.use_model(dialog.source())
 
     def use_model(self, source: str) -> None:
         """Transcribe with `source` (a Hub id or folder, e.g. a tuned model) from now on, also
-        after a restart."""
-        self.settings.set(model=source, model_chosen=True)
-        self.load_model(source)
+        after a restart once it has loaded (`_model_loaded` remembers it)."""
+        self._choice = source
+        self._ask(_LoadRequest(source, self._backend, chosen=True))
 
     def use_demo_model(self) -> None:
         demo = demo_model.demo_model_dir()
         if demo is not None:
             self.use_model(demo)  # remembered like any chosen model
+
+    def use_whisper_model(self) -> None:
+        """Whisper-base from the model cache, offered for real voices when a load failed."""
+        whisper = demo_model.whisper_model_dir()
+        if whisper is not None:
+            self.use_model(whisper)
 
     def _model_loading(self, source: str) -> None:
         self._current = self._load_begun(source)
@@ -727,6 +740,8 @@ class MainWindow(QMainWindow):
         request = self._load_ended()
         self.model, self._loading = summary, None
         self._model_backend = request.backend if request is not None else self._backend
+        if request is not None and request.chosen:
+            self.settings.set(model=request.source, model_chosen=True)
         self.model_progress.hide()
         self._show_model_status()
         # Why the demo (or Whisper-base) stands in at start, the default model missing, stays
@@ -770,13 +785,13 @@ class MainWindow(QMainWindow):
             # Another model or runtime was asked for since: that load decides what is used.
             log.info("loading %s failed, another load follows: %s", request.source, error)
             return
-        demo = demo_model.demo_model_dir()
         # The default checkpoint missing on first run is expected (offline machine): the app
         # opens ready to use, with Whisper-base when it is in the model cache (it understands
-        # real voices), else the demo if there is one, and the reason in the banner. A
-        # model the user chose failing is an error worth a dialog.
+        # real voices), else the demo if there is one that runs on the runtime chosen, and
+        # the reason in the banner. A model the user chose failing is an error worth a dialog.
         default_missing = request is not None and request.startup and not self.prefs.model_chosen
-        fallback = demo_model.first_start_model() if default_missing else None
+        ways = demo_model.ways_out(request.source, self._backend) if default_missing else ()
+        fallback = next((way for way in ways if way is not None), None)
         if fallback is not None:
             self.banner.show_message(lambda: error_text(error), offer_choose=True, offer_demo=False)
             self._ask(_LoadRequest(fallback, self._backend, stands_in_for=error))
@@ -791,11 +806,13 @@ class MainWindow(QMainWindow):
                 runtime=f"backend.{request.backend}",
                 back=f"backend.{back}",
             )
+        # A stand-in that failed too: why the default model is missing stays said above it.
+        reason = request.stands_in_for if request is not None else None
 
         def message(key: str = "runtime.failed") -> str:
             text = error_text(error)
             if not runtime:
-                return text
+                return text if reason is None else f"{error_text(reason)}\n{text}"
             names = dict(runtime, runtime=tr(runtime["runtime"]), back=tr(runtime["back"]))
             if self.model is not None:
                 names["current"] = demo_model.model_display_name(self.model.source)
@@ -804,14 +821,30 @@ class MainWindow(QMainWindow):
         if runtime and self.model is not None:
             self.show_error("model", message("runtime.failed_kept"))
             return
-        key = "dialog.offer_demo" if demo is not None else "dialog.no_demo"
+        failed = request.source if request is not None else ""
+        self._offer_ways_out(failed, message, dialog=not default_missing)
+
+    def _offer_ways_out(self, failed: str, message: Message, *, dialog: bool) -> None:
+        """The banner (and a `dialog`) say why `failed` did not load and offer what can be used
+        instead: a folder, Whisper-base for real voices, the demo; never what just failed, nor
+        the demo on a runtime it cannot run on (clicking it would fail the same way)."""
+        whisper, demo = demo_model.ways_out(failed, self._backend)
+        key = _WAYS_OUT[whisper is not None, demo is not None]
+        # the demo left out for the runtime alone (not what failed): say how to have it
+        there = demo_model.demo_model_dir() is not None
+        runtime_only = there and demo is None and not demo_model.is_demo_model(failed)
+
+        def text() -> str:
+            said = tr(key, message=message())
+            if runtime_only:
+                said += "\n" + tr("dialog.demo_runtime", auto=tr("backend.auto"))
+            return said
+
         self.banner.show_message(
-            lambda: tr(key, message=message()),
-            offer_choose=True,
-            offer_demo=demo is not None,
+            text, offer_choose=True, offer_demo=demo is not None, offer_whisper=whisper is not None
         )
-        if not default_missing:
-            self.show_error("model", tr(key, message=message()))
+        if dialog:
+            self.show_error("model", text())
 
     # ---- recording -----------------------------------------------------------------------
     def start_recording(self) -> None:
@@ -1551,6 +1584,13 @@ class MainWindow(QMainWindow):
 
 
 _DTYPE_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+# What a failed load's banner and dialog add, by (Whisper-base offered, the demo offered).
+_WAYS_OUT = {
+    (True, True): "dialog.offer_whisper_demo",
+    (True, False): "dialog.offer_whisper",
+    (False, True): "dialog.offer_demo",
+    (False, False): "dialog.no_demo",
+}
 
 
 def _default_model() -> str:

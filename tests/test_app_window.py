@@ -229,7 +229,9 @@ def test_language_switch_retranslates_live(qtbot, make_window):
 
 
 def _failing_load(source, tqdm):
-    raise ModelLoadError("model.not_cached", source=source, detail="LocalEntryNotFoundError")
+    raise ModelLoadError(
+        "model.not_cached", source=source, detail="LocalEntryNotFoundError", cache="/hf/hub"
+    )
 
 
 def test_no_model_shows_the_reason_and_the_folder_option(qtbot, make_window, dialogs, monkeypatch):

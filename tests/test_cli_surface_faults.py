@@ -50,10 +50,21 @@ def test_ctrl_c_while_the_model_loads_is_one_line_and_status_130(
     """Before: a KeyboardInterrupt traceback (exit -2) in evaluate, embed, and transcribe or
     watch while the model loaded: main had no handler."""
     import engine.cli.transcribe
+    import engine.embed
     import engine.loader
     import engine.model
+    import engine.tune.evaluate
 
-    for module in (engine.cli.transcribe, engine.loader, engine.model):
+    # Every module that binds load_model when imported: one imported here first, under the
+    # fake, would keep it for the tests after this one (a Ctrl+C in test_model_loading).
+    modules = (
+        engine.cli.transcribe,
+        engine.embed,
+        engine.loader,
+        engine.model,
+        engine.tune.evaluate,
+    )
+    for module in modules:
         monkeypatch.setattr(module, "load_model", _press_ctrl_c)
     audio = _wav(tmp_path / "a.wav")
     manifest = tmp_path / "m.tsv"

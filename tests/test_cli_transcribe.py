@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -104,19 +105,42 @@ def test_bad_model_is_one_line_and_exit_2(tmp_path, capsys):
     assert err.count("\n") == 1 and "no-such-model" in err and "Traceback" not in err
 
 
-def test_default_model_offline_points_at_the_demo_model(tmp_path, monkeypatch, capsys):
+def _default_model_offline(tmp_path, monkeypatch, capsys, whisper_base: bool) -> str:
+    """The error of a run on the default model, offline, with the demo in this test's folder
+    and Whisper-base there too (its model.bin) or not."""
     import engine.cli.transcribe as cmd
 
     demo = tmp_path / "resources" / "demo-model"
     demo.mkdir(parents=True)
+    whisper = tmp_path / ".cache" / "models" / "whisper-base"
+    whisper.mkdir(parents=True)
+    if whisper_base:
+        (whisper / "model.bin").write_bytes(b"ct2")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cmd, "DEMO_MODEL_DIR", demo)
+    monkeypatch.setattr(cmd, "WHISPER_BASE_DIR", whisper)
     monkeypatch.setattr(cmd, "DEFAULT_MODEL", "tingxie-tests/not-in-any-cache")
     (tmp_path / "x.wav").touch()  # a missing input is told without loading a model
     rc = cli("x.wav", "--model", "tingxie-tests/not-in-any-cache")
     err = capsys.readouterr().err
-    assert rc == 2
-    assert "not-in-any-cache" in err and "try --model resources/demo-model" in err
+    assert rc == 2 and "not-in-any-cache" in err
+    return err
+
+
+def test_default_model_offline_points_at_the_demo_model(tmp_path, monkeypatch, capsys):
+    err = _default_model_offline(tmp_path, monkeypatch, capsys, whisper_base=False)
+    assert "try --model resources/demo-model (the bundled demo model" in err
+    assert "for real voices" not in err
+
+
+def test_default_model_offline_points_at_whisper_base_first(tmp_path, monkeypatch, capsys):
+    """Whisper-base fetched (packaging/fetch-whisper-base.py): old, only the demo was named,
+    which gives junk on real voices; now Whisper-base first, the demo as synthetic speech."""
+    err = _default_model_offline(tmp_path, monkeypatch, capsys, whisper_base=True)
+    whisper = os.path.join(".cache", "models", "whisper-base")
+    assert f"try --model {whisper} (Whisper-base, for real voices)" in err
+    assert "or --model resources/demo-model (the bundled demo model, trained on synthetic" in err
+    assert err.index("whisper-base") < err.index("demo-model")
 
 
 def test_help_explains_with_examples(capsys):

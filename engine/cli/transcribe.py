@@ -22,6 +22,7 @@ from engine.results import Progress, Segment, TranscriptionInfo
 from engine.speakers import SpeakerOptions, SpeakersUnavailable
 from engine.transcribe import TranscribeOptions, Transcriber
 from engine.watch import media_files, unique_base
+from engine.whisper import WHISPER_BASE_DIR
 from engine.writers import FORMATS, render
 
 from . import ALLOW_PICKLE_HELP, BACKEND_HELP, INT8_AUTO_HELP, positive_int
@@ -203,14 +204,26 @@ def _speakers(text: str) -> SpeakerOptions:
         ) from None
 
 
-def _demo_hint(model: str) -> str:
-    if model != DEFAULT_MODEL or not DEMO_MODEL_DIR.is_dir():
+def _fallback_hint(model: str) -> str:
+    """The default model missing (offline): the models on this computer to try instead,
+    Whisper-base first where it was fetched (it understands real voices), then the demo."""
+    if model != DEFAULT_MODEL:
         return ""
+    ways = []
+    if (WHISPER_BASE_DIR / "model.bin").is_file():
+        ways.append(f"--model {_from_here(WHISPER_BASE_DIR)} (Whisper-base, for real voices)")
+    if DEMO_MODEL_DIR.is_dir():
+        demo = _from_here(DEMO_MODEL_DIR)
+        ways.append(f"--model {demo} (the bundled demo model, trained on synthetic speech)")
+    return f"; try {', or '.join(ways)}" if ways else ""
+
+
+def _from_here(folder: Path) -> str:
+    """`folder` relative to the working directory (shorter to type), else as it is."""
     try:
-        demo = os.path.relpath(DEMO_MODEL_DIR)
+        return os.path.relpath(folder)
     except ValueError:  # another drive on Windows
-        demo = str(DEMO_MODEL_DIR)
-    return f"; try --model {demo} (the bundled demo model, trained on synthetic speech)"
+        return str(folder)
 
 
 class OutputError(Exception):
@@ -435,7 +448,7 @@ def _load_models(
     try:
         model = load_model(args.model, load)
     except ModelLoadError as e:
-        print(f"error: {e}{_demo_hint(args.model)}", file=sys.stderr)
+        print(f"error: {e}{_fallback_hint(args.model)}", file=sys.stderr)
         return 2
     transcriber = transcriber_for(model)
     print(
