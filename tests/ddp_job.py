@@ -66,6 +66,7 @@ def _line(event) -> dict:
 
 
 def main() -> None:
+    from engine.cli.tune import leave_process_group
     from engine.tune.config import TuneConfig
     from engine.tune.loop import run_job
 
@@ -78,12 +79,15 @@ def main() -> None:
         _disagree(rank)
     cancel = threading.Event()
     args.events.mkdir(parents=True, exist_ok=True)
-    with open(args.events / f"events-{rank}.jsonl", "w", encoding="utf-8") as out:
-        for event in run_job(config, cancel=cancel, resume=args.resume):
-            out.write(json.dumps(_line(event), default=str) + "\n")
-            out.flush()
-            if args.cancel_on == [rank, getattr(event, "step", -1)]:
-                cancel.set()
+    try:
+        with open(args.events / f"events-{rank}.jsonl", "w", encoding="utf-8") as out:
+            for event in run_job(config, cancel=cancel, resume=args.resume):
+                out.write(json.dumps(_line(event), default=str) + "\n")
+                out.flush()
+                if args.cancel_on == [rank, getattr(event, "step", -1)]:
+                    cancel.set()
+    finally:
+        leave_process_group()  # as tingxie-cli tune does
 
 
 if __name__ == "__main__":

@@ -311,6 +311,18 @@ def run(args) -> int:
         signal.signal(signal.SIGINT, previous)
         if rank == 0:  # the one process that claims the output_dir
             drop_unresumable_cache(Path(config.output_dir))
+        leave_process_group()
+
+
+def leave_process_group() -> None:
+    """Destroy torch.distributed's process group where the job joined one (`accelerate launch`),
+    as accelerate's end_training does: a process that exits with it alive can abort at exit
+    (SIGABRT, "terminate called without an active exception": one of two processes did, after
+    both had reported the job's end)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _aborted(output_dir: Path) -> str:
