@@ -4,19 +4,23 @@ synthetic-speech demo)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
-from app_fakes import FakePlayer, emitted
+import test_app_model_switch
+from app_fakes import emitted
 from PySide6.QtCore import QCoreApplication
+from test_app_model_switch import _engine
+from test_app_window import _dialog_seeing
 
 from app import demo as demo_model
 from app import settings
-from app.i18n import set_language, tr
-from app.main import build_window
-from app.worker import Engine
+from app.i18n import tr
 from engine.model import ModelLoadError
+
+# The model-switch tests' fixtures, shared rather than copied (bound by name).
+_english_ui_then_chinese = test_app_model_switch._english_ui_then_chinese
+make_window = test_app_model_switch.make_window
 
 GOOD, TYPO = "/models/good", "/models/typo"
 # What the ways out add where the demo is left out for ONNX Runtime alone (English UI).
@@ -24,13 +28,6 @@ _DEMO_RUNTIME = (
     "The demo model shipped with Tingxie has no model.onnx, so it does not run on ONNX Runtime: "
     "set Model → Runtime to “Automatic (chosen for this computer)” to use it."
 )
-
-
-@pytest.fixture(autouse=True)
-def _english_ui_then_chinese():
-    set_language("en")
-    yield
-    set_language("zh")
 
 
 @pytest.fixture
@@ -48,45 +45,6 @@ def shipped(monkeypatch, tmp_path):
         demo_model, "whisper_model_dir", lambda: str(whisper) if present["whisper"] else None
     )
     return SimpleNamespace(demo=str(demo), whisper=str(whisper), folder=demo, present=present)
-
-
-@pytest.fixture
-def make_window(qtbot, tmp_path, dialogs):
-    """A window on the settings file of this test (a second one is the next start)."""
-    ini = tmp_path / "settings.ini"
-    windows = []
-
-    def make(engine: Engine, **prefs):
-        store = settings.open_settings(ini)
-        settings.save(store, replace(settings.load(store), language="en", **prefs))
-        store.setValue("recordings_dir", str(tmp_path / "recordings"))
-        from engine.library.store import Store
-
-        library = Store(tmp_path / f"library-{len(windows)}.db")
-        window = build_window(store, engine, library=library, player=FakePlayer())
-        qtbot.addWidget(window)
-        window.show()
-        windows.append((window, library))
-        return window
-
-    yield make
-    for window, library in windows:
-        window.handle.stop()
-        library.close()
-
-
-def _engine(load) -> Engine:
-    """An engine whose loads are `load(source, engine.backend)`; transcribing is never asked."""
-    engine = Engine(
-        transcriber=lambda model: object(),
-        streamer=lambda transcriber: object(),
-        list_devices=lambda: [],
-        find_unfinished=lambda folder: [],
-        recover=lambda path: path,
-        punctuator=lambda: None,
-    )
-    engine.load_model = lambda source, tqdm: load(source, engine.backend)
-    return engine
 
 
 def _loader(*working: str, onnx: tuple[str, ...] = ()):
@@ -112,24 +70,6 @@ def _loader(*working: str, onnx: tuple[str, ...] = ()):
 def _stored(tmp_path) -> settings.Preferences:
     """The preferences as the next start reads them from disk."""
     return settings.load(settings.open_settings(tmp_path / "settings.ini"))
-
-
-def _dialog_seeing(monkeypatch) -> list[str]:
-    """Model → Choose… opens a dialog the user cancels; returns what it was prefilled with."""
-    seen: list[str] = []
-
-    class Dialog:
-        def __init__(self, current: str, *args) -> None:
-            seen.append(current)
-
-        def exec(self) -> bool:
-            return False
-
-        def source(self) -> str:
-            return ""
-
-    monkeypatch.setattr("app.window.ModelDialog", Dialog)
-    return seen
 
 
 def _settle(qtbot, ms: int = 200) -> None:
