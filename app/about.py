@@ -4,17 +4,17 @@ third-party notices (resources/THIRD_PARTY_NOTICES.md) for everything Tingxie ru
 from __future__ import annotations
 
 from importlib import metadata
-from pathlib import Path
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from engine import version
+from engine.shipped import resource
 
 from .i18n import STRINGS, tr
 
 __all__ = ["NOTICES", "AboutDialog"]
 
-NOTICES = Path(__file__).resolve().parents[1] / "resources" / "THIRD_PARTY_NOTICES.md"
+NOTICES = resource("THIRD_PARTY_NOTICES.md")
 
 STRINGS.update(
     {

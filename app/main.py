@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
+
+from engine.shipped import resource
 
 if TYPE_CHECKING:
     from .window import MainWindow
 
 __all__ = ["ICON", "bring_forward", "build_window", "main"]
 
-ICON = Path(__file__).resolve().parents[1] / "resources" / "icons" / "org.tingxie.Tingxie.svg"
+ICON = resource("icons", "org.tingxie.Tingxie.svg")
 
 
 def build_window(store=None, engine=None, *, library=None, player=None):

@@ -35,6 +35,7 @@ from .registry import (
     model_path,
     model_source,
 )
+from .shipped import resource
 
 if TYPE_CHECKING:  # torch is imported when a model is loaded: Whisper's path never needs it
     import torch
@@ -74,7 +75,7 @@ log = logging.getLogger("tingxie.model")
 
 DEFAULT_MODEL = "jonatasgrosman/wav2vec2-large-xlsr-53-chinese-zh-cn"
 # A small model trained by the project on synthetic speech (a demo, not for real voices).
-DEMO_MODEL_DIR = Path(__file__).resolve().parents[1] / "resources" / "demo-model"
+DEMO_MODEL_DIR = resource("demo-model")
 
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from .errors import TingxieError
 from .results import Char, Segment
+from .shipped import resource
 
 __all__ = [
     "DEFAULT_DIR",
@@ -60,7 +61,7 @@ log = logging.getLogger("tingxie.punctuation")
 
 # The trained model the app and the CLI use (weights as safetensors, vocabulary and settings
 # as JSON; see its README.md).
-DEFAULT_DIR = Path(__file__).resolve().parents[1] / "resources" / "punctuation"
+DEFAULT_DIR = resource("punctuation")
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 

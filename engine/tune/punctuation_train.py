@@ -60,6 +60,7 @@ from engine.punctuation import (
     mark_of,
     split_marks,
 )
+from engine.shipped import resource
 
 __all__ = [
     "MIN_SENTENCES",
@@ -78,7 +79,7 @@ __all__ = [
 log = logging.getLogger("tingxie.punctuation_train")
 
 ROOT = Path(__file__).resolve().parents[2]
-TRAIN_TEXTS = (ROOT / "resources" / "corpus" / "punctuation" / "train-tatoeba.txt",)
+TRAIN_TEXTS = (resource("corpus", "punctuation", "train-tatoeba.txt"),)
 MARK_ID = {m: i for i, m in enumerate(MARKS)}
 _IGNORE = -100
 # The development split: 2 % of the lines, at least _DEV_LEAST, at most a fifth of them (a small
