@@ -383,6 +383,10 @@ ZH: dict[str, str] = {
     "transcribe.watch_state_failed": (
         "{path}：无法在其中记下 {audio} 已完成（{detail}）；下次启动时会重做"
     ),
+    "transcribe.watch_write_failed": (
+        "无法写入 {paths}（{detail}），{audio} 的转写文件都未改动；请释放空间，或另选输出文件夹；"
+        "下次启动时会重新转写"
+    ),
     "transcribe.folder_in_the_way": (
         "{path} 是文件夹，而 {audio} 的转写文件应写在那里（录音已续录，转写会替换它之前的版本）；"
         "转写文件绝不会替换文件夹：请重命名或移走该文件夹，再重新启动监视（届时会转写该录音），"
@@ -626,6 +630,13 @@ APP: dict[str, tuple[str, str]] = {
         "{path} 是文件夹，而 {audio} 的转写文件应写在那里（录音已续录，转写会替换它之前的版本）；"
         "转写文件绝不会替换文件夹：请重命名或移走该文件夹，下次启动听写时会转写该录音；"
         "或在“文件 → 监视文件夹…”中另选输出文件夹",
+    ),
+    "transcribe.watch_write_failed": (
+        "{paths} could not be written ({detail}), so none of the transcripts of {audio} "
+        "changed; free some space, or choose another output folder in File → Watch folders…; "
+        "Tingxie transcribes the recording again at its next start",
+        "无法写入 {paths}（{detail}），{audio} 的转写文件都未改动；请释放空间，"
+        "或在“文件 → 监视文件夹…”中另选输出文件夹；下次启动听写时会重新转写该录音",
     ),
 }
 

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from engine.errors import TingxieError
 from engine.watch import FolderWatch, WatchOptions, WatchSpec, media_files, overlaps
-from engine.writers import FORMATS, write
+from engine.writers import FORMATS, write_all
 
 from .i18n import tr
 from .settings import Settings, unreadable_watch_folders
@@ -76,11 +76,12 @@ class FolderWatcher(QObject):
     them) writes its transcripts and marks it done. A failed file is marked done too, as the
     CLI does: it waits for a new version instead of coming back at the next look. A cancelled
     file (by the user, or by quitting while it waited) and one whose transcripts could not be
-    written at all (the output folder cannot be made, a read-only drive, a name too long or a
-    folder where a resumed recording's own transcript was: those two are told before it is
-    queued) are not marked done: the next start does them, and until then only a new version
-    of them is queued (not the same file again at every look). A transcript never replaces a
-    folder, nor a file that is there but the watch's own of the same recording.
+    written (its formats are written together, all new or none: a full disk, the output folder
+    cannot be made, a read-only drive, a name too long or a folder where a resumed recording's
+    own transcript was: those two are told before it is queued) are not marked done: the next
+    start does them, and until then only a new version of them is queued (not the same file
+    again at every look). A transcript never replaces a folder, nor a file that is there but
+    the watch's own of the same recording.
 
     A look is a stat per file of the watched folders, cheap enough for the UI thread on a local
     disk. A folder that is missing (an unplugged drive) is skipped until it is back, and a
@@ -186,19 +187,26 @@ class FolderWatcher(QObject):
             self.export_failed.emit(str(job.spec.out_folder(job.path)), e)
             job.watch.release(job.path)  # not done: the next start does it again
             return
-        written, storage_failed = [], False
-        for target in job.spec.targets(base):
-            try:
-                written.append(str(write(segments, target, info=info)))
-            except (OSError, ValueError) as e:
-                storage_failed |= isinstance(e, OSError)
-                self.export_failed.emit(str(target), e)
-        if written or not storage_failed:
-            self._finish(job, base)
-        else:  # nothing could be written where it goes: redone at the next start, not now
+        targets = job.spec.targets(base)
+        try:
+            written = write_all(segments, targets, info=info)
+        except OSError as e:  # none was written (a full disk): redone at the next start, not now
+            paths = ", ".join(map(str, targets))
+            error = TingxieError(
+                "transcribe.watch_write_failed",
+                paths=paths,
+                audio=str(job.path),
+                detail=e.strerror or e,
+            )
+            self.export_failed.emit(paths, error)
             job.watch.release(job.path)
-        if written:
-            self.exported.emit(str(job.path), written)
+            return
+        except ValueError as e:  # text UTF-8 cannot encode: the same at every try, so done
+            self.export_failed.emit(str(targets[0]), e)
+            self._finish(job)
+            return
+        self._finish(job, base)
+        self.exported.emit(str(job.path), [str(p) for p in written])
 
     def _failed(self, job_id: int, _error: object = None) -> None:
         """A file that cannot be transcribed is marked done: it waits for a new version."""

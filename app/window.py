@@ -430,6 +430,10 @@ class MainWindow(QMainWindow):
         page = TunePage(handle, root, training_sets=sets)
         self.add_page(page, "page.tune")
         page.use_model_requested.connect(self.use_model)
+        # Queued: it runs once the page has asked, deleted and switched back to the base.
+        page.models.delete_requested.connect(
+            self._forget_deleted, Qt.ConnectionType.QueuedConnection
+        )
         page.export_requested.connect(self.open_export)  # the one Export dialog
         if self.review_panel is not None:
             self.review_panel.tune_requested.connect(self.open_tune)
@@ -687,6 +691,20 @@ class MainWindow(QMainWindow):
         after a restart once it has loaded (`_model_loaded` remembers it)."""
         self._choice = source
         self._ask(_LoadRequest(source, self._backend, chosen=True))
+
+    def _forget_deleted(self, job_folder: str) -> None:
+        """A tuned model's job folder was deleted in My models: a model remembered inside it is
+        forgotten, so the next start opens the default model as a first start does (no error
+        for a folder that is gone), unless the base the page switched back to loads and is
+        remembered in its place. Nothing changes when the user said No or the delete failed:
+        the folder is still there."""
+        folder = Path(job_folder)
+        if folder.exists():
+            return
+        if _inside(self.prefs.model, folder):
+            self.settings.set(model="", model_chosen=False)
+        if _inside(self._choice, folder):
+            self._choice = ""  # Choose model… opens on the model in use instead
 
     def use_demo_model(self) -> None:
         demo = demo_model.demo_model_dir()
@@ -1591,6 +1609,18 @@ _WAYS_OUT = {
     (False, True): "dialog.offer_demo",
     (False, False): "dialog.no_demo",
 }
+
+
+def _inside(source: str, folder: Path) -> bool:
+    """Whether the model `source` lies in `folder`: a folder (remembered as an absolute path,
+    app.modeldialog) may; a Hub id never does, whatever folder the app was started in."""
+    if not source:
+        return False
+    try:
+        path = Path(source).expanduser()
+        return path.is_absolute() and path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError, ValueError):  # ~nosuchuser, a symlink loop, a NUL byte
+        return False
 
 
 def _default_model() -> str:

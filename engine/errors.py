@@ -371,6 +371,11 @@ MESSAGES: dict[str, str] = {
         "{path}: {audio} could not be recorded there as done ({detail}); it is done again at "
         "the next start"
     ),
+    "transcribe.watch_write_failed": (
+        "{paths} could not be written ({detail}), so none of the transcripts of {audio} "
+        "changed; free some space, or choose another output folder; it is transcribed again "
+        "at the next start"
+    ),
     "transcribe.folder_in_the_way": (
         "{path}: that is a folder, where a transcript of {audio} goes (the recording resumed: "
         "its transcripts replace their earlier versions); a transcript never replaces a "

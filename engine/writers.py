@@ -9,7 +9,8 @@ every character its times, confidence, alternatives and the punctuation mark aft
 (`Char.after`) are written after their characters; a segment's text is the same in every
 format (`Segment.punctuated`), and a subtitle line drops a trailing ，、。 as Chinese subtitles
 do. Files are written atomically: a crash or a full disk leaves either the old file or the new
-one, never half of one.
+one, never half of one; the formats of one transcript are written together (`write_all`): all
+new, or none.
 
 Speakers (Segment.speaker, engine.speakers) are named where the speaker changes in TXT
 (说话人 1：), before each SRT cue's text (SRT has no voice tag), in a WebVTT voice tag
@@ -27,11 +28,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_files, atomic_write_text
 from .punctuation import is_latin, is_mark
 from .results import Char, Segment, TranscriptionInfo, speaker_name
 
-__all__ = ["FORMATS", "Cue", "CueLimits", "json_text", "plan_cues", "render", "timestamp", "write"]
+__all__ = [
+    "FORMATS",
+    "Cue",
+    "CueLimits",
+    "json_text",
+    "plan_cues",
+    "render",
+    "timestamp",
+    "write",
+    "write_all",
+]
 
 FORMATS = ("txt", "srt", "vtt", "json")
 
@@ -322,11 +333,36 @@ def write(
     """Render and write atomically (temp file in the same folder, then rename); the format
     comes from the file's suffix unless given."""
     path = Path(path)
+    atomic_write_text(path, render(segments, _format(path, fmt), info, speakers))
+    return path
+
+
+def write_all(
+    segments: Sequence[Segment],
+    paths: Sequence[str | os.PathLike],
+    info: TranscriptionInfo | None = None,
+    speakers: Mapping[int, str] | None = None,
+) -> list[Path]:
+    """Write one transcript in several formats (each by its file's suffix) together, through
+    `atomic_write_files`: when one cannot be written (a full disk on the third), none is new
+    and the files there stay as they were, so a folder never holds a mix of two versions. An
+    OSError says why; a suffix that is no format raises ValueError before anything is
+    written. The CLI and the app's watch folders both write through this."""
+    files = [Path(p) for p in paths]
+    texts = [render(segments, _format(p), info, speakers).encode("utf-8") for p in files]
+    atomic_write_files(
+        [(p, lambda f, text=text: f.write(text)) for p, text in zip(files, texts, strict=True)]
+    )
+    return files
+
+
+def _format(path: Path, fmt: str | None = None) -> str:
+    """`fmt`, or the one `path`'s suffix names; ValueError naming the file when neither is
+    one of FORMATS."""
     fmt = fmt or path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise ValueError(
             f"{path}: cannot tell the format from the suffix {path.suffix!r}; "
             f"name the file .{' / .'.join(FORMATS)}"
         )
-    atomic_write_text(path, render(segments, fmt, info, speakers))
-    return path
+    return fmt

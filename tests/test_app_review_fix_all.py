@@ -7,8 +7,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import test_app_window
 from app_fakes import FakePlayer
 from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QApplication
 
 from app.i18n import tr
 from app.review.page import KEYS, ReviewPanel
@@ -213,3 +215,42 @@ def test_replacements_keep_each_place_s_own_punctuation():
     ops = replace_ops(find_occurrences(segments, "公圆"), "公园。")
     assert [op.text for op in ops] == ["公园", "公园"]
     assert [s.punctuated for s in apply_edits(segments, ops)] == ["公园，", "去公园"]
+
+
+# ---- a long term in the offer ----------------------------------------------------------------
+
+# The window tests' fixtures, shared rather than copied (bound by name).
+dialogs = test_app_window.dialogs
+library = test_app_window.library
+ini = test_app_window.ini
+make_window = test_app_window.make_window
+
+_TERM = "".join(chr(0x4E00 + 37 * k) for k in range(60))  # 60 different characters
+
+
+def test_a_long_term_in_the_offer_leaves_the_window_its_width(qtbot, make_window, library):
+    """Old: the offer's button held the term twice on one line, and its width became the
+    window's minimum: a 60-character term widened the 1200 px window to 1739 px, pushing the
+    page's right side off the screen; the message after it made the minimum 1865 px. Now the
+    terms are cut short in both; the button's tooltip and accessible name keep the whole
+    offer."""
+    window = make_window()
+    qtbot.waitExposed(window)
+    narrowest = window.minimumSizeHint().width()
+    doubtful = dict.fromkeys(range(len(_TERM)), 0.3)
+    segments = [seg(0, _TERM, 0.0, doubtful), seg(1, "我们" + _TERM, 20.0), seg(2, _TERM, 40.0)]
+    window.open_in_review(library.add_transcript(segments, title="long.wav", duration=60.0))
+    review = window.review_panel
+    review.confidence_bar.spin.setValue(0.5)
+    assert review.current_span().text == _TERM
+    fixed = _TERM[:-1] + "好"
+    review.fix_span(fixed)
+    QApplication.processEvents()  # the layout's pending update
+    button, full = review.fix_all_button, tr("review.fix_all", count=2, old=_TERM, text=fixed)
+    assert (window.minimumSizeHint().width(), window.width()) == (narrowest, 1200)
+    assert button.isVisible() and _TERM not in button.text() and KEYS["fix_all"] in button.text()
+    assert button.toolTip().startswith(full) and button.accessibleName().startswith(full)
+    button.click()
+    QApplication.processEvents()
+    assert [s.text for s in review.session.segments] == [fixed, "我们" + fixed, fixed]
+    assert (window.minimumSizeHint().width(), window.width()) == (narrowest, 1200)

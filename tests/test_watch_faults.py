@@ -513,6 +513,62 @@ def test_a_folder_made_where_a_queued_resumed_recordings_transcript_goes_is_told
     assert len(queued) == 1  # given back: not again at every look
 
 
+def test_the_formats_of_a_watched_recording_are_all_new_or_none(
+    qapp, tmp_path, english, monkeypatch
+):
+    """A full disk at the third format of a resumed recording: talk.txt and talk.srt were
+    replaced one by one while talk.json kept the earlier version, and the recording was
+    remembered as done, so the folder kept that mix. Now the formats are written together, as
+    the CLI writes them (engine.writers.write_all): none changed, told once naming them all,
+    not remembered; the next start writes all three."""
+    import engine.atomic
+    from app.savedialog import write_error_text
+
+    spec = WatchSpec(str(tmp_path), ("txt", "srt", "json"))
+    write_wav(tmp_path / "talk.wav", tone(1.0))
+    watcher, queued, _ = _watcher((spec,))
+    _look(watcher)
+    _transcribed(watcher, queued[0])
+    names = [tmp_path / f"talk.{fmt}" for fmt in ("txt", "srt", "json")]
+    before, done = [p.read_text(encoding="utf-8") for p in names], _state(tmp_path)
+    with open(tmp_path / "talk.wav", "ab") as resumed:
+        resumed.write(b"\1" * 3200)
+    watcher, queued, _ = _watcher((spec,))
+    _look(watcher)
+    failed = []
+    watcher.export_failed.connect(lambda target, error: failed.append((target, error)))
+    real, synced = os.fsync, []
+
+    def fsync(fd):
+        synced.append(fd)
+        if len(synced) == 3:  # the third format: the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(fd)
+
+    info = TranscriptionInfo(queued[0], 2.0, 16_000, "fake", "cpu", "fp32", "eager", "mp")
+    again = [Segment(0, 0.0, 0.9, (Char("再", 0.0, 0.4, 0.9), Char("见", 0.5, 0.9, 0.9)))]
+    with monkeypatch.context() as disk:
+        disk.setattr(engine.atomic.os, "fsync", fsync)
+        watcher.transcribed(queued[0], again, info)
+    assert [p.read_text(encoding="utf-8") for p in names] == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [STATE_FILE, "talk.wav", *(p.name for p in names)]
+    )  # no temporary file left
+    assert _state(tmp_path) == done  # the resumed version is not remembered
+    ((target, error),) = failed  # told once, not once per format
+    assert error.code == "transcribe.watch_write_failed"
+    told = write_error_text(Path(target), error)  # the window's dialog
+    assert all(str(p) in told for p in names) and "No space left" in told
+    assert "none of the transcripts" in told and "next start" in told
+    _look(watcher)
+    assert len(queued) == 1  # given back: not again at every look
+    watcher, queued, _ = _watcher((spec,))  # the next start, the disk freed
+    _look(watcher)
+    watcher.transcribed(queued[0], again, info)
+    assert all("再" in p.read_text(encoding="utf-8") for p in names)
+    assert _state(tmp_path) != done
+
+
 def test_a_folder_with_a_new_recordings_transcript_name_is_passed_by_as_a_file_is(qapp, tmp_path):
     """A folder named talk.txt beside a new talk.wav: the app's watch, as the CLI's, writes
     talk-2 and leaves the folder as it was."""

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.results import Alternative, Char, Segment, TranscriptionInfo
-from engine.writers import FORMATS, CueLimits, plan_cues, render, timestamp, write
+from engine.writers import FORMATS, CueLimits, plan_cues, render, timestamp, write, write_all
 
 INFO = TranscriptionInfo(
     source="talk.wav",
@@ -275,3 +275,15 @@ def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
         write(SEGMENTS, path)
     assert path.read_text(encoding="utf-8") == "old transcript\n"
     assert os.listdir(tmp_path) == ["out.txt"]
+
+
+def test_write_all_writes_each_format_by_its_suffix_and_none_when_one_is_no_format(tmp_path):
+    """The formats of one transcript go together (the CLI's and the watch folders' writes): a
+    suffix that is no format is told before any file is written."""
+    paths = [tmp_path / f"out.{fmt}" for fmt in FORMATS]
+    with pytest.raises(ValueError, match=r"out\.docx.*name the file"):
+        write_all(SEGMENTS, [*paths, tmp_path / "out.docx"], INFO)
+    assert os.listdir(tmp_path) == []
+    assert write_all(SEGMENTS, paths, INFO) == paths
+    for path, fmt in zip(paths, FORMATS, strict=True):
+        assert path.read_text(encoding="utf-8") == render(SEGMENTS, fmt, INFO)

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QRect, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QKeyEvent, QKeySequence, QUndoStack
+from PySide6.QtGui import (
+    QAction,
+    QFontMetrics,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+    QUndoStack,
+)
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -77,6 +84,10 @@ _KEYS_IN_TOOLTIP = ("history", "copy", "make_dataset")
 _MIN_TEXT_LINES = 4  # transcript lines kept in view however small the window
 _SPAN_LINES = 3  # lines the span and its choices take at most (nine choices of 20 characters)
 _RECOLOR_DELAY_MS = 150  # keys handled by the fix box rather than an action
+# How much of a term the offer to fix all its occurrences shows, and the message after it: as
+# wide as this many CJK characters, its middle left out ("…"). Whole, a 60-character term made
+# the button, and so the window, wider than the screen. The tooltip keeps the whole offer.
+_TERM_CHARS = 12
 # The page's buttons: Tab reaches them, a click leaves the keys in the fix box.
 _BUTTON_FOCUS = Qt.FocusPolicy.TabFocus
 
@@ -90,6 +101,13 @@ def marked(texts: Sequence[str], span_chars: Sequence[Char]) -> str:
         t + (c.after if i < last else "")
         for i, (t, c) in enumerate(zip(texts, span_chars, strict=True))
     )
+
+
+def _elided(text: str, metrics: QFontMetrics, chars: int = _TERM_CHARS) -> str:
+    """`text` as it is shown in a line that must not grow with it: whole when it is as wide
+    as `chars` CJK characters or less, else cut to that width in the middle (一二三…八九十)."""
+    width = metrics.horizontalAdvance("字" * chars)
+    return metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, width)
 
 
 def span_choices(
@@ -841,8 +859,12 @@ class ReviewPanel(QWidget):
             ops, old, new, _ = offer
             old, new = script.convert_text(old, self.script), script.convert_text(new, self.script)
             key = "review.fix_all" if new else "review.fix_all_delete"
-            text = tr(key, count=len(ops), old=old, text=new)
-            self.fix_all_button.setText(f"{text} ({KEYS['fix_all']})")
+            metrics, shortcut = self.fix_all_button.fontMetrics(), f" ({KEYS['fix_all']})"
+            short = tr(key, count=len(ops), old=_elided(old, metrics), text=_elided(new, metrics))
+            whole = tr(key, count=len(ops), old=old, text=new) + shortcut
+            self.fix_all_button.setText(short + shortcut)
+            self.fix_all_button.setToolTip(whole)
+            self.fix_all_button.setAccessibleName(whole)  # a screen reader reads it all
 
     def fix_all(self) -> None:
         """Make the offered changes, each one undoable on its own."""
@@ -854,7 +876,10 @@ class ReviewPanel(QWidget):
         for n, op in enumerate(ops, start=1):
             label = partial(tr, "undo.replace", old=old, text=new, n=n, count=len(ops))
             self.undo_stack.push(EditCommand(self.session, op, label, self._saved))
-        old, new = script.convert_text(old, self.script), script.convert_text(new, self.script)
+        old, new = (
+            _elided(script.convert_text(text, self.script), self.status.fontMetrics())
+            for text in (old, new)
+        )
         key = "review.fixed_all" if new else "review.fixed_all_delete"
         self._status.say(lambda: tr(key, count=len(ops), old=old, text=new))
 

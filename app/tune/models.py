@@ -60,6 +60,8 @@ class ModelsPanel(QWidget):
     use_requested = Signal(str)
     rename_requested = Signal(str)
     export_requested = Signal(str)
+    # A job folder: the page asks and deletes; then the window forgets a model it remembered
+    # in that folder, so the next start does not open one that is gone.
     delete_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:

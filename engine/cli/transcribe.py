@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from engine.atomic import atomic_write_files, folder_problem
+from engine.atomic import folder_problem
 from engine.audio import AudioError, probe
 from engine.extras import install_hint
 from engine.lm import BeamOptions, LmError, describe_decoder
@@ -23,7 +23,7 @@ from engine.speakers import SpeakerOptions, SpeakersUnavailable
 from engine.transcribe import TranscribeOptions, Transcriber
 from engine.watch import media_files, unique_base
 from engine.whisper import WHISPER_BASE_DIR
-from engine.writers import FORMATS, render
+from engine.writers import FORMATS, write_all
 
 from . import ALLOW_PICKLE_HELP, BACKEND_HELP, INT8_AUTO_HELP, positive_int
 
@@ -310,18 +310,16 @@ def _check_targets(path: Path, targets: list[Path], inputs: set[Path], overwrite
 
 
 def _write_all(segments: list[Segment], targets: list[Path], info: TranscriptionInfo) -> list[Path]:
-    """Write the transcripts of one input together (engine.atomic.atomic_write_files): when
-    one cannot be (a full disk), none is new and those there stay as they were, which the
-    failure says, naming the files and what to do."""
-    texts = {t: render(segments, t.suffix[1:], info).encode("utf-8") for t in targets}
+    """Write the transcripts of one input together (engine.writers.write_all): when one
+    cannot be (a full disk), none is new and those there stay as they were, which the failure
+    says, naming the files and what to do."""
     try:
-        atomic_write_files([(t, lambda f, text=text: f.write(text)) for t, text in texts.items()])
+        return write_all(segments, targets, info)
     except OSError as e:
         raise OutputError(
             f"{', '.join(map(str, targets))}: could not be written ({e.strerror or e}), so "
             "none was changed; free some space, or choose a writable folder with --out DIR"
         ) from e
-    return targets
 
 
 def _transcribe_one(
