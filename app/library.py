@@ -335,28 +335,23 @@ class LibraryView(QWidget):
 
     def delete_selected(self) -> None:
         """Delete the selected transcripts (Delete) once the user agrees to a question that
-        names them and says that their audio files stay. `deleted` names those the store
-        deleted; one it could not (a read-only disk) stays listed, with it those after it, and
-        the user is told why."""
+        names them and says that their audio files stay. The store deletes them all at once
+        (`Store.delete_transcripts`), and `deleted` names them; where it cannot (a locked
+        database, a read-only or full disk) none is deleted, and the user is told why and that
+        they are all still there."""
         chosen = self._chosen()
-        if not chosen or not self._confirm_delete([label for _, label in chosen]):
+        labels = [label for _, label in chosen]
+        if not chosen or not self._confirm_delete(labels):
             return
-        done: list[int] = []
-        error: StoreError | None = None
-        for tid, _ in chosen:
-            try:
-                self.store.delete_transcript(tid)
-            except StoreError as e:
-                error = e
-                break
-            done.append(tid)
-        self.refresh()
-        if done:
-            self.deleted.emit(done)
-        if error is not None:
-            kept = _quoted([label for tid, label in chosen if tid not in done])
-            text = tr("library.not_deleted", titles=kept, message=error_text(error))
+        tids = [tid for tid, _ in chosen]
+        try:
+            self.store.delete_transcripts(tids)
+        except StoreError as e:
+            text = tr("library.not_deleted", titles=_quoted(labels), message=error_text(e))
             QMessageBox.warning(self, tr("library.delete_title"), text)
+            return
+        self.refresh()
+        self.deleted.emit(tids)
 
     def _confirm_delete(self, labels: Sequence[str]) -> bool:
         if len(labels) == 1:

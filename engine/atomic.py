@@ -180,12 +180,17 @@ def _staging(path: Path, kind: str = "tmp") -> Path:
 
 
 def _staging_names(path: Path) -> re.Pattern[str]:
-    return re.compile(rf"\.{re.escape(path.name)}\.{STAGING_TAG}\.(?:tmp|old)")
+    """The names of `path`'s staging folders: `_staging`'s, their tag's pid and host in groups
+    1 and 2, and the untagged ones of versions before the tag (".set1.tmp", ".set1.old"; in an
+    export's target ".tingxie-export.tmp"), with those groups None."""
+    return re.compile(rf"\.{re.escape(path.name)}\.(?:{STAGING_TAG}\.)?(?:tmp|old)")
 
 
 def _sweep(path: Path) -> None:
-    """Remove the staging folders of `path` (`_staging`) whose process is gone: a build cut off
-    before it could clean up. A symlink of that name is left."""
+    """Remove the staging folders of `path` a build left when cut off before it could clean
+    up: those of this version whose process is gone, and the untagged folders of earlier
+    versions (no build of this version writes there). A symlink or a file of such a name is
+    left."""
     names = _staging_names(path)
     try:
         entries = list(path.parent.iterdir())
@@ -193,7 +198,9 @@ def _sweep(path: Path) -> None:
         return
     for entry in entries:
         made = names.fullmatch(entry.name)
-        if made and not entry.is_symlink() and left_by_gone_process(made[1], made[2]):
+        if made is None or entry.is_symlink() or not entry.is_dir():
+            continue
+        if made[1] is None or left_by_gone_process(made[1], made[2]):
             shutil.rmtree(entry, ignore_errors=True)
 
 

@@ -12,6 +12,7 @@ import pytest
 from app_fakes import FakePlayer
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
 from PySide6.QtWidgets import QInputDialog, QMessageBox
+from test_store import refuse_deleting
 
 from app import settings
 from app.i18n import set_language, tr
@@ -270,27 +271,25 @@ def test_a_delete_question_names_ten_titles_and_counts_the_rest(qtbot, store: St
     assert len(store.list_transcripts()) == 12
 
 
-def test_a_failed_delete_says_which_are_still_there_and_why(
-    qtbot, store: Store, asked, dialogs, monkeypatch
+def test_a_failed_delete_deletes_none_and_says_why_and_that_all_are_still_there(
+    qtbot, store: Store, asked, dialogs
 ):
+    """Before: one delete a transcript, so a failure at the second (the first listed deleted)
+    left the first gone and the second there, with a message naming only the second."""
     first = store.add_transcript(said("今天"), title="first.wav")
     second = store.add_transcript(said("明天"), title="second.wav")
-    real = store.delete_transcript
-
-    def delete(tid: int) -> None:
-        if tid == first:
-            raise StoreError("store.read_only", path=store.path, variable="TINGXIE_DATA_DIR")
-        real(tid)
-
-    monkeypatch.setattr(store, "delete_transcript", delete)
+    refuse_deleting(store, first, "attempt to write a readonly database")
     view = _view(qtbot, store)
+    assert view.ids == [second, first]  # newest first: the refused one is deleted second
     gone: list[list[int]] = []
     view.deleted.connect(gone.append)
     asked.answer = QMessageBox.StandardButton.Yes
     view.table.selectAll()
     view.delete_selected()
-    assert gone == [[second]] and view.ids == [first]
-    assert len(dialogs) == 1 and "“first.wav”" in dialogs[0] and "只读" in dialogs[0]
+    assert gone == [] and view.ids == [second, first]
+    assert sorted(r.id for r in store.list_transcripts()) == [first, second]
+    assert len(dialogs) == 1 and "只读" in dialogs[0]
+    assert "“first.wav”" in dialogs[0] and "“second.wav”" in dialogs[0]
 
 
 # ---- renaming ----------------------------------------------------------------------------------

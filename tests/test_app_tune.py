@@ -422,6 +422,44 @@ def test_one_job_at_a_time_and_a_running_one_is_followed_again(qtbot, tmp_path):
     assert page.watch.status.text().startswith(tr("tune.died.vanished"))
 
 
+def test_a_checkpoint_a_resumed_job_could_not_read_is_said_on_the_watch_step(qtbot, tmp_path):
+    """Relayed from the child's events file as the supervisor relays every event. Before: said
+    only in the job's log; the Watch step showed "Resumed at step 1." as if nothing happened."""
+    from app import i18n
+    from engine.tune.config import TuneConfig
+    from engine.tune.events import CheckpointSetAside, JobStarted
+    from engine.tune.wire import encode
+
+    job = _job(tmp_path, "clinic")
+    config = TuneConfig(model="m", data="x", output_dir="y", steps=10).resolved()
+    started = JobStarted(config, 8, 1, 60.0, "", 0, (), "", 0.1, 1, 2, "cpu", "fp32", 1, 1)
+    job.events_path().write_text(encode(started) + "\n", encoding="utf-8")
+    checkpoint = job.path / "checkpoints" / "step-0000002"
+    kept = job.path / "checkpoints" / "damaged-step-0000002-20250101-120000"
+    told = CheckpointSetAside(checkpoint, kept, "optimizer.pt: EOFError", 1)
+    child = _fake_child(job)
+    try:
+        page = _page(qtbot, tmp_path)  # follows the running job
+        assert page.job == job and page.watch.set_aside.isHidden()
+        with job.events_path().open("a", encoding="utf-8") as events:  # as the child writes
+            events.write(encode(told) + "\n")
+        qtbot.waitUntil(lambda: bool(page.watch.set_aside.text()), timeout=5000)
+    finally:
+        child.kill()
+        child.wait()
+    assert not page.watch.set_aside.isHidden()
+    zh = page.watch.set_aside.text()
+    assert str(checkpoint) in zh and str(kept) in zh and "第 1 步" in zh, zh
+    qtbot.waitUntil(lambda: page.handle.running_kind() is None, timeout=5000)
+    assert page.watch.set_aside.text() == zh  # still said once the child has ended
+    i18n.set_language("en")
+    page.retranslate()
+    assert page.watch.set_aside.text() == (
+        f"Checkpoint {checkpoint} could not be read (optimizer.pt: EOFError), so the job resumed "
+        f"from step 1; the damaged checkpoint is kept as {kept}."
+    )
+
+
 def test_closing_with_a_job_running_asks_to_stop_it_or_let_it_finish(qtbot, tmp_path, monkeypatch):
     page = _page(qtbot, tmp_path)
     assert page.confirm_close()  # nothing runs: no question

@@ -106,6 +106,35 @@ def test_only_staging_left_by_a_gone_process_on_this_host_is_removed(tmp_path):
     assert not gone.exists() and all((f / "x").is_file() for f in kept)
 
 
+def test_staging_folders_of_versions_before_the_tag_are_removed(tmp_path):
+    """Earlier versions staged under one untagged name (".set.tmp", ".set.old"; inside an
+    export's target ".tingxie-export.tmp"): no build of this version writes there. Before:
+    never removed, a killed build's clips or model stayed hidden on the user's disk."""
+
+    def left(folder: Path) -> Path:
+        folder.mkdir(parents=True)
+        (folder / "clip.wav").write_bytes(b"RIFF")
+        return folder
+
+    old = [left(tmp_path / ".set.tmp"), left(tmp_path / ".set.old"), left(tmp_path / ".new.tmp")]
+    (tmp_path / ".set.tmp.notes").write_text("mine", encoding="utf-8")  # no staging name
+    link = tmp_path / ".other.tmp"
+    link.symlink_to(left(tmp_path / "elsewhere"))
+    atomic_folder(tmp_path / "set", _writes("a"))
+    with staged_into(tmp_path / "new") as new:  # staged beside a target not made yet
+        (new.folder / "model.onnx").write_text("m", encoding="utf-8")
+    export = tmp_path / "out"
+    left(export / ".tingxie-export.tmp")
+    with staged_into(export) as into:  # staged inside a target that exists
+        (into.folder / "model.onnx").write_text("m", encoding="utf-8")
+    assert not any(folder.exists() for folder in old)
+    assert sorted(p.name for p in export.iterdir()) == ["model.onnx"]
+    assert (tmp_path / ".set.tmp.notes").is_file() and (link / "clip.wav").is_file()
+    with staged_into(tmp_path / "other"):  # a symlink of a staging name is left
+        pass
+    assert link.is_symlink() and (link / "clip.wav").is_file()
+
+
 def test_an_export_started_while_another_writes_is_told_not_merged(tmp_path):
     """Before: the second export removed the first's staging folder inside the target (the
     first then failed with FileNotFoundError). Now the first finds the names taken and says so,

@@ -26,7 +26,13 @@ from engine.library import store as store_mod
 from engine.library.review import EditOp
 from engine.library.store import Store, StoreError
 from engine.tune.config import TuneConfig
-from engine.tune.events import JobFailed, JobFinished, JobStarted, StepProgress
+from engine.tune.events import (
+    CheckpointSetAside,
+    JobFailed,
+    JobFinished,
+    JobStarted,
+    StepProgress,
+)
 from engine.tune.jobs import (
     JobFolder,
     OutputDirError,
@@ -74,21 +80,42 @@ def test_a_damaged_last_checkpoint_resumes_from_the_one_before(
 ):
     """Before: a traceback ending in EOFError (an emptied optimizer.pt), SafetensorError
     (emptied weights) or "not an optimizer state Tingxie wrote; start afresh" (one cut short),
-    while the checkpoint before it was whole."""
+    while the checkpoint before it was whole. Then: said only in a log warning, which the
+    app's Tune page does not show; now an event after JobStarted says it, and the log keeps it."""
     out = tmp_path / "o"
     first, last = _two_checkpoints(corpus, out)
     size = (last / name).stat().st_size
     damage(last / name)
-    with caplog.at_level(logging.WARNING, logger="tingxie.train"):
+    with caplog.at_level(logging.INFO, logger="tingxie.train"):
         events = list(run_job(test_train._config(corpus, out, steps=4, save_every=1), resume=True))
     assert isinstance(events[-1], JobFinished), events[-1]
-    assert next(e for e in events if isinstance(e, JobStarted)).resumed_from_step == 1
-    (warning,) = [r.getMessage() for r in caplog.records if r.name == "tingxie.train"]
-    assert str(last / name) in warning and f"resumed from {first} (step 1)" in warning
+    started, told = events[:2]
+    assert isinstance(started, JobStarted) and started.resumed_from_step == 1
     # kept aside, not resumed again (nor kept by the rotation in place of a whole one)
     (aside,) = (out / "checkpoints").glob("damaged-step-0000002-*")
-    assert str(aside) in warning and (aside / name).stat().st_size < size
+    assert told == CheckpointSetAside(last, aside, told.problem, 1), told
+    assert told.problem.startswith(f"{name}: ") and (aside / name).stat().st_size < size
+    (logged,) = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert str(last / name) in logged and f"resumed from {first} (step 1)" in logged
+    assert str(aside) in logged
     assert [p.name for p in checkpoint_dirs(out / "checkpoints")][-1] == "step-0000004"
+
+
+def test_the_cli_says_which_checkpoint_it_set_aside_and_where_it_resumed(corpus, tmp_path, capsys):
+    """Before: said only as a log warning of tingxie.train; now the CLI prints the job's event."""
+    from engine.cli import tune
+
+    out, job = tmp_path / "o", tmp_path / "job.yaml"
+    _, last = _two_checkpoints(corpus, out)
+    _emptied(last / "optimizer.pt")
+    test_train._config(corpus, out, steps=4, save_every=1).save(job)
+    assert tune.main([str(job), "--resume"]) == 0
+    (aside,) = (out / "checkpoints").glob("damaged-step-0000002-*")
+    said = capsys.readouterr().err
+    assert (
+        f"warning: checkpoint {last} could not be read (optimizer.pt: EOFError), so the job "
+        f"resumed from step 1; the damaged checkpoint is kept as {aside}\n"
+    ) in said, said
 
 
 def test_no_readable_checkpoint_names_each_file_and_the_way_out(corpus, tmp_path):

@@ -106,6 +106,31 @@ def test_library_search_over_edited_text(db: Store):
     assert [r.id for r in db.list_transcripts()] == [t1]
 
 
+def refuse_deleting(store: Store, tid: int, reason: str = "database or disk is full") -> None:
+    """Make the database refuse to delete transcript `tid`, as a full disk refuses a write
+    midway (a trigger of another connection: SQLite's own error, from inside the write)."""
+    conn = sqlite3.connect(store.path)
+    with conn:
+        conn.execute(
+            f"CREATE TRIGGER refused BEFORE DELETE ON transcripts WHEN old.id={tid} "
+            f"BEGIN SELECT RAISE(ABORT, '{reason}'); END"
+        )
+    conn.close()
+
+
+def test_several_transcripts_are_deleted_all_or_none(db: Store):
+    """Before: one transaction a transcript, so a failure midway left some deleted."""
+    ids = [db.add_transcript(make_segments(), title=f"t{n}.wav") for n in range(3)]
+    refuse_deleting(db, ids[1])
+    with pytest.raises(StoreError) as e:
+        db.delete_transcripts(ids)
+    assert e.value.code == "store.disk_full" and str(db.path) in str(e.value)
+    assert sorted(r.id for r in db.list_transcripts()) == ids  # none deleted
+    assert sorted(r.id for r in db.list_transcripts("天气很")) == ids  # nor its search rows
+    db.delete_transcripts([ids[0], ids[2], 999])  # an id no longer held is no error
+    assert [r.id for r in db.list_transcripts()] == [ids[1]]
+
+
 # The version-1 schema exactly as first released, with data written by that version.
 V1_SQL = """
 CREATE TABLE recordings(id INTEGER PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT, duration REAL,

@@ -16,13 +16,14 @@ import test_calibration_faults
 from engine.tune.config import TuneConfig
 from engine.tune.events import (
     CheckpointSaved,
+    CheckpointSetAside,
     JobCancelled,
     JobFailed,
     JobFinished,
     JobStarted,
     StepProgress,
 )
-from engine.tune.jobs import OutputDirError, claim_output_dir
+from engine.tune.jobs import OutputDirError, checkpoint_dirs, claim_output_dir
 from engine.tune.loop import run_job
 from engine.tune.testdata import tone_corpus
 
@@ -194,3 +195,75 @@ def test_a_whisper_job_names_the_settings_it_does_not_use(whisper_corpus, tmp_pa
     events.close()
     [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert "lora_dropout=0.5" in warning and "gradient_checkpointing=True" in warning, warning
+
+
+# ---- 5: a damaged last checkpoint -------------------------------------------------------------
+
+
+def _stopped_after_two(config: TuneConfig) -> list[Path]:
+    """Run `config` (save_every=1) until its second step is done and cancel; its two
+    checkpoints."""
+    cancel = threading.Event()
+    for event in run_job(config, cancel=cancel):
+        if isinstance(event, StepProgress) and event.step == 2:
+            cancel.set()
+    found = checkpoint_dirs(Path(config.output_dir) / "checkpoints")
+    assert [p.name for p in found] == ["step-0000001", "step-0000002"], found
+    return found
+
+
+def _emptied(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _cut_in_half(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [
+        ("optimizer.pt", _emptied),
+        ("trainable.safetensors", _cut_in_half),
+        ("state.json", _cut_in_half),
+    ],
+    ids=["optimizer-emptied", "weights-cut-short", "state-cut-short"],
+)
+def test_a_damaged_last_whisper_checkpoint_resumes_from_the_one_before(
+    whisper_corpus, tmp_path, name, damage
+):
+    """As a CTC job does (tests/test_durable_faults2.py). Before: the resume failed ("a damaged
+    checkpoint (…); start the job again in a new folder", or "not a state Tingxie wrote") while
+    the checkpoint before it was whole."""
+    config = _config(whisper_corpus, tmp_path / "o", steps=3, save_every=1, keep_checkpoints=2)
+    _, last = _stopped_after_two(config)
+    damage(last / name)
+    events = list(run_job(config, resume=True))
+    assert isinstance(events[-1], JobFinished), events[-1]
+    started, told = events[:2]
+    assert isinstance(started, JobStarted) and started.resumed_from_step == 1
+    # told right after the start: which checkpoint, where it is kept, the step resumed from
+    (kept,) = (tmp_path / "o" / "checkpoints").glob("damaged-step-0000002-*")
+    assert told == CheckpointSetAside(last, kept, told.problem, 1), told
+    assert told.problem.startswith(f"{name}: ")
+    assert [e.step for e in events if isinstance(e, StepProgress)] == [2, 3]
+    assert [p.name for p in checkpoint_dirs(tmp_path / "o" / "checkpoints")] == [
+        "step-0000002",
+        "step-0000003",
+    ]
+
+
+@pytest.mark.slow
+def test_no_readable_whisper_checkpoint_names_each_file_and_the_way_out(whisper_corpus, tmp_path):
+    config = _config(whisper_corpus, tmp_path / "o", steps=3, save_every=1, keep_checkpoints=2)
+    first, last = _stopped_after_two(config)
+    _emptied(last / "trainable.safetensors")
+    (first / "optimizer.pt").unlink()
+    failed = list(run_job(config, resume=True))[-1]
+    assert isinstance(failed, JobFailed) and failed.code == "tune.checkpoints_unreadable", failed
+    assert failed.message.startswith(f"{tmp_path / 'o'}: no checkpoint there can be read")
+    assert str(last / "trainable.safetensors") in failed.message
+    assert str(first / "optimizer.pt") in failed.message and "afresh" in failed.message
+    assert checkpoint_dirs(tmp_path / "o" / "checkpoints") == [first, last]  # left as they were

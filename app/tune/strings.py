@@ -187,6 +187,12 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
     ),
     "tune.watch.running": ("Tuning…", "正在微调…"),
     "tune.watch.resumed": ("Resumed at step {step}.", "已从第 {step} 步继续。"),
+    "tune.watch.set_aside": (
+        "Checkpoint {checkpoint} could not be read ({problem}), so the job resumed from step "
+        "{step}; the damaged checkpoint is kept as {kept}.",
+        "无法读取检查点 {checkpoint}（{problem}），因此任务从第 {step} 步继续；"
+        "损坏的检查点已保留为 {kept}。",
+    ),
     "tune.watch.about": (
         "{method} ({preset}), {steps} steps on {train} utterances ({minutes:.1f} min), "
         "{heldout} held out; {device}, {precision}",

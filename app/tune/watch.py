@@ -1,7 +1,9 @@
 """Step 4 of the Tune page, watch: the running job's step, loss and held-out CER as live curves,
 utterances per second, time left, and its checkpoints as they are saved. Cancel stops after the
-current step and keeps a checkpoint; Resume continues from the last one. Its texts are drawn
-from the events kept, so a language switch rewords them."""
+current step and keeps a checkpoint; Resume continues from the last one. A resumed job that
+could not read its last checkpoint says, under the status, which one, where it is kept and the
+step it resumed from instead. Its texts are drawn from the events kept, so a language switch
+rewords them."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from engine.tune.events import (
     CheckpointSaved,
+    CheckpointSetAside,
     Evaluated,
     JobCancelled,
     JobFailed,
@@ -58,6 +61,9 @@ class WatchPanel(QWidget):
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setObjectName("tune-status")
+        self.set_aside = QLabel()  # stays after the job ends, unlike the status
+        self.set_aside.setWordWrap(True)
+        self.set_aside.setObjectName("tune-set-aside")
         self.about = QLabel()
         self.about.setWordWrap(True)
         self.progress = QProgressBar()
@@ -83,6 +89,7 @@ class WatchPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addWidget(self.status)
+        layout.addWidget(self.set_aside)
         layout.addWidget(self.about)
         layout.addWidget(self.progress)
         layout.addWidget(self.stats)
@@ -102,6 +109,7 @@ class WatchPanel(QWidget):
         for plot in (self.loss_plot, self.cer_plot):
             plot.setLabel("bottom", tr("tune.watch.step"))
         self.status.setText(self._status())
+        self._show_set_aside()
         self._show_about()
         self._show_stats()
         for row, event in enumerate(self._saved):
@@ -116,6 +124,7 @@ class WatchPanel(QWidget):
         self._last_step: StepProgress | None = None
         self._started: JobStarted | None = None
         self._saved: list[CheckpointSaved] = []
+        self._set_aside: list[CheckpointSetAside] = []  # by this run (since its JobStarted)
         self.total = 0
         self.loss_curve.setData([], [])
         self.cer_curve.setData([], [])
@@ -123,6 +132,7 @@ class WatchPanel(QWidget):
         self.progress.setValue(0)
         self.stats.setText("")
         self.about.setText("")
+        self._show_set_aside()
         self.say(lambda: tr("tune.watch.idle"))
         self.set_running(False, can_resume=False)
 
@@ -139,13 +149,18 @@ class WatchPanel(QWidget):
         """Show one event of the job (live, or replayed from its events file)."""
         if isinstance(event, JobStarted):
             self._started = event
+            self._set_aside = []  # an earlier run's, replayed
             self.total = event.config.steps
             self.progress.setRange(0, event.config.steps)
             self._show_about()
+            self._show_set_aside()
             if event.resumed_from_step:
                 self.say(lambda: tr("tune.watch.resumed", step=event.resumed_from_step))
             else:
                 self.say(lambda: tr("tune.watch.running"))
+        elif isinstance(event, CheckpointSetAside):
+            self._set_aside.append(event)
+            self._show_set_aside()
         elif isinstance(event, StepProgress):
             self._step(event)
         elif isinstance(event, Evaluated):
@@ -178,6 +193,10 @@ class WatchPanel(QWidget):
         self.progress.setValue(event.step)
         self._last_step = event
         self._show_stats()
+
+    def _show_set_aside(self) -> None:
+        self.set_aside.setText(" ".join(_set_aside_text(e) for e in self._set_aside))
+        self.set_aside.setVisible(bool(self._set_aside))
 
     def _show_about(self) -> None:
         event = self._started
@@ -214,6 +233,16 @@ class WatchPanel(QWidget):
                 eta=format_duration(event.eta_seconds),
             )
         )
+
+
+def _set_aside_text(event: CheckpointSetAside) -> str:
+    return tr(
+        "tune.watch.set_aside",
+        checkpoint=str(event.checkpoint),
+        problem=event.problem,
+        step=event.resumed_step,
+        kept=str(event.kept_as),
+    )
 
 
 def _checkpoint_text(event: CheckpointSaved) -> str:

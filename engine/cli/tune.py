@@ -156,6 +156,7 @@ def _consume(events, bar_factory, rank: int) -> int:
     """Print events (progress on the main process only); returns the exit status."""
     from engine.tune.events import (
         CheckpointSaved,
+        CheckpointSetAside,
         Evaluated,
         JobCancelled,
         JobFailed,
@@ -170,6 +171,8 @@ def _consume(events, bar_factory, rank: int) -> int:
         if isinstance(event, JobStarted) and main_process:
             _describe_start(event)
             bar = bar_factory(total=event.config.steps, initial=event.resumed_from_step)
+        elif isinstance(event, CheckpointSetAside):  # said by the main process only
+            _write(bar, _set_aside(event), err=True)
         elif isinstance(event, StepProgress) and bar is not None:
             bar.total = event.total_steps  # under a time limit, the steps that fit it
             bar.update(event.step - bar.n)
@@ -208,6 +211,14 @@ def _consume(events, bar_factory, rank: int) -> int:
     if bar is not None:
         bar.close()
     return 0
+
+
+def _set_aside(event) -> str:
+    return (
+        f"warning: checkpoint {event.checkpoint} could not be read ({event.problem}), so the "
+        f"job resumed from step {event.resumed_step}; the damaged checkpoint is kept as "
+        f"{event.kept_as}"
+    )
 
 
 def _stopped(event) -> str:

@@ -707,10 +707,20 @@ class Store:
         return names
 
     def delete_transcript(self, tid: int) -> None:
+        """Delete transcript `tid` (`delete_transcripts`)."""
+        self.delete_transcripts([tid])
+
+    def delete_transcripts(self, tids: Sequence[int]) -> None:
+        """Delete transcripts `tids`, with their text and edits (their audio files stay), in one
+        transaction: all of them, or, when the database cannot take it (locked, read-only, a
+        full disk), none, and StoreError says why. An id no longer held is no error (deleted
+        in another window, or with the command line)."""
+        rows = [(tid,) for tid in tids]
         with self._write() as conn:
-            conn.execute("DELETE FROM search WHERE transcript=?", (tid,))
-            conn.execute("DELETE FROM transcripts WHERE id=?", (tid,))
-        self._originals.pop(tid, None)
+            conn.executemany("DELETE FROM search WHERE transcript=?", rows)
+            conn.executemany("DELETE FROM transcripts WHERE id=?", rows)
+        for tid in tids:
+            self._originals.pop(tid, None)
 
     def rename_transcript(self, tid: int, title: str) -> str:
         """Give transcript `tid` the title `title` (spaces around it dropped); returns it.

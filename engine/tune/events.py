@@ -1,5 +1,6 @@
 """What a running tuning job reports: typed events, yielded by `engine.tune.loop.run_job` in this
-order: `JobStarted`, then `StepProgress` / `Evaluated` / `CheckpointSaved`, and one of
+order: `JobStarted` (a resumed job's followed by a `CheckpointSetAside` for each checkpoint it
+could not read), then `StepProgress` / `Evaluated` / `CheckpointSaved`, and one of
 `JobFinished`, `JobCancelled`, `JobFailed` last; and the `Estimate` of what a job will cost
 (`engine.tune.estimate`). Imports no torch (the app relays them, see `engine.tune.wire`).
 """
@@ -65,6 +66,19 @@ class CheckpointSaved:
     step: int
     path: Path
     best: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointSetAside:
+    """A resumed job could not read `checkpoint` (`problem`: which file, and what is wrong with
+    it: cut short by a power cut, emptied, not a file Tingxie wrote), so it resumed from
+    `resumed_step`, its newest readable checkpoint, instead; the unreadable one is kept, for the
+    user to look at, as `kept_as` (engine.tune.checkpoints)."""
+
+    checkpoint: Path
+    kept_as: Path
+    problem: str
+    resumed_step: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,5 +157,12 @@ class Estimate:
 
 
 JobEvent = (
-    JobStarted | StepProgress | Evaluated | CheckpointSaved | JobFinished | JobCancelled | JobFailed
+    JobStarted
+    | CheckpointSetAside
+    | StepProgress
+    | Evaluated
+    | CheckpointSaved
+    | JobFinished
+    | JobCancelled
+    | JobFailed
 )

@@ -13,10 +13,9 @@ import random
 import shutil
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import torch
@@ -49,10 +48,17 @@ from .cache import (
     open_rows,
     write_rows,
 )
+from .checkpoints import (
+    no_readable_checkpoint,
+    read_checkpoint_file,
+    restore_newest,
+    set_aside,
+)
 from .config import TuneConfig
 from .data import Example, ValidationReport, load_dataset, load_example_audio
 from .events import (
     CheckpointSaved,
+    CheckpointSetAside,
     Evaluated,
     JobCancelled,
     JobEvent,
@@ -87,7 +93,6 @@ __all__ = ["DiskSpaceError", "Job", "JobError", "run_job"]
 log = logging.getLogger("tingxie.train")
 
 _now = time.perf_counter  # the job's clock (steps, time limit); tests replace it
-_T = TypeVar("_T")
 
 _CHECKPOINTS = "checkpoints"
 _CACHE = "cache"  # decoded audio and encoder features (engine.tune.cache), removed when done
@@ -214,6 +219,8 @@ class Job:
         self.state = _State()
         self._began = _now()
         self._prior = 0.0  # seconds of earlier runs of this job (from a resumed checkpoint)
+        # the newer checkpoints a resume could not read, and so set aside (`_resume`)
+        self._set_aside: list[CheckpointSetAside] = []
         self.clock = 0.0  # the job's seconds at the last step, as every process agrees
         self._claim = None  # the output_dir's lock file (`claim_output_dir`), held while it runs
 
@@ -632,7 +639,7 @@ class Job:
     def _load_weights(self, folder: Path) -> None:
         from safetensors.torch import load_file
 
-        weights = _read(folder / _WEIGHTS, load_file)
+        weights = read_checkpoint_file(folder / _WEIGHTS, load_file)
         model = self._inner()
         missing = sorted(set(weights) - {n for n, _ in model.named_parameters()})
         if missing:
@@ -647,65 +654,44 @@ class Job:
         """Resume from a checkpoint folder. Nothing in it can run code: weights are
         safetensors, the optimizer is read with `weights_only=True` (tensors and plain values
         only), state and random generators are JSON. A file that cannot be read raises
-        `_Unreadable`, one that does not fit this job's model tune.checkpoint_mismatch."""
+        `UnreadableCheckpoint`, one that does not fit this job's model
+        tune.checkpoint_mismatch."""
         self._load_weights(folder)
         path = folder / _OPTIMIZER
-        optimizer, scheduler, scaler = _read(path, _optimizer_state)
+        optimizer, scheduler, scaler = read_checkpoint_file(path, _optimizer_state)
         try:
             self.optimizer.load_state_dict(optimizer)
             self.scheduler.load_state_dict(scheduler)
             self.scaler.load_state_dict(scaler)
         except (KeyError, TypeError, ValueError, RuntimeError) as e:  # other weights train
             raise JobError("tune.checkpoint_mismatch", path=path, detail=_gist(e)) from e
-        self.state = _read(
+        self.state = read_checkpoint_file(
             folder / CHECKPOINT_STATE, lambda p: _State(**json.loads(p.read_text(encoding="utf-8")))
         )
         rng = folder / f"rng-{self.acc.process_index}.json"
         if rng.is_file():
-            _read(rng, lambda p: set_rng_state(json.loads(p.read_text(encoding="utf-8"))))
+            read_checkpoint_file(
+                rng, lambda p: set_rng_state(json.loads(p.read_text(encoding="utf-8")))
+            )
         log.info("resumed from %s (step %d)", folder, self.state.step)
 
     def _resume(self, settings: dict) -> None:
         """Resume from the last checkpoint, or, where a file of it cannot be read (cut short by
-        a power cut, emptied, gone: `_Unreadable`), from the newest earlier one that can be. A
-        warning names both, and the unreadable one is set aside (`_set_aside`). None readable:
-        tune.checkpoints_unreadable, naming the job folder and each file that failed."""
-        unreadable: list[_Unreadable] = []
-        resumed = None
-        for folder in reversed(self._checkpoint_dirs()):
+        a power cut, emptied, gone: `UnreadableCheckpoint`), from the newest earlier one that
+        can be (`engine.tune.checkpoints`). The unreadable ones are set aside, and `run` says
+        so after `JobStarted`. None readable: tune.checkpoints_unreadable, naming the job folder
+        and each file that failed."""
+
+        def restore(folder: Path) -> None:
             check_resumable(folder, settings)
-            try:
-                self._restore(folder)
-            except _Unreadable as e:
-                unreadable.append(e)
-                continue
-            resumed = folder
-            break
+            self._restore(folder)
+
+        resumed, _, unreadable = restore_newest(self._checkpoint_dirs(), restore)
         self._same_on_every_process(resumed)
         if resumed is None:
-            damaged = "; ".join(e.gist for e in unreadable)
-            raise JobError("tune.checkpoints_unreadable", path=self.out, damaged=damaged)
-        if not self.acc.is_main_process:  # the main process moves them and says so, once
-            return
-        for e in unreadable:
-            aside = self._set_aside(e.folder)
-            log.warning(
-                "%s cannot be read: %s; resumed from %s (step %d) instead; the unreadable "
-                "checkpoint is kept as %s",
-                e.folder,
-                e.gist,
-                resumed,
-                self.state.step,
-                aside,
-            )
-
-    def _set_aside(self, folder: Path) -> Path:
-        """Move an unreadable checkpoint out of `checkpoint_dirs`' sight: resumed from again,
-        it would fail again, and `_rotate` could keep it in place of a whole one. Renamed, not
-        removed: what it holds is the user's to look at."""
-        aside = folder.with_name(f"damaged-{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-        os.replace(folder, aside)
-        return aside
+            raise no_readable_checkpoint(self.out, unreadable)
+        if self.acc.is_main_process:  # the main process moves them and says so, once
+            self._set_aside = set_aside(unreadable, resumed, self.state.step)
 
     # ---- the run -----------------------------------------------------------------------
 
@@ -819,6 +805,7 @@ class Job:
         try:
             self._setup()
             yield self._started()
+            yield from self._set_aside
             has_heldout = bool(self.data.heldout)
             if self.state.step == 0 and has_heldout:
                 event = self._evaluate()
@@ -972,37 +959,6 @@ def _fingerprint(model: torch.nn.Module) -> str:
         digest.update(name.encode())
         digest.update(tensor.float().numpy().tobytes())
     return digest.hexdigest()
-
-
-class _Unreadable(JobError):
-    """A checkpoint file that cannot be read: cut short or emptied (a power cut before it
-    reached the disk, a copy stopped midway), gone, or not what Tingxie writes there."""
-
-    def __init__(self, path: Path, error: BaseException) -> None:
-        lines = str(error).strip().splitlines()  # EOFError() has no text: its name then
-        detail = lines[0] if lines else type(error).__name__
-        super().__init__("tune.checkpoint_damaged", path=path, detail=detail)
-        self.folder = path.parent
-
-    @property
-    def gist(self) -> str:
-        """The file and what is wrong with it, as a message naming several says it."""
-        return f"{self.params['path']} ({self.params['detail']})"
-
-
-def _read(path: Path, reader: Callable[[Path], _T]) -> _T:
-    """`reader(path)`, or `_Unreadable` naming `path` when the file is not whole."""
-    import pickle
-
-    from safetensors import SafetensorError
-
-    # EOFError: an emptied pickle; RuntimeError: a zip cut short; ValueError: JSON cut short;
-    # KeyError, TypeError: JSON or a pickle that is not what Tingxie writes
-    unreadable = (OSError, EOFError, SafetensorError, pickle.UnpicklingError, RuntimeError)
-    try:
-        return reader(path)
-    except (*unreadable, KeyError, TypeError, ValueError) as e:
-        raise _Unreadable(path, e) from e
 
 
 def _optimizer_state(path: Path) -> tuple[dict, dict, dict]:

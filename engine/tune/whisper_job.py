@@ -356,6 +356,7 @@ def _run_claimed(config: TuneConfig, cancel: threading.Event, resume: bool) -> I
         processes=1,
         resumed_from_step=ready.resumed_step,
     )
+    yield from ready.set_aside  # newer checkpoints it could not read
 
     def cancelled() -> JobCancelled:
         steps.close()

@@ -13,7 +13,9 @@ which loses nothing but the precision the folder was stored in. The CTC tuning l
 A job keeps checkpoints (`WhisperCheckpoints`) in the CTC jobs' layout, checkpoints/step-N with
 state.json, so the app's Tune page offers a stopped Whisper job for resume like any other: the
 LoRA weights (safetensors), the optimizer's state (read back with `weights_only`) and the data
-order as JSON; nothing in them can run code.
+order as JSON; nothing in them can run code. A last checkpoint that cannot be read (cut short by
+a power cut) is set aside and the job resumes from the one before, as a CTC job does
+(`engine.tune.checkpoints`).
 
 `build_tiny_whisper` makes a random 1-layer Whisper the project builds itself, with the real
 multilingual tokenizer taken from a CTranslate2 Whisper folder, so the whole path runs in a test
@@ -40,6 +42,8 @@ from engine.atomic import atomic_folder, atomic_write_text
 from engine.registry import WHISPER
 
 from .cache import checkpoint_unwritten
+from .checkpoints import no_readable_checkpoint, read_checkpoint_file, restore_newest, set_aside
+from .events import CheckpointSetAside
 from .jobs import CHECKPOINT_STATE, checkpoint_dirs
 from .whisper_text import PREFIX, whisper_tokenizer
 
@@ -113,12 +117,14 @@ class WhisperCheckpoints:
 @dataclass(frozen=True, slots=True)
 class WhisperReady:
     """The model is loaded with its adapters, before the first step; when resumed, the step
-    it continues after and the seconds its earlier runs trained for."""
+    it continues after, the seconds its earlier runs trained for and the newer checkpoints it
+    could not read, and so set aside (`engine.tune.checkpoints`)."""
 
     trainable_parameters: int
     total_parameters: int
     resumed_step: int = 0
     resumed_seconds: float = 0.0
+    set_aside: tuple[CheckpointSetAside, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,14 +476,15 @@ def tune_whisper_lora(
     warmup = max(1, options.steps // 10)
     run = _Run(total=options.steps, order=np.random.default_rng(options.seed))
     fingerprint = _fingerprint(options, examples)
+    aside: tuple[CheckpointSetAside, ...] = ()
     if resume:
         if checkpoints is None:
             raise ValueError("tune_whisper_lora: resume needs the checkpoints' folder")
-        run = _restore(checkpoints.folder, model, optimizer, fingerprint)
+        run, aside = _restore(checkpoints.folder, model, optimizer, fingerprint)
         if seconds_left is None:  # a time limit of an earlier run cut the steps: this run has none
             run.total = options.steps
     start = run.done
-    yield WhisperReady(trainable, total_parameters, start, run.seconds)
+    yield WhisperReady(trainable, total_parameters, start, run.seconds, aside)
     micro = min(options.micro_batch_size, options.batch_size)
     autocast = torch.autocast(
         options.device, dtype=torch.bfloat16, enabled=options.precision == "bf16"
@@ -635,51 +642,68 @@ def _save(where: WhisperCheckpoints, model, optimizer, run: _Run, fingerprint: d
     return target
 
 
-def _restore(folder: Path, model, optimizer, fingerprint: dict) -> _Run:
-    """The latest checkpoint under `folder` loaded into `model` and `optimizer`; a missing,
-    damaged or foreign one raises ValueError saying what to do."""
+def _restore(
+    folder: Path, model, optimizer, fingerprint: dict
+) -> tuple[_Run, tuple[CheckpointSetAside, ...]]:
+    """The newest checkpoint under `folder` that can be read, loaded into `model` and
+    `optimizer`, and the newer ones that could not, set aside (as a CTC job does:
+    `engine.tune.checkpoints`). None there: ValueError saying what to do; none readable:
+    tune.checkpoints_unreadable; one of another job: ValueError naming it."""
+    done = checkpoint_dirs(folder)
+    if not done:
+        raise ValueError(f"{folder}: no checkpoint to resume from; start the job again")
+    resumed, run, unreadable = restore_newest(
+        done, lambda checkpoint: _load(checkpoint, model, optimizer, fingerprint)
+    )
+    if resumed is None or run is None:
+        raise no_readable_checkpoint(folder.parent, unreadable)
+    log.info("resumed from %s (step %d)", resumed, run.done)
+    return run, tuple(set_aside(unreadable, resumed, run.done))
+
+
+def _load(checkpoint: Path, model, optimizer, fingerprint: dict) -> _Run:
+    """Load `checkpoint` into `model` and `optimizer` once each of its files has been read
+    (`UnreadableCheckpoint` when one cannot be: nothing is loaded then); one saved by a job
+    with other data or settings, or LoRA weights of another shape, raise ValueError."""
     import torch
     from safetensors.torch import load_file
 
-    latest = _latest(folder)
-    if latest is None:
-        raise ValueError(f"{folder}: no checkpoint to resume from; start the job again")
     again = "start the job again in a new folder"
-    try:
-        state = json.loads((latest / CHECKPOINT_STATE).read_text(encoding="utf-8"))
-        saved = dict(state["fingerprint"])
-        saved.pop("steps", None)  # kept by versions before the steps could change on resume
-        same = saved == fingerprint
-        order = np.random.default_rng()
-        order.bit_generator.state = state["order"]
-        run = _Run(
-            total=int(state["total"]),
-            order=order,
-            done=int(state["step"]),
-            queue=[int(i) for i in state["queue"]],
-            step_time=state["step_time"],
-            seconds=float(state["seconds"]),
-        )
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ValueError(
-            f"{latest / CHECKPOINT_STATE}: not a state Tingxie wrote ({e}); {again}"
-        ) from e
-    if not same:
-        raise ValueError(f"{latest}: saved by a job with other data or settings; {again}")
-    try:  # safetensors and torch raise their own errors on a damaged file
-        weights = load_file(latest / _WEIGHTS)
-        saved = torch.load(latest / _OPTIMIZER, weights_only=True, map_location="cpu")
-    except Exception as e:
-        raise ValueError(f"{latest}: a damaged checkpoint ({e}); {again}") from e
+    run, saved = read_checkpoint_file(checkpoint / CHECKPOINT_STATE, _read_state)
+    if saved != fingerprint:
+        raise ValueError(f"{checkpoint}: saved by a job with other data or settings; {again}")
+    weights = read_checkpoint_file(checkpoint / _WEIGHTS, load_file)
+    state = read_checkpoint_file(
+        checkpoint / _OPTIMIZER,
+        lambda path: torch.load(path, weights_only=True, map_location="cpu"),
+    )
     if set(weights) != {n for n, p in model.named_parameters() if p.requires_grad}:
-        raise ValueError(f"{latest}: its LoRA weights do not fit this model; {again}")
+        raise ValueError(f"{checkpoint}: its LoRA weights do not fit this model; {again}")
     model.load_state_dict(weights, strict=False)
     try:
-        optimizer.load_state_dict(saved)
+        optimizer.load_state_dict(state)
     except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{latest / _OPTIMIZER}: does not fit this job ({e}); {again}") from e
-    log.info("resumed from %s (step %d)", latest, run.done)
+        raise ValueError(f"{checkpoint / _OPTIMIZER}: does not fit this job ({e}); {again}") from e
     return run
+
+
+def _read_state(path: Path) -> tuple[_Run, dict]:
+    """Where training stood, and the fingerprint of the job that saved it, from a checkpoint's
+    state.json (KeyError, TypeError, ValueError: not a state Tingxie wrote)."""
+    state = json.loads(path.read_text(encoding="utf-8"))
+    saved = dict(state["fingerprint"])
+    saved.pop("steps", None)  # kept by versions before the steps could change on resume
+    order = np.random.default_rng()
+    order.bit_generator.state = state["order"]
+    run = _Run(
+        total=int(state["total"]),
+        order=order,
+        done=int(state["step"]),
+        queue=[int(i) for i in state["queue"]],
+        step_time=state["step_time"],
+        seconds=float(state["seconds"]),
+    )
+    return run, saved
 
 
 def convert_for_ctranslate2(hf_dir: str | Path, out_dir: str | Path) -> Path:

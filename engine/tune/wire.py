@@ -22,6 +22,7 @@ from typing import Any, Literal, Union
 
 from .events import (
     CheckpointSaved,
+    CheckpointSetAside,
     Estimate,
     Evaluated,
     JobCancelled,
@@ -37,6 +38,7 @@ EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
         JobStarted,
+        CheckpointSetAside,
         StepProgress,
         Evaluated,
         CheckpointSaved,
