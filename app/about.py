@@ -11,6 +11,7 @@ from engine import version
 from engine.shipped import resource
 
 from .i18n import STRINGS, tr
+from .plain import plain
 
 __all__ = ["NOTICES", "AboutDialog"]
 
@@ -56,7 +57,8 @@ class AboutDialog(QDialog):
         self.resize(720, 560)
         layout = QVBoxLayout(self)
         heading = QLabel(f"<h2>{tr('about.version', version=version())}</h2>")
-        self.model_label = QLabel(tr("about.model", model=model) if model else tr("about.no_model"))
+        model_text = tr("about.model", model=model) if model else tr("about.no_model")
+        self.model_label = plain(QLabel(model_text))  # a folder or a Hub id, as typed
         self.model_label.setWordWrap(True)
         runtimes = tr("about.runtimes", python=platform.python_version(),
                       torch=_version("torch"), qt=qt_version)  # fmt: skip

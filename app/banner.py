@@ -6,6 +6,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from .i18n import Message, tr
+from .plain import plain
 
 __all__ = ["ModelBanner"]
 
@@ -24,7 +25,7 @@ class ModelBanner(QFrame):
         super().__init__(parent)
         self.setObjectName("model-banner")
         self.setStyleSheet("#model-banner { background: #fff3cd; } QLabel { color: #5c4400; }")
-        self.label = QLabel()
+        self.label = plain(QLabel())  # errors quote paths and config.json values
         self.label.setWordWrap(True)
         self.choose_button = QPushButton()
         self.whisper_button = QPushButton()

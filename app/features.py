@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QWidget
 from engine.extras import install_hint
 
 from .i18n import STRINGS, tr
+from .plain import literal
 
 if TYPE_CHECKING:
     from .worker import ModelSummary
@@ -93,7 +94,7 @@ def grey_out(target: QWidget | QAction, why: str, tooltip: str = "") -> None:
     """Enable `target` when `why` is empty (with its usual `tooltip`), else disable it with
     `why` as its tooltip."""
     target.setEnabled(not why)
-    target.setToolTip(why or tooltip)
+    target.setToolTip(literal(why or tooltip))  # both may quote a path or a model family
 
 
 # key -> (English, Simplified Chinese): why a feature is missing ({family}: the model's family)

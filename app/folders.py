@@ -38,6 +38,7 @@ from engine.watch import FolderWatch, WatchOptions, WatchSpec, media_files, over
 from engine.writers import FORMATS, write_all
 
 from .i18n import tr
+from .plain import literal, plain
 from .settings import Settings, unreadable_watch_folders
 
 __all__ = ["FolderWatcher", "WatchFoldersDialog", "ask_folder_files"]
@@ -53,9 +54,10 @@ def ask_folder_files(parent: QWidget, folder: str = "") -> list[str]:
         return []
     files = media_files(folder, recursive=True)
     if not files:
-        QMessageBox.information(parent, tr("app.title"), tr("dialog.empty_folder", folder=folder))
+        text = literal(tr("dialog.empty_folder", folder=folder))
+        QMessageBox.information(parent, tr("app.title"), text)
         return []
-    question = tr("dialog.confirm_folder", count=len(files), folder=folder)
+    question = literal(tr("dialog.confirm_folder", count=len(files), folder=folder))
     if QMessageBox.question(parent, tr("app.title"), question) != QMessageBox.StandardButton.Yes:
         return []
     return [str(f) for f in files]
@@ -264,15 +266,15 @@ class WatchFoldersDialog(QDialog):
         browse.clicked.connect(self._browse)
         self.name = QLineEdit()
         self.name.setToolTip(tr("watch.name_help"))
-        self.problem = QLabel(wordWrap=True)
+        self.problem = plain(QLabel(wordWrap=True))  # quotes the name typed
         self.problem.setStyleSheet("color: #b00020")
-        self.note = QLabel(wordWrap=True)  # what the edit means, when it is allowed
+        self.note = plain(QLabel(wordWrap=True))  # what the edit means, when it is allowed
         # Entries of the settings file this version cannot read: not watched, kept in the file.
         skipped = [
             tr("watch.unreadable", folder=folder, reason=reason)
             for folder, reason in unreadable_watch_folders(settings.prefs)
         ]
-        self.skipped = QLabel("\n".join(skipped), wordWrap=True)
+        self.skipped = plain(QLabel("\n".join(skipped), wordWrap=True))
         self.forget = QPushButton(tr("watch.forget_unreadable"))
         self.forget.clicked.connect(self._forget_unreadable)
         self._unreadable = settings.prefs.watch_unreadable  # what OK keeps of them
@@ -331,7 +333,7 @@ class WatchFoldersDialog(QDialog):
             return
         other = next((s.folder for s in self.specs if overlaps(s.folder, folder)), None)
         if other is not None:
-            text = tr("watch.overlap", folder=folder, other=other)
+            text = literal(tr("watch.overlap", folder=folder, other=other))
             QMessageBox.warning(self, tr("watch.title"), text)
             return
         self.specs.append(WatchSpec(folder))

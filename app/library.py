@@ -26,6 +26,7 @@ from engine.library.store import Store, StoreError, TranscriptSummary, local_tim
 
 from .errors import error_text
 from .i18n import tr
+from .plain import literal, plain
 from .review import strings  # noqa: F401  (registers the strings used below)
 from .review.strings import format_duration
 
@@ -137,7 +138,7 @@ class LibraryView(QWidget):
         header.setSortIndicator(_COLUMNS.index("date"), Qt.SortOrder.DescendingOrder)
         self.table.setSortingEnabled(True)
         self.table.verticalHeader().hide()
-        self.message = QLabel()
+        self.message = plain(QLabel())  # quotes the search text
         self.message.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.search)
@@ -265,7 +266,7 @@ class LibraryView(QWidget):
         for column, (text, key) in enumerate(cells):
             self.table.setItem(row, column, _Cell(text, key, r.id))
         if r.audio_path is not None:  # the whole path on hover
-            self.table.item(row, 0).setToolTip(str(r.audio_path))
+            self.table.item(row, 0).setToolTip(literal(str(r.audio_path)))
 
     def _current_id(self) -> int | None:
         """The transcript of the current row (None: no row chosen)."""
@@ -320,7 +321,10 @@ class LibraryView(QWidget):
         ((tid, _),) = chosen
         old = self._titles[tid]
         title, ok = QInputDialog.getText(
-            self, tr("library.rename_title"), tr("library.rename_label", title=old), text=old
+            self,
+            tr("library.rename_title"),
+            literal(tr("library.rename_label", title=old)),
+            text=old,
         )
         if not ok or title.strip() == old:
             return
@@ -330,7 +334,7 @@ class LibraryView(QWidget):
         try:
             self.store.rename_transcript(tid, title)
         except StoreError as e:
-            QMessageBox.warning(self, tr("library.rename_title"), error_text(e))
+            QMessageBox.warning(self, tr("library.rename_title"), literal(error_text(e)))
         self.refresh()
 
     def delete_selected(self) -> None:
@@ -348,7 +352,7 @@ class LibraryView(QWidget):
             self.store.delete_transcripts(tids)
         except StoreError as e:
             text = tr("library.not_deleted", titles=_quoted(labels), message=error_text(e))
-            QMessageBox.warning(self, tr("library.delete_title"), text)
+            QMessageBox.warning(self, tr("library.delete_title"), literal(text))
             return
         self.refresh()
         self.deleted.emit(tids)
@@ -360,6 +364,10 @@ class LibraryView(QWidget):
             question = tr("library.delete_many", count=len(labels), titles=_quoted(labels))
         buttons = QMessageBox.StandardButton
         answer = QMessageBox.question(
-            self, tr("library.delete_title"), question, buttons.Yes | buttons.No, buttons.No
+            self,
+            tr("library.delete_title"),
+            literal(question),
+            buttons.Yes | buttons.No,
+            buttons.No,
         )
         return answer == buttons.Yes

@@ -95,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         from PySide6.QtWidgets import QMessageBox
 
         from .i18n import tr
+        from .plain import literal
 
         message = tr("app.no_data_folder", path=str(folder), detail=e.strerror or str(e))
         logging.error("%s", message)
-        QMessageBox.critical(None, tr("dialog.error"), message)
+        QMessageBox.critical(None, tr("dialog.error"), literal(message))
         return 1
     if not instance.claim(files):
         return 0

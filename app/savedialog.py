@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from .errors import error_text
 from .i18n import tr
+from .plain import literal
 
 __all__ = ["ask_save_path", "save_start", "save_target", "write_error_text"]
 
@@ -65,13 +66,13 @@ def ask_save_path(parent: QWidget, title: str, audio: str | Path | None) -> Path
         return None
     target = save_target(path, chosen, writers.FORMATS)
     if audio and _same_file(target, Path(audio)):
-        QMessageBox.warning(parent, title, tr("dialog.save_over_audio", path=str(target)))
+        QMessageBox.warning(parent, title, literal(tr("dialog.save_over_audio", path=str(target))))
         return None
     # The dialog asked about the name as typed; the suffix added since may name a file there.
     if target != Path(path) and target.exists():
         yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
         asked = QMessageBox.question(
-            parent, title, tr("dialog.replace_file", path=str(target)), yes | no, no
+            parent, title, literal(tr("dialog.replace_file", path=str(target))), yes | no, no
         )
         if asked != yes:
             return None

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from itertools import accumulate
 
 from PySide6.QtCore import QEvent, QPoint, QSignalBlocker, Qt, Signal
@@ -58,6 +59,7 @@ from .confidence import BAND_COLORS, DEFAULT_THRESHOLD, LOW_BACKGROUND, Bands, c
 from .confidence import tail_color as _tail_color
 from .fonts import cjk_font
 from .i18n import tr
+from .plain import literal
 
 __all__ = ["ConfidenceBar", "TranscriptView", "ask_speaker_name"]
 
@@ -79,6 +81,10 @@ class TranscriptView(QTextEdit):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setReadOnly(True)
+        # No undo history for the document: the user cannot edit it, what they change
+        # (speaker names, review fixes) is undone through the app's QUndoStack, and the
+        # document's own history kept one step per character shown.
+        self.document().setUndoRedoEnabled(False)
         self.setFont(cjk_font(point_size=16))
         self.viewport().setMouseTracking(True)
         self._bands = Bands(DEFAULT_THRESHOLD)
@@ -119,8 +125,10 @@ class TranscriptView(QTextEdit):
         self.clear()
         if speaker_names is not None:
             self._speaker_names = dict(speaker_names)
-        for segment in segments:
-            self.append_segment(segment)
+        with self._one_edit():
+            for segment in segments:
+                self.append_segment(segment)
+        self._scroll_to_end()
 
     def append_segment(self, segment: Segment) -> None:
         """Append a finished segment as its own paragraph, after its speaker's label when the
@@ -220,20 +228,31 @@ class TranscriptView(QTextEdit):
 
     def apply_update(self, committed: Sequence[Char], tail: Sequence[Char]) -> None:
         """Append newly committed characters and replace the unstable tail."""
-        cursor = QTextCursor(self.document())
-        cursor.setPosition(self._committed_end)
-        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
-        cursor.removeSelectedText()
-        for char in committed:
-            self._starts.append(cursor.position())
-            self._chars.append(char)
-            self._insert(cursor, char)
-        self._open_paragraph = self._open_paragraph or bool(committed)
-        self._committed_end = cursor.position()
-        self._tail = tuple(tail)
-        for char in self._tail:  # with its space or mark (Whisper's "Deep Learning")
-            cursor.insertText(char.text + char.after, self._format(char, tail=True))
+        with self._one_edit() as cursor:
+            cursor.setPosition(self._committed_end)
+            cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+            cursor.removeSelectedText()
+            for char in committed:
+                self._starts.append(cursor.position())
+                self._chars.append(char)
+                self._insert(cursor, char)
+            self._open_paragraph = self._open_paragraph or bool(committed)
+            self._committed_end = cursor.position()
+            self._tail = tuple(tail)
+            for char in self._tail:  # with its space or mark (Whisper's "Deep Learning")
+                cursor.insertText(char.text + char.after, self._format(char, tail=True))
         self._scroll_to_end()
+
+    @contextmanager
+    def _one_edit(self) -> Iterator[QTextCursor]:
+        """A cursor whose edits the document takes as one, laid out once at the end: laid
+        out after each character, a 3 000-segment transcript took seconds to show."""
+        cursor = QTextCursor(self.document())
+        cursor.beginEditBlock()
+        try:
+            yield cursor
+        finally:
+            cursor.endEditBlock()
 
     def _insert(self, cursor: QTextCursor, char: Char) -> None:
         """A committed character at the cursor, then its mark."""
@@ -442,7 +461,7 @@ class TranscriptView(QTextEdit):
             if hit is None:
                 QToolTip.hideText()
             else:
-                QToolTip.showText(event.globalPos(), char_tooltip(hit[0]), self.viewport())
+                QToolTip.showText(event.globalPos(), literal(char_tooltip(hit[0])), self.viewport())
             return True
         return super().viewportEvent(event)
 
@@ -509,7 +528,10 @@ def ask_speaker_name(parent: QWidget, current: str) -> str | None:
     """The name the user gives a speaker now called `current` (stripped; empty: back to its
     default name), or None when they cancel."""
     name, ok = QInputDialog.getText(
-        parent, tr("dialog.rename_speaker"), tr("dialog.speaker_name", name=current), text=current
+        parent,
+        tr("dialog.rename_speaker"),
+        literal(tr("dialog.speaker_name", name=current)),
+        text=current,
     )
     return name.strip() if ok else None
 

@@ -71,12 +71,26 @@ def media_files(
     """Audio and video files in `folder` (by extension; hidden files and folders skipped), in
     name order. A subfolder that cannot be read (a network mount that dropped, no permission)
     is skipped and `unreadable` told (by default a warning naming it): the others are found."""
-    found = []
+    return sorted(path for path, _key in _media(folder, recursive, unreadable))
+
+
+def _media(
+    folder: str | os.PathLike[str],
+    recursive: bool,
+    unreadable: Callable[[OSError], None] | None,
+) -> Iterator[tuple[Path, str]]:
+    """`media_files`' files, unsorted, each with its path in `folder` as a POSIX path (a watch
+    keeps its files by it), joined from the walk's names: working it out from each file's
+    path took pathlib a third of a look at thousands of files."""
     for parent, folders, files in os.walk(folder, onerror=unreadable or _warn_unreadable):
         folders[:] = [] if not recursive else [f for f in folders if not f.startswith(".")]
-        paths = (Path(parent, name) for name in files if not name.startswith("."))
-        found += [p for p in paths if is_supported(p) and p.is_file()]
-    return sorted(found)
+        under = Path(os.path.relpath(parent, folder)).as_posix()  # "." for `folder` itself
+        for name in files:
+            if name.startswith(".") or not is_supported(name):
+                continue
+            path = Path(parent, name)
+            if path.is_file():
+                yield path, name if under == "." else f"{under}/{name}"
 
 
 def _warn_unreadable(error: OSError) -> None:
@@ -277,34 +291,40 @@ class FolderWatch:
         self._held: dict[Path, _Stamp] = {}  # given back unfinished: not again in that version
         self._unreadable: set[str] = set()  # subfolders told once that they cannot be read
         self._spec = spec
-        self._folders = self._load(recover=True) or {}  # by watched folder (`_id`)
+        self._folders: dict[str, _Finished] = {}  # by watched folder (`_id`), as the state says
+        self._read: bytes | None = None  # the state file's content `_folders` was read from
+        self._paths: dict[str, Path] = {}  # `_named`'s, by the name in the state
+        self._refresh(recover=True)
 
     @property
     def _mine(self) -> _Finished:
         return self._folders.get(self._id) or _Finished()
 
-    def _load(self, recover: bool = False) -> dict[str, _Finished] | None:
-        """The state file's watched folders, what each finished (by `_key`) and where its
-        transcripts went; None when there is no state file or it cannot be read. A state of
-        one folder (before version 3) is that folder's. A damaged one is moved aside (`_keep`);
-        with `recover` (a watch starting, knowing nothing yet), this folder's is rebuilt
-        (`_recovered`)."""
+    def _refresh(self, recover: bool = False) -> None:
+        """Take the state file's watched folders into `_folders` when its content is not the
+        one last read or written: another watch may write into it (two folders written into
+        one, the CLI's and the app's), and parsing the state of thousands of files at every
+        file took most of the watch's time. Its bytes are compared, not its size and time,
+        which a write may leave as they were. A missing or unreadable state file leaves what
+        is known. A damaged one is moved aside (`_keep`); with `recover` (a watch starting,
+        knowing nothing yet), this folder's is rebuilt (`_recovered`)."""
         try:
-            state = json.loads(self.state_file.read_text(encoding="utf-8"))
-            if state.get("version", 1) >= 3:
-                return {str(f): _Finished.read(e) for f, e in state["folders"].items()}
-            typed = state["folder"]  # version 1 keyed by the path as the folder was typed then
-            key = str if "version" in state else (lambda k: _relative(k, typed))
-            return {str(_real(typed)): _Finished.read(state, key)}
+            content = self.state_file.read_bytes()
         except FileNotFoundError:
-            return None
+            return
         except OSError as e:
             log.warning("%s: unreadable watch state (%s); finished files may be done again",
                         self.state_file, e.strerror or e)  # fmt: skip
-            return None
+            return
+        if content == self._read:
+            return
+        try:
+            folders = _folders_in(json.loads(content.decode("utf-8")))
         except (ValueError, KeyError, TypeError, AttributeError, IndexError):
-            kept = self._keep()
-            return self._recovered() if recover and kept else None
+            if self._keep() and recover:
+                self._folders = self._recovered()
+            return
+        self._folders, self._read = folders, content
 
     def _keep(self) -> bool:
         """Move the damaged state file aside (<name>.damaged-<time>), where it can be looked
@@ -357,20 +377,18 @@ class FolderWatch:
 
     def _to_do(self) -> Iterator[tuple[Path, _Stamp]]:
         """The files present that are not finished in their current version, with it. An empty
-        file has none yet (a recorder has just made it): it is taken once it has content.
-        Raises FileNotFoundError when the watched folder is gone (renamed, unmounted)."""
+        file has none yet (a recorder has just made it): it is taken once it has content. The
+        state file, even in the watched folder, is never one: hidden (`STATE_FILE`) and .json,
+        it is no media file. Raises FileNotFoundError when the watched folder is gone (renamed,
+        unmounted)."""
         if not self.folder.is_dir():
             raise FileNotFoundError(errno.ENOENT, "folder is gone (renamed or unmounted)",
                                     str(self.folder))  # fmt: skip
-        state, done = self.state_file.resolve(), self._mine.done
-        for path in media_files(self.folder, self.options.recursive, self._tell_unreadable):
+        done = self._mine.done
+        found = _media(self.folder, self.options.recursive, self._tell_unreadable)
+        for path, key in sorted(found, key=lambda pair: pair[0]):
             stamp = self._stamp(path)
-            if (
-                stamp is not None
-                and stamp[0] > 0
-                and done.get(self._key(path)) != stamp
-                and path.resolve() != state
-            ):
+            if stamp is not None and stamp[0] > 0 and done.get(key) != stamp:
                 yield path, stamp
 
     def _tell_unreadable(self, error: OSError) -> None:
@@ -410,10 +428,10 @@ class FolderWatch:
         """Where the transcripts of the finished files other than `path` went (without their
         suffixes), those of the other folders written into the state's folder too, as the
         state file says now: `WatchSpec.base`'s `taken`."""
-        self._folders = self._load() or self._folders
+        self._refresh()
         me = (self._id, self._key(path))
         return {
-            self.state_file.parent / name
+            self._named(name)
             for folder, finished in self._folders.items()
             for key, name in finished.names.items()
             if (folder, key) != me
@@ -429,21 +447,28 @@ class FolderWatch:
         if key not in mine.names or key not in mine.marks:
             return None
         offset, digest = mine.marks[key]
-        return self.state_file.parent / mine.names[key] if _mark(path, offset) == digest else None
+        return self._named(mine.names[key]) if _mark(path, offset) == digest else None
+
+    def _named(self, name: str) -> Path:
+        """A transcript's name in the state, under the state file's folder; made once, as
+        `names` gives every finished file's at each file done and a Path is slow to make."""
+        if name not in self._paths:
+            self._paths[name] = self.state_file.parent / name
+        return self._paths[name]
 
     def done(self, path: Path, base: Path | None = None) -> None:
         """Remember `path`, as `ready()` handed it out, as finished in the version it had then:
         one written since (it grew while transcribed, or while it waited in a queue) is done
         again. `base`: where its transcripts went, under the state file's folder (None: none
-        were named), which `names` then keeps from the other files. The state file is read
-        again first (another folder's watch may write into it), then written atomically;
+        were named), which `names` then keeps from the other files. What another watch wrote
+        into the state file is taken first (`_refresh`), then the state is written atomically;
         raises OSError when it cannot be (a full disk): `path` is then not remembered, and is
         handed out again once it has settled again."""
         stamp = self._handed[path]  # kept until recorded: a failure may `release` it
         self._seen.pop(path, None)
         key = self._key(path)
-        folders = self._load() or dict(self._folders)
-        mine = folders.get(self._id) or _Finished()
+        self._refresh()
+        mine = self._mine
         mine = _Finished({**mine.done, key: stamp}, dict(mine.names), dict(mine.marks))
         if base is not None:
             mine.names[key] = _relative(base, self.state_file.parent)
@@ -452,19 +477,20 @@ class FolderWatch:
                 mine.marks.pop(key, None)
             else:
                 mine.marks[key] = (stamp[0] // 2, mark)
-        folders[self._id] = mine
-        self._save(folders)
-        self._folders = folders
+        self._save({**self._folders, self._id: mine})
         del self._handed[path]
 
     def _save(self, folders: dict[str, _Finished]) -> None:
-        """Write the state file atomically; raises OSError when it cannot be (a full disk)."""
+        """Write the state file atomically (on one line: `json_text`), then know it as
+        `folders`; raises OSError when it cannot be written (a full disk)."""
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         state = {"version": _STATE_VERSION, "folders": {
             folder: {"done": f.done, "names": f.names, "marks": f.marks}
             for folder, f in folders.items()
         }}  # fmt: skip
-        atomic_write_text(self.state_file, json_text(state))
+        text = json_text(state)
+        atomic_write_text(self.state_file, text)
+        self._folders, self._read = folders, text.encode("utf-8")
 
     def release(self, path: Path) -> None:
         """Give `path` back unfinished, as `ready()` handed it out (its job was cancelled, or
@@ -474,6 +500,17 @@ class FolderWatch:
         stamp = self._handed.pop(path, None)
         if stamp is not None:
             self._held[path] = stamp
+
+
+def _folders_in(state: dict) -> dict[str, _Finished]:
+    """The watched folders of a state file's JSON, what each finished (by `FolderWatch._key`)
+    and where its transcripts went. A state of one folder (before version 3) is that
+    folder's."""
+    if state.get("version", 1) >= 3:
+        return {str(f): _Finished.read(e) for f, e in state["folders"].items()}
+    typed = state["folder"]  # version 1 keyed by the path as the folder was typed then
+    key = str if "version" in state else (lambda k: _relative(k, typed))
+    return {str(_real(typed)): _Finished.read(state, key)}
 
 
 def _mark(path: Path, offset: int) -> str | None:

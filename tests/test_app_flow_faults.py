@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from app_fakes import FakePlayer, emitted
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QMessageBox, QStyledItemDelegate, QVBoxLayout, QWidget
 from test_app_window import _engine
 from test_instance import ENV, _second_start, first  # noqa: F401 (a fixture)
 
@@ -149,6 +149,61 @@ def test_rows_add_no_widget_each(queue):
         queue.add(job, f"/data/f{job}.wav")
     assert len(queue.viewport().findChildren(QWidget)) == widgets
     assert queue.topLevelItemCount() == 301 and queue.state(300) == "waiting"
+
+
+class _MeasuredCells(QStyledItemDelegate):
+    """A plain item delegate that counts the cells measured (its sizeHint calls)."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.measured = 0
+
+    def sizeHint(self, option, index):
+        self.measured += 1
+        return super().sizeHint(option, index)
+
+
+def test_a_status_change_does_not_measure_every_row(qtbot, queue):
+    """The status column was sized to its contents: each change measured every row (17 ms a
+    change at 2 000 rows, 34 s over a batch), and one long failure widened it past the
+    window. Now it is as wide as the longest status in either language, computed once."""
+    cells = _MeasuredCells(queue)
+    queue.setItemDelegateForColumn(2, cells)
+    rows = 40
+    for job in range(rows):
+        queue.add(job, f"/data/f{job}.wav")
+    qtbot.wait(10)
+    width = queue.header().sectionSize(2)
+    cells.measured = 0
+    for job in range(rows):
+        queue.set_state(job, "running")
+        qtbot.wait(1)  # each change laid out, as the window's event loop does
+    assert cells.measured < rows  # old: every row at every change, 41 * 40
+    queue.set_state(0, "failed", "x" * 300)
+    qtbot.wait(10)
+    assert queue.header().sectionSize(2) == width
+    assert queue._rows[0].item.toolTip(2) == queue.status_text(0)  # the whole message
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("state", ["waiting", "running", "done", "cancelled"])
+def test_every_status_fits_its_column_in_either_language_and_font(qtbot, language, lang, state):
+    """The fixed width fits each status, in the language the queue was built in and in the
+    other after a switch, and again in the font of the window it is placed in."""
+    language("zh" if lang == "en" else "en")
+    view = FileQueue()
+    view.add(1, "/data/a.wav")
+    view.set_state(1, state)
+    language(lang)
+    view.retranslate()
+    window = QWidget()
+    qtbot.addWidget(window)
+    font = window.font()
+    font.setPointSize(2 * font.pointSize())
+    window.setFont(font)
+    QVBoxLayout(window).addWidget(view)
+    window.show()
+    assert view.sizeHintForColumn(2) <= view.header().sectionSize(2)
 
 
 def test_a_rows_cancel_is_a_button_that_does_not_select_the_row(qtbot, queue):

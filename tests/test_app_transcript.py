@@ -172,3 +172,44 @@ def test_segment_break_lands_after_the_segments_last_character(view):
     assert view.toPlainText() == "你好\n世界吗\n好"
     view.select_chars(2, 4)
     assert view.textCursor().selectedText() == "世界吗"
+
+
+def _marked(text: str, confidences: list[float], after: str, start: float = 0.0) -> list[Char]:
+    """`_chars` whose last character carries the mark `after`."""
+    chars = _chars(text, confidences, start)
+    last = chars[-1]
+    chars[-1] = Char(last.text, last.start, last.end, last.confidence, last.alternatives, after)
+    return chars
+
+
+def test_a_transcript_is_shown_in_one_edit_with_no_undo_history(view):
+    """A 3 000-segment transcript took seconds to open: every character was its own edit
+    (laid out on its own) and its own undo step of this read-only view's document."""
+    changes = []
+    view.document().contentsChange.connect(lambda *args: changes.append(args))
+    segments = [
+        Segment(0, 0, 1, tuple(_marked("今天天气", [0.95, 0.7, 0.3, 0.81], "，")), speaker=0),
+        Segment(1, 1, 2, tuple(_marked("很好", [0.9, 0.2], "。", start=1.0)), speaker=1),
+        Segment(2, 2, 3, tuple(_chars("是吗", [0.65, 0.99], start=2.0)), speaker=1),
+    ]
+    view.set_segments(segments, {1: "小王"})
+    # After the changes of emptying the document, the whole text arrives in one change.
+    assert changes[-1] == (0, 0, len(view.toPlainText()))
+    assert view.document().availableUndoSteps() == 0
+    assert view.toPlainText() == "说话人 1：今天天气，\n小王：很好。\n是吗\n"
+    assert view.speaker_labels() == [(0, "说话人 1："), (1, "小王：")]
+    chars = [c for s in segments for c in s.chars]
+    bands = ["high", "medium", "low", "high", "high", "low", "medium", "high"]
+    assert [_color(view.char_format(i)) for i in range(len(chars))] == [
+        BAND_COLORS[b] for b in bands
+    ]
+    for i, char in enumerate(chars):  # each committed character is where the view says
+        view.select_chars(i, i)
+        assert view.textCursor().selectedText() == char.text
+    changes.clear()
+    view.apply_update(_chars("对啊", [0.9, 0.3], start=3.0), _chars("呢", [0.9], start=3.2))
+    assert len(changes) == 1
+    assert view.document().availableUndoSteps() == 0
+    assert view.toPlainText() == "说话人 1：今天天气，\n小王：很好。\n是吗\n对啊呢"
+    assert _color(view.char_format(9)) == BAND_COLORS["low"]
+    assert view.tail_format(0).fontItalic()

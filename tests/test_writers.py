@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.results import Alternative, Char, Segment, TranscriptionInfo
+from engine.results import Alternative, Char, Segment, TranscriptionInfo, speaker_name
 from engine.writers import FORMATS, CueLimits, plan_cues, render, timestamp, write, write_all
 
 INFO = TranscriptionInfo(
@@ -236,6 +238,58 @@ def test_empty_transcripts_are_valid():
     assert render([], "txt") == "" and render([], "srt") == ""
     assert render([], "vtt").startswith("WEBVTT")
     assert json.loads(render([], "json"))["segments"] == []
+
+
+def _spoken() -> list[Segment]:
+    """Segments with speakers (and one without), alternatives, punctuation and a Latin word."""
+    out = []
+    for i, (text, speaker) in enumerate([("你好世界", 0), ("今天天气很好", 1), ("OK再见", None)]):
+        s = seg(i, 2.0 * i, text)
+        chars = tuple(replace(c, after="，" if k == 1 else "") for k, c in enumerate(s.chars))
+        out.append(replace(s, chars=(*chars[:-1], replace(chars[-1], after="。")), speaker=speaker))
+    return out
+
+
+def _before(segments: list[Segment], info: TranscriptionInfo, names: dict[int, str]) -> dict:
+    """The JSON export's data as it was built before: dataclasses.asdict of each segment."""
+    ids = sorted({s.speaker for s in segments if s.speaker is not None})
+    return {
+        "info": dataclasses.asdict(info),
+        "text": "\n".join(s.punctuated for s in segments),
+        "speakers": {str(k): speaker_name(k, names) for k in ids},
+        "segments": [
+            dataclasses.asdict(s)
+            | {"text": s.text, "punctuated": s.punctuated, "confidence": s.confidence}
+            | {"speaker": None if s.speaker is None else speaker_name(s.speaker, names)}
+            | {"speaker_id": s.speaker}
+            for s in segments
+        ],
+    }
+
+
+def test_json_export_reads_back_as_the_data_it_always_held():
+    info = replace(INFO, source="r\udce9union.wav")  # bytes that are not UTF-8 (os.fsdecode)
+    text = render(_spoken(), "json", info, {1: "张三"})
+    before = json.loads(json.dumps(_before(_spoken(), info, {1: "张三"})))  # tuples as lists
+    assert json.loads(text) == before
+    assert os.fsencode(json.loads(text)["info"]["source"]) == b"r\xe9union.wav"
+
+
+def test_json_export_is_one_segment_a_line_by_the_c_encoder(monkeypatch):
+    """A 3-hour transcript (16 MB of JSON) blocked for 2.5 s: each segment copied through
+    dataclasses.asdict, and the whole indented by Python's own encoder. Each segment is one
+    line now, written by json's C encoder."""
+    copied, real = [], dataclasses._asdict_inner
+    monkeypatch.setattr(dataclasses, "_asdict_inner", lambda o, f: copied.append(o) or real(o, f))
+    monkeypatch.setattr(json.encoder, "_make_iterencode", None)  # the pure-Python encoder
+    spoken = _spoken()
+    text = render(spoken, "json", INFO, {1: "张三"})
+    assert not any(isinstance(o, Segment | Char) for o in copied)
+    records = json.loads(text)["segments"]
+    lines = [line.removesuffix(",") for line in text.splitlines()]
+    for record in records:
+        assert json.dumps(record, ensure_ascii=False) in lines
+    assert len(lines) == len(spoken) + 7  # {, info, text, speakers, "segments": [, ], }
 
 
 def test_webvtt_cue_text_is_escaped():

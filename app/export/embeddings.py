@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from ..errors import error_text
 from ..i18n import tr
+from ..plain import plain
 from ..worker import EmbedRequest, WorkerHandle
 from . import strings as _strings  # noqa: F401  (registers the strings)
 from .form import PathRow, StatusLine
@@ -49,7 +50,7 @@ class EmbedDialog(QDialog):
         if not audio:
             self.status.setText(tr("embed.no_file"))
         form = QFormLayout()
-        form.addRow(tr("embed.file"), QLabel(audio))
+        form.addRow(tr("embed.file"), plain(QLabel(audio)))
         form.addRow(tr("embed.layer"), self.layer)
         form.addRow(tr("embed.pool"), self.pool)
         form.addRow(tr("embed.format"), self.format)

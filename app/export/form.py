@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..i18n import tr
+from ..plain import plain
 
 __all__ = ["PathRow", "StatusLine"]
 
@@ -49,6 +50,7 @@ class StatusLine(QLabel):
 
     def __init__(self, run: QPushButton) -> None:
         super().__init__()
+        plain(self)  # errors quote paths and model names
         self.setWordWrap(True)
         self.setTextInteractionFlags(self.textInteractionFlags().TextSelectableByMouse)
         self._run = run

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from ..errors import error_text
 from ..features import capabilities
 from ..i18n import tr
+from ..plain import literal, plain
 from ..worker import ModelExportRequest, ModelSummary, WorkerHandle
 from . import strings as _strings  # noqa: F401  (registers the strings)
 from .form import PathRow, StatusLine
@@ -79,7 +80,7 @@ class ExportDialog(QDialog):
             self.format.addItem(tr(f"export.format.{choice}"), choice)
         self.check = PathRow("", "*.csv *.tsv")
         self.out = PathRow()
-        self.why = QLabel()  # why the chosen format does not apply to this model
+        self.why = plain(QLabel())  # why the chosen format does not apply to this model
         self.why.setWordWrap(True)
         self.why.setObjectName("export-why")
         self.why.hide()
@@ -134,7 +135,7 @@ class ExportDialog(QDialog):
             why = caps.why_not(_NEEDS[choice]) if _NEEDS[choice] else ""
             self._why[choice] = why
             items.item(row).setEnabled(not why)
-            self.format.setItemData(row, why or None, Qt.ItemDataRole.ToolTipRole)
+            self.format.setItemData(row, literal(why) or None, Qt.ItemDataRole.ToolTipRole)
         self._update()
 
     def unavailable(self) -> str:
@@ -145,7 +146,7 @@ class ExportDialog(QDialog):
         why = self.unavailable()
         self.why.setText(why)
         self.why.setVisible(bool(why))
-        self.format.setToolTip(why)
+        self.format.setToolTip(literal(why))
         self.run_button.setEnabled(self.request is None and not why)
         # Only an ONNX export is compared with PyTorch; the others copy the weights unchanged.
         self.check.setEnabled(FORMATS[self.format.currentData()][0] == "onnx")

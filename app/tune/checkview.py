@@ -2,20 +2,27 @@
 (`engine.tune.prepare.DataCheck`) as a summary, the issues, a duration histogram and the rows
 that will not train and why. Blocking issues keep the job from starting; warnings can be
 accepted. Characters the model cannot write can be added to its vocabulary from here. The texts
-are drawn from the check kept, so a language switch rewords them."""
+are drawn from the check kept, so a language switch rewords them. The table lists the first
+findings of a long report (a table of 20 000 rows is slow to fill and to read); "Save report…"
+writes every one to a TSV or CSV file."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -23,16 +30,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.atomic import atomic_write_text
 from engine.errors import TingxieError
+from engine.tune.data import Finding
 from engine.tune.prepare import DataCheck, Issue
 
 from ..errors import error_text
 from ..i18n import tr
+from ..savedialog import save_target, write_error_text
 from . import strings  # noqa: F401  (registers the strings used below)
 
-__all__ = ["CheckPanel", "detail_text", "issue_text"]
+__all__ = ["CheckPanel", "detail_text", "issue_text", "report_text"]
 
-_MAX_ROWS = 1000  # findings listed (the summary counts them all)
+_MAX_ROWS = 1000  # findings listed (the summary counts them all, the saved report holds them)
+_COLUMNS = ("tune.col.row", "tune.col.problem", "tune.col.detail", "tune.col.used")
+_REPORT_DELIMITERS = {"tsv": "\t", "csv": ","}  # the report's formats, by suffix
 _BLOCKING_COLOR, _WARNING_COLOR = "#c62828", "#e65100"
 
 
@@ -53,6 +65,24 @@ def detail_text(code: str, params: Mapping[str, object], english: str) -> str:
 def issue_text(issue: Issue) -> str:
     detail = detail_text(issue.code, issue.params, issue.detail)
     return tr(f"tune.issue.{issue.kind}", count=issue.count, detail=detail)
+
+
+def _finding_cells(finding: Finding) -> tuple[str, str, str, str]:
+    """A finding as the table and the report show it: its row, problem, detail, and whether
+    the row trains, in the UI language."""
+    used = tr("tune.check.skipped") if finding.skipped else tr("tune.check.kept")
+    detail = detail_text(finding.code, finding.params, finding.detail)
+    return finding.origin, tr(f"tune.finding.{finding.kind}"), detail, used
+
+
+def report_text(findings: Iterable[Finding], delimiter: str) -> str:
+    """Every finding under the table's column titles, cells split by `delimiter` (a tab: TSV,
+    a comma: CSV) and quoted where a cell holds one, as spreadsheets and csv readers take it."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+    writer.writerow([tr(k) for k in _COLUMNS])
+    writer.writerows(_finding_cells(f) for f in findings)
+    return buf.getvalue()
 
 
 class CheckPanel(QWidget):
@@ -84,6 +114,14 @@ class CheckPanel(QWidget):
         self.table = QTableWidget(0, 4)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.listed = QLabel()  # how much of a long report the table lists; a report saved
+        self.listed.setWordWrap(True)
+        self.save_button = QPushButton()
+        self.save_button.setObjectName("check-save-report")
+        self.save_button.clicked.connect(self.save_report)
+        report = QHBoxLayout()
+        report.addWidget(self.listed, 1)
+        report.addWidget(self.save_button)
         self.next_button = QPushButton()
         self.next_button.setObjectName("check-next")
         self.next_button.clicked.connect(self.next_requested)
@@ -98,6 +136,7 @@ class CheckPanel(QWidget):
         layout.addWidget(self.issues)
         layout.addWidget(self.histogram)
         layout.addWidget(self.table, 1)
+        layout.addLayout(report)
         layout.addLayout(buttons)
         self.retranslate()
         self._update()
@@ -108,8 +147,8 @@ class CheckPanel(QWidget):
         self.accept_box.setText(tr("tune.check.accept"))
         self.vocab_button.setText(tr("tune.check.add_vocab"))
         self.next_button.setText(tr("tune.check.next"))
-        columns = ("tune.col.row", "tune.col.problem", "tune.col.detail", "tune.col.used")
-        self.table.setHorizontalHeaderLabels([tr(k) for k in columns])
+        self.save_button.setText(tr("tune.check.save_report"))
+        self.table.setHorizontalHeaderLabels([tr(k) for k in _COLUMNS])
         self.histogram.setLabel("bottom", tr("tune.check.seconds"))
         self.histogram.setLabel("left", tr("tune.check.utterances"))
         self._show_texts()
@@ -151,10 +190,11 @@ class CheckPanel(QWidget):
         findings = check.report.findings if check and check.report else []
         self.table.setRowCount(min(len(findings), _MAX_ROWS))
         for row, f in enumerate(findings[:_MAX_ROWS]):
-            used = tr("tune.check.skipped") if f.skipped else tr("tune.check.kept")
-            detail = detail_text(f.code, f.params, f.detail)
-            for col, text in enumerate((f.origin, tr(f"tune.finding.{f.kind}"), detail, used)):
+            for col, text in enumerate(_finding_cells(f)):
                 self.table.setItem(row, col, QTableWidgetItem(text))
+        self.save_button.setVisible(bool(findings))
+        self.listed.setVisible(len(findings) > _MAX_ROWS)
+        self.listed.setText(tr("tune.check.listed", shown=_MAX_ROWS, total=len(findings)))
         if check is None:
             self.summary.setText(tr("tune.check.running") if self._checking else "")
             self.issues.setText("")
@@ -165,8 +205,9 @@ class CheckPanel(QWidget):
                     "tune.check.summary",
                     usable=len(check.report.kept),
                     total=check.report.total,
-                    minutes=check.train_seconds / 60,
+                    minutes=check.report.kept_seconds / 60,  # of the rows counted usable
                     train=check.train_examples,
+                    train_minutes=check.train_seconds / 60,
                     heldout=check.heldout_examples,
                     heldout_seconds=check.heldout_seconds,
                 )
@@ -180,6 +221,50 @@ class CheckPanel(QWidget):
             for i in check.issues
         ]
         self.issues.setText("".join(lines) or tr("tune.check.clean"))
+
+    def save_report(self) -> None:
+        """Ask for a file and write every finding to it (TSV or CSV, by its suffix): the table
+        lists the first `_MAX_ROWS` only. Never over the data the check read."""
+        check = self.check
+        if check is None or check.report is None:
+            return
+        title = tr("tune.check.save_report")
+        target = self._ask_report_path(title, check.sources)
+        if target is None:
+            return
+        findings = check.report.findings
+        try:
+            text = report_text(findings, _REPORT_DELIMITERS[target.suffix.lower().lstrip(".")])
+            atomic_write_text(target, text)
+        except OSError as e:
+            QMessageBox.warning(self, tr("dialog.error"), write_error_text(target, e))
+            return
+        self.listed.setText(tr("tune.check.report_saved", count=len(findings), path=str(target)))
+        self.listed.show()
+
+    def _ask_report_path(self, title: str, sources: Sequence[str]) -> Path | None:
+        """The report's file, from the Save dialog (beside the data, a suffix added as the
+        transcripts' Save dialog adds one); None when cancelled, refused or not to replace."""
+        first = Path(sources[0]) if sources else Path("data")
+        start = first.with_name(f"{first.stem}-check.tsv")
+        filters = [f"{fmt.upper()} (*.{fmt})" for fmt in _REPORT_DELIMITERS]
+        path, chosen = QFileDialog.getSaveFileName(self, title, str(start), ";;".join(filters))
+        if not path:
+            return None
+        # a name without a known suffix gets the chosen type's (none chosen: TSV, the first)
+        target = save_target(path, chosen or filters[0], tuple(_REPORT_DELIMITERS))
+        if any(_same_file(target, Path(s)) for s in sources):
+            QMessageBox.warning(self, title, tr("tune.check.report_over_source", path=str(target)))
+            return None
+        # The dialog asked about the name as typed; the suffix added since may name a file.
+        if target != Path(path) and target.exists():
+            yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+            asked = QMessageBox.question(
+                self, title, tr("dialog.replace_file", path=str(target)), yes | no, no
+            )
+            if asked != yes:
+                return None
+        return target
 
     def ready(self) -> bool:
         """Checked, nothing blocking, and every warning accepted."""
@@ -195,6 +280,14 @@ class CheckPanel(QWidget):
         self.vocab_button.setVisible(unknown)
         self.next_button.setEnabled(self.ready())
         self.ready_changed.emit(self.ready())
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether both name one existing file (by a link or case-folding too)."""
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
 
 
 def _escape(text: str) -> str:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 from engine.tune.events import Estimate
 
 from ..i18n import Message, tr
+from ..plain import literal, plain
 from ..review.page import format_duration
 from . import strings  # noqa: F401  (registers the strings used below)
 from .form import ConfigForm
@@ -52,13 +53,13 @@ class HowPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidget(self.form)
         scroll.setWidgetResizable(True)
-        self.estimate = QLabel()
+        self.estimate = plain(QLabel())  # a failed measurement quotes the error
         self.estimate.setWordWrap(True)
         self.estimate.setObjectName("tune-estimate")
         self.estimate_button = QPushButton()
         self.estimate_button.setObjectName("tune-measure")
         self.estimate_button.clicked.connect(self.estimate_requested)
-        self.note = QLabel()
+        self.note = plain(QLabel())  # quotes the model's family
         self.note.setWordWrap(True)
         self.start_button = QPushButton()
         self.start_button.setObjectName("tune-start")
@@ -98,7 +99,7 @@ class HowPanel(QWidget):
         for i in range(method.count()):
             other = method.itemData(i) != "lora"
             items.item(i).setEnabled(not (why and other))
-            method.setItemData(i, why if other else "", Qt.ItemDataRole.ToolTipRole)
+            method.setItemData(i, literal(why) if other else "", Qt.ItemDataRole.ToolTipRole)
         if why and self.form.value("method") != "lora":
             self.form.set_value("method", "lora")
         self.note.setText(why or tr("tune.how.one_job"))

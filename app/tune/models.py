@@ -25,6 +25,7 @@ from engine.tune.jobs import TunedModel
 
 from ..demo import model_display_name
 from ..i18n import tr
+from ..plain import literal
 from . import strings  # noqa: F401  (registers the strings used below)
 
 __all__ = ["ModelsPanel"]
@@ -126,7 +127,7 @@ class ModelsPanel(QWidget):
                 tips[4:] = [note] * (len(cells) - 4)
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(tips[col])
+                item.setToolTip(literal(tips[col]))
                 item.setData(Qt.ItemDataRole.UserRole, str(m.job.path))
                 self.table.setItem(row, col, item)
             if str(m.job.path) == selected:

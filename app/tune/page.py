@@ -54,6 +54,7 @@ from ..demo import model_display_name
 from ..errors import error_text, failure_text
 from ..features import capabilities
 from ..i18n import LiveText, Message, tr
+from ..plain import literal, plain
 from . import strings  # noqa: F401  (registers the strings used below)
 from .checkview import CheckPanel
 from .form import FormError
@@ -163,7 +164,7 @@ class TunePage(QWidget):
             self.nav.addItem("")
             self.stack.addWidget(panel)
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
-        self.notice = QLabel()
+        self.notice = plain(QLabel())  # quotes paths, names and errors
         self.notice.setWordWrap(True)
         self.notice.setObjectName("tune-notice")
         self._notice = LiveText(self._show_notice, self.notice.text)
@@ -598,7 +599,7 @@ class TunePage(QWidget):
         return next((m for m in self.models.models if m.job == job), None) if used else None
 
     def _confirm(self, text: str) -> bool:
-        answer = QMessageBox.question(self, tr("page.tune"), text)
+        answer = QMessageBox.question(self, tr("page.tune"), literal(text))
         return answer == QMessageBox.StandardButton.Yes
 
     # ---- closing -------------------------------------------------------------------------
@@ -608,7 +609,7 @@ class TunePage(QWidget):
         start). False: the user changed their mind."""
         if self.handle.running_kind() != "run" or self.job is None or self.over:
             return True  # nothing running, an estimate (stopped with the window), or done
-        box = QMessageBox(self)
+        box = plain(QMessageBox(self))  # names the job
         box.setIcon(QMessageBox.Icon.Question)
         box.setWindowTitle(tr("page.tune"))
         box.setText(tr("tune.close.question", name=_job_name(self.job)))

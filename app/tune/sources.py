@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from engine.tune.prepare import source_kind
 
 from ..i18n import tr
+from ..plain import literal, plain
 from . import strings  # noqa: F401  (registers the strings used below)
 
 __all__ = ["SourcesPanel", "TrainingSet"]
@@ -59,7 +60,8 @@ class SourcesPanel(QWidget):
         self._offering = False
         self.browse_model = QPushButton()
         self.browse_model.clicked.connect(self._browse_model)
-        self.model_note = QLabel()  # what the chosen base model's family allows (Whisper: LoRA)
+        # What the chosen base model's family allows (Whisper: LoRA); it quotes that family.
+        self.model_note = plain(QLabel())
         self.model_note.setWordWrap(True)
         self.model_note.setObjectName("tune-model-note")
         self.model_note.hide()
@@ -147,7 +149,7 @@ class SourcesPanel(QWidget):
         self.table.insertRow(row)
         first = QTableWidgetItem(name)
         first.setData(Qt.ItemDataRole.UserRole, source)
-        first.setToolTip(source)
+        first.setToolTip(literal(source))
         first.setFlags(first.flags() | Qt.ItemFlag.ItemIsUserCheckable)
         first.setCheckState(Qt.CheckState.Unchecked)
         self.table.setItem(row, 0, first)

@@ -53,10 +53,11 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
     ),
     "tune.check.running": ("Checking every row…", "正在检查每一行…"),
     "tune.check.summary": (
-        "{usable} of {total} rows usable: {minutes:.1f} min of audio, {train} utterances to "
-        "train on and {heldout} ({heldout_seconds:.0f} s) held out to measure the result.",
-        "{total} 行中 {usable} 行可用：{minutes:.1f} 分钟音频，{train} 句用于训练，"
-        "{heldout} 句（{heldout_seconds:.0f} 秒）留作检验结果。",
+        "{usable} of {total} rows usable: {minutes:.1f} min of audio; {train} utterances "
+        "({train_minutes:.1f} min) to train on and {heldout} ({heldout_seconds:.0f} s) held out "
+        "to measure the result.",
+        "{total} 行中 {usable} 行可用：共 {minutes:.1f} 分钟音频；{train} 句（{train_minutes:.1f} "
+        "分钟）用于训练，{heldout} 句（{heldout_seconds:.0f} 秒）留作检验结果。",
     ),
     "tune.check.clean": ("No problems found.", "没有发现问题。"),
     "tune.check.blocking": ("Must be fixed: ", "必须解决："),
@@ -68,6 +69,19 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
     "tune.check.utterances": ("utterances", "句数"),
     "tune.check.skipped": ("left out", "不使用"),
     "tune.check.kept": ("used", "使用"),
+    "tune.check.listed": (
+        "The table lists the first {shown} of {total} findings: Save report… writes them all.",
+        "表中只列出全部 {total} 条中的前 {shown} 条：“保存报告…”可写出全部。",
+    ),
+    "tune.check.save_report": ("Save report…", "保存报告…"),
+    "tune.check.report_saved": (
+        "Wrote all {count} findings to {path}.",
+        "已把全部 {count} 条写入 {path}。",
+    ),
+    "tune.check.report_over_source": (
+        "{path} is data this check read: choose another name for the report.",
+        "{path} 是本次检查读取的数据：请给报告另起一个名字。",
+    ),
     "tune.col.row": ("Row", "行"),
     "tune.col.problem": ("Problem", "问题"),
     "tune.col.detail": ("Detail", "详情"),

@@ -34,6 +34,7 @@ from engine.tune.events import (
 
 from ..errors import failure_text
 from ..i18n import Message, tr
+from ..plain import plain
 from ..review.page import format_duration
 from . import strings  # noqa: F401  (registers the strings used below)
 
@@ -58,10 +59,10 @@ class WatchPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.title = QLabel()
-        self.status = QLabel()
+        self.status = plain(QLabel())  # a failure quotes the error
         self.status.setWordWrap(True)
         self.status.setObjectName("tune-status")
-        self.set_aside = QLabel()  # stays after the job ends, unlike the status
+        self.set_aside = plain(QLabel())  # stays after the job ends, unlike the status
         self.set_aside.setWordWrap(True)
         self.set_aside.setObjectName("tune-set-aside")
         self.about = QLabel()
