@@ -101,6 +101,10 @@ ZH: dict[str, str] = {
         "{path} 中有一个值的类型或长度不对（{detail}）；请改正它，或从模型重新复制 config.json"
         "（save_pretrained 保存的内容）"
     ),
+    "model.bad_sampling_rate": (
+        "{path}：sampling_rate 为 {value!r}，不是语音模型可用的采样率；请填写 {low} 到 {high} "
+        "之间的整数赫兹（多数模型为 16000），或从模型重新复制该文件（save_pretrained 保存的内容）"
+    ),
     "model.adapter_only": (
         "{path} 是 LoRA 适配器（adapter_config.json），不含它所适配的模型；请选择微调任务的 "
         "model/ 文件夹，或把该任务导出为 Hugging Face 文件夹"
@@ -153,6 +157,12 @@ ZH: dict[str, str] = {
     "tune.checkpoint_damaged": (
         "{path} 无法读取（{detail}）：它被截断了（断电、磁盘已满或复制中途停止），"
         "或不是听写写入的文件；请从副本恢复该任务文件夹，或使用新的 output_dir 从头开始"
+    ),
+    "tune.pickle_only": (
+        "基础模型 {path} 只有 pickle 格式的权重（pytorch_model.bin），加载时可能执行其中的代码；"
+        "请用 tingxie-cli export MODEL OUT --allow-pickle 生成 safetensors 格式的副本，"
+        "再以 OUT 微调；或在确认来源可信时在任务配置中设 allow_pickle: true"
+        "（或 --set allow_pickle=true）"
     ),
     "tune.checkpoints_unreadable": (
         "{path}：其中没有可读取的检查点，无法继续训练：{damaged}；这些文件被截断了"
@@ -363,6 +373,10 @@ ZH: dict[str, str] = {
     "lm.hotword_weight_range": (
         "{path} 第 {line} 行：{text!r} 的权重超出 ±{limit:g}；请给出 -{limit:g} 到 {limit:g} "
         "之间的权重（每字奈特），或不写以使用默认值"
+    ),
+    "lm.hotword_too_long": (
+        "{path} 第 {line} 行：{text!r} 长 {length} 个字，超过热词的上限（{limit} 个字）；"
+        "热词是名称或术语，每行一个：成段的文字请作为领域文本（--domain-text）给出"
     ),
     "recording.not_a_recording": "{path}：不是听写的录音（没有 WAV 文件头），无法恢复",
     "recording.repair_failed": "{path}：无法修复（{detail}）；请检查磁盘",
@@ -593,6 +607,25 @@ APP: dict[str, tuple[str, str]] = {
         "{path} 是 ONNX 导出（model.onnx），没有 PyTorch 权重，而“模型 → 运行时”设为 "
         "PyTorch：请选择“模型 → 运行时 → 自动”或“ONNX Runtime”来运行它。",
     ),
+    "model.pickle_only": (
+        "model folder {path} has only pickle weights (pytorch_model.bin), which can run code "
+        "when loaded, so Tingxie does not load it. If you trust where it came from, make a "
+        "safetensors copy with `tingxie-cli export MODEL OUT --allow-pickle` (MODEL: this "
+        "folder) and choose OUT (Model → Choose model…); to tune from it as it is, tick "
+        "allow_pickle in Tune → How",
+        "模型文件夹 {path} 只有 pickle 格式的权重（pytorch_model.bin），加载时可能执行其中的代码，"
+        "因此听写不加载它。若确认来源可信，请用 `tingxie-cli export MODEL OUT --allow-pickle`"
+        "（MODEL 为该文件夹）生成 safetensors 格式的副本，再选择 OUT（模型 → 选择模型…）；"
+        "若要直接以它为基础微调，请在“微调 → 怎么训练”中勾选 allow_pickle",
+    ),
+    "tune.pickle_only": (
+        "base model {path} has only pickle weights (pytorch_model.bin), which can run code "
+        "when loaded. If you trust where it came from, tick allow_pickle in Tune → How, or make "
+        "a safetensors copy with `tingxie-cli export MODEL OUT --allow-pickle` and tune from OUT",
+        "基础模型 {path} 只有 pickle 格式的权重（pytorch_model.bin），加载时可能执行其中的代码。"
+        "若确认来源可信，请在“微调 → 怎么训练”中勾选 allow_pickle，或用 "
+        "`tingxie-cli export MODEL OUT --allow-pickle` 生成 safetensors 格式的副本，再以 OUT 微调",
+    ),
     "model.adapter_only": (
         "{path} is a LoRA adapter (adapter_config.json) without the model it adapts: choose the "
         "tuning job's model/ folder, or export the job as a Hugging Face folder (Model → "
@@ -615,6 +648,13 @@ APP: dict[str, tuple[str, str]] = {
     "lm.bad_folder": (
         "{path}: the language model could not be read ({detail}); re-copy the model folder",
         "{path}：无法读取语言模型（{detail}）；请重新复制模型文件夹",
+    ),
+    "lm.hotword_too_long": (
+        "{path} line {line}: {text!r} is {length} characters long, over the {limit} a hotword "
+        "may have; a hotword is a name or term, one a line: choose running text as a domain "
+        "text instead (Model → Language model → Domain text…)",
+        "{path} 第 {line} 行：{text!r} 长 {length} 个字，超过热词的上限（{limit} 个字）；"
+        "热词是名称或术语，每行一个：成段的文字请选作领域文本（模型 → 语言模型 → 领域文本…）",
     ),
     "lm.no_decoder": (
         "Beam search needs the flashlight-text package ({detail}): reinstall Tingxie, or turn "

@@ -1,4 +1,5 @@
-"""The Save dialog for transcripts, shared by the Transcript page's Save and Review's Export.
+"""The Save dialog for transcripts, shared by the Transcript page's Save and Review's Export
+(and, through `ask_save_file`, by other files the app writes: the Tune check's report).
 
 It opens next to the audio file, named after it; it offers every format the writers know; and a
 name typed without a suffix gets the type chosen in the dialog (the writers tell the format by
@@ -10,6 +11,7 @@ to write are worded in the UI language.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
@@ -18,7 +20,7 @@ from .errors import error_text
 from .i18n import tr
 from .plain import literal
 
-__all__ = ["ask_save_path", "save_start", "save_target", "write_error_text"]
+__all__ = ["ask_save_file", "ask_save_path", "save_start", "save_target", "write_error_text"]
 
 _DEFAULT_STEM = "transcript"
 
@@ -60,13 +62,31 @@ def ask_save_path(parent: QWidget, title: str, audio: str | Path | None) -> Path
     audio itself (said in a message box: the transcript would replace the recording)."""
     from engine import writers
 
-    filters = ";;".join(f"{fmt.upper()} (*.{fmt})" for fmt in writers.FORMATS)
-    path, chosen = QFileDialog.getSaveFileName(parent, title, save_start(audio), filters)
+    protected = (audio,) if audio else ()
+    return ask_save_file(
+        parent, title, save_start(audio), writers.FORMATS, protected, "dialog.save_over_audio"
+    )
+
+
+def ask_save_file(
+    parent: QWidget,
+    title: str,
+    start: str,
+    formats: tuple[str, ...],
+    protected: Sequence[str | Path] = (),
+    refusal: str = "dialog.save_over_audio",
+) -> Path | None:
+    """Ask where to save a file of one of `formats` (suffixes; the first when a typed name has
+    none and no type is chosen), the dialog opening at `start`. None when the user cancels,
+    chooses one of the `protected` files (the data it is made from: said by the message
+    `refusal`, given the `path`), or does not want the file an added suffix names replaced."""
+    filters = [f"{fmt.upper()} (*.{fmt})" for fmt in formats]
+    path, chosen = QFileDialog.getSaveFileName(parent, title, start, ";;".join(filters))
     if not path:
         return None
-    target = save_target(path, chosen, writers.FORMATS)
-    if audio and _same_file(target, Path(audio)):
-        QMessageBox.warning(parent, title, literal(tr("dialog.save_over_audio", path=str(target))))
+    target = save_target(path, chosen or filters[0], formats)
+    if any(_same_file(target, Path(p)) for p in protected):
+        QMessageBox.warning(parent, title, literal(tr(refusal, path=str(target))))
         return None
     # The dialog asked about the name as typed; the suffix added since may name a file there.
     if target != Path(path) and target.exists():

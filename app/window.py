@@ -55,6 +55,7 @@ from .fonts import cjk_font
 from .i18n import LANGUAGES, LiveText, Message, set_language, tr
 from .library import LibraryView
 from .modeldialog import ModelDialog
+from .plain import literal, plain
 from .review.page import ReviewPanel
 from .review.player import SoundDevicePlayer
 from .savedialog import ask_save_path, write_error_text
@@ -94,6 +95,9 @@ class Document:
     speakers: str = "off"
     speaker_names: dict[int, str] = field(default_factory=dict)
     tid: int | None = None
+    # Its segments let go of while another is shown, the library holding them (`_release`):
+    # read back when it is shown again.
+    released: bool = False
     # What Ctrl+Z undoes while it is shown (its speaker names), made on first use: its own,
     # so that it never undoes a change to another transcript.
     undo: QUndoStack | None = field(default=None, repr=False, compare=False)
@@ -207,6 +211,9 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.documents: dict[Any, Document] = {LIVE: Document()}
         self.current = LIVE
+        # The Review page changed the transcript shown while the Transcribe page was hidden:
+        # the view is rebuilt when that page shows (`_page_changed`).
+        self._view_stale = False
         self._job_ids = itertools.count(1)
         # Transcripts waiting for their speakers (engine.speakers in the worker), by request.
         self._speaker_requests = itertools.count(1)
@@ -320,6 +327,8 @@ class MainWindow(QMainWindow):
         self.pages = QTabWidget()
         self._page_titles: dict[QWidget, str] = {}  # page -> i18n key of its tab title
         self.add_page(page, "page.transcript")
+        self._transcript_page = page
+        self.pages.currentChanged.connect(self._page_changed)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self.banner)
@@ -361,7 +370,7 @@ class MainWindow(QMainWindow):
         self.toolbar.addWidget(self.elapsed_label)
         self.addToolBar(self.toolbar)
 
-        self.model_label = QLabel()
+        self.model_label = plain(QLabel())  # names the model folder or Hub id
         self.model_progress = QProgressBar()
         self.model_progress.setRange(0, 1000)
         self.model_progress.setMaximumWidth(200)
@@ -742,7 +751,7 @@ class MainWindow(QMainWindow):
         else:
             text = tr("status.no_model")
         self.model_label.setText(text)
-        self.model_label.setToolTip(source)  # the full folder or Hub id
+        self.model_label.setToolTip(literal(source))  # the full folder or Hub id
 
     def _model_preparing(self) -> None:
         """The load makes an int8 copy first: say why it takes a minute, this once."""
@@ -1100,6 +1109,8 @@ class MainWindow(QMainWindow):
             self.library_view.refresh()
             if self.review_panel.session is None:
                 self.review_panel.open(item.tid)
+            if item.doc is not None:
+                self._release(item.doc)
         return None
 
     def _unstored_names(self) -> str:
@@ -1133,6 +1144,7 @@ class MainWindow(QMainWindow):
         for doc in self.documents.values():
             if doc.tid in gone:
                 doc.tid = None
+                doc.released = False  # nothing to read back: its text was the library's
         self._unstored = [item for item in self._unstored if item.tid not in gone]
 
     def _file_done(self, job_id: int, info: Any) -> None:
@@ -1145,14 +1157,50 @@ class MainWindow(QMainWindow):
 
     def show_document(self, key: Any) -> None:
         """Show a transcript in the view: LIVE or a file job id. The microphone's waveform
-        shows with the live transcript only (beside a file's it showed another recording)."""
+        shows with the live transcript only (beside a file's it showed another recording).
+        The one shown before lets go of its text where the library holds it (`_release`)."""
+        before = self.documents.get(self.current)
         self.current = key
         doc = self.documents[key]
+        if doc.released:
+            self._reload(doc)
+        if before is not None:
+            self._release(before)
+        self._view_stale = False
         self.transcript_undo.setActiveStack(self._undo_stack(doc))
         self.transcript.set_segments(doc.segments, doc.speaker_names)
         if doc.still_open:
             self.transcript.apply_update(tuple(doc.open), doc.tail)
         self.waveform.setVisible(key == LIVE)
+
+    def _page_changed(self, index: int) -> None:
+        """The Transcribe page shows again: its transcript, changed on the Review page while
+        the page was hidden, is rebuilt now."""
+        if self._view_stale and self.pages.widget(index) is self._transcript_page:
+            self.show_document(self.current)
+
+    def _release(self, doc: Document) -> None:
+        """Let go of the segments of a finished transcript the library holds, unless it is
+        the one shown: each file queued kept its text for the whole session (32 MB for a
+        3-hour recording, GBs for a batch). Shown again, it is read back (`_reload`)."""
+        if doc.tid is not None and not doc.released and doc is not self.documents[self.current]:
+            doc.segments, doc.released = [], True
+
+    def _reload(self, doc: Document) -> None:
+        """The segments of `doc`, let go of, read back: from the Review page's session when it
+        has the transcript open (its changes may not be saved yet: a full disk), else from
+        the library. One the library cannot give back stays empty, and a dialog says why."""
+        panel = self.review_panel
+        session = panel.session if panel is not None else None
+        try:
+            if session is not None and session.tid == doc.tid:
+                doc.segments = list(session.segments)
+            else:
+                doc.segments = self.library.segments(doc.tid)
+        except (StoreError, KeyError) as e:  # KeyError: deleted elsewhere (the command line)
+            self.show_error("store", e)
+            return
+        doc.released = False
 
     def _undo_stack(self, doc: Document) -> QUndoStack:
         """`doc`'s own undo stack, in the group Ctrl+Z acts on: with one stack for all of them,
@@ -1268,7 +1316,9 @@ class MainWindow(QMainWindow):
     def _review_changed(self, *_: object) -> None:
         """The transcript open on the Review page changed there (a fix, an undo, a speaker
         renamed): the same here, where Save writes it. Its session holds what the user sees
-        there, saved to the library or not yet (a failed save)."""
+        there, saved to the library or not yet (a failed save). The view is rebuilt when the
+        Transcribe page shows (`_page_changed`): rebuilt behind the Review page after every
+        decision, a 3-hour transcript took seconds a decision."""
         self._store_unstored()  # the library takes changes again: those it could not, too
         session = self.review_panel.session
         if session is None:
@@ -1276,15 +1326,19 @@ class MainWindow(QMainWindow):
         for doc in self.documents.values():
             if doc.tid != session.tid:
                 continue
+            doc.speaker_names = dict(session.speaker_names)
+            if doc.released:
+                continue  # read back from the session when shown
             changed = doc.segments != session.segments
             doc.segments = list(session.segments)
-            doc.speaker_names = dict(session.speaker_names)
             if self.documents.get(self.current) is not doc:
                 continue
-            if changed:
+            if not changed:
+                self.transcript.set_speaker_names(doc.speaker_names)
+            elif self.pages.currentWidget() is self._transcript_page:
                 self.transcript.set_segments(doc.segments, doc.speaker_names)
             else:
-                self.transcript.set_speaker_names(doc.speaker_names)
+                self._view_stale = True
 
     def _close_unsaved(self, page: str, question: str) -> bool:
         """Changes on `page` could not be saved (`question` says which): close anyway (losing
@@ -1292,7 +1346,7 @@ class MainWindow(QMainWindow):
         answer = QMessageBox.warning(
             self,
             tr(page),
-            question,
+            literal(question),
             QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
         )
@@ -1364,7 +1418,7 @@ class MainWindow(QMainWindow):
             question = tr("save.no_speakers", file=file)
         else:
             return True
-        answer = QMessageBox.question(self, tr("dialog.save_transcript"), question)
+        answer = QMessageBox.question(self, tr("dialog.save_transcript"), literal(question))
         return answer == QMessageBox.StandardButton.Yes
 
     # ---- settings, language, errors ------------------------------------------------------
@@ -1424,7 +1478,7 @@ class MainWindow(QMainWindow):
     def show_error(self, kind: str, error: object) -> None:
         """A dialog for an error (an engine error is worded in the UI language) or a message."""
         title = tr("dialog.microphone") if kind == "microphone" else tr("dialog.error")
-        QMessageBox.warning(self, title, error_text(error))
+        QMessageBox.warning(self, title, literal(error_text(error)))
 
     def retranslate(self) -> None:
         self.setWindowTitle("Tingxie 听写")

@@ -110,6 +110,11 @@ MESSAGES: dict[str, str] = {
         "{path} holds a value of the wrong kind or length ({detail}); correct it, or re-copy "
         "config.json from the checkpoint (as saved by save_pretrained)"
     ),
+    "model.bad_sampling_rate": (
+        "{path}: sampling_rate is {value!r}, not a rate a speech model runs at; give a whole "
+        "number of Hz from {low} to {high} (16000 for most models), or re-copy the file from "
+        "the checkpoint (as saved by save_pretrained)"
+    ),
     "model.adapter_only": (
         "{path} is a LoRA adapter (adapter_config.json) without the model it adapts; choose the "
         "tuning job's model/ folder, or export the job as a Hugging Face folder "
@@ -167,6 +172,12 @@ MESSAGES: dict[str, str] = {
         "{path} cannot be read ({detail}): it was cut short (a power cut, a full disk, a copy "
         "stopped midway) or is not a file Tingxie wrote; restore the job folder from a copy, or "
         "start afresh in a new output_dir"
+    ),
+    "tune.pickle_only": (
+        "base model {path} has only pickle weights (pytorch_model.bin), which can run code "
+        "when loaded; make a safetensors copy (tingxie-cli export MODEL OUT --allow-pickle) and "
+        "tune from OUT, or, if you trust where the folder came from, set allow_pickle: true in "
+        "the job's config (or --set allow_pickle=true)"
     ),
     "tune.checkpoints_unreadable": (
         "{path}: no checkpoint there can be read to resume from: {damaged}; such files were cut "
@@ -435,6 +446,11 @@ MESSAGES: dict[str, str] = {
     "lm.hotword_weight_range": (
         "{path} line {line}: {text!r} has a weight beyond ±{limit:g}; give a weight between "
         "-{limit:g} and {limit:g} nats per character, or none for the default"
+    ),
+    "lm.hotword_too_long": (
+        "{path} line {line}: {text!r} is {length} characters long, over the {limit} a hotword "
+        "may have; a hotword is a name or term, one a line: give running text as a domain "
+        "text (--domain-text) instead"
     ),
     # -- the transcript library (engine.library.store)
     "store.disk_full": (

@@ -58,6 +58,7 @@ __all__ = [
     "LM_CONFIG",
     "LM_FOLDER",
     "MAX_CHAR_BONUS",
+    "MAX_HOTWORD_CHARS",
     "MAX_HOTWORD_WEIGHT",
     "BeamDecoder",
     "BeamOptions",
@@ -116,6 +117,13 @@ _TIE_ROWS = 256
 # overflowed to inf, then NaN, and the search wrote nothing.
 MAX_CHAR_BONUS = 10.0
 MAX_HOTWORD_WEIGHT = 100.0
+# The longest hotword, in characters once normalized: room for a long name or term, a Latin one
+# spelled out included. The search keeps every prefix of every term, memory quadratic in a
+# term's length: a line of 8 000 characters (running text pasted into the list) took 0.26 GB,
+# one of 200 000 had the process killed. Running text belongs in the domain text.
+MAX_HOTWORD_CHARS = 50
+# Characters of a too-long term a message quotes.
+_TERM_SHOWN = 20
 # Share of a model's characters its LM must know (have a unigram of) to be its LM: below it
 # the file is over another vocabulary (pinyin syllables, words, another model's characters)
 # and would score every character by its floor.
@@ -412,11 +420,11 @@ class Hotword:
 def read_hotwords(
     path: str | os.PathLike, vocab: Sequence[str] | None = None
 ) -> tuple[Hotword, ...]:
-    """One term per line, optionally followed by a tab or space and a weight (nats per
-    character, at most MAX_HOTWORD_WEIGHT either way); blank lines and lines starting with #
-    are skipped. Terms are normalized as transcripts are (punctuation and spaces removed,
-    Simplified characters), but stay Traditional for a model whose characters `vocab` are
-    Traditional."""
+    """One term per line (at most MAX_HOTWORD_CHARS characters), optionally followed by a tab
+    or space and a weight (nats per character, at most MAX_HOTWORD_WEIGHT either way); blank
+    lines and lines starting with # are skipped. Terms are normalized as transcripts are
+    (punctuation and spaces removed, Simplified characters), but stay Traditional for a model
+    whose characters `vocab` are Traditional."""
     normalize = _normalization(vocab)
     path = Path(path)
     try:
@@ -447,6 +455,16 @@ def read_hotwords(
                         limit=MAX_HOTWORD_WEIGHT,
                     )
         term = normalize_text(parts[0], normalize)
+        if len(term) > MAX_HOTWORD_CHARS:
+            shown = term[:_TERM_SHOWN] + "…"
+            raise LmError(
+                "lm.hotword_too_long",
+                path=path,
+                line=n,
+                text=shown,
+                length=len(term),
+                limit=MAX_HOTWORD_CHARS,
+            )
         if term:
             out[term] = Hotword(term, weight)
     return tuple(out.values())

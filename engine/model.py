@@ -103,6 +103,10 @@ _JSON_FILES = (
     "added_tokens.json",
     *_PROCESSOR_FILES,
 )
+# The sampling rates (Hz) a model's feature extractor may name: telephone speech to studio
+# audio. Outside them, a rate of 0 divided by zero (LoadedModel.frame_seconds), a negative one
+# failed as the audio file's fault and 1e12 asked the resampler for terabytes (bad_alloc).
+_SAMPLING_RATES = (8_000, 48_000)
 # A JSON value other than an object as messages show it (the same in every language).
 _JSON_KINDS = {
     list: "[…]",
@@ -536,7 +540,9 @@ def check_json(path: str | os.PathLike) -> str | None:
     path = Path(path)
     for name in _JSON_FILES:
         if name != "vocab.json" and (path / name).is_file():
-            _read_json(path / name)
+            record = _read_json(path / name)
+            if name in _PROCESSOR_FILES:
+                _check_sampling_rate(path / name, record)
     if not (path / "vocab.json").is_file():
         return None
     vocab, language = _vocab_file(path)
@@ -546,6 +552,22 @@ def check_json(path: str | os.PathLike) -> str | None:
                 "model.bad_vocab", path=path / "vocab.json", token=_brief(token), found=_brief(i)
             )
     return language
+
+
+def _check_sampling_rate(path: Path, record: dict) -> None:
+    """Refuse a feature extractor's sampling_rate outside `_SAMPLING_RATES` or not a whole
+    number of Hz. transformers reads it from preprocessor_config.json, or from the
+    feature_extractor of processor_config.json, which wins where both are there."""
+    fe = record.get("feature_extractor") if path.name == "processor_config.json" else record
+    if not isinstance(fe, dict) or "sampling_rate" not in fe:
+        return  # transformers' default, 16 kHz
+    rate = fe["sampling_rate"]
+    low, high = _SAMPLING_RATES
+    number = isinstance(rate, int | float) and not isinstance(rate, bool)
+    if not (number and low <= rate <= high and float(rate).is_integer()):
+        raise ModelLoadError(
+            "model.bad_sampling_rate", path=path, value=_brief(rate), low=low, high=high
+        )
 
 
 class _Quoted(str):

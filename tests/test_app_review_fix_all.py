@@ -1,5 +1,5 @@
 """ "Fix all occurrences" in the review: the pure logic (engine.library.review) and the page's
-offer, each change undoable; punctuation marks in the transcript views."""
+offer, undone in one step; punctuation marks in the transcript views."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def texts(panel: ReviewPanel) -> list[str]:
     return [s.text for s in panel.session.segments]
 
 
-def test_a_fix_offers_the_other_occurrences_each_undoable(qtbot, panel: ReviewPanel):
+def test_a_fix_offers_the_other_occurrences_undone_in_one_step(qtbot, panel: ReviewPanel):
     assert panel.current_span().text == "公圆"
     assert not panel.fix_all_button.isVisible()
     panel.fix_span("公园")
@@ -130,13 +130,12 @@ def test_a_fix_offers_the_other_occurrences_each_undoable(qtbot, panel: ReviewPa
     ops, head = panel.store.chain(panel.session.tid)
     assert [op.kind for op in ops] == ["fix", "replace", "replace"] and head == 3
     assert tr("review.fixed_all", count=2, old="公圆", text="公园") == panel.status.text()
-    # each change is its own undo step
+    # one undo step takes back every place (as an editor's Replace All), not the fix heard
+    assert panel.undo_stack.undoText() == tr("undo.replace", count=2, old="公圆", text="公园")
     panel.undo_stack.undo()
-    assert texts(panel) == ["我们去公园", "公园里人很多", "明天还去公圆吗"]
-    panel.undo_stack.undo()
-    assert texts(panel)[1] == "公圆里人很多"
+    assert texts(panel) == ["我们去公园", "公圆里人很多", "明天还去公圆吗"]
     panel.undo_stack.redo()
-    assert texts(panel)[1] == "公园里人很多"
+    assert texts(panel) == ["我们去公园", "公园里人很多", "明天还去公园吗"]
     # only the fix the user heard is a training pair
     assert [p.text for p in panel.session.verified_pairs()] == ["公园"]
 

@@ -611,6 +611,21 @@ def test_my_models_lists_a_model_whose_card_cannot_be_read_saying_so(qtbot, tmp_
         i18n.set_language(language)
 
 
+def test_my_models_lists_a_model_whose_card_holds_a_figure_as_text(qtbot, tmp_path):
+    """Before: "cer_before": "0.25" raised ValueError while the page was made (no window)."""
+    import json
+
+    from engine.tune.export import CARD_FILE
+
+    job = _finished(tmp_path / "tuning", "clinic")
+    record = json.loads((job.model_dir / CARD_FILE).read_text(encoding="utf-8"))
+    record["cer_before"] = "0.25"
+    (job.model_dir / CARD_FILE).write_text(json.dumps(record), encoding="utf-8")
+    table = _page(qtbot, tmp_path / "tuning").models.table
+    assert table.rowCount() == 1 and table.item(0, 0).text() == "clinic"
+    assert [table.item(0, c).text() for c in (4, 5, 6)] == [tr("tune.models.no_card"), "—", "—"]
+
+
 def test_my_models_use_rename_export_and_delete(qtbot, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QInputDialog
 

@@ -69,7 +69,7 @@ def _panel(qtbot, check: DataCheck) -> CheckPanel:
 
 def _answer_save(monkeypatch, path: Path, chosen: str) -> None:
     monkeypatch.setattr(
-        checkview.QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), chosen)
+        "app.savedialog.QFileDialog.getSaveFileName", lambda *a, **k: (str(path), chosen)
     )
 
 

@@ -146,6 +146,33 @@ def test_a_missing_hub_model_offline_reads_in_the_ui_language(qapp, restore_lang
     assert str(error).startswith("model 'nobody-tingxie/no-such-model' is not in the Hugging")
 
 
+@pytest.mark.parametrize(
+    ("code", "params", "cli_only", "app_ways"),
+    [
+        ("model.pickle_only", {"path": "/m"}, "(--allow-pickle)",
+         ("Model → Choose model…", "Tune → How", "模型 → 选择模型…", "微调 → 怎么训练")),
+        ("lm.hotword_too_long", {"path": "/h.txt", "line": 3, "text": "好…", "length": 99,
+                                 "limit": 50}, "--domain-text",
+         ("Model → Language model → Domain text…", "模型 → 语言模型 → 领域文本…")),
+    ],
+)  # fmt: skip
+def test_a_way_out_only_the_cli_has_is_worded_the_apps_way(
+    qapp, restore_language, code, params, cli_only, app_ways
+):
+    """Before: the app told its users to pass --allow-pickle, an option of tingxie-cli."""
+    from app.errors import error_text
+    from engine.errors import TingxieError
+
+    error = TingxieError(code, **params)
+    assert cli_only in str(error)
+    texts = []
+    for language in ("en", "zh"):
+        restore_language(language)
+        texts.append(error_text(error))
+        assert cli_only not in texts[-1] and "/" in texts[-1]
+    assert all(any(way in text for text in texts) for way in app_ways)
+
+
 def test_nested_errors_and_unknown_codes(qapp, restore_language, tmp_path, monkeypatch):
     from app.errors import error_text
     from engine.audio import AudioError

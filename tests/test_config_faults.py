@@ -4,6 +4,7 @@ model, and `corrections --db` naming no library."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +162,11 @@ def test_set_paths_are_relative_to_the_current_folder_as_typed(tmp_path, monkeyp
     assert Path(config.model) == (tmp_path / "models" / "base").resolve()
     assert loaded("model=owner/name").model == "owner/name"  # no folder here: a Hub id
     assert loaded("data=/abs/rec").data == "/abs/rec"
+
+
+def test_write_config_prints_a_command_that_pastes_whole(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "my jobs" / "job.yaml"
+    assert cli(["tune", str(config), "--write-config", "owner/model", "data", "out"]) == 0
+    command = capsys.readouterr().out.split("then run: ", 1)[1].strip()
+    assert shlex.split(command) == ["tingxie-cli", "tune", str(config)]

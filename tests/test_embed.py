@@ -4,6 +4,7 @@ with the frames' times; long files are chunked like transcription; CLI writes np
 from __future__ import annotations
 
 import pathlib
+import shutil
 import sys
 
 import numpy as np
@@ -92,6 +93,23 @@ def test_cli_writes_vectors_and_times(tiny_model_dir, tmp_path, fmt, capsys):
         assert table.schema.metadata[b"layer"] == b"1"
     assert np.allclose(vectors, direct.vectors, atol=1e-5)
     assert np.allclose(times, direct.times)
+
+
+def test_embed_takes_the_allow_pickle_its_error_names(tiny_model_dir, tmp_path, capsys):
+    """Before: the error said to pass --allow-pickle, and embed refused that option (a usage
+    error)."""
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_model_dir, folder)
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    write_wav(tmp_path / "a.wav", _signal(1.0))
+    args = ["embed", str(tmp_path / "a.wav"), "--model", str(folder), "--out", str(tmp_path)]
+    assert cli(args) == 2
+    assert "(--allow-pickle)" in capsys.readouterr().err
+    assert cli([*args, "--allow-pickle"]) == 0
+    assert np.load(tmp_path / "a.npy").ndim == 2  # a vector a frame
 
 
 def test_a_mean_of_audio_shorter_than_one_frame_is_an_error_and_the_other_files_are_done(

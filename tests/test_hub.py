@@ -154,3 +154,14 @@ def test_dry_run_prints_the_plan(job, capsys):
     out = capsys.readouterr().out
     assert "model.safetensors" in out and "README.md" in out and "optimizer.pt" not in out
     assert json.loads((job / "model" / "tingxie_card.json").read_text())["steps"] == 200
+
+
+def test_dry_run_of_a_model_whose_card_holds_a_figure_as_text(job, capsys):
+    """Before: "train_seconds": "60" was a TypeError traceback while the card was written; now
+    the card is shared as for a model without one (its figures left out)."""
+    card = job / "model" / "tingxie_card.json"
+    card.write_text(json.dumps(json.loads(card.read_text()) | {"train_seconds": "60"}))
+    assert cli(["push", str(job), "someone/clinic-zh", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "Mandarin speech recognition model shared from Tingxie" in out
+    assert "held-out CER" not in out and "training utterances" not in out

@@ -5,6 +5,7 @@ runs, or cut off while being made (tiny random model and tone corpus: seconds pe
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -117,6 +118,59 @@ def test_a_saved_model_whose_card_cannot_be_read_is_listed_without_its_figures(t
         assert m.cer_before is None and m.cer_after is None
         assert m.base_model == "base" and m.sources == (str(tmp_path / "a.tsv"),)  # job.json's
     assert models["good"].card_readable and models["good"].steps == 10
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("cer_before", "0.25"),  # the app's window did not open (a str formatted as a number)
+        ("train_seconds", "60"),  # push --dry-run: TypeError
+        ("cer_after", True),  # a bool is no number, though Python counts it an int
+        ("steps", 10.5),
+        ("normalization", "nfkc"),  # was read as the tuple ('n', 'f', 'k', 'c')
+        ("method", ["lora"]),
+        ("cer_before", float("nan")),
+    ],
+)
+def test_a_card_with_a_value_of_the_wrong_type_is_listed_as_unreadable(
+    tmp_path, caplog, field, value
+):
+    """Before: the value was taken as it was, and failed where it was formatted."""
+    job = _finished(tmp_path, "typed")
+    _edit(job.model_dir / CARD_FILE, lambda d: d.update({field: value}))
+    with caplog.at_level(logging.WARNING, logger="tingxie.export"):
+        (model,) = tuned_models(tmp_path)
+    assert not model.card_readable and model.steps is None
+    assert model.cer_before is None and model.cer_after is None
+    said = [r.getMessage() for r in caplog.records if r.name == "tingxie.export"]
+    assert said and str(job.model_dir / CARD_FILE) in said[0] and f"{field} is" in said[0]
+
+
+def test_a_card_whose_figures_are_whole_numbers_or_null_is_read(tmp_path):
+    job = _finished(tmp_path, "typed")
+    _edit(job.model_dir / CARD_FILE, lambda d: d.update(cer_after=0, train_seconds=60))
+    _edit(job.model_dir / CARD_FILE, lambda d: d.update(cer_before=None, normalization=["a"]))
+    card = read_card(job.model_dir)
+    assert card is not None and card.cer_after == 0 and card.train_seconds == 60
+    assert card.cer_before is None and card.normalization == ("a",)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("created", 5), ("name", None), ("sources", "a.tsv"), ("sources", [1])]
+)
+def test_a_job_json_with_a_value_of_the_wrong_type_is_listed_under_its_folder(
+    tmp_path, caplog, field, value
+):
+    """Before: a str created[:16] of 5 or a sources string read as its letters."""
+    job = _finished(tmp_path, "typed")
+    _edit(job.path / "job.json", lambda d: d.update({field: value}))
+    with pytest.raises(ValueError, match=f"job.json: {field} is"):
+        job.spec  # noqa: B018
+    with caplog.at_level(logging.WARNING, logger="tingxie.train"):
+        (model,) = tuned_models(tmp_path)
+    assert model.name == job.id and model.sources == () and model.created == ""
+    assert model.card_readable and model.steps == 10
+    assert f"{field} is" in caplog.text
 
 
 # ---- paths ---------------------------------------------------------------------------------

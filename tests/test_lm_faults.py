@@ -18,6 +18,7 @@ from test_lm import _bonus
 
 import engine.ngram as ngram_module
 from engine.lm import (
+    MAX_HOTWORD_CHARS,
     BeamDecoder,
     Hotword,
     LmError,
@@ -258,6 +259,21 @@ def test_a_hotwords_file_named_hotwords_with_no_usable_term_is_refused(tmp_path,
     with pytest.raises(LmError) as e:
         BeamDecoder.for_model(VOCAB, 0, SPECIALS, "|", hotwords="hotwords")
     assert e.value.code == "lm.hotwords_empty"
+
+
+def test_running_text_in_a_hotwords_file_is_refused_naming_its_line(tmp_path):
+    """Before: every prefix of a term was kept, memory quadratic in its length: a line of
+    20 000 characters took 2.5 GB, one of 200 000 had the process killed."""
+    path = tmp_path / "hot.txt"
+    longest = "医生" * (MAX_HOTWORD_CHARS // 2)
+    path.write_text(f"{longest}\n# notes\n{'好' * 20_000} 2\n", encoding="utf-8")
+    with pytest.raises(LmError) as e:
+        BeamDecoder.for_model(VOCAB, 0, SPECIALS, "|", hotwords=path)
+    message = str(e.value)
+    assert e.value.code == "lm.hotword_too_long" and f"{path} line 3:" in message
+    assert "20000 characters" in message and "--domain-text" in message and len(message) < 400
+    path.write_text(f"{longest}\n", encoding="utf-8")  # the longest a term may be
+    assert read_hotwords(path, CHARS) == (Hotword(longest),)
 
 
 # ---- 9: a full disk while a domain model is cached ---------------------------------------------

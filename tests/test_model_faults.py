@@ -165,6 +165,43 @@ def test_a_lora_adapter_folder_is_told_as_an_adapter(tiny_model_dir, tmp_path):
     assert "LoRA adapter" in str(error) and "model/" in str(error)
 
 
+# ---- a sampling rate no speech model runs at -------------------------------------------------
+@pytest.mark.parametrize("rate", [0, "16k", -16000, 1e12, True, 16000.5, None])
+@pytest.mark.parametrize("file", ["preprocessor_config.json", "processor_config.json"])
+def test_a_sampling_rate_no_speech_model_runs_at_is_named_with_its_file(
+    tiny_model_dir, tmp_path, rate, file
+):
+    """Before: 0 was a ZeroDivisionError traceback, "16k" a ValueError one, -16000 blamed on the
+    audio file, 1e12 a std::bad_alloc (the resampler asked for terabytes)."""
+    folder = _copy(tiny_model_dir, tmp_path / "model")
+    if file == "processor_config.json":  # transformers reads this one first
+        record = json.loads((folder / file).read_text(encoding="utf-8"))
+        fe = record["feature_extractor"] | {"sampling_rate": rate}
+        _edit(folder / file, feature_extractor=fe)
+    else:
+        _edit(folder / file, sampling_rate=rate)
+    error = _refused(folder)
+    assert error.code == "model.bad_sampling_rate"
+    assert str(folder / file) in str(error) and repr(rate) in str(error) and "16000" in str(error)
+
+
+def test_a_sampling_rate_is_checked_before_onnx_runtime_reads_the_folder(tiny_model_dir, tmp_path):
+    folder = _copy(tiny_model_dir, tmp_path / "model")
+    (folder / "model.onnx").write_bytes(b"\0" * 16)
+    _edit(folder / "preprocessor_config.json", sampling_rate=0)
+    error = _refused(folder, LoadOptions(precision="fp32", device="cpu", backend="onnx"))
+    assert error.code == "model.bad_sampling_rate"
+
+
+def test_a_whole_sampling_rate_written_as_a_float_loads(tiny_model_dir, tmp_path):
+    folder = _copy(tiny_model_dir, tmp_path / "model")
+    _edit(folder / "preprocessor_config.json", sampling_rate=8000.0)
+    record = json.loads((folder / "processor_config.json").read_text(encoding="utf-8"))
+    fe = record["feature_extractor"] | {"sampling_rate": 8000.0}
+    _edit(folder / "processor_config.json", feature_extractor=fe)
+    assert load_model(folder, FP32).sampling_rate == 8000
+
+
 # ---- 6: a tuning job's output folder --------------------------------------------------------
 def _job(folder: Path) -> Path:
     """A tuning job's output folder: its settings as config.json; the model is added in model/."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 from dataclasses import replace
 from pathlib import Path
 
@@ -69,6 +70,21 @@ def test_cli_library_lists_searches_and_exports_edits(tmp_path: Path, capsys):
     assert "transcript 42 is not in the store" in capsys.readouterr().err
 
 
+def test_cli_library_shows_control_characters_of_a_title_as_escapes(tmp_path: Path, capsys):
+    """Before: a newline in a title printed a fake row, ESC sequences reached the terminal
+    (a colour here; a title, a clipboard write elsewhere), U+202E showed the rest backwards."""
+    path = tmp_path / "cli.db"
+    fake = "minutes\n   99  2030-01-01 00:00     0 edits  FAKE\x1b[31m\u202eevil\u2066.wav\x9b"
+    with Store(path) as s:
+        s.add_transcript(make_segments(), title=fake)
+    assert run_cli(["library", "--db", str(path)]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert "minutes\\n   99  2030-01-01 00:00     0 edits  FAKE\\x1b[31m\\u202eevil" in line
+    assert line.endswith("\\u2066.wav\\x9b  今天天气好我们去公园")
+    assert run_cli(["library", "\x1b]0;pwned\x07", "--db", str(path)]) == 0
+    assert capsys.readouterr().err == "no transcript contains “\\x1b]0;pwned\\x07”\n"
+
+
 def test_cli_library_export_names_the_speakers(tmp_path: Path):
     path = tmp_path / "cli.db"
     with Store(path) as s:
@@ -96,6 +112,20 @@ def test_cli_hand_off(store_with_edits, tmp_path, capsys):
     assert TuneConfig.load(config).model == str(model.resolve())
     assert run_cli(["corrections", "x", "--db", str(store.path), "-t", "99"]) == 1
     assert "transcript 99 is not in the store" in capsys.readouterr().err
+
+
+def test_cli_hand_off_quotes_a_folder_with_a_space(store_with_edits, tmp_path, capsys):
+    """Before: `tingxie-cli tune corr/My Sets/clinic/tune.yaml`, which a shell splits in two."""
+    store, _ = store_with_edits
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "vocab.json").write_text('{"<pad>": 0, "今": 1, "天": 2}', encoding="utf-8")
+    sets = tmp_path / "My Sets"
+    args = ["corrections", "clinic", "--db", str(store.path), "--model", str(model)]
+    assert run_cli([*args, "--folder", str(sets)]) == 0
+    command = capsys.readouterr().out.split("tune with:\n")[1].strip()
+    (config,) = sets.rglob("tune.yaml")
+    assert shlex.split(command) == ["tingxie-cli", "tune", str(config)]
 
 
 def test_cli_corrections_asks_before_replacing_a_set_of_that_name(

@@ -113,7 +113,7 @@ def test_fix_all_offers_a_deletion_and_deletes_each_occurrence(qtbot, store, aud
     assert panel.fix_all_action.isEnabled()
     assert "其余 2 处“那个”也删除" in panel.fix_all_button.text()
     panel.fix_all()
-    assert panel.status.text() == "已删除其余 2 处“那个”（每处都可撤销）"
+    assert panel.status.text() == "已删除其余 2 处“那个”（撤销一次即全部恢复）"
     assert [s.text for s in store.segments(tid)] == ["我们走", "他来了"]
     assert store.verified_pairs(tid) == []  # deletions teach nothing
 

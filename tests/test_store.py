@@ -380,3 +380,17 @@ def test_a_relative_data_folder_is_taken_from_where_the_app_started(tmp_path, mo
     monkeypatch.setenv(DATA_DIR_ENV, "data")
     path = default_path()
     assert path.is_absolute() and path.parent == tmp_path / "data"
+
+
+def test_the_originals_kept_are_the_last_few_read(db: Store, monkeypatch):
+    """Each transcript opened once stayed in memory for the library's life (a 3-hour one holds
+    ~12 MB); only the last few read are kept, and a dropped one reads back the same."""
+    monkeypatch.setattr(store_mod, "_ORIGINALS_KEPT", 2)
+    tids = [db.add_transcript(make_segments(), title=f"t{i}") for i in range(4)]
+    db._originals.clear()
+    first = db.original(tids[0])
+    for tid in tids[1:]:
+        db.original(tid)
+    assert list(db._originals) == tids[-2:]
+    assert db.original(tids[0]) == first
+    assert list(db._originals) == [tids[-1], tids[0]]

@@ -116,6 +116,8 @@ def test_pickle_only_model_is_refused_as_a_tuning_base(corpus, tmp_path):
     events = list(run_job(_config(corpus, tmp_path / "job", model=str(folder))))
     assert not marker.exists()
     assert isinstance(events[-1], JobFailed) and str(folder) in events[-1].message
+    # worded for a job, whose way to allow it is a setting: `tune` has no --allow-pickle
+    assert "allow_pickle: true" in events[-1].message
 
 
 def test_allowing_pickle_still_reads_weights_only(corpus, tmp_path):

@@ -24,6 +24,7 @@ from PySide6.QtGui import (
     QGuiApplication,
     QKeyEvent,
     QKeySequence,
+    QTextCursor,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
@@ -49,6 +50,7 @@ from engine.results import Alternative, Char, speaker_name, tidy_speaker_name
 
 from ..errors import error_text
 from ..i18n import LiveText, Message, tr
+from ..plain import literal, plain
 from ..savedialog import ask_save_path, write_error_text
 from ..settings import Settings
 from ..transcript import ConfidenceBar, ask_speaker_name
@@ -193,6 +195,7 @@ class _SpanLabel(QLabel):
 
     def __init__(self) -> None:
         super().__init__()
+        plain(self)  # a span's text, as transcribed or typed
         self.setWordWrap(True)
         self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self._fit_lines()
@@ -245,6 +248,8 @@ class ReviewPanel(QWidget):
         self._gaps: list[float] = []  # seconds the user took per recent decision, beyond listening
         self._shown_at = time.monotonic()  # when the current span was put on screen
         self.script: script.Script = "original"
+        # The segments in the display script: only those a change touched are converted.
+        self._converter = script.SegmentConverter(self.script)
         self._stored_script: tuple[int, script.Script] | None = None  # (transcript id, script)
         self._offsets: list[int] = []  # flat index of each segment's first character
         self._shown: list = []  # the segments on screen (in the display script)
@@ -319,7 +324,7 @@ class ReviewPanel(QWidget):
         self.fix_edit = FixBox()
         self.fix_edit.returnPressed.connect(lambda: self.fix_span(self.fix_edit.text()))
         self.progress_label = QLabel()
-        self.status = QLabel()
+        self.status = plain(QLabel())  # quotes paths, names and errors
         self._status = LiveText(self.status.setText, self.status.text)  # reworded on a switch
         self.buttons = QHBoxLayout()
 
@@ -469,7 +474,7 @@ class ReviewPanel(QWidget):
         answer = QMessageBox.question(
             self,
             tr("review.pending_fix.title"),
-            tr("review.pending_fix", typed=typed.strip(), text=self._filled),
+            literal(tr("review.pending_fix", typed=typed.strip(), text=self._filled)),
             buttons.Apply | buttons.Discard | buttons.Cancel,
             buttons.Apply,
         )
@@ -525,11 +530,12 @@ class ReviewPanel(QWidget):
         self._stack_index = index
         places = [self._place()]
         if isinstance(command, EditCommand):
-            where = (command.op.segment, command.op.first)
+            op = command.ops[0]
+            where = (op.segment, op.first)
             decided = self._span_index(where)
             if undone:
                 places.insert(0, where)
-            elif decided is not None and command.op.kind != "replace":
+            elif decided is not None and op.kind != "replace":
                 # Gone once made: its index passes to the next span.
                 self.index, places = decided, []
         self._refresh(places=places)
@@ -538,7 +544,7 @@ class ReviewPanel(QWidget):
         """Redraw after the transcript changed: only the segments that differ, unless `full`
         (another transcript, another script) or the layout changed. `places` as `_respan`."""
         segments = self.session.segments if self.session else []
-        shown = script.convert_segments(segments, self.script)
+        shown = self._converter.convert(segments)  # only the segments that changed
         if full or not self._redraw_changed(shown):
             self.view.clear()
             self.view.set_threshold(self.threshold)
@@ -568,15 +574,20 @@ class ReviewPanel(QWidget):
         """Replace the segments that changed in place; False when that cannot be done."""
         if len(shown) != len(self._shown):
             return False
-        # Last first, so the offsets of the segments still to do stay valid.
-        for i in reversed(range(len(shown))):
-            old, new = self._shown[i], shown[i]
-            if old == new:
-                continue
-            if not old.chars or not new.chars:
-                return False
-            first = self._offsets[i]
-            self.view.replace_chars(first, first + len(old.chars), new.chars)
+        cursor = QTextCursor(self.view.document())
+        cursor.beginEditBlock()  # laid out once ("fix all" replaces hundreds of segments)
+        try:
+            # Last first, so the offsets of the segments still to do stay valid.
+            for i in reversed(range(len(shown))):
+                old, new = self._shown[i], shown[i]
+                if old == new:
+                    continue
+                if not old.chars or not new.chars:
+                    return False
+                first = self._offsets[i]
+                self.view.replace_chars(first, first + len(old.chars), new.chars)
+        finally:
+            cursor.endEditBlock()
         return True
 
     def _respan(self, *places: tuple[int, int] | None) -> None:
@@ -683,7 +694,7 @@ class ReviewPanel(QWidget):
         )
         why = self._no_alternatives_why if not items else ""
         self.alternatives_label.setEnabled(not why)
-        self.alternatives_label.setToolTip(why)
+        self.alternatives_label.setToolTip(literal(why))
 
     def set_capabilities(self, caps: Any) -> None:
         """What the loaded model can do (`app.features.Capabilities`; None: no model loaded)."""
@@ -771,7 +782,7 @@ class ReviewPanel(QWidget):
         )
         self._gaps = [*self._gaps[-19:], time.monotonic() - self._shown_at - listen]
         self.player.stop()
-        self.undo_stack.push(EditCommand(self.session, op, label, self._saved))
+        self.undo_stack.push(EditCommand(self.session, [op], label, self._saved))
         self._focus_fix_box()
         if self.spans:
             self._autoplay()
@@ -867,15 +878,14 @@ class ReviewPanel(QWidget):
             self.fix_all_button.setAccessibleName(whole)  # a screen reader reads it all
 
     def fix_all(self) -> None:
-        """Make the offered changes, each one undoable on its own."""
+        """Make the offered changes: one edit a place in the history, one step to undo."""
         offer, self._fix_all = self._fix_all, None
         self._show_fix_all()
         if offer is None or self.session is None:
             return
         ops, old, new, _ = offer
-        for n, op in enumerate(ops, start=1):
-            label = partial(tr, "undo.replace", old=old, text=new, n=n, count=len(ops))
-            self.undo_stack.push(EditCommand(self.session, op, label, self._saved))
+        label = partial(tr, "undo.replace", old=old, text=new, count=len(ops))
+        self.undo_stack.push(EditCommand(self.session, ops, label, self._saved))
         old, new = (
             _elided(script.convert_text(text, self.script), self.status.fontMetrics())
             for text in (old, new)
@@ -942,6 +952,7 @@ class ReviewPanel(QWidget):
     # ---- output ----------------------------------------------------------------------------
     def _script_changed(self) -> None:
         self.script = self.script_box.currentData()
+        self._converter = script.SegmentConverter(self.script)
         self._refresh(full=True, places=[self._place()])
 
     def export(self, path: str | Path, fmt: str | None = None) -> Path:
@@ -971,7 +982,7 @@ class ReviewPanel(QWidget):
             try:
                 self.export(target)
             except (OSError, ValueError) as e:
-                QMessageBox.warning(self, tr("dialog.error"), write_error_text(target, e))
+                QMessageBox.warning(self, tr("dialog.error"), literal(write_error_text(target, e)))
 
     def _dataset_dialog(self) -> None:
         """Ask for a name and have the worker build the training set from the store: changes
@@ -1003,16 +1014,16 @@ class ReviewPanel(QWidget):
                 corrections.check_name(self.store, name)
                 in_use = corrections.name_in_use(self.store, name)
             except corrections.CorrectionsError as e:
-                QMessageBox.warning(self, title, error_text(e))
+                QMessageBox.warning(self, title, literal(error_text(e)))
                 continue
             except StoreError as e:
-                QMessageBox.warning(self, tr("dialog.error"), error_text(e))
+                QMessageBox.warning(self, tr("dialog.error"), literal(error_text(e)))
                 return None
             if not in_use:
                 return name
             yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
             answer = QMessageBox.question(
-                self, title, tr("dataset.replace", name=name), yes | no, no
+                self, title, literal(tr("dataset.replace", name=name)), yes | no, no
             )
             return name if answer == yes else None
 
@@ -1030,8 +1041,8 @@ class ReviewPanel(QWidget):
             accepted=s.accepted,
             new=new,
         )
-        box = QMessageBox(
-            QMessageBox.Icon.Information, tr("action.make_dataset"), text, parent=self
+        box = plain(
+            QMessageBox(QMessageBox.Icon.Information, tr("action.make_dataset"), text, parent=self)
         )
         tune = box.addButton(tr("dataset.tune_now"), QMessageBox.ButtonRole.AcceptRole)
         box.addButton(QMessageBox.StandardButton.Close)
@@ -1042,7 +1053,7 @@ class ReviewPanel(QWidget):
     def show_dataset_failed(self, error: object) -> None:
         self.actions_by_name["make_dataset"].setEnabled(True)
         self.status.setText("")
-        QMessageBox.warning(self, tr("dialog.error"), error_text(error))
+        QMessageBox.warning(self, tr("dialog.error"), literal(error_text(error)))
 
 
 def _text_height(view: ReviewView, lines: int) -> int:

@@ -80,24 +80,24 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
     "undo.fix": ("Fix “{old}” → “{text}”", "改正“{old}”→“{text}”"),
     "undo.alternative": ("Pick “{text}”", "选用“{text}”"),
     "undo.replace": (
-        "Fix “{old}” → “{text}” elsewhere ({n} of {count})",
-        "其他处改正“{old}”→“{text}”（第 {n} 处，共 {count} 处）",
+        "Fix “{old}” → “{text}” in {count} other place(s)",
+        "其余 {count} 处改正“{old}”→“{text}”",
     ),
     "review.fix_all": (
         "Also change {count} other occurrence(s) of “{old}” to “{text}”",
         "其余 {count} 处“{old}”也改为“{text}”",
     ),
     "review.fixed_all": (
-        "Fixed {count} other occurrence(s) of “{old}” → “{text}” (each can be undone)",
-        "已将其余 {count} 处“{old}”改为“{text}”（每处都可撤销）",
+        "Fixed {count} other occurrence(s) of “{old}” → “{text}” (one Undo takes them all back)",
+        "已将其余 {count} 处“{old}”改为“{text}”（撤销一次即全部恢复）",
     ),
     "review.fix_all_delete": (
         "Also delete {count} other occurrence(s) of “{old}”",
         "其余 {count} 处“{old}”也删除",
     ),
     "review.fixed_all_delete": (
-        "Deleted {count} other occurrence(s) of “{old}” (each can be undone)",
-        "已删除其余 {count} 处“{old}”（每处都可撤销）",
+        "Deleted {count} other occurrence(s) of “{old}” (one Undo takes them all back)",
+        "已删除其余 {count} 处“{old}”（撤销一次即全部恢复）",
     ),
     "undo.revert": ("Revert to model output", "恢复为模型输出"),
     "review.unsaved": ("Not saved yet: {message}", "尚未保存：{message}"),

@@ -40,6 +40,7 @@ class ReviewView(TranscriptView):
         else:
             lo = hi = self._committed_end
         cursor = QTextCursor(self.document())
+        cursor.beginEditBlock()  # laid out once, not after each character (1 ms each)
         cursor.setPosition(lo)
         cursor.setPosition(hi, QTextCursor.MoveMode.KeepAnchor)
         cursor.removeSelectedText()
@@ -47,11 +48,13 @@ class ReviewView(TranscriptView):
         for char in chars:
             starts.append(cursor.position())
             self._insert(cursor, char)
+        cursor.endEditBlock()
         shift = cursor.position() - hi
         self._starts[first:stop] = starts
         self._chars[first:stop] = chars
-        for i in range(first + len(chars), len(self._starts)):
-            self._starts[i] += shift
+        if shift:  # (a comprehension: 42 000 starts, per segment replaced)
+            after = first + len(chars)
+            self._starts[after:] = [s + shift for s in self._starts[after:]]
         self._committed_end += shift
 
 

@@ -18,7 +18,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -37,7 +36,7 @@ from engine.tune.prepare import DataCheck, Issue
 
 from ..errors import error_text
 from ..i18n import tr
-from ..savedialog import save_target, write_error_text
+from ..savedialog import ask_save_file, write_error_text
 from . import strings  # noqa: F401  (registers the strings used below)
 
 __all__ = ["CheckPanel", "detail_text", "issue_text", "report_text"]
@@ -243,28 +242,11 @@ class CheckPanel(QWidget):
         self.listed.show()
 
     def _ask_report_path(self, title: str, sources: Sequence[str]) -> Path | None:
-        """The report's file, from the Save dialog (beside the data, a suffix added as the
-        transcripts' Save dialog adds one); None when cancelled, refused or not to replace."""
+        """The report's file, beside the data; never one of the data files the check read."""
         first = Path(sources[0]) if sources else Path("data")
-        start = first.with_name(f"{first.stem}-check.tsv")
-        filters = [f"{fmt.upper()} (*.{fmt})" for fmt in _REPORT_DELIMITERS]
-        path, chosen = QFileDialog.getSaveFileName(self, title, str(start), ";;".join(filters))
-        if not path:
-            return None
-        # a name without a known suffix gets the chosen type's (none chosen: TSV, the first)
-        target = save_target(path, chosen or filters[0], tuple(_REPORT_DELIMITERS))
-        if any(_same_file(target, Path(s)) for s in sources):
-            QMessageBox.warning(self, title, tr("tune.check.report_over_source", path=str(target)))
-            return None
-        # The dialog asked about the name as typed; the suffix added since may name a file.
-        if target != Path(path) and target.exists():
-            yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
-            asked = QMessageBox.question(
-                self, title, tr("dialog.replace_file", path=str(target)), yes | no, no
-            )
-            if asked != yes:
-                return None
-        return target
+        start = str(first.with_name(f"{first.stem}-check.tsv"))
+        formats = tuple(_REPORT_DELIMITERS)
+        return ask_save_file(self, title, start, formats, sources, "tune.check.report_over_source")
 
     def ready(self) -> bool:
         """Checked, nothing blocking, and every warning accepted."""
@@ -280,14 +262,6 @@ class CheckPanel(QWidget):
         self.vocab_button.setVisible(unknown)
         self.next_button.setEnabled(self.ready())
         self.ready_changed.emit(self.ready())
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether both name one existing file (by a link or case-folding too)."""
-    try:
-        return a.samefile(b)
-    except OSError:
-        return False
 
 
 def _escape(text: str) -> str:

@@ -18,7 +18,7 @@ from engine.model import CONVERT_MIN_BYTES
 
 __all__ = ["main"]
 
-# Shared by the subcommands that load a model (transcribe, evaluate).
+# Shared by the subcommands that load a model (transcribe, evaluate, export, embed).
 ALLOW_PICKLE_HELP = (
     "load a model folder whose only weights are pytorch_model.bin: a pickle, which can run code"
     " when read; only for a folder from a source you trust (safetensors are always preferred)"

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import ALLOW_PICKLE_HELP
+
 __all__ = ["add_parser", "run"]
 
 
@@ -26,6 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument("--format", choices=("npy", "parquet"), default="npy")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--allow-pickle", action="store_true", help=ALLOW_PICKLE_HELP)
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -65,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.model}: embeddings come from the layers of a wav2vec2-family (CTC) "
                 "model and this is a Whisper model; give a CTC model's folder or Hub id"
             )
-        model = load_model(args.model, LoadOptions(device=args.device, backend="torch"))
+        load = LoadOptions(device=args.device, backend="torch", allow_pickle=args.allow_pickle)
+        model = load_model(args.model, load)
         # Once, as the option it is, rather than as each file's failure.
         layers = int(model.model.config.num_hidden_layers)
         if not -layers - 1 <= args.layer <= layers:

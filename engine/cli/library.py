@@ -4,6 +4,7 @@ writes one as edited, in Simplified or Traditional script."""
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -12,13 +13,21 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from engine.library.store import Store
 
-__all__ = ["add_parser", "check_transcript_id", "run"]
+__all__ = ["add_parser", "check_transcript_id", "one_line", "run"]
 
 # SQLite's INTEGER: a signed 64-bit number. sqlite3 refuses a larger one (OverflowError)
 # before any look-up, so an id outside it is checked here.
 _SQLITE_INTEGERS = range(-(2**63), 2**63)
 # The files of a store: its database and those SQLite keeps beside it.
 _STORE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+# What a terminal acts on rather than shows, in text a listing prints (a title, a search): C0
+# and C1 controls (a newline began a fake row, ESC a colour or a terminal command), the line
+# and paragraph separators, and the bidirectional marks, embeddings, overrides and isolates
+# (U+202E showed the rest of the line backwards).
+_UNSHOWN = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def add_parser(subparsers) -> None:
@@ -76,6 +85,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def one_line(text: str) -> str:
+    """`text` as a listing prints it: each character `_UNSHOWN` matches as an escape that shows
+    it (a newline as \\n, ESC as \\x1b, U+202E as \\u202e), so that one item stays one line
+    and prints as it is stored."""
+
+    def escape(match: re.Match[str]) -> str:
+        c = match.group()
+        return _ESCAPES.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+    return _UNSHOWN.sub(escape, text)
+
+
 def _list(store: Store, query: str, script: str) -> None:
     """Every transcript matching `query` (all of them: a listing to read or grep, where a cut
     would hide the oldest without a word), one a line; when there are none a line on stderr
@@ -85,10 +106,11 @@ def _list(store: Store, query: str, script: str) -> None:
 
     rows = store.list_transcripts(query, limit=None)
     for t in rows:
-        title, preview = convert_text(t.title, script), convert_text(t.preview, script)
+        title, preview = (one_line(convert_text(x, script)) for x in (t.title, t.preview))
         print(f"{t.id:>5}  {local_time(t.updated_at)}  {t.edits:>4} edits  {title}  {preview}")
     if not rows:
-        said = f"no transcript contains “{query.strip()}”" if query.strip() else "no transcripts"
+        asked = one_line(query.strip())
+        said = f"no transcript contains “{asked}”" if asked else "no transcripts"
         print(said, file=sys.stderr)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -283,7 +284,8 @@ def run(args) -> int:
             model = _from_config(args.config, model)
         data, output = _from_config(args.config, data), _from_config(args.config, output)
         TuneConfig(model=model, data=data, output_dir=output).save(args.config)
-        print(f"wrote {args.config}; edit it, then run: tingxie-cli tune {args.config}")
+        command = f"tingxie-cli tune {shlex.quote(str(args.config))}"
+        print(f"wrote {args.config}; edit it, then run: {command}")
         return 0
     try:
         config = _load_config(args)

@@ -19,6 +19,7 @@ import errno
 import json
 import logging
 import re
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -108,8 +109,9 @@ class CorrectionSummary:
 
     @property
     def command(self) -> str:
-        """The CLI hand-off that tunes the model on this dataset."""
-        return f"tingxie-cli tune {self.config}"
+        """The CLI hand-off that tunes the model on this dataset, quoted for a shell (unquoted,
+        a folder with a space in its name was split in two)."""
+        return f"tingxie-cli tune {shlex.quote(str(self.config))}"
 
 
 def collect_clips(

@@ -19,6 +19,7 @@ import logging
 import os
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +50,9 @@ DB_NAME = "tingxie.db"
 # Setting this environment variable moves the data folder (tests, portable installs).
 DATA_DIR_ENV = "TINGXIE_DATA_DIR"
 _PREVIEW_CHARS = 80
+# Transcripts whose model output `Store.original` keeps: the one in review, and a few opened
+# before it, to go back to.
+_ORIGINALS_KEPT = 4
 # Longest search text taken: SQLite refuses LIKE patterns over 50 000 bytes (4 per character
 # at most, twice in a query), and a phrase of a few dozen characters already finds a transcript.
 MAX_QUERY_CHARS = 1000
@@ -386,7 +390,7 @@ class Store:
         # `--db=~/…` reaches here with the ~ (the shell expands it only at a word's start).
         self.path = Path(path).expanduser() if path is not None else default_path()
         self._lock = threading.RLock()
-        self._originals: dict[int, list[Segment]] = {}
+        self._originals: OrderedDict[int, list[Segment]] = OrderedDict()  # see `original`
         if self.path.is_dir():
             raise StoreError("store.is_folder", path=self.path, file=self.path / DB_NAME)
         if not create and not self.path.exists():
@@ -565,11 +569,17 @@ class Store:
         return tid
 
     def original(self, tid: int) -> list[Segment]:
-        """The model's output as it was saved (edits never change it)."""
-        if tid not in self._originals:
+        """The model's output as it was saved (edits never change it). The last few read are
+        kept (every decision replays its transcript's edits on it), not all: a 3-hour one holds
+        ~12 MB, and a day of opening transcripts kept each of them."""
+        if tid in self._originals:
+            self._originals.move_to_end(tid)
+        else:
             with self._read() as conn:
                 _head(conn, tid)  # TranscriptNotFound for an unknown id
                 self._originals[tid] = _original(conn, tid)
+            while len(self._originals) > _ORIGINALS_KEPT:
+                self._originals.popitem(last=False)
         return list(self._originals[tid])
 
     def chain(self, tid: int) -> tuple[list[EditOp], int]:

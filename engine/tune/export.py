@@ -7,10 +7,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
+import reprlib
 import shutil
-from collections.abc import Sequence
+import types
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from engine.atomic import atomic_folder, atomic_write_text
 from engine.decode import CtcVocab
@@ -25,6 +29,7 @@ __all__ = [
     "adapter_usage",
     "describe_adapter",
     "read_card",
+    "record_problem",
     "save_adapter",
     "save_merged",
 ]
@@ -95,20 +100,64 @@ class ModelCard:
         atomic_write_text(folder / CARD_FILE, json.dumps(record, ensure_ascii=False))
 
 
+# The Python types of a JSON value each declared type of a saved record accepts. bool is left
+# out of the numbers (Python counts True an int; the card never writes one for a figure).
+_JSON_TYPES: dict[Any, tuple[type, ...]] = {
+    str: (str,),
+    int: (int,),
+    float: (int, float),
+    type(None): (type(None),),
+}
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a value read from JSON is of the declared type `hint`: str, int, float (finite),
+    None, a union of them, or tuple[X, ...] (a JSON list)."""
+    if get_origin(hint) is tuple:
+        return isinstance(value, list) and all(_fits(v, get_args(hint)[0]) for v in value)
+    if get_origin(hint) in (Union, types.UnionType):
+        return any(_fits(value, h) for h in get_args(hint))
+    if isinstance(value, bool) or not isinstance(value, _JSON_TYPES[hint]):
+        return False
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def record_problem(record: Mapping[str, Any], cls: type) -> str | None:
+    """What keeps `record`, read from a JSON file, from being a `cls` (a dataclass): a field
+    it lacks (one without a default), or the first value not of its field's declared type
+    (`_fits`); None when it can be one. A dataclass checks nothing itself: a card's
+    "cer_before": "0.25" failed only where it was formatted, which kept the app's window
+    from opening."""
+    hints = get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if f.name not in record:
+            if required:
+                return f"{f.name} is missing"
+        elif not _fits(record[f.name], hints[f.name]):
+            return f"{f.name} is {reprlib.repr(record[f.name])}, where {f.type} belongs"
+    return None
+
+
 def read_card(folder: Path) -> ModelCard | None:
-    """The card a tuned model was saved with; None for other checkpoints or an unreadable one.
-    A card from a newer Tingxie is read for the fields this one knows (the others are left
-    out), and one saved without the CER figures (not measured) reads them as None."""
+    """The card a tuned model was saved with; None for other checkpoints or an unreadable one
+    (not JSON, or a field of the wrong type: `record_problem`, logged with the file). A card
+    from a newer Tingxie is read for the fields this one knows (the others are left out), and
+    one saved without the CER figures (not measured) reads them as None."""
+    path = Path(folder) / CARD_FILE
     try:
-        record = json.loads((Path(folder) / CARD_FILE).read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"))
         known = {f.name for f in dataclasses.fields(ModelCard)}
         record = {"cer_before": None, "cer_after": None} | {
             k: v for k, v in record.items() if k in known
         }
-        record["normalization"] = tuple(record.get("normalization", ()))
-        return ModelCard(**record)
-    except (OSError, ValueError, TypeError, AttributeError):
+    except (OSError, ValueError, AttributeError):  # AttributeError: JSON but no object
         return None
+    problem = record_problem(record, ModelCard)
+    if problem is not None:
+        log.warning("%s: %s; the card is not used until that field is corrected", path, problem)
+        return None
+    return ModelCard(**record | {"normalization": tuple(record.get("normalization", ()))})
 
 
 def _base_folder(base_model: str) -> Path | None:

@@ -47,7 +47,7 @@ from engine.errors import TingxieError
 from .config import TuneConfig
 from .data import Example
 from .events import Evaluated
-from .export import CARD_FILE, ModelCard, read_card
+from .export import CARD_FILE, ModelCard, read_card, record_problem
 from .prepare import combine_sources
 from .wire import WireError, decode
 
@@ -398,12 +398,15 @@ class JobFolder:
 
     @property
     def spec(self) -> JobSpec:
-        """What job.json says (one of `UNREADABLE` when it cannot be read); what a newer
-        Tingxie added to it is left out."""
+        """What job.json says (one of `UNREADABLE` when it cannot be read, a field missing or
+        of the wrong type included: `record_problem`); what a newer Tingxie added to it is
+        left out."""
         data = self._read_record()
-        data = {f.name: data[f.name] for f in fields(JobSpec)}
-        data["sources"] = tuple(data["sources"])
-        return JobSpec(**data)
+        data = {f.name: data[f.name] for f in fields(JobSpec) if f.name in data}
+        problem = record_problem(data, JobSpec)
+        if problem is not None:
+            raise ValueError(f"{self.path / 'job.json'}: {problem}")
+        return JobSpec(**data | {"sources": tuple(data["sources"])})
 
     def _read_record(self) -> dict[str, Any]:
         """job.json as written, with any keys a newer Tingxie added (`UNREADABLE` if not)."""

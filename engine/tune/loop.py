@@ -266,7 +266,12 @@ class Job:
         )
         from engine.registry import UnsupportedModelError, family_for
 
-        path = resolve_model(self.cfg.model, allow_pickle=self.cfg.allow_pickle)
+        try:
+            path = resolve_model(self.cfg.model, allow_pickle=self.cfg.allow_pickle)
+        except ModelLoadError as e:  # worded for a job: its setting, not a CLI option
+            if e.code != "model.pickle_only":
+                raise
+            raise JobError("tune.pickle_only", **e.params) from e
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
         try:
             family = family_for(config.get("model_type", "?"))
