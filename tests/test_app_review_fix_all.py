@@ -90,6 +90,18 @@ def test_replace_ops_apply_in_order_with_shifting_indices():
 # ---- the page ------------------------------------------------------------------------------
 
 
+def open_panel(qtbot, store: Store, segments: list[Segment]) -> ReviewPanel:
+    """A shown Review page on `segments`, added to `store`, doubtful below 0.5."""
+    tid = store.add_transcript(segments)
+    p = ReviewPanel(store, FakePlayer())
+    qtbot.addWidget(p)
+    p.show()
+    qtbot.waitExposed(p)
+    p.confidence_bar.spin.setValue(0.5)
+    p.open(tid)
+    return p
+
+
 @pytest.fixture
 def panel(qtbot, tmp_path: Path):
     store = Store(tmp_path / "data" / "tingxie.db")
@@ -99,14 +111,7 @@ def panel(qtbot, tmp_path: Path):
         seg(1, "公圆里人很多", 2.0),
         seg(2, "明天还去公圆吗", 4.0),
     ]
-    tid = store.add_transcript(segments)
-    p = ReviewPanel(store, FakePlayer())
-    qtbot.addWidget(p)
-    p.show()
-    qtbot.waitExposed(p)
-    p.confidence_bar.spin.setValue(0.5)
-    p.open(tid)
-    yield p
+    yield open_panel(qtbot, store, segments)
     store.close()
 
 

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 import test_app_window
-from app_fakes import FakePlayer
+from test_app_review_fix_all import open_panel
 from test_app_window import _loaded
 
-from app.review.page import ReviewPanel
 from engine.library import script
 from engine.library.store import EditSession, Store
 from engine.results import Alternative, Char, Segment
@@ -47,17 +46,6 @@ def store(tmp_path: Path):
         yield s
 
 
-def _panel(qtbot, store: Store, segments: list[Segment]) -> ReviewPanel:
-    tid = store.add_transcript(segments)
-    p = ReviewPanel(store, FakePlayer())
-    qtbot.addWidget(p)
-    p.show()
-    qtbot.waitExposed(p)
-    p.confidence_bar.spin.setValue(0.5)
-    p.open(tid)
-    return p
-
-
 class _Calls:
     """Counts the calls of a method patched on its class, and passes them on."""
 
@@ -81,7 +69,7 @@ def test_fix_all_is_one_undo_step_with_one_replay_and_one_save(qtbot, store, mon
     back. Now the places change together, undone together, as an editor's Replace All."""
     segments = [seg(0, "我们去公圆", doubtful=(3, 4))]
     segments += [seg(i, "他说公圆很大") for i in range(1, 30)]
-    panel = _panel(qtbot, store, segments)
+    panel = open_panel(qtbot, store, segments)
     panel.fix_span("公园")
     assert panel.fix_all_action.isEnabled()
     steps = panel.undo_stack.count()
@@ -112,7 +100,7 @@ def test_a_decision_in_traditional_converts_only_the_segment_it_changed(qtbot, s
     """Old: every decision, undo and redo converted every segment again (OpenCC on each
     character and alternative): 1.3 s each on a 3-hour transcript."""
     segments = [seg(i, "头发发展了", doubtful=(1,) if i % 2 else ()) for i in range(40)]
-    panel = _panel(qtbot, store, segments)
+    panel = open_panel(qtbot, store, segments)
     panel.script_box.setCurrentIndex(panel.script_box.findData("traditional"))
     converted = _Calls(monkeypatch, script, "convert_pieces")  # once per segment converted
     panel.accept_span()
@@ -129,7 +117,7 @@ def test_a_decision_in_traditional_converts_only_the_segment_it_changed(qtbot, s
 
 
 def test_the_converted_segments_follow_a_new_script_and_a_new_transcript(qtbot, store):
-    panel = _panel(qtbot, store, [seg(0, "头发", doubtful=(0,))])
+    panel = open_panel(qtbot, store, [seg(0, "头发", doubtful=(0,))])
     panel.script_box.setCurrentIndex(panel.script_box.findData("traditional"))
     assert panel._shown[0].text == "頭髮"
     panel.script_box.setCurrentIndex(panel.script_box.findData("original"))

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from disk_faults import fsync_full_at
 from test_corrections import make_segments
 
 import engine.atomic
@@ -238,15 +239,8 @@ def test_the_formats_of_one_input_are_all_new_or_none(tmp_path, monkeypatch):
     txt, js = tmp_path / "a.txt", tmp_path / "a.json"
     txt.write_text("OLD TXT\n", encoding="utf-8")
     js.write_text('{"old": true}\n', encoding="utf-8")
-    real, synced = os.fsync, []
-
-    def fsync(fd):
-        synced.append(fd)
-        if len(synced) == 2:  # the second file: the disk is full
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real(fd)
-
-    monkeypatch.setattr(engine.atomic.os, "fsync", fsync)
+    real = os.fsync
+    monkeypatch.setattr(engine.atomic.os, "fsync", fsync_full_at(2))  # the second file
     with pytest.raises(OutputError) as e:
         _write_all(make_segments(), [txt, js], _INFO)
     assert txt.read_text(encoding="utf-8") == "OLD TXT\n"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from app_fakes import tone
+from disk_faults import fsync_full_at
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
@@ -537,18 +538,10 @@ def test_the_formats_of_a_watched_recording_are_all_new_or_none(
     _look(watcher)
     failed = []
     watcher.export_failed.connect(lambda target, error: failed.append((target, error)))
-    real, synced = os.fsync, []
-
-    def fsync(fd):
-        synced.append(fd)
-        if len(synced) == 3:  # the third format: the disk is full
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real(fd)
-
     info = TranscriptionInfo(queued[0], 2.0, 16_000, "fake", "cpu", "fp32", "eager", "mp")
     again = [Segment(0, 0.0, 0.9, (Char("再", 0.0, 0.4, 0.9), Char("见", 0.5, 0.9, 0.9)))]
     with monkeypatch.context() as disk:
-        disk.setattr(engine.atomic.os, "fsync", fsync)
+        disk.setattr(engine.atomic.os, "fsync", fsync_full_at(3))  # the third format
         watcher.transcribed(queued[0], again, info)
     assert [p.read_text(encoding="utf-8") for p in names] == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
