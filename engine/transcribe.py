@@ -292,10 +292,13 @@ class SpanDecoder:
     last chunk. The live finals (engine.twopass) use it: a first span after minutes of silence
     was otherwise decoded whole at its first pause, while the audio waited.
 
-    The chunks run ahead go through the model one at a time where `transcribe` batches them;
-    on a CPU a chunk's output does not depend on its batch (checked bit for bit: torch fp32,
-    ONNX Runtime int8), so the characters are the same. Holds the audio from the next chunk's
-    start on: at most a chunk more than what arrived since.
+    The chunks run ahead go through the model one at a time where `transcribe` batches equal
+    lengths together. In torch fp32 and ONNX Runtime int8 a chunk's output does not depend on
+    its batch (checked bit for bit), so the characters are the same; in bf16 on a CPU with AMX
+    it can differ in the last bits (~0.005 in a log-probability at some lengths, 2026-12-06),
+    enough to flip a near-tie: 6 of 187 segments of a 20-minute recording differed with the
+    tiny random test model. Holds the audio from the next chunk's start on: at most a chunk
+    more than what arrived since.
     """
 
     def __init__(self, transcriber: Transcriber, options: TranscribeOptions) -> None:

@@ -12,7 +12,9 @@ closed the segment: the first replaces its streamed characters, the others follo
 FunASR's 2pass mode and sherpa-onnx's two-pass recognizers replace theirs. So a recording's
 finals are its file transcript, segment for segment, as long as the stream cuts only at
 pauses: its own `max_segment_seconds` (PARTIAL_OPTIONS) is a safety limit far above any
-unbroken speech, since a cut there ends a decode where the file path decodes on.
+unbroken speech, since a cut there ends a decode where the file path decodes on. (Bit for
+bit in fp32 and ONNX Runtime int8; in bf16 a near-tie can fall the other way, see
+`engine.transcribe.SpanDecoder`.)
 
 Finals run inside `push`, in the caller's thread. A segment's whole chunks (20 s) run as
 they arrive, once no boundary can fall inside them, so its final decodes only the last chunk

@@ -188,9 +188,13 @@ def _is_mark_char(char: Char) -> bool:
     return bool(char.text) and all(is_mark(ch) for ch in char.text)
 
 
-def plan_cues(segments: Sequence[Segment], limits: CueLimits | None = None) -> list[Cue]:
+def plan_cues(
+    segments: Sequence[Segment], limits: CueLimits | None = None, end: float = math.inf
+) -> list[Cue]:
     """Subtitle cues for segments: every character in exactly one cue, in order; a cue starts
-    at its first character and ends at or after its last one, before the next cue starts."""
+    at its first character and ends at or after its last one, before the next cue starts, and
+    is held for reading no later than `end`, the recording's (players show a cue past the end
+    of a video as a frozen last frame, and some refuse the file)."""
     limits = limits or CueLimits()
     groups: list[tuple[tuple[Char, ...], ...]] = []
     speakers = []
@@ -204,10 +208,9 @@ def plan_cues(segments: Sequence[Segment], limits: CueLimits | None = None) -> l
     cues = []
     for n, lines in enumerate(groups):
         start, last, count = lines[0][0].start, lines[-1][-1], sum(map(len, lines))
-        following = groups[n + 1][0][0].start if n + 1 < len(groups) else math.inf
+        following = groups[n + 1][0][0].start if n + 1 < len(groups) else end
         readable = max(limits.min_seconds, count / limits.reading_chars_per_second)
-        end = max(last.end, min(start + readable, following))
-        cues.append(Cue(start, end, lines, speakers[n]))
+        cues.append(Cue(start, max(last.end, min(start + readable, following)), lines, speakers[n]))
     return cues
 
 
@@ -246,11 +249,14 @@ def _vtt_escaped(text: str) -> str:
 
 
 def _subtitles(
-    segments: Sequence[Segment], vtt: bool, names: Mapping[int, str] | None = None
+    segments: Sequence[Segment],
+    vtt: bool,
+    names: Mapping[int, str] | None = None,
+    end: float = math.inf,
 ) -> str:
     sep = "." if vtt else ","
     blocks = []
-    for n, cue in enumerate(plan_cues(segments), start=1):
+    for n, cue in enumerate(plan_cues(segments, end=end), start=1):
         times = f"{timestamp(cue.start, sep)} --> {timestamp(cue.end, sep)}"
         text = _vtt_escaped(cue.text) if vtt else cue.text
         blocks.append(f"{n}\n{times}\n{_voice(cue, vtt, names)}{text}\n")
@@ -322,7 +328,8 @@ def render(
     if fmt == "txt":
         return _txt(segments, speakers)
     if fmt in ("srt", "vtt"):
-        return _subtitles(segments, fmt == "vtt", speakers)
+        end = info.duration if info is not None and info.duration > 0 else math.inf
+        return _subtitles(segments, fmt == "vtt", speakers, end)
     if fmt == "json":
         return _json(segments, info, speakers)
     raise ValueError(f"format {fmt!r} is not supported; choose one of {', '.join(FORMATS)}")

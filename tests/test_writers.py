@@ -341,3 +341,16 @@ def test_write_all_writes_each_format_by_its_suffix_and_none_when_one_is_no_form
     assert write_all(SEGMENTS, paths, INFO) == paths
     for path, fmt in zip(paths, FORMATS, strict=True):
         assert path.read_text(encoding="utf-8") == render(SEGMENTS, fmt, INFO)
+
+
+def test_the_last_cue_is_not_held_past_the_end_of_the_recording():
+    """The last cue is held for reading (min_seconds) but, before, past the recording's end: a
+    3-hour file's last cue ended at 03:00:00.807. Held to the end now, never cut short of its
+    last character."""
+    last = seg(0, 9.0, "好的")  # speech to 9.35 s of a 9.8 s recording
+    info = replace(INFO, duration=9.8)
+    for fmt in ("srt", "vtt"):
+        timing = [line for line in render([last], fmt, info).splitlines() if "-->" in line]
+        assert timing[-1].endswith("00:00:09" + ("." if fmt == "vtt" else ",") + "800")
+    assert plan_cues([last], end=9.2)[-1].end == pytest.approx(9.35)  # its last character's end
+    assert plan_cues([last])[-1].end == pytest.approx(10.0)  # no length given: a second, as before
