@@ -275,3 +275,16 @@ def test_embed_checks_layer_once_before_the_files(tiny_model_dir, tmp_path, caps
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err == "error: --layer 5: this model has layers 0-2 (-1 = last)\n"
+
+
+def test_python_dash_m_engine_cli_runs_the_command_line():
+    """`python -m engine.cli` had no __main__: "No module named engine.cli.__main__"."""
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "--version"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("tingxie-cli ")
