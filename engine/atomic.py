@@ -38,13 +38,20 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return path
 
 
-def atomic_write_files(files: Sequence[tuple[Path, Callable[[BinaryIO], None]]]) -> None:
+def atomic_write_files(
+    files: Sequence[tuple[Path, Callable[[BinaryIO], None]]], replace: bool = True
+) -> None:
     """Write each (path, save) through `save(binary file)` into a synced temporary sibling,
     then move them all into place: on a failure (a full disk) none is new and the old files
     stay as they were. An existing file keeps its permissions. A symlink is followed: the
     file it points to is written and the link kept (as `staged_folder` does). The temporary
     names are short and hidden: one after a path's own would be too long for a file name where
-    that is not."""
+    that is not.
+
+    Without `replace`, no file there is ever replaced, not even one made by another process
+    after the caller looked (two runs writing one name at once): each is published by a hard
+    link, which fails where a name is taken; then FileExistsError names that path as given,
+    and none of `files` is new (`_link_all`)."""
     staged: list[tuple[str, Path]] = []
     try:
         for link, save in files:
@@ -57,11 +64,46 @@ def atomic_write_files(files: Sequence[tuple[Path, Callable[[BinaryIO], None]]])
                 save(f)
                 f.flush()
                 os.fsync(f.fileno())
-        for tmp, path in staged:
-            os.replace(tmp, path)
+        if replace:
+            for tmp, path in staged:
+                os.replace(tmp, path)
+        else:
+            _link_all(staged, [link for link, _ in files])
     finally:
         for tmp, _ in staged:
             Path(tmp).unlink(missing_ok=True)
+
+
+# A file system without hard links (FAT and exFAT memory cards, some network shares) refuses one
+# with these: there a file is published by `os.replace` after a look, guarded against all but
+# another writer at the same instant.
+_NO_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP)
+
+
+def _link_all(staged: list[tuple[str, Path]], named: list[Path]) -> None:
+    """Publish each staged (tmp, path) at `path` without replacing a file there: a hard link
+    to `tmp`, which the kernel refuses where the name is taken. When one is taken, those
+    linked are removed (they were made here, nothing was there) and FileExistsError names
+    the path as `named` gives it."""
+    linked: list[Path] = []
+    try:
+        for (tmp, path), name in zip(staged, named, strict=True):
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise FileExistsError(errno.EEXIST, "already exists", str(name)) from None
+            except OSError as e:
+                if e.errno not in _NO_LINKS:
+                    raise
+                if os.path.lexists(path):
+                    raise FileExistsError(errno.EEXIST, "already exists", str(name)) from e
+                os.replace(tmp, path)
+            linked.append(path)
+    except BaseException:
+        for path in linked:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
 
 
 def folder_problem(folder: Path) -> str | None:

@@ -39,6 +39,11 @@ from .audio import is_supported
 from .errors import TingxieError
 from .writers import FORMATS, json_text
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock (see `_locked`)
+    fcntl = None
+
 __all__ = [
     "STATE_FILE",
     "FolderWatch",
@@ -52,6 +57,7 @@ __all__ = [
 log = logging.getLogger("tingxie.watch")
 
 STATE_FILE = ".tingxie-watch.json"  # in the output folder (or the watched one): what was finished
+_LOCK_SUFFIX = ".lock"  # beside the state file, hidden as it is: held while one watch writes it
 # 3: by watched folder. 2: one folder's, keyed by the path in it. 1 (no "version"): keyed by the
 # path as the watched folder was typed.
 _STATE_VERSION = 3
@@ -461,23 +467,26 @@ class FolderWatch:
         one written since (it grew while transcribed, or while it waited in a queue) is done
         again. `base`: where its transcripts went, under the state file's folder (None: none
         were named), which `names` then keeps from the other files. What another watch wrote
-        into the state file is taken first (`_refresh`), then the state is written atomically;
-        raises OSError when it cannot be (a full disk): `path` is then not remembered, and is
+        into the state file is taken first (`_refresh`), then the state is written atomically,
+        both under the state's lock (`_locked`): two processes' watches writing one state file
+        (two folders written into one, the CLI's and the app's) each keep the other's files.
+        Raises OSError when it cannot be (a full disk): `path` is then not remembered, and is
         handed out again once it has settled again."""
         stamp = self._handed[path]  # kept until recorded: a failure may `release` it
         self._seen.pop(path, None)
         key = self._key(path)
-        self._refresh()
-        mine = self._mine
-        mine = _Finished({**mine.done, key: stamp}, dict(mine.names), dict(mine.marks))
-        if base is not None:
-            mine.names[key] = _relative(base, self.state_file.parent)
-            mark = _mark(path, stamp[0] // 2)
-            if mark is None:  # unread: a later version is taken for another recording
-                mine.marks.pop(key, None)
-            else:
-                mine.marks[key] = (stamp[0] // 2, mark)
-        self._save({**self._folders, self._id: mine})
+        with _locked(self.state_file):  # no other watch writes between the read and the write
+            self._refresh()
+            mine = self._mine
+            mine = _Finished({**mine.done, key: stamp}, dict(mine.names), dict(mine.marks))
+            if base is not None:
+                mine.names[key] = _relative(base, self.state_file.parent)
+                mark = _mark(path, stamp[0] // 2)
+                if mark is None:  # unread: a later version is taken for another recording
+                    mine.marks.pop(key, None)
+                else:
+                    mine.marks[key] = (stamp[0] // 2, mark)
+            self._save({**self._folders, self._id: mine})
         del self._handed[path]
 
     def _save(self, folders: dict[str, _Finished]) -> None:
@@ -500,6 +509,25 @@ class FolderWatch:
         stamp = self._handed.pop(path, None)
         if stamp is not None:
             self._held[path] = stamp
+
+
+@contextlib.contextmanager
+def _locked(state_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `state_file`'s lock file (hidden beside it, made once and
+    left) while the block runs: another watch, in this process or another, waits for it.
+    The kernel lets go when the process ends, by kill -9 too. Raises OSError when the lock
+    file cannot be made (the state could not be written either). Where there is no flock
+    (Windows) or the file system refuses locks (some network mounts), the block runs
+    unguarded: two watches writing one state there may each lose the other's last files,
+    which are then done again."""
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(state_file.with_name(state_file.name + _LOCK_SUFFIX), "a+b") as held:
+        if fcntl is not None:
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX)
+            except OSError as e:
+                log.debug("%s: cannot be locked (%s); written unguarded", state_file, e)
+        yield  # closing `held` lets the lock go
 
 
 def _folders_in(state: dict) -> dict[str, _Finished]:

@@ -354,16 +354,19 @@ def write_all(
     paths: Sequence[str | os.PathLike],
     info: TranscriptionInfo | None = None,
     speakers: Mapping[int, str] | None = None,
+    replace: bool = True,
 ) -> list[Path]:
     """Write one transcript in several formats (each by its file's suffix) together, through
     `atomic_write_files`: when one cannot be written (a full disk on the third), none is new
     and the files there stay as they were, so a folder never holds a mix of two versions. An
     OSError says why; a suffix that is no format raises ValueError before anything is
-    written. The CLI and the app's watch folders both write through this."""
+    written; without `replace`, a file there already raises FileExistsError naming it (none
+    written). The CLI and the app's watch folders both write through this."""
     files = [Path(p) for p in paths]
     texts = [render(segments, _format(p), info, speakers).encode("utf-8") for p in files]
     atomic_write_files(
-        [(p, lambda f, text=text: f.write(text)) for p, text in zip(files, texts, strict=True)]
+        [(p, lambda f, text=text: f.write(text)) for p, text in zip(files, texts, strict=True)],
+        replace=replace,
     )
     return files
 

@@ -377,3 +377,71 @@ def test_a_file_saved_over_a_symlink_is_written_where_it_points(tmp_path):
     atomic_write_files([(dangling, lambda f: f.write(b"b"))])
     assert dangling.is_symlink() and (tmp_path / "real" / "b.txt").read_bytes() == b"b"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.txt", "b.txt"]
+
+
+# ---- 8: two runs writing one transcript name at once ------------------------------------------
+
+
+def test_files_written_without_replacing_are_all_new_or_none_when_a_name_is_taken(tmp_path):
+    """Without `replace`, a file another writer made meanwhile is never replaced: the write
+    fails naming it as given, and none of the set is new."""
+    txt, srt = tmp_path / "a.txt", tmp_path / "a.srt"
+    srt.write_text("the other run's", encoding="utf-8")
+    with pytest.raises(FileExistsError) as e:
+        atomic_write_files([(p, lambda f: f.write(b"mine")) for p in (txt, srt)], replace=False)
+    assert e.value.filename == str(srt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.srt"]  # no a.txt, no temporary
+    assert srt.read_text(encoding="utf-8") == "the other run's"
+    srt.unlink()
+    atomic_write_files([(p, lambda f: f.write(b"mine")) for p in (txt, srt)], replace=False)
+    assert [p.read_bytes() for p in (txt, srt)] == [b"mine", b"mine"]
+
+
+def test_a_transcript_another_run_wrote_since_the_check_is_not_replaced(
+    tiny_model_dir, tmp_path, monkeypatch, capsys
+):
+    """`transcribe x/talk.wav --out o` and `transcribe y/talk.wav --out o` at once: both
+    found no o/talk.txt before their models ran, both said "wrote o/talk.txt", and the one
+    that ended last replaced the other's. Without --overwrite, a transcript made there since
+    the check is refused as one there before: named, and nothing of this input written."""
+    import numpy as np
+
+    import engine.cli.transcribe as transcribe
+    from engine.audio import write_wav
+    from engine.cli import main as cli
+
+    (tmp_path / "x").mkdir()
+    write_wav(tmp_path / "x" / "talk.wav", np.zeros(16_000, dtype=np.float32))
+    out = tmp_path / "o"
+    check = transcribe.check_new
+
+    def then_the_other_run_writes(targets, *args):
+        check(targets, *args)
+        (out / "talk.txt").write_text("the other run's", encoding="utf-8")
+
+    monkeypatch.setattr(transcribe, "check_new", then_the_other_run_writes)
+    args = ["transcribe", str(tmp_path / "x" / "talk.wav"), "--out", str(out),
+            "--format", "json,txt", "--model", str(tiny_model_dir), "--no-punctuation"]  # fmt: skip
+    assert cli(args) == 1
+    err = capsys.readouterr().err
+    assert f"{out / 'talk.txt'} already exists; add --overwrite" in err and "wrote" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["talk.txt"]  # no talk.json, no temporary
+    assert (out / "talk.txt").read_text(encoding="utf-8") == "the other run's"
+
+
+def test_without_hard_links_a_taken_name_is_still_refused(tmp_path, monkeypatch):
+    """A memory card's FAT has no hard links (EPERM): a name taken is still refused, one free
+    is written."""
+
+    def no_links(source, target):
+        raise PermissionError(errno.EPERM, "Operation not permitted", source)
+
+    monkeypatch.setattr(engine.atomic.os, "link", no_links)
+    txt, srt = tmp_path / "a.txt", tmp_path / "a.srt"
+    srt.write_text("the other run's", encoding="utf-8")
+    with pytest.raises(FileExistsError):
+        atomic_write_files([(p, lambda f: f.write(b"mine")) for p in (txt, srt)], replace=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.srt"]
+    srt.unlink()
+    atomic_write_files([(p, lambda f: f.write(b"mine")) for p in (txt, srt)], replace=False)
+    assert [p.read_bytes() for p in (txt, srt)] == [b"mine", b"mine"]

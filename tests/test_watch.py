@@ -389,3 +389,80 @@ def test_watch_transcribes_files_written_while_it_runs(tiny_model_dir, tmp_path)
     assert again.returncode == 0, again.stderr
     assert "0 files to do" in again.stderr and "wrote" not in again.stderr
     assert (out / "meeting" / "call.json").stat().st_mtime_ns == written
+
+
+# -- two processes writing one state file ---------------------------------------------------------
+
+# One process's watch: marks each file of its folder finished once the test says go.
+_FINISHER = """
+import sys, time
+from pathlib import Path
+from engine.watch import FolderWatch, WatchOptions, WatchSpec
+folder, out, go = sys.argv[1:4]
+spec = WatchSpec(folder, out=out)
+watch = FolderWatch(folder, spec.state_file, WatchOptions(settle_seconds=0), spec=spec)
+watch.ready()
+files = watch.ready()
+print("ready", flush=True)
+while not Path(go).exists():
+    time.sleep(0.01)
+for path in files:
+    watch.done(path, spec.base(path, watch.names(path), watch.own(path)))
+"""
+
+
+def test_two_processes_finishing_files_into_one_state_file_keep_all_of_them(tmp_path):
+    """Two watches in two processes (two folders written into one output folder, the CLI's
+    and the app's) read, changed and wrote the state file unguarded: each write dropped what
+    the other had written since its read (300 files finished, 174 kept) and a restart did the
+    lost ones again. The state's lock keeps every one."""
+    n = 120
+    folders = [tmp_path / name for name in ("phone", "recorder")]
+    for folder in folders:
+        _recordings(folder, *(f"{folder.name}{i:03d}.wav" for i in range(n)))
+    out, go = tmp_path / "out", tmp_path / "go"
+    finishers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _FINISHER, str(f), str(out), str(go)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for f in folders
+    ]
+    assert [p.stdout.readline() for p in finishers] == ["ready\n"] * 2
+    go.touch()  # both start at once
+    for p in finishers:
+        p.communicate(timeout=300)
+    assert [p.returncode for p in finishers] == [0, 0]
+    state = json.loads((out / STATE_FILE).read_text(encoding="utf-8"))
+    assert sorted(len(f["done"]) for f in state["folders"].values()) == [n, n]
+    options = WatchOptions(settle_seconds=0)
+    assert [FolderWatch(f, out / STATE_FILE, options).pending() for f in folders] == [0, 0]
+
+
+def test_finishing_a_file_holds_the_state_lock_from_its_read_to_its_write(tmp_path, monkeypatch):
+    """What another process's watch meets while this one finishes a file: the state's lock
+    held from reading the state to writing it, let go after."""
+    import fcntl
+
+    _recordings(tmp_path / "in", "a.wav")
+    (tmp_path / "out").mkdir()
+    spec = WatchSpec(str(tmp_path / "in"), out=str(tmp_path / "out"))
+    watch = FolderWatch(spec.folder, spec.state_file, WatchOptions(settle_seconds=0))
+    lock = spec.state_file.with_name(STATE_FILE + ".lock")
+
+    def locked() -> bool:
+        with open(lock, "a+b") as other:
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            return False
+
+    seen = []
+    refresh, save = FolderWatch._refresh, FolderWatch._save
+    monkeypatch.setattr(FolderWatch, "_refresh", lambda w: seen.append(locked()) or refresh(w))
+    monkeypatch.setattr(FolderWatch, "_save", lambda w, f: seen.append(locked()) or save(w, f))
+    (a,) = _settled(watch)
+    watch.done(a, spec.base(a, watch.names(a)))
+    assert seen[-2:] == [True, True] and not locked()

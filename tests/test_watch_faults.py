@@ -203,7 +203,7 @@ def test_a_watch_entry_that_does_not_read_is_skipped_kept_and_told(qtbot, tmp_pa
     ini = _settings_file(tmp_path, [good, None, year, docx])
     prefs = settings.Settings(settings.open_settings(ini))
     assert prefs.prefs.watch_folders == (WatchSpec(**good),)
-    prefs.set(threshold=0.5)  # any change saves every preference
+    prefs.set(threshold=0.5)  # another preference must not erase them
     assert json.loads(settings.open_settings(ini).value("watch_folders")) == [
         good, None, year, docx,
     ]  # fmt: skip
@@ -545,8 +545,8 @@ def test_the_formats_of_a_watched_recording_are_all_new_or_none(
         watcher.transcribed(queued[0], again, info)
     assert [p.read_text(encoding="utf-8") for p in names] == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [STATE_FILE, "talk.wav", *(p.name for p in names)]
-    )  # no temporary file left
+        [STATE_FILE, f"{STATE_FILE}.lock", "talk.wav", *(p.name for p in names)]
+    )  # no temporary file left (the state's lock file is kept)
     assert _state(tmp_path) == done  # the resumed version is not remembered
     ((target, error),) = failed  # told once, not once per format
     assert error.code == "transcribe.watch_write_failed"

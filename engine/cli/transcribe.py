@@ -283,19 +283,26 @@ def folder_in_the_way(targets: Iterable[Path], instead: str) -> str | None:
     return None if folder is None else f"{folder}: that is a folder; {instead}"
 
 
-def check_new(
-    targets: list[Path], instead: str = "write the transcripts to another folder with --out DIR"
-) -> None:
+# The other way out of a transcript name already taken (`check_new`).
+_ANOTHER_FOLDER = "write the transcripts to another folder with --out DIR"
+
+
+def check_new(targets: list[Path], instead: str = _ANOTHER_FOLDER) -> None:
     """Refuse to replace a file that was there before this run (an earlier run's transcript,
     or the user's own notes named like one), before the model runs; --overwrite allows it.
     `instead`: the other way out (`library --export`: another FILE)."""
     there = [t for t in targets if t.exists()]
     if there:
-        verb = "already exists" if len(there) == 1 else "already exist"
-        raise OutputError(
-            f"{', '.join(map(str, there))} {verb}; add --overwrite to replace "
-            f"{'it' if len(there) == 1 else 'them'}, or {instead}"
-        )
+        raise _already_there(there, instead)
+
+
+def _already_there(there: list[Path], instead: str) -> OutputError:
+    """`check_new`'s refusal of the files `there`."""
+    verb = "already exists" if len(there) == 1 else "already exist"
+    return OutputError(
+        f"{', '.join(map(str, there))} {verb}; add --overwrite to replace "
+        f"{'it' if len(there) == 1 else 'them'}, or {instead}"
+    )
 
 
 def _check_targets(path: Path, targets: list[Path], inputs: set[Path], overwrite: bool) -> None:
@@ -309,17 +316,24 @@ def _check_targets(path: Path, targets: list[Path], inputs: set[Path], overwrite
         check_new(targets)
 
 
-def _write_all(segments: list[Segment], targets: list[Path], info: TranscriptionInfo) -> list[Path]:
-    """Write the transcripts of one input together (engine.writers.write_all): when one
-    cannot be (a full disk), none is new and those there stay as they were, which the failure
-    says, naming the files and what to do."""
+def _write_all(
+    segments: list[Segment], targets: list[Path], info: TranscriptionInfo, overwrite: bool = True
+) -> list[Path]:
+    """Write the transcripts of one input together (engine.atomic.atomic_write_files): when
+    one cannot be (a full disk), none is new and those there stay as they were, which the
+    failure says, naming the files and what to do. Without `overwrite`, a file made there
+    since `check_new` looked (another run writing the same name at once) is not replaced
+    either: the same refusal, nothing of this input written."""
     try:
-        return write_all(segments, targets, info)
+        write_all(segments, targets, info, replace=overwrite)
+    except FileExistsError as e:
+        raise _already_there([Path(e.filename)], _ANOTHER_FOLDER) from e
     except OSError as e:
         raise OutputError(
             f"{', '.join(map(str, targets))}: could not be written ({e.strerror or e}), so "
             "none was changed; free some space, or choose a writable folder with --out DIR"
         ) from e
+    return targets
 
 
 def _transcribe_one(
@@ -330,6 +344,7 @@ def _transcribe_one(
     fmts: list[str],
     punctuator: Punctuator | None = None,
     speakers: SpeakerOptions | None = None,
+    overwrite: bool = True,
 ) -> list[Path]:
     stream, info = transcriber.transcribe(path, options)
     segments: list[Segment] = []
@@ -352,7 +367,7 @@ def _transcribe_one(
         segments = _with_speakers(path, segments, speakers)
     # No punctuator (--no-punctuation): the characters alone, Whisper's own marks left out.
     segments = punctuator.punctuate(segments) if punctuator else without_marks(segments)
-    return _write_all(segments, _targets(base, fmts), info)
+    return _write_all(segments, _targets(base, fmts), info, overwrite)
 
 
 def _with_speakers(path: Path, segments: list[Segment], options: SpeakerOptions) -> list[Segment]:
@@ -630,7 +645,14 @@ def _transcribe_all(
             if args.out is not None or path.is_file():  # no folder made for a missing input
                 _check_folder(base.parent)
             written = _transcribe_one(
-                transcriber, path, options, base, args.format, punctuator, args.speakers
+                transcriber,
+                path,
+                options,
+                base,
+                args.format,
+                punctuator,
+                args.speakers,
+                args.overwrite,
             )
         except Exception as e:  # one bad file must not stop the others
             log.debug("failed on %s", path, exc_info=True)
