@@ -543,6 +543,10 @@ ZH: dict[str, str] = {
     "store.query_too_long": (
         "搜索文字长 {length} 个字符；请最多搜索 {limit} 个字符（其中的一句话就足以找到它）"
     ),
+    "store.changed_elsewhere": (
+        "{path}：第 {id} 篇转写在此打开后已在另一个窗口或用 tingxie-cli 修改，"
+        "这里的修改未覆盖它；已按转写库中的内容重新载入：请再做一次修改"
+    ),
     "store.no_transcript": (
         "{path}：第 {id} 篇转写已不在转写库中（已在另一个窗口或用 tingxie-cli 删除）；"
         "请从转写库的列表中另选一篇"

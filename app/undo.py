@@ -3,7 +3,8 @@
 Each command moves the session to a state it was in: the session saves every move to the store
 at once, so undo and redo are autosaved too. A failed save (full or read-only disk) leaves the
 change in effect in memory; the command reports the `StoreError` through `on_saved` and the next
-change saves everything.
+change saves everything. A save refused because the transcript was deleted elsewhere
+(TranscriptNotFound) or changed elsewhere is reported the same way: the page closes or reloads it.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from collections.abc import Callable, Sequence
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from engine.library.review import EditOp
-from engine.library.store import EditSession, StoreError
+from engine.library.store import EditSession, StoreError, TranscriptNotFound
 
 from .i18n import Message
 
 __all__ = ["EditCommand", "HeadCommand", "RenameSpeakerCommand", "retranslate"]
 
 # Called after every change with the save error, or None when everything is saved.
-Saved = Callable[[StoreError | None], None]
+Saved = Callable[[StoreError | TranscriptNotFound | None], None]
 
 
 class _Worded(QUndoCommand):
@@ -59,7 +60,7 @@ class HeadCommand(_Worded):
     def _move(self, ops: tuple[EditOp, ...], head: int) -> None:
         try:
             self.session.restore(ops, head)
-        except StoreError as e:
+        except (StoreError, TranscriptNotFound) as e:
             self._on_saved(e)
             return
         self._on_saved(None)
@@ -93,7 +94,7 @@ class EditCommand(_Worded):
     def _move(self, move: Callable[[], None]) -> None:
         try:
             move()
-        except StoreError as e:
+        except (StoreError, TranscriptNotFound) as e:
             self._on_saved(e)
             return
         self._on_saved(None)

@@ -679,6 +679,11 @@ MESSAGES: dict[str, str] = {
         "the search text is {length} characters long; search for at most {limit} characters "
         "(a phrase from the passage is enough to find it)"
     ),
+    "store.changed_elsewhere": (
+        "{path}: transcript {id} was changed in another window or with tingxie-cli since it "
+        "was opened here, and this change was not saved over it; it has been reloaded as "
+        "stored: make your change again"
+    ),
     "store.no_transcript": (
         "{path}: transcript {id} is no longer in the library (deleted in another window or "
         "with tingxie-cli); choose one from the library's list"

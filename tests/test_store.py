@@ -15,7 +15,14 @@ import pytest
 
 from engine.library import store as store_mod
 from engine.library.review import EditOp
-from engine.library.store import SCHEMA_VERSION, EditSession, Store, StoreError, sha256_file
+from engine.library.store import (
+    SCHEMA_VERSION,
+    EditSession,
+    Store,
+    StoreError,
+    TranscriptNotFound,
+    sha256_file,
+)
 from engine.results import Alternative, Char, Segment, TranscriptionInfo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -394,3 +401,69 @@ def test_the_originals_kept_are_the_last_few_read(db: Store, monkeypatch):
     assert list(db._originals) == tids[-2:]
     assert db.original(tids[0]) == first
     assert list(db._originals) == [tids[-1], tids[0]]
+
+
+@pytest.fixture
+def two_windows(tmp_path: Path, monkeypatch) -> tuple[Store, Store]:
+    """Two connections to one library, as two app windows (or the app and tingxie-cli) have,
+    every time stamp distinct (a transcript stored again is told apart by its created_at)."""
+    stamps = (f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}.000+00:00" for i in range(3600))
+    monkeypatch.setattr(store_mod, "_now", lambda: next(stamps))
+    path = tmp_path / "data" / "tingxie.db"
+    with Store(path) as a, Store(path) as b:
+        yield a, b
+
+
+def test_a_session_never_writes_into_a_transcript_given_its_deleted_id(two_windows):
+    a, b = two_windows
+    tid = a.add_transcript(make_segments())
+    session = EditSession(a, tid)
+    a.original(tid)  # in a's cache
+    b.delete_transcripts([tid])
+    new = [
+        Segment(
+            0,
+            0.0,
+            0.4,
+            tuple(Char(t, 0.1 * i, 0.1 * i + 0.08, 0.9) for i, t in enumerate("新的录音")),
+        )
+    ]
+    assert b.add_transcript(new, title="new one") == tid  # SQLite gives the id again
+    with pytest.raises(TranscriptNotFound):
+        session.apply(EditOp(0, 1, 2, "甜", "fix"))
+    assert b.segments(tid) == new and b.history(tid) == []
+    assert b.list_transcripts()[0].preview == "新的录音"
+    assert a.segments(tid) == new  # not the deleted transcript's text from a's cache
+
+
+def test_a_session_refuses_to_save_over_a_change_made_elsewhere(two_windows):
+    a, b = two_windows
+    tid = a.add_transcript(make_segments())
+    mine, theirs = EditSession(a, tid), EditSession(b, tid)
+    theirs.apply(EditOp(1, 3, 5, "公圆", "fix"))
+    with pytest.raises(StoreError, match=r"changed in another window.*reloaded") as e:
+        mine.apply(EditOp(0, 1, 2, "甜", "fix"))
+    assert e.value.code == "store.changed_elsewhere"
+    assert b.chain(tid) == ([EditOp(1, 3, 5, "公圆", "fix")], 1)  # their edit stands
+    again = EditSession(a, tid)  # reloaded: the change is made again over theirs
+    again.apply(EditOp(0, 1, 2, "甜", "fix"))
+    assert a.chain(tid)[1] == 2 and theirs.segments[1].text == "我们去公圆"
+    with pytest.raises(StoreError, match="changed in another window"):
+        theirs.rename_speaker(0, "张三")  # names too: theirs read the chain before `again`
+    assert a.speaker_names(tid) == {}
+
+
+def test_a_session_saves_again_after_its_own_failed_save(db: Store):
+    """What a session read or saved last is what it compares: its own save that failed (a
+    full disk) changed nothing stored, and the next one saves both changes."""
+    tid = db.add_transcript(make_segments())
+    session = EditSession(db, tid)
+    session.apply(EditOp(0, 0, 1, "昨", "fix"))
+    session.rename_speaker(0, "张三")
+    pages = db._conn.execute("PRAGMA page_count").fetchone()[0]
+    db._conn.execute(f"PRAGMA max_page_count={pages}")
+    with pytest.raises(StoreError, match="the disk is full"):
+        session.apply(EditOp(1, 0, 5, "长" * 20000, "fix"))
+    db._conn.execute("PRAGMA max_page_count=1073741823")
+    session.restore(session.ops, 1)
+    assert db.chain(tid)[1] == 1 and db.speaker_names(tid) == {0: "张三"}

@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 from engine.audio import SAMPLE_RATE, AudioError
 from engine.library import corrections, review, script
 from engine.library.review import DoubtfulSpan, EditOp, ReviewOptions
-from engine.library.store import EditSession, Store, StoreError
+from engine.library.store import EditSession, Store, StoreError, TranscriptNotFound
 from engine.punctuation import is_mark, split_marks
 from engine.results import Alternative, Char, speaker_name, tidy_speaker_name
 
@@ -92,6 +92,12 @@ _RECOLOR_DELAY_MS = 150  # keys handled by the fix box rather than an action
 _TERM_CHARS = 12
 # The page's buttons: Tab reaches them, a click leaves the keys in the fix box.
 _BUTTON_FOCUS = Qt.FocusPolicy.TabFocus
+
+
+def _elsewhere(error: StoreError | TranscriptNotFound) -> bool:
+    """A save refused because another window or tingxie-cli deleted or changed the transcript:
+    the session no longer holds what is stored, and saving it again would fail the same way."""
+    return isinstance(error, TranscriptNotFound) or error.code == "store.changed_elsewhere"
 
 
 def marked(texts: Sequence[str], span_chars: Sequence[Char]) -> str:
@@ -489,7 +495,10 @@ class ReviewPanel(QWidget):
             return True
         try:
             self.session.flush()
-        except StoreError as e:
+        except (StoreError, TranscriptNotFound) as e:
+            if _elsewhere(e):  # closed (go on) or reloaded (stay: the change is to make again)
+                self._reload(self.session, e)
+                return self.session is None
             self._status.say(lambda error=e: tr("review.unsaved_kept", message=error_text(error)))
             return False
         self._saved(None)
@@ -728,7 +737,7 @@ class ReviewPanel(QWidget):
     def _play(self, start: float, end: float, *, sound: bool = True) -> None:
         """Play [start, end] with the context margin, its waveform shaded; without `sound`,
         only draw it (a span on screen before it is heard)."""
-        audio = self.store.audio_path(self.session.tid) if self.session else None
+        audio = self._audio_path()
         if audio is None:
             return
         lo, hi = review.audio_window(start, end, self.margin_spin.value())
@@ -739,14 +748,24 @@ class ReviewPanel(QWidget):
         else:
             self.player.preview(str(audio), lo, hi)
 
+    def _audio_path(self) -> Path | None:
+        """The open transcript's recording: None without one, or once deleted elsewhere (the
+        decision that found it so closes it)."""
+        if self.session is None:
+            return None
+        try:
+            return self.store.audio_path(self.session.tid)
+        except KeyError:
+            return None
+
     def _audio_loaded(self, start: float, samples: Any) -> None:
         """Draw the stretch read. Where the recording ends before the span starts (replaced by
         a shorter one), only context could be heard: say so."""
         self.waveform.show_audio(start, samples)
         ends = start + len(samples) / SAMPLE_RATE
-        if self._heard is None or self.session is None or ends >= self._heard[0]:
+        path = self._audio_path()
+        if self._heard is None or path is None or ends >= self._heard[0]:
             return
-        path = str(self.store.audio_path(self.session.tid))
         lo, hi = self._heard
         error = AudioError("audio.span_after_end", path=path, start=lo, end=hi, duration=ends)
         self._status.say(lambda: tr("review.play_failed", message=error_text(error)))
@@ -787,11 +806,32 @@ class ReviewPanel(QWidget):
         if self.spans:
             self._autoplay()
 
-    def _saved(self, error: StoreError | None) -> None:
+    def _saved(self, error: StoreError | TranscriptNotFound | None) -> None:
         if error is None:
             self._status.say(lambda: tr("review.saved"))
+        elif _elsewhere(error):
+            # Called inside the undo stack's push, undo or redo: the stack goes once they end.
+            QTimer.singleShot(0, partial(self._reload, self.session, error))
         else:
             self._status.say(lambda: tr("review.unsaved", message=error_text(error)))
+
+    def _reload(self, session: EditSession | None, error: StoreError | TranscriptNotFound) -> None:
+        """Show the transcript of `session` as stored now, since a save found it deleted (it
+        closes) or changed elsewhere (read again), and say which. Its undo history goes: its
+        steps return to states the store no longer holds. Nothing when another was opened."""
+        if session is None or session is not self.session:
+            return
+        self.player.stop()
+        fresh = None
+        if isinstance(error, StoreError):
+            try:
+                fresh = EditSession(self.store, session.tid)
+            except (StoreError, KeyError) as e:
+                error = e
+        if isinstance(error, KeyError):
+            error = StoreError("store.no_transcript", path=self.store.path, id=session.tid)
+        self._show_session(fresh)
+        self._status.say(lambda: error_text(error))
 
     def accept_span(self) -> None:
         """The span's text is right as it is (Ctrl+Enter). A fix typed over it in the box is
@@ -922,12 +962,13 @@ class ReviewPanel(QWidget):
         error = None
         try:
             self.session.rename_speaker(speaker, name)
-        except StoreError as e:
+        except (StoreError, TranscriptNotFound) as e:
             error = e
         names = self.session.speaker_names
         self._show_speaker_names()
         self._saved(error)
-        self.speakers_renamed.emit(self.session.tid, dict(names))
+        if error is None or not _elsewhere(error):  # else the name goes with the reload
+            self.speakers_renamed.emit(self.session.tid, dict(names))
 
     def revert_to(self, head: int) -> None:
         """Back to the state after `head` edits of the stored history, 0 being the model's

@@ -37,6 +37,7 @@ __all__ = [
     "EditSession",
     "Store",
     "StoreError",
+    "StoredState",
     "TranscriptNotFound",
     "TranscriptSummary",
     "default_path",
@@ -250,6 +251,24 @@ def _head(conn: sqlite3.Connection, tid: int) -> int:
     return row[0]
 
 
+def _names(stored: str) -> dict[int, str]:
+    """Speaker names as stored (JSON, whose keys are strings) by speaker number."""
+    return {int(k): v for k, v in json.loads(stored).items()}
+
+
+def _row(conn: sqlite3.Connection, tid: int, columns: str) -> tuple:
+    """`columns` of transcript `tid`; TranscriptNotFound when it is gone."""
+    row = conn.execute(f"SELECT {columns} FROM transcripts WHERE id=?", (tid,)).fetchone()
+    if row is None:
+        raise TranscriptNotFound(tid)
+    return row
+
+
+def _state(conn: sqlite3.Connection, tid: int) -> StoredState:
+    created, head, names = _row(conn, tid, "created_at, head, speaker_names")
+    return StoredState(created, tuple(_chain(conn, tid)), head, _names(names))
+
+
 def _edited(conn: sqlite3.Connection, tid: int) -> list[Segment]:
     return apply_edits(_original(conn, tid), _chain(conn, tid)[: _head(conn, tid)])
 
@@ -293,6 +312,19 @@ class TranscriptSummary:
     updated_at: str
     edits: int  # edits in effect
     preview: str  # the start of the edited text
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """A transcript's edits and speaker names as stored. A session saves over them only while
+    they are as it read or last saved them: another window, or tingxie-cli, may have changed
+    them since. `created_at` tells the transcript from a later one SQLite gave its id after a
+    delete (stamped to the millisecond, after the one deleted was opened)."""
+
+    created_at: str
+    ops: tuple[EditOp, ...]
+    head: int
+    speaker_names: Mapping[int, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,7 +422,8 @@ class Store:
         # `--db=~/…` reaches here with the ~ (the shell expands it only at a word's start).
         self.path = Path(path).expanduser() if path is not None else default_path()
         self._lock = threading.RLock()
-        self._originals: OrderedDict[int, list[Segment]] = OrderedDict()  # see `original`
+        # By id: (created_at, segments), see `original`.
+        self._originals: OrderedDict[int, tuple[str, list[Segment]]] = OrderedDict()
         if self.path.is_dir():
             raise StoreError("store.is_folder", path=self.path, file=self.path / DB_NAME)
         if not create and not self.path.exists():
@@ -571,21 +604,28 @@ class Store:
     def original(self, tid: int) -> list[Segment]:
         """The model's output as it was saved (edits never change it). The last few read are
         kept (every decision replays its transcript's edits on it), not all: a 3-hour one holds
-        ~12 MB, and a day of opening transcripts kept each of them."""
-        if tid in self._originals:
-            self._originals.move_to_end(tid)
-        else:
-            with self._read() as conn:
-                _head(conn, tid)  # TranscriptNotFound for an unknown id
-                self._originals[tid] = _original(conn, tid)
-            while len(self._originals) > _ORIGINALS_KEPT:
-                self._originals.popitem(last=False)
-        return list(self._originals[tid])
+        ~12 MB, and a day of opening transcripts kept each of them.
+        Each is kept with its transcript's created_at: another window may delete it, and SQLite
+        give its id to the next transcript stored."""
+        with self._read() as conn:
+            (created,) = _row(conn, tid, "created_at")
+            kept = self._originals.get(tid)
+            if kept is None or kept[0] != created:
+                kept = self._originals[tid] = (created, _original(conn, tid))
+        self._originals.move_to_end(tid)
+        while len(self._originals) > _ORIGINALS_KEPT:
+            self._originals.popitem(last=False)
+        return list(kept[1])
 
     def chain(self, tid: int) -> tuple[list[EditOp], int]:
         """The edits that can be in effect (in order) and how many of them are (the head)."""
         with self._read() as conn:
             return _chain(conn, tid), _head(conn, tid)
+
+    def state(self, tid: int) -> StoredState:
+        """What a session compares before it saves (`save_chain`'s `base`)."""
+        with self._read() as conn:
+            return _state(conn, tid)
 
     def segments(self, tid: int) -> list[Segment]:
         """The transcript as edited (its current state)."""
@@ -599,12 +639,17 @@ class Store:
         head: int,
         edited: Sequence[Segment] | None = None,
         speaker_names: Mapping[int, str] | None = None,
-    ) -> None:
-        """Make the stored edits equal `ops` with `head` in effect, in one transaction.
+        base: StoredState | None = None,
+    ) -> StoredState:
+        """Make the stored edits equal `ops` with `head` in effect, in one transaction; returns
+        the state saved.
 
         Stored edits from the first difference on are kept as superseded history, never deleted.
         `edited` (the result of `ops[:head]`, when the caller has it) saves replaying them;
-        `speaker_names`, when given, are saved in the same transaction.
+        `speaker_names`, when given, are saved in the same transaction. With `base` (what the
+        caller read or last saved) nothing is saved over a change made since elsewhere: a
+        transcript deleted, or deleted and its id given again, raises TranscriptNotFound, and
+        one changed StoreError (store.changed_elsewhere).
         """
         if not 0 <= head <= len(ops):
             raise ValueError(f"head={head}: must be between 0 and {len(ops)}")
@@ -612,7 +657,10 @@ class Store:
             edited = apply_edits(self.original(tid), ops[:head])
         now = _now()
         with self._write() as conn:
-            stored, old_head = _chain(conn, tid), _head(conn, tid)
+            now_stored = _state(conn, tid)
+            if base is not None:
+                _refuse_changed(self.path, tid, base, now_stored)
+            stored, old_head = now_stored.ops, now_stored.head
             same = 0
             while same < min(len(stored), len(ops)) and stored[same] == ops[same]:
                 same += 1
@@ -639,6 +687,8 @@ class Store:
             k = min(same, old_head, head)
             if old_head > k or head > k:
                 _index(conn, tid, edited)
+        names = now_stored.speaker_names if speaker_names is None else dict(speaker_names)
+        return StoredState(now_stored.created_at, tuple(ops), head, names)
 
     def add_edit(self, tid: int, op: EditOp) -> int:
         """Apply one edit after the current head (dropping anything undone); returns its seq."""
@@ -698,12 +748,8 @@ class Store:
         """The names given to a transcript's speakers (by Segment.speaker); the others are
         called 说话人 N (engine.results.speaker_name)."""
         with self._read() as conn:
-            row = conn.execute(
-                "SELECT speaker_names FROM transcripts WHERE id=?", (tid,)
-            ).fetchone()
-        if row is None:
-            raise TranscriptNotFound(tid)
-        return {int(k): v for k, v in json.loads(row[0]).items()}
+            (names,) = _row(conn, tid, "speaker_names")
+        return _names(names)
 
     def rename_speaker(self, tid: int, speaker: int, name: str) -> dict[int, str]:
         """Call `speaker` `name` everywhere in the transcript (an empty name gives back its
@@ -816,6 +862,15 @@ class Store:
         return [(n, Path(p), json.loads(s)) for n, p, s in rows]
 
 
+def _refuse_changed(path: Path, tid: int, base: StoredState, stored: StoredState) -> None:
+    """Raise when transcript `tid` as `stored` now is not as a session read or saved it
+    (`base`): its id given to another transcript, or its edits or names changed elsewhere."""
+    if stored.created_at != base.created_at:
+        raise TranscriptNotFound(tid)
+    if stored != base:
+        raise StoreError("store.changed_elsewhere", path=path, id=tid)
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -839,16 +894,18 @@ class EditSession:
 
     Memory is the truth while the transcript is open: when a write fails (full or read-only
     disk) the change stays in effect here, `StoreError` tells the caller, and the next change
-    or `flush()` saves everything still pending.
+    or `flush()` saves everything still pending. Another window's changes are never saved
+    over: a save finding the stored state changed since this session read it raises instead.
     """
 
     def __init__(self, store: Store, tid: int) -> None:
         self.store = store
         self.tid = tid
         self.original = store.original(tid)
-        self.ops, self.head = store.chain(tid)
+        self._stored = store.state(tid)  # what the store holds, as last read or saved here
+        self.ops, self.head = list(self._stored.ops), self._stored.head
         self.segments = apply_edits(self.original, self.ops[: self.head])
-        self.speaker_names = store.speaker_names(tid)
+        self.speaker_names = dict(self._stored.speaker_names)
         self.dirty = False
 
     def rename_speaker(self, speaker: int, name: str) -> None:
@@ -876,9 +933,13 @@ class EditSession:
 
     def flush(self) -> None:
         """Save the in-memory state (edits and speaker names); raises StoreError (and stays
-        dirty) when that fails."""
+        dirty) when that fails. Nothing changed elsewhere since it was read or last saved here
+        is saved over: StoreError (store.changed_elsewhere) asks for a new session, and
+        TranscriptNotFound says the transcript was deleted (its id maybe given again)."""
         self.dirty = True
-        self.store.save_chain(self.tid, self.ops, self.head, self.segments, self.speaker_names)
+        self._stored = self.store.save_chain(
+            self.tid, self.ops, self.head, self.segments, self.speaker_names, self._stored
+        )
         self.dirty = False
 
     def verified_pairs(self) -> list[VerifiedPair]:
