@@ -459,6 +459,10 @@ ZH: dict[str, str] = {
     ),
     "dataset.write_failed": "{path}：无法写入训练集（{detail}）；请释放空间",
     "dataset.failed": "无法生成训练集“{name}”：{detail}",
+    "dataset.not_recorded": (
+        "训练集“{name}”已写入 {path}，但资料库未能记录它（{detail}）；"
+        "请以同一名称重新生成并替换它，以便记录"
+    ),
     "dataset.name_taken": (
         "训练集“{name}”应放在 {path}，但那里有 {found}，不是训练集（例如微调出的模型）；"
         "请换一个名称：那里的内容不会被替换"

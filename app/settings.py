@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,6 +122,9 @@ class Settings(QObject):
         super().__init__(parent)
         self._store = store
         self._prefs = load(store) if store is not None else Preferences()
+        # What this window last read from or wrote to the file: only the differences from it
+        # are written, so another window's changes to other settings stay (one shared file).
+        self._saved = self._prefs
 
     @property
     def prefs(self) -> Preferences:
@@ -140,10 +144,13 @@ class Settings(QObject):
     def save(self) -> None:
         """Write the preferences; `save_failed` says when the file cannot be (a read-only or
         foreign-owned file): they hold until the app closes, and the user should know."""
-        if self._store is not None:
-            save(self._store, self._prefs)
-            if self._store.status() != QSettings.Status.NoError:
-                self.save_failed.emit(self._store.fileName())
+        if self._store is None:
+            return
+        save(self._store, self._prefs, _changed(self._saved, self._prefs))
+        if self._store.status() != QSettings.Status.NoError:
+            self.save_failed.emit(self._store.fileName())  # unsaved: written again next time
+        else:
+            self._saved = self._prefs
 
 
 def open_settings(path: Path | None = None) -> QSettings:
@@ -255,15 +262,26 @@ def unreadable_watch_folders(prefs: Preferences) -> list[tuple[str, str]]:
     return found
 
 
-def save(store: QSettings, prefs: Preferences) -> None:
+def save(store: QSettings, prefs: Preferences, names: Collection[str] | None = None) -> None:
+    """Write the preferences named (all of them by default); the others keep what the file
+    holds, which another app window may have written since this one read it."""
     for f in fields(Preferences):
         value = getattr(prefs, f.name)
-        if f.name == "watch_unreadable":
-            continue  # written with watch_folders
+        if f.name == "watch_unreadable" or (names is not None and f.name not in names):
+            continue  # watch_unreadable is written with watch_folders
         if f.name == "watch_folders":
             value = _watch_value(value, prefs.watch_unreadable)
         store.setValue(f.name, value)
     store.sync()
+
+
+def _changed(old: Preferences, new: Preferences) -> set[str]:
+    """The settings that differ from `old`, watch_unreadable counted as watch_folders (the
+    setting it is written in)."""
+    names = {f.name for f in fields(Preferences) if getattr(old, f.name) != getattr(new, f.name)}
+    if "watch_unreadable" in names:
+        names.add("watch_folders")
+    return names
 
 
 def _watch_value(specs: tuple[WatchSpec, ...], unreadable: tuple[str, ...]) -> str:

@@ -503,6 +503,10 @@ MESSAGES: dict[str, str] = {
     ),
     "dataset.write_failed": "{path}: cannot write the dataset ({detail}); free space",
     "dataset.failed": "training set {name!r} could not be built: {detail}",
+    "dataset.not_recorded": (
+        "training set {name!r} was written to {path}, but the library could not record it "
+        "({detail}); build it again under that name, replacing it, to record it"
+    ),
     "dataset.name_taken": (
         "training set {name!r} would go in {path}, which holds {found} and is no training set "
         "(a tuned model, say); choose another name: nothing there is replaced"

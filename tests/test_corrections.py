@@ -138,3 +138,27 @@ def test_real_recording_to_store_review_and_dataset(tiny_model_dir, shared_audio
     got = load_audio(example.audio)
     assert len(got) == len(expected)
     assert np.abs(got - expected).max() < 1e-3  # 16-bit WAV of the same samples
+
+
+def test_a_transcript_deleted_while_the_clips_are_written_leaves_the_set_recorded(
+    store_with_edits, tmp_path, monkeypatch
+):
+    """The app deleted a transcript while the clips were written (minutes for a big library):
+    recording the set failed (FOREIGN KEY constraint failed), the folder stayed, unrecorded.
+    Now the set is recorded with the transcripts still there."""
+    import engine.library.corrections as corrections
+
+    store, tid = store_with_edits
+    other = store.add_transcript(make_segments(), audio=tmp_path / "rec.wav")
+    store.add_edit(other, EditOp(1, 2, 3, "去", "accept"))
+    write = corrections._write_folder
+
+    def deleted_meanwhile(*args, **kwargs):
+        write(*args, **kwargs)
+        with Store(store.path) as app:  # the app's own connection
+            app.delete_transcripts([tid])
+
+    monkeypatch.setattr(corrections, "_write_folder", deleted_meanwhile)
+    summary = build_dataset(store, [tid, other], "both", model=str(tmp_path))
+    ((name, folder, _),) = store.correction_sets()
+    assert (name, folder) == ("both", summary.folder)

@@ -150,3 +150,33 @@ def test_cli_corrections_asks_before_replacing_a_set_of_that_name(
     (manifest.parent / "stale.txt").write_text("from the first build", encoding="utf-8")
     assert run_cli([*args, "--replace"]) == 0
     assert manifest.read_bytes() == before and not (manifest.parent / "stale.txt").exists()
+
+
+def test_cli_corrections_that_cannot_be_recorded_say_the_set_was_written(
+    store_with_edits, tmp_path, capsys, monkeypatch
+):
+    """The library busy past its timeout after the folder was written: the error read as if
+    nothing was made, and the retry was refused (a set of that name exists). Now it names
+    the folder written and the command that records it, which does."""
+    from engine.library.store import StoreError
+
+    store, tid = store_with_edits
+    model = tmp_path / "my model"
+    model.mkdir()
+    sets = tmp_path / "My Sets"
+
+    def busy(self, *args, **kwargs):
+        raise StoreError("store.busy", path=self.path)
+
+    args = ["corrections", "mine", "-t", str(tid), "--db", str(store.path), "--model", str(model),
+            "--folder", str(sets)]  # fmt: skip
+    with monkeypatch.context() as library:
+        library.setattr(Store, "add_correction_set", busy)
+        assert run_cli(args) == 1
+    err = capsys.readouterr().err
+    assert f"was written to {sets / 'mine'}" in err
+    command = shlex.split(err.split("to record it: ")[1].strip())
+    assert command == ["tingxie-cli", *args, "--replace"]
+    assert store.correction_sets() == []
+    assert run_cli(command[1:]) == 0
+    assert [name for name, _, _ in store.correction_sets()] == ["mine"]

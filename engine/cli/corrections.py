@@ -4,6 +4,7 @@ the `tingxie-cli tune` command that trains on it."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -95,7 +96,12 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as e:
         print(f"error: {e.args[0]}; `tingxie-cli library` lists the ids", file=sys.stderr)
         return 1
-    except (StoreError, CorrectionsError, OSError, ValueError) as e:
+    except CorrectionsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        if e.code == "dataset.not_recorded":
+            print(f"  to record it: {_rebuild_command(args)}", file=sys.stderr)
+        return 1
+    except (StoreError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     for tid, path in summary.left_out:
@@ -110,3 +116,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"  characters new to the model: {new}")
     print(f"tune with:\n  {summary.command}")
     return 0
+
+
+def _rebuild_command(args: argparse.Namespace) -> str:
+    """This command again with --replace, quoted for a shell: it rebuilds the set it wrote but
+    could not record (a name in use is refused without --replace)."""
+    argv = ["tingxie-cli", "corrections", args.name]
+    for tid in dict.fromkeys(args.transcript):
+        argv += ["-t", str(tid)]
+    for option, value in (("--db", args.db), ("--model", args.model), ("--folder", args.folder)):
+        if value is not None:
+            argv += [option, str(value)]
+    if args.scope != "segment":
+        argv += ["--scope", args.scope]
+    return shlex.join([*argv, "--replace"])

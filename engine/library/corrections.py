@@ -29,7 +29,7 @@ from engine.errors import TingxieError
 from engine.normalize import normalize_text
 
 from .review import apply_edits, verified_pairs
-from .store import Store, sha256_file
+from .store import Store, StoreError, sha256_file
 
 __all__ = [
     "Clip",
@@ -325,6 +325,18 @@ def _write_folder(
     )
 
 
+def _record(store: Store, summary: CorrectionSummary, record: dict) -> None:
+    """Record the written set in the library (linked to the transcripts it still holds). The
+    folder is complete by then: a failure says so, and that building it again with replace
+    records it."""
+    try:
+        store.add_correction_set(summary.name, summary.transcripts, summary.folder, record)
+    except StoreError as e:
+        raise CorrectionsError(
+            "dataset.not_recorded", name=summary.name, path=summary.folder, detail=e
+        ) from e
+
+
 def dataset_folder(store: Store, name: str, folder: Path | None = None) -> Path:
     """Where `build_dataset` puts the dataset `name`."""
     return (folder or store.path.parent / "corrections") / name
@@ -428,6 +440,6 @@ def build_dataset(
         )
     except OSError as e:
         raise _unwritten(name, target, e) from e
-    store.add_correction_set(name, summary.transcripts, target, record)
+    _record(store, summary, record)
     log.info("dataset %s: %d clips, %.1f s", target, len(clips), summary.seconds)
     return summary

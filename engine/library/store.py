@@ -840,7 +840,9 @@ class Store:
     def add_correction_set(
         self, name: str, transcript_ids: Sequence[int], path: Path, summary: dict
     ) -> int:
-        """Record a tuning dataset made from verified pairs (replacing one of the same name)."""
+        """Record a tuning dataset made from verified pairs (replacing one of the same name),
+        linked to those of `transcript_ids` the library still holds: one may be deleted while
+        the set's clips are written (in the app, or by another process)."""
         with self._write() as conn:
             conn.execute("DELETE FROM correction_sets WHERE name=?", (name,))
             set_id = conn.execute(
@@ -848,7 +850,7 @@ class Store:
                 (name, str(path), _now(), json.dumps(summary, ensure_ascii=False)),
             ).lastrowid
             conn.executemany(
-                "INSERT INTO correction_set_transcripts VALUES (?, ?)",
+                "INSERT INTO correction_set_transcripts SELECT ?, id FROM transcripts WHERE id=?",
                 [(set_id, t) for t in dict.fromkeys(transcript_ids)],
             )
         return set_id
