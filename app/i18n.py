@@ -195,6 +195,11 @@ STRINGS: dict[str, tuple[str, str]] = {
         "once one is (Files panel).",
         "录音已保存到 {path}。录音时尚未加载模型：加载模型后会自动转写（见“文件”面板）。",
     ),
+    "status.saved_live_failed": (
+        "Recording saved to {path}. The live transcription failed: the recording is being "
+        "transcribed from its file (Files panel).",
+        "录音已保存到 {path}。实时转写失败：正在从录音文件重新转写（见“文件”面板）。",
+    ),
     "queue.file": ("File", "文件"),
     "queue.progress": ("Progress", "进度"),
     "queue.status": ("Status", "状态"),

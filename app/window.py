@@ -919,19 +919,23 @@ class MainWindow(QMainWindow):
         self._say(self._recording_status)
         self._update_actions()
 
-    def _recording_saved(self, path: str, transcribed: bool) -> None:
+    def _recording_saved(self, path: str, how: str, info: Any) -> None:
+        """The worker saved the recording (EngineWorker.recording_saved): its live text goes on
+        with the recording's info (the length the library lists, what Save writes), or its
+        file is transcribed."""
         self._recording = self._paused = self._stopping = False
         doc = self.documents[LIVE]
-        doc.audio = path
+        doc.audio, doc.info = path, info
         self.waveform.meter.setValue(0)
         self._update_actions()
-        if transcribed:
+        if how == "live":
             self._say("status.saved", path=path)
             self._transcribed(doc)
         else:
-            # Begun with no model: the file is queued like an opened one, waits in the Files
-            # panel for a model, and its transcript then reaches the view and the library.
-            self._say("status.saved_untranscribed", path=path)
+            # No live text (no model when it began, or its live stream failed): the file is
+            # queued like an opened one (waiting in the Files panel for a model when none is),
+            # and its transcript then reaches the view and the library.
+            self._say(_SAVED_WITHOUT_LIVE_TEXT[how], path=path)
             self.add_files([path])
 
     def _live_behind(self, seconds: float) -> None:
@@ -1656,6 +1660,11 @@ class MainWindow(QMainWindow):
 
 
 _DTYPE_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+# What the status bar says of a recording saved without live text, by why (recording_saved).
+_SAVED_WITHOUT_LIVE_TEXT = {
+    "no_model": "status.saved_untranscribed",
+    "live_failed": "status.saved_live_failed",
+}
 # What a failed load's banner and dialog add, by (Whisper-base offered, the demo offered).
 _WAYS_OUT = {
     (True, True): "dialog.offer_whisper_demo",

@@ -333,9 +333,11 @@ class EngineWorker(QObject):
     # text replaces the segment's streamed characters (engine.twopass)
     final = Signal(object)
     recording_started = Signal(str)  # path being written
-    # Path of the finished WAV, and whether it was transcribed live (False: no model was loaded
-    # when it began, so it has no text yet; the window transcribes the file instead).
-    recording_saved = Signal(str, bool)
+    # Path of the finished WAV; how it was transcribed: "live", or not ("no_model": none was
+    # loaded when it began; "live_failed": its live stream failed, `error` told why), and the
+    # window transcribes the file instead; its TranscriptionInfo when "live" (the WAV's
+    # duration, the model's name and precision; None if the file could not be read), else None.
+    recording_saved = Signal(str, str, object)
     unfinished_found = Signal(list)  # paths of recordings a crash left behind
     recovered = Signal(str)  # path of a repaired recording
     # -- files
@@ -386,6 +388,9 @@ class EngineWorker(QObject):
         self._transcriber: Any = None
         self._streamer: Any = None
         self._live: Any = None  # the streamer of the running recording, fixed when it began
+        # The transcriber of the model loaded when it began (None: none was): it tells the
+        # recording's info, and a failed live stream from a missing model.
+        self._live_transcriber: Any = None
         # Capture: the recorder, its file and the device of the next one, guarded by _capture
         # (the UI thread drives them; it also keeps a device list from restarting PortAudio
         # under a stream being opened).
@@ -770,7 +775,7 @@ class EngineWorker(QObject):
         that missed the beginning would time the text wrongly: such a recording is transcribed
         whole once it stops)."""
         self._audio = audio
-        self._live = self._streamer
+        self._live, self._live_transcriber = self._streamer, self._transcriber
         self._live_before = None
         self._apply_decoding()  # a file changed since it was chosen is read again (cached)
         self._drain_timer.start()
@@ -780,12 +785,39 @@ class EngineWorker(QObject):
         self._drain_timer.stop()
         self._drain_audio()
         live, self._live = self._live, None
+        transcriber, self._live_transcriber = self._live_transcriber, None
         transcribed = live is not None and self._stream_call(live, "finish")
         if live is not None:
             live.reset()
         if self._behind:  # finish() has taken the rest
             self._tell_lag(0.0)
-        self.recording_saved.emit(path, transcribed)
+        if transcribed:
+            how, info = "live", self._recording_info(transcriber, path)
+        else:
+            how, info = ("no_model" if transcriber is None else "live_failed"), None
+        self.recording_saved.emit(path, how, info)
+
+    def _recording_info(self, transcriber: Any, path: str) -> Any:
+        """The TranscriptionInfo of the recording at `path` as its file transcription tells it
+        (the WAV's duration, not its last character's end; the model's name and precision):
+        the library lists that length and a saved transcript carries it. None when the file
+        cannot be read (the library then takes the last character's end)."""
+        try:
+            _, info = self._transcribe(transcriber, path)  # its items, never taken, decode nothing
+        except Exception:  # AudioError, LmError: the live text is kept without it
+            log.warning("the info of recording %s could not be read", path, exc_info=True)
+            return None
+        return info
+
+    def _transcribe(self, transcriber: Any, path: str) -> tuple[Iterator, Any]:
+        """`transcriber.transcribe(path)` with the usable part of the user's decoding choice:
+        lazy, nothing is decoded until its items are taken."""
+        usable = self._usable_decoding()
+        if usable is None:
+            return transcriber.transcribe(path)
+        from engine.transcribe import TranscribeOptions
+
+        return transcriber.transcribe(path, TranscribeOptions(**usable))
 
     def _drain_audio(self) -> None:
         """Feed everything queued since the last tick to the streaming transcriber at once."""
@@ -933,13 +965,7 @@ class EngineWorker(QObject):
     def _begin_job(self, job: _FileJob) -> None:
         self.file_started.emit(job.job_id)
         try:
-            usable = self._usable_decoding()
-            if usable is None:
-                items, info = self._transcriber.transcribe(job.path)
-            else:
-                from engine.transcribe import TranscribeOptions
-
-                items, info = self._transcriber.transcribe(job.path, TranscribeOptions(**usable))
+            items, info = self._transcribe(self._transcriber, job.path)
         except Exception as e:
             self._fail_job(job, e)
             return

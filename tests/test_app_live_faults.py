@@ -1,16 +1,19 @@
 """Recording while the worker is busy or the window closes, recordings folders that cannot be
-written, a microphone back under a new ALSA card number, and undo per transcript: the faults
-bug hunters reproduced in the live path (each test failed on the code before its fix)."""
+written, a microphone back under a new ALSA card number, undo per transcript, and what a stopped
+recording reports (its info, why it has no live text): the faults bug hunters reproduced in the
+live path (each test failed on the code before its fix)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import threading
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 import test_app_window
@@ -21,6 +24,7 @@ from test_recorder import FakeSoundDevice, FakeStream, device
 
 from app import settings
 from app.errors import error_text
+from app.i18n import tr
 from app.main import build_window
 from app.window import LIVE
 from app.worker import EngineWorker, WorkerHandle
@@ -149,8 +153,8 @@ def test_record_during_a_model_load_starts_at_once_and_the_text_catches_up(qtbot
     finally:
         held.release()
     qtbot.waitUntil(lambda: bool(loaded), timeout=10_000)
-    _, transcribed = emitted(qtbot, window.worker.recording_saved, window.stop_action.trigger)
-    assert transcribed and streamer.received == len(signal)
+    _, how, _ = emitted(qtbot, window.worker.recording_saved, window.stop_action.trigger)
+    assert how == "live" and streamer.received == len(signal)
     assert "字" in window.documents[LIVE].segments[0].text
 
 
@@ -348,3 +352,73 @@ def test_ctrl_z_undoes_only_in_the_transcript_shown(qtbot, make_window, library)
     window.show_document(second)  # its history is still there
     qtbot.keyClick(window.transcript, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert library.speaker_names(tid) == {} and window.documents[second].speaker_names == {}
+
+
+# ---- what a stopped recording reports -------------------------------------------------------
+
+
+def test_a_live_transcript_is_stored_and_saved_with_its_recordings_info(
+    qtbot, make_window, library, tiny_model_dir, monkeypatch, tmp_path
+):
+    """The live transcript had no TranscriptionInfo: the library took its last character's end
+    for its length (a 91.8 s recording ending in silence listed as 20.66 s), kept no info, and
+    Save wrote "info": null. Now it has the recording's, as a file transcript has."""
+    signal = np.concatenate([tone(1.0), np.zeros(4 * 16_000, np.float32)])  # silence after
+    make = recorder_factory(signal=signal, realtime=0.1)
+    # The real model and transcriber; the live text (_FakeStreamer's) ends at 1.0 s.
+    engine = _engine(load_model=None, transcriber=None, recorder=make)
+    window = make_window(engine, library=library, model=str(tiny_model_dir), model_chosen=True)
+    emitted(qtbot, window.worker.model_loaded, window.start)
+    window.record_action.trigger()
+    qtbot.waitUntil(lambda: bool(make.made) and make.made[0].fed(), timeout=10_000)
+    path = emitted(qtbot, window.worker.recording_saved, window.stop_action.trigger)[0]
+    qtbot.waitUntil(lambda: len(library.list_transcripts()) == 1, timeout=10_000)
+    seconds = len(signal) / 16_000
+    (row,) = library.list_transcripts()
+    assert row.duration == pytest.approx(seconds)
+    info = library.info(row.id)
+    assert info is not None and info.source == path and info.model == str(tiny_model_dir)
+    target = tmp_path / "live.json"
+    monkeypatch.setattr(
+        "app.savedialog.QFileDialog.getSaveFileName",
+        lambda *a, **k: (str(target), "JSON (*.json)"),
+    )
+    window.save_action.trigger()
+    saved = json.loads(target.read_text(encoding="utf-8"))
+    assert saved["info"]["source"] == path
+    assert saved["info"]["duration"] == pytest.approx(seconds)
+
+
+class _FailingStreamer:
+    """A live stream whose model fails mid-recording (out of GPU memory)."""
+
+    def push(self, samples):
+        raise RuntimeError("CUDA out of memory")
+
+    def finish(self):
+        return []
+
+    def reset(self):
+        pass
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_a_recording_whose_live_text_failed_does_not_blame_a_missing_model(
+    qtbot, make_window, library, dialogs, language
+):
+    """With a model loaded, the live stream failed: after Stop the status bar said no model was
+    loaded while recording (status.saved_untranscribed). It says the live text failed and the
+    file is being transcribed, and the file is queued for that."""
+    make = recorder_factory(signal=tone(1.0), realtime=0.1)
+    engine = _engine(recorder=make, streamer=lambda t: _FailingStreamer())
+    window = make_window(engine, library=library, language=language)
+    emitted(qtbot, window.worker.model_loaded, window.start)
+    window.record_action.trigger()
+    qtbot.waitUntil(lambda: bool(make.made) and make.made[0].fed(), timeout=10_000)
+    path = emitted(qtbot, window.worker.recording_saved, window.stop_action.trigger)[0]
+    message = window.statusBar().currentMessage()
+    assert message != tr("status.saved_untranscribed", path=path)
+    assert message == tr("status.saved_live_failed", path=path) and path in message
+    (job,) = window.queue.job_ids()
+    assert window.queue.path(job) == path  # transcribed from its file
+    qtbot.waitUntil(lambda: len(library.list_transcripts()) == 1, timeout=10_000)

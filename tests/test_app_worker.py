@@ -244,7 +244,8 @@ def test_recording_streams_every_sample_and_saves_the_file(qtbot, start, tiny_mo
     saved = emitted(qtbot, w.recording_saved, handle.stop_recording.emit, 30_000)
     path = Path(saved[0])
     assert path == Path(started[0]) and path.parent == tmp_path / "rec"
-    assert saved[1] is True  # transcribed live
+    assert saved[1] == "live"  # transcribed live, with the recording's info
+    assert saved[2].source == str(path) and saved[2].duration == pytest.approx(2.0)
     audio, rate = sf.read(path, dtype="float32")
     assert rate == 16_000 and len(audio) == len(signal)
     assert levels[-1][2] == pytest.approx(2.0)  # every sample reached the worker
@@ -333,12 +334,12 @@ def test_a_recording_begun_without_a_model_says_it_has_no_text(qtbot, start, tmp
     emitted(qtbot, w.recording_started, lambda: handle.start_recording.emit(str(tmp_path)))
     emitted(qtbot, w.model_loaded, lambda: handle.load_model.emit("fake"))  # mid-recording
     qtbot.waitUntil(make.made[0].fed, timeout=10_000)
-    path, live = emitted(qtbot, w.recording_saved, handle.stop_recording.emit, 10_000)
-    assert live is False and pushed == [] and Path(path).is_file()
+    path, how, info = emitted(qtbot, w.recording_saved, handle.stop_recording.emit, 10_000)
+    assert how == "no_model" and info is None and pushed == [] and Path(path).is_file()
     emitted(qtbot, w.recording_started, lambda: handle.start_recording.emit(str(tmp_path)))
     qtbot.waitUntil(make.made[1].fed, timeout=10_000)
-    path, live = emitted(qtbot, w.recording_saved, handle.stop_recording.emit, 10_000)
-    assert live is True and sum(pushed) == 16_000  # the next one, begun with the model, is
+    path, how, _ = emitted(qtbot, w.recording_saved, handle.stop_recording.emit, 10_000)
+    assert how == "live" and sum(pushed) == 16_000  # the next one, begun with the model, is
 
 
 def test_a_recordings_folder_that_cannot_be_made_is_named_not_blamed_on_the_microphone(
@@ -382,10 +383,11 @@ def test_a_live_model_that_fails_is_reported_once_and_the_recording_transcribed_
     w.error.connect(lambda kind, error: errors.append(str(error)))
     emitted(qtbot, w.recording_started, lambda: handle.start_recording.emit(str(tmp_path)))
     qtbot.waitUntil(make.made[0].fed, timeout=10_000)
-    path, transcribed = emitted(qtbot, w.recording_saved, handle.stop_recording.emit, 10_000)
+    path, how, info = emitted(qtbot, w.recording_saved, handle.stop_recording.emit, 10_000)
     assert len(errors) == 1 and "CUDA out of memory" in errors[0]
     assert "transcribed from its file" in errors[0]
-    assert transcribed is False and Path(path).is_file()  # the window queues it as a file
+    assert how == "live_failed" and info is None  # not "no model was loaded"
+    assert Path(path).is_file()  # the window queues it as a file
 
 
 class _SlowCountingStreamer:
