@@ -24,21 +24,15 @@ def _chinese_ui_after_each_test():
 
 
 @pytest.fixture
-def dialogs(monkeypatch) -> list[str]:
-    """Message boxes shown (answered No where a question is asked)."""
-    shown: list[str] = []
-
-    def warning(parent, title, text, *args, **kwargs):
-        shown.append(text)
-        return QMessageBox.StandardButton.Ok
+def dialogs(dialogs, monkeypatch) -> list[str]:
+    """conftest's message boxes shown, and the questions asked too, answered No."""
 
     def question(parent, title, text, *args, **kwargs):
-        shown.append(text)
+        dialogs.append(text)
         return QMessageBox.StandardButton.No
 
-    monkeypatch.setattr(QMessageBox, "warning", warning)
     monkeypatch.setattr(QMessageBox, "question", question)
-    return shown
+    return dialogs
 
 
 def _detail(i: int) -> str:
