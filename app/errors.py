@@ -436,6 +436,10 @@ ZH: dict[str, str] = {
         "--text {path}：无法读取（{detail}）；请给出 UTF-8 编码的文本文件，每行一个带标点的句子"
     ),
     "store.error": "{path}：数据库错误（{detail}）；修改未保存",
+    "store.migration_failed": (
+        "{path}：无法从第 {version} 版结构升级到第 {number} 版（{detail}）；"
+        "文件保持在第 {version} 版：请保留一份副本并报告此问题"
+    ),
     "store.newer_schema": (
         "{path}：由更新版本的听写创建（结构版本 {version} > {supported}）；"
         "请更新听写或换一个数据文件夹"

@@ -471,6 +471,10 @@ MESSAGES: dict[str, str] = {
         "{path}: cannot open the database ({detail}); check that the folder is writable"
     ),
     "store.error": "{path}: database error ({detail}); the change is not saved",
+    "store.migration_failed": (
+        "{path}: could not be brought up to date from schema {version} to {number} ({detail}); "
+        "the file is left as it was at schema {version}: keep a copy of it and report this"
+    ),
     "store.newer_schema": (
         "{path}: made by a newer Tingxie (schema {version} > {supported}); update Tingxie or "
         "set another data folder"

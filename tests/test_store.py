@@ -192,6 +192,47 @@ def test_migrates_a_version_1_database(tmp_path: Path):
         assert again.segments(1)[0].text == "您好"
 
 
+def test_migrates_a_version_2_database_whose_index_lacks_the_transcript_column(tmp_path: Path):
+    """The first releases of version 2 made the search index with one column: migration 5
+    inserted two and failed, and the library could never be opened again."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as raw:
+        raw.executescript(V1_SQL)
+        store_mod.MIGRATIONS[1](raw)
+        raw.executescript(
+            """
+            DROP TABLE search;
+            CREATE VIRTUAL TABLE search USING fts5(text, tokenize='trigram');
+            INSERT INTO search(rowid, text) VALUES (7, '你号');
+            PRAGMA user_version = 2;
+            """
+        )
+    with Store(path) as s:
+        assert s.schema_version() == SCHEMA_VERSION
+        assert s.segments(1)[0].text == "你好"
+        assert [r.id for r in s.list_transcripts("你好")] == [1]
+
+
+def test_a_failed_migration_says_which_and_leaves_the_steps_before_it(tmp_path, monkeypatch):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as raw:
+        raw.executescript(V1_SQL)
+
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO nowhere VALUES (1)")
+
+    migrations = store_mod.MIGRATIONS
+    monkeypatch.setattr(store_mod, "MIGRATIONS", (*migrations[:4], broken))
+    with pytest.raises(StoreError) as failed:
+        Store(path)
+    assert failed.value.code == "store.migration_failed"
+    assert "from schema 4 to 5" in str(failed.value) and "no such table" in str(failed.value)
+    monkeypatch.setattr(store_mod, "MIGRATIONS", migrations)
+    with Store(path) as s:  # a fixed Tingxie goes on from schema 4
+        assert s.schema_version() == SCHEMA_VERSION
+        assert s.segments(1)[0].text == "你好"
+
+
 def test_newer_schema_refused(tmp_path: Path):
     path = tmp_path / "new.db"
     with sqlite3.connect(path) as raw:

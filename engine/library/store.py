@@ -167,7 +167,12 @@ def _v2(conn: sqlite3.Connection) -> None:
             PRIMARY KEY(set_id, transcript_id));
         """,
     )
-    # The trigram tokenizer indexes substrings: Chinese has no spaces. Migration 5 fills it.
+    _create_search(conn)
+
+
+def _create_search(conn: sqlite3.Connection) -> None:
+    """The search index, empty (`_index` fills it). The trigram tokenizer indexes substrings:
+    Chinese has no spaces."""
     try:
         conn.execute(
             "CREATE VIRTUAL TABLE search USING fts5(text, transcript UNINDEXED, tokenize='trigram')"
@@ -194,7 +199,10 @@ def _v5(conn: sqlite3.Connection) -> None:
     segment), in one script without punctuation (`_searchable`); the preview kept with the
     transcript, since the index no longer holds the text as written."""
     conn.execute("ALTER TABLE transcripts ADD COLUMN preview TEXT NOT NULL DEFAULT ''")
-    conn.execute("DELETE FROM search")  # version 2 to 4 kept one row per segment
+    # Version 2 to 4 kept one row per segment, and the first releases of version 2 made the
+    # table without its transcript column: made anew, whatever it was.
+    conn.execute("DROP TABLE search")
+    _create_search(conn)
     for (tid,) in conn.execute("SELECT id FROM transcripts").fetchall():
         _index(conn, tid, _edited(conn, tid))
 
@@ -530,9 +538,21 @@ class Store:
             return
         version = self._conn.execute("PRAGMA user_version").fetchone()[0]
         for number in range(version + 1, SCHEMA_VERSION + 1):
-            with self._write() as conn:
-                MIGRATIONS[number - 1](conn)
-                conn.execute(f"PRAGMA user_version={number}")
+            try:
+                with self._write() as conn:
+                    MIGRATIONS[number - 1](conn)
+                    conn.execute(f"PRAGMA user_version={number}")
+            except StoreError as e:
+                if e.code != "store.error":  # full, busy, read-only: said as they are
+                    raise
+                detail = e.params["detail"]
+                raise StoreError(
+                    "store.migration_failed",
+                    path=self.path,
+                    version=number - 1,
+                    number=number,
+                    detail=detail,
+                ) from e
             log.info("%s: migrated to schema %d", self.path, number)
 
     def schema_version(self) -> int:
