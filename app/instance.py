@@ -6,10 +6,18 @@ folder (stale locks of a crashed app are taken over) and listens on a local sock
 start finds the lock taken, sends its file arguments over the socket, and the first window
 queues them and comes to the front.
 
-The message is the JSON list of paths and a newline; the first instance answers "ok" and a
-newline once its window has queued them. A large selection ("Open with" on thousands of files)
-is more than a socket carries at once: the sender waits until all of it is written, and the
-receiver collects each connection's bytes until the newline.
+The message is a JSON object and a newline: the paths ("files") and the wall-clock time until
+which the sender waits for an answer ("until", seconds since the epoch). The first instance
+takes the files only before that time, and then answers "ok" and a newline at once, before its
+window queues them; after it, the sender has given up and opens its own window with the files,
+so the first drops the message (its UI thread was busy past the sender's wait: without the
+stamp both queued the files, and both transcribed them). The sender reads answers for a grace
+time past its deadline (_GRACE_MS), so that an answer written just before it is not missed; an
+answer is only ever written before the deadline, so the two never both take the files. (Both
+read the same system clock; a step back of more than the grace time during a hand-over is the
+one case left.) A large selection ("Open with" on thousands of files) is more than a socket
+carries at once: the sender waits until all of it is written, and the receiver collects each
+connection's bytes until the newline.
 
 Only the answer counts as handed over. A first instance that is quitting stops listening as
 its window starts to close (before its UI thread waits for the engine, up to 15 s): a later
@@ -42,6 +50,9 @@ _LOCK = "app.lock"
 # quitting (its window waits up to 15 s for the engine, then the library closes)
 _QUIT_MS = 20_000
 _SEND_MS = 5000  # for the first instance to take the whole message and answer (its UI thread)
+# past _SEND_MS, for an answer written before it to be read: the first instance writes it at once
+# after its check of the deadline, so this covers only the two processes' scheduling
+_GRACE_MS = 1000
 _ACK = b"ok\n"
 
 
@@ -115,20 +126,22 @@ class SingleInstance(QObject):
 
     def _send(self, files: list[str]) -> bool | None:
         """Whether the first instance took the files: the whole message written, and its
-        answer read, within _SEND_MS. None when no one listens or the connection was closed
-        unanswered (the first instance starts, or quits); False when it hears and does not
-        answer (it hangs)."""
+        answer read, within _SEND_MS (and the grace time). None when no one listens or the
+        connection was closed unanswered (the first instance starts, or quits); False when it
+        hears and does not answer (it hangs, or is busy past the deadline: it then drops them)."""
         socket = QLocalSocket()
         socket.connectToServer(self.name)
         if not socket.waitForConnected(200):
             return None
         paths = [str(Path(f).resolve()) for f in files]
-        message = json.dumps(paths).encode() + b"\n"
+        deadline = time.monotonic() + _SEND_MS / 1000
+        until = time.time() + _SEND_MS / 1000
+        message = json.dumps({"files": paths, "until": until}).encode() + b"\n"
         socket.write(message)
         # One wait writes what the socket takes at once (some 200 KB): wait until all is out.
-        deadline = time.monotonic() + _SEND_MS / 1000
         while socket.bytesToWrite() > 0 and _wait(socket, deadline, socket.waitForBytesWritten):
             pass
+        deadline += _GRACE_MS / 1000  # an answer written before `until` arrives within it
         while socket.bytesToWrite() == 0 and not socket.canReadLine():
             if not _wait(socket, deadline, socket.waitForReadyRead):
                 break
@@ -159,17 +172,19 @@ class SingleInstance(QObject):
             self._message(socket, line)
 
     def _message(self, socket: QLocalSocket, line: bytes) -> None:
-        try:
-            paths = json.loads(line.decode())
-        except ValueError:  # UnicodeDecodeError too
-            paths = None
-        if not isinstance(paths, list):
+        message = _parse(line)
+        if message is None:
             log.warning("ignored a malformed message from a second start")
             return
-        log.info("a second start handed over %d file(s)", len(paths))
-        self.files_received.emit([p for p in paths if isinstance(p, str)])
-        socket.write(_ACK)
+        paths, until = message
+        if time.time() >= until:  # checked right before the answer: see the module docstring
+            log.info("dropped %d file(s) from a second start that stopped waiting for an answer "
+                     "(it opens them itself)", len(paths))  # fmt: skip
+            return
+        socket.write(_ACK)  # before the window queues them, which may take longer than the wait
         socket.flush()
+        log.info("a second start handed over %d file(s)", len(paths))
+        self.files_received.emit(paths)
 
     def _closed(self, socket: QLocalSocket, received: bytearray) -> None:
         if socket.bytesAvailable():
@@ -178,6 +193,21 @@ class SingleInstance(QObject):
             log.info("dropped an incomplete message (%d bytes) from a second start", len(received))
             received.clear()
         socket.deleteLater()
+
+
+def _parse(line: bytes) -> tuple[list[str], float] | None:
+    """The paths of a message and the time (time.time()) until which its sender waits; None
+    for a line that is not such a message."""
+    try:
+        message = json.loads(line.decode())
+    except ValueError:  # UnicodeDecodeError too
+        return None
+    if not isinstance(message, dict):
+        return None
+    files, until = message.get("files"), message.get("until")
+    if not isinstance(files, list) or not isinstance(until, (int, float)):
+        return None
+    return [p for p in files if isinstance(p, str)], float(until)
 
 
 def _wait(socket: QLocalSocket, deadline: float, wait) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -119,6 +120,34 @@ def test_a_hand_over_that_cannot_be_written_is_not_taken_for_done(first, qtbot, 
     assert "could not hand 20000 file(s) over" in output, output
     qtbot.wait(500)  # the first app reads the cut messages now: it drops them
     assert first.received == []
+
+
+def test_files_a_second_start_gave_up_on_are_queued_by_it_alone(first, qtbot, tmp_path, caplog):
+    """The first app's UI thread is busy past the second start's wait for an answer (here its
+    event loop turns only once the second start has finished): the second start opens its own
+    window with the file, so the first, reading the message later, must drop it. Old: the
+    whole message was in its socket and it queued the file too (both transcribed it)."""
+    caplog.set_level(logging.INFO, logger="tingxie.app")
+    second = _second_start(tmp_path, 1, send_ms=300)
+    output, _ = second.communicate(timeout=60)  # no event of the first app is handled meanwhile
+    assert "claim True" in output, output  # its own window queues the file
+    assert re.search(r"\(0 of \d+ bytes unsent; no answer\)", output), output  # all sent
+    qtbot.waitUntil(
+        lambda: bool(first.received) or "stopped waiting" in caplog.text, timeout=10_000
+    )
+    assert first.received == []
+
+
+def test_a_hand_over_is_answered_before_the_window_queues_the_files(first, qtbot, tmp_path):
+    """The window's queueing (bring_forward) may take longer than the second start waits for an
+    answer: the answer goes out first. Old: it went out after, the second start gave up and
+    opened its own window with the files the first had queued too."""
+    second = _second_start(tmp_path, 1, send_ms=300)
+    first.files_received.connect(lambda paths: second.wait(timeout=60))  # a slow window
+    qtbot.waitUntil(lambda: second.poll() is not None, timeout=30_000)
+    output = second.stdout.read()
+    assert "claim False" in output, output  # handed over: the second start exits
+    assert first.received == ["/nowhere/a/long/folder/name/recording-00000-of-the-meeting.wav"]
 
 
 class _ReadOnlyLock(QLockFile):
