@@ -5,11 +5,16 @@ at once, so undo and redo are autosaved too. A failed save (full or read-only di
 change in effect in memory; the command reports the `StoreError` through `on_saved` and the next
 change saves everything. A save refused because the transcript was deleted elsewhere
 (TranscriptNotFound) or changed elsewhere is reported the same way: the page closes or reloads it.
+
+Many commands moved at once ("fix all occurrences", and "undo all" after it: `push_each`,
+`undo_to`) replay the history and save it once for all of them, not once a command.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from weakref import WeakSet
 
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
@@ -18,10 +23,70 @@ from engine.library.store import EditSession, StoreError, TranscriptNotFound
 
 from .i18n import Message
 
-__all__ = ["EditCommand", "HeadCommand", "RenameSpeakerCommand", "retranslate"]
+__all__ = [
+    "EditCommand",
+    "HeadCommand",
+    "RenameSpeakerCommand",
+    "push_each",
+    "retranslate",
+    "undo_to",
+]
 
 # Called after every change with the save error, or None when everything is saved.
 Saved = Callable[[StoreError | TranscriptNotFound | None], None]
+
+# Sessions whose commands move only their edits and head, till `_one_save` ends.
+_deferred: WeakSet[EditSession] = WeakSet()
+
+
+def _move(session: EditSession, ops: Sequence[EditOp], head: int, on_saved: Saved) -> None:
+    """Put `session` at `head` of `ops` (replayed and saved), and report the save. Inside
+    `_one_save`, set its edits and head only."""
+    if session in _deferred:
+        session.ops, session.head = list(ops), head
+        return
+    try:
+        session.restore(ops, head)
+    except (StoreError, TranscriptNotFound) as e:
+        on_saved(e)
+        return
+    on_saved(None)
+
+
+@contextmanager
+def _one_save(session: EditSession, on_saved: Saved) -> Iterator[None]:
+    """Commands of `session` moved inside set its edits and head only (its segments are stale
+    till the end: nothing inside may read them); the state they leave is replayed and saved
+    once, at the end. One replay and save a command cost 30 s for 100 places on a 3-hour
+    transcript."""
+    _deferred.add(session)
+    try:
+        yield
+    finally:
+        _deferred.discard(session)
+        _move(session, session.ops, session.head, on_saved)
+
+
+def push_each(
+    stack: QUndoStack,
+    session: EditSession,
+    ops: Sequence[EditOp],
+    texts: Sequence[Message],
+    on_saved: Saved,
+) -> None:
+    """Make `ops`, each its own undo step worded by its text of `texts`, and save them once."""
+    with _one_save(session, on_saved):
+        for op, text in zip(ops, texts, strict=True):
+            stack.push(EditCommand(session, op, text, on_saved))
+
+
+def undo_to(stack: QUndoStack, index: int, session: EditSession, on_saved: Saved) -> None:
+    """Undo `stack` back to `index` and save once. The edits undone leave the session's history,
+    as if never made, and the store's is as it was at `index` when that was a decision (after
+    which no edit is held beyond the head); their commands can still redo them."""
+    with _one_save(session, on_saved):
+        stack.setIndex(index)
+        session.ops = session.ops[: session.head]
 
 
 class _Worded(QUndoCommand):
@@ -57,58 +122,37 @@ class HeadCommand(_Worded):
         self._after = head
         self._on_saved = on_saved
 
-    def _move(self, ops: tuple[EditOp, ...], head: int) -> None:
-        try:
-            self.session.restore(ops, head)
-        except (StoreError, TranscriptNotFound) as e:
-            self._on_saved(e)
-            return
-        self._on_saved(None)
-
     def redo(self) -> None:
-        self._move(self._ops, self._after)
+        _move(self.session, self._ops, self._after, self._on_saved)
 
     def undo(self) -> None:
-        self._move(self._ops, self._before)
+        _move(self.session, self._ops, self._before, self._on_saved)
 
 
 class EditCommand(_Worded):
-    """Edits made after the session's first `head` edits, one undo step: a decision (accept,
-    fix, alternative), or every place "fix all occurrences" changed, undone together as an
-    editor undoes a Replace All (one command a place replayed the history and saved it once
-    a place: 30 s for 100 places, and 100 undos to take them back). Undo returns to the first
-    `head` edits, redo makes these again after them; the history keeps one edit a place.
+    """One edit made after the session's first `head` edits, one undo step: a decision
+    (accept, fix, alternative), or one place "fix all occurrences" changed (`push_each`).
+    Undo returns to the first `head` edits, redo makes the edit again after them.
 
     A linear stack redoes a command from the state it was made in, so only the edits in effect
     matter; it keeps no copy of the others (a long review makes thousands of decisions)."""
 
-    def __init__(
-        self, session: EditSession, ops: Sequence[EditOp], text: Message, on_saved: Saved
-    ) -> None:
+    def __init__(self, session: EditSession, op: EditOp, text: Message, on_saved: Saved) -> None:
         super().__init__(text)
         self.session = session
-        self.ops = tuple(ops)
+        self.op = op
         self._head = session.head
         self._on_saved = on_saved
 
-    def _move(self, move: Callable[[], None]) -> None:
-        try:
-            move()
-        except (StoreError, TranscriptNotFound) as e:
-            self._on_saved(e)
-            return
-        self._on_saved(None)
-
     def redo(self) -> None:
         session, head = self.session, self._head
-        after = head + len(self.ops)
-        if tuple(session.ops[head:after]) == self.ops:
-            self._move(lambda: session.restore(session.ops, after))
+        if session.ops[head : head + 1] == [self.op]:
+            _move(session, session.ops, head + 1, self._on_saved)
         else:  # the first time, or after an undo brought other edits back
-            self._move(lambda: session.restore([*session.ops[:head], *self.ops], after))
+            _move(session, [*session.ops[:head], self.op], head + 1, self._on_saved)
 
     def undo(self) -> None:
-        self._move(lambda: self.session.restore(self.session.ops, self._head))
+        _move(self.session, self.session.ops, self._head, self._on_saved)
 
 
 class RenameSpeakerCommand(_Worded):

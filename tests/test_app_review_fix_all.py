@@ -1,9 +1,12 @@
 """ "Fix all occurrences" in the review: the pure logic (engine.library.review) and the page's
-offer, undone in one step; punctuation marks in the transcript views."""
+offer, each place its own undo step, and "undo all" right after; punctuation marks in the
+transcript views."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -12,9 +15,10 @@ from app_fakes import FakePlayer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication
 
-from app.i18n import tr
+from app.i18n import language, set_language, tr
 from app.review.page import KEYS, ReviewPanel
 from app.transcript import TranscriptView
+from engine.library import store as store_mod
 from engine.library.review import (
     EditOp,
     apply_edits,
@@ -119,7 +123,9 @@ def texts(panel: ReviewPanel) -> list[str]:
     return [s.text for s in panel.session.segments]
 
 
-def test_a_fix_offers_the_other_occurrences_undone_in_one_step(qtbot, panel: ReviewPanel):
+def test_a_fix_offers_the_other_occurrences_each_its_own_undo_step(qtbot, panel: ReviewPanel):
+    """Old: one undo command held every place, so one Ctrl+Z took them all back and none
+    could be taken back alone (issue #17: "each change undoable")."""
     assert panel.current_span().text == "公圆"
     assert not panel.fix_all_button.isVisible()
     panel.fix_span("公园")
@@ -131,18 +137,99 @@ def test_a_fix_offers_the_other_occurrences_undone_in_one_step(qtbot, panel: Rev
     combo = QKeySequence(KEYS["fix_all"])[0]
     qtbot.keyClick(panel.fix_edit, combo.key(), combo.keyboardModifiers())
     assert texts(panel) == ["我们去公园", "公园里人很多", "明天还去公园吗"]
-    assert not panel.fix_all_button.isVisible()
     ops, head = panel.store.chain(panel.session.tid)
     assert [op.kind for op in ops] == ["fix", "replace", "replace"] and head == 3
     assert tr("review.fixed_all", count=2, old="公圆", text="公园") == panel.status.text()
-    # one undo step takes back every place (as an editor's Replace All), not the fix heard
-    assert panel.undo_stack.undoText() == tr("undo.replace", count=2, old="公圆", text="公园")
+    # each place is one undo step, named for its change; the fix heard is one more
+    place = partial(tr, "undo.replace", count=2, old="公圆", text="公园")
+    assert panel.undo_stack.undoText() == place(n=2)
     panel.undo_stack.undo()
-    assert texts(panel) == ["我们去公园", "公圆里人很多", "明天还去公圆吗"]
+    assert texts(panel) == ["我们去公园", "公园里人很多", "明天还去公圆吗"]
+    assert panel.store.chain(panel.session.tid)[1] == 2
+    assert panel.undo_stack.undoText() == place(n=1)
     panel.undo_stack.redo()
     assert texts(panel) == ["我们去公园", "公园里人很多", "明天还去公园吗"]
+    panel.undo_stack.undo()
+    panel.undo_stack.undo()
+    assert texts(panel) == ["我们去公园", "公圆里人很多", "明天还去公圆吗"]
+    assert panel.undo_stack.undoText() == tr("undo.fix", old="公圆", text="公园")
+    panel.undo_stack.redo()
+    panel.undo_stack.redo()
+    assert panel.store.segments(panel.session.tid) == panel.session.segments
     # only the fix the user heard is a training pair
     assert [p.text for p in panel.session.verified_pairs()] == ["公园"]
+
+
+def test_right_after_the_changes_the_offer_takes_them_all_back(qtbot, panel: ReviewPanel):
+    """The button and Ctrl+Shift+F turn into "Undo all N changes": one action back to the
+    transcript, and the library, as they were before the changes; the fix heard stays."""
+    tid = panel.session.tid
+    panel.fix_span("公园")
+    before = panel.store.chain(tid)
+    panel.fix_all()
+    assert panel.fix_all_button.isVisible() and panel.fix_all_action.isEnabled()
+    words, previous = {}, language()
+    try:
+        for lang in ("en", "zh"):  # reworded with the page
+            set_language(lang)
+            panel.retranslate()
+            words[lang] = panel.fix_all_button.text()
+    finally:
+        set_language(previous)
+        panel.retranslate()
+    key = KEYS["fix_all"]
+    assert words == {"en": f"Undo all 2 changes ({key})", "zh": f"撤销全部 2 处修改 ({key})"}
+    combo = QKeySequence(KEYS["fix_all"])[0]
+    qtbot.keyClick(panel.fix_edit, combo.key(), combo.keyboardModifiers())
+    assert texts(panel) == ["我们去公园", "公圆里人很多", "明天还去公圆吗"]
+    assert panel.store.chain(tid) == before
+    assert panel.store.segments(tid) == panel.session.segments
+    assert panel.status.text() == tr("review.undone_all", count=2, old="公圆", text="公园")
+    assert not panel.fix_all_button.isVisible() and not panel.fix_all_action.isEnabled()
+    assert panel.undo_stack.undoText() == tr("undo.fix", old="公圆", text="公园")
+    panel.undo_stack.redo()  # the places come back one at a time
+    assert texts(panel) == ["我们去公园", "公园里人很多", "明天还去公圆吗"]
+    assert panel.store.segments(tid) == panel.session.segments
+
+
+@pytest.mark.parametrize("move", ["undo", "history", "open"])
+def test_undo_all_is_withdrawn_by_the_next_move(panel: ReviewPanel, move: str):
+    """As the offer to fix all is: after an undo, a revert from History… or another
+    transcript opened, "undo all" would take back states the page no longer shows."""
+    other = panel.store.add_transcript([seg(0, "会议记录开始", 0.0)])
+    panel.fix_span("公园")
+    panel.fix_all()
+    assert panel.fix_all_action.isEnabled()
+    {"undo": panel.undo_stack.undo, "history": lambda: panel.revert_to(0)}.get(
+        move, lambda: panel.open(other)
+    )()
+    shown = texts(panel)
+    assert not panel.fix_all_button.isVisible() and not panel.fix_all_action.isEnabled()
+    panel.undo_all()  # nothing to do any more
+    assert texts(panel) == shown
+
+
+def test_changes_whose_save_failed_say_so_and_the_next_change_saves_them(
+    panel: ReviewPanel, monkeypatch
+):
+    """Old: the "fixed" message took the place of the save's error at once."""
+    tid = panel.session.tid
+    panel.fix_span("公园")
+    real_save = Store.save_chain
+
+    def full(self, *args):
+        raise store_mod._describe(self.path, sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(Store, "save_chain", full)
+    panel.fix_all()
+    assert "磁盘已满" in panel.status.text() and panel.session.dirty
+    assert texts(panel) == ["我们去公园", "公园里人很多", "明天还去公园吗"]
+    assert panel.store.chain(tid)[1] == 1
+    monkeypatch.setattr(Store, "save_chain", real_save)
+    panel.undo_stack.undo()
+    assert not panel.session.dirty and "磁盘已满" not in panel.status.text()
+    assert panel.store.chain(tid)[1] == 2
+    assert panel.store.segments(tid) == panel.session.segments
 
 
 def test_undoing_the_fix_withdraws_the_offer(panel: ReviewPanel):

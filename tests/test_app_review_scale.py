@@ -60,37 +60,54 @@ class _Calls:
         monkeypatch.setattr(owner, name, counted)
 
 
-# ---- 2. "Fix all occurrences": one step --------------------------------------------------------
+# ---- 2. "Fix all occurrences": a step a place, one replay and save ---------------------------
 
 
-def test_fix_all_is_one_undo_step_with_one_replay_and_one_save(qtbot, store, monkeypatch):
-    """Old: one undo command per place, each replaying the whole history and saving it (FTS
-    re-indexed, fsync): 100 places took 30 s on a 3-hour transcript and 100 Ctrl+Z to take
-    back. Now the places change together, undone together, as an editor's Replace All."""
+def test_fix_all_is_a_step_a_place_made_and_taken_back_all_with_one_replay_and_save(
+    qtbot, store, monkeypatch
+):
+    """Older: one undo command per place, each replaying the whole history and saving it (FTS
+    re-indexed, fsync): 100 places took 30 s on a 3-hour transcript. Then one command for all,
+    undone only all together. Now one command per place, pushed, and taken back with "undo
+    all", in one replay, one save and one redraw; Ctrl+Z and redo move one place each."""
     segments = [seg(0, "我们去公圆", doubtful=(3, 4))]
     segments += [seg(i, "他说公圆很大") for i in range(1, 30)]
     panel = open_panel(qtbot, store, segments)
+    tid = panel.session.tid
     panel.fix_span("公园")
     assert panel.fix_all_action.isEnabled()
-    steps = panel.undo_stack.count()
+    before, steps = store.chain(tid), panel.undo_stack.count()
     restores = _Calls(monkeypatch, EditSession, "restore")
     saves = _Calls(monkeypatch, Store, "save_chain")
     changes = []
     panel.transcript_changed.connect(lambda: changes.append(1))
+
+    def calls() -> tuple[int, int, int]:
+        counted = (restores.count, saves.count, len(changes))
+        restores.count = saves.count = 0
+        changes.clear()
+        return counted
+
     panel.fix_all()
     assert [s.text for s in panel.session.segments[1:]] == ["他说公园很大"] * 29
-    assert (restores.count, saves.count, len(changes)) == (1, 1, 1)
-    assert panel.undo_stack.count() == steps + 1
+    assert calls() == (1, 1, 1)
+    assert panel.undo_stack.count() == steps + 29
     # the history keeps one edit per place (what "History" lists, what training reads)
-    ops, head = store.chain(panel.session.tid)
+    ops, head = store.chain(tid)
     assert [op.kind for op in ops] == ["fix"] + ["replace"] * 29 and head == 30
-    panel.undo_stack.undo()  # all the places at once; the fix the user heard stays
+    assert store.segments(tid) == panel.session.segments
+    panel.fix_all_action.trigger()  # "undo all": every place; the fix the user heard stays
+    assert calls() == (1, 1, 1)
     assert panel.session.segments[0].text == "我们去公园"
     assert {s.text for s in panel.session.segments[1:]} == {"他说公圆很大"}
-    assert store.chain(panel.session.tid)[1] == 1
-    panel.undo_stack.redo()
-    assert {s.text for s in panel.session.segments[1:]} == {"他说公园很大"}
-    assert store.segments(panel.session.tid) == panel.session.segments
+    assert store.chain(tid) == before
+    panel.undo_stack.redo()  # one place, one replay and save
+    assert calls() == (1, 1, 1)
+    assert [s.text for s in panel.session.segments[1:3]] == ["他说公园很大", "他说公圆很大"]
+    assert store.segments(tid) == panel.session.segments
+    panel.undo_stack.undo()
+    assert calls() == (1, 1, 1)
+    assert {s.text for s in panel.session.segments[1:]} == {"他说公圆很大"}
 
 
 # ---- 3. A display script: only what changed is converted --------------------------------------

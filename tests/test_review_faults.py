@@ -113,9 +113,14 @@ def test_fix_all_offers_a_deletion_and_deletes_each_occurrence(qtbot, store, aud
     assert panel.fix_all_action.isEnabled()
     assert "其余 2 处“那个”也删除" in panel.fix_all_button.text()
     panel.fix_all()
-    assert panel.status.text() == "已删除其余 2 处“那个”（撤销一次即全部恢复）"
+    assert panel.status.text() == (
+        "已删除其余 2 处“那个”（撤销一次恢复一处，“撤销全部”恢复所有各处）"
+    )
     assert [s.text for s in store.segments(tid)] == ["我们走", "他来了"]
     assert store.verified_pairs(tid) == []  # deletions teach nothing
+    panel.undo_all()
+    assert panel.status.text() == "已恢复删除的其余 2 处“那个”"
+    assert [s.text for s in store.segments(tid)] == ["我们走", "他那个来了那个"]
 
 
 def test_inner_text_of_a_deletion_is_empty_and_replaces_delete():

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from functools import partial
 from pathlib import Path
@@ -54,7 +56,14 @@ from ..plain import literal, plain
 from ..savedialog import ask_save_path, write_error_text
 from ..settings import Settings
 from ..transcript import ConfidenceBar, ask_speaker_name
-from ..undo import EditCommand, HeadCommand, RenameSpeakerCommand, retranslate
+from ..undo import (
+    EditCommand,
+    HeadCommand,
+    RenameSpeakerCommand,
+    push_each,
+    retranslate,
+    undo_to,
+)
 from ..worker import DatasetRequest
 from . import strings  # noqa: F401  (registers the strings used below)
 from .strings import format_duration  # the time left, in the UI language's units
@@ -92,6 +101,19 @@ _RECOLOR_DELAY_MS = 150  # keys handled by the fix box rather than an action
 _TERM_CHARS = 12
 # The page's buttons: Tab reaches them, a click leaves the keys in the fix box.
 _BUTTON_FOCUS = Qt.FocusPolicy.TabFocus
+
+
+@dataclass(frozen=True)
+class _Offer:
+    """What the fix-all button offers at undo index `index` (any other move of the history
+    withdraws it): the change of `old` to `new` at the other places, `ops`; or, right after
+    they were made, taking them all back to `undo_to`, the index before them."""
+
+    ops: tuple[EditOp, ...]
+    old: str
+    new: str
+    index: int
+    undo_to: int | None = None
 
 
 def _elsewhere(error: StoreError | TranscriptNotFound) -> bool:
@@ -246,9 +268,8 @@ class ReviewPanel(QWidget):
         self.spans: list[DoubtfulSpan] = []
         self.index = 0
         self.choices: list[str] = []  # texts Alt+1… put in place of the current span
-        # "Also fix N other occurrences": the edits it would make and the undo index it was
-        # offered at (any other move of the history withdraws it).
-        self._fix_all: tuple[list[EditOp], str, str, int] | None = None
+        # "Also fix N other occurrences", then "Undo all N changes" (see _Offer).
+        self._fix_all: _Offer | None = None
         # Why the loaded model gives no alternatives ("" when it does: app.features).
         self._no_alternatives_why = ""
         self._gaps: list[float] = []  # seconds the user took per recent decision, beyond listening
@@ -268,6 +289,7 @@ class ReviewPanel(QWidget):
         self._filled = ""
         self.undo_stack = QUndoStack(self)
         self._stack_index = 0  # the undo stack's index before its latest move
+        self._moving_many = False  # the stack moves many steps, drawn once they are made
         # Recoloring touches every character (~1 s for 8 000): once the threshold settles.
         self._recolor = QTimer(self)
         self._recolor.setSingleShot(True)
@@ -376,7 +398,7 @@ class ReviewPanel(QWidget):
             "copy": action("copy", self.copy_text, KEYS["copy"]),
             "make_dataset": action("make_dataset", self._dataset_dialog, KEYS["make_dataset"]),
         }
-        self.fix_all_action = action("fix_all", self.fix_all, KEYS["fix_all"])
+        self.fix_all_action = action("fix_all", self._take_offer, KEYS["fix_all"])
         self.fix_all_button.clicked.connect(self.fix_all_action.trigger)
         action("slower", self.speed_spin.stepDown, KEYS["slower"])
         action("faster", self.speed_spin.stepUp, KEYS["faster"])
@@ -530,8 +552,11 @@ class ReviewPanel(QWidget):
         """Redraw after a decision, an undo or a redo. An undone decision's span is in hand
         again; one made (or made again) leaves the span after it in hand, as a decision does.
         Any other change (a speaker's name, a revert, fix all occurrences: nobody heard those
-        places) keeps the span in hand where it can."""
-        if self._fix_all is not None and index != self._fix_all[3]:
+        places) keeps the span in hand where it can. Many steps at once are drawn once, after
+        the last (`_one_redraw`)."""
+        if self._moving_many:
+            return
+        if self._fix_all is not None and index != self._fix_all.index:
             self._fix_all = None  # undone, redone or superseded: the offer no longer fits
             self._show_fix_all()
         undone = index < self._stack_index
@@ -539,7 +564,7 @@ class ReviewPanel(QWidget):
         self._stack_index = index
         places = [self._place()]
         if isinstance(command, EditCommand):
-            op = command.ops[0]
+            op = command.op
             where = (op.segment, op.first)
             decided = self._span_index(where)
             if undone:
@@ -801,7 +826,7 @@ class ReviewPanel(QWidget):
         )
         self._gaps = [*self._gaps[-19:], time.monotonic() - self._shown_at - listen]
         self.player.stop()
-        self.undo_stack.push(EditCommand(self.session, [op], label, self._saved))
+        self.undo_stack.push(EditCommand(self.session, op, label, self._saved))
         self._focus_fix_box()
         if self.spans:
             self._autoplay()
@@ -898,40 +923,89 @@ class ReviewPanel(QWidget):
         fixed = (op.segment, op.first, op.first + len(split_marks(new)[0]))
         checked = review.checked_chars(self.session.original, self.session.ops[: self.session.head])
         found = review.find_occurrences(self.session.segments, old, skip=fixed, checked=checked)
-        ops = review.replace_ops(found, new)
-        self._fix_all = (ops, old, new, self.undo_stack.index()) if ops else None
+        ops = tuple(review.replace_ops(found, new))
+        self._fix_all = _Offer(ops, old, new, self.undo_stack.index()) if ops else None
         self._show_fix_all()
 
     def _show_fix_all(self) -> None:
         offer = self._fix_all
         self.fix_all_action.setEnabled(offer is not None)
         self.fix_all_button.setVisible(offer is not None)
-        if offer is not None:
-            ops, old, new, _ = offer
-            old, new = script.convert_text(old, self.script), script.convert_text(new, self.script)
+        if offer is None:
+            return
+        count, shortcut = len(offer.ops), f" ({KEYS['fix_all']})"
+        if offer.undo_to is not None:
+            short = whole = tr("review.undo_all", count=count)
+        else:
+            old, new = (script.convert_text(t, self.script) for t in (offer.old, offer.new))
             key = "review.fix_all" if new else "review.fix_all_delete"
-            metrics, shortcut = self.fix_all_button.fontMetrics(), f" ({KEYS['fix_all']})"
-            short = tr(key, count=len(ops), old=_elided(old, metrics), text=_elided(new, metrics))
-            whole = tr(key, count=len(ops), old=old, text=new) + shortcut
-            self.fix_all_button.setText(short + shortcut)
-            self.fix_all_button.setToolTip(whole)
-            self.fix_all_button.setAccessibleName(whole)  # a screen reader reads it all
+            metrics = self.fix_all_button.fontMetrics()
+            short = tr(key, count=count, old=_elided(old, metrics), text=_elided(new, metrics))
+            whole = tr(key, count=count, old=old, text=new)
+        self.fix_all_button.setText(short + shortcut)
+        self.fix_all_button.setToolTip(whole + shortcut)
+        self.fix_all_button.setAccessibleName(whole + shortcut)  # a screen reader reads it all
+
+    def _take_offer(self) -> None:
+        """The fix-all button, or its key: what it offers now."""
+        if self._fix_all is not None and self._fix_all.undo_to is not None:
+            self.undo_all()
+        else:
+            self.fix_all()
 
     def fix_all(self) -> None:
-        """Make the offered changes: one edit a place in the history, one step to undo."""
-        offer, self._fix_all = self._fix_all, None
-        self._show_fix_all()
-        if offer is None or self.session is None:
+        """Make the offered changes: one edit and one undo step a place (each named for its
+        change), replayed, saved and drawn once; then offer to undo them all."""
+        offer = self._fix_all
+        if offer is None or offer.undo_to is not None or self.session is None:
             return
-        ops, old, new, _ = offer
-        label = partial(tr, "undo.replace", old=old, text=new, count=len(ops))
-        self.undo_stack.push(EditCommand(self.session, ops, label, self._saved))
+        self._fix_all = None
+        before, count = self.undo_stack.index(), len(offer.ops)
+        texts = [
+            partial(tr, "undo.replace", old=offer.old, text=offer.new, n=n, count=count)
+            for n in range(1, count + 1)
+        ]
+        with self._one_redraw():
+            push_each(self.undo_stack, self.session, offer.ops, texts, self._saved)
+        self._fix_all = replace(offer, index=self.undo_stack.index(), undo_to=before)
+        self._show_fix_all()
+        self._say_done(offer, "review.fixed_all")
+
+    def undo_all(self) -> None:
+        """Take back every place "fix all" just changed (offered right after it), replayed,
+        saved and drawn once: the history is as it was before them, the fix heard stays, and
+        redo makes them again one at a time."""
+        offer = self._fix_all
+        if offer is None or offer.undo_to is None or self.session is None:
+            return
+        self._fix_all = None
+        self._show_fix_all()
+        with self._one_redraw():
+            undo_to(self.undo_stack, offer.undo_to, self.session, self._saved)
+        self._say_done(offer, "review.undone_all")
+
+    @contextmanager
+    def _one_redraw(self) -> Iterator[None]:
+        """The undo stack's moves inside are drawn once, at the end (app.undo saves them
+        once): a redraw a place re-found every doubtful span of the transcript each time."""
+        self._moving_many = True
+        try:
+            yield
+        finally:
+            self._moving_many = False
+        self._stack_moved(self.undo_stack.index())
+
+    def _say_done(self, offer: _Offer, key: str) -> None:
+        """Say what `offer` changed (`key`, or its "_delete" wording for a deletion), unless
+        the save failed: its error stays on the status line."""
+        if self.session is None or self.session.dirty:
+            return
         old, new = (
             _elided(script.convert_text(text, self.script), self.status.fontMetrics())
-            for text in (old, new)
+            for text in (offer.old, offer.new)
         )
-        key = "review.fixed_all" if new else "review.fixed_all_delete"
-        self._status.say(lambda: tr(key, count=len(ops), old=old, text=new))
+        key += "" if offer.new else "_delete"
+        self._status.say(lambda: tr(key, count=len(offer.ops), old=old, text=new))
 
     # ---- speakers --------------------------------------------------------------------------
     def ask_rename_speaker(self, speaker: int) -> None:

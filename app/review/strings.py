@@ -79,25 +79,38 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
     "undo.accept": ("Accept “{text}”", "确认“{text}”"),
     "undo.fix": ("Fix “{old}” → “{text}”", "改正“{old}”→“{text}”"),
     "undo.alternative": ("Pick “{text}”", "选用“{text}”"),
+    # one place "fix all occurrences" changed: {n} of the {count} it changed, each one Undo
     "undo.replace": (
-        "Fix “{old}” → “{text}” in {count} other place(s)",
-        "其余 {count} 处改正“{old}”→“{text}”",
+        "Fix “{old}” → “{text}” elsewhere ({n}/{count})",
+        "其余各处改正“{old}”→“{text}”（第 {n}/{count} 处）",
     ),
     "review.fix_all": (
         "Also change {count} other occurrence(s) of “{old}” to “{text}”",
         "其余 {count} 处“{old}”也改为“{text}”",
     ),
     "review.fixed_all": (
-        "Fixed {count} other occurrence(s) of “{old}” → “{text}” (one Undo takes them all back)",
-        "已将其余 {count} 处“{old}”改为“{text}”（撤销一次即全部恢复）",
+        "Fixed {count} other occurrence(s) of “{old}” → “{text}” (Undo takes back one place "
+        "at a time, “Undo all” every place)",
+        "已将其余 {count} 处“{old}”改为“{text}”（撤销一次恢复一处，“撤销全部”恢复所有各处）",
     ),
     "review.fix_all_delete": (
         "Also delete {count} other occurrence(s) of “{old}”",
         "其余 {count} 处“{old}”也删除",
     ),
     "review.fixed_all_delete": (
-        "Deleted {count} other occurrence(s) of “{old}” (one Undo takes them all back)",
-        "已删除其余 {count} 处“{old}”（撤销一次即全部恢复）",
+        "Deleted {count} other occurrence(s) of “{old}” (Undo takes back one place at a time, "
+        "“Undo all” every place)",
+        "已删除其余 {count} 处“{old}”（撤销一次恢复一处，“撤销全部”恢复所有各处）",
+    ),
+    # the fix-all button right after its changes: takes them all back at once
+    "review.undo_all": ("Undo all {count} changes", "撤销全部 {count} 处修改"),
+    "review.undone_all": (
+        "Took back the {count} change(s) of “{old}” → “{text}”",
+        "已撤销其余 {count} 处“{old}”→“{text}”的修改",
+    ),
+    "review.undone_all_delete": (
+        "Brought back the {count} deleted occurrence(s) of “{old}”",
+        "已恢复删除的其余 {count} 处“{old}”",
     ),
     "undo.revert": ("Revert to model output", "恢复为模型输出"),
     "review.unsaved": ("Not saved yet: {message}", "尚未保存：{message}"),
