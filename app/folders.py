@@ -183,32 +183,38 @@ class FolderWatcher(QObject):
         if job_id is None:
             return
         job = self._jobs.pop(job_id)
-        try:
-            base = job.spec.base(job.path, job.watch.names(job.path), job.watch.own(job.path))
-        except (OSError, TingxieError) as e:  # a file or folder in the way, no drive, too long
-            self.export_failed.emit(str(job.spec.out_folder(job.path)), e)
-            job.watch.release(job.path)  # not done: the next start does it again
-            return
-        targets = job.spec.targets(base)
-        try:
-            written = write_all(segments, targets, info=info)
-        except OSError as e:  # none was written (a full disk): redone at the next start, not now
-            paths = ", ".join(map(str, targets))
-            error = TingxieError(
-                "transcribe.watch_write_failed",
-                paths=paths,
-                audio=str(job.path),
-                detail=e.strerror or e,
-            )
-            self.export_failed.emit(paths, error)
-            job.watch.release(job.path)
+        targets: list[Path] = []  # the last tried: a failure to write them names them
+
+        def write(paths: list[Path], replace: bool) -> None:
+            targets[:] = paths
+            write_all(segments, paths, info=info, replace=replace)
+
+        try:  # a name another program took meanwhile is passed by, not written over
+            base = job.watch.publish(job.spec, job.path, write)
+        except (OSError, TingxieError) as e:
+            self._unwritten(job, targets, e)
             return
         except ValueError as e:  # text UTF-8 cannot encode: the same at every try, so done
             self.export_failed.emit(str(targets[0]), e)
             self._finish(job)
             return
         self._finish(job, base)
-        self.exported.emit(str(job.path), [str(p) for p in written])
+        self.exported.emit(str(job.path), [str(p) for p in targets])
+
+    def _unwritten(self, job: _Job, targets: list[Path], error: Exception) -> None:
+        """Say why `job`'s transcripts were not written and give it back: the next start does
+        it again. No `targets`: no name was chosen (a file or folder in the way, no drive, a
+        name too long); else none of them was written (a full disk)."""
+        if not targets:
+            self.export_failed.emit(str(job.spec.out_folder(job.path)), error)
+        else:
+            paths = ", ".join(map(str, targets))
+            detail = getattr(error, "strerror", None) or error
+            told = TingxieError(
+                "transcribe.watch_write_failed", paths=paths, audio=str(job.path), detail=detail
+            )
+            self.export_failed.emit(paths, told)
+        job.watch.release(job.path)
 
     def _failed(self, job_id: int, _error: object = None) -> None:
         """A file that cannot be transcribed is marked done: it waits for a new version."""

@@ -17,6 +17,16 @@ emptied) gets a name of its own. A file handed out and given back unfinished
 (cancelled, or its transcripts could not be written) is not remembered: a restart hands it out
 again, and until then only a new version of it is. A damaged state file is kept aside, never
 written over, and what it knew of the folder is rebuilt from the transcripts there.
+
+Several watches may look at one folder (the app's watch folder and `tingxie-cli watch`, two CLI
+watches) and several may write into one output folder: they share the state file there, and
+change it only under its lock (`_locked`). A file is claimed in it before it is handed out, by
+the watch's process (pid@host), and left to that process until it is finished or given back,
+or that process is gone (killed too): no file is transcribed twice, none is left forever. The name
+chosen for a file's transcripts is kept with its claim, so another watch takes another (talk-2)
+before either is written; one taken meanwhile by another program is passed by (`publish`).
+A claim of another computer's watch (a shared network folder) cannot be checked: it is left
+until that watch lets it go.
 """
 
 from __future__ import annotations
@@ -27,14 +37,15 @@ import hashlib
 import json
 import logging
 import os
+import re
 import string
 import time
 from collections.abc import Callable, Container, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, left_by_gone_process, staging_tag
 from .audio import is_supported
 from .errors import TingxieError
 from .writers import FORMATS, json_text
@@ -64,6 +75,7 @@ _STATE_VERSION = 3
 
 _Stamp = tuple[int, int]  # a file's version: size and modification time (ns)
 _Mark = tuple[int, str]  # a sample of a finished version: where in the file, and its digest
+_Claim = tuple[str, str]  # the process holding a file (pid@host), its transcripts' name or ""
 _MARK_BYTES = 4096  # from the middle of the file: what a recording's continuation still holds
 _NAME_FIELDS = ("stem", "date", "time")  # the fields of a file-name pattern
 _NAME_MAX = 255  # bytes in a file name on ext4, XFS, Btrfs (NTFS, APFS: 255 characters)
@@ -258,6 +270,7 @@ class _Finished:
     done: dict[str, _Stamp] = field(default_factory=dict)  # the version finished
     names: dict[str, str] = field(default_factory=dict)  # its transcripts, by the state's folder
     marks: dict[str, _Mark] = field(default_factory=dict)  # a sample of the version named
+    claims: dict[str, _Claim] = field(default_factory=dict)  # handed out by a watch, not done
 
     @classmethod
     def read(cls, entry: dict, key: Callable[[str], str] = str) -> _Finished:
@@ -266,13 +279,22 @@ class _Finished:
             {key(k): (int(v[0]), int(v[1])) for k, v in entry["done"].items()},
             {key(k): str(v) for k, v in entry.get("names", {}).items()},
             {key(k): (int(v[0]), str(v[1])) for k, v in entry.get("marks", {}).items()},
+            {key(k): (str(v[0]), str(v[1])) for k, v in entry.get("claims", {}).items()},
         )
+
+    def taken(self) -> Iterator[tuple[str, str]]:
+        """(file, transcript name) of its finished files, and of those a live watch is
+        transcribing under a name it chose (`FolderWatch.base`)."""
+        yield from self.names.items()
+        yield from ((k, name) for k, (tag, name) in self.claims.items() if name and _alive(tag))
 
 
 class FolderWatch:
-    """`ready()` lists the files to do now; `done(path, base)` records one as finished and where
-    its transcripts went; `release(path)` gives one back unfinished; `names(path)` are where the
-    other finished files' went, `own(path)` where its own earlier version's did."""
+    """`ready()` lists the files to do now, claimed for this watch; `base(spec, path)` chooses
+    where one's transcripts go (`publish` writes them there); `done(path, base)` records one as
+    finished and where its transcripts went; `release(path)` gives one back unfinished;
+    `names(path)` are where the other files' went or go, `own(path)` where its own earlier
+    version's did."""
 
     def __init__(
         self,
@@ -300,20 +322,25 @@ class FolderWatch:
         self._folders: dict[str, _Finished] = {}  # by watched folder (`_id`), as the state says
         self._read: bytes | None = None  # the state file's content `_folders` was read from
         self._paths: dict[str, Path] = {}  # `_named`'s, by the name in the state
+        self._tag = _process()  # this watch's claims in the state
+        self._told_unclaimed = False  # the state could not be written to claim files: said once
         self._refresh(recover=True)
 
     @property
     def _mine(self) -> _Finished:
         return self._folders.get(self._id) or _Finished()
 
-    def _refresh(self, recover: bool = False) -> None:
+    def _refresh(self, recover: bool = False, held: bool = False) -> None:
         """Take the state file's watched folders into `_folders` when its content is not the
         one last read or written: another watch may write into it (two folders written into
         one, the CLI's and the app's), and parsing the state of thousands of files at every
         file took most of the watch's time. Its bytes are compared, not its size and time,
         which a write may leave as they were. A missing or unreadable state file leaves what
-        is known. A damaged one is moved aside (`_keep`); with `recover` (a watch starting,
-        knowing nothing yet), this folder's is rebuilt (`_recovered`)."""
+        is known. A damaged one is read again under the state's lock (`held`: the caller holds
+        it), as another watch may have put it right meanwhile; still damaged, it is moved aside
+        (`_keep`) and, with `recover` (a watch starting, knowing nothing yet), this folder's is
+        rebuilt (`_recovered`): no other watch writes between, nor has its new state moved
+        aside as the damaged one."""
         try:
             content = self.state_file.read_bytes()
         except FileNotFoundError:
@@ -327,7 +354,10 @@ class FolderWatch:
         try:
             folders = _folders_in(json.loads(content.decode("utf-8")))
         except (ValueError, KeyError, TypeError, AttributeError, IndexError):
-            if self._keep() and recover:
+            if not held:
+                with _locked(self.state_file):
+                    self._refresh(recover, held=True)
+            elif self._keep() and recover:
                 self._folders = self._recovered()
             return
         self._folders, self._read = folders, content
@@ -356,8 +386,9 @@ class FolderWatch:
     def _recovered(self) -> dict[str, _Finished]:
         """This folder's finished files as its transcripts tell (`WatchSpec.transcribed`), in
         their present versions, when the state was lost; saved at once, so that a restart finds
-        them. Where their transcripts went is not known: a file that grows gets names of its
-        own, not those (they may be someone's notes)."""
+        them (under the state's lock, held by `_refresh`). Where their transcripts went is not
+        known: a file that grows gets names of its own, not those (they may be someone's
+        notes)."""
         if self._spec is None:
             return {}
         found = media_files(self.folder, self.options.recursive, self._tell_unreadable)
@@ -406,7 +437,7 @@ class FolderWatch:
     def ready(self) -> list[Path]:
         """Files not finished in their current version that have stopped changing. Raises
         FileNotFoundError when the watched folder is gone."""
-        now, ready, seen, held = self._clock(), [], {}, {}
+        now, ready, seen, held = self._clock(), {}, {}, {}
         for path, stamp in self._to_do():
             if self._held.get(path) == stamp:
                 held[path] = stamp
@@ -417,12 +448,49 @@ class FolderWatch:
                 continue
             seen[path] = previous
             if now - previous[1] >= self.options.settle_seconds:
-                ready.append(path)
-                # The first version handed out, until done: a queue may hand a file over again
-                # after it changed, and only the version first seen is sure to be transcribed.
-                self._handed.setdefault(path, stamp)
+                ready[path] = stamp
         self._seen, self._held = seen, held
-        return ready
+        self._claim({p: s for p, s in ready.items() if p not in self._handed})
+        return [path for path in ready if path in self._handed]
+
+    def _claim(self, files: dict[Path, _Stamp]) -> None:
+        """Hand out (`_handed`) the settled `files` no other live watch holds nor has finished
+        in that version, claimed for this one in the state, under its lock. A state that
+        cannot be written (a read-only or full drive, a name it cannot encode) hands them out
+        unclaimed, said once:
+        finishing them then says it cannot be recorded."""
+        free = files
+        if not files:
+            return
+        try:
+            with _locked(self.state_file):
+                self._refresh(held=True)
+                mine = self._mine
+                free = {p: s for p, s in files.items() if self._free(mine, self._key(p), s)}
+                if free:
+                    claims = {**mine.claims, **{self._key(p): (self._tag, "") for p in free}}
+                    self._save({**self._folders, self._id: replace(mine, claims=claims)})
+        except (OSError, ValueError) as e:  # ValueError: a file name the state cannot encode
+            self._tell_unclaimed(e)
+        for path, stamp in free.items():
+            # The first version handed out, until done: a queue may hand a file over again
+            # after it changed, and only the version first seen is sure to be transcribed.
+            self._handed.setdefault(path, stamp)
+
+    def _tell_unclaimed(self, error: OSError | ValueError) -> None:
+        """The state cannot be written to claim files or names: said once, not at each file."""
+        if not self._told_unclaimed:
+            detail = getattr(error, "strerror", None) or error
+            log.warning("%s: files cannot be claimed (%s); another watch of %s may do them "
+                        "too", self.state_file, detail, self.folder)  # fmt: skip
+        self._told_unclaimed = True
+
+    def _free(self, finished: _Finished, key: str, stamp: _Stamp) -> bool:
+        """Whether this watch may take file `key` in version `stamp`: not finished in it, and
+        claimed by no other process but one that is gone. Watches of one process (the app's)
+        keep apart their files themselves."""
+        tag = finished.claims.get(key, (self._tag, ""))[0]
+        return finished.done.get(key) != stamp and (tag == self._tag or not _alive(tag))
 
     def pending(self) -> int:
         """Files present that are not finished in their current version (ready or settling),
@@ -431,17 +499,61 @@ class FolderWatch:
         return sum(1 for path, stamp in self._to_do() if self._held.get(path) != stamp)
 
     def names(self, path: Path) -> set[Path]:
-        """Where the transcripts of the finished files other than `path` went (without their
-        suffixes), those of the other folders written into the state's folder too, as the
-        state file says now: `WatchSpec.base`'s `taken`."""
+        """Where the transcripts of the finished files other than `path` went, or those being
+        transcribed go (without their suffixes), those of the other folders written into the
+        state's folder too, as the state file says now: `WatchSpec.base`'s `taken`."""
         self._refresh()
+        return self._taken(path)
+
+    def _taken(self, path: Path) -> set[Path]:
+        """`names` as last read."""
         me = (self._id, self._key(path))
         return {
             self._named(name)
             for folder, finished in self._folders.items()
-            for key, name in finished.names.items()
+            for key, name in finished.taken()
             if (folder, key) != me
         }
+
+    def base(self, spec: WatchSpec, path: Path, now: datetime | None = None) -> Path:
+        """Where `path`'s transcripts go (`WatchSpec.base`, given `names` and `own`), chosen
+        under the state's lock and kept with its claim until `done`: another watch writing
+        into the same folder takes another name even before these are written (two talk.wav
+        written into one folder at once: talk, talk-2, not one over the other). Raises as
+        `WatchSpec.base` does. A state that cannot be written (a full disk, a name it
+        cannot encode) keeps no name: said once, as `done` then says the file cannot be
+        recorded."""
+        with _locked(self.state_file):
+            self._refresh(held=True)
+            base = spec.base(path, self._taken(path), self.own(path), now)
+            mine, name = self._mine, _relative(base, self.state_file.parent)
+            claims = {**mine.claims, self._key(path): (self._tag, name)}
+            try:
+                self._save({**self._folders, self._id: replace(mine, claims=claims)})
+            except (OSError, ValueError) as e:
+                self._tell_unclaimed(e)
+        return base
+
+    def publish(
+        self, spec: WatchSpec, path: Path, write: Callable[[list[Path], bool], object]
+    ) -> Path:
+        """Write `path`'s transcripts through `write(targets, replace)` where `base` puts them,
+        and return that base. Only the recording's own earlier transcripts are replaced
+        (`own`); a name another program took since it was chosen (`tingxie-cli transcribe`,
+        the user) makes `write` raise FileExistsError (`engine.writers.write_all` without
+        `replace`), and the next free name is taken. Raises as `base` and `write` do."""
+        clashed: set[Path] = set()
+        while True:
+            base = self.base(spec, path)
+            try:
+                write(spec.targets(base), base == self.own(path))
+            except FileExistsError:
+                if base in clashed:  # the name is not free, yet not seen as taken: no next one
+                    raise
+                clashed.add(base)
+                log.info("%s: taken while %s was transcribed; the next name is taken", base, path)
+                continue
+            return base
 
     def own(self, path: Path) -> Path | None:
         """Where the transcripts of `path`'s earlier version went (without their suffixes),
@@ -476,9 +588,10 @@ class FolderWatch:
         self._seen.pop(path, None)
         key = self._key(path)
         with _locked(self.state_file):  # no other watch writes between the read and the write
-            self._refresh()
+            self._refresh(held=True)
             mine = self._mine
-            mine = _Finished({**mine.done, key: stamp}, dict(mine.names), dict(mine.marks))
+            mine = _Finished({**mine.done, key: stamp}, dict(mine.names), dict(mine.marks),
+                             self._unclaimed(mine, key))  # fmt: skip
             if base is not None:
                 mine.names[key] = _relative(base, self.state_file.parent)
                 mark = _mark(path, stamp[0] // 2)
@@ -491,11 +604,13 @@ class FolderWatch:
 
     def _save(self, folders: dict[str, _Finished]) -> None:
         """Write the state file atomically (on one line: `json_text`), then know it as
-        `folders`; raises OSError when it cannot be written (a full disk)."""
+        `folders`; raises OSError when it cannot be written (a full disk). Claims of watches
+        whose process is gone are left out."""
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         state = {"version": _STATE_VERSION, "folders": {
-            folder: {"done": f.done, "names": f.names, "marks": f.marks}
-            for folder, f in folders.items()
+            folder: {"done": f.done, "names": f.names, "marks": f.marks, "claims": {
+                key: claim for key, claim in f.claims.items() if _alive(claim[0])
+            }} for folder, f in folders.items()
         }}  # fmt: skip
         text = json_text(state)
         atomic_write_text(self.state_file, text)
@@ -505,29 +620,65 @@ class FolderWatch:
         """Give `path` back unfinished, as `ready()` handed it out (its job was cancelled, or
         its transcripts could not be written): it is not remembered, so the next start hands
         it out again; until then `ready()` leaves it out while it keeps the version it had
-        (a cancelled file must not come back at the next look), and hands out a new one."""
+        (a cancelled file must not come back at the next look), and hands out a new one.
+        Its claim is dropped: another watch of the folder may take it now. When the state
+        cannot be written, that is said, and the claim goes when this process ends."""
         stamp = self._handed.pop(path, None)
-        if stamp is not None:
-            self._held[path] = stamp
+        if stamp is None:
+            return
+        self._held[path] = stamp
+        try:
+            with _locked(self.state_file):
+                self._refresh(held=True)
+                mine = self._mine
+                if mine.claims.get(self._key(path), ("",))[0] == self._tag:
+                    claims = self._unclaimed(mine, self._key(path))
+                    self._save({**self._folders, self._id: replace(mine, claims=claims)})
+        except (OSError, ValueError) as e:
+            log.warning("%s: %s cannot be given back to the other watches (%s); it is when "
+                        "this program ends", self.state_file, path,
+                        getattr(e, "strerror", None) or e)  # fmt: skip
+
+    def _unclaimed(self, finished: _Finished, key: str) -> dict[str, _Claim]:
+        """`finished`'s claims without this watch's of `key`."""
+        return {k: c for k, c in finished.claims.items() if (k, c[0]) != (key, self._tag)}
 
 
 @contextlib.contextmanager
 def _locked(state_file: Path) -> Iterator[None]:
     """Hold an exclusive lock on `state_file`'s lock file (hidden beside it, made once and
     left) while the block runs: another watch, in this process or another, waits for it.
-    The kernel lets go when the process ends, by kill -9 too. Raises OSError when the lock
-    file cannot be made (the state could not be written either). Where there is no flock
-    (Windows) or the file system refuses locks (some network mounts), the block runs
-    unguarded: two watches writing one state there may each lose the other's last files,
-    which are then done again."""
-    state_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(state_file.with_name(state_file.name + _LOCK_SUFFIX), "a+b") as held:
+    The kernel lets go when the process ends, by kill -9 too. Where the lock file cannot be
+    made (a file where its folder goes, a read-only drive: the state cannot be written either,
+    which the block says better), there is no flock (Windows) or the file system refuses locks
+    (some network mounts), the block runs unguarded: two watches writing one state there may
+    each lose the other's last files, which are then done again, or both take one file."""
+    try:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        held = open(state_file.with_name(state_file.name + _LOCK_SUFFIX), "a+b")  # noqa: SIM115
+    except OSError as e:
+        log.debug("%s: no lock file (%s); written unguarded", state_file, e)
+        yield
+        return
+    with held:
         if fcntl is not None:
             try:
                 fcntl.flock(held, fcntl.LOCK_EX)
             except OSError as e:
                 log.debug("%s: cannot be locked (%s); written unguarded", state_file, e)
         yield  # closing `held` lets the lock go
+
+
+def _process() -> str:
+    """This process as a claim names it: pid@host (`staging_tag` without its random part)."""
+    return staging_tag().rsplit("-", 1)[0]
+
+
+def _alive(tag: str) -> bool:
+    """Whether the process of claim `tag` (pid@host) may still run: not one of this host that
+    is gone (`engine.atomic.left_by_gone_process`)."""
+    match = re.fullmatch(r"(\d+)@(.+)", tag)
+    return match is not None and not left_by_gone_process(*match.groups())
 
 
 def _folders_in(state: dict) -> dict[str, _Finished]:

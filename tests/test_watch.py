@@ -279,7 +279,7 @@ def test_finishing_a_file_parses_and_writes_the_state_once(tmp_path, monkeypatch
     monkeypatch.setattr(json.encoder, "_make_iterencode", None)  # the pure-Python encoder
     for path in _settled(watch):
         watch.done(path, spec.base(path, watch.names(path), watch.own(path)))
-    assert parsed == [] and len(written) == 3
+    assert parsed == [] and len(written) == 1 + 3  # the three claimed at once, each finished
     other = Path(spec.folder, "d.wav")
     given = watch.names(other)
     made, join = [], Path.__truediv__
@@ -381,6 +381,10 @@ def test_watch_transcribes_files_written_while_it_runs(tiny_model_dir, tmp_path)
             time.sleep(0.2)
         assert (out / "meeting" / "call.srt").is_file()
         assert json.loads((out / "meeting" / "call.json").read_text(encoding="utf-8"))
+        # remembered just after the transcripts are written: stopped before, it is done again
+        while not any("call.wav" in key for key in _done_keys(out / ".tingxie-watch.json")):
+            assert watcher.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.2)
     finally:
         watcher.terminate()
         watcher.wait(timeout=30)
@@ -389,6 +393,12 @@ def test_watch_transcribes_files_written_while_it_runs(tiny_model_dir, tmp_path)
     assert again.returncode == 0, again.stderr
     assert "0 files to do" in again.stderr and "wrote" not in again.stderr
     assert (out / "meeting" / "call.json").stat().st_mtime_ns == written
+
+
+def _done_keys(state: Path) -> list[str]:
+    """The files a watch state file remembers as finished."""
+    folders = json.loads(state.read_text(encoding="utf-8"))["folders"].values()
+    return [key for finished in folders for key in finished["done"]]
 
 
 # -- two processes writing one state file ---------------------------------------------------------
@@ -461,8 +471,121 @@ def test_finishing_a_file_holds_the_state_lock_from_its_read_to_its_write(tmp_pa
 
     seen = []
     refresh, save = FolderWatch._refresh, FolderWatch._save
-    monkeypatch.setattr(FolderWatch, "_refresh", lambda w: seen.append(locked()) or refresh(w))
+    monkeypatch.setattr(
+        FolderWatch, "_refresh", lambda w, **kw: seen.append(locked()) or refresh(w, **kw)
+    )
     monkeypatch.setattr(FolderWatch, "_save", lambda w, f: seen.append(locked()) or save(w, f))
     (a,) = _settled(watch)
     watch.done(a, spec.base(a, watch.names(a)))
     assert seen[-2:] == [True, True] and not locked()
+
+
+# -- two watches of one folder, or into one folder ------------------------------------------------
+
+# One process's watch of a folder: claims what is ready, says which, then waits until killed.
+_CLAIMER = """
+import sys
+from engine.watch import FolderWatch, WatchOptions, WatchSpec
+spec = WatchSpec(sys.argv[1])
+watch = FolderWatch(spec.folder, spec.state_file, WatchOptions(settle_seconds=0), spec=spec)
+watch.ready()
+print(" ".join(p.name for p in watch.ready()), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_two_watches_of_one_folder_in_two_processes_hand_each_file_to_one(tmp_path):
+    """The app's watch folder and `tingxie-cli watch` on one folder each transcribed every file:
+    no claim crossed processes. A file is claimed by the first; the other takes it only once
+    that process is gone (killed -9 mid-file: the file is not left forever)."""
+    _recordings(tmp_path, "a.wav", "b.wav")
+    first = subprocess.Popen([sys.executable, "-c", _CLAIMER, str(tmp_path)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert first.stdout.readline().split() == ["a.wav", "b.wav"]
+        spec = WatchSpec(str(tmp_path))
+        other = FolderWatch(tmp_path, spec.state_file, WatchOptions(settle_seconds=0), spec=spec)
+        assert _settled(other) == [] and other.ready() == []
+    finally:
+        first.kill()
+        first.wait(timeout=30)
+    assert other.ready() == [tmp_path / "a.wav", tmp_path / "b.wav"]
+
+
+def test_a_file_finished_or_given_back_by_another_watch_is_not_held_by_it(tmp_path):
+    """What another process's watch leaves: a file it finished is not done here, one it gave
+    back is taken here."""
+    _recordings(tmp_path, "a.wav", "b.wav")
+    spec = WatchSpec(str(tmp_path))
+    first = FolderWatch(tmp_path, spec.state_file, WatchOptions(settle_seconds=0), spec=spec)
+    a, b = _settled(first)
+    state = json.loads(spec.state_file.read_text(encoding="utf-8"))
+    (claims,) = [f["claims"] for f in state["folders"].values()]
+    assert sorted(claims) == ["a.wav", "b.wav"]  # by this process: pid@host
+    assert {c[0].split("@")[0] for c in claims.values()} == {str(os.getpid())}
+    first.done(a, spec.base(a, first.names(a)))
+    first.release(b)
+    state = json.loads(spec.state_file.read_text(encoding="utf-8"))
+    assert [f["claims"] for f in state["folders"].values()] == [{}]
+    restarted = FolderWatch(tmp_path, spec.state_file, WatchOptions(settle_seconds=0), spec=spec)
+    assert _settled(restarted) == [b]
+
+
+# One process's watch writing into OUT: chooses its file's transcript name, says it, waits.
+_NAMER = """
+import sys
+from engine.watch import FolderWatch, WatchOptions, WatchSpec
+spec = WatchSpec(sys.argv[1], out=sys.argv[2])
+watch = FolderWatch(spec.folder, spec.state_file, WatchOptions(settle_seconds=0), spec=spec)
+watch.ready()
+(path,) = watch.ready()
+print(watch.base(spec, path).name, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_two_watches_into_one_folder_choose_apart_names_before_either_writes(tmp_path):
+    """phone/talk.wav and recorder/talk.wav watched in two processes into one folder: each
+    chose "talk" (none was written yet) and the second wrote over the first's transcript. The
+    name is kept with the claim from the moment it is chosen."""
+    out = tmp_path / "Transcripts"
+    for name in ("phone", "recorder"):
+        _recordings(tmp_path / name, "talk.wav")
+    first = subprocess.Popen([sys.executable, "-c", _NAMER, str(tmp_path / "phone"), str(out)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert first.stdout.readline().split() == ["talk"]
+        spec = WatchSpec(str(tmp_path / "recorder"), out=str(out))
+        second = FolderWatch(spec.folder, spec.state_file, WatchOptions(settle_seconds=0))
+        (path,) = _settled(second)
+        assert second.base(spec, path) == out / "talk-2"
+    finally:
+        first.kill()
+        first.wait(timeout=30)
+    assert second.names(path) == set()  # the killed watch's name is free again
+
+
+def test_a_damaged_state_is_rebuilt_under_the_state_lock(tmp_path, monkeypatch):
+    """A damaged state was moved aside and rebuilt without the lock: another watch's state
+    written meanwhile was moved aside as the damaged one, or written over."""
+    import fcntl
+
+    _recordings(tmp_path, "a.wav")
+    spec = WatchSpec(str(tmp_path))
+    spec.state_file.write_text("{damaged", encoding="utf-8")
+    lock = spec.state_file.with_name(STATE_FILE + ".lock")
+
+    def locked() -> bool:
+        with open(lock, "a+b") as other:
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            return False
+
+    seen = []
+    keep, save = FolderWatch._keep, FolderWatch._save
+    monkeypatch.setattr(FolderWatch, "_keep", lambda w: seen.append(locked()) or keep(w))
+    monkeypatch.setattr(FolderWatch, "_save", lambda w, f: seen.append(locked()) or save(w, f))
+    FolderWatch(tmp_path, spec.state_file, WatchOptions(settle_seconds=0), spec=spec)
+    assert seen == [True, True] and not locked()

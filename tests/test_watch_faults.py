@@ -115,7 +115,7 @@ def test_a_folder_watch_given_a_file_back_hands_it_out_after_a_restart(tmp_path)
     watch.ready()
     assert watch.ready() == [tmp_path / "a.wav"]
     watch.release(tmp_path / "a.wav")
-    assert watch.ready() == [] and not state.exists()
+    assert watch.ready() == [] and _state(state.parent) == {}
     assert FolderWatch(tmp_path, state, WatchOptions(settle_seconds=0)).ready() == []  # seen
     restarted = FolderWatch(tmp_path, state, WatchOptions(settle_seconds=0))
     restarted.ready()
@@ -701,3 +701,51 @@ def test_the_dialog_says_a_new_output_folder_transcribes_the_finished_files_agai
     dialog.out.setText(str(tmp_path / "T1"))
     dialog.out.textEdited.emit(dialog.out.text())
     assert dialog.note.text() == ""
+
+
+def test_an_app_watch_folder_passes_by_a_name_taken_while_it_wrote(qapp, tmp_path, monkeypatch):
+    """Another program (`tingxie-cli transcribe`, the user) made meeting.txt after the watch
+    chose that name: the watch's transcript replaced it. Now it is published without
+    replacing, and the next name taken."""
+    import app.folders
+
+    write_wav(tmp_path / "meeting.wav", tone(1.0))
+    watcher, queued, _ = _watcher((WatchSpec(str(tmp_path), ("txt",)),))
+    _look(watcher)
+    write = app.folders.write_all
+
+    def taken_meanwhile(segments, targets, **kw):
+        if not (tmp_path / "meeting.txt").exists():
+            (tmp_path / "meeting.txt").write_text("made meanwhile\n", encoding="utf-8")
+        return write(segments, targets, **kw)
+
+    monkeypatch.setattr(app.folders, "write_all", taken_meanwhile)
+    _transcribed(watcher, queued[0])
+    assert (tmp_path / "meeting.txt").read_text(encoding="utf-8") == "made meanwhile\n"
+    assert "你" in (tmp_path / "meeting-2.txt").read_text(encoding="utf-8")
+    state = json.loads((tmp_path / STATE_FILE).read_text(encoding="utf-8"))
+    assert [f["names"] for f in state["folders"].values()] == [{"meeting.wav": "meeting-2"}]
+
+
+def test_the_cli_watch_does_not_write_over_a_name_taken_while_it_transcribed(
+    tiny_model_dir, tmp_path, monkeypatch, capsys
+):
+    """The CLI chooses the name before the model runs: a file made there meanwhile was
+    replaced. It is kept; the recording is given back (a restart takes the next name)."""
+    import engine.cli.watch
+
+    write_wav(tmp_path / "meeting.wav", tone(1.0))
+    one = engine.cli.watch._transcribe_one
+
+    def taken_meanwhile(transcriber, path, options, base, *more, **kw):
+        base.with_name(base.name + ".txt").write_text("made meanwhile\n", encoding="utf-8")
+        return one(transcriber, path, options, base, *more, **kw)
+
+    monkeypatch.setattr(engine.cli.watch, "_transcribe_one", taken_meanwhile)
+    assert _cli_watch(tmp_path, tiny_model_dir) == 1
+    assert (tmp_path / "meeting.txt").read_text(encoding="utf-8") == "made meanwhile\n"
+    assert f"{tmp_path / 'meeting.txt'} already exists" in capsys.readouterr().err
+    assert _state(tmp_path) == {}
+    monkeypatch.undo()
+    assert _cli_watch(tmp_path, tiny_model_dir) == 0
+    assert (tmp_path / "meeting-2.txt").read_text(encoding="utf-8").strip()

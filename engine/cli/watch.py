@@ -125,14 +125,16 @@ def _transcribe_watched(
     whose transcripts cannot be written where they go (a file where their folder goes, a
     read-only drive, a name too long) is given back, not remembered: a restart does it again,
     once the output is put right; so is one that cannot be recorded for a reason of its own
-    (no failure of one file stops the watch). Raises _Unrecorded when the state file cannot be
-    written (a full disk)."""
+    (no failure of one file stops the watch), or whose name another program took while it was
+    transcribed (the name is kept for it from before the model runs: another watch takes
+    another). Raises _Unrecorded when the state file cannot be written (a full disk)."""
     transcriber, options, punctuator = prepared
     base = None
     try:
         base = _output(spec, watch, path)
+        # Only its own earlier transcripts are replaced: not another program's file of the name.
         written = _transcribe_one(transcriber, path, options, base, args.format, punctuator,
-                                  args.speakers)  # fmt: skip
+                                  args.speakers, overwrite=base == watch.own(path))  # fmt: skip
     except OutputError as e:
         print(failure_line(path, e), file=sys.stderr)
         watch.release(path)
@@ -155,11 +157,12 @@ def _transcribe_watched(
 
 
 def _output(spec: WatchSpec, watch: FolderWatch, path: Path) -> Path:
-    """Where `path`'s transcripts go (`WatchSpec.base`), made before the model runs; raises
+    """Where `path`'s transcripts go (`FolderWatch.base`: kept from the other watches writing
+    there), made before the model runs; raises
     OutputError saying what to do when it cannot be (a file where its folder goes, a name too
     long, a folder where a resumed recording's own transcript goes)."""
     try:
-        base = spec.base(path, watch.names(path), watch.own(path))
+        base = watch.base(spec, path)
     except TingxieError as e:
         raise OutputError(str(e)) from e
     except OSError as e:
