@@ -197,19 +197,36 @@ def _evaluate(model, manifest, *extra):
                  *extra])  # fmt: skip
 
 
-def test_evaluate_prints_the_report_when_the_plot_folder_is_missing(
+def test_evaluate_refuses_a_missing_plot_folder_before_the_evaluation(
     tiny_model_dir, small_manifest, tmp_path, capsys
 ):
+    """It evaluated every row, then said the folder was missing."""
     png = tmp_path / "no" / "such" / "rel.png"
+    assert _evaluate(tiny_model_dir, small_manifest, "--plot", str(png)) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and f"--plot: folder {png.parent} of {png} does not exist" in err
+
+
+def test_evaluate_prints_the_report_when_the_plot_cannot_be_written(
+    tiny_model_dir, small_manifest, tmp_path, capsys, monkeypatch
+):
+    """The folder went (or filled up) during the evaluation: the report stands."""
+    import engine.tune.evaluate
+
+    def full(report, path):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(engine.tune.evaluate, "write_reliability_png", full)
+    png = tmp_path / "rel.png"
     assert _evaluate(tiny_model_dir, small_manifest, "--plot", str(png)) == 1
     out, err = capsys.readouterr()
     assert "CER" in out and "2 utterances" in out and "reliability diagram" not in out
-    assert f"--plot: folder {png.parent} does not exist" in err
+    assert f"--plot: cannot write {png} (No space left on device)" in err
     assert "fix that row" not in err
     # the JSON report too: whole on stdout, the failure on stderr
     assert _evaluate(tiny_model_dir, small_manifest, "--json", "--plot", str(png)) == 1
     out, err = capsys.readouterr()
-    assert json.loads(out)["cer"]["reference_chars"] == 7 and "--plot: folder" in err
+    assert json.loads(out)["cer"]["reference_chars"] == 7 and "--plot: cannot write" in err
 
 
 def test_evaluate_plot_without_matplotlib_stops_before_the_model_loads(

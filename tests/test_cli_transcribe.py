@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -90,8 +91,11 @@ def test_bad_files_are_reported_and_the_others_complete(
 def test_same_names_from_different_folders_do_not_overwrite(
     shared_audio, tiny_model_dir, tmp_path, capsys
 ):
-    good = str(shared_audio / FILES[0])
-    rc = cli(good, good, "--model", str(tiny_model_dir), "--out", str(tmp_path))
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(shared_audio / FILES[0], tmp_path / folder)
+    inputs = [str(tmp_path / folder / FILES[0]) for folder in ("x", "y")]
+    rc = cli(*inputs, "--model", str(tiny_model_dir), "--out", str(tmp_path))
     assert rc == 0, capsys.readouterr().err
     assert (tmp_path / "aishell1_BAC009S0764W0121.txt").is_file()
     assert (tmp_path / "aishell1_BAC009S0764W0121-2.txt").is_file()
@@ -259,3 +263,47 @@ def test_a_file_in_the_way_of_an_output_subfolder_fails_that_file_only(
     assert str(source / "sub" / "b.wav") in error and f"{out / 'sub'}: " in error
     assert (out / "a.txt").is_file() and (out / "z.txt").is_file()
     assert "2 of 3 files transcribed" in err
+
+
+def test_an_input_given_twice_is_transcribed_once(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    """`transcribe a.wav a.wav` (a folder and a file in it, ./a.wav) wrote a.txt and a-2.txt."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    sf.write(tmp_path / "a.wav", (rng.normal(size=16_000) * 0.1).astype(np.float32), 16_000)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    rc = cli(
+        "a.wav", str(tmp_path / "a.wav"), ".", "--model", str(tiny_model_dir), "--out", str(out)
+    )
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt"]
+    assert "1 of 1 files transcribed" in err and "2 inputs given more than once" in err
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_a_half_precision_on_an_onnx_export_is_warned_of(
+    tiny_model_dir, tmp_path, monkeypatch, capsys, precision
+):
+    """ONNX Runtime runs an export in fp32 whatever --precision says: it was ignored silently."""
+    import dataclasses
+
+    import soundfile as sf
+
+    import engine.cli.transcribe as transcribe
+    from engine.model import LoadOptions, load_model
+
+    model = load_model(tiny_model_dir, LoadOptions(device="cpu", precision="fp32"))
+    as_onnx = dataclasses.replace(model, runtime="onnx")  # as engine.model loads a model.onnx
+    monkeypatch.setattr(transcribe, "load_model", lambda *a, **k: as_onnx)
+    sf.write(tmp_path / "a.wav", np.zeros(16_000, np.float32), 16_000)
+    rc = cli(str(tmp_path / "a.wav"), "--model", str(tiny_model_dir), "--precision", precision)
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    (line,) = [x for x in err.splitlines() if x.startswith("warning:")]
+    assert f"--precision {precision}" in line and str(tiny_model_dir) in line
+    monkeypatch.setattr(transcribe, "load_model", lambda *a, **k: model)  # torch: no warning
+    assert cli(str(tmp_path / "a.wav"), "--model", str(tiny_model_dir), "--precision", precision,
+               "--overwrite") == 0  # fmt: skip
+    assert "warning:" not in capsys.readouterr().err

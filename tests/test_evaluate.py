@@ -167,3 +167,30 @@ def test_cli_evaluate_json_and_plot(tiny_model_dir, tiny_manifest, tmp_path, cap
     assert main(["evaluate", "--model", str(tiny_model_dir), "--data", str(bad)]) == 1
     assert "missing.wav" in capsys.readouterr().err
     assert main(["evaluate", "--model", str(tmp_path / "none"), "--data", str(bad)]) == 2
+
+
+@pytest.mark.parametrize(
+    "where,says",
+    [
+        (lambda tmp: tmp / "no" / "rel.png", "does not exist"),
+        (lambda tmp: tmp / "m.tsv" / "rel.png", "is not a folder"),
+        (lambda tmp: tmp, "is a folder"),
+    ],
+)
+def test_cli_evaluate_checks_the_plot_path_before_any_work(
+    tiny_model_dir, tiny_manifest, tmp_path, monkeypatch, capsys, where, says
+):
+    """--plot into a missing folder was found only after the whole evaluation had run."""
+    import engine.loader
+    from engine.cli import main
+
+    def load_model(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(engine.loader, "load_model", load_model)
+    png = where(tmp_path)
+    args = ["evaluate", "--model", str(tiny_model_dir), "--data", str(tiny_manifest)]
+    assert main([*args, "--plot", str(png)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tingxie-cli evaluate: --plot: ") and says in err, err
+    assert "\n" not in err and str(png) in err

@@ -220,6 +220,84 @@ def test_a_synthesis_closed_early_leaves_no_partial_dataset(tmp_path, quick_rend
     assert _files(out) == {}
 
 
+def _corpus(out: Path, count: int) -> dict[str, bytes]:
+    """A finished corpus of `count` utterances in `out`, as its files' bytes."""
+    list(synth.synthesize([f"旧句子{i}" for i in range(count)], out, SynthOptions(workers=1)))
+    return _files(out)
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, GeneratorExit])
+def test_a_stopped_overwrite_leaves_the_old_corpus_as_it_was(tmp_path, quick_render, stop):
+    """A run over a 10-utterance corpus stopped after its first wav: the old manifest was
+    removed before rendering and every planned name's wav after, the old ones among them (0
+    wavs left, no manifest)."""
+    out = tmp_path / "out"
+    before = _corpus(out, 10)
+    run = synth.synthesize(["今天天气很好"] * 40, out, SynthOptions(workers=2))
+    next(run)
+    if stop is GeneratorExit:
+        run.close()
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            run.throw(KeyboardInterrupt)
+    assert _files(out) == before
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.tsv", "wav"]  # nothing staged
+
+
+def test_a_failed_overwrite_leaves_the_old_corpus_as_it_was(tmp_path, quick_render, monkeypatch):
+    """espeak-ng failing (or a full disk) on the fourth utterance, in a pool worker."""
+
+    def render(item: synth.Rendering) -> np.ndarray:
+        if item.index == 3:
+            raise synth.SynthError("espeak-ng failed")
+        return _audio(0.2)
+
+    out = tmp_path / "out"
+    before = _corpus(out, 10)
+    monkeypatch.setattr(synth, "render", render)
+    with pytest.raises(synth.SynthError):
+        list(synth.synthesize(["今天天气很好"] * 40, out, SynthOptions(workers=1)))
+    assert _files(out) == before
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.tsv", "wav"]
+
+
+def test_a_manifest_that_cannot_be_written_leaves_the_old_corpus(
+    tmp_path, quick_render, monkeypatch
+):
+    """A full disk when every wav is rendered and the manifest is written last."""
+    out = tmp_path / "out"
+    before = _corpus(out, 10)
+
+    def full(path: Path, text: str) -> Path:
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(synth, "atomic_write_text", full)
+    with pytest.raises(OSError, match="No space"):
+        list(synth.synthesize(["今天天气很好"] * 4, out, SynthOptions(workers=1)))
+    assert _files(out) == before
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.tsv", "wav"]
+
+
+def test_a_smaller_overwrite_leaves_only_the_new_corpus(tmp_path, quick_render):
+    """The old corpus's wavs 000005..000009 stayed beside a new manifest of five."""
+    out = tmp_path / "out"
+    _corpus(out, 10)
+    list(synth.synthesize(["今天天气很好"] * 5, out, SynthOptions(workers=2)))
+    assert sorted(_files(out)) == ["manifest.tsv", *(f"wav/{i:06d}.wav" for i in range(5))]
+    rows = (out / "manifest.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    assert rows == [f"wav/{i:06d}.wav\t今天天气很好" for i in range(5)]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.tsv", "wav"]
+
+
+def test_synth_overwrite_keeps_what_else_out_holds(sentences, tmp_path, quick_render):
+    """OUT is the user's folder: only its manifest.tsv and wav/ are the dataset replaced."""
+    out = tmp_path / "mydata"
+    _dataset(out)
+    (out / "notes.txt").write_text("mine\n", encoding="utf-8")
+    assert cli(["synth", str(sentences), str(out), "--workers", "1", "--overwrite"]) == 0
+    assert sorted(_files(out)) == ["manifest.tsv", "notes.txt", "wav/000000.wav", "wav/000001.wav"]
+
+
 # The child starts with Ctrl+C as a terminal's foreground command has it: a test run started as
 # a background job of a non-interactive shell (`cmd &`, as a CI script or a long local run may
 # be) has SIGINT ignored from its start (POSIX), which a child inherits across exec, and the
@@ -241,7 +319,8 @@ except KeyboardInterrupt:  # as engine.cli's main does: one line, status 130
 @needs_espeak
 def test_ctrl_c_during_synth_says_one_line_and_leaves_no_wavs_or_tracebacks(tmp_path):
     """SIGINT to the process group, as a terminal sends it: the pool's workers printed
-    tracebacks, and 133 wavs were left with no manifest."""
+    tracebacks, and 133 wavs were left with no manifest. The wavs are rendered into a staging
+    folder beside OUT/wav: it goes, and OUT is left as it was (empty)."""
     text, out = tmp_path / "s.txt", tmp_path / "out"
     text.write_text("今天天气很好我们去公园散步\n" * 400, encoding="utf-8")
     root = Path(__file__).resolve().parents[1]
@@ -250,7 +329,7 @@ def test_ctrl_c_during_synth_says_one_line_and_leaves_no_wavs_or_tracebacks(tmp_
                          start_new_session=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while not list(out.glob("wav/*.wav")) and p.poll() is None:
+        while not list(out.glob(".wav.*.tmp/*.wav")) and p.poll() is None:
             assert time.monotonic() < deadline, "no wav rendered"
             time.sleep(0.05)
         os.killpg(p.pid, signal.SIGINT)
@@ -263,7 +342,7 @@ def test_ctrl_c_during_synth_says_one_line_and_leaves_no_wavs_or_tracebacks(tmp_
     lines = [x for x in err.replace("\r", "\n").splitlines() if x.strip() and "utt" not in x]
     assert len(lines) == 2 and lines[1] == "interrupted", lines
     assert str(out) in lines[0]
-    assert not (out / "manifest.tsv").exists() and list(out.glob("wav/*")) == []
+    assert list(out.iterdir()) == []
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from engine.atomic import folder_problem
 from engine.calibration import CALIBRATION_FILE
 
 from . import ALLOW_PICKLE_HELP, BACKEND_HELP, positive_int
@@ -148,13 +149,26 @@ def _calibrate(model, rows, options, report):
     return fit, None
 
 
+def _plot_problem(path: Path) -> str | None:
+    """Why the diagram cannot be written at `path` (its folder missing, not a folder, or not
+    taking files; `path` a folder), or None: told before the evaluation, not after it ran."""
+    folder = path.parent
+    if path.is_dir():
+        return f"{path} is a folder; give the PNG file's name in it"
+    if not folder.exists():
+        return f"folder {folder} of {path} does not exist; create it or choose another"
+    if not folder.is_dir():
+        return f"{folder} of {path} is not a folder; choose another place for the PNG"
+    problem = folder_problem(folder)  # a folder that exists: only a scratch file is written
+    return None if problem is None else f"cannot write {path} ({problem}); choose another folder"
+
+
 def _plot(report, path: Path) -> None:
     """Write the reliability diagram; OSError with a message for the user. (That matplotlib is
-    installed was checked before the evaluation: `ensure_plot_available`.)"""
+    installed and the folder takes files was checked before the evaluation:
+    `ensure_plot_available`, `_plot_problem`.)"""
     from engine.tune.evaluate import write_reliability_png
 
-    if not path.parent.is_dir():
-        raise OSError(f"--plot: folder {path.parent} does not exist; create it or choose another")
     try:
         write_reliability_png(report, path)
     except OSError as e:
@@ -196,11 +210,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"tingxie-cli evaluate: {e}", file=sys.stderr)
         return 2
-    if args.plot:  # the diagram is drawn last: a missing matplotlib is told before any work
+    if args.plot:  # the diagram is drawn last: what stops it is told before any work
         try:
             ensure_plot_available()
         except ImportError as e:
             print(f"tingxie-cli evaluate: --plot: {e}", file=sys.stderr)
+            return 2
+        if problem := _plot_problem(args.plot):
+            print(f"tingxie-cli evaluate: --plot: {problem}", file=sys.stderr)
             return 2
     try:  # the data before the model: a wrong path is told without waiting for a load
         examples, skipped = read_examples(args.data, options)

@@ -23,18 +23,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="synthesize Mandarin speech (espeak-ng) from a text file, with augmentation",
         description="Render each line of TEXT as 16 kHz speech with espeak-ng's pinyin voice, "
         "varying speed, pitch, voice, reverberation and noise, and write OUT/wav/*.wav plus "
-        "OUT/manifest.tsv (columns path, text). The same seed gives the same corpus. The "
-        "manifest is written last, once every utterance is rendered; Ctrl+C removes the wavs "
-        "written.",
+        "OUT/manifest.tsv (columns path, text). The same seed gives the same corpus. The wavs "
+        "are rendered into a hidden folder beside OUT/wav and put in its place with the "
+        "manifest once every utterance is rendered; Ctrl+C (or a failure) removes them and "
+        "leaves OUT as it was.",
     )
     p.add_argument("text", type=Path, help="UTF-8 text file, one sentence per line")
     p.add_argument("out", type=Path, help="output folder (created)")
     p.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace a dataset already in OUT (default: an OUT holding manifest.tsv or files "
-        "in wav/, your own recordings or an earlier corpus, is refused before anything is "
-        "rendered)",
+        help="replace a dataset already in OUT: its manifest.tsv and its whole wav/ folder, "
+        "once the new corpus is rendered, kept until then (default: an OUT holding "
+        "manifest.tsv or files in wav/, your own recordings or an earlier corpus, is refused "
+        "before anything is rendered)",
     )
     p.add_argument("--copies", type=int, default=1, help="renderings per sentence (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -149,7 +151,7 @@ def _render(sentences: list[str], out: Path, options: SynthOptions) -> tuple[int
                 bar.total = total
                 bar.update(1)
     except KeyboardInterrupt:
-        print(f"tingxie-cli synth: stopped: the wavs written in {out / 'wav'} are removed, "
-              "and no manifest.tsv is written", file=sys.stderr)  # fmt: skip
+        print(f"tingxie-cli synth: stopped: the wavs rendered are removed and {out} is left "
+              "as it was", file=sys.stderr)  # fmt: skip
         raise
     return total, seconds

@@ -468,6 +468,8 @@ def _load_models(
         f"model {args.model} on {model.device} ({model.precision}, {model.attention})",
         file=sys.stderr,
     )
+    if unused := precision_unused(args, model):
+        print(f"warning: {unused}", file=sys.stderr)
     if isinstance(transcriber, Transcriber):
         try:
             beam = transcriber.beam_decoder(options)
@@ -518,6 +520,21 @@ def whisper_ignores(options: list[str], model: str) -> str:
     )
 
 
+def precision_unused(args: argparse.Namespace, model: object) -> str | None:
+    """What a warning says when --precision asks for a half precision that the loaded `model`
+    does not run in: ONNX Runtime runs an export (model.onnx) in fp32 on the CPU whatever it
+    asks (engine.model); None otherwise. `transcribe` and `watch` share it."""
+    if getattr(args, "precision", "auto") not in ("fp16", "bf16"):
+        return None
+    if getattr(model, "runtime", "torch") != "onnx":
+        return None
+    return (
+        f"--precision {args.precision} is not used with {args.model}: its ONNX export runs in "
+        "fp32 on ONNX Runtime (CPU); --backend torch runs the folder's PyTorch weights, "
+        "where it has them, in that precision"
+    )
+
+
 def _expand(names: list[str], recursive: bool) -> tuple[list[tuple[Path, Path]], list[str]]:
     """(file, its folder's place under --out) for every input, and the inputs that do not
     exist, each reported here: a typo is told before a model loads (offline, the model's error
@@ -538,7 +555,19 @@ def _expand(names: list[str], recursive: bool) -> tuple[list[tuple[Path, Path]],
             print(f"{path}: skipped, a transcript or other text file, not audio", file=sys.stderr)
         else:
             inputs.append((path, Path()))
-    return inputs, missing
+    return _unique(inputs), missing
+
+
+def _unique(inputs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
+    """Each file once, at its first mention: one given twice (a.wav ./a.wav, or a folder and a
+    file in it) was transcribed twice, into a.txt and a-2.txt. Said in one line."""
+    kept: dict[Path, tuple[Path, Path]] = {}
+    for path, place in inputs:
+        kept.setdefault(path.expanduser().resolve(), (path, place))
+    if dropped := len(inputs) - len(kept):
+        print(f"{dropped} input{'s' if dropped > 1 else ''} given more than once, "
+              "transcribed once", file=sys.stderr)  # fmt: skip
+    return list(kept.values())
 
 
 def _in_subfolders(folder: Path) -> str:

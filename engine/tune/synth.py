@@ -14,7 +14,6 @@ called in `render_pinyin`, files are written in `synthesize`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -29,7 +28,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from engine.atomic import atomic_write_text
+from engine.atomic import atomic_write_text, staged_folder, staging_tag
 from engine.audio import SAMPLE_RATE
 
 from .data import manifest_text
@@ -318,40 +317,39 @@ def _ignore_interrupt() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _remove_renderings(folder: Path, items: Sequence[Rendering]) -> None:
-    """Remove the wavs of `items` in `folder`, and the temporary files of those cut off."""
-    for item in items:
-        path = folder / item.filename
-        for file in (path, path.with_suffix(".tmp.wav")):
-            with contextlib.suppress(OSError):  # must not hide why the run stopped
-                file.unlink(missing_ok=True)
-
-
 def synthesize(
     sentences: Sequence[str], out_dir: Path, options: SynthOptions | None = None
 ) -> Iterator[SynthProgress]:
     """Render every sentence into `out_dir/wav/NNNNNN.wav` and write `out_dir/manifest.tsv`
     (columns path, text; paths relative to the manifest). Lazy: closing the generator stops.
 
-    A manifest stands only beside the whole corpus it lists (callers take one that is there for
-    a finished corpus): one already in `out_dir` is removed before rendering, and a run that
-    stops early (closed, Ctrl+C, espeak-ng failing) removes the wavs of its names and writes
-    none."""
+    A corpus already in `out_dir` stays as it was until this one is whole: the wavs are
+    rendered into a staging folder beside `wav/` (`staged_folder`), which replaces `wav/`, old
+    wavs and all, only once every one and the new manifest are written; that manifest then
+    replaces the old one. A run that stops early (closed, Ctrl+C, espeak-ng failing, a full
+    disk) removes what it staged and leaves `out_dir` as it was."""
     options = options or SynthOptions()
     out_dir = Path(out_dir)
     items = plan(sentences, options)
-    wav = out_dir / "wav"
-    wav.mkdir(parents=True, exist_ok=True)
-    (out_dir / "manifest.tsv").unlink(missing_ok=True)
-    jobs = [(item, str(wav)) for item in items]
-    ctx = get_context("fork" if os.name == "posix" else "spawn")
-    try:
-        with ctx.Pool(options.workers, initializer=_ignore_interrupt) as pool:
-            for done, (path, seconds) in enumerate(pool.imap(_write_one, jobs, chunksize=8), 1):
-                yield SynthProgress(done, len(items), Path(path), seconds)
-    except BaseException:  # the pool's workers are stopped by now: none writes after this
-        _remove_renderings(wav, items)
-        raise
     rows = [(f"wav/{item.filename}", item.text) for item in items]
-    atomic_write_text(out_dir / "manifest.tsv", manifest_text(rows))
+    manifest = out_dir / "manifest.tsv"
+    staged = out_dir / f".manifest.tsv.{staging_tag()}.tmp"
+    try:
+        with staged_folder(out_dir / "wav") as wav:
+            yield from _render_all(items, wav, options.workers)
+            atomic_write_text(staged, manifest_text(rows))  # a full disk stops here, as it was
+            manifest.unlink(missing_ok=True)  # never beside wavs it does not list
+        os.replace(staged, manifest)
+    finally:
+        staged.unlink(missing_ok=True)
     log.info("wrote %d utterances to %s", len(items), out_dir)
+
+
+def _render_all(items: Sequence[Rendering], folder: Path, workers: int) -> Iterator[SynthProgress]:
+    """Write each rendering into `folder` in a pool of `workers` processes. When this stops
+    early the pool's workers are stopped before it returns: none writes after."""
+    jobs = [(item, str(folder)) for item in items]
+    ctx = get_context("fork" if os.name == "posix" else "spawn")
+    with ctx.Pool(workers, initializer=_ignore_interrupt) as pool:
+        for done, (path, seconds) in enumerate(pool.imap(_write_one, jobs, chunksize=8), 1):
+            yield SynthProgress(done, len(items), Path(path), seconds)
