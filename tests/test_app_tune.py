@@ -422,6 +422,58 @@ def test_one_job_at_a_time_and_a_running_one_is_followed_again(qtbot, tmp_path):
     assert page.watch.status.text().startswith(tr("tune.died.vanished"))
 
 
+@pytest.mark.slow
+def test_a_cli_run_on_a_job_is_followed_and_cancelled_from_the_page(qtbot, tmp_path):
+    """`tingxie-cli tune` on a job's config, found running by the page: its steps arrive, Cancel
+    stops it after the current step and the page says so. Before: the CLI wrote no events (a
+    frozen page) and left cancel.request unread, and the page said it ended without its last
+    report."""
+    from engine.testmodels import build_model
+    from engine.tune.config import TuneConfig
+    from engine.tune.events import JobCancelled, StepProgress
+    from engine.tune.jobs import JobFolder
+    from engine.tune.testdata import tone_corpus
+
+    chars = "天地人和"
+    model = build_model(tmp_path / "base", "tiny", chars=chars, seed=0)
+    manifest = tone_corpus(tmp_path / "tones", 16, chars=chars, char_seconds=0.1, seed=0)
+    config = TuneConfig(
+        model=str(model),
+        data=str(manifest),
+        output_dir="unused",
+        steps=10_000,  # ends by the page's Cancel only
+        learning_rate=3e-3,
+        batch_seconds=2.0,
+        micro_batch_seconds=1.0,
+        min_seconds=0.1,
+        heldout_fraction=0.2,
+        eval_every=0,
+        save_every=0,
+        mask_time_prob=0.0,
+        device="cpu",
+    )
+    root = tmp_path / "jobs"
+    job = JobFolder.create(root, "tones", [str(manifest)], config)
+    command = [sys.executable, "-m", "engine.cli.tune", str(job.config_path)]
+    cli = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        qtbot.waitUntil(lambda: job.running_pid() == cli.pid, timeout=120_000)  # it holds the job
+        page = _page(qtbot, root)  # as the app opened meanwhile: the job is followed
+        assert page.job == job and page.handle.running_kind() == "run"
+        steps = lambda: any(isinstance(e, StepProgress) for e in page.events)  # noqa: E731
+        qtbot.waitUntil(steps, timeout=120_000)
+        page.cancel()
+        qtbot.waitUntil(lambda: page.handle.running_kind() is None, timeout=120_000)
+        assert cli.wait(timeout=60) == 130, cli.stderr.read()[-2000:]
+    finally:
+        cli.kill()
+        cli.wait()
+    last = page.events[-1]
+    assert isinstance(last, JobCancelled) and last.checkpoint is not None
+    assert page.watch.status.text() == tr("tune.watch.cancelled", step=last.step)
+    assert job.state() == "stopped" and not page.watch.resume_button.isHidden()  # Resume offered
+
+
 def test_a_checkpoint_a_resumed_job_could_not_read_is_said_on_the_watch_step(qtbot, tmp_path):
     """Relayed from the child's events file as the supervisor relays every event. Before: said
     only in the job's log; the Watch step showed "Resumed at step 1." as if nothing happened."""

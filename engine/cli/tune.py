@@ -5,6 +5,11 @@ same command runs data-parallel under `accelerate launch -m engine.cli.tune CONF
 a Whisper job runs in one process and refuses several), its output printed once. A run that
 ends with nothing to resume from removes its cache/ as the app's does
 (`engine.tune.jobs.drop_unresumable_cache`).
+
+Run on a job the app made (CONFIG its config.json, or output_dir its folder), it works on the job
+as the app's child would (`engine.tune.child.job_process`, `recorded`): its events go to the
+job's events.jsonl, so the Tune page shows this run's progress and how it ended, and the page's
+Cancel stops it after the current step, as Ctrl+C does.
 """
 
 from __future__ import annotations
@@ -310,9 +315,12 @@ def run(args) -> int:
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         # closed before the cache is dropped: a job stopped early lets go of its output_dir
-        with contextlib.closing(run_job(config, cancel=cancel, resume=args.resume)) as events:
+        with (
+            contextlib.closing(run_job(config, cancel=cancel, resume=args.resume)) as events,
+            _as_app_job(events, config, cancel, args.resume, rank) as reported,
+        ):
             return _consume(
-                events,
+                reported,
                 lambda **kw: tqdm(unit="step", dynamic_ncols=True, disable=rank != 0, **kw),
                 rank,
             )
@@ -325,6 +333,24 @@ def run(args) -> int:
         if rank == 0:  # the one process that claims the output_dir
             drop_unresumable_cache(Path(config.output_dir))
         leave_process_group()
+
+
+@contextlib.contextmanager
+def _as_app_job(events, config, cancel: threading.Event, resume: bool, rank: int):
+    """`events`, recorded in the job's folder when output_dir is a job the app made (read from
+    there, as the app's child writes them) and `cancel` set by the Tune page's Cancel; as they
+    are elsewhere, on the other processes of `accelerate launch`, or where a run already works
+    on the job (this one is refused: the events file is that run's)."""
+    from engine.tune.child import job_process, recorded
+    from engine.tune.jobs import app_job
+
+    job = app_job(Path(config.output_dir)) if rank == 0 else None
+    if job is None or job.running_pid() is not None:
+        yield events
+        return
+    job.clear_cancel()  # left from an earlier run; a Cancel from now on is this run's
+    with job_process(job, cancel), contextlib.closing(recorded(events, job, "run", resume)) as out:
+        yield out
 
 
 def leave_process_group() -> None:

@@ -10,23 +10,27 @@ stops after the current step (saving a checkpoint) once `cancel.request` appears
 before it starts counts too (Cancel pressed at once), so whoever starts it clears a stale one
 first. A run that ends before its first checkpoint removes its cache/. Exit status: 0 finished,
 130 cancelled, 1 failed (the last event says why).
+
+`tingxie-cli tune` on a job's folder works on it the same way, through `job_process` and
+`recorded`, so that the app's Tune page follows that run as it follows its own child.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .events import JobCancelled, JobFailed
-from .jobs import JobFolder
+from .jobs import ChildKind, JobFolder
 from .wire import encode
 
-__all__ = ["main"]
+__all__ = ["job_process", "main", "recorded"]
 
 log = logging.getLogger("tingxie.train")
 
@@ -56,37 +60,58 @@ def _events(kind: str, job: JobFolder, cancel: threading.Event, resume: bool) ->
     yield from run_job(config, cancel=cancel, resume=resume)
 
 
+@contextlib.contextmanager
+def job_process(job: JobFolder, cancel: threading.Event) -> Iterator[None]:
+    """This process working on `job` as the app's child does: its pid in the folder (what
+    `JobFolder.starting_pid` dates the events by) and `cancel` set once `cancel.request`
+    appears (a Cancel on the Tune page); both files are removed when it ends."""
+    job.write_pid()  # a cancel request already here is this run's: the starter cleared stale ones
+    done = threading.Event()
+    watcher = threading.Thread(target=_watch_cancel, args=(job, cancel, done), daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        job.clear_pid()
+        job.clear_cancel()
+
+
+def recorded(events: Iterable[Any], job: JobFolder, kind: ChildKind, resume: bool) -> Iterator[Any]:
+    """`events` as they come, each first appended to the job's events file (`kind`'s) as one
+    line and flushed: what the app relays and replays. A resumed run adds to the earlier runs'
+    events, another starts the file anew. An exception (a bug) is still written as the run's
+    JobFailed before it goes on up."""
+    with job.events_path(kind).open("a" if resume else "w", encoding="utf-8") as out:
+        try:
+            for event in events:
+                out.write(encode(event) + "\n")
+                out.flush()
+                yield event
+        except Exception as e:
+            out.write(encode(JobFailed(f"{type(e).__name__}: {e}".splitlines()[0])) + "\n")
+            out.flush()
+            raise
+
+
 def run(kind: str, folder: Path, resume: bool = False) -> int:
     """Run `kind` on the job in `folder`, writing its events; returns the exit status."""
     job = JobFolder(folder)
-    job.write_pid()  # a cancel request already here is this run's: the starter cleared stale ones
-    cancel, done = threading.Event(), threading.Event()
-    watcher = threading.Thread(target=_watch_cancel, args=(job, cancel, done), daemon=True)
-    watcher.start()
+    cancel = threading.Event()
     status = 1
-    mode = "a" if resume and kind == "run" else "w"
     try:
-        with job.events_path(kind).open(mode, encoding="utf-8") as out:
-            try:
-                for event in _events(kind, job, cancel, resume):
-                    out.write(encode(event) + "\n")
-                    out.flush()
-                    if isinstance(event, JobFailed):
-                        status = 1
-                    elif isinstance(event, JobCancelled):
-                        status = 130
-                    else:
-                        status = 0
-            except Exception as e:  # a bug: still say it in the events, then show the traceback
-                out.write(encode(JobFailed(f"{type(e).__name__}: {e}".splitlines()[0])) + "\n")
-                out.flush()
-                raise
+        with job_process(job, cancel):
+            events = _events(kind, job, cancel, resume)
+            for event in recorded(events, job, kind, resume and kind == "run"):
+                if isinstance(event, JobFailed):
+                    status = 1
+                elif isinstance(event, JobCancelled):
+                    status = 130
+                else:
+                    status = 0
     finally:
-        done.set()
         if kind == "run":
             job.drop_unresumable_cache()
-        job.clear_pid()
-        job.clear_cancel()
     return status
 
 

@@ -1,16 +1,18 @@
 """Tuning jobs as folders, the way the app runs them (in a child process, `engine.tune.child`),
 and the catalogue of tuned models they leave. The folder is the whole contract between the app
-and the child: the app can close, crash or restart and still find what a job did.
+and the child: the app can close, crash or restart and still find what a job did. A
+`tingxie-cli tune` run on a job's folder writes in it as the child does (`engine.cli.tune`).
 
     <root>/<job id>/
         job.json         name, sources, base model, creation time (`JobSpec`)
         config.json      the TuneConfig; output_dir is this folder
         data.tsv         the combined manifest, when the job has several sources
         events.jsonl     the job's events, one JSON line each (`engine.tune.wire`), appended
+                         by the child or `tingxie-cli tune` (`engine.tune.child.recorded`)
         estimate.jsonl   the time and memory estimate's events
         child.log        the child's log (its stdout and stderr)
-        child.pid        while a child runs
-        cancel.request   asks the child to stop after its current step (a checkpoint is kept)
+        child.pid        while a child (or `tingxie-cli tune`) runs
+        cancel.request   asks the run to stop after its current step (a checkpoint is kept)
         .tingxie-job     marks the folder a job's output_dir (`claim_output_dir`)
         .tingxie-lock    locked while a job runs there, naming its pid (`claim_output_dir`)
         checkpoints/ model/ adapter/    what `run_job` writes
@@ -69,6 +71,7 @@ __all__ = [
     "JobState",
     "OutputDirError",
     "TunedModel",
+    "app_job",
     "check_resumable",
     "checkpoint_dirs",
     "claim_output_dir",
@@ -473,8 +476,8 @@ class JobFolder:
 
     def running_pid(self) -> int | None:
         """The pid of the process working on this job, if one is alive: the app's child
-        (child.pid), or a run holding the folder's lock (`tingxie-cli tune` on its config,
-        which writes no child.pid: `_lock_holder`)."""
+        (child.pid), or a run holding the folder's lock (`_lock_holder`: `tingxie-cli tune`
+        on its config, whose pid in child.pid is not a child's command)."""
         try:
             pid = int((self.path / "child.pid").read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -564,9 +567,15 @@ def find_jobs(root: Path) -> list[JobFolder]:
     if not Path(root).is_dir():
         return []
     _sweep_staging(root)
-    found = (p for p in Path(root).iterdir() if not p.name.startswith("."))
-    jobs = [JobFolder(p) for p in found if (p / "job.json").is_file()]
+    found = (app_job(p) for p in Path(root).iterdir() if not p.name.startswith("."))
+    jobs = [job for job in found if job is not None]
     return sorted(jobs, key=_created, reverse=True)
+
+
+def app_job(folder: Path) -> JobFolder | None:
+    """The job whose folder `folder` is, made by `JobFolder.create` (it holds job.json), or None:
+    a folder `tingxie-cli tune` alone wrote into, which the app does not list."""
+    return JobFolder(folder) if (Path(folder) / "job.json").is_file() else None
 
 
 # A job folder being made (`JobFolder.create`): hidden, and named for the process making it on
