@@ -42,6 +42,24 @@ def test_write_config_paths_mean_what_was_typed(tmp_path, monkeypatch, capsys):
     assert (config.model, config.output_dir) == ("owner/model", "/abs/out")
 
 
+def test_write_config_writes_the_set_values_and_refuses_resume(tmp_path, monkeypatch, capsys):
+    """--set was ignored by --write-config (steps: null written), and --resume with it too."""
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    args = ["tune", "jobs/job.yaml", "--write-config", "owner/model", "data", "out"]
+    assert cli([*args, "--set", "steps=3", "--set", "domain_text=notes.txt"]) == 0
+    config = TuneConfig.load(tmp_path / "jobs" / "job.yaml")
+    assert config.steps == 3
+    assert Path(config.domain_text).resolve() == (tmp_path / "notes.txt").resolve()
+    text = (tmp_path / "jobs" / "job.yaml").read_text(encoding="utf-8")
+    assert "domain_text: ../notes.txt\n" in text and "data: ../data\n" in text
+    capsys.readouterr()
+    assert cli([*args[:1], "jobs/new.yaml", *args[2:], "--set", "steps=-1"]) == 2
+    assert "--set" in capsys.readouterr().err and not (tmp_path / "jobs" / "new.yaml").exists()
+    assert cli([*args[:1], "jobs/new.yaml", *args[2:], "--resume"]) == 2
+    assert "--resume" in capsys.readouterr().err and not (tmp_path / "jobs" / "new.yaml").exists()
+
+
 # ---- 3: ~ in a job file, a list given for data, a byte-order mark ------------------------------
 def test_job_file_paths_starting_with_home_are_expanded(tmp_path, monkeypatch):
     home = tmp_path / "home"

@@ -91,19 +91,28 @@ def add_parser(subparsers) -> None:
         "--write-config",
         nargs=3,
         metavar=("MODEL", "DATA", "OUTPUT_DIR"),
-        help="write a new CONFIG with these paths and every setting at its default, then exit",
+        help="write a new CONFIG with these paths, the --set values and every other setting "
+        "at its default, then exit",
     )
     p.set_defaults(run=run)
 
 
 def _load_config(args):
-    import yaml
-
-    from engine.tune.config import PATH_SETTINGS, TuneConfig
+    from engine.tune.config import TuneConfig
 
     config = TuneConfig.load(args.config)
     if not args.overrides:
         return config
+    return _overridden(config, args, base=args.config.resolve().parent)
+
+
+def _overridden(config, args, base: Path | None):
+    """`config` with the `--set` overrides of `args`; relative paths in it resolve against
+    `base` (None: kept relative, as a new job file holds them)."""
+    import yaml
+
+    from engine.tune.config import PATH_SETTINGS, TuneConfig
+
     data = config.to_dict()
     for item in args.overrides:
         key, sep, value = item.partition("=")
@@ -122,7 +131,7 @@ def _load_config(args):
             parsed = _from_config(args.config, parsed)
         data[key] = parsed
     try:
-        return TuneConfig.from_dict(data, base=args.config.resolve().parent)
+        return TuneConfig.from_dict(data, base=base)
     except ValueError as e:
         raise ValueError(f"--set: {e}") from e
 
@@ -284,11 +293,20 @@ def run(args) -> int:
                 file=sys.stderr,
             )
             return 2
+        if args.resume:
+            print("error: --resume continues a job that ran; --write-config writes a new "
+                  "one: run it first, without --resume", file=sys.stderr)  # fmt: skip
+            return 2
         model, data, output = args.write_config
         if Path(model).expanduser().exists():  # else a Hub id, kept as typed
             model = _from_config(args.config, model)
         data, output = _from_config(args.config, data), _from_config(args.config, output)
-        TuneConfig(model=model, data=data, output_dir=output).save(args.config)
+        try:
+            new = _overridden(TuneConfig(model=model, data=data, output_dir=output), args, None)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        new.save(args.config)
         command = f"tingxie-cli tune {shlex.quote(str(args.config))}"
         print(f"wrote {args.config}; edit it, then run: {command}")
         return 0
