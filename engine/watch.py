@@ -7,12 +7,14 @@ its size and modification time have not changed for `settle_seconds` (a recorder
 writing it keeps changing them). Finished files are kept in a JSON state file, by watched folder
 (several may write into one output folder) and by their path in it, with their size and
 modification time, so a restart does not redo them and a file replaced by a new version is done
-again; with them the names their transcripts were given, so two files whose names make one
-transcript name (talk.wav and talk.flac, or phone/talk.wav and recorder/talk.wav written into one
-folder) keep apart ones (talk, talk-2) across restarts. A transcript never replaces a file that
-is there, except the watch's own transcript of an earlier version of the same recording (one it
-continues: a recorder that resumed), nor ever a folder (one in the place of that own transcript
-is told); a recording that only reuses a name (a recorder's REC001.wav after its card was
+again (one that could not be transcribed too, as failed: it waits for a new version, and a
+restart says so and may try it again, `failed`, `retry_failed`); with them the names their
+transcripts were given, so two files whose names make one transcript name (talk.wav and
+talk.flac, or phone/talk.wav and recorder/talk.wav written into one folder) keep apart ones
+(talk, talk-2) across restarts. A transcript never replaces a file that is there, except the
+watch's own transcript of an earlier version of the same recording (one it continues: a
+recorder that resumed), nor ever a folder (one in the place of that own transcript is told); a
+recording that only reuses a name (a recorder's REC001.wav after its card was
 emptied) gets a name of its own. A file handed out and given back unfinished
 (cancelled, or its transcripts could not be written) is not remembered: a restart hands it out
 again, and until then only a new version of it is. A damaged state file is kept aside, never
@@ -271,6 +273,7 @@ class _Finished:
     names: dict[str, str] = field(default_factory=dict)  # its transcripts, by the state's folder
     marks: dict[str, _Mark] = field(default_factory=dict)  # a sample of the version named
     claims: dict[str, _Claim] = field(default_factory=dict)  # handed out by a watch, not done
+    failed: frozenset[str] = frozenset()  # done in the version `done` holds, without transcripts
 
     @classmethod
     def read(cls, entry: dict, key: Callable[[str], str] = str) -> _Finished:
@@ -280,6 +283,7 @@ class _Finished:
             {key(k): str(v) for k, v in entry.get("names", {}).items()},
             {key(k): (int(v[0]), str(v[1])) for k, v in entry.get("marks", {}).items()},
             {key(k): (str(v[0]), str(v[1])) for k, v in entry.get("claims", {}).items()},
+            frozenset(map(key, entry.get("failed", []))),
         )
 
     def taken(self) -> Iterator[tuple[str, str]]:
@@ -352,7 +356,7 @@ class FolderWatch:
         if content == self._read:
             return
         try:
-            folders = _folders_in(json.loads(content.decode("utf-8")))
+            folders = _folders_in(json.loads(content.decode("utf-8")), self._id)
         except (ValueError, KeyError, TypeError, AttributeError, IndexError):
             if not held:
                 with _locked(self.state_file):
@@ -498,6 +502,34 @@ class FolderWatch:
         Raises FileNotFoundError when the watched folder is gone."""
         return sum(1 for path, stamp in self._to_do() if self._held.get(path) != stamp)
 
+    def failed(self) -> list[Path]:
+        """The files that failed (`done` without a base) and are held back in that version,
+        as the state file says now: a new version of one is done again, `retry_failed` gives
+        them back now. A restart says them, not passes them by without a word."""
+        self._refresh()
+        return self._failed()
+
+    def _failed(self) -> list[Path]:
+        """`failed` as last read."""
+        mine = self._mine
+        paths = ((self.folder / key, key) for key in sorted(mine.failed))
+        return [path for path, key in paths if self._stamp(path) == mine.done.get(key)]
+
+    def retry_failed(self) -> list[Path]:
+        """Forget the `failed` files, under the state's lock, so that `ready()` hands them out
+        again (a model since made better, a file put right in place); they are returned.
+        Raises OSError when the state cannot be written."""
+        with _locked(self.state_file):
+            self._refresh(held=True)
+            failed = self._failed()
+            if failed:
+                keys = {self._key(path) for path in failed}
+                mine = self._mine
+                done = {k: v for k, v in mine.done.items() if k not in keys}
+                forgotten = replace(mine, done=done, failed=mine.failed - keys)
+                self._save({**self._folders, self._id: forgotten})
+        return failed
+
     def names(self, path: Path) -> set[Path]:
         """Where the transcripts of the finished files other than `path` went, or those being
         transcribed go (without their suffixes), those of the other folders written into the
@@ -578,7 +610,8 @@ class FolderWatch:
         """Remember `path`, as `ready()` handed it out, as finished in the version it had then:
         one written since (it grew while transcribed, or while it waited in a queue) is done
         again. `base`: where its transcripts went, under the state file's folder (None: none
-        were named), which `names` then keeps from the other files. What another watch wrote
+        were named: it failed, and is held back as failed in that version, `failed`), which
+        `names` then keeps from the other files. What another watch wrote
         into the state file is taken first (`_refresh`), then the state is written atomically,
         both under the state's lock (`_locked`): two processes' watches writing one state file
         (two folders written into one, the CLI's and the app's) each keep the other's files.
@@ -590,8 +623,9 @@ class FolderWatch:
         with _locked(self.state_file):  # no other watch writes between the read and the write
             self._refresh(held=True)
             mine = self._mine
+            failed = mine.failed | {key} if base is None else mine.failed - {key}
             mine = _Finished({**mine.done, key: stamp}, dict(mine.names), dict(mine.marks),
-                             self._unclaimed(mine, key))  # fmt: skip
+                             self._unclaimed(mine, key), failed)  # fmt: skip
             if base is not None:
                 mine.names[key] = _relative(base, self.state_file.parent)
                 mark = _mark(path, stamp[0] // 2)
@@ -610,7 +644,7 @@ class FolderWatch:
         state = {"version": _STATE_VERSION, "folders": {
             folder: {"done": f.done, "names": f.names, "marks": f.marks, "claims": {
                 key: claim for key, claim in f.claims.items() if _alive(claim[0])
-            }} for folder, f in folders.items()
+            }, "failed": sorted(f.failed)} for folder, f in folders.items()
         }}  # fmt: skip
         text = json_text(state)
         atomic_write_text(self.state_file, text)
@@ -681,15 +715,16 @@ def _alive(tag: str) -> bool:
     return match is not None and not left_by_gone_process(*match.groups())
 
 
-def _folders_in(state: dict) -> dict[str, _Finished]:
+def _folders_in(state: dict, opener: str) -> dict[str, _Finished]:
     """The watched folders of a state file's JSON, what each finished (by `FolderWatch._key`)
-    and where its transcripts went. A state of one folder (before version 3) is that
-    folder's."""
+    and where its transcripts went. A state of one folder (before version 3) belongs to the
+    watch whose state file it is: `opener`'s (`FolderWatch._id`), not the folder as it was
+    typed (`watch in`), which the current directory may now make another."""
     if state.get("version", 1) >= 3:
         return {str(f): _Finished.read(e) for f, e in state["folders"].items()}
     typed = state["folder"]  # version 1 keyed by the path as the folder was typed then
     key = str if "version" in state else (lambda k: _relative(k, typed))
-    return {str(_real(typed)): _Finished.read(state, key)}
+    return {opener: _Finished.read(state, key)}
 
 
 def _mark(path: Path, offset: int) -> str | None:

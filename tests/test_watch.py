@@ -126,6 +126,36 @@ def test_a_folder_named_relatively_or_absolutely_is_one_folder_to_the_state(tmp_
     assert FolderWatch(tmp_path / "in", tmp_path / "out" / "state.json", options).pending() == 0
 
 
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_state_of_one_relatively_typed_folder_is_the_watchs_whatever_the_cwd(
+    tmp_path, monkeypatch, version
+):
+    """A state written before version 3 by `watch in` (typed relatively) was taken for the
+    folder "in" under the current directory: opened from elsewhere, or by its absolute path,
+    every finished file was transcribed again, and a phantom folder stayed in the state."""
+    inbox = tmp_path / "in"
+    (inbox / "sub").mkdir(parents=True)
+    (inbox / "a.wav").write_bytes(b"\0" * 10)
+    (inbox / "sub" / "b.wav").write_bytes(b"\0" * 12)
+    stamps = {k: [(inbox / k).stat().st_size, (inbox / k).stat().st_mtime_ns]
+              for k in ("a.wav", "sub/b.wav")}  # fmt: skip
+    if version == 1:  # as the code up to 3643cd4 wrote it: keyed by the path as typed
+        old = {"folder": "in", "done": {f"in/{k}": v for k, v in stamps.items()}}
+    else:  # as bb921b5..b9c6f40 wrote it: keyed by the path in the folder
+        old = {"version": 2, "folder": "in", "done": stamps, "names": {"a.wav": "a"}}
+    (inbox / STATE_FILE).write_text(json.dumps(old, indent=1), encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    watch = FolderWatch(inbox, inbox / STATE_FILE, WatchOptions(settle_seconds=0))
+    assert watch.pending() == 0
+    (inbox / "c.wav").write_bytes(b"\0" * 14)
+    watch.done(*_settled(watch), inbox / "c")
+    state = json.loads((inbox / STATE_FILE).read_text(encoding="utf-8"))
+    assert list(state["folders"]) == [str(inbox.resolve())]
+    assert sorted(state["folders"][str(inbox.resolve())]["done"]) == ["a.wav", "c.wav", "sub/b.wav"]
+
+
 def test_files_whose_transcripts_would_share_a_name_keep_apart_ones_across_restarts(tmp_path):
     inbox = tmp_path / "in"
     inbox.mkdir()
@@ -196,6 +226,44 @@ def test_watch_once_names_a_failed_file_once_and_exits_1(tiny_model_dir, tmp_pat
     assert line.count(str(tmp_path / "bad.wav")) == 1
     assert err.rstrip().endswith(f"failed:\n  {tmp_path / 'bad.wav'}")
     assert (tmp_path / "a.txt").is_file()
+
+
+def test_a_file_that_failed_is_held_back_until_it_changes_or_is_retried(tmp_path):
+    """A failed file is remembered in its version (it waits for a new one), as failed: a
+    restart can tell it from the finished ones and give it back."""
+    options = WatchOptions(settle_seconds=0)
+    for name in ("good.wav", "bad.wav", "gone.wav"):
+        (tmp_path / name).write_bytes(b"\0" * 10)
+    first = FolderWatch(tmp_path, tmp_path / STATE_FILE, options)
+    for path in _settled(first):
+        first.done(path, tmp_path / "good" if path.name == "good.wav" else None)
+    (tmp_path / "gone.wav").unlink()
+    again = FolderWatch(tmp_path, tmp_path / STATE_FILE, options)
+    assert again.pending() == 0 and again.failed() == [tmp_path / "bad.wav"]
+    assert again.retry_failed() == [tmp_path / "bad.wav"]
+    assert again.failed() == [] and again.pending() == 1
+    (bad,) = _settled(again)
+    again.done(bad, tmp_path / "bad")  # done this time
+    assert FolderWatch(tmp_path, tmp_path / STATE_FILE, options).failed() == []
+
+
+def test_watch_once_again_says_the_files_that_failed_and_retries_them_when_asked(
+    tiny_model_dir, tmp_path, capsys
+):
+    """Run again after a failure, it printed "(0 files to do)" and exited 0: the failed file
+    was passed by without a word."""
+    (tmp_path / "bad.wav").write_bytes(b"not audio at all")
+    args = ["watch", str(tmp_path), "--once", "--settle", "0", "--poll", "0.1", "--model",
+            str(tiny_model_dir), "--no-punctuation"]  # fmt: skip
+    assert cli(args) == 1
+    capsys.readouterr()
+    assert cli(args) == 0
+    err = capsys.readouterr().err
+    assert "(0 files to do)" in err
+    assert f"1 file that failed before is held back until it changes: {tmp_path / 'bad.wav'}" in err
+    assert "--retry-failed" in err and err.count("bad.wav") == 1
+    assert cli([*args, "--retry-failed"]) == 1
+    assert capsys.readouterr().err.rstrip().endswith(f"failed:\n  {tmp_path / 'bad.wav'}")
 
 
 def test_a_watch_that_cannot_record_a_finished_file_says_so_and_stops(

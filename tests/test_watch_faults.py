@@ -684,6 +684,24 @@ def test_the_cli_watch_once_exits_1_when_the_folder_is_gone(
     assert f"error: {inbox}: folder is gone (renamed or unmounted)" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("once", "status"), [(True, 130), (False, 0)])
+def test_the_cli_watch_stopped_with_ctrl_c_says_whether_it_finished(
+    tiny_model_dir, tmp_path, monkeypatch, capsys, once, status
+):
+    """`watch --once` stopped by Ctrl+C before its files were done exited 0, so that
+    `watch --once && archive` went on: 130, as `transcribe` and the other commands. A watch
+    without --once has no other end: stopped, it ends as --once does when done."""
+    write_wav(tmp_path / "memo.wav", tone(1.0))  # seen at the first look, ready at the next
+    _sleeps(monkeypatch)  # Ctrl+C at the first pause
+    args = ["watch", str(tmp_path), "--settle", "0", "--poll", "0.01", "--model",
+            str(tiny_model_dir), "--no-punctuation", "--device", "cpu"]  # fmt: skip
+    assert cli([*args, "--once"] if once else args) == status
+    err = capsys.readouterr().err
+    assert "finished files are remembered" in err
+    assert ("interrupted" in err) == once
+    assert not (tmp_path / "memo.txt").exists()
+
+
 def test_the_dialog_says_a_new_output_folder_transcribes_the_finished_files_again(
     qtbot, tmp_path, english
 ):

@@ -39,7 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "not redo them; a file replaced by a new version is done again. Files whose "
         "transcripts would share a name (talk.wav, talk.flac) get talk, talk-2, …, kept across "
         "restarts; so does a transcript whose name a file already has (your own talk.txt). "
-        "Ctrl+C stops.",
+        "A file that fails waits for a new version (--retry-failed tries it again now). "
+        "Ctrl+C stops the watch: exit status 1 when files failed, else 0; with --once, "
+        "before all are done: 130.",
     )
     p.add_argument("folder", type=Path, help="folder to watch")
     p.add_argument("--top-only", action="store_true", help="ignore subfolders")
@@ -56,6 +58,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--once", action="store_true", help="transcribe what is there, then exit (no watching)"
     )
+    p.add_argument("--retry-failed", action="store_true", help="transcribe again the files "
+                   "that failed before and have not changed since")  # fmt: skip
     add_transcription_options(p)
     p.set_defaults(run=run)
 
@@ -84,7 +88,15 @@ def run(args: argparse.Namespace) -> int:
     prepared = prepare(args)
     if isinstance(prepared, int):
         return prepared
+    try:
+        held = _held_back(watch, args.retry_failed)
+    except OSError as e:
+        print(f"error: {watch.state_file}: the failed files cannot be given back "
+              f"({e.strerror or e}); make that folder writable", file=sys.stderr)  # fmt: skip
+        return 1
     print(f"watching {args.folder} ({watch.pending()} files to do); Ctrl+C stops", file=sys.stderr)
+    if held:
+        print(held, file=sys.stderr)
     failures: list[str] = []
     gone = False  # the watched folder is away: said once, and again when it is back
     try:
@@ -112,9 +124,33 @@ def run(args: argparse.Namespace) -> int:
                 if args.once and not left:
                     return summary(failures)
             time.sleep(args.poll)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a watch's only end but --once's: status as if done, or 130
+        if args.once:
+            print("interrupted: finished files are remembered; run it again for the others",
+                  file=sys.stderr)  # fmt: skip
+            return 130
         print("stopped: finished files are remembered", file=sys.stderr)
-        return 0
+        return summary(failures)
+
+
+def _held_back(watch: FolderWatch, retry: bool) -> str:
+    """With `retry`, give back the files that failed before (`FolderWatch.retry_failed`) and
+    return ""; else the line that names those held back and how to retry them ("" when none):
+    a rerun must not pass them by without a word. Raises OSError when they cannot be given
+    back."""
+    if retry:
+        watch.retry_failed()
+        return ""
+    failed = watch.failed()
+    if not failed:
+        return ""
+    shown = ", ".join(map(str, failed[:3])) + (", …" if len(failed) > 3 else "")
+    held = (
+        "1 file that failed before is held back until it changes"
+        if len(failed) == 1
+        else f"{len(failed)} files that failed before are held back until they change"
+    )
+    return f"{held}: {shown}; --retry-failed tries again now"
 
 
 def _transcribe_watched(
