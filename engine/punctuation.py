@@ -176,17 +176,28 @@ def split_marks(text: str) -> tuple[str, list[str]]:
 
 
 def without_marks(segments: Iterable[Segment]) -> list[Segment]:
-    """`segments` as characters alone: the punctuation characters a model writes itself
-    (Whisper's ，。？ are characters of no length) removed, the other characters with their
-    times and confidences unchanged; a segment of punctuation alone is left out."""
+    """`segments` as characters alone: the punctuation a model writes itself (Whisper's, in
+    each character's `after`; as characters of no length in transcripts made before) removed,
+    a space between two Latin words kept, the characters with their times and confidences
+    unchanged; a segment of punctuation alone is left out."""
     out = []
     for segment in segments:
-        chars = tuple(c for c in segment.chars if not is_mark(c.text))
-        if len(chars) == len(segment.chars):
+        chars = tuple(
+            replace(c, after="".join(ch for ch in c.after if not is_mark(ch)))
+            for c in segment.chars
+            if not is_mark(c.text)
+        )
+        if chars == segment.chars:
             out.append(segment)
         elif chars:
             out.append(replace(segment, chars=chars))
     return out
+
+
+def _has_marks(chars: Iterable[Char]) -> bool:
+    """Whether `chars` hold punctuation already: a model's own (Whisper's, in `after`; as
+    characters in transcripts made before)."""
+    return any(is_mark(ch) for c in chars for ch in c.text + c.after)
 
 
 def gap_features(gaps: Sequence[float] | None, n: int) -> list[tuple[float, float, float]]:
@@ -376,11 +387,11 @@ class Punctuator:
     ) -> Segment:
         """`segment` punctuated with the end of `before` and the start of `after` as context;
         `after` None: the speech stopped after it (the end of a file or a live segment)."""
-        if not segment.chars or any(is_mark(c.text) for c in segment.chars):
+        if not segment.chars or _has_marks(segment.chars):
             return segment
         left = list(before.chars[-LEFT_CONTEXT:]) if before is not None else []
         right = list(after.chars[:RIGHT_CONTEXT]) if after is not None else []
-        if any(is_mark(c.text) for c in left + right):
+        if _has_marks(left + right):
             left, right = [], []  # a Whisper neighbour: its own marks, not our context
         window = left + list(segment.chars) + right
         gaps = [b.start - a.end for a, b in itertools.pairwise(window)]

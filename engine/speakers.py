@@ -533,7 +533,9 @@ def assign_speakers(
             out.append(replace(seg, speaker=speaker))
             continue
         labels = [_char_speaker(c, turns, starts) for c in seg.chars]
-        for k in range(1, len(labels)):  # a mark (Whisper's, zero-length) ends its word
+        # a mark as a character (Whisper's, zero-length, in transcripts stored before marks
+        # went into `after`) ends its word
+        for k in range(1, len(labels)):
             if is_mark(seg.chars[k].text):
                 labels[k] = labels[k - 1]
         labels = _runs(labels, min_chars)

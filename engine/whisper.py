@@ -9,7 +9,8 @@ Characters come from faster-whisper's word timestamps. For Mandarin a "word" is 
 one or a few tokens that decode to whole characters (one character, or a pair such as 我们, or
 one character spelled by two byte tokens), with its time span (cross-attention alignment) and
 its probability (the mean of its tokens' probabilities). Its characters share the span
-evenly, punctuation taking none, and the probability as `MEASURES` say. The language is
+evenly and the probability as `MEASURES` say; its punctuation goes into the `after` of the
+character before it, as the punctuation model's marks do (`word_chars`). The language is
 forced to Mandarin; `TranscribeOptions.initial_prompt` steers the script and punctuation, and
 the text is converted to Simplified (OpenCC) whatever the model wrote. CTranslate2 does not
 expose the runner-up tokens, so characters have no alternatives.
@@ -17,7 +18,6 @@ expose the runner-up tokens, so characters have no alternatives.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import json
 import logging
@@ -35,7 +35,7 @@ from . import audio
 from .calibration import Calibration, read_calibration
 from .model import LoadOptions, ModelLoadError, _download_finished, _read_json, hub_failure
 from .normalize import NormalizeOptions, convert_in_phrase, is_han_char, normalize_text
-from .punctuation import is_latin, latin_word_start
+from .punctuation import ends_latin_word, is_latin, is_mark
 from .registry import WHISPER, Family, family_of, model_path
 from .results import Char, Progress, Segment, TranscriptionInfo
 from .transcribe import TranscribeOptions, split_segments
@@ -275,10 +275,12 @@ def _space_before(chars: list[Char], word: str, text: str) -> None:
     """Put a space after the last of `chars` where faster-whisper's `word` (`text`: its
     characters as written) starts a new Latin word or number after one. Whisper starts a word
     that follows a space with one (" Deep", " Learning"), Mandarin words too (" 学习"): the
-    space is kept by `ends_latin_word` only, as the `after` of the last Char, which is the
-    mark's where the word before ends with one ("Hello," is five letters and a comma)."""
-    if word[:1].isspace() and text and is_latin(text[0]) and latin_word_start(chars) < len(chars):
-        chars[-1] = replace(chars[-1], after=" ")
+    space is kept by `ends_latin_word` only, in the `after` of the last Char, behind the marks
+    already there ("Hello," is five letters, the comma and then the space in the o's `after`)."""
+    if word[:1].isspace() and text and is_latin(text[0]) and chars:
+        last = chars[-1]
+        if ends_latin_word(last.text + last.after):
+            chars[-1] = replace(last, after=last.after + " ")
 
 
 # Whisper writes ASCII marks in Mandarin now and then (你好,世界。): beside Chinese characters
@@ -288,19 +290,21 @@ _FULL_WIDTH = str.maketrans(",?!:;", "，？！：；")
 
 
 def _full_width_marks(chars: list[Char]) -> list[Char]:
-    """`chars` with each ASCII , ? ! : ; full width where the nearest character before or after
-    it that is no mark is Chinese ("你好,世界" → "你好，世界", "Python,很好" → "Python，很好"):
-    as one of them it needs no space, and `_space_before` gives it none."""
-    spoken = [i for i, c in enumerate(chars) if not _is_punctuation(c.text)]
+    """`chars` with each ASCII , ? ! : ; in an `after` full width where the character it
+    follows or the one after it is Chinese ("你好,世界" → "你好，世界", "Python,很好" →
+    "Python，很好"): as one of them it needs no space, and `_space_before` gives it none."""
     out = list(chars)
     for i, c in enumerate(chars):
-        wide = c.text.translate(_FULL_WIDTH)
-        if wide == c.text:
-            continue
-        j = bisect.bisect(spoken, i)  # spoken[j - 1] is before the mark, spoken[j] after it
-        if any(is_han_char(chars[k].text) for k in spoken[max(j - 1, 0) : j + 1]):
-            out[i] = replace(c, text=wide)
+        wide = c.after.translate(_FULL_WIDTH)
+        if wide != c.after and any(is_han_char(n.text) for n in chars[i : i + 2]):
+            out[i] = replace(c, after=wide)
     return out
+
+
+def _is_written_after(ch: str) -> bool:
+    """Whether `ch` goes into the `after` of the character before it rather than being one:
+    punctuation (`engine.punctuation.is_mark`, as a typed fix splits it) and spaces."""
+    return is_mark(ch) or ch.isspace()
 
 
 def word_chars(
@@ -311,17 +315,21 @@ def word_chars(
     simplified: bool = True,
     calibration: Calibration | None = None,
 ) -> list[Char]:
-    """Characters of faster-whisper words: each word's spoken characters share its span evenly,
-    punctuation sits at the boundary it follows or precedes, taking no time; each character's
-    confidence is `MEASURES[measure]` of the word's probability (calibrated when given). A
-    space between two Latin words is the first one's `after` (`_space_before`); ASCII marks
-    beside Chinese are full width (`_full_width_marks`).
+    """Characters of faster-whisper words: each word's spoken characters share its span evenly;
+    each character's confidence is `MEASURES[measure]` of the word's probability (calibrated
+    when given). Punctuation is never a character: a mark goes into the `after` of the
+    character before it, in the word or the word before ("大家，", "说“你好”": 说 then “), as
+    the punctuation model writes its marks, so `Segment.text` is the characters alone and
+    their times, confidences and review spans stay aligned; a mark before the first character
+    has none to follow and is dropped (as `engine.punctuation.split_marks` drops a typed one).
+    A space between two Latin words is the first one's `after` too (`_space_before`); ASCII
+    marks beside Chinese are full width (`_full_width_marks`).
 
     >>> from types import SimpleNamespace as W
-    >>> [(c.text, c.start, c.end, round(c.confidence, 2)) for c in word_chars(
+    >>> [(c.text, c.start, c.end, round(c.confidence, 2), c.after) for c in word_chars(
     ...     [W(word="我们", start=1.0, end=1.5, probability=0.64), W(word="好。", start=1.5,
     ...     end=1.7, probability=0.9)])]
-    [('我', 1.0, 1.25, 0.8), ('们', 1.25, 1.5, 0.8), ('好', 1.5, 1.7, 0.9), ('。', 1.7, 1.7, 0.9)]
+    [('我', 1.0, 1.25, 0.8, ''), ('们', 1.25, 1.5, 0.8, ''), ('好', 1.5, 1.7, 0.9, '。')]
     """
     share = MEASURES[measure]
     texts = [w.word.strip() for w in words]
@@ -338,11 +346,12 @@ def word_chars(
         step = (max(float(w.end) - float(w.start), 0.0)) / max(spoken, 1)
         k = 0
         for ch in text:
-            t0 = round(start + k * step, 3)
-            if _is_punctuation(ch):
-                chars.append(Char(ch, t0, t0, confidence))
+            if _is_written_after(ch):
+                if chars:
+                    chars[-1] = replace(chars[-1], after=chars[-1].after + ch)
                 continue
-            k += 1
+            t0 = round(start + k * step, 3)
+            k += not _is_punctuation(ch)  # a symbol (+, ℃) is a character taking no time
             chars.append(Char(ch, t0, round(start + k * step, 3), confidence))
     return _full_width_marks(chars)
 

@@ -30,7 +30,7 @@ from typing import Protocol
 import numpy as np
 
 from .audio import SAMPLE_RATE
-from .punctuation import is_mark, latin_word_start
+from .punctuation import latin_word_start
 from .results import Char
 from .stream import StreamOptions, StreamUpdate, _SegmentBuilder
 from .transcribe import TranscribeOptions
@@ -72,10 +72,10 @@ class Decoder(Protocol):
 def uncommitted(chars: Sequence[Char], committed: str, after: float) -> list[Char]:
     """The characters of a decode past what is committed: those starting no earlier than
     `after` (the end of the last committed character, less a tolerance), less a leading run
-    that repeats the end of the `committed` text where it starts before `after` or is
-    punctuation: a character near the commit point can be heard twice (Whisper-base on the
-    shared clips: every such repeat started 0-0.1 s before `after`), but one that starts
-    where the committed text ends is the second of a pair (天天, 谢谢), not a repeat.
+    that repeats the end of the `committed` text where it starts before `after`: a character
+    near the commit point can be heard twice (Whisper-base on the shared clips: every such
+    repeat started 0-0.1 s before `after`), but one that starts where the committed text ends
+    is the second of a pair (天天, 谢谢), not a repeat.
 
     >>> c = lambda t, s: Char(t, s, s + 0.2, 1.0)
     >>> [x.text for x in uncommitted([c("你", 0.0), c("好", 0.3), c("吗", 0.6)], "你好", 0.4)]
@@ -86,7 +86,7 @@ def uncommitted(chars: Sequence[Char], committed: str, after: float) -> list[Cha
     ['天', '气']
     """
     fresh = [c for c in chars if c.start >= after - _TIME_TOLERANCE]
-    if not fresh or (fresh[0].start >= after and not is_mark(fresh[0].text)):
+    if not fresh or fresh[0].start >= after:
         return fresh
     text = "".join(c.text for c in fresh)
     for n in range(min(_MAX_REPEAT, len(committed), len(fresh)), 0, -1):
@@ -96,16 +96,20 @@ def uncommitted(chars: Sequence[Char], committed: str, after: float) -> list[Cha
 
 
 def agreed(previous: Sequence[Char], current: Sequence[Char]) -> int:
-    """How many leading characters two consecutive decodes share (by text): LocalAgreement-2
-    commits them.
+    """How many leading characters two consecutive decodes share, with what follows each (a
+    mark, a space): LocalAgreement-2 commits them, and a committed character never changes, so
+    its mark is committed with it once two decodes agree on it (好 then 好。 is no agreement:
+    the decode that ended at 好 had not heard whether a mark follows).
 
-    >>> c = lambda t: Char(t, 0.0, 0.1, 1.0)
+    >>> c = lambda t, after="": Char(t, 0.0, 0.1, 1.0, after=after)
     >>> agreed([c("今"), c("天"), c("天")], [c("今"), c("天"), c("气"), c("好")])
     2
+    >>> agreed([c("你"), c("好")], [c("你"), c("好", "，"), c("吗")])
+    1
     """
     n = 0
     for p, c in zip(previous, current, strict=False):
-        if p.text != c.text:
+        if (p.text, p.after) != (c.text, c.after):
             break
         n += 1
     return n

@@ -184,7 +184,8 @@ def _is_latin(char: Char) -> bool:
 
 
 def _is_mark_char(char: Char) -> bool:
-    """A Char that is punctuation only: how Whisper's transcripts hold their marks."""
+    """A Char that is punctuation only: how Whisper's transcripts stored before marks went into
+    `after` hold them."""
     return bool(char.text) and all(is_mark(ch) for ch in char.text)
 
 

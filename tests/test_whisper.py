@@ -45,18 +45,72 @@ def _word(text: str, start: float, end: float, p: float) -> SimpleNamespace:
 def test_word_characters_share_the_span_and_the_probability_by_measure():
     words = [_word("我们", 1.0, 1.5, 0.64), _word("好。", 1.5, 1.7, 0.9)]
     root = word_chars(words, offset=10.0)
-    assert [c.text for c in root] == ["我", "们", "好", "。"]
-    assert [(c.start, c.end) for c in root] == [
-        (11.0, 11.25),
-        (11.25, 11.5),
-        (11.5, 11.7),
-        (11.7, 11.7),  # punctuation takes no time
-    ]
-    assert [round(c.confidence, 6) for c in root] == [0.8, 0.8, 0.9, 0.9]  # 0.64 ** (1/2)
+    assert [(c.text, c.after) for c in root] == [("我", ""), ("们", ""), ("好", "。")]
+    assert [(c.start, c.end) for c in root] == [(11.0, 11.25), (11.25, 11.5), (11.5, 11.7)]
+    assert [round(c.confidence, 6) for c in root] == [0.8, 0.8, 0.9]  # 0.64 ** (1/2)
     shared = word_chars(words, measure="shared")
     assert [c.confidence for c in shared[:2]] == [0.64, 0.64]
     assert round(word_chars(words, measure="power")[0].confidence, 6) == round(0.64**2, 6)
     assert all(c.alternatives == () for c in root)  # CTranslate2 exposes no runner-ups
+
+
+def test_whisper_marks_follow_their_character_never_are_one():
+    """README: a segment's `text` is the characters alone, `punctuated` the text as written,
+    the marks in each character's `after`. Whisper's marks were characters of their own: text
+    欢迎大家来体验达摩院推出的语音识别模型。 (as punctuated), 。 a Char with 型's confidence,
+    and a review span of doubtful characters took it in. Every mark Whisper writes, ASCII or
+    full width, opening or closing, lands in `after`; letters and digits stay characters."""
+    words = [
+        _word(" 欢迎", 0.0, 0.4, 0.9),
+        _word("大家,", 0.4, 0.8, 0.5),
+        _word("他说", 0.8, 1.2, 0.9),
+        _word("“你好”", 1.2, 1.6, 0.9),
+        _word("吗?", 1.6, 1.8, 0.9),
+        _word("对!", 1.8, 2.0, 0.9),
+        _word("一、", 2.0, 2.2, 0.9),
+        _word("二；", 2.2, 2.4, 0.9),
+        _word("三：", 2.4, 2.6, 0.9),
+        _word("「是」", 2.6, 3.0, 0.9),
+        _word("GPT", 3.0, 3.3, 0.9),
+        _word("4。", 3.3, 3.4, 0.9),
+        _word(" Hello,", 3.4, 3.7, 0.9),
+        _word(" world.", 3.7, 4.0, 0.9),
+        _word("好？！", 4.0, 4.2, 0.9),
+    ]
+    chars = word_chars(words)
+    segment = Segment(0, chars[0].start, chars[-1].end, tuple(chars))
+    assert segment.text == "欢迎大家他说你好吗对一二三是GPT4Helloworld好"
+    assert (
+        segment.punctuated
+        == "欢迎大家，他说“你好”吗？对！一、二；三：「是」GPT4。Hello, world.好？！"
+    )
+    assert all(c.text.isalnum() for c in chars)  # no mark, no space is a character
+    assert all(c.end > c.start for c in chars)  # each one spoken, with its share of the word
+    assert [c.confidence for c in chars[2:4]] == [0.5**0.5] * 2  # 大家, its comma not counted
+    record = segment.to_dict()
+    assert record["text"] != record["punctuated"] and len(record["chars"]) == len(segment.text)
+
+
+def test_a_mark_before_a_segments_first_character_is_dropped():
+    """A mark with no character before it has none to follow (a Char has no `before`): it is
+    dropped, as a typed one is (engine.punctuation.split_marks); the closing one stays."""
+    chars = word_chars([_word("“你好”", 0.0, 0.4, 0.9), _word("。", 0.4, 0.4, 0.9)])
+    assert [(c.text, c.after) for c in chars] == [("你", ""), ("好", "”。")]
+    assert word_chars([_word("。", 0.0, 0.1, 0.9)]) == []
+
+
+def test_a_symbol_stays_a_character_that_takes_no_time():
+    """Symbols (S*: +, ℃) are no punctuation (engine.punctuation.is_mark): they stay characters,
+    taking no time as before, so the spoken ones still share the word's span."""
+    chars = word_chars([_word("C++", 0.0, 0.3, 0.9), _word("30℃", 0.3, 0.7, 0.9)])
+    assert [(c.text, c.start, c.end) for c in chars] == [
+        ("C", 0.0, 0.3),
+        ("+", 0.3, 0.3),
+        ("+", 0.3, 0.3),
+        ("3", 0.3, 0.5),
+        ("0", 0.5, 0.7),
+        ("℃", 0.7, 0.7),
+    ]
 
 
 def test_word_characters_are_simplified_and_clamped():
@@ -86,8 +140,14 @@ def test_a_space_between_two_latin_words_is_kept_after_the_first():
         _word("world.", 2.9, 3.2, 0.9),
     ]
     chars = word_chars(words)
-    assert "".join(c.text for c in chars) == "我们学习DeepLearning和AI2024年。Hello,world."
-    assert [(c.text, c.after) for c in chars if c.after] == [("p", " "), ("I", " ")]
+    assert "".join(c.text for c in chars) == "我们学习DeepLearning和AI2024年Helloworld"
+    assert [(c.text, c.after) for c in chars if c.after] == [
+        ("p", " "),
+        ("I", " "),
+        ("年", "。"),
+        ("o", ","),
+        ("d", "."),
+    ]
     assert all(len(c.text) == 1 for c in chars)  # each letter a Char, the space none
     segment = Segment(0, chars[0].start, chars[-1].end, tuple(chars))
     assert render([segment], "txt") == "我们学习Deep Learning和AI 2024年。Hello,world.\n"
@@ -95,8 +155,8 @@ def test_a_space_between_two_latin_words_is_kept_after_the_first():
 
 def test_a_space_after_ascii_punctuation_between_latin_words_is_kept():
     """ "Hello, world" came out "Hello,world": the space was kept only right after a letter.
-    Whisper's comma is a Char of its own, so the space is the comma's `after`; after a
-    full-width mark (，。), which has its own width, Mandarin writes none."""
+    Whisper's comma is the o's `after`, and the space goes after it there; after a full-width
+    mark (，。), which has its own width, Mandarin writes none."""
     words = [
         _word(" Hello,", 0.0, 0.4, 0.9),
         _word(" world.", 0.4, 0.8, 0.9),
@@ -104,7 +164,7 @@ def test_a_space_after_ascii_punctuation_between_latin_words_is_kept():
         _word(" then", 1.0, 1.2, 0.9),
     ]
     chars = word_chars(words)
-    assert [(c.text, c.after) for c in chars if c.after] == [(",", " "), (".", " ")]
+    assert [(c.text, c.after) for c in chars if c.after] == [("o", ", "), ("d", ". "), ("K", "，")]
     segment = Segment(0, chars[0].start, chars[-1].end, tuple(chars))
     assert render([segment], "txt") == "Hello, world. OK，then\n"
 

@@ -137,12 +137,12 @@ def test_ascii_marks_beside_chinese_are_full_width():
         return whisper.word_chars(words)
 
     said = chars("你好,", "世界", "?!", " OK:", "好")
-    assert "".join(c.text for c in said) == "你好，世界？！OK：好"
+    assert "".join(c.text + c.after for c in said) == "你好，世界？！OK：好"  # marks in `after`
     assert (
         "".join(c.text + c.after for c in chars(" Hello,", " world.", " 3:5"))
         == "Hello, world. 3:5"
     )
-    assert "".join(c.text for c in chars("用", " Python,", "很好;")) == "用Python，很好；"
+    assert "".join(c.text + c.after for c in chars("用", " Python,", "很好;")) == "用Python，很好；"
     cue = render([Segment(0, 0.0, 2.0, tuple(chars("你好,")))], "srt")
     assert cue.splitlines()[2] == "你好"
 

@@ -36,15 +36,23 @@ def test_uncommitted_drops_what_is_committed_by_time_and_by_repeat():
 
 
 def test_a_repeat_is_dropped_only_where_it_overlaps_the_committed_end():
-    """A character heard twice starts before the committed end (or is a mark with no
-    duration); the second of a pair starts where the committed text ends and is kept."""
+    """A character heard twice starts before the committed end; the second of a pair starts
+    where the committed text ends and is kept."""
     assert [c.text for c in uncommitted([_c("天", 0.42), _c("气", 0.6)], "今天", 0.5)] == ["气"]
     assert [c.text for c in uncommitted([_c("天", 0.5), _c("气", 0.7)], "今天", 0.5)] == [
         "天",
         "气",
     ]
-    marks = [Char("。", 0.5, 0.5, 0.9), _c("好", 0.6)]
-    assert [c.text for c in uncommitted(marks, "对。", 0.5)] == ["好"]
+
+
+def test_a_character_is_committed_with_its_mark_once_two_decodes_agree_on_both():
+    """Whisper's marks are the `after` of the character before (engine.whisper.word_chars),
+    never characters: a character is committed, never to change, only once two decodes agree
+    on what follows it too (a decode that ended at 好 had not heard the ，after it)."""
+    ended = [Char("你", 0.0, 0.2, 0.9), Char("好", 0.2, 0.4, 0.9)]
+    went_on = [ended[0], Char("好", 0.2, 0.4, 0.9, after="，"), Char("吗", 0.4, 0.6, 0.9)]
+    assert agreed(ended, went_on) == 1
+    assert agreed(went_on, [*went_on[:2], Char("吗", 0.4, 0.6, 0.9, after="？")]) == 2
 
 
 def test_agreed_is_the_common_prefix():

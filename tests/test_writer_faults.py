@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from types import SimpleNamespace as W
 
 from engine.library.review import EditOp, apply_edits
@@ -35,7 +36,7 @@ def test_a_character_longer_than_a_cue_is_one_cue_with_its_mark():
     assert [c.text for c in plan_cues([seg])] == ["我们", "好", "走吧"]
     # one such character with its mark: one cue, never an empty one
     (cue,) = plan_cues([whisper_segment([("嗯。", 0.0, 9.0)])])
-    assert cue.text == "嗯" and [c.text for c in cue.chars] == ["嗯", "。"]
+    assert cue.text == "嗯" and [(c.text, c.after) for c in cue.chars] == [("嗯", "。")]
 
 
 def test_whisper_lines_break_after_the_comma_never_before_it():
@@ -148,11 +149,23 @@ def test_a_word_longer_than_a_line_is_cut_and_only_it():
     assert any(line.endswith("Python") for line in lines)  # a short word stays whole
 
 
+def _marks_as_chars(segment: Segment) -> Segment:
+    """`segment` as Whisper transcripts stored before marks went into `after`: each mark a
+    character of no length."""
+    chars = []
+    for c in segment.chars:
+        chars.append(replace(c, after=""))
+        chars.extend(replace(c, text=m, start=c.end, after="") for m in c.after if m.strip())
+    return replace(segment, chars=tuple(chars))
+
+
 def test_a_cue_of_two_lines_is_never_three_around_a_whisper_mark():
     """32 characters fit two lines of 16, but not when the 17th is Whisper's comma (a line
-    never starts with one): the cue had three lines; now the speech is two cues."""
+    never starts with one; a transcript stored when Whisper's marks were characters): the cue
+    had three lines; now the speech is two cues."""
     words = ["今天天气很好我们去公园散步吧然后，", "再去吃饭好吗还有一些别的事情要"]
-    cues = plan_cues([back_to_back(words, step=0.2)])  # 31 spoken over 6.2 s, 32 Chars
+    segment = _marks_as_chars(back_to_back(words, step=0.2))
+    cues = plan_cues([segment])  # 31 spoken over 6.2 s, 32 Chars
     assert all(len(cue.lines) <= 2 for cue in cues)
     assert [c.text for c in cues] == [
         "今天天气很好我们\n去公园散步吧然后",
