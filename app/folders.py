@@ -89,9 +89,13 @@ class FolderWatcher(QObject):
     disk. A folder that is missing (an unplugged drive) is skipped until it is back, and a
     subfolder that cannot be read (a dropped network mount) until it can be. A file
     in two watch folders (one inside the other, or one listed twice by hand) is queued by the
-    first listed only, never twice."""
+    first listed only, never twice.
+
+    A watch folder that starts (with the app, or added) holding files that failed before says
+    so once (`held_back`): they wait for a new version, or `retry_failed`."""
 
     queued = Signal(str, int)  # watched folder, files queued from it
+    held_back = Signal(str, list)  # watched folder, its files that failed before (Paths)
     exported = Signal(str, list)  # recording, transcript paths written
     export_failed = Signal(str, object)  # transcript path, the OSError, ValueError or TingxieError
 
@@ -111,6 +115,7 @@ class FolderWatcher(QObject):
         # One watch per folder and state file: editing a template keeps what it has seen.
         self._watches: dict[tuple[str, Path], FolderWatch] = {}
         self._jobs: dict[int, _Job] = {}
+        self._told: set[tuple[str, Path]] = set()  # watches whose held-back files were said
         self.timer = QTimer(self)
         self.timer.setInterval(round(1000 * self.options.poll_seconds))
         self.timer.timeout.connect(self.poll)
@@ -175,7 +180,42 @@ class FolderWatcher(QObject):
                 self._watches[key] = FolderWatch(*key, self.options, self.clock, spec=spec)
             except FileNotFoundError:
                 return None
+            if key not in self._told:
+                self._told.add(key)
+                self._tell_held_back(spec, self._watches[key])
         return self._watches[key]
+
+    def _tell_held_back(self, spec: WatchSpec, watch: FolderWatch) -> None:
+        """A watch starting with files that failed before: say so, not pass them by."""
+        failed = self._held(watch)
+        if failed:
+            self.held_back.emit(spec.folder, failed)
+
+    def failed(self, spec: WatchSpec) -> list[Path]:
+        """The files of `spec`'s watch folder that failed and wait for a new version."""
+        watch = self._watch(spec)
+        return [] if watch is None else self._held(watch)
+
+    @staticmethod
+    def _held(watch: FolderWatch) -> list[Path]:
+        try:
+            return watch.failed()
+        except OSError as e:  # a state locked or read on a dropped mount: not known now
+            log.warning("%s: %s", watch.state_file, e)
+            return []
+
+    def retry_failed(self, spec: WatchSpec) -> list[Path]:
+        """Give back the files of `spec`'s watch folder that failed before
+        (`FolderWatch.retry_failed`): the next looks queue them; those given back. A state
+        that cannot be written is told (`export_failed`) and nothing given back."""
+        watch = self._watch(spec)
+        if watch is None:
+            return []
+        try:
+            return watch.retry_failed()
+        except OSError as e:
+            self.export_failed.emit(str(watch.state_file), e)
+            return []
 
     def transcribed(self, audio: str, segments: list, info: Any) -> None:
         """A transcript is ready: when it is of a watched file, write its exports."""
@@ -252,12 +292,19 @@ def _key(spec: WatchSpec) -> tuple[str, Path]:
 
 class WatchFoldersDialog(QDialog):
     """Add and remove watch folders and edit the selected one's export template; OK saves them
-    in the preferences (the watcher follows from its next look)."""
+    in the preferences (the watcher follows from its next look). With the `watcher`, the
+    selected folder's files that failed before can be tried again now."""
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        parent: QWidget | None = None,
+        watcher: FolderWatcher | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle(tr("watch.title"))
         self.settings = settings
+        self.watcher = watcher
         self._showing = False  # the form is being filled from a spec, not edited
         self.specs: list[WatchSpec] = list(settings.prefs.watch_folders)
         self.list = QListWidget()
@@ -266,6 +313,10 @@ class WatchFoldersDialog(QDialog):
         add, self.remove = QPushButton(tr("watch.add")), QPushButton(tr("watch.remove"))
         add.clicked.connect(lambda: self.add_folder())
         self.remove.clicked.connect(self.remove_selected)
+        self.retry = QPushButton(tr("watch.retry_failed"))
+        self.retry.setToolTip(tr("watch.retry_failed_help"))
+        self.retry.clicked.connect(self.retry_failed)
+        self.retry.setVisible(watcher is not None)
         self.formats = {fmt: QCheckBox(fmt.upper()) for fmt in FORMATS}
         self.out = QLineEdit(placeholderText=tr("watch.out_beside"))
         browse = QPushButton(tr("dialog.browse"))
@@ -301,7 +352,7 @@ class WatchFoldersDialog(QDialog):
 
     def _layout(self, add: QPushButton, browse: QPushButton) -> None:
         side = QVBoxLayout()
-        for button in (add, self.remove):
+        for button in (add, self.remove, self.retry):
             side.addWidget(button)
         side.addStretch(1)
         top = QHBoxLayout()
@@ -352,6 +403,19 @@ class WatchFoldersDialog(QDialog):
             del self.specs[row]
             self.list.takeItem(row)
 
+    def retry_failed(self) -> None:
+        """Give back the selected folder's files that failed (the watcher queues them)."""
+        row = self.list.currentRow()
+        if self.watcher is not None and 0 <= row < len(self.specs):
+            self.watcher.retry_failed(self.specs[row])
+        self._show_failed(row)
+
+    def _show_failed(self, row: int) -> None:
+        """The retry button, enabled while the selected folder has files that failed."""
+        spec = self.specs[row] if 0 <= row < len(self.specs) else None
+        failed = self.watcher.failed(spec) if self.watcher and spec else []
+        self.retry.setEnabled(bool(failed))
+
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, tr("watch.out"), self.out.text())
         if folder:
@@ -369,6 +433,7 @@ class WatchFoldersDialog(QDialog):
         self._showing = False
         for widget in (*self.formats.values(), self.out, self.name, self.remove):
             widget.setEnabled(row >= 0)
+        self._show_failed(row)
         self._check(_out_problem(spec.out) if row >= 0 else None)
 
     def _edited(self) -> None:

@@ -403,6 +403,18 @@ STRINGS: dict[str, tuple[str, str]] = {
         "已将 {folder} 中的 {count} 个新文件加入队列",
     ),
     "watch.exported": ("Wrote {files}", "已写入 {files}"),
+    "watch.held_back": (
+        "{folder}: {count} file(s) that failed before, first {name}, wait for a new version; "
+        "Watch folders… → Retry failed files tries them again now",
+        "{folder}：此前转写失败的 {count} 个文件（第一个是 {name}）将等到有新版本时再转写；"
+        "在“监视文件夹…”中点“重试失败的文件”可立即重试",
+    ),
+    "watch.retry_failed": ("Retry failed files", "重试失败的文件"),
+    "watch.retry_failed_help": (
+        "Transcribe again now the files of the selected folder that failed before and have "
+        "not changed since (they otherwise wait for a new version)",
+        "立即重新转写所选文件夹中此前转写失败且之后未改动的文件（否则它们会等到有新版本时再转写）",
+    ),
     "label.speakers": ("Speakers:", "说话人："),
     "speakers.choice.off": ("Off", "不区分"),
     "speakers.choice.auto": ("Automatic", "自动"),

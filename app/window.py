@@ -562,6 +562,11 @@ class MainWindow(QMainWindow):
         self.folder_watcher.exported.connect(
             lambda _audio, files: self._say("watch.exported", files=", ".join(files))
         )
+        self.folder_watcher.held_back.connect(
+            lambda folder, failed: self._say(
+                "watch.held_back", folder=folder, count=len(failed), name=failed[0].name
+            )
+        )
         self.folder_watcher.export_failed.connect(self._watch_export_failed)
         self._watch_warned: set[str] = set()  # watch outputs a dialog was shown for
 
@@ -1039,7 +1044,7 @@ class MainWindow(QMainWindow):
         return self.add_files(ask_folder_files(self, folder))
 
     def edit_watch_folders(self) -> None:
-        WatchFoldersDialog(self.settings, self).exec()
+        WatchFoldersDialog(self.settings, self, self.folder_watcher).exec()
 
     def add_files(self, paths: list[str]) -> list[int]:
         """Queue files for transcription; returns their job ids."""

@@ -15,12 +15,13 @@ from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QMessageBox
 
 from app import settings
 from app.folders import FolderWatcher, WatchFoldersDialog
+from app.i18n import tr
 from app.main import build_window
 from app.worker import Engine
 from engine.audio import write_wav
 from engine.library.store import Store
 from engine.results import Char, Progress, Segment, TranscriptionInfo
-from engine.watch import STATE_FILE, WatchOptions, WatchSpec
+from engine.watch import STATE_FILE, FolderWatch, WatchOptions, WatchSpec
 
 
 class _Transcriber:
@@ -375,3 +376,75 @@ def test_quitting_with_watched_files_queued_leaves_them_for_the_next_start(
     clock = again.folder_watcher.clock = _Clock()
     _look(again, clock)
     assert _look(again, clock, settle + 1) == queued
+
+
+def _failed_before(spec: WatchSpec, path: Path) -> None:
+    """Record `path` in `spec`'s watch state as failed (an earlier run: it waits for a new
+    version)."""
+    spec.state_file.parent.mkdir(exist_ok=True)
+    watch = FolderWatch(spec.folder, spec.state_file, WatchOptions(settle_seconds=0), spec=spec)
+    watch.ready()  # seen: ready at the next look
+    assert watch.ready() == [path]
+    watch.done(path)  # no transcripts named: failed
+    assert watch.failed() == [path]
+
+
+def test_a_watch_folder_starting_with_files_that_failed_says_so_once_and_retries_them(
+    qapp, tmp_path
+):
+    """The app's watch held back the files that failed before without a word (the CLI names
+    them): each watch folder that starts with some says so once, and they can be retried."""
+    watcher, queued = _watcher(tmp_path, ("bad.wav",))
+    spec = watcher.settings.prefs.watch_folders[0]
+    bad = tmp_path / "inbox" / "bad.wav"
+    _failed_before(spec, bad)
+    told: list[tuple[str, list[Path]]] = []
+    watcher.held_back.connect(lambda folder, failed: told.append((folder, failed)))
+    watcher.poll()
+    watcher.poll()
+    assert told == [(spec.folder, [bad])] and queued == []
+    other = WatchSpec(str(tmp_path / "other"), ("txt",), str(tmp_path / "out2"))
+    (tmp_path / "other").mkdir()
+    write_wav(tmp_path / "other" / "worse.wav", tone(1.0))
+    _failed_before(other, tmp_path / "other" / "worse.wav")
+    watcher.settings.set(watch_folders=(spec, other))  # a folder added
+    watcher.poll()
+    watcher.poll()
+    assert told == [(spec.folder, [bad]), (other.folder, [tmp_path / "other" / "worse.wav"])]
+    assert watcher.failed(spec) == [bad]
+    assert watcher.retry_failed(spec) == [bad]
+    assert watcher.failed(spec) == []
+    watcher.poll()  # seen again: ready at the next look
+    watcher.poll()
+    assert queued == [str(bad)]  # the other folder's stays held back
+    assert len(told) == 2
+
+
+def test_the_window_says_the_held_back_files_and_its_watch_dialog_retries_them(
+    qtbot, make_window, tmp_path, monkeypatch
+):
+    watched, out = tmp_path / "inbox", tmp_path / "transcripts"
+    watched.mkdir()
+    bad = watched / "bad.wav"
+    write_wav(bad, tone(1.0))
+    spec = WatchSpec(str(watched), ("txt",), str(out))
+    _failed_before(spec, bad)
+    window = make_window(watch_folders=(spec,))
+    clock = window.folder_watcher.clock = _Clock()
+    emitted(qtbot, window.worker.model_loaded, window.start)
+    qtbot.waitUntil(window.folder_watcher.timer.isActive)
+    said = tr("watch.held_back", folder=str(watched), count=1, name="bad.wav")
+    assert window.statusBar().currentMessage() == said
+    opened: list[WatchFoldersDialog] = []
+    monkeypatch.setattr(WatchFoldersDialog, "exec", lambda dialog: opened.append(dialog) or 0)
+    window.edit_watch_folders()
+    dialog = opened[0]
+    qtbot.addWidget(dialog)
+    assert dialog.retry.isVisibleTo(dialog) and dialog.retry.isEnabled()
+    dialog.retry.click()
+    assert not dialog.retry.isEnabled()
+    settle = window.folder_watcher.options.settle_seconds
+    _look(window, clock, settle + 1)
+    assert _look(window, clock, settle + 1) == [str(bad)]
+    qtbot.waitUntil((out / "bad.txt").exists, timeout=10_000)
+    assert make_window.seen == [str(bad)]

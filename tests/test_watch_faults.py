@@ -749,21 +749,22 @@ def test_the_cli_watch_does_not_write_over_a_name_taken_while_it_transcribed(
     tiny_model_dir, tmp_path, monkeypatch, capsys
 ):
     """The CLI chooses the name before the model runs: a file made there meanwhile was
-    replaced. It is kept; the recording is given back (a restart takes the next name)."""
+    replaced, then refused (the file given back, told to "add --overwrite", an option watch
+    does not have). It is kept, and the transcript published under the next name, as the
+    app's watch does (FolderWatch.publish)."""
     import engine.cli.watch
 
     write_wav(tmp_path / "meeting.wav", tone(1.0))
     one = engine.cli.watch._transcribe_one
 
-    def taken_meanwhile(transcriber, path, options, base, *more, **kw):
-        base.with_name(base.name + ".txt").write_text("made meanwhile\n", encoding="utf-8")
-        return one(transcriber, path, options, base, *more, **kw)
+    def taken_meanwhile(*args, **kw):  # the name is chosen, the transcript not yet written
+        (tmp_path / "meeting.txt").write_text("made meanwhile\n", encoding="utf-8")
+        return one(*args, **kw)
 
     monkeypatch.setattr(engine.cli.watch, "_transcribe_one", taken_meanwhile)
-    assert _cli_watch(tmp_path, tiny_model_dir) == 1
-    assert (tmp_path / "meeting.txt").read_text(encoding="utf-8") == "made meanwhile\n"
-    assert f"{tmp_path / 'meeting.txt'} already exists" in capsys.readouterr().err
-    assert _state(tmp_path) == {}
-    monkeypatch.undo()
     assert _cli_watch(tmp_path, tiny_model_dir) == 0
+    assert (tmp_path / "meeting.txt").read_text(encoding="utf-8") == "made meanwhile\n"
     assert (tmp_path / "meeting-2.txt").read_text(encoding="utf-8").strip()
+    assert "--overwrite" not in capsys.readouterr().err
+    state = json.loads((tmp_path / STATE_FILE).read_text(encoding="utf-8"))
+    assert [f["names"] for f in state["folders"].values()] == [{"meeting.wav": "meeting-2"}]

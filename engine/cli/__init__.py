@@ -81,7 +81,9 @@ def positive_int(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; its exit status. Ctrl+C ends any of them with one line (status 130),
-    and a reader that stops early (`| head`) quietly (141, as a shell reports SIGPIPE)."""
+    but a continuous `watch`, whose normal end it is (0, or 1 when files failed: `watch` says
+    which); a reader that stops early (`| head`) ends it quietly (141, as a shell reports
+    SIGPIPE)."""
     _readable_output()
     try:
         args = build_parser().parse_args(argv)

@@ -319,15 +319,27 @@ def _check_targets(path: Path, targets: list[Path], inputs: set[Path], overwrite
 def _write_all(
     segments: list[Segment], targets: list[Path], info: TranscriptionInfo, overwrite: bool = True
 ) -> list[Path]:
-    """Write the transcripts of one input together (engine.atomic.atomic_write_files): when
-    one cannot be (a full disk), none is new and those there stay as they were, which the
-    failure says, naming the files and what to do. Without `overwrite`, a file made there
-    since `check_new` looked (another run writing the same name at once) is not replaced
-    either: the same refusal, nothing of this input written."""
+    """`write_transcripts`, for `transcribe`: without `overwrite`, a file made there since
+    `check_new` looked (another run writing the same name at once) is not replaced either: the
+    same refusal, nothing of this input written."""
     try:
-        write_all(segments, targets, info, replace=overwrite)
+        return write_transcripts(segments, targets, info, overwrite)
     except FileExistsError as e:
         raise _already_there([Path(e.filename)], _ANOTHER_FOLDER) from e
+
+
+def write_transcripts(
+    segments: list[Segment], targets: list[Path], info: TranscriptionInfo, replace: bool
+) -> list[Path]:
+    """Write the transcripts of one input together (engine.atomic.atomic_write_files): when
+    one cannot be (a full disk), none is new and those there stay as they were, which the
+    OutputError says, naming the files and what to do. Without `replace`, a file there raises
+    FileExistsError as it is, nothing written: `transcribe` refuses it (`_write_all`), a watch
+    takes the next name (`FolderWatch.publish`)."""
+    try:
+        write_all(segments, targets, info, replace=replace)
+    except FileExistsError:
+        raise
     except OSError as e:
         raise OutputError(
             f"{', '.join(map(str, targets))}: could not be written ({e.strerror or e}), so "
@@ -340,12 +352,12 @@ def _transcribe_one(
     transcriber: Transcriber,
     path: Path,
     options: TranscribeOptions,
-    base: Path,
-    fmts: list[str],
     punctuator: Punctuator | None = None,
     speakers: SpeakerOptions | None = None,
-    overwrite: bool = True,
-) -> list[Path]:
+) -> tuple[list[Segment], TranscriptionInfo]:
+    """`path`'s finished segments (speakers told apart when asked, punctuated or without
+    marks) and its info, for the caller to write: `transcribe` where it planned
+    (`_write_all`), a watch under the next free name (`FolderWatch.publish`)."""
     stream, info = transcriber.transcribe(path, options)
     segments: list[Segment] = []
     with tqdm(
@@ -367,7 +379,7 @@ def _transcribe_one(
         segments = _with_speakers(path, segments, speakers)
     # No punctuator (--no-punctuation): the characters alone, Whisper's own marks left out.
     segments = punctuator.punctuate(segments) if punctuator else without_marks(segments)
-    return _write_all(segments, _targets(base, fmts), info, overwrite)
+    return segments, info
 
 
 def _with_speakers(path: Path, segments: list[Segment], options: SpeakerOptions) -> list[Segment]:
@@ -673,16 +685,8 @@ def _transcribe_all(
         try:
             if args.out is not None or path.is_file():  # no folder made for a missing input
                 _check_folder(base.parent)
-            written = _transcribe_one(
-                transcriber,
-                path,
-                options,
-                base,
-                args.format,
-                punctuator,
-                args.speakers,
-                args.overwrite,
-            )
+            segments, info = _transcribe_one(transcriber, path, options, punctuator, args.speakers)
+            written = _write_all(segments, _targets(base, args.format), info, args.overwrite)
         except Exception as e:  # one bad file must not stop the others
             log.debug("failed on %s", path, exc_info=True)
             print(failure_line(path, e), file=sys.stderr)

@@ -7,6 +7,7 @@ import functools
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.errors import TingxieError
@@ -21,6 +22,7 @@ from .transcribe import (
     failure_line,
     prepare,
     summary,
+    write_transcripts,
 )
 
 __all__ = ["add_parser", "run"]
@@ -161,16 +163,21 @@ def _transcribe_watched(
     whose transcripts cannot be written where they go (a file where their folder goes, a
     read-only drive, a name too long) is given back, not remembered: a restart does it again,
     once the output is put right; so is one that cannot be recorded for a reason of its own
-    (no failure of one file stops the watch), or whose name another program took while it was
-    transcribed (the name is kept for it from before the model runs: another watch takes
-    another). Raises _Unrecorded when the state file cannot be written (a full disk)."""
+    (no failure of one file stops the watch). Its name is kept from before the model runs
+    (another watch takes another); one another program took meanwhile is passed by for the
+    next, as the app's watch does (`FolderWatch.publish`). Raises _Unrecorded when the state
+    file cannot be written (a full disk)."""
     transcriber, options, punctuator = prepared
     base = None
     try:
-        base = _output(spec, watch, path)
-        # Only its own earlier transcripts are replaced: not another program's file of the name.
-        written = _transcribe_one(transcriber, path, options, base, args.format, punctuator,
-                                  args.speakers, overwrite=base == watch.own(path))  # fmt: skip
+        _output(spec, path, lambda: watch.base(spec, path))  # named, its folder made: first
+        segments, info = _transcribe_one(transcriber, path, options, punctuator, args.speakers)
+        written: list[Path] = []
+
+        def write(targets: list[Path], replace: bool) -> None:
+            written[:] = write_transcripts(segments, targets, info, replace)
+
+        base = _output(spec, path, lambda: watch.publish(spec, path, write))
     except OutputError as e:
         print(failure_line(path, e), file=sys.stderr)
         watch.release(path)
@@ -192,22 +199,27 @@ def _transcribe_watched(
     return base is not None
 
 
-def _output(spec: WatchSpec, watch: FolderWatch, path: Path) -> Path:
-    """Where `path`'s transcripts go (`FolderWatch.base`: kept from the other watches writing
-    there), made before the model runs; raises
-    OutputError saying what to do when it cannot be (a file where its folder goes, a name too
-    long, a folder where a resumed recording's own transcript goes)."""
+def _output(spec: WatchSpec, path: Path, step: Callable[[], Path]) -> Path:
+    """The base `step` returns (`FolderWatch.base`: where `path`'s transcripts go, kept from
+    the other watches writing there; `FolderWatch.publish`: where they went); raises
+    OutputError saying what to do when it cannot be had (a file where its folder goes, a name
+    too long, a folder where a resumed recording's own transcript goes, a name taken again as
+    soon as the next was chosen)."""
     try:
-        base = watch.base(spec, path)
+        return step()
     except TingxieError as e:
         raise OutputError(str(e)) from e
+    except FileExistsError as e:  # `publish`: another program takes each name it chooses
+        raise OutputError(
+            f"{e.filename}: made by another program while the transcripts of {path} were "
+            "written there; stop it writing into that folder, or choose another with --out DIR"
+        ) from e
     except OSError as e:
         folder = e.filename or spec.out_folder(path)
         raise OutputError(
             f"{folder}: the folder for the transcripts of {path} cannot be made "
             f"({e.strerror or e}); make it writable, or choose another with --out DIR"
         ) from e
-    return base
 
 
 class _Unrecorded(Exception):
