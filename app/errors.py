@@ -74,6 +74,10 @@ ZH: dict[str, str] = {
         "{path} 不是 ONNX Runtime 能读取的模型（{detail}）；请重新复制，或用 "
         "`tingxie-cli export MODEL OUT --format onnx` 重新导出"
     ),
+    "model.parity_failed": (
+        "{path} 是未通过一致性检查的 ONNX 导出（{detail}）：它的转写与导出它的模型不同，"
+        "文字和置信度都不是那个模型的；请重新导出，或使用导出它的模型"
+    ),
     "model.no_ctc_head": (
         "模型文件夹 {path} 没有 CTC 头（权重中缺少 {head}）：这是未经微调的预训练基础模型；"
         "请先针对语音识别微调它（微调），或选择 CTC 模型"

@@ -80,6 +80,11 @@ MESSAGES: dict[str, str] = {
         "{path} is not a model ONNX Runtime can read ({detail}); copy it again, or export it "
         "again with `tingxie-cli export MODEL OUT --format onnx`"
     ),
+    "model.parity_failed": (
+        "{path} is an ONNX export that failed its parity check ({detail}): it transcribes "
+        "unlike the model it was exported from, so its text and confidences are not that "
+        "model's; export it again, or use the model it came from"
+    ),
     "model.no_ctc_head": (
         "model folder {path} has no CTC head ({head} is missing from its weights): it is a "
         "pretrained base checkpoint; fine-tune it for recognition first (Tune), or choose a "

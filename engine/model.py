@@ -63,6 +63,7 @@ __all__ = [
     "model_file",
     "model_folder_of",
     "model_vocab",
+    "parity_warning",
     "pick_attention",
     "pick_device",
     "pick_dtype",
@@ -204,6 +205,9 @@ class LoadedModel:
     special_ids: frozenset[int] = frozenset()
     sampling_rate: int = 16_000
     do_normalize: bool = True
+    # What a front end should tell whoever uses the model, though it loaded (logged too): an
+    # ONNX export whose own parity check failed (`parity_warning`)
+    warnings: tuple[TingxieError, ...] = ()
 
     @property
     def precision(self) -> str:
@@ -1327,6 +1331,9 @@ def _load_model(source: str | os.PathLike, options: LoadOptions, tqdm_class: Any
         bake_weight_norm(model)
         slice_feature_encoder(model)
     log.info("loaded %s on %s (%s, %s, attention=%s)", source, device, dtype, runtime, attention)
+    warning = parity_warning(path) if runtime == "onnx" else None
+    if warning is not None:
+        log.warning("%s", warning)
     return LoadedModel(
         model=model,
         feature_extractor=fe,
@@ -1343,4 +1350,18 @@ def _load_model(source: str | os.PathLike, options: LoadOptions, tqdm_class: Any
         special_ids=ctc.special_ids,
         sampling_rate=int(fe.sampling_rate),
         do_normalize=bool(getattr(fe, "do_normalize", True)),
+        warnings=() if warning is None else (warning,),
+    )
+
+
+def parity_warning(folder: Path) -> TingxieError | None:
+    """The warning an ONNX export in `folder` loads with when its own parity check failed (its
+    card says so: `engine.onnx.parity_failure`, which sharing refuses it by), or None."""
+    from .onnx import parity_failure
+
+    failure = parity_failure(folder)
+    return (
+        None
+        if failure is None
+        else TingxieError("model.parity_failed", path=folder, detail=failure)
     )

@@ -2,21 +2,68 @@
 (a second runtime, as faster-whisper keeps CTranslate2 behind its own API). The folder is a
 model folder like any other — config, processor and vocabulary beside the weights — so
 `engine.model.load_model` opens it and decodes with the same vocabulary. Exports are made by
-`engine.export_onnx`.
+`engine.export_onnx`, with a card (README.md) whose figures say whether the export passed its
+parity check against PyTorch: `parity_failure` reads it, for loading and for sharing alike.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-__all__ = ["ONNX_FILE", "OnnxCtcModel", "UnreadableOnnx", "open_session", "session_options"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "EXPORT_CARD",
+    "ONNX_FILE",
+    "OnnxCtcModel",
+    "UnreadableOnnx",
+    "export_card_lines",
+    "open_session",
+    "parity_failure",
+    "session_options",
+]
 
 ONNX_FILE = "model.onnx"
+# The first line of the card `tingxie-cli export --format onnx` writes into the export's
+# README.md (engine.tune.formats), above its figures: precision, parity check.
+EXPORT_CARD = "# ONNX export made with Tingxie"
+# How the card's parity line begins when the check failed (engine.export_onnx.Parity.card_lines)
+_PARITY_FAILED = "- parity: FAILED"
+
+
+def export_card_lines(folder: Path) -> list[str]:
+    """The figures of an ONNX export's own card (precision, parity check), or none (no card,
+    or not an export's); the tuned model's card it carries under a heading of its own is
+    left out. Light: reading it imports neither torch nor ONNX Runtime."""
+    try:
+        text = (Path(folder) / "README.md").read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return []
+    if EXPORT_CARD not in text:
+        return []
+    lines = []
+    for line in text.split(EXPORT_CARD, 1)[1].splitlines():
+        if line.startswith("## "):
+            break
+        if line.startswith("- ") and "source:" not in line:
+            lines.append(line)
+    return lines
+
+
+def parity_failure(folder: Path) -> str | None:
+    """What the parity check of the ONNX export in `folder` found (its card's words), when it
+    failed: such an export transcribes unlike the model it came from (`tingxie-cli export`
+    keeps it as OUT.parity-failed), so it is not shared and loads with a warning. None when it
+    passed or the folder has no export card."""
+    for line in export_card_lines(folder):
+        if line.startswith(_PARITY_FAILED):
+            return line.removeprefix(_PARITY_FAILED).lstrip(": ") or "no reason given"
+    return None
 
 
 def session_options(threads: int | None = None) -> Any:
@@ -79,6 +126,8 @@ class OnnxCtcModel:
         self.path, self.threads = path, threads
 
     def __call__(self, input_values: torch.Tensor) -> SimpleNamespace:
+        import torch
+
         x = input_values.detach().to("cpu", torch.float32).numpy()
         rows = [x[i : i + 1] for i in range(len(x))] if self.rows_apart else [x]
         logits = [self.session.run(["logits"], {"input_values": r})[0] for r in rows]

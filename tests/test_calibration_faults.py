@@ -291,13 +291,12 @@ def test_evaluate_calibrate_writes_only_a_map_that_does_better(tmp_path, monkeyp
     rng = np.random.default_rng(0)
     sure = rng.uniform(0.9, 1.0, 600)  # sure of everything, right on 60 %
     rows = _rows(sure, rng.uniform(size=600) < 0.6)
-    raw = SimpleNamespace(confidence_measure="m", ece=0.35)
-    fit, unwritten = _calibrate(model, rows, None, raw)
+    fit, _, unwritten = _calibrate(model, rows, None)
     assert unwritten is None and fit.held_out_ece < fit.raw_ece
     written = (tmp_path / CALIBRATION_FILE).read_text(encoding="utf-8")
 
-    better = SimpleNamespace(confidence_measure="m+platt", ece=fit.held_out_ece / 2)
-    fit, unwritten = _calibrate(model, rows, None, better)
+    # The folder's map was fitted on these very rows: it does better than a held-out fit.
+    _, _, unwritten = _calibrate(model, rows, None)
     assert "the folder's calibration.json does better on these rows" in unwritten
     assert f"remove {tmp_path / CALIBRATION_FILE}" in unwritten
     assert (tmp_path / CALIBRATION_FILE).read_text(encoding="utf-8") == written
@@ -308,9 +307,79 @@ def test_evaluate_calibrate_writes_only_a_map_that_does_better(tmp_path, monkeyp
     rows = _rows([0.9] * 200, [True] * 100 + [True, False, True, True, True] * 20, per_row=100)
     fit = fit_calibration(rows, "m", None, 2)
     assert fit.held_out_ece >= fit.raw_ece  # what the case is about
-    _, unwritten = _calibrate(model, rows, None, raw)
+    _, _, unwritten = _calibrate(model, rows, None)
     assert unwritten == "it does not lower the ECE of the raw confidences on these rows"
     assert not (tmp_path / CALIBRATION_FILE).exists()
+
+
+def _beam_calibrated(folder, measure):
+    """A calibration.json with a beam map (over this version's evidence) for `measure`: one
+    that shows every beam-searched character at 0.5."""
+    from engine.lm import EVIDENCE
+
+    beam = BeamCalibration(EVIDENCE, (0.0,) * len(EVIDENCE), 0.0, 900)
+    Calibration(measure, a=1.0, b=0.0, characters=900, beam=beam).write(folder)
+    return beam
+
+
+def test_evaluate_calibrate_keeps_the_folders_beam_map_when_it_fits_none(tmp_path, monkeypatch):
+    """--calibrate on rows it fits no beam map on (greedy ones here) wrote a Platt-only
+    calibration.json over the folder's, losing its beam map, and judged the new Platt map
+    against what the folder shows, not against its Platt map. It replaces the Platt map now,
+    judged against the folder's Platt map on the same rows, and keeps the beam map."""
+    from types import SimpleNamespace
+
+    from engine.cli.evaluate import _calibrate
+
+    monkeypatch.setattr("engine.tune.evaluate.calibrated_measure", lambda model, options: "m")
+    beam = _beam_calibrated(tmp_path, "m")
+    rng = np.random.default_rng(0)
+    rows = _rows(rng.uniform(0.9, 1.0, 600), rng.uniform(size=600) < 0.6)  # no evidence
+    fit, written, unwritten = _calibrate(SimpleNamespace(path=tmp_path), rows, None)
+    assert unwritten is None and fit.calibration.beam is None and fit.no_beam_map is None
+    kept = load_calibration(tmp_path)
+    assert kept == written and kept.beam == beam
+    assert (kept.a, kept.b) == (fit.calibration.a, fit.calibration.b)
+
+    # The folder's Platt map now fits these rows in-sample: it does better than a held-out fit.
+    fit, written, unwritten = _calibrate(SimpleNamespace(path=tmp_path), rows, None)
+    assert "the folder's calibration.json does better on these rows" in unwritten
+    assert load_calibration(tmp_path) == kept
+
+
+def test_evaluate_calibrate_with_few_wrong_characters_keeps_the_folders_calibration(
+    tiny_with_lm, tmp_path, capsys, monkeypatch
+):
+    """Beam-searched rows with no wrong character: no beam map can be fitted, which was logged
+    at INFO only, and a Platt-only fit replaced the folder's calibration.json (its beam map
+    lost), judged against the ECE of the folder's beam map. Now stderr says why no beam map was
+    fitted, and too few wrong characters to judge leave the folder's file as it was."""
+    import engine.model
+    from engine.audio import write_wav
+    from engine.tune.evaluate import MIN_WRONG_TO_REPLACE
+
+    monkeypatch.setattr(engine.model, "cpu_has_fast_bf16", lambda: False)  # auto: fp32
+    rng = np.random.default_rng(1)
+    lines = []
+    for i in range(6):
+        write_wav(tmp_path / f"{i}.wav", rng.normal(scale=0.1, size=16000).astype(np.float32))
+        lines.append(f"{i}.wav\t的一是")
+    manifest = tmp_path / "manifest.tsv"
+    manifest.write_text("path\ttext\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    assert _evaluate(tiny_with_lm, manifest, "--json") == 0
+    said = [r["hypothesis"] for r in json.loads(capsys.readouterr().out)["rows"]]
+    right = [f"{i}.wav\t{text}" for i, text in enumerate(said) if text]
+    assert len(right) >= 2  # what the case is about: rows the model writes exactly
+    manifest.write_text("path\ttext\n" + "\n".join(right) + "\n", encoding="utf-8")
+    _beam_calibrated(tiny_with_lm, "max_prob:1:mean")
+    before = (tiny_with_lm / CALIBRATION_FILE).read_text(encoding="utf-8")
+
+    assert _evaluate(tiny_with_lm, manifest, "--calibrate") == 0
+    out, err = capsys.readouterr()
+    assert "warning: --calibrate: no beam map fitted" in err
+    assert "(0 of " in out and "not written" in out
+    assert f"0 wrong characters are too few to judge (it takes {MIN_WRONG_TO_REPLACE}" in out
+    assert (tiny_with_lm / CALIBRATION_FILE).read_text(encoding="utf-8") == before
 
 
 def test_a_tuned_models_card_says_whether_its_calibration_was_kept():

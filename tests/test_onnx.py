@@ -302,3 +302,52 @@ def test_int8_parity_with_references_needs_text_agreement_too():
     )
     assert Parity(0.01, 0.99, 3, cer_torch=0.40, cer_export=0.403).passed("int8")
     assert Parity(0.01, 0.98, 3).passed("int8") and not Parity(0.01, 0.979, 3).passed("int8")
+
+
+def _export_card(folder: Path, parity: Parity) -> None:
+    """The card `tingxie-cli export --format onnx` writes (engine.tune.formats), with the
+    figures of `parity` for an int8 export."""
+    from engine.onnx import EXPORT_CARD
+
+    lines = ["---", "library_name: onnx", "---", f"{EXPORT_CARD} (听写)", "",
+             "- source: `demo-model`", *parity.card_lines("int8"), "", "## Tuned with Tingxie",
+             "", "- parity: FAILED: the tuned model's own card is not the export's"]  # fmt: skip
+    (folder / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_an_export_whose_parity_check_failed_loads_with_a_warning(fp32, tmp_path, caplog):
+    """`tingxie-cli export --check` keeps an export that failed its parity check as
+    OUT.parity-failed, whose card says do not use it, and push refuses it; it loaded and
+    transcribed without a word. It loads now with the warning on the model (front ends show
+    it) and in the log; one that passed loads with none."""
+    from engine.errors import TingxieError
+    from engine.onnx import parity_failure
+
+    folder = tmp_path / "out.parity-failed"
+    shutil.copytree(fp32, folder)
+    _export_card(folder, Parity(0.43, 0.9756, 4))
+    assert parity_failure(folder) == "greedy text agreement 97.56 % of characters, under 98 %"
+    with caplog.at_level("WARNING", logger="tingxie.model"):
+        model = load_model(folder)
+    [warning] = model.warnings
+    assert isinstance(warning, TingxieError) and warning.code == "model.parity_failed"
+    assert str(folder) in str(warning) and "under 98 %" in str(warning)
+    assert str(warning) in caplog.text
+
+    _export_card(folder, Parity(0.01, 0.99, 4))
+    assert parity_failure(folder) is None and load_model(folder).warnings == ()
+    (folder / "README.md").unlink()
+    assert parity_failure(folder) is None
+
+
+def test_push_and_loading_read_one_parity_record(fp32, tmp_path):
+    """Sharing refuses the export that loading warns of: the same record, read once."""
+    from engine.tune.hub import HubError, plan_upload
+
+    folder = tmp_path / "out.parity-failed"
+    shutil.copytree(fp32, folder)
+    _export_card(folder, Parity(0.43, 0.9756, 4))
+    with pytest.raises(HubError) as refused:
+        plan_upload(folder, "someone/model")
+    assert refused.value.code == "hub.parity_failed"
+    assert load_model(folder).warnings[0].params["path"] == folder

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from engine.atomic import folder_problem
@@ -69,8 +69,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "it into the model folder (calibration.json), which transcription then applies "
         "wherever a confidence is shown; the ECE and AUROC printed for it are measured on rows "
         "held out of each fit (the AUROC within each fold, averaged), and it is written only "
-        "when that ECE beats the raw confidences' and the folder's calibration's. Fit on a dev "
-        "set, not the test set",
+        "when that ECE beats the raw confidences' and the folder's calibration's (a Platt map "
+        "against its Platt map, a beam map against what it shows), which it replaces only "
+        "on rows with enough wrong characters to tell the two apart; a fit with no beam map "
+        "keeps the folder's. Fit on a dev set, not the test set",
     )
     p.set_defaults(run=run)
 
@@ -111,13 +113,22 @@ def _speed(rtf: float) -> str:
     return f"{speed:.0f}x real time" if speed >= 10 else f"{speed:.2g}x real time"
 
 
-def _calibrate(model, rows, options, report):
+def _calibrate(model, rows, options):
     """Fit the default measure's calibration (Whisper's, or a CTC model's primary measure as
-    decoded here) and write it beside the model when its held-out ECE beats both the raw
-    confidences' and, where the folder has one, its calibration.json's on these rows; returns
-    the fit and, when it was not written, why. ValueError or OSError, saying what to do and
-    that nothing was written, when it cannot be fitted or written."""
-    from engine.tune.evaluate import calibrated_measure, fit_calibration
+    decoded here) and write it beside the model when its held-out ECE beats the raw
+    confidences' and, where the folder has a calibration of that measure, that one's on these
+    rows, like with like (`calibration_ece`), with enough wrong characters to tell them apart
+    (`MIN_WRONG_TO_REPLACE`). A fit without a beam map keeps the folder's: the Platt map is all
+    it replaces. Returns the fit, the calibration written (or that would have been) and, when it
+    was not written, why. ValueError or OSError, saying what to do and that nothing was
+    written, when it cannot be fitted or written."""
+    from engine.calibration import read_calibration
+    from engine.tune.evaluate import (
+        MIN_WRONG_TO_REPLACE,
+        calibrated_measure,
+        calibration_ece,
+        fit_calibration,
+    )
 
     folds = 2
     if len(rows) < folds:
@@ -132,21 +143,40 @@ def _calibrate(model, rows, options, report):
     except ValueError as e:
         raise ValueError(f"--calibrate: {e}; nothing written") from e
     path = Path(model.path) / CALIBRATION_FILE
-    # Rows scored through the folder's calibration list that measure first (`+platt`, `+beam`).
-    current = report.ece if report.confidence_measure != fit.calibration.measure else None
+    current = read_calibration(model.path, fit.calibration.measure)
+    written = fit.calibration
+    if current is not None and written.beam is None:
+        written = replace(written, beam=current.beam)
     if fit.held_out_ece >= fit.raw_ece:
-        return fit, "it does not lower the ECE of the raw confidences on these rows"
-    if current is not None and fit.held_out_ece >= current:
-        return fit, (
-            f"the folder's {CALIBRATION_FILE} does better on these rows (ECE {current:.3f}); "
-            f"to replace it anyway, remove {path} and run again"
-        )
+        return fit, written, "it does not lower the ECE of the raw confidences on these rows"
+    if current is not None:
+        wrong = sum(not x for r in rows for x in r.correct)
+        if wrong < MIN_WRONG_TO_REPLACE:
+            return (
+                fit,
+                written,
+                (
+                    f"{wrong} wrong characters are too few to judge (it takes "
+                    f"{MIN_WRONG_TO_REPLACE}) whether it does better than the folder's "
+                    f"{CALIBRATION_FILE}; evaluate more rows, or remove {path} and run again"
+                ),
+            )
+        ece = calibration_ece(current, rows, fit.calibration.beam is not None, options)
+        if fit.held_out_ece >= ece:
+            return (
+                fit,
+                written,
+                (
+                    f"the folder's {CALIBRATION_FILE} does better on these rows (ECE {ece:.3f}); "
+                    f"to replace it anyway, remove {path} and run again"
+                ),
+            )
     try:
-        fit.calibration.write(model.path)
+        written.write(model.path)
     except OSError as e:
         why = e.strerror or e
         raise OSError(f"--calibrate: cannot write {path} ({why}); nothing written") from e
-    return fit, None
+    return fit, written, None
 
 
 def _plot_problem(path: Path) -> str | None:
@@ -254,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         print(format_report(report), flush=True)
     failed = []
-    fit = unwritten = None
+    fit = written = unwritten = None
     if args.plot:
         try:
             _plot(report, args.plot)
@@ -262,14 +292,17 @@ def run(args: argparse.Namespace) -> int:
             failed.append(str(e))
     if args.calibrate:
         try:
-            fit, unwritten = _calibrate(model, rows, options, report)
+            fit, written, unwritten = _calibrate(model, rows, options)
         except (ValueError, OSError) as e:
             failed.append(str(e))
+        else:
+            if fit.no_beam_map is not None:  # the rows were beam-searched
+                print(f"warning: --calibrate: {fit.no_beam_map}", file=sys.stderr)
     if args.json:
         out = report.to_dict()
         if fit is not None:
             out["calibration"] = {
-                **asdict(fit.calibration),
+                **asdict(written),
                 "raw_ece": fit.raw_ece,
                 "held_out_ece": fit.held_out_ece,
                 "raw_auroc": fit.raw_auroc,
@@ -277,12 +310,17 @@ def run(args: argparse.Namespace) -> int:
                 "folds": fit.folds,
                 "written": unwritten is None,
                 "not_written_because": unwritten,
+                "no_beam_map": fit.no_beam_map,
+                "beam_map_kept_from_folder": written.beam is not None
+                and fit.calibration.beam is None,
             }
         print(json.dumps(out, ensure_ascii=False, indent=2, allow_nan=False), flush=True)
     else:
         if fit is not None:
             c = fit.calibration
             maps = "a beam map and Platt" if c.beam is not None else "Platt"
+            if written.beam is not None and c.beam is None:
+                maps += " (beside the folder's beam map, kept)"
             auc = "" if fit.held_out_auroc is None else (
                 f"; AUROC {fit.raw_auroc:.3f} raw, {fit.held_out_auroc:.3f} calibrated"
                 " (within each fold, averaged)"

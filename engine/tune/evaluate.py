@@ -68,6 +68,7 @@ __all__ = [
     "auroc",
     "calibrate_rows",
     "calibrated_measure",
+    "calibration_ece",
     "calibration_outcome",
     "ctc_measures",
     "describe",
@@ -89,6 +90,12 @@ log = logging.getLogger("tingxie.evaluate")
 
 # Fewer held-out characters than this give a Platt fit too noisy to trust (and to measure).
 MIN_CALIBRATION_CHARACTERS = 200
+# The wrong characters are what tells one calibration from another: with k of them, the error
+# rate of a confidence bin is known to about ±1/√k of itself (Poisson), ±20 % at 25. With fewer,
+# two maps' ECEs differ by chance (3 wrong of 398 characters: ±58 %, and a held-out ECE of
+# 0.001 that says nothing), so `evaluate --calibrate` does not replace a folder's calibration
+# on them.
+MIN_WRONG_TO_REPLACE = 25
 # Measures scored beside the primary one: the plain top probability and the three entropy
 # families of engine.decode, each with the α NeMo and Laptev & Ginsburg found useful.
 COMPARED_MEASURES = (
@@ -552,6 +559,29 @@ class CalibrationFit:
     # AUROC moves), else the Platt map's (monotone: the same as raw)
     raw_auroc: float | None = None
     held_out_auroc: float | None = None
+    # Why rows that were beam-searched got no beam map (a fold of utterances with no wrong
+    # character, or no right one, to fit on), or None: the Platt map alone then describes them.
+    no_beam_map: str | None = None
+
+
+def _scored(
+    rows: Sequence[EvalRow], measure: str, options: EvalOptions
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`measure`'s raw confidences over every character of `rows`, whether each is right, and
+    the row each belongs to (ValueError naming the measures scored when it is not one)."""
+    names = (list(rows[0].measures) or [m.name for m in options.measures]) if rows else []
+    if measure not in names:
+        raise ValueError(f"fit_calibration: {measure!r} is not scored here; choose from {names}")
+    k = names.index(measure)
+    conf = np.array([c for r in rows for c in r.confidences[k]], dtype=np.float64)
+    ok = np.array([x for r in rows for x in r.correct], dtype=bool)
+    groups = np.array([i for i, r in enumerate(rows) for _ in r.correct])
+    return conf, ok, groups
+
+
+def _beam_searched(rows: Sequence[EvalRow]) -> bool:
+    """Whether `rows` were decoded by a beam search (each character carries its evidence)."""
+    return all(len(r.evidence) == len(r.correct) for r in rows) and any(r.evidence for r in rows)
 
 
 def fit_calibration(
@@ -561,22 +591,21 @@ def fit_calibration(
     The held-out ECE comes from cross-fitting over `folds` folds of rows (row i in fold i %
     folds): with a few hundred characters, the in-sample ECE of a fit flatters it."""
     options = options or EvalOptions()
-    names = (list(rows[0].measures) or [m.name for m in options.measures]) if rows else []
-    if measure not in names:
-        raise ValueError(f"fit_calibration: {measure!r} is not scored here; choose from {names}")
-    k = names.index(measure)
-    conf = np.array([c for r in rows for c in r.confidences[k]], dtype=np.float64)
-    ok = np.array([x for r in rows for x in r.correct], dtype=bool)
-    groups = np.array([i for i, r in enumerate(rows) for _ in r.correct])
+    conf, ok, groups = _scored(rows, measure, options)
     calibration = fit_platt(conf, ok, measure)
     held_out = cross_fitted(conf, ok, groups, measure, folds)
-    beam = all(len(r.evidence) == len(r.correct) for r in rows) and any(r.evidence for r in rows)
-    if beam:
+    no_beam_map = None
+    if _beam_searched(rows):
         evidence = np.array([e for r in rows for e in r.evidence], dtype=np.float64)
         try:
             beam_held_out = cross_fitted_beam(evidence, ok, groups, EVIDENCE, folds)
-        except ValueError as e:  # a fold with only right or only wrong characters
-            log.info("no beam map fitted: %s", e)
+        except ValueError:  # a fold with only right or only wrong characters
+            no_beam_map = (
+                f"no beam map fitted: it needs right and wrong characters in each of {folds} "
+                f"folds of utterances, and {np.count_nonzero(~ok)} of {len(ok)} characters "
+                "are wrong; evaluate more rows"
+            )
+            log.info("%s", no_beam_map)
         else:
             held_out = beam_held_out
             calibration = replace(calibration, beam=fit_beam(evidence, ok, EVIDENCE))
@@ -587,7 +616,24 @@ def fit_calibration(
         folds=folds,
         raw_auroc=_fold_auroc(conf, ok, groups % folds),
         held_out_auroc=_fold_auroc(held_out, ok, groups % folds),
+        no_beam_map=no_beam_map,
     )
+
+
+def calibration_ece(
+    calibration: Calibration,
+    rows: Sequence[EvalRow],
+    beam: bool,
+    options: EvalOptions | None = None,
+) -> float:
+    """The ECE on `rows` of `calibration`'s measure as it maps it: with `beam` (rows that were
+    beam-searched), as their characters show it (its beam map, else its Platt map); without,
+    by its Platt map alone. A new fit is judged against a folder's calibration like with like:
+    a beam map against what beam-searched characters show, a Platt map against a Platt map."""
+    options = options or EvalOptions()
+    conf, ok, _ = _scored(rows, calibration.measure, options)
+    evidence = np.array([e for r in rows for e in r.evidence], dtype=np.float64) if beam else None
+    return expected_calibration_error(calibration.shown(conf, evidence), ok, options.bins)
 
 
 def _fold_auroc(scores: np.ndarray, ok: np.ndarray, fold: np.ndarray) -> float | None:
