@@ -796,6 +796,13 @@ class MainWindow(QMainWindow):
             self.banner.show_message(
                 standing_in, offer_choose=True, offer_demo=False, offer_keep=True
             )
+        elif summary.warnings:  # loaded, and to be used knowing this
+            warnings = summary.warnings
+
+            def warned() -> str:
+                return "\n".join(error_text(w) for w in warnings)
+
+            self.banner.show_message(warned, offer_choose=True, offer_demo=False)
         else:
             self.banner.hide()
         if self.tune_page is not None:

@@ -75,6 +75,9 @@ class ModelSummary:
     features: frozenset[str] = frozenset()
     family: str = ""  # its engine.registry.Family.model_type ("whisper", "wav2vec2", …)
     runtime: str = "torch"  # engine.model.LoadedModel.runtime: torch, onnx or onnx-int8
+    # What to know before using it (engine.model.LoadedModel.warnings: an ONNX export that
+    # failed its parity check), shown above the transcript.
+    warnings: tuple[TingxieError, ...] = ()
 
     @classmethod
     def of(cls, model: Any, source: str) -> ModelSummary:
@@ -87,6 +90,7 @@ class ModelSummary:
             features=_features(model),
             family=_family(model),
             runtime=str(getattr(model, "runtime", "torch")),
+            warnings=tuple(getattr(model, "warnings", ())),
         )
 
 

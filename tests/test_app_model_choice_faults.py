@@ -283,3 +283,27 @@ def test_a_name_no_folder_can_have_is_named_as_typed_not_a_traceback():
     assert model_display_name(long_name) == long_name
     assert not is_demo_model(long_name) and not is_demo_model("~nosuchuser/x")
     assert model_display_name("~nosuchuser/x") == "~nosuchuser/x"
+
+
+def test_a_model_that_loads_with_a_warning_says_it_above_the_transcript(
+    qtbot, make_window, dialogs, shipped
+):
+    """An ONNX export whose parity check failed loads with a warning (engine.model); the
+    window said nothing and transcribed with it. The banner says it, with a way to choose
+    another model; one without warnings shows no banner."""
+    from engine.errors import TingxieError
+
+    detail = "greedy text agreement 97.56 % of characters, under 98 %"
+    warned = {GOOD: (TingxieError("model.parity_failed", path=GOOD, detail=detail),)}
+
+    def load(source, backend):
+        return SimpleNamespace(device="cpu", dtype="float32", warnings=warned.get(source, ()))
+
+    window = make_window(_engine(load), model=GOOD, model_chosen=True)
+    emitted(qtbot, window.worker.model_loaded, window.start)
+    qtbot.waitUntil(window.banner.isVisible)
+    assert "failed its parity check" in window.banner.text() and detail in window.banner.text()
+    assert _offers(window) == {"whisper": False, "demo": False, "choose": True}
+    warned.clear()
+    emitted(qtbot, window.worker.model_loaded, lambda: window.load_model(GOOD))
+    qtbot.waitUntil(lambda: not window.banner.isVisible())
