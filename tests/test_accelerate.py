@@ -196,13 +196,15 @@ def test_a_stop_or_an_evaluation_apart_on_one_process_stops_none_alone(tmp_path)
     waited for the other to save while the other went on to its next step; both waited for
     ever, leaving checkpoints/.tmp-step-N. Now both stop at the step process 1 was cancelled
     after, with a checkpoint that resumes (here on one process)."""
-    job = _ddp_job(tmp_path, steps=8, heldout_fraction=0.25, eval_every=2)
+    # 8 held-out rows: split, 4 report (`Evaluated.cer`) and 4 choose (`selection_cer`)
+    job = _ddp_job(tmp_path, steps=8, heldout_fraction=0.5, eval_every=2)
     first, second = _run(job, "--cancel-on", "1", "5", "--disagree")
     assert first == second
     saved = tmp_path / "out" / "checkpoints" / "step-0000005"
     assert first[-1] == {"event": "JobCancelled", "step": 5, "checkpoint": str(saved)}
-    # process 0's evaluations (its CER falls at each), the best checkpoints of both
-    assert [e["cer"] for e in first if e["event"] == "Evaluated"] == [9.0, 8.0, 7.0]
+    # process 0's evaluations (its CER falls at each: the report share's 9, 7, 5, the
+    # selection share's 8, 6, 4), the best checkpoints of both
+    assert [e["cer"] for e in first if e["event"] == "Evaluated"] == [9.0, 7.0, 5.0]
     best = [e["step"] for e in first if e["event"] == "CheckpointSaved" and e["best"]]
     assert best == [2, 4]
     assert sorted(p.name for p in saved.iterdir()) == [

@@ -29,7 +29,7 @@ from engine.tune.events import (
     StepProgress,
 )
 from engine.tune.export import read_card
-from engine.tune.loop import run_job
+from engine.tune.loop import MIN_SPLIT_ROWS, run_job
 from engine.tune.testdata import tone_corpus
 
 CHARS = "天地人和"
@@ -372,15 +372,29 @@ def test_a_time_limit_must_be_positive(corpus, tmp_path):
 
 def test_checkpoints_rotate_and_keep_the_best(corpus, tmp_path):
     events = _run(_config(corpus, tmp_path / "r", steps=4, save_every=1, eval_every=2,
-                          keep_checkpoints=1))  # fmt: skip
-    evals = {e.step: e.cer for e in events if isinstance(e, Evaluated)}
+                          keep_checkpoints=1, heldout_fraction=0.5))  # fmt: skip
+    evals = {e.step: e for e in events if isinstance(e, Evaluated)}
+    assert next(e for e in events if isinstance(e, JobStarted)).heldout_examples >= MIN_SPLIT_ROWS
     assert set(evals) == {0, 2, 4}
     saved = [e for e in events if isinstance(e, CheckpointSaved)]
     assert [e.step for e in saved] == [1, 2, 3, 4]
-    best = events[-1].result.best_step
-    assert min(evals[2], evals[4]) == evals[best]
+    best = events[-1].result.best_step  # chosen by the held-out rows that report no CER
+    assert min(evals[2].selection_cer, evals[4].selection_cer) == evals[best].selection_cer
+    assert events[-1].result.cer_after == evals[best].cer
     left = sorted(p.name for p in (tmp_path / "r" / "checkpoints").iterdir())
     assert left == sorted({"step-0000004", f"step-{best:07d}"})
+
+
+def test_too_few_heldout_rows_keep_the_last_checkpoint_only(corpus, tmp_path):
+    events = _run(_config(corpus, tmp_path / "r", steps=4, save_every=1, eval_every=2,
+                          keep_checkpoints=1))  # fmt: skip
+    evals = {e.step: e for e in events if isinstance(e, Evaluated)}
+    assert next(e for e in events if isinstance(e, JobStarted)).heldout_examples < MIN_SPLIT_ROWS
+    assert all(e.selection_cer is None for e in evals.values())
+    result = events[-1].result
+    assert (result.best_step, result.cer_after) == (4, evals[4].cer)
+    assert not [e for e in events if isinstance(e, CheckpointSaved) and e.best]
+    assert sorted(p.name for p in (tmp_path / "r" / "checkpoints").iterdir()) == ["step-0000004"]
 
 
 def test_an_earlier_run_is_not_overwritten_without_resume(corpus, tmp_path):

@@ -279,9 +279,10 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
     ),
     "tune.result.cer": (
         "Held-out CER {before:.1f} % → {after:.1f} %{relative}, the base model and the tuned one "
-        "(step {step}) on the same held-out recordings.",
+        "(step {step}) on the same held-out recordings, none of which was used to choose that "
+        "step.",
         "检验字错率 {before:.1f}% → {after:.1f}%{relative}，"
-        "基础模型与微调模型（第 {step} 步）在同一批留出录音上测得。",
+        "基础模型与微调模型（第 {step} 步）在同一批留出录音上测得，这些录音均未用于选择该步。",
     ),
     "tune.result.relative": (" ({change:+.0f} % relative)", "（相对变化 {change:+.0f}%）"),
     "tune.result.not_better": (

@@ -53,12 +53,16 @@ class StepProgress:
 
 @dataclass(frozen=True, slots=True)
 class Evaluated:
-    """Held-out CER after `step` optimizer steps (0 = the base model)."""
+    """Held-out CER after `step` optimizer steps (0 = the base model). `cer`, `result` and
+    `samples` are the report share's (engine.tune.loop.heldout_shares: every held-out row when
+    they are too few to split), never used to choose a checkpoint; `selection_cer` is the
+    share that chooses it (None: not split, no step is chosen)."""
 
     step: int
     cer: float
     result: CerResult
     samples: tuple[tuple[str, str], ...] = ()  # a few (reference, hypothesis) pairs
+    selection_cer: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +87,19 @@ class CheckpointSetAside:
 
 @dataclass(frozen=True, slots=True)
 class JobResult:
-    model_dir: Path  # merged checkpoint (best held-out CER), loadable by engine.model.load_model
+    # merged checkpoint (of best_step), loadable by engine.model.load_model
+    model_dir: Path
     adapter_dir: Path | None  # LoRA only
+    # held-out CER of the base and of the saved model, on rows that did not choose best_step
     cer_before: float | None
-    cer_after: float | None  # of the saved model
-    best_step: int
+    cer_after: float | None
+    best_step: int  # the step the saved model is of: chosen, or the last when none was
     steps: int
     # sha256 of the final trained weights (before export): equal on every data-parallel process
     fingerprint: str = ""
+    # held-out rows whose CER chose best_step; 0: none did (too few held out to split, a
+    # Whisper job), it is the last step
+    selection_rows: int = 0
 
 
 @dataclass(frozen=True, slots=True)

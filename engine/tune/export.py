@@ -64,11 +64,31 @@ class ModelCard:
     # What became of the confidence calibration (engine.tune.evaluate.calibration_outcome);
     # empty where no calibration was attempted (an adapter, a card written before the fit).
     calibration: str = ""
+    # The held-out rows that measured cer_before and cer_after (engine.tune.loop.heldout_shares),
+    # and the others, that chose the saved step: 0 when none did (too few held out to split: the
+    # last step is saved). cer_rows is None in cards written without it: those of versions
+    # before the split, whose figures were measured on the rows that chose the step, and those
+    # of Whisper jobs (measured once, on the last step).
+    cer_rows: int | None = None
+    selection_rows: int = 0
 
-    def render(self) -> str:
+    def cer_line(self) -> str:
+        """The card's line on the held-out CER, saying which rows measured it (`cer_rows`)."""
+
         def pct(v: float | None) -> str:
             return "not measured" if v is None else f"{100 * v:.2f} %"
 
+        line = f"- held-out CER before: {pct(self.cer_before)}, after: {pct(self.cer_after)}"
+        if self.cer_rows is None or self.cer_after is None:
+            return line
+        chosen = (
+            f"{self.selection_rows} other held-out rows chose it"
+            if self.selection_rows
+            else "none chose it: the last step's model is saved"
+        )
+        return f"{line}, on {self.cer_rows} rows not used to choose the checkpoint ({chosen})"
+
+    def render(self) -> str:
         lines = [
             "---",
             "library_name: " + ("ctranslate2" if self.family == "whisper" else "transformers"),
@@ -82,7 +102,7 @@ class ModelCard:
             f"- method: {self.method}, {self.steps} steps",
             f"- data: `{self.data}` — {self.train_examples} training utterances "
             f"({self.train_seconds / 60:.1f} min), {self.heldout_examples} held out",
-            f"- held-out CER before: {pct(self.cer_before)}, after: {pct(self.cer_after)}",
+            self.cer_line(),
         ]
         if self.added_chars:
             lines.append(f"- characters added to the vocabulary: {self.added_chars}")

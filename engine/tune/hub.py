@@ -162,16 +162,12 @@ def _card(folder: Path, repo_id: str, adapter: bool) -> str:
         "",
     ]
     if card is not None:
-
-        def pct(v: float | None) -> str:
-            return "not measured" if v is None else f"{100 * v:.2f} %"
-
         lines += [
             f"- base model: `{base}`" + ("" if hub_base else " (a local model)"),
             f"- method: {card.method}, {card.steps} steps",
             f"- data: {card.train_examples} training utterances "
             f"({card.train_seconds / 60:.1f} min), {card.heldout_examples} held out",
-            f"- held-out CER before: {pct(card.cer_before)}, after: {pct(card.cer_after)}",
+            card.cer_line(),
         ]
         if card.added_chars:
             lines.append(f"- characters added to the vocabulary: {card.added_chars}")

@@ -88,7 +88,7 @@ from .jobs import (
 from .methods import MethodOptions, count_parameters, setup_method, trainable_state
 from .prepare import check_time_masks, validate_for_model
 
-__all__ = ["DiskSpaceError", "Job", "JobError", "run_job"]
+__all__ = ["MIN_SPLIT_ROWS", "DiskSpaceError", "Job", "JobError", "heldout_shares", "run_job"]
 
 log = logging.getLogger("tingxie.train")
 
@@ -110,6 +110,11 @@ _RESUME_SETTINGS = (
     "micro_batch_seconds", "mask_time_prob", "mask_time_length", "mask_feature_prob",
     "layerdrop", "seed", "heldout_fraction", "min_seconds", "max_seconds",
 )  # fmt: skip
+# The held-out rows are split in two (`heldout_shares`), one share choosing the checkpoint and
+# the other measuring the CER reported before → after, only from this many rows on: fewer leave
+# a share under 4 recordings, whose CER is too noisy to choose a step by. With fewer, no step is
+# chosen (the last one is kept) and every held-out row measures the reported CER.
+MIN_SPLIT_ROWS = 8
 
 
 @dataclass(slots=True)
@@ -164,10 +169,17 @@ class _State:
     step: int = 0
     epoch: int = 0
     index: int = 0
-    cer_before: float | None = None
+    cer_before: float | None = None  # the report share's (`heldout_shares`) at step 0
+    # The selection share's CER at best_step, the step it chose; None while none is chosen (the
+    # held-out rows not split: the last step is kept).
     best_cer: float | None = None
     best_step: int = 0
+    # each evaluation's {"step", "cer" (the report share's), "selection_cer" (None: not split)}
     history: list[dict] = field(default_factory=list)
+    # Whether the held-out rows are split into a report and a selection share (`heldout_shares`).
+    # False in checkpoints of versions before the split, whose best step was chosen on the rows
+    # it reported on: resumed, such a job chooses none (`_read_state`).
+    split_heldout: bool = False
     # The job's wall seconds when this state was saved (set-up included, earlier runs too) and
     # when its warmup ended: a time limit (TuneConfig.max_minutes) resumes its count from them.
     seconds: float = 0.0
@@ -199,6 +211,44 @@ def set_rng_state(state: dict) -> None:
         random.setstate((version, tuple(internal), gauss_next))
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"random state is malformed ({e})") from e
+
+
+def heldout_shares(rows: int, split: bool) -> tuple[range, range]:
+    """(report, selection): the indices of the held-out rows whose CER is reported (before →
+    after, the curves) and of those whose CER chooses the checkpoint. Split by position, even
+    rows report and odd rows choose: the same on every process and across resumes (a resumed
+    job has the same held-out rows, `check_resumable`). Not split, every row reports and none
+    chooses.
+
+    >>> heldout_shares(5, split=True)
+    (range(0, 5, 2), range(1, 5, 2))
+    """
+    return (range(0, rows, 2), range(1, rows, 2)) if split else (range(rows), range(0))
+
+
+def _evaluated(step: int, refs: Sequence[str], hyps: Sequence[str], split: bool) -> Evaluated:
+    """The evaluation of one decoding of every held-out row: the report share's CER and samples,
+    and the selection share's CER (None when not split)."""
+    report, selection = heldout_shares(len(refs), split)
+    result = cer([refs[i] for i in report], [hyps[i] for i in report])
+    chosen = cer([refs[i] for i in selection], [hyps[i] for i in selection]) if selection else None
+    samples = tuple((refs[i], hyps[i]) for i in report[:3])
+    return Evaluated(step, result.cer, result, samples, chosen.cer if chosen else None)
+
+
+def _read_state(path: Path) -> _State:
+    """A checkpoint's state.json. One from before the held-out split (no split_heldout) chose its
+    best step on the rows it reported on: it is read as not split, with no step chosen, so the
+    resumed job keeps its last step and reports on every held-out row, as its step 0 did."""
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if "split_heldout" not in record:
+        record |= {"best_cer": None, "best_step": 0}
+    return _State(**record)
+
+
+def _cer_at(history: Sequence[dict], step: int) -> float | None:
+    """The reported CER of `step`'s evaluation; None when it was not evaluated."""
+    return next((h["cer"] for h in history if h["step"] == step), None)
 
 
 def _seed_everything(seed: int) -> None:
@@ -538,8 +588,13 @@ class Job:
         decode a row apart, and one process would save a checkpoint the others never reach)."""
         return self._gathered(self._measure() if self.acc.is_main_process else None)[0]
 
-    @torch.no_grad()
     def _measure(self) -> Evaluated:
+        refs = self.data.heldout_texts
+        return _evaluated(self.state.step, refs, self._hypotheses(), self.state.split_heldout)
+
+    @torch.no_grad()
+    def _hypotheses(self) -> list[str]:
+        """Every held-out row as the model being tuned writes it now (greedy CTC), each once."""
         model = self._inner()
         model.eval()
         heldout, refs = self.audio.heldout, self.data.heldout_texts
@@ -564,18 +619,16 @@ class Job:
             for row, i in enumerate(batch):
                 hyps[i] = greedy_text(log_probs[row, : geometry.frames(lengths[i])], ctc)
         model.train()
-        result = cer(refs, hyps)
-        return Evaluated(
-            self.state.step, result.cer, result, tuple(zip(refs[:3], hyps[:3], strict=True))
-        )
+        return hyps
 
     def _record_eval(self, event: Evaluated) -> bool:
-        """Update best / history; True when this trained model is the best so far (ties go to
-        the later step: same CER after more training)."""
-        s = self.state
-        s.history.append({"step": event.step, "cer": event.cer})
-        if event.step > 0 and (s.best_cer is None or event.cer <= s.best_cer):
-            s.best_cer, s.best_step = event.cer, event.step
+        """Update best / history; True when this trained model is the best so far by the
+        selection share's CER (ties go to the later step: same CER after more training). Never
+        True when the held-out rows are not split: the report share chooses nothing."""
+        s, chosen = self.state, event.selection_cer
+        s.history.append({"step": event.step, "cer": event.cer, "selection_cer": chosen})
+        if event.step > 0 and chosen is not None and (s.best_cer is None or chosen <= s.best_cer):
+            s.best_cer, s.best_step = chosen, event.step
             return True
         return False
 
@@ -670,9 +723,7 @@ class Job:
             self.scaler.load_state_dict(scaler)
         except (KeyError, TypeError, ValueError, RuntimeError) as e:  # other weights train
             raise JobError("tune.checkpoint_mismatch", path=path, detail=_gist(e)) from e
-        self.state = read_checkpoint_file(
-            folder / CHECKPOINT_STATE, lambda p: _State(**json.loads(p.read_text(encoding="utf-8")))
-        )
+        self.state = read_checkpoint_file(folder / CHECKPOINT_STATE, _read_state)
         rng = folder / f"rng-{self.acc.process_index}.json"
         if rng.is_file():
             read_checkpoint_file(
@@ -710,6 +761,8 @@ class Job:
         _seed_everything(cfg.seed)
         model, processor = self._load_base()
         self.data = self._prepare_data(model, processor)
+        # a resumed job takes its checkpoint's instead (`_read_state`)
+        self.state.split_heldout = len(self.data.heldout) >= MIN_SPLIT_ROWS
         if cfg.gradient_checkpointing:
             model.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={"use_reentrant": False}
@@ -912,12 +965,16 @@ class Job:
             return f"not refitted ({e}); confidences shown raw"
 
     def _finish(self) -> JobFinished:
+        """Save the tuned model: the step the selection share chose (or the last step, none
+        chosen), with the report share's CER at that step, measured when it was evaluated."""
         cfg, s = self.cfg, self.state
         best_dir = self.ckpt_root / f"step-{s.best_step:07d}"
         if s.best_cer is not None and s.best_step != s.step and best_dir.is_dir():
             self._load_weights(best_dir)
+        saved_step = s.best_step if s.best_cer is not None else s.step
         model = self._inner()
         data = self.data
+        report, selection = heldout_shares(len(data.heldout), s.split_heldout)
         card = ModelCard(
             base_model=cfg.model,
             method=cfg.method,
@@ -926,10 +983,12 @@ class Job:
             train_seconds=sum(self.train_lengths) / SAMPLE_RATE,
             heldout_examples=len(data.heldout),
             cer_before=s.cer_before,
-            cer_after=s.best_cer,
+            cer_after=_cer_at(s.history, saved_step),
             data=cfg.data,
             added_chars="".join(data.added_chars),
             normalization=data.normalization,
+            cer_rows=len(report),
+            selection_rows=len(selection),
         )
         fingerprint = _fingerprint(model)
         adapter_dir = None
@@ -949,9 +1008,10 @@ class Job:
                 adapter_dir=adapter_dir if cfg.method == "lora" else None,
                 cer_before=s.cer_before,
                 cer_after=card.cer_after,
-                best_step=s.best_step if s.best_cer is not None else s.step,
+                best_step=saved_step,
                 steps=s.step,
                 fingerprint=fingerprint,
+                selection_rows=len(selection),
             )
         )
 
