@@ -151,3 +151,22 @@ def test_a_report_that_cannot_be_written_is_said(qtbot, monkeypatch, tmp_path, d
     panel.save_button.click()
     assert len(dialogs) == 1 and str(target) in dialogs[0]
     assert not target.exists()
+
+
+def test_the_summary_says_which_held_out_rows_measure_the_result(qtbot):
+    """Old: "10 (600 s) held out to measure the result" where 5 of them choose the checkpoint
+    (engine.tune.data.heldout_shares); fewer than 8 held out all measure it."""
+    from dataclasses import replace
+
+    i18n.set_language("en")
+    check = replace(_check(0), train_examples=0, heldout_examples=10, heldout_seconds=600.0)
+    panel = _panel(qtbot, replace(check, selection_examples=5))
+    assert panel.summary.text().endswith(
+        "10 (600 s) held out: 5 measure the result, 5 choose the checkpoint."
+    )
+    i18n.set_language("zh")
+    panel.retranslate()
+    assert panel.summary.text().endswith("10 句（600 秒）留出：5 句检验结果，5 句用于选择检查点。")
+    i18n.set_language("en")
+    panel.show_check(_check(0))  # 2 held out: none chooses
+    assert panel.summary.text().endswith("2 (120 s) held out to measure the result.")

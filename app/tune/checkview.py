@@ -201,7 +201,10 @@ class CheckPanel(QWidget):
         if check.report is not None:
             self.summary.setText(
                 tr(
-                    "tune.check.summary",
+                    # which held-out rows measure the result and which choose the checkpoint
+                    "tune.check.summary_split"
+                    if check.selection_examples
+                    else "tune.check.summary",
                     usable=len(check.report.kept),
                     total=check.report.total,
                     minutes=check.report.kept_seconds / 60,  # of the rows counted usable
@@ -209,6 +212,8 @@ class CheckPanel(QWidget):
                     train_minutes=check.train_seconds / 60,
                     heldout=check.heldout_examples,
                     heldout_seconds=check.heldout_seconds,
+                    report=check.report_examples,
+                    selection=check.selection_examples,
                 )
             )
         else:

@@ -103,11 +103,20 @@ def _joined(*messages: Message) -> Message:
 def _saved_result(job: JobFolder, card: ModelCard) -> JobResult:
     """The result of a job whose child was killed after saving the tuned model (while the
     confidence calibration was refitted, before its JobFinished), from the model's card: its
-    best step is that of its last best checkpoint, as the job chose the saved weights."""
+    best step is that of its last best checkpoint, as the job chose the saved weights, and the
+    held-out rows that chose it are the card's, so it says what the live result said."""
     best = [e.step for e in job.events() if isinstance(e, CheckpointSaved) and e.best]
     adapter = job.adapter_dir if job.adapter_dir.is_dir() else None
     step = best[-1] if best else card.steps
-    return JobResult(job.model_dir, adapter, card.cer_before, card.cer_after, step, card.steps)
+    return JobResult(
+        job.model_dir,
+        adapter,
+        card.cer_before,
+        card.cer_after,
+        step,
+        card.steps,
+        selection_rows=card.selection_rows,
+    )
 
 
 class TunePage(QWidget):

@@ -59,6 +59,14 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
         "{total} 行中 {usable} 行可用：共 {minutes:.1f} 分钟音频；{train} 句（{train_minutes:.1f} "
         "分钟）用于训练，{heldout} 句（{heldout_seconds:.0f} 秒）留作检验结果。",
     ),
+    "tune.check.summary_split": (
+        "{usable} of {total} rows usable: {minutes:.1f} min of audio; {train} utterances "
+        "({train_minutes:.1f} min) to train on and {heldout} ({heldout_seconds:.0f} s) held out: "
+        "{report} measure the result, {selection} choose the checkpoint.",
+        "{total} 行中 {usable} 行可用：共 {minutes:.1f} 分钟音频；{train} 句（{train_minutes:.1f} "
+        "分钟）用于训练，{heldout} 句（{heldout_seconds:.0f} 秒）留出：{report} 句检验结果，"
+        "{selection} 句用于选择检查点。",
+    ),
     "tune.check.clean": ("No problems found.", "没有发现问题。"),
     "tune.check.blocking": ("Must be fixed: ", "必须解决："),
     "tune.check.warning": ("Warning: ", "注意："),
@@ -116,8 +124,9 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
         "只有 {count} 秒音频可训练：效果可能不明显。",
     ),
     "tune.issue.small_heldout": (
-        "Only {count} utterance(s) held out: the before/after CER will be rough.",
-        "只留出 {count} 句检验：前后字错率只能作粗略参考。",
+        "Only {count} held-out utterance(s) measure the result: the before/after CER will be "
+        "rough.",
+        "只有 {count} 句留出录音用于检验结果：前后字错率只能作粗略参考。",
     ),
     "tune.issue.no_heldout": (
         "Nothing is held out, so the result cannot be measured (raise heldout_fraction).",
@@ -212,6 +221,14 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
         "{heldout} held out; {device}, {precision}",
         "{method}（{preset}），{steps} 步，训练 {train} 句（{minutes:.1f} 分钟），"
         "留出 {heldout} 句；{device}，{precision}",
+    ),
+    "tune.watch.about_split": (
+        "{method} ({preset}), {steps} steps on {train} utterances ({minutes:.1f} min), "
+        "{heldout} held out: {report} measure the result, {selection} choose the checkpoint; "
+        "{device}, {precision}",
+        "{method}（{preset}），{steps} 步，训练 {train} 句（{minutes:.1f} 分钟），"
+        "留出 {heldout} 句：{report} 句检验结果，{selection} 句用于选择检查点；"
+        "{device}，{precision}",
     ),
     "tune.watch.stats": (
         "step {step} of {total} · loss {loss:.3f} · held-out CER {cer} · {rate:.1f} utt/s · "

@@ -181,10 +181,11 @@ def _consume(events, bar_factory, rank: int) -> int:
     )
 
     main_process = rank == 0
-    bar, last_cer = None, "—"
+    bar, last_cer, heldout = None, "—", None
     for event in events:
         if isinstance(event, JobStarted) and main_process:
             _describe_start(event)
+            heldout = event.heldout_examples
             bar = bar_factory(total=event.config.steps, initial=event.resumed_from_step)
         elif isinstance(event, CheckpointSetAside):  # said by the main process only
             _write(bar, _set_aside(event), err=True)
@@ -215,9 +216,7 @@ def _consume(events, bar_factory, rank: int) -> int:
             print(f"process {rank}: weights sha256 {event.result.fingerprint}")
         elif isinstance(event, JobFinished):
             r = event.result
-            before = "—" if r.cer_before is None else f"{100 * r.cer_before:.2f} %"
-            after = "—" if r.cer_after is None else f"{100 * r.cer_after:.2f} %"
-            _write(bar, f"held-out CER {before} → {after} (best step {r.best_step})")
+            _write(bar, _result_line(r, heldout))
             _write(bar, f"process 0: weights sha256 {r.fingerprint}")
             _write(
                 bar,
@@ -226,6 +225,24 @@ def _consume(events, bar_factory, rank: int) -> int:
     if bar is not None:
         bar.close()
     return 0
+
+
+def _result_line(result, heldout: int | None) -> str:
+    """The held-out CER before → after and the step it is of: chosen on the other held-out rows
+    (engine.tune.data.heldout_shares), or the last one, with why none was chosen where the
+    number of held-out rows (`heldout`, None: not known) tells."""
+    from engine.tune.data import MIN_SPLIT_ROWS
+
+    def pct(v: float | None) -> str:
+        return "—" if v is None else f"{100 * v:.2f} %"
+
+    if result.selection_rows:
+        step = f"step {result.best_step}, chosen on {result.selection_rows} other held-out rows"
+    else:
+        step = f"the last step, {result.best_step}: no step chosen"
+        if heldout is not None and heldout < MIN_SPLIT_ROWS:
+            step += f", fewer than {MIN_SPLIT_ROWS} held-out rows"
+    return f"held-out CER {pct(result.cer_before)} → {pct(result.cer_after)} ({step})"
 
 
 def _set_aside(event) -> str:

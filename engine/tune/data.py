@@ -27,6 +27,7 @@ from engine.errors import MESSAGES, TingxieError
 from engine.normalize import NormalizeOptions, normalize_text
 
 __all__ = [
+    "MIN_SPLIT_ROWS",
     "DatasetError",
     "Example",
     "Finding",
@@ -41,6 +42,7 @@ __all__ = [
     "from_folder",
     "from_manifest",
     "from_pairs",
+    "heldout_shares",
     "load_dataset",
     "load_example_audio",
     "manifest_text",
@@ -206,6 +208,27 @@ class TuneDataset:
             else:
                 examples.append(replace(e, text=normalize_text(text, options)))
         return TuneDataset(examples, self.source, problems)
+
+
+# The held-out rows are split in two (`heldout_shares`), one share choosing the checkpoint and
+# the other measuring the CER reported before → after, only from this many rows on: fewer leave
+# a share under 4 recordings, whose CER is too noisy to choose a step by. With fewer, no step is
+# chosen (the last one is kept) and every held-out row measures the reported CER.
+MIN_SPLIT_ROWS = 8
+
+
+def heldout_shares(rows: int, split: bool) -> tuple[range, range]:
+    """(report, selection): the indices of the held-out rows whose CER is reported (before →
+    after, the curves) and of those whose CER chooses the checkpoint. Split by position, even
+    rows report and odd rows choose: the same on every process and across resumes (a resumed
+    job has the same held-out rows, `engine.tune.jobs.check_resumable`). Not split, every row
+    reports and none chooses. Here, beside the split into train and held out, so the data
+    check (engine.tune.prepare, no torch) says what the job will do.
+
+    >>> heldout_shares(5, split=True)
+    (range(0, 5, 2), range(1, 5, 2))
+    """
+    return (range(0, rows, 2), range(1, rows, 2)) if split else (range(rows), range(0))
 
 
 def _visible_text(text: str) -> str:

@@ -350,6 +350,7 @@ def _export_onnx(
     from engine.atomic import staged_into
     from engine.export_onnx import iter_write_onnx, measure_parity
     from engine.model import LoadOptions, load_model
+    from engine.onnx import EXPORT_CARD
 
     # Written, checked and given its card in the staging folder: only an export that passed
     # is moved into place, one that failed is kept apart (`_failed_place`).
@@ -377,7 +378,7 @@ def _export_onnx(
             "language: zh",
             "tags: [tingxie, ctc, onnx]",
             "---",
-            "# ONNX export made with Tingxie (听写)",
+            f"{EXPORT_CARD} (听写)",
             "",
             f"- source: `{source}`",
             "- input `input_values` (batch, samples) at 16 kHz, normalized per utterance as the "

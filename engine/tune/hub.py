@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import TingxieError
+from engine.onnx import export_card_lines, parity_failure
 
 from .export import CARD_FILE, adapter_head_size, adapter_usage, read_card
 from .formats import adapter_folder
@@ -35,9 +36,6 @@ _SHARED = ("*.safetensors", "*.json", "*.onnx", "*.txt", "*.md", "lm/*", "model.
 _SUBFOLDERS = ("lm",)
 _NEVER = ("checkpoints/*", ".*", "*/.*", "*.pt", "*.pkl")
 _WEIGHTS = ("*.safetensors", "*.onnx", "model.bin")
-# The first line of the card `tingxie-cli export --format onnx` writes, whose figures (precision,
-# parity) the uploaded card keeps.
-_ONNX_CARD = "# ONNX export made with Tingxie"
 # The JSON files that name local paths, uploaded as copies naming them as the card does: each
 # field is a base model ("base": a Hub id kept, a folder by its name) or the training data
 # ("data": by its file name; it is never on the Hub).
@@ -79,24 +77,6 @@ def _pick_folder(model_dir: Path, adapter: bool) -> Path:
         return found
     job = model_dir / "model"
     return job if job.is_dir() else model_dir
-
-
-def _export_lines(folder: Path) -> list[str]:
-    """The figures of an ONNX export's own card (precision, parity check), or none; the tuned
-    model's card it carries under a heading of its own is worded from tingxie_card.json."""
-    try:
-        text = (folder / "README.md").read_text(encoding="utf-8")
-    except (OSError, ValueError):
-        return []
-    if _ONNX_CARD not in text:
-        return []
-    lines = []
-    for line in text.split(_ONNX_CARD, 1)[1].splitlines():
-        if line.startswith("## "):
-            break
-        if line.startswith("- ") and "source:" not in line:
-            lines.append(line)
-    return lines
 
 
 def _hub_id(name: str) -> bool:
@@ -171,7 +151,7 @@ def _card(folder: Path, repo_id: str, adapter: bool) -> str:
         ]
         if card.added_chars:
             lines.append(f"- characters added to the vocabulary: {card.added_chars}")
-    lines += _export_lines(folder)
+    lines += export_card_lines(folder)
     calibration = folder / "calibration.json"
     lines.append(
         "- confidence calibration: "
@@ -230,7 +210,7 @@ def plan_upload(
         else:
             rewritten.append((rel, text))
     # An ONNX export whose own check failed transcribes unlike its source: not for others.
-    if any(line.startswith("- parity: FAILED") for line in _export_lines(folder)):
+    if parity_failure(folder) is not None:
         raise HubError("hub.parity_failed", path=folder)
     card = _card(folder, repo_id, adapter)
     return UploadPlan(

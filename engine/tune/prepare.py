@@ -26,12 +26,14 @@ from engine.normalize import NormalizeOptions, is_simplified_vocab
 
 from .config import TuneConfig
 from .data import (
+    MIN_SPLIT_ROWS,
     DatasetError,
     Example,
     Finding,
     TuneDataset,
     ValidationOptions,
     ValidationReport,
+    heldout_shares,
     load_dataset,
     manifest_text,
     source_kind,
@@ -56,7 +58,8 @@ log = logging.getLogger("tingxie.train")
 
 # Below this much training audio a job rarely changes the model measurably.
 LITTLE_DATA_SECONDS = 60.0
-# Fewer held-out utterances than this make the before/after CER a coin toss.
+# Fewer held-out utterances measuring the result (`DataCheck.report_examples`) than this make
+# the before/after CER a coin toss.
 SMALL_HELDOUT = 5
 # wav2vec2's feature encoder (kernels, strides: a 320-sample hop, 20 ms), when the model's
 # config is not at hand
@@ -114,6 +117,14 @@ class DataCheck:
     heldout_seconds: float
     histogram: tuple[tuple[float, float, int], ...]  # (from s, to s, utterances) of usable rows
     issues: tuple[Issue, ...]
+    # The held-out rows whose CER will choose the checkpoint (engine.tune.data.heldout_shares);
+    # 0 when none will: too few held out to split (the last step is kept), or a Whisper job.
+    selection_examples: int = 0
+
+    @property
+    def report_examples(self) -> int:
+        """The held-out rows whose CER before → after will measure the result."""
+        return self.heldout_examples - self.selection_examples
 
     @property
     def blocking(self) -> bool:
@@ -326,6 +337,9 @@ def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
         return sum(durations.get(e.id, 0.0) for e in examples)
 
     train_seconds, heldout_seconds = seconds(prepared.train), seconds(prepared.heldout)
+    # as the job will split them: a CTC job from MIN_SPLIT_ROWS on, a Whisper job never
+    split = not whisper and len(prepared.heldout) >= MIN_SPLIT_ROWS
+    report_rows, selection_rows = heldout_shares(len(prepared.heldout), split)
     if report.left_out:
         issues.append(Issue("skipped_rows", count=report.left_out))
     if conflicting := sum(f.code == "dataset.row_conflicting" for f in report.findings):
@@ -339,8 +353,8 @@ def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
         issues.append(Issue("one_row"))
     elif not prepared.heldout:
         issues.append(Issue("no_heldout"))
-    elif len(prepared.heldout) < SMALL_HELDOUT:
-        issues.append(Issue("small_heldout", count=len(prepared.heldout)))
+    elif len(report_rows) < SMALL_HELDOUT:
+        issues.append(Issue("small_heldout", count=len(report_rows)))
     return DataCheck(
         sources=sources,
         report=report,
@@ -350,4 +364,5 @@ def check_data(sources: Sequence[str | Path], config: TuneConfig) -> DataCheck:
         heldout_seconds=heldout_seconds,
         histogram=duration_histogram([durations.get(e.id, 0.0) for e in report.kept]),
         issues=tuple(issues),
+        selection_examples=len(selection_rows),
     )
