@@ -588,8 +588,10 @@ class WhisperTranscriber:
             # whole clips after the silences (CER 23.0 %, 140 deletions), with it 14.8 % (43);
             # the clips alone stay at 13.74 %, where the filter's 0.4 s lost 0.65 points (0.6 s:
             # 0.22; the margin chosen on these same clips, 2026-12-05). Those drops were measured
-            # before speech passed over was decoded again (`_passed_over`), which now finds
-            # much of it without the filter too (tests/test_whisper.py, four of the clips).
+            # before speech passed over was decoded again (`_passed_over`): since then the
+            # joined clips read 13.41 % without the filter and 14.83 % with it
+            # (bench/bench_silence.py --whisper, 2026-12-06), so whether the filter still pays
+            # is open (README, the levers table).
             vad_filter=options.skip_silence,
             vad_parameters=(
                 {"speech_pad_ms": round(SPEECH_PAD_SECONDS * 1000)}
