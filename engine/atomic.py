@@ -57,7 +57,7 @@ def atomic_write_files(
         for link, save in files:
             path = Path(os.path.realpath(link))
             mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # mkstemp: 0600
-            fd, tmp = tempfile.mkstemp(prefix=".tingxie-", suffix=".tmp", dir=path.parent)
+            fd, tmp = _temporary_beside(path, link)
             staged.append((tmp, path))
             os.fchmod(fd, mode)
             with os.fdopen(fd, "wb") as f:
@@ -72,6 +72,21 @@ def atomic_write_files(
     finally:
         for tmp, _ in staged:
             Path(tmp).unlink(missing_ok=True)
+
+
+def _temporary_beside(path: Path, link: Path) -> tuple[int, str]:
+    """A new hidden temporary file in `path`'s folder, (fd, name). A folder that is not there
+    is named as such (`link`'s, as given), not by the temporary name mkstemp tried."""
+    try:
+        return tempfile.mkstemp(prefix=".tingxie-", suffix=".tmp", dir=path.parent)
+    except FileNotFoundError as e:
+        if path.parent.is_dir():
+            raise
+        raise FileNotFoundError(
+            errno.ENOENT,
+            "folder does not exist; create it or choose another",
+            str(Path(link).parent),
+        ) from e
 
 
 # A file system without hard links (FAT and exFAT memory cards, some network shares) refuses one

@@ -10,6 +10,7 @@ with a file is an `AudioError` whose one-line message names the file, the proble
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import logging
 import math
@@ -34,7 +35,9 @@ __all__ = [
     "SUPPORTED_EXTENSIONS",
     "AudioError",
     "AudioInfo",
+    "SampleGuard",
     "StreamResampler",
+    "as_samples",
     "is_supported",
     "iter_audio",
     "joined",
@@ -442,12 +445,7 @@ def _frame_to_float(frame: av.AudioFrame) -> np.ndarray:
     """Any PyAV sample format (packed or planar, int or float) as frames x channels float32."""
     channels = frame.layout.nb_channels
     data = _frame_array(frame, channels)
-    data = data.T if frame.format.is_planar else data.reshape(-1, channels)
-    if data.dtype == np.uint8:
-        return (data.astype(np.float32) - 128.0) / 128.0
-    if np.issubdtype(data.dtype, np.integer):
-        return data.astype(np.float32) / float(-np.iinfo(data.dtype).min)
-    return data.astype(np.float32, copy=False)
+    return _float32(data.T if frame.format.is_planar else data.reshape(-1, channels))
 
 
 def _av_decode(p: Path, container: av.container.InputContainer, stream) -> Iterator[av.AudioFrame]:
@@ -556,7 +554,9 @@ def _in_file_format(
                 yield None, _flushed(resampler, info.channels)
             log.debug("%s: %d Hz, %d channels from %.2f s on", info.path, *format_, frame.time or 0)
             part = format_
-            resampler = None if part == own else StreamResampler(*part, info.sample_rate)
+            resampler = (
+                None if part == own else StreamResampler(*part, info.sample_rate, source=info.path)
+            )
         block = _frame_to_float(frame)
         if resampler is None:
             yield frame.time, block
@@ -649,23 +649,88 @@ def _to_mono(block: np.ndarray, channels: int) -> np.ndarray:
         data = data[:, None]
     if data.ndim != 2 or data.shape[1] != channels:
         raise ValueError(f"block has shape {data.shape}; expected (frames, {channels})")
-    if np.issubdtype(data.dtype, np.integer):
-        data = data.astype(np.float32) / float(-np.iinfo(data.dtype).min)
-    elif not np.issubdtype(data.dtype, np.floating):
-        raise ValueError(f"block has dtype {data.dtype}; pass float or integer samples")
+    data = _float32(data)
     mono = data[:, 0] if channels == 1 else data.mean(axis=1, dtype=np.float32)
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def _float32(samples: np.ndarray) -> np.ndarray:
+    """Samples of any float or integer dtype as float32 on the [-1, 1) scale soundfile and
+    librosa read files to: an integer divided by 2**(bits - 1), an unsigned one centred first
+    (int16 -32768 → -1.0, 16384 → 0.5; uint8 128 → 0.0). Floats are kept as they are."""
+    data = np.asarray(samples)
+    if np.issubdtype(data.dtype, np.floating):
+        return data.astype(np.float32, copy=False)
+    if not np.issubdtype(data.dtype, np.integer):
+        raise ValueError(f"samples have dtype {data.dtype}; pass float or integer samples")
+    info = np.iinfo(data.dtype)
+    half = float(info.max // 2 + 1) if info.min == 0 else float(info.max) + 1.0
+    centre = half if info.min == 0 else 0.0
+    return ((data.astype(np.float64) - centre) / half).astype(np.float32)
+
+
+def _all_finite(x: np.ndarray) -> bool:
+    """Whether no sample is NaN or infinite, in one pass without an array (a sum of huge
+    finite samples may overflow too: a false alarm the caller's own look settles)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(x.sum()))
+
+
+def as_samples(samples: np.ndarray) -> np.ndarray:
+    """`samples` as Tingxie reads audio: float32, integers scaled to [-1, 1) (`_float32`), and
+    NaN or infinite samples as silence. Where a stream of audio enters, `SampleGuard` does the
+    same and says so."""
+    x = _float32(samples)
+    return x if _all_finite(x) else np.where(np.isfinite(x), x, np.float32(0.0))
+
+
+class SampleGuard:
+    """Where audio enters Tingxie (a file's decoded blocks, an array to transcribe, a live
+    stream's pushes): each block as `as_samples` gives it, counting the samples so that the
+    first one that is not a number (NaN or infinite: a glitch from an editor's plug-in or a
+    driver) is logged once, as a warning naming `source` and its time. Such a sample would
+    otherwise spread through a resampler's filter and the model's normalisation and erase
+    the speech around it, with no error. `source` None logs at debug level only (a step
+    inside a reader whose caller watches its own input)."""
+
+    def __init__(self, source: str | os.PathLike[str] | None, sampling_rate: int) -> None:
+        self.source, self.sampling_rate = source, sampling_rate
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new stream: times count from 0 and the next bad sample is logged again."""
+        self._frames = 0
+        self._warned = False
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        x = _float32(samples)
+        if not _all_finite(x):
+            bad = ~np.isfinite(x)
+            if bad.any():
+                self._warn((self._frames + int(np.argmax(bad))) / self.sampling_rate)
+                x = np.where(bad, np.float32(0.0), x)
+        self._frames += len(x)
+        return x
+
+    def _warn(self, seconds: float) -> None:
+        if self._warned:
+            return
+        self._warned = True
+        log.log(
+            logging.WARNING if self.source is not None else logging.DEBUG,
+            "%s: a sample at %.2f s is not a number (NaN or infinite); such samples are "
+            "read as silence (a file: re-export it from its editor to mend it)",
+            self.source if self.source is not None else "audio input",
+            seconds,
+        )
 
 
 class StreamResampler:
     """Mixes blocks of any channel count to mono and resamples them with soxr's streaming
     resampler, so the output of many small blocks equals resampling the whole signal at once
     (no clicks at block boundaries). Used for files and for the microphone alike.
-
-    Samples that are not numbers (NaN or infinite: a glitch from an editor's plug-in or a
-    driver) become silence here: one would otherwise spread through the filter and the model's
-    normalisation and erase the speech around it. The first is logged, as a warning naming
-    `source` when given."""
+    Integer samples are scaled to [-1, 1) and samples that are not numbers become silence
+    (`SampleGuard`, which logs the first naming `source`)."""
 
     def __init__(
         self,
@@ -685,18 +750,12 @@ class StreamResampler:
             else soxr.ResampleStream(self.in_rate, self.out_rate, 1, dtype="float32", quality="HQ")
         )
         self.source = source
-        self._frames = 0  # input frames so far, to say where a bad sample was
-        self._warned = False
+        self._guard = SampleGuard(source, self.in_rate)
 
     def process(self, block: np.ndarray, last: bool = False) -> np.ndarray:
         """Resample one block (frames x channels); `last=True` flushes the filter's tail and
         leaves the resampler ready for a new signal."""
-        mono = _to_mono(block, self.channels)
-        with np.errstate(over="ignore", invalid="ignore"):
-            finite = np.isfinite(mono.sum())  # one pass, no array: any NaN or Inf shows here
-        if not finite:
-            mono = self._mend(mono)
-        self._frames += len(mono)
+        mono = self._guard(_to_mono(block, self.channels))
         if self._soxr is None:
             return mono
         out = self._soxr.resample_chunk(mono, last=last)
@@ -708,24 +767,6 @@ class StreamResampler:
         """Drop buffered input (e.g. when a recording restarts)."""
         if self._soxr is not None:
             self._soxr.clear()
-
-    def _mend(self, mono: np.ndarray) -> np.ndarray:
-        """`mono` with its NaN and infinite samples as 0 (a sum of huge finite samples can
-        overflow too: then nothing changes)."""
-        bad = ~np.isfinite(mono)
-        if not bad.any():
-            return mono
-        if not self._warned:
-            at = (self._frames + int(np.argmax(bad))) / self.in_rate
-            log.log(
-                logging.WARNING if self.source is not None else logging.DEBUG,
-                "%s: a sample at %.2f s is not a number (NaN or infinite); such samples are "
-                "read as silence (re-export the file from its editor to mend it)",
-                self.source if self.source is not None else "audio input",
-                at,
-            )
-            self._warned = True
-        return np.where(bad, np.float32(0.0), mono)
 
 
 def _resample(blocks: Iterable[np.ndarray], resampler: StreamResampler) -> Iterator[np.ndarray]:
@@ -771,6 +812,14 @@ def _check_rate(sampling_rate: int) -> None:
         raise ValueError(f"sampling_rate={sampling_rate!r} must be a positive integer (Hz)")
 
 
+def _block_size(block_seconds: float, sampling_rate: int) -> int:
+    """Samples in a block of `block_seconds`, checked before any arithmetic on it."""
+    _check_rate(sampling_rate)
+    if not (math.isfinite(block_seconds) and round(block_seconds * sampling_rate) >= 1):
+        raise ValueError(f"block_seconds={block_seconds!r} must be a positive number of seconds")
+    return round(block_seconds * sampling_rate)
+
+
 # --- public readers ------------------------------------------------------------------------------
 
 
@@ -792,10 +841,7 @@ def _opened(
     path: str | os.PathLike[str], block_seconds: float, sampling_rate: int
 ) -> tuple[AudioInfo, Iterator[np.ndarray]]:
     """The file's probe and its blocks (`iter_audio`), probing it once."""
-    _check_rate(sampling_rate)
-    size = round(block_seconds * sampling_rate)
-    if not math.isfinite(block_seconds) or size < 1:
-        raise ValueError(f"block_seconds={block_seconds!r} must be positive")
+    size = _block_size(block_seconds, sampling_rate)
     info = probe(path)
     log.debug("%s: %s", info.path, info)
     native = (block for _, block in _native_blocks(info))
@@ -810,18 +856,22 @@ def open_source(
     block_seconds: float = 30.0,
     sampling_rate: int = SAMPLE_RATE,
 ) -> tuple[str, float, Iterator[np.ndarray]]:
-    """What a transcriber reads, a file or a mono float array at `sampling_rate`, as its name,
-    its duration in seconds and its float32 blocks of `block_seconds` (`iter_audio`). A bad file
-    raises `AudioError` here, a 2-D array ValueError."""
+    """What a transcriber reads, a file or a mono array at `sampling_rate`, as its name, its
+    duration in seconds and its float32 blocks of `block_seconds` (`iter_audio`). An array may
+    hold floats or integers: integers (`sf.read(dtype="int16")`, a microphone's int16) are
+    scaled to [-1, 1) as soundfile and librosa scale them; NaN or infinite samples are read as
+    silence, with a warning (`SampleGuard`). A bad file raises `AudioError` here, a 2-D array
+    ValueError."""
+    size = _block_size(block_seconds, sampling_rate)
     if not isinstance(source, np.ndarray):
         info, blocks = _opened(source, block_seconds, sampling_rate)
         return str(source), info.duration, blocks
     if source.ndim != 1:
         raise ValueError(f"audio array has shape {source.shape}; pass mono 1-D samples")
-    samples = source.astype(np.float32, copy=False)
-    size = max(1, round(block_seconds * sampling_rate))
-    blocks = (samples[i : i + size] for i in range(0, len(samples), size))
-    return "<array>", len(samples) / sampling_rate, blocks
+    _float32(source[:0])  # a dtype that holds no samples (text, objects) fails here
+    guard = SampleGuard("samples", sampling_rate)
+    blocks = (guard(source[i : i + size]) for i in range(0, len(source), size))
+    return "<array>", len(source) / sampling_rate, blocks
 
 
 def joined(blocks: list[np.ndarray]) -> np.ndarray:
@@ -882,7 +932,8 @@ def read_span(
     origin, native = _span_native(info, first, stop, step)
     out = np.zeros(0, np.float32)
     if len(native):
-        out = StreamResampler(rate, info.channels, sampling_rate).process(native, last=True)
+        resampler = StreamResampler(rate, info.channels, sampling_rate, source=info.path)
+        out = resampler.process(native, last=True)
     offset = max(0, round(start * sampling_rate) - origin * sampling_rate // rate)
     if offset >= len(out):  # nothing read, or only the padding before `start`
         raise AudioError(
@@ -903,20 +954,47 @@ def write_wav(
     subtype: WavSubtype = "PCM_16",
 ) -> None:
     """Write a WAV atomically: to a temporary file beside it, synced, then renamed over `path`,
-    so a crash or a full disk leaves either the old file or the complete new one."""
+    so a crash or a full disk leaves either the old file or the complete new one.
+
+    `audio` is 1-D mono or frames x channels (at most `_MAX_WAV_CHANNELS`), float in [-1, 1]
+    or integer samples; NaN and infinite float samples are written as silence."""
     _check_rate(sampling_rate)
     if subtype not in WavSubtype.__args__:
         raise ValueError(f"subtype={subtype!r}: choose one of {', '.join(WavSubtype.__args__)}")
     p = Path(path)
+    if p.name in ("", ".", "..") or p.is_dir():
+        raise IsADirectoryError(f"{p}: is a folder; give a file name such as {p / 'audio.wav'}")
+    data = _wav_samples(p, audio)
+    if np.issubdtype(data.dtype, np.floating) and subtype != "FLOAT":
+        data = np.clip(data, -1.0, 1.0)  # libsndfile would wrap around, not clip
+    if not p.parent.is_dir():
+        raise FileNotFoundError(f"{p.parent}: folder does not exist; create it or choose another")
+    _write_atomically(p, data, sampling_rate, subtype)
+
+
+# Channels a WAV written here may have: more is an array passed channels x frames.
+_MAX_WAV_CHANNELS = 8
+
+
+def _wav_samples(p: Path, audio: np.ndarray) -> np.ndarray:
+    """`audio` checked for `write_wav`: samples, as frames x channels, not empty; floats with
+    NaN and infinities as 0 (libsndfile writes NaN as full scale negative, -32768)."""
     data = np.asarray(audio)
     if data.ndim not in (1, 2) or not (
         np.issubdtype(data.dtype, np.floating) or np.issubdtype(data.dtype, np.integer)
     ):
         raise ValueError(f"audio for {p}: expected a 1-D or frames x channels array of samples")
-    if np.issubdtype(data.dtype, np.floating) and subtype != "FLOAT":
-        data = np.clip(data, -1.0, 1.0)  # libsndfile would wrap around, not clip
-    if not p.parent.is_dir():
-        raise FileNotFoundError(f"{p.parent}: folder does not exist; create it or choose another")
+    if data.ndim == 2 and (data.shape[1] > data.shape[0] or data.shape[1] > _MAX_WAV_CHANNELS):
+        raise ValueError(
+            f"audio for {p} has shape {data.shape}: {data.shape[1]} channels of "
+            f"{data.shape[0]} frames; pass frames x channels (audio.T)"
+        )
+    if data.size == 0:
+        raise ValueError(f"audio for {p} holds no samples; a WAV needs at least one")
+    return as_samples(data) if np.issubdtype(data.dtype, np.floating) else data
+
+
+def _write_atomically(p: Path, data: np.ndarray, sampling_rate: int, subtype: str) -> None:
     tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex[:8]}.part")
     try:
         with open(tmp, "xb") as fh:
@@ -927,6 +1005,8 @@ def write_wav(
     except BaseException as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            raise OSError(e.errno, "the disk is full; free disk space and try again", str(p)) from e
         if isinstance(e, sf.SoundFileError):
-            raise OSError(f"{p}: could not write audio ({_one_line(e)}); free disk space") from e
+            raise OSError(f"{p}: could not write audio ({_one_line(e)})") from e
         raise

@@ -26,12 +26,13 @@ until the detector hears speech again, as files skip it (`TranscribeOptions.skip
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
+from .audio import SAMPLE_RATE, SampleGuard
 from .chunking import FrameGeometry
 from .results import Char, Segment
 from .vad import PauseDetector, PauseOptions
@@ -87,11 +88,15 @@ class StreamOptions:
 
     def __post_init__(self) -> None:
         for name in ("hop_seconds", "max_segment_seconds"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"StreamOptions.{name}={getattr(self, name)!r}: must be > 0")
+            if not 0 < getattr(self, name) < math.inf:
+                raise ValueError(
+                    f"StreamOptions.{name}={getattr(self, name)!r}: must be a number > 0"
+                )
         for name in ("left_context_seconds", "right_context_seconds"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"StreamOptions.{name}={getattr(self, name)!r}: must be >= 0")
+            if not 0 <= getattr(self, name) < math.inf:
+                raise ValueError(
+                    f"StreamOptions.{name}={getattr(self, name)!r}: must be a number >= 0"
+                )
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +256,7 @@ class StreamingTranscriber:
         # unless it already spans this many frames (so the window stays bounded).
         self._hold_frames = max(1, round(1.0 * SAMPLE_RATE / self._hop))
         self._pauses = PauseDetector(o.pauses, onsets=onsets)
+        self._guard = SampleGuard("samples", SAMPLE_RATE)
         self._front = (
             CachedFrontEnd(transcriber)
             if o.reuse_features and CachedFrontEnd.supports(transcriber)
@@ -270,6 +276,7 @@ class StreamingTranscriber:
         self._last_pause = 0  # sample of the last pause boundary decoded
         self._segments = _SegmentBuilder(self.options.max_segment_seconds)
         self._pauses.reset()
+        self._guard.reset()
         if self._front is not None:
             self._front.reset()
         self._finished = False
@@ -300,14 +307,19 @@ class StreamingTranscriber:
         return self._pauses.take_onsets()
 
     def push(self, samples: np.ndarray) -> list[StreamUpdate]:
-        """Add 16 kHz mono float32 samples; returns the updates they made due: one per
+        """Add 16 kHz mono samples; returns the updates they made due: one per
         `hop_seconds` of audio (with `catch_up`, one for a push that brings several hops),
-        and one as soon as a pause is heard; none while less than a hop is pending."""
+        and one as soon as a pause is heard; none while less than a hop is pending.
+
+        Float samples are read as they are; integers (a microphone's int16) are scaled to
+        [-1, 1) as soundfile scales them, and NaN or infinite samples are read as silence with
+        one warning per stream (engine.audio.SampleGuard): one would otherwise stop the text
+        for the rest of the stream."""
         if self._finished:
             raise RuntimeError("StreamingTranscriber.push after finish(): call reset() first")
-        x = np.asarray(samples, dtype=np.float32)
-        if x.ndim != 1:
-            raise ValueError(f"samples have shape {x.shape}; push mono 1-D 16 kHz audio")
+        if np.ndim(samples) != 1:
+            raise ValueError(f"samples have shape {np.shape(samples)}; push mono 1-D 16 kHz audio")
+        x = self._guard(samples)
         self._buf = np.concatenate([self._buf, x])
         self._received += len(x)
         self._pending_pauses += self._pauses.push(x)

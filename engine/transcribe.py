@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -118,7 +119,7 @@ class TranscribeOptions:
         positive = ("chunk_seconds", "stride_seconds", "max_segment_seconds")
         for name in (*positive, "block_seconds"):
             value = getattr(self, name)
-            if not (isinstance(value, int | float) and value > 0):
+            if not (isinstance(value, int | float) and 0 < value < math.inf):
                 raise ValueError(f"{name}={value!r}: must be a positive number of seconds")
         if self.chunk_seconds <= 2 * self.stride_seconds:
             raise ValueError(
@@ -612,9 +613,10 @@ class Transcriber:
             )
         return self._beams[key]
 
-    def _normalize(self, audio: np.ndarray) -> np.ndarray:
-        """What the feature extractor does to one utterance (here: one chunk)."""
-        x = np.asarray(audio, dtype=np.float32)
+    def _normalize(self, samples: np.ndarray) -> np.ndarray:
+        """What the feature extractor does to one utterance (here: one chunk), to samples read
+        as every entry reads them (`audio.as_samples`: a NaN would make the chunk all NaN)."""
+        x = audio.as_samples(samples)
         if self.model.do_normalize:
             x = (x - x.mean()) / np.sqrt(x.var() + _NORM_EPS)
         return x

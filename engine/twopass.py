@@ -34,7 +34,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, joined
+from .audio import SAMPLE_RATE, as_samples, joined
 from .chunking import resume_start
 from .results import Char, Segment
 from .stream import SegmentFinal, StreamingTranscriber, StreamOptions, StreamUpdate
@@ -136,8 +136,8 @@ class TwoPassTranscriber:
         return self.stream.audio_seconds
 
     def push(self, samples: np.ndarray) -> list[StreamUpdate | SegmentFinal]:
-        updates = self.stream.push(samples)  # validates the samples first
-        x = np.asarray(samples, dtype=np.float32)
+        updates = self.stream.push(samples)  # validates the samples first (and warns of NaN)
+        x = as_samples(samples)  # the finals read what the stream read: integers scaled
         if self._span is not None:
             self._span.push(x)
         else:

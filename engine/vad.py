@@ -20,6 +20,7 @@ one is speech, not a silence to skip.
 from __future__ import annotations
 
 import importlib.util
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -70,7 +71,7 @@ class PauseOptions:
     def __post_init__(self) -> None:
         if self.vad not in VadKind.__args__:
             raise ValueError(f"PauseOptions.vad={self.vad!r}: choose silero or energy")
-        if not (isinstance(self.pause_seconds, int | float) and self.pause_seconds > 0):
+        if not (isinstance(self.pause_seconds, int | float) and 0 < self.pause_seconds < math.inf):
             raise ValueError(
                 f"PauseOptions.pause_seconds={self.pause_seconds!r}: must be a positive "
                 "number of seconds"

@@ -29,7 +29,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
+from .audio import SAMPLE_RATE, SampleGuard
 from .punctuation import latin_word_start
 from .results import Char
 from .stream import StreamOptions, StreamUpdate, _SegmentBuilder
@@ -136,6 +136,7 @@ class WhisperStreamer:
 
     def reset(self) -> None:
         """Forget everything; the next push starts a new stream at time 0."""
+        self._guard = SampleGuard("samples", SAMPLE_RATE)
         self._buf = np.zeros(0, np.float32)
         self._buf_start = 0  # absolute sample of _buf[0]
         self._received = 0
@@ -159,9 +160,10 @@ class WhisperStreamer:
         reached and one per hop (at least `_MIN_HOP_SECONDS`) of new audio."""
         if self._finished:
             raise RuntimeError("WhisperStreamer.push after finish(): call reset() first")
-        x = np.asarray(samples, dtype=np.float32)
-        if x.ndim != 1:
-            raise ValueError(f"samples have shape {x.shape}; push mono 1-D 16 kHz audio")
+        if np.ndim(samples) != 1:
+            shape = np.shape(samples)
+            raise ValueError(f"samples have shape {shape}; push mono 1-D 16 kHz audio")
+        x = self._guard(samples)  # integers scaled to [-1, 1), NaN and inf as 0 (warned once)
         self._buf = np.concatenate([self._buf, x])
         self._received += len(x)
         self._pending_pauses += self._pauses.push(x)

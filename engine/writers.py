@@ -373,9 +373,13 @@ def write_all(
 
 
 def _format(path: Path, fmt: str | None = None) -> str:
-    """`fmt`, or the one `path`'s suffix names; ValueError naming the file when neither is
-    one of FORMATS."""
-    fmt = fmt or path.suffix.lower().lstrip(".")
+    """`fmt` (any case: "TXT" is "txt"), or the one `path`'s suffix names; ValueError naming
+    the option, or the file, when that is not one of FORMATS."""
+    if fmt is not None:
+        if fmt.lower() not in FORMATS:
+            raise ValueError(f"fmt={fmt!r} is not a format; choose one of {', '.join(FORMATS)}")
+        return fmt.lower()
+    fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise ValueError(
             f"{path}: cannot tell the format from the suffix {path.suffix!r}; "

@@ -428,3 +428,39 @@ def test_trained_model_streams_close_to_its_offline_decode(tmp_path):
     assert len(passages) == 6 and result.reference_chars >= 150
     agreement = 1 - result.cer
     assert agreement >= DEMO_AGREEMENT_BOUND, f"agreement {agreement:.1%}"
+
+
+def test_int16_pushes_stream_as_their_float_samples():
+    """A microphone's int16 was cast to float unscaled: levels of hundreds, other text and
+    no pause found."""
+    audio = fake_speech(6.0, seed=3, pauses=(2.0,))
+    as_int16 = np.round(audio * 32768).astype(np.int16)
+    blocks = [1600] * (len(audio) // 1600 + 1)
+    floats = run_stream(StreamingTranscriber(FakeTranscriber(), ENERGY), audio, blocks)
+    ints = run_stream(StreamingTranscriber(FakeTranscriber(), ENERGY), as_int16, blocks)
+    assert key(c for u in ints for c in u.committed) == key(c for u in floats for c in u.committed)
+    assert [u.segment_end for u in ints] == [u.segment_end for u in floats]
+    assert any(u.at_pause for u in ints)
+
+
+def test_a_nan_sample_loses_no_text_after_it(tiny_model_dir, shared_audio, caplog):
+    """With reuse_features (the default) the running level became NaN for good: every
+    character after one bad sample was lost until reset(). It is silence now, once warned."""
+    from engine.audio import load_audio
+    from engine.model import LoadOptions, load_model
+    from engine.transcribe import Transcriber
+
+    transcriber = Transcriber(load_model(tiny_model_dir, LoadOptions(precision="fp32")))
+    audio = load_audio(shared_audio / "aishell1_BAC009S0724W0121.wav")
+    zeroed, poisoned = audio.copy(), audio.copy()
+    zeroed[SR], poisoned[SR] = 0.0, np.nan
+    stream = StreamingTranscriber(transcriber)
+    assert stream._front is not None  # the cached front end is what the NaN poisoned
+    blocks = [1600] * (len(audio) // 1600 + 1)
+    clean = [c for u in run_stream(stream, zeroed, blocks) for c in u.committed]
+    stream.reset()
+    with caplog.at_level("WARNING", logger="tingxie.audio"):
+        got = [c for u in run_stream(stream, poisoned, blocks) for c in u.committed]
+    assert key(got) == key(clean) and any(c.start > 2.0 for c in got)
+    warnings = [r.getMessage() for r in caplog.records if "not a number" in r.getMessage()]
+    assert len(warnings) == 1 and "samples: a sample at 1.00 s" in warnings[0]

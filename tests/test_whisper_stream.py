@@ -271,3 +271,23 @@ def test_a_space_between_latin_words_survives_a_buffer_cut_between_them():
         decoder = _Worded(words)
         live, final = _run(WhisperStreamer(decoder, OPTIONS), _audio(t + 1.0, [(0.0, t)]), block)
         assert _written(c for u in live + final for c in u.committed) == expected, block
+
+
+def test_int16_and_a_nan_push_as_their_float_samples():
+    """int16 blocks (a microphone's) were cast unscaled: 9830 where 0.3 was, so the pauses were
+    found nowhere; a NaN reached the decoder. They stream as the float samples they stand for."""
+    speech = [(0.0, 1.5), (2.5, 4.0)]
+    audio = _audio(4.5, speech)
+    decoder = _Scripted(speech)
+    expected = _run(WhisperStreamer(decoder, OPTIONS), audio)
+    as_int16 = np.round(audio * 32768).astype(np.int16)
+    decoder16 = _Scripted(speech)
+    assert _run(WhisperStreamer(decoder16, OPTIONS), as_int16) == expected
+    assert decoder16.seconds == decoder.seconds
+    with_nan = audio.copy()
+    with_nan[int(3.0 * SR)] = np.nan
+    scripted, seen = _Scripted(speech), []
+    decode = scripted.decode
+    scripted.decode = lambda samples, *a, **k: seen.append(samples) or decode(samples, *a, **k)
+    _run(WhisperStreamer(scripted, OPTIONS), with_nan)
+    assert seen and all(np.isfinite(s).all() for s in seen)
