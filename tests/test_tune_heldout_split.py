@@ -8,13 +8,14 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
+import test_train
 
 from engine.testmodels import build_model
 from engine.tune import loop
-from engine.tune.config import TuneConfig
 from engine.tune.events import (
     CheckpointSaved,
     Evaluated,
@@ -40,26 +41,8 @@ def corpus(tmp_path_factory) -> tuple[Path, Path]:
     return model, tone_corpus(root / "data", 40, char_seconds=0.1, seed=0)
 
 
-def _config(corpus, out: Path, **overrides) -> TuneConfig:
-    model, manifest = corpus
-    settings = dict(
-        model=str(model),
-        data=str(manifest),
-        output_dir=str(out),
-        method="full",
-        steps=4,
-        learning_rate=3e-3,
-        batch_seconds=2.0,
-        micro_batch_seconds=1.0,
-        min_seconds=0.1,
-        heldout_fraction=0.25,
-        eval_every=1,
-        mask_time_prob=0.0,
-        precision="fp32",
-        device="cpu",
-    )
-    settings.update(overrides)
-    return TuneConfig(**settings)
+# test_train's job, each step evaluated, 10 rows held out of the 40
+_config = partial(test_train._config, steps=4, heldout_fraction=0.25, eval_every=1)
 
 
 Script = dict[int, Callable[[int], bool]]

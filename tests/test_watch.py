@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -463,6 +464,18 @@ def test_watch_transcribes_files_written_while_it_runs(tiny_model_dir, tmp_path)
     assert (out / "meeting" / "call.json").stat().st_mtime_ns == written
 
 
+def _held(lock: Path) -> bool:
+    """Whether another holder has `lock` (a watch state's lock file) locked now."""
+    import fcntl
+
+    with open(lock, "a+b") as other:
+        try:
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
+
+
 def _done_keys(state: Path) -> list[str]:
     """The files a watch state file remembers as finished."""
     folders = json.loads(state.read_text(encoding="utf-8"))["folders"].values()
@@ -521,7 +534,6 @@ def test_two_processes_finishing_files_into_one_state_file_keep_all_of_them(tmp_
 def test_finishing_a_file_holds_the_state_lock_from_its_read_to_its_write(tmp_path, monkeypatch):
     """What another process's watch meets while this one finishes a file: the state's lock
     held from reading the state to writing it, let go after."""
-    import fcntl
 
     _recordings(tmp_path / "in", "a.wav")
     (tmp_path / "out").mkdir()
@@ -529,13 +541,7 @@ def test_finishing_a_file_holds_the_state_lock_from_its_read_to_its_write(tmp_pa
     watch = FolderWatch(spec.folder, spec.state_file, WatchOptions(settle_seconds=0))
     lock = spec.state_file.with_name(STATE_FILE + ".lock")
 
-    def locked() -> bool:
-        with open(lock, "a+b") as other:
-            try:
-                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            return False
+    locked = partial(_held, lock)
 
     seen = []
     refresh, save = FolderWatch._refresh, FolderWatch._save
@@ -636,20 +642,13 @@ def test_two_watches_into_one_folder_choose_apart_names_before_either_writes(tmp
 def test_a_damaged_state_is_rebuilt_under_the_state_lock(tmp_path, monkeypatch):
     """A damaged state was moved aside and rebuilt without the lock: another watch's state
     written meanwhile was moved aside as the damaged one, or written over."""
-    import fcntl
 
     _recordings(tmp_path, "a.wav")
     spec = WatchSpec(str(tmp_path))
     spec.state_file.write_text("{damaged", encoding="utf-8")
     lock = spec.state_file.with_name(STATE_FILE + ".lock")
 
-    def locked() -> bool:
-        with open(lock, "a+b") as other:
-            try:
-                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            return False
+    locked = partial(_held, lock)
 
     seen = []
     keep, save = FolderWatch._keep, FolderWatch._save
