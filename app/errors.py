@@ -168,6 +168,10 @@ ZH: dict[str, str] = {
         "再以 OUT 微调；或在确认来源可信时在任务配置中设 allow_pickle: true"
         "（或 --set allow_pickle=true）"
     ),
+    "tune.nothing_to_resume": (
+        "output_dir {path}：没有可继续的训练：{checkpoints} 中没有检查点；请检查 output_dir，"
+        "或不加 --resume 运行，从头开始这个任务"
+    ),
     "tune.checkpoints_unreadable": (
         "{path}：其中没有可读取的检查点，无法继续训练：{damaged}；这些文件被截断了"
         "（断电、磁盘已满或复制中途停止），或不是听写写入的；"

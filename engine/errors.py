@@ -184,6 +184,10 @@ MESSAGES: dict[str, str] = {
         "tune from OUT, or, if you trust where the folder came from, set allow_pickle: true in "
         "the job's config (or --set allow_pickle=true)"
     ),
+    "tune.nothing_to_resume": (
+        "output_dir {path}: nothing to resume: no checkpoint in {checkpoints}; check output_dir, "
+        "or run without --resume to start the job afresh"
+    ),
     "tune.checkpoints_unreadable": (
         "{path}: no checkpoint there can be read to resume from: {damaged}; such files were cut "
         "short (a power cut, a full disk, a copy stopped midway) or not written by Tingxie; "

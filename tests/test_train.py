@@ -358,11 +358,17 @@ def test_a_time_limited_job_resumes_with_the_time_it_had_left(corpus, tmp_path,
 
 def test_an_estimate_counts_the_steps_that_fit_a_time_limit(corpus, tmp_path):
     from engine.tune.estimate import estimate
+    from engine.tune.events import steps_due
 
-    e = estimate(_config(corpus, tmp_path, steps=100_000, eval_every=5, max_minutes=0.5))
+    config = _config(corpus, tmp_path, steps=100_000, eval_every=5, save_every=7, max_minutes=0.5)
+    e = estimate(config)
     assert 0 < e.steps < 100_000
     assert e.evaluations == 2 + (e.steps - 1) // 5
-    assert 30.0 - e.seconds_per_step - 2 * e.eval_seconds < e.total_seconds <= 30.0
+    # the checkpoints and the finish are measured and counted too (before: left out)
+    assert e.save_seconds > 0 and e.saves == steps_due(1, e.steps, 7)
+    assert e.finish_seconds > e.eval_seconds > 0  # the model's write and a held-out pass
+    one_more = e.seconds_per_step + e.eval_seconds + e.save_seconds
+    assert 30.0 - one_more < e.total_seconds <= 30.0
 
 
 def test_a_time_limit_must_be_positive(corpus, tmp_path):
@@ -414,11 +420,12 @@ def test_a_folder_holding_other_files_is_refused_before_anything_is_written(corp
     (project / "cache" / "my-notes.txt").write_text("mine", encoding="utf-8")
     before = sorted(p.relative_to(project) for p in project.rglob("*"))
     config = _config(corpus, project, model=str(project / "model"), steps=1)
-    for resume in (False, True):
-        (failed,) = run_job(config, resume=resume)
-        assert isinstance(failed, JobFailed)
-        assert f"output_dir {project} already holds cache, model" in failed.message
-        assert "choose an empty or new folder" in failed.message
+    (failed,) = run_job(config)
+    assert isinstance(failed, JobFailed)
+    assert f"output_dir {project} already holds cache, model" in failed.message
+    assert "choose an empty or new folder" in failed.message
+    (failed,) = run_job(config, resume=True)  # no checkpoints/: nothing to resume, said first
+    assert isinstance(failed, JobFailed) and failed.code == "tune.nothing_to_resume"
     assert sorted(p.relative_to(project) for p in project.rglob("*")) == before
 
 

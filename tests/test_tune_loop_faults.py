@@ -400,3 +400,56 @@ def test_the_heldout_cer_is_measured_as_transcription_runs_the_model(tmp_path, k
         before = next(e for e in events if isinstance(e, Evaluated) and e.step == 0)
         measured.append((before.result, before.samples))
     assert measured[0] == measured[1]
+
+
+# ---- resume with nothing to resume --------------------------------------------------------------
+
+
+def test_resume_without_a_checkpoint_is_refused_before_any_work(corpus, tmp_path, monkeypatch):
+    """Before: `tune --resume` into an output_dir without checkpoints (a mistyped path) started
+    a new job from step 0, minutes of work the user did not ask for. Now it is refused, naming
+    the folder, before the model loads or the folder is made."""
+    loaded = []
+    monkeypatch.setattr(Job, "_load_base", lambda self: loaded.append(self) or 1 / 0)
+    out = tmp_path / "typo"
+    events = list(run_job(_config(corpus, out), resume=True))
+    assert len(events) == 1 and events[0].code == "tune.nothing_to_resume", events
+    assert str(out) in events[0].message and "without --resume" in events[0].message
+    assert not loaded and not out.exists()
+    (out / "checkpoints").mkdir(parents=True)  # a job that stopped before its first checkpoint
+    events = list(run_job(_config(corpus, out), resume=True))
+    assert len(events) == 1 and events[0].code == "tune.nothing_to_resume", events
+    assert not loaded
+
+
+# ---- the time a running job has left ----------------------------------------------------------
+
+
+def test_the_time_left_counts_evaluations_checkpoints_and_the_finish(corpus, tmp_path,
+                                                                   monkeypatch):  # fmt: skip
+    """Before: StepProgress.eta_seconds was the steps' time alone, 0 s at the last step while
+    its evaluation, its checkpoint and the finish were still to run (57 s in a small job).
+    On a fake clock: 10 s a step, 3 s an evaluation, 1 s a checkpoint."""
+    from engine.tune import loop
+
+    clock = [0.0]
+    monkeypatch.setattr(loop, "_now", lambda: clock[0])
+
+    def taking(seconds: float, work):
+        def timed(self, *args):
+            clock[0] += seconds
+            return work(self, *args)
+
+        return timed
+
+    monkeypatch.setattr(Job, "_train_step", taking(10.0, Job._train_step))
+    monkeypatch.setattr(Job, "_measure", taking(3.0, Job._measure))
+    monkeypatch.setattr(Job, "_rotate", taking(1.0, Job._rotate))
+    config = _config(corpus, tmp_path / "o", eval_every=2, save_every=3)
+    progress = [e for e in run_job(config) if isinstance(e, StepProgress)]
+    assert [e.step for e in progress] == [1, 2, 3, 4]
+    # step 1: steps 2-4 (30 s), evaluations at 2 and 4 and the finish's pass (9 s); no
+    # checkpoint timed yet
+    assert progress[0].eta_seconds == pytest.approx(39.0)
+    # the last step: its evaluation and the finish's pass, its checkpoint and the model's write
+    assert progress[-1].eta_seconds == pytest.approx(2 * 3.0 + 2 * 1.0)

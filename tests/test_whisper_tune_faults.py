@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -267,3 +268,57 @@ def test_no_readable_whisper_checkpoint_names_each_file_and_the_way_out(whisper_
     assert str(last / "trainable.safetensors") in failed.message
     assert str(first / "optimizer.pt") in failed.message and "afresh" in failed.message
     assert checkpoint_dirs(tmp_path / "o" / "checkpoints") == [first, last]  # left as they were
+
+
+# ---- resume with nothing to resume; the card's held-out rows -----------------------------------
+
+
+@pytest.mark.slow
+def test_resuming_a_whisper_job_without_a_checkpoint_is_refused_before_any_work(
+    whisper_corpus, tmp_path
+):
+    """Before: refused only once the audio was decoded and the model loaded, and the mistyped
+    output_dir was made. Now refused first, as a CTC job is, naming the folder."""
+    out = tmp_path / "typo"
+    events = list(run_job(_config(whisper_corpus, out), resume=True))
+    assert len(events) == 1 and events[0].code == "tune.nothing_to_resume", events
+    assert str(out) in events[0].message and "without --resume" in events[0].message
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_whisper_card_says_which_rows_measured_its_cer(whisper_corpus, tmp_path):
+    """Before: its card gave no cer_rows, so it did not say the CER was measured on held-out
+    rows that chose nothing (a Whisper job measures once, at the end)."""
+    from engine.tune.export import read_card
+
+    out = tmp_path / "o"
+    events = list(run_job(_config(whisper_corpus, out, heldout_fraction=0.25)))
+    assert isinstance(events[-1], JobFinished), events[-1]
+    heldout = next(e for e in events if isinstance(e, JobStarted)).heldout_examples
+    card = read_card(out / "model")
+    assert heldout > 0 and card.cer_rows == heldout
+    assert f"on {heldout} rows not used to choose the checkpoint" in card.cer_line()
+
+
+@pytest.mark.slow
+def test_a_whisper_estimate_counts_its_checkpoints_and_fits_its_time_limit(
+    whisper_corpus, tmp_path
+):
+    """Before: no checkpoint or model write in its total, "cpu" whatever the job trained on,
+    and under a time limit one evaluation taken from the limit but two counted, so the total
+    passed it."""
+    from engine.tune.estimate import estimate
+    from engine.tune.events import steps_due
+    from engine.tune.whisper_job import runtime
+
+    config = _config(
+        whisper_corpus, tmp_path / "e", steps=100_000, save_every=50, heldout_fraction=0.25
+    )
+    measured = estimate(replace(config, max_minutes=0.5), steps=2)
+    assert measured.device == runtime(config.resolved())[0]
+    assert measured.measured_steps == 2 and measured.evaluations == 2
+    assert measured.save_seconds > 0 and measured.finish_seconds > 0
+    assert measured.saves == steps_due(1, measured.steps, 50)
+    assert 0 < measured.steps < 100_000 and measured.total_seconds <= 30.0
+    assert not (tmp_path / "e").exists()  # measured in a scratch folder

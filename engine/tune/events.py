@@ -45,10 +45,52 @@ class StepProgress:
     loss: float
     learning_rate: float
     samples_per_second: float
-    eta_seconds: float
+    eta_seconds: float  # until the job ends: steps, evaluations, checkpoints, finish
     epoch: int
     examples: int = 0  # utterances in this step (all processes)
     seconds: float = 0.0  # wall time of this step
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseSeconds:
+    """Measured seconds of one of each of a running job's phases (0: not measured yet), from
+    which `seconds_left` reckons the time until it ends."""
+
+    step: float  # one optimizer step
+    evaluation: float = 0.0  # one held-out pass (0 without held-out rows)
+    save: float = 0.0  # one checkpoint written; the tuned model's write is reckoned as one
+
+
+def steps_due(first: int, last: int, every: int | None) -> int:
+    """How many of the steps first..last run something done every `every` steps and after the
+    last step (evaluations, checkpoints): the multiples of `every`, and `last`. None: never.
+
+    >>> steps_due(3, 8, 3)  # after steps 3, 6 and 8
+    3
+    """
+    if every is None or first > last:
+        return 0
+    if every == 0:
+        return 1
+    return last // every - (first - 1) // every + (last % every != 0)
+
+
+def seconds_left(
+    step: int, to_go: int, seconds: PhaseSeconds, eval_every: int | None, save_every: int
+) -> float:
+    """Seconds until a job that has just run `step`, with `to_go` steps after it, ends: those
+    steps, the evaluations and checkpoints still due (this step's too: they follow its
+    progress), and the finish: a held-out pass (the calibration refit, or a Whisper job's
+    measurement) and the tuned model's write. `eval_every` None: no evaluation while training.
+    Checkpoints a new best step adds between `save_every` ones are not counted.
+
+    >>> seconds_left(8, 0, PhaseSeconds(step=10, evaluation=2, save=1), 3, 4)  # 8's, finish
+    6.0
+    """
+    last = step + to_go
+    evaluations = steps_due(step, last, eval_every) + 1  # the finish's pass
+    saves = steps_due(step, last, save_every) + 1  # the tuned model
+    return float(to_go * seconds.step + evaluations * seconds.evaluation + saves * seconds.save)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +186,9 @@ _JSON = (str, int, float, bool, type(None))  # what travels as itself through en
 @dataclass(frozen=True, slots=True)
 class Estimate:
     """What a job will cost on this machine, measured by running its setup and a few steps
-    (`engine.tune.estimate.estimate`), not guessed."""
+    (`engine.tune.estimate.estimate`), not guessed: `total_seconds` covers the set-up, the
+    steps, the held-out evaluations, the checkpoints and the finish (the tuned model written
+    and its calibration refitted)."""
 
     setup_seconds: float  # loading the model, decoding the audio, caching encoder features
     seconds_per_step: float  # median of the measured steps after the first
@@ -155,6 +199,11 @@ class Estimate:
     device_memory_bytes: int  # peak CUDA memory (0 on CPU)
     device: str
     measured_steps: int
+    save_seconds: float = 0.0  # one checkpoint written
+    saves: int = 0  # checkpoints the job will write (every save_every steps, and the last)
+    # after the last step: the tuned model's write and the calibration refit's held-out pass
+    # (reckoned as one evaluation)
+    finish_seconds: float = 0.0
 
     @property
     def total_seconds(self) -> float:
@@ -162,6 +211,8 @@ class Estimate:
             self.setup_seconds
             + self.steps * self.seconds_per_step
             + self.evaluations * self.eval_seconds
+            + self.saves * self.save_seconds
+            + self.finish_seconds
         )
 
 

@@ -66,7 +66,9 @@ from .events import (
     JobFinished,
     JobResult,
     JobStarted,
+    PhaseSeconds,
     StepProgress,
+    seconds_left,
 )
 from .export import ModelCard, save_adapter, save_merged
 from .features import (
@@ -273,6 +275,8 @@ class Job:
         self._set_aside: list[CheckpointSetAside] = []
         self.clock = 0.0  # the job's seconds at the last step, as every process agrees
         self._claim = None  # the output_dir's lock file (`claim_output_dir`), held while it runs
+        # the last evaluation's and checkpoint's seconds, for the time left (`seconds_left`)
+        self.phases = PhaseSeconds(step=0.0)
 
     # ---- setup -------------------------------------------------------------------------
 
@@ -586,7 +590,10 @@ class Job:
         """The held-out evaluation, measured by the main process and shared: the best
         checkpoint is then the same on every process (machines whose arithmetic differs could
         decode a row apart, and one process would save a checkpoint the others never reach)."""
-        return self._gathered(self._measure() if self.acc.is_main_process else None)[0]
+        started = _now()
+        event = self._gathered(self._measure() if self.acc.is_main_process else None)[0]
+        self.phases = replace(self.phases, evaluation=_now() - started)
+        return event
 
     def _measure(self) -> Evaluated:
         refs = self.data.heldout_texts
@@ -638,7 +645,7 @@ class Job:
         return checkpoint_dirs(self.ckpt_root)
 
     def _save_checkpoint(self, best: bool) -> CheckpointSaved:
-        acc, step = self.acc, self.state.step
+        acc, step, started = self.acc, self.state.step, _now()
         final = self.ckpt_root / f"step-{step:07d}"
         tmp = self.ckpt_root / f".tmp-step-{step:07d}"
         # every process's random state, written by the main process as all the rest: the
@@ -678,6 +685,7 @@ class Job:
             _sync(self.ckpt_root)  # the new one is there before _rotate removes older ones
             self._rotate()
         acc.wait_for_everyone()
+        self.phases = replace(self.phases, save=_now() - started)
         return CheckpointSaved(step, final, best)
 
     def _disk_full(self, what: str, error: OSError) -> CheckpointError:
@@ -755,9 +763,12 @@ class Job:
         cfg = self.cfg
         fixed_mmap_threshold()
         self._setup_runtime()
+        # before the folder is claimed (made, when new): a mistyped output_dir stays unmade
+        resumed = self._resumed_from() if self.resume else None
+        if self.resume and resumed is None:
+            raise JobError("tune.nothing_to_resume", path=self.out, checkpoints=self.ckpt_root)
         with self.acc.main_process_first():  # the others then find the folder claimed
             self._claim = claim_output_dir(self.out, self.resume, lock=self.acc.is_main_process)
-        resumed = self._resumed_from() if self.resume else None
         _seed_everything(cfg.seed)
         model, processor = self._load_base()
         self.data = self._prepare_data(model, processor)
@@ -801,9 +812,10 @@ class Job:
         self.state.settings = settings
 
     def _resumed_from(self) -> Path | None:
-        """The checkpoint a resumed run continues from: the last in output_dir, the same on
-        every process. Processes that see different ones (machines whose output_dir is no shared
-        folder) would train from different steps: all stop, saying so."""
+        """The checkpoint a resumed run continues from: the last in output_dir (None: there is
+        none, and the run is refused), the same on every process. Processes that see different
+        ones (machines whose output_dir is no shared folder) would train from different steps:
+        all stop, saying so."""
         existing = self._checkpoint_dirs()
         last = existing[-1] if existing else None
         self._same_on_every_process(last)
@@ -924,7 +936,13 @@ class Job:
                 loss=loss,
                 learning_rate=self.scheduler.get_last_lr()[0],
                 samples_per_second=step.examples / elapsed,
-                eta_seconds=step_time * to_go,
+                eta_seconds=seconds_left(
+                    s.step,
+                    to_go,
+                    replace(self.phases, step=step_time),
+                    cfg.eval_every,
+                    cfg.save_every,
+                ),
                 epoch=s.epoch,
                 examples=step.examples,
                 seconds=elapsed,
@@ -972,10 +990,32 @@ class Job:
         if s.best_cer is not None and s.best_step != s.step and best_dir.is_dir():
             self._load_weights(best_dir)
         saved_step = s.best_step if s.best_cer is not None else s.step
-        model = self._inner()
-        data = self.data
+        card = self._card(saved_step)
+        fingerprint = _fingerprint(self._inner())
+        adapter_dir = None
+        if self.acc.is_main_process:
+            adapter_dir = self._write_model(card)
+            replace(card, calibration=self._calibrate(self.out / "model")).write(self.out / "model")
+            shutil.rmtree(self.out / _CACHE, ignore_errors=True)  # rebuilt if a job reuses out
+        self.acc.wait_for_everyone()
+        return JobFinished(
+            JobResult(
+                model_dir=self.out / "model",
+                adapter_dir=adapter_dir if cfg.method == "lora" else None,
+                cer_before=s.cer_before,
+                cer_after=card.cer_after,
+                best_step=saved_step,
+                steps=s.step,
+                fingerprint=fingerprint,
+                selection_rows=card.selection_rows,
+            )
+        )
+
+    def _card(self, saved_step: int) -> ModelCard:
+        """The tuned model's card, of `saved_step` (its calibration is added once refitted)."""
+        cfg, s, data = self.cfg, self.state, self.data
         report, selection = heldout_shares(len(data.heldout), s.split_heldout)
-        card = ModelCard(
+        return ModelCard(
             base_model=cfg.model,
             method=cfg.method,
             steps=s.step,
@@ -990,30 +1030,18 @@ class Job:
             cer_rows=len(report),
             selection_rows=len(selection),
         )
-        fingerprint = _fingerprint(model)
-        adapter_dir = None
-        if self.acc.is_main_process:
-            try:
-                if cfg.method == "lora":
-                    adapter_dir = save_adapter(model, self.processor, self.out / "adapter", card)
-                save_merged(model, self.processor, self.out / "model", card, data.lm_text)
-            except OSError as e:
-                raise self._disk_full("the tuned model", e) from e
-            replace(card, calibration=self._calibrate(self.out / "model")).write(self.out / "model")
-            shutil.rmtree(self.out / _CACHE, ignore_errors=True)  # rebuilt if a job reuses out
-        self.acc.wait_for_everyone()
-        return JobFinished(
-            JobResult(
-                model_dir=self.out / "model",
-                adapter_dir=adapter_dir if cfg.method == "lora" else None,
-                cer_before=s.cer_before,
-                cer_after=card.cer_after,
-                best_step=saved_step,
-                steps=s.step,
-                fingerprint=fingerprint,
-                selection_rows=len(selection),
-            )
-        )
+
+    def _write_model(self, card: ModelCard) -> Path | None:
+        """Write the tuned model (and a LoRA job's adapter, whose folder is returned) to
+        output_dir, as the model being tuned is now; the estimate times it too."""
+        model, adapter_dir = self._inner(), None
+        try:
+            if self.cfg.method == "lora":
+                adapter_dir = save_adapter(model, self.processor, self.out / "adapter", card)
+            save_merged(model, self.processor, self.out / "model", card, self.data.lm_text)
+        except OSError as e:
+            raise self._disk_full("the tuned model", e) from e
+        return adapter_dir
 
 
 def _fingerprint(model: torch.nn.Module) -> str:

@@ -45,7 +45,9 @@ from .events import (
     JobFinished,
     JobResult,
     JobStarted,
+    PhaseSeconds,
     StepProgress,
+    seconds_left,
 )
 from .export import ModelCard, read_card
 from .jobs import (
@@ -293,6 +295,8 @@ def run_whisper_job(
     # from its last checkpoint, the job writes it again and finishes.
     if read_card(out / "model") is not None:
         raise ValueError(f"{out} already holds a tuned model; choose another output_dir")
+    if resume and not checkpoint_dirs(out / "checkpoints"):  # before the folder is made
+        raise JobError("tune.nothing_to_resume", path=out, checkpoints=out / "checkpoints")
     held = claim_output_dir(out, resume)
     try:
         yield from _run_claimed(config, cancel, resume)
@@ -311,9 +315,8 @@ def _run_claimed(config: TuneConfig, cancel: threading.Event, resume: bool) -> I
     prepared, examples, seconds = setup.prepared, setup.examples, setup.seconds
     train, heldout, base = prepared.train, prepared.heldout, setup.base
     settings = _settings(config, train)
-    existing = checkpoint_dirs(out / "checkpoints")
-    if resume and existing:  # refused before the model loads, naming what changed
-        check_resumable(existing[-1], settings)
+    if resume:  # refused before the model loads, naming what changed
+        check_resumable(checkpoint_dirs(out / "checkpoints")[-1], settings)
     checkpoints = WhisperCheckpoints(
         out / "checkpoints",
         every=config.save_every,
@@ -323,7 +326,7 @@ def _run_claimed(config: TuneConfig, cancel: threading.Event, resume: bool) -> I
     limit = None if config.max_minutes is None else config.max_minutes * 60
     earlier = 0.0  # seconds the job trained in earlier runs (when resumed)
 
-    def seconds_left() -> float:
+    def limit_left() -> float:
         return limit - (earlier + time.monotonic() - began)
 
     steps = tune_whisper_lora(
@@ -331,7 +334,7 @@ def _run_claimed(config: TuneConfig, cancel: threading.Event, resume: bool) -> I
         examples,
         out,
         setup.options,
-        seconds_left=None if limit is None else seconds_left,
+        seconds_left=None if limit is None else limit_left,
         checkpoints=checkpoints,
         stop=cancel.is_set,
         resume=resume,
@@ -368,9 +371,12 @@ def _run_claimed(config: TuneConfig, cancel: threading.Event, resume: bool) -> I
         return
     key = _heldout_key(base, heldout, config)
     before = _measured_before(out, key) if resume else None
+    phases = PhaseSeconds(step=0.0)  # for the time left (`seconds_left`)
     if heldout and before is None:
         try:
+            started = time.monotonic()
             measured = heldout_cer(base, heldout, config, stop=cancel.is_set)
+            phases = replace(phases, evaluation=time.monotonic() - started)
         except _Stopped:  # nothing measured is kept: a resume measures the base whole
             yield cancelled()
             return
@@ -380,12 +386,15 @@ def _run_claimed(config: TuneConfig, cancel: threading.Event, resume: bool) -> I
         yield measured
     after = None
     done = ready.resumed_step
+    asked = time.monotonic()
     for step in steps:
-        if isinstance(step, WhisperSaved):
+        if isinstance(step, WhisperSaved):  # written since its step was reported
+            phases = replace(phases, save=time.monotonic() - asked)
             if step.stopped:
                 yield JobCancelled(step.step, step.folder)
                 return
             yield CheckpointSaved(step.step, step.folder, best=False)
+            asked = time.monotonic()
             continue
         done = step.step
         yield StepProgress(
@@ -394,11 +403,18 @@ def _run_claimed(config: TuneConfig, cancel: threading.Event, resume: bool) -> I
             loss=step.loss,
             learning_rate=step.learning_rate,
             samples_per_second=step.examples / max(step.seconds, 1e-9),
-            eta_seconds=step.seconds * (step.total_steps - step.step),
+            eta_seconds=seconds_left(
+                step.step,
+                step.total_steps - step.step,
+                replace(phases, step=step.seconds),
+                None,
+                config.save_every,
+            ),
             epoch=step.step * _BATCH // len(examples),
             examples=step.examples,
             seconds=step.seconds,
         )
+        asked = time.monotonic()
     if heldout:
         (out / "model" / CALIBRATION_FILE).unlink(missing_ok=True)  # the rows are scored raw
         rows = heldout_rows(out / "model", heldout, config)
@@ -419,6 +435,7 @@ def _run_claimed(config: TuneConfig, cancel: threading.Event, resume: bool) -> I
         data=config.data,
         normalization=tuple(describe(prepared.normalize)),
         family="whisper",
+        cer_rows=len(heldout) if heldout else None,  # measured once, at the end
     )
     replace(card, calibration=calibration).write(out / "model")
     card.write(out / "adapter")
