@@ -234,13 +234,15 @@ def test_durations_are_in_the_ui_languages_units(language):
     from app.tune.how import estimate_text
     from engine.tune.events import Estimate
 
-    estimate = Estimate(45, 0.5, 2.0, 300, 3, 6_000_000_000, 0, "cpu", 5)
+    estimate = Estimate(45, 0.5, 2.0, 300, 3, 6_000_000_000, 0, "cpu", 5, 1.5, 4, 70)
     language("zh")
     assert tr("review.progress", count=12, time=format_duration(185)) == (
         "剩余 12 处存疑 · 约需 3 分 05 秒"
     )
     assert [format_duration(s) for s in (45, 185, 3720)] == ["45 秒", "3 分 05 秒", "1 小时 02 分"]
-    assert estimate_text(estimate).startswith("在 cpu 上约需 3 分 21 秒：准备 45 秒，每步 0.50 秒")
+    assert estimate_text(estimate).startswith("在 cpu 上约需 4 分 37 秒：准备 45 秒，每步 0.50 秒")
+    # the parts add up to the total: the checkpoints and the finish are said too
+    assert "4 个检查点 × 1.5 秒，收尾 1 分 10 秒" in estimate_text(estimate)
     assert not LATIN_UNIT.search(estimate_text(estimate))
     language("en")
     assert [format_duration(s) for s in (45, 185, 3720)] == ["45 s", "3 min 05 s", "1 h 02 min"]

@@ -1,5 +1,5 @@
 """The tuned model's held-out CER before → after is measured on rows that did not choose its
-checkpoint (engine.tune.loop.heldout_shares): a 2-layer random model trains for real, and its
+checkpoint (engine.tune.data.heldout_shares): a 2-layer random model trains for real, and its
 held-out decoding is scripted (`scripted`) so that which step each share prefers is known."""
 
 from __future__ import annotations

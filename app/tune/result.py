@@ -1,5 +1,5 @@
 """Step 5 of the Tune page, the result: held-out CER before and after (base and tuned model on the
-same held-out recordings, none of which chose the saved step: engine.tune.loop.heldout_shares),
+same held-out recordings, none of which chose the saved step: engine.tune.data.heldout_shares),
 one of those recordings as both models wrote it with the wrong characters marked, and the two
 things to do next: use the model, or export it."""
 

@@ -169,18 +169,20 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
     ),
     "tune.how.estimate": (
         "About {total} on {device}: setup {setup}, {per_step:.2f} s per step × {steps}, "
-        "{evaluations} evaluations × {eval:.1f} s (measured over {measured} steps); "
-        "peak memory {memory:.2f} GB.",
+        "{evaluations} evaluations × {eval:.1f} s, {saves} checkpoints × {save:.1f} s, "
+        "finishing {finish} (measured over {measured} steps); peak memory {memory:.2f} GB.",
         "在 {device} 上约需 {total}：准备 {setup}，每步 {per_step:.2f} 秒 × {steps} 步，"
-        "{evaluations} 次检验 × {eval:.1f} 秒（按 {measured} 步实测）；内存峰值 {memory:.2f} GB。",
+        "{evaluations} 次检验 × {eval:.1f} 秒，{saves} 个检查点 × {save:.1f} 秒，收尾 {finish}"
+        "（按 {measured} 步实测）；内存峰值 {memory:.2f} GB。",
     ),
     "tune.how.estimate_gpu": (
         "About {total} on {device}: setup {setup}, {per_step:.2f} s per step × {steps}, "
-        "{evaluations} evaluations × {eval:.1f} s (measured over {measured} steps); "
-        "peak memory {memory:.2f} GB, GPU memory {device_memory:.2f} GB.",
+        "{evaluations} evaluations × {eval:.1f} s, {saves} checkpoints × {save:.1f} s, "
+        "finishing {finish} (measured over {measured} steps); peak memory {memory:.2f} GB, "
+        "GPU memory {device_memory:.2f} GB.",
         "在 {device} 上约需 {total}：准备 {setup}，每步 {per_step:.2f} 秒 × {steps} 步，"
-        "{evaluations} 次检验 × {eval:.1f} 秒（按 {measured} 步实测）；"
-        "内存峰值 {memory:.2f} GB，显存 {device_memory:.2f} GB。",
+        "{evaluations} 次检验 × {eval:.1f} 秒，{saves} 个检查点 × {save:.1f} 秒，收尾 {finish}"
+        "（按 {measured} 步实测）；内存峰值 {memory:.2f} GB，显存 {device_memory:.2f} GB。",
     ),
     "tune.how.failed": ("The measurement failed: {message}", "测量失败：{message}"),
     "tune.how.one_job": (

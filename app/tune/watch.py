@@ -203,16 +203,18 @@ class WatchPanel(QWidget):
         event = self._started
         if event is None:
             return
-        cfg = event.config
+        cfg, chosen = event.config, event.selection_examples
         self.about.setText(
             tr(
-                "tune.watch.about",
+                "tune.watch.about_split" if chosen else "tune.watch.about",
                 method=cfg.method,
                 preset=cfg.preset,
                 steps=cfg.steps,
                 train=event.train_examples,
                 minutes=event.train_seconds / 60,
                 heldout=event.heldout_examples,
+                report=event.heldout_examples - chosen,
+                selection=chosen,
                 device=event.device,
                 precision=event.precision,
             )

@@ -36,6 +36,9 @@ class JobStarted:
     precision: str
     processes: int
     resumed_from_step: int
+    # of the held-out rows, those that choose the checkpoint (the rest measure the CER
+    # reported: engine.tune.data.heldout_shares); 0: none chooses
+    selection_examples: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +99,7 @@ def seconds_left(
 @dataclass(frozen=True, slots=True)
 class Evaluated:
     """Held-out CER after `step` optimizer steps (0 = the base model). `cer`, `result` and
-    `samples` are the report share's (engine.tune.loop.heldout_shares: every held-out row when
+    `samples` are the report share's (engine.tune.data.heldout_shares: every held-out row when
     they are too few to split), never used to choose a checkpoint; `selection_cer` is the
     share that chooses it (None: not split, no step is chosen)."""
 

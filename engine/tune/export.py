@@ -64,11 +64,11 @@ class ModelCard:
     # What became of the confidence calibration (engine.tune.evaluate.calibration_outcome);
     # empty where no calibration was attempted (an adapter, a card written before the fit).
     calibration: str = ""
-    # The held-out rows that measured cer_before and cer_after (engine.tune.loop.heldout_shares),
-    # and the others, that chose the saved step: 0 when none did (too few held out to split: the
-    # last step is saved). cer_rows is None in cards written without it: those of versions
-    # before the split, whose figures were measured on the rows that chose the step, and those
-    # of Whisper jobs (measured once, on the last step).
+    # The held-out rows that measured cer_before and cer_after (engine.tune.data.heldout_shares),
+    # and the others, that chose the saved step: 0 when none did (too few held out to split, or
+    # a Whisper job, measured once on its last step: the last step is saved). cer_rows is None
+    # in cards of versions before the split, whose figures were measured on the rows that
+    # chose the step.
     cer_rows: int | None = None
     selection_rows: int = 0
 

@@ -55,7 +55,14 @@ from .checkpoints import (
     set_aside,
 )
 from .config import TuneConfig
-from .data import Example, ValidationReport, load_dataset, load_example_audio
+from .data import (
+    MIN_SPLIT_ROWS,
+    Example,
+    ValidationReport,
+    heldout_shares,
+    load_dataset,
+    load_example_audio,
+)
 from .events import (
     CheckpointSaved,
     CheckpointSetAside,
@@ -112,11 +119,6 @@ _RESUME_SETTINGS = (
     "micro_batch_seconds", "mask_time_prob", "mask_time_length", "mask_feature_prob",
     "layerdrop", "seed", "heldout_fraction", "min_seconds", "max_seconds",
 )  # fmt: skip
-# The held-out rows are split in two (`heldout_shares`), one share choosing the checkpoint and
-# the other measuring the CER reported before → after, only from this many rows on: fewer leave
-# a share under 4 recordings, whose CER is too noisy to choose a step by. With fewer, no step is
-# chosen (the last one is kept) and every held-out row measures the reported CER.
-MIN_SPLIT_ROWS = 8
 
 
 @dataclass(slots=True)
@@ -213,19 +215,6 @@ def set_rng_state(state: dict) -> None:
         random.setstate((version, tuple(internal), gauss_next))
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"random state is malformed ({e})") from e
-
-
-def heldout_shares(rows: int, split: bool) -> tuple[range, range]:
-    """(report, selection): the indices of the held-out rows whose CER is reported (before →
-    after, the curves) and of those whose CER chooses the checkpoint. Split by position, even
-    rows report and odd rows choose: the same on every process and across resumes (a resumed
-    job has the same held-out rows, `check_resumable`). Not split, every row reports and none
-    chooses.
-
-    >>> heldout_shares(5, split=True)
-    (range(0, 5, 2), range(1, 5, 2))
-    """
-    return (range(0, rows, 2), range(1, rows, 2)) if split else (range(rows), range(0))
 
 
 def _evaluated(step: int, refs: Sequence[str], hyps: Sequence[str], split: bool) -> Evaluated:
@@ -866,6 +855,7 @@ class Job:
             precision=self.precision,
             processes=self.acc.num_processes,
             resumed_from_step=self.state.step,
+            selection_examples=len(heldout_shares(len(data.heldout), self.state.split_heldout)[1]),
         )
 
     def run(self) -> Iterator[JobEvent]:
