@@ -3,6 +3,8 @@ not choose the saved step (engine.tune.data.heldout_shares), in both languages."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from app import i18n
@@ -53,3 +55,24 @@ def test_the_watch_step_says_which_held_out_rows_measure_the_result(
         assert ("measure the result" in panel.about.text()) == (language == "en" and split > 0)
     finally:
         i18n.set_language("en")
+
+
+def test_a_result_from_a_card_of_before_the_split_does_not_claim_its_rows_chose_nothing(
+    qtbot, tmp_path
+):
+    """A card written before the held-out rows were split (cer_rows None) was measured on the
+    rows that chose the step; re-read, its result said none of them had."""
+    from app.tune.page import _saved_result
+    from app.tune.result import ResultPanel
+    from engine.tune.export import ModelCard
+    from engine.tune.jobs import JobFolder
+
+    job = JobFolder(tmp_path / "clinic")
+    old = ModelCard("m", "lora", 10, 8, 30.0, 8, 0.5, 0.25, "x")
+    new = replace(old, cer_rows=4, selection_rows=4)
+    panel = ResultPanel()
+    qtbot.addWidget(panel)
+    panel.show_result(_saved_result(job, old), [])
+    assert "may also have chosen" in panel.cer.text() and "none of which" not in panel.cer.text()
+    panel.show_result(_saved_result(job, new), [])
+    assert "none of which was used to choose that step" in panel.cer.text()

@@ -116,6 +116,7 @@ def _saved_result(job: JobFolder, card: ModelCard) -> JobResult:
         step,
         card.steps,
         selection_rows=card.selection_rows,
+        rows_unknown=card.cer_rows is None,
     )
 
 

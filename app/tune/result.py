@@ -89,7 +89,7 @@ class ResultPanel(QWidget):
             # No relative change from 0: any error at all is infinitely more.
             change = (r.cer_after - r.cer_before) / r.cer_before if r.cer_before else None
             text = tr(
-                "tune.result.cer",
+                "tune.result.cer_unknown_rows" if r.rows_unknown else "tune.result.cer",
                 before=100 * r.cer_before,
                 after=100 * r.cer_after,
                 relative="" if change is None else tr("tune.result.relative", change=100 * change),

@@ -145,6 +145,9 @@ class JobResult:
     # held-out rows whose CER chose best_step; 0: none did (too few held out to split, a
     # Whisper job), it is the last step
     selection_rows: int = 0
+    # read from a model card written before the held-out rows were split (ModelCard.cer_rows
+    # None): which rows measured the figures, and whether they chose the step, is not known
+    rows_unknown: bool = False
 
 
 @dataclass(frozen=True, slots=True)
