@@ -41,7 +41,8 @@ caches), every one with the same number of threads (the cores this process may u
   4 equal-length chunks, greedy CTC decoding of the kept frames.
 
 Every side times the whole path from the file to the text (audio decoding included) after a
-warm-up on 2 s. Prints each side's configuration, wall-clock and CPU-time figures, real-time
+warm-up on 2 s; its peak memory is its own process's (a first load's conversion of the weights
+to bf16 runs in a child process of its own, engine.convert, once a checkpoint). Prints each side's configuration, wall-clock and CPU-time figures, real-time
 factor, peak resident memory, throughput ratios against the pipeline at its defaults and against
 the best-configured peer (the fastest side that is not Tingxie), and the character agreement of
 each text with the first side's. Random weights sit near ties, so bf16 and int8 flip argmaxes:

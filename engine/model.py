@@ -16,7 +16,7 @@ import re
 import reprlib
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -954,6 +954,8 @@ def _torch_model(path: Path, device: torch.device, dtype: torch.dtype, attention
     language = adapter_language(path)
     converted = _converted_weights(path, dtype, language) if device.type == "cpu" else None
     found = converted is not None and _touch(converted / "model.safetensors")
+    if converted is not None and not found:
+        found = _convert_in_child(path, converted, dtype)
     folder = converted if found else path
     try:
         exact = None if language and not found else _load_exact(folder, dtype, attention)
@@ -963,7 +965,7 @@ def _torch_model(path: Path, device: torch.device, dtype: torch.dtype, attention
         damaged = weights if weights.is_file() else folder
         raise ModelLoadError("model.bad_weights", path=damaged, detail=e) from e
     if converted is not None and not found:
-        _keep_converted(model, converted)
+        keep_converted(model, converted)
     return model
 
 
@@ -1087,7 +1089,7 @@ def _converted_weights(path: Path, dtype: Any, language: str | None = None) -> P
 
 
 def _touch(weights: Path) -> bool:
-    """True when the converted weights are there, marked as just used (see _keep_converted)."""
+    """True when the converted weights are there, marked as just used (see keep_converted)."""
     try:
         os.utime(weights)
     except OSError:
@@ -1095,10 +1097,10 @@ def _touch(weights: Path) -> bool:
     return True
 
 
-def _keep_converted(model: Any, folder: Path) -> None:
+def keep_converted(model: Any, folder: Path) -> bool:
     """Save the loaded half-precision model into the cache (atomically), then drop the least
-    recently used conversions beyond the few kept. Best effort: a full or read-only disk
-    only costs the next load its speed."""
+    recently used conversions beyond the few kept; True when kept. Best effort: a full or
+    read-only disk only costs the next load its speed."""
     from .atomic import atomic_folder
 
     try:
@@ -1108,6 +1110,48 @@ def _keep_converted(model: Any, folder: Path) -> None:
         _drop_old_conversions(folder)
     except OSError as e:
         log.warning("%s: converted weights not kept (%s); the next load converts again", folder, e)
+        return False
+    return True
+
+
+def _convert_in_child(path: Path, folder: Path, dtype: Any) -> bool:
+    """Make `path`'s converted copy in `folder` in a child process (engine.convert says why);
+    True when it is there. A failure is logged, and the caller loads and converts in this
+    process as before (a damaged checkpoint then fails there with its own message)."""
+    from .children import module_command
+
+    dtype_name = str(dtype).removeprefix("torch.")
+    log.info("%s: converting the weights to %s once, into %s", path, dtype_name, folder)
+    try:
+        _run_child(module_command("engine.convert", str(path), str(folder), "--dtype", dtype_name))
+    except (OSError, RuntimeError) as e:
+        log.warning("%s: converting in a child process failed (%s); converting here", path, e)
+        return False
+    return _touch(folder / "model.safetensors")
+
+
+def _run_child(command: list[str], on_line: Callable[[str], None] | None = None) -> None:
+    """Run one of the engine's modules (engine.children) to its end, each line it prints handed
+    to `on_line`; RuntimeError with the end of what it printed when it fails."""
+    import subprocess
+    from collections import deque
+
+    tail: deque[str] = deque(maxlen=20)
+    with subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    ) as child:
+        for line in child.stdout or ():
+            tail.append(line.rstrip())
+            if on_line is not None:
+                on_line(line)
+    if child.returncode != 0:
+        said = " | ".join(x for x in tail if x)[-500:]
+        raise RuntimeError(said or f"exit status {child.returncode}")
 
 
 def _drop_old_conversions(keep: Path) -> None:
@@ -1158,9 +1202,6 @@ def _make_int8_copy(path: Path, folder: Path, tqdm_class: Any = None) -> bool:
     cannot take the caller down. A failure is logged and noted beside the folder, so that the
     next loads of the same checkpoint run it in fp32 without trying again until the exporting
     libraries change; a full or read-only disk costs only the speed."""
-    import subprocess
-    from collections import deque
-
     from .children import module_command
 
     if _touch(folder / "model.onnx"):
@@ -1179,25 +1220,14 @@ def _make_int8_copy(path: Path, folder: Path, tqdm_class: Any = None) -> bool:
     bar = None
     if tqdm_class is not None:
         bar = tqdm_class(total=len(_INT8_STAGES), unit="stage", desc="int8 copy")
-    tail: deque[str] = deque(maxlen=20)
+
+    def stage(line: str) -> None:
+        if bar is not None and line.strip() in _INT8_STAGES:
+            bar.update(1)
+
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
-        command = module_command("engine.export_onnx", str(path), str(folder), "--int8")
-        with subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-        ) as child:
-            for line in child.stdout or ():
-                tail.append(line.rstrip())
-                if bar is not None and line.strip() in _INT8_STAGES:
-                    bar.update(1)
-        if child.returncode != 0:
-            said = " | ".join(x for x in tail if x)[-500:]
-            raise RuntimeError(said or f"exit status {child.returncode}")
+        _run_child(module_command("engine.export_onnx", str(path), str(folder), "--int8"), stage)
     except (OSError, RuntimeError) as e:
         log.warning("%s: no int8 copy (%s); running it in fp32", path, e)
         with contextlib.suppress(OSError):

@@ -306,9 +306,14 @@ def test_a_large_fp32_checkpoint_run_in_bf16_is_converted_once_and_loaded_from_t
     tiny_model_dir, tmp_path, monkeypatch
 ):
     """The conversion (engine.model: large fp32 safetensors run in a half precision on a CPU)
-    is written on the first load, used by the next (same outputs), made again when the
-    checkpoint changes, skipped in fp32, and a cache that cannot be written costs nothing but
-    the conversion. The size threshold is lowered so the tiny model counts as large."""
+    is made on the first load in a child process (engine.convert), so that even the first load
+    maps the converted copy and never holds the fp32 weights here; the next load uses it
+    without a child (same outputs); a changed checkpoint is converted again; fp32 is not
+    converted; a cache that cannot be written costs nothing but the conversion, and a child
+    that fails leaves the conversion to this process. The size threshold is lowered so the
+    tiny model counts as large."""
+    import subprocess
+
     import numpy as np
 
     import engine.model as model_module
@@ -321,6 +326,10 @@ def test_a_large_fp32_checkpoint_run_in_bf16_is_converted_once_and_loaded_from_t
     source = tmp_path / "model"
     shutil.copytree(tiny_model_dir, source)
     loads = _spy_loads(monkeypatch)
+    children, real_popen = [], subprocess.Popen
+    monkeypatch.setattr(
+        subprocess, "Popen", lambda cmd, **kw: children.append(cmd) or real_popen(cmd, **kw)
+    )
     audio = np.random.default_rng(0).normal(scale=0.1, size=16_000).astype(np.float32)
 
     def logits(precision="bf16"):
@@ -329,15 +338,20 @@ def test_a_large_fp32_checkpoint_run_in_bf16_is_converted_once_and_loaded_from_t
 
     first, out1 = logits()
     (converted,) = cache.iterdir()
-    assert first.dtype == torch.bfloat16
+    assert first.dtype == torch.bfloat16 and first.path == source
     assert _stored_dtype(converted / "model.safetensors") == "BF16"
+    assert [c[c.index("engine.convert") :][:3] for c in children] == [
+        ["engine.convert", str(source), str(converted)]
+    ]
+    assert loads == [("exact", converted)]  # the source's fp32 weights never loaded here
     second, out2 = logits()
-    assert loads[-1][1] == converted and second.path == source
+    assert loads[-1] == ("exact", converted) and second.path == source and len(children) == 1
     assert np.array_equal(out1, out2)
 
     (source / "model.safetensors").write_bytes((source / "model.safetensors").read_bytes())
     logits()  # a changed checkpoint (new modification time) is converted again
-    assert len(list(cache.iterdir())) == 2 and loads[-1][1] == source
+    assert len(list(cache.iterdir())) == 2 and len(children) == 2
+    assert loads[-1][1] in set(cache.iterdir()) - {converted}
 
     logits("fp32")
     assert loads[-1][1] == source and len(list(cache.iterdir())) == 2
@@ -347,6 +361,14 @@ def test_a_large_fp32_checkpoint_run_in_bf16_is_converted_once_and_loaded_from_t
     monkeypatch.setenv("TINGXIE_WEIGHTS_CACHE", str(blocker / "weights"))
     m, _ = logits()
     assert m.dtype == torch.bfloat16 and loads[-1][1] == source
+
+    failing = tmp_path / "weights-2"
+    monkeypatch.setenv("TINGXIE_WEIGHTS_CACHE", str(failing))
+    monkeypatch.setattr("engine.children.module_command", lambda *a: [sys.executable, "-c", "1/0"])
+    m, _ = logits()  # the child fails: this process loads and converts as before
+    assert m.dtype == torch.bfloat16 and loads[-1][1] == source
+    (kept,) = failing.iterdir()
+    assert _stored_dtype(kept / "model.safetensors") == "BF16"
 
 
 def test_on_a_cpu_without_native_bf16_a_large_checkpoint_runs_on_an_int8_copy_made_once(
@@ -412,6 +434,7 @@ def test_on_a_cpu_without_native_bf16_a_large_checkpoint_runs_on_an_int8_copy_ma
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")  # where bf16 is native, bf16 as before
     if model_module.cpu_has_fast_bf16():
         assert load_model(source).runtime == "torch"
+        assert "engine.convert" in children.pop()  # its bf16 copy, made in a child
 
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     (source / "model.safetensors").write_bytes((source / "model.safetensors").read_bytes())
@@ -681,3 +704,23 @@ def test_a_load_on_another_thread_waits_for_the_imports_ahead(tiny_model_dir):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-1] == "True"
+
+
+def test_the_conversion_child_runs_in_the_bundle_too(tmp_path, monkeypatch):
+    """The bundled program has no `-m`: it dispatches engine.convert on its first argument, as
+    engine.children.module_command calls it there."""
+    import subprocess
+
+    from engine.children import module_command
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert module_command("engine.convert", "a")[1:] == ["engine.convert", "a"]
+    root = Path(__file__).resolve().parents[1]
+    program = root / "packaging" / "bundle" / "tingxie_app.py"
+    run = subprocess.run(
+        [sys.executable, str(program), "engine.convert", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0 and "python -m engine.convert" in run.stdout
