@@ -42,11 +42,12 @@ caches), every one with the same number of threads (the cores this process may u
 
 Every side times the whole path from the file to the text (audio decoding included) after a
 warm-up on 2 s; its peak memory is its own process's (a first load's conversion of the weights
-to bf16 runs in a child process of its own, engine.convert, once a checkpoint). Prints each side's configuration, wall-clock and CPU-time figures, real-time
-factor, peak resident memory, throughput ratios against the pipeline at its defaults and against
-the best-configured peer (the fastest side that is not Tingxie), and the character agreement of
-each text with the first side's. Random weights sit near ties, so bf16 and int8 flip argmaxes:
-agreement here measures plumbing, not accuracy.
+to bf16 runs in a child process of its own, engine.convert, once a checkpoint). Prints each
+side's configuration, wall-clock and CPU-time figures, real-time factor, peak resident memory,
+throughput ratios against the pipeline at its defaults and against the best-configured peer
+(the fastest side that is not Tingxie), and the character agreement of each text with the first
+side's. Random weights sit near ties, so bf16 and int8 flip argmaxes: agreement here measures
+plumbing, not accuracy.
 
 With --device cuda the pipeline and Tingxie sides run on the GPU: the pipeline at its defaults
 (fp32, batch 1) and at its best (the precision Tingxie picks there, bf16 on recent GPUs, batch
@@ -597,7 +598,11 @@ def report(results: list[dict]) -> None:
     if len(first.get("rounds", ())) > 1:
         for r in results:
             walls = ", ".join(f"{x:.1f}" for x in r["rounds"])
-            print(f"{r['side']}: wall s per round {walls}; the table shows the median")
+            peaks = ", ".join(f"{x:.0f}" for x in r["round_peaks"])
+            print(
+                f"{r['side']}: wall s per round {walls}; the table shows the median; "
+                f"peak MB per round {peaks}; the table shows the highest"
+            )
     for r in results:
         if "chunk_agreement" in r:
             print(
@@ -767,6 +772,7 @@ def median_of(runs: Sequence[dict]) -> dict:
         merged[key] = statistics.median(r[key] for r in runs)
     merged["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
     merged["rounds"] = [r["seconds"] for r in runs]
+    merged["round_peaks"] = [r["peak_rss_mb"] for r in runs]
     return merged
 
 
