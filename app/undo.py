@@ -81,12 +81,11 @@ def push_each(
 
 
 def undo_to(stack: QUndoStack, index: int, session: EditSession, on_saved: Saved) -> None:
-    """Undo `stack` back to `index` and save once. The edits undone leave the session's history,
-    as if never made, and the store's is as it was at `index` when that was a decision (after
-    which no edit is held beyond the head); their commands can still redo them."""
+    """Undo `stack` back to `index` and save once. The history is left as one undo a command
+    leaves it: the edits undone stay in it beyond the head (History… lists them and can revert
+    to them), and their commands can redo them."""
     with _one_save(session, on_saved):
         stack.setIndex(index)
-        session.ops = session.ops[: session.head]
 
 
 class _Worded(QUndoCommand):

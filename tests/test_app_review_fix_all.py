@@ -13,7 +13,7 @@ import pytest
 import test_app_window
 from app_fakes import FakePlayer
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QInputDialog
 
 from app.i18n import language, set_language, tr
 from app.review.page import KEYS, ReviewPanel
@@ -182,7 +182,8 @@ def test_right_after_the_changes_the_offer_takes_them_all_back(qtbot, panel: Rev
     combo = QKeySequence(KEYS["fix_all"])[0]
     qtbot.keyClick(panel.fix_edit, combo.key(), combo.keyboardModifiers())
     assert texts(panel) == ["我们去公园", "公圆里人很多", "明天还去公圆吗"]
-    assert panel.store.chain(tid) == before
+    ops, head = panel.store.chain(tid)  # the places stay in History…, undone, as Undo leaves them
+    assert (ops[:1], head) == before and [op.kind for op in ops] == ["fix", "replace", "replace"]
     assert panel.store.segments(tid) == panel.session.segments
     assert panel.status.text() == tr("review.undone_all", count=2, old="公圆", text="公园")
     assert not panel.fix_all_button.isVisible() and not panel.fix_all_action.isEnabled()
@@ -190,6 +191,45 @@ def test_right_after_the_changes_the_offer_takes_them_all_back(qtbot, panel: Rev
     panel.undo_stack.redo()  # the places come back one at a time
     assert texts(panel) == ["我们去公园", "公园里人很多", "明天还去公圆吗"]
     assert panel.store.segments(tid) == panel.session.segments
+
+
+def _history(panel: ReviewPanel, monkeypatch) -> tuple[list[str], int]:
+    """The entries History… lists, and the one it selects (the state shown)."""
+    listed = []
+
+    def pick(_parent, _title, _label, items, current, _editable):
+        listed.append((items, current))
+        return "", False
+
+    monkeypatch.setattr(QInputDialog, "getItem", pick)
+    panel.actions_by_name["history"].trigger()
+    return listed[0]
+
+
+def test_undo_all_leaves_the_history_as_one_undo_a_place_does(qtbot, tmp_path: Path, monkeypatch):
+    """Old: "Undo all" dropped the places from History… (the library kept them as replaced
+    edits), while one Undo a place keeps each listed, undone, to be reverted to."""
+    segments = [
+        seg(0, "我们去公圆", 0.0, {3: 0.3, 4: 0.3}),
+        *(seg(i, text, 2.0 * i) for i, text in enumerate(("公圆里", "去公圆吗", "公圆好"), 1)),
+    ]
+    seen = {}
+    for way in ("one by one", "all at once"):
+        store = Store(tmp_path / way / "tingxie.db")
+        panel = open_panel(qtbot, store, segments)
+        panel.fix_span("公园")
+        panel.fix_all()
+        if way == "one by one":
+            for _ in range(3):
+                panel.undo_stack.undo()
+        else:
+            panel.undo_all()
+        tid = panel.session.tid
+        records = [(r.seq, r.op, r.active) for r in store.history(tid)]
+        seen[way] = (_history(panel, monkeypatch), store.chain(tid), records, texts(panel))
+        store.close()
+    assert len(seen["one by one"][0][0]) == 5  # the original, the fix, the 3 places
+    assert seen["all at once"] == seen["one by one"]
 
 
 @pytest.mark.parametrize("move", ["undo", "history", "open"])

@@ -100,7 +100,7 @@ def test_fix_all_is_a_step_a_place_made_and_taken_back_all_with_one_replay_and_s
     assert calls() == (1, 1, 1)
     assert panel.session.segments[0].text == "我们去公园"
     assert {s.text for s in panel.session.segments[1:]} == {"他说公圆很大"}
-    assert store.chain(tid) == before
+    assert store.chain(tid) == (ops, before[1])  # the places stay in History…, undone
     panel.undo_stack.redo()  # one place, one replay and save
     assert calls() == (1, 1, 1)
     assert [s.text for s in panel.session.segments[1:3]] == ["他说公园很大", "他说公圆很大"]

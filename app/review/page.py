@@ -973,8 +973,8 @@ class ReviewPanel(QWidget):
 
     def undo_all(self) -> None:
         """Take back every place "fix all" just changed (offered right after it), replayed,
-        saved and drawn once: the history is as it was before them, the fix heard stays, and
-        redo makes them again one at a time."""
+        saved and drawn once: the history is as one Undo a place leaves it (History… lists them,
+        undone), the fix heard stays, and redo makes them again one at a time."""
         offer = self._fix_all
         if offer is None or offer.undo_to is None or self.session is None:
             return
