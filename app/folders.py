@@ -9,7 +9,10 @@ the window's file queue and answers the queue's outcome.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,12 +95,15 @@ class FolderWatcher(QObject):
     first listed only, never twice.
 
     A watch folder that starts (with the app, or added) holding files that failed before says
-    so once (`held_back`): they wait for a new version, or `retry_failed`."""
+    so once (`held_back`): they wait for a new version, or `retry_failed`. Which files failed
+    is read in the background for a dialog (`read_failed`): a damaged state is rebuilt by
+    scanning the whole folder, minutes on a network drive."""
 
     queued = Signal(str, int)  # watched folder, files queued from it
     held_back = Signal(str, list)  # watched folder, its files that failed before (Paths)
     exported = Signal(str, list)  # recording, transcript paths written
     export_failed = Signal(str, object)  # transcript path, the OSError, ValueError or TingxieError
+    failed_read = Signal(int, list)  # ticket of `read_failed`, the folder's failed files (Paths)
 
     def __init__(
         self,
@@ -116,6 +122,7 @@ class FolderWatcher(QObject):
         self._watches: dict[tuple[str, Path], FolderWatch] = {}
         self._jobs: dict[int, _Job] = {}
         self._told: set[tuple[str, Path]] = set()  # watches whose held-back files were said
+        self._tickets = itertools.count(1)  # `read_failed`'s: 0 is never one
         self.timer = QTimer(self)
         self.timer.setInterval(round(1000 * self.options.poll_seconds))
         self.timer.timeout.connect(self.poll)
@@ -192,9 +199,28 @@ class FolderWatcher(QObject):
             self.held_back.emit(spec.folder, failed)
 
     def failed(self, spec: WatchSpec) -> list[Path]:
-        """The files of `spec`'s watch folder that failed and wait for a new version."""
-        watch = self._watch(spec)
-        return [] if watch is None else self._held(watch)
+        """The files of `spec`'s watch folder that failed and wait for a new version, read by a
+        watch of its own, so any thread may ask: the watches of one state file share it only
+        through the file, under its lock. A damaged state is rebuilt (the folder scanned)."""
+        try:
+            watch = FolderWatch(*_key(spec), self.options, spec=spec)
+        except FileNotFoundError:  # the folder is gone (an unplugged drive)
+            return []
+        return self._held(watch)
+
+    def read_failed(self, spec: WatchSpec) -> int:
+        """Read `failed(spec)` in a background thread, not to freeze the window; the answer
+        comes on `failed_read` with the ticket returned here (a later question's answer may
+        come first)."""
+        ticket = next(self._tickets)
+
+        def read() -> None:
+            failed = self.failed(spec)
+            with contextlib.suppress(RuntimeError):  # the watcher is gone: the app quit
+                self.failed_read.emit(ticket, failed)
+
+        threading.Thread(target=read, daemon=True, name="watch-failed").start()
+        return ticket
 
     @staticmethod
     def _held(watch: FolderWatch) -> list[Path]:
@@ -306,6 +332,7 @@ class WatchFoldersDialog(QDialog):
         self.settings = settings
         self.watcher = watcher
         self._showing = False  # the form is being filled from a spec, not edited
+        self._asked = 0  # the ticket of the selected folder's failed files (0: none asked)
         self.specs: list[WatchSpec] = list(settings.prefs.watch_folders)
         self.list = QListWidget()
         self.list.addItems([s.folder for s in self.specs])
@@ -317,6 +344,8 @@ class WatchFoldersDialog(QDialog):
         self.retry.setToolTip(tr("watch.retry_failed_help"))
         self.retry.clicked.connect(self.retry_failed)
         self.retry.setVisible(watcher is not None)
+        if watcher is not None:
+            watcher.failed_read.connect(self._failed_read)
         self.formats = {fmt: QCheckBox(fmt.upper()) for fmt in FORMATS}
         self.out = QLineEdit(placeholderText=tr("watch.out_beside"))
         browse = QPushButton(tr("dialog.browse"))
@@ -411,10 +440,17 @@ class WatchFoldersDialog(QDialog):
         self._show_failed(row)
 
     def _show_failed(self, row: int) -> None:
-        """The retry button, enabled while the selected folder has files that failed."""
+        """The retry button, disabled until the selected folder's failed files are read (in
+        the background: `FolderWatcher.read_failed`)."""
         spec = self.specs[row] if 0 <= row < len(self.specs) else None
-        failed = self.watcher.failed(spec) if self.watcher and spec else []
-        self.retry.setEnabled(bool(failed))
+        self.retry.setEnabled(False)
+        self._asked = self.watcher.read_failed(spec) if self.watcher and spec else 0
+
+    def _failed_read(self, ticket: int, failed: list[Path]) -> None:
+        """Enable the retry button when the selected folder has failed files; an answer for
+        a folder selected before (or before a retry) is dropped."""
+        if ticket == self._asked:
+            self.retry.setEnabled(bool(failed))
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, tr("watch.out"), self.out.text())

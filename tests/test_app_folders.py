@@ -6,12 +6,13 @@ settings does not redo it."""
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from app_fakes import FakePlayer, emitted, tone
-from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFileDialog, QMessageBox
 
 from app import settings
 from app.folders import FolderWatcher, WatchFoldersDialog
@@ -440,7 +441,8 @@ def test_the_window_says_the_held_back_files_and_its_watch_dialog_retries_them(
     window.edit_watch_folders()
     dialog = opened[0]
     qtbot.addWidget(dialog)
-    assert dialog.retry.isVisibleTo(dialog) and dialog.retry.isEnabled()
+    assert dialog.retry.isVisibleTo(dialog)
+    qtbot.waitUntil(dialog.retry.isEnabled)  # once the watch state is read
     dialog.retry.click()
     assert not dialog.retry.isEnabled()
     settle = window.folder_watcher.options.settle_seconds
@@ -448,3 +450,46 @@ def test_the_window_says_the_held_back_files_and_its_watch_dialog_retries_them(
     assert _look(window, clock, settle + 1) == [str(bad)]
     qtbot.waitUntil((out / "bad.txt").exists, timeout=10_000)
     assert make_window.seen == [str(bad)]
+
+
+def test_the_watch_dialog_reads_the_failed_files_off_the_gui_thread_and_keeps_the_latest(
+    qtbot, tmp_path, monkeypatch
+):
+    """Old: selecting a folder read its watch state on the GUI thread, where a damaged one is
+    rebuilt by scanning the folder (thousands of files on a network drive froze the window).
+    The retry button waits, disabled, for the answer, and a late answer for the folder
+    selected before never sets it for the one selected now."""
+    watcher, _queued = _watcher(tmp_path, ("bad.wav",))
+    slow = watcher.settings.prefs.watch_folders[0]  # has a failed file; read slowly
+    _failed_before(slow, tmp_path / "inbox" / "bad.wav")
+    (tmp_path / "other").mkdir()
+    other = WatchSpec(str(tmp_path / "other"), ("txt",), str(tmp_path / "out2"))
+    watcher.settings.set(watch_folders=(slow, other))
+    real_refresh = FolderWatch._refresh
+    on_gui, readers, release = [], [], threading.Event()
+
+    def refresh(watch: FolderWatch, *args, **kwargs) -> None:
+        if threading.current_thread() is threading.main_thread():
+            on_gui.append(watch.folder)
+        elif watch.folder == Path(slow.folder):
+            readers.append(threading.current_thread())
+            release.wait()
+        real_refresh(watch, *args, **kwargs)
+
+    monkeypatch.setattr(FolderWatch, "_refresh", refresh)
+    try:
+        dialog = WatchFoldersDialog(watcher.settings, watcher=watcher)
+        qtbot.addWidget(dialog)
+        assert on_gui == []
+        assert not dialog.retry.isEnabled()  # not known yet
+        dialog.list.setCurrentRow(1)  # the other folder, no failed files, answers first
+        assert not dialog.retry.isEnabled()
+    finally:
+        release.set()
+    for reader in readers:
+        reader.join()
+    QApplication.processEvents()  # the late answers posted to the dialog are delivered
+    assert readers and not dialog.retry.isEnabled()
+    dialog.list.setCurrentRow(0)
+    qtbot.waitUntil(dialog.retry.isEnabled)
+    assert on_gui == []
