@@ -54,15 +54,14 @@ class ModelBanner(QFrame):
         self,
         message: Message,
         *,
-        offer_choose: bool,
         offer_demo: bool,
         offer_keep: bool = False,
         offer_whisper: bool = False,
     ) -> None:
-        """Show `message` (reworded on every language switch) and the ways out offered."""
+        """Show `message` (reworded on every language switch) and the ways out offered beside
+        choosing a model folder, which every message offers."""
         self._message = message
         self.label.setText(message())
-        self.choose_button.setVisible(offer_choose)
         self.whisper_button.setVisible(offer_whisper)
         self.demo_button.setVisible(offer_demo)
         self.keep_button.setVisible(offer_keep)

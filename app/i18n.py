@@ -35,7 +35,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "page.files": ("Files", "文件"),
     "menu.file": ("&File", "文件(&F)"),
     "menu.model": ("&Model", "模型(&M)"),
-    "menu.view": ("&View", "视图(&V)"),
     "menu.language": ("&Language", "语言(&L)"),
     "menu.help": ("&Help", "帮助(&H)"),
     "action.about": ("&About Tingxie", "关于听写(&A)"),
@@ -82,7 +81,6 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Preparing an int8 copy of {model} for this CPU (once, about a minute)…",
         "正在为本机 CPU 准备 {model} 的 int8 副本（仅此一次，约一分钟）…",
     ),
-    "status.downloading": ("Downloading {model}: {percent:.0%}", "正在下载 {model}：{percent:.0%}"),
     "status.model_ready": (
         "Model: {model} ({device}, {dtype})",
         "模型：{model}（{device}，{dtype}）",
@@ -221,7 +219,6 @@ STRINGS: dict[str, tuple[str, str]] = {
         "hold until Tingxie closes.",
         "无法把偏好设置保存到 {path}：请让该文件及其文件夹可写。修改在关闭听写前仍然有效。",
     ),
-    "dialog.model_failed": ("The model could not be loaded", "模型无法加载"),
     "dialog.offer_demo": (
         "{message}\n\nYou can choose a local model folder, or use the demo model shipped with "
         "Tingxie (trained on synthetic speech only: expect poor results on real voices).",

@@ -786,23 +786,21 @@ class MainWindow(QMainWindow):
                 demo_text = tr("status.demo_model")
                 return f"{error_text(reason)}\n{demo_text}" if reason is not None else demo_text
 
-            self.banner.show_message(message, offer_choose=True, offer_demo=False)
+            self.banner.show_message(message, offer_demo=False)
         elif reason is not None:  # another model stands in for the default (Whisper-base)
             name = demo_model.model_display_name(summary.source)
 
             def standing_in() -> str:
                 return f"{error_text(reason)}\n{tr('status.fallback_model', model=name)}"
 
-            self.banner.show_message(
-                standing_in, offer_choose=True, offer_demo=False, offer_keep=True
-            )
+            self.banner.show_message(standing_in, offer_demo=False, offer_keep=True)
         elif summary.warnings:  # loaded, and to be used knowing this
             warnings = summary.warnings
 
             def warned() -> str:
                 return "\n".join(error_text(w) for w in warnings)
 
-            self.banner.show_message(warned, offer_choose=True, offer_demo=False)
+            self.banner.show_message(warned, offer_demo=False)
         else:
             self.banner.hide()
         if self.tune_page is not None:
@@ -832,7 +830,7 @@ class MainWindow(QMainWindow):
         ways = demo_model.ways_out(request.source, self._backend) if default_missing else ()
         fallback = next((way for way in ways if way is not None), None)
         if fallback is not None:
-            self.banner.show_message(lambda: error_text(error), offer_choose=True, offer_demo=False)
+            self.banner.show_message(lambda: error_text(error), offer_demo=False)
             self._ask(_LoadRequest(fallback, self._backend, stands_in_for=error))
             return
         runtime: dict[str, str] = {}
@@ -880,7 +878,7 @@ class MainWindow(QMainWindow):
             return said
 
         self.banner.show_message(
-            text, offer_choose=True, offer_demo=demo is not None, offer_whisper=whisper is not None
+            text, offer_demo=demo is not None, offer_whisper=whisper is not None
         )
         if dialog:
             self.show_error("model", text())

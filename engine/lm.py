@@ -36,7 +36,7 @@ import math
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from .ngram import BOS, EOS, CharNgram, Interpolated, LanguageModel, read_arpa, 
 from .ngram import train_ngram as _train
 from .normalize import NormalizeOptions, is_simplified_vocab, normalize_text
 from .results import Char
+from .user_cache import user_cache_dir
 
 __all__ = [
     "DOMAIN_FILE",
@@ -361,13 +362,9 @@ def add_domain_lm(
 
 
 def lm_cache_dir() -> Path:
-    """Where domain models built from text are kept (the user's cache folder)."""
-    override = os.environ.get("TINGXIE_LM_CACHE")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("tingxie", appauthor=False)) / "lm"
+    """Where domain models built from text are kept (the user's cache folder, or
+    TINGXIE_LM_CACHE)."""
+    return user_cache_dir("lm", "TINGXIE_LM_CACHE")
 
 
 def domain_lm(
@@ -804,10 +801,6 @@ class BeamDecoder:
         if not hot and path is not None:  # a file given, and not one term of it usable
             raise LmError("lm.hotwords_empty", path=path)
         return cls(vocab, blank_id, special_ids, word_delimiter, lm, options, hot, homophones)
-
-    def with_options(self, **changes: Any) -> BeamDecoder:
-        """The same models with other weights (tuning α, β on a dev set)."""
-        return replace(self, options=replace(self.options, **changes))
 
     def _scorer(self, n_out: int) -> _Scorer:
         scorer = self._scorers.get(n_out)

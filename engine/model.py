@@ -36,6 +36,7 @@ from .registry import (
     model_source,
 )
 from .shipped import resource
+from .user_cache import user_cache_dir
 
 if TYPE_CHECKING:  # torch is imported when a model is loaded: Whisper's path never needs it
     import torch
@@ -997,13 +998,9 @@ def _onnx_model(path: Path, config: Any) -> Any:
 
 
 def weights_cache_dir() -> Path:
-    """Where checkpoints converted to their compute precision are kept (the user's cache)."""
-    override = os.environ.get("TINGXIE_WEIGHTS_CACHE")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("tingxie", appauthor=False)) / "weights"
+    """Where checkpoints converted to their compute precision are kept (the user's cache, or
+    TINGXIE_WEIGHTS_CACHE)."""
+    return user_cache_dir("weights", "TINGXIE_WEIGHTS_CACHE")
 
 
 def _tensor_header(weights: Path) -> dict[str, dict] | None:

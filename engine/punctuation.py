@@ -293,7 +293,7 @@ def build_network(shape: NetworkShape):
 class Vocabulary:
     """Characters -> ids: 0 pads, 1 stands for any character not in the list."""
 
-    PAD, UNK = 0, 1
+    UNK = 1
 
     def __init__(self, chars: Iterable[str]) -> None:
         self.chars = list(chars)

@@ -90,7 +90,6 @@ class InputDevice:
 
     index: int
     name: str
-    host_api: str
     channels: int  # maximum input channels
     default_samplerate: float
     is_default: bool = False
@@ -141,7 +140,6 @@ def _system_audio(devices: list[InputDevice]) -> list[InputDevice]:
         InputDevice(
             pulse.index,
             SYSTEM_AUDIO + description,
-            "PulseAudio",
             pulse.channels,
             pulse.default_samplerate,
             source=name,
@@ -179,7 +177,6 @@ def list_input_devices(*, refresh: bool = False) -> list[InputDevice]:
         _restart_portaudio()
     try:
         devices = sd.query_devices()
-        apis = sd.query_hostapis()
         default = sd.default.device[0]
     except sd.PortAudioError as e:
         raise MicrophoneError("microphone.query_failed", detail=e) from e
@@ -187,7 +184,6 @@ def list_input_devices(*, refresh: bool = False) -> list[InputDevice]:
         InputDevice(
             index=i,
             name=str(d["name"]),
-            host_api=str(apis[d["hostapi"]]["name"]),
             channels=int(d["max_input_channels"]),
             default_samplerate=float(d["default_samplerate"]),
             is_default=i == default,

@@ -91,8 +91,6 @@ class Family:
     head: str = "lm_head"
     # whether transformers implements SDPA attention for this family
     supports_sdpa: bool = True
-    # a learning rate that suits LoRA on this family
-    default_lora_lr: float = 1e-3
     # what Tingxie can do with it (names from FEATURES)
     features: frozenset[str] = CTC_FEATURES
     # the longest audio it hears at once (None: any length); longer training audio is skipped

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = [
     "Alternative",
@@ -147,7 +147,6 @@ class Progress:
 
     done: float
     total: float
-    extra: dict = field(default_factory=dict)
 
     @property
     def fraction(self) -> float:

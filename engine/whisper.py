@@ -19,7 +19,6 @@ expose the runner-up tokens, so characters have no alternatives.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import math
 import os
@@ -36,7 +35,7 @@ from .calibration import Calibration, read_calibration
 from .model import LoadOptions, ModelLoadError, _download_finished, _read_json, hub_failure
 from .normalize import NormalizeOptions, convert_in_phrase, is_han_char, normalize_text
 from .punctuation import ends_latin_word, is_latin, is_mark
-from .registry import WHISPER, Family, family_of, model_path
+from .registry import WHISPER, Family, _model_type, family_of, model_path
 from .results import Char, Progress, Segment, TranscriptionInfo
 from .transcribe import TranscribeOptions, split_segments
 from .vad import PauseDetector
@@ -160,13 +159,6 @@ def is_whisper(source: str | os.PathLike) -> bool:
     """A CTranslate2 Whisper folder, a transformers Whisper folder (refused with a way forward
     by `load_whisper`), or a Hub id that names Whisper (`engine.registry.family_of`)."""
     return family_of(source) is WHISPER
-
-
-def _model_type(folder: Path) -> str | None:
-    try:
-        return json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def _usable_cores() -> int:

@@ -149,7 +149,6 @@ class WhisperStreamer:
         self._segments = _SegmentBuilder(self.options.max_segment_seconds)
         self._pauses.reset()
         self._finished = False
-        self.samples_decoded = 0  # audio the model has run over, for cost accounting
 
     @property
     def audio_seconds(self) -> float:
@@ -190,7 +189,6 @@ class WhisperStreamer:
         self._decoded_to = max(self._decoded_to, stop)
         if len(samples) < _MIN_DECODE_SECONDS * SAMPLE_RATE and not whole:
             return []
-        self.samples_decoded += len(samples)
         prompt = self.decoding.initial_prompt + self._written[-_PROMPT_CHARS:]
         chars = self.transcriber.decode(
             samples, self.decoding, offset=self._buf_start / SAMPLE_RATE, prompt=prompt

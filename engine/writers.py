@@ -354,7 +354,6 @@ def write_all(
     segments: Sequence[Segment],
     paths: Sequence[str | os.PathLike],
     info: TranscriptionInfo | None = None,
-    speakers: Mapping[int, str] | None = None,
     replace: bool = True,
 ) -> list[Path]:
     """Write one transcript in several formats (each by its file's suffix) together, through
@@ -362,9 +361,10 @@ def write_all(
     and the files there stay as they were, so a folder never holds a mix of two versions. An
     OSError says why; a suffix that is no format raises ValueError before anything is
     written; without `replace`, a file there already raises FileExistsError naming it (none
-    written). The CLI and the app's watch folders both write through this."""
+    written). The CLI and the app's watch folders both write through this, as soon as a
+    transcript is ready: before any speaker could be renamed, so speakers are 说话人 N."""
     files = [Path(p) for p in paths]
-    texts = [render(segments, _format(p), info, speakers).encode("utf-8") for p in files]
+    texts = [render(segments, _format(p), info).encode("utf-8") for p in files]
     atomic_write_files(
         [(p, lambda f, text=text: f.write(text)) for p, text in zip(files, texts, strict=True)],
         replace=replace,

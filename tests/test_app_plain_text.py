@@ -51,8 +51,7 @@ def _label_shows(label: QLabel) -> str:
 def test_the_banner_shows_a_message_with_markup_as_typed(qtbot):
     banner = ModelBanner()
     qtbot.addWidget(banner)
-    banner.show_message(lambda: f"model type '{MARKUP}'\nchoose another", offer_choose=True,
-                        offer_demo=False)  # fmt: skip
+    banner.show_message(lambda: f"model type '{MARKUP}'\nchoose another", offer_demo=False)
     assert _label_shows(banner.label) == f"model type '{MARKUP}'\nchoose another"
 
 

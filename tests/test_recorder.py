@@ -82,9 +82,6 @@ class FakeSoundDevice:
     def query_devices(self):
         return self.devices
 
-    def query_hostapis(self):
-        return [{"name": "ALSA"}]
-
     def check_input_settings(self, device, samplerate, channels, dtype):
         if self.accepts is not None and not self.accepts(samplerate, channels):
             raise sd.PortAudioError("Invalid sample rate [PaErrorCode -9997]")

@@ -20,7 +20,6 @@ EXPORT_STRINGS: dict[str, tuple[str, str]] = {
     "export.common.browse": ("Folder…", "文件夹…"),
     "export.common.out": ("Output folder:", "输出文件夹："),
     "export.common.run": ("Start", "开始"),
-    "export.common.close": ("Close", "关闭"),
     "export.common.need_out": ("Choose an output folder first.", "请先选择输出文件夹。"),
     # Export…
     "export.title": ("Export a model", "导出模型"),

@@ -643,10 +643,6 @@ class TunedModel:
     def model_dir(self) -> Path:
         return self.job.model_dir
 
-    @property
-    def has_adapter(self) -> bool:
-        return self.job.adapter_dir.is_dir()
-
 
 def tuned_models(root: Path) -> list[TunedModel]:
     """Every finished job's model under `root`, newest first: one whose card cannot be read (or
