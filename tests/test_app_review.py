@@ -204,8 +204,9 @@ def test_click_plays_char_and_playback_is_highlighted(qtbot, panel: ReviewPanel,
     assert view.textCursor().selectedText() == panel.current_span().text
 
 
-def test_progress_estimate_and_helpers(panel: ReviewPanel):
+def test_progress_estimate_and_helpers(qtbot, panel: ReviewPanel):
     from app.i18n import language, set_language
+    from engine.library.review import estimate_review_seconds
 
     before = language()
     try:
@@ -223,6 +224,18 @@ def test_progress_estimate_and_helpers(panel: ReviewPanel):
     )
     assert span_choices(chars) == ["公园", "工圆"]
     assert "2 doubtful" in panel.progress_label.text() or "2 处" in panel.progress_label.text()
+
+    def estimate() -> str:  # the label's time left: both spans heard at the speed, then decided
+        left = estimate_review_seconds(
+            panel.spans, margin=panel.margin_spin.value(), speed=panel.speed_spin.value()
+        )
+        return tr("review.progress", count=2, time=format_duration(left))
+
+    before = panel.progress_label.text()
+    assert before == estimate()
+    panel.speed_spin.setValue(0.5)  # heard at half speed: longer, shown with the next span
+    key(qtbot, panel, KEYS["next"])
+    assert panel.progress_label.text() == estimate() != before
 
 
 def test_full_disk_keeps_the_edit_and_says_so(qtbot, panel: ReviewPanel, store, monkeypatch):
@@ -631,6 +644,14 @@ def test_main_window_composes_review_and_library(
 def test_decisions_redraw_only_the_changed_segment(qtbot, panel: ReviewPanel, monkeypatch):
     full = []
     monkeypatch.setattr(panel.view, "set_segments", lambda segs: full.append(segs))
+    replaced = []
+    replace_chars = panel.view.replace_chars
+
+    def replace(first, stop, chars):
+        replaced.append("".join(c.text for c in chars))
+        replace_chars(first, stop, chars)
+
+    monkeypatch.setattr(panel.view, "replace_chars", replace)
     panel.fix_edit.setText("甜甜蜜")  # longer than the span: later positions shift
     qtbot.keyClick(panel.fix_edit, Qt.Key.Key_Return)
     key(qtbot, panel, KEYS["undo"])
@@ -638,6 +659,8 @@ def test_decisions_redraw_only_the_changed_segment(qtbot, panel: ReviewPanel, mo
     panel.fix_edit.setText("园")
     qtbot.keyClick(panel.fix_edit, Qt.Key.Key_Return)
     assert full == []  # never a full redraw
+    # each decision redraws its own segment, the other left as it is
+    assert replaced == ["今甜甜蜜天气好", "今添天气好", "今甜甜蜜天气好", "我们去公园"]
     view = panel.view
     expected = "".join(s.text for s in panel.session.segments)
     assert view.toPlainText().replace("\u2029", "").replace("\n", "") == expected

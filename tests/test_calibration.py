@@ -56,7 +56,9 @@ def test_cross_fitting_never_uses_an_items_own_fold():
     groups = np.arange(400) // 10
     held = cross_fitted(p, ok, groups, "m", folds=2)
     even = groups % 2 == 0
+    # each fold mapped by the other's fit (both folds: the last one was once fitted on itself)
     assert np.allclose(held[even], fit_platt(p[~even], ok[~even], "m").apply(p[even]))
+    assert np.allclose(held[~even], fit_platt(p[even], ok[even], "m").apply(p[~even]))
     with pytest.raises(ValueError, match="fold"):
         cross_fitted(p, ok, np.zeros(400, int), "m")
 
@@ -66,8 +68,11 @@ def test_calibration_file_round_trip_and_mismatch(tmp_path, caplog):
     c.write(tmp_path)
     assert read_calibration(tmp_path, "whisper_word_root") == c
     assert read_calibration(tmp_path, "max_prob:1:mean") is None  # another measure: raw
+    assert "calibrates whisper_word_root, not max_prob:1:mean" in caplog.text
+    caplog.clear()  # the damaged file's own warning, not the one above
     (tmp_path / CALIBRATION_FILE).write_text(json.dumps({"kind": "something else"}))
     assert read_calibration(tmp_path, "whisper_word_root") is None
+    assert "not a calibration Tingxie can read" in caplog.text
     assert "confidences stay raw" in caplog.text
     assert read_calibration(tmp_path / "none", "whisper_word_root") is None
 

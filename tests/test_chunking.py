@@ -95,9 +95,17 @@ def test_joined_frames_equal_single_pass_for_many_lengths(plan: ChunkPlan, block
 
 def test_chunks_only_hold_what_they_need():
     plan = PLANS[0]
-    stream = iter_chunks(blocks(np.ones(10 * plan.chunk_samples, np.float32), 1000), plan)
-    first = next(stream)
-    # the first chunk is released as soon as audio beyond it has arrived
+    read = []
+
+    def counted(stream):  # the blocks taken from the source so far
+        for block in stream:
+            read.append(len(block))
+            yield block
+
+    audio = np.ones(10 * plan.chunk_samples, np.float32)
+    first = next(iter_chunks(counted(blocks(audio, 1000)), plan))
+    # the first chunk is released as soon as audio beyond it has arrived: one block beyond
+    assert plan.chunk_samples < sum(read) <= plan.chunk_samples + 1000
     assert first.start == 0 and not first.is_last
     assert len(first.audio) == plan.chunk_samples
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.audio import load_audio, write_wav
+from engine.audio import load_audio, read_span, write_wav
 from engine.library.corrections import (
     CorrectionOptions,
     CorrectionsError,
@@ -39,8 +39,8 @@ def make_segments() -> list[Segment]:
 @pytest.fixture
 def store_with_edits(tmp_path: Path) -> tuple[Store, int]:
     rec = tmp_path / "rec.wav"
-    t = np.arange(4 * SR) / SR
-    write_wav(rec, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
+    t = np.arange(4 * SR) / SR  # a swelling tone: no two moments of it sound the same
+    write_wav(rec, ((0.1 + 0.05 * t) * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
     store = Store(tmp_path / "db" / "tingxie.db")
     tid = store.add_transcript(make_segments(), audio=rec)
     store.add_edit(tid, EditOp(0, 2, 3, "甜", "fix"))  # a correction in segment 0
@@ -63,10 +63,12 @@ def test_segment_scope_dataset_loads_in_the_tuning_engine(store_with_edits, tmp_
 
     dataset = load_dataset(summary.manifest)
     assert [e.text for e in dataset.examples] == ["今天甜气好", "我们去公园"]
-    for example in dataset.examples:
+    for example, (start, end) in zip(dataset.examples, [(0.0, 1.0), (2.0, 3.0)], strict=True):
         audio = load_audio(example.audio)
         assert len(audio) == pytest.approx(SR * 1.0, abs=2)
-        assert np.abs(audio).max() > 0.2  # cut from the tone, not silence
+        # cut from its segment's own stretch of the recording (16-bit WAV of the same samples)
+        expected = read_span(store.audio_path(tid), start, end)
+        assert len(audio) == len(expected) and np.abs(audio - expected).max() < 1e-3
     config = TuneConfig.load(summary.config)
     assert Path(config.data) == summary.manifest
     assert Path(config.model) == tmp_path.resolve()
@@ -132,8 +134,6 @@ def test_real_recording_to_store_review_and_dataset(tiny_model_dir, shared_audio
     (example,) = load_dataset(summary.manifest).examples
     assert example.text == "欢迎"
     assert summary.new_chars == tuple(c for c in "欢迎" if c not in model.vocab)
-    from engine.audio import read_span
-
     expected = read_span(clip, cut.start, cut.end)
     got = load_audio(example.audio)
     assert len(got) == len(expected)

@@ -100,7 +100,9 @@ def test_library_search_over_edited_text(db: Store):
     assert [r.id for r in db.list_transcripts("北京")] == [t2]  # short query
     assert db.list_transcripts("上海") == []
     assert [r.id for r in db.list_transcripts("one")] == [t1]  # titles too
-    assert db.list_transcripts("100%") == []  # LIKE wildcards are literal
+    # LIKE wildcards are literal: neither lists every transcript, nor "o_e" the title "one"
+    assert db.list_transcripts("%") == db.list_transcripts("_") == []
+    assert db.list_transcripts("o_e") == db.list_transcripts("o%") == []
     db.add_edit(t1, EditOp(1, 3, 5, "上海", "fix"))
     assert [r.id for r in db.list_transcripts("上海")] == [t1]
     assert db.list_transcripts("公园") == []
@@ -326,16 +328,28 @@ def test_a_file_where_the_databases_folder_must_be_is_named(tmp_path: Path):
     assert (tmp_path / "notes").read_text(encoding="utf-8") == "mine"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
-def test_read_only_folder_gives_clear_error(tmp_path: Path):
+@pytest.fixture
+def locked_folder(tmp_path: Path):
+    """A folder that cannot be written: read-only by its mode, or, for root (who writes there
+    anyway, as CI runs), a read-only mount; skips where root cannot mount."""
     folder = tmp_path / "locked"
     folder.mkdir()
-    folder.chmod(0o555)
-    try:
-        with pytest.raises(StoreError, match="locked"):
-            Store(folder / "tingxie.db")
-    finally:
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
         folder.chmod(0o755)
+        return
+    mount = ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)]
+    done = subprocess.run(mount, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a read-only filesystem here: {done.stderr.strip()}")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_read_only_folder_gives_clear_error(locked_folder: Path):
+    with pytest.raises(StoreError, match=r"locked/tingxie\.db: .*folder is writable"):
+        Store(locked_folder / "tingxie.db")
 
 
 def test_threads_writing_and_reading_do_not_corrupt(db: Store):

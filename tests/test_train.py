@@ -648,6 +648,7 @@ def test_a_finished_job_refits_the_calibration_on_its_heldout_rows_only(
     (engine.tune.evaluate.refit_calibration, tested on the demo model in
     test_ctc_calibration.py), and a failure there leaves the job finished, its model saved."""
     import engine.tune.evaluate as evaluate_module
+    from engine.tune.data import from_manifest
 
     calls = []
 
@@ -656,7 +657,8 @@ def test_a_finished_job_refits_the_calibration_on_its_heldout_rows_only(
         raise RuntimeError("no calibration today")
 
     monkeypatch.setattr(evaluate_module, "refit_calibration", refit)
-    events = _run(_config(corpus, tmp_path / "out", steps=1))
+    config = _config(corpus, tmp_path / "out", steps=1)
+    events = _run(config)
     started = next(e for e in events if isinstance(e, JobStarted))
     assert isinstance(events[-1], JobFinished)
     (folder, examples), *more = calls
@@ -667,6 +669,9 @@ def test_a_finished_job_refits_the_calibration_on_its_heldout_rows_only(
     assert read_card(folder).calibration == said
     assert f"- confidence calibration: {said}" in (folder / "README.md").read_text("utf-8")
     assert 0 < len(examples) == started.heldout_examples
+    # the job's own held-out rows, not as many other ones
+    _, heldout = from_manifest(config.data).split(config.heldout_fraction)
+    assert sorted(e.audio for e in examples) == sorted(e.audio for e in heldout)
     # nor does a failed import of the fitting code (a bundle without it, a changed install)
     monkeypatch.setitem(sys.modules, "engine.tune.evaluate", None)
     events = _run(_config(corpus, tmp_path / "again", steps=1))

@@ -35,7 +35,7 @@ CHARS = "天地人和"
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> tuple[Path, Path]:
-    """(base model folder, manifest of 40 rows: 10 held out, 8 with heldout_fraction=0.2)."""
+    """(base model folder, manifest of 40 rows: 10 held out, 8 with heldout_fraction=0.17)."""
     root = tmp_path_factory.mktemp("split")
     model = build_model(root / "base", "tiny", chars=CHARS, seed=0)
     return model, tone_corpus(root / "data", 40, char_seconds=0.1, seed=0)
@@ -78,10 +78,14 @@ def _evals(events) -> dict[int, Evaluated]:
 _PICKS_STEP_2 = {1: lambda i: i % 2 == 0 or i == 1, 2: lambda i: i % 2 == 1}
 
 
-def test_the_shares_are_by_position_and_only_from_enough_rows():
+def test_the_shares_are_by_position_and_only_from_enough_rows(corpus, tmp_path, scripted):
     assert heldout_shares(5, split=True) == (range(0, 5, 2), range(1, 5, 2))
     assert heldout_shares(5, split=False) == (range(5), range(0))
     assert MIN_SPLIT_ROWS >= 4
+    # a job with exactly MIN_SPLIT_ROWS held out splits them (enough is from that many on)
+    events = _run(_config(corpus, tmp_path / "j", steps=1, heldout_fraction=0.17))
+    assert next(e for e in events if isinstance(e, JobStarted)).heldout_examples == MIN_SPLIT_ROWS
+    assert events[-1].result.selection_rows == MIN_SPLIT_ROWS // 2
 
 
 def test_the_checkpoint_is_chosen_on_other_rows_than_the_cer_it_reports(corpus, tmp_path, scripted):
