@@ -18,10 +18,11 @@ two settings on the same audio), synthesized (seeded) once into --work and reuse
   folder under --work, so its audio is shared with that bench's).
 
 Whisper (--whisper; .cache/models/whisper-base, float32): the clips of ../shared/audio joined
-into one file, 6 s of digital silence first and 4 s of near-silence (N(0, 0.001), seed 0) after
-each clip, scored as one text against their text_for_scoring joined; the filter it turns on is
-faster-whisper's silero one (engine.whisper). The clips are public test sets' and projects'
-demos; Whisper's training data are not published, so independence cannot be checked.
+into one file, 6 s of digital silence first and 4 s of near-silence (N(0, 0.001), seed 0; other
+lengths and levels with --gap-seconds and --gap-noise) after each clip, scored as one text
+against their text_for_scoring joined; the filter it turns on is faster-whisper's silero one
+(engine.whisper). The clips are public test sets' and projects' demos; Whisper's training data
+are not published, so independence cannot be checked.
 
 Prints per set and setting the CER with its errors (deletions beside) and the wall time; the
 last line compares the two settings.
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from bench_accuracy import positive_number
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -158,6 +160,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=MANIFEST, help="the clips' manifest.tsv")
     parser.add_argument("--work", type=Path, default=ROOT / "out" / "bench-accuracy")
     parser.add_argument(
+        "--gap-seconds",
+        type=positive_number,
+        default=GAP_SECONDS,
+        help="--whisper: near-silence after each clip, seconds",
+    )
+    parser.add_argument(
+        "--gap-noise",
+        type=float,
+        default=GAP_NOISE,
+        help="--whisper: the near-silence's standard deviation (0: digital silence; speech "
+        "peaks near 0.3)",
+    )
+    parser.add_argument(
         "--sets",
         type=lambda text: text.split(","),
         default=list(SETS),
@@ -172,6 +187,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not (args.model / "config.json").is_file():
         parser.error(f"argument --model: {args.model} holds no model (config.json); give a "
                      "model folder")  # fmt: skip
+    if not 0 <= args.gap_noise < 1:
+        parser.error(f"argument --gap-noise: {args.gap_noise}: give a level from 0 to below 1")
     if args.whisper and not args.data.is_file():
         parser.error(f"argument --data: {args.data}: no such manifest; give a manifest.tsv "
                      f"with file and text_for_scoring columns (default: {MANIFEST})")  # fmt: skip
@@ -189,8 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     transcriber = transcriber_for(load_model(args.model, options))
     print(f"model {args.model}, fp32 on the CPU, {len(os.sched_getaffinity(0))} cores")
     if args.whisper:
-        joined = joined_clips(manifest_clips(args.data), LEAD_SECONDS, GAP_SECONDS, GAP_NOISE)
-        compare(transcriber, "clips joined by near-silence", [joined], "auto", "beam 5")
+        clips = manifest_clips(args.data)
+        joined = joined_clips(clips, LEAD_SECONDS, args.gap_seconds, args.gap_noise)
+        name = f"clips joined by {args.gap_seconds:g} s of noise at {args.gap_noise:g}"
+        compare(transcriber, name, [joined], "auto", "beam 5")
         return 0
     for name in args.sets:
         clips = synthesized_set(args.work, name)

@@ -580,10 +580,11 @@ class WhisperTranscriber:
             # whole clips after the silences (CER 23.0 %, 140 deletions), with it 14.8 % (43);
             # the clips alone stay at 13.74 %, where the filter's 0.4 s lost 0.65 points (0.6 s:
             # 0.22; the margin chosen on these same clips, 2026-12-05). Those drops were measured
-            # before speech passed over was decoded again (`_passed_over`): since then the
-            # joined clips read 13.41 % without the filter and 14.83 % with it
-            # (bench/bench_silence.py --whisper, 2026-12-06), so whether the filter still pays
-            # is open (README, the levers table).
+            # before speech passed over was decoded again (`_passed_over`). Since then, over six
+            # joinings of the clips (bench/bench_silence.py --whisper --gap-seconds 2/4/10
+            # --gap-noise 0/0.001/0.01, 2026-12-06) the filter reads 14.83-15.16 % and no filter
+            # 13.41-16.90 %: 1.4-1.5 points worse with 4 s gaps, 0.9-1.7 points better with 2 s
+            # and 10 s ones, the same on average; kept for the bound it gives (README, levers).
             vad_filter=options.skip_silence,
             vad_parameters=(
                 {"speech_pad_ms": round(SPEECH_PAD_SECONDS * 1000)}
