@@ -62,6 +62,24 @@ def test_whisper_refuses_a_missing_manifest(tmp_path, capsys):
     assert "--data" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [("--gap-noise", "1.5", "--gap-noise: 1.5"), ("--gap-seconds", "0", "--gap-seconds")],
+)
+def test_the_whisper_files_gaps_are_checked(tmp_path, capsys, option, value, said):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(SystemExit) as stop:
+        bs.parse_args(["--whisper", "--model", str(tmp_path), option, value])
+    assert stop.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_the_whisper_files_gaps_are_taken_from_the_command_line(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    args = bs.parse_args(["--model", str(tmp_path), "--gap-seconds", "10", "--gap-noise", "0"])
+    assert (args.gap_seconds, args.gap_noise) == (10.0, 0.0)
+    assert (bs.parse_args(["--model", str(tmp_path)]).gap_seconds, bs.GAP_SECONDS) == (4.0, 4.0)
+
+
 def test_an_unknown_set_is_refused_naming_the_sets(capsys):
     with pytest.raises(SystemExit) as stop:
         bs.parse_args(["--sets", "pauses,quiet"])
