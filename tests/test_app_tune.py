@@ -882,6 +882,28 @@ def test_the_estimate_shows_the_gpu_peak_as_gpu_memory():
     assert "peak memory 6.00 GB, GPU memory 1.50 GB" in estimate_text(e)
 
 
+def test_the_estimate_names_the_calibration_refit_within_the_finish():
+    """The refit at the finish reloads the saved model and transcribes every held-out row: it
+    is measured apart (Estimate.refit_seconds) and named within the finish, in both languages
+    and with or without a GPU; a job without one says nothing of it."""
+    from dataclasses import replace
+
+    from app import i18n
+    from app.tune.how import estimate_text
+    from engine.tune.events import Estimate
+
+    e = Estimate(10, 0.5, 2.0, 100, 3, 6_000_000_000, 0, "cpu", 5, finish_seconds=70.0)
+    refit = replace(e, refit_seconds=42.0)
+    i18n.set_language("en")
+    assert "finishing 1 min 10 s, of which the calibration refit 42 s" in estimate_text(refit)
+    assert "calibration refit" not in estimate_text(e)
+    gpu = replace(refit, device="cuda", device_memory_bytes=1_500_000_000)
+    assert "of which the calibration refit 42 s" in estimate_text(gpu)
+    assert "GPU memory 1.50 GB" in estimate_text(gpu)
+    i18n.set_language("zh")
+    assert "收尾 1 分 10 秒（其中重新拟合置信度校准 42 秒" in estimate_text(refit)
+
+
 def test_deleting_the_model_in_use_says_so_and_goes_back_to_its_base(qtbot, tmp_path, monkeypatch):
     """Old: no word that it was the model in use, and the window went on remembering the
     deleted folder: the next start failed with an error and no model."""

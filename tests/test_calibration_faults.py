@@ -634,7 +634,8 @@ def test_a_whisper_run_resumed_without_its_time_limit_runs_the_steps_asked(
     done = []
     first = tune_whisper_lora(
         base.parent / "hf", examples, tmp_path / "job", options, checkpoints=where,
-        seconds_left=lambda: 15.0, stop=lambda: len(done) >= 1,
+        steps_that_fit=lambda _, step_time: int(15.0 / step_time),
+        stop=lambda: len(done) >= 1,
     )  # fmt: skip
     for event in first:
         if isinstance(event, WhisperStep):

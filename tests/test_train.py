@@ -356,17 +356,24 @@ def test_a_time_limited_job_resumes_with_the_time_it_had_left(corpus, tmp_path,
     assert straight[-1].result.fingerprint == again[-1].result.fingerprint
 
 
-def test_an_estimate_counts_the_steps_that_fit_a_time_limit(corpus, tmp_path):
+def test_an_estimate_counts_the_steps_that_fit_a_time_limit(corpus, tmp_path, monkeypatch):
     from engine.tune.estimate import estimate
     from engine.tune.events import steps_due
+    from engine.tune.loop import Job
 
+    refitted = []
+    calibrate = Job._calibrate
+    monkeypatch.setattr(Job, "_calibrate", lambda job, f: refitted.append(f) or calibrate(job, f))
     config = _config(corpus, tmp_path, steps=100_000, eval_every=5, save_every=7, max_minutes=0.5)
     e = estimate(config)
     assert 0 < e.steps < 100_000
     assert e.evaluations == 2 + (e.steps - 1) // 5
     # the checkpoints and the finish are measured and counted too (before: left out)
     assert e.save_seconds > 0 and e.saves == steps_due(1, e.steps, 7)
-    assert e.finish_seconds > e.eval_seconds > 0  # the model's write and a held-out pass
+    # the finish: the model's write and the calibration refit, measured on the model written
+    # (before: reckoned as one evaluation, a quarter to a fifteenth of it)
+    assert len(refitted) == 1 and refitted[0].name == "model"
+    assert e.finish_seconds > e.refit_seconds > 0
     one_more = e.seconds_per_step + e.eval_seconds + e.save_seconds
     assert 30.0 - one_more < e.total_seconds <= 30.0
 

@@ -425,31 +425,107 @@ def test_resume_without_a_checkpoint_is_refused_before_any_work(corpus, tmp_path
 # ---- the time a running job has left ----------------------------------------------------------
 
 
-def test_the_time_left_counts_evaluations_checkpoints_and_the_finish(corpus, tmp_path,
-                                                                   monkeypatch):  # fmt: skip
-    """Before: StepProgress.eta_seconds was the steps' time alone, 0 s at the last step while
-    its evaluation, its checkpoint and the finish were still to run (57 s in a small job).
-    On a fake clock: 10 s a step, 3 s an evaluation, 1 s a checkpoint."""
+@pytest.fixture
+def fake_clock(monkeypatch):
+    """The job's clock made a fake one, and `take(seconds, name)` makes Job's method `name`
+    take that many seconds of it."""
     from engine.tune import loop
 
     clock = [0.0]
     monkeypatch.setattr(loop, "_now", lambda: clock[0])
 
-    def taking(seconds: float, work):
+    def take(seconds: float, name: str) -> None:
+        work = getattr(Job, name)
+
         def timed(self, *args):
             clock[0] += seconds
             return work(self, *args)
 
-        return timed
+        monkeypatch.setattr(Job, name, timed)
 
-    monkeypatch.setattr(Job, "_train_step", taking(10.0, Job._train_step))
-    monkeypatch.setattr(Job, "_measure", taking(3.0, Job._measure))
-    monkeypatch.setattr(Job, "_rotate", taking(1.0, Job._rotate))
+    return clock, take
+
+
+def _timed_job(config: TuneConfig, clock: list[float]) -> tuple[JobStarted, list, list, float]:
+    """The job's JobStarted and StepProgress events, the clock's time at each StepProgress,
+    and its time when the job ends."""
+    progress, at = [], []
+    for event in run_job(config):
+        assert not isinstance(event, JobFailed), event.message
+        if isinstance(event, JobStarted):
+            started = event
+        if isinstance(event, StepProgress):
+            progress.append(event)
+            at.append(clock[0])
+    assert isinstance(event, JobFinished), event
+    return started, progress, at, clock[0]
+
+
+def test_the_time_left_counts_evaluations_checkpoints_and_the_finish(corpus, tmp_path,
+                                                                   fake_clock):  # fmt: skip
+    """Before: StepProgress.eta_seconds was the steps' time alone, 0 s at the last step while
+    its evaluation, its checkpoint and the finish were still to run (57 s in a small job).
+    On a fake clock: 10 s a step, 3 s an evaluation, 1 s a checkpoint."""
+    _, take = fake_clock
+    take(10.0, "_train_step")
+    take(3.0, "_measure")
+    take(1.0, "_rotate")
     config = _config(corpus, tmp_path / "o", eval_every=2, save_every=3)
     progress = [e for e in run_job(config) if isinstance(e, StepProgress)]
     assert [e.step for e in progress] == [1, 2, 3, 4]
-    # step 1: steps 2-4 (30 s), evaluations at 2 and 4 and the finish's pass (9 s); no
-    # checkpoint timed yet
+    # step 1: steps 2-4 (30 s), evaluations at 2 and 4 and the refit's prior (9 s, the base
+    # model's load taking none of this clock); no checkpoint timed yet
     assert progress[0].eta_seconds == pytest.approx(39.0)
-    # the last step: its evaluation and the finish's pass, its checkpoint and the model's write
+    # the last step: its evaluation and the refit, its checkpoint and the model's write
     assert progress[-1].eta_seconds == pytest.approx(2 * 3.0 + 2 * 1.0)
+
+
+def test_the_calibration_refit_is_timed_as_its_own_part(corpus, tmp_path, fake_clock):
+    """Before: the refit at the finish was reckoned as one evaluation (3 s here) though it
+    loads the saved model again and transcribes the rows as users get them (4-15x one,
+    measured). Until it runs, it is reckoned as a load (5 s) and an evaluation (3 s)."""
+    clock, take = fake_clock
+    take(10.0, "_train_step")
+    take(3.0, "_measure")
+    take(5.0, "_load_base")
+    take(8.0, "_calibrate")
+    config = _config(corpus, tmp_path / "o", steps=2, save_every=0)
+    _, progress, at, end = _timed_job(config, clock)
+    # the last step's evaluation (3 s), then the refit (5 + 3 s); no checkpoint timed yet
+    assert progress[-1].eta_seconds == pytest.approx(3.0 + 8.0)
+    assert end - at[-1] == pytest.approx(3.0 + 8.0)  # the fake checkpoints take no time
+
+
+def test_a_new_best_steps_checkpoint_is_counted_in_the_time_left(corpus, tmp_path, fake_clock):
+    """Before: checkpoints were counted every save_every steps only, not those a new best step
+    adds at an evaluation between them (each 1 s here): the time left ran short of the time
+    the job then took."""
+    clock, take = fake_clock
+    take(10.0, "_train_step")
+    take(1.0, "_rotate")
+    config = _config(corpus, tmp_path / "o", heldout_fraction=0.5, eval_every=1, save_every=0)
+    started, progress, at, end = _timed_job(config, clock)
+    assert started.selection_examples > 0  # split: an evaluation may choose a best step
+    # step 2 of 4 (step 1's checkpoint timed: the first evaluation finds a best step): steps 3
+    # and 4, a checkpoint each may add after 2, 3 and 4, and the tuned model's write
+    assert progress[1].eta_seconds == pytest.approx(20.0 + 4 * 1.0)
+    assert all(end - t <= e.eta_seconds for e, t in zip(progress[1:], at[1:], strict=True))
+
+
+def test_a_time_limited_job_finishes_within_its_limit(corpus, tmp_path, fake_clock):
+    """Before: steps ran while one more fitted in max_minutes, and the last step's evaluation
+    and checkpoint, the tuned model's write and the calibration refit ran past it (70 s of a
+    60 s limit here). Now the steps stop where the finish, as timed so far, still fits."""
+    clock, take = fake_clock
+    take(10.0, "_train_step")
+    take(3.0, "_measure")
+    take(1.0, "_rotate")
+    take(5.0, "_load_base")
+    take(8.0, "_calibrate")
+    config = _config(corpus, tmp_path / "o", steps=100, warmup_steps=0, max_minutes=1.0,
+                     save_every=0)  # fmt: skip
+    _, progress, _, end = _timed_job(config, clock)
+    # set-up 5 s and the base's evaluation 3 s; 4 steps (48 s); the last's evaluation 3 s and
+    # checkpoint 1 s, the refit 8 s: 60 s. A fifth step would have ended at 70 s.
+    assert [e.step for e in progress] == [1, 2, 3, 4] and end == pytest.approx(60.0)
+    assert progress[-1].learning_rate == pytest.approx(0.0, abs=0.2 * config.learning_rate)

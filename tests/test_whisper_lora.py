@@ -320,7 +320,8 @@ def test_the_tune_page_checks_and_measures_a_whisper_job(tmp_path, shared_audio)
     assert "CTC" not in detail
     measured = estimate(config, steps=2)
     assert measured.measured_steps == 2 and measured.seconds_per_step > 0
-    assert measured.steps == 3 and measured.evaluations == 2 and measured.eval_seconds > 0
+    assert measured.steps == 3 and measured.evaluations == 1 and measured.eval_seconds > 0
+    assert measured.refit_seconds == measured.eval_seconds  # the same pass, on the tuned model
     assert measured.peak_memory_bytes > 0
 
 
@@ -341,7 +342,7 @@ def test_a_time_limit_ends_whisper_training_with_the_rate_at_zero(tmp_path, shar
     audio = load_audio(shared_audio / "fireredasr2s_hello_zh.wav")
     options = WhisperLoraOptions(steps=10)
     _, *steps = tune_whisper_lora(
-        base, [(audio, "你好")], tmp_path / "job", options, seconds_left=lambda: 0.0
+        base, [(audio, "你好")], tmp_path / "job", options, steps_that_fit=lambda *_: 0
     )
     assert [(s.step, s.total_steps, s.learning_rate) for s in steps] == [(1, 1, 0.0)]
     assert (tmp_path / "job" / "model" / "model.bin").is_file()

@@ -317,8 +317,49 @@ def test_a_whisper_estimate_counts_its_checkpoints_and_fits_its_time_limit(
     )
     measured = estimate(replace(config, max_minutes=0.5), steps=2)
     assert measured.device == runtime(config.resolved())[0]
-    assert measured.measured_steps == 2 and measured.evaluations == 2
-    assert measured.save_seconds > 0 and measured.finish_seconds > 0
+    # the base's pass, and the same pass on the tuned model: the refit, a part of the finish
+    assert measured.measured_steps == 2 and measured.evaluations == 1
+    assert measured.refit_seconds == measured.eval_seconds > 0
+    assert measured.finish_seconds == measured.save_seconds + measured.refit_seconds
+    assert measured.save_seconds > 0
     assert measured.saves == steps_due(1, measured.steps, 50)
     assert 0 < measured.steps < 100_000 and measured.total_seconds <= 30.0
     assert not (tmp_path / "e").exists()  # measured in a scratch folder
+
+
+@pytest.mark.slow
+def test_a_time_limited_whisper_job_finishes_within_its_limit(
+    whisper_corpus, tmp_path, monkeypatch
+):
+    """Before: steps ran while one more fitted in max_minutes, and the last checkpoint, the
+    tuned model's write and its held-out pass and calibration ran past it (67 s of a 60 s limit
+    here). Now the steps stop where the finish, as timed so far, still fits. On a fake clock:
+    10 s a step (four forward passes of 2.5 s), 1 s a checkpoint, 8 s a held-out pass."""
+    from types import SimpleNamespace
+
+    from engine.tune import whisper_job, whisper_lora
+
+    clock = [0.0]
+    fake = SimpleNamespace(monotonic=lambda: clock[0])
+    monkeypatch.setattr(whisper_job, "time", fake)
+    monkeypatch.setattr(whisper_lora, "time", fake)
+
+    def taking(seconds: float, work):
+        def timed(*args, **kw):
+            clock[0] += seconds
+            return work(*args, **kw)
+
+        return timed
+
+    batch, save, rows = whisper_lora._batch, whisper_lora._save, whisper_job.heldout_rows
+    monkeypatch.setattr(whisper_lora, "_batch", taking(2.5, batch))  # 7 or 8 utterances, by 2
+    monkeypatch.setattr(whisper_lora, "_save", taking(1.0, save))
+    monkeypatch.setattr(whisper_job, "heldout_rows", taking(8.0, rows))
+    config = _config(whisper_corpus, tmp_path / "o", steps=100, max_minutes=1.0, save_every=0,
+                     heldout_fraction=0.25)  # fmt: skip
+    events = list(run_job(config))
+    assert isinstance(events[-1], JobFinished), events[-1]
+    progress = [e for e in events if isinstance(e, StepProgress)]
+    # the base's pass 8 s; 4 steps (48 s); the last's checkpoint 1 s, the tuned model's pass 8 s
+    assert [e.step for e in progress] == [1, 2, 3, 4] and clock[0] == pytest.approx(57.0)
+    assert progress[-1].eta_seconds == pytest.approx(8.0)  # the refit; no checkpoint timed yet

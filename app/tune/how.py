@@ -26,7 +26,10 @@ __all__ = ["HowPanel", "estimate_text"]
 
 
 def estimate_text(e: Estimate) -> str:
+    """The How step's estimate, each part it adds up from named; the finish's calibration
+    refit apart where the job has one."""
     key = "tune.how.estimate_gpu" if e.device_memory_bytes else "tune.how.estimate"
+    key += "_refit" if e.refit_seconds else ""
     return tr(
         key,
         total=format_duration(e.total_seconds),
@@ -38,6 +41,7 @@ def estimate_text(e: Estimate) -> str:
         saves=e.saves,
         save=e.save_seconds,
         finish=format_duration(e.finish_seconds),
+        refit=format_duration(e.refit_seconds),
         memory=e.peak_memory_bytes / 1e9,
         device_memory=e.device_memory_bytes / 1e9,
         device=e.device,

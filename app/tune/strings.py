@@ -184,6 +184,27 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
         "{evaluations} 次检验 × {eval:.1f} 秒，{saves} 个检查点 × {save:.1f} 秒，收尾 {finish}"
         "（按 {measured} 步实测）；内存峰值 {memory:.2f} GB，显存 {device_memory:.2f} GB。",
     ),
+    # the estimate with the finish's calibration refit named apart (engine.tune.events.Estimate
+    # .refit_seconds, a part of finish_seconds)
+    "tune.how.estimate_refit": (
+        "About {total} on {device}: setup {setup}, {per_step:.2f} s per step × {steps}, "
+        "{evaluations} evaluations × {eval:.1f} s, {saves} checkpoints × {save:.1f} s, "
+        "finishing {finish}, of which the calibration refit {refit} (measured over {measured} "
+        "steps); peak memory {memory:.2f} GB.",
+        "在 {device} 上约需 {total}：准备 {setup}，每步 {per_step:.2f} 秒 × {steps} 步，"
+        "{evaluations} 次检验 × {eval:.1f} 秒，{saves} 个检查点 × {save:.1f} 秒，收尾 {finish}"
+        "（其中重新拟合置信度校准 {refit}；按 {measured} 步实测）；内存峰值 {memory:.2f} GB。",
+    ),
+    "tune.how.estimate_gpu_refit": (
+        "About {total} on {device}: setup {setup}, {per_step:.2f} s per step × {steps}, "
+        "{evaluations} evaluations × {eval:.1f} s, {saves} checkpoints × {save:.1f} s, "
+        "finishing {finish}, of which the calibration refit {refit} (measured over {measured} "
+        "steps); peak memory {memory:.2f} GB, GPU memory {device_memory:.2f} GB.",
+        "在 {device} 上约需 {total}：准备 {setup}，每步 {per_step:.2f} 秒 × {steps} 步，"
+        "{evaluations} 次检验 × {eval:.1f} 秒，{saves} 个检查点 × {save:.1f} 秒，收尾 {finish}"
+        "（其中重新拟合置信度校准 {refit}；按 {measured} 步实测）；内存峰值 {memory:.2f} GB，"
+        "显存 {device_memory:.2f} GB。",
+    ),
     "tune.how.failed": ("The measurement failed: {message}", "测量失败：{message}"),
     "tune.how.one_job": (
         "The job runs in its own process: the app stays usable, and one job runs at a time.",
@@ -427,8 +448,9 @@ SETTING_HELP_ZH: dict[str, str] = {
     "preset": "quick（快速）/ balanced（均衡）/ thorough（充分）：为留空的设置填入数值",
     "steps": "训练步数（优化器更新的次数）",
     "max_minutes": (
-        "时间上限：任务实际用时的分钟数（含准备时间；继续的任务接着已用的时间计算）；"
-        "学习率在此之前降到 0，到时任务以已完成的步数结束。留空 = 不限时"
+        "时间上限：任务实际用时的分钟数（含准备和收尾；继续的任务接着已用的时间计算）；"
+        "训练会提前停止，使最后的检验、检查点、保存模型和置信度校准（按已测时间）在此之前完成，"
+        "学习率在最后一步降到 0。留空 = 不限时"
     ),
     "learning_rate": "峰值学习率：预热结束时达到，之后线性降到 0",
     "lora_rank": "LoRA 适配器的秩（容量）",

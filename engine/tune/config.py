@@ -89,9 +89,10 @@ class TuneConfig:
     steps: int | None = setting(None, "optimizer steps")
     max_minutes: float | None = setting(
         None,
-        "time limit: the job's wall time in minutes (set-up included; a resumed job counts on"
-        " from where it stopped); the learning rate decays to 0 by then and the job ends with"
-        " the steps done. Empty = no limit",
+        "time limit: the job's wall time in minutes (set-up and finish included; a resumed job"
+        " counts on from where it stopped): its steps stop early enough for the last evaluation"
+        " and checkpoint, the tuned model's write and the calibration refit, as timed so far, to"
+        " end by then, the learning rate reaching 0 at the last step. Empty = no limit",
     )
     learning_rate: float | None = setting(
         None, "peak, reached after warmup, then linear decay to 0"

@@ -1,6 +1,7 @@
 """What a tuning job will cost on this machine, measured rather than guessed: the job's own setup
 (model, audio, feature cache), a few of its optimizer steps, one held-out evaluation, one
-checkpoint and the tuned model's write, run in a scratch folder that is removed afterwards.
+checkpoint, the tuned model's write and its calibration refit, run in a scratch folder that is
+removed afterwards.
 Meant for a process of its own (the app runs it in `engine.tune.child`), so the peak memory it
 reports is the job's."""
 
@@ -40,8 +41,9 @@ def _peak_rss_bytes() -> int:
 
 def estimate(config: TuneConfig, steps: int = 4) -> Estimate:
     """Set the job up and time `steps` optimizer steps (the first, which pays one-time costs,
-    is left out of the per-step figure when there are more), one evaluation, one checkpoint
-    and the tuned model's write."""
+    is left out of the per-step figure when there are more), one evaluation, one checkpoint,
+    the tuned model's write and its calibration refit (4-15x an evaluation: it loads the
+    written model again)."""
     if steps < 1:
         raise ValueError(f"steps={steps}: measure at least one step")
     from engine.registry import WHISPER, family_of
@@ -64,6 +66,7 @@ def estimate(config: TuneConfig, steps: int = 4) -> Estimate:
         save_seconds = _timed(lambda: job._save_checkpoint(best=False))
         write_seconds = _timed(lambda: job._write_model(job._card(0)))
         heldout = bool(job.data.heldout)
+        refit_seconds = _timed(lambda: job._calibrate(job.out / "model")) if heldout else 0.0
         cuda = job.device.type == "cuda"
         measured = Estimate(
             setup_seconds=setup,
@@ -76,14 +79,17 @@ def estimate(config: TuneConfig, steps: int = 4) -> Estimate:
             device=str(job.device),
             measured_steps=len(times),
             save_seconds=save_seconds,
-            finish_seconds=write_seconds + eval_seconds,  # the calibration refit's pass
+            finish_seconds=write_seconds + refit_seconds,
+            refit_seconds=refit_seconds,
         )
+        cadence = job._cadence()
 
         def counts(planned: int) -> tuple[int, int]:
             # the base model's, every eval_every steps and the last step's; checkpoints every
-            # save_every steps and the last step's
-            evaluations = 1 + steps_due(1, planned, cfg.eval_every) if heldout else 0
-            return evaluations, steps_due(1, planned, cfg.save_every)
+            # save_every steps and the last step's, and a new best step's at an evaluation
+            evaluations = 1 + steps_due(1, planned, cadence.eval_every) if heldout else 0
+            best = cadence.eval_every if cadence.best_saves else None
+            return evaluations, steps_due(1, planned, cadence.save_every, best)
 
         return _fitting(measured, cfg.max_minutes, counts)
     finally:
@@ -125,9 +131,9 @@ def _fitting(
 def _estimate_whisper(config: TuneConfig, steps: int) -> Estimate:
     """`engine.tune.estimate.estimate` for a Whisper base: the set-up (data, conversion, model
     load), `steps` training steps and a checkpoint timed in a scratch folder, and the base
-    model's held-out evaluation (a job runs two: before and after). The tuned model's write
-    (merged, then converted) comes only after a job's last step: it is reckoned as one
-    checkpoint."""
+    model's held-out evaluation (a job runs it before its steps, and again on the tuned model
+    for the calibration refit, its own part of the finish). The tuned model's write (merged,
+    then converted) comes only after a job's last step: it is reckoned as one checkpoint."""
     from .whisper_job import heldout_cer, prepare_job
     from .whisper_lora import WhisperCheckpoints, WhisperSaved, tune_whisper_lora
 
@@ -166,13 +172,15 @@ def _estimate_whisper(config: TuneConfig, steps: int) -> Estimate:
             seconds_per_step=statistics.median(times[1:] or times),
             eval_seconds=eval_seconds,
             steps=setup.options.steps,
-            evaluations=2 if heldout else 0,
+            evaluations=1 if heldout else 0,
             peak_memory_bytes=_peak_rss_bytes(),
             device_memory_bytes=torch.cuda.max_memory_allocated() if cuda else 0,
             device=setup.options.device,
             measured_steps=len(times),
             save_seconds=save_seconds,
-            finish_seconds=save_seconds,  # the tuned model's write, reckoned as a checkpoint
+            # the tuned model's write, reckoned as a checkpoint, and the refit's pass
+            finish_seconds=save_seconds + eval_seconds,
+            refit_seconds=eval_seconds,
         )
         return _fitting(
             measured,

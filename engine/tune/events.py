@@ -7,6 +7,7 @@ could not read), then `StepProgress` / `Evaluated` / `CheckpointSaved`, and one 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,40 +61,89 @@ class PhaseSeconds:
     which `seconds_left` reckons the time until it ends."""
 
     step: float  # one optimizer step
-    evaluation: float = 0.0  # one held-out pass (0 without held-out rows)
+    evaluation: float = 0.0  # one held-out pass while training (0 without held-out rows)
     save: float = 0.0  # one checkpoint written; the tuned model's write is reckoned as one
+    # The finish's calibration refit: the saved model loaded again and every held-out row
+    # transcribed as users get it, 4-15x an evaluation's time (0 without held-out rows).
+    # Until it runs, a prior from what is measured (the load and an evaluation, or a
+    # Whisper job's pass over the base).
+    refit: float = 0.0
 
 
-def steps_due(first: int, last: int, every: int | None) -> int:
-    """How many of the steps first..last run something done every `every` steps and after the
-    last step (evaluations, checkpoints): the multiples of `every`, and `last`. None: never.
+@dataclass(frozen=True, slots=True)
+class Cadence:
+    """When a running job evaluates and saves, for `seconds_left`."""
+
+    save_every: int  # a checkpoint every save_every steps and after the last (0: the last)
+    # an evaluation every eval_every steps and after the last (0: the last; None: none while
+    # training)
+    eval_every: int | None = None
+    # an evaluation that finds a new best step saves a checkpoint too; which will is not known
+    # ahead, so every evaluation step is counted as saving
+    best_saves: bool = False
+
+
+def steps_due(first: int, last: int, every: int | None, or_every: int | None = None) -> int:
+    """How many of the steps first..last run something done every `every` steps (or every
+    `or_every`) and after the last step (evaluations, checkpoints): the multiples, each once,
+    and `last`. None: never; 0: only after the last step.
 
     >>> steps_due(3, 8, 3)  # after steps 3, 6 and 8
     3
+    >>> steps_due(1, 8, 3, 4)  # after steps 3, 4, 6 and 8
+    4
     """
-    if every is None or first > last:
+    if first > last or (every is None and or_every is None):
         return 0
-    if every == 0:
-        return 1
-    return last // every - (first - 1) // every + (last % every != 0)
+    periods = [e for e in (every, or_every) if e]
+
+    def multiples(period: int) -> int:
+        return last // period - (first - 1) // period
+
+    both = multiples(math.lcm(*periods)) if len(periods) == 2 else 0
+    ends_on_one = any(last % e == 0 for e in periods)
+    return sum(multiples(e) for e in periods) - both + (not ends_on_one)
 
 
-def seconds_left(
-    step: int, to_go: int, seconds: PhaseSeconds, eval_every: int | None, save_every: int
-) -> float:
+def seconds_left(step: int, to_go: int, seconds: PhaseSeconds, cadence: Cadence) -> float:
     """Seconds until a job that has just run `step`, with `to_go` steps after it, ends: those
     steps, the evaluations and checkpoints still due (this step's too: they follow its
-    progress), and the finish: a held-out pass (the calibration refit, or a Whisper job's
-    measurement) and the tuned model's write. `eval_every` None: no evaluation while training.
-    Checkpoints a new best step adds between `save_every` ones are not counted.
+    progress; a new best step's counted at every evaluation), and the finish: the tuned
+    model's write and the calibration refit.
 
-    >>> seconds_left(8, 0, PhaseSeconds(step=10, evaluation=2, save=1), 3, 4)  # 8's, finish
-    6.0
+    >>> seconds_left(8, 0, PhaseSeconds(step=10, evaluation=2, save=1, refit=9), Cadence(4, 3))
+    13.0
     """
     last = step + to_go
-    evaluations = steps_due(step, last, eval_every) + 1  # the finish's pass
-    saves = steps_due(step, last, save_every) + 1  # the tuned model
-    return float(to_go * seconds.step + evaluations * seconds.evaluation + saves * seconds.save)
+    evaluations = steps_due(step, last, cadence.eval_every)
+    best = cadence.eval_every if cadence.best_saves else None
+    saves = steps_due(step, last, cadence.save_every, best) + 1  # the tuned model
+    return float(
+        to_go * seconds.step
+        + evaluations * seconds.evaluation
+        + saves * seconds.save
+        + seconds.refit
+    )
+
+
+def steps_that_fit(
+    step: int, most: int, seconds: PhaseSeconds, cadence: Cadence, budget: float
+) -> int:
+    """The most steps after `step`, up to `most`, that end with all that follows them (their
+    evaluations and checkpoints, the finish: `seconds_left`) within `budget` seconds; 0 when
+    even this step's and the finish do not fit: a time limit then stops the job here.
+
+    >>> steps_that_fit(2, 100, PhaseSeconds(step=10, save=1, refit=8), Cadence(0), 40.0)
+    3
+    """
+    low, high = 0, most  # the time left grows with the steps: the last that fits
+    while low < high:
+        middle = (low + high + 1) // 2
+        if seconds_left(step, middle, seconds, cadence) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,10 +256,14 @@ class Estimate:
     device: str
     measured_steps: int
     save_seconds: float = 0.0  # one checkpoint written
-    saves: int = 0  # checkpoints the job will write (every save_every steps, and the last)
-    # after the last step: the tuned model's write and the calibration refit's held-out pass
-    # (reckoned as one evaluation)
+    # checkpoints the job will write: every save_every steps and the last, and where a new
+    # best step may be chosen, at every evaluation (which will choose one is not known ahead)
+    saves: int = 0
+    # after the last step: the tuned model's write and the calibration refit
     finish_seconds: float = 0.0
+    # of finish_seconds, the calibration refit, measured: the saved model loaded again and the
+    # held-out rows transcribed as users get them (0 without held-out rows)
+    refit_seconds: float = 0.0
 
     @property
     def total_seconds(self) -> float:

@@ -64,6 +64,7 @@ from .data import (
     load_example_audio,
 )
 from .events import (
+    Cadence,
     CheckpointSaved,
     CheckpointSetAside,
     Evaluated,
@@ -76,6 +77,7 @@ from .events import (
     PhaseSeconds,
     StepProgress,
     seconds_left,
+    steps_that_fit,
 )
 from .export import ModelCard, save_adapter, save_merged
 from .features import (
@@ -264,8 +266,10 @@ class Job:
         self._set_aside: list[CheckpointSetAside] = []
         self.clock = 0.0  # the job's seconds at the last step, as every process agrees
         self._claim = None  # the output_dir's lock file (`claim_output_dir`), held while it runs
-        # the last evaluation's and checkpoint's seconds, for the time left (`seconds_left`)
+        # the last evaluation's and checkpoint's seconds and the refit's, for the time left
+        # (`seconds_left`) and what a time limit leaves for steps (`steps_that_fit`)
         self.phases = PhaseSeconds(step=0.0)
+        self._load_seconds = 0.0  # loading the base model: the refit loads the tuned one
 
     # ---- setup -------------------------------------------------------------------------
 
@@ -345,7 +349,7 @@ class Job:
         except SafetensorError as e:  # a copy or download cut short: named, with what to do
             weights = path / "model.safetensors"
             raise ModelLoadError("model.bad_weights", path=weights, detail=e) from e
-        self.base_path, self.family = path, family
+        self.family = family
         return model, processor
 
     def _prepare_data(self, model, processor) -> _Data:
@@ -472,13 +476,15 @@ class Job:
 
     def _time_left(self) -> float:
         """The share of the time limit's decay still ahead: 1 without a limit or during warmup,
-        falling linearly to 0 at the limit from the job's time when warmup ended."""
+        falling linearly from the job's time when warmup ended to 0 at the last step's end: the
+        limit less what follows that step (`seconds_left`, as timed so far)."""
         limit = self.cfg.max_minutes
         start = self.state.warmup_seconds
         if limit is None or start is None:
             return 1.0
-        span = limit * 60 - start
-        return max(0.0, (limit * 60 - self.clock) / span) if span > 0 else 0.0
+        end = limit * 60 - seconds_left(self.state.step, 0, self.phases, self._cadence())
+        span = end - start
+        return max(0.0, (end - self.clock) / span) if span > 0 else 0.0
 
     def _anyone(self, flag: bool) -> bool:
         """Whether `flag` holds on any process, told to every process: a cancel heard by one
@@ -506,12 +512,25 @@ class Job:
         return broadcast(t, from_process=0).tolist()
 
     def _steps_that_fit(self, step_time: float) -> int:
-        """Steps still to run: the configured ones, or fewer under a time limit (as many whole
-        steps of `step_time` as end before it)."""
+        """Steps still to run: the configured ones, or fewer under a time limit: as many steps
+        of `step_time` as end, with their evaluations and checkpoints and the finish (as timed
+        so far), before it."""
         left = self.cfg.steps - self.state.step
         if self.cfg.max_minutes is None:
             return left
-        return min(left, max(0, int((self.cfg.max_minutes * 60 - self.clock) / step_time)))
+        budget = self.cfg.max_minutes * 60 - self.clock
+        phases = replace(self.phases, step=step_time)
+        return steps_that_fit(self.state.step, left, phases, self._cadence(), budget)
+
+    def _cadence(self) -> Cadence:
+        """When this job evaluates and saves: held-out rows that are split choose best steps,
+        each saved as it is found."""
+        evaluates = bool(self.data.heldout)
+        return Cadence(
+            self.cfg.save_every,
+            self.cfg.eval_every if evaluates else None,
+            best_saves=self.state.split_heldout,
+        )
 
     def _inner(self) -> torch.nn.Module:
         """The model being tuned (a PeftModel for LoRA), without DDP or the features wrapper."""
@@ -581,7 +600,9 @@ class Job:
         decode a row apart, and one process would save a checkpoint the others never reach)."""
         started = _now()
         event = self._gathered(self._measure() if self.acc.is_main_process else None)[0]
-        self.phases = replace(self.phases, evaluation=_now() - started)
+        seconds = _now() - started
+        # the refit's prior until it runs: it loads the saved model and passes the rows again
+        self.phases = replace(self.phases, evaluation=seconds, refit=self._load_seconds + seconds)
         return event
 
     def _measure(self) -> Evaluated:
@@ -759,7 +780,9 @@ class Job:
         with self.acc.main_process_first():  # the others then find the folder claimed
             self._claim = claim_output_dir(self.out, self.resume, lock=self.acc.is_main_process)
         _seed_everything(cfg.seed)
+        started = _now()
         model, processor = self._load_base()
+        self._load_seconds = _now() - started
         self.data = self._prepare_data(model, processor)
         # a resumed job takes its checkpoint's instead (`_read_state`)
         self.state.split_heldout = len(self.data.heldout) >= MIN_SPLIT_ROWS
@@ -892,16 +915,22 @@ class Job:
         )
 
     def _tick(self, step_time: float) -> float:
-        """Read the job's clock (agreed by all processes); returns the agreed step time."""
-        local = self._prior + _now() - self._began
-        self.clock, step_time = self._agreed(local, step_time)
+        """Read the job's clock and phases' seconds (agreed by all processes: a time limit
+        stops all at the same step); returns the agreed step time."""
+        local, p = self._prior + _now() - self._began, self.phases
+        self.clock, step_time, evaluation, save, refit = self._agreed(
+            local, step_time, p.evaluation, p.save, p.refit
+        )
+        self.phases = replace(p, evaluation=evaluation, save=save, refit=refit)
         if self.state.warmup_seconds is None and self.state.step >= self.cfg.warmup_steps:
             self.state.warmup_seconds = self.clock
         return step_time
 
     def _loop(self, has_heldout: bool) -> Generator[JobEvent, None, bool]:
         """The steps, evaluations and checkpoints; returns True when cancelled (JobCancelled
-        is its last event), False once every step is done."""
+        is its last event), False once every step is done. Under a time limit the steps stop
+        early enough for the last one's evaluation and checkpoint and the finish (the tuned
+        model's write and the calibration refit), as timed so far, to end within it."""
         cfg, s = self.cfg, self.state
         stream = self._steps()
         step_time = None
@@ -927,11 +956,7 @@ class Job:
                 learning_rate=self.scheduler.get_last_lr()[0],
                 samples_per_second=step.examples / elapsed,
                 eta_seconds=seconds_left(
-                    s.step,
-                    to_go,
-                    replace(self.phases, step=step_time),
-                    cfg.eval_every,
-                    cfg.save_every,
+                    s.step, to_go, replace(self.phases, step=step_time), self._cadence()
                 ),
                 epoch=s.epoch,
                 examples=step.examples,
@@ -1080,7 +1105,8 @@ def run_job(
     config: TuneConfig, cancel: threading.Event | None = None, resume: bool = False
 ) -> Iterator[JobEvent]:
     """Run a tuning job, yielding events. Expected failures (bad data, no disk space, a model
-    that will not load) end in one `JobFailed` with a one-line message, never a traceback."""
+    that will not load) end in one `JobFailed` with a one-line message, never a traceback.
+    Under `max_minutes` the job, its finish included (as timed while it runs), ends by then."""
     from engine.model import ModelLoadError
     from engine.registry import WHISPER, family_of
 

@@ -38,6 +38,7 @@ from .config import TuneConfig
 from .data import Example, load_dataset, load_example_audio
 from .evaluate import EvalOptions, EvalRow, calibrate_rows, calibration_outcome, score_examples
 from .events import (
+    Cadence,
     CheckpointSaved,
     Evaluated,
     JobCancelled,
@@ -48,6 +49,7 @@ from .events import (
     PhaseSeconds,
     StepProgress,
     seconds_left,
+    steps_that_fit,
 )
 from .export import ModelCard, read_card
 from .jobs import (
@@ -325,16 +327,21 @@ def _run_claimed(config: TuneConfig, cancel: threading.Event, resume: bool) -> I
     )
     limit = None if config.max_minutes is None else config.max_minutes * 60
     earlier = 0.0  # seconds the job trained in earlier runs (when resumed)
+    # for the time left (`seconds_left`) and what a time limit leaves for steps
+    phases, cadence = PhaseSeconds(step=0.0), Cadence(config.save_every)
 
-    def limit_left() -> float:
-        return limit - (earlier + time.monotonic() - began)
+    def fitting(done: int, step_time: float) -> int:
+        """The steps after `done` that end, with the finish, before the time limit."""
+        left = limit - (earlier + time.monotonic() - began)
+        most = setup.options.steps - done
+        return steps_that_fit(done, most, replace(phases, step=step_time), cadence, left)
 
     steps = tune_whisper_lora(
         base,
         examples,
         out,
         setup.options,
-        seconds_left=None if limit is None else limit_left,
+        steps_that_fit=None if limit is None else fitting,
         checkpoints=checkpoints,
         stop=cancel.is_set,
         resume=resume,
@@ -371,12 +378,12 @@ def _run_claimed(config: TuneConfig, cancel: threading.Event, resume: bool) -> I
         return
     key = _heldout_key(base, heldout, config)
     before = _measured_before(out, key) if resume else None
-    phases = PhaseSeconds(step=0.0)  # for the time left (`seconds_left`)
     if heldout and before is None:
         try:
             started = time.monotonic()
             measured = heldout_cer(base, heldout, config, stop=cancel.is_set)
-            phases = replace(phases, evaluation=time.monotonic() - started)
+            # the finish's pass over the tuned model, as measured on the base: the same work
+            phases = replace(phases, refit=time.monotonic() - started)
         except _Stopped:  # nothing measured is kept: a resume measures the base whole
             yield cancelled()
             return
@@ -404,11 +411,7 @@ def _run_claimed(config: TuneConfig, cancel: threading.Event, resume: bool) -> I
             learning_rate=step.learning_rate,
             samples_per_second=step.examples / max(step.seconds, 1e-9),
             eta_seconds=seconds_left(
-                step.step,
-                step.total_steps - step.step,
-                replace(phases, step=step.seconds),
-                None,
-                config.save_every,
+                step.step, step.total_steps - step.step, replace(phases, step=step.seconds), cadence
             ),
             epoch=step.step * _BATCH // len(examples),
             examples=step.examples,

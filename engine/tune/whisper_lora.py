@@ -420,7 +420,7 @@ def tune_whisper_lora(
     out_dir: str | Path,
     options: WhisperLoraOptions | None = None,
     *,
-    seconds_left: Callable[[], float] | None = None,
+    steps_that_fit: Callable[[int, float], int] | None = None,
     checkpoints: WhisperCheckpoints | None = None,
     stop: Callable[[], bool] | None = None,
     resume: bool = False,
@@ -428,7 +428,8 @@ def tune_whisper_lora(
     """Train LoRA adapters on (16 kHz audio, text) pairs, `options.batch_size` of them per step
     in a shuffled order, the learning rate warming up over the first tenth of the steps and
     decaying linearly to 0, yielding a `WhisperReady` once the model is loaded, then each
-    step's loss. With `seconds_left` (a time limit), the steps are cut to those that fit it and
+    step's loss. With `steps_that_fit` (a time limit: the steps after step `done` that fit it
+    at `step_time` seconds a step, with all that follows them), the steps are cut to those and
     the rate reaches 0 at the last of them. When the steps are done, the adapter is written to
     out_dir/adapter (peft), the merged model to out_dir/hf (Hugging Face layout) and converted
     to out_dir/model (CTranslate2, what `engine.loader` loads). `base` is a Hugging Face
@@ -440,7 +441,7 @@ def tune_whisper_lora(
     stopped) and ends the run, and `resume` continues from the latest with the same weights,
     optimizer state and data order, so the result is the one an uninterrupted run gives.
     Without, stop iterating: nothing of the training is written. A run resumed without
-    `seconds_left` runs to `options.steps` (an earlier run's time limit may have cut them);
+    `steps_that_fit` runs to `options.steps` (an earlier run's time limit may have cut them);
     with it, the steps that fit are counted again after each step."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -481,7 +482,7 @@ def tune_whisper_lora(
         if checkpoints is None:
             raise ValueError("tune_whisper_lora: resume needs the checkpoints' folder")
         run, aside = _restore(checkpoints.folder, model, optimizer, fingerprint)
-        if seconds_left is None:  # a time limit of an earlier run cut the steps: this run has none
+        if steps_that_fit is None:  # an earlier run's time limit cut the steps: this run has none
             run.total = options.steps
     start = run.done
     yield WhisperReady(trainable, total_parameters, start, run.seconds, aside)
@@ -535,9 +536,8 @@ def tune_whisper_lora(
         elapsed = time.monotonic() - started
         run.seconds += elapsed
         run.step_time = elapsed if run.step_time is None else 0.9 * run.step_time + 0.1 * elapsed
-        if seconds_left is not None:  # the steps that still fit: the rate reaches 0 by then
-            fit = max(0, int(seconds_left() / run.step_time))
-            run.total = min(options.steps, run.done + fit)
+        if steps_that_fit is not None:  # the rate reaches 0 at the last that fits
+            run.total = min(options.steps, run.done + steps_that_fit(run.done, run.step_time))
         rate = learning_rate(options.learning_rate, run.done, warmup, run.total)
         yield WhisperStep(run.done, loss, rate, len(chosen), run.total, elapsed)
         last = run.done >= run.total
