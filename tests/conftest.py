@@ -89,6 +89,36 @@ def small_disk(tmp_path):
 
 
 @pytest.fixture
+def lock_folder():
+    """`lock_folder(path)`: the folder (made empty where missing) can no longer be written, with
+    what was put in it before still there; undone at teardown. By its mode for a user; for root,
+    who writes past any mode (CI runs as root), by a read-only bind mount of the folder onto
+    itself (a tmpfs would hide what it holds). Skips only where root cannot mount."""
+    import subprocess
+
+    locked: list[Path] = []
+
+    def lock(folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        locked.append(folder)
+        if os.geteuid() != 0:
+            folder.chmod(0o555)
+            return folder
+        for options in (["--bind", str(folder)], ["-o", "remount,bind,ro"]):
+            done = subprocess.run(["mount", *options, str(folder)], capture_output=True, text=True)
+            if done.returncode != 0:
+                pytest.skip(f"cannot mount {folder} read-only here: {done.stderr.strip()}")
+        return folder
+
+    yield lock
+    for folder in reversed(locked):
+        if os.geteuid() != 0:
+            folder.chmod(0o755)
+        else:  # (a folder whose bind failed is no mount point: umount then fails, harmlessly)
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
+
+
+@pytest.fixture
 def tiny_with_lm(tiny_model_dir, tmp_path):
     """The tiny random model, copied, with a language model over its vocabulary."""
     import json

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -198,25 +197,6 @@ def fake_sd(monkeypatch):
     return fake
 
 
-@pytest.fixture
-def read_only_folder(tmp_path):
-    """A folder that cannot be written: mounted read-only as root (who may write anywhere
-    else), made read-only otherwise."""
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        yield folder
-        folder.chmod(0o755)
-        return
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
-                          capture_output=True, text=True)  # fmt: skip
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a read-only filesystem here: {done.stderr.strip()}")
-    yield folder
-    subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
 def _open_files_under(folder: Path) -> list[str]:
     """The files this process holds open in `folder` (Linux)."""
     held = []
@@ -227,9 +207,10 @@ def _open_files_under(folder: Path) -> list[str]:
 
 
 def test_a_read_only_recordings_folder_is_named_not_blamed_on_the_microphone(
-    qtbot, fake_sd, read_only_folder
+    qtbot, fake_sd, tmp_path, lock_folder
 ):
     """It came as the raw "[Errno 30] Read-only file system: …" under "Microphone problem"."""
+    read_only_folder = lock_folder(tmp_path / "read-only")
     handle = WorkerHandle(EngineWorker())  # the engine's own Recorder, on the fake PortAudio
     handle.start()
     try:

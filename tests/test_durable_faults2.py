@@ -260,15 +260,10 @@ def test_changes_a_crash_left_in_the_wal_are_never_listed_without(tmp_path):
     assert str(crashed / "tingxie.db") in str(e.value)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway")
-def test_a_library_in_a_read_only_folder_is_listed_and_exported(tmp_path, capsys):
-    folder = tmp_path / "locked"
-    db = _library(folder / "tingxie.db")
-    folder.chmod(0o555)
-    try:
-        _listed_and_exported(db, tmp_path, capsys)
-    finally:
-        folder.chmod(0o755)
+def test_a_library_in_a_read_only_folder_is_listed_and_exported(tmp_path, lock_folder, capsys):
+    db = _library(tmp_path / "locked" / "tingxie.db")
+    lock_folder(db.parent)
+    _listed_and_exported(db, tmp_path, capsys)
 
 
 # ---- a transcript the library could not take ---------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -328,28 +327,10 @@ def test_a_file_where_the_databases_folder_must_be_is_named(tmp_path: Path):
     assert (tmp_path / "notes").read_text(encoding="utf-8") == "mine"
 
 
-@pytest.fixture
-def locked_folder(tmp_path: Path):
-    """A folder that cannot be written: read-only by its mode, or, for root (who writes there
-    anyway, as CI runs), a read-only mount; skips where root cannot mount."""
-    folder = tmp_path / "locked"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        yield folder
-        folder.chmod(0o755)
-        return
-    mount = ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)]
-    done = subprocess.run(mount, capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a read-only filesystem here: {done.stderr.strip()}")
-    yield folder
-    subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
-def test_read_only_folder_gives_clear_error(locked_folder: Path):
+def test_read_only_folder_gives_clear_error(tmp_path: Path, lock_folder):
+    locked = lock_folder(tmp_path / "locked")
     with pytest.raises(StoreError, match=r"locked/tingxie\.db: .*folder is writable"):
-        Store(locked_folder / "tingxie.db")
+        Store(locked / "tingxie.db")
 
 
 def test_threads_writing_and_reading_do_not_corrupt(db: Store):
