@@ -862,3 +862,22 @@ def test_the_library_says_when_it_lists_only_the_newest(qtbot, tmp_path, monkeyp
         store.add_transcript([Segment(0, 0.0, 0.1, chars)], title="memo")
         view.refresh()
         assert view.table.rowCount() == 3 and view.message.text() == tr("library.cut", count=3)
+
+
+def test_time_left_follows_the_speed_and_margin_at_once(panel: ReviewPanel):
+    """Before: the estimate kept the old speed and margin until the next span was shown."""
+    from engine.library.review import estimate_review_seconds
+
+    def estimate() -> str:
+        left = estimate_review_seconds(
+            panel.spans, margin=panel.margin_spin.value(), speed=panel.speed_spin.value()
+        )
+        return tr("review.progress", count=len(panel.spans), time=format_duration(left))
+
+    index, before = panel.index, panel.progress_label.text()
+    panel.speed_spin.setValue(0.5)  # heard at half speed: longer
+    slower = panel.progress_label.text()
+    assert slower == estimate() != before
+    panel.margin_spin.setValue(3.0)  # more heard around each span: longer again
+    assert panel.progress_label.text() == estimate() != slower
+    assert panel.index == index  # the same span still shown

@@ -319,6 +319,8 @@ class ReviewPanel(QWidget):
         self.order_box.currentIndexChanged.connect(lambda _: self._respan(self._place()))
         self.margin_spin = _spin(0.0, 3.0, 0.1, 0.3)  # its unit follows the language
         self.speed_spin = _spin(0.5, 2.0, 0.1, 1.0, "×")
+        for spin in (self.margin_spin, self.speed_spin):
+            spin.valueChanged.connect(lambda _: self._show_time_left())
         self.script_box = QComboBox()
         for name in script.SCRIPTS:
             self.script_box.addItem("", name)
@@ -679,15 +681,7 @@ class ReviewPanel(QWidget):
             self.span_label.setText(tr("review.none_open"))
         elif span is None:
             self.span_label.setText(tr("review.done"))
-        left = review.estimate_review_seconds(
-            self.spans,
-            margin=self.margin_spin.value(),
-            speed=self.speed_spin.value(),
-            seconds_per_decision=review.decision_pace(self._gaps),
-        )
-        self.progress_label.setText(
-            tr("review.progress", count=len(self.spans), time=format_duration(left))
-        )
+        self._show_time_left()
         if span is None:
             self.alternatives_label.setText("")
             self.fix_edit.setText("")  # (clear() would be undoable typing)
@@ -715,6 +709,19 @@ class ReviewPanel(QWidget):
         self._select_span()
         self._play(span.start, span.end, sound=False)
         self._shown_at = time.monotonic()
+
+    def _show_time_left(self) -> None:
+        """The spans left and the time to hear and decide them: it follows the speed and
+        margin boxes as they change, not only when the next span shows."""
+        left = review.estimate_review_seconds(
+            self.spans,
+            margin=self.margin_spin.value(),
+            speed=self.speed_spin.value(),
+            seconds_per_decision=review.decision_pace(self._gaps),
+        )
+        self.progress_label.setText(
+            tr("review.progress", count=len(self.spans), time=format_duration(left))
+        )
 
     def _show_alternatives(self) -> None:
         """The current span's choices. None, and the loaded model makes none (Whisper): the
