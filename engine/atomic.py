@@ -159,10 +159,34 @@ def staged_folder(target: Path) -> Iterator[Path]:
     tmp.mkdir(parents=True)
     try:
         yield tmp
+        _sync_tree(tmp)
         _swap_in(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _sync_tree(folder: Path) -> None:
+    """Flush a staged folder's files, then its folders, to the disk before it is swapped in:
+    after a power cut the folder is then there whole or not at all, never with its files'
+    names and not their bytes (a model.safetensors of 0 bytes). A folder that cannot be
+    synced (some file systems refuse it) is passed by; a file that cannot fails the write."""
+    for root, _, files in os.walk(folder, topdown=False):
+        for name in files:
+            path = os.path.join(root, name)
+            if os.path.islink(path):  # its target is not this folder's to sync
+                continue
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        with contextlib.suppress(OSError):
+            fd = os.open(root, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 def _swap_in(tmp: Path, target: Path) -> None:

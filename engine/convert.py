@@ -7,27 +7,39 @@ of the converted copy), memory a child gives back when it ends and the caller wo
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["NOT_KEPT", "main"]
+
+# The exit status when the model loaded but the cache could not keep its copy (a full or
+# read-only disk): the caller then converts for its own load only, without trying to keep it.
+NOT_KEPT = 3
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Write SOURCE's weights in DTYPE into FOLDER; exit status 0 when the copy is kept."""
+    """Write SOURCE's weights in DTYPE into FOLDER: 0 when the copy is kept, NOT_KEPT when the
+    cache could not hold it, 2 when the checkpoint did not load (its error on stderr)."""
     p = argparse.ArgumentParser(prog="python -m engine.convert", description=__doc__)
     p.add_argument("source", type=Path, help="the checkpoint's folder")
     p.add_argument("folder", type=Path, help="where the converted copy goes")
     p.add_argument("--dtype", choices=("bfloat16", "float16"), required=True)
     args = p.parse_args(argv)
+    # What keep_converted warns of is what the caller quotes when this ends.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
 
     import torch
 
     from .model import ctc_model, keep_converted
 
-    model = ctc_model(args.source, dtype=getattr(torch, args.dtype))
-    return 0 if keep_converted(model, args.folder) else 1
+    try:
+        model = ctc_model(args.source, dtype=getattr(torch, args.dtype))
+    except Exception as e:  # the caller loads the checkpoint itself and words the error
+        print(f"error: {args.source}: {e}", file=sys.stderr)
+        return 2
+    return 0 if keep_converted(model, args.folder) else NOT_KEPT
 
 
 if __name__ == "__main__":

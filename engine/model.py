@@ -14,6 +14,7 @@ import os
 import pickle
 import re
 import reprlib
+import shutil
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -944,8 +945,8 @@ def _processor(
 
 def _torch_model(path: Path, device: torch.device, dtype: torch.dtype, attention: str) -> Any:
     """The checkpoint as a transformers model: from its converted copy in the weights cache
-    where there is one (made now where that pays), as the file holds it where it can
-    (`_load_exact`), else through `ctc_model`, which loads an MMS adapter (a converted copy
+    where there is one (made now where that pays: `_from_cache`), as the file holds it where it
+    can (`_load_exact`), else through `ctc_model`, which loads an MMS adapter (a converted copy
     holds it already). Damaged safetensors weights (a copy or download cut short) are a
     `ModelLoadError` naming them."""
     from safetensors import SafetensorError
@@ -954,20 +955,50 @@ def _torch_model(path: Path, device: torch.device, dtype: torch.dtype, attention
     AttentionInterface.register(BLOCKED_ATTENTION, blocked_attention)
     language = adapter_language(path)
     converted = _converted_weights(path, dtype, language) if device.type == "cpu" else None
-    found = converted is not None and _touch(converted / "model.safetensors")
-    if converted is not None and not found:
-        found = _convert_in_child(path, converted, dtype)
-    folder = converted if found else path
+    keep = False
+    if converted is not None:
+        model, keep = _from_cache(path, converted, dtype, attention)
+        if model is not None:
+            return model
     try:
-        exact = None if language and not found else _load_exact(folder, dtype, attention)
-        model = exact or ctc_model(folder, dtype=dtype, attn_implementation=attention)
+        exact = None if language else _load_exact(path, dtype, attention)
+        model = exact or ctc_model(path, dtype=dtype, attn_implementation=attention)
     except SafetensorError as e:
-        weights = folder / "model.safetensors"
-        damaged = weights if weights.is_file() else folder
+        weights = path / "model.safetensors"
+        damaged = weights if weights.is_file() else path
         raise ModelLoadError("model.bad_weights", path=damaged, detail=e) from e
-    if converted is not None and not found:
+    if keep:
         keep_converted(model, converted)
     return model
+
+
+def _from_cache(path: Path, converted: Path, dtype: Any, attention: str) -> tuple[Any, bool]:
+    """(the model loaded from its converted copy, made now in a child where it is missing, or
+    None; whether the caller, loading `path` itself, should keep the copy it converts). A copy
+    that does not load (cut short by a crash, a power cut or a full disk; from another
+    transformers) is removed and made again, once: it never blocks the checkpoint. A folder
+    another process is swapping in meanwhile is read again, not removed."""
+    from safetensors import SafetensorError
+
+    weights = converted / "model.safetensors"
+    for _ in range(3):
+        if not _touch(weights):
+            made = _convert_in_child(path, converted, dtype)
+            if made != "made":
+                return None, made == "failed"  # "unwritable": no copy can be kept
+        try:
+            model = _load_exact(converted, dtype, attention)
+        except FileNotFoundError:
+            continue  # swapped by another process's conversion: read the new one
+        except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+            model, why = None, e
+        else:
+            why = "not these weights"
+        if model is not None:
+            return model, False
+        log.warning("%s: the converted copy does not load (%s); making it again", converted, why)
+        shutil.rmtree(converted, ignore_errors=True)
+    return None, False
 
 
 def ctc_model(path: Path, **options: Any) -> Any:
@@ -1080,9 +1111,16 @@ def _converted_weights(path: Path, dtype: Any, language: str | None = None) -> P
     stat = weights.stat()
     if stat.st_size < CONVERT_MIN_BYTES or _stored_dtype(weights) != "F32":
         return None
-    identity = f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{dtype}"
+    identity = f"{_identity(weights, stat)}|{dtype}"
     identity += f"|{language}" if language else ""
     return weights_cache_dir() / hashlib.sha256(identity.encode()).hexdigest()[:20]
+
+
+def _identity(weights: Path, stat: os.stat_result) -> str:
+    """What names a checkpoint's conversions: its path, size, inode and times. The change time
+    catches weights rewritten in place with their old modification time put back, the inode
+    weights replaced by another file."""
+    return f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}|{stat.st_ctime_ns}"
 
 
 def _touch(weights: Path) -> bool:
@@ -1105,31 +1143,51 @@ def keep_converted(model: Any, folder: Path) -> bool:
         atomic_folder(folder, lambda tmp: model.save_pretrained(tmp, safe_serialization=True))
         log.info("%s: weights kept in %s for the next load", model.name_or_path, folder)
         _drop_old_conversions(folder)
-    except OSError as e:
+    except Exception as e:  # OSError, or safetensors' own error for a full disk (best effort)
         log.warning("%s: converted weights not kept (%s); the next load converts again", folder, e)
         return False
     return True
 
 
-def _convert_in_child(path: Path, folder: Path, dtype: Any) -> bool:
-    """Make `path`'s converted copy in `folder` in a child process (engine.convert says why);
-    True when it is there. A failure is logged, and the caller loads and converts in this
-    process as before (a damaged checkpoint then fails there with its own message)."""
+def _convert_in_child(path: Path, folder: Path, dtype: Any) -> str:
+    """Make `path`'s converted copy in `folder` in a child process (engine.convert says why):
+    "made"; "unwritable" where the cache cannot hold it (full, read-only: the caller converts
+    for this load only); "failed" otherwise, logged with the child's last words (the caller
+    loads and converts in this process as before; a damaged checkpoint then fails there with
+    its own message)."""
     from .children import module_command
+    from .convert import NOT_KEPT
 
     dtype_name = str(dtype).removeprefix("torch.")
-    log.info("%s: converting the weights to %s once, into %s", path, dtype_name, folder)
+    log.warning(
+        "%s: converting the weights to %s once, into %s (about half a minute for XLSR-53)",
+        path,
+        dtype_name,
+        folder,
+    )
+    command = module_command("engine.convert", str(path), str(folder), "--dtype", dtype_name)
     try:
-        _run_child(module_command("engine.convert", str(path), str(folder), "--dtype", dtype_name))
-    except (OSError, RuntimeError) as e:
-        log.warning("%s: converting in a child process failed (%s); converting here", path, e)
-        return False
-    return _touch(folder / "model.safetensors")
+        status, said = _run_child(command)
+    except OSError as e:
+        status, said = -1, str(e)
+    if status == 0 and _touch(folder / "model.safetensors"):
+        return "made"
+    if status == NOT_KEPT:
+        return "unwritable"  # the child said why (keep_converted's warning)
+    log.warning("%s: converting in a child process failed (%s); converting here", path, said)
+    return "failed"
 
 
-def _run_child(command: list[str], on_line: Callable[[str], None] | None = None) -> None:
+# What a child says when its disk, not the checkpoint or the libraries, stopped it.
+_DISK_TROUBLE = re.compile(r"No space left|Read-only file system|Errno 28|Errno 30|Disk quota")
+# A line of a progress bar (tqdm) in a child's output: not worth quoting in an error.
+_PROGRESS_LINE = re.compile(r"\d+%\|")
+
+
+def _run_child(command: list[str], on_line: Callable[[str], None] | None = None) -> tuple[int, str]:
     """Run one of the engine's modules (engine.children) to its end, each line it prints handed
-    to `on_line`; RuntimeError with the end of what it printed when it fails."""
+    to `on_line`: (exit status, the end of what it said, progress bars left out, or the status
+    where it said nothing)."""
     import subprocess
     from collections import deque
 
@@ -1143,12 +1201,12 @@ def _run_child(command: list[str], on_line: Callable[[str], None] | None = None)
         errors="replace",
     ) as child:
         for line in child.stdout or ():
-            tail.append(line.rstrip())
             if on_line is not None:
                 on_line(line)
-    if child.returncode != 0:
-        said = " | ".join(x for x in tail if x)[-500:]
-        raise RuntimeError(said or f"exit status {child.returncode}")
+            if line.strip() and not _PROGRESS_LINE.search(line):
+                tail.append(line.strip())
+    said = " | ".join(tail)[-500:] or f"exit status {child.returncode}"
+    return child.returncode, said
 
 
 def _drop_old_conversions(keep: Path) -> None:
@@ -1188,7 +1246,7 @@ def _int8_copy(path: Path, options: LoadOptions, device: Any, dtype: Any) -> Pat
         return None
     if not all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnxscript")):
         return None
-    identity = f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|onnx-int8"
+    identity = f"{_identity(weights, stat)}|onnx-int8"
     return weights_cache_dir() / hashlib.sha256(identity.encode()).hexdigest()[:20]
 
 
@@ -1224,15 +1282,19 @@ def _make_int8_copy(path: Path, folder: Path, tqdm_class: Any = None) -> bool:
 
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
-        _run_child(module_command("engine.export_onnx", str(path), str(folder), "--int8"), stage)
-    except (OSError, RuntimeError) as e:
-        log.warning("%s: no int8 copy (%s); running it in fp32", path, e)
-        with contextlib.suppress(OSError):
-            failed.write_text(f"{versions}\n{e}\n", encoding="utf-8")
-        return False
+        command = module_command("engine.export_onnx", str(path), str(folder), "--int8")
+        status, said = _run_child(command, stage)
+    except OSError as e:
+        status, said = -1, str(e)
     finally:
         if bar is not None:
             bar.close()
+    if status != 0:
+        log.warning("%s: no int8 copy (%s); running it in fp32", path, said)
+        if status > 0 and not _DISK_TROUBLE.search(said):  # tried again once the disk has room
+            with contextlib.suppress(OSError):
+                failed.write_text(f"{versions}\n{said}\n", encoding="utf-8")
+        return False
     log.info("%s: int8 copy kept in %s for the next loads", path, folder)
     with contextlib.suppress(OSError):
         _drop_old_conversions(folder)

@@ -445,3 +445,29 @@ def test_without_hard_links_a_taken_name_is_still_refused(tmp_path, monkeypatch)
     srt.unlink()
     atomic_write_files([(p, lambda f: f.write(b"mine")) for p in (txt, srt)], replace=False)
     assert [p.read_bytes() for p in (txt, srt)] == [b"mine", b"mine"]
+
+
+def test_a_staged_folder_is_on_the_disk_before_it_is_swapped_in(tmp_path, monkeypatch):
+    """Each file of a staged folder, and the folder, is synced before the rename that puts it in
+    place: else a power cut can leave the new folder's names with none of their bytes (a
+    model.safetensors of 0 bytes in the weights cache). A link inside is passed by."""
+    synced, real = [], os.fsync
+
+    def fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    target = tmp_path / "out"
+
+    def write(tmp: Path) -> None:
+        (tmp / "sub").mkdir()
+        (tmp / "a.bin").write_bytes(b"a")
+        (tmp / "sub" / "b.bin").write_bytes(b"b")
+        (tmp / "link").symlink_to(tmp_path / "nowhere")
+
+    atomic_folder(target, write)
+    names = [Path(p).name for p in synced]
+    assert "a.bin" in names and "b.bin" in names and "sub" in names and "link" not in names
+    assert names.index("b.bin") < names.index("sub")  # a folder after its files
+    assert (target / "a.bin").read_bytes() == b"a"

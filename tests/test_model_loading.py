@@ -724,3 +724,129 @@ def test_the_conversion_child_runs_in_the_bundle_too(tmp_path, monkeypatch):
         timeout=120,
     )
     assert run.returncode == 0 and "python -m engine.convert" in run.stdout
+
+
+@pytest.mark.parametrize("kept_bytes", [0, 5_000])
+def test_a_damaged_converted_copy_is_made_again_not_a_dead_end(
+    tiny_model_dir, tmp_path, monkeypatch, kept_bytes
+):
+    """A converted copy cut short (a power cut, a full disk: 0 bytes or a part of the file)
+    blocked its checkpoint for good, the message naming the cache file or a vocab.json the cache
+    never holds; it is removed and made again, and the model loads."""
+    import subprocess
+
+    import engine.model as model_module
+
+    monkeypatch.setattr(model_module, "CONVERT_MIN_BYTES", 0)
+    cache = tmp_path / "weights"
+    monkeypatch.setenv("TINGXIE_WEIGHTS_CACHE", str(cache))
+    source = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, source)
+    children, real_popen = [], subprocess.Popen
+    monkeypatch.setattr(
+        subprocess, "Popen", lambda cmd, **kw: children.append(cmd) or real_popen(cmd, **kw)
+    )
+    options = LoadOptions(device="cpu", precision="bf16")
+    load_model(source, options)
+    (copy,) = cache.iterdir()
+    weights = copy / "model.safetensors"
+    with open(weights, "r+b") as f:
+        f.truncate(kept_bytes)
+    again = load_model(source, options)
+    assert again.dtype == torch.bfloat16 and len(children) == 2
+    assert weights.stat().st_size > kept_bytes  # made again, whole
+    load_model(source, options)
+    assert len(children) == 2  # and used as it is
+
+
+def test_a_cache_that_cannot_keep_the_copy_costs_one_conversion_not_a_failure(
+    tiny_model_dir, tmp_path, monkeypatch, caplog
+):
+    """A full or read-only cache: the child says so (engine.convert.NOT_KEPT) and the load
+    converts for itself without trying to keep a copy again; a save that fails with
+    safetensors' own error (how a full disk shows there) is a warning, not a traceback."""
+    from safetensors import SafetensorError
+
+    import engine.model as model_module
+    from engine.convert import NOT_KEPT
+    from engine.model import keep_converted
+
+    class Full:
+        name_or_path = "m"
+
+        def save_pretrained(self, folder, **_):
+            raise SafetensorError("I/O error: No space left on device (os error 28)")
+
+    assert keep_converted(Full(), tmp_path / "cache" / "x") is False
+    assert "No space left" in caplog.text and not (tmp_path / "cache" / "x").exists()
+
+    monkeypatch.setattr(model_module, "CONVERT_MIN_BYTES", 0)
+    monkeypatch.setenv("TINGXIE_WEIGHTS_CACHE", str(tmp_path / "weights"))
+    monkeypatch.setattr(
+        "engine.children.module_command",
+        lambda *a: [sys.executable, "-c", f"raise SystemExit({NOT_KEPT})"],
+    )
+    kept = []
+    monkeypatch.setattr(model_module, "keep_converted", lambda *a: kept.append(a) or False)
+    m = load_model(tiny_model_dir, LoadOptions(device="cpu", precision="bf16"))
+    assert m.dtype == torch.bfloat16 and kept == []
+
+
+def test_a_childs_failure_is_quoted_without_its_progress_bars(tmp_path):
+    """What the caller logs of a failed child: its last words and status, not a tqdm bar."""
+    from engine.model import _run_child
+
+    bar = "Loading weights: 100%|##########| 72/72 [00:00<00:00, 15403.67it/s]"
+    code = f"import sys; print({bar!r}); print('error: the disk broke'); sys.exit(4)"
+    status, said = _run_child([sys.executable, "-c", code])
+    assert status == 4 and said == "error: the disk broke"
+    assert _run_child([sys.executable, "-c", "raise SystemExit(5)"]) == (5, "exit status 5")
+
+
+def test_an_int8_copy_stopped_by_the_disk_is_tried_again_next_time(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    """A full or read-only disk is not the exporter's failure: no marker that would keep the
+    checkpoint in fp32 until the libraries change; the next load tries again."""
+    import engine.children
+    import engine.model as model_module
+
+    monkeypatch.setattr(model_module, "CONVERT_MIN_BYTES", 0)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    cache = tmp_path / "weights"
+    monkeypatch.setenv("TINGXIE_WEIGHTS_CACHE", str(cache))
+    said = "OSError: [Errno 28] No space left on device"
+    monkeypatch.setattr(
+        engine.children,
+        "module_command",
+        lambda *a: [sys.executable, "-c", f"print({said!r}); raise SystemExit(1)"],
+    )
+    assert load_model(tiny_model_dir).runtime == "torch"
+    assert not list(cache.glob("*.failed"))
+
+
+def test_weights_rewritten_with_their_old_time_are_converted_anew(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    """The cache is named by the checkpoint's identity: rewritten in place with its old
+    modification time put back (same size), it is another checkpoint."""
+    import os
+
+    import engine.model as model_module
+    from engine.model import _converted_weights
+
+    monkeypatch.setattr(model_module, "CONVERT_MIN_BYTES", 0)
+    source = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, source)
+    weights = source / "model.safetensors"
+    before = weights.stat()
+    first = _converted_weights(source, torch.bfloat16)
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (weights.stat().st_mtime_ns, weights.stat().st_size) == (
+        before.st_mtime_ns,
+        before.st_size,
+    )
+    assert _converted_weights(source, torch.bfloat16) != first
