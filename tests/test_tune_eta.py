@@ -49,7 +49,7 @@ def test_steps_due_counts_either_period_once(first, last, every, or_every, due):
 def test_the_time_left_counts_evaluations_checkpoints_and_the_finish():
     """Before: step time × steps to go, so 0 s at the last step while its evaluation, its
     checkpoint, the tuned model's write and the calibration refit were still to run."""
-    times = PhaseSeconds(step=10.0, evaluation=3.0, save=1.0, refit=3.0)
+    times = PhaseSeconds(step=10.0, evaluation=3.0, save=1.0, refit=3.0, write=1.0)
     # after step 1 of 4 (eval_every=2, save_every=3): steps 2-4, evaluations at 2 and 4, the
     # checkpoints of 3 and 4 (step 1's neither), then the finish: the refit and the model's write
     assert seconds_left(1, 3, times, Cadence(3, 2)) == 3 * 10 + 3 * 3.0 + 3 * 1.0
@@ -64,18 +64,18 @@ def test_the_time_left_counts_evaluations_checkpoints_and_the_finish():
 def test_the_calibration_refit_is_timed_as_its_own_part():
     """Before: the refit at the finish was counted as one more evaluation (3 s here), while,
     loading the saved model again, it takes 4-15x one."""
-    times = PhaseSeconds(step=10.0, evaluation=3.0, save=1.0, refit=30.0)
+    times = PhaseSeconds(step=10.0, evaluation=3.0, save=1.0, refit=30.0, write=1.0)
     # the last step: its evaluation (3) and checkpoint (1), the model's write (1), the refit (30)
     assert seconds_left(4, 0, times, Cadence(3, 2)) == 3.0 + 2 * 1.0 + 30.0
     # without held-out rows there is no evaluation and no refit
-    assert seconds_left(4, 0, PhaseSeconds(step=10.0, save=1.0), Cadence(3, 2)) == 2 * 1.0
+    assert seconds_left(4, 0, PhaseSeconds(10.0, save=1.0, write=1.0), Cadence(3, 2)) == 2 * 1.0
 
 
 def test_a_new_best_steps_checkpoint_is_counted():
     """Before: checkpoints were counted every save_every steps only, not those a new best
     step adds at an evaluation between them. Which evaluation finds one is not known ahead:
     each is counted as saving."""
-    times = PhaseSeconds(step=10.0, save=1.0)
+    times = PhaseSeconds(step=10.0, save=1.0, write=1.0)
     # after step 1 of 6, an evaluation every 2 steps, a checkpoint every 3: saves at 2, 3, 4
     # (best steps or save_every) and 6 (both, and the last), then the model's write
     assert seconds_left(1, 5, times, Cadence(3, 2, best_saves=True)) == 50 + 5 * 1.0
@@ -85,7 +85,7 @@ def test_a_new_best_steps_checkpoint_is_counted():
 def test_a_time_limit_leaves_room_for_the_finish():
     """Before: steps ran while one more fitted before the limit, and the last step's
     evaluation and checkpoint, the model's write and the refit ran past it."""
-    times = PhaseSeconds(step=10.0, evaluation=3.0, save=1.0, refit=8.0)
+    times = PhaseSeconds(step=10.0, evaluation=3.0, save=1.0, refit=8.0, write=1.0)
     # 60 s left after step 2 of 100: each step 10 s, then the last's evaluation and checkpoint,
     # the write and the refit (13 s) and an evaluation every 5 steps (steps 5, 10: 3 s each)
     fit = steps_that_fit(2, 98, times, Cadence(0, 5), 60.0)
@@ -128,3 +128,13 @@ def test_the_steps_that_fit_a_time_limit_leave_room_for_all_that_is_counted():
     assert (fitted.steps, fitted.evaluations, fitted.saves) == (15, 2, 2)
     assert _fitting(_measured(), None, counts).steps == 100
     assert _fitting(_measured(), 0.1, counts).steps == 0  # the set-up alone takes longer
+
+
+def test_the_models_write_is_its_own_part_not_one_checkpoint():
+    """Before: the finish's write was reckoned as one checkpoint (1 s here), while a LoRA job's
+    merged model is many times its checkpoint's bytes (a 20 s write ended a 60 s job at 80 s)."""
+    times = PhaseSeconds(step=10.0, save=1.0, write=20.0)
+    # the last step: its checkpoint (1 s) and the model's write (20 s)
+    assert seconds_left(4, 0, times, Cadence(0)) == 1.0 + 20.0
+    # 60 s left after step 2: 3 steps (30 s) leave room for a checkpoint and the write
+    assert steps_that_fit(2, 98, times, Cadence(0), 60.0) == 3

@@ -428,11 +428,13 @@ def test_resume_without_a_checkpoint_is_refused_before_any_work(corpus, tmp_path
 @pytest.fixture
 def fake_clock(monkeypatch):
     """The job's clock made a fake one, and `take(seconds, name)` makes Job's method `name`
-    take that many seconds of it."""
+    take that many seconds of it. The model's write is reckoned as the timed work its prior
+    scales (the base's load, a checkpoint's write), bytes aside."""
     from engine.tune import loop
 
     clock = [0.0]
     monkeypatch.setattr(loop, "_now", lambda: clock[0])
+    monkeypatch.setattr(loop, "_scaled", lambda seconds, bytes_to, bytes_from: seconds)
 
     def take(seconds: float, name: str) -> None:
         work = getattr(Job, name)
@@ -489,11 +491,13 @@ def test_the_calibration_refit_is_timed_as_its_own_part(corpus, tmp_path, fake_c
     take(3.0, "_measure")
     take(5.0, "_load_base")
     take(8.0, "_calibrate")
+    take(5.0, "_write_model")
     config = _config(corpus, tmp_path / "o", steps=2, save_every=0)
     _, progress, at, end = _timed_job(config, clock)
-    # the last step's evaluation (3 s), then the refit (5 + 3 s); no checkpoint timed yet
-    assert progress[-1].eta_seconds == pytest.approx(3.0 + 8.0)
-    assert end - at[-1] == pytest.approx(3.0 + 8.0)  # the fake checkpoints take no time
+    # the last step's evaluation (3 s), the model's write (its prior: the load, 5 s), then the
+    # refit (5 + 3 s); no checkpoint timed yet
+    assert progress[-1].eta_seconds == pytest.approx(3.0 + 5.0 + 8.0)
+    assert end - at[-1] == pytest.approx(3.0 + 5.0 + 8.0)  # the fake checkpoints take no time
 
 
 def test_a_new_best_steps_checkpoint_is_counted_in_the_time_left(corpus, tmp_path, fake_clock):
@@ -522,10 +526,50 @@ def test_a_time_limited_job_finishes_within_its_limit(corpus, tmp_path, fake_clo
     take(1.0, "_rotate")
     take(5.0, "_load_base")
     take(8.0, "_calibrate")
+    take(5.0, "_write_model")
     config = _config(corpus, tmp_path / "o", steps=100, warmup_steps=0, max_minutes=1.0,
                      save_every=0)  # fmt: skip
     _, progress, _, end = _timed_job(config, clock)
-    # set-up 5 s and the base's evaluation 3 s; 4 steps (48 s); the last's evaluation 3 s and
-    # checkpoint 1 s, the refit 8 s: 60 s. A fifth step would have ended at 70 s.
-    assert [e.step for e in progress] == [1, 2, 3, 4] and end == pytest.approx(60.0)
+    # set-up 5 s and the base's evaluation 3 s; 3 steps (30 s); the last's evaluation 3 s and
+    # checkpoint 1 s, the model's write 5 s, the refit 8 s: 55 s. A fourth would end at 65 s.
+    assert [e.step for e in progress] == [1, 2, 3] and end == pytest.approx(55.0)
     assert progress[-1].learning_rate == pytest.approx(0.0, abs=0.2 * config.learning_rate)
+
+
+def test_a_resumed_time_limited_job_finishes_within_its_limit(corpus, tmp_path, fake_clock):
+    """Before: a resumed run skips the base's evaluation, so it had timed no evaluation and no
+    refit: it ran past its limit (65 s of 60), its time left read 0 s at the last step while
+    12 s remained, and its learning rate did not reach 0. Now a checkpoint keeps its phases'
+    seconds, and the resumed run starts from them."""
+    clock, take = fake_clock
+    take(10.0, "_train_step")
+    take(3.0, "_measure")
+    take(1.0, "_rotate")
+    take(5.0, "_load_base")
+    take(8.0, "_calibrate")
+    out = _stopped(_config(corpus, tmp_path / "o", steps=100, warmup_steps=0, save_every=0))
+    state = json.loads((checkpoint_dirs(out / "checkpoints")[-1] / "state.json").read_text())
+    clock[0] = 0.0  # a new process: the job's seconds go on from the checkpoint's
+    config = _config(corpus, out, steps=100, warmup_steps=0, save_every=0, max_minutes=1.0)
+    progress, at = [], []
+    for event in run_job(config, resume=True):
+        assert not isinstance(event, JobFailed), event.message
+        if isinstance(event, StepProgress):
+            progress.append(event)
+            at.append(clock[0])
+    assert isinstance(event, JobFinished), event
+    assert state["seconds"] + clock[0] <= 60.0
+    # the last step: its evaluation (3 s), checkpoint (1 s) and the refit (8 s) still to run
+    assert progress[-1].eta_seconds >= clock[0] - at[-1] == pytest.approx(12.0)
+    assert progress[-1].learning_rate == pytest.approx(0.0, abs=0.2 * config.learning_rate)
+
+
+def test_a_checkpoint_without_phase_seconds_still_resumes(corpus, tmp_path):
+    """A checkpoint of a version before the phases' seconds were kept resumes on priors."""
+    out = _stopped(_config(corpus, tmp_path / "o"))
+    path = checkpoint_dirs(out / "checkpoints")[-1] / "state.json"
+    record = json.loads(path.read_text())
+    assert set(record.pop("phases")) == {"evaluation", "refit", "save", "write"}
+    path.write_text(json.dumps(record))
+    events = list(run_job(_config(corpus, out), resume=True))
+    assert isinstance(events[-1], JobFinished), events[-1]

@@ -18,6 +18,7 @@ from engine.tune.config import TuneConfig
 from engine.tune.events import (
     CheckpointSaved,
     CheckpointSetAside,
+    Evaluated,
     JobCancelled,
     JobFailed,
     JobFinished,
@@ -320,7 +321,8 @@ def test_a_whisper_estimate_counts_its_checkpoints_and_fits_its_time_limit(
     # the base's pass, and the same pass on the tuned model: the refit, a part of the finish
     assert measured.measured_steps == 2 and measured.evaluations == 1
     assert measured.refit_seconds == measured.eval_seconds > 0
-    assert measured.finish_seconds == measured.save_seconds + measured.refit_seconds
+    # the tuned model's write, reckoned as the base's load (a part of the setup), then the refit
+    assert 0 < measured.finish_seconds - measured.refit_seconds <= measured.setup_seconds
     assert measured.save_seconds > 0
     assert measured.saves == steps_due(1, measured.steps, 50)
     assert 0 < measured.steps < 100_000 and measured.total_seconds <= 30.0
@@ -363,3 +365,74 @@ def test_a_time_limited_whisper_job_finishes_within_its_limit(
     # the base's pass 8 s; 4 steps (48 s); the last's checkpoint 1 s, the tuned model's pass 8 s
     assert [e.step for e in progress] == [1, 2, 3, 4] and clock[0] == pytest.approx(57.0)
     assert progress[-1].eta_seconds == pytest.approx(8.0)  # the refit; no checkpoint timed yet
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_time_limited_whisper_job_resumed_keeps_room_for_its_finish(
+    tmp_path, monkeypatch, resume
+):
+    """A resumed Whisper job found its base's CER measured by the earlier run and reserved
+    nothing for the finish's held-out pass: 145 s of a 120 s limit. The pass's seconds are kept
+    beside the CER (`_measured_before`). The job's parts are replaced by a fake clock: a step
+    10 s, each held-out pass 30 s, the set-up 5 s, 20 s used before a resume."""
+    import types
+
+    from engine.tune import whisper_job as wj
+    from engine.tune import whisper_lora as wl
+
+    clock = [0.0]
+    monkeypatch.setattr(wj, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+
+    def prepare(config):
+        clock[0] += 5
+        report = types.SimpleNamespace(table=lambda: "", left_out=0)
+        prepared = types.SimpleNamespace(
+            train=[1] * 8, heldout=[1] * 4, report=report, normalize=None
+        )
+        options = types.SimpleNamespace(steps=100, device="cpu", precision="fp32")
+        return types.SimpleNamespace(
+            prepared=prepared, examples=[1] * 8, seconds=10.0, base=tmp_path / "base",
+            options=options,
+        )  # fmt: skip
+
+    def tune(base, examples, out, options, *, steps_that_fit, checkpoints, stop, resume):
+        done = 1 if resume else 0
+        yield wl.WhisperReady(1, 2, done, 20.0 if resume else 0.0, ())
+        total = options.steps
+        while done < total:
+            clock[0] += 10
+            done += 1
+            total = min(options.steps, done + steps_that_fit(done, 10.0))
+            yield wl.WhisperStep(done, 1.0, 0.0, 8, total, 10.0)
+
+    def passed(*_args, **_kwargs):
+        clock[0] += 30
+        return []
+
+    monkeypatch.setattr(wj, "prepare_job", prepare)
+    monkeypatch.setattr(wl, "tune_whisper_lora", tune)
+    monkeypatch.setattr(wj, "describe", lambda n: ())
+    monkeypatch.setattr(
+        wj, "heldout_cer", lambda *a, **k: passed() or Evaluated(step=0, cer=0.5, result=None)
+    )
+    monkeypatch.setattr(wj, "heldout_rows", passed)
+    monkeypatch.setattr(wj, "_evaluated", lambda rows, step: Evaluated(step, 0.4, None))
+    monkeypatch.setattr(wj, "_calibrate", lambda *a: "none")
+    monkeypatch.setattr(wj, "check_resumable", lambda *a: None)
+    monkeypatch.setattr(wj, "_settings", lambda *a: {})
+    monkeypatch.setattr(wj, "checkpoint_dirs", lambda *a: [tmp_path / "ckpt"])
+    monkeypatch.setattr(wj, "_heldout_key", lambda *a: "rows")
+    monkeypatch.setattr(wj.ModelCard, "write", lambda self, path: None)
+    out = tmp_path / "job"
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "model.bin").write_bytes(b"the tuned model")  # what the fake tune made
+    (out / wj._BEFORE).write_text('{"heldout": "rows", "cer": 0.5, "seconds": 30.0}')
+    config = TuneConfig(
+        model="whisper-base", data="x", output_dir=str(out), max_minutes=2.0, save_every=0
+    )
+    events = list(wj._run_claimed(config, threading.Event(), resume))
+    steps = [e for e in events if isinstance(e, StepProgress)]
+    used_before = 20.0 if resume else 0.0
+    assert isinstance(events[-1], JobFinished), events[-1]
+    assert used_before + clock[0] <= 120.0  # the finish within the limit
+    assert steps[-1].eta_seconds >= 30.0  # the finish's pass still counted at the last step

@@ -133,7 +133,8 @@ def _estimate_whisper(config: TuneConfig, steps: int) -> Estimate:
     load), `steps` training steps and a checkpoint timed in a scratch folder, and the base
     model's held-out evaluation (a job runs it before its steps, and again on the tuned model
     for the calibration refit, its own part of the finish). The tuned model's write (merged,
-    then converted) comes only after a job's last step: it is reckoned as one checkpoint."""
+    then converted) comes only after a job's last step: it is reckoned as the model's load, the
+    same work the other way, as the job reckons it (`whisper_job`)."""
     from .whisper_job import heldout_cer, prepare_job
     from .whisper_lora import WhisperCheckpoints, WhisperSaved, tune_whisper_lora
 
@@ -141,6 +142,7 @@ def _estimate_whisper(config: TuneConfig, steps: int) -> Estimate:
     try:
         started = time.perf_counter()
         setup = prepare_job(config)
+        loading = time.perf_counter()
         measure = min(steps, setup.options.steps)
         # one checkpoint, after the last measured step
         where = WhisperCheckpoints(scratch / "checkpoints", every=measure)
@@ -148,6 +150,7 @@ def _estimate_whisper(config: TuneConfig, steps: int) -> Estimate:
             setup.base, setup.examples, scratch, setup.options, checkpoints=where
         )
         next(run)  # loaded
+        load_seconds = time.perf_counter() - loading
         setup_seconds = time.perf_counter() - started
         times: list[float] = []
         save_seconds = None  # after the last measured step
@@ -178,8 +181,8 @@ def _estimate_whisper(config: TuneConfig, steps: int) -> Estimate:
             device=setup.options.device,
             measured_steps=len(times),
             save_seconds=save_seconds,
-            # the tuned model's write, reckoned as a checkpoint, and the refit's pass
-            finish_seconds=save_seconds + eval_seconds,
+            # the tuned model's write, reckoned as the load, and the refit's pass
+            finish_seconds=load_seconds + eval_seconds,
             refit_seconds=eval_seconds,
         )
         return _fitting(

@@ -62,12 +62,16 @@ class PhaseSeconds:
 
     step: float  # one optimizer step
     evaluation: float = 0.0  # one held-out pass while training (0 without held-out rows)
-    save: float = 0.0  # one checkpoint written; the tuned model's write is reckoned as one
+    save: float = 0.0  # one checkpoint written
     # The finish's calibration refit: the saved model loaded again and every held-out row
     # transcribed as users get it, 4-15x an evaluation's time (0 without held-out rows).
     # Until it runs, a prior from what is measured (the load and an evaluation, or a
     # Whisper job's pass over the base).
     refit: float = 0.0
+    # The finish's write of the tuned model (a LoRA job's merged model and adapter: many times
+    # its checkpoint's bytes). Until it runs, a prior: the base's load, or a checkpoint's
+    # write, scaled by bytes (`engine.tune.loop`); a Whisper job's load of its base.
+    write: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,17 +115,18 @@ def seconds_left(step: int, to_go: int, seconds: PhaseSeconds, cadence: Cadence)
     progress; a new best step's counted at every evaluation), and the finish: the tuned
     model's write and the calibration refit.
 
-    >>> seconds_left(8, 0, PhaseSeconds(step=10, evaluation=2, save=1, refit=9), Cadence(4, 3))
-    13.0
+    >>> seconds_left(8, 0, PhaseSeconds(10, evaluation=2, save=1, refit=9, write=4), Cadence(4, 3))
+    16.0
     """
     last = step + to_go
     evaluations = steps_due(step, last, cadence.eval_every)
     best = cadence.eval_every if cadence.best_saves else None
-    saves = steps_due(step, last, cadence.save_every, best) + 1  # the tuned model
+    saves = steps_due(step, last, cadence.save_every, best)
     return float(
         to_go * seconds.step
         + evaluations * seconds.evaluation
         + saves * seconds.save
+        + seconds.write
         + seconds.refit
     )
 
@@ -133,7 +138,7 @@ def steps_that_fit(
     evaluations and checkpoints, the finish: `seconds_left`) within `budget` seconds; 0 when
     even this step's and the finish do not fit: a time limit then stops the job here.
 
-    >>> steps_that_fit(2, 100, PhaseSeconds(step=10, save=1, refit=8), Cadence(0), 40.0)
+    >>> steps_that_fit(2, 100, PhaseSeconds(step=10, save=1, refit=8, write=1), Cadence(0), 40.0)
     3
     """
     low, high = 0, most  # the time left grows with the steps: the last that fits

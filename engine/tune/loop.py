@@ -193,6 +193,10 @@ class _State:
     # What the job's checkpoints were trained with (`Job._settings`); None in checkpoints of
     # versions before it was kept, which resume unchecked.
     settings: dict | None = None
+    # The seconds of its phases measured so far (PhaseSeconds' evaluation, refit, save, write),
+    # which a resumed run may not measure again before its time limit needs them (it skips the
+    # base's evaluation); empty in checkpoints of versions before they were kept: priors then.
+    phases: dict = field(default_factory=dict)
 
 
 def rng_state() -> dict:
@@ -270,6 +274,7 @@ class Job:
         # (`seconds_left`) and what a time limit leaves for steps (`steps_that_fit`)
         self.phases = PhaseSeconds(step=0.0)
         self._load_seconds = 0.0  # loading the base model: the refit loads the tuned one
+        self._load_bytes = 0  # the base model's weights, as loaded
 
     # ---- setup -------------------------------------------------------------------------
 
@@ -682,6 +687,8 @@ class Job:
                 # on the disk before the state that marks them complete (a power cut after it
                 # would otherwise leave a complete checkpoint of emptied files)
                 _sync(tmp / _WEIGHTS, tmp / _OPTIMIZER)
+                self._saved(tmp, _now() - started)  # so far: kept for a resumed run
+                self.state.phases = _kept_phases(self.phases)
                 atomic_write_text(tmp / CHECKPOINT_STATE, json.dumps(asdict(self.state), indent=1))
                 _sync(tmp)
         except OSError as e:  # a full disk: drop the partial copy, keep the last whole one
@@ -694,9 +701,29 @@ class Job:
             os.replace(tmp, final)
             _sync(self.ckpt_root)  # the new one is there before _rotate removes older ones
             self._rotate()
-        acc.wait_for_everyone()
-        self.phases = replace(self.phases, save=_now() - started)
+            self._saved(final, _now() - started)
+        acc.wait_for_everyone()  # the others take the main process's phases at the next step
         return CheckpointSaved(step, final, best)
+
+    def _saved(self, folder: Path, seconds: float) -> None:
+        """Time a checkpoint's write (`seconds`, of `folder`), and from it the tuned model's:
+        its bytes are the model's whole weights (and a LoRA job's adapter), a checkpoint's
+        only the trained ones and their optimizer state, so their ratio scales it. The base's
+        load, scaled alike, stays the floor: a small checkpoint's fixed costs mislead."""
+        written = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+        by_checkpoint = _scaled(seconds, self._write_bytes(), written)
+        write = max(self._write_prior(), by_checkpoint)
+        self.phases = replace(self.phases, save=seconds, write=write)
+
+    def _write_bytes(self) -> int:
+        """The bytes the finish writes: every weight of the model (a LoRA job's merged model
+        and its adapter)."""
+        return _tensor_bytes(self._inner())
+
+    def _write_prior(self) -> float:
+        """The finish's write before a checkpoint is timed: the base's load, scaled by the
+        bytes to write over those loaded (the same model, once merged)."""
+        return _scaled(self._load_seconds, self._write_bytes(), self._load_bytes)
 
     def _disk_full(self, what: str, error: OSError) -> CheckpointError:
         """What a failed checkpoint write (a full disk, a folder turned read-only) cost, and how
@@ -783,6 +810,7 @@ class Job:
         started = _now()
         model, processor = self._load_base()
         self._load_seconds = _now() - started
+        self._load_bytes = _tensor_bytes(model)
         self.data = self._prepare_data(model, processor)
         # a resumed job takes its checkpoint's instead (`_read_state`)
         self.state.split_heldout = len(self.data.heldout) >= MIN_SPLIT_ROWS
@@ -818,9 +846,13 @@ class Job:
             model = FromFeatures(model, self.family)
         self.model, self.optimizer = self.acc.prepare(model, self.optimizer)
         _seed_everything(cfg.seed + 1 + self.acc.process_index)
+        # priors until measured: the refit loads the tuned model (and passes the held-out rows)
+        refit = self._load_seconds if self.data.heldout else 0.0
+        self.phases = replace(self.phases, refit=refit, write=self._write_prior())
         if resumed is not None:
             self._resume(settings)
             self._prior = self.state.seconds
+            self.phases = replace(self.phases, **_kept_phases(self.state.phases))
         self.state.settings = settings
 
     def _resumed_from(self) -> Path | None:
@@ -918,10 +950,10 @@ class Job:
         """Read the job's clock and phases' seconds (agreed by all processes: a time limit
         stops all at the same step); returns the agreed step time."""
         local, p = self._prior + _now() - self._began, self.phases
-        self.clock, step_time, evaluation, save, refit = self._agreed(
-            local, step_time, p.evaluation, p.save, p.refit
+        self.clock, step_time, evaluation, save, refit, write = self._agreed(
+            local, step_time, p.evaluation, p.save, p.refit, p.write
         )
-        self.phases = replace(p, evaluation=evaluation, save=save, refit=refit)
+        self.phases = replace(p, evaluation=evaluation, save=save, refit=refit, write=write)
         if self.state.warmup_seconds is None and self.state.step >= self.cfg.warmup_steps:
             self.state.warmup_seconds = self.clock
         return step_time
@@ -1067,6 +1099,27 @@ def _fingerprint(model: torch.nn.Module) -> str:
         digest.update(name.encode())
         digest.update(tensor.float().numpy().tobytes())
     return digest.hexdigest()
+
+
+def _tensor_bytes(model: torch.nn.Module) -> int:
+    """The bytes of `model`'s weights (a LoRA model's base and adapter)."""
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def _scaled(seconds: float, bytes_to: int, bytes_from: int) -> float:
+    """`seconds` of work on `bytes_from` bytes, scaled to `bytes_to` (0: nothing to scale by)."""
+    return seconds * bytes_to / bytes_from if bytes_from > 0 else 0.0
+
+
+_KEPT_PHASES = ("evaluation", "refit", "save", "write")  # what a resumed run cannot time first
+
+
+def _kept_phases(phases: PhaseSeconds | dict) -> dict:
+    """The phase seconds a checkpoint keeps for a resumed run (`_State.phases`), of `phases`
+    or of a checkpoint's record of them (those it lacks left out: their priors stand)."""
+    if isinstance(phases, PhaseSeconds):
+        return {name: getattr(phases, name) for name in _KEPT_PHASES}
+    return {name: float(phases[name]) for name in _KEPT_PHASES if name in phases}
 
 
 def _optimizer_state(path: Path) -> tuple[dict, dict, dict]:

@@ -79,8 +79,8 @@ log = logging.getLogger("tingxie.train")
 
 _WINDOW = WHISPER.window_seconds  # Whisper hears 30 s windows: longer audio would be cut
 _BATCH = 8  # utterances per step: each is a full 30 s window to Whisper whatever its length
-# The base's held-out CER and what it was measured on (a resumed job reads it when the held-out
-# rows are still those)
+# The base's held-out CER, what it was measured on and the seconds its pass took (a resumed job
+# reads them when the held-out rows are still those: the pass's seconds are its refit's prior)
 _BEFORE = "cer-before.json"
 # The settings a resumed run must share with the run that wrote its checkpoints, as a CTC job's
 # (engine.tune.loop): those a Whisper job trains with (`_settings` adds the normalization and
@@ -238,16 +238,18 @@ def _settings(config: TuneConfig, train: list[Example]) -> dict:
     return settings
 
 
-def _measured_before(out: Path, key: str) -> float | None:
-    """The base's held-out CER an earlier run of this job measured, if it did so on the same
-    held-out rows (`_heldout_key`): a corrected transcript, or other rows, measure it again."""
+def _measured_before(out: Path, key: str) -> tuple[float, float | None] | None:
+    """The base's held-out CER an earlier run of this job measured, and the seconds its pass
+    took (None: a file of a version before they were kept), if it did so on the same held-out
+    rows (`_heldout_key`): a corrected transcript, or other rows, measure it again."""
     try:
         data = json.loads((out / _BEFORE).read_text(encoding="utf-8"))
         if data["heldout"] != key:
             log.info("%s: the held-out rows changed since; the base is measured again", out)
             return None
-        return float(data["cer"])
-    except (OSError, ValueError, KeyError, TypeError):
+        seconds = data.get("seconds")
+        return float(data["cer"]), None if seconds is None else float(seconds)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -336,6 +338,7 @@ def _run_claimed(config: TuneConfig, cancel: threading.Event, resume: bool) -> I
         most = setup.options.steps - done
         return steps_that_fit(done, most, replace(phases, step=step_time), cadence, left)
 
+    loading = time.monotonic()
     steps = tune_whisper_lora(
         base,
         examples,
@@ -348,6 +351,11 @@ def _run_claimed(config: TuneConfig, cancel: threading.Event, resume: bool) -> I
     )
     ready = next(steps)  # the model loaded, with its adapters (and its checkpoint, resumed)
     earlier = ready.resumed_seconds
+    # priors until measured: the finish's write does the load's work the other way (merged, and
+    # converted where the base is a CTranslate2 model); its refit loads a model and passes the
+    # held-out rows (a floor: the pass is timed on the base below, or kept from an earlier run)
+    load = time.monotonic() - loading
+    phases = replace(phases, write=load, refit=load if heldout else 0.0)
     yield JobStarted(
         config=config,
         train_examples=len(train),
@@ -377,18 +385,23 @@ def _run_claimed(config: TuneConfig, cancel: threading.Event, resume: bool) -> I
         yield cancelled()
         return
     key = _heldout_key(base, heldout, config)
-    before = _measured_before(out, key) if resume else None
+    kept = _measured_before(out, key) if resume else None
+    before = None if kept is None else kept[0]
+    if kept is not None and kept[1] is not None:
+        phases = replace(phases, refit=kept[1])
     if heldout and before is None:
         try:
             started = time.monotonic()
             measured = heldout_cer(base, heldout, config, stop=cancel.is_set)
             # the finish's pass over the tuned model, as measured on the base: the same work
-            phases = replace(phases, refit=time.monotonic() - started)
+            passed = time.monotonic() - started
+            phases = replace(phases, refit=passed)
         except _Stopped:  # nothing measured is kept: a resume measures the base whole
             yield cancelled()
             return
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / _BEFORE, json.dumps({"cer": measured.cer, "heldout": key}))
+        record = {"cer": measured.cer, "heldout": key, "seconds": passed}
+        atomic_write_text(out / _BEFORE, json.dumps(record))
         before = measured.cer
         yield measured
     after = None
