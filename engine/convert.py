@@ -12,16 +12,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["NOT_KEPT", "main"]
-
-# The exit status when the model loaded but the cache could not keep its copy (a full or
-# read-only disk): the caller then converts for its own load only, without trying to keep it.
-NOT_KEPT = 3
+__all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Write SOURCE's weights in DTYPE into FOLDER: 0 when the copy is kept, NOT_KEPT when the
-    cache could not hold it, 2 when the checkpoint did not load (its error on stderr)."""
+    """Write SOURCE's weights in DTYPE into FOLDER: 0 when the copy is kept, engine.model's
+    NOT_KEPT when the cache could not hold it, 2 when the checkpoint did not load (its error on
+    stderr)."""
     p = argparse.ArgumentParser(prog="python -m engine.convert", description=__doc__)
     p.add_argument("source", type=Path, help="the checkpoint's folder")
     p.add_argument("folder", type=Path, help="where the converted copy goes")
@@ -32,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
 
-    from .model import ctc_model, keep_converted
+    from .model import NOT_KEPT, ctc_model, keep_converted
 
     try:
         model = ctc_model(args.source, dtype=getattr(torch, args.dtype))

@@ -1156,7 +1156,6 @@ def _convert_in_child(path: Path, folder: Path, dtype: Any) -> str:
     loads and converts in this process as before; a damaged checkpoint then fails there with
     its own message)."""
     from .children import module_command
-    from .convert import NOT_KEPT
 
     dtype_name = str(dtype).removeprefix("torch.")
     log.warning(
@@ -1178,6 +1177,9 @@ def _convert_in_child(path: Path, folder: Path, dtype: Any) -> str:
     return "failed"
 
 
+# engine.convert's exit status when the model loaded but the cache could not keep its copy (a
+# full or read-only disk): the caller then converts for its own load only, without keeping it.
+NOT_KEPT = 3
 # What a child says when its disk, not the checkpoint or the libraries, stopped it.
 _DISK_TROUBLE = re.compile(r"No space left|Read-only file system|Errno 28|Errno 30|Disk quota")
 # A line of a progress bar (tqdm) in a child's output: not worth quoting in an error.

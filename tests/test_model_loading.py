@@ -762,14 +762,13 @@ def test_a_damaged_converted_copy_is_made_again_not_a_dead_end(
 def test_a_cache_that_cannot_keep_the_copy_costs_one_conversion_not_a_failure(
     tiny_model_dir, tmp_path, monkeypatch, caplog
 ):
-    """A full or read-only cache: the child says so (engine.convert.NOT_KEPT) and the load
+    """A full or read-only cache: the child says so (engine.model.NOT_KEPT) and the load
     converts for itself without trying to keep a copy again; a save that fails with
     safetensors' own error (how a full disk shows there) is a warning, not a traceback."""
     from safetensors import SafetensorError
 
     import engine.model as model_module
-    from engine.convert import NOT_KEPT
-    from engine.model import keep_converted
+    from engine.model import NOT_KEPT, keep_converted
 
     class Full:
         name_or_path = "m"
