@@ -983,7 +983,8 @@ def _from_cache(path: Path, converted: Path, dtype: Any, attention: str) -> tupl
     weights = converted / "model.safetensors"
     for _ in range(3):
         if not _touch(weights):
-            made = _convert_in_child(path, converted, dtype)
+            with _converting(converted):
+                made = "made" if _touch(weights) else _convert_in_child(path, converted, dtype)
             if made != "made":
                 return None, made == "failed"  # "unwritable": no copy can be kept
         try:
@@ -1147,6 +1148,29 @@ def keep_converted(model: Any, folder: Path) -> bool:
         log.warning("%s: converted weights not kept (%s); the next load converts again", folder, e)
         return False
     return True
+
+
+@contextlib.contextmanager
+def _converting(folder: Path) -> Iterator[None]:
+    """Hold the lock of the conversion into `folder` (a lock file beside it): a second process
+    loading the same checkpoint for the first time (the app and the CLI) waits for the first
+    one's copy instead of converting it too. Where no lock can be had (a cache that cannot be
+    written, a file system without locks) or after 10 minutes, the block runs unguarded: each
+    converts, and the last copy made is kept (engine.atomic)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(folder.with_name(folder.name + ".lock")), timeout=600)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except (OSError, Timeout) as e:
+        log.debug("%s: converted without a lock (%s)", folder, e)
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _convert_in_child(path: Path, folder: Path, dtype: Any) -> str:

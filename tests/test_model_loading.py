@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -61,6 +62,11 @@ def test_every_registered_family_loads(tmp_path, model_type):
     assert m.family.model_type == model_type
     out = m.model(torch.zeros(1, 16000)).logits
     assert out.shape[-1] == len(m.vocab)
+
+
+def _copies(cache: Path) -> list[Path]:
+    """The converted copies in a weights cache (folders; their lock files left out)."""
+    return [p for p in cache.iterdir() if p.is_dir()]
 
 
 def _spy_loads(monkeypatch) -> list[tuple[str, Path]]:
@@ -337,7 +343,7 @@ def test_a_large_fp32_checkpoint_run_in_bf16_is_converted_once_and_loaded_from_t
         return m, Transcriber(m).logits([audio])[0]
 
     first, out1 = logits()
-    (converted,) = cache.iterdir()
+    (converted,) = _copies(cache)
     assert first.dtype == torch.bfloat16 and first.path == source
     assert _stored_dtype(converted / "model.safetensors") == "BF16"
     assert [c[c.index("engine.convert") :][:3] for c in children] == [
@@ -350,11 +356,11 @@ def test_a_large_fp32_checkpoint_run_in_bf16_is_converted_once_and_loaded_from_t
 
     (source / "model.safetensors").write_bytes((source / "model.safetensors").read_bytes())
     logits()  # a changed checkpoint (new modification time) is converted again
-    assert len(list(cache.iterdir())) == 2 and len(children) == 2
-    assert loads[-1][1] in set(cache.iterdir()) - {converted}
+    assert len(_copies(cache)) == 2 and len(children) == 2
+    assert loads[-1][1] in set(_copies(cache)) - {converted}
 
     logits("fp32")
-    assert loads[-1][1] == source and len(list(cache.iterdir())) == 2
+    assert loads[-1][1] == source and len(_copies(cache)) == 2
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
@@ -367,7 +373,7 @@ def test_a_large_fp32_checkpoint_run_in_bf16_is_converted_once_and_loaded_from_t
     monkeypatch.setattr("engine.children.module_command", lambda *a: [sys.executable, "-c", "1/0"])
     m, _ = logits()  # the child fails: this process loads and converts as before
     assert m.dtype == torch.bfloat16 and loads[-1][1] == source
-    (kept,) = failing.iterdir()
+    (kept,) = _copies(failing)
     assert _stored_dtype(kept / "model.safetensors") == "BF16"
 
 
@@ -748,7 +754,7 @@ def test_a_damaged_converted_copy_is_made_again_not_a_dead_end(
     )
     options = LoadOptions(device="cpu", precision="bf16")
     load_model(source, options)
-    (copy,) = cache.iterdir()
+    (copy,) = _copies(cache)
     weights = copy / "model.safetensors"
     with open(weights, "r+b") as f:
         f.truncate(kept_bytes)
@@ -849,3 +855,35 @@ def test_weights_rewritten_with_their_old_time_are_converted_anew(
         before.st_size,
     )
     assert _converted_weights(source, torch.bfloat16) != first
+
+
+def test_two_processes_loading_a_checkpoint_first_convert_it_once(tiny_model_dir, tmp_path):
+    """The app and the CLI loading the same large checkpoint for the first time at once both
+    converted it (twice the time and memory): the second waits for the first one's copy."""
+    import subprocess
+
+    source = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, source)
+    script = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.WARNING, format='%(message)s')\n"
+        "import engine.model as m\n"
+        "m.CONVERT_MIN_BYTES = 0\n"
+        "model = m.load_model(sys.argv[1], m.LoadOptions(device='cpu', precision='bf16'))\n"
+        "print(model.dtype)\n"
+    )
+    env = {**os.environ, "TINGXIE_WEIGHTS_CACHE": str(tmp_path / "weights")}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(source)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    said = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], said
+    assert all(out.strip() == "torch.bfloat16" for out, _ in said)
+    assert sum(err.count("converting the weights") for _, err in said) == 1, said
