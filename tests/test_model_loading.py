@@ -69,6 +69,18 @@ def _copies(cache: Path) -> list[Path]:
     return [p for p in cache.iterdir() if p.is_dir()]
 
 
+def _spy_children(monkeypatch) -> list[list[str]]:
+    """The command lines of the child processes started, in order (they still run)."""
+    import subprocess
+
+    children: list[list[str]] = []
+    real_popen = subprocess.Popen
+    monkeypatch.setattr(
+        subprocess, "Popen", lambda cmd, **kw: children.append(cmd) or real_popen(cmd, **kw)
+    )
+    return children
+
+
 def _spy_loads(monkeypatch) -> list[tuple[str, Path]]:
     """Where load_model takes its weights from, in order: ("exact", folder) for the meta-device
     path, ("from_pretrained", folder) for transformers' loader."""
@@ -318,7 +330,6 @@ def test_a_large_fp32_checkpoint_run_in_bf16_is_converted_once_and_loaded_from_t
     converted; a cache that cannot be written costs nothing but the conversion, and a child
     that fails leaves the conversion to this process. The size threshold is lowered so the
     tiny model counts as large."""
-    import subprocess
 
     import numpy as np
 
@@ -332,10 +343,7 @@ def test_a_large_fp32_checkpoint_run_in_bf16_is_converted_once_and_loaded_from_t
     source = tmp_path / "model"
     shutil.copytree(tiny_model_dir, source)
     loads = _spy_loads(monkeypatch)
-    children, real_popen = [], subprocess.Popen
-    monkeypatch.setattr(
-        subprocess, "Popen", lambda cmd, **kw: children.append(cmd) or real_popen(cmd, **kw)
-    )
+    children = _spy_children(monkeypatch)
     audio = np.random.default_rng(0).normal(scale=0.1, size=16_000).astype(np.float32)
 
     def logits(precision="bf16"):
@@ -386,7 +394,6 @@ def test_on_a_cpu_without_native_bf16_a_large_checkpoint_runs_on_an_int8_copy_ma
     copy without a child; asking for a precision or for torch keeps torch; a failed export
     leaves the load in fp32, and is not tried again for the same checkpoint. The size threshold
     is lowered so the tiny model counts as large."""
-    import subprocess
 
     import numpy as np
 
@@ -400,10 +407,7 @@ def test_on_a_cpu_without_native_bf16_a_large_checkpoint_runs_on_an_int8_copy_ma
     monkeypatch.setenv("TINGXIE_WEIGHTS_CACHE", str(cache))
     source = tmp_path / "model"
     shutil.copytree(tiny_model_dir, source)
-    children, real_popen = [], subprocess.Popen
-    monkeypatch.setattr(
-        subprocess, "Popen", lambda cmd, **kw: children.append(cmd) or real_popen(cmd, **kw)
-    )
+    children = _spy_children(monkeypatch)
     stages = []
 
     class Bar:
@@ -739,7 +743,6 @@ def test_a_damaged_converted_copy_is_made_again_not_a_dead_end(
     """A converted copy cut short (a power cut, a full disk: 0 bytes or a part of the file)
     blocked its checkpoint for good, the message naming the cache file or a vocab.json the cache
     never holds; it is removed and made again, and the model loads."""
-    import subprocess
 
     import engine.model as model_module
 
@@ -748,10 +751,7 @@ def test_a_damaged_converted_copy_is_made_again_not_a_dead_end(
     monkeypatch.setenv("TINGXIE_WEIGHTS_CACHE", str(cache))
     source = tmp_path / "model"
     shutil.copytree(tiny_model_dir, source)
-    children, real_popen = [], subprocess.Popen
-    monkeypatch.setattr(
-        subprocess, "Popen", lambda cmd, **kw: children.append(cmd) or real_popen(cmd, **kw)
-    )
+    children = _spy_children(monkeypatch)
     options = LoadOptions(device="cpu", precision="bf16")
     load_model(source, options)
     (copy,) = _copies(cache)

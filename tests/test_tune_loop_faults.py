@@ -516,16 +516,22 @@ def test_a_new_best_steps_checkpoint_is_counted_in_the_time_left(corpus, tmp_pat
     assert all(end - t <= e.eta_seconds for e, t in zip(progress[1:], at[1:], strict=True))
 
 
-def test_a_time_limited_job_finishes_within_its_limit(corpus, tmp_path, fake_clock):
-    """Before: steps ran while one more fitted in max_minutes, and the last step's evaluation
-    and checkpoint, the tuned model's write and the calibration refit ran past it (70 s of a
-    60 s limit here). Now the steps stop where the finish, as timed so far, still fits."""
-    clock, take = fake_clock
+def _take_phases(take) -> None:
+    """The fake clock's phases of the time-limit tests: a step 10 s, a held-out pass 3 s, a
+    checkpoint 1 s, the base's load 5 s, the calibration refit 8 s."""
     take(10.0, "_train_step")
     take(3.0, "_measure")
     take(1.0, "_rotate")
     take(5.0, "_load_base")
     take(8.0, "_calibrate")
+
+
+def test_a_time_limited_job_finishes_within_its_limit(corpus, tmp_path, fake_clock):
+    """Before: steps ran while one more fitted in max_minutes, and the last step's evaluation
+    and checkpoint, the tuned model's write and the calibration refit ran past it (70 s of a
+    60 s limit here). Now the steps stop where the finish, as timed so far, still fits."""
+    clock, take = fake_clock
+    _take_phases(take)
     take(5.0, "_write_model")
     config = _config(corpus, tmp_path / "o", steps=100, warmup_steps=0, max_minutes=1.0,
                      save_every=0)  # fmt: skip
@@ -542,11 +548,7 @@ def test_a_resumed_time_limited_job_finishes_within_its_limit(corpus, tmp_path, 
     12 s remained, and its learning rate did not reach 0. Now a checkpoint keeps its phases'
     seconds, and the resumed run starts from them."""
     clock, take = fake_clock
-    take(10.0, "_train_step")
-    take(3.0, "_measure")
-    take(1.0, "_rotate")
-    take(5.0, "_load_base")
-    take(8.0, "_calibrate")
+    _take_phases(take)
     out = _stopped(_config(corpus, tmp_path / "o", steps=100, warmup_steps=0, save_every=0))
     state = json.loads((checkpoint_dirs(out / "checkpoints")[-1] / "state.json").read_text())
     clock[0] = 0.0  # a new process: the job's seconds go on from the checkpoint's
