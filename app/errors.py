@@ -525,6 +525,13 @@ ZH: dict[str, str] = {
         '有 {count} 列，应为 {width} 列：文字中的逗号把它分开了；请给文字加上双引号（"…"）'
     ),
     "dataset.row_bad_time": "“{value}”不是以秒为单位的时间",
+    "dataset.row_bad_json": (
+        '不是 JSON 对象（{detail}）；请每行写一个对象，例如 {{"audio": "clips/a.wav", "text": "…"}}'
+    ),
+    "dataset.row_json_keys": (
+        "缺少音频或文字键（该行有 {keys}）；"
+        "请用 {path_names} 之一指明音频，用 {text_names} 之一指明文字"
+    ),
     "dataset.row_half_span": "{origin}：请同时给出开始和结束时间，或都不给",
     "dataset.row_empty_span": (
         "{origin}：片段 start={start} end={end} 为空或为负；结束时间须晚于开始时间"

@@ -747,6 +747,14 @@ MESSAGES: dict[str, str] = {
         "{others} give the same audio another transcript, and each trains as written; keep one "
         "row, with the right text"
     ),
+    "dataset.row_bad_json": (
+        "not a JSON object ({detail}); write one object per line, such as "
+        '{{"audio": "clips/a.wav", "text": "…"}}'
+    ),
+    "dataset.row_json_keys": (
+        "no audio or text key (the line has {keys}); name the audio with one of {path_names} "
+        "and the text with one of {text_names}"
+    ),
     "lm.domain_unusable": (
         "{path}: the domain text holds no character the model writes (English, pinyin or "
         "another script?); give sentences in the characters the model writes, or none"

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +11,7 @@ import pytest
 from engine.audio import write_wav
 from engine.errors import MESSAGES
 from engine.normalize import NormalizeOptions
+from engine.tune.config import TuneConfig
 from engine.tune.data import (
     DatasetError,
     Example,
@@ -23,6 +27,8 @@ from engine.tune.data import (
     manifest_text,
     validate,
 )
+from engine.tune.jobs import CHECKPOINT_STATE, check_resumable, examples_digest, resumed_split
+from engine.tune.prepare import combine_sources, load_sources, validate_for_model
 
 VOCAB = list("天地人和")
 
@@ -220,15 +226,152 @@ def test_pairs_from_the_app(tmp_path):
     assert ds.import_problems[0].origin == "pairs#2"
 
 
+def _clip(path: Path, segment: int) -> Path:
+    """A clip of its own sound (the recording's `segment`), as Review cuts one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    noise = np.random.default_rng(segment).standard_normal(16000) * 0.05
+    write_wav(path, noise.astype(np.float32))
+    return path
+
+
+def _review_set(folder: Path, segments: Sequence[int]) -> Path:
+    """A training set as Review writes one: clips/00000.wav, … by position, and a manifest."""
+    rows = [(f"clips/{i:05d}.wav", f"第{s}句") for i, s in enumerate(segments)]
+    for (name, _), segment in zip(rows, segments, strict=True):
+        _clip(folder / name, segment)
+    (folder / "manifest.tsv").write_text(manifest_text(rows), encoding="utf-8")
+    return folder
+
+
+def _sides(train: list[Example], heldout: list[Example]) -> dict[str, bool]:
+    """Each clip's text (one per recorded segment) and whether it is held out."""
+    return {e.text: False for e in train} | {e.text: True for e in heldout}
+
+
 def test_split_is_stable_and_keeps_old_rows_in_place(tmp_path):
-    examples = [Example(tmp_path / f"u{i}.wav", "天") for i in range(200)]
+    examples = [Example(_clip(tmp_path / f"u{i}.wav", i), f"{i}") for i in range(200)]
     train, held = TuneDataset(examples).split(0.1)
     assert 10 <= len(held) <= 30 and len(train) + len(held) == 200
     again_train, again_held = TuneDataset(list(reversed(examples))).split(0.1)
     assert set(again_held) == set(held) and set(again_train) == set(train)
-    more = examples + [Example(tmp_path / f"new{i}.wav", "地") for i in range(50)]
+    more = examples + [Example(_clip(tmp_path / f"new{i}.wav", 1000 + i), "地") for i in range(50)]
     _, held_more = TuneDataset(more).split(0.1)
     assert set(held) <= set(held_more)
+
+
+def test_one_clip_in_two_review_sets_trains_once_on_one_side(tmp_path):
+    """Sets made on Monday (segments 0-39) and Tuesday (0-59) of one recording, both named
+    clips/00000.wav, …: the 40 shared clips are repeats, never trained and held out at once.
+    (Before: split and repeats went by path, and 8 of 11 held-out clips also trained.)"""
+    sets = [_review_set(tmp_path / "mon", range(40)), _review_set(tmp_path / "tue", range(60))]
+    report = validate(load_sources(sets), None)
+    repeats = [f for f in report.findings if f.code == "dataset.row_repeated"]
+    assert len(repeats) == 40 and len(report.kept) == 60
+    train, heldout = TuneDataset(report.kept).split(0.2)
+    assert heldout and not {e.text for e in train} & {e.text for e in heldout}
+
+
+def test_a_set_rebuilt_or_combined_keeps_every_clip_on_its_side(tmp_path):
+    """A tuned base is never scored on its own training clips: a second set added, or the set
+    rebuilt with one more (earlier) segment, which renumbers its clips, moves no clip across.
+    (Before: 2 of 3, then 4 of 4, of the new held-out clips had trained the first job.)"""
+    first = _sides(*load_dataset(_review_set(tmp_path / "mon", range(40))).split(0.2))
+    _review_set(tmp_path / "other", range(100, 130))
+    combined = _sides(*load_sources([tmp_path / "mon", tmp_path / "other"]).split(0.2))
+    rebuilt = _sides(*load_dataset(_review_set(tmp_path / "mon2", [999, *range(40)])).split(0.2))
+    assert any(first.values())
+    for later in (combined, rebuilt):
+        assert {t: later[t] for t in first} == first
+
+
+def _digests(train: list[Example], heldout: list[Example]) -> dict[str, str]:
+    """The rows a checkpoint keeps (as engine.tune.loop's settings do)."""
+    return {"train_examples": examples_digest(train), "heldout_examples": examples_digest(heldout)}
+
+
+def test_a_job_started_before_content_keys_resumes_with_its_own_split(tmp_path):
+    """A job whose checkpoint was trained on the split by file name (before content keys)
+    still splits so, and resumes; a new job, and one checkpointed since, split by content."""
+    sets = [_review_set(tmp_path / "mon", range(40)), _review_set(tmp_path / "tue", range(40, 80))]
+    dataset = load_sources(sets)
+    kept = TuneDataset(validate(dataset, None).kept)
+    old, new = kept.split(0.2, "name"), kept.split(0.2)
+    assert _sides(*old) != _sides(*new)
+    for split in (old, new):
+        out = tmp_path / f"job{len(list(tmp_path.glob('job*')))}"
+        step = out / "checkpoints" / "step-10"
+        step.mkdir(parents=True)
+        settings = _digests(*split)
+        (step / CHECKPOINT_STATE).write_text(json.dumps({"settings": settings}), encoding="utf-8")
+        config = TuneConfig(model="m", data="d", output_dir=str(out), heldout_fraction=0.2)
+        prepared = validate_for_model(dataset, None, config, 0.02, split_by=resumed_split)
+        assert (prepared.train, prepared.heldout) == split
+        check_resumable(step, _digests(prepared.train, prepared.heldout))
+    config = replace(config, output_dir=str(tmp_path / "new"))
+    fresh = validate_for_model(dataset, None, config, 0.02, split_by=resumed_split)
+    assert (fresh.train, fresh.heldout) == new
+
+
+@pytest.mark.parametrize("fraction", [0.001, 0.999])
+def test_the_small_set_fallback_moves_every_row_of_a_clip(tmp_path, fraction):
+    """A clip listed with two transcripts (both train, "conflicting") stays on one side when
+    the one held out (or trained) clip is chosen by hand. (Before: one of its rows moved.)"""
+    examples = [Example(_clip(tmp_path / f"a{i}.wav", i), t) for i in range(4) for t in "天地"]
+    train, heldout = TuneDataset(examples).split(fraction)
+    assert len({e.audio for e in (heldout if fraction < 0.5 else train)}) == 1
+    assert not {e.audio for e in train} & {e.audio for e in heldout}
+
+
+def test_a_json_lines_manifest_is_read(tmp_path):
+    """HF datasets' and NeMo's JSON lines: audio and text keys, spans as start/end or offset/
+    duration; a bad line is named with what to do. (Before: read as a CSV, every row "missing
+    audio" with half a JSON object as its path.)"""
+    for name in ("a.wav", "clips/b.wav", "c.wav"):
+        _wav(tmp_path / name, 2.0)
+    lines = [
+        '{"audio": "a.wav", "text": "天地"}',
+        '{"audio_filepath": "clips/b.wav", "text": "人和", "offset": 0.5, "duration": 1.0}',
+        '{"path": "%s", "sentence": "天", "start": 0, "end": 1.5}' % (tmp_path / "c.wav"),
+        '{"audio": {"path": "c.wav"}, "transcript": "地"}',
+        "",
+        '{"audio": "a.wav", "text": ',
+        '{"wav": "a.wav", "label": "天"}',
+    ]
+    (tmp_path / "m.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ds = load_dataset(tmp_path / "m.jsonl")
+    assert [(e.audio, e.text, e.start, e.end) for e in ds.examples] == [
+        (tmp_path / "a.wav", "天地", None, None),
+        (tmp_path / "clips" / "b.wav", "人和", 0.5, 1.5),
+        (tmp_path / "c.wav", "天", 0.0, 1.5),
+        (tmp_path / "c.wav", "地", None, None),
+    ]
+    bad = {f.origin: f for f in ds.import_problems}
+    assert set(bad) == {"m.jsonl:6", "m.jsonl:7"}
+    assert (
+        bad["m.jsonl:6"].code == "dataset.row_bad_json"
+        and "one object per line" in bad["m.jsonl:6"].detail
+    )
+    assert (
+        bad["m.jsonl:7"].code == "dataset.row_json_keys" and "wav, label" in bad["m.jsonl:7"].detail
+    )
+    assert validate(ds, VOCAB).total == 6
+
+
+def test_a_job_on_several_sources_lists_the_rows_they_could_not_import(tmp_path):
+    """The job's data.tsv keeps what the check left out (an audio without its .txt), so the
+    job's table says 5 of 6 as the check did. (Before: 5 of 5.)"""
+    for i in range(3):
+        _clip(tmp_path / "f" / f"{i}.wav", i)
+        if i:
+            (tmp_path / "f" / f"{i}.txt").write_text("天", encoding="utf-8")
+    _review_set(tmp_path / "s", range(10, 13))
+    sources = [tmp_path / "f", tmp_path / "s"]
+    check = validate(load_sources(sources), None)
+    job = validate(load_dataset(combine_sources(sources, tmp_path / "job" / "data.tsv")), None)
+    assert (
+        (len(job.kept), job.total, job.left_out) == (len(check.kept), check.total, 1) == (5, 6, 1)
+    )
+    assert [f.origin for f in job.findings] == [f.origin for f in check.findings]
 
 
 def test_split_keeps_one_example_on_each_side(tmp_path):
@@ -335,3 +478,18 @@ def test_normalized_dataset_rewrites_text(tmp_path):
     ds = TuneDataset([Example(tmp_path / "a.wav", "天，地！ 人")])
     assert ds.normalized(NormalizeOptions()).examples[0].text == "天地人"
     assert ds.examples[0].text == "天，地！ 人"  # the original is untouched
+
+
+def test_a_long_recording_is_told_apart_by_more_than_its_ends(tmp_path, monkeypatch):
+    """Two recordings of one length whose first and last seconds are the same digital silence
+    are different rows; a copy under another name is the same one."""
+    from engine.tune import data as data_mod
+
+    monkeypatch.setattr(data_mod, "_FINGERPRINT_WHOLE", 200_000)
+    quiet = bytes(100_000)
+    a, b, copy = tmp_path / "a.wav", tmp_path / "b.wav", tmp_path / "copy.wav"
+    a.write_bytes(quiet + b"\x01" * 200_000 + quiet)
+    b.write_bytes(quiet + b"\x02" * 200_000 + quiet)
+    copy.write_bytes(a.read_bytes())
+    prints = [data_mod._fingerprint(p) for p in (a, b, copy)]
+    assert prints[0] != prints[1] and prints[0] == prints[2]

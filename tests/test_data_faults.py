@@ -3,6 +3,7 @@ before. No model runs; the data check reads the demo model's vocabulary only."""
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,9 @@ DEMO = ROOT / "resources" / "demo-model"
 def _wav(path: Path, seconds: float = 1.0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     t = np.arange(int(seconds * 16000)) / 16000
-    write_wav(path, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
+    noise = np.random.default_rng(zlib.crc32(str(path).encode())).standard_normal(len(t))
+    tone = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.01 * noise  # each file its own clip
+    write_wav(path, tone.astype(np.float32))
     return path
 
 
@@ -92,8 +95,9 @@ def _wma(path: Path, seconds: float = 1.0) -> Path:
         stream = out.add_stream("wmav2", rate=16000)
         stream.layout, stream.bit_rate = "mono", 32000
         t = np.arange(int(16000 * seconds)) / 16000
+        hz = 300 + zlib.crc32(str(path).encode()) % 500  # each file its own clip
         frame = av.AudioFrame.from_ndarray(
-            (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :],
+            (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)[None, :],
             format="fltp",
             layout="mono",
         )

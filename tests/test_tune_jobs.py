@@ -196,9 +196,10 @@ def test_the_check_counts_same_named_clips_of_two_training_sets_apart(tmp_path, 
     sets = []
     for name, seconds in (("a", 1.0), ("b", 9.0)):
         rows = [(f"clips/{i:05d}.wav", "天地") for i in range(6)]
-        for clip, _ in rows:
+        for i, (clip, _) in enumerate(rows):  # each clip its own sound: no two are one clip
             (tmp_path / name / clip).parent.mkdir(parents=True, exist_ok=True)
-            write_wav(tmp_path / name / clip, np.zeros(int(seconds * 16000), np.float32))
+            noise = np.random.default_rng(i).standard_normal(int(seconds * 16000)) * 0.01
+            write_wav(tmp_path / name / clip, noise.astype(np.float32))
         sets.append(tmp_path / name / "manifest.tsv")
         sets[-1].write_text(manifest_text(rows), encoding="utf-8")
     check = check_data(sets, _config(corpus))

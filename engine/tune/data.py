@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import hashlib
 import io
 import itertools
+import json
 import logging
 import re
 import unicodedata
@@ -23,6 +25,7 @@ from typing import Literal
 
 import numpy as np
 
+from engine.atomic import atomic_write_text
 from engine.errors import MESSAGES, TingxieError
 from engine.normalize import NormalizeOptions, normalize_text
 
@@ -33,6 +36,7 @@ __all__ = [
     "Finding",
     "RowError",
     "SourceKind",
+    "SplitBy",
     "TuneDataset",
     "ValidationOptions",
     "ValidationReport",
@@ -43,11 +47,13 @@ __all__ = [
     "from_manifest",
     "from_pairs",
     "heldout_shares",
+    "import_problems_file",
     "load_dataset",
     "load_example_audio",
     "manifest_text",
     "source_kind",
     "validate",
+    "write_import_problems",
 ]
 
 log = logging.getLogger("tingxie.data")
@@ -55,6 +61,9 @@ log = logging.getLogger("tingxie.data")
 # Column names accepted in manifests, most specific first.
 _PATH_COLUMNS = ("path", "audio", "file", "filename", "wav")
 _TEXT_COLUMNS = ("text", "sentence", "transcript", "text_for_scoring", "transcription")
+# Keys of a JSON-lines manifest's objects (HF datasets' and NeMo's), most specific first.
+_JSON_PATH_KEYS = ("audio_filepath", "audio", "path", "file")
+_JSON_TEXT_KEYS = ("text", "sentence", "transcript")
 # Other columns a header names (Common Voice's among them): a first row naming one of these is
 # a header, also when it lacks a path or text column, and is not read as a row of data.
 _OTHER_COLUMNS = (
@@ -114,11 +123,20 @@ class Example:
         return self._spanned(str(self.audio))
 
     @property
+    def content_key(self) -> str | None:
+        """The clip as what it holds: its audio's fingerprint (`_fingerprint`) plus span, the
+        same whatever the file is named and wherever it lies (Review names every training
+        set's clips clips/00000.wav, … by position); None when the file cannot be read."""
+        fingerprint = _fingerprint(self.audio)
+        return None if fingerprint is None else self._spanned(fingerprint)
+
+    @property
     def split_key(self) -> str:
-        """What decides the train / held-out side of a row whose file name no other row's file
-        shares (`_split_keys`): the file name plus span, not the path, so a moved data folder,
-        or sources combined into one manifest, keep every row on its side."""
-        return self._spanned(self.audio.name)
+        """What decides the row's train / held-out side (`_split_keys`): its `content_key`, so
+        a moved data folder, sources combined, a set rebuilt with its clips renumbered, or the
+        same clip in two sets keep it on its side; the file name plus span where the audio
+        cannot be read."""
+        return self.content_key or self._spanned(self.audio.name)
 
     @property
     def where(self) -> str:
@@ -134,15 +152,63 @@ def _hash_unit(text: str) -> float:
     return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:12], 16) / 16**12
 
 
-def _split_keys(examples: Sequence[Example]) -> list[str]:
-    """Each example's split key: its `split_key` (the file name) when no other file has that
-    name, else the name with as many of the folders above it as tell the files apart
-    (utt001/audio.wav, utt002/audio.wav: one folder per utterance), so same-named files are
-    split like any others while the rest keep the side their name gives them.
+# A file up to _FINGERPRINT_WHOLE bytes (2 min of 16-bit 16 kHz mono: nearly every training
+# clip) is hashed whole. A larger one by its ends and _FINGERPRINT_PROBES blocks spread between
+# them: hashing every recording of a 100-hour dataset whole would read it all once more, and the
+# ends alone could match for two recordings of one length padded with seconds of digital silence.
+_FINGERPRINT_WHOLE = 4 << 20
+_FINGERPRINT_END = 64 << 10
+_FINGERPRINT_PROBES = 16
+_FINGERPRINT_PROBE = 4 << 10
+
+
+def _fingerprint(path: Path) -> str | None:
+    """A digest of a file's size and bytes (`_FINGERPRINT_WHOLE`): the same for copies of one
+    clip, whatever their names; None when it cannot be read."""
+    try:
+        stat = path.stat()
+        return _fingerprint_of(str(path), stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        return None
+
+
+@functools.lru_cache(maxsize=1 << 17)  # by size and time too: a rewritten file is read again
+def _fingerprint_of(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha1(f"{size}\n".encode())
+    with open(path, "rb") as f:
+        if size <= _FINGERPRINT_WHOLE:
+            digest.update(f.read())
+            return digest.hexdigest()[:20]
+        digest.update(f.read(_FINGERPRINT_END))
+        span = size - 2 * _FINGERPRINT_END - _FINGERPRINT_PROBE
+        for i in range(_FINGERPRINT_PROBES):
+            f.seek(_FINGERPRINT_END + span * i // (_FINGERPRINT_PROBES - 1))
+            digest.update(f.read(_FINGERPRINT_PROBE))
+        f.seek(-_FINGERPRINT_END, io.SEEK_END)
+        digest.update(f.read())
+    return digest.hexdigest()[:20]
+
+
+SplitBy = Literal["content", "name"]
+
+
+def _split_keys(examples: Sequence[Example], by: SplitBy = "content") -> list[str]:
+    """Each example's split key: its `content_key` (by "content"), else, and for every row by
+    "name" (how jobs made before content keys split, `engine.tune.prepare`), its file name
+    when no other file has that name, or the name with as many of the folders above it as
+    tell the files apart (utt001/audio.wav, utt002/audio.wav: one folder per utterance).
 
     >>> [k.split("/")[-2:] for k in _split_keys([Example(Path(f"/d/{u}/a.wav"), "") for u in "xy"])]
     [['x', 'a.wav'], ['y', 'a.wav']]
     """
+    names = _name_keys(examples)
+    if by == "name":
+        return names
+    return [e.content_key or name for e, name in zip(examples, names, strict=True)]
+
+
+def _name_keys(examples: Sequence[Example]) -> list[str]:
+    """`_split_keys` by file name, with the folders above that tell same-named files apart."""
     tails: dict[Path, str] = {}
     pending, depth = {e.audio for e in examples}, 1
     while pending:
@@ -167,24 +233,24 @@ class TuneDataset:
     source: str = ""
     import_problems: list[Finding] = field(default_factory=list)
 
-    def split(self, heldout_fraction: float = 0.1) -> tuple[list[Example], list[Example]]:
+    def split(
+        self, heldout_fraction: float = 0.1, by: SplitBy = "content"
+    ) -> tuple[list[Example], list[Example]]:
         """Train / held-out by a hash of each utterance's key (`_split_keys`), so adding rows
-        never moves old ones (but for a row whose file name a new one shares). Keeps at least
-        one example for training (a job needs one, a held-out CER does not), and one held out
-        when there are two or more."""
+        never moves old ones, and rows of one key (a clip listed twice) share a side. Keeps at
+        least one clip for training (a job needs one, a held-out CER does not), and one held
+        out when there are two or more."""
         if not 0 <= heldout_fraction < 1:
             raise ValueError(f"heldout_fraction={heldout_fraction}: choose a value in [0, 1)")
-        keys = _split_keys(self.examples)
-        scored = [(_hash_unit(k), e) for k, e in zip(keys, self.examples, strict=True)]
-        heldout = [e for h, e in scored if h < heldout_fraction]
-        train = [e for h, e in scored if h >= heldout_fraction]
-        if scored and not train:
-            last = max(scored, key=lambda p: p[0])[1]
-            train, heldout = [last], [e for e in heldout if e is not last]
-        elif heldout_fraction > 0 and len(scored) >= 2 and not heldout:
-            first = min(scored, key=lambda p: p[0])[1]
-            heldout, train = [first], [e for e in train if e is not first]
-        return train, heldout
+        keys = _split_keys(self.examples, by)
+        scored = sorted((_hash_unit(k), k) for k in set(keys))
+        held = {k for h, k in scored if h < heldout_fraction}
+        if scored and len(held) == len(scored):
+            held.discard(scored[-1][1])
+        elif heldout_fraction > 0 and len(scored) >= 2 and not held:
+            held.add(scored[0][1])
+        pairs = list(zip(keys, self.examples, strict=True))
+        return [e for k, e in pairs if k not in held], [e for k, e in pairs if k in held]
 
     def normalized(self, options: NormalizeOptions) -> TuneDataset:
         """The same dataset with every transcript normalized (see `engine.normalize`), and
@@ -502,7 +568,8 @@ def _records(text: str, delimiter: str) -> Iterator[tuple[int, int, list[str]]]:
 
 def from_manifest(manifest: str | Path) -> TuneDataset:
     """A CSV or TSV manifest with columns path, text[, start, end] (a header row naming them,
-    or those four in that order), in UTF-8, UTF-16 or GBK (`_read_text`). Relative paths
+    or those four in that order), or JSON lines (`_from_json_lines`), in UTF-8, UTF-16 or GBK
+    (`_read_text`). Relative paths
     resolve against the manifest's folder, or its clips/ folder where only that holds the file
     (a Common Voice .tsv). A TSV quote is text; a CSV cell may be quoted, and a row whose quote
     closes only on a later line is reported, never merged with the rows in between.
@@ -517,6 +584,8 @@ def from_manifest(manifest: str | Path) -> TuneDataset:
         raise DatasetError("dataset.text_encoding", path=manifest) from e
     except OSError as e:
         raise DatasetError("dataset.manifest_unreadable", path=manifest, detail=str(e)) from e
+    if text.lstrip().startswith("{"):
+        return _from_json_lines(manifest, text)
     first_line = text.split("\n", 1)[0]
     delimiter = "\t" if manifest.suffix.lower() == ".tsv" or "\t" in first_line else ","
     try:
@@ -542,7 +611,88 @@ def from_manifest(manifest: str | Path) -> TuneDataset:
             examples.append(_manifest_row(row, layout, manifest.parent, origin))
         except ValueError as e:
             problems.append(Finding.from_error(origin, "bad_row", e))
-    return TuneDataset(examples, str(manifest), problems)
+    return TuneDataset(examples, str(manifest), [*problems, *_recorded_problems(manifest)])
+
+
+def _from_json_lines(manifest: Path, text: str) -> TuneDataset:
+    """A JSON-lines manifest (HF datasets' and NeMo's exports): an object per line naming the
+    audio and its text (`_JSON_PATH_KEYS`, `_JSON_TEXT_KEYS`), optionally a span as start and
+    end, or NeMo's offset and duration. A line that is no such object is a finding of its own."""
+    examples, problems = [], []
+    for number, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
+        if not line.strip():
+            continue
+        origin = f"{manifest.name}:{number}"
+        try:
+            examples.append(_json_row(line, manifest.parent, origin))
+        except ValueError as e:
+            problems.append(Finding.from_error(origin, "bad_row", e))
+    return TuneDataset(examples, str(manifest), [*problems, *_recorded_problems(manifest)])
+
+
+def _json_row(line: str, folder: Path, origin: str) -> Example:
+    """One JSON-lines row as an Example; RowError says what is wrong with it."""
+    try:
+        record = json.loads(line)
+    except ValueError as e:
+        raise RowError("dataset.row_bad_json", detail=str(e)) from None
+    if not isinstance(record, dict):
+        raise RowError("dataset.row_bad_json", detail=f"a JSON {type(record).__name__}")
+    audio = next((record[k] for k in _JSON_PATH_KEYS if k in record), None)
+    if isinstance(audio, dict):  # HF datasets' Audio feature: {"path": …, "array": …}
+        audio = audio.get("path")
+    text = next((record[k] for k in _JSON_TEXT_KEYS if k in record), None)
+    if not isinstance(audio, str) or not audio or not isinstance(text, str):
+        raise RowError(
+            "dataset.row_json_keys",
+            keys=", ".join(record) or "none",
+            path_names=", ".join(_JSON_PATH_KEYS),
+            text_names=", ".join(_JSON_TEXT_KEYS),
+        )
+
+    def number(key: str) -> float | None:
+        value = record.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise RowError("dataset.row_bad_time", value=value)
+        return float(value)
+
+    start, end = number("start"), number("end")
+    if start is None and end is None and "offset" in record:  # NeMo: duration is the span's
+        start, length = number("offset"), number("duration")
+        end = None if start is None or length is None else start + length
+    path = Path(audio)
+    return Example(path if path.is_absolute() else folder / path, text.strip(), start, end, origin)
+
+
+def import_problems_file(manifest: Path) -> Path:
+    """Where `write_import_problems` keeps the rows a manifest's sources could not import."""
+    return manifest.with_name(manifest.stem + ".problems.json")
+
+
+def write_import_problems(manifest: Path, problems: Sequence[Finding]) -> None:
+    """Keep, beside a manifest combined from several sources, the rows those could not import
+    (an audio without its .txt, a bad row), so that reading it lists them as its sources did."""
+    rows = [{n: getattr(f, n) for n in _FINDING_FIELDS} for f in problems]
+    text = json.dumps(rows, ensure_ascii=False, indent=1, default=str)
+    atomic_write_text(import_problems_file(manifest), text + "\n")
+
+
+_FINDING_FIELDS = ("origin", "kind", "detail", "skipped", "code", "params")
+
+
+def _recorded_problems(manifest: Path) -> list[Finding]:
+    """The findings `write_import_problems` kept beside `manifest` (none: not there, or not
+    readable, logged)."""
+    path = import_problems_file(manifest)
+    if not path.is_file():
+        return []
+    try:
+        return [Finding(**row) for row in json.loads(path.read_text(encoding="utf-8"))]
+    except (OSError, ValueError, TypeError) as e:
+        log.warning("%s: not read (%s); the rows its sources left out are not listed", path, e)
+        return []
 
 
 def from_common_voice(folder: str | Path, split: str = "train") -> TuneDataset:
@@ -811,13 +961,14 @@ def _check_example(
 
 
 def _repeats(examples: Sequence[Example]) -> dict[int, Finding]:
-    """Findings by index for usable rows naming the audio (and span) another one names. A
-    repeat of an earlier row's transcript is left out, so the clip trains once; rows giving it
-    different transcripts train as they are, each flagged with the others' rows, since only
-    the user knows which is right."""
+    """Findings by index for usable rows holding the audio (and span) another one holds
+    (`Example.content_key`: also a copy under another name, clips/00000.wav of two training
+    sets made from one recording). A repeat of an earlier row's transcript is left out, so the
+    clip trains once; rows giving it different transcripts train as they are, each flagged
+    with the others' rows, since only the user knows which is right."""
     rows: defaultdict[str, dict[str, list[int]]] = defaultdict(dict)
     for i, e in enumerate(examples):
-        rows[e.id].setdefault(e.text, []).append(i)
+        rows[e.content_key or e.id].setdefault(e.text, []).append(i)
     found = {}
     for texts in rows.values():
         for first, *again in texts.values():

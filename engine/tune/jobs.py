@@ -7,6 +7,7 @@ and the child: the app can close, crash or restart and still find what a job did
         job.json         name, sources, base model, creation time (`JobSpec`)
         config.json      the TuneConfig; output_dir is this folder
         data.tsv         the combined manifest, when the job has several sources
+        data.problems.json  the rows its sources could not import, listed with its own
         events.jsonl     the job's events, one JSON line each (`engine.tune.wire`), appended
                          by the child or `tingxie-cli tune` (`engine.tune.child.recorded`)
         estimate.jsonl   the time and memory estimate's events
@@ -47,7 +48,7 @@ from engine.children import module_command
 from engine.errors import TingxieError
 
 from .config import TuneConfig
-from .data import Example
+from .data import Example, SplitBy, TuneDataset
 from .events import Evaluated
 from .export import CARD_FILE, ModelCard, read_card, record_problem
 from .prepare import combine_sources
@@ -112,6 +113,26 @@ def examples_digest(examples: Sequence[Example]) -> str:
     for e in examples:
         digest.update(f"{e.id}\t{e.text}\n".encode("utf-8", "surrogatepass"))
     return f"{len(examples)} rows [{digest.hexdigest()[:8]}]"
+
+
+def resumed_split(dataset: TuneDataset, config: TuneConfig) -> SplitBy:
+    """How `config`'s job splits `dataset`: by content, but by file name for a job whose
+    checkpoints were trained on that split (made before rows were split by content), so that
+    it still resumes (`check_resumable` compares the training rows)."""
+    if not config.output_dir:
+        return "content"
+    for folder in reversed(checkpoint_dirs(Path(config.output_dir) / "checkpoints")):
+        try:
+            state = json.loads((folder / CHECKPOINT_STATE).read_text(encoding="utf-8"))
+            saved = state["settings"]["train_examples"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unreadable: an earlier checkpoint may be resumed instead
+        split = dataset.split(config.heldout_fraction, "content")
+        if examples_digest(split[0]) == saved:
+            return "content"
+        by_name = dataset.split(config.heldout_fraction, "name")
+        return "name" if examples_digest(by_name[0]) == saved else "content"
+    return "content"
 
 
 def data_setting(config: TuneConfig) -> str:

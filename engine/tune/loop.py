@@ -95,6 +95,7 @@ from .jobs import (
     claim_output_dir,
     data_setting,
     examples_digest,
+    resumed_split,
 )
 from .methods import MethodOptions, count_parameters, setup_method, trainable_state
 from .prepare import check_time_masks, validate_for_model
@@ -365,7 +366,9 @@ class Job:
         specials = set(tokenizer.all_special_tokens)
         vocab = [t for t in tokenizer.get_vocab() if t not in specials]
         frame_seconds = float(np.prod(model.config.conv_stride)) / SAMPLE_RATE
-        prepared = validate_for_model(load_dataset(cfg.data), vocab, cfg, frame_seconds)
+        prepared = validate_for_model(
+            load_dataset(cfg.data), vocab, cfg, frame_seconds, split_by=resumed_split
+        )
         report, train, heldout = prepared.report, prepared.train, prepared.heldout
         geometry = FrameGeometry.from_convs(model.config.conv_kernel, model.config.conv_stride)
         check_time_masks(cfg, prepared, geometry)

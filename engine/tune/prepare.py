@@ -30,6 +30,7 @@ from .data import (
     DatasetError,
     Example,
     Finding,
+    SplitBy,
     TuneDataset,
     ValidationOptions,
     ValidationReport,
@@ -38,6 +39,7 @@ from .data import (
     manifest_text,
     source_kind,
     validate,
+    write_import_problems,
 )
 
 __all__ = [
@@ -158,11 +160,14 @@ def _manifest_rows(examples: Sequence[Example]) -> str:
 
 def combine_sources(sources: Sequence[str | Path], manifest: Path) -> str:
     """The `data` setting for a job on `sources`: the source itself when there is one, else one
-    manifest (absolute paths, spans kept) written to `manifest`."""
+    manifest (absolute paths, spans kept) written to `manifest`, with the rows the sources
+    could not import kept beside it (`write_import_problems`): the job lists them as the check
+    did."""
     if len(sources) == 1:
         return str(sources[0])
     dataset = load_sources(sources)
     manifest.parent.mkdir(parents=True, exist_ok=True)
+    write_import_problems(manifest, dataset.import_problems)
     atomic_write_text(manifest, _manifest_rows(dataset.examples))
     return str(manifest)
 
@@ -174,9 +179,12 @@ def validate_for_model(
     frame_seconds: float | None,
     window_seconds: float | None = None,
     token_limit: tuple[Callable[[str], int], int] | None = None,
+    split_by: Callable[[TuneDataset, TuneConfig], SplitBy] | None = None,
 ) -> Prepared:
     """Normalize, validate against the model's vocabulary and limits, and split (by a hash of
-    each utterance id, so the held-out rows are the same in the check and in the job). `vocab`
+    each clip's content, `TuneDataset.split`, so the held-out rows are the same in the check
+    and in the job, and in a later job on more or rebuilt sets; `split_by`: how, for a job
+    that may have been started before, `engine.tune.jobs.resumed_split`). `vocab`
     None: the model writes any character (Whisper's byte-level tokens); `frame_seconds` None:
     not a CTC model; `window_seconds`: the longest audio the model hears at once
     (`Family.window_seconds`), longer rows are skipped; `token_limit`: a decoder's limit on a
@@ -197,7 +205,9 @@ def validate_for_model(
         normalize,
     )
     report = validate(dataset, None if vocab is None else [*vocab, " "], options)
-    train, heldout = TuneDataset(report.kept, dataset.source).split(config.heldout_fraction)
+    kept = TuneDataset(report.kept, dataset.source)
+    by = split_by(kept, config) if split_by else "content"
+    train, heldout = kept.split(config.heldout_fraction, by)
     return Prepared(report, train, heldout, normalize)
 
 

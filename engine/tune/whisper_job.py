@@ -59,6 +59,7 @@ from .jobs import (
     claim_output_dir,
     data_setting,
     examples_digest,
+    resumed_split,
 )
 from .prepare import Prepared, validate_for_model
 
@@ -191,7 +192,9 @@ def prepare_job(config: TuneConfig) -> WhisperSetup:
         )
     base = str(model_path(config.model)) if Path(config.model).is_dir() else config.model
     dataset = load_dataset(config.data)
-    prepared = validate_for_model(dataset, None, config, None, _WINDOW, token_limit(base))
+    prepared = validate_for_model(
+        dataset, None, config, None, _WINDOW, token_limit(base), split_by=resumed_split
+    )
     if not prepared.train:
         raise ValueError(
             f"{config.data}: every usable utterance is held out ({len(prepared.heldout)}); "
