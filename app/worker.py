@@ -37,6 +37,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signa
 
 from engine.audio import SAMPLE_RATE
 from engine.errors import TingxieError
+from engine.library.review import DEFAULT_THRESHOLD
 from engine.results import Progress, Segment
 
 from . import demo
@@ -114,6 +115,9 @@ class DatasetRequest:
     transcript_ids: tuple[int, ...]
     name: str
     model: str  # Hub id or folder the set is for (its vocabulary tells the new characters)
+    # The review's doubt threshold (the app setting): a segment still holding a character below
+    # it that nobody checked goes in only as its checked stretches.
+    threshold: float = DEFAULT_THRESHOLD
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,12 +226,17 @@ def _streamer(transcriber: Any) -> Any:
 
 
 def _build_dataset(request: DatasetRequest) -> Any:
-    from engine.library.corrections import build_dataset
+    from engine.library.corrections import CorrectionOptions, build_dataset
     from engine.model import model_vocab
 
     vocab = model_vocab(request.model) or ()
     return build_dataset(
-        request.store, request.transcript_ids, request.name, model=request.model, vocab=vocab
+        request.store,
+        request.transcript_ids,
+        request.name,
+        model=request.model,
+        vocab=vocab,
+        options=CorrectionOptions(threshold=request.threshold),
     )
 
 

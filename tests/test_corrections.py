@@ -162,3 +162,100 @@ def test_a_transcript_deleted_while_the_clips_are_written_leaves_the_set_recorde
     summary = build_dataset(store, [tid, other], "both", model=str(tmp_path))
     ((name, folder, _),) = store.correction_sets()
     assert (name, folder) == ("both", summary.folder)
+
+
+def _tone(path: Path, seconds: float) -> Path:
+    t = np.arange(round(seconds * SR)) / SR
+    write_wav(path, ((0.1 + 0.05 * t) * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
+    return path
+
+
+def _segment(sid: int, text: str, confs: list[float], start: float, step: float) -> Segment:
+    chars = tuple(
+        Char(t, start + step * i, start + step * (i + 1), c)
+        for i, (t, c) in enumerate(zip(text, confs, strict=True))
+    )
+    return Segment(sid, start, start + step * len(text), chars)
+
+
+def test_a_segment_with_unchecked_doubt_gives_only_its_checked_stretches(tmp_path):
+    """One reviewed span put its whole segment in the set, so a doubtful character nobody
+    checked (园 at 0.2) became a label. Now such a segment gives only its checked stretches,
+    or nothing when none is long enough, and the summary says how many."""
+    rec = _tone(tmp_path / "rec.wav", 6)
+    segs = [
+        _segment(0, "今天天气好", [0.9, 0.9, 0.3, 0.9, 0.9], 0.0, 0.2),
+        _segment(1, "我门去工园玩", [0.9, 0.3, 0.9, 0.9, 0.2, 0.9], 2.0, 0.2),
+        _segment(2, "公园很大", [0.2, 0.9, 0.9, 0.3], 4.0, 0.5),
+    ]
+    with Store(tmp_path / "t.db") as store:
+        tid = store.add_transcript(segs, audio=rec)
+        store.add_edit(tid, EditOp(0, 2, 3, "甜", "fix"))  # no doubt left: whole
+        store.add_edit(tid, EditOp(1, 1, 2, "们", "fix"))  # 园 unchecked; 们 alone 0.2 s
+        store.add_edit(tid, EditOp(2, 0, 1, "公", "accept"))  # 大 unchecked; 公 0.5 s
+        s = build_dataset(store, [tid], "set", model="m")
+        assert [e.text for e in load_dataset(s.manifest).examples] == ["今天甜气好", "公"]
+        assert (s.examples, s.corrections, s.accepted, s.trimmed, s.skipped) == (2, 1, 1, 1, 1)
+        # the app's threshold: at 0.25, 大 (0.3) is no doubt, 园 (0.2) still is
+        options = CorrectionOptions(threshold=0.25)
+        clips = collect_clips(store, [tid], options)
+        assert [c.text for c in clips] == ["今天甜气好", "公园很大"]
+
+
+def test_a_transcript_made_again_never_replaces_checked_text_with_unchecked(tmp_path):
+    """Transcribed again, the newer transcript's whole segment (its own fix of 门, the model's
+    unchecked 圆) replaced the older one where the user had fixed 圆 to 园. Now each check
+    stands where no newer one covers it, and neither whole segment goes in over the other's."""
+    rec = _tone(tmp_path / "rec.wav", 4)
+    with Store(tmp_path / "t.db") as store:
+        confs = [0.9, 0.9, 0.9, 0.9, 0.2, 0.9]
+        t1 = store.add_transcript([_segment(0, "我们去公圆玩", confs, 0.0, 0.5)], audio=rec)
+        store.add_edit(t1, EditOp(0, 4, 5, "园", "fix"))
+        confs = [0.9, 0.3, 0.9, 0.9, 0.7, 0.9]  # sure of 圆 this time
+        t2 = store.add_transcript([_segment(0, "我门去公圆玩", confs, 0.0, 0.5)], audio=rec)
+        store.add_edit(t2, EditOp(0, 1, 2, "们", "fix"))
+        clips = collect_clips(store, [t1, t2])
+        assert [(c.transcript, c.text) for c in clips] == [(t1, "园"), (t2, "们")]
+        s = build_dataset(store, [t2, t1], "set", model="m")
+        assert (s.examples, s.corrections) == (2, 2)
+        # a newer check of the same character wins, and the older segment is then whole again
+        # nowhere: only the newer transcript's text is there
+        store.add_edit(t2, EditOp(0, 4, 5, "园", "fix"))
+        clips = collect_clips(store, [t1, t2])
+        assert [(c.transcript, c.text) for c in clips] == [(t2, "我们去公园玩")]
+
+
+def test_the_summary_counts_the_decisions_the_set_holds(tmp_path):
+    """The summary counted every decision: a deletion that made no clip, a fix a later fix of
+    the same character superseded, a span too short to keep. Now it counts what the clips
+    hold, and a segment whose only decision is a deletion goes in whole."""
+    rec = _tone(tmp_path / "rec.wav", 4)
+    segs = [
+        _segment(0, "嗯今天气好", [0.2, 0.9, 0.9, 0.9, 0.9], 0.0, 0.2),
+        _segment(1, "我们去公园", [0.9, 0.9, 0.3, 0.9, 0.9], 2.0, 0.2),
+    ]
+    with Store(tmp_path / "t.db") as store:
+        tid = store.add_transcript(segs, audio=rec)
+        store.add_edit(tid, EditOp(0, 0, 1, "", "fix"))  # a filler removed
+        store.add_edit(tid, EditOp(1, 2, 3, "取", "fix"))
+        store.add_edit(tid, EditOp(1, 2, 3, "去", "fix"))  # heard again: it was right
+        s = build_dataset(store, [tid], "set", model="m")
+        assert [e.text for e in load_dataset(s.manifest).examples] == ["今天气好", "我们去公园"]
+        assert (s.examples, s.corrections, s.accepted) == (2, 2, 0)
+        span = CorrectionOptions(scope="span")  # 去 alone is too short; a deletion no clip
+        with pytest.raises(CorrectionsError, match="accept or fix"):
+            build_dataset(store, [tid], "span", model="m", options=span)
+        span = CorrectionOptions(scope="span", min_seconds=0.0)
+        s = build_dataset(store, [tid], "span", model="m", options=span)
+        assert (s.examples, s.corrections, s.accepted) == (1, 1, 0)
+
+
+def test_the_app_passes_its_review_threshold(tmp_path, monkeypatch):
+    """The worker builds with the threshold the Review page doubts below."""
+    import engine.library.corrections as corrections
+    from app.worker import DatasetRequest, _build_dataset
+
+    seen = []
+    monkeypatch.setattr(corrections, "build_dataset", lambda *a, **k: seen.append(k["options"]))
+    _build_dataset(DatasetRequest(None, (1,), "set", str(tmp_path), threshold=0.8))
+    assert seen == [CorrectionOptions(threshold=0.8)]

@@ -153,6 +153,7 @@ def test_new_characters_are_judged_after_the_tuning_normalization(tmp_path):
     write_wav(rec, (0.3 * np.sin(np.arange(4 * 16_000) / 5)).astype(np.float32))
     with Store(tmp_path / "db" / "tingxie.db") as store:
         tid = store.add_transcript(make_segments()[:1], audio=rec)
+        store.add_edit(tid, EditOp(0, 2, 3, "天", "accept"))  # no doubt left: the whole segment
         store.add_edit(tid, EditOp(0, 4, 5, "好A２，", "fix"))
         vocab = [*"今天气好", "a", "2"]
         assert build_dataset(store, [tid], "s", model="m", vocab=vocab).new_chars == ()

@@ -180,3 +180,16 @@ def test_cli_corrections_that_cannot_be_recorded_say_the_set_was_written(
     assert store.correction_sets() == []
     assert run_cli(command[1:]) == 0
     assert [name for name, _, _ in store.correction_sets()] == ["mine"]
+
+
+def test_cli_corrections_leave_out_what_their_threshold_doubts(store_with_edits, tmp_path, capsys):
+    """Text nobody checked below --threshold keeps its segment out of the set whole (at 0.95
+    every unchecked character of the two is doubtful, and each checked stretch is too short)."""
+    store, _ = store_with_edits
+    args = ["corrections", "strict", "--db", str(store.path), "--threshold", "0.95"]
+    assert run_cli(args) == 1
+    assert "error:" in capsys.readouterr().err
+    assert run_cli([*args[:-2], "--threshold", "0.85"]) == 0
+    assert "2 clips" in capsys.readouterr().out
+    assert run_cli([*args[:-2], "--threshold", "1.5", "--replace"]) == 1
+    assert "threshold" in capsys.readouterr().err

@@ -8,6 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from engine.library.review import DEFAULT_THRESHOLD
+
 __all__ = ["add_parser", "run"]
 
 
@@ -28,14 +30,23 @@ def add_parser(subparsers) -> None:
         metavar="ID",
         help="a transcript id from `tingxie-cli library` (repeat; default: every transcript, "
         "leaving out, with a warning, those whose recording is gone; where two transcripts of "
-        "one recording checked the same audio, the newer one's clip is used)",
+        "one recording checked the same audio, the newer check is used; a check is never "
+        "replaced by text nobody checked)",
     )
     p.add_argument("--model", help="model to tune (Hub id or folder; default: the default model)")
     p.add_argument(
         "--scope",
         choices=("segment", "span"),
         default="segment",
-        help="segment: whole segments holding checked text (default); span: checked spans only",
+        help="segment: whole segments whose text is all checked or confident (default), the "
+        "checked stretches of the others; span: checked stretches only",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help="confidence below which text nobody checked is doubtful and keeps its segment from "
+        f"going in whole (the app's review threshold; default {DEFAULT_THRESHOLD})",
     )
     p.add_argument("--folder", type=Path, help="where the dataset goes (default: beside the store)")
     p.add_argument(
@@ -90,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
                 model=model,
                 vocab=vocab or (),
                 folder=args.folder,
-                options=CorrectionOptions(scope=args.scope),
+                options=CorrectionOptions(scope=args.scope, threshold=args.threshold),
                 skip_missing=not args.transcript,  # only those named must all be there
             )
     except KeyError as e:
@@ -113,6 +124,12 @@ def run(args: argparse.Namespace) -> int:
         f"  {summary.examples} clips, {summary.hours:.3f} h, {summary.corrections} corrections, "
         f"{summary.accepted} accepted, from {len(summary.transcripts)} transcript(s)"
     )
+    if summary.trimmed or summary.skipped:
+        print(
+            f"  {summary.trimmed} segment(s) only as their checked stretches, {summary.skipped} "
+            "left out: they still hold doubtful text nobody checked (accept or fix it in review "
+            "to use them whole)"
+        )
     print(f"  characters new to the model: {new}")
     print(f"tune with:\n  {summary.command}")
     return 0
@@ -129,4 +146,6 @@ def _rebuild_command(args: argparse.Namespace) -> str:
             argv += [option, str(value)]
     if args.scope != "segment":
         argv += ["--scope", args.scope]
+    if args.threshold != DEFAULT_THRESHOLD:
+        argv += ["--threshold", str(args.threshold)]
     return shlex.join([*argv, "--replace"])

@@ -10,7 +10,12 @@ Clips are cut only from the recording the transcript was made from: a file that 
 sound; so does one that is gone, unless the caller asks to build from the others. Audio heard
 once is used once: a transcript listed twice counts once, and where two transcripts of one
 recording (transcribed again, say after a model switch) both checked the same stretch, the
-newer transcript's clip is kept.
+newer transcript's check is kept. Checked text is never given up for text nobody checked: a
+segment's clip whole goes in only where no other transcript's check lies under it.
+
+A label holds checked text only: a segment goes in whole only when every character in it was
+checked or the model was sure of it (at or above the review threshold); one still holding a
+doubtful character nobody checked gives only its checked stretches.
 """
 
 from __future__ import annotations
@@ -22,13 +27,21 @@ import re
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Literal
 
 from engine.errors import TingxieError
 from engine.normalize import normalize_text
 
-from .review import apply_edits, verified_pairs
+from .review import (
+    DEFAULT_THRESHOLD,
+    CheckedStretch,
+    EditKind,
+    apply_edits,
+    checked_stretches,
+    trusted_chars,
+)
 from .store import Store, StoreError, sha256_file
 
 __all__ = [
@@ -63,16 +76,21 @@ class CorrectionOptions:
     """What becomes a training example."""
 
     # "segment": every segment holding a checked span, whole, with its edited text (CTC learns
-    # best from full utterances); "span": only the checked spans themselves.
+    # best from full utterances), where nothing in it is doubtful and unchecked (else only its
+    # checked spans); "span": only the checked spans themselves.
     scope: Scope = "segment"
     # Shorter clips are left out (the tuning engine skips them as too short anyway).
     min_seconds: float = 0.3
+    # The review's doubt threshold: a character below it that nobody checked is no label.
+    threshold: float = DEFAULT_THRESHOLD
 
     def __post_init__(self) -> None:
         if self.scope not in Scope.__args__:
             raise ValueError(f"scope={self.scope!r}: choose one of {', '.join(Scope.__args__)}")
         if self.min_seconds < 0:
             raise ValueError(f"min_seconds={self.min_seconds}: must be 0 or more")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold={self.threshold}: choose a value between 0 and 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +102,28 @@ class Clip:
     end: float
     text: str
     transcript: int
+    kinds: tuple[EditKind, ...] = ()  # the decisions its text holds (a deletion is a "fix")
+
+
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    """A segment with heard decisions in effect, before transcripts of one recording are
+    weighed against each other."""
+
+    transcript: int
+    audio: Path
+    whole: Clip | None  # the segment whole, when every character in it is a fit label
+    stretches: tuple[CheckedStretch, ...]
+    doubtful: bool  # kept from going in whole by a doubtful character nobody checked
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """The clips `_once_per_audio` keeps, and the segments their doubt cut or left out."""
+
+    clips: list[Clip]
+    trimmed: int
+    skipped: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +136,16 @@ class CorrectionSummary:
     config: Path
     examples: int
     seconds: float
-    corrections: int  # fixes and picked alternatives
-    accepted: int  # spans accepted as they were
+    corrections: int  # fixes, deletions and picked alternatives the clips hold
+    accepted: int  # spans accepted as they were, that the clips hold
     new_chars: tuple[str, ...]  # characters the model's vocabulary lacks, once normalized
     transcripts: tuple[int, ...]
     # (transcript, recording) of checked transcripts left out because the recording is gone
     left_out: tuple[tuple[int, str], ...] = ()
+    # Segments holding doubtful text nobody checked, so not in the set whole: cut to their
+    # checked stretches (trimmed), or left out, none of those being long enough (skipped).
+    trimmed: int = 0
+    skipped: int = 0
 
     @property
     def hours(self) -> float:
@@ -118,92 +162,125 @@ def collect_clips(
     store: Store, transcript_ids: Iterable[int], options: CorrectionOptions | None = None
 ) -> list[Clip]:
     """The checked clips of the transcripts, in transcript and time order, each transcript
-    once. Where transcripts of the same recording (same sha256, else same file) have clips
-    over the same audio, only the newest transcript's (highest id) are kept."""
-    return _once_per_audio(store, _found_clips(store, transcript_ids, options))
-
-
-def _found_clips(
-    store: Store, transcript_ids: Iterable[int], options: CorrectionOptions | None
-) -> dict[int, list[Clip]]:
-    """Each transcript's checked clips, by transcript (each once, in the order given)."""
+    once. Where transcripts of the same recording (same sha256, else same file) checked the
+    same audio, the newest transcript's (highest id) check is kept."""
     options = options or CorrectionOptions()
-    return {tid: _transcript_clips(store, tid, options) for tid in dict.fromkeys(transcript_ids)}
+    return _once_per_audio(store, _found_segments(store, transcript_ids, options), options).clips
+
+
+def _found_segments(
+    store: Store, transcript_ids: Iterable[int], options: CorrectionOptions
+) -> dict[int, list[_Decided]]:
+    """Each transcript's decided segments, by transcript (each once, in the order given)."""
+    return {tid: _transcript_segments(store, tid, options) for tid in dict.fromkeys(transcript_ids)}
 
 
 def _usable_clips(
     store: Store,
     transcript_ids: Iterable[int],
-    options: CorrectionOptions | None,
+    options: CorrectionOptions,
     skip_missing: bool,
-) -> tuple[list[Clip], dict[int, Path]]:
+) -> tuple[_Found, dict[int, Path]]:
     """`collect_clips` without the transcripts whose recording is gone (deleted or moved), and
     those transcripts' recordings. They are dropped before the newest-transcript rule, so an
     older transcript's clips of the same audio stand in. Without `skip_missing` the first of
     them stops the build, as it does with it when no other transcript has clips."""
-    found = _found_clips(store, transcript_ids, options)
-    lost = {
-        t: clips[0].audio for t, clips in found.items() if clips and not clips[0].audio.is_file()
-    }
-    left = {t: clips for t, clips in found.items() if t not in lost}
+    found = _found_segments(store, transcript_ids, options)
+    lost = {t: d[0].audio for t, d in found.items() if d and not d[0].audio.is_file()}
+    left = {t: d for t, d in found.items() if t not in lost}
     if lost and (not skip_missing or not any(left.values())):
         tid = next(iter(lost))
         raise CorrectionsError("dataset.recording_missing", transcript=tid, path=lost[tid])
-    return _once_per_audio(store, left), lost
+    return _once_per_audio(store, left, options), lost
 
 
-def _transcript_clips(store: Store, tid: int, options: CorrectionOptions) -> list[Clip]:
+def _transcript_segments(store: Store, tid: int, options: CorrectionOptions) -> list[_Decided]:
+    """The segments of `tid` with heard decisions in effect, each with its clip whole where
+    every character in it is a fit label (segment scope)."""
     audio = store.audio_path(tid)
     original = store.original(tid)
     ops, head = store.chain(tid)
-    pairs = verified_pairs(original, ops[:head])
-    if pairs and audio is None:
+    stretches = checked_stretches(original, ops[:head])
+    if stretches and audio is None:
         raise CorrectionsError("dataset.no_recording", transcript=tid)
-    if options.scope == "span":
-        found = [(p.start, p.end, p.text) for _, p in pairs]
-    else:
-        edited = apply_edits(original, ops[:head])
-        found = [(edited[si].start, edited[si].end, edited[si].text) for si in _once(pairs)]
-    return [
-        Clip(audio, start, end, text, tid)
-        for start, end, text in found
-        if end - start >= options.min_seconds and text
-    ]
+    edited = apply_edits(original, ops[:head])
+    trusted = trusted_chars(original, ops[:head], options.threshold)
+    decided = []
+    for si, group in groupby(stretches, key=lambda f: f.segment):
+        group = tuple(group)
+        seg = edited[si]
+        doubtful = options.scope == "segment" and not all(trusted[si])
+        whole = None
+        if options.scope == "segment" and not doubtful and seg.text:
+            whole = Clip(audio, seg.start, seg.end, seg.text, tid, tuple(f.kind for f in group))
+        decided.append(_Decided(tid, audio, whole, group, doubtful))
+    return decided
 
 
-def _once_per_audio(store: Store, found: dict[int, list[Clip]]) -> list[Clip]:
-    """`found`'s clips (by transcript, in its order) without those an older transcript of the
-    same recording has over audio a newer one also has a clip of."""
-    with_clips = [tid for tid, clips in found.items() if clips]
-    sha = {tid: store.recording(tid)[1] for tid in with_clips}
+def _once_per_audio(
+    store: Store, found: dict[int, list[_Decided]], options: CorrectionOptions
+) -> _Found:
+    """The clips of `found`'s segments (by transcript, in its order), each stretch of audio
+    once. Where transcripts of one recording checked the same audio, the newest one's check
+    stands; a segment goes in whole only where all its checks stand and no other
+    transcript's check lies under it (its unchecked text would replace checked text), and
+    where no newer transcript's whole segment covers the same audio; otherwise only its
+    standing checked stretches go in."""
+    with_any = [tid for tid, decided in found.items() if decided]
+    sha = {tid: store.recording(tid)[1] for tid in with_any}
 
     def same_recording(a: int, b: int) -> bool:
         if sha[a] and sha[b]:
             return sha[a] == sha[b]
         return found[a][0].audio == found[b][0].audio
 
-    kept = dict(found)
-    for tid in with_clips:
-        newer = [
-            clip
-            for other in with_clips
-            if other > tid and same_recording(tid, other)
-            for clip in found[other]
-        ]
-        if newer:
-            kept[tid] = [c for c in found[tid] if not any(_overlap(c, n) for n in newer)]
-            if len(kept[tid]) < len(found[tid]):
-                log.info(
-                    "transcript %d: %d clip(s) left out: a newer transcript of the same "
-                    "recording checked that audio too",
-                    tid,
-                    len(found[tid]) - len(kept[tid]),
-                )
-    return [c for clips in kept.values() for c in clips]
+    kin = {t: [o for o in with_any if o != t and same_recording(t, o)] for t in with_any}
+    checks = {t: [f for d in found[t] for f in d.stretches] for t in with_any}
+    standing = {
+        t: {
+            f
+            for f in checks[t]
+            if not any(_overlap(f.lo, f.hi, n.lo, n.hi) for o in kin[t] if o > t for n in checks[o])
+        }
+        for t in with_any
+    }
+
+    def whole(d: _Decided) -> Clip | None:
+        w = d.whole
+        if w is None or any(f not in standing[d.transcript] for f in d.stretches):
+            return None
+        others = (f for o in kin[d.transcript] for f in standing[o])
+        return None if any(_overlap(w.start, w.end, f.lo, f.hi) for f in others) else w
+
+    wholes = {t: [whole(d) for d in found[t]] for t in with_any}
+    clips, trimmed, skipped = [], 0, 0
+    for t in with_any:
+        newer = [w for o in kin[t] if o > t for w in wholes[o] if w is not None]
+        for d, w in zip(found[t], wholes[t], strict=True):
+            if w is not None and not any(_overlap(w.start, w.end, n.start, n.end) for n in newer):
+                got = [w]
+            else:
+                got = [
+                    Clip(d.audio, f.pair.start, f.pair.end, f.pair.text, t, (f.kind,))
+                    for f in d.stretches
+                    if f.pair is not None and f in standing[t]
+                ]
+            got = [c for c in got if c.end - c.start >= options.min_seconds]
+            if d.doubtful:
+                trimmed += bool(got)
+                skipped += not got
+            clips += got
+    if trimmed or skipped:
+        log.info(
+            "%d segment(s) cut to their checked text, %d left out: doubtful text nobody checked",
+            trimmed,
+            skipped,
+        )
+    return _Found(clips, trimmed, skipped)
 
 
-def _overlap(a: Clip, b: Clip) -> bool:
-    return a.start < b.end and b.start < a.end
+def _overlap(a_start: float, a_end: float, b_start: float, b_end: float) -> bool:
+    return a_start < b_end and b_start < a_end
 
 
 def _check_recordings(store: Store, clips: Sequence[Clip]) -> dict[int, float]:
@@ -233,20 +310,6 @@ def _check_recordings(store: Store, clips: Sequence[Clip]) -> dict[int, float]:
                 raise CorrectionsError("dataset.recording_changed", transcript=tid, path=audio)
             unverified[tid] = duration
     return unverified
-
-
-def _once(pairs: Sequence[tuple[int, object]]) -> list[int]:
-    return list(dict.fromkeys(si for si, _ in pairs))
-
-
-def _count_decisions(store: Store, transcript_ids: Iterable[int]) -> tuple[int, int]:
-    fixes = accepted = 0
-    for tid in transcript_ids:
-        ops, head = store.chain(tid)
-        for op in ops[:head]:
-            accepted += op.kind == "accept"
-            fixes += op.kind in ("fix", "alternative")  # a replace was never heard
-    return fixes, accepted
 
 
 def _cut(clip: Clip, duration: float | None):
@@ -409,7 +472,9 @@ def build_dataset(
 
     check_name(store, name, folder)
     transcript_ids = tuple(dict.fromkeys(transcript_ids))
-    clips, lost = _usable_clips(store, transcript_ids, options, skip_missing)
+    options = options or CorrectionOptions()
+    found, lost = _usable_clips(store, transcript_ids, options, skip_missing)
+    clips = found.clips
     if not clips:
         raise CorrectionsError("dataset.nothing_checked")
     transcript_ids = tuple(t for t in transcript_ids if t not in lost)
@@ -417,7 +482,7 @@ def build_dataset(
     known = set(vocab)
     chars = dict.fromkeys(c for clip in clips for c in normalize_text(clip.text))
     new_chars = tuple(c for c in chars if known and c not in known)
-    fixes, accepted = _count_decisions(store, transcript_ids)
+    kinds = [k for clip in clips for k in clip.kinds]
     target = dataset_folder(store, name, folder)
     summary = CorrectionSummary(
         name=name,
@@ -426,11 +491,13 @@ def build_dataset(
         config=target / "tune.yaml",
         examples=len(clips),
         seconds=sum(c.end - c.start for c in clips),
-        corrections=fixes,
-        accepted=accepted,
+        corrections=sum(k != "accept" for k in kinds),
+        accepted=kinds.count("accept"),
         new_chars=new_chars,
         transcripts=transcript_ids,
         left_out=tuple((t, str(path)) for t, path in lost.items()),
+        trimmed=found.trimmed,
+        skipped=found.skipped,
     )
     record = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(summary).items()}
     model_ref = str(Path(model).resolve()) if Path(model).exists() else model

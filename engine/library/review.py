@@ -20,6 +20,7 @@ from engine.results import Char, Segment
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "CheckedStretch",
     "DoubtfulSpan",
     "EditKind",
     "EditOp",
@@ -30,12 +31,14 @@ __all__ = [
     "apply_edits",
     "audio_window",
     "checked_chars",
+    "checked_stretches",
     "decision_pace",
     "estimate_review_seconds",
     "find_occurrences",
     "find_spans",
     "replace_ops",
     "split_typed",
+    "trusted_chars",
     "verified_pair",
     "verified_pairs",
 ]
@@ -343,17 +346,28 @@ def verified_pair(segment: Segment, first: int, stop: int) -> VerifiedPair:
     )
 
 
-def verified_pairs(
-    segments: Sequence[Segment], ops: Sequence[EditOp]
-) -> list[tuple[int, VerifiedPair]]:
-    """(segment index, pair) for every accept or fix in `ops` replayed on the original
-    `segments`; where a later decision covers the same audio, only the later one counts. A
-    later deletion ends the pairs over the audio it removed text from (and makes none).
+@dataclass(frozen=True, slots=True)
+class CheckedStretch:
+    """A heard decision still in effect on segment `segment`: the audio it was made on
+    (unrounded seconds [lo, hi]), its kind, and the pair it gives for training (None for a
+    deletion, which teaches nothing alone but is checked text all the same)."""
+
+    segment: int
+    lo: float
+    hi: float
+    kind: EditKind
+    pair: VerifiedPair | None
+
+
+def checked_stretches(segments: Sequence[Segment], ops: Sequence[EditOp]) -> list[CheckedStretch]:
+    """Every accept, fix or deletion in `ops` replayed on the original `segments`, where a later
+    decision covers the same audio, only the later one, in segment and time order. A
+    "replace" (fix all occurrences) was never heard: it only ends older stretches.
 
     Overlaps are judged on the unrounded stretches: two neighbouring decisions share a boundary
     that `verified_pair` rounds outwards, so their rounded pairs may overlap by a millisecond.
     """
-    found: list[tuple[int, VerifiedPair, float, float]] = []
+    found: list[CheckedStretch] = []
     current = list(segments)
     for op in ops:
         previous, current = current, apply_edit(current, op)
@@ -366,12 +380,20 @@ def verified_pairs(
             pair, lo, hi = None, removed[0].start, removed[-1].end
         else:
             continue  # nothing removed, nothing typed
-        found = [f for f in found if f[0] != op.segment or f[3] <= lo or f[2] >= hi]
-        # Nobody heard a replaced stretch, and a deletion says nothing a clip could teach:
-        # both only end older pairs.
-        if pair is not None and op.kind != "replace":
-            found.append((op.segment, pair, lo, hi))
-    return sorted(((si, p) for si, p, _, _ in found), key=lambda sp: (sp[0], sp[1].start))
+        found = [f for f in found if f.segment != op.segment or f.hi <= lo or f.lo >= hi]
+        if op.kind != "replace":
+            found.append(CheckedStretch(op.segment, lo, hi, op.kind, pair))
+    return sorted(found, key=lambda f: (f.segment, f.lo))
+
+
+def verified_pairs(
+    segments: Sequence[Segment], ops: Sequence[EditOp]
+) -> list[tuple[int, VerifiedPair]]:
+    """(segment index, pair) for every accept or fix in `ops` replayed on the original
+    `segments` (`checked_stretches` that teach a text); where a later decision covers the same
+    audio, only the later one counts. A later deletion ends the pairs over the audio it removed
+    text from (and makes none)."""
+    return [(f.segment, f.pair) for f in checked_stretches(segments, ops) if f.pair is not None]
 
 
 def checked_chars(segments: Sequence[Segment], ops: Sequence[EditOp]) -> list[list[bool]]:
@@ -379,7 +401,21 @@ def checked_chars(segments: Sequence[Segment], ops: Sequence[EditOp]) -> list[li
     accept, fix or picked alternative still in effect). A "replace" (fix all occurrences) was
     never heard, so its characters are not checked. From the history, not the confidence: the
     model itself may give a character the full confidence a checked one gets."""
-    flags = [[False] * len(seg.chars) for seg in segments]
+    return _replay_checks([[False] * len(seg.chars) for seg in segments], ops)
+
+
+def trusted_chars(
+    segments: Sequence[Segment], ops: Sequence[EditOp], threshold: float
+) -> list[list[bool]]:
+    """`checked_chars`, with the model's own characters at or above `threshold` trusted too:
+    what a training label may hold. A "replace" put text there nobody heard, whatever the
+    model's confidence in what it replaced."""
+    return _replay_checks([[c.confidence >= threshold for c in seg.chars] for seg in segments], ops)
+
+
+def _replay_checks(flags: list[list[bool]], ops: Sequence[EditOp]) -> list[list[bool]]:
+    """`flags` (one per original character) carried through `ops`: a heard decision's
+    characters are checked, a replace's are not."""
     for op in ops:
         if op.kind == "accept":
             new = [True] * (op.stop - op.first)
