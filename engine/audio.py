@@ -87,8 +87,13 @@ _READ_FRAMES = 65_536
 # decoder starting cold after a seek (a frame or two, up to ~150 ms for 8 kHz MP3) have context.
 _SPAN_PAD_SECONDS = 0.3
 # FFmpeg formats without an index, where seek positions are estimated from the bit rate (VBR files
-# land tens of ms off): spans in these are decoded from the start instead.
+# land tens of ms off): spans in these seek by byte to a packet in an index of their own
+# (`_packet_index`), with packets' times as decoding from the start gives them.
 _ESTIMATED_SEEK_FORMATS = frozenset({"aac", "mp3"})
+# Packets decoded and dropped before a span seeked to in those: an MP3 frame's data may begin
+# up to 511 bytes back (4 frames at 32 kbit/s), and both codecs overlap each frame with the one
+# before; after these, samples are the ones decoding from the start gives.
+_PREROLL_PACKETS = 8
 # FFmpeg formats whose index gives a track's exact length (MP4 edit lists): decoding stops there,
 # cutting the encoder's padding of the last frame. Elsewhere a duration may be estimated from the
 # bit rate (an MP3 without a Xing header, joined MP3s, raw AAC: seconds or minutes short), so
@@ -308,17 +313,63 @@ def _probe_pyav(p: Path) -> AudioInfo:
             stream = _audio_stream(p, container)
             ctx = stream.codec_context
             format_ = (ctx.sample_rate, ctx.layout.nb_channels, ctx.name, "pyav")
+            # MP3 and ADTS AAC lengths are FFmpeg's guess from the bit rate, unless an MP3's
+            # first frame counts its frames
+            exact = container.format.name not in _ESTIMATED_SEEK_FORMATS or (
+                container.format.name == "mp3" and _mp3_counts_frames(p)
+            )
             if stream.duration is not None and stream.time_base is not None:
                 delay = _timeline(container, stream)[1]
-                return AudioInfo(p, delay + float(stream.duration * stream.time_base), *format_)
+                seconds = delay + float(stream.duration * stream.time_base)
+                return AudioInfo(p, seconds, *format_, exact=exact)
             if container.duration:
-                exact = container.format.name not in _ESTIMATED_SEEK_FORMATS
                 return AudioInfo(p, container.duration / av.time_base, *format_, exact=exact)
         stat = p.stat()
         duration = _packets_end(p, stat.st_size, stat.st_mtime_ns)
         return AudioInfo(p, duration, *format_, exact=duration > 0)
     except av.error.FFmpegError as e:
         raise AudioError("audio.unreadable_media", path=p, detail=_one_line(e)) from e
+
+
+# Where an MP3's first frame keeps its header (Xing/Info, by LAME; VBRI, by Fraunhofer): after
+# the 4-byte frame header and the side information, whose size is by MPEG version and mono or not.
+_SIDE_INFO_BYTES = {(True, True): 17, (True, False): 32, (False, True): 9, (False, False): 17}
+_VBRI_OFFSET = 36
+# How far into a file (after its ID3v2 tag) the first MP3 frame is looked for.
+_MP3_SYNC_SEARCH_BYTES = 65_536
+
+
+def _mp3_counts_frames(p: Path) -> bool:
+    """Whether the MP3's first frame is a Xing/Info header with a frame count, or a VBRI
+    header: then FFmpeg's length is the encoder's, exact. Without one (a VBR file written
+    without it) FFmpeg guesses from the first frames' bit rate, seconds or minutes off either
+    way; as it does, like FFmpeg, where the file is over 1/16 larger than the bytes a Xing
+    header counts (MP3s joined with `cat`)."""
+    size = p.stat().st_size
+    with open(p, "rb") as f:
+        head = f.read(10)
+        skip = 0
+        if len(head) == 10 and head[:3] == b"ID3":
+            skip = 10 + sum((b & 0x7F) << (7 * (3 - k)) for k, b in enumerate(head[6:10]))
+            skip += 10 if head[5] & 0x10 else 0  # a footer
+        f.seek(skip)
+        data = f.read(_MP3_SYNC_SEARCH_BYTES)
+    for at in range(len(data) - 4):
+        b1, b2 = data[at + 1], data[at + 2]
+        version, layer = (b1 >> 3) & 3, (b1 >> 1) & 3
+        if data[at] != 0xFF or b1 & 0xE0 != 0xE0 or version == 1 or layer != 1:
+            continue  # no frame sync, or not MPEG audio layer III
+        if b2 >> 4 in (0, 15) or (b2 >> 2) & 3 == 3:
+            continue  # a bit rate or sample rate no frame has
+        mono = data[at + 3] >> 6 == 3
+        xing = at + 4 + _SIDE_INFO_BYTES[(version == 3, mono)]
+        if data[xing : xing + 4] in (b"Xing", b"Info"):
+            flags = int.from_bytes(data[xing + 4 : xing + 8], "big")
+            counted = int.from_bytes(data[xing + 12 : xing + 16], "big") if flags & 2 else 0
+            joined = counted and size - skip > counted + counted // 16
+            return bool(flags & 1) and len(data) >= xing + 12 and not joined
+        return data[at + _VBRI_OFFSET : at + _VBRI_OFFSET + 4] == b"VBRI"
+    return False
 
 
 @functools.lru_cache(maxsize=32)
@@ -448,14 +499,17 @@ def _frame_to_float(frame: av.AudioFrame) -> np.ndarray:
     return _float32(data.T if frame.format.is_planar else data.reshape(-1, channels))
 
 
-def _av_decode(p: Path, container: av.container.InputContainer, stream) -> Iterator[av.AudioFrame]:
-    """Decoded frames; a corrupt packet is skipped with a warning rather than ending the file,
-    and a container that breaks off mid-file ends it with a warning, keeping what came before.
+def _av_decode(
+    p: Path, container: av.container.InputContainer, stream, packets: Iterator | None = None
+) -> Iterator[av.AudioFrame]:
+    """Decoded frames (of `packets`, else the stream's from where it stands); a corrupt packet
+    is skipped with a warning rather than ending the file, and a container that breaks off
+    mid-file ends it with a warning, keeping what came before.
     Corrupt packets at the very end are a file cut off mid-packet: not warned of here, as the
     length check (`_checked_end`) says how much is missing."""
     import av
 
-    packets = container.demux(stream)
+    packets = iter(container.demux(stream) if packets is None else packets)
     decoded, error, skipped = False, None, []
     while True:
         try:
@@ -528,13 +582,94 @@ def _pyav_blocks(info: AudioInfo, start_frame: int) -> Iterator[tuple[int, np.nd
         end = round(info.duration * rate) if exact else None
         # Timestamps count from the media's start (after the encoder's priming samples).
         origin = _timeline(container, stream)[0]
-        seek = start_frame and container.format.name not in _ESTIMATED_SEEK_FORMATS
-        frames = (
-            _av_frames_from(p, container, stream, origin + start_frame / rate)
-            if seek
-            else _av_decode(p, container, stream)
-        )
+        seconds = origin + start_frame / rate
+        if not start_frame:
+            frames = _av_decode(p, container, stream)
+        elif container.format.name in _ESTIMATED_SEEK_FORMATS:
+            frames = _indexed_frames(info, container, stream, seconds)
+        else:
+            frames = _av_frames_from(p, container, stream, seconds)
         yield from _placed_blocks(info, frames, origin, end, start_frame)
+
+
+@dataclass(frozen=True, slots=True)
+class _PacketIndex:
+    """Times (pts) and byte positions of an audio stream's packets, as demuxing from the start
+    gives them, in file order (arrays: 3 MB for 3 hours of MP3)."""
+
+    pts: np.ndarray
+    pos: np.ndarray
+
+    def usable(self) -> bool:
+        """Whether both only go forward (streams joined oddly may restart their times)."""
+        return bool(np.all(np.diff(self.pts) >= 0) and np.all(np.diff(self.pos) > 0))
+
+    def pts_at(self, pos: int | None) -> int | None:
+        """The pts of the packet at byte `pos`; None where no packet of the index starts."""
+        i = int(np.searchsorted(self.pos, pos)) if pos is not None else len(self.pos)
+        return int(self.pts[i]) if i < len(self.pos) and self.pos[i] == pos else None
+
+
+@functools.lru_cache(maxsize=8)
+def _packet_index(p: Path, size: int, mtime_ns: int) -> _PacketIndex:
+    """The packets are read, not decoded, once per version of the file (`size`, `mtime_ns`),
+    as review reads span after span."""
+    import av
+
+    pts, pos = [], []
+    with av.open(str(p)) as container:
+        stream = container.streams.audio[0]
+        with contextlib.suppress(av.error.FFmpegError):  # cut off: what is there
+            for packet in container.demux(stream):
+                if packet.size and packet.pts is not None and packet.pos is not None:
+                    pts.append(packet.pts)
+                    pos.append(packet.pos)
+    return _PacketIndex(np.array(pts, np.int64), np.array(pos, np.int64))
+
+
+def _indexed_frames(info: AudioInfo, container, stream, seconds: float) -> Iterator[av.AudioFrame]:
+    """Frames from about `seconds` on (`_indexed_packets`); from the start where the first is
+    of a part in another rate or channel count (MP3s joined with `cat`), whose blocks carry no
+    time (`_in_file_format`) to be placed by."""
+    import av
+
+    p = info.path
+    frames = _av_decode(p, container, stream, _indexed_packets(p, container, stream, seconds))
+    first = next(frames, None)
+    if first is None:
+        return
+    if (first.sample_rate, first.layout.nb_channels) == (info.sample_rate, info.channels):
+        yield first
+        yield from frames
+        return
+    with av.open(str(p)) as again:
+        yield from _av_decode(p, again, _audio_stream(p, again))
+
+
+def _indexed_packets(p: Path, container, stream, seconds: float) -> Iterator[av.Packet]:
+    """Packets from `_PREROLL_PACKETS` before the one holding `seconds` on, by a byte seek,
+    timed as from the start (`_packet_index`): a span near the end of a 3-hour MP3 decodes a
+    few frames, not the file. The preroll is decoded here and dropped, its errors too (a frame
+    whose data began before the seek), so only the span's packets reach `_av_decode`. Where
+    times go back (streams joined oddly), everything is demuxed from the start."""
+    import av
+
+    stat = p.stat()
+    index = _packet_index(p, stat.st_size, stat.st_mtime_ns)
+    k = int(np.searchsorted(index.pts, seconds / stream.time_base, side="right")) - 1
+    if k - _PREROLL_PACKETS <= 0 or not index.usable():
+        yield from container.demux(stream)
+        return
+    container.seek(int(index.pos[k - _PREROLL_PACKETS]), unsupported_byte_offset=True)
+    reached = False
+    for packet in container.demux(stream):
+        packet.pts = packet.dts = index.pts_at(packet.pos)
+        reached = reached or (packet.pts is not None and packet.pts >= index.pts[k])
+        if reached or not packet.size:  # (an empty packet flushes the decoder at the end)
+            yield packet
+        else:
+            with contextlib.suppress(av.error.FFmpegError):
+                packet.decode()
 
 
 def _in_file_format(
@@ -917,7 +1052,10 @@ def read_span(
     Seeks instead of decoding the whole file: exactly in what libsndfile reads, to the sample in
     MP4/M4A/MOV, to ±0.5 ms in Matroska/WebM (millisecond timestamps). MP3 and raw .aac streams
     have no index (FFmpeg would seek by the bit rate, libsndfile's mpg123 lands off in VBR files
-    and reads no further than the length it estimated) and are decoded from the start. A span
+    and reads no further than the length it estimated): their packets are indexed once
+    (`_packet_index`) and a span seeks by byte to a packet a few before it: its samples are
+    those decoding from the start gives (MP3), or differ by float rounding (AAC, about 2e-7;
+    noise that AAC's PNS draws at random differs more). A span
     running past the end of the file is cut short; one that starts there raises
     `audio.span_after_end` (a recording replaced by a shorter one), never an empty array."""
     _check_rate(sampling_rate)

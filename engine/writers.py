@@ -106,7 +106,7 @@ def _line_text(line: Sequence[Char]) -> str:
 
 def timestamp(seconds: float, sep: str = ",") -> str:
     """HH:MM:SS,mmm (SRT; pass sep="." for VTT), rounded to the millisecond."""
-    ms = max(0, round(seconds * 1000))
+    ms = max(0, _ms(seconds))
     h, rest = divmod(ms, 3_600_000)
     m, rest = divmod(rest, 60_000)
     s, ms = divmod(rest, 1000)
@@ -195,7 +195,11 @@ def plan_cues(
     """Subtitle cues for segments: every character in exactly one cue, in order; a cue starts
     at its first character and ends at or after its last one, before the next cue starts, and
     is held for reading no later than `end`, the recording's (players show a cue past the end
-    of a video as a frozen last frame, and some refuse the file)."""
+    of a video as a frozen last frame, and some refuse the file). An `end` before the last
+    character's is a length estimated wrong (an MP3's from its bit rate) and is ignored. Every
+    cue lasts at least a millisecond as written (`timestamp`): one whose characters take no
+    time (Whisper's symbols) ends a millisecond after it starts, and the next starts no
+    sooner, as players skip a cue of no length and some editors refuse it."""
     limits = limits or CueLimits()
     groups: list[tuple[tuple[Char, ...], ...]] = []
     speakers = []
@@ -206,13 +210,23 @@ def plan_cues(
             lines = _cut(chars, breaks, lambda a, b: b - a <= limits.line_chars, i, j)
             groups.append(tuple(tuple(chars[a:b]) for a, b in lines))
             speakers.append(seg.speaker)
-    cues = []
+    if groups and end < groups[-1][-1][-1].end:
+        end = math.inf
+    cues, floor = [], -math.inf
     for n, lines in enumerate(groups):
-        start, last, count = lines[0][0].start, lines[-1][-1], sum(map(len, lines))
+        start, last, count = max(lines[0][0].start, floor), lines[-1][-1], sum(map(len, lines))
         following = groups[n + 1][0][0].start if n + 1 < len(groups) else end
         readable = max(limits.min_seconds, count / limits.reading_chars_per_second)
-        cues.append(Cue(start, max(last.end, min(start + readable, following)), lines, speakers[n]))
+        stop = max(last.end, min(start + readable, following))
+        if _ms(stop) <= _ms(start):
+            stop = floor = (_ms(start) + 1) / 1000
+        cues.append(Cue(start, stop, lines, speakers[n]))
     return cues
+
+
+def _ms(seconds: float) -> int:
+    """A time as `timestamp` writes it, in whole milliseconds."""
+    return round(seconds * 1000)
 
 
 def _cue_fits(
@@ -257,7 +271,8 @@ def _subtitles(
 ) -> str:
     sep = "." if vtt else ","
     blocks = []
-    for n, cue in enumerate(plan_cues(segments, end=end), start=1):
+    shown = [cue for cue in plan_cues(segments, end=end) if cue.text]  # not a lone ，、。
+    for n, cue in enumerate(shown, start=1):
         times = f"{timestamp(cue.start, sep)} --> {timestamp(cue.end, sep)}"
         text = _vtt_escaped(cue.text) if vtt else cue.text
         blocks.append(f"{n}\n{times}\n{_voice(cue, vtt, names)}{text}\n")
@@ -293,7 +308,7 @@ def _json(
     ids = sorted({s.speaker for s in segments if s.speaker is not None})
     head = {
         "info": asdict(info) if info is not None else None,
-        "text": "\n".join(s.punctuated for s in segments),
+        "text": "\n".join(s.punctuated for s in segments if s.chars),  # as TXT: `_txt`
         "speakers": {str(k): speaker_name(k, names) for k in ids},
     }
     fields = "".join(f"{json_text(key)}: {json_text(value)},\n" for key, value in head.items())

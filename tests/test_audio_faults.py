@@ -175,6 +175,25 @@ def test_a_whole_file_gives_no_truncation_warning(whole_files, kind, caplog):
     assert not _warnings(caplog)
 
 
+def test_an_mp3_whose_length_is_guessed_is_not_called_truncated(tmp_path, caplog):
+    """A whole MP3 without a Xing header, quiet (32 kbit/s) then loud (160 kbit/s): FFmpeg
+    guesses 13 s from the first frames' bit rate, and that guess was taken as exact, so the
+    5 s read were "truncated: 8.0 s ... missing". With a Xing header the length is exact."""
+    quiet = write_pyav(tmp_path / "q.mp3", tone(440.0, 3.0, 16_000), 16_000, "libmp3lame",
+                       options={"write_xing": "0"}, bit_rate=32_000)  # fmt: skip
+    loud = write_pyav(tmp_path / "l.mp3", chirp(2.0, 16_000), 16_000, "libmp3lame",
+                      options={"write_xing": "0"}, bit_rate=160_000)  # fmt: skip
+    path = tmp_path / "quiet-start.mp3"
+    path.write_bytes(quiet.read_bytes() + loud.read_bytes())
+    info = probe(path)
+    assert info.duration > 10 and not info.exact
+    with caplog.at_level("WARNING", logger="tingxie.audio"):
+        x = load_audio(path)
+    assert len(x) / SAMPLE_RATE == pytest.approx(5.0, abs=0.2)
+    assert not [m for m in _warnings(caplog) if "truncated" in m]  # (the join itself is warned of)
+    assert probe(write_soundfile(tmp_path / "xing.mp3", chirp(2.0, 16_000), 16_000)).exact
+
+
 # --- 5. a browser recording: no length in its header ----------------------------------------------
 
 

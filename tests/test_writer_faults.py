@@ -191,3 +191,26 @@ def test_a_segment_cut_between_two_latin_words_has_no_space_at_its_ends_in_any_f
     assert [s["punctuated"] for s in doc["segments"]] == ["学习Deep", "Learning好"]
     assert doc["segments"][0]["chars"][-1]["after"] == " "  # the characters stay as they are
     assert [c.text for c in plan_cues(parts)] == ["学习Deep", "Learning好"]
+
+
+def _plain(i: int, text: str, start: float) -> Segment:
+    chars = tuple(Char(t, start + 0.2 * k, start + 0.2 * k + 0.2, 0.9) for k, t in enumerate(text))
+    return Segment(i, chars[0].start, chars[-1].end, chars)
+
+
+def test_a_segment_of_marks_only_has_no_cue():
+    """A transcript stored before marks went into `after` holds a lone 。 as a segment of its
+    own; its cue had a timing line and no text, which strict SRT readers lose their place on.
+    Cues are numbered as written."""
+    segments = [_plain(0, "你好", 0.0), _plain(1, "。", 1.0), _plain(2, "再见", 3.0)]
+    srt = render(segments, "srt")
+    assert srt == (
+        "1\n00:00:00,000 --> 00:00:01,000\n你好\n\n2\n00:00:03,000 --> 00:00:04,000\n再见\n"
+    )
+    assert render(segments, "vtt") == "WEBVTT\n\n" + srt.replace(",", ".")
+
+
+def test_json_text_skips_a_segment_emptied_in_review_as_txt_does():
+    segments = [_plain(0, "你好", 0.0), Segment(1, 2.0, 3.0, ()), _plain(2, "再见", 4.0)]
+    assert render(segments, "txt") == "你好\n再见\n"
+    assert json.loads(render(segments, "json"))["text"] == "你好\n再见"

@@ -9,7 +9,7 @@ import re
 from dataclasses import replace
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine.results import Alternative, Char, Segment, TranscriptionInfo, speaker_name
@@ -122,7 +122,11 @@ def test_long_speech_is_cut_at_the_widest_gap_and_lines_are_balanced():
 
 SPEECH = st.lists(
     st.lists(
-        st.tuples(st.floats(0.0, 1.5), st.floats(0.0, 0.4)),  # gap before, duration
+        # gap before, duration; often none (Whisper's symbols take no time)
+        st.tuples(
+            st.one_of(st.just(0.0), st.floats(0.0, 1.5)),
+            st.one_of(st.just(0.0), st.floats(0.0, 0.4)),
+        ),
         min_size=1,
         max_size=90,
     ),
@@ -145,6 +149,7 @@ def make_segments(spec) -> list[Segment]:
 
 @settings(max_examples=300, deadline=None)
 @given(spec=SPEECH, one_line=st.booleans())
+@example(spec=[[(0.0, 0.0)] * 17], one_line=True)  # a cue of no length, before
 def test_cue_plan_properties(spec, one_line):
     limits = CueLimits(max_lines=1 if one_line else 2)
     segments = make_segments(spec)
@@ -155,10 +160,14 @@ def test_cue_plan_properties(spec, one_line):
     assert all(len({owner[id(c)] for c in cue.chars}) == 1 for cue in cues)
     for n, cue in enumerate(cues):
         chars = cue.chars
-        # never shorter than the characters' own span; cues never overlap
-        assert cue.start == chars[0].start and cue.end >= chars[-1].end
+        # never shorter than the characters' own span; cues never overlap; a cue starts with
+        # its first character, or where the one before it, of characters taking no time, ends
+        assert cue.start == chars[0].start or (n and cue.start == cues[n - 1].end)
+        assert cue.end >= chars[-1].end
         following = cues[n + 1].start if n + 1 < len(cues) else float("inf")
         assert cue.end <= following
+        # on screen for a while, as written too (before: 00:00:01,000 --> 00:00:01,000)
+        assert timestamp(cue.end) > timestamp(cue.start)
         # readable: at least min_seconds unless the next cue starts sooner
         assert cue.end - cue.start >= limits.min_seconds - 1e-9 or cue.end == following
         # the line bound, and the speech a cue holds is at most max_seconds long
@@ -352,5 +361,18 @@ def test_the_last_cue_is_not_held_past_the_end_of_the_recording():
     for fmt in ("srt", "vtt"):
         timing = [line for line in render([last], fmt, info).splitlines() if "-->" in line]
         assert timing[-1].endswith("00:00:09" + ("." if fmt == "vtt" else ",") + "800")
-    assert plan_cues([last], end=9.2)[-1].end == pytest.approx(9.35)  # its last character's end
     assert plan_cues([last])[-1].end == pytest.approx(10.0)  # no length given: a second, as before
+    # a length before the last character's end was estimated wrong (an MP3's, from its bit
+    # rate): ignored. Before, the cue was cut to its characters (0.25 s of 好的 on screen).
+    assert plan_cues([last], end=9.2)[-1].end == pytest.approx(10.0)
+
+
+def test_cues_of_characters_taking_no_time_are_on_screen():
+    """Whisper's symbols take no time; with the next cue at the same instant, a cue was
+    00:00:01,000 --> 00:00:01,000, which players skip and editors refuse."""
+    you, hao = Char("你", 1.0, 1.0, 0.9), Char("好", 1.0, 1.0, 0.9)
+    segments = [Segment(0, 1.0, 1.0, (you,)), Segment(1, 1.0, 1.0, (hao,))]
+    assert parse_cues(render(segments, "srt")) == [
+        (1, 1.0, 1.001, "你"),
+        (2, 1.001, 2.001, "好"),
+    ]

@@ -2,7 +2,9 @@
 
 PySide6-Essentials has no QtMultimedia, so audio goes out through sounddevice (PortAudio),
 already used for the microphone. The span is read (engine.audio.read_span seeks, it does not
-decode the whole file) in a background thread; a timer in the UI thread reports the position.
+decode the whole file) in one background thread, the latest play and the latest preview asked
+for: one superseded before its turn is dropped, so stepping quickly through spans reads two at
+most, not each one passed. A timer in the UI thread reports the position.
 Speed keeps the pitch (WSOLA time stretching, `time_stretch`): Mandarin tones must still
 sound right at 1.5×. sounddevice is imported on first play: its import loads the PortAudio
 library, and where that is missing (libportaudio2 not installed) playing says so on `failed`.
@@ -86,6 +88,9 @@ class SoundDevicePlayer(QObject):
         self._timer.timeout.connect(self._tick)
         self._ready.connect(self._arrived)
         self._error.connect(self._failed)
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple] = {}  # "play", "preview" → the latest (ticket, path, span)
+        self._reader: threading.Thread | None = None
 
     def play(self, path: str, start: float, end: float, speed: float = 1.0) -> None:
         self.stop()
@@ -100,15 +105,30 @@ class SoundDevicePlayer(QObject):
         self._read(("preview", self._number, self._previews, start), path, start, end)
 
     def _read(self, ticket: tuple, path: str, start: float, end: float) -> None:
-        def read() -> None:
-            from engine.audio import read_span
+        with self._lock:
+            self._pending[ticket[0]] = (ticket, path, start, end)  # one not begun is dropped
+            if self._reader is None:
+                self._reader = threading.Thread(
+                    target=self._reading, daemon=True, name="review-read"
+                )
+                self._reader.start()
 
+    def _reading(self) -> None:
+        """The reading thread: the pending play first, then the pending preview, until none."""
+        from engine.audio import read_span
+
+        while True:
+            with self._lock:
+                if not self._pending:
+                    self._reader = None
+                    return
+                ticket, path, start, end = self._pending.pop(
+                    "play" if "play" in self._pending else "preview"
+                )
             try:
                 self._ready.emit(ticket, read_span(path, start, end))
             except (OSError, ValueError) as e:  # AudioError is a ValueError
                 self._error.emit(ticket, e)
-
-        threading.Thread(target=read, daemon=True, name="review-read").start()
 
     def _current(self, ticket: tuple) -> bool:
         if ticket[0] == "preview":
@@ -152,6 +172,8 @@ class SoundDevicePlayer(QObject):
 
     def stop(self) -> None:
         self._number += 1
+        with self._lock:
+            self._pending.pop("play", None)
         if self._timer.isActive():
             import sounddevice as sd
 
