@@ -759,6 +759,38 @@ def test_sounddevice_player_reads_plays_and_reports_position(qtbot, tmp_path, mo
     assert loaded[-1] == (0.0, 4000) and failed.args[0] == expected
 
 
+def test_spans_passed_before_their_turn_are_not_read(qtbot, monkeypatch):
+    """Stepping through spans previews each one. Before: a thread each, all reading (a long
+    MP3's from its start), their results dropped but for the last. Now one reader: a preview
+    superseded before its turn is never read."""
+    import threading
+
+    import numpy as np
+
+    import engine.audio
+    from app.review.player import SoundDevicePlayer
+
+    reads, release = [], threading.Event()
+
+    def slow_read(path, start, end):
+        reads.append(start)
+        release.wait(5)
+        return np.zeros(round((end - start) * 16_000), np.float32)
+
+    monkeypatch.setattr(engine.audio, "read_span", slow_read)
+    player = SoundDevicePlayer()
+    loaded = []
+    player.loaded.connect(lambda start, samples: loaded.append(start))
+    player.preview("talk.mp3", 1.0, 2.0)
+    qtbot.waitUntil(lambda: reads == [1.0], timeout=5000)
+    for start in (3.0, 5.0, 7.0):
+        player.preview("talk.mp3", start, start + 1.0)
+    release.set()
+    qtbot.waitUntil(lambda: loaded == [7.0], timeout=5000)
+    qtbot.wait(100)
+    assert reads == [1.0, 7.0] and loaded == [7.0]
+
+
 def test_history_and_training_set_dialogs(qtbot, panel: ReviewPanel, store, monkeypatch):
     from PySide6.QtWidgets import QInputDialog, QMessageBox
 
@@ -785,14 +817,33 @@ def test_history_and_training_set_dialogs(qtbot, panel: ReviewPanel, store, monk
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("my-set", True))
     monkeypatch.setattr(QMessageBox, "warning", lambda p, t, text: warned.append(text))
     panel.model_source = lambda: "some/model"
+    panel.confidence_bar.spin.setValue(0.45)  # the set leaves out what this threshold doubts
     action = panel.actions_by_name["make_dataset"]
     action.trigger()
     (request,) = requests
     assert (request.transcript_ids, request.name, request.model) == ((tid,), "my-set", "some/model")
-    assert request.store is store
+    assert request.store is store and request.threshold == pytest.approx(0.45)
     assert not action.isEnabled() and "my-set" in panel.status.text()  # one build at a time
     panel.show_dataset_failed("disk full")
     assert action.isEnabled() and warned == ["disk full"]
+
+
+def test_the_set_summary_says_what_doubtful_text_kept_out(qtbot, panel: ReviewPanel, monkeypatch):
+    """Segments still holding doubtful text nobody checked go in only as their checked
+    stretches, or not at all (engine.library.corrections): the summary says how many, and why."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from engine.library.corrections import CorrectionSummary
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "exec", lambda box: shown.append(box.text()))
+    summary = CorrectionSummary(
+        "s", Path("f"), Path("m"), Path("c"), 3, 10.0, 1, 0, (), (1,), trimmed=2, skipped=1
+    )
+    panel.show_dataset(summary)
+    panel.show_dataset(replace(summary, trimmed=0, skipped=0))
+    said = tr("dataset.doubtful", trimmed=2, skipped=1)
+    assert "2" in said and shown[0] == shown[1] + " " + said  # nothing kept out: nothing said
 
 
 def test_status_line_follows_a_language_switch(qtbot, panel: ReviewPanel):
@@ -881,3 +932,139 @@ def test_time_left_follows_the_speed_and_margin_at_once(panel: ReviewPanel):
     panel.margin_spin.setValue(3.0)  # more heard around each span: longer again
     assert panel.progress_label.text() == estimate() != slower
     assert panel.index == index  # the same span still shown
+
+
+# ---- typing kept, History readable, decisions re-opened (review findings 4, 6, 3) -------------
+
+
+def _type(panel: ReviewPanel, text: str) -> None:
+    """Type over the span in the fix box, as an input method commits it (no Enter)."""
+    panel.fix_edit.selectAll()
+    panel.fix_edit.insert(text)
+
+
+def _answer(monkeypatch, answer) -> list[str]:
+    """Answer every QMessageBox.question with `answer`; the texts asked come back."""
+    from PySide6.QtWidgets import QMessageBox
+
+    asked: list[str] = []
+    monkeypatch.setattr(
+        QMessageBox, "question", lambda p, t, text, *a: asked.append(text) or answer
+    )
+    return asked
+
+
+def test_typing_stays_with_its_span_when_the_user_moves_away(
+    qtbot, panel: ReviewPanel, store, tmp_path, monkeypatch
+):
+    """Finding 4. Old behaviour caught: Ctrl+Down, Ctrl+Up put 添 back in the box, the typed
+    fix gone without a word; opening another transcript then asked about nothing."""
+    from PySide6.QtWidgets import QMessageBox
+
+    tid = panel.session.tid
+    _type(panel, "今天")
+    key(qtbot, panel, KEYS["next"])
+    assert panel.current_span().text == "圆" and panel.fix_edit.text() == "圆"
+    key(qtbot, panel, KEYS["previous"])
+    assert panel.current_span().text == "添" and panel.fix_edit.text() == "今天"
+    key(qtbot, panel, KEYS["next"])
+    asked = _answer(monkeypatch, QMessageBox.StandardButton.Apply)
+    panel.open(store.add_transcript(segments(), audio=None))  # the typing left on 添 is asked
+    assert len(asked) == 1 and "今天" in asked[0] and "添" in asked[0]
+    assert store.chain(tid)[0] == [EditOp(0, 1, 2, "今天", "fix")]
+
+
+@pytest.mark.parametrize("answer", ["Cancel", "Discard", "Apply"])
+def test_alt_digit_asks_about_a_typed_fix(qtbot, panel: ReviewPanel, store, monkeypatch, answer):
+    """Finding 4. Old behaviour caught: Alt+1 took the alternative, the typed 甜 dropped."""
+    from PySide6.QtWidgets import QMessageBox
+
+    tid = panel.session.tid
+    asked = _answer(monkeypatch, getattr(QMessageBox.StandardButton, answer))
+    _type(panel, "甜")
+    key(qtbot, panel, "Alt+1")
+    assert len(asked) == 1 and "甜" in asked[0] and "天" in asked[0]
+    ops = store.chain(tid)[0]
+    if answer == "Cancel":
+        assert ops == [] and panel.fix_edit.text() == "甜"
+    else:
+        text, kind = ("天", "alternative") if answer == "Discard" else ("甜", "fix")
+        assert ops == [EditOp(0, 1, 2, text, kind)]
+
+
+def test_history_names_each_decision_in_the_ui_language(qtbot, panel: ReviewPanel, monkeypatch):
+    """Finding 6. Old behaviour caught: "2 · fix: " for a deletion, kinds in English in the
+    Chinese UI, no old text, undone entries like the others."""
+    from PySide6.QtWidgets import QInputDialog
+
+    from app import i18n
+
+    panel.fix_span("甜")
+    panel.fix_span("")  # 圆 deleted
+    panel.undo_stack.undo()
+    offered = []
+    monkeypatch.setattr(
+        QInputDialog, "getItem", lambda *a: offered.append(a[3]) or (a[3][0], False)
+    )
+    before = i18n.language()
+    try:
+        for language in ("zh", "en"):
+            i18n.set_language(language)
+            panel.actions_by_name["history"].trigger()
+    finally:
+        i18n.set_language(before)
+    zh, en = offered
+    assert zh[1] == "1 · 改正：“添”→“甜”" and zh[2] == "2 · 改正：删除“圆”（已撤销）"
+    assert en[1] == "1 · Fix: “添” → “甜”" and en[2] == "2 · Fix: deleted “圆” (undone)"
+
+
+def test_a_checked_stretch_can_be_checked_again(qtbot, panel: ReviewPanel, store):
+    """Finding 3. Old behaviour caught: a saved typo (天田 for 天) was in no span at any
+    threshold, a click only played it, and only History could take it back."""
+    tid = panel.session.tid
+    panel.fix_span("天田")  # the typo
+    panel.fix_span("园")
+    assert panel.spans == []
+    view = panel.view
+    view.setFocus()
+    cursor = view.textCursor()  # select 天田 (characters 1 and 2) by keyboard
+    cursor.setPosition(view._starts[1])
+    view.setTextCursor(cursor)
+    for _ in range(2):
+        qtbot.keyClick(view, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(
+        view, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    )
+    assert panel.current_span().text == "天田" and panel.fix_edit.text() == "天田"
+    assert "天田" in panel.span_label.text() and panel.fix_edit.hasFocus()
+    _type(panel, "天")
+    qtbot.keyClick(panel.fix_edit, Qt.Key.Key_Return)
+    assert text_of(store, tid) == "今天天气好我们去公园"
+
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.char_point(0))
+    key(qtbot, panel, "Ctrl+Shift+R")  # a clicked character, from the fix box
+    assert panel.current_span().text == "今"
+    key(qtbot, panel, KEYS["accept"])
+    assert store.chain(tid)[0][-1] == EditOp(0, 0, 1, "今", "accept")
+
+
+def test_check_again_is_in_the_text_menu_and_says_how(qtbot, panel: ReviewPanel):
+    """Finding 3: the key shows in the text's menu, on the character under the pointer; with
+    nothing picked, the status line says what to do."""
+    panel.check_again()
+    assert KEYS["check_again"] in panel.status.text()
+    view = panel.view
+    for _ in range(2):
+        menu = view.context_menu(view.char_point(3))
+        (act,) = [a for a in menu.actions() if a.objectName() == "check_again"]
+        assert act.shortcut().toString() == KEYS["check_again"]
+        act.trigger()
+        assert panel.current_span().text == "气" and panel.fix_edit.text() == "气"
+        key(qtbot, panel, KEYS["next"])  # back to the doubtful span left for it
+        assert panel.current_span().text == "添"
+    act.trigger()
+    panel.fix_span("甜")
+    assert panel.current_span().text == "添"  # 甜 is no span, 添 was not decided
+    act.trigger()
+    key(qtbot, panel, KEYS["undo"])  # the undone decision's span is in hand again
+    assert panel.current_span().text == "气" and panel.fix_edit.text() == "气"

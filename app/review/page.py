@@ -2,6 +2,7 @@
 
 Keys (the panel's `KEYS`): next / previous span, play the span with context, accept it as
 correct, type a fix and press Enter, or pick one of the model's alternatives with Alt+digit.
+Any stretch, checked or not, can be put in hand again (select it, then "Check again").
 Every decision is an undoable command (app.undo) saved to the store as it is made. Which spans
 are doubtful, their order, the audio window and the time estimate come from `engine.review`;
 this widget only shows them and forwards decisions.
@@ -86,6 +87,7 @@ KEYS = {
     "history": "Ctrl+H",
     "copy": "Ctrl+Shift+C",
     "make_dataset": "Ctrl+Shift+D",
+    "check_again": "Ctrl+Shift+R",
 }
 MAX_ALTERNATIVES = 9  # Alt+1 … Alt+9
 _KEY_HINTS = {"fix": "Enter"}
@@ -114,6 +116,15 @@ class _Offer:
     new: str
     index: int
     undo_to: int | None = None
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A fix `typed` over `span` (shown as `shown`) and not entered when the user left it."""
+
+    span: DoubtfulSpan
+    typed: str
+    shown: str
 
 
 def _elsewhere(error: StoreError | TranscriptNotFound) -> bool:
@@ -286,7 +297,14 @@ class ReviewPanel(QWidget):
         # What the fix box was last filled with, and for which span (`_span_key`): a redraw
         # of that span leaves what the user typed over it.
         self._box: tuple | None = None
+        self._box_span: DoubtfulSpan | None = None
         self._filled = ""
+        # Fixes typed but not entered over spans the user left (span key → _Draft): back in
+        # the box when the span is, and asked about before the transcript closes.
+        self._drafts: dict[tuple, _Draft] = {}
+        # A stretch put in hand by "Check again" (any characters, checked or not), taking the
+        # place of the doubtful span in hand until a decision on it, Next or Previous.
+        self._again: DoubtfulSpan | None = None
         self.undo_stack = QUndoStack(self)
         self._stack_index = 0  # the undo stack's index before its latest move
         self._moving_many = False  # the stack moves many steps, drawn once they are made
@@ -402,6 +420,8 @@ class ReviewPanel(QWidget):
         }
         self.fix_all_action = action("fix_all", self._take_offer, KEYS["fix_all"])
         self.fix_all_button.clicked.connect(self.fix_all_action.trigger)
+        # In the text's context menu, not the button row (one more button widened the page).
+        self.view.check_again_action = action("check_again", self.check_again, KEYS["check_again"])
         action("slower", self.speed_spin.stepDown, KEYS["slower"])
         action("faster", self.speed_spin.stepUp, KEYS["faster"])
         for n in range(1, MAX_ALTERNATIVES + 1):
@@ -422,6 +442,7 @@ class ReviewPanel(QWidget):
         for i in range(self.script_box.count()):
             self.script_box.setItemText(i, tr(f"review.script.{self.script_box.itemData(i)}"))
         self.autoplay.setText(tr("review.autoplay"))
+        self.view.check_again_action.setText(tr("action.check_again"))
         self.margin_spin.setSuffix(tr("review.margin_unit"))
         self.fix_edit.setPlaceholderText(tr("review.fix_placeholder"))
         self.fix_edit.setAccessibleName(tr("review.fix_name"))  # no label stands beside it
@@ -490,27 +511,48 @@ class ReviewPanel(QWidget):
         self._stack_index = 0
         self._fix_all = None  # an offer for the transcript closed
         self._show_fix_all()
+        # Typing over the closed transcript was asked about (settle_typing), or it was deleted.
+        self._drafts.clear()
+        self._box, self._again = None, None
         self.index = 0
         self.status.setText("")
         self._refresh(full=True)
 
     def settle_typing(self) -> bool:
-        """A fix typed but not entered, before its transcript closes (another opens, the window
-        closes): the user applies it, discards it, or stays (False)."""
-        typed, span = self._typed(), self.current_span()
-        if typed is None or span is None:
+        """Fixes typed but not entered (in the box, or left on other spans), before their
+        transcript closes (another opens, the window closes): the user applies them, discards
+        them, or stays (False)."""
+        drafts = self._pending()
+        if not drafts:
             return True
         buttons = QMessageBox.StandardButton
-        answer = QMessageBox.question(
+        answer = self._ask_typing(drafts, "review.pending_fix")
+        if answer == buttons.Apply:
+            for draft in drafts:
+                span = self._locate(draft.span)
+                if span is not None:  # (it is: a fix elsewhere leaves its characters' times)
+                    self._again = span
+                    self.fix_span(draft.typed)
+        return answer in (buttons.Apply, buttons.Discard)
+
+    def _pending(self) -> list[_Draft]:
+        """The fix typed in the box, then those left on other spans still in the text."""
+        typed, span = self._typed(), self.current_span()
+        drafts = [] if typed is None or span is None else [_Draft(span, typed, self._filled)]
+        return drafts + [d for d in self._drafts.values() if self._locate(d.span) is not None]
+
+    def _ask_typing(self, drafts: Sequence[_Draft], key: str, **fields: Any) -> Any:
+        """Ask (message `key`) whether to apply the typed `drafts`: Apply, Discard or Cancel."""
+        one = (tr("review.pending_fix.one", typed=d.typed.strip(), text=d.shown) for d in drafts)
+        fixes = tr("review.pending_fix.sep").join(one)
+        buttons = QMessageBox.StandardButton
+        return QMessageBox.question(
             self,
             tr("review.pending_fix.title"),
-            literal(tr("review.pending_fix", typed=typed.strip(), text=self._filled)),
+            literal(tr(key, fixes=fixes, **fields)),
             buttons.Apply | buttons.Discard | buttons.Cancel,
             buttons.Apply,
         )
-        if answer == buttons.Apply:
-            self.fix_span(typed)
-        return answer in (buttons.Apply, buttons.Discard)
 
     def save_pending(self) -> bool:
         """Save what a failed save left in memory; False (and the error shown) when that still
@@ -564,6 +606,8 @@ class ReviewPanel(QWidget):
         undone = index < self._stack_index
         command = self.undo_stack.command(index if undone else index - 1)
         self._stack_index = index
+        if isinstance(command, EditCommand):  # its span (or the next) in hand, as below
+            self._again = self._undone_stretch(command.op) if undone else None
         places = [self._place()]
         if isinstance(command, EditCommand):
             op = command.op
@@ -575,6 +619,16 @@ class ReviewPanel(QWidget):
                 # Gone once made: its index passes to the next span.
                 self.index, places = decided, []
         self._refresh(places=places)
+
+    def _undone_stretch(self, op: EditOp) -> DoubtfulSpan | None:
+        """The stretch an undone decision `op` covered when no doubtful span will hold it (it
+        was checked again): in hand again, as an undone doubtful span is."""
+        chars = self.session.segments[op.segment].chars[op.first : op.stop]
+        if op.kind == "replace" or not chars:
+            return None
+        if any(c.confidence < self.threshold for c in chars):
+            return None
+        return self._stretch(op.segment, op.first, op.stop)
 
     def _refresh(self, full: bool = False, places: Sequence[tuple[int, int] | None] = ()) -> None:
         """Redraw after the transcript changed: only the segments that differ, unless `full`
@@ -632,13 +686,62 @@ class ReviewPanel(QWidget):
         at the same index."""
         segments = self.session.segments if self.session else []
         self.spans = review.find_spans(segments, self._options())
+        self._again = self._locate(self._again) if self._again is not None else None
         found = (self._span_index(p) for p in places if p is not None)
         self.index = next((i for i in found if i is not None), self.index)
         self.index = min(self.index, max(0, len(self.spans) - 1))
         self._show_span()
 
     def current_span(self) -> DoubtfulSpan | None:
+        if self._again is not None:
+            return self._again
         return self.spans[self.index] if self.spans else None
+
+    def _stretch(self, segment: int, first: int, stop: int) -> DoubtfulSpan:
+        """Characters [first, stop) of `segment` as a span to decide on (stored text)."""
+        chars = self.session.segments[segment].chars[first:stop]
+        return DoubtfulSpan(
+            segment=segment,
+            first=first,
+            stop=stop,
+            start=chars[0].start,
+            end=chars[-1].end,
+            text="".join(c.text for c in chars),
+            confidence=min(c.confidence for c in chars),
+        )
+
+    def _locate(self, span: DoubtfulSpan) -> DoubtfulSpan | None:
+        """`span` in the text as it is now: found by its characters' times and text (an edit
+        before it in its segment moves its place, not its times), None once they changed."""
+        segments = self.session.segments if self.session else []
+        if span.segment >= len(segments):
+            return None
+        chars = segments[span.segment].chars
+        first = next((i for i, c in enumerate(chars) if c.start == span.start), None)
+        if first is None:
+            return None
+        stop = first + span.stop - span.first
+        found = chars[first:stop]
+        if "".join(c.text for c in found) != span.text or found[-1].end != span.end:
+            return None
+        return self._stretch(span.segment, first, stop)
+
+    def check_again(self) -> None:
+        """Put the characters selected in the text (or the one last clicked) in hand, checked
+        or not: fix, accept and the alternatives then decide on them again (a later decision
+        supersedes an earlier one over the same audio). Within the paragraph of the first."""
+        picked = self.view.picked
+        if self.session is None or picked is None:
+            self._status.say(lambda: tr("review.check_again_how", keys=KEYS["check_again"]))
+            return
+        first, stop = picked
+        segment = bisect_right(self._offsets, first) - 1
+        offset = self._offsets[segment]
+        stop = min(stop, offset + len(self.session.segments[segment].chars))
+        self._again = self._stretch(segment, first - offset, stop - offset)
+        self._show_span()
+        self._focus_fix_box()
+        self._autoplay()
 
     def _place(self) -> tuple[int, int] | None:
         """Where the span in hand starts: (segment, character)."""
@@ -658,9 +761,10 @@ class ReviewPanel(QWidget):
         )
 
     def _span_key(self, span: DoubtfulSpan) -> tuple:
-        """What makes `span` the same span to the fix box: its place and stored text (not the
-        display script: a fix typed in one is stored right from another)."""
-        return (self.session.tid, span.segment, span.first, span.stop, span.text)
+        """What makes `span` the same span to the fix box: its times and stored text (not the
+        display script: a fix typed in one is stored right from another; not its place, which
+        a fix before it in its segment moves)."""
+        return (self.session.tid, span.segment, span.start, span.end, span.text)
 
     def _typed(self) -> str | None:
         """The fix box's text where the user typed over the span in it, else None."""
@@ -682,6 +786,10 @@ class ReviewPanel(QWidget):
         elif span is None:
             self.span_label.setText(tr("review.done"))
         self._show_time_left()
+        typed = self._typed()
+        key = self._span_key(span) if span is not None else None
+        if key != self._box and typed is not None and self._box is not None:
+            self._drafts[self._box] = _Draft(self._box_span, typed, self._filled)
         if span is None:
             self.alternatives_label.setText("")
             self.fix_edit.setText("")  # (clear() would be undoable typing)
@@ -689,23 +797,26 @@ class ReviewPanel(QWidget):
             return
         chars = self._span_chars(span)
         text = marked([c.text for c in chars], chars)
-        self.span_label.setText(
-            tr(
-                "review.span",
-                index=self.index + 1,
-                count=len(self.spans),
-                text=text,
-                confidence=span.confidence,
+        if span is self._again:
+            self.span_label.setText(tr("review.span_again", text=text))
+        else:
+            self.span_label.setText(
+                tr(
+                    "review.span",
+                    index=self.index + 1,
+                    count=len(self.spans),
+                    text=text,
+                    confidence=span.confidence,
+                )
             )
-        )
         # Choices in the stored script (what the model knows), shown in the display script.
         self.choices = span_choices(self._stored_chars(span), to=self.script)
         self._show_alternatives()
-        key, keep = self._span_key(span), self._typed() is not None
-        if key != self._box or not keep:  # another span, or nothing typed over this one
-            self.fix_edit.setText(text)
+        if key != self._box or typed is None:  # another span, or nothing typed over this one
+            draft = self._drafts.pop(key, None) if key != self._box else None
+            self.fix_edit.setText(draft.typed if draft is not None else text)
             self.fix_edit.selectAll()
-        self._box, self._filled = key, text
+        self._box, self._box_span, self._filled = key, span, text
         self._select_span()
         self._play(span.start, span.end, sound=False)
         self._shown_at = time.monotonic()
@@ -751,16 +862,22 @@ class ReviewPanel(QWidget):
 
     # ---- navigation and playback -----------------------------------------------------------
     def next_span(self) -> None:
-        if self.spans:
-            self.index = min(self.index + 1, len(self.spans) - 1)
-            self._show_span()
-            self._autoplay()
+        self._move(+1)
 
     def previous_span(self) -> None:
-        if self.spans:
-            self.index = max(self.index - 1, 0)
-            self._show_span()
-            self._autoplay()
+        self._move(-1)
+
+    def _move(self, step: int) -> None:
+        """To the doubtful span `step` away; from a stretch checked again, back to the one left
+        for it. What was typed over the span left stays with it (`_show_span`)."""
+        if self._again is not None:
+            self._again = None
+        elif self.spans:
+            self.index = min(max(self.index + step, 0), len(self.spans) - 1)
+        else:
+            return
+        self._show_span()
+        self._autoplay()
 
     def _autoplay(self) -> None:
         if self.autoplay.isChecked():
@@ -833,6 +950,7 @@ class ReviewPanel(QWidget):
         )
         self._gaps = [*self._gaps[-19:], time.monotonic() - self._shown_at - listen]
         self.player.stop()
+        self._box, self._again = None, None  # the box's text is decided: no draft to keep
         self.undo_stack.push(EditCommand(self.session, op, label, self._saved))
         self._focus_fix_box()
         if self.spans:
@@ -902,10 +1020,20 @@ class ReviewPanel(QWidget):
         self._offer_fix_all(op, old)
 
     def pick_alternative(self, n: int) -> None:
-        """Take choice `n` (1-based) of the span's alternatives."""
-        span = self.current_span()
+        """Take choice `n` (1-based) of the span's alternatives. Over a fix typed and not
+        entered, the user is asked which to take (or neither)."""
+        span, typed = self.current_span(), self._typed()
         if span is not None and 1 <= n <= len(self.choices):
             text = self.choices[n - 1]
+            if typed is not None:
+                buttons = QMessageBox.StandardButton
+                shown = script.convert_text(text, self.script)
+                draft = _Draft(span, typed, self._filled)
+                answer = self._ask_typing([draft], "review.pending_fix.pick", n=n, choice=shown)
+                if answer == buttons.Apply:
+                    self.fix_span(typed)
+                if answer != buttons.Discard:
+                    return
             stored = self._stored_chars(span)
             old = marked([c.text for c in stored], stored)
             op = EditOp(span.segment, span.first, span.stop, text, "alternative")
@@ -1058,13 +1186,29 @@ class ReviewPanel(QWidget):
             label = partial(tr, "undo.revert_to", head=head) if head else partial(tr, "undo.revert")
             self.undo_stack.push(HeadCommand(self.session, head, label, self._saved))
 
+    def _history_entries(self) -> list[str]:
+        """Each stored decision as History… lists it: its kind, the text it replaced and the
+        new one (in the display script), and whether it is undone (beyond the head)."""
+        entries, segments = [], self.session.original
+        for seq, op in enumerate(self.session.ops, start=1):
+            chars = segments[op.segment].chars[op.first : op.stop]
+            old = marked([c.text for c in chars], chars)
+            new = review.inner_text(op.text)
+            if op.kind == "accept" or new == review.inner_text(old):
+                key = "history.entry_same"
+            else:
+                key = "history.entry" if new else "history.entry_delete"
+            old, new = (script.convert_text(t, self.script) for t in (old, new))
+            undone = tr("history.undone") if seq > self.session.head else ""
+            kind = tr(f"history.kind.{op.kind}")
+            entries.append(tr(key, seq=seq, kind=kind, old=old, text=new, undone=undone))
+            segments = review.apply_edit(segments, op)
+        return entries
+
     def _history_dialog(self) -> None:
         if self.session is None:
             return
-        items = [tr("history.original")] + [
-            tr("history.entry", seq=i, kind=op.kind, text=op.text)
-            for i, op in enumerate(self.session.ops, start=1)
-        ]
+        items = [tr("history.original"), *self._history_entries()]
         item, ok = QInputDialog.getItem(
             self, tr("action.history"), tr("history.pick"), items, self.session.head, False
         )
@@ -1120,7 +1264,9 @@ class ReviewPanel(QWidget):
         source = self.model_source() or DEFAULT_MODEL
         self.actions_by_name["make_dataset"].setEnabled(False)  # one build at a time
         self._status.say(lambda: tr("dataset.building", name=name))
-        self.dataset_requested.emit(DatasetRequest(self.store, (self.session.tid,), name, source))
+        self.dataset_requested.emit(
+            DatasetRequest(self.store, (self.session.tid,), name, source, self.threshold)
+        )
 
     def _ask_dataset_name(self) -> str | None:
         """The training set's name, asked again (with the name typed, to change) while the
@@ -1163,6 +1309,8 @@ class ReviewPanel(QWidget):
             accepted=s.accepted,
             new=new,
         )
+        if s.trimmed or s.skipped:  # doubtful text nobody checked kept them out
+            text += " " + tr("dataset.doubtful", trimmed=s.trimmed, skipped=s.skipped)
         box = plain(
             QMessageBox(QMessageBox.Icon.Information, tr("action.make_dataset"), text, parent=self)
         )

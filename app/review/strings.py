@@ -34,13 +34,29 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
         "or connect speakers or headphones",
         "没有音频输出（{detail}）；请在系统的声音设置中选择输出设备，或连接扬声器或耳机",
     ),
-    # opening another transcript while a fix is typed in the review's fix box, not entered
+    # opening another transcript while fixes are typed in the review's fix box, not entered
+    # ({fixes}: review.pending_fix.one for each span typed over, joined by .sep)
     "review.pending_fix.title": ("Fix not entered", "修改尚未确认"),
     "review.pending_fix": (
-        "You typed “{typed}” over “{text}” but did not press Enter. Apply that fix (it is saved) "
-        "before the other transcript opens, or discard it?",
-        "您在“{text}”处输入了“{typed}”，但还没有按回车。打开另一份转写之前，要应用这处修改"
-        "（随即保存），还是放弃它？",
+        "You typed {fixes} but did not press Enter. Apply (each fix is saved) before the other "
+        "transcript opens, or discard?",
+        "您输入了{fixes}，但还没有按回车。打开另一份转写之前，要应用这些修改（随即保存），"
+        "还是放弃？",
+    ),
+    "review.pending_fix.one": ("“{typed}” over “{text}”", "“{typed}”（原为“{text}”）"),
+    "review.pending_fix.sep": (", ", "、"),
+    # Alt+digit while a fix is typed over the span, not entered
+    "review.pending_fix.pick": (
+        "You typed {fixes} but did not press Enter. Apply that fix instead of choice {n} "
+        "“{choice}”, or discard it and take the choice?",
+        "您输入了{fixes}，但还没有按回车。要应用这处修改而不选候选 {n}“{choice}”，"
+        "还是放弃它、选用该候选？",
+    ),
+    # a stretch the user put in hand again (Check again), doubtful or not
+    "review.span_again": ("Checking again: “{text}”", "重新校对：“{text}”"),
+    "review.check_again_how": (
+        "Select characters in the text (or click one), then press {keys} to check them again.",
+        "请先在文本中选中文字（或点击一个字），再按 {keys} 重新校对。",
     ),
     "review.no_alternatives": ("No alternatives", "没有候选"),
     "review.fix_placeholder": (
@@ -66,12 +82,27 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
     "action.play_span": ("Play", "播放"),
     "action.accept_span": ("Accept", "确认"),
     "action.fix_span": ("Fix", "改正"),
+    "action.check_again": ("Check again", "重新校对"),
     "action.undo": ("Undo", "撤销"),
     "action.redo": ("Redo", "重做"),
     "action.history": ("History…", "历史…"),
     "history.pick": ("Return the transcript to:", "将转写恢复到："),
     "history.original": ("0 · the model's output", "0 · 模型输出"),
-    "history.entry": ("{seq} · {kind}: {text}", "{seq} · {kind}：{text}"),
+    # one decision of History… ({kind}: history.kind.*; {undone}: history.undone or "")
+    "history.entry": (
+        "{seq} · {kind}: “{old}” → “{text}”{undone}",
+        "{seq} · {kind}：“{old}”→“{text}”{undone}",
+    ),
+    "history.entry_same": ("{seq} · {kind}: “{old}”{undone}", "{seq} · {kind}：“{old}”{undone}"),
+    "history.entry_delete": (
+        "{seq} · {kind}: deleted “{old}”{undone}",
+        "{seq} · {kind}：删除“{old}”{undone}",
+    ),
+    "history.kind.fix": ("Fix", "改正"),
+    "history.kind.accept": ("Accept", "确认"),
+    "history.kind.alternative": ("Alternative", "选用候选"),
+    "history.kind.replace": ("Fix elsewhere", "其余各处改正"),
+    "history.undone": (" (undone)", "（已撤销）"),
     "undo.revert_to": ("Return to edit {head}", "恢复到第 {head} 处修改"),
     "action.export": ("Export…", "导出…"),
     "action.copy": ("Copy text", "复制文字"),
@@ -141,6 +172,13 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
         "{accepted} accepted; characters new to the model: {new}.",
         "训练集“{name}”：{examples} 段，{hours:.2f} 小时，{corrections} 处改正，{accepted} 处确认；"
         "模型没有的字：{new}。",
+    ),
+    "dataset.doubtful": (
+        "{trimmed} segment(s) went in only as their checked stretches and {skipped} were left "
+        "out: they still hold doubtful text nobody checked. To use them whole, accept or fix "
+        "their remaining doubtful spans and make the set again.",
+        "{trimmed} 个片段只收入了已核对的部分，{skipped} 个片段未收入：其中仍有未核对的存疑文字。"
+        "要整段收入，请确认或改正剩下的存疑之处，再重新生成训练集。",
     ),
     "library.search": ("Search transcripts…", "搜索转写…"),
     "library.title": ("Title", "标题"),

@@ -10,12 +10,14 @@ replacements, so a change there shows at once.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QTextCursor
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QAction, QKeyEvent, QMouseEvent, QTextCursor
+from PySide6.QtWidgets import QMenu, QVBoxLayout, QWidget
 
 from engine.results import Char
 
@@ -25,7 +27,57 @@ __all__ = ["ReviewView", "SpanWaveform"]
 
 
 class ReviewView(TranscriptView):
-    """Finished segments only (no streaming tail), each replaceable on its own."""
+    """Finished segments only (no streaming tail), each replaceable on its own. `picked`: the
+    committed characters [first, stop) the user last selected (mouse or Shift+arrows) or
+    clicked, for "Check again" (`check_again_action`, the page's, ends the context menu); the
+    page's own selections (the span, playback) are not."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.picked: tuple[int, int] | None = None
+        self.check_again_action: QAction | None = None
+        flags = Qt.TextInteractionFlag
+        self.setTextInteractionFlags(flags.TextSelectableByMouse | flags.TextSelectableByKeyboard)
+
+    def clear(self) -> None:
+        super().clear()
+        self.picked = None
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        super().mouseReleaseEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton:
+            hit = self.char_at(event.position().toPoint())
+            if self.textCursor().hasSelection():
+                self._pick_selection()
+            elif hit is not None and hit[1] is not None:
+                self.picked = (hit[1], hit[1] + 1)
+
+    def context_menu(self, point: QPoint) -> QMenu:
+        """The transcript's menu and "Check again" for the characters picked, or, outside
+        them, the character under the pointer."""
+        menu = super().context_menu(point)
+        hit = self.char_at(point)
+        if hit is not None and hit[1] is not None:
+            i, picked = hit[1], self.picked
+            if picked is None or not picked[0] <= i < picked[1]:
+                self.picked = (i, i + 1)
+        if self.check_again_action is not None:
+            menu.addSeparator()
+            menu.addAction(self.check_again_action)
+        return menu
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        super().keyReleaseEvent(event)
+        if self.textCursor().hasSelection():
+            self._pick_selection()
+
+    def _pick_selection(self) -> None:
+        """The characters the text cursor's selection covers, when it covers any."""
+        cursor = self.textCursor()
+        first = bisect_left(self._starts, cursor.selectionStart())
+        stop = bisect_left(self._starts, cursor.selectionEnd())
+        if stop > first:
+            self.picked = (first, stop)
 
     def replace_chars(self, first: int, stop: int, chars: Sequence[Char]) -> None:
         """Put `chars` in place of committed characters [first, stop), which must all lie in
@@ -52,6 +104,7 @@ class ReviewView(TranscriptView):
         shift = cursor.position() - hi
         self._starts[first:stop] = starts
         self._chars[first:stop] = chars
+        self.picked = None  # its characters moved
         if shift:  # (a comprehension: 42 000 starts, per segment replaced)
             after = first + len(chars)
             self._starts[after:] = [s + shift for s in self._starts[after:]]
