@@ -348,10 +348,9 @@ class WatchFoldersDialog(QDialog):
             watcher.failed_read.connect(self._failed_read)
         self.formats = {fmt: QCheckBox(fmt.upper()) for fmt in FORMATS}
         self.out = QLineEdit(placeholderText=tr("watch.out_beside"))
-        browse = QPushButton(tr("dialog.browse"))
-        browse.clicked.connect(self._browse)
+        self.browse = QPushButton(tr("dialog.browse"))
+        self.browse.clicked.connect(self._browse)
         self.name = QLineEdit()
-        self.name.setToolTip(tr("watch.name_help"))
         self.problem = plain(QLabel(wordWrap=True))  # quotes the name typed
         self.problem.setStyleSheet("color: #b00020")
         self.note = plain(QLabel(wordWrap=True))  # what the edit means, when it is allowed
@@ -371,7 +370,7 @@ class WatchFoldersDialog(QDialog):
         )
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
-        self._layout(add, browse)
+        self._layout(add)
         for box in self.formats.values():
             box.toggled.connect(self._edited)
         self.out.textEdited.connect(self._edited)
@@ -379,7 +378,7 @@ class WatchFoldersDialog(QDialog):
         self.list.setCurrentRow(0 if self.specs else -1)
         self._show(self.list.currentRow())
 
-    def _layout(self, add: QPushButton, browse: QPushButton) -> None:
+    def _layout(self, add: QPushButton) -> None:
         side = QVBoxLayout()
         for button in (add, self.remove, self.retry):
             side.addWidget(button)
@@ -392,7 +391,7 @@ class WatchFoldersDialog(QDialog):
             formats.addWidget(box)
         formats.addStretch(1)
         out.addWidget(self.out, 1)
-        out.addWidget(browse)
+        out.addWidget(self.browse)
         self.form = QFormLayout()
         self.form.addRow(tr("watch.formats"), formats)
         self.form.addRow(tr("watch.out"), out)
@@ -459,7 +458,8 @@ class WatchFoldersDialog(QDialog):
             self._edited()
 
     def _show(self, row: int) -> None:
-        """The selected folder's template in the form (nothing to edit when none is)."""
+        """The selected folder's template in the form (nothing to edit when none is, and
+        each greyed-out control says why in its tooltip)."""
         spec = self.specs[row] if 0 <= row < len(self.specs) else WatchSpec("")
         self._showing = True
         for fmt, box in self.formats.items():
@@ -467,8 +467,11 @@ class WatchFoldersDialog(QDialog):
         self.out.setText(spec.out)
         self.name.setText(spec.name)
         self._showing = False
-        for widget in (*self.formats.values(), self.out, self.name, self.remove):
+        why = "" if row >= 0 else tr("watch.select_first", add=tr("watch.add"))
+        for widget in (*self.formats.values(), self.out, self.browse, self.name, self.remove):
             widget.setEnabled(row >= 0)
+            widget.setToolTip(why)
+        self.name.setToolTip(why or tr("watch.name_help"))
         self._show_failed(row)
         self._check(_out_problem(spec.out) if row >= 0 else None)
 

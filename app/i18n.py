@@ -357,6 +357,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "watch.formats": ("Formats:", "格式："),
     "watch.out": ("Output folder:", "输出文件夹："),
     "watch.out_beside": ("beside each file", "与原文件放在一起"),
+    "watch.select_first": (
+        "Add a folder with “{add}” and select it in the list: the formats, output folder and "
+        "file name are set for each folder.",
+        "请先用“{add}”添加文件夹，并在列表中选中它：格式、输出文件夹和文件名按文件夹分别设置。",
+    ),
     "watch.name": ("File name:", "文件名："),
     "watch.name_help": (
         "{stem}: the file's name; {date}, {time}: when it was transcribed",
@@ -431,6 +436,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "action.undo-rename": ("Undo: {what}", "撤销：{what}"),
     "action.redo-rename": ("Redo: {what}", "重做：{what}"),
     "dialog.rename_speaker": ("Rename speaker", "重命名说话人"),
+    "transcript.start_hint": (
+        "Click “{record}” to transcribe what the microphone hears, or drop audio or video "
+        "files here (or File → {open}).",
+        "点击“{record}”转写麦克风中的语音，或把音频、视频文件拖到这里（也可用“文件 → {open}”）。",
+    ),
     "dialog.speaker_name": (
         "Name for {name} everywhere in this transcript (empty: the default name):",
         "{name} 在整篇转写中的名称（留空则恢复默认名称）：",
@@ -498,10 +508,11 @@ def language() -> Language:
     return _current
 
 
-def tr(key: str, **values: object) -> str:
+def tr(key: str, /, **values: object) -> str:
     """The current language's text for `key`, formatted with `values`.
 
     An unknown key raises KeyError at once (a typo must fail in tests, not show a blank label).
+    `key` is positional-only, so a placeholder may be called {key} (a shortcut) too.
     """
     en, zh = STRINGS[key]
     text = zh if _current == "zh" else en

@@ -37,6 +37,9 @@ _COLUMNS = ("title", "date", "duration", "edits", "text")
 _SHOWN = 500  # rows listed at most, newest first; a search finds the older ones
 _ID = Qt.ItemDataRole.UserRole  # each cell holds its transcript's id (rows move as they sort)
 _NAMED = 10  # titles a delete question names; the rest it counts
+_FITTED = ("date", "duration", "edits")  # always as wide as their contents (short, bounded)
+_TITLE_CHARS = 48  # the Title column fits titles up to about this many characters; longer
+# ones are elided in the middle, keeping their ends (…W0121.wav), which tell files apart
 
 
 def distinct_titles(rows: Sequence[TranscriptSummary]) -> list[str]:
@@ -132,8 +135,16 @@ class LibraryView(QWidget):
         self.table = QTableWidget(0, len(_COLUMNS))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.table.horizontalHeader()
+        for name in _FITTED:
+            header.setSectionResizeMode(
+                _COLUMNS.index(name), QHeaderView.ResizeMode.ResizeToContents
+            )
         header.setSectionResizeMode(len(_COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
+        self._fitting = False  # the Title column is being fitted (not resized by the user)
+        self._title_set_by_user = False  # a width the user dragged stays across refreshes
+        header.sectionResized.connect(self._title_resized)
         # Newest first, as the store lists them, until the user clicks another column.
         header.setSortIndicator(_COLUMNS.index("date"), Qt.SortOrder.DescendingOrder)
         self.table.setSortingEnabled(True)
@@ -251,8 +262,29 @@ class LibraryView(QWidget):
         for i, (r, title) in enumerate(zip(rows, distinct_titles(rows), strict=True)):
             self._fill(i, r, title)
         self.table.setSortingEnabled(True)  # sorts by the header's column again
+        self._fit_title()
         self._show_message()
         self._select(chosen)
+
+    def _fit_title(self) -> None:
+        """Widen the Title column to its longest title (up to `_TITLE_CHARS` characters), as
+        Qt's 100 px cut titles sharing a prefix to the same "aishell1_BAC0…"; a width the
+        user set stays."""
+        if self._title_set_by_user:
+            return
+        column = _COLUMNS.index("title")
+        header = self.table.horizontalHeader()
+        most = self.table.fontMetrics().averageCharWidth() * _TITLE_CHARS
+        fits = max(self.table.sizeHintForColumn(column), header.sectionSizeHint(column))
+        self._fitting = True
+        try:
+            header.resizeSection(column, min(fits, most))
+        finally:
+            self._fitting = False
+
+    def _title_resized(self, column: int, _old: int, _new: int) -> None:
+        if column == _COLUMNS.index("title") and not self._fitting:
+            self._title_set_by_user = True
 
     def _fill(self, row: int, r: TranscriptSummary, title: str) -> None:
         """Put transcript `r` in `row`, titled `title` (`distinct_titles`)."""

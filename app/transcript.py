@@ -35,6 +35,7 @@ from PySide6.QtGui import (
     QColor,
     QFont,
     QKeySequence,
+    QPainter,
     QTextBlock,
     QTextCharFormat,
     QTextCursor,
@@ -58,10 +59,10 @@ from engine.results import Char, Segment, speaker_name
 from .confidence import BAND_COLORS, DEFAULT_THRESHOLD, LOW_BACKGROUND, Bands, char_tooltip
 from .confidence import tail_color as _tail_color
 from .fonts import cjk_font
-from .i18n import tr
+from .i18n import Message, tr
 from .plain import literal
 
-__all__ = ["ConfidenceBar", "TranscriptView", "ask_speaker_name"]
+__all__ = ["ConfidenceBar", "TranscriptView", "ask_speaker_name", "start_hint"]
 
 # Format property holding the speaker number on the characters of a speaker label.
 _SPEAKER = QTextFormat.Property.UserProperty + 1
@@ -78,8 +79,12 @@ class TranscriptView(QTextEdit):
     # chosen: the page showing the view asks for the name and applies it.
     speaker_rename_requested = Signal(int)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, empty_hint: Message | None = None) -> None:
+        """`empty_hint`: what to do, shown in grey while the view is empty (the page the app
+        opens on was a blank box); None shows nothing (Review says what to do itself)."""
         super().__init__(parent)
+        self._empty_hint = empty_hint
+        self.retranslate()
         self.setReadOnly(True)
         # No undo history for the document: the user cannot edit it, what they change
         # (speaker names, review fixes) is undone through the app's QUndoStack, and the
@@ -97,6 +102,23 @@ class TranscriptView(QTextEdit):
         self._last_speaker: int | None = None  # speaker of the last segment appended
         self._labelled_speaker: int | None = None  # speaker of the last label
         self._undo_stack: QUndoStack | QUndoGroup | None = None  # set_undo_stack
+
+    def retranslate(self) -> None:
+        """The empty view's hint (`hint`) in the UI language."""
+        self.hint = self._empty_hint() if self._empty_hint else ""
+        self.viewport().update()
+
+    def paintEvent(self, event) -> None:
+        """The hint, in grey, wrapped to the view, while nothing is in the document: gone
+        with the first character, back after `clear` (Qt's placeholder is one line, cut)."""
+        super().paintEvent(event)
+        if self.hint and self.document().isEmpty():
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().placeholderText().color())
+            margin = round(self.document().documentMargin())
+            rect = self.viewport().rect().adjusted(margin, margin, -margin, -margin)
+            painter.drawText(rect, Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap, self.hint)
+            painter.end()
 
     # ---- content -------------------------------------------------------------------------
     @property
@@ -522,6 +544,12 @@ class TranscriptView(QTextEdit):
         bar = self.verticalScrollBar()
         if bar.value() >= bar.maximum() - 4:  # follow the text unless the user scrolled up
             bar.setValue(bar.maximum())
+
+
+def start_hint() -> str:
+    """The Transcript page's `empty_hint`: record, or drop or open files (the window takes
+    drops, and nothing said so)."""
+    return tr("transcript.start_hint", record=tr("action.record"), open=tr("action.open"))
 
 
 def ask_speaker_name(parent: QWidget, current: str) -> str | None:

@@ -59,7 +59,7 @@ from .plain import literal, plain
 from .review.page import ReviewPanel
 from .review.player import SoundDevicePlayer
 from .savedialog import ask_save_path, write_error_text
-from .transcript import ConfidenceBar, TranscriptView, ask_speaker_name
+from .transcript import ConfidenceBar, TranscriptView, ask_speaker_name, start_hint
 from .tune.page import TunePage
 from .tune.supervisor import SupervisorHandle, TuneSupervisor
 from .undo import RenameSpeakerCommand
@@ -307,7 +307,7 @@ class MainWindow(QMainWindow):
         self.banner.demo_requested.connect(self.use_demo_model)
         self.banner.keep_requested.connect(self._keep_standing_in)
         self.waveform = WaveformView()
-        self.transcript = TranscriptView()
+        self.transcript = TranscriptView(empty_hint=start_hint)
         self.transcript.set_threshold(self.prefs.threshold)
         self.confidence_bar = ConfidenceBar(self.prefs.threshold)
         self.confidence_bar.threshold_changed.connect(self.set_threshold)
@@ -1548,6 +1548,7 @@ class MainWindow(QMainWindow):
         self._name_default_device()
         self._status.retranslate()
         self.confidence_bar.retranslate()
+        self.transcript.retranslate()  # its empty page's hint
         self.banner.retranslate()
         self.queue.retranslate()
         self._show_model_status()

@@ -271,6 +271,12 @@ def test_share_dialog_keeps_the_token_in_the_keyring_and_says_offline_in_chinese
     assert dialog.token.text() == ""
     dialog.repo.setText("someone/tiny-zh")
     assert not dialog.upload_button.isEnabled()  # no upload before the plan is shown
+    assert "显示将要上传的内容" in dialog.upload_button.toolTip()  # says what enables it
+    dialog.show_plan()
+    assert dialog.upload_button.isEnabled() and not dialog.upload_button.toolTip()
+    dialog.private.setChecked(True)  # the plan no longer says what would be sent
+    assert "显示将要上传的内容" in dialog.upload_button.toolTip()
+    dialog.private.setChecked(False)
     dialog.show_plan()
     plan = dialog.plan_view.toPlainText()
     assert "model.safetensors" in plan and "README.md" in plan and "license: apache-2.0" in plan
@@ -284,6 +290,9 @@ def test_share_dialog_keeps_the_token_in_the_keyring_and_says_offline_in_chinese
     qtbot.waitUntil(lambda: "无法连接" in dialog.status.text(), timeout=5_000)
     assert "无法连接 Hugging Face Hub" in dialog.status.text()
     assert str(model) in dialog.status.text()  # the folder ready to push later
+    assert dialog.upload_button.isEnabled()  # the same plan can be tried again
+    handle.worker.push_done.emit("https://huggingface.co/someone/tiny-zh")
+    assert not dialog.upload_button.isEnabled() and "再次上传" in dialog.upload_button.toolTip()
     written = [p for p in tmp_path.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
     assert written == []
 

@@ -493,3 +493,20 @@ def test_the_watch_dialog_reads_the_failed_files_off_the_gui_thread_and_keeps_th
     dialog.list.setCurrentRow(0)
     qtbot.waitUntil(dialog.retry.isEnabled)
     assert on_gui == []
+
+
+def test_the_greyed_out_watch_settings_say_why(qtbot, tmp_path):
+    """Format, Output folder and File name were greyed out until a folder was added and
+    selected, and nothing said so."""
+    prefs = settings.Settings(settings.open_settings(tmp_path / "settings.ini"))
+    dialog = WatchFoldersDialog(prefs)
+    qtbot.addWidget(dialog)
+    greyed = [*dialog.formats.values(), dialog.out, dialog.browse, dialog.name, dialog.remove]
+    assert not any(w.isEnabled() for w in greyed)
+    why = {w.toolTip() for w in greyed}
+    assert len(why) == 1 and "添加文件夹…" in why.pop()
+
+    dialog.add_folder(str(tmp_path))
+    assert all(w.isEnabled() for w in greyed)
+    assert dialog.name.toolTip() == tr("watch.name_help")  # its help again, no reason
+    assert not any(w.toolTip() for w in greyed if w is not dialog.name)

@@ -312,3 +312,13 @@ def test_undo_texts_are_reworded_on_a_language_switch(qtbot, language):
     language("en")
     retranslate(stack)
     assert stack.undoText() == tr("undo.rename_speaker", old="说话人 1", name="Bob") != chinese
+
+
+def test_a_placeholder_may_be_called_key(monkeypatch, language):
+    """A {key} placeholder (a shortcut) is a value, not the string's key: it once made
+    Check again raise "tr() got multiple values for argument 'key'"."""
+    monkeypatch.setitem(STRINGS, "test.press", ("Press {key}", "按 {key}"))
+    language("en")
+    assert tr("test.press", key="F2") == "Press F2"
+    language("zh")
+    assert tr("test.press", key="F2") == "按 F2"

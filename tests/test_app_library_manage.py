@@ -426,3 +426,31 @@ def test_deleting_one_the_library_took_without_its_speaker_names_drops_it(
 
 def _failing(tid: int, speaker: int, name: str) -> dict[int, str]:
     raise StoreError("store.disk_full", path="library.db")
+
+
+# ---- column widths -----------------------------------------------------------------------------
+
+
+def test_titles_and_times_are_shown_whole_and_the_text_takes_the_rest(qtbot, store: Store):
+    """Qt's 100 px cut "aishell1_BAC009S0764W0121.wav" and "…W0122.wav" to the same
+    "aishell1_BAC0…" and hid the time of day, while the Text column had ~900 px spare."""
+    titles = ["aishell1_BAC009S0764W0121.wav", "aishell1_BAC009S0764W0122.wav"]
+    for title in titles:
+        store.add_transcript(said("今天开会"), title=title)
+    longest = "会议记录" * 30 + "-第二部分.wav"  # cut, in the middle: its end stays
+    store.add_transcript(said("明天"), title=longest)
+    view = LibraryView(store)
+    qtbot.addWidget(view)
+    view.resize(1400, 600)
+    view.show()
+    table, metrics = view.table, view.table.fontMetrics()
+    width = table.horizontalHeader().sectionSize
+    assert table.textElideMode() == Qt.TextElideMode.ElideMiddle
+    assert metrics.horizontalAdvance(titles[0]) < width(0) < metrics.horizontalAdvance(longest)
+    dates = [table.item(row, 1).text() for row in range(table.rowCount())]
+    assert width(1) > max(map(metrics.horizontalAdvance, dates))
+    assert width(4) > 600  # the text preview stretches over what is left
+
+    table.horizontalHeader().resizeSection(0, 150)  # the user's width stays on a refresh
+    view.refresh()
+    assert width(0) == 150

@@ -213,3 +213,33 @@ def test_a_transcript_is_shown_in_one_edit_with_no_undo_history(view):
     assert view.toPlainText() == "说话人 1：今天天气，\n小王：很好。\n是吗\n对啊呢"
     assert _color(view.char_format(9)) == BAND_COLORS["low"]
     assert view.tail_format(0).fontItalic()
+
+
+def test_the_empty_transcript_says_what_to_do_until_text_arrives(qtbot):
+    """The page the app opens on was a blank box: its hint (record, or drop or open files)
+    shows while nothing is transcribed, is gone with the first character and back after a
+    clear. A view without a hint (Review's) stays blank."""
+    from app import i18n
+    from app.transcript import start_hint
+
+    hinted, blank = TranscriptView(empty_hint=start_hint), TranscriptView()
+    for v in (hinted, blank):
+        qtbot.addWidget(v)
+        v.resize(600, 300)
+        v.show()
+
+    def looks_alike() -> bool:
+        return hinted.viewport().grab().toImage() == blank.viewport().grab().toImage()
+
+    assert "录音" in hinted.hint and "拖到这里" in hinted.hint
+    assert blank.hint == ""
+    assert not looks_alike()  # the hint is painted
+    for v in (hinted, blank):
+        v.append_segment(Segment(0, 0, 0.5, tuple(_chars("今天", [0.95, 0.95]))))
+    assert looks_alike()  # text arrived: the hint is gone
+    for v in (hinted, blank):
+        v.clear()
+    assert not looks_alike()  # back after a clear
+    i18n.set_language("en")
+    hinted.retranslate()
+    assert "Record" in hinted.hint and "drop audio" in hinted.hint

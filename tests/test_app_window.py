@@ -222,9 +222,11 @@ def test_language_switch_retranslates_live(qtbot, make_window):
     window = make_window(language="zh")
     assert window.record_action.text() == "录音"
     assert window.pages.tabText(0) == "转写"
+    assert "录音" in window.transcript.hint  # the empty page says what to do
     window.set_language("en")
     assert window.record_action.text() == "Record"
     assert window.pages.tabText(0) == "Transcript"
+    assert "Record" in window.transcript.hint
     assert window.files_dock.windowTitle() == "Files"
 
 

@@ -49,7 +49,7 @@ class ShareDialog(QDialog):
         self.plan_button.clicked.connect(self.show_plan)
         self.upload_button = QPushButton(tr("share.upload"))
         self.upload_button.clicked.connect(self.upload)
-        self.upload_button.setEnabled(False)
+        self._allow_upload(False)
         self.status = StatusLine(self.plan_button)
         self.plan_view = QPlainTextEdit()
         self.plan_view.setReadOnly(True)
@@ -120,22 +120,32 @@ class ShareDialog(QDialog):
         self.plan_view.setPlainText(f"{head}\n{files}\n\nREADME.md:\n{plan.card}")
         self.status.finished("")
         self._plan = plan
-        self.upload_button.setEnabled(True)
+        self._allow_upload(True)
 
     def upload(self) -> None:
         if self._plan is None:
             return
-        self.upload_button.setEnabled(False)
+        self._allow_upload(False, tr("share.upload_busy", repo_id=self._plan.repo_id))
         self.status.busy(tr("share.uploading", repo_id=self._plan.repo_id))
         self.handle.push_model.emit(self._plan)
 
     def _forget_plan(self) -> None:
         self._plan = None
-        self.upload_button.setEnabled(False)
+        self._allow_upload(False)
+
+    def _allow_upload(self, allowed: bool, why: str = "") -> None:
+        """Upload on or off; off, its tooltip says why and what turns it on (by default:
+        the plan is not shown, or no longer what the form says)."""
+        show = tr("share.show_plan")
+        self.upload_button.setEnabled(allowed)
+        self.upload_button.setToolTip(
+            "" if allowed else why or tr("share.upload_needs_plan", show=show)
+        )
 
     def _done(self, url: str) -> None:
         self.status.finished(tr("share.done", url=url))
+        self._allow_upload(False, tr("share.upload_again", show=tr("share.show_plan")))
 
     def _failed(self, error: object) -> None:
         self.status.finished(tr("share.failed", message=error_text(error)))
-        self.upload_button.setEnabled(self._plan is not None)
+        self._allow_upload(self._plan is not None)

@@ -110,6 +110,19 @@ EXPORT_STRINGS: dict[str, tuple[str, str]] = {
         "不上传（其中的子文件夹，例如其他导出）：",
     ),
     "share.upload": ("Upload", "上传"),
+    "share.upload_needs_plan": (
+        "Click “{show}” first: Upload sends exactly the files it lists. A change to the model, "
+        "repository or options asks for it again.",
+        "请先点击“{show}”：上传只发送其中列出的文件。更改模型、仓库或选项后需要重新点击。",
+    ),
+    "share.upload_busy": (
+        "Uploading to {repo_id}: wait until it finishes.",
+        "正在上传到 {repo_id}，请等待完成。",
+    ),
+    "share.upload_again": (
+        "Uploaded. To upload again, click “{show}” again.",
+        "已上传。如需再次上传，请重新点击“{show}”。",
+    ),
     "share.uploading": ("Uploading to {repo_id}…", "正在上传到 {repo_id}…"),
     "share.done": ("Uploaded: {url}", "已上传：{url}"),
     "share.failed": ("Not uploaded: {message}", "未上传：{message}"),
