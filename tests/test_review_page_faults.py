@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from app_fakes import FakePlayer
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 from test_app_review import _chars as chars
 
 from app import i18n
@@ -325,3 +325,91 @@ def test_alternatives_are_listed_once_as_displayed(qtbot, store, tmp_path):
     panel.open(other)
     assert panel.choices == []
     assert panel.alternatives_label.text() == tr("review.no_alternatives")
+
+
+# ---- 9-12. the page on a small screen, with nothing open, and the library's headers ----------
+
+
+@pytest.fixture(params=["zh", "en"])
+def each_language(request):
+    """The test runs in Chinese, then English (the language is restored after it)."""
+    before = i18n.language()
+    i18n.set_language(request.param)
+    yield request.param
+    i18n.set_language(before)
+
+
+def test_the_review_page_fits_a_1024_px_screen(qtbot, panel: ReviewPanel, each_language):
+    """Old: one row held every button, each with its key: the page needed 1103 px (zh) and
+    1188 px (en), so on a 1024 px screen the window's right side was off the screen. Now the
+    decisions keep their row and keys; History…, Export…, Copy text and Make training set…
+    sit beside the status line, their keys in their tooltips; every key still works."""
+    panel.retranslate()
+    QApplication.processEvents()  # the layout's pending update
+    panel.status.setText(" ".join([tr("review.none_open")] * 4))  # a long message beside them
+    assert panel.minimumSizeHint().width() <= 1000
+    for name in ("previous", "play", "next", "accept", "undo", "redo"):
+        assert f"({KEYS[name]})" in panel._buttons[name].text()
+    for name in ("history", "copy", "make_dataset"):
+        assert panel._buttons[name].toolTip().endswith(f"({KEYS[name]})")
+        assert panel.actions_by_name[name].shortcut() == QKeySequence(KEYS[name])
+
+
+def test_with_nothing_open_the_actions_are_greyed_out_and_say_why(qtbot, store, each_language):
+    """Old: with no transcript open every button was enabled and a click did nothing at all.
+    Now they are greyed out, their tooltip says to open a transcript from the Library first,
+    and they come back when one opens."""
+    panel = ReviewPanel(store, FakePlayer())
+    qtbot.addWidget(panel)
+    panel.retranslate()
+    why = tr("review.open_first")
+    assert tr("page.library") in why
+    for name, button in panel._buttons.items():
+        assert not button.isEnabled() and not panel.actions_by_name[name].isEnabled(), name
+        assert button.toolTip() == why
+    assert not panel.view.check_again_action.isEnabled()
+    panel.open(store.add_transcript(segments(), audio=None))
+    for name, button in panel._buttons.items():
+        assert button.isEnabled() and panel.actions_by_name[name].isEnabled(), name
+        assert button.toolTip() != why
+    assert panel.view.check_again_action.isEnabled()
+    panel.close_transcript()
+    assert not any(b.isEnabled() for b in panel._buttons.values())
+
+
+def test_a_training_set_being_built_keeps_its_button_greyed_out(
+    qtbot, panel, store, monkeypatch, dialogs
+):
+    """One build at a time: the button follows its action, also across opening another
+    transcript while the build runs."""
+    monkeypatch.setattr(panel, "_ask_dataset_name", lambda: "set")
+    panel._dataset_dialog()
+    assert not panel._buttons["make_dataset"].isEnabled()
+    panel.open(store.add_transcript(segments(), audio=None))
+    assert not panel.actions_by_name["make_dataset"].isEnabled()
+    panel.show_dataset_failed(RuntimeError("x"))
+    assert panel._buttons["make_dataset"].isEnabled()
+
+
+def test_the_order_box_is_as_wide_as_its_longest_choice(qtbot, panel: ReviewPanel, each_language):
+    """Old: the box kept the width of its first texts; in English at the small window size
+    it read "Lowest confider". Now it sizes to its contents, also after a language switch, and
+    a small window does not squeeze it."""
+    i18n.set_language("zh" if each_language == "en" else "en")
+    panel.retranslate()
+    i18n.set_language(each_language)
+    panel.retranslate()
+    QApplication.processEvents()  # the layout's pending update
+    panel.resize(panel.minimumSizeHint())  # the smallest window
+    QApplication.processEvents()
+    for box in (panel.order_box, panel.script_box):
+        metrics = box.fontMetrics()
+        widest = max(metrics.horizontalAdvance(box.itemText(i)) for i in range(box.count()))
+        assert box.width() >= box.sizeHint().width() > widest
+
+
+def test_no_library_heading_reads_as_the_start_of_another(each_language):
+    """Old: the edit count's heading "修改" read as the start of "修改时间" beside it."""
+    keys = ("title", "date", "duration", "edits", "text")
+    headings = [tr(f"library.{k}") for k in keys]
+    assert not [(a, b) for a in headings for b in headings if a != b and b.startswith(a)]

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -91,9 +92,9 @@ KEYS = {
 }
 MAX_ALTERNATIVES = 9  # Alt+1 … Alt+9
 _KEY_HINTS = {"fix": "Enter"}
-# Buttons of occasional actions: their keys show in the tooltip only (on the buttons, beside
-# the keys of every span's decision, they widened the page past the default window).
-_KEYS_IN_TOOLTIP = ("history", "copy", "make_dataset")
+# Buttons of occasional actions: beside the status line, their keys in the tooltip only. In the
+# row of every span's decision, with the keys, they widened the page past a 1024 px screen.
+_OCCASIONAL = ("history", "export", "copy", "make_dataset")
 _MIN_TEXT_LINES = 4  # transcript lines kept in view however small the window
 _SPAN_LINES = 3  # lines the span and its choices take at most (nine choices of 20 characters)
 _RECOLOR_DELAY_MS = 150  # keys handled by the fix box rather than an action
@@ -315,7 +316,9 @@ class ReviewPanel(QWidget):
         self._recolor.timeout.connect(self._apply_colors)
         self.undo_stack.indexChanged.connect(self._stack_moved)
         self._build()
+        self._building = False  # a training set is being built: one at a time
         self._build_actions()
+        self._update_enabled()
         self.settings.changed.connect(self._setting_changed)
         self.player.position.connect(self._playing_at)
         self.player.loaded.connect(self._audio_loaded)
@@ -331,7 +334,8 @@ class ReviewPanel(QWidget):
     def _build(self) -> None:
         self.confidence_bar = ConfidenceBar(self.settings.prefs.threshold)
         self.confidence_bar.threshold_changed.connect(self._threshold_committed)
-        self.order_box = QComboBox()
+        # Sized to their texts, also after a language switch ("Lowest confider" otherwise).
+        self.order_box = _fitting_combo()
         for order in ("risk", "time"):
             self.order_box.addItem("", order)
         self.order_box.currentIndexChanged.connect(lambda _: self._respan(self._place()))
@@ -339,7 +343,7 @@ class ReviewPanel(QWidget):
         self.speed_spin = _spin(0.5, 2.0, 0.1, 1.0, "×")
         for spin in (self.margin_spin, self.speed_spin):
             spin.valueChanged.connect(lambda _: self._show_time_left())
-        self.script_box = QComboBox()
+        self.script_box = _fitting_combo()
         for name in script.SCRIPTS:
             self.script_box.addItem("", name)
         self.script_box.currentIndexChanged.connect(self._script_changed)
@@ -373,8 +377,10 @@ class ReviewPanel(QWidget):
         self.fix_edit.returnPressed.connect(lambda: self.fix_span(self.fix_edit.text()))
         self.progress_label = QLabel()
         self.status = plain(QLabel())  # quotes paths, names and errors
+        self.status.setWordWrap(True)  # a long message must not widen the page
         self._status = LiveText(self.status.setText, self.status.text)  # reworded on a switch
-        self.buttons = QHBoxLayout()
+        self.buttons = QHBoxLayout()  # the decisions on a span
+        self.occasional_buttons = QHBoxLayout()
 
         # Short labels share rows, so the text keeps several lines at the default window size.
         span_row = QHBoxLayout()
@@ -384,6 +390,7 @@ class ReviewPanel(QWidget):
         status_row = QHBoxLayout()
         status_row.addWidget(self.progress_label)
         status_row.addWidget(self.status, 1)
+        status_row.addLayout(self.occasional_buttons)
         layout = QVBoxLayout(self)
         layout.addWidget(self.confidence_bar)
         layout.addLayout(options)
@@ -430,8 +437,10 @@ class ReviewPanel(QWidget):
         for name, act in self.actions_by_name.items():
             button = QPushButton()
             button.clicked.connect(act.trigger)
+            act.enabledChanged.connect(button.setEnabled)
             button.setFocusPolicy(_BUTTON_FOCUS)
-            self.buttons.addWidget(button)
+            row = self.occasional_buttons if name in _OCCASIONAL else self.buttons
+            row.addWidget(button)
             self._buttons[name] = button
 
     def retranslate(self) -> None:
@@ -446,19 +455,32 @@ class ReviewPanel(QWidget):
         self.margin_spin.setSuffix(tr("review.margin_unit"))
         self.fix_edit.setPlaceholderText(tr("review.fix_placeholder"))
         self.fix_edit.setAccessibleName(tr("review.fix_name"))  # no label stands beside it
+        self._label_buttons()
+        self.confidence_bar.retranslate()
+        self._status.retranslate()
+        retranslate(self.undo_stack)
+        self._show_fix_all()
+        self._show_span()
+
+    def _label_buttons(self) -> None:
+        """Each button's text and tooltip: its key, or why it is greyed out (nothing open)."""
         names = {"previous": "previous_span", "next": "next_span", "play": "play_span"}
         names |= {"accept": "accept_span", "fix": "fix_span"}
         for name, button in self._buttons.items():
             text = tr(f"action.{names.get(name, name)}")
             shortcut = self.actions_by_name[name].shortcut().toString() or _KEY_HINTS.get(name)
             hint = f"{text} ({shortcut})" if shortcut else text
-            button.setText(text if name in _KEYS_IN_TOOLTIP else hint)
-            button.setToolTip(hint)
-        self.confidence_bar.retranslate()
-        self._status.retranslate()
-        retranslate(self.undo_stack)
-        self._show_fix_all()
-        self._show_span()
+            button.setText(text if name in _OCCASIONAL else hint)
+            button.setToolTip(hint if self.session is not None else tr("review.open_first"))
+
+    def _update_enabled(self) -> None:
+        """The actions on a transcript are greyed out while none is open (a click did nothing
+        at all), their tooltips saying why; Make training set… also while a build runs."""
+        is_open = self.session is not None
+        for name, act in self.actions_by_name.items():
+            act.setEnabled(is_open and not (name == "make_dataset" and self._building))
+        self.view.check_again_action.setEnabled(is_open)
+        self._label_buttons()
 
     def showEvent(self, event) -> None:
         """Keys work as soon as the page shows: they live in the fix box."""
@@ -504,6 +526,7 @@ class ReviewPanel(QWidget):
         What was kept by transcript id goes: a deleted transcript's id is given again to the
         next one stored."""
         self.session = session
+        self._update_enabled()
         self._stored_script = None
         self.undo_stack.blockSignals(True)  # no redraw of the old state: one follows below
         self.undo_stack.clear()
@@ -1262,7 +1285,8 @@ class ReviewPanel(QWidget):
         if name is None:
             return
         source = self.model_source() or DEFAULT_MODEL
-        self.actions_by_name["make_dataset"].setEnabled(False)  # one build at a time
+        self._building = True
+        self._update_enabled()
         self._status.say(lambda: tr("dataset.building", name=name))
         self.dataset_requested.emit(
             DatasetRequest(self.store, (self.session.tid,), name, source, self.threshold)
@@ -1297,7 +1321,8 @@ class ReviewPanel(QWidget):
 
     def show_dataset(self, s: Any) -> None:
         """The worker built the training set (an engine.corrections.CorrectionSummary)."""
-        self.actions_by_name["make_dataset"].setEnabled(True)
+        self._building = False
+        self._update_enabled()
         self.status.setText("")
         new = "".join(s.new_chars) or "—"
         text = tr(
@@ -1321,7 +1346,8 @@ class ReviewPanel(QWidget):
             self.tune_requested.emit(str(s.folder))
 
     def show_dataset_failed(self, error: object) -> None:
-        self.actions_by_name["make_dataset"].setEnabled(True)
+        self._building = False
+        self._update_enabled()
         self.status.setText("")
         QMessageBox.warning(self, tr("dialog.error"), literal(error_text(error)))
 
@@ -1330,6 +1356,15 @@ def _text_height(view: ReviewView, lines: int) -> int:
     """Pixels `view` needs to show `lines` lines of its text."""
     margin = view.document().documentMargin()
     return round(lines * view.fontMetrics().lineSpacing() + 2 * (margin + view.frameWidth()))
+
+
+def _fitting_combo() -> QComboBox:
+    """A combo box as wide as its longest item, whatever the language, and never narrower
+    (its minimum size hint keeps the width of its first texts)."""
+    box = QComboBox()
+    box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+    box.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
+    return box
 
 
 def _spin(lo: float, hi: float, step: float, value: float, suffix: str = "") -> QDoubleSpinBox:

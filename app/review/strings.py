@@ -14,6 +14,11 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
         "Open a transcript from the library, or finish a recording or file.",
         "请从转写库打开一份转写，或完成一次录音或文件转写。",
     ),
+    # the tooltip of the review's buttons, greyed out while no transcript is open
+    "review.open_first": (
+        "Open a transcript on the Library page first.",
+        "请先在“转写库”页打开一份转写。",
+    ),
     "review.span": (
         "Doubtful {index}/{count}: “{text}” ({confidence:.0%})",
         "存疑 {index}/{count}：“{text}”（{confidence:.0%}）",
@@ -184,7 +189,7 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
     "library.title": ("Title", "标题"),
     "library.date": ("Changed", "修改时间"),
     "library.duration": ("Length", "时长"),
-    "library.edits": ("Edits", "修改"),
+    "library.edits": ("Edits", "修改次数"),
     "library.text": ("Text", "文字"),
     "library.open": ("Open", "打开"),
     "library.empty": (
