@@ -43,10 +43,9 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
     # ({fixes}: review.pending_fix.one for each span typed over, joined by .sep)
     "review.pending_fix.title": ("Fix not entered", "修改尚未确认"),
     "review.pending_fix": (
-        "You typed {fixes} but did not press Enter. Apply (each fix is saved) before the other "
-        "transcript opens, or discard?",
-        "您输入了{fixes}，但还没有按回车。打开另一份转写之前，要应用这些修改（随即保存），"
-        "还是放弃？",
+        # asked before another transcript opens, this one closes, or the app quits
+        "You typed {fixes} but did not press Enter. Apply (each fix is saved) or discard?",
+        "您输入了{fixes}，但还没有按回车。要应用这些修改（随即保存），还是放弃？",
     ),
     "review.pending_fix.one": ("“{typed}” over “{text}”", "“{typed}”（原为“{text}”）"),
     "review.pending_fix.sep": (", ", "、"),
@@ -180,10 +179,12 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
     ),
     "dataset.doubtful": (
         "{trimmed} segment(s) went in only as their checked stretches and {skipped} were left "
-        "out: they still hold doubtful text nobody checked. To use them whole, accept or fix "
-        "their remaining doubtful spans and make the set again.",
-        "{trimmed} 个片段只收入了已核对的部分，{skipped} 个片段未收入：其中仍有未核对的存疑文字。"
-        "要整段收入，请确认或改正剩下的存疑之处，再重新生成训练集。",
+        "out: they still hold text nobody checked, doubtful spans or places changed by Fix all "
+        "occurrences. To use them whole, accept or fix the doubtful spans, check the changed "
+        "places again (select them, Ctrl+Shift+R, accept), and make the set again.",
+        "{trimmed} 个片段只收入了已核对的部分，{skipped} 个片段未收入：其中仍有未核对的文字"
+        "（存疑之处，或“全部改正”改动的地方）。要整段收入，请确认或改正存疑之处，"
+        "重新校对改动的地方（选中后按 Ctrl+Shift+R，再确认），然后重新生成训练集。",
     ),
     "library.search": ("Search transcripts…", "搜索转写…"),
     "library.title": ("Title", "标题"),

@@ -127,8 +127,9 @@ def run(args: argparse.Namespace) -> int:
     if summary.trimmed or summary.skipped:
         print(
             f"  {summary.trimmed} segment(s) only as their checked stretches, {summary.skipped} "
-            "left out: they still hold doubtful text nobody checked (accept or fix it in review "
-            "to use them whole)"
+            "left out: they still hold text nobody checked, doubtful spans or places changed by "
+            "fix all occurrences (accept or fix the spans, check the places again, to use them "
+            "whole)"
         )
     print(f"  characters new to the model: {new}")
     print(f"tune with:\n  {summary.command}")
