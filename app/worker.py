@@ -38,7 +38,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signa
 from engine.audio import SAMPLE_RATE
 from engine.errors import TingxieError
 from engine.library.review import DEFAULT_THRESHOLD
-from engine.results import Progress, Segment
+from engine.results import Progress, Segment, TranscriptionInfo
 
 from . import demo
 from .levels import ENVELOPE_BIN, envelope, level_percent
@@ -1081,9 +1081,20 @@ def _punctuated(items: Iterator, punctuator: Any) -> Iterator:
 
 
 def _with_info(items: Iterator, info: Any) -> Iterator:
-    """Re-yield the transcriber's items and return `info` when they run out."""
-    yield from items
-    return info
+    """Re-yield the transcriber's items and return `info` when they run out, with the length
+    they read (TranscriptionInfo.decoded: a header's guess ended the last cue too late);
+    closing this closes them, which stops the engine's work."""
+    last = None
+    try:
+        for item in items:
+            if isinstance(item, Progress):
+                last = item
+            yield item
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+    return info.decoded(last) if isinstance(info, TranscriptionInfo) else info
 
 
 def _progress_tqdm(signal: Any, preparing: Any) -> type:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = [
     "Alternative",
@@ -139,6 +139,15 @@ class TranscriptionInfo:
     dtype: str
     attention: str
     confidence_measure: str
+
+    def decoded(self, last: Progress | None) -> TranscriptionInfo:
+        """This info with the length the transcriber read, its last `Progress`'s total, in
+        place of the header's: for MP3 and raw AAC that is FFmpeg's guess from the bit rate,
+        seconds off either way, and the writers end the last cue by it. Call it once the items
+        ran out (the last record of a cancelled run holds no length); None: as it is."""
+        if last is None or last.total <= 0:
+            return self
+        return replace(self, duration=last.total)
 
 
 @dataclass(frozen=True, slots=True)

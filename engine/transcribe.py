@@ -401,6 +401,7 @@ class _Listener:
         self.ends: list[int] = []
         self.resumes: list[int] = []
         self._settled = 0
+        self.read = 0  # samples handed on: the length decoded, whatever the header said
 
     def _scan(
         self, blocks: Iterable[np.ndarray]
@@ -418,6 +419,7 @@ class _Listener:
                 self.ends += found
                 self.resumes += onsets
                 self._settled = settled
+                self.read += len(block)
                 yield block
         finally:
             stream.close()  # stops the thread before the caller closes `blocks`
@@ -803,7 +805,7 @@ class Transcriber:
                 yield Progress(done=done, total=total)  # total 0: not known until the end
             yield from segmenter.push(decoder.finish(), vad.take(), decoder.horizon)
             yield from segmenter.finish()
-            total = max(total, done)
+            total = vad.read / self.model.sampling_rate  # TranscriptionInfo.decoded
             yield Progress(done=total, total=total)
         finally:
             chunks.close()

@@ -635,9 +635,13 @@ class WhisperTranscriber:
         pending: list[Char] = []
         pauses: list[float] = []
         next_id = 0
+        read = 0  # samples decoded: the length, whatever the header said
         try:
             for first, samples, found in _windows(blocks, detector, window):
                 offset = first / SAMPLE_RATE
+                read = first + len(samples)
+                if total > 0:  # MP3 and raw AAC lengths are estimates: may run past
+                    total = max(total, read / SAMPLE_RATE)
                 pauses += [p / SAMPLE_RATE for p in found]
                 for seg in self.segments(samples, options):
                     words = seg.words or ()
@@ -661,6 +665,7 @@ class WhisperTranscriber:
                 max_segment_seconds=options.max_segment_seconds,
                 first_id=next_id,
             )
+            total = read / SAMPLE_RATE  # TranscriptionInfo.decoded
             yield Progress(done=total, total=total)
         finally:
             close = getattr(blocks, "close", None)

@@ -106,6 +106,18 @@ def joined_mp3(folder: Path) -> Path:
     return path
 
 
+def mp3_longer_by_its_header(folder: Path) -> Path:
+    """As `joined_mp3` the other way round, 3 s at 32 kbit/s then 2 s at 160: FFmpeg guesses
+    13.5 s from the first frames' bit rate for the 5.2 s there."""
+    quiet = write_pyav(folder / "q.mp3", tone(440.0, 3.0, 16_000), 16_000, "libmp3lame",
+                       options={"write_xing": "0"}, bit_rate=32_000)  # fmt: skip
+    loud = write_pyav(folder / "l.mp3", chirp(2.0, 16_000), 16_000, "libmp3lame",
+                      options={"write_xing": "0"}, bit_rate=160_000)  # fmt: skip
+    path = folder / "guessed-long.mp3"
+    path.write_bytes(quiet.read_bytes() + loud.read_bytes())
+    return path
+
+
 def aac_with_a_quiet_end(folder: Path) -> Path:
     """Raw ADTS AAC: 2 s of a loud sweep (a high bit rate), 12 s of silence, 1 s of tone.
     FFmpeg estimates its length from the first frames' bit rate: seconds short."""

@@ -65,6 +65,24 @@ def test_load_model_and_transcribe_a_file(qtbot, start, tiny_model_dir, tmp_path
     assert loading == [str(tiny_model_dir)]
 
 
+def test_a_file_done_says_the_length_read_not_the_headers_guess(
+    qtbot, start, tiny_model_dir, tmp_path
+):
+    """An MP3 FFmpeg guesses at 13.5 s holds 5.2 s: the info the window writes and stores says
+    5.2 s (before: 13.5 s, and its subtitles held the last cue past the end of the audio)."""
+    from audio_fixtures import mp3_longer_by_its_header
+
+    from engine.audio import load_audio
+
+    handle = start()
+    _load(qtbot, handle, tiny_model_dir)
+    path = mp3_longer_by_its_header(tmp_path)
+    done = emitted(
+        qtbot, handle.worker.file_done, lambda: handle.enqueue_file.emit(3, str(path)), 60_000
+    )
+    assert done[1].duration == len(load_audio(path)) / 16_000
+
+
 def test_the_int8_copy_a_load_makes_shows_its_stages_and_its_precision(
     qtbot, start, tiny_model_dir, tmp_path, monkeypatch
 ):

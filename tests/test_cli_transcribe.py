@@ -58,6 +58,24 @@ def test_pyav_formats(tiny_model_dir, tmp_path, capsys):
     assert (tmp_path / "a.txt").is_file() and (tmp_path / "b.txt").is_file()
 
 
+def test_the_json_and_srt_end_where_the_audio_read_ends(tiny_model_dir, tmp_path, capsys):
+    """An MP3 FFmpeg guesses at 13.5 s holds 5.2 s: the JSON's duration is the length read
+    and the last cue ends by it (before: 13.5 s, and the last cue held to 7.6 s)."""
+    from audio_fixtures import mp3_longer_by_its_header
+
+    from engine.audio import load_audio
+
+    path = mp3_longer_by_its_header(tmp_path)
+    read = len(load_audio(path)) / 16_000
+    rc = cli(str(path), "--model", str(tiny_model_dir), "--format", "json,srt")
+    assert rc == 0, capsys.readouterr().err
+    doc = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    assert doc["info"]["duration"] == read
+    srt = path.with_suffix(".srt").read_text(encoding="utf-8")
+    h, m, s = srt.split(" --> ")[-1].split("\n")[0].replace(",", ".").split(":")
+    assert int(h) * 3600 + int(m) * 60 + float(s) <= read
+
+
 def test_bad_files_are_reported_and_the_others_complete(
     shared_audio, tiny_model_dir, tmp_path, capsys
 ):

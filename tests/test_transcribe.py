@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -425,6 +426,26 @@ def test_progress_goes_on_past_a_length_the_file_only_estimated(transcriber, tmp
     assert info.duration < 14
     assert all(p.done <= p.total for p in progress)
     assert progress[-1].done == progress[-1].total == pytest.approx(15.0, abs=0.25)
+
+
+def test_a_length_the_header_guessed_too_long_gives_way_to_the_length_read(transcriber, tmp_path):
+    """An MP3 whose bit rate rises: FFmpeg guesses 13.5 s for 5.2 s. The last record carries
+    the length read, which the written JSON says and the last cue ends by (before: 13.5 s in
+    `info.duration`, and the last cue held 2.4 s past the end of the audio)."""
+    from audio_fixtures import mp3_longer_by_its_header
+
+    from engine.audio import load_audio
+    from engine.writers import render
+
+    path = mp3_longer_by_its_header(tmp_path)
+    read = len(load_audio(path)) / SR
+    segments, records, info = run(transcriber, path)
+    assert info.duration > 10 and segments
+    assert records[-1] == Progress(done=read, total=read)
+    written = info.decoded(records[-1])
+    assert json.loads(render(segments, "json", written))["info"]["duration"] == read
+    last_end = render(segments, "srt", written).split(" --> ")[-1].split("\n")[0]
+    assert last_end == f"00:00:0{read:.3f}".replace(".", ",")
 
 
 def test_missing_file_fails_before_any_work(transcriber, tmp_path):

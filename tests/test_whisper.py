@@ -192,6 +192,28 @@ def test_a_space_between_whisper_segments_is_kept_in_a_file():
     assert render(segments, "txt") == "我们学Deep Learning吧好\n"
 
 
+def test_whisper_ends_with_the_length_read_not_the_headers_guess(tmp_path):
+    """An MP3 FFmpeg guesses at 13.5 s holds 5.2 s: the last record says 5.2 s, for
+    TranscriptionInfo.decoded (before: 13.5 s, what the JSON then said)."""
+    from audio_fixtures import mp3_longer_by_its_header
+
+    from engine.audio import load_audio
+    from engine.results import Progress
+
+    class Model:
+        def transcribe(self, samples, **kwargs):
+            return iter([]), None
+
+    path = mp3_longer_by_its_header(tmp_path)
+    read = len(load_audio(path)) / 16_000
+    loaded = LoadedWhisper(Model(), "fake", Path("fake"), "cpu", "float32")
+    stream, info = WhisperTranscriber(loaded).transcribe(path)
+    records = list(stream)
+    assert info.duration > 10
+    assert records[-1] == Progress(done=read, total=read)
+    assert info.decoded(records[-1]).duration == read
+
+
 def test_a_segment_whose_words_take_no_time_is_a_hallucination():
     real = [_word("地方。", 4.66, 4.98, 0.99), _word("这个", 4.14, 4.14, 0.46)]
     tail = [_word("请", 4.98, 5.24, 0.01)] + [_word("转", 5.24, 5.24, 0.9)] * 5

@@ -360,6 +360,7 @@ def _transcribe_one(
     (`_write_all`), a watch under the next free name (`FolderWatch.publish`)."""
     stream, info = transcriber.transcribe(path, options)
     segments: list[Segment] = []
+    last: Progress | None = None
     with tqdm(
         total=round(info.duration, 1),
         unit="s",
@@ -375,6 +376,8 @@ def _transcribe_one(
             elif isinstance(item, Progress):
                 bar.total = round(item.total, 1)  # grows where the duration was an estimate
                 bar.update(round(item.done, 1) - bar.n)
+                last = item
+    info = info.decoded(last)  # the length read, not the header's guess, bounds the last cue
     if speakers is not None:
         segments = _with_speakers(path, segments, speakers)
     # No punctuator (--no-punctuation): the characters alone, Whisper's own marks left out.
