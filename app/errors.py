@@ -532,6 +532,9 @@ ZH: dict[str, str] = {
         "缺少音频或文字键（该行有 {keys}）；"
         "请用 {path_names} 之一指明音频，用 {text_names} 之一指明文字"
     ),
+    "dataset.row_json_not_a_string": (
+        '“{key}”的值是 {value}，不是字符串；请加上引号，例如 "{key}": "{example}"'
+    ),
     "dataset.row_half_span": "{origin}：请同时给出开始和结束时间，或都不给",
     "dataset.row_empty_span": (
         "{origin}：片段 start={start} end={end} 为空或为负；结束时间须晚于开始时间"

@@ -755,6 +755,9 @@ MESSAGES: dict[str, str] = {
         "no audio or text key (the line has {keys}); name the audio with one of {path_names} "
         "and the text with one of {text_names}"
     ),
+    "dataset.row_json_not_a_string": (
+        '"{key}" is {value}, not a string; write it in quotes, e.g. "{key}": "{example}"'
+    ),
     "lm.domain_unusable": (
         "{path}: the domain text holds no character the model writes (English, pinyin or "
         "another script?); give sentences in the characters the model writes, or none"

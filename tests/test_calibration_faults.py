@@ -446,9 +446,9 @@ def _job(tmp_path, whisper_data, **settings):
     for name, _, text, *_ in rows:
         shutil.copy(SHARED_AUDIO / name, data / name)
         (data / name).with_suffix(".txt").write_text(text, encoding="utf-8")
-    # 0.69: two of the four clips held out (their split keys hash to 0.45 and 0.68, the others
-    # to 0.69 and 0.80)
-    settings = {"steps": 2, "learning_rate": 1e-3, "heldout_fraction": 0.69, **settings}
+    # 0.5: two of the four clips held out (their split keys hash to 0.11 and 0.39, the others
+    # to 0.67 and 0.98)
+    settings = {"steps": 2, "learning_rate": 1e-3, "heldout_fraction": 0.5, **settings}
     return TuneConfig(model=str(base), data=str(data), output_dir=str(tmp_path / "job"),
                       **settings)  # fmt: skip
 

@@ -141,3 +141,16 @@ def test_a_tsv_with_every_cell_quoted_is_read(tmp_path):
     assert {e.text for e in dataset.examples} == {'"天地"'}  # a TSV quote in a text is text
     check = check_data([manifest], _config(min_seconds=0.1))
     assert not check.blocking and check.train_examples + check.heldout_examples == 3
+
+
+def test_add_manifest_lists_json_lines_and_the_data_help_names_them():
+    """Old: the engine read JSON-lines manifests, but Add a manifest… offered *.tsv *.csv only
+    (train.jsonl, manifest.json not listed) and the data setting's help said .tsv/.csv."""
+    import fnmatch
+    import re
+
+    for text in TUNE_STRINGS["tune.sources.manifest_filter"]:
+        patterns = re.search(r"\(([^()]+)\)$", text)[1].split()
+        for name in ("train.jsonl", "manifest.json", "m.tsv", "m.csv"):
+            assert any(fnmatch.fnmatch(name, p) for p in patterns), (text, name)
+    assert all("JSON lines" in text for text in TUNE_STRINGS["tune.help.data"])

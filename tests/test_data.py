@@ -357,6 +357,50 @@ def test_a_json_lines_manifest_is_read(tmp_path):
     assert validate(ds, VOCAB).total == 6
 
 
+def test_a_json_lines_row_says_which_key_is_wrong_and_reads_quoted_times(tmp_path):
+    """Old: {"text": 123} was "no audio or text key (the line has audio, text)", and
+    "start": "0.5" was "not a time in seconds" although a TSV reads that text. Now the message
+    names the key and its value; a number in quotes is a time, as in a TSV."""
+    _wav(tmp_path / "a.wav", 2.0)
+    lines = [
+        '{"audio": "a.wav", "text": 123}',
+        '{"audio": "a.wav", "text": "天", "start": "0.5", "end": " 1.5 "}',
+        '{"audio": 7, "text": "天"}',
+        '{"audio": "a.wav", "text": "天", "start": "soon", "end": 1}',
+    ]
+    (tmp_path / "m.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ds = load_dataset(tmp_path / "m.jsonl")
+    assert [(e.origin, e.start, e.end) for e in ds.examples] == [("m.jsonl:2", 0.5, 1.5)]
+    bad = {f.origin: f for f in ds.import_problems}
+    assert (bad["m.jsonl:1"].code, bad["m.jsonl:1"].detail) == (
+        "dataset.row_json_not_a_string",
+        '"text" is 123, not a string; write it in quotes, e.g. "text": "…"',
+    )
+    assert bad["m.jsonl:3"].params["key"] == "audio" and "clips/a.wav" in bad["m.jsonl:3"].detail
+    assert (bad["m.jsonl:4"].code, bad["m.jsonl:4"].params) == (
+        "dataset.row_bad_time",
+        {"value": "soon"},
+    )
+
+
+def test_a_common_voice_json_line_uses_the_path_that_exists(tmp_path):
+    """HF's Common Voice export names each clip as a bare file name in its Audio feature and as
+    an absolute path beside it: the file is where the absolute path says, not beside the
+    manifest (old: every row "does not exist"). Where the bare name is the one that exists,
+    it is used."""
+    clip = _wav(tmp_path / "cache" / "clips" / "cv_1.wav", 1.0)
+    beside = _wav(tmp_path / "data" / "cv_2.wav", 1.0)
+    lines = [
+        json.dumps({"audio": {"path": "cv_1.wav", "array": None}, "path": str(clip), "text": "天"}),
+        json.dumps({"audio": {"path": "cv_2.wav"}, "path": "/gone/cv_2.wav", "text": "地"}),
+        json.dumps({"audio": {"path": "cv_3.wav"}, "path": "/gone/cv_3.wav", "text": "人"}),
+    ]
+    manifest = tmp_path / "data" / "m.jsonl"
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ds = load_dataset(manifest)
+    assert [e.audio for e in ds.examples] == [clip, beside, tmp_path / "data" / "cv_3.wav"]
+
+
 def test_a_job_on_several_sources_lists_the_rows_they_could_not_import(tmp_path):
     """The job's data.tsv keeps what the check left out (an audio without its .txt), so the
     job's table says 5 of 6 as the check did. (Before: 5 of 5.)"""
@@ -480,16 +524,56 @@ def test_normalized_dataset_rewrites_text(tmp_path):
     assert ds.examples[0].text == "天，地！ 人"  # the original is untouched
 
 
-def test_a_long_recording_is_told_apart_by_more_than_its_ends(tmp_path, monkeypatch):
+def test_a_long_recording_is_told_apart_by_more_than_its_ends(tmp_path):
     """Two recordings of one length whose first and last seconds are the same digital silence
     are different rows; a copy under another name is the same one."""
     from engine.tune import data as data_mod
 
-    monkeypatch.setattr(data_mod, "_FINGERPRINT_WHOLE", 200_000)
-    quiet = bytes(100_000)
+    quiet = bytes(100_000)  # the first and last 16 KiB read are all silence
     a, b, copy = tmp_path / "a.wav", tmp_path / "b.wav", tmp_path / "copy.wav"
     a.write_bytes(quiet + b"\x01" * 200_000 + quiet)
     b.write_bytes(quiet + b"\x02" * 200_000 + quiet)
     copy.write_bytes(a.read_bytes())
     prints = [data_mod._fingerprint(p) for p in (a, b, copy)]
     assert prints[0] != prints[1] and prints[0] == prints[2]
+
+
+def test_clips_are_fingerprinted_by_a_bounded_read_once_per_run(tmp_path, monkeypatch):
+    """Old: every clip up to 4 MiB was read whole (a 100-hour WAV dataset: ~11.5 GB per
+    check), by an LRU of 131 072 entries that a bigger corpus (AISHELL-1: 141 k clips), walked
+    in order by each pass, never hit. Now a clip is read ~48 KiB whatever its length, and a
+    second pass over the dataset opens no file."""
+    from engine.tune import data as data_mod
+
+    rng = np.random.default_rng(0)
+    clips = [tmp_path / f"{i}.wav" for i in range(6)]
+    for clip in clips:
+        clip.write_bytes(rng.bytes(1 << 20))
+    opened, read = [], []
+
+    class Counted:
+        def __init__(self, path, mode):
+            opened.append(path)
+            self.file = open(path, mode)  # noqa: SIM115 - closed by __exit__
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def read(self, *size):
+            data = self.file.read(*size)
+            read.append(len(data))
+            return data
+
+        def seek(self, *where):
+            return self.file.seek(*where)
+
+    monkeypatch.setattr(data_mod, "open", Counted, raising=False)
+    data_mod._fingerprint_of.cache_clear()
+    ds = TuneDataset([Example(clip, "天") for clip in clips])
+    first = ds.split(0.5)
+    assert len(opened) == len(clips) and sum(read) <= len(clips) * (48 << 10)
+    assert ds.split(0.5) == first and len(opened) == len(clips)
+    assert data_mod._fingerprint_of.cache_parameters()["maxsize"] >= 1 << 20

@@ -32,7 +32,10 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
     ),
     "tune.sources.add_folder": ("Add a folder…", "添加文件夹…"),
     "tune.sources.add_manifest": ("Add a manifest…", "添加清单文件…"),
-    "tune.sources.manifest_filter": ("Manifests (*.tsv *.csv)", "清单文件 (*.tsv *.csv)"),
+    "tune.sources.manifest_filter": (
+        "Manifests (*.tsv *.csv *.jsonl *.json)",
+        "清单文件 (*.tsv *.csv *.jsonl *.json)",
+    ),
     "tune.sources.check": ("Check the data", "检查数据"),
     "tune.kind.training_set": ("training set", "训练集"),
     "tune.kind.manifest": ("manifest", "清单文件"),
@@ -437,8 +440,8 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
 SETTING_HELP_ZH: dict[str, str] = {
     "model": "基础模型：Hugging Face 格式的模型文件夹，或 Hub 模型 ID",
     "data": (
-        "清单（.tsv/.csv：path,text[,start,end]）、音频 + 同名 .txt 的文件夹，"
-        "或 Common Voice 文件夹"
+        "清单（.tsv/.csv：path,text[,start,end]；或 JSON lines：每行一个含 audio、text 的对象）、"
+        "音频 + 同名 .txt 的文件夹，或 Common Voice 文件夹"
     ),
     "output_dir": (
         "新的或空的文件夹（继续某个任务时用它自己的文件夹）：存放 checkpoints/、"

@@ -77,7 +77,8 @@ class TuneConfig:
     # what to tune, on what, and where the results go
     model: str = setting(help="base checkpoint: a folder in Hugging Face layout or a Hub id")
     data: str = setting(
-        help="manifest (.tsv/.csv: path,text[,start,end]), audio+.txt folder or Common Voice"
+        help="manifest (.tsv/.csv: path,text[,start,end]; or JSON lines: an object per line with"
+        " audio and text), audio+.txt folder or Common Voice"
     )
     output_dir: str = setting(
         help="a new or empty folder (a job's own, to resume it): receives checkpoints/, model/"

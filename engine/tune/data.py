@@ -152,19 +152,20 @@ def _hash_unit(text: str) -> float:
     return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:12], 16) / 16**12
 
 
-# A file up to _FINGERPRINT_WHOLE bytes (2 min of 16-bit 16 kHz mono: nearly every training
-# clip) is hashed whole. A larger one by its ends and _FINGERPRINT_PROBES blocks spread between
-# them: hashing every recording of a 100-hour dataset whole would read it all once more, and the
-# ends alone could match for two recordings of one length padded with seconds of digital silence.
-_FINGERPRINT_WHOLE = 4 << 20
-_FINGERPRINT_END = 64 << 10
+# A file up to _FINGERPRINT_WHOLE bytes is hashed whole; a larger one by its size, its first and
+# last _FINGERPRINT_END bytes and _FINGERPRINT_PROBES blocks spread evenly between, about 48 KiB
+# whatever its length: checking a 100-hour dataset of clips reads that much per clip, not the
+# dataset once more, and the blocks between keep apart two recordings of one length whose ends
+# are the same seconds of digital silence.
+_FINGERPRINT_WHOLE = 64 << 10
+_FINGERPRINT_END = 16 << 10
 _FINGERPRINT_PROBES = 16
-_FINGERPRINT_PROBE = 4 << 10
+_FINGERPRINT_PROBE = 1 << 10
 
 
 def _fingerprint(path: Path) -> str | None:
-    """A digest of a file's size and bytes (`_FINGERPRINT_WHOLE`): the same for copies of one
-    clip, whatever their names; None when it cannot be read."""
+    """A digest of a file's size and sampled bytes (`_FINGERPRINT_WHOLE`): the same for copies
+    of one clip, whatever their names; None when it cannot be read."""
     try:
         stat = path.stat()
         return _fingerprint_of(str(path), stat.st_size, stat.st_mtime_ns)
@@ -172,7 +173,10 @@ def _fingerprint(path: Path) -> str | None:
         return None
 
 
-@functools.lru_cache(maxsize=1 << 17)  # by size and time too: a rewritten file is read again
+# Keyed by size and time too, so a rewritten file is read again. Large enough for every clip of a
+# big corpus (AISHELL-1: 141 k): the check, the split and a resumed job each walk the clips in
+# order, and an LRU smaller than the corpus would have evicted each clip before its next pass.
+@functools.lru_cache(maxsize=1 << 20)
 def _fingerprint_of(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha1(f"{size}\n".encode())
     with open(path, "rb") as f:
@@ -524,12 +528,7 @@ def _manifest_row(row: list[str], layout: _Layout, folder: Path, origin: str) ->
         raise RowError(code, count=len(row), width=layout.width)
 
     def number(col: int | None) -> float | None:
-        if col is None or col >= len(row) or not row[col].strip():
-            return None
-        try:
-            return float(row[col])
-        except ValueError:
-            raise RowError("dataset.row_bad_time", value=row[col]) from None
+        return None if col is None or col >= len(row) else _seconds(row[col])
 
     start, end = number(layout.start), number(layout.end)
     if not layout.header and (start is None) != (end is None):  # path, text, duration?
@@ -539,6 +538,19 @@ def _manifest_row(row: list[str], layout: _Layout, folder: Path, origin: str) ->
     if not audio.exists() and (folder / "clips" / path).is_file():
         audio = folder / "clips" / path  # a Common Voice .tsv names the files in clips/
     return Example(audio, row[layout.text].strip(), start, end, origin=origin)
+
+
+def _seconds(value: object) -> float | None:
+    """A start, end, offset or duration in seconds: a number, or text holding one (a TSV cell,
+    a JSON string such as "0.5"); None when absent or blank. RowError otherwise."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise RowError("dataset.row_bad_time", value=value)
+    try:
+        return float(value)
+    except ValueError:
+        raise RowError("dataset.row_bad_time", value=value) from None
 
 
 def manifest_text(
@@ -638,32 +650,51 @@ def _json_row(line: str, folder: Path, origin: str) -> Example:
         raise RowError("dataset.row_bad_json", detail=str(e)) from None
     if not isinstance(record, dict):
         raise RowError("dataset.row_bad_json", detail=f"a JSON {type(record).__name__}")
-    audio = next((record[k] for k in _JSON_PATH_KEYS if k in record), None)
-    if isinstance(audio, dict):  # HF datasets' Audio feature: {"path": …, "array": …}
-        audio = audio.get("path")
-    text = next((record[k] for k in _JSON_TEXT_KEYS if k in record), None)
-    if not isinstance(audio, str) or not audio or not isinstance(text, str):
+    text_key = next((k for k in _JSON_TEXT_KEYS if k in record), None)
+    paths = [(k, record[k]) for k in _JSON_PATH_KEYS if k in record]
+    if not paths or text_key is None:
         raise RowError(
             "dataset.row_json_keys",
             keys=", ".join(record) or "none",
             path_names=", ".join(_JSON_PATH_KEYS),
             text_names=", ".join(_JSON_TEXT_KEYS),
         )
-
-    def number(key: str) -> float | None:
-        value = record.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise RowError("dataset.row_bad_time", value=value)
-        return float(value)
-
-    start, end = number("start"), number("end")
+    if not isinstance(record[text_key], str):
+        raise _not_a_string(text_key, record[text_key], "…")
+    start, end = _seconds(record.get("start")), _seconds(record.get("end"))
     if start is None and end is None and "offset" in record:  # NeMo: duration is the span's
-        start, length = number("offset"), number("duration")
+        start, length = _seconds(record["offset"]), _seconds(record.get("duration"))
         end = None if start is None or length is None else start + length
-    path = Path(audio)
-    return Example(path if path.is_absolute() else folder / path, text.strip(), start, end, origin)
+    audio = _json_audio(paths, folder)
+    return Example(audio, record[text_key].strip(), start, end, origin)
+
+
+def _json_audio(paths: list[tuple[str, object]], folder: Path) -> Path:
+    """The audio a JSON-lines row names under `paths` (its path keys present, most specific
+    first): the first that exists, else the first given. HF's Common Voice export names the
+    clip twice, as a bare file name in its Audio feature ({"path": …, "array": …}) and as an
+    absolute path beside it; only one of them is where the file lies."""
+    found: list[Path] = []
+    bad: tuple[str, object] | None = None
+    for key, value in paths:
+        if isinstance(value, dict):
+            key, value = f"{key}.path", value.get("path")
+        if isinstance(value, str) and value:
+            path = Path(value)
+            found.append(path if path.is_absolute() else folder / path)
+        elif bad is None:
+            bad = key, value
+    if not found:
+        raise _not_a_string(*bad, "clips/a.wav")
+    return next((p for p in found if p.exists()), found[0])
+
+
+def _not_a_string(key: str, value: object, example: str) -> RowError:
+    """RowError for a JSON-lines key whose value is no (non-empty) string: the key, its value
+    as written, and how to write it."""
+    shown = json.dumps(value, ensure_ascii=False)
+    shown = shown if len(shown) <= 40 else shown[:39] + "…"
+    return RowError("dataset.row_json_not_a_string", key=key, value=shown, example=example)
 
 
 def import_problems_file(manifest: Path) -> Path:
