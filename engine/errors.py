@@ -510,6 +510,13 @@ MESSAGES: dict[str, str] = {
         "dataset name {name!r}: begin with a letter or digit, then use letters, digits, '-', "
         "'_' or '.'"
     ),
+    "dataset.only_doubtful": (
+        "the {segments} segment(s) holding checked text still hold text nobody checked "
+        "(doubtful spans, or places Fix all occurrences changed), so they cannot go in whole, "
+        "and their checked stretches alone are shorter than {seconds} s; accept or fix the "
+        "rest of their doubtful text, or check the changed places again (select them, "
+        "Ctrl+Shift+R, accept), then make the set again"
+    ),
     "dataset.nothing_checked": (
         "no checked text long enough to train on in these transcripts; accept or fix some "
         "doubtful spans first"

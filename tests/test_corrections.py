@@ -202,6 +202,24 @@ def test_a_segment_with_unchecked_doubt_gives_only_its_checked_stretches(tmp_pat
         assert [c.text for c in clips] == ["今天甜气好", "公园很大"]
 
 
+def test_checked_text_kept_out_by_doubt_says_so(tmp_path):
+    """When every segment holding checked text is kept out by doubt nobody checked, the error
+    said "accept or fix some doubtful spans first" to a user who had just done so."""
+    rec = _tone(tmp_path / "rec.wav", 4)
+    segs = [
+        _segment(0, "今天天气好", [0.9, 0.3, 0.9, 0.2, 0.9], 0.0, 0.2),
+        _segment(1, "我们去公园", [0.3, 0.9, 0.9, 0.9, 0.2], 2.0, 0.2),
+    ]
+    with Store(tmp_path / "t.db") as store:
+        tid = store.add_transcript(segs, audio=rec)
+        store.add_edit(tid, EditOp(0, 1, 2, "天", "accept"))
+        store.add_edit(tid, EditOp(1, 0, 1, "我", "accept"))
+        with pytest.raises(CorrectionsError) as caught:
+            build_dataset(store, [tid], "set", model="m")
+    assert caught.value.code == "dataset.only_doubtful"
+    assert "2 segment(s)" in str(caught.value) and "Ctrl+Shift+R" in str(caught.value)
+
+
 def test_a_transcript_made_again_never_replaces_checked_text_with_unchecked(tmp_path):
     """Transcribed again, the newer transcript's whole segment (its own fix of 门, the model's
     unchecked 圆) replaced the older one where the user had fixed 圆 to 园. Now each check

@@ -475,6 +475,10 @@ def build_dataset(
     options = options or CorrectionOptions()
     found, lost = _usable_clips(store, transcript_ids, options, skip_missing)
     clips = found.clips
+    if not clips and found.skipped:  # checked, but only within segments still in doubt
+        raise CorrectionsError(
+            "dataset.only_doubtful", segments=found.skipped, seconds=options.min_seconds
+        )
     if not clips:
         raise CorrectionsError("dataset.nothing_checked")
     transcript_ids = tuple(t for t in transcript_ids if t not in lost)
