@@ -11,7 +11,14 @@ import math
 
 import numpy as np
 import pytest
-from audio_fixtures import chirp, dominant_frequency, tone, write_pyav, write_soundfile
+from audio_fixtures import (
+    chirp,
+    dominant_frequency,
+    mp3_longer_by_its_header,
+    tone,
+    write_pyav,
+    write_soundfile,
+)
 
 from engine import audio
 from engine.audio import SAMPLE_RATE, AudioError, load_audio, probe, read_span
@@ -179,12 +186,7 @@ def test_an_mp3_whose_length_is_guessed_is_not_called_truncated(tmp_path, caplog
     """A whole MP3 without a Xing header, quiet (32 kbit/s) then loud (160 kbit/s): FFmpeg
     guesses 13 s from the first frames' bit rate, and that guess was taken as exact, so the
     5 s read were "truncated: 8.0 s ... missing". With a Xing header the length is exact."""
-    quiet = write_pyav(tmp_path / "q.mp3", tone(440.0, 3.0, 16_000), 16_000, "libmp3lame",
-                       options={"write_xing": "0"}, bit_rate=32_000)  # fmt: skip
-    loud = write_pyav(tmp_path / "l.mp3", chirp(2.0, 16_000), 16_000, "libmp3lame",
-                      options={"write_xing": "0"}, bit_rate=160_000)  # fmt: skip
-    path = tmp_path / "quiet-start.mp3"
-    path.write_bytes(quiet.read_bytes() + loud.read_bytes())
+    path = mp3_longer_by_its_header(tmp_path)
     info = probe(path)
     assert info.duration > 10 and not info.exact
     with caplog.at_level("WARNING", logger="tingxie.audio"):

@@ -311,8 +311,9 @@ def test_a_training_set_name_in_use_is_replaced_only_when_confirmed(
     panel.fix_span("甜")
     (req,) = requested(panel, monkeypatch, "meetings")
     assert asked == []  # a new name: nothing to ask
-    build_dataset(req.store, req.transcript_ids, req.name, model="m")
-    panel.actions_by_name["make_dataset"].setEnabled(True)  # (as the worker's answer does)
+    summary = build_dataset(req.store, req.transcript_ids, req.name, model="m")
+    monkeypatch.setattr(QMessageBox, "exec", lambda box: None)
+    panel.show_dataset(summary)  # the worker's answer: the button is free again
     panel.open(t2)
     panel.accept_span()
     assert requested(panel, monkeypatch, "meetings") == []  # No (the default) keeps the set

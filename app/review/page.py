@@ -722,16 +722,7 @@ class ReviewPanel(QWidget):
 
     def _stretch(self, segment: int, first: int, stop: int) -> DoubtfulSpan:
         """Characters [first, stop) of `segment` as a span to decide on (stored text)."""
-        chars = self.session.segments[segment].chars[first:stop]
-        return DoubtfulSpan(
-            segment=segment,
-            first=first,
-            stop=stop,
-            start=chars[0].start,
-            end=chars[-1].end,
-            text="".join(c.text for c in chars),
-            confidence=min(c.confidence for c in chars),
-        )
+        return review.stretch(self.session.segments[segment], segment, first, stop)
 
     def _locate(self, span: DoubtfulSpan) -> DoubtfulSpan | None:
         """`span` in the text as it is now: found by its characters' times and text (an edit

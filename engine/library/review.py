@@ -38,6 +38,7 @@ __all__ = [
     "find_spans",
     "replace_ops",
     "split_typed",
+    "stretch",
     "trusted_chars",
     "verified_pair",
     "verified_pairs",
@@ -145,6 +146,21 @@ def _runs(chars: Sequence[Char], threshold: float, gap: int) -> list[tuple[int, 
     return runs
 
 
+def stretch(segment: Segment, index: int, first: int, stop: int) -> DoubtfulSpan:
+    """Characters [first, stop) of `segment` (the transcript's `index`-th) as a span to decide
+    on: a doubtful run, or one the user puts in hand again (the Review page's Check again)."""
+    chars = segment.chars[first:stop]
+    return DoubtfulSpan(
+        segment=index,
+        first=first,
+        stop=stop,
+        start=chars[0].start,
+        end=chars[-1].end,
+        text="".join(c.text for c in chars),
+        confidence=min(c.confidence for c in chars),
+    )
+
+
 def find_spans(
     segments: Sequence[Segment], options: ReviewOptions | None = None
 ) -> list[DoubtfulSpan]:
@@ -153,18 +169,7 @@ def find_spans(
     spans = []
     for si, seg in enumerate(segments):
         for a, b in _runs(seg.chars, options.threshold, options.merge_gap_chars):
-            chars = seg.chars[a:b]
-            spans.append(
-                DoubtfulSpan(
-                    segment=si,
-                    first=a,
-                    stop=b,
-                    start=chars[0].start,
-                    end=chars[-1].end,
-                    text="".join(c.text for c in chars),
-                    confidence=min(c.confidence for c in chars),
-                )
-            )
+            spans.append(stretch(seg, si, a, b))
     if options.order == "risk":
         spans.sort(key=lambda s: (s.confidence, s.start))
     return spans
