@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from app_fakes import FakePlayer
-from PySide6.QtGui import QKeySequence
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QTextCursor
 from PySide6.QtWidgets import QApplication, QMessageBox
 from test_app_review import _chars as chars
 
@@ -20,7 +21,7 @@ from app.i18n import tr
 from app.review.page import KEYS, ReviewPanel
 from engine.audio import AudioError, read_span, write_wav
 from engine.library.review import EditOp, audio_window
-from engine.library.store import Store
+from engine.library.store import Store, StoreError
 from engine.results import Alternative, Char, Segment
 
 
@@ -368,7 +369,7 @@ def test_with_nothing_open_the_actions_are_greyed_out_and_say_why(qtbot, store, 
         assert not button.isEnabled() and not panel.actions_by_name[name].isEnabled(), name
         assert button.toolTip() == why
     assert not panel.view.check_again_action.isEnabled()
-    panel.open(store.add_transcript(segments(), audio=None))
+    panel.open(store.add_transcript(segments(), audio=sine(store.path.parent / "a.wav", 4)))
     for name, button in panel._buttons.items():
         assert button.isEnabled() and panel.actions_by_name[name].isEnabled(), name
         assert button.toolTip() != why
@@ -413,3 +414,182 @@ def test_no_library_heading_reads_as_the_start_of_another(each_language):
     keys = ("title", "date", "duration", "edits", "text")
     headings = [tr(f"library.{k}") for k in keys]
     assert not [(a, b) for a in headings for b in headings if a != b and b.startswith(a)]
+
+
+# ---- 13-18. the hunt of the Review page's new features (/tmp/s45/h7/findings.md) --------------
+
+
+def two_terms() -> list[Segment]:
+    """公圆 doubtful in both segments: a fix of one offers to fix the other."""
+    return [
+        Segment(0, 0.0, 1.5, chars("去公圆玩了", [0.9, 0.3, 0.3, 0.9, 0.9], 0.0)),
+        Segment(1, 2.0, 3.5, chars("在公圆里面", [0.9, 0.3, 0.3, 0.9, 0.9], 2.0)),
+    ]
+
+
+@pytest.fixture
+def asked(monkeypatch) -> list[str]:
+    """Every question the page asks, answered Apply."""
+    questions: list[str] = []
+
+    def question(parent, title, text, *args):
+        questions.append(text)
+        return QMessageBox.StandardButton.Apply
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    return questions
+
+
+def test_fix_all_leaves_a_place_typed_over_to_the_user(qtbot, store, tmp_path, asked):
+    """Old: 公元 typed over the first 公圆 (not entered, the user moved on), then 公园 entered
+    at the second: "fix all" offered the first and replaced it, the typing lost unasked and
+    the place stored as unchecked text. Now a place typed over is not offered, nor changed
+    when something is typed over it after the offer; the typing is asked about at close."""
+    panel = open_panel(qtbot, store, two_terms(), sine(tmp_path / "r.wav", 4), order="time")
+    tid = panel.session.tid
+    type_fix(panel, "公元")
+    key(qtbot, panel, KEYS["next"])
+    type_fix(panel, "公园")
+    key(qtbot, panel, "Return")
+    assert panel._fix_all is None and not panel.fix_all_action.isEnabled()
+    assert panel.settle_typing() and len(asked) == 1 and "公元" in asked[0]
+    assert [s.text for s in store.segments(tid)] == ["去公元玩了", "在公园里面"]
+    assert [op.kind for op in edits(store, tid)] == ["fix", "fix"]
+
+
+def test_fix_all_leaves_a_place_typed_over_after_the_offer(qtbot, store, tmp_path):
+    """Offered first, typed over afterwards (in hand now): Fix all leaves that place alone."""
+    panel = open_panel(qtbot, store, two_terms(), sine(tmp_path / "r.wav", 4))
+    tid = panel.session.tid
+    type_fix(panel, "公园")
+    key(qtbot, panel, "Return")
+    assert len(panel._fix_all.ops) == 1
+    type_fix(panel, "公元")  # over the other 公圆
+    key(qtbot, panel, KEYS["fix_all"])
+    assert [op.kind for op in edits(store, tid)] == ["fix"] and panel.fix_edit.text() == "公元"
+
+
+def test_a_span_grown_by_the_threshold_keeps_the_typing(qtbot, store, tmp_path, asked):
+    """Old: 甜 typed over 添 (not entered); a higher threshold merged 添天 into one span and
+    the box showed 添天: Ctrl+Enter accepted the old text, and 甜 was asked about at close
+    and applied over it. Now the typing stays in the box, with the span's other characters."""
+    segs = [
+        Segment(0, 0.0, 1.5, chars("今添天气好", [0.9, 0.3, 0.45, 0.9, 0.9], 0.0)),
+        Segment(1, 2.0, 3.5, chars("我们去公圆", [0.9, 0.9, 0.9, 0.9, 0.2], 2.0)),
+    ]
+    panel = open_panel(qtbot, store, segs, sine(tmp_path / "r.wav", 4), order="time")
+    panel.confidence_bar.spin.setValue(0.4)
+    assert [s.text for s in panel.spans] == ["添", "圆"]
+    type_fix(panel, "甜")
+    key(qtbot, panel, KEYS["next"])
+    panel.confidence_bar.spin.setValue(0.5)
+    assert [s.text for s in panel.spans] == ["添天", "圆"]
+    key(qtbot, panel, KEYS["previous"])
+    assert panel.current_span().text == "添天" and panel.fix_edit.text() == "甜天"
+    key(qtbot, panel, KEYS["accept"])
+    assert edits(store, panel.session.tid) == [EditOp(0, 1, 3, "甜天", "fix")]
+    assert panel.settle_typing() and asked == []
+
+
+def test_opening_a_transcript_deleted_elsewhere_says_so_in_the_ui_language(
+    qtbot, store, each_language
+):
+    """Old: the status line read 'transcript 9999 is not in the store', in English and in
+    quotes, also in the Chinese UI."""
+    panel = ReviewPanel(store, FakePlayer())
+    qtbot.addWidget(panel)
+    panel.open(9999)
+    error = StoreError("store.no_transcript", path=store.path, id=9999)
+    assert panel.status.text() == error_text(error)
+    assert "not in the store" not in panel.status.text()
+
+
+def test_play_is_greyed_out_without_a_recording_and_says_why(qtbot, store, each_language):
+    """Old: Play (Ctrl+L) was enabled for a transcript stored without its recording, and a
+    click did nothing at all."""
+    panel = ReviewPanel(store, FakePlayer())
+    qtbot.addWidget(panel)
+    panel.retranslate()
+    panel.open(store.add_transcript(segments(), audio=None))
+    assert not panel._buttons["play"].isEnabled()
+    assert not panel.actions_by_name["play"].isEnabled()
+    assert panel._buttons["play"].toolTip() != tr("review.open_first")
+    assert panel._buttons["play"].toolTip() == tr("review.no_recording")
+    assert panel._buttons["next"].isEnabled() and panel._buttons["accept"].isEnabled()
+    panel.open(store.add_transcript(segments(), audio=sine(store.path.parent / "a.wav", 4)))
+    assert panel._buttons["play"].isEnabled()
+    assert panel._buttons["play"].toolTip() == f"{tr('action.play_span')} ({KEYS['play']})"
+
+
+def test_closing_a_deleted_transcript_clears_its_waveform(qtbot, panel: ReviewPanel):
+    """Old: after the open transcript was deleted from the Library, the page was empty but
+    the waveform still shaded the deleted recording's span."""
+    panel.player.loaded.emit(0.0, np.zeros(12_000, np.float32))
+    assert panel.waveform.region.isVisible() and len(panel.waveform.curve.getData()[0])
+    panel.close_transcript()
+    assert not panel.waveform.region.isVisible() and not panel.waveform.cursor.isVisible()
+    x, _ = panel.waveform.curve.getData()
+    assert x is None or len(x) == 0
+
+
+def test_check_again_across_two_paragraphs_says_what_is_in_hand(
+    qtbot, store, tmp_path, each_language
+):
+    """Old: 玩了 + 在公 selected over two paragraphs, Check again put 玩了 in hand and said
+    nothing of 在公. Now the status line says only 玩了 is in hand and how to check the rest."""
+    panel = open_panel(qtbot, store, two_terms(), sine(tmp_path / "r.wav", 4))
+    view = panel.view
+    cursor = QTextCursor(view.document())
+    cursor.setPosition(view._starts[3])
+    view.setTextCursor(cursor)
+    view.setFocus()
+    for _ in range(4):  # 玩了 and, past the paragraph's end, 在公
+        qtbot.keyClick(view, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    assert view.picked is not None and view.picked[1] > 5
+    panel.check_again()
+    assert panel.current_span().text == "玩了" and "玩了" in panel.status.text()
+    want = tr("review.check_again_clipped", text="玩了", keys=KEYS["check_again"])
+    assert panel.status.text() == want
+    assert "Ctrl+Shift+R" in want
+
+
+def long_doubt(copies: int) -> list[Segment]:
+    """`copies` segments of one sentence whose 22 middle characters are doubtful, each with
+    two 5-character alternatives: nine choices of 26 characters."""
+    text = "我们今天在人工智能研究院讨论了深度学习模型的量化部署和推理加速方案以及后续工作安排"
+    alternatives = (Alternative("院长研究员", 0.3), Alternative("量子计算机", 0.2))
+    segs = []
+    for k in range(copies):
+        cs = tuple(
+            Char(t, 5.0 * k + 0.1 * i, 5.0 * k + 0.1 * i + 0.08, 0.2, alternatives)
+            if 5 <= i < 27
+            else Char(t, 5.0 * k + 0.1 * i, 5.0 * k + 0.1 * i + 0.08, 0.9)
+            for i, t in enumerate(text)
+        )
+        segs.append(Segment(k, 5.0 * k, 5.0 * k + 0.1 * len(text), cs))
+    return segs
+
+
+@pytest.mark.parametrize("offer", [False, True], ids=["alone", "with_fix_all"])
+def test_every_choice_of_a_long_span_is_readable_on_a_small_screen(
+    qtbot, store, tmp_path, each_language, offer
+):
+    """Old: at 1024×640 a 22-character doubtful span showed Alt+1…6 and part of Alt+7; Alt+8
+    and Alt+9 picked text nobody could see, and beside the fix-all offer only part of Alt+1
+    showed, a fourth line half drawn. Now each choice shows what it changes (its tooltip
+    lists them whole), all nine within the line's height, and the offer sits by the fix box."""
+    panel = open_panel(qtbot, store, long_doubt(2 if offer else 1), sine(tmp_path / "r.wav", 9))
+    panel.retranslate()
+    panel.resize(1024, 640)
+    if offer:
+        type_fix(panel, "人工智能研究院讨论了深度学习模型的量化部署与")
+        key(qtbot, panel, "Return")
+        assert panel.fix_all_button.isVisible()
+    QApplication.processEvents()  # the layout's pending update
+    label = panel.alternatives_label
+    assert len(panel.choices) == 9 and "Alt+9" in label.text()
+    assert label.heightForWidth(label.width()) <= label.height()  # nothing cut off
+    assert panel.minimumSizeHint().width() <= 1000
+    tip = label.toolTip().splitlines()
+    assert tip == [f"Alt+{i}: {c}" for i, c in enumerate(panel.choices, start=1)]
+    assert "人工院长研究员能研…" in label.text()  # 智 → 院长研究员, with two characters either side

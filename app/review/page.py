@@ -96,7 +96,9 @@ _KEY_HINTS = {"fix": "Enter"}
 # row of every span's decision, with the keys, they widened the page past a 1024 px screen.
 _OCCASIONAL = ("history", "export", "copy", "make_dataset")
 _MIN_TEXT_LINES = 4  # transcript lines kept in view however small the window
-_SPAN_LINES = 3  # lines the span and its choices take at most (nine choices of 20 characters)
+_SPAN_LINES = 3  # lines the span and its choices take at most (nine choices, `_around`)
+# Characters shown either side of what a choice changes in a long span ("…" beyond them).
+_CHOICE_CONTEXT = 2
 _RECOLOR_DELAY_MS = 150  # keys handled by the fix box rather than an action
 # How much of a term the offer to fix all its occurrences shows, and the message after it: as
 # wide as this many CJK characters, its middle left out ("…"). Whole, a 60-character term made
@@ -117,6 +119,7 @@ class _Offer:
     new: str
     index: int
     undo_to: int | None = None
+    fixed: tuple[int, int, int] | None = None  # the stretch just fixed, never offered
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,25 @@ def _elided(text: str, metrics: QFontMetrics, chars: int = _TERM_CHARS) -> str:
     as `chars` CJK characters or less, else cut to that width in the middle (一二三…八九十)."""
     width = metrics.horizontalAdvance("字" * chars)
     return metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, width)
+
+
+def _around(choice: str, text: str, context: int = _CHOICE_CONTEXT) -> str:
+    """`choice` (a swap in span `text`) as the alternatives line shows it: whole when short,
+    else what it changes with `context` characters either side, "…" where cut. Nine whole
+    choices of a 20-character span took nine lines: the last ones never showed, their Alt keys
+    picking text nobody could read (the line's tooltip lists them whole)."""
+    if len(choice) <= _TERM_CHARS:
+        return choice
+    same = _common(choice, text)
+    tail = _common(choice[same:][::-1], text[same:][::-1])
+    lo, hi = max(0, same - context), min(len(choice), len(choice) - tail + context)
+    return ("…" if lo else "") + choice[lo:hi] + ("…" if hi < len(choice) else "")
+
+
+def _common(a: str, b: str) -> int:
+    """How many characters `a` and `b` start with alike."""
+    pairs = enumerate(zip(a, b, strict=False))
+    return next((i for i, (x, y) in pairs if x != y), min(len(a), len(b)))
 
 
 def span_choices(
@@ -386,7 +408,10 @@ class ReviewPanel(QWidget):
         span_row = QHBoxLayout()
         span_row.addWidget(self.span_label)
         span_row.addWidget(self.alternatives_label, 1)
-        span_row.addWidget(self.fix_all_button)
+        # Beside the fix box: beside the choices, it squeezed them to a few characters.
+        fix_row = QHBoxLayout()
+        fix_row.addWidget(self.fix_edit, 1)
+        fix_row.addWidget(self.fix_all_button)
         status_row = QHBoxLayout()
         status_row.addWidget(self.progress_label)
         status_row.addWidget(self.status, 1)
@@ -397,7 +422,7 @@ class ReviewPanel(QWidget):
         layout.addWidget(self.waveform)
         layout.addWidget(self.view, 1)
         layout.addLayout(span_row)
-        layout.addWidget(self.fix_edit)
+        layout.addLayout(fix_row)
         layout.addLayout(self.buttons)
         layout.addLayout(status_row)
 
@@ -471,14 +496,21 @@ class ReviewPanel(QWidget):
             shortcut = self.actions_by_name[name].shortcut().toString() or _KEY_HINTS.get(name)
             hint = f"{text} ({shortcut})" if shortcut else text
             button.setText(text if name in _OCCASIONAL else hint)
-            button.setToolTip(hint if self.session is not None else tr("review.open_first"))
+            if self.session is None:
+                hint = tr("review.open_first")
+            elif name == "play" and self._audio_path() is None:
+                hint = tr("review.no_recording")  # greyed out: nothing to play
+            button.setToolTip(hint)
 
     def _update_enabled(self) -> None:
         """The actions on a transcript are greyed out while none is open (a click did nothing
-        at all), their tooltips saying why; Make training set… also while a build runs."""
+        at all), their tooltips saying why; Make training set… also while a build runs, Play
+        for a transcript stored without its recording."""
         is_open = self.session is not None
+        no_sound = self._audio_path() is None
         for name, act in self.actions_by_name.items():
-            act.setEnabled(is_open and not (name == "make_dataset" and self._building))
+            busy = (name == "make_dataset" and self._building) or (name == "play" and no_sound)
+            act.setEnabled(is_open and not busy)
         self.view.check_again_action.setEnabled(is_open)
         self._label_buttons()
 
@@ -509,7 +541,8 @@ class ReviewPanel(QWidget):
         try:
             session = EditSession(self.store, tid)
         except (StoreError, KeyError) as e:
-            self._status.say(lambda error=e: error_text(error))  # (e is unbound after except)
+            error = self._store_error(e, tid)
+            self._status.say(lambda: error_text(error))
             return
         self._show_session(session)
         self._focus_fix_box()
@@ -537,6 +570,8 @@ class ReviewPanel(QWidget):
         # Typing over the closed transcript was asked about (settle_typing), or it was deleted.
         self._drafts.clear()
         self._box, self._again = None, None
+        self._heard = None
+        self.waveform.clear()  # the closed transcript's audio (the new one's is drawn below)
         self.index = 0
         self.status.setText("")
         self._refresh(full=True)
@@ -743,7 +778,8 @@ class ReviewPanel(QWidget):
     def check_again(self) -> None:
         """Put the characters selected in the text (or the one last clicked) in hand, checked
         or not: fix, accept and the alternatives then decide on them again (a later decision
-        supersedes an earlier one over the same audio). Within the paragraph of the first."""
+        supersedes an earlier one over the same audio). Within the paragraph of the first (the
+        status line says so when the selection goes on past it)."""
         picked = self.view.picked
         if self.session is None or picked is None:
             self._status.say(lambda: tr("review.check_again_how", keys=KEYS["check_again"]))
@@ -751,10 +787,15 @@ class ReviewPanel(QWidget):
         first, stop = picked
         segment = bisect_right(self._offsets, first) - 1
         offset = self._offsets[segment]
-        stop = min(stop, offset + len(self.session.segments[segment].chars))
-        self._again = self._stretch(segment, first - offset, stop - offset)
+        end = offset + len(self.session.segments[segment].chars)
+        self._again = self._stretch(segment, first - offset, min(stop, end) - offset)
         self._show_span()
         self._focus_fix_box()
+        if stop > end:  # the rest of the selection is not in hand: say so, and how
+            chars = self._span_chars(self._again)
+            text = marked([c.text for c in chars], chars)
+            keys = KEYS["check_again"]
+            self._status.say(lambda: tr("review.check_again_clipped", text=text, keys=keys))
         self._autoplay()
 
     def _place(self) -> tuple[int, int] | None:
@@ -827,13 +868,29 @@ class ReviewPanel(QWidget):
         self.choices = span_choices(self._stored_chars(span), to=self.script)
         self._show_alternatives()
         if key != self._box or typed is None:  # another span, or nothing typed over this one
-            draft = self._drafts.pop(key, None) if key != self._box else None
-            self.fix_edit.setText(draft.typed if draft is not None else text)
+            draft = self._take_draft(span, chars) if key != self._box else None
+            self.fix_edit.setText(draft if draft is not None else text)
             self.fix_edit.selectAll()
         self._box, self._box_span, self._filled = key, span, text
         self._select_span()
         self._play(span.start, span.end, sound=False)
         self._shown_at = time.monotonic()
+
+    def _take_draft(self, span: DoubtfulSpan, chars: Sequence[Char]) -> str | None:
+        """The fix typed over a stretch inside `span` (shown as `chars`), taken out of the
+        drafts: the characters of `span` around it as shown. A new threshold grows or merges
+        spans, and the typing must stay in the box, not the old text Ctrl+Enter would accept."""
+        for draft_key, draft in self._drafts.items():
+            inner = self._locate(draft.span)  # (drafts are of the open transcript)
+            if inner is None or inner.segment != span.segment:
+                continue
+            if span.first <= inner.first and inner.stop <= span.stop:
+                del self._drafts[draft_key]
+                k, j = inner.first - span.first, inner.stop - span.first
+                before = "".join(c.text + c.after for c in chars[:k])
+                after = chars[j - 1].after + marked([c.text for c in chars[j:]], chars[j:])
+                return before + draft.typed + (after if j < len(chars) else "")
+        return None
 
     def _show_time_left(self) -> None:
         """The spans left and the time to hear and decide them: it follows the speed and
@@ -849,17 +906,22 @@ class ReviewPanel(QWidget):
         )
 
     def _show_alternatives(self) -> None:
-        """The current span's choices. None, and the loaded model makes none (Whisper): the
-        line is greyed and says why; a transcript an earlier model made keeps its choices."""
-        items = "  ".join(
-            f"Alt+{i}: {script.convert_text(c, self.script)}"
-            for i, c in enumerate(self.choices, start=1)
-        )
+        """The current span's choices, each cut to what it changes when long (the tooltip
+        lists them whole). None, and the loaded model makes none (Whisper): the line is greyed
+        and says why; a transcript an earlier model made keeps its choices."""
+        span = self.current_span()
+        chars = self._span_chars(span) if span is not None else ()
+        text = marked([c.text for c in chars], chars)
+        shown = [script.convert_text(c, self.script) for c in self.choices]
+        cut = [_around(c, text) for c in shown]
+        items = "  ".join(f"Alt+{i}: {c}" for i, c in enumerate(cut, start=1))
         self.alternatives_label.setText(
             tr("review.alternatives", items=items) if items else tr("review.no_alternatives")
         )
         why = self._no_alternatives_why if not items else ""
         self.alternatives_label.setEnabled(not why)
+        if cut != shown:  # the choices cut, whole
+            why = "\n".join(f"Alt+{i}: {c}" for i, c in enumerate(shown, start=1))
         self.alternatives_label.setToolTip(literal(why))
 
     def set_capabilities(self, caps: Any) -> None:
@@ -992,10 +1054,16 @@ class ReviewPanel(QWidget):
                 fresh = EditSession(self.store, session.tid)
             except (StoreError, KeyError) as e:
                 error = e
-        if isinstance(error, KeyError):
-            error = StoreError("store.no_transcript", path=self.store.path, id=session.tid)
+        error = self._store_error(error, session.tid)
         self._show_session(fresh)
         self._status.say(lambda: error_text(error))
+
+    def _store_error(self, error: StoreError | KeyError, tid: int) -> StoreError:
+        """`error` as the UI words it: a transcript deleted elsewhere (KeyError, whose text is
+        the engine's English) says so in the UI language and where to choose another."""
+        if isinstance(error, KeyError):
+            return StoreError("store.no_transcript", path=self.store.path, id=tid)
+        return error
 
     def accept_span(self) -> None:
         """The span's text is right as it is (Ctrl+Enter). A fix typed over it in the box is
@@ -1070,11 +1138,23 @@ class ReviewPanel(QWidget):
             return
         new = review.inner_text(op.text)
         fixed = (op.segment, op.first, op.first + len(split_marks(new)[0]))
-        checked = review.checked_chars(self.session.original, self.session.ops[: self.session.head])
-        found = review.find_occurrences(self.session.segments, old, skip=fixed, checked=checked)
-        ops = tuple(review.replace_ops(found, new))
-        self._fix_all = _Offer(ops, old, new, self.undo_stack.index()) if ops else None
+        ops = self._occurrence_ops(old, new, fixed)
+        self._fix_all = _Offer(ops, old, new, self.undo_stack.index(), fixed=fixed) if ops else None
         self._show_fix_all()
+
+    def _occurrence_ops(
+        self, old: str, new: str, fixed: tuple[int, int, int]
+    ) -> tuple[EditOp, ...]:
+        """The replace edits of `old` by `new` outside `fixed`, leaving out checked stretches
+        and those with a fix typed over them and not entered: replaced, the typing was lost
+        unasked and the place stored as text nobody checked."""
+        checked = review.checked_chars(self.session.original, self.session.ops[: self.session.head])
+        for draft in self._pending():
+            span = self._locate(draft.span)
+            if span is not None:
+                checked[span.segment][span.first : span.stop] = [True] * (span.stop - span.first)
+        found = review.find_occurrences(self.session.segments, old, skip=fixed, checked=checked)
+        return tuple(review.replace_ops(found, new))
 
     def _show_fix_all(self) -> None:
         offer = self._fix_all
@@ -1108,7 +1188,12 @@ class ReviewPanel(QWidget):
         offer = self._fix_all
         if offer is None or offer.undo_to is not None or self.session is None:
             return
+        # Typed over one of the places since it was offered: that place is left out.
+        offer = replace(offer, ops=self._occurrence_ops(offer.old, offer.new, offer.fixed))
         self._fix_all = None
+        if not offer.ops:
+            self._show_fix_all()
+            return
         before, count = self.undo_stack.index(), len(offer.ops)
         texts = [
             partial(tr, "undo.replace", old=offer.old, text=offer.new, n=n, count=count)

@@ -62,6 +62,19 @@ REVIEW_STRINGS: dict[str, tuple[str, str]] = {
         "Select characters in the text (or click one), then press {keys} to check them again.",
         "请先在文本中选中文字（或点击一个字），再按 {keys} 重新校对。",
     ),
+    # Check again over a selection running into the next paragraph: only its first part
+    "review.check_again_clipped": (
+        "Only “{text}” is in hand: Check again takes one paragraph at a time. To check the "
+        "rest, select it in the next paragraph and press {keys}.",
+        "只有“{text}”在校对中：重新校对一次只取一个段落。要校对其余文字，"
+        "请在下一段中选中它们，再按 {keys}。",
+    ),
+    # the Play button's tooltip, greyed out: the transcript was stored without its recording
+    "review.no_recording": (
+        "No recording is stored with this transcript, so there is nothing to play: review it "
+        "by reading, or transcribe its audio file again to hear it.",
+        "这篇转写没有保存录音，无法播放：可以只看文字校对，或重新转写它的音频文件以便试听。",
+    ),
     "review.no_alternatives": ("No alternatives", "没有候选"),
     "review.fix_placeholder": (
         "Type the right text and press Enter (unchanged: accept)",

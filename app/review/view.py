@@ -146,6 +146,12 @@ class SpanWaveform(QWidget):
         self.curve.setData(np.repeat(x, 2), np.ravel(np.column_stack([peaks, -peaks])))
         self.plot.setXRange(start, start + len(samples) / rate, padding=0)
 
+    def clear(self) -> None:
+        """Nothing drawn: no transcript open, or one without a recording."""
+        self.curve.setData([], [])
+        self.region.hide()
+        self.cursor.hide()
+
     def set_span(self, start: float, end: float) -> None:
         self.region.setRegion((start, end))
         self.region.show()
