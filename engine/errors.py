@@ -322,6 +322,10 @@ MESSAGES: dict[str, str] = {
         "({duration:.2f} s); choose a span inside the file"
     ),
     # -- playing audio (the app's review player)
+    "player.read_failed": (
+        "{path}: this stretch could not be read ({detail}); play another span, or convert the "
+        "file to WAV or FLAC and open it again"
+    ),
     "audio.no_portaudio": (
         "the PortAudio library, which plays sound, is not installed; install the libportaudio2 "
         "package (make system-deps), then try again"

@@ -593,3 +593,33 @@ def test_every_choice_of_a_long_span_is_readable_on_a_small_screen(
     tip = label.toolTip().splitlines()
     assert tip == [f"Alt+{i}: {c}" for i, c in enumerate(panel.choices, start=1)]
     assert "人工院长研究员能研…" in label.text()  # 智 → 院长研究员, with two characters either side
+
+
+def test_a_read_failing_unexpectedly_leaves_playback_working(qtbot, monkeypatch):
+    """The player's one reading thread caught OSError and ValueError only: a decoder's own
+    error (PyAV's BugError is a RuntimeError) ended the thread with its slot still taken, so
+    every later play and preview waited for good, silently. Now that read fails, says so, and
+    the next is read."""
+    import numpy as np
+
+    import engine.audio
+    from app.review.player import SoundDevicePlayer
+
+    calls = []
+
+    def read(path, start, end):
+        calls.append(start)
+        if len(calls) == 1:
+            raise RuntimeError("decoder bug")
+        return np.zeros(round((end - start) * 16_000), np.float32)
+
+    monkeypatch.setattr(engine.audio, "read_span", read)
+    player = SoundDevicePlayer()
+    failed, loaded = [], []
+    player.failed.connect(failed.append)
+    player.loaded.connect(lambda start, samples: loaded.append(start))
+    player.play("talk.mp3", 1.0, 2.0)
+    qtbot.waitUntil(lambda: bool(failed), timeout=5000)
+    assert "talk.mp3" in failed[0] and "decoder bug" in failed[0]
+    player.preview("talk.mp3", 3.0, 4.0)
+    qtbot.waitUntil(lambda: loaded == [3.0], timeout=5000)

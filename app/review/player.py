@@ -12,6 +12,7 @@ library, and where that is missing (libportaudio2 not installed) playing says so
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -23,6 +24,8 @@ from engine.errors import TingxieError
 from ..errors import error_text
 from ..i18n import tr
 from . import strings  # noqa: F401  (registers the strings used below)
+
+log = logging.getLogger("tingxie.review")
 
 __all__ = ["SoundDevicePlayer", "time_stretch"]
 
@@ -129,6 +132,9 @@ class SoundDevicePlayer(QObject):
                 self._ready.emit(ticket, read_span(path, start, end))
             except (OSError, ValueError) as e:  # AudioError is a ValueError
                 self._error.emit(ticket, e)
+            except Exception as e:  # a decoder's own (PyAV's BugError...): this read fails alone
+                log.exception("reading %s [%.2f, %.2f] failed", path, start, end)
+                self._error.emit(ticket, TingxieError("player.read_failed", path=path, detail=e))
 
     def _current(self, ticket: tuple) -> bool:
         if ticket[0] == "preview":
