@@ -323,7 +323,7 @@ ZH: dict[str, str] = {
         "{path}：片段 {start:.2f}–{end:.2f} 秒从音频结尾（{duration:.2f} 秒）之后开始；"
         "请选择文件内的片段"
     ),
-    "player.read_failed": (
+    "audio.span_unreadable": (
         "{path}：这一段无法读取（{detail}）；请播放其他片段，或把文件转换为 WAV 或 FLAC 后重新打开"
     ),
     "audio.no_portaudio": (

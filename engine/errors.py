@@ -322,7 +322,7 @@ MESSAGES: dict[str, str] = {
         "({duration:.2f} s); choose a span inside the file"
     ),
     # -- playing audio (the app's review player)
-    "player.read_failed": (
+    "audio.span_unreadable": (
         "{path}: this stretch could not be read ({detail}); play another span, or convert the "
         "file to WAV or FLAC and open it again"
     ),

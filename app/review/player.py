@@ -134,7 +134,7 @@ class SoundDevicePlayer(QObject):
                 self._error.emit(ticket, e)
             except Exception as e:  # a decoder's own (PyAV's BugError...): this read fails alone
                 log.exception("reading %s [%.2f, %.2f] failed", path, start, end)
-                self._error.emit(ticket, TingxieError("player.read_failed", path=path, detail=e))
+                self._error.emit(ticket, TingxieError("audio.span_unreadable", path=path, detail=e))
 
     def _current(self, ticket: tuple) -> bool:
         if ticket[0] == "preview":
