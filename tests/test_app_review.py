@@ -1068,3 +1068,76 @@ def test_check_again_is_in_the_text_menu_and_says_how(qtbot, panel: ReviewPanel)
     act.trigger()
     key(qtbot, panel, KEYS["undo"])  # the undone decision's span is in hand again
     assert panel.current_span().text == "气" and panel.fix_edit.text() == "气"
+
+
+def test_typing_discarded_on_closing_is_not_asked_about_again(
+    qtbot, panel: ReviewPanel, store, audio, monkeypatch
+):
+    """Typing left on a span of a transcript closed with Discard was kept, and asked about
+    (Apply wrote it) on the next transcript of the same recording."""
+    from PySide6.QtWidgets import QMessageBox
+
+    _type(panel, "今天")
+    key(qtbot, panel, KEYS["next"])
+    asked = _answer(monkeypatch, QMessageBox.StandardButton.Discard)
+    again = store.add_transcript(segments(), audio=audio)
+    panel.open(again)
+    panel.open(store.add_transcript(segments(), audio=audio))
+    assert len(asked) == 1 and store.chain(again)[0] == []
+
+
+def test_undoing_a_check_again_of_a_doubtful_span_numbers_it_again(qtbot, panel: ReviewPanel):
+    """A doubtful span checked again, decided, then undone is one of the doubtful spans again
+    (numbered, as before), not a stretch checked again."""
+    shown = panel.span_label.text()
+    view = panel.view
+    (act,) = [a for a in view.context_menu(view.char_point(1)).actions()
+              if a.objectName() == "check_again"]  # fmt: skip
+    act.trigger()
+    assert panel.span_label.text() != shown  # in hand as checked again
+    key(qtbot, panel, KEYS["accept"])
+    key(qtbot, panel, KEYS["undo"])
+    assert panel.current_span().text == "添" and panel.span_label.text() == shown
+
+
+def test_the_latest_request_wins_and_a_play_goes_first(qtbot, monkeypatch):
+    """Stop drops a play not yet read; a play waiting beside a preview is read first, so the
+    span asked to be heard is not kept waiting behind a waveform."""
+    import threading
+
+    import numpy as np
+    import sounddevice as sd
+
+    import engine.audio
+    from app.review.player import SoundDevicePlayer
+
+    reads, gate = [], [threading.Event()]
+
+    def slow_read(path, start, end):
+        reads.append(start)
+        gate[0].wait(5)
+        return np.zeros(round((end - start) * 16_000), np.float32)
+
+    monkeypatch.setattr(engine.audio, "read_span", slow_read)
+    monkeypatch.setattr(sd, "play", lambda data, samplerate: None)
+    monkeypatch.setattr(sd, "stop", lambda: None)
+    player = SoundDevicePlayer()
+    loaded = []
+    player.loaded.connect(lambda start, samples: loaded.append(start))
+    player.play("talk.mp3", 1.0, 1.5)
+    qtbot.waitUntil(lambda: reads == [1.0], timeout=5000)
+    player.play("talk.mp3", 2.0, 2.5)
+    player.stop()
+    gate[0].set()
+    qtbot.wait(200)
+    assert reads == [1.0] and loaded == []
+
+    gate[0] = threading.Event()
+    player.preview("talk.mp3", 3.0, 3.5)
+    qtbot.waitUntil(lambda: reads[-1] == 3.0, timeout=5000)
+    player.play("talk.mp3", 5.0, 5.5)
+    player.preview("talk.mp3", 4.0, 4.5)
+    gate[0].set()
+    qtbot.waitUntil(lambda: len(loaded) == 2, timeout=5000)
+    player.stop()
+    assert reads == [1.0, 3.0, 5.0, 4.0] and loaded == [5.0, 4.0]

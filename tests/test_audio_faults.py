@@ -196,6 +196,23 @@ def test_an_mp3_whose_length_is_guessed_is_not_called_truncated(tmp_path, caplog
     assert probe(write_soundfile(tmp_path / "xing.mp3", chirp(2.0, 16_000), 16_000)).exact
 
 
+def test_an_mp3_length_is_exact_only_where_its_xing_header_counts_the_whole_file(tmp_path):
+    """Two MP3s with Xing headers joined with `cat` (the header counts only the first), or a
+    Xing header that holds no frame count: FFmpeg's length is a guess there, not exact."""
+    one = write_pyav(tmp_path / "a.mp3", chirp(2.0, 16_000), 16_000, "libmp3lame")
+    two = write_pyav(tmp_path / "b.mp3", tone(440.0, 3.0, 16_000), 16_000, "libmp3lame")
+    assert probe(one).exact and probe(two).exact
+    joined = tmp_path / "joined.mp3"
+    joined.write_bytes(one.read_bytes() + two.read_bytes())
+    assert not probe(joined).exact
+    data = bytearray(one.read_bytes())
+    at = max(data.find(b"Xing"), data.find(b"Info"))
+    data[at + 4 : at + 8] = bytes(4)  # no flags: no frame count
+    uncounted = tmp_path / "uncounted.mp3"
+    uncounted.write_bytes(bytes(data))
+    assert not probe(uncounted).exact
+
+
 # --- 5. a browser recording: no length in its header ----------------------------------------------
 
 

@@ -277,3 +277,50 @@ def test_the_app_passes_its_review_threshold(tmp_path, monkeypatch):
     monkeypatch.setattr(corrections, "build_dataset", lambda *a, **k: seen.append(k["options"]))
     _build_dataset(DatasetRequest(None, (1,), "set", str(tmp_path), threshold=0.8))
     assert seen == [CorrectionOptions(threshold=0.8)]
+
+
+def test_audio_two_transcripts_hold_whole_goes_in_once(tmp_path):
+    """Each transcript's whole segment stood beside the other's where they cut the recording
+    differently, so 1.2-2.0 s went in twice with two texts. The newer whole segment wins."""
+    rec = _tone(tmp_path / "rec.wav", 4)
+    with Store(tmp_path / "t.db") as store:
+        t1 = store.add_transcript([_segment(0, "今天天气好", [0.9] * 5, 0.0, 0.4)], audio=rec)
+        store.add_edit(t1, EditOp(0, 0, 2, "今天", "accept"))  # 0.0-0.8 s
+        t2 = store.add_transcript([_segment(0, "天气好我们", [0.9] * 5, 1.2, 0.4)], audio=rec)
+        store.add_edit(t2, EditOp(0, 3, 5, "我们", "accept"))  # 2.4-3.2 s
+        clips = collect_clips(store, [t1, t2])
+    assert [(c.transcript, c.text) for c in clips] == [(t1, "今天"), (t2, "天气好我们")]
+
+
+def test_one_recording_is_known_by_its_checksum_not_its_path(tmp_path):
+    """Two files with no checksum stored are two recordings, so both checks of 0.0-1.0 s go
+    in; a copy of one recording elsewhere (same checksum) is the same, so the newer wins."""
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    segs = [_segment(0, "今天天气好", [0.9, 0.9, 0.3, 0.9, 0.9], 0.0, 0.2)]
+    with Store(tmp_path / "t.db") as store:
+        t1 = store.add_transcript(segs, audio=a)  # not there yet: no checksum
+        t2 = store.add_transcript(segs, audio=b)
+        _tone(a, 2), _tone(b, 2)
+        for tid in (t1, t2):
+            store.add_edit(tid, EditOp(0, 2, 3, "甜", "fix"))
+        assert [c.transcript for c in collect_clips(store, [t1, t2])] == [t1, t2]
+    copy = tmp_path / "moved" / "a.wav"
+    copy.parent.mkdir()
+    copy.write_bytes(a.read_bytes())
+    with Store(tmp_path / "u.db") as store:
+        t1 = store.add_transcript(segs, audio=a)
+        t2 = store.add_transcript(segs, audio=copy)
+        for tid in (t1, t2):
+            store.add_edit(tid, EditOp(0, 2, 3, "甜", "fix"))
+        assert [c.transcript for c in collect_clips(store, [t1, t2])] == [t2]
+
+
+def test_a_picked_alternative_counts_as_a_correction(tmp_path):
+    rec = _tone(tmp_path / "rec.wav", 2)
+    with Store(tmp_path / "t.db") as store:
+        tid = store.add_transcript(
+            [_segment(0, "今天天气好", [0.9, 0.9, 0.3, 0.9, 0.9], 0.0, 0.2)], audio=rec
+        )
+        store.add_edit(tid, EditOp(0, 2, 3, "甜", "alternative"))
+        s = build_dataset(store, [tid], "set", model="m")
+    assert (s.examples, s.corrections, s.accepted) == (1, 1, 0)

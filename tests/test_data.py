@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -312,6 +313,29 @@ def test_a_job_started_before_content_keys_resumes_with_its_own_split(tmp_path):
     assert (fresh.train, fresh.heldout) == new
 
 
+@pytest.mark.parametrize(
+    ("states", "expected"),
+    [
+        (["content", "name"], "name"),  # the newest checkpoint is the one resumed
+        (["name", "{"], "name"),  # its state unreadable: the one before it is resumed
+        (["neither"], "content"),  # trained on data since changed: a new job's split
+    ],
+)
+def test_the_split_follows_the_checkpoint_a_job_resumes(tmp_path, states, expected):
+    dataset = load_sources([_review_set(tmp_path / "mon", range(40))])
+    kept = TuneDataset(validate(dataset, None).kept)
+    splits = {"name": kept.split(0.2, "name"), "content": kept.split(0.2)}
+    assert _sides(*splits["name"]) != _sides(*splits["content"])
+    for step, state in enumerate(states, start=1):
+        folder = tmp_path / "job" / "checkpoints" / f"step-{step}0"
+        folder.mkdir(parents=True)
+        settings = _digests(*splits[state]) if state in splits else {"train_examples": "1 rows [0]"}
+        text = json.dumps({"settings": settings}) if state != "{" else state
+        (folder / CHECKPOINT_STATE).write_text(text, encoding="utf-8")
+    config = TuneConfig(model="m", data="d", output_dir=str(tmp_path / "job"), heldout_fraction=0.2)
+    assert resumed_split(kept, config) == expected
+
+
 @pytest.mark.parametrize("fraction", [0.001, 0.999])
 def test_the_small_set_fallback_moves_every_row_of_a_clip(tmp_path, fraction):
     """A clip listed with two transcripts (both train, "conflicting") stays on one side when
@@ -404,18 +428,51 @@ def test_a_common_voice_json_line_uses_the_path_that_exists(tmp_path):
 def test_a_job_on_several_sources_lists_the_rows_they_could_not_import(tmp_path):
     """The job's data.tsv keeps what the check left out (an audio without its .txt), so the
     job's table says 5 of 6 as the check did. (Before: 5 of 5.)"""
-    for i in range(3):
-        _clip(tmp_path / "f" / f"{i}.wav", i)
-        if i:
-            (tmp_path / "f" / f"{i}.txt").write_text("天", encoding="utf-8")
+    for i in range(6):
+        _clip(tmp_path / "fg"[i % 2] / f"{i}.wav", i)
+        if i > 1:
+            (tmp_path / "fg"[i % 2] / f"{i}.txt").write_text("天", encoding="utf-8")
     _review_set(tmp_path / "s", range(10, 13))
-    sources = [tmp_path / "f", tmp_path / "s"]
+    sources = [tmp_path / "f", tmp_path / "g", tmp_path / "s"]
     check = validate(load_sources(sources), None)
     job = validate(load_dataset(combine_sources(sources, tmp_path / "job" / "data.tsv")), None)
     assert (
-        (len(job.kept), job.total, job.left_out) == (len(check.kept), check.total, 1) == (5, 6, 1)
+        (len(job.kept), job.total, job.left_out) == (len(check.kept), check.total, 2) == (7, 9, 2)
     )
     assert [f.origin for f in job.findings] == [f.origin for f in check.findings]
+
+
+def test_a_json_lines_path_or_time_of_the_wrong_kind_is_a_problem(tmp_path):
+    """An empty audio path named the manifest's folder, and "start": true read as 1.0 s."""
+    _wav(tmp_path / "a.wav", 2.0)
+    lines = ['{"audio": "", "text": "天"}', '{"audio": "a.wav", "text": "地", "start": true}']
+    (tmp_path / "m.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ds = load_dataset(tmp_path / "m.jsonl")
+    assert ds.examples == []
+    assert [f.code for f in ds.import_problems] == [
+        "dataset.row_json_not_a_string",
+        "dataset.row_bad_time",
+    ]
+
+
+def test_a_clip_is_known_by_its_sound_small_or_rewritten(tmp_path):
+    """Copies of a short clip (under the sampled size) share a content key; a clip rewritten in
+    place with other sound of the same length gets a new one."""
+    a, b = _wav(tmp_path / "a.wav", 0.5), tmp_path / "b.wav"
+    b.write_bytes(a.read_bytes())
+    key = Example(a, "天").content_key
+    assert key is not None and Example(b, "天").content_key == key
+    write_wav(a, np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.1)
+    os.utime(a, ns=(a.stat().st_atime_ns, a.stat().st_mtime_ns + 10**9))
+    assert a.stat().st_size == b.stat().st_size and Example(a, "天").content_key != key
+
+
+def test_a_larger_held_out_fraction_only_moves_rows_out_of_training(tmp_path):
+    """Where every clip would be held out, the one kept for training is the one a slightly
+    smaller fraction trains, so raising the fraction never moves a row back into training."""
+    examples = [Example(_clip(tmp_path / f"a{i}.wav", i), "天") for i in range(6)]
+    trains = [{e.audio for e in TuneDataset(examples).split(f)[0]} for f in (0.001, 0.5, 0.999)]
+    assert trains[0] >= trains[1] >= trains[2] and len(trains[2]) == 1
 
 
 def test_split_keeps_one_example_on_each_side(tmp_path):
