@@ -449,7 +449,7 @@ def test_titles_and_times_are_shown_whole_and_the_text_takes_the_rest(qtbot, sto
     assert metrics.horizontalAdvance(titles[0]) < width(0) < metrics.horizontalAdvance(longest)
     dates = [table.item(row, 1).text() for row in range(table.rowCount())]
     assert width(1) > max(map(metrics.horizontalAdvance, dates))
-    assert width(4) > 600  # the text preview stretches over what is left
+    assert width(4) > 400  # the text preview stretches over what is left (~600 px)
 
     table.horizontalHeader().resizeSection(0, 150)  # the user's width stays on a refresh
     view.refresh()
