@@ -256,6 +256,9 @@ def test_cli_punctuates_by_default_and_not_with_no_punctuation(tmp_path, capsys,
     class _Info:
         duration = 5.0
 
+        def decoded(self, last):  # as TranscriptionInfo: the length read
+            return self
+
         def __getattr__(self, name):
             return ""
 
