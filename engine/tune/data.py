@@ -198,8 +198,8 @@ SplitBy = Literal["content", "name"]
 
 def _split_keys(examples: Sequence[Example], by: SplitBy = "content") -> list[str]:
     """Each example's split key: its `content_key` (by "content"), else, and for every row by
-    "name" (how jobs made before content keys split, `engine.tune.prepare`), its file name
-    when no other file has that name, or the name with as many of the folders above it as
+    "name" (how jobs made before content keys split, `engine.tune.jobs.resumed_split`), its
+    file name when no other file has that name, or the name with as many of the folders above it as
     tell the files apart (utt001/audio.wav, utt002/audio.wav: one folder per utterance).
 
     >>> [k.split("/")[-2:] for k in _split_keys([Example(Path(f"/d/{u}/a.wav"), "") for u in "xy"])]
