@@ -488,7 +488,9 @@ ZH: dict[str, str] = {
         "请换一个名称：那里的内容不会被替换"
     ),
     "dataset.none_chosen": "还没有选择数据；请添加训练集、文件夹或清单",
-    "dataset.source_missing": "数据 {source} 不存在；请选择清单文件（制表符或逗号分隔）或文件夹",
+    "dataset.source_missing": (
+        "数据 {source} 不存在；请选择清单文件（.tsv、.csv 或 .jsonl）或文件夹"
+    ),
     "dataset.not_a_folder": "{folder} 不是文件夹；请选择存放音频和同名 .txt 文字的文件夹",
     "dataset.not_common_voice": "{folder} 不是 Common Voice 文件夹：其中应有 {tsv} 和 clips/",
     "dataset.manifest_unreadable": "{path}：无法按 UTF-8 文本读取清单（{detail}）",
@@ -510,7 +512,8 @@ ZH: dict[str, str] = {
     ),
     "dataset.none_usable": "{source}：{total} 行中没有一行可用（{found}）；请修正有问题的行",
     "dataset.source_is_audio": (
-        "{path} 是录音，不是清单；请给出清单（路径和文字两列的 .tsv/.csv）或存放清单的文件夹"
+        "{path} 是录音，不是清单；请给出清单（含路径和文字的 .tsv、.csv 或 .jsonl）"
+        "或存放清单的文件夹"
     ),
     "dataset.no_rows_to_score": (
         "{source} 中没有可评测的行；请给出标题行下有路径和文字的清单，或存放录音及其文字的文件夹"

@@ -538,7 +538,7 @@ MESSAGES: dict[str, str] = {
     # -- tuning data: a source that cannot be used at all (engine.tune.data.DatasetError)
     "dataset.none_chosen": "no data chosen; add a training set, a folder or a manifest",
     "dataset.source_missing": (
-        "data {source} does not exist; give a manifest (.tsv/.csv) or a folder"
+        "data {source} does not exist; give a manifest (.tsv, .csv or .jsonl) or a folder"
     ),
     "dataset.not_a_folder": "{folder} is not a folder; choose the folder holding audio + .txt",
     "dataset.not_common_voice": (
@@ -568,8 +568,8 @@ MESSAGES: dict[str, str] = {
     ),
     # -- evaluation data (engine.tune.evaluate.read_examples)
     "dataset.source_is_audio": (
-        "{path} is a recording, not a manifest; give a manifest (.tsv/.csv of path and text) "
-        "or a folder holding one"
+        "{path} is a recording, not a manifest; give a manifest (.tsv, .csv or .jsonl of path "
+        "and text) or a folder holding one"
     ),
     "dataset.no_rows_to_score": (
         "{source} holds no rows to score; give a manifest with rows of path and text under its "

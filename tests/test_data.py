@@ -559,7 +559,8 @@ def test_findings_and_dataset_errors_carry_a_code_to_word_them_by(messy, tmp_pat
     assert error.value.code == "dataset.source_missing"
     assert error.value.params == {"source": tmp_path / "nowhere.tsv"}
     assert str(error.value) == (
-        f"data {tmp_path / 'nowhere.tsv'} does not exist; give a manifest (.tsv/.csv) or a folder"
+        f"data {tmp_path / 'nowhere.tsv'} does not exist; "
+        "give a manifest (.tsv, .csv or .jsonl) or a folder"
     )
 
 

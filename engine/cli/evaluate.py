@@ -32,8 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--data",
         required=True,
         type=Path,
-        help="manifest .tsv/.csv (path, text), or what `tune` reads: a training set's folder "
-        "(holding manifest.tsv), a Common Voice folder, a folder of audio + .txt",
+        help="manifest .tsv/.csv (path, text) or JSON lines, or what `tune` reads: a training "
+        "set's folder (holding manifest.tsv), a Common Voice folder, a folder of audio + .txt",
     )
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.add_argument("--plot", type=Path, help="write a reliability diagram to this PNG file")
