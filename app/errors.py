@@ -370,7 +370,14 @@ ZH: dict[str, str] = {
         "{path}：其中没有可用的热词（去掉标点和空格后为空，或都含有模型写不出的字）；"
         "请每行写一个词，只用模型能写出的字"
     ),
-    "lm.hotword_weight": "{path} 第 {line} 行：{text!r} 的权重不是有限的数字",
+    "lm.hotword_space_weight": (
+        "{path} 第 {line} 行：{text!r} 以空格和数字结尾；权重应写在制表符之后，而不是空格之后："
+        "请在数字前改用制表符，或删去空格让数字成为词的一部分"
+    ),
+    "lm.hotword_weight": (
+        "{path} 第 {line} 行：{text!r} 中制表符后的权重不是有限的数字；"
+        "请在制表符后写一个数字（每字奈特），或删去制表符"
+    ),
     "lm.no_decoder": (
         "束搜索需要 flashlight-text 包（{detail}）；请用 `pip install flashlight-text` 安装，"
         "或用 --decoder greedy 解码"
@@ -390,7 +397,11 @@ ZH: dict[str, str] = {
         "热词是名称或术语，每行一个：成段的文字请作为领域文本（--domain-text）给出"
     ),
     "recording.not_a_recording": "{path}：不是听写的录音（没有 WAV 文件头），无法恢复",
-    "recording.repair_failed": "{path}：无法修复（{detail}）；请检查磁盘",
+    "recording.repair_failed": (
+        "{path}：无法修复（{detail}）；其中的音频仍保留在那里，下次启动时会再次提示恢复："
+        "请关闭正在使用它的程序并使其可写，或在音频编辑器中按原始音频"
+        "（16 kHz、单声道、16 位，跳过开头 44 字节）打开它"
+    ),
     "recording.recover_failed": "{path}：无法恢复（{detail}）",
     "recording.folder": (
         "无法创建或写入录音文件夹 {path}（{detail}）；本次没有录音：请让它成为可写、且所在磁盘"
@@ -493,6 +504,12 @@ ZH: dict[str, str] = {
     ),
     "dataset.not_a_folder": "{folder} 不是文件夹；请选择存放音频和同名 .txt 文字的文件夹",
     "dataset.not_common_voice": "{folder} 不是 Common Voice 文件夹：其中应有 {tsv} 和 clips/",
+    "dataset.manifest_missing": (
+        "清单 {path} 不存在；请检查路径，并给出清单文件（.tsv、.csv 或 .jsonl）"
+    ),
+    "dataset.manifest_is_folder": (
+        "{path} 是文件夹，不是清单；请给出其中的清单文件（.tsv、.csv 或 .jsonl）"
+    ),
     "dataset.manifest_unreadable": "{path}：无法按 UTF-8 文本读取清单（{detail}）",
     "dataset.manifest_not_a_table": (
         '{path}：无法按表格读取（{detail}）；请查找开始一段文字却没有闭合的引号（"）'

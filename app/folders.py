@@ -394,7 +394,9 @@ class WatchFoldersDialog(QDialog):
         out.addWidget(self.browse)
         self.form = QFormLayout()
         self.form.addRow(tr("watch.formats"), formats)
-        self.form.addRow(tr("watch.out"), out)
+        out_label = QLabel(tr("watch.out"))
+        out_label.setBuddy(self.out)  # a row of a layout has no buddy: the field is named so
+        self.form.addRow(out_label, out)
         self.form.addRow(tr("watch.name"), self.name)
         self.form.addRow("", QLabel(tr("watch.name_help")))
         layout = QVBoxLayout(self)

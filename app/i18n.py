@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from PySide6.QtCore import QCoreApplication, QLibraryInfo, QTranslator
+from PySide6.QtWidgets import QAbstractButton, QWidget
 
 __all__ = [
     "LANGUAGES",
@@ -21,6 +22,7 @@ __all__ = [
     "Message",
     "install_qt_translations",
     "language",
+    "retranslate_qt_buttons",
     "set_language",
     "tr",
 ]
@@ -36,6 +38,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "menu.file": ("&File", "文件(&F)"),
     "menu.model": ("&Model", "模型(&M)"),
     "menu.language": ("&Language", "语言(&L)"),
+    "menu.view": ("&View", "视图(&V)"),
     "menu.help": ("&Help", "帮助(&H)"),
     "action.about": ("&About Tingxie", "关于听写(&A)"),
     "action.record": ("Record", "录音"),
@@ -140,9 +143,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "读音相同而模型听成别的字时也是如此。",
     ),
     "lm.hotwords_tip": (
-        "A UTF-8 list of names and terms, one a line, optionally followed by a weight "
-        "(e.g. 阿莫西林 4): they are favoured where the audio allows.",
-        "UTF-8 名称和术语列表，每行一个，可在后面加权重（例如 阿莫西林 4）：在读音相符时优先选用。",
+        "A UTF-8 list of names and terms, one a line, optionally followed by a tab and a "
+        "weight (e.g. 阿莫西林, the Tab key, 4): they are favoured where the audio allows.",
+        "UTF-8 名称和术语列表，每行一个，可在后面加制表符和权重（例如：阿莫西林、Tab 键、4）："
+        "在读音相符时优先选用。",
     ),
     "lm.greedy_why": (
         "Turn on “Use the language model” first: greedy decoding uses no domain text or hotwords.",
@@ -184,6 +188,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "status.paused": ("Paused", "已暂停"),
     "status.saved": ("Recording saved to {path}", "录音已保存到 {path}"),
+    "status.stopping": (
+        "Stopped: finishing the recording {path} and its text…",
+        "已停止：正在完成录音 {path} 及其文字…",
+    ),
     "status.recording_no_model": (
         "Recording… No model is loaded: the text will follow once one is.",
         "正在录音…尚未加载模型：加载模型后才会有文字。",
@@ -218,6 +226,20 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Preferences cannot be saved to {path}: make the file and its folder writable. Changes "
         "hold until Tingxie closes.",
         "无法把偏好设置保存到 {path}：请让该文件及其文件夹可写。修改在关闭听写前仍然有效。",
+    ),
+    "settings.damaged": (
+        "The preferences file {path} was damaged (it did not read as settings): what could be "
+        "read is used, and the rest is at its default. The file as it was is kept as {copy}. "
+        "Check your model, language and other choices; the next change writes the file anew.",
+        "偏好设置文件 {path} 已损坏（无法按设置读取）：能读出的设置照常使用，其余恢复为默认值。"
+        "损坏前的文件已保存为 {copy}。请检查模型、语言等选择；下次修改会重新写入该文件。",
+    ),
+    "settings.damaged_uncopied": (
+        "The preferences file {path} was damaged (it did not read as settings): what could be "
+        "read is used, and the rest is at its default. Check your model, language and other "
+        "choices; the next change writes the file anew.",
+        "偏好设置文件 {path} 已损坏（无法按设置读取）：能读出的设置照常使用，其余恢复为默认值。"
+        "请检查模型、语言等选择；下次修改会重新写入该文件。",
     ),
     "dialog.offer_demo": (
         "{message}\n\nYou can choose a local model folder, or use the demo model shipped with "
@@ -257,6 +279,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "dialog.recovered": ("Recovered: {path}", "已恢复：{path}"),
     "dialog.choose_model": ("Choose a model", "选择模型"),
+    "dialog.model_field": ("Model (Hub id or folder)", "模型（Hub id 或文件夹）"),
     "dialog.model_hint": (
         "A Hugging Face Hub id (owner/name) or a local folder: a wav2vec2-family CTC "
         "checkpoint, or a Whisper model in CTranslate2 format (e.g. Systran/faster-whisper-small).",
@@ -502,6 +525,31 @@ def install_qt_translations(lang: Language) -> bool:
     app.installTranslator(translator)
     _qt_translator = translator
     return True
+
+
+# Buttons Qt makes inside its widgets, by object name: (context, name, description) in
+# Qt's catalogue. Qt names them once, as it builds them, and a language switch leaves them.
+_QT_BUTTONS: dict[str, tuple[str, str, str]] = {
+    "qt_dockwidget_floatbutton": (
+        "QDockWidget",
+        "Float",
+        "Undocks and re-attaches the dock widget",
+    ),
+    "qt_dockwidget_closebutton": ("QDockWidget", "Close", "Closes the dock widget"),
+    "ScrollLeftButton": ("QTabBar", "Scroll Left", ""),
+    "ScrollRightButton": ("QTabBar", "Scroll Right", ""),
+}
+
+
+def retranslate_qt_buttons(root: QWidget) -> None:
+    """Name Qt's own buttons in `root` (a dock's float and close, a tab bar's scroll arrows)
+    in the current language, as a screen reader says them: called after a language switch."""
+    for button in root.findChildren(QAbstractButton):
+        context, name, description = _QT_BUTTONS.get(button.objectName(), ("", "", ""))
+        if name:
+            button.setAccessibleName(QCoreApplication.translate(context, name))
+        if description:
+            button.setAccessibleDescription(QCoreApplication.translate(context, description))
 
 
 def language() -> Language:

@@ -12,7 +12,7 @@ from engine.shipped import resource
 if TYPE_CHECKING:
     from .window import MainWindow
 
-__all__ = ["ICON", "bring_forward", "build_window", "main"]
+__all__ = ["ICON", "bring_forward", "build_window", "main", "tell_damaged_settings"]
 
 ICON = resource("icons", "org.tingxie.Tingxie.svg")
 
@@ -113,11 +113,20 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     window.start()
     window.add_files(files)
+    tell_damaged_settings(window)
     status = qt.exec()
     busy = _still_busy(window)
     if busy:
         _leave_unfinished(status, busy)
     return status
+
+
+def tell_damaged_settings(window: MainWindow) -> None:
+    """Say once, as the app starts, that the settings file did not read (what was used, and
+    where the file as found is kept): the model or language may not be the user's."""
+    damaged = window.settings.damaged
+    if damaged is not None:
+        window.show_error("settings", damaged.message())
 
 
 def bring_forward(window: MainWindow, paths: list[str]) -> None:

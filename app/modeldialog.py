@@ -35,6 +35,9 @@ class ModelDialog(QDialog):
         self.setWindowTitle(tr("dialog.choose_model"))
         self.edit = QLineEdit(current)
         self.edit.setMinimumWidth(420)
+        # What a screen reader says of the field; the hint above it is its description.
+        self.edit.setAccessibleName(tr("dialog.model_field"))
+        self.edit.setAccessibleDescription(tr("dialog.model_hint"))
         browse = QPushButton(tr("dialog.browse"))
         browse.clicked.connect(self._browse)
         row = QHBoxLayout()

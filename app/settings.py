@@ -12,15 +12,17 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
+import time
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QByteArray, QObject, QSettings, Signal
 
 from .confidence import DEFAULT_THRESHOLD
-from .i18n import LANGUAGES
+from .i18n import LANGUAGES, tr
 
 if TYPE_CHECKING:
     from engine.watch import WatchSpec
@@ -29,6 +31,7 @@ __all__ = [
     "BACKENDS",
     "DECODER_CHOICES",
     "SPEAKER_CHOICES",
+    "DamagedFile",
     "Preferences",
     "Settings",
     "default_recordings_dir",
@@ -106,6 +109,20 @@ class Preferences:
             object.__setattr__(self, "recordings_dir", str(default_recordings_dir()))
 
 
+@dataclass(frozen=True, slots=True)
+class DamagedFile:
+    """A settings file that did not parse (NUL bytes after a power cut, a line cut off): what
+    did read is used, the rest is at its default, and the next change rewrites the file."""
+
+    path: str
+    copy: str  # the file as it was found, kept for a hand repair; "" when it could not be
+
+    def message(self) -> str:
+        if self.copy:
+            return tr("settings.damaged", path=self.path, copy=self.copy)
+        return tr("settings.damaged_uncopied", path=self.path)
+
+
 class Settings(QObject):
     """The one owner of the preferences while the app runs.
 
@@ -122,6 +139,8 @@ class Settings(QObject):
         super().__init__(parent)
         self._store = store
         self._prefs = load(store) if store is not None else Preferences()
+        # Told once by the app (app.main), and logged here; None for a file that read.
+        self.damaged = _keep_damaged(store) if store is not None else None
         # What this window last read from or wrote to the file: only the differences from it
         # are written, so another window's changes to other settings stay (one shared file).
         self._saved = self._prefs
@@ -146,11 +165,63 @@ class Settings(QObject):
         foreign-owned file): they hold until the app closes, and the user should know."""
         if self._store is None:
             return
-        save(self._store, self._prefs, _changed(self._saved, self._prefs))
-        if self._store.status() != QSettings.Status.NoError:
-            self.save_failed.emit(self._store.fileName())  # unsaved: written again next time
-        else:
+        names = _changed(self._saved, self._prefs)
+        save(self._store, self._prefs, names)
+        saved = self._store.status() == QSettings.Status.NoError
+        if self._store.status() == QSettings.Status.FormatError:
+            # A read error stays the status of the store that met it, written or not: the
+            # write took if a new reader finds it in the file, and that reader is used from
+            # then on (its status tells later writes' failures).
+            fresh = QSettings(self._store.fileName(), self._store.format())
+            found = load(fresh)
+            saved = fresh.status() == QSettings.Status.NoError and all(
+                getattr(found, name) == getattr(self._prefs, name) for name in names
+            )
+            if saved:
+                self._store = fresh
+        if saved:
             self._saved = self._prefs
+        else:
+            self.save_failed.emit(self._store.fileName())  # unsaved: written again next time
+
+    def window_layout(self) -> tuple[bytes, bytes]:
+        """The main window's geometry and dock state as last closed (QMainWindow's
+        saveGeometry / saveState); empty for none, or for a value that is no such blob."""
+        if self._store is None:
+            return b"", b""
+        geometry, state = (_blob(self._store.value(f"window/{k}")) for k in ("geometry", "state"))
+        return geometry, state
+
+    def keep_window_layout(self, geometry: bytes, state: bytes) -> None:
+        """Remember the window's geometry and dock state for the next start (at close: a
+        failure has no one left to tell, and costs only the layout)."""
+        if self._store is None:
+            return
+        self._store.setValue("window/geometry", QByteArray(geometry))
+        self._store.setValue("window/state", QByteArray(state))
+        self._store.sync()
+
+
+def _blob(raw: Any) -> bytes:
+    """A stored QByteArray as bytes; anything else (a hand edit's text) as none."""
+    return bytes(raw.data()) if isinstance(raw, QByteArray) else b""
+
+
+def _keep_damaged(store: QSettings) -> DamagedFile | None:
+    """The settings file `store` read, when it did not parse: a copy of it is kept beside it
+    (the first change rewrites it, and what did not read would be gone) and the damage logged."""
+    if store.status() != QSettings.Status.FormatError:
+        return None
+    path = store.fileName()
+    copy = f"{path}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        shutil.copyfile(path, copy)
+    except OSError as e:
+        log.warning("the settings file %s could not be copied to %s: %s", path, copy, e)
+        copy = ""
+    damaged = DamagedFile(path, copy)
+    log.warning("%s", damaged.message())
+    return damaged
 
 
 def open_settings(path: Path | None = None) -> QSettings:

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QObject, Qt, Signal
+from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QEventLoop, QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoGroup, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -52,7 +52,7 @@ from .features import capabilities, grey_out
 from .filequeue import FileQueue
 from .folders import FolderWatcher, WatchFoldersDialog, ask_folder_files
 from .fonts import cjk_font
-from .i18n import LANGUAGES, LiveText, Message, set_language, tr
+from .i18n import LANGUAGES, LiveText, Message, retranslate_qt_buttons, set_language, tr
 from .library import LibraryView
 from .modeldialog import ModelDialog
 from .plain import literal, plain
@@ -265,6 +265,7 @@ class MainWindow(QMainWindow):
         self._settings_warned = False  # the dialog is shown once; the status bar after that
         self.retranslate()
         self._update_actions()
+        self._restore_layout()
 
     @property
     def prefs(self) -> app_settings.Preferences:
@@ -506,6 +507,12 @@ class MainWindow(QMainWindow):
         # Beam search, domain text and hotwords (app.decoding): it follows the settings itself.
         self.decoding_menu = DecodingMenu(self.settings, self.handle, self)
         self.model_menu.addMenu(self.decoding_menu)
+        # The Files panel, closed with its title bar's button, comes back here (or by its key).
+        self.view_menu = bar.addMenu("")
+        files = self.files_dock.toggleViewAction()
+        files.setShortcut(QKeySequence("Ctrl+J"))  # VS Code's bottom panel; no page's key
+        self.addAction(files)  # its key wins over a text box's, as the others' (_WindowShortcuts)
+        self.view_menu.addAction(files)
         self.language_menu = bar.addMenu("")
         group = QActionGroup(self)
         self.language_actions = {}
@@ -536,6 +543,7 @@ class MainWindow(QMainWindow):
         w.final.connect(self._live_final)
         w.recording_started.connect(self._recording_started)
         w.recording_saved.connect(self._recording_saved)
+        w.recording_lost.connect(self._recording_lost)
         w.unfinished_found.connect(self._unfinished_found)
         w.recovered.connect(self._recovered)
         # Bound methods of widgets only: a lambda has no receiver thread and would run in the
@@ -597,6 +605,15 @@ class MainWindow(QMainWindow):
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
+
+    def _restore_layout(self) -> None:
+        """The size, place and docks of the last close. Qt fits a geometry to a screen that
+        has shrunk since, and keeps the default for a value that does not read."""
+        geometry, state = self.settings.window_layout()
+        if geometry and not self.restoreGeometry(QByteArray(geometry)):
+            log.warning("the window's stored size does not read; the default is used")
+        if state and not self.restoreState(QByteArray(state)):
+            log.warning("the window's stored panels do not read; the default layout is used")
 
     # ---- startup -------------------------------------------------------------------------
     def start(self) -> None:
@@ -816,6 +833,8 @@ class MainWindow(QMainWindow):
     def _model_failed(self, error: object) -> None:
         request = self._load_ended()
         self._loading = None
+        if self.tune_page is not None and request is not None:
+            self.tune_page.model_not_loaded(request.source)  # its "switching to…" is over
         self.model_progress.hide()
         self._show_model_status()  # the model still in use, if any
         if request is not None and self._requests:
@@ -913,8 +932,15 @@ class MainWindow(QMainWindow):
         self._stopping = True
         self.handle.stop_recording.emit()
         self.waveform.meter.setValue(0)
-        self._say("status.saved", path=self.documents[LIVE].audio)
+        # "saved" once the worker reports it (_recording_saved), not before
+        self._say("status.stopping", path=self.documents[LIVE].audio)
         self._update_actions()
+
+    def _recording_lost(self, path: str) -> None:
+        """The recording ended by itself (its device lost, the disk full): the handle stopped
+        it and its error says why; this window stops as on Stop, not "Recording…" on."""
+        if path == self.documents[LIVE].audio:
+            self.stop_recording()
 
     @property
     def _capturing(self) -> bool:
@@ -1519,6 +1545,7 @@ class MainWindow(QMainWindow):
         self._update_actions()  # the pause text, and what is greyed out says why anew
         self.file_menu.setTitle(tr("menu.file"))
         self.model_menu.setTitle(tr("menu.model"))
+        self.view_menu.setTitle(tr("menu.view"))
         self.language_menu.setTitle(tr("menu.language"))
         self.help_menu.setTitle(tr("menu.help"))
         self.about_action.setText(tr("action.about"))
@@ -1531,7 +1558,8 @@ class MainWindow(QMainWindow):
             self.pages.setTabText(self.pages.indexOf(page), tr(key))
             if hasattr(page, "retranslate"):
                 page.retranslate()
-        self.files_dock.setWindowTitle(tr("page.files"))
+        self.files_dock.setWindowTitle(tr("page.files"))  # and its View menu item's text
+        retranslate_qt_buttons(self)  # the dock's float and close, the tabs' scroll arrows
         self.cancel_all_button.setText(tr("action.cancel_all"))
         self.live_button.setText(tr("action.show_live"))
         self.device_label.setText(tr("label.device"))
@@ -1566,6 +1594,7 @@ class MainWindow(QMainWindow):
         self.pause_action.setEnabled(self._capturing)
         self.stop_action.setEnabled(self._capturing)
         self.pause_action.setText(tr("action.resume") if self._paused else tr("action.pause"))
+        self.pause_action.setToolTip(_tooltip(self.pause_action))  # its keys, as Record's
         # The device is chosen between recordings (a recording is one file from one device).
         self.device_box.setEnabled(not self._recording)
         self.refresh_devices_button.setEnabled(not self._recording)
@@ -1635,7 +1664,11 @@ class MainWindow(QMainWindow):
         if not self._library_takes_the_rest():
             event.ignore()  # transcripts the library still cannot take, and the user stays
             return
+        if self.tune_page is not None:
+            self.tune_page.close_now()  # the close is certain: a job the user stops stops now
         self.closing.emit()
+        # Before the hide below: a hidden window's docks would be saved as closed.
+        self.settings.keep_window_layout(self.saveGeometry().data(), self.saveState().data())
         self.stop_recording()  # at once: the file is complete; its text comes back below
         # Gone from the screen before the wait below (up to 15 s while a model loads): events
         # pass once so that the window system hears of it (Wayland sends its requests then),

@@ -266,8 +266,7 @@ def _failed_part(error: Exception) -> str:
     code = getattr(error, "code", "")
     if code in ("lm.domain_unreadable", "lm.domain_empty", "lm.domain_unusable"):
         return "domain_text"
-    hotwords = ("lm.hotwords_unreadable", "lm.hotword_weight", "lm.hotword_weight_range")
-    if code in (*hotwords, "lm.hotwords_empty"):
+    if code.startswith("lm.hotword"):  # unreadable, empty, a bad weight, a term too long
         return "hotwords"
     if code in ("lm.bad_folder", "lm.other_vocabulary", "lm.bad_setting"):
         return "model_lm"
@@ -384,9 +383,11 @@ class EngineWorker(QObject):
     decoding_failed = Signal(str, object)
     # -- anything else the user must hear about: (kind, error), kind in model/microphone/file
     error = Signal(str, object)
-    # Internal: the recorder's writer thread reports a lost device (the recording's path);
-    # handled in this thread.
-    _microphone_lost = Signal(str)
+    # -- the recording at this path ended by itself (its device lost, the disk full), sent
+    # from the recorder's thread. WorkerHandle stops it in the UI thread at once (`stop_lost`:
+    # queued here it waited behind a model load, untold, while the UI said "Recording…"); its
+    # error follows there, recording_saved once this thread is free.
+    recording_lost = Signal(str)
     # Internal: capture began (the recording's audio queue) or ended (its path), in whichever
     # thread drove it; the live stream follows in this thread, in the same order.
     _capture_began = Signal(object)
@@ -426,7 +427,6 @@ class EngineWorker(QObject):
         self._step_timer.setSingleShot(True)
         self._step_timer.setInterval(0)
         self._step_timer.timeout.connect(self._step_file)
-        self._microphone_lost.connect(self._device_lost)
         self._capture_began.connect(self._begin_stream)
         self._capture_ended.connect(self._end_stream)
         self._poke.connect(self._step_file)
@@ -723,7 +723,7 @@ class EngineWorker(QObject):
                     path,
                     device=self._device,
                     on_audio=_listener(audio, _Meter(self.audio_level.emit)),
-                    on_error=lambda _error: self._microphone_lost.emit(str(path)),
+                    on_error=lambda _error: self.recording_lost.emit(str(path)),
                 )
                 recorder.start()
             except Exception as e:  # MicrophoneError, OSError: one line, nothing recorded yet
@@ -758,10 +758,11 @@ class EngineWorker(QObject):
         The live stream's rest and recording_saved follow in this thread (`_end_stream`)."""
         self._stop_capture()
 
-    def _device_lost(self, path: str) -> None:
-        """The recorder's thread reports its device gone: that recording stops (unless the
-        user stopped it already), and `recorder.stop()` raises the one-line error, which says
-        where the audio so far is kept."""
+    def stop_lost(self, path: str) -> None:
+        """The recording at `path` ended by itself (recording_lost): it stops (unless the user
+        stopped it already), and `recorder.stop()` raises the one-line error, which says where
+        the audio so far is kept. Thread-safe, like stop_recording, but never in the recorder's
+        own thread (stopping joins it)."""
         self._stop_capture(path)
 
     def _stop_capture(self, only: str | None = None) -> None:
@@ -789,6 +790,8 @@ class EngineWorker(QObject):
         whole once it stops)."""
         self._audio = audio
         self._live, self._live_transcriber = self._streamer, self._transcriber
+        if self._live is not None:  # from time 0: a failed push or finish left it mid-stream
+            self._live.reset()
         self._live_before = None
         self._apply_decoding()  # a file changed since it was chosen is read again (cached)
         self._drain_timer.start()
@@ -800,8 +803,6 @@ class EngineWorker(QObject):
         live, self._live = self._live, None
         transcriber, self._live_transcriber = self._live_transcriber, None
         transcribed = live is not None and self._stream_call(live, "finish")
-        if live is not None:
-            live.reset()
         if self._behind:  # finish() has taken the rest
             self._tell_lag(0.0)
         if transcribed:
@@ -900,7 +901,7 @@ class EngineWorker(QObject):
         except Exception as e:
             log.debug("looking for unfinished recordings in %s failed", folder, exc_info=True)
             error = TingxieError("recording.scan_failed", folder=folder, detail=e)
-            self.error.emit("microphone", error)
+            self.error.emit(*_recording_error(error, folder))
             return
         if found:
             self.unfinished_found.emit([str(p) for p in found])
@@ -909,14 +910,17 @@ class EngineWorker(QObject):
     def recover(self, paths: list) -> None:
         for path in paths:
             try:
-                self.recovered.emit(str(self.engine.recover(Path(path))))
+                recovered = self.engine.recover(Path(path))
             except Exception as e:
                 log.debug("recovering %s failed", path, exc_info=True)
-                if isinstance(e, TingxieError):  # says what happened already
-                    self.error.emit("microphone", e)
-                else:
-                    error = TingxieError("recording.recover_failed", path=path, detail=e)
-                    self.error.emit("microphone", error)
+                error = (
+                    e  # says what happened already
+                    if isinstance(e, TingxieError)
+                    else TingxieError("recording.recover_failed", path=path, detail=e)
+                )
+                self.error.emit(*_recording_error(error, str(Path(path).parent)))
+            else:
+                self.recovered.emit(str(recovered))
 
     # ---- files ---------------------------------------------------------------------------
     @Slot(int, str)
@@ -1060,9 +1064,10 @@ def _listener(audio: queue.Queue, meter: _Meter) -> Callable[[np.ndarray], None]
 
 
 def _recording_error(error: Exception, folder: str) -> tuple[str, Exception]:
-    """(kind, error) to report for a recording that failed. The recordings folder's errors
-    (it cannot be made or written, a full disk: engine code recording.*, or an OSError from
-    making it) are not the microphone's: they came as the raw errno under "Microphone
+    """(kind, error) to report for a recording that failed (to start or stop, to be found or
+    recovered at start-up). The recordings folder's errors (it cannot be made or written, a
+    full disk, a recording that cannot be repaired: engine code recording.*, or an OSError
+    from making it) are not the microphone's: they came as the raw errno under "Microphone
     problem"."""
     if isinstance(error, OSError):
         error = TingxieError("recording.folder", path=folder, detail=error.strerror or str(error))
@@ -1184,7 +1189,14 @@ class WorkerHandle(QObject):
         ):
             kind = at_once if name in _CAPTURE_SLOTS else Qt.ConnectionType.AutoConnection
             getattr(self, name).connect(getattr(worker, name), kind)
+        # Queued to this (the UI) thread, which drives capture: never the worker's, which a
+        # model load may hold for minutes, nor the recorder's own thread.
+        worker.recording_lost.connect(self._recording_lost)
         self.thread: QThread | None = None
+
+    @Slot(str)
+    def _recording_lost(self, path: str) -> None:
+        self.worker.stop_lost(path)
 
     def cancel_file(self, job_id: int) -> None:
         self.worker.cancel_file(job_id)  # thread-safe, immediate

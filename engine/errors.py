@@ -369,7 +369,11 @@ MESSAGES: dict[str, str] = {
     "recording.not_a_recording": (
         "{path}: not a Tingxie recording (no WAV header); it cannot be recovered"
     ),
-    "recording.repair_failed": "{path}: could not be repaired ({detail}); check the disk",
+    "recording.repair_failed": (
+        "{path}: could not be repaired ({detail}); its audio is kept there and it is offered "
+        "again at the next start: close any program that has it open and make it writable, or "
+        "open it in an audio editor as raw 16 kHz mono 16-bit audio after a 44-byte header"
+    ),
     "recording.recover_failed": "{path}: could not be recovered ({detail})",
     "recording.folder": (
         "recordings folder {path} cannot be made or written ({detail}); nothing was recorded: "
@@ -442,7 +446,14 @@ MESSAGES: dict[str, str] = {
         "removed, or none written in characters the model has); write one term a line in "
         "characters the model writes"
     ),
-    "lm.hotword_weight": "{path} line {line}: {text!r} has a weight that is not a finite number",
+    "lm.hotword_space_weight": (
+        "{path} line {line}: {text!r} ends in a space and a number; a weight goes after a tab, "
+        "not a space: put a tab before the number, or remove the space to keep it in the term"
+    ),
+    "lm.hotword_weight": (
+        "{path} line {line}: {text!r} has a weight after its tab that is not a finite number; "
+        "write a number (nats per character) after the tab, or remove the tab"
+    ),
     "lm.no_decoder": (
         "beam search needs the flashlight-text package ({detail}); install it with "
         "`pip install flashlight-text`, or decode with --decoder greedy"
@@ -543,6 +554,14 @@ MESSAGES: dict[str, str] = {
     "dataset.not_a_folder": "{folder} is not a folder; choose the folder holding audio + .txt",
     "dataset.not_common_voice": (
         "{folder} is not a Common Voice folder: expected {tsv} and clips/ in it"
+    ),
+    "dataset.manifest_missing": (
+        "manifest {path} does not exist; check the path, and give a manifest file (.tsv, .csv "
+        "or .jsonl)"
+    ),
+    "dataset.manifest_is_folder": (
+        "{path} is a folder, not a manifest; give the manifest file inside it (.tsv, .csv or "
+        ".jsonl)"
     ),
     "dataset.manifest_unreadable": "{path}: cannot read the manifest as UTF-8 text ({detail})",
     "dataset.manifest_not_a_table": (

@@ -673,17 +673,27 @@ def find_unfinished(folder: str | os.PathLike[str]) -> list[Path]:
 
 def recover(path: str | os.PathLike[str]) -> Path:
     """Repair an unfinished recording in place: header sizes set to the audio actually on
-    disk (a half-written last sample dropped). Returns the path, now a valid WAV."""
+    disk (a half-written last sample dropped). Returns the path, now a valid WAV.
+
+    Its header is written anew from the one format the recorder writes (16 kHz mono 16-bit
+    after 44 bytes), so one that a crash left unreadable (zeros) loses no audio; a file
+    without a WAV header nor a marker is not a recording and is left alone. A file that
+    cannot be repaired now (read-only, held open by another program, a disk error) keeps its
+    audio and its marker: offered again at the next start, when the cause may have passed."""
     path = Path(path)
+    marker = _marker(path)
     try:
         size = path.stat().st_size
         with open(path, "r+b") as fh:
             head = fh.read(_HEADER_BYTES)
-            if len(head) < _HEADER_BYTES or head[:4] != b"RIFF" or head[36:40] != b"data":
+            ours = head[:4] == b"RIFF" and head[36:40] == b"data"
+            if not ours and not marker.exists():
                 raise MicrophoneError("recording.not_a_recording", path=path)
+            if not ours:
+                log.warning("%s has no readable WAV header; writing it anew", path)
             data = _fit_header(fh, size)
     except OSError as e:
         raise MicrophoneError("recording.repair_failed", path=path, detail=e) from e
-    _marker(path).unlink(missing_ok=True)
+    marker.unlink(missing_ok=True)
     log.info("recovered %s (%.1f s)", path, data / _SAMPLE_BYTES / SAMPLE_RATE)
     return path

@@ -312,6 +312,11 @@ class FolderWatch:
         """`spec`: the transcripts this watch writes, by which a damaged state is rebuilt
         (`_recovered`; without it, the files it had finished are done again)."""
         self.folder = Path(folder)
+        if self.folder.is_file():  # FileNotFoundError all the same: callers take it as gone
+            raise FileNotFoundError(
+                f"{self.folder}: is a file, not a folder; watch the folder it is in "
+                f"({self.folder.absolute().parent}), or transcribe the file itself"
+            )
         if not self.folder.is_dir():
             raise FileNotFoundError(f"{self.folder}: no such folder; choose a folder to watch")
         self._id = str(_real(self.folder))  # the folder in the state, however it was typed

@@ -153,7 +153,7 @@ def test_chosen_files_are_shown_remembered_and_reach_files_and_live_finals(
     assert choose_text.text() == "领域文本…" and not menu.clear_actions["domain_text"].isVisible()
 
     domain = _write(tmp_path / "cardiology.txt", "张医生查看心电图\n阿莫西林每日三次\n")
-    hotwords = _write(tmp_path / "terms.txt", "阿莫西林 4\n心电图\n")
+    hotwords = _write(tmp_path / "terms.txt", "阿莫西林\t4\n心电图\n")
     pick.answers += [domain, hotwords]
     choose_text.trigger()
     menu.choose_actions["hotwords"].trigger()
@@ -219,7 +219,7 @@ def test_a_bad_hotword_file_is_told_once_naming_it_and_files_go_on_without_it(
 ):
     transcriber, streamer = _Transcriber(), _Streamer()
     window = make_window(_engine(transcriber, streamer))
-    bad = _write(tmp_path / "bad-terms.txt", "心电图\n阿莫西林 inf\n")
+    bad = _write(tmp_path / "bad-terms.txt", "心电图\n阿莫西林\tinf\n")
     pick.answers.append(bad)
     window.decoding_menu.choose_actions["hotwords"].trigger()
     qtbot.waitUntil(lambda: len(dialogs) == 1, timeout=5_000)
@@ -238,7 +238,7 @@ def test_a_bad_hotword_file_is_told_once_naming_it_and_files_go_on_without_it(
 
     window.set_language("en")
     window.decoding_menu.clear_actions["hotwords"].trigger()
-    _write(Path(bad), "心电图 nan\n")
+    _write(Path(bad), "心电图\tnan\n")
     pick.answers.append(bad)
     window.decoding_menu.choose_actions["hotwords"].trigger()  # chosen again: told again
     qtbot.waitUntil(lambda: len(dialogs) == 2, timeout=5_000)

@@ -532,7 +532,9 @@ def test_closing_with_a_job_running_asks_to_stop_it_or_let_it_finish(qtbot, tmp_
         return 0
 
     monkeypatch.setattr(QMessageBox, "exec", answer)
-    assert page.confirm_close() and cancelled == [True]  # stop: a checkpoint is kept
+    assert page.confirm_close() and cancelled == []  # stop: only once the window closes
+    page.close_now()
+    assert cancelled == [True]  # a checkpoint is kept
     assert page.confirm_close() and cancelled == [True]  # let it finish in the background
     assert not page.confirm_close()  # the user stays
     assert len(asked) == 3 and "j" in asked[0]

@@ -317,7 +317,7 @@ def test_unfinished_recordings_are_found_and_recovered(qtbot, start, tmp_path):
     handle.recover.emit([str(bogus), *found[0]])
     qtbot.waitUntil(lambda: bool(recovered and errors), timeout=10_000)
     assert recovered == [str(cut)]
-    assert errors[0][0] == "microphone" and "notes.wav" in errors[0][1]
+    assert errors[0][0] == "recordings" and "notes.wav" in errors[0][1]
     audio, rate = sf.read(cut, dtype="float32")
     assert rate == 16_000
     np.testing.assert_allclose(audio, sent, atol=1 / 16_000)

@@ -181,7 +181,7 @@ def test_a_damaged_model_lm_keeps_the_users_hotwords_and_says_what_to_do_in_the_
 def test_a_hotword_weight_beyond_the_bound_is_refused_naming_the_file_and_line(tmp_path, weight):
     """1e100 wrote other characters than spoken, 1e308 nothing at all (inf, then NaN)."""
     path = tmp_path / "hot.txt"
-    path.write_text(f"# terms\n医生 {weight}\n", encoding="utf-8")
+    path.write_text(f"# terms\n医生\t{weight}\n", encoding="utf-8")
     with pytest.raises(LmError) as e:
         read_hotwords(path, CHARS)
     assert e.value.code == "lm.hotword_weight_range"
@@ -192,7 +192,7 @@ def test_a_hotword_weight_beyond_the_bound_is_refused_naming_the_file_and_line(t
 
 def test_a_hotword_weight_at_the_bound_is_used(tmp_path):
     path = tmp_path / "hot.txt"
-    path.write_text("医生 100\n", encoding="utf-8")
+    path.write_text("医生\t100\n", encoding="utf-8")
     assert read_hotwords(path, CHARS)[0].weight == 100.0
     assert BeamOptions(hotword_weight=-100).hotword_weight == -100
 

@@ -287,7 +287,7 @@ def test_a_hotwords_file_with_no_usable_term_is_an_error_naming_it(tmp_path, tex
 
 def test_hotword_files_take_optional_weights(tmp_path):
     path = tmp_path / "terms.txt"
-    path.write_text("# 科室\n血压\n心电图\t2.5\n 急诊科 4 \n\n血压 1\n", encoding="utf-8")
+    path.write_text("# 科室\n血压\n心电图\t2.5\n 急诊科\t4 \n\n血压\t1\n", encoding="utf-8")
     assert read_hotwords(path) == (
         Hotword("血压", 1.0),
         Hotword("心电图", 2.5),

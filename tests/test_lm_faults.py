@@ -135,7 +135,7 @@ TRADITIONAL = ["<pad>", "<s>", "</s>", "<unk>", "|", *"醫生護士病人藥開�
 def test_hotwords_keep_the_traditional_characters_such_a_model_writes(tmp_path):
     """They were converted to Simplified (医生) and then refused as unwritable."""
     path = tmp_path / "terms.txt"
-    path.write_text("醫生\n處方 2\n", encoding="utf-8")
+    path.write_text("醫生\n處方\t2\n", encoding="utf-8")
     assert read_hotwords(path, TRADITIONAL[5:]) == (Hotword("醫生"), Hotword("處方", 2.0))
     assert read_hotwords(path) == (Hotword("医生"), Hotword("处方", 2.0))  # no model: Simplified
     beam = BeamDecoder.for_model(TRADITIONAL, 0, SPECIALS, "|", hotwords=path)
@@ -266,7 +266,7 @@ def test_running_text_in_a_hotwords_file_is_refused_naming_its_line(tmp_path):
     20 000 characters took 2.5 GB, one of 200 000 had the process killed."""
     path = tmp_path / "hot.txt"
     longest = "医生" * (MAX_HOTWORD_CHARS // 2)
-    path.write_text(f"{longest}\n# notes\n{'好' * 20_000} 2\n", encoding="utf-8")
+    path.write_text(f"{longest}\n# notes\n{'好' * 20_000}\t2\n", encoding="utf-8")
     with pytest.raises(LmError) as e:
         BeamDecoder.for_model(VOCAB, 0, SPECIALS, "|", hotwords=path)
     message = str(e.value)

@@ -395,11 +395,57 @@ def test_a_reused_pid_does_not_hide_a_crashed_recording(tmp_path):
         other.wait()
 
 
-def test_recover_refuses_a_file_that_is_not_a_recording(tmp_path):
+def test_recover_leaves_alone_a_file_that_is_not_a_recording(tmp_path):
+    """No WAV header and no marker: nothing says it is a recording, so nothing is rewritten."""
     path = tmp_path / "x.wav"
     path.write_bytes(b"not audio at all, just text")
     with pytest.raises(rec.MicrophoneError, match=r"x.wav: not a Tingxie recording"):
         rec.recover(path)
+    assert path.read_bytes() == b"not audio at all, just text"
+
+
+def _crashed(folder: Path, sent: np.ndarray) -> Path:
+    """A recording whose process died (its marker names a dead one), `sent` in it."""
+    path = folder / "recording-x.wav"
+    w = rec._WavAppender(path)
+    w.append(sent)
+    w.sync()
+    w._fh.close()
+    (folder / "recording-x.wav.recording").write_text(json.dumps({"pid": 2**22 + 12345}))
+    return path
+
+
+def test_a_recording_whose_header_was_lost_is_recovered_whole(tmp_path):
+    """Its header block zeroed by a crash: recover refused it as "not a Tingxie recording"
+    and kept its marker, so every start offered it back and failed again. The header is
+    rebuilt from the format the recorder writes, and every sample is kept."""
+    sent = known_signal(SR)
+    path = _crashed(tmp_path, sent)
+    with open(path, "r+b") as fh:
+        fh.write(bytes(44))
+    assert rec.find_unfinished(tmp_path) == [path]
+    assert rec.recover(path) == path
+    audio, rate = sf.read(path, dtype="float32")
+    assert rate == SR
+    np.testing.assert_allclose(audio, sent, atol=1 / 16000)
+    assert rec.find_unfinished(tmp_path) == []
+
+
+def test_a_recording_that_cannot_be_repaired_now_is_kept_and_offered_again(tmp_path, monkeypatch):
+    """A repair that fails (a read-only disk, another program holding the file) keeps the
+    audio and the marker: the cause may pass, and the next start offers it again. The
+    message says so and how to open the audio meanwhile."""
+    path = _crashed(tmp_path, known_signal(SR))
+    before = path.read_bytes()
+
+    def read_only(fh, size):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(rec, "_fit_header", read_only)
+    with pytest.raises(rec.MicrophoneError, match=r"audio is kept there.*offered again"):
+        rec.recover(path)
+    assert rec.find_unfinished(tmp_path) == [path]
+    assert path.read_bytes() == before
 
 
 # The kill test: a child process records from a fake stream fed in real time, reports how much

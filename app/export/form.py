@@ -3,6 +3,7 @@ the run button that the worker's reply re-enables."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -32,9 +33,24 @@ class PathRow(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.edit, 1)
         row.addWidget(browse)
+        self.setFocusProxy(self.edit)  # its label's Alt+key, made for the row, types in it
 
     def text(self) -> str:
         return self.edit.text().strip()
+
+    def event(self, event: QEvent) -> bool:
+        """Name the edit after the label a form gave the row: Qt names a field from a label
+        beside it, and the row's label is beside the row, not the edit inside it."""
+        if event.type() == QEvent.Type.Polish:
+            self._name_edit()
+        return super().event(event)
+
+    def _name_edit(self) -> None:
+        parent = self.parentWidget()
+        for label in parent.findChildren(QLabel) if parent is not None else ():
+            if label.buddy() is self:
+                text = label.text().replace("&&", "\0").replace("&", "").replace("\0", "&")
+                self.edit.setAccessibleName(text)
 
     def _browse(self) -> None:
         if self._filter is None:

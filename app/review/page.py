@@ -73,7 +73,7 @@ from .view import ReviewView, SpanWaveform
 
 __all__ = ["KEYS", "FixBox", "ReviewPanel", "format_duration", "stored_script", "to_stored"]
 
-# Shortcuts of the review flow; none collides with the main window's (Ctrl+R/P/E/O/S/Q/M),
+# Shortcuts of the review flow; none collides with the main window's (Ctrl+R/P/E/O/S/Q/M/J),
 # nor with a key a line edit takes (Ctrl+H is Qt's Replace, which no line edit handles).
 KEYS = {
     "next": "Ctrl+Down",

@@ -8,8 +8,9 @@ job folders and the catalogue are the engine's (`engine.tune.prepare`, `engine.t
 
 When the page opens it looks at the job folders: a job still running (the app was closed while
 it ran) is followed again, and a job that stopped (cancelled, crashed, killed) is offered for
-resume, or for discard when it stopped before its first checkpoint. Texts the page shows are
-messages (`app.i18n.Message`), reworded on a language switch.
+resume, or for discard when it stopped before its first checkpoint, and one that finished while
+the app was closed (left to finish in the background) is shown on the Result step. Texts the
+page shows are messages (`app.i18n.Message`), reworded on a language switch.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ __all__ = ["STEPS", "TunePage"]
 
 log = logging.getLogger("tingxie.app.tune")
 
+# Written in a job folder when the user closes the app and lets the job finish in the
+# background: the next start shows its result (or follows it, or offers it), then removes it.
+LEFT_RUNNING = "left-running"
 STEPS = ("sources", "check", "how", "watch", "result", "models")
 # Settings the data check depends on: changing one after a check asks for another.
 _CHECKED_SETTINGS = (
@@ -98,6 +102,14 @@ def _unreadable_note(folders: list[str]) -> Message:
 def _joined(*messages: Message) -> Message:
     """`messages` as one, a space between those that say something."""
     return lambda: " ".join(filter(None, (m() for m in messages)))
+
+
+def _same_path(a: str, b: str) -> bool:
+    """Whether `a` and `b` name the same model folder (or Hub id)."""
+    try:
+        return a == b or Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+    except OSError:
+        return False
 
 
 def _saved_result(job: JobFolder, card: ModelCard) -> JobResult:
@@ -146,6 +158,12 @@ class TunePage(QWidget):
         self.over = False  # its last event arrived (the child may still be exiting)
         self.stopped: JobFolder | None = None  # offered for resume or discard in the notice
         self._refusal_shown = False  # the notice says one job at a time (until a child ends)
+        # The name of the job a Start or Resume asked for, until its child starts (or it is
+        # refused, or fails): closing meanwhile asks about it as about a running one.
+        self._starting: str | None = None
+        self._stop_on_close = False  # the user chose to stop the job when the app closes
+        # The tuned model Use asked the window to load (its folder, its name), until it has.
+        self._switching: tuple[str, str] | None = None
         self._checked_key: tuple | None = None
         # The check asked for last: a verdict on another (sources or settings changed since,
         # its answer still on the way) is not this data's.
@@ -274,6 +292,19 @@ class TunePage(QWidget):
         self.loaded = summary
         self.sources.set_current_model(summary.source)
         self._update_tunable()
+        self._switch_ended(summary.source, "tune.now_using")
+
+    def model_not_loaded(self, source: str) -> None:
+        """The window could not load `source` (it says why): when it is the tuned model Use
+        asked for, the notice no longer says the switch is under way."""
+        self._switch_ended(source, "tune.use_failed")
+
+    def _switch_ended(self, source: str, key: str) -> None:
+        """Say `key` about the tuned model Use asked for, when `source` is it."""
+        if self._switching is not None and _same_path(source, self._switching[0]):
+            name = self._switching[1]
+            self._switching = None
+            self._say(lambda: tr(key, name=name))
 
     def _why_lora_only(self) -> str:
         """Why the chosen base model is tuned with LoRA only ("" when every method applies,
@@ -335,6 +366,7 @@ class TunePage(QWidget):
         one-line reason). A source that no longer reads (deleted or changed since its check,
         so the job folder could not be made) is checked again: the old verdict is not ready."""
         self._say(lambda: error_text(error))
+        self._starting = None  # (a job folder that could not be made, a child not started)
         self.checker.stop_checking()  # a check that could not run
         self.how.set_measuring(False)  # (a measurement that could not start)
         if isinstance(error, DatasetError):
@@ -371,12 +403,14 @@ class TunePage(QWidget):
         request = self._new_job("run")
         if request is not None:
             self._say(str)
+            self._starting = request.name
             self.handle.start_new.emit(request)
 
     def resume(self, job: JobFolder | None) -> None:
         """Continue `job` from its last checkpoint (same data order and optimizer state). The
         page shows it once its child starts: refused, the offer and the Watch step stay."""
         if job is not None:
+            self._starting = _job_name(job)
             self.handle.start.emit(str(job.path), "run", True)
 
     def cancel(self) -> None:
@@ -409,6 +443,7 @@ class TunePage(QWidget):
         self._set_busy(True)
         if kind != "run":
             return
+        self._starting = None
         self._show_job(JobFolder(folder))  # new, or resumed: with what its earlier runs did
         self.watch.set_running(True)
         self.watch.say(lambda: tr("tune.watch.starting", pid=pid))
@@ -452,18 +487,17 @@ class TunePage(QWidget):
 
     def _finished(self, folder: str, kind: str) -> None:
         self._set_busy(False)
-        if self._refusal_shown:  # "one job at a time", said while this one ran
-            self._offer_first([self.stopped] if self.stopped is not None else [])
         if kind == "estimate":
             self.how.set_measuring(False)
-        if kind != "run":
-            return
-        job = JobFolder(folder)
-        state = job.state()
-        self.watch.set_running(False, can_resume=state == "stopped")
-        if state == "new":  # cancelled, failed or killed before its first checkpoint
-            self._offer_first([job])
-        self.refresh_models()
+        if kind == "run":
+            job = JobFolder(folder)
+            self.watch.set_running(False, can_resume=job.state() == "stopped")
+            self.refresh_models()
+        # Stopped jobs (this one, cancelled or failed, included) are offered again, those with
+        # a checkpoint first; so is the one a "one job at a time" refusal left waiting.
+        offered = self._offerable()
+        if self._refusal_shown or (kind == "run" and offered):
+            self._offer_first(offered)
 
     def _estimated(self, _folder: str, estimate: Any) -> None:
         self.how.show_estimate(estimate)
@@ -473,6 +507,7 @@ class TunePage(QWidget):
 
     def _refused(self, folder: str) -> None:
         """Another child runs: said after the offer, which stays for later."""
+        self._starting = None
         name = _job_name(JobFolder(folder))
         stopped = [self.stopped] if self.stopped is not None else []
         self._offer_first(stopped, partial(tr, "tune.one_job", name=name))
@@ -481,9 +516,16 @@ class TunePage(QWidget):
 
     # ---- jobs found on disk --------------------------------------------------------------
     def scan_jobs(self) -> None:
-        """Follow a job still running from an earlier session, or offer the newest stopped
-        one (for resume, or for discard when it stopped before its first checkpoint)."""
+        """Follow a job still running from an earlier session, or offer a stopped one (for
+        resume, or for discard when it stopped before its first checkpoint), after showing the
+        result of the newest job that finished in the background while the app was closed."""
         jobs = find_jobs(self.root)
+        left = [j for j in jobs if (j.path / LEFT_RUNNING).is_file()]
+        for job in left:  # said once: followed, shown or offered below
+            try:
+                (job.path / LEFT_RUNNING).unlink(missing_ok=True)
+            except OSError as e:  # said again at the next start, no worse
+                log.warning("%s: cannot remove %s: %s", job.path, LEFT_RUNNING, e)
         running = next((j for j in jobs if j.state() == "running"), None)
         if running is not None:
             shown = self._show_job(running)  # its status as its events left it
@@ -496,7 +538,32 @@ class TunePage(QWidget):
             name = _job_name(running)
             self._say(lambda: tr("tune.attached", name=name))
             return
-        self._offer_first([j for j in jobs if j.state() in ("stopped", "new")])
+        note: Message = str
+        done = next((j for j in left if j.state() == "finished"), None)
+        if done is not None and self._show_finished(done):
+            name = _job_name(done)
+            note = partial(tr, "tune.finished_while_closed", name=name)
+        self._offer_first(self._offerable(jobs), note)
+
+    def _show_finished(self, job: JobFolder) -> bool:
+        """Show a finished job's result on the Result step, from its JobFinished or, killed
+        after saving its model, its card; False when it has neither (nothing to show)."""
+        events = job.events()
+        result = next((e.result for e in reversed(events) if isinstance(e, JobFinished)), None)
+        card = read_card(job.model_dir) if result is None else None
+        if card is not None:
+            result = _saved_result(job, card)
+        if result is None:
+            return False
+        self._show_result(job, result, events)
+        return True
+
+    def _offerable(self, jobs: list[JobFolder] | None = None) -> list[JobFolder]:
+        """The jobs to offer in the notice (of `jobs`, else of every job folder), stopped ones
+        that can be resumed first: a newer one with nothing to resume does not hide them."""
+        found = find_jobs(self.root) if jobs is None else jobs
+        waiting = [j for j in found if j.state() in ("stopped", "new")]
+        return sorted(waiting, key=lambda j: j.state() != "stopped")  # stable: newest first
 
     def _offer_first(self, jobs: list[JobFolder], note: Message = str) -> None:
         """Offer the first of `jobs` that can be read, with `note` after it. One whose folder
@@ -523,7 +590,7 @@ class TunePage(QWidget):
             except (OSError, ValueError) as e:  # still running, or a folder that resists
                 self._say(lambda error=e: error_text(error))
                 return
-            self._offer(None)
+            self._offer_first(self._offerable())  # the next one, if any
 
     # ---- models --------------------------------------------------------------------------
     def refresh_models(self) -> None:
@@ -546,6 +613,7 @@ class TunePage(QWidget):
         """Switch transcription to the job's tuned model (the window loads and remembers it)."""
         if job is not None and self._present(job.model_dir):
             name = _job_name(job)
+            self._switching = (str(job.model_dir), name)
             self._say(lambda: tr("tune.using", name=name))
             self.use_model_requested.emit(str(job.model_dir))
 
@@ -616,23 +684,44 @@ class TunePage(QWidget):
     def confirm_close(self) -> bool:
         """Asked by the window before it closes: with a job running, stop it (a checkpoint is
         kept for resume) or let it finish in the background (its result is here at the next
-        start). False: the user changed their mind."""
-        if self.handle.running_kind() != "run" or self.job is None or self.over:
+        start); with a Start or Resume still on its way, close without starting it. False: the
+        user changed their mind. Only the choice is kept: the window may still stay (a later
+        question), so nothing is stopped before `close_now`."""
+        self._stop_on_close = False
+        running = self.handle.running_kind() == "run" and self.job is not None and not self.over
+        if not running and self._starting is None:
             return True  # nothing running, an estimate (stopped with the window), or done
         box = plain(QMessageBox(self))  # names the job
         box.setIcon(QMessageBox.Icon.Question)
         box.setWindowTitle(tr("page.tune"))
-        box.setText(tr("tune.close.question", name=_job_name(self.job)))
-        stop = box.addButton(tr("tune.close.stop"), QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(tr("tune.close.background"), QMessageBox.ButtonRole.AcceptRole)
+        if running:
+            box.setText(tr("tune.close.question", name=_job_name(self.job)))
+            stop = box.addButton(tr("tune.close.stop"), QMessageBox.ButtonRole.DestructiveRole)
+            box.addButton(tr("tune.close.background"), QMessageBox.ButtonRole.AcceptRole)
+        else:  # its child may be launched meanwhile: then it is stopped as a running one is
+            box.setText(tr("tune.close.starting", name=self._starting))
+            stop = box.addButton(tr("tune.close.dont_start"), QMessageBox.ButtonRole.AcceptRole)
         cancel = box.addButton(QMessageBox.StandardButton.Cancel)
         box.setDefaultButton(cancel)
         box.exec()
         if box.clickedButton() is cancel:
             return False
-        if box.clickedButton() is stop:
-            self.handle.cancel()
+        self._stop_on_close = box.clickedButton() is stop or not running
         return True
+
+    def close_now(self) -> None:
+        """The window closes (every question answered): no child is launched from now on, the
+        job the user chose to stop is asked to (it keeps a checkpoint), and one left to finish
+        in the background has its result shown at the next start (`LEFT_RUNNING`)."""
+        self.handle.supervisor.close()
+        if self._stop_on_close:
+            self.handle.cancel()
+        running = self.handle.running_kind() == "run" and self.job is not None and not self.over
+        if running and not self._stop_on_close:
+            try:
+                (self.job.path / LEFT_RUNNING).touch()
+            except OSError as e:  # the job runs on all the same; followed again at the start
+                log.warning("%s: cannot mark it left running: %s", self.job.path, e)
 
     def shutdown(self) -> None:
         self.handle.stop()

@@ -356,6 +356,12 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
         "Switching transcription to “{name}”…",
         "正在将转写切换到“{name}”…",
     ),
+    "tune.now_using": ("Transcribing with “{name}” now.", "现在用“{name}”转写。"),
+    "tune.use_failed": (
+        "Transcription could not switch to “{name}”; the window's message says why, and the "
+        "model in use stays.",
+        "转写未能切换到“{name}”，原因见窗口的提示；仍使用当前模型。",
+    ),
     # my models
     "tune.models.title": ("Tuned models on this computer", "本机的微调模型"),
     "tune.models.use": ("Use", "使用"),
@@ -422,6 +428,16 @@ TUNE_STRINGS: dict[str, tuple[str, str]] = {
         "“{name}”仍在微调。现在停止（保留检查点，之后可继续），还是让它在后台完成（下次打开即可看到结果）？",
     ),
     "tune.close.stop": ("Stop and keep a checkpoint", "停止并保留检查点"),
+    "tune.close.starting": (
+        "“{name}” is about to start tuning. Closing now does not start it; start it again on "
+        "the Tune page next time.",
+        "“{name}”即将开始微调。现在关闭则不会开始；下次可在“微调”页重新开始。",
+    ),
+    "tune.close.dont_start": ("Close without starting it", "关闭，不开始"),
+    "tune.finished_while_closed": (
+        "“{name}” finished tuning while Tingxie was closed; its result is on the Result step.",
+        "听写关闭期间“{name}”已完成微调；结果见“结果”步骤。",
+    ),
     "tune.close.background": ("Let it finish in the background", "在后台完成"),
     "tune.offer_discard": (
         "Tuning “{name}” stopped before its first checkpoint: there is nothing to resume. "

@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,11 @@ class TuneSupervisor(QObject):
         self._timer = QTimer(self)  # moves to the supervisor's thread with it
         self._timer.setInterval(_POLL_MS)
         self._timer.timeout.connect(self._poll)
+        # Set once the app is closing (`close`): nothing is launched after it, so no child
+        # runs on with no window that the user was not asked about. The lock makes a launch
+        # and a close one before the other: a child launched first is followed, and cancelled.
+        self._closing = False
+        self._lock = threading.Lock()
 
     # ---- children ------------------------------------------------------------------------
     @Slot(object)
@@ -113,7 +119,8 @@ class TuneSupervisor(QObject):
         except (OSError, ValueError) as e:  # a coded DatasetError: a source gone since its check
             self.failed.emit(e)
             return
-        self._launch(job, request.kind, resume=False, scratch=request.kind == "estimate")
+        if not self._launch(job, request.kind, resume=False, scratch=request.kind == "estimate"):
+            shutil.rmtree(job.path, ignore_errors=True)  # made for a start the close called off
 
     @Slot(str, str, bool)
     def start(self, folder: str, kind: str, resume: bool) -> None:
@@ -124,7 +131,15 @@ class TuneSupervisor(QObject):
             return
         self._launch(JobFolder(folder), kind, resume, scratch=False)
 
-    def _launch(self, job: JobFolder, kind: str, resume: bool, scratch: bool) -> None:
+    def _launch(self, job: JobFolder, kind: str, resume: bool, scratch: bool) -> bool:
+        """Start the child; False when the app is closing (nothing started, nothing said)."""
+        with self._lock:
+            if self._closing:
+                log.info("%s: not started, the app is closing", job.path)
+                return False
+            return self._launch_now(job, kind, resume, scratch)
+
+    def _launch_now(self, job: JobFolder, kind: str, resume: bool, scratch: bool) -> bool:
         job = JobFolder(job.path.absolute())  # the child runs in it: a relative path would move
         command = child_command(kind, job.path, resume)
         env = dict(os.environ)
@@ -148,9 +163,10 @@ class TuneSupervisor(QObject):
                 )
         except OSError as e:
             self.failed.emit(tr("tune.start_failed", path=str(job.path), detail=str(e)))
-            return
+            return True
         self._follow(_Followed(job, kind, events, process, scratch=scratch))  # type: ignore[arg-type]
         self.started.emit(str(job.path), kind, process.pid)
+        return True
 
     @Slot(str, int, bool)
     def attach(self, folder: str, shown: int, starting: bool) -> None:
@@ -176,6 +192,12 @@ class TuneSupervisor(QObject):
         followed = self._followed
         if followed is not None:
             followed.job.request_cancel()
+
+    def close(self) -> None:
+        """Thread-safe: the app is closing, so no child is launched from now on. Once it
+        returns, a child launched by a start still pending is followed (`cancel` reaches it)."""
+        with self._lock:
+            self._closing = True
 
     def pid(self) -> int | None:
         """Thread-safe: the pid of the child being followed."""
@@ -309,6 +331,7 @@ class SupervisorHandle(QObject):
 
     def stop(self, timeout_ms: int = 5000) -> None:
         """End the supervisor's thread; a running child is left to finish on its own."""
+        self.supervisor.close()  # a start still queued launches nothing
         if self.thread is None:
             return
         self.shutdown.emit()

@@ -70,12 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
 def positive_int(text: str) -> int:
     """An argparse type: a whole number ≥ 1, refused when the command line is read, naming the
     option (`argument --limit: '0' is not …`) rather than the engine's field."""
+    return _whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number ≥ 0 (a seed), refused as `positive_int` refuses."""
+    return _whole_number(text, 0)
+
+
+def _whole_number(text: str, lowest: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ≥ 1")
+        value = lowest - 1
+    if value < lowest:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ≥ {lowest}")
     return value
 
 

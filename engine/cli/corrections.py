@@ -4,6 +4,7 @@ the `tingxie-cli tune` command that trains on it."""
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -43,7 +44,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument(
         "--threshold",
-        type=float,
+        type=_threshold,
         default=DEFAULT_THRESHOLD,
         help="confidence below which text nobody checked is doubtful and keeps its segment from "
         f"going in whole (the app's review threshold; default {DEFAULT_THRESHOLD})",
@@ -60,6 +61,18 @@ def add_parser(subparsers) -> None:
         help="rebuild a training set of this name (without it, a name in use is refused)",
     )
     p.set_defaults(run=run)
+
+
+def _threshold(text: str) -> float:
+    """--threshold: a confidence from 0 to 1, refused when the command line is read (status 2),
+    naming the option rather than CorrectionOptions' field."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a confidence from 0 to 1")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -214,7 +214,7 @@ def _warn_skipped(findings) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from engine.lm import LmError
+    from engine.lm import LmError, check_decoding_files
     from engine.loader import load_model
     from engine.model import LoadOptions, ModelLoadError
     from engine.tune.evaluate import (
@@ -237,6 +237,8 @@ def run(args: argparse.Namespace) -> int:
             domain_text=args.domain_text,
             hotwords=args.hotwords,
         )
+        # read before the model loads: a typo is told without waiting for it
+        check_decoding_files(options.decoder, options.domain_text, options.hotwords)
     except ValueError as e:
         print(f"tingxie-cli evaluate: {e}", file=sys.stderr)
         return 2

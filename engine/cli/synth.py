@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from engine.atomic import folder_problem
 
+from . import non_negative_int
+
 if TYPE_CHECKING:
     from engine.tune.synth import SynthOptions
 
@@ -39,7 +41,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "before anything is rendered)",
     )
     p.add_argument("--copies", type=int, default=1, help="renderings per sentence (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--seed", type=non_negative_int, default=0, help="random seed, 0 or more (default 0)"
+    )
     p.add_argument(
         "--snr",
         type=str,
@@ -77,10 +81,15 @@ def _range(option: str, text: str, kind: type, lowest: float, highest: float = m
 
 
 def _snrs(text: str) -> tuple[float | None, ...]:
+    """The SNRs as typed; nan or inf, which float() takes, rendered clips of NaN samples (or
+    crashed a worker), so they are refused with the rest."""
     try:
-        return tuple(None if s.strip() == "clean" else float(s) for s in text.split(","))
-    except ValueError as e:
-        raise ValueError(f"--snr {text!r}: give numbers in dB or 'clean', comma-separated") from e
+        snrs = tuple(None if s.strip() == "clean" else float(s) for s in text.split(","))
+    except ValueError:
+        snrs = (math.nan,)
+    if not all(s is None or math.isfinite(s) for s in snrs):
+        raise ValueError(f"--snr {text!r}: give finite numbers in dB or 'clean', comma-separated")
+    return snrs
 
 
 def _options(args: argparse.Namespace) -> SynthOptions:

@@ -14,10 +14,11 @@ from tqdm import tqdm
 from engine.atomic import folder_problem
 from engine.audio import AudioError, probe
 from engine.extras import install_hint
-from engine.lm import BeamOptions, LmError, describe_decoder
+from engine.lm import BeamOptions, LmError, check_decoding_files, describe_decoder
 from engine.loader import load_model, transcriber_for
 from engine.model import DEFAULT_MODEL, DEMO_MODEL_DIR, LoadOptions, ModelLoadError
 from engine.punctuation import PunctuationError, Punctuator, default_punctuator, without_marks
+from engine.registry import local_path
 from engine.results import Progress, Segment, TranscriptionInfo
 from engine.speakers import SpeakerOptions, SpeakersUnavailable
 from engine.transcribe import TranscribeOptions, Transcriber
@@ -120,7 +121,10 @@ def add_transcription_options(p: argparse.ArgumentParser) -> None:
         help=f"output formats, comma-separated, from {','.join(FORMATS)} (default: txt)",
     )
     p.add_argument(
-        "--out", type=Path, metavar="DIR", help="output folder (default: next to each input file)"
+        "--out",
+        type=local_path,
+        metavar="DIR",
+        help="output folder (default: next to each input file)",
     )
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--allow-pickle", action="store_true", help=ALLOW_PICKLE_HELP)
@@ -418,17 +422,18 @@ def prepare(
 
 
 def _checked_options(args: argparse.Namespace) -> tuple[TranscribeOptions, LoadOptions] | int:
-    """The options checked and --speakers' packages found, before any input is looked at; or 2,
-    the error printed."""
+    """The options checked, --hotwords and --domain-text found readable and --speakers'
+    packages found, before any input is looked at or a model loads; or 2, the error printed."""
     try:
         options = TranscribeOptions(
             batch_size=args.batch_size,
             confidence=args.confidence,
             initial_prompt=args.prompt,
             decoder=args.decoder,
-            domain_text=args.domain_text,
-            hotwords=args.hotwords,
+            domain_text=_home_expanded(args.domain_text),
+            hotwords=_home_expanded(args.hotwords),
         )
+        check_decoding_files(options.decoder, options.domain_text, options.hotwords)
         load = LoadOptions(
             device=args.device,
             precision=args.precision,
@@ -447,6 +452,12 @@ def _checked_options(args: argparse.Namespace) -> tuple[TranscribeOptions, LoadO
             print(f"error: {e}", file=sys.stderr)
             return 2
     return options, load
+
+
+def _home_expanded(path: str | None) -> str | None:
+    """A file option's path with a leading ~ expanded, as the inputs' are (`_expand`): a
+    shell that passes it quoted, or none (cmd.exe, PowerShell), leaves it to us."""
+    return str(local_path(path)) if path else path
 
 
 def _check_out(args: argparse.Namespace) -> int:
@@ -557,13 +568,13 @@ def _expand(names: list[str], recursive: bool) -> tuple[list[tuple[Path, Path]],
     several inputs, a transcript is skipped."""
     inputs, missing = [], []
     for name in names:
-        path = Path(name)
+        path = local_path(name)  # ~ quoted: the folder ~/d was taken for a file
         if path.is_dir():
             found = media_files(path, recursive)
             note = "" if found or recursive else _in_subfolders(path)
             print(f"{path}: {len(found)} audio and video files{note}", file=sys.stderr)
             inputs += [(f, f.parent.relative_to(path)) for f in found]
-        elif not path.expanduser().exists():
+        elif not path.exists():
             print(failure_line(path, AudioError("audio.missing", path=path)), file=sys.stderr)
             missing.append(name)
         elif len(names) > 1 and _is_transcript(path):
@@ -578,7 +589,7 @@ def _unique(inputs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
     file in it) was transcribed twice, into a.txt and a-2.txt. Said in one line."""
     kept: dict[Path, tuple[Path, Path]] = {}
     for path, place in inputs:
-        kept.setdefault(path.expanduser().resolve(), (path, place))
+        kept.setdefault(path.resolve(), (path, place))
     if dropped := len(inputs) - len(kept):
         print(f"{dropped} input{'s' if dropped > 1 else ''} given more than once, "
               "transcribed once", file=sys.stderr)  # fmt: skip

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from engine.errors import TingxieError
 from engine.punctuation import Punctuator
+from engine.registry import local_path
 from engine.transcribe import TranscribeOptions, Transcriber
 from engine.watch import FolderWatch, WatchOptions, WatchSpec
 
@@ -45,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "Ctrl+C stops the watch: exit status 1 when files failed, else 0; with --once, "
         "before all are done: 130.",
     )
-    p.add_argument("folder", type=Path, help="folder to watch")
+    p.add_argument("folder", type=local_path, help="folder to watch")
     p.add_argument("--top-only", action="store_true", help="ignore subfolders")
     p.add_argument(
         "--name",

@@ -40,6 +40,7 @@ __all__ = [
     "TuneDataset",
     "ValidationOptions",
     "ValidationReport",
+    "checked_source",
     "ctc_frames_needed",
     "empty_text",
     "from_common_voice",
@@ -586,8 +587,13 @@ def from_manifest(manifest: str | Path) -> TuneDataset:
     (a Common Voice .tsv). A TSV quote is text; a CSV cell may be quoted, and a row whose quote
     closes only on a later line is reported, never merged with the rows in between.
     DatasetError "dataset.source_is_audio" for a recording given in its place (by its
-    extension), not a complaint about its text encoding."""
+    extension), and "dataset.manifest_missing" or "dataset.manifest_is_folder" for a path that
+    is not a file (export --check's typo), not a complaint about its text encoding."""
     manifest = Path(manifest)
+    if manifest.is_dir():  # Windows reads a folder as PermissionError, not IsADirectoryError
+        raise DatasetError("dataset.manifest_is_folder", path=manifest)
+    if not manifest.exists():
+        raise DatasetError("dataset.manifest_missing", path=manifest)
     if manifest.is_file() and manifest.suffix.lower() in _audio_extensions():
         raise DatasetError("dataset.source_is_audio", path=manifest)
     try:
@@ -797,17 +803,24 @@ def source_kind(source: str | Path) -> SourceKind:
     return "folder"
 
 
-def load_dataset(source: str | Path) -> TuneDataset:
-    """Pick the importer from what `source` is (`source_kind`)."""
-    source = Path(source)
+def checked_source(source: str | Path) -> SourceKind:
+    """`source_kind`, but DatasetError "dataset.source_missing" for nothing there: a tuning job
+    tells a mistyped data path before it claims its output_dir and loads its model."""
     kind = source_kind(source)
+    if kind == "missing":
+        raise DatasetError("dataset.source_missing", source=Path(source))
+    return kind
+
+
+def load_dataset(source: str | Path) -> TuneDataset:
+    """Pick the importer from what `source` is (`checked_source`)."""
+    source = Path(source)
+    kind = checked_source(source)
     if kind == "manifest":
         return from_manifest(source if source.is_file() else source / "manifest.tsv")
     if kind == "common_voice":
         return from_common_voice(source)
-    if kind == "folder":
-        return from_folder(source)
-    raise DatasetError("dataset.source_missing", source=source)
+    return from_folder(source)
 
 
 # ---- audio access ------------------------------------------------------------------------

@@ -59,6 +59,7 @@ from .data import (
     MIN_SPLIT_ROWS,
     Example,
     ValidationReport,
+    checked_source,
     heldout_shares,
     load_dataset,
     load_example_audio,
@@ -807,8 +808,52 @@ class Job:
         resumed = self._resumed_from() if self.resume else None
         if self.resume and resumed is None:
             raise JobError("tune.nothing_to_resume", path=self.out, checkpoints=self.ckpt_root)
+        checked_source(cfg.data)  # a mistyped data path, too, is told before the model loads
+        existed = self.out.exists()
+        fresh = not self.resume and not (self.out.is_dir() and any(self.out.iterdir()))
         with self.acc.main_process_first():  # the others then find the folder claimed
             self._claim = claim_output_dir(self.out, self.resume, lock=self.acc.is_main_process)
+        made = set(os.listdir(self.out)) if fresh else set()  # the claim's mark and lock
+        try:
+            self._setup_claimed(resumed)
+        except BaseException:
+            if fresh and self.acc.is_main_process:
+                self._unclaim(made, existed)
+            raise
+
+    def _unclaim(self, made: set[str], existed: bool) -> None:
+        """A job that failed before it started (its model or data unusable), in a folder it
+        found new or empty, leaves the folder as it found it: the next job there would otherwise
+        find a job's mark and lock in it. Where it wrote more than those, all is kept. The files
+        go while the lock is held (a job starting there meanwhile is refused, not given a lock
+        file then deleted under it); one that cannot go while open (Windows) goes after."""
+        claim, self._claim = self._claim, None
+        try:
+            if set(os.listdir(self.out)) != made:
+                return
+            held = []
+            for name in made:
+                try:
+                    (self.out / name).unlink()
+                except OSError:
+                    held.append(name)
+            if claim is not None:
+                claim.close()
+                claim = None
+            for name in held:
+                (self.out / name).unlink()
+            if not existed:
+                self.out.rmdir()
+        except OSError as e:  # the error that stopped the job is the one to tell
+            log.warning("%s: could not remove the job's marks (%s)", self.out, e)
+        finally:
+            if claim is not None:
+                claim.close()
+
+    def _setup_claimed(self, resumed: Path | None) -> None:
+        """The rest of `_setup`, once the output_dir is claimed: the model loaded, the data
+        read and checked against it, the method, the cache and the optimizer set up."""
+        cfg = self.cfg
         _seed_everything(cfg.seed)
         started = _now()
         model, processor = self._load_base()

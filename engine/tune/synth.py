@@ -15,6 +15,7 @@ called in `render_pinyin`, files are written in `synthesize`.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import signal
@@ -99,6 +100,8 @@ class SynthOptions:
             raise ValueError(f"rt60_range={self.rt60_range}: need 0 < low <= high")
         if not self.variants or not self.snr_choices:
             raise ValueError("variants and snr_choices must not be empty")
+        if not all(s is None or math.isfinite(s) for s in self.snr_choices):  # NaN clips
+            raise ValueError(f"snr_choices={self.snr_choices}: give finite dB values or None")
         if not 1 <= self.sentences_range[0] <= self.sentences_range[1]:
             raise ValueError(f"sentences_range={self.sentences_range}: need 1 <= low <= high")
         for name in ("pause_range", "silence_range"):
