@@ -12,13 +12,14 @@ import pytest
 import soundfile as sf
 import test_app_live_faults
 import test_app_window
+import test_app_worker
 from app_fakes import emitted, recorder_factory, tone
 from PySide6.QtCore import QObject, Slot
 from test_app_live_faults import _Held
 from test_app_window import _engine
 
 from app.i18n import tr
-from app.worker import EngineWorker, WorkerHandle
+from app.worker import WorkerHandle
 from engine.errors import TingxieError
 from engine.recorder import MicrophoneError
 
@@ -27,22 +28,7 @@ _ui_as_the_tests_expect = test_app_live_faults._ui_as_the_tests_expect
 dialogs = test_app_window.dialogs
 library = test_app_window.library
 make_window = test_app_live_faults.make_window
-
-
-@pytest.fixture
-def started(qtbot):
-    """started(engine) -> a running WorkerHandle, stopped at teardown."""
-    handles = []
-
-    def run(engine) -> WorkerHandle:
-        handle = WorkerHandle(EngineWorker(engine))
-        handle.start()
-        handles.append(handle)
-        return handle
-
-    yield run
-    for handle in handles:
-        handle.stop()
+started = test_app_worker.start  # started(engine) -> a running WorkerHandle
 
 
 class _Heard(QObject):

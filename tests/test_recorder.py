@@ -348,6 +348,17 @@ def test_silent_device_counts_as_lost(fake_sd, tmp_path, monkeypatch):
         r.stop()
 
 
+def _recovers_whole(path: Path, sent: np.ndarray) -> None:
+    """`path` is offered as unfinished, repaired, holds every sample of `sent`, and is no
+    longer offered."""
+    assert rec.find_unfinished(path.parent) == [path]
+    assert rec.recover(path) == path
+    audio, rate = sf.read(path, dtype="float32")
+    assert rate == SR
+    np.testing.assert_allclose(audio, sent, atol=1 / 16000)
+    assert rec.find_unfinished(path.parent) == []
+
+
 def test_recover_repairs_a_file_cut_mid_sample(tmp_path):
     path = tmp_path / "cut.wav"
     sent = known_signal(SR)
@@ -356,12 +367,7 @@ def test_recover_repairs_a_file_cut_mid_sample(tmp_path):
     w._fh.write(b"\x01")  # half a sample, as a kill mid-write leaves
     w._fh.flush()  # header still says 0 bytes: never synced
     (tmp_path / "cut.wav.recording").write_text(json.dumps({"pid": 2**22 + 12345}))
-    assert rec.find_unfinished(tmp_path) == [path]
-    assert rec.recover(path) == path
-    audio, rate = sf.read(path, dtype="float32")
-    assert rate == SR
-    np.testing.assert_allclose(audio, sent, atol=1 / 16000)
-    assert rec.find_unfinished(tmp_path) == []
+    _recovers_whole(path, sent)
 
 
 def test_a_kill_before_the_first_block_leaves_nothing_to_offer(tmp_path):
@@ -423,12 +429,7 @@ def test_a_recording_whose_header_was_lost_is_recovered_whole(tmp_path):
     path = _crashed(tmp_path, sent)
     with open(path, "r+b") as fh:
         fh.write(bytes(44))
-    assert rec.find_unfinished(tmp_path) == [path]
-    assert rec.recover(path) == path
-    audio, rate = sf.read(path, dtype="float32")
-    assert rate == SR
-    np.testing.assert_allclose(audio, sent, atol=1 / 16000)
-    assert rec.find_unfinished(tmp_path) == []
+    _recovers_whole(path, sent)
 
 
 def test_a_recording_that_cannot_be_repaired_now_is_kept_and_offered_again(tmp_path, monkeypatch):
