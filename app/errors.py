@@ -244,10 +244,7 @@ ZH: dict[str, str] = {
         "没有 Hugging Face 令牌：请设置 HF_TOKEN，或在应用中登录（令牌保存在系统钥匙串中）；"
         "{folder} 已可随时上传"
     ),
-    "hub.offline": (
-        "无法连接 Hugging Face Hub；{folder} 已准备好，稍后可上传"
-        "（tingxie-cli push {folder} {repo_id}）"
-    ),
+    "hub.offline": "无法连接 Hugging Face Hub；{folder} 已准备好，稍后可上传（{command}）",
     "export.no_adapter": (
         "{path} 中没有 LoRA 适配器（adapter/adapter_config.json）；"
         "只有 LoRA 微调任务的输出文件夹才有，请改为导出 Hugging Face 文件夹"
@@ -431,6 +428,7 @@ ZH: dict[str, str] = {
     "store.disk_full": (
         "{path}：磁盘已满，最后一次修改尚未保存；请释放空间（修改会保留，并随下一次修改一起保存）"
     ),
+    "store.disk_full_not_done": "{path}：磁盘已满，未做任何更改；请释放空间后重试",
     "store.read_only": (
         "{path}：数据库是只读的，修改无法保存；"
         "请让该文件及其文件夹可写，或把 {variable} 设为可写的文件夹"

@@ -279,8 +279,7 @@ MESSAGES: dict[str, str] = {
         "the system keyring); {folder} is ready to push"
     ),
     "hub.offline": (
-        "the Hugging Face Hub cannot be reached; {folder} is ready to push later "
-        "(tingxie-cli push {folder} {repo_id})"
+        "the Hugging Face Hub cannot be reached; {folder} is ready to push later ({command})"
     ),
     "hub.refused": (
         "the Hub refused the upload to {repo_id} ({detail}); check that the token may write "
@@ -480,6 +479,9 @@ MESSAGES: dict[str, str] = {
     "store.disk_full": (
         "{path}: the disk is full, so the last change is not saved yet; free some space "
         "(your work is kept and saved with the next change)"
+    ),
+    "store.disk_full_not_done": (
+        "{path}: the disk is full, so nothing was changed; free some space and try again"
     ),
     "store.read_only": (
         "{path}: the database is read-only, so changes are not saved; make the file and its "

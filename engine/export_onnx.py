@@ -49,6 +49,7 @@ _COMPANIONS = (
     "vocab.json",
     "calibration.json",
     "tingxie_card.json",  # engine.tune.export.CARD_FILE
+    "README.md",  # the source's card: its license and warnings go into the export's
 )
 _COMPANION_DIRS = ("lm",)
 
@@ -173,6 +174,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 # most half a CER point where references measure it (the demo model lost 0.17).
 _MIN_AGREEMENT: dict[Quantize, float] = {"none": 0.999, "int8": 0.98}
 _MAX_INT8_CER_RISE = 0.005
+# Confidence, calibration and the LM beam read the probabilities, not just the best output, so
+# they are bounded too. fp32: the logits themselves, relative to their range (a sound export of
+# the demo model differs by 4.5e-5 on a range of 47, one that scales them by 3 by 51). int8:
+# the mean over frames of the largest |posterior difference| of a frame (the demo model, its 4
+# reference signals, 2026-12-07: a sound int8 export 0.002, one whose logits are tripled 0.048).
+_MAX_FP32_LOGIT_DIFF = 1e-3  # times the logits' range (at least 1)
+_MAX_INT8_POSTERIOR_DIFF = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +192,13 @@ class Parity:
     utterances: int
     cer_torch: float | None = None  # against references, when a manifest was given
     cer_export: float | None = None
+    logit_range: float = 0.0  # PyTorch's largest minus smallest logit, over every frame
+    posterior_diff: float = 0.0  # mean over frames of a frame's largest |probability difference|
+
+    @property
+    def logit_bound(self) -> float:
+        """The largest |logit difference| an fp32 export may show."""
+        return _MAX_FP32_LOGIT_DIFF * max(1.0, self.logit_range)
 
     @property
     def cer_delta(self) -> float | None:
@@ -195,7 +210,9 @@ class Parity:
         """Each bound the export misses, as the card words it; none when it passes. fp32 must
         agree with PyTorch on ≥ 99.9 % of characters, int8 on ≥ 98 % and, where references
         were given, lose ≤ 0.5 CER points against them: both, since a CER on a few rows can
-        hold while the text drifts. Nothing checked is no pass."""
+        hold while the text drifts. The probabilities are bounded too (`_MAX_FP32_LOGIT_DIFF`,
+        `_MAX_INT8_POSTERIOR_DIFF`): the same text with other confidences is no pass. Nothing
+        checked is no pass."""
         if self.utterances == 0:
             return ["no utterance was checked (a manifest without usable rows?)"]
         bar = _MIN_AGREEMENT[quantize]
@@ -204,6 +221,15 @@ class Parity:
             found.append(
                 f"greedy text agreement {100 * self.char_agreement:.2f} % of characters, "
                 f"under {100 * bar:g} %"
+            )
+        if quantize == "none" and self.max_logit_diff > self.logit_bound:
+            found.append(
+                f"max |logit difference| {self.max_logit_diff:.2e}, over {self.logit_bound:.2e}"
+            )
+        if quantize == "int8" and self.posterior_diff > _MAX_INT8_POSTERIOR_DIFF:
+            found.append(
+                f"mean per-frame posterior difference {self.posterior_diff:.4f}, "
+                f"over {_MAX_INT8_POSTERIOR_DIFF:g}"
             )
         delta = self.cer_delta
         if quantize == "int8" and delta is not None and delta > _MAX_INT8_CER_RISE:
@@ -219,10 +245,13 @@ class Parity:
 
     def card_lines(self, quantize: Quantize) -> list[str]:
         precision = "int8 weights (dynamic quantization)" if quantize == "int8" else "fp32"
+        logit_bound = f" (bound {self.logit_bound:.2e})" if quantize == "none" else ""
+        posterior_bound = f" (bound {_MAX_INT8_POSTERIOR_DIFF:g})" if quantize == "int8" else ""
         lines = [
             f"- precision: {precision}",
             f"- checked on {self.utterances} utterances against PyTorch fp32: max |logit "
-            f"difference| {self.max_logit_diff:.2e}, greedy text agreement "
+            f"difference| {self.max_logit_diff:.2e}{logit_bound}, mean per-frame posterior "
+            f"difference {self.posterior_diff:.4f}{posterior_bound}, greedy text agreement "
             f"{100 * self.char_agreement:.2f} % of characters",
         ]
         if self.cer_delta is not None:
@@ -257,7 +286,8 @@ def measure_parity(
     plan = ChunkPlan.from_seconds(
         o.chunk_seconds, o.stride_seconds, reference_run.geometry, torch_model.sampling_rate
     )
-    worst, texts_torch, texts_export = 0.0, [], []
+    worst, low, high, texts_torch, texts_export = 0.0, np.inf, -np.inf, [], []
+    frame_diffs: list[np.ndarray] = []
     for clip in audio:
         paths: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
         for chunk in iter_chunks([clip], plan):
@@ -265,6 +295,8 @@ def measure_parity(
             a, b = join_frames(chunk, a), join_frames(chunk, b)
             if len(a):
                 worst = max(worst, float(np.abs(a - b).max()))
+                low, high = min(low, float(a.min())), max(high, float(a.max()))
+                frame_diffs.append(np.abs(_softmax(a) - _softmax(b)).max(axis=1))
             paths[0].append(a.argmax(axis=1))  # greedy decoding needs no more than these
             paths[1].append(b.argmax(axis=1))
         texts_torch.append(_greedy_text(reference_run, paths[0]))
@@ -276,7 +308,16 @@ def measure_parity(
         refs = [normalize_text(t, normalize) for t in references]
         cer_torch = cer(refs, [normalize_text(t, normalize) for t in texts_torch]).cer
         cer_export = cer(refs, [normalize_text(t, normalize) for t in texts_export]).cer
-    return Parity(worst, agreement, len(texts_torch), cer_torch, cer_export)
+    posterior = float(np.concatenate(frame_diffs).mean()) if frame_diffs else 0.0
+    span = high - low if frame_diffs else 0.0
+    return Parity(worst, agreement, len(texts_torch), cer_torch, cer_export, span, posterior)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """Each frame's probabilities (rows of `logits`), in float64."""
+    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def _greedy_text(run: Any, path: Sequence[np.ndarray]) -> str:

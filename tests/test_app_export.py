@@ -279,7 +279,7 @@ def test_share_dialog_keeps_the_token_in_the_keyring_and_says_offline_in_chinese
     dialog.private.setChecked(False)
     dialog.show_plan()
     plan = dialog.plan_view.toPlainText()
-    assert "model.safetensors" in plan and "README.md" in plan and "license: apache-2.0" in plan
+    assert "model.safetensors" in plan and "README.md" in plan and "- license: unknown" in plan
     assert "不上传" not in plan
     build_model(model / "model-onnx", "tiny", seed=1)  # an export kept inside it: shown left out
     dialog.show_plan()

@@ -47,7 +47,7 @@ def test_the_plan_lists_exactly_the_files_and_the_card(job):
     assert "base_model: jonatasgrosman/wav2vec2-large-xlsr-53-chinese-zh-cn" in plan.card
     assert "held-out CER before: 42.00 %, after: 21.00 %" in plan.card
     assert "150 training utterances (10.0 min), 16 held out" in plan.card
-    assert "license: apache-2.0" in plan.card and "confidence calibration: none" in plan.card
+    assert "- license: unknown" in plan.card and "confidence calibration: none" in plan.card
 
 
 def test_the_adapter_plan(job):

@@ -22,8 +22,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "OUT. hf: merged weights as safetensors with processor and card; adapter: the LoRA "
         "adapter of a tuning output; onnx: model.onnx with a dynamic batch and time axis "
         "(--quantize int8: int8 weights through ONNX Runtime's quantizer), checked against "
-        "PyTorch: maximum logit difference and greedy-text agreement on reference audio, and "
-        "CER on --check MANIFEST. The figures go into OUT/README.md; an export that fails the "
+        "PyTorch on reference audio: logit difference (fp32) or mean per-frame posterior "
+        "difference (int8) within a bound, and greedy-text agreement; and CER on --check "
+        "MANIFEST. The figures go into OUT/README.md; an export that fails the "
         "check is kept apart as OUT.parity-failed (never as OUT) and exits 1.",
     )
     p.add_argument("model", help="model folder, Hub id, or a tuning job's output folder")

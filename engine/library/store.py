@@ -13,6 +13,7 @@ survives it and is saved with the next change.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -203,8 +204,11 @@ def _v5(conn: sqlite3.Connection) -> None:
     # table without its transcript column: made anew, whatever it was.
     conn.execute("DROP TABLE search")
     _create_search(conn)
-    for (tid,) in conn.execute("SELECT id FROM transcripts").fetchall():
-        _index(conn, tid, _edited(conn, tid))
+    tids = conn.execute("SELECT id FROM transcripts").fetchall()
+    # Seconds for a thousand long transcripts, before the window shows: the log says why.
+    log.info("re-indexing %d transcripts for the new search", len(tids))
+    for (tid,) in tids:
+        _index(conn, tid, _edited_text(conn, tid))
 
 
 # Migration i (counting from 1) brings a database from user_version i-1 to i.
@@ -215,10 +219,11 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # ---- rows <-> records ---------------------------------------------------------------------
 
 
-def _original(conn: sqlite3.Connection, tid: int) -> list[Segment]:
-    segments = []
+def _original(conn: sqlite3.Connection, tid: int, alternatives: bool = True) -> list[Segment]:
+    """Transcript `tid` as the model gave it; without its characters' `alternatives` where
+    only the text is wanted (the search index: parsing them took most of a re-index)."""
     # Migration 2 reads transcripts written before migration 4 added the marks.
-    marks = "mark" if _has_column(conn, "chars", "mark") else "''"
+    marks = "c.mark" if _has_column(conn, "chars", "mark") else "''"
     # Migration 2 reads segments written before migration 3 added their speakers.
     speaker = "speaker" if _has_column(conn, "segments", "speaker") else "NULL"
     rows = conn.execute(
@@ -226,17 +231,19 @@ def _original(conn: sqlite3.Connection, tid: int) -> list[Segment]:
         "ORDER BY idx",
         (tid,),
     ).fetchall()
-    for seg_id, idx, start, end, who in rows:
-        chars = tuple(
-            Char(text, s, e, conf, tuple(Alternative(t, p) for t, p in json.loads(alts)), mark)
-            for text, s, e, conf, alts, mark in conn.execute(
-                f"SELECT text, start_s, end_s, confidence, alternatives, {marks} FROM chars "
-                "WHERE segment_id=? ORDER BY idx",
-                (seg_id,),
-            )
-        )
-        segments.append(Segment(id=idx, start=start, end=end, chars=chars, speaker=who))
-    return segments
+    chars: dict[int, list[Char]] = {seg_id: [] for seg_id, *_ in rows}
+    for seg_id, text, s, e, conf, alts, mark in conn.execute(  # one query, not one a segment
+        "SELECT c.segment_id, c.text, c.start_s, c.end_s, c.confidence, "
+        f"{'c.alternatives' if alternatives else 'NULL'}, {marks} FROM chars c "
+        "JOIN segments g ON g.id = c.segment_id WHERE g.transcript_id=? ORDER BY g.idx, c.idx",
+        (tid,),
+    ):
+        alts = tuple(Alternative(t, p) for t, p in json.loads(alts)) if alternatives else ()
+        chars[seg_id].append(Char(text, s, e, conf, alts, mark))
+    return [
+        Segment(id=idx, start=start, end=end, chars=tuple(chars[seg_id]), speaker=who)
+        for seg_id, idx, start, end, who in rows
+    ]
 
 
 def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
@@ -277,8 +284,10 @@ def _state(conn: sqlite3.Connection, tid: int) -> StoredState:
     return StoredState(created, tuple(_chain(conn, tid)), head, _names(names))
 
 
-def _edited(conn: sqlite3.Connection, tid: int) -> list[Segment]:
-    return apply_edits(_original(conn, tid), _chain(conn, tid)[: _head(conn, tid)])
+def _edited_text(conn: sqlite3.Connection, tid: int) -> list[Segment]:
+    """Transcript `tid` as edited, for its text alone (`_original`'s `alternatives`)."""
+    original = _original(conn, tid, alternatives=False)
+    return apply_edits(original, _chain(conn, tid)[: _head(conn, tid)])
 
 
 def _searchable(text: str) -> str:
@@ -286,6 +295,11 @@ def _searchable(text: str) -> str:
     or spaces, half-width and lower-case (engine.normalize), so a query typed as the transcript
     is shown (in Traditional, with its commas) finds it."""
     return normalize_text(text)
+
+
+# Titles are searched as the text is, normalized as the query runs (`list_transcripts`), not
+# stored so: a library's few thousand titles take ~0.1 s, once, then come from here.
+_searchable_title = functools.lru_cache(maxsize=16384)(_searchable)
 
 
 def _query_forms(query: str) -> list[str]:
@@ -354,11 +368,14 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _describe(path: Path, e: BaseException) -> StoreError:
-    """The one-line error for a database failure, saying what to do."""
+def _describe(path: Path, e: BaseException, kept: bool = False) -> StoreError:
+    """The one-line error for a database failure, saying what to do. A full disk is told apart
+    by what becomes of the change: `kept` where the caller keeps it and saves it with the next
+    one (an `EditSession`, a transcription waiting for the library), otherwise it is not made
+    and the user must do it again."""
     msg = str(e).lower()
     if "is full" in msg:
-        return StoreError("store.disk_full", path=path)
+        return StoreError("store.disk_full" if kept else "store.disk_full_not_done", path=path)
     if isinstance(e, (FileExistsError, NotADirectoryError)):  # a file where a folder must be
         parent = next((p for p in path.parents if p.is_file()), path.parent)
         return StoreError("store.not_a_folder", path=path, parent=parent)
@@ -375,10 +392,12 @@ def _describe(path: Path, e: BaseException) -> StoreError:
 
 def _connect(target: str | Path, uri: bool = False) -> sqlite3.Connection:
     """Open the database file, or a `file:` URI (a seam for tests that need a read-only
-    connection)."""
-    return sqlite3.connect(
+    connection), with `searchable()` for the title search."""
+    conn = sqlite3.connect(
         target, timeout=10.0, isolation_level=None, check_same_thread=False, uri=uri
     )
+    conn.create_function("searchable", 1, _searchable_title, deterministic=True)
+    return conn
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
@@ -507,8 +526,9 @@ class Store:
         self.close()
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One committed transaction; any failure rolls back and becomes a StoreError."""
+    def _write(self, kept: bool = False) -> Iterator[sqlite3.Connection]:
+        """One committed transaction; any failure rolls back and becomes a StoreError (`kept`:
+        the caller retries the change, see `_describe`)."""
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
@@ -522,7 +542,7 @@ class Store:
                             self._conn.execute("ROLLBACK")
                     raise
             except sqlite3.Error as e:
-                raise _describe(self.path, e) from e
+                raise _describe(self.path, e, kept) from e
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -587,7 +607,8 @@ class Store:
         if title is None:
             title = audio_path.name if audio_path else _now()[:19].replace("T", " ")
         now = _now()
-        with self._write() as conn:
+        # The app keeps a transcript the library refused and adds it with the next change.
+        with self._write(kept=True) as conn:
             rec_id = None
             if audio_path is not None:
                 rec_id = conn.execute(
@@ -632,9 +653,10 @@ class Store:
             kept = self._originals.get(tid)
             if kept is None or kept[0] != created:
                 kept = self._originals[tid] = (created, _original(conn, tid))
-        self._originals.move_to_end(tid)
-        while len(self._originals) > _ORIGINALS_KEPT:
-            self._originals.popitem(last=False)
+            # Under the lock: another thread's read or delete may drop `tid` from the cache.
+            self._originals.move_to_end(tid)
+            while len(self._originals) > _ORIGINALS_KEPT:
+                self._originals.popitem(last=False)
         return list(kept[1])
 
     def chain(self, tid: int) -> tuple[list[EditOp], int]:
@@ -676,7 +698,7 @@ class Store:
         if edited is None:
             edited = apply_edits(self.original(tid), ops[:head])
         now = _now()
-        with self._write() as conn:
+        with self._write(kept=True) as conn:  # an EditSession keeps its changes and retries
             now_stored = _state(conn, tid)
             if base is not None:
                 _refuse_changed(self.path, tid, base, now_stored)
@@ -793,10 +815,12 @@ class Store:
         in another window, or with the command line)."""
         rows = [(tid,) for tid in tids]
         with self._write() as conn:
-            conn.executemany("DELETE FROM search WHERE transcript=?", rows)
+            # By rowid (= tid, `_index`): the transcript column is unindexed, and matching it
+            # read the whole index once per id.
+            conn.executemany("DELETE FROM search WHERE rowid=?", rows)
             conn.executemany("DELETE FROM transcripts WHERE id=?", rows)
-        for tid in tids:
-            self._originals.pop(tid, None)
+            for tid in tids:  # under the lock, as `original` changes it
+                self._originals.pop(tid, None)
 
     def rename_transcript(self, tid: int, title: str) -> str:
         """Give transcript `tid` the title `title` (spaces around it dropped); returns it.
@@ -820,8 +844,8 @@ class Store:
 
     def list_transcripts(self, query: str = "", limit: int | None = 500) -> list[TranscriptSummary]:
         """Past transcripts, newest first (`limit` of them, None: all); `query` matches a
-        substring of the title as typed, or of the edited text in either script and across
-        its segments, punctuation and spaces aside (`_query_forms`)."""
+        substring of the title as typed, or of the title or the edited text in either script
+        (the text across its segments), punctuation and spaces aside (`_query_forms`)."""
         query = query.strip()
         if len(query) > MAX_QUERY_CHARS:
             raise StoreError("store.query_too_long", length=len(query), limit=MAX_QUERY_CHARS)
@@ -834,9 +858,12 @@ class Store:
             # The trigram index serves LIKE directly for patterns of 3+ characters.
             sql += "WHERE t.title LIKE ? ESCAPE '\\' "
             args.append("%" + _escape_like(query) + "%")
-            for text in _query_forms(query):  # punctuation alone matches titles only
-                sql += "OR t.id IN (SELECT transcript FROM search WHERE text LIKE ? ESCAPE '\\') "
-                args.append("%" + _escape_like(text) + "%")
+            for text in _query_forms(query):  # punctuation alone matches titles as typed only
+                sql += (
+                    "OR searchable(t.title) LIKE ? ESCAPE '\\' "
+                    "OR t.id IN (SELECT transcript FROM search WHERE text LIKE ? ESCAPE '\\') "
+                )
+                args += ["%" + _escape_like(text) + "%"] * 2
         sql += "ORDER BY t.updated_at DESC, t.id DESC LIMIT ?"
         args.append(-1 if limit is None else limit)
         with self._read() as conn:

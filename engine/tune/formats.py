@@ -49,6 +49,7 @@ __all__ = [
     "onnx_missing",
     "read_check_manifest",
     "reference_audio",
+    "source_card",
 ]
 
 Format = Literal["hf", "adapter", "onnx"]
@@ -57,6 +58,10 @@ FORMATS: tuple[Format, ...] = ("hf", "adapter", "onnx")
 # The heading of the tuned model's own card inside an ONNX export's README.md (its lines are
 # not the export's figures: engine.tune.hub words them from tingxie_card.json).
 TUNING_HEADING = "## Tuned with Tingxie"
+# The heading of the source model's own card (a Hub model's, the demo's) inside an ONNX
+# export's README.md: its license, credits and warnings stay with the export.
+SOURCE_HEADING = "## Source model card"
+_STATED = ("license", "base_model")  # the source card's metadata an export's card keeps
 # What an ONNX export needs beyond PyTorch (pyproject's `onnx` extra): the graph format, the
 # exporter's graph builder, and the runtime it is quantized and checked with.
 ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
@@ -371,8 +376,14 @@ def _export_onnx(
         lines = parity.card_lines(options.quantize)
         if checked is not None:
             lines += _skipped_line(checked)
+        # The source's card, copied with the export (a tuned model's is its tuning lines).
+        metadata, own = source_card(tmp / "README.md")
+        if (tmp / "tingxie_card.json").is_file():
+            metadata, own = {}, ""
+        stated = {k: v for k, v in metadata.items() if k in _STATED and isinstance(v, str)}
         card = [
             "---",
+            *(f"{key}: {value}" for key, value in stated.items()),
             "library_name: onnx",
             "pipeline_tag: automatic-speech-recognition",
             "language: zh",
@@ -385,6 +396,7 @@ def _export_onnx(
             "processor does; output `logits` (batch, frames, vocabulary)",
             *lines,
             *_tuning_lines(tmp),
+            *(["", SOURCE_HEADING, "", own] if own else []),
         ]
         (tmp / "README.md").write_text("\n".join(card) + "\n", encoding="utf-8")
         del exported  # its session may hold model.onnx open (Windows refuses such a move)
@@ -411,6 +423,18 @@ def _failed_place(staging: Staging) -> Path:
         n += 1
         place = base.with_name(f"{base.name}-{n}")
     return place
+
+
+def source_card(readme: Path) -> tuple[dict, str]:
+    """A model card's metadata (its front matter) and its text below it; empty when there is
+    none or it cannot be read."""
+    from huggingface_hub import ModelCard
+
+    try:
+        found = ModelCard(readme.read_text(encoding="utf-8"), ignore_metadata_errors=True)
+    except (OSError, ValueError):
+        return {}, ""
+    return found.data.to_dict(), found.text.strip()
 
 
 def _tuning_lines(folder: Path) -> list[str]:
@@ -446,13 +470,37 @@ def _export_hf(
         model.save_pretrained(tmp, safe_serialization=True)
         check()  # the weights are the long part
         processor.save_pretrained(tmp)
+        # transformers 5 nests the feature extractor in processor_config.json; 4.x (and
+        # Tingxie's light ONNX loading) read preprocessor_config.json, as save_merged writes.
+        processor.feature_extractor.save_pretrained(tmp)
         for name in ("README.md", "tingxie_card.json", "calibration.json"):
             if (src / name).is_file():
                 shutil.copy2(src / name, tmp / name)
+        if not (tmp / "README.md").is_file():
+            _write_hf_card(tmp, source)
         if (src / "lm").is_dir():
             shutil.copytree(src / "lm", tmp / "lm")
         check()
     yield ExportResult(out, "hf", "none")
+
+
+def _write_hf_card(folder: Path, source: str) -> None:
+    """The card of an hf export whose source has none: what it is and where it came from (a
+    local folder by its name only: the card may be shared, its path here means nothing)."""
+    name = Path(source).expanduser().name if Path(source).expanduser().exists() else source
+    card = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: automatic-speech-recognition",
+        "language: zh",
+        "tags: [tingxie, ctc]",
+        "---",
+        "# Hugging Face export made with Tingxie (听写)",
+        "",
+        f"- source: `{name}`",
+        "- safetensors weights, config and processor (AutoModelForCTC, AutoProcessor)",
+    ]
+    (folder / "README.md").write_text("\n".join(card) + "\n", encoding="utf-8")
 
 
 def _export_adapter(

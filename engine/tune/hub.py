@@ -14,15 +14,17 @@ import importlib
 import importlib.util
 import json
 import os
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import TingxieError
-from engine.onnx import export_card_lines, parity_failure
+from engine.lm import LM_CONFIG, LM_FOLDER
+from engine.onnx import EXPORT_CARD, export_card_lines, parity_failure
 
-from .export import CARD_FILE, adapter_head_size, adapter_usage, read_card
-from .formats import adapter_folder
+from .export import CARD_FILE, _base_folder, adapter_head_size, adapter_usage, read_card
+from .formats import SOURCE_HEADING, adapter_folder, source_card
 
 __all__ = ["KEYRING_SERVICE", "HubError", "UploadPlan", "plan_upload", "push", "resolve_token"]
 
@@ -61,8 +63,24 @@ class UploadPlan:
     # subfolders of `folder` that are not uploaded ("name/"): exports or models kept inside it
     left_out: tuple[str, ...] = ()
     # (path, text) of the files of `files` uploaded as rewritten copies: local paths reduced
-    # to names, as the card names them
+    # to names, as the card names them (and lm.json without the domain n-gram left out)
     rewritten: tuple[tuple[str, str], ...] = ()
+    adapter: bool = False  # the LoRA adapter of `source` is shared (a peft card)
+    source: Path | None = None  # the folder as chosen (a job's folder for its adapter)
+    license: str | None = None  # as given, or None: the card's license is the source's
+    domain_lm: bool = False  # the domain n-gram of the training text is shared (opt-in)
+    # what the plan shows besides the files: the domain n-gram left out or included, an
+    # unknown license
+    notes: tuple[str, ...] = ()
+
+    def command(self) -> str:
+        """The `tingxie-cli push` that uploads this plan again, with every option that changes
+        what is uploaded or who may see it (the offline error suggests it for later)."""
+        words = ["tingxie-cli", "push", str(self.source or self.folder), self.repo_id]
+        words += ["--private"] * self.private + ["--adapter"] * self.adapter
+        words += ["--license", self.license] if self.license else []
+        words += ["--with-domain-lm"] * self.domain_lm
+        return shlex.join(words)
 
 
 def _pick_folder(model_dir: Path, adapter: bool) -> Path:
@@ -115,11 +133,37 @@ def _public_copy(path: Path, fields: dict[str, str]) -> str | None:
     return json.dumps(record, ensure_ascii=False, indent=2) + "\n"
 
 
-def _card(folder: Path, repo_id: str, adapter: bool) -> str:
+def _stated_license(folder: Path, base_model: str | None) -> str | None:
+    """The license the folder's own card states, else its base model's card (found on this
+    machine); None when neither states one."""
+    readmes = [folder / "README.md"]
+    base = _base_folder(base_model) if base_model else None
+    if base is not None:
+        readmes.append(base / "README.md")
+    for readme in readmes:
+        found = source_card(readme)[0].get("license")
+        if isinstance(found, str) and found.strip():
+            return found.strip()
+    return None
+
+
+def _card(
+    folder: Path, repo_id: str, adapter: bool, license: str | None, domain_lm: bool | None
+) -> str:
+    """The README.md uploaded: Tingxie's figures, the license given or stated (none claimed
+    when unknown), whether the domain n-gram (`domain_lm`; None: the model has none) is shared
+    and, under its own heading, the folder's own card when Tingxie did not write it (its
+    warnings and credits stay with the model)."""
     card = read_card(folder)
+    metadata, own_text = source_card(folder / "README.md")
+    if EXPORT_CARD in own_text:  # its figures are the lines below; its source's card is kept
+        own_text = own_text.partition(SOURCE_HEADING)[2].strip()
+    elif (folder / CARD_FILE).exists():
+        own_text = ""  # Tingxie's own card: its figures are the lines below (when readable)
     # The metadata names a Hub repository only; a local base by its folder's name.
     hub_base = card is not None and _hub_id(card.base_model)
     base = _public_name(card.base_model) if card else ""
+    stated_base = metadata.get("base_model") if card is None else None
     kind = "adapter" if adapter else "model"
     whisper = (card is not None and card.family == "whisper") or (folder / "model.bin").is_file()
     onnx = (folder / "model.onnx").is_file()
@@ -129,11 +173,12 @@ def _card(folder: Path, repo_id: str, adapter: bool) -> str:
     family = "whisper" if whisper else "ctc, onnx" if onnx else "ctc"
     lines = [
         "---",
-        "license: apache-2.0",
+        *([f"license: {license}"] if license else []),
         "language: zh",
         "pipeline_tag: automatic-speech-recognition",
         f"library_name: {library}",
         *([f"base_model: {base}"] if hub_base else []),
+        *([f"base_model: {stated_base}"] if isinstance(stated_base, str) else []),
         f"tags: [tingxie, {family}, mandarin]",
         "---",
         f"# {repo_id.split('/')[-1]}",
@@ -141,34 +186,79 @@ def _card(folder: Path, repo_id: str, adapter: bool) -> str:
         f"Mandarin speech recognition {kind} shared from Tingxie (听写).",
         "",
     ]
+    exported = export_card_lines(folder)
     if card is not None:
+        # An export's own figures follow: the CER is the PyTorch model's, not the export's.
+        measured = " (measured on the fp32 PyTorch model, before export)" if exported else ""
         lines += [
             f"- base model: `{base}`" + ("" if hub_base else " (a local model)"),
             f"- method: {card.method}, {card.steps} steps",
             f"- data: {card.train_examples} training utterances "
             f"({card.train_seconds / 60:.1f} min), {card.heldout_examples} held out",
-            card.cer_line(),
+            card.cer_line() + measured,
         ]
         if card.added_chars:
             lines.append(f"- characters added to the vocabulary: {card.added_chars}")
-    lines += export_card_lines(folder)
+    lines += exported
     calibration = folder / "calibration.json"
     lines.append(
         "- confidence calibration: "
         + ("included (calibration.json)" if calibration.is_file() else "none")
     )
-    lines.append("- license: Apache-2.0 (check the base model's license before publishing)")
+    if domain_lm is not None:
+        lines.append(
+            "- domain language model: "
+            + ("included: it holds the training transcripts" if domain_lm else "not included")
+        )
+    lines.append(f"- license: {license}" if license else f"- license: {_UNKNOWN_LICENSE}")
     size = adapter_head_size(folder) if adapter else None
     if size is not None:  # a grown head needs its base loaded at its size first
         lines += ["", adapter_usage(base or "the/base-model", size).rstrip("\n")]
+    if own_text:
+        lines += ["", "## Original model card", "", own_text]
     return "\n".join(lines) + "\n"
 
 
+_DOMAIN_SHARED = "is uploaded: it holds the training transcripts, word for word"
+_DOMAIN_LEFT_OUT = (
+    "is left out (it holds the training transcripts; --with-domain-lm shares it), lm.json "
+    "is a copy without it"
+)
+_UNKNOWN_LICENSE = (
+    "unknown: neither this model's card nor its base model's states one; check the base "
+    "model's license"
+)
+
+
+def _domain_lm(folder: Path) -> tuple[str, str] | None:
+    """The domain n-gram a tuned model's lm/ carries (built from its training transcripts,
+    which it gives back word for word) and lm.json without it: (its path in the folder, the
+    copy of lm.json); None when there is none. The general LM shipped with the base stays."""
+    config_path = folder / LM_FOLDER / LM_CONFIG
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return None
+    domain = config.get("domain") if isinstance(config, dict) else None
+    if not isinstance(domain, dict) or not isinstance(domain.get("file"), str):
+        return None
+    del config["domain"]
+    copy = json.dumps(config, ensure_ascii=False, indent=2) + "\n"
+    return f"{LM_FOLDER}/{domain['file']}", copy
+
+
 def plan_upload(
-    model_dir: str | os.PathLike[str], repo_id: str, *, private: bool = False, adapter: bool = False
+    model_dir: str | os.PathLike[str],
+    repo_id: str,
+    *,
+    private: bool = False,
+    adapter: bool = False,
+    license: str | None = None,
+    domain_lm: bool = False,
 ) -> UploadPlan:
     """The exact files and card that `push` would upload: the folder's own files and its lm/,
-    never another subfolder (listed in `left_out`)."""
+    never another subfolder (listed in `left_out`), nor, unless `domain_lm`, the domain n-gram
+    of the training transcripts. `license` overrides the one the source's card states."""
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
@@ -178,7 +268,8 @@ def plan_upload(
         validate_repo_id(repo_id)
     except HFValidationError:
         raise HubError("hub.bad_repo", repo_id=repo_id) from None
-    folder = _pick_folder(Path(model_dir), adapter)
+    source = Path(model_dir).expanduser()
+    folder = _pick_folder(source, adapter)
     if not folder.is_dir():
         raise HubError("hub.no_folder", path=folder)
     files, left_out = [], []
@@ -209,12 +300,38 @@ def plan_upload(
             files.remove(rel)
         else:
             rewritten.append((rel, text))
+    notes = []
+    domain = _domain_lm(folder)
+    if domain is not None and domain[0] not in files:
+        domain = None
+    if domain is not None:
+        if domain_lm:
+            notes.append(f"{domain[0]} {_DOMAIN_SHARED}")
+        else:
+            files.remove(domain[0])
+            rewritten.append((f"{LM_FOLDER}/{LM_CONFIG}", domain[1]))
+            notes.append(f"{domain[0]} {_DOMAIN_LEFT_OUT}")
     # An ONNX export whose own check failed transcribes unlike its source: not for others.
     if parity_failure(folder) is not None:
         raise HubError("hub.parity_failed", path=folder)
-    card = _card(folder, repo_id, adapter)
+    tuned = read_card(folder)
+    stated = license or _stated_license(folder, tuned.base_model if tuned else None)
+    if stated is None:
+        notes.append(f"license {_UNKNOWN_LICENSE} (--license ID states one)")
+    shared_lm = None if domain is None else domain_lm
     return UploadPlan(
-        folder, repo_id, private, tuple(files), card, tuple(left_out), tuple(rewritten)
+        folder,
+        repo_id,
+        private,
+        tuple(files),
+        _card(folder, repo_id, adapter, stated, shared_lm),
+        tuple(left_out),
+        tuple(rewritten),
+        adapter,
+        source,
+        license,
+        domain is not None and domain_lm,
+        tuple(notes),
     )
 
 
@@ -266,11 +383,15 @@ def push(plan: UploadPlan, token: str | None, progress: Callable[[str], None] | 
             progress(f"uploading {len(operations)} files to {url}")
         api.create_commit(plan.repo_id, operations, commit_message="Upload from Tingxie")
     except OfflineModeIsEnabled as e:
-        raise HubError("hub.offline", folder=plan.folder, repo_id=plan.repo_id) from e
+        raise HubError(
+            "hub.offline", folder=plan.folder, repo_id=plan.repo_id, command=plan.command()
+        ) from e
     except HfHubHTTPError as e:
         raise HubError("hub.refused", repo_id=plan.repo_id, detail=str(e).splitlines()[0]) from e
     except _transport_errors() as e:  # connection refused, DNS, timeouts
-        raise HubError("hub.offline", folder=plan.folder, repo_id=plan.repo_id) from e
+        raise HubError(
+            "hub.offline", folder=plan.folder, repo_id=plan.repo_id, command=plan.command()
+        ) from e
     except HFValidationError as e:  # a plan made without plan_upload
         raise HubError("hub.bad_repo", repo_id=plan.repo_id) from e
     except ValueError as e:  # a file changed while it was read for the upload
