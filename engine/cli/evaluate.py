@@ -225,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
         score_examples,
         summarize,
     )
-    from engine.whisper import LoadedWhisper
+    from engine.whisper import LoadedWhisper, is_whisper
 
     try:
         options = EvalOptions(
@@ -237,8 +237,10 @@ def run(args: argparse.Namespace) -> int:
             domain_text=args.domain_text,
             hotwords=args.hotwords,
         )
-        # read before the model loads: a typo is told without waiting for it
-        check_decoding_files(options.decoder, options.domain_text, options.hotwords)
+        # read before the model loads: a typo is told without waiting for it (Whisper reads
+        # neither: its warning says so)
+        if not is_whisper(args.model):
+            check_decoding_files(options.decoder, options.domain_text, options.hotwords)
     except ValueError as e:
         print(f"tingxie-cli evaluate: {e}", file=sys.stderr)
         return 2

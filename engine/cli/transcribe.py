@@ -23,7 +23,7 @@ from engine.results import Progress, Segment, TranscriptionInfo
 from engine.speakers import SpeakerOptions, SpeakersUnavailable
 from engine.transcribe import TranscribeOptions, Transcriber
 from engine.watch import media_files, unique_base
-from engine.whisper import WHISPER_BASE_DIR
+from engine.whisper import WHISPER_BASE_DIR, is_whisper
 from engine.writers import FORMATS, write_all
 
 from . import ALLOW_PICKLE_HELP, BACKEND_HELP, INT8_AUTO_HELP, positive_int
@@ -433,7 +433,8 @@ def _checked_options(args: argparse.Namespace) -> tuple[TranscribeOptions, LoadO
             domain_text=_home_expanded(args.domain_text),
             hotwords=_home_expanded(args.hotwords),
         )
-        check_decoding_files(options.decoder, options.domain_text, options.hotwords)
+        if not is_whisper(args.model):  # Whisper reads neither: its warning says so
+            check_decoding_files(options.decoder, options.domain_text, options.hotwords)
         load = LoadOptions(
             device=args.device,
             precision=args.precision,
