@@ -27,6 +27,7 @@ __all__ = [
     "ModelCard",
     "adapter_head_size",
     "adapter_usage",
+    "base_folder",
     "describe_adapter",
     "read_card",
     "record_problem",
@@ -180,7 +181,7 @@ def read_card(folder: Path) -> ModelCard | None:
     return ModelCard(**record | {"normalization": tuple(record.get("normalization", ()))})
 
 
-def _base_folder(base_model: str) -> Path | None:
+def base_folder(base_model: str) -> Path | None:
     """The base model's folder on this machine: the card names it as the job did, a folder or
     a Hub id (found in the Hugging Face cache, where tuning loaded it from); None when neither
     is here."""
@@ -202,7 +203,7 @@ def save_merged(
     merged first (its adapters folded into the base weights)."""
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
-    base = _base_folder(card.base_model)
+    base = base_folder(card.base_model)
 
     def write(tmp: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)

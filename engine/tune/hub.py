@@ -23,7 +23,7 @@ from engine.errors import TingxieError
 from engine.lm import LM_CONFIG, LM_FOLDER
 from engine.onnx import EXPORT_CARD, export_card_lines, parity_failure
 
-from .export import CARD_FILE, _base_folder, adapter_head_size, adapter_usage, read_card
+from .export import CARD_FILE, adapter_head_size, adapter_usage, base_folder, read_card
 from .formats import SOURCE_HEADING, adapter_folder, source_card
 
 __all__ = ["KEYRING_SERVICE", "HubError", "UploadPlan", "plan_upload", "push", "resolve_token"]
@@ -137,7 +137,7 @@ def _stated_license(folder: Path, base_model: str | None) -> str | None:
     """The license the folder's own card states, else its base model's card (found on this
     machine); None when neither states one."""
     readmes = [folder / "README.md"]
-    base = _base_folder(base_model) if base_model else None
+    base = base_folder(base_model) if base_model else None
     if base is not None:
         readmes.append(base / "README.md")
     for readme in readmes:
