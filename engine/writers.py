@@ -13,8 +13,10 @@ old file or the new one, never half of one; the formats of one transcript are wr
 (`write_all`): all new, or none.
 
 Speakers (Segment.speaker, engine.speakers) are named where the speaker changes in TXT
-(说话人 1：), before each SRT cue's text (SRT has no voice tag), in a WebVTT voice tag
-(<v 说话人 1>) and on each JSON segment; a renamed speaker by its name everywhere.
+(说话人 1：), before each SRT cue's text (SRT has no voice tag; the name is text there, so it
+takes its room on the cue's first line, `_label_room`), in a WebVTT voice tag (<v 说话人 1>,
+which players do not draw as text) and on each JSON segment; a renamed speaker by its name
+everywhere.
 """
 
 from __future__ import annotations
@@ -190,7 +192,10 @@ def _is_mark_char(char: Char) -> bool:
 
 
 def plan_cues(
-    segments: Sequence[Segment], limits: CueLimits | None = None, end: float = math.inf
+    segments: Sequence[Segment],
+    limits: CueLimits | None = None,
+    end: float = math.inf,
+    label: Callable[[int], str] | None = None,
 ) -> list[Cue]:
     """Subtitle cues for segments: every character in exactly one cue, in order; a cue starts
     at its first character and ends at or after its last one, before the next cue starts, and
@@ -199,15 +204,23 @@ def plan_cues(
     character's is a length estimated wrong (an MP3's from its bit rate) and is ignored. Every
     cue lasts at least a millisecond as written (`timestamp`): one whose characters take no
     time (Whisper's symbols) ends a millisecond after it starts, and the next starts no
-    sooner, as players skip a cue of no length and some editors refuse it."""
+    sooner, as players skip a cue of no length and some editors refuse it. `label(speaker)`
+    is the text shown before a speaker's cue (SRT's 说话人 1：): it shares the first line, which
+    holds that many fewer characters, or has that line to itself (`_label_room`)."""
     limits = limits or CueLimits()
+    most = limits.line_chars
     groups: list[tuple[tuple[Char, ...], ...]] = []
     speakers = []
     for seg in segments:
         chars = seg.chars
-        breaks = _breaks(chars, limits.line_chars)
-        for i, j in _cut(chars, breaks, _cue_fits(chars, breaks, limits), 0, len(chars)):
-            lines = _cut(chars, breaks, lambda a, b: b - a <= limits.line_chars, i, j)
+        breaks = _breaks(chars, most)
+        first, count = most, limits.max_lines
+        if label is not None and seg.speaker is not None:
+            room = _label_room(label(seg.speaker), limits)
+            first, count = (room, count) if room else (most, max(count - 1, 1))
+        fits = _cue_fits(chars, breaks, limits, first, count)
+        for i, j in _cut(chars, breaks, fits, 0, len(chars)):
+            lines = _cut(chars, breaks, _line_fits(i, first, most), i, j)
             groups.append(tuple(tuple(chars[a:b]) for a, b in lines))
             speakers.append(seg.speaker)
     if groups and end < groups[-1][-1][-1].end:
@@ -224,37 +237,61 @@ def plan_cues(
     return cues
 
 
+def _line_fits(start: int, first: int, most: int) -> Callable[[int, int], bool]:
+    """Whether chars[a:b] fit a line of the cue that starts at `start`: its first line holds
+    `first` characters (less beside a speaker's name), the others `most`."""
+    return lambda a, b: b - a <= (first if a == start else most)
+
+
 def _ms(seconds: float) -> int:
     """A time as `timestamp` writes it, in whole milliseconds."""
     return round(seconds * 1000)
 
 
 def _cue_fits(
-    chars: Sequence[Char], breaks: Sequence[int], limits: CueLimits
+    chars: Sequence[Char], breaks: Sequence[int], limits: CueLimits, first: int, lines: int
 ) -> Callable[[int, int], bool]:
-    """Whether chars[i:j] fit one cue: short enough in time, and few enough for one line, or
-    for two cut at a break that leaves each at most line_chars (a cue of 32 characters whose
-    only such cut is inside a word is two cues)."""
+    """Whether chars[i:j] fit one cue: short enough in time, and few enough for its first line
+    (`first` characters), or, when it has two `lines`, for two cut at a break that leaves the
+    first at most `first` and the second at most line_chars (a cue of 32 characters whose only
+    such cut is inside a word is two cues)."""
     most = limits.line_chars
 
     def fits(i: int, j: int) -> bool:
         if chars[j - 1].end - chars[i].start > limits.max_seconds:
             return False
-        if j - i <= most or limits.max_lines == 1:
-            return j - i <= most
-        # a break in [j - most, i + most]; there is none when j - i > 2 * most
-        return bisect_left(breaks, j - most) < bisect_right(breaks, i + most)
+        if j - i <= first or lines == 1:
+            return j - i <= first
+        # a break inside the cue in [j - most, i + first]; none when j - i > first + most
+        return bisect_left(breaks, max(j - most, i + 1)) < bisect_right(breaks, i + first)
 
     return fits
 
 
-def _voice(cue: Cue, vtt: bool, names: Mapping[int, str] | None) -> str:
+def _label_room(label: str, limits: CueLimits) -> int:
+    """The characters a cue's first line holds beside `label`, a name shown before its text:
+    the rest of the line, or 0 when that is under half a line, and the name has the line to
+    itself (a long rename: two characters beside it read poorly, and a name longer than the
+    line would leave none). A name longer than the line is still shown whole."""
+    room = limits.line_chars - len(label)
+    return room if 2 * room >= limits.line_chars else 0
+
+
+def _srt_label(speaker: int, names: Mapping[int, str] | None) -> str:
+    """A speaker's name as SRT shows it before a cue's text, one for planning and writing."""
+    return f"{speaker_name(speaker, names)}："
+
+
+def _voice(cue: Cue, vtt: bool, names: Mapping[int, str] | None, limits: CueLimits) -> str:
     """Who speaks a cue: a WebVTT voice tag (<v 说话人 1>), or in SRT, which has none, the
-    name before the text (说话人 1：); nothing when speakers were not told apart."""
+    name before the text (说话人 1：), on a line of its own when it is long (`_label_room`);
+    nothing when speakers were not told apart."""
     if cue.speaker is None:
         return ""
-    name = speaker_name(cue.speaker, names)
-    return f"<v {_vtt_escaped(name)}>" if vtt else f"{name}："
+    if vtt:
+        return f"<v {_vtt_escaped(speaker_name(cue.speaker, names))}>"
+    label = _srt_label(cue.speaker, names)
+    return label if _label_room(label, limits) else f"{label}\n"
 
 
 def _vtt_escaped(text: str) -> str:
@@ -269,13 +306,18 @@ def _subtitles(
     names: Mapping[int, str] | None = None,
     end: float = math.inf,
 ) -> str:
+    """SRT or WebVTT text; SRT's speaker names take room on the lines (`plan_cues`' label),
+    WebVTT's voice tags do not: players do not draw them as text."""
     sep = "." if vtt else ","
+    limits = CueLimits()
+    label = None if vtt else lambda speaker: _srt_label(speaker, names)
     blocks = []
-    shown = [cue for cue in plan_cues(segments, end=end) if cue.text]  # not a lone ，、。
+    cues = plan_cues(segments, limits, end, label)
+    shown = [cue for cue in cues if cue.text]  # not a lone ，、。
     for n, cue in enumerate(shown, start=1):
         times = f"{timestamp(cue.start, sep)} --> {timestamp(cue.end, sep)}"
         text = _vtt_escaped(cue.text) if vtt else cue.text
-        blocks.append(f"{n}\n{times}\n{_voice(cue, vtt, names)}{text}\n")
+        blocks.append(f"{n}\n{times}\n{_voice(cue, vtt, names, limits)}{text}\n")
     body = "\n".join(blocks)
     return f"WEBVTT\n\n{body}" if vtt else body
 

@@ -12,6 +12,8 @@ import pytest
 from engine.library.review import EditOp, apply_edit, verified_pairs
 from engine.library.store import Store
 from engine.punctuation import (
+    _MAX_WINDOW,
+    _PIECE_OVERLAP,
     DEFAULT_DIR,
     MARKS,
     PunctuationError,
@@ -193,9 +195,23 @@ def test_whisper_segments_with_their_own_punctuation_are_left_alone(punctuator):
 
 
 def test_long_text_is_read_in_overlapping_pieces(punctuator):
-    text = "我们今天去公园散步然后回家吃饭" * 40  # 600 characters
+    """Text over one window (600 characters, in no repeating pattern that could hide a shift)
+    is read in pieces: each character keeps the mark that one read of a window around it gives
+    where it lies at least the overlap from that window's cut edges, so a piece's marks
+    stitched at the wrong place show."""
+    phrases = ["我们今天去公园散步", "然后回家吃饭", "你明天来不来", "他说这个问题很重要"]
+    phrases += ["大家都觉得很好", "下午开会讨论一下", "好的没问题"]
+    rng, text = random.Random(0), ""
+    while len(text) < 600:
+        text += rng.choice(phrases)
+    text = text[:600]
     marks = punctuator.marks(text)
-    assert len(marks) == len(text)
+    assert len(marks) == len(text) and sum(map(bool, marks)) > 50
+    for lo in (0, 100, len(text) - _MAX_WINDOW):  # whole windows whose insides cover the text
+        hi = lo + _MAX_WINDOW
+        a = lo if lo == 0 else lo + _PIECE_OVERLAP
+        b = hi if hi == len(text) else hi - _PIECE_OVERLAP
+        assert marks[a:b] == punctuator.marks(text[lo:hi])[a - lo : b - lo], (a, b)
 
 
 def test_punctuate_stream_holds_one_segment_and_keeps_everything_else(punctuator):

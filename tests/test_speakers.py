@@ -7,6 +7,7 @@ voices from ../shared/audio (Resemblyzer's encoder is small: a few seconds on a 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import sys
 import types
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from engine.library.store import EditSession, Store
+from engine.punctuation import is_mark
 from engine.results import Char, Segment, default_speaker_name, speaker_name
 from engine.speakers import (
     SpeakerOptions,
@@ -27,7 +29,7 @@ from engine.speakers import (
     speech_windows,
     turns_from_windows,
 )
-from engine.writers import plan_cues, render, write
+from engine.writers import CueLimits, plan_cues, render, write
 
 # Two voices from different sources (a man, then a woman), both recorded at 16 kHz.
 VOICE_A = "funasr_asr_example_zh.wav"
@@ -227,6 +229,38 @@ def test_subtitles_carry_the_speaker():
     assert [c.speaker for c in plan_cues(SPOKEN)] == [0, 0, 1, 0]
     # a name cannot break the voice tag
     assert "<v A&lt;B&gt;>谢谢" in render(SPOKEN, "vtt", speakers={1: "A<B>"})
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        None,  # 说话人 1：beside the first line
+        "市场部产品经理王小明老师",  # too long to share it: a line of its own
+        "市场部产品经理王小明老师和他的助理们",  # longer than a line: still its own, whole
+    ],
+)
+def test_srt_speaker_names_keep_lines_within_the_limit(name):
+    """SRT shows the name as text, so it counts toward the first line's 16 characters: no line
+    shown is longer (marks aside), none is empty, and every character is shown once. WebVTT's
+    voice tag is not drawn as text: its lines are as without speakers."""
+    text = "还有一个就是要跟大家揪证一点，就是我们在看电影的时候，尤其是游戏玩家"
+    talk = [Segment(0, 0.0, 5.0, chars(text, 0.0, step=0.12), 0), segment(1, "好的", 9.0, 1)]
+    names = {} if name is None else {0: name}
+    label, limit = f"{speaker_name(0, names)}：", CueLimits().line_chars
+    shown = []
+    for block in render(talk, "srt", speakers=names).strip().split("\n\n")[:-1]:
+        _, _, *lines = block.split("\n")
+        assert lines[0].startswith(label) and all(lines), block
+        own_line = lines[0] == label  # a long name, the text below it
+        assert own_line == (name is not None) and len(lines) <= 2 + own_line, block
+        width = [sum(not is_mark(ch) for ch in line) for line in lines]
+        width[0] += len(label) - sum(not is_mark(ch) for ch in label)  # its ：is shown
+        assert max(width[own_line:]) <= limit, block
+        shown += [lines[0].removeprefix(label), *lines[1:]]
+    assert "".join(shown).replace("，", "") == text.replace("，", "")
+    vtt = render(talk, "vtt", speakers=names)
+    unnamed = render([replace(s, speaker=None) for s in talk], "vtt")
+    assert re.sub(r"<v [^>]*>", "", vtt) == unnamed and f"<v {label[:-1]}>还有" in vtt
 
 
 def test_json_gives_each_segment_its_speaker():
