@@ -6,6 +6,7 @@ model load. Tiny random models, no network."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
@@ -26,6 +27,7 @@ from engine.library.store import Store
 from engine.testmodels import build_model
 from engine.tune.events import JobFinished, JobResult
 from engine.tune.formats import ExportCancelled, ExportResult
+from engine.tune.hub import plan_upload
 
 TOKEN = "hf_tingxie_app_secret_0123456789"
 
@@ -360,3 +362,91 @@ def test_the_runtime_preference_persists_and_reaches_load_options(qtbot, tmp_pat
         second = window()
         assert second.backend_actions["onnx"].isChecked()
         assert second.prefs.backend == "onnx"
+
+
+def _domain_lm(folder):
+    """A tuned model's lm/: the base's general LM and the domain n-gram of its training text."""
+    lm = folder / "lm"
+    lm.mkdir()
+    (lm / "char-4gram.arpa.gz").write_bytes(b"general")
+    (lm / "domain-4gram.arpa.gz").write_bytes(b"patient text")
+    config = {"type": "char-ngram", "file": "char-4gram.arpa.gz", "order": 4,
+              "domain": {"file": "domain-4gram.arpa.gz", "order": 4, "sentences": 2}}  # fmt: skip
+    (lm / "lm.json").write_text(json.dumps(config), encoding="utf-8")
+    return folder
+
+
+def test_share_dialog_license_is_the_clis_license_option(qtbot, handle, tmp_path):
+    """The app could not state a license: the CLI's --license had no field."""
+    from PySide6.QtGui import QAccessible
+
+    stated = build_model(tmp_path / "stated", "tiny", seed=0)
+    (stated / "README.md").write_text("---\nlicense: cc-by-nc-4.0\n---\n# MMS\n", encoding="utf-8")
+    unstated = build_model(tmp_path / "unstated", "tiny", seed=0)
+    dialog = ShareDialog(handle, str(stated))
+    qtbot.addWidget(dialog)
+    dialog.ensurePolished()
+    name = QAccessible.queryAccessibleInterface(dialog.license).text(QAccessible.Text.Name)
+    assert name == tr("share.license") and dialog.license.toolTip() == tr("share.license_tip")
+    assert dialog.license.text() == "cc-by-nc-4.0"  # what the engine states by default
+    dialog.repo.setText("me/mms-zh")
+    dialog.show_plan()
+    assert dialog._plan == plan_upload(stated, "me/mms-zh")  # untouched: the CLI without it
+    dialog.license.setText("mit")
+    assert not dialog.upload_button.isEnabled()  # the plan shown no longer says it
+    dialog.show_plan()
+    assert dialog._plan == plan_upload(stated, "me/mms-zh", license="mit")
+    card = dialog.plan_view.toPlainText().split("README.md:\n")[1]
+    assert "license: mit" in card and "cc-by-nc" not in card.split("---")[1]
+    dialog.license.clear()  # empty: the stated one, as the placeholder says
+    assert dialog.license.placeholderText() == "cc-by-nc-4.0"
+    dialog.show_plan()
+    assert dialog._plan.license is None and "license: cc-by-nc-4.0" in dialog._plan.card
+    dialog.model.edit.setText(str(unstated))  # nothing typed: the field follows the folder
+    assert dialog.license.text() == ""
+    assert dialog.license.placeholderText() == tr("share.license_unknown")
+    dialog.show_plan()
+    assert "- license: unknown" in dialog.plan_view.toPlainText()
+    dialog.license.setText("apache-2.0")
+    dialog.model.edit.setText(str(stated))  # what the user typed stays
+    assert dialog.license.text() == "apache-2.0"
+    dialog.show_plan()
+    assert dialog._plan.license == "apache-2.0"
+
+
+def test_share_dialog_domain_lm_box_is_the_clis_with_domain_lm(
+    qtbot, handle, tmp_path, monkeypatch
+):
+    """The app always left the domain n-gram out: the CLI's --with-domain-lm had no box, and
+    the offline message gave no command to push the folder later with its options."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    plain = build_model(tmp_path / "plain", "tiny", seed=0)
+    tuned = _domain_lm(build_model(tmp_path / "tuned", "tiny", seed=0))
+    dialog = ShareDialog(handle, str(plain))
+    qtbot.addWidget(dialog)
+    assert not dialog.domain_lm.isVisibleTo(dialog)  # no domain LM: nothing to ask
+    dialog.model.edit.setText(str(tuned))
+    assert dialog.domain_lm.isVisibleTo(dialog) and not dialog.domain_lm.isChecked()
+    assert dialog.domain_lm.text() == tr("share.domain_lm")
+    assert dialog.domain_lm.toolTip() == tr("share.domain_lm_tip")
+    dialog.repo.setText("me/clinic-zh")
+    dialog.show_plan()
+    assert "lm/domain-4gram.arpa.gz" not in dialog.plan_view.toPlainText()
+    assert "domain language model: not included" in dialog.plan_view.toPlainText()
+    dialog.domain_lm.setChecked(True)
+    dialog.license.setText("mit")
+    dialog.show_plan()
+    assert dialog._plan == plan_upload(tuned, "me/clinic-zh", license="mit", domain_lm=True)
+    shown = dialog.plan_view.toPlainText()
+    assert "lm/domain-4gram.arpa.gz" in shown and "domain language model: included" in shown
+
+    emitted(qtbot, handle.worker.push_failed, dialog.upload_button.click, 30_000)
+    command = dialog._plan.command()
+    assert "--with-domain-lm" in command and "--license mit" in command
+    assert tr("share.push_later", command=command) in dialog.status.text()
+    dialog.model.edit.setText(str(plain))  # back to a folder without one: hidden and off
+    assert not dialog.domain_lm.isVisibleTo(dialog) and not dialog.domain_lm.isChecked()

@@ -1,9 +1,12 @@
 """Model → Share on the Hub…: sign in (the token goes to the system keyring, never to the
 settings), see exactly which files and card would be uploaded, then upload on the engine
 worker (engine.tune.hub). Offline, the engine's one sentence says the folder is ready to push
-later, in the UI language."""
+later, in the UI language, with the `tingxie-cli push` that does it. The license and the
+domain n-gram of the training transcripts are the CLI's --license and --with-domain-lm."""
 
 from __future__ import annotations
+
+from contextlib import suppress
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -38,6 +41,11 @@ class ShareDialog(QDialog):
         self.repo.setPlaceholderText("owner/name")
         self.private = QCheckBox(tr("share.private"))
         self.adapter = QCheckBox(tr("share.adapter"))
+        self.license = QLineEdit()
+        self.license.setToolTip(tr("share.license_tip"))
+        self.domain_lm = QCheckBox(tr("share.domain_lm"))
+        self.domain_lm.setToolTip(tr("share.domain_lm_tip"))
+        self._stated: str | None = None  # the license the engine uses when none is typed
         self.token = QLineEdit()
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
         sign_in = QPushButton(tr("share.sign_in"))
@@ -53,11 +61,13 @@ class ShareDialog(QDialog):
         self.status = StatusLine(self.plan_button)
         self.plan_view = QPlainTextEdit()
         self.plan_view.setReadOnly(True)
-        form = QFormLayout()
+        self._form = form = QFormLayout()
         form.addRow(tr("share.model"), self.model)
         form.addRow(tr("share.repo"), self.repo)
         form.addRow("", self.private)
         form.addRow("", self.adapter)
+        form.addRow(tr("share.license"), self.license)
+        form.addRow("", self.domain_lm)
         form.addRow(tr("share.token"), token_row)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.addButton(self.plan_button, QDialogButtonBox.ButtonRole.ActionRole)
@@ -68,9 +78,12 @@ class ShareDialog(QDialog):
         layout.addWidget(self.plan_view, 1)
         layout.addWidget(self.status)
         layout.addWidget(buttons)
-        for edit in (self.model.edit, self.repo):
+        self._follow_folder()
+        self.model.edit.textChanged.connect(self._follow_folder)
+        self.adapter.toggled.connect(self._follow_folder)
+        for edit in (self.model.edit, self.repo, self.license):
             edit.textChanged.connect(self._forget_plan)
-        for box in (self.private, self.adapter):
+        for box in (self.private, self.adapter, self.domain_lm):
             box.toggled.connect(self._forget_plan)
         handle.worker.push_done.connect(self._done)
         handle.worker.push_failed.connect(self._failed)
@@ -104,6 +117,8 @@ class ShareDialog(QDialog):
                 self.repo.text().strip(),
                 private=self.private.isChecked(),
                 adapter=self.adapter.isChecked(),
+                license=self._license(),
+                domain_lm=self.domain_lm.isChecked(),
             )
         except HubError as e:
             self._forget_plan()
@@ -129,6 +144,29 @@ class ShareDialog(QDialog):
         self.status.busy(tr("share.uploading", repo_id=self._plan.repo_id))
         self.handle.push_model.emit(self._plan)
 
+    def _follow_folder(self) -> None:
+        """Show what the engine would do for the folder chosen: its stated license, kept in
+        the field unless the user typed another, and the domain n-gram's box, off for each
+        folder (sharing the training text is asked again) and shown only where there is one."""
+        from engine.tune.hub import HubError, ShareDefaults, share_defaults
+
+        defaults = ShareDefaults(None, False)
+        if self.model.text():
+            with suppress(HubError):  # no adapter there: Show says so
+                defaults = share_defaults(self.model.text(), adapter=self.adapter.isChecked())
+        if self.license.text().strip() == (self._stated or ""):
+            self.license.setText(defaults.license or "")
+        self.license.setPlaceholderText(defaults.license or tr("share.license_unknown"))
+        self._stated = defaults.license
+        self.domain_lm.setChecked(False)
+        self._form.setRowVisible(self.domain_lm, defaults.has_domain_lm)  # no empty row left
+
+    def _license(self) -> str | None:
+        """The license typed, as --license; None (the CLI without it) when it is the stated
+        one or empty."""
+        typed = self.license.text().strip()
+        return typed if typed and typed != self._stated else None
+
     def _forget_plan(self) -> None:
         self._plan = None
         self._allow_upload(False)
@@ -147,5 +185,8 @@ class ShareDialog(QDialog):
         self._allow_upload(False, tr("share.upload_again", show=tr("share.show_plan")))
 
     def _failed(self, error: object) -> None:
-        self.status.finished(tr("share.failed", message=error_text(error)))
+        text = tr("share.failed", message=error_text(error))
+        if getattr(error, "code", None) == "hub.offline":  # the command that uploads it later
+            text += "\n" + tr("share.push_later", command=error.params["command"])
+        self.status.finished(text)
         self._allow_upload(self._plan is not None)

@@ -90,6 +90,29 @@ EXPORT_STRINGS: dict[str, tuple[str, str]] = {
     "share.repo": ("Repository (owner/name):", "仓库（owner/name）："),
     "share.private": ("Private repository", "私有仓库"),
     "share.adapter": ("Share the LoRA adapter only", "只分享 LoRA 适配器"),
+    "share.license": ("License:", "许可证："),
+    "share.license_tip": (
+        "The license the model card states: a Hub license id such as apache-2.0 or "
+        "cc-by-nc-4.0. Filled in with the one this model's card or its base model's card "
+        "states; left empty, that one is used, or none is claimed when neither states one.",
+        "模型卡注明的许可证：Hub 的许可证 ID，例如 apache-2.0 或 cc-by-nc-4.0。"
+        "已填入此模型的卡或其基础模型的卡所注明的许可证；留空时使用该许可证，两者都未注明时不声明许可证。",
+    ),
+    "share.license_unknown": (
+        "unknown (neither this model's card nor its base model's states one)",
+        "未知（此模型的卡及其基础模型的卡都未注明）",
+    ),
+    "share.domain_lm": (
+        "Include the domain language model (built from your training transcripts)",
+        "包含领域语言模型（由你的训练转写文本生成）",
+    ),
+    "share.domain_lm_tip": (
+        "Off by default: this language model is built from your training transcripts, and "
+        "anyone who downloads the model can read those sentences back from it word for word. "
+        "Tick it only if the transcripts may be made public.",
+        "默认不包含：此语言模型由你的训练转写文本生成，下载模型的任何人都能从中逐字读出这些句子。"
+        "只有在这些转写文本可以公开时才勾选。",
+    ),
     "share.token": ("Access token:", "访问令牌："),
     "share.sign_in": ("Sign in", "登录"),
     "share.signed_in": (
@@ -126,6 +149,10 @@ EXPORT_STRINGS: dict[str, tuple[str, str]] = {
     "share.uploading": ("Uploading to {repo_id}…", "正在上传到 {repo_id}…"),
     "share.done": ("Uploaded: {url}", "已上传：{url}"),
     "share.failed": ("Not uploaded: {message}", "未上传：{message}"),
+    "share.push_later": (
+        "Or upload it later from a terminal: {command}",
+        "也可以稍后在终端中上传：{command}",
+    ),
     # Export embeddings…
     "embed.title": ("Export embeddings", "导出向量"),
     "embed.file": ("Audio:", "音频："),

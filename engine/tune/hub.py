@@ -26,7 +26,16 @@ from engine.onnx import EXPORT_CARD, export_card_lines, parity_failure
 from .export import CARD_FILE, adapter_head_size, adapter_usage, base_folder, read_card
 from .formats import SOURCE_HEADING, adapter_folder, source_card
 
-__all__ = ["KEYRING_SERVICE", "HubError", "UploadPlan", "plan_upload", "push", "resolve_token"]
+__all__ = [
+    "KEYRING_SERVICE",
+    "HubError",
+    "ShareDefaults",
+    "UploadPlan",
+    "plan_upload",
+    "push",
+    "resolve_token",
+    "share_defaults",
+]
 
 KEYRING_SERVICE = "tingxie"
 KEYRING_USER = "huggingface"
@@ -245,6 +254,27 @@ def _domain_lm(folder: Path) -> tuple[str, str] | None:
     del config["domain"]
     copy = json.dumps(config, ensure_ascii=False, indent=2) + "\n"
     return f"{LM_FOLDER}/{domain['file']}", copy
+
+
+@dataclass(frozen=True, slots=True)
+class ShareDefaults:
+    """What `plan_upload` decides unless told, for a form to show before any plan (the app's
+    Share dialog): the license the card states when none is given (None: unknown), and
+    whether the folder has a domain n-gram that `domain_lm` would share."""
+
+    license: str | None
+    has_domain_lm: bool
+
+
+def share_defaults(model_dir: str | os.PathLike[str], *, adapter: bool = False) -> ShareDefaults:
+    """The defaults of `plan_upload` for this folder (a cheap look at its files)."""
+    folder = _pick_folder(Path(model_dir).expanduser(), adapter)
+    tuned = read_card(folder)
+    domain = _domain_lm(folder)
+    return ShareDefaults(
+        _stated_license(folder, tuned.base_model if tuned else None),
+        domain is not None and (folder / domain[0]).is_file(),
+    )
 
 
 def plan_upload(
