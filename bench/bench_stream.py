@@ -319,19 +319,31 @@ HEADER = (
 
 
 def report(
-    name: str, lat: np.ndarray, compute: float, seconds: float, agree: float, base_p50: float
+    name: str,
+    lat: np.ndarray,
+    compute: float,
+    seconds: float,
+    agree: float,
+    base_p50: float | None,
 ) -> float:
-    """One row; returns the p50 and p95 (ms) of the shown characters."""
+    """One row; returns the p50 and p95 (ms) of the shown characters. `base_p50` is the
+    baseline's p50 (None: this row is the baseline); the ratio is n/a where either side
+    showed no character, not a 1.00x that reads as "as fast"."""
     shown = lat[~np.isnan(lat)]
     p50, p95 = np.percentile(shown, [50, 95]) * 1000 if len(shown) else (np.nan, np.nan)
     everything = np.where(np.isnan(lat), np.inf, lat)
     p95_all = np.percentile(everything, 95, method="higher") * 1000 if len(lat) else np.nan
     unshown = f"{len(lat) - len(shown)}/{len(lat)}"
-    ratio = base_p50 / p50 if np.isfinite(base_p50) and p50 > 0 else 1.0
+    if base_p50 is None:
+        ratio = f"{1:14.2f}x"
+    elif np.isfinite(base_p50) and np.isfinite(p50) and p50 > 0:
+        ratio = f"{base_p50 / p50:14.2f}x"
+    else:
+        ratio = f"{'n/a':>15}"
     keeps_up = "yes" if compute < seconds else "NO"
     print(
         f"{name:<18}{p50:7.0f}{p95:7.0f}{_ms(p95_all):>8}{unshown:>10}{compute / seconds:14.2f}"
-        f"{keeps_up:>9}{agree * 100:9.1f}%{ratio:14.2f}x"
+        f"{keeps_up:>9}{agree * 100:9.1f}%{ratio}"
     )
     return p50, p95
 
@@ -424,7 +436,7 @@ def main() -> None:
     base_events, base_compute = simulate(process, audio, args.block, timer)
     base_lat = latencies(base_events, reference, frame)
     agree = agreement(reference, transcript)
-    base_p50, _ = report(f"naive {window:g} s", base_lat, base_compute, seconds, agree, np.nan)
+    base_p50, _ = report(f"naive {window:g} s", base_lat, base_compute, seconds, agree, None)
 
     contexts = [tuple(float(x) for x in pair.split(":")) for pair in args.contexts.split(",")]
     options = [

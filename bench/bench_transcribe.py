@@ -190,21 +190,22 @@ def build_trained_density_model(model: Path, audio: Path) -> Path:
 
 
 def build_exports(model: Path, sides: list[str]) -> dict[str, Path]:
-    """The exports the chosen sides run, each made once into bench/.cache."""
+    """The exports the chosen sides run, each made once into bench/.cache, named by the
+    model they come from (a --density trained run must not time the random model's)."""
     out: dict[str, Path] = {}
     exports = (("onnxruntime", "none"), ("onnxruntime-int8", "int8"), ("tingxie-onnx-int8", "int8"))
     for side, quantize in exports:
         if side in sides:
             from engine.export_onnx import export_onnx
 
-            out[side] = CACHE / f"xlsr53-large-onnx-{quantize}"
+            out[side] = CACHE / f"{model.name}-onnx-{quantize}"
             if not (out[side] / "model.onnx").is_file():
                 print(f"exporting to ONNX ({quantize}) in {out[side]} (once) …", flush=True)
                 export_onnx(model, out[side], quantize)
     if "ctranslate2-int8" in sides:
         import ctranslate2
 
-        out["ctranslate2-int8"] = path = CACHE / "xlsr53-large-ct2-int8"
+        out["ctranslate2-int8"] = path = CACHE / f"{model.name}-ct2-int8"
         if not (path / "model.bin").is_file():
             print(f"converting to CTranslate2 (int8) in {path} (once) …", flush=True)
             converter = ctranslate2.converters.TransformersConverter(str(model))

@@ -144,6 +144,30 @@ def test_long_audio_is_rebuilt_when_the_manifest_changes(tmp_path, monkeypatch):
     assert bt.build_long_audio(0.05, clips_dir=clips) != first
 
 
+def test_exports_are_cached_per_source_model(tmp_path, monkeypatch):
+    """A --density trained run timed the random model's cached exports on four sides."""
+    bt = _bench("bench_transcribe")
+    monkeypatch.setattr(bt, "CACHE", tmp_path)
+    made = []
+    export = importlib.import_module("engine.export_onnx")
+    monkeypatch.setattr(export, "export_onnx", lambda model, out, q: made.append((model, out)))
+    plain = bt.build_exports(tmp_path / "xlsr53-large-random", ["onnxruntime-int8"])
+    dense = bt.build_exports(tmp_path / "xlsr53-large-random-dense", ["onnxruntime-int8"])
+    assert plain["onnxruntime-int8"] != dense["onnxruntime-int8"]
+    assert [out for _, out in made] == [plain["onnxruntime-int8"], dense["onnxruntime-int8"]]
+
+
+def test_stream_ratio_of_a_strategy_that_showed_nothing_is_na(capsys):
+    """No character shown is no latency: not a 1.00x that reads as "as fast as naive"."""
+    bs = _bench("bench_stream")
+    never = np.full(3, np.nan)
+    bs.report("stream", never, 1.0, 2.0, 0.0, 500.0)
+    bs.report("naive", np.array([0.2, 0.3]), 1.0, 2.0, 1.0, None)
+    stream, naive = capsys.readouterr().out.splitlines()
+    assert stream.endswith(" n/a") and "x" not in stream.split()[-1]
+    assert naive.endswith(" 1.00x")
+
+
 # ---- fault 2: bench_store runs against the store as it indexes now ---------------------------
 
 
