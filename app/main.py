@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, NoReturn
 
 from engine.shipped import resource
@@ -12,7 +13,14 @@ from engine.shipped import resource
 if TYPE_CHECKING:
     from .window import MainWindow
 
-__all__ = ["ICON", "bring_forward", "build_window", "main", "tell_damaged_settings"]
+__all__ = [
+    "ICON",
+    "bring_forward",
+    "build_window",
+    "main",
+    "no_display",
+    "tell_damaged_settings",
+]
 
 ICON = resource("icons", "org.tingxie.Tingxie.svg")
 
@@ -55,9 +63,30 @@ def _parse_options(argv: list[str]) -> None:
     parser.parse_known_args(argv[1:])
 
 
+def no_display(argv: list[str], environ: Mapping[str, str] | None = None) -> str | None:
+    """Why Qt could not open a window on Linux (over ssh, in a container): Qt itself would abort
+    with advice to reinstall. None where a display, or a platform (QT_QPA_PLATFORM,
+    -platform offscreen), is given, and on macOS and Windows, which always have one."""
+    environ = os.environ if environ is None else environ
+    if not sys.platform.startswith("linux"):
+        return None
+    if any(environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        return None
+    if any(a in ("-platform", "--platform") for a in argv[1:]):
+        return None
+    return (
+        "tingxie: no graphical display (DISPLAY and WAYLAND_DISPLAY are unset): run Tingxie "
+        "on a desktop session, or use tingxie-cli on the command line"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
     _parse_options(argv)
+    reason = no_display(argv)
+    if reason is not None:
+        print(reason, file=sys.stderr)
+        return 1
     from pyqtgraph.util.garbage_collector import GarbageCollector
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication

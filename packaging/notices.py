@@ -39,8 +39,16 @@ OTHERS = [
     (
         "Tingxie demo model (resources/demo-model)",
         "Apache-2.0",
-        "trained by this project on "
-        "speech synthesized with espeak-ng (GPL-3.0, used as a tool, not shipped)",
+        "trained by this project on speech synthesized with espeak-ng (GPL-3.0, used as a tool, "
+        "not shipped) from template sentences and 60,000 Tatoeba sentences (CC-BY 2.0 FR, "
+        "https://tatoeba.org); its lm/ is a character 4-gram of that text",
+    ),
+    (
+        "Tatoeba sentences (resources/corpus/punctuation/train-tatoeba.txt)",
+        "CC-BY 2.0 FR",
+        "shipped text the punctuation model is retrained on, which the demo model's everyday "
+        "stages trained on too; by the Tatoeba contributors, https://tatoeba.org (as exported "
+        "by krmanik/hsk-graded-sentences, cleaned)",
     ),
     (
         "Tingxie punctuation model (resources/punctuation)",

@@ -4,6 +4,7 @@ resources/THIRD_PARTY_NOTICES.md (packaging/notices.py) when dependencies change
 from __future__ import annotations
 
 import importlib.util
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,3 +28,28 @@ def test_every_runtime_package_is_in_the_notices_with_its_license():
         assert notices.license_of(name) in rows[name]
     for component in ("Qt 6", "Noto Sans CJK", "Whisper-base weights", "FFmpeg"):
         assert any(component in key for key in rows), component
+
+
+def _rows() -> dict[str, list[str]]:
+    text = (ROOT / "resources" / "THIRD_PARTY_NOTICES.md").read_text(encoding="utf-8")
+    return {cells[0]: cells[1:] for line in text.splitlines() if line.startswith("| ")
+            for cells in [[c.strip() for c in line.strip("| ").split(" | ")]]}  # fmt: skip
+
+
+def test_each_package_row_names_the_installed_version():
+    """The About dialog's versions are those installed (cryptography had moved on unnoticed)."""
+    notices = _notices_module()
+    rows = _rows()
+    wrong = {name: (rows[name][0], metadata.version(name)) for name in notices.runtime_packages()
+             if name in rows and rows[name][0] != metadata.version(name)}  # fmt: skip
+    assert wrong == {}, f"run packaging/notices.py: notices vs installed {wrong}"
+
+
+def test_tatoeba_is_credited_for_the_demo_model_and_the_shipped_text():
+    """The demo model's everyday stages and its lm/ 4-gram come from Tatoeba (CC-BY 2.0 FR),
+    and the wheel ships corpus/punctuation/train-tatoeba.txt itself."""
+    rows = _rows()
+    demo = next(" | ".join(v) for k, v in rows.items() if k.startswith("Tingxie demo model"))
+    assert "Tatoeba" in demo and "CC-BY 2.0 FR" in demo and "lm/" in demo
+    text = next(k for k in rows if "corpus/punctuation/train-tatoeba.txt" in k)
+    assert rows[text][0] == "CC-BY 2.0 FR"
