@@ -11,6 +11,7 @@ a few hundred files froze the window for minutes.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -56,6 +57,7 @@ class _Row:
     path: str
     item: QTreeWidgetItem
     state: JobState = "waiting"
+    same: str = ""  # the path as two spellings of one file compare (`_same`)
     error: object = None  # why it failed, worded in the UI language each time it is shown
 
 
@@ -102,7 +104,7 @@ class FileQueue(QTreeWidget):
         item.setToolTip(_COL_FILE, literal(path))
         item.setData(_COL_FILE, _VALUE, job_id)
         self.addTopLevelItem(item)
-        self._rows[job_id] = _Row(path, item)
+        self._rows[job_id] = _Row(path, item, same=_same(path))
         self.set_progress(job_id, 0.0)
         self.set_state(job_id, "waiting")
 
@@ -157,6 +159,18 @@ class FileQueue(QTreeWidget):
 
     def active_jobs(self) -> list[int]:
         return [j for j, r in self._rows.items() if r.state in ("waiting", "running")]
+
+    def split_queued(self, paths: list[str]) -> tuple[list[str], list[str]]:
+        """`paths` that are not waiting or running here, each once, and the others (a repeat
+        in `paths` too): a file queued twice is transcribed, and kept in the library, twice."""
+        active = {r.same for r in self._rows.values() if r.state in ("waiting", "running")}
+        new: list[str] = []
+        again: list[str] = []
+        for path in paths:
+            same = _same(path)
+            (again if same in active else new).append(path)
+            active.add(same)
+        return new, again
 
     def retranslate(self) -> None:
         self.setHeaderLabels([tr("queue.file"), tr("queue.progress"), tr("queue.status"), ""])
@@ -217,6 +231,11 @@ class FileQueue(QTreeWidget):
     def _selected(self, item: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
         if item is not None:
             self.job_selected.emit(_job(item))
+
+
+def _same(path: str) -> str:
+    """`path` as two spellings of one file compare: absolute, in the case Windows ignores."""
+    return os.path.normcase(os.path.abspath(path))
 
 
 def _job(item: QTreeWidgetItem) -> int:

@@ -73,13 +73,24 @@ class _Job:
     path: Path
 
 
+@dataclass(frozen=True, slots=True)
+class _Look:
+    """What a look found in a watch folder: its ready files; no watch while it is missing."""
+
+    spec: WatchSpec
+    watch: FolderWatch | None
+    paths: list[Path]
+
+
 class FolderWatcher(QObject):
     """Looks at the watch folders of the preferences every `options.poll_seconds` once a model
     is loaded (`follow` starts it; queued files would only wait before), queues the files that
     are ready through `queue_files`, and when one's transcript is ready (`transcribed`: the
     window's transcript_ready, after its speakers are told apart when the setting asks for
     them) writes its transcripts and marks it done. A failed file is marked done too, as the
-    CLI does: it waits for a new version instead of coming back at the next look. A cancelled
+    CLI does: it waits for a new version instead of coming back at the next look (not one
+    moved or renamed while it waited: it is done once it is back). A file the user queued too
+    is queued once, by the user. A cancelled
     file (by the user, or by quitting while it waited) and one whose transcripts could not be
     written (its formats are written together, all new or none: a full disk, the output folder
     cannot be made, a read-only drive, a name too long or a folder where a resumed recording's
@@ -88,11 +99,12 @@ class FolderWatcher(QObject):
     again at every look). A transcript never replaces a folder, nor a file that is there but
     the watch's own of the same recording.
 
-    A look is a stat per file of the watched folders, cheap enough for the UI thread on a local
-    disk. A folder that is missing (an unplugged drive) is skipped until it is back, and a
+    A look is a stat per file of the watched folders, made in a background thread: thousands of
+    files, or a network share, would stall the window at every look. A folder that is missing
+    (an unplugged drive) is said (`reachable`) and skipped until it is back, said again, and a
     subfolder that cannot be read (a dropped network mount) until it can be. A file
     in two watch folders (one inside the other, or one listed twice by hand) is queued by the
-    first listed only, never twice.
+    first listed only, never twice, and left to it by the other.
 
     A watch folder that starts (with the app, or added) holding files that failed before says
     so once (`held_back`): they wait for a new version, or `retry_failed`. Which files failed
@@ -104,6 +116,9 @@ class FolderWatcher(QObject):
     exported = Signal(str, list)  # recording, transcript paths written
     export_failed = Signal(str, object)  # transcript path, the OSError, ValueError or TingxieError
     failed_read = Signal(int, list)  # ticket of `read_failed`, the folder's failed files (Paths)
+    reachable = Signal(str, bool)  # watched folder, there again (True) or missing (False)
+    looked = Signal()  # a look's files are queued
+    _found = Signal(object)  # a look's `_Look`s, from its thread
 
     def __init__(
         self,
@@ -122,6 +137,12 @@ class FolderWatcher(QObject):
         self._watches: dict[tuple[str, Path], FolderWatch] = {}
         self._jobs: dict[int, _Job] = {}
         self._told: set[tuple[str, Path]] = set()  # watches whose held-back files were said
+        self._gone: set[str] = set()  # watch folders said to be missing
+        # The watches are used by the look's thread and this one, one at a time: this one
+        # waits at most for one folder's look (a file finished meanwhile).
+        self._lock = threading.Lock()
+        self._looking = False  # a look runs, or its files wait to be queued
+        self._found.connect(self._queue)
         self._tickets = itertools.count(1)  # `read_failed`'s: 0 is never one
         self.timer = QTimer(self)
         self.timer.setInterval(round(1000 * self.options.poll_seconds))
@@ -139,33 +160,90 @@ class FolderWatcher(QObject):
             self.poll()
 
     def poll(self) -> None:
-        """Queue the files of every watch folder that are ready and not queued yet."""
-        queued = {job.path for job in self._jobs.values()}
+        """Look at every watch folder in a background thread (a walk of its files, thousands
+        of them each second, seconds on a network share, froze the window); the files found
+        ready are queued on this thread (`_queue`). A look still running is not doubled."""
+        if self._looking:
+            return
+        self._looking = True
         specs = self.settings.prefs.watch_folders
-        keys = {_key(s) for s in specs}
-        self._watches = {k: w for k, w in self._watches.items() if k in keys}
-        for i, spec in enumerate(specs):
-            watch = self._watch(spec)
-            if watch is None:
-                continue
-            earlier = [s.folder for s in specs[:i] if overlaps(s.folder, spec.folder)]
+
+        def look() -> None:
+            looks: list[_Look] = []
             try:
-                fresh = [
-                    p
-                    for p in watch.ready()
-                    if p not in queued and not any(overlaps(p, e) for e in earlier)
-                ]
-            except OSError as e:  # the folder went away between two looks
-                log.warning("%s: %s", spec.folder, e)
-                self._watches.pop(_key(spec), None)
-                continue
-            fresh = [p for p in fresh if self._nameable(spec, watch, p)]
-            queued.update(fresh)
-            if not fresh:
-                continue
-            for job_id, path in zip(self._queue_files([str(p) for p in fresh]), fresh, strict=True):
-                self._jobs[job_id] = _Job(spec, watch, path)
-            self.queued.emit(spec.folder, len(fresh))
+                looks = self._look(specs)
+            finally:
+                with contextlib.suppress(RuntimeError):  # the watcher is gone: the app quit
+                    self._found.emit(looks)
+
+        threading.Thread(target=look, daemon=True, name="watch-look").start()
+
+    def _look(self, specs: tuple[WatchSpec, ...]) -> list[_Look]:
+        """The files of `specs`' folders that are ready (a background thread's: no Qt here but
+        signals). A file in a folder listed before (one inside another) is given back, not
+        left claimed: that folder's watch does it."""
+        looks = []
+        keys = {_key(s) for s in specs}
+        with self._lock:
+            self._watches = {k: w for k, w in self._watches.items() if k in keys}
+        for i, spec in enumerate(specs):
+            earlier = [s.folder for s in specs[:i] if overlaps(s.folder, spec.folder)]
+            with self._lock:
+                watch = self._watch(spec)
+                if watch is None:
+                    looks.append(_Look(spec, None, []))
+                    continue
+                try:
+                    ready = watch.ready()
+                except OSError as e:  # the folder went away between two looks
+                    log.warning("%s: %s", spec.folder, e)
+                    self._watches.pop(_key(spec), None)
+                    looks.append(_Look(spec, None, []))
+                    continue
+                for path in ready:
+                    if any(overlaps(path, e) for e in earlier):
+                        watch.release(path)
+            fresh = [p for p in ready if not any(overlaps(p, e) for e in earlier)]
+            looks.append(_Look(spec, watch, fresh))
+        return looks
+
+    def _queue(self, looks: list[_Look]) -> None:
+        """Queue what a look found that is still handed out and not queued yet, each file by
+        itself: one the user queued already is not queued again but given back (that job
+        transcribes it, and the watch does at its next start). A folder gone, or back, is
+        said once (`reachable`)."""
+        self._looking = False
+        queued = {job.path for job in self._jobs.values()}
+        for look in looks:
+            self._tell_reachable(look)
+            fresh = [p for p in look.paths if p not in queued and self._handed(look.watch, p)]
+            fresh = [p for p in fresh if self._nameable(look.spec, look.watch, p)]
+            count = 0
+            for path in fresh:
+                ids = self._queue_files([str(path)])
+                if ids:
+                    self._jobs[ids[0]] = _Job(look.spec, look.watch, path)
+                    count += 1
+                else:
+                    with self._lock:
+                        look.watch.release(path)
+            if count:
+                self.queued.emit(look.spec.folder, count)
+        self._gone &= {s.folder for s in self.settings.prefs.watch_folders}
+        self.looked.emit()
+
+    def _tell_reachable(self, look: _Look) -> None:
+        """Say a watch folder found missing, and found again, once each (not at every look)."""
+        folder, gone = look.spec.folder, look.watch is None
+        if gone != (folder in self._gone):
+            (self._gone.add if gone else self._gone.discard)(folder)
+            self.reachable.emit(folder, not gone)
+
+    def _handed(self, watch: FolderWatch | None, path: Path) -> bool:
+        """Whether `path` is still `watch`'s to queue: not finished, failed nor cancelled
+        since the look found it."""
+        with self._lock:
+            return watch is not None and watch.handed(path)
 
     def _nameable(self, spec: WatchSpec, watch: FolderWatch, path: Path) -> bool:
         """Whether `path`'s transcripts can be named, checked before the model runs on it: one
@@ -173,14 +251,19 @@ class FolderWatcher(QObject):
         folder has taken, is told and given back (its next start, or a new version, tries
         again)."""
         try:
-            spec.check_name(path, own=watch.own(path))
+            with self._lock:
+                own = watch.own(path)
+            spec.check_name(path, own=own)
         except TingxieError as e:
             self.export_failed.emit(str(path), e)
-            watch.release(path)
+            with self._lock:
+                watch.release(path)
             return False
         return True
 
     def _watch(self, spec: WatchSpec) -> FolderWatch | None:
+        """`spec`'s watch, made at its first look (the caller holds `_lock`); None while its
+        folder is missing."""
         key = _key(spec)
         if key not in self._watches:
             try:
@@ -234,21 +317,26 @@ class FolderWatcher(QObject):
         """Give back the files of `spec`'s watch folder that failed before
         (`FolderWatch.retry_failed`): the next looks queue them; those given back. A state
         that cannot be written is told (`export_failed`) and nothing given back."""
-        watch = self._watch(spec)
-        if watch is None:
-            return []
         try:
-            return watch.retry_failed()
+            with self._lock:
+                watch = self._watch(spec)
+                return [] if watch is None else watch.retry_failed()
         except OSError as e:
-            self.export_failed.emit(str(watch.state_file), e)
+            self.export_failed.emit(str(spec.state_file), e)
             return []
 
-    def transcribed(self, audio: str, segments: list, info: Any) -> None:
-        """A transcript is ready: when it is of a watched file, write its exports."""
-        job_id = next((j for j, job in self._jobs.items() if str(job.path) == audio), None)
-        if job_id is None:
+    def transcribed(self, job_id: object, segments: list, info: Any) -> None:
+        """A transcript is ready (of job `job_id`: the window's transcript_ready): when it is
+        of a watched file's job, write its exports. By job, not path: the user may have queued
+        the watched file as well, and that job's transcript is no watch's."""
+        job = self._jobs.pop(job_id, None)
+        if job is None:
             return
-        job = self._jobs.pop(job_id)
+        with self._lock:
+            self._write(job, segments, info)
+
+    def _write(self, job: _Job, segments: list, info: Any) -> None:
+        """Write `job`'s transcripts and mark it done (the caller holds `_lock`)."""
         targets: list[Path] = []  # the last tried: a failure to write them names them
 
         def write(paths: list[Path], replace: bool) -> None:
@@ -283,25 +371,32 @@ class FolderWatcher(QObject):
         job.watch.release(job.path)
 
     def _failed(self, job_id: int, _error: object = None) -> None:
-        """A file that cannot be transcribed is marked done: it waits for a new version."""
+        """A file that cannot be transcribed is marked failed: it waits for a new version. One
+        moved, renamed or rewritten while it waited is given back (`FolderWatch.fail`)."""
         job = self._jobs.pop(job_id, None)
         if job is not None:
-            self._finish(job)
+            with self._lock:
+                self._finish(job)
 
     def _cancelled(self, job_id: int) -> None:
         """A cancelled file (quitting cancels the queued ones) is not marked done."""
         job = self._jobs.pop(job_id, None)
         if job is not None:
-            job.watch.release(job.path)
+            with self._lock:
+                job.watch.release(job.path)
 
     def _finish(self, job: _Job, base: Path | None = None) -> None:
-        """Mark the file done; when its watch state cannot be written, say so: the file is not
+        """Mark the file done (no `base`: failed, `FolderWatch.fail`; the caller holds
+        `_lock`); when its watch state cannot be written, say so: the file is not
         marked. After a full disk (an OSError) it is queued again once it has settled again;
         after any other failure (a name the state cannot encode) only at the next start, as
         the same failure would come back at every look. What was written stays."""
         state = str(job.watch.state_file)
         try:
-            job.watch.done(job.path, base)
+            if base is None:
+                job.watch.fail(job.path)
+            else:
+                job.watch.done(job.path, base)
         except OSError as e:
             self.export_failed.emit(state, e)
         except ValueError as e:  # UnicodeEncodeError too: the window would show no file name

@@ -188,6 +188,22 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "status.paused": ("Paused", "已暂停"),
     "status.saved": ("Recording saved to {path}", "录音已保存到 {path}"),
+    "status.not_saved": (
+        "Nothing was recorded: {path} could not be written (see the message). Free some space "
+        "on that disk and make its folder writable, then record again.",
+        "没有录下任何内容：无法写入 {path}（见提示）。请释放该磁盘的空间并确保其文件夹可写，"
+        "然后重新录音。",
+    ),
+    "status.saved_part": (
+        "Only the first {seconds:.1f} s of the recording reached the disk: they are saved in "
+        "{path} (see the message).",
+        "录音只有前 {seconds:.1f} 秒写入了磁盘：已保存到 {path}（见提示）。",
+    ),
+    "status.saved_unrepaired": (
+        "The recording could not be finished: what reached the disk is in {path} and is "
+        "offered for repair at the next start (see the message).",
+        "录音未能完成：已写入磁盘的部分在 {path} 中，下次启动时会提示修复（见提示）。",
+    ),
     "status.stopping": (
         "Stopped: finishing the recording {path} and its text…",
         "已停止：正在完成录音 {path} 及其文字…",
@@ -214,6 +230,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "queue.done": ("done", "完成"),
     "queue.cancelled": ("cancelled", "已取消"),
     "queue.failed": ("failed: {message}", "失败：{message}"),
+    "queue.already": (
+        "{name} is already in the Files panel, waiting or being transcribed: not added again "
+        "({count} file(s) in all)",
+        "{name} 已在“文件”面板中等待或正在转写：未重复添加（共 {count} 个文件）",
+    ),
     "dialog.error": ("Tingxie: error", "听写：错误"),
     "app.no_data_folder": (
         "Tingxie cannot make its data folder {path} ({detail}), where recordings and "
@@ -300,6 +321,12 @@ STRINGS: dict[str, tuple[str, str]] = {
         "file now.",
         "尚未加入转写库：{names}（{message}）。听写会保留这份转写，并在下一次修改转写库时或关闭时"
         "加入；“保存”（Ctrl+S）可立即把它写入文件。",
+    ),
+    # A library an older Tingxie made, brought up to date as the app starts.
+    "library.upgrading": (
+        "Upgrading the transcript library {path} for this version of Tingxie; a big library "
+        "takes a few seconds. Please wait: the window opens once it is done.",
+        "正在为此版本的听写升级转写库 {path}；转写很多时需要几秒钟。请稍候：完成后窗口就会打开。",
     ),
     "library.close_unadded": (
         "Still not in the library: {names} ({message}). Close anyway and leave them out of it? "
@@ -428,6 +455,15 @@ STRINGS: dict[str, tuple[str, str]] = {
         "已将 {folder} 中的 {count} 个新文件加入队列",
     ),
     "watch.exported": ("Wrote {files}", "已写入 {files}"),
+    "watch.gone": (
+        "Watch folder {folder} is not there (renamed, removed or its drive unplugged): its new "
+        "files are transcribed once it is back",
+        "监视文件夹 {folder} 不在了（已改名、删除或所在的磁盘已拔出）：它回来后再转写其中的新文件",
+    ),
+    "watch.back": (
+        "Watch folder {folder} is back: watching it again",
+        "监视文件夹 {folder} 已恢复：继续监视",
+    ),
     "watch.held_back": (
         "{folder}: {count} file(s) that failed before, first {name}, wait for a new version; "
         "Watch folders… → Retry failed files tries them again now",

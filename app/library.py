@@ -7,7 +7,16 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import PurePath
 
-from PySide6.QtCore import QCollator, QItemSelectionModel, QLocale, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QCollator,
+    QCoreApplication,
+    QEventLoop,
+    QItemSelectionModel,
+    QLocale,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -16,6 +25,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMessageBox,
+    QProgressDialog,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -29,6 +39,36 @@ from .i18n import tr
 from .plain import literal, plain
 from .review import strings  # noqa: F401  (registers the strings used below)
 from .review.strings import format_duration
+
+
+class UpgradeNotice:
+    """A wait box while the library at `path` is upgraded (Store's on_upgrade): seconds on a
+    big library, as the app starts, when nothing else is on screen yet; gone on leaving
+    its `with`."""
+
+    def __init__(self, path: PurePath, parent: QWidget | None = None) -> None:
+        self._path, self._parent = path, parent
+        self.box: QProgressDialog | None = None
+
+    def __call__(self, old: int, new: int) -> None:
+        box = QProgressDialog(tr("library.upgrading", path=str(self._path)), "", 0, 0, self._parent)
+        box.setCancelButton(None)  # an upgrade stopped halfway is not an option
+        box.setWindowTitle("Tingxie 听写")
+        box.setMinimumDuration(0)
+        box.show()
+        # painted now: the upgrade holds this thread (no clicks meanwhile)
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        self.box = box
+
+    def __enter__(self) -> UpgradeNotice:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.box is not None:
+            self.box.close()
+            self.box.deleteLater()
+            self.box = None
+
 
 __all__ = ["LibraryView", "distinct_titles"]
 

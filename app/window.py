@@ -16,19 +16,37 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QEventLoop, QObject, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoGroup, QUndoStack
+from PySide6.QtCore import (
+    QByteArray,
+    QCoreApplication,
+    QEvent,
+    QEventLoop,
+    QObject,
+    QSize,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QKeySequence,
+    QShowEvent,
+    QUndoGroup,
+    QUndoStack,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QTabWidget,
     QToolBar,
     QToolButton,
@@ -53,7 +71,7 @@ from .filequeue import FileQueue
 from .folders import FolderWatcher, WatchFoldersDialog, ask_folder_files
 from .fonts import cjk_font
 from .i18n import LANGUAGES, LiveText, Message, retranslate_qt_buttons, set_language, tr
-from .library import LibraryView
+from .library import LibraryView, UpgradeNotice
 from .modeldialog import ModelDialog
 from .plain import literal, plain
 from .review.page import ReviewPanel
@@ -230,6 +248,9 @@ class MainWindow(QMainWindow):
         self._unkept: set[str] = set()
         self._unstored: list[_Unstored] = []  # transcripts the library could not take yet
         self._recording_status = "status.recording"  # what the status bar says while recording
+        # The disk did not take all of the recording under way (its error): what it kept is
+        # said once it stops (_recording_saved), not "saved".
+        self._write_failure: Any = None
         # Why the input devices could not be listed (no PortAudio): Record is greyed out.
         self._devices_error: object = None
         self._closing_by_hand = False  # Quit (Ctrl+Q) is closing the window
@@ -334,7 +355,9 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(central)
         layout.addWidget(self.banner)
         layout.addWidget(self.pages, 1)
-        self.setCentralWidget(central)
+        # Scrolled rather than the window kept taller than the tallest page needs (699 px):
+        # a 1366x768 laptop leaves about 700 px, title bar included.
+        self.setCentralWidget(_TallScroll(central))
 
         self.device_box = QComboBox()
         self.device_box.setMinimumWidth(220)
@@ -395,8 +418,12 @@ class MainWindow(QMainWindow):
         # A new page goes here, after Tune: a _build_… step that add_page()s and wires it.
 
     def _open_library(self) -> Store | None:
+        """The user's library; one an older Tingxie made is upgraded first, under a notice."""
+        from engine.library.store import default_path
+
         try:
-            return Store()
+            with UpgradeNotice(default_path(), self) as notice:  # closed before any error
+                return Store(on_upgrade=notice)
         except StoreError as e:
             log.error("%s", e)
             self.show_error("store", tr("store.failed", message=error_text(e)))
@@ -558,12 +585,19 @@ class MainWindow(QMainWindow):
         w.speakers_failed.connect(self._speakers_failed)
         w.speakers_done.connect(self._speakers_done)
         w.error.connect(self.show_error)
+        w.error.connect(self._recording_failed)
         w.decoding_failed.connect(self._decoding_failed)
         self.transcript.speaker_rename_requested.connect(self.ask_rename_speaker)
         # Watch folders: polled once a model is loaded, files queued like any other.
         self.folder_watcher = FolderWatcher(self.settings, self.add_files, self)
         self.folder_watcher.follow(w)
-        self.transcript_ready.connect(self.folder_watcher.transcribed)
+        self.transcript_ready.connect(
+            lambda _audio, segments, info: self.folder_watcher.transcribed(
+                next((k for k, d in self.documents.items() if d is self._ready), None),
+                segments,
+                info,
+            )
+        )  # by its job: the user may have queued the watched file too
         self.folder_watcher.queued.connect(
             lambda folder, count: self._say("watch.queued", folder=folder, count=count)
         )
@@ -576,6 +610,9 @@ class MainWindow(QMainWindow):
             )
         )
         self.folder_watcher.export_failed.connect(self._watch_export_failed)
+        self.folder_watcher.reachable.connect(
+            lambda folder, there: self._say("watch.back" if there else "watch.gone", folder=folder)
+        )
         self._watch_warned: set[str] = set()  # watch outputs a dialog was shown for
 
     def _watch_export_failed(self, target: str, error: object) -> None:
@@ -955,23 +992,39 @@ class MainWindow(QMainWindow):
         self._say(self._recording_status)
         self._update_actions()
 
+    def _recording_failed(self, kind: str, error: object) -> None:
+        """Keep a write failure of the recording under way for its end (_recording_saved)."""
+        if self._recording and getattr(error, "code", "") in _WRITE_FAILED:
+            self._write_failure = error
+
     def _recording_saved(self, path: str, how: str, info: Any) -> None:
         """The worker saved the recording (EngineWorker.recording_saved): its live text goes on
         with the recording's info (the length the library lists, what Save writes), or its
-        file is transcribed."""
+        file is transcribed. One the disk did not take says what it kept, if anything."""
         self._recording = self._paused = self._stopping = False
         doc = self.documents[LIVE]
         doc.audio, doc.info = path, info
         self.waveform.meter.setValue(0)
         self._update_actions()
+        failure, self._write_failure = self._write_failure, None
+        # its file unreadable until the next start repairs it (the recorder left its marker)
+        unrepaired = failure is not None and failure.code == "recording.write_failed"
+        if failure is None:
+            self._say("status.saved" if how == "live" else _SAVED_WITHOUT_LIVE_TEXT[how], path=path)
+        elif unrepaired:
+            self._say("status.saved_unrepaired", path=path)
+        elif failure.params["seconds"]:
+            self._say("status.saved_part", path=path, seconds=failure.params["seconds"])
+        else:  # no audio, so no text: nothing to transcribe or offer back
+            self._unkept.discard(path)
+            self._say("status.not_saved", path=path)
+            return
         if how == "live":
-            self._say("status.saved", path=path)
             self._transcribed(doc)
-        else:
+        elif not unrepaired:
             # No live text (no model when it began, or its live stream failed): the file is
             # queued like an opened one (waiting in the Files panel for a model when none is),
             # and its transcript then reaches the view and the library.
-            self._say(_SAVED_WITHOUT_LIVE_TEXT[how], path=path)
             self.add_files([path])
 
     def _live_behind(self, seconds: float) -> None:
@@ -1078,8 +1131,12 @@ class MainWindow(QMainWindow):
         WatchFoldersDialog(self.settings, self, self.folder_watcher).exec()
 
     def add_files(self, paths: list[str]) -> list[int]:
-        """Queue files for transcription; returns their job ids."""
+        """Queue files for transcription; returns their job ids. One waiting or transcribed
+        already is not queued again (said): it would be transcribed, and stored, twice."""
         jobs = []
+        paths, again = self.queue.split_queued(paths)
+        if again:
+            self._say("queue.already", count=len(again), name=Path(again[0]).name)
         for path in paths:
             job_id = next(self._job_ids)
             self.documents[job_id] = Document(audio=path, speakers=self.prefs.speakers)
@@ -1709,6 +1766,8 @@ _SAVED_WITHOUT_LIVE_TEXT = {
     "no_model": "status.saved_untranscribed",
     "live_failed": "status.saved_live_failed",
 }
+# A recording's errors that say the disk did not take all of it (engine.recorder).
+_WRITE_FAILED = ("recording.write_failed", "recording.write_failed_kept")
 # What a failed load's banner and dialog add, by (Whisper-base offered, the demo offered).
 _WAYS_OUT = {
     (True, True): "dialog.offer_whisper_demo",
@@ -1716,6 +1775,39 @@ _WAYS_OUT = {
     (False, True): "dialog.offer_demo",
     (False, False): "dialog.no_demo",
 }
+
+
+class _TallScroll(QScrollArea):
+    """`page`, scrolled up and down when the window is lower than it needs, never sideways:
+    the window stays as wide as the page needs, as it was without this."""
+
+    def __init__(self, page: QWidget) -> None:
+        super().__init__()
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # no Tab stop of its own (it follows focus)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(page)
+
+    def minimumSizeHint(self) -> QSize:
+        width = (
+            self.widget().minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width()
+        )
+        return QSize(width, super().minimumSizeHint().height())
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Pages added while the window was hidden left the page's layout its least size from
+        before them (a hidden tab widget asks for no new layout): measured anew."""
+        self.widget().layout().invalidate()
+        self.updateGeometry()
+        super().showEvent(event)
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        """The page's least size changed (it asks its parent, the viewport, to lay it out
+        anew): the window's own layout must learn it, as it did with the page its child."""
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()
+        return super().viewportEvent(event)
 
 
 def _inside(source: str, folder: Path) -> bool:

@@ -296,7 +296,8 @@ class _Finished:
 class FolderWatch:
     """`ready()` lists the files to do now, claimed for this watch; `base(spec, path)` chooses
     where one's transcripts go (`publish` writes them there); `done(path, base)` records one as
-    finished and where its transcripts went; `release(path)` gives one back unfinished;
+    finished and where its transcripts went, `fail(path)` one that could not be transcribed;
+    `release(path)` gives one back unfinished;
     `names(path)` are where the other files' went or go, `own(path)` where its own earlier
     version's did."""
 
@@ -663,9 +664,33 @@ class FolderWatch:
         Its claim is dropped: another watch of the folder may take it now. When the state
         cannot be written, that is said, and the claim goes when this process ends."""
         stamp = self._handed.pop(path, None)
-        if stamp is None:
-            return
-        self._held[path] = stamp
+        if stamp is not None:
+            self._held[path] = stamp
+            self._unclaim(path)
+
+    def fail(self, path: Path) -> bool:
+        """Record `path` as failed (`done` without a base: held back until a new version), as
+        `ready()` handed it out, and return True; when it is gone or not that version any more
+        (moved, renamed or rewritten while it waited in a queue: the failure may only be that
+        it was missing), give it back instead, not held back, so it is done once it is there
+        and settled again (a rename back keeps its size and time), and return False. Raises
+        as `done`."""
+        stamp = self._handed.get(path)
+        if stamp is not None and self._stamp(path) == stamp:
+            self.done(path)
+            return True
+        if stamp is not None:
+            del self._handed[path]
+            self._unclaim(path)
+        return False
+
+    def handed(self, path: Path) -> bool:
+        """Whether `path` is handed out by `ready()`, not yet done nor given back."""
+        return path in self._handed
+
+    def _unclaim(self, path: Path) -> None:
+        """Drop this watch's claim of `path` in the state, for the other watches; when the
+        state cannot be written, that is said, and the claim goes when this process ends."""
         try:
             with _locked(self.state_file):
                 self._refresh(held=True)

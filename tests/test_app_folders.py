@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from app_fakes import FakePlayer, emitted, tone
+from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QFileDialog, QMessageBox
 
 from app import settings
@@ -129,7 +130,7 @@ def _write_in_pieces(path: Path, pieces: int):
 def _look(window, clock: _Clock, seconds: float = 0.0) -> list[str]:
     """Step the watch clock, look once, and return the paths in the queue."""
     clock.now += seconds
-    window.folder_watcher.poll()
+    _poll(window.folder_watcher)
     return [window.queue.path(j) for j in window.queue.job_ids()]
 
 
@@ -230,17 +231,34 @@ def _finished(state: Path) -> list[str]:
     return [key for finished in folders for key in finished["done"]]
 
 
-def _transcribed(watcher: FolderWatcher, path: str) -> None:
-    """The window's transcript_ready for `path`."""
+def _transcribed(watcher: FolderWatcher, path: str, job: int | None = None) -> None:
+    """The window's transcript_ready for the job of `path` queued last (or `job`)."""
     info = TranscriptionInfo(path, 1.0, 16_000, "fake", "cpu", "fp32", "eager", "mp")
     chars = (Char("你", 0.0, 0.4, 0.9), Char("好", 0.5, 0.9, 0.9))
-    watcher.transcribed(path, [Segment(0, 0.0, 0.9, chars)], info)
+    if job is None:
+        job = max(j for j, queued in watcher._jobs.items() if str(queued.path) == path)
+    watcher.transcribed(job, [Segment(0, 0.0, 0.9, chars)], info)
+
+
+def _poll(watcher: FolderWatcher) -> None:
+    """One look from now, waited for: it runs in a background thread, its files queued on
+    this one (a look running already, the timer's, is waited for first)."""
+    loop, limit = QEventLoop(), QTimer(singleShot=True, interval=10_000)
+    watcher.looked.connect(loop.quit)
+    limit.timeout.connect(loop.quit)
+    for _ in range(2 if watcher._looking else 1):
+        limit.start()
+        watcher.poll()
+        loop.exec()
+        assert limit.isActive(), "no look ended"
+    limit.stop()
+    watcher.looked.disconnect(loop.quit)
 
 
 def test_a_watch_folder_names_files_apart_and_redoes_one_that_grew_in_the_queue(qapp, tmp_path):
     watcher, queued = _watcher(tmp_path, ("talk.flac", "talk.wav"))
-    watcher.poll()
-    watcher.poll()
+    _poll(watcher)
+    _poll(watcher)
     flac, wav = (str(tmp_path / "inbox" / n) for n in ("talk.flac", "talk.wav"))
     assert queued == [flac, wav]
     with open(wav, "ab") as grown:  # the recorder went on while it waited in the queue
@@ -248,8 +266,8 @@ def test_a_watch_folder_names_files_apart_and_redoes_one_that_grew_in_the_queue(
     _transcribed(watcher, flac)
     _transcribed(watcher, wav)
     assert sorted(p.name for p in (tmp_path / "out").glob("*.txt")) == ["talk-2.txt", "talk.txt"]
-    watcher.poll()
-    watcher.poll()
+    _poll(watcher)
+    _poll(watcher)
     assert queued == [flac, wav, wav]  # its grown version, again
     _transcribed(watcher, wav)
     assert sorted(p.name for p in (tmp_path / "out").glob("*.txt")) == ["talk-2.txt", "talk.txt"]
@@ -261,8 +279,8 @@ def test_a_watch_state_that_cannot_be_written_is_told_and_the_file_done_again(
     import engine.watch
 
     watcher, queued = _watcher(tmp_path, ("memo.wav",))
-    watcher.poll()
-    watcher.poll()
+    _poll(watcher)
+    _poll(watcher)
 
     def full(path, text):
         raise OSError(28, "No space left on device")
@@ -273,8 +291,8 @@ def test_a_watch_state_that_cannot_be_written_is_told_and_the_file_done_again(
             _transcribed(watcher, queued[0])
     target, error = failed.args
     assert target == str(tmp_path / "out" / STATE_FILE) and error.errno == 28
-    watcher.poll()
-    watcher.poll()
+    _poll(watcher)
+    _poll(watcher)
     assert queued == [str(tmp_path / "inbox" / "memo.wav")] * 2  # not marked done: again
 
 
@@ -291,8 +309,8 @@ def test_a_watch_state_that_cannot_be_encoded_is_told_and_the_file_given_back(
 
     name = "r\udce9union.wav"  # the bytes r\xe9union.wav, as os.fsdecode reads them
     watcher, queued = _watcher(tmp_path, (name,))
-    watcher.poll()
-    watcher.poll()
+    _poll(watcher)
+    _poll(watcher)
     with monkeypatch.context() as old:
         old.setattr(engine.watch, "json_text", lambda state: json.dumps(state, ensure_ascii=False))
         with qtbot.waitSignal(watcher.export_failed) as failed:
@@ -303,14 +321,14 @@ def test_a_watch_state_that_cannot_be_encoded_is_told_and_the_file_given_back(
         told = write_error_text(Path(target), error)  # the window's dialog
         assert str(state) in told and str(tmp_path / "inbox" / name) in told
         assert (tmp_path / "out" / "r\udce9union.txt").is_file() and _finished(state) == []
-        watcher.poll()
-        watcher.poll()
+        _poll(watcher)
+        _poll(watcher)
         assert queued == [str(tmp_path / "inbox" / name)]  # not again at every look
     again = FolderWatcher(
         watcher.settings, lambda p: queued.extend(p) or [9], options=watcher.options
     )
-    again.poll()
-    again.poll()
+    _poll(again)
+    _poll(again)
     assert queued == [str(tmp_path / "inbox" / name)] * 2  # the next start does it
 
 
@@ -401,22 +419,22 @@ def test_a_watch_folder_starting_with_files_that_failed_says_so_once_and_retries
     _failed_before(spec, bad)
     told: list[tuple[str, list[Path]]] = []
     watcher.held_back.connect(lambda folder, failed: told.append((folder, failed)))
-    watcher.poll()
-    watcher.poll()
+    _poll(watcher)
+    _poll(watcher)
     assert told == [(spec.folder, [bad])] and queued == []
     other = WatchSpec(str(tmp_path / "other"), ("txt",), str(tmp_path / "out2"))
     (tmp_path / "other").mkdir()
     write_wav(tmp_path / "other" / "worse.wav", tone(1.0))
     _failed_before(other, tmp_path / "other" / "worse.wav")
     watcher.settings.set(watch_folders=(spec, other))  # a folder added
-    watcher.poll()
-    watcher.poll()
+    _poll(watcher)
+    _poll(watcher)
     assert told == [(spec.folder, [bad]), (other.folder, [tmp_path / "other" / "worse.wav"])]
     assert watcher.failed(spec) == [bad]
     assert watcher.retry_failed(spec) == [bad]
     assert watcher.failed(spec) == []
-    watcher.poll()  # seen again: ready at the next look
-    watcher.poll()
+    _poll(watcher)  # seen again: ready at the next look
+    _poll(watcher)
     assert queued == [str(bad)]  # the other folder's stays held back
     assert len(told) == 2
 
@@ -435,7 +453,7 @@ def test_the_window_says_the_held_back_files_and_its_watch_dialog_retries_them(
     emitted(qtbot, window.worker.model_loaded, window.start)
     qtbot.waitUntil(window.folder_watcher.timer.isActive)
     said = tr("watch.held_back", folder=str(watched), count=1, name="bad.wav")
-    assert window.statusBar().currentMessage() == said
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage() == said)  # the first look's
     opened: list[WatchFoldersDialog] = []
     monkeypatch.setattr(WatchFoldersDialog, "exec", lambda dialog: opened.append(dialog) or 0)
     window.edit_watch_folders()

@@ -20,6 +20,7 @@ from app_fakes import tone
 from disk_faults import fsync_full_at
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
+from test_app_folders import _poll, _transcribed
 
 from app import i18n, settings
 from app.folders import FolderWatcher, WatchFoldersDialog
@@ -64,14 +65,8 @@ def _watcher(specs: tuple[WatchSpec, ...]) -> tuple[FolderWatcher, list[str], _W
 
 
 def _look(watcher: FolderWatcher) -> None:
-    watcher.poll()  # seen
-    watcher.poll()  # settled
-
-
-def _transcribed(watcher: FolderWatcher, path: str) -> None:
-    """The window's transcript_ready for `path`."""
-    info = TranscriptionInfo(path, 1.0, 16_000, "fake", "cpu", "fp32", "eager", "mp")
-    watcher.transcribed(path, [Segment(0, 0.0, 0.9, (Char("你", 0.0, 0.4, 0.9),))], info)
+    _poll(watcher)  # seen
+    _poll(watcher)  # settled
 
 
 def _state(folder: Path) -> dict:
@@ -542,7 +537,7 @@ def test_the_formats_of_a_watched_recording_are_all_new_or_none(
     again = [Segment(0, 0.0, 0.9, (Char("再", 0.0, 0.4, 0.9), Char("见", 0.5, 0.9, 0.9)))]
     with monkeypatch.context() as disk:
         disk.setattr(engine.atomic.os, "fsync", fsync_full_at(3))  # the third format
-        watcher.transcribed(queued[0], again, info)
+        watcher.transcribed(0, again, info)  # its job
     assert [p.read_text(encoding="utf-8") for p in names] == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [STATE_FILE, f"{STATE_FILE}.lock", "talk.wav", *(p.name for p in names)]
@@ -557,7 +552,7 @@ def test_the_formats_of_a_watched_recording_are_all_new_or_none(
     assert len(queued) == 1  # given back: not again at every look
     watcher, queued, _ = _watcher((spec,))  # the next start, the disk freed
     _look(watcher)
-    watcher.transcribed(queued[0], again, info)
+    watcher.transcribed(0, again, info)
     assert all("再" in p.read_text(encoding="utf-8") for p in names)
     assert _state(tmp_path) != done
 

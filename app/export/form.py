@@ -27,12 +27,12 @@ class PathRow(QWidget):
         self.edit = QLineEdit(text)
         self.edit.setMinimumWidth(360)
         self._filter = file_filter
-        browse = QPushButton(tr("export.common.browse"))
-        browse.clicked.connect(self._browse)
+        self.browse = QPushButton(tr("export.common.browse"))
+        self.browse.clicked.connect(self._browse)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.edit, 1)
-        row.addWidget(browse)
+        row.addWidget(self.browse)
         self.setFocusProxy(self.edit)  # its label's Alt+key, made for the row, types in it
 
     def text(self) -> str:
@@ -40,8 +40,13 @@ class PathRow(QWidget):
 
     def event(self, event: QEvent) -> bool:
         """Name the edit after the label a form gave the row: Qt names a field from a label
-        beside it, and the row's label is beside the row, not the edit inside it."""
-        if event.type() == QEvent.Type.Polish:
+        beside it, and the row's label is beside the row, not the edit inside it. Named as
+        the form places the row in its dialog (a screen reader may read it before it shows),
+        and again on a language switch (its label reworded)."""
+        kind = event.type()
+        if kind == QEvent.Type.LanguageChange:
+            self.browse.setText(tr("export.common.browse"))
+        if kind in (QEvent.Type.ParentChange, QEvent.Type.Polish, QEvent.Type.LanguageChange):
             self._name_edit()
         return super().event(event)
 

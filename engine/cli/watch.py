@@ -160,7 +160,8 @@ def _transcribe_watched(
     watch: FolderWatch, spec: WatchSpec, path: Path, args: argparse.Namespace, prepared: _Prepared
 ) -> bool:
     """Transcribe one ready file and write its transcripts; False when that failed (said in one
-    line). A file that cannot be transcribed is remembered: it waits for a new version. One
+    line). A file that cannot be transcribed is remembered: it waits for a new version
+    (`FolderWatch.fail`: not one moved, renamed or rewritten meanwhile, done when it is back). One
     whose transcripts cannot be written where they go (a file where their folder goes, a
     read-only drive, a name too long) is given back, not remembered: a restart does it again,
     once the output is put right; so is one that cannot be recorded for a reason of its own
@@ -189,7 +190,10 @@ def _transcribe_watched(
     else:
         print("wrote " + ", ".join(map(str, written)), file=sys.stderr)
     try:
-        watch.done(path, base)
+        if base is None:  # one moved away or rewritten meanwhile is given back, not held back
+            watch.fail(path)
+        else:
+            watch.done(path, base)
     except OSError as e:
         raise _Unrecorded(_unrecorded(watch.state_file, path, e)) from e
     except Exception as e:  # not recorded: given back (a restart tries it again), said once

@@ -444,10 +444,18 @@ class Store:
     """
 
     def __init__(
-        self, path: str | Path | None = None, *, create: bool = True, read_only: bool = False
+        self,
+        path: str | Path | None = None,
+        *,
+        create: bool = True,
+        read_only: bool = False,
+        on_upgrade: Callable[[int, int], None] | None = None,
     ) -> None:
         # `--db=~/…` reaches here with the ~ (the shell expands it only at a word's start).
         self.path = Path(path).expanduser() if path is not None else default_path()
+        # Called (old, new schema) before an older library is upgraded, which can take
+        # seconds on a big one (_v5 re-indexes it): a front end says it is busy meanwhile.
+        self._on_upgrade = on_upgrade
         self._lock = threading.RLock()
         # By id: (created_at, segments), see `original`.
         self._originals: OrderedDict[int, tuple[str, list[Segment]]] = OrderedDict()
@@ -557,6 +565,8 @@ class Store:
         if self._read_only:
             return
         version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if 0 < version < SCHEMA_VERSION and self._on_upgrade is not None:  # 0: a new file
+            self._on_upgrade(version, SCHEMA_VERSION)
         for number in range(version + 1, SCHEMA_VERSION + 1):
             try:
                 with self._write() as conn:
