@@ -70,8 +70,12 @@ def no_display(argv: list[str], environ: Mapping[str, str] | None = None) -> str
     environ = os.environ if environ is None else environ
     if not sys.platform.startswith("linux"):
         return None
-    if any(environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+    given = ("DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET", "QT_QPA_PLATFORM")
+    if any(environ.get(name) for name in given):
         return None
+    runtime = environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.exists(os.path.join(runtime, "wayland-0")):
+        return None  # Wayland's default socket, which Qt finds with WAYLAND_DISPLAY unset
     if any(a in ("-platform", "--platform") for a in argv[1:]):
         return None
     return (

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages listed in debian-packages.txt that are missing. Its python3-*
-# packages are named for $PYTHON's version (python3.12-dev for PYTHON=python3.12): the headers
-# and venv must be those of the Python that make builds .venv with.
+# packages are named for $PYTHON's version (python3.12-dev for PYTHON=python3.12) when it is the
+# distribution's: the headers and venv must be those of the Python that make builds .venv with.
 # Quick (one dpkg query) when everything is already there. Elsewhere (macOS, Fedora) it says
 # what to install and how to leave the step out: `make run SYSTEM_DEPS=`.
 # Nothing before the apt check needs bash 4 (macOS ships bash 3.2).
@@ -23,8 +23,12 @@ if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
     } >&2
     exit 1
 fi
-version="$("${PYTHON:-python3}" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" \
-    || version=3
+# A Python of the distribution (dpkg owns its executable) gets its own python3.X-* packages; one
+# built by pyenv, uv or by hand has its venv and headers already, and no such package exists.
+version=3
+read -r -d '' pyversion pyexe < <("${PYTHON:-python3}" -c 'import os, sys
+print("%d.%d" % sys.version_info[:2], os.path.realpath(sys.executable))' 2>/dev/null) || true
+if [ -n "${pyexe:-}" ] && dpkg -S "$pyexe" >/dev/null 2>&1; then version=$pyversion; fi
 mapfile -t wanted < <(grep -v '^\s*#' "$list" | grep -v '^\s*$' | sed "s/^python3-/python$version-/")
 missing=()
 for pkg in "${wanted[@]}"; do

@@ -14,7 +14,7 @@ import pytest
 from app.main import no_display
 
 ROOT = Path(__file__).resolve().parents[1]
-HIDDEN = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+HIDDEN = ("DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET", "QT_QPA_PLATFORM", "XDG_RUNTIME_DIR")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11/Wayland are Linux's")
@@ -36,8 +36,17 @@ def test_a_given_platform_or_display_goes_on_to_qt(monkeypatch):
     assert no_display(["tingxie"], {}) is not None
     assert no_display(["tingxie", "-platform", "offscreen"], {}) is None
     assert no_display(["tingxie", "--platform", "offscreen"], {}) is None
-    for name in HIDDEN:
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET", "QT_QPA_PLATFORM"):
         assert no_display(["tingxie"], {name: ":0" if "DISPLAY" in name else "xcb"}) is None
     for other in ("darwin", "win32"):
         monkeypatch.setattr(sys, "platform", other)
         assert no_display(["tingxie"], {}) is None
+
+
+def test_wayland_default_socket_is_a_display(tmp_path, monkeypatch):
+    """A Wayland session that does not export WAYLAND_DISPLAY: Qt finds wayland-0 by itself."""
+    monkeypatch.setattr(sys, "platform", "linux")
+    runtime = {"XDG_RUNTIME_DIR": str(tmp_path)}
+    assert no_display(["tingxie"], runtime) is not None
+    (tmp_path / "wayland-0").touch()
+    assert no_display(["tingxie"], runtime) is None

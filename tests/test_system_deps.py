@@ -19,12 +19,14 @@ def _fake(bin_dir: Path, name: str, body: str) -> None:
     path.chmod(0o755)
 
 
-def _run(tmp_path: Path, status: str, python: str = "3.11") -> tuple[int, str]:
+def _run(tmp_path: Path, status: str, python: str = "3.11", distro: bool = True) -> tuple[int, str]:
     """system-deps.sh with every package in dpkg's `status` (e.g. "hold ok installed") and
-    PYTHON a Python `python` (X.Y); apt-get and sudo only record that they were called."""
+    PYTHON a Python `python` (X.Y), the distribution's (dpkg owns it) or not (pyenv's);
+    apt-get and sudo only record that they were called."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    _fake(bin_dir, "fake-python", f"echo {python}\n")
+    _fake(bin_dir, "fake-python", f"echo {python} /opt/python/bin/python{python}\n")
+    _fake(bin_dir, "dpkg", f'[ "$1" = -S ] && exit {0 if distro else 1}\nexit 2\n')
     want, flag = status.split()[0], status.split()[-1]
     # dpkg-query -W -f=FORMAT PKG: ${Status} is "WANT ok FLAG", ${db:Status-Status} is FLAG.
     _fake(
@@ -65,6 +67,15 @@ def test_a_compiler_and_the_headers_of_pythons_version_are_installed(tmp_path):
     installed = calls.split()
     assert code == 0 and "build-essential" in installed
     assert "python3.12-dev" in installed and "python3.12-venv" in installed
+
+
+def test_a_python_not_of_the_distribution_asks_for_no_package_of_its_version(tmp_path):
+    """pyenv's or uv's Python 3.12 on Debian 12: there is no python3.12-dev to install (apt
+    stopped at "Unable to locate package"), and that Python has its headers and venv."""
+    code, calls = _run(tmp_path, "unknown ok not-installed", python="3.12", distro=False)
+    installed = calls.split()
+    assert code == 0 and "python3-dev" in installed
+    assert not any(name.startswith("python3.12") for name in installed)
 
 
 def test_without_apt_it_says_what_to_install_and_how_to_skip(tmp_path):
