@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -45,6 +46,7 @@ from .plain import literal
 __all__ = ["FileQueue", "JobState"]
 
 JobState = Literal["waiting", "running", "done", "cancelled", "failed"]
+_ACTIVE = ("waiting", "running")
 _COL_FILE, _COL_PROGRESS, _COL_STATUS, _COL_CANCEL = range(4)
 _PREFERRED_ROWS = 3  # rows the panel asks room for; the user can drag it taller or shorter
 _VALUE = Qt.ItemDataRole.UserRole  # file column: job id; progress: fraction; cancel: enabled
@@ -87,6 +89,9 @@ class FileQueue(QTreeWidget):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
         header.resizeSection(_COL_PROGRESS, 160)
         self._rows: dict[int, _Row] = {}
+        # The waiting and running rows' paths (`_Row.same`), kept as rows change: rebuilt at
+        # each `split_queued`, a watch folder's files queued one by one cost n² on this thread.
+        self._active: Counter[str] = Counter()
         self._pressed: int | None = None  # the job whose cancel button the mouse holds down
         self._busy = _BusyAnimation(self)
         self.currentItemChanged.connect(self._selected)
@@ -104,7 +109,8 @@ class FileQueue(QTreeWidget):
         item.setToolTip(_COL_FILE, literal(path))
         item.setData(_COL_FILE, _VALUE, job_id)
         self.addTopLevelItem(item)
-        self._rows[job_id] = _Row(path, item, same=_same(path))
+        row = self._rows[job_id] = _Row(path, item, same=_same(path))
+        self._active[row.same] += 1
         self.set_progress(job_id, 0.0)
         self.set_state(job_id, "waiting")
 
@@ -141,12 +147,16 @@ class FileQueue(QTreeWidget):
 
     def set_state(self, job_id: int, state: JobState, error: object = None) -> None:
         row = self._rows[job_id]
+        if (row.state in _ACTIVE) != (state in _ACTIVE):
+            self._active[row.same] += 1 if state in _ACTIVE else -1
+            if not self._active[row.same]:
+                del self._active[row.same]
         row.state, row.error = state, error
         if state == "done":
             self.set_progress(job_id, 1.0)
         elif state in ("cancelled", "failed") and math.isnan(self.progress(job_id)):
             self.set_progress(job_id, 0.0)  # a busy indicator would run on
-        row.item.setData(_COL_CANCEL, _VALUE, state in ("waiting", "running"))
+        row.item.setData(_COL_CANCEL, _VALUE, state in _ACTIVE)
         self._show_status(row)
 
     def _show_status(self, row: _Row) -> None:
@@ -158,18 +168,18 @@ class FileQueue(QTreeWidget):
         row.item.setForeground(_COL_STATUS, color)
 
     def active_jobs(self) -> list[int]:
-        return [j for j, r in self._rows.items() if r.state in ("waiting", "running")]
+        return [j for j, r in self._rows.items() if r.state in _ACTIVE]
 
     def split_queued(self, paths: list[str]) -> tuple[list[str], list[str]]:
         """`paths` that are not waiting or running here, each once, and the others (a repeat
         in `paths` too): a file queued twice is transcribed, and kept in the library, twice."""
-        active = {r.same for r in self._rows.values() if r.state in ("waiting", "running")}
+        seen: set[str] = set()
         new: list[str] = []
         again: list[str] = []
         for path in paths:
             same = _same(path)
-            (again if same in active else new).append(path)
-            active.add(same)
+            (again if same in seen or same in self._active else new).append(path)
+            seen.add(same)
         return new, again
 
     def retranslate(self) -> None:

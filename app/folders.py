@@ -123,11 +123,12 @@ class FolderWatcher(QObject):
     def __init__(
         self,
         settings: Settings,
-        queue_files: Callable[[list[str]], list[int]],
+        queue_files: Callable[[list[str]], list[int | None]],
         parent: QObject | None = None,
         options: WatchOptions | None = None,
     ) -> None:
-        """`queue_files` queues paths and returns their job ids (the window's `add_files`)."""
+        """`queue_files` queues paths and returns the job id of each, None for one not queued
+        (waiting or running already: the window's `add_watched`)."""
         super().__init__(parent)
         self.settings = settings
         self.options = options or WatchOptions()
@@ -181,56 +182,82 @@ class FolderWatcher(QObject):
     def _look(self, specs: tuple[WatchSpec, ...]) -> list[_Look]:
         """The files of `specs`' folders that are ready (a background thread's: no Qt here but
         signals). A file in a folder listed before (one inside another) is given back, not
-        left claimed: that folder's watch does it."""
+        left claimed: that folder's watch does it. A folder whose look fails unexpectedly (a
+        state it cannot read) is logged and left out of this look, not the others: raised
+        here, the files handed out for the folders before it were neither queued nor given
+        back. What it handed out stays its own: its next look hands it out again."""
         looks = []
         keys = {_key(s) for s in specs}
         with self._lock:
             self._watches = {k: w for k, w in self._watches.items() if k in keys}
         for i, spec in enumerate(specs):
-            earlier = [s.folder for s in specs[:i] if overlaps(s.folder, spec.folder)]
-            with self._lock:
-                watch = self._watch(spec)
-                if watch is None:
-                    looks.append(_Look(spec, None, []))
-                    continue
-                try:
-                    ready = watch.ready()
-                except OSError as e:  # the folder went away between two looks
-                    log.warning("%s: %s", spec.folder, e)
-                    self._watches.pop(_key(spec), None)
-                    looks.append(_Look(spec, None, []))
-                    continue
-                for path in ready:
-                    if any(overlaps(path, e) for e in earlier):
-                        watch.release(path)
-            fresh = [p for p in ready if not any(overlaps(p, e) for e in earlier)]
-            looks.append(_Look(spec, watch, fresh))
+            try:
+                looks.append(self._look_at(spec, [s.folder for s in specs[:i]]))
+            except Exception:
+                log.exception("watch folder %s: look failed; its files wait", spec.folder)
         return looks
 
+    def _look_at(self, spec: WatchSpec, before: list[str]) -> _Look:
+        """One folder's part of `_look`; `before`: the folders listed before it."""
+        earlier = [folder for folder in before if overlaps(folder, spec.folder)]
+        with self._lock:
+            watch = self._watch(spec)
+            if watch is None:
+                return _Look(spec, None, [])
+            try:
+                ready = watch.ready()
+            except OSError as e:  # the folder went away between two looks
+                log.warning("%s: %s", spec.folder, e)
+                self._watches.pop(_key(spec), None)
+                return _Look(spec, None, [])
+            for path in ready:
+                if any(overlaps(path, e) for e in earlier):
+                    watch.release(path)
+        return _Look(spec, watch, [p for p in ready if not any(overlaps(p, e) for e in earlier)])
+
     def _queue(self, looks: list[_Look]) -> None:
-        """Queue what a look found that is still handed out and not queued yet, each file by
-        itself: one the user queued already is not queued again but given back (that job
+        """Queue what a look found that is still handed out and not queued yet, each folder's
+        files together (one by one, each was checked against the whole queue: n² on this
+        thread): one the user queued already is not queued again but given back (that job
         transcribes it, and the watch does at its next start). A folder gone, or back, is
-        said once (`reachable`)."""
+        said once (`reachable`). A folder removed or edited in the preferences while the
+        look ran is not queued with its old template (`_stale`)."""
         self._looking = False
         queued = {job.path for job in self._jobs.values()}
+        specs = self.settings.prefs.watch_folders
         for look in looks:
+            if look.spec not in specs:
+                self._stale(look, {_key(s) for s in specs}, queued)
+                continue
             self._tell_reachable(look)
             fresh = [p for p in look.paths if p not in queued and self._handed(look.watch, p)]
             fresh = [p for p in fresh if self._nameable(look.spec, look.watch, p)]
-            count = 0
-            for path in fresh:
-                ids = self._queue_files([str(path)])
-                if ids:
-                    self._jobs[ids[0]] = _Job(look.spec, look.watch, path)
-                    count += 1
-                else:
+            if not fresh:
+                continue
+            ids = self._queue_files([str(p) for p in fresh])
+            for path, job_id in zip(fresh, ids, strict=True):
+                if job_id is None:
                     with self._lock:
                         look.watch.release(path)
+                else:
+                    self._jobs[job_id] = _Job(look.spec, look.watch, path)
+            count = sum(job_id is not None for job_id in ids)
             if count:
                 self.queued.emit(look.spec.folder, count)
-        self._gone &= {s.folder for s in self.settings.prefs.watch_folders}
+        self._gone &= {s.folder for s in specs}
         self.looked.emit()
+
+    def _stale(self, look: _Look, keys: set[tuple[str, Path]], queued: set[Path]) -> None:
+        """A look of a folder no longer watched as it was: its files are given back when its
+        watch goes (the folder removed, or its state file moved with the output folder), else
+        left handed out: the next look hands them out again, with the template now set
+        (given back, they would wait for the next start)."""
+        if look.watch is None or _key(look.spec) in keys:
+            return
+        with self._lock:
+            for path in look.paths:
+                if path not in queued:
+                    look.watch.release(path)
 
     def _tell_reachable(self, look: _Look) -> None:
         """Say a watch folder found missing, and found again, once each (not at every look)."""

@@ -113,6 +113,7 @@ class Document:
     speakers: str = "off"
     speaker_names: dict[int, str] = field(default_factory=dict)
     tid: int | None = None
+    job: int | None = None  # its file job's id (None: a recording), for `file_transcribed`
     # Its segments let go of while another is shown, the library holding them (`_release`):
     # read back when it is shown again.
     released: bool = False
@@ -209,6 +210,9 @@ class _WindowShortcuts(QObject):
 class MainWindow(QMainWindow):
     # (audio path, segments, TranscriptionInfo or None) for each finished recording or file.
     transcript_ready = Signal(str, list, object)
+    # (job id, segments, info) of a queued file's, after its transcript_ready: by job, as the
+    # watch folders need it (a path may be queued by the user too).
+    file_transcribed = Signal(int, list, object)
     # The close is decided and the window is about to wait for the engine: it queues nothing
     # from now on (app.main stops taking a later start's files then, not once it has closed).
     closing = Signal()
@@ -589,15 +593,9 @@ class MainWindow(QMainWindow):
         w.decoding_failed.connect(self._decoding_failed)
         self.transcript.speaker_rename_requested.connect(self.ask_rename_speaker)
         # Watch folders: polled once a model is loaded, files queued like any other.
-        self.folder_watcher = FolderWatcher(self.settings, self.add_files, self)
+        self.folder_watcher = FolderWatcher(self.settings, self.add_watched, self)
         self.folder_watcher.follow(w)
-        self.transcript_ready.connect(
-            lambda _audio, segments, info: self.folder_watcher.transcribed(
-                next((k for k, d in self.documents.items() if d is self._ready), None),
-                segments,
-                info,
-            )
-        )  # by its job: the user may have queued the watched file too
+        self.file_transcribed.connect(self.folder_watcher.transcribed)
         self.folder_watcher.queued.connect(
             lambda folder, count: self._say("watch.queued", folder=folder, count=count)
         )
@@ -1139,13 +1137,19 @@ class MainWindow(QMainWindow):
             self._say("queue.already", count=len(again), name=Path(again[0]).name)
         for path in paths:
             job_id = next(self._job_ids)
-            self.documents[job_id] = Document(audio=path, speakers=self.prefs.speakers)
+            self.documents[job_id] = Document(audio=path, speakers=self.prefs.speakers, job=job_id)
             self.queue.add(job_id, path)
             self.handle.enqueue_file.emit(job_id, path)
             jobs.append(job_id)
         if jobs:
             self.files_dock.show()
         return jobs
+
+    def add_watched(self, paths: list[str]) -> list[int | None]:
+        """`add_files` for the watch folders: the job id of each of `paths`, None for one not
+        queued (waiting or running already)."""
+        jobs = {self.queue.path(job_id): job_id for job_id in self.add_files(paths)}
+        return [jobs.get(path) for path in paths]
 
     def cancel_file(self, job_id: int) -> None:
         self.handle.cancel_file(job_id)
@@ -1320,13 +1324,19 @@ class MainWindow(QMainWindow):
         self.handle.label_speakers.emit(request)
 
     def _announce(self, doc: Document) -> None:
-        """transcript_ready for `doc` (its slots see it as `_ready`: the library keeps its id)."""
+        """transcript_ready for `doc` (its slots see it as `_ready`: the library keeps its id),
+        then file_transcribed for a file's. A slot's modal dialog lets the next file's
+        announce run inside this one: `_ready` is what it was after that, and the job goes
+        by its id (found as `_ready` after the dialog, it was lost, its exports unwritten)."""
         self._unkept.discard(doc.audio)
-        self._ready = doc
+        segments = list(doc.segments)
+        before, self._ready = self._ready, doc
         try:
-            self.transcript_ready.emit(doc.audio, list(doc.segments), doc.info)
+            self.transcript_ready.emit(doc.audio, segments, doc.info)
         finally:
-            self._ready = None
+            self._ready = before
+        if doc.job is not None:
+            self.file_transcribed.emit(doc.job, segments, doc.info)
 
     def _speakers_done(self, key: int, segments: list) -> None:
         doc = self._awaiting_speakers.pop(key, None)

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ import engine.cli.watch
 import engine.watch
 from app.i18n import tr
 from engine.audio import write_wav
+from engine.results import Char, Segment
 from engine.watch import STATE_FILE, FolderWatch, WatchOptions, WatchSpec
 
 
@@ -183,3 +185,140 @@ def test_a_watch_folder_gone_and_back_is_said_once_each(make_window, tmp_path, l
     assert window.statusBar().currentMessage() == tr("watch.back", folder=str(watched))
     _look(window, clock, 1)
     assert said == [(str(watched), False), (str(watched), True)]
+
+
+def _settle(watcher) -> float:
+    return watcher.options.settle_seconds + 1
+
+
+def test_a_watched_files_exports_survive_a_dialog_that_lets_the_next_file_finish(
+    make_window, tmp_path, monkeypatch
+):
+    """The library's error dialog (a full disk) runs an event loop in which the next file's
+    transcript is announced: the first file's job was then looked up as the window's
+    `_ready`, reset to None by the nested announce, and its exports never written."""
+    watched, out = tmp_path / "in", tmp_path / "out"
+    watched.mkdir()
+    for name in ("a.wav", "b.wav"):
+        write_wav(watched / name, tone(1.0))
+    spec = WatchSpec(str(watched), ("txt",), str(out), "{stem}")
+    window = make_window(watch_folders=(spec,), language="en")
+    clock = window.folder_watcher.clock = _Clock()
+    _look(window, clock)
+    assert len(_look(window, clock, _settle(window.folder_watcher))) == 2
+    first, second = window.queue.job_ids()
+    chars = (Char("你", 0.0, 0.4, 0.9), Char("好", 0.5, 0.9, 0.9))
+    for job in (first, second):
+        window.documents[job].segments = [Segment(0, 0.0, 0.9, chars)]
+    nested = [second]
+
+    def dialog(_kind, _error):  # its event loop: the next file finishes meanwhile
+        if nested:
+            window._announce(window.documents[nested.pop()])
+
+    monkeypatch.setattr(window, "show_error", dialog)
+    full = [OSError(28, "No space left on device")]  # once: the close finds room again
+    monkeypatch.setattr(window, "_store_unstored", lambda: full.pop() if full else None)
+    window._announce(window.documents[first])
+    assert not nested
+    assert (out / "a.txt").is_file() and (out / "b.txt").is_file()
+    assert window.folder_watcher._jobs == {} and window._ready is None
+
+
+def test_a_look_queues_a_folders_files_in_one_batch(qapp, tmp_path):
+    """Each watched file was queued by itself, each checked against the whole queue: n² on
+    the GUI thread for a folder of thousands (seconds at 20,000 files)."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for i in range(20):
+        write_wav(inbox / f"{i:02}.wav", tone(0.2))
+    watcher, queued, _ = _watcher((WatchSpec(str(inbox), ("txt",)),))
+    calls: list[int] = []
+    queue = watcher._queue_files
+    watcher._queue_files = lambda paths: calls.append(len(paths)) or queue(paths)
+    _poll(watcher)
+    _poll(watcher)
+    assert calls == [20] and len(queued) == 20
+    assert sorted(str(job.path) for job in watcher._jobs.values()) == sorted(queued)
+
+
+def test_a_batch_with_a_file_the_user_queued_maps_each_job_to_its_file(make_window, tmp_path):
+    """The window queues only the files not waiting already: each job the watch keeps is the
+    one of its own file, and the user's file is given back to the watch."""
+    watched = tmp_path / "in"
+    watched.mkdir()
+    for name in ("a.wav", "b.wav", "c.wav"):
+        write_wav(watched / name, tone(0.2))
+    window = make_window(watch_folders=(WatchSpec(str(watched), ("txt",)),), language="en")
+    clock = window.folder_watcher.clock = _Clock()
+    (user,) = window.add_files([str(watched / "b.wav")])
+    _look(window, clock)
+    _look(window, clock, _settle(window.folder_watcher))
+    jobs = window.folder_watcher._jobs
+    assert sorted(window.queue.path(j) for j in jobs) == [
+        str(watched / "a.wav"),
+        str(watched / "c.wav"),
+    ]
+    assert all(window.queue.path(j) == str(job.path) for j, job in jobs.items())
+    assert user not in jobs
+    watch = next(iter(window.folder_watcher._watches.values()))
+    assert not watch.handed(watched / "b.wav")  # given back: the user's job does it
+
+
+def test_a_folder_edited_or_removed_during_a_look_is_not_queued_with_its_old_template(
+    qapp, tmp_path
+):
+    """The look's snapshot of the watch folders was queued after the user had changed them:
+    files transcribed and exported with a template (or a folder) no longer set."""
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    write_wav(inbox / "a.wav", tone(0.2))
+    spec = WatchSpec(str(inbox), ("txt",), str(out))
+    watcher, queued, _ = _watcher((spec,))
+    _poll(watcher)  # seen
+    looks = watcher._look(watcher.settings.prefs.watch_folders)  # settled: handed out
+    edited = replace(spec, formats=("srt",))
+    watcher.settings.set(watch_folders=(edited,))
+    watcher._queue(looks)
+    assert queued == []
+    _poll(watcher)  # the next look, with the template now set
+    assert queued == [str(inbox / "a.wav")]
+    assert [job.spec for job in watcher._jobs.values()] == [edited]
+
+    write_wav(inbox / "b.wav", tone(0.3))
+    _poll(watcher)  # seen
+    looks = watcher._look(watcher.settings.prefs.watch_folders)
+    watcher.settings.set(watch_folders=())
+    watcher._queue(looks)
+    assert queued == [str(inbox / "a.wav")]
+    assert not looks[0].watch.handed(inbox / "b.wav")  # given back, its claim dropped
+    state = json.loads((out / STATE_FILE).read_text(encoding="utf-8"))
+    claims = [key for f in state["folders"].values() for key in f["claims"]]
+    assert not any(key.endswith("b.wav") for key in claims)
+
+
+def test_a_look_failing_in_one_folder_still_queues_the_others(qapp, tmp_path, monkeypatch, caplog):
+    """An unexpected error in one folder's look (a state it cannot read) lost the whole look:
+    the files handed out for the folders before it were neither queued nor given back."""
+    folders = [tmp_path / name for name in ("one", "two", "three")]
+    for folder in folders:
+        folder.mkdir()
+        write_wav(folder / "a.wav", tone(0.2))
+    specs = tuple(WatchSpec(str(f), ("txt",), str(tmp_path / "out" / f.name)) for f in folders)
+    watcher, queued, _ = _watcher(specs)
+    ready = FolderWatch.ready
+
+    def broken(watch):
+        if watch.folder == folders[1]:
+            raise ValueError("a state it cannot read")
+        return ready(watch)
+
+    monkeypatch.setattr(FolderWatch, "ready", broken)
+    _poll(watcher)
+    _poll(watcher)
+    assert queued == [str(folders[0] / "a.wav"), str(folders[2] / "a.wav")]
+    assert str(folders[1]) in caplog.text and "a state it cannot read" in caplog.text
+    monkeypatch.setattr(FolderWatch, "ready", ready)
+    _poll(watcher)
+    _poll(watcher)
+    assert queued[2:] == [str(folders[1] / "a.wav")]  # once it can be read
