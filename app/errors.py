@@ -227,9 +227,13 @@ ZH: dict[str, str] = {
     ),
     "model.whisper_incomplete": (
         "Whisper 文件夹 {path} 缺少 {missing}；请复制完整的 CTranslate2 文件夹"
-        "（model.bin、config.json、tokenizer.json）"
+        "（model.bin、config.json、tokenizer.json、vocabulary.*）"
     ),
     "model.whisper_load_failed": "无法加载 Whisper 文件夹 {path}：{detail}",
+    "model.precision_unsupported": (
+        "精度 {precision}：CTranslate2 无法在此 {device} 上以 {compute_type} 运行 Whisper；"
+        "请选择 {choices}（命令行中的 --precision）"
+    ),
     "hub.bad_repo": "仓库名“{repo_id}”不对：请写成 owner/name（用户或组织名，再加模型名）",
     "hub.no_folder": "{path} 不存在；请选择模型文件夹或训练任务的输出文件夹",
     "hub.no_adapter": (

@@ -560,10 +560,15 @@ class EngineWorker(QObject):
         log.warning("%s not used: %s", part, error, exc_info=not isinstance(error, TingxieError))
         self.decoding_failed.emit(part, error)
 
-    def _punctuator(self) -> Any:
-        """The punctuation model when punctuation is on and it loads; None otherwise (a model
-        that cannot be loaded is reported once, and transcripts go on without marks)."""
+    def _punctuator(self, transcriber: Any) -> Any:
+        """The punctuation model for `transcriber`'s text when punctuation is on, its model
+        takes it and it loads; None otherwise (a model that cannot be loaded is reported once,
+        and transcripts go on without marks). A Whisper model writes its own marks: the
+        hidden preference added the punctuation model's to its segments without them, while
+        the greyed-out item said it does not apply."""
         if not self._punctuation or self._punctuation_failed:
+            return None
+        if "punctuation" not in _features(getattr(transcriber, "model", None)):
             return None
         if self._punctuation_model is None:
             try:
@@ -884,7 +889,7 @@ class EngineWorker(QObject):
         """A live segment with its marks: a pause closed it, and the one before is context."""
         if not segment.chars:  # a final that removes its streamed text: no context
             return segment
-        punctuator = self._punctuator()
+        punctuator = self._punctuator(self._live_transcriber)
         before, self._live_before = self._live_before, segment
         if punctuator is None:
             return segment
@@ -987,7 +992,7 @@ class EngineWorker(QObject):
             self._fail_job(job, e)
             return
         self.file_info.emit(job.job_id, info)
-        job.items = _with_info(_punctuated(items, self._punctuator()), info)
+        job.items = _with_info(_punctuated(items, self._punctuator(self._transcriber)), info)
 
     def _advance_job(self, job: _FileJob) -> None:
         try:

@@ -251,9 +251,13 @@ MESSAGES: dict[str, str] = {
     ),
     "model.whisper_incomplete": (
         "Whisper folder {path} is missing {missing}; copy the complete CTranslate2 folder "
-        "(model.bin, config.json, tokenizer.json)"
+        "(model.bin, config.json, tokenizer.json, vocabulary.*)"
     ),
     "model.whisper_load_failed": "Whisper folder {path} could not be loaded: {detail}",
+    "model.precision_unsupported": (
+        "precision {precision}: CTranslate2 cannot run Whisper in {compute_type} on this "
+        "{device}; choose {choices} (--precision on the command line)"
+    ),
     # -- sharing on the Hugging Face Hub (engine.tune.hub)
     "hub.bad_repo": (
         "repository {repo_id!r}: write it as owner/name (your user or organization, then the "

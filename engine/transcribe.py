@@ -145,11 +145,15 @@ def split_segments(
     pauses: Sequence[float] = (),
     max_segment_seconds: float,
     first_id: int = 0,
+    can_cut: Sequence[bool] | None = None,
 ) -> list[Segment]:
     """Group characters into segments: a new one starts at the first character at or after a
     pause boundary (seconds, ascending; see engine.vad), or where the next character would
     make the segment longer than max_segment_seconds. Gaps between characters alone never
-    cut: a model that drops characters leaves long blank runs inside a sentence.
+    cut: a model that drops characters leaves long blank runs inside a sentence. With
+    `can_cut` (one flag a character), a segment starts only at a character flagged: Whisper
+    gives words, and a word cut in two split a subtitle cue inside it (体|系); the segment
+    then runs past max_segment_seconds to the word's end.
 
     Each cut depends only on the current segment, the next character and the boundaries
     between them, so splitting a list in pieces that start at segment boundaries gives the
@@ -157,11 +161,14 @@ def split_segments(
     """
     groups: list[list[Char]] = []
     k = 0  # pauses[:k] lie at or before the last character's start
-    for c in chars:
+    for i, c in enumerate(chars):
         crossed = False
         while k < len(pauses) and pauses[k] <= c.start:
             k, crossed = k + 1, True
-        if groups and not crossed and c.end - groups[-1][0].start <= max_segment_seconds:
+        inside_word = can_cut is not None and not can_cut[i]
+        if groups and (
+            inside_word or (not crossed and c.end - groups[-1][0].start <= max_segment_seconds)
+        ):
             groups[-1].append(c)
         else:
             groups.append([c])

@@ -1,6 +1,6 @@
 """Whisper models through faster-whisper (CTranslate2), behind the same API as the CTC models.
 
-A Whisper folder in CTranslate2 format (model.bin, config.json, tokenizer.json or
+A Whisper folder in CTranslate2 format (model.bin, config.json, tokenizer.json and
 vocabulary.*), or a Hub id naming one (Systran/faster-whisper-small), loads into a
 `LoadedWhisper`; `WhisperTranscriber.transcribe` yields the same `Segment` / `Char` records and
 `Progress` as `engine.transcribe.Transcriber`, cut at the same pauses (engine.vad).
@@ -46,6 +46,8 @@ __all__ = [
     "WHISPER_BASE_DIR",
     "LoadedWhisper",
     "WhisperTranscriber",
+    "checked_folder",
+    "is_ctranslate2",
     "is_prompt_echo",
     "is_unplaced",
     "is_whisper",
@@ -111,9 +113,11 @@ _MIN_NEW_TOKENS = 32
 _MAX_NEW_TOKENS = 200
 _COMPUTE_TYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 # What a CTranslate2 Whisper folder needs: faster-whisper looks a missing tokenizer.json up on
-# the Hub (offline: "check your connection"), and preprocessor_config.json where the model
-# takes other than 80 mel bins (`_check_mels`).
+# the Hub (offline: "check your connection"), CTranslate2 reads its vocabulary from one of
+# _VOCABULARIES (without: "Cannot load the vocabulary from the model directory"), and
+# preprocessor_config.json where the model takes other than 80 mel bins (`_check_mels`).
 _CT2_FILES = ("model.bin", "config.json", "tokenizer.json")
+_VOCABULARIES = ("vocabulary.json", "vocabulary.txt", "vocabulary")
 
 
 class WordLike(Protocol):
@@ -155,6 +159,13 @@ def _is_ct2_folder(path: Path) -> bool:
     return (path / "model.bin").is_file() and (path / "config.json").is_file()
 
 
+def is_ctranslate2(path: Path) -> bool:
+    """Whether `path` holds a CTranslate2 model (its model.bin): one with other files missing
+    is such a folder too, refused by `checked_folder` naming them, never taken for
+    transformers weights (a tuning job looked for model.safetensors in it)."""
+    return (path / "model.bin").is_file()
+
+
 def is_whisper(source: str | os.PathLike) -> bool:
     """A CTranslate2 Whisper folder, a transformers Whisper folder (refused with a way forward
     by `load_whisper`), or a Hub id that names Whisper (`engine.registry.family_of`)."""
@@ -173,7 +184,7 @@ def _resolve(source: str, options: LoadOptions) -> Path:
     job's folder stands for the model it produced (`engine.registry.model_path`)."""
     path = Path(source).expanduser()
     if path.is_dir():
-        return _checked(model_path(path))
+        return checked_folder(model_path(path))
     from faster_whisper.utils import download_model
 
     offline = options.local_files_only or os.environ.get("HF_HUB_OFFLINE", "0") not in (
@@ -187,16 +198,18 @@ def _resolve(source: str, options: LoadOptions) -> Path:
         code = "model.whisper_not_cached" if offline else "model.whisper_download_failed"
         raise hub_failure(code, source, e) from e
     with _download_finished(source, offline, "model.whisper_incomplete"):
-        return _checked(folder)
+        return checked_folder(folder)
 
 
-def _checked(path: Path) -> Path:
-    """`path` when it is a CTranslate2 Whisper folder, else an error saying what to do. Its
-    tokenizer.json is read first: cut short, it failed inside faster-whisper with a bare
-    Exception ("stream did not contain valid UTF-8")."""
+def checked_folder(path: Path) -> Path:
+    """`path` when it is a CTranslate2 Whisper folder, else an error saying what to do: cheap
+    (the Tune page's data check runs it too). Its tokenizer.json is read first: cut short, it
+    failed inside faster-whisper with a bare Exception ("stream did not contain valid UTF-8")."""
     if not _is_ct2_folder(path) and _model_type(path) == "whisper":
         raise ModelLoadError("model.whisper_transformers", path=path)  # openai/whisper-small
     missing = [f for f in _CT2_FILES if not (path / f).is_file()]
+    if not any((path / f).is_file() for f in _VOCABULARIES):
+        missing.append("vocabulary.txt (or vocabulary.json)")
     if missing:
         raise ModelLoadError("model.whisper_incomplete", path=path, missing=", ".join(missing))
     _read_json(path / "tokenizer.json")
@@ -219,11 +232,36 @@ def _check_mels(model: Any, path: Path) -> None:
     raise ModelLoadError("model.whisper_load_failed", path=path, detail=detail)
 
 
+def _compute_type(precision: str, device: str) -> str:
+    """CTranslate2's compute type for `precision` on `device`: "auto" is float16 on a GPU that
+    runs it, else float32. A half precision asked for by name and not run there is refused,
+    naming the setting, as faster-whisper and CTranslate2 refuse it (never changed unasked: a
+    timing or accuracy measured in it would be another's); before, CTranslate2's refusal was
+    reported as a Whisper folder that "could not be loaded"."""
+    import ctranslate2
+
+    supported = ctranslate2.get_supported_compute_types(device)
+    if precision not in _COMPUTE_TYPES:
+        return "float16" if device == "cuda" and "float16" in supported else "float32"
+    compute_type = _COMPUTE_TYPES[precision]
+    if compute_type not in supported:
+        usable = [p for p, t in _COMPUTE_TYPES.items() if t in supported]
+        raise ModelLoadError(
+            "model.precision_unsupported",
+            precision=precision,
+            compute_type=compute_type,
+            device=device,
+            choices=", ".join(["auto", *usable]),
+        )
+    return compute_type
+
+
 def load_whisper(source: str | os.PathLike, options: LoadOptions | None = None) -> LoadedWhisper:
     """Load a Whisper model for inference. Device "auto" picks CUDA when CTranslate2 sees a
     GPU; precision "auto" is float32 on CPUs (CTranslate2 has no fast float16 there; int8
-    would change the accuracy measured here) and float16 on GPUs. `options.backend` (torch or
-    ONNX Runtime, for CTC models) does not apply: CTranslate2 is Whisper's one runtime."""
+    would change the accuracy measured here) and float16 on GPUs that run it (`_compute_type`).
+    `options.backend` (torch or ONNX Runtime, for CTC models) does not apply: CTranslate2 is
+    Whisper's one runtime."""
     import ctranslate2
     from faster_whisper import WhisperModel
 
@@ -233,8 +271,7 @@ def load_whisper(source: str | os.PathLike, options: LoadOptions | None = None) 
     if options.device == "cuda" and gpus == 0:
         raise ModelLoadError("model.no_cuda")
     device = "cuda" if options.device == "cuda" or (options.device == "auto" and gpus) else "cpu"
-    auto = "float16" if device == "cuda" else "float32"
-    compute_type = _COMPUTE_TYPES.get(options.precision, auto)
+    compute_type = _compute_type(options.precision, device)
     try:
         model = WhisperModel(
             str(path), device=device, compute_type=compute_type, cpu_threads=_usable_cores()
@@ -323,11 +360,24 @@ def word_chars(
     ...     end=1.7, probability=0.9)])]
     [('我', 1.0, 1.25, 0.8, ''), ('们', 1.25, 1.5, 0.8, ''), ('好', 1.5, 1.7, 0.9, '。')]
     """
+    return _word_chars(words, measure, offset, simplified, calibration)[0]
+
+
+def _word_chars(
+    words: Sequence[WordLike],
+    measure: str = DEFAULT_MEASURE,
+    offset: float = 0.0,
+    simplified: bool = True,
+    calibration: Calibration | None = None,
+) -> tuple[list[Char], list[bool]]:
+    """`word_chars`, and for each character whether it starts its word: where a segment may
+    be cut (`split_segments`' can_cut)."""
     share = MEASURES[measure]
     texts = [w.word.strip() for w in words]
     if simplified:
         texts = _simplified_texts(texts)
     chars: list[Char] = []
+    starts: list[bool] = []
     for w, text in zip(words, texts, strict=True):
         _space_before(chars, w.word, text)
         spoken = sum(not _is_punctuation(c) for c in text)
@@ -336,7 +386,7 @@ def word_chars(
             confidence = calibration.apply(confidence)
         start = offset + float(w.start)
         step = (max(float(w.end) - float(w.start), 0.0)) / max(spoken, 1)
-        k = 0
+        k, first = 0, len(chars)  # the index of the word's first character
         for ch in text:
             if _is_written_after(ch):
                 if chars:
@@ -344,8 +394,9 @@ def word_chars(
                 continue
             t0 = round(start + k * step, 3)
             k += not _is_punctuation(ch)  # a symbol (+, ℃) is a character taking no time
+            starts.append(len(chars) == first)
             chars.append(Char(ch, t0, round(start + k * step, 3), confidence))
-    return _full_width_marks(chars)
+    return _full_width_marks(chars), starts
 
 
 def is_unplaced(words: Sequence[WordLike]) -> bool:
@@ -633,6 +684,7 @@ class WhisperTranscriber:
         detector = PauseDetector(options.pauses)
         window = round(_WINDOW_SECONDS * SAMPLE_RATE)
         pending: list[Char] = []
+        starts: list[bool] = []  # for each pending character, whether it starts its word
         pauses: list[float] = []
         next_id = 0
         read = 0  # samples decoded: the length, whatever the header said
@@ -645,18 +697,23 @@ class WhisperTranscriber:
                 pauses += [p / SAMPLE_RATE for p in found]
                 for seg in self.segments(samples, options):
                     words = seg.words or ()
-                    chars = word_chars(words, offset=offset, calibration=self.model.calibration)
+                    chars, firsts = _word_chars(
+                        words, offset=offset, calibration=self.model.calibration
+                    )
                     if chars:  # a space before the segment's first word (`_space_before`)
                         _space_before(pending, words[0].word, chars[0].text)
                     pending += chars
+                    starts += firsts
                     done = split_segments(
                         pending,
                         pauses=pauses,
                         max_segment_seconds=options.max_segment_seconds,
                         first_id=next_id,
+                        can_cut=starts,
                     )[:-1]  # the last one may still grow
                     yield from done
-                    pending = pending[sum(len(s.chars) for s in done) :]
+                    taken = sum(len(s.chars) for s in done)
+                    pending, starts = pending[taken:], starts[taken:]
                     next_id += len(done)
                     yield Progress(done=min(total, offset + float(seg.end)), total=total)
             yield from split_segments(
@@ -664,6 +721,7 @@ class WhisperTranscriber:
                 pauses=pauses,
                 max_segment_seconds=options.max_segment_seconds,
                 first_id=next_id,
+                can_cut=starts,
             )
             total = read / SAMPLE_RATE  # TranscriptionInfo.decoded
             yield Progress(done=total, total=total)

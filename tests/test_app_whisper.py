@@ -5,6 +5,7 @@ do: tested with a stand-in model of the Whisper family, no download."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -226,3 +227,48 @@ def test_the_worker_runs_whisper_for_files_and_live_audio(qtbot, worker, shared_
     streamer.reset()
     text = "".join(c.text for u in updates for c in u.committed)
     assert "你好" in text and "世界" in text
+
+
+class _EndMark:
+    """A punctuation model that ends every segment it is given with 。 and keeps them."""
+
+    def __init__(self) -> None:
+        self.given: list[Segment] = []
+
+    def punctuate_one(self, segment, before, after):
+        self.given.append(segment)
+        last = dataclasses.replace(segment.chars[-1], after="。")
+        return dataclasses.replace(segment, chars=(*segment.chars[:-1], last))
+
+
+def _whisper_transcriber(segment: Segment) -> SimpleNamespace:
+    """A Whisper transcriber stand-in whose file transcript is `segment` (Whisper wrote no
+    mark in it: a pause cut its sentence)."""
+    return SimpleNamespace(
+        model=SimpleNamespace(family=WHISPER),
+        transcribe=lambda path, *options: (iter([segment]), None),
+    )
+
+
+def test_whisper_text_never_gets_the_punctuation_model_s_marks(qtbot):
+    """Before: with the hidden preference on (the default), the punctuation model added its
+    marks to each Whisper segment without one, in files and live, while Add punctuation was
+    greyed out saying Whisper writes its own; a CTC model's segments still get them."""
+    from app.worker import _FileJob
+    from engine.stream import SegmentFinal
+
+    worker = EngineWorker(Engine())
+    worker._punctuation_model = punctuator = _EndMark()
+    plain = _segment(0, "一二线尝试虽然")
+    worker._transcriber = _whisper_transcriber(plain)
+    job = _FileJob(1, "clip.wav")
+    worker._begin_job(job)
+    assert list(job.items) == [plain]
+    worker._live_transcriber = worker._transcriber
+    shown: list = []
+    worker.final.connect(shown.append)
+    worker._stream_call(SimpleNamespace(finish=lambda: [SegmentFinal(plain, 7, 2.0)]), "finish")
+    assert [f.segment for f in shown] == [plain] and punctuator.given == []
+    worker._live_transcriber = SimpleNamespace(model=SimpleNamespace(family=None))  # CTC
+    worker._stream_call(SimpleNamespace(finish=lambda: [SegmentFinal(plain, 7, 2.0)]), "finish")
+    assert shown[-1].segment.punctuated == "一二线尝试虽然。" and punctuator.given == [plain]

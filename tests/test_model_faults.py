@@ -224,7 +224,8 @@ def _ct2(folder: Path, **files: str | bytes) -> Path:
     are never read: the model class is a fake where it loads)."""
     folder.mkdir(parents=True)
     (folder / "model.bin").write_bytes(b"\0" * 64)
-    for name, text in {"config.json": "{}", "tokenizer.json": "{}", **files}.items():
+    defaults = {"config.json": "{}", "tokenizer.json": "{}", "vocabulary.txt": "a"}
+    for name, text in {**defaults, **files}.items():
         if isinstance(text, bytes):
             (folder / name).write_bytes(text)
         elif text:

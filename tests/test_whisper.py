@@ -20,7 +20,7 @@ import pytest
 
 from engine import loader
 from engine.metrics import cer
-from engine.model import ModelLoadError
+from engine.model import LoadOptions, ModelLoadError
 from engine.normalize import NormalizeOptions, normalize_text
 from engine.registry import CTC_FEATURES, FEATURES, WHISPER, family_for, family_of, features_of
 from engine.results import Segment
@@ -338,9 +338,61 @@ def test_loading_errors_say_what_to_do(tmp_path):
     (broken / "model.bin").write_bytes(b"not a model")
     (broken / "config.json").write_text("{}")
     (broken / "tokenizer.json").write_text("{}")
+    (broken / "vocabulary.txt").write_text("a\n")
     with pytest.raises(ModelLoadError) as e:
         loader.load_model(broken)
     assert e.value.code == "model.whisper_load_failed" and str(broken) in str(e.value)
+
+
+def test_a_whisper_folder_without_its_vocabulary_names_it_and_every_file_to_copy(tmp_path):
+    """Before: it passed the folder check and failed in CTranslate2 with "Cannot load the
+    vocabulary from the model directory"; the list of files to copy left vocabulary.* out."""
+    folder = tmp_path / "novocab"
+    folder.mkdir()
+    for name in ("model.bin", "config.json", "tokenizer.json"):
+        (folder / name).write_text("{}")
+    with pytest.raises(ModelLoadError) as e:
+        load_whisper(folder)
+    assert e.value.code == "model.whisper_incomplete"
+    assert e.value.params["missing"] == "vocabulary.txt (or vocabulary.json)"
+    assert "tokenizer.json, vocabulary.*)" in str(e.value)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_a_half_precision_the_device_cannot_run_names_the_setting_not_the_folder(
+    precision, monkeypatch
+):
+    """Before: CTranslate2's refusal of float16 on a CPU was "Whisper folder … could not be
+    loaded", sending the user to a healthy folder. The check asks CTranslate2 what the device
+    runs (here as a CPU without half precisions); "auto" on a GPU without float16 is float32."""
+    import ctranslate2
+
+    from engine.whisper import _compute_type
+
+    monkeypatch.setattr(ctranslate2, "get_supported_compute_types", lambda d: {"float32", "int8"})
+    with pytest.raises(ModelLoadError) as e:
+        _compute_type(precision, "cpu")
+    assert e.value.code == "model.precision_unsupported"
+    assert str(e.value).startswith(f"precision {precision}: CTranslate2 cannot run Whisper")
+    assert "choose auto, fp32 (--precision" in str(e.value)
+    assert _compute_type("auto", "cuda") == _compute_type("fp32", "cpu") == "float32"
+    monkeypatch.setattr(ctranslate2, "get_supported_compute_types", lambda d: {"float16"})
+    assert _compute_type("auto", "cuda") == "float16"
+
+
+def test_loading_whisper_base_in_a_precision_this_cpu_lacks_blames_the_setting():
+    """The same through the loader, with the real Whisper-base where this CPU has no float16."""
+    import ctranslate2
+
+    if not (WHISPER_BASE_DIR / "model.bin").is_file():
+        pytest.skip(f"{WHISPER_BASE_DIR} is absent: run packaging/fetch-whisper-base.py")
+    if "float16" in ctranslate2.get_supported_compute_types("cpu"):
+        pytest.skip("this CPU runs float16")
+    with pytest.raises(ModelLoadError) as e:
+        loader.load_model(WHISPER_BASE_DIR, LoadOptions(device="cpu", precision="fp16"))
+    assert e.value.code == "model.precision_unsupported" and "could not be loaded" not in str(
+        e.value
+    )
 
 
 def test_an_uncached_hub_whisper_offline_names_the_way_forward():
@@ -479,6 +531,7 @@ def test_the_calibration_evaluate_writes_is_the_one_loading_applies(tmp_path, mo
     (tmp_path / "model.bin").write_bytes(b"")
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "tokenizer.json").write_text("{}")
+    (tmp_path / "vocabulary.txt").write_text("a\n")
     raw = load_whisper(tmp_path)
     assert raw.calibration is None and isinstance(raw, LoadedWhisper)
     names = whisper_measures(raw)

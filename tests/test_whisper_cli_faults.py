@@ -108,3 +108,30 @@ def test_the_held_out_auroc_of_a_platt_map_is_the_raw_ranking_within_each_fold()
     within = np.mean([auroc(conf[fold == k], ok[fold == k]) for k in (0, 1)])
     assert fit.raw_auroc == pytest.approx(within)
     assert fit.held_out_auroc == pytest.approx(within)
+
+
+def test_transcribe_keeps_whisper_s_own_marks_and_adds_none(tiny_whisper, monkeypatch):
+    """Before: the punctuation model added marks to each Whisper segment without one (a pause
+    cut its sentence: 一二线尝试虽然 became 一二线尝试，虽然), guessing with no context, though
+    --help says Whisper's own marks are kept; --no-punctuation still leaves them out."""
+    import engine.cli.transcribe as cli
+    from engine.model import LoadOptions
+    from engine.results import Char, Segment
+    from engine.transcribe import TranscribeOptions
+
+    def refused():
+        raise AssertionError("the punctuation model was loaded for a Whisper model")
+
+    monkeypatch.setattr(cli, "default_punctuator", refused)
+    unset = TranscribeOptions()
+    args = argparse.Namespace(
+        no_punctuation=False, model=str(tiny_whisper[0]), domain_text=None, hotwords=None,
+        decoder=unset.decoder, confidence=unset.confidence, backend="auto",
+        batch_size=unset.batch_size,
+    )  # fmt: skip
+    _, _, punctuator = cli._load_models(args, unset, LoadOptions())
+    chars = (Char("好", 0.0, 0.2, 0.9, (), "，"), Char("吗", 0.2, 0.4, 0.9))
+    whisper_wrote = [Segment(0, 0.0, 0.4, chars)]
+    assert punctuator.punctuate(whisper_wrote) == whisper_wrote
+    args.no_punctuation = True
+    assert cli._load_models(args, unset, LoadOptions())[2] is None

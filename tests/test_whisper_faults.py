@@ -161,3 +161,20 @@ def test_a_decode_writes_no_more_tokens_than_its_audio_can_hold():
     for seconds in (3, 30):
         list(transcriber.segments(np.zeros(seconds * RATE, np.float32), TranscribeOptions()))
     assert seen == [(3, 92), (30, None)]
+
+
+def test_a_segment_too_long_is_cut_between_whisper_words_never_inside_one(hears_ones):
+    """Before: the 12 s limit cut at any character, and a word's two characters (体系: one
+    span, one probability) ended one subtitle cue and began the next."""
+    words = [("天地人", 0.9 * i, 0.9 * i + 0.9) for i in range(16)]
+    model = Model({14.5: [_segment(*words)]})
+    loaded = LoadedWhisper(model, "fake", Path("fake"), "cpu", "float32")
+    items, _ = WhisperTranscriber(loaded).transcribe(_audio(14.5, (0.0, 14.5)))
+    segments = [s for s in items if hasattr(s, "chars")]
+    assert [len(s.chars) for s in segments] == [42, 6]  # cut at 12.6 s, word 14's start
+    assert segments[0].end == 12.6 and segments[1].start == 12.6
+    # the wav2vec2 path (no words) still cuts at the character that passes the limit
+    from engine.transcribe import split_segments
+
+    chars = [c for s in segments for c in s.chars]
+    assert [len(s.chars) for s in split_segments(chars, max_segment_seconds=12.0)] == [40, 8]

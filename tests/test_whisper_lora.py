@@ -11,6 +11,7 @@ import pytest
 
 from engine.audio import load_audio
 from engine.loader import load_model, transcriber_for
+from engine.model import ModelLoadError
 from engine.results import Progress, Segment
 from engine.tune.whisper_lora import WhisperLoraOptions, build_tiny_whisper, tune_whisper_lora
 from engine.whisper import WHISPER_BASE_DIR, LoadedWhisper
@@ -79,8 +80,8 @@ def test_ctranslate2_folder_converts_back_to_the_same_weights(tmp_path):
 def test_a_folder_that_is_not_ctranslate2_whisper_is_refused_with_what_to_choose(tmp_path):
     from engine.tune.whisper_lora import hf_from_ctranslate2
 
-    with pytest.raises(ValueError, match=r"model\.bin.*missing.*choose the folder"):
-        hf_from_ctranslate2(tmp_path, tmp_path / "out")
+    with pytest.raises(ModelLoadError, match=r"missing model\.bin.*copy the complete"):
+        hf_from_ctranslate2(tmp_path, tmp_path / "out")  # as loading it says (engine.whisper)
 
 
 @pytest.mark.slow

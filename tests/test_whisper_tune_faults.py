@@ -436,3 +436,49 @@ def test_a_time_limited_whisper_job_resumed_keeps_room_for_its_finish(
     assert isinstance(events[-1], JobFinished), events[-1]
     assert used_before + clock[0] <= 120.0  # the finish within the limit
     assert steps[-1].eta_seconds >= 30.0  # the finish's pass still counted at the last step
+
+
+# ---- a damaged base folder ------------------------------------------------------------------
+
+
+def _damaged(base: Path, folder: Path, how: str) -> Path:
+    """A copy of the CTranslate2 folder `base` with tokenizer.json removed ("notok") or its
+    model.bin cut short ("trunc")."""
+    import shutil
+
+    shutil.copytree(base, folder)
+    if how == "notok":
+        (folder / "tokenizer.json").unlink()
+    else:
+        (folder / "model.bin").write_bytes((folder / "model.bin").read_bytes()[:4096])
+    return folder
+
+
+def test_the_tune_check_blocks_a_whisper_base_missing_a_file(whisper_corpus, tmp_path):
+    """Before: the data check let the job start, and it failed after its set-up with "no file
+    named model.safetensors, or pytorch_model.bin" (transformers weights, which a CTranslate2
+    folder never has)."""
+    from engine.tune.prepare import check_data
+
+    base = _damaged(whisper_corpus[0], tmp_path / "notok", "notok")
+    config = replace(_config(whisper_corpus, tmp_path / "out"), model=str(base)).resolved()
+    blocking = [i for i in check_data([config.data], config).issues if i.blocking]
+    assert [(i.kind, i.code) for i in blocking] == [("no_model", "model.whisper_incomplete")]
+    assert "missing tokenizer.json" in blocking[0].detail
+    [event] = [e for e in run_job(config) if isinstance(e, JobFailed)]
+    assert "missing tokenizer.json" in event.message and "safetensors" not in event.message
+
+
+def test_a_whisper_job_on_a_cut_short_model_bin_says_it_is_damaged(whisper_corpus, tmp_path):
+    """Before: numpy's "When changing to a larger dtype, its size must be a divisor…", or
+    struct's "unpack_from requires a buffer", named no file."""
+    from engine.model import ModelLoadError
+    from engine.tune.whisper_lora import read_ctranslate2_weights
+
+    base = _damaged(whisper_corpus[0], tmp_path / "trunc", "trunc")
+    with pytest.raises(ModelLoadError) as e:
+        read_ctranslate2_weights(base / "model.bin")
+    assert e.value.code == "model.whisper_load_failed" and str(base) in str(e.value)
+    config = replace(_config(whisper_corpus, tmp_path / "out"), model=str(base))
+    [event] = [e for e in run_job(config) if isinstance(e, JobFailed)]
+    assert "model.bin is cut short or damaged" in event.message, event.message

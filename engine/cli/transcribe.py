@@ -136,7 +136,8 @@ def add_transcription_options(p: argparse.ArgumentParser) -> None:
         choices=("auto", "fp32", "bf16", "fp16"),
         default="auto",
         help="auto: bf16 where the CPU/GPU runs it natively, else fp32 (CPU) or fp16 (GPU); "
-        f"with --backend auto, {INT8_AUTO_HELP}; --precision fp32 or --backend torch keeps fp32",
+        f"with --backend auto, {INT8_AUTO_HELP}; --precision fp32 or --backend torch keeps fp32; "
+        "a Whisper model runs fp16 and bf16 only where CTranslate2 supports them (GPUs)",
     )
     p.add_argument(
         "--batch-size",
@@ -356,7 +357,7 @@ def _transcribe_one(
     transcriber: Transcriber,
     path: Path,
     options: TranscribeOptions,
-    punctuator: Punctuator | None = None,
+    punctuator: Punctuator | OwnMarks | None = None,
     speakers: SpeakerOptions | None = None,
 ) -> tuple[list[Segment], TranscriptionInfo]:
     """`path`'s finished segments (speakers told apart when asked, punctuated or without
@@ -412,7 +413,7 @@ def _with_speakers(path: Path, segments: list[Segment], options: SpeakerOptions)
 
 def prepare(
     args: argparse.Namespace,
-) -> tuple[Transcriber, TranscribeOptions, Punctuator | None] | int:
+) -> tuple[Transcriber, TranscribeOptions, Punctuator | OwnMarks | None] | int:
     """Options checked, output folder made and found writable, models loaded (speech, and
     punctuation unless --no-punctuation); or the exit status of a failure."""
     checked = _checked_options(args)
@@ -474,14 +475,9 @@ def _check_out(args: argparse.Namespace) -> int:
 
 def _load_models(
     args: argparse.Namespace, options: TranscribeOptions, load: LoadOptions
-) -> tuple[Transcriber, TranscribeOptions, Punctuator | None] | int:
-    """The punctuation and speech models loaded and the decoder made; or 2, the error
+) -> tuple[Transcriber, TranscribeOptions, Punctuator | OwnMarks | None] | int:
+    """The speech and punctuation models loaded and the decoder made; or 2, the error
     printed."""
-    try:
-        punctuator = None if args.no_punctuation else default_punctuator()
-    except PunctuationError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one bar per file is ours; no weight-loading bars
@@ -489,6 +485,11 @@ def _load_models(
         model = load_model(args.model, load)
     except ModelLoadError as e:
         print(f"error: {e}{_fallback_hint(args.model)}", file=sys.stderr)
+        return 2
+    try:
+        punctuator = _punctuator_for(model, args.no_punctuation)
+    except PunctuationError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     transcriber = transcriber_for(model)
     print(
@@ -514,6 +515,25 @@ def _load_models(
         print(f"warning: {whisper_ignores(unused, args.model)}; give it context with --prompt",
               file=sys.stderr)  # fmt: skip
     return transcriber, options, punctuator
+
+
+class OwnMarks:
+    """The punctuator of a model that writes its own marks (Whisper): its segments are kept as
+    they are. The punctuation model added marks to those without one, guessing with no context,
+    though the help and README say Whisper's own are kept (the app greys the item out)."""
+
+    def punctuate(self, segments: list[Segment]) -> list[Segment]:
+        return segments
+
+
+def _punctuator_for(model: object, no_punctuation: bool) -> Punctuator | OwnMarks | None:
+    """What punctuates `model`'s segments: nothing with --no-punctuation (`_transcribe_one`
+    then leaves every mark out), `OwnMarks` for a model whose family has no "punctuation"
+    feature (engine.registry), else the punctuation model."""
+    if no_punctuation:
+        return None
+    features = getattr(getattr(model, "family", None), "features", {"punctuation"})
+    return default_punctuator() if "punctuation" in features else OwnMarks()
 
 
 # The options of `transcribe` and `evaluate` a Whisper model does not read, with the value that
@@ -690,7 +710,7 @@ def _transcribe_all(
     planned: list[tuple[Path, Path]],
     args: argparse.Namespace,
     options: TranscribeOptions,
-    punctuator: Punctuator | None,
+    punctuator: Punctuator | OwnMarks | None,
 ) -> list[str]:
     """Transcribe every file `_plan` kept (each with where its transcripts go), reporting each
     failure on one line; returns the failed files."""

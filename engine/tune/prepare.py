@@ -288,15 +288,23 @@ def _unusable(error: TingxieError, kind: IssueKind = "unusable") -> Issue:
 def _unusable_model(config: TuneConfig, whisper: bool) -> Issue | None:
     """The blocking issue for a base model given as a folder path (by the loader's own rule)
     that the job's first step would refuse (`engine.model.resolve_model`): no such folder (a
-    typo), a pretrained encoder without a vocabulary, files missing. None for a CTC folder it
-    accepts, a Whisper folder (loaded its own way), or a Hub id (downloaded when the job
-    starts)."""
+    typo), a pretrained encoder without a vocabulary, files missing. A CTranslate2 Whisper
+    folder is checked as loading it checks it (`engine.whisper.checked_folder`): one missing
+    a file passed here, and the job failed after its set-up naming transformers weights. None
+    for a CTC folder it accepts, a transformers Whisper folder, or a Hub id (downloaded when
+    the job starts)."""
     from engine.model import ModelLoadError, looks_like_path, resolve_model
+    from engine.registry import model_path
+    from engine.whisper import checked_folder, is_ctranslate2
 
-    if not looks_like_path(config.model) or (whisper and Path(config.model).exists()):
+    if not looks_like_path(config.model):
         return None
+    folder = model_path(config.model)
     try:
-        resolve_model(config.model, allow_pickle=config.allow_pickle)
+        if whisper and is_ctranslate2(folder):
+            checked_folder(folder)
+        elif not (whisper and folder.exists()):
+            resolve_model(config.model, allow_pickle=config.allow_pickle)
     except ModelLoadError as e:
         return _unusable(e, "no_model")
     return None

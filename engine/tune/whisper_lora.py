@@ -39,7 +39,9 @@ from typing import Literal
 import numpy as np
 
 from engine.atomic import atomic_folder, atomic_write_text
+from engine.model import ModelLoadError
 from engine.registry import WHISPER
+from engine.whisper import checked_folder, is_ctranslate2
 
 from .cache import checkpoint_unwritten
 from .checkpoints import no_readable_checkpoint, read_checkpoint_file, restore_newest, set_aside
@@ -235,8 +237,24 @@ _CT2_DTYPES = {0: "float32", 1: "int8", 2: "int16", 3: "int32", 4: "float16", 5:
 
 def read_ctranslate2_weights(model_bin: str | Path) -> dict[str, np.ndarray]:
     """The variables of a CTranslate2 model.bin by name (memory-mapped; bfloat16 as float32),
-    aliases resolved; the format `ctranslate2.specs.ModelSpec._serialize` writes (version 6)."""
+    aliases resolved; the format `ctranslate2.specs.ModelSpec._serialize` writes (version 6).
+    A file cut short or damaged is a `ModelLoadError` saying so (numpy's and struct's own
+    words, "buffer too small", name no file)."""
     path = Path(model_bin)
+    try:
+        return _read_ctranslate2(path)
+    except _OtherFormat:
+        raise
+    except (ValueError, KeyError, IndexError, struct.error) as e:
+        detail = f"its model.bin is cut short or damaged ({e}); copy the whole folder again"
+        raise ModelLoadError("model.whisper_load_failed", path=path.parent, detail=detail) from e
+
+
+class _OtherFormat(ValueError):
+    """A model.bin in a CTranslate2 format this reader does not know (not a damaged one)."""
+
+
+def _read_ctranslate2(path: Path) -> dict[str, np.ndarray]:
     data = np.memmap(path, dtype=np.uint8, mode="r")
     pos = 0
 
@@ -255,7 +273,7 @@ def read_ctranslate2_weights(model_bin: str | Path) -> dict[str, np.ndarray]:
 
     version = take("I")
     if version != 6:
-        raise ValueError(
+        raise _OtherFormat(
             f"{path}: CTranslate2 model format {version}, this reader knows 6; convert the "
             "model again with the installed CTranslate2, or tune from its Hugging Face weights"
         )
@@ -336,15 +354,7 @@ def hf_from_ctranslate2(ct2_dir: str | Path, out_dir: str | Path) -> Path:
     settings from config.json, so converting the result back gives an equivalent folder."""
     from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
-    source = Path(ct2_dir)
-    missing = [
-        n for n in ("model.bin", "config.json", "tokenizer.json") if not (source / n).is_file()
-    ]
-    if missing:
-        raise ValueError(
-            f"{source}: not a CTranslate2 Whisper folder ({', '.join(missing)} missing); choose"
-            " the folder that holds model.bin, config.json and tokenizer.json"
-        )
+    source = checked_folder(Path(ct2_dir))  # the files loading it needs, or what is missing
     w = read_ctranslate2_weights(source / "model.bin")
     if "decoder/layer_0/attention/linear_1/weight" not in w:
         raise ValueError(f"{source}/model.bin: not a Whisper model (no cross-attention found)")
@@ -410,10 +420,6 @@ def _batch(processor, tokenizer, examples: Sequence[tuple[np.ndarray, str]]):
     return features, labels[:, 1:], ids.input_ids[:, :-1]
 
 
-def _is_ctranslate2(folder: Path) -> bool:
-    return (folder / "model.bin").is_file() and (folder / "tokenizer.json").is_file()
-
-
 def tune_whisper_lora(
     base: str | Path,
     examples: Sequence[tuple[np.ndarray, str]],
@@ -456,7 +462,7 @@ def tune_whisper_lora(
         raise ValueError("tune_whisper_lora: no examples; give (audio, text) pairs")
     out = Path(out_dir)
     named = str(base)  # what the adapter says it adapts (not the converted copy, removed)
-    converted = _is_ctranslate2(Path(base))
+    converted = is_ctranslate2(Path(base))  # checked whole by hf_from_ctranslate2
     if converted:
         base = hf_from_ctranslate2(base, out / "base-hf")
     torch.manual_seed(options.seed)
