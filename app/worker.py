@@ -806,8 +806,11 @@ class EngineWorker(QObject):
         self._drain_timer.stop()
         self._drain_audio()
         live, self._live = self._live, None
-        transcriber, self._live_transcriber = self._live_transcriber, None
-        transcribed = live is not None and self._stream_call(live, "finish")
+        transcriber = self._live_transcriber  # its last segment is punctuated as its model says
+        try:
+            transcribed = live is not None and self._stream_call(live, "finish")
+        finally:
+            self._live_transcriber = None
         if self._behind:  # finish() has taken the rest
             self._tell_lag(0.0)
         if transcribed:

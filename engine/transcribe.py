@@ -153,7 +153,8 @@ def split_segments(
     cut: a model that drops characters leaves long blank runs inside a sentence. With
     `can_cut` (one flag a character), a segment starts only at a character flagged: Whisper
     gives words, and a word cut in two split a subtitle cue inside it (体|系); the segment
-    then runs past max_segment_seconds to the word's end.
+    then runs past max_segment_seconds to the word's end, and a pause inside a word (one
+    stretched into the silence after it) cuts at the next word's start.
 
     Each cut depends only on the current segment, the next character and the boundaries
     between them, so splitting a list in pieces that start at segment boundaries gives the
@@ -161,8 +162,8 @@ def split_segments(
     """
     groups: list[list[Char]] = []
     k = 0  # pauses[:k] lie at or before the last character's start
+    crossed = False  # a pause lies before this character, not yet cut at (inside a word)
     for i, c in enumerate(chars):
-        crossed = False
         while k < len(pauses) and pauses[k] <= c.start:
             k, crossed = k + 1, True
         inside_word = can_cut is not None and not can_cut[i]
@@ -172,6 +173,7 @@ def split_segments(
             groups[-1].append(c)
         else:
             groups.append([c])
+            crossed = False
     return [
         Segment(id=first_id + i, start=g[0].start, end=g[-1].end, chars=tuple(g))
         for i, g in enumerate(groups)

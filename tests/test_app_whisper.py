@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import queue
 from types import SimpleNamespace
 
 import numpy as np
@@ -250,7 +251,7 @@ def _whisper_transcriber(segment: Segment) -> SimpleNamespace:
     )
 
 
-def test_whisper_text_never_gets_the_punctuation_model_s_marks(qtbot):
+def test_whisper_text_never_gets_the_punctuation_model_s_marks(qtbot, tmp_path):
     """Before: with the hidden preference on (the default), the punctuation model added its
     marks to each Whisper segment without one, in files and live, while Add punctuation was
     greyed out saying Whisper writes its own; a CTC model's segments still get them."""
@@ -264,10 +265,15 @@ def test_whisper_text_never_gets_the_punctuation_model_s_marks(qtbot):
     job = _FileJob(1, "clip.wav")
     worker._begin_job(job)
     assert list(job.items) == [plain]
-    worker._live_transcriber = worker._transcriber
+    # a recording with Whisper loaded, stopped: its last segment comes out of finish()
+    worker._streamer = SimpleNamespace(
+        finish=lambda: [SegmentFinal(plain, 7, 2.0)], reset=lambda: None
+    )
     shown: list = []
     worker.final.connect(shown.append)
-    worker._stream_call(SimpleNamespace(finish=lambda: [SegmentFinal(plain, 7, 2.0)]), "finish")
+    worker._begin_stream(queue.Queue())
+    worker._drain_timer.stop()
+    worker._end_stream(str(tmp_path / "rec.wav"))
     assert [f.segment for f in shown] == [plain] and punctuator.given == []
     worker._live_transcriber = SimpleNamespace(model=SimpleNamespace(family=None))  # CTC
     worker._stream_call(SimpleNamespace(finish=lambda: [SegmentFinal(plain, 7, 2.0)]), "finish")

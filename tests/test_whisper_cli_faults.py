@@ -135,3 +135,26 @@ def test_transcribe_keeps_whisper_s_own_marks_and_adds_none(tiny_whisper, monkey
     assert punctuator.punctuate(whisper_wrote) == whisper_wrote
     args.no_punctuation = True
     assert cli._load_models(args, unset, LoadOptions())[2] is None
+
+
+def test_a_damaged_punctuation_model_is_told_before_the_speech_model_loads(
+    tiny_model_dir, monkeypatch, capsys
+):
+    """A CTC model uses the punctuation model: its error comes first (exit 2), not after a
+    speech model's load (minutes of a download from the Hub)."""
+    import engine.cli.transcribe as cli
+    from engine.model import LoadOptions
+    from engine.punctuation import PunctuationError
+    from engine.transcribe import TranscribeOptions
+
+    def damaged():
+        raise PunctuationError("punctuation.load_failed", path="p", detail="cut short")
+
+    def loaded(*_args, **_kwargs):
+        raise AssertionError("the speech model loaded before the punctuation model was checked")
+
+    monkeypatch.setattr(cli, "default_punctuator", damaged)
+    monkeypatch.setattr(cli, "load_model", loaded)
+    args = argparse.Namespace(no_punctuation=False, model=str(tiny_model_dir))
+    assert cli._load_models(args, TranscribeOptions(), LoadOptions()) == 2
+    assert "cannot load the punctuation model (cut short)" in capsys.readouterr().err

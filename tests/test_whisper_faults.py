@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from engine import whisper
+from engine.results import Char
 from engine.transcribe import TranscribeOptions
 from engine.whisper import LoadedWhisper, WhisperTranscriber
 
@@ -178,3 +179,14 @@ def test_a_segment_too_long_is_cut_between_whisper_words_never_inside_one(hears_
 
     chars = [c for s in segments for c in s.chars]
     assert [len(s.chars) for s in split_segments(chars, max_segment_seconds=12.0)] == [40, 8]
+
+
+def test_a_pause_inside_a_whisper_word_cuts_at_the_next_word():
+    """A sentence's last word stretched into the silence after it: the pause fell inside it,
+    was forgotten, and the next sentence joined the same cue."""
+    from engine.transcribe import split_segments
+
+    chars = [Char(t, 0.2 + 0.4 * i, 0.6 + 0.4 * i, 0.9) for i, t in enumerate("你好好的我们走")]
+    starts = [True, True, True, False, True, False, True]  # 你 好 好的 我们 走
+    segments = split_segments(chars, pauses=[1.3], max_segment_seconds=12.0, can_cut=starts)
+    assert ["".join(c.text for c in s.chars) for s in segments] == ["你好好的", "我们走"]

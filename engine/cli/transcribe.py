@@ -476,10 +476,18 @@ def _check_out(args: argparse.Namespace) -> int:
 def _load_models(
     args: argparse.Namespace, options: TranscribeOptions, load: LoadOptions
 ) -> tuple[Transcriber, TranscribeOptions, Punctuator | OwnMarks | None] | int:
-    """The speech and punctuation models loaded and the decoder made; or 2, the error
-    printed."""
+    """The punctuation and speech models loaded and the decoder made; or 2, the error
+    printed. The punctuation model is loaded first (a damaged one is told before minutes of
+    a download), except for a Whisper model, which does not use it."""
     from transformers.utils import logging as hf_logging
 
+    try:
+        early = None
+        if not args.no_punctuation and not is_whisper(args.model):
+            early = default_punctuator()
+    except PunctuationError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     hf_logging.disable_progress_bar()  # one bar per file is ours; no weight-loading bars
     try:
         model = load_model(args.model, load)
@@ -487,7 +495,7 @@ def _load_models(
         print(f"error: {e}{_fallback_hint(args.model)}", file=sys.stderr)
         return 2
     try:
-        punctuator = _punctuator_for(model, args.no_punctuation)
+        punctuator = _punctuator_for(model, args.no_punctuation, early)
     except PunctuationError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -526,14 +534,18 @@ class OwnMarks:
         return segments
 
 
-def _punctuator_for(model: object, no_punctuation: bool) -> Punctuator | OwnMarks | None:
+def _punctuator_for(
+    model: object, no_punctuation: bool, loaded: Punctuator | None = None
+) -> Punctuator | OwnMarks | None:
     """What punctuates `model`'s segments: nothing with --no-punctuation (`_transcribe_one`
     then leaves every mark out), `OwnMarks` for a model whose family has no "punctuation"
-    feature (engine.registry), else the punctuation model."""
+    feature (engine.registry), else the punctuation model (`loaded`, or loaded now)."""
     if no_punctuation:
         return None
     features = getattr(getattr(model, "family", None), "features", {"punctuation"})
-    return default_punctuator() if "punctuation" in features else OwnMarks()
+    if "punctuation" not in features:
+        return OwnMarks()
+    return loaded or default_punctuator()
 
 
 # The options of `transcribe` and `evaluate` a Whisper model does not read, with the value that
