@@ -139,6 +139,7 @@ class FolderWatcher(QObject):
         self._jobs: dict[int, _Job] = {}
         self._told: set[tuple[str, Path]] = set()  # watches whose held-back files were said
         self._gone: set[str] = set()  # watch folders said to be missing
+        self._failing: set[str] = set()  # watch folders whose last look failed (its thread's)
         # The watches are used by the look's thread and this one, one at a time: this one
         # waits at most for one folder's look (a file finished meanwhile).
         self._lock = threading.Lock()
@@ -193,8 +194,14 @@ class FolderWatcher(QObject):
         for i, spec in enumerate(specs):
             try:
                 looks.append(self._look_at(spec, [s.folder for s in specs[:i]]))
-            except Exception:
-                log.exception("watch folder %s: look failed; its files wait", spec.folder)
+            except Exception:  # its traceback once, not at every look (each second)
+                again = spec.folder in self._failing
+                (log.debug if again else log.exception)(
+                    "watch folder %s: look failed; its files wait", spec.folder, exc_info=True
+                )
+                self._failing.add(spec.folder)
+            else:
+                self._failing.discard(spec.folder)
         return looks
 
     def _look_at(self, spec: WatchSpec, before: list[str]) -> _Look:

@@ -318,6 +318,9 @@ def test_a_look_failing_in_one_folder_still_queues_the_others(qapp, tmp_path, mo
     _poll(watcher)
     assert queued == [str(folders[0] / "a.wav"), str(folders[2] / "a.wav")]
     assert str(folders[1]) in caplog.text and "a state it cannot read" in caplog.text
+    # its traceback once for two failed looks, not at every look (each second)
+    failed = [r.levelname for r in caplog.records if "look failed" in r.getMessage()]
+    assert failed.count("ERROR") == 1
     monkeypatch.setattr(FolderWatch, "ready", ready)
     _poll(watcher)
     _poll(watcher)
