@@ -6,7 +6,6 @@ model load. Tiny random models, no network."""
 
 from __future__ import annotations
 
-import json
 import threading
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 import soundfile as sf
 from app_fakes import FakePlayer, emitted, tone
 from PySide6.QtWidgets import QMessageBox
+from test_export_hunt_faults import with_domain_lm
 
 from app import settings
 from app.errors import error_text
@@ -364,18 +364,6 @@ def test_the_runtime_preference_persists_and_reaches_load_options(qtbot, tmp_pat
         assert second.prefs.backend == "onnx"
 
 
-def _domain_lm(folder):
-    """A tuned model's lm/: the base's general LM and the domain n-gram of its training text."""
-    lm = folder / "lm"
-    lm.mkdir()
-    (lm / "char-4gram.arpa.gz").write_bytes(b"general")
-    (lm / "domain-4gram.arpa.gz").write_bytes(b"patient text")
-    config = {"type": "char-ngram", "file": "char-4gram.arpa.gz", "order": 4,
-              "domain": {"file": "domain-4gram.arpa.gz", "order": 4, "sentences": 2}}  # fmt: skip
-    (lm / "lm.json").write_text(json.dumps(config), encoding="utf-8")
-    return folder
-
-
 def test_share_dialog_license_is_the_clis_license_option(qtbot, handle, tmp_path):
     """The app could not state a license: the CLI's --license had no field."""
     from PySide6.QtGui import QAccessible
@@ -425,7 +413,7 @@ def test_share_dialog_domain_lm_box_is_the_clis_with_domain_lm(
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     plain = build_model(tmp_path / "plain", "tiny", seed=0)
-    tuned = _domain_lm(build_model(tmp_path / "tuned", "tiny", seed=0))
+    tuned = with_domain_lm(build_model(tmp_path / "tuned", "tiny", seed=0))
     dialog = ShareDialog(handle, str(plain))
     qtbot.addWidget(dialog)
     assert not dialog.domain_lm.isVisibleTo(dialog)  # no domain LM: nothing to ask

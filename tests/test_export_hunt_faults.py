@@ -31,6 +31,12 @@ def tuned(tmp_path_factory) -> Path:
     """A tuned model with the base's general LM and a domain n-gram of its training text."""
     folder = build_model(tmp_path_factory.mktemp("tuned") / "model", "tiny", seed=0)
     _card().write(folder)
+    return with_domain_lm(folder)
+
+
+def with_domain_lm(folder: Path) -> Path:
+    """A tuned model's lm/: the base's general LM and the domain n-gram of its training text
+    (test_app_export's Share dialog uses it too)."""
     lm = folder / "lm"
     lm.mkdir()
     (lm / "char-4gram.arpa.gz").write_bytes(b"general")
