@@ -41,6 +41,11 @@ ZH: dict[str, str] = {
         "模型文件夹 {path} 只有 pickle 格式的权重（pytorch_model.bin），加载时可能执行其中的代码；"
         "请先转换为 model.safetensors，或在确认来源可信时允许 pickle 权重"
     ),
+    "model.hub_pickle_only": (
+        "模型“{source}”在 Hugging Face Hub 上只有 pickle 格式的权重（pytorch_model.bin），"
+        "加载时可能执行其中的代码，因此听写既不下载也不加载它们；若信任其作者，请允许 pickle 权重"
+        "（--allow-pickle）以下载并加载它们，或选择带 model.safetensors 权重的模型副本"
+    ),
     "model.onnx_only": (
         "模型文件夹 {path} 是 ONNX 导出（有 model.onnx，没有 PyTorch 权重）："
         "请在 ONNX Runtime 上运行（自动或 onnx 后端），或选择导出它的 PyTorch 模型"
@@ -131,6 +136,19 @@ ZH: dict[str, str] = {
         "{path} 把 target_lang 设为 {language!r}，但同一文件夹的 vocab.json 中没有这种语言的词表"
         "（共 {count} 种：{languages}）；请把 target_lang 设为其中之一，"
         "或重新复制模型（save_pretrained 保存的内容）"
+    ),
+    "model.adapter_missing": (
+        "{path} 中每种语言各有一份词表，读取的是 {language!r}，但缺少该语言的 MMS 适配器"
+        "（{missing}：其适配层和 CTC 输出层），因此权重自带的输出层与词表不符；"
+        "请从模型的 Hub 仓库把 {missing} 复制到 {path}（在联网的电脑上运行 "
+        "`hf download OWNER/NAME {missing}`），或把 tokenizer_config.json 中的 target_lang "
+        "设为权重微调时所用的语言"
+    ),
+    "model.no_blank": (
+        "{path} 没有给 CTC 输出层留出空白符：空白符是填充词元 {token}（编号 {blank}；"
+        "config.json 中 pad_token_id 为 {pad_token_id}），不在输出层的 {outputs} 个输出之中，"
+        "静音会被写成文字；请把 config.json 中的 pad_token_id（或 tokenizer_config.json 中的 "
+        "pad_token）设为空白符的编号，或从权重所属的模型重新复制 vocab.json"
     ),
     "model.pretrained_encoder": (
         "模型文件夹 {path} 是预训练编码器，没有词表（vocab.json），也没有 CTC 头（{head}）："
@@ -677,6 +695,18 @@ APP: dict[str, tuple[str, str]] = {
         "因此听写不加载它。若确认来源可信，请用 `tingxie-cli export MODEL OUT --allow-pickle`"
         "（MODEL 为该文件夹）生成 safetensors 格式的副本，再选择 OUT（模型 → 选择模型…）；"
         "若要直接以它为基础微调，请在“微调 → 怎么训练”中勾选 allow_pickle",
+    ),
+    "model.hub_pickle_only": (
+        "model {source!r} has only pickle weights (pytorch_model.bin) on the Hugging Face Hub, "
+        "which can run code when loaded, so Tingxie neither downloads nor loads them. If you "
+        "trust its author, make a safetensors copy with `tingxie-cli export {source} OUT "
+        "--allow-pickle` and choose OUT (Model → Choose model…); to tune from it as it is, "
+        "tick allow_pickle in Tune → How",
+        "模型“{source}”在 Hugging Face Hub 上只有 pickle 格式的权重（pytorch_model.bin），"
+        "加载时可能执行其中的代码，因此听写既不下载也不加载它们。若信任其作者，请用 "
+        "`tingxie-cli export {source} OUT --allow-pickle` 生成 safetensors 格式的副本，"
+        "再选择 OUT（模型 → 选择模型…）；若要直接以它为基础微调，请在“微调 → 怎么训练”中勾选 "
+        "allow_pickle",
     ),
     "tune.pickle_only": (
         "base model {path} has only pickle weights (pytorch_model.bin), which can run code "

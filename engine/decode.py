@@ -2,7 +2,9 @@
 
 Decoding. Each frame's best token is taken; runs of the same token collapse to one emission;
 blank, special tokens and the word delimiter emit no character (the delimiter still separates
-two runs of the same character, and Chinese text gets no space from it).
+two runs of the same character). Between two characters of scripts written with spaces (Latin
+letters, digits: "hello world") the delimiter becomes a space, the first one's `Char.after`, as
+the writers keep spaces; Chinese text gets none.
 
 Time convention. A character spans its run of frames: from the start of its first frame to the
 end of its last one, i.e. up to the frame where the next emission or a blank run begins. Frame
@@ -46,8 +48,9 @@ other beams put there are listed first among the alternatives.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -62,6 +65,7 @@ __all__ = [
     "ctc_greedy",
     "frame_confidence",
     "silent_ids",
+    "word_spaces",
 ]
 
 MeasureName = Literal[
@@ -341,7 +345,7 @@ def ctc_greedy(
     starts, ends = _runs(best)
     ids = best[starts]
     keep = ~silent[ids]
-    return chars_from_runs(
+    chars = chars_from_runs(
         lp,
         ids[keep],
         starts[keep],
@@ -353,6 +357,33 @@ def ctc_greedy(
         top_k=top_k,
         confidence=confidence,
     )
+    delimiter = np.zeros(lp.shape[1], dtype=bool)
+    delimiter[[i for i, t in enumerate(vocab[: lp.shape[1]]) if t == word_delimiter]] = True
+    seen = np.cumsum(delimiter[ids])  # delimiter runs up to each run
+    kept = np.flatnonzero(keep)
+    return word_spaces(chars, seen[kept[1:]] > seen[kept[:-1]])
+
+
+def _spaceless(text: str) -> bool:
+    """Whether a character of `text` is of a script written without spaces between words
+    (Chinese, Japanese: the wide characters, but Hangul, which Korean spaces)."""
+    return any(
+        unicodedata.east_asian_width(ch) in ("W", "F")
+        and not unicodedata.name(ch, "").startswith("HANGUL")
+        for ch in text
+    )
+
+
+def word_spaces(chars: list[Char], delimited: np.ndarray) -> list[Char]:
+    """`chars` with a space after each one a word delimiter follows (`delimited[k]`: one
+    between characters k and k + 1) where neither neighbour is of a script written without
+    spaces (`_spaceless`). The characters, their times and confidences stay as they are."""
+    pairs = zip(chars[:-1], chars[1:], delimited, strict=True)
+    spaced = [
+        replace(c, after=" ") if gap and not _spaceless(c.text[-1] + n.text[0]) else c
+        for c, n, gap in pairs
+    ]
+    return spaced + chars[-1:]
 
 
 def chars_from_runs(

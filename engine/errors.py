@@ -41,6 +41,12 @@ MESSAGES: dict[str, str] = {
         "when loaded; convert them to model.safetensors, or allow pickle weights "
         "(--allow-pickle) if you trust where the folder came from"
     ),
+    "model.hub_pickle_only": (
+        "model {source!r} has only pickle weights (pytorch_model.bin) on the Hugging Face Hub, "
+        "which can run code when loaded, so Tingxie neither downloads nor loads them; if you "
+        "trust its author, allow pickle weights (--allow-pickle) to have them downloaded and "
+        "loaded, or choose a copy of the model with model.safetensors weights"
+    ),
     "model.onnx_only": (
         "model folder {path} is an ONNX export (model.onnx, no PyTorch weights): run it on ONNX "
         "Runtime (the auto or onnx backend), or choose the PyTorch model it was exported from"
@@ -143,6 +149,20 @@ MESSAGES: dict[str, str] = {
         "{path} sets target_lang {language!r}, but vocab.json beside it has no vocabulary for "
         "it ({count} languages: {languages}); set target_lang to one of them, or re-copy the "
         "checkpoint (as saved by save_pretrained)"
+    ),
+    "model.adapter_missing": (
+        "{path} holds one vocabulary per language and reads {language!r}, but not that "
+        "language's MMS adapter ({missing}: its adapter layers and CTC head), so the weights' "
+        "own head does not fit the vocabulary; copy {missing} from the model's Hub repository "
+        "into {path} (on a connected machine: `hf download OWNER/NAME {missing}`), or set "
+        "target_lang in tokenizer_config.json to the language the weights were tuned for"
+    ),
+    "model.no_blank": (
+        "{path} gives the CTC head no blank: the blank is the pad token {token} (id {blank}; "
+        "pad_token_id {pad_token_id} in config.json), none of the head's {outputs} outputs, so "
+        "silence would be written as characters; set pad_token_id in config.json (or "
+        "pad_token in tokenizer_config.json) to the blank's id, or re-copy vocab.json from the "
+        "checkpoint the weights belong to"
     ),
     "model.pretrained_encoder": (
         "model folder {path} is a pretrained encoder, with no vocabulary (vocab.json) and no "

@@ -59,6 +59,7 @@ __all__ = [
     "cpu_has_fast_bf16",
     "ctc_model",
     "hub_failure",
+    "hub_offline",
     "import_runtime",
     "load_model",
     "looks_like_path",
@@ -95,6 +96,7 @@ _WEIGHT_FILES = (
     "model.safetensors",
     "model.safetensors.index.json",
     "pytorch_model.bin",
+    "pytorch_model.bin.index.json",  # sharded pickle weights (older transformers' large models)
     "model.onnx",  # an export (engine.onnx): runs on the ONNX Runtime backend
 )
 _PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
@@ -452,25 +454,72 @@ def resolve_model(
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError
 
-    offline = local_files_only or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
+    offline = local_files_only or hub_offline()
     try:
-        folder = snapshot_download(
-            text,
-            allow_patterns=_ALLOW_PATTERNS,
-            ignore_patterns=_IGNORE_PATTERNS,
-            local_files_only=offline,
-            tqdm_class=tqdm_class,
+        folder = Path(
+            snapshot_download(
+                text,
+                allow_patterns=_ALLOW_PATTERNS,
+                ignore_patterns=_IGNORE_PATTERNS,
+                local_files_only=offline,
+                tqdm_class=tqdm_class,
+            )
         )
     except HFValidationError as e:
         raise ModelLoadError("model.invalid_id", source=text) from e
     except Exception as e:  # network, cache and auth failures all mean the same here
         code = "model.not_cached" if offline else "model.download_failed"
         raise hub_failure(code, text, e) from e
-    with _download_finished(text, offline, "model.folder_incomplete"):
-        _check_folder(Path(folder), allow_pickle)
     if not offline:
-        _fetch_adapter(text, Path(folder))
-    return Path(folder)
+        _fetch_pickles(text, folder, allow_pickle)
+    with _download_finished(text, offline, "model.folder_incomplete", "model.adapter_missing"):
+        try:
+            _check_folder(folder, allow_pickle)
+        except ModelLoadError as e:  # the cache's snapshot folder is no one's to convert
+            if e.code != "model.pickle_only":
+                raise
+            raise ModelLoadError("model.hub_pickle_only", source=text) from e
+        if offline:  # online, the adapter is fetched next
+            _check_adapter(folder, _vocab_size(_read_json(folder / "config.json")))
+    if not offline:
+        _fetch_adapter(text, folder)
+    return folder
+
+
+def hub_offline() -> bool:
+    """Whether HF_HUB_OFFLINE keeps this process from downloading, read as huggingface_hub
+    reads it (1, ON, YES or TRUE in any case): "0", "no" or "off" do not."""
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_HUB_OFFLINE", "").upper() in constants.ENV_VARS_TRUE_VALUES
+
+
+def _fetch_pickles(source: str, folder: Path, allow_pickle: bool) -> None:
+    """Download into the snapshot `folder` of Hub id `source` its pickle weights where they are
+    all it has (pytorch_model.bin, or the shards pytorch_model.bin.index.json lists), which the
+    snapshot leaves out: only with `allow_pickle`; without it, the error saying so (not a folder
+    to copy again or a download to finish: either would fail the same way)."""
+    safe = ("model.safetensors", "model.safetensors.index.json", "model.onnx")
+    if any((folder / f).is_file() for f in safe):
+        return
+    from huggingface_hub import file_exists, hf_hub_download
+
+    index = folder / "pytorch_model.bin.index.json"
+    try:
+        if index.is_file():
+            names = sorted({str(s) for s in (_read_json(index).get("weight_map") or {}).values()})
+        elif file_exists(source, "pytorch_model.bin", revision=folder.name):
+            names = ["pytorch_model.bin"]
+        else:
+            return  # no weights at all: _check_folder names what is missing
+        if not allow_pickle:
+            raise ModelLoadError("model.hub_pickle_only", source=source)
+        for name in names:  # the snapshot's own commit, as for the adapter
+            hf_hub_download(source, name, revision=folder.name)
+    except ModelLoadError:
+        raise
+    except Exception as e:  # network, cache and auth failures, as for the snapshot
+        raise hub_failure("model.download_failed", source, e) from e
 
 
 def _fetch_adapter(source: str, folder: Path) -> None:
@@ -499,19 +548,22 @@ def hub_failure(code: str, source: str, error: Exception) -> ModelLoadError:
     from huggingface_hub import constants
 
     cache = constants.HF_HUB_CACHE
-    return ModelLoadError(code, source=source, detail=type(error).__name__, cache=cache)
+    detail = type(error).__name__
+    if code.endswith("not_cached") and hub_offline():  # what made it offline, said as set
+        detail = f"HF_HUB_OFFLINE={os.environ['HF_HUB_OFFLINE']}"
+    return ModelLoadError(code, source=source, detail=detail, cache=cache)
 
 
 @contextlib.contextmanager
-def _download_finished(source: str, offline: bool, incomplete: str) -> Iterator[None]:
+def _download_finished(source: str, offline: bool, *incomplete: str) -> Iterator[None]:
     """Checks of a Hub id's folder in the cache, run inside: offline, a folder missing files
-    (error code `incomplete`) is a download that stopped before it was complete, which is said
-    with the way to finish it, not as a folder to copy again (the cache's snapshot folder is no
-    one's to copy)."""
+    (an error of a code in `incomplete`, its `missing` the files) is a download that stopped
+    before it was complete, which is said with the way to finish it, not as a folder to copy
+    again (the cache's snapshot folder is no one's to copy)."""
     try:
         yield
     except ModelLoadError as e:
-        if not offline or e.code != incomplete:
+        if not offline or e.code not in incomplete:
             raise
         missing = e.params["missing"]
         raise ModelLoadError("model.download_incomplete", source=source, missing=missing) from e
@@ -662,10 +714,26 @@ def _head_outputs(path: Path, family: Family, config: dict) -> int | None:
     read (`adapter_language`), else config.json's vocab_size (`_vocab_size`)."""
     language = adapter_language(path)
     if language is None:
-        return _vocab_size(config)
+        outputs = _vocab_size(config)
+        _check_adapter(path, outputs)
+        return outputs
     header = _tensor_header(path / _ADAPTER_FILE.format(language)) or {}
     rows = (header.get(f"{family.head}.weight", {}).get("shape") or [None])[0]
     return rows if isinstance(rows, int) else None
+
+
+def _check_adapter(path: Path, outputs: int | None) -> None:
+    """Refuse a per-language vocabulary (MMS) read in a language whose adapter is not in the
+    folder while the weights' own head (`outputs`) does not fit it: the adapter was left out
+    (a download cut short, a copy without the adapter files), not vocab.json (a tuned MMS
+    model's head fits its vocabulary without one)."""
+    language = check_json(path)
+    if language is None or outputs is None:
+        return
+    adapter = _ADAPTER_FILE.format(language)
+    if (path / adapter).is_file() or not _bad_ids(list(_vocab_file(path)[0].values()), outputs):
+        return
+    raise ModelLoadError("model.adapter_missing", path=path, language=language, missing=adapter)
 
 
 def _check_ctc_head(path: Path, family: Family, outputs: int | None) -> None:
@@ -745,7 +813,7 @@ def _check_vocab(
 def model_file(source: str | os.PathLike, name: str) -> Path | None:
     """One file of a model (config.json, vocab.json…) from its folder or the Hub cache, without
     downloading or loading anything; None when not at hand."""
-    path = Path(source) / name
+    path = model_path(source) / name  # a tuning job's folder stands for its model/
     if path.is_file():
         return path
     try:
@@ -919,10 +987,11 @@ def _processor_from_files(path: Path) -> tuple[CtcVocab, Any, Any] | None:
     unk = vocab.get(named[2])
     specials = {vocab.get(t, unk) for t in [*named, *map(_token, extra), delimiter] if t}
     pad = config.get("pad_token_id")
-    pad = vocab.get(named[3]) if pad is None else pad
-    if pad is None or None in specials:
+    blank = vocab.get(named[3]) if pad is None else pad
+    if blank is None or None in specials:
         return None
-    ctc = CtcVocab(tokens, int(pad), frozenset(specials), delimiter)
+    _check_blank(path, blank, _vocab_size(config), named[3], pad)
+    ctc = CtcVocab(tokens, int(blank), frozenset(specials), delimiter)
     return ctc, SimpleNamespace(**fe), SimpleNamespace(**config)
 
 
@@ -939,8 +1008,29 @@ def _processor(
     options = {"target_lang": language} if language else {}
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False, **options)
     _check_vocab(path, tokenizer.get_vocab(), outputs, type(tokenizer).__name__)
+    blank = tokenizer.pad_token_id if pad_token_id is None else pad_token_id
+    _check_blank(path, blank, outputs, tokenizer.pad_token, pad_token_id)
     fe = AutoFeatureExtractor.from_pretrained(path, trust_remote_code=False)
-    return CtcVocab.from_tokenizer(tokenizer, pad_token_id), fe
+    return CtcVocab.from_tokenizer(tokenizer, blank), fe
+
+
+def _check_blank(
+    path: Path, blank: Any, outputs: int | None, token: str | None, pad_token_id: Any
+) -> None:
+    """Refuse a CTC blank (config.json's pad_token_id, else the tokenizer's pad token) that
+    is none of the head's `outputs`: no frame would ever be blank, so silence would be written
+    as characters and a doubled character (谢谢) never, without a word of warning."""
+    number = isinstance(blank, int) and not isinstance(blank, bool)
+    if number and (outputs is None or 0 <= blank < outputs):
+        return
+    raise ModelLoadError(
+        "model.no_blank",
+        path=path / "vocab.json",
+        token=_brief(token),
+        blank=_brief(blank),
+        pad_token_id=_Quoted(json.dumps(pad_token_id)),  # as config.json writes it: null
+        outputs=_brief(outputs),
+    )
 
 
 def _torch_model(path: Path, device: torch.device, dtype: torch.dtype, attention: str) -> Any:

@@ -269,7 +269,11 @@ def is_onnx_export(source: str | os.PathLike) -> bool:
     path = model_path(source)
     if not (path / "model.onnx").is_file():
         return False
-    torch_weights = ("pytorch_model.bin", "model.safetensors.index.json")
+    torch_weights = (
+        "pytorch_model.bin",
+        "pytorch_model.bin.index.json",
+        "model.safetensors.index.json",
+    )
     return not any(path.glob("*.safetensors")) and not any(
         (path / name).is_file() for name in torch_weights
     )

@@ -32,7 +32,14 @@ import numpy as np
 
 from . import audio
 from .calibration import Calibration, read_calibration
-from .model import LoadOptions, ModelLoadError, _download_finished, _read_json, hub_failure
+from .model import (
+    LoadOptions,
+    ModelLoadError,
+    _download_finished,
+    _read_json,
+    hub_failure,
+    hub_offline,
+)
 from .normalize import NormalizeOptions, convert_in_phrase, is_han_char, normalize_text
 from .punctuation import ends_latin_word, is_latin, is_mark
 from .registry import WHISPER, Family, _model_type, family_of, model_path
@@ -187,11 +194,7 @@ def _resolve(source: str, options: LoadOptions) -> Path:
         return checked_folder(model_path(path))
     from faster_whisper.utils import download_model
 
-    offline = options.local_files_only or os.environ.get("HF_HUB_OFFLINE", "0") not in (
-        "0",
-        "",
-        "false",
-    )
+    offline = options.local_files_only or hub_offline()
     try:
         folder = Path(download_model(source, local_files_only=offline))
     except Exception as e:  # network, cache and auth failures all mean the same here
