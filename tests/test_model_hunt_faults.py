@@ -117,6 +117,25 @@ def test_a_hub_id_with_pickle_weights_only_loads_when_allowed(fake_hub, bin_only
     assert loaded.runtime == "torch"
 
 
+def test_a_tuning_job_on_a_hub_id_with_pickle_weights_only_names_its_setting(
+    fake_hub, bin_only, tmp_path
+):
+    """A job has no --allow-pickle: its message names the job's setting, as for a folder."""
+    from engine.tune.config import TuneConfig
+    from engine.tune.events import JobFailed
+    from engine.tune.loop import run_job
+    from engine.tune.testdata import tone_corpus
+
+    hub, _, _ = fake_hub
+    hub["repo"] = bin_only
+    manifest = tone_corpus(tmp_path / "data", 4, char_seconds=0.1, seed=0)
+    config = TuneConfig(model="old/binonly", data=str(manifest), output_dir=str(tmp_path / "job"),
+                        method="full", steps=1, device="cpu")  # fmt: skip
+    last = list(run_job(config))[-1]
+    assert isinstance(last, JobFailed) and "old/binonly" in last.message
+    assert "allow_pickle: true" in last.message  # the job's setting, not only the CLI's option
+
+
 # ---- 2: MMS without the adapter of the language read ------------------------------------------
 @pytest.fixture(scope="module")
 def mms_without_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -323,6 +323,8 @@ class Job:
         try:
             path = resolve_model(self.cfg.model, allow_pickle=self.cfg.allow_pickle)
         except ModelLoadError as e:  # worded for a job: its setting, not a CLI option
+            if e.code == "model.hub_pickle_only":  # a Hub id's: the same way out
+                raise JobError("tune.pickle_only", path=e.params["source"]) from e
             if e.code != "model.pickle_only":
                 raise
             raise JobError("tune.pickle_only", **e.params) from e
