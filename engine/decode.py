@@ -357,11 +357,18 @@ def ctc_greedy(
         top_k=top_k,
         confidence=confidence,
     )
-    delimiter = np.zeros(lp.shape[1], dtype=bool)
-    delimiter[[i for i, t in enumerate(vocab[: lp.shape[1]]) if t == word_delimiter]] = True
-    seen = np.cumsum(delimiter[ids])  # delimiter runs up to each run
+    return word_spaces(chars, delimited_runs(ids, keep, vocab[: lp.shape[1]], word_delimiter))
+
+
+def delimited_runs(
+    ids: np.ndarray, keep: np.ndarray, vocab: Sequence[str], word_delimiter: str
+) -> np.ndarray:
+    """`word_spaces`' flags for a CTC path's runs `ids` (outputs), of which `keep` become
+    characters: whether a word delimiter run lies between each kept run and the next. Greedy
+    and beam search share it, so both space one path alike."""
+    seen = np.cumsum([i < len(vocab) and vocab[i] == word_delimiter for i in ids])
     kept = np.flatnonzero(keep)
-    return word_spaces(chars, seen[kept[1:]] > seen[kept[:-1]])
+    return seen[kept[1:]] > seen[kept[:-1]]
 
 
 def _spaceless(text: str) -> bool:

@@ -44,7 +44,15 @@ from typing import Any
 
 import numpy as np
 
-from .decode import ConfidenceMethod, aggregate, chars_from_runs, frame_confidence, silent_ids
+from .decode import (
+    ConfidenceMethod,
+    aggregate,
+    chars_from_runs,
+    delimited_runs,
+    frame_confidence,
+    silent_ids,
+    word_spaces,
+)
 from .errors import TingxieError
 from .homophones import HomophoneGroups
 from .ngram import BOS, EOS, CharNgram, Interpolated, LanguageModel, read_arpa, split_sentences
@@ -718,25 +726,35 @@ class _Scorer:
 
 @dataclass(slots=True)
 class _Path:
-    """One beam's characters: output ids and frame runs [start, end)."""
+    """One beam's characters: output ids and frame runs [start, end); `delimited[k]`: a word
+    delimiter between characters k and k + 1 (decode.word_spaces; none when not given)."""
 
     ids: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
     score: float
+    delimited: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.delimited is None:
+            self.delimited = np.zeros(max(len(self.ids) - 1, 0), dtype=bool)
 
 
-def _path_runs(path: np.ndarray, silent: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Characters of a frame-level CTC path: (ids, first frame, end frame) of each run."""
+def _path_runs(
+    path: np.ndarray, silent: np.ndarray, vocab: Sequence[str], word_delimiter: str
+) -> tuple[np.ndarray, ...]:
+    """Characters of a frame-level CTC path: (ids, first frame, end frame) of each run, and
+    whether a word delimiter lies between each character and the next."""
     if len(path) == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
+        return empty, empty, empty, np.zeros(0, dtype=bool)
     change = np.flatnonzero(path[1:] != path[:-1]) + 1
     starts = np.concatenate([[0], change])
     ends = np.concatenate([change, [len(path)]])
     ids = path[starts]
     keep = ~silent[ids]
-    return ids[keep], starts[keep], ends[keep]
+    delimited = delimited_runs(ids, keep, vocab[: len(silent)], word_delimiter)
+    return ids[keep], starts[keep], ends[keep], delimited
 
 
 def searched_frames(log_probs: np.ndarray, blank_id: int, blank_skip: float) -> np.ndarray:
@@ -885,10 +903,12 @@ class BeamDecoder:
         out: list[_Path] = []
         for result in results[: o.nbest]:
             path = np.asarray(result.tokens, dtype=np.int64)[1 : frames + 1]
-            ids, starts, ends = _path_runs(path, scorer.silent)
+            ids, starts, ends, gaps = _path_runs(
+                path, scorer.silent, self.vocab, self.word_delimiter
+            )
             # runs back on the frames of `log_probs`: from their first searched frame to the
             # end of their last
-            out.append(_Path(ids, kept[starts], kept[ends - 1] + 1, float(result.score)))
+            out.append(_Path(ids, kept[starts], kept[ends - 1] + 1, float(result.score), gaps))
         return out
 
     def chars(
@@ -910,7 +930,7 @@ class BeamDecoder:
         lp = np.asarray(log_probs, dtype=np.float32)
         scorer = self._scorer(lp.shape[1])
         extra = _beam_alternatives(best, paths[1:]) if top_k > 0 else None
-        return chars_from_runs(
+        chars = chars_from_runs(
             lp,
             best.ids,
             best.starts,
@@ -923,6 +943,7 @@ class BeamDecoder:
             confidence=confidence,
             preferred=extra,
         )
+        return word_spaces(chars, best.delimited)
 
     def evidence(
         self,

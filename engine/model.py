@@ -411,15 +411,7 @@ def _check_folder(path: Path, allow_pickle: bool = False) -> None:
         raise ModelLoadError("model.adapter_only", path=path)
     # another kind of model is said as such, not as the files it lacks
     family = _family(path, _read_json(config)) if config.is_file() else None
-    missing = []
-    if not (path / "config.json").is_file():
-        missing.append("config.json")
-    if not any((path / f).is_file() for f in _WEIGHT_FILES):
-        missing.append("model.safetensors (or pytorch_model.bin)")
-    if not (path / "vocab.json").is_file():
-        missing.append("vocab.json")
-    if not any((path / f).is_file() for f in _PROCESSOR_FILES):
-        missing.append("preprocessor_config.json")
+    missing = _missing_files(path)
     if missing == ["vocab.json"] and family and _lacks_head(_weight_files(path), family):
         raise ModelLoadError("model.pretrained_encoder", path=path, head=family.head)
     if missing:
@@ -427,6 +419,20 @@ def _check_folder(path: Path, allow_pickle: bool = False) -> None:
     safe = any(path.glob("*.safetensors")) or (path / "model.onnx").is_file()
     if not allow_pickle and not safe:
         raise ModelLoadError("model.pickle_only", path=path)
+
+
+_WEIGHTS_NAMED = "model.safetensors (or pytorch_model.bin)"
+
+
+def _missing_files(path: Path) -> list[str]:
+    """The files model folder `path` lacks, as messages name them."""
+    wanted = {
+        "config.json": ("config.json",),
+        _WEIGHTS_NAMED: _WEIGHT_FILES,
+        "vocab.json": ("vocab.json",),
+        "preprocessor_config.json": _PROCESSOR_FILES,
+    }
+    return [name for name, files in wanted.items() if not any((path / f).is_file() for f in files)]
 
 
 def resolve_model(
@@ -470,8 +476,8 @@ def resolve_model(
     except Exception as e:  # network, cache and auth failures all mean the same here
         code = "model.not_cached" if offline else "model.download_failed"
         raise hub_failure(code, text, e) from e
-    if not offline:
-        _fetch_pickles(text, folder, allow_pickle)
+    if not offline:  # the Hub unreachable: the snapshot came from the cache, as do the rest
+        offline = not _fetch_pickles(text, folder, allow_pickle)
     with _download_finished(text, offline, "model.folder_incomplete", "model.adapter_missing"):
         try:
             _check_folder(folder, allow_pickle)
@@ -486,40 +492,63 @@ def resolve_model(
     return folder
 
 
+def _offline_setting() -> tuple[str, str] | None:
+    """The variable huggingface_hub reads for offline mode and its value: HF_HUB_OFFLINE, else
+    TRANSFORMERS_OFFLINE (the first one set to anything), None where neither is set."""
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(name):
+            return name, os.environ[name]
+    return None
+
+
 def hub_offline() -> bool:
-    """Whether HF_HUB_OFFLINE keeps this process from downloading, read as huggingface_hub
-    reads it (1, ON, YES or TRUE in any case): "0", "no" or "off" do not."""
+    """Whether HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE keeps this process from downloading,
+    read as huggingface_hub reads them (1, ON, YES or TRUE in any case; HF_HUB_OFFLINE first):
+    "0", "no" or "off" do not. Read live, where huggingface_hub reads them once at import."""
     from huggingface_hub import constants
 
-    return os.environ.get("HF_HUB_OFFLINE", "").upper() in constants.ENV_VARS_TRUE_VALUES
+    setting = _offline_setting()
+    return setting is not None and setting[1].upper() in constants.ENV_VARS_TRUE_VALUES
 
 
-def _fetch_pickles(source: str, folder: Path, allow_pickle: bool) -> None:
+def _fetch_pickles(source: str, folder: Path, allow_pickle: bool) -> bool:
     """Download into the snapshot `folder` of Hub id `source` its pickle weights where they are
     all it has (pytorch_model.bin, or the shards pytorch_model.bin.index.json lists), which the
     snapshot leaves out: only with `allow_pickle`; without it, the error saying so (not a folder
-    to copy again or a download to finish: either would fail the same way)."""
+    to copy again or a download to finish: either would fail the same way). Nothing is asked
+    of the Hub where the weights are cached, or where other files are missing (a repository
+    that is no CTC model: _check_folder names them before 1 GB is fetched). False where the
+    Hub cannot be reached: as the snapshot download does, the cache is then all there is."""
     safe = ("model.safetensors", "model.safetensors.index.json", "model.onnx")
-    if any((folder / f).is_file() for f in safe):
-        return
+    others = set(_missing_files(folder)) - {_WEIGHTS_NAMED}
+    if others or any((folder / f).is_file() for f in safe):
+        return True
+    import httpx2
     from huggingface_hub import file_exists, hf_hub_download
+    from huggingface_hub.errors import OfflineModeIsEnabled
 
     index = folder / "pytorch_model.bin.index.json"
     try:
         if index.is_file():
             names = sorted({str(s) for s in (_read_json(index).get("weight_map") or {}).values()})
-        elif file_exists(source, "pytorch_model.bin", revision=folder.name):
+        elif (folder / "pytorch_model.bin").is_file() or file_exists(
+            source, "pytorch_model.bin", revision=folder.name
+        ):
             names = ["pytorch_model.bin"]
         else:
-            return  # no weights at all: _check_folder names what is missing
-        if not allow_pickle:
+            return True  # no weights at all: _check_folder names what is missing
+        missing = [name for name in names if not (folder / name).is_file()]
+        if missing and not allow_pickle:
             raise ModelLoadError("model.hub_pickle_only", source=source)
-        for name in names:  # the snapshot's own commit, as for the adapter
+        for name in missing:  # the snapshot's own commit, as for the adapter
             hf_hub_download(source, name, revision=folder.name)
     except ModelLoadError:
         raise
-    except Exception as e:  # network, cache and auth failures, as for the snapshot
+    except (httpx2.ConnectError, httpx2.TimeoutException, OfflineModeIsEnabled):
+        return False
+    except Exception as e:  # cache and auth failures, as for the snapshot
         raise hub_failure("model.download_failed", source, e) from e
+    return True
 
 
 def _fetch_adapter(source: str, folder: Path) -> None:
@@ -549,8 +578,9 @@ def hub_failure(code: str, source: str, error: Exception) -> ModelLoadError:
 
     cache = constants.HF_HUB_CACHE
     detail = type(error).__name__
-    if code.endswith("not_cached") and hub_offline():  # what made it offline, said as set
-        detail = f"HF_HUB_OFFLINE={os.environ['HF_HUB_OFFLINE']}"
+    setting = _offline_setting()
+    if code.endswith("not_cached") and hub_offline() and setting:  # what made it offline
+        detail = "{}={}".format(*setting)
     return ModelLoadError(code, source=source, detail=detail, cache=cache)
 
 
@@ -724,15 +754,17 @@ def _head_outputs(path: Path, family: Family, config: dict) -> int | None:
 
 def _check_adapter(path: Path, outputs: int | None) -> None:
     """Refuse a per-language vocabulary (MMS) read in a language whose adapter is not in the
-    folder while the weights' own head (`outputs`) does not fit it: the adapter was left out
-    (a download cut short, a copy without the adapter files), not vocab.json (a tuned MMS
-    model's head fits its vocabulary without one)."""
+    folder while the weights' own head (`outputs`) is too small for it (an id at or past its
+    last row: MMS-1b-all's English head): the adapter was left out (a download cut short, a
+    copy without the adapter files), not vocab.json (a tuned MMS model's head fits its
+    vocabulary, and the tokens the tokenizer adds, without one)."""
     language = check_json(path)
     if language is None or outputs is None:
         return
     adapter = _ADAPTER_FILE.format(language)
-    if (path / adapter).is_file() or not _bad_ids(list(_vocab_file(path)[0].values()), outputs):
-        return
+    ids = [i for i in _vocab_file(path)[0].values() if isinstance(i, int)]
+    if (path / adapter).is_file() or max(ids, default=-1) < outputs:
+        return  # a vocabulary inside the head: _check_vocab judges the rest (added tokens)
     raise ModelLoadError("model.adapter_missing", path=path, language=language, missing=adapter)
 
 

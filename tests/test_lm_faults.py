@@ -328,3 +328,21 @@ def test_greedy_decoding_says_it_does_not_use_hotwords_or_domain_text(tiny_model
     err = capsys.readouterr().err
     assert code == 0 and "decoder: greedy" in err
     assert "are not used with --decoder greedy" in err
+
+
+# ---- 11: the beam search writes the word delimiter's space, as greedy decoding does ----------
+
+
+def test_the_beam_search_spaces_latin_words_as_greedy_decoding_does():
+    """ "h i | y o" came out 'hi yo' greedily but 'hiyo' from the beam search (decoder auto with
+    an lm/, domain text or hotwords; live finals), so the final replaced the streamed text."""
+    from engine.decode import ctc_greedy
+
+    vocab = [*VOCAB, "h", "i", "y", "o"]
+    kw = dict(vocab=vocab, blank_id=0, special_ids=SPECIALS, word_delimiter="|")
+    lp = frames(vocab, ["h", "i", "", "|", "|", "", "y", "o", "", "医", "|", "生", "i", "|", "好"])
+    greedy = ctc_greedy(lp, **kw, frame_seconds=0.02, top_k=0)
+    beam = BeamDecoder.for_model(*kw.values(), domain_text=None, hotwords=None)
+    chars = beam.chars(lp, frame_seconds=0.02, top_k=0)
+    assert "".join(c.text + c.after for c in chars) == "hi yo医生i好"
+    assert chars == greedy

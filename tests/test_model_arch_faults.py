@@ -203,6 +203,7 @@ def test_a_hub_download_fetches_the_adapter_of_the_language_read_alone(monkeypat
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_file)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)  # conftest's, read as hub's
     assert resolve_model("facebook/mms-like") == snapshot
     assert not {n for n in asked["snapshot"] if n.startswith("adapter.")}
     assert "adapter_model.safetensors" in asked["snapshot"]  # a LoRA adapter's, not MMS's

@@ -77,6 +77,7 @@ def fake_hub(monkeypatch, tmp_path):
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_file)
     monkeypatch.setattr(huggingface_hub, "file_exists", fake_exists)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)  # conftest's, read as hub's
     return hub, snapshot, asked
 
 
@@ -305,3 +306,81 @@ def test_offline_by_hf_hub_offline_is_said(monkeypatch):
     with pytest.raises(ModelLoadError) as e:
         resolve_model("nobody-tingxie/no-such-model", local_files_only=True)
     assert e.value.code == "model.not_cached" and "HF_HUB_OFFLINE" not in str(e.value)
+
+
+# ---- 8: regressions of the hunt (review hR3) --------------------------------------------------
+def test_a_tuned_mms_model_without_an_adapter_file_loads(tmp_path, monkeypatch):
+    """The "fine-tune MMS adapter" layout (vocab.json {cmn: chars, [UNK], [PAD]}, a head of
+    len(tokenizer) rows: <s> and </s> added) was refused as missing its adapter, a file such a
+    model has no need of; offline it was a download "to finish" forever."""
+    from transformers import AutoConfig, Wav2Vec2CTCTokenizer, Wav2Vec2ForCTC
+
+    from engine.testmodels import build_model
+
+    folder = build_model(tmp_path / "tuned-mms", chars=["你", "好", "a", "b"])
+    vocab = {c: i for i, c in enumerate(["|", "你", "好", "a", "b", "[UNK]", "[PAD]"])}
+    (folder / "vocab.json").write_text(json.dumps({MANDARIN: vocab}, ensure_ascii=False), "utf-8")
+    for name in ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"):
+        (folder / name).unlink(missing_ok=True)
+    tokenizer = Wav2Vec2CTCTokenizer(str(folder / "vocab.json"), unk_token="[UNK]",
+                                     pad_token="[PAD]", target_lang=MANDARIN)  # fmt: skip
+    tokenizer.save_pretrained(folder)
+    config = AutoConfig.from_pretrained(folder)
+    config.vocab_size, config.pad_token_id = len(tokenizer), vocab["[PAD]"]
+    torch.manual_seed(0)
+    Wav2Vec2ForCTC(config).save_pretrained(folder)
+    assert load_model(folder, FP32).runtime == "torch"
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, **kw: str(folder))
+    assert resolve_model("someone/tuned-mms") == folder  # offline: conftest's HF_HUB_OFFLINE
+
+
+def test_cached_pickle_weights_load_while_the_hub_cannot_be_reached(
+    fake_hub, bin_only, monkeypatch
+):
+    """A model fetched with allow-pickle loaded only online: the Hub was asked whether it has
+    pytorch_model.bin, and a network outage became "could not be downloaded"."""
+    import httpx2
+    import huggingface_hub
+
+    hub, snapshot, asked = fake_hub
+    hub["repo"] = bin_only
+
+    def down(*args, **kw):
+        asked["exists"].append("down")
+        raise httpx2.ConnectError("no network")
+
+    monkeypatch.setattr(huggingface_hub, "file_exists", down)
+    with pytest.raises(ModelLoadError) as e:  # nothing cached: the download is to finish
+        resolve_model("old/binonly", allow_pickle=True)
+    assert e.value.code == "model.download_incomplete" and "pytorch_model.bin" in str(e.value)
+    shutil.copy(bin_only / "pytorch_model.bin", snapshot)  # fetched while online
+    asked["exists"].clear()
+    assert load_model("old/binonly", PICKLE).path == snapshot and asked["exists"] == []
+
+
+def test_transformers_offline_is_read_and_named_as_huggingface_hub_reads_it(monkeypatch):
+    """huggingface_hub reads TRANSFORMERS_OFFLINE where HF_HUB_OFFLINE is unset; Tingxie did
+    not, so the user was told of a failed download, not of the variable."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    with pytest.raises(ModelLoadError) as e:
+        resolve_model("nobody-tingxie/no-such-model")
+    assert e.value.code == "model.not_cached" and "TRANSFORMERS_OFFLINE=1" in str(e.value)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # set, it is the one read, as by huggingface_hub
+    with pytest.raises(ModelLoadError) as e:
+        resolve_model("nobody-tingxie/no-such-model", local_files_only=True)
+    assert "OFFLINE" not in str(e.value)
+
+
+def test_a_pickle_only_repo_without_a_vocabulary_downloads_no_weights(fake_hub, bin_only):
+    """Allowing pickle on a pretrained encoder (no vocab.json) fetched its 1.2 GB of weights,
+    then said vocab.json is missing."""
+    hub, _, asked = fake_hub
+    (bin_only / "vocab.json").unlink()
+    hub["repo"] = bin_only
+    with pytest.raises(ModelLoadError) as e:
+        resolve_model("someone/encoder", allow_pickle=True)
+    assert e.value.code == "model.folder_incomplete" and "vocab.json" in str(e.value)
+    assert asked["exists"] == [] and asked["file"] == []
