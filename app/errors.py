@@ -252,6 +252,10 @@ ZH: dict[str, str] = {
         "精度 {precision}：CTranslate2 无法在此 {device} 上以 {compute_type} 运行 Whisper；"
         "请选择 {choices}（命令行中的 --precision）"
     ),
+    "hub.lm_config_unreadable": (
+        "无法读取 {path}（{detail}）：它说明 lm/ 中是否有由训练转写生成的领域 n-gram"
+        "（默认不上传）；请修复它，或从模型文件夹中删除 lm/ 文件夹，然后重新分享"
+    ),
     "hub.bad_repo": "仓库名“{repo_id}”不对：请写成 owner/name（用户或组织名，再加模型名）",
     "hub.no_folder": "{path} 不存在；请选择模型文件夹或训练任务的输出文件夹",
     "hub.no_adapter": (

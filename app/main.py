@@ -74,7 +74,8 @@ def no_display(argv: list[str], environ: Mapping[str, str] | None = None) -> str
     if any(environ.get(name) for name in given):
         return None
     runtime = environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.exists(os.path.join(runtime, "wayland-0")):
+    wayland = environ.get("XDG_SESSION_TYPE") == "wayland"  # not ssh into a machine running one
+    if wayland and runtime and os.path.exists(os.path.join(runtime, "wayland-0")):
         return None  # Wayland's default socket, which Qt finds with WAYLAND_DISPLAY unset
     if any(a in ("-platform", "--platform") for a in argv[1:]):
         return None

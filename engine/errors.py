@@ -279,6 +279,11 @@ MESSAGES: dict[str, str] = {
         "{device}; choose {choices} (--precision on the command line)"
     ),
     # -- sharing on the Hugging Face Hub (engine.tune.hub)
+    "hub.lm_config_unreadable": (
+        "{path} cannot be read ({detail}): it says whether lm/ holds a domain n-gram built from "
+        "the training transcripts, which is left out unless asked for; repair it, or delete "
+        "the lm/ folder from the model folder, then share again"
+    ),
     "hub.bad_repo": (
         "repository {repo_id!r}: write it as owner/name (your user or organization, then the "
         "model's name)"

@@ -14,7 +14,14 @@ import pytest
 from app.main import no_display
 
 ROOT = Path(__file__).resolve().parents[1]
-HIDDEN = ("DISPLAY", "WAYLAND_DISPLAY", "WAYLAND_SOCKET", "QT_QPA_PLATFORM", "XDG_RUNTIME_DIR")
+HIDDEN = (
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "WAYLAND_SOCKET",
+    "QT_QPA_PLATFORM",
+    "XDG_RUNTIME_DIR",
+    "XDG_SESSION_TYPE",
+)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11/Wayland are Linux's")
@@ -46,7 +53,9 @@ def test_a_given_platform_or_display_goes_on_to_qt(monkeypatch):
 def test_wayland_default_socket_is_a_display(tmp_path, monkeypatch):
     """A Wayland session that does not export WAYLAND_DISPLAY: Qt finds wayland-0 by itself."""
     monkeypatch.setattr(sys, "platform", "linux")
-    runtime = {"XDG_RUNTIME_DIR": str(tmp_path)}
+    runtime = {"XDG_RUNTIME_DIR": str(tmp_path), "XDG_SESSION_TYPE": "wayland"}
     assert no_display(["tingxie"], runtime) is not None
     (tmp_path / "wayland-0").touch()
     assert no_display(["tingxie"], runtime) is None
+    # ssh into a machine whose desktop runs Wayland: Qt does not use its socket
+    assert no_display(["tingxie"], runtime | {"XDG_SESSION_TYPE": "tty"}) is not None

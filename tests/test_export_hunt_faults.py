@@ -196,3 +196,29 @@ def test_an_onnx_export_carries_its_sources_license_and_warning_to_the_hub(tmp_p
     card = plan_upload(tmp_path / "onnx", "me/demo-onnx").card
     assert "license: cc-by-nc-4.0" in card.split("---")[1] and "- parity: passed" in card
     assert "Not a model for real voices." in card
+
+
+def test_a_damaged_lm_json_refuses_the_plan_rather_than_upload_the_transcripts(tuned, tmp_path):
+    """lm.json unreadable: the domain n-gram could not be told apart and lm/* uploaded it,
+    the training transcripts word for word, with nothing said (the dialog hid its box)."""
+    import shutil
+
+    from engine.tune.hub import share_defaults
+
+    folder = shutil.copytree(tuned, tmp_path / "model")
+    (folder / "lm" / "lm.json").write_text('{"type": "char-ngram", "domain": {', encoding="utf-8")
+    for look in (lambda: plan_upload(folder, "me/clinic"), lambda: share_defaults(folder)):
+        with pytest.raises(HubError) as e:
+            look()
+        assert e.value.code == "hub.lm_config_unreadable" and "lm.json" in str(e.value)
+
+
+def test_front_matter_that_is_no_yaml_keeps_the_card_text(tmp_path):
+    """`license: [` raised yaml's ParserError through ModelCard: the Share dialog did not open."""
+    from engine.tune.formats import source_card
+    from engine.tune.hub import share_defaults
+
+    readme = tmp_path / "README.md"
+    readme.write_text("---\nlicense: [\n---\nDo not use for diagnosis.\n", encoding="utf-8")
+    assert source_card(readme) == ({}, "---\nlicense: [\n---\nDo not use for diagnosis.")
+    assert share_defaults(tmp_path).license is None

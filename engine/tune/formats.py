@@ -427,11 +427,17 @@ def _failed_place(staging: Staging) -> Path:
 
 def source_card(readme: Path) -> tuple[dict, str]:
     """A model card's metadata (its front matter) and its text below it; empty when there is
-    none or it cannot be read."""
+    none or it cannot be read. Front matter that is no YAML gives no metadata and the whole
+    file as its text (its warnings and credits kept), not an error: the Share dialog would
+    not open."""
+    import yaml
     from huggingface_hub import ModelCard
 
     try:
-        found = ModelCard(readme.read_text(encoding="utf-8"), ignore_metadata_errors=True)
+        text = readme.read_text(encoding="utf-8")
+        found = ModelCard(text, ignore_metadata_errors=True)
+    except yaml.YAMLError:
+        return {}, text.strip()
     except (OSError, ValueError):
         return {}, ""
     return found.data.to_dict(), found.text.strip()

@@ -242,12 +242,16 @@ _UNKNOWN_LICENSE = (
 def _domain_lm(folder: Path) -> tuple[str, str] | None:
     """The domain n-gram a tuned model's lm/ carries (built from its training transcripts,
     which it gives back word for word) and lm.json without it: (its path in the folder, the
-    copy of lm.json); None when there is none. The general LM shipped with the base stays."""
+    copy of lm.json); None when there is none. The general LM shipped with the base stays.
+    An lm.json that cannot be read is refused: the domain n-gram it names could not be told
+    apart, and lm/* would upload it."""
     config_path = folder / LM_FOLDER / LM_CONFIG
     try:
         config = json.loads(config_path.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError) as e:
+        raise HubError("hub.lm_config_unreadable", path=config_path, detail=e) from e
     domain = config.get("domain") if isinstance(config, dict) else None
     if not isinstance(domain, dict) or not isinstance(domain.get("file"), str):
         return None
