@@ -727,17 +727,13 @@ class _Scorer:
 @dataclass(slots=True)
 class _Path:
     """One beam's characters: output ids and frame runs [start, end); `delimited[k]`: a word
-    delimiter between characters k and k + 1 (decode.word_spaces; none when not given)."""
+    delimiter between characters k and k + 1 (decode.word_spaces)."""
 
     ids: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
     score: float
-    delimited: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        if self.delimited is None:
-            self.delimited = np.zeros(max(len(self.ids) - 1, 0), dtype=bool)
+    delimited: np.ndarray
 
 
 def _path_runs(

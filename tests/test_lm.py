@@ -159,7 +159,8 @@ def test_the_evidence_shows_where_the_language_model_overrode_the_acoustics():
 def test_beam_agreement_weighs_each_beam_by_its_probability():
     def path(ids, score):
         n = len(ids)
-        return _Path(np.array(ids), np.arange(0, 2 * n, 2), np.arange(1, 2 * n + 1, 2), score)
+        runs = np.arange(0, 2 * n, 2), np.arange(1, 2 * n + 1, 2)
+        return _Path(np.array(ids), *runs, score, np.zeros(max(n - 1, 0), dtype=bool))
 
     best, other = path([5, 7], 0.0), path([5, 9], -np.log(3.0))  # weights 3/4 and 1/4
     assert beam_agreement([best, other]) == pytest.approx([1.0, 0.75])
